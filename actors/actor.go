@@ -1,0 +1,104 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// dbActor owns one database's Writer.
+type dbActor struct {
+	db       *DB
+	w        *sqlitekv.Writer
+	log      *slog.Logger
+	pending  []*writeMsg // applied in the open group, awaiting COMMIT
+	results  []writeReply
+	stopTick func()
+}
+
+func (a *dbActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *writeMsg:
+		a.apply(ctx, m)
+	case flushMsg:
+		a.flush()
+	case *actor.Started:
+		a.stopTick = a.db.reg.startTicker(func() { a.db.send(&writeMsg{op: sweepOp{}}) })
+	case *actor.Stopping:
+		a.stopTick()
+		a.flush()
+	case *actor.Stopped:
+		close(a.db.stopped)
+	}
+}
+
+// apply runs one write inside the open group, opening the group (and
+// scheduling its commit) if this is its first write.
+func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
+	if len(a.pending) == 0 {
+		if err := a.w.Begin(); err != nil {
+			a.reply(m, writeReply{err: err})
+			return
+		}
+		ctx.Send(ctx.Self(), flushMsg{})
+	}
+	result, err := a.run(m.op)
+	a.pending = append(a.pending, m)
+	a.results = append(a.results, writeReply{result: result, err: err})
+}
+
+func (a *dbActor) run(op any) (result any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &sqlitekv.Error{Code: sqlitekv.CodeDatabaseError, Message: "Database operation failed", Cause: fmt.Errorf("panic: %v", p)}
+		}
+	}()
+	switch op := op.(type) {
+	case sqlitekv.PutRequest:
+		return a.w.Put(op)
+	case sqlitekv.DeleteRequest:
+		return nil, a.w.Delete(op)
+	case sqlitekv.IncrRequest:
+		return a.w.Incr(op)
+	case expireOp:
+		return nil, a.w.Expire(op.table, op.key)
+	case sweepOp:
+		res, err := a.w.Sweep()
+		a.db.reg.cfg.Hooks.swept(res)
+		return res, err
+	}
+	return nil, fmt.Errorf("actors: unknown write %T", op)
+}
+
+// flush commits the open group and only then answers its writes. If the
+// commit fails, every write in the group failed.
+func (a *dbActor) flush() {
+	if len(a.pending) == 0 {
+		return
+	}
+	start := time.Now()
+	err := a.w.Commit()
+	a.db.reg.cfg.Hooks.committed(len(a.pending), time.Since(start))
+	if err != nil {
+		a.log.Error("group commit failed", "db", a.db.path, "writes", len(a.pending), "err", err)
+	}
+	for i, m := range a.pending {
+		r := a.results[i]
+		if err != nil {
+			r = writeReply{err: err}
+		}
+		a.reply(m, r)
+		a.pending[i], a.results[i] = nil, writeReply{}
+	}
+	a.pending, a.results = a.pending[:0], a.results[:0]
+}
+
+func (a *dbActor) reply(m *writeMsg, r writeReply) {
+	if m.reply != nil {
+		a.db.queued.Add(-1)
+		m.reply <- r
+	}
+}

@@ -1,0 +1,104 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// DB is the handle on one open database: reads go straight to the store,
+// writes go to the database's actor.
+type DB struct {
+	reg    *Registry
+	path   string
+	store  *sqlitekv.Store
+	pid    *actor.PID
+	queued atomic.Int64 // writes sent and not yet answered
+
+	mu      sync.RWMutex // held for reading while sending; for writing to close
+	closing bool
+	stopped chan struct{} // closed by the actor when it has stopped
+}
+
+// Path is the real path of the database file: the identity of its owner.
+func (d *DB) Path() string { return d.path }
+
+// Get reads a key. A key found expired is handed to the actor for removal.
+func (d *DB) Get(ctx context.Context, req sqlitekv.GetRequest) (sqlitekv.Entry, error) {
+	e, err := d.store.Get(ctx, req)
+	if sqlitekv.CodeOf(err) == sqlitekv.CodeKeyExpired && req.At == nil {
+		d.send(&writeMsg{op: expireOp{table: req.Table, key: req.Key}})
+	}
+	return e, err
+}
+
+func (d *DB) Put(ctx context.Context, req sqlitekv.PutRequest) (sqlitekv.PutResult, error) {
+	res, err := d.write(ctx, req)
+	r, _ := res.(sqlitekv.PutResult)
+	return r, err
+}
+
+func (d *DB) Delete(ctx context.Context, req sqlitekv.DeleteRequest) error {
+	_, err := d.write(ctx, req)
+	return err
+}
+
+func (d *DB) Incr(ctx context.Context, req sqlitekv.IncrRequest) (sqlitekv.IncrResult, error) {
+	res, err := d.write(ctx, req)
+	r, _ := res.(sqlitekv.IncrResult)
+	return r, err
+}
+
+// write sends op to the actor and waits for its committed answer. A full
+// queue is refused up front: memory stays bounded under overload.
+func (d *DB) write(ctx context.Context, op any) (any, error) {
+	if d.queued.Add(1) > int64(d.reg.cfg.MaxQueue) {
+		d.queued.Add(-1)
+		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many writes queued for this database; retry shortly")
+	}
+	m := &writeMsg{op: op, reply: make(chan writeReply, 1)}
+	if !d.send(m) {
+		d.queued.Add(-1)
+		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database is closing; retry shortly")
+	}
+	select {
+	case r := <-m.reply:
+		return r.result, r.err
+	case <-ctx.Done():
+		// The write may still commit; the caller has gone and cannot be told.
+		return nil, &sqlitekv.Error{Code: sqlitekv.CodeDatabaseError, Message: "Request cancelled", Cause: ctx.Err()}
+	}
+}
+
+// send delivers m unless the database is closing.
+func (d *DB) send(m *writeMsg) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closing {
+		return false
+	}
+	d.reg.system.Root.Send(d.pid, m)
+	return true
+}
+
+// close stops the actor after every write already sent (its poison pill
+// queues behind them), then closes the store, checkpointing the WAL.
+func (d *DB) close() error {
+	d.mu.Lock()
+	d.closing = true
+	d.mu.Unlock()
+	d.reg.system.Root.Poison(d.pid)
+	<-d.stopped
+	return d.store.Close()
+}
+
+// Sweep runs one round of TTL expiry and history pruning now, through the
+// actor like any write (the periodic ticker does the same).
+func (d *DB) Sweep(ctx context.Context) (sqlitekv.SweepResult, error) {
+	res, err := d.write(ctx, sweepOp{})
+	r, _ := res.(sqlitekv.SweepResult)
+	return r, err
+}

@@ -1,0 +1,9 @@
+// Package actors gives every open database exactly one owner: a
+// protoactor-go actor that alone holds the database's write connection.
+//
+// Invariants: only the database actor writes. Writes are messages; the
+// actor applies the ones that queue together inside one transaction (group
+// commit), each in its own savepoint, and replies to each only after COMMIT.
+// Reads bypass the actor and use the store's read-only connections, so they
+// never wait behind writes and see every acknowledged write.
+package actors

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// config is everything kvd can be told, from flags or KVD_* variables.
+type config struct {
+	listen           string
+	dataDir          string
+	allowDirs        []string
+	allowAnyAbsolute bool
+	sync             string
+	maxValueBytes    int64
+	maxQueue         int
+	historyKeep      int
+	historyMaxAge    time.Duration
+	sweepInterval    time.Duration
+	shutdownTimeout  time.Duration
+	logFormat        string
+	logLevel         string
+}
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, string(os.PathListSeparator)) }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// parseConfig reads flags; a flag not given on the command line falls back
+// to KVD_<NAME> (dashes as underscores; a list is split on the path list
+// separator, ':').
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("kvd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to serve HTTP on")
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory of databases named by bare names")
+	fs.Var((*stringList)(&c.allowDirs), "allow-dir", "extra root for absolute db paths (repeatable)")
+	fs.BoolVar(&c.allowAnyAbsolute, "allow-any-absolute-db-path", false, "allow absolute db paths outside the roots (unsafe on a network)")
+	fs.StringVar(&c.sync, "sync", "full", "durability: full (survives power loss) or normal (survives a process crash)")
+	fs.Int64Var(&c.maxValueBytes, "max-value-bytes", 10<<20, "largest value accepted, in bytes")
+	fs.IntVar(&c.maxQueue, "max-queue", 10000, "writes queued per database before 503 OVERLOADED")
+	fs.IntVar(&c.historyKeep, "history-keep", 1000, "history versions kept per key (-1: all)")
+	fs.DurationVar(&c.historyMaxAge, "history-max-age", 0, "drop history older than this (0: keep)")
+	fs.DurationVar(&c.sweepInterval, "sweep-interval", 30*time.Second, "how often each database removes expired keys and old history (0: never)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish on SIGTERM")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return c, err
+	}
+	if c.sync != string(sqlitekv.SyncFull) && c.sync != string(sqlitekv.SyncNormal) {
+		return c, fmt.Errorf("--sync must be full or normal, not %q", c.sync)
+	}
+	if c.maxValueBytes <= 0 {
+		return c, fmt.Errorf("--max-value-bytes must be positive")
+	}
+	return c, nil
+}
+
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "KVD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v := getenv(env)
+		if set[f.Name] || v == "" || err != nil {
+			return
+		}
+		values := []string{v}
+		if _, isList := f.Value.(*stringList); isList {
+			values = filepath.SplitList(v)
+		}
+		for _, v := range values {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", env, e)
+			}
+		}
+	})
+	return err
+}
+
+func (c config) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
+}

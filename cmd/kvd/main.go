@@ -1,0 +1,87 @@
+// Command kvd serves a key-value store over HTTP, kept in SQLite files.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/httpapi"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, restore the default handling: a second
+	// SIGINT/SIGTERM ends the process at once instead of waiting.
+	go func() { <-ctx.Done(); stop() }()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "kvd:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts kvd and blocks until ctx is cancelled, then shuts down in
+// reverse order of start-up: HTTP first, then the actors with their
+// databases, each committed and checkpointed.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	resolver, err := sqlitekv.NewResolver(cfg.dataDir, cfg.allowDirs, cfg.allowAnyAbsolute)
+	if err != nil {
+		return fmt.Errorf("open data dir: %w", err)
+	}
+	registry := actors.NewRegistry(actors.Config{
+		Resolver: resolver,
+		Store: sqlitekv.Options{
+			Sync:          sqlitekv.SyncMode(cfg.sync),
+			HistoryKeep:   cfg.historyKeep,
+			HistoryMaxAge: cfg.historyMaxAge,
+		},
+		MaxQueue:      cfg.maxQueue,
+		SweepInterval: cfg.sweepInterval,
+		Logger:        log,
+	})
+	server := httpapi.New(httpapi.Config{Registry: registry, MaxValueBytes: cfg.maxValueBytes, Logger: log})
+	if err := server.Listen(cfg.listen); err != nil {
+		registry.Close()
+		return err
+	}
+	log.Info("kvd started", "addr", server.Addr().String(), "data_dir", resolver.DataDir(), "sync", cfg.sync)
+	fmt.Fprintf(stdout, "kvd listening on http://%s\n", server.Addr())
+
+	served := make(chan error, 1)
+	go func() { served <- server.Serve() }()
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		log.Info("kvd stopping: draining requests")
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if shutErr := server.Shutdown(shutdownCtx); shutErr != nil {
+		log.Warn("in-flight requests did not finish in time", "err", shutErr)
+	}
+	if closeErr := registry.Close(); closeErr != nil {
+		log.Error("closing databases", "err", closeErr)
+		if err == nil {
+			err = closeErr
+		}
+	}
+	log.Info("kvd stopped")
+	return err
+}

@@ -1,0 +1,78 @@
+package httpapi_test
+
+import (
+	"net/url"
+	"testing"
+)
+
+func TestCAS_IfMatchComparesStoredValue(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	ts.do(t, "PUT", kv("k", q), "v1 & more")
+	wantError(t, ts.do(t, "PUT", kv("k", q+"&if_match=wrong"), "v2"), 412, "CAS_MISMATCH")
+	wantError(t, ts.do(t, "PUT", kv("missing", q+"&if_match=v1"), "v2"), 412, "CAS_KEY_MISSING")
+	wantStatus(t, ts.do(t, "PUT", kv("k", q+"&if_match="+url.QueryEscape("v1 & more")), "v2"), 200)
+	if got := string(ts.do(t, "GET", kv("k", q), "").Body); got != "v2" {
+		t.Fatalf("after CAS: got %q, want v2", got)
+	}
+	wantError(t, ts.do(t, "GET", kv("missing", q), ""), 404, "KEY_NOT_FOUND")
+}
+
+func TestCAS_IfMatchUnderPathComparesFragment(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	ts.do(t, "PUT", kv("cfg", q), `{"theme":"dark","size":3}`)
+	wantError(t, ts.do(t, "PUT", kv("cfg", q+"&path=theme&if_match=light"), `"blue"`), 412, "CAS_MISMATCH")
+	wantStatus(t, ts.do(t, "PUT", kv("cfg", q+"&path=theme&if_match=dark"), `"blue"`), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("cfg", q+"&path=size&if_match=3"), `4`), 200)
+	if got := string(ts.do(t, "GET", kv("cfg", q+"&path=theme"), "").Body); got != `"blue"` {
+		t.Fatalf("theme: got %s, want \"blue\"", got)
+	}
+}
+
+func TestCAS_ETagHeaders(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	create := ts.do(t, "PUT", kv("k", q), "v1", "If-None-Match", "*")
+	wantStatus(t, create, 200)
+	wantError(t, ts.do(t, "PUT", kv("k", q), "again", "If-None-Match", "*"), 412, "CAS_MISMATCH")
+	tag := create.Header.Get("ETag")
+	update := ts.do(t, "PUT", kv("k", q), "v2", "If-Match", tag)
+	wantStatus(t, update, 200)
+	wantError(t, ts.do(t, "PUT", kv("k", q), "v3", "If-Match", tag), 412, "CAS_MISMATCH")
+	wantError(t, ts.do(t, "PUT", kv("nope", q), "v3", "If-Match", tag), 412, "CAS_KEY_MISSING")
+	wantError(t, ts.do(t, "DELETE", kv("k", q), "", "If-Match", tag), 412, "CAS_MISMATCH")
+	wantStatus(t, ts.do(t, "DELETE", kv("k", q), "", "If-Match", update.Header.Get("ETag")), 200)
+}
+
+func TestJSONPath_GetAndPutLeaves(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	ts.do(t, "PUT", kv("u", q), `{"prefs":{"theme":"dark"},"items":[{"price":1},{"price":2},{"price":3}]}`)
+	for path, want := range map[string]string{
+		"prefs.theme":    `"dark"`,
+		"$.prefs.theme":  `"dark"`,
+		"items[2].price": `3`,
+		"prefs":          `{"theme":"dark"}`,
+	} {
+		r := ts.do(t, "GET", kv("u", q+"&path="+url.QueryEscape(path)), "")
+		if string(r.Body) != want || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("path %s: got %s (%s), want %s", path, r.Body, r.Header.Get("Content-Type"), want)
+		}
+	}
+	wantError(t, ts.do(t, "GET", kv("u", q+"&path=prefs.missing"), ""), 404, "PATH_NOT_FOUND")
+	ts.do(t, "PUT", kv("text", q), "not json")
+	wantError(t, ts.do(t, "GET", kv("text", q+"&path=a"), ""), 400, "INVALID_PARAMETERS")
+
+	wantStatus(t, ts.do(t, "PUT", kv("u", q+"&path=prefs.lang"), `"en"`), 200)
+	if got := string(ts.do(t, "GET", kv("u", q+"&path=prefs.lang"), "").Body); got != `"en"` {
+		t.Fatalf("after path put: got %s, want \"en\"", got)
+	}
+	if got := string(ts.do(t, "GET", kv("u", q+"&path=prefs.theme"), "").Body); got != `"dark"` {
+		t.Fatalf("sibling after path put: got %s, want \"dark\"", got)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("fresh", q+"&path=a.b"), `true`), 200)
+	if got := string(ts.do(t, "GET", kv("fresh", q), "").Body); got != `{"a":{"b":true}}` {
+		t.Fatalf("path put on missing key: got %s, want {\"a\":{\"b\":true}}", got)
+	}
+}

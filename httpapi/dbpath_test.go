@@ -1,0 +1,97 @@
+package httpapi_test
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+func TestDatabase_MissingFileAndCreation(t *testing.T) {
+	ts := newTestServer(t)
+	wantError(t, ts.do(t, "GET", kv("a", "db=app"), ""), 404, "DATABASE_NOT_FOUND")
+	wantStatus(t, ts.do(t, "HEAD", kv("a", "db=app"), ""), 404)
+	wantError(t, ts.do(t, "PUT", kv("a", "db=app"), "x"), 404, "DATABASE_NOT_FOUND")
+	wantError(t, ts.do(t, "POST", kv("a/incr", "db=app"), ""), 404, "DATABASE_NOT_FOUND")
+	wantError(t, ts.do(t, "DELETE", kv("a", "db=app"), ""), 404, "DATABASE_NOT_FOUND")
+	if _, err := os.Stat(filepath.Join(ts.DataDir, "app.db")); !os.IsNotExist(err) {
+		t.Fatalf("app.db exists after refused writes: %v", err)
+	}
+	wantStatus(t, ts.do(t, "POST", kv("a/incr", "db=app&auto_create=true"), ""), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("b", "db=other.db&create_db_if_missing=true"), "x"), 200)
+	for _, f := range []string{"app.db", "other.db"} {
+		if _, err := os.Stat(filepath.Join(ts.DataDir, f)); err != nil {
+			t.Fatalf("%s after create: %v", f, err)
+		}
+	}
+}
+
+func TestDatabase_EverySpellingReachesTheSameFile(t *testing.T) {
+	ts := newTestServer(t)
+	ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "shared")
+	abs := url.QueryEscape(filepath.Join(ts.DataDir, "app.db"))
+	for _, db := range []string{"app", "app.db", "./app", abs} {
+		if got := ts.do(t, "GET", kv("k", "db="+db), ""); string(got.Body) != "shared" {
+			t.Fatalf("db=%s: got %d %q, want shared", db, got.Status, got.Body)
+		}
+	}
+}
+
+func TestDatabase_NotSQLiteOrADirectory(t *testing.T) {
+	ts := newTestServer(t)
+	os.WriteFile(filepath.Join(ts.DataDir, "text.db"), []byte("this is not a database, just text"), 0o600)
+	os.WriteFile(filepath.Join(ts.DataDir, "empty.db"), nil, 0o600)
+	os.Mkdir(filepath.Join(ts.DataDir, "folder.db"), 0o700)
+	wantError(t, ts.do(t, "GET", kv("a", "db=text"), ""), 400, "INVALID_SQLITE_HEADER")
+	wantError(t, ts.do(t, "PUT", kv("a", "db=text&create_db_if_missing=true"), "x"), 400, "INVALID_SQLITE_HEADER")
+	wantError(t, ts.do(t, "GET", kv("a", "db=folder"), ""), 400, "PATH_IS_DIRECTORY")
+	// A zero-length file is a valid, empty database.
+	wantError(t, ts.do(t, "GET", kv("a", "db=empty"), ""), 404, "KEY_NOT_FOUND")
+	wantStatus(t, ts.do(t, "PUT", kv("a", "db=empty"), "x"), 200)
+	if got := ts.do(t, "GET", kv("a", "db=empty"), ""); string(got.Body) != "x" {
+		t.Fatalf("empty.db after write: got %q, want x", got.Body)
+	}
+}
+
+func TestDatabase_ConfinementAttacksCreateNothing(t *testing.T) {
+	ts := newTestServer(t)
+	outside := t.TempDir()
+	os.Symlink(outside, filepath.Join(ts.DataDir, "escape"))
+	os.Symlink(filepath.Join(outside, "victim.db"), filepath.Join(ts.DataDir, "link.db"))
+	before := listTree(t, ts.DataDir, outside)
+	attacks := []string{
+		"../x", "..", "a/b", `a\b`, "/etc/passwd", "/tmp/kvd-attack.db",
+		filepath.Join(outside, "x.db"), "escape/x", filepath.Join(ts.DataDir, "escape", "x.db"),
+		"link", "link.db", filepath.Join(ts.DataDir, "link.db"),
+		"%2e%2e/x", ":memory:", "", "a\x00b", "file:app.db", "./../x", ts.DataDir + "/../x.db",
+	}
+	for _, db := range attacks {
+		for _, method := range []string{"GET", "PUT"} {
+			r := ts.do(t, method, kv("k", "create_db_if_missing=true&db="+url.QueryEscape(db)), "x")
+			wantError(t, r, 400, "INVALID_DB_PATH")
+		}
+	}
+	// The raw query form of NUL and of encoded dots reach the resolver too.
+	wantError(t, ts.do(t, "PUT", kv("k", "create_db_if_missing=true&db=a%00b"), "x"), 400, "INVALID_DB_PATH")
+	wantError(t, ts.do(t, "PUT", kv("k", "create_db_if_missing=true&db=%2e%2e%2fx"), "x"), 400, "INVALID_DB_PATH")
+	wantError(t, ts.do(t, "GET", kv("k", ""), ""), 400, "INVALID_DB_PATH")
+	if after := listTree(t, ts.DataDir, outside); !slices.Equal(before, after) {
+		t.Fatalf("files changed by refused requests:\nbefore %v\nafter  %v", before, after)
+	}
+	if _, err := os.Stat("/tmp/kvd-attack.db"); err == nil {
+		t.Fatal("/tmp/kvd-attack.db was created")
+	}
+}
+
+func listTree(tb testing.TB, roots ...string) []string {
+	tb.Helper()
+	var names []string
+	for _, root := range roots {
+		filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+			names = append(names, p)
+			return nil
+		})
+	}
+	return names
+}

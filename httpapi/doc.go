@@ -1,0 +1,8 @@
+// Package httpapi is kvd's HTTP surface: routes, request parsing and
+// validation, the one error-to-status table, and response encoding.
+//
+// Every handler has the same shape: parse, make one call (a read of the
+// store or a message to the database's actor), map the error, encode.
+// Keys are decided from the escaped path, so a client can use an operation
+// word such as "incr" as a key segment by sending its slashes as %2F.
+package httpapi

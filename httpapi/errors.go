@@ -1,0 +1,88 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// Codes of the HTTP layer itself, beyond the storage codes.
+const (
+	codeUnauthorized     sqlitekv.Code = "UNAUTHORIZED"
+	codeNotFound         sqlitekv.Code = "NOT_FOUND"
+	codeMethodNotAllowed sqlitekv.Code = "METHOD_NOT_ALLOWED"
+)
+
+// statusOf is the one table from error code to HTTP status.
+var statusOf = map[sqlitekv.Code]int{
+	sqlitekv.CodeInvalidDBPath:       http.StatusBadRequest,
+	sqlitekv.CodeInvalidParameters:   http.StatusBadRequest,
+	sqlitekv.CodeInvalidSQLiteHeader: http.StatusBadRequest,
+	sqlitekv.CodePathIsDirectory:     http.StatusBadRequest,
+	codeUnauthorized:                 http.StatusUnauthorized,
+	sqlitekv.CodeKeyNotFound:         http.StatusNotFound,
+	sqlitekv.CodeDatabaseNotFound:    http.StatusNotFound,
+	sqlitekv.CodeKeyExpired:          http.StatusNotFound,
+	sqlitekv.CodePathNotFound:        http.StatusNotFound,
+	codeNotFound:                     http.StatusNotFound,
+	codeMethodNotAllowed:             http.StatusMethodNotAllowed,
+	sqlitekv.CodeTimeTravelGap:       http.StatusConflict,
+	sqlitekv.CodeCASMismatch:         http.StatusPreconditionFailed,
+	sqlitekv.CodeCASKeyMissing:       http.StatusPreconditionFailed,
+	sqlitekv.CodePayloadTooLarge:     http.StatusRequestEntityTooLarge,
+	sqlitekv.CodeDatabaseError:       http.StatusInternalServerError,
+	sqlitekv.CodeFileSystemError:     http.StatusInternalServerError,
+	sqlitekv.CodeOverloaded:          http.StatusServiceUnavailable,
+}
+
+type errorBody struct {
+	StatusCode int           `json:"statusCode"`
+	Error      string        `json:"error"`
+	Code       sqlitekv.Code `json:"code"`
+	Message    string        `json:"message"`
+}
+
+// writeError answers err as the JSON error body. Errors that are not
+// *sqlitekv.Error are internal by definition. Only 5xx answers are logged,
+// with the request id the client also receives.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *sqlitekv.Error
+	if !errors.As(err, &e) {
+		e = &sqlitekv.Error{Code: sqlitekv.CodeDatabaseError, Message: "Database operation failed", Cause: err}
+	}
+	status, ok := statusOf[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 {
+		s.log.Error("request failed", "request_id", w.Header().Get("X-Request-Id"),
+			"method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, errorBody{StatusCode: status, Error: http.StatusText(status), Code: e.Code, Message: e.Message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		// Only our own response structs get here; failing is a bug.
+		slog.Error("encode response", "err", err)
+		status, data = http.StatusInternalServerError, []byte(`{"statusCode":500,"error":"Internal Server Error","code":"DATABASE_ERROR","message":"Response encoding failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(data)
+}
+
+func invalidParam(format string, args ...any) error {
+	return sqlitekv.Errorf(sqlitekv.CodeInvalidParameters, format, args...)
+}

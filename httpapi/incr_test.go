@@ -1,0 +1,91 @@
+package httpapi_test
+
+import (
+	"strconv"
+	"testing"
+)
+
+func TestIncrDecr_CountsFromZeroWithDelta(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	steps := []struct {
+		path        string
+		value, prev float64
+	}{
+		{kv("c/incr", q), 1, 0},
+		{kv("c/incr", q+"&delta=10"), 11, 1},
+		{kv("c/decr", q), 10, 11},
+		{kv("c/decr", q+"&delta=25"), -15, 10},
+	}
+	for _, s := range steps {
+		r := ts.do(t, "POST", s.path, "")
+		wantStatus(t, r, 200)
+		m := r.JSON(t)
+		if m["key"] != "c" || m["value"] != s.value || m["previous"] != s.prev {
+			t.Fatalf("%s: got %s, want value %v previous %v", s.path, r.Body, s.value, s.prev)
+		}
+	}
+	get := ts.do(t, "GET", kv("c", "db=app"), "")
+	if string(get.Body) != "-15" || get.Header.Get("Content-Type") != "text/plain" {
+		t.Fatalf("stored counter: got %q (%s), want -15 (text/plain)", get.Body, get.Header.Get("Content-Type"))
+	}
+}
+
+func TestIncr_RejectsBadDeltaAndNonNumericValues(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	for _, d := range []string{"0", "-1", "1.5", "abc", "", "99999999999999999999"} {
+		r := ts.do(t, "POST", kv("c/incr", q+"&delta="+d), "")
+		wantError(t, r, 400, "INVALID_PARAMETERS")
+		if got := r.JSON(t)["message"]; got != "delta must be a positive integer" {
+			t.Fatalf("delta=%s message: got %q", d, got)
+		}
+	}
+	ts.do(t, "PUT", kv("word", q), "hello")
+	r := ts.do(t, "POST", kv("word/incr", q), "")
+	wantError(t, r, 400, "INVALID_PARAMETERS")
+	if got := r.JSON(t)["message"]; got != "Value at path is not numeric" {
+		t.Fatalf("message: got %q, want Value at path is not numeric", got)
+	}
+	if got := string(ts.do(t, "GET", kv("word", q), "").Body); got != "hello" {
+		t.Fatalf("value after refused incr: got %q, want hello", got)
+	}
+}
+
+func TestIncr_OverflowLeavesValueUnchanged(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	max := strconv.FormatInt(1<<63-1, 10)
+	ts.do(t, "PUT", kv("big", q), max)
+	wantError(t, ts.do(t, "POST", kv("big/incr", q), ""), 400, "INVALID_PARAMETERS")
+	if got := string(ts.do(t, "GET", kv("big", q), "").Body); got != max {
+		t.Fatalf("after overflow: got %s, want %s", got, max)
+	}
+	ts.do(t, "PUT", kv("small", q), "-9223372036854775807")
+	wantStatus(t, ts.do(t, "POST", kv("small/decr", q), ""), 200)
+	wantError(t, ts.do(t, "POST", kv("small/decr", q), ""), 400, "INVALID_PARAMETERS")
+}
+
+func TestIncr_UnderJSONPath(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	ts.do(t, "PUT", kv("doc", q), `{"stats":{"views":41},"name":"x"}`)
+	r := ts.do(t, "POST", kv("doc/incr", q+"&path=stats.views"), "")
+	if m := r.JSON(t); m["value"] != 42.0 || m["previous"] != 41.0 {
+		t.Fatalf("incr under path: got %s", r.Body)
+	}
+	r = ts.do(t, "POST", kv("doc/incr", q+"&path=$.stats.likes&delta=3"), "")
+	if m := r.JSON(t); m["value"] != 3.0 || m["previous"] != 0.0 {
+		t.Fatalf("incr of a missing field: got %s", r.Body)
+	}
+	wantError(t, ts.do(t, "POST", kv("doc/incr", q+"&path=name"), ""), 400, "INVALID_PARAMETERS")
+	got := ts.do(t, "GET", kv("doc", q+"&path=stats"), "")
+	if string(got.Body) != `{"views":42,"likes":3}` && string(got.Body) != `{"views":42, "likes":3}` {
+		t.Fatalf("document after path incr: got %s", got.Body)
+	}
+	fresh := ts.do(t, "POST", kv("newdoc/incr", q+"&path=a.b"), "")
+	wantStatus(t, fresh, 200)
+	if ct := ts.do(t, "GET", kv("newdoc", q), "").Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("new document under path: Content-Type %q, want application/json", ct)
+	}
+}

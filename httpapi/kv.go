@@ -1,0 +1,234 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// open returns the database named by the db parameter; create lets a write
+// make a missing file.
+func (s *Server) open(q query, create bool) (*actors.DB, error) {
+	return s.cfg.Registry.Open(q.Get("db"), create)
+}
+
+// openForWrite reads create_db_if_missing (or auto_create) and opens.
+func (s *Server) openForWrite(q query) (*actors.DB, error) {
+	create, err := q.create()
+	if err != nil {
+		return nil, err
+	}
+	return s.open(q, create)
+}
+
+func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	e, err := s.getEntry(r, t, true)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeEntryHeaders(w, e)
+	if match := r.Header.Get("If-None-Match"); match != "" && match == etag(e.Version) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Write(e.Value)
+}
+
+func (s *Server) handleHeadKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	e, err := s.getEntry(r, t, false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeEntryHeaders(w, e)
+}
+
+// getEntry parses a read; path and time travel are GET-only.
+func (s *Server) getEntry(r *http.Request, t kvTarget, full bool) (sqlitekv.Entry, error) {
+	q := t.q
+	req := sqlitekv.GetRequest{Key: t.key}
+	var err error
+	if req.Table, err = q.table(); err != nil {
+		return sqlitekv.Entry{}, err
+	}
+	if full {
+		if req.Path, err = q.path(); err != nil {
+			return sqlitekv.Entry{}, err
+		}
+		if req.At, err = q.atTimestamp(); err != nil {
+			return sqlitekv.Entry{}, err
+		}
+		if _, err = q.boolean("rebuild", false); err != nil {
+			return sqlitekv.Entry{}, err
+		}
+	}
+	db, err := s.open(q, false)
+	if err != nil {
+		return sqlitekv.Entry{}, err
+	}
+	return db.Get(r.Context(), req)
+}
+
+func writeEntryHeaders(w http.ResponseWriter, e sqlitekv.Entry) {
+	h := w.Header()
+	h.Set("Content-Type", e.ContentType)
+	h.Set("Content-Length", strconv.Itoa(len(e.Value)))
+	h.Set("ETag", etag(e.Version))
+	if e.CreatedAt != 0 {
+		h.Set("X-Created-At", strconv.FormatInt(e.CreatedAt/1000, 10))
+	}
+	h.Set("X-Updated-At", strconv.FormatInt(e.UpdatedAt/1000, 10))
+	if e.ExpireAt != 0 {
+		h.Set("X-Expire-At", strconv.FormatInt(e.ExpireAt/1000, 10))
+	}
+}
+
+type putResponse struct {
+	Status  string `json:"status"`
+	Success bool   `json:"success"`
+	Key     string `json:"key"`
+	Created bool   `json:"created"`
+}
+
+func (s *Server) handlePutKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	req, db, err := s.parsePut(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := db.Put(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", etag(res.Version))
+	writeJSON(w, http.StatusOK, putResponse{Status: "ok", Success: true, Key: t.key, Created: res.Created})
+}
+
+func (s *Server) parsePut(r *http.Request, t kvTarget) (req sqlitekv.PutRequest, db *actors.DB, err error) {
+	q := t.q
+	req.Key = t.key
+	if req.Table, err = q.table(); err != nil {
+		return
+	}
+	if req.Path, err = q.path(); err != nil {
+		return
+	}
+	if req.TTL, err = q.ttl(); err != nil {
+		return
+	}
+	if req.NoHistory, err = q.noHistory(); err != nil {
+		return
+	}
+	if q.has("if_match") {
+		req.IfMatch = []byte(q.Get("if_match"))
+	}
+	if req.IfVersion, err = ifMatchVersion(r); err != nil {
+		return
+	}
+	switch inm := r.Header.Get("If-None-Match"); inm {
+	case "":
+	case "*":
+		req.IfAbsent = true
+	default:
+		err = invalidParam("If-None-Match on PUT must be *")
+		return
+	}
+	if req.Value, err = readBody(r, s.cfg.MaxValueBytes); err != nil {
+		return
+	}
+	if req.ContentType, err = sqlitekv.InferContentType(r.Header.Get("Content-Type"), req.Value); err != nil {
+		return
+	}
+	if len(req.Path) > 0 && !sqlitekv.ValidJSON(req.Value) {
+		err = invalidParam("A write under path needs a JSON body")
+		return
+	}
+	db, err = s.openForWrite(q)
+	return
+}
+
+type deleteResponse struct {
+	Status  string `json:"status"`
+	Success bool   `json:"success"`
+	Key     string `json:"key"`
+	Deleted bool   `json:"deleted"`
+}
+
+func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	err := s.deleteKey(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, deleteResponse{Status: "ok", Success: true, Key: t.key, Deleted: true})
+}
+
+func (s *Server) deleteKey(r *http.Request, t kvTarget) (err error) {
+	q := t.q
+	req := sqlitekv.DeleteRequest{Key: t.key}
+	if req.Table, err = q.table(); err != nil {
+		return err
+	}
+	if req.NoHistory, err = q.noHistory(); err != nil {
+		return err
+	}
+	if req.IfVersion, err = ifMatchVersion(r); err != nil {
+		return err
+	}
+	db, err := s.openForWrite(q)
+	if err != nil {
+		return err
+	}
+	return db.Delete(r.Context(), req)
+}
+
+type incrResponse struct {
+	Key      string `json:"key"`
+	Value    int64  `json:"value"`
+	Previous int64  `json:"previous"`
+}
+
+func (s *Server) handleIncr(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	s.incr(w, r, t, 1)
+}
+
+func (s *Server) handleDecr(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	s.incr(w, r, t, -1)
+}
+
+func (s *Server) incr(w http.ResponseWriter, r *http.Request, t kvTarget, sign int64) {
+	res, err := s.incrKey(r, t, sign)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, incrResponse{Key: t.key, Value: res.Value, Previous: res.Previous})
+}
+
+func (s *Server) incrKey(r *http.Request, t kvTarget, sign int64) (sqlitekv.IncrResult, error) {
+	q := t.q
+	req := sqlitekv.IncrRequest{Key: t.key}
+	var err error
+	if req.Table, err = q.table(); err != nil {
+		return sqlitekv.IncrResult{}, err
+	}
+	if req.Delta, err = q.delta(); err != nil {
+		return sqlitekv.IncrResult{}, err
+	}
+	req.Delta *= sign
+	if req.Path, err = q.path(); err != nil {
+		return sqlitekv.IncrResult{}, err
+	}
+	if req.NoHistory, err = q.noHistory(); err != nil {
+		return sqlitekv.IncrResult{}, err
+	}
+	db, err := s.openForWrite(q)
+	if err != nil {
+		return sqlitekv.IncrResult{}, err
+	}
+	return db.Incr(r.Context(), req)
+}

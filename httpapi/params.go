@@ -1,0 +1,167 @@
+package httpapi
+
+import (
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// maxTTL keeps expiry arithmetic in milliseconds far from overflow.
+const maxTTL = 100 * 365 * 24 * time.Hour
+
+// query wraps the parsed query string with the typed getters every handler
+// shares. Each getter returns a 400-class *sqlitekv.Error on bad input.
+type query struct{ url.Values }
+
+// parseQuery refuses a malformed query string outright: Go would silently
+// drop the bad pair (a ';' say) and the request would run without it.
+func parseQuery(r *http.Request) (query, error) {
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return query{}, invalidParam("Malformed query string")
+	}
+	return query{v}, nil
+}
+
+func (q query) has(name string) bool { _, ok := q.Values[name]; return ok }
+
+func (q query) table() (string, error) {
+	t := q.Get("table")
+	if !q.has("table") {
+		return sqlitekv.DefaultTable, nil
+	}
+	return t, sqlitekv.ValidateTable(t)
+}
+
+func (q query) boolean(name string, def bool) (bool, error) {
+	if !q.has(name) {
+		return def, nil
+	}
+	switch strings.ToLower(q.Get(name)) {
+	case "true", "1", "yes":
+		return true, nil
+	case "false", "0", "no":
+		return false, nil
+	}
+	return false, invalidParam("%s must be true or false", name)
+}
+
+// create reads create_db_if_missing and its alias auto_create.
+func (q query) create() (bool, error) {
+	a, err := q.boolean("create_db_if_missing", false)
+	if err != nil {
+		return false, err
+	}
+	b, err := q.boolean("auto_create", false)
+	if err != nil {
+		return false, err
+	}
+	if q.has("create_db_if_missing") && q.has("auto_create") && a != b {
+		return false, invalidParam("create_db_if_missing and auto_create disagree")
+	}
+	return a || b, nil
+}
+
+// noHistory reads history (default true) as the storage's NoHistory flag.
+func (q query) noHistory() (bool, error) {
+	h, err := q.boolean("history", true)
+	return !h, err
+}
+
+func (q query) ttl() (time.Duration, error) {
+	if !q.has("ttl") {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(q.Get("ttl"), 10, 64)
+	if err != nil || n <= 0 || n > int64(maxTTL/time.Second) {
+		return 0, invalidParam("ttl must be a positive whole number of seconds (at most %d)", int64(maxTTL/time.Second))
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+func (q query) delta() (int64, error) {
+	if !q.has("delta") {
+		return 1, nil
+	}
+	n, err := strconv.ParseInt(q.Get("delta"), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, invalidParam("delta must be a positive integer")
+	}
+	return n, nil
+}
+
+func (q query) path() (sqlitekv.JSONPath, error) {
+	if !q.has("path") {
+		return nil, nil
+	}
+	return sqlitekv.ParseJSONPath(q.Get("path"))
+}
+
+// atTimestamp turns Unix seconds into the inclusive millisecond bound of
+// time travel: a whole second means the end of that second, a fraction the
+// instant it names.
+func (q query) atTimestamp() (*int64, error) {
+	if !q.has("at_timestamp") {
+		return nil, nil
+	}
+	raw := q.Get("at_timestamp")
+	f, err := strconv.ParseFloat(raw, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e13 {
+		return nil, invalidParam("at_timestamp must be Unix seconds")
+	}
+	var bound int64
+	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+		bound = (n+1)*1000 - 1
+	} else {
+		bound = int64(math.Floor(f * 1000))
+	}
+	return &bound, nil
+}
+
+// readBody reads at most limit bytes; more is PAYLOAD_TOO_LARGE.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, invalidParam("Could not read request body")
+	}
+	if int64(len(body)) > limit {
+		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
+	}
+	return body, nil
+}
+
+// ifMatchVersion reads an If-Match ETag ("<version>") as a version.
+func ifMatchVersion(r *http.Request) (int64, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" {
+		return 0, nil
+	}
+	v, err := parseETag(h)
+	if err != nil {
+		return 0, invalidParam("If-Match must be an ETag such as \"42\"")
+	}
+	return v, nil
+}
+
+func parseETag(s string) (int64, error) {
+	s = strings.TrimPrefix(s, "W/")
+	if len(s) < 3 || s[0] != '"' || s[len(s)-1] != '"' {
+		return 0, strconv.ErrSyntax
+	}
+	v, err := strconv.ParseInt(s[1:len(s)-1], 10, 64)
+	if err != nil || v <= 0 {
+		return 0, strconv.ErrSyntax
+	}
+	return v, nil
+}
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }

@@ -1,0 +1,95 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+const kvPrefix = "/api/v1/sqlite/kv/"
+
+// keyOps are the operation words a raw trailing segment may name.
+var keyOps = map[string]bool{
+	"incr": true, "decr": true, "history": true, "snapshot": true,
+	"rollback": true, "push": true, "pop": true, "remove": true,
+}
+
+// tableOps are the paths directly under /kv/ reserved for table-level
+// endpoints.
+var tableOps = map[string]bool{
+	"batch/get": true, "batch/set": true, "batch/delete": true,
+	"snapshot": true, "diff": true, "rollback": true,
+}
+
+// kvTarget is what a /kv/... request addresses: a key and the operation on
+// it ("" for the key itself), or a table-level operation with no key; and
+// its query parameters.
+type kvTarget struct {
+	key string
+	op  string
+	q   query
+}
+
+// parseKVPath decides from the escaped path, where "a%2Fincr" is a key and
+// "a/incr" is the incr operation on key "a".
+func parseKVPath(escaped string) (kvTarget, error) {
+	rest := strings.TrimPrefix(escaped, kvPrefix)
+	if tableOps[rest] {
+		return kvTarget{op: rest}, nil
+	}
+	var t kvTarget
+	if i := strings.LastIndexByte(rest, '/'); i >= 0 && keyOps[rest[i+1:]] {
+		rest, t.op = rest[:i], rest[i+1:]
+	}
+	key, err := url.PathUnescape(rest)
+	if err != nil {
+		return t, invalidParam("Key is not a valid percent-encoded path")
+	}
+	if err := sqlitekv.ValidateKey(key); err != nil {
+		return t, err
+	}
+	t.key = key
+	return t, nil
+}
+
+type kvHandler func(http.ResponseWriter, *http.Request, kvTarget)
+
+type kvRoute struct{ method, op string }
+
+func (s *Server) kvRoutes() map[kvRoute]kvHandler {
+	return map[kvRoute]kvHandler{
+		{http.MethodGet, ""}:      s.handleGetKey,
+		{http.MethodHead, ""}:     s.handleHeadKey,
+		{http.MethodPut, ""}:      s.handlePutKey,
+		{http.MethodDelete, ""}:   s.handleDeleteKey,
+		{http.MethodPost, "incr"}: s.handleIncr,
+		{http.MethodPost, "decr"}: s.handleDecr,
+	}
+}
+
+// routeKV dispatches every /kv/... request. httprouter cannot tell
+// /kv/batch/get from a key, nor see %2F, so the escaped path decides here.
+func (s *Server) routeKV(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	t, err := parseKVPath(r.URL.EscapedPath())
+	if err == nil {
+		t.q, err = parseQuery(r)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if h, ok := s.kv[kvRoute{r.Method, t.op}]; ok {
+		h(w, r, t)
+		return
+	}
+	for route := range s.kv {
+		if route.op == t.op {
+			s.writeError(w, r, sqlitekv.Errorf(codeMethodNotAllowed, "%s is not allowed here", r.Method))
+			return
+		}
+	}
+	s.writeError(w, r, sqlitekv.Errorf(codeNotFound, "Unknown endpoint"))
+}

@@ -1,0 +1,133 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// at asks for key k as of t0+offset seconds (offset may be fractional).
+func at(k string, t0 int64, offset float64) string {
+	return kv(k, "db=app&at_timestamp="+strconv.FormatFloat(float64(t0)+offset, 'f', -1, 64))
+}
+
+func TestTimeTravel_BeforeBetweenAfterWritesAndAcrossGaps(t *testing.T) {
+	ts := newTestServer(t)
+	t0 := ts.Clock.Now().Unix()
+	q := "db=app&create_db_if_missing=true"
+	ts.do(t, "PUT", kv("other", q), "x") // the table exists before k does
+	write := func(offset int64, method, query, body string) {
+		ts.Clock.Advance(time.Unix(t0+offset, 0).Sub(ts.Clock.Now()))
+		wantStatus(t, ts.do(t, method, kv("k", q+query), body), 200)
+	}
+	write(10, "PUT", "", "v1")
+	write(20, "PUT", "", "v2")
+	write(30, "DELETE", "", "")
+	write(40, "PUT", "&history=false", "v3")
+	write(50, "PUT", "", "v4")
+	write(60, "PUT", "&ttl=5", "v5")
+
+	cases := []struct {
+		offset float64
+		want   string // value, or an error code
+	}{
+		{5, "KEY_NOT_FOUND"}, // before the key was created
+		{10, "v1"},           // the end of the second of the write
+		{15, "v1"},
+		{19.5, "v1"}, // a fraction names an instant
+		{20, "v2"},
+		{29.999, "v2"},
+		{30, "KEY_NOT_FOUND"}, // deleted
+		{35, "KEY_NOT_FOUND"},
+		{40, "TIME_TRAVEL_GAP"}, // written with history=false
+		{45, "TIME_TRAVEL_GAP"},
+		{50, "v4"},
+		{60, "v5"},
+		{64, "v5"},
+		{65, "KEY_NOT_FOUND"}, // its TTL ran out
+	}
+	for _, c := range cases {
+		r := ts.do(t, "GET", at("k", t0, c.offset), "")
+		switch c.want {
+		case "KEY_NOT_FOUND":
+			wantError(t, r, 404, c.want)
+		case "TIME_TRAVEL_GAP":
+			wantError(t, r, 409, c.want)
+		default:
+			if r.Status != 200 || string(r.Body) != c.want {
+				t.Errorf("at t0+%v: got %d %q, want %q", c.offset, r.Status, r.Body, c.want)
+			}
+		}
+	}
+	wantError(t, ts.do(t, "GET", at("never", t0, 100), ""), 404, "KEY_NOT_FOUND")
+}
+
+func TestTimeTravel_SameSecondAnswersTheLastWrite(t *testing.T) {
+	ts := newTestServer(t)
+	t0 := ts.Clock.Now().Unix()
+	q := "db=app&create_db_if_missing=true"
+	ts.Clock.Advance(200 * time.Millisecond)
+	ts.do(t, "PUT", kv("k", q), "early")
+	ts.Clock.Advance(500 * time.Millisecond)
+	ts.do(t, "PUT", kv("k", q), "late")
+	if got := ts.do(t, "GET", at("k", t0, 0), ""); string(got.Body) != "late" {
+		t.Fatalf("end of second: got %q, want late", got.Body)
+	}
+	if got := ts.do(t, "GET", at("k", t0, 0.5), ""); string(got.Body) != "early" {
+		t.Fatalf("at t0+0.5: got %q, want early", got.Body)
+	}
+}
+
+func TestTimeTravel_PrunedHistoryIsAGapNotAGuess(t *testing.T) {
+	ts := newTestServer(t, withStore(func(o *sqlitekv.Options) { o.HistoryKeep = 3 }))
+	t0 := ts.Clock.Now().Unix()
+	q := "db=app&create_db_if_missing=true"
+	for i := 1; i <= 10; i++ {
+		ts.Clock.Advance(10 * time.Second)
+		ts.do(t, "PUT", kv("k", q), fmt.Sprintf("v%d", i))
+	}
+	if n := countRows(t, ts, "app.db", "kv_store:history"); n > 4 {
+		t.Fatalf("history rows with keep=3: got %d, want at most 4", n)
+	}
+	wantError(t, ts.do(t, "GET", at("k", t0, 5), ""), 404, "KEY_NOT_FOUND") // before creation: still known
+	wantError(t, ts.do(t, "GET", at("k", t0, 15), ""), 409, "TIME_TRAVEL_GAP")
+	wantError(t, ts.do(t, "GET", at("k", t0, 65), ""), 409, "TIME_TRAVEL_GAP")
+	if got := ts.do(t, "GET", at("k", t0, 100), ""); string(got.Body) != "v10" {
+		t.Fatalf("latest: got %q, want v10", got.Body)
+	}
+	if got := ts.do(t, "GET", at("k", t0, 95), ""); string(got.Body) != "v9" {
+		t.Fatalf("retained: got %q, want v9", got.Body)
+	}
+}
+
+func TestTimeTravel_MaxAgeKeepsEachKeysNewestVersion(t *testing.T) {
+	ts := newTestServer(t, withStore(func(o *sqlitekv.Options) { o.HistoryMaxAge = time.Hour }))
+	t0 := ts.Clock.Now().Unix()
+	q := "db=app&create_db_if_missing=true"
+	for i := 1; i <= 5; i++ {
+		ts.Clock.Advance(time.Minute)
+		ts.do(t, "PUT", kv("k", q), fmt.Sprintf("v%d", i))
+	}
+	ts.Clock.Advance(2 * time.Hour)
+	db, err := ts.Registry.Open("app", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Sweep(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pruned == 0 {
+		t.Fatal("sweep pruned nothing, want the four old versions")
+	}
+	if n := countRows(t, ts, "app.db", "kv_store:history"); n != 1 {
+		t.Fatalf("history rows: got %d, want 1 (the newest)", n)
+	}
+	wantError(t, ts.do(t, "GET", at("k", t0, 90), ""), 409, "TIME_TRAVEL_GAP")
+	if got := ts.do(t, "GET", at("k", t0, 400), ""); string(got.Body) != "v5" {
+		t.Fatalf("after the newest write: got %q, want v5", got.Body)
+	}
+}

@@ -1,0 +1,97 @@
+package httpapi_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+func TestTTL_ExpiredKeyReadsAsExpiredThenGone(t *testing.T) {
+	ts := newTestServer(t)
+	ts.do(t, "PUT", kv("s", "db=app&create_db_if_missing=true&ttl=30"), "session")
+	ts.Clock.Advance(29 * time.Second)
+	wantStatus(t, ts.do(t, "GET", kv("s", "db=app"), ""), 200)
+	ts.Clock.Advance(1 * time.Second)
+	wantError(t, ts.do(t, "GET", kv("s", "db=app"), ""), 404, "KEY_EXPIRED")
+	// The read handed the key to the actor for removal. The actor's mailbox
+	// is FIFO, so once a later write is acknowledged the removal is done.
+	ts.do(t, "PUT", kv("other", "db=app"), "x")
+	if n := countRows(t, ts, "app.db", "kv_store"); n != 1 {
+		t.Fatalf("rows after expiry: got %d, want 1 (only the other key)", n)
+	}
+	wantError(t, ts.do(t, "GET", kv("s", "db=app"), ""), 404, "KEY_NOT_FOUND")
+}
+
+func TestTTL_PutWithoutTTLClearsItAndIncrKeepsIt(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	ts.do(t, "PUT", kv("a", q+"&ttl=10"), "1")
+	ts.do(t, "PUT", kv("a", q), "2")
+	if h := ts.do(t, "HEAD", kv("a", q), "").Header.Get("X-Expire-At"); h != "" {
+		t.Fatalf("X-Expire-At after PUT without ttl: got %q, want none", h)
+	}
+	ts.do(t, "PUT", kv("c", q+"&ttl=10"), "5")
+	ts.do(t, "POST", kv("c/incr", q), "")
+	if h := ts.do(t, "HEAD", kv("c", q), "").Header.Get("X-Expire-At"); h == "" {
+		t.Fatal("X-Expire-At after incr: got none, want the TTL kept")
+	}
+	ts.Clock.Advance(11 * time.Second)
+	wantError(t, ts.do(t, "GET", kv("c", q), ""), 404, "KEY_EXPIRED")
+	wantStatus(t, ts.do(t, "GET", kv("a", q), ""), 200)
+	// A write after expiry starts over.
+	put := ts.do(t, "PUT", kv("c", q), "fresh")
+	if put.JSON(t)["created"] != true {
+		t.Fatalf("PUT over an expired key: got %s, want created true", put.Body)
+	}
+}
+
+func TestTTL_SweepRemovesExpiredKeysNobodyReads(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	for _, k := range []string{"a", "b", "c"} {
+		ts.do(t, "PUT", kv(k, q+"&ttl=5"), "x")
+	}
+	ts.do(t, "PUT", kv("keep", q), "x")
+	ts.Clock.Advance(6 * time.Second)
+	db, err := ts.Registry.Open("app", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Expired != 3 {
+		t.Fatalf("swept: got %d, want 3", res.Expired)
+	}
+	if n := countRows(t, ts, "app.db", "kv_store"); n != 1 {
+		t.Fatalf("rows after sweep: got %d, want 1", n)
+	}
+}
+
+func TestDelete_ExpiredKeyAnswersExpired(t *testing.T) {
+	ts := newTestServer(t)
+	ts.do(t, "PUT", kv("a", "db=app&create_db_if_missing=true&ttl=1"), "x")
+	ts.Clock.Advance(time.Second)
+	wantError(t, ts.do(t, "DELETE", kv("a", "db=app"), ""), 404, "KEY_EXPIRED")
+	wantError(t, ts.do(t, "DELETE", kv("a", "db=app"), ""), 404, "KEY_NOT_FOUND")
+}
+
+// countRows counts a table's rows straight from the file, outside kvd.
+func countRows(tb testing.TB, ts *testServer, file, table string) int {
+	tb.Helper()
+	conn, err := sqlite3.OpenFlags(ts.DataDir+"/"+file, sqlite3.OPEN_READONLY)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close()
+	stmt, _, err := conn.Prepare(`SELECT count(*) FROM "` + table + `"`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer stmt.Close()
+	stmt.Step()
+	return stmt.ColumnInt(0)
+}

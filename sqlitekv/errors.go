@@ -1,0 +1,66 @@
+package sqlitekv
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code names a class of failure. The HTTP layer maps each code to one status;
+// storage never thinks in statuses.
+type Code string
+
+const (
+	CodeInvalidDBPath       Code = "INVALID_DB_PATH"
+	CodeInvalidParameters   Code = "INVALID_PARAMETERS"
+	CodeInvalidSQLiteHeader Code = "INVALID_SQLITE_HEADER"
+	CodePathIsDirectory     Code = "PATH_IS_DIRECTORY"
+	CodeKeyNotFound         Code = "KEY_NOT_FOUND"
+	CodeDatabaseNotFound    Code = "DATABASE_NOT_FOUND"
+	CodeKeyExpired          Code = "KEY_EXPIRED"
+	CodePathNotFound        Code = "PATH_NOT_FOUND"
+	CodeTimeTravelGap       Code = "TIME_TRAVEL_GAP"
+	CodeCASMismatch         Code = "CAS_MISMATCH"
+	CodeCASKeyMissing       Code = "CAS_KEY_MISSING"
+	CodePayloadTooLarge     Code = "PAYLOAD_TOO_LARGE"
+	CodeOverloaded          Code = "OVERLOADED"
+	CodeDatabaseError       Code = "DATABASE_ERROR"
+	CodeFileSystemError     Code = "FILE_SYSTEM_ERROR"
+)
+
+// Error is the only error type storage hands upward: a code for the HTTP
+// layer and a message safe to show a client. Cause, when set, is logged but
+// never sent (it may hold SQL text or file paths).
+type Error struct {
+	Code    Code
+	Message string
+	Cause   error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Cause)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Errorf builds an *Error with a formatted client-facing message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// dbError wraps an unexpected SQLite failure: the client sees a generic
+// message, the log sees the cause.
+func dbError(cause error) *Error {
+	return &Error{Code: CodeDatabaseError, Message: "Database operation failed", Cause: cause}
+}
+
+// CodeOf returns the code of err, or "" when err is not an *Error.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}

@@ -1,0 +1,114 @@
+package sqlitekv
+
+import "github.com/ncruces/go-sqlite3"
+
+// Operation names recorded in history.
+const (
+	OpSet    = "set"
+	OpDelete = "delete"
+	OpIncr   = "incr"
+	OpDecr   = "decr"
+	OpExpire = "expire"
+)
+
+// write appends the history row of one write and returns its op number and
+// time. With recorded false the row is a gap marker: the write happened,
+// its value is not kept, and time travel across it answers "unknown".
+func (w *Writer) write(t *writeTable, key, op string, e *Entry, recorded bool) (opNumber, ts int64, err error) {
+	ts = w.stamp()
+	var value []byte
+	var contentType, expireAt any
+	if recorded && e != nil {
+		value, contentType, expireAt = e.Value, e.ContentType, nullableInt(e.ExpireAt)
+		if value == nil {
+			value = []byte{}
+		}
+	}
+	if err := execBound(t.record, key, op, ts, recorded, value, contentType, expireAt); err != nil {
+		return 0, 0, dbError(err)
+	}
+	opNumber = w.conn.LastInsertRowID()
+	if err := w.retain(t, key); err != nil {
+		return 0, 0, err
+	}
+	return opNumber, ts, nil
+}
+
+// retain enforces HistoryKeep for key. The check costs a walk of the keep
+// window, so it runs only every keep/16 writes of the key: history holds at
+// least keep and at most keep+keep/16 versions.
+func (w *Writer) retain(t *writeTable, key string) error {
+	keep := w.opts.HistoryKeep
+	if keep < 0 {
+		return nil
+	}
+	counter := t.name.name + "\x00" + key
+	w.sincePrune[counter]++
+	if w.sincePrune[counter] < max(1, keep/16) {
+		return nil
+	}
+	delete(w.sincePrune, counter)
+	var ts, op int64
+	found, err := queryRow(t.nthNewest, func(s *sqlite3.Stmt) { ts, op = s.ColumnInt64(0), s.ColumnInt64(1) }, key, keep)
+	if err != nil {
+		return dbError(err)
+	}
+	if !found {
+		return nil
+	}
+	return t.pruneThrough(key, ts, op)
+}
+
+// pruneThrough drops key's history up to and including (ts, op), first
+// remembering when the key's history began, so that reads of the pruned
+// span answer TIME_TRAVEL_GAP and reads before it KEY_NOT_FOUND.
+func (t *writeTable) pruneThrough(key string, ts, op int64) error {
+	if err := execBound(t.noteHorizon, key, ts, op); err != nil {
+		return dbError(err)
+	}
+	if err := execBound(t.pruneT, key, ts, op); err != nil {
+		return dbError(err)
+	}
+	return nil
+}
+
+// pruneByAge drops up to limit history rows older than cutoff, resuming
+// where the previous call stopped. A key's newest row is always kept, so
+// the present state of every key stays answerable.
+func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (int, error) {
+	type row struct {
+		op, ts int64
+		key    string
+	}
+	var rows []row
+	stmt := t.oldRows
+	if err := bindAll(stmt, w.ageCursor[t.name.name], cutoff, limit); err != nil {
+		return 0, dbError(err)
+	}
+	for stmt.Step() {
+		rows = append(rows, row{op: stmt.ColumnInt64(0), key: stmt.ColumnText(1), ts: stmt.ColumnInt64(2)})
+	}
+	if err := stmt.Reset(); err != nil {
+		return 0, dbError(err)
+	}
+	if len(rows) < limit {
+		delete(w.ageCursor, t.name.name) // reached the end: start over next time
+	} else {
+		w.ageCursor[t.name.name] = rows[len(rows)-1].op
+	}
+	pruned := 0
+	for _, r := range rows {
+		var newest int64
+		if _, err := queryRow(t.newestOp, func(s *sqlite3.Stmt) { newest = s.ColumnInt64(0) }, r.key); err != nil {
+			return pruned, dbError(err)
+		}
+		if r.op == newest {
+			continue
+		}
+		if err := t.pruneThrough(r.key, r.ts, r.op); err != nil {
+			return pruned, err
+		}
+		pruned++
+	}
+	return pruned, nil
+}

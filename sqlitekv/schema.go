@@ -1,0 +1,82 @@
+package sqlitekv
+
+import (
+	"regexp"
+	"strings"
+)
+
+// DefaultTable is the table used when a request names none.
+const DefaultTable = "kv_store"
+
+var tableNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// ValidateTable enforces the table-name contract. Only validated names are
+// ever spliced into SQL, and then always quoted.
+func ValidateTable(name string) error {
+	if !tableNamePattern.MatchString(name) {
+		return Errorf(CodeInvalidParameters, "Invalid table name: must match ^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+	}
+	if strings.HasPrefix(strings.ToLower(name), "sqlite_") {
+		return Errorf(CodeInvalidParameters, "Invalid table name: the sqlite_ prefix is reserved")
+	}
+	return nil
+}
+
+// tableNames holds the quoted identifiers of one KV table and its companions.
+// The companions use a ':' that no valid user table name can contain, so a
+// user table can never collide with another table's history.
+type tableNames struct {
+	name    string // unquoted user-facing name
+	values  string // "t"
+	history string // "t:history"
+	horizon string // "t:horizon"
+}
+
+func namesFor(table string) tableNames {
+	return tableNames{
+		name:    table,
+		values:  `"` + table + `"`,
+		history: `"` + table + `:history"`,
+		horizon: `"` + table + `:horizon"`,
+	}
+}
+
+// ddl creates a table and its companions.
+//
+//   - values: the live keys. Times are Unix milliseconds; version is the
+//     op_number of the key's last write, so it is unique and only grows
+//     (it is the ETag).
+//   - history: one row per write, in op_number order; ts never decreases
+//     with op_number. recorded=0 marks a history=false write: a gap.
+//   - horizon: per key, what retention pruned away, so reads before the
+//     retained history answer "unknown" instead of a wrong value.
+func (n tableNames) ddl() string {
+	return `
+CREATE TABLE IF NOT EXISTS ` + n.values + ` (
+	key          TEXT PRIMARY KEY,
+	value        BLOB NOT NULL,
+	content_type TEXT NOT NULL,
+	created_at   INTEGER NOT NULL,
+	updated_at   INTEGER NOT NULL,
+	expire_at    INTEGER,
+	version      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS "` + n.name + `:expiry" ON ` + n.values + ` (expire_at) WHERE expire_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS ` + n.history + ` (
+	op_number    INTEGER PRIMARY KEY AUTOINCREMENT,
+	key          TEXT NOT NULL,
+	op           TEXT NOT NULL,
+	ts           INTEGER NOT NULL,
+	recorded     INTEGER NOT NULL,
+	value        BLOB,
+	content_type TEXT,
+	expire_at    INTEGER
+);
+CREATE INDEX IF NOT EXISTS "` + n.name + `:history_by_key" ON ` + n.history + ` (key, ts);
+CREATE INDEX IF NOT EXISTS "` + n.name + `:history_by_ts" ON ` + n.history + ` (ts);
+CREATE TABLE IF NOT EXISTS ` + n.horizon + ` (
+	key      TEXT PRIMARY KEY,
+	first_ts INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+}

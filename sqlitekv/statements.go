@@ -1,0 +1,111 @@
+package sqlitekv
+
+import (
+	"errors"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// stmtSet prepares statements once per connection and closes them together.
+type stmtSet struct {
+	conn  *sqlite3.Conn
+	stmts []*sqlite3.Stmt
+	err   error
+}
+
+// prepare returns a prepared statement; the first failure sticks so a
+// caller can prepare a whole set and check once.
+func (p *stmtSet) prepare(sql string) *sqlite3.Stmt {
+	if p.err != nil {
+		return nil
+	}
+	stmt, _, err := p.conn.Prepare(sql)
+	if err != nil {
+		p.err = err
+		return nil
+	}
+	p.stmts = append(p.stmts, stmt)
+	return stmt
+}
+
+func (p *stmtSet) close() {
+	for _, s := range p.stmts {
+		s.Close()
+	}
+	p.stmts = nil
+}
+
+// tableExists asks the schema, so a read of a table nobody wrote yet is a
+// miss rather than an error.
+func tableExists(conn *sqlite3.Conn, table string) (bool, error) {
+	stmt, _, err := conn.Prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?`)
+	if err != nil {
+		return false, err
+	}
+	defer stmt.Close()
+	if err := stmt.BindText(1, table); err != nil {
+		return false, err
+	}
+	found := stmt.Step()
+	return found, stmt.Err()
+}
+
+// execBound binds args in order, runs stmt to completion and resets it.
+func execBound(stmt *sqlite3.Stmt, args ...any) error {
+	if err := bindAll(stmt, args...); err != nil {
+		return err
+	}
+	return stmt.Exec()
+}
+
+func bindAll(stmt *sqlite3.Stmt, args ...any) error {
+	for i, arg := range args {
+		var err error
+		switch v := arg.(type) {
+		case string:
+			err = stmt.BindText(i+1, v)
+		case []byte:
+			if v == nil {
+				err = stmt.BindNull(i + 1)
+			} else {
+				err = stmt.BindBlob(i+1, v)
+			}
+		case int64:
+			err = stmt.BindInt64(i+1, v)
+		case int:
+			err = stmt.BindInt64(i+1, int64(v))
+		case bool:
+			err = stmt.BindBool(i+1, v)
+		case nil:
+			err = stmt.BindNull(i + 1)
+		default:
+			err = errors.New("sqlitekv: unsupported bind type")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nullableInt turns the 0 that means "none" into SQL NULL.
+func nullableInt(v int64) any {
+	if v == 0 {
+		return nil
+	}
+	return v
+}
+
+// queryRow binds args, steps once and hands the row to scan. It reports
+// false when there is no row; the statement is always reset.
+func queryRow(stmt *sqlite3.Stmt, scan func(*sqlite3.Stmt), args ...any) (bool, error) {
+	defer stmt.Reset()
+	if err := bindAll(stmt, args...); err != nil {
+		return false, err
+	}
+	if !stmt.Step() {
+		return false, stmt.Err()
+	}
+	scan(stmt)
+	return true, nil
+}

@@ -1,0 +1,181 @@
+package sqlitekv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// SyncMode chooses what an acknowledged write survives.
+type SyncMode string
+
+const (
+	// SyncFull fsyncs the WAL on every commit: a write survives power loss.
+	SyncFull SyncMode = "full"
+	// SyncNormal leaves the fsync to checkpoints: a write survives a crash of
+	// the process, not of the machine.
+	SyncNormal SyncMode = "normal"
+)
+
+// Options tune a Store. The zero value is usable: full sync, 1000 versions
+// of history per key, no age limit, the wall clock.
+type Options struct {
+	Sync          SyncMode
+	HistoryKeep   int           // versions kept per key; 0 means 1000, negative means unlimited
+	HistoryMaxAge time.Duration // 0 keeps history regardless of age
+	Readers       int           // read-only connections; 0 means GOMAXPROCS (at least 2)
+	Now           func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Sync == "" {
+		o.Sync = SyncFull
+	}
+	if o.HistoryKeep == 0 {
+		o.HistoryKeep = 1000
+	}
+	if o.Readers <= 0 {
+		o.Readers = max(2, runtime.GOMAXPROCS(0))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Store is one open database file.
+type Store struct {
+	path    string
+	opts    Options
+	writer  *Writer
+	readers chan *reader  // idle read connections
+	slots   chan struct{} // one token per read connection that may exist
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	mu        sync.Mutex // guards all, the read connections ever opened
+	all       []*reader
+}
+
+// Open opens (and with create, creates) the database at path, which the
+// caller has already resolved and confined.
+func Open(path string, create bool, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	flags := sqlite3.OPEN_READWRITE
+	if create {
+		flags |= sqlite3.OPEN_CREATE
+	}
+	conn, err := sqlite3.OpenFlags(path, flags)
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	w, err := newWriter(conn, opts)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	s := &Store{
+		path:    path,
+		opts:    opts,
+		writer:  w,
+		readers: make(chan *reader, opts.Readers),
+		slots:   make(chan struct{}, opts.Readers),
+		closed:  make(chan struct{}),
+	}
+	for range opts.Readers {
+		s.slots <- struct{}{}
+	}
+	return s, nil
+}
+
+func openError(path string, err error) error {
+	if errors.Is(err, sqlite3.NOTADB) {
+		return Errorf(CodeInvalidSQLiteHeader, "File is not a valid SQLite database")
+	}
+	return &Error{Code: CodeDatabaseError, Message: "Could not open database", Cause: fmt.Errorf("open %s: %w", path, err)}
+}
+
+// Path is the real path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// Writer is the store's single write connection. Only the database's owner
+// may use it.
+func (s *Store) Writer() *Writer { return s.writer }
+
+// Close waits for reads in flight, then closes every connection. The writer
+// closes last so SQLite checkpoints the WAL into the main file.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		close(s.closed) // under mu: no reader opens after this
+		opened := s.all
+		s.all = nil
+		s.mu.Unlock()
+		for range opened {
+			(<-s.readers).close()
+		}
+		err = s.writer.close()
+	})
+	return err
+}
+
+// withReader runs fn on an idle read connection, opening one if the pool
+// has room, else waiting for one to come back.
+func (s *Store) withReader(ctx context.Context, fn func(*reader) error) error {
+	r, err := s.acquireReader(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { s.readers <- r }()
+	return fn(r)
+}
+
+func (s *Store) acquireReader(ctx context.Context) (*reader, error) {
+	select {
+	case r := <-s.readers:
+		return r, nil
+	default:
+	}
+	select {
+	case r := <-s.readers:
+		return r, nil
+	case <-s.slots:
+		r, err := s.openReader()
+		if err != nil {
+			s.slots <- struct{}{}
+		}
+		return r, err
+	case <-s.closed:
+		return nil, Errorf(CodeDatabaseError, "Database is closing")
+	case <-ctx.Done():
+		return nil, &Error{Code: CodeDatabaseError, Message: "Request cancelled", Cause: ctx.Err()}
+	}
+}
+
+func (s *Store) openReader() (*reader, error) {
+	conn, err := sqlite3.OpenFlags(s.path, sqlite3.OPEN_READONLY)
+	if err != nil {
+		return nil, openError(s.path, err)
+	}
+	if err := conn.BusyTimeout(5 * time.Second); err != nil {
+		conn.Close()
+		return nil, dbError(err)
+	}
+	r := &reader{conn: conn, tables: map[string]*readStmts{}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.closed:
+		conn.Close()
+		return nil, Errorf(CodeDatabaseError, "Database is closing")
+	default:
+	}
+	s.all = append(s.all, r)
+	return r, nil
+}

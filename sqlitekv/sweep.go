@@ -1,0 +1,61 @@
+package sqlitekv
+
+// sweepBatch bounds the work of one sweep per table, so a sweep never
+// holds the writer long enough to stall the writes queued behind it.
+const sweepBatch = 500
+
+// SweepResult counts what one sweep removed.
+type SweepResult struct {
+	Expired int // keys past their TTL
+	Pruned  int // history rows older than HistoryMaxAge
+}
+
+// Sweep removes expired keys and over-age history, a bounded batch per
+// table. The owner calls it periodically, inside a group like any write.
+func (w *Writer) Sweep() (SweepResult, error) {
+	var res SweepResult
+	tables, err := w.Tables()
+	if err != nil {
+		return res, err
+	}
+	for _, name := range tables {
+		t, err := w.table(name, false)
+		if err != nil || t == nil {
+			return res, err
+		}
+		n, err := w.expireBatch(t)
+		res.Expired += n
+		if err != nil {
+			return res, err
+		}
+		if w.opts.HistoryMaxAge > 0 {
+			cutoff := w.now() - w.opts.HistoryMaxAge.Milliseconds()
+			n, err := w.pruneByAge(t, cutoff, sweepBatch)
+			res.Pruned += n
+			if err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+func (w *Writer) expireBatch(t *writeTable) (int, error) {
+	var keys []string
+	stmt := t.expiredKeys
+	if err := bindAll(stmt, w.now(), sweepBatch); err != nil {
+		return 0, dbError(err)
+	}
+	for stmt.Step() {
+		keys = append(keys, stmt.ColumnText(0))
+	}
+	if err := stmt.Reset(); err != nil {
+		return 0, dbError(err)
+	}
+	for _, key := range keys {
+		if err := w.atomically(func() error { return w.removeExpired(t, key) }); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys), nil
+}

@@ -1,0 +1,97 @@
+package sqlitekv
+
+import (
+	"github.com/ncruces/go-sqlite3"
+)
+
+// Entry is a stored value with its metadata. Times are Unix milliseconds;
+// 0 means unknown (CreatedAt in time travel) or none (ExpireAt).
+type Entry struct {
+	Value       []byte
+	ContentType string
+	CreatedAt   int64
+	UpdatedAt   int64
+	ExpireAt    int64
+	Version     int64
+}
+
+func (e Entry) expired(now int64) bool { return e.ExpireAt != 0 && e.ExpireAt <= now }
+
+const selectEntry = `SELECT value, content_type, created_at, updated_at, coalesce(expire_at, 0), version FROM `
+
+func scanEntry(s *sqlite3.Stmt) Entry {
+	return Entry{
+		Value:       s.ColumnBlob(0, []byte{}),
+		ContentType: s.ColumnText(1),
+		CreatedAt:   s.ColumnInt64(2),
+		UpdatedAt:   s.ColumnInt64(3),
+		ExpireAt:    s.ColumnInt64(4),
+		Version:     s.ColumnInt64(5),
+	}
+}
+
+// writeTable holds one KV table's statements on the write connection.
+type writeTable struct {
+	name tableNames
+	set  stmtSet
+
+	get, upsert, remove            *sqlite3.Stmt
+	record, maxTs                  *sqlite3.Stmt
+	nthNewest, noteHorizon, pruneT *sqlite3.Stmt
+	oldRows, newestOp, expiredKeys *sqlite3.Stmt
+}
+
+func prepareWriteTable(conn *sqlite3.Conn, n tableNames) (*writeTable, error) {
+	t := &writeTable{name: n, set: stmtSet{conn: conn}}
+	p := &t.set
+	t.get = p.prepare(selectEntry + n.values + ` WHERE key = ?1`)
+	t.upsert = p.prepare(`INSERT INTO ` + n.values + ` (key, value, content_type, created_at, updated_at, expire_at, version)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
+	created_at = excluded.created_at, updated_at = excluded.updated_at, expire_at = excluded.expire_at, version = excluded.version`)
+	t.remove = p.prepare(`DELETE FROM ` + n.values + ` WHERE key = ?1`)
+	t.record = p.prepare(`INSERT INTO ` + n.history + ` (key, op, ts, recorded, value, content_type, expire_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`)
+	t.maxTs = p.prepare(`SELECT coalesce(max(ts), 0) FROM ` + n.history)
+	t.nthNewest = p.prepare(`SELECT ts, op_number FROM ` + n.history + ` WHERE key = ?1 ORDER BY ts DESC, op_number DESC LIMIT 1 OFFSET ?2`)
+	t.noteHorizon = p.prepare(`INSERT INTO ` + n.horizon + ` (key, first_ts)
+SELECT ?1, min(ts) FROM ` + n.history + ` WHERE key = ?1 AND ts <= ?2 AND op_number <= ?3
+ON CONFLICT (key) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts)`)
+	t.pruneT = p.prepare(`DELETE FROM ` + n.history + ` WHERE key = ?1 AND ts <= ?2 AND op_number <= ?3`)
+	t.oldRows = p.prepare(`SELECT op_number, key, ts FROM ` + n.history + ` WHERE op_number > ?1 AND ts < ?2 ORDER BY op_number LIMIT ?3`)
+	t.newestOp = p.prepare(`SELECT op_number FROM ` + n.history + ` WHERE key = ?1 ORDER BY ts DESC, op_number DESC LIMIT 1`)
+	t.expiredKeys = p.prepare(`SELECT key FROM ` + n.values + ` WHERE expire_at IS NOT NULL AND expire_at <= ?1 LIMIT ?2`)
+	if p.err != nil {
+		p.close()
+		return nil, dbError(p.err)
+	}
+	return t, nil
+}
+
+func (t *writeTable) close() { t.set.close() }
+
+// current reads the live entry of key. An entry past its expiry counts as
+// absent; expired tells the caller it was there.
+func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bool, err error) {
+	found, err := queryRow(t.get, func(s *sqlite3.Stmt) { e = scanEntry(s) }, key)
+	if err != nil {
+		return Entry{}, false, false, dbError(err)
+	}
+	if found && e.expired(now) {
+		return Entry{}, false, true, nil
+	}
+	return e, found, false, nil
+}
+
+func (t *writeTable) store(key string, e Entry) error {
+	if err := execBound(t.upsert, key, e.Value, e.ContentType, e.CreatedAt, e.UpdatedAt, nullableInt(e.ExpireAt), e.Version); err != nil {
+		return dbError(err)
+	}
+	return nil
+}
+
+func (t *writeTable) delete(key string) error {
+	if err := execBound(t.remove, key); err != nil {
+		return dbError(err)
+	}
+	return nil
+}

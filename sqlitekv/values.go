@@ -1,0 +1,102 @@
+package sqlitekv
+
+import (
+	"encoding/json"
+	"mime"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+const (
+	maxKeyBytes         = 1024
+	maxContentTypeBytes = 255
+
+	contentTypeJSON   = "application/json"
+	contentTypeText   = "text/plain"
+	contentTypeBinary = "application/octet-stream"
+)
+
+// ValidateKey enforces the key contract: 1..1024 bytes of UTF-8 without
+// control characters.
+func ValidateKey(key string) error {
+	if key == "" {
+		return Errorf(CodeInvalidParameters, "Key must not be empty")
+	}
+	if len(key) > maxKeyBytes {
+		return Errorf(CodeInvalidParameters, "Key is longer than %d bytes", maxKeyBytes)
+	}
+	if !utf8.ValidString(key) {
+		return Errorf(CodeInvalidParameters, "Key must be valid UTF-8")
+	}
+	for _, r := range key {
+		if unicode.IsControl(r) {
+			return Errorf(CodeInvalidParameters, "Key must not contain control characters")
+		}
+	}
+	return nil
+}
+
+// InferContentType decides how a value is labelled. A declared JSON type (or
+// none) is only kept when the body really is JSON; otherwise the label falls
+// back to what the bytes are, so GET never claims JSON it cannot parse.
+func InferContentType(declared string, body []byte) (string, error) {
+	declared = strings.TrimSpace(declared)
+	if len(declared) > maxContentTypeBytes {
+		return "", Errorf(CodeInvalidParameters, "Content-Type is longer than %d bytes", maxContentTypeBytes)
+	}
+	for _, r := range declared {
+		if r < 0x20 || r == 0x7f {
+			return "", Errorf(CodeInvalidParameters, "Content-Type must not contain control characters")
+		}
+	}
+	if declared != "" && !isJSONMediaType(declared) {
+		return declared, nil
+	}
+	switch {
+	case json.Valid(body):
+		if declared == "" {
+			return contentTypeJSON, nil
+		}
+		return declared, nil
+	case utf8.Valid(body):
+		return contentTypeText, nil
+	default:
+		return contentTypeBinary, nil
+	}
+}
+
+func isJSONMediaType(contentType string) bool {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mediaType == contentTypeJSON
+}
+
+// IsJSONContentType reports whether a stored value is labelled JSON
+// (application/json or any +json type).
+func IsJSONContentType(contentType string) bool {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mediaType == contentTypeJSON || strings.HasSuffix(mediaType, "+json"))
+}
+
+// parseCounter reads a stored value as a counter: a bare integer, surrounding
+// whitespace tolerated.
+func parseCounter(value []byte) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(string(value)), 10, 64)
+	if err != nil {
+		return 0, Errorf(CodeInvalidParameters, "Value at path is not numeric")
+	}
+	return n, nil
+}
+
+// addDelta adds with an overflow check: a counter must never wrap.
+func addDelta(n, delta int64) (int64, error) {
+	sum := n + delta
+	if (delta > 0 && sum < n) || (delta < 0 && sum > n) {
+		return 0, Errorf(CodeInvalidParameters, "Increment would overflow a 64-bit integer")
+	}
+	return sum, nil
+}

@@ -1,0 +1,198 @@
+package sqlitekv
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// Writer is a database's single write connection. It is not safe for
+// concurrent use: exactly one owner (the database actor) drives it.
+//
+// The owner groups writes: Begin, any number of operations, Commit. Each
+// operation runs in its own savepoint, so one failing CAS rolls back only
+// itself and its neighbours in the group still commit.
+type Writer struct {
+	conn                           *sqlite3.Conn
+	opts                           Options
+	tables                         map[string]*writeTable
+	ctl                            stmtSet
+	begin, commit, rollback        *sqlite3.Stmt
+	savepoint, release, rollbackTo *sqlite3.Stmt
+
+	lastTs     int64          // history time never goes backwards
+	sincePrune map[string]int // writes per table+key since its last retention check
+	ageCursor  map[string]int64
+}
+
+func newWriter(conn *sqlite3.Conn, opts Options) (*Writer, error) {
+	sync := "FULL"
+	if opts.Sync == SyncNormal {
+		sync = "NORMAL"
+	}
+	// A WAL database lets read-only connections read while this one writes.
+	setup := `PRAGMA busy_timeout = 5000;
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = ` + sync + `;`
+	if err := conn.Exec(setup); err != nil {
+		return nil, openError("database", err)
+	}
+	w := &Writer{
+		conn:       conn,
+		opts:       opts,
+		tables:     map[string]*writeTable{},
+		ctl:        stmtSet{conn: conn},
+		sincePrune: map[string]int{},
+		ageCursor:  map[string]int64{},
+	}
+	w.begin = w.ctl.prepare(`BEGIN IMMEDIATE`)
+	w.commit = w.ctl.prepare(`COMMIT`)
+	w.rollback = w.ctl.prepare(`ROLLBACK`)
+	w.savepoint = w.ctl.prepare(`SAVEPOINT op`)
+	w.release = w.ctl.prepare(`RELEASE op`)
+	w.rollbackTo = w.ctl.prepare(`ROLLBACK TO op`)
+	if w.ctl.err != nil {
+		w.ctl.close()
+		return nil, dbError(w.ctl.err)
+	}
+	return w, nil
+}
+
+// Begin opens the group's transaction.
+func (w *Writer) Begin() error {
+	if err := w.begin.Exec(); err != nil {
+		return dbError(err)
+	}
+	return nil
+}
+
+// Commit makes the group durable (per Options.Sync). On failure the group
+// is rolled back and every write in it must be reported as failed.
+func (w *Writer) Commit() error {
+	if err := w.commit.Exec(); err != nil {
+		w.Rollback()
+		return dbError(err)
+	}
+	return nil
+}
+
+// Rollback abandons the group. Tables created inside it are gone, so their
+// cached statements are dropped too.
+func (w *Writer) Rollback() {
+	if !w.conn.GetAutocommit() {
+		w.rollback.Exec()
+	}
+	w.forgetTables()
+}
+
+// atomically runs fn in a savepoint: on error nothing fn did remains.
+// Outside a group the savepoint is itself a transaction.
+func (w *Writer) atomically(fn func() error) (err error) {
+	if err := w.savepoint.Exec(); err != nil {
+		return dbError(err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = &Error{Code: CodeDatabaseError, Message: "Database operation failed", Cause: fmt.Errorf("panic: %v", p)}
+		}
+		if err != nil {
+			w.rollbackTo.Exec()
+		}
+		if relErr := w.release.Exec(); relErr != nil && err == nil {
+			err = dbError(relErr)
+		}
+	}()
+	return fn()
+}
+
+func (w *Writer) now() int64 { return w.opts.Now().UnixMilli() }
+
+// stamp returns the time for the next history row: now, unless the clock
+// went backwards, so ts order always equals op_number order.
+func (w *Writer) stamp() int64 {
+	w.lastTs = max(w.lastTs, w.now())
+	return w.lastTs
+}
+
+// table returns the statements of a KV table. With create it makes the
+// table first; without, a missing table yields nil.
+func (w *Writer) table(name string, create bool) (*writeTable, error) {
+	if t, ok := w.tables[name]; ok {
+		return t, nil
+	}
+	if err := ValidateTable(name); err != nil {
+		return nil, err
+	}
+	exists, err := tableExists(w.conn, name)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	if !exists && !create {
+		return nil, nil
+	}
+	names := namesFor(name)
+	if !exists {
+		if err := w.conn.Exec(names.ddl()); err != nil {
+			return nil, dbError(err)
+		}
+	}
+	t, err := prepareWriteTable(w.conn, names)
+	if err != nil {
+		return nil, err
+	}
+	var last int64
+	if _, err := queryRow(t.maxTs, func(s *sqlite3.Stmt) { last = s.ColumnInt64(0) }); err != nil {
+		t.close()
+		return nil, dbError(err)
+	}
+	w.lastTs = max(w.lastTs, last)
+	w.tables[name] = t
+	return t, nil
+}
+
+func (w *Writer) forgetTables() {
+	for name, t := range w.tables {
+		t.close()
+		delete(w.tables, name)
+	}
+}
+
+// Tables lists the KV tables of the database, found by their history
+// companions.
+func (w *Writer) Tables() ([]string, error) {
+	stmt, _, err := w.conn.Prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '%:history'`)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer stmt.Close()
+	var names []string
+	for stmt.Step() {
+		name := strings.TrimSuffix(stmt.ColumnText(0), ":history")
+		if ValidateTable(name) == nil {
+			names = append(names, name)
+		}
+	}
+	if err := stmt.Err(); err != nil {
+		return nil, dbError(err)
+	}
+	return names, nil
+}
+
+func (w *Writer) close() error {
+	w.forgetTables()
+	w.ctl.close()
+	if err := w.conn.Close(); err != nil {
+		return dbError(err)
+	}
+	return nil
+}
+
+// ttlExpiry turns a TTL into an absolute expiry in Unix ms (0: none).
+func ttlExpiry(now int64, ttl time.Duration) int64 {
+	if ttl <= 0 {
+		return 0
+	}
+	return now + ttl.Milliseconds()
+}
