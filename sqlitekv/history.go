@@ -82,16 +82,23 @@ func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (int, error)
 	}
 	var rows []row
 	stmt := t.oldRows
-	if err := bindAll(stmt, w.ageCursor[t.name.name], cutoff, limit); err != nil {
+	if err := bindAll(stmt, w.ageCursor[t.name.name], limit); err != nil {
 		return 0, dbError(err)
 	}
+	scanned, done := 0, false
 	for stmt.Step() {
-		rows = append(rows, row{op: stmt.ColumnInt64(0), key: stmt.ColumnText(1), ts: stmt.ColumnInt64(2)})
+		scanned++
+		r := row{op: stmt.ColumnInt64(0), key: stmt.ColumnText(1), ts: stmt.ColumnInt64(2)}
+		if r.ts >= cutoff {
+			done = true // the rest is younger still
+			break
+		}
+		rows = append(rows, r)
 	}
 	if err := stmt.Reset(); err != nil {
 		return 0, dbError(err)
 	}
-	if len(rows) < limit {
+	if done || scanned < limit {
 		delete(w.ageCursor, t.name.name) // reached the end: start over next time
 	} else {
 		w.ageCursor[t.name.name] = rows[len(rows)-1].op

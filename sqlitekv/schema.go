@@ -47,7 +47,10 @@ func namesFor(table string) tableNames {
 //     op_number of the key's last write, so it is unique and only grows
 //     (it is the ETag).
 //   - history: one row per write, in op_number order; ts never decreases
-//     with op_number. recorded=0 marks a history=false write: a gap.
+//     with op_number, so op_number order is time order and needs no index.
+//     recorded=0 marks a history=false write: a gap. op_number needs no
+//     AUTOINCREMENT (an extra page write per write): retention never
+//     removes a key's newest row, so the largest op_number is never reused.
 //   - horizon: per key, what retention pruned away, so reads before the
 //     retained history answer "unknown" instead of a wrong value.
 func (n tableNames) ddl() string {
@@ -63,7 +66,7 @@ CREATE TABLE IF NOT EXISTS ` + n.values + ` (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS "` + n.name + `:expiry" ON ` + n.values + ` (expire_at) WHERE expire_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS ` + n.history + ` (
-	op_number    INTEGER PRIMARY KEY AUTOINCREMENT,
+	op_number    INTEGER PRIMARY KEY,
 	key          TEXT NOT NULL,
 	op           TEXT NOT NULL,
 	ts           INTEGER NOT NULL,
@@ -73,7 +76,6 @@ CREATE TABLE IF NOT EXISTS ` + n.history + ` (
 	expire_at    INTEGER
 );
 CREATE INDEX IF NOT EXISTS "` + n.name + `:history_by_key" ON ` + n.history + ` (key, ts);
-CREATE INDEX IF NOT EXISTS "` + n.name + `:history_by_ts" ON ` + n.history + ` (ts);
 CREATE TABLE IF NOT EXISTS ` + n.horizon + ` (
 	key      TEXT PRIMARY KEY,
 	first_ts INTEGER NOT NULL

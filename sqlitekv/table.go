@@ -51,13 +51,14 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, content_type = excluded.
 	created_at = excluded.created_at, updated_at = excluded.updated_at, expire_at = excluded.expire_at, version = excluded.version`)
 	t.remove = p.prepare(`DELETE FROM ` + n.values + ` WHERE key = ?1`)
 	t.record = p.prepare(`INSERT INTO ` + n.history + ` (key, op, ts, recorded, value, content_type, expire_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`)
-	t.maxTs = p.prepare(`SELECT coalesce(max(ts), 0) FROM ` + n.history)
+	t.maxTs = p.prepare(`SELECT coalesce((SELECT ts FROM ` + n.history + ` ORDER BY op_number DESC LIMIT 1), 0)`)
 	t.nthNewest = p.prepare(`SELECT ts, op_number FROM ` + n.history + ` WHERE key = ?1 ORDER BY ts DESC, op_number DESC LIMIT 1 OFFSET ?2`)
 	t.noteHorizon = p.prepare(`INSERT INTO ` + n.horizon + ` (key, first_ts)
 SELECT ?1, min(ts) FROM ` + n.history + ` WHERE key = ?1 AND ts <= ?2 AND op_number <= ?3
 ON CONFLICT (key) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts)`)
 	t.pruneT = p.prepare(`DELETE FROM ` + n.history + ` WHERE key = ?1 AND ts <= ?2 AND op_number <= ?3`)
-	t.oldRows = p.prepare(`SELECT op_number, key, ts FROM ` + n.history + ` WHERE op_number > ?1 AND ts < ?2 ORDER BY op_number LIMIT ?3`)
+	// Rows older than a cutoff are a prefix in op_number order.
+	t.oldRows = p.prepare(`SELECT op_number, key, ts FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT ?2`)
 	t.newestOp = p.prepare(`SELECT op_number FROM ` + n.history + ` WHERE key = ?1 ORDER BY ts DESC, op_number DESC LIMIT 1`)
 	t.expiredKeys = p.prepare(`SELECT key FROM ` + n.values + ` WHERE expire_at IS NOT NULL AND expire_at <= ?1 LIMIT ?2`)
 	if p.err != nil {

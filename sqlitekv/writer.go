@@ -33,9 +33,12 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*Writer, error) {
 		sync = "NORMAL"
 	}
 	// A WAL database lets read-only connections read while this one writes.
+	// Each write's savepoint journals the pages it touches: keep that
+	// journal in memory rather than in a temp file.
 	setup := `PRAGMA busy_timeout = 5000;
 PRAGMA journal_mode = WAL;
-PRAGMA synchronous = ` + sync + `;`
+PRAGMA synchronous = ` + sync + `;
+PRAGMA temp_store = MEMORY;`
 	if err := conn.Exec(setup); err != nil {
 		return nil, openError("database", err)
 	}

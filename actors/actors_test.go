@@ -1,0 +1,139 @@
+package actors_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+func newTestRegistry(tb testing.TB, sync sqlitekv.SyncMode, hooks actors.Hooks) *actors.Registry {
+	tb.Helper()
+	resolver, err := sqlitekv.NewResolver(tb.TempDir(), nil, false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg := actors.NewRegistry(actors.Config{Resolver: resolver, Store: sqlitekv.Options{Sync: sync}, Hooks: hooks})
+	tb.Cleanup(func() {
+		if err := reg.Close(); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	return reg
+}
+
+func TestRegistry_OneOwnerPerRealPath(t *testing.T) {
+	reg := newTestRegistry(t, sqlitekv.SyncNormal, actors.Hooks{})
+	a, err := reg.Open("app", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"app.db", "./app", a.Path()} {
+		b, err := reg.Open(name, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a != b {
+			t.Fatalf("Open(%q): got another owner than Open(app)", name)
+		}
+	}
+}
+
+func TestGroupCommit_ConcurrentWritesShareCommits(t *testing.T) {
+	var commits, writes atomic.Int64
+	hooks := actors.Hooks{Committed: func(n int, _ time.Duration) { commits.Add(1); writes.Add(int64(n)) }}
+	reg := newTestRegistry(t, sqlitekv.SyncFull, hooks)
+	db, err := reg.Open("app", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const clients, each = 32, 50
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if _, err := db.Incr(context.Background(), sqlitekv.IncrRequest{Table: "kv_store", Key: "n", Delta: 1}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if writes.Load() != clients*each {
+		t.Fatalf("writes committed: got %d, want %d", writes.Load(), clients*each)
+	}
+	if commits.Load() >= writes.Load()/2 {
+		t.Fatalf("commits: got %d for %d writes, want groups of more than two on average", commits.Load(), writes.Load())
+	}
+}
+
+func TestGroupCommit_FailedCASDoesNotUndoNeighbours(t *testing.T) {
+	reg := newTestRegistry(t, sqlitekv.SyncNormal, actors.Hooks{})
+	db, err := reg.Open("app", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 40)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := sqlitekv.PutRequest{Table: "kv_store", Key: "k" + string(rune('A'+i)), Value: []byte("v")}
+			if i%2 == 1 {
+				req.IfMatch = []byte("never") // fails: the key does not exist
+			}
+			_, errs[i] = db.Put(ctx, req)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		key := "k" + string(rune('A'+i))
+		_, getErr := db.Get(ctx, sqlitekv.GetRequest{Table: "kv_store", Key: key})
+		if i%2 == 0 && (err != nil || getErr != nil) {
+			t.Fatalf("%s: put %v, get %v; want stored", key, err, getErr)
+		}
+		if i%2 == 1 && (sqlitekv.CodeOf(err) != sqlitekv.CodeCASKeyMissing || sqlitekv.CodeOf(getErr) != sqlitekv.CodeKeyNotFound) {
+			t.Fatalf("%s: put %v, get %v; want CAS_KEY_MISSING and nothing stored", key, err, getErr)
+		}
+	}
+}
+
+func TestOverload_FullQueueAnswersOverloaded(t *testing.T) {
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := actors.NewRegistry(actors.Config{Resolver: resolver, MaxQueue: 1, Store: sqlitekv.Options{Sync: sqlitekv.SyncFull}})
+	defer reg.Close()
+	db, err := reg.Open("app", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var overloaded atomic.Int64
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := db.Incr(context.Background(), sqlitekv.IncrRequest{Table: "kv_store", Key: "n", Delta: 1})
+			if sqlitekv.CodeOf(err) == sqlitekv.CodeOverloaded {
+				overloaded.Add(1)
+			} else if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if overloaded.Load() == 0 {
+		t.Fatal("64 simultaneous writes with a queue of 1: got no OVERLOADED, want some")
+	}
+}

@@ -1,0 +1,49 @@
+package actors_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// BenchmarkIncr measures one incr through the actor (message, savepoint,
+// group commit, reply) with --sync full. With 64 clients on one key, group
+// commit shares each fsync among the writes queued behind it; compare the
+// ns/op of clients=1 and clients=64.
+func BenchmarkIncr(b *testing.B) {
+	for _, mode := range []sqlitekv.SyncMode{sqlitekv.SyncFull, sqlitekv.SyncNormal} {
+		for _, clients := range []int{1, 64} {
+			b.Run(string(mode)+"/clients="+strconv.Itoa(clients), func(b *testing.B) {
+				reg := newTestRegistry(b, mode, actors.Hooks{})
+				db, err := reg.Open("bench", true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				req := sqlitekv.IncrRequest{Table: "kv_store", Key: "hot", Delta: 1}
+				b.ReportAllocs()
+				b.ResetTimer()
+				if clients == 1 {
+					for range b.N {
+						if _, err := db.Incr(context.Background(), req); err != nil {
+							b.Fatal(err)
+						}
+					}
+				} else {
+					b.SetParallelism((clients + 1) / 2) // GOMAXPROCS=2 on the reference machine
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if _, err := db.Incr(context.Background(), req); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "incr/s")
+			})
+		}
+	}
+}
