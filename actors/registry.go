@@ -49,6 +49,11 @@ type Registry struct {
 	mu     sync.Mutex
 	dbs    map[string]*DB
 	closed bool
+
+	// byName caches the client's spelling of an open database, so the hot
+	// path skips resolving (and stat-ing) the path on every request. The
+	// database keeps the file it opened, so a later rename cannot redirect it.
+	byName sync.Map // string → *DB
 }
 
 func NewRegistry(cfg Config) *Registry {
@@ -69,6 +74,9 @@ func NewRegistry(cfg Config) *Registry {
 // Open returns the database named by the client's db parameter. A missing
 // file is created only when create is set.
 func (r *Registry) Open(name string, create bool) (*DB, error) {
+	if db, ok := r.byName.Load(name); ok {
+		return db.(*DB), nil
+	}
 	loc, err := r.cfg.Resolver.Resolve(name)
 	if err != nil {
 		return nil, err
@@ -87,6 +95,7 @@ func (r *Registry) Open(name string, create bool) (*DB, error) {
 		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Server is shutting down")
 	}
 	if db, ok := r.dbs[loc.Path]; ok {
+		r.byName.Store(name, db)
 		return db, nil
 	}
 	store, err := sqlitekv.Open(loc.Path, create, r.cfg.Store)
@@ -99,6 +108,7 @@ func (r *Registry) Open(name string, create bool) (*DB, error) {
 	})
 	db.pid = r.system.Root.Spawn(props)
 	r.dbs[loc.Path] = db
+	r.byName.Store(name, db)
 	return db, nil
 }
 
@@ -109,6 +119,7 @@ func (r *Registry) Close() error {
 	r.closed = true
 	dbs := r.dbs
 	r.dbs = map[string]*DB{}
+	r.byName.Clear()
 	r.mu.Unlock()
 	var errs []error
 	for _, db := range dbs {

@@ -1,0 +1,54 @@
+package httpapi_test
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// BenchmarkHTTPIncrHotKey is one incr over real HTTP on one key with
+// --sync full, from 1 and from 64 concurrent keep-alive clients. The ratio
+// of their incr/s is what group commit buys.
+func BenchmarkHTTPIncrHotKey(b *testing.B) {
+	for _, clients := range []int{1, 64} {
+		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
+			ts := newTestServer(b, withStore(func(o *sqlitekv.Options) { o.Sync = sqlitekv.SyncFull; o.Now = nil }))
+			url := ts.URL + kv("hot/incr", "db=bench&create_db_if_missing=true")
+			incr := func() error {
+				res, err := ts.client.Post(url, "", nil)
+				if err != nil {
+					return err
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					b.Errorf("status %d", res.StatusCode)
+				}
+				return nil
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			if clients == 1 {
+				for range b.N {
+					if err := incr(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			} else {
+				b.SetParallelism((clients + 1) / 2)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := incr(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "incr/s")
+		})
+	}
+}
