@@ -63,6 +63,10 @@ func (a *dbActor) run(op any) (result any, err error) {
 		return nil, a.w.Delete(op)
 	case sqlitekv.IncrRequest:
 		return a.w.Incr(op)
+	case sqlitekv.BatchSetRequest:
+		return a.w.BatchSet(op)
+	case sqlitekv.BatchDeleteRequest:
+		return a.w.BatchDelete(op)
 	case expireOp:
 		return nil, a.w.Expire(op.table, op.key)
 	case sweepOp:

@@ -52,6 +52,30 @@ func (d *DB) Incr(ctx context.Context, req sqlitekv.IncrRequest) (sqlitekv.IncrR
 	return r, err
 }
 
+// BatchSet stores all items or none; it returns the keys it created.
+func (d *DB) BatchSet(ctx context.Context, req sqlitekv.BatchSetRequest) ([]string, error) {
+	res, err := d.write(ctx, req)
+	created, _ := res.([]string)
+	return created, err
+}
+
+// BatchDelete removes the keys that exist and counts them.
+func (d *DB) BatchDelete(ctx context.Context, req sqlitekv.BatchDeleteRequest) (int, error) {
+	res, err := d.write(ctx, req)
+	n, _ := res.(int)
+	return n, err
+}
+
+// BatchGet reads keys from one consistent snapshot.
+func (d *DB) BatchGet(ctx context.Context, table string, keys []string) (map[string]sqlitekv.Entry, error) {
+	return d.store.BatchGet(ctx, table, keys)
+}
+
+// List pages through live keys in byte order.
+func (d *DB) List(ctx context.Context, req sqlitekv.ListRequest) ([]string, error) {
+	return d.store.List(ctx, req)
+}
+
 // write sends op to the actor and waits for its committed answer. A full
 // queue is refused up front: memory stays bounded under overload.
 func (d *DB) write(ctx context.Context, op any) (any, error) {

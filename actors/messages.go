@@ -1,8 +1,8 @@
 package actors
 
 // writeMsg carries one write to the database actor. op is one of the
-// sqlitekv request types (PutRequest, DeleteRequest, IncrRequest) or an
-// internal expireOp / sweepOp. The reply, when wanted, arrives on a
+// sqlitekv request types (PutRequest, DeleteRequest, IncrRequest,
+// BatchSetRequest, BatchDeleteRequest) or an internal expireOp / sweepOp. The reply, when wanted, arrives on a
 // channel with room for it, so the actor never blocks on a slow caller;
 // a channel is also several allocations lighter than a protoactor future.
 type writeMsg struct {
@@ -13,7 +13,7 @@ type writeMsg struct {
 // writeReply is sent only after the group holding the write committed (or
 // failed as a whole).
 type writeReply struct {
-	result any // PutResult, IncrResult, SweepResult or nil
+	result any // PutResult, IncrResult, []string, int, SweepResult or nil
 	err    error
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -71,8 +72,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, errorBody{StatusCode: status, Error: http.StatusText(status), Code: e.Code, Message: e.Message})
 }
 
+// writeJSON encodes body without HTML escaping: values go back to the
+// client as they were stored, "<p>" and all.
 func writeJSON(w http.ResponseWriter, status int, body any) {
-	data, err := json.Marshal(body)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(body)
+	data := buf.Bytes()
 	if err != nil {
 		// Only our own response structs get here; failing is a bug.
 		slog.Error("encode response", "err", err)

@@ -61,12 +61,15 @@ type kvRoute struct{ method, op string }
 
 func (s *Server) kvRoutes() map[kvRoute]kvHandler {
 	return map[kvRoute]kvHandler{
-		{http.MethodGet, ""}:      s.handleGetKey,
-		{http.MethodHead, ""}:     s.handleHeadKey,
-		{http.MethodPut, ""}:      s.handlePutKey,
-		{http.MethodDelete, ""}:   s.handleDeleteKey,
-		{http.MethodPost, "incr"}: s.handleIncr,
-		{http.MethodPost, "decr"}: s.handleDecr,
+		{http.MethodGet, ""}:              s.handleGetKey,
+		{http.MethodHead, ""}:             s.handleHeadKey,
+		{http.MethodPut, ""}:              s.handlePutKey,
+		{http.MethodDelete, ""}:           s.handleDeleteKey,
+		{http.MethodPost, "incr"}:         s.handleIncr,
+		{http.MethodPost, "decr"}:         s.handleDecr,
+		{http.MethodPost, "batch/get"}:    s.handleBatchGet,
+		{http.MethodPost, "batch/set"}:    s.handleBatchSet,
+		{http.MethodPost, "batch/delete"}: s.handleBatchDelete,
 	}
 }
 

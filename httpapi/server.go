@@ -66,6 +66,7 @@ func (s *Server) newRouter() *httprouter.Router {
 	r := httprouter.New()
 	r.GET("/healthz", s.handleHealthz)
 	r.GET("/readyz", s.handleReadyz)
+	r.GET("/api/v1/sqlite/kv", s.handleListKeys)
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost} {
 		r.Handle(m, kvPrefix+"*rest", s.routeKV)
 	}

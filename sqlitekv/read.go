@@ -16,19 +16,34 @@ type GetRequest struct {
 
 // reader is one read-only connection with its per-table statements.
 type reader struct {
-	conn   *sqlite3.Conn
-	tables map[string]*readStmts
+	conn          *sqlite3.Conn
+	ctl           stmtSet
+	begin, commit *sqlite3.Stmt
+	tables        map[string]*readStmts
+}
+
+func newReader(conn *sqlite3.Conn) (*reader, error) {
+	r := &reader{conn: conn, ctl: stmtSet{conn: conn}, tables: map[string]*readStmts{}}
+	r.begin = r.ctl.prepare(`BEGIN`)
+	r.commit = r.ctl.prepare(`COMMIT`)
+	if r.ctl.err != nil {
+		r.ctl.close()
+		return nil, dbError(r.ctl.err)
+	}
+	return r, nil
 }
 
 type readStmts struct {
-	set              stmtSet
-	get, at, horizon *sqlite3.Stmt
+	set                  stmtSet
+	get, at, horizon     *sqlite3.Stmt
+	listFrom, listPrefix *sqlite3.Stmt
 }
 
 func (r *reader) close() {
 	for _, t := range r.tables {
 		t.set.close()
 	}
+	r.ctl.close()
 	r.conn.Close()
 }
 
@@ -54,6 +69,11 @@ func (r *reader) table(name string) (*readStmts, error) {
 	t.at = t.set.prepare(`SELECT op, recorded, value, content_type, coalesce(expire_at, 0), ts, op_number FROM ` + n.history + `
 WHERE key = ?1 AND ts <= ?2 ORDER BY ts DESC, op_number DESC LIMIT 1`)
 	t.horizon = t.set.prepare(`SELECT first_ts FROM ` + n.horizon + ` WHERE key = ?1`)
+	// Two statements, so a prefix is always a closed index range.
+	t.listFrom = t.set.prepare(`SELECT key FROM ` + n.values + `
+WHERE key >= ?1 AND (expire_at IS NULL OR expire_at > ?2) ORDER BY key LIMIT ?3 OFFSET ?4`)
+	t.listPrefix = t.set.prepare(`SELECT key FROM ` + n.values + `
+WHERE key >= ?1 AND key < ?5 AND (expire_at IS NULL OR expire_at > ?2) ORDER BY key LIMIT ?3 OFFSET ?4`)
 	if t.set.err != nil {
 		t.set.close()
 		return nil, dbError(t.set.err)

@@ -167,7 +167,11 @@ func (s *Store) openReader() (*reader, error) {
 		conn.Close()
 		return nil, dbError(err)
 	}
-	r := &reader{conn: conn, tables: map[string]*readStmts{}}
+	r, err := newReader(conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {

@@ -1,0 +1,272 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// batchBodyLimit bounds a batch body: room for 100 values of the largest
+// allowed size would be a gigabyte, so a batch gets four values' worth.
+func (s *Server) batchBodyLimit() int64 { return 4 * s.cfg.MaxValueBytes }
+
+type batchKeysBody struct {
+	Keys []json.RawMessage `json:"keys"`
+}
+
+type batchSetBody struct {
+	Items []struct {
+		Key         json.RawMessage `json:"key"`
+		Value       json.RawMessage `json:"value"`
+		ContentType *string         `json:"content_type"`
+		TTL         json.RawMessage `json:"ttl"`
+		Encoding    string          `json:"encoding"`
+	} `json:"items"`
+}
+
+// decodeBatch reads a JSON object body; anything else is "Invalid JSON body".
+func (s *Server) decodeBatch(r *http.Request, into any) error {
+	body, err := readBody(r, s.batchBodyLimit())
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) || json.Unmarshal(body, into) != nil {
+		return invalidParam("Invalid JSON body: expected a JSON object")
+	}
+	return nil
+}
+
+func checkBatchSize(n int, what string) error {
+	if n < 1 || n > sqlitekv.MaxBatch {
+		return invalidParam("Invalid JSON body: %s must hold 1 to %d entries, got %d", what, sqlitekv.MaxBatch, n)
+	}
+	return nil
+}
+
+// batchKey decodes and validates entry i of a key list.
+func batchKey(raw json.RawMessage, where string) (string, error) {
+	var key string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &key) != nil {
+		return "", invalidParam("Invalid JSON body: %s must be a string", where)
+	}
+	if err := sqlitekv.ValidateKey(key); err != nil {
+		return "", invalidParam("Invalid JSON body: %s: %s", where, err.(*sqlitekv.Error).Message)
+	}
+	return key, nil
+}
+
+// parseBatchKeys reads {"keys":[...]} for batch get and delete.
+func (s *Server) parseBatchKeys(r *http.Request) ([]string, error) {
+	var body batchKeysBody
+	if err := s.decodeBatch(r, &body); err != nil {
+		return nil, err
+	}
+	if err := checkBatchSize(len(body.Keys), "keys"); err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(body.Keys))
+	for i, raw := range body.Keys {
+		var err error
+		if keys[i], err = batchKey(raw, fmt.Sprintf("keys[%d]", i)); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// parseBatchItems validates every item before anything is written.
+func (s *Server) parseBatchItems(r *http.Request) ([]sqlitekv.BatchItem, error) {
+	var body batchSetBody
+	if err := s.decodeBatch(r, &body); err != nil {
+		return nil, err
+	}
+	if err := checkBatchSize(len(body.Items), "items"); err != nil {
+		return nil, err
+	}
+	items := make([]sqlitekv.BatchItem, len(body.Items))
+	for i, in := range body.Items {
+		where := fmt.Sprintf("items[%d]", i)
+		key, err := batchKey(in.Key, where+".key")
+		if err != nil {
+			return nil, err
+		}
+		var value string
+		if len(in.Value) == 0 || in.Value[0] != '"' || json.Unmarshal(in.Value, &value) != nil {
+			return nil, invalidParam("Invalid JSON body: %s.value must be a string", where)
+		}
+		// A JSON string cannot carry bytes that are not UTF-8, so binary
+		// values come base64-encoded, as batch/get returns them.
+		switch in.Encoding {
+		case "":
+		case "base64":
+			raw, err := base64.StdEncoding.DecodeString(value)
+			if err != nil {
+				return nil, invalidParam("Invalid JSON body: %s.value is not valid base64", where)
+			}
+			value = string(raw)
+		default:
+			return nil, invalidParam("Invalid JSON body: %s.encoding must be base64 when given", where)
+		}
+		if int64(len(value)) > s.cfg.MaxValueBytes {
+			return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "%s.value is larger than %d bytes", where, s.cfg.MaxValueBytes)
+		}
+		item := sqlitekv.BatchItem{Key: key, Value: []byte(value)}
+		declared := ""
+		if in.ContentType != nil {
+			declared = *in.ContentType
+		}
+		if item.ContentType, err = sqlitekv.InferContentType(declared, item.Value); err != nil {
+			return nil, invalidParam("Invalid JSON body: %s.content_type: %s", where, err.(*sqlitekv.Error).Message)
+		}
+		if item.TTL, err = batchTTL(in.TTL); err != nil {
+			return nil, invalidParam("Invalid JSON body: %s.ttl must be a positive whole number of seconds", where)
+		}
+		items[i] = item
+	}
+	return items, nil
+}
+
+func batchTTL(raw json.RawMessage) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	var n int64
+	if err := json.Unmarshal(raw, &n); err != nil || n <= 0 || n > int64(maxTTL/time.Second) {
+		return 0, fmt.Errorf("bad ttl")
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+type batchSetResponse struct {
+	Status  string   `json:"status"`
+	Success bool     `json:"success"`
+	Count   int      `json:"count"`
+	Created []string `json:"created"`
+}
+
+func (s *Server) handleBatchSet(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	count, created, err := s.batchSet(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, batchSetResponse{Status: "ok", Success: true, Count: count, Created: created})
+}
+
+func (s *Server) batchSet(r *http.Request, t kvTarget) (int, []string, error) {
+	req := sqlitekv.BatchSetRequest{}
+	var err error
+	if req.Table, err = t.q.table(); err != nil {
+		return 0, nil, err
+	}
+	if req.NoHistory, err = t.q.noHistory(); err != nil {
+		return 0, nil, err
+	}
+	if req.Items, err = s.parseBatchItems(r); err != nil {
+		return 0, nil, err
+	}
+	db, err := s.openForWrite(t.q)
+	if err != nil {
+		return 0, nil, err
+	}
+	created, err := db.BatchSet(r.Context(), req)
+	return len(req.Items), created, err
+}
+
+type batchDeleteResponse struct {
+	Status  string `json:"status"`
+	Success bool   `json:"success"`
+	Deleted int    `json:"deleted"`
+}
+
+func (s *Server) handleBatchDelete(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	n, err := s.batchDelete(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, batchDeleteResponse{Status: "ok", Success: true, Deleted: n})
+}
+
+func (s *Server) batchDelete(r *http.Request, t kvTarget) (int, error) {
+	req := sqlitekv.BatchDeleteRequest{}
+	var err error
+	if req.Table, err = t.q.table(); err != nil {
+		return 0, err
+	}
+	if req.NoHistory, err = t.q.noHistory(); err != nil {
+		return 0, err
+	}
+	if req.Keys, err = s.parseBatchKeys(r); err != nil {
+		return 0, err
+	}
+	db, err := s.openForWrite(t.q)
+	if err != nil {
+		return 0, err
+	}
+	return db.BatchDelete(r.Context(), req)
+}
+
+// batchValue is one value of a batch get: JSON inline when it is JSON,
+// a string when it is text, base64 otherwise.
+type batchValue struct {
+	Value       any    `json:"value"`
+	ContentType string `json:"content_type"`
+	Encoding    string `json:"encoding,omitempty"`
+}
+
+func newBatchValue(e sqlitekv.Entry) *batchValue {
+	v := &batchValue{ContentType: e.ContentType}
+	switch {
+	case sqlitekv.IsJSONContentType(e.ContentType) && json.Valid(e.Value):
+		v.Value = json.RawMessage(e.Value)
+	case (strings.HasPrefix(e.ContentType, "text/") || sqlitekv.IsJSONContentType(e.ContentType)) && utf8.Valid(e.Value):
+		v.Value = string(e.Value)
+	default:
+		v.Value, v.Encoding = base64.StdEncoding.EncodeToString(e.Value), "base64"
+	}
+	return v
+}
+
+func (s *Server) handleBatchGet(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	values, err := s.batchGet(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"values": values})
+}
+
+func (s *Server) batchGet(r *http.Request, t kvTarget) (map[string]*batchValue, error) {
+	table, err := t.q.table()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.parseBatchKeys(r)
+	if err != nil {
+		return nil, err
+	}
+	db, err := s.open(t.q, false)
+	if err != nil {
+		return nil, err
+	}
+	found, err := db.BatchGet(r.Context(), table, keys)
+	if err != nil {
+		return nil, err
+	}
+	values := make(map[string]*batchValue, len(keys))
+	for _, k := range keys {
+		values[k] = nil
+		if e, ok := found[k]; ok {
+			values[k] = newBatchValue(e)
+		}
+	}
+	return values, nil
+}

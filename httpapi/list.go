@@ -1,0 +1,69 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+)
+
+type listResponse struct {
+	Keys   []string `json:"keys"`
+	Count  int      `json:"count"`
+	Limit  int      `json:"limit"`
+	Offset int      `json:"offset"`
+	Prefix string   `json:"prefix"`
+}
+
+func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	res, err := s.listKeys(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) listKeys(r *http.Request) (listResponse, error) {
+	q, err := parseQuery(r)
+	if err != nil {
+		return listResponse{}, err
+	}
+	req := sqlitekv.ListRequest{Prefix: q.Get("prefix")}
+	if req.Table, err = q.table(); err != nil {
+		return listResponse{}, err
+	}
+	if req.Limit, err = q.intIn("limit", defaultListLimit, 1, maxListLimit); err != nil {
+		return listResponse{}, err
+	}
+	if req.Offset, err = q.intIn("offset", 0, 0, 1<<31-1); err != nil {
+		return listResponse{}, err
+	}
+	db, err := s.open(q, false)
+	if err != nil {
+		return listResponse{}, err
+	}
+	keys, err := db.List(r.Context(), req)
+	if err != nil {
+		return listResponse{}, err
+	}
+	return listResponse{Keys: keys, Count: len(keys), Limit: req.Limit, Offset: req.Offset, Prefix: req.Prefix}, nil
+}
+
+// intIn reads a whole number within [lo, hi], or def when absent.
+func (q query) intIn(name string, def, lo, hi int) (int, error) {
+	if !q.has(name) {
+		return def, nil
+	}
+	n, err := strconv.Atoi(q.Get(name))
+	if err != nil || n < lo || n > hi {
+		return 0, invalidParam("%s must be a whole number from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}

@@ -1,0 +1,71 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func listKeys(tb testing.TB, ts *testServer, query string) []string {
+	tb.Helper()
+	r := ts.do(tb, "GET", "/api/v1/sqlite/kv?db=app&"+query, "")
+	wantStatus(tb, r, 200)
+	m := r.JSON(tb)
+	var keys []string
+	for _, k := range m["keys"].([]any) {
+		keys = append(keys, k.(string))
+	}
+	if m["count"] != float64(len(keys)) {
+		tb.Fatalf("count: got %v, want %d", m["count"], len(keys))
+	}
+	return keys
+}
+
+func TestList_ByteOrderPrefixesAndPaging(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	for _, k := range []string{"b", "a/2", "a/10", "a/1", "ab", "A", "a", "é", "a/b/c"} {
+		ts.do(t, "PUT", kv(k, q), "x")
+	}
+	ts.do(t, "PUT", kv("a%2Fexpiring", q+"&ttl=5"), "x")
+	if got := fmt.Sprint(listKeys(t, ts, "")); got != "[A a a/1 a/10 a/2 a/b/c a/expiring ab b é]" {
+		t.Fatalf("all keys: got %s", got)
+	}
+	if got := fmt.Sprint(listKeys(t, ts, "prefix=a%2F")); got != "[a/1 a/10 a/2 a/b/c a/expiring]" {
+		t.Fatalf("prefix a/: got %s", got)
+	}
+	if got := fmt.Sprint(listKeys(t, ts, "prefix=a%2Fb%2F")); got != "[a/b/c]" {
+		t.Fatalf("prefix a/b/: got %s", got)
+	}
+	ts.Clock.Advance(5 * time.Second)
+	if got := fmt.Sprint(listKeys(t, ts, "prefix=a%2F")); got != "[a/1 a/10 a/2 a/b/c]" {
+		t.Fatalf("prefix a/ after expiry: got %s", got)
+	}
+	var paged []string
+	for offset := 0; offset < 20; offset += 3 {
+		paged = append(paged, listKeys(t, ts, fmt.Sprintf("limit=3&offset=%d", offset))...)
+	}
+	if got := fmt.Sprint(paged); got != "[A a a/1 a/10 a/2 a/b/c ab b é]" {
+		t.Fatalf("paged: got %s", got)
+	}
+	r := ts.do(t, "GET", "/api/v1/sqlite/kv?db=app&limit=2&offset=1&prefix=a", "").JSON(t)
+	if r["limit"] != 2.0 || r["offset"] != 1.0 || r["prefix"] != "a" {
+		t.Fatalf("echoed paging: got %v", r)
+	}
+	if got := listKeys(t, ts, "table=empty_table"); len(got) != 0 {
+		t.Fatalf("unwritten table: got %v, want none", got)
+	}
+}
+
+func TestList_BadParameters(t *testing.T) {
+	ts := newTestServer(t)
+	ts.do(t, "PUT", kv("a", "db=app&create_db_if_missing=true"), "x")
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "offset=-1", "table=bad-name"} {
+		wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=app&"+q, ""), 400, "INVALID_PARAMETERS")
+	}
+	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=missing", ""), 404, "DATABASE_NOT_FOUND")
+	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=..%2Fx", ""), 400, "INVALID_DB_PATH")
+	if got := listKeys(t, ts, "limit=1000"); len(got) != 1 {
+		t.Fatalf("limit=1000: got %v", got)
+	}
+}
