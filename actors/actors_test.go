@@ -37,6 +37,7 @@ func TestRegistry_OneOwnerPerRealPath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		b.Release()
 		if a != b {
 			t.Fatalf("Open(%q): got another owner than Open(app)", name)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/kvd/kvd/sqlitekv"
@@ -21,6 +22,23 @@ type DB struct {
 	mu      sync.RWMutex // held for reading while sending; for writing to close
 	closing bool
 	stopped chan struct{} // closed by the actor when it has stopped
+
+	// Guarded by the registry's mutex.
+	leases   int
+	lastUsed time.Time
+}
+
+func (d *DB) lease(now time.Time) {
+	d.leases++
+	d.lastUsed = now
+}
+
+// Release returns the lease Open handed out. Use the DB no more after it.
+func (d *DB) Release() {
+	d.reg.mu.Lock()
+	d.leases--
+	d.lastUsed = d.reg.cfg.Now()
+	d.reg.mu.Unlock()
 }
 
 // Path is the real path of the database file: the identity of its owner.

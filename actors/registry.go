@@ -16,7 +16,10 @@ type Config struct {
 	Resolver      *sqlitekv.Resolver
 	Store         sqlitekv.Options
 	MaxQueue      int           // writes queued per database before OVERLOADED; 0 means 10000
+	MaxOpen       int           // databases open at once, least recently used closed first; 0 means 1024
+	IdleTimeout   time.Duration // close a database unused this long; 0 keeps it open
 	SweepInterval time.Duration // TTL/history sweep per database; 0 disables it
+	Now           func() time.Time
 	Logger        *slog.Logger
 	Hooks         Hooks
 }
@@ -42,23 +45,31 @@ func (h Hooks) swept(r sqlitekv.SweepResult) {
 // Registry maps each database's real path to its one owner, spawning the
 // owner on first use. Because the key is the resolved path, every spelling
 // of a database (app, ./app, /data/app.db) reaches the same actor.
+//
+// Open hands out a lease: the database is not closed (for the open limit or
+// for idleness) while any lease is held, so no request sees its database
+// vanish mid-way.
 type Registry struct {
 	cfg    Config
 	system *actor.ActorSystem
+	stop   chan struct{}
 
-	mu     sync.Mutex
-	dbs    map[string]*DB
-	closed bool
-
-	// byName caches the client's spelling of an open database, so the hot
-	// path skips resolving (and stat-ing) the path on every request. The
-	// database keeps the file it opened, so a later rename cannot redirect it.
-	byName sync.Map // string → *DB
+	mu      sync.Mutex
+	dbs     map[string]*DB           // by real path
+	byName  map[string]*DB           // by the client's spelling, to skip resolving
+	closing map[string]chan struct{} // real paths being closed right now
+	closed  bool
 }
 
 func NewRegistry(cfg Config) *Registry {
 	if cfg.MaxQueue <= 0 {
 		cfg.MaxQueue = 10000
+	}
+	if cfg.MaxOpen <= 0 {
+		cfg.MaxOpen = 1024
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -68,15 +79,27 @@ func NewRegistry(cfg Config) *Registry {
 	quiet := actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	})
-	return &Registry{cfg: cfg, system: actor.NewActorSystem(quiet), dbs: map[string]*DB{}}
+	r := &Registry{
+		cfg: cfg, system: actor.NewActorSystem(quiet), stop: make(chan struct{}),
+		dbs: map[string]*DB{}, byName: map[string]*DB{}, closing: map[string]chan struct{}{},
+	}
+	if cfg.IdleTimeout > 0 {
+		go r.closeIdleEvery(max(cfg.IdleTimeout/4, 10*time.Millisecond))
+	}
+	return r
 }
 
-// Open returns the database named by the client's db parameter. A missing
-// file is created only when create is set.
+// Open leases the database named by the client's db parameter; the caller
+// must Release it. A missing file is created only when create is set.
 func (r *Registry) Open(name string, create bool) (*DB, error) {
-	if db, ok := r.byName.Load(name); ok {
-		return db.(*DB), nil
+	r.mu.Lock()
+	if db, ok := r.byName[name]; ok {
+		db.lease(r.cfg.Now())
+		r.mu.Unlock()
+		return db, nil
 	}
+	r.mu.Unlock()
+
 	loc, err := r.cfg.Resolver.Resolve(name)
 	if err != nil {
 		return nil, err
@@ -89,41 +112,141 @@ func (r *Registry) Open(name string, create bool) (*DB, error) {
 			return nil, sqlitekv.Errorf(sqlitekv.CodeDatabaseNotFound, "Database file does not exist")
 		}
 	}
+	return r.openPath(name, loc.Path, create)
+}
+
+func (r *Registry) openPath(name, path string, create bool) (*DB, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Server is shutting down")
+	for {
+		if r.closed {
+			r.mu.Unlock()
+			return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Server is shutting down")
+		}
+		done, busy := r.closing[path]
+		if !busy {
+			break
+		}
+		r.mu.Unlock() // the previous owner is still closing: one owner at a time
+		<-done
+		r.mu.Lock()
 	}
-	if db, ok := r.dbs[loc.Path]; ok {
-		r.byName.Store(name, db)
+	defer r.mu.Unlock()
+	if db, ok := r.dbs[path]; ok {
+		r.byName[name] = db
+		db.lease(r.cfg.Now())
 		return db, nil
 	}
-	store, err := sqlitekv.Open(loc.Path, create, r.cfg.Store)
+	if len(r.dbs) >= r.cfg.MaxOpen {
+		r.evictLocked(r.leastRecentlyUsedLocked())
+	}
+	store, err := sqlitekv.Open(path, create, r.cfg.Store)
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{reg: r, path: loc.Path, store: store, stopped: make(chan struct{})}
+	db := &DB{reg: r, path: path, store: store, stopped: make(chan struct{})}
 	props := actor.PropsFromProducer(func() actor.Actor {
 		return &dbActor{db: db, w: store.Writer(), log: r.cfg.Logger}
 	})
 	db.pid = r.system.Root.Spawn(props)
-	r.dbs[loc.Path] = db
-	r.byName.Store(name, db)
+	r.dbs[path] = db
+	r.byName[name] = db
+	db.lease(r.cfg.Now())
 	return db, nil
+}
+
+// OpenCount is the number of databases open now.
+func (r *Registry) OpenCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.dbs)
+}
+
+// leastRecentlyUsedLocked picks the idle database unused the longest; nil
+// when every open database is leased (then the limit is briefly exceeded
+// rather than failing a request).
+func (r *Registry) leastRecentlyUsedLocked() *DB {
+	var victim *DB
+	for _, db := range r.dbs {
+		if db.leases == 0 && (victim == nil || db.lastUsed.Before(victim.lastUsed)) {
+			victim = db
+		}
+	}
+	return victim
+}
+
+// evictLocked forgets db at once and closes it in the background; an Open
+// of the same path waits for that close to finish.
+func (r *Registry) evictLocked(db *DB) {
+	if db == nil {
+		return
+	}
+	delete(r.dbs, db.path)
+	for name, d := range r.byName {
+		if d == db {
+			delete(r.byName, name)
+		}
+	}
+	done := make(chan struct{})
+	r.closing[db.path] = done
+	go func() {
+		if err := db.close(); err != nil {
+			r.cfg.Logger.Error("closing database", "db", db.path, "err", err)
+		}
+		r.mu.Lock()
+		delete(r.closing, db.path)
+		r.mu.Unlock()
+		close(done)
+	}()
+}
+
+// CloseIdle closes every database unleased for longer than IdleTimeout.
+func (r *Registry) CloseIdle() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cutoff := r.cfg.Now().Add(-r.cfg.IdleTimeout)
+	for _, db := range r.dbs {
+		if db.leases == 0 && db.lastUsed.Before(cutoff) {
+			r.evictLocked(db)
+		}
+	}
+}
+
+func (r *Registry) closeIdleEvery(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			r.CloseIdle()
+		case <-r.stop:
+			return
+		}
+	}
 }
 
 // Close stops every actor after its queued writes commit, then closes the
 // databases. Later Opens fail.
 func (r *Registry) Close() error {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
 	r.closed = true
+	close(r.stop)
 	dbs := r.dbs
-	r.dbs = map[string]*DB{}
-	r.byName.Clear()
+	r.dbs, r.byName = map[string]*DB{}, map[string]*DB{}
+	pending := make([]chan struct{}, 0, len(r.closing))
+	for _, done := range r.closing {
+		pending = append(pending, done)
+	}
 	r.mu.Unlock()
 	var errs []error
 	for _, db := range dbs {
 		errs = append(errs, db.close())
+	}
+	for _, done := range pending {
+		<-done
 	}
 	r.system.Shutdown()
 	return errors.Join(errs...)

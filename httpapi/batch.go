@@ -176,6 +176,7 @@ func (s *Server) batchSet(r *http.Request, t kvTarget) (int, []string, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	defer db.Release()
 	created, err := db.BatchSet(r.Context(), req)
 	return len(req.Items), created, err
 }
@@ -211,6 +212,7 @@ func (s *Server) batchDelete(r *http.Request, t kvTarget) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer db.Release()
 	return db.BatchDelete(r.Context(), req)
 }
 
@@ -257,6 +259,7 @@ func (s *Server) batchGet(r *http.Request, t kvTarget) (map[string]*batchValue, 
 	if err != nil {
 		return nil, err
 	}
+	defer db.Release()
 	found, err := db.BatchGet(r.Context(), table, keys)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/kvd/kvd/sqlitekv"
@@ -51,4 +52,30 @@ func BenchmarkHTTPIncrHotKey(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "incr/s")
 		})
 	}
+}
+
+// BenchmarkHTTPBatchSet100 is one batch/set of 100 items over HTTP (sync
+// full); items/s is the figure to compare.
+func BenchmarkHTTPBatchSet100(b *testing.B) {
+	ts := newTestServer(b, withStore(func(o *sqlitekv.Options) { o.Sync = sqlitekv.SyncFull; o.Now = nil }))
+	body := batchItems(100, func(i int) string { return `{"n":` + strconv.Itoa(i) + `,"name":"user"}` })
+	url := ts.URL + "/api/v1/sqlite/kv/batch/set?db=bench&create_db_if_missing=true"
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			res, err := ts.client.Post(url, "application/json", strings.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				b.Errorf("status %d", res.StatusCode)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "items/s")
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/kvd/kvd/sqlitekv"
 )
 
-// open returns the database named by the db parameter; create lets a write
-// make a missing file.
+// open leases the database named by the db parameter; create lets a write
+// make a missing file. The caller releases the lease when done.
 func (s *Server) open(q query, create bool) (*actors.DB, error) {
 	return s.cfg.Registry.Open(q.Get("db"), create)
 }
@@ -69,6 +69,7 @@ func (s *Server) getEntry(r *http.Request, t kvTarget, full bool) (sqlitekv.Entr
 	if err != nil {
 		return sqlitekv.Entry{}, err
 	}
+	defer db.Release()
 	return db.Get(r.Context(), req)
 }
 
@@ -100,6 +101,7 @@ func (s *Server) handlePutKey(w http.ResponseWriter, r *http.Request, t kvTarget
 		return
 	}
 	res, err := db.Put(r.Context(), req)
+	db.Release()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -183,6 +185,7 @@ func (s *Server) deleteKey(r *http.Request, t kvTarget) (err error) {
 	if err != nil {
 		return err
 	}
+	defer db.Release()
 	return db.Delete(r.Context(), req)
 }
 
@@ -230,5 +233,6 @@ func (s *Server) incrKey(r *http.Request, t kvTarget, sign int64) (sqlitekv.Incr
 	if err != nil {
 		return sqlitekv.IncrResult{}, err
 	}
+	defer db.Release()
 	return db.Incr(r.Context(), req)
 }

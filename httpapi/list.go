@@ -49,6 +49,7 @@ func (s *Server) listKeys(r *http.Request) (listResponse, error) {
 	if err != nil {
 		return listResponse{}, err
 	}
+	defer db.Release()
 	keys, err := db.List(r.Context(), req)
 	if err != nil {
 		return listResponse{}, err

@@ -61,7 +61,7 @@ func newTestServer(tb testing.TB, opts ...serverOption) *testServer {
 		tb.Fatal(err)
 	}
 	clock := &testClock{now: time.Unix(1_700_000_000, 0)}
-	acfg := actors.Config{Resolver: resolver, Store: sqlitekv.Options{Now: clock.Now}}
+	acfg := actors.Config{Resolver: resolver, Store: sqlitekv.Options{Now: clock.Now}, Now: clock.Now}
 	hcfg := httpapi.Config{}
 	for _, o := range opts {
 		o(&acfg, &hcfg)

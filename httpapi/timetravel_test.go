@@ -116,6 +116,7 @@ func TestTimeTravel_MaxAgeKeepsEachKeysNewestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Release()
 	res, err := db.Sweep(t.Context())
 	if err != nil {
 		t.Fatal(err)

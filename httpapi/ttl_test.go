@@ -59,6 +59,7 @@ func TestTTL_SweepRemovesExpiredKeysNobodyReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Release()
 	res, err := db.Sweep(context.Background())
 	if err != nil {
 		t.Fatal(err)

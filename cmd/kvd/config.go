@@ -22,6 +22,8 @@ type config struct {
 	sync             string
 	maxValueBytes    int64
 	maxQueue         int
+	maxOpenDBs       int
+	idleTimeout      time.Duration
 	historyKeep      int
 	historyMaxAge    time.Duration
 	sweepInterval    time.Duration
@@ -49,6 +51,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.sync, "sync", "full", "durability: full (survives power loss) or normal (survives a process crash)")
 	fs.Int64Var(&c.maxValueBytes, "max-value-bytes", 10<<20, "largest value accepted, in bytes")
 	fs.IntVar(&c.maxQueue, "max-queue", 10000, "writes queued per database before 503 OVERLOADED")
+	fs.IntVar(&c.maxOpenDBs, "max-open-dbs", 1024, "databases open at once; the least recently used is closed first")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close a database unused this long (0: never)")
 	fs.IntVar(&c.historyKeep, "history-keep", 1000, "history versions kept per key (-1: all)")
 	fs.DurationVar(&c.historyMaxAge, "history-max-age", 0, "drop history older than this (0: keep)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", 30*time.Second, "how often each database removes expired keys and old history (0: never)")

@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			HistoryMaxAge: cfg.historyMaxAge,
 		},
 		MaxQueue:      cfg.maxQueue,
+		MaxOpen:       cfg.maxOpenDBs,
+		IdleTimeout:   cfg.idleTimeout,
 		SweepInterval: cfg.sweepInterval,
 		Logger:        log,
 	})

@@ -1,0 +1,81 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/httpapi"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+func TestMaxOpenDBs_LeastRecentlyUsedAreClosedAndStayReadable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 2000 databases")
+	}
+	const dbs, limit, workers = 2000, 100, 8
+	ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+		a.MaxOpen = limit
+		a.Store.Sync = sqlitekv.SyncNormal
+	})
+	each := func(fn func(i int)) {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < dbs; i += workers {
+					fn(i)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	var mu sync.Mutex
+	most := 0
+	observe := func() {
+		mu.Lock()
+		most = max(most, ts.Registry.OpenCount())
+		mu.Unlock()
+	}
+	each(func(i int) {
+		r := ts.do(t, "PUT", kv("k", fmt.Sprintf("db=db%04d&create_db_if_missing=true", i)), fmt.Sprint(i))
+		if r.Status != 200 {
+			t.Errorf("put db%04d: %d %s", i, r.Status, r.Body)
+		}
+		observe()
+	})
+	each(func(i int) {
+		r := ts.do(t, "GET", kv("k", fmt.Sprintf("db=db%04d", i)), "")
+		if r.Status != 200 || string(r.Body) != fmt.Sprint(i) {
+			t.Errorf("get db%04d: got %d %q, want %d", i, r.Status, r.Body, i)
+		}
+		observe()
+	})
+	if most > limit {
+		t.Fatalf("open databases: peaked at %d, want at most %d", most, limit)
+	}
+}
+
+func TestIdleTimeout_ClosesUnusedDatabasesAndReopensOnDemand(t *testing.T) {
+	ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+		a.IdleTimeout = time.Hour // CloseIdle runs on a ticker; the test calls it directly
+	})
+	ts.do(t, "PUT", kv("k", "db=idle&create_db_if_missing=true"), "v")
+	ts.do(t, "PUT", kv("k", "db=busy&create_db_if_missing=true"), "v")
+	ts.Clock.Advance(59 * time.Minute)
+	ts.do(t, "GET", kv("k", "db=busy"), "")
+	ts.Clock.Advance(2 * time.Minute)
+	ts.Registry.CloseIdle()
+	if n := ts.Registry.OpenCount(); n != 1 {
+		t.Fatalf("open after an idle hour: got %d, want 1 (only busy)", n)
+	}
+	if got := ts.do(t, "GET", kv("k", "db=idle"), ""); string(got.Body) != "v" {
+		t.Fatalf("reopened idle db: got %d %q, want v", got.Status, got.Body)
+	}
+	if n := ts.Registry.OpenCount(); n != 2 {
+		t.Fatalf("open after reading idle again: got %d, want 2", n)
+	}
+}
