@@ -94,6 +94,11 @@ func (d *DB) List(ctx context.Context, req sqlitekv.ListRequest) ([]string, erro
 	return d.store.List(ctx, req)
 }
 
+// BackupTo writes a consistent copy of the database to dst.
+func (d *DB) BackupTo(ctx context.Context, dst string) error {
+	return d.store.BackupTo(ctx, dst)
+}
+
 // write sends op to the actor and waits for its committed answer. A full
 // queue is refused up front: memory stays bounded under overload.
 func (d *DB) write(ctx context.Context, op any) (any, error) {

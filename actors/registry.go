@@ -271,3 +271,20 @@ func (r *Registry) startTicker(fn func()) (stop func()) {
 	}()
 	return func() { t.Stop(); close(done) }
 }
+
+// DBStats describes one open database for metrics.
+type DBStats struct {
+	Path   string
+	Queued int64
+}
+
+// Stats lists the open databases.
+func (r *Registry) Stats() []DBStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	stats := make([]DBStats, 0, len(r.dbs))
+	for _, db := range r.dbs {
+		stats = append(stats, DBStats{Path: db.path, Queued: db.queued.Load()})
+	}
+	return stats
+}

@@ -22,7 +22,9 @@ import (
 // Config wires the server to the registry of databases.
 type Config struct {
 	Registry      *actors.Registry
-	MaxValueBytes int64 // 0 means 10 MiB
+	MaxValueBytes int64   // 0 means 10 MiB
+	Tokens        *Tokens // nil: no authentication
+	Metrics       *Metrics
 	Logger        *slog.Logger
 }
 
@@ -48,6 +50,10 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+		cfg.Metrics.Watch(cfg.Registry)
+	}
 	var prefix [4]byte
 	rand.Read(prefix[:])
 	s := &Server{cfg: cfg, log: cfg.Logger, idPrefix: hex.EncodeToString(prefix[:]) + "-"}
@@ -66,7 +72,9 @@ func (s *Server) newRouter() *httprouter.Router {
 	r := httprouter.New()
 	r.GET("/healthz", s.handleHealthz)
 	r.GET("/readyz", s.handleReadyz)
+	r.Handler(http.MethodGet, "/metrics", s.cfg.Metrics.Handler())
 	r.GET("/api/v1/sqlite/kv", s.handleListKeys)
+	r.GET("/api/v1/sqlite/db/backup", s.handleBackup)
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost} {
 		r.Handle(m, kvPrefix+"*rest", s.routeKV)
 	}
@@ -82,11 +90,27 @@ func (s *Server) newRouter() *httprouter.Router {
 	return r
 }
 
-// ServeHTTP tags every request with an id, returned as X-Request-Id and
-// used in the log line of any 5xx.
+// ServeHTTP wraps every request: an id (X-Request-Id, and in the log line
+// of any 5xx), the bearer token check, metrics, and a debug log line.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Request-Id", s.idPrefix+strconv.FormatUint(s.idCounter.Add(1), 10))
-	s.router.ServeHTTP(w, r)
+	start := time.Now()
+	id := s.idPrefix + strconv.FormatUint(s.idCounter.Add(1), 10)
+	w.Header().Set("X-Request-Id", id)
+	rec := &statusRecorder{ResponseWriter: w}
+	if s.cfg.Tokens != nil && needsToken(r.URL.Path) && !s.cfg.Tokens.allows(r.Header.Get("Authorization")) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="kvd"`)
+		s.writeError(rec, r, sqlitekv.Errorf(codeUnauthorized, "A valid bearer token is required"))
+	} else {
+		s.router.ServeHTTP(rec, r)
+	}
+	if rec.status == 0 {
+		rec.status = http.StatusOK // nothing written: net/http answers 200
+	}
+	took := time.Since(start)
+	s.cfg.Metrics.observe(routeLabel(r), rec.status, took)
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		s.log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", took)
+	}
 }
 
 // Listen binds the address; the server is ready once it serves.

@@ -28,6 +28,7 @@ type config struct {
 	historyMaxAge    time.Duration
 	sweepInterval    time.Duration
 	shutdownTimeout  time.Duration
+	authTokenFile    string
 	logFormat        string
 	logLevel         string
 }
@@ -57,6 +58,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.historyMaxAge, "history-max-age", 0, "drop history older than this (0: keep)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", 30*time.Second, "how often each database removes expired keys and old history (0: never)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish on SIGTERM")
+	fs.StringVar(&c.authTokenFile, "auth-token-file", "", "file of bearer tokens, one per line; reread on SIGHUP (empty: no auth)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -45,6 +46,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("open data dir: %w", err)
 	}
+	var tokens *httpapi.Tokens
+	if cfg.authTokenFile != "" {
+		if tokens, err = httpapi.LoadTokens(cfg.authTokenFile); err != nil {
+			return fmt.Errorf("load auth tokens: %w", err)
+		}
+		go reloadOnHangup(ctx, tokens, log)
+	}
+	metrics := httpapi.NewMetrics()
 	registry := actors.NewRegistry(actors.Config{
 		Resolver: resolver,
 		Store: sqlitekv.Options{
@@ -57,22 +66,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:   cfg.idleTimeout,
 		SweepInterval: cfg.sweepInterval,
 		Logger:        log,
+		Hooks:         metrics.Hooks(),
 	})
-	server := httpapi.New(httpapi.Config{Registry: registry, MaxValueBytes: cfg.maxValueBytes, Logger: log})
+	metrics.Watch(registry)
+	server := httpapi.New(httpapi.Config{
+		Registry: registry, MaxValueBytes: cfg.maxValueBytes, Tokens: tokens, Metrics: metrics, Logger: log,
+	})
 	if err := server.Listen(cfg.listen); err != nil {
 		registry.Close()
 		return err
 	}
-	log.Info("kvd started", "addr", server.Addr().String(), "data_dir", resolver.DataDir(), "sync", cfg.sync)
+	log.Info("kvd started", "addr", server.Addr().String(), "data_dir", resolver.DataDir(), "sync", cfg.sync, "auth", tokens != nil)
 	fmt.Fprintf(stdout, "kvd listening on http://%s\n", server.Addr())
 
 	served := make(chan error, 1)
 	go func() { served <- server.Serve() }()
+	stopWatchdog := notifyReady(log)
 	select {
 	case err = <-served:
 	case <-ctx.Done():
 		log.Info("kvd stopping: draining requests")
 	}
+	notifyStopping(log)
+	stopWatchdog()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	if shutErr := server.Shutdown(shutdownCtx); shutErr != nil {
@@ -86,4 +102,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("kvd stopped")
 	return err
+}
+
+// reloadOnHangup rereads the token file on every SIGHUP until ctx ends.
+func reloadOnHangup(ctx context.Context, tokens *httpapi.Tokens, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if err := tokens.Reload(); err != nil {
+				log.Error("reloading auth tokens; keeping the previous ones", "err", err)
+			} else {
+				log.Info("auth tokens reloaded")
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
 }

@@ -1,0 +1,67 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// handleBackup streams a consistent online copy of a database. The copy is
+// made beside the database (same filesystem, an allowed root) and removed
+// once sent.
+func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	copyFile, name, err := s.backup(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer os.Remove(copyFile.Name())
+	defer copyFile.Close()
+	info, err := copyFile.Stat()
+	if err != nil {
+		s.writeError(w, r, &sqlitekv.Error{Code: sqlitekv.CodeFileSystemError, Message: "Backup failed", Cause: err})
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/vnd.sqlite3")
+	h.Set("Content-Length", strconv.FormatInt(info.Size(), 10))
+	h.Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(name, `"`, "")+`"`)
+	if _, err := io.Copy(w, copyFile); err != nil {
+		s.log.Warn("backup stream interrupted", "request_id", w.Header().Get("X-Request-Id"), "err", err)
+	}
+}
+
+func (s *Server) backup(r *http.Request) (*os.File, string, error) {
+	q, err := parseQuery(r)
+	if err != nil {
+		return nil, "", err
+	}
+	db, err := s.open(q, false)
+	if err != nil {
+		return nil, "", err
+	}
+	defer db.Release()
+	tmp, err := os.CreateTemp(filepath.Dir(db.Path()), ".kvd-backup-*.tmp")
+	if err != nil {
+		return nil, "", &sqlitekv.Error{Code: sqlitekv.CodeFileSystemError, Message: "Could not create the backup file", Cause: err}
+	}
+	if err := db.BackupTo(r.Context(), tmp.Name()); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, "", err
+	}
+	// VACUUM INTO wrote through its own handle; reopen to read from the start.
+	tmp.Close()
+	f, err := os.Open(tmp.Name())
+	if err != nil {
+		os.Remove(tmp.Name())
+		return nil, "", &sqlitekv.Error{Code: sqlitekv.CodeFileSystemError, Message: "Could not read the backup file", Cause: err}
+	}
+	return f, filepath.Base(db.Path()), nil
+}

@@ -1,0 +1,149 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/sqlitekv"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are kvd's Prometheus series, on a registry of their own (so
+// nothing else, protoactor included, adds series unasked). Hooks feeds the
+// actor-side series; Watch adds the per-database gauges.
+type Metrics struct {
+	reg           *prometheus.Registry
+	requests      *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	groupWrites   prometheus.Histogram
+	commitLatency prometheus.Histogram
+	expired       prometheus.Counter
+	pruned        prometheus.Counter
+}
+
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvd_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kvd_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 100µs .. 3.3s
+		}, []string{"route"}),
+		groupWrites: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "kvd_group_commit_writes", Help: "Writes committed together in one transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12), // 1 .. 2048
+		}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "kvd_group_commit_seconds", Help: "Time to COMMIT one group.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
+		}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvd_expired_keys_swept_total", Help: "Expired keys removed by the periodic sweep.",
+		}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvd_history_rows_pruned_total", Help: "History rows removed by --history-max-age.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.groupWrites, m.commitLatency, m.expired, m.pruned,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Watch exports the open databases of registry and their queue depths.
+func (m *Metrics) Watch(registry *actors.Registry) {
+	m.reg.MustRegister(registryCollector{registry})
+}
+
+// Handler serves the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Hooks returns the actor hooks that feed the group-commit and sweep series.
+func (m *Metrics) Hooks() actors.Hooks {
+	return actors.Hooks{
+		Committed: func(n int, took time.Duration) {
+			m.groupWrites.Observe(float64(n))
+			m.commitLatency.Observe(took.Seconds())
+		},
+		Swept: func(r sqlitekv.SweepResult) {
+			m.expired.Add(float64(r.Expired))
+			m.pruned.Add(float64(r.Pruned))
+		},
+	}
+}
+
+func (m *Metrics) observe(route string, status int, took time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// registryCollector reads the open databases and their queue depths at
+// scrape time, so the hot path pays nothing for them.
+type registryCollector struct{ r *actors.Registry }
+
+var (
+	openDesc  = prometheus.NewDesc("kvd_open_databases", "Databases open now.", nil, nil)
+	queueDesc = prometheus.NewDesc("kvd_db_queue_depth", "Writes queued for a database's actor.", []string{"db"}, nil)
+)
+
+func (c registryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- openDesc
+	ch <- queueDesc
+}
+
+func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
+	stats := c.r.Stats()
+	ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, float64(len(stats)))
+	for _, s := range stats {
+		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(s.Queued), s.Path)
+	}
+}
+
+// routeLabel names a request's route without its variable parts, keeping
+// the metric's cardinality bounded.
+func routeLabel(r *http.Request) string {
+	path := r.URL.EscapedPath()
+	rest, isKV := strings.CutPrefix(path, kvPrefix)
+	switch {
+	case !isKV:
+		switch path {
+		case "/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/api/v1/sqlite/kv", "/api/v1/sqlite/db/backup":
+			return r.Method + " " + path
+		}
+		return "other"
+	case tableOps[rest]:
+		return r.Method + " /kv/" + rest
+	}
+	if i := strings.LastIndexByte(rest, '/'); i >= 0 && keyOps[rest[i+1:]] {
+		return r.Method + " /kv/{key}/" + rest[i+1:]
+	}
+	return r.Method + " /kv/{key}"
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}

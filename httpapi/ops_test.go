@@ -1,0 +1,210 @@
+package httpapi_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/httpapi"
+	"github.com/kvd/kvd/sqlitekv"
+	"github.com/ncruces/go-sqlite3"
+)
+
+func TestAuth_BearerTokenRequiredOnTheAPIOnly(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(tokenFile, []byte("# kvd tokens\nfirst-secret\n\n  second-secret  \n"), 0o600)
+	tokens, err := httpapi.LoadTokens(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.Tokens = tokens })
+	put := kv("k", "db=app&create_db_if_missing=true")
+	wantError(t, ts.do(t, "PUT", put, "v"), 401, "UNAUTHORIZED")
+	wantError(t, ts.do(t, "PUT", put, "v", "Authorization", "Bearer wrong"), 401, "UNAUTHORIZED")
+	wantError(t, ts.do(t, "PUT", put, "v", "Authorization", "first-secret"), 401, "UNAUTHORIZED")
+	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=app", ""), 401, "UNAUTHORIZED")
+	wantStatus(t, ts.do(t, "PUT", put, "v", "Authorization", "Bearer first-secret"), 200)
+	wantStatus(t, ts.do(t, "GET", kv("k", "db=app"), "", "Authorization", "Bearer second-secret"), 200)
+	for _, open := range []string{"/healthz", "/readyz", "/metrics"} {
+		wantStatus(t, ts.do(t, "GET", open, ""), 200)
+	}
+	// Rotation: after a reload only the new token works.
+	os.WriteFile(tokenFile, []byte("third-secret\n"), 0o600)
+	if err := tokens.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, ts.do(t, "GET", kv("k", "db=app"), "", "Authorization", "Bearer first-secret"), 401, "UNAUTHORIZED")
+	wantStatus(t, ts.do(t, "GET", kv("k", "db=app"), "", "Authorization", "Bearer third-secret"), 200)
+	// A reload that would lock everyone out is refused and changes nothing.
+	os.WriteFile(tokenFile, []byte("\n# none\n"), 0o600)
+	if err := tokens.Reload(); err == nil {
+		t.Fatal("reload of an empty token file: got nil error")
+	}
+	wantStatus(t, ts.do(t, "GET", kv("k", "db=app"), "", "Authorization", "Bearer third-secret"), 200)
+}
+
+func TestMetrics_ReportRequestsCommitsAndDatabases(t *testing.T) {
+	metrics := httpapi.NewMetrics()
+	ts := newTestServer(t, func(a *actors.Config, h *httpapi.Config) {
+		a.Hooks = metrics.Hooks()
+		h.Metrics = metrics
+	})
+	metrics.Watch(ts.Registry)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				ts.do(t, "POST", kv("n/incr", "db=app&create_db_if_missing=true"), "")
+			}
+		}()
+	}
+	wg.Wait()
+	ts.do(t, "GET", kv("missing", "db=app"), "")
+	db, err := ts.Registry.Open("app", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Sweep(t.Context())
+	db.Release()
+	body := string(ts.do(t, "GET", "/metrics", "").Body)
+	for _, want := range []string{
+		`kvd_http_requests_total{code="200",route="POST /kv/{key}/incr"} 320`,
+		`kvd_http_requests_total{code="404",route="GET /kv/{key}"} 1`,
+		`kvd_http_request_duration_seconds_count{route="POST /kv/{key}/incr"} 320`,
+		"kvd_open_databases 1",
+		`kvd_db_queue_depth{db="` + filepath.Join(realPath(t, ts.DataDir), "app.db") + `"} 0`,
+		"kvd_expired_keys_swept_total 0",
+		"go_goroutines",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// Every incr (and the sweep) went through a group commit.
+	count := metricValue(t, body, "kvd_group_commit_writes_sum")
+	if count != 321 {
+		t.Errorf("kvd_group_commit_writes_sum: got %v, want 321", count)
+	}
+	if n := metricValue(t, body, "kvd_group_commit_seconds_count"); n < 1 || n > 321 {
+		t.Errorf("kvd_group_commit_seconds_count: got %v, want 1..321", n)
+	}
+}
+
+func metricValue(tb testing.TB, body, name string) float64 {
+	tb.Helper()
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return f
+		}
+	}
+	tb.Fatalf("metric %s not found", name)
+	return 0
+}
+
+func realPath(tb testing.TB, p string) string {
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+func TestBackup_DuringWritesIsConsistentAndOpensAsADatabase(t *testing.T) {
+	ts := newTestServer(t)
+	ts.do(t, "PUT", kv("seed", "db=app&create_db_if_missing=true"), "x")
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ts.do(t, "POST", batchPath+"set?db=app", batchItems(50, func(int) string { return strconv.Itoa(i) }))
+		}
+	}()
+	var backup response
+	for range 3 {
+		backup = ts.do(t, "GET", "/api/v1/sqlite/db/backup?db=app", "")
+		wantStatus(t, backup, 200)
+	}
+	close(stop)
+	wg.Wait()
+	if ct := backup.Header.Get("Content-Type"); ct != "application/vnd.sqlite3" {
+		t.Fatalf("Content-Type: got %q", ct)
+	}
+	file := filepath.Join(t.TempDir(), "copy.db")
+	os.WriteFile(file, backup.Body, 0o600)
+	conn, err := sqlite3.OpenFlags(file, sqlite3.OPEN_READONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stmt, _, err := conn.Prepare(`PRAGMA integrity_check`)
+	if err != nil || !stmt.Step() || stmt.ColumnText(0) != "ok" {
+		t.Fatalf("integrity_check of the backup: %v", err)
+	}
+	stmt.Close()
+	// A consistent snapshot: every batch is whole, so all 50 values agree.
+	stmt, _, err = conn.Prepare(`SELECT count(DISTINCT value), count(*) FROM kv_store WHERE key LIKE 'k%'`)
+	if err != nil || !stmt.Step() {
+		t.Fatal(err)
+	}
+	if distinct, n := stmt.ColumnInt(0), stmt.ColumnInt(1); n != 0 && (distinct != 1 || n != 50) {
+		t.Fatalf("backup holds %d rows with %d distinct values, want 50 rows of one batch", n, distinct)
+	}
+	stmt.Close()
+	leftovers, _ := filepath.Glob(filepath.Join(ts.DataDir, ".kvd-backup-*"))
+	if len(leftovers) != 0 {
+		t.Fatalf("temporary backup files left: %v", leftovers)
+	}
+	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/db/backup?db=missing", ""), 404, "DATABASE_NOT_FOUND")
+	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/db/backup?db=..%2Fx", ""), 400, "INVALID_DB_PATH")
+}
+
+func TestOverload_AnswersServiceUnavailableWithRetryAfter(t *testing.T) {
+	ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+		a.MaxQueue = 1
+		a.Store.Sync = sqlitekv.SyncFull
+	})
+	ts.do(t, "PUT", kv("seed", "db=app&create_db_if_missing=true"), "x")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := ts.do(t, "POST", kv("n/incr", "db=app"), "")
+			mu.Lock()
+			codes[r.Status]++
+			mu.Unlock()
+			if r.Status == 503 {
+				wantError(t, r, 503, "OVERLOADED")
+				if r.Header.Get("Retry-After") == "" {
+					t.Error("503 without Retry-After")
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if codes[503] == 0 || codes[200] == 0 || codes[200]+codes[503] != 64 {
+		t.Fatalf("answers: got %v, want some 200 and some 503 only", codes)
+	}
+	if got := string(ts.do(t, "GET", kv("n", "db=app"), "").Body); got != strconv.Itoa(codes[200]) {
+		t.Fatalf("counter: got %s, want %d (only accepted writes applied)", got, codes[200])
+	}
+}
