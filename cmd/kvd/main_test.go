@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var kvdBinary string
+
+// TestMain builds the kvd binary once for the tests that run it as a
+// child process, the way systemd or a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kvd-bin-")
+	if err != nil {
+		panic(err)
+	}
+	kvdBinary = filepath.Join(dir, "kvd")
+	if out, err := exec.Command("go", "build", "-o", kvdBinary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build kvd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func TestRun_NotifiesSystemdReadyWatchdogAndStopping(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "40000") // 40ms: pings every 20ms
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, func(string) string { return "" }, io.Discard, io.Discard)
+	}()
+	next := func() string {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 256)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for a notification: %v", err)
+		}
+		return string(buf[:n])
+	}
+	if got := next(); got != "READY=1" {
+		t.Fatalf("first notification: got %q, want READY=1", got)
+	}
+	for range 2 {
+		if got := next(); got != "WATCHDOG=1" {
+			t.Fatalf("notification: got %q, want WATCHDOG=1", got)
+		}
+	}
+	cancel()
+	for {
+		if got := next(); got == "STOPPING=1" {
+			break
+		} else if got != "WATCHDOG=1" {
+			t.Fatalf("notification: got %q, want STOPPING=1", got)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+func TestConfig_FlagsFallBackToEnvironment(t *testing.T) {
+	env := map[string]string{"KVD_SYNC": "normal", "KVD_ALLOW_DIR": "/a:/b", "KVD_HISTORY_KEEP": "7", "KVD_LISTEN": "127.0.0.1:1"}
+	cfg, err := parseConfig([]string{"--listen", "127.0.0.1:2"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.sync != "normal" || cfg.historyKeep != 7 || fmt.Sprint(cfg.allowDirs) != "[/a /b]" || cfg.listen != "127.0.0.1:2" {
+		t.Fatalf("config: got %+v", cfg)
+	}
+	for _, bad := range [][]string{{"--sync", "sometimes"}, {"--max-value-bytes", "0"}, {"extra"}, {"--log-format", "xml"}} {
+		cfg, err := parseConfig(bad, func(string) string { return "" }, io.Discard)
+		if err == nil {
+			_, err = cfg.logger(io.Discard)
+		}
+		if err == nil {
+			t.Errorf("%v: got no error", bad)
+		}
+	}
+}
+
+// kvdProcess is a kvd child process.
+type kvdProcess struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *bytes.Buffer
+}
+
+func startDaemon(t *testing.T, dataDir string, args ...string) *kvdProcess {
+	t.Helper()
+	cmd := exec.Command(kvdBinary, append([]string{"--listen", "127.0.0.1:0", "--data-dir", dataDir}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &kvdProcess{cmd: cmd, logs: &bytes.Buffer{}}
+	cmd.Stderr = d.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("kvd did not start: %v\n%s", err, d.logs)
+	}
+	d.url = strings.TrimSpace(strings.TrimPrefix(line, "kvd listening on "))
+	go io.Copy(io.Discard, stdout)
+	return d
+}
+
+// stop sends SIGTERM and waits (at most 30s) for the exit code.
+func (d *kvdProcess) stop(t *testing.T) int {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan struct{})
+	go func() { d.cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		d.cmd.Process.Kill()
+		t.Fatalf("kvd did not exit 30s after SIGTERM\n%s", d.logs)
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+func TestKvd_SIGTERMDuringWritesLosesNoAcknowledgedWrite(t *testing.T) {
+	dataDir := t.TempDir()
+	d := startDaemon(t, dataDir)
+	client := &http.Client{Timeout: 10 * time.Second}
+	do := func(method, url string) (int, string) {
+		req, _ := http.NewRequest(method, url, strings.NewReader("v"))
+		res, err := client.Do(req)
+		if err != nil {
+			return 0, ""
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	api := d.url + "/api/v1/sqlite/kv/"
+	var acked, failed atomic.Int64
+	var mu sync.Mutex
+	var ackedKeys []string
+	var wg sync.WaitGroup
+	for c := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5000; i++ {
+				if code, _ := do("POST", api+"counter/incr?db=app&create_db_if_missing=true"); code != 200 {
+					failed.Add(1)
+					return
+				}
+				acked.Add(1)
+				key := fmt.Sprintf("c%d-%d", c, i)
+				if code, _ := do("PUT", api+key+"?db=app"); code != 200 {
+					return
+				}
+				mu.Lock()
+				ackedKeys = append(ackedKeys, key)
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // let the load run before the signal
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit code after SIGTERM: got %d, want 0\n%s", code, d.logs)
+	}
+	wg.Wait()
+	if acked.Load() == 0 {
+		t.Fatal("no write was acknowledged before SIGTERM")
+	}
+
+	d = startDaemon(t, dataDir)
+	api = d.url + "/api/v1/sqlite/kv/"
+	code, body := do("GET", api+"counter?db=app")
+	n, _ := strconv.ParseInt(body, 10, 64)
+	if code != 200 || n < acked.Load() || n > acked.Load()+failed.Load() {
+		t.Fatalf("counter after restart: got %d %q, want %d acknowledged (+ at most %d unacknowledged)", code, body, acked.Load(), failed.Load())
+	}
+	for _, key := range ackedKeys {
+		if code, _ := do("GET", api+key+"?db=app"); code != 200 {
+			t.Fatalf("acknowledged key %s after restart: status %d", key, code)
+		}
+	}
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("second exit code: got %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "app.db-wal")); err == nil {
+		if info, _ := os.Stat(filepath.Join(dataDir, "app.db-wal")); info.Size() > 0 {
+			t.Errorf("WAL not checkpointed on shutdown: %d bytes left", info.Size())
+		}
+	}
+}
