@@ -67,6 +67,14 @@ func (a *dbActor) run(op any) (result any, err error) {
 		return a.w.BatchSet(op)
 	case sqlitekv.BatchDeleteRequest:
 		return a.w.BatchDelete(op)
+	case sqlitekv.ArrayRequest:
+		return a.w.Array(op)
+	case sqlitekv.RollbackKeyRequest:
+		return a.w.RollbackKey(op)
+	case sqlitekv.RollbackTableRequest:
+		return a.w.RollbackTable(op)
+	case ensureTableOp:
+		return nil, a.w.EnsureTable(op.table)
 	case expireOp:
 		return nil, a.w.Expire(op.table, op.key)
 	case sweepOp:

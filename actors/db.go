@@ -94,6 +94,51 @@ func (d *DB) List(ctx context.Context, req sqlitekv.ListRequest) ([]string, erro
 	return d.store.List(ctx, req)
 }
 
+// Array applies an atomic push, pop or remove on a JSON array.
+func (d *DB) Array(ctx context.Context, req sqlitekv.ArrayRequest) (sqlitekv.ArrayResult, error) {
+	res, err := d.write(ctx, req)
+	r, _ := res.(sqlitekv.ArrayResult)
+	return r, err
+}
+
+// RollbackKey undoes a key's last writes as a new write.
+func (d *DB) RollbackKey(ctx context.Context, req sqlitekv.RollbackKeyRequest) (*sqlitekv.Entry, error) {
+	res, err := d.write(ctx, req)
+	e, _ := res.(*sqlitekv.Entry)
+	return e, err
+}
+
+// RollbackTable brings a table back to a time in one transaction (or, dry,
+// only says what that would do).
+func (d *DB) RollbackTable(ctx context.Context, req sqlitekv.RollbackTableRequest) ([]sqlitekv.RollbackAction, error) {
+	res, err := d.write(ctx, req)
+	a, _ := res.([]sqlitekv.RollbackAction)
+	return a, err
+}
+
+// EnsureTable creates a table if it does not exist.
+func (d *DB) EnsureTable(ctx context.Context, table string) error {
+	_, err := d.write(ctx, ensureTableOp{table: table})
+	return err
+}
+
+// History, SnapshotAt, TableAt and Diff read history without the actor.
+func (d *DB) History(ctx context.Context, table, key string, limit int) ([]sqlitekv.Version, error) {
+	return d.store.History(ctx, table, key, limit)
+}
+
+func (d *DB) SnapshotAt(ctx context.Context, table, key string, op int64) (sqlitekv.Entry, error) {
+	return d.store.SnapshotAt(ctx, table, key, op)
+}
+
+func (d *DB) TableAt(ctx context.Context, table, prefix string, at int64, limit int) (sqlitekv.AsOf, error) {
+	return d.store.TableAt(ctx, table, prefix, at, limit)
+}
+
+func (d *DB) Diff(ctx context.Context, table string, from, to int64, keys []string, limit int) (sqlitekv.Diff, error) {
+	return d.store.Diff(ctx, table, from, to, keys, limit)
+}
+
 // BackupTo writes a consistent copy of the database to dst.
 func (d *DB) BackupTo(ctx context.Context, dst string) error {
 	return d.store.BackupTo(ctx, dst)

@@ -2,7 +2,8 @@ package actors
 
 // writeMsg carries one write to the database actor. op is one of the
 // sqlitekv request types (PutRequest, DeleteRequest, IncrRequest,
-// BatchSetRequest, BatchDeleteRequest) or an internal expireOp / sweepOp. The reply, when wanted, arrives on a
+// BatchSetRequest, BatchDeleteRequest, ArrayRequest, RollbackKeyRequest,
+// RollbackTableRequest) or an internal op below. The reply, when wanted, arrives on a
 // channel with room for it, so the actor never blocks on a slow caller;
 // a channel is also several allocations lighter than a protoactor future.
 type writeMsg struct {
@@ -13,7 +14,7 @@ type writeMsg struct {
 // writeReply is sent only after the group holding the write committed (or
 // failed as a whole).
 type writeReply struct {
-	result any // PutResult, IncrResult, []string, int, SweepResult or nil
+	result any // the sqlitekv method's result, or nil
 	err    error
 }
 
@@ -27,3 +28,6 @@ type expireOp struct{ table, key string }
 
 // sweepOp asks for one bounded round of TTL expiry and history pruning.
 type sweepOp struct{}
+
+// ensureTableOp creates a table if it does not exist.
+type ensureTableOp struct{ table string }

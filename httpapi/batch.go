@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/kvd/kvd/sqlitekv"
 )
@@ -226,13 +224,9 @@ type batchValue struct {
 
 func newBatchValue(e sqlitekv.Entry) *batchValue {
 	v := &batchValue{ContentType: e.ContentType}
-	switch {
-	case sqlitekv.IsJSONContentType(e.ContentType) && json.Valid(e.Value):
-		v.Value = json.RawMessage(e.Value)
-	case (strings.HasPrefix(e.ContentType, "text/") || sqlitekv.IsJSONContentType(e.ContentType)) && utf8.Valid(e.Value):
-		v.Value = string(e.Value)
-	default:
-		v.Value, v.Encoding = base64.StdEncoding.EncodeToString(e.Value), "base64"
+	var binary bool
+	if v.Value, binary = jsonValue(e); binary {
+		v.Encoding = "base64"
 	}
 	return v
 }

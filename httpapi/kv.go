@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/kvd/kvd/actors"
@@ -85,6 +86,10 @@ func writeEntryHeaders(w http.ResponseWriter, e sqlitekv.Entry) {
 	if e.ExpireAt != 0 {
 		h.Set("X-Expire-At", strconv.FormatInt(e.ExpireAt/1000, 10))
 	}
+	if e.RefTarget != "" {
+		h.Set("X-KV-Reference", "true")
+		h.Set("X-KV-Reference-Target", url.PathEscape(e.RefTarget))
+	}
 }
 
 type putResponse struct {
@@ -123,6 +128,9 @@ func (s *Server) parsePut(r *http.Request, t kvTarget) (req sqlitekv.PutRequest,
 		return
 	}
 	if req.NoHistory, err = q.noHistory(); err != nil {
+		return
+	}
+	if req.Ref, err = q.boolean("ref", false); err != nil {
 		return
 	}
 	if q.has("if_match") {

@@ -103,25 +103,31 @@ func (q query) path() (sqlitekv.JSONPath, error) {
 	return sqlitekv.ParseJSONPath(q.Get("path"))
 }
 
-// atTimestamp turns Unix seconds into the inclusive millisecond bound of
-// time travel: a whole second means the end of that second, a fraction the
-// instant it names.
+// atTimestamp reads the optional at_timestamp of time travel.
 func (q query) atTimestamp() (*int64, error) {
 	if !q.has("at_timestamp") {
 		return nil, nil
 	}
-	raw := q.Get("at_timestamp")
+	bound, err := q.unixTime("at_timestamp")
+	return &bound, err
+}
+
+// unixTime turns a required Unix-seconds parameter into an inclusive bound
+// in milliseconds: a whole second means the end of that second, a fraction
+// the instant it names.
+func (q query) unixTime(name string) (int64, error) {
+	if !q.has(name) {
+		return 0, invalidParam("%s is required (Unix seconds)", name)
+	}
+	raw := q.Get(name)
 	f, err := strconv.ParseFloat(raw, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e13 {
-		return nil, invalidParam("at_timestamp must be Unix seconds")
+		return 0, invalidParam("%s must be Unix seconds", name)
 	}
-	var bound int64
 	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
-		bound = (n+1)*1000 - 1
-	} else {
-		bound = int64(math.Floor(f * 1000))
+		return (n+1)*1000 - 1, nil
 	}
-	return &bound, nil
+	return int64(math.Floor(f * 1000)), nil
 }
 
 // readBody reads at most limit bytes; more is PAYLOAD_TOO_LARGE.

@@ -28,9 +28,10 @@ var tableOps = map[string]bool{
 // it ("" for the key itself), or a table-level operation with no key; and
 // its query parameters.
 type kvTarget struct {
-	key string
-	op  string
-	q   query
+	key   string
+	op    string
+	table bool // a table-level operation: no key
+	q     query
 }
 
 // parseKVPath decides from the escaped path, where "a%2Fincr" is a key and
@@ -38,7 +39,7 @@ type kvTarget struct {
 func parseKVPath(escaped string) (kvTarget, error) {
 	rest := strings.TrimPrefix(escaped, kvPrefix)
 	if tableOps[rest] {
-		return kvTarget{op: rest}, nil
+		return kvTarget{op: rest, table: true}, nil
 	}
 	var t kvTarget
 	if i := strings.LastIndexByte(rest, '/'); i >= 0 && keyOps[rest[i+1:]] {
@@ -57,19 +58,33 @@ func parseKVPath(escaped string) (kvTarget, error) {
 
 type kvHandler func(http.ResponseWriter, *http.Request, kvTarget)
 
-type kvRoute struct{ method, op string }
+type kvRoute struct {
+	method, op string
+	table      bool
+}
 
 func (s *Server) kvRoutes() map[kvRoute]kvHandler {
 	return map[kvRoute]kvHandler{
-		{http.MethodGet, ""}:              s.handleGetKey,
-		{http.MethodHead, ""}:             s.handleHeadKey,
-		{http.MethodPut, ""}:              s.handlePutKey,
-		{http.MethodDelete, ""}:           s.handleDeleteKey,
-		{http.MethodPost, "incr"}:         s.handleIncr,
-		{http.MethodPost, "decr"}:         s.handleDecr,
-		{http.MethodPost, "batch/get"}:    s.handleBatchGet,
-		{http.MethodPost, "batch/set"}:    s.handleBatchSet,
-		{http.MethodPost, "batch/delete"}: s.handleBatchDelete,
+		{http.MethodGet, "", false}:             s.handleGetKey,
+		{http.MethodHead, "", false}:            s.handleHeadKey,
+		{http.MethodPut, "", false}:             s.handlePutKey,
+		{http.MethodDelete, "", false}:          s.handleDeleteKey,
+		{http.MethodPost, "incr", false}:        s.handleIncr,
+		{http.MethodPost, "decr", false}:        s.handleDecr,
+		{http.MethodPost, "batch/get", true}:    s.handleBatchGet,
+		{http.MethodPost, "batch/set", true}:    s.handleBatchSet,
+		{http.MethodPost, "batch/delete", true}: s.handleBatchDelete,
+
+		{http.MethodGet, "history", false}:   s.handleHistory,
+		{http.MethodGet, "snapshot", false}:  s.handleKeySnapshot,
+		{http.MethodPost, "rollback", false}: s.handleRollbackKey,
+		{http.MethodPost, "push", false}:     s.handlePush,
+		{http.MethodPost, "pop", false}:      s.handlePop,
+		{http.MethodPost, "remove", false}:   s.handleRemove,
+
+		{http.MethodGet, "snapshot", true}:  s.handleTableSnapshot,
+		{http.MethodGet, "diff", true}:      s.handleDiff,
+		{http.MethodPost, "rollback", true}: s.handleRollbackTable,
 	}
 }
 
@@ -84,12 +99,12 @@ func (s *Server) routeKV(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		s.writeError(w, r, err)
 		return
 	}
-	if h, ok := s.kv[kvRoute{r.Method, t.op}]; ok {
+	if h, ok := s.kv[kvRoute{r.Method, t.op, t.table}]; ok {
 		h(w, r, t)
 		return
 	}
 	for route := range s.kv {
-		if route.op == t.op {
+		if route.op == t.op && route.table == t.table {
 			s.writeError(w, r, sqlitekv.Errorf(codeMethodNotAllowed, "%s is not allowed here", r.Method))
 			return
 		}

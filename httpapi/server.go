@@ -75,6 +75,7 @@ func (s *Server) newRouter() *httprouter.Router {
 	r.Handler(http.MethodGet, "/metrics", s.cfg.Metrics.Handler())
 	r.GET("/api/v1/sqlite/kv", s.handleListKeys)
 	r.GET("/api/v1/sqlite/db/backup", s.handleBackup)
+	r.POST("/api/v1/sqlite/db/create", s.handleCreateDB)
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost} {
 		r.Handle(m, kvPrefix+"*rest", s.routeKV)
 	}

@@ -33,6 +33,7 @@ const (
 type Error struct {
 	Code    Code
 	Message string
+	Keys    []string // the keys concerned, where it helps (TIME_TRAVEL_GAP of a rollback)
 	Cause   error
 }
 

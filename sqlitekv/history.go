@@ -4,11 +4,15 @@ import "github.com/ncruces/go-sqlite3"
 
 // Operation names recorded in history.
 const (
-	OpSet    = "set"
-	OpDelete = "delete"
-	OpIncr   = "incr"
-	OpDecr   = "decr"
-	OpExpire = "expire"
+	OpSet      = "set"
+	OpDelete   = "delete"
+	OpIncr     = "incr"
+	OpDecr     = "decr"
+	OpExpire   = "expire"
+	OpRollback = "rollback"
+	OpPush     = "push"
+	OpPop      = "pop"
+	OpRemove   = "remove"
 )
 
 // write appends the history row of one write and returns its op number and

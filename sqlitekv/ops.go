@@ -20,6 +20,7 @@ type PutRequest struct {
 	IfMatch     []byte // nil: no value precondition
 	IfVersion   int64  // 0: no version precondition
 	IfAbsent    bool
+	Ref         bool // Value is the key this key refers to
 	NoHistory   bool
 }
 
@@ -49,6 +50,14 @@ type IncrResult struct {
 
 // Put applies a PutRequest.
 func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
+	if req.Ref {
+		if len(req.Path) > 0 {
+			return res, Errorf(CodeInvalidParameters, "A reference cannot be written under a path")
+		}
+		if err := validateRefTarget(req.Value); err != nil {
+			return res, err
+		}
+	}
 	t, err := w.table(req.Table, true)
 	if err != nil {
 		return res, err
@@ -62,6 +71,9 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 			return err
 		}
 		next := Entry{Value: req.Value, ContentType: req.ContentType, ExpireAt: ttlExpiry(w.now(), req.TTL)}
+		if req.Ref {
+			next.ContentType = RefContentType
+		}
 		if len(req.Path) > 0 {
 			if next.Value, err = JSONSet(cur.Value, req.Path, req.Value); err != nil {
 				return err

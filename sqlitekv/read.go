@@ -35,8 +35,9 @@ func newReader(conn *sqlite3.Conn) (*reader, error) {
 
 type readStmts struct {
 	set                  stmtSet
-	get, at, horizon     *sqlite3.Stmt
+	get                  *sqlite3.Stmt
 	listFrom, listPrefix *sqlite3.Stmt
+	timeline
 }
 
 func (r *reader) close() {
@@ -66,9 +67,7 @@ func (r *reader) table(name string) (*readStmts, error) {
 	n := namesFor(name)
 	t := &readStmts{set: stmtSet{conn: r.conn}}
 	t.get = t.set.prepare(selectEntry + n.values + ` WHERE key = ?1`)
-	t.at = t.set.prepare(`SELECT op, recorded, value, content_type, coalesce(expire_at, 0), ts, op_number FROM ` + n.history + `
-WHERE key = ?1 AND ts <= ?2 ORDER BY ts DESC, op_number DESC LIMIT 1`)
-	t.horizon = t.set.prepare(`SELECT first_ts FROM ` + n.horizon + ` WHERE key = ?1`)
+	t.timeline = prepareTimeline(&t.set, n)
 	// Two statements, so a prefix is always a closed index range.
 	t.listFrom = t.set.prepare(`SELECT key FROM ` + n.values + `
 WHERE key >= ?1 AND (expire_at IS NULL OR expire_at > ?2) ORDER BY key LIMIT ?3 OFFSET ?4`)
@@ -82,8 +81,8 @@ WHERE key >= ?1 AND key < ?5 AND (expire_at IS NULL OR expire_at > ?2) ORDER BY 
 	return t, nil
 }
 
-// Get reads a key without waiting for writes. An expired key answers
-// KEY_EXPIRED; removing it is the owner's job.
+// Get reads a key without waiting for writes, following references. An
+// expired key answers KEY_EXPIRED; removing it is the owner's job.
 func (s *Store) Get(ctx context.Context, req GetRequest) (Entry, error) {
 	var e Entry
 	err := s.withReader(ctx, func(r *reader) error {
@@ -94,20 +93,26 @@ func (s *Store) Get(ctx context.Context, req GetRequest) (Entry, error) {
 		if t == nil {
 			return Errorf(CodeKeyNotFound, "Key not found")
 		}
-		if req.At != nil {
-			e, err = t.valueAt(req.Key, *req.At)
+		now := s.opts.Now().UnixMilli()
+		load := func(key string) (Entry, error) {
+			if req.At != nil {
+				return t.stateAt(key, atTime(*req.At))
+			}
+			return t.live(key, now)
+		}
+		if e, err = load(req.Key); err != nil || e.ContentType != RefContentType {
 			return err
 		}
-		found, err := queryRow(t.get, func(st *sqlite3.Stmt) { e = scanEntry(st) }, req.Key)
-		switch {
-		case err != nil:
+		// A chain is read in one transaction, so it is one snapshot.
+		if err := r.begin.Exec(); err != nil {
 			return dbError(err)
-		case !found:
-			return Errorf(CodeKeyNotFound, "Key not found")
-		case e.expired(s.opts.Now().UnixMilli()):
-			return Errorf(CodeKeyExpired, "Key expired")
 		}
-		return nil
+		defer r.commit.Exec()
+		if e, err = load(req.Key); err != nil {
+			return err
+		}
+		e, err = followRefs(req.Key, e, load)
+		return err
 	})
 	if err != nil || len(req.Path) == 0 {
 		return e, err
@@ -120,38 +125,17 @@ func (s *Store) Get(ctx context.Context, req GetRequest) (Entry, error) {
 	return e, nil
 }
 
-// valueAt answers time travel from the last history row at or before at.
-// Whatever history cannot vouch for — an unrecorded write, or a span that
-// retention pruned — is TIME_TRAVEL_GAP, never a guessed value.
-func (t *readStmts) valueAt(key string, at int64) (Entry, error) {
-	var (
-		op       string
-		recorded bool
-		e        Entry
-	)
-	found, err := queryRow(t.at, func(s *sqlite3.Stmt) {
-		op, recorded = s.ColumnText(0), s.ColumnBool(1)
-		e = Entry{Value: s.ColumnBlob(2, []byte{}), ContentType: s.ColumnText(3), ExpireAt: s.ColumnInt64(4), UpdatedAt: s.ColumnInt64(5), Version: s.ColumnInt64(6)}
-	}, key, at)
-	if err != nil {
-		return Entry{}, dbError(err)
-	}
-	if !found {
-		var firstTs int64
-		pruned, err := queryRow(t.horizon, func(s *sqlite3.Stmt) { firstTs = s.ColumnInt64(0) }, key)
-		if err != nil {
-			return Entry{}, dbError(err)
-		}
-		if pruned && at >= firstTs {
-			return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: that history was pruned")
-		}
-		return Entry{}, Errorf(CodeKeyNotFound, "Key not found at the requested timestamp")
-	}
+// live reads the current entry of key.
+func (t *readStmts) live(key string, now int64) (Entry, error) {
+	var e Entry
+	found, err := queryRow(t.get, func(st *sqlite3.Stmt) { e = scanEntry(st) }, key)
 	switch {
-	case !recorded:
-		return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: the write in effect was made with history=false")
-	case op == OpDelete || op == OpExpire || e.expired(at):
-		return Entry{}, Errorf(CodeKeyNotFound, "Key not found at the requested timestamp")
+	case err != nil:
+		return Entry{}, dbError(err)
+	case !found:
+		return Entry{}, Errorf(CodeKeyNotFound, "Key not found")
+	case e.expired(now):
+		return Entry{}, Errorf(CodeKeyExpired, "Key expired")
 	}
 	return e, nil
 }

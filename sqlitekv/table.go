@@ -13,6 +13,7 @@ type Entry struct {
 	UpdatedAt   int64
 	ExpireAt    int64
 	Version     int64
+	RefTarget   string // set when read through a reference: the key finally read
 }
 
 func (e Entry) expired(now int64) bool { return e.ExpireAt != 0 && e.ExpireAt <= now }
@@ -39,6 +40,7 @@ type writeTable struct {
 	record, maxTs                  *sqlite3.Stmt
 	nthNewest, noteHorizon, pruneT *sqlite3.Stmt
 	oldRows, newestOp, expiredKeys *sqlite3.Stmt
+	timeline
 }
 
 func prepareWriteTable(conn *sqlite3.Conn, n tableNames) (*writeTable, error) {
@@ -61,6 +63,7 @@ ON CONFLICT (key) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts)`)
 	t.oldRows = p.prepare(`SELECT op_number, key, ts FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT ?2`)
 	t.newestOp = p.prepare(`SELECT op_number FROM ` + n.history + ` WHERE key = ?1 ORDER BY ts DESC, op_number DESC LIMIT 1`)
 	t.expiredKeys = p.prepare(`SELECT key FROM ` + n.values + ` WHERE expire_at IS NOT NULL AND expire_at <= ?1 LIMIT ?2`)
+	t.timeline = prepareTimeline(p, n)
 	if p.err != nil {
 		p.close()
 		return nil, dbError(p.err)

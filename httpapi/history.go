@@ -1,0 +1,271 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+const (
+	defaultHistoryLimit = 50
+	maxHistoryLimit     = 1000
+)
+
+// withDB leases the database of a read and runs fn with it.
+func (s *Server) withDB(q query, create bool, fn func(*actors.DB) error) error {
+	db, err := s.open(q, create)
+	if err != nil {
+		return err
+	}
+	defer db.Release()
+	return fn(db)
+}
+
+// withWriteDB is withDB for writes, which honour create_db_if_missing.
+func (s *Server) withWriteDB(q query, fn func(*actors.DB) error) error {
+	create, err := q.create()
+	if err != nil {
+		return err
+	}
+	return s.withDB(q, create, fn)
+}
+
+type historyOp struct {
+	Op          string          `json:"op"`
+	OldValue    json.RawMessage `json:"old_value,omitempty"`
+	NewValue    json.RawMessage `json:"new_value,omitempty"`
+	RawOldValue string          `json:"raw_old_value,omitempty"`
+	RawNewValue string          `json:"raw_new_value,omitempty"`
+	ContentType string          `json:"content_type,omitempty"`
+	Unrecorded  bool            `json:"unrecorded,omitempty"`
+}
+
+type historyEntry struct {
+	OpNumber  int64     `json:"op_number"`
+	Timestamp float64   `json:"timestamp"`
+	Operation historyOp `json:"operation"`
+}
+
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	var entries []historyEntry
+	err := s.history(r, t, &entries)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"key": t.key, "operations": entries})
+}
+
+func (s *Server) history(r *http.Request, t kvTarget, out *[]historyEntry) error {
+	table, err := t.q.table()
+	if err != nil {
+		return err
+	}
+	limit, err := t.q.intIn("limit", 0, 0, maxHistoryLimit)
+	if err != nil {
+		return err
+	}
+	if limit == 0 {
+		limit = defaultHistoryLimit
+	}
+	return s.withDB(t.q, false, func(db *actors.DB) error {
+		versions, err := db.History(r.Context(), table, t.key, limit)
+		if err != nil {
+			return err
+		}
+		*out = make([]historyEntry, 0, len(versions))
+		for i, v := range versions[:min(limit, len(versions))] {
+			e := historyEntry{OpNumber: v.OpNumber, Timestamp: unixSeconds(v.Ts), Operation: historyOp{Op: v.Op, Unrecorded: !v.Recorded}}
+			if v.Recorded && !v.Removes() {
+				e.Operation.NewValue, e.Operation.RawNewValue = historyValue(v.Entry)
+				e.Operation.ContentType = v.Entry.ContentType
+			}
+			if i+1 < len(versions) {
+				if prev := versions[i+1]; prev.Recorded && !prev.Removes() {
+					e.Operation.OldValue, e.Operation.RawOldValue = historyValue(prev.Entry)
+				}
+			}
+			*out = append(*out, e)
+		}
+		return nil
+	})
+}
+
+// historyValue shows a JSON value inline and anything else as base64.
+func historyValue(e sqlitekv.Entry) (json.RawMessage, string) {
+	if sqlitekv.IsJSONContentType(e.ContentType) && json.Valid(e.Value) {
+		return json.RawMessage(e.Value), ""
+	}
+	return nil, base64.StdEncoding.EncodeToString(e.Value)
+}
+
+type valueResponse struct {
+	Success     bool   `json:"success"`
+	Key         string `json:"key"`
+	OpNumber    int64  `json:"op_number,omitempty"`
+	Value       any    `json:"value"`
+	ContentType string `json:"content_type,omitempty"`
+	Encoding    string `json:"encoding,omitempty"`
+}
+
+func newValueResponse(key string, e *sqlitekv.Entry) valueResponse {
+	res := valueResponse{Success: true, Key: key}
+	if e != nil {
+		var binary bool
+		res.ContentType = e.ContentType
+		if res.Value, binary = jsonValue(*e); binary {
+			res.Encoding = "base64"
+		}
+	}
+	return res
+}
+
+func (s *Server) handleKeySnapshot(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	var res valueResponse
+	err := s.keySnapshot(r, t, &res)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) keySnapshot(r *http.Request, t kvTarget, res *valueResponse) error {
+	table, err := t.q.table()
+	if err != nil {
+		return err
+	}
+	op, err := strconv.ParseInt(t.q.Get("op_number"), 10, 64)
+	if err != nil || op <= 0 {
+		return invalidParam("op_number is required: a positive op number from the key's history")
+	}
+	return s.withDB(t.q, false, func(db *actors.DB) error {
+		e, err := db.SnapshotAt(r.Context(), table, t.key, op)
+		if err != nil {
+			return err
+		}
+		*res = newValueResponse(t.key, &e)
+		res.OpNumber = op
+		return nil
+	})
+}
+
+type tableSnapshotResponse struct {
+	Timestamp          float64        `json:"timestamp"`
+	Entries            map[string]any `json:"entries"`
+	BinaryKeys         []string       `json:"binary_keys,omitempty"`
+	HasGaps            bool           `json:"has_gaps"`
+	GapKeys            []string       `json:"gap_keys"`
+	CandidateTruncated bool           `json:"candidate_truncated"`
+}
+
+func (s *Server) handleTableSnapshot(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	var res tableSnapshotResponse
+	err := s.tableSnapshot(r, t, &res)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) tableSnapshot(r *http.Request, t kvTarget, res *tableSnapshotResponse) error {
+	table, err := t.q.table()
+	if err != nil {
+		return err
+	}
+	at, err := t.q.unixTime("timestamp")
+	if err != nil {
+		return err
+	}
+	limit, err := t.q.intIn("limit", defaultListLimit, 1, maxListLimit)
+	if err != nil {
+		return err
+	}
+	return s.withDB(t.q, false, func(db *actors.DB) error {
+		asOf, err := db.TableAt(r.Context(), table, t.q.Get("prefix"), at, limit)
+		if err != nil {
+			return err
+		}
+		*res = tableSnapshotResponse{Timestamp: unixSeconds(at), Entries: map[string]any{},
+			HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys, CandidateTruncated: asOf.Truncated}
+		for _, k := range asOf.Keys {
+			v, binary := jsonValue(asOf.Entries[k])
+			res.Entries[k] = v
+			if binary {
+				res.BinaryKeys = append(res.BinaryKeys, k)
+			}
+		}
+		return nil
+	})
+}
+
+type diffChange struct {
+	Key      string `json:"key"`
+	Change   string `json:"change"`
+	OldValue any    `json:"old_value"`
+	NewValue any    `json:"new_value"`
+}
+
+func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	res, err := s.diff(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) diff(r *http.Request, t kvTarget) (map[string]any, error) {
+	table, err := t.q.table()
+	if err != nil {
+		return nil, err
+	}
+	from, err := t.q.unixTime("from")
+	if err != nil {
+		return nil, err
+	}
+	to, err := t.q.unixTime("to")
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	if t.q.has("keys") {
+		for _, k := range strings.Split(t.q.Get("keys"), ",") {
+			if err := sqlitekv.ValidateKey(k); err != nil {
+				return nil, err
+			}
+			keys = append(keys, k)
+		}
+	}
+	var res map[string]any
+	err = s.withDB(t.q, false, func(db *actors.DB) error {
+		d, err := db.Diff(r.Context(), table, from, to, keys, maxListLimit)
+		if err != nil {
+			return err
+		}
+		stats := map[string]int{sqlitekv.ChangeCreated: 0, sqlitekv.ChangeModified: 0, sqlitekv.ChangeDeleted: 0}
+		changes := make([]diffChange, len(d.Changes))
+		for i, c := range d.Changes {
+			stats[c.Kind]++
+			changes[i] = diffChange{Key: c.Key, Change: c.Kind, OldValue: optionalValue(c.Old), NewValue: optionalValue(c.New)}
+		}
+		res = map[string]any{"from": unixSeconds(from), "to": unixSeconds(to), "stats": stats, "changes": changes,
+			"has_gaps": len(d.GapKeys) > 0, "gap_keys": d.GapKeys, "candidate_truncated": d.Truncated}
+		return nil
+	})
+	return res, err
+}
+
+func optionalValue(e *sqlitekv.Entry) any {
+	if e == nil {
+		return nil
+	}
+	v, _ := jsonValue(*e)
+	return v
+}

@@ -1,0 +1,116 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+func (s *Server) handleRollbackKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	restored, err := s.rollbackKey(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newValueResponse(t.key, restored))
+}
+
+func (s *Server) rollbackKey(r *http.Request, t kvTarget) (*sqlitekv.Entry, error) {
+	req := sqlitekv.RollbackKeyRequest{Key: t.key}
+	var err error
+	if req.Table, err = t.q.table(); err != nil {
+		return nil, err
+	}
+	if req.Steps, err = t.q.intIn("steps", 1, 1, 1<<20); err != nil {
+		return nil, err
+	}
+	if req.NoHistory, err = t.q.noHistory(); err != nil {
+		return nil, err
+	}
+	var restored *sqlitekv.Entry
+	err = s.withWriteDB(t.q, func(db *actors.DB) error {
+		restored, err = db.RollbackKey(r.Context(), req)
+		return err
+	})
+	return restored, err
+}
+
+type rollbackAction struct {
+	Key    string `json:"key"`
+	Action string `json:"action"`
+}
+
+type rollbackTableResponse struct {
+	Success     bool             `json:"success"`
+	DryRun      bool             `json:"dry_run"`
+	ToTimestamp float64          `json:"to_timestamp"`
+	Count       int              `json:"count"`
+	Changes     []rollbackAction `json:"changes"`
+	Message     string           `json:"message,omitempty"`
+}
+
+type rollbackTableBody struct {
+	Keys        []string `json:"keys"`
+	ExcludeKeys []string `json:"exclude_keys"`
+}
+
+func (s *Server) handleRollbackTable(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	res, err := s.rollbackTable(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// rollbackTable applies only with confirm=yes and without dry_run; any
+// other call reports what it would do.
+func (s *Server) rollbackTable(r *http.Request, t kvTarget) (rollbackTableResponse, error) {
+	req := sqlitekv.RollbackTableRequest{}
+	var res rollbackTableResponse
+	var err error
+	if req.Table, err = t.q.table(); err != nil {
+		return res, err
+	}
+	if req.At, err = t.q.unixTime("to_timestamp"); err != nil {
+		return res, err
+	}
+	dry, err := t.q.boolean("dry_run", false)
+	if err != nil {
+		return res, err
+	}
+	req.DryRun = dry || t.q.Get("confirm") != "yes"
+	if req.NoHistory, err = t.q.noHistory(); err != nil {
+		return res, err
+	}
+	var body rollbackTableBody
+	if err := s.decodeOptionalBody(r, &body); err != nil {
+		return res, err
+	}
+	if body.Keys != nil && body.ExcludeKeys != nil {
+		return res, invalidParam("Give keys or exclude_keys, not both")
+	}
+	for _, k := range append(append([]string{}, body.Keys...), body.ExcludeKeys...) {
+		if err := sqlitekv.ValidateKey(k); err != nil {
+			return res, err
+		}
+	}
+	req.Keys, req.Exclude = body.Keys, body.ExcludeKeys
+	err = s.withWriteDB(t.q, func(db *actors.DB) error {
+		actions, err := db.RollbackTable(r.Context(), req)
+		if err != nil {
+			return err
+		}
+		res = rollbackTableResponse{Success: true, DryRun: req.DryRun, ToTimestamp: unixSeconds(req.At), Count: len(actions), Changes: make([]rollbackAction, len(actions))}
+		for i, a := range actions {
+			res.Changes[i] = rollbackAction{Key: a.Key, Action: a.Action}
+		}
+		if req.DryRun {
+			res.Message = "Dry run: nothing was written; repeat with confirm=yes to apply " + strconv.Itoa(len(actions)) + " changes"
+		}
+		return nil
+	})
+	return res, err
+}

@@ -1,0 +1,145 @@
+package sqlitekv
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// ArrayRequest is an atomic operation on a JSON array stored at Key (or at
+// Path inside Key's document): Op is OpPush (append Value), OpPop (take the
+// last element) or OpRemove (the element at Index, or every element equal
+// to Value).
+type ArrayRequest struct {
+	Table, Key string
+	Path       JSONPath
+	Op         string
+	Value      []byte
+	Index      *int
+	NoHistory  bool
+}
+
+// ArrayResult reports the array's new length; Value is the popped element
+// (nil when the array was empty), Removed how many elements remove took.
+type ArrayResult struct {
+	Length  int
+	Value   []byte
+	Removed int
+}
+
+// Array applies an ArrayRequest. A missing key (or path) is an empty array
+// for push, and not found for pop and remove.
+func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
+	t, err := w.table(req.Table, req.Op == OpPush)
+	if err != nil {
+		return res, err
+	}
+	if t == nil {
+		return res, Errorf(CodeKeyNotFound, "Key not found")
+	}
+	err = w.atomically(func() error {
+		cur, exists, _, err := t.current(req.Key, w.now())
+		if err != nil {
+			return err
+		}
+		arr, err := loadArray(cur.Value, exists, req.Path, req.Op == OpPush)
+		if err != nil {
+			return err
+		}
+		changed := true
+		switch req.Op {
+		case OpPush:
+			arr = append(arr, compactJSON(req.Value))
+		case OpPop:
+			if len(arr) == 0 {
+				changed = false
+				break
+			}
+			res.Value, arr = arr[len(arr)-1], arr[:len(arr)-1]
+		case OpRemove:
+			if arr, res.Removed, err = removeFrom(arr, req); err != nil {
+				return err
+			}
+			changed = res.Removed > 0
+		}
+		res.Length = len(arr)
+		if !changed {
+			return nil
+		}
+		next := Entry{ContentType: contentTypeJSON, ExpireAt: cur.ExpireAt}
+		if exists && IsJSONContentType(cur.ContentType) {
+			next.ContentType = cur.ContentType
+		}
+		if next.Value, err = storeArray(cur.Value, req.Path, arr); err != nil {
+			return err
+		}
+		_, err = w.commitEntry(t, req.Key, req.Op, cur, exists, next, !req.NoHistory)
+		return err
+	})
+	return res, err
+}
+
+// loadArray decodes only the array itself (never the whole document).
+func loadArray(doc []byte, exists bool, path JSONPath, missingIsEmpty bool) ([]json.RawMessage, error) {
+	if !exists {
+		if missingIsEmpty {
+			return nil, nil
+		}
+		return nil, Errorf(CodeKeyNotFound, "Key not found")
+	}
+	fragment := doc
+	if len(path) > 0 {
+		var err error
+		if fragment, err = JSONGet(doc, path); err != nil {
+			if CodeOf(err) == CodePathNotFound && missingIsEmpty {
+				return nil, nil
+			}
+			return nil, err
+		}
+	}
+	var arr []json.RawMessage
+	if !bytes.HasPrefix(bytes.TrimSpace(fragment), []byte("[")) || json.Unmarshal(fragment, &arr) != nil {
+		return nil, Errorf(CodeInvalidParameters, "Value at path is not a JSON array")
+	}
+	return arr, nil
+}
+
+func storeArray(doc []byte, path JSONPath, arr []json.RawMessage) ([]byte, error) {
+	if arr == nil {
+		arr = []json.RawMessage{}
+	}
+	encoded, err := json.Marshal(arr)
+	if err != nil {
+		return nil, Errorf(CodeInvalidParameters, "Array cannot be encoded")
+	}
+	if len(path) == 0 {
+		return encoded, nil
+	}
+	return JSONSet(doc, path, encoded)
+}
+
+func removeFrom(arr []json.RawMessage, req ArrayRequest) ([]json.RawMessage, int, error) {
+	if req.Index != nil {
+		i := *req.Index
+		if i < 0 || i >= len(arr) {
+			return nil, 0, Errorf(CodeInvalidParameters, "index %d is out of range for an array of %d", i, len(arr))
+		}
+		return append(arr[:i], arr[i+1:]...), 1, nil
+	}
+	want := compactJSON(req.Value)
+	kept := arr[:0]
+	for _, el := range arr {
+		if !bytes.Equal(compactJSON(el), want) {
+			kept = append(kept, el)
+		}
+	}
+	return kept, len(arr) - len(kept), nil
+}
+
+// compactJSON strips insignificant space, so elements compare by content.
+func compactJSON(v []byte) []byte {
+	var buf bytes.Buffer
+	if json.Compact(&buf, v) != nil {
+		return v
+	}
+	return buf.Bytes()
+}

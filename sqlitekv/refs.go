@@ -1,0 +1,43 @@
+package sqlitekv
+
+import "fmt"
+
+// RefContentType labels a value that is a reference: its bytes are the key
+// of another key in the same table.
+const RefContentType = "application/vnd.kvd.reference"
+
+// maxRefHops bounds how far GET follows a chain of references.
+const maxRefHops = 8
+
+// followRefs resolves e through references with load, returning the final
+// target's entry with RefTarget set. Cycles, chains longer than maxRefHops
+// and dangling targets are KEY_NOT_FOUND, saying which.
+func followRefs(key string, e Entry, load func(key string) (Entry, error)) (Entry, error) {
+	seen := map[string]bool{key: true}
+	for hops := 0; e.ContentType == RefContentType; hops++ {
+		if hops == maxRefHops {
+			return Entry{}, Errorf(CodeKeyNotFound, "Reference chain from %q is longer than %d hops", key, maxRefHops)
+		}
+		target := string(e.Value)
+		if seen[target] {
+			return Entry{}, Errorf(CodeKeyNotFound, "Reference cycle: %q is reached twice", target)
+		}
+		seen[target] = true
+		next, err := load(target)
+		if c := CodeOf(err); c == CodeKeyNotFound || c == CodeKeyExpired {
+			return Entry{}, &Error{Code: CodeKeyNotFound, Message: fmt.Sprintf("Dangling reference: target %q does not exist", target)}
+		} else if err != nil {
+			return Entry{}, err
+		}
+		e = next
+		e.RefTarget = target
+	}
+	return e, nil
+}
+
+func validateRefTarget(target []byte) error {
+	if err := ValidateKey(string(target)); err != nil {
+		return Errorf(CodeInvalidParameters, "A reference's body must be a valid key: %s", err.(*Error).Message)
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package sqlitekv
+
+import (
+	"bytes"
+	"math"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// RollbackKeyRequest undoes the last Steps writes of Key.
+type RollbackKeyRequest struct {
+	Table, Key string
+	Steps      int
+	NoHistory  bool
+}
+
+// RollbackKey restores the state Key had before its last Steps writes, as a
+// new write (so a rollback can itself be rolled back). It returns the
+// restored entry, or nil when that state is "absent". A state history
+// cannot tell (an unrecorded write, pruned versions) is TIME_TRAVEL_GAP.
+func (w *Writer) RollbackKey(req RollbackKeyRequest) (restored *Entry, err error) {
+	t, err := w.table(req.Table, false)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, Errorf(CodeKeyNotFound, "Key has no history")
+	}
+	err = w.atomically(func() error {
+		versions, err := t.list(req.Key, req.Steps+1)
+		if err != nil {
+			return err
+		}
+		if len(versions) == 0 {
+			return Errorf(CodeKeyNotFound, "Key has no history")
+		}
+		if len(versions) > req.Steps {
+			target := versions[req.Steps]
+			if !target.Recorded {
+				return Errorf(CodeTimeTravelGap, "Cannot roll back: the version to restore was written with history=false")
+			}
+			if !target.Removes() {
+				restored = &target.Entry
+			}
+		} else if pruned, err := w.hasHorizon(t, req.Key); err != nil || pruned {
+			// Fewer versions than steps means the key did not exist before
+			// them, unless retention pruned the older ones.
+			if err == nil {
+				err = Errorf(CodeTimeTravelGap, "Cannot roll back that far: older versions were pruned")
+			}
+			return err
+		}
+		return w.restore(t, req.Key, restored, !req.NoHistory)
+	})
+	return restored, err
+}
+
+// hasHorizon reports whether retention pruned some of key's history.
+func (w *Writer) hasHorizon(t *writeTable, key string) (bool, error) {
+	found, err := queryRow(t.horizon, func(*sqlite3.Stmt) {}, key)
+	if err != nil {
+		return false, dbError(err)
+	}
+	return found, nil
+}
+
+// restore makes key hold target (absent when nil) as one rollback write;
+// nothing is written when the key already holds it.
+func (w *Writer) restore(t *writeTable, key string, target *Entry, recorded bool) error {
+	cur, exists, _, err := t.current(key, w.now())
+	if err != nil {
+		return err
+	}
+	if target != nil && target.expired(w.now()) {
+		target = nil
+	}
+	switch {
+	case target == nil && !exists:
+		return nil
+	case target == nil:
+		if _, _, err := w.write(t, key, OpRollback, nil, recorded); err != nil {
+			return err
+		}
+		return t.delete(key)
+	case exists && sameEntry(cur, *target):
+		return nil
+	}
+	next := Entry{Value: target.Value, ContentType: target.ContentType, ExpireAt: target.ExpireAt}
+	_, err = w.commitEntry(t, key, OpRollback, cur, exists, next, recorded)
+	return err
+}
+
+func sameEntry(a, b Entry) bool {
+	return bytes.Equal(a.Value, b.Value) && a.ContentType == b.ContentType && a.ExpireAt == b.ExpireAt
+}
+
+// RollbackTableRequest brings a table (or the chosen keys) back to At, an
+// inclusive bound in Unix ms.
+type RollbackTableRequest struct {
+	Table     string
+	At        int64
+	Keys      []string // only these, when given
+	Exclude   []string // all but these
+	DryRun    bool
+	NoHistory bool
+}
+
+// RollbackAction is what a table rollback does (or would do) to one key.
+type RollbackAction struct {
+	Key    string
+	Action string // "restore" or "delete"
+}
+
+// RollbackTable computes, and unless DryRun applies in one savepoint, the
+// writes that bring every chosen key back to its state at At. If history
+// cannot tell the state of any key, nothing is written and the error lists
+// those keys.
+func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, error) {
+	t, err := w.table(req.Table, false)
+	if err != nil || t == nil {
+		return []RollbackAction{}, err
+	}
+	actions := []RollbackAction{}
+	err = w.atomically(func() error {
+		keys := req.Keys
+		if keys == nil {
+			if keys, _, err = t.keys("", math.MaxInt); err != nil {
+				return err
+			}
+		}
+		excluded := map[string]bool{}
+		for _, k := range req.Exclude {
+			excluded[k] = true
+		}
+		targets := map[string]*Entry{}
+		var gaps []string
+		for _, key := range keys {
+			if excluded[key] {
+				continue
+			}
+			target, err := entryOrNil(t.stateAt(key, atTime(req.At)))
+			if CodeOf(err) == CodeTimeTravelGap {
+				gaps = append(gaps, key)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			cur, exists, _, err := t.current(key, w.now())
+			if err != nil {
+				return err
+			}
+			switch {
+			case target == nil && exists:
+				actions = append(actions, RollbackAction{Key: key, Action: "delete"})
+			case target != nil && (!exists || !sameEntry(cur, *target)):
+				actions = append(actions, RollbackAction{Key: key, Action: "restore"})
+			default:
+				continue
+			}
+			targets[key] = target
+		}
+		if len(gaps) > 0 {
+			return &Error{Code: CodeTimeTravelGap, Keys: gaps,
+				Message: "Cannot roll back: history cannot tell the state of some keys at that time"}
+		}
+		if req.DryRun {
+			return nil
+		}
+		for _, a := range actions {
+			if err := w.restore(t, a.Key, targets[a.Key], !req.NoHistory); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return actions, nil
+}
+
+// EnsureTable creates a KV table (and its history) if it does not exist.
+func (w *Writer) EnsureTable(name string) error {
+	_, err := w.table(name, true)
+	return err
+}

@@ -1,0 +1,143 @@
+package sqlitekv
+
+import (
+	"math"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// Version is one row of a key's history. Entry holds the value the write
+// left (Value nil for deletes and expiries); Recorded is false for a
+// history=false write, whose value was not kept.
+type Version struct {
+	OpNumber int64
+	Op       string
+	Ts       int64
+	Recorded bool
+	Entry    Entry
+}
+
+// Removes reports whether the write left the key absent: a recorded write
+// without a value (delete, expire, or a rollback to absence).
+func (v Version) Removes() bool { return v.Recorded && v.Entry.Value == nil }
+
+// point is a position in a table's history: every write with ts <= ts and
+// op_number <= op. Time travel uses (t, max); snapshots by op number use
+// (ts of that op, op).
+type point struct{ ts, op int64 }
+
+func atTime(ms int64) point { return point{ts: ms, op: math.MaxInt64} }
+
+// timeline holds the statements that read one table's history, on either
+// kind of connection. Every lookup is an index seek on (key, ts), so cost
+// grows with log(versions), not with versions.
+type timeline struct {
+	at, horizon, versions, tsAtOp *sqlite3.Stmt
+	keyFrom, keyAfter             *sqlite3.Stmt
+}
+
+const versionColumns = `op_number, op, ts, recorded, value, content_type, coalesce(expire_at, 0)`
+
+func prepareTimeline(p *stmtSet, n tableNames) timeline {
+	return timeline{
+		at: p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + `
+WHERE key = ?1 AND ts <= ?2 AND op_number <= ?3 ORDER BY ts DESC, op_number DESC LIMIT 1`),
+		horizon:  p.prepare(`SELECT first_ts FROM ` + n.horizon + ` WHERE key = ?1`),
+		versions: p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + ` WHERE key = ?1 ORDER BY ts DESC, op_number DESC LIMIT ?2`),
+		keyFrom:  p.prepare(`SELECT key FROM ` + n.history + ` WHERE key >= ?1 ORDER BY key LIMIT 1`),
+		keyAfter: p.prepare(`SELECT key FROM ` + n.history + ` WHERE key > ?1 ORDER BY key LIMIT 1`),
+		tsAtOp:   p.prepare(`SELECT ts FROM ` + n.history + ` WHERE op_number <= ?1 ORDER BY op_number DESC LIMIT 1`),
+	}
+}
+
+func scanVersion(s *sqlite3.Stmt) Version {
+	v := Version{OpNumber: s.ColumnInt64(0), Op: s.ColumnText(1), Ts: s.ColumnInt64(2), Recorded: s.ColumnBool(3)}
+	if s.ColumnType(4) != sqlite3.NULL {
+		v.Entry.Value = s.ColumnBlob(4, []byte{})
+	}
+	v.Entry.ContentType, v.Entry.ExpireAt = s.ColumnText(5), s.ColumnInt64(6)
+	v.Entry.UpdatedAt, v.Entry.Version = v.Ts, v.OpNumber
+	return v
+}
+
+// stateAt answers what key held at p. Whatever history cannot vouch for —
+// an unrecorded write, or a span retention pruned — is TIME_TRAVEL_GAP,
+// never a guessed value.
+func (tl *timeline) stateAt(key string, p point) (Entry, error) {
+	var v Version
+	found, err := queryRow(tl.at, func(s *sqlite3.Stmt) { v = scanVersion(s) }, key, p.ts, p.op)
+	if err != nil {
+		return Entry{}, dbError(err)
+	}
+	if !found {
+		var firstTs int64
+		pruned, err := queryRow(tl.horizon, func(s *sqlite3.Stmt) { firstTs = s.ColumnInt64(0) }, key)
+		if err != nil {
+			return Entry{}, dbError(err)
+		}
+		if pruned && p.ts >= firstTs {
+			return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: that history was pruned")
+		}
+		return Entry{}, Errorf(CodeKeyNotFound, "Key not found at the requested time")
+	}
+	switch {
+	case !v.Recorded:
+		return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: the write in effect was made with history=false")
+	case v.Removes() || v.Entry.expired(p.ts):
+		return Entry{}, Errorf(CodeKeyNotFound, "Key not found at the requested time")
+	}
+	return v.Entry, nil
+}
+
+// pointOfOp is the history position right after op number op.
+func (tl *timeline) pointOfOp(op int64) (point, error) {
+	var ts int64
+	found, err := queryRow(tl.tsAtOp, func(s *sqlite3.Stmt) { ts = s.ColumnInt64(0) }, op)
+	if err != nil {
+		return point{}, dbError(err)
+	}
+	if !found {
+		return point{ts: math.MinInt64, op: op}, nil
+	}
+	return point{ts: ts, op: op}, nil
+}
+
+// versions lists key's history newest first, at most limit rows.
+func (tl *timeline) list(key string, limit int) ([]Version, error) {
+	stmt := tl.versions
+	defer stmt.Reset()
+	if err := bindAll(stmt, key, limit); err != nil {
+		return nil, dbError(err)
+	}
+	var out []Version
+	for stmt.Step() {
+		out = append(out, scanVersion(stmt))
+	}
+	if err := stmt.Err(); err != nil {
+		return nil, dbError(err)
+	}
+	return out, nil
+}
+
+// keys lists, in byte order, the keys with history that start with prefix:
+// every key that exists or ever existed (as far as history remembers). It
+// seeks key by key, so a key with many versions costs one seek, not a scan.
+func (tl *timeline) keys(prefix string, limit int) (keys []string, truncated bool, err error) {
+	end := prefixEnd(prefix)
+	stmt, from := tl.keyFrom, prefix // the first seek includes prefix itself
+	for {
+		var key string
+		found, err := queryRow(stmt, func(s *sqlite3.Stmt) { key = s.ColumnText(0) }, from)
+		if err != nil {
+			return nil, false, dbError(err)
+		}
+		if !found || (end != "" && key >= end) {
+			return keys, false, nil
+		}
+		if len(keys) == limit {
+			return keys, true, nil
+		}
+		keys = append(keys, key)
+		stmt, from = tl.keyAfter, key
+	}
+}
