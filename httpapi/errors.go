@@ -44,6 +44,7 @@ type errorBody struct {
 	Error      string        `json:"error"`
 	Code       sqlitekv.Code `json:"code"`
 	Message    string        `json:"message"`
+	Keys       []string      `json:"keys,omitempty"`
 }
 
 // writeError answers err as the JSON error body. Errors that are not
@@ -69,7 +70,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.WriteHeader(status)
 		return
 	}
-	writeJSON(w, status, errorBody{StatusCode: status, Error: http.StatusText(status), Code: e.Code, Message: e.Message})
+	writeJSON(w, status, errorBody{StatusCode: status, Error: http.StatusText(status), Code: e.Code, Message: e.Message, Keys: e.Keys})
 }
 
 // writeJSON encodes body without HTML escaping: values go back to the

@@ -188,3 +188,10 @@ func wantStatus(tb testing.TB, r response, status int) {
 		tb.Fatalf("status: got %d, want %d (body %s)", r.Status, status, r.Body)
 	}
 }
+
+func jsonUnmarshal(data []byte, into any) error { return json.Unmarshal(data, into) }
+
+func contains(v any, sub string) bool {
+	s, ok := v.(string)
+	return ok && strings.Contains(s, sub)
+}

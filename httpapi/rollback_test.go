@@ -1,0 +1,241 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestTableRollback_DryRunThenConfirm(t *testing.T) {
+	ts := newTestServer(t)
+	t0 := ts.Clock.Now().Unix()
+	q := "db=app&create_db_if_missing=true"
+	ts.do(t, "PUT", kv("keep", q), "k1")
+	ts.do(t, "PUT", kv("changed", q), "c1")
+	ts.do(t, "PUT", kv("gone", q), "g1")
+	ts.Clock.Advance(10 * time.Second)
+	ts.do(t, "PUT", kv("changed", q), "c2")
+	ts.do(t, "DELETE", kv("gone", q), "")
+	ts.do(t, "PUT", kv("new", q), "n1")
+	ts.do(t, "PUT", kv("excluded", q), "x")
+	rollback := "/api/v1/sqlite/kv/rollback?db=app&to_timestamp=" + strconv.FormatInt(t0, 10)
+
+	dry := ts.do(t, "POST", rollback, `{"exclude_keys":["excluded"]}`)
+	wantStatus(t, dry, 200)
+	m := dry.JSON(t)
+	if m["dry_run"] != true || m["count"] != 3.0 || fmt.Sprint(m["changes"]) != "[map[action:restore key:changed] map[action:restore key:gone] map[action:delete key:new]]" {
+		t.Fatalf("dry run: got %s", dry.Body)
+	}
+	if got := string(ts.do(t, "GET", kv("changed", q), "").Body); got != "c2" {
+		t.Fatalf("after dry run: changed is %q, want c2 (nothing written)", got)
+	}
+	// dry_run=true wins over confirm=yes.
+	if m := ts.do(t, "POST", rollback+"&confirm=yes&dry_run=true", `{}`).JSON(t); m["dry_run"] != true {
+		t.Fatalf("dry_run with confirm: got %v", m)
+	}
+	done := ts.do(t, "POST", rollback+"&confirm=yes", `{"exclude_keys":["excluded"]}`)
+	if m := done.JSON(t); m["dry_run"] != false || m["count"] != 3.0 {
+		t.Fatalf("confirmed rollback: got %s", done.Body)
+	}
+	for key, want := range map[string]string{"keep": "k1", "changed": "c1", "gone": "g1", "excluded": "x"} {
+		if got := string(ts.do(t, "GET", kv(key, q), "").Body); got != want {
+			t.Errorf("%s after rollback: got %q, want %q", key, got, want)
+		}
+	}
+	wantError(t, ts.do(t, "GET", kv("new", q), ""), 404, "KEY_NOT_FOUND")
+	// The rollback is itself history: a key rollback of "changed" undoes it.
+	if r := ts.do(t, "POST", kv("changed/rollback", q), ""); r.JSON(t)["value"] != "c2" {
+		t.Fatalf("undo of the table rollback on one key: got %s", r.Body)
+	}
+	// Only chosen keys.
+	ts.do(t, "POST", rollback+"&confirm=yes", `{"keys":["new"]}`)
+	if m := ts.do(t, "POST", rollback, `{"keys":["changed"]}`).JSON(t); m["count"] != 1.0 {
+		t.Fatalf("dry run on chosen keys: got %v", m)
+	}
+}
+
+func TestTableRollback_RefusesAcrossGapsAndListsThem(t *testing.T) {
+	ts := newTestServer(t)
+	t0 := ts.Clock.Now().Unix()
+	q := "db=app&create_db_if_missing=true"
+	ts.do(t, "PUT", kv("fine", q), "1")
+	ts.do(t, "PUT", kv("blind", q+"&history=false"), "secret")
+	ts.Clock.Advance(10 * time.Second)
+	ts.do(t, "PUT", kv("fine", q), "2")
+	r := ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?db=app&confirm=yes&to_timestamp="+strconv.FormatInt(t0, 10), "")
+	wantError(t, r, 409, "TIME_TRAVEL_GAP")
+	if fmt.Sprint(r.JSON(t)["keys"]) != "[blind]" {
+		t.Fatalf("gap keys: got %s, want [blind]", r.Body)
+	}
+	if got := string(ts.do(t, "GET", kv("fine", q), "").Body); got != "2" {
+		t.Fatalf("fine after refused rollback: got %q, want 2", got)
+	}
+	for _, bad := range []string{"", "&to_timestamp=soon"} {
+		wantError(t, ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?db=app"+bad, ""), 400, "INVALID_PARAMETERS")
+	}
+	wantError(t, ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?db=app&to_timestamp=1", `{"keys":["a"],"exclude_keys":["b"]}`), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?db=app&to_timestamp=1", `[`), 400, "INVALID_PARAMETERS")
+}
+
+func TestArrays_PushPopRemove(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	op := func(key, name, query, body string) map[string]any {
+		t.Helper()
+		r := ts.do(t, "POST", kv(key+"/"+name, q+query), body)
+		wantStatus(t, r, 200)
+		return r.JSON(t)
+	}
+	if m := op("list", "push", "", `"a"`); m["newLength"] != 1.0 || m["success"] != true {
+		t.Fatalf("push on a missing key: got %v", m)
+	}
+	op("list", "push", "", `{"b": 2}`)
+	op("list", "push", "", `3`)
+	op("list", "push", "", `"a"`)
+	if m := op("list", "remove", "", `{"b":2}`); m["removed"] != 1.0 || m["newLength"] != 3.0 {
+		t.Fatalf("remove by value: got %v", m)
+	}
+	if m := op("list", "remove", "&index=0", ""); m["newLength"] != 2.0 {
+		t.Fatalf("remove by index: got %v", m)
+	}
+	if m := op("list", "pop", "", ""); m["value"] != "a" || m["newLength"] != 1.0 {
+		t.Fatalf("pop: got %v", m)
+	}
+	if got := string(ts.do(t, "GET", kv("list", q), "").Body); got != `[3]` {
+		t.Fatalf("array: got %s, want [3]", got)
+	}
+	op("list", "pop", "", "")
+	if m := op("list", "pop", "", ""); m["value"] != nil || m["newLength"] != 0.0 {
+		t.Fatalf("pop of an empty array: got %v", m)
+	}
+	// Under a path, the rest of the document stays.
+	ts.do(t, "PUT", kv("doc", q), `{"name":"x","tags":["a"]}`)
+	op("doc", "push", "&path=tags", `"b"`)
+	op("doc", "push", "&path=more.items", `1`)
+	if got := string(ts.do(t, "GET", kv("doc", q), "").Body); got != `{"name":"x","tags":["a","b"],"more":{"items":[1]}}` {
+		t.Fatalf("document: got %s", got)
+	}
+	ts.do(t, "PUT", kv("scalar", q), `5`)
+	wantError(t, ts.do(t, "POST", kv("scalar/push", q), `1`), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "POST", kv("list/push", q), `not json`), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "POST", kv("list/remove", q+"&index=9"), ``), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "POST", kv("missing/pop", q), ``), 404, "KEY_NOT_FOUND")
+	wantError(t, ts.do(t, "POST", kv("doc/pop", q+"&path=nothere"), ``), 404, "PATH_NOT_FOUND")
+	// Array writes are history like any other.
+	hist := ts.do(t, "GET", kv("list/history", "db=app"), "").JSON(t)["operations"].([]any)
+	if first := hist[0].(map[string]any)["operation"].(map[string]any); first["op"] != "pop" {
+		t.Fatalf("newest history op: got %v, want pop", first["op"])
+	}
+}
+
+func TestArrays_ConcurrentPushesLoseNoElement(t *testing.T) {
+	ts := newTestServer(t)
+	ts.do(t, "PUT", kv("arr", "db=app&create_db_if_missing=true"), `[]`)
+	const clients, each = 32, 20
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if r := ts.do(t, "POST", kv("arr/push", "db=app"), strconv.Itoa(c*1000+i)); r.Status != 200 {
+					t.Errorf("push: %d %s", r.Status, r.Body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var got []int
+	if err := jsonUnmarshal(ts.do(t, "GET", kv("arr", "db=app"), "").Body, &got); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, n := range got {
+		seen[n] = true
+	}
+	if len(got) != clients*each || len(seen) != clients*each {
+		t.Fatalf("array after %d concurrent pushes: %d elements, %d distinct", clients*each, len(got), len(seen))
+	}
+	// Concurrent pops hand out each element exactly once.
+	var mu sync.Mutex
+	popped := map[string]int{}
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				m := ts.do(t, "POST", kv("arr/pop", "db=app"), "").JSON(t)
+				mu.Lock()
+				popped[fmt.Sprint(m["value"])]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for v, n := range popped {
+		if n != 1 {
+			t.Fatalf("element %s popped %d times", v, n)
+		}
+	}
+	if len(popped) != clients*each {
+		t.Fatalf("popped %d distinct elements, want %d", len(popped), clients*each)
+	}
+}
+
+func TestReferences_ChainsCyclesAndDangling(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	ts.do(t, "PUT", kv("target", q), `{"v":1}`)
+	wantStatus(t, ts.do(t, "PUT", kv("ref1", q+"&ref=true"), "target"), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("ref2", q+"&ref=true"), "ref1"), 200)
+	r := ts.do(t, "GET", kv("ref2", q), "")
+	if string(r.Body) != `{"v":1}` || r.Header.Get("X-KV-Reference") != "true" || r.Header.Get("X-KV-Reference-Target") != "target" || r.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET through a chain: got %q %v", r.Body, r.Header)
+	}
+	if h := ts.do(t, "HEAD", kv("ref1", q), "").Header; h.Get("X-KV-Reference") != "true" {
+		t.Fatalf("HEAD of a reference: headers %v", h)
+	}
+	if got := string(ts.do(t, "GET", kv("ref2", q+"&path=v"), "").Body); got != "1" {
+		t.Fatalf("path through a reference: got %s", got)
+	}
+	// A chain of 8 hops is followed; 9 is too long.
+	prev := "target"
+	for i := 1; i <= 9; i++ {
+		name := fmt.Sprintf("hop%d", i)
+		ts.do(t, "PUT", kv(name, q+"&ref=true"), prev)
+		prev = name
+	}
+	wantStatus(t, ts.do(t, "GET", kv("hop8", q), ""), 200)
+	wantError(t, ts.do(t, "GET", kv("hop9", q), ""), 404, "KEY_NOT_FOUND")
+	ts.do(t, "PUT", kv("x", q+"&ref=true"), "y")
+	ts.do(t, "PUT", kv("y", q+"&ref=true"), "x")
+	if m := ts.do(t, "GET", kv("x", q), "").JSON(t); m["code"] != "KEY_NOT_FOUND" || !contains(m["message"], "cycle") {
+		t.Fatalf("cycle: got %v", m)
+	}
+	ts.do(t, "PUT", kv("dangling", q+"&ref=true"), "nobody")
+	if m := ts.do(t, "GET", kv("dangling", q), "").JSON(t); m["code"] != "KEY_NOT_FOUND" || !contains(m["message"], "Dangling") {
+		t.Fatalf("dangling: got %v", m)
+	}
+	// DELETE removes the reference, not its target.
+	wantStatus(t, ts.do(t, "DELETE", kv("ref1", q), ""), 200)
+	wantStatus(t, ts.do(t, "GET", kv("target", q), ""), 200)
+	wantError(t, ts.do(t, "PUT", kv("bad", q+"&ref=true"), ""), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "PUT", kv("bad", q+"&ref=true&path=a"), `"x"`), 400, "INVALID_PARAMETERS")
+}
+
+func TestCreateDB_MakesAnEmptyDatabaseWithItsTable(t *testing.T) {
+	ts := newTestServer(t)
+	r := ts.do(t, "POST", "/api/v1/sqlite/db/create?path=fresh", "")
+	wantStatus(t, r, 200)
+	if n := countRows(t, ts, "fresh.db", "kv_store"); n != 0 {
+		t.Fatalf("rows in a new database: got %d", n)
+	}
+	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/db/create?path=fresh&table=other", ""), 200)
+	if n := countRows(t, ts, "fresh.db", "other"); n != 0 {
+		t.Fatalf("rows in a new table: got %d", n)
+	}
+	wantError(t, ts.do(t, "POST", "/api/v1/sqlite/db/create?path=..%2Fx", ""), 400, "INVALID_DB_PATH")
+	wantError(t, ts.do(t, "POST", "/api/v1/sqlite/db/create", ""), 400, "INVALID_DB_PATH")
+}
