@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvd/kvd/sqlitekv"
 )
@@ -78,4 +79,47 @@ func BenchmarkHTTPBatchSet100(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "items/s")
+}
+
+// BenchmarkHotKeyHistory reads a key with 100,000 versions: its history
+// page and time travel to random moments of it. Both are index seeks, so
+// they should cost about what a plain GET costs.
+func BenchmarkHotKeyHistory(b *testing.B) {
+	ts := newTestServer(b, withStore(func(o *sqlitekv.Options) { o.Sync = sqlitekv.SyncNormal; o.HistoryKeep = -1 }))
+	items := make([]string, 100)
+	for i := range items {
+		items[i] = `{"key":"hot","value":"v"}`
+	}
+	body := `{"items":[` + strings.Join(items, ",") + `]}`
+	start := ts.Clock.Now().Unix()
+	for range 1000 { // 1000 batches of 100 versions, one second apart
+		ts.Clock.Advance(time.Second)
+		if r := ts.do(b, "POST", "/api/v1/sqlite/kv/batch/set?db=bench&create_db_if_missing=true", body); r.Status != 200 {
+			b.Fatalf("load: %d %s", r.Status, r.Body)
+		}
+	}
+	get := func(b *testing.B, path func(i int) string) {
+		for i := 0; b.Loop(); i++ {
+			res, err := ts.client.Get(ts.URL + path(i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				b.Fatalf("status %d", res.StatusCode)
+			}
+		}
+	}
+	b.Run("history", func(b *testing.B) {
+		get(b, func(int) string { return kv("hot/history", "db=bench&limit=50") })
+	})
+	b.Run("at_timestamp", func(b *testing.B) {
+		get(b, func(i int) string {
+			return kv("hot", "db=bench&at_timestamp="+strconv.FormatInt(start+1+int64(i*7919%1000), 10))
+		})
+	})
+	b.Run("plain_get", func(b *testing.B) {
+		get(b, func(int) string { return kv("hot", "db=bench") })
+	})
 }
