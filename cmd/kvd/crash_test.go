@@ -67,6 +67,9 @@ func load(base string, l *crashLedger, cycle int, kill func()) {
 		b, err := io.ReadAll(res.Body)
 		return res.StatusCode, string(b), err == nil
 	}
+	if cycle == 0 {
+		send("PUT", api+"cas?db=crash&create_db_if_missing=true", "0") // before any CAS writer starts
+	}
 	var wg sync.WaitGroup
 	for w := range 32 {
 		wg.Add(1)
@@ -95,13 +98,8 @@ func load(base string, l *crashLedger, cycle int, kill func()) {
 					}
 				case 2:
 					code, cur, answered := send("GET", api+"cas?db=crash", "")
-					if !answered {
+					if !answered || code != 200 {
 						break
-					}
-					if code == 404 {
-						cur = "0"
-						send("PUT", api+"cas?db=crash&create_db_if_missing=true", "0")
-						continue
 					}
 					n, _ := strconv.Atoi(cur)
 					code, _, answered = send("PUT", api+"cas?db=crash&if_match="+url.QueryEscape(cur), strconv.Itoa(n+1))

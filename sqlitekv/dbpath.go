@@ -1,0 +1,176 @@
+package sqlitekv
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// sqliteHeader starts every SQLite database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// PathKind says what a resolved database path is on disk.
+type PathKind int
+
+const (
+	PathMissing PathKind = iota
+	PathFile
+	PathDir
+)
+
+// Location is a resolved database path: real (symlinks resolved, cleaned,
+// absolute), so every spelling of one file gives the same string.
+type Location struct {
+	Path string
+	Kind PathKind
+}
+
+// Resolver turns the client's db parameter into a real path inside the
+// allowed roots. kvd is a network daemon: nothing a client sends may make
+// it open or create a file outside them.
+type Resolver struct {
+	dataDir  string
+	roots    []string
+	allowAny bool
+}
+
+// NewResolver resolves the roots once. The data dir must exist (the caller
+// creates it); so must every allow dir.
+func NewResolver(dataDir string, allowDirs []string, allowAnyAbsolute bool) (*Resolver, error) {
+	r := &Resolver{allowAny: allowAnyAbsolute}
+	for i, dir := range append([]string{dataDir}, allowDirs...) {
+		real, err := realDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			r.dataDir = real
+		}
+		r.roots = append(r.roots, real)
+	}
+	return r, nil
+}
+
+func realDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("root %s: %w", dir, err)
+	}
+	if info, err := os.Stat(real); err != nil || !info.IsDir() {
+		return "", fmt.Errorf("root %s is not a directory", dir)
+	}
+	return real, nil
+}
+
+// DataDir is the real path of the data dir.
+func (r *Resolver) DataDir() string { return r.dataDir }
+
+var errInvalidDBPath = Errorf(CodeInvalidDBPath, "Invalid database path")
+
+// Resolve applies the database path contract: a bare name (app, app.db,
+// ./app) lives in the data dir, with .db added when it has no extension;
+// an absolute path must lie inside a root once symlinks are resolved;
+// anything else is INVALID_DB_PATH. An existing file must be a SQLite
+// database (or empty).
+func (r *Resolver) Resolve(db string) (Location, error) {
+	if db == "" || db == ":memory:" || strings.ContainsRune(db, 0) || strings.HasPrefix(db, "file:") || hasDotDot(db) {
+		return Location{}, errInvalidDBPath
+	}
+	var p string
+	if filepath.IsAbs(db) {
+		p = filepath.Clean(db)
+	} else {
+		name := strings.TrimPrefix(db, "./")
+		if name == "" || name == "." || strings.ContainsAny(name, `/\`) {
+			return Location{}, errInvalidDBPath
+		}
+		if filepath.Ext(name) == "" {
+			name += ".db"
+		}
+		p = filepath.Join(r.dataDir, name)
+	}
+	real, err := realPath(p)
+	if err != nil {
+		return Location{}, err
+	}
+	if !r.allowAny && !r.inside(real) {
+		return Location{}, errInvalidDBPath
+	}
+	return inspect(real)
+}
+
+func hasDotDot(p string) bool {
+	for _, seg := range strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// realPath resolves symlinks in p. A missing file is resolved through its
+// parent; a missing parent means there is nowhere to create the file.
+func realPath(p string) (string, error) {
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		return real, nil
+	}
+	if info, err := os.Lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
+		return "", errInvalidDBPath // a dangling link: creating through it could land anywhere
+	}
+	parent, err := filepath.EvalSymlinks(filepath.Dir(p))
+	if err != nil {
+		return "", Errorf(CodeDatabaseNotFound, "The database's directory does not exist")
+	}
+	return filepath.Join(parent, filepath.Base(p)), nil
+}
+
+// inside reports whether p is a root or lies below one, segment by segment
+// (so /data2 is not inside /data).
+func (r *Resolver) inside(p string) bool {
+	for _, root := range r.roots {
+		if p == root || strings.HasPrefix(p, root+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
+func inspect(p string) (Location, error) {
+	info, err := os.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Location{Path: p, Kind: PathMissing}, nil
+	case err != nil:
+		return Location{}, &Error{Code: CodeInvalidDBPath, Message: "Database path is not accessible", Cause: err}
+	case info.IsDir():
+		return Location{Path: p, Kind: PathDir}, nil
+	case !info.Mode().IsRegular():
+		return Location{}, errInvalidDBPath
+	case info.Size() > 0:
+		if err := checkHeader(p); err != nil {
+			return Location{}, err
+		}
+	}
+	return Location{Path: p, Kind: PathFile}, nil
+}
+
+func checkHeader(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return &Error{Code: CodeInvalidDBPath, Message: "Database file is not readable", Cause: err}
+	}
+	defer f.Close()
+	header := make([]byte, len(sqliteHeader))
+	if _, err := io.ReadFull(f, header); err != nil || string(header) != sqliteHeader {
+		return Errorf(CodeInvalidSQLiteHeader, "File is not a valid SQLite database")
+	}
+	return nil
+}

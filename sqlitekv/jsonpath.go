@@ -1,0 +1,272 @@
+package sqlitekv
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/buger/jsonparser"
+)
+
+const (
+	maxPathBytes    = 1024
+	maxPathSegments = 64
+)
+
+// JSONPath is a parsed path in the segment form jsonparser takes: member
+// names as they are, array indexes as "[2]".
+type JSONPath []string
+
+// ParseJSONPath reads dot segments with optional [n] indexes, e.g.
+// "prefs.theme" or "items[2].price"; a leading "$." (or a bare "$", the
+// whole document) is accepted.
+func ParseJSONPath(s string) (JSONPath, error) {
+	if len(s) > maxPathBytes {
+		return nil, Errorf(CodeInvalidParameters, "JSON path is longer than %d bytes", maxPathBytes)
+	}
+	if s == "$" {
+		return JSONPath{}, nil
+	}
+	rest := strings.TrimPrefix(s, "$.")
+	if rest == "" {
+		return nil, Errorf(CodeInvalidParameters, "JSON path must not be empty")
+	}
+	var p JSONPath
+	for _, seg := range strings.Split(rest, ".") {
+		name, indexes, _ := strings.Cut(seg, "[")
+		if name == "" && indexes == "" && !strings.Contains(seg, "[") {
+			return nil, Errorf(CodeInvalidParameters, "Invalid JSON path %q: empty segment", s)
+		}
+		if name != "" {
+			if strings.ContainsAny(name, `]"\`) || hasControl(name) {
+				return nil, Errorf(CodeInvalidParameters, "Invalid JSON path %q: bad member name %q", s, name)
+			}
+			p = append(p, name)
+		}
+		if strings.Contains(seg, "[") {
+			for _, ix := range strings.Split(indexes, "[") {
+				digits, ok := strings.CutSuffix(ix, "]")
+				if !ok || digits == "" || len(digits) > 9 || strings.Trim(digits, "0123456789") != "" {
+					return nil, Errorf(CodeInvalidParameters, "Invalid JSON path %q: an index must be [n] with n a whole number", s)
+				}
+				n, _ := strconv.Atoi(digits)
+				p = append(p, "["+strconv.Itoa(n)+"]")
+			}
+		}
+	}
+	if len(p) > maxPathSegments {
+		return nil, Errorf(CodeInvalidParameters, "JSON path has more than %d segments", maxPathSegments)
+	}
+	return p, nil
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+func (p JSONPath) String() string {
+	var b strings.Builder
+	b.WriteString("$")
+	for _, seg := range p {
+		if !isIndex(seg) {
+			b.WriteString(".")
+		}
+		b.WriteString(seg)
+	}
+	return b.String()
+}
+
+func isIndex(seg string) bool { return strings.HasPrefix(seg, "[") }
+
+func indexOf(seg string) int {
+	n, _ := strconv.Atoi(seg[1 : len(seg)-1])
+	return n
+}
+
+// ValidJSON reports whether b is exactly one JSON value.
+func ValidJSON(b []byte) bool { return json.Valid(b) }
+
+var errNotJSON = Errorf(CodeInvalidParameters, "Stored value is not JSON")
+
+// locate finds the value at p in doc: its raw bytes and where they sit.
+func locate(doc []byte, p JSONPath) (raw []byte, kind jsonparser.ValueType, start, end int, found bool) {
+	value, kind, end, err := jsonparser.Get(doc, p...)
+	if err != nil || kind == jsonparser.NotExist {
+		return nil, jsonparser.NotExist, 0, 0, false
+	}
+	start = end - len(value)
+	if kind == jsonparser.String {
+		start -= 2 // jsonparser strips the quotes
+	}
+	return doc[start:end], kind, start, end, true
+}
+
+// JSONGet returns the fragment at p as stored (a string keeps its quotes).
+func JSONGet(doc []byte, p JSONPath) ([]byte, error) {
+	if !json.Valid(doc) {
+		return nil, errNotJSON
+	}
+	if len(p) == 0 {
+		return bytes.TrimSpace(doc), nil
+	}
+	raw, _, _, _, found := locate(doc, p)
+	if !found {
+		return nil, Errorf(CodePathNotFound, "Nothing at JSON path %s", p)
+	}
+	return raw, nil
+}
+
+// JSONSet replaces (or creates) the value at p and returns the new
+// document; an empty doc starts as {}. Only the bytes of the changed node
+// are rewritten: the deepest existing node on the path is spliced.
+func JSONSet(doc []byte, p JSONPath, value []byte) ([]byte, error) {
+	if !json.Valid(value) {
+		return nil, Errorf(CodeInvalidParameters, "The value to set is not JSON")
+	}
+	if len(bytes.TrimSpace(doc)) == 0 {
+		doc = []byte("{}")
+	}
+	if !json.Valid(doc) {
+		return nil, errNotJSON
+	}
+	if len(p) == 0 {
+		return append([]byte(nil), value...), nil
+	}
+	// Find the deepest node of the path that exists (the root always does).
+	k := len(p)
+	var node []byte
+	var kind jsonparser.ValueType
+	var start, end int
+	for ; k > 0; k-- {
+		var found bool
+		if node, kind, start, end, found = locate(doc, p[:k]); found {
+			break
+		}
+	}
+	if k == 0 {
+		trimmed := bytes.TrimSpace(doc)
+		start = bytes.Index(doc, trimmed)
+		node, end = trimmed, start+len(trimmed)
+		kind = kindOf(trimmed)
+	}
+	var replacement []byte
+	if k == len(p) {
+		replacement = value
+	} else {
+		var err error
+		if replacement, err = extend(node, kind, p[k:], value); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]byte, 0, len(doc)-len(node)+len(replacement))
+	out = append(append(append(out, doc[:start]...), replacement...), doc[end:]...)
+	if !json.Valid(out) {
+		return nil, Errorf(CodeInvalidParameters, "Cannot set JSON path %s in this document", p)
+	}
+	return out, nil
+}
+
+func kindOf(raw []byte) jsonparser.ValueType {
+	switch {
+	case bytes.HasPrefix(raw, []byte("{")):
+		return jsonparser.Object
+	case bytes.HasPrefix(raw, []byte("[")):
+		return jsonparser.Array
+	}
+	return jsonparser.Unknown
+}
+
+// extend adds the missing rest of a path under an existing node: a new
+// member of an object, or a new last element of an array.
+func extend(node []byte, kind jsonparser.ValueType, rest JSONPath, value []byte) ([]byte, error) {
+	child, err := build(rest[1:], value)
+	if err != nil {
+		return nil, err
+	}
+	seg := rest[0]
+	switch {
+	case kind == jsonparser.Object && !isIndex(seg):
+		return insertBefore(node, '}', `"`+seg+`":`, child), nil
+	case kind == jsonparser.Array && isIndex(seg):
+		length := 0
+		jsonparser.ArrayEach(node, func([]byte, jsonparser.ValueType, int, error) { length++ })
+		if indexOf(seg) != length {
+			return nil, Errorf(CodeInvalidParameters, "Array index %s is out of range (length %d; only %d appends)", seg, length, length)
+		}
+		return insertBefore(node, ']', "", child), nil
+	}
+	return nil, Errorf(CodeInvalidParameters, "JSON path segment %s does not fit a %s", seg, kindName(kind))
+}
+
+// build makes the value for a path that does not exist yet: objects for
+// member names, a one-element array for [0].
+func build(rest JSONPath, value []byte) ([]byte, error) {
+	if len(rest) == 0 {
+		return value, nil
+	}
+	child, err := build(rest[1:], value)
+	if err != nil {
+		return nil, err
+	}
+	if isIndex(rest[0]) {
+		if indexOf(rest[0]) != 0 {
+			return nil, Errorf(CodeInvalidParameters, "Array index %s is out of range (a new array starts at [0])", rest[0])
+		}
+		return append(append([]byte("["), child...), ']'), nil
+	}
+	return append(append([]byte(`{"`+rest[0]+`":`), child...), '}'), nil
+}
+
+// insertBefore puts prefix+child before the closing byte of a container,
+// with a comma when the container is not empty.
+func insertBefore(node []byte, closer byte, prefix string, child []byte) []byte {
+	i := bytes.LastIndexByte(node, closer)
+	inner := bytes.TrimSpace(node[1:i])
+	out := append([]byte(nil), node[:i]...)
+	if len(inner) > 0 {
+		out = append(out, ',')
+	}
+	out = append(append(out, prefix...), child...)
+	return append(out, node[i:]...)
+}
+
+func kindName(kind jsonparser.ValueType) string {
+	switch kind {
+	case jsonparser.Object:
+		return "object"
+	case jsonparser.Array:
+		return "array"
+	}
+	return "scalar value"
+}
+
+// JSONIncr adds delta to the integer at p (a missing field or null counts
+// as 0) and returns the new document with the old and new numbers.
+func JSONIncr(doc []byte, p JSONPath, delta int64) (newDoc []byte, previous, value int64, err error) {
+	if len(bytes.TrimSpace(doc)) == 0 {
+		doc = []byte("{}")
+	}
+	if !json.Valid(doc) {
+		return nil, 0, 0, errNotJSON
+	}
+	raw, kind, _, _, found := locate(doc, p)
+	if len(p) == 0 {
+		raw, kind, found = bytes.TrimSpace(doc), jsonparser.Number, true
+	}
+	if found && kind != jsonparser.Null {
+		if previous, err = strconv.ParseInt(string(raw), 10, 64); err != nil {
+			return nil, 0, 0, Errorf(CodeInvalidParameters, "Value at path is not numeric")
+		}
+	}
+	if value, err = addDelta(previous, delta); err != nil {
+		return nil, 0, 0, err
+	}
+	newDoc, err = JSONSet(doc, p, strconv.AppendInt(nil, value, 10))
+	return newDoc, previous, value, err
+}
