@@ -26,6 +26,10 @@ type Config struct {
 	Tokens        *Tokens // nil: no authentication
 	Metrics       *Metrics
 	Logger        *slog.Logger
+
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// headers (slow-loris defence); 0 means 10s.
+	ReadHeaderTimeout time.Duration
 }
 
 // Server is kvd's HTTP server. It owns its listener: Listen binds (tests
@@ -50,6 +54,9 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 		cfg.Metrics.Watch(cfg.Registry)
@@ -61,7 +68,8 @@ func New(cfg Config) *Server {
 	s.router = s.newRouter()
 	s.srv = &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		MaxHeaderBytes:    64 << 10,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}

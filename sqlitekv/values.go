@@ -51,8 +51,14 @@ func InferContentType(declared string, body []byte) (string, error) {
 			return "", Errorf(CodeInvalidParameters, "Content-Type must not contain control characters")
 		}
 	}
-	if declared != "" && !isJSONMediaType(declared) {
-		return declared, nil
+	if declared != "" {
+		// It is echoed back as a header on every read: it must parse.
+		if _, _, err := mime.ParseMediaType(declared); err != nil {
+			return "", Errorf(CodeInvalidParameters, "Content-Type is not a valid media type")
+		}
+		if !isJSONMediaType(declared) {
+			return declared, nil
+		}
 	}
 	switch {
 	case json.Valid(body):
