@@ -74,6 +74,7 @@ func newTestServer(tb testing.TB, opts ...serverOption) *testServer {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
+	dataDir = acfg.Resolver.DataDir() // an option may have pointed it elsewhere
 	ts := &testServer{
 		URL: "http://" + srv.Addr().String(), DataDir: dataDir, Clock: clock, Registry: reg,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}},

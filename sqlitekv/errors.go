@@ -3,6 +3,8 @@ package sqlitekv
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ncruces/go-sqlite3"
 )
 
 // Code names a class of failure. The HTTP layer maps each code to one status;
@@ -51,10 +53,23 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// dbError wraps an unexpected SQLite failure: the client sees a generic
-// message, the log sees the cause.
+// dbError wraps an unexpected SQLite failure: the client learns what kind
+// of failure it was (never SQL text), the log gets the cause.
 func dbError(cause error) *Error {
-	return &Error{Code: CodeDatabaseError, Message: "Database operation failed", Cause: cause}
+	msg := "Database operation failed"
+	switch {
+	case errors.Is(cause, sqlite3.CORRUPT), errors.Is(cause, sqlite3.NOTADB):
+		msg = "Database file is corrupt"
+	case errors.Is(cause, sqlite3.FULL):
+		msg = "Disk is full: the write was not saved"
+	case errors.Is(cause, sqlite3.IOERR):
+		msg = "Disk I/O error"
+	case errors.Is(cause, sqlite3.READONLY), errors.Is(cause, sqlite3.PERM), errors.Is(cause, sqlite3.CANTOPEN):
+		msg = "Database file cannot be written or opened"
+	case errors.Is(cause, sqlite3.BUSY), errors.Is(cause, sqlite3.LOCKED):
+		msg = "Database is locked by another process"
+	}
+	return &Error{Code: CodeDatabaseError, Message: msg, Cause: cause}
 }
 
 // CodeOf returns the code of err, or "" when err is not an *Error.

@@ -97,7 +97,7 @@ func openError(path string, err error) error {
 	if errors.Is(err, sqlite3.NOTADB) {
 		return Errorf(CodeInvalidSQLiteHeader, "File is not a valid SQLite database")
 	}
-	return &Error{Code: CodeDatabaseError, Message: "Could not open database", Cause: fmt.Errorf("open %s: %w", path, err)}
+	return dbError(fmt.Errorf("open %s: %w", path, err))
 }
 
 // Path is the real path of the database file.

@@ -1,0 +1,121 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/httpapi"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+func TestCorruption_DamagedDatabaseFailsAloneAndClearly(t *testing.T) {
+	ts := newTestServer(t)
+	// Build a database with the real storage code, then damage it on disk:
+	// everything after the first page (the schema stays readable).
+	path := filepath.Join(ts.DataDir, "broken.db")
+	store, err := sqlitekv.Open(path, true, sqlitekv.Options{Sync: sqlitekv.SyncNormal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := make([]sqlitekv.BatchItem, 100)
+	for i := range items {
+		items[i] = sqlitekv.BatchItem{Key: fmt.Sprintf("k%03d", i), Value: []byte(strings.Repeat("v", 200)), ContentType: "text/plain"}
+	}
+	if _, err := store.Writer().BatchSet(sqlitekv.BatchSetRequest{Table: "kv_store", Items: items}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	data, _ := os.ReadFile(path)
+	for i := 4096; i < len(data); i++ {
+		data[i] = 0xAB
+	}
+	os.WriteFile(path, data, 0o600)
+	ts.do(t, "PUT", kv("k", "db=healthy&create_db_if_missing=true"), "fine")
+
+	for _, r := range []response{
+		ts.do(t, "GET", kv("k001", "db=broken"), ""),
+		ts.do(t, "PUT", kv("k001", "db=broken"), "x"),
+		ts.do(t, "GET", "/api/v1/sqlite/kv?db=broken", ""),
+	} {
+		wantError(t, r, 500, "DATABASE_ERROR")
+		if msg := r.JSON(t)["message"]; msg != "Database file is corrupt" {
+			t.Fatalf("message: got %q, want Database file is corrupt", msg)
+		}
+		if r.Header.Get("X-Request-Id") == "" || strings.Contains(string(r.Body), "SELECT") {
+			t.Fatalf("500 must carry a request id and no SQL: %v %s", r.Header, r.Body)
+		}
+	}
+	if got := string(ts.do(t, "GET", kv("k", "db=healthy"), "").Body); got != "fine" {
+		t.Fatalf("other database after the corrupt one: got %q", got)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("k2", "db=healthy"), "still"), 200)
+	os.Remove(path) // the cleanup's integrity check is for databases kvd keeps
+}
+
+func TestDiskFull_WritesFailClearlyReadsGoOnWritesResume(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("disk-full test mounts a small tmpfs and needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s); disk-full behaviour untested", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	// Room to free later: a filler file on the same small filesystem.
+	filler := filepath.Join(dir, "filler")
+	os.WriteFile(filler, make([]byte, 512<<10), 0o600)
+
+	ts := newTestServer(t, func(a *actors.Config, h *httpapi.Config) {
+		r, err := sqlitekv.NewResolver(dir, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Resolver = r
+		h.MaxValueBytes = 64 << 10
+	})
+	ts.do(t, "PUT", kv("first", "db=app&create_db_if_missing=true"), "kept")
+	value := strings.Repeat("z", 60<<10)
+	full := false
+	written := 0
+	for i := 0; i < 100 && !full; i++ {
+		r := ts.do(t, "PUT", kv(fmt.Sprintf("big%d", i), "db=app&history=false"), value)
+		switch r.Status {
+		case 200:
+			written++
+		case 500:
+			wantError(t, r, 500, "DATABASE_ERROR")
+			if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "Disk is full") && !strings.Contains(msg, "I/O") {
+				t.Fatalf("disk-full message: got %q", msg)
+			}
+			full = true
+		default:
+			t.Fatalf("write on a full disk: %d %s", r.Status, r.Body)
+		}
+	}
+	if !full {
+		t.Fatal("the 2 MiB filesystem never filled up")
+	}
+	// Reads go on.
+	if got := string(ts.do(t, "GET", kv("first", "db=app"), "").Body); got != "kept" {
+		t.Fatalf("read on a full disk: got %q", got)
+	}
+	wantStatus(t, ts.do(t, "GET", "/healthz", ""), 200)
+	// Free space: writes resume.
+	os.Remove(filler)
+	wantStatus(t, ts.do(t, "PUT", kv("after", "db=app"), "small"), 200)
+	if got := string(ts.do(t, "GET", kv("after", "db=app"), "").Body); got != "small" {
+		t.Fatalf("write after freeing space: got %q", got)
+	}
+	// Every acknowledged big write is intact.
+	for i := range written {
+		if r := ts.do(t, "HEAD", kv(fmt.Sprintf("big%d", i), "db=app"), ""); r.Status != 200 {
+			t.Fatalf("acknowledged big%d after disk full: %d", i, r.Status)
+		}
+	}
+	// newTestServer's cleanup runs PRAGMA integrity_check on app.db.
+}
