@@ -45,7 +45,10 @@ func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 		}
 		ctx.Send(ctx.Self(), flushMsg{})
 	}
-	result, err := a.run(m.op)
+	result, err := a.syncFiles(m.op)
+	if err == nil {
+		result, err = a.run(m.op)
+	}
 	a.pending = append(a.pending, m)
 	a.results = append(a.results, writeReply{result: result, err: err})
 }
@@ -75,6 +78,10 @@ func (a *dbActor) run(op any) (result any, err error) {
 		return a.w.RollbackTable(op)
 	case ensureTableOp:
 		return nil, a.w.EnsureTable(op.table)
+	case syncOp:
+		return nil, a.db.dir.Sync(op.table, op.key)
+	case rebuildOp:
+		return nil, a.db.dir.Rebuild(op.table)
 	case expireOp:
 		return nil, a.w.Expire(op.table, op.key)
 	case sweepOp:
@@ -113,4 +120,45 @@ func (a *dbActor) reply(m *writeMsg, r writeReply) {
 		a.db.queued.Add(-1)
 		m.reply <- r
 	}
+}
+
+// syncFiles, in directory mode, first imports the files a write is about
+// to touch, so it acts on what is on disk, not on a stale cache.
+func (a *dbActor) syncFiles(op any) (any, error) {
+	if a.db.dir == nil {
+		return nil, nil
+	}
+	table, keys := keysOf(op)
+	for _, key := range keys {
+		if err := a.db.dir.Sync(table, key); err != nil {
+			return nil, err
+		}
+	}
+	if r, ok := op.(sqlitekv.RollbackTableRequest); ok {
+		return nil, a.db.dir.Rebuild(r.Table)
+	}
+	return nil, nil
+}
+
+func keysOf(op any) (table string, keys []string) {
+	switch op := op.(type) {
+	case sqlitekv.PutRequest:
+		return op.Table, []string{op.Key}
+	case sqlitekv.DeleteRequest:
+		return op.Table, []string{op.Key}
+	case sqlitekv.IncrRequest:
+		return op.Table, []string{op.Key}
+	case sqlitekv.ArrayRequest:
+		return op.Table, []string{op.Key}
+	case sqlitekv.RollbackKeyRequest:
+		return op.Table, []string{op.Key}
+	case sqlitekv.BatchDeleteRequest:
+		return op.Table, op.Keys
+	case sqlitekv.BatchSetRequest:
+		for _, item := range op.Items {
+			keys = append(keys, item.Key)
+		}
+		return op.Table, keys
+	}
+	return "", nil
 }

@@ -28,12 +28,12 @@ func newTestRegistry(tb testing.TB, sync sqlitekv.SyncMode, hooks actors.Hooks) 
 
 func TestRegistry_OneOwnerPerRealPath(t *testing.T) {
 	reg := newTestRegistry(t, sqlitekv.SyncNormal, actors.Hooks{})
-	a, err := reg.Open("app", true)
+	a, err := reg.Open("app", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"app.db", "./app", a.Path()} {
-		b, err := reg.Open(name, false)
+		b, err := reg.Open(name, false, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func TestGroupCommit_ConcurrentWritesShareCommits(t *testing.T) {
 	var commits, writes atomic.Int64
 	hooks := actors.Hooks{Committed: func(n int, _ time.Duration) { commits.Add(1); writes.Add(int64(n)) }}
 	reg := newTestRegistry(t, sqlitekv.SyncFull, hooks)
-	db, err := reg.Open("app", true)
+	db, err := reg.Open("app", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestGroupCommit_ConcurrentWritesShareCommits(t *testing.T) {
 
 func TestGroupCommit_FailedCASDoesNotUndoNeighbours(t *testing.T) {
 	reg := newTestRegistry(t, sqlitekv.SyncNormal, actors.Hooks{})
-	db, err := reg.Open("app", true)
+	db, err := reg.Open("app", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestOverload_FullQueueAnswersOverloaded(t *testing.T) {
 	}
 	reg := actors.NewRegistry(actors.Config{Resolver: resolver, MaxQueue: 1, Store: sqlitekv.Options{Sync: sqlitekv.SyncFull}})
 	defer reg.Close()
-	db, err := reg.Open("app", true)
+	db, err := reg.Open("app", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func BenchmarkIncr(b *testing.B) {
 		for _, clients := range []int{1, 64} {
 			b.Run(string(mode)+"/clients="+strconv.Itoa(clients), func(b *testing.B) {
 				reg := newTestRegistry(b, mode, actors.Hooks{})
-				db, err := reg.Open("bench", true)
+				db, err := reg.Open("bench", true, false)
 				if err != nil {
 					b.Fatal(err)
 				}

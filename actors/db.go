@@ -16,6 +16,7 @@ type DB struct {
 	reg    *Registry
 	path   string
 	store  *sqlitekv.Store
+	dir    *sqlitekv.Dir // directory mode; store is then its cache
 	pid    *actor.PID
 	queued atomic.Int64 // writes sent and not yet answered
 
@@ -44,9 +45,20 @@ func (d *DB) Release() {
 // Path is the real path of the database file: the identity of its owner.
 func (d *DB) Path() string { return d.path }
 
-// Get reads a key. A key found expired is handed to the actor for removal.
+// Get reads a key. A key found expired is handed to the actor for removal;
+// in directory mode, so is a file found changed behind kvd's back.
 func (d *DB) Get(ctx context.Context, req sqlitekv.GetRequest) (sqlitekv.Entry, error) {
-	e, err := d.store.Get(ctx, req)
+	var e sqlitekv.Entry
+	var err error
+	if d.dir != nil {
+		var stale bool
+		e, stale, err = d.dir.Get(ctx, req)
+		if stale {
+			d.send(&writeMsg{op: syncOp{table: req.Table, key: req.Key}})
+		}
+	} else {
+		e, err = d.store.Get(ctx, req)
+	}
 	if sqlitekv.CodeOf(err) == sqlitekv.CodeKeyExpired && req.At == nil {
 		d.send(&writeMsg{op: expireOp{table: req.Table, key: req.Key}})
 	}
@@ -84,9 +96,33 @@ func (d *DB) BatchDelete(ctx context.Context, req sqlitekv.BatchDeleteRequest) (
 	return n, err
 }
 
-// BatchGet reads keys from one consistent snapshot.
+// BatchGet reads keys from one consistent snapshot (in directory mode, file
+// by file: files have no transactions).
 func (d *DB) BatchGet(ctx context.Context, table string, keys []string) (map[string]sqlitekv.Entry, error) {
-	return d.store.BatchGet(ctx, table, keys)
+	if d.dir == nil {
+		return d.store.BatchGet(ctx, table, keys)
+	}
+	found := map[string]sqlitekv.Entry{}
+	for _, key := range keys {
+		e, err := d.Get(ctx, sqlitekv.GetRequest{Table: table, Key: key})
+		switch sqlitekv.CodeOf(err) {
+		case "":
+			found[key] = e
+		case sqlitekv.CodeKeyNotFound, sqlitekv.CodeKeyExpired:
+		default:
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
+// Rebuild rescans a table's folder (directory mode; elsewhere a no-op).
+func (d *DB) Rebuild(ctx context.Context, table string) error {
+	if d.dir == nil {
+		return nil
+	}
+	_, err := d.write(ctx, rebuildOp{table: table})
+	return err
 }
 
 // List pages through live keys in byte order.
@@ -184,7 +220,7 @@ func (d *DB) close() error {
 	d.mu.Unlock()
 	d.reg.system.Root.Poison(d.pid)
 	<-d.stopped
-	return d.store.Close()
+	return d.store.Close() // in directory mode, the cache
 }
 
 // Sweep runs one round of TTL expiry and history pruning now, through the

@@ -31,3 +31,10 @@ type sweepOp struct{}
 
 // ensureTableOp creates a table if it does not exist.
 type ensureTableOp struct{ table string }
+
+// syncOp asks the actor to import a file changed behind kvd's back
+// (directory mode).
+type syncOp struct{ table, key string }
+
+// rebuildOp asks the actor to rescan a table's folder (directory mode).
+type rebuildOp struct{ table string }

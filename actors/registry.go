@@ -90,10 +90,12 @@ func NewRegistry(cfg Config) *Registry {
 }
 
 // Open leases the database named by the client's db parameter; the caller
-// must Release it. A missing file is created only when create is set.
-func (r *Registry) Open(name string, create bool) (*DB, error) {
+// must Release it. A missing file is created only when create is set. A
+// directory is opened in directory mode when the client named a table
+// (dirMode), and refused otherwise.
+func (r *Registry) Open(name string, create, dirMode bool) (*DB, error) {
 	r.mu.Lock()
-	if db, ok := r.byName[name]; ok {
+	if db, ok := r.byName[name]; ok && (db.dir == nil || dirMode) {
 		db.lease(r.cfg.Now())
 		r.mu.Unlock()
 		return db, nil
@@ -106,16 +108,19 @@ func (r *Registry) Open(name string, create bool) (*DB, error) {
 	}
 	switch loc.Kind {
 	case sqlitekv.PathDir:
-		return nil, sqlitekv.Errorf(sqlitekv.CodePathIsDirectory, "Expected a .db file but got a directory")
+		if !dirMode {
+			return nil, sqlitekv.Errorf(sqlitekv.CodePathIsDirectory, "Expected a .db file but got a directory (name a table for directory mode)")
+		}
+		return r.openPath(name, loc.Path, true, true)
 	case sqlitekv.PathMissing:
 		if !create {
 			return nil, sqlitekv.Errorf(sqlitekv.CodeDatabaseNotFound, "Database file does not exist")
 		}
 	}
-	return r.openPath(name, loc.Path, create)
+	return r.openPath(name, loc.Path, create, false)
 }
 
-func (r *Registry) openPath(name, path string, create bool) (*DB, error) {
+func (r *Registry) openPath(name, path string, create, dirMode bool) (*DB, error) {
 	r.mu.Lock()
 	for {
 		if r.closed {
@@ -139,11 +144,21 @@ func (r *Registry) openPath(name, path string, create bool) (*DB, error) {
 	if len(r.dbs) >= r.cfg.MaxOpen {
 		r.evictLocked(r.leastRecentlyUsedLocked())
 	}
-	store, err := sqlitekv.Open(path, create, r.cfg.Store)
-	if err != nil {
-		return nil, err
+	db := &DB{reg: r, path: path, stopped: make(chan struct{})}
+	if dirMode {
+		dir, err := sqlitekv.OpenDir(path, r.cfg.Store)
+		if err != nil {
+			return nil, err
+		}
+		db.dir, db.store = dir, dir.Cache()
+	} else {
+		store, err := sqlitekv.Open(path, create, r.cfg.Store)
+		if err != nil {
+			return nil, err
+		}
+		db.store = store
 	}
-	db := &DB{reg: r, path: path, store: store, stopped: make(chan struct{})}
+	store := db.store
 	props := actor.PropsFromProducer(func() actor.Actor {
 		return &dbActor{db: db, w: store.Writer(), log: r.cfg.Logger}
 	})

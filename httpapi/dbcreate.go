@@ -32,7 +32,7 @@ func (s *Server) createDB(r *http.Request) (createDBResponse, error) {
 	if err != nil {
 		return createDBResponse{}, err
 	}
-	db, err := s.cfg.Registry.Open(q.Get("path"), true)
+	db, err := s.cfg.Registry.Open(q.Get("path"), true, false)
 	if err != nil {
 		return createDBResponse{}, err
 	}

@@ -169,7 +169,7 @@ func opSuffix(op string) string {
 
 func sweep(t *testing.T, ts *testServer) {
 	t.Helper()
-	db, err := ts.Registry.Open("app", false)
+	db, err := ts.Registry.Open("app", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 // open leases the database named by the db parameter; create lets a write
 // make a missing file. The caller releases the lease when done.
 func (s *Server) open(q query, create bool) (*actors.DB, error) {
-	return s.cfg.Registry.Open(q.Get("db"), create)
+	return s.cfg.Registry.Open(q.Get("db"), create, q.has("table"))
 }
 
 // openForWrite reads create_db_if_missing (or auto_create) and opens.
@@ -62,15 +62,21 @@ func (s *Server) getEntry(r *http.Request, t kvTarget, full bool) (sqlitekv.Entr
 		if req.At, err = q.atTimestamp(); err != nil {
 			return sqlitekv.Entry{}, err
 		}
-		if _, err = q.boolean("rebuild", false); err != nil {
-			return sqlitekv.Entry{}, err
-		}
+	}
+	rebuild, err := q.boolean("rebuild", false)
+	if err != nil {
+		return sqlitekv.Entry{}, err
 	}
 	db, err := s.open(q, false)
 	if err != nil {
 		return sqlitekv.Entry{}, err
 	}
 	defer db.Release()
+	if rebuild {
+		if err := db.Rebuild(r.Context(), req.Table); err != nil {
+			return sqlitekv.Entry{}, err
+		}
+	}
 	return db.Get(r.Context(), req)
 }
 
@@ -78,7 +84,9 @@ func writeEntryHeaders(w http.ResponseWriter, e sqlitekv.Entry) {
 	h := w.Header()
 	h.Set("Content-Type", e.ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(e.Value)))
-	h.Set("ETag", etag(e.Version))
+	if e.Version > 0 { // a file changed behind kvd's back has no version yet
+		h.Set("ETag", etag(e.Version))
+	}
 	if e.CreatedAt != 0 {
 		h.Set("X-Created-At", strconv.FormatInt(e.CreatedAt/1000, 10))
 	}

@@ -66,7 +66,7 @@ func TestMetrics_ReportRequestsCommitsAndDatabases(t *testing.T) {
 	}
 	wg.Wait()
 	ts.do(t, "GET", kv("missing", "db=app"), "")
-	db, err := ts.Registry.Open("app", false)
+	db, err := ts.Registry.Open("app", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func TestTimeTravel_MaxAgeKeepsEachKeysNewestVersion(t *testing.T) {
 		ts.do(t, "PUT", kv("k", q), fmt.Sprintf("v%d", i))
 	}
 	ts.Clock.Advance(2 * time.Hour)
-	db, err := ts.Registry.Open("app", false)
+	db, err := ts.Registry.Open("app", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}

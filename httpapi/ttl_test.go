@@ -55,7 +55,7 @@ func TestTTL_SweepRemovesExpiredKeysNobodyReads(t *testing.T) {
 	}
 	ts.do(t, "PUT", kv("keep", q), "x")
 	ts.Clock.Advance(6 * time.Second)
-	db, err := ts.Registry.Open("app", false)
+	db, err := ts.Registry.Open("app", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}

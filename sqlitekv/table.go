@@ -33,8 +33,9 @@ func scanEntry(s *sqlite3.Stmt) Entry {
 
 // writeTable holds one KV table's statements on the write connection.
 type writeTable struct {
-	name tableNames
-	set  stmtSet
+	name   tableNames
+	set    stmtSet
+	mirror Mirror // nil in file mode
 
 	get, upsert, remove            *sqlite3.Stmt
 	record, maxTs                  *sqlite3.Stmt
@@ -87,6 +88,11 @@ func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bo
 }
 
 func (t *writeTable) store(key string, e Entry) error {
+	if t.mirror != nil {
+		if err := t.mirror.Store(t.name.name, key, e.Value); err != nil {
+			return err
+		}
+	}
 	if err := execBound(t.upsert, key, e.Value, e.ContentType, e.CreatedAt, e.UpdatedAt, nullableInt(e.ExpireAt), e.Version); err != nil {
 		return dbError(err)
 	}
@@ -94,6 +100,11 @@ func (t *writeTable) store(key string, e Entry) error {
 }
 
 func (t *writeTable) delete(key string) error {
+	if t.mirror != nil {
+		if err := t.mirror.Remove(t.name.name, key); err != nil {
+			return err
+		}
+	}
 	if err := execBound(t.remove, key); err != nil {
 		return dbError(err)
 	}

@@ -22,6 +22,7 @@ type Writer struct {
 	begin, commit, rollback        *sqlite3.Stmt
 	savepoint, release, rollbackTo *sqlite3.Stmt
 
+	mirror     Mirror         // directory mode: values are files too
 	lastTs     int64          // history time never goes backwards
 	sincePrune map[string]int // writes per table+key since its last retention check
 	ageCursor  map[string]int64
@@ -145,6 +146,7 @@ func (w *Writer) table(name string, create bool) (*writeTable, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.mirror = w.mirror
 	var last int64
 	if _, err := queryRow(t.maxTs, func(s *sqlite3.Stmt) { last = s.ColumnInt64(0) }); err != nil {
 		t.close()

@@ -1,0 +1,218 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/httpapi"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// dirServer serves directory mode on <data>/tree, table "notes".
+func dirServer(t *testing.T, opts ...serverOption) (*testServer, string, string) {
+	t.Helper()
+	ts := newTestServer(t, opts...)
+	root := filepath.Join(ts.DataDir, "tree")
+	if err := os.MkdirAll(root, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	return ts, root, "db=" + url.QueryEscape(root) + "&table=notes"
+}
+
+func fileOf(t *testing.T, root, key string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "notes", filepath.FromSlash(key)))
+	if err != nil {
+		return "<missing>"
+	}
+	return string(data)
+}
+
+func TestDirMode_EveryOperationKeepsFilesAndCacheInStep(t *testing.T) {
+	ts, root, q := dirServer(t)
+	// PUT, GET, HEAD: the value is the file.
+	put := ts.do(t, "PUT", kv("docs%2Freadme.md", q), "# hello\n", "Content-Type", "text/markdown")
+	wantStatus(t, put, 200)
+	if put.JSON(t)["created"] != true || fileOf(t, root, "docs/readme.md") != "# hello\n" {
+		t.Fatalf("put: %s, file %q", put.Body, fileOf(t, root, "docs/readme.md"))
+	}
+	get := ts.do(t, "GET", kv("docs%2Freadme.md", q), "")
+	if string(get.Body) != "# hello\n" || get.Header.Get("Content-Type") != "text/markdown" || get.Header.Get("ETag") != put.Header.Get("ETag") {
+		t.Fatalf("get: %q %v", get.Body, get.Header)
+	}
+	wantStatus(t, ts.do(t, "HEAD", kv("docs%2Freadme.md", q), ""), 200)
+	// CAS, path, TTL, history=false.
+	ts.do(t, "PUT", kv("cfg.json", q), `{"theme":"dark"}`)
+	wantError(t, ts.do(t, "PUT", kv("cfg.json", q+"&if_match=nope"), `{}`), 412, "CAS_MISMATCH")
+	wantStatus(t, ts.do(t, "PUT", kv("cfg.json", q+"&path=theme"), `"light"`), 200)
+	if fileOf(t, root, "cfg.json") != `{"theme":"light"}` {
+		t.Fatalf("file after path put: %q", fileOf(t, root, "cfg.json"))
+	}
+	if got := string(ts.do(t, "GET", kv("cfg.json", q+"&path=theme"), "").Body); got != `"light"` {
+		t.Fatalf("path get: %s", got)
+	}
+	ts.do(t, "PUT", kv("session", q+"&ttl=5"), "s")
+	ts.Clock.Advance(6 * time.Second)
+	wantError(t, ts.do(t, "GET", kv("session", q), ""), 404, "KEY_EXPIRED")
+	ts.do(t, "PUT", kv("later", q), "x") // FIFO: the expiry is done once this is acknowledged
+	if fileOf(t, root, "session") != "<missing>" {
+		t.Fatal("expired key's file is still there")
+	}
+	// incr/decr.
+	ts.do(t, "POST", kv("counters%2Fhits/incr", q+"&delta=5"), "")
+	ts.do(t, "POST", kv("counters%2Fhits/decr", q), "")
+	if fileOf(t, root, "counters/hits") != "4" {
+		t.Fatalf("counter file: %q", fileOf(t, root, "counters/hits"))
+	}
+	// batch and listing.
+	wantStatus(t, ts.do(t, "POST", batchPath+"set?"+q, `{"items":[{"key":"b/1","value":"one"},{"key":"b/2","value":"two"}]}`), 200)
+	if fileOf(t, root, "b/2") != "two" {
+		t.Fatal("batch file missing")
+	}
+	bg := ts.do(t, "POST", batchPath+"get?"+q, `{"keys":["b/1","b/2","none"]}`)
+	if !strings.Contains(string(bg.Body), `"b/1":{"value":"one"`) || !strings.Contains(string(bg.Body), `"none":null`) {
+		t.Fatalf("batch get: %s", bg.Body)
+	}
+	if got := strs(ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&prefix=b%2F", "").JSON(t)["keys"]); fmt.Sprint(got) != "[b/1 b/2]" {
+		t.Fatalf("list: %v", got)
+	}
+	wantStatus(t, ts.do(t, "POST", batchPath+"delete?"+q, `{"keys":["b/1"]}`), 200)
+	// DELETE and history.
+	wantStatus(t, ts.do(t, "DELETE", kv("docs%2Freadme.md", q), ""), 200)
+	if fileOf(t, root, "docs/readme.md") != "<missing>" || fileOf(t, root, "b/1") != "<missing>" {
+		t.Fatal("deleted keys' files remain")
+	}
+	wantError(t, ts.do(t, "GET", kv("docs%2Freadme.md", q), ""), 404, "KEY_NOT_FOUND")
+	if ops := ts.do(t, "GET", kv("cfg.json/history", q), "").JSON(t)["operations"].([]any); len(ops) != 2 {
+		t.Fatalf("history of cfg.json: %d entries, want 2", len(ops))
+	}
+	// A directory without table is not directory mode.
+	wantError(t, ts.do(t, "GET", kv("x", "db="+url.QueryEscape(root)), ""), 400, "PATH_IS_DIRECTORY")
+}
+
+func TestDirMode_ExternalEditsWithAndWithoutRebuild(t *testing.T) {
+	ts, root, q := dirServer(t)
+	ts.do(t, "PUT", kv("note", q), "v1")
+	path := filepath.Join(root, "notes", "note")
+	// Edited behind kvd's back: the file wins at once, even without rebuild.
+	os.WriteFile(path, []byte("edited by hand"), 0o640)
+	r := ts.do(t, "GET", kv("note", q), "")
+	if string(r.Body) != "edited by hand" || r.Header.Get("ETag") != "" {
+		t.Fatalf("after an outside edit: %q etag %q", r.Body, r.Header.Get("ETag"))
+	}
+	// A write acts on what is on disk (the edit is imported first).
+	wantError(t, ts.do(t, "PUT", kv("note", q+"&if_match=v1"), "v2"), 412, "CAS_MISMATCH")
+	wantStatus(t, ts.do(t, "PUT", kv("note", q+"&if_match=edited%20by%20hand"), "v2"), 200)
+	// Removed behind kvd's back: gone, whatever the cache said.
+	ts.do(t, "PUT", kv("gone", q), "soon")
+	os.Remove(filepath.Join(root, "notes", "gone"))
+	wantError(t, ts.do(t, "GET", kv("gone", q), ""), 404, "KEY_NOT_FOUND")
+	// Added behind kvd's back: readable at once, listed after a rebuild.
+	os.MkdirAll(filepath.Join(root, "notes", "new"), 0o750)
+	os.WriteFile(filepath.Join(root, "notes", "new", "file.json"), []byte(`{"a":1}`), 0o640)
+	if got := ts.do(t, "GET", kv("new%2Ffile.json", q), ""); string(got.Body) != `{"a":1}` || got.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("added file: %q %s", got.Body, got.Header.Get("Content-Type"))
+	}
+	wantStatus(t, ts.do(t, "GET", kv("note", q+"&rebuild=true"), ""), 200)
+	if got := strs(ts.do(t, "GET", "/api/v1/sqlite/kv?"+q, "").JSON(t)["keys"]); fmt.Sprint(got) != "[new/file.json note]" {
+		t.Fatalf("list after rebuild: %v", got)
+	}
+	hist := ts.do(t, "GET", kv("gone/history", q), "").JSON(t)["operations"].([]any)
+	if op := hist[0].(map[string]any)["operation"].(map[string]any)["op"]; op != "import" {
+		t.Fatalf("newest op of a file removed outside: %v, want import", op)
+	}
+	r = ts.do(t, "GET", kv("new%2Ffile.json", q), "")
+	if r.Header.Get("ETag") == "" {
+		t.Fatal("after rebuild the added file has no version")
+	}
+}
+
+func TestDirMode_KeysCannotEscape(t *testing.T) {
+	ts, root, q := dirServer(t)
+	outside := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "notes"), 0o750)
+	os.Symlink(outside, filepath.Join(root, "notes", "link"))
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o600)
+	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "notes", "filelink"))
+	for _, key := range []string{"..%2Fescape", "a%2F..%2F..%2Fb", "a%2F%2Fb", ".%2Fa", "a%2F.", ".kvd-cache.db", "x%2F.kvd-tmp-1", "link%2Fowned", "filelink", "a%5Cb"} {
+		for _, method := range []string{"PUT", "GET"} {
+			wantError(t, ts.do(t, method, kv(key, q), "x"), 400, "INVALID_PARAMETERS")
+		}
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+		t.Fatalf("files appeared outside: %v", entries)
+	}
+	// A key may not turn another key's file into a folder.
+	ts.do(t, "PUT", kv("a", q), "file")
+	wantError(t, ts.do(t, "PUT", kv("a%2Fb", q), "x"), 400, "INVALID_PARAMETERS")
+	if fileOf(t, root, "a") != "file" {
+		t.Fatal("a's file was damaged")
+	}
+	// The table's folder itself may not be a link out.
+	os.Symlink(outside, filepath.Join(root, "evil"))
+	wantError(t, ts.do(t, "PUT", kv("k", "db="+url.QueryEscape(root)+"&table=evil"), "x"), 400, "INVALID_PARAMETERS")
+}
+
+func TestDirMode_ConcurrentIncrLosesNothing(t *testing.T) {
+	ts, root, q := dirServer(t)
+	const clients, each = 32, 40
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if r := ts.do(t, "POST", kv("n/incr", q), ""); r.Status != 200 {
+					t.Errorf("incr: %d %s", r.Status, r.Body)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := fileOf(t, root, "n"); got != fmt.Sprint(clients*each) {
+		t.Fatalf("counter file: got %q, want %d", got, clients*each)
+	}
+}
+
+func TestDirMode_ReadOnlyFolderRefusesWritesCleanly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a read-only tmpfs")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+		r, err := sqlitekv.NewResolver(t.TempDir(), []string{mnt}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Resolver = r
+	})
+	q := "db=" + url.QueryEscape(mnt) + "&table=notes"
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "before"), 200)
+	// Make the table's folder read-only underneath kvd: a bind mount of it, remounted ro.
+	folder := filepath.Join(mnt, "notes")
+	if out, err := exec.Command("mount", "--bind", "-o", "ro", folder, folder).CombinedOutput(); err != nil {
+		t.Skipf("cannot bind-mount read-only (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", folder).Run() })
+	r := ts.do(t, "PUT", kv("k", q), "after")
+	wantError(t, r, 500, "FILE_SYSTEM_ERROR")
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "read-only") {
+		t.Fatalf("message: %q", msg)
+	}
+	if got := string(ts.do(t, "GET", kv("k", q), "").Body); got != "before" {
+		t.Fatalf("read in a read-only folder: got %q", got)
+	}
+}

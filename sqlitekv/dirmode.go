@@ -1,0 +1,324 @@
+package sqlitekv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// Mirror keeps values outside SQLite in step with a Writer: Store and
+// Remove run inside the write's savepoint, and an error rolls it back.
+type Mirror interface {
+	Store(table, key string, value []byte) error
+	Remove(table, key string) error
+}
+
+const (
+	dirCacheFile   = ".kvd-cache.db"
+	reservedPrefix = ".kvd-" // the cache and temp files; never a key segment
+	OpImport       = "import"
+)
+
+// Dir is directory mode: each key of table t is the file <root>/<t>/<key>
+// (hierarchy as folders), its bytes the value, so people and tools can read
+// and edit the tree. Metadata and history live in a SQLite cache beside it.
+// The files are the truth: reads serve a file's bytes even when the cache
+// disagrees, and writes first import a file changed behind kvd's back.
+type Dir struct {
+	root      string // real path
+	cache     *Store
+	importing bool // the owner is copying files into the cache: do not write them back
+}
+
+// OpenDir opens directory mode on root (a real, confined path).
+func OpenDir(root string, opts Options) (*Dir, error) {
+	cache, err := Open(filepath.Join(root, dirCacheFile), true, opts)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dir{root: root, cache: cache}
+	cache.writer.mirror = d
+	return d, nil
+}
+
+// Cache is the SQLite store of metadata and history.
+func (d *Dir) Cache() *Store { return d.cache }
+
+// filePath maps key to its file, refusing keys that cannot be plain file
+// names inside the table's folder.
+func (d *Dir) filePath(table, key string) (string, error) {
+	segs := strings.Split(key, "/")
+	for _, s := range segs {
+		if s == "" || s == "." || s == ".." || strings.HasPrefix(s, reservedPrefix) || strings.ContainsAny(s, "\\\x00") {
+			return "", Errorf(CodeInvalidParameters, "Key %q cannot be a file path in directory mode (empty, '.', '..' or reserved segment)", key)
+		}
+	}
+	p := filepath.Join(append([]string{d.root, table}, segs...)...)
+	if err := d.confined(table, p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// confined checks, with symlinks resolved, that p stays in the table's
+// folder and is not itself a link: a link inside the tree that points out
+// must not become a way out.
+func (d *Dir) confined(table, p string) error {
+	base := filepath.Join(d.root, table)
+	existing := filepath.Dir(p)
+	for {
+		if _, err := os.Lstat(existing); err == nil || existing == d.root {
+			break
+		}
+		existing = filepath.Dir(existing)
+	}
+	real, err := filepath.EvalSymlinks(existing)
+	if err != nil {
+		return fsError("Could not resolve the key's folder", err)
+	}
+	if real != base && real != d.root && !strings.HasPrefix(real, base+string(filepath.Separator)) {
+		return Errorf(CodeInvalidParameters, "Key leaves the table's folder (through a symlink)")
+	}
+	if info, err := os.Lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
+		return Errorf(CodeInvalidParameters, "Key names a symlink; directory mode serves plain files only")
+	}
+	return nil
+}
+
+// Store writes value to key's file atomically: a temp file in the same
+// folder, fsync, rename, fsync the folder. A crash leaves the old file or
+// the new one, never a torn one.
+func (d *Dir) Store(table, key string, value []byte) error {
+	if d.importing {
+		return nil
+	}
+	p, err := d.filePath(table, key)
+	if err != nil {
+		return err
+	}
+	folder := filepath.Dir(p)
+	if err := os.MkdirAll(folder, 0o750); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+			return Errorf(CodeInvalidParameters, "Key %q needs a folder where a file of another key is", key)
+		}
+		return fsError("Could not create the key's folder", err)
+	}
+	if err := d.confined(table, p); err != nil { // the folder now exists: check again
+		return err
+	}
+	if info, err := os.Lstat(p); err == nil && info.IsDir() {
+		return Errorf(CodeInvalidParameters, "Key %q names a folder of other keys", key)
+	}
+	tmp, err := os.CreateTemp(folder, reservedPrefix+"tmp-*")
+	if err != nil {
+		return fsError("Could not write the file", err)
+	}
+	_, werr := tmp.Write(value)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), p)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return fsError("Could not write the file", werr)
+	}
+	return syncFolder(folder)
+}
+
+// Remove deletes key's file (a missing file is already removed).
+func (d *Dir) Remove(table, key string) error {
+	if d.importing {
+		return nil
+	}
+	p, err := d.filePath(table, key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fsError("Could not remove the file", err)
+	}
+	return syncFolder(filepath.Dir(p))
+}
+
+func syncFolder(folder string) error {
+	f, err := os.Open(folder)
+	if err != nil {
+		return fsError("Could not sync the folder", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fsError("Could not sync the folder", err)
+	}
+	return nil
+}
+
+// fsError reports a filesystem failure by its kind, without paths.
+func fsError(what string, err error) *Error {
+	reason := err.Error()
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		reason = errno.Error()
+	}
+	return &Error{Code: CodeFileSystemError, Message: what + ": " + reason, Cause: err}
+}
+
+// readFile returns key's bytes, or KEY_NOT_FOUND when there is no file.
+func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
+	p, err := d.filePath(table, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return nil, nil, Errorf(CodeKeyNotFound, "Key not found")
+	case err != nil:
+		return nil, nil, fsError("Could not read the file", err)
+	case !info.Mode().IsRegular():
+		return nil, nil, Errorf(CodeKeyNotFound, "Key not found (a folder, not a file)")
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, nil, fsError("Could not read the file", err)
+	}
+	return data, info, nil
+}
+
+// Get reads key from its file. The cache supplies metadata (content type,
+// times, TTL, version) only while it agrees with the file; stale reports a
+// file changed behind kvd's back, for the owner to import. Time travel and
+// references come from the cache.
+func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err error) {
+	if req.At != nil {
+		e, err = d.cache.Get(ctx, req)
+		return e, false, err
+	}
+	whole := req
+	whole.Path = nil
+	cached, cacheErr := d.cache.Get(ctx, whole)
+	switch {
+	case cacheErr == nil && cached.RefTarget != "":
+		e = cached
+	case CodeOf(cacheErr) == CodeKeyExpired:
+		return Entry{}, false, cacheErr
+	case cacheErr != nil && CodeOf(cacheErr) != CodeKeyNotFound:
+		return Entry{}, false, cacheErr
+	default:
+		data, info, err := d.readFile(req.Table, req.Key)
+		if err != nil {
+			return Entry{}, cacheErr == nil, err
+		}
+		if cacheErr == nil && bytes.Equal(cached.Value, data) {
+			e = cached
+		} else {
+			ct, _ := InferContentType("", data)
+			e = Entry{Value: data, ContentType: ct, UpdatedAt: info.ModTime().UnixMilli()}
+			stale = true
+		}
+	}
+	if len(req.Path) > 0 {
+		fragment, err := JSONGet(e.Value, req.Path)
+		if err != nil {
+			return Entry{}, stale, err
+		}
+		e.Value, e.ContentType = fragment, contentTypeJSON
+	}
+	return e, stale, nil
+}
+
+// Sync brings the cache in line with key's file (owner only): a file
+// edited, added or removed behind kvd's back becomes an "import" write.
+func (d *Dir) Sync(table, key string) error {
+	w := d.cache.writer
+	t, err := w.table(table, true)
+	if err != nil {
+		return err
+	}
+	data, _, ferr := d.readFile(table, key)
+	if ferr != nil && CodeOf(ferr) != CodeKeyNotFound {
+		return ferr
+	}
+	d.importing = true
+	defer func() { d.importing = false }()
+	return w.atomically(func() error {
+		cur, exists, _, err := t.current(key, w.now())
+		switch {
+		case err != nil:
+			return err
+		case ferr != nil && exists: // removed behind our back
+			if _, _, err := w.write(t, key, OpImport, nil, true); err != nil {
+				return err
+			}
+			return t.delete(key)
+		case ferr != nil, exists && bytes.Equal(cur.Value, data):
+			return nil
+		}
+		ct, _ := InferContentType("", data)
+		_, err = w.commitEntry(t, key, OpImport, cur, exists, Entry{Value: data, ContentType: ct}, true)
+		return err
+	})
+}
+
+// Rebuild rescans the table's folder (owner only): every file is synced,
+// and so is every key the cache knows, so files added, changed or removed
+// from outside are all picked up.
+func (d *Dir) Rebuild(table string) error {
+	if err := ValidateTable(table); err != nil {
+		return err
+	}
+	keys := map[string]bool{}
+	base := filepath.Join(d.root, table)
+	err := filepath.WalkDir(base, func(p string, entry fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if strings.HasPrefix(entry.Name(), reservedPrefix) {
+			if entry.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if entry.Type().IsRegular() {
+			rel, _ := filepath.Rel(base, p)
+			keys[filepath.ToSlash(rel)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return fsError("Could not scan the folder", err)
+	}
+	if t, err := d.cache.writer.table(table, true); err != nil {
+		return err
+	} else if known, _, err := t.keys("", 1<<30); err != nil {
+		return err
+	} else {
+		for _, k := range known {
+			keys[k] = true
+		}
+	}
+	for key := range keys {
+		if ValidateKey(key) != nil {
+			continue // a file name no key can spell (control bytes, too long)
+		}
+		if err := d.Sync(table, key); err != nil && CodeOf(err) != CodeInvalidParameters {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the cache.
+func (d *Dir) Close() error { return d.cache.Close() }
