@@ -1,10 +1,12 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,4 +124,40 @@ func BenchmarkHotKeyHistory(b *testing.B) {
 	b.Run("plain_get", func(b *testing.B) {
 		get(b, func(int) string { return kv("hot", "db=bench") })
 	})
+}
+
+// BenchmarkHTTPGet reads 1000 preloaded keys uniformly from 64 clients,
+// against GET /healthz as the ceiling of HTTP on the same machine.
+func BenchmarkHTTPGet(b *testing.B) {
+	ts := newTestServer(b, withStore(func(o *sqlitekv.Options) { o.Now = nil }))
+	ts.do(b, "POST", "/api/v1/sqlite/kv/batch/set?db=bench&create_db_if_missing=true", batchItems(100, func(i int) string { return strings.Repeat("v", 100) }))
+	for _, target := range []struct{ name, path string }{
+		{"healthz", "/healthz"},
+		{"get", kv("k%03d", "db=bench")},
+	} {
+		b.Run(target.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(32)
+			var n atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					path := target.path
+					if strings.Contains(path, "%03d") {
+						path = fmt.Sprintf(path, n.Add(1)%100)
+					}
+					res, err := ts.client.Get(ts.URL + path)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						b.Errorf("status %d", res.StatusCode)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
 }

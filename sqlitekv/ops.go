@@ -257,5 +257,5 @@ func (w *Writer) commitEntry(t *writeTable, key, op string, cur Entry, exists bo
 	if exists {
 		next.CreatedAt = cur.CreatedAt
 	}
-	return opNumber, t.store(key, next)
+	return opNumber, t.store(key, next, exists)
 }

@@ -37,7 +37,7 @@ type writeTable struct {
 	set    stmtSet
 	mirror Mirror // nil in file mode
 
-	get, upsert, remove            *sqlite3.Stmt
+	get, insert, update, remove    *sqlite3.Stmt
 	record, maxTs                  *sqlite3.Stmt
 	nthNewest, noteHorizon, pruneT *sqlite3.Stmt
 	oldRows, newestOp, expiredKeys *sqlite3.Stmt
@@ -48,10 +48,12 @@ func prepareWriteTable(conn *sqlite3.Conn, n tableNames) (*writeTable, error) {
 	t := &writeTable{name: n, set: stmtSet{conn: conn}}
 	p := &t.set
 	t.get = p.prepare(selectEntry + n.values + ` WHERE key = ?1`)
-	t.upsert = p.prepare(`INSERT INTO ` + n.values + ` (key, value, content_type, created_at, updated_at, expire_at, version)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-ON CONFLICT (key) DO UPDATE SET value = excluded.value, content_type = excluded.content_type,
-	created_at = excluded.created_at, updated_at = excluded.updated_at, expire_at = excluded.expire_at, version = excluded.version`)
+	// The writer knows whether the key exists, so it picks insert or update
+	// (each a simpler program than an upsert). An expired key still has
+	// its row: the insert replaces it.
+	t.insert = p.prepare(`INSERT OR REPLACE INTO ` + n.values + ` (key, value, content_type, created_at, updated_at, expire_at, version)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`)
+	t.update = p.prepare(`UPDATE ` + n.values + ` SET value = ?2, content_type = ?3, created_at = ?4, updated_at = ?5, expire_at = ?6, version = ?7 WHERE key = ?1`)
 	t.remove = p.prepare(`DELETE FROM ` + n.values + ` WHERE key = ?1`)
 	t.record = p.prepare(`INSERT INTO ` + n.history + ` (key, op, ts, recorded, value, content_type, expire_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`)
 	t.maxTs = p.prepare(`SELECT coalesce((SELECT ts FROM ` + n.history + ` ORDER BY op_number DESC LIMIT 1), 0)`)
@@ -87,13 +89,17 @@ func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bo
 	return e, found, false, nil
 }
 
-func (t *writeTable) store(key string, e Entry) error {
+func (t *writeTable) store(key string, e Entry, exists bool) error {
 	if t.mirror != nil {
 		if err := t.mirror.Store(t.name.name, key, e.Value); err != nil {
 			return err
 		}
 	}
-	if err := execBound(t.upsert, key, e.Value, e.ContentType, e.CreatedAt, e.UpdatedAt, nullableInt(e.ExpireAt), e.Version); err != nil {
+	stmt := t.insert
+	if exists {
+		stmt = t.update
+	}
+	if err := execBound(stmt, key, e.Value, e.ContentType, e.CreatedAt, e.UpdatedAt, nullableInt(e.ExpireAt), e.Version); err != nil {
 		return dbError(err)
 	}
 	return nil
