@@ -1,0 +1,144 @@
+package sqlitekv
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// mustOpenStore opens a store on a fresh file with a settable clock and
+// checks the file's integrity when the test ends.
+func mustOpenStore(tb testing.TB, opts Options) (*Store, *time.Time) {
+	tb.Helper()
+	now := time.Unix(1_700_000_000, 0)
+	opts.Now = func() time.Time { return now }
+	path := filepath.Join(tb.TempDir(), "test.db")
+	s, err := Open(path, true, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+		conn, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer conn.Close()
+		stmt, _, err := conn.Prepare(`PRAGMA integrity_check`)
+		if err != nil || !stmt.Step() || stmt.ColumnText(0) != "ok" {
+			tb.Errorf("integrity_check failed: %v", err)
+		}
+		stmt.Close()
+	})
+	return s, &now
+}
+
+func put(tb testing.TB, s *Store, key, value string) PutResult {
+	tb.Helper()
+	res, err := s.Writer().Put(PutRequest{Table: DefaultTable, Key: key, Value: []byte(value), ContentType: "text/plain"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return res
+}
+
+func TestWriter_FailedWriteInAGroupLeavesItsNeighbours(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{})
+	w := s.Writer()
+	if err := w.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "a", "1")
+	_, err := w.Put(PutRequest{Table: DefaultTable, Key: "b", Value: []byte("2"), IfMatch: []byte("x")})
+	if CodeOf(err) != CodeCASKeyMissing {
+		t.Fatalf("CAS on a missing key: got %v", err)
+	}
+	put(t, s, "c", "3")
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for key, want := range map[string]Code{"a": "", "b": CodeKeyNotFound, "c": ""} {
+		if _, err := s.Get(ctx, GetRequest{Table: DefaultTable, Key: key}); CodeOf(err) != want {
+			t.Errorf("%s: got %v, want code %q", key, err, want)
+		}
+	}
+}
+
+func TestWriter_VersionsGrowAcrossDeleteAndRecreate(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{})
+	v1 := put(t, s, "k", "1").Version
+	if err := s.Writer().Delete(DeleteRequest{Table: DefaultTable, Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := put(t, s, "k", "2").Version
+	if v2 <= v1 {
+		t.Fatalf("version after delete and recreate: got %d, want more than %d", v2, v1)
+	}
+}
+
+func TestRetention_KeepsBetweenKeepAndAQuarterMore(t *testing.T) {
+	s, now := mustOpenStore(t, Options{HistoryKeep: 40})
+	for i := range 500 {
+		*now = now.Add(time.Second)
+		put(t, s, "hot", fmt.Sprint(i))
+	}
+	versions, err := s.History(context.Background(), DefaultTable, "hot", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(versions); n < 40 || n > 50 {
+		t.Fatalf("versions kept with keep=40: got %d, want 40..50", n)
+	}
+	if string(versions[0].Entry.Value) != "499" {
+		t.Fatalf("newest version: got %q", versions[0].Entry.Value)
+	}
+}
+
+func TestSweep_RemovesExpiredKeysInBoundedBatches(t *testing.T) {
+	s, now := mustOpenStore(t, Options{})
+	w := s.Writer()
+	for i := range sweepBatch + 10 {
+		if _, err := w.Put(PutRequest{Table: DefaultTable, Key: fmt.Sprint(i), Value: []byte("x"), TTL: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	*now = now.Add(2 * time.Second)
+	first, err := w.Sweep()
+	if err != nil || first.Expired != sweepBatch {
+		t.Fatalf("first sweep: got %+v, %v; want %d expired", first, err, sweepBatch)
+	}
+	second, err := w.Sweep()
+	if err != nil || second.Expired != 10 {
+		t.Fatalf("second sweep: got %+v, %v; want 10 expired", second, err)
+	}
+}
+
+func TestTimeline_KeysSeekByPrefix(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{})
+	for _, k := range []string{"a", "b/1", "b/2", "b/2/x", "c"} {
+		put(t, s, k, "v")
+	}
+	s.Writer().Delete(DeleteRequest{Table: DefaultTable, Key: "b/1"})
+	asOf, err := s.TableAt(context.Background(), DefaultTable, "b/", 1<<62, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(asOf.Keys) != "[b/2]" || !asOf.Truncated {
+		t.Fatalf("table at now under b/ with limit 2: got %v truncated=%v, want [b/2] truncated", asOf.Keys, asOf.Truncated)
+	}
+}
+
+func TestPrefixEnd(t *testing.T) {
+	for prefix, want := range map[string]string{"": "", "a": "b", "a/": "a0", "a\xff": "b", "\xff\xff": ""} {
+		if got := prefixEnd(prefix); got != want {
+			t.Errorf("prefixEnd(%q): got %q, want %q", prefix, got, want)
+		}
+	}
+}
