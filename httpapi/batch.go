@@ -151,11 +151,7 @@ type batchSetResponse struct {
 
 func (s *Server) handleBatchSet(w http.ResponseWriter, r *http.Request, t kvTarget) {
 	count, created, err := s.batchSet(r, t)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, batchSetResponse{Status: "ok", Success: true, Count: count, Created: created})
+	s.reply(w, r, batchSetResponse{Status: "ok", Success: true, Count: count, Created: created}, err)
 }
 
 func (s *Server) batchSet(r *http.Request, t kvTarget) (int, []string, error) {
@@ -187,11 +183,7 @@ type batchDeleteResponse struct {
 
 func (s *Server) handleBatchDelete(w http.ResponseWriter, r *http.Request, t kvTarget) {
 	n, err := s.batchDelete(r, t)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, batchDeleteResponse{Status: "ok", Success: true, Deleted: n})
+	s.reply(w, r, batchDeleteResponse{Status: "ok", Success: true, Deleted: n}, err)
 }
 
 func (s *Server) batchDelete(r *http.Request, t kvTarget) (int, error) {
@@ -233,11 +225,7 @@ func newBatchValue(e sqlitekv.Entry) *batchValue {
 
 func (s *Server) handleBatchGet(w http.ResponseWriter, r *http.Request, t kvTarget) {
 	values, err := s.batchGet(r, t)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"values": values})
+	s.reply(w, r, map[string]any{"values": values}, err)
 }
 
 func (s *Server) batchGet(r *http.Request, t kvTarget) (map[string]*batchValue, error) {

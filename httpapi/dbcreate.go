@@ -16,11 +16,7 @@ type createDBResponse struct {
 // elsewhere) with its KV table; an existing one is left as it is.
 func (s *Server) handleCreateDB(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	res, err := s.createDB(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.reply(w, r, res, err)
 }
 
 func (s *Server) createDB(r *http.Request) (createDBResponse, error) {

@@ -52,33 +52,28 @@ type historyEntry struct {
 }
 
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, t kvTarget) {
-	var entries []historyEntry
-	err := s.history(r, t, &entries)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"key": t.key, "operations": entries})
+	entries, err := s.history(r, t)
+	s.reply(w, r, map[string]any{"key": t.key, "operations": entries}, err)
 }
 
-func (s *Server) history(r *http.Request, t kvTarget, out *[]historyEntry) error {
+func (s *Server) history(r *http.Request, t kvTarget) (out []historyEntry, err error) {
 	table, err := t.q.table()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	limit, err := t.q.intIn("limit", 0, 0, maxHistoryLimit)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if limit == 0 {
 		limit = defaultHistoryLimit
 	}
-	return s.withDB(t.q, false, func(db *actors.DB) error {
+	err = s.withDB(t.q, false, func(db *actors.DB) error {
 		versions, err := db.History(r.Context(), table, t.key, limit)
 		if err != nil {
 			return err
 		}
-		*out = make([]historyEntry, 0, len(versions))
+		out = make([]historyEntry, 0, len(versions))
 		for i, v := range versions[:min(limit, len(versions))] {
 			e := historyEntry{OpNumber: v.OpNumber, Timestamp: unixSeconds(v.Ts), Operation: historyOp{Op: v.Op, Unrecorded: !v.Recorded}}
 			if v.Recorded && !v.Removes() {
@@ -90,10 +85,11 @@ func (s *Server) history(r *http.Request, t kvTarget, out *[]historyEntry) error
 					e.Operation.OldValue, e.Operation.RawOldValue = historyValue(prev.Entry)
 				}
 			}
-			*out = append(*out, e)
+			out = append(out, e)
 		}
 		return nil
 	})
+	return out, err
 }
 
 // historyValue shows a JSON value inline and anything else as base64.
@@ -126,33 +122,26 @@ func newValueResponse(key string, e *sqlitekv.Entry) valueResponse {
 }
 
 func (s *Server) handleKeySnapshot(w http.ResponseWriter, r *http.Request, t kvTarget) {
-	var res valueResponse
-	err := s.keySnapshot(r, t, &res)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	res, err := s.keySnapshot(r, t)
+	s.reply(w, r, res, err)
 }
 
-func (s *Server) keySnapshot(r *http.Request, t kvTarget, res *valueResponse) error {
+func (s *Server) keySnapshot(r *http.Request, t kvTarget) (res valueResponse, err error) {
 	table, err := t.q.table()
 	if err != nil {
-		return err
+		return res, err
 	}
 	op, err := strconv.ParseInt(t.q.Get("op_number"), 10, 64)
 	if err != nil || op <= 0 {
-		return invalidParam("op_number is required: a positive op number from the key's history")
+		return res, invalidParam("op_number is required: a positive op number from the key's history")
 	}
-	return s.withDB(t.q, false, func(db *actors.DB) error {
+	err = s.withDB(t.q, false, func(db *actors.DB) error {
 		e, err := db.SnapshotAt(r.Context(), table, t.key, op)
-		if err != nil {
-			return err
-		}
-		*res = newValueResponse(t.key, &e)
+		res = newValueResponse(t.key, &e)
 		res.OpNumber = op
-		return nil
+		return err
 	})
+	return res, err
 }
 
 type tableSnapshotResponse struct {
@@ -165,34 +154,29 @@ type tableSnapshotResponse struct {
 }
 
 func (s *Server) handleTableSnapshot(w http.ResponseWriter, r *http.Request, t kvTarget) {
-	var res tableSnapshotResponse
-	err := s.tableSnapshot(r, t, &res)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	res, err := s.tableSnapshot(r, t)
+	s.reply(w, r, res, err)
 }
 
-func (s *Server) tableSnapshot(r *http.Request, t kvTarget, res *tableSnapshotResponse) error {
+func (s *Server) tableSnapshot(r *http.Request, t kvTarget) (res tableSnapshotResponse, err error) {
 	table, err := t.q.table()
 	if err != nil {
-		return err
+		return res, err
 	}
 	at, err := t.q.unixTime("timestamp")
 	if err != nil {
-		return err
+		return res, err
 	}
 	limit, err := t.q.intIn("limit", defaultListLimit, 1, maxListLimit)
 	if err != nil {
-		return err
+		return res, err
 	}
-	return s.withDB(t.q, false, func(db *actors.DB) error {
+	err = s.withDB(t.q, false, func(db *actors.DB) error {
 		asOf, err := db.TableAt(r.Context(), table, t.q.Get("prefix"), at, limit)
 		if err != nil {
 			return err
 		}
-		*res = tableSnapshotResponse{Timestamp: unixSeconds(at), Entries: map[string]any{},
+		res = tableSnapshotResponse{Timestamp: unixSeconds(at), Entries: map[string]any{},
 			HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys, CandidateTruncated: asOf.Truncated}
 		for _, k := range asOf.Keys {
 			v, binary := jsonValue(asOf.Entries[k])
@@ -203,6 +187,7 @@ func (s *Server) tableSnapshot(r *http.Request, t kvTarget, res *tableSnapshotRe
 		}
 		return nil
 	})
+	return res, err
 }
 
 type diffChange struct {
@@ -214,11 +199,7 @@ type diffChange struct {
 
 func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request, t kvTarget) {
 	res, err := s.diff(r, t)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.reply(w, r, res, err)
 }
 
 func (s *Server) diff(r *http.Request, t kvTarget) (map[string]any, error) {

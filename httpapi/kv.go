@@ -221,11 +221,7 @@ func (s *Server) handleDecr(w http.ResponseWriter, r *http.Request, t kvTarget) 
 
 func (s *Server) incr(w http.ResponseWriter, r *http.Request, t kvTarget, sign int64) {
 	res, err := s.incrKey(r, t, sign)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, incrResponse{Key: t.key, Value: res.Value, Previous: res.Previous})
+	s.reply(w, r, incrResponse{Key: t.key, Value: res.Value, Previous: res.Previous}, err)
 }
 
 func (s *Server) incrKey(r *http.Request, t kvTarget, sign int64) (sqlitekv.IncrResult, error) {

@@ -10,11 +10,7 @@ import (
 
 func (s *Server) handleRollbackKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
 	restored, err := s.rollbackKey(r, t)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newValueResponse(t.key, restored))
+	s.reply(w, r, newValueResponse(t.key, restored), err)
 }
 
 func (s *Server) rollbackKey(r *http.Request, t kvTarget) (*sqlitekv.Entry, error) {
@@ -58,11 +54,7 @@ type rollbackTableBody struct {
 
 func (s *Server) handleRollbackTable(w http.ResponseWriter, r *http.Request, t kvTarget) {
 	res, err := s.rollbackTable(r, t)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.reply(w, r, res, err)
 }
 
 // rollbackTable applies only with confirm=yes and without dry_run; any
