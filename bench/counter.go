@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// counters are integer keys whose every acknowledged write adds exactly one,
+// so the runner can count acknowledgements per key and verify checks that
+// the stored values moved by exactly that much.
+type counters struct {
+	c       *Client
+	keys    []string
+	reads   []*url.URL
+	initial []int64
+}
+
+func newCounters(c *Client, keys []string) counters {
+	cs := counters{c: c, keys: keys}
+	q := c.query(false)
+	for _, k := range keys {
+		cs.reads = append(cs.reads, c.keyURL(k, "", q))
+	}
+	return cs
+}
+
+// Counters is how many keys the runner tracks acknowledgements for.
+func (cs *counters) Counters() int { return len(cs.keys) }
+
+// Verify reads every counter back; see verifyCounters.
+func (cs *counters) Verify(ctx context.Context, acked, unknown []int64) *Verification {
+	return verifyCounters(ctx, cs.c, cs.keys, cs.reads, cs.initial, acked, unknown)
+}
+
+// incr posts incr (delta 1) to a key drawn uniformly from its keys: one key
+// is incr-hot, where every write contends for the same row; many keys is
+// incr-spread.
+type incr struct {
+	counters
+	ops []*url.URL
+}
+
+func newIncr(c *Client, keys []string) *incr {
+	s := &incr{counters: newCounters(c, keys)}
+	q := c.query(true)
+	for _, k := range keys {
+		s.ops = append(s.ops, c.keyURL(k, "incr", q))
+	}
+	return s
+}
+
+// Prepare reads where each counter starts: the database may be reused from
+// an earlier run.
+func (s *incr) Prepare(ctx context.Context) error {
+	s.initial = make([]int64, len(s.keys))
+	for i, u := range s.reads {
+		n, err := s.c.readInt(ctx, u)
+		if err != nil {
+			return fmt.Errorf("read initial counter: %w", err)
+		}
+		s.initial[i] = n
+	}
+	return nil
+}
+
+func (s *incr) NewWorker(seed uint64) Worker {
+	return &incrWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x696e6372))}
+}
+
+type incrWorker struct {
+	s   *incr
+	rng *rand.Rand
+}
+
+func (w *incrWorker) Do(ctx context.Context) Outcome {
+	i := 0
+	if len(w.s.ops) > 1 {
+		i = w.rng.IntN(len(w.s.ops))
+	}
+	resp, err := w.s.c.do(ctx, http.MethodPost, w.s.ops[i], nil, nil, nil)
+	return outcome(resp, err, i)
+}
+
+// cas is a contended read-modify-write: GET the value N, then PUT N+1 only
+// if the value is still N (if_match=N, or If-Match with the ETag). A 412
+// means another worker won the race; the next operation simply tries again.
+type cas struct {
+	counters
+	writes []*url.URL
+	inits  []*url.URL
+	etag   bool
+}
+
+func newCAS(c *Client, keys []string, etag bool) *cas {
+	s := &cas{counters: newCounters(c, keys), etag: etag}
+	wq, iq := c.query(false), c.query(true)
+	for _, k := range keys {
+		s.writes = append(s.writes, c.keyURL(k, "", wq))
+		s.inits = append(s.inits, c.keyURL(k, "", iq))
+	}
+	return s
+}
+
+// Prepare sets every key to 0: CAS needs the key to exist and to hold an
+// integer, whatever an earlier run left there.
+func (s *cas) Prepare(ctx context.Context) error {
+	s.initial = make([]int64, len(s.keys))
+	for _, u := range s.inits {
+		if err := s.c.expectOK(ctx, http.MethodPut, u, []byte("0")); err != nil {
+			return fmt.Errorf("reset cas key: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *cas) NewWorker(seed uint64) Worker {
+	return &casWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x636173)), hdr: s.c.authHeader()}
+}
+
+type casWorker struct {
+	s   *cas
+	rng *rand.Rand
+	buf bytes.Buffer
+	hdr http.Header // own copy: If-Match changes on every request
+}
+
+// Do is one attempt. Its Key is -1 until the PUT is sent, because only a
+// PUT can change a counter.
+func (w *casWorker) Do(ctx context.Context) Outcome {
+	i := w.rng.IntN(len(w.s.keys))
+	resp, err := w.s.c.do(ctx, http.MethodGet, w.s.reads[i], nil, nil, &w.buf)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return outcome(resp, err, -1)
+	}
+	cur := w.buf.String()
+	n, err := strconv.ParseInt(strings.TrimSpace(cur), 10, 64)
+	if err != nil {
+		return Outcome{Key: -1, Err: fmt.Errorf("cas key holds %q, not an integer", truncate(cur, 40))}
+	}
+	// A fresh slice: the Transport may still hold the body when we return.
+	next := strconv.AppendInt(nil, n+1, 10)
+	u, h := w.s.writes[i], http.Header(nil)
+	if w.s.etag {
+		w.hdr.Set("If-Match", resp.Header.Get("ETag"))
+		h = w.hdr
+	} else {
+		u = withQuery(u, "if_match="+url.QueryEscape(cur))
+	}
+	resp, err = w.s.c.do(ctx, http.MethodPut, u, next, h, nil)
+	return outcome(resp, err, i)
+}

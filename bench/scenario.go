@@ -1,0 +1,275 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// Scenario is one kind of load. Prepare runs untimed before the load;
+// NewWorker is called once per connection and its Worker is used by one
+// goroutine only, so it may keep buffers and a random source of its own.
+type Scenario interface {
+	Prepare(ctx context.Context) error
+	NewWorker(seed uint64) Worker
+}
+
+// Worker performs one timed operation per call.
+type Worker interface {
+	Do(ctx context.Context) Outcome
+}
+
+// Outcome is what one operation did.
+type Outcome struct {
+	Status int   // HTTP status of the request that decided it; 0 when Err is set
+	Items  int   // items written (batch-set); 0 counts as 1
+	Key    int   // counter index touched, for verification; -1 when none
+	Err    error // transport error: no answer, so the outcome is unknown
+}
+
+// Scenarios lists the scenario names in the order the help shows them.
+var Scenarios = []string{"noop", "get", "put", "mixed", "batch-set", "incr-hot", "incr-spread", "cas"}
+
+// Defaults for a zero Config field.
+const (
+	DefaultKeys      = 1000
+	DefaultCASKeys   = 8 // contention is the point of cas
+	DefaultValueSize = 100
+	DefaultReadRatio = 0.9
+	DefaultBatchSize = 100
+)
+
+// NewScenario returns the named scenario, bound to c.
+func NewScenario(name string, c *Client, cfg Config) (Scenario, error) {
+	cfg.Scenario = name
+	cfg = cfg.withDefaults()
+	keys, value := cfg.Keys, makeValue(cfg.ValueSize)
+	switch name {
+	case "noop":
+		return &noop{c: c, u: c.url("/healthz", nil)}, nil
+	case "get":
+		return &mixed{data: newData(c, keys, value), readRatio: 1}, nil
+	case "put":
+		return &mixed{data: newData(c, keys, value), readRatio: 0}, nil
+	case "mixed":
+		return &mixed{data: newData(c, keys, value), readRatio: cfg.ReadRatio}, nil
+	case "batch-set":
+		return newBatchSet(c, keys, value, cfg.BatchSize)
+	case "incr-hot":
+		return newIncr(c, []string{"kvbench/hot"}), nil
+	case "incr-spread":
+		return newIncr(c, keyNames("kvbench/counter/", keys)), nil
+	case "cas":
+		return newCAS(c, keyNames("kvbench/cas/", keys), cfg.ETag), nil
+	}
+	return nil, fmt.Errorf("unknown scenario %q (one of %s)", name, strings.Join(Scenarios, ", "))
+}
+
+func keyNames(prefix string, n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s%06d", prefix, i)
+	}
+	return keys
+}
+
+// makeValue returns n printable bytes: text, so that kvd stores them as
+// they are and batch-set can carry them in a JSON string unescaped.
+func makeValue(n int) []byte {
+	if n <= 0 {
+		n = DefaultValueSize
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	v := make([]byte, n)
+	for i := range v {
+		v[i] = 'a' + byte(r.IntN(26))
+	}
+	return v
+}
+
+// noop asks for /healthz: the ceiling of HTTP on this machine.
+type noop struct {
+	c *Client
+	u *url.URL
+}
+
+func (s *noop) Prepare(context.Context) error { return nil }
+func (s *noop) NewWorker(uint64) Worker       { return s }
+
+func (s *noop) Do(ctx context.Context) Outcome {
+	resp, err := s.c.do(ctx, http.MethodGet, s.u, nil, nil, nil)
+	return outcome(resp, err, -1)
+}
+
+// outcome turns an answer or a transport error into an Outcome.
+func outcome(resp *http.Response, err error, key int) Outcome {
+	if err != nil {
+		return Outcome{Key: key, Err: err}
+	}
+	return Outcome{Status: resp.StatusCode, Key: key}
+}
+
+// data is K plain keys holding one value, with their URLs built once.
+type data struct {
+	c      *Client
+	keys   []string
+	value  []byte
+	reads  []*url.URL
+	writes []*url.URL
+}
+
+func newData(c *Client, n int, value []byte) *data {
+	d := &data{c: c, keys: keyNames("kvbench/", n), value: value}
+	rq, wq := c.query(false), c.query(true)
+	for _, k := range d.keys {
+		d.reads = append(d.reads, c.keyURL(k, "", rq))
+		d.writes = append(d.writes, c.keyURL(k, "", wq))
+	}
+	return d
+}
+
+// mixed reads with probability readRatio and writes otherwise, uniformly over
+// the keys: get (ratio 1), put (ratio 0) and mixed.
+type mixed struct {
+	*data
+	readRatio float64
+}
+
+// Prepare preloads every key when anything is read, so a GET never meets a
+// 404 and the timing measures reads of real values.
+func (s *mixed) Prepare(ctx context.Context) error {
+	if s.readRatio <= 0 {
+		return nil
+	}
+	return preload(ctx, s.c, s.keys, s.value)
+}
+
+func (s *mixed) NewWorker(seed uint64) Worker {
+	return &mixedWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x6b7664))}
+}
+
+type mixedWorker struct {
+	s   *mixed
+	rng *rand.Rand
+}
+
+func (w *mixedWorker) Do(ctx context.Context) Outcome {
+	i := w.rng.IntN(len(w.s.keys))
+	var resp *http.Response
+	var err error
+	if w.s.readRatio >= 1 || w.rng.Float64() < w.s.readRatio {
+		resp, err = w.s.c.do(ctx, http.MethodGet, w.s.reads[i], nil, nil, nil)
+	} else {
+		resp, err = w.s.c.do(ctx, http.MethodPut, w.s.writes[i], w.s.value, nil, nil)
+	}
+	return outcome(resp, err, -1)
+}
+
+// batchSet posts prebuilt batches that together cover every key.
+type batchSet struct {
+	c      *Client
+	u      *url.URL
+	size   int
+	bodies [][]byte
+}
+
+type batchItem struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+func newBatchSet(c *Client, keys int, value []byte, size int) (*batchSet, error) {
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	if size > 100 {
+		return nil, fmt.Errorf("batch size %d: kvd takes 1..100 items", size)
+	}
+	s := &batchSet{c: c, u: c.url(apiPrefix+"/kv/batch/set", c.query(true)), size: size}
+	names := keyNames("kvbench/", keys)
+	// Enough bodies to cover every key at least once; a short last batch
+	// wraps around, as duplicates are allowed.
+	for start := 0; start < len(names); start += size {
+		batch := make([]string, size)
+		for i := range batch {
+			batch[i] = names[(start+i)%len(names)]
+		}
+		s.bodies = append(s.bodies, batchBody(batch, value))
+	}
+	return s, nil
+}
+
+func batchBody(keys []string, value []byte) []byte {
+	items := make([]batchItem, len(keys))
+	for i, k := range keys {
+		items[i] = batchItem{k, string(value)}
+	}
+	b, err := json.Marshal(struct {
+		Items []batchItem `json:"items"`
+	}{items})
+	if err != nil {
+		panic(err) // strings always marshal
+	}
+	return b
+}
+
+func (s *batchSet) Prepare(context.Context) error { return nil }
+
+func (s *batchSet) NewWorker(seed uint64) Worker {
+	return &batchWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x6b7664))}
+}
+
+type batchWorker struct {
+	s   *batchSet
+	rng *rand.Rand
+}
+
+func (w *batchWorker) Do(ctx context.Context) Outcome {
+	body := w.s.bodies[w.rng.IntN(len(w.s.bodies))]
+	resp, err := w.s.c.do(ctx, http.MethodPost, w.s.u, body, nil, nil)
+	o := outcome(resp, err, -1)
+	o.Items = w.s.size
+	return o
+}
+
+// preload writes value to every key with batch/set, a few batches at a time,
+// before the clock starts.
+func preload(ctx context.Context, c *Client, keys []string, value []byte) error {
+	u := c.url(apiPrefix+"/kv/batch/set", c.query(true))
+	batches := make(chan []string)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range 4 {
+		wg.Go(func() {
+			for b := range batches {
+				if err := c.expectOK(ctx, http.MethodPost, u, batchBody(b, value)); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("preload: %w", err)
+					}
+					mu.Unlock()
+					cancel()
+				}
+			}
+		})
+	}
+	for start := 0; start < len(keys) && ctx.Err() == nil; start += 100 {
+		batches <- keys[start:min(start+100, len(keys))]
+	}
+	close(batches)
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	return first
+}

@@ -1,0 +1,117 @@
+package bench
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestVerify_PassesAgainstACorrectServer(t *testing.T) {
+	for _, cfg := range []Config{
+		{Scenario: "incr-hot"},
+		{Scenario: "incr-spread", Keys: 20},
+		{Scenario: "cas", Keys: 4},
+		{Scenario: "cas", Keys: 2, ETag: true},
+	} {
+		name := cfg.Scenario
+		if cfg.ETag {
+			name += "/etag"
+		}
+		t.Run(name, func(t *testing.T) {
+			_, u := newFake(t, nil)
+			cfg.URL, cfg.Conns, cfg.Requests, cfg.Verify = u, 8, 400, true
+			res := run(t, cfg)
+			v := res.Verify
+			if v == nil || !v.OK {
+				t.Fatalf("got verification %+v, want ok", v)
+			}
+			if v.Acknowledged != res.Status["200"] || v.Applied != v.Acknowledged || v.Unknown != 0 {
+				t.Errorf("got %d acknowledged, %d applied, %d unknown; want %d, %d, 0",
+					v.Acknowledged, v.Applied, v.Unknown, res.Status["200"], res.Status["200"])
+			}
+			if cfg.Scenario != "cas" && v.Acknowledged != 400 {
+				t.Errorf("got %d incr acknowledged, want 400", v.Acknowledged)
+			}
+			if cfg.Scenario == "cas" && res.Status["200"]+res.Status["412"] != 400 {
+				t.Errorf("got cas status %v, want only 200 and 412", res.Status)
+			}
+		})
+	}
+}
+
+// Verification must be able to fail: a server that acknowledges a write it
+// did not store, or stores one twice, is caught.
+func TestVerify_FailsAgainstAFaultyServer(t *testing.T) {
+	for name, tc := range map[string]struct {
+		fake     *fakeKV
+		scenario string
+		applied  int64 // relative to acknowledged
+	}{
+		"incr-hot drops one":    {&fakeKV{dropIncr: 57}, "incr-hot", -1},
+		"incr-spread drops one": {&fakeKV{dropIncr: 57}, "incr-spread", -1},
+		"incr-hot doubles one":  {&fakeKV{doubleIncr: 57}, "incr-hot", +1},
+		"cas loses an ok write": {&fakeKV{dropCAS: 7}, "cas", -1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, u := newFake(t, tc.fake)
+			res := run(t, Config{URL: u, Scenario: tc.scenario, Keys: 5, Conns: 4, Requests: 200, Verify: true})
+			v := res.Verify
+			if v.OK || len(v.Mismatches) != 1 {
+				t.Fatalf("got ok=%v with %d mismatches, want a failure on one key: %s", v.OK, len(v.Mismatches), v.Message)
+			}
+			if got := v.Applied - v.Acknowledged; got != tc.applied {
+				t.Errorf("got applied-acknowledged = %d, want %d", got, tc.applied)
+			}
+		})
+	}
+}
+
+func TestVerify_CountsFromTheInitialValue(t *testing.T) {
+	f, u := newFake(t, nil)
+	f.set(DefaultDB, "kvbench/hot", []byte("1000"))
+	res := run(t, Config{URL: u, Scenario: "incr-hot", Conns: 2, Requests: 50, Verify: true})
+	if !res.Verify.OK {
+		t.Fatalf("verification failed: %s", res.Verify.Message)
+	}
+	if v, _ := f.value(DefaultDB, "kvbench/hot"); string(v) != "1050" {
+		t.Errorf("got counter %s, want 1050", v)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		o                Outcome
+		acked, uncertain bool
+	}{
+		{Outcome{Status: 200}, true, false},
+		{Outcome{Status: 412}, false, false},
+		{Outcome{Status: 503}, false, false}, // OVERLOADED: refused, not applied
+		{Outcome{Status: 500}, false, true},
+		{Outcome{Err: errors.New("reset")}, false, true},
+	} {
+		a, u := classify(tc.o)
+		if a != tc.acked || u != tc.uncertain {
+			t.Errorf("classify(%+v) = %v, %v; want %v, %v", tc.o, a, u, tc.acked, tc.uncertain)
+		}
+	}
+}
+
+// A write that got no answer may or may not have been applied; either way
+// the run still verifies, but a missing acknowledged write never does.
+func TestVerifyCounters_AllowsUnknownWrites(t *testing.T) {
+	f, u := newFake(t, nil)
+	c, err := NewClient(u, DefaultDB, "", "", 1, DefaultTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := newIncr(c, []string{"a", "b"})
+	f.set(DefaultDB, "a", []byte("3"))
+	f.set(DefaultDB, "b", []byte("5"))
+	initial := []int64{0, 0}
+	if v := verifyCounters(t.Context(), c, s.keys, s.reads, initial, []int64{2, 5}, []int64{1, 0}); !v.OK {
+		t.Errorf("2 acknowledged + 1 unknown, stored 3: got %s, want ok", v.Message)
+	}
+	if v := verifyCounters(t.Context(), c, s.keys, s.reads, initial, []int64{4, 5}, []int64{0, 0}); v.OK {
+		t.Error("4 acknowledged, stored 3: got ok, want a failure")
+	}
+}

@@ -1,0 +1,117 @@
+// Command kvbench puts load on a running kvd and reports throughput and
+// latency. The work is done by package bench; this file only reads flags.
+//
+//	kvbench -scenario get -c 64 -d 10s
+//	kvbench -scenario incr-hot -rate 2000 -d 30s -verify -out incr.svg
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kvd/kvd/bench"
+)
+
+func main() {
+	// The first signal ends the run gently (requests in flight finish and
+	// the report is written); restoring the default lets a second one kill.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "kvbench:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, runs one scenario and writes the report to stdout; live
+// progress goes to stderr. A failed verification is an error, so the exit
+// status tells a script whether every acknowledged write was counted once.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("kvbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg bench.Config
+	fs.StringVar(&cfg.URL, "url", bench.DefaultURL, "kvd base `URL`")
+	fs.StringVar(&cfg.DB, "db", bench.DefaultDB, "database `name`")
+	fresh := fs.Bool("fresh", false, "suffix -db with a timestamp, so each run starts from an empty database")
+	fs.StringVar(&cfg.Table, "table", "", "table `name` (default: kvd's kv_store)")
+	fs.StringVar(&cfg.Token, "token", "", "bearer `token` (default $KVBENCH_TOKEN)")
+	fs.StringVar(&cfg.Scenario, "scenario", "get", "one of: "+strings.Join(bench.Scenarios, ", "))
+	fs.IntVar(&cfg.Conns, "c", bench.DefaultConns, "connections (concurrent workers)")
+	fs.DurationVar(&cfg.Duration, "d", 0, "`duration` of the load (default 10s unless -n is given)")
+	fs.Int64Var(&cfg.Requests, "n", 0, "stop after this many operations (0: no limit)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: operations per second, latency counted from each one's due time (0: closed loop)")
+	fs.IntVar(&cfg.Keys, "keys", 0, fmt.Sprintf("keys to spread over (default %d; cas %d; incr-hot always 1)", bench.DefaultKeys, bench.DefaultCASKeys))
+	fs.IntVar(&cfg.ValueSize, "value-size", bench.DefaultValueSize, "value size in `bytes`")
+	fs.Float64Var(&cfg.ReadRatio, "read-ratio", bench.DefaultReadRatio, "mixed: fraction of operations that are reads, 0..1")
+	fs.IntVar(&cfg.BatchSize, "batch", bench.DefaultBatchSize, "batch-set: items per request, 1..100")
+	fs.BoolVar(&cfg.ETag, "etag", false, "cas: compare the version (If-Match: ETag) instead of the value (if_match=)")
+	fs.BoolVar(&cfg.Verify, "verify", false, "incr-hot, incr-spread, cas: read counters back; fail unless every acknowledged write is stored exactly once")
+	fs.DurationVar(&cfg.Timeout, "timeout", bench.DefaultTimeout, "give up on a request whose answer has not begun after this long")
+	asJSON := fs.Bool("json", false, "write the report as JSON")
+	out := fs.String("out", "", "also plot latency percentiles and throughput over time to this `file` (.svg or .png)")
+	quiet := fs.Bool("quiet", false, "no progress line on stderr")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: kvbench [flags]\n\nPuts load on a running kvd and reports throughput and latency.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if ext := strings.ToLower(filepath.Ext(*out)); *out != "" && ext != ".svg" && ext != ".png" {
+		return fmt.Errorf("-out %s: want a .svg or .png file", *out) // before the load, not after
+	}
+	if cfg.ReadRatio == 0 && cfg.Scenario == "mixed" {
+		cfg.Scenario = "put" // the library reads 0 as "default"; all writes is put
+	}
+	if cfg.Token == "" {
+		cfg.Token = os.Getenv("KVBENCH_TOKEN")
+	}
+	if *fresh {
+		cfg.DB += "-" + time.Now().Format("20060102-150405")
+	}
+	if !*quiet {
+		cfg.Progress = stderr
+	}
+
+	res, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		err = res.WriteJSON(stdout)
+	} else {
+		err = res.WriteTable(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		if err := res.WritePlot(*out); err != nil {
+			return err
+		}
+		if !*quiet {
+			fmt.Fprintln(stderr, "plot written to", *out)
+		}
+	}
+	if v := res.Verify; v != nil && !v.OK {
+		return errors.New("verification failed: " + v.Message)
+	}
+	return nil
+}

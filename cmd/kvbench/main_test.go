@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// healthz answers only /healthz: enough for the noop scenario. The
+// scenarios themselves are tested in package bench against a fuller fake.
+func healthz(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestRun_NoopAsJSONWithPlot(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "noop.svg")
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"-url", healthz(t), "-scenario", "noop", "-n", "100", "-c", "2",
+		"-fresh", "-json", "-out", out}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	var res struct {
+		Scenario string           `json:"scenario"`
+		DB       string           `json:"db"`
+		Requests int64            `json:"requests"`
+		Status   map[string]int64 `json:"status"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout.String())
+	}
+	if res.Scenario != "noop" || res.Requests != 100 || res.Status["200"] != 100 {
+		t.Errorf("got %+v, want 100 noop answers of 200", res)
+	}
+	if !strings.HasPrefix(res.DB, "bench-") {
+		t.Errorf("got db %q, want bench-<timestamp> with -fresh", res.DB)
+	}
+	if b, err := os.ReadFile(out); err != nil || !bytes.Contains(b, []byte("<svg")) {
+		t.Errorf("plot not written: %v", err)
+	}
+}
+
+func TestRun_TableByDefault(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"-url", healthz(t), "-scenario", "noop", "-n", "20", "-quiet"}, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if !strings.Contains(stdout.String(), "throughput") || stderr.Len() != 0 {
+		t.Errorf("stdout %q, stderr %q; want a table and a quiet stderr", stdout.String(), stderr.String())
+	}
+}
+
+func TestRun_RejectsBadInvocations(t *testing.T) {
+	u := healthz(t)
+	for _, args := range [][]string{
+		{"-bogus"},
+		{"-url", u, "extra"},
+		{"-url", u, "-scenario", "nope", "-n", "1"},
+		{"-url", u, "-scenario", "noop", "-n", "1", "-verify"},
+		{"-url", u, "-scenario", "noop", "-n", "1", "-out", "plot.gif"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if err := run(t.Context(), args, &stdout, &stderr); err == nil {
+			t.Errorf("%v: got no error", args)
+		}
+	}
+}
