@@ -94,6 +94,8 @@ func TestDirMode_EveryOperationKeepsFilesAndCacheInStep(t *testing.T) {
 	if ops := ts.do(t, "GET", kv("cfg.json/history", q), "").JSON(t)["operations"].([]any); len(ops) != 2 {
 		t.Fatalf("history of cfg.json: %d entries, want 2", len(ops))
 	}
+	// The directory's cache is not a database of its own: one owner only.
+	wantError(t, ts.do(t, "GET", kv("k", "db="+url.QueryEscape(filepath.Join(root, ".kvd-cache.db"))), ""), 400, "INVALID_DB_PATH")
 	// A directory without table is not directory mode.
 	wantError(t, ts.do(t, "GET", kv("x", "db="+url.QueryEscape(root)), ""), 400, "PATH_IS_DIRECTORY")
 }

@@ -101,6 +101,9 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 	if err != nil {
 		return Location{}, err
 	}
+	if strings.HasPrefix(filepath.Base(real), reservedPrefix) {
+		return Location{}, Errorf(CodeInvalidDBPath, "Database path names a file kvd reserves (directory-mode cache)")
+	}
 	if !r.allowAny && !r.inside(real) {
 		return Location{}, errInvalidDBPath
 	}
