@@ -98,6 +98,10 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 		p = filepath.Join(r.dataDir, name)
 	}
 	real, err := realPath(p)
+	if CodeOf(err) == CodeDatabaseNotFound && !r.allowAny && !r.inside(p) {
+		// Outside the roots, even "that folder does not exist" says too much.
+		return Location{}, errInvalidDBPath
+	}
 	if err != nil {
 		return Location{}, err
 	}
