@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -75,12 +76,15 @@ func NewRegistry(cfg Config) *Registry {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	// protoactor logs dead letters and lifecycle chatter at info; kvd's
-	// own log says what matters, so the library's logger is silenced.
-	quiet := actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
-	})
+	// own log says what matters, so the library speaks only when kvd's log
+	// is at debug.
+	actorLog := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		actorLog = cfg.Logger.With("lib", "protoactor")
+	}
+	logs := actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog })
 	r := &Registry{
-		cfg: cfg, system: actor.NewActorSystem(quiet), stop: make(chan struct{}),
+		cfg: cfg, system: actor.NewActorSystem(logs), stop: make(chan struct{}),
 		dbs: map[string]*DB{}, byName: map[string]*DB{}, closing: map[string]chan struct{}{},
 	}
 	if cfg.IdleTimeout > 0 {

@@ -222,3 +222,33 @@ func TestKvd_SIGTERMDuringWritesLosesNoAcknowledgedWrite(t *testing.T) {
 		}
 	}
 }
+
+func TestKvd_SecondSignalExitsAtOnce(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), "--shutdown-timeout", "30s")
+	// A request that never finishes sending its body keeps the first
+	// SIGTERM's drain waiting.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(d.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /api/v1/sqlite/kv/k?db=app&create_db_if_missing=true HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
+	time.Sleep(100 * time.Millisecond) // let the server start reading the body
+	exited := make(chan struct{})
+	go func() { d.cmd.Wait(); close(exited) }()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+		t.Fatal("kvd exited on the first SIGTERM while a request was in flight")
+	case <-time.After(500 * time.Millisecond):
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("kvd still running 5s after a second SIGTERM")
+	}
+	if d.cmd.ProcessState.Success() {
+		t.Fatal("a second signal should end kvd at once, not cleanly")
+	}
+}
