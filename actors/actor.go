@@ -45,7 +45,8 @@ func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 		}
 		ctx.Send(ctx.Self(), flushMsg{})
 	}
-	result, err := a.syncFiles(m.op)
+	var result any
+	err := a.syncFiles(m.op)
 	if err == nil {
 		result, err = a.run(m.op)
 	}
@@ -124,20 +125,20 @@ func (a *dbActor) reply(m *writeMsg, r writeReply) {
 
 // syncFiles, in directory mode, first imports the files a write is about
 // to touch, so it acts on what is on disk, not on a stale cache.
-func (a *dbActor) syncFiles(op any) (any, error) {
+func (a *dbActor) syncFiles(op any) error {
 	if a.db.dir == nil {
-		return nil, nil
+		return nil
 	}
 	table, keys := keysOf(op)
 	for _, key := range keys {
 		if err := a.db.dir.Sync(table, key); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if r, ok := op.(sqlitekv.RollbackTableRequest); ok {
-		return nil, a.db.dir.Rebuild(r.Table)
+		return a.db.dir.Rebuild(r.Table)
 	}
-	return nil, nil
+	return nil
 }
 
 func keysOf(op any) (table string, keys []string) {
