@@ -76,14 +76,30 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// route is one endpoint outside /kv/... (those are kvRoutes).
+type route struct {
+	method, path string
+	handle       httprouter.Handle
+}
+
+func (s *Server) routes() []route {
+	metrics := s.cfg.Metrics.Handler()
+	return []route{
+		{http.MethodGet, "/healthz", s.handleHealthz},
+		{http.MethodGet, "/readyz", s.handleReadyz},
+		{http.MethodGet, "/metrics", func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) { metrics.ServeHTTP(w, r) }},
+		{http.MethodGet, "/api/v1/openapi.json", s.handleAPIDoc},
+		{http.MethodGet, "/api/v1/sqlite/kv", s.handleListKeys},
+		{http.MethodGet, "/api/v1/sqlite/db/backup", s.handleBackup},
+		{http.MethodPost, "/api/v1/sqlite/db/create", s.handleCreateDB},
+	}
+}
+
 func (s *Server) newRouter() *httprouter.Router {
 	r := httprouter.New()
-	r.GET("/healthz", s.handleHealthz)
-	r.GET("/readyz", s.handleReadyz)
-	r.Handler(http.MethodGet, "/metrics", s.cfg.Metrics.Handler())
-	r.GET("/api/v1/sqlite/kv", s.handleListKeys)
-	r.GET("/api/v1/sqlite/db/backup", s.handleBackup)
-	r.POST("/api/v1/sqlite/db/create", s.handleCreateDB)
+	for _, rt := range s.routes() {
+		r.Handle(rt.method, rt.path, rt.handle)
+	}
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost} {
 		r.Handle(m, kvPrefix+"*rest", s.routeKV)
 	}

@@ -1,0 +1,261 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/julienschmidt/httprouter"
+)
+
+// The OpenAPI 3 document is built from the tables below, and a test checks
+// them against routes() and kvRoutes() both ways, so it cannot drift.
+
+// apiParam is a parameter shared by many operations.
+type apiParam struct {
+	in, typ, desc string
+	required      bool
+}
+
+var apiParams = map[string]apiParam{
+	"key":                  {"path", "string", "The key, percent-encoded (encodeURIComponent: a `/` in the key is sent as %2F). A raw trailing /incr, /decr, /history, /snapshot, /rollback, /push, /pop or /remove names an operation.", true},
+	"db":                   {"query", "string", "Database: a bare name (`app` → <data-dir>/app.db) or an absolute path inside an allowed root. A directory with `table` given is directory mode.", true},
+	"table":                {"query", "string", "Table, `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (default kv_store); in directory mode, the subfolder.", false},
+	"path":                 {"query", "string", "JSON path inside the value, e.g. `prefs.theme`, `items[2].price`, `$.a`.", false},
+	"ttl":                  {"query", "integer", "Time to live in whole seconds (> 0). A PUT without ttl clears an earlier one.", false},
+	"if_match":             {"query", "string", "Compare-and-swap: the stored value, byte for byte (with `path`, the JSON at the path).", false},
+	"history":              {"query", "boolean", "Record this write in the key's history (default true); false leaves a gap.", false},
+	"create_db_if_missing": {"query", "boolean", "Create the database file if it is missing (default false).", false},
+	"auto_create":          {"query", "boolean", "Alias of create_db_if_missing; both given and different is a 400.", false},
+	"at_timestamp":         {"query", "number", "Time travel: Unix seconds; a whole second means the end of that second.", false},
+	"rebuild":              {"query", "boolean", "Directory mode: rescan the folder before reading.", false},
+	"delta":                {"query", "integer", "Positive amount (default 1).", false},
+	"ref":                  {"query", "boolean", "Store a reference: the body is the key of another key of the table.", false},
+	"prefix":               {"query", "string", "Only keys starting with this.", false},
+	"limit":                {"query", "integer", "At most this many (default 100, max 1000; history: default 50).", false},
+	"offset":               {"query", "integer", "Skip this many keys (listing without at_timestamp).", false},
+	"steps":                {"query", "integer", "How many of the key's last writes to undo (default 1).", false},
+	"op_number":            {"query", "integer", "An op number from the key's history.", true},
+	"timestamp":            {"query", "number", "Unix seconds.", true},
+	"from":                 {"query", "number", "Unix seconds.", true},
+	"to":                   {"query", "number", "Unix seconds.", true},
+	"keys":                 {"query", "string", "Comma-separated keys to compare (default: every key with history).", false},
+	"to_timestamp":         {"query", "number", "Unix seconds to roll back to.", true},
+	"dry_run":              {"query", "boolean", "Only report (also the case without confirm=yes).", false},
+	"confirm":              {"query", "string", "`yes` applies the rollback.", false},
+	"index":                {"query", "integer", "remove: the index of the element to remove (else the body is matched).", false},
+	"new_db":               {"query", "string", "The database to create, named like `db`.", true},
+}
+
+// apiOp is one operation of the document.
+type apiOp struct {
+	method, path, summary string
+	params                []string
+	body                  string // "", "raw", "value" (one JSON value), or a schema name
+	ok                    string // schema name, or "raw", "none", "text", "sqlite"
+	errors                []int
+}
+
+const kvDoc = "/api/v1/sqlite/kv"
+
+var (
+	dbParams    = []string{"db", "table"}
+	writeParams = []string{"db", "table", "history", "create_db_if_missing", "auto_create"}
+	readErrors  = []int{400, 401, 404, 500}
+	writeErrors = []int{400, 401, 404, 413, 500, 503}
+)
+
+func withParams(base []string, more ...string) []string {
+	return append(append([]string{}, base...), more...)
+}
+
+var apiOps = []apiOp{
+	{"GET", "/healthz", "Liveness", nil, "", "Status", nil},
+	{"GET", "/readyz", "Readiness (503 while starting or draining)", nil, "", "Status", []int{503}},
+	{"GET", "/metrics", "Prometheus metrics", nil, "", "text", nil},
+	{"GET", "/api/v1/openapi.json", "This document", nil, "", "json", nil},
+	{"GET", kvDoc, "List keys in byte order, or as of a time", withParams(dbParams, "prefix", "limit", "offset", "at_timestamp"), "", "KeyList", readErrors},
+	{"GET", kvDoc + "/{key}", "Read a value (raw bytes, its Content-Type and metadata headers)", withParams(dbParams, "key", "path", "at_timestamp", "rebuild"), "", "raw", []int{304, 400, 401, 404, 409, 500}},
+	{"HEAD", kvDoc + "/{key}", "Does the key exist (headers only)", withParams(dbParams, "key"), "", "none", readErrors},
+	{"PUT", kvDoc + "/{key}", "Store a value (the raw body)", withParams(writeParams, "key", "path", "ttl", "if_match", "ref"), "raw", "PutResult", append(writeErrors, 412)},
+	{"DELETE", kvDoc + "/{key}", "Delete a key", withParams(writeParams, "key"), "", "DeleteResult", append(writeErrors, 412)},
+	{"POST", kvDoc + "/{key}/incr", "Atomically add delta", withParams(writeParams, "key", "delta", "path"), "", "IncrResult", writeErrors},
+	{"POST", kvDoc + "/{key}/decr", "Atomically subtract delta", withParams(writeParams, "key", "delta", "path"), "", "IncrResult", writeErrors},
+	{"GET", kvDoc + "/{key}/history", "The key's writes, newest first", withParams(dbParams, "key", "limit"), "", "History", readErrors},
+	{"GET", kvDoc + "/{key}/snapshot", "The key's value right after an op number", withParams(dbParams, "key", "op_number"), "", "KeyValue", append(readErrors, 409)},
+	{"POST", kvDoc + "/{key}/rollback", "Undo the key's last writes, as a new write", withParams(writeParams, "key", "steps"), "", "KeyValue", append(writeErrors, 409)},
+	{"POST", kvDoc + "/{key}/push", "Append to a JSON array", withParams(writeParams, "key", "path"), "value", "ArrayResult", writeErrors},
+	{"POST", kvDoc + "/{key}/pop", "Take the last element of a JSON array", withParams(writeParams, "key", "path"), "", "ArrayResult", writeErrors},
+	{"POST", kvDoc + "/{key}/remove", "Remove an element (by index, or every element equal to the body)", withParams(writeParams, "key", "path", "index"), "value", "ArrayResult", writeErrors},
+	{"POST", kvDoc + "/batch/get", "Read up to 100 keys from one snapshot", dbParams, "BatchKeys", "BatchGetResult", readErrors},
+	{"POST", kvDoc + "/batch/set", "Write up to 100 items in one transaction, all or nothing", writeParams, "BatchSet", "BatchSetResult", writeErrors},
+	{"POST", kvDoc + "/batch/delete", "Delete up to 100 keys in one transaction", writeParams, "BatchKeys", "BatchDeleteResult", writeErrors},
+	{"GET", kvDoc + "/snapshot", "Every key's value at a time", withParams(dbParams, "timestamp", "prefix", "limit"), "", "TableSnapshot", readErrors},
+	{"GET", kvDoc + "/diff", "What changed between two times", withParams(dbParams, "from", "to", "keys"), "", "Diff", readErrors},
+	{"POST", kvDoc + "/rollback", "Bring the table (or chosen keys) back to a time, in one transaction", withParams(writeParams, "to_timestamp", "dry_run", "confirm"), "RollbackBody", "RollbackResult", append(writeErrors, 409)},
+	{"POST", "/api/v1/sqlite/db/create", "Create an empty database with its KV table", []string{"new_db", "table"}, "", "CreateResult", []int{400, 401, 404, 500}},
+	{"GET", "/api/v1/sqlite/db/backup", "Stream a consistent online copy of a database", []string{"db"}, "", "sqlite", readErrors},
+}
+
+// errorCodes lists every code an error body may carry.
+var errorCodes = []string{"INVALID_DB_PATH", "INVALID_PARAMETERS", "INVALID_SQLITE_HEADER", "PATH_IS_DIRECTORY",
+	"UNAUTHORIZED", "KEY_NOT_FOUND", "DATABASE_NOT_FOUND", "KEY_EXPIRED", "PATH_NOT_FOUND", "NOT_FOUND",
+	"METHOD_NOT_ALLOWED", "TIME_TRAVEL_GAP", "CAS_MISMATCH", "CAS_KEY_MISSING", "PAYLOAD_TOO_LARGE",
+	"DATABASE_ERROR", "FILE_SYSTEM_ERROR", "OVERLOADED"}
+
+var (
+	apiDocOnce sync.Once
+	apiDocJSON []byte
+)
+
+func (s *Server) handleAPIDoc(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	apiDocOnce.Do(func() { apiDocJSON, _ = json.Marshal(apiDocument()) })
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(apiDocJSON)
+}
+
+type obj = map[string]any
+
+func apiDocument() obj {
+	paths := obj{}
+	for _, op := range apiOps {
+		item, _ := paths[op.path].(obj)
+		if item == nil {
+			item = obj{}
+			paths[op.path] = item
+		}
+		item[strings.ToLower(op.method)] = apiOperation(op)
+	}
+	return obj{
+		"openapi": "3.0.3",
+		"info": obj{"title": "kvd", "version": "1",
+			"description": "A key-value store over HTTP kept in SQLite files: TTL, CAS, JSON paths, history and time travel, batches, directory mode."},
+		"paths": paths,
+		"components": obj{
+			"schemas":         apiSchemas(),
+			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer"}},
+		},
+	}
+}
+
+func apiOperation(op apiOp) obj {
+	o := obj{"summary": op.summary, "responses": apiResponses(op)}
+	var params []any
+	for _, name := range op.params {
+		p := apiParams[name]
+		wire := name
+		if name == "new_db" {
+			wire = "path"
+		}
+		params = append(params, obj{"name": wire, "in": p.in, "required": p.required, "description": p.desc, "schema": obj{"type": p.typ}})
+	}
+	if len(params) > 0 {
+		o["parameters"] = params
+	}
+	switch op.body {
+	case "":
+	case "raw":
+		o["requestBody"] = obj{"description": "The value, stored byte for byte; its Content-Type is kept (JSON only when valid).",
+			"content": obj{"*/*": obj{"schema": obj{"type": "string", "format": "binary"}}}}
+	case "value":
+		o["requestBody"] = obj{"required": true, "content": obj{"application/json": obj{"schema": obj{"description": "One JSON value."}}}}
+	default:
+		o["requestBody"] = obj{"required": op.body != "RollbackBody", "content": obj{"application/json": obj{"schema": ref(op.body)}}}
+	}
+	if strings.HasPrefix(op.path, "/api/v1/sqlite/") {
+		o["security"] = []any{obj{"bearer": []any{}}}
+	}
+	return o
+}
+
+func apiResponses(op apiOp) obj {
+	ok := obj{"description": "OK", "headers": obj{"X-Request-Id": obj{"schema": obj{"type": "string"}}}}
+	switch op.ok {
+	case "none":
+		ok["headers"] = entryHeaders()
+	case "raw":
+		ok["headers"] = entryHeaders()
+		ok["content"] = obj{"*/*": obj{"schema": obj{"type": "string", "format": "binary"}}}
+	case "text":
+		ok["content"] = obj{"text/plain": obj{"schema": obj{"type": "string"}}}
+	case "sqlite":
+		ok["content"] = obj{"application/vnd.sqlite3": obj{"schema": obj{"type": "string", "format": "binary"}}}
+	case "json":
+		ok["content"] = obj{"application/json": obj{"schema": obj{"type": "object"}}}
+	default:
+		ok["content"] = obj{"application/json": obj{"schema": ref(op.ok)}}
+	}
+	res := obj{"200": ok}
+	for _, status := range op.errors {
+		r := obj{"description": http.StatusText(status)}
+		if status != http.StatusNotModified && op.method != http.MethodHead {
+			r["content"] = obj{"application/json": obj{"schema": ref("Error")}}
+		}
+		if status == http.StatusServiceUnavailable {
+			r["headers"] = obj{"Retry-After": obj{"schema": obj{"type": "integer"}}}
+		}
+		res[strconv.Itoa(status)] = r
+	}
+	return res
+}
+
+func entryHeaders() obj {
+	h := obj{}
+	for name, desc := range map[string]string{
+		"ETag":         "The key's version (op number of its last write), quoted; usable in If-Match and If-None-Match.",
+		"X-Created-At": "Unix seconds.", "X-Updated-At": "Unix seconds.", "X-Expire-At": "Unix seconds, with a TTL only.",
+		"X-KV-Reference": "`true` when read through a reference.", "X-KV-Reference-Target": "The key finally read.",
+	} {
+		h[name] = obj{"description": desc, "schema": obj{"type": "string"}}
+	}
+	return h
+}
+
+func ref(schema string) obj { return obj{"$ref": "#/components/schemas/" + schema} }
+
+func object(props obj, required ...string) obj {
+	o := obj{"type": "object", "properties": props}
+	if len(required) > 0 {
+		o["required"] = required
+	}
+	return o
+}
+
+var (
+	str     = obj{"type": "string"}
+	integer = obj{"type": "integer"}
+	number  = obj{"type": "number"}
+	boolean = obj{"type": "boolean"}
+	anyJSON = obj{"description": "JSON inline when the value is JSON, a string when text, else base64 (with encoding)."}
+)
+
+func arrayOf(items obj) obj { return obj{"type": "array", "items": items} }
+
+func apiSchemas() obj {
+	stored := object(obj{"value": anyJSON, "content_type": str, "encoding": obj{"type": "string", "enum": []string{"base64"}}})
+	return obj{
+		"Error": object(obj{"statusCode": integer, "error": str, "code": obj{"type": "string", "enum": errorCodes},
+			"message": str, "keys": arrayOf(str)}, "statusCode", "error", "code", "message"),
+		"Status":            object(obj{"status": str}),
+		"PutResult":         object(obj{"status": str, "success": boolean, "key": str, "created": boolean}),
+		"DeleteResult":      object(obj{"status": str, "success": boolean, "key": str, "deleted": boolean}),
+		"IncrResult":        object(obj{"key": str, "value": integer, "previous": integer}),
+		"KeyList":           object(obj{"keys": arrayOf(str), "count": integer, "limit": integer, "offset": integer, "prefix": str, "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "at_timestamp": number}),
+		"BatchKeys":         object(obj{"keys": arrayOf(str)}, "keys"),
+		"BatchSet":          object(obj{"items": arrayOf(object(obj{"key": str, "value": obj{"type": "string", "description": "The value's bytes (base64 with encoding)."}, "content_type": str, "ttl": integer, "encoding": obj{"type": "string", "enum": []string{"base64"}}}, "key", "value"))}, "items"),
+		"BatchGetResult":    object(obj{"values": obj{"type": "object", "additionalProperties": obj{"nullable": true, "allOf": []any{stored}}}}),
+		"BatchSetResult":    object(obj{"status": str, "success": boolean, "count": integer, "created": arrayOf(str)}),
+		"BatchDeleteResult": object(obj{"status": str, "success": boolean, "deleted": integer}),
+		"History": object(obj{"key": str, "operations": arrayOf(object(obj{"op_number": integer, "timestamp": number,
+			"operation": object(obj{"op": str, "old_value": anyJSON, "new_value": anyJSON, "raw_old_value": str, "raw_new_value": str, "content_type": str, "unrecorded": boolean})}))}),
+		"KeyValue":       object(obj{"success": boolean, "key": str, "op_number": integer, "value": anyJSON, "content_type": str, "encoding": str}),
+		"TableSnapshot":  object(obj{"timestamp": number, "entries": obj{"type": "object", "additionalProperties": anyJSON}, "binary_keys": arrayOf(str), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean}),
+		"Diff":           object(obj{"from": number, "to": number, "stats": object(obj{"created": integer, "modified": integer, "deleted": integer}), "changes": arrayOf(object(obj{"key": str, "change": str, "old_value": anyJSON, "new_value": anyJSON})), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean}),
+		"RollbackBody":   object(obj{"keys": arrayOf(str), "exclude_keys": arrayOf(str)}),
+		"RollbackResult": object(obj{"success": boolean, "dry_run": boolean, "to_timestamp": number, "count": integer, "changes": arrayOf(object(obj{"key": str, "action": str})), "message": str}),
+		"ArrayResult":    object(obj{"success": boolean, "key": str, "newLength": integer, "value": anyJSON, "removed": integer}),
+		"CreateResult":   object(obj{"success": boolean, "path": str, "table": str}),
+	}
+}
