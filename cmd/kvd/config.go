@@ -31,6 +31,7 @@ type config struct {
 	authTokenFile    string
 	logFormat        string
 	logLevel         string
+	pprofListen      string
 }
 
 type stringList []string
@@ -61,6 +62,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.authTokenFile, "auth-token-file", "", "file of bearer tokens, one per line; reread on SIGHUP (empty: no auth)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.pprofListen, "pprof-listen", "", "address for Go's profiler, e.g. 127.0.0.1:6060 (empty: off)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -76,6 +76,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		registry.Close()
 		return err
 	}
+	if cfg.pprofListen != "" {
+		stopPprof, err := servePprof(cfg.pprofListen, log)
+		if err != nil {
+			registry.Close()
+			return fmt.Errorf("pprof listener: %w", err)
+		}
+		defer stopPprof()
+	}
 	log.Info("kvd started", "addr", server.Addr().String(), "data_dir", resolver.DataDir(), "sync", cfg.sync, "auth", tokens != nil)
 	fmt.Fprintf(stdout, "kvd listening on http://%s\n", server.Addr())
 

@@ -1,0 +1,62 @@
+package sqlitekv
+
+import (
+	"strconv"
+	"testing"
+)
+
+// BenchmarkWriter_BatchSet100 is one group holding a batch set of 100
+// fresh keys (sync normal, so the figure is CPU, not fsync): the storage
+// cost of an item, without HTTP or the actor.
+func BenchmarkWriter_BatchSet100(b *testing.B) {
+	s, _ := mustOpenStore(b, Options{Sync: SyncNormal})
+	w := s.Writer()
+	items := make([]BatchItem, 100)
+	value := []byte(`{"n":42,"name":"user"}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		for j := range items {
+			items[j] = BatchItem{Key: "k" + strconv.Itoa(i*100+j), Value: value, ContentType: "application/json"}
+		}
+		groupOf(b, w, func() error {
+			_, err := w.BatchSet(BatchSetRequest{Table: DefaultTable, Items: items})
+			return err
+		})
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "items/s")
+}
+
+// BenchmarkWriter_Incr is 64 incrs of one key in one group: a group
+// commit's storage cost per write.
+func BenchmarkWriter_Incr(b *testing.B) {
+	s, _ := mustOpenStore(b, Options{Sync: SyncNormal})
+	w := s.Writer()
+	req := IncrRequest{Table: DefaultTable, Key: "hot", Delta: 1}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		groupOf(b, w, func() error {
+			for range 64 {
+				if _, err := w.Incr(req); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "incr/s")
+}
+
+func groupOf(b *testing.B, w *Writer, fn func() error) {
+	b.Helper()
+	if err := w.Begin(); err != nil {
+		b.Fatal(err)
+	}
+	if err := fn(); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}
