@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -141,7 +142,7 @@ func (r *Registry) openPath(name, path string, create, dirMode bool) (*DB, error
 	}
 	defer r.mu.Unlock()
 	if db, ok := r.dbs[path]; ok {
-		r.byName[name] = db
+		r.rememberName(name, db)
 		db.lease(r.cfg.Now())
 		return db, nil
 	}
@@ -168,9 +169,18 @@ func (r *Registry) openPath(name, path string, create, dirMode bool) (*DB, error
 	})
 	db.pid = r.system.Root.Spawn(props)
 	r.dbs[path] = db
-	r.byName[name] = db
+	r.rememberName(name, db)
 	db.lease(r.cfg.Now())
 	return db, nil
+}
+
+// rememberName lets later requests skip resolving name. Only clean
+// spellings are remembered: a/./b, a//b and the like are endless, and
+// would grow the map without bound.
+func (r *Registry) rememberName(name string, db *DB) {
+	if filepath.Clean(name) == name {
+		r.byName[name] = db
+	}
 }
 
 // OpenCount is the number of databases open now.

@@ -95,3 +95,17 @@ func listTree(tb testing.TB, roots ...string) []string {
 	}
 	return names
 }
+
+// A database's -wal, -shm and -journal files belong to SQLite: opened as a
+// database of their own they would be overwritten or deleted under it.
+func TestDatabase_SQLiteSideFilesAreNotDatabases(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "kept"), 200)
+	for _, db := range []string{"app.db-wal", "app.db-shm", "app.db-journal", url.QueryEscape(filepath.Join(ts.DataDir, "app.db-wal"))} {
+		wantError(t, ts.do(t, "PUT", kv("k", "create_db_if_missing=true&db="+db), "x"), 400, "INVALID_DB_PATH")
+		wantError(t, ts.do(t, "GET", kv("k", "db="+db), ""), 400, "INVALID_DB_PATH")
+	}
+	if got := ts.do(t, "GET", kv("k", "db=app"), ""); string(got.Body) != "kept" {
+		t.Fatalf("app after refused side-file writes: got %d %q, want kept", got.Status, got.Body)
+	}
+}

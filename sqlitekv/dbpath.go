@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // sqliteHeader starts every SQLite database file.
@@ -81,7 +83,7 @@ var errInvalidDBPath = Errorf(CodeInvalidDBPath, "Invalid database path")
 // anything else is INVALID_DB_PATH. An existing file must be a SQLite
 // database (or empty).
 func (r *Resolver) Resolve(db string) (Location, error) {
-	if db == "" || db == ":memory:" || strings.ContainsRune(db, 0) || strings.HasPrefix(db, "file:") || hasDotDot(db) {
+	if db == "" || db == ":memory:" || strings.HasPrefix(db, "file:") || hasDotDot(db) || !printable(db) {
 		return Location{}, errInvalidDBPath
 	}
 	var p string
@@ -105,13 +107,39 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 	if err != nil {
 		return Location{}, err
 	}
-	if strings.HasPrefix(filepath.Base(real), reservedPrefix) {
-		return Location{}, Errorf(CodeInvalidDBPath, "Database path names a file kvd reserves (directory-mode cache)")
+	if err := checkNotReserved(filepath.Base(real)); err != nil {
+		return Location{}, err
 	}
 	if !r.allowAny && !r.inside(real) {
 		return Location{}, errInvalidDBPath
 	}
 	return inspect(real)
+}
+
+// sqliteSideFiles end the names of the files SQLite keeps beside a
+// database. Opened as a database of its own, such a file would be
+// overwritten or deleted by its owner, taking acknowledged writes with it.
+var sqliteSideFiles = []string{"-wal", "-shm", "-journal"}
+
+func checkNotReserved(base string) error {
+	if strings.HasPrefix(base, reservedPrefix) {
+		return Errorf(CodeInvalidDBPath, "Database path names a file kvd reserves (directory-mode cache)")
+	}
+	for _, suffix := range sqliteSideFiles {
+		if strings.HasSuffix(base, suffix) {
+			return Errorf(CodeInvalidDBPath, "Database path names one of SQLite's side files (%s)", suffix)
+		}
+	}
+	return nil
+}
+
+// printable refuses names no one types on purpose: invalid UTF-8, control
+// characters (NUL included), or nothing but spaces.
+func printable(db string) bool {
+	if !utf8.ValidString(db) || strings.TrimSpace(db) == "" {
+		return false
+	}
+	return !strings.ContainsFunc(db, unicode.IsControl)
 }
 
 func hasDotDot(p string) bool {

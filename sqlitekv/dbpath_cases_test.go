@@ -52,6 +52,8 @@ func TestResolveCases(t *testing.T) {
 		"", ":memory:", "a/b", `a\b`, "../x", "..", ".", "./", "a\x00b", "file:app.db", "/etc/passwd",
 		filepath.Join(outside, "x.db"), "out", "out.db", filepath.Join(data, "outdir", "x.db"), "outdir/x",
 		data + "/../x.db", data + "2/x.db", ".kvd-cache.db",
+		"app.db-wal", "app.db-shm", "app.db-journal", filepath.Join(data, "app.db-wal"),
+		"a\nb", "\xff\xfe", " ", "tab\there",
 	} {
 		if _, err := r.Resolve(bad); CodeOf(err) != CodeInvalidDBPath {
 			t.Errorf("Resolve(%q): got %v, want INVALID_DB_PATH", bad, err)
