@@ -88,6 +88,9 @@ func (a *dbActor) run(op any) (result any, err error) {
 	case sweepOp:
 		res, err := a.w.Sweep()
 		a.db.reg.cfg.Hooks.swept(res)
+		if res.More {
+			a.db.send(&writeMsg{op: sweepOp{}}) // another round, behind the writes queued meanwhile
+		}
 		return res, err
 	}
 	return nil, fmt.Errorf("actors: unknown write %T", op)

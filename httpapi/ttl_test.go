@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +71,36 @@ func TestTTL_SweepRemovesExpiredKeysNobodyReads(t *testing.T) {
 	}
 	if n := countRows(t, ts, "app.db", "kv_store"); n != 1 {
 		t.Fatalf("rows after sweep: got %d, want 1", n)
+	}
+}
+
+// A sweep that finds more expired keys than one round removes queues
+// another round behind the waiting writes, so expired keys cannot pile up
+// faster than the sweep interval clears them.
+func TestTTL_SweepKeepsGoingWhileThereIsMore(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	for b := range 12 {
+		items := make([]string, 100)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"key":"s%d","value":"x","ttl":5}`, b*100+i)
+		}
+		wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/kv/batch/set?"+q, `{"items":[`+strings.Join(items, ",")+`]}`), 200)
+	}
+	ts.Clock.Advance(6 * time.Second)
+	db, err := ts.Registry.Open("app", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	if res, err := db.Sweep(context.Background()); err != nil || res.Expired != 500 || !res.More {
+		t.Fatalf("first round: got %+v, %v; want 500 expired and more", res, err)
+	}
+	// Each write is answered after the round queued before it.
+	ts.do(t, "PUT", kv("keep", q), "x")
+	ts.do(t, "PUT", kv("keep", q), "x")
+	if n := countRows(t, ts, "app.db", "kv_store"); n != 1 {
+		t.Fatalf("rows after the follow-up rounds: got %d, want 1 (keep)", n)
 	}
 }
 

@@ -78,9 +78,10 @@ func (t *writeTable) pruneThrough(key string, ts, op int64) error {
 }
 
 // pruneByAge drops up to limit history rows older than cutoff, resuming
-// where the previous call stopped. A key's newest row is always kept, so
-// the present state of every key stays answerable.
-func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (int, error) {
+// where the previous call stopped, and says whether older rows may remain.
+// A key's newest row is always kept, so the present state of every key
+// stays answerable.
+func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (pruned int, more bool, err error) {
 	type row struct {
 		op, ts int64
 		key    string
@@ -88,7 +89,7 @@ func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (int, error)
 	var rows []row
 	stmt := t.oldRows
 	if err := bindAll(stmt, w.ageCursor[t.name.name], limit); err != nil {
-		return 0, dbError(err)
+		return 0, false, dbError(err)
 	}
 	scanned, done := 0, false
 	for stmt.Step() {
@@ -101,26 +102,26 @@ func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (int, error)
 		rows = append(rows, r)
 	}
 	if err := stmt.Reset(); err != nil {
-		return 0, dbError(err)
+		return 0, false, dbError(err)
 	}
-	if done || scanned < limit {
-		delete(w.ageCursor, t.name.name) // reached the end: start over next time
-	} else {
+	more = !done && scanned == limit
+	if more {
 		w.ageCursor[t.name.name] = rows[len(rows)-1].op
+	} else {
+		delete(w.ageCursor, t.name.name) // reached the end: start over next time
 	}
-	pruned := 0
 	for _, r := range rows {
 		var newest int64
 		if _, err := queryRow(t.newestOp, func(s *sqlite3.Stmt) { newest = s.ColumnInt64(0) }, r.key); err != nil {
-			return pruned, dbError(err)
+			return pruned, more, dbError(err)
 		}
 		if r.op == newest {
 			continue
 		}
 		if err := t.pruneThrough(r.key, r.ts, r.op); err != nil {
-			return pruned, err
+			return pruned, more, err
 		}
 		pruned++
 	}
-	return pruned, nil
+	return pruned, more, nil
 }

@@ -59,7 +59,7 @@ func (r *reader) table(name string) (*readStmts, error) {
 	}
 	exists, err := tableExists(r.conn, name)
 	if err != nil {
-		return nil, dbError(err)
+		return nil, err
 	}
 	if !exists {
 		return nil, nil

@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -35,19 +36,40 @@ func (p *stmtSet) close() {
 	p.stmts = nil
 }
 
-// tableExists asks the schema, so a read of a table nobody wrote yet is a
-// miss rather than an error.
+// tableExists asks the schema whether table is a KV table, so a read of
+// a table nobody wrote yet is a miss rather than an error. SQLite's names
+// are case-insensitive and shared with indexes and views: a name that is
+// taken under another casing, or by something that is not a KV table (the
+// database's own tables, say), is refused rather than half-used.
 func tableExists(conn *sqlite3.Conn, table string) (bool, error) {
-	stmt, _, err := conn.Prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?`)
+	stmt, _, err := conn.Prepare(`SELECT name, type FROM sqlite_schema
+WHERE name COLLATE NOCASE IN (?1, ?1 || ':history', ?1 || ':horizon')`)
 	if err != nil {
-		return false, err
+		return false, dbError(err)
 	}
 	defer stmt.Close()
 	if err := stmt.BindText(1, table); err != nil {
-		return false, err
+		return false, dbError(err)
 	}
-	found := stmt.Step()
-	return found, stmt.Err()
+	found := map[string]string{} // name → type
+	for stmt.Step() {
+		found[stmt.ColumnText(0)] = stmt.ColumnText(1)
+	}
+	if err := stmt.Err(); err != nil {
+		return false, dbError(err)
+	}
+	for name := range found {
+		if !strings.HasPrefix(name, table) {
+			return false, Errorf(CodeInvalidParameters, "Table names are case-insensitive: this database has a table %q", name)
+		}
+	}
+	switch {
+	case len(found) == 0:
+		return false, nil
+	case found[table] != "table" || found[table+":history"] != "table":
+		return false, Errorf(CodeInvalidParameters, "Table %q is taken in this database by something that is not a kvd table", table)
+	}
+	return true, nil
 }
 
 // execBound binds args in order, runs stmt to completion and resets it.

@@ -111,12 +111,12 @@ func TestSweep_RemovesExpiredKeysInBoundedBatches(t *testing.T) {
 	}
 	*now = now.Add(2 * time.Second)
 	first, err := w.Sweep()
-	if err != nil || first.Expired != sweepBatch {
-		t.Fatalf("first sweep: got %+v, %v; want %d expired", first, err, sweepBatch)
+	if err != nil || first.Expired != sweepBatch || !first.More {
+		t.Fatalf("first sweep: got %+v, %v; want %d expired and more to do", first, err, sweepBatch)
 	}
 	second, err := w.Sweep()
-	if err != nil || second.Expired != 10 {
-		t.Fatalf("second sweep: got %+v, %v; want 10 expired", second, err)
+	if err != nil || second.Expired != 10 || second.More {
+		t.Fatalf("second sweep: got %+v, %v; want 10 expired and nothing more", second, err)
 	}
 }
 

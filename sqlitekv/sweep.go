@@ -6,8 +6,9 @@ const sweepBatch = 500
 
 // SweepResult counts what one sweep removed.
 type SweepResult struct {
-	Expired int // keys past their TTL
-	Pruned  int // history rows older than HistoryMaxAge
+	Expired int  // keys past their TTL
+	Pruned  int  // history rows older than HistoryMaxAge
+	More    bool // a table had more than a batch to remove: sweep again soon
 }
 
 // Sweep removes expired keys and over-age history, a bounded batch per
@@ -20,18 +21,23 @@ func (w *Writer) Sweep() (SweepResult, error) {
 	}
 	for _, name := range tables {
 		t, err := w.table(name, false)
-		if err != nil || t == nil {
+		if CodeOf(err) == CodeInvalidParameters || t == nil {
+			continue // a table of the database's own that only looks like ours
+		}
+		if err != nil {
 			return res, err
 		}
 		n, err := w.expireBatch(t)
 		res.Expired += n
+		res.More = res.More || n == sweepBatch
 		if err != nil {
 			return res, err
 		}
 		if w.opts.HistoryMaxAge > 0 {
 			cutoff := w.now() - w.opts.HistoryMaxAge.Milliseconds()
-			n, err := w.pruneByAge(t, cutoff, sweepBatch)
+			n, more, err := w.pruneByAge(t, cutoff, sweepBatch)
 			res.Pruned += n
+			res.More = res.More || more
 			if err != nil {
 				return res, err
 			}

@@ -131,7 +131,7 @@ func (w *Writer) table(name string, create bool) (*writeTable, error) {
 	}
 	exists, err := tableExists(w.conn, name)
 	if err != nil {
-		return nil, dbError(err)
+		return nil, err
 	}
 	if !exists && !create {
 		return nil, nil

@@ -1,0 +1,55 @@
+package httpapi_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// SQLite's table names are case-insensitive: a table is one table under
+// every casing, so a second casing is refused instead of splitting reads
+// from writes.
+func TestTable_NamesDifferingOnlyInCaseAreRefused(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true&table=Tab"), "1"), 200)
+	for _, other := range []string{"tab", "TAB"} {
+		wantError(t, ts.do(t, "PUT", kv("k", "db=app&table="+other), "2"), 400, "INVALID_PARAMETERS")
+		wantError(t, ts.do(t, "GET", kv("k", "db=app&table="+other), ""), 400, "INVALID_PARAMETERS")
+		wantError(t, ts.do(t, "DELETE", kv("k", "db=app&table="+other), ""), 400, "INVALID_PARAMETERS")
+	}
+	if got := ts.do(t, "GET", kv("k", "db=app&table=Tab"), ""); string(got.Body) != "1" {
+		t.Fatalf("Tab/k: got %d %q, want 1", got.Status, got.Body)
+	}
+}
+
+// A database may hold tables and views of its own; naming one answers 400,
+// never a 500 from SQL run against a table of another shape.
+func TestTable_ForeignTablesAreNotKVTables(t *testing.T) {
+	ts := newTestServer(t)
+	conn, err := sqlite3.Open(filepath.Join(ts.DataDir, "foreign.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(`CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); CREATE VIEW v AS SELECT 1 AS one; CREATE TABLE "kv:history" (x)`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	// kv's history table is taken too.
+	for _, table := range []string{"users", "v", "USERS", "kv"} {
+		for _, r := range []response{
+			ts.do(t, "GET", kv("k", "db=foreign&table="+table), ""),
+			ts.do(t, "PUT", kv("k", "db=foreign&table="+table), "x"),
+			ts.do(t, "POST", kv("k/incr", "db=foreign&table="+table), ""),
+			ts.do(t, "GET", "/api/v1/sqlite/kv?db=foreign&table="+table, ""),
+			ts.do(t, "GET", kv("k/history", "db=foreign&table="+table), ""),
+		} {
+			wantError(t, r, 400, "INVALID_PARAMETERS")
+		}
+	}
+	// Its own tables untouched, the database still takes KV tables.
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=foreign&table=data"), "x"), 200)
+	if got := ts.do(t, "GET", kv("k", "db=foreign&table=data"), ""); string(got.Body) != "x" {
+		t.Fatalf("data/k: got %d %q, want x", got.Status, got.Body)
+	}
+}
