@@ -167,12 +167,12 @@ func (d *DB) SnapshotAt(ctx context.Context, table, key string, op int64) (sqlit
 	return d.store.SnapshotAt(ctx, table, key, op)
 }
 
-func (d *DB) TableAt(ctx context.Context, table, prefix string, at int64, limit int) (sqlitekv.AsOf, error) {
-	return d.store.TableAt(ctx, table, prefix, at, limit)
+func (d *DB) TableAt(ctx context.Context, table string, at int64, c sqlitekv.Candidates) (sqlitekv.AsOf, error) {
+	return d.store.TableAt(ctx, table, at, c)
 }
 
-func (d *DB) Diff(ctx context.Context, table string, from, to int64, keys []string, limit int) (sqlitekv.Diff, error) {
-	return d.store.Diff(ctx, table, from, to, keys, limit)
+func (d *DB) Diff(ctx context.Context, table string, from, to int64, keys []string, c sqlitekv.Candidates) (sqlitekv.Diff, error) {
+	return d.store.Diff(ctx, table, from, to, keys, c)
 }
 
 // BackupTo writes a consistent copy of the database to dst.

@@ -52,8 +52,8 @@ func (t *Tokens) Reload() error {
 // every token, without stopping at a match, leaks neither a token's length
 // nor which token matched.
 func (t *Tokens) allows(authorization string) bool {
-	token, ok := strings.CutPrefix(authorization, "Bearer ")
-	if !ok {
+	scheme, token, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") { // schemes are case-insensitive (RFC 9110)
 		return false
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))

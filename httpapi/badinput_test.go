@@ -161,6 +161,9 @@ func TestBadInput_EveryHostileRequestGetsA4xxJSONError(t *testing.T) {
 		{"GET", kv("k/incr", ok), "", 405, "METHOD_NOT_ALLOWED", nil},
 		{"DELETE", batchPath + "set?" + ok, "", 405, "METHOD_NOT_ALLOWED", nil},
 		{"GET", "/api/v1/sqlite/nope", "", 404, "NOT_FOUND", nil},
+		{"GET", "/" + kv("safe", ok), "", 404, "NOT_FOUND", nil}, // no redirect to a guessed path
+		{"GET", "/healthz/", "", 404, "NOT_FOUND", nil},
+		{"GET", "/API/v1/sqlite/kv?" + ok, "", 404, "NOT_FOUND", nil},
 		{"GET", "/../../etc/passwd", "", 404, "NOT_FOUND", nil},
 		{"PUT", kv("k", ok), "x", 400, "INVALID_PARAMETERS", []string{"Content-Type", "text/plain; a=\"\u00ff"}},
 		{"GET", kv("k", "db=app&limit=1&%zz=1"), "", 400, "INVALID_PARAMETERS", nil},

@@ -59,7 +59,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if status >= 500 {
+	switch {
+	case r.Context().Err() != nil:
+		// The client hung up; nobody reads this answer and nothing failed.
+		s.log.Debug("client gone", "request_id", w.Header().Get("X-Request-Id"), "method", r.Method, "path", r.URL.Path)
+	case status >= 500:
 		s.log.Error("request failed", "request_id", w.Header().Get("X-Request-Id"),
 			"method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
 	}

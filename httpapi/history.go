@@ -151,6 +151,7 @@ type tableSnapshotResponse struct {
 	HasGaps            bool           `json:"has_gaps"`
 	GapKeys            []string       `json:"gap_keys"`
 	CandidateTruncated bool           `json:"candidate_truncated"`
+	NextAfter          string         `json:"next_after,omitempty"`
 }
 
 func (s *Server) handleTableSnapshot(w http.ResponseWriter, r *http.Request, t kvTarget) {
@@ -167,17 +168,17 @@ func (s *Server) tableSnapshot(r *http.Request, t kvTarget) (res tableSnapshotRe
 	if err != nil {
 		return res, err
 	}
-	limit, err := t.q.intIn("limit", defaultListLimit, 1, maxListLimit)
+	page, err := t.q.candidates()
 	if err != nil {
 		return res, err
 	}
 	err = s.withDB(t.q, false, func(db *actors.DB) error {
-		asOf, err := db.TableAt(r.Context(), table, t.q.Get("prefix"), at, limit)
+		asOf, err := db.TableAt(r.Context(), table, at, page)
 		if err != nil {
 			return err
 		}
 		res = tableSnapshotResponse{Timestamp: unixSeconds(at), Entries: map[string]any{},
-			HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys, CandidateTruncated: asOf.Truncated}
+			HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys, CandidateTruncated: asOf.Truncated, NextAfter: asOf.Next}
 		for _, k := range asOf.Keys {
 			v, binary := jsonValue(asOf.Entries[k])
 			res.Entries[k] = v
@@ -215,6 +216,13 @@ func (s *Server) diff(r *http.Request, t kvTarget) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if from > to {
+		return nil, invalidParam("from must not be later than to")
+	}
+	page, err := t.q.candidates()
+	if err != nil {
+		return nil, err
+	}
 	var keys []string
 	if t.q.has("keys") {
 		for _, k := range strings.Split(t.q.Get("keys"), ",") {
@@ -226,7 +234,7 @@ func (s *Server) diff(r *http.Request, t kvTarget) (map[string]any, error) {
 	}
 	var res map[string]any
 	err = s.withDB(t.q, false, func(db *actors.DB) error {
-		d, err := db.Diff(r.Context(), table, from, to, keys, maxListLimit)
+		d, err := db.Diff(r.Context(), table, from, to, keys, page)
 		if err != nil {
 			return err
 		}
@@ -238,6 +246,9 @@ func (s *Server) diff(r *http.Request, t kvTarget) (map[string]any, error) {
 		}
 		res = map[string]any{"from": unixSeconds(from), "to": unixSeconds(to), "stats": stats, "changes": changes,
 			"has_gaps": len(d.GapKeys) > 0, "gap_keys": d.GapKeys, "candidate_truncated": d.Truncated}
+		if d.Next != "" {
+			res["next_after"] = d.Next
+		}
 		return nil
 	})
 	return res, err

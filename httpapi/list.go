@@ -27,6 +27,7 @@ type listAtResponse struct {
 	HasGaps            bool     `json:"has_gaps"`
 	GapKeys            []string `json:"gap_keys"`
 	CandidateTruncated bool     `json:"candidate_truncated"`
+	NextAfter          string   `json:"next_after,omitempty"`
 	AtTimestamp        float64  `json:"at_timestamp"`
 }
 
@@ -84,8 +85,8 @@ func (q query) intIn(name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-// listKeysAt lists the keys that existed at at_timestamp. It looks at up to
-// limit keys with history under the prefix; offset does not apply.
+// listKeysAt lists the keys that existed at at_timestamp, over one page of
+// the keys with history (see candidates).
 func (s *Server) listKeysAt(r *http.Request) (listAtResponse, error) {
 	q, err := parseQuery(r)
 	if err != nil {
@@ -99,16 +100,33 @@ func (s *Server) listKeysAt(r *http.Request) (listAtResponse, error) {
 	if err != nil {
 		return listAtResponse{}, err
 	}
-	limit, err := q.intIn("limit", defaultListLimit, 1, maxListLimit)
+	page, err := q.candidates()
 	if err != nil {
 		return listAtResponse{}, err
 	}
 	var res listAtResponse
 	err = s.withDB(q, false, func(db *actors.DB) error {
-		asOf, err := db.TableAt(r.Context(), table, q.Get("prefix"), at, limit)
+		asOf, err := db.TableAt(r.Context(), table, at, page)
 		res = listAtResponse{Keys: asOf.Keys, HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys,
-			CandidateTruncated: asOf.Truncated, AtTimestamp: unixSeconds(at)}
+			CandidateTruncated: asOf.Truncated, NextAfter: asOf.Next, AtTimestamp: unixSeconds(at)}
 		return err
 	})
 	return res, err
+}
+
+// candidates reads the page of keys with history that a look into the
+// past (listing, snapshot or diff at a time) goes over: prefix, limit, and
+// after, the next_after of the previous page. Which of those keys existed
+// then is only known once each is read, so pages are cut by key, not by
+// offset.
+func (q query) candidates() (sqlitekv.Candidates, error) {
+	c := sqlitekv.Candidates{Prefix: q.Get("prefix"), After: q.Get("after")}
+	var err error
+	if c.Limit, err = q.intIn("limit", defaultListLimit, 1, maxListLimit); err != nil {
+		return c, err
+	}
+	if offset, err := q.intIn("offset", 0, 0, 1<<31-1); err != nil || offset != 0 {
+		return c, invalidParam("offset does not apply to a look at a past time: page with after=<next_after>")
+	}
+	return c, nil
 }

@@ -110,22 +110,28 @@ func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 // routeLabel names a request's route without its variable parts, keeping
 // the metric's cardinality bounded.
 func routeLabel(r *http.Request) string {
+	method := r.Method
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete:
+	default:
+		method = "OTHER" // a client can invent methods without end
+	}
 	path := r.URL.EscapedPath()
 	rest, isKV := strings.CutPrefix(path, kvPrefix)
 	switch {
 	case !isKV:
 		switch path {
 		case "/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/api/v1/sqlite/kv", "/api/v1/sqlite/db/backup":
-			return r.Method + " " + path
+			return method + " " + path
 		}
 		return "other"
 	case tableOps[rest]:
-		return r.Method + " /kv/" + rest
+		return method + " /kv/" + rest
 	}
 	if i := strings.LastIndexByte(rest, '/'); i >= 0 && keyOps[rest[i+1:]] {
-		return r.Method + " /kv/{key}/" + rest[i+1:]
+		return method + " /kv/{key}/" + rest[i+1:]
 	}
-	return r.Method + " /kv/{key}"
+	return method + " /kv/{key}"
 }
 
 // statusRecorder remembers the status a handler wrote.

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,6 +30,7 @@ func TestAuth_BearerTokenRequiredOnTheAPIOnly(t *testing.T) {
 	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=app", ""), 401, "UNAUTHORIZED")
 	wantStatus(t, ts.do(t, "PUT", put, "v", "Authorization", "Bearer first-secret"), 200)
 	wantStatus(t, ts.do(t, "GET", kv("k", "db=app"), "", "Authorization", "Bearer second-secret"), 200)
+	wantStatus(t, ts.do(t, "GET", kv("k", "db=app"), "", "Authorization", "bearer second-secret"), 200) // schemes ignore case
 	for _, open := range []string{"/healthz", "/readyz", "/metrics"} {
 		wantStatus(t, ts.do(t, "GET", open, ""), 200)
 	}
@@ -66,6 +68,9 @@ func TestMetrics_ReportRequestsCommitsAndDatabases(t *testing.T) {
 	}
 	wg.Wait()
 	ts.do(t, "GET", kv("missing", "db=app"), "")
+	for i := range 20 { // invented methods share one label value
+		ts.do(t, fmt.Sprintf("M%d", i), "/healthz", "")
+	}
 	db, err := ts.Registry.Open("app", false, false)
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +86,7 @@ func TestMetrics_ReportRequestsCommitsAndDatabases(t *testing.T) {
 		`kvd_db_queue_depth{db="` + filepath.Join(realPath(t, ts.DataDir), "app.db") + `"} 0`,
 		"kvd_expired_keys_swept_total 0",
 		"go_goroutines",
+		`kvd_http_requests_total{code="405",route="OTHER /healthz"} 20`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)

@@ -97,6 +97,8 @@ func (s *Server) routes() []route {
 
 func (s *Server) newRouter() *httprouter.Router {
 	r := httprouter.New()
+	// A path that does not match is a JSON 404, not a redirect to a guess.
+	r.RedirectTrailingSlash, r.RedirectFixedPath = false, false
 	for _, rt := range s.routes() {
 		r.Handle(rt.method, rt.path, rt.handle)
 	}

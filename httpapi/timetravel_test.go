@@ -132,3 +132,51 @@ func TestTimeTravel_MaxAgeKeepsEachKeysNewestVersion(t *testing.T) {
 		t.Fatalf("after the newest write: got %q, want v5", got.Body)
 	}
 }
+
+// Looking at a past time goes over the keys with history page by page:
+// each page names the key the next one starts after.
+func TestTimeTravel_ListingSnapshotAndDiffPageByKey(t *testing.T) {
+	ts := newTestServer(t)
+	t0 := ts.Clock.Now().Unix()
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		wantStatus(t, ts.do(t, "PUT", kv(k, "db=app&create_db_if_missing=true"), k), 200)
+	}
+	ts.Clock.Advance(time.Second)
+	when := fmt.Sprint(t0)
+	type page struct {
+		Keys      []string       `json:"keys"`
+		Entries   map[string]any `json:"entries"`
+		Changes   []any          `json:"changes"`
+		Truncated bool           `json:"candidate_truncated"`
+		NextAfter string         `json:"next_after"`
+	}
+	for _, base := range []string{
+		"/api/v1/sqlite/kv?db=app&limit=2&at_timestamp=" + when,
+		"/api/v1/sqlite/kv/snapshot?db=app&limit=2&timestamp=" + when,
+		"/api/v1/sqlite/kv/diff?db=app&limit=2&from=" + fmt.Sprint(t0-1) + "&to=" + when,
+	} {
+		var seen []int
+		after := ""
+		for range 5 {
+			var p page
+			r := ts.do(t, "GET", base+"&after="+after, "")
+			wantStatus(t, r, 200)
+			if err := jsonUnmarshal(r.Body, &p); err != nil {
+				t.Fatal(err)
+			}
+			seen = append(seen, len(p.Keys)+len(p.Entries)+len(p.Changes))
+			if p.Truncated != (p.NextAfter != "") {
+				t.Fatalf("%s after=%q: truncated %v with next_after %q", base, after, p.Truncated, p.NextAfter)
+			}
+			if after = p.NextAfter; after == "" {
+				break
+			}
+		}
+		if fmt.Sprint(seen) != "[2 2 1]" {
+			t.Fatalf("%s: pages of %v keys, want [2 2 1]", base, seen)
+		}
+	}
+	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=app&offset=abc&at_timestamp="+when, ""), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=app&offset=2&at_timestamp="+when, ""), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv/diff?db=app&from=20&to=10", ""), 400, "INVALID_PARAMETERS")
+}

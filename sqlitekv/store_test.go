@@ -126,12 +126,16 @@ func TestTimeline_KeysSeekByPrefix(t *testing.T) {
 		put(t, s, k, "v")
 	}
 	s.Writer().Delete(DeleteRequest{Table: DefaultTable, Key: "b/1"})
-	asOf, err := s.TableAt(context.Background(), DefaultTable, "b/", 1<<62, 2)
+	asOf, err := s.TableAt(context.Background(), DefaultTable, 1<<62, Candidates{Prefix: "b/", Limit: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(asOf.Keys) != "[b/2]" || !asOf.Truncated {
-		t.Fatalf("table at now under b/ with limit 2: got %v truncated=%v, want [b/2] truncated", asOf.Keys, asOf.Truncated)
+	if fmt.Sprint(asOf.Keys) != "[b/2]" || !asOf.Truncated || asOf.Next != "b/2" {
+		t.Fatalf("table at now under b/ with limit 2: got %v truncated=%v next=%q, want [b/2] truncated, next b/2", asOf.Keys, asOf.Truncated, asOf.Next)
+	}
+	rest, err := s.TableAt(context.Background(), DefaultTable, 1<<62, Candidates{Prefix: "b/", After: asOf.Next, Limit: 2})
+	if err != nil || fmt.Sprint(rest.Keys) != "[b/2/x]" || rest.Truncated || rest.Next != "" {
+		t.Fatalf("next page: got %v truncated=%v next=%q, %v; want [b/2/x], the last page", rest.Keys, rest.Truncated, rest.Next, err)
 	}
 }
 

@@ -119,12 +119,28 @@ func (tl *timeline) list(key string, limit int) ([]Version, error) {
 	return out, nil
 }
 
+// Candidates pages through the keys with history, in byte order: those
+// starting with Prefix and sorting after After (none when empty), at most
+// Limit of them.
+type Candidates struct {
+	Prefix, After string
+	Limit         int
+}
+
 // keys lists, in byte order, the keys with history that start with prefix:
-// every key that exists or ever existed (as far as history remembers). It
-// seeks key by key, so a key with many versions costs one seek, not a scan.
+// every key that exists or ever existed (as far as history remembers).
 func (tl *timeline) keys(prefix string, limit int) (keys []string, truncated bool, err error) {
-	end := prefixEnd(prefix)
-	stmt, from := tl.keyFrom, prefix // the first seek includes prefix itself
+	return tl.candidates(Candidates{Prefix: prefix, Limit: limit})
+}
+
+// candidates lists one page of keys with history. It seeks key by key, so
+// a key with many versions costs one seek, not a scan.
+func (tl *timeline) candidates(c Candidates) (keys []string, truncated bool, err error) {
+	end := prefixEnd(c.Prefix)
+	stmt, from := tl.keyFrom, c.Prefix // the first seek includes prefix itself
+	if c.After >= c.Prefix && c.After != "" {
+		stmt, from = tl.keyAfter, c.After
+	}
 	for {
 		var key string
 		found, err := queryRow(stmt, func(s *sqlite3.Stmt) { key = s.ColumnText(0) }, from)
@@ -134,10 +150,18 @@ func (tl *timeline) keys(prefix string, limit int) (keys []string, truncated boo
 		if !found || (end != "" && key >= end) {
 			return keys, false, nil
 		}
-		if len(keys) == limit {
+		if len(keys) == c.Limit {
 			return keys, true, nil
 		}
 		keys = append(keys, key)
 		stmt, from = tl.keyAfter, key
 	}
+}
+
+// next is the After of the page that follows keys, or "" after the last.
+func next(keys []string, truncated bool) string {
+	if !truncated || len(keys) == 0 {
+		return ""
+	}
+	return keys[len(keys)-1]
 }

@@ -68,21 +68,22 @@ type AsOf struct {
 	Entries   map[string]Entry // their values
 	GapKeys   []string         // keys whose state then history cannot tell
 	Truncated bool             // more candidate keys than the limit
+	Next      string           // the After of the next page, when truncated
 }
 
-// TableAt reconstructs the keys under prefix as of at (inclusive bound in
-// Unix ms), looking at up to limit candidate keys.
-func (s *Store) TableAt(ctx context.Context, table, prefix string, at int64, limit int) (AsOf, error) {
+// TableAt reconstructs the table as of at (inclusive bound in Unix ms),
+// over one page of candidate keys.
+func (s *Store) TableAt(ctx context.Context, table string, at int64, c Candidates) (AsOf, error) {
 	res := AsOf{Keys: []string{}, Entries: map[string]Entry{}, GapKeys: []string{}}
 	err := s.readTx(ctx, table, func(t *readStmts) error {
 		if t == nil {
 			return nil
 		}
-		keys, truncated, err := t.keys(prefix, limit)
+		keys, truncated, err := t.candidates(c)
 		if err != nil {
 			return err
 		}
-		res.Truncated = truncated
+		res.Truncated, res.Next = truncated, next(keys, truncated)
 		for _, key := range keys {
 			e, err := t.stateAt(key, atTime(at))
 			switch CodeOf(err) {
@@ -122,11 +123,12 @@ type Diff struct {
 	Changes   []Change
 	GapKeys   []string
 	Truncated bool
+	Next      string // the After of the next page, when truncated
 }
 
 // Diff compares the table at from and at to (inclusive bounds in Unix ms),
-// over keys when given, else over up to limit keys with history.
-func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []string, limit int) (Diff, error) {
+// over keys when given, else over one page of candidate keys.
+func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []string, c Candidates) (Diff, error) {
 	res := Diff{Changes: []Change{}, GapKeys: []string{}}
 	err := s.readTx(ctx, table, func(t *readStmts) error {
 		if t == nil {
@@ -134,9 +136,10 @@ func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []s
 		}
 		if keys == nil {
 			var err error
-			if keys, res.Truncated, err = t.keys("", limit); err != nil {
+			if keys, res.Truncated, err = t.candidates(c); err != nil {
 				return err
 			}
+			res.Next = next(keys, res.Truncated)
 		}
 		for _, key := range keys {
 			old, oldErr := entryOrNil(t.stateAt(key, atTime(from)))
