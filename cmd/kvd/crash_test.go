@@ -29,6 +29,9 @@ type crashLedger struct {
 }
 
 func TestCrash_KillNineLosesNoAcknowledgedWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash cycles run without -short (soak: -cycles 50)")
+	}
 	for _, mode := range []string{"full", "normal"} {
 		t.Run("sync="+mode, func(t *testing.T) {
 			dataDir := t.TempDir()

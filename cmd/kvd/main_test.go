@@ -108,7 +108,26 @@ func TestConfig_FlagsFallBackToEnvironment(t *testing.T) {
 type kvdProcess struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *bytes.Buffer
+	logs *logBuffer
+}
+
+// logBuffer collects the child's stderr; tests may read it while the
+// child still writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startDaemon(t *testing.T, dataDir string, args ...string) *kvdProcess {
@@ -118,7 +137,7 @@ func startDaemon(t *testing.T, dataDir string, args ...string) *kvdProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &kvdProcess{cmd: cmd, logs: &bytes.Buffer{}}
+	d := &kvdProcess{cmd: cmd, logs: &logBuffer{}}
 	cmd.Stderr = d.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -250,5 +269,48 @@ func TestKvd_SecondSignalExitsAtOnce(t *testing.T) {
 	}
 	if d.cmd.ProcessState.Success() {
 		t.Fatal("a second signal should end kvd at once, not cleanly")
+	}
+}
+
+// SIGHUP rereads the token file: rotated tokens take effect without a
+// restart, and a file that would lock everyone out is refused.
+func TestKvd_SIGHUPReloadsTokens(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(tokenFile, []byte("old-token\n"), 0o600)
+	d := startDaemon(t, t.TempDir(), "--auth-token-file", tokenFile)
+	status := func(token string) int {
+		req, _ := http.NewRequest("GET", d.url+"/api/v1/sqlite/kv?db=app", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	// reload rewrites the file, signals, and waits (bounded) until done.
+	reload := func(content string, done func() bool) {
+		t.Helper()
+		os.WriteFile(tokenFile, []byte(content), 0o600)
+		d.cmd.Process.Signal(syscall.SIGHUP)
+		for deadline := time.Now().Add(5 * time.Second); !done(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no effect of SIGHUP with %q\n%s", content, d.logs)
+			}
+		}
+	}
+	if got := status("old-token"); got != 404 {
+		t.Fatalf("old token before rotation: got %d, want 404 (authorized; no database yet)", got)
+	}
+	reload("new-token\n", func() bool { return status("new-token") == 404 })
+	if got := status("old-token"); got != 401 {
+		t.Fatalf("old token after rotation: got %d, want 401", got)
+	}
+	reload("# nobody\n", func() bool { return strings.Contains(d.logs.String(), "keeping the previous ones") })
+	if got := status("new-token"); got != 404 {
+		t.Fatalf("new token after a refused reload: got %d, want 404", got)
+	}
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit code: got %d, want 0", code)
 	}
 }
