@@ -11,16 +11,10 @@ import (
 	"syscall"
 )
 
-// Mirror keeps values outside SQLite in step with a Writer: Store and
-// Remove run inside the write's savepoint, and an error rolls it back.
-type Mirror interface {
-	Store(table, key string, value []byte) error
-	Remove(table, key string) error
-}
-
 const (
 	dirCacheFile   = ".kvd-cache.db"
 	reservedPrefix = ".kvd-" // the cache and temp files; never a key segment
+	tmpPrefix      = reservedPrefix + "tmp-"
 	OpImport       = "import"
 )
 
@@ -32,7 +26,8 @@ const (
 type Dir struct {
 	root      string // real path
 	cache     *Store
-	importing bool // the owner is copying files into the cache: do not write them back
+	importing bool    // the owner is copying files into the cache: do not write them back
+	staged    staging // the open group's file changes, applied after COMMIT (owner only)
 }
 
 // OpenDir opens directory mode on root (a real, confined path).
@@ -86,78 +81,6 @@ func (d *Dir) confined(table, p string) error {
 	}
 	if info, err := os.Lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
 		return Errorf(CodeInvalidParameters, "Key names a symlink; directory mode serves plain files only")
-	}
-	return nil
-}
-
-// Store writes value to key's file atomically: a temp file in the same
-// folder, fsync, rename, fsync the folder. A crash leaves the old file or
-// the new one, never a torn one.
-func (d *Dir) Store(table, key string, value []byte) error {
-	if d.importing {
-		return nil
-	}
-	p, err := d.filePath(table, key)
-	if err != nil {
-		return err
-	}
-	folder := filepath.Dir(p)
-	if err := os.MkdirAll(folder, 0o750); err != nil {
-		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
-			return Errorf(CodeInvalidParameters, "Key %q needs a folder where a file of another key is", key)
-		}
-		return fsError("Could not create the key's folder", err)
-	}
-	if err := d.confined(table, p); err != nil { // the folder now exists: check again
-		return err
-	}
-	if info, err := os.Lstat(p); err == nil && info.IsDir() {
-		return Errorf(CodeInvalidParameters, "Key %q names a folder of other keys", key)
-	}
-	tmp, err := os.CreateTemp(folder, reservedPrefix+"tmp-*")
-	if err != nil {
-		return fsError("Could not write the file", err)
-	}
-	_, werr := tmp.Write(value)
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), p)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fsError("Could not write the file", werr)
-	}
-	return syncFolder(folder)
-}
-
-// Remove deletes key's file (a missing file is already removed).
-func (d *Dir) Remove(table, key string) error {
-	if d.importing {
-		return nil
-	}
-	p, err := d.filePath(table, key)
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fsError("Could not remove the file", err)
-	}
-	return syncFolder(filepath.Dir(p))
-}
-
-func syncFolder(folder string) error {
-	f, err := os.Open(folder)
-	if err != nil {
-		return fsError("Could not sync the folder", err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fsError("Could not sync the folder", err)
 	}
 	return nil
 }
@@ -237,8 +160,13 @@ func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err
 }
 
 // Sync brings the cache in line with key's file (owner only): a file
-// edited, added or removed behind kvd's back becomes an "import" write.
+// edited, added or removed behind kvd's back becomes an "import" write. A
+// key the open group changed is in line already: its file is staged and
+// lands on disk when the group commits.
 func (d *Dir) Sync(table, key string) error {
+	if d.hasStaged(table, key) {
+		return nil
+	}
 	w := d.cache.writer
 	t, err := w.table(table, true)
 	if err != nil {
@@ -271,13 +199,19 @@ func (d *Dir) Sync(table, key string) error {
 
 // Rebuild rescans the table's folder (owner only): every file is synced,
 // and so is every key the cache knows, so files added, changed or removed
-// from outside are all picked up.
+// from outside are all picked up. Temp files a crash left behind are
+// deleted (not those the open group has staged).
 func (d *Dir) Rebuild(table string) error {
 	if err := ValidateTable(table); err != nil {
 		return err
 	}
 	keys := map[string]bool{}
 	base := filepath.Join(d.root, table)
+	staged := map[string]bool{}
+	for _, c := range d.staged.changes {
+		staged[c.tmp] = true
+	}
+	orphans, _ := filepath.Glob(filepath.Join(d.root, tmpPrefix+"*"))
 	err := filepath.WalkDir(base, func(p string, entry fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -289,6 +223,9 @@ func (d *Dir) Rebuild(table string) error {
 			if entry.IsDir() {
 				return filepath.SkipDir
 			}
+			if strings.HasPrefix(entry.Name(), tmpPrefix) && entry.Type().IsRegular() {
+				orphans = append(orphans, p)
+			}
 			return nil
 		}
 		if entry.Type().IsRegular() {
@@ -299,6 +236,11 @@ func (d *Dir) Rebuild(table string) error {
 	})
 	if err != nil {
 		return fsError("Could not scan the folder", err)
+	}
+	for _, p := range orphans {
+		if !staged[p] {
+			os.Remove(p)
+		}
 	}
 	if t, err := d.cache.writer.table(table, true); err != nil {
 		return err

@@ -74,28 +74,46 @@ func (w *Writer) Begin() error {
 
 // Commit makes the group durable (per Options.Sync). On failure the group
 // is rolled back and every write in it must be reported as failed.
+//
+// In directory mode the group's files are put in place only after COMMIT
+// succeeded (see Mirror). If that fails, the cache has committed but some
+// file has not changed; the error is returned all the same, so the group's
+// writes are reported failed (a 500's outcome is unknown to a client
+// anyway), and the next read imports the file back into the cache.
 func (w *Writer) Commit() error {
 	if err := w.commit.Exec(); err != nil {
 		w.Rollback()
 		return dbError(err)
 	}
+	if w.mirror != nil {
+		return w.mirror.apply()
+	}
 	return nil
 }
 
 // Rollback abandons the group. Tables created inside it are gone, so their
-// cached statements are dropped too.
+// cached statements are dropped too; so are the files it staged.
 func (w *Writer) Rollback() {
 	if !w.conn.GetAutocommit() {
 		w.rollback.Exec()
 	}
+	if w.mirror != nil {
+		w.mirror.discard()
+	}
 	w.forgetTables()
 }
 
-// atomically runs fn in a savepoint: on error nothing fn did remains.
-// Outside a group the savepoint is itself a transaction.
+// atomically runs fn in a savepoint: on error nothing fn did remains, its
+// staged files (directory mode) included. Outside a group the savepoint is
+// itself a transaction, so its files are applied or discarded here.
 func (w *Writer) atomically(fn func() error) (err error) {
+	outermost := w.mirror != nil && w.conn.GetAutocommit()
 	if err := w.savepoint.Exec(); err != nil {
 		return dbError(err)
+	}
+	mark := 0
+	if w.mirror != nil {
+		mark = w.mirror.mark()
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -103,9 +121,18 @@ func (w *Writer) atomically(fn func() error) (err error) {
 		}
 		if err != nil {
 			w.rollbackTo.Exec()
+			if w.mirror != nil {
+				w.mirror.undo(mark)
+			}
 		}
 		if relErr := w.release.Exec(); relErr != nil && err == nil {
 			err = dbError(relErr)
+		}
+		switch {
+		case outermost && err == nil:
+			err = w.mirror.apply()
+		case outermost:
+			w.mirror.discard()
 		}
 	}()
 	return fn()
