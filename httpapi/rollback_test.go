@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -181,6 +182,34 @@ func TestArrays_ConcurrentPushesLoseNoElement(t *testing.T) {
 	}
 	if len(popped) != clients*each {
 		t.Fatalf("popped %d distinct elements, want %d", len(popped), clients*each)
+	}
+}
+
+// Concurrent removes by value each find their element exactly once.
+func TestArrays_ConcurrentRemovesLoseNothingAndRemoveNothingTwice(t *testing.T) {
+	ts := newTestServer(t)
+	const clients, each = 32, 20
+	values := make([]string, clients*each)
+	for i := range values {
+		values[i] = strconv.Itoa(i)
+	}
+	ts.do(t, "PUT", kv("arr", "db=app&create_db_if_missing=true"), "["+strings.Join(values, ",")+"]")
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				m := ts.do(t, "POST", kv("arr/remove", "db=app"), strconv.Itoa(c*each+i)).JSON(t)
+				if m["removed"] != 1.0 {
+					t.Errorf("remove %d: got %v, want removed 1", c*each+i, m)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := string(ts.do(t, "GET", kv("arr", "db=app"), "").Body); got != "[]" {
+		t.Fatalf("array after removing every element: got %s, want []", got)
 	}
 }
 
