@@ -343,3 +343,28 @@ func TestDirMode_FailedGroupCommitChangesNoFile(t *testing.T) {
 		t.Fatalf("k after the write resumed: got %q", got)
 	}
 }
+
+func TestDirMode_KeySegmentLongerThanAFileNameIsRefused(t *testing.T) {
+	ts, root, q := dirServer(t)
+	long := strings.Repeat("a", 256) // NAME_MAX is 255 bytes
+	longest := strings.Repeat("b", 255)
+	for _, key := range []string{long, "docs%2F" + long, long + "%2Fx"} {
+		wantError(t, ts.do(t, "PUT", kv(key, q), "x"), 400, "INVALID_PARAMETERS")
+		wantError(t, ts.do(t, "GET", kv(key, q), ""), 400, "INVALID_PARAMETERS")
+		wantError(t, ts.do(t, "DELETE", kv(key, q), ""), 400, "INVALID_PARAMETERS")
+		wantError(t, ts.do(t, "POST", kv(key+"/incr", q), ""), 400, "INVALID_PARAMETERS")
+	}
+	wantError(t, ts.do(t, "POST", batchPath+"get?"+q, `{"keys":["`+long+`"]}`), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "POST", batchPath+"set?"+q, `{"items":[{"key":"ok","value":"1"},{"key":"`+long+`","value":"2"}]}`), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "POST", batchPath+"delete?"+q, `{"keys":["`+long+`"]}`), 400, "INVALID_PARAMETERS")
+	if got := tree(t, root); len(got) != 0 {
+		t.Fatalf("files after refused keys: %v", got)
+	}
+	// 255 bytes is a file name: it works, in a folder too.
+	for _, key := range []string{longest, "docs/" + longest} {
+		wantStatus(t, ts.do(t, "PUT", kv(url.PathEscape(key), q), "fits"), 200)
+		if got := string(ts.do(t, "GET", kv(url.PathEscape(key), q), "").Body); got != "fits" || fileOf(t, root, key) != "fits" {
+			t.Fatalf("key with a %d-byte segment: GET %q, file %q", len(longest), got, fileOf(t, root, key))
+		}
+	}
+}

@@ -15,6 +15,7 @@ const (
 	dirCacheFile   = ".kvd-cache.db"
 	reservedPrefix = ".kvd-" // the cache and temp files; never a key segment
 	tmpPrefix      = reservedPrefix + "tmp-"
+	maxNameBytes   = 255 // NAME_MAX of Linux filesystems: the longest key segment
 	OpImport       = "import"
 )
 
@@ -52,6 +53,9 @@ func (d *Dir) filePath(table, key string) (string, error) {
 		if s == "" || s == "." || s == ".." || strings.HasPrefix(s, reservedPrefix) || strings.ContainsAny(s, "\\\x00") {
 			return "", Errorf(CodeInvalidParameters, "Key %q cannot be a file path in directory mode (empty, '.', '..' or reserved segment)", key)
 		}
+		if len(s) > maxNameBytes {
+			return "", Errorf(CodeInvalidParameters, "A key segment is longer than %d bytes, the longest file name in directory mode", maxNameBytes)
+		}
 	}
 	p := filepath.Join(append([]string{d.root, table}, segs...)...)
 	if err := d.confined(table, p); err != nil {
@@ -85,8 +89,12 @@ func (d *Dir) confined(table, p string) error {
 	return nil
 }
 
-// fsError reports a filesystem failure by its kind, without paths.
+// fsError reports a filesystem failure by its kind, without paths. A
+// path too long for the filesystem is the key's fault, not the disk's.
 func fsError(what string, err error) *Error {
+	if errors.Is(err, syscall.ENAMETOOLONG) {
+		return &Error{Code: CodeInvalidParameters, Message: "Key makes a file path longer than the filesystem allows", Cause: err}
+	}
 	reason := err.Error()
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
