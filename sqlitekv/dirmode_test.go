@@ -1,0 +1,139 @@
+package sqlitekv
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// mustOpenDir opens directory mode on a fresh folder.
+func mustOpenDir(tb testing.TB) (*Dir, string) {
+	tb.Helper()
+	root := tb.TempDir()
+	d, err := OpenDir(root, Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	return d, root
+}
+
+// onDisk lists every entry under root except the cache, folders with a
+// trailing slash.
+func onDisk(tb testing.TB, root string) []string {
+	tb.Helper()
+	var got []string
+	filepath.WalkDir(root, func(p string, e os.DirEntry, err error) error {
+		if err != nil || p == root || strings.HasPrefix(e.Name(), dirCacheFile) {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		if e.IsDir() {
+			rel += "/"
+		}
+		got = append(got, filepath.ToSlash(rel))
+		return nil
+	})
+	return got
+}
+
+func dirPut(tb testing.TB, d *Dir, key, value string) error {
+	tb.Helper()
+	_, err := d.Cache().Writer().Put(PutRequest{Table: "t", Key: key, Value: []byte(value), ContentType: "text/plain"})
+	return err
+}
+
+func TestDir_NewFoldersAreFsyncedIntoTheirParents(t *testing.T) {
+	d, root := mustOpenDir(t)
+	var synced []string
+	syncDir = func(folder string) error {
+		rel, _ := filepath.Rel(root, folder)
+		synced = append(synced, filepath.ToSlash(rel))
+		return syncFolder(folder)
+	}
+	t.Cleanup(func() { syncDir = syncFolder })
+	w := d.Cache().Writer()
+	for _, step := range []struct {
+		keys []string
+		want []string // folders fsynced by the group's commit
+	}{
+		// t, t/a, t/a/b are new: each is durable once its parent is synced.
+		{[]string{"a/b/c"}, []string{".", "t", "t/a", "t/a/b"}},
+		// Existing folders: only the file's own folder, once per group.
+		{[]string{"a/b/d", "a/b/e"}, []string{"t/a/b"}},
+		{[]string{"a/x/y", "z"}, []string{"t", "t/a", "t/a/x"}},
+	} {
+		synced = nil
+		if err := w.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range step.keys {
+			if err := dirPut(t, d, k, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(synced)
+		if fmt.Sprint(synced) != fmt.Sprint(step.want) {
+			t.Fatalf("writing %v fsynced folders %v, want %v", step.keys, synced, step.want)
+		}
+	}
+}
+
+func TestDir_FilesFollowTheGroup(t *testing.T) {
+	d, root := mustOpenDir(t)
+	w := d.Cache().Writer()
+	// Outside a group a write is its own transaction: the file lands at once.
+	if err := dirPut(t, d, "kept", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(onDisk(t, root)); got != "[t/ t/kept]" {
+		t.Fatalf("after a write outside a group: %s", got)
+	}
+	// Inside a group nothing is in place before COMMIT, and a rollback
+	// leaves nothing behind, not even a temp file or a new folder.
+	if err := w.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"kept", "new/file"} {
+		if err := dirPut(t, d, k, "v2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Delete(DeleteRequest{Table: "t", Key: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(root, "t", "kept")); string(data) != "v1" {
+		t.Fatalf("kept before COMMIT: %q, want v1", data)
+	}
+	w.Rollback()
+	if got := fmt.Sprint(onDisk(t, root)); got != "[t/ t/kept]" {
+		t.Fatalf("after a rollback: %s", got)
+	}
+	// A failed write in a group drops only its own files.
+	if err := w.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dirPut(t, d, "a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.BatchSet(BatchSetRequest{Table: "t", Items: []BatchItem{{Key: "b", Value: []byte("2")}, {Key: "a/c", Value: []byte("3")}}})
+	if CodeOf(err) != CodeInvalidParameters {
+		t.Fatalf("batch putting a folder where a's file is: got %v, want INVALID_PARAMETERS", err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(onDisk(t, root)); got != "[t/ t/a t/kept]" {
+		t.Fatalf("after a group with a failed batch: %s", got)
+	}
+}
