@@ -14,7 +14,9 @@ import (
 
 // handleBackup streams a consistent online copy of a database. The copy is
 // made beside the database (same filesystem, an allowed root) and removed
-// once sent.
+// once sent. Directory mode is refused: its values are the folder's files,
+// which the folder's own backup covers, and a copy of the cache alone
+// would not be a backup.
 func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	copyFile, name, err := s.backup(r)
 	if err != nil {
@@ -42,7 +44,11 @@ func (s *Server) backup(r *http.Request) (*os.File, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	db, err := s.open(q, false)
+	// Never directory mode, so a refused folder is not even opened.
+	db, err := s.cfg.Registry.Open(q.Get("db"), false, false)
+	if sqlitekv.CodeOf(err) == sqlitekv.CodePathIsDirectory && q.has("table") {
+		return nil, "", invalidParam("Directory mode has no single database file to back up; back up the folder itself (its files and .kvd-cache.db)")
+	}
 	if err != nil {
 		return nil, "", err
 	}

@@ -368,3 +368,41 @@ func TestDirMode_KeySegmentLongerThanAFileNameIsRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestDirMode_BackupIsRefusedFileModeBackupStaysInItsFolder(t *testing.T) {
+	ts, root, q := dirServer(t)
+	backup := "/api/v1/sqlite/db/backup?"
+	noLeftovers := func(folders ...string) {
+		t.Helper()
+		for _, f := range folders {
+			if left, _ := filepath.Glob(filepath.Join(f, ".kvd-backup-*")); len(left) > 0 {
+				t.Fatalf("backup temp files left: %v", left)
+			}
+		}
+	}
+	// Refused before and after the folder is open; refusing opens nothing.
+	for i := range 2 {
+		r := ts.do(t, "GET", backup+q, "")
+		wantError(t, r, 400, "INVALID_PARAMETERS")
+		if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "back up the folder itself") {
+			t.Fatalf("message: got %q", msg)
+		}
+		if _, err := os.Stat(filepath.Join(root, ".kvd-cache.db")); i == 0 && err == nil {
+			t.Fatal("a refused backup created the folder's cache")
+		}
+		ts.do(t, "PUT", kv("k", q), "v")
+	}
+	wantError(t, ts.do(t, "GET", backup+"db="+url.QueryEscape(root), ""), 400, "PATH_IS_DIRECTORY")
+	noLeftovers(root, ts.DataDir)
+	// File mode: a database in a subfolder backs up as a real SQLite file.
+	sub := filepath.Join(ts.DataDir, "sub")
+	os.Mkdir(sub, 0o750)
+	fq := "db=" + url.QueryEscape(filepath.Join(sub, "app.db"))
+	wantStatus(t, ts.do(t, "PUT", kv("k", fq+"&create_db_if_missing=true"), "v"), 200)
+	r := ts.do(t, "GET", backup+fq, "")
+	wantStatus(t, r, 200)
+	if !strings.HasPrefix(string(r.Body), "SQLite format 3\x00") {
+		t.Fatalf("file-mode backup is not a SQLite file: %q", r.Body[:min(len(r.Body), 16)])
+	}
+	noLeftovers(sub, ts.DataDir)
+}
