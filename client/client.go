@@ -1,0 +1,158 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DefaultURL is where kvd listens unless told otherwise.
+const DefaultURL = "http://127.0.0.1:8080"
+
+const apiPrefix = "/api/v1/sqlite"
+
+// Config configures a Client.
+type Config struct {
+	// URL of kvd, e.g. http://127.0.0.1:8080 (DefaultURL when empty). A
+	// path is kept as a prefix, for a kvd behind a reverse proxy.
+	URL string
+	// Token, when set, is sent as "Authorization: Bearer <token>".
+	Token string
+	// DB and Table are what every call addresses unless an option says
+	// otherwise. An empty Table means kvd's default, kv_store.
+	DB, Table string
+	// HTTPClient sends the requests. Nil means a client of this package's
+	// own that keeps up to 32 idle connections to kvd; http.DefaultClient
+	// keeps only 2, too few for concurrent callers.
+	HTTPClient *http.Client
+}
+
+// Client calls one kvd. It is safe for concurrent use.
+type Client struct {
+	base  string // scheme://host[/prefix] without a trailing slash
+	token string
+	db    string
+	table string
+	http  *http.Client
+}
+
+// New checks the configuration and returns a Client.
+func New(cfg Config) (*Client, error) {
+	raw := cfg.URL
+	if raw == "" {
+		raw = DefaultURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("client: parse url: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("client: url %q: want http(s)://host:port", raw)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = 64
+		tr.MaxIdleConnsPerHost = 32
+		hc = &http.Client{Transport: tr}
+	}
+	return &Client{
+		base:  strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"),
+		token: cfg.Token,
+		db:    cfg.DB,
+		table: cfg.Table,
+		http:  hc,
+	}, nil
+}
+
+// Close drops idle connections. The Client stays usable.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// request is one HTTP call: where it goes and what it carries.
+type request struct {
+	method      string
+	path        string // escaped, under the base URL
+	call        *call
+	body        []byte
+	contentType string
+}
+
+// send performs r and returns the response when its status is 2xx; any
+// other answer is read, closed and returned as *Error. The caller closes
+// the body of a successful response with drain.
+func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
+	target := c.base + r.path
+	if q := r.call.query.Encode(); q != "" {
+		target += "?" + q
+	}
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, target, body)
+	if err != nil {
+		return nil, fmt.Errorf("kvd: %s %s: %w", r.method, r.path, err)
+	}
+	for name, values := range r.call.header {
+		req.Header[name] = values
+	}
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("kvd: %s %s: %w", r.method, r.path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer drain(resp)
+		return nil, errorFrom(resp)
+	}
+	return resp, nil
+}
+
+// sendJSON performs r and decodes a JSON answer into out (when not nil).
+// It returns the response headers, which some endpoints use (ETag).
+func (c *Client) sendJSON(ctx context.Context, r request, out any) (http.Header, error) {
+	resp, err := c.send(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer drain(resp)
+	if out == nil {
+		return resp.Header, nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return nil, fmt.Errorf("kvd: %s %s: decode answer: %w", r.method, r.path, err)
+	}
+	return resp.Header, nil
+}
+
+// jsonRequest is a request whose body is in, encoded as JSON.
+func jsonRequest(method, path string, cl *call, in any) (request, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return request{}, fmt.Errorf("client: encode request body: %w", err)
+	}
+	return request{method: method, path: path, call: cl, body: body, contentType: "application/json"}, nil
+}
+
+// drain reads what is left of a body before closing it: a connection is
+// only reused once its previous response has been read to the end.
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 256<<10))
+	resp.Body.Close()
+}
+
+// unixTime turns kvd's Unix seconds (milliseconds as a fraction) into a time.
+func unixTime(seconds float64) time.Time {
+	return time.UnixMilli(int64(seconds*1000 + 0.5))
+}

@@ -1,0 +1,36 @@
+// Package client is a Go client for kvd, the key-value store served over
+// HTTP on SQLite. It has one method per endpoint of the API contract
+// (SPEC.md) and speaks the same wire format as kvd's other clients.
+//
+// # Basics
+//
+// A Client is safe for concurrent use and reuses its connections; make one
+// per kvd and share it. Config.DB and Config.Table name the database and
+// table every call addresses; the DB and Table options override them for
+// one call. Other options (TTL, Path, IfMatch, NoHistory, ...) map to the
+// endpoint's query parameters and headers; a method refuses an option its
+// endpoint does not take instead of silently dropping it.
+//
+// Values are bytes with a content type (Value). An empty content type lets
+// kvd infer one: JSON when the bytes parse as JSON, else text/plain for
+// UTF-8, else application/octet-stream. PutJSON and GetJSON marshal and
+// unmarshal with encoding/json.
+//
+// Keys are sent percent-encoded like JavaScript's encodeURIComponent, so
+// "users/alice" travels as users%2Falice and a key may end in a word such
+// as "/incr" without naming an operation.
+//
+// # Errors
+//
+// A failed call returns a *Error carrying kvd's status and code. Match the
+// code with errors.Is and the sentinels: errors.Is(err, client.ErrKeyNotFound).
+// Transport failures (refused connection, cancelled context) come back as
+// they are, wrapped with the method and path.
+//
+// # Caveats
+//
+// HEAD answers carry no body, so a failed Head has a status but no code:
+// use IsNotFound. JSON values inside JSON answers (batch get, history,
+// snapshots, diffs) are re-encoded by kvd and come back compacted, not
+// byte for byte; Get returns the stored bytes exactly.
+package client

@@ -1,0 +1,110 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error is kvd's answer to a failed call: the HTTP status, kvd's code
+// (KEY_NOT_FOUND, CAS_MISMATCH, ...) and message, and the request id kvd
+// logged it under. errors.Is matches it against the sentinels by code.
+type Error struct {
+	StatusCode int
+	Code       string
+	Message    string
+	RequestID  string
+	// Keys are the keys concerned, when kvd names them (a table rollback
+	// that history cannot answer for some keys: TIME_TRAVEL_GAP).
+	Keys []string
+	// RetryAfter is kvd's advice on OVERLOADED: wait this long, then retry.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	code := e.Code
+	if code == "" {
+		code = "HTTP"
+	}
+	return fmt.Sprintf("kvd: %s (%d): %s", code, e.StatusCode, e.Message)
+}
+
+// Is reports whether target is an *Error with the same code, so that a
+// sentinel matches every answer carrying its code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code != "" && t.Code == e.Code
+}
+
+// The codes of the contract. Only Code matters to errors.Is; the status is
+// what kvd answers with the code.
+var (
+	ErrInvalidDBPath       = &Error{StatusCode: 400, Code: "INVALID_DB_PATH"}
+	ErrInvalidParameters   = &Error{StatusCode: 400, Code: "INVALID_PARAMETERS"}
+	ErrInvalidSQLiteHeader = &Error{StatusCode: 400, Code: "INVALID_SQLITE_HEADER"}
+	ErrPathIsDirectory     = &Error{StatusCode: 400, Code: "PATH_IS_DIRECTORY"}
+	ErrUnauthorized        = &Error{StatusCode: 401, Code: "UNAUTHORIZED"}
+	ErrKeyNotFound         = &Error{StatusCode: 404, Code: "KEY_NOT_FOUND"}
+	ErrDatabaseNotFound    = &Error{StatusCode: 404, Code: "DATABASE_NOT_FOUND"}
+	ErrKeyExpired          = &Error{StatusCode: 404, Code: "KEY_EXPIRED"}
+	ErrPathNotFound        = &Error{StatusCode: 404, Code: "PATH_NOT_FOUND"}
+	ErrNotFound            = &Error{StatusCode: 404, Code: "NOT_FOUND"} // no such endpoint
+	ErrMethodNotAllowed    = &Error{StatusCode: 405, Code: "METHOD_NOT_ALLOWED"}
+	ErrTimeTravelGap       = &Error{StatusCode: 409, Code: "TIME_TRAVEL_GAP"}
+	ErrCASMismatch         = &Error{StatusCode: 412, Code: "CAS_MISMATCH"}
+	ErrCASKeyMissing       = &Error{StatusCode: 412, Code: "CAS_KEY_MISSING"}
+	ErrPayloadTooLarge     = &Error{StatusCode: 413, Code: "PAYLOAD_TOO_LARGE"}
+	ErrDatabaseError       = &Error{StatusCode: 500, Code: "DATABASE_ERROR"}
+	ErrFileSystemError     = &Error{StatusCode: 500, Code: "FILE_SYSTEM_ERROR"}
+	ErrOverloaded          = &Error{StatusCode: 503, Code: "OVERLOADED"}
+)
+
+// IsNotFound reports whether err says the data is not there: a missing or
+// expired key, a missing JSON path or database. A HEAD answer has no body
+// and so no code; its 404 counts too. An unknown endpoint does not.
+func IsNotFound(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code {
+	case ErrKeyNotFound.Code, ErrKeyExpired.Code, ErrPathNotFound.Code, ErrDatabaseNotFound.Code:
+		return true
+	case "":
+		return e.StatusCode == http.StatusNotFound
+	}
+	return false
+}
+
+// errorFrom reads a failed answer. kvd's errors are JSON; anything else
+// (a proxy's HTML page, a HEAD answer) keeps its status and a short text.
+func errorFrom(resp *http.Response) *Error {
+	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var wire struct {
+		Code    string   `json:"code"`
+		Message string   `json:"message"`
+		Keys    []string `json:"keys"`
+	}
+	if strings.Contains(resp.Header.Get("Content-Type"), "application/json") &&
+		json.Unmarshal(body, &wire) == nil && wire.Code != "" {
+		e.Code, e.Message, e.Keys = wire.Code, wire.Message, wire.Keys
+		return e
+	}
+	e.Message = strings.TrimSpace(string(body))
+	if len(e.Message) > 200 {
+		e.Message = e.Message[:200] + "..."
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	return e
+}

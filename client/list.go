@@ -1,0 +1,65 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+const listPath = apiPrefix + "/kv"
+
+// KeyList is one page of keys, in byte order.
+type KeyList struct {
+	Keys   []string `json:"keys"`
+	Count  int      `json:"count"`
+	Limit  int      `json:"limit"`
+	Offset int      `json:"offset"`
+	Prefix string   `json:"prefix"`
+}
+
+// List returns the live keys. Options: DB, Table, Prefix, Limit (default
+// 100, at most 1000), Offset. A page shorter than its limit is the last.
+func (c *Client) List(ctx context.Context, opts ...Option) (*KeyList, error) {
+	cl, err := c.newCall("List", opts, "DB", "Table", "Prefix", "Limit", "Offset")
+	if err != nil {
+		return nil, err
+	}
+	var res KeyList
+	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: listPath, call: cl}, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// KeysAt lists the keys that existed at a time.
+type KeysAt struct {
+	Keys []string
+	// GapKeys are keys whose state then history cannot tell (a write
+	// without history, or pruned history); they are not in Keys.
+	GapKeys []string
+	// Truncated is true when more keys with history matched than the limit
+	// let kvd look at.
+	Truncated bool
+	At        time.Time
+}
+
+// ListAt lists the keys as they were at t (see At for how t is read).
+// Options: DB, Table, Prefix, Limit (keys with history looked at; Offset
+// does not apply).
+func (c *Client) ListAt(ctx context.Context, t time.Time, opts ...Option) (*KeysAt, error) {
+	cl, err := c.newCall("ListAt", opts, "DB", "Table", "Prefix", "Limit")
+	if err != nil {
+		return nil, err
+	}
+	cl.query.Set("at_timestamp", unixParam(t))
+	var res struct {
+		Keys               []string `json:"keys"`
+		GapKeys            []string `json:"gap_keys"`
+		CandidateTruncated bool     `json:"candidate_truncated"`
+		AtTimestamp        float64  `json:"at_timestamp"`
+	}
+	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: listPath, call: cl}, &res); err != nil {
+		return nil, err
+	}
+	return &KeysAt{Keys: res.Keys, GapKeys: res.GapKeys, Truncated: res.CandidateTruncated, At: unixTime(res.AtTimestamp)}, nil
+}

@@ -1,0 +1,81 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// RollbackKey undoes the last steps recorded writes of a key, as a new
+// write (itself in history, so undoable). It returns the value the key
+// holds now, nil when the rollback removed it. Options: DB, Table,
+// NoHistory, CreateIfMissing.
+func (c *Client) RollbackKey(ctx context.Context, key string, steps int, opts ...Option) (*Value, error) {
+	cl, err := c.newCall("RollbackKey", opts, "DB", "Table", "NoHistory", "CreateIfMissing")
+	if err != nil {
+		return nil, err
+	}
+	path, err := keyPath(key, "rollback")
+	if err != nil {
+		return nil, err
+	}
+	cl.query.Set("steps", strconv.Itoa(steps))
+	var res wireValue
+	if _, err := c.sendJSON(ctx, request{method: http.MethodPost, path: path, call: cl}, &res); err != nil {
+		return nil, err
+	}
+	data, err := res.bytes()
+	if err != nil {
+		return nil, fmt.Errorf("kvd: rollback of %q: %w", key, err)
+	}
+	if data == nil && res.ContentType == "" {
+		return nil, nil
+	}
+	return &Value{Data: data, ContentType: res.ContentType}, nil
+}
+
+// RollbackPlan is what a table rollback did, or with DryRun (or without
+// Confirm) would do.
+type RollbackPlan struct {
+	DryRun  bool             `json:"dry_run"`
+	Changes []RollbackChange `json:"changes"`
+	Message string           `json:"message"`
+}
+
+// RollbackChange is the action on one key: "restore" or "delete".
+type RollbackChange struct {
+	Key    string `json:"key"`
+	Action string `json:"action"`
+}
+
+// RollbackTable brings the table back to how it was at t, in one
+// transaction. It writes only with Confirm and without DryRun; otherwise it
+// reports the plan. When history cannot tell some key's state at t, nothing
+// is written and the error is ErrTimeTravelGap with those keys in
+// Error.Keys. Options: DB, Table, Keys or ExcludeKeys, Confirm, DryRun,
+// NoHistory, CreateIfMissing.
+func (c *Client) RollbackTable(ctx context.Context, t time.Time, opts ...Option) (*RollbackPlan, error) {
+	cl, err := c.newCall("RollbackTable", opts, "DB", "Table", "Keys", "ExcludeKeys", "Confirm", "DryRun", "NoHistory", "CreateIfMissing")
+	if err != nil {
+		return nil, err
+	}
+	cl.query.Set("to_timestamp", unixParam(t))
+	body := map[string][]string{}
+	if cl.keys != nil {
+		body["keys"] = cl.keys
+	}
+	if cl.excludeKeys != nil {
+		body["exclude_keys"] = cl.excludeKeys
+	}
+	req, err := jsonRequest(http.MethodPost, apiPrefix+"/kv/rollback", cl, body)
+	if err != nil {
+		return nil, err
+	}
+	var res RollbackPlan
+	if _, err := c.sendJSON(ctx, req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
