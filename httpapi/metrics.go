@@ -61,6 +61,13 @@ func (m *Metrics) Watch(registry *actors.Registry) {
 	m.reg.MustRegister(registryCollector{registry})
 }
 
+// watchBodies exports how much of the body budget requests hold now.
+func (m *Metrics) watchBodies(inUse func() float64) {
+	m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kvd_request_body_bytes", Help: "Bytes of request bodies held in memory now (see --max-body-memory).",
+	}, inUse))
+}
+
 // Handler serves the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -130,16 +131,20 @@ func (q query) unixTime(name string) (int64, error) {
 	return int64(math.Floor(f * 1000)), nil
 }
 
-// readBody reads at most limit bytes; more is PAYLOAD_TOO_LARGE.
+// readBody reads at most limit bytes; more is PAYLOAD_TOO_LARGE, and a
+// body that would overdraw the server's budget of bodies in memory is
+// OVERLOADED (see bodyMeter).
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
+	switch {
+	case errors.Is(err, errBodyBudget):
+		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many request bodies held in memory; retry shortly")
+	case err != nil:
 		return nil, invalidParam("Could not read request body")
-	}
-	if int64(len(body)) > limit {
+	case int64(len(body)) > limit:
 		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
 	}
 	return body, nil

@@ -30,6 +30,11 @@ type Config struct {
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// headers (slow-loris defence); 0 means 10s.
 	ReadHeaderTimeout time.Duration
+
+	// MaxBodyMemory bounds the request bodies held in memory at once,
+	// across all requests; past it, writes answer 503. 0 means 256 MiB (at
+	// least two of the largest batch bodies).
+	MaxBodyMemory int64
 }
 
 // Server is kvd's HTTP server. It owns its listener: Listen binds (tests
@@ -42,9 +47,10 @@ type Server struct {
 	srv    *http.Server
 	ln     net.Listener
 
-	ready     atomic.Bool
-	idPrefix  string
-	idCounter atomic.Uint64
+	ready      atomic.Bool
+	idPrefix   string
+	idCounter  atomic.Uint64
+	bodyBudget atomic.Int64 // bytes of request bodies that may still be read
 }
 
 func New(cfg Config) *Server {
@@ -57,6 +63,9 @@ func New(cfg Config) *Server {
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = 10 * time.Second
 	}
+	if cfg.MaxBodyMemory <= 0 {
+		cfg.MaxBodyMemory = max(256<<20, 2*4*cfg.MaxValueBytes)
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 		cfg.Metrics.Watch(cfg.Registry)
@@ -64,6 +73,8 @@ func New(cfg Config) *Server {
 	var prefix [4]byte
 	rand.Read(prefix[:])
 	s := &Server{cfg: cfg, log: cfg.Logger, idPrefix: hex.EncodeToString(prefix[:]) + "-"}
+	s.bodyBudget.Store(cfg.MaxBodyMemory)
+	cfg.Metrics.watchBodies(func() float64 { return float64(cfg.MaxBodyMemory - s.bodyBudget.Load()) })
 	s.kv = s.kvRoutes()
 	s.router = s.newRouter()
 	s.srv = &http.Server{
@@ -124,6 +135,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := s.idPrefix + strconv.FormatUint(s.idCounter.Add(1), 10)
 	w.Header().Set("X-Request-Id", id)
 	rec := &statusRecorder{ResponseWriter: w}
+	defer meterBody(r, &s.bodyBudget)()
 	if s.cfg.Tokens != nil && needsToken(r.URL.Path) && !s.cfg.Tokens.allows(r.Header.Get("Authorization")) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kvd"`)
 		s.writeError(rec, r, sqlitekv.Errorf(codeUnauthorized, "A valid bearer token is required"))

@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	metrics.Watch(registry)
 	server := httpapi.New(httpapi.Config{
-		Registry: registry, MaxValueBytes: cfg.maxValueBytes, Tokens: tokens, Metrics: metrics, Logger: log,
+		Registry: registry, MaxValueBytes: cfg.maxValueBytes, MaxBodyMemory: cfg.maxBodyMemory, Tokens: tokens, Metrics: metrics, Logger: log,
 	})
 	if err := server.Listen(cfg.listen); err != nil {
 		registry.Close()
