@@ -1,0 +1,198 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/client"
+	"github.com/kvd/kvd/client/clienttest"
+)
+
+func TestAuth_BearerToken(t *testing.T) {
+	srv := clienttest.New(t, clienttest.Options{Tokens: []string{"s3cret", "other"}})
+	ctx := testContext(t)
+	c := newClientOf(t, srv.URL, "s3cret")
+	if _, err := c.Put(ctx, "k", client.Text("v")); err != nil {
+		t.Fatalf("with the token: %v", err)
+	}
+	for _, token := range []string{"", "wrong"} {
+		anon, err := client.New(client.Config{URL: srv.URL, DB: "x", Token: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = anon.Get(ctx, "k")
+		var e *client.Error
+		if !errors.Is(err, client.ErrUnauthorized) || !errors.As(err, &e) || e.StatusCode != http.StatusUnauthorized {
+			t.Errorf("token %q: got %v, want UNAUTHORIZED", token, err)
+		}
+		if err := anon.Health(ctx); err != nil {
+			t.Errorf("health needs no token, got %v", err)
+		}
+		anon.Close()
+	}
+}
+
+func TestErrors_PayloadTooLarge(t *testing.T) {
+	srv := clienttest.New(t, clienttest.Options{MaxValueBytes: 16})
+	c, ctx := newClientOf(t, srv.URL, ""), testContext(t)
+	if _, err := c.Put(ctx, "k", client.Text(strings.Repeat("x", 17))); !errors.Is(err, client.ErrPayloadTooLarge) {
+		t.Errorf("got %v, want PAYLOAD_TOO_LARGE", err)
+	}
+}
+
+// fakeKVD answers every request with one canned response and records the
+// escaped paths and queries it was asked for.
+type fakeKVD struct {
+	mu      sync.Mutex
+	paths   []string
+	queries []string
+	status  int
+	header  map[string]string
+	body    string
+}
+
+func (f *fakeKVD) start(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.paths = append(f.paths, r.URL.EscapedPath())
+		f.queries = append(f.queries, r.URL.RawQuery)
+		f.mu.Unlock()
+		for k, v := range f.header {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(f.status)
+		w.Write([]byte(f.body))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestErrors_OverloadedCarriesRetryAfter(t *testing.T) {
+	f := &fakeKVD{status: 503, header: map[string]string{"Content-Type": "application/json", "Retry-After": "2", "X-Request-Id": "req-7"},
+		body: `{"statusCode":503,"error":"Service Unavailable","code":"OVERLOADED","message":"Too many writes queued"}`}
+	c, err := client.New(client.Config{URL: f.start(t), DB: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Incr(testContext(t), "k", 1)
+	var e *client.Error
+	if !errors.As(err, &e) || !errors.Is(err, client.ErrOverloaded) {
+		t.Fatalf("got %v, want OVERLOADED", err)
+	}
+	want := client.Error{StatusCode: 503, Code: "OVERLOADED", Message: "Too many writes queued", RequestID: "req-7", RetryAfter: 2 * time.Second}
+	if e.StatusCode != want.StatusCode || e.Code != want.Code || e.Message != want.Message || e.RequestID != want.RequestID || e.RetryAfter != want.RetryAfter {
+		t.Errorf("got %+v, want %+v", *e, want)
+	}
+	if got := e.Error(); got != "kvd: OVERLOADED (503): Too many writes queued" {
+		t.Errorf("Error(): got %q", got)
+	}
+}
+
+func TestErrors_AnswerThatIsNotKvdJSONKeepsItsStatus(t *testing.T) {
+	f := &fakeKVD{status: 502, header: map[string]string{"Content-Type": "text/html"}, body: "<html>Bad Gateway</html>"}
+	c, err := client.New(client.Config{URL: f.start(t), DB: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Get(testContext(t), "k")
+	var e *client.Error
+	if !errors.As(err, &e) || e.StatusCode != 502 || e.Code != "" || !strings.Contains(e.Message, "Bad Gateway") {
+		t.Errorf("got %#v, want status 502 with the body as message", err)
+	}
+	if errors.Is(err, client.ErrKeyNotFound) || client.IsNotFound(err) {
+		t.Error("a 502 matched not-found")
+	}
+}
+
+// Keys reach kvd escaped exactly as encodeURIComponent escapes them.
+func TestKeys_EscapedLikeEncodeURIComponent(t *testing.T) {
+	f := &fakeKVD{status: 200, header: map[string]string{"Content-Type": "text/plain"}}
+	c, err := client.New(client.Config{URL: f.start(t) + "/proxy/", DB: "my app", Table: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]string{
+		"users/alice":        "users%2Falice",
+		"a/incr":             "a%2Fincr",
+		"A-z_0.9!~*'()":      "A-z_0.9!~*'()",
+		"q?x=1&y=2#f":        "q%3Fx%3D1%26y%3D2%23f",
+		"100% sure +:@;,$":   "100%25%20sure%20%2B%3A%40%3B%2C%24",
+		"ключ":               "%D0%BA%D0%BB%D1%8E%D1%87",
+		"snapshot":           "%73napshot", // reserved for the table endpoint as is
+		"diff/x":             "diff%2Fx",
+		"[brackets]{braces}": "%5Bbrackets%5D%7Bbraces%7D",
+	}
+	for key, want := range cases {
+		f.paths = nil
+		if _, err := c.Get(testContext(t), key); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.paths[0]; got != "/proxy/api/v1/sqlite/kv/"+want {
+			t.Errorf("%q: got path %s, want /proxy/api/v1/sqlite/kv/%s", key, got, want)
+		}
+		if got := f.queries[0]; got != "db=my+app&table=t" {
+			t.Errorf("query: got %s", got)
+		}
+	}
+}
+
+func TestTransportErrors_AreNotKvdErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	c, err := client.New(client.Config{URL: url, DB: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Get(testContext(t), "k")
+	if err == nil || errors.As(err, new(*client.Error)) || client.IsNotFound(err) {
+		t.Errorf("got %v, want a connection error", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := newClient(t).Get(ctx, "k"); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: got %v, want context.Canceled", err)
+	}
+	for _, bad := range []string{"ftp://x", "127.0.0.1:8080", "http://", "http://h/?q=1"} {
+		if _, err := client.New(client.Config{URL: bad}); err == nil {
+			t.Errorf("URL %q: want an error", bad)
+		}
+	}
+}
+
+// Every answer, error or not, is read to its end, so one connection
+// serves a whole sequence of calls.
+func TestConnections_AreReused(t *testing.T) {
+	c := newClient(t)
+	var fresh, reused int
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if info.Reused {
+			reused++
+		} else {
+			fresh++
+		}
+	}}
+	ctx := httptrace.WithClientTrace(testContext(t), trace)
+	for range 10 {
+		c.Put(ctx, "k", client.Text("v"))
+		c.Get(ctx, "k")
+		c.Get(ctx, "missing")
+		c.Exists(ctx, "missing")
+		c.Incr(ctx, "k", 1) // not a number: an error answer
+	}
+	// newClient's CreateDB may already have opened the one connection.
+	if fresh > 1 || fresh+reused != 50 {
+		t.Errorf("got %d new and %d reused connections, want at most 1 new of 50", fresh, reused)
+	}
+}
