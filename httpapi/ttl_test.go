@@ -49,6 +49,29 @@ func TestTTL_PutWithoutTTLClearsItAndIncrKeepsIt(t *testing.T) {
 	}
 }
 
+// A write over a key whose TTL ran out (and that nobody read since) first
+// records the expiry, so history never shows the dead value as replaced.
+func TestTTL_WriteOverAnExpiredKeyRecordsTheExpiry(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	ts.do(t, "PUT", kv("s", q+"&ttl=5"), "old")
+	ts.do(t, "PUT", kv("n", q+"&ttl=5"), "41")
+	ts.Clock.Advance(6 * time.Second)
+	wantStatus(t, ts.do(t, "PUT", kv("s", q), "new"), 200)
+	if m := ts.do(t, "POST", kv("n/incr", q), "").JSON(t); m["previous"] != 0.0 || m["value"] != 1.0 {
+		t.Fatalf("incr over an expired counter: got %v, want previous 0, value 1", m)
+	}
+	for key, want := range map[string]string{"s": "set expire set", "n": "incr expire set"} {
+		var ops []string
+		for _, o := range ts.do(t, "GET", kv(key+"/history", "db=app"), "").JSON(t)["operations"].([]any) {
+			ops = append(ops, o.(map[string]any)["operation"].(map[string]any)["op"].(string))
+		}
+		if got := strings.Join(ops, " "); got != want {
+			t.Errorf("history of %s, newest first: got %q, want %q", key, got, want)
+		}
+	}
+}
+
 func TestTTL_SweepRemovesExpiredKeysNobodyReads(t *testing.T) {
 	ts := newTestServer(t)
 	q := "db=app&create_db_if_missing=true"

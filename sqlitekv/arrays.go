@@ -37,7 +37,7 @@ func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
 		return res, Errorf(CodeKeyNotFound, "Key not found")
 	}
 	err = w.atomically(func() error {
-		cur, exists, _, err := t.current(req.Key, w.now())
+		cur, exists, err := w.live(t, req.Key)
 		if err != nil {
 			return err
 		}

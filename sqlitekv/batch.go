@@ -41,7 +41,7 @@ func (w *Writer) BatchSet(req BatchSetRequest) (created []string, err error) {
 	err = w.atomically(func() error {
 		seen := map[string]bool{}
 		for _, item := range req.Items {
-			cur, exists, _, err := t.current(item.Key, w.now())
+			cur, exists, err := w.live(t, item.Key)
 			if err != nil {
 				return err
 			}

@@ -63,7 +63,7 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 		return res, err
 	}
 	err = w.atomically(func() error {
-		cur, exists, _, err := t.current(req.Key, w.now())
+		cur, exists, err := w.live(t, req.Key)
 		if err != nil {
 			return err
 		}
@@ -177,7 +177,7 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 		return res, err
 	}
 	err = w.atomically(func() error {
-		cur, exists, _, err := t.current(req.Key, w.now())
+		cur, exists, err := w.live(t, req.Key)
 		if err != nil {
 			return err
 		}
@@ -237,6 +237,17 @@ func (w *Writer) Expire(table, key string) error {
 		}
 		return w.removeExpired(t, key)
 	})
+}
+
+// live reads key's entry for a write that replaces it. A key past its
+// expiry is expired first (recorded in history, row removed), so the write
+// finds it absent and history shows the expiry between the two values.
+func (w *Writer) live(t *writeTable, key string) (Entry, bool, error) {
+	cur, exists, expired, err := t.current(key, w.now())
+	if err == nil && expired {
+		err = w.removeExpired(t, key)
+	}
+	return cur, exists, err
 }
 
 func (w *Writer) removeExpired(t *writeTable, key string) error {

@@ -67,7 +67,7 @@ func (w *Writer) hasHorizon(t *writeTable, key string) (bool, error) {
 // restore makes key hold target (absent when nil) as one rollback write;
 // nothing is written when the key already holds it.
 func (w *Writer) restore(t *writeTable, key string, target *Entry, recorded bool) error {
-	cur, exists, _, err := t.current(key, w.now())
+	cur, exists, err := w.live(t, key)
 	if err != nil {
 		return err
 	}
