@@ -23,7 +23,6 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprout
 		s.writeError(w, r, err)
 		return
 	}
-	defer os.Remove(copyFile.Name())
 	defer copyFile.Close()
 	info, err := copyFile.Stat()
 	if err != nil {
@@ -65,8 +64,8 @@ func (s *Server) backup(r *http.Request) (*os.File, string, error) {
 	// VACUUM INTO wrote through its own handle; reopen to read from the start.
 	tmp.Close()
 	f, err := os.Open(tmp.Name())
+	os.Remove(tmp.Name()) // the open handle still reads it; a cut stream or a crash leaves nothing behind
 	if err != nil {
-		os.Remove(tmp.Name())
 		return nil, "", &sqlitekv.Error{Code: sqlitekv.CodeFileSystemError, Message: "Could not read the backup file", Cause: err}
 	}
 	return f, filepath.Base(db.Path()), nil
