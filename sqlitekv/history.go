@@ -38,21 +38,17 @@ func (w *Writer) write(t *writeTable, key, op string, e *Entry, recorded bool) (
 	return opNumber, ts, nil
 }
 
-// retain enforces HistoryKeep for key. The check costs a walk of the keep
-// window, so it runs only every keep/4 writes of the key: history holds at
-// least keep and at most keep+keep/4 versions. (Every keep/16 writes cost
-// 20% more CPU per write in BenchmarkIncr.)
+// retain enforces HistoryKeep for key. The check walks the keep window,
+// so it runs on one write in keep/4, picked at random: each key then holds
+// at least keep versions and on average keep/4 more, and the writer keeps
+// no state per key, so its memory does not grow with the number of keys
+// written. (A check every keep/16 writes cost 20% more CPU per write in
+// BenchmarkIncr.)
 func (w *Writer) retain(t *writeTable, key string) error {
 	keep := w.opts.HistoryKeep
-	if keep < 0 {
+	if keep < 0 || w.pruneDice.IntN(max(1, keep/4)) != 0 {
 		return nil
 	}
-	counter := t.name.name + "\x00" + key
-	w.sincePrune[counter]++
-	if w.sincePrune[counter] < max(1, keep/4) {
-		return nil
-	}
-	delete(w.sincePrune, counter)
 	var ts, op int64
 	found, err := queryRow(t.nthNewest, func(s *sqlite3.Stmt) { ts, op = s.ColumnInt64(0), s.ColumnInt64(1) }, key, keep)
 	if err != nil {

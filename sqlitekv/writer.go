@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -22,10 +23,10 @@ type Writer struct {
 	begin, commit, rollback        *sqlite3.Stmt
 	savepoint, release, rollbackTo *sqlite3.Stmt
 
-	mirror     Mirror         // directory mode: values are files too
-	lastTs     int64          // history time never goes backwards
-	sincePrune map[string]int // writes per table+key since its last retention check
-	ageCursor  map[string]int64
+	mirror    Mirror     // directory mode: values are files too
+	lastTs    int64      // history time never goes backwards
+	pruneDice *rand.Rand // picks the writes that check retention (history.go)
+	ageCursor map[string]int64
 }
 
 func newWriter(conn *sqlite3.Conn, opts Options) (*Writer, error) {
@@ -44,12 +45,12 @@ PRAGMA temp_store = MEMORY;`
 		return nil, openError("database", err)
 	}
 	w := &Writer{
-		conn:       conn,
-		opts:       opts,
-		tables:     map[string]*writeTable{},
-		ctl:        stmtSet{conn: conn},
-		sincePrune: map[string]int{},
-		ageCursor:  map[string]int64{},
+		conn:      conn,
+		opts:      opts,
+		tables:    map[string]*writeTable{},
+		ctl:       stmtSet{conn: conn},
+		pruneDice: rand.New(rand.NewPCG(1, 2)), // fixed: tests see the same rolls every run
+		ageCursor: map[string]int64{},
 	}
 	w.begin = w.ctl.prepare(`BEGIN IMMEDIATE`)
 	w.commit = w.ctl.prepare(`COMMIT`)
