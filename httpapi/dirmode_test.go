@@ -406,3 +406,39 @@ func TestDirMode_BackupIsRefusedFileModeBackupStaysInItsFolder(t *testing.T) {
 	}
 	noLeftovers(sub, ts.DataDir)
 }
+
+func TestDirMode_ListingReflectsTheCacheUntilRebuild(t *testing.T) {
+	ts, root, q := dirServer(t)
+	list := func(extra string) string {
+		t.Helper()
+		r := ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+extra, "")
+		wantStatus(t, r, 200)
+		return fmt.Sprint(strs(r.JSON(t)["keys"]))
+	}
+	ts.do(t, "PUT", kv("a", q), "1")
+	ts.do(t, "PUT", kv("b", q), "2")
+	os.WriteFile(filepath.Join(root, "notes", "added"), []byte("3"), 0o640)
+	os.Remove(filepath.Join(root, "notes", "b"))
+	if got := list(""); got != "[a b]" {
+		t.Fatalf("listing without rebuild: got %s, want the cache's [a b]", got)
+	}
+	if got := list("&rebuild=true&prefix=a"); got != "[a added]" {
+		t.Fatalf("listing with rebuild and prefix a: got %s, want [a added]", got)
+	}
+	if got := list(""); got != "[a added]" {
+		t.Fatalf("listing after a rebuild: got %s, want [a added]", got)
+	}
+	// Time travel sees the rebuild's imports too.
+	ts.Clock.Advance(2 * time.Second)
+	os.WriteFile(filepath.Join(root, "notes", "late"), []byte("4"), 0o640)
+	at := "&at_timestamp=" + fmt.Sprint(ts.Clock.Now().Unix())
+	if got := fmt.Sprint(strs(ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+at+"&rebuild=true", "").JSON(t)["keys"])); got != "[a added late]" {
+		t.Fatalf("listing at now with rebuild: got %s, want [a added late]", got)
+	}
+	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&rebuild=maybe", ""), 400, "INVALID_PARAMETERS")
+	// File mode takes the flag and has nothing to rescan.
+	ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v")
+	if got := fmt.Sprint(strs(ts.do(t, "GET", "/api/v1/sqlite/kv?db=app&rebuild=true", "").JSON(t)["keys"])); got != "[k]" {
+		t.Fatalf("file-mode listing with rebuild: got %s", got)
+	}
+}

@@ -61,11 +61,18 @@ func (s *Server) listKeys(r *http.Request) (listResponse, error) {
 	if req.Offset, err = q.intIn("offset", 0, 0, 1<<31-1); err != nil {
 		return listResponse{}, err
 	}
+	rebuild, err := q.boolean("rebuild", false)
+	if err != nil {
+		return listResponse{}, err
+	}
 	db, err := s.open(q, false)
 	if err != nil {
 		return listResponse{}, err
 	}
 	defer db.Release()
+	if err := rebuildIf(r, db, rebuild, req.Table); err != nil {
+		return listResponse{}, err
+	}
 	keys, err := db.List(r.Context(), req)
 	if err != nil {
 		return listResponse{}, err
@@ -104,8 +111,15 @@ func (s *Server) listKeysAt(r *http.Request) (listAtResponse, error) {
 	if err != nil {
 		return listAtResponse{}, err
 	}
+	rebuild, err := q.boolean("rebuild", false)
+	if err != nil {
+		return listAtResponse{}, err
+	}
 	var res listAtResponse
 	err = s.withDB(q, false, func(db *actors.DB) error {
+		if err := rebuildIf(r, db, rebuild, table); err != nil {
+			return err
+		}
 		asOf, err := db.TableAt(r.Context(), table, at, page)
 		res = listAtResponse{Keys: asOf.Keys, HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys,
 			CandidateTruncated: asOf.Truncated, NextAfter: asOf.Next, AtTimestamp: unixSeconds(at)}
@@ -129,4 +143,14 @@ func (q query) candidates() (sqlitekv.Candidates, error) {
 		return c, invalidParam("offset does not apply to a look at a past time: page with after=<next_after>")
 	}
 	return c, nil
+}
+
+// rebuildIf rescans a directory-mode table's folder first when the client
+// asked (rebuild=true): listings come from the cache, which otherwise
+// learns of files added or removed from outside only when they are read.
+func rebuildIf(r *http.Request, db *actors.DB, rebuild bool, table string) error {
+	if !rebuild {
+		return nil
+	}
+	return db.Rebuild(r.Context(), table)
 }
