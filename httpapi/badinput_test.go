@@ -128,11 +128,12 @@ func TestBadInput_EveryHostileRequestGetsA4xxJSONError(t *testing.T) {
 		{"GET", "/api/v1/sqlite/kv/diff?" + ok + "&from=1", "", 400, "INVALID_PARAMETERS", nil},
 		{"GET", "/api/v1/sqlite/kv/snapshot?" + ok, "", 400, "INVALID_PARAMETERS", nil},
 		// CAS headers
-		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-Match", "*"}},
+		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-Match", `*, "1"`}},
+		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-Match", `"1",`}},
 		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-Match", `"-1"`}},
 		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-Match", `"abc"`}},
 		{"PUT", kv("safe", ok), "x", 412, "CAS_MISMATCH", []string{"If-Match", `"999999"`}},
-		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-None-Match", `W/"1"`}},
+		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-None-Match", `W/1`}},
 		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"Content-Type", strings.Repeat("t", 300)}},
 		// bodies
 		{"PUT", kv("k", ok), big, 413, "PAYLOAD_TOO_LARGE", nil},

@@ -42,7 +42,23 @@ func TestCAS_ETagHeaders(t *testing.T) {
 	wantError(t, ts.do(t, "PUT", kv("k", q), "v3", "If-Match", tag), 412, "CAS_MISMATCH")
 	wantError(t, ts.do(t, "PUT", kv("nope", q), "v3", "If-Match", tag), 412, "CAS_KEY_MISSING")
 	wantError(t, ts.do(t, "DELETE", kv("k", q), "", "If-Match", tag), 412, "CAS_MISMATCH")
-	wantStatus(t, ts.do(t, "DELETE", kv("k", q), "", "If-Match", update.Header.Get("ETag")), 200)
+	// Lists and * as HTTP defines them; weak tags compare like strong ones.
+	current := update.Header.Get("ETag")
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v3", "If-Match", `"1", W/`+current), 200)
+	current = ts.do(t, "HEAD", kv("k", q), "").Header.Get("ETag")
+	wantError(t, ts.do(t, "PUT", kv("k", q), "v4", "If-None-Match", `"1", `+current), 412, "CAS_MISMATCH")
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v4", "If-None-Match", `"1", "2"`), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v5", "If-Match", "*"), 200)
+	wantError(t, ts.do(t, "PUT", kv("nope", q), "v", "If-Match", "*"), 412, "CAS_KEY_MISSING")
+	wantStatus(t, ts.do(t, "PUT", kv("fresh", q), "v", "If-None-Match", `"1"`), 200) // nothing to match
+	current = ts.do(t, "HEAD", kv("k", q), "").Header.Get("ETag")
+	if got := ts.do(t, "GET", kv("k", q), "", "If-None-Match", `"1", `+current); got.Status != 304 {
+		t.Fatalf("GET with a list holding the current ETag: got %d, want 304", got.Status)
+	}
+	if got := ts.do(t, "GET", kv("k", q), "", "If-None-Match", "*"); got.Status != 304 {
+		t.Fatalf("GET with If-None-Match *: got %d, want 304", got.Status)
+	}
+	wantStatus(t, ts.do(t, "DELETE", kv("k", q), "", "If-Match", current), 200)
 }
 
 func TestJSONPath_GetAndPutLeaves(t *testing.T) {

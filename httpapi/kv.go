@@ -31,7 +31,7 @@ func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request, t kvTarget
 		return
 	}
 	writeEntryHeaders(w, e)
-	if match := r.Header.Get("If-None-Match"); match != "" && match == etag(e.Version) {
+	if notModified(r, e) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -144,15 +144,7 @@ func (s *Server) parsePut(r *http.Request, t kvTarget) (req sqlitekv.PutRequest,
 	if q.has("if_match") {
 		req.IfMatch = []byte(q.Get("if_match"))
 	}
-	if req.IfVersion, err = ifMatchVersion(r); err != nil {
-		return
-	}
-	switch inm := r.Header.Get("If-None-Match"); inm {
-	case "":
-	case "*":
-		req.IfAbsent = true
-	default:
-		err = invalidParam("If-None-Match on PUT must be *")
+	if req.Versions, err = versionConditions(r); err != nil {
 		return
 	}
 	if req.Value, err = readBody(r, s.cfg.MaxValueBytes); err != nil {
@@ -194,7 +186,7 @@ func (s *Server) deleteKey(r *http.Request, t kvTarget) (err error) {
 	if req.NoHistory, err = q.noHistory(); err != nil {
 		return err
 	}
-	if req.IfVersion, err = ifMatchVersion(r); err != nil {
+	if req.Versions, err = versionConditions(r); err != nil {
 		return err
 	}
 	db, err := s.openForWrite(q)

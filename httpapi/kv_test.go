@@ -192,7 +192,7 @@ func TestParameters_BadValuesAnswer400(t *testing.T) {
 		})
 	}
 	wantError(t, ts.do(t, "PUT", kv("a", "db=app"), "1", "If-Match", "nonsense"), 400, "INVALID_PARAMETERS")
-	wantError(t, ts.do(t, "PUT", kv("a", "db=app"), "1", "If-None-Match", `"3"`), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "PUT", kv("a", "db=app"), "1", "If-None-Match", `3`), 400, "INVALID_PARAMETERS")
 	if got := string(ts.do(t, "GET", kv("a", "db=app"), "").Body); got != "1" {
 		t.Fatalf("value after refused writes: got %q, want 1", got)
 	}

@@ -10,7 +10,7 @@ import (
 
 // PutRequest stores Value under Key. The CAS fields are preconditions:
 // IfMatch compares the stored bytes (or, with Path, the JSON at Path),
-// IfVersion compares the ETag version, IfAbsent demands a missing key.
+// Versions checks the ETag version (If-Match, If-None-Match).
 type PutRequest struct {
 	Table, Key  string
 	Value       []byte
@@ -18,8 +18,7 @@ type PutRequest struct {
 	TTL         time.Duration
 	Path        JSONPath
 	IfMatch     []byte // nil: no value precondition
-	IfVersion   int64  // 0: no version precondition
-	IfAbsent    bool
+	Versions    Versions
 	Ref         bool // Value is the key this key refers to
 	NoHistory   bool
 }
@@ -31,7 +30,7 @@ type PutResult struct {
 
 type DeleteRequest struct {
 	Table, Key string
-	IfVersion  int64
+	Versions   Versions
 	NoHistory  bool
 }
 
@@ -91,19 +90,13 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 }
 
 func checkPreconditions(req PutRequest, cur Entry, exists bool) error {
-	if req.IfAbsent && exists {
-		return Errorf(CodeCASMismatch, "Compare-and-swap failed: key already exists")
-	}
-	if req.IfMatch == nil && req.IfVersion == 0 {
-		return nil
+	if err := req.Versions.check(cur, exists); err != nil || req.IfMatch == nil {
+		return err
 	}
 	if !exists {
 		return Errorf(CodeCASKeyMissing, "Compare-and-swap failed: key does not exist")
 	}
-	if req.IfVersion != 0 && req.IfVersion != cur.Version {
-		return Errorf(CodeCASMismatch, "Compare-and-swap failed: current version does not match If-Match")
-	}
-	if req.IfMatch != nil && !valueMatches(cur.Value, req.Path, req.IfMatch) {
+	if !valueMatches(cur.Value, req.Path, req.IfMatch) {
 		return Errorf(CodeCASMismatch, "Compare-and-swap failed: current value does not match if_match")
 	}
 	return nil
@@ -154,8 +147,9 @@ func (w *Writer) Delete(req DeleteRequest) error {
 			return w.removeExpired(t, req.Key)
 		case !exists:
 			return Errorf(CodeKeyNotFound, "Key not found")
-		case req.IfVersion != 0 && req.IfVersion != cur.Version:
-			return Errorf(CodeCASMismatch, "Compare-and-swap failed: current version does not match If-Match")
+		}
+		if err := req.Versions.check(cur, exists); err != nil {
+			return err
 		}
 		if _, _, err := w.write(t, req.Key, OpDelete, nil, !req.NoHistory); err != nil {
 			return err
