@@ -110,7 +110,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("kvd: %s %s: %w", r.method, r.path, err)
+		return nil, fmt.Errorf("kvd: %w", err) // a *url.Error: it names method and URL
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer drain(resp)

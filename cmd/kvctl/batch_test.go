@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kvd/kvd/client/clienttest"
+)
+
+func TestBatch_JSONAndJSONLFiles(t *testing.T) {
+	k := newKVD(t, clienttest.Options{})
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	doc := write("items.json", `{"items":[
+		{"key":"text","value":"hello\tworld"},
+		{"key":"json","value":{"a":[1, 2]}},
+		{"key":"bin","value":"/wAB","encoding":"base64"},
+		{"key":"html","value":"<b>","content_type":"text/html","ttl":60}]}`)
+	if got := k.must("", "batch", "set", doc, "--create"); got != "4 written, 4 created\n" {
+		t.Errorf("batch set: got %q", got)
+	}
+	jsonl := "{\"key\":\"a/incr\",\"value\":\"1\"}\n{\"key\":\"text\",\"value\":\"replaced\"}\n"
+	if got := k.must(jsonl, "batch", "set"); got != "2 written, 1 created\n" {
+		t.Errorf("batch set from JSONL on stdin: got %q", got)
+	}
+	keys := write("keys.jsonl", "\"text\"\n\"json\"\n{\"key\":\"bin\"}\n\"html\"\n\"a/incr\"\n\"missing\"\n")
+	want := "text\t\"replaced\"\njson\t\"{\\\"a\\\":[1,2]}\"\nbin\t\"\\xff\\x00\\x01\"\nhtml\t\"<b>\"\na/incr\t\"1\"\nmissing\t(nil)\n"
+	if got := k.must("", "batch", "get", keys); got != want {
+		t.Errorf("batch get:\ngot  %q\nwant %q", got, want)
+	}
+	var res struct {
+		Values map[string]*struct {
+			Value       json.RawMessage `json:"value"`
+			ContentType string          `json:"content_type"`
+			Encoding    string          `json:"encoding"`
+		} `json:"values"`
+	}
+	if err := json.Unmarshal([]byte(k.must(`["json","bin","missing"]`, "--json", "batch", "get", "-")), &res); err != nil {
+		t.Fatal(err)
+	}
+	if v := res.Values["json"]; v == nil || string(v.Value) != `{"a":[1,2]}` || v.ContentType != "application/json" {
+		t.Errorf("json: got %+v", v)
+	}
+	if v := res.Values["bin"]; v == nil || string(v.Value) != `"/wAB"` || v.Encoding != "base64" {
+		t.Errorf("bin: got %+v", v)
+	}
+	if v, ok := res.Values["missing"]; !ok || v != nil {
+		t.Errorf("missing: got %+v, %v", v, ok)
+	}
+	if got := k.must(`{"keys":["text","missing","json"]}`, "batch", "del"); got != "2 deleted\n" {
+		t.Errorf("batch del: got %q", got)
+	}
+}
+
+func TestBatch_BadFilesAreUsageErrors(t *testing.T) {
+	k := newKVD(t, clienttest.Options{})
+	cases := map[string][]string{
+		`{"items":[{"key":"k"}]}`:                       {"batch", "set"},
+		`{"items":[{"key":"k","value":"v","tll":5}]}`:   {"batch", "set"},
+		`{"key":"k","value":"x","encoding":"hex"}`:      {"batch", "set"},
+		`{"key":"k","value":"***","encoding":"base64"}`: {"batch", "set"},
+		`{"keys":["a",`: {"batch", "get"},
+		`[1, 2]`:        {"batch", "del"},
+		`{"keys":"a"}`:  {"batch", "get"},
+	}
+	for input, args := range cases {
+		if r := k.run(input, args...); r.code != exitUsage || !strings.Contains(r.stderr, "batch file") {
+			t.Errorf("%s with %s: got %+v, want exit 2 naming the batch file", strings.Join(args, " "), input, r)
+		}
+	}
+	if r := k.run("", "batch", "get", "/nonexistent.json"); r.code != exitUsage {
+		t.Errorf("missing file: got %+v, want exit 2", r)
+	}
+	// An empty batch reaches kvd, which refuses it.
+	if r := k.run("", "batch", "get"); r.code != exitFailure || !strings.Contains(r.stderr, "INVALID_PARAMETERS") {
+		t.Errorf("empty batch: got %+v, want exit 3 INVALID_PARAMETERS", r)
+	}
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/client/clienttest"
+)
+
+func TestExitCodes_NotFoundUsageAndOtherErrors(t *testing.T) {
+	clock := clienttest.NewClock(time.Unix(1_700_000_000, 0))
+	k := newKVD(t, clienttest.Options{Now: clock.Now})
+	k.must("", "put", "--create", "doc", `{"a":1}`)
+	k.must("", "put", "session", "x", "--ttl", "5")
+	clock.Advance(10 * time.Second)
+	cases := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"missing key", []string{"get", "nope"}, exitNotFound, "KEY_NOT_FOUND"},
+		{"expired key", []string{"get", "session"}, exitNotFound, "KEY_EXPIRED"},
+		{"missing path", []string{"get", "doc", "--path", "b"}, exitNotFound, "PATH_NOT_FOUND"},
+		{"missing database", []string{"get", "doc", "--db", "other"}, exitNotFound, "DATABASE_NOT_FOUND"},
+		{"history of a missing key", []string{"history", "nope"}, exitNotFound, "KEY_NOT_FOUND"},
+		{"bad database path", []string{"get", "doc", "--db", "../x"}, exitFailure, "INVALID_DB_PATH"},
+		{"bad table", []string{"get", "doc", "--table", "a-b"}, exitFailure, "INVALID_PARAMETERS"},
+		{"cas mismatch", []string{"put", "doc", "2", "--if-match", "3"}, exitFailure, "CAS_MISMATCH"},
+		{"incr of JSON object", []string{"incr", "doc"}, exitFailure, "INVALID_PARAMETERS"},
+		{"no command", nil, exitUsage, "no command"},
+		{"unknown command", []string{"fetch", "k"}, exitUsage, "unknown command"},
+		{"batch without verb", []string{"batch"}, exitUsage, "get, set or del"},
+		{"missing key argument", []string{"get"}, exitUsage, "usage: kvctl get"},
+		{"too many arguments", []string{"del", "a", "b"}, exitUsage, "usage: kvctl del"},
+		{"unknown flag", []string{"get", "k", "--colour"}, exitUsage, "colour"},
+		{"bad ttl", []string{"put", "k", "v", "--ttl", "1.5s"}, exitUsage, "ttl"},
+		{"bad time", []string{"get", "k", "--at", "yesterday"}, exitUsage, "at"},
+		{"bad delta", []string{"incr", "k", "-1"}, exitUsage, ""},
+		{"zero delta", []string{"incr", "k", "0"}, exitUsage, "DELTA"},
+		{"value and file", []string{"put", "k", "v", "--file", "f"}, exitUsage, "not both"},
+		{"missing file", []string{"put", "k", "--file", "/nonexistent/f"}, exitUsage, "no such file"},
+		{"list --at with --all", []string{"list", "--at", "1", "--all"}, exitUsage, "--at"},
+		{"bad url", []string{"--url", "ftp://x", "get", "k"}, exitUsage, "url"},
+		{"kvd not listening", []string{"--url", "http://127.0.0.1:1", "get", "k"}, exitFailure, "refused"},
+	}
+	for _, tc := range cases {
+		r := k.run("", tc.args...)
+		if r.code != tc.wantCode || !strings.Contains(r.stderr, tc.wantErr) {
+			t.Errorf("%s: kvctl %q: exit %d, stderr %q; want exit %d mentioning %q", tc.name, tc.args, r.code, r.stderr, tc.wantCode, tc.wantErr)
+		}
+	}
+}
+
+func TestHelp_ExitsZeroWithUsage(t *testing.T) {
+	k := newKVD(t, clienttest.Options{})
+	if r := k.run("", "-h"); r.code != exitOK || r.stdout != usage {
+		t.Errorf("-h: got exit %d, stdout %q", r.code, r.stdout)
+	}
+	if r := k.run("", "put", "-h"); r.code != exitOK || !strings.Contains(r.stdout, "--if-match") || strings.Contains(r.stdout, "--token ") {
+		t.Errorf("put -h: got exit %d, stdout %q; want put's own flags", r.code, r.stdout)
+	}
+}
+
+func TestJSONErrors_GoToStderrInKvdShape(t *testing.T) {
+	k := newKVD(t, clienttest.Options{})
+	r := k.run("", "--json", "get", "nope")
+	if r.code != exitNotFound || r.stdout != "" || !strings.HasPrefix(r.stderr, `{"statusCode":404,"code":"DATABASE_NOT_FOUND","message":`) {
+		t.Errorf("got %+v, want kvd's error JSON on stderr", r)
+	}
+	r = k.run("", "--json", "get")
+	if r.code != exitUsage || !strings.Contains(r.stderr, `"code":"USAGE"`) {
+		t.Errorf("usage error: got %+v", r)
+	}
+}
+
+// Flags go before or after the command and its operands; "--" lets a key
+// start with a dash; the environment gives defaults that flags override.
+func TestFlags_AnywhereAndFromTheEnvironment(t *testing.T) {
+	srv := clienttest.New(t, clienttest.Options{Tokens: []string{"s3cret"}})
+	k := &kvd{t: t, url: srv.URL, db: "app"}
+	if r := k.run("", "put", "--create", "k", "v"); r.code != exitFailure || !strings.Contains(r.stderr, "UNAUTHORIZED") {
+		t.Fatalf("without a token: got %+v, want exit 3 UNAUTHORIZED", r)
+	}
+	k.must("", "--token", "s3cret", "put", "--create", "k", "v")
+	k.must("", "put", "k", "v2", "--token", "s3cret", "--table", "other", "--create")
+	k.must("", "--token", "s3cret", "put", "--", "-dash", "v3")
+	t.Setenv("KVCTL_URL", srv.URL)
+	t.Setenv("KVCTL_DB", "app")
+	t.Setenv("KVCTL_TOKEN", "s3cret")
+	var stdout, stderr strings.Builder
+	if code := run(t.Context(), []string{"get", "k"}, strings.NewReader(""), &stdout, &stderr); code != exitOK || stdout.String() != "v" {
+		t.Errorf("from the environment: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	if code := run(t.Context(), []string{"get", "-dash", "--table", "kv_store"}, strings.NewReader(""), &stdout, &stderr); code != exitUsage {
+		t.Errorf("a dash key without --: exit %d, want 2", code)
+	}
+	if code := run(t.Context(), []string{"get", "--", "-dash"}, strings.NewReader(""), &stdout, &stderr); code != exitOK || stdout.String() != "v3" {
+		t.Errorf("get -- -dash: exit %d, stdout %q", code, stdout.String())
+	}
+	stdout.Reset()
+	if code := run(t.Context(), []string{"--token", "wrong", "get", "k"}, strings.NewReader(""), &stdout, &stderr); code != exitFailure {
+		t.Errorf("a --token overriding the environment: exit %d, want 3", code)
+	}
+	if code := run(t.Context(), []string{"get", "k", "--table", "other"}, strings.NewReader(""), &stdout, &stderr); code != exitOK || stdout.String() != "v2" {
+		t.Errorf("--table after the key: exit %d, stdout %q", code, stdout.String())
+	}
+}

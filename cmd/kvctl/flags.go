@@ -1,0 +1,121 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kvd/kvd/client"
+)
+
+// globals are the flags every command takes, before or after its name.
+type globals struct {
+	url, db, table, token string
+	json                  bool
+	timeout               time.Duration
+}
+
+var globalFlags = map[string]bool{"url": true, "db": true, "table": true, "token": true, "json": true, "timeout": true}
+
+// newGlobals starts from the environment, so a flag given on the command
+// line wins over it.
+func newGlobals(getenv func(string) string) *globals {
+	g := &globals{url: getenv("KVCTL_URL"), db: getenv("KVCTL_DB"), token: getenv("KVCTL_TOKEN"), timeout: 30 * time.Second}
+	if g.url == "" {
+		g.url = client.DefaultURL
+	}
+	return g
+}
+
+// register binds the global flags on fs. Both the top-level flag set and
+// the command's take them, bound to the same fields, with the values parsed
+// so far as defaults.
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.url, "url", g.url, "kvd's address (env KVCTL_URL)")
+	fs.StringVar(&g.db, "db", g.db, "database (env KVCTL_DB)")
+	fs.StringVar(&g.table, "table", g.table, "table (default kv_store)")
+	fs.StringVar(&g.token, "token", g.token, "bearer token (env KVCTL_TOKEN)")
+	fs.BoolVar(&g.json, "json", g.json, "print JSON")
+	fs.DurationVar(&g.timeout, "timeout", g.timeout, "give up after this long")
+}
+
+func (g *globals) client() (*client.Client, error) {
+	if g.timeout <= 0 {
+		return nil, fmt.Errorf("--timeout must be positive")
+	}
+	return client.New(client.Config{URL: g.url, DB: g.db, Table: g.table, Token: g.token})
+}
+
+// parseInterspersed parses flags wherever they appear among the operands,
+// as users type them ("kvctl get k --db app"); "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(operands, rest...), nil
+		}
+		if len(rest) == 0 {
+			return operands, nil
+		}
+		operands, args = append(operands, rest[0]), rest[1:]
+	}
+}
+
+// timeFlag reads a time as Unix seconds (decimals allowed) or RFC 3339.
+type timeFlag struct {
+	t   time.Time
+	set bool
+}
+
+func (f *timeFlag) String() string {
+	if !f.set {
+		return ""
+	}
+	return f.t.Format(time.RFC3339Nano)
+}
+
+func (f *timeFlag) Set(s string) error {
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		whole, frac, _ := strings.Cut(s, ".")
+		sec, err := strconv.ParseInt(whole, 10, 64)
+		if err != nil || secs < 0 {
+			return fmt.Errorf("want Unix seconds or RFC 3339")
+		}
+		ms, _ := strconv.Atoi((frac + "000")[:3])
+		f.t, f.set = time.Unix(sec, int64(ms)*int64(time.Millisecond)), true
+		if frac != "" && ms == 0 {
+			// "1700000000.0" names the instant, not the end of the second.
+			f.t = f.t.Add(time.Nanosecond)
+		}
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("want Unix seconds or RFC 3339")
+	}
+	f.t, f.set = t, true
+	return nil
+}
+
+// ttlFlag reads a TTL as whole seconds ("3600") or a duration ("1h").
+type ttlFlag struct{ d time.Duration }
+
+func (f *ttlFlag) String() string { return "" }
+
+func (f *ttlFlag) Set(s string) error {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		f.d = time.Duration(n) * time.Second
+	} else if f.d, err = time.ParseDuration(s); err != nil {
+		return fmt.Errorf("want seconds or a duration such as 1h")
+	}
+	if f.d <= 0 || f.d%time.Second != 0 {
+		return fmt.Errorf("want a positive whole number of seconds")
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/client/clienttest"
+)
+
+func TestList_PrefixPagesAndAll(t *testing.T) {
+	k := newKVD(t, clienttest.Options{})
+	var items []string
+	for i := range 7 {
+		items = append(items, fmt.Sprintf(`{"key":"users/%d","value":"x"}`, i))
+	}
+	k.must(strings.Join(append(items, `{"key":"orders/1","value":"x"}`), "\n"), "batch", "set", "--create")
+	if got := k.must("", "list", "users/", "--limit", "3", "--offset", "2"); got != "users/2\nusers/3\nusers/4\n" {
+		t.Errorf("page: got %q", got)
+	}
+	all := k.must("", "list", "users/", "--limit", "3", "--all")
+	if got := strings.Count(all, "\n"); got != 7 || !strings.HasPrefix(all, "users/0\n") {
+		t.Errorf("--all: got %q, want 7 keys", all)
+	}
+	var page struct {
+		Keys  []string `json:"keys"`
+		Count int      `json:"count"`
+	}
+	if err := json.Unmarshal([]byte(k.must("", "--json", "list", "--all", "--limit", "2")), &page); err != nil || page.Count != 8 || len(page.Keys) != 8 {
+		t.Errorf("--json --all: got %+v, %v; want all 8 keys", page, err)
+	}
+}
+
+func TestListAt_KeysAsTheyWere(t *testing.T) {
+	clock := clienttest.NewClock(time.Unix(1_700_000_000, 0))
+	k := newKVD(t, clienttest.Options{Now: clock.Now})
+	k.must("", "put", "--create", "a", "1")
+	clock.Advance(10 * time.Second)
+	k.must("", "put", "b", "2")
+	k.must("", "del", "a")
+	if got := k.must("", "list", "--at", "1700000000"); got != "a\n" {
+		t.Errorf("then: got %q, want a", got)
+	}
+	if got := k.must("", "list"); got != "b\n" {
+		t.Errorf("now: got %q, want b", got)
+	}
+}
+
+func TestHistory_PlainAndJSON(t *testing.T) {
+	clock := clienttest.NewClock(time.Unix(1_700_000_000, 0))
+	k := newKVD(t, clienttest.Options{Now: clock.Now})
+	k.must("", "put", "--create", "k", "one")
+	clock.Advance(time.Second)
+	k.must("\xff\x00", "put", "k")
+	clock.Advance(time.Second)
+	k.must("", "put", "k", "secret", "--no-history")
+	clock.Advance(time.Second)
+	k.must("", "del", "k")
+	want := "4\t2023-11-14T22:13:23Z\tdelete\t-\n" +
+		"3\t2023-11-14T22:13:22Z\tset\t(unrecorded)\n" +
+		"2\t2023-11-14T22:13:21Z\tset\t\"\\xff\\x00\"\n" +
+		"1\t2023-11-14T22:13:20Z\tset\t\"one\"\n"
+	if got := k.must("", "history", "k"); got != want {
+		t.Errorf("history:\ngot  %q\nwant %q", got, want)
+	}
+	var res struct {
+		Operations []historyJSON `json:"operations"`
+	}
+	if err := json.Unmarshal([]byte(k.must("", "--json", "history", "k", "--limit", "3")), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Operations) != 3 {
+		t.Fatalf("got %d operations, want 3", len(res.Operations))
+	}
+	if op := res.Operations[2]; op.NewValueBase64 != "/wA=" || op.OldValue == nil || *op.OldValue != "one" || op.Timestamp != 1_700_000_001 {
+		t.Errorf("binary write: got %+v", op)
+	}
+}
