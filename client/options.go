@@ -38,7 +38,10 @@ func (c *Client) newCall(endpoint string, opts []Option, takes ...string) (*call
 		cl.query.Set("table", c.table)
 	}
 	for _, o := range opts {
-		if o.apply == nil || !slices.Contains(takes, o.name) {
+		if o.apply == nil {
+			return nil, fmt.Errorf("client: %s: a zero Option; build options with DB, TTL, ...", endpoint)
+		}
+		if !slices.Contains(takes, o.name) {
 			return nil, fmt.Errorf("client: %s does not take option %s", endpoint, o.name)
 		}
 		if err := o.apply(cl); err != nil {

@@ -119,3 +119,13 @@ func (f *ttlFlag) Set(s string) error {
 	}
 	return nil
 }
+
+// stringFlag is a string flag that knows whether it was given, so that an
+// empty value (--if-match "") still counts.
+type stringFlag struct {
+	s   string
+	set bool
+}
+
+func (f *stringFlag) String() string     { return f.s }
+func (f *stringFlag) Set(s string) error { f.s, f.set = s, true; return nil }

@@ -35,16 +35,8 @@ func (w writeFlags) options() []client.Option {
 	return opts
 }
 
-// stringFlag is a string flag that knows whether it was given, so that an
-// empty value ("--if-match ”") still counts.
-type stringFlag struct {
-	s   string
-	set bool
-}
-
-func (f *stringFlag) String() string     { return f.s }
-func (f *stringFlag) Set(s string) error { f.s, f.set = s, true; return nil }
-
+// entryJSON is get --json: the value as kvd's batch get shows it, and the
+// metadata with times in Unix seconds.
 type entryJSON struct {
 	Key string `json:"key"`
 	jsonValue
