@@ -127,35 +127,23 @@ func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 
 // Get reads key from its file. The cache supplies metadata (content type,
 // times, TTL, version) only while it agrees with the file; stale reports a
-// file changed behind kvd's back, for the owner to import. Time travel and
-// references come from the cache.
+// file changed behind kvd's back, for the owner to import. References are
+// followed as in file mode, each hop read from its file. Time travel comes
+// from the cache.
 func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err error) {
 	if req.At != nil {
 		e, err = d.cache.Get(ctx, req)
 		return e, false, err
 	}
-	whole := req
-	whole.Path = nil
-	cached, cacheErr := d.cache.Get(ctx, whole)
-	switch {
-	case cacheErr == nil && cached.RefTarget != "":
-		e = cached
-	case CodeOf(cacheErr) == CodeKeyExpired:
-		return Entry{}, false, cacheErr
-	case cacheErr != nil && CodeOf(cacheErr) != CodeKeyNotFound:
-		return Entry{}, false, cacheErr
-	default:
-		data, info, err := d.readFile(req.Table, req.Key)
-		if err != nil {
-			return Entry{}, cacheErr == nil, err
-		}
-		if cacheErr == nil && bytes.Equal(cached.Value, data) {
-			e = cached
-		} else {
-			ct, _ := InferContentType("", data)
-			e = Entry{Value: data, ContentType: ct, UpdatedAt: info.ModTime().UnixMilli()}
-			stale = true
-		}
+	e, stale, err = d.current(ctx, req.Table, req.Key)
+	if err == nil && e.ContentType == RefContentType {
+		e, err = followRefs(req.Key, e, func(key string) (Entry, error) {
+			target, _, err := d.current(ctx, req.Table, key)
+			return target, err
+		})
+	}
+	if err != nil {
+		return Entry{}, stale, err
 	}
 	if len(req.Path) > 0 {
 		fragment, err := JSONGet(e.Value, req.Path)
@@ -165,6 +153,36 @@ func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err
 		e.Value, e.ContentType = fragment, contentTypeJSON
 	}
 	return e, stale, nil
+}
+
+// current reads key's own entry, not following a reference: the file's
+// bytes, with the cache's metadata while the cache agrees with them (stale
+// when it does not). A file edited by hand is never a reference.
+func (d *Dir) current(ctx context.Context, table, key string) (Entry, bool, error) {
+	var cached Entry
+	cacheErr := d.cache.withReader(ctx, func(r *reader) error {
+		t, err := r.table(table)
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			return Errorf(CodeKeyNotFound, "Key not found")
+		}
+		cached, err = t.live(key, d.cache.opts.Now().UnixMilli())
+		return err
+	})
+	if c := CodeOf(cacheErr); cacheErr != nil && c != CodeKeyNotFound {
+		return Entry{}, false, cacheErr // expired (the owner removes the file), or the cache failed
+	}
+	data, info, err := d.readFile(table, key)
+	if err != nil {
+		return Entry{}, cacheErr == nil, err
+	}
+	if cacheErr == nil && bytes.Equal(cached.Value, data) {
+		return cached, false, nil
+	}
+	ct, _ := InferContentType("", data)
+	return Entry{Value: data, ContentType: ct, UpdatedAt: info.ModTime().UnixMilli()}, true, nil
 }
 
 // Sync brings the cache in line with key's file (owner only): a file
