@@ -23,9 +23,10 @@ func keyPath(key, op string) (string, error) {
 	}
 	escaped := escapeKey(key)
 	if tableLevel[escaped] {
-		// kvd reserves these words directly under /kv/ for table-level
-		// endpoints, deciding from the escaped path; escaping the first
-		// letter too still names the key, and keeps it reachable.
+		// Sent as is, these words would reach kvd's table-level endpoints
+		// (a GET of the key "snapshot" would get the table's snapshot).
+		// Escaping the first letter too still names the key, so kvd
+		// answers for the key: no key may take these names (400).
 		escaped = fmt.Sprintf("%%%02X", escaped[0]) + escaped[1:]
 	}
 	p := apiPrefix + "/kv/" + escaped

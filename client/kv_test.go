@@ -82,7 +82,7 @@ func TestKeys_SlashesOperationWordsAndURLSyntaxAreKeys(t *testing.T) {
 	c, ctx := newClient(t), testContext(t)
 	keys := []string{
 		"users/alice", "a/incr", "a/decr", "a/history", "a/snapshot", "a/rollback", "a/push", "a/pop", "a/remove",
-		"incr", "batch/get", "batch/set", "batch/delete", "snapshot", "diff", "rollback",
+		"incr", "batch/get", "batch/set", "batch/delete", "snapshots", "diff/x", "rollback/",
 		"q?x=1&y=2#frag", "100% sure", "a+b c", "a%2Fb", "ünïcode/ключ/🔑", "semi;colon:at@", "dir/", "/lead", "tail//double", ".", "..", "a/../b", "./x",
 	}
 	for _, k := range keys {
@@ -100,6 +100,12 @@ func TestKeys_SlashesOperationWordsAndURLSyntaxAreKeys(t *testing.T) {
 	}
 	if len(list.Keys) != len(keys) {
 		t.Errorf("listed %d keys %q, want the %d written", len(list.Keys), list.Keys, len(keys))
+	}
+	// The names of table-level endpoints are no keys: refused, not misrouted.
+	for _, k := range []string{"snapshot", "diff", "rollback"} {
+		if _, err := c.Get(ctx, k); !errors.Is(err, client.ErrInvalidParameters) {
+			t.Errorf("get %q: got %v, want INVALID_PARAMETERS", k, err)
+		}
 	}
 	// The key "a/incr" is not a counter operation on "a".
 	if _, err := c.Get(ctx, "a"); !errors.Is(err, client.ErrKeyNotFound) {

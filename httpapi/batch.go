@@ -54,7 +54,7 @@ func batchKey(raw json.RawMessage, where string) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &key) != nil {
 		return "", invalidParam("Invalid JSON body: %s must be a string", where)
 	}
-	if err := sqlitekv.ValidateKey(key); err != nil {
+	if err := validateKey(key); err != nil {
 		return "", invalidParam("Invalid JSON body: %s: %s", where, err.(*sqlitekv.Error).Message)
 	}
 	return key, nil

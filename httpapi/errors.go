@@ -70,7 +70,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	if r.Method == http.MethodHead {
+	if r.Method == http.MethodHead { // no body: the code travels in a header
+		w.Header().Set("X-Error-Code", string(e.Code))
 		w.WriteHeader(status)
 		return
 	}

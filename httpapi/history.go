@@ -39,8 +39,8 @@ type historyOp struct {
 	Op          string          `json:"op"`
 	OldValue    json.RawMessage `json:"old_value,omitempty"`
 	NewValue    json.RawMessage `json:"new_value,omitempty"`
-	RawOldValue string          `json:"raw_old_value,omitempty"`
-	RawNewValue string          `json:"raw_new_value,omitempty"`
+	RawOldValue *string         `json:"raw_old_value,omitempty"` // a pointer: "" is an empty value
+	RawNewValue *string         `json:"raw_new_value,omitempty"`
 	ContentType string          `json:"content_type,omitempty"`
 	Unrecorded  bool            `json:"unrecorded,omitempty"`
 }
@@ -93,11 +93,12 @@ func (s *Server) history(r *http.Request, t kvTarget) (out []historyEntry, err e
 }
 
 // historyValue shows a JSON value inline and anything else as base64.
-func historyValue(e sqlitekv.Entry) (json.RawMessage, string) {
+func historyValue(e sqlitekv.Entry) (json.RawMessage, *string) {
 	if sqlitekv.IsJSONContentType(e.ContentType) && json.Valid(e.Value) {
-		return json.RawMessage(e.Value), ""
+		return json.RawMessage(e.Value), nil
 	}
-	return nil, base64.StdEncoding.EncodeToString(e.Value)
+	raw := base64.StdEncoding.EncodeToString(e.Value)
+	return nil, &raw
 }
 
 type valueResponse struct {
@@ -226,7 +227,7 @@ func (s *Server) diff(r *http.Request, t kvTarget) (map[string]any, error) {
 	var keys []string
 	if t.q.has("keys") {
 		for _, k := range strings.Split(t.q.Get("keys"), ",") {
-			if err := sqlitekv.ValidateKey(k); err != nil {
+			if err := validateKey(k); err != nil {
 				return nil, err
 			}
 			keys = append(keys, k)

@@ -350,3 +350,13 @@ func checkKeyRollbacks(t *testing.T, ts *testServer) {
 		t.Fatalf("f after refused rollback: got %q, want f3", got)
 	}
 }
+
+// An empty value is a value: history shows it as "", not as no value.
+func TestHistory_EmptyValueIsShown(t *testing.T) {
+	ts := newTestServer(t)
+	ts.do(t, "PUT", kv("e", "db=app&create_db_if_missing=true"), "", "Content-Type", "text/plain")
+	op := ts.do(t, "GET", kv("e/history", "db=app"), "").JSON(t)["operations"].([]any)[0].(map[string]any)["operation"].(map[string]any)
+	if raw, ok := op["raw_new_value"]; !ok || raw != "" {
+		t.Fatalf("history of an empty value: got %v, want raw_new_value \"\"", op)
+	}
+}

@@ -31,7 +31,7 @@ func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request, t kvTarget
 		return
 	}
 	writeEntryHeaders(w, e)
-	if notModified(r, e) {
+	if e.RefTarget == "" && notModified(r, e) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -84,7 +84,10 @@ func writeEntryHeaders(w http.ResponseWriter, e sqlitekv.Entry) {
 	h := w.Header()
 	h.Set("Content-Type", e.ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(e.Value)))
-	if e.Version > 0 { // a file changed behind kvd's back has no version yet
+	// A file changed behind kvd's back has no version yet. A read through a
+	// reference gets none either: the target's version would be no use to
+	// If-Match on the reference, which has a version of its own.
+	if e.Version > 0 && e.RefTarget == "" {
 		h.Set("ETag", etag(e.Version))
 	}
 	if e.CreatedAt != 0 {

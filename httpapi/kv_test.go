@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -195,6 +196,33 @@ func TestParameters_BadValuesAnswer400(t *testing.T) {
 	wantError(t, ts.do(t, "PUT", kv("a", "db=app"), "1", "If-None-Match", `3`), 400, "INVALID_PARAMETERS")
 	if got := string(ts.do(t, "GET", kv("a", "db=app"), "").Body); got != "1" {
 		t.Fatalf("value after refused writes: got %q, want 1", got)
+	}
+}
+
+// A key named like a table-level endpoint could never be read by a client
+// that escapes keys with encodeURIComponent: no route may create one.
+func TestKeys_NamedLikeTableEndpointsAreRefused(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	for _, key := range []string{"snapshot", "diff", "rollback"} {
+		escaped := "%" + fmt.Sprintf("%02X", key[0]) + key[1:] // reaches the key route
+		wantError(t, ts.do(t, "PUT", kv(escaped, q), "x"), 400, "INVALID_PARAMETERS")
+		wantError(t, ts.do(t, "POST", batchPath+"set?"+q, `{"items":[{"key":"`+key+`","value":"x"}]}`), 400, "INVALID_PARAMETERS")
+	}
+	for _, key := range []string{"a%2Fsnapshot", "batch%2Fget", "snapshots"} {
+		wantStatus(t, ts.do(t, "PUT", kv(key, q), "x"), 200)
+	}
+}
+
+// HEAD answers have no body, so an error's code travels in X-Error-Code.
+func TestHead_ErrorCodeInAHeader(t *testing.T) {
+	ts := newTestServer(t)
+	if h := ts.do(t, "HEAD", kv("k", "db=nowhere"), "").Header.Get("X-Error-Code"); h != "DATABASE_NOT_FOUND" {
+		t.Fatalf("HEAD on a missing database: X-Error-Code %q", h)
+	}
+	ts.do(t, "PUT", kv("other", "db=app&create_db_if_missing=true"), "x")
+	if h := ts.do(t, "HEAD", kv("k", "db=app"), "").Header.Get("X-Error-Code"); h != "KEY_NOT_FOUND" {
+		t.Fatalf("HEAD on a missing key: X-Error-Code %q", h)
 	}
 }
 

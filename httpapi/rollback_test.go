@@ -226,6 +226,10 @@ func TestReferences_ChainsCyclesAndDangling(t *testing.T) {
 	if h := ts.do(t, "HEAD", kv("ref1", q), "").Header; h.Get("X-KV-Reference") != "true" {
 		t.Fatalf("HEAD of a reference: headers %v", h)
 	}
+	// The target's version would be no use to If-Match on the reference.
+	if tag := r.Header.Get("ETag"); tag != "" {
+		t.Fatalf("GET through a reference: ETag %s, want none", tag)
+	}
 	if got := string(ts.do(t, "GET", kv("ref2", q+"&path=v"), "").Body); got != "1" {
 		t.Fatalf("path through a reference: got %s", got)
 	}

@@ -49,11 +49,21 @@ func parseKVPath(escaped string) (kvTarget, error) {
 	if err != nil {
 		return t, invalidParam("Key is not a valid percent-encoded path")
 	}
-	if err := sqlitekv.ValidateKey(key); err != nil {
+	if err := validateKey(key); err != nil {
 		return t, err
 	}
 	t.key = key
 	return t, nil
+}
+
+// validateKey is sqlitekv's key contract plus the words a client that
+// escapes keys with encodeURIComponent could never address: /kv/snapshot
+// is the table's snapshot, so no key may be named snapshot.
+func validateKey(key string) error {
+	if tableOps[key] && !strings.Contains(key, "/") {
+		return invalidParam("Key %q is reserved for the table-level endpoint of that name", key)
+	}
+	return sqlitekv.ValidateKey(key)
 }
 
 type kvHandler func(http.ResponseWriter, *http.Request, kvTarget)
