@@ -97,14 +97,20 @@ func (d *DB) BatchDelete(ctx context.Context, req sqlitekv.BatchDeleteRequest) (
 }
 
 // BatchGet reads keys from one consistent snapshot (in directory mode, file
-// by file: files have no transactions).
+// by file: files have no transactions). References are not followed.
 func (d *DB) BatchGet(ctx context.Context, table string, keys []string) (map[string]sqlitekv.Entry, error) {
 	if d.dir == nil {
 		return d.store.BatchGet(ctx, table, keys)
 	}
 	found := map[string]sqlitekv.Entry{}
 	for _, key := range keys {
-		e, err := d.Get(ctx, sqlitekv.GetRequest{Table: table, Key: key})
+		e, stale, err := d.dir.Own(ctx, table, key)
+		if stale {
+			d.send(&writeMsg{op: syncOp{table: table, key: key}})
+		}
+		if sqlitekv.CodeOf(err) == sqlitekv.CodeKeyExpired {
+			d.send(&writeMsg{op: expireOp{table: table, key: key}})
+		}
 		switch sqlitekv.CodeOf(err) {
 		case "":
 			found[key] = e

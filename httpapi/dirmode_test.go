@@ -689,6 +689,11 @@ func TestDirMode_ReferencesFollowTheFiles(t *testing.T) {
 	ts, root, q := dirServer(t)
 	ts.do(t, "PUT", kv("target", q), "cached")
 	wantStatus(t, ts.do(t, "PUT", kv("ref", q+"&ref=true"), "target"), 200)
+	// Batch reads show the reference itself, as in file mode.
+	got := ts.do(t, "POST", batchPath+"get?"+q, `{"keys":["ref"]}`).JSON(t)["values"].(map[string]any)["ref"].(map[string]any)
+	if got["content_type"] != "application/vnd.kvd.reference" {
+		t.Fatalf("batch/get of a reference: got %v, want the reference itself", got)
+	}
 	// The target's file edited by hand: a read through the reference serves it.
 	os.WriteFile(filepath.Join(root, "notes", "target"), []byte("edited"), 0o640)
 	if r := ts.do(t, "GET", kv("ref", q), ""); string(r.Body) != "edited" || r.Header.Get("X-KV-Reference") != "true" {

@@ -155,6 +155,12 @@ func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err
 	return e, stale, nil
 }
 
+// Own reads key's own entry as batch reads show it, a reference not
+// followed; stale as in Get.
+func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
+	return d.current(ctx, table, key)
+}
+
 // current reads key's own entry, not following a reference: the file's
 // bytes, with the cache's metadata while the cache agrees with them (stale
 // when it does not). A file edited by hand is never a reference.
