@@ -101,10 +101,14 @@ func TestKeys_SlashesOperationWordsAndURLSyntaxAreKeys(t *testing.T) {
 	if len(list.Keys) != len(keys) {
 		t.Errorf("listed %d keys %q, want the %d written", len(list.Keys), list.Keys, len(keys))
 	}
-	// The names of table-level endpoints are no keys: refused, not misrouted.
+	// The names of table-level endpoints are no keys kvd creates; reading
+	// one reaches the key, not the endpoint.
 	for _, k := range []string{"snapshot", "diff", "rollback"} {
-		if _, err := c.Get(ctx, k); !errors.Is(err, client.ErrInvalidParameters) {
-			t.Errorf("get %q: got %v, want INVALID_PARAMETERS", k, err)
+		if _, err := c.Put(ctx, k, client.Text("x")); !errors.Is(err, client.ErrInvalidParameters) {
+			t.Errorf("put %q: got %v, want INVALID_PARAMETERS", k, err)
+		}
+		if _, err := c.Get(ctx, k); !errors.Is(err, client.ErrKeyNotFound) {
+			t.Errorf("get %q: got %v, want KEY_NOT_FOUND", k, err)
 		}
 	}
 	// The key "a/incr" is not a counter operation on "a".

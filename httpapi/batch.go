@@ -48,13 +48,14 @@ func checkBatchSize(n int, what string) error {
 	return nil
 }
 
-// batchKey decodes and validates entry i of a key list.
-func batchKey(raw json.RawMessage, where string) (string, error) {
+// batchKey decodes and validates entry i of a key list; validate is
+// sqlitekv's ValidateKey, or ValidateNewKey where the batch writes.
+func batchKey(raw json.RawMessage, where string, validate func(string) error) (string, error) {
 	var key string
 	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &key) != nil {
 		return "", invalidParam("Invalid JSON body: %s must be a string", where)
 	}
-	if err := validateKey(key); err != nil {
+	if err := validate(key); err != nil {
 		return "", invalidParam("Invalid JSON body: %s: %s", where, err.(*sqlitekv.Error).Message)
 	}
 	return key, nil
@@ -72,7 +73,7 @@ func (s *Server) parseBatchKeys(r *http.Request) ([]string, error) {
 	keys := make([]string, len(body.Keys))
 	for i, raw := range body.Keys {
 		var err error
-		if keys[i], err = batchKey(raw, fmt.Sprintf("keys[%d]", i)); err != nil {
+		if keys[i], err = batchKey(raw, fmt.Sprintf("keys[%d]", i), sqlitekv.ValidateKey); err != nil {
 			return nil, err
 		}
 	}
@@ -91,7 +92,7 @@ func (s *Server) parseBatchItems(r *http.Request) ([]sqlitekv.BatchItem, error) 
 	items := make([]sqlitekv.BatchItem, len(body.Items))
 	for i, in := range body.Items {
 		where := fmt.Sprintf("items[%d]", i)
-		key, err := batchKey(in.Key, where+".key")
+		key, err := batchKey(in.Key, where+".key", sqlitekv.ValidateNewKey)
 		if err != nil {
 			return nil, err
 		}

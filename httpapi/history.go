@@ -227,7 +227,7 @@ func (s *Server) diff(r *http.Request, t kvTarget) (map[string]any, error) {
 	var keys []string
 	if t.q.has("keys") {
 		for _, k := range strings.Split(t.q.Get("keys"), ",") {
-			if err := validateKey(k); err != nil {
+			if err := sqlitekv.ValidateKey(k); err != nil {
 				return nil, err
 			}
 			keys = append(keys, k)

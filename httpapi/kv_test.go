@@ -200,14 +200,20 @@ func TestParameters_BadValuesAnswer400(t *testing.T) {
 }
 
 // A key named like a table-level endpoint could never be read by a client
-// that escapes keys with encodeURIComponent: no route may create one.
-func TestKeys_NamedLikeTableEndpointsAreRefused(t *testing.T) {
+// that escapes keys with encodeURIComponent: no write may create one. One
+// stored before that rule can still be read and deleted.
+func TestKeys_NamedLikeTableEndpointsAreNotCreated(t *testing.T) {
 	ts := newTestServer(t)
 	q := "db=app&create_db_if_missing=true"
+	ts.do(t, "PUT", kv("other", q), "x")
 	for _, key := range []string{"snapshot", "diff", "rollback"} {
 		escaped := "%" + fmt.Sprintf("%02X", key[0]) + key[1:] // reaches the key route
 		wantError(t, ts.do(t, "PUT", kv(escaped, q), "x"), 400, "INVALID_PARAMETERS")
+		wantError(t, ts.do(t, "POST", kv(escaped+"/incr", q), ""), 400, "INVALID_PARAMETERS")
 		wantError(t, ts.do(t, "POST", batchPath+"set?"+q, `{"items":[{"key":"`+key+`","value":"x"}]}`), 400, "INVALID_PARAMETERS")
+		wantError(t, ts.do(t, "GET", kv(escaped, q), ""), 404, "KEY_NOT_FOUND")
+		wantError(t, ts.do(t, "DELETE", kv(escaped, q), ""), 404, "KEY_NOT_FOUND")
+		wantStatus(t, ts.do(t, "POST", batchPath+"delete?"+q, `{"keys":["`+key+`"]}`), 200)
 	}
 	for _, key := range []string{"a%2Fsnapshot", "batch%2Fget", "snapshots"} {
 		wantStatus(t, ts.do(t, "PUT", kv(key, q), "x"), 200)

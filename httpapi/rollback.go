@@ -85,7 +85,7 @@ func (s *Server) rollbackTable(r *http.Request, t kvTarget) (rollbackTableRespon
 		return res, invalidParam("Give keys or exclude_keys, not both")
 	}
 	for _, k := range append(append([]string{}, body.Keys...), body.ExcludeKeys...) {
-		if err := validateKey(k); err != nil {
+		if err := sqlitekv.ValidateKey(k); err != nil {
 			return res, err
 		}
 	}

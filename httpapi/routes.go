@@ -49,21 +49,11 @@ func parseKVPath(escaped string) (kvTarget, error) {
 	if err != nil {
 		return t, invalidParam("Key is not a valid percent-encoded path")
 	}
-	if err := validateKey(key); err != nil {
+	if err := sqlitekv.ValidateKey(key); err != nil {
 		return t, err
 	}
 	t.key = key
 	return t, nil
-}
-
-// validateKey is sqlitekv's key contract plus the words a client that
-// escapes keys with encodeURIComponent could never address: /kv/snapshot
-// is the table's snapshot, so no key may be named snapshot.
-func validateKey(key string) error {
-	if tableOps[key] && !strings.Contains(key, "/") {
-		return invalidParam("Key %q is reserved for the table-level endpoint of that name", key)
-	}
-	return sqlitekv.ValidateKey(key)
 }
 
 type kvHandler func(http.ResponseWriter, *http.Request, kvTarget)
@@ -104,6 +94,9 @@ func (s *Server) routeKV(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	t, err := parseKVPath(r.URL.EscapedPath())
 	if err == nil {
 		t.q, err = parseQuery(r)
+	}
+	if err == nil && !t.table && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodDelete {
+		err = sqlitekv.ValidateNewKey(t.key) // a key named like a table endpoint may be read and deleted, not written
 	}
 	if err != nil {
 		s.writeError(w, r, err)
