@@ -2,6 +2,7 @@ package actors_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -136,5 +137,52 @@ func TestOverload_FullQueueAnswersOverloaded(t *testing.T) {
 	wg.Wait()
 	if overloaded.Load() == 0 {
 		t.Fatal("64 simultaneous writes with a queue of 1: got no OVERLOADED, want some")
+	}
+}
+
+// A write whose client has already gone is not queued; one queued before
+// its client went is applied and answered with its real outcome, so its
+// caller (and the request body it holds) stays until the actor is done.
+func TestWrite_CancelledClientsAndQueuedWrites(t *testing.T) {
+	reg := newTestRegistry(t, sqlitekv.SyncFull, actors.Hooks{})
+	db, err := reg.Open("app", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := db.Put(gone, sqlitekv.PutRequest{Table: "kv_store", Key: "never", Value: []byte("x")}); err == nil {
+		t.Fatal("put for a client already gone: got nil error, want it refused")
+	}
+	if _, err := db.Get(context.Background(), sqlitekv.GetRequest{Table: "kv_store", Key: "never"}); sqlitekv.CodeOf(err) != sqlitekv.CodeKeyNotFound {
+		t.Fatalf("key of the refused put: got %v, want KEY_NOT_FOUND", err)
+	}
+	// Keep the actor busy so the next put waits in its queue, then cancel.
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db.Incr(context.Background(), sqlitekv.IncrRequest{Table: "kv_store", Key: fmt.Sprint("busy", i%8), Delta: 1})
+		}()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.Put(ctx, sqlitekv.PutRequest{Table: "kv_store", Key: "queued", Value: []byte("x")})
+		done <- err
+	}()
+	cancel()
+	putErr := <-done
+	wg.Wait()
+	// The mailbox is FIFO: once this write is answered, everything queued
+	// before it was applied. Whatever the answer said must be what happened.
+	if _, err := db.Put(context.Background(), sqlitekv.PutRequest{Table: "kv_store", Key: "last", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	_, getErr := db.Get(context.Background(), sqlitekv.GetRequest{Table: "kv_store", Key: "queued"})
+	if (putErr == nil) != (getErr == nil) {
+		t.Fatalf("put cancelled around queueing answered %v, but the key reads %v", putErr, getErr)
 	}
 }

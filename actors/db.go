@@ -189,6 +189,9 @@ func (d *DB) BackupTo(ctx context.Context, dst string) error {
 // write sends op to the actor and waits for its committed answer. A full
 // queue is refused up front: memory stays bounded under overload.
 func (d *DB) write(ctx context.Context, op any) (any, error) {
+	if err := ctx.Err(); err != nil { // the client has gone: nothing to apply it for
+		return nil, &sqlitekv.Error{Code: sqlitekv.CodeDatabaseError, Message: "Request cancelled", Cause: err}
+	}
 	if d.queued.Add(1) > int64(d.reg.cfg.MaxQueue) {
 		d.queued.Add(-1)
 		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many writes queued for this database; retry shortly")
@@ -198,13 +201,12 @@ func (d *DB) write(ctx context.Context, op any) (any, error) {
 		d.queued.Add(-1)
 		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database is closing; retry shortly")
 	}
-	select {
-	case r := <-m.reply:
-		return r.result, r.err
-	case <-ctx.Done():
-		// The write may still commit; the caller has gone and cannot be told.
-		return nil, &sqlitekv.Error{Code: sqlitekv.CodeDatabaseError, Message: "Request cancelled", Cause: ctx.Err()}
-	}
+	// Once queued, a write is applied whether or not its client is still
+	// there, so the caller waits for it even when ctx ends: the request's
+	// body (and its share of the server's body budget) lives until the
+	// actor is done with it.
+	r := <-m.reply
+	return r.result, r.err
 }
 
 // send delivers m unless the database is closing.
