@@ -13,7 +13,9 @@ import (
 
 // batchBodyLimit bounds a batch body: room for 100 values of the largest
 // allowed size would be a gigabyte, so a batch gets four values' worth.
-func (s *Server) batchBodyLimit() int64 { return 4 * s.cfg.MaxValueBytes }
+func (s *Server) batchBodyLimit() int64 { return batchBodyLimit(s.cfg.MaxValueBytes) }
+
+func batchBodyLimit(maxValueBytes int64) int64 { return 4 * maxValueBytes }
 
 type batchKeysBody struct {
 	Keys []json.RawMessage `json:"keys"`

@@ -42,21 +42,35 @@ func TestCAS_ETagHeaders(t *testing.T) {
 	wantError(t, ts.do(t, "PUT", kv("k", q), "v3", "If-Match", tag), 412, "CAS_MISMATCH")
 	wantError(t, ts.do(t, "PUT", kv("nope", q), "v3", "If-Match", tag), 412, "CAS_KEY_MISSING")
 	wantError(t, ts.do(t, "DELETE", kv("k", q), "", "If-Match", tag), 412, "CAS_MISMATCH")
-	// Lists and * as HTTP defines them; weak tags compare like strong ones.
+	// Lists and * as HTTP defines them. If-Match compares strongly (a weak
+	// tag never matches), If-None-Match weakly.
 	current := update.Header.Get("ETag")
-	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v3", "If-Match", `"1", W/`+current), 200)
+	wantError(t, ts.do(t, "PUT", kv("k", q), "v3", "If-Match", "W/"+current), 412, "CAS_MISMATCH")
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v3", "If-Match", `"1", `+current), 200)
 	current = ts.do(t, "HEAD", kv("k", q), "").Header.Get("ETag")
-	wantError(t, ts.do(t, "PUT", kv("k", q), "v4", "If-None-Match", `"1", `+current), 412, "CAS_MISMATCH")
+	wantError(t, ts.do(t, "PUT", kv("k", q), "v4", "If-None-Match", `"1", W/`+current), 412, "CAS_MISMATCH")
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v4", "If-None-Match", `"1", "2"`), 200)
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v5", "If-Match", "*"), 200)
 	wantError(t, ts.do(t, "PUT", kv("nope", q), "v", "If-Match", "*"), 412, "CAS_KEY_MISSING")
 	wantStatus(t, ts.do(t, "PUT", kv("fresh", q), "v", "If-None-Match", `"1"`), 200) // nothing to match
+	// A missing key fails If-Match before it is found missing.
+	wantError(t, ts.do(t, "DELETE", kv("nope", q), "", "If-Match", "*"), 412, "CAS_KEY_MISSING")
+	wantError(t, ts.do(t, "DELETE", kv("nope", q), ""), 404, "KEY_NOT_FOUND")
+	// Reads: If-None-Match answers 304, a failed If-Match 412.
 	current = ts.do(t, "HEAD", kv("k", q), "").Header.Get("ETag")
-	if got := ts.do(t, "GET", kv("k", q), "", "If-None-Match", `"1", `+current); got.Status != 304 {
-		t.Fatalf("GET with a list holding the current ETag: got %d, want 304", got.Status)
-	}
-	if got := ts.do(t, "GET", kv("k", q), "", "If-None-Match", "*"); got.Status != 304 {
-		t.Fatalf("GET with If-None-Match *: got %d, want 304", got.Status)
+	for _, method := range []string{"GET", "HEAD"} {
+		for header, want := range map[[2]string]int{
+			{"If-None-Match", `"1", ` + current}: 304,
+			{"If-None-Match", "*"}:               304,
+			{"If-None-Match", `"1"`}:             200,
+			{"If-Match", `"1"`}:                  412,
+			{"If-Match", current}:                200,
+			{"If-Match", "*"}:                    200,
+		} {
+			if got := ts.do(t, method, kv("k", q), "", header[0], header[1]); got.Status != want {
+				t.Errorf("%s with %s: %s: got %d, want %d", method, header[0], header[1], got.Status, want)
+			}
+		}
 	}
 	wantStatus(t, ts.do(t, "DELETE", kv("k", q), "", "If-Match", current), 200)
 }

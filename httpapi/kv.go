@@ -25,26 +25,35 @@ func (s *Server) openForWrite(q query) (*actors.DB, error) {
 }
 
 func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
-	e, err := s.getEntry(r, t, true)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	e, ok := s.readKey(w, r, t, true)
+	if ok {
+		w.Write(e.Value)
 	}
-	writeEntryHeaders(w, e)
-	if e.RefTarget == "" && notModified(r, e) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	w.Write(e.Value)
 }
 
 func (s *Server) handleHeadKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
-	e, err := s.getEntry(r, t, false)
+	s.readKey(w, r, t, false)
+}
+
+// readKey answers a GET's or HEAD's status and headers; ok means the body
+// should follow.
+func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t kvTarget, full bool) (e sqlitekv.Entry, ok bool) {
+	e, err := s.getEntry(r, t, full)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return e, false
+	}
+	switch readCondition(r, e) {
+	case http.StatusPreconditionFailed:
+		s.writeError(w, r, sqlitekv.Errorf(sqlitekv.CodeCASMismatch, "Precondition failed: current version does not match If-Match"))
+		return e, false
+	case http.StatusNotModified:
+		writeEntryHeaders(w, e)
+		w.WriteHeader(http.StatusNotModified)
+		return e, false
 	}
 	writeEntryHeaders(w, e)
+	return e, true
 }
 
 // getEntry parses a read; path and time travel are GET-only.

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -149,52 +148,4 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
 	}
 	return body, nil
-}
-
-// versionConditions reads If-Match and If-None-Match: each `*` or a
-// comma-separated list of ETags ("<version>", weak or not: a version names
-// exactly one state of the key, so weak and strong compare alike).
-func versionConditions(r *http.Request) (v sqlitekv.Versions, err error) {
-	if v.MatchAny, v.Match, err = etagList(r.Header.Get("If-Match")); err != nil {
-		return v, invalidParam("If-Match must be * or ETags such as \"42\"")
-	}
-	if v.Absent, v.NoneMatch, err = etagList(r.Header.Get("If-None-Match")); err != nil {
-		return v, invalidParam("If-None-Match must be * or ETags such as \"42\"")
-	}
-	return v, nil
-}
-
-func etagList(h string) (star bool, versions []int64, err error) {
-	if h = strings.TrimSpace(h); h == "" || h == "*" {
-		return h == "*", nil, nil
-	}
-	for _, tag := range strings.Split(h, ",") {
-		v, err := parseETag(strings.TrimSpace(tag))
-		if err != nil {
-			return false, nil, err
-		}
-		versions = append(versions, v)
-	}
-	return false, versions, nil
-}
-
-func parseETag(s string) (int64, error) {
-	s = strings.TrimPrefix(s, "W/")
-	if len(s) < 3 || s[0] != '"' || s[len(s)-1] != '"' {
-		return 0, strconv.ErrSyntax
-	}
-	v, err := strconv.ParseInt(s[1:len(s)-1], 10, 64)
-	if err != nil || v <= 0 {
-		return 0, strconv.ErrSyntax
-	}
-	return v, nil
-}
-
-func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
-
-// notModified applies a GET's If-None-Match to the entry read. A malformed
-// header is ignored, as caches expect.
-func notModified(r *http.Request, e sqlitekv.Entry) bool {
-	star, versions, err := etagList(r.Header.Get("If-None-Match"))
-	return err == nil && (star || slices.Contains(versions, e.Version))
 }

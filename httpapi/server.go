@@ -32,8 +32,9 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 
 	// MaxBodyMemory bounds the request bodies held in memory at once,
-	// across all requests; past it, writes answer 503. 0 means 256 MiB (at
-	// least two of the largest batch bodies).
+	// across all requests; past it, a request with a body answers 503. 0
+	// means 256 MiB or two of the largest batch bodies, whichever is more;
+	// less than one batch body is raised to one, or it could never pass.
 	MaxBodyMemory int64
 }
 
@@ -64,8 +65,9 @@ func New(cfg Config) *Server {
 		cfg.ReadHeaderTimeout = 10 * time.Second
 	}
 	if cfg.MaxBodyMemory <= 0 {
-		cfg.MaxBodyMemory = max(256<<20, 2*4*cfg.MaxValueBytes)
+		cfg.MaxBodyMemory = max(256<<20, 2*batchBodyLimit(cfg.MaxValueBytes))
 	}
+	cfg.MaxBodyMemory = max(cfg.MaxBodyMemory, batchBodyLimit(cfg.MaxValueBytes))
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 		cfg.Metrics.Watch(cfg.Registry)

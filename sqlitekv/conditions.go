@@ -11,17 +11,27 @@ type Versions struct {
 	Absent    bool    // the key must not exist (If-None-Match: *)
 }
 
+// MatchFails reports whether If-Match fails for a key at version (exists
+// false: no key).
+func (v Versions) MatchFails(version int64, exists bool) bool {
+	if !v.MatchAny && len(v.Match) == 0 {
+		return false
+	}
+	return !exists || len(v.Match) > 0 && !slices.Contains(v.Match, version)
+}
+
+// NoneMatchHits reports whether If-None-Match names the key's state.
+func (v Versions) NoneMatchHits(version int64, exists bool) bool {
+	return exists && (v.Absent || slices.Contains(v.NoneMatch, version))
+}
+
 func (v Versions) check(cur Entry, exists bool) error {
 	switch {
-	case v.Absent && exists:
-		return Errorf(CodeCASMismatch, "Compare-and-swap failed: key already exists")
-	case exists && slices.Contains(v.NoneMatch, cur.Version):
-		return Errorf(CodeCASMismatch, "Compare-and-swap failed: current version matches If-None-Match")
-	case !v.MatchAny && len(v.Match) == 0:
-		return nil
-	case !exists:
+	case v.NoneMatchHits(cur.Version, exists):
+		return Errorf(CodeCASMismatch, "Compare-and-swap failed: the key's state matches If-None-Match")
+	case v.MatchFails(cur.Version, exists) && !exists:
 		return Errorf(CodeCASKeyMissing, "Compare-and-swap failed: key does not exist")
-	case len(v.Match) > 0 && !slices.Contains(v.Match, cur.Version):
+	case v.MatchFails(cur.Version, exists):
 		return Errorf(CodeCASMismatch, "Compare-and-swap failed: current version does not match If-Match")
 	}
 	return nil

@@ -145,11 +145,12 @@ func (w *Writer) Delete(req DeleteRequest) error {
 			return err
 		case expired:
 			return w.removeExpired(t, req.Key)
-		case !exists:
-			return Errorf(CodeKeyNotFound, "Key not found")
 		}
 		if err := req.Versions.check(cur, exists); err != nil {
-			return err
+			return err // before the 404: If-Match on a missing key is a failed precondition
+		}
+		if !exists {
+			return Errorf(CodeKeyNotFound, "Key not found")
 		}
 		if _, _, err := w.write(t, req.Key, OpDelete, nil, !req.NoHistory); err != nil {
 			return err

@@ -53,7 +53,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&c.allowAnyAbsolute, "allow-any-absolute-db-path", false, "allow absolute db paths outside the roots (unsafe on a network)")
 	fs.StringVar(&c.sync, "sync", "full", "durability: full (survives power loss) or normal (survives a process crash)")
 	fs.Int64Var(&c.maxValueBytes, "max-value-bytes", 10<<20, "largest value accepted, in bytes")
-	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", 0, "request bodies held in memory at once before writes answer 503 (0: 256 MiB, at least two of the largest batch bodies)")
+	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", 0, "request bodies held in memory at once, all requests together, before a request with a body answers 503 (0: 256 MiB or 8 × --max-value-bytes, whichever is more)")
 	fs.IntVar(&c.maxQueue, "max-queue", 10000, "writes queued per database before 503 OVERLOADED")
 	fs.IntVar(&c.maxOpenDBs, "max-open-dbs", 1024, "databases open at once; the least recently used is closed first")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close a database unused this long (0: never)")
@@ -80,8 +80,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.maxValueBytes <= 0 {
 		return c, fmt.Errorf("--max-value-bytes must be positive")
 	}
-	if c.maxBodyMemory < 0 {
-		return c, fmt.Errorf("--max-body-memory must not be negative")
+	if c.maxBodyMemory != 0 && c.maxBodyMemory < 4*c.maxValueBytes {
+		return c, fmt.Errorf("--max-body-memory must hold one batch body: at least 4 × --max-value-bytes = %d", 4*c.maxValueBytes)
 	}
 	return c, nil
 }

@@ -1,0 +1,76 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// ETags are a key's version, quoted: "42". Conditional requests follow
+// HTTP (RFC 9110 section 13): If-Match compares strongly, so a weak tag
+// (W/"42") never matches it; If-None-Match compares weakly.
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// versionConditions reads If-Match and If-None-Match: each `*` or a
+// comma-separated list of ETags.
+func versionConditions(r *http.Request) (v sqlitekv.Versions, err error) {
+	if v.MatchAny, v.Match, err = etagList(r.Header.Get("If-Match"), true); err != nil {
+		return v, invalidParam("If-Match must be * or ETags such as \"42\"")
+	}
+	if v.Absent, v.NoneMatch, err = etagList(r.Header.Get("If-None-Match"), false); err != nil {
+		return v, invalidParam("If-None-Match must be * or ETags such as \"42\"")
+	}
+	return v, nil
+}
+
+// etagList parses a header's value; with strong, weak tags become version
+// 0, which no write has, so they never match.
+func etagList(h string, strong bool) (star bool, versions []int64, err error) {
+	if h = strings.TrimSpace(h); h == "" || h == "*" {
+		return h == "*", nil, nil
+	}
+	for _, tag := range strings.Split(h, ",") {
+		tag = strings.TrimSpace(tag)
+		weak := strings.HasPrefix(tag, "W/")
+		v, err := parseETag(strings.TrimPrefix(tag, "W/"))
+		if err != nil {
+			return false, nil, err
+		}
+		if weak && strong {
+			v = 0
+		}
+		versions = append(versions, v)
+	}
+	return false, versions, nil
+}
+
+func parseETag(s string) (int64, error) {
+	if len(s) < 3 || s[0] != '"' || s[len(s)-1] != '"' {
+		return 0, strconv.ErrSyntax
+	}
+	v, err := strconv.ParseInt(s[1:len(s)-1], 10, 64)
+	if err != nil || v <= 0 {
+		return 0, strconv.ErrSyntax
+	}
+	return v, nil
+}
+
+// readCondition applies If-Match (412) and If-None-Match (304) to an
+// entry a GET or HEAD found; 0 means answer as usual. A malformed header
+// is ignored, as caches expect, and so are both on a read through a
+// reference, which has no ETag of its own to compare.
+func readCondition(r *http.Request, e sqlitekv.Entry) int {
+	v, err := versionConditions(r)
+	switch {
+	case err != nil || e.RefTarget != "" || e.Version == 0:
+		return 0
+	case v.MatchFails(e.Version, true):
+		return http.StatusPreconditionFailed
+	case v.NoneMatchHits(e.Version, true):
+		return http.StatusNotModified
+	}
+	return 0
+}
