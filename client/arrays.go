@@ -47,7 +47,7 @@ func (c *Client) arrayOp(ctx context.Context, endpoint, op, key string, element 
 	if err != nil {
 		return nil, err
 	}
-	path, err := keyPath(key, op)
+	path, err := keyPath(endpoint, key, op)
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,7 @@ func (c *Client) BatchSet(ctx context.Context, items []Item, opts ...Option) (*B
 	wire := make([]wireItem, len(items))
 	for i, it := range items {
 		if it.TTL < 0 || it.TTL%time.Second != 0 {
-			return nil, fmt.Errorf("client: BatchSet: items[%d].TTL %v is not a whole number of seconds", i, it.TTL)
+			return nil, argErrorf("BatchSet", "items[%d].TTL %v is not a whole number of seconds", i, it.TTL)
 		}
 		wire[i] = wireItem{Key: it.Key, Value: string(it.Value.Data), ContentType: it.Value.ContentType, TTL: int64(it.TTL / time.Second)}
 		if !utf8.Valid(it.Value.Data) {

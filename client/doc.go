@@ -24,13 +24,20 @@
 //
 // A failed call returns a *Error carrying kvd's status and code. Match the
 // code with errors.Is and the sentinels: errors.Is(err, client.ErrKeyNotFound).
-// Transport failures (refused connection, cancelled context) come back as
-// they are, wrapped with the method and path.
+// A call refused before sending (an option the method does not take, a bad
+// option value, an empty key) is a *ArgumentError. Transport failures
+// (refused connection, cancelled context) come back as they are, wrapped
+// with the method and path.
 //
 // # Caveats
 //
-// HEAD answers carry no body, so a failed Head has a status but no code:
-// use IsNotFound. JSON values inside JSON answers (batch get, history,
-// snapshots, diffs) are re-encoded by kvd and come back compacted, not
-// byte for byte; Get returns the stored bytes exactly.
+// HEAD answers carry no body, so a failed Head has kvd's code (from the
+// X-Error-Code header) but only the status text as its message. JSON values
+// inside JSON answers (batch get, history, snapshots, diffs) are re-encoded
+// by kvd and come back compacted, not byte for byte; Get returns the stored
+// bytes exactly.
+//
+// Looks at a past time (ListAt, TableSnapshot, Diff) go over at most Limit
+// keys with history per call, paged by key: pass the answer's NextAfter to
+// After for the next page; it is empty on the last.
 package client

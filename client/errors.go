@@ -65,8 +65,9 @@ var (
 )
 
 // IsNotFound reports whether err says the data is not there: a missing or
-// expired key, a missing JSON path or database. A HEAD answer has no body
-// and so no code; its 404 counts too. An unknown endpoint does not.
+// expired key, a missing JSON path or database. A 404 without a code (from
+// a proxy, or a kvd that sent no X-Error-Code on HEAD) counts too. An
+// unknown endpoint does not.
 func IsNotFound(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) {
@@ -81,8 +82,9 @@ func IsNotFound(err error) bool {
 	return false
 }
 
-// errorFrom reads a failed answer. kvd's errors are JSON; anything else
-// (a proxy's HTML page, a HEAD answer) keeps its status and a short text.
+// errorFrom reads a failed answer. kvd's errors are JSON, except on HEAD,
+// which has no body: there the code comes in X-Error-Code. Anything else (a
+// proxy's HTML page) keeps its status and a short text.
 func errorFrom(resp *http.Response) *Error {
 	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
@@ -99,6 +101,7 @@ func errorFrom(resp *http.Response) *Error {
 		e.Code, e.Message, e.Keys = wire.Code, wire.Message, wire.Keys
 		return e
 	}
+	e.Code = resp.Header.Get("X-Error-Code")
 	e.Message = strings.TrimSpace(string(body))
 	if len(e.Message) > 200 {
 		e.Message = e.Message[:200] + "..."
@@ -107,4 +110,22 @@ func errorFrom(resp *http.Response) *Error {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	return e
+}
+
+// ArgumentError is a call the client refused before sending anything: an
+// option its method does not take or with a bad value, an empty key, an
+// item that kvd could not read. Nothing reached kvd; the mistake is the
+// caller's.
+type ArgumentError struct {
+	Method string // Put, Diff, ...
+	Err    error
+}
+
+func (e *ArgumentError) Error() string { return "client: " + e.Method + ": " + e.Err.Error() }
+
+func (e *ArgumentError) Unwrap() error { return e.Err }
+
+// argErrorf is an *ArgumentError of method.
+func argErrorf(method, format string, args ...any) error {
+	return &ArgumentError{Method: method, Err: fmt.Errorf(format, args...)}
 }

@@ -196,3 +196,80 @@ func TestConnections_AreReused(t *testing.T) {
 		t.Errorf("got %d new and %d reused connections, want at most 1 new of 50", fresh, reused)
 	}
 }
+
+// kvd answers a failed HEAD with no body and its code in X-Error-Code.
+func TestHead_ErrorsCarryKvdsCode(t *testing.T) {
+	c, ctx := newClient(t), testContext(t)
+	if _, err := c.Put(ctx, "present", client.Text("x")); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		opts     []client.Option
+		want     *client.Error
+		notFound bool
+	}{
+		{"missing key", nil, client.ErrKeyNotFound, true},
+		{"missing database", []client.Option{client.DB("no_such_db")}, client.ErrDatabaseNotFound, true},
+		{"database outside the roots", []client.Option{client.DB("../etc/passwd")}, client.ErrInvalidDBPath, false},
+		{"bad table", []client.Option{client.Table("no-dashes")}, client.ErrInvalidParameters, false},
+	}
+	for _, tc := range cases {
+		_, err := c.Head(ctx, "absent", tc.opts...)
+		var e *client.Error
+		if !errors.As(err, &e) || !errors.Is(err, tc.want) || e.StatusCode != tc.want.StatusCode {
+			t.Errorf("%s: got %v, want %s (%d)", tc.name, err, tc.want.Code, tc.want.StatusCode)
+			continue
+		}
+		if client.IsNotFound(err) != tc.notFound {
+			t.Errorf("%s: IsNotFound got %v, want %v", tc.name, !tc.notFound, tc.notFound)
+		}
+	}
+}
+
+func TestErrors_HeadCodeFromHeader(t *testing.T) {
+	f := &fakeKVD{status: 400, header: map[string]string{"X-Error-Code": "INVALID_DB_PATH", "X-Request-Id": "req-9"}}
+	c, err := client.New(client.Config{URL: f.start(t), DB: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Head(testContext(t), "k")
+	var e *client.Error
+	if !errors.As(err, &e) || !errors.Is(err, client.ErrInvalidDBPath) || e.RequestID != "req-9" || e.Message != "Bad Request" {
+		t.Errorf("got %#v, want INVALID_DB_PATH from the header, message Bad Request", err)
+	}
+}
+
+// Mistakes the client catches are *ArgumentError, told apart from kvd's
+// answers (kvctl exits 2 on them), and nothing is sent.
+func TestArgumentErrors_RefusedBeforeSending(t *testing.T) {
+	f := &fakeKVD{status: 200, header: map[string]string{"Content-Type": "application/json"}, body: "{}"}
+	c, err := client.New(client.Config{URL: f.start(t), DB: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	calls := map[string]func() error{
+		"option not taken": func() error { _, err := c.Get(ctx, "k", client.TTL(time.Minute)); return err },
+		"zero option":      func() error { _, err := c.Put(ctx, "k", client.Text("v"), client.Option{}); return err },
+		"version 0":        func() error { _, err := c.Put(ctx, "k", client.Text("v"), client.IfVersion(0)); return err },
+		"ttl with fraction": func() error {
+			_, err := c.Put(ctx, "k", client.Text("v"), client.TTL(1500*time.Millisecond))
+			return err
+		},
+		"empty key":      func() error { return c.Delete(ctx, "") },
+		"empty Keys":     func() error { _, err := c.RollbackTable(ctx, time.Now(), client.Keys()); return err },
+		"comma key":      func() error { _, err := c.Diff(ctx, time.Now(), time.Now(), client.Keys("a,b")); return err },
+		"batch item ttl": func() error { _, err := c.BatchSet(ctx, []client.Item{{Key: "k", TTL: -time.Second}}); return err },
+	}
+	for name, call := range calls {
+		err := call()
+		var arg *client.ArgumentError
+		if !errors.As(err, &arg) || arg.Method == "" || !strings.HasPrefix(err.Error(), "client: "+arg.Method+": ") {
+			t.Errorf("%s: got %v, want an *ArgumentError naming the method", name, err)
+		}
+	}
+	if len(f.paths) != 0 {
+		t.Errorf("sent %q, want nothing sent", f.paths)
+	}
+}

@@ -1,27 +1,23 @@
 package client
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
-
-// errEmptyKey is refused before sending: an empty key would address the
-// listing endpoint, not a key.
-var errEmptyKey = errors.New("client: key must not be empty")
 
 // tableLevel are the one-segment paths under /kv/ that name table-level
 // endpoints rather than keys.
 var tableLevel = map[string]bool{"snapshot": true, "diff": true, "rollback": true}
 
 // keyPath is the escaped path of a key, or of an operation on it ("incr",
-// "history", ...). Escaping every "/" of the key is what lets kvd tell the
-// key "a/incr" (a%2Fincr) from incr on "a" (a/incr).
-func keyPath(key, op string) (string, error) {
+// "history", ...), for method. Escaping every "/" of the key is what lets
+// kvd tell the key "a/incr" (a%2Fincr) from incr on "a" (a/incr).
+func keyPath(method, key, op string) (string, error) {
 	if key == "" {
-		return "", errEmptyKey
+		// It would address the listing endpoint, not a key.
+		return "", argErrorf(method, "key must not be empty")
 	}
-	escaped := escapeKey(key)
+	escaped := EscapeKey(key)
 	if tableLevel[escaped] {
 		// Sent as is, these words would reach kvd's table-level endpoints
 		// (a GET of the key "snapshot" would get the table's snapshot).
@@ -36,10 +32,14 @@ func keyPath(key, op string) (string, error) {
 	return p, nil
 }
 
-// escapeKey percent-encodes like JavaScript's encodeURIComponent, which the
-// contract's reference client uses: everything but A-Z a-z 0-9 - _ . ! ~ * ' ( )
-// is escaped, byte by byte of the UTF-8 encoding.
-func escapeKey(s string) string {
+// EscapeKey percent-encodes a key as JavaScript's encodeURIComponent does,
+// which is what the contract's reference client sends: everything but
+// A-Z a-z 0-9 - _ . ! ~ * ' ( ) is escaped, byte by byte of the UTF-8
+// encoding. "/" becomes %2F, so "users/alice" is never read as an
+// operation on "users". For a path of its own, put the result after
+// /api/v1/sqlite/kv/; the client's methods also escape the first letter
+// of the keys snapshot, diff and rollback, which name table endpoints.
+func EscapeKey(s string) string {
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
 	b.Grow(len(s))

@@ -48,7 +48,7 @@ func (c *Client) History(ctx context.Context, key string, opts ...Option) ([]Ope
 	if err != nil {
 		return nil, err
 	}
-	path, err := keyPath(key, "history")
+	path, err := keyPath("History", key, "history")
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func (c *Client) KeySnapshot(ctx context.Context, key string, opNumber int64, op
 	if err != nil {
 		return nil, err
 	}
-	path, err := keyPath(key, "snapshot")
+	path, err := keyPath("KeySnapshot", key, "snapshot")
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +116,11 @@ type TableSnapshot struct {
 	BinaryKeys []string
 	// GapKeys are keys whose state then history cannot tell.
 	GapKeys []string
-	// Truncated is true when more keys matched than the limit.
+	// Truncated is true when more keys with history matched than the
+	// limit; NextAfter, passed to After, reads the next page. It is empty
+	// on the last page.
 	Truncated bool
+	NextAfter string
 }
 
 // Bytes returns the value of key in the snapshot. A JSON string comes back
@@ -136,10 +139,11 @@ func (s *TableSnapshot) Bytes(key string) ([]byte, bool) {
 	return data, err == nil
 }
 
-// TableSnapshot reconstructs the table at t (see At for how t is read).
-// Options: DB, Table, Prefix, Limit.
+// TableSnapshot reconstructs the table at t (see At for how t is read),
+// over one page of the keys with history. Options: DB, Table, Prefix, Limit
+// (keys looked at, default 100, at most 1000), After (a NextAfter).
 func (c *Client) TableSnapshot(ctx context.Context, t time.Time, opts ...Option) (*TableSnapshot, error) {
-	cl, err := c.newCall("TableSnapshot", opts, "DB", "Table", "Prefix", "Limit")
+	cl, err := c.newCall("TableSnapshot", opts, "DB", "Table", "Prefix", "Limit", "After")
 	if err != nil {
 		return nil, err
 	}
@@ -150,12 +154,13 @@ func (c *Client) TableSnapshot(ctx context.Context, t time.Time, opts ...Option)
 		BinaryKeys         []string                   `json:"binary_keys"`
 		GapKeys            []string                   `json:"gap_keys"`
 		CandidateTruncated bool                       `json:"candidate_truncated"`
+		NextAfter          string                     `json:"next_after"`
 	}
 	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: apiPrefix + "/kv/snapshot", call: cl}, &res); err != nil {
 		return nil, err
 	}
 	return &TableSnapshot{Time: unixTime(res.Timestamp), Entries: res.Entries, BinaryKeys: res.BinaryKeys,
-		GapKeys: res.GapKeys, Truncated: res.CandidateTruncated}, nil
+		GapKeys: res.GapKeys, Truncated: res.CandidateTruncated, NextAfter: res.NextAfter}, nil
 }
 
 // Diff is what changed in a table between two times.
@@ -166,8 +171,11 @@ type Diff struct {
 	Deleted  int
 	Changes  []Change
 	// GapKeys are keys whose state history cannot tell at one of the times.
-	GapKeys   []string
+	GapKeys []string
+	// Truncated and NextAfter page as in TableSnapshot; a Diff of Keys is
+	// never truncated.
 	Truncated bool
+	NextAfter string
 }
 
 // Change is one key's change. The values are as kvd shows them (JSON
@@ -181,19 +189,27 @@ type Change struct {
 
 var errCommaKey = errors.New("kvd takes the keys of a diff as a comma list, so a key cannot contain a comma")
 
-// Diff compares the table at from with the table at to. Options: DB,
-// Table, Keys (only these; none may contain a comma).
+// Diff compares the table at from with the table at to, over one page of
+// the keys with history or over Keys. Options: DB, Table, Prefix, Limit
+// (keys looked at, default 100, at most 1000), After (a NextAfter), or
+// instead of those three Keys (only these; none may contain a comma).
 func (c *Client) Diff(ctx context.Context, from, to time.Time, opts ...Option) (*Diff, error) {
-	cl, err := c.newCall("Diff", opts, "DB", "Table", "Keys")
+	cl, err := c.newCall("Diff", opts, "DB", "Table", "Keys", "Prefix", "Limit", "After")
 	if err != nil {
 		return nil, err
 	}
 	cl.query.Set("from", unixParam(from))
 	cl.query.Set("to", unixParam(to))
 	if cl.keys != nil {
+		for _, param := range []string{"prefix", "limit", "after"} {
+			if cl.query.Has(param) {
+				// kvd would drop the page and compare exactly the keys.
+				return nil, argErrorf("Diff", "Keys names the keys; it takes no %s", param)
+			}
+		}
 		for _, k := range cl.keys {
 			if strings.Contains(k, ",") {
-				return nil, fmt.Errorf("client: Diff: key %q: %w", k, errCommaKey)
+				return nil, &ArgumentError{Method: "Diff", Err: fmt.Errorf("key %q: %w", k, errCommaKey)}
 			}
 		}
 		cl.query.Set("keys", strings.Join(cl.keys, ","))
@@ -209,10 +225,11 @@ func (c *Client) Diff(ctx context.Context, from, to time.Time, opts ...Option) (
 		Changes            []Change `json:"changes"`
 		GapKeys            []string `json:"gap_keys"`
 		CandidateTruncated bool     `json:"candidate_truncated"`
+		NextAfter          string   `json:"next_after"`
 	}
 	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: apiPrefix + "/kv/diff", call: cl}, &res); err != nil {
 		return nil, err
 	}
 	return &Diff{From: unixTime(res.From), To: unixTime(res.To), Created: res.Stats.Created, Modified: res.Stats.Modified,
-		Deleted: res.Stats.Deleted, Changes: res.Changes, GapKeys: res.GapKeys, Truncated: res.CandidateTruncated}, nil
+		Deleted: res.Stats.Deleted, Changes: res.Changes, GapKeys: res.GapKeys, Truncated: res.CandidateTruncated, NextAfter: res.NextAfter}, nil
 }

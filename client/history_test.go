@@ -216,3 +216,100 @@ func TestRollbackTable_DryRunConfirmAndGaps(t *testing.T) {
 		t.Errorf("rollback over a gap: got %v (%+v), want TIME_TRAVEL_GAP naming x", err, e)
 	}
 }
+
+// Keys spread from an empty slice must not reach kvd as "no key list",
+// which kvd reads as every key: the whole table would be rolled back.
+func TestKeys_EmptyIsRefusedNotTheWholeTable(t *testing.T) {
+	c, clock := clockServer(t)
+	ctx := testContext(t)
+	if _, err := c.Put(ctx, "x", client.Text("1")); err != nil {
+		t.Fatal(err)
+	}
+	t1 := clock.Now()
+	clock.Advance(10 * time.Second)
+	for _, k := range []string{"x", "y"} {
+		if _, err := c.Put(ctx, k, client.Text("later")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var selected []string // e.g. a filter that matched nothing
+	if plan, err := c.RollbackTable(ctx, t1, client.Keys(selected...), client.Confirm()); err == nil {
+		t.Errorf("rollback of Keys(): got plan %+v, want a client-side error", plan)
+	}
+	for _, k := range []string{"x", "y"} {
+		if e, err := c.Get(ctx, k); err != nil || e.String() != "later" {
+			t.Errorf("%s after a refused rollback: got %v, %v; want later", k, e, err)
+		}
+	}
+	if d, err := c.Diff(ctx, t1, clock.Now(), client.Keys(selected...)); err == nil {
+		t.Errorf("diff of Keys(): got %+v, want a client-side error", d)
+	}
+}
+
+func TestTableSnapshotAndDiff_PageByKeyWithAfter(t *testing.T) {
+	c, t0, t1 := pagedTable(t)
+	ctx := testContext(t)
+	entries := map[string]string{}
+	var nexts []string
+	after := []client.Option{}
+	for page := 0; ; page++ {
+		if page == 5 {
+			t.Fatalf("snapshot: still paging after %d pages: %q", page, nexts)
+		}
+		snap, err := c.TableSnapshot(ctx, t0, append([]client.Option{client.Prefix("k"), client.Limit(3)}, after...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snap.Entries) > 3 {
+			t.Errorf("snapshot page %d: got %d entries, want at most 3", page, len(snap.Entries))
+		}
+		for k := range snap.Entries {
+			v, _ := snap.Bytes(k)
+			entries[k] = string(v)
+		}
+		if snap.NextAfter == "" {
+			break
+		}
+		nexts = append(nexts, snap.NextAfter)
+		after = []client.Option{client.After(snap.NextAfter)}
+	}
+	if len(entries) != 7 || entries["k0"] != "v0" || entries["k6"] != "v0" {
+		t.Errorf("snapshot over every page: got %v, want k0..k6 = v0", entries)
+	}
+	if want := []string{"k2", "k5"}; !slices.Equal(nexts, want) {
+		t.Errorf("snapshot next_after: got %q, want %q", nexts, want)
+	}
+
+	var changes []string
+	nexts, after = nil, nil
+	for page := 0; ; page++ {
+		if page == 5 {
+			t.Fatalf("diff: still paging after %d pages: %q", page, nexts)
+		}
+		d, err := c.Diff(ctx, t0, t1, append([]client.Option{client.Prefix("k"), client.Limit(3)}, after...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range d.Changes {
+			changes = append(changes, ch.Key+" "+ch.Change)
+		}
+		if d.Truncated != (d.NextAfter != "") {
+			t.Errorf("diff page %d: Truncated %v with NextAfter %q", page, d.Truncated, d.NextAfter)
+		}
+		if d.NextAfter == "" {
+			break
+		}
+		nexts = append(nexts, d.NextAfter)
+		after = []client.Option{client.After(d.NextAfter)}
+	}
+	if want := []string{"k2 deleted", "k5 modified", "k7 created"}; !slices.Equal(changes, want) {
+		t.Errorf("diff over every page: got %q, want %q", changes, want)
+	}
+	if want := []string{"k2", "k5"}; !slices.Equal(nexts, want) {
+		t.Errorf("diff next_after: got %q, want %q", nexts, want)
+	}
+	// kvd compares exactly the keys named and would drop a page quietly.
+	if _, err := c.Diff(ctx, t0, t1, client.Keys("k1"), client.Limit(3)); !errors.As(err, new(*client.ArgumentError)) {
+		t.Errorf("Keys with Limit: got %v, want an *ArgumentError", err)
+	}
+}

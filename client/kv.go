@@ -19,7 +19,7 @@ func (c *Client) Get(ctx context.Context, key string, opts ...Option) (*Entry, e
 	if err != nil {
 		return nil, err
 	}
-	path, err := keyPath(key, "")
+	path, err := keyPath("Get", key, "")
 	if err != nil {
 		return nil, err
 	}
@@ -48,14 +48,15 @@ func (c *Client) GetJSON(ctx context.Context, key string, out any, opts ...Optio
 }
 
 // Head reads a key's metadata and content type without its value (Data is
-// nil). A HEAD answer carries no body, so an error has a status but no
-// code: test it with IsNotFound. Options: DB, Table, Rebuild.
+// nil). A HEAD answer carries no body, so an error has no message of kvd's;
+// its code comes from the X-Error-Code header and matches the sentinels as
+// any other. Options: DB, Table, Rebuild.
 func (c *Client) Head(ctx context.Context, key string, opts ...Option) (*Entry, error) {
 	cl, err := c.newCall("Head", opts, "DB", "Table", "Rebuild")
 	if err != nil {
 		return nil, err
 	}
-	path, err := keyPath(key, "")
+	path, err := keyPath("Head", key, "")
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +130,7 @@ func (c *Client) Put(ctx context.Context, key string, v Value, opts ...Option) (
 	if err != nil {
 		return nil, err
 	}
-	path, err := keyPath(key, "")
+	path, err := keyPath("Put", key, "")
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +165,7 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	path, err := keyPath(key, "")
+	path, err := keyPath("Delete", key, "")
 	if err != nil {
 		return err
 	}
@@ -196,7 +197,7 @@ func (c *Client) count(ctx context.Context, endpoint, op, key string, delta int6
 	if err != nil {
 		return nil, err
 	}
-	path, err := keyPath(key, op)
+	path, err := keyPath(endpoint, key, op)
 	if err != nil {
 		return nil, err
 	}

@@ -38,16 +38,20 @@ type KeysAt struct {
 	// without history, or pruned history); they are not in Keys.
 	GapKeys []string
 	// Truncated is true when more keys with history matched than the limit
-	// let kvd look at.
+	// let kvd look at; NextAfter, passed to After, lists the next page. It
+	// is empty on the last page.
 	Truncated bool
+	NextAfter string
 	At        time.Time
 }
 
-// ListAt lists the keys as they were at t (see At for how t is read).
-// Options: DB, Table, Prefix, Limit (keys with history looked at; Offset
-// does not apply).
+// ListAt lists the keys as they were at t (see At for how t is read), over
+// one page of the keys with history. Options: DB, Table, Prefix, Limit
+// (keys with history looked at, default 100, at most 1000), After (a
+// NextAfter; Offset does not apply). A page may hold fewer keys than Limit
+// and still not be the last: page until NextAfter is empty.
 func (c *Client) ListAt(ctx context.Context, t time.Time, opts ...Option) (*KeysAt, error) {
-	cl, err := c.newCall("ListAt", opts, "DB", "Table", "Prefix", "Limit")
+	cl, err := c.newCall("ListAt", opts, "DB", "Table", "Prefix", "Limit", "After")
 	if err != nil {
 		return nil, err
 	}
@@ -56,10 +60,12 @@ func (c *Client) ListAt(ctx context.Context, t time.Time, opts ...Option) (*Keys
 		Keys               []string `json:"keys"`
 		GapKeys            []string `json:"gap_keys"`
 		CandidateTruncated bool     `json:"candidate_truncated"`
+		NextAfter          string   `json:"next_after"`
 		AtTimestamp        float64  `json:"at_timestamp"`
 	}
 	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: listPath, call: cl}, &res); err != nil {
 		return nil, err
 	}
-	return &KeysAt{Keys: res.Keys, GapKeys: res.GapKeys, Truncated: res.CandidateTruncated, At: unixTime(res.AtTimestamp)}, nil
+	return &KeysAt{Keys: res.Keys, GapKeys: res.GapKeys, Truncated: res.CandidateTruncated, NextAfter: res.NextAfter,
+		At: unixTime(res.AtTimestamp)}, nil
 }

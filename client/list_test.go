@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -58,5 +59,62 @@ func TestListAt_KeysAsTheyWere(t *testing.T) {
 	}
 	if !slices.Equal(now.Keys, []string{"b"}) {
 		t.Errorf("now: got %+v, want just b", now)
+	}
+}
+
+// pagedTable writes k0..k6 and other/x at t0, then at t1 deletes k2,
+// modifies k5 and creates k7: more keys with history than a limit of 3.
+func pagedTable(t *testing.T) (c *client.Client, t0, t1 time.Time) {
+	c, clock := clockServer(t)
+	ctx := testContext(t)
+	items := []client.Item{{Key: "other/x", Value: client.Text("x")}}
+	for i := range 7 {
+		items = append(items, client.Item{Key: fmt.Sprintf("k%d", i), Value: client.Text("v0")})
+	}
+	if _, err := c.BatchSet(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	t0 = clock.Now()
+	clock.Advance(10 * time.Second)
+	if err := c.Delete(ctx, "k2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"k5", "k7"} {
+		if _, err := c.Put(ctx, k, client.Text("v1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c, t0, clock.Now()
+}
+
+func TestListAt_PagesByKeyWithAfter(t *testing.T) {
+	c, _, t1 := pagedTable(t)
+	ctx := testContext(t)
+	var keys, nexts []string
+	opts := []client.Option{client.Prefix("k"), client.Limit(3)}
+	for page := 0; ; page++ {
+		if page == 5 {
+			t.Fatalf("still paging after %d pages: %q", page, nexts)
+		}
+		res, err := c.ListAt(ctx, t1, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, res.Keys...)
+		if res.Truncated != (res.NextAfter != "") {
+			t.Errorf("page %d: Truncated %v with NextAfter %q", page, res.Truncated, res.NextAfter)
+		}
+		if res.NextAfter == "" {
+			break
+		}
+		nexts = append(nexts, res.NextAfter)
+		opts = []client.Option{client.Prefix("k"), client.Limit(3), client.After(res.NextAfter)}
+	}
+	// The first page holds only k0 and k1 (k2 was deleted) and is not the last.
+	if want := []string{"k0", "k1", "k3", "k4", "k5", "k6", "k7"}; !slices.Equal(keys, want) {
+		t.Errorf("keys over every page: got %q, want %q", keys, want)
+	}
+	if want := []string{"k2", "k5"}; !slices.Equal(nexts, want) {
+		t.Errorf("next_after of each page: got %q, want %q", nexts, want)
 	}
 }

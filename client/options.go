@@ -29,6 +29,7 @@ type call struct {
 
 // newCall applies opts for endpoint, which takes the named options. The
 // client's database and table come first, so DB and Table override them.
+// Its errors are *ArgumentError: nothing has been sent.
 func (c *Client) newCall(endpoint string, opts []Option, takes ...string) (*call, error) {
 	cl := &call{query: url.Values{}, header: http.Header{}}
 	if c.db != "" && slices.Contains(takes, "DB") {
@@ -39,13 +40,13 @@ func (c *Client) newCall(endpoint string, opts []Option, takes ...string) (*call
 	}
 	for _, o := range opts {
 		if o.apply == nil {
-			return nil, fmt.Errorf("client: %s: a zero Option; build options with DB, TTL, ...", endpoint)
+			return nil, argErrorf(endpoint, "a zero Option; build options with DB, TTL, ...")
 		}
 		if !slices.Contains(takes, o.name) {
-			return nil, fmt.Errorf("client: %s does not take option %s", endpoint, o.name)
+			return nil, argErrorf(endpoint, "does not take option %s", o.name)
 		}
 		if err := o.apply(cl); err != nil {
-			return nil, fmt.Errorf("client: %s: option %s: %w", endpoint, o.name, err)
+			return nil, argErrorf(endpoint, "option %s: %w", o.name, err)
 		}
 	}
 	return cl, nil
@@ -132,9 +133,24 @@ func Limit(n int) Option { return queryOption("Limit", "limit", strconv.Itoa(n))
 // Offset skips the first n keys of a listing.
 func Offset(n int) Option { return queryOption("Offset", "offset", strconv.Itoa(n)) }
 
-// Keys restricts a diff or a table rollback to these keys.
+// After starts a look at a past time (ListAt, TableSnapshot, Diff) after
+// this key: pass the NextAfter of the previous page. Those are paged by key,
+// not by Offset, since which keys existed then is known only once each is
+// read.
+func After(key string) Option { return queryOption("After", "after", key) }
+
+// Keys restricts a diff or a table rollback to these keys, at least one:
+// kvd reads a missing key list as "every key", so Keys() with none (an
+// empty slice spread into it) is refused rather than sent as the whole
+// table.
 func Keys(keys ...string) Option {
-	return Option{"Keys", func(c *call) error { c.keys = keys; return nil }}
+	return Option{"Keys", func(c *call) error {
+		if len(keys) == 0 {
+			return errors.New("no keys given; leave Keys out to mean every key")
+		}
+		c.keys = keys
+		return nil
+	}}
 }
 
 // ExcludeKeys rolls a table back except for these keys.

@@ -17,7 +17,7 @@ func (c *Client) RollbackKey(ctx context.Context, key string, steps int, opts ..
 	if err != nil {
 		return nil, err
 	}
-	path, err := keyPath(key, "rollback")
+	path, err := keyPath("RollbackKey", key, "rollback")
 	if err != nil {
 		return nil, err
 	}
