@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kvd/kvd/client"
 )
 
 // apiPrefix is where the KV API lives; /healthz sits at the root.
@@ -83,10 +85,11 @@ func (c *Client) query(write bool) url.Values {
 	return q
 }
 
-// keyURL is /kv/{key}[/op]: the key escaped so that its slashes are never
-// taken for an operation.
+// keyURL is /kv/{key}[/op]: the key escaped as package client escapes it
+// (encodeURIComponent), so that its slashes are never taken for an
+// operation.
 func (c *Client) keyURL(key, op string, q url.Values) *url.URL {
-	p := apiPrefix + "/kv/" + EscapeKey(key)
+	p := apiPrefix + "/kv/" + client.EscapeKey(key)
 	if op != "" {
 		p += "/" + op
 	}
@@ -188,32 +191,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
-}
-
-// EscapeKey percent-encodes a key as JavaScript's encodeURIComponent does,
-// which is what kvd's client library sends: "/" becomes %2F, so
-// "users/alice" can never be read as an operation on "users".
-func EscapeKey(key string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(key); i++ {
-		ch := key[i]
-		if unreservedComponent(ch) {
-			b.WriteByte(ch)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hex[ch>>4])
-		b.WriteByte(hex[ch&15])
-	}
-	return b.String()
-}
-
-// unreservedComponent lists what encodeURIComponent leaves alone.
-func unreservedComponent(ch byte) bool {
-	switch {
-	case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9':
-		return true
-	}
-	return strings.IndexByte("-_.!~*'()", ch) >= 0
 }

@@ -2,22 +2,9 @@ package bench
 
 import (
 	"testing"
-)
 
-func TestEscapeKey(t *testing.T) {
-	for key, want := range map[string]string{
-		"users/alice": "users%2Falice",
-		"a b+c":       "a%20b%2Bc",
-		"x?y#z&w=1":   "x%3Fy%23z%26w%3D1",
-		"-_.!~*'()":   "-_.!~*'()",
-		"ü":           "%C3%BC",
-		"100%":        "100%25",
-	} {
-		if got := EscapeKey(key); got != want {
-			t.Errorf("EscapeKey(%q) = %q, want %q", key, got, want)
-		}
-	}
-}
+	"github.com/kvd/kvd/client"
+)
 
 // The escaped slash must survive url.Parse, or kvd would see /kv/a/b/incr
 // and take "b" for part of the path to an operation.
@@ -30,6 +17,13 @@ func TestClient_KeyURLKeepsTheEscapedSlash(t *testing.T) {
 	want := "/api/v1/sqlite/kv/a%2Fb/incr?create_db_if_missing=true&db=app&table=t1"
 	if got := u.RequestURI(); got != want {
 		t.Errorf("got %s, want %s", got, want)
+	}
+	// Escaped as package client escapes keys, which kvd's tests check.
+	for _, key := range []string{"ü 100%", "x?y#z&w=1", "-_.!~*'()"} {
+		want := "/api/v1/sqlite/kv/" + client.EscapeKey(key)
+		if got := c.keyURL(key, "", nil).EscapedPath(); got != want {
+			t.Errorf("%q: got %s, want %s", key, got, want)
+		}
 	}
 }
 
