@@ -47,22 +47,28 @@ func (d *DB) Path() string { return d.path }
 
 // Get reads a key. A key found expired is handed to the actor for removal;
 // in directory mode, so is a file found changed behind kvd's back.
-func (d *DB) Get(ctx context.Context, req sqlitekv.GetRequest) (sqlitekv.Entry, error) {
-	var e sqlitekv.Entry
-	var err error
+func (d *DB) Get(ctx context.Context, req sqlitekv.GetRequest) (e sqlitekv.Entry, err error) {
+	stale := false
 	if d.dir != nil {
-		var stale bool
 		e, stale, err = d.dir.Get(ctx, req)
-		if stale {
-			d.send(&writeMsg{op: syncOp{table: req.Table, key: req.Key}})
-		}
 	} else {
 		e, err = d.store.Get(ctx, req)
 	}
-	if sqlitekv.CodeOf(err) == sqlitekv.CodeKeyExpired && req.At == nil {
-		d.send(&writeMsg{op: expireOp{table: req.Table, key: req.Key}})
+	if req.At == nil {
+		d.followUp(req.Table, req.Key, stale, err)
 	}
 	return e, err
+}
+
+// followUp hands what a read found to the actor: a key past its expiry to
+// remove, a file changed behind kvd's back to import.
+func (d *DB) followUp(table, key string, stale bool, err error) {
+	if stale {
+		d.send(&writeMsg{op: syncOp{table: table, key: key}})
+	}
+	if sqlitekv.CodeOf(err) == sqlitekv.CodeKeyExpired {
+		d.send(&writeMsg{op: expireOp{table: table, key: key}})
+	}
 }
 
 func (d *DB) Put(ctx context.Context, req sqlitekv.PutRequest) (sqlitekv.PutResult, error) {
@@ -105,12 +111,7 @@ func (d *DB) BatchGet(ctx context.Context, table string, keys []string) (map[str
 	found := map[string]sqlitekv.Entry{}
 	for _, key := range keys {
 		e, stale, err := d.dir.Own(ctx, table, key)
-		if stale {
-			d.send(&writeMsg{op: syncOp{table: table, key: key}})
-		}
-		if sqlitekv.CodeOf(err) == sqlitekv.CodeKeyExpired {
-			d.send(&writeMsg{op: expireOp{table: table, key: key}})
-		}
+		d.followUp(table, key, stale, err)
 		switch sqlitekv.CodeOf(err) {
 		case "":
 			found[key] = e

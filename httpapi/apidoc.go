@@ -79,7 +79,7 @@ var apiOps = []apiOp{
 	{"GET", "/api/v1/openapi.json", "This document", nil, "", "json", nil},
 	{"GET", kvDoc, "List keys in byte order, or as of a time", withParams(dbParams, "prefix", "limit", "offset", "at_timestamp", "after", "rebuild"), "", "KeyList", readErrors},
 	{"GET", kvDoc + "/{key}", "Read a value (raw bytes, its Content-Type and metadata headers)", withParams(dbParams, "key", "path", "at_timestamp", "rebuild"), "", "raw", []int{304, 400, 401, 404, 409, 500}},
-	{"HEAD", kvDoc + "/{key}", "Does the key exist (headers only)", withParams(dbParams, "key"), "", "none", readErrors},
+	{"HEAD", kvDoc + "/{key}", "Does the key exist (headers only)", withParams(dbParams, "key", "rebuild"), "", "none", readErrors},
 	{"PUT", kvDoc + "/{key}", "Store a value (the raw body)", withParams(writeParams, "key", "path", "ttl", "if_match", "ref"), "raw", "PutResult", append(writeErrors, 412)},
 	{"DELETE", kvDoc + "/{key}", "Delete a key", withParams(writeParams, "key"), "", "DeleteResult", append(writeErrors, 412)},
 	{"POST", kvDoc + "/{key}/incr", "Atomically add delta", withParams(writeParams, "key", "delta", "path"), "", "IncrResult", writeErrors},

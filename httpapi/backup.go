@@ -64,7 +64,10 @@ func (s *Server) backup(r *http.Request) (*os.File, string, error) {
 	// VACUUM INTO wrote through its own handle; reopen to read from the start.
 	tmp.Close()
 	f, err := os.Open(tmp.Name())
-	os.Remove(tmp.Name()) // the open handle still reads it; a cut stream or a crash leaves nothing behind
+	// The open handle still reads it: once the copy is written, a cut
+	// stream or a crash leaves nothing behind. (A crash during VACUUM INTO
+	// leaves a .kvd-backup-*.tmp beside the database.)
+	os.Remove(tmp.Name())
 	if err != nil {
 		return nil, "", &sqlitekv.Error{Code: sqlitekv.CodeFileSystemError, Message: "Could not read the backup file", Cause: err}
 	}

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"strings"
@@ -84,36 +83,43 @@ func TestIdleTimeout_ClosesUnusedDatabasesAndReopensOnDemand(t *testing.T) {
 	}
 }
 
-// Bodies held in memory share one budget: while one large body is being
-// received, another that would overdraw it answers 503 at once, and both
-// succeed once memory is free again.
+// Bodies held in memory share one budget: while one large batch body is
+// being received, another body that would overdraw the budget answers 503
+// at once, and both succeed once memory is free again.
 func TestBodyMemory_OverdrawAnswersOverloadedInsteadOfGrowing(t *testing.T) {
+	const value = 256 << 10 // the budget holds one batch body: 4 values
 	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) {
-		h.MaxValueBytes, h.MaxBodyMemory = 1<<20, 1<<20
+		h.MaxValueBytes, h.MaxBodyMemory = value, 4*value
 	})
 	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "x"), 200)
-	// A client sends 900 KiB of a 1000 KiB body, then stalls.
+	items := make([]string, 4)
+	for i := range items {
+		items[i] = fmt.Sprintf(`{"key":"big%d","value":"%s"}`, i, strings.Repeat("a", value-1024))
+	}
+	batch := `{"items":[` + strings.Join(items, ",") + `]}`
+	// A client sends all but 100 KiB of the batch, then stalls.
 	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: kvd\r\nContent-Length: %d\r\n\r\n", kv("big", "db=app"), 1000<<10)
-	conn.Write(bytes.Repeat([]byte("a"), 900<<10))
+	fmt.Fprintf(conn, "POST %sset?db=app HTTP/1.1\r\nHost: kvd\r\nContent-Length: %d\r\n\r\n", batchPath, len(batch))
+	sent := len(batch) - 100<<10
+	conn.Write([]byte(batch[:sent]))
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		held := metricValue(t, string(ts.do(t, "GET", "/metrics", "").Body), "kvd_request_body_bytes")
-		if held == 900<<10 {
+		if held == float64(sent) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("kvd_request_body_bytes: got %v, want %d", held, 900<<10)
+			t.Fatalf("kvd_request_body_bytes: got %v, want %d", held, sent)
 		}
 	}
-	second := strings.Repeat("b", 300<<10)
+	second := strings.Repeat("b", 200<<10)
 	wantError(t, ts.do(t, "PUT", kv("second", "db=app"), second), 503, "OVERLOADED")
-	conn.Write(bytes.Repeat([]byte("a"), 100<<10))
+	conn.Write([]byte(batch[sent:]))
 	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(line, " 200 ") {
-		t.Fatalf("the stalled body, once complete: got %q, %v; want 200", line, err)
+		t.Fatalf("the stalled batch, once complete: got %q, %v; want 200", line, err)
 	}
 	wantStatus(t, ts.do(t, "PUT", kv("second", "db=app"), second), 200)
 }

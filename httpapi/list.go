@@ -139,7 +139,11 @@ func (q query) candidates() (sqlitekv.Candidates, error) {
 	if c.Limit, err = q.intIn("limit", defaultListLimit, 1, maxListLimit); err != nil {
 		return c, err
 	}
-	if offset, err := q.intIn("offset", 0, 0, 1<<31-1); err != nil || offset != 0 {
+	offset, err := q.intIn("offset", 0, 0, 1<<31-1)
+	if err != nil {
+		return c, err
+	}
+	if offset != 0 {
 		return c, invalidParam("offset does not apply to a look at a past time: page with after=<next_after>")
 	}
 	return c, nil

@@ -61,7 +61,8 @@ func (m *Metrics) Watch(registry *actors.Registry) {
 	m.reg.MustRegister(registryCollector{registry})
 }
 
-// watchBodies exports how much of the body budget requests hold now.
+// watchBodies exports how much of the body budget requests hold now. With
+// Metrics shared by several servers (tests), the first one's gauge stays.
 func (m *Metrics) watchBodies(inUse func() float64) {
 	m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kvd_request_body_bytes", Help: "Bytes of request bodies held in memory now (see --max-body-memory).",

@@ -21,11 +21,13 @@ func (w *Writer) Sweep() (SweepResult, error) {
 	}
 	for _, name := range tables {
 		t, err := w.table(name, false)
-		if CodeOf(err) == CodeInvalidParameters || t == nil {
+		switch {
+		case CodeOf(err) == CodeInvalidParameters:
 			continue // a table of the database's own that only looks like ours
-		}
-		if err != nil {
+		case err != nil:
 			return res, err
+		case t == nil:
+			continue
 		}
 		n, err := w.expireBatch(t)
 		res.Expired += n
@@ -37,7 +39,9 @@ func (w *Writer) Sweep() (SweepResult, error) {
 			cutoff := w.now() - w.opts.HistoryMaxAge.Milliseconds()
 			n, more, err := w.pruneByAge(t, cutoff, sweepBatch)
 			res.Pruned += n
-			res.More = res.More || more
+			// A round that pruned nothing (each row its key's newest) waits
+			// for the next interval: going on would only rescan.
+			res.More = res.More || more && n > 0
 			if err != nil {
 				return res, err
 			}

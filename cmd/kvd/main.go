@@ -72,10 +72,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	server := httpapi.New(httpapi.Config{
 		Registry: registry, MaxValueBytes: cfg.maxValueBytes, MaxBodyMemory: cfg.maxBodyMemory, Tokens: tokens, Metrics: metrics, Logger: log,
 	})
-	if err := server.Listen(cfg.listen); err != nil {
-		registry.Close()
-		return err
-	}
 	if cfg.pprofListen != "" {
 		stopPprof, err := servePprof(cfg.pprofListen, log)
 		if err != nil {
@@ -83,6 +79,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("pprof listener: %w", err)
 		}
 		defer stopPprof()
+	}
+	if err := server.Listen(cfg.listen); err != nil {
+		registry.Close()
+		return err
 	}
 	log.Info("kvd started", "addr", server.Addr().String(), "data_dir", resolver.DataDir(), "sync", cfg.sync, "auth", tokens != nil)
 	fmt.Fprintf(stdout, "kvd listening on http://%s\n", server.Addr())
