@@ -1,0 +1,149 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/httpapi"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// The failures of directory mode's staging: writes refused before COMMIT,
+// COMMITs that fail, files that cannot be put in place after COMMIT, and
+// what a crash leaves behind.
+
+// tmpfsServer mounts a tmpfs with the given mount options (root only; the
+// test skips otherwise) and serves directory mode on it, table "notes".
+func tmpfsServer(t *testing.T, options string) (ts *testServer, mnt, q string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	mnt = t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", options, "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	ts = newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+		r, err := sqlitekv.NewResolver(t.TempDir(), []string{mnt}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Resolver = r
+	})
+	return ts, mnt, "db=" + url.QueryEscape(mnt) + "&table=notes"
+}
+
+func TestDirMode_ReadOnlyFolderRefusesWritesCleanly(t *testing.T) {
+	ts, mnt, q := tmpfsServer(t, "size=4m")
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "before"), 200)
+	// Make the table's folder read-only underneath kvd: a bind mount of it, remounted ro.
+	folder := filepath.Join(mnt, "notes")
+	if out, err := exec.Command("mount", "--bind", "-o", "ro", folder, folder).CombinedOutput(); err != nil {
+		t.Skipf("cannot bind-mount read-only (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", folder).Run() })
+	r := ts.do(t, "PUT", kv("k", q), "after")
+	wantError(t, r, 500, "FILE_SYSTEM_ERROR")
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "read-only") {
+		t.Fatalf("message: %q", msg)
+	}
+	if got := string(ts.do(t, "GET", kv("k", q), "").Body); got != "before" {
+		t.Fatalf("read in a read-only folder: got %q", got)
+	}
+}
+
+func TestDirMode_FailedBatchSetChangesNoFile(t *testing.T) {
+	ts, root, q := dirServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("docs%2Freadme.md", q), "# hi"), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("keep", q), "old"), 200)
+	before := fmt.Sprint(tree(t, root))
+	for _, body := range []string{
+		// docs is a folder of other keys: the third item fails after two were stored.
+		`{"items":[{"key":"fresh1","value":"1"},{"key":"fresh2","value":"2"},{"key":"docs","value":"x"}]}`,
+		// An existing file replaced, a new folder needed, then the failure.
+		`{"items":[{"key":"keep","value":"new"},{"key":"new/deep/file","value":"n"},{"key":"docs","value":"x"}]}`,
+		// The failure comes from a staged key of the same batch: a file where a folder must be.
+		`{"items":[{"key":"fresh1","value":"1"},{"key":"fresh1/under","value":"2"}]}`,
+		`{"items":[{"key":"fresh1/under","value":"1"},{"key":"fresh1","value":"2"}]}`,
+	} {
+		wantError(t, ts.do(t, "POST", batchPath+"set?"+q, body), 400, "INVALID_PARAMETERS")
+		if after := fmt.Sprint(tree(t, root)); after != before {
+			t.Fatalf("after a failed batch %s\nfiles: got %s, want %s", body, after, before)
+		}
+		if got := fileOf(t, root, "keep"); got != "old" {
+			t.Fatalf("keep after a failed batch: got %q, want old", got)
+		}
+	}
+	wantError(t, ts.do(t, "GET", kv("fresh1", q), ""), 404, "KEY_NOT_FOUND")
+	if got := strs(ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&rebuild=true", "").JSON(t)["keys"]); fmt.Sprint(got) != "[docs/readme.md keep]" {
+		t.Fatalf("keys after failed batches and a rebuild: got %v", got)
+	}
+	// A batch that succeeds puts every file in place, new folders included.
+	wantStatus(t, ts.do(t, "POST", batchPath+"set?"+q, `{"items":[{"key":"fresh1","value":"1"},{"key":"a/b/c","value":"abc"},{"key":"fresh1","value":"last"}]}`), 200)
+	if fileOf(t, root, "fresh1") != "last" || fileOf(t, root, "a/b/c") != "abc" {
+		t.Fatalf("after a good batch: fresh1 %q, a/b/c %q", fileOf(t, root, "fresh1"), fileOf(t, root, "a/b/c"))
+	}
+}
+
+// fillDisk writes a filler file on the filesystem of dir until it is full,
+// and returns a function that frees the space again.
+func fillDisk(t *testing.T, dir string) (free func()) {
+	t.Helper()
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	// Fill the last partial pages too.
+	for {
+		if _, err := f.Write(chunk[:512]); err != nil {
+			break
+		}
+	}
+	f.Close()
+	return func() { os.Remove(filler) }
+}
+
+func TestDirMode_FailedGroupCommitChangesNoFile(t *testing.T) {
+	ts, mnt, q := tmpfsServer(t, "size=2m")
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "before"), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("gone", q), "bye"), 200)
+	free := fillDisk(t, mnt)
+	// An empty value needs no room of its own on disk, but the cache's
+	// COMMIT needs room in the WAL: the SQLite side fails after the file
+	// side was staged.
+	wantError(t, ts.do(t, "PUT", kv("k", q), ""), 500, "DATABASE_ERROR")
+	wantError(t, ts.do(t, "POST", batchPath+"delete?"+q, `{"keys":["k","gone"]}`), 500, "DATABASE_ERROR")
+	wantError(t, ts.do(t, "DELETE", kv("gone", q), ""), 500, "DATABASE_ERROR")
+	if got := fmt.Sprint(tree(t, mnt)); got != "[gone k]" {
+		t.Fatalf("files after failed commits: got %s, want [gone k]", got)
+	}
+	if fileOf(t, mnt, "k") != "before" || fileOf(t, mnt, "gone") != "bye" {
+		t.Fatalf("files after failed commits: k %q, gone %q", fileOf(t, mnt, "k"), fileOf(t, mnt, "gone"))
+	}
+	free()
+	// The cache never moved either: the values read with their versions.
+	for key, want := range map[string]string{"k": "before", "gone": "bye"} {
+		r := ts.do(t, "GET", kv(key, q), "")
+		if string(r.Body) != want || r.Header.Get("ETag") == "" {
+			t.Fatalf("GET %s after the disk was freed: %q etag %q", key, r.Body, r.Header.Get("ETag"))
+		}
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), ""), 200)
+	if got := fileOf(t, mnt, "k"); got != "" {
+		t.Fatalf("k after the write resumed: got %q", got)
+	}
+}
