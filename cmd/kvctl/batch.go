@@ -9,12 +9,7 @@ import (
 
 func bindBatchGet(fs *flag.FlagSet) runner {
 	return func(ctx context.Context, e *env, args []string) error {
-		r, done, err := openBatchFile(args, e.stdin)
-		if err != nil {
-			return err
-		}
-		defer done()
-		keys, err := readKeys(r)
+		keys, err := readBatchFile(args, e.stdin, readKeys)
 		if err != nil {
 			return err
 		}
@@ -48,12 +43,7 @@ func bindBatchGet(fs *flag.FlagSet) runner {
 func bindBatchSet(fs *flag.FlagSet) runner {
 	wf := bindWriteFlags(fs, true)
 	return func(ctx context.Context, e *env, args []string) error {
-		r, done, err := openBatchFile(args, e.stdin)
-		if err != nil {
-			return err
-		}
-		defer done()
-		items, err := readItems(r)
+		items, err := readBatchFile(args, e.stdin, readItems)
 		if err != nil {
 			return err
 		}
@@ -70,12 +60,7 @@ func bindBatchSet(fs *flag.FlagSet) runner {
 func bindBatchDel(fs *flag.FlagSet) runner {
 	wf := bindWriteFlags(fs, false)
 	return func(ctx context.Context, e *env, args []string) error {
-		r, done, err := openBatchFile(args, e.stdin)
-		if err != nil {
-			return err
-		}
-		defer done()
-		keys, err := readKeys(r)
+		keys, err := readBatchFile(args, e.stdin, readKeys)
 		if err != nil {
 			return err
 		}

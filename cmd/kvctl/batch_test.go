@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,5 +85,32 @@ func TestBatch_BadFilesAreUsageErrors(t *testing.T) {
 	// An empty batch reaches kvd, which refuses it.
 	if r := k.run("", "batch", "get"); r.code != exitFailure || !strings.Contains(r.stderr, "INVALID_PARAMETERS") {
 		t.Errorf("empty batch: got %+v, want exit 3 INVALID_PARAMETERS", r)
+	}
+}
+
+func TestReadBatchFile_FileOrStdinAndClosed(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys.json")
+	if err := os.WriteFile(file, []byte(`["from file"]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdin := `["from stdin"]`
+	var seen io.Reader
+	read := func(r io.Reader) ([]string, error) { seen = r; return readKeys(r) }
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{{nil, "from stdin"}, {[]string{"-"}, "from stdin"}, {[]string{file}, "from file"}} {
+		keys, err := readBatchFile(tc.args, strings.NewReader(stdin), read)
+		if err != nil || len(keys) != 1 || keys[0] != tc.want {
+			t.Errorf("args %q: got %q, %v; want %q", tc.args, keys, err, tc.want)
+		}
+	}
+	if f, ok := seen.(*os.File); !ok {
+		t.Errorf("the file was read as %T, want *os.File", seen)
+	} else if _, err := f.Read(make([]byte, 1)); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("reading the file after readBatchFile: got %v, want it closed", err)
+	}
+	if _, err := readBatchFile([]string{file + ".missing"}, nil, readKeys); exitCode(err) != exitUsage {
+		t.Errorf("missing file: got %v, want a usage error", err)
 	}
 }

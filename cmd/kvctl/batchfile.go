@@ -13,16 +13,19 @@ import (
 	"github.com/kvd/kvd/client"
 )
 
-// openBatchFile opens FILE, or stdin when it is absent or "-".
-func openBatchFile(args []string, stdin io.Reader) (io.Reader, func(), error) {
+// readBatchFile reads FILE, or stdin when it is absent or "-", with read
+// (readKeys or readItems), and closes the file.
+func readBatchFile[T any](args []string, stdin io.Reader, read func(io.Reader) (T, error)) (T, error) {
 	if len(args) == 0 || args[0] == "-" {
-		return stdin, func() {}, nil
+		return read(stdin)
 	}
 	f, err := os.Open(args[0])
 	if err != nil {
-		return nil, nil, usagef("batch file: %v", err)
+		var none T
+		return none, usagef("batch file: %v", err)
 	}
-	return f, func() { f.Close() }, nil
+	defer f.Close()
+	return read(f)
 }
 
 // readEntries reads a batch file as its entries. One JSON document is

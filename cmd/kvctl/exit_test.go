@@ -41,7 +41,11 @@ func TestExitCodes_NotFoundUsageAndOtherErrors(t *testing.T) {
 		{"zero delta", []string{"incr", "k", "0"}, exitUsage, "DELTA"},
 		{"value and file", []string{"put", "k", "v", "--file", "f"}, exitUsage, "not both"},
 		{"missing file", []string{"put", "k", "--file", "/nonexistent/f"}, exitUsage, "no such file"},
-		{"list --at with --all", []string{"list", "--at", "1", "--all"}, exitUsage, "--at"},
+		{"list --at with --offset", []string{"list", "--at", "1", "--offset", "2"}, exitUsage, "--offset"},
+		{"list --after without --at", []string{"list", "--after", "k"}, exitUsage, "--after"},
+		{"negative version", []string{"put", "k", "v", "--if-version", "-1"}, exitUsage, "version must be positive"},
+		{"negative version on del", []string{"del", "k", "--if-version", "-1"}, exitUsage, "version must be positive"},
+		{"empty key", []string{"get", ""}, exitUsage, "key must not be empty"},
 		{"bad url", []string{"--url", "ftp://x", "get", "k"}, exitUsage, "url"},
 		{"kvd not listening", []string{"--url", "http://127.0.0.1:1", "get", "k"}, exitFailure, "refused"},
 	}
@@ -73,6 +77,10 @@ func TestJSONErrors_GoToStderrInKvdShape(t *testing.T) {
 	if r.code != exitUsage || !strings.Contains(r.stderr, `"code":"USAGE"`) {
 		t.Errorf("usage error: got %+v", r)
 	}
+	r = k.run("", "--json", "put", "k", "v", "--if-version", "-1")
+	if r.code != exitUsage || !strings.Contains(r.stderr, `"code":"USAGE"`) {
+		t.Errorf("option the client refuses: got %+v, want exit 2 with code USAGE", r)
+	}
 }
 
 // Flags go before or after the command and its operands; "--" lets a key
@@ -86,25 +94,41 @@ func TestFlags_AnywhereAndFromTheEnvironment(t *testing.T) {
 	k.must("", "--token", "s3cret", "put", "--create", "k", "v")
 	k.must("", "put", "k", "v2", "--token", "s3cret", "--table", "other", "--create")
 	k.must("", "--token", "s3cret", "put", "--", "-dash", "v3")
-	t.Setenv("KVCTL_URL", srv.URL)
-	t.Setenv("KVCTL_DB", "app")
-	t.Setenv("KVCTL_TOKEN", "s3cret")
+	getenv := envOf(map[string]string{"KVCTL_URL": srv.URL, "KVCTL_DB": "app", "KVCTL_TOKEN": "s3cret"})
 	var stdout, stderr strings.Builder
-	if code := run(t.Context(), []string{"get", "k"}, strings.NewReader(""), &stdout, &stderr); code != exitOK || stdout.String() != "v" {
+	if code := run(t.Context(), []string{"get", "k"}, getenv, strings.NewReader(""), &stdout, &stderr); code != exitOK || stdout.String() != "v" {
 		t.Errorf("from the environment: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 	stdout.Reset()
-	if code := run(t.Context(), []string{"get", "-dash", "--table", "kv_store"}, strings.NewReader(""), &stdout, &stderr); code != exitUsage {
+	if code := run(t.Context(), []string{"get", "-dash", "--table", "kv_store"}, getenv, strings.NewReader(""), &stdout, &stderr); code != exitUsage {
 		t.Errorf("a dash key without --: exit %d, want 2", code)
 	}
-	if code := run(t.Context(), []string{"get", "--", "-dash"}, strings.NewReader(""), &stdout, &stderr); code != exitOK || stdout.String() != "v3" {
+	if code := run(t.Context(), []string{"get", "--", "-dash"}, getenv, strings.NewReader(""), &stdout, &stderr); code != exitOK || stdout.String() != "v3" {
 		t.Errorf("get -- -dash: exit %d, stdout %q", code, stdout.String())
 	}
 	stdout.Reset()
-	if code := run(t.Context(), []string{"--token", "wrong", "get", "k"}, strings.NewReader(""), &stdout, &stderr); code != exitFailure {
+	if code := run(t.Context(), []string{"--token", "wrong", "get", "k"}, getenv, strings.NewReader(""), &stdout, &stderr); code != exitFailure {
 		t.Errorf("a --token overriding the environment: exit %d, want 3", code)
 	}
-	if code := run(t.Context(), []string{"get", "k", "--table", "other"}, strings.NewReader(""), &stdout, &stderr); code != exitOK || stdout.String() != "v2" {
+	if code := run(t.Context(), []string{"get", "k", "--table", "other"}, getenv, strings.NewReader(""), &stdout, &stderr); code != exitOK || stdout.String() != "v2" {
 		t.Errorf("--table after the key: exit %d, stdout %q", code, stdout.String())
+	}
+}
+
+// run reads only the environment it is given: KVCTL_* in the test
+// process (a developer's shell) must not steer it.
+func TestRun_ReadsOnlyTheEnvironmentItIsGiven(t *testing.T) {
+	srv := clienttest.New(t, clienttest.Options{})
+	t.Setenv("KVCTL_URL", "http://127.0.0.1:1")
+	t.Setenv("KVCTL_DB", "../outside")
+	t.Setenv("KVCTL_TOKEN", "from-the-shell")
+	getenv := envOf(map[string]string{"KVCTL_URL": srv.URL, "KVCTL_DB": "app"})
+	var stdout, stderr strings.Builder
+	if code := run(t.Context(), []string{"put", "--create", "k", "v"}, getenv, strings.NewReader(""), &stdout, &stderr); code != exitOK {
+		t.Fatalf("put: exit %d, stderr %q; want 0 with the given environment", code, stderr.String())
+	}
+	stdout.Reset()
+	if code := run(t.Context(), []string{"get", "k"}, getenv, strings.NewReader(""), &stdout, &stderr); code != exitOK || stdout.String() != "v" {
+		t.Errorf("get: exit %d, stdout %q, stderr %q; want v", code, stdout.String(), stderr.String())
 	}
 }

@@ -78,3 +78,45 @@ func TestHistory_PlainAndJSON(t *testing.T) {
 		t.Errorf("binary write: got %+v", op)
 	}
 }
+
+// A look at a past time is paged by key: --all follows next_after to the
+// end, --after starts a page where the previous one stopped.
+func TestListAt_PagesWithAfterAndAll(t *testing.T) {
+	clock := clienttest.NewClock(time.Unix(1_700_000_000, 0))
+	k := newKVD(t, clienttest.Options{Now: clock.Now})
+	var items []string
+	for i := range 7 {
+		items = append(items, fmt.Sprintf(`{"key":"k%d","value":"x"}`, i))
+	}
+	k.must(strings.Join(append(items, `{"key":"other","value":"x"}`), "\n"), "batch", "set", "--create")
+	clock.Advance(10 * time.Second)
+	k.must("", "del", "k1")
+	now := "1700000010"
+
+	r := k.run("", "list", "k", "--at", now, "--limit", "3")
+	if r.code != exitOK || r.stdout != "k0\nk2\n" || !strings.Contains(r.stderr, "--after k2") {
+		t.Errorf("first page: got %+v, want k0 k2 and a hint to continue --after k2", r)
+	}
+	if got := k.must("", "list", "k", "--at", now, "--limit", "3", "--after", "k2"); got != "k3\nk4\nk5\n" {
+		t.Errorf("--after k2: got %q, want k3 k4 k5", got)
+	}
+	r = k.run("", "list", "k", "--at", now, "--limit", "3", "--all")
+	if r.code != exitOK || r.stdout != "k0\nk2\nk3\nk4\nk5\nk6\n" || r.stderr != "" {
+		t.Errorf("--all: got %+v, want k0 k2..k6 and no hint", r)
+	}
+	type jsonPage struct {
+		Keys      []string `json:"keys"`
+		Truncated bool     `json:"truncated"`
+		NextAfter string   `json:"next_after"`
+	}
+	var page jsonPage
+	out := k.must("", "--json", "list", "--at", now, "--limit", "2")
+	if err := json.Unmarshal([]byte(out), &page); err != nil || !page.Truncated || page.NextAfter != "k1" || strings.Join(page.Keys, " ") != "k0" {
+		t.Errorf("--json page: got %+v, %v; want k0, truncated, next_after k1", page, err)
+	}
+	page = jsonPage{}
+	out = k.must("", "--json", "list", "--at", now, "--limit", "2", "--all")
+	if err := json.Unmarshal([]byte(out), &page); err != nil || page.Truncated || page.NextAfter != "" || len(page.Keys) != 7 {
+		t.Errorf("--json --all: got %+v, %v; want all 7 keys of then", page, err)
+	}
+}

@@ -65,13 +65,14 @@ Exit status: 0 ok, 1 not found, 2 usage, 3 any other error.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // usageError is a mistake on the command line or in an input file:
-// nothing was sent to kvd.
+// nothing was sent to kvd. The client's *client.ArgumentError (an option
+// value it refuses) is one too; see isUsage.
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
@@ -82,9 +83,10 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // key): exit status 1, no message.
 var errNotFound = errors.New("not found")
 
-// run is kvctl without the process: tests call it directly.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := newGlobals(os.Getenv)
+// run is kvctl without the process: tests call it directly, with an
+// environment of their own (getenv) so the developer's KVCTL_* stay out.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := newGlobals(getenv)
 	top := flag.NewFlagSet("kvctl", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
 	g.register(top)
@@ -178,14 +180,21 @@ func fail(stderr io.Writer, g *globals, err error) int {
 }
 
 func exitCode(err error) int {
-	var u usageError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &u):
+	case isUsage(err):
 		return exitUsage
 	case errors.Is(err, errNotFound), client.IsNotFound(err):
 		return exitNotFound
 	}
 	return exitFailure
+}
+
+// isUsage reports whether err is a mistake caught before sending: kvctl's
+// own checks, or the client's checks of the options kvctl passed on.
+func isUsage(err error) bool {
+	var u usageError
+	var arg *client.ArgumentError
+	return errors.As(err, &u) || errors.As(err, &arg)
 }

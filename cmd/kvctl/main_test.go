@@ -22,11 +22,13 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	// The developer's own settings must not leak into the tests.
-	for _, name := range []string{"KVCTL_URL", "KVCTL_DB", "KVCTL_TOKEN"} {
-		os.Unsetenv(name)
-	}
 	os.Exit(m.Run())
+}
+
+// envOf is a getenv for run that sees only vars, never the developer's
+// own KVCTL_* settings.
+func envOf(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
 }
 
 // kvd is a real kvd for one test, with kvctl pointed at it.
@@ -56,7 +58,7 @@ func (k *kvd) run(stdin string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	full := append([]string{"--url", k.url, "--db", k.db}, args...)
-	code := run(ctx, full, strings.NewReader(stdin), &stdout, &stderr)
+	code := run(ctx, full, envOf(nil), strings.NewReader(stdin), &stdout, &stderr)
 	return result{stdout.String(), stderr.String(), code}
 }
 
@@ -77,7 +79,7 @@ func TestCommand_RealBinaryExitCodes(t *testing.T) {
 	kvctl := func(stdin string, args ...string) (string, int) {
 		t.Helper()
 		cmd := exec.Command(os.Args[0], args...)
-		cmd.Env = append(os.Environ(), runAsKvctl+"=1", "KVCTL_URL="+k.url, "KVCTL_DB=app")
+		cmd.Env = append(environWithoutKvctl(), runAsKvctl+"=1", "KVCTL_URL="+k.url, "KVCTL_DB=app")
 		cmd.Stdin = strings.NewReader(stdin)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -112,4 +114,16 @@ func TestCommand_RealBinaryExitCodes(t *testing.T) {
 			t.Errorf("kvctl %q: exit %d, stdout %q; want exit %d, stdout %q", s.args, code, out, s.wantCode, s.wantOut)
 		}
 	}
+}
+
+// environWithoutKvctl is this process's environment less the developer's
+// KVCTL_* settings, for a kvctl child process.
+func environWithoutKvctl() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KVCTL_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }

@@ -89,11 +89,10 @@ type jsonError struct {
 func writeJSONError(w io.Writer, err error) {
 	body := jsonError{Message: err.Error()}
 	var e *client.Error
-	var u usageError
 	switch {
 	case errors.As(err, &e):
 		body = jsonError{StatusCode: e.StatusCode, Code: e.Code, Message: e.Message, RequestID: e.RequestID, Keys: e.Keys}
-	case errors.As(err, &u):
+	case isUsage(err):
 		body.Code = "USAGE"
 	}
 	if werr := writeJSON(w, body); werr != nil {
