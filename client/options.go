@@ -134,9 +134,9 @@ func Limit(n int) Option { return queryOption("Limit", "limit", strconv.Itoa(n))
 func Offset(n int) Option { return queryOption("Offset", "offset", strconv.Itoa(n)) }
 
 // After starts a look at a past time (ListAt, TableSnapshot, Diff) after
-// this key: pass the NextAfter of the previous page. Those are paged by key,
-// not by Offset, since which keys existed then is known only once each is
-// read.
+// this key: pass the NextAfter of the previous page; "" is the first page.
+// Those are paged by key, not by Offset, since which keys existed then is
+// known only once each is read.
 func After(key string) Option { return queryOption("After", "after", key) }
 
 // Keys restricts a diff or a table rollback to these keys, at least one:
