@@ -54,8 +54,8 @@ type RollbackChange struct {
 // transaction. It writes only with Confirm and without DryRun; otherwise it
 // reports the plan. When history cannot tell some key's state at t, nothing
 // is written and the error is ErrTimeTravelGap with those keys in
-// Error.Keys. Options: DB, Table, Keys or ExcludeKeys, Confirm, DryRun,
-// NoHistory, CreateIfMissing.
+// Error.Keys. Options: DB, Table, Keys (at least one) or ExcludeKeys,
+// Confirm, DryRun, NoHistory, CreateIfMissing.
 func (c *Client) RollbackTable(ctx context.Context, t time.Time, opts ...Option) (*RollbackPlan, error) {
 	cl, err := c.newCall("RollbackTable", opts, "DB", "Table", "Keys", "ExcludeKeys", "Confirm", "DryRun", "NoHistory", "CreateIfMissing")
 	if err != nil {
