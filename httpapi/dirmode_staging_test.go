@@ -147,3 +147,79 @@ func TestDirMode_FailedGroupCommitChangesNoFile(t *testing.T) {
 		t.Fatalf("k after the write resumed: got %q", got)
 	}
 }
+
+// The group's COMMIT succeeds but a folder its file needs cannot be made
+// (the filesystem is out of inodes): the write answers 500 saying what
+// failed, the folders made for it are gone again, and the cache, ahead of
+// the disk, follows the file back.
+func TestDirMode_FileThatCannotBePutInPlaceAfterCommitAnswers500(t *testing.T) {
+	ts, mnt, q := tmpfsServer(t, "size=4m,nr_inodes=64")
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v"), 200)
+	// Use up the inodes, then free two: one for the temp file, one for
+	// the folder new; new/deep cannot be made.
+	var fillers []string
+	for i := 0; ; i++ {
+		f := filepath.Join(mnt, fmt.Sprintf("filler-%d", i))
+		if err := os.WriteFile(f, nil, 0o640); err != nil {
+			break
+		}
+		fillers = append(fillers, f)
+	}
+	t.Cleanup(func() {
+		for _, f := range fillers {
+			os.Remove(f)
+		}
+	})
+	if len(fillers) < 2 {
+		t.Fatalf("only %d inodes to take", len(fillers))
+	}
+	os.Remove(fillers[0])
+	os.Remove(fillers[1])
+	fillers = fillers[2:]
+	r := ts.do(t, "PUT", kv("new%2Fdeep%2Fkey", q), "n")
+	wantError(t, r, 500, "FILE_SYSTEM_ERROR")
+	msg := r.JSON(t)["message"].(string)
+	for _, want := range []string{`key "new/deep/key"`, "no space left on device", "committed"} {
+		if !strings.Contains(msg, want) {
+			t.Fatalf("message %q does not say %q", msg, want)
+		}
+	}
+	if got := fmt.Sprint(tree(t, mnt)); got != "[k]" {
+		t.Fatalf("files after the failure: got %s, want [k]", got)
+	}
+	wantError(t, ts.do(t, "GET", kv("new%2Fdeep%2Fkey", q), ""), 404, "KEY_NOT_FOUND")
+	for _, f := range fillers {
+		os.Remove(f)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("new%2Fdeep%2Fkey", q), "n"), 200)
+	if got := fileOf(t, mnt, "new/deep/key"); got != "n" {
+		t.Fatalf("file once inodes are free: got %q, want n", got)
+	}
+}
+
+// A crash leaves temp files behind; a rebuild deletes them, in the table's
+// folder and in the directory itself, whatever characters its path holds.
+func TestDirMode_RebuildDeletesTempFilesACrashLeft(t *testing.T) {
+	ts := newTestServer(t)
+	root := filepath.Join(ts.DataDir, "odd [name] * ?")
+	if err := os.MkdirAll(root, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	q := "db=" + url.QueryEscape(root) + "&table=notes"
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v"), 200)
+	orphans := []string{filepath.Join(root, ".kvd-tmp-1"), filepath.Join(root, "notes", ".kvd-tmp-2")}
+	for _, p := range orphans {
+		if err := os.WriteFile(p, []byte("half"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantStatus(t, ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&rebuild=true", ""), 200)
+	for _, p := range orphans {
+		if _, err := os.Stat(p); err == nil {
+			t.Fatalf("%s survived the rebuild", p)
+		}
+	}
+	if got := fileOf(t, root, "k"); got != "v" {
+		t.Fatalf("k after the rebuild: got %q, want v", got)
+	}
+}

@@ -323,3 +323,63 @@ func TestDirMode_ReferencesFollowTheFiles(t *testing.T) {
 		t.Fatalf("a reference's file edited by hand: %q %v", r.Body, r.Header)
 	}
 }
+
+func TestDirMode_DeletesRemoveTheFoldersTheyLeaveEmpty(t *testing.T) {
+	ts, root, q := dirServer(t)
+	// A deleted key's folders go with it, so its name is free for a key.
+	wantStatus(t, ts.do(t, "PUT", kv("a%2Fb", q), "ab"), 200)
+	wantStatus(t, ts.do(t, "DELETE", kv("a%2Fb", q), ""), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("a", q), "now a file"), 200)
+	// A folder still holding a key stays; the table's folder always does.
+	for _, k := range []string{"x%2Fy%2Fz", "x%2Fw", "solo%2Fdeep%2Fk"} {
+		wantStatus(t, ts.do(t, "PUT", kv(k, q), "v"), 200)
+	}
+	wantStatus(t, ts.do(t, "POST", batchPath+"delete?"+q, `{"keys":["x/y/z","solo/deep/k"]}`), 200)
+	if got := fmt.Sprint(tree(t, root)); got != "[a x/ x/w]" {
+		t.Fatalf("after the deletes: got %s, want [a x/ x/w]", got)
+	}
+	wantStatus(t, ts.do(t, "POST", batchPath+"delete?"+q, `{"keys":["a","x/w"]}`), 200)
+	if got := tree(t, root); len(got) != 0 {
+		t.Fatalf("after deleting every key: got %v, want nothing", got)
+	}
+	if info, err := os.Stat(filepath.Join(root, "notes")); err != nil || !info.IsDir() {
+		t.Fatalf("the table's folder: %v", err)
+	}
+	// A folder in the way is named for what it is.
+	wantStatus(t, ts.do(t, "PUT", kv("docs%2Fone", q), "1"), 200)
+	os.Mkdir(filepath.Join(root, "notes", "by-hand"), 0o750)
+	for key, want := range map[string]string{"docs": "a folder holding other keys' files", "by-hand": "an empty folder"} {
+		r := ts.do(t, "PUT", kv(key, q), "x")
+		wantError(t, r, 400, "INVALID_PARAMETERS")
+		if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, want) {
+			t.Fatalf("PUT %s: message %q, want it to say %q", key, msg, want)
+		}
+	}
+}
+
+// No write may create a key named like a table endpoint, so a file of
+// that name put in the table's folder by hand is no key either.
+func TestDirMode_FilesNamedLikeTableEndpointsAreNoKeys(t *testing.T) {
+	ts, root, q := dirServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("ok", q), "v"), 200)
+	for _, name := range []string{"snapshot", "diff", "rollback"} {
+		os.WriteFile(filepath.Join(root, "notes", name), []byte("by hand"), 0o640)
+	}
+	if got := fmt.Sprint(strs(ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&rebuild=true", "").JSON(t)["keys"])); got != "[ok]" {
+		t.Fatalf("keys after a rebuild: got %s, want [ok]", got)
+	}
+	for _, name := range []string{"snapshot", "diff", "rollback"} {
+		escaped := "%" + fmt.Sprintf("%02X", name[0]) + name[1:] // reaches the key route
+		wantError(t, ts.do(t, "GET", kv(escaped, q), ""), 404, "KEY_NOT_FOUND")
+		wantError(t, ts.do(t, "PUT", kv(escaped, q), "x"), 400, "INVALID_PARAMETERS")
+		if got := string(ts.do(t, "POST", batchPath+"get?"+q, `{"keys":["`+name+`"]}`).Body); !strings.Contains(got, `"`+name+`":null`) {
+			t.Fatalf("batch/get %s: got %s, want null", name, got)
+		}
+		if fileOf(t, root, name) != "by hand" {
+			t.Fatalf("the file %s was touched", name)
+		}
+	}
+	if got := fmt.Sprint(strs(ts.do(t, "GET", "/api/v1/sqlite/kv?"+q, "").JSON(t)["keys"])); got != "[ok]" {
+		t.Fatalf("keys after reading the files: got %s, want [ok]", got)
+	}
+}

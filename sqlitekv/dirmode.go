@@ -135,10 +135,10 @@ func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err
 		e, err = d.cache.Get(ctx, req)
 		return e, false, err
 	}
-	e, stale, err = d.current(ctx, req.Table, req.Key)
+	e, stale, err = d.Own(ctx, req.Table, req.Key)
 	if err == nil && e.ContentType == RefContentType {
 		e, err = followRefs(req.Key, e, func(key string) (Entry, error) {
-			target, _, err := d.current(ctx, req.Table, key)
+			target, _, err := d.Own(ctx, req.Table, key)
 			return target, err
 		})
 	}
@@ -156,15 +156,11 @@ func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err
 }
 
 // Own reads key's own entry as batch reads show it, a reference not
-// followed; stale as in Get.
+// followed: the file's bytes, with the cache's metadata while the cache
+// agrees with them (stale when it does not). A file edited by hand is
+// never a reference. A file named like a table endpoint is not a key
+// unless the cache holds it (no write could have created it).
 func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
-	return d.current(ctx, table, key)
-}
-
-// current reads key's own entry, not following a reference: the file's
-// bytes, with the cache's metadata while the cache agrees with them (stale
-// when it does not). A file edited by hand is never a reference.
-func (d *Dir) current(ctx context.Context, table, key string) (Entry, bool, error) {
 	var cached Entry
 	cacheErr := d.cache.withReader(ctx, func(r *reader) error {
 		t, err := r.table(table)
@@ -179,6 +175,9 @@ func (d *Dir) current(ctx context.Context, table, key string) (Entry, bool, erro
 	})
 	if c := CodeOf(cacheErr); cacheErr != nil && c != CodeKeyNotFound {
 		return Entry{}, false, cacheErr // expired (the owner removes the file), or the cache failed
+	}
+	if cacheErr != nil && reservedKeys[key] {
+		return Entry{}, false, cacheErr
 	}
 	data, info, err := d.readFile(table, key)
 	if err != nil {
@@ -222,6 +221,8 @@ func (d *Dir) Sync(table, key string) error {
 			return t.delete(key)
 		case ferr != nil, exists && bytes.Equal(cur.Value, data):
 			return nil
+		case !exists && ValidateNewKey(key) != nil: // a file no write could create is not a key
+			return nil
 		}
 		ct, _ := InferContentType("", data)
 		_, err = w.commitEntry(t, key, OpImport, cur, exists, Entry{Value: data, ContentType: ct}, true)
@@ -231,8 +232,10 @@ func (d *Dir) Sync(table, key string) error {
 
 // Rebuild rescans the table's folder (owner only): every file is synced,
 // and so is every key the cache knows, so files added, changed or removed
-// from outside are all picked up. Temp files a crash left behind are
-// deleted (not those the open group has staged).
+// from outside are all picked up. A file whose name no write could create
+// (control bytes, too long, a table endpoint's name) is skipped unless the
+// cache already holds that key. Temp files a crash left behind are deleted
+// (not those the open group has staged).
 func (d *Dir) Rebuild(table string) error {
 	if err := ValidateTable(table); err != nil {
 		return err
@@ -243,8 +246,11 @@ func (d *Dir) Rebuild(table string) error {
 	for _, c := range d.staged.changes {
 		staged[c.tmp] = true
 	}
-	orphans, _ := filepath.Glob(filepath.Join(d.root, tmpPrefix+"*"))
-	err := filepath.WalkDir(base, func(p string, entry fs.DirEntry, err error) error {
+	orphans, err := d.orphansInRoot()
+	if err != nil {
+		return err
+	}
+	err = filepath.WalkDir(base, func(p string, entry fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -274,6 +280,11 @@ func (d *Dir) Rebuild(table string) error {
 			os.Remove(p)
 		}
 	}
+	for key := range keys {
+		if ValidateNewKey(key) != nil {
+			delete(keys, key) // a file name no write can create; a key the cache holds is added back below
+		}
+	}
 	if t, err := d.cache.writer.table(table, true); err != nil {
 		return err
 	} else if known, _, err := t.keys("", 1<<30); err != nil {
@@ -284,14 +295,28 @@ func (d *Dir) Rebuild(table string) error {
 		}
 	}
 	for key := range keys {
-		if ValidateKey(key) != nil {
-			continue // a file name no key can spell (control bytes, too long)
-		}
 		if err := d.Sync(table, key); err != nil && CodeOf(err) != CodeInvalidParameters {
 			return err
 		}
 	}
 	return nil
+}
+
+// orphansInRoot lists the temp files in the directory itself (where a
+// write to a table whose folder was new staged its bytes). A name prefix
+// check, not a glob: the root's path may hold [ * or ?.
+func (d *Dir) orphansInRoot() ([]string, error) {
+	entries, err := os.ReadDir(d.root)
+	if err != nil {
+		return nil, fsError("Could not scan the folder", err)
+	}
+	var orphans []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), tmpPrefix) && e.Type().IsRegular() {
+			orphans = append(orphans, filepath.Join(d.root, e.Name()))
+		}
+	}
+	return orphans, nil
 }
 
 // Close closes the cache.

@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -28,8 +29,8 @@ type Mirror interface {
 // leaves the key's file alone; Remove only notes the key. When the group's
 // COMMIT has succeeded, apply renames each temp file over its key's file
 // (the last change of each key wins), removes the removed keys' files and
-// fsyncs every folder it touched, and only then are the writes
-// acknowledged. A failed savepoint drops its own staged changes (undo),
+// the folders that leaves empty, and fsyncs every folder it touched, and
+// only then are the writes acknowledged. A failed savepoint drops its own staged changes (undo),
 // a failed group all of them (discard).
 //
 // Why staging: other readers never see a file the cache has not committed,
@@ -53,7 +54,7 @@ type fileChange struct {
 type staging struct {
 	changes []fileChange
 	byKey   map[string][]int // table+NUL+key → its changes' indexes, oldest first
-	under   map[string]int   // table+NUL+folder → staged stores of keys beneath it
+	under   map[string]int   // table+NUL+folder → keys beneath it whose latest change is a store
 }
 
 func stageKey(table, key string) string { return table + "\x00" + key }
@@ -77,37 +78,47 @@ func ancestors(key string, fn func(folder string)) {
 	}
 }
 
+// countUnder adds delta to the folders above c's key when c stores a file:
+// under counts the keys whose latest change is a store, so a key stored
+// and then removed in the same group no longer holds its folders.
+func (s *staging) countUnder(c *fileChange, delta int) {
+	if c == nil || c.tmp == "" {
+		return
+	}
+	ancestors(c.key, func(folder string) {
+		f := stageKey(c.table, folder)
+		if s.under[f] += delta; s.under[f] <= 0 {
+			delete(s.under, f)
+		}
+	})
+}
+
 func (s *staging) add(c fileChange) {
 	if s.byKey == nil {
 		s.byKey, s.under = map[string][]int{}, map[string]int{}
 	}
+	s.countUnder(s.latest(c.table, c.key), -1)
+	s.countUnder(&c, +1)
 	k := stageKey(c.table, c.key)
 	s.byKey[k] = append(s.byKey[k], len(s.changes))
-	if c.tmp != "" {
-		ancestors(c.key, func(folder string) { s.under[stageKey(c.table, folder)]++ })
-	}
 	s.changes = append(s.changes, c)
 }
 
-// dropFrom forgets the changes from index mark on, deleting their temp files.
+// dropFrom forgets the changes from index mark on, deleting their temp
+// files; each key's previous change becomes its latest again.
 func (s *staging) dropFrom(mark int) {
 	for i := len(s.changes) - 1; i >= mark; i-- {
-		c := s.changes[i]
+		c := &s.changes[i]
+		s.countUnder(c, -1)
 		k := stageKey(c.table, c.key)
 		if idx := s.byKey[k][:len(s.byKey[k])-1]; len(idx) > 0 {
 			s.byKey[k] = idx
 		} else {
 			delete(s.byKey, k)
 		}
+		s.countUnder(s.latest(c.table, c.key), +1)
 		if c.tmp != "" {
 			os.Remove(c.tmp)
-			ancestors(c.key, func(folder string) {
-				if f := stageKey(c.table, folder); s.under[f] > 1 {
-					s.under[f]--
-				} else {
-					delete(s.under, f)
-				}
-			})
 		}
 	}
 	clear(s.changes[mark:])
@@ -158,7 +169,8 @@ func (d *Dir) Store(table, key string, value []byte) error {
 }
 
 // Remove stages the removal of key's file (a missing file is already
-// removed).
+// removed). A file that cannot even be looked at fails the write now,
+// before COMMIT, rather than the whole group after it.
 func (d *Dir) Remove(table, key string) error {
 	if d.importing {
 		return nil
@@ -167,16 +179,32 @@ func (d *Dir) Remove(table, key string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := lstatKeyFile(p); err != nil {
+		return err
+	}
 	d.staged.add(fileChange{table: table, key: key, path: p})
 	return nil
 }
 
+// lstatKeyFile looks at a key's file: nil info and no error when there is
+// none (nothing at the path, or a file where a folder on the way would be).
+func lstatKeyFile(p string) (fs.FileInfo, error) {
+	info, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return nil, nil
+	case err != nil:
+		return nil, fsError("Could not check the file to remove", err)
+	}
+	return info, nil
+}
+
 // folderForStore checks that key can be a file once the group's earlier
-// changes are applied, and returns the folder for its temp file: the key's
-// own folder when it exists, else the deepest existing folder on the way
-// (apply creates the rest; the rename stays on one filesystem).
+// changes are applied, and returns the folder for its temp file: the
+// deepest of the key's folders that already exists (the directory itself
+// when even the table's folder is new); apply creates the rest, and the
+// rename stays on one filesystem.
 func (d *Dir) folderForStore(table, key, p string) (string, error) {
-	needsFolder := Errorf(CodeInvalidParameters, "Key %q needs a folder where a file of another key is", key)
 	tmpDir := filepath.Join(d.root, table)
 	info, err := os.Stat(tmpDir)
 	switch {
@@ -188,14 +216,15 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 		return "", Errorf(CodeInvalidParameters, "The folder of table %q is a file", table)
 	}
 	onDisk := tmpDir != d.root // the folders so far exist on disk
+	fileInTheWay := false
 	var failure error
 	ancestors(key, func(folder string) {
 		staged := d.staged.latest(table, folder)
-		if failure != nil {
+		if failure != nil || fileInTheWay {
 			return
 		}
 		if staged != nil && staged.tmp != "" {
-			failure = needsFolder // a key stored in this group is a file there
+			fileInTheWay = true // a key stored in this group is a file there
 			return
 		}
 		if !onDisk {
@@ -213,31 +242,51 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 		case staged != nil: // a file removed in this group: the folder comes after it goes
 			onDisk = false
 		default:
-			failure = needsFolder
+			fileInTheWay = true
 		}
 	})
-	if failure != nil {
+	switch {
+	case failure != nil:
 		return "", failure
-	}
-	if d.staged.under[stageKey(table, key)] > 0 {
-		return "", Errorf(CodeInvalidParameters, "Key %q names a folder of other keys", key)
+	case fileInTheWay:
+		return "", Errorf(CodeInvalidParameters, "Key %q needs a folder where a file of another key is", key)
+	case d.staged.under[stageKey(table, key)] > 0:
+		return "", Errorf(CodeInvalidParameters, "Key %q names the folder of other keys stored in this group", key)
 	}
 	if onDisk {
 		if info, err := os.Lstat(p); err == nil && info.IsDir() {
-			return "", Errorf(CodeInvalidParameters, "Key %q names a folder of other keys", key)
+			return "", folderInTheWay(key, p)
 		}
 	}
 	return tmpDir, nil
 }
 
+// folderInTheWay refuses a key whose path is a folder on disk, saying
+// whether other keys live under it or it is empty (made by hand, or left
+// by a crash before its last file's removal was tidied up).
+func folderInTheWay(key, p string) error {
+	what := "a folder holding other keys' files"
+	if f, err := os.Open(p); err == nil {
+		if names, _ := f.Readdirnames(1); len(names) == 0 {
+			what = "an empty folder"
+		}
+		f.Close()
+	}
+	return Errorf(CodeInvalidParameters, "Key %q names %s on disk; a key's file cannot replace a folder", key, what)
+}
+
 // apply puts the committed group's files in place (owner only, after
 // COMMIT): removals first, since a removed file may stand where another
 // key now needs a folder; then each key's last stored bytes are renamed
-// into place, creating folders as needed; last, every folder whose
-// entries changed is fsynced once, new folders' parents included. A
-// failure does not stop the others; the first is returned, and the
-// caller reports the whole group failed (the cache is then ahead of that
-// file until a read imports it back).
+// into place, creating folders as needed; then the folders that removals
+// left empty are removed, up to the table's folder; last, every folder
+// whose entries changed is fsynced once, new folders' parents included.
+//
+// The cache has committed the whole group, so a failure does not stop the
+// other keys: each file put in place agrees with the cache. The failed
+// key keeps its old file (the cache is ahead of it until the next read or
+// write imports the file back). The first failure is returned, always a
+// FILE_SYSTEM_ERROR naming the key, and the caller fails the group.
 func (d *Dir) apply() error {
 	s := &d.staged
 	if len(s.changes) == 0 {
@@ -250,12 +299,13 @@ func (d *Dir) apply() error {
 		clear(s.under)
 	}()
 	var first error
-	keep := func(err error) {
+	keep := func(c fileChange, err error) {
 		if first == nil {
-			first = err
+			first = appliedFailure(c.key, err)
 		}
 	}
 	dirty := map[string]bool{}
+	emptied := map[string]string{} // folder a removal may have left empty → its table's folder
 	var stores []fileChange
 	for i, c := range s.changes {
 		idx := s.byKey[stageKey(c.table, c.key)]
@@ -267,43 +317,116 @@ func (d *Dir) apply() error {
 		case c.tmp != "":
 			stores = append(stores, c)
 		default:
-			// A folder in its place is not a key's file: leave it.
-			if info, err := os.Lstat(c.path); err == nil && !info.IsDir() {
-				if err := os.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					keep(fsError("Could not remove the file", err))
-					continue
-				}
-				dirty[filepath.Dir(c.path)] = true
+			info, err := lstatKeyFile(c.path)
+			if err != nil {
+				keep(c, err)
+				continue
 			}
+			if info == nil || info.IsDir() { // gone already; a folder in its place is not a key's file
+				continue
+			}
+			if err := os.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				keep(c, fsError("Could not remove the file", err))
+				continue
+			}
+			dirty[filepath.Dir(c.path)] = true
+			emptied[filepath.Dir(c.path)] = filepath.Join(d.root, c.table)
 		}
 	}
 	for _, c := range stores {
-		folder := filepath.Dir(c.path)
-		created, err := mkdirs(folder)
-		for _, f := range created {
-			dirty[filepath.Dir(f)] = true // the new folder's own entry
-		}
-		if err == nil && len(created) > 0 {
-			err = d.confined(c.table, c.path) // the folders now exist: check again
-		}
-		if err == nil {
-			if err = os.Rename(c.tmp, c.path); err != nil {
-				err = fsError("Could not put the file in place", err)
-			}
-		}
-		if err != nil {
+		if err := d.putInPlace(c, dirty); err != nil {
 			os.Remove(c.tmp)
-			keep(err)
-			continue
+			keep(c, err)
 		}
-		dirty[folder] = true
+	}
+	for folder, base := range emptied {
+		removeEmptyFolders(folder, base, dirty)
 	}
 	for folder := range dirty {
-		if err := syncDir(folder); err != nil {
-			keep(err)
+		if err := syncDir(folder); err != nil && first == nil {
+			first = &Error{Code: CodeFileSystemError, Cause: err, Message: fmt.Sprintf("The cache committed and the files are in place, but a folder could not be synced (%s): a crash may still undo them", reasonOf(err))}
 		}
 	}
 	return first
+}
+
+// appliedFailure reports a file that could not be changed after the cache
+// committed: a server-side failure whatever the cause (never the
+// client's), saying which key and what became of it.
+func appliedFailure(key string, err error) *Error {
+	return &Error{
+		Code:    CodeFileSystemError,
+		Message: fmt.Sprintf("The cache committed but key %q's file could not be changed (%s); the file keeps its old bytes, which the next read or write imports back", key, reasonOf(err)),
+		Cause:   err,
+	}
+}
+
+// reasonOf is the client-facing message of a failure.
+func reasonOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "unexpected failure"
+}
+
+// putInPlace renames c's temp file over its key's file, creating the
+// missing folders first: the folders are checked to stay in the table's
+// folder before anything is created (a link may have appeared since the
+// write was staged), and again once they exist. The folders created for
+// a rename that then failed are removed again.
+func (d *Dir) putInPlace(c fileChange, dirty map[string]bool) error {
+	folder := filepath.Dir(c.path)
+	var created []string
+	if _, statErr := os.Stat(folder); statErr != nil {
+		err := d.confined(c.table, c.path)
+		if err == nil {
+			created, err = mkdirs(folder)
+			for _, f := range created {
+				dirty[filepath.Dir(f)] = true // the new folder's own entry
+			}
+		}
+		if err == nil {
+			err = d.confined(c.table, c.path)
+		}
+		if err != nil {
+			removeCreated(created, dirty)
+			return err
+		}
+	}
+	if err := os.Rename(c.tmp, c.path); err != nil {
+		removeCreated(created, dirty)
+		return fsError("Could not put the file in place", err)
+	}
+	dirty[folder] = true
+	return nil
+}
+
+// removeCreated removes the folders mkdirs created, deepest first, as
+// long as they are empty; their parents stay dirty, to be fsynced.
+func removeCreated(created []string, dirty map[string]bool) {
+	for i := len(created) - 1; i >= 0; i-- {
+		if os.Remove(created[i]) != nil {
+			return
+		}
+		delete(dirty, created[i])
+	}
+}
+
+// removeEmptyFolders removes folder and then its parents while they are
+// empty, stopping below base (the table's folder, which stays): a folder
+// left empty by a delete would otherwise keep its name from being a key.
+// os.Remove only removes an empty folder, so a file added meanwhile keeps
+// its folder. The parent of each removed folder is fsynced with the rest.
+func removeEmptyFolders(folder, base string, dirty map[string]bool) {
+	for folder != base && strings.HasPrefix(folder, base+string(filepath.Separator)) {
+		if os.Remove(folder) != nil {
+			return
+		}
+		delete(dirty, folder)
+		folder = filepath.Dir(folder)
+		dirty[folder] = true
+	}
 }
 
 // mkdirs creates folder and any missing parents, returning the folders it
@@ -326,10 +449,14 @@ func mkdirs(folder string) ([]string, error) {
 	}
 	var created []string
 	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		// A folder made meanwhile by someone else (ErrExist) is not ours
+		// to sync or to remove.
+		switch err := os.Mkdir(missing[i], 0o750); {
+		case err == nil:
+			created = append(created, missing[i])
+		case !errors.Is(err, fs.ErrExist):
 			return created, fsError("Could not create the key's folder", err)
 		}
-		created = append(created, missing[i])
 	}
 	return created, nil
 }
