@@ -1,0 +1,213 @@
+package sqlitekv
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// apply puts the committed group's files in place (owner only, after
+// COMMIT): removals first, since a removed file may stand where another
+// key now needs a folder; then each key's last stored bytes are renamed
+// into place, creating folders as needed; then the folders that removals
+// left empty are removed, up to the table's folder; last, every folder
+// whose entries changed is fsynced once, new folders' parents included.
+//
+// The cache has committed the whole group, so a failure does not stop the
+// other keys: each file put in place agrees with the cache. The failed
+// key keeps its old file (the cache is ahead of it until the next read or
+// write imports the file back). The first failure is returned, always a
+// FILE_SYSTEM_ERROR naming the key, and the caller fails the group.
+func (d *Dir) apply() error {
+	s := &d.staged
+	if len(s.changes) == 0 {
+		return nil
+	}
+	defer func() {
+		clear(s.changes)
+		s.changes = s.changes[:0]
+		clear(s.byKey)
+		clear(s.under)
+	}()
+	var first error
+	keep := func(c fileChange, err error) {
+		if first == nil {
+			first = appliedFailure(c.key, err)
+		}
+	}
+	dirty := map[string]bool{}
+	emptied := map[string]string{} // folder a removal may have left empty → its table's folder
+	var stores []fileChange
+	for i, c := range s.changes {
+		idx := s.byKey[stageKey(c.table, c.key)]
+		switch {
+		case idx[len(idx)-1] != i: // a later change of the same key wins
+			if c.tmp != "" {
+				os.Remove(c.tmp)
+			}
+		case c.tmp != "":
+			stores = append(stores, c)
+		default:
+			info, err := lstatKeyFile(c.path)
+			if err != nil {
+				keep(c, err)
+				continue
+			}
+			if info == nil || info.IsDir() { // gone already; a folder in its place is not a key's file
+				continue
+			}
+			if err := os.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				keep(c, fsError("Could not remove the file", err))
+				continue
+			}
+			dirty[filepath.Dir(c.path)] = true
+			emptied[filepath.Dir(c.path)] = filepath.Join(d.root, c.table)
+		}
+	}
+	for _, c := range stores {
+		if err := d.putInPlace(c, dirty); err != nil {
+			os.Remove(c.tmp)
+			keep(c, err)
+		}
+	}
+	for folder, base := range emptied {
+		removeEmptyFolders(folder, base, dirty)
+	}
+	for folder := range dirty {
+		if err := syncDir(folder); err != nil && first == nil {
+			first = &Error{Code: CodeFileSystemError, Cause: err, Message: fmt.Sprintf("The cache committed and the files are in place, but a folder could not be synced (%s): a crash may still undo them", reasonOf(err))}
+		}
+	}
+	return first
+}
+
+// appliedFailure reports a file that could not be changed after the cache
+// committed: a server-side failure whatever the cause (never the
+// client's), saying which key and what became of it.
+func appliedFailure(key string, err error) *Error {
+	return &Error{
+		Code:    CodeFileSystemError,
+		Message: fmt.Sprintf("The cache committed but key %q's file could not be changed (%s); the file keeps its old bytes, which the next read or write imports back", key, reasonOf(err)),
+		Cause:   err,
+	}
+}
+
+// reasonOf is the client-facing message of a failure.
+func reasonOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "unexpected failure"
+}
+
+// putInPlace renames c's temp file over its key's file, creating the
+// missing folders first: the folders are checked to stay in the table's
+// folder before anything is created (a link may have appeared since the
+// write was staged), and again once they exist. The folders created for
+// a rename that then failed are removed again.
+func (d *Dir) putInPlace(c fileChange, dirty map[string]bool) error {
+	folder := filepath.Dir(c.path)
+	var created []string
+	if _, statErr := os.Stat(folder); statErr != nil {
+		err := d.confined(c.table, c.path)
+		if err == nil {
+			created, err = mkdirs(folder)
+			for _, f := range created {
+				dirty[filepath.Dir(f)] = true // the new folder's own entry
+			}
+		}
+		if err == nil {
+			err = d.confined(c.table, c.path)
+		}
+		if err != nil {
+			removeCreated(created, dirty)
+			return err
+		}
+	}
+	if err := os.Rename(c.tmp, c.path); err != nil {
+		removeCreated(created, dirty)
+		return fsError("Could not put the file in place", err)
+	}
+	dirty[folder] = true
+	return nil
+}
+
+// removeCreated removes the folders mkdirs created, deepest first, as
+// long as they are empty; their parents stay dirty, to be fsynced.
+func removeCreated(created []string, dirty map[string]bool) {
+	for i := len(created) - 1; i >= 0; i-- {
+		if os.Remove(created[i]) != nil {
+			return
+		}
+		delete(dirty, created[i])
+	}
+}
+
+// removeEmptyFolders removes folder and then its parents while they are
+// empty, stopping below base (the table's folder, which stays): a folder
+// left empty by a delete would otherwise keep its name from being a key.
+// os.Remove only removes an empty folder, so a file added meanwhile keeps
+// its folder. The parent of each removed folder is fsynced with the rest.
+func removeEmptyFolders(folder, base string, dirty map[string]bool) {
+	for folder != base && strings.HasPrefix(folder, base+string(filepath.Separator)) {
+		if os.Remove(folder) != nil {
+			return
+		}
+		delete(dirty, folder)
+		folder = filepath.Dir(folder)
+		dirty[folder] = true
+	}
+}
+
+// mkdirs creates folder and any missing parents, returning the folders it
+// created, shallowest first, so their parents can be fsynced: a new folder
+// is only durable once the folder holding it is.
+func mkdirs(folder string) ([]string, error) {
+	var missing []string
+	for p := folder; ; p = filepath.Dir(p) {
+		info, err := os.Stat(p)
+		if err == nil {
+			if !info.IsDir() {
+				return nil, fsError("Could not create the key's folder", &fs.PathError{Op: "mkdir", Path: p, Err: syscall.ENOTDIR})
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) || p == filepath.Dir(p) {
+			return nil, fsError("Could not create the key's folder", err)
+		}
+		missing = append(missing, p)
+	}
+	var created []string
+	for i := len(missing) - 1; i >= 0; i-- {
+		// A folder made meanwhile by someone else (ErrExist) is not ours
+		// to sync or to remove.
+		switch err := os.Mkdir(missing[i], 0o750); {
+		case err == nil:
+			created = append(created, missing[i])
+		case !errors.Is(err, fs.ErrExist):
+			return created, fsError("Could not create the key's folder", err)
+		}
+	}
+	return created, nil
+}
+
+// syncDir fsyncs a folder; a variable so a test can see which folders a
+// write made durable (no other test can observe an fsync).
+var syncDir = syncFolder
+
+func syncFolder(folder string) error {
+	f, err := os.Open(folder)
+	if err != nil {
+		return fsError("Could not sync the folder", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fsError("Could not sync the folder", err)
+	}
+	return nil
+}
