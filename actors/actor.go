@@ -16,14 +16,25 @@ type dbActor struct {
 	log      *slog.Logger
 	pending  []*writeMsg // applied in the open group, awaiting COMMIT
 	results  []writeReply
+	answered int // writes of the open group someone waits for
 	stopTick func()
 }
+
+// maxGroup bounds how many writes one COMMIT may wait to gather.
+const maxGroup = 256
 
 func (a *dbActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *writeMsg:
 		a.apply(ctx, m)
 	case flushMsg:
+		// Writes queued while this group was applied join it: one more
+		// pass through the mailbox costs less than another fsync.
+		waiting := a.db.queued.Load() - int64(a.answered)
+		if waiting > 0 && len(a.pending) < maxGroup {
+			ctx.Send(ctx.Self(), flushMsg{})
+			return
+		}
 		a.flush()
 	case *actor.Started:
 		a.stopTick = a.db.reg.startTicker(func() { a.db.send(&writeMsg{op: sweepOp{}}) })
@@ -52,6 +63,9 @@ func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 	}
 	a.pending = append(a.pending, m)
 	a.results = append(a.results, writeReply{result: result, err: err})
+	if m.reply != nil {
+		a.answered++
+	}
 }
 
 func (a *dbActor) run(op any) (result any, err error) {
@@ -116,7 +130,7 @@ func (a *dbActor) flush() {
 		a.reply(m, r)
 		a.pending[i], a.results[i] = nil, writeReply{}
 	}
-	a.pending, a.results = a.pending[:0], a.results[:0]
+	a.pending, a.results, a.answered = a.pending[:0], a.results[:0], 0
 }
 
 func (a *dbActor) reply(m *writeMsg, r writeReply) {
