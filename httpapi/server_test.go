@@ -1,48 +1,26 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/client/clienttest"
 	"github.com/kvd/kvd/httpapi"
 	"github.com/kvd/kvd/sqlitekv"
-	"github.com/ncruces/go-sqlite3"
 )
-
-// testClock is a settable clock so TTL and history tests never sleep.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // testServer is a real kvd stack (HTTP, actors, SQLite files in a temp
 // dir) listening on 127.0.0.1.
 type testServer struct {
 	URL      string
 	DataDir  string
-	Clock    *testClock
+	Clock    *clienttest.Clock
 	Registry *actors.Registry
 	client   *http.Client
 }
@@ -60,7 +38,7 @@ func newTestServer(tb testing.TB, opts ...serverOption) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	clock := &testClock{now: time.Unix(1_700_000_000, 0)}
+	clock := clienttest.NewClock(time.Unix(1_700_000_000, 0))
 	acfg := actors.Config{Resolver: resolver, Store: sqlitekv.Options{Now: clock.Now}, Now: clock.Now}
 	hcfg := httpapi.Config{}
 	for _, o := range opts {
@@ -91,35 +69,11 @@ func newTestServer(tb testing.TB, opts ...serverOption) *testServer {
 		if err := reg.Close(); err != nil {
 			tb.Errorf("close registry: %v", err)
 		}
-		checkIntegrity(tb, dataDir)
+		if err := clienttest.CheckIntegrity(dataDir); err != nil {
+			tb.Error(err)
+		}
 	})
 	return ts
-}
-
-// checkIntegrity runs PRAGMA integrity_check on every database left behind.
-func checkIntegrity(tb testing.TB, dir string) {
-	tb.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "*.db"))
-	for _, f := range files {
-		if header, err := os.ReadFile(f); err != nil || !bytes.HasPrefix(header, []byte("SQLite format 3\x00")) {
-			continue // not a database kvd wrote (a test planted it)
-		}
-		conn, err := sqlite3.OpenFlags(f, sqlite3.OPEN_READONLY)
-		if err != nil {
-			tb.Errorf("open %s: %v", f, err)
-			continue
-		}
-		stmt, _, err := conn.Prepare(`PRAGMA integrity_check`)
-		if err == nil && stmt.Step() {
-			if got := stmt.ColumnText(0); got != "ok" {
-				tb.Errorf("integrity_check %s: got %q, want ok", filepath.Base(f), got)
-			}
-			stmt.Close()
-		} else if err != nil {
-			tb.Errorf("integrity_check %s: %v", f, err)
-		}
-		conn.Close()
-	}
 }
 
 type response struct {
