@@ -29,10 +29,10 @@ func (v Versions) check(cur Entry, exists bool) error {
 	switch {
 	case v.NoneMatchHits(cur.Version, exists):
 		return Errorf(CodeCASMismatch, "Compare-and-swap failed: the key's state matches If-None-Match")
-	case v.MatchFails(cur.Version, exists) && !exists:
+	case !v.MatchFails(cur.Version, exists):
+		return nil
+	case !exists:
 		return Errorf(CodeCASKeyMissing, "Compare-and-swap failed: key does not exist")
-	case v.MatchFails(cur.Version, exists):
-		return Errorf(CodeCASMismatch, "Compare-and-swap failed: current version does not match If-Match")
 	}
-	return nil
+	return Errorf(CodeCASMismatch, "Compare-and-swap failed: current version does not match If-Match")
 }
