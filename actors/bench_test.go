@@ -2,7 +2,10 @@ package actors_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kvd/kvd/actors"
@@ -46,4 +49,38 @@ func BenchmarkIncr(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkBatchSet is kvbench's batch-set without HTTP: 64 clients each
+// storing batches of 100 of 1000 keys with --sync full. It is the
+// storage side of the batch-set target (items/s).
+func BenchmarkBatchSet(b *testing.B) {
+	reg := newTestRegistry(b, sqlitekv.SyncFull, actors.Hooks{})
+	db, err := reg.Open("bench", true, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	value := []byte(`"` + strings.Repeat("v", 98) + `"`)
+	batches := make([]sqlitekv.BatchSetRequest, 10)
+	for i := range batches {
+		items := make([]sqlitekv.BatchItem, sqlitekv.MaxBatch)
+		for j := range items {
+			items[j] = sqlitekv.BatchItem{Key: fmt.Sprintf("kvbench/%06d", i*len(items)+j), Value: value, ContentType: "application/json"}
+		}
+		batches[i] = sqlitekv.BatchSetRequest{Table: "kv_store", Items: items}
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.SetParallelism(32) // 64 clients with GOMAXPROCS=2
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := batches[next.Add(1)%int64(len(batches))]
+			if _, err := db.BatchSet(context.Background(), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*sqlitekv.MaxBatch)/b.Elapsed().Seconds(), "items/s")
 }

@@ -22,6 +22,12 @@ const (
 	SyncNormal SyncMode = "normal"
 )
 
+// DefaultCacheBytes is the writer's page cache unless Options say
+// otherwise. A group's dirty pages must fit in it: when they do not, SQLite
+// spills them to the WAL mid-transaction and reads them back, which cost
+// batch-set 14% at SQLite's own default of 2 MB (bench/README.md).
+const DefaultCacheBytes = 16 << 20
+
 // Options tune a Store. The zero value is usable: full sync, 1000 versions
 // of history per key, no age limit, the wall clock.
 type Options struct {
@@ -29,6 +35,7 @@ type Options struct {
 	HistoryKeep   int           // versions kept per key; 0 means 1000, negative means unlimited
 	HistoryMaxAge time.Duration // 0 keeps history regardless of age
 	Readers       int           // read-only connections; 0 means GOMAXPROCS (at least 2)
+	CacheBytes    int64         // the writer's page cache; 0 means DefaultCacheBytes
 	Now           func() time.Time
 }
 
@@ -38,6 +45,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HistoryKeep == 0 {
 		o.HistoryKeep = 1000
+	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = DefaultCacheBytes
 	}
 	if o.Readers <= 0 {
 		o.Readers = max(2, runtime.GOMAXPROCS(0))

@@ -158,3 +158,24 @@ func TestPrefixEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestOpen_WriterPageCache(t *testing.T) {
+	for _, tc := range []struct {
+		set  int64
+		want int64 // PRAGMA cache_size: negative KiB
+	}{{0, -DefaultCacheBytes >> 10}, {3 << 20, -3 << 10}} {
+		s, _ := mustOpenStore(t, Options{CacheBytes: tc.set})
+		var got int64
+		stmt, _, err := s.Writer().conn.Prepare(`PRAGMA cache_size`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stmt.Step() {
+			got = stmt.ColumnInt64(0)
+		}
+		stmt.Close()
+		if got != tc.want {
+			t.Errorf("CacheBytes %d: cache_size %d, want %d", tc.set, got, tc.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package sqlitekv
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,11 +37,13 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*Writer, error) {
 	}
 	// A WAL database lets read-only connections read while this one writes.
 	// Each write's savepoint journals the pages it touches: keep that
-	// journal in memory rather than in a temp file.
+	// journal in memory rather than in a temp file. A negative cache_size
+	// is in KiB.
 	setup := `PRAGMA busy_timeout = 5000;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = ` + sync + `;
-PRAGMA temp_store = MEMORY;`
+PRAGMA temp_store = MEMORY;
+PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 	if err := conn.Exec(setup); err != nil {
 		return nil, openError("database", err)
 	}

@@ -24,6 +24,7 @@ type config struct {
 	maxBodyMemory    int64
 	maxQueue         int
 	maxOpenDBs       int
+	cacheBytes       int64
 	idleTimeout      time.Duration
 	historyKeep      int
 	historyMaxAge    time.Duration
@@ -34,6 +35,10 @@ type config struct {
 	logLevel         string
 	pprofListen      string
 }
+
+// maxCacheBytes keeps the page cache well inside the 256 MiB of memory
+// the WebAssembly SQLite gives each connection.
+const maxCacheBytes = 128 << 20
 
 type stringList []string
 
@@ -56,6 +61,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", 0, "request bodies held in memory at once, all requests together, before a request with a body answers 503 (0: 256 MiB or 8 × --max-value-bytes, whichever is more)")
 	fs.IntVar(&c.maxQueue, "max-queue", 10000, "writes queued per database before 503 OVERLOADED")
 	fs.IntVar(&c.maxOpenDBs, "max-open-dbs", 1024, "databases open at once; the least recently used is closed first")
+	fs.Int64Var(&c.cacheBytes, "cache-bytes", sqlitekv.DefaultCacheBytes, "SQLite page cache of each open database's writer, in bytes (1 MiB to 128 MiB)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close a database unused this long (0: never)")
 	fs.IntVar(&c.historyKeep, "history-keep", 1000, "history versions kept per key (-1: all)")
 	fs.DurationVar(&c.historyMaxAge, "history-max-age", 0, "drop history older than this (0: keep)")
@@ -79,6 +85,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.maxValueBytes <= 0 {
 		return c, fmt.Errorf("--max-value-bytes must be positive")
+	}
+	if c.cacheBytes < 1<<20 || c.cacheBytes > maxCacheBytes {
+		return c, fmt.Errorf("--cache-bytes must be from 1 MiB to 128 MiB, not %d", c.cacheBytes)
 	}
 	if c.maxBodyMemory != 0 && c.maxBodyMemory < 4*c.maxValueBytes {
 		return c, fmt.Errorf("--max-body-memory must hold one batch body: at least 4 × --max-value-bytes = %d", 4*c.maxValueBytes)

@@ -93,7 +93,7 @@ func TestConfig_FlagsFallBackToEnvironment(t *testing.T) {
 	if cfg.sync != "normal" || cfg.historyKeep != 7 || fmt.Sprint(cfg.allowDirs) != "[/a /b]" || cfg.listen != "127.0.0.1:2" {
 		t.Fatalf("config: got %+v", cfg)
 	}
-	for _, bad := range [][]string{{"--sync", "sometimes"}, {"--max-value-bytes", "0"}, {"extra"}, {"--log-format", "xml"}} {
+	for _, bad := range [][]string{{"--sync", "sometimes"}, {"--max-value-bytes", "0"}, {"extra"}, {"--log-format", "xml"}, {"--cache-bytes", "1000"}, {"--cache-bytes", "1073741824"}} {
 		cfg, err := parseConfig(bad, func(string) string { return "" }, io.Discard)
 		if err == nil {
 			_, err = cfg.logger(io.Discard)
