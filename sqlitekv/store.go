@@ -84,7 +84,7 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	w, err := newWriter(conn, opts)
+	w, err := newWriter(conn, path, opts)
 	if err != nil {
 		conn.Close()
 		return nil, err

@@ -25,12 +25,15 @@ type Writer struct {
 	savepoint, release, rollbackTo *sqlite3.Stmt
 
 	mirror    Mirror     // directory mode: values are files too
+	ckpt      *checkpointer
+	walPages  int // pages in the WAL after the last commit
+	pokedAt   int // walPages when the checkpointer was last asked to run
 	lastTs    int64      // history time never goes backwards
 	pruneDice *rand.Rand // picks the writes that check retention (history.go)
 	ageCursor map[string]int64
 }
 
-func newWriter(conn *sqlite3.Conn, opts Options) (*Writer, error) {
+func newWriter(conn *sqlite3.Conn, path string, opts Options) (*Writer, error) {
 	sync := "FULL"
 	if opts.Sync == SyncNormal {
 		sync = "NORMAL"
@@ -47,9 +50,14 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 	if err := conn.Exec(setup); err != nil {
 		return nil, openError("database", err)
 	}
+	ckpt, err := startCheckpointer(path, sync)
+	if err != nil {
+		return nil, err
+	}
 	w := &Writer{
 		conn:      conn,
 		opts:      opts,
+		ckpt:      ckpt,
 		tables:    map[string]*writeTable{},
 		ctl:       stmtSet{conn: conn},
 		pruneDice: rand.New(rand.NewPCG(1, 2)), // fixed: tests see the same rolls every run
@@ -63,8 +71,21 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 	w.rollbackTo = w.ctl.prepare(`ROLLBACK TO op`)
 	if w.ctl.err != nil {
 		w.ctl.close()
+		ckpt.close()
 		return nil, dbError(w.ctl.err)
 	}
+	// Setting a WAL hook turns SQLite's own checkpoints off (checkpoint.go).
+	conn.WALHook(func(_ *sqlite3.Conn, _ string, pages int) error {
+		if pages < w.walPages {
+			w.pokedAt = 0 // the WAL started over
+		}
+		w.walPages = pages
+		if pages-w.pokedAt >= backgroundCheckpointPages {
+			w.pokedAt = pages
+			ckpt.poke()
+		}
+		return nil
+	})
 	return w, nil
 }
 
@@ -88,6 +109,9 @@ func (w *Writer) Commit() error {
 	if err := w.commit.Exec(); err != nil {
 		w.Rollback()
 		return dbError(err)
+	}
+	if w.walPages >= writerCheckpointPages {
+		w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE) // as SQLite's own: an error leaves the pages for the next one
 	}
 	if w.mirror != nil {
 		return w.mirror.apply()
@@ -219,6 +243,7 @@ func (w *Writer) Tables() ([]string, error) {
 func (w *Writer) close() error {
 	w.forgetTables()
 	w.ctl.close()
+	w.ckpt.close()
 	if err := w.conn.Close(); err != nil {
 		return dbError(err)
 	}

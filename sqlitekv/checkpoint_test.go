@@ -1,0 +1,61 @@
+package sqlitekv
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestCheckpoints_RunBesideTheWriterAndKeepTheWALBounded(t *testing.T) {
+	background, writer := backgroundCheckpointPages, writerCheckpointPages
+	backgroundCheckpointPages, writerCheckpointPages = 40, 200
+	t.Cleanup(func() { backgroundCheckpointPages, writerCheckpointPages = background, writer })
+
+	s, _ := mustOpenStore(t, Options{})
+	w := s.Writer()
+	value := bytes.Repeat([]byte("x"), 3000) // about a page, twice: value and history
+	put := func(i int) {
+		t.Helper()
+		if err := w.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Put(PutRequest{Table: DefaultTable, Key: fmt.Sprint("k", i), Value: value, ContentType: "text/plain"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := func(path string) int64 {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+
+	// Below the writer's own threshold, only the checkpointer copies pages
+	// into the database file.
+	before := size(s.Path())
+	i := 0
+	for ; s.Writer().walPages < backgroundCheckpointPages+10; i++ {
+		put(i)
+	}
+	for deadline := time.Now().Add(10 * time.Second); size(s.Path()) == before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes with %d pages in the WAL: no background checkpoint", before, w.walPages)
+		}
+	}
+
+	// Written to without pause, the WAL still starts over.
+	for end := i + 1000; i < end; i++ {
+		put(i)
+	}
+	const frame = 4096 + 24
+	if got, limit := size(s.Path()+"-wal"), int64(2*writerCheckpointPages*frame); got > limit {
+		t.Errorf("WAL is %d bytes after 1000 writes, want at most %d", got, limit)
+	}
+}
