@@ -24,10 +24,10 @@ type Writer struct {
 	begin, commit, rollback        *sqlite3.Stmt
 	savepoint, release, rollbackTo *sqlite3.Stmt
 
-	mirror    Mirror     // directory mode: values are files too
+	mirror    Mirror // directory mode: values are files too
 	ckpt      *checkpointer
-	walPages  int // pages in the WAL after the last commit
-	pokedAt   int // walPages when the checkpointer was last asked to run
+	walPages  int        // pages in the WAL after the last commit
+	pokedAt   int        // walPages when the checkpointer was last asked to run
 	lastTs    int64      // history time never goes backwards
 	pruneDice *rand.Rand // picks the writes that check retention (history.go)
 	ageCursor map[string]int64
