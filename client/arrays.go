@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 )
@@ -57,7 +56,7 @@ func (c *Client) arrayOp(ctx context.Context, endpoint, op, key string, element 
 		cl.query.Set("index", strconv.Itoa(*index))
 	case op != "pop":
 		if req, err = jsonRequest(http.MethodPost, path, cl, element); err != nil {
-			return nil, fmt.Errorf("client: %s: %w", endpoint, err)
+			return nil, err
 		}
 	}
 	var res ArrayResult

@@ -136,11 +136,12 @@ func (c *Client) sendJSON(ctx context.Context, r request, out any) (http.Header,
 	return resp.Header, nil
 }
 
-// jsonRequest is a request whose body is in, encoded as JSON.
+// jsonRequest is a request whose body is in, encoded as JSON. A body
+// that cannot be encoded is the caller's mistake: an *ArgumentError.
 func jsonRequest(method, path string, cl *call, in any) (request, error) {
 	body, err := json.Marshal(in)
 	if err != nil {
-		return request{}, fmt.Errorf("client: encode request body: %w", err)
+		return request{}, &ArgumentError{Method: cl.endpoint, Err: fmt.Errorf("encode request body: %w", err)}
 	}
 	return request{method: method, path: path, call: cl, body: body, contentType: "application/json"}, nil
 }

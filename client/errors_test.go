@@ -257,10 +257,12 @@ func TestArgumentErrors_RefusedBeforeSending(t *testing.T) {
 			_, err := c.Put(ctx, "k", client.Text("v"), client.TTL(1500*time.Millisecond))
 			return err
 		},
-		"empty key":      func() error { return c.Delete(ctx, "") },
-		"empty Keys":     func() error { _, err := c.RollbackTable(ctx, time.Now(), client.Keys()); return err },
-		"comma key":      func() error { _, err := c.Diff(ctx, time.Now(), time.Now(), client.Keys("a,b")); return err },
-		"batch item ttl": func() error { _, err := c.BatchSet(ctx, []client.Item{{Key: "k", TTL: -time.Second}}); return err },
+		"empty key":         func() error { return c.Delete(ctx, "") },
+		"empty Keys":        func() error { _, err := c.RollbackTable(ctx, time.Now(), client.Keys()); return err },
+		"comma key":         func() error { _, err := c.Diff(ctx, time.Now(), time.Now(), client.Keys("a,b")); return err },
+		"batch item ttl":    func() error { _, err := c.BatchSet(ctx, []client.Item{{Key: "k", TTL: -time.Second}}); return err },
+		"PutJSON of a func": func() error { _, err := c.PutJSON(ctx, "k", func() {}); return err },
+		"Push of a channel": func() error { _, err := c.Push(ctx, "k", make(chan int)); return err },
 	}
 	for name, call := range calls {
 		err := call()

@@ -152,7 +152,7 @@ func (c *Client) Put(ctx context.Context, key string, v Value, opts ...Option) (
 func (c *Client) PutJSON(ctx context.Context, key string, v any, opts ...Option) (*PutResult, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("client: encode value of %q: %w", key, err)
+		return nil, &ArgumentError{Method: "PutJSON", Err: fmt.Errorf("encode value of %q: %w", key, err)}
 	}
 	return c.Put(ctx, key, RawJSON(data), opts...)
 }

@@ -20,8 +20,9 @@ type Option struct {
 
 // call collects what the options of one call set.
 type call struct {
-	query  url.Values
-	header http.Header
+	endpoint string // the method's name, for an *ArgumentError
+	query    url.Values
+	header   http.Header
 	// keys and excludeKeys travel in the query (Diff) or the body
 	// (RollbackTable), so the method places them.
 	keys, excludeKeys []string
@@ -31,7 +32,7 @@ type call struct {
 // client's database and table come first, so DB and Table override them.
 // Its errors are *ArgumentError: nothing has been sent.
 func (c *Client) newCall(endpoint string, opts []Option, takes ...string) (*call, error) {
-	cl := &call{query: url.Values{}, header: http.Header{}}
+	cl := &call{endpoint: endpoint, query: url.Values{}, header: http.Header{}}
 	if c.db != "" && slices.Contains(takes, "DB") {
 		cl.query.Set("db", c.db)
 	}
