@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -111,7 +112,8 @@ func (a *dbActor) run(op any) (result any, err error) {
 }
 
 // flush commits the open group and only then answers its writes. If the
-// commit fails, every write in the group failed.
+// commit fails, every write in the group failed; if only some files could
+// not be put in place (directory mode), the writes that touched them.
 func (a *dbActor) flush() {
 	if len(a.pending) == 0 {
 		return
@@ -122,9 +124,16 @@ func (a *dbActor) flush() {
 	if err != nil {
 		a.log.Error("group commit failed", "db", a.db.path, "writes", len(a.pending), "err", err)
 	}
+	var files *sqlitekv.FileFailures
+	errors.As(err, &files)
 	for i, m := range a.pending {
 		r := a.results[i]
-		if err != nil {
+		switch {
+		case files != nil && r.err == nil:
+			if failed := files.For(keysOf(m.op)); failed != nil {
+				r = writeReply{err: failed}
+			}
+		case files == nil && err != nil:
 			r = writeReply{err: err}
 		}
 		a.reply(m, r)

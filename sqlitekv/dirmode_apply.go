@@ -20,8 +20,9 @@ import (
 // The cache has committed the whole group, so a failure does not stop the
 // other keys: each file put in place agrees with the cache. The failed
 // key keeps its old file (the cache is ahead of it until the next read or
-// write imports the file back). The first failure is returned, always a
-// FILE_SYSTEM_ERROR naming the key, and the caller fails the group.
+// write imports the file back). Failed keys come back as *FileFailures, so
+// the caller fails only the writes that touched them; a folder that could
+// not be synced fails the whole group.
 func (d *Dir) apply() error {
 	s := &d.staged
 	if len(s.changes) == 0 {
@@ -33,10 +34,12 @@ func (d *Dir) apply() error {
 		clear(s.byKey)
 		clear(s.under)
 	}()
-	var first error
+	failed := &FileFailures{byKey: map[string]error{}}
 	keep := func(c fileChange, err error) {
-		if first == nil {
-			first = appliedFailure(c.key, err)
+		failure := appliedFailure(c.key, err)
+		failed.byKey[stageKey(c.table, c.key)] = failure
+		if failed.first == nil {
+			failed.first = failure
 		}
 	}
 	dirty := map[string]bool{}
@@ -78,11 +81,40 @@ func (d *Dir) apply() error {
 		removeEmptyFolders(folder, base, dirty)
 	}
 	for folder := range dirty {
-		if err := syncDir(folder); err != nil && first == nil {
-			first = &Error{Code: CodeFileSystemError, Cause: err, Message: fmt.Sprintf("The cache committed and the files are in place, but a folder could not be synced (%s): a crash may still undo them", reasonOf(err))}
+		if err := syncDir(folder); err != nil {
+			return &Error{Code: CodeFileSystemError, Cause: err, Message: fmt.Sprintf("The cache committed and the files are in place, but a folder could not be synced (%s): a crash may still undo them", reasonOf(err))}
 		}
 	}
-	return first
+	if failed.first != nil {
+		return failed
+	}
+	return nil
+}
+
+// FileFailures is Commit's error, in directory mode, when the cache
+// committed but some keys' files could not be changed: the writes that
+// touched those keys failed, the group's other writes landed.
+type FileFailures struct {
+	first error
+	byKey map[string]error // stageKey(table, key) → the key's failure
+}
+
+func (f *FileFailures) Error() string { return f.first.Error() }
+func (f *FileFailures) Unwrap() error { return f.first }
+
+// For is the failure of a write to keys of table, or nil if every file it
+// changed is in place. A write that does not say which keys it touched
+// (table "") failed if any key did.
+func (f *FileFailures) For(table string, keys []string) error {
+	if table == "" {
+		return f.first
+	}
+	for _, key := range keys {
+		if err := f.byKey[stageKey(table, key)]; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // appliedFailure reports a file that could not be changed after the cache

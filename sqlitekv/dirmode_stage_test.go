@@ -1,6 +1,7 @@
 package sqlitekv
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -114,6 +115,22 @@ func TestDir_FailureAfterCommitIsAFileSystemErrorAndLeavesNothingOutside(t *test
 	err := w.Commit()
 	if CodeOf(err) != CodeFileSystemError || !strings.Contains(err.Error(), `key "a/b/c"`) {
 		t.Fatalf("commit: got %v, want FILE_SYSTEM_ERROR naming a/b/c", err)
+	}
+	// Only the write of a/b/c failed; the write of ok landed.
+	var files *FileFailures
+	if !errors.As(err, &files) {
+		t.Fatalf("commit: got %T, want *FileFailures", err)
+	}
+	if got := files.For("t", []string{"ok"}); got != nil {
+		t.Errorf("write of ok: got %v, want no failure", got)
+	}
+	for _, keys := range [][]string{{"a/b/c"}, {"ok", "a/b/c"}} {
+		if got := files.For("t", keys); CodeOf(got) != CodeFileSystemError {
+			t.Errorf("write of %v: got %v, want FILE_SYSTEM_ERROR", keys, got)
+		}
+	}
+	if got := files.For("", nil); CodeOf(got) != CodeFileSystemError {
+		t.Errorf("write of unknown keys: got %v, want FILE_SYSTEM_ERROR", got)
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
 		t.Fatalf("entries made outside the table's folder: %v", entries)

@@ -101,10 +101,10 @@ func (w *Writer) Begin() error {
 // is rolled back and every write in it must be reported as failed.
 //
 // In directory mode the group's files are put in place only after COMMIT
-// succeeded (see Mirror). If that fails, the cache has committed but some
-// file has not changed; the error is returned all the same, so the group's
-// writes are reported failed (a 500's outcome is unknown to a client
-// anyway), and the next read imports the file back into the cache.
+// succeeded (see Mirror). If some cannot be, the cache has committed but
+// those files have not changed: the error is a *FileFailures that tells
+// which writes failed, and the next read imports the old files back into
+// the cache.
 func (w *Writer) Commit() error {
 	if err := w.commit.Exec(); err != nil {
 		w.Rollback()
