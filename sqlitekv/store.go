@@ -25,7 +25,7 @@ const (
 // DefaultCacheBytes is the writer's page cache unless Options say
 // otherwise. A group's dirty pages must fit in it: when they do not, SQLite
 // spills them to the WAL mid-transaction and reads them back, which cost
-// batch-set 14% at SQLite's own default of 2 MB (bench/README.md).
+// batch-set about 10% at SQLite's own default of 2 MB (bench/README.md).
 const DefaultCacheBytes = 16 << 20
 
 // Options tune a Store. The zero value is usable: full sync, 1000 versions
