@@ -42,11 +42,7 @@ func (c *Client) RemoveAt(ctx context.Context, key string, index int, opts ...Op
 }
 
 func (c *Client) arrayOp(ctx context.Context, endpoint, op, key string, element any, opts []Option, index *int) (*ArrayResult, error) {
-	cl, err := c.newCall(endpoint, opts, "DB", "Table", "Path", "NoHistory", "CreateIfMissing")
-	if err != nil {
-		return nil, err
-	}
-	path, err := keyPath(endpoint, key, op)
+	cl, path, err := c.newKeyCall(endpoint, key, op, opts, "DB", "Table", "Path", "NoHistory", "CreateIfMissing")
 	if err != nil {
 		return nil, err
 	}

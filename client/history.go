@@ -44,11 +44,7 @@ type wireOperation struct {
 // History lists a key's recorded writes, newest first. A key never written
 // is ErrKeyNotFound. Options: DB, Table, Limit (default 50, at most 1000).
 func (c *Client) History(ctx context.Context, key string, opts ...Option) ([]Operation, error) {
-	cl, err := c.newCall("History", opts, "DB", "Table", "Limit")
-	if err != nil {
-		return nil, err
-	}
-	path, err := keyPath("History", key, "history")
+	cl, path, err := c.newKeyCall("History", key, "history", opts, "DB", "Table", "Limit")
 	if err != nil {
 		return nil, err
 	}
@@ -86,11 +82,7 @@ func historyValue(inline json.RawMessage, raw *string) ([]byte, error) {
 // KeySnapshot returns the value a key had right after the write numbered
 // opNumber (an Operation.OpNumber). Options: DB, Table.
 func (c *Client) KeySnapshot(ctx context.Context, key string, opNumber int64, opts ...Option) (*Value, error) {
-	cl, err := c.newCall("KeySnapshot", opts, "DB", "Table")
-	if err != nil {
-		return nil, err
-	}
-	path, err := keyPath("KeySnapshot", key, "snapshot")
+	cl, path, err := c.newKeyCall("KeySnapshot", key, "snapshot", opts, "DB", "Table")
 	if err != nil {
 		return nil, err
 	}

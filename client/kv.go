@@ -15,11 +15,7 @@ import (
 // Get reads a key: its stored bytes, content type and metadata. Options:
 // DB, Table, Path (a JSON fragment), At (time travel), Rebuild.
 func (c *Client) Get(ctx context.Context, key string, opts ...Option) (*Entry, error) {
-	cl, err := c.newCall("Get", opts, "DB", "Table", "Path", "At", "Rebuild")
-	if err != nil {
-		return nil, err
-	}
-	path, err := keyPath("Get", key, "")
+	cl, path, err := c.newKeyCall("Get", key, "", opts, "DB", "Table", "Path", "At", "Rebuild")
 	if err != nil {
 		return nil, err
 	}
@@ -52,11 +48,7 @@ func (c *Client) GetJSON(ctx context.Context, key string, out any, opts ...Optio
 // its code comes from the X-Error-Code header and matches the sentinels as
 // any other. Options: DB, Table, Rebuild.
 func (c *Client) Head(ctx context.Context, key string, opts ...Option) (*Entry, error) {
-	cl, err := c.newCall("Head", opts, "DB", "Table", "Rebuild")
-	if err != nil {
-		return nil, err
-	}
-	path, err := keyPath("Head", key, "")
+	cl, path, err := c.newKeyCall("Head", key, "", opts, "DB", "Table", "Rebuild")
 	if err != nil {
 		return nil, err
 	}
@@ -126,11 +118,7 @@ type PutResult struct {
 // v must be JSON), TTL, IfMatch (value CAS), IfVersion, IfAbsent,
 // NoHistory, Ref (v names the target key), CreateIfMissing.
 func (c *Client) Put(ctx context.Context, key string, v Value, opts ...Option) (*PutResult, error) {
-	cl, err := c.newCall("Put", opts, "DB", "Table", "Path", "TTL", "IfMatch", "IfVersion", "IfAbsent", "NoHistory", "Ref", "CreateIfMissing")
-	if err != nil {
-		return nil, err
-	}
-	path, err := keyPath("Put", key, "")
+	cl, path, err := c.newKeyCall("Put", key, "", opts, "DB", "Table", "Path", "TTL", "IfMatch", "IfVersion", "IfAbsent", "NoHistory", "Ref", "CreateIfMissing")
 	if err != nil {
 		return nil, err
 	}
@@ -161,11 +149,7 @@ func (c *Client) PutJSON(ctx context.Context, key string, v any, opts ...Option)
 // key is ErrKeyNotFound. Options: DB, Table, IfVersion, NoHistory,
 // CreateIfMissing.
 func (c *Client) Delete(ctx context.Context, key string, opts ...Option) error {
-	cl, err := c.newCall("Delete", opts, "DB", "Table", "IfVersion", "NoHistory", "CreateIfMissing")
-	if err != nil {
-		return err
-	}
-	path, err := keyPath("Delete", key, "")
+	cl, path, err := c.newKeyCall("Delete", key, "", opts, "DB", "Table", "IfVersion", "NoHistory", "CreateIfMissing")
 	if err != nil {
 		return err
 	}
@@ -193,11 +177,7 @@ func (c *Client) Decr(ctx context.Context, key string, delta int64, opts ...Opti
 }
 
 func (c *Client) count(ctx context.Context, endpoint, op, key string, delta int64, opts []Option) (*Counter, error) {
-	cl, err := c.newCall(endpoint, opts, "DB", "Table", "Path", "NoHistory", "CreateIfMissing")
-	if err != nil {
-		return nil, err
-	}
-	path, err := keyPath(endpoint, key, op)
+	cl, path, err := c.newKeyCall(endpoint, key, op, opts, "DB", "Table", "Path", "NoHistory", "CreateIfMissing")
 	if err != nil {
 		return nil, err
 	}

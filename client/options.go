@@ -53,6 +53,17 @@ func (c *Client) newCall(endpoint string, opts []Option, takes ...string) (*call
 	return cl, nil
 }
 
+// newKeyCall is newCall for an endpoint of one key, with the key's path
+// (op "" for the key itself, else the operation on it).
+func (c *Client) newKeyCall(endpoint, key, op string, opts []Option, takes ...string) (*call, string, error) {
+	cl, err := c.newCall(endpoint, opts, takes...)
+	if err != nil {
+		return nil, "", err
+	}
+	path, err := keyPath(endpoint, key, op)
+	return cl, path, err
+}
+
 func queryOption(name, param, value string) Option {
 	return Option{name, func(c *call) error { c.query.Set(param, value); return nil }}
 }

@@ -13,11 +13,7 @@ import (
 // holds now, nil when the rollback removed it. Options: DB, Table,
 // NoHistory, CreateIfMissing.
 func (c *Client) RollbackKey(ctx context.Context, key string, steps int, opts ...Option) (*Value, error) {
-	cl, err := c.newCall("RollbackKey", opts, "DB", "Table", "NoHistory", "CreateIfMissing")
-	if err != nil {
-		return nil, err
-	}
-	path, err := keyPath("RollbackKey", key, "rollback")
+	cl, path, err := c.newKeyCall("RollbackKey", key, "rollback", opts, "DB", "Table", "NoHistory", "CreateIfMissing")
 	if err != nil {
 		return nil, err
 	}
