@@ -17,7 +17,7 @@ type dbActor struct {
 	log      *slog.Logger
 	pending  []*writeMsg // applied in the open group, awaiting COMMIT
 	results  []writeReply
-	answered int // writes of the open group someone waits for
+	awaited  int // writes of the open group someone waits for
 	stopTick func()
 }
 
@@ -31,7 +31,7 @@ func (a *dbActor) Receive(ctx actor.Context) {
 	case flushMsg:
 		// Writes queued while this group was applied join it: one more
 		// pass through the mailbox costs less than another fsync.
-		waiting := a.db.queued.Load() - int64(a.answered)
+		waiting := a.db.queued.Load() - int64(a.awaited)
 		if waiting > 0 && len(a.pending) < maxGroup {
 			ctx.Send(ctx.Self(), flushMsg{})
 			return
@@ -65,7 +65,7 @@ func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 	a.pending = append(a.pending, m)
 	a.results = append(a.results, writeReply{result: result, err: err})
 	if m.reply != nil {
-		a.answered++
+		a.awaited++
 	}
 }
 
@@ -139,7 +139,7 @@ func (a *dbActor) flush() {
 		a.reply(m, r)
 		a.pending[i], a.results[i] = nil, writeReply{}
 	}
-	a.pending, a.results, a.answered = a.pending[:0], a.results[:0], 0
+	a.pending, a.results, a.awaited = a.pending[:0], a.results[:0], 0
 }
 
 func (a *dbActor) reply(m *writeMsg, r writeReply) {

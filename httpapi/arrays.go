@@ -84,7 +84,7 @@ func (s *Server) array(r *http.Request, t kvTarget, op string) (sqlitekv.ArrayRe
 
 // decodeOptionalBody decodes a JSON object body; an empty body is {}.
 func (s *Server) decodeOptionalBody(r *http.Request, into any) error {
-	body, err := readBody(r, s.batchBodyLimit())
+	body, err := readBody(r, BatchBodyLimit(s.cfg.MaxValueBytes))
 	if err != nil {
 		return err
 	}

@@ -11,11 +11,9 @@ import (
 	"github.com/kvd/kvd/sqlitekv"
 )
 
-// batchBodyLimit bounds a batch body: room for 100 values of the largest
+// BatchBodyLimit bounds a batch body: room for 100 values of the largest
 // allowed size would be a gigabyte, so a batch gets four values' worth.
-func (s *Server) batchBodyLimit() int64 { return batchBodyLimit(s.cfg.MaxValueBytes) }
-
-func batchBodyLimit(maxValueBytes int64) int64 { return 4 * maxValueBytes }
+func BatchBodyLimit(maxValueBytes int64) int64 { return 4 * maxValueBytes }
 
 type batchKeysBody struct {
 	Keys []json.RawMessage `json:"keys"`
@@ -33,7 +31,7 @@ type batchSetBody struct {
 
 // decodeBatch reads a JSON object body; anything else is "Invalid JSON body".
 func (s *Server) decodeBatch(r *http.Request, into any) error {
-	body, err := readBody(r, s.batchBodyLimit())
+	body, err := readBody(r, BatchBodyLimit(s.cfg.MaxValueBytes))
 	if err != nil {
 		return err
 	}

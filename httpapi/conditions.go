@@ -58,6 +58,12 @@ func parseETag(s string) (int64, error) {
 	return v, nil
 }
 
+// hasETag tells whether a read of e carries an ETag. A file changed
+// behind kvd's back has no version yet. A read through a reference gets
+// none either: the target's version would be no use to If-Match on the
+// reference, which has a version of its own.
+func hasETag(e sqlitekv.Entry) bool { return e.Version > 0 && e.RefTarget == "" }
+
 // readCondition applies If-Match (412) and If-None-Match (304) to an
 // entry a GET or HEAD found; 0 means answer as usual. A malformed header
 // is ignored, as caches expect, and so are both on a read through a
@@ -65,7 +71,7 @@ func parseETag(s string) (int64, error) {
 func readCondition(r *http.Request, e sqlitekv.Entry) int {
 	v, err := versionConditions(r)
 	switch {
-	case err != nil || e.RefTarget != "" || e.Version == 0:
+	case err != nil || !hasETag(e):
 		return 0
 	case v.MatchFails(e.Version, true):
 		return http.StatusPreconditionFailed

@@ -81,10 +81,8 @@ func (s *Server) getEntry(r *http.Request, t kvTarget, full bool) (sqlitekv.Entr
 		return sqlitekv.Entry{}, err
 	}
 	defer db.Release()
-	if rebuild {
-		if err := db.Rebuild(r.Context(), req.Table); err != nil {
-			return sqlitekv.Entry{}, err
-		}
+	if err := rebuildIf(r, db, rebuild, req.Table); err != nil {
+		return sqlitekv.Entry{}, err
 	}
 	return db.Get(r.Context(), req)
 }
@@ -93,10 +91,7 @@ func writeEntryHeaders(w http.ResponseWriter, e sqlitekv.Entry) {
 	h := w.Header()
 	h.Set("Content-Type", e.ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(e.Value)))
-	// A file changed behind kvd's back has no version yet. A read through a
-	// reference gets none either: the target's version would be no use to
-	// If-Match on the reference, which has a version of its own.
-	if e.Version > 0 && e.RefTarget == "" {
+	if hasETag(e) {
 		h.Set("ETag", etag(e.Version))
 	}
 	if e.CreatedAt != 0 {

@@ -65,9 +65,9 @@ func New(cfg Config) *Server {
 		cfg.ReadHeaderTimeout = 10 * time.Second
 	}
 	if cfg.MaxBodyMemory <= 0 {
-		cfg.MaxBodyMemory = max(256<<20, 2*batchBodyLimit(cfg.MaxValueBytes))
+		cfg.MaxBodyMemory = max(256<<20, 2*BatchBodyLimit(cfg.MaxValueBytes))
 	}
-	cfg.MaxBodyMemory = max(cfg.MaxBodyMemory, batchBodyLimit(cfg.MaxValueBytes))
+	cfg.MaxBodyMemory = max(cfg.MaxBodyMemory, BatchBodyLimit(cfg.MaxValueBytes))
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 		cfg.Metrics.Watch(cfg.Registry)

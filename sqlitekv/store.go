@@ -28,6 +28,10 @@ const (
 // batch-set about 10% at SQLite's own default of 2 MB (bench/README.md).
 const DefaultCacheBytes = 16 << 20
 
+// MaxCacheBytes keeps the page cache well inside the 256 MiB of memory
+// the WebAssembly SQLite gives each connection.
+const MaxCacheBytes = 128 << 20
+
 // Options tune a Store. The zero value is usable: full sync, 1000 versions
 // of history per key, no age limit, the wall clock.
 type Options struct {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvd/kvd/httpapi"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
@@ -35,10 +36,6 @@ type config struct {
 	logLevel         string
 	pprofListen      string
 }
-
-// maxCacheBytes keeps the page cache well inside the 256 MiB of memory
-// the WebAssembly SQLite gives each connection.
-const maxCacheBytes = 128 << 20
 
 type stringList []string
 
@@ -86,11 +83,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.maxValueBytes <= 0 {
 		return c, fmt.Errorf("--max-value-bytes must be positive")
 	}
-	if c.cacheBytes < 1<<20 || c.cacheBytes > maxCacheBytes {
+	if c.cacheBytes < 1<<20 || c.cacheBytes > sqlitekv.MaxCacheBytes {
 		return c, fmt.Errorf("--cache-bytes must be from 1 MiB to 128 MiB, not %d", c.cacheBytes)
 	}
-	if c.maxBodyMemory != 0 && c.maxBodyMemory < 4*c.maxValueBytes {
-		return c, fmt.Errorf("--max-body-memory must hold one batch body: at least 4 × --max-value-bytes = %d", 4*c.maxValueBytes)
+	if batch := httpapi.BatchBodyLimit(c.maxValueBytes); c.maxBodyMemory != 0 && c.maxBodyMemory < batch {
+		return c, fmt.Errorf("--max-body-memory must hold one batch body: at least 4 × --max-value-bytes = %d", batch)
 	}
 	return c, nil
 }
