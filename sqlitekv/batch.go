@@ -69,13 +69,8 @@ func (w *Writer) BatchDelete(req BatchDeleteRequest) (deleted int, err error) {
 	err = w.atomically(func() error {
 		deleted = 0
 		for _, key := range req.Keys {
-			_, exists, expired, err := t.current(key, w.now())
-			switch {
-			case err != nil:
-				return err
-			case expired:
-				err = w.removeExpired(t, key)
-			case exists:
+			_, exists, err := w.live(t, key)
+			if err == nil && exists {
 				if _, _, err = w.write(t, key, OpDelete, nil, !req.NoHistory); err == nil {
 					err = t.delete(key)
 				}

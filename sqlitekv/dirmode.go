@@ -261,7 +261,7 @@ func (d *Dir) Rebuild(table string) error {
 			if entry.IsDir() {
 				return filepath.SkipDir
 			}
-			if strings.HasPrefix(entry.Name(), tmpPrefix) && entry.Type().IsRegular() {
+			if isTempFile(entry) {
 				orphans = append(orphans, p)
 			}
 			return nil
@@ -302,6 +302,12 @@ func (d *Dir) Rebuild(table string) error {
 	return nil
 }
 
+// isTempFile tells a staged write's temp file (dirmode_stage.go) from the
+// cache and anything else kvd's prefix marks.
+func isTempFile(e fs.DirEntry) bool {
+	return strings.HasPrefix(e.Name(), tmpPrefix) && e.Type().IsRegular()
+}
+
 // orphansInRoot lists the temp files in the directory itself (where a
 // write to a table whose folder was new staged its bytes). A name prefix
 // check, not a glob: the root's path may hold [ * or ?.
@@ -312,7 +318,7 @@ func (d *Dir) orphansInRoot() ([]string, error) {
 	}
 	var orphans []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tmpPrefix) && e.Type().IsRegular() {
+		if isTempFile(e) {
 			orphans = append(orphans, filepath.Join(d.root, e.Name()))
 		}
 	}

@@ -148,7 +148,7 @@ func (d *Dir) Store(table, key string, value []byte) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(tmpDir, reservedPrefix+"tmp-*")
+	tmp, err := os.CreateTemp(tmpDir, tmpPrefix+"*")
 	if err != nil {
 		return fsError("Could not write the file", err)
 	}

@@ -226,11 +226,8 @@ func (w *Writer) Expire(table, key string) error {
 		return err
 	}
 	return w.atomically(func() error {
-		_, _, expired, err := t.current(key, w.now())
-		if err != nil || !expired {
-			return err
-		}
-		return w.removeExpired(t, key)
+		_, _, err := w.live(t, key)
+		return err
 	})
 }
 
