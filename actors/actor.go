@@ -140,6 +140,7 @@ func (a *dbActor) flush() {
 		a.pending[i], a.results[i] = nil, writeReply{}
 	}
 	a.pending, a.results, a.awaited = a.pending[:0], a.results[:0], 0
+	a.w.CheckpointIfLarge() // after the answers: no write waits for it
 }
 
 func (a *dbActor) reply(m *writeMsg, r writeReply) {

@@ -13,14 +13,24 @@ import (
 // Passive checkpoints never block the writer, but they alone never let the
 // WAL start over while writes keep coming: it restarts only when a write
 // begins after every page was copied. So once the WAL reaches
-// writerCheckpointPages the writer checkpoints after its commit itself,
-// which, with most pages already copied, is short.
+// writerCheckpointPages the writer checkpoints itself (CheckpointIfLarge,
+// after a group's writes are answered), which, with most pages already
+// copied, is short.
 //
 // Variables, not constants, so tests can lower them.
 var (
 	backgroundCheckpointPages = 1000
 	writerCheckpointPages     = 8000
 )
+
+// CheckpointIfLarge checkpoints on the writer's own connection once the WAL
+// has passed writerCheckpointPages. As with SQLite's own checkpoints, an
+// error leaves the pages in the WAL for the next one.
+func (w *Writer) CheckpointIfLarge() {
+	if w.walPages >= writerCheckpointPages {
+		w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
+	}
+}
 
 type checkpointer struct {
 	conn *sqlite3.Conn

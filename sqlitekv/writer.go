@@ -110,9 +110,6 @@ func (w *Writer) Commit() error {
 		w.Rollback()
 		return dbError(err)
 	}
-	if w.walPages >= writerCheckpointPages {
-		w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE) // as SQLite's own: an error leaves the pages for the next one
-	}
 	if w.mirror != nil {
 		return w.mirror.apply()
 	}
