@@ -94,6 +94,12 @@ func TestFlags_AnywhereAndFromTheEnvironment(t *testing.T) {
 	k.must("", "--token", "s3cret", "put", "--create", "k", "v")
 	k.must("", "put", "k", "v2", "--token", "s3cret", "--table", "other", "--create")
 	k.must("", "--token", "s3cret", "put", "--", "-dash", "v3")
+	// A "--" that is a flag's value ends no flags: --no-history still counts.
+	k.must("", "--token", "s3cret", "put", "--", "dashes", "--")
+	k.must("", "--token", "s3cret", "put", "dashes", "--if-match", "--", "v4", "--no-history")
+	if got := k.must("", "--token", "s3cret", "get", "dashes"); got != "v4" {
+		t.Errorf("after put --if-match --: got %q, want v4", got)
+	}
 	getenv := envOf(map[string]string{"KVCTL_URL": srv.URL, "KVCTL_DB": "app", "KVCTL_TOKEN": "s3cret"})
 	var stdout, stderr strings.Builder
 	if code := run(t.Context(), []string{"get", "k"}, getenv, strings.NewReader(""), &stdout, &stderr); code != exitOK || stdout.String() != "v" {

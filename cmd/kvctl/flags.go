@@ -17,16 +17,10 @@ type globals struct {
 	timeout               time.Duration
 }
 
-var globalFlags = map[string]bool{"url": true, "db": true, "table": true, "token": true, "json": true, "timeout": true}
-
 // newGlobals starts from the environment, so a flag given on the command
 // line wins over it.
 func newGlobals(getenv func(string) string) *globals {
-	g := &globals{url: getenv("KVCTL_URL"), db: getenv("KVCTL_DB"), token: getenv("KVCTL_TOKEN"), timeout: 30 * time.Second}
-	if g.url == "" {
-		g.url = client.DefaultURL
-	}
-	return g
+	return &globals{url: getenv("KVCTL_URL"), db: getenv("KVCTL_DB"), token: getenv("KVCTL_TOKEN"), timeout: 30 * time.Second}
 }
 
 // register binds the global flags on fs. Both the top-level flag set and
@@ -57,7 +51,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, err
 		}
 		rest := fs.Args()
-		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+		if endsFlags(fs, args[:len(args)-len(rest)]) {
 			return append(operands, rest...), nil
 		}
 		if len(rest) == 0 {
@@ -65,6 +59,28 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		operands, args = append(operands, rest[0]), rest[1:]
 	}
+}
+
+// endsFlags tells whether fs.Parse stopped at the parsed args' "--" that
+// ends the flags, rather than at an operand: a "--" that is a flag's value
+// (--if-match --) ends nothing.
+func endsFlags(fs *flag.FlagSet, parsed []string) bool {
+	for i := 0; i < len(parsed); i++ {
+		arg := parsed[i]
+		if arg == "--" {
+			return true
+		}
+		name := strings.TrimLeft(arg, "-")
+		if f := fs.Lookup(name); f != nil && !isBoolFlag(f) {
+			i++ // its value, whatever it looks like
+		}
+	}
+	return false
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // timeFlag reads a time as Unix seconds (decimals allowed) or RFC 3339.

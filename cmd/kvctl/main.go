@@ -107,7 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	exec := cmd.bind(fs)
 	operands, err := parseInterspersed(fs, rest)
 	if errors.Is(err, flag.ErrHelp) {
-		printCommandHelp(stdout, name, cmd, fs)
+		printCommandHelp(stdout, name, cmd, fs, top)
 		return exitOK
 	}
 	if err == nil {
@@ -152,11 +152,11 @@ func checkArgs(cmd *command, operands []string) error {
 	return nil
 }
 
-func printCommandHelp(w io.Writer, name string, cmd *command, fs *flag.FlagSet) {
+func printCommandHelp(w io.Writer, name string, cmd *command, fs, globals *flag.FlagSet) {
 	fmt.Fprintf(w, "usage: kvctl %s\n\n%s\n\nFlags of %s:\n", cmd.synopsis, cmd.summary, name)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fs.VisitAll(func(f *flag.Flag) {
-		if !globalFlags[f.Name] {
+		if globals.Lookup(f.Name) == nil {
 			fmt.Fprintf(tw, "  --%s\t%s\n", f.Name, f.Usage)
 		}
 	})
