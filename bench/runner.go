@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kvd/kvd/client"
 )
 
 // Config is one run. Zero fields take the defaults below.
@@ -35,7 +37,7 @@ type Config struct {
 
 // Run defaults.
 const (
-	DefaultURL      = "http://127.0.0.1:8080"
+	DefaultURL      = client.DefaultURL
 	DefaultDB       = "bench"
 	DefaultConns    = 64 // enough writers to fill kvd's group commits
 	DefaultDuration = 10 * time.Second

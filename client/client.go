@@ -141,7 +141,7 @@ func (c *Client) sendJSON(ctx context.Context, r request, out any) (http.Header,
 func jsonRequest(method, path string, cl *call, in any) (request, error) {
 	body, err := json.Marshal(in)
 	if err != nil {
-		return request{}, &ArgumentError{Method: cl.endpoint, Err: fmt.Errorf("encode request body: %w", err)}
+		return request{}, argErrorf(cl.endpoint, "encode request body: %w", err)
 	}
 	return request{method: method, path: path, call: cl, body: body, contentType: "application/json"}, nil
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,11 +123,7 @@ func (s *TableSnapshot) Bytes(key string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	binary := false
-	for _, k := range s.BinaryKeys {
-		binary = binary || k == key
-	}
-	data, err := decodeWire(raw, "", binary)
+	data, err := decodeWire(raw, "", slices.Contains(s.BinaryKeys, key))
 	return data, err == nil
 }
 
@@ -179,8 +175,6 @@ type Change struct {
 	NewValue json.RawMessage `json:"new_value"`
 }
 
-var errCommaKey = errors.New("kvd takes the keys of a diff as a comma list, so a key cannot contain a comma")
-
 // Diff compares the table at from with the table at to, over one page of
 // the keys with history or over Keys. Options: DB, Table, Prefix, Limit
 // (keys looked at, default 100, at most 1000), After (a NextAfter), or
@@ -201,7 +195,7 @@ func (c *Client) Diff(ctx context.Context, from, to time.Time, opts ...Option) (
 		}
 		for _, k := range cl.keys {
 			if strings.Contains(k, ",") {
-				return nil, &ArgumentError{Method: "Diff", Err: fmt.Errorf("key %q: %w", k, errCommaKey)}
+				return nil, argErrorf("Diff", "key %q: kvd takes the keys of a diff as a comma list, so a key cannot contain a comma", k)
 			}
 		}
 		cl.query.Set("keys", strings.Join(cl.keys, ","))

@@ -122,12 +122,8 @@ func (c *Client) Put(ctx context.Context, key string, v Value, opts ...Option) (
 	if err != nil {
 		return nil, err
 	}
-	data := v.Data
-	if data == nil {
-		data = []byte{} // an empty value is still a body, not "no body"
-	}
 	var res PutResult
-	h, err := c.sendJSON(ctx, request{method: http.MethodPut, path: path, call: cl, body: data, contentType: v.ContentType}, &res)
+	h, err := c.sendJSON(ctx, request{method: http.MethodPut, path: path, call: cl, body: v.Data, contentType: v.ContentType}, &res)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +136,7 @@ func (c *Client) Put(ctx context.Context, key string, v Value, opts ...Option) (
 func (c *Client) PutJSON(ctx context.Context, key string, v any, opts ...Option) (*PutResult, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return nil, &ArgumentError{Method: "PutJSON", Err: fmt.Errorf("encode value of %q: %w", key, err)}
+		return nil, argErrorf("PutJSON", "encode value of %q: %w", key, err)
 	}
 	return c.Put(ctx, key, RawJSON(data), opts...)
 }
