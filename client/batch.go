@@ -43,11 +43,11 @@ func (c *Client) BatchGet(ctx context.Context, keys []string, opts ...Option) (m
 			values[k] = nil
 			continue
 		}
-		data, err := w.bytes()
+		v, err := w.value()
 		if err != nil {
 			return nil, fmt.Errorf("kvd: batch get: value of %q: %w", k, err)
 		}
-		values[k] = &Value{Data: data, ContentType: w.ContentType}
+		values[k] = v
 	}
 	return values, nil
 }

@@ -91,11 +91,11 @@ func (c *Client) KeySnapshot(ctx context.Context, key string, opNumber int64, op
 	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: path, call: cl}, &res); err != nil {
 		return nil, err
 	}
-	data, err := res.bytes()
+	v, err := res.value()
 	if err != nil {
 		return nil, fmt.Errorf("kvd: snapshot of %q: %w", key, err)
 	}
-	return &Value{Data: data, ContentType: res.ContentType}, nil
+	return v, nil
 }
 
 // TableSnapshot is a table (or the part under a prefix) as it was at a time.

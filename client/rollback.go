@@ -22,14 +22,14 @@ func (c *Client) RollbackKey(ctx context.Context, key string, steps int, opts ..
 	if _, err := c.sendJSON(ctx, request{method: http.MethodPost, path: path, call: cl}, &res); err != nil {
 		return nil, err
 	}
-	data, err := res.bytes()
+	v, err := res.value()
 	if err != nil {
 		return nil, fmt.Errorf("kvd: rollback of %q: %w", key, err)
 	}
-	if data == nil && res.ContentType == "" {
+	if v.Data == nil && v.ContentType == "" {
 		return nil, nil
 	}
-	return &Value{Data: data, ContentType: res.ContentType}, nil
+	return v, nil
 }
 
 // RollbackPlan is what a table rollback did, or with DryRun (or without

@@ -66,9 +66,13 @@ type wireValue struct {
 	Encoding    string          `json:"encoding"`
 }
 
-// bytes recovers the stored bytes; nil when the value is null.
-func (w wireValue) bytes() ([]byte, error) {
-	return decodeWire(w.Value, w.ContentType, w.Encoding == "base64")
+// value recovers the stored value; its Data is nil when the value is null.
+func (w wireValue) value() (*Value, error) {
+	data, err := decodeWire(w.Value, w.ContentType, w.Encoding == "base64")
+	if err != nil {
+		return nil, err
+	}
+	return &Value{Data: data, ContentType: w.ContentType}, nil
 }
 
 func decodeWire(raw json.RawMessage, contentType string, base64Encoded bool) ([]byte, error) {
