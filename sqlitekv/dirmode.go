@@ -173,7 +173,7 @@ func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
 		cached, err = t.live(key, d.cache.opts.Now().UnixMilli())
 		return err
 	})
-	if c := CodeOf(cacheErr); cacheErr != nil && c != CodeKeyNotFound {
+	if cacheErr != nil && CodeOf(cacheErr) != CodeKeyNotFound {
 		return Entry{}, false, cacheErr // expired (the owner removes the file), or the cache failed
 	}
 	if cacheErr != nil && reservedKeys[key] {

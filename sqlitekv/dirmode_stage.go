@@ -3,6 +3,7 @@ package sqlitekv
 import (
 	"errors"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,12 +68,14 @@ func (s *staging) latest(table, key string) *fileChange {
 	return &s.changes[idx[len(idx)-1]]
 }
 
-// ancestors calls fn with each folder of key, shallowest first ("a", "a/b"
-// for "a/b/c").
-func ancestors(key string, fn func(folder string)) {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '/' {
-			fn(key[:i])
+// ancestors yields each folder of key, shallowest first ("a", "a/b" for
+// "a/b/c").
+func ancestors(key string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for i := 0; i < len(key); i++ {
+			if key[i] == '/' && !yield(key[:i]) {
+				return
+			}
 		}
 	}
 }
@@ -84,12 +87,12 @@ func (s *staging) countUnder(c *fileChange, delta int) {
 	if c == nil || c.tmp == "" {
 		return
 	}
-	ancestors(c.key, func(folder string) {
+	for folder := range ancestors(c.key) {
 		f := stageKey(c.table, folder)
 		if s.under[f] += delta; s.under[f] <= 0 {
 			delete(s.under, f)
 		}
-	})
+	}
 }
 
 func (s *staging) add(c fileChange) {
@@ -215,19 +218,13 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 		return "", Errorf(CodeInvalidParameters, "The folder of table %q is a file", table)
 	}
 	onDisk := tmpDir != d.root // the folders so far exist on disk
-	fileInTheWay := false
-	var failure error
-	ancestors(key, func(folder string) {
+	for folder := range ancestors(key) {
 		staged := d.staged.latest(table, folder)
-		if failure != nil || fileInTheWay {
-			return
-		}
 		if staged != nil && staged.tmp != "" {
-			fileInTheWay = true // a key stored in this group is a file there
-			return
+			return "", fileInTheWay(key) // a key stored in this group is a file there
 		}
 		if !onDisk {
-			return
+			continue
 		}
 		next := filepath.Join(tmpDir, folder[strings.LastIndexByte(folder, '/')+1:])
 		info, err := os.Stat(next)
@@ -235,21 +232,16 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			onDisk = false
 		case err != nil:
-			failure = fsError("Could not check the key's folder", err)
+			return "", fsError("Could not check the key's folder", err)
 		case info.IsDir():
 			tmpDir = next
 		case staged != nil: // a file removed in this group: the folder comes after it goes
 			onDisk = false
 		default:
-			fileInTheWay = true
+			return "", fileInTheWay(key)
 		}
-	})
-	switch {
-	case failure != nil:
-		return "", failure
-	case fileInTheWay:
-		return "", Errorf(CodeInvalidParameters, "Key %q needs a folder where a file of another key is", key)
-	case d.staged.under[stageKey(table, key)] > 0:
+	}
+	if d.staged.under[stageKey(table, key)] > 0 {
 		return "", Errorf(CodeInvalidParameters, "Key %q names the folder of other keys stored in this group", key)
 	}
 	if onDisk {
@@ -258,6 +250,10 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 		}
 	}
 	return tmpDir, nil
+}
+
+func fileInTheWay(key string) error {
+	return Errorf(CodeInvalidParameters, "Key %q needs a folder where a file of another key is", key)
 }
 
 // folderInTheWay refuses a key whose path is a folder on disk, saying
