@@ -3,8 +3,9 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,20 +19,23 @@ import (
 // apiPrefix is where the KV API lives; /healthz sits at the root.
 const apiPrefix = "/api/v1/sqlite"
 
-// Client speaks kvd's HTTP API with the least work per request: URLs are
-// parsed once per key and shared by every worker, requests go straight to the
-// Transport (no redirects, cookies or per-request timers), and bodies are
-// drained so each connection is kept alive.
+// Client speaks kvd's HTTP API with the least work per request: request
+// targets are built once per key and shared by every worker, and each
+// request is written and its answer read on a keep-alive connection of its
+// own (conn) taken from a pool.
 type Client struct {
-	base   *url.URL
-	db     string
-	table  string
-	tr     *http.Transport
-	header http.Header // read-only after construction; shared by all requests
+	addr      string      // host:port to dial
+	tlsConfig *tls.Config // nil for http
+	base      string      // path prefix of the kvd URL, usually empty
+	head      string      // header lines every request carries
+	db, table string
+	timeout   time.Duration
+	idle      chan *conn
 }
 
 // NewClient returns a client for the kvd at rawURL that keeps up to conns
-// connections alive. timeout bounds the wait for response headers.
+// connections alive. timeout bounds a request from sending to the end of
+// its answer.
 func NewClient(rawURL, db, table, token string, conns int, timeout time.Duration) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(rawURL, "/"))
 	if err != nil {
@@ -40,37 +44,51 @@ func NewClient(rawURL, db, table, token string, conns int, timeout time.Duration
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("url %q: want http://host:port", rawURL)
 	}
-	tr := &http.Transport{
-		Proxy:       nil, // load goes straight to the target, never through a proxy
-		DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	c := &Client{
+		addr:    u.Host,
+		base:    u.EscapedPath(),
+		head:    "Host: " + u.Host + "\r\nUser-Agent: kvbench\r\n",
+		db:      db,
+		table:   table,
+		timeout: timeout,
 		// Every worker holds one connection; a few more for preloading.
-		MaxIdleConns:          conns + 16,
-		MaxIdleConnsPerHost:   conns + 16,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: timeout,
-		DisableCompression:    true,
+		idle: make(chan *conn, conns+16),
 	}
-	h := http.Header{}
+	if u.Port() == "" {
+		c.addr = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+	}
+	if u.Scheme == "https" {
+		c.tlsConfig = &tls.Config{ServerName: u.Hostname()}
+	}
 	if token != "" {
-		h.Set("Authorization", "Bearer "+token)
+		if strings.ContainsAny(token, "\r\n") {
+			return nil, errors.New("token: a line break cannot be sent in a header")
+		}
+		c.head += "Authorization: Bearer " + token + "\r\n"
 	}
-	return &Client{base: u, db: db, table: table, tr: tr, header: h}, nil
+	return c, nil
 }
 
 // Close drops the idle connections.
-func (c *Client) Close() { c.tr.CloseIdleConnections() }
+func (c *Client) Close() {
+	for {
+		select {
+		case k := <-c.idle:
+			k.nc.Close()
+		default:
+			return
+		}
+	}
+}
 
-// url builds and parses a URL once, at set-up time, so the hot path never does.
-func (c *Client) url(path string, q url.Values) *url.URL {
-	s := c.base.String() + path
+// url builds a request target (path and query) once, at set-up time, so the
+// hot path never does.
+func (c *Client) url(path string, q url.Values) string {
+	s := c.base + path
 	if len(q) > 0 {
 		s += "?" + q.Encode()
 	}
-	u, err := url.Parse(s)
-	if err != nil {
-		panic("bench: bad url " + s) // keys are escaped, so this is a bug here
-	}
-	return u
+	return s
 }
 
 // query holds db and table, plus create_db_if_missing for writes.
@@ -88,7 +106,7 @@ func (c *Client) query(write bool) url.Values {
 // keyURL is /kv/{key}[/op]: the key escaped as package client escapes it
 // (encodeURIComponent), so that its slashes are never taken for an
 // operation.
-func (c *Client) keyURL(key, op string, q url.Values) *url.URL {
+func (c *Client) keyURL(key, op string, q url.Values) string {
 	p := apiPrefix + "/kv/" + client.EscapeKey(key)
 	if op != "" {
 		p += "/" + op
@@ -96,94 +114,138 @@ func (c *Client) keyURL(key, op string, q url.Values) *url.URL {
 	return c.url(p, q)
 }
 
-// withQuery returns u with extra appended to its query: for CAS, whose
+// withQuery returns target with extra appended to its query: for CAS, whose
 // if_match differs on every request.
-func withQuery(u *url.URL, extra string) *url.URL {
-	v := *u
-	v.RawQuery = u.RawQuery + "&" + extra
-	return &v
+func withQuery(target, extra string) string {
+	return target + "&" + extra
 }
 
 // do sends one request and fully reads the answer: into buf when buf is not
-// nil, else to io.Discard. The returned response's body is already closed;
-// its status and headers stay readable.
-func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte, h http.Header, buf *bytes.Buffer) (*http.Response, error) {
-	if h == nil {
-		h = c.header
+// nil, else nowhere. extra holds header lines of this request alone, each
+// ending in CRLF.
+//
+// A request that fails on a connection that had been idle is sent again on
+// a new one only if it is a GET: the server may have closed the connection
+// before reading it, but a write may also have been applied, and sending
+// it twice would count an incr or a CAS twice.
+func (c *Client) do(ctx context.Context, method, target string, body []byte, extra string, buf *bytes.Buffer) (answer, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return answer{}, err
+		}
+		k, err := c.conn(ctx)
+		if err != nil {
+			return answer{}, err
+		}
+		a, err := c.exchange(ctx, k, method, target, body, extra, buf)
+		switch {
+		case err == nil && !a.close:
+			c.release(k)
+			return a, nil
+		case err == nil:
+			k.nc.Close()
+			return a, nil
+		}
+		k.nc.Close()
+		if !k.reused || method != "GET" || ctx.Err() != nil || isTimeout(err) {
+			return answer{}, err
+		}
 	}
-	req := &http.Request{
-		Method:     method,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     h,
-		Host:       u.Host,
-	}
-	if body != nil {
-		// No GetBody on purpose: the Transport then replays a write only when
-		// nothing of it was sent, so an incr or CAS is never applied twice.
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		req.ContentLength = int64(len(body))
-	}
-	resp, err := c.tr.RoundTrip(req.WithContext(ctx))
-	if err != nil {
-		return nil, err
-	}
-	if buf != nil {
-		buf.Reset()
-		_, err = buf.ReadFrom(resp.Body)
-	} else {
-		_, err = io.Copy(io.Discard, resp.Body)
-	}
-	resp.Body.Close()
-	return resp, err
 }
 
-// authHeader returns a fresh header holding the token, for requests that add
-// headers of their own.
-func (c *Client) authHeader() http.Header {
-	return c.header.Clone()
+// conn takes an idle connection or dials a new one.
+func (c *Client) conn(ctx context.Context) (*conn, error) {
+	select {
+	case k := <-c.idle:
+		return k, nil
+	default:
+		return dial(ctx, c.addr, c.tlsConfig)
+	}
+}
+
+// release keeps k for the next request, unless the pool is full.
+func (c *Client) release(k *conn) {
+	select {
+	case c.idle <- k:
+	default:
+		k.nc.Close()
+	}
+}
+
+// exchange is one round trip on k within the client's timeout. A canceled
+// ctx ends it at once (its error then is ctx's); the load's requests carry a
+// ctx that is never canceled, and pay nothing for this.
+func (c *Client) exchange(ctx context.Context, k *conn, method, target string, body []byte, extra string, buf *bytes.Buffer) (answer, error) {
+	deadline := time.Now().Add(c.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := k.nc.SetDeadline(deadline); err != nil {
+		return answer{}, err
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { k.nc.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
+	a, err := k.roundTrip(method, target, c.head, extra, body, buf)
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		k.reused = true
+	}
+	return a, err
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }
 
 // readInt GETs key and parses its value as an integer; a missing key or
 // database reads as 0, as incr would start it.
-func (c *Client) readInt(ctx context.Context, u *url.URL) (int64, error) {
+func (c *Client) readInt(ctx context.Context, target string) (int64, error) {
 	var buf bytes.Buffer
-	resp, err := c.do(ctx, http.MethodGet, u, nil, nil, &buf)
+	a, err := c.do(ctx, http.MethodGet, target, nil, "", &buf)
 	if err != nil {
 		return 0, err
 	}
-	switch resp.StatusCode {
+	switch a.status {
 	case http.StatusOK:
 		n, err := strconv.ParseInt(strings.TrimSpace(buf.String()), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("GET %s: value %q is not an integer", u.EscapedPath(), truncate(buf.String(), 40))
+			return 0, fmt.Errorf("GET %s: value %q is not an integer", pathOf(target), truncate(buf.String(), 40))
 		}
 		return n, nil
 	case http.StatusNotFound:
 		return 0, nil
 	default:
-		return 0, fmt.Errorf("GET %s: %s", u.EscapedPath(), describe(resp, buf.Bytes()))
+		return 0, fmt.Errorf("GET %s: %s", pathOf(target), describe(a, buf.Bytes()))
 	}
 }
 
 // expectOK sends a set-up request that must succeed.
-func (c *Client) expectOK(ctx context.Context, method string, u *url.URL, body []byte) error {
+func (c *Client) expectOK(ctx context.Context, method, target string, body []byte) error {
 	var buf bytes.Buffer
-	resp, err := c.do(ctx, method, u, body, nil, &buf)
+	a, err := c.do(ctx, method, target, body, "", &buf)
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %s", method, u.EscapedPath(), describe(resp, buf.Bytes()))
+	if a.status != http.StatusOK {
+		return fmt.Errorf("%s %s: %s", method, pathOf(target), describe(a, buf.Bytes()))
 	}
 	return nil
 }
 
 // describe turns an error answer into "412 CAS_MISMATCH: message".
-func describe(resp *http.Response, body []byte) string {
-	return strconv.Itoa(resp.StatusCode) + " " + truncate(strings.TrimSpace(string(body)), 200)
+func describe(a answer, body []byte) string {
+	return strconv.Itoa(a.status) + " " + truncate(strings.TrimSpace(string(body)), 200)
+}
+
+// pathOf is a request target without its query, for messages.
+func pathOf(target string) string {
+	path, _, _ := strings.Cut(target, "?")
+	return path
 }
 
 func truncate(s string, n int) string {

@@ -17,7 +17,7 @@ import (
 type counters struct {
 	c       *Client
 	keys    []string
-	reads   []*url.URL
+	reads   []string
 	initial []int64
 }
 
@@ -43,7 +43,7 @@ func (cs *counters) Verify(ctx context.Context, acked, unknown []int64) *Verific
 // incr-spread.
 type incr struct {
 	counters
-	ops []*url.URL
+	ops []string
 }
 
 func newIncr(c *Client, keys []string) *incr {
@@ -83,8 +83,8 @@ func (w *incrWorker) Do(ctx context.Context) Outcome {
 	if len(w.s.ops) > 1 {
 		i = w.rng.IntN(len(w.s.ops))
 	}
-	resp, err := w.s.c.do(ctx, http.MethodPost, w.s.ops[i], nil, nil, nil)
-	return outcome(resp, err, i)
+	a, err := w.s.c.do(ctx, http.MethodPost, w.s.ops[i], nil, "", nil)
+	return outcome(a, err, i)
 }
 
 // cas is a contended read-modify-write: GET the value N, then PUT N+1 only
@@ -92,8 +92,8 @@ func (w *incrWorker) Do(ctx context.Context) Outcome {
 // means another worker won the race; the next operation simply tries again.
 type cas struct {
 	counters
-	writes []*url.URL
-	inits  []*url.URL
+	writes []string
+	inits  []string
 	etag   bool
 }
 
@@ -120,38 +120,35 @@ func (s *cas) Prepare(ctx context.Context) error {
 }
 
 func (s *cas) NewWorker(seed uint64) Worker {
-	return &casWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x636173)), hdr: s.c.authHeader()}
+	return &casWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x636173))}
 }
 
 type casWorker struct {
 	s   *cas
 	rng *rand.Rand
 	buf bytes.Buffer
-	hdr http.Header // own copy: If-Match changes on every request
 }
 
 // Do is one attempt. Its Key is -1 until the PUT is sent, because only a
 // PUT can change a counter.
 func (w *casWorker) Do(ctx context.Context) Outcome {
 	i := w.rng.IntN(len(w.s.keys))
-	resp, err := w.s.c.do(ctx, http.MethodGet, w.s.reads[i], nil, nil, &w.buf)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return outcome(resp, err, -1)
+	a, err := w.s.c.do(ctx, http.MethodGet, w.s.reads[i], nil, "", &w.buf)
+	if err != nil || a.status != http.StatusOK {
+		return outcome(a, err, -1)
 	}
 	cur := w.buf.String()
 	n, err := strconv.ParseInt(strings.TrimSpace(cur), 10, 64)
 	if err != nil {
 		return Outcome{Key: -1, Err: fmt.Errorf("cas key holds %q, not an integer", truncate(cur, 40))}
 	}
-	// A fresh slice: the Transport may still hold the body when we return.
 	next := strconv.AppendInt(nil, n+1, 10)
-	u, h := w.s.writes[i], http.Header(nil)
+	u, h := w.s.writes[i], ""
 	if w.s.etag {
-		w.hdr.Set("If-Match", resp.Header.Get("ETag"))
-		h = w.hdr
+		h = "If-Match: " + a.etag + "\r\n"
 	} else {
 		u = withQuery(u, "if_match="+url.QueryEscape(cur))
 	}
-	resp, err = w.s.c.do(ctx, http.MethodPut, u, next, h, nil)
-	return outcome(resp, err, i)
+	a, err = w.s.c.do(ctx, http.MethodPut, u, next, h, nil)
+	return outcome(a, err, i)
 }

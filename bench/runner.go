@@ -31,7 +31,7 @@ type Config struct {
 	ETag      bool    // cas: If-Match with the ETag instead of if_match=value
 	Verify    bool    // counters: read back and check after the run
 
-	Timeout  time.Duration // wait for response headers before giving up
+	Timeout  time.Duration // give up on a request not answered in full within this time
 	Progress io.Writer     // one line per second while running; nil for none
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 )
@@ -95,23 +94,23 @@ func makeValue(n int) []byte {
 // noop asks for /healthz: the ceiling of HTTP on this machine.
 type noop struct {
 	c *Client
-	u *url.URL
+	u string
 }
 
 func (s *noop) Prepare(context.Context) error { return nil }
 func (s *noop) NewWorker(uint64) Worker       { return s }
 
 func (s *noop) Do(ctx context.Context) Outcome {
-	resp, err := s.c.do(ctx, http.MethodGet, s.u, nil, nil, nil)
-	return outcome(resp, err, -1)
+	a, err := s.c.do(ctx, http.MethodGet, s.u, nil, "", nil)
+	return outcome(a, err, -1)
 }
 
 // outcome turns an answer or a transport error into an Outcome.
-func outcome(resp *http.Response, err error, key int) Outcome {
+func outcome(a answer, err error, key int) Outcome {
 	if err != nil {
 		return Outcome{Key: key, Err: err}
 	}
-	return Outcome{Status: resp.StatusCode, Key: key}
+	return Outcome{Status: a.status, Key: key}
 }
 
 // data is K plain keys holding one value, with their URLs built once.
@@ -119,8 +118,8 @@ type data struct {
 	c      *Client
 	keys   []string
 	value  []byte
-	reads  []*url.URL
-	writes []*url.URL
+	reads  []string
+	writes []string
 }
 
 func newData(c *Client, n int, value []byte) *data {
@@ -160,20 +159,20 @@ type mixedWorker struct {
 
 func (w *mixedWorker) Do(ctx context.Context) Outcome {
 	i := w.rng.IntN(len(w.s.keys))
-	var resp *http.Response
+	var a answer
 	var err error
 	if w.s.readRatio >= 1 || w.rng.Float64() < w.s.readRatio {
-		resp, err = w.s.c.do(ctx, http.MethodGet, w.s.reads[i], nil, nil, nil)
+		a, err = w.s.c.do(ctx, http.MethodGet, w.s.reads[i], nil, "", nil)
 	} else {
-		resp, err = w.s.c.do(ctx, http.MethodPut, w.s.writes[i], w.s.value, nil, nil)
+		a, err = w.s.c.do(ctx, http.MethodPut, w.s.writes[i], w.s.value, "", nil)
 	}
-	return outcome(resp, err, -1)
+	return outcome(a, err, -1)
 }
 
 // batchSet posts prebuilt batches that together cover every key.
 type batchSet struct {
 	c      *Client
-	u      *url.URL
+	u      string
 	size   int
 	bodies [][]byte
 }
@@ -231,8 +230,8 @@ type batchWorker struct {
 
 func (w *batchWorker) Do(ctx context.Context) Outcome {
 	body := w.s.bodies[w.rng.IntN(len(w.s.bodies))]
-	resp, err := w.s.c.do(ctx, http.MethodPost, w.s.u, body, nil, nil)
-	o := outcome(resp, err, -1)
+	a, err := w.s.c.do(ctx, http.MethodPost, w.s.u, body, "", nil)
+	o := outcome(a, err, -1)
 	o.Items = w.s.size
 	return o
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 )
 
 // verifier is a Scenario whose writes can be checked after the run. The
@@ -58,7 +57,7 @@ func classify(o Outcome) (acked, unknown bool) {
 // more (a write was applied twice, or applied without being acknowledged).
 // Writes of unknown fate may or may not be there, so with any of them the
 // check allows that many more.
-func verifyCounters(ctx context.Context, c *Client, keys []string, reads []*url.URL, initial, acked, unknown []int64) *Verification {
+func verifyCounters(ctx context.Context, c *Client, keys []string, reads []string, initial, acked, unknown []int64) *Verification {
 	v := &Verification{Keys: len(keys)}
 	bad := 0
 	for i, u := range reads {

@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.BatchSize, "batch", bench.DefaultBatchSize, "batch-set: items per request, 1..100")
 	fs.BoolVar(&cfg.ETag, "etag", false, "cas: compare the version (If-Match: ETag) instead of the value (if_match=)")
 	fs.BoolVar(&cfg.Verify, "verify", false, "incr-hot, incr-spread, cas: read counters back; fail unless every acknowledged write is stored exactly once")
-	fs.DurationVar(&cfg.Timeout, "timeout", bench.DefaultTimeout, "give up on a request whose answer has not begun after this long")
+	fs.DurationVar(&cfg.Timeout, "timeout", bench.DefaultTimeout, "give up on a request not answered in full within this time")
 	asJSON := fs.Bool("json", false, "write the report as JSON")
 	out := fs.String("out", "", "also plot latency percentiles and throughput over time to this `file` (.svg or .png)")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
