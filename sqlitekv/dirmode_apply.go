@@ -11,11 +11,12 @@ import (
 )
 
 // apply puts the committed group's files in place (owner only, after
-// COMMIT): removals first, since a removed file may stand where another
-// key now needs a folder; then each key's last stored bytes are renamed
-// into place, creating folders as needed; then the folders that removals
-// left empty are removed, up to the table's folder; last, every folder
-// whose entries changed is fsynced once, new folders' parents included.
+// COMMIT): removals first, and the folders they leave empty up to the
+// table's folder, since a removed file may stand where another key now
+// needs a folder, and a removed folder where a key's file goes; then each
+// key's last stored bytes are renamed into place, creating folders as
+// needed; last, every folder whose entries changed is fsynced once, new
+// folders' parents included.
 //
 // The cache has committed the whole group, so a failure does not stop the
 // other keys: each file put in place agrees with the cache. The failed
@@ -71,14 +72,14 @@ func (d *Dir) apply() error {
 			emptied[filepath.Dir(c.path)] = filepath.Join(d.root, c.table)
 		}
 	}
+	for folder, base := range emptied {
+		removeEmptyFolders(folder, base, dirty)
+	}
 	for _, c := range stores {
 		if err := d.putInPlace(c, dirty); err != nil {
 			os.Remove(c.tmp)
 			keep(c, err)
 		}
-	}
-	for folder, base := range emptied {
-		removeEmptyFolders(folder, base, dirty)
 	}
 	for folder := range dirty {
 		if err := syncDir(folder); err != nil {
@@ -141,9 +142,16 @@ func reasonOf(err error) string {
 // missing folders first: the folders are checked to stay in the table's
 // folder before anything is created (a link may have appeared since the
 // write was staged), and again once they exist. The folders created for
-// a rename that then failed are removed again.
+// a rename that then failed are removed again. Empty folders where the
+// file goes are removed first (staging let only those through).
 func (d *Dir) putInPlace(c fileChange, dirty map[string]bool) error {
 	folder := filepath.Dir(c.path)
+	if info, err := os.Lstat(c.path); err == nil && info.IsDir() {
+		if err := removeEmptyTree(c.path); err != nil {
+			return fsError("Could not remove the folder where the key's file goes", err)
+		}
+		dirty[folder] = true
+	}
 	var created []string
 	if _, statErr := os.Stat(folder); statErr != nil {
 		err := d.confined(c.table, c.path)
@@ -194,6 +202,25 @@ func removeEmptyFolders(folder, base string, dirty map[string]bool) {
 		folder = filepath.Dir(folder)
 		dirty[folder] = true
 	}
+}
+
+// removeEmptyTree removes folder and the folders in it, deepest first, as
+// long as they hold nothing else. Rmdir, unlike os.Remove, never removes a
+// file, whatever appeared meanwhile.
+func removeEmptyTree(folder string) error {
+	entries, err := os.ReadDir(folder)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			return &fs.PathError{Op: "rmdir", Path: folder, Err: syscall.ENOTEMPTY}
+		}
+		if err := removeEmptyTree(filepath.Join(folder, e.Name())); err != nil {
+			return err
+		}
+	}
+	return syscall.Rmdir(folder)
 }
 
 // mkdirs creates folder and any missing parents, returning the folders it

@@ -246,26 +246,44 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 	}
 	if onDisk {
 		if info, err := os.Lstat(p); err == nil && info.IsDir() {
-			return "", folderInTheWay(key, p)
+			free, err := d.holdsOnlyRemoved(table, key, p)
+			if err != nil {
+				return "", err
+			}
+			if !free {
+				return "", Errorf(CodeInvalidParameters, "Key %q names a folder on disk that holds other files; a key's file cannot replace it", key)
+			}
 		}
 	}
 	return tmpDir, nil
 }
 
-func fileInTheWay(key string) error {
-	return Errorf(CodeInvalidParameters, "Key %q needs a folder where a file of another key is", key)
+// holdsOnlyRemoved reports whether folder p, the path of key, holds
+// nothing but folders and the files of keys whose removal this group has
+// staged: apply then removes those files and the folders they leave, and
+// an empty folder (made by hand, or left by a crash) too, before key's
+// file takes the place. The walk stops at the first other entry, so it
+// reads at most one entry more than the group removes.
+func (d *Dir) holdsOnlyRemoved(table, key, p string) (bool, error) {
+	entries, err := os.ReadDir(p)
+	if err != nil {
+		return false, fsError("Could not check the key's folder", err)
+	}
+	for _, e := range entries {
+		sub := key + "/" + e.Name()
+		if e.IsDir() {
+			if free, err := d.holdsOnlyRemoved(table, sub, filepath.Join(p, e.Name())); !free || err != nil {
+				return false, err
+			}
+			continue
+		}
+		if c := d.staged.latest(table, sub); c == nil || c.tmp != "" {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
-// folderInTheWay refuses a key whose path is a folder on disk, saying
-// whether other keys live under it or it is empty (made by hand, or left
-// by a crash before its last file's removal was tidied up).
-func folderInTheWay(key, p string) error {
-	what := "a folder holding other keys' files"
-	if f, err := os.Open(p); err == nil {
-		if names, _ := f.Readdirnames(1); len(names) == 0 {
-			what = "an empty folder"
-		}
-		f.Close()
-	}
-	return Errorf(CodeInvalidParameters, "Key %q names %s on disk; a key's file cannot replace a folder", key, what)
+func fileInTheWay(key string) error {
+	return Errorf(CodeInvalidParameters, "Key %q needs a folder where a file of another key is", key)
 }

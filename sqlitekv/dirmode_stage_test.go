@@ -257,3 +257,72 @@ func TestDir_FilesNamedLikeTableEndpointsAreNotImported(t *testing.T) {
 		}
 	}
 }
+
+// A key's file may take the place of a folder once nothing else is in it:
+// the files of keys removed in the same group, empty folders (made by hand
+// or left by a crash). Anything else keeps the folder and refuses the key.
+func TestDir_AKeyTakesThePlaceOfAFolderItsGroupEmpties(t *testing.T) {
+	d, root := mustOpenDir(t)
+	w := d.Cache().Writer()
+	for _, k := range []string{"a/b", "a/c/d", "x/y"} {
+		mustDirPut(t, d, k, k)
+	}
+	for _, folder := range []string{"empty/inner", "stray"} {
+		if err := os.MkdirAll(filepath.Join(root, "t", folder), 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "t", "stray", tmpPrefix+"left"), nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	mustBegin(t, w)
+	for _, k := range []string{"a/b", "a/c/d"} {
+		if err := w.Delete(DeleteRequest{Table: "t", Key: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustDirPut(t, d, "a", "file a")
+	mustDirPut(t, d, "empty", "file empty")
+	for _, k := range []string{"x", "stray"} { // x/y stays; stray holds a file that is no key
+		if err := dirPut(t, d, k, "no"); CodeOf(err) != CodeInvalidParameters {
+			t.Errorf("put %s over a folder that is not empty: got %v, want INVALID_PARAMETERS", k, err)
+		}
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	want := "[t/ t/a t/empty t/stray/ t/stray/" + tmpPrefix + "left t/x/ t/x/y]"
+	if got := fmt.Sprint(onDisk(t, root)); got != want {
+		t.Fatalf("on disk: got %s, want %s", got, want)
+	}
+	if got := fileText(root, "t/a") + "," + fileText(root, "t/empty"); got != "file a,file empty" {
+		t.Errorf("files: got %s", got)
+	}
+}
+
+// A file put in an empty folder after the key was staged to replace it
+// keeps the folder: that key's write fails, the hand-made file stays.
+func TestDir_AFolderFilledBeforeTheCommitIsNotReplaced(t *testing.T) {
+	d, root := mustOpenDir(t)
+	w := d.Cache().Writer()
+	mustDirPut(t, d, "kept", "v")
+	if err := os.Mkdir(filepath.Join(root, "t", "late"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	mustBegin(t, w)
+	mustDirPut(t, d, "late", "file")
+	if err := os.WriteFile(filepath.Join(root, "t", "late", "by-hand"), []byte("mine"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	err := w.Commit()
+	var failures *FileFailures
+	if !errors.As(err, &failures) || failures.For("t", []string{"late"}) == nil {
+		t.Fatalf("commit: got %v, want the write of late failed", err)
+	}
+	if got := fileText(root, "t/late/by-hand"); got != "mine" {
+		t.Errorf("the hand-made file: got %s", got)
+	}
+	if tmp := tempFiles(t, root); len(tmp) != 0 {
+		t.Errorf("temp files left: %v", tmp)
+	}
+}
