@@ -11,6 +11,7 @@ import (
 // at its start, compacted and without a WAL.
 func (s *Store) BackupTo(ctx context.Context, dst string) error {
 	return s.withReader(ctx, func(r *reader) error {
+		r.endSnapshot() // VACUUM takes its own, and refuses to run inside a transaction
 		stmt, _, err := r.conn.Prepare(`VACUUM INTO ?`)
 		if err != nil {
 			return dbError(err)

@@ -85,8 +85,8 @@ func (w *Writer) BatchDelete(req BatchDeleteRequest) (deleted int, err error) {
 	return deleted, err
 }
 
-// BatchGet reads all keys in one read transaction, so the answer is one
-// consistent snapshot even while a batch set of the same keys commits.
+// BatchGet reads all keys in withReader's snapshot, so the answer is
+// consistent even while a batch set of the same keys commits.
 // Missing and expired keys are absent from the map.
 func (s *Store) BatchGet(ctx context.Context, table string, keys []string) (map[string]Entry, error) {
 	found := make(map[string]Entry, len(keys))
@@ -95,10 +95,6 @@ func (s *Store) BatchGet(ctx context.Context, table string, keys []string) (map[
 		if err != nil || t == nil {
 			return err
 		}
-		if err := r.begin.Exec(); err != nil {
-			return dbError(err)
-		}
-		defer r.commit.Exec()
 		now := s.opts.Now().UnixMilli()
 		for _, key := range keys {
 			var e Entry

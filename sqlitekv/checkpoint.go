@@ -33,12 +33,13 @@ func (w *Writer) CheckpointIfLarge() {
 }
 
 type checkpointer struct {
-	conn *sqlite3.Conn
-	wake chan struct{} // room for one: pokes while a checkpoint runs coalesce
-	done chan struct{}
+	conn   *sqlite3.Conn
+	before func()        // lets go of old snapshots that would stop the copy
+	wake   chan struct{} // room for one: pokes while a checkpoint runs coalesce
+	done   chan struct{}
 }
 
-func startCheckpointer(path, sync string) (*checkpointer, error) {
+func startCheckpointer(path, sync string, before func()) (*checkpointer, error) {
 	conn, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READWRITE)
 	if err != nil {
 		return nil, openError(path, err)
@@ -49,7 +50,7 @@ func startCheckpointer(path, sync string) (*checkpointer, error) {
 		conn.Close()
 		return nil, dbError(err)
 	}
-	c := &checkpointer{conn: conn, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &checkpointer{conn: conn, before: before, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.run()
 	return c, nil
 }
@@ -57,6 +58,7 @@ func startCheckpointer(path, sync string) (*checkpointer, error) {
 func (c *checkpointer) run() {
 	defer close(c.done)
 	for range c.wake {
+		c.before()
 		// An error (a busy lock, say) leaves the pages in the WAL, where the
 		// next checkpoint, or the writer's own, finds them.
 		c.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)

@@ -14,12 +14,15 @@ type GetRequest struct {
 	At         *int64
 }
 
-// reader is one read-only connection with its per-table statements.
+// reader is one read-only connection with its per-table statements, and
+// the read transaction it keeps open between reads (snapshots.go).
 type reader struct {
 	conn          *sqlite3.Conn
 	ctl           stmtSet
 	begin, commit *sqlite3.Stmt
 	tables        map[string]*readStmts
+	open          bool   // a read transaction is open
+	commits       uint64 // the writer's commits when it began
 }
 
 func newReader(conn *sqlite3.Conn) (*reader, error) {
@@ -103,14 +106,7 @@ func (s *Store) Get(ctx context.Context, req GetRequest) (Entry, error) {
 		if e, err = load(req.Key); err != nil || e.ContentType != RefContentType {
 			return err
 		}
-		// A chain is read in one transaction, so it is one snapshot.
-		if err := r.begin.Exec(); err != nil {
-			return dbError(err)
-		}
-		defer r.commit.Exec()
-		if e, err = load(req.Key); err != nil {
-			return err
-		}
+		// withReader's snapshot holds the whole chain.
 		e, err = followRefs(req.Key, e, load)
 		return err
 	})

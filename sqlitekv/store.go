@@ -69,6 +69,7 @@ type Store struct {
 	writer  *Writer
 	readers chan *reader  // idle read connections
 	slots   chan struct{} // one token per read connection that may exist
+	wal     walProgress   // what the writer's commits did (snapshots.go)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -88,18 +89,16 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	w, err := newWriter(conn, path, opts)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
 	s := &Store{
 		path:    path,
 		opts:    opts,
-		writer:  w,
 		readers: make(chan *reader, opts.Readers),
 		slots:   make(chan struct{}, opts.Readers),
 		closed:  make(chan struct{}),
+	}
+	if s.writer, err = newWriter(conn, path, opts, &s.wal, s.endIdleSnapshots); err != nil {
+		conn.Close()
+		return nil, err
 	}
 	for range opts.Readers {
 		s.slots <- struct{}{}
@@ -140,14 +139,23 @@ func (s *Store) Close() error {
 }
 
 // withReader runs fn on an idle read connection, opening one if the pool
-// has room, else waiting for one to come back.
+// has room, else waiting for one to come back. Everything fn reads is one
+// snapshot, which holds every write acknowledged before the call.
 func (s *Store) withReader(ctx context.Context, fn func(*reader) error) error {
 	r, err := s.acquireReader(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { s.readers <- r }()
-	return fn(r)
+	if err := r.snapshot(s.wal.commits.Load()); err != nil {
+		return err
+	}
+	err = fn(r)
+	r.open = r.open && !r.conn.GetAutocommit() // SQLite ends a transaction an error broke
+	if !s.wal.keepSnapshot(r.commits) {
+		r.endSnapshot()
+	}
+	return err
 }
 
 func (s *Store) acquireReader(ctx context.Context) (*reader, error) {

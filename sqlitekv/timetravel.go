@@ -5,22 +5,14 @@ import (
 	"context"
 )
 
-// readTx runs fn on a read connection inside one read transaction, so
-// everything fn reads is one snapshot. t is nil when the table does not
-// exist (yet).
+// readTx runs fn on a read connection's table statements, in one
+// snapshot. t is nil when the table does not exist (yet).
 func (s *Store) readTx(ctx context.Context, table string, fn func(t *readStmts) error) error {
 	return s.withReader(ctx, func(r *reader) error {
 		t, err := r.table(table)
 		if err != nil {
 			return err
 		}
-		if t == nil {
-			return fn(nil)
-		}
-		if err := r.begin.Exec(); err != nil {
-			return dbError(err)
-		}
-		defer r.commit.Exec()
 		return fn(t)
 	})
 }

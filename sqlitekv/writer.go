@@ -33,7 +33,9 @@ type Writer struct {
 	ageCursor map[string]int64
 }
 
-func newWriter(conn *sqlite3.Conn, path string, opts Options) (*Writer, error) {
+// newWriter sets conn up as the writer. It reports each commit to wal;
+// beforeCheckpoint runs before each background checkpoint.
+func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, beforeCheckpoint func()) (*Writer, error) {
 	sync := "FULL"
 	if opts.Sync == SyncNormal {
 		sync = "NORMAL"
@@ -50,7 +52,7 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 	if err := conn.Exec(setup); err != nil {
 		return nil, openError("database", err)
 	}
-	ckpt, err := startCheckpointer(path, sync)
+	ckpt, err := startCheckpointer(path, sync, beforeCheckpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +76,11 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 		ckpt.close()
 		return nil, dbError(w.ctl.err)
 	}
-	// Setting a WAL hook turns SQLite's own checkpoints off (checkpoint.go).
+	// The WAL hook runs after every commit, once readers can see it and
+	// before the owner answers its writes (snapshots.go). Setting it turns
+	// SQLite's own checkpoints off (checkpoint.go).
 	conn.WALHook(func(_ *sqlite3.Conn, _ string, pages int) error {
+		wal.committed(pages)
 		if pages < w.walPages {
 			w.pokedAt = 0 // the WAL started over
 		}
