@@ -97,3 +97,33 @@ func groupOf(b *testing.B, w *Writer, fn func() error) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkStore_Get reads 1000 keys round-robin from several goroutines
+// at once, as HTTP handlers do: one read transaction each, or none while
+// nothing commits (snapshots.go).
+func BenchmarkStore_Get(b *testing.B) {
+	s, _ := mustOpenStore(b, Options{})
+	w := s.Writer()
+	value := []byte(`"` + strings.Repeat("v", 98) + `"`)
+	keys := make([]string, 1000)
+	for i := 0; i < len(keys); i += MaxBatch {
+		items := make([]BatchItem, MaxBatch)
+		for j := range items {
+			keys[i+j] = fmt.Sprintf("kvbench/%06d", i+j)
+			items[j] = BatchItem{Key: keys[i+j], Value: value, ContentType: "application/json"}
+		}
+		if _, err := w.BatchSet(BatchSetRequest{Table: DefaultTable, Items: items}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for i := 0; pb.Next(); i++ {
+			if _, err := s.Get(b.Context(), GetRequest{Table: DefaultTable, Key: keys[i%len(keys)]}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
