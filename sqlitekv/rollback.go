@@ -2,7 +2,6 @@ package sqlitekv
 
 import (
 	"bytes"
-	"math"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -115,62 +114,58 @@ type RollbackAction struct {
 // writes that bring every chosen key back to its state at At. If history
 // cannot tell the state of any key, nothing is written and the error lists
 // those keys.
+//
+// It goes through the table's keys a page at a time and restores each key
+// as it goes, so memory holds the answer (a key and an action per changed
+// key), never the values; a gap found late is still all-or-nothing, since
+// the savepoint undoes the restores already made.
 func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, error) {
 	t, err := w.table(req.Table, false)
 	if err != nil || t == nil {
 		return []RollbackAction{}, err
 	}
+	excluded := map[string]bool{}
+	for _, k := range req.Exclude {
+		excluded[k] = true
+	}
 	actions := []RollbackAction{}
+	var gaps []string
+	visit := func(key string) error {
+		if excluded[key] {
+			return nil
+		}
+		target, err := entryOrNil(t.stateAt(key, atTime(req.At)))
+		if CodeOf(err) == CodeTimeTravelGap {
+			gaps = append(gaps, key)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		cur, exists, _, err := t.current(key, w.now())
+		if err != nil {
+			return err
+		}
+		switch {
+		case target == nil && exists:
+			actions = append(actions, RollbackAction{Key: key, Action: "delete"})
+		case target != nil && (!exists || !sameEntry(cur, *target)):
+			actions = append(actions, RollbackAction{Key: key, Action: "restore"})
+		default:
+			return nil
+		}
+		if req.DryRun || len(gaps) > 0 { // after a gap nothing will be kept
+			return nil
+		}
+		return w.restore(t, key, target, !req.NoHistory)
+	}
 	err = w.atomically(func() error {
-		keys := req.Keys
-		if keys == nil {
-			if keys, _, err = t.keys("", math.MaxInt); err != nil {
-				return err
-			}
-		}
-		excluded := map[string]bool{}
-		for _, k := range req.Exclude {
-			excluded[k] = true
-		}
-		targets := map[string]*Entry{}
-		var gaps []string
-		for _, key := range keys {
-			if excluded[key] {
-				continue
-			}
-			target, err := entryOrNil(t.stateAt(key, atTime(req.At)))
-			if CodeOf(err) == CodeTimeTravelGap {
-				gaps = append(gaps, key)
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			cur, exists, _, err := t.current(key, w.now())
-			if err != nil {
-				return err
-			}
-			switch {
-			case target == nil && exists:
-				actions = append(actions, RollbackAction{Key: key, Action: "delete"})
-			case target != nil && (!exists || !sameEntry(cur, *target)):
-				actions = append(actions, RollbackAction{Key: key, Action: "restore"})
-			default:
-				continue
-			}
-			targets[key] = target
+		if err := forEachKey(t, req.Keys, visit); err != nil {
+			return err
 		}
 		if len(gaps) > 0 {
 			return &Error{Code: CodeTimeTravelGap, Keys: gaps,
 				Message: "Cannot roll back: history cannot tell the state of some keys at that time"}
-		}
-		if req.DryRun {
-			return nil
-		}
-		for _, a := range actions {
-			if err := w.restore(t, a.Key, targets[a.Key], !req.NoHistory); err != nil {
-				return err
-			}
 		}
 		return nil
 	})
@@ -178,6 +173,38 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		return nil, err
 	}
 	return actions, nil
+}
+
+// rollbackPage is how many keys a table rollback reads at a time; a
+// variable so tests can cross pages with few keys.
+var rollbackPage = 1000
+
+// forEachKey calls fn for each of keys, or when keys is nil for every key
+// with history in t, a page at a time.
+func forEachKey(t *writeTable, keys []string, fn func(string) error) error {
+	if keys != nil {
+		for _, key := range keys {
+			if err := fn(key); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for c := (Candidates{Limit: rollbackPage}); ; {
+		page, truncated, err := t.candidates(c)
+		if err != nil {
+			return err
+		}
+		for _, key := range page {
+			if err := fn(key); err != nil {
+				return err
+			}
+		}
+		if !truncated {
+			return nil
+		}
+		c.After = page[len(page)-1]
+	}
 }
 
 // EnsureTable creates a KV table (and its history) if it does not exist.

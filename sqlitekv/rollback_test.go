@@ -1,0 +1,67 @@
+package sqlitekv
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// A table rollback reads keys a page at a time and restores as it goes; a
+// gap found on a later page still leaves every key as it was.
+func TestRollbackTable_CrossesPagesAllOrNothing(t *testing.T) {
+	page := rollbackPage
+	rollbackPage = 2
+	t.Cleanup(func() { rollbackPage = page })
+	s, now := mustOpenStore(t, Options{})
+	w := s.Writer()
+	keys := []string{"a", "b", "c", "d", "e"}
+	setAll := func(v string) {
+		t.Helper()
+		for _, k := range keys {
+			if _, err := w.Put(PutRequest{Table: DefaultTable, Key: k, Value: []byte(v), ContentType: "text/plain"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	values := func() string {
+		t.Helper()
+		var got []string
+		for _, k := range keys {
+			e, err := s.Get(t.Context(), GetRequest{Table: DefaultTable, Key: k})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, string(e.Value))
+		}
+		return fmt.Sprint(got)
+	}
+
+	setAll("1")
+	// z's value then is unknown to history: rolling back to then is a gap.
+	if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "z", Value: []byte("x"), ContentType: "text/plain", NoHistory: true}); err != nil {
+		t.Fatal(err)
+	}
+	at := now.UnixMilli()
+	*now = now.Add(10 * time.Second)
+	setAll("2")
+
+	actions, err := w.RollbackTable(RollbackTableRequest{Table: DefaultTable, At: at, Exclude: []string{"z"}})
+	if err != nil || len(actions) != len(keys) {
+		t.Fatalf("rollback over three pages: %v, %v; want %d restores", actions, err, len(keys))
+	}
+	if got := values(); got != "[1 1 1 1 1]" {
+		t.Fatalf("after the rollback: %s", got)
+	}
+
+	setAll("3")
+	_, err = w.RollbackTable(RollbackTableRequest{Table: DefaultTable, At: at})
+	var e *Error
+	if CodeOf(err) != CodeTimeTravelGap || !errors.As(err, &e) || !slices.Equal(e.Keys, []string{"z"}) {
+		t.Fatalf("rollback across z's gap: got %v, want TIME_TRAVEL_GAP naming z", err)
+	}
+	if got := values(); got != "[3 3 3 3 3]" {
+		t.Fatalf("after the refused rollback: %s, want every key untouched", got)
+	}
+}
