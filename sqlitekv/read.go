@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"context"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -21,8 +22,9 @@ type reader struct {
 	ctl           stmtSet
 	begin, commit *sqlite3.Stmt
 	tables        map[string]*readStmts
-	open          bool   // a read transaction is open
-	commits       uint64 // the writer's commits when it began
+	open          bool      // a read transaction is open
+	commits       uint64    // the writer's commits when it began
+	began         time.Time // when it began
 }
 
 func newReader(conn *sqlite3.Conn) (*reader, error) {

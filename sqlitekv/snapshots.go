@@ -1,6 +1,9 @@
 package sqlitekv
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // A read-only connection keeps its read transaction open from one read to
 // the next, as long as the writer has not committed since it began. Every
@@ -24,6 +27,12 @@ import "sync/atomic"
 // always did. The transactions that idle readers still hold are ended
 // before each background checkpoint (endIdleSnapshots).
 
+// Another program may write the file too (kvd does not expect it, but
+// SQLite allows it), and its commits do not go through the WAL hook. So a
+// transaction is also kept for at most snapshotMaxAge: such a change shows
+// in reads within that time.
+var snapshotMaxAge = time.Second
+
 // walProgress is what the writer's commits tell the readers.
 type walProgress struct {
 	commits atomic.Uint64 // commits so far
@@ -45,14 +54,15 @@ func (p *walProgress) keepSnapshot(commits uint64) bool {
 // snapshot makes r read in a transaction that began when the writer had
 // made commits commits.
 func (r *reader) snapshot(commits uint64) error {
-	if r.open && r.commits == commits {
+	now := time.Now()
+	if r.open && r.commits == commits && now.Sub(r.began) < snapshotMaxAge {
 		return nil
 	}
 	r.endSnapshot()
 	if err := r.begin.Exec(); err != nil {
 		return dbError(err)
 	}
-	r.open, r.commits = true, commits
+	r.open, r.commits, r.began = true, commits, now
 	return nil
 }
 

@@ -2,6 +2,9 @@ package sqlitekv
 
 import (
 	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
 )
 
 // A reader keeps its read transaction while nothing commits, and starts a
@@ -57,4 +60,32 @@ func TestSnapshots_ReadsSeeEveryCommitYetKeepTheirTransactionBetween(t *testing.
 		t.Fatal("endIdleSnapshots left an idle transaction open")
 	}
 	get("4")
+}
+
+// A change written by another program, which kvd's writer never sees,
+// shows in reads within snapshotMaxAge.
+func TestSnapshots_AChangeFromOutsideShowsWithinTheirMaximumAge(t *testing.T) {
+	age := snapshotMaxAge
+	snapshotMaxAge = 50 * time.Millisecond
+	t.Cleanup(func() { snapshotMaxAge = age })
+	s, _ := mustOpenStore(t, Options{Readers: 1})
+	if _, err := s.Writer().Put(PutRequest{Table: DefaultTable, Key: "k", Value: []byte("kvd"), ContentType: "text/plain"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(t.Context(), GetRequest{Table: DefaultTable, Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sqlite3.Open(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Exec(`UPDATE kv_store SET value = 'outside' WHERE key = 'k'`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * snapshotMaxAge)
+	e, err := s.Get(t.Context(), GetRequest{Table: DefaultTable, Key: "k"})
+	if err != nil || string(e.Value) != "outside" {
+		t.Fatalf("read after the outside change: %q, %v", e.Value, err)
+	}
 }
