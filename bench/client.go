@@ -175,7 +175,7 @@ func (c *Client) release(k *conn) {
 // exchange is one round trip on k within the client's timeout. A canceled
 // ctx ends it at once (its error then is ctx's); the load's requests carry a
 // ctx that is never canceled, and pay nothing for this.
-func (c *Client) exchange(ctx context.Context, k *conn, method, target string, body []byte, extra string, buf *bytes.Buffer) (answer, error) {
+func (c *Client) exchange(ctx context.Context, k *conn, method, target string, body []byte, extra string, buf *bytes.Buffer) (a answer, err error) {
 	deadline := time.Now().Add(c.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -185,9 +185,13 @@ func (c *Client) exchange(ctx context.Context, k *conn, method, target string, b
 	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { k.nc.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
+		defer func() {
+			if !stop() {
+				a.close = true // the cancel has run, or is running: its deadline must not meet the next request
+			}
+		}()
 	}
-	a, err := k.roundTrip(method, target, c.head, extra, body, buf)
+	a, err = k.roundTrip(method, target, c.head, extra, body, buf)
 	if err != nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}

@@ -44,6 +44,7 @@ func dial(ctx context.Context, addr string, tlsConfig *tls.Config) (*conn, error
 		return nil, err
 	}
 	if tlsConfig != nil {
+		nc.SetDeadline(time.Now().Add(d.Timeout)) // exchange sets the request's own
 		tc := tls.Client(nc, tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
@@ -82,6 +83,9 @@ func (k *conn) roundTrip(method, target, head, extra string, body []byte, buf *b
 // are skipped; a body is framed by Content-Length, by chunks, or by the
 // server closing the connection.
 func (k *conn) readAnswer(noBody bool, buf *bytes.Buffer) (answer, error) {
+	if buf != nil {
+		buf.Reset()
+	}
 	for {
 		a, length, chunked, err := k.readHead()
 		if err != nil {
@@ -95,7 +99,6 @@ func (k *conn) readAnswer(noBody bool, buf *bytes.Buffer) (answer, error) {
 		}
 		var dst io.Writer = io.Discard
 		if buf != nil {
-			buf.Reset()
 			dst = buf
 		}
 		switch {

@@ -143,11 +143,15 @@ func reasonOf(err error) string {
 // folder before anything is created (a link may have appeared since the
 // write was staged), and again once they exist. The folders created for
 // a rename that then failed are removed again. Empty folders where the
-// file goes are removed first (staging let only those through).
+// file goes are removed first (staging let only those through), once the
+// path is known to stay in the table's folder.
 func (d *Dir) putInPlace(c fileChange, dirty map[string]bool) error {
 	folder := filepath.Dir(c.path)
 	if info, err := os.Lstat(c.path); err == nil && info.IsDir() {
-		if err := removeEmptyTree(c.path); err != nil {
+		if err := d.confined(c.table, c.path); err != nil {
+			return err
+		}
+		if err := removeEmptyTree(c.path, dirty); err != nil {
 			return fsError("Could not remove the folder where the key's file goes", err)
 		}
 		dirty[folder] = true
@@ -205,9 +209,10 @@ func removeEmptyFolders(folder, base string, dirty map[string]bool) {
 }
 
 // removeEmptyTree removes folder and the folders in it, deepest first, as
-// long as they hold nothing else. Rmdir, unlike os.Remove, never removes a
-// file, whatever appeared meanwhile.
-func removeEmptyTree(folder string) error {
+// long as they hold nothing else; a removed folder needs no fsync of its
+// own any more. Rmdir, unlike os.Remove, never removes a file, whatever
+// appeared meanwhile.
+func removeEmptyTree(folder string, dirty map[string]bool) error {
 	entries, err := os.ReadDir(folder)
 	if err != nil {
 		return err
@@ -216,11 +221,15 @@ func removeEmptyTree(folder string) error {
 		if !e.IsDir() {
 			return &fs.PathError{Op: "rmdir", Path: folder, Err: syscall.ENOTEMPTY}
 		}
-		if err := removeEmptyTree(filepath.Join(folder, e.Name())); err != nil {
+		if err := removeEmptyTree(filepath.Join(folder, e.Name()), dirty); err != nil {
 			return err
 		}
 	}
-	return syscall.Rmdir(folder)
+	if err := syscall.Rmdir(folder); err != nil {
+		return err
+	}
+	delete(dirty, folder)
+	return nil
 }
 
 // mkdirs creates folder and any missing parents, returning the folders it

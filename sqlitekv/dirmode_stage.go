@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"iter"
 	"os"
@@ -262,26 +263,35 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 // nothing but folders and the files of keys whose removal this group has
 // staged: apply then removes those files and the folders they leave, and
 // an empty folder (made by hand, or left by a crash) too, before key's
-// file takes the place. The walk stops at the first other entry, so it
-// reads at most one entry more than the group removes.
+// file takes the place. The walk reads a few entries at a time and stops
+// at the first other one, so a large folder in the way costs little.
 func (d *Dir) holdsOnlyRemoved(table, key, p string) (bool, error) {
-	entries, err := os.ReadDir(p)
+	f, err := os.Open(p)
 	if err != nil {
 		return false, fsError("Could not check the key's folder", err)
 	}
-	for _, e := range entries {
-		sub := key + "/" + e.Name()
-		if e.IsDir() {
-			if free, err := d.holdsOnlyRemoved(table, sub, filepath.Join(p, e.Name())); !free || err != nil {
-				return false, err
-			}
-			continue
+	defer f.Close()
+	for {
+		entries, err := f.ReadDir(64)
+		if errors.Is(err, io.EOF) {
+			return true, nil
 		}
-		if c := d.staged.latest(table, sub); c == nil || c.tmp != "" {
-			return false, nil
+		if err != nil {
+			return false, fsError("Could not check the key's folder", err)
+		}
+		for _, e := range entries {
+			sub := key + "/" + e.Name()
+			if e.IsDir() {
+				if free, err := d.holdsOnlyRemoved(table, sub, filepath.Join(p, e.Name())); !free || err != nil {
+					return false, err
+				}
+				continue
+			}
+			if c := d.staged.latest(table, sub); c == nil || c.tmp != "" {
+				return false, nil
+			}
 		}
 	}
-	return true, nil
 }
 
 func fileInTheWay(key string) error {

@@ -264,10 +264,12 @@ func TestDir_FilesNamedLikeTableEndpointsAreNotImported(t *testing.T) {
 func TestDir_AKeyTakesThePlaceOfAFolderItsGroupEmpties(t *testing.T) {
 	d, root := mustOpenDir(t)
 	w := d.Cache().Writer()
-	for _, k := range []string{"a/b", "a/c/d", "x/y"} {
+	for _, k := range []string{"a/b", "a/c/d", "a/sub/y", "x/y"} {
 		mustDirPut(t, d, k, k)
 	}
-	for _, folder := range []string{"empty/inner", "stray"} {
+	// a/sub keeps an empty folder once y goes, so the deletes alone do not
+	// remove it: the key's file takes its place all the same.
+	for _, folder := range []string{"empty/inner", "stray", "a/sub/e"} {
 		if err := os.MkdirAll(filepath.Join(root, "t", folder), 0o750); err != nil {
 			t.Fatal(err)
 		}
@@ -276,7 +278,7 @@ func TestDir_AKeyTakesThePlaceOfAFolderItsGroupEmpties(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustBegin(t, w)
-	for _, k := range []string{"a/b", "a/c/d"} {
+	for _, k := range []string{"a/b", "a/c/d", "a/sub/y"} {
 		if err := w.Delete(DeleteRequest{Table: "t", Key: k}); err != nil {
 			t.Fatal(err)
 		}

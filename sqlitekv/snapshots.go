@@ -70,7 +70,7 @@ func (r *reader) snapshot(commits uint64) error {
 func (r *reader) endSnapshot() {
 	if r.open {
 		r.commit.Exec() // a read transaction has nothing to lose
-		r.open = false
+		r.open = !r.conn.GetAutocommit()
 	}
 }
 
