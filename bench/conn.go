@@ -135,6 +135,9 @@ func (k *conn) readHead() (a answer, length int64, chunked bool, err error) {
 		}
 		a.status = a.status*10 + int(d-'0')
 	}
+	if a.status < 100 {
+		return a, 0, false, fmt.Errorf("%w: status line %q", errMalformed, truncate(string(line), 40))
+	}
 	a.close = line[7] == '0' // HTTP/1.0 closes unless told otherwise; kvd speaks 1.1
 	length = -1
 	for {

@@ -252,3 +252,25 @@ func TestNewClient_RefusesATokenThatWouldSplitTheHeader(t *testing.T) {
 		t.Error("a token with a line break was accepted")
 	}
 }
+
+// FuzzConn_ReadAnswer feeds any bytes to the answer reader: it ends in an
+// answer with a real status or in an error, never in a panic.
+func FuzzConn_ReadAnswer(f *testing.F) {
+	for _, seed := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nETag: \"3\"\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 2\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\nto the end",
+		"HTTP/1.1 000 Zero\r\n\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k := &conn{br: bufio.NewReader(bytes.NewReader(data))}
+		var buf bytes.Buffer
+		a, err := k.readAnswer(false, &buf)
+		if err == nil && (a.status < 100 || a.status > 999) {
+			t.Fatalf("answer %+v from %q", a, data)
+		}
+	})
+}
