@@ -19,6 +19,9 @@ type dbActor struct {
 	results  []writeReply
 	awaited  int // writes of the open group someone waits for
 	stopTick func()
+	// table → rebuild requests sent before its last rescan began, as long
+	// as that rescan's imports are committed or in the open group
+	rescanned map[string]uint64
 }
 
 // maxGroup bounds how many writes one COMMIT may wait to gather.
@@ -97,7 +100,7 @@ func (a *dbActor) run(op any) (result any, err error) {
 	case syncOp:
 		return nil, a.db.dir.Sync(op.table, op.key)
 	case rebuildOp:
-		return nil, a.db.dir.Rebuild(op.table)
+		return nil, a.rebuild(op.table, op.seq)
 	case expireOp:
 		return nil, a.w.Expire(op.table, op.key)
 	case sweepOp:
@@ -123,6 +126,7 @@ func (a *dbActor) flush() {
 	a.db.reg.cfg.Hooks.committed(len(a.pending), time.Since(start))
 	if err != nil {
 		a.log.Error("group commit failed", "db", a.db.path, "writes", len(a.pending), "err", err)
+		clear(a.rescanned) // their imports may be rolled back
 	}
 	var files *sqlitekv.FileFailures
 	errors.As(err, &files)
@@ -163,8 +167,29 @@ func (a *dbActor) syncFiles(op any) error {
 		}
 	}
 	if r, ok := op.(sqlitekv.RollbackTableRequest); ok {
-		return a.db.dir.Rebuild(r.Table)
+		return a.rebuild(r.Table, 0)
 	}
+	return nil
+}
+
+// rebuild rescans table's folder, unless a rescan that began after
+// request seq was sent has already run (seq 0: always rescan). Rebuild
+// requests that pile up (clients polling listings with rebuild=true,
+// say) then share one rescan instead of each running its own inside the
+// actor, and none is answered by a rescan older than itself.
+func (a *dbActor) rebuild(table string, seq uint64) error {
+	if seq != 0 && seq <= a.rescanned[table] {
+		return nil
+	}
+	sent := a.db.rebuilds.Load() // every request up to here is older than this rescan
+	if err := a.db.dir.Rebuild(table); err != nil {
+		return err
+	}
+	if a.rescanned == nil {
+		a.rescanned = map[string]uint64{}
+	}
+	a.rescanned[table] = sent
+	a.db.reg.cfg.Hooks.rescanned()
 	return nil
 }
 

@@ -19,6 +19,8 @@ type DB struct {
 	dir    *sqlitekv.Dir // directory mode; store is then its cache
 	pid    *actor.PID
 	queued atomic.Int64 // writes sent and not yet answered
+	// rebuild requests sent so far (directory mode): see dbActor.rebuild
+	rebuilds atomic.Uint64
 
 	mu      sync.RWMutex // held for reading while sending; for writing to close
 	closing bool
@@ -128,7 +130,7 @@ func (d *DB) Rebuild(ctx context.Context, table string) error {
 	if d.dir == nil {
 		return nil
 	}
-	_, err := d.write(ctx, rebuildOp{table: table})
+	_, err := d.write(ctx, rebuildOp{table: table, seq: d.rebuilds.Add(1)})
 	return err
 }
 

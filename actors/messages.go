@@ -37,4 +37,9 @@ type ensureTableOp struct{ table string }
 type syncOp struct{ table, key string }
 
 // rebuildOp asks the actor to rescan a table's folder (directory mode).
-type rebuildOp struct{ table string }
+// seq numbers the request (DB.rebuilds), so a rescan that began after it
+// was sent can answer it too.
+type rebuildOp struct {
+	table string
+	seq   uint64
+}

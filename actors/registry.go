@@ -30,11 +30,18 @@ type Config struct {
 type Hooks struct {
 	Committed func(writes int, took time.Duration)
 	Swept     func(sqlitekv.SweepResult)
+	Rescanned func() // a directory-mode table's folder was rescanned
 }
 
 func (h Hooks) committed(n int, took time.Duration) {
 	if h.Committed != nil {
 		h.Committed(n, took)
+	}
+}
+
+func (h Hooks) rescanned() {
+	if h.Rescanned != nil {
+		h.Rescanned()
 	}
 }
 

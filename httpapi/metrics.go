@@ -24,6 +24,7 @@ type Metrics struct {
 	commitLatency prometheus.Histogram
 	expired       prometheus.Counter
 	pruned        prometheus.Counter
+	rescans       prometheus.Counter
 }
 
 func NewMetrics() *Metrics {
@@ -50,8 +51,11 @@ func NewMetrics() *Metrics {
 		pruned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kvd_history_rows_pruned_total", Help: "History rows removed by --history-max-age.",
 		}),
+		rescans: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvd_dir_rescans_total", Help: "Directory-mode folder rescans (rebuild=true, table rollbacks).",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.groupWrites, m.commitLatency, m.expired, m.pruned,
+	m.reg.MustRegister(m.requests, m.latency, m.groupWrites, m.commitLatency, m.expired, m.pruned, m.rescans,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -74,7 +78,8 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// Hooks returns the actor hooks that feed the group-commit and sweep series.
+// Hooks returns the actor hooks that feed the group-commit, sweep and
+// rescan series.
 func (m *Metrics) Hooks() actors.Hooks {
 	return actors.Hooks{
 		Committed: func(n int, took time.Duration) {
@@ -85,6 +90,7 @@ func (m *Metrics) Hooks() actors.Hooks {
 			m.expired.Add(float64(r.Expired))
 			m.pruned.Add(float64(r.Pruned))
 		},
+		Rescanned: m.rescans.Inc,
 	}
 }
 
