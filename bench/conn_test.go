@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kvd/kvd/client/clienttest"
 )
 
 // countingServer answers with h and counts the connections it accepted.
@@ -273,4 +275,35 @@ func FuzzConn_ReadAnswer(f *testing.F) {
 			t.Fatalf("answer %+v from %q", a, data)
 		}
 	})
+}
+
+// Against a real kvd, a worker's requests share one connection: kvd keeps
+// it alive and the client reuses it, so load is not spent on handshakes.
+func TestClient_KeepsOneConnectionAliveWithKvd(t *testing.T) {
+	kvd := clienttest.New(t, clienttest.Options{})
+	c := newTestClient(t, kvd.URL, "", time.Second)
+	local := func() string {
+		t.Helper()
+		if n := len(c.idle); n != 1 {
+			t.Fatalf("%d idle connections after sequential requests, want 1", n)
+		}
+		k := <-c.idle
+		defer func() { c.idle <- k }()
+		return k.nc.LocalAddr().String()
+	}
+	put := c.keyURL("k", "", c.query(true))
+	if err := c.expectOK(t.Context(), "PUT", put, []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	first := local()
+	for range 20 {
+		for _, req := range []struct{ method, target string }{{"GET", "/healthz"}, {"GET", c.keyURL("k", "", c.query(false))}, {"POST", c.keyURL("n", "incr", c.query(true))}} {
+			if a, err := c.do(t.Context(), req.method, req.target, nil, "", nil); err != nil || a.status != 200 {
+				t.Fatalf("%s %s: %+v, %v", req.method, req.target, a, err)
+			}
+		}
+	}
+	if got := local(); got != first {
+		t.Errorf("requests moved from connection %s to %s: not kept alive", first, got)
+	}
 }
