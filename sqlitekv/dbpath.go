@@ -197,6 +197,9 @@ func inspect(p string) (Location, error) {
 	return Location{Path: p, Kind: PathFile}, nil
 }
 
+// IsSQLiteFile reports whether the file at p starts with SQLite's header.
+func IsSQLiteFile(p string) bool { return checkHeader(p) == nil }
+
 func checkHeader(p string) error {
 	f, err := os.Open(p)
 	if err != nil {

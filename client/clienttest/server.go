@@ -6,7 +6,6 @@
 package clienttest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -140,7 +139,7 @@ func CheckIntegrity(dir string) error {
 	}
 	var errs []error
 	for _, f := range files {
-		if head, err := os.ReadFile(f); err != nil || !bytes.HasPrefix(head, []byte("SQLite format 3\x00")) {
+		if !sqlitekv.IsSQLiteFile(f) {
 			continue // empty, or planted by a test
 		}
 		errs = append(errs, integrityOf(f))
