@@ -32,16 +32,17 @@ func bindList(fs *flag.FlagSet) runner {
 		if *after != "" {
 			return usagef("--after goes with --at; page the live keys with --offset")
 		}
-		page, err := e.client.List(ctx, client.Prefix(prefix), client.Limit(*limit), client.Offset(*offset))
-		if err != nil {
-			return err
-		}
-		keys := page.Keys
-		for *all && page.Count == *limit {
-			if page, err = e.client.List(ctx, client.Prefix(prefix), client.Limit(*limit), client.Offset(*offset+len(keys))); err != nil {
+		var page *client.KeyList
+		keys := []string{}
+		for {
+			p, err := e.client.List(ctx, client.Prefix(prefix), client.Limit(*limit), client.Offset(*offset+len(keys)))
+			if err != nil {
 				return err
 			}
-			keys = append(keys, page.Keys...)
+			page, keys = p, append(keys, p.Keys...)
+			if !*all || p.Count != *limit {
+				break
+			}
 		}
 		var out any = page
 		if *all {
