@@ -87,8 +87,10 @@ func (c *Client) BatchSet(ctx context.Context, items []Item, opts ...Option) (*B
 		if it.TTL < 0 || it.TTL%time.Second != 0 {
 			return nil, argErrorf("BatchSet", "items[%d].TTL %v is not a whole number of seconds", i, it.TTL)
 		}
-		wire[i] = wireItem{Key: it.Key, Value: string(it.Value.Data), ContentType: it.Value.ContentType, TTL: int64(it.TTL / time.Second)}
-		if !utf8.Valid(it.Value.Data) {
+		wire[i] = wireItem{Key: it.Key, ContentType: it.Value.ContentType, TTL: int64(it.TTL / time.Second)}
+		if utf8.Valid(it.Value.Data) {
+			wire[i].Value = string(it.Value.Data)
+		} else {
 			wire[i].Value, wire[i].Encoding = base64.StdEncoding.EncodeToString(it.Value.Data), "base64"
 		}
 	}
