@@ -311,8 +311,7 @@ func errorKind(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	}
-	var te interface{ Timeout() bool }
-	if errors.As(err, &te) && te.Timeout() {
+	if isTimeout(err) {
 		return "timeout"
 	}
 	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(err) {
