@@ -162,14 +162,11 @@ func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err
 // unless the cache holds it (no write could have created it).
 func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
 	var cached Entry
-	cacheErr := d.cache.withReader(ctx, func(r *reader) error {
-		t, err := r.table(table)
-		if err != nil {
-			return err
-		}
+	cacheErr := d.cache.readTx(ctx, table, func(t *readStmts) error {
 		if t == nil {
 			return Errorf(CodeKeyNotFound, "Key not found")
 		}
+		var err error
 		cached, err = t.live(key, d.cache.opts.Now().UnixMilli())
 		return err
 	})
