@@ -282,14 +282,12 @@ func (d *Dir) Rebuild(table string) error {
 			delete(keys, key) // a file name no write can create; a key the cache holds is added back below
 		}
 	}
-	if t, err := d.cache.writer.table(table, true); err != nil {
+	t, err := d.cache.writer.table(table, true)
+	if err != nil {
 		return err
-	} else if known, _, err := t.keys("", 1<<30); err != nil {
+	}
+	if err := t.eachKey(func(k string) error { keys[k] = true; return nil }); err != nil {
 		return err
-	} else {
-		for _, k := range known {
-			keys[k] = true
-		}
 	}
 	for key := range keys {
 		if err := d.Sync(table, key); err != nil && CodeOf(err) != CodeInvalidParameters {

@@ -160,8 +160,15 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		return w.restore(t, key, target, !req.NoHistory)
 	}
 	err = w.atomically(func() error {
-		if err := forEachKey(t, req.Keys, visit); err != nil {
-			return err
+		if req.Keys == nil {
+			if err := t.eachKey(visit); err != nil {
+				return err
+			}
+		}
+		for _, key := range req.Keys {
+			if err := visit(key); err != nil {
+				return err
+			}
 		}
 		if len(gaps) > 0 {
 			return &Error{Code: CodeTimeTravelGap, Keys: gaps,
@@ -173,38 +180,6 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		return nil, err
 	}
 	return actions, nil
-}
-
-// rollbackPage is how many keys a table rollback reads at a time; a
-// variable so tests can cross pages with few keys.
-var rollbackPage = 1000
-
-// forEachKey calls fn for each of keys, or when keys is nil for every key
-// with history in t, a page at a time.
-func forEachKey(t *writeTable, keys []string, fn func(string) error) error {
-	if keys != nil {
-		for _, key := range keys {
-			if err := fn(key); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for c := (Candidates{Limit: rollbackPage}); ; {
-		page, truncated, err := t.candidates(c)
-		if err != nil {
-			return err
-		}
-		for _, key := range page {
-			if err := fn(key); err != nil {
-				return err
-			}
-		}
-		if !truncated {
-			return nil
-		}
-		c.After = page[len(page)-1]
-	}
 }
 
 // EnsureTable creates a KV table (and its history) if it does not exist.

@@ -11,9 +11,9 @@ import (
 // A table rollback reads keys a page at a time and restores as it goes; a
 // gap found on a later page still leaves every key as it was.
 func TestRollbackTable_CrossesPagesAllOrNothing(t *testing.T) {
-	page := rollbackPage
-	rollbackPage = 2
-	t.Cleanup(func() { rollbackPage = page })
+	page := keyPage
+	keyPage = 2
+	t.Cleanup(func() { keyPage = page })
 	s, now := mustOpenStore(t, Options{})
 	w := s.Writer()
 	keys := []string{"a", "b", "c", "d", "e"}

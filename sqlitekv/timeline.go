@@ -127,10 +127,28 @@ type Candidates struct {
 	Limit         int
 }
 
-// keys lists, in byte order, the keys with history that start with prefix:
-// every key that exists or ever existed (as far as history remembers).
-func (tl *timeline) keys(prefix string, limit int) (keys []string, truncated bool, err error) {
-	return tl.candidates(Candidates{Prefix: prefix, Limit: limit})
+// keyPage is how many keys eachKey reads at a time; a variable so tests
+// can cross pages with few keys.
+var keyPage = 1000
+
+// eachKey calls fn for every key with history, in byte order: every key
+// that exists or ever existed (as far as history remembers). It reads
+// them a page at a time, so memory does not grow with the table.
+func (tl *timeline) eachKey(fn func(string) error) error {
+	for c := (Candidates{Limit: keyPage}); ; {
+		page, truncated, err := tl.candidates(c)
+		if err != nil {
+			return err
+		}
+		for _, key := range page {
+			if err := fn(key); err != nil {
+				return err
+			}
+		}
+		if c.After = next(page, truncated); c.After == "" {
+			return nil
+		}
+	}
 }
 
 // candidates lists one page of keys with history. It seeks key by key, so
