@@ -22,8 +22,7 @@ type reader struct {
 	ctl           stmtSet
 	begin, commit *sqlite3.Stmt
 	tables        map[string]*readStmts
-	open          bool      // a read transaction is open
-	commits       uint64    // the writer's commits when it began
+	commits       uint64    // the writer's commits when its transaction began
 	began         time.Time // when it began
 }
 

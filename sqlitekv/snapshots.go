@@ -55,24 +55,27 @@ func (p *walProgress) keepSnapshot(commits uint64) bool {
 // made commits commits.
 func (r *reader) snapshot(commits uint64) error {
 	now := time.Now()
-	if r.open && r.commits == commits && now.Sub(r.began) < snapshotMaxAge {
+	if r.inTransaction() && r.commits == commits && now.Sub(r.began) < snapshotMaxAge {
 		return nil
 	}
 	r.endSnapshot()
 	if err := r.begin.Exec(); err != nil {
 		return dbError(err)
 	}
-	r.open, r.commits, r.began = true, commits, now
+	r.commits, r.began = commits, now
 	return nil
 }
 
 // endSnapshot ends r's read transaction, if one is open.
 func (r *reader) endSnapshot() {
-	if r.open {
+	if r.inTransaction() {
 		r.commit.Exec() // a read transaction has nothing to lose
-		r.open = !r.conn.GetAutocommit()
 	}
 }
+
+// inTransaction reports whether r's read transaction is open: SQLite
+// knows, including when an error ended it.
+func (r *reader) inTransaction() bool { return !r.conn.GetAutocommit() }
 
 // endIdleSnapshots ends the read transactions of the idle readers. The
 // readers in use go on; they end theirs when they come back.

@@ -28,7 +28,7 @@ func TestSnapshots_ReadsSeeEveryCommitYetKeepTheirTransactionBetween(t *testing.
 	idleReaderOpen := func() bool {
 		r := <-s.readers
 		defer func() { s.readers <- r }()
-		return r.open
+		return r.inTransaction()
 	}
 
 	put("1")

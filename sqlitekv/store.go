@@ -151,7 +151,6 @@ func (s *Store) withReader(ctx context.Context, fn func(*reader) error) error {
 		return err
 	}
 	err = fn(r)
-	r.open = r.open && !r.conn.GetAutocommit() // SQLite ends a transaction an error broke
 	if !s.wal.keepSnapshot(r.commits) {
 		r.endSnapshot()
 	}
