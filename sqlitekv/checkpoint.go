@@ -27,7 +27,7 @@ var (
 // has passed writerCheckpointPages. As with SQLite's own checkpoints, an
 // error leaves the pages in the WAL for the next one.
 func (w *Writer) CheckpointIfLarge() {
-	if w.walPages >= writerCheckpointPages {
+	if w.wal.pages.Load() >= int64(writerCheckpointPages) {
 		w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
 	}
 }

@@ -49,12 +49,12 @@ func TestCheckpoints_RunBesideTheWriterAndKeepTheWALBounded(t *testing.T) {
 	// into the database file.
 	before := size(s.Path())
 	i := 1
-	for ; s.Writer().walPages < backgroundCheckpointPages+10; i++ {
+	for ; s.wal.pages.Load() < int64(backgroundCheckpointPages+10); i++ {
 		put(i)
 	}
 	for deadline := time.Now().Add(10 * time.Second); size(s.Path()) == before; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("database file still %d bytes with %d pages in the WAL: no background checkpoint", before, w.walPages)
+			t.Fatalf("database file still %d bytes with %d pages in the WAL: no background checkpoint", before, s.wal.pages.Load())
 		}
 	}
 

@@ -39,10 +39,12 @@ type walProgress struct {
 	pages   atomic.Int64  // pages in the WAL after the last one
 }
 
-// committed counts a commit that left pages in the WAL (the WAL hook).
-func (p *walProgress) committed(pages int) {
-	p.pages.Store(int64(pages))
+// committed counts a commit that left pages in the WAL (the WAL hook),
+// and says how many there were before it.
+func (p *walProgress) committed(pages int) (before int) {
+	before = int(p.pages.Swap(int64(pages)))
 	p.commits.Add(1)
+	return before
 }
 
 // keepSnapshot reports whether a reader may keep open a transaction that

@@ -26,10 +26,10 @@ type Writer struct {
 
 	mirror    Mirror // directory mode: values are files too
 	ckpt      *checkpointer
-	walPages  int        // pages in the WAL after the last commit
-	pokedAt   int        // walPages when the checkpointer was last asked to run
-	lastTs    int64      // history time never goes backwards
-	pruneDice *rand.Rand // picks the writes that check retention (history.go)
+	wal       *walProgress // pages in the WAL after the last commit, and the commits
+	pokedAt   int          // pages in the WAL when the checkpointer was last asked to run
+	lastTs    int64        // history time never goes backwards
+	pruneDice *rand.Rand   // picks the writes that check retention (history.go)
 	ageCursor map[string]int64
 }
 
@@ -60,6 +60,7 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 		conn:      conn,
 		opts:      opts,
 		ckpt:      ckpt,
+		wal:       wal,
 		tables:    map[string]*writeTable{},
 		ctl:       stmtSet{conn: conn},
 		pruneDice: rand.New(rand.NewPCG(1, 2)), // fixed: tests see the same rolls every run
@@ -80,11 +81,9 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 	// before the owner answers its writes (snapshots.go). Setting it turns
 	// SQLite's own checkpoints off (checkpoint.go).
 	conn.WALHook(func(_ *sqlite3.Conn, _ string, pages int) error {
-		wal.committed(pages)
-		if pages < w.walPages {
+		if before := wal.committed(pages); pages < before {
 			w.pokedAt = 0 // the WAL started over
 		}
-		w.walPages = pages
 		if pages-w.pokedAt >= backgroundCheckpointPages {
 			w.pokedAt = pages
 			ckpt.poke()
