@@ -109,12 +109,12 @@ func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	info, err := os.Lstat(p)
+	info, err := lstatKeyFile(p, "Could not read the file")
 	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
-		return nil, nil, Errorf(CodeKeyNotFound, "Key not found")
 	case err != nil:
-		return nil, nil, fsError("Could not read the file", err)
+		return nil, nil, err
+	case info == nil:
+		return nil, nil, Errorf(CodeKeyNotFound, "Key not found")
 	case !info.Mode().IsRegular():
 		return nil, nil, Errorf(CodeKeyNotFound, "Key not found (a folder, not a file)")
 	}

@@ -56,7 +56,7 @@ func (d *Dir) apply() error {
 		case c.tmp != "":
 			stores = append(stores, c)
 		default:
-			info, err := lstatKeyFile(c.path)
+			info, err := lstatKeyFile(c.path, "Could not check the file to remove")
 			if err != nil {
 				keep(c, err)
 				continue

@@ -182,7 +182,7 @@ func (d *Dir) Remove(table, key string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := lstatKeyFile(p); err != nil {
+	if _, err := lstatKeyFile(p, "Could not check the file to remove"); err != nil {
 		return err
 	}
 	d.staged.add(fileChange{table: table, key: key, path: p})
@@ -191,13 +191,14 @@ func (d *Dir) Remove(table, key string) error {
 
 // lstatKeyFile looks at a key's file: nil info and no error when there is
 // none (nothing at the path, or a file where a folder on the way would be).
-func lstatKeyFile(p string) (fs.FileInfo, error) {
+// what says what failed otherwise.
+func lstatKeyFile(p, what string) (fs.FileInfo, error) {
 	info, err := os.Lstat(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 		return nil, nil
 	case err != nil:
-		return nil, fsError("Could not check the file to remove", err)
+		return nil, fsError(what, err)
 	}
 	return info, nil
 }
