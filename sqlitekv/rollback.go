@@ -70,6 +70,12 @@ func (w *Writer) restore(t *writeTable, key string, target *Entry, recorded bool
 	if err != nil {
 		return err
 	}
+	return w.restoreOver(t, key, target, cur, exists, recorded)
+}
+
+// restoreOver is restore once key's live entry (cur, when it exists) is
+// known.
+func (w *Writer) restoreOver(t *writeTable, key string, target *Entry, cur Entry, exists, recorded bool) error {
 	if target != nil && target.expired(w.now()) {
 		target = nil
 	}
@@ -85,7 +91,7 @@ func (w *Writer) restore(t *writeTable, key string, target *Entry, recorded bool
 		return nil
 	}
 	next := Entry{Value: target.Value, ContentType: target.ContentType, ExpireAt: target.ExpireAt}
-	_, err = w.commitEntry(t, key, OpRollback, cur, exists, next, recorded)
+	_, err := w.commitEntry(t, key, OpRollback, cur, exists, next, recorded)
 	return err
 }
 
@@ -142,7 +148,7 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		if err != nil {
 			return err
 		}
-		cur, exists, _, err := t.current(key, w.now())
+		cur, exists, expired, err := t.current(key, w.now())
 		if err != nil {
 			return err
 		}
@@ -157,7 +163,12 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		if req.DryRun || len(gaps) > 0 { // after a gap nothing will be kept
 			return nil
 		}
-		return w.restore(t, key, target, !req.NoHistory)
+		if expired { // as live does before any write
+			if err := w.removeExpired(t, key); err != nil {
+				return err
+			}
+		}
+		return w.restoreOver(t, key, target, cur, exists, !req.NoHistory)
 	}
 	err = w.atomically(func() error {
 		if req.Keys == nil {
