@@ -121,37 +121,44 @@ func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// routeLabel names a request's route without its variable parts, keeping
-// the metric's cardinality bounded.
+// routeLabel names the route of a request routeKV did not label (it
+// labels its own), without its variable parts, keeping the metric's
+// cardinality bounded.
 func routeLabel(r *http.Request) string {
-	method := r.Method
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete:
-	default:
-		method = "OTHER" // a client can invent methods without end
+	path := r.URL.Path
+	switch path {
+	case "/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/api/v1/sqlite/kv", "/api/v1/sqlite/db/backup":
+		return metricMethod(r.Method) + " " + path
 	}
-	path := r.URL.EscapedPath()
-	rest, isKV := strings.CutPrefix(path, kvPrefix)
-	switch {
-	case !isKV:
-		switch path {
-		case "/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/api/v1/sqlite/kv", "/api/v1/sqlite/db/backup":
-			return method + " " + path
-		}
-		return "other"
-	case tableOps[rest]:
-		return method + " /kv/" + rest
+	if strings.HasPrefix(path, kvPrefix) { // refused before routing: a missing token, say
+		t, _ := parseKVPath(r.URL.EscapedPath())
+		return kvRoute{r.Method, t.op, t.table}.label()
 	}
-	if i := strings.LastIndexByte(rest, '/'); i >= 0 && keyOps[rest[i+1:]] {
-		return method + " /kv/{key}/" + rest[i+1:]
-	}
-	return method + " /kv/{key}"
+	return "other"
 }
 
-// statusRecorder remembers the status a handler wrote.
+// metricMethod is method, or OTHER for one a client made up: they have no end.
+func metricMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete:
+		return method
+	}
+	return "OTHER"
+}
+
+// statusRecorder remembers the status a handler wrote, and the route
+// label routeKV found.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	route  string
+}
+
+// labelRoute tells ServeHTTP's recorder the request's route label.
+func labelRoute(w http.ResponseWriter, label string) {
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.route = label
+	}
 }
 
 func (w *statusRecorder) WriteHeader(code int) {

@@ -68,6 +68,9 @@ func TestMetrics_ReportRequestsCommitsAndDatabases(t *testing.T) {
 	}
 	wg.Wait()
 	ts.do(t, "GET", kv("missing", "db=app"), "")
+	ts.do(t, "GET", kv("a%2Fincr", "db=app"), "") // a key, not an operation
+	ts.do(t, "POST", "/api/v1/sqlite/kv/batch/get?db=app", `{"keys":["n"]}`)
+	ts.do(t, "PATCH", kv("n/incr", "db=app"), "")
 	for i := range 20 { // invented methods share one label value
 		ts.do(t, fmt.Sprintf("M%d", i), "/healthz", "")
 	}
@@ -80,7 +83,9 @@ func TestMetrics_ReportRequestsCommitsAndDatabases(t *testing.T) {
 	body := string(ts.do(t, "GET", "/metrics", "").Body)
 	for _, want := range []string{
 		`kvd_http_requests_total{code="200",route="POST /kv/{key}/incr"} 320`,
-		`kvd_http_requests_total{code="404",route="GET /kv/{key}"} 1`,
+		`kvd_http_requests_total{code="404",route="GET /kv/{key}"} 2`,
+		`kvd_http_requests_total{code="200",route="POST /kv/batch/get"} 1`,
+		`kvd_http_requests_total{code="405",route="OTHER /kv/{key}/incr"} 1`,
 		`kvd_http_request_duration_seconds_count{route="POST /kv/{key}/incr"} 320`,
 		"kvd_open_databases 1",
 		`kvd_db_queue_depth{db="` + filepath.Join(realPath(t, ts.DataDir), "app.db") + `"} 0`,

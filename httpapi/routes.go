@@ -63,6 +63,33 @@ type kvRoute struct {
 	table      bool
 }
 
+// label names the route in metrics: no key, and no method a client made
+// up, so the series stay few.
+func (k kvRoute) label() string {
+	method := metricMethod(k.method)
+	switch {
+	case k.table:
+		return method + " /kv/" + k.op
+	case k.op != "":
+		return method + " /kv/{key}/" + k.op
+	}
+	return method + " /kv/{key}"
+}
+
+// kvEndpoint is a route's handler and its label, made once.
+type kvEndpoint struct {
+	handle kvHandler
+	label  string
+}
+
+func (s *Server) kvEndpoints() map[kvRoute]kvEndpoint {
+	endpoints := map[kvRoute]kvEndpoint{}
+	for route, h := range s.kvRoutes() {
+		endpoints[route] = kvEndpoint{h, route.label()}
+	}
+	return endpoints
+}
+
 func (s *Server) kvRoutes() map[kvRoute]kvHandler {
 	return map[kvRoute]kvHandler{
 		{http.MethodGet, "", false}:             s.handleGetKey,
@@ -92,6 +119,12 @@ func (s *Server) kvRoutes() map[kvRoute]kvHandler {
 // /kv/batch/get from a key, nor see %2F, so the escaped path decides here.
 func (s *Server) routeKV(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	t, err := parseKVPath(r.URL.EscapedPath())
+	route := kvRoute{r.Method, t.op, t.table}
+	endpoint, known := s.kv[route]
+	if !known {
+		endpoint.label = route.label()
+	}
+	labelRoute(w, endpoint.label)
 	if err == nil {
 		t.q, err = parseQuery(r)
 	}
@@ -102,8 +135,8 @@ func (s *Server) routeKV(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		s.writeError(w, r, err)
 		return
 	}
-	if h, ok := s.kv[kvRoute{r.Method, t.op, t.table}]; ok {
-		h(w, r, t)
+	if known {
+		endpoint.handle(w, r, t)
 		return
 	}
 	for route := range s.kv {

@@ -44,7 +44,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	router *httprouter.Router
-	kv     map[kvRoute]kvHandler
+	kv     map[kvRoute]kvEndpoint
 	srv    *http.Server
 	ln     net.Listener
 
@@ -77,7 +77,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, idPrefix: hex.EncodeToString(prefix[:]) + "-"}
 	s.bodyBudget.Store(cfg.MaxBodyMemory)
 	cfg.Metrics.watchBodies(func() float64 { return float64(cfg.MaxBodyMemory - s.bodyBudget.Load()) })
-	s.kv = s.kvRoutes()
+	s.kv = s.kvEndpoints()
 	s.router = s.newRouter()
 	s.srv = &http.Server{
 		Handler:           s,
@@ -148,7 +148,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.status = http.StatusOK // nothing written: net/http answers 200
 	}
 	took := time.Since(start)
-	s.cfg.Metrics.observe(routeLabel(r), rec.status, took)
+	if rec.route == "" {
+		rec.route = routeLabel(r)
+	}
+	s.cfg.Metrics.observe(rec.route, rec.status, took)
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		s.log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", took)
 	}
