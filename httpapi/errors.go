@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/kvd/kvd/sqlitekv"
 )
@@ -91,11 +92,10 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request, body any, err err
 // writeJSON encodes body without HTML escaping: values go back to the
 // client as they were stored, "<p>" and all.
 func writeJSON(w http.ResponseWriter, status int, body any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(body)
-	data := buf.Bytes()
+	jw := jsonWriters.Get().(*jsonWriter)
+	defer jw.release()
+	err := jw.enc.Encode(body)
+	data := jw.buf.Bytes()
 	if err != nil {
 		// Only our own response structs get here; failing is a bug.
 		slog.Error("encode response", "err", err)
@@ -108,4 +108,29 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 
 func invalidParam(format string, args ...any) error {
 	return sqlitekv.Errorf(sqlitekv.CodeInvalidParameters, format, args...)
+}
+
+// jsonWriter is an encoder with its buffer, reused across responses: made
+// afresh they were several allocations per request on the hot paths.
+type jsonWriter struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// maxPooledJSON is the largest buffer kept for reuse, so one big answer
+// (a history page, say) does not stay in memory for good.
+const maxPooledJSON = 64 << 10
+
+var jsonWriters = sync.Pool{New: func() any {
+	jw := &jsonWriter{}
+	jw.enc = json.NewEncoder(&jw.buf)
+	jw.enc.SetEscapeHTML(false)
+	return jw
+}}
+
+func (jw *jsonWriter) release() {
+	if jw.buf.Cap() <= maxPooledJSON {
+		jw.buf.Reset()
+		jsonWriters.Put(jw)
+	}
 }
