@@ -61,8 +61,8 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 	if err != nil {
 		return res, err
 	}
-	err = w.atomically(func() error {
-		cur, exists, err := w.live(t, req.Key)
+	err = w.checkedFirst(func() error {
+		cur, exists, expired, err := t.current(req.Key, w.now())
 		if err != nil {
 			return err
 		}
@@ -81,6 +81,9 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 			if exists && IsJSONContentType(cur.ContentType) {
 				next.ContentType = cur.ContentType
 			}
+		}
+		if err := w.expireIf(t, req.Key, expired); err != nil {
+			return err
 		}
 		res.Created = !exists
 		res.Version, err = w.commitEntry(t, req.Key, OpSet, cur, exists, next, !req.NoHistory)
@@ -135,7 +138,7 @@ func (w *Writer) Delete(req DeleteRequest) error {
 		return Errorf(CodeKeyNotFound, "Key not found")
 	}
 	expired := false
-	err = w.atomically(func() error {
+	err = w.checkedFirst(func() error {
 		var cur Entry
 		var exists bool
 		var err error
@@ -171,8 +174,8 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 	if err != nil {
 		return res, err
 	}
-	err = w.atomically(func() error {
-		cur, exists, err := w.live(t, req.Key)
+	err = w.checkedFirst(func() error {
+		cur, exists, expired, err := t.current(req.Key, w.now())
 		if err != nil {
 			return err
 		}
@@ -194,6 +197,9 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 		op := OpIncr
 		if req.Delta < 0 {
 			op = OpDecr
+		}
+		if err := w.expireIf(t, req.Key, expired); err != nil {
+			return err
 		}
 		_, err = w.commitEntry(t, req.Key, op, cur, exists, next, !req.NoHistory)
 		return err
@@ -240,6 +246,16 @@ func (w *Writer) live(t *writeTable, key string) (Entry, bool, error) {
 		err = w.removeExpired(t, key)
 	}
 	return cur, exists, err
+}
+
+// expireIf records key's expiry if it had passed: a write calls it once
+// nothing can refuse it any more, so a refused write leaves the expired
+// row to the sweep, as the rollback of its savepoint would.
+func (w *Writer) expireIf(t *writeTable, key string, expired bool) error {
+	if !expired {
+		return nil
+	}
+	return w.removeExpired(t, key)
 }
 
 func (w *Writer) removeExpired(t *writeTable, key string) error {

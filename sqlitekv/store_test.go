@@ -71,6 +71,80 @@ func TestWriter_FailedWriteInAGroupLeavesItsNeighbours(t *testing.T) {
 	}
 }
 
+// Writes refused in a group change nothing, not even the expiry of the
+// key they were refused on: the group's other writes commit around them.
+func TestWriter_RefusedWritesInAGroupChangeNothing(t *testing.T) {
+	s, now := mustOpenStore(t, Options{})
+	w := s.Writer()
+	put(t, s, "text", "abc")
+	if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "old", Value: []byte("1"), TTL: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(2 * time.Second)
+	if err := w.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "a", "1")
+	if _, err := w.Incr(IncrRequest{Table: DefaultTable, Key: "text", Delta: 1}); CodeOf(err) != CodeInvalidParameters {
+		t.Fatalf("incr of text: got %v", err)
+	}
+	if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "old", Value: []byte("2"), IfMatch: []byte("1")}); CodeOf(err) != CodeCASKeyMissing {
+		t.Fatalf("CAS on an expired key: got %v", err)
+	}
+	if err := w.Delete(DeleteRequest{Table: DefaultTable, Key: "a", Versions: Versions{Match: []int64{1}}}); CodeOf(err) != CodeCASMismatch {
+		t.Fatalf("delete with a stale version: got %v", err)
+	}
+	put(t, s, "c", "3")
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for key, want := range map[string]int{"a": 1, "c": 1, "text": 1, "old": 1} {
+		versions, err := s.History(ctx, DefaultTable, key, 10)
+		if err != nil || len(versions) != want {
+			t.Errorf("%s: %d versions (%v), want %d", key, len(versions), err, want)
+		}
+	}
+}
+
+// A write that fails after changing something (a database error) cannot
+// be undone on its own without a savepoint: the whole group fails, and
+// none of it, the half-done write included, is left.
+func TestWriter_DatabaseErrorAfterAChangeFailsTheGroup(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{})
+	w := s.Writer()
+	put(t, s, "boom", "1")
+	// The incr records its history row, then its update of the value fails.
+	if err := w.conn.Exec(`CREATE TRIGGER boom BEFORE UPDATE ON kv_store WHEN NEW.key = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "a", "1")
+	if _, err := w.Incr(IncrRequest{Table: DefaultTable, Key: "boom", Delta: 1}); CodeOf(err) != CodeDatabaseError {
+		t.Fatalf("incr: got %v, want a database error", err)
+	}
+	if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "c", Value: []byte("3")}); CodeOf(err) != CodeDatabaseError {
+		t.Fatalf("a write after the failure: got %v, want the group's error", err)
+	}
+	if err := w.Commit(); CodeOf(err) != CodeDatabaseError {
+		t.Fatalf("commit: got %v, want the group's error", err)
+	}
+	ctx := context.Background()
+	for key, want := range map[string]int{"a": 0, "c": 0, "boom": 1} {
+		versions, err := s.History(ctx, DefaultTable, key, 10)
+		if CodeOf(err) == CodeKeyNotFound {
+			err = nil
+		}
+		if err != nil || len(versions) != want {
+			t.Errorf("%s: %d versions (%v), want %d", key, len(versions), err, want)
+		}
+	}
+	// The next group starts clean.
+	put(t, s, "a", "1")
+}
+
 func TestWriter_VersionsGrowAcrossDeleteAndRecreate(t *testing.T) {
 	s, _ := mustOpenStore(t, Options{})
 	v1 := put(t, s, "k", "1").Version
