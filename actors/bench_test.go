@@ -12,7 +12,7 @@ import (
 	"github.com/kvd/kvd/sqlitekv"
 )
 
-// BenchmarkIncr measures one incr through the actor (message, savepoint,
+// BenchmarkIncr measures one incr through the actor (message, storage,
 // group commit, reply) with --sync full. With 64 clients on one key, group
 // commit shares each fsync among the writes queued behind it; compare the
 // ns/op of clients=1 and clients=64.

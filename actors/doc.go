@@ -3,7 +3,9 @@
 //
 // Invariants: only the database actor writes. Writes are messages; the
 // actor applies the ones that queue together inside one transaction (group
-// commit), each in its own savepoint, and replies to each only after COMMIT.
+// commit), so that a refused write leaves its neighbours alone (a savepoint
+// each, or for single-key writes checks made before any change; see
+// sqlitekv.Writer), and replies to each only after COMMIT.
 // Reads bypass the actor and use the store's read-only connections, so they
 // never wait behind writes and see every acknowledged write.
 package actors
