@@ -17,18 +17,21 @@ func bindBatchGet(fs *flag.FlagSet) runner {
 		if err != nil {
 			return err
 		}
-		out := make(map[string]*jsonValue, len(values))
-		for k, v := range values {
-			if v != nil {
-				jv := newJSONValue(*v)
-				out[k] = &jv
-			} else {
-				out[k] = nil
+		jsonForm := func() any {
+			out := make(map[string]*jsonValue, len(values))
+			for k, v := range values {
+				if v != nil {
+					jv := newJSONValue(*v)
+					out[k] = &jv
+				} else {
+					out[k] = nil
+				}
 			}
+			return map[string]any{"values": out}
 		}
 		// Plain: in the order asked, a value quoted so that any bytes fit
 		// on one line, and (nil) for a missing key, as redis-cli shows it.
-		return e.out.print(map[string]any{"values": out}, func(w io.Writer) {
+		return e.out.print(jsonForm, func(w io.Writer) {
 			for _, k := range keys {
 				if v := values[k]; v != nil {
 					fmt.Fprintf(w, "%s\t%s\n", k, quote(v.Data))
@@ -51,7 +54,7 @@ func bindBatchSet(fs *flag.FlagSet) runner {
 		if err != nil {
 			return err
 		}
-		return e.out.print(res, func(w io.Writer) {
+		return e.out.print(func() any { return res }, func(w io.Writer) {
 			fmt.Fprintf(w, "%d written, %d created\n", res.Count, len(res.Created))
 		})
 	}
@@ -68,6 +71,6 @@ func bindBatchDel(fs *flag.FlagSet) runner {
 		if err != nil {
 			return err
 		}
-		return e.out.print(map[string]int{"deleted": n}, func(w io.Writer) { fmt.Fprintf(w, "%d deleted\n", n) })
+		return e.out.print(func() any { return map[string]int{"deleted": n} }, func(w io.Writer) { fmt.Fprintf(w, "%d deleted\n", n) })
 	}
 }

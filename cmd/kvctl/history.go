@@ -48,15 +48,18 @@ func bindHistory(fs *flag.FlagSet) runner {
 		if err != nil {
 			return err
 		}
-		out := make([]historyJSON, len(ops))
-		for i, op := range ops {
-			out[i] = historyJSON{OpNumber: op.OpNumber, Timestamp: float64(op.Time.UnixMilli()) / 1000, Op: op.Op,
-				ContentType: op.ContentType, Unrecorded: op.Unrecorded}
-			out[i].OldValue, out[i].OldValueBase64 = textOrBase64(op.OldValue)
-			out[i].NewValue, out[i].NewValueBase64 = textOrBase64(op.NewValue)
+		jsonForm := func() any {
+			out := make([]historyJSON, len(ops))
+			for i, op := range ops {
+				out[i] = historyJSON{OpNumber: op.OpNumber, Timestamp: float64(op.Time.UnixMilli()) / 1000, Op: op.Op,
+					ContentType: op.ContentType, Unrecorded: op.Unrecorded}
+				out[i].OldValue, out[i].OldValueBase64 = textOrBase64(op.OldValue)
+				out[i].NewValue, out[i].NewValueBase64 = textOrBase64(op.NewValue)
+			}
+			return map[string]any{"key": args[0], "operations": out}
 		}
 		// Plain: op number, UTC time, operation, and the value it left.
-		return e.out.print(map[string]any{"key": args[0], "operations": out}, func(w io.Writer) {
+		return e.out.print(jsonForm, func(w io.Writer) {
 			for _, op := range ops {
 				value := "-"
 				switch {

@@ -72,10 +72,12 @@ func bindGet(fs *flag.FlagSet) runner {
 		if err != nil {
 			return err
 		}
-		out := entryJSON{Key: entry.Key, jsonValue: newJSONValue(entry.Value), Version: entry.Version,
-			CreatedAt: unixOf(entry.CreatedAt), UpdatedAt: unixOf(entry.UpdatedAt), ExpiresAt: unixOf(entry.ExpiresAt),
-			Reference: entry.Reference, ReferenceTarget: entry.ReferenceTarget}
-		return e.out.print(out, func(w io.Writer) {
+		jsonForm := func() any {
+			return entryJSON{Key: entry.Key, jsonValue: newJSONValue(entry.Value), Version: entry.Version,
+				CreatedAt: unixOf(entry.CreatedAt), UpdatedAt: unixOf(entry.UpdatedAt), ExpiresAt: unixOf(entry.ExpiresAt),
+				Reference: entry.Reference, ReferenceTarget: entry.ReferenceTarget}
+		}
+		return e.out.print(jsonForm, func(w io.Writer) {
 			w.Write(entry.Data)
 			if e.out.terminal && !bytes.HasSuffix(entry.Data, []byte("\n")) {
 				io.WriteString(w, "\n")
@@ -124,7 +126,7 @@ func bindPut(fs *flag.FlagSet) runner {
 		if err != nil {
 			return err
 		}
-		return e.out.print(map[string]any{"key": res.Key, "created": res.Created, "version": res.Version}, func(w io.Writer) {
+		return e.out.print(func() any { return map[string]any{"key": res.Key, "created": res.Created, "version": res.Version} }, func(w io.Writer) {
 			if res.Created {
 				fmt.Fprintln(w, "created")
 			} else {
@@ -167,7 +169,7 @@ func bindDel(fs *flag.FlagSet) runner {
 		if err := e.client.Delete(ctx, args[0], opts...); err != nil {
 			return err
 		}
-		return e.out.print(map[string]any{"key": args[0], "deleted": true}, func(w io.Writer) { fmt.Fprintln(w, "deleted") })
+		return e.out.print(func() any { return map[string]any{"key": args[0], "deleted": true} }, func(w io.Writer) { fmt.Fprintln(w, "deleted") })
 	}
 }
 
@@ -177,7 +179,7 @@ func bindExists(fs *flag.FlagSet) runner {
 		if err != nil {
 			return err
 		}
-		if err := e.out.print(map[string]any{"key": args[0], "exists": ok}, func(w io.Writer) { fmt.Fprintln(w, ok) }); err != nil {
+		if err := e.out.print(func() any { return map[string]any{"key": args[0], "exists": ok} }, func(w io.Writer) { fmt.Fprintln(w, ok) }); err != nil {
 			return err
 		}
 		if !ok {
@@ -211,7 +213,7 @@ func bindCount(count countFunc) func(fs *flag.FlagSet) runner {
 			if err != nil {
 				return err
 			}
-			return e.out.print(n, func(w io.Writer) { fmt.Fprintln(w, n.Value) })
+			return e.out.print(func() any { return n }, func(w io.Writer) { fmt.Fprintln(w, n.Value) })
 		}
 	}
 }

@@ -48,7 +48,7 @@ func bindList(fs *flag.FlagSet) runner {
 		if *all {
 			out = map[string]any{"keys": keys, "count": len(keys), "prefix": prefix}
 		}
-		return e.out.print(out, func(w io.Writer) { printLines(w, keys) })
+		return e.out.print(func() any { return out }, func(w io.Writer) { printLines(w, keys) })
 	}
 }
 
@@ -82,7 +82,7 @@ func listAt(ctx context.Context, e *env, at timeFlag, prefix string, limit int, 
 	if after != "" {
 		out["next_after"] = after
 	}
-	return e.out.print(out, func(w io.Writer) {
+	return e.out.print(func() any { return out }, func(w io.Writer) {
 		printLines(w, keys)
 		if len(gaps) > 0 {
 			fmt.Fprintf(e.stderr, "kvctl: history cannot tell whether these keys existed then: %s\n", strings.Join(gaps, ", "))

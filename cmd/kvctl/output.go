@@ -26,11 +26,13 @@ func newOutput(w io.Writer, json bool) *output {
 	return &output{w: w, json: json, terminal: isTerminal(w)}
 }
 
-// print writes the plain form, or v as JSON with --json. The plain form
-// is buffered, and a failed write (a closed pipe) is the command's error.
-func (o *output) print(v any, plain func(w io.Writer)) error {
+// print writes the plain form, or with --json the JSON form, built only
+// then (a big binary value's base64 copy is not made for nothing). The
+// plain form is buffered, and a failed write (a closed pipe) is the
+// command's error.
+func (o *output) print(jsonForm func() any, plain func(w io.Writer)) error {
 	if o.json {
-		return writeJSON(o.w, v)
+		return writeJSON(o.w, jsonForm())
 	}
 	bw := bufio.NewWriter(o.w)
 	plain(bw)
