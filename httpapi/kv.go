@@ -43,16 +43,16 @@ func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t kvTarget, ful
 		s.writeError(w, r, err)
 		return e, false
 	}
-	switch readCondition(r, e) {
-	case http.StatusPreconditionFailed:
+	condition := readCondition(r, e)
+	if condition == http.StatusPreconditionFailed {
 		s.writeError(w, r, sqlitekv.Errorf(sqlitekv.CodeCASMismatch, "Precondition failed: current version does not match If-Match"))
-		return e, false
-	case http.StatusNotModified:
-		writeEntryHeaders(w, e)
-		w.WriteHeader(http.StatusNotModified)
 		return e, false
 	}
 	writeEntryHeaders(w, e)
+	if condition == http.StatusNotModified {
+		w.WriteHeader(http.StatusNotModified)
+		return e, false
+	}
 	return e, true
 }
 

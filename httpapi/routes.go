@@ -129,7 +129,7 @@ func (s *Server) routeKV(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		t.q, err = parseQuery(r)
 	}
 	if err == nil && !t.table && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodDelete {
-		err = sqlitekv.ValidateNewKey(t.key) // a key named like a table endpoint may be read and deleted, not written
+		err = sqlitekv.RefuseReservedKey(t.key) // a key named like a table endpoint may be read and deleted, not written
 	}
 	if err != nil {
 		s.writeError(w, r, err)
