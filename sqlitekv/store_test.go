@@ -108,41 +108,60 @@ func TestWriter_RefusedWritesInAGroupChangeNothing(t *testing.T) {
 }
 
 // A write that fails after changing something (a database error) cannot
-// be undone on its own without a savepoint: the whole group fails, and
-// none of it, the half-done write included, is left.
-func TestWriter_DatabaseErrorAfterAChangeFailsTheGroup(t *testing.T) {
-	s, _ := mustOpenStore(t, Options{})
-	w := s.Writer()
-	put(t, s, "boom", "1")
-	// The incr records its history row, then its update of the value fails.
-	if err := w.conn.Exec(`CREATE TRIGGER boom BEFORE UPDATE ON kv_store WHEN NEW.key = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
-		t.Fatal(err)
+// be undone on its own without a savepoint, and neither can anything once
+// SQLite has rolled the whole transaction back (as on a full disk): then
+// the whole group fails, and none of it is left. A write whose very first
+// change fails alone, statement undone, fails alone.
+func TestWriter_DatabaseErrorsFailTheGroupWhenTheyMust(t *testing.T) {
+	for _, c := range []struct {
+		name, trigger string
+		groupFails    bool
+	}{
+		// The incr records its history row, then its update of the value fails.
+		{"after a change", `BEFORE UPDATE ON kv_store WHEN NEW.key = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`, true},
+		{"transaction rolled back", `BEFORE UPDATE ON kv_store WHEN NEW.key = 'boom' BEGIN SELECT RAISE(ROLLBACK, 'boom'); END`, true},
+		{"first change, transaction rolled back", `BEFORE INSERT ON "kv_store:history" WHEN NEW.key = 'boom' BEGIN SELECT RAISE(ROLLBACK, 'boom'); END`, true},
+		{"first change, statement undone", `BEFORE INSERT ON "kv_store:history" WHEN NEW.key = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, _ := mustOpenStore(t, Options{})
+			w := s.Writer()
+			put(t, s, "boom", "1")
+			if err := w.conn.Exec(`CREATE TRIGGER boom ` + c.trigger); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Begin(); err != nil {
+				t.Fatal(err)
+			}
+			put(t, s, "a", "1")
+			if _, err := w.Incr(IncrRequest{Table: DefaultTable, Key: "boom", Delta: 1}); CodeOf(err) != CodeDatabaseError {
+				t.Fatalf("incr: got %v, want a database error", err)
+			}
+			_, putErr := w.Put(PutRequest{Table: DefaultTable, Key: "c", Value: []byte("3")})
+			_, batchErr := w.BatchSet(BatchSetRequest{Table: DefaultTable, Items: []BatchItem{{Key: "d", Value: []byte("4")}}})
+			commitErr := w.Commit()
+			want, left := Code(""), 1
+			if c.groupFails {
+				want, left = CodeDatabaseError, 0
+			}
+			for what, err := range map[string]error{"put after the failure": putErr, "batch after the failure": batchErr, "commit": commitErr} {
+				if CodeOf(err) != want {
+					t.Errorf("%s: got %v, want code %q", what, err, want)
+				}
+			}
+			ctx := context.Background()
+			for key, want := range map[string]int{"a": left, "c": left, "d": left, "boom": 1} {
+				versions, err := s.History(ctx, DefaultTable, key, 10)
+				if CodeOf(err) == CodeKeyNotFound {
+					err = nil
+				}
+				if err != nil || len(versions) != want {
+					t.Errorf("%s: %d versions (%v), want %d", key, len(versions), err, want)
+				}
+			}
+			put(t, s, "e", "5") // the next write starts clean
+		})
 	}
-	if err := w.Begin(); err != nil {
-		t.Fatal(err)
-	}
-	put(t, s, "a", "1")
-	if _, err := w.Incr(IncrRequest{Table: DefaultTable, Key: "boom", Delta: 1}); CodeOf(err) != CodeDatabaseError {
-		t.Fatalf("incr: got %v, want a database error", err)
-	}
-	if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "c", Value: []byte("3")}); CodeOf(err) != CodeDatabaseError {
-		t.Fatalf("a write after the failure: got %v, want the group's error", err)
-	}
-	if err := w.Commit(); CodeOf(err) != CodeDatabaseError {
-		t.Fatalf("commit: got %v, want the group's error", err)
-	}
-	ctx := context.Background()
-	for key, want := range map[string]int{"a": 0, "c": 0, "boom": 1} {
-		versions, err := s.History(ctx, DefaultTable, key, 10)
-		if CodeOf(err) == CodeKeyNotFound {
-			err = nil
-		}
-		if err != nil || len(versions) != want {
-			t.Errorf("%s: %d versions (%v), want %d", key, len(versions), err, want)
-		}
-	}
-	// The next group starts clean.
-	put(t, s, "a", "1")
 }
 
 func TestWriter_VersionsGrowAcrossDeleteAndRecreate(t *testing.T) {

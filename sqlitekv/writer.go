@@ -13,9 +13,10 @@ import (
 // Writer is a database's single write connection. It is not safe for
 // concurrent use: exactly one owner (the database actor) drives it.
 //
-// The owner groups writes: Begin, any number of operations, Commit. Each
-// operation runs in its own savepoint, so one failing CAS rolls back only
-// itself and its neighbours in the group still commit.
+// The owner groups writes: Begin, any number of operations, Commit. A
+// refused write (a failing CAS) changes nothing and its neighbours in the
+// group still commit: it ran in a savepoint of its own, or made every
+// check before its first change (checkedFirst).
 type Writer struct {
 	conn                           *sqlite3.Conn
 	opts                           Options
@@ -25,7 +26,8 @@ type Writer struct {
 	savepoint, release, rollbackTo *sqlite3.Stmt
 
 	mirror    Mirror // directory mode: values are files too
-	failed    error  // the open group can only be rolled back (see checkedFirst)
+	inGroup   bool   // between Begin and Commit or Rollback
+	failed    error  // the open group can only be rolled back (see spoil)
 	ckpt      *checkpointer
 	wal       *walProgress // pages in the WAL after the last commit, and the commits
 	pokedAt   int          // pages in the WAL when the checkpointer was last asked to run
@@ -100,6 +102,7 @@ func (w *Writer) Begin() error {
 	if err := w.begin.Exec(); err != nil {
 		return dbError(err)
 	}
+	w.inGroup = true
 	return nil
 }
 
@@ -112,6 +115,7 @@ func (w *Writer) Begin() error {
 // which writes failed, and the next read imports the old files back into
 // the cache.
 func (w *Writer) Commit() error {
+	w.inGroup = false
 	if err := w.failed; err != nil {
 		w.Rollback()
 		return err
@@ -135,7 +139,7 @@ func (w *Writer) Rollback() {
 	if w.mirror != nil {
 		w.mirror.discard()
 	}
-	w.failed = nil
+	w.inGroup, w.failed = false, nil
 	w.forgetTables()
 }
 
@@ -147,28 +151,41 @@ func (w *Writer) Rollback() {
 // Failing after a change takes a database error, and only the group's
 // rollback can undo what came before it: the whole group fails.
 func (w *Writer) checkedFirst(fn func() error) (err error) {
-	if w.mirror != nil || w.conn.GetAutocommit() {
-		return w.atomically(fn)
-	}
 	if w.failed != nil {
 		return w.failed
+	}
+	if w.mirror != nil || !w.inGroup {
+		return w.atomically(fn)
 	}
 	changes := w.conn.TotalChanges()
 	defer func() {
 		if p := recover(); p != nil {
 			err = &Error{Code: CodeDatabaseError, Message: "Database operation failed", Cause: fmt.Errorf("panic: %v", p)}
 		}
-		if err != nil && w.conn.TotalChanges() != changes {
-			w.failed = err
-		}
+		w.spoil(err, w.conn.TotalChanges() != changes)
 	}()
 	return fn()
+}
+
+// spoil marks the open group failed by err when what err interrupted
+// cannot be undone alone: a write without a savepoint had changed
+// something, or SQLite rolled the whole transaction back (as it may on a
+// full disk or an I/O error), after which later writes would each commit
+// on their own. Every later write of the group then fails with err, and
+// so does Commit.
+func (w *Writer) spoil(err error, changedUnguarded bool) {
+	if err != nil && w.inGroup && (changedUnguarded || w.conn.GetAutocommit()) {
+		w.failed = err
+	}
 }
 
 // atomically runs fn in a savepoint: on error nothing fn did remains, its
 // staged files (directory mode) included. Outside a group the savepoint is
 // itself a transaction, so its files are applied or discarded here.
 func (w *Writer) atomically(fn func() error) (err error) {
+	if w.failed != nil {
+		return w.failed
+	}
 	outermost := w.mirror != nil && w.conn.GetAutocommit()
 	if err := w.savepoint.Exec(); err != nil {
 		return dbError(err)
@@ -190,6 +207,7 @@ func (w *Writer) atomically(fn func() error) (err error) {
 		if relErr := w.release.Exec(); relErr != nil && err == nil {
 			err = dbError(relErr)
 		}
+		w.spoil(err, false)
 		switch {
 		case outermost && err == nil:
 			err = w.mirror.apply()
