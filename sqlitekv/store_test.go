@@ -225,6 +225,37 @@ func TestSweep_RemovesExpiredKeysInBoundedBatches(t *testing.T) {
 	}
 }
 
+// A sweep whose group is rolled back has pruned nothing, so the next one
+// starts from the oldest rows again instead of where the lost one stopped.
+func TestSweep_PrunesAgainWhatARolledBackGroupPruned(t *testing.T) {
+	s, now := mustOpenStore(t, Options{HistoryMaxAge: time.Second})
+	w := s.Writer()
+	for i := range sweepBatch + 10 {
+		put(t, s, "k", fmt.Sprint(i))
+	}
+	*now = now.Add(2 * time.Second)
+	if err := w.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := w.Sweep(); err != nil || res.Pruned != sweepBatch {
+		t.Fatalf("first sweep: got %+v, %v; want %d pruned", res, err, sweepBatch)
+	}
+	w.Rollback()
+	if err := w.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	versions, err := s.History(context.Background(), DefaultTable, "k", 1000)
+	if err != nil || len(versions) != 10 {
+		t.Fatalf("versions left: got %d (%v), want 10", len(versions), err)
+	}
+}
+
 func TestTimeline_KeysSeekByPrefix(t *testing.T) {
 	s, _ := mustOpenStore(t, Options{})
 	for _, k := range []string{"a", "b/1", "b/2", "b/2/x", "c"} {

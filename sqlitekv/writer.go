@@ -141,6 +141,7 @@ func (w *Writer) Rollback() {
 	}
 	w.inGroup, w.failed = false, nil
 	w.forgetTables()
+	clear(w.ageCursor) // the sweep may have moved past rows it never pruned: start over
 }
 
 // checkedFirst runs a write whose every check that can refuse it comes
