@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kvd/kvd/actors"
@@ -25,11 +26,28 @@ type Metrics struct {
 	expired       prometheus.Counter
 	pruned        prometheus.Counter
 	rescans       prometheus.Counter
+
+	// series holds each route and status's children: WithLabelValues
+	// hashes its labels and allocates on every call, three allocations a
+	// request. Routes and statuses are few, so the map stays small.
+	mu     sync.RWMutex
+	series map[seriesKey]requestSeries
+}
+
+type seriesKey struct {
+	route  string
+	status int
+}
+
+type requestSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 func NewMetrics() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		reg:    prometheus.NewRegistry(),
+		series: map[seriesKey]requestSeries{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kvd_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
@@ -95,8 +113,18 @@ func (m *Metrics) Hooks() actors.Hooks {
 }
 
 func (m *Metrics) observe(route string, status int, took time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route).Observe(took.Seconds())
+	key := seriesKey{route, status}
+	m.mu.RLock()
+	s, ok := m.series[key]
+	m.mu.RUnlock()
+	if !ok {
+		s = requestSeries{m.requests.WithLabelValues(route, strconv.Itoa(status)), m.latency.WithLabelValues(route)}
+		m.mu.Lock()
+		m.series[key] = s
+		m.mu.Unlock()
+	}
+	s.requests.Inc()
+	s.latency.Observe(took.Seconds())
 }
 
 // registryCollector reads the open databases and their queue depths at
