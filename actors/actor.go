@@ -147,6 +147,8 @@ func (a *dbActor) flush() {
 	a.w.CheckpointIfLarge() // after the answers: no write waits for it
 }
 
+// reply answers m, which its sender may reuse at once: m is not to be
+// touched after.
 func (a *dbActor) reply(m *writeMsg, r writeReply) {
 	if m.reply != nil {
 		a.db.queued.Add(-1)
