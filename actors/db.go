@@ -219,7 +219,7 @@ func (d *DB) write(ctx context.Context, op any) (any, error) {
 
 // awaitedWrites are messages with their reply channel, reused: the caller
 // always waits for the reply, after which the actor holds the message no
-// more, so it is free again (two allocations a write saved).
+// more, so it is free again (three allocations a write saved).
 var awaitedWrites = sync.Pool{New: func() any { return &writeMsg{reply: make(chan writeReply, 1)} }}
 
 // send delivers m unless the database is closing.
