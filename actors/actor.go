@@ -105,7 +105,6 @@ func (a *dbActor) run(op any) (result any, err error) {
 		return nil, a.w.Expire(op.table, op.key)
 	case sweepOp:
 		res, err := a.w.Sweep()
-		a.db.reg.cfg.Hooks.swept(res)
 		if res.More {
 			a.db.send(&writeMsg{op: sweepOp{}}) // another round, behind the writes queued meanwhile
 		}
@@ -132,6 +131,9 @@ func (a *dbActor) flush() {
 	errors.As(err, &files)
 	for i, m := range a.pending {
 		r := a.results[i]
+		if swept, ok := r.result.(sqlitekv.SweepResult); ok && (err == nil || files != nil) {
+			a.db.reg.cfg.Hooks.swept(swept) // counted once committed: a failed group expired nothing
+		}
 		switch {
 		case files != nil && r.err == nil:
 			if failed := files.For(keysOf(m.op)); failed != nil {

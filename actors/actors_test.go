@@ -10,6 +10,7 @@ import (
 
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/sqlitekv"
+	"github.com/ncruces/go-sqlite3"
 )
 
 func newTestRegistry(tb testing.TB, sync sqlitekv.SyncMode, hooks actors.Hooks) *actors.Registry {
@@ -184,5 +185,49 @@ func TestWrite_CancelledClientsAndQueuedWrites(t *testing.T) {
 	_, getErr := db.Get(context.Background(), sqlitekv.GetRequest{Table: "kv_store", Key: "queued"})
 	if (putErr == nil) != (getErr == nil) {
 		t.Fatalf("put cancelled around queueing answered %v, but the key reads %v", putErr, getErr)
+	}
+}
+
+// The sweep's counts reach the metrics only once its group committed: a
+// group that failed removed nothing.
+func TestSweep_CountsOnlyWhatCommitted(t *testing.T) {
+	var expired atomic.Int64
+	reg := newTestRegistry(t, sqlitekv.SyncNormal, actors.Hooks{Swept: func(r sqlitekv.SweepResult) { expired.Add(int64(r.Expired)) }})
+	db, err := reg.Open("app", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	ctx := context.Background()
+	for _, table := range []string{"first", "second"} { // swept in this order
+		if _, err := db.Put(ctx, sqlitekv.PutRequest{Table: table, Key: "k", Value: []byte("v"), TTL: time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Removing the second table's key makes SQLite roll the whole group
+	// back, the first table's expiry (already swept) included.
+	conn, err := sqlite3.Open(db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Exec(`CREATE TRIGGER boom BEFORE DELETE ON second BEGIN SELECT RAISE(ROLLBACK, 'boom'); END`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if _, err := db.Sweep(ctx); sqlitekv.CodeOf(err) != sqlitekv.CodeDatabaseError {
+		t.Fatalf("sweep: got %v, want a database error", err)
+	}
+	if n := expired.Load(); n != 0 {
+		t.Fatalf("expired keys counted after a failed sweep: %d, want 0", n)
+	}
+	if err := conn.Exec(`DROP TRIGGER boom`); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := db.Sweep(ctx); err != nil || res.Expired != 2 {
+		t.Fatalf("sweep: got %+v, %v; want 2 expired", res, err)
+	}
+	if n := expired.Load(); n != 2 {
+		t.Fatalf("expired keys counted: %d, want 2", n)
 	}
 }
