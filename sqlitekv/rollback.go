@@ -148,6 +148,9 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		if err != nil {
 			return err
 		}
+		if target != nil && target.expired(w.now()) {
+			target = nil // restored, it would be expired already: the key goes
+		}
 		cur, exists, expired, err := t.current(key, w.now())
 		if err != nil {
 			return err

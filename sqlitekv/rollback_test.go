@@ -65,3 +65,27 @@ func TestRollbackTable_CrossesPagesAllOrNothing(t *testing.T) {
 		t.Fatalf("after the refused rollback: %s, want every key untouched", got)
 	}
 }
+
+// A key whose value back then has expired since is reported as deleted,
+// which is what the rollback does to it, not as restored.
+func TestRollbackTable_ReportsAnExpiredTargetAsADelete(t *testing.T) {
+	s, now := mustOpenStore(t, Options{})
+	w := s.Writer()
+	for key, ttl := range map[string]time.Duration{"brief": 5 * time.Second, "kept": 0} {
+		if _, err := w.Put(PutRequest{Table: DefaultTable, Key: key, Value: []byte("1"), TTL: ttl}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := now.UnixMilli()
+	*now = now.Add(10 * time.Second)
+	for _, key := range []string{"brief", "kept"} {
+		put(t, s, key, "2")
+	}
+	actions, err := w.RollbackTable(RollbackTableRequest{Table: DefaultTable, At: at})
+	if err != nil || fmt.Sprint(actions) != "[{brief delete} {kept restore}]" {
+		t.Fatalf("rollback: got %v, %v; want brief deleted and kept restored", actions, err)
+	}
+	if _, err := s.Get(t.Context(), GetRequest{Table: DefaultTable, Key: "brief"}); CodeOf(err) != CodeKeyNotFound {
+		t.Fatalf("brief after the rollback: got %v, want KEY_NOT_FOUND", err)
+	}
+}
