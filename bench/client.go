@@ -16,9 +16,6 @@ import (
 	"github.com/kvd/kvd/client"
 )
 
-// apiPrefix is where the KV API lives; /healthz sits at the root.
-const apiPrefix = "/api/v1/sqlite"
-
 // Client speaks kvd's HTTP API with the least work per request: request
 // targets are built once per key and shared by every worker, and each
 // request is written and its answer read on a keep-alive connection of its
@@ -107,7 +104,7 @@ func (c *Client) query(write bool) url.Values {
 // (encodeURIComponent), so that its slashes are never taken for an
 // operation.
 func (c *Client) keyURL(key, op string, q url.Values) string {
-	p := apiPrefix + "/kv/" + client.EscapeKey(key)
+	p := client.APIPrefix + "/kv/" + client.EscapeKey(key)
 	if op != "" {
 		p += "/" + op
 	}

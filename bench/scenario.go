@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/kvd/kvd/client"
 )
 
 // Scenario is one kind of load. Prepare runs untimed before the load;
@@ -189,7 +191,7 @@ func newBatchSet(c *Client, keys int, value []byte, size int) (*batchSet, error)
 	if size > 100 {
 		return nil, fmt.Errorf("batch size %d: kvd takes 1..100 items", size)
 	}
-	s := &batchSet{c: c, u: c.url(apiPrefix+"/kv/batch/set", c.query(true)), size: size}
+	s := &batchSet{c: c, u: c.url(client.APIPrefix+"/kv/batch/set", c.query(true)), size: size}
 	names := keyNames("kvbench/", keys)
 	// Enough bodies to cover every key at least once; a short last batch
 	// wraps around, as duplicates are allowed.
@@ -239,7 +241,7 @@ func (w *batchWorker) Do(ctx context.Context) Outcome {
 // preload writes value to every key with batch/set, a few batches at a time,
 // before the clock starts.
 func preload(ctx context.Context, c *Client, keys []string, value []byte) error {
-	u := c.url(apiPrefix+"/kv/batch/set", c.query(true))
+	u := c.url(client.APIPrefix+"/kv/batch/set", c.query(true))
 	batches := make(chan []string)
 	var (
 		wg    sync.WaitGroup

@@ -14,9 +14,9 @@ import (
 const MaxBatch = 100
 
 const (
-	batchGetPath    = apiPrefix + "/kv/batch/get"
-	batchSetPath    = apiPrefix + "/kv/batch/set"
-	batchDeletePath = apiPrefix + "/kv/batch/delete"
+	batchGetPath    = APIPrefix + "/kv/batch/get"
+	batchSetPath    = APIPrefix + "/kv/batch/set"
+	batchDeletePath = APIPrefix + "/kv/batch/delete"
 )
 
 // BatchGet reads keys in one consistent read. Every key is in the answer;

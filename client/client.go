@@ -15,7 +15,9 @@ import (
 // DefaultURL is where kvd listens unless told otherwise.
 const DefaultURL = "http://127.0.0.1:8080"
 
-const apiPrefix = "/api/v1/sqlite"
+// APIPrefix is where kvd's API lives, under the base URL; /healthz and
+// /metrics sit at the root.
+const APIPrefix = "/api/v1/sqlite"
 
 // Config configures a Client.
 type Config struct {

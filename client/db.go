@@ -23,7 +23,7 @@ func (c *Client) CreateDB(ctx context.Context, path string, opts ...Option) (*Cr
 	}
 	cl.query.Set("path", path)
 	var res CreatedDB
-	if _, err := c.sendJSON(ctx, request{method: http.MethodPost, path: apiPrefix + "/db/create", call: cl}, &res); err != nil {
+	if _, err := c.sendJSON(ctx, request{method: http.MethodPost, path: APIPrefix + "/db/create", call: cl}, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -36,7 +36,7 @@ func (c *Client) Backup(ctx context.Context, opts ...Option) (io.ReadCloser, err
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.send(ctx, request{method: http.MethodGet, path: apiPrefix + "/db/backup", call: cl})
+	resp, err := c.send(ctx, request{method: http.MethodGet, path: APIPrefix + "/db/backup", call: cl})
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func keyPath(method, key, op string) (string, error) {
 		// answers for the key: no key may take these names (400).
 		escaped = fmt.Sprintf("%%%02X", escaped[0]) + escaped[1:]
 	}
-	p := apiPrefix + "/kv/" + escaped
+	p := APIPrefix + "/kv/" + escaped
 	if op != "" {
 		p += "/" + op
 	}

@@ -144,7 +144,7 @@ func (c *Client) TableSnapshot(ctx context.Context, t time.Time, opts ...Option)
 		CandidateTruncated bool                       `json:"candidate_truncated"`
 		NextAfter          string                     `json:"next_after"`
 	}
-	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: apiPrefix + "/kv/snapshot", call: cl}, &res); err != nil {
+	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: APIPrefix + "/kv/snapshot", call: cl}, &res); err != nil {
 		return nil, err
 	}
 	return &TableSnapshot{Time: unixTime(res.Timestamp), Entries: res.Entries, BinaryKeys: res.BinaryKeys,
@@ -213,7 +213,7 @@ func (c *Client) Diff(ctx context.Context, from, to time.Time, opts ...Option) (
 		CandidateTruncated bool     `json:"candidate_truncated"`
 		NextAfter          string   `json:"next_after"`
 	}
-	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: apiPrefix + "/kv/diff", call: cl}, &res); err != nil {
+	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: APIPrefix + "/kv/diff", call: cl}, &res); err != nil {
 		return nil, err
 	}
 	return &Diff{From: unixTime(res.From), To: unixTime(res.To), Created: res.Stats.Created, Modified: res.Stats.Modified,

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-const listPath = apiPrefix + "/kv"
+const listPath = APIPrefix + "/kv"
 
 // KeyList is one page of keys, in byte order.
 type KeyList struct {

@@ -65,7 +65,7 @@ func (c *Client) RollbackTable(ctx context.Context, t time.Time, opts ...Option)
 	if cl.excludeKeys != nil {
 		body["exclude_keys"] = cl.excludeKeys
 	}
-	req, err := jsonRequest(http.MethodPost, apiPrefix+"/kv/rollback", cl, body)
+	req, err := jsonRequest(http.MethodPost, APIPrefix+"/kv/rollback", cl, body)
 	if err != nil {
 		return nil, err
 	}
