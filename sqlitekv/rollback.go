@@ -39,7 +39,7 @@ func (w *Writer) RollbackKey(req RollbackKeyRequest) (restored *Entry, err error
 				return Errorf(CodeTimeTravelGap, "Cannot roll back: the version to restore was written with history=false")
 			}
 			if !target.Removes() {
-				restored = &target.Entry
+				restored = unexpired(&target.Entry, w.now())
 			}
 		} else if pruned, err := w.hasHorizon(t, req.Key); err != nil || pruned {
 			// Fewer versions than steps means the key did not exist before
@@ -76,9 +76,6 @@ func (w *Writer) restore(t *writeTable, key string, target *Entry, recorded bool
 // restoreOver is restore once key's live entry (cur, when it exists) is
 // known.
 func (w *Writer) restoreOver(t *writeTable, key string, target *Entry, cur Entry, exists, recorded bool) error {
-	if target != nil && target.expired(w.now()) {
-		target = nil
-	}
 	switch {
 	case target == nil && !exists:
 		return nil
@@ -93,6 +90,16 @@ func (w *Writer) restoreOver(t *writeTable, key string, target *Entry, cur Entry
 	next := Entry{Value: target.Value, ContentType: target.ContentType, ExpireAt: target.ExpireAt}
 	_, err := w.commitEntry(t, key, OpRollback, cur, exists, next, recorded)
 	return err
+}
+
+// unexpired is target, or nil when its TTL has run out by now: restoring
+// it would bring back a value already gone, so the key goes instead (and
+// is reported so).
+func unexpired(target *Entry, now int64) *Entry {
+	if target != nil && target.expired(now) {
+		return nil
+	}
+	return target
 }
 
 func sameEntry(a, b Entry) bool {
@@ -148,10 +155,9 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		if err != nil {
 			return err
 		}
-		if target != nil && target.expired(w.now()) {
-			target = nil // restored, it would be expired already: the key goes
-		}
-		cur, exists, expired, err := t.current(key, w.now())
+		now := w.now() // one clock per key: what is reported is what is done
+		target = unexpired(target, now)
+		cur, exists, expired, err := t.current(key, now)
 		if err != nil {
 			return err
 		}

@@ -66,26 +66,37 @@ func TestRollbackTable_CrossesPagesAllOrNothing(t *testing.T) {
 	}
 }
 
-// A key whose value back then has expired since is reported as deleted,
-// which is what the rollback does to it, not as restored.
-func TestRollbackTable_ReportsAnExpiredTargetAsADelete(t *testing.T) {
+// A key whose value back then has expired since is deleted by a rollback
+// and reported so, not as restored; one that is gone now is left alone.
+func TestRollback_AnExpiredTargetIsADelete(t *testing.T) {
 	s, now := mustOpenStore(t, Options{})
 	w := s.Writer()
-	for key, ttl := range map[string]time.Duration{"brief": 5 * time.Second, "kept": 0} {
+	for key, ttl := range map[string]time.Duration{"brief": 5 * time.Second, "gone": 5 * time.Second, "kept": 0, "one": 5 * time.Second} {
 		if _, err := w.Put(PutRequest{Table: DefaultTable, Key: key, Value: []byte("1"), TTL: ttl}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	at := now.UnixMilli()
-	*now = now.Add(10 * time.Second)
+	*now = now.Add(time.Second)
+	put(t, s, "one", "2") // before "1" expired: rolling back one step targets "1"
+	*now = now.Add(9 * time.Second)
 	for _, key := range []string{"brief", "kept"} {
 		put(t, s, key, "2")
 	}
-	actions, err := w.RollbackTable(RollbackTableRequest{Table: DefaultTable, At: at})
-	if err != nil || fmt.Sprint(actions) != "[{brief delete} {kept restore}]" {
-		t.Fatalf("rollback: got %v, %v; want brief deleted and kept restored", actions, err)
+	if err := w.Delete(DeleteRequest{Table: DefaultTable, Key: "gone"}); CodeOf(err) != CodeKeyExpired {
+		t.Fatalf("delete gone: got %v, want KEY_EXPIRED", err)
 	}
-	if _, err := s.Get(t.Context(), GetRequest{Table: DefaultTable, Key: "brief"}); CodeOf(err) != CodeKeyNotFound {
-		t.Fatalf("brief after the rollback: got %v, want KEY_NOT_FOUND", err)
+	restored, err := w.RollbackKey(RollbackKeyRequest{Table: DefaultTable, Key: "one", Steps: 1})
+	if err != nil || restored != nil {
+		t.Fatalf("key rollback to an expired value: got %v, %v; want the key deleted (nil)", restored, err)
+	}
+	actions, err := w.RollbackTable(RollbackTableRequest{Table: DefaultTable, At: at, Exclude: []string{"one"}})
+	if err != nil || fmt.Sprint(actions) != "[{brief delete} {kept restore}]" {
+		t.Fatalf("table rollback: got %v, %v; want brief deleted, kept restored, gone left alone", actions, err)
+	}
+	for _, key := range []string{"brief", "gone", "one"} {
+		if _, err := s.Get(t.Context(), GetRequest{Table: DefaultTable, Key: key}); CodeOf(err) != CodeKeyNotFound {
+			t.Errorf("%s after the rollbacks: got %v, want KEY_NOT_FOUND", key, err)
+		}
 	}
 }
