@@ -131,7 +131,7 @@ func (a *dbActor) flush() {
 	errors.As(err, &files)
 	for i, m := range a.pending {
 		r := a.results[i]
-		if swept, ok := r.result.(sqlitekv.SweepResult); ok && (err == nil || files != nil) {
+		if swept, ok := r.result.(sqlitekv.SweepResult); ok && a.w.Committed() {
 			a.db.reg.cfg.Hooks.swept(swept) // counted once committed: a failed group expired nothing
 		}
 		switch {

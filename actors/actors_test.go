@@ -199,7 +199,7 @@ func TestSweep_CountsOnlyWhatCommitted(t *testing.T) {
 	}
 	defer db.Release()
 	ctx := context.Background()
-	for _, table := range []string{"first", "second"} { // swept in this order
+	for _, table := range []string{"first", "second"} { // swept in name order
 		if _, err := db.Put(ctx, sqlitekv.PutRequest{Table: table, Key: "k", Value: []byte("v"), TTL: time.Millisecond}); err != nil {
 			t.Fatal(err)
 		}

@@ -27,6 +27,7 @@ type Writer struct {
 
 	mirror    Mirror // directory mode: values are files too
 	inGroup   bool   // between Begin and Commit or Rollback
+	committed bool   // the last Commit's transaction committed
 	failed    error  // the open group can only be rolled back (see spoil)
 	ckpt      *checkpointer
 	wal       *walProgress // pages in the WAL after the last commit, and the commits
@@ -115,7 +116,7 @@ func (w *Writer) Begin() error {
 // which writes failed, and the next read imports the old files back into
 // the cache.
 func (w *Writer) Commit() error {
-	w.inGroup = false
+	w.inGroup, w.committed = false, false
 	if err := w.failed; err != nil {
 		w.Rollback()
 		return err
@@ -124,11 +125,16 @@ func (w *Writer) Commit() error {
 		w.Rollback()
 		return dbError(err)
 	}
+	w.committed = true
 	if w.mirror != nil {
 		return w.mirror.apply()
 	}
 	return nil
 }
+
+// Committed tells whether the last Commit's transaction committed, even
+// when Commit then failed to put some files in place (directory mode).
+func (w *Writer) Committed() bool { return w.committed }
 
 // Rollback abandons the group. Tables created inside it are gone, so their
 // cached statements are dropped too; so are the files it staged.
@@ -273,9 +279,9 @@ func (w *Writer) forgetTables() {
 }
 
 // Tables lists the KV tables of the database, found by their history
-// companions.
+// companions, in name order (the order the sweep goes through them).
 func (w *Writer) Tables() ([]string, error) {
-	stmt, _, err := w.conn.Prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '%:history'`)
+	stmt, _, err := w.conn.Prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '%:history' ORDER BY name`)
 	if err != nil {
 		return nil, dbError(err)
 	}
