@@ -62,9 +62,9 @@ func (w *Writer) expireBatch(t *writeTable) (int, error) {
 	if err := stmt.Reset(); err != nil {
 		return 0, dbError(err)
 	}
-	for _, key := range keys {
+	for i, key := range keys {
 		if err := w.atomically(func() error { return w.removeExpired(t, key) }); err != nil {
-			return 0, err
+			return i, err // the keys before it are removed, each in its own savepoint
 		}
 	}
 	return len(keys), nil
