@@ -256,6 +256,29 @@ func TestSweep_PrunesAgainWhatARolledBackGroupPruned(t *testing.T) {
 	}
 }
 
+// A sweep that fails on one key still reports the keys it removed before
+// it: each went in a savepoint of its own and stays removed.
+func TestSweep_CountsWhatItRemovedBeforeAFailure(t *testing.T) {
+	s, now := mustOpenStore(t, Options{})
+	w := s.Writer()
+	for i, key := range []string{"a", "b"} {
+		if _, err := w.Put(PutRequest{Table: DefaultTable, Key: key, Value: []byte("x"), TTL: time.Duration(i+1) * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.conn.Exec(`CREATE TRIGGER stuck BEFORE DELETE ON kv_store WHEN OLD.key = 'b' BEGIN SELECT RAISE(ABORT, 'stuck'); END`); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(5 * time.Second)
+	res, err := w.Sweep()
+	if CodeOf(err) != CodeDatabaseError || res.Expired != 1 {
+		t.Fatalf("sweep: got %+v, %v; want 1 expired and a database error", res, err)
+	}
+	if _, err := s.Get(context.Background(), GetRequest{Table: DefaultTable, Key: "a"}); CodeOf(err) != CodeKeyNotFound {
+		t.Fatalf("a after the sweep: got %v, want KEY_NOT_FOUND (removed)", err)
+	}
+}
+
 func TestTimeline_KeysSeekByPrefix(t *testing.T) {
 	s, _ := mustOpenStore(t, Options{})
 	for _, k := range []string{"a", "b/1", "b/2", "b/2/x", "c"} {
