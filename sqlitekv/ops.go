@@ -242,8 +242,8 @@ func (w *Writer) Expire(table, key string) error {
 // finds it absent and history shows the expiry between the two values.
 func (w *Writer) live(t *writeTable, key string) (Entry, bool, error) {
 	cur, exists, expired, err := t.current(key, w.now())
-	if err == nil && expired {
-		err = w.removeExpired(t, key)
+	if err == nil {
+		err = w.expireIf(t, key, expired)
 	}
 	return cur, exists, err
 }

@@ -172,10 +172,8 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		if req.DryRun || len(gaps) > 0 { // after a gap nothing will be kept
 			return nil
 		}
-		if expired { // as live does before any write
-			if err := w.removeExpired(t, key); err != nil {
-				return err
-			}
+		if err := w.expireIf(t, key, expired); err != nil { // as live does before any write
+			return err
 		}
 		return w.restoreOver(t, key, target, cur, exists, !req.NoHistory)
 	}
