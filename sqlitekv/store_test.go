@@ -111,8 +111,23 @@ func TestWriter_RefusedWritesInAGroupChangeNothing(t *testing.T) {
 // be undone on its own without a savepoint, and neither can anything once
 // SQLite has rolled the whole transaction back (as on a full disk): then
 // the whole group fails, and none of it is left. A write whose very first
-// change fails alone, statement undone, fails alone.
+// change fails alone, statement undone, fails alone; a batch set fails
+// on its second item, after its first was stored, so its group fails.
 func TestWriter_DatabaseErrorsFailTheGroupWhenTheyMust(t *testing.T) {
+	failing := []struct {
+		name        string
+		write       func(w *Writer) error
+		changeFirst bool // it changed something before it reached "boom"
+	}{
+		{"incr", func(w *Writer) error {
+			_, err := w.Incr(IncrRequest{Table: DefaultTable, Key: "boom", Delta: 1})
+			return err
+		}, false},
+		{"batch set", func(w *Writer) error {
+			_, err := w.BatchSet(BatchSetRequest{Table: DefaultTable, Items: []BatchItem{{Key: "pre", Value: []byte("p")}, {Key: "boom", Value: []byte("2")}}})
+			return err
+		}, true},
+	}
 	for _, c := range []struct {
 		name, trigger string
 		groupFails    bool
@@ -123,44 +138,46 @@ func TestWriter_DatabaseErrorsFailTheGroupWhenTheyMust(t *testing.T) {
 		{"first change, transaction rolled back", `BEFORE INSERT ON "kv_store:history" WHEN NEW.key = 'boom' BEGIN SELECT RAISE(ROLLBACK, 'boom'); END`, true},
 		{"first change, statement undone", `BEFORE INSERT ON "kv_store:history" WHEN NEW.key = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`, false},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			s, _ := mustOpenStore(t, Options{})
-			w := s.Writer()
-			put(t, s, "boom", "1")
-			if err := w.conn.Exec(`CREATE TRIGGER boom ` + c.trigger); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Begin(); err != nil {
-				t.Fatal(err)
-			}
-			put(t, s, "a", "1")
-			if _, err := w.Incr(IncrRequest{Table: DefaultTable, Key: "boom", Delta: 1}); CodeOf(err) != CodeDatabaseError {
-				t.Fatalf("incr: got %v, want a database error", err)
-			}
-			_, putErr := w.Put(PutRequest{Table: DefaultTable, Key: "c", Value: []byte("3")})
-			_, batchErr := w.BatchSet(BatchSetRequest{Table: DefaultTable, Items: []BatchItem{{Key: "d", Value: []byte("4")}}})
-			commitErr := w.Commit()
-			want, left := Code(""), 1
-			if c.groupFails {
-				want, left = CodeDatabaseError, 0
-			}
-			for what, err := range map[string]error{"put after the failure": putErr, "batch after the failure": batchErr, "commit": commitErr} {
-				if CodeOf(err) != want {
-					t.Errorf("%s: got %v, want code %q", what, err, want)
+		for _, f := range failing {
+			t.Run(f.name+", "+c.name, func(t *testing.T) {
+				s, _ := mustOpenStore(t, Options{})
+				w := s.Writer()
+				put(t, s, "boom", "1")
+				if err := w.conn.Exec(`CREATE TRIGGER boom ` + c.trigger); err != nil {
+					t.Fatal(err)
 				}
-			}
-			ctx := context.Background()
-			for key, want := range map[string]int{"a": left, "c": left, "d": left, "boom": 1} {
-				versions, err := s.History(ctx, DefaultTable, key, 10)
-				if CodeOf(err) == CodeKeyNotFound {
-					err = nil
+				if err := w.Begin(); err != nil {
+					t.Fatal(err)
 				}
-				if err != nil || len(versions) != want {
-					t.Errorf("%s: %d versions (%v), want %d", key, len(versions), err, want)
+				put(t, s, "a", "1")
+				if err := f.write(w); CodeOf(err) != CodeDatabaseError {
+					t.Fatalf("%s: got %v, want a database error", f.name, err)
 				}
-			}
-			put(t, s, "e", "5") // the next write starts clean
-		})
+				_, putErr := w.Put(PutRequest{Table: DefaultTable, Key: "c", Value: []byte("3")})
+				_, batchErr := w.BatchSet(BatchSetRequest{Table: DefaultTable, Items: []BatchItem{{Key: "d", Value: []byte("4")}}})
+				commitErr := w.Commit()
+				want, left := Code(""), 1
+				if c.groupFails || f.changeFirst {
+					want, left = CodeDatabaseError, 0
+				}
+				for what, err := range map[string]error{"put after the failure": putErr, "batch after the failure": batchErr, "commit": commitErr} {
+					if CodeOf(err) != want {
+						t.Errorf("%s: got %v, want code %q", what, err, want)
+					}
+				}
+				ctx := context.Background()
+				for key, want := range map[string]int{"a": left, "c": left, "d": left, "boom": 1, "pre": 0} {
+					versions, err := s.History(ctx, DefaultTable, key, 10)
+					if CodeOf(err) == CodeKeyNotFound {
+						err = nil
+					}
+					if err != nil || len(versions) != want {
+						t.Errorf("%s: %d versions (%v), want %d", key, len(versions), err, want)
+					}
+				}
+				put(t, s, "e", "5") // the next write starts clean
+			})
+		}
 	}
 }
 
