@@ -1,0 +1,43 @@
+#!/bin/bash
+# ab.sh KVD_A KVD_B SCENARIO [ROUNDS]
+#
+# Compares two kvd binaries on one scenario, alternating A and B round by
+# round so that drifts of the machine hit both alike. Each round starts a
+# fresh kvd (--sync full, empty data directory), runs noop then SCENARIO
+# (4 s each, 64 connections, fresh database) and prints the ratio; the
+# medians per binary come last. batch-set is counted in items/s.
+#
+# Needs kvbench at $KVBENCH (default /tmp/kvbench); uses 127.0.0.1:18080.
+set -eu
+a=$1 b=$2 scenario=$3 rounds=${4:-6}
+kvbench=${KVBENCH:-/tmp/kvbench}
+addr=127.0.0.1:18080
+out=$(mktemp)
+measure() {
+	"$kvbench" -url "http://$addr" -d "${DURATION:-4s}" -c 64 -quiet -fresh -json -scenario "$1" |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("items_per_s") or d["throughput_rps"])'
+}
+for _ in $(seq "$rounds"); do
+	for kvd in "$a" "$b"; do
+		data=$(mktemp -d)
+		"$kvd" --listen "$addr" --data-dir "$data" --sync full --log-level warn >/dev/null 2>&1 &
+		pid=$!
+		sleep 0.5
+		noop=$(measure noop)
+		x=$(measure "$scenario")
+		kill "$pid"
+		wait "$pid" || true
+		rm -rf "$data"
+		printf '%s %.0f %.0f\n' "$kvd" "$noop" "$x" | tee -a "$out"
+	done
+done
+python3 - "$out" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+for kvd in dict.fromkeys(r[0] for r in rows):
+    mine = [r for r in rows if r[0] == kvd]
+    print("%s: median %.0f, median ratio to noop %.3f" % (kvd,
+        statistics.median(float(r[2]) for r in mine),
+        statistics.median(float(r[2]) / float(r[1]) for r in mine)))
+PY
+rm -f "$out"
