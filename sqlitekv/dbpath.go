@@ -113,7 +113,29 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 	if !r.allowAny && !r.inside(real) {
 		return Location{}, errInvalidDBPath
 	}
-	return inspect(real)
+	loc, err := inspect(real)
+	if err == nil && loc.Kind != PathDir {
+		err = r.refuseInsideDirMode(real)
+	}
+	return loc, err
+}
+
+// refuseInsideDirMode refuses a database file in the folders of a
+// directory-mode database: its owner would take the file for a key, and
+// opening it would turn a key's file into a database (and its side files
+// into more keys). A key's file lies at least two levels below the
+// directory that holds .kvd-cache.db, so a database in the data dir costs
+// no lookup at all.
+func (r *Resolver) refuseInsideDirMode(p string) error {
+	for dir := filepath.Dir(filepath.Dir(p)); r.allowAny || r.inside(dir); dir = filepath.Dir(dir) {
+		if _, err := os.Lstat(filepath.Join(dir, dirCacheFile)); err == nil {
+			return Errorf(CodeInvalidDBPath, "Database path lies in the folders of a directory-mode database (%s)", dir)
+		}
+		if filepath.Dir(dir) == dir {
+			break
+		}
+	}
+	return nil
 }
 
 // sqliteSideFiles end the names of the files SQLite keeps beside a

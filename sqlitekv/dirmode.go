@@ -33,6 +33,9 @@ type Dir struct {
 
 // OpenDir opens directory mode on root (a real, confined path).
 func OpenDir(root string, opts Options) (*Dir, error) {
+	if err := refuseLinkedCache(root); err != nil {
+		return nil, err
+	}
 	cache, err := Open(filepath.Join(root, dirCacheFile), true, opts)
 	if err != nil {
 		return nil, err
@@ -40,6 +43,19 @@ func OpenDir(root string, opts Options) (*Dir, error) {
 	d := &Dir{root: root, cache: cache}
 	cache.writer.mirror = d
 	return d, nil
+}
+
+// refuseLinkedCache refuses a cache (or a side file of it) that is not a
+// plain file: through a symlink, the cache could be any database, inside
+// the allowed roots or not, and SQLite would write into it.
+func refuseLinkedCache(root string) error {
+	for _, suffix := range append([]string{""}, sqliteSideFiles...) {
+		info, err := os.Lstat(filepath.Join(root, dirCacheFile+suffix))
+		if err == nil && !info.Mode().IsRegular() {
+			return Errorf(CodeInvalidDBPath, "The directory's %s%s is not a plain file", dirCacheFile, suffix)
+		}
+	}
+	return nil
 }
 
 // Cache is the SQLite store of metadata and history.

@@ -148,6 +148,9 @@ func (d *Dir) Store(table, key string, value []byte) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseDatabaseFile(p, value); err != nil {
+		return err
+	}
 	tmpDir, err := d.folderForStore(table, key, p)
 	if err != nil {
 		return err
@@ -182,10 +185,32 @@ func (d *Dir) Remove(table, key string) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseDatabaseFile(p, nil); err != nil {
+		return err
+	}
 	if _, err := lstatKeyFile(p, "Could not check the file to remove"); err != nil {
 		return err
 	}
 	d.staged.add(fileChange{table: table, key: key, path: p})
+	return nil
+}
+
+// refuseDatabaseFile keeps directory mode's hands off SQLite databases in
+// a table's folder (a file-mode database opened by its absolute path, say):
+// replacing or removing one, or one of its side files, would destroy what
+// its owner acknowledged. So no key's file may be one, and no value written
+// may become one (value: the new bytes, nil for a removal).
+func refuseDatabaseFile(p string, value []byte) error {
+	db := p
+	for _, suffix := range sqliteSideFiles {
+		if base, ok := strings.CutSuffix(p, suffix); ok {
+			db = base
+			break
+		}
+	}
+	if strings.HasPrefix(string(value), sqliteHeader) || IsSQLiteFile(db) {
+		return Errorf(CodeInvalidParameters, "The key's file would be, or belongs to, a SQLite database: directory mode neither writes nor removes one")
+	}
 	return nil
 }
 
