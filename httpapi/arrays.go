@@ -48,7 +48,7 @@ func (s *Server) arrayOp(w http.ResponseWriter, r *http.Request, t kvTarget, op 
 }
 
 func (s *Server) array(r *http.Request, t kvTarget, op string) (sqlitekv.ArrayResult, error) {
-	req := sqlitekv.ArrayRequest{Key: t.key, Op: op}
+	req := sqlitekv.ArrayRequest{Key: t.key, Op: op, MaxValue: s.cfg.MaxValueBytes}
 	var err error
 	if req.Table, err = t.q.table(); err != nil {
 		return sqlitekv.ArrayResult{}, err

@@ -132,7 +132,7 @@ func (s *Server) handlePutKey(w http.ResponseWriter, r *http.Request, t kvTarget
 
 func (s *Server) parsePut(r *http.Request, t kvTarget) (req sqlitekv.PutRequest, db *actors.DB, err error) {
 	q := t.q
-	req.Key = t.key
+	req.Key, req.MaxValue = t.key, s.cfg.MaxValueBytes
 	if req.Table, err = q.table(); err != nil {
 		return
 	}
@@ -225,7 +225,7 @@ func (s *Server) incr(w http.ResponseWriter, r *http.Request, t kvTarget, sign i
 
 func (s *Server) incrKey(r *http.Request, t kvTarget, sign int64) (sqlitekv.IncrResult, error) {
 	q := t.q
-	req := sqlitekv.IncrRequest{Key: t.key}
+	req := sqlitekv.IncrRequest{Key: t.key, MaxValue: s.cfg.MaxValueBytes}
 	var err error
 	if req.Table, err = q.table(); err != nil {
 		return sqlitekv.IncrResult{}, err

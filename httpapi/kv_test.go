@@ -166,6 +166,30 @@ func TestPut_PayloadTooLarge(t *testing.T) {
 	}
 }
 
+// The limit holds for the value a write leaves, not only for its body: a
+// push, a PUT at a path and an incr at a path that would grow the stored
+// value past it are refused and change nothing.
+func TestPayloadTooLarge_ForTheValueAWriteBuilds(t *testing.T) {
+	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.MaxValueBytes = 1000 })
+	q := "db=app&create_db_if_missing=true"
+	element := `"` + strings.Repeat("y", 400) + `"`
+	wantStatus(t, ts.do(t, "PUT", kv("list", q), "[]"), 200)
+	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/kv/list/push?"+q, element), 200)
+	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/kv/list/push?"+q, element), 200)
+	wantError(t, ts.do(t, "POST", "/api/v1/sqlite/kv/list/push?"+q, element), 413, "PAYLOAD_TOO_LARGE")
+
+	doc := `{"n":99,"pad":"` + strings.Repeat("p", 983) + `"}` // 1000 bytes: n=100 would take 1001
+	wantStatus(t, ts.do(t, "PUT", kv("doc", q), doc), 200)
+	wantError(t, ts.do(t, "PUT", kv("doc", q+"&path=more"), `"more"`), 413, "PAYLOAD_TOO_LARGE")
+	wantError(t, ts.do(t, "POST", "/api/v1/sqlite/kv/doc/incr?"+q+"&path=n", ""), 413, "PAYLOAD_TOO_LARGE")
+
+	for key, want := range map[string]int{"list": 2*len(element) + 3, "doc": len(doc)} {
+		if got := ts.do(t, "GET", kv(key, "db=app"), ""); len(got.Body) != want {
+			t.Errorf("%s after refused writes: %d bytes, want %d", key, len(got.Body), want)
+		}
+	}
+}
+
 func TestParameters_BadValuesAnswer400(t *testing.T) {
 	ts := newTestServer(t)
 	ts.do(t, "PUT", kv("a", "db=app&create_db_if_missing=true"), `1`)

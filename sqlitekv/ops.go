@@ -21,6 +21,7 @@ type PutRequest struct {
 	Versions    Versions
 	Ref         bool // Value is the key this key refers to
 	NoHistory   bool
+	MaxValue    int64 // with Path: the largest document it may leave (0: no limit)
 }
 
 type PutResult struct {
@@ -41,6 +42,7 @@ type IncrRequest struct {
 	Delta      int64
 	Path       JSONPath
 	NoHistory  bool
+	MaxValue   int64 // with Path: the largest document it may leave (0: no limit)
 }
 
 type IncrResult struct {
@@ -77,6 +79,9 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 			if next.Value, err = JSONSet(cur.Value, req.Path, req.Value); err != nil {
 				return err
 			}
+			if err := fits(next.Value, req.MaxValue); err != nil {
+				return err
+			}
 			next.ContentType = contentTypeJSON
 			if exists && IsJSONContentType(cur.ContentType) {
 				next.ContentType = cur.ContentType
@@ -90,6 +95,16 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 		return err
 	})
 	return res, err
+}
+
+// fits refuses a value a write has built (a document changed at a path, an
+// array pushed to) that came out larger than limit: the limit holds for
+// what is stored, not only for what a request carries.
+func fits(value []byte, limit int64) error {
+	if limit > 0 && int64(len(value)) > limit {
+		return Errorf(CodePayloadTooLarge, "The value would be larger than %d bytes", limit)
+	}
+	return nil
 }
 
 func checkPreconditions(req PutRequest, cur Entry, exists bool) error {
@@ -185,6 +200,9 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 		}
 		if len(req.Path) > 0 {
 			next.Value, res.Previous, res.Value, err = JSONIncr(cur.Value, req.Path, req.Delta)
+			if err == nil {
+				err = fits(next.Value, req.MaxValue)
+			}
 			if !exists {
 				next.ContentType = contentTypeJSON
 			}
