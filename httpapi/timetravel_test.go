@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"testing"
@@ -101,6 +102,31 @@ func TestTimeTravel_PrunedHistoryIsAGapNotAGuess(t *testing.T) {
 	if got := ts.do(t, "GET", at("k", t0, 95), ""); string(got.Body) != "v9" {
 		t.Fatalf("retained: got %q, want v9", got.Body)
 	}
+
+	// The same by op number: k's first ten writes are ops 1 to 10, and a
+	// pruned op's time is not known, only that it came before the kept ones.
+	ts.Clock.Advance(10 * time.Second)
+	ts.do(t, "PUT", kv("late", q), "l") // op 11, never pruned
+	snapshot := func(key string, op int) response {
+		return ts.do(t, "GET", kv(key+"/snapshot", fmt.Sprintf("db=app&op_number=%d", op)), "")
+	}
+	var history struct {
+		Operations []struct {
+			OpNumber int `json:"op_number"`
+		} `json:"operations"`
+	}
+	if err := json.Unmarshal(ts.do(t, "GET", kv("k/history", "db=app"), "").Body, &history); err != nil || len(history.Operations) == 0 {
+		t.Fatalf("history of k: %v %v", history, err)
+	}
+	oldest := history.Operations[len(history.Operations)-1].OpNumber
+	for _, op := range []int{1, oldest - 1} {
+		wantError(t, snapshot("k", op), 409, "TIME_TRAVEL_GAP")
+	}
+	if got := snapshot("k", oldest); got.Status != 200 || got.JSON(t)["value"] != fmt.Sprintf("v%d", oldest) {
+		t.Fatalf("snapshot of k at op %d: got %d %s", oldest, got.Status, got.Body)
+	}
+	wantError(t, snapshot("late", 1), 404, "KEY_NOT_FOUND")
+	wantError(t, snapshot("late", 10), 404, "KEY_NOT_FOUND")
 }
 
 func TestTimeTravel_MaxAgeKeepsEachKeysNewestVersion(t *testing.T) {

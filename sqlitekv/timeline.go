@@ -32,8 +32,9 @@ func atTime(ms int64) point { return point{ts: ms, op: math.MaxInt64} }
 // kind of connection. Every lookup is an index seek on (key, ts), so cost
 // grows with log(versions), not with versions.
 type timeline struct {
-	at, horizon, versions, tsAtOp *sqlite3.Stmt
-	keyFrom, keyAfter             *sqlite3.Stmt
+	at, horizon, versions *sqlite3.Stmt
+	tsAtOp, tsAfterOp     *sqlite3.Stmt
+	keyFrom, keyAfter     *sqlite3.Stmt
 }
 
 const versionColumns = `op_number, op, ts, recorded, value, content_type, coalesce(expire_at, 0)`
@@ -42,11 +43,12 @@ func prepareTimeline(p *stmtSet, n tableNames) timeline {
 	return timeline{
 		at: p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + `
 WHERE key = ?1 AND ts <= ?2 AND op_number <= ?3 ORDER BY ts DESC, op_number DESC LIMIT 1`),
-		horizon:  p.prepare(`SELECT first_ts FROM ` + n.horizon + ` WHERE key = ?1`),
-		versions: p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + ` WHERE key = ?1 ORDER BY ts DESC, op_number DESC LIMIT ?2`),
-		keyFrom:  p.prepare(`SELECT key FROM ` + n.history + ` WHERE key >= ?1 ORDER BY key LIMIT 1`),
-		keyAfter: p.prepare(`SELECT key FROM ` + n.history + ` WHERE key > ?1 ORDER BY key LIMIT 1`),
-		tsAtOp:   p.prepare(`SELECT ts FROM ` + n.history + ` WHERE op_number <= ?1 ORDER BY op_number DESC LIMIT 1`),
+		horizon:   p.prepare(`SELECT first_ts FROM ` + n.horizon + ` WHERE key = ?1`),
+		versions:  p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + ` WHERE key = ?1 ORDER BY ts DESC, op_number DESC LIMIT ?2`),
+		keyFrom:   p.prepare(`SELECT key FROM ` + n.history + ` WHERE key >= ?1 ORDER BY key LIMIT 1`),
+		keyAfter:  p.prepare(`SELECT key FROM ` + n.history + ` WHERE key > ?1 ORDER BY key LIMIT 1`),
+		tsAtOp:    p.prepare(`SELECT ts FROM ` + n.history + ` WHERE op_number <= ?1 ORDER BY op_number DESC LIMIT 1`),
+		tsAfterOp: p.prepare(`SELECT ts FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT 1`),
 	}
 }
 
@@ -75,8 +77,13 @@ func (tl *timeline) stateAt(key string, p point) (Entry, error) {
 		if err != nil {
 			return Entry{}, dbError(err)
 		}
-		if pruned && p.ts >= firstTs {
-			return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: that history was pruned")
+		if pruned {
+			if maybe, err := tl.mayBeFrom(p, firstTs); err != nil || maybe {
+				if err == nil {
+					err = Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: that history was pruned")
+				}
+				return Entry{}, err
+			}
 		}
 		return Entry{}, Errorf(CodeKeyNotFound, "Key not found at the requested time")
 	}
@@ -87,6 +94,21 @@ func (tl *timeline) stateAt(key string, p point) (Entry, error) {
 		return Entry{}, Errorf(CodeKeyNotFound, "Key not found at the requested time")
 	}
 	return v.Entry, nil
+}
+
+// mayBeFrom reports whether p may lie at or after ts. A time is exact, but
+// the time of an op number whose row retention pruned is known only to lie
+// between the rows kept around it, so p could be later than p.ts: up to
+// the time of the first row kept after it.
+func (tl *timeline) mayBeFrom(p point, ts int64) (bool, error) {
+	if p.ts >= ts || p.op == math.MaxInt64 {
+		return p.ts >= ts, nil
+	}
+	until := int64(math.MaxInt64)
+	if _, err := queryRow(tl.tsAfterOp, func(s *sqlite3.Stmt) { until = s.ColumnInt64(0) }, p.op); err != nil {
+		return false, dbError(err)
+	}
+	return until >= ts, nil
 }
 
 // pointOfOp is the history position right after op number op.
