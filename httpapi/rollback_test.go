@@ -55,6 +55,14 @@ func TestTableRollback_DryRunThenConfirm(t *testing.T) {
 	if m := ts.do(t, "POST", rollback, `{"keys":["changed"]}`).JSON(t); m["count"] != 1.0 {
 		t.Fatalf("dry run on chosen keys: got %v", m)
 	}
+	// A key named twice counts once, in a rollback and in a diff.
+	if m := ts.do(t, "POST", rollback, `{"keys":["changed","changed"]}`).JSON(t); m["count"] != 1.0 {
+		t.Fatalf("dry run on a key named twice: got %v", m)
+	}
+	diff := fmt.Sprintf("/api/v1/sqlite/kv/diff?db=app&keys=changed,changed&from=%d&to=%d", t0, ts.Clock.Now().Unix())
+	if m := ts.do(t, "GET", diff, "").JSON(t); len(m["changes"].([]any)) != 1 || fmt.Sprint(m["stats"]) != "map[created:0 deleted:0 modified:1]" {
+		t.Fatalf("diff of a key named twice: got %v", m)
+	}
 }
 
 func TestTableRollback_RefusesAcrossGapsAndListsThem(t *testing.T) {
@@ -69,6 +77,10 @@ func TestTableRollback_RefusesAcrossGapsAndListsThem(t *testing.T) {
 	wantError(t, r, 409, "TIME_TRAVEL_GAP")
 	if fmt.Sprint(r.JSON(t)["keys"]) != "[blind]" {
 		t.Fatalf("gap keys: got %s, want [blind]", r.Body)
+	}
+	r = ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?db=app&confirm=yes&to_timestamp="+strconv.FormatInt(t0, 10), `{"keys":["blind","fine","blind"]}`)
+	if fmt.Sprint(r.JSON(t)["keys"]) != "[blind]" {
+		t.Fatalf("gap keys of a key named twice: got %s, want [blind]", r.Body)
 	}
 	if got := string(ts.do(t, "GET", kv("fine", q), "").Body); got != "2" {
 		t.Fatalf("fine after refused rollback: got %q, want 2", got)

@@ -183,7 +183,7 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 				return err
 			}
 		}
-		for _, key := range req.Keys {
+		for _, key := range distinct(req.Keys) {
 			if err := visit(key); err != nil {
 				return err
 			}

@@ -133,7 +133,7 @@ func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []s
 			}
 			res.Next = next(keys, res.Truncated)
 		}
-		for _, key := range keys {
+		for _, key := range distinct(keys) {
 			old, oldErr := entryOrNil(t.stateAt(key, atTime(from)))
 			cur, newErr := entryOrNil(t.stateAt(key, atTime(to)))
 			if CodeOf(oldErr) == CodeTimeTravelGap || CodeOf(newErr) == CodeTimeTravelGap {
@@ -153,6 +153,20 @@ func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []s
 		return nil
 	})
 	return res, err
+}
+
+// distinct drops the repeats of keys a client named twice, keeping the
+// first of each, so that no key is reported or changed twice.
+func distinct(keys []string) []string {
+	seen := make(map[string]bool, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // entryOrNil turns "not found" into a nil entry.
