@@ -223,6 +223,23 @@ func TestBadInput_SlowHeadersAreCutOff(t *testing.T) {
 	wantStatus(t, ts.do(t, "GET", "/healthz", ""), 200)
 }
 
+// A write refused before its body is read is answered at once, even when
+// the client waits for "100 Continue" before sending the body, or has
+// announced more body than the server will read.
+func TestBadInput_EarlyAnswersDoNotWaitForTheBody(t *testing.T) {
+	ts := newTestServer(t)
+	for _, c := range []struct{ query, header, want string }{
+		{"db=app&ttl=bad", "Expect: 100-continue\r\nContent-Length: 5", "HTTP/1.1 400 Bad Request"},
+		{"db=app&create_db_if_missing=true", "Expect: 100-continue\r\nContent-Length: 20000000", "HTTP/1.1 413 Request Entity Too Large"},
+		{"db=app&create_db_if_missing=true", "Content-Length: 20000000", "HTTP/1.1 413 Request Entity Too Large"},
+	} {
+		req := "PUT /api/v1/sqlite/kv/k?" + c.query + " HTTP/1.1\r\nHost: x\r\n" + c.header + "\r\n\r\n"
+		if got := rawStatus(t, ts, req); got != c.want {
+			t.Errorf("%s with %q: got %q, want %q", c.query, c.header, got, c.want)
+		}
+	}
+}
+
 // rawStatus sends a raw request and returns the status line of the answer.
 func rawStatus(t *testing.T, ts *testServer, req string) string {
 	t.Helper()

@@ -46,13 +46,18 @@ func (m *bodyMeter) charge(n int64) bool {
 	}
 }
 
-// meterBody puts r's body on the budget; the returned func gives back what
-// was read. Requests without a body cost nothing.
-func meterBody(r *http.Request, budget *atomic.Int64) (refund func()) {
+// meterBody returns r with its body on the budget, and a func that gives
+// back what was read. Requests without a body cost nothing. The metered
+// request is a copy: net/http must still find its own body in the request
+// it made, or it cannot tell what of the body is unread when an answer
+// comes early (an error before the body is read), and waits for the body
+// (Expect: 100-continue: forever) instead of closing the connection.
+func meterBody(r *http.Request, budget *atomic.Int64) (*http.Request, func()) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return func() {}
+		return r, func() {}
 	}
 	m := &bodyMeter{ReadCloser: r.Body, budget: budget}
+	r = r.WithContext(r.Context())
 	r.Body = m
-	return func() { budget.Add(m.taken) }
+	return r, func() { budget.Add(m.taken) }
 }
