@@ -78,11 +78,12 @@ func (tl *timeline) stateAt(key string, p point) (Entry, error) {
 			return Entry{}, dbError(err)
 		}
 		if pruned {
-			if maybe, err := tl.mayBeFrom(p, firstTs); err != nil || maybe {
-				if err == nil {
-					err = Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: that history was pruned")
-				}
+			inPrunedSpan, err := tl.mayBeFrom(p, firstTs)
+			if err != nil {
 				return Entry{}, err
+			}
+			if inPrunedSpan {
+				return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: that history was pruned")
 			}
 		}
 		return Entry{}, Errorf(CodeKeyNotFound, "Key not found at the requested time")
