@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/httpapi"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
@@ -66,4 +68,38 @@ func TestDirMode_RefusesALinkedCache(t *testing.T) {
 	if got := ts.do(t, "GET", kv("important", "db=victim"), ""); got.Status != 200 || string(got.Body) != "precious" {
 		t.Fatalf("victim after the linked cache: %d %s", got.Status, got.Body)
 	}
+}
+
+// Only table folders are off limits: a database in a folder no table can
+// be named, or in the data dir under a directory-mode parent, opens; a
+// directory-mode database inside another's table folder does not.
+func TestDirMode_OnlyTableFoldersAreOffLimits(t *testing.T) {
+	allow := t.TempDir()
+	data := filepath.Join(allow, "data")
+	if err := os.Mkdir(data, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+		r, err := sqlitekv.NewResolver(data, []string{allow}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Resolver = r
+	})
+	dq := "db=" + url.QueryEscape(allow) + "&table=notes"
+	wantStatus(t, ts.do(t, "PUT", kv("k", dq), "v"), 200) // <allow>/.kvd-cache.db
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+
+	if err := os.MkdirAll(filepath.Join(allow, "my-notes"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	noTable := "db=" + url.QueryEscape(filepath.Join(allow, "my-notes", "bank.db")) + "&create_db_if_missing=true"
+	wantStatus(t, ts.do(t, "PUT", kv("acct", noTable), "1"), 200)
+
+	inner := filepath.Join(allow, "notes", "sub")
+	if err := os.MkdirAll(inner, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, ts.do(t, "PUT", kv("k", "db="+url.QueryEscape(inner)+"&table=t"), "v"), 400, "INVALID_DB_PATH")
+	wantError(t, ts.do(t, "PUT", kv("k", "db="+url.QueryEscape(filepath.Join(allow, "notes"))+"&table=t"), "v"), 400, "INVALID_DB_PATH")
 }

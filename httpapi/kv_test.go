@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -188,6 +190,25 @@ func TestPayloadTooLarge_ForTheValueAWriteBuilds(t *testing.T) {
 			t.Errorf("%s after refused writes: %d bytes, want %d", key, len(got.Body), want)
 		}
 	}
+}
+
+// Pop and remove only shrink an array, so the limit never refuses them,
+// not even on an array stored before the limit was lowered.
+func TestPayloadTooLarge_NeverForAShrinkingArray(t *testing.T) {
+	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.MaxValueBytes = 1000 })
+	q := "db=app&create_db_if_missing=true"
+	wantStatus(t, ts.do(t, "PUT", kv("list", q), `["`+strings.Repeat("<", 300)+`","x","y"]`), 200) // json.Marshal would write each < as \u003c
+	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/kv/list/pop?"+q, ""), 200)
+	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/kv/list/remove?"+q, `"x"`), 200)
+
+	// A file written by hand in directory mode may be past the limit.
+	dir, root, dq := dirServer(t, func(_ *actors.Config, h *httpapi.Config) { h.MaxValueBytes = 1000 })
+	wantStatus(t, dir.do(t, "PUT", kv("seed", dq), "1"), 200)
+	if err := os.WriteFile(filepath.Join(root, "notes", "big"), []byte(`["`+strings.Repeat("a", 1500)+`","x"]`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, dir.do(t, "POST", "/api/v1/sqlite/kv/big/push?"+dq, `"y"`), 413)
+	wantStatus(t, dir.do(t, "POST", "/api/v1/sqlite/kv/big/pop?"+dq, ""), 200)
 }
 
 func TestParameters_BadValuesAnswer400(t *testing.T) {

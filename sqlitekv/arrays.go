@@ -16,7 +16,7 @@ type ArrayRequest struct {
 	Value      []byte
 	Index      *int
 	NoHistory  bool
-	MaxValue   int64 // the largest value it may leave (0: no limit)
+	MaxValue   int64 // push: the largest value it may leave (0: no limit)
 }
 
 // ArrayResult reports the array's new length; Value is the popped element
@@ -73,8 +73,10 @@ func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
 		if next.Value, err = storeArray(cur.Value, req.Path, arr); err != nil {
 			return err
 		}
-		if err := fits(next.Value, req.MaxValue); err != nil {
-			return err
+		if req.Op == OpPush { // pop and remove only shrink it, even one past the limit
+			if err := fits(next.Value, req.MaxValue); err != nil {
+				return err
+			}
 		}
 		_, err = w.commitEntry(t, req.Key, req.Op, cur, exists, next, !req.NoHistory)
 		return err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 )
@@ -114,22 +115,27 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 		return Location{}, errInvalidDBPath
 	}
 	loc, err := inspect(real)
-	if err == nil && loc.Kind != PathDir {
-		err = r.refuseInsideDirMode(real)
+	if err == nil && filepath.IsAbs(db) {
+		err = r.refuseInsideDirMode(loc)
 	}
 	return loc, err
 }
 
-// refuseInsideDirMode refuses a database file in the folders of a
-// directory-mode database: its owner would take the file for a key, and
-// opening it would turn a key's file into a database (and its side files
-// into more keys). A key's file lies at least two levels below the
-// directory that holds .kvd-cache.db, so a database in the data dir costs
-// no lookup at all.
-func (r *Resolver) refuseInsideDirMode(p string) error {
-	for dir := filepath.Dir(filepath.Dir(p)); r.allowAny || r.inside(dir); dir = filepath.Dir(dir) {
+// refuseInsideDirMode refuses a database in a table folder of a
+// directory-mode database: that database's owner takes the folder's files
+// for keys, so opening one as a database would turn a key's file into a
+// database (and its side files into more keys), and a directory-mode
+// database there would share its files with the outer one. The data
+// dir's own databases (bare names) are never refused: the data dir is
+// kvd's, and directory mode does not touch a SQLite file anywhere.
+func (r *Resolver) refuseInsideDirMode(loc Location) error {
+	for dir := filepath.Dir(loc.Path); r.allowAny || r.inside(dir); dir = filepath.Dir(dir) {
 		if _, err := os.Lstat(filepath.Join(dir, dirCacheFile)); err == nil {
-			return Errorf(CodeInvalidDBPath, "Database path lies in the folders of a directory-mode database (%s)", dir)
+			rel, _ := filepath.Rel(dir, loc.Path)
+			table, _, nested := strings.Cut(filepath.ToSlash(rel), "/")
+			if (nested || loc.Kind == PathDir) && ValidateTable(table) == nil {
+				return Errorf(CodeInvalidDBPath, "Database path lies in table %q of the directory-mode database %s", table, dir)
+			}
 		}
 		if filepath.Dir(dir) == dir {
 			break
@@ -223,11 +229,15 @@ func inspect(p string) (Location, error) {
 func IsSQLiteFile(p string) bool { return checkHeader(p) == nil }
 
 func checkHeader(p string) error {
-	f, err := os.Open(p)
+	// Non-blocking, so that a FIFO in the way does not hang the open.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return &Error{Code: CodeInvalidDBPath, Message: "Database file is not readable", Cause: err}
 	}
 	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return Errorf(CodeInvalidSQLiteHeader, "File is not a valid SQLite database")
+	}
 	header := make([]byte, len(sqliteHeader))
 	if _, err := io.ReadFull(f, header); err != nil || string(header) != sqliteHeader {
 		return Errorf(CodeInvalidSQLiteHeader, "File is not a valid SQLite database")

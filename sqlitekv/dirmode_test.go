@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // mustOpenDir opens directory mode on a fresh folder.
@@ -135,5 +137,59 @@ func TestDir_FilesFollowTheGroup(t *testing.T) {
 	}
 	if got := fmt.Sprint(onDisk(t, root)); got != "[t/ t/a t/kept]" {
 		t.Fatalf("after a group with a failed batch: %s", got)
+	}
+}
+
+// A key whose file became a SQLite database (replaced by hand) is one
+// directory mode will not remove: the sweep leaves it and expires the rest.
+func TestDir_SweepGoesOnPastAKeyItMayNotRemove(t *testing.T) {
+	root := t.TempDir()
+	now := time.Unix(1_700_000_000, 0)
+	d, err := OpenDir(root, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	w := d.Cache().Writer()
+	for key, ttl := range map[string]time.Duration{"x": time.Second, "y": 2 * time.Second} {
+		if _, err := w.Put(PutRequest{Table: "t", Key: key, Value: []byte("v"), ContentType: "text/plain", TTL: ttl}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "t", "x"), []byte(sqliteHeader+"a database"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(3 * time.Second)
+	res, err := w.Sweep()
+	if err != nil || res.Expired != 1 {
+		t.Fatalf("sweep: %+v, %v; want y expired", res, err)
+	}
+	if got := onDisk(t, root); !slices.Equal(got, []string{"t/", "t/x"}) {
+		t.Fatalf("on disk after the sweep: %v, want the database file only", got)
+	}
+}
+
+// A FIFO where a key's file would be is no SQLite database, and looking
+// at it must not wait for a writer.
+func TestDir_AFIFOInTheWayDoesNotHang(t *testing.T) {
+	d, root := mustOpenDir(t)
+	if err := dirPut(t, d, "seed", "1"); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(root, "t", "p")
+	if err := syscall.Mkfifo(fifo, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- dirPut(t, d, "p", "new") }()
+	select {
+	case err := <-done:
+		t.Logf("put over a FIFO: %v", err)
+	case <-time.After(5 * time.Second):
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			f.Close() // let the blocked open return
+		}
+		<-done
+		t.Fatal("a put over a FIFO blocked")
 	}
 }

@@ -62,10 +62,18 @@ func (w *Writer) expireBatch(t *writeTable) (int, error) {
 	if err := stmt.Reset(); err != nil {
 		return 0, dbError(err)
 	}
-	for i, key := range keys {
-		if err := w.atomically(func() error { return w.removeExpired(t, key) }); err != nil {
-			return i, err // the keys before it are removed, each in its own savepoint
+	removed := 0
+	for _, key := range keys {
+		err := w.atomically(func() error { return w.removeExpired(t, key) })
+		switch {
+		case CodeOf(err) == CodeInvalidParameters:
+			// Directory mode will not remove this key's file (it became a
+			// SQLite database): the key waits for a write, the others go on.
+		case err != nil:
+			return removed, err // the keys before it are removed, each in its own savepoint
+		default:
+			removed++
 		}
 	}
-	return len(keys), nil
+	return removed, nil
 }

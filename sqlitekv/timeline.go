@@ -23,10 +23,12 @@ func (v Version) Removes() bool { return v.Recorded && v.Entry.Value == nil }
 
 // point is a position in a table's history: every write with ts <= ts and
 // op_number <= op. Time travel uses (t, max); snapshots by op number use
-// (ts of that op, op).
-type point struct{ ts, op int64 }
+// (ts of that op, op). until is the latest time the point may be at: ts,
+// unless retention pruned op's row, whose time is then known only to lie
+// between the rows kept around it.
+type point struct{ ts, op, until int64 }
 
-func atTime(ms int64) point { return point{ts: ms, op: math.MaxInt64} }
+func atTime(ms int64) point { return point{ts: ms, op: math.MaxInt64, until: ms} }
 
 // timeline holds the statements that read one table's history, on either
 // kind of connection. Every lookup is an index seek on (key, ts), so cost
@@ -47,7 +49,7 @@ WHERE key = ?1 AND ts <= ?2 AND op_number <= ?3 ORDER BY ts DESC, op_number DESC
 		versions:  p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + ` WHERE key = ?1 ORDER BY ts DESC, op_number DESC LIMIT ?2`),
 		keyFrom:   p.prepare(`SELECT key FROM ` + n.history + ` WHERE key >= ?1 ORDER BY key LIMIT 1`),
 		keyAfter:  p.prepare(`SELECT key FROM ` + n.history + ` WHERE key > ?1 ORDER BY key LIMIT 1`),
-		tsAtOp:    p.prepare(`SELECT ts FROM ` + n.history + ` WHERE op_number <= ?1 ORDER BY op_number DESC LIMIT 1`),
+		tsAtOp:    p.prepare(`SELECT ts, op_number FROM ` + n.history + ` WHERE op_number <= ?1 ORDER BY op_number DESC LIMIT 1`),
 		tsAfterOp: p.prepare(`SELECT ts FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT 1`),
 	}
 }
@@ -77,14 +79,8 @@ func (tl *timeline) stateAt(key string, p point) (Entry, error) {
 		if err != nil {
 			return Entry{}, dbError(err)
 		}
-		if pruned {
-			inPrunedSpan, err := tl.mayBeFrom(p, firstTs)
-			if err != nil {
-				return Entry{}, err
-			}
-			if inPrunedSpan {
-				return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: that history was pruned")
-			}
+		if pruned && p.until >= firstTs {
+			return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: that history was pruned")
 		}
 		return Entry{}, Errorf(CodeKeyNotFound, "Key not found at the requested time")
 	}
@@ -93,36 +89,29 @@ func (tl *timeline) stateAt(key string, p point) (Entry, error) {
 		return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: the write in effect was made with history=false")
 	case v.Removes() || v.Entry.expired(p.ts):
 		return Entry{}, Errorf(CodeKeyNotFound, "Key not found at the requested time")
+	case v.Entry.expired(p.until):
+		return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: that op was pruned, so whether the value had expired by then is unknown")
 	}
 	return v.Entry, nil
 }
 
-// mayBeFrom reports whether p may lie at or after ts. A time is exact, but
-// the time of an op number whose row retention pruned is known only to lie
-// between the rows kept around it, so p could be later than p.ts: up to
-// the time of the first row kept after it.
-func (tl *timeline) mayBeFrom(p point, ts int64) (bool, error) {
-	if p.ts >= ts || p.op == math.MaxInt64 {
-		return p.ts >= ts, nil
-	}
-	until := int64(math.MaxInt64)
-	if _, err := queryRow(tl.tsAfterOp, func(s *sqlite3.Stmt) { until = s.ColumnInt64(0) }, p.op); err != nil {
-		return false, dbError(err)
-	}
-	return until >= ts, nil
-}
-
 // pointOfOp is the history position right after op number op.
 func (tl *timeline) pointOfOp(op int64) (point, error) {
-	var ts int64
-	found, err := queryRow(tl.tsAtOp, func(s *sqlite3.Stmt) { ts = s.ColumnInt64(0) }, op)
-	if err != nil {
+	p := point{ts: math.MinInt64, op: op}
+	last := int64(0) // the newest op kept up to op
+	if _, err := queryRow(tl.tsAtOp, func(s *sqlite3.Stmt) { p.ts, last = s.ColumnInt64(0), s.ColumnInt64(1) }, op); err != nil {
 		return point{}, dbError(err)
 	}
-	if !found {
-		return point{ts: math.MinInt64, op: op}, nil
+	p.until = p.ts
+	if last == op {
+		return p, nil
 	}
-	return point{ts: ts, op: op}, nil
+	// op's row was pruned (every op number up to the newest was a write
+	// once): it came before the next row kept, if any.
+	if _, err := queryRow(tl.tsAfterOp, func(s *sqlite3.Stmt) { p.until = s.ColumnInt64(0) }, op); err != nil {
+		return point{}, dbError(err)
+	}
+	return p, nil
 }
 
 // versions lists key's history newest first, at most limit rows.
