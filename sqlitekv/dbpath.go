@@ -59,6 +59,10 @@ func NewResolver(dataDir string, allowDirs []string, allowAnyAbsolute bool) (*Re
 }
 
 func realDir(dir string) (string, error) {
+	if strings.TrimSpace(dir) == "" {
+		// filepath.Abs would make it the working directory: a root no one chose.
+		return "", errors.New("a root is empty (a stray separator in --allow-dir or KVD_ALLOW_DIR?)")
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err

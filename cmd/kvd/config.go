@@ -89,7 +89,28 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if batch := httpapi.BatchBodyLimit(c.maxValueBytes); c.maxBodyMemory != 0 && c.maxBodyMemory < batch {
 		return c, fmt.Errorf("--max-body-memory must hold one batch body: at least 4 × --max-value-bytes = %d", batch)
 	}
-	return c, nil
+	return c, c.checkRanges()
+}
+
+// checkRanges refuses values that would otherwise fall back to a default
+// or mean "off" without saying so.
+func (c config) checkRanges() error {
+	switch {
+	case c.listen == "":
+		return fmt.Errorf("--listen must name an address, e.g. 127.0.0.1:8080")
+	case c.maxQueue <= 0 || c.maxOpenDBs <= 0:
+		return fmt.Errorf("--max-queue and --max-open-dbs must be positive")
+	case c.historyKeep == 0 || c.historyKeep < -1:
+		return fmt.Errorf("--history-keep must be positive, or -1 to keep every version")
+	case c.idleTimeout < 0 || c.sweepInterval < 0 || c.historyMaxAge < 0 || c.shutdownTimeout < 0:
+		return fmt.Errorf("durations must not be negative (0 turns --idle-timeout, --sweep-interval and --history-max-age off)")
+	}
+	for _, dir := range c.allowDirs {
+		if strings.TrimSpace(dir) == "" {
+			return fmt.Errorf("--allow-dir must not be empty (a stray ':' in KVD_ALLOW_DIR?)")
+		}
+	}
+	return nil
 }
 
 func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {

@@ -3,6 +3,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +23,10 @@ func main() {
 	// After the first signal, restore the default handling: a second
 	// SIGINT/SIGTERM ends the process at once instead of waiting.
 	go func() { <-ctx.Done(); stop() }()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	switch err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); {
+	case errors.Is(err, flag.ErrHelp):
+		return // -h: the usage is the answer
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "kvd:", err)
 		os.Exit(1)
 	}
@@ -51,8 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if tokens, err = httpapi.LoadTokens(cfg.authTokenFile); err != nil {
 			return fmt.Errorf("load auth tokens: %w", err)
 		}
-		go reloadOnHangup(ctx, tokens, log)
 	}
+	defer reloadOnHangup(tokens, log)()
 	metrics := httpapi.NewMetrics()
 	registry := actors.NewRegistry(actors.Config{
 		Resolver: resolver,
@@ -113,21 +118,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return err
 }
 
-// reloadOnHangup rereads the token file on every SIGHUP until ctx ends.
-func reloadOnHangup(ctx context.Context, tokens *httpapi.Tokens, log *slog.Logger) {
+// reloadOnHangup rereads the token file (if any) on every SIGHUP until the
+// returned func is called. It handles SIGHUP for the whole run, draining
+// included: the signal's default action would end kvd without draining,
+// and `systemctl reload` sends it whether or not there are tokens.
+func reloadOnHangup(tokens *httpapi.Tokens, log *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-hup:
-			if err := tokens.Reload(); err != nil {
-				log.Error("reloading auth tokens; keeping the previous ones", "err", err)
-			} else {
-				log.Info("auth tokens reloaded")
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if tokens == nil {
+					log.Info("SIGHUP: nothing to reload (no --auth-token-file)")
+				} else if err := tokens.Reload(); err != nil {
+					log.Error("reloading auth tokens; keeping the previous ones", "err", err)
+				} else {
+					log.Info("auth tokens reloaded")
+				}
+			case <-done:
+				return
 			}
-		case <-ctx.Done():
-			return
 		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
 	}
 }

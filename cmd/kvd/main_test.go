@@ -93,7 +93,9 @@ func TestConfig_FlagsFallBackToEnvironment(t *testing.T) {
 	if cfg.sync != "normal" || cfg.historyKeep != 7 || fmt.Sprint(cfg.allowDirs) != "[/a /b]" || cfg.listen != "127.0.0.1:2" {
 		t.Fatalf("config: got %+v", cfg)
 	}
-	for _, bad := range [][]string{{"--sync", "sometimes"}, {"--max-value-bytes", "0"}, {"extra"}, {"--log-format", "xml"}, {"--cache-bytes", "1000"}, {"--cache-bytes", "1073741824"}} {
+	for _, bad := range [][]string{{"--sync", "sometimes"}, {"--max-value-bytes", "0"}, {"extra"}, {"--log-format", "xml"}, {"--cache-bytes", "1000"}, {"--cache-bytes", "1073741824"},
+		{"--listen", ""}, {"--max-queue", "0"}, {"--max-open-dbs", "-3"}, {"--history-keep", "0"}, {"--history-keep", "-5"},
+		{"--idle-timeout", "-1s"}, {"--sweep-interval", "-1s"}, {"--history-max-age", "-1h"}, {"--shutdown-timeout", "-1s"}, {"--allow-dir", ""}} {
 		cfg, err := parseConfig(bad, func(string) string { return "" }, io.Discard)
 		if err == nil {
 			_, err = cfg.logger(io.Discard)
@@ -101,6 +103,12 @@ func TestConfig_FlagsFallBackToEnvironment(t *testing.T) {
 		if err == nil {
 			t.Errorf("%v: got no error", bad)
 		}
+	}
+	if _, err := parseConfig(nil, func(k string) string { return map[string]string{"KVD_ALLOW_DIR": "/a:"}[k] }, io.Discard); err == nil {
+		t.Error("KVD_ALLOW_DIR=/a: (an empty root, which would be the working directory): got no error")
+	}
+	if out, err := exec.Command(kvdBinary, "-h").CombinedOutput(); err != nil || !strings.Contains(string(out), "-data-dir") {
+		t.Errorf("kvd -h: %v\n%s", err, out)
 	}
 }
 
@@ -269,6 +277,26 @@ func TestKvd_SecondSignalExitsAtOnce(t *testing.T) {
 	}
 	if d.cmd.ProcessState.Success() {
 		t.Fatal("a second signal should end kvd at once, not cleanly")
+	}
+}
+
+// systemctl reload sends SIGHUP whether or not kvd has tokens: without a
+// token file it is a no-op, never the signal's default (ending kvd).
+func TestKvd_SIGHUPWithoutTokensKeepsServing(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(d.logs.String(), "nothing to reload"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no sign of SIGHUP being handled\n%s", d.logs)
+		}
+	}
+	res, err := http.Get(d.url + "/healthz")
+	if err != nil {
+		t.Fatalf("after SIGHUP: %v", err)
+	}
+	res.Body.Close()
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit code: got %d, want 0", code)
 	}
 }
 
