@@ -73,7 +73,7 @@ func historyValue(inline json.RawMessage, raw *string) ([]byte, error) {
 	if raw != nil {
 		return base64.StdEncoding.DecodeString(*raw)
 	}
-	if len(inline) == 0 || string(inline) == "null" {
+	if len(inline) == 0 { // no value; a stored JSON null is the text null
 		return nil, nil
 	}
 	return inline, nil
@@ -122,6 +122,9 @@ func (s *TableSnapshot) Bytes(key string) ([]byte, bool) {
 	raw, ok := s.Entries[key]
 	if !ok {
 		return nil, false
+	}
+	if string(raw) == "null" {
+		return raw, true // the key is there, so this is a stored JSON null
 	}
 	data, err := decodeWire(raw, "", slices.Contains(s.BinaryKeys, key))
 	return data, err == nil

@@ -313,3 +313,34 @@ func TestTableSnapshotAndDiff_PageByKeyWithAfter(t *testing.T) {
 		t.Errorf("Keys with Limit: got %v, want an *ArgumentError", err)
 	}
 }
+
+// A stored JSON null is a value, the text null, wherever a JSON answer
+// carries it; only a missing value is nil.
+func TestJSONNull_IsAValueEverywhere(t *testing.T) {
+	c, clock := clockServer(t)
+	ctx := testContext(t)
+	if _, err := c.Put(ctx, "n", client.Value{Data: []byte("null"), ContentType: "application/json"}); err != nil {
+		t.Fatal(err)
+	}
+	at := clock.Now()
+	clock.Advance(time.Second)
+	values, err := c.BatchGet(ctx, []string{"n"})
+	if err != nil || values["n"] == nil || string(values["n"].Data) != "null" {
+		t.Fatalf("batch get: %+v, %v", values["n"], err)
+	}
+	ops, err := c.History(ctx, "n")
+	if err != nil || len(ops) != 1 || string(ops[0].NewValue) != "null" || ops[0].OldValue != nil {
+		t.Fatalf("history: %+v, %v", ops, err)
+	}
+	snap, err := c.KeySnapshot(ctx, "n", ops[0].OpNumber)
+	if err != nil || string(snap.Data) != "null" {
+		t.Fatalf("key snapshot: %+v, %v", snap, err)
+	}
+	table, err := c.TableSnapshot(ctx, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, ok := table.Bytes("n"); !ok || string(data) != "null" {
+		t.Fatalf("table snapshot: %q, %v", data, ok)
+	}
+}

@@ -66,7 +66,8 @@ type wireValue struct {
 	Encoding    string          `json:"encoding"`
 }
 
-// value recovers the stored value; its Data is nil when the value is null.
+// value recovers the stored value; its Data is nil when there is none (a
+// stored JSON null is the text null).
 func (w wireValue) value() (*Value, error) {
 	data, err := decodeWire(w.Value, w.ContentType, w.Encoding == "base64")
 	if err != nil {
@@ -76,8 +77,13 @@ func (w wireValue) value() (*Value, error) {
 }
 
 func decodeWire(raw json.RawMessage, contentType string, base64Encoded bool) ([]byte, error) {
-	if len(raw) == 0 || string(raw) == "null" {
+	switch {
+	case len(raw) == 0:
 		return nil, nil
+	case string(raw) == "null" && isJSONType(contentType):
+		return raw, nil // a stored JSON null
+	case string(raw) == "null":
+		return nil, nil // no value
 	}
 	if base64Encoded {
 		var s string

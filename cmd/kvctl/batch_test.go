@@ -30,9 +30,12 @@ func TestBatch_JSONAndJSONLFiles(t *testing.T) {
 	if got := k.must("", "batch", "set", doc, "--create"); got != "4 written, 4 created\n" {
 		t.Errorf("batch set: got %q", got)
 	}
-	jsonl := "{\"key\":\"a/incr\",\"value\":\"1\"}\n{\"key\":\"text\",\"value\":\"replaced\"}\n"
-	if got := k.must(jsonl, "batch", "set"); got != "2 written, 1 created\n" {
+	jsonl := "{\"key\":\"a/incr\",\"value\":\"1\"}\n{\"key\":\"text\",\"value\":\"replaced\"}\n{\"key\":\"nul\",\"value\":null}\n"
+	if got := k.must(jsonl, "batch", "set"); got != "3 written, 2 created\n" {
 		t.Errorf("batch set from JSONL on stdin: got %q", got)
+	}
+	if got := k.must("", "--json", "get", "nul"); !strings.Contains(got, `"value":null`) || !strings.Contains(got, `"content_type":"application/json"`) {
+		t.Errorf("a null item: got %s, want the JSON null", got)
 	}
 	keys := write("keys.jsonl", "\"text\"\n\"json\"\n{\"key\":\"bin\"}\n\"html\"\n\"a/incr\"\n\"missing\"\n")
 	want := "text\t\"replaced\"\njson\t\"{\\\"a\\\":[1,2]}\"\nbin\t\"\\xff\\x00\\x01\"\nhtml\t\"<b>\"\na/incr\t\"1\"\nmissing\t(nil)\n"

@@ -126,9 +126,11 @@ func parseItem(raw json.RawMessage) (client.Item, error) {
 		return client.Item{}, errors.New(`"ttl" must be positive seconds`)
 	}
 	item := client.Item{Key: *in.Key, Value: client.Value{ContentType: in.ContentType}, TTL: time.Duration(in.TTL) * time.Second}
-	var text string
-	switch err := json.Unmarshal(in.Value, &text); {
-	case err != nil: // not a string: a JSON value, stored as JSON
+	var decoded any
+	json.Unmarshal(in.Value, &decoded) // the decoder above has checked it
+	text, isString := decoded.(string)
+	switch {
+	case !isString: // any other JSON value (null too) is stored as JSON
 		var compact bytes.Buffer
 		json.Compact(&compact, in.Value)
 		item.Value.Data = compact.Bytes()

@@ -45,6 +45,8 @@ func TestExitCodes_NotFoundUsageAndOtherErrors(t *testing.T) {
 		{"list --after without --at", []string{"list", "--after", "k"}, exitUsage, "--after"},
 		{"negative version", []string{"put", "k", "v", "--if-version", "-1"}, exitUsage, "version must be positive"},
 		{"negative version on del", []string{"del", "k", "--if-version", "-1"}, exitUsage, "version must be positive"},
+		{"version 0", []string{"put", "k", "v", "--if-version", "0"}, exitUsage, "version must be positive"},
+		{"version 0 on del", []string{"del", "k", "--if-version", "0"}, exitUsage, "version must be positive"},
 		{"empty key", []string{"get", ""}, exitUsage, "key must not be empty"},
 		{"bad url", []string{"--url", "ftp://x", "get", "k"}, exitUsage, "url"},
 		{"kvd not listening", []string{"--url", "http://127.0.0.1:1", "get", "k"}, exitFailure, "refused"},

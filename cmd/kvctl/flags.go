@@ -145,3 +145,26 @@ type stringFlag struct {
 
 func (f *stringFlag) String() string     { return f.s }
 func (f *stringFlag) Set(s string) error { f.s, f.set = s, true; return nil }
+
+// versionFlag is --if-version. Once given, even as 0, it is passed on, so
+// that the client refuses a version no key can have instead of kvctl
+// dropping the condition and writing unconditionally.
+type versionFlag struct {
+	v   int64
+	set bool
+}
+
+func (f *versionFlag) String() string { return strconv.FormatInt(f.v, 10) }
+
+func (f *versionFlag) Set(s string) error {
+	v, err := strconv.ParseInt(s, 10, 64)
+	f.v, f.set = v, true
+	return err
+}
+
+func (f *versionFlag) options() []client.Option {
+	if !f.set {
+		return nil
+	}
+	return []client.Option{client.IfVersion(f.v)}
+}

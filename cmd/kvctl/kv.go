@@ -93,7 +93,8 @@ func bindPut(fs *flag.FlagSet) runner {
 	fs.Var(&ttl, "ttl", "expire after this long: seconds or a duration such as 1h")
 	var ifMatch stringFlag
 	fs.Var(&ifMatch, "if-match", "write only if the stored value is exactly this")
-	ifVersion := fs.Int64("if-version", 0, "write only if the key's version (ETag) is still this")
+	var ifVersion versionFlag
+	fs.Var(&ifVersion, "if-version", "write only if the key's version (ETag) is still this")
 	ifAbsent := fs.Bool("if-absent", false, "write only if the key does not exist")
 	path := fs.String("path", "", "replace only the JSON leaf at this path (the value must be JSON)")
 	ref := fs.Bool("ref", false, "store a reference to the key the value names")
@@ -110,9 +111,7 @@ func bindPut(fs *flag.FlagSet) runner {
 		if ifMatch.set {
 			opts = append(opts, client.IfMatch([]byte(ifMatch.s)))
 		}
-		if *ifVersion != 0 {
-			opts = append(opts, client.IfVersion(*ifVersion))
-		}
+		opts = append(opts, ifVersion.options()...)
 		if *ifAbsent {
 			opts = append(opts, client.IfAbsent())
 		}
@@ -159,13 +158,11 @@ func readValue(operand []string, file string, stdin io.Reader) ([]byte, error) {
 }
 
 func bindDel(fs *flag.FlagSet) runner {
-	ifVersion := fs.Int64("if-version", 0, "delete only if the key's version (ETag) is still this")
+	var ifVersion versionFlag
+	fs.Var(&ifVersion, "if-version", "delete only if the key's version (ETag) is still this")
 	wf := bindWriteFlags(fs, false)
 	return func(ctx context.Context, e *env, args []string) error {
-		opts := wf.options()
-		if *ifVersion != 0 {
-			opts = append(opts, client.IfVersion(*ifVersion))
-		}
+		opts := append(wf.options(), ifVersion.options()...)
 		if err := e.client.Delete(ctx, args[0], opts...); err != nil {
 			return err
 		}
