@@ -74,7 +74,7 @@ func withParams(base []string, more ...string) []string {
 
 var apiOps = []apiOp{
 	{"GET", "/healthz", "Liveness", nil, "", "Status", nil},
-	{"GET", "/readyz", "Readiness (503 while starting or draining)", nil, "", "Status", []int{503}},
+	{"GET", "/readyz", "Readiness (503 during kvd's --drain-delay after SIGTERM)", nil, "", "Status", []int{503}},
 	{"GET", "/metrics", "Prometheus metrics", nil, "", "text", nil},
 	{"GET", "/api/v1/openapi.json", "This document", nil, "", "json", nil},
 	{"GET", kvDoc, "List keys in byte order, or as of a time", withParams(dbParams, "prefix", "limit", "offset", "at_timestamp", "after", "rebuild"), "", "KeyList", readErrors},

@@ -180,6 +180,10 @@ func (s *Server) Serve() error {
 	return nil
 }
 
+// Unready makes /readyz answer 503 while everything else is still served:
+// the first step of a graceful stop behind a load balancer.
+func (s *Server) Unready() { s.ready.Store(false) }
+
 // Shutdown stops accepting, reports not-ready, and waits for in-flight
 // requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {

@@ -74,6 +74,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	// The library takes 0 for "the default": given on the command line, 0
+	// or less is a mistake, not a wish for the default.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, v := range map[string]int64{"c": int64(cfg.Conns), "keys": int64(cfg.Keys), "value-size": int64(cfg.ValueSize), "batch": int64(cfg.BatchSize), "timeout": int64(cfg.Timeout)} {
+		if given[name] && v <= 0 {
+			return fmt.Errorf("-%s must be positive", name)
+		}
+	}
 	if ext := strings.ToLower(filepath.Ext(*out)); *out != "" && ext != ".svg" && ext != ".png" {
 		return fmt.Errorf("-out %s: want a .svg or .png file", *out) // before the load, not after
 	}

@@ -72,6 +72,11 @@ func TestRun_RejectsBadInvocations(t *testing.T) {
 		{"-url", u, "-scenario", "nope", "-n", "1"},
 		{"-url", u, "-scenario", "noop", "-n", "1", "-verify"},
 		{"-url", u, "-scenario", "noop", "-n", "1", "-out", "plot.gif"},
+		{"-url", u, "-scenario", "noop", "-n", "1", "-c", "-5"},
+		{"-url", u, "-scenario", "noop", "-n", "1", "-keys", "0"},
+		{"-url", u, "-scenario", "noop", "-n", "1", "-value-size", "-4"},
+		{"-url", u, "-scenario", "noop", "-n", "1", "-batch", "0"},
+		{"-url", u, "-scenario", "noop", "-n", "1", "-timeout", "-1s"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if err := run(t.Context(), args, &stdout, &stderr); err == nil {

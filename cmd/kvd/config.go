@@ -31,6 +31,7 @@ type config struct {
 	historyMaxAge    time.Duration
 	sweepInterval    time.Duration
 	shutdownTimeout  time.Duration
+	drainDelay       time.Duration
 	authTokenFile    string
 	logFormat        string
 	logLevel         string
@@ -64,6 +65,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.historyMaxAge, "history-max-age", 0, "drop history older than this (0: keep)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", 30*time.Second, "how often each database removes expired keys and old history (0: never)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish on SIGTERM")
+	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, keep serving this long with /readyz answering 503 before draining (for load balancers)")
 	fs.StringVar(&c.authTokenFile, "auth-token-file", "", "file of bearer tokens, one per line; reread on SIGHUP (empty: no auth)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -102,7 +104,7 @@ func (c config) checkRanges() error {
 		return fmt.Errorf("--max-queue and --max-open-dbs must be positive")
 	case c.historyKeep == 0 || c.historyKeep < -1:
 		return fmt.Errorf("--history-keep must be positive, or -1 to keep every version")
-	case c.idleTimeout < 0 || c.sweepInterval < 0 || c.historyMaxAge < 0 || c.shutdownTimeout < 0:
+	case c.idleTimeout < 0 || c.sweepInterval < 0 || c.historyMaxAge < 0 || c.shutdownTimeout < 0 || c.drainDelay < 0:
 		return fmt.Errorf("durations must not be negative (0 turns --idle-timeout, --sweep-interval and --history-max-age off)")
 	}
 	for _, dir := range c.allowDirs {

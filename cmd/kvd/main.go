@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/httpapi"
@@ -99,6 +100,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	select {
 	case err = <-served:
 	case <-ctx.Done():
+		if cfg.drainDelay > 0 {
+			// Load balancers polling /readyz see 503 and move traffic away
+			// while everything is still served.
+			log.Info("kvd stopping: not ready, still serving", "for", cfg.drainDelay)
+			server.Unready()
+			time.Sleep(cfg.drainDelay)
+		}
 		log.Info("kvd stopping: draining requests")
 	}
 	notifyStopping(log)

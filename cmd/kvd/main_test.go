@@ -169,6 +169,12 @@ func startDaemon(t *testing.T, dataDir string, args ...string) *kvdProcess {
 func (d *kvdProcess) stop(t *testing.T) int {
 	t.Helper()
 	d.cmd.Process.Signal(syscall.SIGTERM)
+	return d.wait(t)
+}
+
+// wait waits (at most 30s) for kvd to exit and returns its exit code.
+func (d *kvdProcess) wait(t *testing.T) int {
+	t.Helper()
 	exited := make(chan struct{})
 	go func() { d.cmd.Wait(); close(exited) }()
 	select {
@@ -277,6 +283,35 @@ func TestKvd_SecondSignalExitsAtOnce(t *testing.T) {
 	}
 	if d.cmd.ProcessState.Success() {
 		t.Fatal("a second signal should end kvd at once, not cleanly")
+	}
+}
+
+// With --drain-delay, SIGTERM first only makes /readyz answer 503, so a
+// load balancer moves traffic away while every request is still served.
+func TestKvd_DrainDelayServesWhileNotReady(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), "--drain-delay", "2s")
+	get := func(path string) int {
+		res, err := http.Get(d.url + path)
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := get("/readyz"); got != 200 {
+		t.Fatalf("readyz before SIGTERM: %d", got)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	for deadline := time.Now().Add(time.Second); get("/readyz") != 503; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz never answered 503 after SIGTERM\n%s", d.logs)
+		}
+	}
+	if got := get("/api/v1/sqlite/kv?db=app"); got != 404 {
+		t.Fatalf("an API request while not ready: %d, want it served (404: no database)", got)
+	}
+	if code := d.wait(t); code != 0 {
+		t.Fatalf("exit code: got %d, want 0", code)
 	}
 }
 
