@@ -41,7 +41,7 @@ func (a *dbActor) Receive(ctx actor.Context) {
 		}
 		a.flush()
 	case *actor.Started:
-		a.stopTick = a.db.reg.startTicker(func() { a.db.send(&writeMsg{op: sweepOp{}}) })
+		a.stopTick = a.db.reg.startTicker(a.tickSweep)
 	case *actor.Stopping:
 		a.stopTick()
 		a.flush()
@@ -104,6 +104,7 @@ func (a *dbActor) run(op any) (result any, err error) {
 	case expireOp:
 		return nil, a.w.Expire(op.table, op.key)
 	case sweepOp:
+		a.db.sweepQueued.Store(false)
 		res, err := a.w.Sweep()
 		if res.More {
 			a.db.send(&writeMsg{op: sweepOp{}}) // another round, behind the writes queued meanwhile
@@ -111,6 +112,14 @@ func (a *dbActor) run(op any) (result any, err error) {
 		return res, err
 	}
 	return nil, fmt.Errorf("actors: unknown write %T", op)
+}
+
+// tickSweep queues a sweep unless one is queued already: ticks must not
+// pile up behind a sweep slower than the interval.
+func (a *dbActor) tickSweep() {
+	if a.db.sweepQueued.CompareAndSwap(false, true) && !a.db.send(&writeMsg{op: sweepOp{}}) {
+		a.db.sweepQueued.Store(false)
+	}
 }
 
 // flush commits the open group and only then answers its writes. If the

@@ -20,7 +20,8 @@ type DB struct {
 	pid    *actor.PID
 	queued atomic.Int64 // writes sent and not yet answered
 	// rebuild requests sent so far (directory mode): see dbActor.rebuild
-	rebuilds atomic.Uint64
+	rebuilds    atomic.Uint64
+	sweepQueued atomic.Bool // a ticker's sweep waits in the mailbox
 
 	mu      sync.RWMutex // held for reading while sending; for writing to close
 	closing bool
@@ -37,11 +38,21 @@ func (d *DB) lease(now time.Time) {
 }
 
 // Release returns the lease Open handed out. Use the DB no more after it.
+// When a burst of Opens went past MaxOpen (every database was leased), the
+// registry comes back under it here, as the leases end.
 func (d *DB) Release() {
-	d.reg.mu.Lock()
+	r := d.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	d.leases--
-	d.lastUsed = d.reg.cfg.Now()
-	d.reg.mu.Unlock()
+	d.lastUsed = r.cfg.Now()
+	for len(r.dbs) > r.cfg.MaxOpen {
+		victim := r.leastRecentlyUsedLocked()
+		if victim == nil {
+			break
+		}
+		r.evictLocked(victim)
+	}
 }
 
 // Path is the real path of the database file: the identity of its owner.

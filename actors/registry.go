@@ -174,7 +174,9 @@ func (r *Registry) openPath(name, path string, create, dirMode bool) (*DB, error
 	props := actor.PropsFromProducer(func() actor.Actor {
 		return &dbActor{db: db, w: store.Writer(), log: r.cfg.Logger}
 	})
+	db.mu.Lock() // send reads pid under mu: the sweep ticker may send before Spawn returns
 	db.pid = r.system.Root.Spawn(props)
+	db.mu.Unlock()
 	r.dbs[path] = db
 	r.rememberName(name, db)
 	db.lease(r.cfg.Now())

@@ -1,9 +1,11 @@
 package actors
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvd/kvd/sqlitekv"
 )
@@ -34,5 +36,36 @@ func TestRegistry_RemembersOnlyCleanSpellings(t *testing.T) {
 	defer reg.mu.Unlock()
 	if len(reg.dbs) != 1 || len(reg.byName) != 2 {
 		t.Fatalf("after %d spellings: %d databases, %d names remembered; want 1 and 2 (app, %s)", len(spellings), len(reg.dbs), len(reg.byName), abs)
+	}
+}
+
+// A burst that leases more databases than MaxOpen goes past the limit;
+// the leases' ends bring the count back under it. The sweep ticks from
+// the very first instant of each actor (1µs), which the race detector
+// checks against the spawning.
+func TestRegistry_MaxOpenComesBackAfterABurst(t *testing.T) {
+	dataDir := t.TempDir()
+	resolver, err := sqlitekv.NewResolver(dataDir, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(Config{Resolver: resolver, MaxOpen: 2, SweepInterval: time.Microsecond, Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal}})
+	defer reg.Close()
+	var leased []*DB
+	for i := range 5 {
+		db, err := reg.Open(fmt.Sprintf("db%d", i), true, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leased = append(leased, db)
+	}
+	if n := reg.OpenCount(); n != 5 {
+		t.Fatalf("open while all are leased: %d, want 5", n)
+	}
+	for _, db := range leased {
+		db.Release()
+	}
+	if n := reg.OpenCount(); n != 2 {
+		t.Fatalf("open after the leases ended: %d, want MaxOpen (2)", n)
 	}
 }

@@ -270,6 +270,11 @@ func (d *Dir) Rebuild(table string) error {
 			}
 			return err
 		}
+		if entry.IsDir() && p != base {
+			if _, err := os.Lstat(filepath.Join(p, dirCacheFile)); err == nil {
+				return filepath.SkipDir // another directory-mode database: its files are its own
+			}
+		}
 		if strings.HasPrefix(entry.Name(), reservedPrefix) {
 			if entry.IsDir() {
 				return filepath.SkipDir

@@ -193,3 +193,49 @@ func TestDir_AFIFOInTheWayDoesNotHang(t *testing.T) {
 		t.Fatal("a put over a FIFO blocked")
 	}
 }
+
+// A folder in a table that is itself a directory-mode database (it holds
+// a cache) belongs to that database: a rescan neither imports its files
+// nor deletes its temp files, which its own open group may be about to
+// rename into place.
+func TestDir_RebuildLeavesANestedDatabaseAlone(t *testing.T) {
+	d, root := mustOpenDir(t)
+	inner := filepath.Join(root, "t", "inner")
+	if err := os.MkdirAll(inner, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{dirCacheFile, "x", tmpPrefix + "staged"} {
+		if err := os.WriteFile(filepath.Join(inner, name), []byte("1"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dirPut(t, d, "own", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Rebuild("t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(inner, tmpPrefix+"staged")); err != nil {
+		t.Fatalf("the nested database's temp file: %v", err)
+	}
+	if _, err := d.Cache().Get(t.Context(), GetRequest{Table: "t", Key: "inner/x"}); CodeOf(err) != CodeKeyNotFound {
+		t.Fatalf("inner/x after the rescan: %v, want KEY_NOT_FOUND", err)
+	}
+}
+
+// Opening a database syncs its folder, where the driver creates the WAL
+// (and a new database file) without syncing it.
+func TestOpen_SyncsTheDatabasesFolder(t *testing.T) {
+	dir := t.TempDir()
+	var synced []string
+	syncDir = func(folder string) error { synced = append(synced, folder); return syncFolder(folder) }
+	t.Cleanup(func() { syncDir = syncFolder })
+	s, err := Open(filepath.Join(dir, "app.db"), true, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if !slices.Contains(synced, dir) {
+		t.Fatalf("synced %v, want %s", synced, dir)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -99,6 +100,13 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	if s.writer, err = newWriter(conn, path, opts, &s.wal, s.endIdleSnapshots); err != nil {
 		conn.Close()
 		return nil, err
+	}
+	// The WAL (and a new database file) now exist; the SQLite driver does
+	// not fsync their folder, so a power cut could lose their entries, and
+	// with them writes acknowledged as durable.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		s.writer.close()
+		return nil, fsError("Could not sync the database's folder", err)
 	}
 	for range opts.Readers {
 		s.slots <- struct{}{}
