@@ -75,7 +75,7 @@ func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 func (a *dbActor) run(op any) (result any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = &sqlitekv.Error{Code: sqlitekv.CodeDatabaseError, Message: "Database operation failed", Cause: fmt.Errorf("panic: %v", p)}
+			err = sqlitekv.PanicError(p)
 		}
 	}()
 	switch op := op.(type) {

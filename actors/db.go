@@ -46,13 +46,7 @@ func (d *DB) Release() {
 	defer r.mu.Unlock()
 	d.leases--
 	d.lastUsed = r.cfg.Now()
-	for len(r.dbs) > r.cfg.MaxOpen {
-		victim := r.leastRecentlyUsedLocked()
-		if victim == nil {
-			break
-		}
-		r.evictLocked(victim)
-	}
+	r.evictDownToLocked(r.cfg.MaxOpen)
 }
 
 // Path is the real path of the database file: the identity of its owner.

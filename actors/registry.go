@@ -153,9 +153,7 @@ func (r *Registry) openPath(name, path string, create, dirMode bool) (*DB, error
 		db.lease(r.cfg.Now())
 		return db, nil
 	}
-	if len(r.dbs) >= r.cfg.MaxOpen {
-		r.evictLocked(r.leastRecentlyUsedLocked())
-	}
+	r.evictDownToLocked(r.cfg.MaxOpen - 1) // room for this one
 	db := &DB{reg: r, path: path, stopped: make(chan struct{})}
 	if dirMode {
 		dir, err := sqlitekv.OpenDir(path, r.cfg.Store)
@@ -210,6 +208,18 @@ func (r *Registry) leastRecentlyUsedLocked() *DB {
 		}
 	}
 	return victim
+}
+
+// evictDownToLocked evicts the least recently used idle databases until at
+// most n are open, or none left is idle.
+func (r *Registry) evictDownToLocked(n int) {
+	for len(r.dbs) > n {
+		victim := r.leastRecentlyUsedLocked()
+		if victim == nil {
+			return
+		}
+		r.evictLocked(victim)
+	}
 }
 
 // evictLocked forgets db at once and closes it in the background; an Open

@@ -1,6 +1,7 @@
 package sqlitekv
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"io/fs"
@@ -208,7 +209,7 @@ func refuseDatabaseFile(p string, value []byte) error {
 			break
 		}
 	}
-	if strings.HasPrefix(string(value), sqliteHeader) || IsSQLiteFile(db) {
+	if bytes.HasPrefix(value, []byte(sqliteHeader)) || IsSQLiteFile(db) {
 		return Errorf(CodeInvalidParameters, "The key's file would be, or belongs to, a SQLite database: directory mode neither writes nor removes one")
 	}
 	return nil

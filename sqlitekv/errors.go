@@ -72,6 +72,10 @@ func dbError(cause error) *Error {
 	return &Error{Code: CodeDatabaseError, Message: msg, Cause: cause}
 }
 
+// PanicError is the error of a write that panicked: a bug, reported to
+// its client as a database failure, with the panic as the logged cause.
+func PanicError(p any) error { return dbError(fmt.Errorf("panic: %v", p)) }
+
 // CodeOf returns the code of err, or "" when err is not an *Error.
 func CodeOf(err error) Code {
 	var e *Error

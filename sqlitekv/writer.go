@@ -1,7 +1,6 @@
 package sqlitekv
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -167,7 +166,7 @@ func (w *Writer) checkedFirst(fn func() error) (err error) {
 	changes := w.conn.TotalChanges()
 	defer func() {
 		if p := recover(); p != nil {
-			err = &Error{Code: CodeDatabaseError, Message: "Database operation failed", Cause: fmt.Errorf("panic: %v", p)}
+			err = PanicError(p)
 		}
 		w.spoil(err, w.conn.TotalChanges() != changes)
 	}()
@@ -203,7 +202,7 @@ func (w *Writer) atomically(fn func() error) (err error) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			err = &Error{Code: CodeDatabaseError, Message: "Database operation failed", Cause: fmt.Errorf("panic: %v", p)}
+			err = PanicError(p)
 		}
 		if err != nil {
 			w.rollbackTo.Exec()
