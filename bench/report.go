@@ -3,6 +3,7 @@ package bench
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -32,6 +33,7 @@ type Result struct {
 	Errors     int64   `json:"errors"`
 	Dropped    int64   `json:"dropped,omitempty"` // open loop: due but never sent
 	Throughput float64 `json:"throughput_rps"`    // answered per second
+	Succeeded  int64   `json:"succeeded"`         // answered 2xx
 	OKRate     float64 `json:"ok_rps"`            // 2xx per second
 	Items      int64   `json:"items,omitempty"`   // batch-set: items written
 	ItemsRate  float64 `json:"items_per_s,omitempty"`
@@ -79,14 +81,13 @@ func newResult(cfg Config, elapsed time.Duration, recs []*recorder, samples []sa
 	if cfg.Rate > 0 {
 		r.Mode, r.Rate = "open", cfg.Rate
 	}
-	var ok int64
 	for i, rec := range recs {
 		r.Hist.Merge(rec.hist)
 		for s, n := range rec.status {
 			r.Status[strconv.Itoa(s)] += n
 			r.Requests += n
 			if s/100 == 2 {
-				ok += n
+				r.Succeeded += n
 			}
 		}
 		for k, n := range rec.errs {
@@ -105,7 +106,7 @@ func newResult(cfg Config, elapsed time.Duration, recs []*recorder, samples []sa
 	}
 	if secs := elapsed.Seconds(); secs > 0 {
 		r.Throughput = float64(r.Requests) / secs
-		r.OKRate = float64(ok) / secs
+		r.OKRate = float64(r.Succeeded) / secs
 		r.ItemsRate = float64(r.Items) / secs
 	}
 	if cfg.Scenario != "batch-set" {
@@ -117,6 +118,22 @@ func newResult(cfg Config, elapsed time.Duration, recs []*recorder, samples []sa
 	r.Latency = summarize(r.Hist)
 	r.Timeline = timeline(samples)
 	return r
+}
+
+// Failed says why the run failed as a whole, or nil: a failed
+// verification, operations that got no answer at all, or not one 2xx
+// answer (a wrong token, URL or database). Other statuses, a lost CAS
+// race's 412 or an overloaded kvd's 503, are what a load test measures.
+func (r *Result) Failed() error {
+	switch {
+	case r.Verify != nil && !r.Verify.OK:
+		return errors.New("verification failed: " + r.Verify.Message)
+	case r.Errors > 0:
+		return fmt.Errorf("%d operations got no answer (%s)", r.Errors, counts(r.ErrorKinds))
+	case r.Succeeded == 0 && r.Requests > 0:
+		return fmt.Errorf("no operation succeeded (status %s)", counts(r.Status))
+	}
+	return nil
 }
 
 func summarize(h *Histogram) Latency {

@@ -84,3 +84,34 @@ func TestRun_RejectsBadInvocations(t *testing.T) {
 		}
 	}
 }
+
+// A run that failed as a whole still writes its report, then exits
+// non-zero, so a script notices a wrong token or a kvd that went away.
+func TestRun_FailsAfterItsReportWhenTheRunFailed(t *testing.T) {
+	unauthorized := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"code":"UNAUTHORIZED"}`, http.StatusUnauthorized)
+	}))
+	t.Cleanup(unauthorized.Close)
+	hangsUp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(hangsUp.Close)
+	for _, tc := range []struct {
+		url, want string
+	}{
+		{unauthorized.URL, "no operation succeeded (status 401: 20)"},
+		{hangsUp.URL, "20 operations got no answer"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), []string{"-url", tc.url, "-scenario", "noop", "-n", "20", "-c", "2", "-quiet"}, &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got error %v, want one saying %q", tc.url, err, tc.want)
+		}
+		if !strings.Contains(stdout.String(), "throughput") {
+			t.Errorf("%s: got stdout %q, want the report first", tc.url, stdout.String())
+		}
+	}
+}
