@@ -9,21 +9,22 @@ import (
 	"github.com/ncruces/go-sqlite3"
 )
 
-// BenchmarkSQLiteFloor is the least SQLite work a batch-set item can cost
-// the writer, without any of kvd's code: kvbench's batch-set (100-byte
-// values over 1000 keys, 64 batches of 100 per group) as bare prepared
-// statements on kvd's own schema. Checkpoints run outside the timer, as
-// kvd runs them on another core. kvd's writer does strictly more per
-// item (it reads the key's row first and checks retention), so one
-// writer cannot store more items per second than this measures.
+// BenchmarkSQLiteFloor is the least SQLite work a batch-set item costs the
+// writer, without any of kvd's code: kvbench's batch-set (100-byte values
+// over 1000 keys, 64 batches of 100 per group) as bare prepared statements
+// on kvd's own schema. Checkpoints run outside the timer, as kvd runs them
+// on another core.
 //
-//   - history: the history row and its entry in the per-key index;
-//   - history+value: that and the value row: the floor of a batch item;
+//   - history: the history row and its entry in the per-key index. Every
+//     write is a version of its key, so every item costs this much: one
+//     writer cannot store more items per second than it measures;
+//   - history+value: that and an UPDATE of the value row per item, which
+//     kvd avoids by writing a key's value row once per group (pending.go);
 //   - history, no key index: the row alone, to show what the index costs.
 func BenchmarkSQLiteFloor(b *testing.B) {
 	for _, c := range []struct {
-		name          string
-		value, unkeyd bool
+		name              string
+		value, noKeyIndex bool
 	}{
 		{"history", false, false},
 		{"history+value", true, false},
@@ -31,7 +32,7 @@ func BenchmarkSQLiteFloor(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			conn, names := floorDatabase(b)
-			if c.unkeyd {
+			if c.noKeyIndex {
 				mustExec(b, conn, `DROP INDEX "`+names.name+`:history_by_key"`)
 			}
 			record := mustPrepare(b, conn, `INSERT INTO `+names.history+` (key, op, ts, recorded, value, content_type, expire_at) VALUES (?1, 'set', ?2, 1, ?3, 'application/json', NULL)`)

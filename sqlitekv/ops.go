@@ -294,5 +294,9 @@ func (w *Writer) commitEntry(t *writeTable, key, op string, cur Entry, exists bo
 	if exists {
 		next.CreatedAt = cur.CreatedAt
 	}
+	if w.holdRows {
+		t.hold(key, next, exists)
+		return opNumber, nil
+	}
 	return opNumber, t.store(key, next, exists)
 }

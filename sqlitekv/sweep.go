@@ -15,6 +15,9 @@ type SweepResult struct {
 // table. The owner calls it periodically, inside a group like any write.
 func (w *Writer) Sweep() (SweepResult, error) {
 	var res SweepResult
+	if err := w.writeHeld(); err != nil { // expiredKeys reads the values table
+		return res, err
+	}
 	tables, err := w.Tables()
 	if err != nil {
 		return res, err

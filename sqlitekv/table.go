@@ -33,9 +33,10 @@ func scanEntry(s *sqlite3.Stmt) Entry {
 
 // writeTable holds one KV table's statements on the write connection.
 type writeTable struct {
-	name   tableNames
-	set    stmtSet
-	mirror Mirror // nil in file mode
+	name    tableNames
+	set     stmtSet
+	mirror  Mirror                // nil in file mode
+	pending map[string]pendingRow // value rows the open group has yet to write (pending.go)
 
 	get, insert, update, remove    *sqlite3.Stmt
 	record, maxTs                  *sqlite3.Stmt
@@ -79,7 +80,10 @@ func (t *writeTable) close() { t.set.close() }
 // current reads the live entry of key. An entry past its expiry counts as
 // absent; expired tells the caller it was there.
 func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bool, err error) {
-	found, err := queryRow(t.get, func(s *sqlite3.Stmt) { e = scanEntry(s) }, key)
+	found := false
+	if e, found = t.held(key); !found {
+		found, err = queryRow(t.get, func(s *sqlite3.Stmt) { e = scanEntry(s) }, key)
+	}
 	if err != nil {
 		return Entry{}, false, false, dbError(err)
 	}
@@ -106,6 +110,7 @@ func (t *writeTable) store(key string, e Entry, exists bool) error {
 }
 
 func (t *writeTable) delete(key string) error {
+	delete(t.pending, key)
 	if t.mirror != nil {
 		if err := t.mirror.Remove(t.name.name, key); err != nil {
 			return err

@@ -26,6 +26,7 @@ type Writer struct {
 
 	mirror    Mirror // directory mode: values are files too
 	inGroup   bool   // between Begin and Commit or Rollback
+	holdRows  bool   // value rows wait for the group's end (pending.go)
 	committed bool   // the last Commit's transaction committed
 	failed    error  // the open group can only be rolled back (see spoil)
 	ckpt      *checkpointer
@@ -120,6 +121,10 @@ func (w *Writer) Commit() error {
 		w.Rollback()
 		return err
 	}
+	if err := w.writeHeld(); err != nil {
+		w.Rollback()
+		return err
+	}
 	if err := w.commit.Exec(); err != nil {
 		w.Rollback()
 		return dbError(err)
@@ -164,7 +169,9 @@ func (w *Writer) checkedFirst(fn func() error) (err error) {
 		return w.atomically(fn)
 	}
 	changes := w.conn.TotalChanges()
+	w.holdRows = true
 	defer func() {
+		w.holdRows = false
 		if p := recover(); p != nil {
 			err = PanicError(p)
 		}
@@ -192,6 +199,11 @@ func (w *Writer) atomically(fn func() error) (err error) {
 	if w.failed != nil {
 		return w.failed
 	}
+	// ROLLBACK TO cannot take back a row held in memory, and fn may read
+	// the values table other than through current.
+	if err := w.writeHeld(); err != nil {
+		return err
+	}
 	outermost := w.mirror != nil && w.conn.GetAutocommit()
 	if err := w.savepoint.Exec(); err != nil {
 		return dbError(err)
@@ -200,7 +212,10 @@ func (w *Writer) atomically(fn func() error) (err error) {
 	if w.mirror != nil {
 		mark = w.mirror.mark()
 	}
+	held := w.holdRows
+	w.holdRows = false
 	defer func() {
+		w.holdRows = held
 		if p := recover(); p != nil {
 			err = PanicError(p)
 		}
