@@ -86,7 +86,14 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	if create {
 		flags |= sqlite3.OPEN_CREATE
 	}
-	conn, err := sqlite3.OpenFlags(path, flags)
+	name, err := path, error(nil)
+	if opts.Sync == SyncFull {
+		flags |= sqlite3.OPEN_URI
+		if name, err = bufferedWALURI(path); err != nil {
+			return nil, openError(path, err)
+		}
+	}
+	conn, err := sqlite3.OpenFlags(name, flags)
 	if err != nil {
 		return nil, openError(path, err)
 	}

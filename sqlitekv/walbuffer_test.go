@@ -1,0 +1,173 @@
+package sqlitekv
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/vfs"
+)
+
+// memFile is a WAL file in memory that counts what reaches it.
+type memFile struct {
+	data          []byte
+	writes, syncs int
+	synced        []byte // data at the last sync: what a power loss keeps
+	closed        bool
+}
+
+func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
+	m.writes++
+	if end := int(off) + len(p); end > len(m.data) {
+		m.data = append(m.data, make([]byte, end-len(m.data))...)
+	}
+	return copy(m.data[off:], p), nil
+}
+
+func (m *memFile) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(m.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m.data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (m *memFile) Sync(vfs.SyncFlag) error {
+	m.syncs++
+	m.synced = bytes.Clone(m.data)
+	return nil
+}
+
+func (m *memFile) Truncate(size int64) error                       { m.data = m.data[:size]; return nil }
+func (m *memFile) Size() (int64, error)                            { return int64(len(m.data)), nil }
+func (m *memFile) Close() error                                    { m.closed = true; return nil }
+func (m *memFile) Lock(vfs.LockLevel) error                        { return nil }
+func (m *memFile) Unlock(vfs.LockLevel) error                      { return nil }
+func (m *memFile) CheckReservedLock() (bool, error)                { return false, nil }
+func (m *memFile) SectorSize() int                                 { return 4096 }
+func (m *memFile) DeviceCharacteristics() vfs.DeviceCharacteristic { return 0 }
+
+func write(t *testing.T, f vfs.File, off int64, s string) {
+	t.Helper()
+	if n, err := f.WriteAt([]byte(s), off); err != nil || n != len(s) {
+		t.Fatalf("write %q at %d: %d, %v", s, off, n, err)
+	}
+}
+
+func read(t *testing.T, f vfs.File, off int64, n int) string {
+	t.Helper()
+	p := make([]byte, n)
+	if _, err := f.ReadAt(p, off); err != nil && err != io.EOF {
+		t.Fatalf("read %d at %d: %v", n, off, err)
+	}
+	return string(p)
+}
+
+// A commit's frames reach the file as one write, at the latest when
+// SQLite syncs it, and always before the sync itself.
+func TestBufferedWAL_ACommitIsOneWriteBeforeItsSync(t *testing.T) {
+	m := &memFile{}
+	f := &bufferedWAL{File: m}
+	write(t, f, 0, "head")
+	write(t, f, 4, "frame1")
+	write(t, f, 10, "frame2")
+	if m.writes != 0 {
+		t.Fatalf("before the sync: got %d writes to the file, want 0", m.writes)
+	}
+	if err := f.Sync(vfs.SYNC_FULL); err != nil {
+		t.Fatal(err)
+	}
+	if m.writes != 1 || string(m.synced) != "headframe1frame2" {
+		t.Fatalf("after the sync: %d writes, synced %q; want 1 write, headframe1frame2", m.writes, m.synced)
+	}
+}
+
+// Whatever reads the file through the buffer sees what was written, in
+// the order it was written, as if there were no buffer.
+func TestBufferedWAL_ReadsSeeEveryWrite(t *testing.T) {
+	m := &memFile{}
+	f := &bufferedWAL{File: m}
+	write(t, f, 0, "aaaa")
+	write(t, f, 4, "bbbb")
+	if got := read(t, f, 2, 4); got != "aabb" {
+		t.Errorf("read across the buffer: got %q, want aabb", got)
+	}
+	write(t, f, 8, "cccc")
+	write(t, f, 2, "XX") // not a continuation: the buffer goes first
+	if got := read(t, f, 0, 12); got != "aaXXbbbbcccc" {
+		t.Errorf("after an overwrite: got %q, want aaXXbbbbcccc", got)
+	}
+	write(t, f, 12, "dd")
+	if size, err := f.Size(); err != nil || size != 14 {
+		t.Errorf("size: got %d, %v, want 14", size, err)
+	}
+	write(t, f, 14, "ee")
+	if err := f.Truncate(6); err != nil {
+		t.Fatal(err)
+	}
+	if string(m.data) != "aaXXbb" {
+		t.Errorf("after truncate: file holds %q, want aaXXbb", m.data)
+	}
+	write(t, f, 6, "ff")
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if string(m.data) != "aaXXbbff" || !m.closed {
+		t.Errorf("after close: file holds %q (closed %v), want aaXXbbff", m.data, m.closed)
+	}
+}
+
+// A commit larger than the buffer's bound is written as it goes.
+func TestBufferedWAL_BoundsItsMemory(t *testing.T) {
+	m := &memFile{}
+	f := &bufferedWAL{File: m}
+	frame := make([]byte, 1<<20)
+	for i := range walBufferLimit>>20 + 1 {
+		if _, err := f.WriteAt(frame, int64(i)<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m.writes != 1 || len(f.buf) != 1<<20 {
+		t.Errorf("got %d writes and %d bytes held, want 1 write and one frame held", m.writes, len(f.buf))
+	}
+}
+
+// The writer buffers its WAL with --sync full only: with normal nothing
+// syncs at a commit, so nothing would write the buffer before readers
+// are told of the commit.
+func TestBufferedWAL_OnlyTheWriterWithSyncFull(t *testing.T) {
+	for mode, want := range map[SyncMode]bool{SyncFull: true, SyncNormal: false} {
+		s, _ := mustOpenStore(t, Options{Sync: mode})
+		put(t, s, "k", "v") // opens the WAL
+		wal, err := s.Writer().conn.FileControl("main", sqlite3.FCNTL_JOURNAL_POINTER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, buffered := wal.(*bufferedWAL); buffered != want {
+			t.Errorf("sync %v: got a buffered WAL %v (%T), want %v", mode, buffered, wal, want)
+		}
+	}
+}
+
+// The writer names its database by URI: a path with URI syntax in it
+// still names the same file.
+func TestBufferedWAL_URIOfAnOddPathNamesTheSameFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a b%41?x=1#frag ü.db")
+	s, err := Open(path, true, Options{Sync: SyncFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "k", "v")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the database is not where its path says: %v", err)
+	}
+}
