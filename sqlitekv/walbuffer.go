@@ -18,8 +18,11 @@ import (
 // frames, then sync, then the WAL-index), so no other connection ever
 // reads a frame still in the buffer; the writer's own reads of one (a
 // page spilled from its cache mid-transaction) write the buffer first.
-// With synchronous=NORMAL nothing syncs at a commit: the writer does not
-// buffer then.
+// Two cases would write after that sync, and neither buffers: with
+// synchronous=NORMAL nothing syncs at a commit (the writer then opens its
+// database without this VFS), and without powersafe overwrite SQLite pads
+// a commit to a sector boundary and writes the last frame's tail after
+// the sync (the OS VFS declares it unless a URI says psow=0).
 
 // walBufferVFS is the OS VFS with buffered WAL files.
 const walBufferVFS = "kvd-walbuffer"
@@ -45,7 +48,7 @@ type walBuffering struct{ vfs.VFSFilename }
 
 func (v walBuffering) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
 	f, flags, err := v.VFSFilename.OpenFilename(name, flags)
-	if err == nil && flags&vfs.OPEN_WAL != 0 {
+	if err == nil && flags&vfs.OPEN_WAL != 0 && name.DatabaseFile().DeviceCharacteristics()&vfs.IOCAP_POWERSAFE_OVERWRITE != 0 {
 		f = &bufferedWAL{File: f}
 	}
 	return f, flags, err

@@ -171,3 +171,29 @@ func TestBufferedWAL_URIOfAnOddPathNamesTheSameFile(t *testing.T) {
 		t.Fatalf("the database is not where its path says: %v", err)
 	}
 }
+
+// Without powersafe overwrite SQLite writes a commit's last bytes after
+// its sync: the WAL of such a database is not buffered.
+func TestBufferedWAL_NotWithoutPowersafeOverwrite(t *testing.T) {
+	uri, err := bufferedWALURI(filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for psow, want := range map[string]bool{"1": true, "0": false} {
+		conn, err := sqlite3.OpenFlags(uri+"&psow="+psow, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.Exec(`PRAGMA journal_mode = WAL; CREATE TABLE IF NOT EXISTS t (x); INSERT INTO t VALUES (1)`); err != nil {
+			t.Fatal(err)
+		}
+		wal, err := conn.FileControl("main", sqlite3.FCNTL_JOURNAL_POINTER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, buffered := wal.(*bufferedWAL); buffered != want {
+			t.Errorf("psow=%s: got a buffered WAL %v, want %v", psow, buffered, want)
+		}
+		conn.Close()
+	}
+}
