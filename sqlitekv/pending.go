@@ -52,9 +52,13 @@ func (t *writeTable) writeHeld() error {
 	return nil
 }
 
-// writeHeld writes every table's waiting rows. A failure fails the
-// group: the writes whose rows they are had been applied.
+// writeHeld writes every table's waiting rows, unless the group failed
+// (they go with its rollback). A failure fails the group: the writes
+// whose rows they are had been applied.
 func (w *Writer) writeHeld() error {
+	if err := w.lost(); err != nil {
+		return err
+	}
 	for _, t := range w.tables {
 		if err := t.writeHeld(); err != nil {
 			w.spoil(err, true)

@@ -156,3 +156,37 @@ func TestGroup_HeldRowsMeetEveryOtherKindOfWrite(t *testing.T) {
 		t.Errorf("list after a rolled-back group: got %q, want [1,2]", e.Value)
 	}
 }
+
+// SQLite rolls a transaction back by itself on some errors, also of
+// statements no write wraps (here a ROLLBACK stands in for one): the
+// group then fails whole, its held rows with it, and the next starts clean.
+func TestGroup_WhoseTransactionSQLiteRolledBackFailsWhole(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{})
+	w := s.Writer()
+	put(t, s, "seed", "0")
+	must(t, w.Begin())
+	if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "k", Value: []byte("held")}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, w.conn.Exec(`ROLLBACK`))
+	if _, err := w.Incr(IncrRequest{Table: DefaultTable, Key: "n", Delta: 1}); CodeOf(err) != CodeDatabaseError {
+		t.Errorf("a write after the rollback: got %v, want a database error", err)
+	}
+	if err := w.Commit(); CodeOf(err) != CodeDatabaseError {
+		t.Errorf("commit: got %v, want a database error", err)
+	}
+	ctx := context.Background()
+	for _, key := range []string{"k", "n"} {
+		if e, err := s.Get(ctx, GetRequest{Table: DefaultTable, Key: key}); CodeOf(err) != CodeKeyNotFound {
+			t.Errorf("%s: got %q, %v, want KEY_NOT_FOUND", key, e.Value, err)
+		}
+	}
+	inGroup(t, w, func() {
+		if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "k", Value: []byte("next")}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if e, err := s.Get(ctx, GetRequest{Table: DefaultTable, Key: "k"}); err != nil || string(e.Value) != "next" {
+		t.Errorf("k after the next group: got %q, %v, want next", e.Value, err)
+	}
+}

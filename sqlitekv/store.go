@@ -82,16 +82,17 @@ type Store struct {
 // caller has already resolved and confined.
 func Open(path string, create bool, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	flags := sqlite3.OPEN_READWRITE
+	// Every connection names the file alike: the writer's name is a URI.
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	flags, name := sqlite3.OPEN_READWRITE, path
 	if create {
 		flags |= sqlite3.OPEN_CREATE
 	}
-	name, err := path, error(nil)
 	if opts.Sync == SyncFull {
-		flags |= sqlite3.OPEN_URI
-		if name, err = bufferedWALURI(path); err != nil {
-			return nil, openError(path, err)
-		}
+		flags, name = flags|sqlite3.OPEN_URI, bufferedWALURI(path)
 	}
 	conn, err := sqlite3.OpenFlags(name, flags)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"path/filepath"
 
+	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/vfs"
 )
 
@@ -22,7 +23,10 @@ import (
 // synchronous=NORMAL nothing syncs at a commit (the writer then opens its
 // database without this VFS), and without powersafe overwrite SQLite pads
 // a commit to a sector boundary and writes the last frame's tail after
-// the sync (the OS VFS declares it unless a URI says psow=0).
+// the sync (the OS VFS declares it unless a URI says psow=0). A
+// transaction that ends without a commit leaves in the buffer the frames
+// SQLite spilled from its cache: they are dropped then (Writer.Rollback,
+// a failed savepoint outside a group) and at Close, never written.
 
 // walBufferVFS is the OS VFS with buffered WAL files.
 const walBufferVFS = "kvd-walbuffer"
@@ -34,14 +38,11 @@ func init() {
 	vfs.Register(walBufferVFS, walBuffering{vfs.Find("os").(vfs.VFSFilename)})
 }
 
-// bufferedWALURI names path for a connection whose WAL is buffered.
-func bufferedWALURI(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: "vfs=" + walBufferVFS}
-	return u.String(), nil
+// bufferedWALURI names the database at an absolute path for a connection
+// whose WAL is buffered.
+func bufferedWALURI(path string) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: "vfs=" + walBufferVFS}
+	return u.String()
 }
 
 type walBuffering struct{ vfs.VFSFilename }
@@ -112,12 +113,25 @@ func (f *bufferedWAL) Truncate(size int64) error {
 	return f.File.Truncate(size)
 }
 
+// Close drops the buffer: a commit writes its frames at its sync, so what
+// is left is a transaction's that never committed.
 func (f *bufferedWAL) Close() error {
-	err := f.flush()
-	if cerr := f.File.Close(); err == nil {
-		err = cerr
+	f.discard()
+	return f.File.Close()
+}
+
+func (f *bufferedWAL) discard() { f.buf = f.buf[:0] }
+
+// discardUncommittedFrames drops what conn's WAL buffer holds once its
+// transaction ended without a commit: frames that SQLite spilled from its
+// cache and abandoned. Written later, they could land on frames that
+// another connection has committed since at the same place.
+func discardUncommittedFrames(conn *sqlite3.Conn) {
+	if f, err := conn.FileControl("main", sqlite3.FCNTL_JOURNAL_POINTER); err == nil {
+		if b, ok := f.(*bufferedWAL); ok {
+			b.discard()
+		}
 	}
-	return err
 }
 
 // flush writes the buffer. A failed write drops it: SQLite fails the

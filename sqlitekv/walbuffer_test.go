@@ -2,9 +2,11 @@ package sqlitekv
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ncruces/go-sqlite3"
@@ -114,12 +116,12 @@ func TestBufferedWAL_ReadsSeeEveryWrite(t *testing.T) {
 	if string(m.data) != "aaXXbb" {
 		t.Errorf("after truncate: file holds %q, want aaXXbb", m.data)
 	}
-	write(t, f, 6, "ff")
+	write(t, f, 6, "ff") // never synced: a transaction that did not commit
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if string(m.data) != "aaXXbbff" || !m.closed {
-		t.Errorf("after close: file holds %q (closed %v), want aaXXbbff", m.data, m.closed)
+	if string(m.data) != "aaXXbb" || !m.closed {
+		t.Errorf("after close: file holds %q (closed %v), want aaXXbb", m.data, m.closed)
 	}
 }
 
@@ -175,10 +177,7 @@ func TestBufferedWAL_URIOfAnOddPathNamesTheSameFile(t *testing.T) {
 // Without powersafe overwrite SQLite writes a commit's last bytes after
 // its sync: the WAL of such a database is not buffered.
 func TestBufferedWAL_NotWithoutPowersafeOverwrite(t *testing.T) {
-	uri, err := bufferedWALURI(filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	uri := bufferedWALURI(filepath.Join(t.TempDir(), "t.db"))
 	for psow, want := range map[string]bool{"1": true, "0": false} {
 		conn, err := sqlite3.OpenFlags(uri+"&psow="+psow, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI)
 		if err != nil {
@@ -195,5 +194,59 @@ func TestBufferedWAL_NotWithoutPowersafeOverwrite(t *testing.T) {
 			t.Errorf("psow=%s: got a buffered WAL %v, want %v", psow, buffered, want)
 		}
 		conn.Close()
+	}
+}
+
+// A group bigger than the page cache spills frames into the buffer; when
+// it rolls back they are dropped, not written later over frames that
+// another connection has committed at the same place meanwhile.
+func TestBufferedWAL_ARolledBackGroupLeavesNothingToWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	s, err := Open(path, true, Options{Sync: SyncFull, CacheBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	w := s.Writer()
+	put(t, s, "seed", "0")
+	must(t, w.Begin())
+	big := strings.Repeat("x", 3000)
+	for i := range 200 {
+		if _, err := w.Put(PutRequest{Table: DefaultTable, Key: fmt.Sprint("k", i), Value: []byte(big)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Rollback()
+
+	other, err := sqlite3.Open(path)
+	must(t, err)
+	defer other.Close()
+	must(t, other.Exec(`PRAGMA wal_autocheckpoint = 0; CREATE TABLE other (x); INSERT INTO other SELECT randomblob(3000) FROM generate_series(1, 100)`))
+	put(t, s, "after", "1")
+	check, _, err := other.Prepare(`PRAGMA integrity_check`)
+	must(t, err)
+	defer check.Close()
+	if !check.Step() || check.ColumnText(0) != "ok" {
+		t.Fatalf("integrity_check after the writer's next commit: %q %v", check.ColumnText(0), check.Err())
+	}
+}
+
+// Readers and the checkpointer open the same file as the writer, whose
+// name is a URI, also when the path they were given is relative, even
+// one that SQLite would read as a URI.
+func TestOpen_ARelativePathIsOneFileForEveryConnection(t *testing.T) {
+	t.Chdir(t.TempDir())
+	s, err := Open("file:rel.db", true, Options{Sync: SyncFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "k", "v")
+	e, err := s.Get(t.Context(), GetRequest{Table: DefaultTable, Key: "k"})
+	if err != nil || string(e.Value) != "v" {
+		t.Errorf("read back: got %q, %v, want v", e.Value, err)
+	}
+	must(t, s.Close())
+	if _, err := os.Stat("file:rel.db"); err != nil {
+		t.Errorf("file:rel.db: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package sqlitekv
 
 import (
+	"errors"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -116,12 +117,9 @@ func (w *Writer) Begin() error {
 // which writes failed, and the next read imports the old files back into
 // the cache.
 func (w *Writer) Commit() error {
+	err := w.writeHeld()
 	w.inGroup, w.committed = false, false
-	if err := w.failed; err != nil {
-		w.Rollback()
-		return err
-	}
-	if err := w.writeHeld(); err != nil {
+	if err != nil {
 		w.Rollback()
 		return err
 	}
@@ -146,6 +144,7 @@ func (w *Writer) Rollback() {
 	if !w.conn.GetAutocommit() {
 		w.rollback.Exec()
 	}
+	discardUncommittedFrames(w.conn)
 	if w.mirror != nil {
 		w.mirror.discard()
 	}
@@ -162,8 +161,8 @@ func (w *Writer) Rollback() {
 // Failing after a change takes a database error, and only the group's
 // rollback can undo what came before it: the whole group fails.
 func (w *Writer) checkedFirst(fn func() error) (err error) {
-	if w.failed != nil {
-		return w.failed
+	if err := w.lost(); err != nil {
+		return err
 	}
 	if w.mirror != nil || !w.inGroup {
 		return w.atomically(fn)
@@ -192,12 +191,28 @@ func (w *Writer) spoil(err error, changedUnguarded bool) {
 	}
 }
 
+// errTransactionLost is the cause of a group's failure when SQLite rolled
+// its transaction back by itself.
+var errTransactionLost = errors.New("the group's transaction was rolled back")
+
+// lost returns the open group's failure, and fails it if its transaction
+// is gone: SQLite rolls back by itself on some errors (an I/O error, a
+// full disk), also of statements that no write wraps, such as a table's
+// lookup or the sweep's reads. What the group did is gone then, and each
+// later write would commit on its own.
+func (w *Writer) lost() error {
+	if w.failed == nil && w.inGroup && w.conn.GetAutocommit() {
+		w.failed = dbError(errTransactionLost)
+	}
+	return w.failed
+}
+
 // atomically runs fn in a savepoint: on error nothing fn did remains, its
 // staged files (directory mode) included. Outside a group the savepoint is
 // itself a transaction, so its files are applied or discarded here.
 func (w *Writer) atomically(fn func() error) (err error) {
-	if w.failed != nil {
-		return w.failed
+	if err := w.lost(); err != nil {
+		return err
 	}
 	// ROLLBACK TO cannot take back a row held in memory, and fn may read
 	// the values table other than through current.
@@ -227,6 +242,9 @@ func (w *Writer) atomically(fn func() error) (err error) {
 		}
 		if relErr := w.release.Exec(); relErr != nil && err == nil {
 			err = dbError(relErr)
+		}
+		if err != nil && w.conn.GetAutocommit() {
+			discardUncommittedFrames(w.conn) // the transaction ended without a commit
 		}
 		w.spoil(err, false)
 		switch {
