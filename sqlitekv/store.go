@@ -83,10 +83,11 @@ type Store struct {
 func Open(path string, create bool, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	// Every connection names the file alike: the writer's name is a URI.
-	path, err := filepath.Abs(path)
+	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, openError(path, err)
 	}
+	path = abs
 	flags, name := sqlite3.OPEN_READWRITE, path
 	if create {
 		flags |= sqlite3.OPEN_CREATE

@@ -211,11 +211,9 @@ func (w *Writer) lost() error {
 // staged files (directory mode) included. Outside a group the savepoint is
 // itself a transaction, so its files are applied or discarded here.
 func (w *Writer) atomically(fn func() error) (err error) {
-	if err := w.lost(); err != nil {
-		return err
-	}
 	// ROLLBACK TO cannot take back a row held in memory, and fn may read
-	// the values table other than through current.
+	// the values table other than through current. (writeHeld also
+	// refuses a group that failed.)
 	if err := w.writeHeld(); err != nil {
 		return err
 	}
