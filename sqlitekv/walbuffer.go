@@ -25,8 +25,9 @@ import (
 // a commit to a sector boundary and writes the last frame's tail after
 // the sync (the OS VFS declares it unless a URI says psow=0). A
 // transaction that ends without a commit leaves in the buffer the frames
-// SQLite spilled from its cache: they are dropped then (Writer.Rollback,
-// a failed savepoint outside a group) and at Close, never written.
+// SQLite spilled from its cache: they are dropped then (the writer's
+// rollback hook, a failed savepoint outside a group) and at Close, never
+// written.
 
 // walBufferVFS is the OS VFS with buffered WAL files.
 const walBufferVFS = "kvd-walbuffer"

@@ -250,3 +250,45 @@ func TestOpen_ARelativePathIsOneFileForEveryConnection(t *testing.T) {
 		t.Errorf("file:rel.db: %v", err)
 	}
 }
+
+// The same when SQLite rolls the group back by itself (a ROLLBACK stands
+// in for an I/O error here) and the group's next statement reads the WAL
+// before anything rolls back on kvd's side.
+func TestBufferedWAL_AGroupSQLiteRolledBackLeavesNothingToWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	s, err := Open(path, true, Options{Sync: SyncFull, CacheBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	w := s.Writer()
+	put(t, s, "seed", "0")
+	must(t, w.Begin())
+	big := strings.Repeat("x", 3000)
+	for i := range 200 {
+		if _, err := w.Put(PutRequest{Table: DefaultTable, Key: fmt.Sprint("k", i), Value: []byte(big)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, w.conn.Exec(`ROLLBACK`))
+
+	other, err := sqlite3.Open(path)
+	must(t, err)
+	defer other.Close()
+	must(t, other.Exec(`PRAGMA wal_autocheckpoint = 0; CREATE TABLE other (x); INSERT INTO other SELECT randomblob(3000) FROM generate_series(1, 100)`))
+	if err := w.EnsureTable("t2"); CodeOf(err) != CodeDatabaseError {
+		t.Errorf("a table made in the lost group: got %v, want a database error", err)
+	}
+	if err := w.Commit(); CodeOf(err) != CodeDatabaseError {
+		t.Errorf("commit: got %v, want a database error", err)
+	}
+	if tables, err := w.Tables(); err != nil || len(tables) != 1 {
+		t.Errorf("tables: got %v, %v, want only %s", tables, err, DefaultTable)
+	}
+	check, _, err := other.Prepare(`PRAGMA integrity_check`)
+	must(t, err)
+	defer check.Close()
+	if !check.Step() || check.ColumnText(0) != "ok" {
+		t.Fatalf("integrity_check: %q %v", check.ColumnText(0), check.Err())
+	}
+}

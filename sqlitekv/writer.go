@@ -95,6 +95,9 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 		}
 		return nil
 	})
+	// A transaction that rolls back, by ROLLBACK or by SQLite itself on an
+	// error, leaves in the WAL buffer frames it will never commit.
+	conn.RollbackHook(func() { discardUncommittedFrames(conn) })
 	return w, nil
 }
 
@@ -144,7 +147,6 @@ func (w *Writer) Rollback() {
 	if !w.conn.GetAutocommit() {
 		w.rollback.Exec()
 	}
-	discardUncommittedFrames(w.conn)
 	if w.mirror != nil {
 		w.mirror.discard()
 	}
@@ -242,7 +244,9 @@ func (w *Writer) atomically(fn func() error) (err error) {
 			err = dbError(relErr)
 		}
 		if err != nil && w.conn.GetAutocommit() {
-			discardUncommittedFrames(w.conn) // the transaction ended without a commit
+			// Outside a group the savepoint was the transaction, and
+			// RELEASE after ROLLBACK TO commits it empty: no rollback hook.
+			discardUncommittedFrames(w.conn)
 		}
 		w.spoil(err, false)
 		switch {
@@ -272,6 +276,9 @@ func (w *Writer) table(name string, create bool) (*writeTable, error) {
 	}
 	if err := ValidateTable(name); err != nil {
 		return nil, err
+	}
+	if err := w.lost(); err != nil {
+		return nil, err // its DDL would commit on its own
 	}
 	exists, err := tableExists(w.conn, name)
 	if err != nil {
