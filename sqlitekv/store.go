@@ -88,14 +88,11 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 		return nil, openError(path, err)
 	}
 	path = abs
-	flags, name := sqlite3.OPEN_READWRITE, path
+	flags := sqlite3.OPEN_READWRITE | sqlite3.OPEN_URI
 	if create {
 		flags |= sqlite3.OPEN_CREATE
 	}
-	if opts.Sync == SyncFull {
-		flags, name = flags|sqlite3.OPEN_URI, bufferedWALURI(path)
-	}
-	conn, err := sqlite3.OpenFlags(name, flags)
+	conn, err := sqlite3.OpenFlags(bufferedWALURI(path, opts.Sync), flags)
 	if err != nil {
 		return nil, openError(path, err)
 	}

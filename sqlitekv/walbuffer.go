@@ -8,50 +8,60 @@ import (
 	"github.com/ncruces/go-sqlite3/vfs"
 )
 
-// With --sync full, the writer's WAL file gathers the frames of a commit
-// in memory and writes them with one pwrite when SQLite syncs it at the
-// commit, instead of two pwrites per frame (a header and a page): a
-// batch-set commit writes a thousand frames or more, and their syscalls
-// were a fifth of the writer's CPU.
+// The writer's WAL file gathers the frames of a commit in memory and
+// writes them with one pwrite when SQLite syncs it at the commit, instead
+// of two pwrites per frame (a header and a page): a batch-set commit
+// writes a thousand frames or more, and their syscalls were a fifth of
+// the writer's CPU.
 //
 // That is safe because with synchronous=FULL SQLite syncs the WAL at
 // every commit before it makes the commit visible (wal.c, sqlite3WalFrames:
 // frames, then sync, then the WAL-index), so no other connection ever
 // reads a frame still in the buffer; the writer's own reads of one (a
 // page spilled from its cache mid-transaction) write the buffer first.
-// Two cases would write after that sync, and neither buffers: with
-// synchronous=NORMAL nothing syncs at a commit (the writer then opens its
-// database without this VFS), and without powersafe overwrite SQLite pads
-// a commit to a sector boundary and writes the last frame's tail after
-// the sync (the OS VFS declares it unless a URI says psow=0). A
+// So the writer always runs with synchronous=FULL. With --sync normal it
+// also sets checkpoint_fullfsync, which makes a checkpoint's syncs
+// SYNC_FULL while a commit's stay SYNC_NORMAL (pager.c,
+// sqlite3PagerSetFlags), and its VFS writes the buffer at a commit's sync
+// but leaves out the fsync: what SQLite's synchronous=NORMAL does, which
+// fsyncs the WAL only before a checkpoint copies it into the database.
+// Without powersafe overwrite SQLite would pad a commit to a sector
+// boundary and write the last frame's tail after the sync: such a WAL is
+// not buffered (the OS VFS declares it unless a URI says psow=0). A
 // transaction that ends without a commit leaves in the buffer the frames
 // SQLite spilled from its cache: they are dropped then (the writer's
 // rollback hook, a failed savepoint outside a group) and at Close, never
 // written.
 
-// walBufferVFS is the OS VFS with buffered WAL files.
-const walBufferVFS = "kvd-walbuffer"
+// The OS VFS with buffered WAL files, for each sync mode.
+var walBufferVFS = map[SyncMode]string{SyncFull: "kvd-wal-full", SyncNormal: "kvd-wal-normal"}
 
 // walBufferLimit bounds the buffer: a larger commit writes as it goes.
 const walBufferLimit = 16 << 20
 
 func init() {
-	vfs.Register(walBufferVFS, walBuffering{vfs.Find("os").(vfs.VFSFilename)})
+	os := vfs.Find("os").(vfs.VFSFilename)
+	for mode, name := range walBufferVFS {
+		vfs.Register(name, walBuffering{os, mode == SyncFull})
+	}
 }
 
-// bufferedWALURI names the database at an absolute path for a connection
-// whose WAL is buffered.
-func bufferedWALURI(path string) string {
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: "vfs=" + walBufferVFS}
+// bufferedWALURI names the database at an absolute path for the writer of
+// sync mode.
+func bufferedWALURI(path string, mode SyncMode) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: "vfs=" + walBufferVFS[mode]}
 	return u.String()
 }
 
-type walBuffering struct{ vfs.VFSFilename }
+type walBuffering struct {
+	vfs.VFSFilename
+	fsyncCommits bool
+}
 
 func (v walBuffering) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
 	f, flags, err := v.VFSFilename.OpenFilename(name, flags)
 	if err == nil && flags&vfs.OPEN_WAL != 0 && name.DatabaseFile().DeviceCharacteristics()&vfs.IOCAP_POWERSAFE_OVERWRITE != 0 {
-		f = &bufferedWAL{File: f}
+		f = &bufferedWAL{File: f, fsyncCommits: v.fsyncCommits}
 	}
 	return f, flags, err
 }
@@ -60,8 +70,9 @@ func (v walBuffering) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.
 // each write continues the one before.
 type bufferedWAL struct {
 	vfs.File
-	at  int64 // offset of buf in the file
-	buf []byte
+	at           int64 // offset of buf in the file
+	buf          []byte
+	fsyncCommits bool // --sync full: a commit's sync (SYNC_NORMAL) fsyncs too
 }
 
 func (f *bufferedWAL) Unwrap() vfs.File { return f.File }
@@ -96,6 +107,9 @@ func (f *bufferedWAL) ReadAt(p []byte, off int64) (int, error) {
 func (f *bufferedWAL) Sync(flags vfs.SyncFlag) error {
 	if err := f.flush(); err != nil {
 		return err
+	}
+	if !f.fsyncCommits && flags&vfs.SYNC_FULL != vfs.SYNC_FULL {
+		return nil // a commit's, under --sync normal
 	}
 	return f.File.Sync(flags)
 }

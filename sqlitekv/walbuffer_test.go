@@ -140,20 +140,52 @@ func TestBufferedWAL_BoundsItsMemory(t *testing.T) {
 	}
 }
 
-// The writer buffers its WAL with --sync full only: with normal nothing
-// syncs at a commit, so nothing would write the buffer before readers
-// are told of the commit.
-func TestBufferedWAL_OnlyTheWriterWithSyncFull(t *testing.T) {
-	for mode, want := range map[SyncMode]bool{SyncFull: true, SyncNormal: false} {
+// The writer buffers its WAL in either sync mode; with normal, a commit's
+// sync leaves out the fsync, and the checkpoints' syncs are told apart
+// from the commits' by checkpoint_fullfsync.
+func TestBufferedWAL_TheWriterBuffersInEitherMode(t *testing.T) {
+	for mode, fsyncCommits := range map[SyncMode]bool{SyncFull: true, SyncNormal: false} {
 		s, _ := mustOpenStore(t, Options{Sync: mode})
 		put(t, s, "k", "v") // opens the WAL
-		wal, err := s.Writer().conn.FileControl("main", sqlite3.FCNTL_JOURNAL_POINTER)
+		conn := s.Writer().conn
+		wal, err := conn.FileControl("main", sqlite3.FCNTL_JOURNAL_POINTER)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, buffered := wal.(*bufferedWAL); buffered != want {
-			t.Errorf("sync %v: got a buffered WAL %v (%T), want %v", mode, buffered, wal, want)
+		b, ok := wal.(*bufferedWAL)
+		if !ok || b.fsyncCommits != fsyncCommits {
+			t.Errorf("sync %v: got %T (%+v), want a buffered WAL that fsyncs commits %v", mode, wal, b, fsyncCommits)
 		}
+		checkpointFullfsync := int64(1)
+		if fsyncCommits {
+			checkpointFullfsync = 0
+		}
+		for pragma, want := range map[string]int64{"synchronous": 2, "checkpoint_fullfsync": checkpointFullfsync} {
+			stmt, _, err := conn.Prepare("PRAGMA " + pragma)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !stmt.Step() || stmt.ColumnInt64(0) != want {
+				t.Errorf("sync %v: PRAGMA %s is %d, want %d", mode, pragma, stmt.ColumnInt64(0), want)
+			}
+			stmt.Close()
+		}
+	}
+}
+
+// Under --sync normal a commit's sync writes the buffer out, so readers
+// find the frames, but does not fsync; a checkpoint's sync does.
+func TestBufferedWAL_NormalFsyncsOnlyBeforeCheckpoints(t *testing.T) {
+	m := &memFile{}
+	f := &bufferedWAL{File: m}
+	write(t, f, 0, "frames")
+	must(t, f.Sync(vfs.SYNC_NORMAL))
+	if string(m.data) != "frames" || m.syncs != 0 {
+		t.Fatalf("after a commit's sync: file holds %q, %d fsyncs; want frames, 0", m.data, m.syncs)
+	}
+	must(t, f.Sync(vfs.SYNC_FULL))
+	if m.syncs != 1 {
+		t.Fatalf("after a checkpoint's sync: %d fsyncs, want 1", m.syncs)
 	}
 }
 
@@ -177,7 +209,7 @@ func TestBufferedWAL_URIOfAnOddPathNamesTheSameFile(t *testing.T) {
 // Without powersafe overwrite SQLite writes a commit's last bytes after
 // its sync: the WAL of such a database is not buffered.
 func TestBufferedWAL_NotWithoutPowersafeOverwrite(t *testing.T) {
-	uri := bufferedWALURI(filepath.Join(t.TempDir(), "t.db"))
+	uri := bufferedWALURI(filepath.Join(t.TempDir(), "t.db"), SyncFull)
 	for psow, want := range map[string]bool{"1": true, "0": false} {
 		conn, err := sqlite3.OpenFlags(uri+"&psow="+psow, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI)
 		if err != nil {

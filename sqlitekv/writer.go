@@ -46,12 +46,15 @@ func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, 
 		sync = "NORMAL"
 	}
 	// A WAL database lets read-only connections read while this one writes.
-	// Each write's savepoint journals the pages it touches: keep that
-	// journal in memory rather than in a temp file. A negative cache_size
-	// is in KiB.
+	// The writer syncs the WAL at each commit in either mode: that is when
+	// its buffer is written; with normal the sync leaves out the fsync
+	// (walbuffer.go). Each write's savepoint journals the pages it
+	// touches: keep that journal in memory rather than in a temp file. A
+	// negative cache_size is in KiB.
 	setup := `PRAGMA busy_timeout = 5000;
 PRAGMA journal_mode = WAL;
-PRAGMA synchronous = ` + sync + `;
+PRAGMA synchronous = FULL;
+PRAGMA checkpoint_fullfsync = ` + strconv.FormatBool(opts.Sync == SyncNormal) + `;
 PRAGMA temp_store = MEMORY;
 PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 	if err := conn.Exec(setup); err != nil {
