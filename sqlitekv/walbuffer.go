@@ -40,9 +40,9 @@ var walBufferVFS = map[SyncMode]string{SyncFull: "kvd-wal-full", SyncNormal: "kv
 const walBufferLimit = 16 << 20
 
 func init() {
-	os := vfs.Find("os").(vfs.VFSFilename)
+	osVFS := vfs.Find("os").(vfs.VFSFilename)
 	for mode, name := range walBufferVFS {
-		vfs.Register(name, walBuffering{os, mode == SyncFull})
+		vfs.Register(name, walBuffering{osVFS, mode == SyncFull})
 	}
 }
 
