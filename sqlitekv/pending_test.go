@@ -51,7 +51,7 @@ func TestGroup_AKeyWrittenManyTimesEndsAsItsLastWrite(t *testing.T) {
 		if res.Previous != 2 || res.Value != 7 {
 			t.Errorf("incr: got %d → %d, want 2 → 7", res.Previous, res.Value)
 		}
-		// A version CAS against the held row: the incr's op number matches, the put's not.
+		// A version CAS sees the held row's version: the incr made the put's stale.
 		stale := PutRequest{Table: DefaultTable, Key: "k", Value: []byte("x"), Versions: Versions{Match: []int64{again.Version}}}
 		if _, err := w.Put(stale); CodeOf(err) != CodeCASMismatch {
 			t.Errorf("put if-match the put's version: got %v, want CAS_MISMATCH", err)
