@@ -233,6 +233,18 @@ func TestBufferedWAL_NotWithoutPowersafeOverwrite(t *testing.T) {
 // it rolls back they are dropped, not written later over frames that
 // another connection has committed at the same place meanwhile.
 func TestBufferedWAL_ARolledBackGroupLeavesNothingToWrite(t *testing.T) {
+	s, other := spillAGroup(t)
+	s.Writer().Rollback()
+	commitElsewhere(t, other)
+	put(t, s, "after", "1")
+	checkIntegrity(t, other)
+}
+
+// spillAGroup opens a store with a small page cache and leaves its writer
+// in a group that has spilled frames into the WAL buffer, and opens
+// another connection to the same file, as another program would.
+func spillAGroup(t *testing.T) (*Store, *sqlite3.Conn) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "t.db")
 	s, err := Open(path, true, Options{Sync: SyncFull, CacheBytes: 64 << 10})
 	if err != nil {
@@ -248,18 +260,25 @@ func TestBufferedWAL_ARolledBackGroupLeavesNothingToWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w.Rollback()
-
 	other, err := sqlite3.Open(path)
 	must(t, err)
-	defer other.Close()
+	t.Cleanup(func() { other.Close() })
+	return s, other
+}
+
+// commitElsewhere commits frames where the spilled ones lay.
+func commitElsewhere(t *testing.T, other *sqlite3.Conn) {
+	t.Helper()
 	must(t, other.Exec(`PRAGMA wal_autocheckpoint = 0; CREATE TABLE other (x); INSERT INTO other SELECT randomblob(3000) FROM generate_series(1, 100)`))
-	put(t, s, "after", "1")
-	check, _, err := other.Prepare(`PRAGMA integrity_check`)
+}
+
+func checkIntegrity(t *testing.T, conn *sqlite3.Conn) {
+	t.Helper()
+	check, _, err := conn.Prepare(`PRAGMA integrity_check`)
 	must(t, err)
 	defer check.Close()
 	if !check.Step() || check.ColumnText(0) != "ok" {
-		t.Fatalf("integrity_check after the writer's next commit: %q %v", check.ColumnText(0), check.Err())
+		t.Fatalf("integrity_check: %q %v", check.ColumnText(0), check.Err())
 	}
 }
 
@@ -287,27 +306,10 @@ func TestOpen_ARelativePathIsOneFileForEveryConnection(t *testing.T) {
 // in for an I/O error here) and the group's next statement reads the WAL
 // before anything rolls back on kvd's side.
 func TestBufferedWAL_AGroupSQLiteRolledBackLeavesNothingToWrite(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "t.db")
-	s, err := Open(path, true, Options{Sync: SyncFull, CacheBytes: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, other := spillAGroup(t)
 	w := s.Writer()
-	put(t, s, "seed", "0")
-	must(t, w.Begin())
-	big := strings.Repeat("x", 3000)
-	for i := range 200 {
-		if _, err := w.Put(PutRequest{Table: DefaultTable, Key: fmt.Sprint("k", i), Value: []byte(big)}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	must(t, w.conn.Exec(`ROLLBACK`))
-
-	other, err := sqlite3.Open(path)
-	must(t, err)
-	defer other.Close()
-	must(t, other.Exec(`PRAGMA wal_autocheckpoint = 0; CREATE TABLE other (x); INSERT INTO other SELECT randomblob(3000) FROM generate_series(1, 100)`))
+	commitElsewhere(t, other)
 	if err := w.EnsureTable("t2"); CodeOf(err) != CodeDatabaseError {
 		t.Errorf("a table made in the lost group: got %v, want a database error", err)
 	}
@@ -317,10 +319,5 @@ func TestBufferedWAL_AGroupSQLiteRolledBackLeavesNothingToWrite(t *testing.T) {
 	if tables, err := w.Tables(); err != nil || len(tables) != 1 {
 		t.Errorf("tables: got %v, %v, want only %s", tables, err, DefaultTable)
 	}
-	check, _, err := other.Prepare(`PRAGMA integrity_check`)
-	must(t, err)
-	defer check.Close()
-	if !check.Step() || check.ColumnText(0) != "ok" {
-		t.Fatalf("integrity_check: %q %v", check.ColumnText(0), check.Err())
-	}
+	checkIntegrity(t, other)
 }
