@@ -33,7 +33,7 @@ func BenchmarkSQLiteFloor(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			conn, names := floorDatabase(b)
 			if c.noKeyIndex {
-				mustExec(b, conn, `DROP INDEX "`+names.name+`:history_by_key"`)
+				must(b, conn.Exec(`DROP INDEX "`+names.name+`:history_by_key"`))
 			}
 			record := mustPrepare(b, conn, `INSERT INTO `+names.history+` (key, op, ts, recorded, value, content_type, expire_at) VALUES (?1, 'set', ?2, 1, ?3, 'application/json', NULL)`)
 			store := mustPrepare(b, conn, `UPDATE `+names.values+` SET value = ?3, updated_at = ?2, version = ?2 WHERE key = ?1`)
@@ -47,7 +47,7 @@ func BenchmarkSQLiteFloor(b *testing.B) {
 			const group = 64 * MaxBatch
 			b.ResetTimer()
 			for n := 0; n < b.N; {
-				mustExec(b, conn, `BEGIN IMMEDIATE`)
+				must(b, conn.Exec(`BEGIN IMMEDIATE`))
 				for end := min(n+group, b.N); n < end; n++ {
 					key := keys[n*7919%len(keys)] // every key, in no order
 					floorExec(b, record, key, n, value)
@@ -55,9 +55,9 @@ func BenchmarkSQLiteFloor(b *testing.B) {
 						floorExec(b, store, key, n, value)
 					}
 				}
-				mustExec(b, conn, `COMMIT`)
+				must(b, conn.Exec(`COMMIT`))
 				b.StopTimer()
-				mustExec(b, conn, `PRAGMA wal_checkpoint(PASSIVE)`)
+				must(b, conn.Exec(`PRAGMA wal_checkpoint(PASSIVE)`))
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
@@ -75,7 +75,7 @@ func floorDatabase(b *testing.B) (*sqlite3.Conn, tableNames) {
 	}
 	b.Cleanup(func() { conn.Close() })
 	names := namesFor(DefaultTable)
-	mustExec(b, conn, `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0;`+names.ddl())
+	must(b, conn.Exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0;`+names.ddl()))
 	return conn, names
 }
 
@@ -84,13 +84,6 @@ func floorExec(b *testing.B, stmt *sqlite3.Stmt, key string, n int, value []byte
 	stmt.BindInt64(2, int64(n))
 	stmt.BindBlob(3, value)
 	if err := stmt.Exec(); err != nil {
-		b.Fatal(err)
-	}
-}
-
-func mustExec(b *testing.B, conn *sqlite3.Conn, sql string) {
-	b.Helper()
-	if err := conn.Exec(sql); err != nil {
 		b.Fatal(err)
 	}
 }

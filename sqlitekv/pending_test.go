@@ -9,18 +9,9 @@ import (
 // inGroup runs fn between Begin and Commit, as the database actor does.
 func inGroup(t *testing.T, w *Writer, fn func()) {
 	t.Helper()
-	if err := w.Begin(); err != nil {
-		t.Fatal(err)
-	}
+	mustBegin(t, w)
 	fn()
 	if err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
 		t.Fatal(err)
 	}
 }
@@ -164,7 +155,7 @@ func TestGroup_WhoseTransactionSQLiteRolledBackFailsWhole(t *testing.T) {
 	s, _ := mustOpenStore(t, Options{})
 	w := s.Writer()
 	put(t, s, "seed", "0")
-	must(t, w.Begin())
+	mustBegin(t, w)
 	if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "k", Value: []byte("held")}); err != nil {
 		t.Fatal(err)
 	}

@@ -30,13 +30,28 @@ func mustOpenStore(tb testing.TB, opts Options) (*Store, *time.Time) {
 			tb.Fatal(err)
 		}
 		defer conn.Close()
-		stmt, _, err := conn.Prepare(`PRAGMA integrity_check`)
-		if err != nil || !stmt.Step() || stmt.ColumnText(0) != "ok" {
-			tb.Errorf("integrity_check failed: %v", err)
-		}
-		stmt.Close()
+		checkIntegrity(tb, conn)
 	})
 	return s, &now
+}
+
+func checkIntegrity(tb testing.TB, conn *sqlite3.Conn) {
+	tb.Helper()
+	stmt, _, err := conn.Prepare(`PRAGMA integrity_check`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer stmt.Close()
+	if !stmt.Step() || stmt.ColumnText(0) != "ok" {
+		tb.Errorf("integrity_check failed: %q %v", stmt.ColumnText(0), stmt.Err())
+	}
+}
+
+func must(tb testing.TB, err error) {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func put(tb testing.TB, s *Store, key, value string) PutResult {

@@ -253,7 +253,7 @@ func spillAGroup(t *testing.T) (*Store, *sqlite3.Conn) {
 	t.Cleanup(func() { s.Close() })
 	w := s.Writer()
 	put(t, s, "seed", "0")
-	must(t, w.Begin())
+	mustBegin(t, w)
 	big := strings.Repeat("x", 3000)
 	for i := range 200 {
 		if _, err := w.Put(PutRequest{Table: DefaultTable, Key: fmt.Sprint("k", i), Value: []byte(big)}); err != nil {
@@ -270,16 +270,6 @@ func spillAGroup(t *testing.T) (*Store, *sqlite3.Conn) {
 func commitElsewhere(t *testing.T, other *sqlite3.Conn) {
 	t.Helper()
 	must(t, other.Exec(`PRAGMA wal_autocheckpoint = 0; CREATE TABLE other (x); INSERT INTO other SELECT randomblob(3000) FROM generate_series(1, 100)`))
-}
-
-func checkIntegrity(t *testing.T, conn *sqlite3.Conn) {
-	t.Helper()
-	check, _, err := conn.Prepare(`PRAGMA integrity_check`)
-	must(t, err)
-	defer check.Close()
-	if !check.Step() || check.ColumnText(0) != "ok" {
-		t.Fatalf("integrity_check: %q %v", check.ColumnText(0), check.Err())
-	}
 }
 
 // Readers and the checkpointer open the same file as the writer, whose

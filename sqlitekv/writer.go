@@ -123,7 +123,7 @@ func (w *Writer) Begin() error {
 // which writes failed, and the next read imports the old files back into
 // the cache.
 func (w *Writer) Commit() error {
-	err := w.writeHeld()
+	err := w.writeHeld() // while still in the group, so that a lost transaction shows
 	w.inGroup, w.committed = false, false
 	if err != nil {
 		w.Rollback()
