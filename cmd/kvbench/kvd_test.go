@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/kvd/kvd/client/clienttest"
@@ -82,5 +83,23 @@ func TestRun_EveryScenarioAgainstARealKvd(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Against a real kvd that wants a token, a run with the wrong one gets a
+// 401 for every write: it still reports, then fails as a whole.
+func TestRun_AWrongTokenFailsTheRun(t *testing.T) {
+	kvd := clienttest.New(t, clienttest.Options{Tokens: []string{"right"}})
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"-url", kvd.URL, "-token", "wrong", "-scenario", "put", "-n", "20", "-c", "2", "-json", "-quiet"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "no operation succeeded (status 401: 20)") {
+		t.Fatalf("got error %v, want one saying no operation succeeded", err)
+	}
+	var res struct {
+		Succeeded int64 `json:"succeeded"`
+		Requests  int64 `json:"requests"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || res.Requests != 20 || res.Succeeded != 0 {
+		t.Errorf("report: %+v, %v; want 20 answered, 0 succeeded", res, err)
 	}
 }
