@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/internal/buildinfo"
 	"github.com/kvd/kvd/sqlitekv"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -73,7 +74,12 @@ func NewMetrics() *Metrics {
 			Name: "kvd_dir_rescans_total", Help: "Directory-mode folder rescans (rebuild=true, table rollbacks).",
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.groupWrites, m.commitLatency, m.expired, m.pruned, m.rescans,
+	build := buildinfo.Read()
+	buildInfo := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kvd_build_info", Help: "Always 1; its labels say which build of kvd is running.",
+		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
+	}, func() float64 { return 1 })
+	m.reg.MustRegister(buildInfo, m.requests, m.latency, m.groupWrites, m.commitLatency, m.expired, m.pruned, m.rescans,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,5 +218,14 @@ func TestOverload_AnswersServiceUnavailableWithRetryAfter(t *testing.T) {
 	}
 	if got := string(ts.do(t, "GET", kv("n", "db=app"), "").Body); got != strconv.Itoa(codes[200]) {
 		t.Fatalf("counter: got %s, want %d (only accepted writes applied)", got, codes[200])
+	}
+}
+
+func TestMetrics_SayWhichBuildIsRunning(t *testing.T) {
+	ts := newTestServer(t)
+	body := string(ts.do(t, "GET", "/metrics", "").Body)
+	want := `kvd_build_info{goversion="` + runtime.Version() + `",revision=`
+	if !strings.Contains(body, want) {
+		t.Fatalf("metrics lack %q", want)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kvd/kvd/bench"
+	"github.com/kvd/kvd/internal/buildinfo"
 )
 
 func main() {
@@ -65,11 +66,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "write the report as JSON")
 	out := fs.String("out", "", "also plot latency percentiles and throughput over time to this `file` (.svg or .png)")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
+	version := fs.Bool("version", false, "print kvbench's version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: kvbench [flags]\n\nPuts load on a running kvd and reports throughput and latency.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *version {
+		_, err := fmt.Fprintln(stdout, buildinfo.Read().Line("kvbench"))
 		return err
 	}
 	if fs.NArg() > 0 {

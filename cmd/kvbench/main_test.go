@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -113,5 +114,16 @@ func TestRun_FailsAfterItsReportWhenTheRunFailed(t *testing.T) {
 		if !strings.Contains(stdout.String(), "throughput") {
 			t.Errorf("%s: got stdout %q, want the report first", tc.url, stdout.String())
 		}
+	}
+}
+
+func TestRun_VersionPrintsBuildAndRunsNothing(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	// No kvd at this URL: --version must answer without a run.
+	if err := run(t.Context(), []string{"-url", "http://127.0.0.1:1", "-version"}, &stdout, &stderr); err != nil {
+		t.Fatalf("run -version: %v", err)
+	}
+	if got := stdout.String(); !strings.HasPrefix(got, "kvbench ") || !strings.Contains(got, runtime.Version()) {
+		t.Fatalf("got %q, want kvbench's name and Go version", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/kvd/kvd/client"
+	"github.com/kvd/kvd/internal/buildinfo"
 )
 
 const (
@@ -52,6 +53,7 @@ Flags, before or after the command:
   --token TOKEN   bearer token (env KVCTL_TOKEN)
   --json          print JSON for machines (errors too, on stderr)
   --timeout D     give up after D (default 30s)
+  --version       print kvctl's version and exit
 
 Run "kvctl <command> -h" for the flags of a command.
 
@@ -90,12 +92,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	top := flag.NewFlagSet("kvctl", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
 	g.register(top)
+	version := top.Bool("version", false, "")
 	if err := top.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
 			return exitOK
 		}
 		return fail(stderr, g, usageError{err.Error()})
+	}
+	if *version {
+		fmt.Fprintln(stdout, buildinfo.Read().Line("kvctl"))
+		return exitOK
 	}
 	name, rest, cmd, err := lookup(top.Args())
 	if err != nil {

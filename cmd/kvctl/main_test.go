@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -126,4 +127,12 @@ func environWithoutKvctl() []string {
 		}
 	}
 	return env
+}
+
+func TestRun_VersionPrintsBuildWithoutAServer(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"--url", "http://127.0.0.1:1", "--version"}, envOf(nil), strings.NewReader(""), &stdout, &stderr)
+	if code != exitOK || !strings.HasPrefix(stdout.String(), "kvctl ") || !strings.Contains(stdout.String(), runtime.Version()) {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want 0 and kvctl's name and Go version", code, stdout.String(), stderr.String())
+	}
 }

@@ -36,6 +36,7 @@ type config struct {
 	logFormat        string
 	logLevel         string
 	pprofListen      string
+	version          bool
 }
 
 type stringList []string
@@ -70,8 +71,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.pprofListen, "pprof-listen", "", "address for Go's profiler, e.g. 127.0.0.1:6060 (empty: off)")
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.version {
+		return c, nil // nothing else matters: --version answers even beside a bad flag value
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
@@ -122,7 +127,7 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "KVD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		v := getenv(env)
-		if set[f.Name] || v == "" || err != nil {
+		if set[f.Name] || v == "" || err != nil || f.Name == "version" {
 			return
 		}
 		values := []string{v}

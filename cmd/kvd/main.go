@@ -15,6 +15,7 @@ import (
 
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/httpapi"
+	"github.com/kvd/kvd/internal/buildinfo"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
@@ -39,6 +40,10 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
+		return err
+	}
+	if cfg.version {
+		_, err := fmt.Fprintln(stdout, buildinfo.Read().Line("kvd"))
 		return err
 	}
 	log, err := cfg.logger(stderr)

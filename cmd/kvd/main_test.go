@@ -112,6 +112,28 @@ func TestConfig_FlagsFallBackToEnvironment(t *testing.T) {
 	}
 }
 
+func TestVersion_PrintsTheRevisionItWasBuiltFrom(t *testing.T) {
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("not in a git checkout (%v): the build has no revision to print", err)
+	}
+	if dirs, _ := exec.Command("git", "rev-parse", "--git-dir", "--git-common-dir").Output(); len(strings.Fields(string(dirs))) == 2 && strings.Fields(string(dirs))[0] != strings.Fields(string(dirs))[1] {
+		t.Skip("a git worktree: Go stamps no revision there")
+	}
+	// A build of its own: this machine's GOFLAGS may say -buildvcs=false.
+	bin := filepath.Join(t.TempDir(), "kvd")
+	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build kvd: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kvd --version: %v\n%s", err, out)
+	}
+	if rev := strings.TrimSpace(string(head)); !strings.HasPrefix(string(out), "kvd ") || !strings.Contains(string(out), "revision "+rev) {
+		t.Fatalf("kvd --version printed %q, want kvd's name and revision %s", out, rev)
+	}
+}
+
 // kvdProcess is a kvd child process.
 type kvdProcess struct {
 	cmd  *exec.Cmd
