@@ -2,7 +2,6 @@ package actors
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -19,6 +18,7 @@ type dbActor struct {
 	results  []writeReply
 	awaited  int // writes of the open group someone waits for
 	stopTick func()
+	swept    sqlitekv.SweepResult // what the open group's sweeps removed
 	// table → rebuild requests sent before its last rescan began, as long
 	// as that rescan's imports are committed or in the open group
 	rescanned map[string]uint64
@@ -61,7 +61,7 @@ func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 		ctx.Send(ctx.Self(), flushMsg{})
 	}
 	var result any
-	err := a.syncFiles(m.op)
+	err := a.importFiles(m.op.touches())
 	if err == nil {
 		result, err = a.run(m.op)
 	}
@@ -72,52 +72,20 @@ func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 	}
 }
 
-func (a *dbActor) run(op any) (result any, err error) {
+// run applies one write; a panic in it fails that write alone.
+func (a *dbActor) run(op queued) (result any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = sqlitekv.PanicError(p)
 		}
 	}()
-	switch op := op.(type) {
-	case sqlitekv.PutRequest:
-		return a.w.Put(op)
-	case sqlitekv.DeleteRequest:
-		return nil, a.w.Delete(op)
-	case sqlitekv.IncrRequest:
-		return a.w.Incr(op)
-	case sqlitekv.BatchSetRequest:
-		return a.w.BatchSet(op)
-	case sqlitekv.BatchDeleteRequest:
-		return a.w.BatchDelete(op)
-	case sqlitekv.ArrayRequest:
-		return a.w.Array(op)
-	case sqlitekv.RollbackKeyRequest:
-		return a.w.RollbackKey(op)
-	case sqlitekv.RollbackTableRequest:
-		return a.w.RollbackTable(op)
-	case ensureTableOp:
-		return nil, a.w.EnsureTable(op.table)
-	case syncOp:
-		return nil, a.db.dir.Sync(op.table, op.key)
-	case rebuildOp:
-		return nil, a.rebuild(op.table, op.seq)
-	case expireOp:
-		return nil, a.w.Expire(op.table, op.key)
-	case sweepOp:
-		a.db.sweepQueued.Store(false)
-		res, err := a.w.Sweep()
-		if res.More {
-			a.db.send(&writeMsg{op: sweepOp{}}) // another round, behind the writes queued meanwhile
-		}
-		return res, err
-	}
-	return nil, fmt.Errorf("actors: unknown write %T", op)
+	return op.run(a)
 }
 
 // tickSweep queues a sweep unless one is queued already: ticks must not
 // pile up behind a sweep slower than the interval.
 func (a *dbActor) tickSweep() {
-	if a.db.sweepQueued.CompareAndSwap(false, true) && !a.db.send(&writeMsg{op: sweepOp{}}) {
+	if a.db.sweepQueued.CompareAndSwap(false, true) && !tell(a.db, sweepOp{}) {
 		a.db.sweepQueued.Store(false)
 	}
 }
@@ -138,14 +106,15 @@ func (a *dbActor) flush() {
 	}
 	var files *sqlitekv.FileFailures
 	errors.As(err, &files)
+	if a.swept != (sqlitekv.SweepResult{}) && a.w.Committed() {
+		a.db.reg.cfg.Hooks.swept(a.swept) // counted once committed: a failed group expired nothing
+	}
+	a.swept = sqlitekv.SweepResult{}
 	for i, m := range a.pending {
 		r := a.results[i]
-		if swept, ok := r.result.(sqlitekv.SweepResult); ok && a.w.Committed() {
-			a.db.reg.cfg.Hooks.swept(swept) // counted once committed: a failed group expired nothing
-		}
 		switch {
 		case files != nil && r.err == nil:
-			if failed := files.For(keysOf(m.op)); failed != nil {
+			if failed := files.For(m.op.touches()); failed != nil {
 				r = writeReply{err: failed}
 			}
 		case files == nil && err != nil:
@@ -167,20 +136,16 @@ func (a *dbActor) reply(m *writeMsg, r writeReply) {
 	}
 }
 
-// syncFiles, in directory mode, first imports the files a write is about
-// to touch, so it acts on what is on disk, not on a stale cache.
-func (a *dbActor) syncFiles(op any) error {
+// importFiles, in directory mode, first imports the files a write is
+// about to touch, so it acts on what is on disk, not on a stale cache.
+func (a *dbActor) importFiles(table string, keys []string) error {
 	if a.db.dir == nil {
 		return nil
 	}
-	table, keys := keysOf(op)
 	for _, key := range keys {
 		if err := a.db.dir.Sync(table, key); err != nil {
 			return err
 		}
-	}
-	if r, ok := op.(sqlitekv.RollbackTableRequest); ok {
-		return a.rebuild(r.Table, 0)
 	}
 	return nil
 }
@@ -204,27 +169,4 @@ func (a *dbActor) rebuild(table string, seq uint64) error {
 	a.rescanned[table] = sent
 	a.db.reg.cfg.Hooks.rescanned()
 	return nil
-}
-
-func keysOf(op any) (table string, keys []string) {
-	switch op := op.(type) {
-	case sqlitekv.PutRequest:
-		return op.Table, []string{op.Key}
-	case sqlitekv.DeleteRequest:
-		return op.Table, []string{op.Key}
-	case sqlitekv.IncrRequest:
-		return op.Table, []string{op.Key}
-	case sqlitekv.ArrayRequest:
-		return op.Table, []string{op.Key}
-	case sqlitekv.RollbackKeyRequest:
-		return op.Table, []string{op.Key}
-	case sqlitekv.BatchDeleteRequest:
-		return op.Table, op.Keys
-	case sqlitekv.BatchSetRequest:
-		for _, item := range op.Items {
-			keys = append(keys, item.Key)
-		}
-		return op.Table, keys
-	}
-	return "", nil
 }

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,42 +72,34 @@ func (d *DB) Get(ctx context.Context, req sqlitekv.GetRequest) (e sqlitekv.Entry
 // remove, a file changed behind kvd's back to import.
 func (d *DB) followUp(table, key string, stale bool, err error) {
 	if stale {
-		d.send(&writeMsg{op: syncOp{table: table, key: key}})
+		tell(d, importFileOp{table: table, key: key})
 	}
 	if sqlitekv.CodeOf(err) == sqlitekv.CodeKeyExpired {
-		d.send(&writeMsg{op: expireOp{table: table, key: key}})
+		tell(d, expireOp{table: table, key: key})
 	}
 }
 
 func (d *DB) Put(ctx context.Context, req sqlitekv.PutRequest) (sqlitekv.PutResult, error) {
-	res, err := d.write(ctx, req)
-	r, _ := res.(sqlitekv.PutResult)
-	return r, err
+	return call(ctx, d, putOp(req))
 }
 
 func (d *DB) Delete(ctx context.Context, req sqlitekv.DeleteRequest) error {
-	_, err := d.write(ctx, req)
+	_, err := call(ctx, d, deleteOp(req))
 	return err
 }
 
 func (d *DB) Incr(ctx context.Context, req sqlitekv.IncrRequest) (sqlitekv.IncrResult, error) {
-	res, err := d.write(ctx, req)
-	r, _ := res.(sqlitekv.IncrResult)
-	return r, err
+	return call(ctx, d, incrOp(req))
 }
 
 // BatchSet stores all items or none; it returns the keys it created.
 func (d *DB) BatchSet(ctx context.Context, req sqlitekv.BatchSetRequest) ([]string, error) {
-	res, err := d.write(ctx, req)
-	created, _ := res.([]string)
-	return created, err
+	return call(ctx, d, batchSetOp(req))
 }
 
 // BatchDelete removes the keys that exist and counts them.
 func (d *DB) BatchDelete(ctx context.Context, req sqlitekv.BatchDeleteRequest) (int, error) {
-	res, err := d.write(ctx, req)
-	n, _ := res.(int)
-	return n, err
+	return call(ctx, d, batchDeleteOp(req))
 }
 
 // BatchGet reads keys from one consistent snapshot (in directory mode, file
@@ -135,7 +128,7 @@ func (d *DB) Rebuild(ctx context.Context, table string) error {
 	if d.dir == nil {
 		return nil
 	}
-	_, err := d.write(ctx, rebuildOp{table: table, seq: d.rebuilds.Add(1)})
+	_, err := call(ctx, d, rebuildOp{table: table, seq: d.rebuilds.Add(1)})
 	return err
 }
 
@@ -146,29 +139,23 @@ func (d *DB) List(ctx context.Context, req sqlitekv.ListRequest) ([]string, erro
 
 // Array applies an atomic push, pop or remove on a JSON array.
 func (d *DB) Array(ctx context.Context, req sqlitekv.ArrayRequest) (sqlitekv.ArrayResult, error) {
-	res, err := d.write(ctx, req)
-	r, _ := res.(sqlitekv.ArrayResult)
-	return r, err
+	return call(ctx, d, arrayOp(req))
 }
 
 // RollbackKey undoes a key's last writes as a new write.
 func (d *DB) RollbackKey(ctx context.Context, req sqlitekv.RollbackKeyRequest) (*sqlitekv.Entry, error) {
-	res, err := d.write(ctx, req)
-	e, _ := res.(*sqlitekv.Entry)
-	return e, err
+	return call(ctx, d, rollbackKeyOp(req))
 }
 
 // RollbackTable brings a table back to a time in one transaction (or, dry,
 // only says what that would do).
 func (d *DB) RollbackTable(ctx context.Context, req sqlitekv.RollbackTableRequest) ([]sqlitekv.RollbackAction, error) {
-	res, err := d.write(ctx, req)
-	a, _ := res.([]sqlitekv.RollbackAction)
-	return a, err
+	return call(ctx, d, rollbackTableOp(req))
 }
 
 // EnsureTable creates a table if it does not exist.
 func (d *DB) EnsureTable(ctx context.Context, table string) error {
-	_, err := d.write(ctx, ensureTableOp{table: table})
+	_, err := call(ctx, d, ensureTableOp{table: table})
 	return err
 }
 
@@ -194,32 +181,45 @@ func (d *DB) BackupTo(ctx context.Context, dst string) error {
 	return d.store.BackupTo(ctx, dst)
 }
 
-// write sends op to the actor and waits for its committed answer. A full
-// queue is refused up front: memory stays bounded under overload.
-func (d *DB) write(ctx context.Context, op any) (any, error) {
+// call sends op to the actor and waits for its committed answer: the one
+// place an answer's result gets its type back. A full queue is refused up
+// front: memory stays bounded under overload.
+func call[R any](ctx context.Context, d *DB, op operation[R]) (R, error) {
+	var zero R
 	if err := ctx.Err(); err != nil { // the client has gone: nothing to apply it for
-		return nil, &sqlitekv.Error{Code: sqlitekv.CodeDatabaseError, Message: "Request cancelled", Cause: err}
+		return zero, &sqlitekv.Error{Code: sqlitekv.CodeDatabaseError, Message: "Request cancelled", Cause: err}
 	}
 	if d.queued.Add(1) > int64(d.reg.cfg.MaxQueue) {
 		d.queued.Add(-1)
-		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many writes queued for this database; retry shortly")
+		return zero, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many writes queued for this database; retry shortly")
 	}
 	m := awaitedWrites.Get().(*writeMsg)
-	m.op = op
+	m.op = typed[R]{op}
 	defer func() {
 		m.op = nil
 		awaitedWrites.Put(m)
 	}()
 	if !d.send(m) {
 		d.queued.Add(-1)
-		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database is closing; retry shortly")
+		return zero, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database is closing; retry shortly")
 	}
 	// Once queued, a write is applied whether or not its client is still
 	// there, so the caller waits for it even when ctx ends: the request's
 	// body (and its share of the server's body budget) lives until the
 	// actor is done with it.
 	r := <-m.reply
-	return r.result, r.err
+	res, ok := r.result.(R)
+	if !ok && r.err == nil { // only a failed write comes back without its R
+		return zero, fmt.Errorf("actors: %T answered %T", op, r.result)
+	}
+	return res, r.err
+}
+
+// tell sends op to the actor without waiting for it (an expiry, an import
+// or a sweep a read or a ticker asked for); false if the database is
+// closing.
+func tell[R any](d *DB, op operation[R]) bool {
+	return d.send(&writeMsg{op: typed[R]{op}})
 }
 
 // awaitedWrites are messages with their reply channel, reused: the caller
@@ -252,7 +252,5 @@ func (d *DB) close() error {
 // Sweep runs one round of TTL expiry and history pruning now, through the
 // actor like any write (the periodic ticker does the same).
 func (d *DB) Sweep(ctx context.Context) (sqlitekv.SweepResult, error) {
-	res, err := d.write(ctx, sweepOp{})
-	r, _ := res.(sqlitekv.SweepResult)
-	return r, err
+	return call(ctx, d, sweepOp{})
 }

@@ -1,0 +1,160 @@
+package actors
+
+import (
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// operation is one write the database actor applies inside its open
+// group: it carries its own work (apply, on the actor's Writer) and names
+// the keys it touches, so that directory mode imports their files first
+// and blames a file it could not put in place on the writes that touched
+// it. R is the result its caller gets back, through call.
+//
+// Adding a write: a type here with its two methods, one method on DB that
+// calls it, one handler.
+type operation[R any] interface {
+	apply(a *dbActor) (R, error)
+	touches() (table string, keys []string)
+}
+
+// anyTable is what touches returns for a write whose files are not known
+// up front (a table rollback, a sweep): nothing is imported before it, and
+// any file the group failed to put in place fails it.
+const anyTable = ""
+
+// queued is an operation as the mailbox carries it, its result type
+// erased; call is the only place it is restored.
+type queued interface {
+	run(a *dbActor) (any, error)
+	touches() (table string, keys []string)
+}
+
+// typed erases an operation's result type for the mailbox.
+type typed[R any] struct{ op operation[R] }
+
+func (t typed[R]) run(a *dbActor) (any, error) { return t.op.apply(a) }
+func (t typed[R]) touches() (string, []string) { return t.op.touches() }
+
+// none is the result of a write that answers only with its error.
+type none = struct{}
+
+type putOp sqlitekv.PutRequest
+
+func (o putOp) apply(a *dbActor) (sqlitekv.PutResult, error) {
+	return a.w.Put(sqlitekv.PutRequest(o))
+}
+func (o putOp) touches() (string, []string) { return o.Table, []string{o.Key} }
+
+type deleteOp sqlitekv.DeleteRequest
+
+func (o deleteOp) apply(a *dbActor) (none, error) {
+	return none{}, a.w.Delete(sqlitekv.DeleteRequest(o))
+}
+func (o deleteOp) touches() (string, []string) { return o.Table, []string{o.Key} }
+
+type incrOp sqlitekv.IncrRequest
+
+func (o incrOp) apply(a *dbActor) (sqlitekv.IncrResult, error) {
+	return a.w.Incr(sqlitekv.IncrRequest(o))
+}
+func (o incrOp) touches() (string, []string) { return o.Table, []string{o.Key} }
+
+type arrayOp sqlitekv.ArrayRequest
+
+func (o arrayOp) apply(a *dbActor) (sqlitekv.ArrayResult, error) {
+	return a.w.Array(sqlitekv.ArrayRequest(o))
+}
+func (o arrayOp) touches() (string, []string) { return o.Table, []string{o.Key} }
+
+// batchSetOp's result is the keys it created.
+type batchSetOp sqlitekv.BatchSetRequest
+
+func (o batchSetOp) apply(a *dbActor) ([]string, error) {
+	return a.w.BatchSet(sqlitekv.BatchSetRequest(o))
+}
+func (o batchSetOp) touches() (string, []string) {
+	keys := make([]string, len(o.Items))
+	for i, item := range o.Items {
+		keys[i] = item.Key
+	}
+	return o.Table, keys
+}
+
+// batchDeleteOp's result is how many of its keys existed.
+type batchDeleteOp sqlitekv.BatchDeleteRequest
+
+func (o batchDeleteOp) apply(a *dbActor) (int, error) {
+	return a.w.BatchDelete(sqlitekv.BatchDeleteRequest(o))
+}
+func (o batchDeleteOp) touches() (string, []string) { return o.Table, o.Keys }
+
+type rollbackKeyOp sqlitekv.RollbackKeyRequest
+
+func (o rollbackKeyOp) apply(a *dbActor) (*sqlitekv.Entry, error) {
+	return a.w.RollbackKey(sqlitekv.RollbackKeyRequest(o))
+}
+func (o rollbackKeyOp) touches() (string, []string) { return o.Table, []string{o.Key} }
+
+// rollbackTableOp, in directory mode, first rescans the folder: it acts
+// on every file, so it must see every file as it is on disk.
+type rollbackTableOp sqlitekv.RollbackTableRequest
+
+func (o rollbackTableOp) apply(a *dbActor) ([]sqlitekv.RollbackAction, error) {
+	if a.db.dir != nil {
+		if err := a.rebuild(o.Table, 0); err != nil {
+			return nil, err
+		}
+	}
+	return a.w.RollbackTable(sqlitekv.RollbackTableRequest(o))
+}
+func (o rollbackTableOp) touches() (string, []string) { return anyTable, nil }
+
+// ensureTableOp creates a table if it does not exist.
+type ensureTableOp struct{ table string }
+
+func (o ensureTableOp) apply(a *dbActor) (none, error) { return none{}, a.w.EnsureTable(o.table) }
+func (o ensureTableOp) touches() (string, []string)    { return anyTable, nil }
+
+// expireOp removes a key a read found expired.
+type expireOp struct{ table, key string }
+
+func (o expireOp) apply(a *dbActor) (none, error) { return none{}, a.w.Expire(o.table, o.key) }
+func (o expireOp) touches() (string, []string)    { return anyTable, nil }
+
+// importFileOp imports a file a read found changed behind kvd's back
+// (directory mode).
+type importFileOp struct{ table, key string }
+
+func (o importFileOp) apply(a *dbActor) (none, error) { return none{}, a.db.dir.Sync(o.table, o.key) }
+func (o importFileOp) touches() (string, []string)    { return anyTable, nil }
+
+// rebuildOp rescans a table's folder (directory mode). seq numbers the
+// request (DB.rebuilds), so a rescan that began after it was sent can
+// answer it too.
+type rebuildOp struct {
+	table string
+	seq   uint64
+}
+
+func (o rebuildOp) apply(a *dbActor) (none, error) { return none{}, a.rebuild(o.table, o.seq) }
+func (o rebuildOp) touches() (string, []string)    { return anyTable, nil }
+
+// sweepOp runs one bounded round of TTL expiry and history pruning. What
+// it removed is counted once its group commits (a failed group removed
+// nothing); if there is more, another round queues behind the writes
+// that arrived meanwhile.
+type sweepOp struct{}
+
+func (sweepOp) apply(a *dbActor) (sqlitekv.SweepResult, error) {
+	a.db.sweepQueued.Store(false)
+	res, err := a.w.Sweep()
+	if err == nil {
+		a.swept.Expired += res.Expired
+		a.swept.Pruned += res.Pruned
+	}
+	if res.More {
+		tell(a.db, sweepOp{})
+	}
+	return res, err
+}
+func (sweepOp) touches() (string, []string) { return anyTable, nil }
