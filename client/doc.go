@@ -1,6 +1,8 @@
 // Package client is a Go client for kvd, the key-value store served over
-// HTTP on SQLite. It has one method per endpoint of the API contract
-// (SPEC.md) and speaks the same wire format as kvd's other clients.
+// HTTP on SQLite. It has one method per endpoint of kvd's HTTP API (the
+// README's "Using it", and the OpenAPI document kvd serves at
+// /api/v1/openapi.json) and speaks the same wire format as kvd's other
+// clients.
 //
 // # Basics
 //
