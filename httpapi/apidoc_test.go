@@ -19,7 +19,7 @@ func newDocServer(t *testing.T) *Server {
 	}
 	reg := actors.NewRegistry(actors.Config{Resolver: resolver})
 	t.Cleanup(func() { reg.Close() })
-	return New(Config{Registry: reg})
+	return New(Config{Registry: reg, Metrics: NewMetrics()})
 }
 
 // documented lists "METHOD path" of every operation in the document.

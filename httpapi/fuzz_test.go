@@ -58,7 +58,7 @@ func FuzzBatchBodies(f *testing.F) {
 	}
 	reg := actors.NewRegistry(actors.Config{Resolver: resolver, Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal}})
 	f.Cleanup(func() { reg.Close() })
-	srv := New(Config{Registry: reg, MaxValueBytes: 1 << 12})
+	srv := New(Config{Registry: reg, MaxValueBytes: 1 << 12, Metrics: NewMetrics()})
 	f.Fuzz(func(t *testing.T, op, body string) {
 		if op != "set" && op != "get" && op != "delete" {
 			return

@@ -24,7 +24,7 @@ type Config struct {
 	Registry      *actors.Registry
 	MaxValueBytes int64   // 0 means 10 MiB
 	Tokens        *Tokens // nil: no authentication
-	Metrics       *Metrics
+	Metrics       *Metrics // required
 	Logger        *slog.Logger
 
 	// ReadHeaderTimeout bounds how long a client may take to send its
@@ -69,8 +69,9 @@ func New(cfg Config) *Server {
 	}
 	cfg.MaxBodyMemory = max(cfg.MaxBodyMemory, BatchBodyLimit(cfg.MaxValueBytes))
 	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics()
-		cfg.Metrics.Watch(cfg.Registry)
+		// Made here, they would miss the actors' hooks, given when the
+		// registry was: half the series would stay at zero unnoticed.
+		panic("httpapi.New: Config.Metrics is required (NewMetrics, its Hooks in the registry's config, then Watch)")
 	}
 	var prefix [4]byte
 	rand.Read(prefix[:])

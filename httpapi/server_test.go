@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/client/clienttest"
 	"github.com/kvd/kvd/httpapi"
+	"github.com/kvd/kvd/internal/kvdtest"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
@@ -33,47 +33,26 @@ func withStore(fn func(*sqlitekv.Options)) serverOption {
 
 func newTestServer(tb testing.TB, opts ...serverOption) *testServer {
 	tb.Helper()
-	dataDir := tb.TempDir()
-	resolver, err := sqlitekv.NewResolver(dataDir, nil, false)
+	clock := clienttest.NewClock(time.Unix(1_700_000_000, 0))
+	configure := []kvdtest.Configure{func(a *actors.Config, _ *httpapi.Config) {
+		a.Store.Now, a.Now = clock.Now, clock.Now
+	}}
+	for _, o := range opts {
+		configure = append(configure, kvdtest.Configure(o))
+	}
+	srv, err := kvdtest.Start(tb.TempDir(), configure...)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	clock := clienttest.NewClock(time.Unix(1_700_000_000, 0))
-	acfg := actors.Config{Resolver: resolver, Store: sqlitekv.Options{Now: clock.Now}, Now: clock.Now}
-	hcfg := httpapi.Config{}
-	for _, o := range opts {
-		o(&acfg, &hcfg)
-	}
-	reg := actors.NewRegistry(acfg)
-	hcfg.Registry = reg
-	srv := httpapi.New(hcfg)
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		tb.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	dataDir = acfg.Resolver.DataDir() // an option may have pointed it elsewhere
-	ts := &testServer{
-		URL: "http://" + srv.Addr().String(), DataDir: dataDir, Clock: clock, Registry: reg,
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}},
-	}
 	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			tb.Errorf("shutdown: %v", err)
-		}
-		if err := <-served; err != nil {
-			tb.Errorf("serve: %v", err)
-		}
-		if err := reg.Close(); err != nil {
-			tb.Errorf("close registry: %v", err)
-		}
-		if err := clienttest.CheckIntegrity(dataDir); err != nil {
+		if err := srv.Close(); err != nil {
 			tb.Error(err)
 		}
 	})
-	return ts
+	return &testServer{
+		URL: srv.URL, DataDir: srv.DataDir, Clock: clock, Registry: srv.Registry,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}},
+	}
 }
 
 type response struct {

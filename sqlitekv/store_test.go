@@ -37,13 +37,8 @@ func mustOpenStore(tb testing.TB, opts Options) (*Store, *time.Time) {
 
 func checkIntegrity(tb testing.TB, conn *sqlite3.Conn) {
 	tb.Helper()
-	stmt, _, err := conn.Prepare(`PRAGMA integrity_check`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer stmt.Close()
-	if !stmt.Step() || stmt.ColumnText(0) != "ok" {
-		tb.Errorf("integrity_check failed: %q %v", stmt.ColumnText(0), stmt.Err())
+	if err := integrityOf(conn); err != nil {
+		tb.Error(err)
 	}
 }
 

@@ -1,12 +1,11 @@
 // Package clienttest runs a real kvd (HTTP server, actors, SQLite files in
 // a temporary folder) inside the test process, on 127.0.0.1, for tests of
-// code that uses package client. Every server started is stopped by its
-// Close or by the test's cleanup, which also checks each database's
-// integrity.
+// code that uses package client: a public face on internal/kvdtest. Every
+// server started is stopped by its Close or by the test's cleanup, which
+// also checks each database's integrity.
 package clienttest
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,8 +17,7 @@ import (
 
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/httpapi"
-	"github.com/kvd/kvd/sqlitekv"
-	"github.com/ncruces/go-sqlite3"
+	"github.com/kvd/kvd/internal/kvdtest"
 )
 
 // Options shape a test server.
@@ -37,9 +35,7 @@ type Server struct {
 	URL     string // http://127.0.0.1:port
 	DataDir string // where bare database names live
 
-	srv     *httpapi.Server
-	reg     *actors.Registry
-	served  chan error
+	stack   *kvdtest.Server
 	removes string // a folder Start made, removed by Close
 	once    sync.Once
 	err     error
@@ -83,32 +79,26 @@ func Start(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// start wires the stack as cmd/kvd does: resolver, registry, HTTP server.
 func start(dataDir, etcDir string, opts Options) (*Server, error) {
-	resolver, err := sqlitekv.NewResolver(dataDir, nil, false)
-	if err != nil {
-		return nil, fmt.Errorf("clienttest: resolver: %w", err)
-	}
-	hcfg := httpapi.Config{MaxValueBytes: opts.MaxValueBytes}
+	var tokens *httpapi.Tokens
 	if len(opts.Tokens) > 0 {
 		file := filepath.Join(etcDir, "tokens")
 		if err := os.WriteFile(file, []byte(strings.Join(opts.Tokens, "\n")+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("clienttest: token file: %w", err)
 		}
-		if hcfg.Tokens, err = httpapi.LoadTokens(file); err != nil {
+		var err error
+		if tokens, err = httpapi.LoadTokens(file); err != nil {
 			return nil, fmt.Errorf("clienttest: %w", err)
 		}
 	}
-	reg := actors.NewRegistry(actors.Config{Resolver: resolver, Store: sqlitekv.Options{Now: opts.Now}, Now: opts.Now})
-	hcfg.Registry = reg
-	srv := httpapi.New(hcfg)
-	if err := srv.Listen("127.0.0.1:0"); err != nil {
-		reg.Close()
+	stack, err := kvdtest.Start(dataDir, func(a *actors.Config, h *httpapi.Config) {
+		a.Store.Now, a.Now = opts.Now, opts.Now
+		h.MaxValueBytes, h.Tokens = opts.MaxValueBytes, tokens
+	})
+	if err != nil {
 		return nil, fmt.Errorf("clienttest: %w", err)
 	}
-	s := &Server{URL: "http://" + srv.Addr().String(), DataDir: resolver.DataDir(), srv: srv, reg: reg, served: make(chan error, 1)}
-	go func() { s.served <- srv.Serve() }()
-	return s, nil
+	return &Server{URL: stack.URL, DataDir: stack.DataDir, stack: stack}, nil
 }
 
 // Close stops the server in kvd's order (HTTP, then the databases), checks
@@ -116,53 +106,10 @@ func start(dataDir, etcDir string, opts Options) (*Server, error) {
 // be called more than once.
 func (s *Server) Close() error {
 	s.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		errs := []error{s.srv.Shutdown(ctx), <-s.served, s.reg.Close(), CheckIntegrity(s.DataDir)}
+		s.err = s.stack.Close()
 		if s.removes != "" {
-			errs = append(errs, os.RemoveAll(s.removes))
-		}
-		if s.err = errors.Join(errs...); s.err != nil {
-			s.err = fmt.Errorf("clienttest: close: %w", s.err)
+			s.err = errors.Join(s.err, os.RemoveAll(s.removes))
 		}
 	})
 	return s.err
-}
-
-// CheckIntegrity runs PRAGMA integrity_check on every database in dir
-// (files that do not start with SQLite's header, planted by a test, are
-// skipped).
-func CheckIntegrity(dir string) error {
-	files, err := filepath.Glob(filepath.Join(dir, "*.db"))
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, f := range files {
-		if !sqlitekv.IsSQLiteFile(f) {
-			continue // empty, or planted by a test
-		}
-		errs = append(errs, integrityOf(f))
-	}
-	return errors.Join(errs...)
-}
-
-func integrityOf(file string) error {
-	conn, err := sqlite3.OpenFlags(file, sqlite3.OPEN_READONLY)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", file, err)
-	}
-	defer conn.Close()
-	stmt, _, err := conn.Prepare(`PRAGMA integrity_check`)
-	if err != nil {
-		return fmt.Errorf("integrity_check %s: %w", file, err)
-	}
-	defer stmt.Close()
-	if !stmt.Step() {
-		return fmt.Errorf("integrity_check %s: %v", file, stmt.Err())
-	}
-	if got := stmt.ColumnText(0); got != "ok" {
-		return fmt.Errorf("integrity_check %s: got %q, want ok", filepath.Base(file), got)
-	}
-	return nil
 }
