@@ -22,8 +22,8 @@ import (
 // Config wires the server to the registry of databases.
 type Config struct {
 	Registry      *actors.Registry
-	MaxValueBytes int64   // 0 means 10 MiB
-	Tokens        *Tokens // nil: no authentication
+	MaxValueBytes int64    // 0 means 10 MiB
+	Tokens        *Tokens  // nil: no authentication
 	Metrics       *Metrics // required
 	Logger        *slog.Logger
 
