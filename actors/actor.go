@@ -31,6 +31,8 @@ func (a *dbActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *writeMsg:
 		a.apply(ctx, m)
+	case pingMsg:
+		close(m.answered)
 	case flushMsg:
 		// Writes queued while this group was applied join it: one more
 		// pass through the mailbox costs less than another fsync.

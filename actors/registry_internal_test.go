@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -67,5 +68,42 @@ func TestRegistry_MaxOpenComesBackAfterABurst(t *testing.T) {
 	}
 	if n := reg.OpenCount(); n != 2 {
 		t.Fatalf("open after the leases ended: %d, want MaxOpen (2)", n)
+	}
+}
+
+// blockOp holds its actor until released.
+type blockOp struct{ release chan struct{} }
+
+func (o blockOp) apply(*dbActor) (none, error) { <-o.release; return none{}, nil }
+func (blockOp) touches() (string, []string)    { return anyTable, nil }
+
+func TestAlive_FailsWhileAnActorIsStuckAndRecovers(t *testing.T) {
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(Config{Resolver: resolver})
+	defer reg.Close()
+	db, err := reg.Open("app", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	alive := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		return reg.Alive(ctx)
+	}
+	if err := alive(); err != nil {
+		t.Fatalf("idle registry: %v", err)
+	}
+	release := make(chan struct{})
+	tell(db, blockOp{release})
+	if err := alive(); err == nil || !strings.Contains(err.Error(), "did not answer") {
+		t.Fatalf("stuck actor: got %v, want an error naming it", err)
+	}
+	close(release)
+	if err := alive(); err != nil {
+		t.Fatalf("released actor: %v", err)
 	}
 }

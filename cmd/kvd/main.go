@@ -34,6 +34,10 @@ func main() {
 	}
 }
 
+// afterStart, set only in test builds (build tag kvdwedge), reaches into
+// a started kvd.
+var afterStart func(*actors.Registry, *slog.Logger)
+
 // run starts kvd and blocks until ctx is cancelled, then shuts down in
 // reverse order of start-up: HTTP first, then the actors with their
 // databases, each committed and checkpointed.
@@ -101,7 +105,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	served := make(chan error, 1)
 	go func() { served <- server.Serve() }()
-	stopWatchdog := notifyReady(log)
+	if afterStart != nil {
+		afterStart(registry, log)
+	}
+	stopWatchdog := notifyReady(log, registry.Alive)
 	select {
 	case err = <-served:
 	case <-ctx.Done():

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -11,7 +12,11 @@ import (
 // listener is bound and the data dir checked, and starts the watchdog
 // pings when WatchdogSec is set. Outside systemd both are no-ops. The
 // returned func stops the pings.
-func notifyReady(log *slog.Logger) (stop func()) {
+//
+// A tick pings only when alive answers nil within half the ping interval:
+// a free-running ticker would keep a kvd whose database actors hang
+// looking healthy to systemd forever.
+func notifyReady(log *slog.Logger, alive func(context.Context) error) (stop func()) {
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		log.Warn("systemd readiness notification failed", "err", err)
 	}
@@ -26,6 +31,13 @@ func notifyReady(log *slog.Logger) (stop func()) {
 		for {
 			select {
 			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), interval/4)
+				err := alive(ctx)
+				cancel()
+				if err != nil {
+					log.Error("watchdog not pinged: kvd cannot answer", "err", err)
+					continue
+				}
 				daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 			case <-done:
 				return
