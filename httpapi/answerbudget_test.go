@@ -270,8 +270,8 @@ func TestBatchGet_LargeValuesComeInPartsWithinTheBudget(t *testing.T) {
 		r := ts.do(t, "POST", "/api/v1/sqlite/kv/batch/get?db=app", string(body))
 		var res struct {
 			Values    map[string]*struct{ Value any } `json:"values"`
-			Truncated bool                             `json:"truncated"`
-			NextKeys  []string                         `json:"next_keys"`
+			Truncated bool                            `json:"truncated"`
+			NextKeys  []string                        `json:"next_keys"`
 		}
 		if err := json.Unmarshal(r.Body, &res); err != nil {
 			t.Fatalf("part %d: %v: %.300s", part, err, r.Body)
