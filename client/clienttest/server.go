@@ -30,6 +30,9 @@ type Options struct {
 	Now func() time.Time
 	// MaxValueBytes is the largest value; 0 is kvd's default, 10 MiB.
 	MaxValueBytes int64
+	// MaxAnswerBytes bounds an answer that lists values; 0 is kvd's
+	// default, 16 MiB.
+	MaxAnswerBytes int64
 }
 
 // Server is a running kvd.
@@ -89,7 +92,7 @@ func start(dataDir, etcDir string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clienttest: resolver: %w", err)
 	}
-	hcfg := httpapi.Config{MaxValueBytes: opts.MaxValueBytes}
+	hcfg := httpapi.Config{MaxValueBytes: opts.MaxValueBytes, MaxAnswerBytes: opts.MaxAnswerBytes}
 	if len(opts.Tokens) > 0 {
 		file := filepath.Join(etcDir, "tokens")
 		if err := os.WriteFile(file, []byte(strings.Join(opts.Tokens, "\n")+"\n"), 0o600); err != nil {
