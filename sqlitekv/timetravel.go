@@ -75,11 +75,11 @@ func (s *Store) tableAt(ctx context.Context, table string, at int64, c Candidate
 		budget := c.Budget
 		for i, key := range keys {
 			e, err := state(key, atTime(at))
-			var shown *Entry
+			var shown *Entry // the value the answer shows, if any
 			switch CodeOf(err) {
 			case "":
-				if shown = &e; !values {
-					shown = nil
+				if values {
+					shown = &e
 				}
 			case CodeTimeTravelGap:
 			case CodeKeyNotFound:
