@@ -103,24 +103,44 @@ func (d *DB) BatchDelete(ctx context.Context, req sqlitekv.BatchDeleteRequest) (
 }
 
 // BatchGet reads keys from one consistent snapshot (in directory mode, file
-// by file: files have no transactions). References are not followed.
-func (d *DB) BatchGet(ctx context.Context, table string, keys []string) (map[string]sqlitekv.Entry, error) {
+// by file: files have no transactions), each once, while budget lasts;
+// rest are the keys it left unread. References are not followed.
+func (d *DB) BatchGet(ctx context.Context, table string, keys []string, budget sqlitekv.Budget) (found map[string]sqlitekv.Entry, rest []string, err error) {
 	if d.dir == nil {
-		return d.store.BatchGet(ctx, table, keys)
+		return d.store.BatchGet(ctx, table, keys, budget)
 	}
-	found := map[string]sqlitekv.Entry{}
-	for _, key := range keys {
+	found = map[string]sqlitekv.Entry{}
+	seen := map[string]bool{}
+	for i, key := range keys {
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
 		e, stale, err := d.dir.Own(ctx, table, key)
 		d.followUp(table, key, stale, err)
+		var shown *sqlitekv.Entry
 		switch sqlitekv.CodeOf(err) {
 		case "":
-			found[key] = e
+			shown = &e
 		case sqlitekv.CodeKeyNotFound, sqlitekv.CodeKeyExpired:
 		default:
-			return nil, err
+			return nil, nil, err
+		}
+		if !budget.Take(key, shown) {
+			rest = []string{key}
+			for _, k := range keys[i+1:] {
+				if !seen[k] {
+					seen[k] = true
+					rest = append(rest, k)
+				}
+			}
+			return found, rest, nil
+		}
+		if shown != nil {
+			found[key] = e
 		}
 	}
-	return found, nil
+	return found, nil, nil
 }
 
 // Rebuild rescans a table's folder (directory mode; elsewhere a no-op).
@@ -159,9 +179,10 @@ func (d *DB) EnsureTable(ctx context.Context, table string) error {
 	return err
 }
 
-// History, SnapshotAt, TableAt and Diff read history without the actor.
-func (d *DB) History(ctx context.Context, table, key string, limit int) ([]sqlitekv.Version, error) {
-	return d.store.History(ctx, table, key, limit)
+// HistoryPage, SnapshotAt, TableAt, KeysAt and Diff read history without
+// the actor.
+func (d *DB) HistoryPage(ctx context.Context, req sqlitekv.HistoryRequest) (sqlitekv.HistoryPage, error) {
+	return d.store.HistoryPage(ctx, req)
 }
 
 func (d *DB) SnapshotAt(ctx context.Context, table, key string, op int64) (sqlitekv.Entry, error) {
@@ -170,6 +191,10 @@ func (d *DB) SnapshotAt(ctx context.Context, table, key string, op int64) (sqlit
 
 func (d *DB) TableAt(ctx context.Context, table string, at int64, c sqlitekv.Candidates) (sqlitekv.AsOf, error) {
 	return d.store.TableAt(ctx, table, at, c)
+}
+
+func (d *DB) KeysAt(ctx context.Context, table string, at int64, c sqlitekv.Candidates) (sqlitekv.AsOf, error) {
+	return d.store.KeysAt(ctx, table, at, c)
 }
 
 func (d *DB) Diff(ctx context.Context, table string, from, to int64, keys []string, c sqlitekv.Candidates) (sqlitekv.Diff, error) {

@@ -21,35 +21,47 @@ const (
 
 // BatchGet reads keys in one consistent read. Every key is in the answer;
 // a missing one maps to nil. JSON values come back compacted (kvd
-// re-encodes them inside its JSON answer). Options: DB, Table.
+// re-encodes them inside its JSON answer). kvd bounds each answer in bytes
+// (--max-answer-bytes); when the values exceed it, BatchGet asks again for
+// the keys left out, and the answer is then several reads, each
+// consistent on its own. Options: DB, Table.
 func (c *Client) BatchGet(ctx context.Context, keys []string, opts ...Option) (map[string]*Value, error) {
 	cl, err := c.newCall("BatchGet", opts, "DB", "Table")
 	if err != nil {
 		return nil, err
 	}
-	req, err := jsonRequest(http.MethodPost, batchGetPath, cl, map[string][]string{"keys": keys})
-	if err != nil {
-		return nil, err
-	}
-	var res struct {
-		Values map[string]*wireValue `json:"values"`
-	}
-	if _, err := c.sendJSON(ctx, req, &res); err != nil {
-		return nil, err
-	}
-	values := make(map[string]*Value, len(res.Values))
-	for k, w := range res.Values {
-		if w == nil {
-			values[k] = nil
-			continue
-		}
-		v, err := w.value()
+	values := make(map[string]*Value, len(keys))
+	for { // at least once: kvd refuses an empty list
+		req, err := jsonRequest(http.MethodPost, batchGetPath, cl, map[string][]string{"keys": keys})
 		if err != nil {
-			return nil, fmt.Errorf("kvd: batch get: value of %q: %w", k, err)
+			return nil, err
 		}
-		values[k] = v
+		var res struct {
+			Values   map[string]*wireValue `json:"values"`
+			NextKeys []string              `json:"next_keys"`
+		}
+		if _, err := c.sendJSON(ctx, req, &res); err != nil {
+			return nil, err
+		}
+		for k, w := range res.Values {
+			if w == nil {
+				values[k] = nil
+				continue
+			}
+			v, err := w.value()
+			if err != nil {
+				return nil, fmt.Errorf("kvd: batch get: value of %q: %w", k, err)
+			}
+			values[k] = v
+		}
+		switch {
+		case len(res.NextKeys) == 0:
+			return values, nil
+		case len(res.Values) == 0:
+			return nil, fmt.Errorf("kvd: batch get: an answer with no value and %d keys left", len(res.NextKeys))
+		}
+		keys = res.NextKeys
 	}
-	return values, nil
 }
 
 // Item is one write of BatchSet.

@@ -41,31 +41,79 @@ type wireOperation struct {
 	} `json:"operation"`
 }
 
-// History lists a key's recorded writes, newest first. A key never written
-// is ErrKeyNotFound. Options: DB, Table, Limit (default 50, at most 1000).
+// History lists a key's recorded writes, newest first: Limit of them
+// (default 50, at most 1000), or as many as there are. A key never
+// written is ErrKeyNotFound. kvd bounds each answer in bytes
+// (--max-answer-bytes), so History may take several requests, each
+// following the cursor of the one before. Options: DB, Table, Limit.
 func (c *Client) History(ctx context.Context, key string, opts ...Option) ([]Operation, error) {
 	cl, path, err := c.newKeyCall("History", key, "history", opts, "DB", "Table", "Limit")
 	if err != nil {
 		return nil, err
 	}
+	want, err := strconv.Atoi(cl.query.Get("limit"))
+	if err != nil || want == 0 {
+		want = 50 // kvd's default; a bad limit is kvd's to refuse
+	}
+	var ops []Operation
+	for {
+		page, err := c.historyPage(ctx, key, path, cl)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, page.Operations...)
+		if page.NextCursor == "" || len(ops) >= want || len(page.Operations) == 0 {
+			return ops, nil
+		}
+		cl.query.Set("cursor", page.NextCursor)
+		cl.query.Set("limit", strconv.Itoa(want-len(ops)))
+	}
+}
+
+// HistoryPage is one answer of a key's history.
+type HistoryPage struct {
+	Operations []Operation // newest first
+	// NextCursor, passed to Cursor, reads the older writes; empty when
+	// there are none.
+	NextCursor string
+	// Truncated is true when kvd's byte bound ended the page before Limit.
+	Truncated bool
+}
+
+// HistoryPage reads one page of a key's history, for a caller that works
+// a page at a time (History gathers them). Options: DB, Table, Limit,
+// Cursor (a NextCursor).
+func (c *Client) HistoryPage(ctx context.Context, key string, opts ...Option) (*HistoryPage, error) {
+	cl, path, err := c.newKeyCall("HistoryPage", key, "history", opts, "DB", "Table", "Limit", "Cursor")
+	if err != nil {
+		return nil, err
+	}
+	return c.historyPage(ctx, key, path, cl)
+}
+
+func (c *Client) historyPage(ctx context.Context, key, path string, cl *call) (*HistoryPage, error) {
 	var res struct {
 		Operations []wireOperation `json:"operations"`
+		Truncated  bool            `json:"truncated"`
+		NextCursor string          `json:"next_cursor"`
 	}
 	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: path, call: cl}, &res); err != nil {
 		return nil, err
 	}
-	ops := make([]Operation, len(res.Operations))
+	page := &HistoryPage{Operations: make([]Operation, len(res.Operations)), NextCursor: res.NextCursor, Truncated: res.Truncated}
 	for i, w := range res.Operations {
 		o := w.Operation
-		ops[i] = Operation{OpNumber: w.OpNumber, Time: unixTime(w.Timestamp), Op: o.Op, ContentType: o.ContentType, Unrecorded: o.Unrecorded}
-		if ops[i].OldValue, err = historyValue(o.OldValue, o.RawOldValue); err == nil {
-			ops[i].NewValue, err = historyValue(o.NewValue, o.RawNewValue)
+		op := Operation{OpNumber: w.OpNumber, Time: unixTime(w.Timestamp), Op: o.Op, ContentType: o.ContentType, Unrecorded: o.Unrecorded}
+		var err error
+		if op.OldValue, err = historyValue(o.OldValue, o.RawOldValue); err == nil {
+			op.NewValue, err = historyValue(o.NewValue, o.RawNewValue)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("kvd: history of %q, op %d: %w", key, w.OpNumber, err)
 		}
+		page.Operations[i] = op
 	}
-	return ops, nil
+	return page, nil
 }
 
 // historyValue reads a value of history: JSON inline or base64 raw bytes.
@@ -109,8 +157,9 @@ type TableSnapshot struct {
 	// GapKeys are keys whose state then history cannot tell.
 	GapKeys []string
 	// Truncated is true when more keys with history matched than the
-	// limit; NextAfter, passed to After, reads the next page. It is empty
-	// on the last page.
+	// limit, or when kvd's byte bound on answers (--max-answer-bytes)
+	// ended the page early; NextAfter, passed to After, reads the next
+	// page. It is empty on the last page.
 	Truncated bool
 	NextAfter string
 }
@@ -163,8 +212,8 @@ type Diff struct {
 	Changes  []Change
 	// GapKeys are keys whose state history cannot tell at one of the times.
 	GapKeys []string
-	// Truncated and NextAfter page as in TableSnapshot; a Diff of Keys is
-	// never truncated.
+	// Truncated and NextAfter page as in TableSnapshot, a Diff of Keys
+	// too (kvd goes over the keys in byte order).
 	Truncated bool
 	NextAfter string
 }
@@ -181,7 +230,7 @@ type Change struct {
 // Diff compares the table at from with the table at to, over one page of
 // the keys with history or over Keys. Options: DB, Table, Prefix, Limit
 // (keys looked at, default 100, at most 1000), After (a NextAfter), or
-// instead of those three Keys (only these; none may contain a comma).
+// instead of Prefix and Limit Keys (only these; none may contain a comma).
 func (c *Client) Diff(ctx context.Context, from, to time.Time, opts ...Option) (*Diff, error) {
 	cl, err := c.newCall("Diff", opts, "DB", "Table", "Keys", "Prefix", "Limit", "After")
 	if err != nil {
@@ -190,7 +239,7 @@ func (c *Client) Diff(ctx context.Context, from, to time.Time, opts ...Option) (
 	cl.query.Set("from", unixParam(from))
 	cl.query.Set("to", unixParam(to))
 	if cl.keys != nil {
-		for _, param := range []string{"prefix", "limit", "after"} {
+		for _, param := range []string{"prefix", "limit"} {
 			if cl.query.Has(param) {
 				// kvd would drop the page and compare exactly the keys.
 				return nil, argErrorf("Diff", "Keys names the keys; it takes no %s", param)

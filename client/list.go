@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -19,16 +20,35 @@ type KeyList struct {
 
 // List returns the live keys. Options: DB, Table, Prefix, Limit (default
 // 100, at most 1000), Offset. A page shorter than its limit is the last.
+// kvd bounds each answer in bytes (--max-answer-bytes); List asks again
+// for the rest of a page kvd cut short.
 func (c *Client) List(ctx context.Context, opts ...Option) (*KeyList, error) {
 	cl, err := c.newCall("List", opts, "DB", "Table", "Prefix", "Limit", "Offset")
 	if err != nil {
 		return nil, err
 	}
-	var res KeyList
-	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: listPath, call: cl}, &res); err != nil {
-		return nil, err
+	var page *KeyList
+	for {
+		var res struct {
+			KeyList
+			Truncated  bool `json:"truncated"`
+			NextOffset int  `json:"next_offset"`
+		}
+		if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: listPath, call: cl}, &res); err != nil {
+			return nil, err
+		}
+		if page == nil {
+			page = &res.KeyList
+		} else {
+			page.Keys = append(page.Keys, res.Keys...)
+			page.Count = len(page.Keys)
+		}
+		if !res.Truncated || len(res.Keys) == 0 || page.Count >= page.Limit {
+			return page, nil
+		}
+		cl.query.Set("offset", strconv.Itoa(res.NextOffset))
+		cl.query.Set("limit", strconv.Itoa(page.Limit-page.Count))
 	}
-	return &res, nil
 }
 
 // KeysAt lists the keys that existed at a time.
@@ -38,8 +58,9 @@ type KeysAt struct {
 	// without history, or pruned history); they are not in Keys.
 	GapKeys []string
 	// Truncated is true when more keys with history matched than the limit
-	// let kvd look at; NextAfter, passed to After, lists the next page. It
-	// is empty on the last page.
+	// let kvd look at, or when kvd's byte bound on answers ended the page
+	// early; NextAfter, passed to After, lists the next page. It is empty
+	// on the last page.
 	Truncated bool
 	NextAfter string
 	At        time.Time

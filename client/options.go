@@ -151,6 +151,10 @@ func Offset(n int) Option { return queryOption("Offset", "offset", strconv.Itoa(
 // known only once each is read.
 func After(key string) Option { return queryOption("After", "after", key) }
 
+// Cursor continues a page of history where the one before ended (a
+// HistoryPage's NextCursor).
+func Cursor(c string) Option { return queryOption("Cursor", "cursor", c) }
+
 // Keys restricts a diff or a table rollback to these keys, at least one:
 // kvd reads a missing key list as "every key", so Keys() with none (an
 // empty slice spread into it) is refused rather than sent as the whole

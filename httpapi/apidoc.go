@@ -36,7 +36,8 @@ var apiParams = map[string]apiParam{
 	"prefix":               {"query", "string", "Only keys starting with this.", false},
 	"limit":                {"query", "integer", "At most this many (default 100, max 1000; history: default 50).", false},
 	"offset":               {"query", "integer", "Skip this many keys (listing without at_timestamp).", false},
-	"after":                {"query", "string", "Looking at a past time: start after this key (the previous page's next_after).", false},
+	"after":                {"query", "string", "Looking at a past time (listing, snapshot, diff, also of named keys): start after this key (the previous page's next_after).", false},
+	"cursor":               {"query", "string", "History: continue after the previous page (its next_cursor).", false},
 	"steps":                {"query", "integer", "How many of the key's last writes to undo (default 1).", false},
 	"op_number":            {"query", "integer", "An op number from the key's history.", true},
 	"timestamp":            {"query", "number", "Unix seconds.", true},
@@ -84,7 +85,7 @@ var apiOps = []apiOp{
 	{"DELETE", kvDoc + "/{key}", "Delete a key", withParams(writeParams, "key"), "", "DeleteResult", append(writeErrors, 412)},
 	{"POST", kvDoc + "/{key}/incr", "Atomically add delta", withParams(writeParams, "key", "delta", "path"), "", "IncrResult", writeErrors},
 	{"POST", kvDoc + "/{key}/decr", "Atomically subtract delta", withParams(writeParams, "key", "delta", "path"), "", "IncrResult", writeErrors},
-	{"GET", kvDoc + "/{key}/history", "The key's writes, newest first", withParams(dbParams, "key", "limit"), "", "History", readErrors},
+	{"GET", kvDoc + "/{key}/history", "The key's writes, newest first, a page at a time", withParams(dbParams, "key", "limit", "cursor"), "", "History", readErrors},
 	{"GET", kvDoc + "/{key}/snapshot", "The key's value right after an op number", withParams(dbParams, "key", "op_number"), "", "KeyValue", append(readErrors, 409)},
 	{"POST", kvDoc + "/{key}/rollback", "Undo the key's last writes, as a new write", withParams(writeParams, "key", "steps"), "", "KeyValue", append(writeErrors, 409)},
 	{"POST", kvDoc + "/{key}/push", "Append to a JSON array", withParams(writeParams, "key", "path"), "value", "ArrayResult", writeErrors},
@@ -230,6 +231,8 @@ var (
 	number  = obj{"type": "number"}
 	boolean = obj{"type": "boolean"}
 	anyJSON = obj{"description": "JSON inline when the value is JSON, a string when text, else base64 (with encoding)."}
+	// truncated is the field of every answer that lists values.
+	truncated = obj{"type": "boolean", "description": "The answer reached kvd's --max-answer-bytes (default 16 MiB) and ended early; the rest comes with the cursor (next_after, next_cursor, next_offset or next_keys). At least one item is always answered."}
 )
 
 func arrayOf(items obj) obj { return obj{"type": "array", "items": items} }
@@ -239,21 +242,24 @@ func apiSchemas() obj {
 	return obj{
 		"Error": object(obj{"statusCode": integer, "error": str, "code": obj{"type": "string", "enum": errorCodes},
 			"message": str, "keys": arrayOf(str)}, "statusCode", "error", "code", "message"),
-		"Status":            object(obj{"status": str}),
-		"PutResult":         object(obj{"status": str, "success": boolean, "key": str, "created": boolean}),
-		"DeleteResult":      object(obj{"status": str, "success": boolean, "key": str, "deleted": boolean}),
-		"IncrResult":        object(obj{"key": str, "value": integer, "previous": integer}),
-		"KeyList":           object(obj{"keys": arrayOf(str), "count": integer, "limit": integer, "offset": integer, "prefix": str, "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "next_after": str, "at_timestamp": number}),
-		"BatchKeys":         object(obj{"keys": arrayOf(str)}, "keys"),
-		"BatchSet":          object(obj{"items": arrayOf(object(obj{"key": str, "value": obj{"type": "string", "description": "The value's bytes (base64 with encoding)."}, "content_type": str, "ttl": integer, "encoding": obj{"type": "string", "enum": []string{"base64"}}}, "key", "value"))}, "items"),
-		"BatchGetResult":    object(obj{"values": obj{"type": "object", "additionalProperties": obj{"nullable": true, "allOf": []any{stored}}}}),
+		"Status":       object(obj{"status": str}),
+		"PutResult":    object(obj{"status": str, "success": boolean, "key": str, "created": boolean}),
+		"DeleteResult": object(obj{"status": str, "success": boolean, "key": str, "deleted": boolean}),
+		"IncrResult":   object(obj{"key": str, "value": integer, "previous": integer}),
+		"KeyList": object(obj{"keys": arrayOf(str), "count": integer, "limit": integer, "offset": integer, "prefix": str, "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "next_after": str, "at_timestamp": number,
+			"truncated": truncated, "next_offset": obj{"type": "integer", "description": "When truncated (without at_timestamp): the offset of the rest."}}),
+		"BatchKeys": object(obj{"keys": arrayOf(str)}, "keys"),
+		"BatchSet":  object(obj{"items": arrayOf(object(obj{"key": str, "value": obj{"type": "string", "description": "The value's bytes (base64 with encoding)."}, "content_type": str, "ttl": integer, "encoding": obj{"type": "string", "enum": []string{"base64"}}}, "key", "value"))}, "items"),
+		"BatchGetResult": object(obj{"values": obj{"type": "object", "additionalProperties": obj{"nullable": true, "allOf": []any{stored}}},
+			"truncated": truncated, "next_keys": obj{"type": "array", "items": str, "description": "When truncated: the keys not answered (absent from values), to ask for again."}}),
 		"BatchSetResult":    object(obj{"status": str, "success": boolean, "count": integer, "created": arrayOf(str)}),
 		"BatchDeleteResult": object(obj{"status": str, "success": boolean, "deleted": integer}),
 		"History": object(obj{"key": str, "operations": arrayOf(object(obj{"op_number": integer, "timestamp": number,
-			"operation": object(obj{"op": str, "old_value": anyJSON, "new_value": anyJSON, "raw_old_value": str, "raw_new_value": str, "content_type": str, "unrecorded": boolean})}))}),
+			"operation": object(obj{"op": str, "old_value": anyJSON, "new_value": anyJSON, "raw_old_value": str, "raw_new_value": str, "content_type": str, "unrecorded": boolean})})),
+			"truncated": truncated, "next_cursor": obj{"type": "string", "description": "Present while older writes remain: pass it as cursor."}}),
 		"KeyValue":       object(obj{"success": boolean, "key": str, "op_number": integer, "value": anyJSON, "content_type": str, "encoding": str}),
-		"TableSnapshot":  object(obj{"timestamp": number, "entries": obj{"type": "object", "additionalProperties": anyJSON}, "binary_keys": arrayOf(str), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "next_after": str}),
-		"Diff":           object(obj{"from": number, "to": number, "stats": object(obj{"created": integer, "modified": integer, "deleted": integer}), "changes": arrayOf(object(obj{"key": str, "change": str, "old_value": anyJSON, "new_value": anyJSON})), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "next_after": str}),
+		"TableSnapshot":  object(obj{"timestamp": number, "entries": obj{"type": "object", "additionalProperties": anyJSON}, "binary_keys": arrayOf(str), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "truncated": truncated, "next_after": str}),
+		"Diff":           object(obj{"from": number, "to": number, "stats": object(obj{"created": integer, "modified": integer, "deleted": integer}), "changes": arrayOf(object(obj{"key": str, "change": str, "old_value": anyJSON, "new_value": anyJSON})), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "truncated": truncated, "next_after": str}),
 		"RollbackBody":   object(obj{"keys": arrayOf(str), "exclude_keys": arrayOf(str)}),
 		"RollbackResult": object(obj{"success": boolean, "dry_run": boolean, "to_timestamp": number, "count": integer, "changes": arrayOf(object(obj{"key": str, "action": str})), "message": str}),
 		"ArrayResult":    object(obj{"success": boolean, "key": str, "newLength": integer, "value": anyJSON, "removed": integer}),

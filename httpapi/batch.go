@@ -224,35 +224,51 @@ func newBatchValue(e sqlitekv.Entry) *batchValue {
 	return v
 }
 
-func (s *Server) handleBatchGet(w http.ResponseWriter, r *http.Request, t kvTarget) {
-	values, err := s.batchGet(r, t)
-	s.reply(w, r, map[string]any{"values": values}, err)
+// batchGetResponse maps every key read to its value (null when missing).
+// Keys the byte budget left unread are not in Values but in NextKeys, to
+// ask for again.
+type batchGetResponse struct {
+	Values    map[string]*batchValue `json:"values"`
+	Truncated bool                   `json:"truncated"`
+	NextKeys  []string               `json:"next_keys,omitempty"`
 }
 
-func (s *Server) batchGet(r *http.Request, t kvTarget) (map[string]*batchValue, error) {
+func (s *Server) handleBatchGet(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	res, err := s.batchGet(r, t)
+	s.reply(w, r, res, err)
+}
+
+func (s *Server) batchGet(r *http.Request, t kvTarget) (res batchGetResponse, err error) {
 	table, err := t.q.table()
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	keys, err := s.parseBatchKeys(r)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	db, err := s.open(t.q, false)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	defer db.Release()
-	found, err := db.BatchGet(r.Context(), table, keys)
+	found, rest, err := db.BatchGet(r.Context(), table, keys, s.answerBudget(itemBytes))
 	if err != nil {
-		return nil, err
+		return res, err
 	}
-	values := make(map[string]*batchValue, len(keys))
+	unread := make(map[string]bool, len(rest))
+	for _, k := range rest {
+		unread[k] = true
+	}
+	res = batchGetResponse{Values: make(map[string]*batchValue, len(keys)), Truncated: len(rest) > 0, NextKeys: rest}
 	for _, k := range keys {
-		values[k] = nil
+		if unread[k] {
+			continue
+		}
+		res.Values[k] = nil
 		if e, ok := found[k]; ok {
-			values[k] = newBatchValue(e)
+			res.Values[k] = newBatchValue(e)
 		}
 	}
-	return values, nil
+	return res, nil
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -51,50 +52,92 @@ type historyEntry struct {
 	Operation historyOp `json:"operation"`
 }
 
-func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, t kvTarget) {
-	entries, err := s.history(r, t)
-	s.reply(w, r, map[string]any{"key": t.key, "operations": entries}, err)
+// historyResponse is a page of a key's history. NextCursor, passed back as
+// cursor, lists the older writes; Truncated says the byte budget ended the
+// page before limit.
+type historyResponse struct {
+	Key        string         `json:"key"`
+	Operations []historyEntry `json:"operations"`
+	Truncated  bool           `json:"truncated"`
+	NextCursor string         `json:"next_cursor,omitempty"`
 }
 
-func (s *Server) history(r *http.Request, t kvTarget) (out []historyEntry, err error) {
-	table, err := t.q.table()
-	if err != nil {
-		return nil, err
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, t kvTarget) {
+	res, err := s.history(r, t)
+	s.reply(w, r, res, err)
+}
+
+func (s *Server) history(r *http.Request, t kvTarget) (res historyResponse, err error) {
+	req := sqlitekv.HistoryRequest{Key: t.key, Budget: s.answerBudget(historyEntryBytes)}
+	if req.Table, err = t.q.table(); err != nil {
+		return res, err
 	}
-	limit, err := t.q.intIn("limit", 0, 0, maxHistoryLimit)
-	if err != nil {
-		return nil, err
+	if req.Limit, err = t.q.intIn("limit", 0, 0, maxHistoryLimit); err != nil {
+		return res, err
 	}
-	if limit == 0 {
-		limit = defaultHistoryLimit
+	if req.Limit == 0 {
+		req.Limit = defaultHistoryLimit
 	}
+	if req.Before, err = t.q.historyCursor(); err != nil {
+		return res, err
+	}
+	res = historyResponse{Key: t.key, Operations: []historyEntry{}}
 	err = s.withDB(t.q, false, func(db *actors.DB) error {
-		versions, err := db.History(r.Context(), table, t.key, limit)
+		page, err := db.HistoryPage(r.Context(), req)
 		if err != nil {
 			return err
 		}
-		out = make([]historyEntry, 0, len(versions))
-		for i, v := range versions[:min(limit, len(versions))] {
-			e := historyEntry{OpNumber: v.OpNumber, Timestamp: unixSeconds(v.Ts), Operation: historyOp{Op: v.Op, Unrecorded: !v.Recorded}}
-			if v.Recorded && !v.Removes() {
-				e.Operation.NewValue, e.Operation.RawNewValue = historyValue(v.Entry)
-				e.Operation.ContentType = v.Entry.ContentType
-			}
-			if i+1 < len(versions) {
-				if prev := versions[i+1]; prev.Recorded && !prev.Removes() {
-					e.Operation.OldValue, e.Operation.RawOldValue = historyValue(prev.Entry)
-				}
-			}
-			out = append(out, e)
+		res.Operations = historyEntries(page)
+		res.Truncated = page.Cut
+		if page.Next != nil {
+			res.NextCursor = fmt.Sprintf("%d-%d", page.Next.Op, page.Next.Ts)
 		}
 		return nil
 	})
-	return out, err
+	return res, err
+}
+
+// historyCursor reads cursor, a history answer's next_cursor: "<op>-<ts>"
+// of the last write listed.
+func (q query) historyCursor() (sqlitekv.HistoryCursor, error) {
+	var c sqlitekv.HistoryCursor
+	if !q.has("cursor") {
+		return c, nil
+	}
+	op, ts, ok := strings.Cut(q.Get("cursor"), "-")
+	var errOp, errTs error
+	c.Op, errOp = strconv.ParseInt(op, 10, 64)
+	c.Ts, errTs = strconv.ParseInt(ts, 10, 64)
+	if !ok || errOp != nil || errTs != nil || c.Op <= 0 || c.Ts < 0 {
+		return c, invalidParam("cursor must be the next_cursor of an earlier history answer")
+	}
+	return c, nil
+}
+
+// historyEntries shows the listed writes of a page, each with the value
+// the write before it left.
+func historyEntries(page sqlitekv.HistoryPage) []historyEntry {
+	versions := page.Versions
+	out := make([]historyEntry, 0, page.Listed)
+	for i, v := range versions[:page.Listed] {
+		e := historyEntry{OpNumber: v.OpNumber, Timestamp: unixSeconds(v.Ts), Operation: historyOp{Op: v.Op, Unrecorded: !v.Recorded}}
+		if v.Recorded && !v.Removes() {
+			e.Operation.NewValue, e.Operation.RawNewValue = historyValue(v.Entry)
+			e.Operation.ContentType = v.Entry.ContentType
+		}
+		if i+1 < len(versions) {
+			if prev := versions[i+1]; prev.Recorded && !prev.Removes() {
+				e.Operation.OldValue, e.Operation.RawOldValue = historyValue(prev.Entry)
+			}
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // historyValue shows a JSON value inline and anything else as base64.
 func historyValue(e sqlitekv.Entry) (json.RawMessage, *string) {
-	if sqlitekv.IsJSONContentType(e.ContentType) && json.Valid(e.Value) {
+	if isJSONValue(e) {
 		return json.RawMessage(e.Value), nil
 	}
 	raw := base64.StdEncoding.EncodeToString(e.Value)
@@ -152,6 +195,7 @@ type tableSnapshotResponse struct {
 	HasGaps            bool           `json:"has_gaps"`
 	GapKeys            []string       `json:"gap_keys"`
 	CandidateTruncated bool           `json:"candidate_truncated"`
+	Truncated          bool           `json:"truncated"` // the byte budget ended the page
 	NextAfter          string         `json:"next_after,omitempty"`
 }
 
@@ -173,13 +217,14 @@ func (s *Server) tableSnapshot(r *http.Request, t kvTarget) (res tableSnapshotRe
 	if err != nil {
 		return res, err
 	}
+	page.Budget = s.answerBudget(itemBytes)
 	err = s.withDB(t.q, false, func(db *actors.DB) error {
 		asOf, err := db.TableAt(r.Context(), table, at, page)
 		if err != nil {
 			return err
 		}
 		res = tableSnapshotResponse{Timestamp: unixSeconds(at), Entries: map[string]any{},
-			HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys, CandidateTruncated: asOf.Truncated, NextAfter: asOf.Next}
+			HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys, CandidateTruncated: asOf.Truncated, Truncated: asOf.Cut, NextAfter: asOf.Next}
 		for _, k := range asOf.Keys {
 			v, binary := jsonValue(asOf.Entries[k])
 			res.Entries[k] = v
@@ -224,6 +269,7 @@ func (s *Server) diff(r *http.Request, t kvTarget) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	page.Budget = s.answerBudget(itemBytes)
 	var keys []string
 	if t.q.has("keys") {
 		for _, k := range strings.Split(t.q.Get("keys"), ",") {
@@ -246,7 +292,7 @@ func (s *Server) diff(r *http.Request, t kvTarget) (map[string]any, error) {
 			changes[i] = diffChange{Key: c.Key, Change: c.Kind, OldValue: optionalValue(c.Old), NewValue: optionalValue(c.New)}
 		}
 		res = map[string]any{"from": unixSeconds(from), "to": unixSeconds(to), "stats": stats, "changes": changes,
-			"has_gaps": len(d.GapKeys) > 0, "gap_keys": d.GapKeys, "candidate_truncated": d.Truncated}
+			"has_gaps": len(d.GapKeys) > 0, "gap_keys": d.GapKeys, "candidate_truncated": d.Truncated, "truncated": d.Cut}
 		if d.Next != "" {
 			res["next_after"] = d.Next
 		}

@@ -20,6 +20,10 @@ type listResponse struct {
 	Limit  int      `json:"limit"`
 	Offset int      `json:"offset"`
 	Prefix string   `json:"prefix"`
+	// Truncated: the byte budget ended the page before limit; NextOffset
+	// is where the rest starts.
+	Truncated  bool `json:"truncated"`
+	NextOffset int  `json:"next_offset,omitempty"`
 }
 
 type listAtResponse struct {
@@ -27,6 +31,7 @@ type listAtResponse struct {
 	HasGaps            bool     `json:"has_gaps"`
 	GapKeys            []string `json:"gap_keys"`
 	CandidateTruncated bool     `json:"candidate_truncated"`
+	Truncated          bool     `json:"truncated"` // the byte budget ended the page
 	NextAfter          string   `json:"next_after,omitempty"`
 	AtTimestamp        float64  `json:"at_timestamp"`
 }
@@ -77,7 +82,25 @@ func (s *Server) listKeys(r *http.Request) (listResponse, error) {
 	if err != nil {
 		return listResponse{}, err
 	}
-	return listResponse{Keys: keys, Count: len(keys), Limit: req.Limit, Offset: req.Offset, Prefix: req.Prefix}, nil
+	res := listResponse{Keys: s.keysWithin(keys), Limit: req.Limit, Offset: req.Offset, Prefix: req.Prefix}
+	res.Count = len(res.Keys)
+	if res.Truncated = res.Count < len(keys); res.Truncated {
+		res.NextOffset = req.Offset + res.Count
+	}
+	return res, nil
+}
+
+// keysWithin is the first of keys that fit the answer's byte budget. A
+// page of keys is small (at most 1000 keys of 1 KiB), so it is read whole
+// and cut here.
+func (s *Server) keysWithin(keys []string) []string {
+	budget := s.answerBudget(itemBytes)
+	for i, k := range keys {
+		if !budget.Take(k) {
+			return keys[:i]
+		}
+	}
+	return keys
 }
 
 // intIn reads a whole number within [lo, hi], or def when absent.
@@ -111,6 +134,7 @@ func (s *Server) listKeysAt(r *http.Request) (listAtResponse, error) {
 	if err != nil {
 		return listAtResponse{}, err
 	}
+	page.Budget = s.answerBudget(itemBytes)
 	rebuild, err := q.boolean("rebuild", false)
 	if err != nil {
 		return listAtResponse{}, err
@@ -120,9 +144,9 @@ func (s *Server) listKeysAt(r *http.Request) (listAtResponse, error) {
 		if err := rebuildIf(r, db, rebuild, table); err != nil {
 			return err
 		}
-		asOf, err := db.TableAt(r.Context(), table, at, page)
+		asOf, err := db.KeysAt(r.Context(), table, at, page)
 		res = listAtResponse{Keys: asOf.Keys, HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys,
-			CandidateTruncated: asOf.Truncated, NextAfter: asOf.Next, AtTimestamp: unixSeconds(at)}
+			CandidateTruncated: asOf.Truncated, Truncated: asOf.Cut, NextAfter: asOf.Next, AtTimestamp: unixSeconds(at)}
 		return err
 	})
 	return res, err

@@ -36,6 +36,12 @@ type Config struct {
 	// means 256 MiB or two of the largest batch bodies, whichever is more;
 	// less than one batch body is raised to one, or it could never pass.
 	MaxBodyMemory int64
+
+	// MaxAnswerBytes bounds an answer that lists values (history, table
+	// snapshot, diff, batch get, listings): past it the answer ends early
+	// with a cursor to the rest. At least one item is always answered, so
+	// a single item may exceed it. 0 means DefaultMaxAnswerBytes.
+	MaxAnswerBytes int64
 }
 
 // Server is kvd's HTTP server. It owns its listener: Listen binds (tests
@@ -63,6 +69,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.MaxAnswerBytes <= 0 {
+		cfg.MaxAnswerBytes = DefaultMaxAnswerBytes
 	}
 	if cfg.MaxBodyMemory <= 0 {
 		cfg.MaxBodyMemory = max(256<<20, 2*BatchBodyLimit(cfg.MaxValueBytes))

@@ -9,14 +9,37 @@ import (
 	"github.com/kvd/kvd/sqlitekv"
 )
 
+// valueForm is how an answer shows a stored value.
+type valueForm int
+
+const (
+	formJSON   valueForm = iota // inline
+	formText                    // a JSON string
+	formBase64                  // a JSON string of base64
+)
+
+func formOf(e sqlitekv.Entry) valueForm {
+	switch {
+	case isJSONValue(e):
+		return formJSON
+	case (strings.HasPrefix(e.ContentType, "text/") || sqlitekv.IsJSONContentType(e.ContentType) ||
+		e.ContentType == sqlitekv.RefContentType) && utf8.Valid(e.Value):
+		return formText
+	}
+	return formBase64
+}
+
+func isJSONValue(e sqlitekv.Entry) bool {
+	return sqlitekv.IsJSONContentType(e.ContentType) && json.Valid(e.Value)
+}
+
 // jsonValue presents a stored value inside a JSON answer: inline when it is
 // JSON, a string when it is text, base64 otherwise (then binary is true).
 func jsonValue(e sqlitekv.Entry) (v any, binary bool) {
-	switch {
-	case sqlitekv.IsJSONContentType(e.ContentType) && json.Valid(e.Value):
+	switch formOf(e) {
+	case formJSON:
 		return json.RawMessage(e.Value), false
-	case (strings.HasPrefix(e.ContentType, "text/") || sqlitekv.IsJSONContentType(e.ContentType) ||
-		e.ContentType == sqlitekv.RefContentType) && utf8.Valid(e.Value):
+	case formText:
 		return string(e.Value), false
 	}
 	return base64.StdEncoding.EncodeToString(e.Value), true

@@ -89,28 +89,38 @@ func (w *Writer) BatchDelete(req BatchDeleteRequest) (deleted int, err error) {
 	return deleted, err
 }
 
-// BatchGet reads all keys in withReader's snapshot, so the answer is
-// consistent even while a batch set of the same keys commits.
-// Missing and expired keys are absent from the map.
-func (s *Store) BatchGet(ctx context.Context, table string, keys []string) (map[string]Entry, error) {
-	found := make(map[string]Entry, len(keys))
-	err := s.withReader(ctx, func(r *reader) error {
+// BatchGet reads keys (each once, in order) in withReader's snapshot, so
+// the answer is consistent even while a batch set of the same keys
+// commits. Missing and expired keys are absent from the map. When the
+// budget runs out first, rest holds the keys not read, for another call.
+func (s *Store) BatchGet(ctx context.Context, table string, keys []string, budget Budget) (found map[string]Entry, rest []string, err error) {
+	found = make(map[string]Entry, len(keys))
+	err = s.withReader(ctx, func(r *reader) error {
 		t, err := r.table(table)
 		if err != nil || t == nil {
 			return err
 		}
 		now := s.opts.Now().UnixMilli()
-		for _, key := range keys {
+		keys := distinct(keys)
+		for i, key := range keys {
 			var e Entry
 			ok, err := queryRow(t.get, func(st *sqlite3.Stmt) { e = scanEntry(st) }, key)
 			if err != nil {
 				return dbError(err)
 			}
+			var shown *Entry // nil: the key answers null
 			if ok && !e.expired(now) {
+				shown = &e
+			}
+			if !budget.Take(key, shown) {
+				rest = keys[i:]
+				return nil
+			}
+			if shown != nil {
 				found[key] = e
 			}
 		}
 		return nil
 	})
-	return found, err
+	return found, rest, err
 }

@@ -34,19 +34,31 @@ func atTime(ms int64) point { return point{ts: ms, op: math.MaxInt64, until: ms}
 // kind of connection. Every lookup is an index seek on (key, ts), so cost
 // grows with log(versions), not with versions.
 type timeline struct {
-	at, horizon, versions *sqlite3.Stmt
-	tsAtOp, tsAfterOp     *sqlite3.Stmt
-	keyFrom, keyAfter     *sqlite3.Stmt
+	at, atNoValue     *sqlite3.Stmt
+	horizon, versions *sqlite3.Stmt
+	tsAtOp, tsAfterOp *sqlite3.Stmt
+	keyFrom, keyAfter *sqlite3.Stmt
 }
 
 const versionColumns = `op_number, op, ts, recorded, value, content_type, coalesce(expire_at, 0)`
 
+// versionNoValue reads a version with an empty value in place of its bytes
+// (NULL stays NULL, so Removes still tells): typeof reads only the row's
+// header, not the pages of a large value.
+const versionNoValue = `op_number, op, ts, recorded, CASE WHEN typeof(value) = 'null' THEN NULL ELSE x'' END, content_type, coalesce(expire_at, 0)`
+
+const versionAt = `
+WHERE key = ?1 AND ts <= ?2 AND op_number <= ?3 ORDER BY ts DESC, op_number DESC LIMIT 1`
+
 func prepareTimeline(p *stmtSet, n tableNames) timeline {
 	return timeline{
-		at: p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + `
-WHERE key = ?1 AND ts <= ?2 AND op_number <= ?3 ORDER BY ts DESC, op_number DESC LIMIT 1`),
+		at:        p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + versionAt),
+		atNoValue: p.prepare(`SELECT ` + versionNoValue + ` FROM ` + n.history + versionAt),
 		horizon:   p.prepare(`SELECT first_ts FROM ` + n.horizon + ` WHERE key = ?1`),
-		versions:  p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + ` WHERE key = ?1 ORDER BY ts DESC, op_number DESC LIMIT ?2`),
+		// Writes before (?3, ?4): ts never decreases with op_number, so
+		// this is an index seek on (key, ts), then a few rows of one ts.
+		versions: p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + `
+WHERE key = ?1 AND ts <= ?3 AND op_number < ?4 ORDER BY ts DESC, op_number DESC LIMIT ?2`),
 		keyFrom:   p.prepare(`SELECT key FROM ` + n.history + ` WHERE key >= ?1 ORDER BY key LIMIT 1`),
 		keyAfter:  p.prepare(`SELECT key FROM ` + n.history + ` WHERE key > ?1 ORDER BY key LIMIT 1`),
 		tsAtOp:    p.prepare(`SELECT ts, op_number FROM ` + n.history + ` WHERE op_number <= ?1 ORDER BY op_number DESC LIMIT 1`),
@@ -68,8 +80,18 @@ func scanVersion(s *sqlite3.Stmt) Version {
 // an unrecorded write, or a span retention pruned — is TIME_TRAVEL_GAP,
 // never a guessed value.
 func (tl *timeline) stateAt(key string, p point) (Entry, error) {
+	return tl.stateFrom(tl.at, key, p)
+}
+
+// presenceAt is stateAt without the value's bytes: for answers that only
+// name the keys present.
+func (tl *timeline) presenceAt(key string, p point) (Entry, error) {
+	return tl.stateFrom(tl.atNoValue, key, p)
+}
+
+func (tl *timeline) stateFrom(at *sqlite3.Stmt, key string, p point) (Entry, error) {
 	var v Version
-	found, err := queryRow(tl.at, func(s *sqlite3.Stmt) { v = scanVersion(s) }, key, p.ts, p.op)
+	found, err := queryRow(at, func(s *sqlite3.Stmt) { v = scanVersion(s) }, key, p.ts, p.op)
 	if err != nil {
 		return Entry{}, dbError(err)
 	}
@@ -118,7 +140,7 @@ func (tl *timeline) pointOfOp(op int64) (point, error) {
 func (tl *timeline) list(key string, limit int) ([]Version, error) {
 	stmt := tl.versions
 	defer stmt.Reset()
-	if err := bindAll(stmt, key, limit); err != nil {
+	if err := bindAll(stmt, key, limit, int64(math.MaxInt64), int64(math.MaxInt64)); err != nil {
 		return nil, dbError(err)
 	}
 	var out []Version
@@ -133,10 +155,12 @@ func (tl *timeline) list(key string, limit int) ([]Version, error) {
 
 // Candidates pages through the keys with history, in byte order: those
 // starting with Prefix and sorting after After (none when empty), at most
-// Limit of them.
+// Limit of them. A look into the past over them stops early, after fewer
+// keys, when its answer would exceed Budget.
 type Candidates struct {
 	Prefix, After string
 	Limit         int
+	Budget        Budget
 }
 
 // keyPage is how many keys eachKey reads at a time; a variable so tests

@@ -3,6 +3,7 @@ package sqlitekv
 import (
 	"bytes"
 	"context"
+	"slices"
 )
 
 // readTx runs fn on a read connection's table statements, in one
@@ -15,26 +16,6 @@ func (s *Store) readTx(ctx context.Context, table string, fn func(t *readStmts) 
 		}
 		return fn(t)
 	})
-}
-
-// History lists key's versions newest first: limit of them, plus the one
-// before when there is one, so the old value of every listed write is known.
-func (s *Store) History(ctx context.Context, table, key string, limit int) ([]Version, error) {
-	var out []Version
-	err := s.readTx(ctx, table, func(t *readStmts) error {
-		if t == nil {
-			return Errorf(CodeKeyNotFound, "Key has no history")
-		}
-		var err error
-		if out, err = t.list(key, limit+1); err != nil {
-			return err
-		}
-		if len(out) == 0 {
-			return Errorf(CodeKeyNotFound, "Key has no history")
-		}
-		return nil
-	})
-	return out, err
 }
 
 // SnapshotAt answers the value key held right after op number op.
@@ -57,15 +38,26 @@ func (s *Store) SnapshotAt(ctx context.Context, table, key string, op int64) (En
 // AsOf is a table, or the part under a prefix, as it was at one time.
 type AsOf struct {
 	Keys      []string         // keys present then, in byte order
-	Entries   map[string]Entry // their values
+	Entries   map[string]Entry // their values (none from KeysAt)
 	GapKeys   []string         // keys whose state then history cannot tell
-	Truncated bool             // more candidate keys than the limit
+	Truncated bool             // more candidate keys remain: the limit or the budget ended the page
+	Cut       bool             // the budget ended the page
 	Next      string           // the After of the next page, when truncated
 }
 
 // TableAt reconstructs the table as of at (inclusive bound in Unix ms),
-// over one page of candidate keys.
+// over one page of candidate keys, within c.Budget.
 func (s *Store) TableAt(ctx context.Context, table string, at int64, c Candidates) (AsOf, error) {
+	return s.tableAt(ctx, table, at, c, true)
+}
+
+// KeysAt is TableAt without the values: which keys existed then. It does
+// not read the values' bytes.
+func (s *Store) KeysAt(ctx context.Context, table string, at int64, c Candidates) (AsOf, error) {
+	return s.tableAt(ctx, table, at, c, false)
+}
+
+func (s *Store) tableAt(ctx context.Context, table string, at int64, c Candidates, values bool) (AsOf, error) {
 	res := AsOf{Keys: []string{}, Entries: map[string]Entry{}, GapKeys: []string{}}
 	err := s.readTx(ctx, table, func(t *readStmts) error {
 		if t == nil {
@@ -76,22 +68,46 @@ func (s *Store) TableAt(ctx context.Context, table string, at int64, c Candidate
 			return err
 		}
 		res.Truncated, res.Next = truncated, next(keys, truncated)
-		for _, key := range keys {
-			e, err := t.stateAt(key, atTime(at))
+		state := t.presenceAt
+		if values {
+			state = t.stateAt
+		}
+		budget := c.Budget
+		for i, key := range keys {
+			e, err := state(key, atTime(at))
+			var shown *Entry // the value the answer shows, if any
 			switch CodeOf(err) {
 			case "":
-				res.Keys = append(res.Keys, key)
-				res.Entries[key] = e
+				if values {
+					shown = &e
+				}
 			case CodeTimeTravelGap:
-				res.GapKeys = append(res.GapKeys, key)
 			case CodeKeyNotFound:
+				continue
 			default:
 				return err
+			}
+			if !budget.Take(key, shown) {
+				res.cut(keys[:i])
+				return nil
+			}
+			if CodeOf(err) == CodeTimeTravelGap {
+				res.GapKeys = append(res.GapKeys, key)
+				continue
+			}
+			res.Keys = append(res.Keys, key)
+			if values {
+				res.Entries[key] = e
 			}
 		}
 		return nil
 	})
 	return res, err
+}
+
+// cut ends the page after the keys looked at: the budget is spent.
+func (a *AsOf) cut(looked []string) {
+	a.Truncated, a.Cut, a.Next = true, true, looked[len(looked)-1]
 }
 
 // Change kinds of a diff.
@@ -114,12 +130,14 @@ type Change struct {
 type Diff struct {
 	Changes   []Change
 	GapKeys   []string
-	Truncated bool
+	Truncated bool   // more keys remain: the limit or the budget ended the page
+	Cut       bool   // the budget ended the page
 	Next      string // the After of the next page, when truncated
 }
 
 // Diff compares the table at from and at to (inclusive bounds in Unix ms),
-// over keys when given, else over one page of candidate keys.
+// over keys when given (in byte order, those after c.After), else over
+// one page of candidate keys; within c.Budget either way.
 func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []string, c Candidates) (Diff, error) {
 	res := Diff{Changes: []Change{}, GapKeys: []string{}}
 	err := s.readTx(ctx, table, func(t *readStmts) error {
@@ -132,27 +150,51 @@ func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []s
 				return err
 			}
 			res.Next = next(keys, res.Truncated)
+		} else {
+			keys = sortedAfter(keys, c.After)
 		}
-		for _, key := range distinct(keys) {
+		budget := c.Budget
+		for i, key := range keys {
 			old, oldErr := entryOrNil(t.stateAt(key, atTime(from)))
 			cur, newErr := entryOrNil(t.stateAt(key, atTime(to)))
-			if CodeOf(oldErr) == CodeTimeTravelGap || CodeOf(newErr) == CodeTimeTravelGap {
+			gap := CodeOf(oldErr) == CodeTimeTravelGap || CodeOf(newErr) == CodeTimeTravelGap
+			switch {
+			case gap:
+			case oldErr != nil:
+				return oldErr
+			case newErr != nil:
+				return newErr
+			}
+			kind := changeKind(old, cur)
+			if !gap && kind == "" {
+				continue
+			}
+			if !gap && !budget.Take(key, old, cur) || gap && !budget.Take(key) {
+				res.Truncated, res.Cut, res.Next = true, true, keys[i-1]
+				return nil
+			}
+			if gap {
 				res.GapKeys = append(res.GapKeys, key)
 				continue
 			}
-			if oldErr != nil {
-				return oldErr
-			}
-			if newErr != nil {
-				return newErr
-			}
-			if kind := changeKind(old, cur); kind != "" {
-				res.Changes = append(res.Changes, Change{Key: key, Kind: kind, Old: old, New: cur})
-			}
+			res.Changes = append(res.Changes, Change{Key: key, Kind: kind, Old: old, New: cur})
 		}
 		return nil
 	})
 	return res, err
+}
+
+// sortedAfter is the keys a client named, each once, in byte order, from
+// the first after after (all when after is ""): pages of a diff of named
+// keys follow the order of pages of candidates.
+func sortedAfter(keys []string, after string) []string {
+	out := distinct(keys)
+	slices.Sort(out)
+	start, _ := slices.BinarySearch(out, after)
+	if start < len(out) && out[start] == after && after != "" {
+		start++
+	}
+	return out[start:]
 }
 
 // distinct drops the repeats of keys a client named twice, keeping the

@@ -28,6 +28,9 @@ type Options struct {
 	Now func() time.Time
 	// MaxValueBytes is the largest value; 0 is kvd's default, 10 MiB.
 	MaxValueBytes int64
+	// MaxAnswerBytes bounds an answer that lists values; 0 is kvd's
+	// default, 16 MiB.
+	MaxAnswerBytes int64
 }
 
 // Server is a running kvd.
@@ -93,7 +96,7 @@ func start(dataDir, etcDir string, opts Options) (*Server, error) {
 	}
 	stack, err := kvdtest.Start(dataDir, func(a *actors.Config, h *httpapi.Config) {
 		a.Store.Now, a.Now = opts.Now, opts.Now
-		h.MaxValueBytes, h.Tokens = opts.MaxValueBytes, tokens
+		h.MaxValueBytes, h.MaxAnswerBytes, h.Tokens = opts.MaxValueBytes, opts.MaxAnswerBytes, tokens
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clienttest: %w", err)

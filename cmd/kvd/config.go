@@ -23,6 +23,7 @@ type config struct {
 	sync             string
 	maxValueBytes    int64
 	maxBodyMemory    int64
+	maxAnswerBytes   int64
 	maxQueue         int
 	maxOpenDBs       int
 	cacheBytes       int64
@@ -58,6 +59,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.sync, "sync", "full", "durability: full (survives power loss) or normal (survives a process crash)")
 	fs.Int64Var(&c.maxValueBytes, "max-value-bytes", 10<<20, "largest value accepted, in bytes")
 	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", 0, "request bodies held in memory at once, all requests together, before a request with a body answers 503 (0: 256 MiB or 8 × --max-value-bytes, whichever is more)")
+	fs.Int64Var(&c.maxAnswerBytes, "max-answer-bytes", httpapi.DefaultMaxAnswerBytes, "bytes of values one answer lists (history, snapshot, diff, batch get, listings) before it ends early with a cursor to the rest; one item always goes out whole")
 	fs.IntVar(&c.maxQueue, "max-queue", 10000, "writes queued per database before 503 OVERLOADED")
 	fs.IntVar(&c.maxOpenDBs, "max-open-dbs", 1024, "databases open at once; the least recently used is closed first")
 	fs.Int64Var(&c.cacheBytes, "cache-bytes", sqlitekv.DefaultCacheBytes, "SQLite page cache of each open database's writer, in bytes (1 MiB to 128 MiB)")
@@ -87,8 +89,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.sync != string(sqlitekv.SyncFull) && c.sync != string(sqlitekv.SyncNormal) {
 		return c, fmt.Errorf("--sync must be full or normal, not %q", c.sync)
 	}
-	if c.maxValueBytes <= 0 {
-		return c, fmt.Errorf("--max-value-bytes must be positive")
+	if c.maxValueBytes <= 0 || c.maxAnswerBytes <= 0 {
+		return c, fmt.Errorf("--max-value-bytes and --max-answer-bytes must be positive")
 	}
 	if c.cacheBytes < 1<<20 || c.cacheBytes > sqlitekv.MaxCacheBytes {
 		return c, fmt.Errorf("--cache-bytes must be from 1 MiB to 128 MiB, not %d", c.cacheBytes)

@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	metrics.Watch(registry)
 	server := httpapi.New(httpapi.Config{
-		Registry: registry, MaxValueBytes: cfg.maxValueBytes, MaxBodyMemory: cfg.maxBodyMemory, Tokens: tokens, Metrics: metrics, Logger: log,
+		Registry: registry, MaxValueBytes: cfg.maxValueBytes, MaxBodyMemory: cfg.maxBodyMemory, MaxAnswerBytes: cfg.maxAnswerBytes, Tokens: tokens, Metrics: metrics, Logger: log,
 	})
 	if cfg.pprofListen != "" {
 		stopPprof, err := servePprof(cfg.pprofListen, log)

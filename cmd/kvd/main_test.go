@@ -93,7 +93,7 @@ func TestConfig_FlagsFallBackToEnvironment(t *testing.T) {
 	if cfg.sync != "normal" || cfg.historyKeep != 7 || fmt.Sprint(cfg.allowDirs) != "[/a /b]" || cfg.listen != "127.0.0.1:2" {
 		t.Fatalf("config: got %+v", cfg)
 	}
-	for _, bad := range [][]string{{"--sync", "sometimes"}, {"--max-value-bytes", "0"}, {"extra"}, {"--log-format", "xml"}, {"--cache-bytes", "1000"}, {"--cache-bytes", "1073741824"},
+	for _, bad := range [][]string{{"--sync", "sometimes"}, {"--max-value-bytes", "0"}, {"--max-answer-bytes", "0"}, {"extra"}, {"--log-format", "xml"}, {"--cache-bytes", "1000"}, {"--cache-bytes", "1073741824"},
 		{"--listen", ""}, {"--max-queue", "0"}, {"--max-open-dbs", "-3"}, {"--history-keep", "0"}, {"--history-keep", "-5"},
 		{"--idle-timeout", "-1s"}, {"--sweep-interval", "-1s"}, {"--history-max-age", "-1h"}, {"--shutdown-timeout", "-1s"}, {"--allow-dir", ""}} {
 		cfg, err := parseConfig(bad, func(string) string { return "" }, io.Discard)
