@@ -31,7 +31,7 @@ import (
 // SQLite allows it), and its commits do not go through the WAL hook. So a
 // transaction is also kept for at most snapshotMaxAge: such a change shows
 // in reads within that time.
-var snapshotMaxAge = time.Second
+const snapshotMaxAge = time.Second
 
 // walProgress is what the writer's commits tell the readers.
 type walProgress struct {
@@ -54,9 +54,8 @@ func (p *walProgress) keepSnapshot(commits uint64) bool {
 }
 
 // snapshot makes r read in a transaction that began when the writer had
-// made commits commits.
-func (r *reader) snapshot(commits uint64) error {
-	now := time.Now()
+// made commits commits, and at most snapshotMaxAge before now.
+func (r *reader) snapshot(commits uint64, now time.Time) error {
 	if r.inTransaction() && r.commits == commits && now.Sub(r.began) < snapshotMaxAge {
 		return nil
 	}

@@ -2,7 +2,6 @@ package sqlitekv
 
 import (
 	"testing"
-	"time"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -65,10 +64,7 @@ func TestSnapshots_ReadsSeeEveryCommitYetKeepTheirTransactionBetween(t *testing.
 // A change written by another program, which kvd's writer never sees,
 // shows in reads within snapshotMaxAge.
 func TestSnapshots_AChangeFromOutsideShowsWithinTheirMaximumAge(t *testing.T) {
-	age := snapshotMaxAge
-	snapshotMaxAge = 50 * time.Millisecond
-	t.Cleanup(func() { snapshotMaxAge = age })
-	s, _ := mustOpenStore(t, Options{Readers: 1})
+	s, now := mustOpenStore(t, Options{Readers: 1})
 	if _, err := s.Writer().Put(PutRequest{Table: DefaultTable, Key: "k", Value: []byte("kvd"), ContentType: "text/plain"}); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +79,7 @@ func TestSnapshots_AChangeFromOutsideShowsWithinTheirMaximumAge(t *testing.T) {
 	if err := other.Exec(`UPDATE kv_store SET value = 'outside' WHERE key = 'k'`); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * snapshotMaxAge)
+	*now = now.Add(snapshotMaxAge)
 	e, err := s.Get(t.Context(), GetRequest{Table: DefaultTable, Key: "k"})
 	if err != nil || string(e.Value) != "outside" {
 		t.Fatalf("read after the outside change: %q, %v", e.Value, err)

@@ -161,7 +161,7 @@ func (s *Store) withReader(ctx context.Context, fn func(*reader) error) error {
 		return err
 	}
 	defer func() { s.readers <- r }()
-	if err := r.snapshot(s.wal.commits.Load()); err != nil {
+	if err := r.snapshot(s.wal.commits.Load(), s.opts.Now()); err != nil {
 		return err
 	}
 	err = fn(r)
