@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
+	"image"
 	"image/png"
 	"io"
 	"os"
@@ -106,5 +108,22 @@ func TestNiceTicks(t *testing.T) {
 				t.Errorf("niceTicks(%g)[%d] = %g, want %g", m, i, got[i].v, want[i])
 			}
 		}
+	}
+}
+
+// The PNG's text keeps its case and its µ: "598µs" must not read "598VS".
+func TestPNGText_KeepsCaseAndMicroSign(t *testing.T) {
+	render := func(text string) *image.RGBA {
+		img := image.NewRGBA(image.Rect(0, 0, 120, 30))
+		drawText(img, label{x: 4, y: 20, text: text, anchor: "start", size: 14, color: "#000000"})
+		return img
+	}
+	for _, pair := range [][2]string{{"598µs", "598VS"}, {"598µs", "598MS"}, {"ms", "MS"}} {
+		if bytes.Equal(render(pair[0]).Pix, render(pair[1]).Pix) {
+			t.Errorf("%q and %q are drawn the same", pair[0], pair[1])
+		}
+	}
+	if bytes.Equal(render("µ").Pix, image.NewRGBA(image.Rect(0, 0, 120, 30)).Pix) {
+		t.Error("µ draws nothing")
 	}
 }

@@ -2,18 +2,23 @@ package bench
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"math"
 	"strconv"
 	"strings"
-	"unicode"
+	"sync"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/gofont/goregular"
+	"golang.org/x/image/font/opentype"
+	"golang.org/x/image/math/fixed"
 )
 
-// png rasterizes the drawing with the standard library alone: lines are
-// stamped squares along each segment, text uses a built-in 3x5 pixel font
-// (upper case, digits, a little punctuation), enough for titles and ticks.
+// png rasterizes the drawing: lines are stamped squares along each
+// segment, text is drawn in the Go font.
 func (d *drawing) png(b *bytes.Buffer) error {
 	img := image.NewRGBA(image.Rect(0, 0, d.w, d.h))
 	for i := range img.Pix {
@@ -55,89 +60,45 @@ func parseColor(s string) color.RGBA {
 	return color.RGBA{uint8(v >> 16), uint8(v >> 8), uint8(v), 0xff}
 }
 
-// drawText renders t with the pixel font scaled to roughly t.size.
+// drawText renders t in Go Regular (the Go project's own font, built into
+// the binary), sized as the SVG's text: lower case, µ and all.
 func drawText(img *image.RGBA, t label) {
-	scale := max(1, int(math.Round(t.size/6)))
-	adv := 4 * scale // 3 pixels of glyph and 1 of space
-	text := []rune(strings.ToUpper(t.text))
-	x := int(math.Round(t.x))
-	switch t.anchor {
+	face := faceOf(t.size)
+	x := fixed.I(int(math.Round(t.x)))
+	switch width := font.MeasureString(face, t.text); t.anchor {
 	case "middle":
-		x -= len(text) * adv / 2
+		x -= width / 2
 	case "end":
-		x -= len(text) * adv
+		x -= width
 	}
-	top := int(math.Round(t.y)) - 5*scale
-	c := parseColor(t.color)
-	for _, r := range text {
-		g := glyphs[r]
-		if g == nil && !unicode.IsSpace(r) {
-			g = glyphs['?']
-		}
-		for row, bits := range g {
-			for col := range 3 {
-				if bits[col] != '#' {
-					continue
-				}
-				for dy := range scale {
-					for dx := range scale {
-						img.SetRGBA(x+col*scale+dx, top+row*scale+dy, c)
-					}
-				}
-			}
-		}
-		x += adv
-	}
+	d := font.Drawer{Dst: img, Src: image.NewUniform(parseColor(t.color)), Face: face,
+		Dot: fixed.Point26_6{X: x, Y: fixed.I(int(math.Round(t.y)))}}
+	d.DrawString(t.text)
 }
 
-// glyphs is a 3x5 pixel font, five rows of three columns each.
-var glyphs = map[rune][]string{
-	'A':      {".#.", "#.#", "###", "#.#", "#.#"},
-	'B':      {"##.", "#.#", "##.", "#.#", "##."},
-	'C':      {".##", "#..", "#..", "#..", ".##"},
-	'D':      {"##.", "#.#", "#.#", "#.#", "##."},
-	'E':      {"###", "#..", "##.", "#..", "###"},
-	'F':      {"###", "#..", "##.", "#..", "#.."},
-	'G':      {".##", "#..", "#.#", "#.#", ".##"},
-	'H':      {"#.#", "#.#", "###", "#.#", "#.#"},
-	'I':      {"###", ".#.", ".#.", ".#.", "###"},
-	'J':      {"..#", "..#", "..#", "#.#", ".#."},
-	'K':      {"#.#", "#.#", "##.", "#.#", "#.#"},
-	'L':      {"#..", "#..", "#..", "#..", "###"},
-	'M':      {"#.#", "###", "###", "#.#", "#.#"},
-	'N':      {"##.", "#.#", "#.#", "#.#", "#.#"},
-	'O':      {".#.", "#.#", "#.#", "#.#", ".#."},
-	'P':      {"##.", "#.#", "##.", "#..", "#.."},
-	'Q':      {".#.", "#.#", "#.#", "##.", ".##"},
-	'R':      {"##.", "#.#", "##.", "#.#", "#.#"},
-	'S':      {".##", "#..", ".#.", "..#", "##."},
-	'T':      {"###", ".#.", ".#.", ".#.", ".#."},
-	'U':      {"#.#", "#.#", "#.#", "#.#", "###"},
-	'V':      {"#.#", "#.#", "#.#", ".#.", ".#."},
-	'W':      {"#.#", "#.#", "###", "###", "#.#"},
-	'X':      {"#.#", "#.#", ".#.", "#.#", "#.#"},
-	'Y':      {"#.#", "#.#", ".#.", ".#.", ".#."},
-	'Z':      {"###", "..#", ".#.", "#..", "###"},
-	'\u039c': {"#.#", "#.#", "#.#", "##.", "#.."}, // µ upper-cased
-	'0':      {"###", "#.#", "#.#", "#.#", "###"},
-	'1':      {".#.", "##.", ".#.", ".#.", "###"},
-	'2':      {"##.", "..#", ".#.", "#..", "###"},
-	'3':      {"##.", "..#", ".#.", "..#", "##."},
-	'4':      {"#.#", "#.#", "###", "..#", "..#"},
-	'5':      {"###", "#..", "##.", "..#", "##."},
-	'6':      {".##", "#..", "###", "#.#", "###"},
-	'7':      {"###", "..#", ".#.", ".#.", ".#."},
-	'8':      {"###", "#.#", "###", "#.#", "###"},
-	'9':      {"###", "#.#", "###", "..#", "##."},
-	'.':      {"...", "...", "...", "...", ".#."},
-	',':      {"...", "...", "...", ".#.", "#.."},
-	':':      {"...", ".#.", "...", ".#.", "..."},
-	'%':      {"#.#", "..#", ".#.", "#..", "#.#"},
-	'/':      {"..#", "..#", ".#.", "#..", "#.."},
-	'(':      {"..#", ".#.", ".#.", ".#.", "..#"},
-	')':      {"#..", ".#.", ".#.", ".#.", "#.."},
-	'-':      {"...", "...", "###", "...", "..."},
-	'=':      {"...", "###", "...", "###", "..."},
-	'_':      {"...", "...", "...", "...", "###"},
-	'?':      {"##.", "..#", ".#.", "...", ".#."},
+var (
+	goRegular = sync.OnceValue(func() *opentype.Font {
+		f, err := opentype.Parse(goregular.TTF)
+		if err != nil {
+			panic(fmt.Sprintf("bench: the embedded Go font does not parse: %v", err))
+		}
+		return f
+	})
+	facesMu sync.Mutex
+	faces   = map[float64]font.Face{} // by size: a plot uses two or three
+)
+
+// faceOf returns Go Regular at size pixels.
+func faceOf(size float64) font.Face {
+	facesMu.Lock()
+	defer facesMu.Unlock()
+	if f, ok := faces[size]; ok {
+		return f
+	}
+	f, err := opentype.NewFace(goRegular(), &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull})
+	if err != nil {
+		panic(fmt.Sprintf("bench: Go font at %g px: %v", size, err))
+	}
+	faces[size] = f
+	return f
 }
