@@ -175,11 +175,13 @@ func metricMethod(method string) string {
 }
 
 // statusRecorder remembers the status a handler wrote, and the route
-// label routeKV found.
+// label routeKV found; beforeAnswer (if set) runs before the status goes
+// out.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
-	route  string
+	status       int
+	route        string
+	beforeAnswer func(http.Header)
 }
 
 // labelRoute tells ServeHTTP's recorder the request's route label.
@@ -191,6 +193,7 @@ func labelRoute(w http.ResponseWriter, label string) {
 
 func (w *statusRecorder) WriteHeader(code int) {
 	if w.status == 0 {
+		w.answering()
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -198,7 +201,14 @@ func (w *statusRecorder) WriteHeader(code int) {
 
 func (w *statusRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
+		w.answering()
 		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusRecorder) answering() {
+	if w.beforeAnswer != nil {
+		w.beforeAnswer(w.Header())
+	}
 }
