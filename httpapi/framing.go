@@ -35,12 +35,12 @@ const (
 type framingState int
 
 const (
-	inHead       framingState = iota // a request line and headers, up to the empty line
-	inBody                           // left bytes of a Content-Length body, or of a chunk
-	inChunkSize                      // a chunk-size line
-	inChunkEnd                       // the CRLF after a chunk's data
-	inTrailer                        // trailer lines after the last chunk
-	passThrough                      // stopped looking
+	inHead      framingState = iota // a request line and headers, up to the empty line
+	inBody                          // left bytes of a Content-Length body, or of a chunk
+	inChunkSize                     // a chunk-size line
+	inChunkEnd                      // the CRLF after a chunk's data
+	inTrailer                       // trailer lines after the last chunk
+	passThrough                     // stopped looking
 )
 
 type framingGuard struct {
