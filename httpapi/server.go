@@ -21,7 +21,7 @@ import (
 )
 
 // DefaultReadTimeout is the time a request body may take to arrive: 10 MiB
-// at about 1.5 Mbit/s.
+// at about 1.4 Mbit/s.
 const DefaultReadTimeout = 60 * time.Second
 
 // Config wires the server to the registry of databases.
