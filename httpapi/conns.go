@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -192,6 +193,23 @@ func (c *trackedConn) Close() error {
 		err = c.Conn.Close()
 	})
 	return err
+}
+
+// CloseWrite lets net/http half-close before closing: the client then
+// reads an early answer rather than a reset caused by its unread body.
+func (c *trackedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// ReadFrom keeps net/http's sendfile path for large answers (backups).
+func (c *trackedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 type readerFunc func([]byte) (int, error)
