@@ -227,14 +227,16 @@ func (g *framingGuard) onHeadLine(line []byte) {
 		g.stop()
 		return
 	case h.lines == 1:
-		fields := bytes.Fields(text)
-		if len(fields) != 3 {
+		// Split as Go does: method SP target SP version.
+		method, rest, ok1 := bytes.Cut(text, []byte(" "))
+		_, proto, ok2 := bytes.Cut(rest, []byte(" "))
+		if !ok1 || !ok2 {
 			g.out = append(g.out, line...)
 			g.stop()
 			return
 		}
-		h.http11 = http11OrLater(fields[2])
-		h.connect = string(fields[0]) == "CONNECT"
+		h.http11 = http11OrLater(proto)
+		h.connect = string(method) == "CONNECT"
 	case len(text) == 0:
 		g.endHead(line)
 		return

@@ -175,13 +175,12 @@ func metricMethod(method string) string {
 }
 
 // statusRecorder remembers the status a handler wrote, and the route
-// label routeKV found; beforeAnswer (if set) runs before the status goes
-// out.
+// label routeKV found; body (if set) hears before the status goes out.
 type statusRecorder struct {
 	http.ResponseWriter
-	status       int
-	route        string
-	beforeAnswer func(http.Header)
+	status int
+	route  string
+	body   interface{ beforeAnswer(http.Header) }
 }
 
 // labelRoute tells ServeHTTP's recorder the request's route label.
@@ -208,7 +207,7 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (w *statusRecorder) answering() {
-	if w.beforeAnswer != nil {
-		w.beforeAnswer(w.Header())
+	if w.body != nil {
+		w.body.beforeAnswer(w.Header())
 	}
 }

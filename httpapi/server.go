@@ -162,7 +162,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer refund()
 	body := s.watchBody(w, r)
 	defer body.finish()
-	rec := &statusRecorder{ResponseWriter: w, beforeAnswer: body.beforeAnswer}
+	rec := &statusRecorder{ResponseWriter: w}
+	if body != nil {
+		rec.body = body
+	}
 	switch {
 	case hasFramingClash(r):
 		// Both lengths: the framing of whatever follows on this
