@@ -153,7 +153,8 @@ func (s *Server) newRouter() *httprouter.Router {
 }
 
 // ServeHTTP wraps every request: an id (X-Request-Id, and in the log line
-// of any 5xx), the bearer token check, metrics, and a debug log line.
+// of any 5xx), the body's budget and deadline, the refusal of a request
+// framed two ways, the bearer token check, metrics, and a debug log line.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := s.idPrefix + strconv.FormatUint(s.idCounter.Add(1), 10)
