@@ -66,7 +66,7 @@ var (
 	dbParams    = []string{"db", "table"}
 	writeParams = []string{"db", "table", "history", "create_db_if_missing", "auto_create"}
 	readErrors  = []int{400, 401, 404, 500}
-	writeErrors = []int{400, 401, 404, 413, 500, 503}
+	writeErrors = []int{400, 401, 404, 408, 413, 500, 503} // 408: a body that did not arrive within --read-timeout
 )
 
 func withParams(base []string, more ...string) []string {

@@ -16,6 +16,7 @@ const (
 	codeUnauthorized     sqlitekv.Code = "UNAUTHORIZED"
 	codeNotFound         sqlitekv.Code = "NOT_FOUND"
 	codeMethodNotAllowed sqlitekv.Code = "METHOD_NOT_ALLOWED"
+	codeRequestTimeout   sqlitekv.Code = "REQUEST_TIMEOUT"
 )
 
 // statusOf is the one table from error code to HTTP status.
@@ -31,6 +32,7 @@ var statusOf = map[sqlitekv.Code]int{
 	sqlitekv.CodePathNotFound:        http.StatusNotFound,
 	codeNotFound:                     http.StatusNotFound,
 	codeMethodNotAllowed:             http.StatusMethodNotAllowed,
+	codeRequestTimeout:               http.StatusRequestTimeout,
 	sqlitekv.CodeTimeTravelGap:       http.StatusConflict,
 	sqlitekv.CodeCASMismatch:         http.StatusPreconditionFailed,
 	sqlitekv.CodeCASKeyMissing:       http.StatusPreconditionFailed,

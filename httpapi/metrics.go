@@ -181,11 +181,12 @@ func metricMethod(method string) string {
 }
 
 // statusRecorder remembers the status a handler wrote, and the route
-// label routeKV found.
+// label routeKV found; body (if set) hears before the status goes out.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	route  string
+	body   interface{ beforeAnswer(http.Header) }
 }
 
 // labelRoute tells ServeHTTP's recorder the request's route label.
@@ -197,6 +198,7 @@ func labelRoute(w http.ResponseWriter, label string) {
 
 func (w *statusRecorder) WriteHeader(code int) {
 	if w.status == 0 {
+		w.answering()
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -204,7 +206,14 @@ func (w *statusRecorder) WriteHeader(code int) {
 
 func (w *statusRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
+		w.answering()
 		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusRecorder) answering() {
+	if w.body != nil {
+		w.body.beforeAnswer(w.Header())
+	}
 }

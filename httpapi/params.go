@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -131,9 +132,10 @@ func (q query) unixTime(name string) (int64, error) {
 	return int64(math.Floor(f * 1000)), nil
 }
 
-// readBody reads at most limit bytes; more is PAYLOAD_TOO_LARGE, and a
-// body that would overdraw the server's budget of bodies in memory is
-// OVERLOADED (see bodyMeter).
+// readBody reads at most limit bytes; more is PAYLOAD_TOO_LARGE, a body
+// that would overdraw the server's budget of bodies in memory is
+// OVERLOADED (see bodyMeter), and one that did not arrive in time
+// REQUEST_TIMEOUT (see bodyWatch).
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
@@ -142,6 +144,8 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	switch {
 	case errors.Is(err, errBodyBudget):
 		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many request bodies held in memory; retry shortly")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, sqlitekv.Errorf(codeRequestTimeout, "The request body did not arrive in time")
 	case err != nil:
 		return nil, invalidParam("Could not read request body")
 	case int64(len(body)) > limit:

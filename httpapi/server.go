@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -18,6 +19,10 @@ import (
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/sqlitekv"
 )
+
+// DefaultReadTimeout is the time a request body may take to arrive: 10 MiB
+// at about 1.4 Mbit/s.
+const DefaultReadTimeout = 60 * time.Second
 
 // Config wires the server to the registry of databases.
 type Config struct {
@@ -30,6 +35,15 @@ type Config struct {
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// headers (slow-loris defence); 0 means 10s.
 	ReadHeaderTimeout time.Duration
+
+	// ReadTimeout bounds how long a request body may take to arrive,
+	// from its handler's start; past it the request answers 408 and its
+	// connection closes. 0 means 60s.
+	ReadTimeout time.Duration
+
+	// MaxConnections caps the client connections kept open (see
+	// connLimiter); 0 means no cap.
+	MaxConnections int
 
 	// MaxBodyMemory bounds the request bodies held in memory at once,
 	// across all requests; past it, a request with a body answers 503. 0
@@ -73,6 +87,12 @@ func New(cfg Config) *Server {
 	if cfg.MaxAnswerBytes <= 0 {
 		cfg.MaxAnswerBytes = DefaultMaxAnswerBytes
 	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = math.MaxInt
+	}
 	if cfg.MaxBodyMemory <= 0 {
 		cfg.MaxBodyMemory = max(256<<20, 2*BatchBodyLimit(cfg.MaxValueBytes))
 	}
@@ -94,6 +114,8 @@ func New(cfg Config) *Server {
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		MaxHeaderBytes:    64 << 10,
 		IdleTimeout:       120 * time.Second,
+		ConnState:         trackConnState,
+		ConnContext:       withConn,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	return s
@@ -141,18 +163,30 @@ func (s *Server) newRouter() *httprouter.Router {
 }
 
 // ServeHTTP wraps every request: an id (X-Request-Id, and in the log line
-// of any 5xx), the bearer token check, metrics, and a debug log line.
+// of any 5xx), the body's budget and deadline, the refusal of a request
+// framed two ways, the bearer token check, metrics, and a debug log line.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := s.idPrefix + strconv.FormatUint(s.idCounter.Add(1), 10)
 	w.Header().Set("X-Request-Id", id)
-	rec := &statusRecorder{ResponseWriter: w}
 	r, refund := meterBody(r, &s.bodyBudget)
 	defer refund()
-	if s.cfg.Tokens != nil && needsToken(r.URL.Path) && !s.cfg.Tokens.allows(r.Header.Get("Authorization")) {
+	body := s.watchBody(w, r)
+	defer body.finish()
+	rec := &statusRecorder{ResponseWriter: w}
+	if body != nil {
+		rec.body = body
+	}
+	switch {
+	case hasFramingClash(r):
+		// Both lengths: the framing of whatever follows on this
+		// connection is in doubt, so nothing more is read from it.
+		w.Header().Set("Connection", "close")
+		s.writeError(rec, r, invalidParam("A request must not carry both Content-Length and Transfer-Encoding"))
+	case s.cfg.Tokens != nil && needsToken(r.URL.Path) && !s.cfg.Tokens.allows(r.Header.Get("Authorization")):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kvd"`)
 		s.writeError(rec, r, sqlitekv.Errorf(codeUnauthorized, "A valid bearer token is required"))
-	} else {
+	default:
 		s.router.ServeHTTP(rec, r)
 	}
 	if rec.status == 0 {
@@ -174,7 +208,7 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	s.ln = ln
+	s.ln = newConnLimiter(ln, s.cfg.MaxConnections, s.cfg.Metrics)
 	return nil
 }
 

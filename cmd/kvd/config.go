@@ -32,6 +32,8 @@ type config struct {
 	historyMaxAge    time.Duration
 	sweepInterval    time.Duration
 	shutdownTimeout  time.Duration
+	readTimeout      time.Duration
+	maxConnections   int
 	drainDelay       time.Duration
 	authTokenFile    string
 	logFormat        string
@@ -67,6 +69,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.historyKeep, "history-keep", 1000, "history versions kept per key (-1: all)")
 	fs.DurationVar(&c.historyMaxAge, "history-max-age", 0, "drop history older than this (0: keep)")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", 30*time.Second, "how often each database removes expired keys and old history (0: never)")
+	fs.DurationVar(&c.readTimeout, "read-timeout", httpapi.DefaultReadTimeout, "how long a request body may take to arrive before 408 (raise it for large uploads over slow links)")
+	fs.IntVar(&c.maxConnections, "max-connections", 0, "client connections kept open; past it a new one replaces the stalest idle or stalled one (0: RLIMIT_NOFILE less room for --max-open-dbs databases)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish on SIGTERM")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, keep serving this long with /readyz answering 503 before draining (for load balancers)")
 	fs.StringVar(&c.authTokenFile, "auth-token-file", "", "file of bearer tokens, one per line; reread on SIGHUP (empty: no auth)")
@@ -109,6 +113,10 @@ func (c config) checkRanges() error {
 		return fmt.Errorf("--listen must name an address, e.g. 127.0.0.1:8080")
 	case c.maxQueue <= 0 || c.maxOpenDBs <= 0:
 		return fmt.Errorf("--max-queue and --max-open-dbs must be positive")
+	case c.readTimeout <= 0:
+		return fmt.Errorf("--read-timeout must be positive")
+	case c.maxConnections < 0:
+		return fmt.Errorf("--max-connections must not be negative (0: derived from RLIMIT_NOFILE)")
 	case c.historyKeep == 0 || c.historyKeep < -1:
 		return fmt.Errorf("--history-keep must be positive, or -1 to keep every version")
 	case c.idleTimeout < 0 || c.sweepInterval < 0 || c.historyMaxAge < 0 || c.shutdownTimeout < 0 || c.drainDelay < 0:

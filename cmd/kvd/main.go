@@ -85,8 +85,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Hooks:         metrics.Hooks(),
 	})
 	metrics.Watch(registry)
+	maxConns := cfg.maxConnections
+	if maxConns == 0 {
+		if maxConns, err = connectionCap(cfg.maxOpenDBs); err != nil {
+			registry.Close()
+			return err
+		}
+	}
 	server := httpapi.New(httpapi.Config{
 		Registry: registry, MaxValueBytes: cfg.maxValueBytes, MaxBodyMemory: cfg.maxBodyMemory, MaxAnswerBytes: cfg.maxAnswerBytes, Tokens: tokens, Metrics: metrics, Logger: log,
+		ReadTimeout: cfg.readTimeout, MaxConnections: maxConns,
 	})
 	if cfg.pprofListen != "" {
 		stopPprof, err := servePprof(cfg.pprofListen, log)
@@ -100,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		registry.Close()
 		return err
 	}
-	log.Info("kvd started", "addr", server.Addr().String(), "data_dir", resolver.DataDir(), "sync", cfg.sync, "auth", tokens != nil)
+	log.Info("kvd started", "addr", server.Addr().String(), "data_dir", resolver.DataDir(), "sync", cfg.sync, "auth", tokens != nil, "max_connections", maxConns)
 	fmt.Fprintf(stdout, "kvd listening on http://%s\n", server.Addr())
 
 	served := make(chan error, 1)

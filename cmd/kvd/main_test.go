@@ -85,17 +85,20 @@ func TestRun_NotifiesSystemdReadyWatchdogAndStopping(t *testing.T) {
 }
 
 func TestConfig_FlagsFallBackToEnvironment(t *testing.T) {
-	env := map[string]string{"KVD_SYNC": "normal", "KVD_ALLOW_DIR": "/a:/b", "KVD_HISTORY_KEEP": "7", "KVD_LISTEN": "127.0.0.1:1"}
+	env := map[string]string{"KVD_SYNC": "normal", "KVD_ALLOW_DIR": "/a:/b", "KVD_HISTORY_KEEP": "7", "KVD_LISTEN": "127.0.0.1:1",
+		"KVD_READ_TIMEOUT": "5m", "KVD_MAX_CONNECTIONS": "300"}
 	cfg, err := parseConfig([]string{"--listen", "127.0.0.1:2"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.sync != "normal" || cfg.historyKeep != 7 || fmt.Sprint(cfg.allowDirs) != "[/a /b]" || cfg.listen != "127.0.0.1:2" {
+	if cfg.sync != "normal" || cfg.historyKeep != 7 || fmt.Sprint(cfg.allowDirs) != "[/a /b]" || cfg.listen != "127.0.0.1:2" ||
+		cfg.readTimeout != 5*time.Minute || cfg.maxConnections != 300 {
 		t.Fatalf("config: got %+v", cfg)
 	}
 	for _, bad := range [][]string{{"--sync", "sometimes"}, {"--max-value-bytes", "0"}, {"--max-answer-bytes", "0"}, {"extra"}, {"--log-format", "xml"}, {"--cache-bytes", "1000"}, {"--cache-bytes", "1073741824"},
 		{"--listen", ""}, {"--max-queue", "0"}, {"--max-open-dbs", "-3"}, {"--history-keep", "0"}, {"--history-keep", "-5"},
-		{"--idle-timeout", "-1s"}, {"--sweep-interval", "-1s"}, {"--history-max-age", "-1h"}, {"--shutdown-timeout", "-1s"}, {"--allow-dir", ""}} {
+		{"--idle-timeout", "-1s"}, {"--sweep-interval", "-1s"}, {"--history-max-age", "-1h"}, {"--shutdown-timeout", "-1s"}, {"--allow-dir", ""},
+		{"--read-timeout", "0"}, {"--max-connections", "-1"}} {
 		cfg, err := parseConfig(bad, func(string) string { return "" }, io.Discard)
 		if err == nil {
 			_, err = cfg.logger(io.Discard)
@@ -162,7 +165,14 @@ func (b *logBuffer) String() string {
 
 func startDaemon(t *testing.T, dataDir string, args ...string) *kvdProcess {
 	t.Helper()
-	cmd := exec.Command(kvdBinary, append([]string{"--listen", "127.0.0.1:0", "--data-dir", dataDir}, args...)...)
+	return startDaemonUnder(t, nil, dataDir, args...)
+}
+
+// startDaemonUnder runs kvd through a wrapper that execs it (prlimit ...).
+func startDaemonUnder(t *testing.T, wrapper []string, dataDir string, args ...string) *kvdProcess {
+	t.Helper()
+	argv := append(append(append([]string{}, wrapper...), kvdBinary, "--listen", "127.0.0.1:0", "--data-dir", dataDir), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// kvd runs with few file descriptors (RLIMIT_NOFILE 256, set by prlimit),
+// and a stalled client opens twice that many connections from 127.0.0.2,
+// half of them with a body announced and never sent, half without a word.
+// kvd never runs out of descriptors: past its connection cap each newcomer
+// takes the slot of the stalest connection, so a client on 127.0.0.1 gets
+// /healthz and a PUT through well before any timeout frees a slot. A body
+// that trickles in (1 byte/s) is cut after --read-timeout with a 408.
+func TestKvd_StalledClientsDoNotLockOutOthers(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) is needed to lower kvd's RLIMIT_NOFILE")
+	}
+	const nofile = 256
+	const readTimeout = 3 * time.Second
+	d := startDaemonUnder(t, []string{prlimit, fmt.Sprintf("--nofile=%d:%d", nofile, nofile)}, t.TempDir(),
+		"--read-timeout", readTimeout.String(), "--log-level", "debug") // debug: Go logs failed accepts (EMFILE) there
+	addr := strings.TrimPrefix(d.url, "http://")
+	var capOf []string
+	for deadline := time.Now().Add(5 * time.Second); capOf == nil; time.Sleep(10 * time.Millisecond) {
+		if capOf = regexp.MustCompile(`max_connections=(\d+)`).FindStringSubmatch(d.logs.String()); capOf == nil && time.Now().After(deadline) {
+			t.Fatalf("no max_connections in the start-up log:\n%s", d.logs)
+		}
+	}
+	t.Logf("RLIMIT_NOFILE %d: kvd caps connections at %s", nofile, capOf[1])
+
+	// A body trickling in at 1 byte/s is cut after the read timeout.
+	trickle := dialFrom(t, "127.0.0.2", addr)
+	start := time.Now()
+	fmt.Fprintf(trickle, "PUT /api/v1/sqlite/kv/t?db=app&create_db_if_missing=true HTTP/1.1\r\nHost: kvd\r\nContent-Length: 100\r\n\r\n")
+	go func() {
+		for range 100 {
+			time.Sleep(time.Second)
+			if _, err := trickle.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}()
+	trickle.SetReadDeadline(time.Now().Add(readTimeout + 5*time.Second))
+	line, _ := bufio.NewReader(trickle).ReadString('\n')
+	cut := time.Since(start)
+	if !strings.HasPrefix(line, "HTTP/1.1 408 ") || cut < readTimeout-100*time.Millisecond || cut > readTimeout+3*time.Second {
+		t.Fatalf("trickling body: got %q after %v, want 408 after about %v", line, cut, readTimeout)
+	}
+	t.Logf("trickling body (1 byte/s): 408 after %v (--read-timeout %v)", cut.Round(time.Millisecond), readTimeout)
+
+	const stalled = 2 * nofile
+	flood := make([]net.Conn, stalled)
+	for i := range flood {
+		c := dialFrom(t, "127.0.0.2", addr)
+		flood[i] = c
+		if i%2 == 0 {
+			fmt.Fprintf(c, "PUT /api/v1/sqlite/kv/s%d?db=app&create_db_if_missing=true HTTP/1.1\r\nHost: kvd\r\nContent-Length: 100\r\n\r\npartial", i)
+		}
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	start = time.Now()
+	res, err := client.Get(d.url + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz with %d stalled connections: %v\n%s", stalled, err, d.logs)
+	}
+	res.Body.Close()
+	healthz := time.Since(start)
+	start = time.Now()
+	req, _ := http.NewRequest("PUT", d.url+"/api/v1/sqlite/kv/k?db=app&create_db_if_missing=true", strings.NewReader("through"))
+	put, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("PUT with %d stalled connections: %v\n%s", stalled, err, d.logs)
+	}
+	put.Body.Close()
+	putTook := time.Since(start)
+	if res.StatusCode != 200 || put.StatusCode != 200 {
+		t.Fatalf("with %d stalled connections: /healthz %d, PUT %d; want 200 and 200", stalled, res.StatusCode, put.StatusCode)
+	}
+	if strings.Contains(d.logs.String(), "too many open files") {
+		t.Errorf("kvd ran out of file descriptors")
+	}
+	// Both well before a timeout could have freed a slot: room was made.
+	if healthz > readTimeout || putTook > readTimeout {
+		t.Fatalf("with %d stalled connections: /healthz took %v, PUT %v; want each under %v", stalled, healthz, putTook, readTimeout)
+	}
+	metrics := scrape(t, client, d.url)
+	t.Logf("%d stalled connections from 127.0.0.2: /healthz in %v, PUT in %v; then %s open connections, %s evicted",
+		stalled, healthz.Round(time.Millisecond), putTook.Round(time.Millisecond), metrics["kvd_connections"], metrics[`kvd_connections_shed_total{reason="evicted"}`])
+	if open, _ := strconv.Atoi(metrics["kvd_connections"]); open > nofile {
+		t.Errorf("open connections: got %d, want fewer than RLIMIT_NOFILE %d", open, nofile)
+	}
+	for _, c := range flood {
+		c.Close()
+	}
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit code: got %d, want 0\n%s", code, d.logs)
+	}
+}
+
+// dialFrom opens a TCP connection from a loopback address of its own,
+// closed when the test ends.
+func dialFrom(t *testing.T, from, to string) net.Conn {
+	t.Helper()
+	dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	c, err := dialer.Dial("tcp", to)
+	if err != nil {
+		t.Fatalf("dial from %s: %v", from, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// scrape reads /metrics into series → value.
+func scrape(t *testing.T, client *http.Client, url string) map[string]string {
+	t.Helper()
+	res, err := client.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	series := map[string]string{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if name, value, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(line, "#") {
+			series[name] = value
+		}
+	}
+	return series
+}

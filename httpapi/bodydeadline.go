@@ -1,0 +1,76 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"time"
+)
+
+// A request body must arrive within ReadTimeout of its handler starting: a
+// client that stalls or trickles its body would otherwise hold its
+// connection (and a handler) for good. Go's own ReadTimeout is not used:
+// it stays on the connection while the handler works, and its expiry
+// cancels the request's context even after the whole body was read.
+//
+// An answer sent before the body was read to its end (401, 413, a 400 on
+// the query) closes the connection: net/http would otherwise read the
+// rest of the body to keep the connection, waiting on a client that may
+// never send it, before the answer even goes out.
+
+// bodyWatch sets and lifts the body's deadline, and tells the connection
+// limiter while the handler waits for the body.
+type bodyWatch struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	conn *trackedConn // nil when the listener is not kvd's
+	done bool
+}
+
+// watchBody puts the body of r (a request meterBody copied) on the clock;
+// a request without a body needs nothing and gets a nil watch.
+func (s *Server) watchBody(w http.ResponseWriter, r *http.Request) *bodyWatch {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	b := &bodyWatch{ReadCloser: r.Body, rc: http.NewResponseController(w), conn: connOf(r)}
+	b.rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+	if b.conn != nil {
+		b.conn.readingBody.Store(true)
+	}
+	r.Body = b
+	return b
+}
+
+func (b *bodyWatch) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		// Read in time: lift the deadline, or it would end the handler's
+		// wait on the database.
+		b.rc.SetReadDeadline(time.Time{})
+		b.finish()
+	}
+	return n, err
+}
+
+// beforeAnswer runs as the status is about to be written: an answer that
+// comes before the body's end closes the connection, and the deadline
+// moves to now, so net/http reads no more of the body before closing.
+func (b *bodyWatch) beforeAnswer(h http.Header) {
+	if b == nil || b.done {
+		return
+	}
+	h.Set("Connection", "close")
+	b.rc.SetReadDeadline(time.Now())
+	b.finish()
+}
+
+// finish: the handler no longer waits for the body.
+func (b *bodyWatch) finish() {
+	if b == nil {
+		return
+	}
+	b.done = true
+	if b.conn != nil {
+		b.conn.readingBody.Store(false)
+	}
+}

@@ -1,0 +1,240 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Every connection holds a file descriptor, and a client that connects and
+// then stalls holds it for as long as kvd lets it. connLimiter caps the
+// connections kvd keeps open below the descriptors it may have, so it never
+// meets EMFILE (which would fail accepts and database opens for everyone).
+// When the cap is reached, a new connection takes the place of the one
+// that has waited longest for its client among those that are idle or
+// still receiving a request: a stalled client loses its slot to one that
+// talks, and one that is sending makes progress, so it is rarely the
+// stalest. A connection whose request is being served (its body all read)
+// is never closed for another. Only when every slot is in service is the
+// newcomer refused, with a 503.
+
+// connLimiter wraps the listener. Its conns are in a slice, so that a
+// victim can be sampled at random in constant time.
+type connLimiter struct {
+	net.Listener
+	max  int
+	shed *prometheus.CounterVec // connections closed for room, by reason
+
+	mu    sync.Mutex
+	conns []*trackedConn
+}
+
+// evictionSample is how many connections are looked at to find a victim:
+// enough that a flood of stalled ones is nearly always where it is found.
+const evictionSample = 64
+
+func newConnLimiter(ln net.Listener, max int, m *Metrics) *connLimiter {
+	l := &connLimiter{Listener: ln, max: max, shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kvd_connections_shed_total", Help: "Connections closed at the cap (see --max-connections): evicted (a stalled or idle one, for a newcomer) or refused (every slot in service).",
+	}, []string{"reason"})}
+	// With Metrics shared by several servers (tests), the first one's series stay.
+	m.reg.Register(l.shed)
+	m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kvd_connections", Help: "Client connections open now.",
+	}, func() float64 { return float64(l.open()) }))
+	return l
+}
+
+func (l *connLimiter) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c, limiter: l, index: -1}
+		tc.guard = newFramingGuard(readerFunc(tc.readRaw))
+		tc.touch()
+		admitted, victim := l.admit(tc)
+		if victim != nil {
+			victim.Close()
+			l.shed.WithLabelValues("evicted").Inc()
+		}
+		if admitted {
+			return tc, nil
+		}
+		l.shed.WithLabelValues("refused").Inc()
+		refuse(c)
+	}
+}
+
+// admit takes tc into the set, making room if it must; the victim, if
+// any, is out of the set and the caller closes it.
+func (l *connLimiter) admit(tc *trackedConn) (admitted bool, victim *trackedConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.conns) >= l.max {
+		if victim = l.stalest(); victim == nil {
+			return false, nil
+		}
+		l.removeLocked(victim)
+	}
+	tc.index = len(l.conns)
+	l.conns = append(l.conns, tc)
+	return true, victim
+}
+
+// stalest samples the conns and returns the one that received a byte
+// longest ago among those that may be closed, or nil.
+func (l *connLimiter) stalest() *trackedConn {
+	var best *trackedConn
+	n := len(l.conns)
+	for i := range min(n, evictionSample) {
+		c := l.conns[i]
+		if n > evictionSample {
+			c = l.conns[rand.IntN(n)]
+		}
+		if c.evictable() && (best == nil || c.lastRead.Load() < best.lastRead.Load()) {
+			best = c
+		}
+	}
+	return best
+}
+
+func (l *connLimiter) remove(tc *trackedConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.removeLocked(tc)
+}
+
+func (l *connLimiter) removeLocked(tc *trackedConn) {
+	i := tc.index
+	if i < 0 {
+		return
+	}
+	last := l.conns[len(l.conns)-1]
+	l.conns[i], last.index = last, i
+	l.conns[len(l.conns)-1] = nil
+	l.conns = l.conns[:len(l.conns)-1]
+	tc.index = -1
+}
+
+// open is how many connections kvd holds now.
+func (l *connLimiter) open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// refusal is written to a connection kvd has no room for. A fresh socket's
+// send buffer takes it at once; the deadline is only a guard.
+var refusal = func() []byte {
+	body := `{"statusCode":503,"error":"Service Unavailable","code":"OVERLOADED","message":"Too many connections; retry shortly"}`
+	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"+
+		"Connection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+}()
+
+func refuse(c net.Conn) {
+	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	c.Write(refusal)
+	c.Close()
+}
+
+// trackedConn is a connection the limiter counts: what it last received
+// and where its request stands decide whether it may be closed for
+// another. Its reads go through the framing guard.
+type trackedConn struct {
+	net.Conn
+	limiter *connLimiter
+	guard   *framingGuard
+	index   int // in limiter.conns; -1 once out (guarded by limiter.mu)
+
+	lastRead    atomic.Int64 // unix nanoseconds of the last byte received (or of the accept)
+	state       atomic.Int32 // http.ConnState
+	readingBody atomic.Bool  // a handler waits for the rest of its request body
+	closeOnce   sync.Once
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) { return c.guard.Read(p) }
+
+func (c *trackedConn) readRaw(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.touch()
+	}
+	return n, err
+}
+
+func (c *trackedConn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
+
+// evictable: closing it loses no work. A new or idle connection has no
+// request; one whose handler still waits for the body has not started it.
+func (c *trackedConn) evictable() bool {
+	switch http.ConnState(c.state.Load()) {
+	case http.StateNew, http.StateIdle:
+		return true
+	case http.StateActive:
+		return c.readingBody.Load()
+	}
+	return false
+}
+
+func (c *trackedConn) Close() error {
+	err := net.ErrClosed
+	c.closeOnce.Do(func() {
+		c.limiter.remove(c)
+		err = c.Conn.Close()
+	})
+	return err
+}
+
+// CloseWrite lets net/http half-close before closing: the client then
+// reads an early answer rather than a reset caused by its unread body.
+func (c *trackedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// ReadFrom keeps net/http's sendfile path for large answers (backups).
+func (c *trackedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// trackConnState is the http.Server's ConnState hook.
+func trackConnState(c net.Conn, state http.ConnState) {
+	if tc, ok := c.(*trackedConn); ok {
+		tc.state.Store(int32(state))
+	}
+}
+
+type connKey struct{}
+
+// withConn is the http.Server's ConnContext hook: handlers find their
+// connection in the request's context.
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	if tc, ok := c.(*trackedConn); ok {
+		return context.WithValue(ctx, connKey{}, tc)
+	}
+	return ctx
+}
+
+func connOf(r *http.Request) *trackedConn {
+	tc, _ := r.Context().Value(connKey{}).(*trackedConn)
+	return tc
+}

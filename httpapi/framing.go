@@ -1,0 +1,348 @@
+package httpapi
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// A request with both Content-Length and Transfer-Encoding frames its body
+// two ways: the classic request-smuggling shape (RFC 9112 §6.1). Go's
+// server quietly picks Transfer-Encoding and deletes Content-Length, so no
+// handler can tell such a request from a plain chunked one. framingGuard
+// therefore reads the raw bytes of a connection and follows the framing of
+// each request (head, then a Content-Length or chunked body) as Go does;
+// in a head with both headers it renames Transfer-Encoding to
+// clashHeader, a name of the same length, so Go frames by Content-Length
+// and the handler sees the clash and refuses it, closing the connection.
+//
+// The guard is strict where Go is strict: on anything it does not follow
+// (another protocol version, an unknown transfer coding, a malformed
+// chunk, an oversized head) it stops looking and passes bytes through
+// untouched. Go refuses those requests too and closes the connection, and
+// a guard that has stopped can never rename bytes of a body.
+
+// clashHeader replaces the name "Transfer-Encoding" (same length, so no
+// byte moves) in a head that also has Content-Length.
+const clashHeader = "Kvd-Framing-Clash"
+
+const (
+	maxGuardedHead = 128 << 10 // past Go's 64 KiB + 4 KiB: Go answers 431 first
+	maxChunkLine   = 4096      // Go's limit for a chunk-size line and a trailer
+)
+
+type framingState int
+
+const (
+	inHead      framingState = iota // a request line and headers, up to the empty line
+	inBody                          // left bytes of a Content-Length body, or of a chunk
+	inChunkSize                     // a chunk-size line
+	inChunkEnd                      // the CRLF after a chunk's data
+	inTrailer                       // trailer lines after the last chunk
+	passThrough                     // stopped looking
+)
+
+type framingGuard struct {
+	src   io.Reader
+	state framingState
+	left  uint64 // bytes left in the body or chunk (inBody)
+	chunk bool   // inBody is a chunk's data, not a Content-Length body
+
+	line  []byte // the line being read (inHead, inChunkSize, inChunkEnd, inTrailer)
+	out   []byte // bytes ready for the reader, from outAt on
+	outAt int
+	head  headScan
+}
+
+// headScan is what one request head has shown so far.
+type headScan struct {
+	size          int
+	lines         int
+	held          []byte // from the first Transfer-Encoding line on, until the head ends or Content-Length shows up
+	teAt          []int  // offsets in held of Transfer-Encoding lines
+	sawCL, sawTE  bool
+	clashed       bool
+	contentLength []string
+	te            []string
+	http11        bool
+	connect       bool
+}
+
+func newFramingGuard(src io.Reader) *framingGuard { return &framingGuard{src: src} }
+
+func (g *framingGuard) Read(p []byte) (int, error) {
+	if g.outAt < len(g.out) {
+		return g.give(p), nil
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if g.state == passThrough {
+		return g.src.Read(p)
+	}
+	if g.state == inBody && len(g.line) == 0 {
+		// Body bytes go straight to the reader: nothing to look at.
+		if uint64(len(p)) > g.left {
+			p = p[:g.left]
+		}
+		n, err := g.src.Read(p)
+		g.left -= uint64(n)
+		if g.left == 0 {
+			g.state = g.afterBody()
+		}
+		return n, err
+	}
+	for len(g.out) == 0 {
+		n, err := g.src.Read(p)
+		g.feed(p[:n])
+		if err != nil {
+			if err == io.EOF {
+				g.stop() // hand over what is held: Go decides what a cut request is
+			}
+			if len(g.out) == 0 {
+				return 0, err
+			}
+			break
+		}
+	}
+	return g.give(p), nil
+}
+
+// give copies out to p; a drained buffer is kept for reuse unless large.
+func (g *framingGuard) give(p []byte) int {
+	n := copy(p, g.out[g.outAt:])
+	if g.outAt += n; g.outAt == len(g.out) {
+		g.out, g.outAt = g.out[:0], 0
+		if cap(g.out) > 16<<10 {
+			g.out = nil
+		}
+	}
+	return n
+}
+
+// stop passes everything held, and every later byte, through unchanged.
+func (g *framingGuard) stop() {
+	g.out = append(g.out, g.head.held...)
+	g.out = append(g.out, g.line...)
+	g.head, g.line = headScan{}, nil
+	g.state = passThrough
+}
+
+func (g *framingGuard) afterBody() framingState {
+	if g.chunk {
+		return inChunkEnd
+	}
+	return inHead
+}
+
+// feed runs bytes through the state machine, appending what may be read
+// to out.
+func (g *framingGuard) feed(b []byte) {
+	for len(b) > 0 {
+		switch g.state {
+		case passThrough:
+			g.out = append(g.out, b...)
+			return
+		case inBody:
+			n := min(uint64(len(b)), g.left)
+			g.out = append(g.out, b[:n]...)
+			b = b[n:]
+			if g.left -= n; g.left == 0 {
+				g.state = g.afterBody()
+			}
+		case inChunkEnd:
+			g.line = append(g.line, b[0])
+			b = b[1:]
+			if len(g.line) == 2 {
+				ok := string(g.line) == "\r\n"
+				g.out, g.line = append(g.out, g.line...), g.line[:0]
+				g.state = inChunkSize
+				if !ok {
+					g.stop()
+				}
+			}
+		default: // line by line
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				g.line = append(g.line, b...)
+				if len(g.line) > g.lineLimit() {
+					g.stop()
+				}
+				return
+			}
+			g.line = append(g.line, b[:i+1]...)
+			b = b[i+1:]
+			line := g.line
+			g.line = nil // onLine copies line wherever it goes
+			g.onLine(line)
+			if g.state != passThrough {
+				g.line = line[:0]
+			}
+		}
+	}
+}
+
+func (g *framingGuard) lineLimit() int {
+	if g.state == inHead {
+		return maxGuardedHead
+	}
+	return maxChunkLine
+}
+
+func (g *framingGuard) onLine(line []byte) {
+	switch g.state {
+	case inHead:
+		g.onHeadLine(line)
+	case inChunkSize:
+		g.out = append(g.out, line...)
+		size, ok := chunkSize(line)
+		switch {
+		case !ok:
+			g.stop()
+		case size == 0:
+			g.state, g.left = inTrailer, 0
+		default:
+			g.state, g.left, g.chunk = inBody, size, true
+		}
+	case inTrailer:
+		g.out = append(g.out, line...)
+		g.left += uint64(len(line))
+		if g.left > maxChunkLine {
+			g.stop()
+		} else if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			g.state, g.chunk = inHead, false
+		}
+	}
+}
+
+func (g *framingGuard) onHeadLine(line []byte) {
+	h := &g.head
+	h.size += len(line)
+	h.lines++
+	text := bytes.TrimRight(line, "\r\n")
+	switch {
+	case h.size > maxGuardedHead:
+		g.out = append(g.out, line...) // stop hands over the rest
+		g.stop()
+		return
+	case h.lines == 1:
+		// Split as Go does: method SP target SP version.
+		method, rest, ok1 := bytes.Cut(text, []byte(" "))
+		_, proto, ok2 := bytes.Cut(rest, []byte(" "))
+		if !ok1 || !ok2 {
+			g.out = append(g.out, line...)
+			g.stop()
+			return
+		}
+		h.http11 = http11OrLater(proto)
+		h.connect = string(method) == "CONNECT"
+	case len(text) == 0:
+		g.endHead(line)
+		return
+	case text[0] == ' ' || text[0] == '\t': // folded onto the line before
+	default:
+		name, value, _ := bytes.Cut(text, []byte(":"))
+		switch {
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			h.sawTE = true
+			h.te = append(h.te, string(bytes.TrimSpace(value)))
+			if h.sawCL {
+				h.clashed = true
+				copy(line, clashHeader)
+			} else {
+				h.teAt = append(h.teAt, len(h.held))
+				h.held = append(h.held, line...)
+				return
+			}
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			h.sawCL = true
+			h.contentLength = append(h.contentLength, string(bytes.TrimSpace(value)))
+			if h.sawTE && !h.clashed {
+				h.clashed = true
+				for _, at := range h.teAt {
+					copy(h.held[at:], clashHeader)
+				}
+			}
+		}
+	}
+	if len(h.held) > 0 && !h.clashed {
+		h.held = append(h.held, line...)
+		return
+	}
+	g.out = append(g.out, h.held...)
+	g.out = append(g.out, line...)
+	h.held = h.held[:0]
+}
+
+// endHead releases the head and follows its body as Go frames it.
+func (g *framingGuard) endHead(last []byte) {
+	h := g.head
+	g.out = append(g.out, h.held...)
+	g.out = append(g.out, last...)
+	g.head = headScan{}
+	switch {
+	case h.clashed || !h.http11 || h.connect:
+		// A clash ends the connection; HTTP/1.0 frames differently.
+		g.state = passThrough
+	case h.sawTE:
+		if len(h.te) != 1 || !equalFoldString(h.te[0], "chunked") {
+			g.state = passThrough // Go refuses it
+			return
+		}
+		g.state = inChunkSize
+	case h.sawCL:
+		n, ok := contentLength(h.contentLength)
+		switch {
+		case !ok:
+			g.state = passThrough // Go refuses it
+		case n > 0:
+			g.state, g.left, g.chunk = inBody, n, false
+		}
+	}
+}
+
+// contentLength reads Content-Length as Go does: repeated values must
+// agree, and only digits are a length.
+func contentLength(values []string) (uint64, bool) {
+	for _, v := range values[1:] {
+		if v != values[0] {
+			return 0, false
+		}
+	}
+	if values[0] == "" || values[0][0] == '+' || values[0][0] == '-' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(values[0], 10, 63)
+	return n, err == nil
+}
+
+// chunkSize reads a chunk-size line as Go does: CRLF only at its end, hex
+// digits (at most 16) before any extension.
+func chunkSize(line []byte) (uint64, bool) {
+	if !bytes.HasSuffix(line, []byte("\r\n")) || bytes.IndexByte(line, '\r') != len(line)-2 {
+		return 0, false
+	}
+	line = bytes.TrimRight(line[:len(line)-2], " \t")
+	line, _, _ = bytes.Cut(line, []byte(";"))
+	if len(line) == 0 || len(line) > 16 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(line), 16, 64)
+	return n, err == nil
+}
+
+// http11OrLater reads the version as Go does (HTTP/1.x, one digit each):
+// from 1.1 on, Transfer-Encoding frames the body.
+func http11OrLater(proto []byte) bool {
+	return len(proto) == len("HTTP/1.1") && bytes.HasPrefix(proto, []byte("HTTP/1.")) && proto[7] >= '1' && proto[7] <= '9'
+}
+
+func equalFoldString(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }
+
+// hasFramingClash: the guard found both Content-Length and
+// Transfer-Encoding in the request's head.
+func hasFramingClash(r *http.Request) bool {
+	_, clash := r.Header[clashHeader]
+	return clash
+}
