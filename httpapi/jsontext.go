@@ -108,9 +108,9 @@ func hex4(b []byte) rune {
 type jsonWhere struct{ steps []jsonStep }
 
 type jsonStep struct {
-	array bool
-	index int
-	named bool
+	array  bool
+	index  int
+	named  bool
 	member []byte
 }
 
