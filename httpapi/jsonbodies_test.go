@@ -40,6 +40,9 @@ func TestJSONBodies_BadTextIsRefusedNamingTheItem(t *testing.T) {
 		{"push", "POST", kv("doc/push", q+"&path=list"), `{"name":"\ud800"}`, `name: an unpaired surrogate escape \ud800`},
 		{"push, a bare string", "POST", kv("doc/push", q+"&path=list"), "\"\xff\"", `body: invalid UTF-8`},
 		{"remove by value", "POST", kv("doc/remove", q+"&path=list"), `[1,"\udc00"]`, `[1]: an unpaired surrogate escape \udc00`},
+		{"batch key with a control character", "POST", batchPath + "set?" + q,
+			`{"items":[{"key":"a\u0000b","value":"1"}]}`, `items[0].key: Key must not contain control characters`},
+		{"batch key too long", "POST", batchPath + "delete?db=app", `{"keys":["` + strings.Repeat("k", 1025) + `"]}`, `keys[0]: Key is longer than 1024 bytes`},
 		{"put under a path", "PUT", kv("doc", q+"&path=name"), `"\ud800"`, `body: an unpaired surrogate escape \ud800`},
 	}
 	for _, c := range cases {
