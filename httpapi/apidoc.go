@@ -278,7 +278,7 @@ func apiSchemas() obj {
 		"KeyValue":       object(obj{"success": boolean, "key": str, "op_number": integer, "value": anyJSON, "content_type": str, "encoding": str}),
 		"TableSnapshot":  object(obj{"timestamp": number, "entries": obj{"type": "object", "additionalProperties": anyJSON}, "binary_keys": arrayOf(str), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "next_after": str}),
 		"Diff":           object(obj{"from": number, "to": number, "stats": object(obj{"created": integer, "modified": integer, "deleted": integer}), "changes": arrayOf(object(obj{"key": str, "change": str, "old_value": anyJSON, "new_value": anyJSON})), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "next_after": str}),
-		"RollbackBody":   object(obj{"keys": arrayOf(str), "exclude_keys": arrayOf(str)}),
+		"RollbackBody":   object(obj{"keys": obj{"type": "array", "items": str, "minItems": 1}, "exclude_keys": arrayOf(str)}),
 		"RollbackResult": object(obj{"success": boolean, "dry_run": boolean, "to_timestamp": number, "count": integer, "changes": arrayOf(object(obj{"key": str, "action": str})), "message": str}),
 		"ArrayResult":    object(obj{"success": boolean, "key": str, "newLength": integer, "value": anyJSON, "removed": integer}),
 		"CreateResult":   object(obj{"success": boolean, "path": str, "table": str}),
