@@ -323,6 +323,7 @@ func (r *Registry) startTicker(fn func()) (stop func()) {
 // DBStats describes one open database for metrics.
 type DBStats struct {
 	Path   string
+	Name   string // the path as the Resolver shows it: relative to its root, never absolute
 	Queued int64
 }
 
@@ -332,7 +333,7 @@ func (r *Registry) Stats() []DBStats {
 	defer r.mu.Unlock()
 	stats := make([]DBStats, 0, len(r.dbs))
 	for _, db := range r.dbs {
-		stats = append(stats, DBStats{Path: db.path, Queued: db.queued.Load()})
+		stats = append(stats, DBStats{Path: db.path, Name: r.cfg.Resolver.Name(db.path), Queued: db.queued.Load()})
 	}
 	return stats
 }

@@ -98,7 +98,34 @@ var apiOps = []apiOp{
 	{"GET", kvDoc + "/diff", "What changed between two times", withParams(dbParams, "from", "to", "keys", "prefix", "limit", "after"), "", "Diff", readErrors},
 	{"POST", kvDoc + "/rollback", "Bring the table (or chosen keys) back to a time, in one transaction", withParams(writeParams, "to_timestamp", "dry_run", "confirm"), "RollbackBody", "RollbackResult", append(writeErrors, 409)},
 	{"POST", "/api/v1/sqlite/db/create", "Create an empty database with its KV table", []string{"new_db", "table"}, "", "CreateResult", []int{400, 401, 404, 500}},
-	{"GET", "/api/v1/sqlite/db/backup", "Stream a consistent online copy of a database", []string{"db"}, "", "sqlite", readErrors},
+	{"GET", "/api/v1/sqlite/db/backup", "Stream a consistent online copy of a database", dbParams, "", "sqlite", readErrors},
+}
+
+// wireName is a parameter's name in the query: new_db documents
+// db/create's path, which names the database to create.
+func wireName(param string) string {
+	if param == "new_db" {
+		return "path"
+	}
+	return param
+}
+
+// apiQueryParams is, for each operation of the document ("METHOD path"),
+// the query parameters it takes. The server refuses any other, so the
+// document lists exactly what kvd accepts: a new parameter is one more
+// name in its operation's line above (and in apiParams).
+func apiQueryParams() map[string]paramSet {
+	takes := map[string]paramSet{}
+	for _, op := range apiOps {
+		set := paramSet{}
+		for _, name := range op.params {
+			if apiParams[name].in == "query" {
+				set[wireName(name)] = true
+			}
+		}
+		takes[op.method+" "+op.path] = set
+	}
+	return takes
 }
 
 // errorCodes lists every code an error body may carry.
@@ -133,7 +160,8 @@ func apiDocument() obj {
 	return obj{
 		"openapi": "3.0.3",
 		"info": obj{"title": "kvd", "version": "1",
-			"description": "A key-value store over HTTP kept in SQLite files: TTL, CAS, JSON paths, history and time travel, batches, directory mode."},
+			"description": "A key-value store over HTTP kept in SQLite files: TTL, CAS, JSON paths, history and time travel, batches, directory mode. " +
+				"An API operation takes exactly the query parameters listed here: any other, or one given twice, is a 400 INVALID_PARAMETERS naming it."},
 		"paths": paths,
 		"components": obj{
 			"schemas":         apiSchemas(),
@@ -147,11 +175,7 @@ func apiOperation(op apiOp) obj {
 	var params []any
 	for _, name := range op.params {
 		p := apiParams[name]
-		wire := name
-		if name == "new_db" {
-			wire = "path"
-		}
-		params = append(params, obj{"name": wire, "in": p.in, "required": p.required, "description": p.desc, "schema": obj{"type": p.typ}})
+		params = append(params, obj{"name": wireName(name), "in": p.in, "required": p.required, "description": p.desc, "schema": obj{"type": p.typ}})
 	}
 	if len(params) > 0 {
 		o["parameters"] = params
@@ -260,7 +284,7 @@ func apiSchemas() obj {
 		"KeyValue":       object(obj{"success": boolean, "key": str, "op_number": integer, "value": anyJSON, "content_type": str, "encoding": str}),
 		"TableSnapshot":  object(obj{"timestamp": number, "entries": obj{"type": "object", "additionalProperties": anyJSON}, "binary_keys": arrayOf(str), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "truncated": truncated, "next_after": str}),
 		"Diff":           object(obj{"from": number, "to": number, "stats": object(obj{"created": integer, "modified": integer, "deleted": integer}), "changes": arrayOf(object(obj{"key": str, "change": str, "old_value": anyJSON, "new_value": anyJSON})), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "truncated": truncated, "next_after": str}),
-		"RollbackBody":   object(obj{"keys": arrayOf(str), "exclude_keys": arrayOf(str)}),
+		"RollbackBody":   object(obj{"keys": obj{"type": "array", "items": str, "minItems": 1}, "exclude_keys": arrayOf(str)}),
 		"RollbackResult": object(obj{"success": boolean, "dry_run": boolean, "to_timestamp": number, "count": integer, "changes": arrayOf(object(obj{"key": str, "action": str})), "message": str}),
 		"ArrayResult":    object(obj{"success": boolean, "key": str, "newLength": integer, "value": anyJSON, "removed": integer}),
 		"CreateResult":   object(obj{"success": boolean, "path": str, "table": str}),

@@ -73,6 +73,9 @@ func (s *Server) array(r *http.Request, t kvTarget, op string) (sqlitekv.ArrayRe
 		if !sqlitekv.ValidJSON(req.Value) {
 			return sqlitekv.ArrayResult{}, invalidParam("The body must be one JSON value (the element)")
 		}
+		if err := checkJSONText(req.Value); err != nil {
+			return sqlitekv.ArrayResult{}, err
+		}
 	}
 	var res sqlitekv.ArrayResult
 	err = s.withWriteDB(t.q, func(db *actors.DB) error {
@@ -90,6 +93,12 @@ func (s *Server) decodeOptionalBody(r *http.Request, into any) error {
 	}
 	if len(body) == 0 {
 		return nil
+	}
+	if !json.Valid(body) {
+		return invalidParam("Invalid JSON body: expected a JSON object")
+	}
+	if err := checkJSONText(body); err != nil {
+		return err
 	}
 	if json.Unmarshal(body, into) != nil {
 		return invalidParam("Invalid JSON body: expected a JSON object")

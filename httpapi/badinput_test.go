@@ -21,6 +21,7 @@ import (
 func TestBadInput_EveryHostileRequestGetsA4xxJSONError(t *testing.T) {
 	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.MaxValueBytes = 1 << 16 })
 	ok := "db=app&create_db_if_missing=true"
+	read := "db=app" // reads take no create_db_if_missing
 	ts.do(t, "PUT", kv("safe", ok), `{"n":1,"list":[1,2]}`)
 	ts.do(t, "PUT", kv("text", ok), "plain")
 	ts.do(t, "PUT", kv("max", ok), "9223372036854775807")
@@ -74,7 +75,7 @@ func TestBadInput_EveryHostileRequestGetsA4xxJSONError(t *testing.T) {
 		{"PUT", kv("a%C2%85b", ok), "x", 400, "INVALID_PARAMETERS", nil},
 		{"PUT", kv("%FF%FE", ok), "x", 400, "INVALID_PARAMETERS", nil},
 		{"PUT", kv("%C3", ok), "x", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("%2F", ok) + "x", "", 404, "KEY_NOT_FOUND", nil},
+		{"GET", kv("%2F", read), "", 404, "KEY_NOT_FOUND", nil},
 		// ttl
 		{"PUT", kv("k", ok+"&ttl=0"), "x", 400, "INVALID_PARAMETERS", nil},
 		{"PUT", kv("k", ok+"&ttl=-1"), "x", 400, "INVALID_PARAMETERS", nil},
@@ -97,16 +98,16 @@ func TestBadInput_EveryHostileRequestGetsA4xxJSONError(t *testing.T) {
 		{"POST", kv("safe/incr", ok+"&path=list"), "", 400, "INVALID_PARAMETERS", nil},
 		{"POST", kv("safe/incr", ok), "", 400, "INVALID_PARAMETERS", nil},
 		// JSON paths
-		{"GET", kv("safe", ok+"&path="), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe", ok+"&path=a..b"), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe", ok+"&path=a%5B"), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe", ok+"&path=a%5B-1%5D"), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe", ok+"&path=a%5Bx%5D"), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe", ok+"&path=a%22b"), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe", ok+"&path="+strings.Repeat("a.", 600)+"a"), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe", ok+"&path=nope"), "", 404, "PATH_NOT_FOUND", nil},
-		{"GET", kv("safe", ok+"&path=list%5B9%5D"), "", 404, "PATH_NOT_FOUND", nil},
-		{"GET", kv("text", ok+"&path=a"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe", read+"&path="), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe", read+"&path=a..b"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe", read+"&path=a%5B"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe", read+"&path=a%5B-1%5D"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe", read+"&path=a%5Bx%5D"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe", read+"&path=a%22b"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe", read+"&path="+strings.Repeat("a.", 600)+"a"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe", read+"&path=nope"), "", 404, "PATH_NOT_FOUND", nil},
+		{"GET", kv("safe", read+"&path=list%5B9%5D"), "", 404, "PATH_NOT_FOUND", nil},
+		{"GET", kv("text", read+"&path=a"), "", 400, "INVALID_PARAMETERS", nil},
 		{"PUT", kv("safe", ok+"&path=n"), "{broken", 400, "INVALID_PARAMETERS", nil},
 		{"PUT", kv("safe", ok+"&path=list%5B5%5D"), "1", 400, "INVALID_PARAMETERS", nil},
 		{"PUT", kv("safe", ok+"&path=n.deeper"), "1", 400, "INVALID_PARAMETERS", nil},
@@ -116,17 +117,17 @@ func TestBadInput_EveryHostileRequestGetsA4xxJSONError(t *testing.T) {
 		{"PUT", kv("k", "db=app&create_db_if_missing=true&auto_create=false"), "x", 400, "INVALID_PARAMETERS", nil},
 		{"PUT", kv("k", ok+"&history=2"), "x", 400, "INVALID_PARAMETERS", nil},
 		{"PUT", kv("k", ok+"&ref=maybe"), "x", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("k", ok+"&rebuild=please"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("k", read+"&rebuild=please"), "", 400, "INVALID_PARAMETERS", nil},
 		// time travel
-		{"GET", kv("safe", ok+"&at_timestamp=tomorrow"), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe", ok+"&at_timestamp=-1"), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe", ok+"&at_timestamp=Inf"), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe", ok+"&at_timestamp=1e300"), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe/snapshot", ok+"&op_number=-3"), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe/snapshot", ok), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", kv("safe/history", ok+"&limit=1001"), "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", "/api/v1/sqlite/kv/diff?" + ok + "&from=1", "", 400, "INVALID_PARAMETERS", nil},
-		{"GET", "/api/v1/sqlite/kv/snapshot?" + ok, "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe", read+"&at_timestamp=tomorrow"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe", read+"&at_timestamp=-1"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe", read+"&at_timestamp=Inf"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe", read+"&at_timestamp=1e300"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe/snapshot", read+"&op_number=-3"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe/snapshot", read), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", kv("safe/history", read+"&limit=1001"), "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", "/api/v1/sqlite/kv/diff?" + read + "&from=1", "", 400, "INVALID_PARAMETERS", nil},
+		{"GET", "/api/v1/sqlite/kv/snapshot?" + read, "", 400, "INVALID_PARAMETERS", nil},
 		// CAS headers
 		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-Match", `*, "1"`}},
 		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-Match", `"1",`}},

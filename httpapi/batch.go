@@ -35,7 +35,13 @@ func (s *Server) decodeBatch(r *http.Request, into any) error {
 	if err != nil {
 		return err
 	}
-	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) || json.Unmarshal(body, into) != nil {
+	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) || !json.Valid(body) {
+		return invalidParam("Invalid JSON body: expected a JSON object")
+	}
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
+	if json.Unmarshal(body, into) != nil {
 		return invalidParam("Invalid JSON body: expected a JSON object")
 	}
 	return nil

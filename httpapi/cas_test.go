@@ -12,10 +12,10 @@ func TestCAS_IfMatchComparesStoredValue(t *testing.T) {
 	wantError(t, ts.do(t, "PUT", kv("k", q+"&if_match=wrong"), "v2"), 412, "CAS_MISMATCH")
 	wantError(t, ts.do(t, "PUT", kv("missing", q+"&if_match=v1"), "v2"), 412, "CAS_KEY_MISSING")
 	wantStatus(t, ts.do(t, "PUT", kv("k", q+"&if_match="+url.QueryEscape("v1 & more")), "v2"), 200)
-	if got := string(ts.do(t, "GET", kv("k", q), "").Body); got != "v2" {
+	if got := string(ts.do(t, "GET", kv("k", "db=app"), "").Body); got != "v2" {
 		t.Fatalf("after CAS: got %q, want v2", got)
 	}
-	wantError(t, ts.do(t, "GET", kv("missing", q), ""), 404, "KEY_NOT_FOUND")
+	wantError(t, ts.do(t, "GET", kv("missing", "db=app"), ""), 404, "KEY_NOT_FOUND")
 }
 
 func TestCAS_IfMatchUnderPathComparesFragment(t *testing.T) {
@@ -25,7 +25,7 @@ func TestCAS_IfMatchUnderPathComparesFragment(t *testing.T) {
 	wantError(t, ts.do(t, "PUT", kv("cfg", q+"&path=theme&if_match=light"), `"blue"`), 412, "CAS_MISMATCH")
 	wantStatus(t, ts.do(t, "PUT", kv("cfg", q+"&path=theme&if_match=dark"), `"blue"`), 200)
 	wantStatus(t, ts.do(t, "PUT", kv("cfg", q+"&path=size&if_match=3"), `4`), 200)
-	if got := string(ts.do(t, "GET", kv("cfg", q+"&path=theme"), "").Body); got != `"blue"` {
+	if got := string(ts.do(t, "GET", kv("cfg", "db=app&path=theme"), "").Body); got != `"blue"` {
 		t.Fatalf("theme: got %s, want \"blue\"", got)
 	}
 }
@@ -47,7 +47,7 @@ func TestCAS_ETagHeaders(t *testing.T) {
 	current := update.Header.Get("ETag")
 	wantError(t, ts.do(t, "PUT", kv("k", q), "v3", "If-Match", "W/"+current), 412, "CAS_MISMATCH")
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v3", "If-Match", `"1", `+current), 200)
-	current = ts.do(t, "HEAD", kv("k", q), "").Header.Get("ETag")
+	current = ts.do(t, "HEAD", kv("k", "db=app"), "").Header.Get("ETag")
 	wantError(t, ts.do(t, "PUT", kv("k", q), "v4", "If-None-Match", `"1", W/`+current), 412, "CAS_MISMATCH")
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v4", "If-None-Match", `"1", "2"`), 200)
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v5", "If-Match", "*"), 200)
@@ -57,7 +57,7 @@ func TestCAS_ETagHeaders(t *testing.T) {
 	wantError(t, ts.do(t, "DELETE", kv("nope", q), "", "If-Match", "*"), 412, "CAS_KEY_MISSING")
 	wantError(t, ts.do(t, "DELETE", kv("nope", q), ""), 404, "KEY_NOT_FOUND")
 	// Reads: If-None-Match answers 304, a failed If-Match 412.
-	current = ts.do(t, "HEAD", kv("k", q), "").Header.Get("ETag")
+	current = ts.do(t, "HEAD", kv("k", "db=app"), "").Header.Get("ETag")
 	for _, method := range []string{"GET", "HEAD"} {
 		for header, want := range map[[2]string]int{
 			{"If-None-Match", `"1", ` + current}: 304,
@@ -67,7 +67,7 @@ func TestCAS_ETagHeaders(t *testing.T) {
 			{"If-Match", current}:                200,
 			{"If-Match", "*"}:                    200,
 		} {
-			if got := ts.do(t, method, kv("k", q), "", header[0], header[1]); got.Status != want {
+			if got := ts.do(t, method, kv("k", "db=app"), "", header[0], header[1]); got.Status != want {
 				t.Errorf("%s with %s: %s: got %d, want %d", method, header[0], header[1], got.Status, want)
 			}
 		}
@@ -85,24 +85,24 @@ func TestJSONPath_GetAndPutLeaves(t *testing.T) {
 		"items[2].price": `3`,
 		"prefs":          `{"theme":"dark"}`,
 	} {
-		r := ts.do(t, "GET", kv("u", q+"&path="+url.QueryEscape(path)), "")
+		r := ts.do(t, "GET", kv("u", "db=app&path="+url.QueryEscape(path)), "")
 		if string(r.Body) != want || r.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("path %s: got %s (%s), want %s", path, r.Body, r.Header.Get("Content-Type"), want)
 		}
 	}
-	wantError(t, ts.do(t, "GET", kv("u", q+"&path=prefs.missing"), ""), 404, "PATH_NOT_FOUND")
+	wantError(t, ts.do(t, "GET", kv("u", "db=app&path=prefs.missing"), ""), 404, "PATH_NOT_FOUND")
 	ts.do(t, "PUT", kv("text", q), "not json")
-	wantError(t, ts.do(t, "GET", kv("text", q+"&path=a"), ""), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "GET", kv("text", "db=app&path=a"), ""), 400, "INVALID_PARAMETERS")
 
 	wantStatus(t, ts.do(t, "PUT", kv("u", q+"&path=prefs.lang"), `"en"`), 200)
-	if got := string(ts.do(t, "GET", kv("u", q+"&path=prefs.lang"), "").Body); got != `"en"` {
+	if got := string(ts.do(t, "GET", kv("u", "db=app&path=prefs.lang"), "").Body); got != `"en"` {
 		t.Fatalf("after path put: got %s, want \"en\"", got)
 	}
-	if got := string(ts.do(t, "GET", kv("u", q+"&path=prefs.theme"), "").Body); got != `"dark"` {
+	if got := string(ts.do(t, "GET", kv("u", "db=app&path=prefs.theme"), "").Body); got != `"dark"` {
 		t.Fatalf("sibling after path put: got %s, want \"dark\"", got)
 	}
 	wantStatus(t, ts.do(t, "PUT", kv("fresh", q+"&path=a.b"), `true`), 200)
-	if got := string(ts.do(t, "GET", kv("fresh", q), "").Body); got != `{"a":{"b":true}}` {
+	if got := string(ts.do(t, "GET", kv("fresh", "db=app"), "").Body); got != `{"a":{"b":true}}` {
 		t.Fatalf("path put on missing key: got %s, want {\"a\":{\"b\":true}}", got)
 	}
 }

@@ -68,7 +68,11 @@ func TestDatabase_ConfinementAttacksCreateNothing(t *testing.T) {
 	}
 	for _, db := range attacks {
 		for _, method := range []string{"GET", "PUT"} {
-			r := ts.do(t, method, kv("k", "create_db_if_missing=true&db="+url.QueryEscape(db)), "x")
+			query := "db=" + url.QueryEscape(db)
+			if method == "PUT" {
+				query += "&create_db_if_missing=true"
+			}
+			r := ts.do(t, method, kv("k", query), "x")
 			wantError(t, r, 400, "INVALID_DB_PATH")
 		}
 	}

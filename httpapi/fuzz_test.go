@@ -1,11 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/sqlitekv"
@@ -74,6 +77,33 @@ func FuzzBatchBodies(f *testing.F) {
 			if json.Unmarshal(rec.Body.Bytes(), &e) != nil || e.Code == "" || e.StatusCode != rec.Code {
 				t.Fatalf("rejection without a JSON error: %d %s", rec.Code, rec.Body)
 			}
+		}
+	})
+}
+
+// FuzzCheckJSONText: the scanner never panics, on any input; and on valid
+// JSON it accepts, encoding/json replaces nothing, which is what it is for:
+// no string decodes to U+FFFD unless the document spelled one out.
+func FuzzCheckJSONText(f *testing.F) {
+	for _, seed := range []string{`{"keys":["a","\ud83d\ude00"]}`, `"\ud800"`, `["\udc00\ud800"]`, "\"\xff\"", `{"a\ud800":1}`,
+		`[{}, "x", {"b": [1, "\u0041"]}]`, `"\ud800\u`, `{"items":[{"key":"x\uDBFF\uDFFF"}]}`, "\"\xed\xa0\x80\"", `"\\ud800"`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		err := checkJSONText(doc)
+		if err != nil && sqlitekv.CodeOf(err) != sqlitekv.CodeInvalidParameters {
+			t.Fatalf("rejection with code %q", sqlitekv.CodeOf(err))
+		}
+		if err != nil || !json.Valid(doc) {
+			return
+		}
+		if !utf8.Valid(doc) {
+			t.Fatalf("accepted invalid UTF-8: %q", doc)
+		}
+		spelled := bytes.Contains(doc, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(doc), []byte(`\ufffd`))
+		var v any
+		if json.Unmarshal(doc, &v) == nil && !spelled && strings.ContainsRune(fmt.Sprint(v), utf8.RuneError) {
+			t.Fatalf("accepted %q, which decodes with a replacement character: %v", doc, v)
 		}
 	})
 }

@@ -47,7 +47,7 @@ func TestIncr_RejectsBadDeltaAndNonNumericValues(t *testing.T) {
 	if got := r.JSON(t)["message"]; got != "Value at path is not numeric" {
 		t.Fatalf("message: got %q, want Value at path is not numeric", got)
 	}
-	if got := string(ts.do(t, "GET", kv("word", q), "").Body); got != "hello" {
+	if got := string(ts.do(t, "GET", kv("word", "db=app"), "").Body); got != "hello" {
 		t.Fatalf("value after refused incr: got %q, want hello", got)
 	}
 }
@@ -58,7 +58,7 @@ func TestIncr_OverflowLeavesValueUnchanged(t *testing.T) {
 	max := strconv.FormatInt(1<<63-1, 10)
 	ts.do(t, "PUT", kv("big", q), max)
 	wantError(t, ts.do(t, "POST", kv("big/incr", q), ""), 400, "INVALID_PARAMETERS")
-	if got := string(ts.do(t, "GET", kv("big", q), "").Body); got != max {
+	if got := string(ts.do(t, "GET", kv("big", "db=app"), "").Body); got != max {
 		t.Fatalf("after overflow: got %s, want %s", got, max)
 	}
 	ts.do(t, "PUT", kv("small", q), "-9223372036854775807")
@@ -79,13 +79,13 @@ func TestIncr_UnderJSONPath(t *testing.T) {
 		t.Fatalf("incr of a missing field: got %s", r.Body)
 	}
 	wantError(t, ts.do(t, "POST", kv("doc/incr", q+"&path=name"), ""), 400, "INVALID_PARAMETERS")
-	got := ts.do(t, "GET", kv("doc", q+"&path=stats"), "")
+	got := ts.do(t, "GET", kv("doc", "db=app&path=stats"), "")
 	if string(got.Body) != `{"views":42,"likes":3}` && string(got.Body) != `{"views":42, "likes":3}` {
 		t.Fatalf("document after path incr: got %s", got.Body)
 	}
 	fresh := ts.do(t, "POST", kv("newdoc/incr", q+"&path=a.b"), "")
 	wantStatus(t, fresh, 200)
-	if ct := ts.do(t, "GET", kv("newdoc", q), "").Header.Get("Content-Type"); ct != "application/json" {
+	if ct := ts.do(t, "GET", kv("newdoc", "db=app"), "").Header.Get("Content-Type"); ct != "application/json" {
 		t.Fatalf("new document under path: Content-Type %q, want application/json", ct)
 	}
 }

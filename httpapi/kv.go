@@ -164,6 +164,12 @@ func (s *Server) parsePut(r *http.Request, t kvTarget) (req sqlitekv.PutRequest,
 		err = invalidParam("A write under path needs a JSON body")
 		return
 	}
+	if len(req.Path) > 0 {
+		// Spliced into a JSON document: it must say what it was sent as.
+		if err = checkJSONText(req.Value); err != nil {
+			return
+		}
+	}
 	db, err = s.openForWrite(q)
 	return
 }

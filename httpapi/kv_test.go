@@ -140,18 +140,18 @@ func TestKeys_EscapedSlashesAndOperationWords(t *testing.T) {
 	wantStatus(t, ts.do(t, "PUT", kv("a%2Fincr", q), `stored`), 200)
 	incr := ts.do(t, "POST", kv("a/incr", q), "")
 	wantStatus(t, incr, 200)
-	if got := string(ts.do(t, "GET", kv("a%2Fincr", q), "").Body); got != "stored" {
+	if got := string(ts.do(t, "GET", kv("a%2Fincr", "db=app"), "").Body); got != "stored" {
 		t.Fatalf("key a/incr: got %q, want stored", got)
 	}
-	if got := string(ts.do(t, "GET", kv("a", q), "").Body); got != "1" {
+	if got := string(ts.do(t, "GET", kv("a", "db=app"), "").Body); got != "1" {
 		t.Fatalf("key a after incr: got %q, want 1", got)
 	}
 	// Hierarchical keys with raw slashes work when the last segment is no operation word.
 	ts.do(t, "PUT", kv("users/bob/profile", q), `p`)
-	if got := string(ts.do(t, "GET", kv("users%2Fbob%2Fprofile", q), "").Body); got != "p" {
+	if got := string(ts.do(t, "GET", kv("users%2Fbob%2Fprofile", "db=app"), "").Body); got != "p" {
 		t.Fatalf("hierarchical key: got %q, want p", got)
 	}
-	wantError(t, ts.do(t, "GET", kv("a/incr", q), ""), 405, "METHOD_NOT_ALLOWED")
+	wantError(t, ts.do(t, "GET", kv("a/incr", "db=app"), ""), 405, "METHOD_NOT_ALLOWED")
 	wantError(t, ts.do(t, "PUT", kv("", q), "x"), 400, "INVALID_PARAMETERS")
 	wantError(t, ts.do(t, "PUT", kv(strings.Repeat("k", 1025), q), "x"), 400, "INVALID_PARAMETERS")
 	wantError(t, ts.do(t, "PUT", kv("a%01b", q), "x"), 400, "INVALID_PARAMETERS")
@@ -256,7 +256,7 @@ func TestKeys_NamedLikeTableEndpointsAreNotCreated(t *testing.T) {
 		wantError(t, ts.do(t, "PUT", kv(escaped, q), "x"), 400, "INVALID_PARAMETERS")
 		wantError(t, ts.do(t, "POST", kv(escaped+"/incr", q), ""), 400, "INVALID_PARAMETERS")
 		wantError(t, ts.do(t, "POST", batchPath+"set?"+q, `{"items":[{"key":"`+key+`","value":"x"}]}`), 400, "INVALID_PARAMETERS")
-		wantError(t, ts.do(t, "GET", kv(escaped, q), ""), 404, "KEY_NOT_FOUND")
+		wantError(t, ts.do(t, "GET", kv(escaped, "db=app"), ""), 404, "KEY_NOT_FOUND")
 		wantError(t, ts.do(t, "DELETE", kv(escaped, q), ""), 404, "KEY_NOT_FOUND")
 		wantStatus(t, ts.do(t, "POST", batchPath+"delete?"+q, `{"keys":["`+key+`"]}`), 200)
 	}

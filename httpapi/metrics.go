@@ -139,7 +139,7 @@ type registryCollector struct{ r *actors.Registry }
 
 var (
 	openDesc  = prometheus.NewDesc("kvd_open_databases", "Databases open now.", nil, nil)
-	queueDesc = prometheus.NewDesc("kvd_db_queue_depth", "Writes queued for a database's actor.", []string{"db"}, nil)
+	queueDesc = prometheus.NewDesc("kvd_db_queue_depth", "Writes queued for a database's actor, by its name relative to its root.", []string{"db"}, nil)
 )
 
 func (c registryCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -150,8 +150,16 @@ func (c registryCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 	stats := c.r.Stats()
 	ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, float64(len(stats)))
+	// Labelled by name, never the absolute path (anyone who reaches the
+	// port reads /metrics). Two databases could share a name (outside/x.db
+	// in two folders): their queues add up, since a series given twice
+	// would fail the whole scrape.
+	queued := map[string]int64{}
 	for _, s := range stats {
-		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(s.Queued), s.Path)
+		queued[s.Name] += s.Queued
+	}
+	for name, n := range queued {
+		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(n), name)
 	}
 }
 

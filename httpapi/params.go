@@ -3,10 +3,12 @@ package httpapi
 import (
 	"errors"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +31,46 @@ func parseQuery(r *http.Request) (query, error) {
 		return query{}, invalidParam("Malformed query string")
 	}
 	return query{v}, nil
+}
+
+// paramSet is the query parameters an endpoint takes, by name.
+type paramSet map[string]bool
+
+// refuseOthers refuses a parameter the endpoint does not take (a typo such
+// as tll=60 would otherwise store a key that never expires) and one given
+// twice (which of the two counts would be a guess). The first offender in
+// name order is named.
+func (takes paramSet) refuseOthers(q query) error {
+	if takes.allows(q) { // every request passes here: no sorting unless needed
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(q.Values)) {
+		if !takes[name] {
+			return invalidParam("Unknown query parameter %q: this endpoint takes %s", clipped(name), strings.Join(slices.Sorted(maps.Keys(takes)), ", "))
+		}
+		if n := len(q.Values[name]); n > 1 {
+			return invalidParam("Query parameter %q is given %d times; give it once", name, n)
+		}
+	}
+	return nil
+}
+
+func (takes paramSet) allows(q query) bool {
+	for name, values := range q.Values {
+		if !takes[name] || len(values) > 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// clipped keeps an echoed name short.
+func clipped(s string) string {
+	const most = 64
+	if len(s) <= most {
+		return s
+	}
+	return s[:most] + "..."
 }
 
 func (q query) has(name string) bool { _, ok := q.Values[name]; return ok }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -48,8 +49,51 @@ type rollbackTableResponse struct {
 }
 
 type rollbackTableBody struct {
-	Keys        []string `json:"keys"`
-	ExcludeKeys []string `json:"exclude_keys"`
+	Keys        keyList `json:"keys"`
+	ExcludeKeys keyList `json:"exclude_keys"`
+}
+
+// keyList is a body's list of keys that tells "absent" from "empty" (or
+// null): an empty keys list must not read as "every key".
+type keyList struct {
+	given bool
+	keys  []string
+}
+
+func (l *keyList) UnmarshalJSON(b []byte) error {
+	l.given = true
+	return json.Unmarshal(b, &l.keys)
+}
+
+// check validates every key, naming the one at fault.
+func (l keyList) check(field string) error {
+	for i, k := range l.keys {
+		if err := sqlitekv.ValidateKey(k); err != nil {
+			return invalidParam("Invalid JSON body: %s[%d]: %s", field, i, err.(*sqlitekv.Error).Message)
+		}
+	}
+	return nil
+}
+
+// selection turns the body into the keys to roll back. keys selects
+// those; an empty (or null) list would select nothing, and a client that
+// built it from an empty result surely did not mean "every key", so it is
+// refused. exclude_keys excludes those: empty means "exclude nothing", the
+// whole table, as no body does.
+func (b rollbackTableBody) selection() (keys, exclude []string, err error) {
+	switch {
+	case b.Keys.given && b.ExcludeKeys.given:
+		return nil, nil, invalidParam("Give keys or exclude_keys, not both")
+	case b.Keys.given && len(b.Keys.keys) == 0:
+		return nil, nil, invalidParam("Invalid JSON body: keys is empty: it selects no key (leave it out to roll back every key)")
+	}
+	if err := b.Keys.check("keys"); err != nil {
+		return nil, nil, err
+	}
+	if err := b.ExcludeKeys.check("exclude_keys"); err != nil {
+		return nil, nil, err
+	}
+	return b.Keys.keys, b.ExcludeKeys.keys, nil
 }
 
 func (s *Server) handleRollbackTable(w http.ResponseWriter, r *http.Request, t kvTarget) {
@@ -81,15 +125,9 @@ func (s *Server) rollbackTable(r *http.Request, t kvTarget) (rollbackTableRespon
 	if err := s.decodeOptionalBody(r, &body); err != nil {
 		return res, err
 	}
-	if body.Keys != nil && body.ExcludeKeys != nil {
-		return res, invalidParam("Give keys or exclude_keys, not both")
+	if req.Keys, req.Exclude, err = body.selection(); err != nil {
+		return res, err
 	}
-	for _, k := range append(append([]string{}, body.Keys...), body.ExcludeKeys...) {
-		if err := sqlitekv.ValidateKey(k); err != nil {
-			return res, err
-		}
-	}
-	req.Keys, req.Exclude = body.Keys, body.ExcludeKeys
 	err = s.withWriteDB(t.q, func(db *actors.DB) error {
 		actions, err := db.RollbackTable(r.Context(), req)
 		if err != nil {

@@ -29,7 +29,7 @@ func TestTableRollback_DryRunThenConfirm(t *testing.T) {
 	if m["dry_run"] != true || m["count"] != 3.0 || fmt.Sprint(m["changes"]) != "[map[action:restore key:changed] map[action:restore key:gone] map[action:delete key:new]]" {
 		t.Fatalf("dry run: got %s", dry.Body)
 	}
-	if got := string(ts.do(t, "GET", kv("changed", q), "").Body); got != "c2" {
+	if got := string(ts.do(t, "GET", kv("changed", "db=app"), "").Body); got != "c2" {
 		t.Fatalf("after dry run: changed is %q, want c2 (nothing written)", got)
 	}
 	// dry_run=true wins over confirm=yes.
@@ -41,11 +41,11 @@ func TestTableRollback_DryRunThenConfirm(t *testing.T) {
 		t.Fatalf("confirmed rollback: got %s", done.Body)
 	}
 	for key, want := range map[string]string{"keep": "k1", "changed": "c1", "gone": "g1", "excluded": "x"} {
-		if got := string(ts.do(t, "GET", kv(key, q), "").Body); got != want {
+		if got := string(ts.do(t, "GET", kv(key, "db=app"), "").Body); got != want {
 			t.Errorf("%s after rollback: got %q, want %q", key, got, want)
 		}
 	}
-	wantError(t, ts.do(t, "GET", kv("new", q), ""), 404, "KEY_NOT_FOUND")
+	wantError(t, ts.do(t, "GET", kv("new", "db=app"), ""), 404, "KEY_NOT_FOUND")
 	// The rollback is itself history: a key rollback of "changed" undoes it.
 	if r := ts.do(t, "POST", kv("changed/rollback", q), ""); r.JSON(t)["value"] != "c2" {
 		t.Fatalf("undo of the table rollback on one key: got %s", r.Body)
@@ -82,7 +82,7 @@ func TestTableRollback_RefusesAcrossGapsAndListsThem(t *testing.T) {
 	if fmt.Sprint(r.JSON(t)["keys"]) != "[blind]" {
 		t.Fatalf("gap keys of a key named twice: got %s, want [blind]", r.Body)
 	}
-	if got := string(ts.do(t, "GET", kv("fine", q), "").Body); got != "2" {
+	if got := string(ts.do(t, "GET", kv("fine", "db=app"), "").Body); got != "2" {
 		t.Fatalf("fine after refused rollback: got %q, want 2", got)
 	}
 	for _, bad := range []string{"", "&to_timestamp=soon"} {
@@ -116,7 +116,7 @@ func TestArrays_PushPopRemove(t *testing.T) {
 	if m := op("list", "pop", "", ""); m["value"] != "a" || m["newLength"] != 1.0 {
 		t.Fatalf("pop: got %v", m)
 	}
-	if got := string(ts.do(t, "GET", kv("list", q), "").Body); got != `[3]` {
+	if got := string(ts.do(t, "GET", kv("list", "db=app"), "").Body); got != `[3]` {
 		t.Fatalf("array: got %s, want [3]", got)
 	}
 	op("list", "pop", "", "")
@@ -127,7 +127,7 @@ func TestArrays_PushPopRemove(t *testing.T) {
 	ts.do(t, "PUT", kv("doc", q), `{"name":"x","tags":["a"]}`)
 	op("doc", "push", "&path=tags", `"b"`)
 	op("doc", "push", "&path=more.items", `1`)
-	if got := string(ts.do(t, "GET", kv("doc", q), "").Body); got != `{"name":"x","tags":["a","b"],"more":{"items":[1]}}` {
+	if got := string(ts.do(t, "GET", kv("doc", "db=app"), "").Body); got != `{"name":"x","tags":["a","b"],"more":{"items":[1]}}` {
 		t.Fatalf("document: got %s", got)
 	}
 	ts.do(t, "PUT", kv("scalar", q), `5`)
@@ -231,18 +231,18 @@ func TestReferences_ChainsCyclesAndDangling(t *testing.T) {
 	ts.do(t, "PUT", kv("target", q), `{"v":1}`)
 	wantStatus(t, ts.do(t, "PUT", kv("ref1", q+"&ref=true"), "target"), 200)
 	wantStatus(t, ts.do(t, "PUT", kv("ref2", q+"&ref=true"), "ref1"), 200)
-	r := ts.do(t, "GET", kv("ref2", q), "")
+	r := ts.do(t, "GET", kv("ref2", "db=app"), "")
 	if string(r.Body) != `{"v":1}` || r.Header.Get("X-KV-Reference") != "true" || r.Header.Get("X-KV-Reference-Target") != "target" || r.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("GET through a chain: got %q %v", r.Body, r.Header)
 	}
-	if h := ts.do(t, "HEAD", kv("ref1", q), "").Header; h.Get("X-KV-Reference") != "true" {
+	if h := ts.do(t, "HEAD", kv("ref1", "db=app"), "").Header; h.Get("X-KV-Reference") != "true" {
 		t.Fatalf("HEAD of a reference: headers %v", h)
 	}
 	// The target's version would be no use to If-Match on the reference.
 	if tag := r.Header.Get("ETag"); tag != "" {
 		t.Fatalf("GET through a reference: ETag %s, want none", tag)
 	}
-	if got := string(ts.do(t, "GET", kv("ref2", q+"&path=v"), "").Body); got != "1" {
+	if got := string(ts.do(t, "GET", kv("ref2", "db=app&path=v"), "").Body); got != "1" {
 		t.Fatalf("path through a reference: got %s", got)
 	}
 	// A chain of 8 hops is followed; 9 is too long.
@@ -252,20 +252,20 @@ func TestReferences_ChainsCyclesAndDangling(t *testing.T) {
 		ts.do(t, "PUT", kv(name, q+"&ref=true"), prev)
 		prev = name
 	}
-	wantStatus(t, ts.do(t, "GET", kv("hop8", q), ""), 200)
-	wantError(t, ts.do(t, "GET", kv("hop9", q), ""), 404, "KEY_NOT_FOUND")
+	wantStatus(t, ts.do(t, "GET", kv("hop8", "db=app"), ""), 200)
+	wantError(t, ts.do(t, "GET", kv("hop9", "db=app"), ""), 404, "KEY_NOT_FOUND")
 	ts.do(t, "PUT", kv("x", q+"&ref=true"), "y")
 	ts.do(t, "PUT", kv("y", q+"&ref=true"), "x")
-	if m := ts.do(t, "GET", kv("x", q), "").JSON(t); m["code"] != "KEY_NOT_FOUND" || !contains(m["message"], "cycle") {
+	if m := ts.do(t, "GET", kv("x", "db=app"), "").JSON(t); m["code"] != "KEY_NOT_FOUND" || !contains(m["message"], "cycle") {
 		t.Fatalf("cycle: got %v", m)
 	}
 	ts.do(t, "PUT", kv("dangling", q+"&ref=true"), "nobody")
-	if m := ts.do(t, "GET", kv("dangling", q), "").JSON(t); m["code"] != "KEY_NOT_FOUND" || !contains(m["message"], "Dangling") {
+	if m := ts.do(t, "GET", kv("dangling", "db=app"), "").JSON(t); m["code"] != "KEY_NOT_FOUND" || !contains(m["message"], "Dangling") {
 		t.Fatalf("dangling: got %v", m)
 	}
 	// DELETE removes the reference, not its target.
 	wantStatus(t, ts.do(t, "DELETE", kv("ref1", q), ""), 200)
-	wantStatus(t, ts.do(t, "GET", kv("target", q), ""), 200)
+	wantStatus(t, ts.do(t, "GET", kv("target", "db=app"), ""), 200)
 	wantError(t, ts.do(t, "PUT", kv("bad", q+"&ref=true"), ""), 400, "INVALID_PARAMETERS")
 	wantError(t, ts.do(t, "PUT", kv("bad", q+"&ref=true&path=a"), `"x"`), 400, "INVALID_PARAMETERS")
 }

@@ -76,16 +76,30 @@ func (k kvRoute) label() string {
 	return method + " /kv/{key}"
 }
 
-// kvEndpoint is a route's handler and its label, made once.
+// docPath is the route's path in the API document.
+func (k kvRoute) docPath() string {
+	switch {
+	case k.table:
+		return kvDoc + "/" + k.op
+	case k.op != "":
+		return kvDoc + "/{key}/" + k.op
+	}
+	return kvDoc + "/{key}"
+}
+
+// kvEndpoint is a route's handler, its label and the query parameters it
+// takes (those its operation lists in the API document), made once.
 type kvEndpoint struct {
 	handle kvHandler
 	label  string
+	takes  paramSet
 }
 
 func (s *Server) kvEndpoints() map[kvRoute]kvEndpoint {
+	takes := apiQueryParams()
 	endpoints := map[kvRoute]kvEndpoint{}
 	for route, h := range s.kvRoutes() {
-		endpoints[route] = kvEndpoint{h, route.label()}
+		endpoints[route] = kvEndpoint{h, route.label(), takes[route.method+" "+route.docPath()]}
 	}
 	return endpoints
 }
@@ -127,6 +141,9 @@ func (s *Server) routeKV(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	labelRoute(w, endpoint.label)
 	if err == nil {
 		t.q, err = parseQuery(r)
+	}
+	if err == nil && known {
+		err = endpoint.takes.refuseOthers(t.q)
 	}
 	if err == nil && !t.table && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodDelete {
 		err = sqlitekv.RefuseReservedKey(t.key) // a key named like a table endpoint may be read and deleted, not written

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -144,8 +145,13 @@ func (s *Server) newRouter() *httprouter.Router {
 	r := httprouter.New()
 	// A path that does not match is a JSON 404, not a redirect to a guess.
 	r.RedirectTrailingSlash, r.RedirectFixedPath = false, false
+	takes := apiQueryParams()
 	for _, rt := range s.routes() {
-		r.Handle(rt.method, rt.path, rt.handle)
+		handle := rt.handle
+		if strings.HasPrefix(rt.path, "/api/v1/sqlite/") {
+			handle = s.takingOnly(takes[rt.method+" "+rt.path], handle)
+		}
+		r.Handle(rt.method, rt.path, handle)
 	}
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost} {
 		r.Handle(m, kvPrefix+"*rest", s.routeKV)
@@ -160,6 +166,23 @@ func (s *Server) newRouter() *httprouter.Router {
 		s.writeError(w, req, fmt.Errorf("panic: %v", p))
 	}
 	return r
+}
+
+// takingOnly refuses a query parameter the endpoint does not take, or one
+// given twice, before handle runs. Only the API's endpoints are held to
+// it: probes and scrapers may add parameters of their own.
+func (s *Server) takingOnly(takes paramSet, handle httprouter.Handle) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+		q, err := parseQuery(r)
+		if err == nil {
+			err = takes.refuseOthers(q)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		handle(w, r, p)
+	}
 }
 
 // ServeHTTP wraps every request: an id (X-Request-Id, and in the log line

@@ -80,6 +80,28 @@ func realDir(dir string) (string, error) {
 // DataDir is the real path of the data dir.
 func (r *Resolver) DataDir() string { return r.dataDir }
 
+// Name shows a resolved database without saying where the roots lie on
+// disk (metrics are open to anyone who reaches the port): its path below
+// the data dir ("app.db"), below the n-th --allow-dir ("allow-dir-2/team/x.db"),
+// or, outside every root (--allow-any-absolute-db-path), its file name
+// alone ("outside/x.db").
+func (r *Resolver) Name(real string) string {
+	for i, root := range r.roots {
+		rel, err := filepath.Rel(root, real)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			continue
+		}
+		if i == 0 {
+			return filepath.ToSlash(rel)
+		}
+		if rel == "." {
+			return fmt.Sprintf("allow-dir-%d", i)
+		}
+		return fmt.Sprintf("allow-dir-%d/%s", i, filepath.ToSlash(rel))
+	}
+	return "outside/" + filepath.Base(real)
+}
+
 var errInvalidDBPath = Errorf(CodeInvalidDBPath, "Invalid database path")
 
 // Resolve applies the database path contract: a bare name (app, app.db,
