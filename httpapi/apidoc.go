@@ -6,12 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/julienschmidt/httprouter"
 )
 
 // The OpenAPI 3 document is built from the tables below, and a test checks
-// them against routes() and kvRoutes() both ways, so it cannot drift.
+// them against the route table both ways, so it cannot drift.
 
 // apiParam is a parameter shared by many operations.
 type apiParam struct {
@@ -139,7 +137,7 @@ var (
 	apiDocJSON []byte
 )
 
-func (s *Server) handleAPIDoc(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleAPIDoc(w http.ResponseWriter, r *http.Request, _ target) {
 	apiDocOnce.Do(func() { apiDocJSON, _ = json.Marshal(apiDocument()) })
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(apiDocJSON)

@@ -16,19 +16,19 @@ type arrayResponse struct {
 	Removed   *int            `json:"removed,omitempty"`
 }
 
-func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handlePush(w http.ResponseWriter, r *http.Request, t target) {
 	s.arrayOp(w, r, t, sqlitekv.OpPush)
 }
 
-func (s *Server) handlePop(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handlePop(w http.ResponseWriter, r *http.Request, t target) {
 	s.arrayOp(w, r, t, sqlitekv.OpPop)
 }
 
-func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request, t target) {
 	s.arrayOp(w, r, t, sqlitekv.OpRemove)
 }
 
-func (s *Server) arrayOp(w http.ResponseWriter, r *http.Request, t kvTarget, op string) {
+func (s *Server) arrayOp(w http.ResponseWriter, r *http.Request, t target, op string) {
 	res, err := s.array(r, t, op)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -47,7 +47,7 @@ func (s *Server) arrayOp(w http.ResponseWriter, r *http.Request, t kvTarget, op 
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) array(r *http.Request, t kvTarget, op string) (sqlitekv.ArrayResult, error) {
+func (s *Server) array(r *http.Request, t target, op string) (sqlitekv.ArrayResult, error) {
 	req := sqlitekv.ArrayRequest{Key: t.key, Op: op, MaxValue: s.cfg.MaxValueBytes}
 	var err error
 	if req.Table, err = t.q.table(); err != nil {

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/julienschmidt/httprouter"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
@@ -17,7 +16,7 @@ import (
 // once sent. Directory mode is refused: its values are the folder's files,
 // which the folder's own backup covers, and a copy of the cache alone
 // would not be a backup.
-func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ target) {
 	copyFile, name, err := s.backup(r)
 	if err != nil {
 		s.writeError(w, r, err)

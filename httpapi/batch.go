@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -55,14 +56,18 @@ func checkBatchSize(n int, what string) error {
 }
 
 // batchKey decodes and validates entry i of a key list; validate is
-// sqlitekv's ValidateKey, or ValidateNewKey where the batch writes.
+// sqlitekv's ValidateKey, or s.validateNewKey where the batch writes.
 func batchKey(raw json.RawMessage, where string, validate func(string) error) (string, error) {
 	var key string
 	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &key) != nil {
 		return "", invalidParam("Invalid JSON body: %s must be a string", where)
 	}
 	if err := validate(key); err != nil {
-		return "", invalidParam("Invalid JSON body: %s: %s", where, err.(*sqlitekv.Error).Message)
+		msg := err.Error()
+		if e := (*sqlitekv.Error)(nil); errors.As(err, &e) {
+			msg = e.Message // without the code in front
+		}
+		return "", invalidParam("Invalid JSON body: %s: %s", where, msg)
 	}
 	return key, nil
 }
@@ -98,7 +103,7 @@ func (s *Server) parseBatchItems(r *http.Request) ([]sqlitekv.BatchItem, error) 
 	items := make([]sqlitekv.BatchItem, len(body.Items))
 	for i, in := range body.Items {
 		where := fmt.Sprintf("items[%d]", i)
-		key, err := batchKey(in.Key, where+".key", sqlitekv.ValidateNewKey)
+		key, err := batchKey(in.Key, where+".key", s.validateNewKey)
 		if err != nil {
 			return nil, err
 		}
@@ -156,12 +161,12 @@ type batchSetResponse struct {
 	Created []string `json:"created"`
 }
 
-func (s *Server) handleBatchSet(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleBatchSet(w http.ResponseWriter, r *http.Request, t target) {
 	count, created, err := s.batchSet(r, t)
 	s.reply(w, r, batchSetResponse{Status: "ok", Success: true, Count: count, Created: created}, err)
 }
 
-func (s *Server) batchSet(r *http.Request, t kvTarget) (int, []string, error) {
+func (s *Server) batchSet(r *http.Request, t target) (int, []string, error) {
 	req := sqlitekv.BatchSetRequest{}
 	var err error
 	if req.Table, err = t.q.table(); err != nil {
@@ -188,12 +193,12 @@ type batchDeleteResponse struct {
 	Deleted int    `json:"deleted"`
 }
 
-func (s *Server) handleBatchDelete(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleBatchDelete(w http.ResponseWriter, r *http.Request, t target) {
 	n, err := s.batchDelete(r, t)
 	s.reply(w, r, batchDeleteResponse{Status: "ok", Success: true, Deleted: n}, err)
 }
 
-func (s *Server) batchDelete(r *http.Request, t kvTarget) (int, error) {
+func (s *Server) batchDelete(r *http.Request, t target) (int, error) {
 	req := sqlitekv.BatchDeleteRequest{}
 	var err error
 	if req.Table, err = t.q.table(); err != nil {
@@ -239,12 +244,12 @@ type batchGetResponse struct {
 	NextKeys  []string               `json:"next_keys,omitempty"`
 }
 
-func (s *Server) handleBatchGet(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleBatchGet(w http.ResponseWriter, r *http.Request, t target) {
 	res, err := s.batchGet(r, t)
 	s.reply(w, r, res, err)
 }
 
-func (s *Server) batchGet(r *http.Request, t kvTarget) (res batchGetResponse, err error) {
+func (s *Server) batchGet(r *http.Request, t target) (res batchGetResponse, err error) {
 	table, err := t.q.table()
 	if err != nil {
 		return res, err

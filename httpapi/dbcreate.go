@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-
-	"github.com/julienschmidt/httprouter"
 )
 
 type createDBResponse struct {
@@ -14,7 +12,7 @@ type createDBResponse struct {
 
 // handleCreateDB creates an empty database (path names it like db does
 // elsewhere) with its KV table; an existing one is left as it is.
-func (s *Server) handleCreateDB(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleCreateDB(w http.ResponseWriter, r *http.Request, _ target) {
 	res, err := s.createDB(r)
 	s.reply(w, r, res, err)
 }

@@ -20,8 +20,9 @@ func FuzzParseKVPath(f *testing.F) {
 	for _, seed := range []string{"users%2Falice", "a/incr", "a%2Fincr", "batch/get", "x/y/z/history", "%", "%zz", "a%00b", "", "/", "snapshot", "%E2%82%AC/pop"} {
 		f.Add(seed)
 	}
+	rt := (&Server{}).newRouter()
 	f.Fuzz(func(t *testing.T, rest string) {
-		target, err := parseKVPath(kvPrefix + rest)
+		target, err := rt.parseKVPath(kvPrefix + rest)
 		if err != nil {
 			if sqlitekv.CodeOf(err) != sqlitekv.CodeInvalidParameters {
 				t.Fatalf("rejection with code %q, want INVALID_PARAMETERS", sqlitekv.CodeOf(err))
@@ -29,7 +30,7 @@ func FuzzParseKVPath(f *testing.F) {
 			return
 		}
 		if target.table {
-			if target.key != "" || !tableOps[target.op] {
+			if target.key != "" || !rt.tableOps[target.op] {
 				t.Fatalf("table target %+v", target)
 			}
 			return
@@ -37,7 +38,7 @@ func FuzzParseKVPath(f *testing.F) {
 		if err := sqlitekv.ValidateKey(target.key); err != nil {
 			t.Fatalf("accepted key %q violates the contract: %v", target.key, err)
 		}
-		if target.op != "" && !keyOps[target.op] {
+		if target.op != "" && !rt.keyOps[target.op] {
 			t.Fatalf("unknown op %q accepted", target.op)
 		}
 	})

@@ -62,12 +62,12 @@ type historyResponse struct {
 	NextCursor string         `json:"next_cursor,omitempty"`
 }
 
-func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, t target) {
 	res, err := s.history(r, t)
 	s.reply(w, r, res, err)
 }
 
-func (s *Server) history(r *http.Request, t kvTarget) (res historyResponse, err error) {
+func (s *Server) history(r *http.Request, t target) (res historyResponse, err error) {
 	req := sqlitekv.HistoryRequest{Key: t.key, Budget: s.answerBudget(historyEntryBytes)}
 	if req.Table, err = t.q.table(); err != nil {
 		return res, err
@@ -165,12 +165,12 @@ func newValueResponse(key string, e *sqlitekv.Entry) valueResponse {
 	return res
 }
 
-func (s *Server) handleKeySnapshot(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleKeySnapshot(w http.ResponseWriter, r *http.Request, t target) {
 	res, err := s.keySnapshot(r, t)
 	s.reply(w, r, res, err)
 }
 
-func (s *Server) keySnapshot(r *http.Request, t kvTarget) (res valueResponse, err error) {
+func (s *Server) keySnapshot(r *http.Request, t target) (res valueResponse, err error) {
 	table, err := t.q.table()
 	if err != nil {
 		return res, err
@@ -199,12 +199,12 @@ type tableSnapshotResponse struct {
 	NextAfter          string         `json:"next_after,omitempty"`
 }
 
-func (s *Server) handleTableSnapshot(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleTableSnapshot(w http.ResponseWriter, r *http.Request, t target) {
 	res, err := s.tableSnapshot(r, t)
 	s.reply(w, r, res, err)
 }
 
-func (s *Server) tableSnapshot(r *http.Request, t kvTarget) (res tableSnapshotResponse, err error) {
+func (s *Server) tableSnapshot(r *http.Request, t target) (res tableSnapshotResponse, err error) {
 	table, err := t.q.table()
 	if err != nil {
 		return res, err
@@ -244,12 +244,12 @@ type diffChange struct {
 	NewValue any    `json:"new_value"`
 }
 
-func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request, t target) {
 	res, err := s.diff(r, t)
 	s.reply(w, r, res, err)
 }
 
-func (s *Server) diff(r *http.Request, t kvTarget) (map[string]any, error) {
+func (s *Server) diff(r *http.Request, t target) (map[string]any, error) {
 	table, err := t.q.table()
 	if err != nil {
 		return nil, err

@@ -24,20 +24,20 @@ func (s *Server) openForWrite(q query) (*actors.DB, error) {
 	return s.open(q, create)
 }
 
-func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request, t target) {
 	e, ok := s.readKey(w, r, t, true)
 	if ok {
 		w.Write(e.Value)
 	}
 }
 
-func (s *Server) handleHeadKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleHeadKey(w http.ResponseWriter, r *http.Request, t target) {
 	s.readKey(w, r, t, false)
 }
 
 // readKey answers a GET's or HEAD's status and headers; ok means the body
 // should follow.
-func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t kvTarget, full bool) (e sqlitekv.Entry, ok bool) {
+func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t target, full bool) (e sqlitekv.Entry, ok bool) {
 	e, err := s.getEntry(r, t, full)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -57,7 +57,7 @@ func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t kvTarget, ful
 }
 
 // getEntry parses a read; path and time travel are GET-only.
-func (s *Server) getEntry(r *http.Request, t kvTarget, full bool) (sqlitekv.Entry, error) {
+func (s *Server) getEntry(r *http.Request, t target, full bool) (sqlitekv.Entry, error) {
 	q := t.q
 	req := sqlitekv.GetRequest{Key: t.key}
 	var err error
@@ -114,7 +114,7 @@ type putResponse struct {
 	Created bool   `json:"created"`
 }
 
-func (s *Server) handlePutKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handlePutKey(w http.ResponseWriter, r *http.Request, t target) {
 	req, db, err := s.parsePut(r, t)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -130,7 +130,7 @@ func (s *Server) handlePutKey(w http.ResponseWriter, r *http.Request, t kvTarget
 	writeJSON(w, http.StatusOK, putResponse{Status: "ok", Success: true, Key: t.key, Created: res.Created})
 }
 
-func (s *Server) parsePut(r *http.Request, t kvTarget) (req sqlitekv.PutRequest, db *actors.DB, err error) {
+func (s *Server) parsePut(r *http.Request, t target) (req sqlitekv.PutRequest, db *actors.DB, err error) {
 	q := t.q
 	req.Key, req.MaxValue = t.key, s.cfg.MaxValueBytes
 	if req.Table, err = q.table(); err != nil {
@@ -181,7 +181,7 @@ type deleteResponse struct {
 	Deleted bool   `json:"deleted"`
 }
 
-func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request, t target) {
 	err := s.deleteKey(r, t)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -190,7 +190,7 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request, t kvTar
 	writeJSON(w, http.StatusOK, deleteResponse{Status: "ok", Success: true, Key: t.key, Deleted: true})
 }
 
-func (s *Server) deleteKey(r *http.Request, t kvTarget) (err error) {
+func (s *Server) deleteKey(r *http.Request, t target) (err error) {
 	q := t.q
 	req := sqlitekv.DeleteRequest{Key: t.key}
 	if req.Table, err = q.table(); err != nil {
@@ -216,20 +216,20 @@ type incrResponse struct {
 	Previous int64  `json:"previous"`
 }
 
-func (s *Server) handleIncr(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleIncr(w http.ResponseWriter, r *http.Request, t target) {
 	s.incr(w, r, t, 1)
 }
 
-func (s *Server) handleDecr(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleDecr(w http.ResponseWriter, r *http.Request, t target) {
 	s.incr(w, r, t, -1)
 }
 
-func (s *Server) incr(w http.ResponseWriter, r *http.Request, t kvTarget, sign int64) {
+func (s *Server) incr(w http.ResponseWriter, r *http.Request, t target, sign int64) {
 	res, err := s.incrKey(r, t, sign)
 	s.reply(w, r, incrResponse{Key: t.key, Value: res.Value, Previous: res.Previous}, err)
 }
 
-func (s *Server) incrKey(r *http.Request, t kvTarget, sign int64) (sqlitekv.IncrResult, error) {
+func (s *Server) incrKey(r *http.Request, t target, sign int64) (sqlitekv.IncrResult, error) {
 	q := t.q
 	req := sqlitekv.IncrRequest{Key: t.key, MaxValue: s.cfg.MaxValueBytes}
 	var err error

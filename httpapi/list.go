@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/julienschmidt/httprouter"
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/sqlitekv"
 )
@@ -36,7 +35,7 @@ type listAtResponse struct {
 	AtTimestamp        float64  `json:"at_timestamp"`
 }
 
-func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request, _ target) {
 	var res any
 	var err error
 	if r.URL.Query().Has("at_timestamp") {

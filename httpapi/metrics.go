@@ -3,7 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -161,22 +160,6 @@ func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, n := range queued {
 		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(n), name)
 	}
-}
-
-// routeLabel names the route of a request routeKV did not label (it
-// labels its own), without its variable parts, keeping the metric's
-// cardinality bounded.
-func routeLabel(r *http.Request) string {
-	path := r.URL.Path
-	switch path {
-	case "/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/api/v1/sqlite/kv", "/api/v1/sqlite/db/backup":
-		return metricMethod(r.Method) + " " + path
-	}
-	if strings.HasPrefix(path, kvPrefix) { // refused before routing: a missing token, say
-		t, _ := parseKVPath(r.URL.EscapedPath())
-		return kvRoute{r.Method, t.op, t.table}.label()
-	}
-	return "other"
 }
 
 // metricMethod is method, or OTHER for one a client made up: they have no end.

@@ -72,6 +72,8 @@ func TestMetrics_ReportRequestsCommitsAndDatabases(t *testing.T) {
 	ts.do(t, "GET", kv("a%2Fincr", "db=app"), "") // a key, not an operation
 	ts.do(t, "POST", "/api/v1/sqlite/kv/batch/get?db=app", `{"keys":["n"]}`)
 	ts.do(t, "PATCH", kv("n/incr", "db=app"), "")
+	ts.do(t, "POST", "/api/v1/sqlite/db/create?path=made", "")
+	ts.do(t, "GET", "/api/v1/sqlite/kv?db=app", "")
 	for i := range 20 { // invented methods share one label value
 		ts.do(t, fmt.Sprintf("M%d", i), "/healthz", "")
 	}
@@ -87,8 +89,10 @@ func TestMetrics_ReportRequestsCommitsAndDatabases(t *testing.T) {
 		`kvd_http_requests_total{code="404",route="GET /kv/{key}"} 2`,
 		`kvd_http_requests_total{code="200",route="POST /kv/batch/get"} 1`,
 		`kvd_http_requests_total{code="405",route="OTHER /kv/{key}/incr"} 1`,
+		`kvd_http_requests_total{code="200",route="POST /db/create"} 1`,
+		`kvd_http_requests_total{code="200",route="GET /kv"} 1`,
 		`kvd_http_request_duration_seconds_count{route="POST /kv/{key}/incr"} 320`,
-		"kvd_open_databases 1",
+		"kvd_open_databases 2", // app and made
 		`kvd_db_queue_depth{db="app.db"} 0`,
 		"kvd_expired_keys_swept_total 0",
 		"go_goroutines",

@@ -9,12 +9,12 @@ import (
 	"github.com/kvd/kvd/sqlitekv"
 )
 
-func (s *Server) handleRollbackKey(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleRollbackKey(w http.ResponseWriter, r *http.Request, t target) {
 	restored, err := s.rollbackKey(r, t)
 	s.reply(w, r, newValueResponse(t.key, restored), err)
 }
 
-func (s *Server) rollbackKey(r *http.Request, t kvTarget) (*sqlitekv.Entry, error) {
+func (s *Server) rollbackKey(r *http.Request, t target) (*sqlitekv.Entry, error) {
 	req := sqlitekv.RollbackKeyRequest{Key: t.key}
 	var err error
 	if req.Table, err = t.q.table(); err != nil {
@@ -96,14 +96,14 @@ func (b rollbackTableBody) selection() (keys, exclude []string, err error) {
 	return b.Keys.keys, b.ExcludeKeys.keys, nil
 }
 
-func (s *Server) handleRollbackTable(w http.ResponseWriter, r *http.Request, t kvTarget) {
+func (s *Server) handleRollbackTable(w http.ResponseWriter, r *http.Request, t target) {
 	res, err := s.rollbackTable(r, t)
 	s.reply(w, r, res, err)
 }
 
 // rollbackTable applies only with confirm=yes and without dry_run; any
 // other call reports what it would do.
-func (s *Server) rollbackTable(r *http.Request, t kvTarget) (rollbackTableResponse, error) {
+func (s *Server) rollbackTable(r *http.Request, t target) (rollbackTableResponse, error) {
 	req := sqlitekv.RollbackTableRequest{}
 	var res rollbackTableResponse
 	var err error

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,25 +10,177 @@ import (
 	"github.com/kvd/kvd/sqlitekv"
 )
 
-const kvPrefix = "/api/v1/sqlite/kv/"
+const (
+	apiPrefix = "/api/v1/sqlite"
+	kvPrefix  = apiPrefix + "/kv/"
+)
 
-// keyOps are the operation words a raw trailing segment may name.
-var keyOps = map[string]bool{
-	"incr": true, "decr": true, "history": true, "snapshot": true,
-	"rollback": true, "push": true, "pop": true, "remove": true,
+// handler serves one route. t is what the path and query address: for a
+// /kv/ route its key or table operation; for every API route the query,
+// checked against what the route takes.
+type handler func(s *Server, w http.ResponseWriter, r *http.Request, t target)
+
+// route is one endpoint: its method, its path as the API document writes
+// it, and its handler.
+type route struct {
+	method, path string
+	handle       handler
 }
 
-// tableOps are the paths directly under /kv/ reserved for table-level
-// endpoints.
-var tableOps = map[string]bool{
-	"batch/get": true, "batch/set": true, "batch/delete": true,
-	"snapshot": true, "diff": true, "rollback": true,
+// routes is every endpoint kvd serves: the one table the router, the query
+// parameters each route takes (its line in apiOps), the metrics labels and
+// the words reserved under /kv/ all come from.
+var routes = []route{
+	{get, "/healthz", (*Server).handleHealthz},
+	{get, "/readyz", (*Server).handleReadyz},
+	{get, "/metrics", (*Server).handleMetrics},
+	{get, "/api/v1/openapi.json", (*Server).handleAPIDoc},
+	{get, apiPrefix + "/db/backup", (*Server).handleBackup},
+	{post, apiPrefix + "/db/create", (*Server).handleCreateDB},
+	{get, apiPrefix + "/kv", (*Server).handleListKeys},
+
+	{get, kvPrefix + "{key}", (*Server).handleGetKey},
+	{head, kvPrefix + "{key}", (*Server).handleHeadKey},
+	{put, kvPrefix + "{key}", (*Server).handlePutKey},
+	{del, kvPrefix + "{key}", (*Server).handleDeleteKey},
+	{post, kvPrefix + "{key}/incr", (*Server).handleIncr},
+	{post, kvPrefix + "{key}/decr", (*Server).handleDecr},
+	{get, kvPrefix + "{key}/history", (*Server).handleHistory},
+	{get, kvPrefix + "{key}/snapshot", (*Server).handleKeySnapshot},
+	{post, kvPrefix + "{key}/rollback", (*Server).handleRollbackKey},
+	{post, kvPrefix + "{key}/push", (*Server).handlePush},
+	{post, kvPrefix + "{key}/pop", (*Server).handlePop},
+	{post, kvPrefix + "{key}/remove", (*Server).handleRemove},
+
+	{post, kvPrefix + "batch/get", (*Server).handleBatchGet},
+	{post, kvPrefix + "batch/set", (*Server).handleBatchSet},
+	{post, kvPrefix + "batch/delete", (*Server).handleBatchDelete},
+	{get, kvPrefix + "snapshot", (*Server).handleTableSnapshot},
+	{get, kvPrefix + "diff", (*Server).handleDiff},
+	{post, kvPrefix + "rollback", (*Server).handleRollbackTable},
 }
 
-// kvTarget is what a /kv/... request addresses: a key and the operation on
-// it ("" for the key itself), or a table-level operation with no key; and
-// its query parameters.
-type kvTarget struct {
+const (
+	get, head, put, post, del = http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete
+)
+
+// label names a route in metrics: its path without the API prefix, and no
+// method a client made up, so the series stay few.
+func label(method, path string) string {
+	return metricMethod(method) + " " + strings.TrimPrefix(path, apiPrefix)
+}
+
+// endpoint is a route made ready to serve: its label and the query
+// parameters it takes (nil: any, for probes and scrapers).
+type endpoint struct {
+	handle handler
+	label  string
+	takes  paramSet
+}
+
+func (e endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request, t target) {
+	labelRoute(w, e.label)
+	if e.takes != nil {
+		var err error
+		if t.q, err = parseQuery(r); err == nil {
+			err = e.takes.refuseOthers(t.q)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	e.handle(s, w, r, t)
+}
+
+// router dispatches by the route table: httprouter for fixed paths, and
+// for /kv/... the escaped path decides (httprouter cannot tell
+// /kv/batch/get from a key, nor see %2F).
+type router struct {
+	fixed    *httprouter.Router
+	kv       map[kvRoute]endpoint
+	keyOps   map[string]bool // operation words a raw trailing segment may name
+	tableOps map[string]bool // paths directly under /kv/ of table-level endpoints
+	paths    map[string]bool // the fixed paths, for labels of refused requests
+}
+
+// kvRoute is a /kv/ route's place in router.kv.
+type kvRoute struct {
+	method, op string
+	table      bool
+}
+
+func (s *Server) newRouter() *router {
+	rt := &router{fixed: httprouter.New(), kv: map[kvRoute]endpoint{},
+		keyOps: map[string]bool{}, tableOps: map[string]bool{}, paths: map[string]bool{}}
+	// A path that does not match is a JSON 404, not a redirect to a guess.
+	rt.fixed.RedirectTrailingSlash, rt.fixed.RedirectFixedPath = false, false
+	rt.fixed.NotFound = http.HandlerFunc(s.notFound)
+	rt.fixed.MethodNotAllowed = http.HandlerFunc(s.notAllowed)
+	rt.fixed.PanicHandler = func(w http.ResponseWriter, req *http.Request, p any) {
+		s.writeError(w, req, fmt.Errorf("panic: %v", p))
+	}
+	takes := apiQueryParams()
+	for _, r := range routes {
+		e := endpoint{handle: r.handle, label: label(r.method, r.path)}
+		if strings.HasPrefix(r.path, apiPrefix) {
+			e.takes = takes[r.method+" "+r.path]
+		}
+		rest, underKV := strings.CutPrefix(r.path, kvPrefix)
+		if !underKV {
+			rt.fixed.Handle(r.method, r.path, func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+				e.serve(s, w, req, target{})
+			})
+			rt.paths[r.path] = true
+			continue
+		}
+		k := kvRoute{method: r.method}
+		if op, isKey := strings.CutPrefix(rest, "{key}"); isKey {
+			k.op = strings.TrimPrefix(op, "/")
+			if k.op != "" {
+				rt.keyOps[k.op] = true
+			}
+		} else {
+			k.op, k.table = rest, true
+			rt.tableOps[rest] = true
+		}
+		rt.kv[k] = e
+	}
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost} {
+		rt.fixed.Handle(m, kvPrefix+"*rest", func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+			s.routeKV(w, req)
+		})
+	}
+	return rt
+}
+
+// ReservedKeys are the one-word paths of table-level endpoints directly
+// under /kv/ (snapshot, diff, rollback): encodeURIComponent leaves them as
+// they are, so a client could never address a key named so, and no write
+// may create one. Directory mode is told them too (sqlitekv.Options), so
+// it imports no file of those names.
+func ReservedKeys() []string {
+	var words []string
+	for _, r := range routes {
+		if word, ok := strings.CutPrefix(r.path, kvPrefix); ok && !strings.ContainsAny(word, "/{") {
+			words = append(words, word)
+		}
+	}
+	return words
+}
+
+// validateNewKey is sqlitekv.ValidateKey for a key a write may create.
+func (s *Server) validateNewKey(key string) error {
+	if s.reserved[key] {
+		return sqlitekv.Errorf(sqlitekv.CodeInvalidParameters, "Key %q is reserved for the table-level endpoint of that name", key)
+	}
+	return sqlitekv.ValidateKey(key)
+}
+
+// target is what a request addresses: for /kv/... a key and the operation
+// on it ("" for the key itself), or a table-level operation with no key;
+// and its query parameters.
+type target struct {
 	key   string
 	op    string
 	table bool // a table-level operation: no key
@@ -36,13 +189,13 @@ type kvTarget struct {
 
 // parseKVPath decides from the escaped path, where "a%2Fincr" is a key and
 // "a/incr" is the incr operation on key "a".
-func parseKVPath(escaped string) (kvTarget, error) {
+func (rt *router) parseKVPath(escaped string) (target, error) {
 	rest := strings.TrimPrefix(escaped, kvPrefix)
-	if tableOps[rest] {
-		return kvTarget{op: rest, table: true}, nil
+	if rt.tableOps[rest] {
+		return target{op: rest, table: true}, nil
 	}
-	var t kvTarget
-	if i := strings.LastIndexByte(rest, '/'); i >= 0 && keyOps[rest[i+1:]] {
+	var t target
+	if i := strings.LastIndexByte(rest, '/'); i >= 0 && rt.keyOps[rest[i+1:]] {
 		rest, t.op = rest[:i], rest[i+1:]
 	}
 	key, err := url.PathUnescape(rest)
@@ -56,111 +209,66 @@ func parseKVPath(escaped string) (kvTarget, error) {
 	return t, nil
 }
 
-type kvHandler func(http.ResponseWriter, *http.Request, kvTarget)
-
-type kvRoute struct {
-	method, op string
-	table      bool
-}
-
-// label names the route in metrics: no key, and no method a client made
-// up, so the series stay few.
-func (k kvRoute) label() string {
-	method := metricMethod(k.method)
+// routeKV dispatches a /kv/... request.
+func (s *Server) routeKV(w http.ResponseWriter, r *http.Request) {
+	t, err := s.router.parseKVPath(r.URL.EscapedPath())
+	e, known := s.router.kv[kvRoute{r.Method, t.op, t.table}]
 	switch {
-	case k.table:
-		return method + " /kv/" + k.op
-	case k.op != "":
-		return method + " /kv/{key}/" + k.op
-	}
-	return method + " /kv/{key}"
-}
-
-// docPath is the route's path in the API document.
-func (k kvRoute) docPath() string {
-	switch {
-	case k.table:
-		return kvDoc + "/" + k.op
-	case k.op != "":
-		return kvDoc + "/{key}/" + k.op
-	}
-	return kvDoc + "/{key}"
-}
-
-// kvEndpoint is a route's handler, its label and the query parameters it
-// takes (those its operation lists in the API document), made once.
-type kvEndpoint struct {
-	handle kvHandler
-	label  string
-	takes  paramSet
-}
-
-func (s *Server) kvEndpoints() map[kvRoute]kvEndpoint {
-	takes := apiQueryParams()
-	endpoints := map[kvRoute]kvEndpoint{}
-	for route, h := range s.kvRoutes() {
-		endpoints[route] = kvEndpoint{h, route.label(), takes[route.method+" "+route.docPath()]}
-	}
-	return endpoints
-}
-
-func (s *Server) kvRoutes() map[kvRoute]kvHandler {
-	return map[kvRoute]kvHandler{
-		{http.MethodGet, "", false}:             s.handleGetKey,
-		{http.MethodHead, "", false}:            s.handleHeadKey,
-		{http.MethodPut, "", false}:             s.handlePutKey,
-		{http.MethodDelete, "", false}:          s.handleDeleteKey,
-		{http.MethodPost, "incr", false}:        s.handleIncr,
-		{http.MethodPost, "decr", false}:        s.handleDecr,
-		{http.MethodPost, "batch/get", true}:    s.handleBatchGet,
-		{http.MethodPost, "batch/set", true}:    s.handleBatchSet,
-		{http.MethodPost, "batch/delete", true}: s.handleBatchDelete,
-
-		{http.MethodGet, "history", false}:   s.handleHistory,
-		{http.MethodGet, "snapshot", false}:  s.handleKeySnapshot,
-		{http.MethodPost, "rollback", false}: s.handleRollbackKey,
-		{http.MethodPost, "push", false}:     s.handlePush,
-		{http.MethodPost, "pop", false}:      s.handlePop,
-		{http.MethodPost, "remove", false}:   s.handleRemove,
-
-		{http.MethodGet, "snapshot", true}:  s.handleTableSnapshot,
-		{http.MethodGet, "diff", true}:      s.handleDiff,
-		{http.MethodPost, "rollback", true}: s.handleRollbackTable,
-	}
-}
-
-// routeKV dispatches every /kv/... request. httprouter cannot tell
-// /kv/batch/get from a key, nor see %2F, so the escaped path decides here.
-func (s *Server) routeKV(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	t, err := parseKVPath(r.URL.EscapedPath())
-	route := kvRoute{r.Method, t.op, t.table}
-	endpoint, known := s.kv[route]
-	if !known {
-		endpoint.label = route.label()
-	}
-	labelRoute(w, endpoint.label)
-	if err == nil {
-		t.q, err = parseQuery(r)
-	}
-	if err == nil && known {
-		err = endpoint.takes.refuseOthers(t.q)
-	}
-	if err == nil && !t.table && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodDelete {
-		err = sqlitekv.RefuseReservedKey(t.key) // a key named like a table endpoint may be read and deleted, not written
-	}
-	if err != nil {
+	case err != nil:
+		labelRoute(w, s.router.kvLabel(r.Method, t))
 		s.writeError(w, r, err)
-		return
+	case !known:
+		s.notFoundOrNotAllowed(w, r, t)
+	case !t.table && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodDelete && s.reserved[t.key]:
+		// A key named like a table endpoint may be read and deleted, not written.
+		labelRoute(w, e.label)
+		s.writeError(w, r, s.validateNewKey(t.key))
+	default:
+		e.serve(s, w, r, t)
 	}
-	if known {
-		endpoint.handle(w, r, t)
-		return
-	}
-	for route := range s.kv {
-		if route.op == t.op && route.table == t.table {
-			s.writeError(w, r, sqlitekv.Errorf(codeMethodNotAllowed, "%s is not allowed here", r.Method))
+}
+
+// notFoundOrNotAllowed answers a /kv/ request no route takes: 405 when
+// its path names an endpoint another method serves, else 404.
+func (s *Server) notFoundOrNotAllowed(w http.ResponseWriter, r *http.Request, t target) {
+	labelRoute(w, s.router.kvLabel(r.Method, t))
+	for k := range s.router.kv {
+		if k.op == t.op && k.table == t.table {
+			s.notAllowed(w, r)
 			return
 		}
 	}
+	s.notFound(w, r)
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, sqlitekv.Errorf(codeNotFound, "Unknown endpoint"))
+}
+
+func (s *Server) notAllowed(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, sqlitekv.Errorf(codeMethodNotAllowed, "%s is not allowed here", r.Method))
+}
+
+// kvLabel is the label of the /kv/ route t would be under method.
+func (rt *router) kvLabel(method string, t target) string {
+	switch {
+	case t.table:
+		return label(method, kvPrefix+t.op)
+	case t.op != "":
+		return label(method, kvPrefix+"{key}/"+t.op)
+	}
+	return label(method, kvPrefix+"{key}")
+}
+
+// labelOf names the route of a request no handler labelled (one refused
+// before routing: a missing token, say), without its variable parts.
+func (rt *router) labelOf(r *http.Request) string {
+	if strings.HasPrefix(r.URL.Path, kvPrefix) {
+		t, _ := rt.parseKVPath(r.URL.EscapedPath())
+		return rt.kvLabel(r.Method, t)
+	}
+	if rt.paths[r.URL.Path] {
+		return label(r.Method, r.URL.Path)
+	}
+	return "other"
 }

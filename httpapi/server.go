@@ -12,11 +12,9 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/julienschmidt/httprouter"
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/sqlitekv"
 )
@@ -62,12 +60,13 @@ type Config struct {
 // Server is kvd's HTTP server. It owns its listener: Listen binds (tests
 // use 127.0.0.1:0 and ask Addr), Serve serves, Shutdown drains.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	router *httprouter.Router
-	kv     map[kvRoute]kvEndpoint
-	srv    *http.Server
-	ln     net.Listener
+	cfg      Config
+	log      *slog.Logger
+	router   *router
+	metrics  http.Handler    // the Prometheus text of cfg.Metrics
+	reserved map[string]bool // ReservedKeys
+	srv      *http.Server
+	ln       net.Listener
 
 	ready      atomic.Bool
 	idPrefix   string
@@ -108,8 +107,12 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, idPrefix: hex.EncodeToString(prefix[:]) + "-"}
 	s.bodyBudget.Store(cfg.MaxBodyMemory)
 	cfg.Metrics.watchBodies(func() float64 { return float64(cfg.MaxBodyMemory - s.bodyBudget.Load()) })
-	s.kv = s.kvEndpoints()
 	s.router = s.newRouter()
+	s.metrics = cfg.Metrics.Handler()
+	s.reserved = map[string]bool{}
+	for _, word := range ReservedKeys() {
+		s.reserved[word] = true
+	}
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -120,69 +123,6 @@ func New(cfg Config) *Server {
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	return s
-}
-
-// route is one endpoint outside /kv/... (those are kvRoutes).
-type route struct {
-	method, path string
-	handle       httprouter.Handle
-}
-
-func (s *Server) routes() []route {
-	metrics := s.cfg.Metrics.Handler()
-	return []route{
-		{http.MethodGet, "/healthz", s.handleHealthz},
-		{http.MethodGet, "/readyz", s.handleReadyz},
-		{http.MethodGet, "/metrics", func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) { metrics.ServeHTTP(w, r) }},
-		{http.MethodGet, "/api/v1/openapi.json", s.handleAPIDoc},
-		{http.MethodGet, "/api/v1/sqlite/kv", s.handleListKeys},
-		{http.MethodGet, "/api/v1/sqlite/db/backup", s.handleBackup},
-		{http.MethodPost, "/api/v1/sqlite/db/create", s.handleCreateDB},
-	}
-}
-
-func (s *Server) newRouter() *httprouter.Router {
-	r := httprouter.New()
-	// A path that does not match is a JSON 404, not a redirect to a guess.
-	r.RedirectTrailingSlash, r.RedirectFixedPath = false, false
-	takes := apiQueryParams()
-	for _, rt := range s.routes() {
-		handle := rt.handle
-		if strings.HasPrefix(rt.path, "/api/v1/sqlite/") {
-			handle = s.takingOnly(takes[rt.method+" "+rt.path], handle)
-		}
-		r.Handle(rt.method, rt.path, handle)
-	}
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost} {
-		r.Handle(m, kvPrefix+"*rest", s.routeKV)
-	}
-	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		s.writeError(w, req, sqlitekv.Errorf(codeNotFound, "Unknown endpoint"))
-	})
-	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		s.writeError(w, req, sqlitekv.Errorf(codeMethodNotAllowed, "%s is not allowed here", req.Method))
-	})
-	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, p any) {
-		s.writeError(w, req, fmt.Errorf("panic: %v", p))
-	}
-	return r
-}
-
-// takingOnly refuses a query parameter the endpoint does not take, or one
-// given twice, before handle runs. Only the API's endpoints are held to
-// it: probes and scrapers may add parameters of their own.
-func (s *Server) takingOnly(takes paramSet, handle httprouter.Handle) httprouter.Handle {
-	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-		q, err := parseQuery(r)
-		if err == nil {
-			err = takes.refuseOthers(q)
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		handle(w, r, p)
-	}
 }
 
 // ServeHTTP wraps every request: an id (X-Request-Id, and in the log line
@@ -210,14 +150,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kvd"`)
 		s.writeError(rec, r, sqlitekv.Errorf(codeUnauthorized, "A valid bearer token is required"))
 	default:
-		s.router.ServeHTTP(rec, r)
+		s.router.fixed.ServeHTTP(rec, r)
 	}
 	if rec.status == 0 {
 		rec.status = http.StatusOK // nothing written: net/http answers 200
 	}
 	took := time.Since(start)
 	if rec.route == "" {
-		rec.route = routeLabel(r)
+		rec.route = s.router.labelOf(r)
 	}
 	s.cfg.Metrics.observe(rec.route, rec.status, took)
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
@@ -258,14 +198,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.srv.Shutdown(ctx)
 }
 
-func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request, _ target) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ target) {
 	if !s.ready.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, _ target) {
+	s.metrics.ServeHTTP(w, r)
 }

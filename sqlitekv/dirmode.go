@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -189,7 +190,7 @@ func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
 	if cacheErr != nil && CodeOf(cacheErr) != CodeKeyNotFound {
 		return Entry{}, false, cacheErr // expired (the owner removes the file), or the cache failed
 	}
-	if cacheErr != nil && reservedKeys[key] {
+	if cacheErr != nil && d.reserved(key) {
 		return Entry{}, false, cacheErr
 	}
 	data, info, err := d.readFile(table, key)
@@ -234,7 +235,7 @@ func (d *Dir) Sync(table, key string) error {
 			return t.delete(key)
 		case ferr != nil, exists && bytes.Equal(cur.Value, data):
 			return nil
-		case !exists && ValidateNewKey(key) != nil: // a file no write could create is not a key
+		case !exists && !d.creatable(key): // a file no write could create is not a key
 			return nil
 		}
 		ct, _ := InferContentType("", data)
@@ -299,7 +300,7 @@ func (d *Dir) Rebuild(table string) error {
 		}
 	}
 	for key := range keys {
-		if ValidateNewKey(key) != nil {
+		if !d.creatable(key) {
 			delete(keys, key) // a file name no write can create; a key the cache holds is added back below
 		}
 	}
@@ -343,3 +344,9 @@ func (d *Dir) orphansInRoot() ([]string, error) {
 
 // Close closes the cache.
 func (d *Dir) Close() error { return d.cache.Close() }
+
+// reserved reports whether key is one of Options.ReservedKeys.
+func (d *Dir) reserved(key string) bool { return slices.Contains(d.cache.opts.ReservedKeys, key) }
+
+// creatable reports whether a write could create key.
+func (d *Dir) creatable(key string) bool { return ValidateKey(key) == nil && !d.reserved(key) }

@@ -42,6 +42,9 @@ type Options struct {
 	Readers       int           // read-only connections; 0 means GOMAXPROCS (at least 2)
 	CacheBytes    int64         // the writer's page cache; 0 means DefaultCacheBytes
 	Now           func() time.Time
+	// ReservedKeys are keys no write may create: the words the HTTP API
+	// reserves under /kv/. Directory mode imports no file of those names.
+	ReservedKeys []string
 }
 
 func (o Options) withDefaults() Options {

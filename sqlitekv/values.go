@@ -18,28 +18,6 @@ const (
 	contentTypeBinary = "application/octet-stream"
 )
 
-// reservedKeys name the HTTP API's table-level endpoints directly under
-// /kv/. encodeURIComponent leaves these words as they are, so a client
-// could never address a key named so: no write may create one.
-var reservedKeys = map[string]bool{"snapshot": true, "diff": true, "rollback": true}
-
-// ValidateNewKey is ValidateKey for a key a write may create.
-func ValidateNewKey(key string) error {
-	if err := RefuseReservedKey(key); err != nil {
-		return err
-	}
-	return ValidateKey(key)
-}
-
-// RefuseReservedKey is the part of ValidateNewKey that ValidateKey lacks,
-// for a key already validated as one to read.
-func RefuseReservedKey(key string) error {
-	if reservedKeys[key] {
-		return Errorf(CodeInvalidParameters, "Key %q is reserved for the table-level endpoint of that name", key)
-	}
-	return nil
-}
-
 // ValidateKey enforces the key contract: 1..1024 bytes of UTF-8 without
 // control characters.
 func ValidateKey(key string) error {

@@ -41,7 +41,7 @@ func Start(dataDir string, configure ...Configure) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kvdtest: resolver: %w", err)
 	}
-	acfg := actors.Config{Resolver: resolver}
+	acfg := actors.Config{Resolver: resolver, Store: sqlitekv.Options{ReservedKeys: httpapi.ReservedKeys()}}
 	var hcfg httpapi.Config
 	for _, c := range configure {
 		c(&acfg, &hcfg)
