@@ -65,7 +65,7 @@ var (
 	dbParams    = []string{"db", "table"}
 	writeParams = []string{"db", "table", "history", "create_db_if_missing", "auto_create"}
 	readErrors  = []int{400, 401, 404, 500}
-	writeErrors = []int{400, 401, 404, 413, 500, 503}
+	writeErrors = []int{400, 401, 404, 413, 500, 503, 507}
 )
 
 func withParams(base []string, more ...string) []string {
@@ -104,7 +104,7 @@ var apiOps = []apiOp{
 var errorCodes = []string{"INVALID_DB_PATH", "INVALID_PARAMETERS", "INVALID_SQLITE_HEADER", "PATH_IS_DIRECTORY",
 	"UNAUTHORIZED", "KEY_NOT_FOUND", "DATABASE_NOT_FOUND", "KEY_EXPIRED", "PATH_NOT_FOUND", "NOT_FOUND",
 	"METHOD_NOT_ALLOWED", "TIME_TRAVEL_GAP", "CAS_MISMATCH", "CAS_KEY_MISSING", "PAYLOAD_TOO_LARGE",
-	"DATABASE_ERROR", "FILE_SYSTEM_ERROR", "OVERLOADED"}
+	"DATABASE_ERROR", "FILE_SYSTEM_ERROR", "OVERLOADED", "STORAGE_FULL"}
 
 var (
 	apiDocOnce sync.Once

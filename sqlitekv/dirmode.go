@@ -106,7 +106,8 @@ func (d *Dir) confined(table, p string) error {
 }
 
 // fsError reports a filesystem failure by its kind, without paths. A
-// path too long for the filesystem is the key's fault, not the disk's.
+// path too long for the filesystem is the key's fault, not the disk's; a
+// full disk (no space, no inodes, no quota left) is STORAGE_FULL.
 func fsError(what string, err error) *Error {
 	if errors.Is(err, syscall.ENAMETOOLONG) {
 		return &Error{Code: CodeInvalidParameters, Message: "Key makes a file path longer than the filesystem allows", Cause: err}
@@ -116,7 +117,11 @@ func fsError(what string, err error) *Error {
 	if errors.As(err, &errno) {
 		reason = errno.Error()
 	}
-	return &Error{Code: CodeFileSystemError, Message: what + ": " + reason, Cause: err}
+	code := CodeFileSystemError
+	if storageFull(err) {
+		code = CodeStorageFull
+	}
+	return &Error{Code: code, Message: what + ": " + reason, Cause: err}
 }
 
 // readFile returns key's bytes, or KEY_NOT_FOUND when there is no file.
