@@ -99,7 +99,7 @@ func start(dataDir, etcDir string, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("clienttest: %w", err)
 		}
 	}
-	reg := actors.NewRegistry(actors.Config{Resolver: resolver, Store: sqlitekv.Options{Now: opts.Now}, Now: opts.Now})
+	reg := actors.NewRegistry(actors.Config{Resolver: resolver, Store: sqlitekv.Options{Now: opts.Now, MaxValueBytes: opts.MaxValueBytes}, Now: opts.Now})
 	hcfg.Registry = reg
 	srv := httpapi.New(hcfg)
 	if err := srv.Listen("127.0.0.1:0"); err != nil {
