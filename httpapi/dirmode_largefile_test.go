@@ -42,6 +42,7 @@ func TestDirMode_AFileLargerThanTheValueLimitIsRefusedNotImported(t *testing.T) 
 		wantError(t, ts.do(t, "POST", kv(key+"/incr", q), ""), 413, "PAYLOAD_TOO_LARGE")
 		wantError(t, ts.do(t, "POST", kv(key+"/push", q), `1`), 413, "PAYLOAD_TOO_LARGE")
 		wantError(t, ts.do(t, "PUT", kv(key, q+"&path=a"), `1`), 413, "PAYLOAD_TOO_LARGE")
+		wantError(t, ts.do(t, "PUT", kv(key, q), "new", "If-None-Match", "*"), 413, "PAYLOAD_TOO_LARGE")
 		if fileOf(t, root, key) != big {
 			t.Fatalf("%s's file after refused writes: changed", key)
 		}

@@ -68,7 +68,7 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 		if err != nil {
 			return err
 		}
-		if !exists && (len(req.Path) > 0 || req.IfMatch != nil) {
+		if !exists && (len(req.Path) > 0 || req.IfMatch != nil || req.Versions.Absent) {
 			if err := t.fileTooLarge(req.Key); err != nil {
 				return err
 			}
