@@ -98,3 +98,22 @@ type failingSyncs struct {
 func (f failingSyncs) Sync(vfs.SyncFlag) error {
 	return &fs.PathError{Op: "sync", Path: "test.db-wal", Err: f.errno}
 }
+
+// Directory mode's file writes tell a full disk from other failures the
+// same way.
+func TestFsError_AFullDiskIsStorageFullAndOnlyAFullDisk(t *testing.T) {
+	for errno, want := range map[syscall.Errno]Code{
+		syscall.ENOSPC: CodeStorageFull,
+		syscall.EDQUOT: CodeStorageFull,
+		syscall.EIO:    CodeFileSystemError,
+		syscall.EROFS:  CodeFileSystemError,
+	} {
+		err := fsError("Could not write the file", &fs.PathError{Op: "write", Path: "/x/.kvd-tmp-1", Err: errno})
+		if err.Code != want || err.Message != "Could not write the file: "+errno.Error() {
+			t.Errorf("%v: got %s %q, want %s naming the errno, no path", errno, err.Code, err.Message, want)
+		}
+		if got := appliedFailure("k", err).Code; got != want {
+			t.Errorf("%v after the commit: got %s, want %s", errno, got, want)
+		}
+	}
+}
