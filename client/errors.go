@@ -62,6 +62,7 @@ var (
 	ErrDatabaseError       = &Error{StatusCode: 500, Code: "DATABASE_ERROR"}
 	ErrFileSystemError     = &Error{StatusCode: 500, Code: "FILE_SYSTEM_ERROR"}
 	ErrOverloaded          = &Error{StatusCode: 503, Code: "OVERLOADED"}
+	ErrStorageFull         = &Error{StatusCode: 507, Code: "STORAGE_FULL"}
 )
 
 // IsNotFound reports whether err says the data is not there: a missing or

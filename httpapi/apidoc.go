@@ -64,7 +64,7 @@ var (
 	dbParams    = []string{"db", "table"}
 	writeParams = []string{"db", "table", "history", "create_db_if_missing", "auto_create"}
 	readErrors  = []int{400, 401, 404, 500}
-	writeErrors = []int{400, 401, 404, 408, 413, 500, 503} // 408: a body that did not arrive within --read-timeout
+	writeErrors = []int{400, 401, 404, 408, 413, 500, 503, 507} // 408: a body that did not arrive within --read-timeout
 )
 
 func withParams(base []string, more ...string) []string {
@@ -77,8 +77,8 @@ var apiOps = []apiOp{
 	{"GET", "/metrics", "Prometheus metrics", nil, "", "text", nil},
 	{"GET", "/api/v1/openapi.json", "This document", nil, "", "json", nil},
 	{"GET", kvDoc, "List keys in byte order, or as of a time", withParams(dbParams, "prefix", "limit", "offset", "at_timestamp", "after", "rebuild"), "", "KeyList", readErrors},
-	{"GET", kvDoc + "/{key}", "Read a value (raw bytes, its Content-Type and metadata headers)", withParams(dbParams, "key", "path", "at_timestamp", "rebuild"), "", "raw", []int{304, 400, 401, 404, 409, 500}},
-	{"HEAD", kvDoc + "/{key}", "Does the key exist (headers only)", withParams(dbParams, "key", "rebuild"), "", "none", readErrors},
+	{"GET", kvDoc + "/{key}", "Read a value (raw bytes, its Content-Type and metadata headers)", withParams(dbParams, "key", "path", "at_timestamp", "rebuild"), "", "raw", []int{304, 400, 401, 404, 409, 413, 500}},
+	{"HEAD", kvDoc + "/{key}", "Does the key exist (headers only)", withParams(dbParams, "key", "rebuild"), "", "none", append(readErrors, 413)},
 	{"PUT", kvDoc + "/{key}", "Store a value (the raw body)", withParams(writeParams, "key", "path", "ttl", "if_match", "ref"), "raw", "PutResult", append(writeErrors, 412)},
 	{"DELETE", kvDoc + "/{key}", "Delete a key", withParams(writeParams, "key"), "", "DeleteResult", append(writeErrors, 412)},
 	{"POST", kvDoc + "/{key}/incr", "Atomically add delta", withParams(writeParams, "key", "delta", "path"), "", "IncrResult", writeErrors},
@@ -89,7 +89,7 @@ var apiOps = []apiOp{
 	{"POST", kvDoc + "/{key}/push", "Append to a JSON array", withParams(writeParams, "key", "path"), "value", "ArrayResult", writeErrors},
 	{"POST", kvDoc + "/{key}/pop", "Take the last element of a JSON array", withParams(writeParams, "key", "path"), "", "ArrayResult", writeErrors},
 	{"POST", kvDoc + "/{key}/remove", "Remove an element (by index, or every element equal to the body)", withParams(writeParams, "key", "path", "index"), "value", "ArrayResult", writeErrors},
-	{"POST", kvDoc + "/batch/get", "Read up to 100 keys from one snapshot", dbParams, "BatchKeys", "BatchGetResult", readErrors},
+	{"POST", kvDoc + "/batch/get", "Read up to 100 keys from one snapshot", dbParams, "BatchKeys", "BatchGetResult", append(readErrors, 413)},
 	{"POST", kvDoc + "/batch/set", "Write up to 100 items in one transaction, all or nothing", writeParams, "BatchSet", "BatchSetResult", writeErrors},
 	{"POST", kvDoc + "/batch/delete", "Delete up to 100 keys in one transaction", writeParams, "BatchKeys", "BatchDeleteResult", writeErrors},
 	{"GET", kvDoc + "/snapshot", "Every key's value at a time", withParams(dbParams, "timestamp", "prefix", "limit", "after"), "", "TableSnapshot", readErrors},
@@ -130,7 +130,7 @@ func apiQueryParams() map[string]paramSet {
 var errorCodes = []string{"INVALID_DB_PATH", "INVALID_PARAMETERS", "INVALID_SQLITE_HEADER", "PATH_IS_DIRECTORY",
 	"UNAUTHORIZED", "KEY_NOT_FOUND", "DATABASE_NOT_FOUND", "KEY_EXPIRED", "PATH_NOT_FOUND", "NOT_FOUND",
 	"METHOD_NOT_ALLOWED", "TIME_TRAVEL_GAP", "CAS_MISMATCH", "CAS_KEY_MISSING", "PAYLOAD_TOO_LARGE",
-	"DATABASE_ERROR", "FILE_SYSTEM_ERROR", "OVERLOADED"}
+	"DATABASE_ERROR", "FILE_SYSTEM_ERROR", "OVERLOADED", "STORAGE_FULL"}
 
 var (
 	apiDocOnce sync.Once

@@ -125,9 +125,9 @@ func TestDirMode_FailedGroupCommitChangesNoFile(t *testing.T) {
 	// An empty value needs no room of its own on disk, but the cache's
 	// COMMIT needs room in the WAL: the SQLite side fails after the file
 	// side was staged.
-	wantError(t, ts.do(t, "PUT", kv("k", q), ""), 500, "DATABASE_ERROR")
-	wantError(t, ts.do(t, "POST", batchPath+"delete?"+q, `{"keys":["k","gone"]}`), 500, "DATABASE_ERROR")
-	wantError(t, ts.do(t, "DELETE", kv("gone", q), ""), 500, "DATABASE_ERROR")
+	wantError(t, ts.do(t, "PUT", kv("k", q), ""), 507, "STORAGE_FULL")
+	wantError(t, ts.do(t, "POST", batchPath+"delete?"+q, `{"keys":["k","gone"]}`), 507, "STORAGE_FULL")
+	wantError(t, ts.do(t, "DELETE", kv("gone", q), ""), 507, "STORAGE_FULL")
 	if got := fmt.Sprint(tree(t, mnt)); got != "[gone k]" {
 		t.Fatalf("files after failed commits: got %s, want [gone k]", got)
 	}
@@ -149,10 +149,10 @@ func TestDirMode_FailedGroupCommitChangesNoFile(t *testing.T) {
 }
 
 // The group's COMMIT succeeds but a folder its file needs cannot be made
-// (the filesystem is out of inodes): the write answers 500 saying what
+// (the filesystem is out of inodes): the write answers 507 saying what
 // failed, the folders made for it are gone again, and the cache, ahead of
 // the disk, follows the file back.
-func TestDirMode_FileThatCannotBePutInPlaceAfterCommitAnswers500(t *testing.T) {
+func TestDirMode_FileThatCannotBePutInPlaceAfterCommitFailsItsWrite(t *testing.T) {
 	ts, mnt, q := tmpfsServer(t, "size=4m,nr_inodes=64")
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v"), 200)
 	// Use up the inodes, then free two: one for the temp file, one for
@@ -177,7 +177,7 @@ func TestDirMode_FileThatCannotBePutInPlaceAfterCommitAnswers500(t *testing.T) {
 	os.Remove(fillers[1])
 	fillers = fillers[2:]
 	r := ts.do(t, "PUT", kv("new%2Fdeep%2Fkey", q), "n")
-	wantError(t, r, 500, "FILE_SYSTEM_ERROR")
+	wantError(t, r, 507, "STORAGE_FULL")
 	msg := r.JSON(t)["message"].(string)
 	for _, want := range []string{`key "new/deep/key"`, "no space left on device", "committed"} {
 		if !strings.Contains(msg, want) {

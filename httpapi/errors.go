@@ -40,6 +40,7 @@ var statusOf = map[sqlitekv.Code]int{
 	sqlitekv.CodeDatabaseError:       http.StatusInternalServerError,
 	sqlitekv.CodeFileSystemError:     http.StatusInternalServerError,
 	sqlitekv.CodeOverloaded:          http.StatusServiceUnavailable,
+	sqlitekv.CodeStorageFull:         http.StatusInsufficientStorage,
 }
 
 type errorBody struct {

@@ -87,9 +87,9 @@ func TestDiskFull_WritesFailClearlyReadsGoOnWritesResume(t *testing.T) {
 		switch r.Status {
 		case 200:
 			written++
-		case 500:
-			wantError(t, r, 500, "DATABASE_ERROR")
-			if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "Disk is full") && !strings.Contains(msg, "I/O") {
+		case 507:
+			wantError(t, r, 507, "STORAGE_FULL")
+			if msg := r.JSON(t)["message"]; msg != "Disk is full: the write was not saved" {
 				t.Fatalf("disk-full message: got %q", msg)
 			}
 			full = true
@@ -118,4 +118,33 @@ func TestDiskFull_WritesFailClearlyReadsGoOnWritesResume(t *testing.T) {
 		}
 	}
 	// newTestServer's cleanup runs PRAGMA integrity_check on app.db.
+}
+
+// In directory mode a value the full disk cannot take (its temp file)
+// answers 507 before anything commits: the key keeps its file and its
+// cache entry, and once space is freed the same write goes through.
+func TestDiskFull_DirectoryModeFileWriteAnswers507(t *testing.T) {
+	ts, mnt, q := tmpfsServer(t, "size=2m")
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "before"), 200)
+	// Leave room for the cache's COMMIT, not for the value's file.
+	reserve := filepath.Join(mnt, "reserve")
+	if err := os.WriteFile(reserve, make([]byte, 48<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	free := fillDisk(t, mnt)
+	os.Remove(reserve)
+	value := strings.Repeat("x", 128<<10)
+	r := ts.do(t, "PUT", kv("k", q), value)
+	wantError(t, r, 507, "STORAGE_FULL")
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "no space left on device") {
+		t.Fatalf("message: got %q, want it to say no space left on device", msg)
+	}
+	if got := ts.do(t, "GET", kv("k", q), ""); string(got.Body) != "before" || got.Header.Get("ETag") == "" {
+		t.Fatalf("k on a full disk: got %q etag %q, want before with its version", got.Body, got.Header.Get("ETag"))
+	}
+	free()
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), value), 200)
+	if fileOf(t, mnt, "k") != value {
+		t.Fatal("k's file after space was freed: not the new value")
+	}
 }

@@ -39,6 +39,9 @@ func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
 	}
 	err = w.atomically(func() error {
 		cur, exists, err := w.live(t, req.Key)
+		if err == nil && !exists {
+			err = t.fileTooLarge(req.Key)
+		}
 		if err != nil {
 			return err
 		}

@@ -74,7 +74,7 @@ func (w *Writer) BatchDelete(req BatchDeleteRequest) (deleted int, err error) {
 		deleted = 0
 		for _, key := range req.Keys {
 			_, exists, err := w.live(t, key)
-			if err == nil && exists {
+			if err == nil && (exists || t.fileTooLarge(key) != nil) {
 				if _, _, err = w.write(t, key, OpDelete, nil, !req.NoHistory); err == nil {
 					err = t.delete(key)
 				}

@@ -107,7 +107,8 @@ func (d *Dir) confined(table, p string) error {
 }
 
 // fsError reports a filesystem failure by its kind, without paths. A
-// path too long for the filesystem is the key's fault, not the disk's.
+// path too long for the filesystem is the key's fault, not the disk's; a
+// full disk (no space, no inodes, no quota left) is STORAGE_FULL.
 func fsError(what string, err error) *Error {
 	if errors.Is(err, syscall.ENAMETOOLONG) {
 		return &Error{Code: CodeInvalidParameters, Message: "Key makes a file path longer than the filesystem allows", Cause: err}
@@ -117,7 +118,11 @@ func fsError(what string, err error) *Error {
 	if errors.As(err, &errno) {
 		reason = errno.Error()
 	}
-	return &Error{Code: CodeFileSystemError, Message: what + ": " + reason, Cause: err}
+	code := CodeFileSystemError
+	if storageFull(err) {
+		code = CodeStorageFull
+	}
+	return &Error{Code: code, Message: what + ": " + reason, Cause: err}
 }
 
 // readFile returns key's bytes, or KEY_NOT_FOUND when there is no file.
@@ -134,12 +139,47 @@ func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 		return nil, nil, Errorf(CodeKeyNotFound, "Key not found")
 	case !info.Mode().IsRegular():
 		return nil, nil, Errorf(CodeKeyNotFound, "Key not found (a folder, not a file)")
+	case info.Size() > d.maxValue():
+		return nil, nil, d.fileTooLarge(key)
 	}
 	data, err := os.ReadFile(p)
 	if err != nil {
 		return nil, nil, fsError("Could not read the file", err)
 	}
+	if int64(len(data)) > d.maxValue() { // it grew since
+		return nil, nil, d.fileTooLarge(key)
+	}
 	return data, info, nil
+}
+
+// A file dropped into the folder may be larger than any value kvd
+// accepts. It is neither served nor imported: its bytes in one SQLite
+// row would be a value no write could store, and a large enough one runs
+// the cache out of memory, which rolls back the whole group it is in.
+// The cache leaves such a key out (Sync); a plain PUT replaces the file,
+// a DELETE removes it, and a write that builds on the value is refused.
+
+func (d *Dir) maxValue() int64 { return d.cache.opts.MaxValueBytes }
+
+func (d *Dir) fileTooLarge(key string) *Error {
+	return Errorf(CodePayloadTooLarge, "Key %q's file is larger than %d bytes, the largest value kvd serves or imports; a PUT replaces it, a DELETE removes it", key, d.maxValue())
+}
+
+// tooLarge is PAYLOAD_TOO_LARGE when key's file is one the cache leaves
+// out as too large, else nil; so is a key the open group changed (the
+// cache holds that change).
+func (d *Dir) tooLarge(table, key string) error {
+	if d.hasStaged(table, key) {
+		return nil
+	}
+	p, err := d.filePath(table, key)
+	if err != nil {
+		return nil
+	}
+	if info, err := lstatKeyFile(p, ""); err == nil && info != nil && info.Mode().IsRegular() && info.Size() > d.maxValue() {
+		return d.fileTooLarge(key)
+	}
+	return nil
 }
 
 // Get reads key from its file. The cache supplies metadata (content type,
@@ -218,7 +258,8 @@ func (d *Dir) Sync(table, key string) error {
 		return err
 	}
 	data, _, ferr := d.readFile(table, key)
-	if ferr != nil && CodeOf(ferr) != CodeKeyNotFound {
+	tooLarge := CodeOf(ferr) == CodePayloadTooLarge
+	if ferr != nil && CodeOf(ferr) != CodeKeyNotFound && !tooLarge {
 		return ferr
 	}
 	d.importing = true
@@ -228,6 +269,13 @@ func (d *Dir) Sync(table, key string) error {
 		switch {
 		case err != nil:
 			return err
+		case tooLarge && exists: // replaced by a file too large to import: what it holds is unknown, an unrecorded write
+			if _, _, err := w.write(t, key, OpImport, nil, false); err != nil {
+				return err
+			}
+			return t.delete(key)
+		case tooLarge:
+			return nil
 		case ferr != nil && exists: // removed behind our back
 			if _, _, err := w.write(t, key, OpImport, nil, true); err != nil {
 				return err

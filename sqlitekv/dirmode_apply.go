@@ -120,10 +120,15 @@ func (f *FileFailures) For(table string, keys []string) error {
 
 // appliedFailure reports a file that could not be changed after the cache
 // committed: a server-side failure whatever the cause (never the
-// client's), saying which key and what became of it.
+// client's), saying which key and what became of it; a full disk stays
+// STORAGE_FULL, since the write did not land and may once there is room.
 func appliedFailure(key string, err error) *Error {
+	code := CodeFileSystemError
+	if CodeOf(err) == CodeStorageFull {
+		code = CodeStorageFull
+	}
 	return &Error{
-		Code:    CodeFileSystemError,
+		Code:    code,
 		Message: fmt.Sprintf("The cache committed but key %q's file could not be changed (%s); the file keeps its old bytes, which the next read or write imports back", key, reasonOf(err)),
 		Cause:   err,
 	}

@@ -17,9 +17,13 @@ import (
 // Writer then tells the mirror the fate of the SQLite side: mark and undo
 // around each savepoint, apply once the transaction committed, discard
 // when it rolled back. So no file changes unless the cache commits.
+// tooLarge tells a key the cache leaves out because its file is too
+// large to import (dirmode.go): a write that finds no entry learns that
+// a file is there all the same.
 type Mirror interface {
 	Store(table, key string, value []byte) error
 	Remove(table, key string) error
+	tooLarge(table, key string) error
 	mark() int
 	undo(mark int)
 	apply() error

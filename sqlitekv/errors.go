@@ -3,6 +3,7 @@ package sqlitekv
 import (
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -27,6 +28,7 @@ const (
 	CodeOverloaded          Code = "OVERLOADED"
 	CodeDatabaseError       Code = "DATABASE_ERROR"
 	CodeFileSystemError     Code = "FILE_SYSTEM_ERROR"
+	CodeStorageFull         Code = "STORAGE_FULL"
 )
 
 // Error is the only error type storage hands upward: a code for the HTTP
@@ -60,8 +62,8 @@ func dbError(cause error) *Error {
 	switch {
 	case errors.Is(cause, sqlite3.CORRUPT), errors.Is(cause, sqlite3.NOTADB):
 		msg = "Database file is corrupt"
-	case errors.Is(cause, sqlite3.FULL):
-		msg = "Disk is full: the write was not saved"
+	case storageFull(cause):
+		return &Error{Code: CodeStorageFull, Message: "Disk is full: the write was not saved", Cause: cause}
 	case errors.Is(cause, sqlite3.IOERR):
 		msg = "Disk I/O error"
 	case errors.Is(cause, sqlite3.READONLY), errors.Is(cause, sqlite3.PERM), errors.Is(cause, sqlite3.CANTOPEN):
@@ -70,6 +72,16 @@ func dbError(cause error) *Error {
 		msg = "Database is locked by another process"
 	}
 	return &Error{Code: CodeDatabaseError, Message: msg, Cause: cause}
+}
+
+// storageFull tells a full disk (or an exhausted quota) from other
+// failures: SQLITE_FULL, or the system's ENOSPC or EDQUOT itself. The
+// driver's VFS hands a full disk up as an I/O error whose errno SQLite's
+// later calls overwrite before the error reaches kvd, so the writer's WAL
+// turns it into SQLITE_FULL first (walbuffer.go); any other I/O error
+// stays one.
+func storageFull(err error) bool {
+	return errors.Is(err, sqlite3.FULL) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // PanicError is the error of a write that panicked: a bug, reported to

@@ -68,6 +68,11 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 		if err != nil {
 			return err
 		}
+		if !exists && (len(req.Path) > 0 || req.IfMatch != nil || req.Versions.Absent) {
+			if err := t.fileTooLarge(req.Key); err != nil {
+				return err
+			}
+		}
 		if err := checkPreconditions(req, cur, exists); err != nil {
 			return err
 		}
@@ -167,7 +172,7 @@ func (w *Writer) Delete(req DeleteRequest) error {
 		if err := req.Versions.check(cur, exists); err != nil {
 			return err // before the 404: If-Match on a missing key is a failed precondition
 		}
-		if !exists {
+		if !exists && t.fileTooLarge(req.Key) == nil {
 			return Errorf(CodeKeyNotFound, "Key not found")
 		}
 		if _, _, err := w.write(t, req.Key, OpDelete, nil, !req.NoHistory); err != nil {
@@ -191,6 +196,9 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 	}
 	err = w.checkedFirst(func() error {
 		cur, exists, expired, err := t.current(req.Key, w.now())
+		if err == nil && !exists {
+			err = t.fileTooLarge(req.Key)
+		}
 		if err != nil {
 			return err
 		}

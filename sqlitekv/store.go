@@ -41,11 +41,15 @@ type Options struct {
 	HistoryMaxAge time.Duration // 0 keeps history regardless of age
 	Readers       int           // read-only connections; 0 means GOMAXPROCS (at least 2)
 	CacheBytes    int64         // the writer's page cache; 0 means DefaultCacheBytes
+	MaxValueBytes int64         // directory mode: the largest file served or imported; 0 means DefaultMaxValueBytes
 	Now           func() time.Time
 	// ReservedKeys are keys no write may create: the words the HTTP API
 	// reserves under /kv/. Directory mode imports no file of those names.
 	ReservedKeys []string
 }
+
+// DefaultMaxValueBytes is kvd's --max-value-bytes unless set otherwise.
+const DefaultMaxValueBytes = 10 << 20
 
 func (o Options) withDefaults() Options {
 	if o.Sync == "" {
@@ -56,6 +60,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.MaxValueBytes <= 0 {
+		o.MaxValueBytes = DefaultMaxValueBytes
 	}
 	if o.Readers <= 0 {
 		o.Readers = max(2, runtime.GOMAXPROCS(0))

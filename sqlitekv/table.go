@@ -93,6 +93,17 @@ func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bo
 	return e, found, false, nil
 }
 
+// fileTooLarge, in directory mode, is PAYLOAD_TOO_LARGE for a key
+// current finds absent whose file is there but too large to import: a
+// delete removes it, a write that would build on its value must not
+// start from nothing and throw the file away.
+func (t *writeTable) fileTooLarge(key string) error {
+	if t.mirror == nil {
+		return nil
+	}
+	return t.mirror.tooLarge(t.name.name, key)
+}
+
 func (t *writeTable) store(key string, e Entry, exists bool) error {
 	if t.mirror != nil {
 		if err := t.mirror.Store(t.name.name, key, e.Value); err != nil {

@@ -111,7 +111,7 @@ func (f *bufferedWAL) Sync(flags vfs.SyncFlag) error {
 	if !f.fsyncCommits && flags&vfs.SYNC_FULL != vfs.SYNC_FULL {
 		return nil // a commit's, under --sync normal
 	}
-	return f.File.Sync(flags)
+	return fullDisk(f.File.Sync(flags))
 }
 
 func (f *bufferedWAL) Size() (int64, error) {
@@ -159,6 +159,19 @@ func (f *bufferedWAL) flush() error {
 	f.buf = f.buf[:0]
 	if cap(f.buf) > walBufferLimit {
 		f.buf = nil // a huge commit's buffer is not kept for good
+	}
+	return fullDisk(err)
+}
+
+// fullDisk hands a full disk (ENOSPC, EDQUOT) to SQLite as SQLITE_FULL.
+// The OS VFS reports it as an I/O error (it looks for a bare errno, and
+// gets one wrapped in an *os.PathError), and the errno it carries is
+// overwritten by SQLite's next calls (the rollback's) before the error
+// reaches kvd: a client would learn of a disk I/O error, not of a full
+// disk that freeing space mends.
+func fullDisk(err error) error {
+	if err != nil && storageFull(err) {
+		return vfs.SystemError(err, sqlite3.FULL)
 	}
 	return err
 }

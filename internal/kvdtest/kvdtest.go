@@ -46,6 +46,9 @@ func Start(dataDir string, configure ...Configure) (*Server, error) {
 	for _, c := range configure {
 		c(&acfg, &hcfg)
 	}
+	if acfg.Store.MaxValueBytes == 0 { // as kvd: one limit for bodies and directory-mode files
+		acfg.Store.MaxValueBytes = hcfg.MaxValueBytes
+	}
 	ownMetrics := hcfg.Metrics == nil
 	if ownMetrics {
 		hcfg.Metrics = httpapi.NewMetrics()
