@@ -33,9 +33,9 @@ type Writer struct {
 	ckpt      *checkpointer
 	id        *fileIdentity // the file its path must still name (identity.go)
 	wal       *walProgress  // pages in the WAL after the last commit, and the commits
-	pokedAt   int          // pages in the WAL when the checkpointer was last asked to run
-	lastTs    int64        // history time never goes backwards
-	pruneDice *rand.Rand   // picks the writes that check retention (history.go)
+	pokedAt   int           // pages in the WAL when the checkpointer was last asked to run
+	lastTs    int64         // history time never goes backwards
+	pruneDice *rand.Rand    // picks the writes that check retention (history.go)
 	ageCursor map[string]int64
 }
 
