@@ -31,12 +31,13 @@ type Writer struct {
 	committed bool   // the last Commit's transaction committed
 	failed    error  // the open group can only be rolled back (see spoil)
 	ckpt      *checkpointer
-	id        *fileIdentity // the file its path must still name (identity.go)
-	wal       *walProgress  // pages in the WAL after the last commit, and the commits
-	pokedAt   int           // pages in the WAL when the checkpointer was last asked to run
-	lastTs    int64         // history time never goes backwards
-	pruneDice *rand.Rand    // picks the writes that check retention (history.go)
+	wal       *walProgress // pages in the WAL after the last commit, and the commits
+	pokedAt   int          // pages in the WAL when the checkpointer was last asked to run
+	lastTs    int64        // history time never goes backwards
+	pruneDice *rand.Rand   // picks the writes that check retention (history.go)
 	ageCursor map[string]int64
+
+	id *fileIdentity // the file its path must still name (identity.go)
 }
 
 // newWriter sets conn up as the writer. It reports each commit to wal;
