@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -40,6 +41,8 @@ const identityCheckInterval = 100 * time.Millisecond
 type fileIdentity struct {
 	path      string
 	file      fs.FileInfo // the writer's database file, as opened
+	walPath   string
+	wal       fs.FileInfo // the writer's log, once a commit looked (it stays open as long as the writer)
 	replaced  atomic.Bool
 	checkedAt atomic.Int64 // when reads last checked the path, Unix ns
 }
@@ -52,7 +55,7 @@ func identify(conn *sqlite3.Conn, path string) (*fileIdentity, error) {
 	if err != nil {
 		return nil, dbError(err)
 	}
-	id := &fileIdentity{path: path, file: file}
+	id := &fileIdentity{path: path, file: file, walPath: path + "-wal"}
 	id.checkedAt.Store(time.Now().UnixNano())
 	if !names(path, file) {
 		return nil, id.fail()
@@ -83,13 +86,19 @@ func (id *fileIdentity) sameFile(conn *sqlite3.Conn) error {
 }
 
 // checkCommitted checks, after a commit, that the writer's database file
-// and its log are still the files their paths name.
+// and its log are still the files their paths name (writer only).
 func (id *fileIdentity) checkCommitted(writer *sqlite3.Conn) error {
 	if id.replaced.Load() || !names(id.path, id.file) {
 		return id.fail()
 	}
-	wal, err := openedFile(writer, sqlite3.FCNTL_JOURNAL_POINTER)
-	if err != nil || !names(id.path+"-wal", wal) {
+	if id.wal == nil {
+		wal, err := openedFile(writer, sqlite3.FCNTL_JOURNAL_POINTER)
+		if err != nil {
+			return id.fail()
+		}
+		id.wal = wal
+	}
+	if !names(id.walPath, id.wal) {
 		return id.fail()
 	}
 	return nil
@@ -115,8 +124,20 @@ func (id *fileIdentity) checkForRead() error {
 // path that cannot be looked at does not name it: nothing can be
 // acknowledged that kvd cannot vouch for.
 func names(path string, file fs.FileInfo) bool {
-	info, err := os.Lstat(path)
-	return err == nil && os.SameFile(info, file)
+	want, ok := file.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	// syscall's Lstat, not os.Lstat: this runs at every commit, and
+	// os.Lstat allocates what is compared here and dropped.
+	var got syscall.Stat_t
+	for {
+		err := syscall.Lstat(path, &got)
+		if err == syscall.EINTR {
+			continue
+		}
+		return err == nil && got.Dev == want.Dev && got.Ino == want.Ino
+	}
 }
 
 // openedFile is what the file of conn's database (FCNTL_FILE_POINTER) or

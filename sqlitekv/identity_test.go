@@ -62,3 +62,16 @@ func TestWriter_CommitToADeletedFileFails(t *testing.T) {
 		t.Fatal("store not marked replaced")
 	}
 }
+
+// BenchmarkFileIdentity_CheckCommitted is what each group commit adds to
+// make sure it went to the file the path names: two lstat calls.
+func BenchmarkFileIdentity_CheckCommitted(b *testing.B) {
+	s, _ := mustOpenStore(b, Options{})
+	put(b, s, "k", "v")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.id.checkCommitted(s.writer.conn); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
