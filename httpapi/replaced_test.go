@@ -185,3 +185,25 @@ func valueOnDisk(tb testing.TB, path, key string) string {
 	tb.Fatal(err)
 	return ""
 }
+
+// A copy renamed over an open database (a restore) is what the path
+// names from then on: the next open serves the copy, not the copy mixed
+// with the log kvd kept for the file it replaced.
+func TestDatabaseFile_ReplacedWhileOpenServesTheNewFile(t *testing.T) {
+	ts := newTestServer(t)
+	for _, k := range []string{"k", "only-old"} {
+		wantStatus(t, ts.do(t, "PUT", kv(k, "db=app&create_db_if_missing=true"), "old"), 200)
+	}
+	restored := filepath.Join(t.TempDir(), "restored.db")
+	writeDatabase(t, restored, "k", "restored")
+	if err := os.Rename(restored, filepath.Join(ts.DataDir, "app.db")); err != nil {
+		t.Fatal(err)
+	}
+
+	wantError(t, ts.do(t, "PUT", kv("lost", "db=app"), "x"), 503, "OVERLOADED")
+	if got := ts.do(t, "GET", kv("k", "db=app"), ""); got.Status != 200 || string(got.Body) != "restored" {
+		t.Fatalf("k after the restore: got %d %q, want restored", got.Status, got.Body)
+	}
+	wantError(t, ts.do(t, "GET", kv("only-old", "db=app"), ""), 404, "KEY_NOT_FOUND")
+	wantError(t, ts.do(t, "GET", kv("lost", "db=app"), ""), 404, "KEY_NOT_FOUND")
+}

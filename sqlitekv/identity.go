@@ -120,6 +120,16 @@ func (id *fileIdentity) checkForRead() error {
 	return nil
 }
 
+// removeOldLog removes the log of a replaced file, once the writer has
+// closed, if the path still names it: it belongs to the old file, and the
+// next open would replay its commits into the new one (SQLite neither
+// checkpoints nor deletes the log of a file that moved).
+func (id *fileIdentity) removeOldLog() {
+	if id.replaced.Load() && id.wal != nil && names(id.walPath, id.wal) {
+		os.Remove(id.walPath)
+	}
+}
+
 // names reports whether path, its last element not followed, is file. A
 // path that cannot be looked at does not name it: nothing can be
 // acknowledged that kvd cannot vouch for.

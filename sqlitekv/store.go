@@ -123,6 +123,7 @@ func openStore(path string, create bool, opts Options) (*Store, error) {
 		conn.Close()
 		return nil, err
 	}
+	s.id.wal, _ = openedFile(conn, sqlite3.FCNTL_JOURNAL_POINTER) // open by now; else the first commit looks
 	// The WAL (and a new database file) now exist; the SQLite driver does
 	// not fsync their folder, so a power cut could lose their entries, and
 	// with them writes acknowledged as durable.
@@ -181,6 +182,7 @@ func (s *Store) Close() error {
 			(<-s.readers).close()
 		}
 		err = s.writer.close()
+		s.id.removeOldLog()
 	})
 	return err
 }
