@@ -253,6 +253,10 @@ func checkHeader(p string) error {
 		return &Error{Code: CodeInvalidDBPath, Message: "Database file is not readable", Cause: err}
 	}
 	defer f.Close()
+	return checkHeaderOf(f)
+}
+
+func checkHeaderOf(f *os.File) error {
 	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
 		return Errorf(CodeInvalidSQLiteHeader, "File is not a valid SQLite database")
 	}
