@@ -60,8 +60,12 @@ func (t *treeFS) readDir(p string) ([]fs.DirEntry, error) {
 	return fs.ReadDir(t.root.FS(), filepath.ToSlash(t.rel(p)))
 }
 
-// walkDir is filepath.WalkDir inside the root, with absolute paths.
+// walkDir is filepath.WalkDir inside the root, with absolute paths. Like
+// filepath.WalkDir, it does not follow p itself when p is a link.
 func (t *treeFS) walkDir(p string, fn fs.WalkDirFunc) error {
+	if info, err := t.lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
+		return fn(p, fs.FileInfoToDirEntry(info), nil)
+	}
 	return fs.WalkDir(t.root.FS(), filepath.ToSlash(t.rel(p)), func(rel string, e fs.DirEntry, err error) error {
 		return fn(filepath.Join(t.dir, filepath.FromSlash(rel)), e, err)
 	})
