@@ -75,3 +75,21 @@ func BenchmarkFileIdentity_CheckCommitted(b *testing.B) {
 		}
 	}
 }
+
+// A symlink where the database file should be, swapped in after the
+// resolver looked, fails the open as one to retry (the retry resolves the
+// path again), and creates nothing where it points.
+func TestOpen_SymlinkSwappedInAtThePathIsRefusedForARetry(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.db")
+	must(t, os.Symlink(filepath.Join(outside, "created.db"), path))
+	if s, err := Open(path, true, Options{}); err != errReplaced {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("open through a link: got %v, want %v", err, errReplaced)
+	}
+	if left, _ := os.ReadDir(outside); len(left) != 0 {
+		t.Fatalf("files created where the link points: %d, first %q", len(left), left[0].Name())
+	}
+}

@@ -105,6 +105,9 @@ func openStore(path string, create bool, opts Options) (*Store, error) {
 		flags |= sqlite3.OPEN_CREATE
 	}
 	conn, err := sqlite3.OpenFlags(bufferedWALURI(path, opts.Sync), flags)
+	if err != nil && isLink(path) {
+		return nil, errReplaced // swapped in since the resolver looked: a retry resolves it again
+	}
 	if err != nil {
 		return nil, openError(path, err)
 	}
@@ -135,6 +138,11 @@ func openStore(path string, create bool, opts Options) (*Store, error) {
 		s.slots <- struct{}{}
 	}
 	return s, nil
+}
+
+func isLink(path string) bool {
+	info, err := os.Lstat(path)
+	return err == nil && info.Mode()&fs.ModeSymlink != 0
 }
 
 // createdEmpty reports whether path is an empty file: what a create leaves
