@@ -93,3 +93,22 @@ func TestOpen_SymlinkSwappedInAtThePathIsRefusedForARetry(t *testing.T) {
 		t.Fatalf("files created where the link points: %d, first %q", len(left), left[0].Name())
 	}
 }
+
+// A symlink to an existing database, swapped in at the path after the
+// resolver looked, is not used: the writer's file must be the one the
+// path names, not the one the link leads to.
+func TestOpen_SymlinkToADatabaseSwappedInIsNotUsed(t *testing.T) {
+	dir, outside := t.TempDir(), filepath.Join(t.TempDir(), "outside.db")
+	o, err := Open(outside, true, Options{})
+	must(t, err)
+	put(t, o, "k", "outside")
+	must(t, o.Close())
+	path := filepath.Join(dir, "app.db")
+	must(t, os.Symlink(outside, path))
+	if s, err := Open(path, true, Options{}); err != errReplaced {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("open through a link: got %v, want %v", err, errReplaced)
+	}
+}
