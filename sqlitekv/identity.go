@@ -30,6 +30,9 @@ import (
 // the replacement committed to the old file only: it is reported failed,
 // never acknowledged.
 
+// errReplaced is a 503 with Retry-After, like OVERLOADED's other uses (a
+// database closing): no client input is at fault, nothing was applied,
+// and a retry, which resolves the path afresh, gets a real answer.
 var errReplaced = Errorf(CodeOverloaded, "The database file was deleted or replaced while open: nothing was saved; retry")
 
 // identityCheckInterval bounds how long reads may go on from a replaced
@@ -42,7 +45,7 @@ type fileIdentity struct {
 	path      string
 	file      fs.FileInfo // the writer's database file, as opened
 	walPath   string
-	wal       fs.FileInfo // the writer's log, once a commit looked (it stays open as long as the writer)
+	wal       fs.FileInfo // the writer's log, from the open or the first commit (open as long as the writer)
 	replaced  atomic.Bool
 	checkedAt atomic.Int64 // when reads last checked the path, Unix ns
 }
