@@ -64,7 +64,7 @@ const kvDoc = "/api/v1/sqlite/kv"
 var (
 	dbParams    = []string{"db", "table"}
 	writeParams = []string{"db", "table", "history", "create_db_if_missing", "auto_create"}
-	readErrors  = []int{400, 401, 404, 500, 503} // 503: the database file was replaced while open (retry)
+	readErrors  = []int{400, 401, 404, 500}
 	writeErrors = []int{400, 401, 404, 413, 500, 503}
 )
 
