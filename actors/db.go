@@ -271,7 +271,10 @@ func (d *DB) close() error {
 	d.mu.Unlock()
 	d.reg.system.Root.Poison(d.pid)
 	<-d.stopped
-	return d.store.Close() // in directory mode, the cache
+	if d.dir != nil {
+		return d.dir.Close() // the cache, and the directory's root
+	}
+	return d.store.Close()
 }
 
 // Sweep runs one round of TTL expiry and history pruning now, through the

@@ -108,9 +108,12 @@ func NewRegistry(cfg Config) *Registry {
 func (r *Registry) Open(name string, create, dirMode bool) (*DB, error) {
 	r.mu.Lock()
 	if db, ok := r.byName[name]; ok && (db.dir == nil || dirMode) {
-		db.lease(r.cfg.Now())
-		r.mu.Unlock()
-		return db, nil
+		if !db.store.Replaced() {
+			db.lease(r.cfg.Now())
+			r.mu.Unlock()
+			return db, nil
+		}
+		r.evictLocked(db) // its file was deleted or replaced: resolve the path afresh
 	}
 	r.mu.Unlock()
 
@@ -138,6 +141,11 @@ func (r *Registry) openPath(name, path string, create, dirMode bool) (*DB, error
 		if r.closed {
 			r.mu.Unlock()
 			return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Server is shutting down")
+		}
+		if db, ok := r.dbs[path]; ok && db.store.Replaced() {
+			// Its file was deleted or replaced: close it, then open
+			// whatever the path names now.
+			r.evictLocked(db)
 		}
 		done, busy := r.closing[path]
 		if !busy {
@@ -247,13 +255,14 @@ func (r *Registry) evictLocked(db *DB) {
 	}()
 }
 
-// CloseIdle closes every database unleased for longer than IdleTimeout.
+// CloseIdle closes every database unleased for longer than IdleTimeout,
+// and every unleased one whose file was deleted or replaced.
 func (r *Registry) CloseIdle() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cutoff := r.cfg.Now().Add(-r.cfg.IdleTimeout)
 	for _, db := range r.dbs {
-		if db.leases == 0 && db.lastUsed.Before(cutoff) {
+		if db.leases == 0 && (db.lastUsed.Before(cutoff) || db.store.Replaced()) {
 			r.evictLocked(db)
 		}
 	}

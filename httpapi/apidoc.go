@@ -63,7 +63,7 @@ const kvDoc = "/api/v1/sqlite/kv"
 var (
 	dbParams    = []string{"db", "table"}
 	writeParams = []string{"db", "table", "history", "create_db_if_missing", "auto_create"}
-	readErrors  = []int{400, 401, 404, 500}
+	readErrors  = []int{400, 401, 404, 413, 500, 503} // 413: a directory-mode file over --max-value-bytes; 503: a database file deleted or replaced while open
 	writeErrors = []int{400, 401, 404, 408, 413, 500, 503, 507} // 408: a body that did not arrive within --read-timeout
 )
 

@@ -39,10 +39,14 @@ type checkpointer struct {
 	done   chan struct{}
 }
 
-func startCheckpointer(path, sync string, before func()) (*checkpointer, error) {
+func startCheckpointer(path, sync string, id *fileIdentity, before func()) (*checkpointer, error) {
 	conn, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READWRITE)
 	if err != nil {
 		return nil, openError(path, err)
+	}
+	if err := id.sameFile(conn); err != nil {
+		conn.Close() // it would copy another file's log into that file
+		return nil, err
 	}
 	// The same synchronous level as the writer: with it SQLite fsyncs the
 	// database file before the WAL may be reused.

@@ -141,10 +141,24 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 		return Location{}, errInvalidDBPath
 	}
 	loc, err := inspect(real)
+	if err == nil && loc.Kind != PathDir {
+		err = checkSideFilesFit(filepath.Base(real))
+	}
 	if err == nil && filepath.IsAbs(db) {
 		err = r.refuseInsideDirMode(loc)
 	}
 	return loc, err
+}
+
+// checkSideFilesFit refuses a database file name that fits the filesystem
+// while the names of its side files (the name and -journal, the longest
+// suffix) do not: SQLite would create the database and then fail every
+// write on it.
+func checkSideFilesFit(base string) error {
+	if longest := len(base) + len("-journal"); longest > maxNameBytes {
+		return Errorf(CodeInvalidDBPath, "Database file name is too long: %d bytes, at most %d, so that SQLite's side files (<name>-journal) fit the filesystem's %d", len(base), maxNameBytes-len("-journal"), maxNameBytes)
+	}
+	return nil
 }
 
 // refuseInsideDirMode refuses a database in a table folder of a
@@ -261,6 +275,10 @@ func checkHeader(p string) error {
 		return &Error{Code: CodeInvalidDBPath, Message: "Database file is not readable", Cause: err}
 	}
 	defer f.Close()
+	return checkHeaderOf(f)
+}
+
+func checkHeaderOf(f *os.File) error {
 	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
 		return Errorf(CodeInvalidSQLiteHeader, "File is not a valid SQLite database")
 	}

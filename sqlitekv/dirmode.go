@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,7 +25,8 @@ const (
 // The files are the truth: reads serve a file's bytes even when the cache
 // disagrees, and writes first import a file changed behind kvd's back.
 type Dir struct {
-	root      string // real path
+	root      string  // real path
+	tree      *treeFS // the file operations, confined to root
 	cache     *Store
 	importing bool    // the owner is copying files into the cache: do not write them back
 	staged    staging // the open group's file changes, applied after COMMIT (owner only)
@@ -34,14 +34,21 @@ type Dir struct {
 
 // OpenDir opens directory mode on root (a real, confined path).
 func OpenDir(root string, opts Options) (*Dir, error) {
-	if err := refuseLinkedCache(root); err != nil {
+	tree, err := openTree(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseLinkedCache(tree); err != nil {
+		tree.close()
 		return nil, err
 	}
 	cache, err := Open(filepath.Join(root, dirCacheFile), true, opts)
 	if err != nil {
+		tree.close()
 		return nil, err
 	}
-	d := &Dir{root: root, cache: cache}
+	d := &Dir{root: root, tree: tree, cache: cache}
+	d.staged.tree = tree
 	cache.writer.mirror = d
 	return d, nil
 }
@@ -49,9 +56,9 @@ func OpenDir(root string, opts Options) (*Dir, error) {
 // refuseLinkedCache refuses a cache (or a side file of it) that is not a
 // plain file: through a symlink, the cache could be any database, inside
 // the allowed roots or not, and SQLite would write into it.
-func refuseLinkedCache(root string) error {
+func refuseLinkedCache(tree *treeFS) error {
 	for _, suffix := range append([]string{""}, sqliteSideFiles...) {
-		info, err := os.Lstat(filepath.Join(root, dirCacheFile+suffix))
+		info, err := tree.root.Lstat(dirCacheFile + suffix)
 		if err == nil && !info.Mode().IsRegular() {
 			return Errorf(CodeInvalidDBPath, "The directory's %s%s is not a plain file", dirCacheFile, suffix)
 		}
@@ -88,7 +95,7 @@ func (d *Dir) confined(table, p string) error {
 	base := filepath.Join(d.root, table)
 	existing := filepath.Dir(p)
 	for {
-		if _, err := os.Lstat(existing); err == nil || existing == d.root {
+		if _, err := d.tree.lstat(existing); err == nil || existing == d.root {
 			break
 		}
 		existing = filepath.Dir(existing)
@@ -100,7 +107,7 @@ func (d *Dir) confined(table, p string) error {
 	if real != base && real != d.root && !strings.HasPrefix(real, base+string(filepath.Separator)) {
 		return Errorf(CodeInvalidParameters, "Key leaves the table's folder (through a symlink)")
 	}
-	if info, err := os.Lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
+	if info, err := d.tree.lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
 		return Errorf(CodeInvalidParameters, "Key names a symlink; directory mode serves plain files only")
 	}
 	return nil
@@ -131,7 +138,7 @@ func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	info, err := lstatKeyFile(p, "Could not read the file")
+	info, err := d.tree.lstatKeyFile(p, "Could not read the file")
 	switch {
 	case err != nil:
 		return nil, nil, err
@@ -142,7 +149,7 @@ func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 	case info.Size() > d.maxValue():
 		return nil, nil, d.fileTooLarge(key)
 	}
-	data, err := os.ReadFile(p)
+	data, err := d.tree.readFile(p)
 	if err != nil {
 		return nil, nil, fsError("Could not read the file", err)
 	}
@@ -176,7 +183,7 @@ func (d *Dir) tooLarge(table, key string) error {
 	if err != nil {
 		return nil
 	}
-	if info, err := lstatKeyFile(p, ""); err == nil && info != nil && info.Mode().IsRegular() && info.Size() > d.maxValue() {
+	if info, err := d.tree.lstatKeyFile(p, ""); err == nil && info != nil && info.Mode().IsRegular() && info.Size() > d.maxValue() {
 		return d.fileTooLarge(key)
 	}
 	return nil
@@ -312,7 +319,7 @@ func (d *Dir) Rebuild(table string) error {
 	if err != nil {
 		return err
 	}
-	err = filepath.WalkDir(base, func(p string, entry fs.DirEntry, err error) error {
+	err = d.tree.walkDir(base, func(p string, entry fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -320,7 +327,7 @@ func (d *Dir) Rebuild(table string) error {
 			return err
 		}
 		if entry.IsDir() && p != base {
-			if _, err := os.Lstat(filepath.Join(p, dirCacheFile)); err == nil {
+			if _, err := d.tree.lstat(filepath.Join(p, dirCacheFile)); err == nil {
 				return filepath.SkipDir // another directory-mode database: its files are its own
 			}
 		}
@@ -344,7 +351,7 @@ func (d *Dir) Rebuild(table string) error {
 	}
 	for _, p := range orphans {
 		if !staged[p] {
-			os.Remove(p)
+			d.tree.remove(p)
 		}
 	}
 	for key := range keys {
@@ -377,7 +384,7 @@ func isTempFile(e fs.DirEntry) bool {
 // write to a table whose folder was new staged its bytes). A name prefix
 // check, not a glob: the root's path may hold [ * or ?.
 func (d *Dir) orphansInRoot() ([]string, error) {
-	entries, err := os.ReadDir(d.root)
+	entries, err := d.tree.readDir(d.root)
 	if err != nil {
 		return nil, fsError("Could not scan the folder", err)
 	}
@@ -390,8 +397,8 @@ func (d *Dir) orphansInRoot() ([]string, error) {
 	return orphans, nil
 }
 
-// Close closes the cache.
-func (d *Dir) Close() error { return d.cache.Close() }
+// Close closes the cache, then the directory.
+func (d *Dir) Close() error { return errors.Join(d.cache.Close(), d.tree.close()) }
 
 // reserved reports whether key is one of Options.ReservedKeys.
 func (d *Dir) reserved(key string) bool { return slices.Contains(d.cache.opts.ReservedKeys, key) }

@@ -51,12 +51,12 @@ func (d *Dir) apply() error {
 		switch {
 		case idx[len(idx)-1] != i: // a later change of the same key wins
 			if c.tmp != "" {
-				os.Remove(c.tmp)
+				d.tree.remove(c.tmp)
 			}
 		case c.tmp != "":
 			stores = append(stores, c)
 		default:
-			info, err := lstatKeyFile(c.path, "Could not check the file to remove")
+			info, err := d.tree.lstatKeyFile(c.path, "Could not check the file to remove")
 			if err != nil {
 				keep(c, err)
 				continue
@@ -64,7 +64,7 @@ func (d *Dir) apply() error {
 			if info == nil || info.IsDir() { // gone already; a folder in its place is not a key's file
 				continue
 			}
-			if err := os.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := d.tree.remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				keep(c, fsError("Could not remove the file", err))
 				continue
 			}
@@ -73,11 +73,11 @@ func (d *Dir) apply() error {
 		}
 	}
 	for folder, base := range emptied {
-		removeEmptyFolders(folder, base, dirty)
+		d.tree.removeEmptyFolders(folder, base, dirty)
 	}
 	for _, c := range stores {
 		if err := d.putInPlace(c, dirty); err != nil {
-			os.Remove(c.tmp)
+			d.tree.remove(c.tmp)
 			keep(c, err)
 		}
 	}
@@ -152,20 +152,20 @@ func reasonOf(err error) string {
 // path is known to stay in the table's folder.
 func (d *Dir) putInPlace(c fileChange, dirty map[string]bool) error {
 	folder := filepath.Dir(c.path)
-	if info, err := os.Lstat(c.path); err == nil && info.IsDir() {
+	if info, err := d.tree.lstat(c.path); err == nil && info.IsDir() {
 		if err := d.confined(c.table, c.path); err != nil {
 			return err
 		}
-		if err := removeEmptyTree(c.path, dirty); err != nil {
+		if err := d.tree.removeEmptyTree(c.path, dirty); err != nil {
 			return fsError("Could not remove the folder where the key's file goes", err)
 		}
 		dirty[folder] = true
 	}
 	var created []string
-	if _, statErr := os.Stat(folder); statErr != nil {
+	if _, statErr := d.tree.stat(folder); statErr != nil {
 		err := d.confined(c.table, c.path)
 		if err == nil {
-			created, err = mkdirs(folder)
+			created, err = d.tree.mkdirs(folder)
 			for _, f := range created {
 				dirty[filepath.Dir(f)] = true // the new folder's own entry
 			}
@@ -174,12 +174,12 @@ func (d *Dir) putInPlace(c fileChange, dirty map[string]bool) error {
 			err = d.confined(c.table, c.path)
 		}
 		if err != nil {
-			removeCreated(created, dirty)
+			d.tree.removeCreated(created, dirty)
 			return err
 		}
 	}
-	if err := os.Rename(c.tmp, c.path); err != nil {
-		removeCreated(created, dirty)
+	if err := d.tree.rename(c.tmp, c.path); err != nil {
+		d.tree.removeCreated(created, dirty)
 		return fsError("Could not put the file in place", err)
 	}
 	dirty[folder] = true
@@ -188,9 +188,9 @@ func (d *Dir) putInPlace(c fileChange, dirty map[string]bool) error {
 
 // removeCreated removes the folders mkdirs created, deepest first, as
 // long as they are empty; their parents stay dirty, to be fsynced.
-func removeCreated(created []string, dirty map[string]bool) {
+func (t *treeFS) removeCreated(created []string, dirty map[string]bool) {
 	for i := len(created) - 1; i >= 0; i-- {
-		if os.Remove(created[i]) != nil {
+		if t.remove(created[i]) != nil {
 			return
 		}
 		delete(dirty, created[i])
@@ -202,9 +202,9 @@ func removeCreated(created []string, dirty map[string]bool) {
 // left empty by a delete would otherwise keep its name from being a key.
 // os.Remove only removes an empty folder, so a file added meanwhile keeps
 // its folder. The parent of each removed folder is fsynced with the rest.
-func removeEmptyFolders(folder, base string, dirty map[string]bool) {
+func (t *treeFS) removeEmptyFolders(folder, base string, dirty map[string]bool) {
 	for folder != base && strings.HasPrefix(folder, base+string(filepath.Separator)) {
-		if os.Remove(folder) != nil {
+		if t.remove(folder) != nil {
 			return
 		}
 		delete(dirty, folder)
@@ -217,8 +217,8 @@ func removeEmptyFolders(folder, base string, dirty map[string]bool) {
 // long as they hold nothing else; a removed folder needs no fsync of its
 // own any more. Rmdir, unlike os.Remove, never removes a file, whatever
 // appeared meanwhile.
-func removeEmptyTree(folder string, dirty map[string]bool) error {
-	entries, err := os.ReadDir(folder)
+func (t *treeFS) removeEmptyTree(folder string, dirty map[string]bool) error {
+	entries, err := t.readDir(folder)
 	if err != nil {
 		return err
 	}
@@ -226,11 +226,11 @@ func removeEmptyTree(folder string, dirty map[string]bool) error {
 		if !e.IsDir() {
 			return &fs.PathError{Op: "rmdir", Path: folder, Err: syscall.ENOTEMPTY}
 		}
-		if err := removeEmptyTree(filepath.Join(folder, e.Name()), dirty); err != nil {
+		if err := t.removeEmptyTree(filepath.Join(folder, e.Name()), dirty); err != nil {
 			return err
 		}
 	}
-	if err := syscall.Rmdir(folder); err != nil {
+	if err := t.rmdir(folder); err != nil {
 		return err
 	}
 	delete(dirty, folder)
@@ -240,10 +240,10 @@ func removeEmptyTree(folder string, dirty map[string]bool) error {
 // mkdirs creates folder and any missing parents, returning the folders it
 // created, shallowest first, so their parents can be fsynced: a new folder
 // is only durable once the folder holding it is.
-func mkdirs(folder string) ([]string, error) {
+func (t *treeFS) mkdirs(folder string) ([]string, error) {
 	var missing []string
 	for p := folder; ; p = filepath.Dir(p) {
-		info, err := os.Stat(p)
+		info, err := t.stat(p)
 		if err == nil {
 			if !info.IsDir() {
 				return nil, fsError("Could not create the key's folder", &fs.PathError{Op: "mkdir", Path: p, Err: syscall.ENOTDIR})
@@ -259,7 +259,7 @@ func mkdirs(folder string) ([]string, error) {
 	for i := len(missing) - 1; i >= 0; i-- {
 		// A folder made meanwhile by someone else (ErrExist) is not ours
 		// to sync or to remove.
-		switch err := os.Mkdir(missing[i], 0o750); {
+		switch err := t.mkdir(missing[i]); {
 		case err == nil:
 			created = append(created, missing[i])
 		case !errors.Is(err, fs.ErrExist):

@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"iter"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -61,6 +60,7 @@ type staging struct {
 	changes []fileChange
 	byKey   map[string][]int // table+NUL+key → its changes' indexes, oldest first
 	under   map[string]int   // table+NUL+folder → keys beneath it whose latest change is a store
+	tree    *treeFS          // where the temp files are
 }
 
 func stageKey(table, key string) string { return table + "\x00" + key }
@@ -126,7 +126,7 @@ func (s *staging) dropFrom(mark int) {
 		}
 		s.countUnder(s.latest(c.table, c.key), +1)
 		if c.tmp != "" {
-			os.Remove(c.tmp)
+			s.tree.remove(c.tmp)
 		}
 	}
 	clear(s.changes[mark:])
@@ -153,14 +153,14 @@ func (d *Dir) Store(table, key string, value []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := refuseDatabaseFile(p, value); err != nil {
+	if err := d.tree.refuseDatabaseFile(p, value); err != nil {
 		return err
 	}
 	tmpDir, err := d.folderForStore(table, key, p)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(tmpDir, tmpPrefix+"*")
+	tmp, tmpPath, err := d.tree.createTemp(tmpDir, tmpPrefix)
 	if err != nil {
 		return fsError("Could not write the file", err)
 	}
@@ -172,10 +172,10 @@ func (d *Dir) Store(table, key string, value []byte) error {
 		werr = cerr
 	}
 	if werr != nil {
-		os.Remove(tmp.Name())
+		d.tree.remove(tmpPath)
 		return fsError("Could not write the file", werr)
 	}
-	d.staged.add(fileChange{table: table, key: key, path: p, tmp: tmp.Name()})
+	d.staged.add(fileChange{table: table, key: key, path: p, tmp: tmpPath})
 	return nil
 }
 
@@ -190,10 +190,10 @@ func (d *Dir) Remove(table, key string) error {
 	if err != nil {
 		return err
 	}
-	if err := refuseDatabaseFile(p, nil); err != nil {
+	if err := d.tree.refuseDatabaseFile(p, nil); err != nil {
 		return err
 	}
-	if _, err := lstatKeyFile(p, "Could not check the file to remove"); err != nil {
+	if _, err := d.tree.lstatKeyFile(p, "Could not check the file to remove"); err != nil {
 		return err
 	}
 	d.staged.add(fileChange{table: table, key: key, path: p})
@@ -205,7 +205,7 @@ func (d *Dir) Remove(table, key string) error {
 // replacing or removing one, or one of its side files, would destroy what
 // its owner acknowledged. So no key's file may be one, and no value written
 // may become one (value: the new bytes, nil for a removal).
-func refuseDatabaseFile(p string, value []byte) error {
+func (t *treeFS) refuseDatabaseFile(p string, value []byte) error {
 	db := p
 	for _, suffix := range sqliteSideFiles {
 		if base, ok := strings.CutSuffix(p, suffix); ok {
@@ -213,7 +213,7 @@ func refuseDatabaseFile(p string, value []byte) error {
 			break
 		}
 	}
-	if bytes.HasPrefix(value, []byte(sqliteHeader)) || IsSQLiteFile(db) {
+	if bytes.HasPrefix(value, []byte(sqliteHeader)) || t.isSQLiteFile(db) {
 		return Errorf(CodeInvalidParameters, "The key's file would be, or belongs to, a SQLite database: directory mode neither writes nor removes one")
 	}
 	return nil
@@ -222,8 +222,8 @@ func refuseDatabaseFile(p string, value []byte) error {
 // lstatKeyFile looks at a key's file: nil info and no error when there is
 // none (nothing at the path, or a file where a folder on the way would be).
 // what says what failed otherwise.
-func lstatKeyFile(p, what string) (fs.FileInfo, error) {
-	info, err := os.Lstat(p)
+func (t *treeFS) lstatKeyFile(p, what string) (fs.FileInfo, error) {
+	info, err := t.lstat(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 		return nil, nil
@@ -240,7 +240,7 @@ func lstatKeyFile(p, what string) (fs.FileInfo, error) {
 // rename stays on one filesystem.
 func (d *Dir) folderForStore(table, key, p string) (string, error) {
 	tmpDir := filepath.Join(d.root, table)
-	info, err := os.Stat(tmpDir)
+	info, err := d.tree.stat(tmpDir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		tmpDir = d.root
@@ -259,7 +259,7 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 			continue
 		}
 		next := filepath.Join(tmpDir, folder[strings.LastIndexByte(folder, '/')+1:])
-		info, err := os.Stat(next)
+		info, err := d.tree.stat(next)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			onDisk = false
@@ -277,7 +277,7 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 		return "", Errorf(CodeInvalidParameters, "Key %q names the folder of other keys stored in this group", key)
 	}
 	if onDisk {
-		if info, err := os.Lstat(p); err == nil && info.IsDir() {
+		if info, err := d.tree.lstat(p); err == nil && info.IsDir() {
 			free, err := d.holdsOnlyRemoved(table, key, p)
 			if err != nil {
 				return "", err
@@ -297,7 +297,7 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 // file takes the place. The walk reads a few entries at a time and stops
 // at the first other one, so a large folder in the way costs little.
 func (d *Dir) holdsOnlyRemoved(table, key, p string) (bool, error) {
-	f, err := os.Open(p)
+	f, err := d.tree.open(p)
 	if err != nil {
 		return false, fsError("Could not check the key's folder", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -81,6 +83,7 @@ type Store struct {
 	readers chan *reader  // idle read connections
 	slots   chan struct{} // one token per read connection that may exist
 	wal     walProgress   // what the writer's commits did (snapshots.go)
+	id      *fileIdentity // the file the path named when opened (identity.go)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -98,11 +101,23 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 		return nil, openError(path, err)
 	}
 	path = abs
+	_, missing := os.Lstat(path)
+	s, err := openStore(path, create, opts)
+	if err != nil && create && errors.Is(missing, fs.ErrNotExist) && createdEmpty(path) {
+		removeDatabase(path) // a failed open leaves nothing behind
+	}
+	return s, err
+}
+
+func openStore(path string, create bool, opts Options) (*Store, error) {
 	flags := sqlite3.OPEN_READWRITE | sqlite3.OPEN_URI
 	if create {
 		flags |= sqlite3.OPEN_CREATE
 	}
 	conn, err := sqlite3.OpenFlags(bufferedWALURI(path, opts.Sync), flags)
+	if err != nil && isLink(path) {
+		return nil, errReplaced // swapped in since the resolver looked: a retry resolves it again
+	}
 	if err != nil {
 		return nil, openError(path, err)
 	}
@@ -113,10 +128,15 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 		slots:   make(chan struct{}, opts.Readers),
 		closed:  make(chan struct{}),
 	}
-	if s.writer, err = newWriter(conn, path, opts, &s.wal, s.endIdleSnapshots); err != nil {
+	if s.id, err = identify(conn, path); err != nil {
 		conn.Close()
 		return nil, err
 	}
+	if s.writer, err = newWriter(conn, path, opts, &s.wal, s.id, s.endIdleSnapshots); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	s.id.wal, _ = openedFile(conn, sqlite3.FCNTL_JOURNAL_POINTER) // open by now; else the first commit looks
 	// The WAL (and a new database file) now exist; the SQLite driver does
 	// not fsync their folder, so a power cut could lose their entries, and
 	// with them writes acknowledged as durable.
@@ -128,6 +148,28 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 		s.slots <- struct{}{}
 	}
 	return s, nil
+}
+
+func isLink(path string) bool {
+	info, err := os.Lstat(path)
+	return err == nil && info.Mode()&fs.ModeSymlink != 0
+}
+
+// createdEmpty reports whether path is an empty file: what a create leaves
+// before its database has its first page, which only the first commit
+// writes. Such a file holds nothing, and left behind by a failed open it
+// would be a database that fails every request.
+func createdEmpty(path string) bool {
+	info, err := os.Lstat(path)
+	return err == nil && info.Mode().IsRegular() && info.Size() == 0
+}
+
+// removeDatabase removes a database file that a failed open created, and
+// the side files SQLite made for it.
+func removeDatabase(path string) {
+	for _, suffix := range append([]string{""}, sqliteSideFiles...) {
+		os.Remove(path + suffix)
+	}
 }
 
 func openError(path string, err error) error {
@@ -158,6 +200,7 @@ func (s *Store) Close() error {
 			(<-s.readers).close()
 		}
 		err = s.writer.close()
+		s.id.removeOldLog()
 	})
 	return err
 }
@@ -166,6 +209,9 @@ func (s *Store) Close() error {
 // has room, else waiting for one to come back. Everything fn reads is one
 // snapshot, which holds every write acknowledged before the call.
 func (s *Store) withReader(ctx context.Context, fn func(*reader) error) error {
+	if err := s.id.checkForRead(); err != nil {
+		return err
+	}
 	r, err := s.acquireReader(ctx)
 	if err != nil {
 		return err
@@ -207,6 +253,10 @@ func (s *Store) openReader() (*reader, error) {
 	conn, err := sqlite3.OpenFlags(s.path, sqlite3.OPEN_READONLY)
 	if err != nil {
 		return nil, openError(s.path, err)
+	}
+	if err := s.id.sameFile(conn); err != nil {
+		conn.Close() // a file swapped in after the writer opened: maybe one outside the roots
+		return nil, err
 	}
 	if err := conn.BusyTimeout(5 * time.Second); err != nil {
 		conn.Close()

@@ -36,11 +36,13 @@ type Writer struct {
 	lastTs    int64        // history time never goes backwards
 	pruneDice *rand.Rand   // picks the writes that check retention (history.go)
 	ageCursor map[string]int64
+
+	id *fileIdentity // the file its path must still name (identity.go)
 }
 
 // newWriter sets conn up as the writer. It reports each commit to wal;
 // beforeCheckpoint runs before each background checkpoint.
-func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, beforeCheckpoint func()) (*Writer, error) {
+func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, id *fileIdentity, beforeCheckpoint func()) (*Writer, error) {
 	sync := "FULL"
 	if opts.Sync == SyncNormal {
 		sync = "NORMAL"
@@ -60,7 +62,7 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 	if err := conn.Exec(setup); err != nil {
 		return nil, openError("database", err)
 	}
-	ckpt, err := startCheckpointer(path, sync, beforeCheckpoint)
+	ckpt, err := startCheckpointer(path, sync, id, beforeCheckpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +70,7 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 		conn:      conn,
 		opts:      opts,
 		ckpt:      ckpt,
+		id:        id,
 		wal:       wal,
 		tables:    map[string]*writeTable{},
 		ctl:       stmtSet{conn: conn},
@@ -107,6 +110,9 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 // Begin opens the group's transaction.
 func (w *Writer) Begin() error {
 	w.failed = nil
+	if w.id.replaced.Load() {
+		return errReplaced // a commit would only go to the old file
+	}
 	if err := w.begin.Exec(); err != nil {
 		return dbError(err)
 	}
@@ -132,6 +138,15 @@ func (w *Writer) Commit() error {
 	if err := w.commit.Exec(); err != nil {
 		w.Rollback()
 		return dbError(err)
+	}
+	// Synced, but into the file the path names? If not, the group is
+	// lost with the old file: its writes fail, and no file of it is put
+	// in place (directory mode).
+	if err := w.id.checkCommitted(w.conn); err != nil {
+		if w.mirror != nil {
+			w.mirror.discard()
+		}
+		return err
 	}
 	w.committed = true
 	if w.mirror != nil {

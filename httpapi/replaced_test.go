@@ -1,0 +1,209 @@
+package httpapi_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// A database deleted under kvd (rm data/app.db*) must not swallow writes:
+// the old file is gone, so a write committed to it is lost at the next
+// open. It is refused instead, and the next request opens whatever the
+// path names now.
+func TestDatabaseFile_DeletedWhileOpenLosesNoAcknowledgedWrite(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("before", "db=app&create_db_if_missing=true"), "1"), 200)
+	removeDatabaseFiles(t, ts.DataDir, "app.db")
+
+	r := ts.do(t, "PUT", kv("lost", "db=app"), "2")
+	wantError(t, r, 503, "OVERLOADED")
+	if msg := r.JSON(t)["message"]; !contains(msg, "deleted or replaced") {
+		t.Fatalf("message: got %q, want one that says the file was deleted or replaced", msg)
+	}
+	wantError(t, ts.do(t, "PUT", kv("lost", "db=app"), "2"), 404, "DATABASE_NOT_FOUND")
+	wantStatus(t, ts.do(t, "PUT", kv("after", "db=app&create_db_if_missing=true"), "3"), 200)
+
+	if err := ts.Registry.Close(); err != nil { // what a restart does to the file
+		t.Fatal(err)
+	}
+	path := filepath.Join(ts.DataDir, "app.db")
+	if got := valueOnDisk(t, path, "after"); got != "3" {
+		t.Fatalf("acknowledged write after the delete, read from the file: got %q, want 3", got)
+	}
+	if got := valueOnDisk(t, path, "lost"); got != "" {
+		t.Fatalf("refused write: got %q in the file, want none", got)
+	}
+}
+
+// Reads do not go on for long from a file that was deleted: within a
+// bounded time they answer what the path names now.
+func TestDatabaseFile_DeletedWhileOpenIsSoonNotRead(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+	wantStatus(t, ts.do(t, "GET", kv("k", "db=app"), ""), 200) // a read connection is open
+	removeDatabaseFiles(t, ts.DataDir, "app.db")
+
+	r := readUntilRefused(t, ts, kv("k", "db=app"), "v")
+	wantError(t, r, 503, "OVERLOADED")
+	wantError(t, ts.do(t, "GET", kv("k", "db=app"), ""), 404, "DATABASE_NOT_FOUND")
+}
+
+// A symlink to a database outside every root, swapped in for an open
+// database, must not become a way out: that file is neither read nor
+// written, and the next open refuses the link as the resolver always did.
+func TestDatabaseFile_SymlinkSwappedInIsNeitherReadNorWritten(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		readFirst bool // a read connection is open before the swap
+		after     string
+	}{
+		{"read on a new connection", false, "GET"},
+		{"read on a connection opened before", true, "GET"},
+		{"write", true, "PUT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTestServer(t)
+			outside := filepath.Join(t.TempDir(), "outside.db")
+			writeDatabase(t, outside, "k", "OUTSIDE")
+			wantStatus(t, ts.do(t, "PUT", kv("k", "db=x&create_db_if_missing=true"), "inside"), 200)
+			if tc.readFirst {
+				wantStatus(t, ts.do(t, "GET", kv("k", "db=x"), ""), 200)
+			}
+			link := filepath.Join(ts.DataDir, "x.db")
+			removeDatabaseFiles(t, ts.DataDir, "x.db")
+			if err := os.Symlink(outside, link); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Remove(link) })
+
+			if tc.after == "GET" {
+				readUntilRefused(t, ts, kv("k", "db=x"), "inside")
+			} else if r := ts.do(t, "PUT", kv("k", "db=x"), "written"); r.Status == 200 {
+				t.Fatalf("write after the swap: got 200 %s, want it refused", r.Body)
+			}
+			wantError(t, ts.do(t, "GET", kv("k", "db=x"), ""), 400, "INVALID_DB_PATH")
+			wantError(t, ts.do(t, "PUT", kv("k", "db=x"), "written"), 400, "INVALID_DB_PATH")
+			if got := valueOnDisk(t, outside, "k"); got != "OUTSIDE" {
+				t.Fatalf("outside database: got %q, want it untouched", got)
+			}
+		})
+	}
+}
+
+// A database name that fits the filesystem while its side file
+// (name-journal) does not is refused up front, and leaves no file: before,
+// SQLite created the file, failed on the log, and the empty file left
+// made the name answer 500 for good.
+func TestDatabase_NameWhoseSideFilesDoNotFitIsRefusedAndLeavesNoFile(t *testing.T) {
+	ts := newTestServer(t)
+	for n := 248; n <= 255; n++ { // name.db of n bytes: name.db-journal over 255
+		name := strings.Repeat("n", n-len(".db"))
+		for range 2 {
+			r := ts.do(t, "PUT", kv("k", "create_db_if_missing=true&db="+name), "x")
+			wantError(t, r, 400, "INVALID_DB_PATH")
+		}
+		wantError(t, ts.do(t, "GET", kv("k", "db="+name+".db"), ""), 400, "INVALID_DB_PATH")
+	}
+	if left, _ := os.ReadDir(ts.DataDir); len(left) != 0 {
+		t.Fatalf("files left by refused databases: %d, first %q", len(left), left[0].Name())
+	}
+	longest := strings.Repeat("n", 247-len(".db")) // name.db-journal is 255 bytes
+	wantStatus(t, ts.do(t, "PUT", kv("k", "create_db_if_missing=true&db="+longest), "x"), 200)
+	if got := ts.do(t, "GET", kv("k", "db="+longest), ""); string(got.Body) != "x" {
+		t.Fatalf("longest name: got %d %q, want x", got.Status, got.Body)
+	}
+}
+
+// removeDatabaseFiles deletes a database and its side files, as rm
+// data/app.db* does.
+func removeDatabaseFiles(tb testing.TB, dir, name string) {
+	tb.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, name+"*"))
+	if len(files) == 0 {
+		tb.Fatalf("no %s files in %s", name, dir)
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// readUntilRefused reads path until it is no longer served, for at most
+// two seconds, failing if any answer in between is not the value old. It
+// returns the first refusal.
+func readUntilRefused(tb testing.TB, ts *testServer, path, old string) response {
+	tb.Helper()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		r := ts.do(tb, "GET", path, "")
+		if r.Status != 200 {
+			return r
+		}
+		if string(r.Body) != old {
+			tb.Fatalf("read after the file was replaced: got %q, want %q or a refusal", r.Body, old)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tb.Fatalf("reads still served %q two seconds after its file was replaced", old)
+	return response{}
+}
+
+// writeDatabase makes a database at path holding key = value.
+func writeDatabase(tb testing.TB, path, key, value string) {
+	tb.Helper()
+	s, err := sqlitekv.Open(path, true, sqlitekv.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Writer().Put(sqlitekv.PutRequest{Table: sqlitekv.DefaultTable, Key: key, Value: []byte(value), ContentType: "text/plain"}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// valueOnDisk opens the database at path afresh and reads key ("" when
+// missing).
+func valueOnDisk(tb testing.TB, path, key string) string {
+	tb.Helper()
+	s, err := sqlitekv.Open(path, false, sqlitekv.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	e, err := s.Get(context.Background(), sqlitekv.GetRequest{Table: sqlitekv.DefaultTable, Key: key})
+	switch sqlitekv.CodeOf(err) {
+	case "":
+		return string(e.Value)
+	case sqlitekv.CodeKeyNotFound:
+		return ""
+	}
+	tb.Fatal(err)
+	return ""
+}
+
+// A copy renamed over an open database (a restore) is what the path
+// names from then on: the next open serves the copy, not the copy mixed
+// with the log kvd kept for the file it replaced.
+func TestDatabaseFile_ReplacedWhileOpenServesTheNewFile(t *testing.T) {
+	ts := newTestServer(t)
+	for _, k := range []string{"k", "only-old"} {
+		wantStatus(t, ts.do(t, "PUT", kv(k, "db=app&create_db_if_missing=true"), "old"), 200)
+	}
+	restored := filepath.Join(t.TempDir(), "restored.db")
+	writeDatabase(t, restored, "k", "restored")
+	if err := os.Rename(restored, filepath.Join(ts.DataDir, "app.db")); err != nil {
+		t.Fatal(err)
+	}
+
+	wantError(t, ts.do(t, "PUT", kv("lost", "db=app"), "x"), 503, "OVERLOADED")
+	if got := ts.do(t, "GET", kv("k", "db=app"), ""); got.Status != 200 || string(got.Body) != "restored" {
+		t.Fatalf("k after the restore: got %d %q, want restored", got.Status, got.Body)
+	}
+	wantError(t, ts.do(t, "GET", kv("only-old", "db=app"), ""), 404, "KEY_NOT_FOUND")
+	wantError(t, ts.do(t, "GET", kv("lost", "db=app"), ""), 404, "KEY_NOT_FOUND")
+}

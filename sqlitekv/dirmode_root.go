@@ -1,0 +1,117 @@
+package sqlitekv
+
+import (
+	"errors"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// treeFS does directory mode's file operations through an os.Root on the
+// database's directory: whatever changes on disk between a check (confined,
+// refuseDatabaseFile) and the act, a folder swapped for a symlink say, no
+// open, rename or removal reaches outside the directory. The checks give
+// clients their answers; the root makes them hold.
+//
+// Paths stay absolute, beneath dir, everywhere else in directory mode;
+// each method makes them relative to the root. A path outside dir reaches
+// the root as it is, and the root refuses it.
+type treeFS struct {
+	dir  string // the directory's real path
+	root *os.Root
+}
+
+func openTree(dir string) (*treeFS, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fsError("Could not open the directory", err)
+	}
+	return &treeFS{dir: dir, root: root}, nil
+}
+
+func (t *treeFS) close() error { return t.root.Close() }
+
+// rel is p relative to the root.
+func (t *treeFS) rel(p string) string {
+	if p == t.dir {
+		return "."
+	}
+	if r, ok := strings.CutPrefix(p, t.dir+string(filepath.Separator)); ok {
+		return r
+	}
+	return p
+}
+
+func (t *treeFS) lstat(p string) (fs.FileInfo, error) { return t.root.Lstat(t.rel(p)) }
+func (t *treeFS) stat(p string) (fs.FileInfo, error)  { return t.root.Stat(t.rel(p)) }
+func (t *treeFS) remove(p string) error               { return t.root.Remove(t.rel(p)) }
+func (t *treeFS) open(p string) (*os.File, error)     { return t.root.Open(t.rel(p)) }
+func (t *treeFS) readFile(p string) ([]byte, error)   { return t.root.ReadFile(t.rel(p)) }
+func (t *treeFS) mkdir(p string) error                { return t.root.Mkdir(t.rel(p), 0o750) }
+func (t *treeFS) rename(from, to string) error        { return t.root.Rename(t.rel(from), t.rel(to)) }
+
+func (t *treeFS) readDir(p string) ([]fs.DirEntry, error) {
+	return fs.ReadDir(t.root.FS(), filepath.ToSlash(t.rel(p)))
+}
+
+// walkDir is filepath.WalkDir inside the root, with absolute paths. Like
+// filepath.WalkDir, it does not follow p itself when p is a link.
+func (t *treeFS) walkDir(p string, fn fs.WalkDirFunc) error {
+	if info, err := t.lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
+		return fn(p, fs.FileInfoToDirEntry(info), nil)
+	}
+	return fs.WalkDir(t.root.FS(), filepath.ToSlash(t.rel(p)), func(rel string, e fs.DirEntry, err error) error {
+		return fn(filepath.Join(t.dir, filepath.FromSlash(rel)), e, err)
+	})
+}
+
+// createTemp is os.CreateTemp inside the root: a new file, named prefix
+// and a random suffix, in folder dir; it returns the file and its path.
+func (t *treeFS) createTemp(dir, prefix string) (*os.File, string, error) {
+	for try := 0; ; try++ {
+		p := filepath.Join(dir, prefix+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := t.root.OpenFile(t.rel(p), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) && try < 100 {
+			continue
+		}
+		return f, p, err
+	}
+}
+
+// rmdir removes folder p if it is an empty folder, and never anything
+// else, whatever took its place meanwhile (the root's Remove would remove
+// a file as well).
+func (t *treeFS) rmdir(p string) error {
+	parent, err := t.open(filepath.Dir(p))
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	conn, err := parent.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if cerr := conn.Control(func(fd uintptr) { err = unix.Unlinkat(int(fd), filepath.Base(p), unix.AT_REMOVEDIR) }); cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return &fs.PathError{Op: "rmdir", Path: p, Err: err}
+	}
+	return nil
+}
+
+// isSQLiteFile is IsSQLiteFile inside the root.
+func (t *treeFS) isSQLiteFile(p string) bool {
+	f, err := t.root.OpenFile(t.rel(p), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return checkHeaderOf(f) == nil
+}

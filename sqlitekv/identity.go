@@ -1,0 +1,186 @@
+package sqlitekv
+
+import (
+	"io/fs"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/vfs"
+)
+
+// A database file can be deleted or replaced while kvd has it open (rm
+// data/app.db*, a restore that renames a copy into place, a symlink
+// swapped in for the file). The open connections keep the old file and go
+// on: commits to an unlinked file are acknowledged and gone at the next
+// open, and a connection opened afterwards names the new file, which may
+// be another database or, through the link, one outside every root.
+//
+// So kvd makes sure that the path still names the file the writer opened
+// (the one the resolver checked), comparing device and inode: every
+// connection when it opens; every commit after its sync and before its
+// writes are answered (the log too, which a partial rm may take); and
+// reads at most every identityCheckInterval, since a stat per read would
+// cost more than the read. A file found replaced fails what found it with
+// errReplaced, and so does everything after: the registry closes the
+// store at the next request, which resolves the path afresh (404 if it is
+// gone, refused if it now leads outside the roots). A write that raced
+// the replacement committed to the old file only: it is reported failed,
+// never acknowledged.
+//
+// A VFS whose files are not the OS's (a test's fault injection that does
+// not Unwrap) leaves nothing to compare: then nothing is checked. kvd's
+// own VFS always unwraps to the OS file.
+
+// errReplaced is a 503 with Retry-After, like OVERLOADED's other uses (a
+// database closing): no client input is at fault, nothing was applied,
+// and a retry, which resolves the path afresh, gets a real answer.
+var errReplaced = Errorf(CodeOverloaded, "The database file was deleted or replaced while open: nothing was saved; retry")
+
+// identityCheckInterval bounds how long reads may go on from a replaced
+// file on connections opened before the change.
+const identityCheckInterval = 100 * time.Millisecond
+
+// fileIdentity is the database file a store opened, and whether its path
+// still names it.
+type fileIdentity struct {
+	path      string
+	file      fs.FileInfo // the writer's database file, as opened
+	walPath   string
+	wal       fs.FileInfo // the writer's log, from the open or the first commit (open as long as the writer)
+	replaced  atomic.Bool
+	checkedAt atomic.Int64 // when reads last checked the path, Unix ns
+}
+
+// identify records the file conn (the writer) opened, which must be the
+// file path names: a symlink swapped in between the resolver's check and
+// the open is refused.
+func identify(conn *sqlite3.Conn, path string) (*fileIdentity, error) {
+	file, err := openedFile(conn, sqlite3.FCNTL_FILE_POINTER)
+	if err != nil && err != errNotAnOSFile {
+		return nil, dbError(err)
+	}
+	id := &fileIdentity{path: path, file: file, walPath: path + "-wal"}
+	id.checkedAt.Store(time.Now().UnixNano())
+	if file != nil && !names(path, file) {
+		return nil, id.fail()
+	}
+	return id, nil
+}
+
+// Replaced reports whether the store's file was found deleted or replaced:
+// the store then serves nothing more, and its owner should close it.
+func (s *Store) Replaced() bool { return s.id.replaced.Load() }
+
+func (id *fileIdentity) fail() error {
+	id.replaced.Store(true)
+	return errReplaced
+}
+
+// sameFile checks that another connection (a reader, the checkpointer)
+// opened the writer's file.
+func (id *fileIdentity) sameFile(conn *sqlite3.Conn) error {
+	if id.file == nil {
+		return nil
+	}
+	file, err := openedFile(conn, sqlite3.FCNTL_FILE_POINTER)
+	if err != nil {
+		return dbError(err)
+	}
+	if !os.SameFile(file, id.file) {
+		return id.fail()
+	}
+	return nil
+}
+
+// checkCommitted checks, after a commit, that the writer's database file
+// and its log are still the files their paths name (writer only).
+func (id *fileIdentity) checkCommitted(writer *sqlite3.Conn) error {
+	if id.file == nil {
+		return nil
+	}
+	if id.replaced.Load() || !names(id.path, id.file) {
+		return id.fail()
+	}
+	if id.wal == nil {
+		wal, err := openedFile(writer, sqlite3.FCNTL_JOURNAL_POINTER)
+		if err != nil {
+			return id.fail()
+		}
+		id.wal = wal
+	}
+	if !names(id.walPath, id.wal) {
+		return id.fail()
+	}
+	return nil
+}
+
+// checkForRead fails a read once the file was found replaced, and looks
+// at the path again when the last look is older than identityCheckInterval.
+func (id *fileIdentity) checkForRead() error {
+	if id.replaced.Load() {
+		return errReplaced
+	}
+	now, last := time.Now().UnixNano(), id.checkedAt.Load()
+	if id.file == nil || now-last < int64(identityCheckInterval) || !id.checkedAt.CompareAndSwap(last, now) {
+		return nil // nothing to compare, looked at lately, or another read looks now
+	}
+	if !names(id.path, id.file) {
+		return id.fail()
+	}
+	return nil
+}
+
+// removeOldLog removes the log of a replaced file, once the writer has
+// closed, if the path still names it: it belongs to the old file, and the
+// next open would replay its commits into the new one (SQLite neither
+// checkpoints nor deletes the log of a file that moved).
+func (id *fileIdentity) removeOldLog() {
+	if id.replaced.Load() && id.wal != nil && names(id.walPath, id.wal) {
+		os.Remove(id.walPath)
+	}
+}
+
+// names reports whether path, its last element not followed, is file. A
+// path that cannot be looked at does not name it: nothing can be
+// acknowledged that kvd cannot vouch for.
+func names(path string, file fs.FileInfo) bool {
+	want, ok := file.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	// syscall's Lstat, not os.Lstat: this runs at every commit, and
+	// os.Lstat allocates what is compared here and dropped.
+	var got syscall.Stat_t
+	for {
+		err := syscall.Lstat(path, &got)
+		if err == syscall.EINTR {
+			continue
+		}
+		return err == nil && got.Dev == want.Dev && got.Ino == want.Ino
+	}
+}
+
+// openedFile is what the file of conn's database (FCNTL_FILE_POINTER) or
+// of its log (FCNTL_JOURNAL_POINTER) is on disk now.
+func openedFile(conn *sqlite3.Conn, which sqlite3.FcntlOpcode) (fs.FileInfo, error) {
+	ptr, err := conn.FileControl("main", which)
+	if err != nil {
+		return nil, err
+	}
+	f, _ := ptr.(vfs.File)
+	for {
+		switch file := f.(type) {
+		case interface{ Stat() (fs.FileInfo, error) }:
+			return file.Stat()
+		case interface{ Unwrap() vfs.File }:
+			f = file.Unwrap()
+		default:
+			return nil, errNotAnOSFile
+		}
+	}
+}
+
+var errNotAnOSFile = &fs.PathError{Op: "fstat", Path: "database", Err: fs.ErrInvalid}
