@@ -63,7 +63,7 @@ const kvDoc = "/api/v1/sqlite/kv"
 var (
 	dbParams    = []string{"db", "table"}
 	writeParams = []string{"db", "table", "history", "create_db_if_missing", "auto_create"}
-	readErrors  = []int{400, 401, 404, 413, 500, 503} // 413: a directory-mode file over --max-value-bytes; 503: a database file deleted or replaced while open
+	readErrors  = []int{400, 401, 404, 413, 500, 503}           // 413: a directory-mode file over --max-value-bytes; 503: a database file deleted or replaced while open
 	writeErrors = []int{400, 401, 404, 408, 413, 500, 503, 507} // 408: a body that did not arrive within --read-timeout
 )
 
@@ -77,7 +77,7 @@ var apiOps = []apiOp{
 	{"GET", "/metrics", "Prometheus metrics", nil, "", "text", nil},
 	{"GET", "/api/v1/openapi.json", "This document", nil, "", "json", nil},
 	{"GET", kvDoc, "List keys in byte order, or as of a time", withParams(dbParams, "prefix", "limit", "offset", "at_timestamp", "after", "rebuild"), "", "KeyList", readErrors},
-	{"GET", kvDoc + "/{key}", "Read a value (raw bytes, its Content-Type and metadata headers)", withParams(dbParams, "key", "path", "at_timestamp", "rebuild"), "", "raw", []int{304, 400, 401, 404, 409, 413, 500}},
+	{"GET", kvDoc + "/{key}", "Read a value (raw bytes, its Content-Type and metadata headers)", withParams(dbParams, "key", "path", "at_timestamp", "rebuild"), "", "raw", []int{304, 400, 401, 404, 409, 413, 500, 503}},
 	{"HEAD", kvDoc + "/{key}", "Does the key exist (headers only)", withParams(dbParams, "key", "rebuild"), "", "none", append(readErrors, 413)},
 	{"PUT", kvDoc + "/{key}", "Store a value (the raw body)", withParams(writeParams, "key", "path", "ttl", "if_match", "ref"), "raw", "PutResult", append(writeErrors, 412)},
 	{"DELETE", kvDoc + "/{key}", "Delete a key", withParams(writeParams, "key"), "", "DeleteResult", append(writeErrors, 412)},
