@@ -42,6 +42,11 @@ type Options struct {
 	Readers       int           // read-only connections; 0 means GOMAXPROCS (at least 2)
 	CacheBytes    int64         // the writer's page cache; 0 means DefaultCacheBytes
 	Now           func() time.Time
+
+	// vfs, set only by tests (export_test.go), names the VFS under kvd's
+	// own through which every connection reaches the files: a simulated
+	// disk that can lose power. "" is the OS's.
+	vfs string
 }
 
 func (o Options) withDefaults() Options {
@@ -92,7 +97,7 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	if create {
 		flags |= sqlite3.OPEN_CREATE
 	}
-	conn, err := sqlite3.OpenFlags(bufferedWALURI(path, opts.Sync), flags)
+	conn, err := sqlite3.OpenFlags(bufferedWALURI(path, opts.Sync, opts.vfs), flags)
 	if err != nil {
 		return nil, openError(path, err)
 	}
@@ -194,7 +199,8 @@ func (s *Store) acquireReader(ctx context.Context) (*reader, error) {
 }
 
 func (s *Store) openReader() (*reader, error) {
-	conn, err := sqlite3.OpenFlags(s.path, sqlite3.OPEN_READONLY)
+	name, flags := fileName(s.path, s.opts.vfs)
+	conn, err := sqlite3.OpenFlags(name, flags|sqlite3.OPEN_READONLY)
 	if err != nil {
 		return nil, openError(s.path, err)
 	}
