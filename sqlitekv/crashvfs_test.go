@@ -19,12 +19,10 @@ import (
 // and reads are the OS VFS's; beside each, crashDisk remembers what the
 // platters hold for sure (the content at the file's last sync) and the
 // writes since. After a given number of writes and syncs the power goes:
-// every later write, sync, truncate, delete or creation fails. reboot then
-// rewrites each file as a power cut may leave it: its synced content plus
-// some of the writes since, chosen by a random policy (none, all, a prefix
-// with the next write torn at a sector boundary, any subset of sectors, or
-// that with the lost sectors turned to garbage), and a file created since
-// its folder was last synced may be gone.
+// every later write, sync, truncate or delete fails, and so does making a
+// file. reboot then rewrites each file as the cut may have left it: its
+// synced content and some of the writes since (afterPowerCut); a file made
+// since its folder was last synced may be gone altogether.
 //
 // Deleting a file is durable at once: SQLite deletes only a WAL that a
 // checkpoint emptied, so its return would bring back only pages that the
@@ -120,17 +118,18 @@ func (d *crashDisk) reboot(rng *rand.Rand) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for path, p := range d.files {
-		if !p.linked && rng.IntN(2) == 0 {
+		if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		switch {
+		case !p.linked && rng.IntN(2) == 0:
 			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-			continue
-		}
-		if err := os.WriteFile(path, p.afterPowerCut(rng), 0o600); err != nil {
-			return err
-		}
-		if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
+		case len(p.pending) > 0: // else the file holds what was synced
+			if err := os.WriteFile(path, p.afterPowerCut(rng), 0o600); err != nil {
+				return err
+			}
 		}
 	}
 	clear(d.files)

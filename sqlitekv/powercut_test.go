@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,11 +21,14 @@ import (
 	"github.com/ncruces/go-sqlite3"
 )
 
-var cutsFlag = flag.Int("cuts", 0, "power cuts per sync mode in the PowerCut tests (0: 60, or 15 with -short)")
+var (
+	cutsFlag           = flag.Int("cuts", 0, "power cuts per sync mode in the PowerCut tests (0: 50, or 15 with -short)")
+	cutCheckpointsFlag = flag.Int("cut-checkpoint-pages", 60, "WAL pages between background checkpoints in the PowerCut tests (kvd's default: 1000)")
+)
 
-// Power-cut tests: many clients write through the real path (the registry,
-// the database actor's group commit, the writer, kvd's buffered WAL) onto
-// a crashDisk, which loses power after a random number of writes and
+// Power-cut tests: many clients write over HTTP through kvd's whole path
+// (the HTTP server, the registry, the database actor's group commit, the
+// writer, kvd's buffered WAL) onto a crashDisk, which loses power after a random number of writes and
 // syncs. After each cut the disk reboots as the cut left it, and the
 // database must pass integrity_check, read back through kvd, and hold
 // what the sync mode promises. The database carries on from cut to cut, so
@@ -47,6 +51,8 @@ type powerCutReport struct {
 	cuts, checked     int // power cuts, acknowledged writes checked after them
 	lostMax, lostSum  int // acknowledged writes missing after a cut: the most, in all
 	cutsWithLoss      int
+	shutdowns         int // cuts armed as kvd shut down
+	shutdownsCut      int // of those, the power went before the shutdown's end
 	diskOps, diskOpsN int // writes and syncs allowed before the cuts, in all
 }
 
@@ -56,6 +62,7 @@ const (
 	powerCutClients = 12
 	sharedCounters  = 3
 	maxOpsBeforeCut = 400 // the power goes after 1..maxOpsBeforeCut writes and syncs
+	shutdownOps     = 20  // or, in a shutdown, after 1..shutdownOps
 )
 
 type powerCutRun struct {
@@ -66,7 +73,9 @@ type powerCutRun struct {
 	dir    string
 	rng    *rand.Rand
 	cycle  int
+	http   *http.Client
 	clock  atomic.Int64 // counts acknowledgements: orders them against later writes
+	stopAt int64        // clients stop once the clock reaches it; 0: when the power goes
 	owners []*keyOwner
 	shared []*sharedCounter
 	report powerCutReport
@@ -100,7 +109,7 @@ type sharedCounter struct {
 func runPowerCuts(t *testing.T, mode sqlitekv.SyncMode) powerCutReport {
 	cuts := *cutsFlag
 	if cuts <= 0 {
-		cuts = 60
+		cuts = 50
 		if testing.Short() {
 			cuts = 15
 		}
@@ -111,64 +120,75 @@ func runPowerCuts(t *testing.T, mode sqlitekv.SyncMode) powerCutReport {
 		t: t, mode: mode, disk: newCrashDisk(), vfs: "kvd-crash-" + string(mode),
 		dir: t.TempDir(), rng: rand.New(rand.NewPCG(seed, 1)),
 	}
+	transport := &http.Transport{MaxIdleConnsPerHost: powerCutClients}
+	t.Cleanup(transport.CloseIdleConnections)
+	r.http = &http.Client{Transport: transport}
 	sqlitekv.UnderVFS(r.vfs, r.disk)
 	t.Cleanup(sqlitekv.SetSyncDir(r.disk.syncDir))
 	// Checkpoints far more often than kvd's defaults, so that cuts land
-	// in them, and in the WAL's restarts over old frames, often.
-	t.Cleanup(sqlitekv.SetCheckpointPages(60, 240))
+	// in them, and in the WAL's restarts over old frames, often. The
+	// writer's own comes at 8 times the background one's, as in kvd.
+	t.Cleanup(sqlitekv.SetCheckpointPages(*cutCheckpointsFlag, 8**cutCheckpointsFlag))
 	for g := range powerCutClients {
-		r.owners = append(r.owners, &keyOwner{putKey: fmt.Sprintf("client/%d/put", g), counterKey: fmt.Sprintf("client/%d/count", g)})
+		r.owners = append(r.owners, &keyOwner{putKey: fmt.Sprintf("client-%d-put", g), counterKey: fmt.Sprintf("client-%d-count", g)})
 	}
 	for i := range sharedCounters {
-		r.shared = append(r.shared, &sharedCounter{key: fmt.Sprintf("shared/%d", i)})
+		r.shared = append(r.shared, &sharedCounter{key: fmt.Sprintf("shared-%d", i)})
 	}
 	start := time.Now()
 	for r.cycle = 0; r.cycle < cuts && !t.Failed(); r.cycle++ {
 		r.cutOnce()
 	}
 	if !t.Failed() {
-		reg, db := r.open()
-		r.check(db)
-		db.Release()
-		if err := reg.Close(); err != nil {
-			t.Errorf("close after the last cut: %v", err)
+		k := r.start()
+		r.check(k.db)
+		if err := k.stop(r.http); err != nil {
+			t.Errorf("stop after the last cut: %v", err)
 		}
 		r.checkIntegrity(r.dbPath())
 	}
 	rep := r.report
-	t.Logf("sync %s: %d cuts in %v (%d disk writes and syncs allowed on average); %d acknowledged writes checked; lost: at most %d in a cut, %d in all, in %d cuts",
-		mode, rep.cuts, time.Since(start).Round(time.Millisecond), rep.diskOps/max(1, rep.diskOpsN), rep.checked, rep.lostMax, rep.lostSum, rep.cutsWithLoss)
+	t.Logf("sync %s: %d cuts in %v (%d while kvd shut down, of %d tried), %d disk writes and syncs allowed on average; %d acknowledged writes checked; lost: at most %d in a cut, %d in all, in %d cuts",
+		mode, rep.cuts, time.Since(start).Round(time.Millisecond), rep.shutdownsCut, rep.shutdowns, rep.diskOps/max(1, rep.diskOpsN), rep.checked, rep.lostMax, rep.lostSum, rep.cutsWithLoss)
 	return rep
 }
 
 func (r *powerCutRun) dbPath() string { return filepath.Join(r.dir, "app.db") }
 
-// cutOnce opens the database (checking what the last cut left), writes
-// until the power goes, and reboots the disk.
+// cutOnce starts kvd (checking what the last cut left), writes until the
+// power goes, and reboots the disk. One time in four the clients stop
+// first and the power goes while kvd shuts down: during the checkpoint of
+// its close, or just after.
 func (r *powerCutRun) cutOnce() {
 	t := r.t
-	reg, db := r.open()
+	k := r.start()
 	if r.cycle > 0 {
-		r.check(db)
+		r.check(k.db)
 	}
 	if r.rng.IntN(4) == 0 {
 		// A clean close checkpoints the WAL and deletes it, so the open
 		// makes a new one: a cut can lose its folder entry, and every
 		// write in it, unless Open synced the folder.
-		db.Release()
-		if err := reg.Close(); err != nil {
-			t.Fatalf("cut %d: close with the power on: %v", r.cycle, err)
+		if err := k.stop(r.http); err != nil {
+			t.Fatalf("cut %d: stop with the power on: %v", r.cycle, err)
 		}
-		reg, db = r.open()
+		k = r.start()
 	}
-	r.startCycle(db)
-	n := r.rng.IntN(maxOpsBeforeCut) + 1
-	r.report.diskOps += n
-	r.report.diskOpsN++
-	r.disk.cutAfter(n)
-	r.load(db)
-	db.Release()
-	reg.Close() // fails, the power being off; it closes every connection all the same
+	r.startCycle(k.db)
+	if r.rng.IntN(4) == 0 {
+		r.stopAt = r.clock.Load() + int64(r.rng.IntN(maxOpsBeforeCut)) + 1
+		r.load(k)
+		r.cutAfter(r.rng.IntN(shutdownOps) + 1)
+		r.report.shutdowns++
+	} else {
+		r.stopAt = 0
+		r.cutAfter(r.rng.IntN(maxOpsBeforeCut) + 1)
+		r.load(k)
+	}
+	k.stop(r.http) // fails when the power is off
+	if r.stopAt != 0 && r.disk.powerOff() {
+		r.report.shutdownsCut++
+	}
 	if err := r.disk.reboot(r.rng); err != nil {
 		t.Fatalf("cut %d: reboot: %v", r.cycle, err)
 	}
@@ -176,55 +196,47 @@ func (r *powerCutRun) cutOnce() {
 	r.checkIntegrity(r.dbPath())
 }
 
-func (r *powerCutRun) open() (*actors.Registry, *actors.DB) {
-	t := r.t
-	t.Helper()
-	resolver, err := sqlitekv.NewResolver(r.dir, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := actors.NewRegistry(actors.Config{Resolver: resolver, Store: sqlitekv.OnVFS(sqlitekv.Options{Sync: r.mode, Readers: 2}, r.vfs)})
-	db, err := reg.Open("app", true, false)
-	if err != nil {
-		reg.Close()
-		b, _ := os.ReadFile(r.dbPath())
-		w, _ := os.ReadFile(r.dbPath() + "-wal")
-		t.Fatalf("cut %d: open after the cut: %v (DEBUG %d bytes %q; wal %d)", r.cycle, err, len(b), b[:min(len(b), 100)], len(w))
-	}
-	return reg, db
+func (r *powerCutRun) cutAfter(n int) {
+	r.report.diskOps += n
+	r.report.diskOpsN++
+	r.disk.cutAfter(n)
 }
 
-// checkIntegrity runs integrity_check on a copy of the database and its
-// WAL, so that the check's own recovery and checkpoint leave the files as
-// the cut left them, for kvd to recover.
+func (r *powerCutRun) start() *kvdOnDisk {
+	r.t.Helper()
+	k, err := startKVD(r.t, r.dir, r.vfs, r.mode)
+	if err != nil {
+		r.t.Fatalf("cut %d: open after the cut: %v", r.cycle, err)
+	}
+	return k
+}
+
+// checkIntegrity runs integrity_check on the database as the cut left it.
+// The connection is read-only, so it neither checkpoints nor deletes the
+// WAL: kvd's next open recovers it. Its WAL index goes with it.
 func (r *powerCutRun) checkIntegrity(path string) {
 	t := r.t
 	t.Helper()
-	copyDir := t.TempDir()
-	for _, suffix := range []string{"", "-wal"} {
-		b, err := os.ReadFile(path + suffix)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(copyDir, filepath.Base(path)+suffix), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return // the cut lost the new file's folder entry
 	}
-	conn, err := sqlite3.Open(filepath.Join(copyDir, filepath.Base(path)))
+	conn, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
 	if err != nil {
-		t.Fatalf("cut %d: open a copy: %v", r.cycle, err)
+		t.Fatalf("cut %d: open for integrity_check: %v", r.cycle, err)
 	}
-	defer conn.Close()
 	stmt, _, err := conn.Prepare(`PRAGMA integrity_check`)
 	if err != nil {
 		t.Fatalf("cut %d: integrity_check: %v", r.cycle, err)
 	}
-	defer stmt.Close()
 	if !stmt.Step() || stmt.ColumnText(0) != "ok" {
 		t.Errorf("cut %d: integrity_check: got %q (%v), want ok", r.cycle, stmt.ColumnText(0), stmt.Err())
+	}
+	stmt.Close()
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
 	}
 }
 
@@ -277,14 +289,15 @@ func (r *powerCutRun) checkHistory(db *actors.DB, key string, value []byte) {
 	}
 }
 
-// load runs the clients until the power goes.
-func (r *powerCutRun) load(db *actors.DB) {
+// load runs the clients over HTTP until the power goes (or the clock
+// reaches stopAt).
+func (r *powerCutRun) load(k *kvdOnDisk) {
 	var wg sync.WaitGroup
 	for g, o := range r.owners {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.runClient(db, o, rand.New(rand.NewPCG(r.rng.Uint64(), uint64(g))))
+			r.runClient(k, o, rand.New(rand.NewPCG(r.rng.Uint64(), uint64(g))))
 		}()
 	}
 	wg.Wait()
@@ -292,10 +305,10 @@ func (r *powerCutRun) load(db *actors.DB) {
 
 // runClient writes one write at a time until one fails, which it may only
 // once the power is off.
-func (r *powerCutRun) runClient(db *actors.DB, o *keyOwner, rng *rand.Rand) {
+func (r *powerCutRun) runClient(k *kvdOnDisk, o *keyOwner, rng *rand.Rand) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for i := 0; ; i++ {
+	for i := 0; r.stopAt == 0 || r.clock.Load() < r.stopAt; i++ {
 		if i == 5000 { // the cut is overdue: a write that wrote nothing?
 			r.t.Errorf("cut %d: the power still on after %d writes of a client", r.cycle, i)
 			r.disk.cutNow()
@@ -303,16 +316,16 @@ func (r *powerCutRun) runClient(db *actors.DB, o *keyOwner, rng *rand.Rand) {
 		var err error
 		switch roll := rng.IntN(10); {
 		case roll == 0:
-			err = r.incrShared(ctx, db, r.shared[rng.IntN(len(r.shared))])
+			err = r.incrShared(ctx, k, r.shared[rng.IntN(len(r.shared))])
 		case roll < 5:
 			op := loadOp{incr: true, issued: r.clock.Load()}
-			if _, err = db.Incr(ctx, sqlitekv.IncrRequest{Table: sqlitekv.DefaultTable, Key: o.counterKey, Delta: 1}); err == nil {
+			if _, err = k.incr(ctx, r.http, o.counterKey); err == nil {
 				op.acked = r.clock.Add(1)
 			}
 			o.ops = append(o.ops, op)
 		default:
 			op := loadOp{value: fmt.Sprintf("cut %d write %d", r.cycle, len(o.ops)), issued: r.clock.Load()}
-			if _, err = db.Put(ctx, sqlitekv.PutRequest{Table: sqlitekv.DefaultTable, Key: o.putKey, Value: []byte(op.value), ContentType: "text/plain"}); err == nil {
+			if err = k.put(ctx, r.http, o.putKey, op.value); err == nil {
 				op.acked = r.clock.Add(1)
 			}
 			o.ops = append(o.ops, op)
@@ -327,12 +340,12 @@ func (r *powerCutRun) runClient(db *actors.DB, o *keyOwner, rng *rand.Rand) {
 	}
 }
 
-func (r *powerCutRun) incrShared(ctx context.Context, db *actors.DB, c *sharedCounter) error {
+func (r *powerCutRun) incrShared(ctx context.Context, k *kvdOnDisk, c *sharedCounter) error {
 	c.issued.Add(1)
-	res, err := db.Incr(ctx, sqlitekv.IncrRequest{Table: sqlitekv.DefaultTable, Key: c.key, Delta: 1})
+	value, err := k.incr(ctx, r.http, c.key)
 	if err == nil {
 		c.mu.Lock()
-		c.acked = append(c.acked, res.Value)
+		c.acked = append(c.acked, value)
 		c.mu.Unlock()
 	}
 	return err
