@@ -1,6 +1,8 @@
 package sqlitekv_test
 
 import (
+	"testing"
+
 	"bytes"
 	"errors"
 	"io/fs"
@@ -395,4 +397,40 @@ func (f *crashFile) HasMoved() (bool, error) {
 		return m.HasMoved()
 	}
 	return false, nil
+}
+
+// The simulated disk must be a fair one: a cut keeps every synced byte,
+// never puts garbage where a file already held data, and shows each
+// outcome (nothing of the unsynced write, all of it, a part) in turn.
+func TestCrashDisk_APowerCutKeepsSyncedBytesAndSomeOfTheRest(t *testing.T) {
+	synced := bytes.Repeat([]byte{'s'}, 2*sectorSize)
+	p := &platter{synced: synced, linked: true}
+	// Over the second sector and on past the end: an overwrite and an append.
+	p.pending = []diskWrite{{off: sectorSize, data: bytes.Repeat([]byte{'n'}, 2*sectorSize)}}
+	seen := map[string]int{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		got := p.afterPowerCut(rng)
+		if len(got) < len(synced) || !bytes.Equal(got[:sectorSize], synced[:sectorSize]) {
+			t.Fatalf("a cut changed synced bytes: got %q", got)
+		}
+		for i, b := range got[sectorSize:len(synced)] {
+			if b != 's' && b != 'n' {
+				t.Fatalf("a cut left byte %d of an overwritten sector as %q, want old or new", sectorSize+i, b)
+			}
+		}
+		switch {
+		case bytes.Equal(got, synced):
+			seen["nothing"]++
+		case bytes.Equal(got, append(slices.Clone(synced[:sectorSize]), p.pending[0].data...)):
+			seen["everything"]++
+		default:
+			seen["part"]++
+		}
+	}
+	for _, outcome := range []string{"nothing", "everything", "part"} {
+		if seen[outcome] == 0 {
+			t.Errorf("in 1000 cuts, never %s of the unsynced write: %v", outcome, seen)
+		}
+	}
 }

@@ -28,12 +28,12 @@ var (
 
 // Power-cut tests: many clients write over HTTP through kvd's whole path
 // (the HTTP server, the registry, the database actor's group commit, the
-// writer, kvd's buffered WAL) onto a crashDisk, which loses power after a random number of writes and
-// syncs. After each cut the disk reboots as the cut left it, and the
-// database must pass integrity_check, read back through kvd, and hold
-// what the sync mode promises. The database carries on from cut to cut, so
-// recovery, checkpoints and WAL restarts over torn frames all get their
-// turn.
+// writer, kvd's buffered WAL) onto a crashDisk, which loses power after a
+// random number of writes and syncs. After each cut the disk reboots as
+// the cut left it, and the database must pass integrity_check, read back
+// through kvd, and hold what the sync mode promises. The database carries
+// on from cut to cut, so recovery, checkpoints and WAL restarts over torn
+// frames all get their turn.
 
 func TestPowerCut_FullSyncLosesNoAcknowledgedWrite(t *testing.T) {
 	r := runPowerCuts(t, sqlitekv.SyncFull)
@@ -294,10 +294,11 @@ func (r *powerCutRun) checkHistory(db *actors.DB, key string, value []byte) {
 func (r *powerCutRun) load(k *kvdOnDisk) {
 	var wg sync.WaitGroup
 	for g, o := range r.owners {
+		rng := rand.New(rand.NewPCG(r.rng.Uint64(), uint64(g))) // r.rng is not safe for the clients to share
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.runClient(k, o, rand.New(rand.NewPCG(r.rng.Uint64(), uint64(g))))
+			r.runClient(k, o, rng)
 		}()
 	}
 	wg.Wait()
