@@ -56,7 +56,7 @@ func walBufferVFSName(mode SyncMode, under string) string {
 	if under == "" {
 		return walBufferVFS[mode]
 	}
-	return walBufferVFS[mode] + "+" + under
+	return walBufferVFS[mode] + "-over-" + under
 }
 
 // bufferedWALURI names the database at an absolute path for the writer of
