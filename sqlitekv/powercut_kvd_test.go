@@ -33,7 +33,9 @@ func startKVD(tb testing.TB, dir, vfs string, mode sqlitekv.SyncMode) (*kvdOnDis
 	if err != nil {
 		tb.Fatal(err)
 	}
-	opts := sqlitekv.OnVFS(sqlitekv.Options{Sync: mode, Readers: 2}, vfs)
+	// Little history per key, so that writes prune it: frees pages and
+	// keeps the file small.
+	opts := sqlitekv.OnVFS(sqlitekv.Options{Sync: mode, Readers: 2, HistoryKeep: 20}, vfs)
 	k := &kvdOnDisk{reg: actors.NewRegistry(actors.Config{Resolver: resolver, Store: opts}), served: make(chan error, 1)}
 	if k.db, err = k.reg.Open("app", true, false); err != nil {
 		k.reg.Close()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -325,7 +326,14 @@ func (r *powerCutRun) runClient(k *kvdOnDisk, o *keyOwner, rng *rand.Rand) {
 			}
 			o.ops = append(o.ops, op)
 		default:
-			op := loadOp{value: fmt.Sprintf("cut %d write %d", r.cycle, len(o.ops)), issued: r.clock.Load()}
+			// One value in four is past a page (overflow pages, more
+			// frames in a commit for a cut to tear).
+			pad := rng.IntN(200)
+			if rng.IntN(4) == 0 {
+				pad = 4096 + rng.IntN(4096)
+			}
+			value := fmt.Sprintf("cut %d write %d ", r.cycle, len(o.ops)) + strings.Repeat("v", pad)
+			op := loadOp{value: value, issued: r.clock.Load()}
 			if err = k.put(ctx, r.http, o.putKey, op.value); err == nil {
 				op.acked = r.clock.Add(1)
 			}
