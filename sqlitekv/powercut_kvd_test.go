@@ -19,11 +19,12 @@ import (
 // loopback) with its files on a simulated disk, and a lease on the test's
 // database for reading it back directly.
 type kvdOnDisk struct {
-	url    string
-	reg    *actors.Registry
-	db     *actors.DB
-	srv    *httpapi.Server
-	served chan error
+	url     string
+	reg     *actors.Registry
+	db      *actors.DB
+	srv     *httpapi.Server
+	served  chan error
+	stopped bool
 }
 
 // startKVD starts kvd on dir, its files reached through the VFS named vfs.
@@ -52,11 +53,16 @@ func startKVD(tb testing.TB, dir, vfs string, mode sqlitekv.SyncMode) (*kvdOnDis
 	return k, nil
 }
 
-// stop stops kvd in its order: HTTP, then the database. With the power off
-// the close fails, but closes every connection all the same. The client's
-// idle connections go first: the server's Shutdown would wait 5 seconds
-// for one the client dialed but never sent a request on.
+// stop stops kvd, unless it is stopped, in its order: HTTP, then the
+// database. With the power off the close fails, but closes every
+// connection all the same. The client's idle connections go first: the
+// server's Shutdown would wait 5 seconds for one the client dialed but
+// never sent a request on.
 func (k *kvdOnDisk) stop(client *http.Client) error {
+	if k.stopped {
+		return nil
+	}
+	k.stopped = true
 	client.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -75,6 +75,7 @@ type powerCutRun struct {
 	rng    *rand.Rand
 	cycle  int
 	http   *http.Client
+	live   *kvdOnDisk   // the kvd started last
 	clock  atomic.Int64 // counts acknowledgements: orders them against later writes
 	stopAt int64        // clients stop once the clock reaches it; 0: when the power goes
 	owners []*keyOwner
@@ -130,6 +131,11 @@ func runPowerCuts(t *testing.T, mode sqlitekv.SyncMode) powerCutReport {
 	// in them, and in the WAL's restarts over old frames, often. The
 	// writer's own comes at 8 times the background one's, as in kvd.
 	t.Cleanup(sqlitekv.SetCheckpointPages(*cutCheckpointsFlag, 8**cutCheckpointsFlag))
+	t.Cleanup(func() { // a test that failed midway leaves kvd running
+		if r.live != nil {
+			r.live.stop(r.http)
+		}
+	})
 	for g := range powerCutClients {
 		r.owners = append(r.owners, &keyOwner{putKey: fmt.Sprintf("client-%d-put", g), counterKey: fmt.Sprintf("client-%d-count", g)})
 	}
@@ -209,6 +215,7 @@ func (r *powerCutRun) start() *kvdOnDisk {
 	if err != nil {
 		r.t.Fatalf("cut %d: open after the cut: %v", r.cycle, err)
 	}
+	r.live = k
 	return k
 }
 
