@@ -39,8 +39,9 @@ type checkpointer struct {
 	done   chan struct{}
 }
 
-func startCheckpointer(path, sync string, id *fileIdentity, before func()) (*checkpointer, error) {
-	conn, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READWRITE)
+func startCheckpointer(path, vfsName, sync string, id *fileIdentity, before func()) (*checkpointer, error) {
+	name, flags := fileName(path, vfsName)
+	conn, err := sqlite3.OpenFlags(name, flags|sqlite3.OPEN_READWRITE)
 	if err != nil {
 		return nil, openError(path, err)
 	}

@@ -48,6 +48,11 @@ type Options struct {
 	// ReservedKeys are keys no write may create: the words the HTTP API
 	// reserves under /kv/. Directory mode imports no file of those names.
 	ReservedKeys []string
+
+	// vfs, set only by tests (export_test.go), names the VFS under kvd's
+	// own through which every connection reaches the files: a simulated
+	// disk that can lose power. "" is the OS's.
+	vfs string
 }
 
 // DefaultMaxValueBytes is kvd's --max-value-bytes unless set otherwise.
@@ -114,7 +119,7 @@ func openStore(path string, create bool, opts Options) (*Store, error) {
 	if create {
 		flags |= sqlite3.OPEN_CREATE
 	}
-	conn, err := sqlite3.OpenFlags(bufferedWALURI(path, opts.Sync), flags)
+	conn, err := sqlite3.OpenFlags(bufferedWALURI(path, opts.Sync, opts.vfs), flags)
 	if err != nil && isLink(path) {
 		return nil, errReplaced // swapped in since the resolver looked: a retry resolves it again
 	}
@@ -250,7 +255,8 @@ func (s *Store) acquireReader(ctx context.Context) (*reader, error) {
 }
 
 func (s *Store) openReader() (*reader, error) {
-	conn, err := sqlite3.OpenFlags(s.path, sqlite3.OPEN_READONLY)
+	name, flags := fileName(s.path, s.opts.vfs)
+	conn, err := sqlite3.OpenFlags(name, flags|sqlite3.OPEN_READONLY)
 	if err != nil {
 		return nil, openError(s.path, err)
 	}

@@ -40,17 +40,44 @@ var walBufferVFS = map[SyncMode]string{SyncFull: "kvd-wal-full", SyncNormal: "kv
 const walBufferLimit = 16 << 20
 
 func init() {
-	osVFS := vfs.Find("os").(vfs.VFSFilename)
-	for mode, name := range walBufferVFS {
-		vfs.Register(name, walBuffering{osVFS, mode == SyncFull})
+	registerWALBuffering("", vfs.Find("os").(vfs.VFSFilename))
+}
+
+// registerWALBuffering registers, for each sync mode, the VFS that buffers
+// the WAL of files reached through base, known as under ("" for the OS's;
+// a test's simulated disk otherwise).
+func registerWALBuffering(under string, base vfs.VFSFilename) {
+	for mode := range walBufferVFS {
+		vfs.Register(walBufferVFSName(mode, under), walBuffering{base, mode == SyncFull})
 	}
 }
 
+func walBufferVFSName(mode SyncMode, under string) string {
+	if under == "" {
+		return walBufferVFS[mode]
+	}
+	return walBufferVFS[mode] + "-over-" + under
+}
+
 // bufferedWALURI names the database at an absolute path for the writer of
-// sync mode.
-func bufferedWALURI(path string, mode SyncMode) string {
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: "vfs=" + walBufferVFS[mode]}
+// sync mode, its files reached through the VFS under ("" for the OS's).
+func bufferedWALURI(path string, mode SyncMode, under string) string {
+	return fileURI(path, walBufferVFSName(mode, under))
+}
+
+func fileURI(path, vfsName string) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: "vfs=" + vfsName}
 	return u.String()
+}
+
+// fileName names the database at an absolute path for a connection other
+// than the writer: the bare path, unless a test put its files under
+// another VFS.
+func fileName(path, vfsName string) (string, sqlite3.OpenFlag) {
+	if vfsName == "" {
+		return path, 0
+	}
+	return fileURI(path, vfsName), sqlite3.OPEN_URI
 }
 
 type walBuffering struct {

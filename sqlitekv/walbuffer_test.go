@@ -209,7 +209,7 @@ func TestBufferedWAL_URIOfAnOddPathNamesTheSameFile(t *testing.T) {
 // Without powersafe overwrite SQLite writes a commit's last bytes after
 // its sync: the WAL of such a database is not buffered.
 func TestBufferedWAL_NotWithoutPowersafeOverwrite(t *testing.T) {
-	uri := bufferedWALURI(filepath.Join(t.TempDir(), "t.db"), SyncFull)
+	uri := bufferedWALURI(filepath.Join(t.TempDir(), "t.db"), SyncFull, "")
 	for psow, want := range map[string]bool{"1": true, "0": false} {
 		conn, err := sqlite3.OpenFlags(uri+"&psow="+psow, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE|sqlite3.OPEN_URI)
 		if err != nil {

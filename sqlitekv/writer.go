@@ -62,7 +62,7 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 	if err := conn.Exec(setup); err != nil {
 		return nil, openError("database", err)
 	}
-	ckpt, err := startCheckpointer(path, sync, id, beforeCheckpoint)
+	ckpt, err := startCheckpointer(path, opts.vfs, sync, id, beforeCheckpoint)
 	if err != nil {
 		return nil, err
 	}

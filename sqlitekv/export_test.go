@@ -1,0 +1,39 @@
+package sqlitekv
+
+import (
+	"github.com/ncruces/go-sqlite3/vfs"
+)
+
+// Hooks for the power-cut test (package sqlitekv_test, which drives the
+// actors): they put a simulated disk under kvd's own VFS layers.
+
+// UnderVFS registers base as name, and kvd's WAL buffering on top of it,
+// so that stores opened with OnVFS(opts, name) reach their files through
+// the writer's buffered WAL and then base.
+func UnderVFS(name string, base vfs.VFSFilename) {
+	vfs.Register(name, base)
+	registerWALBuffering(name, base)
+}
+
+// OnVFS returns opts with every connection opened through the VFS name.
+func OnVFS(opts Options, name string) Options {
+	opts.vfs = name
+	return opts
+}
+
+// SetSyncDir replaces the fsync of a database's folder (Store.Open) and
+// returns what restores it.
+func SetSyncDir(fn func(folder string) error) (restore func()) {
+	old := syncDir
+	syncDir = fn
+	return func() { syncDir = old }
+}
+
+// SetCheckpointPages sets the WAL sizes at which the background and the
+// writer's own checkpoints run (checkpoint.go), and returns what restores
+// them. Only while no store is open.
+func SetCheckpointPages(background, writer int) (restore func()) {
+	oldBackground, oldWriter := backgroundCheckpointPages, writerCheckpointPages
+	backgroundCheckpointPages, writerCheckpointPages = background, writer
+	return func() { backgroundCheckpointPages, writerCheckpointPages = oldBackground, oldWriter }
+}
