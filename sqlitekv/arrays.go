@@ -38,7 +38,7 @@ func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
 		return res, Errorf(CodeKeyNotFound, "Key not found")
 	}
 	err = w.atomically(func() error {
-		cur, exists, err := w.live(t, req.Key)
+		cur, exists, err := w.loadForWrite(t, req.Key)
 		if err == nil && !exists {
 			err = t.fileTooLarge(req.Key)
 		}
@@ -81,7 +81,7 @@ func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
 				return err
 			}
 		}
-		_, err = w.commitEntry(t, req.Key, req.Op, cur, exists, next, !req.NoHistory)
+		_, err = w.writeVersion(t, req.Key, req.Op, cur, exists, next, !req.NoHistory)
 		return err
 	})
 	return res, err

@@ -45,7 +45,7 @@ func (w *Writer) BatchSet(req BatchSetRequest) (created []string, err error) {
 	err = w.checkedFirst(func() error {
 		seen := map[string]bool{}
 		for _, item := range req.Items {
-			cur, exists, err := w.live(t, item.Key)
+			cur, exists, err := w.loadForWrite(t, item.Key)
 			if err != nil {
 				return err
 			}
@@ -54,7 +54,7 @@ func (w *Writer) BatchSet(req BatchSetRequest) (created []string, err error) {
 			}
 			seen[item.Key] = true
 			next := Entry{Value: item.Value, ContentType: item.ContentType, ExpireAt: ttlExpiry(w.now(), item.TTL)}
-			if _, err := w.commitEntry(t, item.Key, OpSet, cur, exists, next, !req.NoHistory); err != nil {
+			if _, err := w.writeVersion(t, item.Key, OpSet, cur, exists, next, !req.NoHistory); err != nil {
 				return err
 			}
 		}
@@ -73,9 +73,9 @@ func (w *Writer) BatchDelete(req BatchDeleteRequest) (deleted int, err error) {
 	err = w.atomically(func() error {
 		deleted = 0
 		for _, key := range req.Keys {
-			_, exists, err := w.live(t, key)
+			_, exists, err := w.loadForWrite(t, key)
 			if err == nil && (exists || t.fileTooLarge(key) != nil) {
-				if _, _, err = w.write(t, key, OpDelete, nil, !req.NoHistory); err == nil {
+				if _, _, err = w.appendHistory(t, key, OpDelete, nil, !req.NoHistory); err == nil {
 					err = t.delete(key)
 				}
 				deleted++

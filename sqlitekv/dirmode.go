@@ -277,14 +277,14 @@ func (d *Dir) Sync(table, key string) error {
 		case err != nil:
 			return err
 		case tooLarge && exists: // replaced by a file too large to import: what it holds is unknown, an unrecorded write
-			if _, _, err := w.write(t, key, OpImport, nil, false); err != nil {
+			if _, _, err := w.appendHistory(t, key, OpImport, nil, false); err != nil {
 				return err
 			}
 			return t.delete(key)
 		case tooLarge:
 			return nil
 		case ferr != nil && exists: // removed behind our back
-			if _, _, err := w.write(t, key, OpImport, nil, true); err != nil {
+			if _, _, err := w.appendHistory(t, key, OpImport, nil, true); err != nil {
 				return err
 			}
 			return t.delete(key)
@@ -294,7 +294,7 @@ func (d *Dir) Sync(table, key string) error {
 			return nil
 		}
 		ct, _ := InferContentType("", data)
-		_, err = w.commitEntry(t, key, OpImport, cur, exists, Entry{Value: data, ContentType: ct}, true)
+		_, err = w.writeVersion(t, key, OpImport, cur, exists, Entry{Value: data, ContentType: ct}, true)
 		return err
 	})
 }

@@ -19,7 +19,7 @@ import (
 //     write is a version of its key, so every item costs this much: one
 //     writer cannot store more items per second than it measures;
 //   - history+value: that and an UPDATE of the value row per item, which
-//     kvd avoids by writing a key's value row once per group (pending.go);
+//     kvd avoids by writing a key's value row once per group (heldvalues.go);
 //   - history, no key index: the row alone, to show what the index costs.
 func BenchmarkSQLiteFloor(b *testing.B) {
 	for _, c := range []struct {

@@ -15,10 +15,10 @@ const (
 	OpRemove   = "remove"
 )
 
-// write appends the history row of one write and returns its op number and
-// time. With recorded false the row is a gap marker: the write happened,
+// appendHistory appends the history row of one write (only that: the
+// values row is writeVersion's) and returns its op number and time. With recorded false the row is a gap marker: the write happened,
 // its value is not kept, and time travel across it answers "unknown".
-func (w *Writer) write(t *writeTable, key, op string, e *Entry, recorded bool) (opNumber, ts int64, err error) {
+func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded bool) (opNumber, ts int64, err error) {
 	ts = w.stamp()
 	var value []byte
 	var contentType, expireAt any

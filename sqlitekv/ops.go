@@ -96,7 +96,7 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 			return err
 		}
 		res.Created = !exists
-		res.Version, err = w.commitEntry(t, req.Key, OpSet, cur, exists, next, !req.NoHistory)
+		res.Version, err = w.writeVersion(t, req.Key, OpSet, cur, exists, next, !req.NoHistory)
 		return err
 	})
 	return res, err
@@ -175,7 +175,7 @@ func (w *Writer) Delete(req DeleteRequest) error {
 		if !exists && t.fileTooLarge(req.Key) == nil {
 			return Errorf(CodeKeyNotFound, "Key not found")
 		}
-		if _, _, err := w.write(t, req.Key, OpDelete, nil, !req.NoHistory); err != nil {
+		if _, _, err := w.appendHistory(t, req.Key, OpDelete, nil, !req.NoHistory); err != nil {
 			return err
 		}
 		return t.delete(req.Key)
@@ -227,7 +227,7 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 		if err := w.expireIf(t, req.Key, expired); err != nil {
 			return err
 		}
-		_, err = w.commitEntry(t, req.Key, op, cur, exists, next, !req.NoHistory)
+		_, err = w.writeVersion(t, req.Key, op, cur, exists, next, !req.NoHistory)
 		return err
 	})
 	return res, err
@@ -258,15 +258,15 @@ func (w *Writer) Expire(table, key string) error {
 		return err
 	}
 	return w.atomically(func() error {
-		_, _, err := w.live(t, key)
+		_, _, err := w.loadForWrite(t, key)
 		return err
 	})
 }
 
-// live reads key's entry for a write that replaces it. A key past its
+// loadForWrite reads key's entry for a write that replaces it. A key past its
 // expiry is expired first (recorded in history, row removed), so the write
 // finds it absent and history shows the expiry between the two values.
-func (w *Writer) live(t *writeTable, key string) (Entry, bool, error) {
+func (w *Writer) loadForWrite(t *writeTable, key string) (Entry, bool, error) {
 	cur, exists, expired, err := t.current(key, w.now())
 	if err == nil {
 		err = w.expireIf(t, key, expired)
@@ -285,16 +285,20 @@ func (w *Writer) expireIf(t *writeTable, key string, expired bool) error {
 }
 
 func (w *Writer) removeExpired(t *writeTable, key string) error {
-	if _, _, err := w.write(t, key, OpExpire, nil, true); err != nil {
+	if _, _, err := w.appendHistory(t, key, OpExpire, nil, true); err != nil {
 		return err
 	}
 	return t.delete(key)
 }
 
-// commitEntry records the write in history and stores the new entry with
-// the write's op number as its version.
-func (w *Writer) commitEntry(t *writeTable, key, op string, cur Entry, exists bool, next Entry, recorded bool) (int64, error) {
-	opNumber, ts, err := w.write(t, key, op, &next, recorded)
+// writeVersion writes one version of key: it appends the history row, then
+// the values row (the entry, with the write's op number as its version).
+// The values row is written here (storeValue: UPDATE or INSERT), or, for a
+// write without a savepoint, held in memory and written once at the
+// group's end by writeHeld, called from Commit and before anything on the
+// writer's connection reads the values table (heldvalues.go).
+func (w *Writer) writeVersion(t *writeTable, key, op string, cur Entry, exists bool, next Entry, recorded bool) (int64, error) {
+	opNumber, ts, err := w.appendHistory(t, key, op, &next, recorded)
 	if err != nil {
 		return 0, err
 	}
@@ -303,8 +307,8 @@ func (w *Writer) commitEntry(t *writeTable, key, op string, cur Entry, exists bo
 		next.CreatedAt = cur.CreatedAt
 	}
 	if w.holdRows {
-		t.hold(key, next, exists)
+		t.holdValue(key, next, exists)
 		return opNumber, nil
 	}
-	return opNumber, t.store(key, next, exists)
+	return opNumber, t.storeValue(key, next, exists)
 }

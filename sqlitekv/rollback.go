@@ -66,7 +66,7 @@ func (w *Writer) hasHorizon(t *writeTable, key string) (bool, error) {
 // restore makes key hold target (absent when nil) as one rollback write;
 // nothing is written when the key already holds it.
 func (w *Writer) restore(t *writeTable, key string, target *Entry, recorded bool) error {
-	cur, exists, err := w.live(t, key)
+	cur, exists, err := w.loadForWrite(t, key)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (w *Writer) restoreOver(t *writeTable, key string, target *Entry, cur Entry
 	case target == nil && !exists:
 		return nil
 	case target == nil:
-		if _, _, err := w.write(t, key, OpRollback, nil, recorded); err != nil {
+		if _, _, err := w.appendHistory(t, key, OpRollback, nil, recorded); err != nil {
 			return err
 		}
 		return t.delete(key)
@@ -88,7 +88,7 @@ func (w *Writer) restoreOver(t *writeTable, key string, target *Entry, cur Entry
 		return nil
 	}
 	next := Entry{Value: target.Value, ContentType: target.ContentType, ExpireAt: target.ExpireAt}
-	_, err := w.commitEntry(t, key, OpRollback, cur, exists, next, recorded)
+	_, err := w.writeVersion(t, key, OpRollback, cur, exists, next, recorded)
 	return err
 }
 

@@ -123,7 +123,7 @@ func TestWriter_RefusedWritesInAGroupChangeNothing(t *testing.T) {
 // the whole group fails, and none of it is left. A write whose very first
 // change fails alone, statement undone, fails alone; a batch set fails
 // on its second item, after its first was stored, so its group fails. A
-// value row waits for the group's end (pending.go): when writing it
+// value row waits for the group's end (heldvalues.go): when writing it
 // fails, the commit fails, and with it every write of the group.
 func TestWriter_DatabaseErrorsFailTheGroupWhenTheyMust(t *testing.T) {
 	failing := []struct {

@@ -33,10 +33,10 @@ func scanEntry(s *sqlite3.Stmt) Entry {
 
 // writeTable holds one KV table's statements on the write connection.
 type writeTable struct {
-	name    tableNames
-	set     stmtSet
-	mirror  Mirror                // nil in file mode
-	pending map[string]pendingRow // value rows the open group has yet to write (pending.go)
+	name       tableNames
+	set        stmtSet
+	mirror     Mirror             // nil in file mode
+	heldValues map[string]heldRow // value rows the open group has yet to write (heldvalues.go)
 
 	get, insert, update, remove    *sqlite3.Stmt
 	record, maxTs                  *sqlite3.Stmt
@@ -81,7 +81,7 @@ func (t *writeTable) close() { t.set.close() }
 // absent; expired tells the caller it was there.
 func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bool, err error) {
 	found := false
-	if e, found = t.held(key); !found {
+	if e, found = t.heldValue(key); !found {
 		found, err = queryRow(t.get, func(s *sqlite3.Stmt) { e = scanEntry(s) }, key)
 	}
 	if err != nil {
@@ -104,7 +104,9 @@ func (t *writeTable) fileTooLarge(key string) error {
 	return t.mirror.tooLarge(t.name.name, key)
 }
 
-func (t *writeTable) store(key string, e Entry, exists bool) error {
+// storeValue writes key's values row now: an UPDATE when the table holds
+// one for it, else an INSERT (and in directory mode the file too).
+func (t *writeTable) storeValue(key string, e Entry, exists bool) error {
 	if t.mirror != nil {
 		if err := t.mirror.Store(t.name.name, key, e.Value); err != nil {
 			return err
@@ -121,7 +123,7 @@ func (t *writeTable) store(key string, e Entry, exists bool) error {
 }
 
 func (t *writeTable) delete(key string) error {
-	delete(t.pending, key)
+	delete(t.heldValues, key)
 	if t.mirror != nil {
 		if err := t.mirror.Remove(t.name.name, key); err != nil {
 			return err

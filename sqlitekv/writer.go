@@ -27,7 +27,7 @@ type Writer struct {
 
 	mirror    Mirror // directory mode: values are files too
 	inGroup   bool   // between Begin and Commit or Rollback
-	holdRows  bool   // value rows wait for the group's end (pending.go)
+	holdRows  bool   // value rows wait for the group's end (heldvalues.go)
 	committed bool   // the last Commit's transaction committed
 	failed    error  // the open group can only be rolled back (see spoil)
 	ckpt      *checkpointer

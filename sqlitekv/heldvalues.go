@@ -15,39 +15,39 @@ import "slices"
 // Everything else on the writer's connection that reads the values table
 // (a savepoint's write, the sweep) or ends the group writes them first.
 
-// pendingRow is a key's value row as the open group left it.
-type pendingRow struct {
+// heldRow is a key's value row as the open group left it.
+type heldRow struct {
 	entry  Entry
 	exists bool // the table holds a row for the key: UPDATE it, else INSERT
 }
 
-// hold keeps key's new row until the group's end.
-func (t *writeTable) hold(key string, e Entry, exists bool) {
-	if t.pending == nil {
-		t.pending = map[string]pendingRow{}
+// holdValue keeps key's new row until the group's end.
+func (t *writeTable) holdValue(key string, e Entry, exists bool) {
+	if t.heldValues == nil {
+		t.heldValues = map[string]heldRow{}
 	}
-	if row, ok := t.pending[key]; ok {
+	if row, ok := t.heldValues[key]; ok {
 		exists = row.exists // what the table holds has not changed since
 	}
-	t.pending[key] = pendingRow{entry: e, exists: exists}
+	t.heldValues[key] = heldRow{entry: e, exists: exists}
 }
 
-// held returns key's waiting row. Its value is a copy: a caller may edit
+// heldValue returns key's waiting row. Its value is a copy: a caller may edit
 // what it reads (a JSON path write does), and the row must stay as the
 // write that left it.
-func (t *writeTable) held(key string) (Entry, bool) {
-	row, ok := t.pending[key]
+func (t *writeTable) heldValue(key string) (Entry, bool) {
+	row, ok := t.heldValues[key]
 	row.entry.Value = slices.Clone(row.entry.Value)
 	return row.entry, ok
 }
 
 // writeHeld writes the waiting rows and forgets them.
 func (t *writeTable) writeHeld() error {
-	for key, row := range t.pending {
-		if err := t.store(key, row.entry, row.exists); err != nil {
+	for key, row := range t.heldValues {
+		if err := t.storeValue(key, row.entry, row.exists); err != nil {
 			return err
 		}
-		delete(t.pending, key)
+		delete(t.heldValues, key)
 	}
 	return nil
 }
