@@ -15,7 +15,8 @@ import (
 func mustOpenDir(tb testing.TB) (*Dir, string) {
 	tb.Helper()
 	root := tb.TempDir()
-	d, err := OpenDir(root, Options{})
+	// The words kvd's HTTP API reserves (httpapi.ReservedKeys).
+	d, err := OpenDir(root, Options{ReservedKeys: []string{"snapshot", "diff", "rollback"}})
 	if err != nil {
 		tb.Fatal(err)
 	}
