@@ -201,14 +201,17 @@ func TestPayloadTooLarge_NeverForAShrinkingArray(t *testing.T) {
 	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/kv/list/pop?"+q, ""), 200)
 	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/kv/list/remove?"+q, `"x"`), 200)
 
-	// A file written by hand in directory mode may be past the limit.
+	// A file written by hand in directory mode may be past the limit: it is
+	// no value kvd serves or imports (not even to shrink it), so pop is
+	// refused like a read, and DELETE removes it.
 	dir, root, dq := dirServer(t, func(_ *actors.Config, h *httpapi.Config) { h.MaxValueBytes = 1000 })
 	wantStatus(t, dir.do(t, "PUT", kv("seed", dq), "1"), 200)
 	if err := os.WriteFile(filepath.Join(root, "notes", "big"), []byte(`["`+strings.Repeat("a", 1500)+`","x"]`), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(t, dir.do(t, "POST", "/api/v1/sqlite/kv/big/push?"+dq, `"y"`), 413)
-	wantStatus(t, dir.do(t, "POST", "/api/v1/sqlite/kv/big/pop?"+dq, ""), 200)
+	wantError(t, dir.do(t, "POST", "/api/v1/sqlite/kv/big/pop?"+dq, ""), 413, "PAYLOAD_TOO_LARGE")
+	wantStatus(t, dir.do(t, "DELETE", kv("big", dq), ""), 200)
 }
 
 func TestParameters_BadValuesAnswer400(t *testing.T) {
