@@ -19,7 +19,6 @@ import (
 
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/sqlitekv"
-	"github.com/ncruces/go-sqlite3"
 )
 
 var (
@@ -228,20 +227,8 @@ func (r *powerCutRun) checkIntegrity(path string) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return // the cut lost the new file's folder entry
 	}
-	conn, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
-	if err != nil {
-		t.Fatalf("cut %d: open for integrity_check: %v", r.cycle, err)
-	}
-	stmt, _, err := conn.Prepare(`PRAGMA integrity_check`)
-	if err != nil {
-		t.Fatalf("cut %d: integrity_check: %v", r.cycle, err)
-	}
-	if !stmt.Step() || stmt.ColumnText(0) != "ok" {
-		t.Errorf("cut %d: integrity_check: got %q (%v), want ok", r.cycle, stmt.ColumnText(0), stmt.Err())
-	}
-	stmt.Close()
-	if err := conn.Close(); err != nil {
-		t.Fatal(err)
+	if err := sqlitekv.CheckIntegrity(path); err != nil {
+		t.Errorf("cut %d: %v", r.cycle, err)
 	}
 	if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
