@@ -55,6 +55,7 @@ var (
 	ErrPathNotFound        = &Error{StatusCode: 404, Code: "PATH_NOT_FOUND"}
 	ErrNotFound            = &Error{StatusCode: 404, Code: "NOT_FOUND"} // no such endpoint
 	ErrMethodNotAllowed    = &Error{StatusCode: 405, Code: "METHOD_NOT_ALLOWED"}
+	ErrRequestTimeout      = &Error{StatusCode: 408, Code: "REQUEST_TIMEOUT"} // the body did not arrive within kvd's --read-timeout
 	ErrTimeTravelGap       = &Error{StatusCode: 409, Code: "TIME_TRAVEL_GAP"}
 	ErrCASMismatch         = &Error{StatusCode: 412, Code: "CAS_MISMATCH"}
 	ErrCASKeyMissing       = &Error{StatusCode: 412, Code: "CAS_KEY_MISSING"}

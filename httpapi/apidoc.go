@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,11 +127,16 @@ func apiQueryParams() map[string]paramSet {
 	return takes
 }
 
-// errorCodes lists every code an error body may carry.
-var errorCodes = []string{"INVALID_DB_PATH", "INVALID_PARAMETERS", "INVALID_SQLITE_HEADER", "PATH_IS_DIRECTORY",
-	"UNAUTHORIZED", "KEY_NOT_FOUND", "DATABASE_NOT_FOUND", "KEY_EXPIRED", "PATH_NOT_FOUND", "NOT_FOUND",
-	"METHOD_NOT_ALLOWED", "TIME_TRAVEL_GAP", "CAS_MISMATCH", "CAS_KEY_MISSING", "PAYLOAD_TOO_LARGE",
-	"DATABASE_ERROR", "FILE_SYSTEM_ERROR", "OVERLOADED", "STORAGE_FULL"}
+// errorCodes lists every code an error body may carry, sorted: the codes
+// of the status table (errors.go), which is the one list.
+func errorCodes() []string {
+	codes := make([]string, 0, len(statusOf))
+	for code := range statusOf {
+		codes = append(codes, string(code))
+	}
+	slices.Sort(codes)
+	return codes
+}
 
 var (
 	apiDocOnce sync.Once
@@ -262,7 +268,8 @@ func arrayOf(items obj) obj { return obj{"type": "array", "items": items} }
 func apiSchemas() obj {
 	stored := object(obj{"value": anyJSON, "content_type": str, "encoding": obj{"type": "string", "enum": []string{"base64"}}})
 	return obj{
-		"Error": object(obj{"statusCode": integer, "error": str, "code": obj{"type": "string", "enum": errorCodes},
+		"Error": object(obj{"statusCode": integer, "error": str, "code": obj{"type": "string", "enum": errorCodes(),
+			"description": "x-statuses gives the HTTP status kvd answers with each code.", "x-statuses": statusOf},
 			"message": str, "keys": arrayOf(str)}, "statusCode", "error", "code", "message"),
 		"Status":       object(obj{"status": str}),
 		"PutResult":    object(obj{"status": str, "success": boolean, "key": str, "created": boolean}),

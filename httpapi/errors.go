@@ -19,7 +19,11 @@ const (
 	codeRequestTimeout   sqlitekv.Code = "REQUEST_TIMEOUT"
 )
 
-// statusOf is the one table from error code to HTTP status.
+// statusOf is the one table from error code to HTTP status, and the one
+// list of codes: every code storage declares (sqlitekv.Codes) and every
+// code above has its line, which errors_test.go checks; the OpenAPI
+// document's list of codes is read from it, and the client's tests check
+// their sentinels against that document.
 var statusOf = map[sqlitekv.Code]int{
 	sqlitekv.CodeInvalidDBPath:       http.StatusBadRequest,
 	sqlitekv.CodeInvalidParameters:   http.StatusBadRequest,

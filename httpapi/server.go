@@ -76,7 +76,7 @@ type Server struct {
 
 func New(cfg Config) *Server {
 	if cfg.MaxValueBytes <= 0 {
-		cfg.MaxValueBytes = 10 << 20
+		cfg.MaxValueBytes = sqlitekv.DefaultMaxValueBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

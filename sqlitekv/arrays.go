@@ -98,7 +98,7 @@ func loadArray(doc []byte, exists bool, path JSONPath, missingIsEmpty bool) ([]j
 	fragment := doc
 	if len(path) > 0 {
 		var err error
-		if fragment, err = JSONGet(doc, path); err != nil {
+		if fragment, err = jsonGet(doc, path); err != nil {
 			if CodeOf(err) == CodePathNotFound && missingIsEmpty {
 				return nil, nil
 			}
@@ -123,7 +123,7 @@ func storeArray(doc []byte, path JSONPath, arr []json.RawMessage) ([]byte, error
 	if len(path) == 0 {
 		return encoded, nil
 	}
-	return JSONSet(doc, path, encoded)
+	return jsonSet(doc, path, encoded)
 }
 
 func removeFrom(arr []json.RawMessage, req ArrayRequest) ([]json.RawMessage, int, error) {

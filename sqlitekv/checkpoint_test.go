@@ -47,12 +47,12 @@ func TestCheckpoints_RunBesideTheWriterAndKeepTheWALBounded(t *testing.T) {
 
 	// Below the writer's own threshold, only the checkpointer copies pages
 	// into the database file.
-	before := size(s.Path())
+	before := size(s.path)
 	i := 1
 	for ; s.wal.pages.Load() < int64(backgroundCheckpointPages+10); i++ {
 		put(i)
 	}
-	for deadline := time.Now().Add(10 * time.Second); size(s.Path()) == before; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); size(s.path) == before; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("database file still %d bytes with %d pages in the WAL: no background checkpoint", before, s.wal.pages.Load())
 		}
@@ -67,7 +67,7 @@ func TestCheckpoints_RunBesideTheWriterAndKeepTheWALBounded(t *testing.T) {
 		}
 	}
 	const frame = 4096 + 24
-	if got, limit := size(s.Path()+"-wal"), int64(2*writerCheckpointPages*frame); got > limit {
+	if got, limit := size(s.path+"-wal"), int64(2*writerCheckpointPages*frame); got > limit {
 		t.Errorf("WAL is %d bytes after 1000 writes, want at most %d", got, limit)
 	}
 }

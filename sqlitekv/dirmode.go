@@ -210,7 +210,7 @@ func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err
 		return Entry{}, stale, err
 	}
 	if len(req.Path) > 0 {
-		fragment, err := JSONGet(e.Value, req.Path)
+		fragment, err := jsonGet(e.Value, req.Path)
 		if err != nil {
 			return Entry{}, stale, err
 		}

@@ -37,7 +37,7 @@ func TestDir_AFileTooLargeToImportFailsOnlyItsOwnWrites(t *testing.T) {
 			t.Errorf("file %s: got %q, want %q", key, got, want)
 		}
 	}
-	if _, err := d.Cache().History(t.Context(), "t", "big", 10); CodeOf(err) != CodeKeyNotFound {
+	if _, err := d.Cache().history(t.Context(), "t", "big", 10); CodeOf(err) != CodeKeyNotFound {
 		t.Errorf("history of the big file: got %v, want KEY_NOT_FOUND (never imported)", err)
 	}
 	if _, _, err := d.Get(t.Context(), GetRequest{Table: "t", Key: "big"}); CodeOf(err) != CodePayloadTooLarge {

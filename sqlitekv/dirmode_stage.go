@@ -11,17 +11,17 @@ import (
 	"syscall"
 )
 
-// Mirror keeps values outside SQLite in step with a Writer. Store and
-// Remove run inside a write's savepoint and only stage the change; the
+// mirror keeps values outside SQLite in step with a Writer. stageFile and
+// stageRemoval run inside a write's savepoint and only stage the change; the
 // Writer then tells the mirror the fate of the SQLite side: mark and undo
 // around each savepoint, apply once the transaction committed, discard
 // when it rolled back. So no file changes unless the cache commits.
 // tooLarge tells a key the cache leaves out because its file is too
 // large to import (dirmode.go): a write that finds no entry learns that
 // a file is there all the same.
-type Mirror interface {
-	Store(table, key string, value []byte) error
-	Remove(table, key string) error
+type mirror interface {
+	stageFile(table, key string, value []byte) error
+	stageRemoval(table, key string) error
 	tooLarge(table, key string) error
 	mark() int
 	undo(mark int)
@@ -30,8 +30,8 @@ type Mirror interface {
 }
 
 // A write's files follow its transaction by staging (redo), not by undo
-// after the fact: Store writes the new bytes to a fsynced temp file and
-// leaves the key's file alone; Remove only notes the key. When the group's
+// after the fact: stageFile writes the new bytes to a fsynced temp file and
+// leaves the key's file alone; stageRemoval only notes the key. When the group's
 // COMMIT has succeeded, apply renames each temp file over its key's file
 // (the last change of each key wins), removes the removed keys' files and
 // the folders that leaves empty, and fsyncs every folder it touched, and
@@ -143,9 +143,9 @@ func (d *Dir) discard() { d.staged.dropFrom(0) }
 // already holds that change, the disk does not yet.
 func (d *Dir) hasStaged(table, key string) bool { return d.staged.latest(table, key) != nil }
 
-// Store stages value as key's new file: the bytes go to a fsynced temp
+// stageFile stages value as key's new file: the bytes go to a fsynced temp
 // file now, the rename happens in apply once the group has committed.
-func (d *Dir) Store(table, key string, value []byte) error {
+func (d *Dir) stageFile(table, key string, value []byte) error {
 	if d.importing {
 		return nil
 	}
@@ -179,10 +179,10 @@ func (d *Dir) Store(table, key string, value []byte) error {
 	return nil
 }
 
-// Remove stages the removal of key's file (a missing file is already
+// stageRemoval stages the removal of key's file (a missing file is already
 // removed). A file that cannot even be looked at fails the write now,
 // before COMMIT, rather than the whole group after it.
-func (d *Dir) Remove(table, key string) error {
+func (d *Dir) stageRemoval(table, key string) error {
 	if d.importing {
 		return nil
 	}

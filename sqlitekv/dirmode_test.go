@@ -118,7 +118,7 @@ func TestDir_FilesFollowTheGroup(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(root, "t", "kept")); string(data) != "v1" {
 		t.Fatalf("kept before COMMIT: %q, want v1", data)
 	}
-	w.Rollback()
+	w.abandon()
 	if got := fmt.Sprint(onDisk(t, root)); got != "[t/ t/kept]" {
 		t.Fatalf("after a rollback: %s", got)
 	}

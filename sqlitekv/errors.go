@@ -31,6 +31,15 @@ const (
 	CodeStorageFull         Code = "STORAGE_FULL"
 )
 
+// Codes lists every code above. httpapi's tests check each has its HTTP
+// status, and errors_test.go that none declared here is missing.
+func Codes() []Code {
+	return []Code{CodeInvalidDBPath, CodeInvalidParameters, CodeInvalidSQLiteHeader, CodePathIsDirectory,
+		CodeKeyNotFound, CodeDatabaseNotFound, CodeKeyExpired, CodePathNotFound, CodeTimeTravelGap,
+		CodeCASMismatch, CodeCASKeyMissing, CodePayloadTooLarge, CodeOverloaded, CodeDatabaseError,
+		CodeFileSystemError, CodeStorageFull}
+}
+
 // Error is the only error type storage hands upward: a code for the HTTP
 // layer and a message safe to show a client. Cause, when set, is logged but
 // never sent (it may hold SQL text or file paths).

@@ -72,7 +72,7 @@ func TestGroup_AKeyWrittenManyTimesEndsAsItsLastWrite(t *testing.T) {
 	if string(old.Value) != "41" || old.Version != last.Version || old.CreatedAt != created {
 		t.Errorf("old: got %q version %d created %d, want 41 version %d created %d", old.Value, old.Version, old.CreatedAt, last.Version, created)
 	}
-	versions, err := s.History(ctx, DefaultTable, "k", 10)
+	versions, err := s.history(ctx, DefaultTable, "k", 10)
 	must(t, err)
 	if len(versions) != 5 {
 		t.Errorf("k: %d versions, want 5 (set, set, incr, delete, set)", len(versions))
@@ -133,7 +133,7 @@ func TestGroup_HeldRowsMeetEveryOtherKindOfWrite(t *testing.T) {
 	if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "list", Value: []byte("[]")}); err != nil {
 		t.Fatal(err)
 	}
-	w.Rollback()
+	w.abandon()
 	inGroup(t, w, func() {
 		res, err := w.Incr(IncrRequest{Table: DefaultTable, Key: "n", Delta: 1})
 		must(t, err)

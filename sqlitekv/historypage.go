@@ -27,9 +27,9 @@ type HistoryPage struct {
 	Cut      bool           // the budget ended the page before Limit
 }
 
-// History lists key's versions newest first: limit of them, plus the one
+// history lists key's versions newest first: limit of them, plus the one
 // before when there is one, so the old value of every listed write is known.
-func (s *Store) History(ctx context.Context, table, key string, limit int) ([]Version, error) {
+func (s *Store) history(ctx context.Context, table, key string, limit int) ([]Version, error) {
 	p, err := s.HistoryPage(ctx, HistoryRequest{Table: table, Key: key, Limit: limit})
 	return p.Versions, err
 }

@@ -46,7 +46,7 @@ func TestWriter_CommitToADeletedFileFails(t *testing.T) {
 	put(t, s, "before", "1")
 	w := s.Writer()
 	for _, suffix := range []string{"", "-wal", "-shm"} {
-		must(t, os.Remove(s.Path()+suffix))
+		must(t, os.Remove(s.path+suffix))
 	}
 	must(t, w.Begin())
 	if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "lost", Value: []byte("2")}); err != nil {

@@ -107,8 +107,8 @@ func locate(doc []byte, p JSONPath) (raw []byte, kind jsonparser.ValueType, star
 	return doc[start:end], kind, start, end, true
 }
 
-// JSONGet returns the fragment at p as stored (a string keeps its quotes).
-func JSONGet(doc []byte, p JSONPath) ([]byte, error) {
+// jsonGet returns the fragment at p as stored (a string keeps its quotes).
+func jsonGet(doc []byte, p JSONPath) ([]byte, error) {
 	if !json.Valid(doc) {
 		return nil, errNotJSON
 	}
@@ -122,10 +122,10 @@ func JSONGet(doc []byte, p JSONPath) ([]byte, error) {
 	return raw, nil
 }
 
-// JSONSet replaces (or creates) the value at p and returns the new
+// jsonSet replaces (or creates) the value at p and returns the new
 // document; an empty doc starts as {}. Only the bytes of the changed node
 // are rewritten: the deepest existing node on the path is spliced.
-func JSONSet(doc []byte, p JSONPath, value []byte) ([]byte, error) {
+func jsonSet(doc []byte, p JSONPath, value []byte) ([]byte, error) {
 	if !json.Valid(value) {
 		return nil, Errorf(CodeInvalidParameters, "The value to set is not JSON")
 	}
@@ -246,9 +246,9 @@ func kindName(kind jsonparser.ValueType) string {
 	return "scalar value"
 }
 
-// JSONIncr adds delta to the integer at p (a missing field or null counts
+// jsonIncr adds delta to the integer at p (a missing field or null counts
 // as 0) and returns the new document with the old and new numbers.
-func JSONIncr(doc []byte, p JSONPath, delta int64) (newDoc []byte, previous, value int64, err error) {
+func jsonIncr(doc []byte, p JSONPath, delta int64) (newDoc []byte, previous, value int64, err error) {
 	if len(bytes.TrimSpace(doc)) == 0 {
 		doc = []byte("{}")
 	}
@@ -267,6 +267,6 @@ func JSONIncr(doc []byte, p JSONPath, delta int64) (newDoc []byte, previous, val
 	if value, err = addDelta(previous, delta); err != nil {
 		return nil, 0, 0, err
 	}
-	newDoc, err = JSONSet(doc, p, strconv.AppendInt(nil, value, 10))
+	newDoc, err = jsonSet(doc, p, strconv.AppendInt(nil, value, 10))
 	return newDoc, previous, value, err
 }

@@ -47,39 +47,39 @@ func TestJSONPathCases_SetGetIncr(t *testing.T) {
 		{`{"m":{"x":1},"x":2}`, "x", `3`, `{"m":{"x":1},"x":3}`},
 	}
 	for _, c := range cases {
-		got, err := JSONSet([]byte(c.doc), mustPath(t, c.path), []byte(c.value))
+		got, err := jsonSet([]byte(c.doc), mustPath(t, c.path), []byte(c.value))
 		if err != nil || string(got) != c.want {
-			t.Errorf("JSONSet(%s, %s, %s): got %s, %v; want %s", c.doc, c.path, c.value, got, err, c.want)
+			t.Errorf("jsonSet(%s, %s, %s): got %s, %v; want %s", c.doc, c.path, c.value, got, err, c.want)
 			continue
 		}
-		if frag, err := JSONGet(got, mustPath(t, c.path)); err != nil || !jsonEqual(frag, []byte(c.value)) {
-			t.Errorf("JSONGet after set %s: got %s, %v", c.path, frag, err)
+		if frag, err := jsonGet(got, mustPath(t, c.path)); err != nil || !jsonEqual(frag, []byte(c.value)) {
+			t.Errorf("jsonGet after set %s: got %s, %v", c.path, frag, err)
 		}
 	}
 	for _, c := range []struct{ doc, path, value string }{
 		{`{"l":[1]}`, "l[3]", `1`}, {`{"a":1}`, "a.b", `1`}, {`{"a":1}`, "a[0]", `1`}, {`[1]`, "k", `1`},
 		{`not json`, "a", `1`}, {`{}`, "a", `not json`}, {`{}`, "a[1]", `1`},
 	} {
-		if _, err := JSONSet([]byte(c.doc), mustPath(t, c.path), []byte(c.value)); CodeOf(err) != CodeInvalidParameters {
-			t.Errorf("JSONSet(%s, %s, %s): got %v, want INVALID_PARAMETERS", c.doc, c.path, c.value, err)
+		if _, err := jsonSet([]byte(c.doc), mustPath(t, c.path), []byte(c.value)); CodeOf(err) != CodeInvalidParameters {
+			t.Errorf("jsonSet(%s, %s, %s): got %v, want INVALID_PARAMETERS", c.doc, c.path, c.value, err)
 		}
 	}
-	if _, err := JSONGet([]byte(`{"a":1}`), mustPath(t, "b")); CodeOf(err) != CodePathNotFound {
+	if _, err := jsonGet([]byte(`{"a":1}`), mustPath(t, "b")); CodeOf(err) != CodePathNotFound {
 		t.Errorf("missing path: got %v", err)
 	}
-	doc, prev, next, err := JSONIncr([]byte(`{"n":41,"s":"x","z":null}`), mustPath(t, "n"), 1)
+	doc, prev, next, err := jsonIncr([]byte(`{"n":41,"s":"x","z":null}`), mustPath(t, "n"), 1)
 	if err != nil || prev != 41 || next != 42 || string(doc) != `{"n":42,"s":"x","z":null}` {
 		t.Errorf("incr: got %s %d %d %v", doc, prev, next, err)
 	}
-	if _, _, next, err := JSONIncr([]byte(`{"z":null}`), mustPath(t, "z"), -3); err != nil || next != -3 {
+	if _, _, next, err := jsonIncr([]byte(`{"z":null}`), mustPath(t, "z"), -3); err != nil || next != -3 {
 		t.Errorf("incr of null: got %d %v", next, err)
 	}
 	for _, bad := range []struct {
 		doc   string
 		delta int64
 	}{{`{"n":"x"}`, 1}, {`{"n":1.5}`, 1}, {`{"n":9223372036854775807}`, 1}, {`{"n":-9223372036854775808}`, -1}} {
-		if _, _, _, err := JSONIncr([]byte(bad.doc), mustPath(t, "n"), bad.delta); CodeOf(err) != CodeInvalidParameters {
-			t.Errorf("JSONIncr(%s, %d): got %v", bad.doc, bad.delta, err)
+		if _, _, _, err := jsonIncr([]byte(bad.doc), mustPath(t, "n"), bad.delta); CodeOf(err) != CodeInvalidParameters {
+			t.Errorf("jsonIncr(%s, %d): got %v", bad.doc, bad.delta, err)
 		}
 	}
 }
@@ -107,24 +107,24 @@ func FuzzJSONPathRoundTrip(f *testing.F) {
 			}
 			return
 		}
-		if got, err := JSONSet(doc, p, value); err == nil {
+		if got, err := jsonSet(doc, p, value); err == nil {
 			if !ValidJSON(got) {
-				t.Fatalf("JSONSet produced invalid JSON %q", got)
+				t.Fatalf("jsonSet produced invalid JSON %q", got)
 			}
-			frag, err := JSONGet(got, p)
+			frag, err := jsonGet(got, p)
 			if err != nil || !jsonEqual(frag, value) {
-				t.Fatalf("after JSONSet(%q, %s, %q) = %q: get %q, %v", doc, p, value, got, frag, err)
+				t.Fatalf("after jsonSet(%q, %s, %q) = %q: get %q, %v", doc, p, value, got, frag, err)
 			}
 		} else if c := CodeOf(err); c != CodeInvalidParameters {
-			t.Fatalf("JSONSet error code %q", c)
+			t.Fatalf("jsonSet error code %q", c)
 		}
-		if got, _, next, err := JSONIncr(doc, p, delta); err == nil {
-			frag, gerr := JSONGet(got, p)
+		if got, _, next, err := jsonIncr(doc, p, delta); err == nil {
+			frag, gerr := jsonGet(got, p)
 			if !ValidJSON(got) || gerr != nil || string(frag) != fmt.Sprint(next) {
-				t.Fatalf("JSONIncr(%q, %s) = %q: at path %q, want %d", doc, p, got, frag, next)
+				t.Fatalf("jsonIncr(%q, %s) = %q: at path %q, want %d", doc, p, got, frag, next)
 			}
 		} else if c := CodeOf(err); c != CodeInvalidParameters {
-			t.Fatalf("JSONIncr error code %q", c)
+			t.Fatalf("jsonIncr error code %q", c)
 		}
 	})
 }

@@ -81,7 +81,7 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 			next.ContentType = RefContentType
 		}
 		if len(req.Path) > 0 {
-			if next.Value, err = JSONSet(cur.Value, req.Path, req.Value); err != nil {
+			if next.Value, err = jsonSet(cur.Value, req.Path, req.Value); err != nil {
 				return err
 			}
 			if err := fits(next.Value, req.MaxValue); err != nil {
@@ -132,7 +132,7 @@ func valueMatches(stored []byte, path JSONPath, want []byte) bool {
 	if len(path) == 0 {
 		return bytes.Equal(stored, want)
 	}
-	fragment, err := JSONGet(stored, path)
+	fragment, err := jsonGet(stored, path)
 	if err != nil {
 		return false
 	}
@@ -207,7 +207,7 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 			next.ContentType = cur.ContentType
 		}
 		if len(req.Path) > 0 {
-			next.Value, res.Previous, res.Value, err = JSONIncr(cur.Value, req.Path, req.Delta)
+			next.Value, res.Previous, res.Value, err = jsonIncr(cur.Value, req.Path, req.Delta)
 			if err == nil {
 				err = fits(next.Value, req.MaxValue)
 			}

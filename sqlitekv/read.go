@@ -114,7 +114,7 @@ func (s *Store) Get(ctx context.Context, req GetRequest) (Entry, error) {
 	if err != nil || len(req.Path) == 0 {
 		return e, err
 	}
-	fragment, err := JSONGet(e.Value, req.Path)
+	fragment, err := jsonGet(e.Value, req.Path)
 	if err != nil {
 		return Entry{}, err
 	}

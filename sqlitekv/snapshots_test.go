@@ -71,7 +71,7 @@ func TestSnapshots_AChangeFromOutsideShowsWithinTheirMaximumAge(t *testing.T) {
 	if _, err := s.Get(t.Context(), GetRequest{Table: DefaultTable, Key: "k"}); err != nil {
 		t.Fatal(err)
 	}
-	other, err := sqlite3.Open(s.Path())
+	other, err := sqlite3.Open(s.path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,9 +184,6 @@ func openError(path string, err error) error {
 	return dbError(fmt.Errorf("open %s: %w", path, err))
 }
 
-// Path is the real path of the database file.
-func (s *Store) Path() string { return s.path }
-
 // Writer is the store's single write connection. Only the database's owner
 // may use it.
 func (s *Store) Writer() *Writer { return s.writer }

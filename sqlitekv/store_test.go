@@ -110,7 +110,7 @@ func TestWriter_RefusedWritesInAGroupChangeNothing(t *testing.T) {
 	}
 	ctx := context.Background()
 	for key, want := range map[string]int{"a": 1, "c": 1, "text": 1, "old": 1} {
-		versions, err := s.History(ctx, DefaultTable, key, 10)
+		versions, err := s.history(ctx, DefaultTable, key, 10)
 		if err != nil || len(versions) != want {
 			t.Errorf("%s: %d versions (%v), want %d", key, len(versions), err, want)
 		}
@@ -182,7 +182,7 @@ func TestWriter_DatabaseErrorsFailTheGroupWhenTheyMust(t *testing.T) {
 				}
 				ctx := context.Background()
 				for key, want := range map[string]int{"a": left, "c": left, "d": left, "boom": 1, "pre": 0} {
-					versions, err := s.History(ctx, DefaultTable, key, 10)
+					versions, err := s.history(ctx, DefaultTable, key, 10)
 					if CodeOf(err) == CodeKeyNotFound {
 						err = nil
 					}
@@ -221,7 +221,7 @@ func TestRetention_KeepsAtLeastKeepAndAboutAQuarterMore(t *testing.T) {
 	}
 	total := 0
 	for k := range keys {
-		versions, err := s.History(context.Background(), DefaultTable, fmt.Sprint("k", k), 1000)
+		versions, err := s.history(context.Background(), DefaultTable, fmt.Sprint("k", k), 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +272,7 @@ func TestSweep_PrunesAgainWhatARolledBackGroupPruned(t *testing.T) {
 	if res, err := w.Sweep(); err != nil || res.Pruned != sweepBatch {
 		t.Fatalf("first sweep: got %+v, %v; want %d pruned", res, err, sweepBatch)
 	}
-	w.Rollback()
+	w.abandon()
 	if err := w.Begin(); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestSweep_PrunesAgainWhatARolledBackGroupPruned(t *testing.T) {
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	versions, err := s.History(context.Background(), DefaultTable, "k", 1000)
+	versions, err := s.history(context.Background(), DefaultTable, "k", 1000)
 	if err != nil || len(versions) != 10 {
 		t.Fatalf("versions left: got %d (%v), want 10", len(versions), err)
 	}

@@ -18,7 +18,7 @@ func (w *Writer) Sweep() (SweepResult, error) {
 	if err := w.writeHeld(); err != nil { // expiredKeys reads the values table
 		return res, err
 	}
-	tables, err := w.Tables()
+	tables, err := w.listTables()
 	if err != nil {
 		return res, err
 	}

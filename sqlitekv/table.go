@@ -35,7 +35,7 @@ func scanEntry(s *sqlite3.Stmt) Entry {
 type writeTable struct {
 	name       tableNames
 	set        stmtSet
-	mirror     Mirror             // nil in file mode
+	mirror     mirror             // nil in file mode
 	heldValues map[string]heldRow // value rows the open group has yet to write (heldvalues.go)
 
 	get, insert, update, remove    *sqlite3.Stmt
@@ -108,7 +108,7 @@ func (t *writeTable) fileTooLarge(key string) error {
 // one for it, else an INSERT (and in directory mode the file too).
 func (t *writeTable) storeValue(key string, e Entry, exists bool) error {
 	if t.mirror != nil {
-		if err := t.mirror.Store(t.name.name, key, e.Value); err != nil {
+		if err := t.mirror.stageFile(t.name.name, key, e.Value); err != nil {
 			return err
 		}
 	}
@@ -125,7 +125,7 @@ func (t *writeTable) storeValue(key string, e Entry, exists bool) error {
 func (t *writeTable) delete(key string) error {
 	delete(t.heldValues, key)
 	if t.mirror != nil {
-		if err := t.mirror.Remove(t.name.name, key); err != nil {
+		if err := t.mirror.stageRemoval(t.name.name, key); err != nil {
 			return err
 		}
 	}

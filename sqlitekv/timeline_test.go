@@ -15,7 +15,7 @@ func TestSnapshotAt_AKeptOpHasAnExactTime(t *testing.T) {
 	put(t, s, "k", "1") // op 2, pruned below
 	put(t, s, "k", "2")
 	put(t, s, "k", "3")
-	if vs, _ := s.History(context.Background(), DefaultTable, "k", 10); len(vs) != 2 {
+	if vs, _ := s.history(context.Background(), DefaultTable, "k", 10); len(vs) != 2 {
 		t.Fatalf("setup: k has %d versions, want 2", len(vs))
 	}
 	if _, err := s.SnapshotAt(context.Background(), DefaultTable, "k", 1); CodeOf(err) != CodeKeyNotFound {

@@ -234,7 +234,7 @@ func TestBufferedWAL_NotWithoutPowersafeOverwrite(t *testing.T) {
 // another connection has committed at the same place meanwhile.
 func TestBufferedWAL_ARolledBackGroupLeavesNothingToWrite(t *testing.T) {
 	s, other := spillAGroup(t)
-	s.Writer().Rollback()
+	s.Writer().abandon()
 	commitElsewhere(t, other)
 	put(t, s, "after", "1")
 	checkIntegrity(t, other)
@@ -306,7 +306,7 @@ func TestBufferedWAL_AGroupSQLiteRolledBackLeavesNothingToWrite(t *testing.T) {
 	if err := w.Commit(); CodeOf(err) != CodeDatabaseError {
 		t.Errorf("commit: got %v, want a database error", err)
 	}
-	if tables, err := w.Tables(); err != nil || len(tables) != 1 {
+	if tables, err := w.listTables(); err != nil || len(tables) != 1 {
 		t.Errorf("tables: got %v, %v, want only %s", tables, err, DefaultTable)
 	}
 	checkIntegrity(t, other)

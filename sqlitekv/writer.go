@@ -25,8 +25,8 @@ type Writer struct {
 	begin, commit, rollback        *sqlite3.Stmt
 	savepoint, release, rollbackTo *sqlite3.Stmt
 
-	mirror    Mirror // directory mode: values are files too
-	inGroup   bool   // between Begin and Commit or Rollback
+	mirror    mirror // directory mode: values are files too
+	inGroup   bool   // between Begin and Commit or abandon
 	holdRows  bool   // value rows wait for the group's end (heldvalues.go)
 	committed bool   // the last Commit's transaction committed
 	failed    error  // the open group can only be rolled back (see spoil)
@@ -124,7 +124,7 @@ func (w *Writer) Begin() error {
 // is rolled back and every write in it must be reported as failed.
 //
 // In directory mode the group's files are put in place only after COMMIT
-// succeeded (see Mirror). If some cannot be, the cache has committed but
+// succeeded (see mirror). If some cannot be, the cache has committed but
 // those files have not changed: the error is a *FileFailures that tells
 // which writes failed, and the next read imports the old files back into
 // the cache.
@@ -132,11 +132,11 @@ func (w *Writer) Commit() error {
 	err := w.writeHeld() // while still in the group, so that a lost transaction shows
 	w.inGroup, w.committed = false, false
 	if err != nil {
-		w.Rollback()
+		w.abandon()
 		return err
 	}
 	if err := w.commit.Exec(); err != nil {
-		w.Rollback()
+		w.abandon()
 		return dbError(err)
 	}
 	// Synced, but into the file the path names? If not, the group is
@@ -159,9 +159,9 @@ func (w *Writer) Commit() error {
 // when Commit then failed to put some files in place (directory mode).
 func (w *Writer) Committed() bool { return w.committed }
 
-// Rollback abandons the group. Tables created inside it are gone, so their
+// abandon abandons the group. Tables created inside it are gone, so their
 // cached statements are dropped too; so are the files it staged.
-func (w *Writer) Rollback() {
+func (w *Writer) abandon() {
 	if !w.conn.GetAutocommit() {
 		w.rollback.Exec()
 	}
@@ -333,9 +333,9 @@ func (w *Writer) forgetTables() {
 	}
 }
 
-// Tables lists the KV tables of the database, found by their history
+// listTables lists the KV tables of the database, found by their history
 // companions, in name order (the order the sweep goes through them).
-func (w *Writer) Tables() ([]string, error) {
+func (w *Writer) listTables() ([]string, error) {
 	stmt, _, err := w.conn.Prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '%:history' ORDER BY name`)
 	if err != nil {
 		return nil, dbError(err)

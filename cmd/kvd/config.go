@@ -59,7 +59,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Var((*stringList)(&c.allowDirs), "allow-dir", "extra root for absolute db paths (repeatable)")
 	fs.BoolVar(&c.allowAnyAbsolute, "allow-any-absolute-db-path", false, "allow absolute db paths outside the roots (unsafe on a network)")
 	fs.StringVar(&c.sync, "sync", "full", "durability: full (survives power loss) or normal (survives a process crash)")
-	fs.Int64Var(&c.maxValueBytes, "max-value-bytes", 10<<20, "largest value accepted, in bytes")
+	fs.Int64Var(&c.maxValueBytes, "max-value-bytes", sqlitekv.DefaultMaxValueBytes, "largest value accepted, in bytes")
 	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", 0, "request bodies held in memory at once, all requests together, before a request with a body answers 503 (0: 256 MiB or 8 × --max-value-bytes, whichever is more)")
 	fs.Int64Var(&c.maxAnswerBytes, "max-answer-bytes", httpapi.DefaultMaxAnswerBytes, "bytes of values one answer lists (history, snapshot, diff, batch get, listings) before it ends early with a cursor to the rest; one item always goes out whole")
 	fs.IntVar(&c.maxQueue, "max-queue", 10000, "writes queued per database before 503 OVERLOADED")
