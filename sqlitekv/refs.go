@@ -1,5 +1,7 @@
 package sqlitekv
 
+import "errors"
+
 import "fmt"
 
 // RefContentType labels a value that is a reference: its bytes are the key
@@ -36,8 +38,9 @@ func followRefs(key string, e Entry, load func(key string) (Entry, error)) (Entr
 }
 
 func validateRefTarget(target []byte) error {
-	if err := ValidateKey(string(target)); err != nil {
-		return Errorf(CodeInvalidParameters, "A reference's body must be a valid key: %s", err.(*Error).Message)
+	var e *Error
+	if err := ValidateKey(string(target)); errors.As(err, &e) {
+		return Errorf(CodeInvalidParameters, "A reference's body must be a valid key: %s", e.Message)
 	}
 	return nil
 }
