@@ -1,8 +1,9 @@
 package sqlitekv
 
-import "errors"
-
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // RefContentType labels a value that is a reference: its bytes are the key
 // of another key in the same table.
@@ -38,9 +39,12 @@ func followRefs(key string, e Entry, load func(key string) (Entry, error)) (Entr
 }
 
 func validateRefTarget(target []byte) error {
-	var e *Error
-	if err := ValidateKey(string(target)); errors.As(err, &e) {
-		return Errorf(CodeInvalidParameters, "A reference's body must be a valid key: %s", e.Message)
+	if err := ValidateKey(string(target)); err != nil {
+		msg := err.Error()
+		if e := (*Error)(nil); errors.As(err, &e) {
+			msg = e.Message
+		}
+		return Errorf(CodeInvalidParameters, "A reference's body must be a valid key: %s", msg)
 	}
 	return nil
 }
