@@ -104,14 +104,14 @@ func TestVerifyCounters_AllowsUnknownWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	s := newIncr(c, []string{"a", "b"})
+	s := newIncr(c, []string{DefaultDB}, []string{"a", "b"})
 	f.set(DefaultDB, "a", []byte("3"))
 	f.set(DefaultDB, "b", []byte("5"))
-	initial := []int64{0, 0}
-	if v := verifyCounters(t.Context(), c, s.keys, s.reads, initial, []int64{2, 5}, []int64{1, 0}); !v.OK {
+	s.initial = []int64{0, 0}
+	if v := verifyCounters(t.Context(), &s.counters, []int64{2, 5}, []int64{1, 0}); !v.OK {
 		t.Errorf("2 acknowledged + 1 unknown, stored 3: got %s, want ok", v.Message)
 	}
-	if v := verifyCounters(t.Context(), c, s.keys, s.reads, initial, []int64{4, 5}, []int64{0, 0}); v.OK {
+	if v := verifyCounters(t.Context(), &s.counters, []int64{4, 5}, []int64{0, 0}); v.OK {
 		t.Error("4 acknowledged, stored 3: got ok, want a failure")
 	}
 }

@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg bench.Config
 	fs.StringVar(&cfg.URL, "url", bench.DefaultURL, "kvd base `URL`")
 	fs.StringVar(&cfg.DB, "db", bench.DefaultDB, "database `name`")
+	fs.IntVar(&cfg.DBs, "dbs", 1, "spread operations over `N` databases, <db>-0 … <db>-(N-1) (1: <db> itself)")
 	fresh := fs.Bool("fresh", false, "suffix -db with a timestamp, so each run starts from an empty database")
 	fs.StringVar(&cfg.Table, "table", "", "table `name` (default: kvd's kv_store)")
 	fs.StringVar(&cfg.Token, "token", "", "bearer `token` (default $KVBENCH_TOKEN)")
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// or less is a mistake, not a wish for the default.
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for name, v := range map[string]int64{"c": int64(cfg.Conns), "keys": int64(cfg.Keys), "value-size": int64(cfg.ValueSize), "batch": int64(cfg.BatchSize), "timeout": int64(cfg.Timeout)} {
+	for name, v := range map[string]int64{"c": int64(cfg.Conns), "dbs": int64(cfg.DBs), "keys": int64(cfg.Keys), "value-size": int64(cfg.ValueSize), "batch": int64(cfg.BatchSize), "timeout": int64(cfg.Timeout)} {
 		if given[name] && v <= 0 {
 			return fmt.Errorf("-%s must be positive", name)
 		}
