@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -175,5 +176,51 @@ func TestRun_StopsWhenCanceled(t *testing.T) {
 	}
 	if !res.Interrupted || res.Elapsed > 5 {
 		t.Errorf("got interrupted=%v after %.1fs, want an early stop", res.Interrupted, res.Elapsed)
+	}
+}
+
+// With DBs, every scenario spreads its operations evenly over DB-0 …
+// DB-(n-1), each created by its first write, and never touches DB itself.
+func TestRun_SpreadsEveryScenarioOverTheDatabases(t *testing.T) {
+	const dbs, conns, requests = 4, 4, 400
+	for _, scenario := range []string{"get", "put", "mixed", "batch-set", "incr-hot", "incr-spread", "cas"} {
+		t.Run(scenario, func(t *testing.T) {
+			f, u := newFake(t, nil)
+			res := run(t, Config{URL: u, DB: "load", DBs: dbs, Scenario: scenario, Keys: 20, Conns: conns, Requests: requests})
+			if res.DBs != dbs || res.Errors != 0 || res.Status["200"]+res.Status["412"] != requests {
+				t.Fatalf("got dbs %d, status %v, %d errors; want %d and every operation answered", res.DBs, res.Status, res.Errors, dbs)
+			}
+			if scenario == "get" && res.Status["200"] != requests {
+				t.Errorf("got status %v: a GET missed, so some database was not preloaded", res.Status)
+			}
+			exist, ops := f.databases()
+			if len(exist) != dbs || exist["load"] {
+				t.Errorf("databases %v, want load-0 … load-3 only", exist)
+			}
+			for i := range dbs {
+				db := fmt.Sprintf("load-%d", i)
+				// Each worker takes the databases in turn: per database,
+				// requests/dbs operations give or take one per worker,
+				// plus what Prepare sent.
+				if n := ops[db]; n < requests/dbs-conns {
+					t.Errorf("database %s got %d requests, want about %d (all: %v)", db, n, requests/dbs, ops)
+				}
+				if scenario != "incr-hot" && f.keysIn(db) != 20 {
+					t.Errorf("database %s holds %d keys, want 20", db, f.keysIn(db))
+				}
+			}
+		})
+	}
+}
+
+// One database is DB itself, as before -dbs existed.
+func TestRun_OneDatabaseIsTheDBItself(t *testing.T) {
+	f, u := newFake(t, nil)
+	res := run(t, Config{URL: u, DB: "solo", DBs: 1, Scenario: "incr-spread", Keys: 5, Conns: 2, Requests: 50, Verify: true})
+	if exist, _ := f.databases(); len(exist) != 1 || !exist["solo"] {
+		t.Errorf("databases %v, want solo alone", exist)
+	}
+	if res.DBs != 1 || !res.Verify.OK || res.Verify.PerDB != nil {
+		t.Errorf("got dbs %d, verification %+v; want 1, ok, no per-database totals", res.DBs, res.Verify)
 	}
 }
