@@ -22,10 +22,11 @@ type counters struct {
 	keys    []string
 	reads   []string
 	initial []int64
+	rot     *rotation
 }
 
 func newCounters(c *Client, dbs, keys []string) counters {
-	cs := counters{c: c, dbs: dbs, keys: keys}
+	cs := counters{c: c, dbs: dbs, keys: keys, rot: newRotation(len(dbs))}
 	for _, db := range dbs {
 		q := dbQuery(c, db, false)
 		for _, k := range keys {
@@ -46,12 +47,12 @@ func (cs *counters) name(i int) (db, key string) {
 
 // pick draws the counter of a worker's next operation: the database in
 // turn, the key at random within it (always the one key of incr-hot).
-func (cs *counters) pick(rot *rotation, rng *rand.Rand) int {
+func (cs *counters) pick(rng *rand.Rand) int {
 	i := 0
 	if len(cs.keys) > 1 {
 		i = rng.IntN(len(cs.keys))
 	}
-	return rot.pick()*len(cs.keys) + i
+	return cs.rot.pick()*len(cs.keys) + i
 }
 
 // Verify reads every counter back; see verifyCounters.
@@ -93,17 +94,16 @@ func (s *incr) Prepare(ctx context.Context) error {
 }
 
 func (s *incr) NewWorker(seed uint64) Worker {
-	return &incrWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x696e6372)), rot: newRotation(seed, len(s.dbs))}
+	return &incrWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x696e6372))}
 }
 
 type incrWorker struct {
 	s   *incr
 	rng *rand.Rand
-	rot rotation
 }
 
 func (w *incrWorker) Do(ctx context.Context) Outcome {
-	i := w.s.pick(&w.rot, w.rng)
+	i := w.s.pick(w.rng)
 	a, err := w.s.c.do(ctx, http.MethodPost, w.s.ops[i], nil, "", nil)
 	return outcome(a, err, i)
 }
@@ -143,20 +143,19 @@ func (s *cas) Prepare(ctx context.Context) error {
 }
 
 func (s *cas) NewWorker(seed uint64) Worker {
-	return &casWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x636173)), rot: newRotation(seed, len(s.dbs))}
+	return &casWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x636173))}
 }
 
 type casWorker struct {
 	s   *cas
 	rng *rand.Rand
-	rot rotation
 	buf bytes.Buffer
 }
 
 // Do is one attempt. Its Key is -1 until the PUT is sent, because only a
 // PUT can change a counter.
 func (w *casWorker) Do(ctx context.Context) Outcome {
-	i := w.rot.pick()*len(w.s.keys) + w.rng.IntN(len(w.s.keys))
+	i := w.s.rot.pick()*len(w.s.keys) + w.rng.IntN(len(w.s.keys))
 	a, err := w.s.c.do(ctx, http.MethodGet, w.s.reads[i], nil, "", &w.buf)
 	if err != nil || a.status != http.StatusOK {
 		return outcome(a, err, -1)

@@ -182,15 +182,26 @@ func TestRun_StopsWhenCanceled(t *testing.T) {
 // With DBs, every scenario spreads its operations evenly over DB-0 …
 // DB-(n-1), each created by its first write, and never touches DB itself.
 func TestRun_SpreadsEveryScenarioOverTheDatabases(t *testing.T) {
-	const dbs, conns, requests = 4, 4, 400
-	for _, scenario := range []string{"get", "put", "mixed", "batch-set", "incr-hot", "incr-spread", "cas"} {
-		t.Run(scenario, func(t *testing.T) {
+	const dbs, keys, requests = 4, 20, 400
+	for _, tc := range []struct {
+		scenario    string
+		perOp, prep int64 // requests per operation, and per database before the load
+	}{
+		{"get", 1, 1}, // one batch preloads the keys
+		{"put", 1, 0},
+		{"mixed", 1, 1},
+		{"batch-set", 1, 0},
+		{"incr-hot", 1, 1}, // the initial value of the one key
+		{"incr-spread", 1, keys},
+		{"cas", 2, keys}, // a GET and a PUT per attempt; a PUT of 0 per key first
+	} {
+		t.Run(tc.scenario, func(t *testing.T) {
 			f, u := newFake(t, nil)
-			res := run(t, Config{URL: u, DB: "load", DBs: dbs, Scenario: scenario, Keys: 20, Conns: conns, Requests: requests})
+			res := run(t, Config{URL: u, DB: "load", DBs: dbs, Scenario: tc.scenario, Keys: keys, Conns: 4, Requests: requests})
 			if res.DBs != dbs || res.Errors != 0 || res.Status["200"]+res.Status["412"] != requests {
 				t.Fatalf("got dbs %d, status %v, %d errors; want %d and every operation answered", res.DBs, res.Status, res.Errors, dbs)
 			}
-			if scenario == "get" && res.Status["200"] != requests {
+			if tc.scenario == "get" && res.Status["200"] != requests {
 				t.Errorf("got status %v: a GET missed, so some database was not preloaded", res.Status)
 			}
 			exist, ops := f.databases()
@@ -199,14 +210,13 @@ func TestRun_SpreadsEveryScenarioOverTheDatabases(t *testing.T) {
 			}
 			for i := range dbs {
 				db := fmt.Sprintf("load-%d", i)
-				// Each worker takes the databases in turn: per database,
-				// requests/dbs operations give or take one per worker,
-				// plus what Prepare sent.
-				if n := ops[db]; n < requests/dbs-conns {
-					t.Errorf("database %s got %d requests, want about %d (all: %v)", db, n, requests/dbs, ops)
+				// Operation i goes to database i mod 4, whichever worker
+				// sends it.
+				if want := requests/dbs*tc.perOp + tc.prep; ops[db] != want {
+					t.Errorf("database %s got %d requests, want %d (all: %v)", db, ops[db], want, ops)
 				}
-				if scenario != "incr-hot" && f.keysIn(db) != 20 {
-					t.Errorf("database %s holds %d keys, want 20", db, f.keysIn(db))
+				if tc.scenario != "incr-hot" && f.keysIn(db) != keys {
+					t.Errorf("database %s holds %d keys, want %d", db, f.keysIn(db), keys)
 				}
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kvd/kvd/client"
 )
@@ -80,23 +81,24 @@ func dbQuery(c *Client, db string, write bool) url.Values {
 	return q
 }
 
-// rotation picks the database of a worker's next operation: each worker
-// takes the databases in turn, starting at one of its own, so operations
-// spread evenly over them with no shared counter and no allocation. It
-// draws nothing from the worker's random source, so with one database the
-// keys chosen are the same as before there were several.
-type rotation struct{ next, n int }
-
-func newRotation(seed uint64, n int) rotation {
-	return rotation{next: int(seed % uint64(n)), n: n}
+// rotation picks the database of the next operation, shared by all the
+// workers of a scenario: operation i of the run goes to database i mod n, so
+// n databases get the same number of operations, to one, whichever worker
+// sends them, for one atomic add and no allocation. It draws nothing from a
+// worker's random source, so with one database the keys chosen are the same
+// as before there were several.
+type rotation struct {
+	n   uint64
+	seq atomic.Uint64
 }
 
+func newRotation(n int) *rotation { return &rotation{n: uint64(n)} }
+
 func (r *rotation) pick() int {
-	d := r.next
-	if r.next++; r.next == r.n {
-		r.next = 0
+	if r.n <= 1 {
+		return 0
 	}
-	return d
+	return int((r.seq.Add(1) - 1) % r.n)
 }
 
 func keyNames(prefix string, n int) []string {
@@ -152,10 +154,11 @@ type data struct {
 	value  []byte
 	reads  []string
 	writes []string
+	rot    *rotation
 }
 
 func newData(c *Client, dbs []string, n int, value []byte) *data {
-	d := &data{c: c, dbs: dbs, keys: keyNames("kvbench/", n), value: value}
+	d := &data{c: c, dbs: dbs, keys: keyNames("kvbench/", n), value: value, rot: newRotation(len(dbs))}
 	for _, db := range dbs {
 		rq, wq := dbQuery(c, db, false), dbQuery(c, db, true)
 		for _, k := range d.keys {
@@ -188,17 +191,16 @@ func (s *mixed) Prepare(ctx context.Context) error {
 }
 
 func (s *mixed) NewWorker(seed uint64) Worker {
-	return &mixedWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x6b7664)), rot: newRotation(seed, len(s.dbs))}
+	return &mixedWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x6b7664))}
 }
 
 type mixedWorker struct {
 	s   *mixed
 	rng *rand.Rand
-	rot rotation
 }
 
 func (w *mixedWorker) Do(ctx context.Context) Outcome {
-	i := w.rot.pick()*len(w.s.keys) + w.rng.IntN(len(w.s.keys))
+	i := w.s.rot.pick()*len(w.s.keys) + w.rng.IntN(len(w.s.keys))
 	var a answer
 	var err error
 	if w.s.readRatio >= 1 || w.rng.Float64() < w.s.readRatio {
@@ -214,6 +216,7 @@ func (w *mixedWorker) Do(ctx context.Context) Outcome {
 type batchSet struct {
 	c      *Client
 	urls   []string // per database
+	rot    *rotation
 	size   int
 	bodies [][]byte
 }
@@ -230,7 +233,7 @@ func newBatchSet(c *Client, dbs []string, keys int, value []byte, size int) (*ba
 	if size > 100 {
 		return nil, fmt.Errorf("batch size %d: kvd takes 1..100 items", size)
 	}
-	s := &batchSet{c: c, size: size}
+	s := &batchSet{c: c, size: size, rot: newRotation(len(dbs))}
 	for _, db := range dbs {
 		s.urls = append(s.urls, c.url(client.APIPrefix+"/kv/batch/set", dbQuery(c, db, true)))
 	}
@@ -264,17 +267,16 @@ func batchBody(keys []string, value []byte) []byte {
 func (s *batchSet) Prepare(context.Context) error { return nil }
 
 func (s *batchSet) NewWorker(seed uint64) Worker {
-	return &batchWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x6b7664)), rot: newRotation(seed, len(s.urls))}
+	return &batchWorker{s: s, rng: rand.New(rand.NewPCG(seed, 0x6b7664))}
 }
 
 type batchWorker struct {
 	s   *batchSet
 	rng *rand.Rand
-	rot rotation
 }
 
 func (w *batchWorker) Do(ctx context.Context) Outcome {
-	u := w.s.urls[w.rot.pick()]
+	u := w.s.urls[w.s.rot.pick()]
 	body := w.s.bodies[w.rng.IntN(len(w.s.bodies))]
 	a, err := w.s.c.do(ctx, http.MethodPost, u, body, "", nil)
 	o := outcome(a, err, -1)
