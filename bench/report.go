@@ -218,7 +218,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 			fmt.Fprintf(tw, "\t%s%s: initial %d, stored %d, acknowledged %d, unknown %d\n",
 				m.Key, inDB(m.DB, r.DBs), m.Initial, m.Stored, m.Acknowledged, m.Unknown)
 		}
-		if lo, hi, ok := spread(v.PerDB); ok {
+		if lo, hi, ok := spread(v.PerDB); ok && lo.Acknowledged == hi.Acknowledged {
+			fmt.Fprintf(tw, "\tacknowledged per database: %d in each\n", lo.Acknowledged)
+		} else if ok {
 			fmt.Fprintf(tw, "\tacknowledged per database: %d (%s) to %d (%s)\n", lo.Acknowledged, lo.DB, hi.Acknowledged, hi.DB)
 		}
 	}
