@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Duration, "d", 0, "`duration` of the load (default 10s unless -n is given)")
 	fs.Int64Var(&cfg.Requests, "n", 0, "stop after this many operations (0: no limit)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: operations per second, latency counted from each one's due time (0: closed loop)")
-	fs.IntVar(&cfg.Keys, "keys", 0, fmt.Sprintf("keys to spread over (default %d; cas %d; incr-hot always 1)", bench.DefaultKeys, bench.DefaultCASKeys))
+	fs.IntVar(&cfg.Keys, "keys", 0, fmt.Sprintf("keys to spread over in each database (default %d; cas %d; incr-hot always 1)", bench.DefaultKeys, bench.DefaultCASKeys))
 	fs.IntVar(&cfg.ValueSize, "value-size", bench.DefaultValueSize, "value size in `bytes`")
 	fs.Float64Var(&cfg.ReadRatio, "read-ratio", bench.DefaultReadRatio, "mixed: fraction of operations that are reads, 0..1")
 	fs.IntVar(&cfg.BatchSize, "batch", bench.DefaultBatchSize, "batch-set: items per request, 1..100")
