@@ -215,8 +215,15 @@ func TestRun_SpreadsEveryScenarioOverTheDatabases(t *testing.T) {
 				if want := requests/dbs*tc.perOp + tc.prep; ops[db] != want {
 					t.Errorf("database %s got %d requests, want %d (all: %v)", db, ops[db], want, ops)
 				}
-				if tc.scenario != "incr-hot" && f.keysIn(db) != keys {
-					t.Errorf("database %s holds %d keys, want %d", db, f.keysIn(db), keys)
+				// Preloaded, reset or batched keys are all there; random
+				// writes may have missed a few.
+				n, want := f.keysIn(db), keys
+				if tc.scenario == "incr-hot" {
+					want = 1
+				}
+				full := tc.scenario != "put" && tc.scenario != "incr-spread"
+				if n > want || n < 1 || full && n != want {
+					t.Errorf("database %s holds %d keys, want %d", db, n, want)
 				}
 			}
 		})
