@@ -13,44 +13,68 @@ import (
 
 // counters are integer keys whose every acknowledged write adds exactly one,
 // so the runner can count acknowledgements per key and verify checks that
-// the stored values moved by exactly that much.
+// the stored values moved by exactly that much. Each database holds the same
+// keys; a counter is one (database, key), database d's key k at index
+// d*len(keys)+k, and its URLs sit at that index.
 type counters struct {
 	c       *Client
+	dbs     []string
 	keys    []string
 	reads   []string
 	initial []int64
+	rot     *rotation
 }
 
-func newCounters(c *Client, keys []string) counters {
-	cs := counters{c: c, keys: keys}
-	q := c.query(false)
-	for _, k := range keys {
-		cs.reads = append(cs.reads, c.keyURL(k, "", q))
+func newCounters(c *Client, dbs, keys []string) counters {
+	cs := counters{c: c, dbs: dbs, keys: keys, rot: newRotation(len(dbs))}
+	for _, db := range dbs {
+		q := dbQuery(c, db, false)
+		for _, k := range keys {
+			cs.reads = append(cs.reads, c.keyURL(k, "", q))
+		}
 	}
 	return cs
 }
 
-// Counters is how many keys the runner tracks acknowledgements for.
-func (cs *counters) Counters() int { return len(cs.keys) }
+// Counters is how many (database, key) pairs the runner tracks
+// acknowledgements for.
+func (cs *counters) Counters() int { return len(cs.reads) }
+
+// name returns counter i's database and key.
+func (cs *counters) name(i int) (db, key string) {
+	return cs.dbs[i/len(cs.keys)], cs.keys[i%len(cs.keys)]
+}
+
+// pick draws the counter of a worker's next operation: the database in
+// turn, the key at random within it (always the one key of incr-hot).
+func (cs *counters) pick(rng *rand.Rand) int {
+	i := 0
+	if len(cs.keys) > 1 {
+		i = rng.IntN(len(cs.keys))
+	}
+	return cs.rot.pick()*len(cs.keys) + i
+}
 
 // Verify reads every counter back; see verifyCounters.
 func (cs *counters) Verify(ctx context.Context, acked, unknown []int64) *Verification {
-	return verifyCounters(ctx, cs.c, cs.keys, cs.reads, cs.initial, acked, unknown)
+	return verifyCounters(ctx, cs, acked, unknown)
 }
 
 // incr posts incr (delta 1) to a key drawn uniformly from its keys: one key
-// is incr-hot, where every write contends for the same row; many keys is
-// incr-spread.
+// is incr-hot, where every write to a database contends for the same row;
+// many keys is incr-spread.
 type incr struct {
 	counters
 	ops []string
 }
 
-func newIncr(c *Client, keys []string) *incr {
-	s := &incr{counters: newCounters(c, keys)}
-	q := c.query(true)
-	for _, k := range keys {
-		s.ops = append(s.ops, c.keyURL(k, "incr", q))
+func newIncr(c *Client, dbs, keys []string) *incr {
+	s := &incr{counters: newCounters(c, dbs, keys)}
+	for _, db := range dbs {
+		q := dbQuery(c, db, true)
+		for _, k := range keys {
+			s.ops = append(s.ops, c.keyURL(k, "incr", q))
+		}
 	}
 	return s
 }
@@ -58,7 +82,7 @@ func newIncr(c *Client, keys []string) *incr {
 // Prepare reads where each counter starts: the database may be reused from
 // an earlier run.
 func (s *incr) Prepare(ctx context.Context) error {
-	s.initial = make([]int64, len(s.keys))
+	s.initial = make([]int64, len(s.reads))
 	for i, u := range s.reads {
 		n, err := s.c.readInt(ctx, u)
 		if err != nil {
@@ -79,10 +103,7 @@ type incrWorker struct {
 }
 
 func (w *incrWorker) Do(ctx context.Context) Outcome {
-	i := 0
-	if len(w.s.ops) > 1 {
-		i = w.rng.IntN(len(w.s.ops))
-	}
+	i := w.s.pick(w.rng)
 	a, err := w.s.c.do(ctx, http.MethodPost, w.s.ops[i], nil, "", nil)
 	return outcome(a, err, i)
 }
@@ -97,20 +118,22 @@ type cas struct {
 	etag   bool
 }
 
-func newCAS(c *Client, keys []string, etag bool) *cas {
-	s := &cas{counters: newCounters(c, keys), etag: etag}
-	wq, iq := c.query(false), c.query(true)
-	for _, k := range keys {
-		s.writes = append(s.writes, c.keyURL(k, "", wq))
-		s.inits = append(s.inits, c.keyURL(k, "", iq))
+func newCAS(c *Client, dbs, keys []string, etag bool) *cas {
+	s := &cas{counters: newCounters(c, dbs, keys), etag: etag}
+	for _, db := range dbs {
+		wq, iq := dbQuery(c, db, false), dbQuery(c, db, true)
+		for _, k := range keys {
+			s.writes = append(s.writes, c.keyURL(k, "", wq))
+			s.inits = append(s.inits, c.keyURL(k, "", iq))
+		}
 	}
 	return s
 }
 
-// Prepare sets every key to 0: CAS needs the key to exist and to hold an
-// integer, whatever an earlier run left there.
+// Prepare sets every key of every database to 0: CAS needs the key to exist
+// and to hold an integer, whatever an earlier run left there.
 func (s *cas) Prepare(ctx context.Context) error {
-	s.initial = make([]int64, len(s.keys))
+	s.initial = make([]int64, len(s.reads))
 	for _, u := range s.inits {
 		if err := s.c.expectOK(ctx, http.MethodPut, u, []byte("0")); err != nil {
 			return fmt.Errorf("reset cas key: %w", err)
@@ -132,7 +155,7 @@ type casWorker struct {
 // Do is one attempt. Its Key is -1 until the PUT is sent, because only a
 // PUT can change a counter.
 func (w *casWorker) Do(ctx context.Context) Outcome {
-	i := w.rng.IntN(len(w.s.keys))
+	i := w.s.rot.pick()*len(w.s.keys) + w.rng.IntN(len(w.s.keys))
 	a, err := w.s.c.do(ctx, http.MethodGet, w.s.reads[i], nil, "", &w.buf)
 	if err != nil || a.status != http.StatusOK {
 		return outcome(a, err, -1)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,6 +23,7 @@ type fakeKV struct {
 
 	// Faults, counted in calls of that kind from 1; 0 is off.
 	dropIncr   int64         // answer 200 to this incr without applying it
+	dropIncrDB string        // with dropIncr: count only the incrs of this database
 	doubleIncr int64         // apply this incr twice
 	dropCAS    int64         // answer 200 to this successful CAS without storing it
 	stallAt    int64         // this /healthz call sleeps for stall
@@ -32,6 +34,8 @@ type fakeKV struct {
 
 	mu      sync.Mutex
 	dbs     map[string]bool
+	ops     map[string]int64  // requests to each database
+	dbIncrs map[string]int64  // incrs of each database
 	values  map[string][]byte // db + "\x00" + key
 	version map[string]int64
 }
@@ -42,6 +46,7 @@ func newFake(tb testing.TB, f *fakeKV) (*fakeKV, string) {
 		f = &fakeKV{}
 	}
 	f.dbs, f.values, f.version = map[string]bool{}, map[string][]byte{}, map[string]int64{}
+	f.ops, f.dbIncrs = map[string]int64{}, map[string]int64{}
 	srv := httptest.NewServer(f) // binds 127.0.0.1
 	tb.Cleanup(srv.Close)
 	return f, srv.URL
@@ -69,6 +74,27 @@ func (f *fakeKV) len() int {
 	return len(f.values)
 }
 
+// databases returns the databases that exist and how many requests each
+// database name got, for assertions.
+func (f *fakeKV) databases() (exist map[string]bool, ops map[string]int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.dbs), maps.Clone(f.ops)
+}
+
+// keysIn counts the keys database db holds.
+func (f *fakeKV) keysIn(db string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for id := range f.values {
+		if strings.HasPrefix(id, db+"\x00") {
+			n++
+		}
+	}
+	return n
+}
+
 const kvPath = "/api/v1/sqlite/kv/"
 
 func (f *fakeKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -91,6 +117,9 @@ func (f *fakeKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	create := q.Get("create_db_if_missing") == "true"
+	f.mu.Lock()
+	f.ops[db]++
+	f.mu.Unlock()
 	switch {
 	case rest == "batch/set" && r.Method == http.MethodPost:
 		f.batchSet(w, r, db, create)
@@ -178,6 +207,13 @@ func (f *fakeKV) incr(w http.ResponseWriter, r *http.Request, db, key string, cr
 	n := f.incrs.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.dbIncrs[db]++
+	if f.dropIncrDB != "" {
+		n = f.dbIncrs[db]
+		if db != f.dropIncrDB {
+			n = -1 // no fault counts this one
+		}
+	}
 	if !f.dbs[db] && !create {
 		fail(w, 404, "DATABASE_NOT_FOUND")
 		return

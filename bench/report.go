@@ -22,10 +22,11 @@ type Result struct {
 	Mode      string  `json:"mode"` // "closed" or "open"
 	URL       string  `json:"url"`
 	DB        string  `json:"db"`
+	DBs       int     `json:"dbs"` // databases: DB alone when 1, else DB-0 … DB-(DBs-1)
 	Table     string  `json:"table,omitempty"`
 	Conns     int     `json:"connections"`
 	Rate      float64 `json:"target_rate,omitempty"` // open loop, ops/s
-	Keys      int     `json:"keys"`
+	Keys      int     `json:"keys"`                  // in each database
 	ValueSize int     `json:"value_size"`
 
 	Elapsed    float64 `json:"elapsed_s"`
@@ -73,7 +74,7 @@ const maxTimeline = 300
 
 func newResult(cfg Config, elapsed time.Duration, recs []*recorder, samples []sample) *Result {
 	r := &Result{
-		Scenario: cfg.Scenario, Mode: "closed", URL: cfg.URL, DB: cfg.DB, Table: cfg.Table,
+		Scenario: cfg.Scenario, Mode: "closed", URL: cfg.URL, DB: cfg.DB, DBs: cfg.DBs, Table: cfg.Table,
 		Conns: cfg.Conns, Keys: cfg.Keys, ValueSize: cfg.ValueSize,
 		Elapsed: elapsed.Seconds(), Status: map[string]int64{}, ErrorKinds: map[string]int64{},
 		Hist: NewHistogram(),
@@ -179,6 +180,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "scenario\t%s (%s, %.2fs)\n", r.Scenario, mode, r.Elapsed)
 	target := fmt.Sprintf("%s db=%s", r.URL, r.DB)
+	if r.DBs > 1 {
+		target = fmt.Sprintf("%s db=%s-0…%s-%d", r.URL, r.DB, r.DB, r.DBs-1)
+	}
 	if r.Table != "" {
 		target += " table=" + r.Table
 	}
@@ -186,6 +190,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 		target += fmt.Sprintf(" keys=%d value=%dB", r.Keys, r.ValueSize)
 	}
 	fmt.Fprintf(tw, "target\t%s\n", target)
+	if r.DBs > 1 && r.Scenario != "noop" {
+		fmt.Fprintf(tw, "databases\t%d, %s-0 to %s-%d, operations in turn over them, %s in each\n",
+			r.DBs, r.DB, r.DB, r.DBs-1, plural(r.Keys, "key"))
+	}
 	fmt.Fprintf(tw, "throughput\t%.1f ops/s (2xx %.1f/s), %d answered, %d errors\n",
 		r.Throughput, r.OKRate, r.Requests, r.Errors)
 	if r.Items > 0 {
@@ -207,11 +215,34 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if v := r.Verify; v != nil {
 		fmt.Fprintf(tw, "verify\t%s\n", v.Message)
 		for _, m := range v.Mismatches {
-			fmt.Fprintf(tw, "\t%s: initial %d, stored %d, acknowledged %d, unknown %d\n",
-				m.Key, m.Initial, m.Stored, m.Acknowledged, m.Unknown)
+			fmt.Fprintf(tw, "\t%s%s: initial %d, stored %d, acknowledged %d, unknown %d\n",
+				m.Key, inDB(m.DB, r.DBs), m.Initial, m.Stored, m.Acknowledged, m.Unknown)
+		}
+		if lo, hi, ok := spread(v.PerDB); ok && lo.Acknowledged == hi.Acknowledged {
+			fmt.Fprintf(tw, "\tacknowledged per database: %d in each\n", lo.Acknowledged)
+		} else if ok {
+			fmt.Fprintf(tw, "\tacknowledged per database: %d (%s) to %d (%s)\n", lo.Acknowledged, lo.DB, hi.Acknowledged, hi.DB)
 		}
 	}
 	return tw.Flush()
+}
+
+// spread finds the databases with the fewest and the most acknowledged
+// writes, to show how evenly the load went over them.
+func spread(totals []DBTotals) (lo, hi DBTotals, ok bool) {
+	if len(totals) == 0 {
+		return lo, hi, false
+	}
+	lo, hi = totals[0], totals[0]
+	for _, t := range totals[1:] {
+		if t.Acknowledged < lo.Acknowledged {
+			lo = t
+		}
+		if t.Acknowledged > hi.Acknowledged {
+			hi = t
+		}
+	}
+	return lo, hi, true
 }
 
 // fmtMS prints a latency with a unit that keeps three significant digits.

@@ -19,7 +19,7 @@ func TestResult_JSONShape(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, b.String())
 	}
-	for _, k := range []string{"scenario", "mode", "url", "db", "connections", "keys", "elapsed_s",
+	for _, k := range []string{"scenario", "mode", "url", "db", "dbs", "connections", "keys", "elapsed_s",
 		"requests", "errors", "throughput_rps", "ok_rps", "latency_ms", "status", "timeline", "verify"} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("missing %q in %s", k, b.String())
@@ -50,6 +50,21 @@ func TestResult_TableNamesTheNumbers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"batch-set", "closed loop", "ops/s", "items/s", "p50", "p99.9", "max", "200: 5"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestResult_TableNamesTheDatabases(t *testing.T) {
+	_, u := newFake(t, nil)
+	res := run(t, Config{URL: u, Scenario: "incr-spread", DBs: 3, Keys: 4, Conns: 3, Requests: 30, Verify: true})
+	var b bytes.Buffer
+	if err := res.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"db=bench-0…bench-2", "3, bench-0 to bench-2, operations in turn", "4 keys in each",
+		"12 keys (4 in each of 3 databases)", "acknowledged per database: 10 in each"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}

@@ -18,13 +18,14 @@ import (
 type Config struct {
 	URL, DB, Table, Token string
 	Scenario              string
+	DBs                   int // databases the load spreads over (0: 1); see dbNames
 
 	Conns    int           // workers, each with one keep-alive connection
 	Duration time.Duration // stop after this long (0 with Requests set: no time limit)
 	Requests int64         // stop after this many operations (0: no count limit)
 	Rate     float64       // operations per second; 0 is a closed loop
 
-	Keys      int     // keys the load spreads over (0: scenario default)
+	Keys      int     // keys the load spreads over in each database (0: scenario default)
 	ValueSize int     // bytes per value
 	ReadRatio float64 // mixed: fraction of reads (0: DefaultReadRatio)
 	BatchSize int     // batch-set: items per request
@@ -56,6 +57,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.DB == "" {
 		cfg.DB = DefaultDB
 	}
+	if cfg.DBs <= 0 {
+		cfg.DBs = 1
+	}
 	if cfg.Conns <= 0 {
 		cfg.Conns = DefaultConns
 	}
@@ -84,6 +88,20 @@ func (cfg Config) withDefaults() Config {
 		cfg.Timeout = DefaultTimeout
 	}
 	return cfg
+}
+
+// dbNames lists the databases of a run: DB itself when there is one, else
+// DB-0 … DB-(DBs-1), so that a run on one database reads and writes where it
+// always did. Each is created by its first write (create_db_if_missing).
+func (cfg Config) dbNames() []string {
+	if cfg.DBs <= 1 {
+		return []string{cfg.DB}
+	}
+	names := make([]string, cfg.DBs)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%d", cfg.DB, i)
+	}
+	return names
 }
 
 func (cfg Config) validate() error {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -175,5 +176,68 @@ func TestRun_StopsWhenCanceled(t *testing.T) {
 	}
 	if !res.Interrupted || res.Elapsed > 5 {
 		t.Errorf("got interrupted=%v after %.1fs, want an early stop", res.Interrupted, res.Elapsed)
+	}
+}
+
+// With DBs, every scenario spreads its operations evenly over DB-0 …
+// DB-(n-1), each created by its first write, and never touches DB itself.
+func TestRun_SpreadsEveryScenarioOverTheDatabases(t *testing.T) {
+	const dbs, keys, requests = 4, 20, 400
+	for _, tc := range []struct {
+		scenario    string
+		perOp, prep int64 // requests per operation, and per database before the load
+	}{
+		{"get", 1, 1}, // one batch preloads the keys
+		{"put", 1, 0},
+		{"mixed", 1, 1},
+		{"batch-set", 1, 0},
+		{"incr-hot", 1, 1}, // the initial value of the one key
+		{"incr-spread", 1, keys},
+		{"cas", 2, keys}, // a GET and a PUT per attempt; a PUT of 0 per key first
+	} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			f, u := newFake(t, nil)
+			res := run(t, Config{URL: u, DB: "load", DBs: dbs, Scenario: tc.scenario, Keys: keys, Conns: 4, Requests: requests})
+			if res.DBs != dbs || res.Errors != 0 || res.Status["200"]+res.Status["412"] != requests {
+				t.Fatalf("got dbs %d, status %v, %d errors; want %d and every operation answered", res.DBs, res.Status, res.Errors, dbs)
+			}
+			if tc.scenario == "get" && res.Status["200"] != requests {
+				t.Errorf("got status %v: a GET missed, so some database was not preloaded", res.Status)
+			}
+			exist, ops := f.databases()
+			if len(exist) != dbs || exist["load"] {
+				t.Errorf("databases %v, want load-0 … load-3 only", exist)
+			}
+			for i := range dbs {
+				db := fmt.Sprintf("load-%d", i)
+				// Operation i goes to database i mod 4, whichever worker
+				// sends it.
+				if want := requests/dbs*tc.perOp + tc.prep; ops[db] != want {
+					t.Errorf("database %s got %d requests, want %d (all: %v)", db, ops[db], want, ops)
+				}
+				// Preloaded, reset or batched keys are all there; random
+				// writes may have missed a few.
+				n, want := f.keysIn(db), keys
+				if tc.scenario == "incr-hot" {
+					want = 1
+				}
+				full := tc.scenario != "put" && tc.scenario != "incr-spread"
+				if n > want || n < 1 || full && n != want {
+					t.Errorf("database %s holds %d keys, want %d", db, n, want)
+				}
+			}
+		})
+	}
+}
+
+// One database is DB itself, as before -dbs existed.
+func TestRun_OneDatabaseIsTheDBItself(t *testing.T) {
+	f, u := newFake(t, nil)
+	res := run(t, Config{URL: u, DB: "solo", DBs: 1, Scenario: "incr-spread", Keys: 5, Conns: 2, Requests: 50, Verify: true})
+	if exist, _ := f.databases(); len(exist) != 1 || !exist["solo"] {
+		t.Errorf("databases %v, want solo alone", exist)
+	}
+	if res.DBs != 1 || !res.Verify.OK || res.Verify.PerDB != nil {
+		t.Errorf("got dbs %d, verification %+v; want 1, ok, no per-database totals", res.DBs, res.Verify)
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kvd/kvd/client"
 )
@@ -49,26 +51,54 @@ const (
 func NewScenario(name string, c *Client, cfg Config) (Scenario, error) {
 	cfg.Scenario = name
 	cfg = cfg.withDefaults()
-	keys, value := cfg.Keys, makeValue(cfg.ValueSize)
+	keys, value, dbs := cfg.Keys, makeValue(cfg.ValueSize), cfg.dbNames()
 	switch name {
 	case "noop":
 		return &noop{c: c, u: c.url("/healthz", nil)}, nil
 	case "get":
-		return &mixed{data: newData(c, keys, value), readRatio: 1}, nil
+		return &mixed{data: newData(c, dbs, keys, value), readRatio: 1}, nil
 	case "put":
-		return &mixed{data: newData(c, keys, value), readRatio: 0}, nil
+		return &mixed{data: newData(c, dbs, keys, value), readRatio: 0}, nil
 	case "mixed":
-		return &mixed{data: newData(c, keys, value), readRatio: cfg.ReadRatio}, nil
+		return &mixed{data: newData(c, dbs, keys, value), readRatio: cfg.ReadRatio}, nil
 	case "batch-set":
-		return newBatchSet(c, keys, value, cfg.BatchSize)
+		return newBatchSet(c, dbs, keys, value, cfg.BatchSize)
 	case "incr-hot":
-		return newIncr(c, []string{"kvbench/hot"}), nil
+		return newIncr(c, dbs, []string{"kvbench/hot"}), nil // one hot key per database
 	case "incr-spread":
-		return newIncr(c, keyNames("kvbench/counter/", keys)), nil
+		return newIncr(c, dbs, keyNames("kvbench/counter/", keys)), nil
 	case "cas":
-		return newCAS(c, keyNames("kvbench/cas/", keys), cfg.ETag), nil
+		return newCAS(c, dbs, keyNames("kvbench/cas/", keys), cfg.ETag), nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q (one of %s)", name, strings.Join(Scenarios, ", "))
+}
+
+// dbQuery is c's query (see Client.query) aimed at one of the run's
+// databases instead of the client's own.
+func dbQuery(c *Client, db string, write bool) url.Values {
+	q := c.query(write)
+	q.Set("db", db)
+	return q
+}
+
+// rotation picks the database of the next operation, shared by all the
+// workers of a scenario: operation i of the run goes to database i mod n, so
+// n databases get the same number of operations, to one, whichever worker
+// sends them, for one atomic add and no allocation. It draws nothing from a
+// worker's random source, so with one database the keys chosen are the same
+// as before there were several.
+type rotation struct {
+	n   uint64
+	seq atomic.Uint64
+}
+
+func newRotation(n int) *rotation { return &rotation{n: uint64(n)} }
+
+func (r *rotation) pick() int {
+	if r.n <= 1 {
+		return 0
+	}
+	return int((r.seq.Add(1) - 1) % r.n)
 }
 
 func keyNames(prefix string, n int) []string {
@@ -115,21 +145,26 @@ func outcome(a answer, err error, key int) Outcome {
 	return Outcome{Status: a.status, Key: key}
 }
 
-// data is K plain keys holding one value, with their URLs built once.
+// data is K plain keys holding one value in each database, with their URLs
+// built once: those of database d's key k at d*K+k.
 type data struct {
 	c      *Client
-	keys   []string
+	dbs    []string
+	keys   []string // the same names in every database
 	value  []byte
 	reads  []string
 	writes []string
+	rot    *rotation
 }
 
-func newData(c *Client, n int, value []byte) *data {
-	d := &data{c: c, keys: keyNames("kvbench/", n), value: value}
-	rq, wq := c.query(false), c.query(true)
-	for _, k := range d.keys {
-		d.reads = append(d.reads, c.keyURL(k, "", rq))
-		d.writes = append(d.writes, c.keyURL(k, "", wq))
+func newData(c *Client, dbs []string, n int, value []byte) *data {
+	d := &data{c: c, dbs: dbs, keys: keyNames("kvbench/", n), value: value, rot: newRotation(len(dbs))}
+	for _, db := range dbs {
+		rq, wq := dbQuery(c, db, false), dbQuery(c, db, true)
+		for _, k := range d.keys {
+			d.reads = append(d.reads, c.keyURL(k, "", rq))
+			d.writes = append(d.writes, c.keyURL(k, "", wq))
+		}
 	}
 	return d
 }
@@ -141,13 +176,18 @@ type mixed struct {
 	readRatio float64
 }
 
-// Prepare preloads every key when anything is read, so a GET never meets a
-// 404 and the timing measures reads of real values.
+// Prepare preloads every key of every database when anything is read, so a
+// GET never meets a 404 and the timing measures reads of real values.
 func (s *mixed) Prepare(ctx context.Context) error {
 	if s.readRatio <= 0 {
 		return nil
 	}
-	return preload(ctx, s.c, s.keys, s.value)
+	for _, db := range s.dbs {
+		if err := preload(ctx, s.c, db, s.keys, s.value); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *mixed) NewWorker(seed uint64) Worker {
@@ -160,7 +200,7 @@ type mixedWorker struct {
 }
 
 func (w *mixedWorker) Do(ctx context.Context) Outcome {
-	i := w.rng.IntN(len(w.s.keys))
+	i := w.s.rot.pick()*len(w.s.keys) + w.rng.IntN(len(w.s.keys))
 	var a answer
 	var err error
 	if w.s.readRatio >= 1 || w.rng.Float64() < w.s.readRatio {
@@ -171,10 +211,12 @@ func (w *mixedWorker) Do(ctx context.Context) Outcome {
 	return outcome(a, err, -1)
 }
 
-// batchSet posts prebuilt batches that together cover every key.
+// batchSet posts prebuilt batches that together cover every key; every
+// database gets the same bodies, at a URL of its own.
 type batchSet struct {
 	c      *Client
-	u      string
+	urls   []string // per database
+	rot    *rotation
 	size   int
 	bodies [][]byte
 }
@@ -184,14 +226,17 @@ type batchItem struct {
 	Value string `json:"value"`
 }
 
-func newBatchSet(c *Client, keys int, value []byte, size int) (*batchSet, error) {
+func newBatchSet(c *Client, dbs []string, keys int, value []byte, size int) (*batchSet, error) {
 	if size <= 0 {
 		size = DefaultBatchSize
 	}
 	if size > 100 {
 		return nil, fmt.Errorf("batch size %d: kvd takes 1..100 items", size)
 	}
-	s := &batchSet{c: c, u: c.url(client.APIPrefix+"/kv/batch/set", c.query(true)), size: size}
+	s := &batchSet{c: c, size: size, rot: newRotation(len(dbs))}
+	for _, db := range dbs {
+		s.urls = append(s.urls, c.url(client.APIPrefix+"/kv/batch/set", dbQuery(c, db, true)))
+	}
 	names := keyNames("kvbench/", keys)
 	// Enough bodies to cover every key at least once; a short last batch
 	// wraps around, as duplicates are allowed.
@@ -231,17 +276,18 @@ type batchWorker struct {
 }
 
 func (w *batchWorker) Do(ctx context.Context) Outcome {
+	u := w.s.urls[w.s.rot.pick()]
 	body := w.s.bodies[w.rng.IntN(len(w.s.bodies))]
-	a, err := w.s.c.do(ctx, http.MethodPost, w.s.u, body, "", nil)
+	a, err := w.s.c.do(ctx, http.MethodPost, u, body, "", nil)
 	o := outcome(a, err, -1)
 	o.Items = w.s.size
 	return o
 }
 
-// preload writes value to every key with batch/set, a few batches at a time,
-// before the clock starts.
-func preload(ctx context.Context, c *Client, keys []string, value []byte) error {
-	u := c.url(client.APIPrefix+"/kv/batch/set", c.query(true))
+// preload writes value to every key of database db with batch/set, a few
+// batches at a time, before the clock starts.
+func preload(ctx context.Context, c *Client, db string, keys []string, value []byte) error {
+	u := c.url(client.APIPrefix+"/kv/batch/set", dbQuery(c, db, true))
 	batches := make(chan []string)
 	var (
 		wg    sync.WaitGroup

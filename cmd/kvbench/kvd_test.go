@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kvd/kvd/bench"
+	"github.com/kvd/kvd/client"
 	"github.com/kvd/kvd/client/clienttest"
 )
 
@@ -102,4 +105,105 @@ func TestRun_AWrongTokenFailsTheRun(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || res.Requests != 20 || res.Succeeded != 0 {
 		t.Errorf("report: %+v, %v; want 20 answered, 0 succeeded", res, err)
 	}
+}
+
+// -dbs 8 against a real kvd: incr-spread with -verify and batch-set each
+// create 8 database files, and reading every database back over HTTP finds
+// the totals the report gives: each database's counters add up to its
+// acknowledged increments, and every batch-set database holds every key.
+func TestRun_SpreadsOverEightDatabasesOfARealKvd(t *testing.T) {
+	kvd := clienttest.New(t, clienttest.Options{})
+	const dbs, n = 8, 400
+	kv, err := client.New(client.Config{URL: kvd.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kv.Close)
+	runJSON := func(t *testing.T, args ...string) (res struct {
+		DBs      int              `json:"dbs"`
+		Requests int64            `json:"requests"`
+		Status   map[string]int64 `json:"status"`
+		Verify   *bench.Verification
+	}) {
+		t.Helper()
+		args = append([]string{"-url", kvd.URL, "-dbs", strconv.Itoa(dbs), "-n", strconv.Itoa(n), "-c", "8", "-json", "-quiet"}, args...)
+		var stdout, stderr bytes.Buffer
+		if err := run(t.Context(), args, &stdout, &stderr); err != nil {
+			t.Fatalf("run %v: %v\n%s%s", args, err, stdout.String(), stderr.String())
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+			t.Fatalf("stdout is not JSON: %v\n%s", err, stdout.String())
+		}
+		if res.DBs != dbs || res.Requests != n || res.Status["200"] != n {
+			t.Fatalf("got dbs %d, %d answered, status %v; want %d and %d × 200", res.DBs, res.Requests, res.Status, dbs, n)
+		}
+		return res
+	}
+	files := func(t *testing.T, prefix string) {
+		t.Helper()
+		for i := range dbs {
+			if _, err := os.Stat(filepath.Join(kvd.DataDir, fmt.Sprintf("%s-%d.db", prefix, i))); err != nil {
+				t.Errorf("database file %d: %v", i, err)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(kvd.DataDir, prefix+".db")); err == nil {
+			t.Errorf("%s.db exists: with -dbs the plain name is not used", prefix)
+		}
+	}
+
+	t.Run("incr-spread", func(t *testing.T) {
+		res := runJSON(t, "-db", "spread", "-scenario", "incr-spread", "-keys", "20", "-verify")
+		if v := res.Verify; v == nil || !v.OK || v.Applied != n || len(v.PerDB) != dbs {
+			t.Fatalf("got verification %+v, want ok, %d applied over %d databases", v, n, dbs)
+		}
+		files(t, "spread")
+		var total int64
+		for _, d := range res.Verify.PerDB {
+			var stored int64
+			list, err := kv.List(t.Context(), client.DB(d.DB), client.Prefix("kvbench/counter/"), client.Limit(1000))
+			if err != nil {
+				t.Fatalf("list %s: %v", d.DB, err)
+			}
+			for _, key := range list.Keys {
+				e, err := kv.Get(t.Context(), key, client.DB(d.DB))
+				if err != nil {
+					t.Fatalf("get %s in %s: %v", key, d.DB, err)
+				}
+				v, err := strconv.ParseInt(string(e.Data), 10, 64)
+				if err != nil {
+					t.Fatalf("%s in %s holds %q", key, d.DB, e.Data)
+				}
+				stored += v
+			}
+			// Round robin: 400 operations from 8 workers fall 50 to a database.
+			if stored != d.Acknowledged || stored != n/dbs {
+				t.Errorf("database %s: counters add up to %d, report acknowledged %d, want %d", d.DB, stored, d.Acknowledged, n/dbs)
+			}
+			total += stored
+		}
+		if total != n {
+			t.Errorf("counters add up to %d over all databases, want %d", total, n)
+		}
+	})
+
+	t.Run("batch-set", func(t *testing.T) {
+		// One body of all 100 keys, so each batch a database takes writes
+		// every key: 50 batches per database.
+		runJSON(t, "-db", "batch", "-scenario", "batch-set", "-keys", "100", "-batch", "100")
+		files(t, "batch")
+		for i := range dbs {
+			db := fmt.Sprintf("batch-%d", i)
+			list, err := kv.List(t.Context(), client.DB(db), client.Limit(1000))
+			if err != nil {
+				t.Fatalf("list %s: %v", db, err)
+			}
+			if list.Count != 100 {
+				t.Errorf("database %s holds %d keys, want 100", db, list.Count)
+			}
+			h, err := kv.History(t.Context(), "kvbench/000042", client.DB(db), client.Limit(1000))
+			if err != nil || len(h) != n/dbs {
+				t.Errorf("database %s: kvbench/000042 has %d versions (%v), want %d: one per batch", db, len(h), err, n/dbs)
+			}
+		}
+	})
 }

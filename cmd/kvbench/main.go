@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg bench.Config
 	fs.StringVar(&cfg.URL, "url", bench.DefaultURL, "kvd base `URL`")
 	fs.StringVar(&cfg.DB, "db", bench.DefaultDB, "database `name`")
+	fs.IntVar(&cfg.DBs, "dbs", 1, "spread operations over `N` databases, <db>-0 … <db>-(N-1) (1: <db> itself)")
 	fresh := fs.Bool("fresh", false, "suffix -db with a timestamp, so each run starts from an empty database")
 	fs.StringVar(&cfg.Table, "table", "", "table `name` (default: kvd's kv_store)")
 	fs.StringVar(&cfg.Token, "token", "", "bearer `token` (default $KVBENCH_TOKEN)")
@@ -56,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Duration, "d", 0, "`duration` of the load (default 10s unless -n is given)")
 	fs.Int64Var(&cfg.Requests, "n", 0, "stop after this many operations (0: no limit)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: operations per second, latency counted from each one's due time (0: closed loop)")
-	fs.IntVar(&cfg.Keys, "keys", 0, fmt.Sprintf("keys to spread over (default %d; cas %d; incr-hot always 1)", bench.DefaultKeys, bench.DefaultCASKeys))
+	fs.IntVar(&cfg.Keys, "keys", 0, fmt.Sprintf("keys to spread over in each database (default %d; cas %d; incr-hot always 1)", bench.DefaultKeys, bench.DefaultCASKeys))
 	fs.IntVar(&cfg.ValueSize, "value-size", bench.DefaultValueSize, "value size in `bytes`")
 	fs.Float64Var(&cfg.ReadRatio, "read-ratio", bench.DefaultReadRatio, "mixed: fraction of operations that are reads, 0..1")
 	fs.IntVar(&cfg.BatchSize, "batch", bench.DefaultBatchSize, "batch-set: items per request, 1..100")
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// or less is a mistake, not a wish for the default.
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for name, v := range map[string]int64{"c": int64(cfg.Conns), "keys": int64(cfg.Keys), "value-size": int64(cfg.ValueSize), "batch": int64(cfg.BatchSize), "timeout": int64(cfg.Timeout)} {
+	for name, v := range map[string]int64{"c": int64(cfg.Conns), "dbs": int64(cfg.DBs), "keys": int64(cfg.Keys), "value-size": int64(cfg.ValueSize), "batch": int64(cfg.BatchSize), "timeout": int64(cfg.Timeout)} {
 		if given[name] && v <= 0 {
 			return fmt.Errorf("-%s must be positive", name)
 		}

@@ -77,6 +77,8 @@ func TestRun_RejectsBadInvocations(t *testing.T) {
 		{"-url", u, "-scenario", "noop", "-n", "1", "-keys", "0"},
 		{"-url", u, "-scenario", "noop", "-n", "1", "-value-size", "-4"},
 		{"-url", u, "-scenario", "noop", "-n", "1", "-batch", "0"},
+		{"-url", u, "-scenario", "noop", "-n", "1", "-dbs", "0"},
+		{"-url", u, "-scenario", "noop", "-n", "1", "-dbs", "-3"},
 		{"-url", u, "-scenario", "noop", "-n", "1", "-timeout", "-1s"},
 	} {
 		var stdout, stderr bytes.Buffer
