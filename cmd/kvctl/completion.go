@@ -29,7 +29,9 @@ func bindCompletion(*flag.FlagSet) runner {
 		if !ok {
 			return usagef("completion: unknown shell %q; want bash, zsh or fish", args[0])
 		}
-		return e.out.print(func() any { return nil }, func(w io.Writer) { write(w, newCompletionSpec()) })
+		// A script, with --json too: there is no JSON form of it.
+		plain := &output{w: e.out.w}
+		return plain.print(nil, func(w io.Writer) { write(w, newCompletionSpec()) })
 	}
 }
 
@@ -262,26 +264,23 @@ function __kvctl_command
     set -l groups %s
     set -l cmd
     set -l skip 0
-    for w in (commandline -opc)[2..-1]
+    set -l typed (commandline -opc)
+    set -e typed[1]
+    for w in $typed
         if test $skip = 1
             set skip 0
-            continue
-        end
-        switch $w
-            case -- '--'
-                break
-            case -- '-*=*'
-            case -- '-*'
-                set -l name (string replace -r '^-+' -- '--' $w)
-                if contains -- $name $valued
-                    set skip 1
-                end
-            case '*'
-                if test -z "$cmd"
-                    set cmd $w
-                else if contains -- "$cmd" $groups
-                    set cmd "$cmd $w"
-                end
+        else if test "$w" = --
+            break
+        else if string match -q -- '-*=*' $w
+            # the flag's value is in the word
+        else if string match -q -- '-*' $w
+            if contains -- (string replace -r -- '^-+' '--' $w) $valued
+                set skip 1
+            end
+        else if test -z "$cmd"
+            set cmd $w
+        else if contains -- "$cmd" $groups
+            set cmd "$cmd $w"
         end
     end
     echo $cmd
