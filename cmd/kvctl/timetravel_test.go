@@ -306,3 +306,27 @@ func listDir(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+// kvd ends a snapshot or diff page early at --max-answer-bytes and says so
+// in truncated; kvctl --json says it too, and --all reads on to the end.
+func TestSnapshotDiffJSON_KeepKvdsByteCut(t *testing.T) {
+	clock := clienttest.NewClock(time.Unix(1_700_000_000, 0))
+	k := newKVD(t, clienttest.Options{Now: clock.Now, MaxAnswerBytes: 16 << 10})
+	for i := range 8 {
+		k.must(strings.Repeat("x", 4<<10), "put", "--create", "k"+string(rune('0'+i)))
+	}
+	clock.Advance(10 * time.Second)
+	at := url.Values{"timestamp": {"1700000005"}}
+	want := k.api("GET", "/kv/snapshot", at, "")
+	if want.(map[string]any)["truncated"] != true {
+		t.Fatalf("setup: kvd's snapshot was not cut by bytes: %v", want)
+	}
+	k.sameAsAPI(want, "snapshot", "--at", "1700000005")
+	k.sameAsAPI(k.api("GET", "/kv/diff", url.Values{"from": {"1699999999"}, "to": {"1700000005"}}, ""), "diff", "--from", "1699999999", "--to", "1700000005")
+	if got := strings.Count(k.must("", "snapshot", "--at", "1700000005", "--all"), "\n"); got != 8 {
+		t.Errorf("snapshot --all: %d keys, want 8", got)
+	}
+	if got := strings.Count(k.must("", "diff", "--from", "1699999999", "--to", "1700000005", "--all"), "created"); got != 8 {
+		t.Errorf("diff --all: %d created, want 8", got)
+	}
+}
