@@ -8,7 +8,8 @@ import (
 
 // The scripts of kvctl completion, one writer a shell, from a completionSpec.
 
-// shQuote quotes s for bash and zsh: single quotes, a quote inside as '\”.
+// shQuote quotes s for bash and zsh: in single quotes, each quote inside
+// written as close, escaped quote, reopen.
 func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // fishQuote quotes s for fish, whose single quotes take \' and \\.
