@@ -23,6 +23,10 @@ type Operation struct {
 	// was none (or it was not recorded). JSON values come back compacted.
 	OldValue, NewValue []byte
 	ContentType        string // of NewValue
+	// OldJSON and NewJSON tell that kvd showed the value inline as JSON (a
+	// JSON content type and valid JSON) rather than as base64 bytes, so
+	// that a caller can show the history as kvd does.
+	OldJSON, NewJSON bool
 	// Unrecorded marks a write made with NoHistory: its value is unknown.
 	Unrecorded bool
 }
@@ -103,7 +107,8 @@ func (c *Client) historyPage(ctx context.Context, key, path string, cl *call) (*
 	page := &HistoryPage{Operations: make([]Operation, len(res.Operations)), NextCursor: res.NextCursor, Truncated: res.Truncated}
 	for i, w := range res.Operations {
 		o := w.Operation
-		op := Operation{OpNumber: w.OpNumber, Time: unixTime(w.Timestamp), Op: o.Op, ContentType: o.ContentType, Unrecorded: o.Unrecorded}
+		op := Operation{OpNumber: w.OpNumber, Time: unixTime(w.Timestamp), Op: o.Op, ContentType: o.ContentType, Unrecorded: o.Unrecorded,
+			OldJSON: o.RawOldValue == nil && len(o.OldValue) > 0, NewJSON: o.RawNewValue == nil && len(o.NewValue) > 0}
 		var err error
 		if op.OldValue, err = historyValue(o.OldValue, o.RawOldValue); err == nil {
 			op.NewValue, err = historyValue(o.NewValue, o.RawNewValue)
@@ -162,6 +167,9 @@ type TableSnapshot struct {
 	// page. It is empty on the last page.
 	Truncated bool
 	NextAfter string
+	// Cut is true when it was kvd's byte bound that ended the page (then
+	// Truncated is true too).
+	Cut bool
 }
 
 // Bytes returns the value of key in the snapshot. A JSON string comes back
@@ -194,13 +202,14 @@ func (c *Client) TableSnapshot(ctx context.Context, t time.Time, opts ...Option)
 		BinaryKeys         []string                   `json:"binary_keys"`
 		GapKeys            []string                   `json:"gap_keys"`
 		CandidateTruncated bool                       `json:"candidate_truncated"`
+		Cut                bool                       `json:"truncated"`
 		NextAfter          string                     `json:"next_after"`
 	}
 	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: APIPrefix + "/kv/snapshot", call: cl}, &res); err != nil {
 		return nil, err
 	}
 	return &TableSnapshot{Time: unixTime(res.Timestamp), Entries: res.Entries, BinaryKeys: res.BinaryKeys,
-		GapKeys: res.GapKeys, Truncated: res.CandidateTruncated, NextAfter: res.NextAfter}, nil
+		GapKeys: res.GapKeys, Truncated: res.CandidateTruncated, NextAfter: res.NextAfter, Cut: res.Cut}, nil
 }
 
 // Diff is what changed in a table between two times.
@@ -216,6 +225,7 @@ type Diff struct {
 	// too (kvd goes over the keys in byte order).
 	Truncated bool
 	NextAfter string
+	Cut       bool // as in TableSnapshot
 }
 
 // Change is one key's change. The values are as kvd shows them (JSON
@@ -263,11 +273,12 @@ func (c *Client) Diff(ctx context.Context, from, to time.Time, opts ...Option) (
 		Changes            []Change `json:"changes"`
 		GapKeys            []string `json:"gap_keys"`
 		CandidateTruncated bool     `json:"candidate_truncated"`
+		Cut                bool     `json:"truncated"`
 		NextAfter          string   `json:"next_after"`
 	}
 	if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: APIPrefix + "/kv/diff", call: cl}, &res); err != nil {
 		return nil, err
 	}
 	return &Diff{From: unixTime(res.From), To: unixTime(res.To), Created: res.Stats.Created, Modified: res.Stats.Modified,
-		Deleted: res.Stats.Deleted, Changes: res.Changes, GapKeys: res.GapKeys, Truncated: res.CandidateTruncated, NextAfter: res.NextAfter}, nil
+		Deleted: res.Stats.Deleted, Changes: res.Changes, GapKeys: res.GapKeys, Truncated: res.CandidateTruncated, NextAfter: res.NextAfter, Cut: res.Cut}, nil
 }

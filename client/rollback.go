@@ -38,6 +38,9 @@ type RollbackPlan struct {
 	DryRun  bool             `json:"dry_run"`
 	Changes []RollbackChange `json:"changes"`
 	Message string           `json:"message"`
+	// To is the time kvd rolled back to, as it read t: a whole second
+	// stands for its end.
+	To time.Time `json:"-"`
 }
 
 // RollbackChange is the action on one key: "restore" or "delete".
@@ -69,9 +72,13 @@ func (c *Client) RollbackTable(ctx context.Context, t time.Time, opts ...Option)
 	if err != nil {
 		return nil, err
 	}
-	var res RollbackPlan
+	var res struct {
+		RollbackPlan
+		ToTimestamp float64 `json:"to_timestamp"`
+	}
 	if _, err := c.sendJSON(ctx, req, &res); err != nil {
 		return nil, err
 	}
-	return &res, nil
+	res.To = unixTime(res.ToTimestamp)
+	return &res.RollbackPlan, nil
 }

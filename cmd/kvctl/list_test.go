@@ -65,18 +65,6 @@ func TestHistory_PlainAndJSON(t *testing.T) {
 	if got := k.must("", "history", "k"); got != want {
 		t.Errorf("history:\ngot  %q\nwant %q", got, want)
 	}
-	var res struct {
-		Operations []historyJSON `json:"operations"`
-	}
-	if err := json.Unmarshal([]byte(k.must("", "--json", "history", "k", "--limit", "3")), &res); err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Operations) != 3 {
-		t.Fatalf("got %d operations, want 3", len(res.Operations))
-	}
-	if op := res.Operations[2]; op.NewValueBase64 != "/wA=" || op.OldValue == nil || *op.OldValue != "one" || op.Timestamp != 1_700_000_001 {
-		t.Errorf("binary write: got %+v", op)
-	}
 }
 
 // A look at a past time is paged by key: --all follows next_after to the

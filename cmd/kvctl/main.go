@@ -45,6 +45,17 @@ Commands:
   batch set [FILE|-]    write the items in FILE in one transaction
   batch del [FILE|-]    delete the keys in FILE in one transaction
   history KEY           print a key's recorded writes, newest first
+  snapshot KEY --op N   print a key's value right after its write N
+  snapshot --at TIME [PREFIX]
+                        print the table as it was at TIME
+  diff --from T --to T [PREFIX]
+                        print what changed between two times (--keys K1,K2)
+  rollback KEY          undo a key's last write (--steps N for more)
+  rollback --to TIME    bring the table back to TIME; shows the plan only,
+                        a dry run, unless --yes (--keys or --exclude K1,K2)
+  backup FILE           write a consistent copy of the database to FILE
+                        (--force replaces an existing FILE)
+  completion SHELL      print a completion script for bash, zsh or fish
 
 Flags, before or after the command:
   --url URL       kvd's address (env KVCTL_URL, default http://127.0.0.1:8080)
