@@ -65,6 +65,10 @@ func TestREADME_ExamplesRunVerbatim(t *testing.T) {
 		t.Fatalf("found %d examples in README.md; the walk-through has more", len(examples))
 	}
 	work := t.TempDir()
+	bin := filepath.Join(work, "bin")
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "kvctl"), "../kvctl").CombinedOutput(); err != nil {
+		t.Fatalf("build kvctl: %v\n%s", err, out)
+	}
 	d := startDaemon(t, filepath.Join(work, "data"))
 	host := strings.TrimPrefix(d.url, "http://")
 
@@ -73,10 +77,12 @@ func TestREADME_ExamplesRunVerbatim(t *testing.T) {
 	var script strings.Builder
 	for i, ex := range examples {
 		script.WriteString("echo; echo '@@example " + strconv.Itoa(i) + "'\n") // answers may lack a final newline
-		script.WriteString(strings.ReplaceAll(ex.command, "localhost:8080", host) + "\n")
+		command := strings.NewReplacer("localhost:8080", host, "127.0.0.1:8080", host).Replace(ex.command)
+		script.WriteString(command + "\n")
 	}
-	sh := exec.Command("bash", "-c", script.String())
+	sh := exec.Command("bash", "-c", "exec 2>&1\n"+script.String()) // messages on stderr are part of an answer
 	sh.Dir = work
+	sh.Env = append(environWithout("KVCTL_"), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	out, err := sh.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the examples' shell: %v\n%s", err, out)
@@ -95,6 +101,18 @@ func TestREADME_ExamplesRunVerbatim(t *testing.T) {
 		t.Logf("kvd's log:\n%s", d.logs)
 	}
 	d.stop(t)
+}
+
+// environWithout is the test's environment less variables starting with
+// prefix (a developer's own KVCTL_* must not steer the examples).
+func environWithout(prefix string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, prefix) && !strings.HasPrefix(kv, "PATH=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // matchesWithEllipses reports whether got is want with each "..." standing
