@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +67,9 @@ var (
 	writeParams = []string{"db", "table", "history", "create_db_if_missing", "auto_create"}
 	readErrors  = []int{400, 401, 404, 413, 500, 503}           // 413: a directory-mode file over --max-value-bytes; 503: a database file deleted or replaced while open
 	writeErrors = []int{400, 401, 404, 408, 413, 500, 503, 507} // 408: a body that did not arrive within --read-timeout
+	// framingErrors is what any request may get, even a probe's: a 400
+	// for carrying both Content-Length and Transfer-Encoding (framing.go).
+	framingErrors = []int{400}
 )
 
 func withParams(base []string, more ...string) []string {
@@ -73,10 +77,10 @@ func withParams(base []string, more ...string) []string {
 }
 
 var apiOps = []apiOp{
-	{"GET", "/healthz", "Liveness", nil, "", "Status", nil},
-	{"GET", "/readyz", "Readiness (503 during kvd's --drain-delay after SIGTERM)", nil, "", "Status", []int{503}},
-	{"GET", "/metrics", "Prometheus metrics", nil, "", "text", nil},
-	{"GET", "/api/v1/openapi.json", "This document", nil, "", "json", nil},
+	{"GET", "/healthz", "Liveness", nil, "", "Status", framingErrors},
+	{"GET", "/readyz", "Readiness (503 during kvd's --drain-delay after SIGTERM)", nil, "", "Status", append(framingErrors, 503)},
+	{"GET", "/metrics", "Prometheus metrics", nil, "", "text", framingErrors},
+	{"GET", "/api/v1/openapi.json", "This document", nil, "", "json", framingErrors},
 	{"GET", kvDoc, "List keys in byte order, or as of a time", withParams(dbParams, "prefix", "limit", "offset", "at_timestamp", "after", "rebuild"), "", "KeyList", readErrors},
 	{"GET", kvDoc + "/{key}", "Read a value (raw bytes, its Content-Type and metadata headers)", withParams(dbParams, "key", "path", "at_timestamp", "rebuild"), "", "raw", []int{304, 400, 401, 404, 409, 413, 500, 503}},
 	{"HEAD", kvDoc + "/{key}", "Does the key exist (headers only)", withParams(dbParams, "key", "rebuild"), "", "none", append(readErrors, 413)},
@@ -165,17 +169,24 @@ func apiDocument() obj {
 		"openapi": "3.0.3",
 		"info": obj{"title": "kvd", "version": "1",
 			"description": "A key-value store over HTTP kept in SQLite files: TTL, CAS, JSON paths, history and time travel, batches, directory mode. " +
-				"An API operation takes exactly the query parameters listed here: any other, or one given twice, is a 400 INVALID_PARAMETERS naming it."},
-		"paths": paths,
+				"An API operation takes exactly the query parameters listed here: any other, or one given twice, is a 400 INVALID_PARAMETERS naming it.",
+			"license": obj{"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"}},
+		"servers": []any{obj{"url": "http://{listen}", "description": "kvd's --listen address.",
+			"variables": obj{"listen": obj{"default": "127.0.0.1:8080", "description": "host:port"}}}},
+		// Every operation needs the token unless it says otherwise: the
+		// open ones carry an empty security list (apiOperation).
+		"security": []any{obj{"bearer": []any{}}},
+		"paths":    paths,
 		"components": obj{
-			"schemas":         apiSchemas(),
-			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer"}},
+			"schemas": apiSchemas(),
+			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer",
+				"description": "Only when kvd runs with --auth-token-file (one token a line); without it no operation needs a token."}},
 		},
 	}
 }
 
 func apiOperation(op apiOp) obj {
-	o := obj{"summary": op.summary, "responses": apiResponses(op)}
+	o := obj{"operationId": operationID(op), "summary": op.summary, "responses": apiResponses(op)}
 	var params []any
 	for _, name := range op.params {
 		p := apiParams[name]
@@ -194,10 +205,51 @@ func apiOperation(op apiOp) obj {
 	default:
 		o["requestBody"] = obj{"required": op.body != "RollbackBody", "content": obj{"application/json": obj{"schema": ref(op.body)}}}
 	}
-	if strings.HasPrefix(op.path, "/api/v1/sqlite/") {
-		o["security"] = []any{obj{"bearer": []any{}}}
+	if !needsToken(op.path) {
+		o["security"] = []any{} // open even with --auth-token-file: probes, metrics, this document
 	}
 	return o
+}
+
+// operationID names an operation after its route: the action (a POST's
+// word, else the method) and what it acts on, in camelCase. Clients
+// generated from the document call it by this name, so a rename breaks
+// them: TestAPIDoc_OperationIDsAreStable pins every one.
+func operationID(op apiOp) string {
+	method := strings.ToLower(op.method)
+	if word, ok := strings.CutPrefix(op.path, "/api/v1/sqlite/db/"); ok {
+		return word + "Db" // createDb, backupDb
+	}
+	rest, ok := strings.CutPrefix(op.path, kvDoc)
+	if !ok { // probes, metrics, this document
+		name := path.Base(op.path)
+		return method + upperFirst(strings.TrimSuffix(name, path.Ext(name)))
+	}
+	rest = strings.TrimPrefix(rest, "/")
+	word, keyOp := strings.CutPrefix(rest, "{key}/")
+	batchOp, batch := strings.CutPrefix(rest, "batch/")
+	switch {
+	case rest == "":
+		return "listKeys"
+	case rest == "{key}":
+		return method + "Key" // getKey, putKey, ...
+	case keyOp && op.method == http.MethodPost:
+		return word + "Key" // incrKey, pushKey, rollbackKey, ...
+	case keyOp:
+		return method + "Key" + upperFirst(word) // getKeyHistory, getKeySnapshot
+	case batch:
+		return "batch" + upperFirst(batchOp) // batchGet, batchSet, batchDelete
+	case op.method == http.MethodPost:
+		return rest + "Table" // rollbackTable
+	}
+	return method + "Table" + upperFirst(rest) // getTableSnapshot, getTableDiff
+}
+
+func upperFirst(word string) string {
+	if word == "" {
+		return ""
+	}
+	return strings.ToUpper(word[:1]) + word[1:]
 }
 
 func apiResponses(op apiOp) obj {
@@ -266,7 +318,8 @@ var (
 func arrayOf(items obj) obj { return obj{"type": "array", "items": items} }
 
 func apiSchemas() obj {
-	stored := object(obj{"value": anyJSON, "content_type": str, "encoding": obj{"type": "string", "enum": []string{"base64"}}})
+	storedOrNull := object(obj{"value": anyJSON, "content_type": str, "encoding": obj{"type": "string", "enum": []string{"base64"}}})
+	storedOrNull["nullable"] = true // null: the key is missing
 	return obj{
 		"Error": object(obj{"statusCode": integer, "error": str, "code": obj{"type": "string", "enum": errorCodes(),
 			"description": "x-statuses gives the HTTP status kvd answers with each code.", "x-statuses": statusOf},
@@ -279,7 +332,7 @@ func apiSchemas() obj {
 			"truncated": truncated, "next_offset": obj{"type": "integer", "description": "When truncated (without at_timestamp): the offset of the rest."}}),
 		"BatchKeys": object(obj{"keys": arrayOf(str)}, "keys"),
 		"BatchSet":  object(obj{"items": arrayOf(object(obj{"key": str, "value": obj{"type": "string", "description": "The value's bytes (base64 with encoding)."}, "content_type": str, "ttl": integer, "encoding": obj{"type": "string", "enum": []string{"base64"}}}, "key", "value"))}, "items"),
-		"BatchGetResult": object(obj{"values": obj{"type": "object", "additionalProperties": obj{"nullable": true, "allOf": []any{stored}}},
+		"BatchGetResult": object(obj{"values": obj{"type": "object", "additionalProperties": storedOrNull},
 			"truncated": truncated, "next_keys": obj{"type": "array", "items": str, "description": "When truncated: the keys not answered (absent from values), to ask for again."}}),
 		"BatchSetResult":    object(obj{"status": str, "success": boolean, "count": integer, "created": arrayOf(str)}),
 		"BatchDeleteResult": object(obj{"status": str, "success": boolean, "deleted": integer}),
