@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -224,16 +223,12 @@ func (c *trackedConn) Close() error {
 
 // CloseWrite lets net/http half-close before closing: the client then
 // reads an early answer rather than a reset caused by its unread body.
-// Under TLS, the close_notify comes first, then the socket's FIN.
+// Under TLS, that is a close_notify.
 func (c *trackedConn) CloseWrite() error {
-	var err error
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		err = cw.CloseWrite()
+		return cw.CloseWrite()
 	}
-	if cw, ok := c.raw.(interface{ CloseWrite() error }); ok && c.raw != c.Conn {
-		err = errors.Join(err, cw.CloseWrite())
-	}
-	return err
+	return nil
 }
 
 // ReadFrom keeps net/http's sendfile path for large answers (backups).

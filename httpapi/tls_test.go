@@ -146,6 +146,47 @@ func TestTLS_RefusalAtTheCapIsAnsweredOverTLS(t *testing.T) {
 	}
 }
 
+// The body's deadlines work on the decrypted stream too: an early answer
+// goes out and closes the connection at once, and a trickling body is cut
+// with a 408.
+func TestTLS_BodyDeadlinesHoldOverTLS(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	ca := kvdtest.NewCA(t)
+	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.TLS, h.ReadTimeout = ca.ServerTLS(t, 1), timeout })
+
+	early := dialTLS(t, ts, ca, nil)
+	start := time.Now()
+	early.send(t, "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
+	wantError(t, early.answer(t), 404, "NOT_FOUND")
+	early.wantClosed(t)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("early answer and close took %v, want well under the read timeout", took)
+	}
+
+	trickle := dialTLS(t, ts, ca, nil)
+	start = time.Now()
+	trickle.send(t, "PUT /api/v1/sqlite/kv/k?db=app&create_db_if_missing=true HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // one byte every 50ms: 5s for the whole body
+		for range 100 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				if _, err := trickle.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	wantError(t, trickle.answer(t), 408, "REQUEST_TIMEOUT")
+	if took := time.Since(start); took < timeout || took > timeout+2*time.Second {
+		t.Errorf("cut after %v, want about %v", took, timeout)
+	}
+	trickle.wantClosed(t)
+}
+
 func readAll(tb testing.TB, res *http.Response) []byte {
 	tb.Helper()
 	var b strings.Builder

@@ -174,3 +174,17 @@ func TestKvd_BadTLSSettingsStopItAtStart(t *testing.T) {
 		t.Errorf("KVD_TLS_CERT and KVD_TLS_KEY: got %q, %q, %v", cfg.tlsCert, cfg.tlsKey, err)
 	}
 }
+
+// Tokens in plain text are warned about only where they could leave the
+// machine: any address but loopback.
+func TestIsLoopback_OnlyLoopbackAddressesAreSpared(t *testing.T) {
+	for addr, want := range map[string]bool{"127.0.0.1:8080": true, "127.0.0.2:1": true, "[::1]:8080": true, "0.0.0.0:8080": false, "[::]:8080": false, "10.1.2.3:8080": false} {
+		tcp, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := isLoopback(tcp); got != want {
+			t.Errorf("isLoopback(%s): got %v, want %v", addr, got, want)
+		}
+	}
+}
