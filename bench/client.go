@@ -39,7 +39,7 @@ func NewClient(rawURL, db, table, token string, conns int, timeout time.Duration
 		return nil, fmt.Errorf("parse url: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("url %q: want http://host:port", rawURL)
+		return nil, fmt.Errorf("url %q: want http(s)://host:port", rawURL)
 	}
 	c := &Client{
 		addr:    u.Host,
@@ -64,6 +64,20 @@ func NewClient(rawURL, db, table, token string, conns int, timeout time.Duration
 		c.head += "Authorization: Bearer " + token + "\r\n"
 	}
 	return c, nil
+}
+
+// trustCAFile verifies kvd's certificate against the PEM certificates in
+// file instead of the system's roots.
+func (c *Client) trustCAFile(file string) error {
+	if c.tlsConfig == nil {
+		return errors.New("a CA file is for an https URL, and this one is http")
+	}
+	pool, err := client.LoadCertPool(file)
+	if err != nil {
+		return err
+	}
+	c.tlsConfig.RootCAs = pool
+	return nil
 }
 
 // Close drops the idle connections.

@@ -18,7 +18,8 @@ import (
 type Config struct {
 	URL, DB, Table, Token string
 	Scenario              string
-	DBs                   int // databases the load spreads over (0: 1); see dbNames
+	DBs                   int    // databases the load spreads over (0: 1); see dbNames
+	CAFile                string // PEM certificates to trust for an https URL, instead of the system's
 
 	Conns    int           // workers, each with one keep-alive connection
 	Duration time.Duration // stop after this long (0 with Requests set: no time limit)
@@ -131,6 +132,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	c, err := NewClient(cfg.URL, cfg.DB, cfg.Table, cfg.Token, cfg.Conns, cfg.Timeout)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.CAFile != "" {
+		if err := c.trustCAFile(cfg.CAFile); err != nil {
+			return nil, err
+		}
 	}
 	defer c.Close()
 	sc, err := NewScenario(cfg.Scenario, c, cfg)

@@ -3,11 +3,15 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -33,6 +37,12 @@ type Config struct {
 	// own that keeps up to 32 idle connections to kvd; http.DefaultClient
 	// keeps only 2, too few for concurrent callers.
 	HTTPClient *http.Client
+	// CAFile names a PEM file of the certificates to trust for an https
+	// URL, instead of the system's: the CA that signed kvd's certificate,
+	// or that certificate itself. It needs an https URL, and the client of
+	// this package's own (no HTTPClient; give that one its
+	// TLSClientConfig instead, see LoadCertPool).
+	CAFile string
 }
 
 // Client calls one kvd. It is safe for concurrent use.
@@ -63,6 +73,18 @@ func New(cfg Config) (*Client, error) {
 		tr.MaxIdleConns = 64
 		tr.MaxIdleConnsPerHost = 32
 		hc = &http.Client{Transport: tr}
+		if cfg.CAFile != "" {
+			if u.Scheme != "https" {
+				return nil, fmt.Errorf("client: a CA file is for https, and url %q is not", raw)
+			}
+			pool, err := LoadCertPool(cfg.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("client: %w", err)
+			}
+			tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+		}
+	} else if cfg.CAFile != "" {
+		return nil, errors.New("client: CAFile and HTTPClient together: set the CA in the HTTPClient's TLSClientConfig")
 	}
 	return &Client{
 		base:  strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"),
@@ -158,4 +180,18 @@ func drain(resp *http.Response) {
 // unixTime turns kvd's Unix seconds (milliseconds as a fraction) into a time.
 func unixTime(seconds float64) time.Time {
 	return time.UnixMilli(int64(seconds*1000 + 0.5))
+}
+
+// LoadCertPool reads the PEM certificates in file into a pool to trust
+// instead of the system's (tls.Config.RootCAs).
+func LoadCertPool(file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("CA file %s holds no PEM certificate", file)
+	}
+	return pool, nil
 }

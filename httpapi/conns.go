@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -32,6 +33,9 @@ type connLimiter struct {
 	net.Listener
 	max  int
 	shed *prometheus.CounterVec // connections closed for room, by reason
+	tls  *tls.Config            // nil: plain HTTP
+
+	refusing chan struct{} // TLS refusals being written (see refuseTLS)
 
 	mu    sync.Mutex
 	conns []*trackedConn
@@ -41,8 +45,8 @@ type connLimiter struct {
 // enough that a flood of stalled ones is nearly always where it is found.
 const evictionSample = 64
 
-func newConnLimiter(ln net.Listener, max int, m *Metrics) *connLimiter {
-	l := &connLimiter{Listener: ln, max: max, shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+func newConnLimiter(ln net.Listener, max int, m *Metrics, tlsConfig *tls.Config) *connLimiter {
+	l := &connLimiter{Listener: ln, max: max, tls: tlsConfig, refusing: make(chan struct{}, maxTLSRefusals), shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kvd_connections_shed_total", Help: "Connections closed at the cap (see --max-connections): evicted (a stalled or idle one, for a newcomer) or refused (every slot in service).",
 	}, []string{"reason"})}
 	// With Metrics shared by several servers (tests), the first one's series stay.
@@ -59,19 +63,26 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		tc := &trackedConn{Conn: c, limiter: l, index: -1}
+		tc := &trackedConn{Conn: c, raw: c, limiter: l, index: -1}
+		if l.tls != nil {
+			tc.Conn = tls.Server(c, l.tls) // the handshake waits for the first read
+		}
 		tc.guard = newFramingGuard(readerFunc(tc.readRaw))
 		tc.touch()
 		admitted, victim := l.admit(tc)
 		if victim != nil {
-			victim.Close()
+			victim.evict()
 			l.shed.WithLabelValues("evicted").Inc()
 		}
 		if admitted {
 			return tc, nil
 		}
 		l.shed.WithLabelValues("refused").Inc()
-		refuse(c)
+		if l.tls != nil {
+			l.refuseTLS(tc.Conn)
+		} else {
+			refuse(c)
+		}
 	}
 }
 
@@ -149,12 +160,14 @@ func refuse(c net.Conn) {
 
 // trackedConn is a connection the limiter counts: what it last received
 // and where its request stands decide whether it may be closed for
-// another. Its reads go through the framing guard.
+// another. Its reads go through the framing guard, which reads Conn:
+// under TLS, the decrypted stream.
 type trackedConn struct {
-	net.Conn
-	limiter *connLimiter
-	guard   *framingGuard
-	index   int // in limiter.conns; -1 once out (guarded by limiter.mu)
+	net.Conn          // the TLS connection over raw, or raw itself
+	raw      net.Conn // the socket
+	limiter  *connLimiter
+	guard    *framingGuard
+	index    int // in limiter.conns; -1 once out (guarded by limiter.mu)
 
 	lastRead    atomic.Int64 // unix nanoseconds of the last byte received (or of the accept)
 	state       atomic.Int32 // http.ConnState
@@ -168,6 +181,9 @@ func (c *trackedConn) readRaw(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.touch()
+	}
+	if err != nil && c.raw != c.Conn {
+		answerPlainHTTP(err)
 	}
 	return n, err
 }
@@ -186,6 +202,16 @@ func (c *trackedConn) evictable() bool {
 	return false
 }
 
+// evict closes the socket of a connection closed for room: under TLS
+// without a close_notify, whose write could wait on a client that reads
+// nothing while the accept loop waits for it.
+func (c *trackedConn) evict() {
+	c.closeOnce.Do(func() {
+		c.limiter.remove(c)
+		c.raw.Close()
+	})
+}
+
 func (c *trackedConn) Close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
@@ -197,6 +223,7 @@ func (c *trackedConn) Close() error {
 
 // CloseWrite lets net/http half-close before closing: the client then
 // reads an early answer rather than a reset caused by its unread body.
+// Under TLS, that is a close_notify.
 func (c *trackedConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -49,6 +50,10 @@ type Config struct {
 	// means 256 MiB or two of the largest batch bodies, whichever is more;
 	// less than one batch body is raised to one, or it could never pass.
 	MaxBodyMemory int64
+
+	// TLS, when set, makes the server speak HTTPS only (see
+	// Certificate.TLSConfig), with TLS 1.2 at least; nil is plain HTTP.
+	TLS *tls.Config
 
 	// MaxAnswerBytes bounds an answer that lists values (history, table
 	// snapshot, diff, batch get, listings): past it the answer ends early
@@ -97,6 +102,7 @@ func New(cfg Config) *Server {
 		cfg.MaxBodyMemory = max(256<<20, 2*BatchBodyLimit(cfg.MaxValueBytes))
 	}
 	cfg.MaxBodyMemory = max(cfg.MaxBodyMemory, BatchBodyLimit(cfg.MaxValueBytes))
+	cfg.TLS = serverTLS(cfg.TLS)
 	if cfg.Metrics == nil {
 		// Made here, they would miss the actors' hooks, given when the
 		// registry was: half the series would stay at zero unnoticed.
@@ -171,12 +177,20 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	s.ln = newConnLimiter(ln, s.cfg.MaxConnections, s.cfg.Metrics)
+	s.ln = newConnLimiter(ln, s.cfg.MaxConnections, s.cfg.Metrics, s.cfg.TLS)
 	return nil
 }
 
 // Addr is the bound address (useful after Listen on port 0).
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// URL is the base URL of the bound address: https:// when serving TLS.
+func (s *Server) URL() string {
+	if s.cfg.TLS != nil {
+		return "https://" + s.Addr().String()
+	}
+	return "http://" + s.Addr().String()
+}
 
 // Serve serves until Shutdown; it returns nil after a clean shutdown.
 func (s *Server) Serve() error {

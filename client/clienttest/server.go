@@ -6,6 +6,7 @@
 package clienttest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -31,11 +32,13 @@ type Options struct {
 	// MaxAnswerBytes bounds an answer that lists values; 0 is kvd's
 	// default, 16 MiB.
 	MaxAnswerBytes int64
+	// TLS, when set, makes the server speak HTTPS (URL https://...).
+	TLS *tls.Config
 }
 
 // Server is a running kvd.
 type Server struct {
-	URL     string // http://127.0.0.1:port
+	URL     string // http://127.0.0.1:port, or https:// with Options.TLS
 	DataDir string // where bare database names live
 
 	stack   *kvdtest.Server
@@ -96,7 +99,7 @@ func start(dataDir, etcDir string, opts Options) (*Server, error) {
 	}
 	stack, err := kvdtest.Start(dataDir, func(a *actors.Config, h *httpapi.Config) {
 		a.Store.Now, a.Now = opts.Now, opts.Now
-		h.MaxValueBytes, h.MaxAnswerBytes, h.Tokens = opts.MaxValueBytes, opts.MaxAnswerBytes, tokens
+		h.MaxValueBytes, h.MaxAnswerBytes, h.Tokens, h.TLS = opts.MaxValueBytes, opts.MaxAnswerBytes, tokens, opts.TLS
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clienttest: %w", err)

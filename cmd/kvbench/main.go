@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fresh := fs.Bool("fresh", false, "suffix -db with a timestamp, so each run starts from an empty database")
 	fs.StringVar(&cfg.Table, "table", "", "table `name` (default: kvd's kv_store)")
 	fs.StringVar(&cfg.Token, "token", "", "bearer `token` (default $KVBENCH_TOKEN)")
+	fs.StringVar(&cfg.CAFile, "ca-file", "", "PEM `file` of the CA to trust for an https -url, instead of the system's")
 	fs.StringVar(&cfg.Scenario, "scenario", "get", "one of: "+strings.Join(bench.Scenarios, ", "))
 	fs.IntVar(&cfg.Conns, "c", bench.DefaultConns, "connections (concurrent workers)")
 	fs.DurationVar(&cfg.Duration, "d", 0, "`duration` of the load (default 10s unless -n is given)")

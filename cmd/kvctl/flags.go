@@ -13,6 +13,7 @@ import (
 // globals are the flags every command takes, before or after its name.
 type globals struct {
 	url, db, table, token string
+	caFile                string
 	json                  bool
 	timeout               time.Duration
 }
@@ -20,7 +21,7 @@ type globals struct {
 // newGlobals starts from the environment, so a flag given on the command
 // line wins over it.
 func newGlobals(getenv func(string) string) *globals {
-	return &globals{url: getenv("KVCTL_URL"), db: getenv("KVCTL_DB"), token: getenv("KVCTL_TOKEN"), timeout: 30 * time.Second}
+	return &globals{url: getenv("KVCTL_URL"), db: getenv("KVCTL_DB"), token: getenv("KVCTL_TOKEN"), caFile: getenv("KVCTL_CA_FILE"), timeout: 30 * time.Second}
 }
 
 // register binds the global flags on fs. Both the top-level flag set and
@@ -31,6 +32,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.db, "db", g.db, "database (env KVCTL_DB)")
 	fs.StringVar(&g.table, "table", g.table, "table (default kv_store)")
 	fs.StringVar(&g.token, "token", g.token, "bearer token (env KVCTL_TOKEN)")
+	fs.StringVar(&g.caFile, "ca-file", g.caFile, "PEM file of the CA to trust for an https URL (env KVCTL_CA_FILE)")
 	fs.BoolVar(&g.json, "json", g.json, "print JSON")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "give up after this long")
 }
@@ -39,7 +41,7 @@ func (g *globals) client() (*client.Client, error) {
 	if g.timeout <= 0 {
 		return nil, fmt.Errorf("--timeout must be positive")
 	}
-	return client.New(client.Config{URL: g.url, DB: g.db, Table: g.table, Token: g.token})
+	return client.New(client.Config{URL: g.url, DB: g.db, Table: g.table, Token: g.token, CAFile: g.caFile})
 }
 
 // parseInterspersed parses flags wherever they appear among the operands,

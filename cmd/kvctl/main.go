@@ -62,6 +62,7 @@ Flags, before or after the command:
   --db NAME       database (env KVCTL_DB)
   --table NAME    table (default kv_store)
   --token TOKEN   bearer token (env KVCTL_TOKEN)
+  --ca-file FILE  trust this CA's PEM certificate for an https URL (env KVCTL_CA_FILE)
   --json          print JSON for machines (errors too, on stderr)
   --timeout D     give up after D (default 30s)
   --version       print kvctl's version and exit
@@ -179,7 +180,7 @@ func printCommandHelp(w io.Writer, name string, cmd *command, fs, globals *flag.
 		}
 	})
 	tw.Flush()
-	fmt.Fprintln(w, "\nand the global flags: --url, --db, --table, --token, --json, --timeout")
+	fmt.Fprintln(w, "\nand the global flags: --url, --db, --table, --token, --ca-file, --json, --timeout")
 }
 
 // fail reports err on stderr (as JSON with --json) and returns the exit

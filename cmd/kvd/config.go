@@ -36,6 +36,7 @@ type config struct {
 	maxConnections   int
 	drainDelay       time.Duration
 	authTokenFile    string
+	tlsCert, tlsKey  string
 	logFormat        string
 	logLevel         string
 	pprofListen      string
@@ -74,6 +75,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish on SIGTERM")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, keep serving this long with /readyz answering 503 before draining (for load balancers)")
 	fs.StringVar(&c.authTokenFile, "auth-token-file", "", "file of bearer tokens, one per line; reread on SIGHUP (empty: no auth)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with, TLS 1.2 at least; reread on SIGHUP (empty: plain HTTP)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert; reread with it on SIGHUP")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.pprofListen, "pprof-listen", "", "address for Go's profiler, e.g. 127.0.0.1:6060 (empty: off)")
@@ -115,6 +118,8 @@ func (c config) checkRanges() error {
 		return fmt.Errorf("--max-queue and --max-open-dbs must be positive")
 	case c.readTimeout <= 0:
 		return fmt.Errorf("--read-timeout must be positive")
+	case (c.tlsCert == "") != (c.tlsKey == ""):
+		return fmt.Errorf("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
 	case c.maxConnections < 0:
 		return fmt.Errorf("--max-connections must not be negative (0: derived from RLIMIT_NOFILE)")
 	case c.historyKeep == 0 || c.historyKeep < -1:

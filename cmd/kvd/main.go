@@ -3,11 +3,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -67,7 +69,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("load auth tokens: %w", err)
 		}
 	}
-	defer reloadOnHangup(tokens, log)()
+	var cert *httpapi.Certificate
+	var tlsConfig *tls.Config
+	if cfg.tlsCert != "" {
+		if cert, err = httpapi.LoadCertificate(cfg.tlsCert, cfg.tlsKey); err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		tlsConfig = cert.TLSConfig()
+	}
+	defer reloadOnHangup(log, tokens, cert)()
 	metrics := httpapi.NewMetrics()
 	registry := actors.NewRegistry(actors.Config{
 		Resolver: resolver,
@@ -96,7 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	server := httpapi.New(httpapi.Config{
 		Registry: registry, MaxValueBytes: cfg.maxValueBytes, MaxBodyMemory: cfg.maxBodyMemory, MaxAnswerBytes: cfg.maxAnswerBytes, Tokens: tokens, Metrics: metrics, Logger: log,
-		ReadTimeout: cfg.readTimeout, MaxConnections: maxConns,
+		ReadTimeout: cfg.readTimeout, MaxConnections: maxConns, TLS: tlsConfig,
 	})
 	if cfg.pprofListen != "" {
 		stopPprof, err := servePprof(cfg.pprofListen, log)
@@ -110,8 +120,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		registry.Close()
 		return err
 	}
-	log.Info("kvd started", "addr", server.Addr().String(), "data_dir", resolver.DataDir(), "sync", cfg.sync, "auth", tokens != nil, "max_connections", maxConns)
-	fmt.Fprintf(stdout, "kvd listening on http://%s\n", server.Addr())
+	log.Info("kvd started", "addr", server.Addr().String(), "data_dir", resolver.DataDir(), "sync", cfg.sync, "auth", tokens != nil, "tls", cert != nil, "max_connections", maxConns)
+	if cert != nil {
+		log.Info("serving HTTPS", "serial", cert.Leaf().SerialNumber.String(), "not_after", cert.Leaf().NotAfter)
+	}
+	if tokens != nil && cert == nil && !isLoopback(server.Addr()) {
+		log.Warn("bearer tokens travel in plain text on this address: serve HTTPS with --tls-cert and --tls-key")
+	}
+	fmt.Fprintf(stdout, "kvd listening on %s\n", server.URL())
 
 	served := make(chan error, 1)
 	go func() { served <- server.Serve() }()
@@ -148,11 +164,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return err
 }
 
-// reloadOnHangup rereads the token file (if any) on every SIGHUP until the
-// returned func is called. It handles SIGHUP for the whole run, draining
-// included: the signal's default action would end kvd without draining,
-// and `systemctl reload` sends it whether or not there are tokens.
-func reloadOnHangup(tokens *httpapi.Tokens, log *slog.Logger) (stop func()) {
+// reloadOnHangup rereads the token file and the TLS certificate (those
+// given) on every SIGHUP until the returned func is called. It handles
+// SIGHUP for the whole run, draining included: the signal's default action
+// would end kvd without draining, and `systemctl reload` sends it whether
+// or not there is anything to reload.
+func reloadOnHangup(log *slog.Logger, tokens *httpapi.Tokens, cert *httpapi.Certificate) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -160,13 +177,7 @@ func reloadOnHangup(tokens *httpapi.Tokens, log *slog.Logger) (stop func()) {
 		for {
 			select {
 			case <-hup:
-				if tokens == nil {
-					log.Info("SIGHUP: nothing to reload (no --auth-token-file)")
-				} else if err := tokens.Reload(); err != nil {
-					log.Error("reloading auth tokens; keeping the previous ones", "err", err)
-				} else {
-					log.Info("auth tokens reloaded")
-				}
+				reload(log, tokens, cert)
 			case <-done:
 				return
 			}
@@ -176,4 +187,32 @@ func reloadOnHangup(tokens *httpapi.Tokens, log *slog.Logger) (stop func()) {
 		signal.Stop(hup)
 		close(done)
 	}
+}
+
+// reload rereads each of tokens and cert that is set; one that fails keeps
+// what it had, so a half-written file never locks clients out.
+func reload(log *slog.Logger, tokens *httpapi.Tokens, cert *httpapi.Certificate) {
+	if tokens == nil && cert == nil {
+		log.Info("SIGHUP: nothing to reload (no --auth-token-file, no --tls-cert)")
+	}
+	if tokens != nil {
+		if err := tokens.Reload(); err != nil {
+			log.Error("reloading auth tokens; keeping the previous ones", "err", err)
+		} else {
+			log.Info("auth tokens reloaded")
+		}
+	}
+	if cert != nil {
+		if err := cert.Reload(); err != nil {
+			log.Error("reloading TLS certificate; keeping the previous one", "err", err)
+		} else {
+			log.Info("TLS certificate reloaded", "serial", cert.Leaf().SerialNumber.String(), "not_after", cert.Leaf().NotAfter)
+		}
+	}
+}
+
+// isLoopback: only this machine can reach the address.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

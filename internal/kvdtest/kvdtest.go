@@ -25,7 +25,7 @@ type Configure func(*actors.Config, *httpapi.Config)
 
 // Server is a running kvd.
 type Server struct {
-	URL      string // http://127.0.0.1:port
+	URL      string // http://127.0.0.1:port (https with httpapi.Config.TLS)
 	DataDir  string // where bare database names live
 	Registry *actors.Registry
 	HTTP     *httpapi.Server
@@ -65,7 +65,7 @@ func Start(dataDir string, configure ...Configure) (*Server, error) {
 		return nil, fmt.Errorf("kvdtest: %w", err)
 	}
 	s := &Server{
-		URL: "http://" + srv.Addr().String(), DataDir: acfg.Resolver.DataDir(), // a Configure may have pointed it elsewhere
+		URL: srv.URL(), DataDir: acfg.Resolver.DataDir(), // a Configure may have pointed it elsewhere
 		Registry: reg, HTTP: srv, served: make(chan error, 1),
 	}
 	go func() { s.served <- srv.Serve() }()
