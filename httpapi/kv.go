@@ -28,7 +28,7 @@ func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t target, full 
 		s.writeError(w, r, err)
 		return e, false
 	}
-	err = s.withDB(get.db, func(db *actors.DB) error {
+	err = s.withDB(t.q.readDB(), func(db *actors.DB) error {
 		if err := rebuildIf(r, db, get.rebuild, get.req.Table); err != nil {
 			return err
 		}
@@ -56,7 +56,6 @@ func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t target, full 
 type getRequest struct {
 	req     sqlitekv.GetRequest
 	rebuild bool
-	db      dbRef
 }
 
 // parseGet parses a read; path and time travel are GET-only.
@@ -74,11 +73,8 @@ func parseGet(t target, full bool) (get getRequest, err error) {
 			return get, err
 		}
 	}
-	if get.rebuild, err = q.boolean("rebuild", false); err != nil {
-		return get, err
-	}
-	get.db = q.readDB()
-	return get, nil
+	get.rebuild, err = q.boolean("rebuild", false)
+	return get, err
 }
 
 func writeEntryHeaders(w http.ResponseWriter, e sqlitekv.Entry) {
