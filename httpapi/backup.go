@@ -47,7 +47,8 @@ func (s *Server) backup(r *http.Request, t target) (copyFile *os.File, name stri
 		return err
 	})
 	if sqlitekv.CodeOf(err) == sqlitekv.CodePathIsDirectory && t.q.has("table") {
-		// Only opening the database says this, so a refused folder is not even opened.
+		// Only Registry.Open says this (backupDB never asks for directory
+		// mode), so the refused folder was never opened.
 		return nil, "", invalidParam("Directory mode has no single database file to back up; back up the folder itself (its files and .kvd-cache.db)")
 	}
 	if err != nil {
