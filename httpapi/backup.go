@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
@@ -16,8 +17,8 @@ import (
 // once sent. Directory mode is refused: its values are the folder's files,
 // which the folder's own backup covers, and a copy of the cache alone
 // would not be a backup.
-func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ target) {
-	copyFile, name, err := s.backup(r)
+func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, t target) {
+	copyFile, name, err := s.backup(r, t)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -37,28 +38,34 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ target) 
 	}
 }
 
-func (s *Server) backup(r *http.Request) (*os.File, string, error) {
-	q, err := parseQuery(r)
-	if err != nil {
-		return nil, "", err
-	}
-	// Never directory mode, so a refused folder is not even opened.
-	db, err := s.cfg.Registry.Open(q.Get("db"), false, false)
-	if sqlitekv.CodeOf(err) == sqlitekv.CodePathIsDirectory && q.has("table") {
+// backup copies the database into a file that is already unlinked, so
+// nothing is left behind however the stream ends, and returns it open.
+func (s *Server) backup(r *http.Request, t target) (copyFile *os.File, name string, err error) {
+	err = s.withDB(t.q.backupDB(), func(db *actors.DB) (err error) {
+		copyFile, err = backupCopy(r, db)
+		name = filepath.Base(db.Path())
+		return err
+	})
+	if sqlitekv.CodeOf(err) == sqlitekv.CodePathIsDirectory && t.q.has("table") {
+		// Only Registry.Open says this (backupDB never asks for directory
+		// mode), so the refused folder was never opened.
 		return nil, "", invalidParam("Directory mode has no single database file to back up; back up the folder itself (its files and .kvd-cache.db)")
 	}
 	if err != nil {
 		return nil, "", err
 	}
-	defer db.Release()
+	return copyFile, name, nil
+}
+
+func backupCopy(r *http.Request, db *actors.DB) (*os.File, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(db.Path()), ".kvd-backup-*.tmp")
 	if err != nil {
-		return nil, "", &sqlitekv.Error{Code: sqlitekv.CodeFileSystemError, Message: "Could not create the backup file", Cause: err}
+		return nil, &sqlitekv.Error{Code: sqlitekv.CodeFileSystemError, Message: "Could not create the backup file", Cause: err}
 	}
 	if err := db.BackupTo(r.Context(), tmp.Name()); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
-		return nil, "", err
+		return nil, err
 	}
 	// VACUUM INTO wrote through its own handle; reopen to read from the start.
 	tmp.Close()
@@ -68,7 +75,7 @@ func (s *Server) backup(r *http.Request) (*os.File, string, error) {
 	// leaves a .kvd-backup-*.tmp beside the database.)
 	os.Remove(tmp.Name())
 	if err != nil {
-		return nil, "", &sqlitekv.Error{Code: sqlitekv.CodeFileSystemError, Message: "Could not read the backup file", Cause: err}
+		return nil, &sqlitekv.Error{Code: sqlitekv.CodeFileSystemError, Message: "Could not read the backup file", Cause: err}
 	}
-	return f, filepath.Base(db.Path()), nil
+	return f, nil
 }

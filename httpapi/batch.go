@@ -1,14 +1,13 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
@@ -30,24 +29,6 @@ type batchSetBody struct {
 	} `json:"items"`
 }
 
-// decodeBatch reads a JSON object body; anything else is "Invalid JSON body".
-func (s *Server) decodeBatch(r *http.Request, into any) error {
-	body, err := readBody(r, BatchBodyLimit(s.cfg.MaxValueBytes))
-	if err != nil {
-		return err
-	}
-	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) || !json.Valid(body) {
-		return invalidParam("Invalid JSON body: expected a JSON object")
-	}
-	if err := checkJSONText(body); err != nil {
-		return err
-	}
-	if json.Unmarshal(body, into) != nil {
-		return invalidParam("Invalid JSON body: expected a JSON object")
-	}
-	return nil
-}
-
 func checkBatchSize(n int, what string) error {
 	if n < 1 || n > sqlitekv.MaxBatch {
 		return invalidParam("Invalid JSON body: %s must hold 1 to %d entries, got %d", what, sqlitekv.MaxBatch, n)
@@ -63,11 +44,7 @@ func batchKey(raw json.RawMessage, where string, validate func(string) error) (s
 		return "", invalidParam("Invalid JSON body: %s must be a string", where)
 	}
 	if err := validate(key); err != nil {
-		msg := err.Error()
-		if e := (*sqlitekv.Error)(nil); errors.As(err, &e) {
-			msg = e.Message // without the code in front
-		}
-		return "", invalidParam("Invalid JSON body: %s: %s", where, msg)
+		return "", invalidParam("Invalid JSON body: %s: %s", where, messageOf(err))
 	}
 	return key, nil
 }
@@ -133,7 +110,7 @@ func (s *Server) parseBatchItems(r *http.Request) ([]sqlitekv.BatchItem, error) 
 			declared = *in.ContentType
 		}
 		if item.ContentType, err = sqlitekv.InferContentType(declared, item.Value); err != nil {
-			return nil, invalidParam("Invalid JSON body: %s.content_type: %s", where, err.(*sqlitekv.Error).Message)
+			return nil, invalidParam("Invalid JSON body: %s.content_type: %s", where, messageOf(err))
 		}
 		if item.TTL, err = batchTTL(in.TTL); err != nil {
 			return nil, invalidParam("Invalid JSON body: %s.ttl must be a positive whole number of seconds", where)
@@ -162,29 +139,35 @@ type batchSetResponse struct {
 }
 
 func (s *Server) handleBatchSet(w http.ResponseWriter, r *http.Request, t target) {
-	count, created, err := s.batchSet(r, t)
-	s.reply(w, r, batchSetResponse{Status: "ok", Success: true, Count: count, Created: created}, err)
+	req, ref, err := s.parseBatchSet(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var created []string
+	err = s.withDB(ref, func(db *actors.DB) (err error) {
+		created, err = db.BatchSet(r.Context(), req)
+		return err
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, batchSetResponse{Status: "ok", Success: true, Count: len(req.Items), Created: created})
 }
 
-func (s *Server) batchSet(r *http.Request, t target) (int, []string, error) {
-	req := sqlitekv.BatchSetRequest{}
-	var err error
+func (s *Server) parseBatchSet(r *http.Request, t target) (req sqlitekv.BatchSetRequest, ref dbRef, err error) {
 	if req.Table, err = t.q.table(); err != nil {
-		return 0, nil, err
+		return req, ref, err
 	}
 	if req.NoHistory, err = t.q.noHistory(); err != nil {
-		return 0, nil, err
+		return req, ref, err
 	}
 	if req.Items, err = s.parseBatchItems(r); err != nil {
-		return 0, nil, err
+		return req, ref, err
 	}
-	db, err := s.openForWrite(t.q)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer db.Release()
-	created, err := db.BatchSet(r.Context(), req)
-	return len(req.Items), created, err
+	ref, err = t.q.writeDB()
+	return req, ref, err
 }
 
 type batchDeleteResponse struct {
@@ -194,28 +177,35 @@ type batchDeleteResponse struct {
 }
 
 func (s *Server) handleBatchDelete(w http.ResponseWriter, r *http.Request, t target) {
-	n, err := s.batchDelete(r, t)
-	s.reply(w, r, batchDeleteResponse{Status: "ok", Success: true, Deleted: n}, err)
+	req, ref, err := s.parseBatchDelete(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var n int
+	err = s.withDB(ref, func(db *actors.DB) (err error) {
+		n, err = db.BatchDelete(r.Context(), req)
+		return err
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, batchDeleteResponse{Status: "ok", Success: true, Deleted: n})
 }
 
-func (s *Server) batchDelete(r *http.Request, t target) (int, error) {
-	req := sqlitekv.BatchDeleteRequest{}
-	var err error
+func (s *Server) parseBatchDelete(r *http.Request, t target) (req sqlitekv.BatchDeleteRequest, ref dbRef, err error) {
 	if req.Table, err = t.q.table(); err != nil {
-		return 0, err
+		return req, ref, err
 	}
 	if req.NoHistory, err = t.q.noHistory(); err != nil {
-		return 0, err
+		return req, ref, err
 	}
 	if req.Keys, err = s.parseBatchKeys(r); err != nil {
-		return 0, err
+		return req, ref, err
 	}
-	db, err := s.openForWrite(t.q)
-	if err != nil {
-		return 0, err
-	}
-	defer db.Release()
-	return db.BatchDelete(r.Context(), req)
+	ref, err = t.q.writeDB()
+	return req, ref, err
 }
 
 // batchValue is one value of a batch get: JSON inline when it is JSON,
@@ -245,33 +235,40 @@ type batchGetResponse struct {
 }
 
 func (s *Server) handleBatchGet(w http.ResponseWriter, r *http.Request, t target) {
-	res, err := s.batchGet(r, t)
-	s.reply(w, r, res, err)
+	table, keys, err := s.parseBatchGet(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var found map[string]sqlitekv.Entry
+	var rest []string
+	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+		found, rest, err = db.BatchGet(r.Context(), table, keys, s.answerBudget(itemBytes))
+		return err
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newBatchGetResponse(keys, found, rest))
 }
 
-func (s *Server) batchGet(r *http.Request, t target) (res batchGetResponse, err error) {
-	table, err := t.q.table()
-	if err != nil {
-		return res, err
+func (s *Server) parseBatchGet(r *http.Request, t target) (table string, keys []string, err error) {
+	if table, err = t.q.table(); err != nil {
+		return "", nil, err
 	}
-	keys, err := s.parseBatchKeys(r)
-	if err != nil {
-		return res, err
-	}
-	db, err := s.open(t.q, false)
-	if err != nil {
-		return res, err
-	}
-	defer db.Release()
-	found, rest, err := db.BatchGet(r.Context(), table, keys, s.answerBudget(itemBytes))
-	if err != nil {
-		return res, err
-	}
+	keys, err = s.parseBatchKeys(r)
+	return table, keys, err
+}
+
+// newBatchGetResponse answers every key asked for but those the byte
+// budget left unread (rest).
+func newBatchGetResponse(keys []string, found map[string]sqlitekv.Entry, rest []string) batchGetResponse {
 	unread := make(map[string]bool, len(rest))
 	for _, k := range rest {
 		unread[k] = true
 	}
-	res = batchGetResponse{Values: make(map[string]*batchValue, len(keys)), Truncated: len(rest) > 0, NextKeys: rest}
+	res := batchGetResponse{Values: make(map[string]*batchValue, len(keys)), Truncated: len(rest) > 0, NextKeys: rest}
 	for _, k := range keys {
 		if unread[k] {
 			continue
@@ -281,5 +278,5 @@ func (s *Server) batchGet(r *http.Request, t target) (res batchGetResponse, err 
 			res.Values[k] = newBatchValue(e)
 		}
 	}
-	return res, nil
+	return res
 }

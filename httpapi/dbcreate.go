@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+
+	"github.com/kvd/kvd/actors"
 )
 
 type createDBResponse struct {
@@ -12,27 +14,20 @@ type createDBResponse struct {
 
 // handleCreateDB creates an empty database (path names it like db does
 // elsewhere) with its KV table; an existing one is left as it is.
-func (s *Server) handleCreateDB(w http.ResponseWriter, r *http.Request, _ target) {
-	res, err := s.createDB(r)
-	s.reply(w, r, res, err)
-}
-
-func (s *Server) createDB(r *http.Request) (createDBResponse, error) {
-	q, err := parseQuery(r)
+func (s *Server) handleCreateDB(w http.ResponseWriter, r *http.Request, t target) {
+	table, err := t.q.table()
 	if err != nil {
-		return createDBResponse{}, err
+		s.writeError(w, r, err)
+		return
 	}
-	table, err := q.table()
+	var path string
+	err = s.withDB(t.q.newDB(), func(db *actors.DB) error {
+		path = db.Path()
+		return db.EnsureTable(r.Context(), table)
+	})
 	if err != nil {
-		return createDBResponse{}, err
+		s.writeError(w, r, err)
+		return
 	}
-	db, err := s.cfg.Registry.Open(q.Get("path"), true, false)
-	if err != nil {
-		return createDBResponse{}, err
-	}
-	defer db.Release()
-	if err := db.EnsureTable(r.Context(), table); err != nil {
-		return createDBResponse{}, err
-	}
-	return createDBResponse{Success: true, Path: db.Path(), Table: table}, nil
+	writeJSON(w, http.StatusOK, createDBResponse{Success: true, Path: path, Table: table})
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/sqlitekv"
@@ -16,25 +14,6 @@ const (
 	defaultHistoryLimit = 50
 	maxHistoryLimit     = 1000
 )
-
-// withDB leases the database of a read and runs fn with it.
-func (s *Server) withDB(q query, create bool, fn func(*actors.DB) error) error {
-	db, err := s.open(q, create)
-	if err != nil {
-		return err
-	}
-	defer db.Release()
-	return fn(db)
-}
-
-// withWriteDB is withDB for writes, which honour create_db_if_missing.
-func (s *Server) withWriteDB(q query, fn func(*actors.DB) error) error {
-	create, err := q.create()
-	if err != nil {
-		return err
-	}
-	return s.withDB(q, create, fn)
-}
 
 type historyOp struct {
 	Op          string          `json:"op"`
@@ -63,55 +42,42 @@ type historyResponse struct {
 }
 
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, t target) {
-	res, err := s.history(r, t)
-	s.reply(w, r, res, err)
+	req, err := s.parseHistory(t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var page sqlitekv.HistoryPage
+	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+		page, err = db.HistoryPage(r.Context(), req)
+		return err
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res := historyResponse{Key: t.key, Operations: historyEntries(page), Truncated: page.Cut}
+	if page.Next != nil {
+		res.NextCursor = fmt.Sprintf("%d-%d", page.Next.Op, page.Next.Ts)
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
-func (s *Server) history(r *http.Request, t target) (res historyResponse, err error) {
-	req := sqlitekv.HistoryRequest{Key: t.key, Budget: s.answerBudget(historyEntryBytes)}
+func (s *Server) parseHistory(t target) (req sqlitekv.HistoryRequest, err error) {
+	req = sqlitekv.HistoryRequest{Key: t.key, Budget: s.answerBudget(historyEntryBytes)}
 	if req.Table, err = t.q.table(); err != nil {
-		return res, err
+		return req, err
 	}
 	if req.Limit, err = t.q.intIn("limit", 0, 0, maxHistoryLimit); err != nil {
-		return res, err
+		return req, err
 	}
 	if req.Limit == 0 {
 		req.Limit = defaultHistoryLimit
 	}
 	if req.Before, err = t.q.historyCursor(); err != nil {
-		return res, err
+		return req, err
 	}
-	res = historyResponse{Key: t.key, Operations: []historyEntry{}}
-	err = s.withDB(t.q, false, func(db *actors.DB) error {
-		page, err := db.HistoryPage(r.Context(), req)
-		if err != nil {
-			return err
-		}
-		res.Operations = historyEntries(page)
-		res.Truncated = page.Cut
-		if page.Next != nil {
-			res.NextCursor = fmt.Sprintf("%d-%d", page.Next.Op, page.Next.Ts)
-		}
-		return nil
-	})
-	return res, err
-}
-
-// historyCursor reads cursor, a history answer's next_cursor: "<op>-<ts>"
-// of the last write listed.
-func (q query) historyCursor() (sqlitekv.HistoryCursor, error) {
-	var c sqlitekv.HistoryCursor
-	if !q.has("cursor") {
-		return c, nil
-	}
-	op, ts, ok := strings.Cut(q.Get("cursor"), "-")
-	var errOp, errTs error
-	c.Op, errOp = strconv.ParseInt(op, 10, 64)
-	c.Ts, errTs = strconv.ParseInt(ts, 10, 64)
-	if !ok || errOp != nil || errTs != nil || c.Op <= 0 || c.Ts < 0 {
-		return c, invalidParam("cursor must be the next_cursor of an earlier history answer")
-	}
-	return c, nil
+	return req, nil
 }
 
 // historyEntries shows the listed writes of a page, each with the value
@@ -166,26 +132,31 @@ func newValueResponse(key string, e *sqlitekv.Entry) valueResponse {
 }
 
 func (s *Server) handleKeySnapshot(w http.ResponseWriter, r *http.Request, t target) {
-	res, err := s.keySnapshot(r, t)
-	s.reply(w, r, res, err)
-}
-
-func (s *Server) keySnapshot(r *http.Request, t target) (res valueResponse, err error) {
-	table, err := t.q.table()
+	table, op, err := parseKeySnapshot(t)
 	if err != nil {
-		return res, err
+		s.writeError(w, r, err)
+		return
 	}
-	op, err := strconv.ParseInt(t.q.Get("op_number"), 10, 64)
-	if err != nil || op <= 0 {
-		return res, invalidParam("op_number is required: a positive op number from the key's history")
-	}
-	err = s.withDB(t.q, false, func(db *actors.DB) error {
-		e, err := db.SnapshotAt(r.Context(), table, t.key, op)
-		res = newValueResponse(t.key, &e)
-		res.OpNumber = op
+	var e sqlitekv.Entry
+	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+		e, err = db.SnapshotAt(r.Context(), table, t.key, op)
 		return err
 	})
-	return res, err
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res := newValueResponse(t.key, &e)
+	res.OpNumber = op
+	writeJSON(w, http.StatusOK, res)
+}
+
+func parseKeySnapshot(t target) (table string, op int64, err error) {
+	if table, err = t.q.table(); err != nil {
+		return "", 0, err
+	}
+	op, err = t.q.opNumber()
+	return table, op, err
 }
 
 type tableSnapshotResponse struct {
@@ -200,41 +171,51 @@ type tableSnapshotResponse struct {
 }
 
 func (s *Server) handleTableSnapshot(w http.ResponseWriter, r *http.Request, t target) {
-	res, err := s.tableSnapshot(r, t)
-	s.reply(w, r, res, err)
+	req, err := s.parseTableSnapshot(t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var asOf sqlitekv.AsOf
+	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+		asOf, err = db.TableAt(r.Context(), req.table, req.at, req.page)
+		return err
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res := tableSnapshotResponse{Timestamp: unixSeconds(req.at), Entries: map[string]any{},
+		HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys, CandidateTruncated: asOf.Truncated, Truncated: asOf.Cut, NextAfter: asOf.Next}
+	for _, k := range asOf.Keys {
+		v, binary := jsonValue(asOf.Entries[k])
+		res.Entries[k] = v
+		if binary {
+			res.BinaryKeys = append(res.BinaryKeys, k)
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
-func (s *Server) tableSnapshot(r *http.Request, t target) (res tableSnapshotResponse, err error) {
-	table, err := t.q.table()
-	if err != nil {
-		return res, err
+// pastRequest is a parsed look at a table as it was at a time.
+type pastRequest struct {
+	table string
+	at    int64
+	page  sqlitekv.Candidates
+}
+
+func (s *Server) parseTableSnapshot(t target) (req pastRequest, err error) {
+	if req.table, err = t.q.table(); err != nil {
+		return req, err
 	}
-	at, err := t.q.unixTime("timestamp")
-	if err != nil {
-		return res, err
+	if req.at, err = t.q.unixTime("timestamp"); err != nil {
+		return req, err
 	}
-	page, err := t.q.candidates()
-	if err != nil {
-		return res, err
+	if req.page, err = t.q.candidates(); err != nil {
+		return req, err
 	}
-	page.Budget = s.answerBudget(itemBytes)
-	err = s.withDB(t.q, false, func(db *actors.DB) error {
-		asOf, err := db.TableAt(r.Context(), table, at, page)
-		if err != nil {
-			return err
-		}
-		res = tableSnapshotResponse{Timestamp: unixSeconds(at), Entries: map[string]any{},
-			HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys, CandidateTruncated: asOf.Truncated, Truncated: asOf.Cut, NextAfter: asOf.Next}
-		for _, k := range asOf.Keys {
-			v, binary := jsonValue(asOf.Entries[k])
-			res.Entries[k] = v
-			if binary {
-				res.BinaryKeys = append(res.BinaryKeys, k)
-			}
-		}
-		return nil
-	})
-	return res, err
+	req.page.Budget = s.answerBudget(itemBytes)
+	return req, nil
 }
 
 type diffChange struct {
@@ -245,60 +226,63 @@ type diffChange struct {
 }
 
 func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request, t target) {
-	res, err := s.diff(r, t)
-	s.reply(w, r, res, err)
+	req, err := s.parseDiff(t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var d sqlitekv.Diff
+	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+		d, err = db.Diff(r.Context(), req.table, req.from, req.to, req.keys, req.page)
+		return err
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	stats := map[string]int{sqlitekv.ChangeCreated: 0, sqlitekv.ChangeModified: 0, sqlitekv.ChangeDeleted: 0}
+	changes := make([]diffChange, len(d.Changes))
+	for i, c := range d.Changes {
+		stats[c.Kind]++
+		changes[i] = diffChange{Key: c.Key, Change: c.Kind, OldValue: optionalValue(c.Old), NewValue: optionalValue(c.New)}
+	}
+	res := map[string]any{"from": unixSeconds(req.from), "to": unixSeconds(req.to), "stats": stats, "changes": changes,
+		"has_gaps": len(d.GapKeys) > 0, "gap_keys": d.GapKeys, "candidate_truncated": d.Truncated, "truncated": d.Cut}
+	if d.Next != "" {
+		res["next_after"] = d.Next
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
-func (s *Server) diff(r *http.Request, t target) (map[string]any, error) {
-	table, err := t.q.table()
-	if err != nil {
-		return nil, err
+// diffRequest is a parsed diff of a table between two times.
+type diffRequest struct {
+	table    string
+	from, to int64
+	keys     []string
+	page     sqlitekv.Candidates
+}
+
+func (s *Server) parseDiff(t target) (req diffRequest, err error) {
+	if req.table, err = t.q.table(); err != nil {
+		return req, err
 	}
-	from, err := t.q.unixTime("from")
-	if err != nil {
-		return nil, err
+	if req.from, err = t.q.unixTime("from"); err != nil {
+		return req, err
 	}
-	to, err := t.q.unixTime("to")
-	if err != nil {
-		return nil, err
+	if req.to, err = t.q.unixTime("to"); err != nil {
+		return req, err
 	}
-	if from > to {
-		return nil, invalidParam("from must not be later than to")
+	if req.from > req.to {
+		return req, invalidParam("from must not be later than to")
 	}
-	page, err := t.q.candidates()
-	if err != nil {
-		return nil, err
+	if req.page, err = t.q.candidates(); err != nil {
+		return req, err
 	}
-	page.Budget = s.answerBudget(itemBytes)
-	var keys []string
-	if t.q.has("keys") {
-		for _, k := range strings.Split(t.q.Get("keys"), ",") {
-			if err := sqlitekv.ValidateKey(k); err != nil {
-				return nil, err
-			}
-			keys = append(keys, k)
-		}
+	req.page.Budget = s.answerBudget(itemBytes)
+	if req.keys, err = t.q.keys(); err != nil {
+		return req, err
 	}
-	var res map[string]any
-	err = s.withDB(t.q, false, func(db *actors.DB) error {
-		d, err := db.Diff(r.Context(), table, from, to, keys, page)
-		if err != nil {
-			return err
-		}
-		stats := map[string]int{sqlitekv.ChangeCreated: 0, sqlitekv.ChangeModified: 0, sqlitekv.ChangeDeleted: 0}
-		changes := make([]diffChange, len(d.Changes))
-		for i, c := range d.Changes {
-			stats[c.Kind]++
-			changes[i] = diffChange{Key: c.Key, Change: c.Kind, OldValue: optionalValue(c.Old), NewValue: optionalValue(c.New)}
-		}
-		res = map[string]any{"from": unixSeconds(from), "to": unixSeconds(to), "stats": stats, "changes": changes,
-			"has_gaps": len(d.GapKeys) > 0, "gap_keys": d.GapKeys, "candidate_truncated": d.Truncated, "truncated": d.Cut}
-		if d.Next != "" {
-			res["next_after"] = d.Next
-		}
-		return nil
-	})
-	return res, err
+	return req, nil
 }
 
 func optionalValue(e *sqlitekv.Entry) any {

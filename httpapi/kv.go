@@ -9,21 +9,6 @@ import (
 	"github.com/kvd/kvd/sqlitekv"
 )
 
-// open leases the database named by the db parameter; create lets a write
-// make a missing file. The caller releases the lease when done.
-func (s *Server) open(q query, create bool) (*actors.DB, error) {
-	return s.cfg.Registry.Open(q.Get("db"), create, q.has("table"))
-}
-
-// openForWrite reads create_db_if_missing (or auto_create) and opens.
-func (s *Server) openForWrite(q query) (*actors.DB, error) {
-	create, err := q.create()
-	if err != nil {
-		return nil, err
-	}
-	return s.open(q, create)
-}
-
 func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request, t target) {
 	e, ok := s.readKey(w, r, t, true)
 	if ok {
@@ -38,7 +23,18 @@ func (s *Server) handleHeadKey(w http.ResponseWriter, r *http.Request, t target)
 // readKey answers a GET's or HEAD's status and headers; ok means the body
 // should follow.
 func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t target, full bool) (e sqlitekv.Entry, ok bool) {
-	e, err := s.getEntry(r, t, full)
+	get, err := parseGet(t, full)
+	if err != nil {
+		s.writeError(w, r, err)
+		return e, false
+	}
+	err = s.withDB(t.q.readDB(), func(db *actors.DB) error {
+		if err := rebuildIf(r, db, get.rebuild, get.req.Table); err != nil {
+			return err
+		}
+		e, err = db.Get(r.Context(), get.req)
+		return err
+	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return e, false
@@ -56,35 +52,29 @@ func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t target, full 
 	return e, true
 }
 
-// getEntry parses a read; path and time travel are GET-only.
-func (s *Server) getEntry(r *http.Request, t target, full bool) (sqlitekv.Entry, error) {
+// getRequest is a parsed read of a key.
+type getRequest struct {
+	req     sqlitekv.GetRequest
+	rebuild bool
+}
+
+// parseGet parses a read; path and time travel are GET-only.
+func parseGet(t target, full bool) (get getRequest, err error) {
 	q := t.q
-	req := sqlitekv.GetRequest{Key: t.key}
-	var err error
-	if req.Table, err = q.table(); err != nil {
-		return sqlitekv.Entry{}, err
+	get.req = sqlitekv.GetRequest{Key: t.key}
+	if get.req.Table, err = q.table(); err != nil {
+		return get, err
 	}
 	if full {
-		if req.Path, err = q.path(); err != nil {
-			return sqlitekv.Entry{}, err
+		if get.req.Path, err = q.path(); err != nil {
+			return get, err
 		}
-		if req.At, err = q.atTimestamp(); err != nil {
-			return sqlitekv.Entry{}, err
+		if get.req.At, err = q.atTimestamp(); err != nil {
+			return get, err
 		}
 	}
-	rebuild, err := q.boolean("rebuild", false)
-	if err != nil {
-		return sqlitekv.Entry{}, err
-	}
-	db, err := s.open(q, false)
-	if err != nil {
-		return sqlitekv.Entry{}, err
-	}
-	defer db.Release()
-	if err := rebuildIf(r, db, rebuild, req.Table); err != nil {
-		return sqlitekv.Entry{}, err
-	}
-	return db.Get(r.Context(), req)
+	get.rebuild, err = q.boolean("rebuild", false)
+	return get, err
 }
 
 func writeEntryHeaders(w http.ResponseWriter, e sqlitekv.Entry) {
@@ -115,13 +105,16 @@ type putResponse struct {
 }
 
 func (s *Server) handlePutKey(w http.ResponseWriter, r *http.Request, t target) {
-	req, db, err := s.parsePut(r, t)
+	req, ref, err := s.parsePut(r, t)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	res, err := db.Put(r.Context(), req)
-	db.Release()
+	var res sqlitekv.PutResult
+	err = s.withDB(ref, func(db *actors.DB) (err error) {
+		res, err = db.Put(r.Context(), req)
+		return err
+	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -130,7 +123,7 @@ func (s *Server) handlePutKey(w http.ResponseWriter, r *http.Request, t target) 
 	writeJSON(w, http.StatusOK, putResponse{Status: "ok", Success: true, Key: t.key, Created: res.Created})
 }
 
-func (s *Server) parsePut(r *http.Request, t target) (req sqlitekv.PutRequest, db *actors.DB, err error) {
+func (s *Server) parsePut(r *http.Request, t target) (req sqlitekv.PutRequest, ref dbRef, err error) {
 	q := t.q
 	req.Key, req.MaxValue = t.key, s.cfg.MaxValueBytes
 	if req.Table, err = q.table(); err != nil {
@@ -170,7 +163,7 @@ func (s *Server) parsePut(r *http.Request, t target) (req sqlitekv.PutRequest, d
 			return
 		}
 	}
-	db, err = s.openForWrite(q)
+	ref, err = q.writeDB()
 	return
 }
 
@@ -182,7 +175,14 @@ type deleteResponse struct {
 }
 
 func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request, t target) {
-	err := s.deleteKey(r, t)
+	req, ref, err := parseDelete(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	err = s.withDB(ref, func(db *actors.DB) error {
+		return db.Delete(r.Context(), req)
+	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -190,24 +190,20 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request, t targe
 	writeJSON(w, http.StatusOK, deleteResponse{Status: "ok", Success: true, Key: t.key, Deleted: true})
 }
 
-func (s *Server) deleteKey(r *http.Request, t target) (err error) {
+func parseDelete(r *http.Request, t target) (req sqlitekv.DeleteRequest, ref dbRef, err error) {
 	q := t.q
-	req := sqlitekv.DeleteRequest{Key: t.key}
+	req.Key = t.key
 	if req.Table, err = q.table(); err != nil {
-		return err
+		return req, ref, err
 	}
 	if req.NoHistory, err = q.noHistory(); err != nil {
-		return err
+		return req, ref, err
 	}
 	if req.Versions, err = versionConditions(r); err != nil {
-		return err
+		return req, ref, err
 	}
-	db, err := s.openForWrite(q)
-	if err != nil {
-		return err
-	}
-	defer db.Release()
-	return db.Delete(r.Context(), req)
+	ref, err = q.writeDB()
+	return req, ref, err
 }
 
 type incrResponse struct {
@@ -225,31 +221,39 @@ func (s *Server) handleDecr(w http.ResponseWriter, r *http.Request, t target) {
 }
 
 func (s *Server) incr(w http.ResponseWriter, r *http.Request, t target, sign int64) {
-	res, err := s.incrKey(r, t, sign)
-	s.reply(w, r, incrResponse{Key: t.key, Value: res.Value, Previous: res.Previous}, err)
+	req, ref, err := s.parseIncr(t, sign)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var res sqlitekv.IncrResult
+	err = s.withDB(ref, func(db *actors.DB) (err error) {
+		res, err = db.Incr(r.Context(), req)
+		return err
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, incrResponse{Key: t.key, Value: res.Value, Previous: res.Previous})
 }
 
-func (s *Server) incrKey(r *http.Request, t target, sign int64) (sqlitekv.IncrResult, error) {
+func (s *Server) parseIncr(t target, sign int64) (req sqlitekv.IncrRequest, ref dbRef, err error) {
 	q := t.q
-	req := sqlitekv.IncrRequest{Key: t.key, MaxValue: s.cfg.MaxValueBytes}
-	var err error
+	req = sqlitekv.IncrRequest{Key: t.key, MaxValue: s.cfg.MaxValueBytes}
 	if req.Table, err = q.table(); err != nil {
-		return sqlitekv.IncrResult{}, err
+		return req, ref, err
 	}
 	if req.Delta, err = q.delta(); err != nil {
-		return sqlitekv.IncrResult{}, err
+		return req, ref, err
 	}
 	req.Delta *= sign
 	if req.Path, err = q.path(); err != nil {
-		return sqlitekv.IncrResult{}, err
+		return req, ref, err
 	}
 	if req.NoHistory, err = q.noHistory(); err != nil {
-		return sqlitekv.IncrResult{}, err
+		return req, ref, err
 	}
-	db, err := s.openForWrite(q)
-	if err != nil {
-		return sqlitekv.IncrResult{}, err
-	}
-	defer db.Release()
-	return db.Incr(r.Context(), req)
+	ref, err = q.writeDB()
+	return req, ref, err
 }

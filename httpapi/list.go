@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/sqlitekv"
@@ -35,58 +34,50 @@ type listAtResponse struct {
 	AtTimestamp        float64  `json:"at_timestamp"`
 }
 
-func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request, _ target) {
-	var res any
-	var err error
-	if r.URL.Query().Has("at_timestamp") {
-		res, err = s.listKeysAt(r)
-	} else {
-		res, err = s.listKeys(r)
+func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request, t target) {
+	if t.q.has("at_timestamp") {
+		s.listKeysAt(w, r, t)
+		return
 	}
+	req, rebuild, err := parseList(t)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
-}
-
-func (s *Server) listKeys(r *http.Request) (listResponse, error) {
-	q, err := parseQuery(r)
+	var keys []string
+	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+		if err := rebuildIf(r, db, rebuild, req.Table); err != nil {
+			return err
+		}
+		keys, err = db.List(r.Context(), req)
+		return err
+	})
 	if err != nil {
-		return listResponse{}, err
-	}
-	req := sqlitekv.ListRequest{Prefix: q.Get("prefix")}
-	if req.Table, err = q.table(); err != nil {
-		return listResponse{}, err
-	}
-	if req.Limit, err = q.intIn("limit", defaultListLimit, 1, maxListLimit); err != nil {
-		return listResponse{}, err
-	}
-	if req.Offset, err = q.intIn("offset", 0, 0, 1<<31-1); err != nil {
-		return listResponse{}, err
-	}
-	rebuild, err := q.boolean("rebuild", false)
-	if err != nil {
-		return listResponse{}, err
-	}
-	db, err := s.open(q, false)
-	if err != nil {
-		return listResponse{}, err
-	}
-	defer db.Release()
-	if err := rebuildIf(r, db, rebuild, req.Table); err != nil {
-		return listResponse{}, err
-	}
-	keys, err := db.List(r.Context(), req)
-	if err != nil {
-		return listResponse{}, err
+		s.writeError(w, r, err)
+		return
 	}
 	res := listResponse{Keys: s.keysWithin(keys), Limit: req.Limit, Offset: req.Offset, Prefix: req.Prefix}
 	res.Count = len(res.Keys)
 	if res.Truncated = res.Count < len(keys); res.Truncated {
 		res.NextOffset = req.Offset + res.Count
 	}
-	return res, nil
+	writeJSON(w, http.StatusOK, res)
+}
+
+func parseList(t target) (req sqlitekv.ListRequest, rebuild bool, err error) {
+	q := t.q
+	req.Prefix = q.Get("prefix")
+	if req.Table, err = q.table(); err != nil {
+		return req, false, err
+	}
+	if req.Limit, err = q.intIn("limit", defaultListLimit, 1, maxListLimit); err != nil {
+		return req, false, err
+	}
+	if req.Offset, err = q.intIn("offset", 0, 0, 1<<31-1); err != nil {
+		return req, false, err
+	}
+	rebuild, err = q.boolean("rebuild", false)
+	return req, rebuild, err
 }
 
 // keysWithin is the first of keys that fit the answer's byte budget. A
@@ -102,74 +93,44 @@ func (s *Server) keysWithin(keys []string) []string {
 	return keys
 }
 
-// intIn reads a whole number within [lo, hi], or def when absent.
-func (q query) intIn(name string, def, lo, hi int) (int, error) {
-	if !q.has(name) {
-		return def, nil
-	}
-	n, err := strconv.Atoi(q.Get(name))
-	if err != nil || n < lo || n > hi {
-		return 0, invalidParam("%s must be a whole number from %d to %d", name, lo, hi)
-	}
-	return n, nil
-}
-
 // listKeysAt lists the keys that existed at at_timestamp, over one page of
 // the keys with history (see candidates).
-func (s *Server) listKeysAt(r *http.Request) (listAtResponse, error) {
-	q, err := parseQuery(r)
+func (s *Server) listKeysAt(w http.ResponseWriter, r *http.Request, t target) {
+	req, rebuild, err := s.parseListAt(t)
 	if err != nil {
-		return listAtResponse{}, err
+		s.writeError(w, r, err)
+		return
 	}
-	table, err := q.table()
-	if err != nil {
-		return listAtResponse{}, err
-	}
-	at, err := q.unixTime("at_timestamp")
-	if err != nil {
-		return listAtResponse{}, err
-	}
-	page, err := q.candidates()
-	if err != nil {
-		return listAtResponse{}, err
-	}
-	page.Budget = s.answerBudget(itemBytes)
-	rebuild, err := q.boolean("rebuild", false)
-	if err != nil {
-		return listAtResponse{}, err
-	}
-	var res listAtResponse
-	err = s.withDB(q, false, func(db *actors.DB) error {
-		if err := rebuildIf(r, db, rebuild, table); err != nil {
+	var asOf sqlitekv.AsOf
+	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+		if err := rebuildIf(r, db, rebuild, req.table); err != nil {
 			return err
 		}
-		asOf, err := db.KeysAt(r.Context(), table, at, page)
-		res = listAtResponse{Keys: asOf.Keys, HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys,
-			CandidateTruncated: asOf.Truncated, Truncated: asOf.Cut, NextAfter: asOf.Next, AtTimestamp: unixSeconds(at)}
+		asOf, err = db.KeysAt(r.Context(), req.table, req.at, req.page)
 		return err
 	})
-	return res, err
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listAtResponse{Keys: asOf.Keys, HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys,
+		CandidateTruncated: asOf.Truncated, Truncated: asOf.Cut, NextAfter: asOf.Next, AtTimestamp: unixSeconds(req.at)})
 }
 
-// candidates reads the page of keys with history that a look into the
-// past (listing, snapshot or diff at a time) goes over: prefix, limit, and
-// after, the next_after of the previous page. Which of those keys existed
-// then is only known once each is read, so pages are cut by key, not by
-// offset.
-func (q query) candidates() (sqlitekv.Candidates, error) {
-	c := sqlitekv.Candidates{Prefix: q.Get("prefix"), After: q.Get("after")}
-	var err error
-	if c.Limit, err = q.intIn("limit", defaultListLimit, 1, maxListLimit); err != nil {
-		return c, err
+func (s *Server) parseListAt(t target) (req pastRequest, rebuild bool, err error) {
+	q := t.q
+	if req.table, err = q.table(); err != nil {
+		return req, false, err
 	}
-	offset, err := q.intIn("offset", 0, 0, 1<<31-1)
-	if err != nil {
-		return c, err
+	if req.at, err = q.unixTime("at_timestamp"); err != nil {
+		return req, false, err
 	}
-	if offset != 0 {
-		return c, invalidParam("offset does not apply to a look at a past time: page with after=<next_after>")
+	if req.page, err = q.candidates(); err != nil {
+		return req, false, err
 	}
-	return c, nil
+	req.page.Budget = s.answerBudget(itemBytes)
+	rebuild, err = q.boolean("rebuild", false)
+	return req, rebuild, err
 }
 
 // rebuildIf rescans a directory-mode table's folder first when the client

@@ -1,13 +1,10 @@
 package httpapi
 
 import (
-	"errors"
-	"io"
 	"maps"
 	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -112,6 +109,33 @@ func (q query) create() (bool, error) {
 	return a || b, nil
 }
 
+// readDB is the database a read reaches: it must exist.
+func (q query) readDB() dbRef {
+	return dbRef{name: q.Get("db"), dirMode: q.has("table")}
+}
+
+// writeDB is the database a write reaches: create_db_if_missing (or
+// auto_create) lets it make a missing file.
+func (q query) writeDB() (dbRef, error) {
+	create, err := q.create()
+	if err != nil {
+		return dbRef{}, err
+	}
+	return dbRef{name: q.Get("db"), create: create, dirMode: q.has("table")}, nil
+}
+
+// newDB is the database db/create makes: path names it, as db does
+// elsewhere; never a directory-mode folder.
+func (q query) newDB() dbRef {
+	return dbRef{name: q.Get("path"), create: true}
+}
+
+// backupDB is the database a backup copies: never a directory-mode
+// folder, which has no single file to copy.
+func (q query) backupDB() dbRef {
+	return dbRef{name: q.Get("db")}
+}
+
 // noHistory reads history (default true) as the storage's NoHistory flag.
 func (q query) noHistory() (bool, error) {
 	h, err := q.boolean("history", true)
@@ -174,24 +198,76 @@ func (q query) unixTime(name string) (int64, error) {
 	return int64(math.Floor(f * 1000)), nil
 }
 
-// readBody reads at most limit bytes; more is PAYLOAD_TOO_LARGE, a body
-// that would overdraw the server's budget of bodies in memory is
-// OVERLOADED (see bodyMeter), and one that did not arrive in time
-// REQUEST_TIMEOUT (see bodyWatch).
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
+// intIn reads a whole number within [lo, hi], or def when absent.
+func (q query) intIn(name string, def, lo, hi int) (int, error) {
+	if !q.has(name) {
+		return def, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	switch {
-	case errors.Is(err, errBodyBudget):
-		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many request bodies held in memory; retry shortly")
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, sqlitekv.Errorf(codeRequestTimeout, "The request body did not arrive in time")
-	case err != nil:
-		return nil, invalidParam("Could not read request body")
-	case int64(len(body)) > limit:
-		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
+	n, err := strconv.Atoi(q.Get(name))
+	if err != nil || n < lo || n > hi {
+		return 0, invalidParam("%s must be a whole number from %d to %d", name, lo, hi)
 	}
-	return body, nil
+	return n, nil
+}
+
+// candidates reads the page of keys with history that a look into the
+// past (listing, snapshot or diff at a time) goes over: prefix, limit, and
+// after, the next_after of the previous page. Which of those keys existed
+// then is only known once each is read, so pages are cut by key, not by
+// offset.
+func (q query) candidates() (sqlitekv.Candidates, error) {
+	c := sqlitekv.Candidates{Prefix: q.Get("prefix"), After: q.Get("after")}
+	var err error
+	if c.Limit, err = q.intIn("limit", defaultListLimit, 1, maxListLimit); err != nil {
+		return c, err
+	}
+	offset, err := q.intIn("offset", 0, 0, 1<<31-1)
+	if err != nil {
+		return c, err
+	}
+	if offset != 0 {
+		return c, invalidParam("offset does not apply to a look at a past time: page with after=<next_after>")
+	}
+	return c, nil
+}
+
+// historyCursor reads cursor, a history answer's next_cursor: "<op>-<ts>"
+// of the last write listed.
+func (q query) historyCursor() (sqlitekv.HistoryCursor, error) {
+	var c sqlitekv.HistoryCursor
+	if !q.has("cursor") {
+		return c, nil
+	}
+	op, ts, ok := strings.Cut(q.Get("cursor"), "-")
+	var errOp, errTs error
+	c.Op, errOp = strconv.ParseInt(op, 10, 64)
+	c.Ts, errTs = strconv.ParseInt(ts, 10, 64)
+	if !ok || errOp != nil || errTs != nil || c.Op <= 0 || c.Ts < 0 {
+		return c, invalidParam("cursor must be the next_cursor of an earlier history answer")
+	}
+	return c, nil
+}
+
+// opNumber reads the required op_number of a key snapshot.
+func (q query) opNumber() (int64, error) {
+	op, err := strconv.ParseInt(q.Get("op_number"), 10, 64)
+	if err != nil || op <= 0 {
+		return 0, invalidParam("op_number is required: a positive op number from the key's history")
+	}
+	return op, nil
+}
+
+// keys reads the optional comma-separated keys of a diff; nil when absent.
+func (q query) keys() ([]string, error) {
+	if !q.has("keys") {
+		return nil, nil
+	}
+	var keys []string
+	for _, k := range strings.Split(q.Get("keys"), ",") {
+		if err := sqlitekv.ValidateKey(k); err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }

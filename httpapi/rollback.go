@@ -10,28 +10,36 @@ import (
 )
 
 func (s *Server) handleRollbackKey(w http.ResponseWriter, r *http.Request, t target) {
-	restored, err := s.rollbackKey(r, t)
-	s.reply(w, r, newValueResponse(t.key, restored), err)
-}
-
-func (s *Server) rollbackKey(r *http.Request, t target) (*sqlitekv.Entry, error) {
-	req := sqlitekv.RollbackKeyRequest{Key: t.key}
-	var err error
-	if req.Table, err = t.q.table(); err != nil {
-		return nil, err
-	}
-	if req.Steps, err = t.q.intIn("steps", 1, 1, 1<<20); err != nil {
-		return nil, err
-	}
-	if req.NoHistory, err = t.q.noHistory(); err != nil {
-		return nil, err
+	req, ref, err := parseRollbackKey(t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	var restored *sqlitekv.Entry
-	err = s.withWriteDB(t.q, func(db *actors.DB) error {
+	err = s.withDB(ref, func(db *actors.DB) (err error) {
 		restored, err = db.RollbackKey(r.Context(), req)
 		return err
 	})
-	return restored, err
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newValueResponse(t.key, restored))
+}
+
+func parseRollbackKey(t target) (req sqlitekv.RollbackKeyRequest, ref dbRef, err error) {
+	req.Key = t.key
+	if req.Table, err = t.q.table(); err != nil {
+		return req, ref, err
+	}
+	if req.Steps, err = t.q.intIn("steps", 1, 1, 1<<20); err != nil {
+		return req, ref, err
+	}
+	if req.NoHistory, err = t.q.noHistory(); err != nil {
+		return req, ref, err
+	}
+	ref, err = t.q.writeDB()
+	return req, ref, err
 }
 
 type rollbackAction struct {
@@ -69,7 +77,7 @@ func (l *keyList) UnmarshalJSON(b []byte) error {
 func (l keyList) check(field string) error {
 	for i, k := range l.keys {
 		if err := sqlitekv.ValidateKey(k); err != nil {
-			return invalidParam("Invalid JSON body: %s[%d]: %s", field, i, err.(*sqlitekv.Error).Message)
+			return invalidParam("Invalid JSON body: %s[%d]: %s", field, i, messageOf(err))
 		}
 	}
 	return nil
@@ -97,50 +105,54 @@ func (b rollbackTableBody) selection() (keys, exclude []string, err error) {
 }
 
 func (s *Server) handleRollbackTable(w http.ResponseWriter, r *http.Request, t target) {
-	res, err := s.rollbackTable(r, t)
-	s.reply(w, r, res, err)
+	req, ref, err := s.parseRollbackTable(r, t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var actions []sqlitekv.RollbackAction
+	err = s.withDB(ref, func(db *actors.DB) (err error) {
+		actions, err = db.RollbackTable(r.Context(), req)
+		return err
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res := rollbackTableResponse{Success: true, DryRun: req.DryRun, ToTimestamp: unixSeconds(req.At), Count: len(actions), Changes: make([]rollbackAction, len(actions))}
+	for i, a := range actions {
+		res.Changes[i] = rollbackAction{Key: a.Key, Action: a.Action}
+	}
+	if req.DryRun {
+		res.Message = "Dry run: nothing was written; repeat with confirm=yes to apply " + strconv.Itoa(len(actions)) + " changes"
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
-// rollbackTable applies only with confirm=yes and without dry_run; any
-// other call reports what it would do.
-func (s *Server) rollbackTable(r *http.Request, t target) (rollbackTableResponse, error) {
-	req := sqlitekv.RollbackTableRequest{}
-	var res rollbackTableResponse
-	var err error
+// parseRollbackTable applies only with confirm=yes and without dry_run;
+// any other call reports what it would do.
+func (s *Server) parseRollbackTable(r *http.Request, t target) (req sqlitekv.RollbackTableRequest, ref dbRef, err error) {
 	if req.Table, err = t.q.table(); err != nil {
-		return res, err
+		return req, ref, err
 	}
 	if req.At, err = t.q.unixTime("to_timestamp"); err != nil {
-		return res, err
+		return req, ref, err
 	}
 	dry, err := t.q.boolean("dry_run", false)
 	if err != nil {
-		return res, err
+		return req, ref, err
 	}
 	req.DryRun = dry || t.q.Get("confirm") != "yes"
 	if req.NoHistory, err = t.q.noHistory(); err != nil {
-		return res, err
+		return req, ref, err
 	}
 	var body rollbackTableBody
 	if err := s.decodeOptionalBody(r, &body); err != nil {
-		return res, err
+		return req, ref, err
 	}
 	if req.Keys, req.Exclude, err = body.selection(); err != nil {
-		return res, err
+		return req, ref, err
 	}
-	err = s.withWriteDB(t.q, func(db *actors.DB) error {
-		actions, err := db.RollbackTable(r.Context(), req)
-		if err != nil {
-			return err
-		}
-		res = rollbackTableResponse{Success: true, DryRun: req.DryRun, ToTimestamp: unixSeconds(req.At), Count: len(actions), Changes: make([]rollbackAction, len(actions))}
-		for i, a := range actions {
-			res.Changes[i] = rollbackAction{Key: a.Key, Action: a.Action}
-		}
-		if req.DryRun {
-			res.Message = "Dry run: nothing was written; repeat with confirm=yes to apply " + strconv.Itoa(len(actions)) + " changes"
-		}
-		return nil
-	})
-	return res, err
+	ref, err = t.q.writeDB()
+	return req, ref, err
 }

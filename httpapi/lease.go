@@ -1,0 +1,24 @@
+package httpapi
+
+import "github.com/kvd/kvd/actors"
+
+// dbRef is the database a request reaches and how it may be opened. It is
+// parsed with the rest of the request (readDB, writeDB), so parsing never
+// touches a database; withDB is the one place that opens it.
+type dbRef struct {
+	name    string // the db parameter (db/create's path)
+	create  bool   // a missing file may be made (create_db_if_missing)
+	dirMode bool   // a folder is a directory-mode table: only when table is given
+}
+
+// withDB leases ref's database for fn: the one way a handler reaches a
+// database, for reads and writes alike. The lease ends when fn returns, so
+// fn holds only the call; the answer is built after.
+func (s *Server) withDB(ref dbRef, fn func(*actors.DB) error) error {
+	db, err := s.cfg.Registry.Open(ref.name, ref.create, ref.dirMode)
+	if err != nil {
+		return err
+	}
+	defer db.Release()
+	return fn(db)
+}

@@ -1,0 +1,82 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// readBody reads at most limit bytes; more is PAYLOAD_TOO_LARGE, a body
+// that would overdraw the server's budget of bodies in memory is
+// OVERLOADED (see bodyMeter), and one that did not arrive in time
+// REQUEST_TIMEOUT (see bodyWatch).
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	switch {
+	case errors.Is(err, errBodyBudget):
+		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many request bodies held in memory; retry shortly")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, sqlitekv.Errorf(codeRequestTimeout, "The request body did not arrive in time")
+	case err != nil:
+		return nil, invalidParam("Could not read request body")
+	case int64(len(body)) > limit:
+		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
+	}
+	return body, nil
+}
+
+// decodeBatch reads a JSON object body; anything else is "Invalid JSON body".
+func (s *Server) decodeBatch(r *http.Request, into any) error {
+	body, err := readBody(r, BatchBodyLimit(s.cfg.MaxValueBytes))
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) || !json.Valid(body) {
+		return invalidParam("Invalid JSON body: expected a JSON object")
+	}
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
+	if json.Unmarshal(body, into) != nil {
+		return invalidParam("Invalid JSON body: expected a JSON object")
+	}
+	return nil
+}
+
+// decodeOptionalBody decodes a JSON object body; an empty body is {}.
+func (s *Server) decodeOptionalBody(r *http.Request, into any) error {
+	body, err := readBody(r, BatchBodyLimit(s.cfg.MaxValueBytes))
+	if err != nil {
+		return err
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	if !json.Valid(body) {
+		return invalidParam("Invalid JSON body: expected a JSON object")
+	}
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
+	if json.Unmarshal(body, into) != nil {
+		return invalidParam("Invalid JSON body: expected a JSON object")
+	}
+	return nil
+}
+
+// messageOf is err's message without the code in front, to quote inside
+// the error about a body field.
+func messageOf(err error) string {
+	if e := (*sqlitekv.Error)(nil); errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
