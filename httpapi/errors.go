@@ -86,16 +86,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, errorBody{StatusCode: status, Error: http.StatusText(status), Code: e.Code, Message: e.Message, Keys: e.Keys})
 }
 
-// reply answers body as JSON with 200, or err as the error body: the last
-// step of every handler.
-func (s *Server) reply(w http.ResponseWriter, r *http.Request, body any, err error) {
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, body)
-}
-
 // writeJSON encodes body without HTML escaping: values go back to the
 // client as they were stored, "<p>" and all.
 func writeJSON(w http.ResponseWriter, status int, body any) {
