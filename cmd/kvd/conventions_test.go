@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // withoutKVDVariables is this process's environment less KVD_*, so that a
@@ -97,9 +99,13 @@ func TestKvd_BadFlagsExitTwo(t *testing.T) {
 		{args: []string{"--listen", "127.0.0.1:0"}, env: []string{"KVD_LISTEN=127.0.0.1:0"}, code: 2, says: "KVD_LISTEN"},
 		{args: []string{"--data-dir", filepath.Join(notADir, "data")}, code: 1, says: "create data dir"},
 	} {
-		cmd := exec.Command(kvdBinary, tc.args...)
-		cmd.Env = append(withoutKVDVariables(), tc.env...)
+		// Bounded, in a folder of its own: a kvd that starts after all
+		// is killed and leaves no ./data behind.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		cmd := exec.CommandContext(ctx, kvdBinary, tc.args...)
+		cmd.Env, cmd.Dir, cmd.WaitDelay = append(withoutKVDVariables(), tc.env...), t.TempDir(), time.Second
 		out, err := cmd.CombinedOutput()
+		cancel()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != tc.code || !strings.Contains(string(out), tc.says) {
 			t.Errorf("kvd %v with %v: got %v, want exit status %d and a message with %q:\n%s", tc.args, tc.env, err, tc.code, tc.says, out)
