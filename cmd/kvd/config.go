@@ -54,7 +54,8 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // parseConfig reads flags; a flag not given on the command line falls back
 // to KVD_<NAME> (dashes as underscores; a list is split on the path list
-// separator, ':'). environ is os.Environ's "NAME=value" list.
+// separator, ':'), and one given there beside its variable is refused
+// (applyEnv). environ is os.Environ's "NAME=value" list.
 func parseConfig(args []string, environ []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("kvd", flag.ContinueOnError)
