@@ -333,6 +333,7 @@ func (r *Registry) startTicker(fn func()) (stop func()) {
 type DBStats struct {
 	Path   string
 	Name   string // the path as the Resolver shows it: relative to its root, never absolute
+	File   string // the SQLite file: Path itself, or directory mode's cache
 	Queued int64
 }
 
@@ -342,7 +343,7 @@ func (r *Registry) Stats() []DBStats {
 	defer r.mu.Unlock()
 	stats := make([]DBStats, 0, len(r.dbs))
 	for _, db := range r.dbs {
-		stats = append(stats, DBStats{Path: db.path, Name: r.cfg.Resolver.Name(db.path), Queued: db.queued.Load()})
+		stats = append(stats, DBStats{Path: db.path, Name: r.cfg.Resolver.Name(db.path), File: db.store.File(), Queued: db.queued.Load()})
 	}
 	return stats
 }

@@ -253,7 +253,8 @@ func upperFirst(word string) string {
 }
 
 func apiResponses(op apiOp) obj {
-	ok := obj{"description": "OK", "headers": obj{"X-Request-Id": obj{"schema": obj{"type": "string"}}}}
+	ok := obj{"description": "OK", "headers": obj{"X-Request-Id": obj{"schema": obj{"type": "string"},
+		"description": "The request's X-Request-Id when it is 1..128 characters of [A-Za-z0-9._:-], else one kvd made; in kvd's log lines too"}}}
 	switch op.ok {
 	case "none":
 		ok["headers"] = entryHeaders()

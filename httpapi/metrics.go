@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -139,11 +140,15 @@ type registryCollector struct{ r *actors.Registry }
 var (
 	openDesc  = prometheus.NewDesc("kvd_open_databases", "Databases open now.", nil, nil)
 	queueDesc = prometheus.NewDesc("kvd_db_queue_depth", "Writes queued for a database's actor, by its name relative to its root.", []string{"db"}, nil)
+	fileDesc  = prometheus.NewDesc("kvd_db_file_bytes", "Size of an open database's SQLite file (directory mode: its cache), by its name relative to its root.", []string{"db"}, nil)
+	walDesc   = prometheus.NewDesc("kvd_db_wal_bytes", "Size of an open database's write-ahead log (its -wal file), by its name relative to its root.", []string{"db"}, nil)
 )
 
 func (c registryCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- openDesc
 	ch <- queueDesc
+	ch <- fileDesc
+	ch <- walDesc
 }
 
 func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
@@ -153,19 +158,35 @@ func (c registryCollector) Collect(ch chan<- prometheus.Metric) {
 	// port reads /metrics). Two databases could share a name (outside/x.db
 	// in two folders): their queues add up, since a series given twice
 	// would fail the whole scrape.
-	queued := map[string]int64{}
+	// The sizes are two stats a database, taken now: a WAL that keeps
+	// growing says a reader holds back checkpoints.
+	queued, file, wal := map[string]int64{}, map[string]int64{}, map[string]int64{}
 	for _, s := range stats {
 		queued[s.Name] += s.Queued
+		file[s.Name] += fileSize(s.File)
+		wal[s.Name] += fileSize(s.File + "-wal")
 	}
 	for name, n := range queued {
 		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(n), name)
+		ch <- prometheus.MustNewConstMetric(fileDesc, prometheus.GaugeValue, float64(file[name]), name)
+		ch <- prometheus.MustNewConstMetric(walDesc, prometheus.GaugeValue, float64(wal[name]), name)
 	}
+}
+
+// fileSize is path's size, 0 when it is missing (no WAL between
+// checkpoints on close, or a file removed behind kvd's back).
+func fileSize(path string) int64 {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return info.Size()
 }
 
 // metricMethod is method, or OTHER for one a client made up: they have no end.
 func metricMethod(method string) string {
 	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete:
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodOptions:
 		return method
 	}
 	return "OTHER"
@@ -176,6 +197,7 @@ func metricMethod(method string) string {
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	bytes  int64 // of the body written (the access log's)
 	route  string
 	body   interface{ beforeAnswer(http.Header) }
 }
@@ -200,7 +222,9 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 		w.answering()
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 func (w *statusRecorder) answering() {

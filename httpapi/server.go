@@ -12,7 +12,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +59,14 @@ type Config struct {
 	// with a cursor to the rest. At least one item is always answered, so
 	// a single item may exceed it. 0 means DefaultMaxAnswerBytes.
 	MaxAnswerBytes int64
+
+	// AccessLog logs one info line per request (--access-log); without
+	// it that line is logged at debug level only.
+	AccessLog bool
+
+	// CORSOrigins are the web origins whose pages may call kvd from a
+	// browser ("*": any); none means no CORS header is ever sent.
+	CORSOrigins []string
 }
 
 // Server is kvd's HTTP server. It owns its listener: Listen binds (tests
@@ -73,6 +80,7 @@ type Server struct {
 	srv      *http.Server
 	ln       net.Listener
 
+	cors       corsPolicy
 	ready      atomic.Bool
 	idPrefix   string
 	idCounter  atomic.Uint64
@@ -110,7 +118,7 @@ func New(cfg Config) *Server {
 	}
 	var prefix [4]byte
 	rand.Read(prefix[:])
-	s := &Server{cfg: cfg, log: cfg.Logger, idPrefix: hex.EncodeToString(prefix[:]) + "-"}
+	s := &Server{cfg: cfg, log: cfg.Logger, idPrefix: hex.EncodeToString(prefix[:]) + "-", cors: newCORSPolicy(cfg.CORSOrigins)}
 	s.bodyBudget.Store(cfg.MaxBodyMemory)
 	cfg.Metrics.watchBodies(func() float64 { return float64(cfg.MaxBodyMemory - s.bodyBudget.Load()) })
 	s.router = s.newRouter()
@@ -132,12 +140,14 @@ func New(cfg Config) *Server {
 }
 
 // ServeHTTP wraps every request: an id (X-Request-Id, and in the log line
-// of any 5xx), the body's budget and deadline, the refusal of a request
-// framed two ways, the bearer token check, metrics, and a debug log line.
+// of any 5xx), CORS, the body's budget and deadline, the refusal of a
+// request framed two ways, the bearer token check, metrics, and a log line
+// (info with --access-log, else debug).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	id := s.idPrefix + strconv.FormatUint(s.idCounter.Add(1), 10)
+	id := s.requestID(r)
 	w.Header().Set("X-Request-Id", id)
+	corsAllowed := s.cors.allow(w.Header(), r)
 	r, refund := meterBody(r, &s.bodyBudget)
 	defer refund()
 	body := s.watchBody(w, r)
@@ -152,6 +162,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// connection is in doubt, so nothing more is read from it.
 		w.Header().Set("Connection", "close")
 		s.writeError(rec, r, invalidParam("A request must not carry both Content-Length and Transfer-Encoding"))
+	case corsAllowed && isPreflight(r):
+		answerPreflight(rec) // before the token check: a preflight carries none
 	case s.cfg.Tokens != nil && needsToken(r.URL.Path) && !s.cfg.Tokens.allows(r.Header.Get("Authorization")):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kvd"`)
 		s.writeError(rec, r, sqlitekv.Errorf(codeUnauthorized, "A valid bearer token is required"))
@@ -166,9 +178,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.route = s.router.labelOf(r)
 	}
 	s.cfg.Metrics.observe(rec.route, rec.status, took)
-	if s.log.Enabled(r.Context(), slog.LevelDebug) {
-		s.log.Debug("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status, "took", took)
+	s.logRequest(r, rec, id, took)
+}
+
+// logRequest is the access log line: the path without its query (which may
+// carry an if_match value), the route's label, the answer's status and
+// bytes. slog quotes whatever a client put in the path.
+func (s *Server) logRequest(r *http.Request, rec *statusRecorder, id string, took time.Duration) {
+	level := slog.LevelDebug
+	if s.cfg.AccessLog {
+		level = slog.LevelInfo
 	}
+	if !s.log.Enabled(r.Context(), level) {
+		return
+	}
+	s.log.LogAttrs(r.Context(), level, "request", slog.String("request_id", id), slog.String("method", r.Method),
+		slog.String("route", rec.route), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+		slog.Int64("bytes", rec.bytes), slog.Duration("took", took), slog.String("remote", r.RemoteAddr))
 }
 
 // Listen binds the address; the server is ready once it serves.

@@ -96,6 +96,10 @@ type Store struct {
 	all       []*reader
 }
 
+// File is the database file's absolute path (in directory mode, the
+// cache's): what a metric of its size stats.
+func (s *Store) File() string { return s.path }
+
 // Open opens (and with create, creates) the database at path, which the
 // caller has already resolved and confined.
 func Open(path string, create bool, opts Options) (*Store, error) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +42,10 @@ type config struct {
 	logLevel         string
 	pprofListen      string
 	version          bool
+
+	accessLog   bool
+	corsOrigins []string
+	unknownEnv  []string // KVD_* variables that name no flag: warned of once there is a logger
 }
 
 type stringList []string
@@ -50,8 +55,9 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // parseConfig reads flags; a flag not given on the command line falls back
 // to KVD_<NAME> (dashes as underscores; a list is split on the path list
-// separator, ':').
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+// separator, ':'), and one given there beside its variable is refused
+// (applyEnv). environ is os.Environ's "NAME=value" list.
+func parseConfig(args []string, environ []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("kvd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -60,12 +66,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Var((*stringList)(&c.allowDirs), "allow-dir", "extra root for absolute db paths (repeatable)")
 	fs.BoolVar(&c.allowAnyAbsolute, "allow-any-absolute-db-path", false, "allow absolute db paths outside the roots (unsafe on a network)")
 	fs.StringVar(&c.sync, "sync", "full", "durability: full (survives power loss) or normal (survives a process crash)")
-	fs.Int64Var(&c.maxValueBytes, "max-value-bytes", sqlitekv.DefaultMaxValueBytes, "largest value accepted, in bytes")
-	fs.Int64Var(&c.maxBodyMemory, "max-body-memory", 0, "request bodies held in memory at once, all requests together, before a request with a body answers 503 (0: 256 MiB or 8 × --max-value-bytes, whichever is more)")
-	fs.Int64Var(&c.maxAnswerBytes, "max-answer-bytes", httpapi.DefaultMaxAnswerBytes, "bytes of values one answer lists (history, snapshot, diff, batch get, listings) before it ends early with a cursor to the rest; one item always goes out whole")
+	bytesVar(fs, &c.maxValueBytes, "max-value-bytes", sqlitekv.DefaultMaxValueBytes, "largest value accepted, in bytes")
+	bytesVar(fs, &c.maxBodyMemory, "max-body-memory", 0, "request bodies held in memory at once, all requests together, before a request with a body answers 503 (0: 256 MiB or 8 × --max-value-bytes, whichever is more)")
+	bytesVar(fs, &c.maxAnswerBytes, "max-answer-bytes", httpapi.DefaultMaxAnswerBytes, "bytes of values one answer lists (history, snapshot, diff, batch get, listings) before it ends early with a cursor to the rest; one item always goes out whole")
 	fs.IntVar(&c.maxQueue, "max-queue", 10000, "writes queued per database before 503 OVERLOADED")
 	fs.IntVar(&c.maxOpenDBs, "max-open-dbs", 1024, "databases open at once; the least recently used is closed first")
-	fs.Int64Var(&c.cacheBytes, "cache-bytes", sqlitekv.DefaultCacheBytes, "SQLite page cache of each open database's writer, in bytes (1 MiB to 128 MiB)")
+	bytesVar(fs, &c.cacheBytes, "cache-bytes", sqlitekv.DefaultCacheBytes, "SQLite page cache of each open database's writer, in bytes (1 MiB to 128 MiB)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close a database unused this long (0: never)")
 	fs.IntVar(&c.historyKeep, "history-keep", 1000, "history versions kept per key (-1: all)")
 	fs.DurationVar(&c.historyMaxAge, "history-max-age", 0, "drop history older than this (0: keep)")
@@ -80,6 +86,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.pprofListen, "pprof-listen", "", "address for Go's profiler, e.g. 127.0.0.1:6060 (empty: off)")
+	fs.BoolVar(&c.accessLog, "access-log", false, "log one info line per request")
+	fs.Var((*originList)(&c.corsOrigins), "cors-origin", "web origin whose pages may call kvd from a browser, e.g. https://app.example.com, or * for any (repeatable, or comma-separated)")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -90,7 +98,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if err := applyEnv(fs, getenv); err != nil {
+	var err error
+	if c.unknownEnv, err = applyEnv(fs, environ); err != nil {
 		return c, err
 	}
 	if c.sync != string(sqlitekv.SyncFull) && c.sync != string(sqlitekv.SyncNormal) {
@@ -135,14 +144,33 @@ func (c config) checkRanges() error {
 	return nil
 }
 
-func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+// applyEnv sets each flag not given on the command line from its KVD_
+// variable, as etcd does: a variable given beside its flag is refused,
+// since one of them would be silently ignored, and the KVD_ variables that
+// name no flag (a typo, an old name) are returned to be warned of. An
+// empty variable counts as unset.
+func applyEnv(fs *flag.FlagSet, environ []string) (unknown []string, err error) {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if name, value, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, "KVD_") {
+			env[name] = value
+		}
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
+	known := map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) {
-		env := "KVD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		v := getenv(env)
-		if set[f.Name] || v == "" || err != nil || f.Name == "version" {
+		name := "KVD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v := env[name]
+		if f.Name == "version" || err != nil {
+			return
+		}
+		known[name] = true
+		switch {
+		case v == "":
+			return
+		case set[f.Name]:
+			err = fmt.Errorf("%s is set and so is --%s on the command line: one would shadow the other (unset the variable or drop the flag)", name, f.Name)
 			return
 		}
 		values := []string{v}
@@ -151,11 +179,17 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 		}
 		for _, v := range values {
 			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%s: %w", env, e)
+				err = fmt.Errorf("%s: %w", name, e)
 			}
 		}
 	})
-	return err
+	for name := range env {
+		if !known[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	return unknown, err
 }
 
 func (c config) logger(w io.Writer) (*slog.Logger, error) {

@@ -27,14 +27,25 @@ func main() {
 	// After the first signal, restore the default handling: a second
 	// SIGINT/SIGTERM ends the process at once instead of waiting.
 	go func() { <-ctx.Done(); stop() }()
-	switch err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); {
+	switch err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr); {
 	case errors.Is(err, flag.ErrHelp):
 		return // -h: the usage is the answer
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "kvd:", err)
+		os.Exit(2) // as flag.ExitOnError: a mistake on the command line or in KVD_*
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "kvd:", err)
 		os.Exit(1)
 	}
 }
+
+// usageError is a bad flag, argument or KVD_* value: kvd exits 2, as
+// programs do for a mistake in how they were called; any other failure
+// to start exits 1.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
 // afterStart, set only in test builds (build tag kvdwedge), reaches into
 // a started kvd.
@@ -43,10 +54,10 @@ var afterStart func(*actors.Registry, *slog.Logger)
 // run starts kvd and blocks until ctx is cancelled, then shuts down in
 // reverse order of start-up: HTTP first, then the actors with their
 // databases, each committed and checkpointed.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig(args, getenv, stderr)
+func run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, environ, stderr)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	if cfg.version {
 		_, err := fmt.Fprintln(stdout, buildinfo.Read().Line("kvd"))
@@ -54,7 +65,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log, err := cfg.logger(stderr)
 	if err != nil {
-		return err
+		return usageError{err}
+	}
+	for _, name := range cfg.unknownEnv {
+		log.Warn("ignoring an environment variable that names no flag", "name", name)
 	}
 	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
@@ -107,6 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	server := httpapi.New(httpapi.Config{
 		Registry: registry, MaxValueBytes: cfg.maxValueBytes, MaxBodyMemory: cfg.maxBodyMemory, MaxAnswerBytes: cfg.maxAnswerBytes, Tokens: tokens, Metrics: metrics, Logger: log,
 		ReadTimeout: cfg.readTimeout, MaxConnections: maxConns, TLS: tlsConfig,
+		AccessLog: cfg.accessLog, CORSOrigins: cfg.corsOrigins,
 	})
 	if cfg.pprofListen != "" {
 		stopPprof, err := servePprof(cfg.pprofListen, log)

@@ -51,7 +51,7 @@ func TestRun_NotifiesSystemdReadyWatchdogAndStopping(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, func(string) string { return "" }, io.Discard, io.Discard)
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, nil, io.Discard, io.Discard)
 	}()
 	next := func() string {
 		t.Helper()
@@ -85,21 +85,21 @@ func TestRun_NotifiesSystemdReadyWatchdogAndStopping(t *testing.T) {
 }
 
 func TestConfig_FlagsFallBackToEnvironment(t *testing.T) {
-	env := map[string]string{"KVD_SYNC": "normal", "KVD_ALLOW_DIR": "/a:/b", "KVD_HISTORY_KEEP": "7", "KVD_LISTEN": "127.0.0.1:1",
-		"KVD_READ_TIMEOUT": "5m", "KVD_MAX_CONNECTIONS": "300"}
-	cfg, err := parseConfig([]string{"--listen", "127.0.0.1:2"}, func(k string) string { return env[k] }, io.Discard)
+	env := []string{"KVD_SYNC=normal", "KVD_ALLOW_DIR=/a:/b", "KVD_HISTORY_KEEP=7", "KVD_LISTEN=", "PATH=/bin",
+		"KVD_READ_TIMEOUT=5m", "KVD_MAX_CONNECTIONS=300", "KVD_CORS_ORIGIN=https://a.example:8443,http://localhost:5173"}
+	cfg, err := parseConfig([]string{"--listen", "127.0.0.1:2"}, env, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.sync != "normal" || cfg.historyKeep != 7 || fmt.Sprint(cfg.allowDirs) != "[/a /b]" || cfg.listen != "127.0.0.1:2" ||
-		cfg.readTimeout != 5*time.Minute || cfg.maxConnections != 300 {
+		cfg.readTimeout != 5*time.Minute || cfg.maxConnections != 300 || fmt.Sprint(cfg.corsOrigins) != "[https://a.example:8443 http://localhost:5173]" {
 		t.Fatalf("config: got %+v", cfg)
 	}
 	for _, bad := range [][]string{{"--sync", "sometimes"}, {"--max-value-bytes", "0"}, {"--max-answer-bytes", "0"}, {"extra"}, {"--log-format", "xml"}, {"--cache-bytes", "1000"}, {"--cache-bytes", "1073741824"},
 		{"--listen", ""}, {"--max-queue", "0"}, {"--max-open-dbs", "-3"}, {"--history-keep", "0"}, {"--history-keep", "-5"},
 		{"--idle-timeout", "-1s"}, {"--sweep-interval", "-1s"}, {"--history-max-age", "-1h"}, {"--shutdown-timeout", "-1s"}, {"--allow-dir", ""},
 		{"--read-timeout", "0"}, {"--max-connections", "-1"}} {
-		cfg, err := parseConfig(bad, func(string) string { return "" }, io.Discard)
+		cfg, err := parseConfig(bad, nil, io.Discard)
 		if err == nil {
 			_, err = cfg.logger(io.Discard)
 		}
@@ -107,7 +107,7 @@ func TestConfig_FlagsFallBackToEnvironment(t *testing.T) {
 			t.Errorf("%v: got no error", bad)
 		}
 	}
-	if _, err := parseConfig(nil, func(k string) string { return map[string]string{"KVD_ALLOW_DIR": "/a:"}[k] }, io.Discard); err == nil {
+	if _, err := parseConfig(nil, []string{"KVD_ALLOW_DIR=/a:"}, io.Discard); err == nil {
 		t.Error("KVD_ALLOW_DIR=/a: (an empty root, which would be the working directory): got no error")
 	}
 	if out, err := exec.Command(kvdBinary, "-h").CombinedOutput(); err != nil || !strings.Contains(string(out), "-data-dir") {
@@ -171,8 +171,16 @@ func startDaemon(t *testing.T, dataDir string, args ...string) *kvdProcess {
 // startDaemonUnder runs kvd through a wrapper that execs it (prlimit ...).
 func startDaemonUnder(t *testing.T, wrapper []string, dataDir string, args ...string) *kvdProcess {
 	t.Helper()
+	return startDaemonWith(t, wrapper, nil, dataDir, args...)
+}
+
+// startDaemonWith runs kvd with the test's environment less its KVD_*
+// variables (one beside its flag stops kvd), plus env.
+func startDaemonWith(t *testing.T, wrapper, env []string, dataDir string, args ...string) *kvdProcess {
+	t.Helper()
 	argv := append(append(append([]string{}, wrapper...), kvdBinary, "--listen", "127.0.0.1:0", "--data-dir", dataDir), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(withoutKVDVariables(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
