@@ -105,6 +105,13 @@ func (cfg Config) dbNames() []string {
 	return names
 }
 
+// ConfigError is a Config that Run refuses before any load: the caller's
+// mistake (kvbench exits 2 for it), not a run that failed.
+type ConfigError struct{ Err error }
+
+func (e ConfigError) Error() string { return e.Err.Error() }
+func (e ConfigError) Unwrap() error { return e.Err }
+
 func (cfg Config) validate() error {
 	switch {
 	case cfg.Duration < 0 || cfg.Requests < 0:
@@ -127,25 +134,25 @@ func (cfg Config) validate() error {
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, err
+		return nil, ConfigError{err}
 	}
 	c, err := NewClient(cfg.URL, cfg.DB, cfg.Table, cfg.Token, cfg.Conns, cfg.Timeout)
 	if err != nil {
-		return nil, err
+		return nil, ConfigError{err}
 	}
 	if cfg.CAFile != "" {
 		if err := c.trustCAFile(cfg.CAFile); err != nil {
-			return nil, err
+			return nil, ConfigError{err}
 		}
 	}
 	defer c.Close()
 	sc, err := NewScenario(cfg.Scenario, c, cfg)
 	if err != nil {
-		return nil, err
+		return nil, ConfigError{err}
 	}
 	v, canVerify := sc.(verifier)
 	if cfg.Verify && !canVerify {
-		return nil, fmt.Errorf("-verify applies to incr-hot, incr-spread and cas, not %s", cfg.Scenario)
+		return nil, ConfigError{fmt.Errorf("-verify applies to incr-hot, incr-spread and cas, not %s", cfg.Scenario)}
 	}
 	if err := sc.Prepare(ctx); err != nil {
 		return nil, fmt.Errorf("prepare %s: %w", cfg.Scenario, err)

@@ -29,13 +29,29 @@ func main() {
 	context.AfterFunc(ctx, stop)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case err != nil:
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "kvbench:", err)
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
+}
+
+// usageError is a mistake on the command line: nothing was run.
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exitCode is 0 for success and -h, 2 for a mistake in the flags (caught
+// here or by the library before any load), 1 for a run that failed.
+func exitCode(err error) int {
+	var usage usageError
+	var config bench.ConfigError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage), errors.As(err, &config):
+		return 2
+	}
+	return 1
 }
 
 // run parses args, runs one scenario and writes the report to stdout; live
@@ -74,14 +90,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
 	}
 	if *version {
 		_, err := fmt.Fprintln(stdout, buildinfo.Read().Line("kvbench"))
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	// The library takes 0 for "the default": given on the command line, 0
 	// or less is a mistake, not a wish for the default.
@@ -89,11 +108,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for name, v := range map[string]int64{"c": int64(cfg.Conns), "dbs": int64(cfg.DBs), "keys": int64(cfg.Keys), "value-size": int64(cfg.ValueSize), "batch": int64(cfg.BatchSize), "timeout": int64(cfg.Timeout)} {
 		if given[name] && v <= 0 {
-			return fmt.Errorf("-%s must be positive", name)
+			return usagef("-%s must be positive", name)
 		}
 	}
 	if ext := strings.ToLower(filepath.Ext(*out)); *out != "" && ext != ".svg" && ext != ".png" {
-		return fmt.Errorf("-out %s: want a .svg or .png file", *out) // before the load, not after
+		return usagef("-out %s: want a .svg or .png file", *out) // before the load, not after
 	}
 	if cfg.ReadRatio == 0 && cfg.Scenario == "mixed" {
 		cfg.Scenario = "put" // the library reads 0 as "default"; all writes is put

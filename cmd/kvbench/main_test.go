@@ -82,8 +82,8 @@ func TestRun_RejectsBadInvocations(t *testing.T) {
 		{"-url", u, "-scenario", "noop", "-n", "1", "-timeout", "-1s"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if err := run(t.Context(), args, &stdout, &stderr); err == nil {
-			t.Errorf("%v: got no error", args)
+		if err := run(t.Context(), args, &stdout, &stderr); exitCode(err) != 2 {
+			t.Errorf("%v: got %v (exit %d), want a usage error (exit 2)", args, err, exitCode(err))
 		}
 	}
 }
@@ -110,8 +110,8 @@ func TestRun_FailsAfterItsReportWhenTheRunFailed(t *testing.T) {
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(t.Context(), []string{"-url", tc.url, "-scenario", "noop", "-n", "20", "-c", "2", "-quiet"}, &stdout, &stderr)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: got error %v, want one saying %q", tc.url, err, tc.want)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || exitCode(err) != 1 {
+			t.Errorf("%s: got error %v (exit %d), want one saying %q (exit 1)", tc.url, err, exitCode(err), tc.want)
 		}
 		if !strings.Contains(stdout.String(), "throughput") {
 			t.Errorf("%s: got stdout %q, want the report first", tc.url, stdout.String())
