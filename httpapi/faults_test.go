@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,4 +149,32 @@ func TestDiskFull_DirectoryModeFileWriteAnswers507(t *testing.T) {
 	if fileOf(t, mnt, "k") != value {
 		t.Fatal("k's file after space was freed: not the new value")
 	}
+}
+
+// A database created on a full disk: 507, not 500, and no file left that
+// would fail every later request; once there is room, the same create works.
+func TestDiskFull_CreatingADatabaseAnswers507(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("disk-full test mounts a small tmpfs and needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s); disk-full behaviour untested", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+		r, err := sqlitekv.NewResolver(dir, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Resolver = r
+	})
+	free := fillDisk(t, dir)
+	r := ts.do(t, "PUT", kv("k", "db=fresh&create_db_if_missing=true"), "v")
+	wantError(t, r, 507, "STORAGE_FULL")
+	if _, err := os.Stat(filepath.Join(dir, "fresh.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("fresh.db after a failed create: %v, want none", err)
+	}
+	free()
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=fresh&create_db_if_missing=true"), "v"), 200)
 }

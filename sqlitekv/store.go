@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
+	"golang.org/x/sys/unix"
 )
 
 // SyncMode chooses what an acknowledged write survives.
@@ -115,7 +116,23 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	if err != nil && create && errors.Is(missing, fs.ErrNotExist) && createdEmpty(path) {
 		removeDatabase(path) // a failed open leaves nothing behind
 	}
+	if err != nil && errors.Is(err, sqlite3.IOERR) && noRoomIn(filepath.Dir(path)) {
+		err = &Error{Code: CodeStorageFull, Message: "Disk is full: the database was not opened", Cause: err}
+	}
 	return s, err
+}
+
+// noRoomIn reports whether dir's filesystem has no room for a page or no
+// free inode. Opening a database writes its first pages (creating it,
+// switching it to WAL) to the database file itself, where a full disk
+// reaches kvd as a bare I/O error (the driver keeps no errno), unlike the
+// WAL's writes (walbuffer.go); so a failed open asks the filesystem.
+func noRoomIn(dir string) bool {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return false
+	}
+	return st.Bavail*uint64(st.Bsize) < 64<<10 || (st.Files > 0 && st.Ffree == 0)
 }
 
 func openStore(path string, create bool, opts Options) (*Store, error) {
