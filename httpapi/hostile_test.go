@@ -177,6 +177,25 @@ func TestEarlyAnswer_ClosesTheConnectionInsteadOfWaitingForTheBody(t *testing.T)
 
 // A body that trickles in is cut once the read timeout has passed since
 // its request started: 408 REQUEST_TIMEOUT, and the connection closed.
+// trickle writes one byte every 50ms, n at most, until the returned stop
+// is called: a body that never stalls outright and never arrives.
+func trickle(w io.Writer, n int) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for range n {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+				if _, err := w.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 func TestReadTimeout_TricklingBodyIsCut(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.ReadTimeout = timeout })
@@ -184,20 +203,7 @@ func TestReadTimeout_TricklingBodyIsCut(t *testing.T) {
 	c := dialRaw(t, ts)
 	start := time.Now()
 	c.send(t, "PUT /api/v1/sqlite/kv/k?db=app HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() { // one byte every 50ms: 5s for the whole body
-		for range 100 {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-				if _, err := c.Write([]byte("x")); err != nil {
-					return
-				}
-			}
-		}
-	}()
+	defer trickle(c, 100)()
 	r := c.answer(t)
 	took := time.Since(start)
 	wantError(t, r, 408, "REQUEST_TIMEOUT")

@@ -173,28 +173,15 @@ func TestTLS_BodyDeadlinesHoldOverTLS(t *testing.T) {
 		t.Errorf("early answer and close took %v, want well under the read timeout", took)
 	}
 
-	trickle := dialTLS(t, ts, ca, nil)
+	slow := dialTLS(t, ts, ca, nil)
 	start = time.Now()
-	trickle.send(t, "PUT /api/v1/sqlite/kv/k?db=app&create_db_if_missing=true HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() { // one byte every 50ms: 5s for the whole body
-		for range 100 {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-				if _, err := trickle.Write([]byte("x")); err != nil {
-					return
-				}
-			}
-		}
-	}()
-	wantError(t, trickle.answer(t), 408, "REQUEST_TIMEOUT")
+	slow.send(t, "PUT /api/v1/sqlite/kv/k?db=app&create_db_if_missing=true HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+	defer trickle(slow, 100)()
+	wantError(t, slow.answer(t), 408, "REQUEST_TIMEOUT")
 	if took := time.Since(start); took < timeout || took > timeout+2*time.Second {
 		t.Errorf("cut after %v, want about %v", took, timeout)
 	}
-	trickle.wantClosed(t)
+	slow.wantClosed(t)
 }
 
 func readAll(tb testing.TB, res *http.Response) []byte {
