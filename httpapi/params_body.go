@@ -39,27 +39,24 @@ func (s *Server) decodeBatch(r *http.Request, into any) error {
 	if err != nil {
 		return err
 	}
-	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) || !json.Valid(body) {
+	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
 		return invalidParam("Invalid JSON body: expected a JSON object")
 	}
-	if err := checkJSONText(body); err != nil {
-		return err
-	}
-	if json.Unmarshal(body, into) != nil {
-		return invalidParam("Invalid JSON body: expected a JSON object")
-	}
-	return nil
+	return decodeJSONBody(body, into)
 }
 
 // decodeOptionalBody decodes a JSON object body; an empty body is {}.
 func (s *Server) decodeOptionalBody(r *http.Request, into any) error {
 	body, err := readBody(r, BatchBodyLimit(s.cfg.MaxValueBytes))
-	if err != nil {
+	if err != nil || len(body) == 0 {
 		return err
 	}
-	if len(body) == 0 {
-		return nil
-	}
+	return decodeJSONBody(body, into)
+}
+
+// decodeJSONBody decodes body into into once it is valid JSON whose text
+// kvd would store as sent (checkJSONText).
+func decodeJSONBody(body []byte, into any) error {
 	if !json.Valid(body) {
 		return invalidParam("Invalid JSON body: expected a JSON object")
 	}
