@@ -52,15 +52,24 @@ func (b *bodyWatch) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// earlyAnswerGrace is how long, once an early answer has gone out, the
+// rest of a small body is read before the connection closes (net/http
+// reads up to 256 KiB of it). Closing on unread bytes would reset the
+// connection, and a reset can destroy the answer in the client's buffers
+// before the client reads it; a stalled client still loses its
+// connection after this grace.
+const earlyAnswerGrace = 500 * time.Millisecond
+
 // beforeAnswer runs as the status is about to be written: an answer that
 // comes before the body's end closes the connection, and the deadline
-// moves to now, so net/http reads no more of the body before closing.
+// moves to earlyAnswerGrace from now, so net/http, which reads what is
+// left of the body after the answer, waits no longer for it.
 func (b *bodyWatch) beforeAnswer(h http.Header) {
 	if b == nil || b.done {
 		return
 	}
 	h.Set("Connection", "close")
-	b.rc.SetReadDeadline(time.Now())
+	b.rc.SetReadDeadline(time.Now().Add(earlyAnswerGrace))
 	b.finish()
 }
 
