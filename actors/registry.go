@@ -24,6 +24,18 @@ type Config struct {
 	Now           func() time.Time
 	Logger        *slog.Logger
 	Hooks         Hooks
+	// Owner, in a cluster, decides which databases this node serves
+	// (cluster.Node); nil serves every database.
+	Owner Owner
+}
+
+// Owner claims a database for this node before the registry opens it.
+type Owner interface {
+	// Holds tells, without waiting, whether this node serves path now.
+	Holds(path string) bool
+	// Acquire makes this node path's one server, with the newest copy of
+	// it in place (or none, when it exists nowhere and create is set).
+	Acquire(path string, create bool) error
 }
 
 // Hooks observe the actors for metrics; nil funcs are skipped.
@@ -107,7 +119,7 @@ func NewRegistry(cfg Config) *Registry {
 // (dirMode), and refused otherwise.
 func (r *Registry) Open(name string, create, dirMode bool) (*DB, error) {
 	r.mu.Lock()
-	if db, ok := r.byName[name]; ok && (db.dir == nil || dirMode) {
+	if db, ok := r.byName[name]; ok && (db.dir == nil || dirMode) && r.owns(db.path) {
 		if !db.store.Replaced() {
 			db.lease(r.cfg.Now())
 			r.mu.Unlock()
@@ -121,8 +133,19 @@ func (r *Registry) Open(name string, create, dirMode bool) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.cfg.Owner != nil && loc.Kind != sqlitekv.PathDir {
+		if err := r.cfg.Owner.Acquire(loc.Path, create); err != nil {
+			return nil, err
+		}
+		if loc, err = r.cfg.Resolver.Resolve(name); err != nil { // restored, maybe
+			return nil, err
+		}
+	}
 	switch loc.Kind {
 	case sqlitekv.PathDir:
+		if r.cfg.Owner != nil {
+			return nil, sqlitekv.Errorf(sqlitekv.CodeInvalidParameters, "Directory mode is not available in cluster mode: only database files are replicated")
+		}
 		if !dirMode {
 			return nil, sqlitekv.Errorf(sqlitekv.CodePathIsDirectory, "Expected a .db file but got a directory (name a table for directory mode)")
 		}
@@ -187,6 +210,31 @@ func (r *Registry) openPath(name, path string, create, dirMode bool) (*DB, error
 	r.rememberName(name, db)
 	db.lease(r.cfg.Now())
 	return db, nil
+}
+
+// Resolve finds the file the client's db parameter names.
+func (r *Registry) Resolve(name string) (sqlitekv.Location, error) {
+	return r.cfg.Resolver.Resolve(name)
+}
+
+// owns tells whether this node serves path: always, outside a cluster.
+func (r *Registry) owns(path string) bool {
+	return r.cfg.Owner == nil || r.cfg.Owner.Holds(path)
+}
+
+// CloseDB closes the database at path, if open, once its queued writes
+// have committed, and returns when it is closed: a cluster node hands
+// the file over after that.
+func (r *Registry) CloseDB(path string) {
+	r.mu.Lock()
+	if db, ok := r.dbs[path]; ok {
+		r.evictLocked(db)
+	}
+	done := r.closing[path]
+	r.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
 
 // rememberName lets later requests skip resolving name. Only clean

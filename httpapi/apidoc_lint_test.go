@@ -166,6 +166,7 @@ func TestAPIDoc_OperationIDsAreStable(t *testing.T) {
 		"GET /api/v1/openapi.json":       "getOpenapi",
 		"GET /api/v1/sqlite/db/backup":   "backupDb",
 		"POST /api/v1/sqlite/db/create":  "createDb",
+		"POST /api/v1/sqlite/db/release": "releaseDb",
 		"GET " + kv:                      "listKeys",
 		"GET " + kv + "/{key}":           "getKey",
 		"HEAD " + kv + "/{key}":          "headKey",

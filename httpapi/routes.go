@@ -37,6 +37,7 @@ var routes = []route{
 	{get, "/api/v1/openapi.json", (*Server).handleAPIDoc},
 	{get, apiPrefix + "/db/backup", (*Server).handleBackup},
 	{post, apiPrefix + "/db/create", (*Server).handleCreateDB},
+	{post, apiPrefix + "/db/release", (*Server).handleReleaseDB},
 	{get, apiPrefix + "/kv", (*Server).handleListKeys},
 
 	{get, kvPrefix + "{key}", (*Server).handleGetKey},

@@ -28,6 +28,7 @@ type Config struct {
 	Registry      *actors.Registry
 	MaxValueBytes int64    // 0 means 10 MiB
 	Tokens        *Tokens  // nil: no authentication
+	Cluster       Cluster  // nil: kvd serves alone
 	Metrics       *Metrics // required
 	Logger        *slog.Logger
 
@@ -246,6 +247,12 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ target) 
 	if !s.ready.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 		return
+	}
+	if s.cfg.Cluster != nil {
+		if err := s.cfg.Cluster.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready: " + err.Error()})
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

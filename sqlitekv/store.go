@@ -50,6 +50,11 @@ type Options struct {
 	// reserves under /kv/. Directory mode imports no file of those names.
 	ReservedKeys []string
 
+	// Fence, when set, is asked before each COMMIT whether this process
+	// may still write the database at path (cluster.Node.Fence); its
+	// error fails the whole group, which is rolled back.
+	Fence func(path string) error
+
 	// vfs, set only by tests (export_test.go), names the VFS under kvd's
 	// own through which every connection reaches the files: a simulated
 	// disk that can lose power. "" is the OS's.

@@ -37,7 +37,8 @@ type Writer struct {
 	pruneDice *rand.Rand   // picks the writes that check retention (history.go)
 	ageCursor map[string]int64
 
-	id *fileIdentity // the file its path must still name (identity.go)
+	id   *fileIdentity // the file its path must still name (identity.go)
+	path string
 }
 
 // newWriter sets conn up as the writer. It reports each commit to wal;
@@ -71,6 +72,7 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 		opts:      opts,
 		ckpt:      ckpt,
 		id:        id,
+		path:      path,
 		wal:       wal,
 		tables:    map[string]*writeTable{},
 		ctl:       stmtSet{conn: conn},
@@ -134,6 +136,12 @@ func (w *Writer) Commit() error {
 	if err != nil {
 		w.abandon()
 		return err
+	}
+	if w.opts.Fence != nil {
+		if err := w.opts.Fence(w.path); err != nil {
+			w.abandon()
+			return err
+		}
 	}
 	if err := w.commit.Exec(); err != nil {
 		w.abandon()

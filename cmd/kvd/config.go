@@ -43,6 +43,8 @@ type config struct {
 	pprofListen      string
 	version          bool
 
+	cluster clusterFlags
+
 	accessLog   bool
 	corsOrigins []string
 	unknownEnv  []string // KVD_* variables that name no flag: warned of once there is a logger
@@ -89,6 +91,7 @@ func parseConfig(args []string, environ []string, stderr io.Writer) (config, err
 	fs.BoolVar(&c.accessLog, "access-log", false, "log one info line per request")
 	fs.Var((*originList)(&c.corsOrigins), "cors-origin", "web origin whose pages may call kvd from a browser, e.g. https://app.example.com, or * for any (repeatable, or comma-separated)")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	c.cluster.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -114,7 +117,10 @@ func parseConfig(args []string, environ []string, stderr io.Writer) (config, err
 	if batch := httpapi.BatchBodyLimit(c.maxValueBytes); c.maxBodyMemory != 0 && c.maxBodyMemory < batch {
 		return c, fmt.Errorf("--max-body-memory must hold one batch body: at least 4 × --max-value-bytes = %d", batch)
 	}
-	return c, c.checkRanges()
+	if err := c.checkRanges(); err != nil {
+		return c, err
+	}
+	return c, c.cluster.check(c)
 }
 
 // checkRanges refuses values that would otherwise fall back to a default

@@ -92,8 +92,24 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		tlsConfig = cert.TLSConfig()
 	}
 	defer reloadOnHangup(log, tokens, cert)()
+	var registry *actors.Registry
+	node, err := cfg.cluster.start(ctx, cfg.listen, resolver.DataDir(), log, func(path string) { registry.CloseDB(path) })
+	if err != nil {
+		return fmt.Errorf("join the cluster: %w", err)
+	}
+	var owner actors.Owner
+	var fence func(path string) error
+	var member httpapi.Cluster
+	if node != nil {
+		owner, fence, member = node, node.Fence, node
+		defer func() { // after the registry closed every database (below)
+			if err := node.Close(); err != nil {
+				log.Warn("leaving the cluster", "err", err)
+			}
+		}()
+	}
 	metrics := httpapi.NewMetrics()
-	registry := actors.NewRegistry(actors.Config{
+	registry = actors.NewRegistry(actors.Config{
 		Resolver: resolver,
 		Store: sqlitekv.Options{
 			Sync:          sqlitekv.SyncMode(cfg.sync),
@@ -102,7 +118,9 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 			CacheBytes:    cfg.cacheBytes,
 			ReservedKeys:  httpapi.ReservedKeys(),
 			MaxValueBytes: cfg.maxValueBytes,
+			Fence:         fence,
 		},
+		Owner:         owner,
 		MaxQueue:      cfg.maxQueue,
 		MaxOpen:       cfg.maxOpenDBs,
 		IdleTimeout:   cfg.idleTimeout,
@@ -120,6 +138,7 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	}
 	server := httpapi.New(httpapi.Config{
 		Registry: registry, MaxValueBytes: cfg.maxValueBytes, MaxBodyMemory: cfg.maxBodyMemory, MaxAnswerBytes: cfg.maxAnswerBytes, Tokens: tokens, Metrics: metrics, Logger: log,
+		Cluster:     member,
 		ReadTimeout: cfg.readTimeout, MaxConnections: maxConns, TLS: tlsConfig,
 		AccessLog: cfg.accessLog, CORSOrigins: cfg.corsOrigins,
 	})

@@ -1,0 +1,189 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// etcd speaks to etcd's v3 API through its JSON gateway (/v3/...), which
+// every etcd since 3.3 serves on its client port. Ownership needs five
+// calls (grant, keep alive, range, txn, revoke); the gRPC client would add
+// a module graph larger than kvd's for them.
+type etcd struct {
+	endpoints []string
+	http      *http.Client
+}
+
+func newEtcd(endpoints []string) *etcd {
+	return &etcd{endpoints: endpoints, http: &http.Client{Timeout: 3 * time.Second}}
+}
+
+// kv is one key as a range answers it.
+type kv struct {
+	Key            string
+	Value          []byte
+	CreateRevision int64
+	ModRevision    int64
+	Lease          int64
+}
+
+// call posts body to path on the first endpoint that answers.
+func (e *etcd) call(ctx context.Context, path string, body, out any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, ep := range e.endpoints {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep+path, bytes.NewReader(raw))
+		if err != nil {
+			return err
+		}
+		resp, err := e.http.Do(req)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		resp.Body.Close()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			errs = append(errs, fmt.Errorf("etcd %s: %s: %s", path, resp.Status, bytes.TrimSpace(data)))
+			continue
+		}
+		return json.Unmarshal(data, out)
+	}
+	return fmt.Errorf("etcd unreachable: %w", errors.Join(errs...))
+}
+
+// grant creates a lease of ttl and returns its id.
+func (e *etcd) grant(ctx context.Context, ttl time.Duration) (int64, error) {
+	var out struct{ ID string }
+	if err := e.call(ctx, "/v3/lease/grant", map[string]any{"TTL": int64(ttl / time.Second)}, &out); err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(out.ID, 10, 64)
+}
+
+// errLeaseGone is a keep-alive's answer for a lease that expired.
+var errLeaseGone = errors.New("etcd lease expired")
+
+// keepAlive renews lease for its whole TTL.
+func (e *etcd) keepAlive(ctx context.Context, lease int64) error {
+	var out struct {
+		Result struct{ TTL string }
+	}
+	if err := e.call(ctx, "/v3/lease/keepalive", map[string]any{"ID": strconv.FormatInt(lease, 10)}, &out); err != nil {
+		return err
+	}
+	if ttl, _ := strconv.ParseInt(out.Result.TTL, 10, 64); ttl <= 0 {
+		return errLeaseGone
+	}
+	return nil
+}
+
+// revoke ends lease now, deleting every key attached to it.
+func (e *etcd) revoke(ctx context.Context, lease int64) error {
+	var out json.RawMessage
+	return e.call(ctx, "/v3/lease/revoke", map[string]any{"ID": strconv.FormatInt(lease, 10)}, &out)
+}
+
+// get reads one key; nil when it does not exist.
+func (e *etcd) get(ctx context.Context, key string) (*kv, error) {
+	var out rangeAnswer
+	if err := e.call(ctx, "/v3/kv/range", map[string]any{"key": b64(key)}, &out); err != nil {
+		return nil, err
+	}
+	return out.first()
+}
+
+type rangeAnswer struct {
+	Kvs []struct {
+		Key            string `json:"key"`
+		Value          string `json:"value"`
+		CreateRevision string `json:"create_revision"`
+		ModRevision    string `json:"mod_revision"`
+		Lease          string `json:"lease"`
+	} `json:"kvs"`
+}
+
+func (r rangeAnswer) first() (*kv, error) {
+	if len(r.Kvs) == 0 {
+		return nil, nil
+	}
+	k := r.Kvs[0]
+	key, err := base64.StdEncoding.DecodeString(k.Key)
+	if err != nil {
+		return nil, err
+	}
+	value, err := base64.StdEncoding.DecodeString(k.Value)
+	if err != nil {
+		return nil, err
+	}
+	out := &kv{Key: string(key), Value: value}
+	out.CreateRevision, _ = strconv.ParseInt(k.CreateRevision, 10, 64)
+	out.ModRevision, _ = strconv.ParseInt(k.ModRevision, 10, 64)
+	out.Lease, _ = strconv.ParseInt(k.Lease, 10, 64)
+	return out, nil
+}
+
+// cmp is one comparison of a transaction: key's mod revision equals rev
+// (0: the key does not exist).
+type cmp struct {
+	key string
+	rev int64
+}
+
+// op is one write of a transaction: a put (attached to lease when it is
+// not 0) or, with del set, a delete.
+type op struct {
+	key   string
+	value []byte
+	lease int64
+	del   bool
+}
+
+// txn applies ops if every comparison holds, and tells whether they did
+// and the revision they were written at.
+func (e *etcd) txn(ctx context.Context, ifs []cmp, then []op) (ok bool, rev int64, err error) {
+	compare := make([]map[string]any, len(ifs))
+	for i, c := range ifs {
+		compare[i] = map[string]any{"key": b64(c.key), "target": "MOD", "mod_revision": strconv.FormatInt(c.rev, 10)}
+	}
+	success := make([]map[string]any, len(then))
+	for i, o := range then {
+		if o.del {
+			success[i] = map[string]any{"request_delete_range": map[string]any{"key": b64(o.key)}}
+			continue
+		}
+		put := map[string]any{"key": b64(o.key), "value": base64.StdEncoding.EncodeToString(o.value)}
+		if o.lease != 0 {
+			put["lease"] = strconv.FormatInt(o.lease, 10)
+		}
+		success[i] = map[string]any{"request_put": put}
+	}
+	var out struct {
+		Header struct {
+			Revision string `json:"revision"`
+		} `json:"header"`
+		Succeeded bool `json:"succeeded"`
+	}
+	if err := e.call(ctx, "/v3/kv/txn", map[string]any{"compare": compare, "success": success}, &out); err != nil {
+		return false, 0, err
+	}
+	rev, _ = strconv.ParseInt(out.Header.Revision, 10, 64)
+	return out.Succeeded, rev, nil
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -1,0 +1,123 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// A database changes hands when the router sends its requests to another
+// node: that node asks the owner to release it (askRelease → Release),
+// which finishes the writes queued for it, pushes them to the replica,
+// and deletes its owners key; the new owner then restores the replica
+// (take). Requests meanwhile wait, or get 503 with Retry-After.
+
+// ReleasePath is the peer endpoint, as httpapi routes it.
+const ReleasePath = "/api/v1/sqlite/db/release"
+
+// Release hands the database at path over: once it returns nil, this
+// node no longer owns it and the replica holds every write it
+// acknowledged. A database this node does not own is released already.
+func (n *Node) Release(ctx context.Context, path string) error {
+	name, ok := n.name(path)
+	if !ok {
+		return sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode every database lives in the data dir")
+	}
+	n.mu.Lock()
+	c := n.held[name]
+	if c == nil {
+		n.mu.Unlock()
+		// Owned by this node's previous life, whose copy is on this
+		// disk? Then claim it (no restore) to release it properly.
+		owner, err := n.etcd.get(ctx, ownersKey(name))
+		if err != nil {
+			return unavailable(name, err)
+		}
+		if owner == nil || string(owner.Value) != n.cfg.Node {
+			return nil
+		}
+		if err := n.Acquire(path, false); err != nil {
+			return err
+		}
+		return n.Release(ctx, path)
+	}
+	if c.releasing {
+		n.mu.Unlock()
+		return unavailable(name, fmt.Errorf("already being released"))
+	}
+	c.releasing = true
+	n.mu.Unlock()
+
+	n.closeDB(path) // its queued writes commit first
+	if err := n.pushToReplica(ctx, name, path, c.epoch); err != nil {
+		n.mu.Lock()
+		c.releasing = false // still ours, and served again
+		n.mu.Unlock()
+		return unavailable(name, err)
+	}
+	n.dropOwnership(name, c.ownerRev)
+	n.mu.Lock()
+	if n.held[name] == c {
+		delete(n.held, name)
+	}
+	n.mu.Unlock()
+	n.log.Info("database handed over", "db", name, "epoch", c.epoch)
+	return nil
+}
+
+// pushToReplica makes the replica hold everything committed to path, then
+// stops replicating it: the next owner restores from there.
+func (n *Node) pushToReplica(ctx context.Context, name, path string, epoch int64) error {
+	if !fileExists(path) {
+		return nil // claimed, never created
+	}
+	if err := n.ls.register(ctx, path, replicaURL(n.cfg.Replica, name, epoch)); err != nil {
+		return err
+	}
+	if err := n.ls.sync(ctx, path); err != nil {
+		return err
+	}
+	return n.ls.unregister(ctx, path)
+}
+
+// askRelease asks node, which owns name, to hand it over.
+func (n *Node) askRelease(ctx context.Context, node, name string) error {
+	addr, err := n.etcd.get(ctx, nodesKey(node))
+	if err != nil {
+		return err
+	}
+	if addr == nil {
+		return fmt.Errorf("node %s has no address: its lease is ending", node)
+	}
+	u := string(addr.Value) + ReleasePath + "?db=" + url.QueryEscape(name)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a sync to a slow replica
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	if n.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+n.cfg.Token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", u, resp.Status, body)
+	}
+	return nil
+}
+
+// path is where name lives in this node's data dir.
+func (n *Node) path(name string) string {
+	return filepath.Join(n.cfg.DataDir, filepath.FromSlash(name))
+}

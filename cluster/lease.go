@@ -1,0 +1,143 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// The lease is this node's life in the cluster: every owners key it
+// writes is attached to it, so when the node dies (or is cut off from
+// etcd) for a whole TTL, etcd deletes them all at once and peers take its
+// databases over.
+//
+// The node stops writing before that can happen: validUntil is when the
+// last successful keep-alive was sent plus the TTL less a margin for
+// clock drift, and Fence refuses every COMMIT after it. etcd counts the
+// TTL from when it received that keep-alive, later than it was sent.
+
+// fenceMargin is how long before the lease can expire in etcd this node
+// stops committing.
+func (n *Node) fenceMargin() time.Duration { return n.cfg.LeaseTTL / 5 }
+
+// ensureLease returns this node's lease, granting a new one (and
+// announcing the node under it) when there is none.
+func (n *Node) ensureLease(ctx context.Context) (int64, error) {
+	n.mu.Lock()
+	lease, valid := n.lease, time.Now().Before(n.validUntil)
+	n.mu.Unlock()
+	if lease != 0 && valid {
+		return lease, nil
+	}
+	if lease != 0 {
+		n.loseEverything("lease expired") // its keys are gone or going
+	}
+	sent := time.Now()
+	lease, err := n.etcd.grant(ctx, n.cfg.LeaseTTL)
+	if err != nil {
+		return 0, err
+	}
+	if _, _, err := n.etcd.txn(ctx, nil, []op{{key: nodesKey(n.cfg.Node), value: []byte(n.cfg.Advertise), lease: lease}}); err != nil {
+		return 0, err
+	}
+	n.mu.Lock()
+	if n.lease == 0 || !time.Now().Before(n.validUntil) {
+		n.lease, n.validUntil = lease, sent.Add(n.cfg.LeaseTTL-n.fenceMargin())
+	} else {
+		lease = n.lease // a concurrent caller won; this one's lease just expires
+	}
+	n.mu.Unlock()
+	n.log.Info("cluster lease granted", "lease", lease, "ttl", n.cfg.LeaseTTL)
+	return lease, nil
+}
+
+// keepAlive renews the lease three times per TTL, so that two lost
+// renewals in a row still leave it valid.
+func (n *Node) keepAlive() {
+	defer n.done.Done()
+	t := time.NewTicker(n.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		n.mu.Lock()
+		lease := n.lease
+		n.mu.Unlock()
+		if lease == 0 {
+			continue
+		}
+		sent := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/3)
+		err := n.etcd.keepAlive(ctx, lease)
+		cancel()
+		switch {
+		case err == nil:
+			n.mu.Lock()
+			if n.lease == lease {
+				n.validUntil = sent.Add(n.cfg.LeaseTTL - n.fenceMargin())
+			}
+			n.mu.Unlock()
+		case errors.Is(err, errLeaseGone):
+			n.loseEverything("lease expired")
+		default:
+			n.log.Warn("cluster lease not renewed", "err", err)
+			n.mu.Lock()
+			expired := time.Now().After(n.validUntil)
+			n.mu.Unlock()
+			if expired {
+				n.loseEverything("lease not renewed in time")
+			}
+		}
+	}
+}
+
+// loseEverything gives up every database at once: the lease that owned
+// them is gone, or may be. Each is closed (Fence already refuses its
+// commits); the next request for one claims it afresh, which keeps this
+// node's copy only if no peer wrote it meanwhile.
+func (n *Node) loseEverything(why string) {
+	n.mu.Lock()
+	held := n.held
+	n.held, n.lease, n.validUntil = map[string]*claim{}, 0, time.Time{}
+	n.mu.Unlock()
+	if len(held) > 0 {
+		n.log.Warn("cluster lease lost: serving none of this node's databases until claimed again", "why", why, "databases", len(held))
+	}
+	for name := range held {
+		n.closeDB(n.path(name))
+	}
+}
+
+// Close leaves the cluster: databases are closed by the registry first
+// (kvd's shutdown), then the lease is revoked so that peers take them
+// over at once instead of after a TTL. Litestream keeps what it has: a
+// peer restores from the replica, and this node's copy stays current
+// unless a peer writes it.
+func (n *Node) Close() error {
+	close(n.stop)
+	n.done.Wait()
+	n.mu.Lock()
+	lease, held := n.lease, n.held
+	n.held, n.lease = map[string]*claim{}, 0
+	n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
+	if lease != 0 {
+		// Each database's last writes reach the replica before the
+		// lease ends and a peer may restore it.
+		for name := range held {
+			if serr := n.ls.sync(ctx, n.path(name)); serr != nil {
+				n.log.Warn("last writes not synced to the replica; the lease expires on its own", "db", name, "err", serr)
+				lease = 0
+			}
+		}
+	}
+	if lease != 0 {
+		err = n.etcd.revoke(ctx, lease)
+	}
+	return errors.Join(err, n.lock.Close())
+}

@@ -1,0 +1,138 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// litestream drives the node's Litestream sidecar: through its control
+// socket it starts and stops replicating each database this node owns
+// (register, unregister) and pushes a database's last writes to the
+// replica before a hand-over (sync with wait); its command line restores
+// a database from the replica.
+//
+// The sidecar's configuration names no database: kvd registers each one
+// with a replica path of its own ownership epoch (replicaURL), which a
+// `dbs: - dir:` entry cannot express.
+type litestream struct {
+	bin    string // the litestream command, for restores
+	socket string
+	http   *http.Client
+}
+
+func newLitestream(bin, socket string) *litestream {
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	}
+	return &litestream{bin: bin, socket: socket, http: &http.Client{Transport: &http.Transport{DialContext: dial}}}
+}
+
+// call posts body to the control socket's path (GET when body is nil).
+func (l *litestream) call(ctx context.Context, path string, body, out any) error {
+	method, reader := http.MethodGet, io.Reader(nil)
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		method, reader = http.MethodPost, bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://litestream"+path, reader)
+	if err != nil {
+		return err
+	}
+	resp, err := l.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("litestream control socket %s: %w", l.socket, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("litestream %s: %s: %s", path, resp.Status, bytes.TrimSpace(data))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+// register starts replicating the database at path to replica.
+// Registering a path twice keeps the first registration.
+func (l *litestream) register(ctx context.Context, path, replica string) error {
+	return l.call(ctx, "/register", map[string]any{"path": path, "replica_url": replica}, nil)
+}
+
+// unregister stops replicating path; a path not registered is no error.
+func (l *litestream) unregister(ctx context.Context, path string) error {
+	return l.call(ctx, "/unregister", map[string]any{"path": path, "timeout": 30}, nil)
+}
+
+// sync copies what the database at path committed to its replica and
+// returns once the replica has it.
+func (l *litestream) sync(ctx context.Context, path string) error {
+	return l.call(ctx, "/sync", map[string]any{"path": path, "wait": true, "timeout": 30}, nil)
+}
+
+// registered lists the paths the sidecar replicates now: after a restart
+// of the sidecar it has none, and kvd registers its databases again.
+func (l *litestream) registered(ctx context.Context) (map[string]bool, error) {
+	var out struct {
+		Databases []struct{ Path string }
+	}
+	if err := l.call(ctx, "/list", nil, &out); err != nil {
+		return nil, err
+	}
+	paths := make(map[string]bool, len(out.Databases))
+	for _, db := range out.Databases {
+		paths[db.Path] = true
+	}
+	return paths, nil
+}
+
+// errNoReplica is restore's answer when the replica holds no copy.
+var errNoReplica = errors.New("no replica")
+
+// restore writes the newest state of replica to path, which must not
+// exist. Litestream writes to a temporary file beside it and renames
+// it into place, so path never holds half a database.
+func (l *litestream) restore(ctx context.Context, replica, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, l.bin, "restore", "-if-replica-exists", "-o", path, replica)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("litestream restore %s: %w: %s", replica, err, bytes.TrimSpace(out))
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return errNoReplica // -if-replica-exists: nothing to restore, exit 0
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// replicaURL is where one ownership epoch of db replicates: a fresh path
+// per epoch, so no two nodes ever write one lineage (see doc.go).
+// The root's query (an S3 endpoint, say) stays at the end.
+func replicaURL(root, db string, epoch int64) string {
+	u, err := url.Parse(root)
+	if err != nil { // checked at Start
+		panic(err)
+	}
+	u.Path = fmt.Sprintf("%s/%s/%d", strings.TrimRight(u.Path, "/"), db, epoch)
+	return u.String()
+}

@@ -1,0 +1,108 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// What a node keeps about the cluster on its own disk, in .kvd-cluster/
+// of its data dir: a lock, its name, and for each database the ownership
+// epoch its copy belongs to. A copy is the newest exactly when etcd's
+// epoch record names this node and that epoch; otherwise a peer wrote the
+// database since, and the copy is replaced from the replica before it is
+// served. The data dir going (a dead disk) takes these with it, and every
+// copy counts as stale.
+
+const stateDir = ".kvd-cluster"
+
+// lockDataDir makes sure one kvd at a time serves as node in dataDir, so
+// that a node restarting on its disk may take over what its previous life
+// owned: that life is surely over.
+func lockDataDir(dataDir, node string) (*os.File, error) {
+	dir := filepath.Join(dataDir, stateDir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data dir %s is in use by another kvd: %w", dataDir, err)
+	}
+	nameFile := filepath.Join(dir, "node")
+	switch was, err := os.ReadFile(nameFile); {
+	case err == nil && strings.TrimSpace(string(was)) != node:
+		f.Close()
+		return nil, fmt.Errorf("data dir %s belongs to cluster node %q, not %q", dataDir, strings.TrimSpace(string(was)), node)
+	case errors.Is(err, os.ErrNotExist):
+		if err := writeFileSynced(nameFile, node+"\n"); err != nil {
+			f.Close()
+			return nil, err
+		}
+	case err != nil:
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (n *Node) epochFile(name string) string {
+	return filepath.Join(n.cfg.DataDir, stateDir, "epochs", filepath.FromSlash(name))
+}
+
+// localEpoch is the epoch of this node's copy of name; 0 when it has none
+// it knows of.
+func (n *Node) localEpoch(name string) int64 {
+	raw, err := os.ReadFile(n.epochFile(name))
+	if err != nil {
+		return 0
+	}
+	epoch, _ := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	return epoch
+}
+
+func (n *Node) setLocalEpoch(name string, epoch int64) error {
+	path := n.epochFile(name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	return writeFileSynced(path, strconv.FormatInt(epoch, 10)+"\n")
+}
+
+// writeFileSynced replaces path with data, durably: a power cut leaves the
+// old content or the new, never a torn one.
+func writeFileSynced(path, data string) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}

@@ -1,0 +1,378 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// Config is one node's place in the cluster.
+type Config struct {
+	Node       string        // this node's name, stable for its data dir
+	Advertise  string        // base URL at which peers reach this node's API
+	Etcd       []string      // etcd client URLs
+	Replica    string        // replica root: file:///... or s3://bucket/prefix?...
+	LeaseTTL   time.Duration // 0 means 10s
+	Litestream string        // the litestream command; "" means "litestream"
+	Socket     string        // Litestream's control socket
+	DataDir    string        // the real data dir (sqlitekv.Resolver.DataDir)
+	Token      string        // bearer token for hand-over requests to peers ("" without auth)
+	Logger     *slog.Logger
+}
+
+// claimWait bounds how long a request waits for a database to be handed
+// over or for its dead owner's lease to expire before it is answered
+// 503 with Retry-After.
+const claimWait = 3 * time.Second
+
+// Node serves, of all the cluster's databases, those it owns. Acquire
+// makes it the owner of one (handing over from a peer, or taking over from
+// a dead one, restoring from the replica when its own copy is not the
+// newest); Release gives one up; Fence, checked before every COMMIT, stops
+// writes the moment its lease may have run out.
+type Node struct {
+	cfg  Config
+	etcd *etcd
+	ls   *litestream
+	log  *slog.Logger
+	lock *os.File // the data dir's lock: one kvd per node
+
+	// closeDB closes a database in the registry, after its queued writes
+	// commit, and returns once it is closed (actors.Registry.CloseDB).
+	closeDB func(path string)
+
+	mu         sync.Mutex
+	lease      int64
+	validUntil time.Time         // the lease is surely ours until then
+	held       map[string]*claim // by database name (path below the data dir)
+	claiming   map[string]chan struct{}
+	stop       chan struct{}
+	done       sync.WaitGroup
+}
+
+// claim is one database this node owns.
+type claim struct {
+	epoch     int64
+	ownerRev  int64 // mod revision of its owners key, as this node wrote it
+	releasing bool
+}
+
+// epochRecord is /kvd/epochs/<db>: which node holds the newest copy of a
+// database, and in which of its replica paths.
+type epochRecord struct {
+	Node  string `json:"node"`
+	Epoch int64  `json:"epoch"`
+}
+
+func ownersKey(db string) string { return "/kvd/owners/" + db }
+func epochsKey(db string) string { return "/kvd/epochs/" + db }
+func nodesKey(node string) string { return "/kvd/nodes/" + node }
+
+// Start joins the cluster: it takes the data dir's lock, obtains a lease
+// and announces where peers reach this node. closeDB is the registry's.
+func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, error) {
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 10 * time.Second
+	}
+	if cfg.LeaseTTL < 2*time.Second {
+		return nil, fmt.Errorf("cluster lease TTL %v: at least 2s", cfg.LeaseTTL)
+	}
+	if cfg.Litestream == "" {
+		cfg.Litestream = "litestream"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if _, err := url.Parse(cfg.Replica); err != nil || cfg.Replica == "" {
+		return nil, fmt.Errorf("cluster replica URL %q: %v", cfg.Replica, err)
+	}
+	n := &Node{
+		cfg: cfg, etcd: newEtcd(cfg.Etcd), ls: newLitestream(cfg.Litestream, cfg.Socket),
+		log: cfg.Logger.With("node", cfg.Node), closeDB: closeDB,
+		held: map[string]*claim{}, claiming: map[string]chan struct{}{}, stop: make(chan struct{}),
+	}
+	lock, err := lockDataDir(cfg.DataDir, cfg.Node)
+	if err != nil {
+		return nil, err
+	}
+	n.lock = lock
+	if _, err := n.ensureLease(ctx); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	n.done.Add(2)
+	go n.keepAlive()
+	go n.reconcileReplication()
+	return n, nil
+}
+
+// Ready is nil while this node holds its lease: /readyz answers 503
+// otherwise, so that the router stops sending it requests.
+func (n *Node) Ready() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.lease == 0 || time.Now().After(n.validUntil) {
+		return errors.New("no cluster lease")
+	}
+	return nil
+}
+
+// Holds tells, without waiting, whether this node serves path now.
+func (n *Node) Holds(path string) bool {
+	name, ok := n.name(path)
+	if !ok {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := n.held[name]
+	return c != nil && !c.releasing && time.Now().Before(n.validUntil)
+}
+
+// Fence is checked before each COMMIT: a write commits only while this
+// node owns its database under a lease that has surely not expired in
+// etcd, so once a peer may have taken the database over, nothing more is
+// acknowledged here.
+func (n *Node) Fence(path string) error {
+	name, ok := n.name(path)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !ok || n.held[name] == nil || time.Now().After(n.validUntil) {
+		return notOwner(name)
+	}
+	return nil
+}
+
+func notOwner(name string) error {
+	return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "This node no longer serves database %q (it moved or the node lost its cluster lease); retry", name)
+}
+
+// name is path's name in the cluster: its path below the data dir.
+func (n *Node) name(path string) (string, bool) {
+	rel, err := filepath.Rel(n.cfg.DataDir, path)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
+}
+
+// Acquire makes this node the owner of the database at path, with a copy
+// that is the newest, before the registry opens it. A database that does
+// not exist anywhere is claimed only when create is set.
+func (n *Node) Acquire(path string, create bool) error {
+	name, ok := n.name(path)
+	if !ok {
+		return sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode every database lives in the data dir")
+	}
+	for {
+		n.mu.Lock()
+		if c := n.held[name]; c != nil && time.Now().Before(n.validUntil) {
+			releasing := c.releasing
+			n.mu.Unlock()
+			if releasing {
+				return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is moving to another node; retry", name)
+			}
+			return nil
+		}
+		if wait, busy := n.claiming[name]; busy {
+			n.mu.Unlock() // another request claims it already: share its outcome
+			<-wait
+			continue
+		}
+		wait := make(chan struct{})
+		n.claiming[name] = wait
+		n.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(context.Background(), claimWait)
+		err := n.claim(ctx, name, path, create)
+		cancel()
+		n.mu.Lock()
+		delete(n.claiming, name)
+		n.mu.Unlock()
+		close(wait)
+		return err
+	}
+}
+
+// claim takes name over, retrying until ctx ends: from nobody, from this
+// node's previous life, or from a live peer that is asked to hand it over.
+func (n *Node) claim(ctx context.Context, name, path string, create bool) error {
+	for {
+		lease, err := n.ensureLease(ctx)
+		if err != nil {
+			return unavailable(name, err)
+		}
+		owner, err := n.etcd.get(ctx, ownersKey(name))
+		if err != nil {
+			return unavailable(name, err)
+		}
+		if owner != nil && string(owner.Value) != n.cfg.Node {
+			// A peer owns it: ask it to hand the database over, then look
+			// again. A dead peer does not answer; its lease expiring
+			// frees the database.
+			if err := n.askRelease(ctx, string(owner.Value), name); err != nil {
+				n.log.Debug("hand-over refused", "db", name, "owner", string(owner.Value), "err", err)
+				if !sleep(ctx, 200*time.Millisecond) {
+					return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is owned by node %s, which has not handed it over yet; retry", name, owner.Value)
+				}
+			}
+			continue
+		}
+		done, err := n.take(ctx, name, path, create, lease, owner)
+		if err != nil || done {
+			return err
+		}
+		// A peer changed the keys between our read and our write: again.
+	}
+}
+
+// take claims name, unowned or owned by this node's previous life, in one
+// etcd transaction, then brings the local copy up to date. done is false
+// when the transaction lost a race.
+func (n *Node) take(ctx context.Context, name, path string, create bool, lease int64, owner *kv) (done bool, err error) {
+	epochKV, err := n.etcd.get(ctx, epochsKey(name))
+	if err != nil {
+		return false, unavailable(name, err)
+	}
+	var rec *epochRecord
+	if epochKV != nil {
+		rec = new(epochRecord)
+		if err := json.Unmarshal(epochKV.Value, rec); err != nil {
+			return false, fmt.Errorf("etcd %s: %w", epochsKey(name), err)
+		}
+	}
+	local := n.localEpoch(name)
+	exists := fileExists(path)
+	epoch, current := int64(1), false
+	switch {
+	case rec == nil && exists && local == 0:
+		current = true // a database from before cluster mode: adopted as it is
+	case rec == nil && !create:
+		return true, sqlitekv.Errorf(sqlitekv.CodeDatabaseNotFound, "Database file does not exist")
+	case rec == nil:
+		// a new database, the cluster's first copy
+	case rec.Node == n.cfg.Node && rec.Epoch == local && exists:
+		epoch, current = rec.Epoch, true
+	default:
+		epoch = rec.Epoch + 1 // restored from rec's replica below
+	}
+	ifs := []cmp{{ownersKey(name), revOf(owner)}, {epochsKey(name), revOf(epochKV)}}
+	then := []op{{key: ownersKey(name), value: []byte(n.cfg.Node), lease: lease}}
+	if rec == nil || rec.Epoch != epoch || rec.Node != n.cfg.Node {
+		value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: epoch})
+		then = append(then, op{key: epochsKey(name), value: value})
+	}
+	ok, rev, err := n.etcd.txn(ctx, ifs, then)
+	if err != nil || !ok {
+		return false, err
+	}
+	if !current {
+		if err := n.replaceLocalCopy(ctx, name, path, rec); err != nil {
+			n.dropOwnership(name, rev)
+			return true, unavailable(name, err)
+		}
+	}
+	if err := n.setLocalEpoch(name, epoch); err != nil {
+		n.dropOwnership(name, rev)
+		return true, unavailable(name, err)
+	}
+	n.mu.Lock()
+	n.held[name] = &claim{epoch: epoch, ownerRev: rev}
+	n.mu.Unlock()
+	n.log.Info("serving database", "db", name, "epoch", epoch, "restored", !current)
+	if fileExists(path) {
+		n.replicate(ctx, name, path, epoch)
+	}
+	return true, nil
+}
+
+// replaceLocalCopy puts the newest copy of name at path: the one the
+// replica of rec's epoch holds. Whatever was here is older.
+func (n *Node) replaceLocalCopy(ctx context.Context, name, path string, rec *epochRecord) error {
+	// Litestream must stop reading the old file before it goes.
+	if err := n.ls.unregister(ctx, path); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	// Litestream's own record of what it shipped from the old file.
+	meta := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"-litestream")
+	if err := os.RemoveAll(meta); err != nil {
+		return err
+	}
+	if rec == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	// The newest epoch with a replica: an epoch whose owner died before
+	// Litestream's first sync of it left none, and its writes are lost
+	// within the replication lag, like any last write.
+	for epoch := rec.Epoch; epoch > 0; epoch-- {
+		err := n.ls.restore(ctx, replicaURL(n.cfg.Replica, name, epoch), path)
+		if !errors.Is(err, errNoReplica) {
+			return err
+		}
+	}
+	n.log.Warn("database had no replica to restore from", "db", name, "epoch", rec.Epoch)
+	return nil
+}
+
+// replicate has the sidecar stream path to this epoch's replica. A
+// failure is logged; reconcileReplication tries again.
+func (n *Node) replicate(ctx context.Context, name, path string, epoch int64) {
+	if err := n.ls.register(ctx, path, replicaURL(n.cfg.Replica, name, epoch)); err != nil {
+		n.log.Warn("replication not started yet", "db", name, "err", err)
+	}
+}
+
+// dropOwnership deletes name's owners key if it is still the one this
+// node wrote at rev.
+func (n *Node) dropOwnership(name string, rev int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, _, err := n.etcd.txn(ctx, []cmp{{ownersKey(name), rev}}, []op{{key: ownersKey(name), del: true}}); err != nil {
+		n.log.Warn("could not give up ownership; it ends with the lease", "db", name, "err", err)
+	}
+}
+
+func revOf(k *kv) int64 {
+	if k == nil {
+		return 0
+	}
+	return k.ModRevision
+}
+
+func unavailable(name string, err error) error {
+	return &sqlitekv.Error{Code: sqlitekv.CodeOverloaded, Message: fmt.Sprintf("Database %q cannot be served by this node right now; retry", name), Cause: err}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

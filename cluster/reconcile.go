@@ -1,0 +1,67 @@
+package cluster
+
+import (
+	"context"
+	"time"
+)
+
+// reconcileReplication keeps the sidecar replicating exactly the
+// databases this node owns: it registers those created since they were
+// claimed, all of them again after the sidecar restarted (it forgets its
+// registrations), and unregisters those no longer owned.
+func (n *Node) reconcileReplication() {
+	defer n.done.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n.reconcileOnce(ctx)
+		cancel()
+	}
+}
+
+func (n *Node) reconcileOnce(ctx context.Context) {
+	registered, err := n.ls.registered(ctx)
+	if err != nil {
+		n.log.Warn("litestream sidecar unreachable: databases are not replicated", "err", err)
+		return
+	}
+	n.mu.Lock()
+	want := make(map[string]int64, len(n.held))
+	for name, c := range n.held {
+		if !c.releasing {
+			want[n.path(name)] = c.epoch
+		}
+	}
+	n.mu.Unlock()
+	for path, epoch := range want {
+		if !registered[path] && fileExists(path) {
+			name, _ := n.name(path)
+			n.replicate(ctx, name, path, epoch)
+		}
+	}
+	for path := range registered {
+		if _, ok := want[path]; !ok {
+			if _, inside := n.name(path); inside && !n.releasingPath(path) {
+				if err := n.ls.unregister(ctx, path); err != nil {
+					n.log.Warn("could not stop replicating a database this node gave up", "path", path, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// releasingPath tells whether path is being handed over, when Release
+// itself registers and unregisters it.
+func (n *Node) releasingPath(path string) bool {
+	name, _ := n.name(path)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := n.held[name]
+	return c != nil && c.releasing
+}
