@@ -74,8 +74,8 @@ type epochRecord struct {
 	Epoch int64  `json:"epoch"`
 }
 
-func ownersKey(db string) string { return "/kvd/owners/" + db }
-func epochsKey(db string) string { return "/kvd/epochs/" + db }
+func ownersKey(db string) string  { return "/kvd/owners/" + db }
+func epochsKey(db string) string  { return "/kvd/epochs/" + db }
 func nodesKey(node string) string { return "/kvd/nodes/" + node }
 
 // Start joins the cluster: it takes the data dir's lock, obtains a lease
