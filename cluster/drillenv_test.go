@@ -1,0 +1,287 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The drill runs the real thing on loopback: one etcd, HAProxy in front,
+// and per node a kvd and its Litestream sidecar, each a process of its own
+// that the test starts, kills and restarts.
+
+// tools finds etcd, haproxy and litestream. Missing ones skip the drill,
+// unless KVD_CLUSTER_DRILL=require (CI), where they fail it.
+func tools(t *testing.T) map[string]string {
+	paths := map[string]string{}
+	var missing []string
+	for _, name := range []string{"etcd", "haproxy", "litestream"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			missing = append(missing, name)
+			continue
+		}
+		paths[name] = p
+	}
+	if len(missing) > 0 {
+		msg := fmt.Sprintf("cluster drill needs %v on PATH (.ci/run installs them)", missing)
+		if os.Getenv("KVD_CLUSTER_DRILL") == "require" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return paths
+}
+
+// proc is a process the drill started; stopped by the test's cleanup.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	done chan struct{}
+}
+
+func start(t *testing.T, name string, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, log: &bytes.Buffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	logf, err := os.Create(filepath.Join(logDir(t), name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.cmd.Wait(); logf.Close(); close(p.done) }()
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+// kill ends the process at once, as a crash would.
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// stop asks the process to end (SIGTERM) and waits up to a bound.
+func (p *proc) stop(t *testing.T) {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Errorf("%s did not stop on SIGTERM within 30s", p.name)
+		p.kill()
+	}
+}
+
+// logDir keeps every process's log; a failed drill prints where.
+func logDir(t *testing.T) string {
+	dir := filepath.Join(os.TempDir(), "kvd-drill-logs")
+	os.MkdirAll(dir, 0o755)
+	return dir
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v (logs in %s)", what, within, logDir(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func answers(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// cluster is the drill's running system.
+type cluster struct {
+	t        *testing.T
+	bin      map[string]string
+	dir      string
+	etcdURL  string
+	replica  string
+	front    string // HAProxy's frontend URL
+	adminSck string // HAProxy's runtime API
+	mapFile  string
+	nodes    []*node
+}
+
+// node is one kvd and its Litestream sidecar.
+type node struct {
+	id, dataDir, socket string
+	port                int
+	kvd, litestream     *proc
+}
+
+func (n *node) url() string { return fmt.Sprintf("http://127.0.0.1:%d", n.port) }
+
+// leaseTTL is short, so a dead node's databases come back quickly.
+const leaseTTL = 3 * time.Second
+
+func startCluster(t *testing.T, kvdBin string, nodes int) *cluster {
+	c := &cluster{t: t, bin: tools(t), dir: t.TempDir()}
+	c.bin["kvd"] = kvdBin
+	c.replica = filepath.Join(c.dir, "replica")
+	clientPort, peerPort := freePort(t), freePort(t)
+	c.etcdURL = fmt.Sprintf("http://127.0.0.1:%d", clientPort)
+	start(t, "etcd", c.bin["etcd"], "--data-dir", filepath.Join(c.dir, "etcd"),
+		"--listen-client-urls", c.etcdURL, "--advertise-client-urls", c.etcdURL,
+		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peerPort),
+		"--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peerPort),
+		"--initial-cluster", fmt.Sprintf("default=http://127.0.0.1:%d", peerPort))
+	waitFor(t, "etcd answers", 20*time.Second, func() bool { return answers(c.etcdURL + "/health") })
+	for i := range nodes {
+		n := &node{id: fmt.Sprintf("n%d", i+1), port: freePort(t)}
+		n.dataDir = filepath.Join(c.dir, n.id)
+		n.socket = filepath.Join(c.dir, n.id+"-litestream.sock")
+		c.nodes = append(c.nodes, n)
+		c.startNode(n)
+	}
+	c.startHAProxy()
+	return c
+}
+
+// startNode starts n's sidecar, then its kvd, on n's data dir as it is.
+func (c *cluster) startNode(n *node) {
+	t := c.t
+	conf := filepath.Join(c.dir, n.id+"-litestream.yml")
+	os.WriteFile(conf, fmt.Appendf(nil, "socket:\n  enabled: true\n  path: %s\ndbs: []\n", n.socket), 0o644)
+	os.Remove(n.socket)
+	n.litestream = start(t, n.id+"-litestream", c.bin["litestream"], "replicate", "-config", conf)
+	waitFor(t, n.id+" litestream socket", 10*time.Second, func() bool { _, err := os.Stat(n.socket); return err == nil })
+	c.startKVD(n)
+}
+
+func (c *cluster) startKVD(n *node) {
+	n.kvd = start(c.t, n.id+"-kvd", c.bin["kvd"], "--listen", fmt.Sprintf("127.0.0.1:%d", n.port),
+		"--data-dir", n.dataDir, "--cluster-node", n.id, "--cluster-etcd", c.etcdURL,
+		"--cluster-replica", "file://"+c.replica, "--cluster-lease-ttl", leaseTTL.String(),
+		"--litestream", c.bin["litestream"], "--litestream-socket", n.socket)
+	waitFor(c.t, n.id+" ready", 20*time.Second, func() bool { return answers(n.url() + "/readyz") })
+}
+
+// haproxyConfig routes as deploy/cluster/ does: a consistent hash of the
+// database's name, unless the placement map names a node for it.
+const haproxyConfig = `global
+    stats socket {{admin}} level admin
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 60s
+    timeout server 60s
+    retries 2
+    option redispatch
+frontend kvd
+    bind 127.0.0.1:{{port}}
+    http-request set-var(txn.db) url_param(db)
+    http-request set-var(txn.db) url_param(path) if { path /api/v1/sqlite/db/create }
+    http-request set-var(txn.db) var(txn.db),regsub(^[.]/,),regsub([.]db$,)
+    use_backend %[var(txn.db),map({{map}})] if { var(txn.db),map({{map}}) -m found }
+    default_backend kvd_hash
+backend kvd_hash
+    balance hash var(txn.db)
+    hash-type consistent
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server inter 500ms fall 2 rise 2
+{{servers}}
+{{pinned}}`
+
+func (c *cluster) startHAProxy() {
+	t := c.t
+	c.adminSck = filepath.Join(c.dir, "haproxy.sock")
+	c.mapFile = filepath.Join(c.dir, "placement.map")
+	os.WriteFile(c.mapFile, nil, 0o644)
+	port := freePort(t)
+	var servers, pinned strings.Builder
+	for _, n := range c.nodes {
+		fmt.Fprintf(&servers, "    server %s 127.0.0.1:%d check\n", n.id, n.port)
+		// A database pinned to a node falls back to the others while it
+		// is down.
+		fmt.Fprintf(&pinned, "backend kvd_%s\n    option httpchk GET /readyz\n    default-server inter 500ms fall 2 rise 2\n    server %s 127.0.0.1:%d check\n", n.id, n.id, n.port)
+		for _, o := range c.nodes {
+			if o != n {
+				fmt.Fprintf(&pinned, "    server %s 127.0.0.1:%d check backup\n", o.id, o.port)
+			}
+		}
+	}
+	conf := strings.NewReplacer("{{admin}}", c.adminSck, "{{port}}", fmt.Sprint(port), "{{map}}", c.mapFile,
+		"{{servers}}", servers.String(), "{{pinned}}", pinned.String()).Replace(haproxyConfig)
+	path := filepath.Join(c.dir, "haproxy.cfg")
+	os.WriteFile(path, []byte(conf), 0o644)
+	start(t, "haproxy", c.bin["haproxy"], "-db", "-f", path)
+	c.front = fmt.Sprintf("http://127.0.0.1:%d", port)
+	waitFor(t, "haproxy serves", 10*time.Second, func() bool { return answers(c.front + "/readyz") })
+}
+
+// pin routes db to node from now on, through HAProxy's runtime API.
+func (c *cluster) pin(db string, n *node) {
+	conn, err := net.Dial("unix", c.adminSck)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "add map %s %s kvd_%s\n", c.mapFile, db, n.id)
+	var out [512]byte
+	k, _ := conn.Read(out[:])
+	if s := strings.TrimSpace(string(out[:k])); s != "" {
+		c.t.Fatalf("haproxy add map: %s", s)
+	}
+}
+
+// owner asks etcd which node owns db (its name below the data dir).
+func (c *cluster) owner(db string) string {
+	body, _ := json.Marshal(map[string]string{"key": base64.StdEncoding.EncodeToString([]byte("/kvd/owners/" + db))})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.etcdURL+"/v3/kv/range", bytes.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var out struct{ Kvs []struct{ Value string } }
+	json.NewDecoder(resp.Body).Decode(&out)
+	if len(out.Kvs) == 0 {
+		return ""
+	}
+	v, _ := base64.StdEncoding.DecodeString(out.Kvs[0].Value)
+	return string(v)
+}
