@@ -81,6 +81,9 @@ func (p *proc) kill() {
 	<-p.done
 }
 
+// signal sends sig to the process (SIGSTOP freezes it, SIGCONT wakes it).
+func (p *proc) signal(sig syscall.Signal) { p.cmd.Process.Signal(sig) }
+
 // stop asks the process to end (SIGTERM) and waits up to a bound.
 func (p *proc) stop(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
