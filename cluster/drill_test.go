@@ -32,6 +32,8 @@ var drillDBs = flag.Int("drill-dbs", 210, "databases the cluster drill writes")
 //  4. move one database to another node under load: nothing lost;
 //  5. freeze a node past its lease (SIGSTOP), then wake it: nothing lost,
 //     for it acknowledges no write to databases taken over meanwhile;
+//  6. cut a node off from etcd while a client still writes to it directly:
+//     nothing lost, for it stops acknowledging before its lease can expire;
 //
 // and PRAGMA integrity_check on every database file at the end.
 func TestClusterDrill(t *testing.T) {
@@ -180,6 +182,40 @@ func TestClusterDrill(t *testing.T) {
 	report(fmt.Sprintf("step 5 (%s frozen past its lease, then woken)", n3.id), r)
 	if len(r.lost) > 0 {
 		t.Errorf("step 5: %d acknowledged writes lost: a frozen node acknowledged writes after losing its lease", len(r.lost))
+	}
+
+	// 6. A node is cut off from etcd while clients still reach it, some
+	// directly (a router with a stale view): once its lease may have
+	// expired it must acknowledge nothing, for peers take its databases
+	// over as soon as etcd expires the lease. Fencing is what prevents
+	// split brain here.
+	var mine []string
+	for _, db := range dbs {
+		if c.owner(db+".db") == n1.id {
+			mine = append(mine, db)
+		}
+	}
+	stop = c.writers(l, dbs, 8)
+	stale := c.writersTo(n1.url(), l, mine, 4)
+	time.Sleep(time.Second)
+	n1.etcd.cut()
+	time.Sleep(leaseTTL + 3*time.Second)
+	stale()
+	stop()
+	n1.etcd.heal()
+	r = c.check(l)
+	report(fmt.Sprintf("step 6 (%s cut off from etcd, still reached directly)", n1.id), r)
+	if len(r.lost) > 0 {
+		t.Errorf("step 6: %d acknowledged writes lost: a node cut off from etcd acknowledged writes after losing its lease", len(r.lost))
+	}
+	taken := 0
+	for _, db := range mine {
+		if o := c.owner(db + ".db"); o != "" && o != n1.id {
+			taken++
+		}
+	}
+	if taken == 0 {
+		t.Errorf("step 6: no database of %s was taken over while it was cut off", n1.id)
 	}
 
 	// The end: every node stops cleanly, every file is sound.

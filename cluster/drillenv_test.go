@@ -150,6 +150,7 @@ type node struct {
 	id, dataDir, socket string
 	port                int
 	kvd, litestream     *proc
+	etcd                *link // its path to etcd, which the drill may cut
 }
 
 func (n *node) url() string { return fmt.Sprintf("http://127.0.0.1:%d", n.port) }
@@ -173,6 +174,7 @@ func startCluster(t *testing.T, kvdBin string, nodes int) *cluster {
 		n := &node{id: fmt.Sprintf("n%d", i+1), port: freePort(t)}
 		n.dataDir = filepath.Join(c.dir, n.id)
 		n.socket = filepath.Join(c.dir, n.id+"-litestream.sock")
+		n.etcd = newLink(t, strings.TrimPrefix(c.etcdURL, "http://"))
 		c.nodes = append(c.nodes, n)
 		c.startNode(n)
 	}
@@ -193,7 +195,7 @@ func (c *cluster) startNode(n *node) {
 
 func (c *cluster) startKVD(n *node) {
 	n.kvd = start(c.t, n.id+"-kvd", c.bin["kvd"], "--listen", fmt.Sprintf("127.0.0.1:%d", n.port),
-		"--data-dir", n.dataDir, "--cluster-node", n.id, "--cluster-etcd", c.etcdURL,
+		"--data-dir", n.dataDir, "--cluster-node", n.id, "--cluster-etcd", n.etcd.url(),
 		"--cluster-replica", "file://"+c.replica, "--cluster-lease-ttl", leaseTTL.String(),
 		"--litestream", c.bin["litestream"], "--litestream-socket", n.socket)
 	waitFor(c.t, n.id+" ready", 20*time.Second, func() bool { return answers(n.url() + "/readyz") })

@@ -38,8 +38,14 @@ func newLedger() *ledger {
 	return &ledger{puts: map[string]map[string]ack{}, counters: map[string]map[string][]ack{}, floor: map[string]map[string]int64{}}
 }
 
-// writers runs n writers over dbs until stop is called.
+// writers runs n writers over dbs, through the router, until stop is
+// called.
 func (c *cluster) writers(l *ledger, dbs []string, n int) (stop func()) {
+	return c.writersTo(c.front, l, dbs, n)
+}
+
+// writersTo runs n writers over dbs at base until stop is called.
+func (c *cluster) writersTo(base string, l *ledger, dbs []string, n int) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for w := range n {
@@ -50,9 +56,9 @@ func (c *cluster) writers(l *ledger, dbs []string, n int) (stop func()) {
 			for seq := 0; ctx.Err() == nil; seq++ {
 				db := dbs[rng.IntN(len(dbs))]
 				if seq%2 == 0 {
-					c.incr(ctx, l, db, fmt.Sprintf("c-w%d", w))
+					c.incr(ctx, base, l, db, fmt.Sprintf("c-w%d", w))
 				} else {
-					c.put(ctx, l, db, fmt.Sprintf("p-w%d-%d", w, seq), int64(seq))
+					c.put(ctx, base, l, db, fmt.Sprintf("p-w%d-%d", w, seq), int64(seq))
 				}
 			}
 		}()
@@ -60,9 +66,9 @@ func (c *cluster) writers(l *ledger, dbs []string, n int) (stop func()) {
 	return func() { cancel(); wg.Wait() }
 }
 
-func (c *cluster) incr(ctx context.Context, l *ledger, db, key string) {
+func (c *cluster) incr(ctx context.Context, base string, l *ledger, db, key string) {
 	var out struct{ Value int64 }
-	if !c.write(ctx, l, http.MethodPost, "/api/v1/sqlite/kv/"+key+"/incr?create_db_if_missing=true&db="+url.QueryEscape(db), nil, &out) {
+	if !c.write(ctx, l, http.MethodPost, base+"/api/v1/sqlite/kv/"+key+"/incr?create_db_if_missing=true&db="+url.QueryEscape(db), nil, &out) {
 		return
 	}
 	l.mu.Lock()
@@ -73,9 +79,9 @@ func (c *cluster) incr(ctx context.Context, l *ledger, db, key string) {
 	l.counters[db][key] = append(l.counters[db][key], ack{out.Value, time.Now()})
 }
 
-func (c *cluster) put(ctx context.Context, l *ledger, db, key string, value int64) {
+func (c *cluster) put(ctx context.Context, base string, l *ledger, db, key string, value int64) {
 	body := []byte(strconv.FormatInt(value, 10))
-	if !c.write(ctx, l, http.MethodPut, "/api/v1/sqlite/kv/"+key+"?create_db_if_missing=true&db="+url.QueryEscape(db), body, nil) {
+	if !c.write(ctx, l, http.MethodPut, base+"/api/v1/sqlite/kv/"+key+"?create_db_if_missing=true&db="+url.QueryEscape(db), body, nil) {
 		return
 	}
 	l.mu.Lock()
@@ -87,8 +93,8 @@ func (c *cluster) put(ctx context.Context, l *ledger, db, key string, value int6
 }
 
 // write sends one write and tells whether kvd acknowledged it (200).
-func (c *cluster) write(ctx context.Context, l *ledger, method, path string, body []byte, out any) bool {
-	req, err := http.NewRequestWithContext(ctx, method, c.front+path, bytes.NewReader(body))
+func (c *cluster) write(ctx context.Context, l *ledger, method, target string, body []byte, out any) bool {
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
 		panic(err)
 	}

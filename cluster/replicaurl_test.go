@@ -1,0 +1,16 @@
+package cluster
+
+import "testing"
+
+func TestReplicaURL_PutsDatabaseAndEpochBeforeTheQuery(t *testing.T) {
+	for _, c := range []struct{ root, db, want string }{
+		{"file:///var/lib/kvd-replica", "app.db", "file:///var/lib/kvd-replica/app.db/7"},
+		{"file:///var/lib/kvd-replica/", "team/x.db", "file:///var/lib/kvd-replica/team/x.db/7"},
+		{"s3://bucket/kvd?endpoint=http://minio:9000&region=us-east-1", "app.db", "s3://bucket/kvd/app.db/7?endpoint=http://minio:9000&region=us-east-1"},
+		{"s3://bucket", "app.db", "s3://bucket/app.db/7"},
+	} {
+		if got := replicaURL(c.root, c.db, 7); got != c.want {
+			t.Errorf("replicaURL(%q, %q, 7) = %q, want %q", c.root, c.db, got, c.want)
+		}
+	}
+}
