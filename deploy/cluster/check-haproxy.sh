@@ -10,7 +10,9 @@
 #   - a placement map entry, from the map file or added at runtime through
 #     the stats socket, overrides the hash, and removing it restores it;
 #   - a node that stops answering /readyz leaves the pool: its hashed and
-#     its placed databases go to the other nodes.
+#     its placed databases go to the other nodes;
+#   - adding a fourth node to kvd_hash (README.md, "Adding a node") moves
+#     about a quarter of 300 names, every one of them to the new node.
 # Exits non-zero on the first failure; kills what it started and removes
 # its temp dir in any case. Needs haproxy (2.6), python3 and curl.
 set -euo pipefail
@@ -28,10 +30,11 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 
-# Four free loopback ports: the frontend and the three nodes.
-read -r fe p1 p2 p3 < <(python3 - <<'PY'
+# Six free loopback ports: the frontend, the three nodes, and a fourth
+# node with a second frontend for the adding-a-node check.
+read -r fe p1 p2 p3 p4 fe4 < <(python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(6)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
@@ -66,7 +69,7 @@ class S(http.server.ThreadingHTTPServer):
         pass  # HAProxy ends its checks with a reset: not an error here
 S(("127.0.0.1", port), H).serve_forever()
 PY
-for n in 1 2 3; do
+for n in 1 2 3 4; do
 	port_var="p$n"
 	python3 "$work/node.py" "n$n" "${!port_var}" "$work" &
 	pids+=($!)
@@ -89,24 +92,27 @@ ok "haproxy -c accepts local/haproxy.cfg"
 haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
 pids+=($!)
 
-# admin CMD: one command on the stats socket (python: socat may be absent).
+# admin CMD [SOCKET]: one command on the stats socket (python: socat may
+# be absent).
 admin() {
 	python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 s.sendall((sys.argv[2] + "\n").encode())
-print(s.makefile().read(), end="")' "$sock" "$1"
+print(s.makefile().read(), end="")' "${2:-$sock}" "$1"
 }
 # node METHOD QUERY-PATH: the node that answers it through HAProxy.
 node() { curl -fsS -X "$1" "http://127.0.0.1:$fe$2"; }
 get() { node GET "/api/v1/sqlite/kv/k?db=$1"; }
-# status NODE: HAProxy's state of NODE in kvd_hash (UP, DOWN, UP 1/2, ...).
-status() { admin "show stat" | awk -F, -v n="$1" '$1 == "kvd_hash" && $2 == n { print $18 }'; }
-# wait_status NODE STATE: until HAProxy has NODE in STATE (10 s at most).
+# status NODE [SOCKET]: HAProxy's state of NODE in kvd_hash (UP, DOWN,
+# UP 1/2, ...).
+status() { admin "show stat" "${2:-}" | awk -F, -v n="$1" '$1 == "kvd_hash" && $2 == n { print $18 }'; }
+# wait_status NODE STATE [SOCKET]: until HAProxy has NODE in STATE (10 s
+# at most).
 wait_status() {
 	for _ in $(seq 100); do
-		[ "$(status "$1")" = "$2" ] && return 0
+		[ "$(status "$1" "${3:-}")" = "$2" ] && return 0
 		sleep 0.1
 	done
 	fail "HAProxy has $1 $(status "$1"), want $2"$'\n'"$(cat "$work/haproxy.log")"
@@ -181,4 +187,35 @@ wait_status "$want" UP
 got=$(get app)
 [ "$got" = "$want" ] || fail "db=app on $got after $want came back, want $want"
 ok "$want ready again: app back on $want"
+
+# 6. Adding a node: a second HAProxy with n4 added to kvd_hash as the
+# README says (next id). Consistent hashing moves only the names that now
+# hash to n4, about 1/4 of them.
+sed -e "s|127.0.0.1:$fe|127.0.0.1:$fe4|" -e "s|$sock|$work/admin4.sock|" \
+	-e "/^\tserver n3 127.0.0.1:$p3 id 3\$/a\\\tserver n4 127.0.0.1:$p4 id 4" \
+	"$work/haproxy.cfg" >"$work/haproxy4.cfg"
+grep -q "server n4 127.0.0.1:$p4 id 4" "$work/haproxy4.cfg" || fail "could not add n4 to the config"
+haproxy -c -q -f "$work/haproxy4.cfg" || fail "haproxy -c rejects the config with n4"
+haproxy -db -f "$work/haproxy4.cfg" >"$work/haproxy4.log" 2>&1 &
+pids+=($!)
+for n in n1 n2 n3 n4; do wait_status $n UP "$work/admin4.sock"; done
+urls3=() urls4=()
+for i in $(seq 1 300); do
+	urls3+=("http://127.0.0.1:$fe/api/v1/sqlite/kv/k?db=t$i")
+	urls4+=("http://127.0.0.1:$fe4/api/v1/sqlite/kv/k?db=t$i")
+done
+mapfile -t before < <(curl -fsS "${urls3[@]}")
+mapfile -t after < <(curl -fsS "${urls4[@]}")
+[ "${#before[@]}" = 300 ] && [ "${#after[@]}" = 300 ] || fail "got ${#before[@]} and ${#after[@]} answers for 300 names"
+moved=0
+for i in $(seq 0 299); do
+	[ "${before[$i]}" = "${after[$i]}" ] && continue
+	[ "${after[$i]}" = n4 ] || fail "t$((i + 1)) moved from ${before[$i]} to ${after[$i]}, not to the new node"
+	moved=$((moved + 1))
+done
+for n in n1 n2 n3; do
+	echo "   t1..t300 on $n: $(printf '%s\n' "${before[@]}" | grep -c "^$n\$" || true) of 300 before n4"
+done
+[ "$moved" -ge 45 ] && [ "$moved" -le 105 ] || fail "adding n4 moved $moved of 300 names, want about 75"
+ok "adding n4 moves $moved of 300 names, all to n4; the rest stay"
 echo "PASS: check-haproxy.sh"
