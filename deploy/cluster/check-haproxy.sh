@@ -74,6 +74,16 @@ for n in 1 2 3 4; do
 	python3 "$work/node.py" "n$n" "${!port_var}" "$work" &
 	pids+=($!)
 done
+# HAProxy counts a server UP until its checks fail: start it once every
+# stand-in answers, or the first requests race the stand-ins' start.
+for n in 1 2 3 4; do
+	port_var="p$n"
+	for _ in $(seq 100); do
+		curl -fsS -o /dev/null "http://127.0.0.1:${!port_var}/readyz" 2>/dev/null && break
+		sleep 0.1
+	done
+	curl -fsS -o /dev/null "http://127.0.0.1:${!port_var}/readyz" || fail "stand-in n$n does not answer"
+done
 
 # The config under test, moved to the free ports and the temp dir, in the
 # foreground and as the current user (no chroot, user, daemon, syslog).
