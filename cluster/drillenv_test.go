@@ -201,56 +201,36 @@ func (c *cluster) startKVD(n *node) {
 	waitFor(c.t, n.id+" ready", 20*time.Second, func() bool { return answers(n.url() + "/readyz") })
 }
 
-// haproxyConfig routes as deploy/cluster/ does: a consistent hash of the
-// database's name, unless the placement map names a node for it.
-const haproxyConfig = `global
-    stats socket {{admin}} level admin
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 60s
-    timeout server 60s
-    retries 2
-    option redispatch
-frontend kvd
-    bind 127.0.0.1:{{port}}
-    http-request set-var(txn.db) url_param(db)
-    http-request set-var(txn.db) url_param(path) if { path /api/v1/sqlite/db/create }
-    http-request set-var(txn.db) var(txn.db),regsub(^[.]/,),regsub([.]db$,)
-    use_backend %[var(txn.db),map({{map}})] if { var(txn.db),map({{map}}) -m found }
-    default_backend kvd_hash
-backend kvd_hash
-    balance hash var(txn.db)
-    hash-type consistent
-    option httpchk GET /readyz
-    http-check expect status 200
-    default-server inter 500ms fall 2 rise 2
-{{servers}}
-{{pinned}}`
-
+// startHAProxy runs the router as deploy/cluster/local/haproxy.cfg
+// configures it, moved to the drill's ports and files, in the foreground.
 func (c *cluster) startHAProxy() {
 	t := c.t
+	shipped, err := os.ReadFile("../deploy/cluster/local/haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.adminSck = filepath.Join(c.dir, "haproxy.sock")
 	c.mapFile = filepath.Join(c.dir, "placement.map")
 	os.WriteFile(c.mapFile, nil, 0o644)
 	port := freePort(t)
-	var servers, pinned strings.Builder
-	for _, n := range c.nodes {
-		fmt.Fprintf(&servers, "    server %s 127.0.0.1:%d check\n", n.id, n.port)
-		// A database pinned to a node falls back to the others while it
-		// is down.
-		fmt.Fprintf(&pinned, "backend kvd_%s\n    option httpchk GET /readyz\n    default-server inter 500ms fall 2 rise 2\n    server %s 127.0.0.1:%d check\n", n.id, n.id, n.port)
-		for _, o := range c.nodes {
-			if o != n {
-				fmt.Fprintf(&pinned, "    server %s 127.0.0.1:%d check backup\n", o.id, o.port)
-			}
-		}
+	moves := []string{
+		"/run/haproxy/admin.sock", c.adminSck,
+		"/etc/haproxy/kvd-placement.map", c.mapFile,
+		"127.0.0.1:8080", fmt.Sprintf("127.0.0.1:%d", port),
 	}
-	conf := strings.NewReplacer("{{admin}}", c.adminSck, "{{port}}", fmt.Sprint(port), "{{map}}", c.mapFile,
-		"{{servers}}", servers.String(), "{{pinned}}", pinned.String()).Replace(haproxyConfig)
+	for i, n := range c.nodes {
+		moves = append(moves, fmt.Sprintf("127.0.0.1:%d", 8081+i), fmt.Sprintf("127.0.0.1:%d", n.port))
+	}
+	var conf strings.Builder
+	for line := range strings.Lines(strings.NewReplacer(moves...).Replace(string(shipped))) {
+		switch strings.Fields(line + " x")[0] {
+		case "chroot", "user", "group", "daemon", "log": // a system service's, not a test's
+			continue
+		}
+		conf.WriteString(line)
+	}
 	path := filepath.Join(c.dir, "haproxy.cfg")
-	os.WriteFile(path, []byte(conf), 0o644)
+	os.WriteFile(path, []byte(conf.String()), 0o644)
 	start(t, "haproxy", c.bin["haproxy"], "-db", "-f", path)
 	c.front = fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitFor(t, "haproxy serves", 10*time.Second, func() bool { return answers(c.front + "/readyz") })

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,11 +29,6 @@ type Config struct {
 	Logger     *slog.Logger
 }
 
-// claimWait bounds how long a request waits for a database to be handed
-// over or for its dead owner's lease to expire before it is answered
-// 503 with Retry-After.
-const claimWait = 3 * time.Second
-
 // Node serves, of all the cluster's databases, those it owns. Acquire
 // makes it the owner of one (handing over from a peer, or taking over from
 // a dead one, restoring from the replica when its own copy is not the
@@ -55,7 +49,8 @@ type Node struct {
 	lease      int64
 	validUntil time.Time         // the lease is surely ours until then
 	held       map[string]*claim // by database name (path below the data dir)
-	claiming   map[string]chan struct{}
+	claiming   map[string]*claimCall
+	restores   chan struct{} // room for the restores that may run at once
 	stop       chan struct{}
 	done       sync.WaitGroup
 }
@@ -99,7 +94,8 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 	n := &Node{
 		cfg: cfg, etcd: newEtcd(cfg.Etcd), ls: newLitestream(cfg.Litestream, cfg.Socket),
 		log: cfg.Logger.With("node", cfg.Node), closeDB: closeDB,
-		held: map[string]*claim{}, claiming: map[string]chan struct{}{}, stop: make(chan struct{}),
+		held: map[string]*claim{}, claiming: map[string]*claimCall{}, stop: make(chan struct{}),
+		restores: make(chan struct{}, maxRestores),
 	}
 	lock, err := lockDataDir(cfg.DataDir, cfg.Node)
 	if err != nil {
@@ -164,172 +160,6 @@ func (n *Node) name(path string) (string, bool) {
 		return "", false
 	}
 	return filepath.ToSlash(rel), true
-}
-
-// Acquire makes this node the owner of the database at path, with a copy
-// that is the newest, before the registry opens it. A database that does
-// not exist anywhere is claimed only when create is set.
-func (n *Node) Acquire(path string, create bool) error {
-	name, ok := n.name(path)
-	if !ok {
-		return sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode every database lives in the data dir")
-	}
-	for {
-		n.mu.Lock()
-		if c := n.held[name]; c != nil && time.Now().Before(n.validUntil) {
-			releasing := c.releasing
-			n.mu.Unlock()
-			if releasing {
-				return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is moving to another node; retry", name)
-			}
-			return nil
-		}
-		if wait, busy := n.claiming[name]; busy {
-			n.mu.Unlock() // another request claims it already: share its outcome
-			<-wait
-			continue
-		}
-		wait := make(chan struct{})
-		n.claiming[name] = wait
-		n.mu.Unlock()
-
-		ctx, cancel := context.WithTimeout(context.Background(), claimWait)
-		err := n.claim(ctx, name, path, create)
-		cancel()
-		n.mu.Lock()
-		delete(n.claiming, name)
-		n.mu.Unlock()
-		close(wait)
-		return err
-	}
-}
-
-// claim takes name over, retrying until ctx ends: from nobody, from this
-// node's previous life, or from a live peer that is asked to hand it over.
-func (n *Node) claim(ctx context.Context, name, path string, create bool) error {
-	for {
-		lease, err := n.ensureLease(ctx)
-		if err != nil {
-			return unavailable(name, err)
-		}
-		owner, err := n.etcd.get(ctx, ownersKey(name))
-		if err != nil {
-			return unavailable(name, err)
-		}
-		if owner != nil && string(owner.Value) != n.cfg.Node {
-			// A peer owns it: ask it to hand the database over, then look
-			// again. A dead peer does not answer; its lease expiring
-			// frees the database.
-			if err := n.askRelease(ctx, string(owner.Value), name); err != nil {
-				n.log.Debug("hand-over refused", "db", name, "owner", string(owner.Value), "err", err)
-				if !sleep(ctx, 200*time.Millisecond) {
-					return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is owned by node %s, which has not handed it over yet; retry", name, owner.Value)
-				}
-			}
-			continue
-		}
-		done, err := n.take(ctx, name, path, create, lease, owner)
-		if err != nil || done {
-			return err
-		}
-		// A peer changed the keys between our read and our write: again.
-	}
-}
-
-// take claims name, unowned or owned by this node's previous life, in one
-// etcd transaction, then brings the local copy up to date. done is false
-// when the transaction lost a race.
-func (n *Node) take(ctx context.Context, name, path string, create bool, lease int64, owner *kv) (done bool, err error) {
-	epochKV, err := n.etcd.get(ctx, epochsKey(name))
-	if err != nil {
-		return false, unavailable(name, err)
-	}
-	var rec *epochRecord
-	if epochKV != nil {
-		rec = new(epochRecord)
-		if err := json.Unmarshal(epochKV.Value, rec); err != nil {
-			return false, fmt.Errorf("etcd %s: %w", epochsKey(name), err)
-		}
-	}
-	local := n.localEpoch(name)
-	exists := fileExists(path)
-	epoch, current := int64(1), false
-	switch {
-	case rec == nil && exists && local == 0:
-		current = true // a database from before cluster mode: adopted as it is
-	case rec == nil && !create:
-		return true, sqlitekv.Errorf(sqlitekv.CodeDatabaseNotFound, "Database file does not exist")
-	case rec == nil:
-		// a new database, the cluster's first copy
-	case rec.Node == n.cfg.Node && rec.Epoch == local && exists:
-		epoch, current = rec.Epoch, true
-	default:
-		epoch = rec.Epoch + 1 // restored from rec's replica below
-	}
-	ifs := []cmp{{ownersKey(name), revOf(owner)}, {epochsKey(name), revOf(epochKV)}}
-	then := []op{{key: ownersKey(name), value: []byte(n.cfg.Node), lease: lease}}
-	if rec == nil || rec.Epoch != epoch || rec.Node != n.cfg.Node {
-		value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: epoch})
-		then = append(then, op{key: epochsKey(name), value: value})
-	}
-	ok, rev, err := n.etcd.txn(ctx, ifs, then)
-	if err != nil || !ok {
-		return false, err
-	}
-	if !current {
-		if err := n.replaceLocalCopy(ctx, name, path, rec); err != nil {
-			n.dropOwnership(name, rev)
-			return true, unavailable(name, err)
-		}
-	}
-	if err := n.setLocalEpoch(name, epoch); err != nil {
-		n.dropOwnership(name, rev)
-		return true, unavailable(name, err)
-	}
-	n.mu.Lock()
-	n.held[name] = &claim{epoch: epoch, ownerRev: rev}
-	n.mu.Unlock()
-	n.log.Info("serving database", "db", name, "epoch", epoch, "restored", !current)
-	if fileExists(path) {
-		n.replicate(ctx, name, path, epoch)
-	}
-	return true, nil
-}
-
-// replaceLocalCopy puts the newest copy of name at path: the one the
-// replica of rec's epoch holds. Whatever was here is older.
-func (n *Node) replaceLocalCopy(ctx context.Context, name, path string, rec *epochRecord) error {
-	// Litestream must stop reading the old file before it goes.
-	if err := n.ls.unregister(ctx, path); err != nil {
-		return err
-	}
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-	}
-	// Litestream's own record of what it shipped from the old file.
-	meta := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"-litestream")
-	if err := os.RemoveAll(meta); err != nil {
-		return err
-	}
-	if rec == nil {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	// The newest epoch with a replica: an epoch whose owner died before
-	// Litestream's first sync of it left none, and its writes are lost
-	// within the replication lag, like any last write.
-	for epoch := rec.Epoch; epoch > 0; epoch-- {
-		err := n.ls.restore(ctx, replicaURL(n.cfg.Replica, name, epoch), path)
-		if !errors.Is(err, errNoReplica) {
-			return err
-		}
-	}
-	n.log.Warn("database had no replica to restore from", "db", name, "epoch", rec.Epoch)
-	return nil
 }
 
 // replicate has the sidecar stream path to this epoch's replica. A

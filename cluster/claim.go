@@ -1,0 +1,249 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// claimWait bounds how long a request waits for its database to be taken
+// over (handed over by a peer, freed by a dead peer's lease, restored)
+// before it is answered 503 with Retry-After. The take-over goes on.
+const claimWait = 3 * time.Second
+
+// claimDeadline bounds a whole take-over, restore included.
+const claimDeadline = 5 * time.Minute
+
+// maxRestores is how many restores run at once: a node taking over a
+// dead peer's hundreds of databases restores them a few at a time rather
+// than starving every one of CPU and disk.
+const maxRestores = 4
+
+// claimCall is one take-over under way, shared by the requests waiting
+// for it.
+type claimCall struct {
+	create bool
+	done   chan struct{}
+	err    error
+}
+
+// Acquire makes this node the owner of the database at path, with a copy
+// that is the newest, before the registry opens it. A database that does
+// not exist anywhere is claimed only when create is set.
+func (n *Node) Acquire(path string, create bool) error {
+	name, ok := n.name(path)
+	if !ok {
+		return sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode every database lives in the data dir")
+	}
+	wait := time.NewTimer(claimWait)
+	defer wait.Stop()
+	for {
+		n.mu.Lock()
+		if c := n.held[name]; c != nil && time.Now().Before(n.validUntil) {
+			releasing := c.releasing
+			n.mu.Unlock()
+			if releasing {
+				return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is moving to another node; retry", name)
+			}
+			return nil
+		}
+		call := n.claiming[name]
+		if call == nil {
+			call = &claimCall{create: create, done: make(chan struct{})}
+			n.claiming[name] = call
+			go n.runClaim(name, path, call)
+		}
+		n.mu.Unlock()
+		select {
+		case <-call.done:
+			var missing *sqlitekv.Error
+			if errors.As(call.err, &missing) && missing.Code == sqlitekv.CodeDatabaseNotFound && create && !call.create {
+				continue // that claim would not create it; this one may
+			}
+			if call.err != nil {
+				return call.err
+			}
+		case <-wait.C:
+			return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is being taken over by this node; retry", name)
+		}
+	}
+}
+
+func (n *Node) runClaim(name, path string, call *claimCall) {
+	ctx, cancel := context.WithTimeout(context.Background(), claimDeadline)
+	err := n.claim(ctx, name, path, call.create)
+	cancel()
+	n.mu.Lock()
+	delete(n.claiming, name)
+	call.err = err
+	n.mu.Unlock()
+	close(call.done)
+}
+
+// claim takes name over, retrying until ctx ends: from nobody, from this
+// node's previous life, or from a live peer that is asked to hand it over.
+func (n *Node) claim(ctx context.Context, name, path string, create bool) error {
+	backoff := 100 * time.Millisecond
+	for {
+		lease, err := n.ensureLease(ctx)
+		if err != nil {
+			return unavailable(name, err)
+		}
+		owner, err := n.etcd.get(ctx, ownersKey(name))
+		if err != nil {
+			return unavailable(name, err)
+		}
+		if owner != nil && string(owner.Value) != n.cfg.Node {
+			// A peer owns it: ask it to hand the database over, then look
+			// again. A dead peer does not answer; its lease expiring
+			// frees the database.
+			if err := n.askRelease(ctx, string(owner.Value), name); err != nil {
+				n.log.Debug("hand-over refused", "db", name, "owner", string(owner.Value), "err", err)
+				if !sleep(ctx, backoff) {
+					return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is owned by node %s, which has not handed it over; retry", name, owner.Value)
+				}
+				backoff = min(2*backoff, 2*time.Second)
+			}
+			continue
+		}
+		done, err := n.take(ctx, name, path, create, lease, owner)
+		if err != nil || done {
+			return err
+		}
+		// A peer changed the keys between our read and our write: again.
+	}
+}
+
+// take claims name, unowned or owned by this node's previous life, then
+// puts the newest copy in place. done is false when a peer changed the
+// keys meanwhile.
+//
+// A copy that is not the newest is replaced by a restore, made before
+// the claim (nobody writes the database then: its owner is gone) and
+// discarded if the claim loses a race: so a failed restore claims
+// nothing and leaves the epochs as they were.
+func (n *Node) take(ctx context.Context, name, path string, create bool, lease int64, owner *kv) (done bool, err error) {
+	epochKV, err := n.etcd.get(ctx, epochsKey(name))
+	if err != nil {
+		return false, unavailable(name, err)
+	}
+	var rec *epochRecord
+	if epochKV != nil {
+		rec = new(epochRecord)
+		if err := json.Unmarshal(epochKV.Value, rec); err != nil {
+			return false, fmt.Errorf("etcd %s: %w", epochsKey(name), err)
+		}
+	}
+	exists := fileExists(path)
+	epoch, current := int64(1), false
+	switch {
+	case rec == nil && exists:
+		current = true // from before cluster mode (or etcd's data was lost): adopted as it is
+	case rec == nil && !create:
+		return true, sqlitekv.Errorf(sqlitekv.CodeDatabaseNotFound, "Database file does not exist")
+	case rec == nil:
+		// a new database, the cluster's first copy
+	case rec.Node == n.cfg.Node && rec.Epoch == n.localEpoch(name) && exists:
+		epoch, current = rec.Epoch, true
+	default:
+		epoch = rec.Epoch + 1
+	}
+	restored := path + ".restoring"
+	if !current && rec != nil {
+		if err := n.restoreNewest(ctx, name, rec.Epoch, restored); err != nil {
+			return true, unavailable(name, err)
+		}
+	}
+	defer os.Remove(restored) // moved into place, or not wanted
+
+	ifs := []cmp{{ownersKey(name), revOf(owner)}, {epochsKey(name), revOf(epochKV)}}
+	then := []op{{key: ownersKey(name), value: []byte(n.cfg.Node), lease: lease}}
+	if rec == nil || rec.Epoch != epoch || rec.Node != n.cfg.Node {
+		value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: epoch})
+		then = append(then, op{key: epochsKey(name), value: value})
+	}
+	ok, rev, err := n.etcd.txn(ctx, ifs, then)
+	if err != nil || !ok {
+		return false, err
+	}
+	if !current {
+		if err := n.replaceLocalCopy(ctx, path, restored); err != nil {
+			n.dropOwnership(name, rev)
+			return true, unavailable(name, err)
+		}
+	}
+	if err := n.setLocalEpoch(name, epoch); err != nil {
+		n.dropOwnership(name, rev)
+		return true, unavailable(name, err)
+	}
+	n.mu.Lock()
+	n.held[name] = &claim{epoch: epoch, ownerRev: rev}
+	n.mu.Unlock()
+	n.log.Info("serving database", "db", name, "epoch", epoch, "restored", !current && rec != nil)
+	if fileExists(path) {
+		n.replicate(ctx, name, path, epoch)
+	}
+	return true, nil
+}
+
+// restoreNewest restores name into to from the newest epoch, up to
+// epoch, that has a replica. An epoch whose owner died before
+// Litestream's first sync of it left none: its writes are lost within the
+// replication lag, like any last write. With no replica at all, to is
+// left absent.
+func (n *Node) restoreNewest(ctx context.Context, name string, epoch int64, to string) error {
+	select {
+	case n.restores <- struct{}{}:
+		defer func() { <-n.restores }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for _, p := range []string{to, to + "-wal", to + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o750); err != nil {
+		return err
+	}
+	for e := epoch; e > 0; e-- {
+		err := n.ls.restore(ctx, replicaURL(n.cfg.Replica, name, e), to)
+		if !errors.Is(err, errNoReplica) {
+			return err
+		}
+	}
+	n.log.Warn("database had no replica to restore from", "db", name, "epoch", epoch)
+	return nil
+}
+
+// replaceLocalCopy puts the restored copy (if any) at path, in place of
+// whatever was there: an older copy.
+func (n *Node) replaceLocalCopy(ctx context.Context, path, restored string) error {
+	// Litestream must stop reading the old file before it goes.
+	if err := n.ls.unregister(ctx, path); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	// Litestream's own record of what it shipped from the old file.
+	meta := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"-litestream")
+	if err := os.RemoveAll(meta); err != nil {
+		return err
+	}
+	if !fileExists(restored) {
+		return nil
+	}
+	if err := os.Rename(restored, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
