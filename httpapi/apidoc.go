@@ -101,7 +101,7 @@ var apiOps = []apiOp{
 	{"GET", kvDoc + "/diff", "What changed between two times", withParams(dbParams, "from", "to", "keys", "prefix", "limit", "after"), "", "Diff", readErrors},
 	{"POST", kvDoc + "/rollback", "Bring the table (or chosen keys) back to a time, in one transaction", withParams(writeParams, "to_timestamp", "dry_run", "confirm"), "RollbackBody", "RollbackResult", append(writeErrors, 409)},
 	{"POST", "/api/v1/sqlite/db/create", "Create an empty database with its KV table", []string{"new_db", "table"}, "", "CreateResult", []int{400, 401, 404, 500}},
-	{"POST", "/api/v1/sqlite/db/release", "Cluster mode: hand a database over to the node that asks (peers call it when the router sends them the database)", []string{"db"}, "", "Status", []int{400, 401, 404, 503}},
+	{"POST", "/api/v1/sqlite/db/release", "Cluster mode: hand a database over to the node that asks (peers call it when the router sends them the database)", []string{"db"}, "", "Status", []int{400, 401, 503}},
 	{"GET", "/api/v1/sqlite/db/backup", "Stream a consistent online copy of a database", dbParams, "", "sqlite", readErrors},
 }
 

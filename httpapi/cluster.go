@@ -27,7 +27,7 @@ const releaseTimeout = 30 * time.Second
 // the replica holds every write it acknowledged.
 func (s *Server) handleReleaseDB(w http.ResponseWriter, r *http.Request, t target) {
 	if s.cfg.Cluster == nil {
-		s.writeError(w, r, sqlitekv.Errorf(codeNotFound, "This kvd runs alone, not in a cluster"))
+		s.writeError(w, r, sqlitekv.Errorf(sqlitekv.CodeInvalidParameters, "This kvd runs alone, not in a cluster: it has no database to hand over"))
 		return
 	}
 	loc, err := s.cfg.Registry.Resolve(t.q.Get("db"))

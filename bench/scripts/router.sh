@@ -16,35 +16,11 @@ set -eu
 rounds=${1:-5}
 shift || true
 scenarios=${*:-noop get put incr-spread}
-kvd=${KVD:-/tmp/kvd} kvbench=${KVBENCH:-/tmp/kvbench}
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-dir=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-
-etcd --data-dir "$dir/etcd" --listen-client-urls http://127.0.0.1:22379 --advertise-client-urls http://127.0.0.1:22379 \
-	--listen-peer-urls http://127.0.0.1:22380 --initial-advertise-peer-urls http://127.0.0.1:22380 \
-	--initial-cluster default=http://127.0.0.1:22380 >"$dir/etcd.log" 2>&1 &
-pids+=($!)
-printf 'socket:\n  enabled: true\n  path: %s\ndbs: []\n' "$dir/ls.sock" >"$dir/ls.yml"
-litestream replicate -config "$dir/ls.yml" >"$dir/ls.log" 2>&1 &
-pids+=($!)
-sleep 1
-"$kvd" --listen 127.0.0.1:28081 --data-dir "$dir/n1" --sync full --log-level warn --cluster-node n1 \
-	--cluster-etcd http://127.0.0.1:22379 --cluster-replica "file://$dir/replica" \
-	--litestream "$(command -v litestream)" --litestream-socket "$dir/ls.sock" >"$dir/kvd.log" 2>&1 &
-pids+=($!)
-# The shipped router, on this script's ports; n2 and n3 are down.
-grep -vE '^\s*(chroot|user|group|daemon|log) ' "$repo/deploy/cluster/local/haproxy.cfg" |
-	sed -e "s|/run/haproxy/admin.sock|$dir/admin.sock|; s|/etc/haproxy/kvd-placement.map|$dir/map|" \
-		-e 's|127.0.0.1:8080|127.0.0.1:28080|; s|127.0.0.1:8081|127.0.0.1:28081|' \
-		-e 's|127.0.0.1:8082|127.0.0.1:28092|; s|127.0.0.1:8083|127.0.0.1:28093|' >"$dir/haproxy.cfg"
-: >"$dir/map"
-haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
-haproxy_pid=$!
-pids+=($haproxy_pid)
-sleep 2
+kvbench=${KVBENCH:-/tmp/kvbench}
+. "$(dirname "$0")/cluster-lib.sh"
+start_etcd
+start_node 1
+start_haproxy
 cpu() { awk '{print $14 + $15}' "/proc/$haproxy_pid/stat"; } # utime + stime, in clock ticks
 hz=$(getconf CLK_TCK)
 

@@ -98,6 +98,10 @@ func TestKvd_BadFlagsExitTwo(t *testing.T) {
 		{env: []string{"KVD_HISTORY_KEEP=many"}, code: 2, says: "KVD_HISTORY_KEEP"},
 		{args: []string{"--listen", "127.0.0.1:0"}, env: []string{"KVD_LISTEN=127.0.0.1:0"}, code: 2, says: "KVD_LISTEN"},
 		{args: []string{"--data-dir", filepath.Join(notADir, "data")}, code: 1, says: "create data dir"},
+		{args: []string{"--cluster-node", "n1"}, code: 2, says: "--cluster-replica"},
+		{args: []string{"--cluster-node", "n1", "--cluster-replica", "file:///r", "--allow-dir", "/tmp"}, code: 2, says: "cluster mode"},
+		{args: []string{"--cluster-node", "n1", "--cluster-replica", "file:///r", "--auth-token-file", notADir}, code: 2, says: "--cluster-token-file"},
+		{args: []string{"--cluster-node", "n1", "--cluster-replica", "file:///r", "--cluster-etcd", "http://127.0.0.1:1"}, code: 1, says: "join the cluster"},
 	} {
 		// Bounded, in a folder of its own: a kvd that starts after all
 		// is killed and leaves no ./data behind.
