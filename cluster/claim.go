@@ -20,6 +20,12 @@ const claimWait = 3 * time.Second
 // claimDeadline bounds a whole take-over, restore included.
 const claimDeadline = 5 * time.Minute
 
+// replicationGrace is how long a take-over from a node that did not hand
+// the database over waits before it restores: two of Litestream's sync
+// intervals (1 s), for the sidecar of a node that lives but lost its
+// lease (cut off from etcd) to ship its last acknowledged writes.
+const replicationGrace = 2 * time.Second
+
 // maxRestores is how many restores run at once: a node taking over a
 // dead peer's hundreds of databases restores them a few at a time rather
 // than starving every one of CPU and disk.
@@ -155,6 +161,14 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		epoch = rec.Epoch + 1
 	}
 	restored := path + ".restoring"
+	if !current && rec != nil && !rec.Released {
+		// Its owner's lease ran out: the owner stopped committing a fifth
+		// of a TTL before that, but its sidecar, if it lives, may still be
+		// shipping the last of what it acknowledged.
+		if !sleep(ctx, replicationGrace) {
+			return true, unavailable(name, ctx.Err())
+		}
+	}
 	if !current && rec != nil {
 		if err := n.restoreNewest(ctx, name, rec.Epoch, restored); err != nil {
 			return true, unavailable(name, err)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,7 +62,12 @@ func (n *Node) Release(ctx context.Context, path string) error {
 		n.mu.Unlock()
 		return unavailable(name, err)
 	}
-	n.dropOwnership(name, c.ownerRev)
+	if err := n.handOver(ctx, name, c); err != nil {
+		n.mu.Lock()
+		c.releasing = false
+		n.mu.Unlock()
+		return unavailable(name, err)
+	}
 	n.mu.Lock()
 	if n.held[name] == c {
 		delete(n.held, name)
@@ -84,6 +90,18 @@ func (n *Node) pushToReplica(ctx context.Context, name, path string, epoch int64
 		return err
 	}
 	return n.ls.unregister(ctx, path)
+}
+
+// handOver gives up name's owners key, and marks its epoch released: the
+// next owner may restore at once.
+func (n *Node) handOver(ctx context.Context, name string, c *claim) error {
+	value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: c.epoch, Released: true})
+	ok, _, err := n.etcd.txn(ctx, []cmp{{ownersKey(name), c.ownerRev}},
+		[]op{{key: ownersKey(name), del: true}, {key: epochsKey(name), value: value}})
+	if err == nil && !ok {
+		err = fmt.Errorf("owners key of %s changed under this node", name)
+	}
+	return err
 }
 
 // askRelease asks node, which owns name, to hand it over.

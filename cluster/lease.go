@@ -21,16 +21,21 @@ import (
 func (n *Node) fenceMargin() time.Duration { return n.cfg.LeaseTTL / 5 }
 
 // ensureLease returns this node's lease, granting a new one (and
-// announcing the node under it) when there is none.
+// announcing the node under it) when there is none. One caller grants at
+// a time: two leases granted at once would leave the node's address
+// under the one dropped, to vanish with it.
 func (n *Node) ensureLease(ctx context.Context) (int64, error) {
-	n.mu.Lock()
-	lease, valid := n.lease, time.Now().Before(n.validUntil)
-	n.mu.Unlock()
-	if lease != 0 && valid {
+	if lease, ok := n.validLease(); ok {
 		return lease, nil
 	}
+	n.granting.Lock()
+	defer n.granting.Unlock()
+	lease, ok := n.validLease()
+	if ok {
+		return lease, nil // granted while this caller waited
+	}
 	if lease != 0 {
-		n.loseEverything("lease expired") // its keys are gone or going
+		n.loseLease(lease, "lease expired") // its keys are gone or going
 	}
 	sent := time.Now()
 	lease, err := n.etcd.grant(ctx, n.cfg.LeaseTTL)
@@ -41,14 +46,17 @@ func (n *Node) ensureLease(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	n.mu.Lock()
-	if n.lease == 0 || !time.Now().Before(n.validUntil) {
-		n.lease, n.validUntil = lease, sent.Add(n.cfg.LeaseTTL-n.fenceMargin())
-	} else {
-		lease = n.lease // a concurrent caller won; this one's lease just expires
-	}
+	n.lease, n.validUntil = lease, sent.Add(n.cfg.LeaseTTL-n.fenceMargin())
 	n.mu.Unlock()
 	n.log.Info("cluster lease granted", "lease", lease, "ttl", n.cfg.LeaseTTL)
 	return lease, nil
+}
+
+// validLease returns the lease and whether it is surely still alive.
+func (n *Node) validLease() (int64, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.lease, n.lease != 0 && time.Now().Before(n.validUntil)
 }
 
 // keepAlive renews the lease three times per TTL, so that two lost
@@ -67,6 +75,13 @@ func (n *Node) keepAlive() {
 		lease := n.lease
 		n.mu.Unlock()
 		if lease == 0 {
+			// Lost: take a new one, or /readyz stays 503, the router
+			// sends nothing, and nothing would ever ask for one.
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/3)
+			if _, err := n.ensureLease(ctx); err != nil {
+				n.log.Warn("no cluster lease yet", "err", err)
+			}
+			cancel()
 			continue
 		}
 		sent := time.Now()
@@ -81,25 +96,30 @@ func (n *Node) keepAlive() {
 			}
 			n.mu.Unlock()
 		case errors.Is(err, errLeaseGone):
-			n.loseEverything("lease expired")
+			n.loseLease(lease, "lease expired")
 		default:
 			n.log.Warn("cluster lease not renewed", "err", err)
 			n.mu.Lock()
 			expired := time.Now().After(n.validUntil)
 			n.mu.Unlock()
 			if expired {
-				n.loseEverything("lease not renewed in time")
+				n.loseLease(lease, "lease not renewed in time")
 			}
 		}
 	}
 }
 
-// loseEverything gives up every database at once: the lease that owned
-// them is gone, or may be. Each is closed (Fence already refuses its
-// commits); the next request for one claims it afresh, which keeps this
-// node's copy only if no peer wrote it meanwhile.
-func (n *Node) loseEverything(why string) {
+// loseLease gives up every database at once: lease, which owned them, is
+// gone, or may be. Each is closed (Fence already refuses its commits);
+// the next request for one claims it afresh, under a new lease, which
+// keeps this node's copy only if no peer wrote it meanwhile. A lease
+// already replaced is left alone.
+func (n *Node) loseLease(lease int64, why string) {
 	n.mu.Lock()
+	if n.lease != lease {
+		n.mu.Unlock()
+		return
+	}
 	held := n.held
 	n.held, n.lease, n.validUntil = map[string]*claim{}, 0, time.Time{}
 	n.mu.Unlock()

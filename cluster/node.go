@@ -45,6 +45,8 @@ type Node struct {
 	// commit, and returns once it is closed (actors.Registry.CloseDB).
 	closeDB func(path string)
 
+	granting sync.Mutex // held while a lease is granted (ensureLease)
+
 	mu         sync.Mutex
 	lease      int64
 	validUntil time.Time         // the lease is surely ours until then
@@ -67,6 +69,10 @@ type claim struct {
 type epochRecord struct {
 	Node  string `json:"node"`
 	Epoch int64  `json:"epoch"`
+	// Released: the node handed the database over, its replica complete.
+	// Otherwise the node died or was cut off, and its sidecar may still
+	// be shipping its last writes (see replicationGrace).
+	Released bool `json:"released,omitempty"`
 }
 
 func ownersKey(db string) string  { return "/kvd/owners/" + db }
