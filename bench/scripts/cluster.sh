@@ -13,6 +13,3 @@ start_etcd
 for i in 1 2 3; do start_node "$i"; done
 start_haproxy
 "$kvbench" -url http://127.0.0.1:28080 "$@"
-for i in 1 2 3; do
-	echo "n$i serves $(grep -c 'serving database' "$dir/kvd$i.log" 2>/dev/null || true) databases" >&2
-done
