@@ -199,6 +199,10 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 	n.mu.Lock()
 	n.held[name] = &claim{epoch: epoch, ownerRev: rev}
 	n.mu.Unlock()
+	n.counts.claimed.Add(1)
+	if fileExists(path) && !current && rec != nil {
+		n.counts.restored.Add(1)
+	}
 	n.log.Info("serving database", "db", name, "epoch", epoch, "restored", !current && rec != nil)
 	if fileExists(path) {
 		n.replicate(ctx, name, path, epoch)

@@ -3,11 +3,14 @@ package cluster_test
 import (
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"testing"
@@ -220,6 +223,22 @@ func TestClusterDrill(t *testing.T) {
 		t.Errorf("step 6: no database of %s was taken over while it was cut off", n1.id)
 	}
 
+	// What the nodes report: each holds its lease and replicates; between
+	// them they own databases and have restored some.
+	serving, restores := 0.0, 0.0
+	for _, n := range c.nodes {
+		m := scrape(t, n.url()+"/metrics")
+		if m["kvd_cluster_lease_valid"] != 1 || m["kvd_cluster_replicating"] != 1 {
+			t.Errorf("%s reports lease_valid %v, replicating %v; want 1 and 1", n.id, m["kvd_cluster_lease_valid"], m["kvd_cluster_replicating"])
+		}
+		serving += m["kvd_cluster_databases_owned"]
+		restores += m["kvd_cluster_restores_total"]
+	}
+	t.Logf("metrics: the nodes own %v databases and have restored %v since they started", serving, restores)
+	if serving == 0 || restores == 0 {
+		t.Errorf("metrics: %v databases owned, %v restores; want some of each", serving, restores)
+	}
+
 	// The end: every node stops cleanly, every file is sound.
 	for _, n := range c.nodes {
 		n.kvd.stop(t)
@@ -277,4 +296,21 @@ func (c *cluster) timeToServe(dbs []string, from time.Time) time.Duration {
 		worst = max(worst, d)
 	}
 	return worst
+}
+
+// scrape reads the unlabelled samples of a Prometheus text page.
+func scrape(t *testing.T, url string) map[string]float64 {
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	samples := map[string]float64{}
+	for line := range strings.Lines(string(body)) {
+		if name, value, ok := strings.Cut(strings.TrimSpace(line), " "); ok && !strings.HasPrefix(name, "#") {
+			samples[name], _ = strconv.ParseFloat(value, 64)
+		}
+	}
+	return samples
 }

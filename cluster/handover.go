@@ -73,6 +73,7 @@ func (n *Node) Release(ctx context.Context, path string) error {
 		delete(n.held, name)
 	}
 	n.mu.Unlock()
+	n.counts.released.Add(1)
 	n.log.Info("database handed over", "db", name, "epoch", c.epoch)
 	return nil
 }

@@ -46,6 +46,7 @@ type Node struct {
 	closeDB func(path string)
 
 	granting sync.Mutex // held while a lease is granted (ensureLease)
+	counts   counts
 
 	mu         sync.Mutex
 	lease      int64

@@ -27,6 +27,7 @@ func (n *Node) reconcileReplication() {
 
 func (n *Node) reconcileOnce(ctx context.Context) {
 	registered, err := n.ls.registered(ctx)
+	n.counts.replicating.Store(err == nil)
 	if err != nil {
 		n.log.Warn("litestream sidecar unreachable: databases are not replicated", "err", err)
 		return

@@ -89,6 +89,11 @@ func (m *Metrics) Watch(registry *actors.Registry) {
 	m.reg.MustRegister(registryCollector{registry})
 }
 
+// Register adds the metrics of another part of kvd (the cluster node's).
+func (m *Metrics) Register(c prometheus.Collector) {
+	m.reg.MustRegister(c)
+}
+
 // watchBodies exports how much of the body budget requests hold now. With
 // Metrics shared by several servers (tests), the first one's gauge stays.
 func (m *Metrics) watchBodies(inUse func() float64) {

@@ -129,6 +129,9 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		Hooks:         metrics.Hooks(),
 	})
 	metrics.Watch(registry)
+	if node != nil {
+		metrics.Register(node.Collector())
+	}
 	maxConns := cfg.maxConnections
 	if maxConns == 0 {
 		if maxConns, err = connectionCap(cfg.maxOpenDBs); err != nil {

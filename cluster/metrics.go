@@ -1,0 +1,54 @@
+package cluster
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// counts are what the node has done since it started, for /metrics.
+type counts struct {
+	claimed, restored, released atomic.Uint64
+	replicating                 atomic.Bool // the sidecar answered the last reconcile
+}
+
+// Collector exports the node's part in the cluster to Prometheus.
+func (n *Node) Collector() prometheus.Collector { return collector{n} }
+
+type collector struct{ n *Node }
+
+var (
+	ownedDesc       = prometheus.NewDesc("kvd_cluster_databases_owned", "Databases this node owns now.", nil, nil)
+	leaseDesc       = prometheus.NewDesc("kvd_cluster_lease_valid", "1 while this node's etcd lease is surely alive (it may commit), else 0.", nil, nil)
+	replicatingDesc = prometheus.NewDesc("kvd_cluster_replicating", "1 while the Litestream sidecar answers (databases reach the replica), else 0.", nil, nil)
+	claimedDesc     = prometheus.NewDesc("kvd_cluster_claims_total", "Databases this node took ownership of.", nil, nil)
+	restoredDesc    = prometheus.NewDesc("kvd_cluster_restores_total", "Of those, the ones restored from the replica (a peer had written them).", nil, nil)
+	releasedDesc    = prometheus.NewDesc("kvd_cluster_releases_total", "Databases this node handed over to a peer.", nil, nil)
+)
+
+func (collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{ownedDesc, leaseDesc, replicatingDesc, claimedDesc, restoredDesc, releasedDesc} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	n.mu.Lock()
+	owned := len(n.held)
+	n.mu.Unlock()
+	_, valid := n.validLease()
+	ch <- prometheus.MustNewConstMetric(ownedDesc, prometheus.GaugeValue, float64(owned))
+	ch <- prometheus.MustNewConstMetric(leaseDesc, prometheus.GaugeValue, boolValue(valid))
+	ch <- prometheus.MustNewConstMetric(replicatingDesc, prometheus.GaugeValue, boolValue(n.counts.replicating.Load()))
+	ch <- prometheus.MustNewConstMetric(claimedDesc, prometheus.CounterValue, float64(n.counts.claimed.Load()))
+	ch <- prometheus.MustNewConstMetric(restoredDesc, prometheus.CounterValue, float64(n.counts.restored.Load()))
+	ch <- prometheus.MustNewConstMetric(releasedDesc, prometheus.CounterValue, float64(n.counts.released.Load()))
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
