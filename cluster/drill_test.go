@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -43,12 +42,7 @@ func TestClusterDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the cluster drill runs processes for about a minute")
 	}
-	tools(t)
-	kvdBin := filepath.Join(t.TempDir(), "kvd")
-	if out, err := exec.Command("go", "build", "-o", kvdBin, "../cmd/kvd").CombinedOutput(); err != nil {
-		t.Fatalf("build kvd: %v\n%s", err, out)
-	}
-	c := startCluster(t, kvdBin, 3)
+	c := startCluster(t, buildKVD(t), 3)
 	var dbs []string
 	for i := range *drillDBs {
 		dbs = append(dbs, fmt.Sprintf("drill-%03d", i))

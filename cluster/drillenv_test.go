@@ -44,6 +44,16 @@ func tools(t *testing.T) map[string]string {
 	return paths
 }
 
+// buildKVD builds kvd for the test's processes.
+func buildKVD(t *testing.T) string {
+	tools(t)
+	bin := filepath.Join(t.TempDir(), "kvd")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/kvd").CombinedOutput(); err != nil {
+		t.Fatalf("build kvd: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // proc is a process the drill started; stopped by the test's cleanup.
 type proc struct {
 	name string
