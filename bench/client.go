@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -237,6 +238,48 @@ func (c *Client) readInt(ctx context.Context, target string) (int64, error) {
 	default:
 		return 0, fmt.Errorf("GET %s: %s", pathOf(target), describe(a, buf.Bytes()))
 	}
+}
+
+// readInts reads keys with batch/get at target and parses each value as
+// an integer, as readInt does one: a missing key (or database) reads as 0.
+func (c *Client) readInts(ctx context.Context, target string, keys []string) ([]int64, error) {
+	body, err := json.Marshal(map[string][]string{"keys": keys})
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	a, err := c.do(ctx, http.MethodPost, target, body, "Content-Type: application/json\r\n", &buf)
+	if err != nil {
+		return nil, err
+	}
+	values := make([]int64, len(keys))
+	switch a.status {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return values, nil // no database yet
+	default:
+		return nil, fmt.Errorf("POST %s: %s", pathOf(target), describe(a, buf.Bytes()))
+	}
+	var got struct {
+		Values map[string]*struct{ Value json.RawMessage }
+	}
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		return nil, fmt.Errorf("POST %s: %w", pathOf(target), err)
+	}
+	for i, k := range keys {
+		v := got.Values[k]
+		if v == nil {
+			continue
+		}
+		text := string(v.Value)
+		if s, err := strconv.Unquote(text); err == nil {
+			text = s // a counter written by incr, or a text body, reads as a JSON string
+		}
+		if values[i], err = strconv.ParseInt(text, 10, 64); err != nil {
+			return nil, fmt.Errorf("%s holds %s, not an integer", k, truncate(string(v.Value), 40))
+		}
+	}
+	return values, nil
 }
 
 // expectOK sends a set-up request that must succeed.

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/kvd/kvd/client"
 )
 
 // counters are integer keys whose every acknowledged write adds exactly one,
@@ -20,7 +22,7 @@ type counters struct {
 	c       *Client
 	dbs     []string
 	keys    []string
-	reads   []string
+	batches []string // each database's batch/get URL
 	initial []int64
 	rot     *rotation
 }
@@ -28,17 +30,32 @@ type counters struct {
 func newCounters(c *Client, dbs, keys []string) counters {
 	cs := counters{c: c, dbs: dbs, keys: keys, rot: newRotation(len(dbs))}
 	for _, db := range dbs {
-		q := dbQuery(c, db, false)
-		for _, k := range keys {
-			cs.reads = append(cs.reads, c.keyURL(k, "", q))
-		}
+		cs.batches = append(cs.batches, c.url(client.APIPrefix+"/kv/batch/get", dbQuery(c, db, false)))
 	}
 	return cs
 }
 
 // Counters is how many (database, key) pairs the runner tracks
 // acknowledgements for.
-func (cs *counters) Counters() int { return len(cs.reads) }
+func (cs *counters) Counters() int { return len(cs.dbs) * len(cs.keys) }
+
+// readAll reads every counter, 100 to a request (batch/get): a cluster's
+// hundreds of databases hold hundreds of thousands of counters, too many
+// to read one by one within the verification's time.
+func (cs *counters) readAll(ctx context.Context) ([]int64, error) {
+	values := make([]int64, 0, cs.Counters())
+	for d, u := range cs.batches {
+		for start := 0; start < len(cs.keys); start += client.MaxBatch {
+			keys := cs.keys[start:min(start+client.MaxBatch, len(cs.keys))]
+			got, err := cs.c.readInts(ctx, u, keys)
+			if err != nil {
+				return nil, fmt.Errorf("read back counters of %s: %w", cs.dbs[d], err)
+			}
+			values = append(values, got...)
+		}
+	}
+	return values, nil
+}
 
 // name returns counter i's database and key.
 func (cs *counters) name(i int) (db, key string) {
@@ -82,15 +99,9 @@ func newIncr(c *Client, dbs, keys []string) *incr {
 // Prepare reads where each counter starts: the database may be reused from
 // an earlier run.
 func (s *incr) Prepare(ctx context.Context) error {
-	s.initial = make([]int64, len(s.reads))
-	for i, u := range s.reads {
-		n, err := s.c.readInt(ctx, u)
-		if err != nil {
-			return fmt.Errorf("read initial counter: %w", err)
-		}
-		s.initial[i] = n
-	}
-	return nil
+	var err error
+	s.initial, err = s.readAll(ctx)
+	return err
 }
 
 func (s *incr) NewWorker(seed uint64) Worker {
@@ -113,7 +124,7 @@ func (w *incrWorker) Do(ctx context.Context) Outcome {
 // means another worker won the race; the next operation simply tries again.
 type cas struct {
 	counters
-	writes []string
+	writes []string // also where the attempt reads the value
 	inits  []string
 	etag   bool
 }
@@ -133,7 +144,7 @@ func newCAS(c *Client, dbs, keys []string, etag bool) *cas {
 // Prepare sets every key of every database to 0: CAS needs the key to exist
 // and to hold an integer, whatever an earlier run left there.
 func (s *cas) Prepare(ctx context.Context) error {
-	s.initial = make([]int64, len(s.reads))
+	s.initial = make([]int64, s.Counters())
 	for _, u := range s.inits {
 		if err := s.c.expectOK(ctx, http.MethodPut, u, []byte("0")); err != nil {
 			return fmt.Errorf("reset cas key: %w", err)
@@ -156,7 +167,7 @@ type casWorker struct {
 // PUT can change a counter.
 func (w *casWorker) Do(ctx context.Context) Outcome {
 	i := w.s.rot.pick()*len(w.s.keys) + w.rng.IntN(len(w.s.keys))
-	a, err := w.s.c.do(ctx, http.MethodGet, w.s.reads[i], nil, "", &w.buf)
+	a, err := w.s.c.do(ctx, http.MethodGet, w.s.writes[i], nil, "", &w.buf)
 	if err != nil || a.status != http.StatusOK {
 		return outcome(a, err, -1)
 	}

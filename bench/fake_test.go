@@ -123,6 +123,8 @@ func (f *fakeKV) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case rest == "batch/set" && r.Method == http.MethodPost:
 		f.batchSet(w, r, db, create)
+	case rest == "batch/get" && r.Method == http.MethodPost:
+		f.batchGet(w, r, db)
 	case strings.HasSuffix(rest, "/incr") && r.Method == http.MethodPost:
 		f.incr(w, r, db, unescape(strings.TrimSuffix(rest, "/incr")), create)
 	case r.Method == http.MethodGet:
@@ -168,6 +170,29 @@ func (f *fakeKV) get(w http.ResponseWriter, db, key string) {
 	}
 	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(f.version[db+"\x00"+key], 10)))
 	w.Write(v)
+}
+
+// batchGet answers as kvd does: each stored value as a JSON string.
+func (f *fakeKV) batchGet(w http.ResponseWriter, r *http.Request, db string) {
+	var body struct{ Keys []string }
+	if json.NewDecoder(r.Body).Decode(&body) != nil {
+		fail(w, 400, "INVALID_PARAMETERS")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.dbs[db] {
+		fail(w, 404, "DATABASE_NOT_FOUND")
+		return
+	}
+	values := map[string]any{}
+	for _, k := range body.Keys {
+		values[k] = nil
+		if v, ok := f.values[db+"\x00"+k]; ok {
+			values[k] = map[string]string{"value": string(v), "content_type": "text/plain"}
+		}
+	}
+	reply(w, map[string]any{"values": values})
 }
 
 func (f *fakeKV) put(w http.ResponseWriter, r *http.Request, db, key string, create bool) {

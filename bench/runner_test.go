@@ -192,7 +192,7 @@ func TestRun_SpreadsEveryScenarioOverTheDatabases(t *testing.T) {
 		{"mixed", 1, 1},
 		{"batch-set", 1, 0},
 		{"incr-hot", 1, 1}, // the initial value of the one key
-		{"incr-spread", 1, keys},
+		{"incr-spread", 1, 1}, // the initial values, in one batch/get
 		{"cas", 2, keys}, // a GET and a PUT per attempt; a PUT of 0 per key first
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {

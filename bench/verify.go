@@ -71,16 +71,16 @@ func classify(o Outcome) (acked, unknown bool) {
 // check allows that many more. Each database's counters are read from that
 // database, so a write that landed in the wrong one fails the check too.
 func verifyCounters(ctx context.Context, cs *counters, acked, unknown []int64) *Verification {
-	v := &Verification{Keys: len(cs.reads)}
+	v := &Verification{Keys: cs.Counters()}
 	totals := make([]DBTotals, len(cs.dbs))
 	bad := 0
-	for i, u := range cs.reads {
+	values, err := cs.readAll(ctx)
+	if err != nil {
+		v.Message = err.Error()
+		return v
+	}
+	for i, stored := range values {
 		db, key := cs.name(i)
-		stored, err := cs.c.readInt(ctx, u)
-		if err != nil {
-			v.Message = fmt.Sprintf("read back %s%s: %v", key, inDB(db, len(cs.dbs)), err)
-			return v
-		}
 		t := &totals[i/len(cs.keys)]
 		t.DB = db
 		delta := stored - cs.initial[i]
@@ -104,7 +104,7 @@ func verifyCounters(ctx context.Context, cs *counters, acked, unknown []int64) *
 		v.PerDB = totals
 	}
 	v.OK = bad == 0
-	keys := plural(len(cs.reads), "key")
+	keys := plural(cs.Counters(), "key")
 	if len(cs.dbs) > 1 {
 		keys += fmt.Sprintf(" (%d in each of %d databases)", len(cs.keys), len(cs.dbs))
 	}
