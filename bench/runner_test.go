@@ -191,9 +191,9 @@ func TestRun_SpreadsEveryScenarioOverTheDatabases(t *testing.T) {
 		{"put", 1, 0},
 		{"mixed", 1, 1},
 		{"batch-set", 1, 0},
-		{"incr-hot", 1, 1}, // the initial value of the one key
+		{"incr-hot", 1, 1},    // the initial value of the one key
 		{"incr-spread", 1, 1}, // the initial values, in one batch/get
-		{"cas", 2, keys}, // a GET and a PUT per attempt; a PUT of 0 per key first
+		{"cas", 2, keys},      // a GET and a PUT per attempt; a PUT of 0 per key first
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			f, u := newFake(t, nil)
