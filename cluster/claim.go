@@ -45,7 +45,7 @@ type claimCall struct {
 func (n *Node) Acquire(path string, create bool) error {
 	name, ok := n.name(path)
 	if !ok {
-		return sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode every database lives in the data dir")
+		return errNotClusterName
 	}
 	wait := time.NewTimer(claimWait)
 	defer wait.Stop()
@@ -61,8 +61,13 @@ func (n *Node) Acquire(path string, create bool) error {
 		}
 		call := n.claiming[name]
 		if call == nil {
+			if n.ctx.Err() != nil {
+				n.mu.Unlock()
+				return notOwner(name) // leaving the cluster
+			}
 			call = &claimCall{create: create, done: make(chan struct{})}
 			n.claiming[name] = call
+			n.claims.Add(1)
 			go n.runClaim(name, path, call)
 		}
 		n.mu.Unlock()
@@ -82,7 +87,8 @@ func (n *Node) Acquire(path string, create bool) error {
 }
 
 func (n *Node) runClaim(name, path string, call *claimCall) {
-	ctx, cancel := context.WithTimeout(context.Background(), claimDeadline)
+	defer n.claims.Done()
+	ctx, cancel := context.WithTimeout(n.ctx, claimDeadline)
 	err := n.claim(ctx, name, path, call.create)
 	cancel()
 	n.mu.Lock()
@@ -111,6 +117,11 @@ func (n *Node) claim(ctx context.Context, name, path string, create bool) error 
 			// frees the database.
 			if err := n.askRelease(ctx, string(owner.Value), name); err != nil {
 				n.log.Debug("hand-over refused", "db", name, "owner", string(owner.Value), "err", err)
+				if errors.As(err, new(refusal)) {
+					// The peer will not take this request, ever (a token
+					// or a name it refuses): asking again changes nothing.
+					return unavailable(name, err)
+				}
 				if !sleep(ctx, backoff) {
 					return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is owned by node %s, which has not handed it over; retry", name, owner.Value)
 				}
@@ -160,7 +171,7 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 	default:
 		epoch = rec.Epoch + 1
 	}
-	restored := path + ".restoring"
+	restored := n.restorePath(name)
 	if !current && rec != nil && !rec.Released {
 		// Its owner's lease ran out: the owner stopped committing a fifth
 		// of a TTL before that, but its sidecar, if it lives, may still be

@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"time"
-
-	"github.com/kvd/kvd/sqlitekv"
 )
 
 // A database changes hands when the router sends its requests to another
@@ -28,7 +26,7 @@ const ReleasePath = "/api/v1/sqlite/db/release"
 func (n *Node) Release(ctx context.Context, path string) error {
 	name, ok := n.name(path)
 	if !ok {
-		return sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode every database lives in the data dir")
+		return errNotClusterName
 	}
 	n.mu.Lock()
 	c := n.held[name]
@@ -56,15 +54,19 @@ func (n *Node) Release(ctx context.Context, path string) error {
 	n.mu.Unlock()
 
 	n.closeDB(path) // its queued writes commit first
-	if err := n.pushToReplica(ctx, name, path, c.epoch); err != nil {
-		n.mu.Lock()
-		c.releasing = false // still ours, and served again
-		n.mu.Unlock()
-		return unavailable(name, err)
+	// Nothing commits from here on: a request that got the database just
+	// before releasing was set may open it again, but its write would
+	// miss the replica the next owner restores.
+	n.mu.Lock()
+	c.fenced = true
+	n.mu.Unlock()
+	err := n.pushToReplica(ctx, name, path, c.epoch)
+	if err == nil {
+		err = n.handOver(ctx, name, c)
 	}
-	if err := n.handOver(ctx, name, c); err != nil {
+	if err != nil {
 		n.mu.Lock()
-		c.releasing = false
+		c.releasing, c.fenced = false, false // still ours, and served again
 		n.mu.Unlock()
 		return unavailable(name, err)
 	}
@@ -130,11 +132,21 @@ func (n *Node) askRelease(ctx context.Context, node, name string) error {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return nil
+	case resp.StatusCode < 500:
+		return refusal{fmt.Sprintf("%s: %s: %s", u, resp.Status, body)}
+	default:
 		return fmt.Errorf("%s: %s: %s", u, resp.Status, body)
 	}
-	return nil
 }
+
+// refusal is a peer's 4xx to a hand-over request: asking again would get
+// the same (a wrong token, say), unlike a 503 while it finishes writes.
+type refusal struct{ msg string }
+
+func (r refusal) Error() string { return r.msg }
 
 // path is where name lives in this node's data dir.
 func (n *Node) path(name string) string {

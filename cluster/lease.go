@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -126,17 +127,21 @@ func (n *Node) loseLease(lease int64, why string) {
 	if len(held) > 0 {
 		n.log.Warn("cluster lease lost: serving none of this node's databases until claimed again", "why", why, "databases", len(held))
 	}
+	var closing sync.WaitGroup // hundreds of databases: not one after another
 	for name := range held {
-		n.closeDB(n.path(name))
+		closing.Go(func() { n.closeDB(n.path(name)) })
 	}
+	closing.Wait()
 }
 
-// Close leaves the cluster: databases are closed by the registry first
-// (kvd's shutdown), then the lease is revoked so that peers take them
-// over at once instead of after a TTL. Litestream keeps what it has: a
-// peer restores from the replica, and this node's copy stays current
-// unless a peer writes it.
+// Close leaves the cluster, after kvd's registry closed every database:
+// each database's last writes are pushed to the replica and its epoch
+// marked released, then the lease is revoked, so that peers take the
+// databases over at once instead of after a TTL. This node's copies stay
+// current unless a peer writes them meanwhile.
 func (n *Node) Close() error {
+	n.cancel() // take-overs under way stop
+	n.claims.Wait()
 	close(n.stop)
 	n.done.Wait()
 	n.mu.Lock()
@@ -147,12 +152,14 @@ func (n *Node) Close() error {
 	defer cancel()
 	var err error
 	if lease != 0 {
-		// Each database's last writes reach the replica before the
-		// lease ends and a peer may restore it.
-		for name := range held {
-			if serr := n.ls.sync(ctx, n.path(name)); serr != nil {
-				n.log.Warn("last writes not synced to the replica; the lease expires on its own", "db", name, "err", serr)
+		for name, c := range held {
+			if perr := n.pushToReplica(ctx, name, n.path(name), c.epoch); perr != nil {
+				n.log.Warn("last writes not pushed to the replica; peers wait for the lease to expire", "db", name, "err", perr)
 				lease = 0
+				continue
+			}
+			if herr := n.handOver(ctx, name, c); herr != nil {
+				n.log.Warn("database not marked handed over", "db", name, "err", herr)
 			}
 		}
 	}

@@ -54,6 +54,12 @@ func lockDataDir(dataDir, node string) (*os.File, error) {
 	return f, nil
 }
 
+// restorePath is where a restore writes before the copy goes in place:
+// among the cluster's own files, where no client's database can be.
+func (n *Node) restorePath(name string) string {
+	return filepath.Join(n.cfg.DataDir, stateDir, "restoring", name)
+}
+
 func (n *Node) epochFile(name string) string {
 	return filepath.Join(n.cfg.DataDir, stateDir, "epochs", filepath.FromSlash(name))
 }

@@ -48,21 +48,27 @@ type Node struct {
 	granting sync.Mutex // held while a lease is granted (ensureLease)
 	counts   counts
 
-	mu         sync.Mutex
-	lease      int64
-	validUntil time.Time         // the lease is surely ours until then
-	held       map[string]*claim // by database name (path below the data dir)
-	claiming   map[string]*claimCall
-	restores   chan struct{} // room for the restores that may run at once
-	stop       chan struct{}
-	done       sync.WaitGroup
+	mu           sync.Mutex
+	lease        int64
+	validUntil   time.Time         // the lease is surely ours until then
+	replicatedAt time.Time         // the sidecar last answered
+	held         map[string]*claim // by database name (its file in the data dir)
+	claiming     map[string]*claimCall
+	restores     chan struct{} // room for the restores that may run at once
+
+	ctx    context.Context // ends with Close: take-overs under way stop
+	cancel context.CancelFunc
+	claims sync.WaitGroup // take-overs under way
+	stop   chan struct{}
+	done   sync.WaitGroup // the keep-alive and reconcile loops
 }
 
 // claim is one database this node owns.
 type claim struct {
 	epoch     int64
 	ownerRev  int64 // mod revision of its owners key, as this node wrote it
-	releasing bool
+	releasing bool  // being handed over: no new request gets it
+	fenced    bool  // handed over as far as the replica goes: nothing more commits
 }
 
 // epochRecord is /kvd/epochs/<db>: which node holds the newest copy of a
@@ -102,8 +108,9 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 		cfg: cfg, etcd: newEtcd(cfg.Etcd), ls: newLitestream(cfg.Litestream, cfg.Socket),
 		log: cfg.Logger.With("node", cfg.Node), closeDB: closeDB,
 		held: map[string]*claim{}, claiming: map[string]*claimCall{}, stop: make(chan struct{}),
-		restores: make(chan struct{}, maxRestores),
+		restores: make(chan struct{}, maxRestores), replicatedAt: time.Now(),
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	lock, err := lockDataDir(cfg.DataDir, cfg.Node)
 	if err != nil {
 		return nil, err
@@ -142,31 +149,47 @@ func (n *Node) Holds(path string) bool {
 	return c != nil && !c.releasing && time.Now().Before(n.validUntil)
 }
 
-// Fence is checked before each COMMIT: a write commits only while this
-// node owns its database under a lease that has surely not expired in
-// etcd, so once a peer may have taken the database over, nothing more is
-// acknowledged here.
+// Fence is checked before each COMMIT, and again after it: a write
+// commits, and is acknowledged, only while this node owns its database
+// under a lease that has surely not expired in etcd, so once a peer may
+// have taken the database over, nothing more is acknowledged here. It
+// also holds writes back while the Litestream sidecar does not answer:
+// the replication lag, which bounds what a dead node loses, must stay
+// bounded.
 func (n *Node) Fence(path string) error {
 	name, ok := n.name(path)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !ok || n.held[name] == nil || time.Now().After(n.validUntil) {
+	c := n.held[name]
+	switch {
+	case !ok || c == nil || c.fenced || time.Now().After(n.validUntil):
 		return notOwner(name)
+	case time.Since(n.replicatedAt) > replicationTimeout:
+		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is not being replicated (this node's Litestream sidecar does not answer); retry", name)
 	}
 	return nil
 }
+
+// replicationTimeout is how long writes go on while the sidecar does not
+// answer: a few of its sync intervals.
+const replicationTimeout = 5 * time.Second
+
+var errNotClusterName = sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode a database is a file of the data dir, named by a bare name not starting with a dot")
 
 func notOwner(name string) error {
 	return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "This node no longer serves database %q (it moved or the node lost its cluster lease); retry", name)
 }
 
-// name is path's name in the cluster: its path below the data dir.
+// name is path's name in the cluster: its file name in the data dir.
+// Cluster mode takes databases there and nowhere deeper (bare names,
+// the same on every node), and none whose name starts with a dot: those
+// are the cluster's own (.kvd-cluster, Litestream's .<db>-litestream).
 func (n *Node) name(path string) (string, bool) {
 	rel, err := filepath.Rel(n.cfg.DataDir, path)
-	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+	if err != nil || strings.ContainsRune(rel, filepath.Separator) || strings.HasPrefix(rel, ".") {
 		return "", false
 	}
-	return filepath.ToSlash(rel), true
+	return rel, true
 }
 
 // replicate has the sidecar stream path to this epoch's replica. A

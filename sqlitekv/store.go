@@ -52,7 +52,9 @@ type Options struct {
 
 	// Fence, when set, is asked before each COMMIT whether this process
 	// may still write the database at path (cluster.Node.Fence); its
-	// error fails the whole group, which is rolled back.
+	// error fails the whole group, which is rolled back. Asked again
+	// after the COMMIT, its error fails the group's writes as of unknown
+	// outcome (500).
 	Fence func(path string) error
 
 	// vfs, set only by tests (export_test.go), names the VFS under kvd's
