@@ -36,6 +36,7 @@ var drillDBs = flag.Int("drill-dbs", 210, "databases the cluster drill writes")
 //     for it acknowledges no write to databases taken over meanwhile;
 //  6. cut a node off from etcd while a client still writes to it directly:
 //     nothing lost, for it stops acknowledging before its lease can expire;
+//  7. kill a node's sidecar: it holds writes back until a new one answers;
 //
 // and PRAGMA integrity_check on every database file at the end.
 func TestClusterDrill(t *testing.T) {
@@ -217,6 +218,41 @@ func TestClusterDrill(t *testing.T) {
 		t.Errorf("step 6: no database of %s was taken over while it was cut off", n1.id)
 	}
 
+	// 7. A node's sidecar dies: the node holds its writes back (503)
+	// rather than let the replication lag grow without bound, and takes
+	// them again once a new sidecar answers and has its databases.
+	n2 = c.nodes[1]
+	stop = c.writers(l, dbs, 12)
+	time.Sleep(time.Second)
+	n2.litestream.kill()
+	time.Sleep(replicationTimeout + 2*time.Second)
+	if m := scrape(t, n2.url()+"/metrics"); m["kvd_cluster_replicating"] != 0 {
+		t.Errorf("step 7: %s reports replicating %v with its sidecar dead", n2.id, m["kvd_cluster_replicating"])
+	}
+	var heldBack int
+	for _, db := range dbs {
+		if c.owner(db+".db") == n2.id {
+			if resp, err := drillHTTP.Post(n2.url()+"/api/v1/sqlite/kv/probe/incr?db="+db, "", nil); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusServiceUnavailable {
+					heldBack++
+				}
+			}
+			break
+		}
+	}
+	if heldBack == 0 {
+		t.Errorf("step 7: %s acknowledged a write with no sidecar to replicate it", n2.id)
+	}
+	c.startSidecar(n2)
+	time.Sleep(3 * time.Second)
+	stop()
+	r = c.check(l)
+	report(fmt.Sprintf("step 7 (%s's sidecar killed, then restarted)", n2.id), r)
+	if len(r.lost) > 0 {
+		t.Errorf("step 7: %d acknowledged writes lost", len(r.lost))
+	}
+
 	// What the nodes report: each holds its lease and replicates; between
 	// them they own databases and have restored some.
 	serving, restores := 0.0, 0.0
@@ -252,6 +288,10 @@ func TestClusterDrill(t *testing.T) {
 		t.Logf("process logs in %s", logDir(t))
 	}
 }
+
+// replicationTimeout is how long a node writes on without its sidecar
+// (cluster.replicationTimeout).
+const replicationTimeout = 5 * time.Second
 
 // rpoBound is the most a write may have been acknowledged before its
 // node's death and still be lost: Litestream ships a database's new WAL

@@ -194,13 +194,17 @@ func startCluster(t *testing.T, kvdBin string, nodes int) *cluster {
 
 // startNode starts n's sidecar, then its kvd, on n's data dir as it is.
 func (c *cluster) startNode(n *node) {
+	c.startSidecar(n)
+	c.startKVD(n)
+}
+
+func (c *cluster) startSidecar(n *node) {
 	t := c.t
 	conf := filepath.Join(c.dir, n.id+"-litestream.yml")
 	os.WriteFile(conf, fmt.Appendf(nil, "socket:\n  enabled: true\n  path: %s\ndbs: []\n", n.socket), 0o644)
 	os.Remove(n.socket)
 	n.litestream = start(t, n.id+"-litestream", c.bin["litestream"], "replicate", "-config", conf)
 	waitFor(t, n.id+" litestream socket", 10*time.Second, func() bool { _, err := os.Stat(n.socket); return err == nil })
-	c.startKVD(n)
 }
 
 func (c *cluster) startKVD(n *node) {
