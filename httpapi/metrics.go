@@ -227,6 +227,10 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Unwrap lets http.ResponseController reach the connection (a watch
+// flushes each event and sets its write deadline).
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusRecorder) answering() {
 	if w.body != nil {
 		w.body.beforeAnswer(w.Header())

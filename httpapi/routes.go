@@ -51,6 +51,7 @@ var routes = []route{
 	{post, kvPrefix + "{key}/push", (*Server).handlePush},
 	{post, kvPrefix + "{key}/pop", (*Server).handlePop},
 	{post, kvPrefix + "{key}/remove", (*Server).handleRemove},
+	{get, kvPrefix + "{key}/watch", (*Server).handleWatchKey},
 
 	{post, kvPrefix + "batch/get", (*Server).handleBatchGet},
 	{post, kvPrefix + "batch/set", (*Server).handleBatchSet},
@@ -58,6 +59,7 @@ var routes = []route{
 	{get, kvPrefix + "snapshot", (*Server).handleTableSnapshot},
 	{get, kvPrefix + "diff", (*Server).handleDiff},
 	{post, kvPrefix + "rollback", (*Server).handleRollbackTable},
+	{get, kvPrefix + "watch", (*Server).handleWatchTable},
 }
 
 const (

@@ -64,6 +64,10 @@ type Config struct {
 	// it that line is logged at debug level only.
 	AccessLog bool
 
+	// WatchHeartbeat is how often an idle watch stream gets a comment
+	// line; 0 means DefaultWatchHeartbeat.
+	WatchHeartbeat time.Duration
+
 	// CORSOrigins are the web origins whose pages may call kvd from a
 	// browser ("*": any); none means no CORS header is ever sent.
 	CORSOrigins []string
@@ -85,6 +89,11 @@ type Server struct {
 	idPrefix   string
 	idCounter  atomic.Uint64
 	bodyBudget atomic.Int64 // bytes of request bodies that may still be read
+
+	// stopping ends when Shutdown begins: watch streams, which would
+	// otherwise never finish, end then (stop ends it).
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 func New(cfg Config) *Server {
@@ -103,6 +112,9 @@ func New(cfg Config) *Server {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
 	}
+	if cfg.WatchHeartbeat <= 0 {
+		cfg.WatchHeartbeat = DefaultWatchHeartbeat
+	}
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = math.MaxInt
 	}
@@ -119,6 +131,7 @@ func New(cfg Config) *Server {
 	var prefix [4]byte
 	rand.Read(prefix[:])
 	s := &Server{cfg: cfg, log: cfg.Logger, idPrefix: hex.EncodeToString(prefix[:]) + "-", cors: newCORSPolicy(cfg.CORSOrigins)}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.bodyBudget.Store(cfg.MaxBodyMemory)
 	cfg.Metrics.watchBodies(func() float64 { return float64(cfg.MaxBodyMemory - s.bodyBudget.Load()) })
 	s.router = s.newRouter()
@@ -235,6 +248,7 @@ func (s *Server) Unready() { s.ready.Store(false) }
 // requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
+	s.stop()
 	return s.srv.Shutdown(ctx)
 }
 

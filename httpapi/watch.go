@@ -1,0 +1,247 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/sqlitekv"
+	"github.com/kvd/kvd/watch"
+)
+
+// A watch answers Server-Sent Events: one per committed write, in
+// op_number order (id: the op number, so a client that reconnects with
+// Last-Event-ID resumes where it stopped), or with wait=<duration> one
+// long-poll JSON answer. It holds its connection (and a lease on its
+// database) until the client leaves or kvd stops.
+
+const (
+	// DefaultWatchHeartbeat is how often an idle stream gets a comment
+	// line, so that proxies and clients see it alive.
+	DefaultWatchHeartbeat = 15 * time.Second
+	maxWatchWait          = 60 * time.Second
+	// watchWriteStall is how long one write to a watcher may wait for
+	// its client to read: one that reads nothing loses its stream.
+	watchWriteStall = 30 * time.Second
+)
+
+// watchRequest is what a watch asks for.
+type watchRequest struct {
+	filter   watch.Filter
+	after    int64 // every write after this op; -1: from now
+	since    int64 // with hasSince: from this time (Unix ms) instead
+	hasSince bool
+	wait     time.Duration // > 0: the long-poll form
+}
+
+func (s *Server) handleWatchKey(w http.ResponseWriter, r *http.Request, t target) {
+	s.watch(w, r, t, watch.Filter{Key: t.key})
+}
+
+func (s *Server) handleWatchTable(w http.ResponseWriter, r *http.Request, t target) {
+	s.watch(w, r, t, watch.Filter{Prefix: t.q.Get("prefix")})
+}
+
+func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch.Filter) {
+	req, err := parseWatch(r, t, f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.stopping, cancel)() // kvd stops: the stream ends
+	err = s.withDB(t.q.readDB(), func(db *actors.DB) error {
+		if req.hasSince {
+			var err error
+			if req.after, err = db.OpBefore(ctx, req.filter.Table, req.since); err != nil {
+				return err
+			}
+		}
+		fl, err := db.Watch(ctx, req.filter, req.after)
+		if err != nil {
+			return err
+		}
+		defer fl.Close()
+		if req.wait > 0 {
+			return s.longPoll(ctx, w, fl, req.wait)
+		}
+		s.stream(ctx, w, fl)
+		return nil
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+	}
+}
+
+func parseWatch(r *http.Request, t target, f watch.Filter) (req watchRequest, err error) {
+	req.filter, req.after = f, -1
+	if req.filter.Table, err = t.q.table(); err != nil {
+		return req, err
+	}
+	if t.q.has("after_op") && t.q.has("since") {
+		return req, invalidParam("Give after_op or since, not both")
+	}
+	if t.q.has("after_op") {
+		if req.after, err = strconv.ParseInt(t.q.Get("after_op"), 10, 64); err != nil || req.after < 0 {
+			return req, invalidParam("after_op must be an op number (0: from the first write)")
+		}
+	}
+	if t.q.has("since") {
+		sec, err := strconv.ParseFloat(t.q.Get("since"), 64)
+		if err != nil || math.IsNaN(sec) || sec < 0 || sec > 1e13 {
+			return req, invalidParam("since must be Unix seconds")
+		}
+		req.since, req.hasSince = int64(math.Floor(sec*1000)), true
+	}
+	// An EventSource that reconnects sends the URL it began with and the
+	// id of the last event it saw: that is where it resumes.
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		if req.after, err = strconv.ParseInt(id, 10, 64); err != nil || req.after < 0 {
+			return req, invalidParam("Last-Event-ID must be an op number")
+		}
+		req.hasSince = false
+	}
+	if t.q.has("wait") {
+		if req.wait, err = parseWait(t.q.Get("wait")); err != nil {
+			return req, err
+		}
+	}
+	return req, nil
+}
+
+// parseWait reads a Go duration ("30s", "500ms") or whole seconds.
+func parseWait(raw string) (time.Duration, error) {
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		n, nerr := strconv.Atoi(raw)
+		d, err = time.Duration(n)*time.Second, nerr
+	}
+	if err != nil || d <= 0 || d > maxWatchWait {
+		return 0, invalidParam("wait must be a duration from 1ms to 60s (30s, 500ms, or whole seconds)")
+	}
+	return d, nil
+}
+
+// stream sends events until the client leaves, kvd stops, or a write to
+// the client stalls. Its answer has begun: failures end it, silently.
+func (s *Server) stream(ctx context.Context, w http.ResponseWriter, fl *watch.Follower) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not hold events back
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	send := func(b []byte) bool {
+		rc.SetWriteDeadline(time.Now().Add(watchWriteStall))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	// The first line says the watch is in place: every write committed
+	// from now on will be sent.
+	if !send([]byte(": watching after op " + strconv.FormatInt(fl.Last(), 10) + "\n\n")) {
+		return
+	}
+	var buf bytes.Buffer
+	for {
+		evs, err := fl.Next(ctx, s.cfg.WatchHeartbeat)
+		if err != nil {
+			if ctx.Err() == nil { // history could not be read: say so, and let it reconnect
+				buf.WriteString(": error reading history; reconnect with Last-Event-ID\n\n")
+				send(buf.Bytes())
+			}
+			return
+		}
+		buf.Reset()
+		if len(evs) == 0 {
+			buf.WriteString(": keep-alive\n\n")
+		}
+		for _, ev := range evs {
+			buf.Write(ev.Wire(sseEvent))
+		}
+		if !send(buf.Bytes()) {
+			return
+		}
+	}
+}
+
+// longPoll answers the events there are, waiting up to wait for one.
+func (s *Server) longPoll(ctx context.Context, w http.ResponseWriter, fl *watch.Follower, wait time.Duration) error {
+	evs, err := fl.Next(ctx, wait)
+	if err != nil && ctx.Err() == nil {
+		return err
+	}
+	res := watchPollResponse{Events: make([]watchEventData, 0, len(evs)), NextOp: fl.Last()}
+	for _, ev := range evs {
+		res.Events = append(res.Events, eventData(ev))
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+type watchPollResponse struct {
+	Events []watchEventData `json:"events"`
+	NextOp int64            `json:"next_op"` // pass it as after_op to go on
+}
+
+// watchEventData is an event's data line: a write, with its value as
+// history shows it, or a gap (Code and ResumeOp).
+type watchEventData struct {
+	Key         string          `json:"key,omitempty"`
+	Op          string          `json:"op,omitempty"`
+	OpNumber    int64           `json:"op_number,omitempty"`
+	Timestamp   float64         `json:"timestamp,omitempty"`
+	Value       json.RawMessage `json:"value,omitempty"`
+	RawValue    *string         `json:"raw_value,omitempty"` // a pointer: "" is an empty value
+	ContentType string          `json:"content_type,omitempty"`
+	Code        sqlitekv.Code   `json:"code,omitempty"`
+	ResumeOp    int64           `json:"resume_op,omitempty"`
+}
+
+// eventData shows ev. A write made with history=false is a gap too: its
+// value was never kept, so history cannot show it, and the stream shows
+// what history does.
+func eventData(ev *watch.Event) watchEventData {
+	if ev.Gap > 0 {
+		return watchEventData{Code: sqlitekv.CodeTimeTravelGap, ResumeOp: ev.Gap}
+	}
+	v := ev.Write
+	d := watchEventData{Key: v.Key, Op: v.Op, OpNumber: v.OpNumber, Timestamp: unixSeconds(v.Ts)}
+	switch {
+	case !v.Recorded:
+		d.Code, d.ResumeOp = sqlitekv.CodeTimeTravelGap, v.OpNumber+1
+	case !v.Removes():
+		d.Value, d.RawValue = historyValue(v.Entry)
+		d.ContentType = v.Entry.ContentType
+	}
+	return d
+}
+
+// sseEvent renders ev as one Server-Sent Event. A pruned gap carries no
+// id: a client that reconnects resumes after the last write it saw.
+func sseEvent(ev *watch.Event) []byte {
+	d := eventData(ev)
+	var b bytes.Buffer
+	var data bytes.Buffer
+	enc := json.NewEncoder(&data)
+	enc.SetEscapeHTML(false) // values as they were stored, "<p>" and all
+	enc.Encode(d)            // plain fields and valid JSON values: cannot fail; one line (RawMessage is compacted)
+	if d.OpNumber > 0 {
+		b.WriteString("id: " + strconv.FormatInt(d.OpNumber, 10) + "\n")
+	}
+	name := d.Op
+	if d.Code != "" {
+		name = "gap"
+	}
+	b.WriteString("event: " + name + "\ndata: ")
+	b.Write(data.Bytes()) // Encode's newline ends the line
+	b.WriteString("\n")
+	return b.Bytes()
+}
