@@ -113,8 +113,14 @@ func (s *Store) OpBefore(ctx context.Context, table string, ms int64) (int64, er
 		if t == nil {
 			return nil
 		}
-		_, err := queryRow(t.changeStmts().opBefore, func(s *sqlite3.Stmt) { op = s.ColumnInt64(0) }, ms)
-		return dbError(err)
+		st := t.changeStmts()
+		if t.set.err != nil {
+			return dbError(t.set.err)
+		}
+		if _, err := queryRow(st.opBefore, func(s *sqlite3.Stmt) { op = s.ColumnInt64(0) }, ms); err != nil {
+			return dbError(err)
+		}
+		return nil
 	})
 	return op, err
 }
