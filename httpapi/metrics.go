@@ -97,6 +97,14 @@ func (m *Metrics) watchBodies(inUse func() float64) {
 	}, inUse))
 }
 
+// watchWatches exports how many watches (streams and long polls) are
+// open now: each holds a connection.
+func (m *Metrics) watchWatches(open func() float64) {
+	m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kvd_watches", Help: "Watches (GET .../watch) open now, streams and long polls.",
+	}, open))
+}
+
 // Handler serves the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

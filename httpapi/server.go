@@ -89,6 +89,7 @@ type Server struct {
 	idPrefix   string
 	idCounter  atomic.Uint64
 	bodyBudget atomic.Int64 // bytes of request bodies that may still be read
+	watches    atomic.Int64 // open now
 
 	// stopping ends when Shutdown begins: watch streams, which would
 	// otherwise never finish, end then (stop ends it).
@@ -134,6 +135,7 @@ func New(cfg Config) *Server {
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.bodyBudget.Store(cfg.MaxBodyMemory)
 	cfg.Metrics.watchBodies(func() float64 { return float64(cfg.MaxBodyMemory - s.bodyBudget.Load()) })
+	cfg.Metrics.watchWatches(func() float64 { return float64(s.watches.Load()) })
 	s.router = s.newRouter()
 	s.metrics = cfg.Metrics.Handler()
 	s.reserved = map[string]bool{}

@@ -68,6 +68,8 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch
 			return err
 		}
 		defer fl.Close()
+		s.watches.Add(1)
+		defer s.watches.Add(-1)
 		if req.wait > 0 {
 			return s.longPoll(ctx, w, fl, req.wait)
 		}

@@ -130,6 +130,9 @@ func TestWatch_FromNowSendsOnlyLaterWrites(t *testing.T) {
 	q := "db=app&create_db_if_missing=true"
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "old"), 200)
 	w := ts.openWatch(t, kv("k/watch", "db=app"))
+	if m := string(ts.do(t, "GET", "/metrics", "").Body); !strings.Contains(m, "kvd_watches 1\n") {
+		t.Errorf("metrics do not count the open watch:\n%s", m)
+	}
 	wantStatus(t, ts.do(t, "PUT", kv("other", q), "x"), 200)
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "new"), 200)
 	if e := w.next(t); e.ID != "3" || e.Data["key"] != "k" {
