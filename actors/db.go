@@ -273,6 +273,7 @@ func (d *DB) close() error {
 	d.mu.Unlock()
 	d.reg.system.Root.Poison(d.pid)
 	<-d.stopped
+	d.hub.Shut() // after the last group: its writes were published
 	if d.dir != nil {
 		return d.dir.Close() // the cache, and the directory's root
 	}

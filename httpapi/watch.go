@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -155,10 +156,15 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, fl *watch.Fo
 	for {
 		evs, err := fl.Next(ctx, s.cfg.WatchHeartbeat)
 		if err != nil {
-			if ctx.Err() == nil { // history could not be read: say so, and let it reconnect
-				buf.WriteString(": error reading history; reconnect with Last-Event-ID\n\n")
-				send(buf.Bytes())
+			if ctx.Err() != nil {
+				return // the client left, or kvd stops
 			}
+			why := "the database closed"
+			if !errors.Is(err, watch.ErrClosed) {
+				why = "history could not be read"
+				s.log.Error("watch ended", "request_id", w.Header().Get("X-Request-Id"), "err", err)
+			}
+			send([]byte(": the watch ended: " + why + "; reconnect with Last-Event-ID\n\n"))
 			return
 		}
 		buf.Reset()

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ func (e *Event) Wire(render func(*Event) []byte) []byte {
 	e.once.Do(func() { e.wire = render(e) })
 	return e.wire
 }
+
+// ErrClosed ends a watch whose database closed.
+var ErrClosed = errors.New("watch: the database closed")
 
 // Source reads a table's history: the database's read-only connections.
 type Source interface {
@@ -82,6 +86,9 @@ func (fl *Follower) Next(ctx context.Context, idle time.Duration) ([]*Event, err
 	timer := time.NewTimer(idle)
 	defer timer.Stop()
 	for {
+		if fl.sub.hub.shut.Load() {
+			return nil, ErrClosed
+		}
 		if fl.sub.lagged.Load() {
 			fl.catchUp()
 		}

@@ -135,3 +135,13 @@ func TestHub_CloseForgetsTheWatcherAndMissedWakesEveryOne(t *testing.T) {
 		t.Fatalf("after Close: active %v, %d key sets, %d prefix sets", hub.Active(), len(hub.byKey), len(hub.byPrefix))
 	}
 }
+
+func TestFollower_EndsWhenTheDatabaseCloses(t *testing.T) {
+	hub, h := NewHub(), &history{}
+	fl, _ := Follow(context.Background(), hub, h, Filter{Table: "t", Key: "k"}, -1)
+	defer fl.Close()
+	hub.Shut()
+	if _, err := fl.Next(context.Background(), time.Second); err != ErrClosed {
+		t.Fatalf("got %v, want ErrClosed", err)
+	}
+}

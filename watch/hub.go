@@ -16,6 +16,7 @@ type Hub struct {
 	byKey    map[tableKey]map[*Sub]struct{}
 	byPrefix map[string]map[*Sub]struct{} // table → watchers of a prefix (or the whole table)
 	subs     atomic.Int64
+	shut     atomic.Bool // the database closed: nothing more will be published
 }
 
 type tableKey struct{ table, key string }
@@ -130,6 +131,14 @@ func (h *Hub) Publish(writes []sqlitekv.Event) {
 			}
 		}
 	}
+}
+
+// Shut tells every watcher that the database closed (its file was
+// replaced, say): nothing more will come through this hub, and their
+// streams end (a client reconnects and opens the database afresh).
+func (h *Hub) Shut() {
+	h.shut.Store(true)
+	h.Missed()
 }
 
 // Missed tells every watcher that a group committed whose events were
