@@ -157,7 +157,7 @@ func (s *Server) newRouter() *router {
 }
 
 // ReservedKeys are the one-word paths of table-level endpoints directly
-// under /kv/ (snapshot, diff, rollback): encodeURIComponent leaves them as
+// under /kv/ (snapshot, diff, rollback, watch): encodeURIComponent leaves them as
 // they are, so a client could never address a key named so, and no write
 // may create one. Directory mode is told them too (sqlitekv.Options), so
 // it imports no file of those names.
