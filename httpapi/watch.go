@@ -183,7 +183,10 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, fl *watch.Fo
 // longPoll answers the events there are, waiting up to wait for one.
 func (s *Server) longPoll(ctx context.Context, w http.ResponseWriter, fl *watch.Follower, wait time.Duration) error {
 	evs, err := fl.Next(ctx, wait)
-	if err != nil && ctx.Err() == nil {
+	switch {
+	case errors.Is(err, watch.ErrClosed):
+		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "The database closed while waiting; retry shortly")
+	case err != nil && ctx.Err() == nil:
 		return err
 	}
 	res := watchPollResponse{Events: make([]watchEventData, 0, len(evs)), NextOp: fl.Last()}
