@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 
+	"github.com/kvd/kvd/sqlitekv"
 	"github.com/kvd/kvd/watch"
 )
 
@@ -33,11 +34,35 @@ func (a *dbActor) publish() {
 // after op after (every later write is sent; -1: from now on). The
 // caller holds its lease on d until it closes the Follower.
 func (d *DB) Watch(ctx context.Context, f watch.Filter, after int64) (*watch.Follower, error) {
-	return watch.Follow(ctx, d.hub, d.store, f, after)
+	return watch.Follow(ctx, d.hub, offStack{d.store}, f, after)
+}
+
+// offStack reads history on a goroutine of its own. A read through SQLite
+// grows the stack of the goroutine that makes it to tens of KiB, and a
+// watcher's goroutine, which lives as long as its stream and idles most
+// of it, would keep that stack (the runtime shrinks it only at a GC, by
+// half each time): with 10,000 idle watchers, that is what their memory
+// would be.
+type offStack struct{ store *sqlitekv.Store }
+
+func (o offStack) ReadChanges(ctx context.Context, req sqlitekv.ChangesRequest) (p sqlitekv.ChangesPage, err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p, err = o.store.ReadChanges(ctx, req)
+	}()
+	<-done
+	return p, err
 }
 
 // OpBefore is the newest op number of table written before ms (Unix
 // milliseconds), 0 if none: a watch from a time starts after it.
-func (d *DB) OpBefore(ctx context.Context, table string, ms int64) (int64, error) {
-	return d.store.OpBefore(ctx, table, ms)
+func (d *DB) OpBefore(ctx context.Context, table string, ms int64) (op int64, err error) {
+	done := make(chan struct{}) // off the watcher's stack, as offStack
+	go func() {
+		defer close(done)
+		op, err = d.store.OpBefore(ctx, table, ms)
+	}()
+	<-done
+	return op, err
 }

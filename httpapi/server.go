@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -95,6 +96,7 @@ type Server struct {
 	// otherwise never finish, end then (stop ends it).
 	stopping context.Context
 	stop     context.CancelFunc
+	streams  sync.WaitGroup // watch streams on hijacked connections
 }
 
 func New(cfg Config) *Server {
@@ -251,7 +253,17 @@ func (s *Server) Unready() { s.ready.Store(false) }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	s.stop()
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	// net/http waits for no hijacked connection: the watch streams end
+	// by themselves (stop), and are waited for here.
+	ended := make(chan struct{})
+	go func() { s.streams.Wait(); close(ended) }()
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		err = errors.Join(err, ctx.Err())
+	}
+	return err
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request, _ target) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -54,32 +55,127 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch
 		s.writeError(w, r, err)
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	defer context.AfterFunc(s.stopping, cancel)() // kvd stops: the stream ends
-	err = s.withDB(t.q.readDB(), func(db *actors.DB) error {
-		if req.hasSince {
-			var err error
-			if req.after, err = db.OpBefore(ctx, req.filter.Table, req.since); err != nil {
-				return err
-			}
-		}
-		fl, err := db.Watch(ctx, req.filter, req.after)
-		if err != nil {
-			return err
-		}
-		defer fl.Close()
-		s.watches.Add(1)
-		defer s.watches.Add(-1)
-		if req.wait > 0 {
-			return s.longPoll(ctx, w, fl, req.wait)
-		}
-		s.stream(ctx, w, fl)
-		return nil
-	})
+	db, err := s.leaseDB(t.q.readDB())
 	if err != nil {
 		s.writeError(w, r, err)
+		return
 	}
+	fl, err := startWatch(r.Context(), db, req)
+	if err != nil {
+		db.Release()
+		s.writeError(w, r, err)
+		return
+	}
+	s.watches.Add(1)
+	// The watch holds its lease on the database, and its place in the
+	// hub, until it ends.
+	end := func() {
+		fl.Close()
+		db.Release()
+		s.watches.Add(-1)
+	}
+	if req.wait > 0 {
+		defer end()
+		ctx, cancel := s.watchContext(r.Context())
+		defer cancel()
+		if err := s.longPoll(ctx, w, fl, req.wait); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
+	id := w.Header().Get("X-Request-Id")
+	conn, hijacked := s.hijackStream(w)
+	if !hijacked { // HTTP/2, or a ResponseWriter that cannot: net/http streams it
+		defer end()
+		ctx, cancel := s.watchContext(r.Context())
+		defer cancel()
+		s.stream(ctx, flushSink{w, http.NewResponseController(w)}, fl, id)
+		return
+	}
+	if conn == nil { // the client left before the headers went out
+		end()
+		return
+	}
+	s.streams.Add(1)
+	go func() {
+		defer s.streams.Done()
+		defer end()
+		defer conn.Close()
+		ctx, cancel := s.watchContext(context.Background())
+		defer cancel()
+		s.stream(ctx, connSink{conn}, fl, id)
+	}()
+}
+
+// startWatch places the watch: from a time, an op, or now.
+func startWatch(ctx context.Context, db *actors.DB, req watchRequest) (*watch.Follower, error) {
+	if req.hasSince {
+		var err error
+		if req.after, err = db.OpBefore(ctx, req.filter.Table, req.since); err != nil {
+			return nil, err
+		}
+	}
+	return db.Watch(ctx, req.filter, req.after)
+}
+
+// watchContext is parent, ended also when kvd stops.
+func (s *Server) watchContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	stop := context.AfterFunc(s.stopping, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// hijackStream takes the connection from net/http and writes the
+// answer's head on it: a stream then costs one goroutine and no buffers
+// of net/http's (which hold a reader goroutine and 10 KiB a connection,
+// most of an idle watcher's memory). A client that leaves is noticed at
+// the next write, a heartbeat at the latest. The body runs until the
+// connection closes. hijacked false: the caller streams through w.
+func (s *Server) hijackStream(w http.ResponseWriter) (conn net.Conn, hijacked bool) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not hold events back
+	c, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, false
+	}
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	h.Write(&head)
+	head.WriteString("Date: " + time.Now().UTC().Format(http.TimeFormat) + "\r\nConnection: close\r\n\r\n")
+	if !(connSink{c}).send(head.Bytes()) {
+		c.Close()
+		return nil, true
+	}
+	return c, true
+}
+
+// eventSink is where a stream's bytes go.
+type eventSink interface{ send(b []byte) bool }
+
+// connSink writes to a hijacked connection; a client that reads nothing
+// for watchWriteStall loses it.
+type connSink struct{ c net.Conn }
+
+func (k connSink) send(b []byte) bool {
+	k.c.SetWriteDeadline(time.Now().Add(watchWriteStall))
+	_, err := k.c.Write(b)
+	return err == nil
+}
+
+// flushSink writes through net/http, flushing each write.
+type flushSink struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (k flushSink) send(b []byte) bool {
+	k.rc.SetWriteDeadline(time.Now().Add(watchWriteStall))
+	if _, err := k.w.Write(b); err != nil {
+		return false
+	}
+	return k.rc.Flush() == nil
 }
 
 func parseWatch(r *http.Request, t target, f watch.Filter) (req watchRequest, err error) {
@@ -133,20 +229,8 @@ func parseWait(raw string) (time.Duration, error) {
 
 // stream sends events until the client leaves, kvd stops, or a write to
 // the client stalls. Its answer has begun: failures end it, silently.
-func (s *Server) stream(ctx context.Context, w http.ResponseWriter, fl *watch.Follower) {
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not hold events back
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	send := func(b []byte) bool {
-		rc.SetWriteDeadline(time.Now().Add(watchWriteStall))
-		if _, err := w.Write(b); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
-	}
+func (s *Server) stream(ctx context.Context, out eventSink, fl *watch.Follower, requestID string) {
+	send := out.send
 	// The first line says the watch is in place: every write committed
 	// from now on will be sent.
 	if !send([]byte(": watching after op " + strconv.FormatInt(fl.Last(), 10) + "\n\n")) {
@@ -162,7 +246,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, fl *watch.Fo
 			why := "the database closed"
 			if !errors.Is(err, watch.ErrClosed) {
 				why = "history could not be read"
-				s.log.Error("watch ended", "request_id", w.Header().Get("X-Request-Id"), "err", err)
+				s.log.Error("watch ended", "request_id", requestID, "err", err)
 			}
 			send([]byte(": the watch ended: " + why + "; reconnect with Last-Event-ID\n\n"))
 			return

@@ -24,8 +24,12 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+# Go's own accounting: heap in use and goroutine stacks (RSS also holds
+# the heap's slack, up to GOGC=100 over what is live).
+gomem() { curl -fs "http://$addr/metrics" | awk '/^go_memstats_(heap_inuse|stack_inuse)_bytes / {printf "%s=%.1fMiB ", $1, $2 / 1048576}'; }
 curl -fs -X PUT "http://$addr/api/v1/sqlite/kv/warm?db=w&create_db_if_missing=true" --data-binary x >/dev/null
 before=$(rss)
+echo "before: $(gomem)"
 "$kvbench" -url "http://$addr" -db w -scenario watch -watchers "$n" -watch-each -rate 5 -c 2 -d 40s -quiet >"$data/report" &
 bench=$!
 open=0
@@ -36,6 +40,7 @@ for _ in $(seq 600); do # wait until every stream is open
 done
 sleep 5
 after=$(rss)
+echo "with the watchers: $(gomem)"
 echo "kvd VmRSS before: $((before / 1024)) MiB; with $open connections, $n idle watchers: $((after / 1024)) MiB"
 echo "per watcher: $(( (after - before) * 1024 / n )) bytes"
 wait "$bench" || true
