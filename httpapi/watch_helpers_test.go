@@ -43,7 +43,7 @@ func (ts *testServer) openWatch(tb testing.TB, path string, header ...string) *w
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := ts.client.Do(req)
 	if err != nil {
 		cancel()
 		tb.Fatal(err)
@@ -51,8 +51,8 @@ func (ts *testServer) openWatch(tb testing.TB, path string, header ...string) *w
 	s := &watchStream{res: res, lines: bufio.NewScanner(res.Body), cancel: cancel}
 	s.lines.Buffer(make([]byte, 64<<10), 16<<20)
 	tb.Cleanup(s.close)
-	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
-		tb.Fatalf("watch %s: status %d, Content-Type %q", path, res.StatusCode, res.Header.Get("Content-Type"))
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" || res.Header.Get("X-Request-Id") == "" {
+		tb.Fatalf("watch %s: status %d, headers %v", path, res.StatusCode, res.Header)
 	}
 	if !s.lines.Scan() || !strings.HasPrefix(s.lines.Text(), ": watching") {
 		tb.Fatalf("watch %s: first line %q, want the ': watching' comment", path, s.lines.Text())

@@ -365,3 +365,35 @@ func readRawWatch(c net.Conn, n int) ([]int64, error) {
 	}
 	return ops, lines.Err()
 }
+
+func TestWatch_StreamsOverTLS(t *testing.T) {
+	ts, _ := newTLSServer(t, 0)
+	q := "db=app&create_db_if_missing=true"
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "1"), 200)
+	w := ts.openWatch(t, kv("k/watch", "db=app&after_op=0"))
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "2"), 200)
+	if evs := w.nextN(t, 2); evs[0].ID != "1" || evs[1].ID != "2" {
+		t.Fatalf("got %v", evs)
+	}
+}
+
+// A watch holds a connection: at the cap, it is not closed for a
+// newcomer (it is in service), and the newcomer is refused instead.
+func TestWatch_CountsAgainstTheConnectionCap(t *testing.T) {
+	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.MaxConnections = 2 })
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "1"), 200)
+	ts.client.CloseIdleConnections()
+	w1 := ts.openWatch(t, kv("k/watch", "db=app"))
+	w2 := ts.openWatch(t, kv("k/watch", "db=app"))
+	c, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || res.StatusCode != 503 {
+		t.Fatalf("a third connection: got %v %v, want 503", res, err)
+	}
+	_, _ = w1, w2 // open until the test ends
+}
