@@ -129,7 +129,7 @@ func (s *Server) watchContext(parent context.Context) (context.Context, context.
 // answer's head on it: a stream then costs one goroutine and no buffers
 // of net/http's (which hold a reader goroutine and 10 KiB a connection,
 // most of an idle watcher's memory). A client that leaves is noticed at
-// the next write, a heartbeat at the latest. The body runs until the
+// the next heartbeat at the latest (eventSink.gone). The body runs until the
 // connection closes. hijacked false: the caller streams through w.
 func (s *Server) hijackStream(w http.ResponseWriter) (conn net.Conn, hijacked bool) {
 	h := w.Header()
@@ -152,7 +152,10 @@ func (s *Server) hijackStream(w http.ResponseWriter) (conn net.Conn, hijacked bo
 }
 
 // eventSink is where a stream's bytes go.
-type eventSink interface{ send(b []byte) bool }
+type eventSink interface {
+	send(b []byte) bool
+	gone() bool // the client closed its end
+}
 
 // connSink writes to a hijacked connection; a client that reads nothing
 // for watchWriteStall loses it.
@@ -164,11 +167,24 @@ func (k connSink) send(b []byte) bool {
 	return err == nil
 }
 
+// gone reads without waiting: a client closes its end when it leaves, and
+// the first write after that would still succeed (only its answer, a
+// reset, fails the second). Anything else a client sends is ignored.
+func (k connSink) gone() bool {
+	k.c.SetReadDeadline(time.Now())
+	var b [1]byte
+	_, err := k.c.Read(b[:])
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
 // flushSink writes through net/http, flushing each write.
 type flushSink struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
 }
+
+func (k flushSink) gone() bool { return false } // net/http ends the request's context
 
 func (k flushSink) send(b []byte) bool {
 	k.rc.SetWriteDeadline(time.Now().Add(watchWriteStall))
@@ -253,6 +269,9 @@ func (s *Server) stream(ctx context.Context, out eventSink, fl *watch.Follower, 
 		}
 		buf.Reset()
 		if len(evs) == 0 {
+			if out.gone() {
+				return
+			}
 			buf.WriteString(": keep-alive\n\n")
 		}
 		for _, ev := range evs {

@@ -397,3 +397,22 @@ func TestWatch_CountsAgainstTheConnectionCap(t *testing.T) {
 	}
 	_, _ = w1, w2 // open until the test ends
 }
+
+// A client that leaves gives its watch (lease, hub place, connection)
+// back by the next heartbeat.
+func TestWatch_ALeavingClientEndsItsWatch(t *testing.T) {
+	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.WatchHeartbeat = 10 * time.Millisecond })
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "x"), 200)
+	w := ts.openWatch(t, kv("k/watch", "db=app"))
+	w.close()
+	for i := 0; ; i++ {
+		m := string(ts.do(t, "GET", "/metrics", "").Body)
+		if strings.Contains(m, "kvd_watches 0\n") {
+			return
+		}
+		if i == 500 {
+			t.Fatalf("the watch is still open 5 s after its client left:\n%s", m)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
