@@ -306,11 +306,15 @@ func TestWatch_ShutdownEndsStreams(t *testing.T) {
 	}
 }
 
+// Heartbeats keep an idle stream going, and no server deadline (the
+// body's read timeout here, far shorter than the stream) cuts it.
 func TestWatch_HeartbeatKeepsIdleStreamsAlive(t *testing.T) {
-	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.WatchHeartbeat = 10 * time.Millisecond })
+	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) {
+		h.WatchHeartbeat, h.ReadTimeout = 10*time.Millisecond, 20*time.Millisecond
+	})
 	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "x"), 200)
 	w := ts.openWatch(t, kv("k/watch", "db=app"))
-	for range 3 {
+	for range 10 {
 		w.lines.Scan() // the blank line that ends the comment before
 		if !w.lines.Scan() || w.lines.Text() != ": keep-alive" {
 			t.Fatalf("got %q, want a keep-alive comment", w.lines.Text())
