@@ -201,6 +201,12 @@ func TestWatch_PrunedHistoryIsAGapThenTheStreamGoesOn(t *testing.T) {
 	if e := w.next(t); e.Event != "incr" || e.op() != 41 {
 		t.Fatalf("resume at 40: got %s %v", e.Event, e.Data)
 	}
+	// Nor is history pruned from keys outside the prefix watched.
+	wantStatus(t, ts.do(t, "PUT", kv("p%2Fa", q), "x"), 200)
+	w = ts.openWatch(t, watchTable+"db=app&prefix=p%2F&after_op=0")
+	if e := w.next(t); e.Event != "set" || e.Data["key"] != "p/a" || e.op() != 42 {
+		t.Fatalf("prefix p/ from 0: got %s %v, want the set of p/a and no gap", e.Event, e.Data)
+	}
 }
 
 func TestWatch_LongPollAnswersJSON(t *testing.T) {

@@ -209,46 +209,40 @@ func (t *readStmts) changes(req ChangesRequest) (ChangesPage, error) {
 // prunedAfter returns, when retention pruned writes of the watched keys
 // after op after, the op from which their history is whole again; else 0.
 // A key's history is pruned oldest first, so its writes after after are
-// all kept when it still has one at or before after, or when no op
-// number between after and its oldest kept write is missing (op numbers
-// are dense: every one was a write).
+// all kept when its oldest kept write is at or before after+1, or when no
+// op number between after and that write is missing (op numbers are
+// dense: every one was a write). Only the key whose oldest kept write is
+// the newest needs that count: if nothing is missing before it, nothing
+// is missing before the others either; if something is, the stream is
+// whole again from it on.
 func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, error) {
-	type kept struct {
-		key   string
-		first int64
-	}
-	var keys []kept
 	stmt, args := st.prunedIn, []any{req.Prefix, prefixEnd(req.Prefix)}
 	if req.Key != "" {
 		stmt, args = st.prunedKey, []any{req.Key}
 	}
+	var first int64 // the newest oldest-kept write of a pruned key
 	if err := bindAll(stmt, args...); err != nil {
 		return 0, dbError(err)
 	}
 	for stmt.Step() {
-		if first := stmt.ColumnInt64(1); first > req.After+1 {
-			keys = append(keys, kept{stmt.ColumnText(0), first})
-		}
+		first = max(first, stmt.ColumnInt64(1))
 	}
 	err := stmt.Err()
 	stmt.Reset()
 	if err != nil {
 		return 0, dbError(err)
 	}
-	var resume int64
-	for _, k := range keys {
-		if k.first <= resume {
-			continue
-		}
-		var present int64
-		if _, err := queryRow(st.present, func(s *sqlite3.Stmt) { present = s.ColumnInt64(0) }, req.After, k.first); err != nil {
-			return 0, dbError(err)
-		}
-		if present < k.first-req.After-1 {
-			resume = k.first
-		}
+	if first <= req.After+1 {
+		return 0, nil
 	}
-	return resume, nil
+	var present int64
+	if _, err := queryRow(st.present, func(s *sqlite3.Stmt) { present = s.ColumnInt64(0) }, req.After, first); err != nil {
+		return 0, dbError(err)
+	}
+	if present < first-req.After-1 {
+		return first, nil
+	}
+	return 0, nil
 }
 
 // scanVersionAt is scanVersion of the version columns from column i on.
