@@ -40,9 +40,11 @@ func (f Filter) matches(key string) bool {
 }
 
 // Buffer is how many live events a watcher may have waiting: past it, it
-// reads history instead (Sub.lagged). Small, so that an idle watcher
-// costs little memory and a stalled one holds little.
-const Buffer = 64
+// reads history instead (Sub.lagged). As many as one group commits at
+// most (the actor's maxGroup), so that a watcher of a hot key that keeps
+// up never falls behind by one full group; small enough that an idle
+// watcher costs 2 KiB for it and a stalled one holds little.
+const Buffer = 256
 
 // Sub is one watcher's place in the hub.
 type Sub struct {
