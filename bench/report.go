@@ -214,8 +214,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	if w := r.Watch; w != nil {
 		on := "the prefix"
-		if w.PerKey {
+		switch {
+		case w.PerKey:
 			on = "a key each"
+		case w.HotKey:
+			on = "the hot key"
 		}
 		fmt.Fprintf(tw, "watchers\t%d on %s: %s\n", w.Watchers, on, w.Message)
 		if w.Latency != (Latency{}) {

@@ -33,7 +33,8 @@ const watchPrefix = "kvbench/watch/"
 // WatchReport is what the watchers saw.
 type WatchReport struct {
 	Watchers   int     `json:"watchers"`
-	PerKey     bool    `json:"per_key"` // each watcher on its own key; else all on the prefix
+	PerKey     bool    `json:"per_key"`           // each watcher on its own key; else all on the prefix
+	HotKey     bool    `json:"hot_key,omitempty"` // incr-hot: on the hot key
 	Expected   int64   `json:"expected"`
 	Events     int64   `json:"events"` // events of acknowledged writes that arrived
 	Lost       int64   `json:"lost"`
@@ -228,7 +229,7 @@ func (s *watchedIncr) Prepare(ctx context.Context) error {
 
 func (s *watchedIncr) finishWatch(ctx context.Context, acked int64) *WatchReport {
 	s.watchers.settle(ctx, func(*watcher) int64 { return acked })
-	r := &WatchReport{Watchers: len(s.watchers.ws)}
+	r := &WatchReport{Watchers: len(s.watchers.ws), HotKey: true}
 	for _, w := range s.watchers.ws {
 		w.mu.Lock()
 		r.Expected += acked
