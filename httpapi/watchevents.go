@@ -137,7 +137,7 @@ func appendEventData(b []byte, d watchEventData) []byte {
 // appendCompactJSON appends a valid JSON value on one line: a data line
 // ends at a line break.
 func appendCompactJSON(b, v []byte) []byte {
-	if bytes.IndexAny(v, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(v, " \t\r\n") {
 		return append(b, v...)
 	}
 	var buf bytes.Buffer
