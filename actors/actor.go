@@ -18,6 +18,7 @@ type dbActor struct {
 	results  []writeReply
 	awaited  int // writes of the open group someone waits for
 	stopTick func()
+	watched  bool                 // the open group keeps its writes for the hub
 	swept    sqlitekv.SweepResult // what the open group's sweeps removed
 	// table → rebuild requests sent before its last rescan began, as long
 	// as that rescan's imports are committed or in the open group
@@ -56,6 +57,8 @@ func (a *dbActor) Receive(ctx actor.Context) {
 // scheduling its commit) if this is its first write.
 func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 	if len(a.pending) == 0 {
+		a.watched = a.db.hub.Active()
+		a.w.WatchChanges(a.watched)
 		if err := a.w.Begin(); err != nil {
 			a.reply(m, writeReply{err: err})
 			return
@@ -102,6 +105,7 @@ func (a *dbActor) flush() {
 	start := time.Now()
 	err := a.w.Commit()
 	a.db.reg.cfg.Hooks.committed(len(a.pending), time.Since(start))
+	a.publish()
 	if err != nil {
 		a.log.Error("group commit failed", "db", a.db.path, "writes", len(a.pending), "err", err)
 		clear(a.rescanned) // their imports may be rolled back

@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/kvd/kvd/sqlitekv"
+	"github.com/kvd/kvd/watch"
 )
 
 // DB is the handle on one open database: reads go straight to the store,
@@ -23,6 +24,7 @@ type DB struct {
 	// rebuild requests sent so far (directory mode): see dbActor.rebuild
 	rebuilds    atomic.Uint64
 	sweepQueued atomic.Bool // a ticker's sweep waits in the mailbox
+	hub         *watch.Hub  // the watchers of its writes (watch.go)
 
 	mu      sync.RWMutex // held for reading while sending; for writing to close
 	closing bool
@@ -271,6 +273,7 @@ func (d *DB) close() error {
 	d.mu.Unlock()
 	d.reg.system.Root.Poison(d.pid)
 	<-d.stopped
+	d.hub.Shut() // after the last group: its writes were published
 	if d.dir != nil {
 		return d.dir.Close() // the cache, and the directory's root
 	}

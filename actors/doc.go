@@ -6,6 +6,8 @@
 // commit), so that a refused write leaves its neighbours alone (a savepoint
 // each, or for single-key writes checks made before any change; see
 // sqlitekv.Writer), and replies to each only after COMMIT.
+// After each COMMIT, before answering, the actor hands what the group
+// wrote to the database's watchers (watch.Hub), never waiting on one.
 // Reads bypass the actor and use the store's read-only connections, so they
 // never wait behind writes and see every acknowledged write.
 package actors

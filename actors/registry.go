@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/kvd/kvd/sqlitekv"
+	"github.com/kvd/kvd/watch"
 )
 
 // Config tunes the registry.
@@ -185,7 +186,7 @@ func (r *Registry) openPath(name, path string, create, dirMode bool) (*DB, error
 		return db, nil
 	}
 	r.evictDownToLocked(r.cfg.MaxOpen - 1) // room for this one
-	db := &DB{reg: r, path: path, stopped: make(chan struct{})}
+	db := &DB{reg: r, path: path, stopped: make(chan struct{}), hub: watch.NewHub()}
 	if dirMode {
 		dir, err := sqlitekv.OpenDir(path, r.cfg.Store)
 		if err != nil {

@@ -45,6 +45,7 @@ type Result struct {
 	Timeline   []Point          `json:"timeline"`
 
 	Verify      *Verification `json:"verify,omitempty"`
+	Watch       *WatchReport  `json:"watch,omitempty"`
 	Interrupted bool          `json:"interrupted,omitempty"`
 
 	Hist *Histogram `json:"-"` // every answered operation's latency
@@ -129,6 +130,8 @@ func (r *Result) Failed() error {
 	switch {
 	case r.Verify != nil && !r.Verify.OK:
 		return errors.New("verification failed: " + r.Verify.Message)
+	case r.Watch != nil && !r.Watch.OK():
+		return errors.New("watchers: " + r.Watch.Message)
 	case r.Errors > 0:
 		return fmt.Errorf("%d operations got no answer (%s)", r.Errors, counts(r.ErrorKinds))
 	case r.Succeeded == 0 && r.Requests > 0:
@@ -208,6 +211,21 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "status\t%s\n", counts(r.Status))
 	if len(r.ErrorKinds) > 0 {
 		fmt.Fprintf(tw, "errors\t%s\n", counts(r.ErrorKinds))
+	}
+	if w := r.Watch; w != nil {
+		on := "the prefix"
+		switch {
+		case w.PerKey:
+			on = "a key each"
+		case w.HotKey:
+			on = "the hot key"
+		}
+		fmt.Fprintf(tw, "watchers\t%d on %s: %s\n", w.Watchers, on, w.Message)
+		if w.Latency != (Latency{}) {
+			l := w.Latency
+			fmt.Fprintf(tw, "event latency\tp50 %s\tp90 %s\tp99 %s\tp99.9 %s\tmax %s\t(acknowledgement to arrival)\n",
+				fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.P999), fmtMS(l.Max))
+		}
 	}
 	if r.Interrupted {
 		fmt.Fprintf(tw, "interrupted\tthe run was stopped early\n")

@@ -32,6 +32,8 @@ type Config struct {
 	BatchSize int     // batch-set: items per request
 	ETag      bool    // cas: If-Match with the ETag instead of if_match=value
 	Verify    bool    // counters: read back and check after the run
+	Watchers  int     // watch: watchers (0: DefaultWatchers); incr-hot: watchers of the hot key
+	WatchEach bool    // watch: each watcher on a key of its own (keys = watchers), else all on the prefix
 
 	Timeout  time.Duration // give up on a request not answered in full within this time
 	Progress io.Writer     // one line per second while running; nil for none
@@ -162,6 +164,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		counters = v.Counters()
 	}
 	res := load(ctx, cfg, sc, counters)
+	if wr, ok := sc.(watchReporter); ok {
+		res.Watch = wr.finishWatch(ctx, res.Succeeded)
+	}
 	if cfg.Verify {
 		// Even after an interrupt the counters deserve a look, with a clock
 		// of their own.

@@ -36,7 +36,7 @@ type Outcome struct {
 }
 
 // Scenarios lists the scenario names in the order the help shows them.
-var Scenarios = []string{"noop", "get", "put", "mixed", "batch-set", "incr-hot", "incr-spread", "cas"}
+var Scenarios = []string{"noop", "get", "put", "mixed", "batch-set", "incr-hot", "incr-spread", "cas", "watch"}
 
 // Defaults for a zero Config field.
 const (
@@ -64,7 +64,13 @@ func NewScenario(name string, c *Client, cfg Config) (Scenario, error) {
 	case "batch-set":
 		return newBatchSet(c, dbs, keys, value, cfg.BatchSize)
 	case "incr-hot":
-		return newIncr(c, dbs, []string{"kvbench/hot"}), nil // one hot key per database
+		s := newIncr(c, dbs, []string{"kvbench/hot"}) // one hot key per database
+		if cfg.Watchers > 0 {
+			return newWatchedIncr(c, cfg, s), nil
+		}
+		return s, nil
+	case "watch":
+		return newWatchLoad(c, cfg), nil
 	case "incr-spread":
 		return newIncr(c, dbs, keyNames("kvbench/counter/", keys)), nil
 	case "cas":

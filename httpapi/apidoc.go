@@ -20,7 +20,7 @@ type apiParam struct {
 }
 
 var apiParams = map[string]apiParam{
-	"key":                  {"path", "string", "The key, percent-encoded (encodeURIComponent: a `/` in the key is sent as %2F). A raw trailing /incr, /decr, /history, /snapshot, /rollback, /push, /pop or /remove names an operation.", true},
+	"key":                  {"path", "string", "The key, percent-encoded (encodeURIComponent: a `/` in the key is sent as %2F). A raw trailing /incr, /decr, /history, /snapshot, /rollback, /push, /pop, /remove or /watch names an operation.", true},
 	"db":                   {"query", "string", "Database: a bare name (`app` → <data-dir>/app.db) or an absolute path inside an allowed root. A directory with `table` given is directory mode.", true},
 	"table":                {"query", "string", "Table, `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (default kv_store); in directory mode, the subfolder.", false},
 	"path":                 {"query", "string", "JSON path inside the value, e.g. `prefs.theme`, `items[2].price`, `$.a`.", false},
@@ -49,6 +49,9 @@ var apiParams = map[string]apiParam{
 	"confirm":              {"query", "string", "`yes` applies the rollback.", false},
 	"index":                {"query", "integer", "remove: the index of the element to remove (else the body is matched).", false},
 	"new_db":               {"query", "string", "The database to create, named like `db`.", true},
+	"after_op":             {"query", "integer", "Watch: send every write after this op number (0: from the first kept). The Last-Event-ID header, when sent, takes its place.", false},
+	"since":                {"query", "number", "Watch: send every write from this time on (Unix seconds).", false},
+	"wait":                 {"query", "string", "Watch, long-poll form: answer JSON as soon as there is an event, or empty after this long (a duration such as 30s, at most 60s).", false},
 }
 
 // apiOp is one operation of the document.
@@ -100,6 +103,8 @@ var apiOps = []apiOp{
 	{"GET", kvDoc + "/snapshot", "Every key's value at a time", withParams(dbParams, "timestamp", "prefix", "limit", "after"), "", "TableSnapshot", readErrors},
 	{"GET", kvDoc + "/diff", "What changed between two times", withParams(dbParams, "from", "to", "keys", "prefix", "limit", "after"), "", "Diff", readErrors},
 	{"POST", kvDoc + "/rollback", "Bring the table (or chosen keys) back to a time, in one transaction", withParams(writeParams, "to_timestamp", "dry_run", "confirm"), "RollbackBody", "RollbackResult", append(writeErrors, 409)},
+	{"GET", kvDoc + "/{key}/watch", "Follow the key's writes as they commit (Server-Sent Events; with wait, one long-poll JSON answer)", withParams(dbParams, "key", "after_op", "since", "wait"), "", "Watch", readErrors},
+	{"GET", kvDoc + "/watch", "Follow the writes of the table, or of the keys under prefix, as they commit (Server-Sent Events; with wait, one long-poll JSON answer)", withParams(dbParams, "prefix", "after_op", "since", "wait"), "", "Watch", readErrors},
 	{"POST", "/api/v1/sqlite/db/create", "Create an empty database with its KV table", []string{"new_db", "table"}, "", "CreateResult", []int{400, 401, 404, 500}},
 	{"POST", "/api/v1/sqlite/db/release", "Cluster mode: hand a database over to the node that asks (peers call it when the router sends them the database)", []string{"db"}, "", "Status", []int{400, 401, 503}},
 	{"GET", "/api/v1/sqlite/db/backup", "Stream a consistent online copy of a database", dbParams, "", "sqlite", readErrors},
@@ -232,6 +237,8 @@ func operationID(op apiOp) string {
 	switch {
 	case rest == "":
 		return "listKeys"
+	case rest == "watch" || word == "watch" && keyOp:
+		return "watch" + map[bool]string{true: "Key", false: "Table"}[keyOp] // watchKey, watchTable
 	case rest == "{key}":
 		return method + "Key" // getKey, putKey, ...
 	case keyOp && op.method == http.MethodPost:
@@ -268,6 +275,10 @@ func apiResponses(op apiOp) obj {
 		ok["content"] = obj{"application/vnd.sqlite3": obj{"schema": obj{"type": "string", "format": "binary"}}}
 	case "json":
 		ok["content"] = obj{"application/json": obj{"schema": obj{"type": "object"}}}
+	case "Watch":
+		ok["content"] = obj{"text/event-stream": obj{"schema": obj{"type": "string",
+			"description": "One event per committed write, in op_number order: `id:` its op number, `event:` its op (or `gap`), `data:` one JSON line as an item of Watch.events. A comment line at least every 15 s."}},
+			"application/json": obj{"schema": ref(op.ok)}}
 	default:
 		ok["content"] = obj{"application/json": obj{"schema": ref(op.ok)}}
 	}
@@ -347,6 +358,9 @@ func apiSchemas() obj {
 		"RollbackBody":   object(obj{"keys": obj{"type": "array", "items": str, "minItems": 1}, "exclude_keys": arrayOf(str)}),
 		"RollbackResult": object(obj{"success": boolean, "dry_run": boolean, "to_timestamp": number, "count": integer, "changes": arrayOf(object(obj{"key": str, "action": str})), "message": str}),
 		"ArrayResult":    object(obj{"success": boolean, "key": str, "newLength": integer, "value": anyJSON, "removed": integer}),
-		"CreateResult":   object(obj{"success": boolean, "path": str, "table": str}),
+		"Watch": object(obj{"events": arrayOf(object(obj{"key": str, "op": str, "op_number": integer, "timestamp": number, "value": anyJSON, "raw_value": str, "content_type": str,
+			"code": obj{"type": "string", "description": "TIME_TRAVEL_GAP on a gap: history needed was pruned, or the write was made with history=false."}, "resume_op": obj{"type": "integer", "description": "On a gap: the stream is complete again from this op number on."}})),
+			"next_op": obj{"type": "integer", "description": "Pass it as after_op to go on."}}),
+		"CreateResult": object(obj{"success": boolean, "path": str, "table": str}),
 	}
 }

@@ -186,6 +186,8 @@ func TestAPIDoc_OperationIDsAreStable(t *testing.T) {
 		"GET " + kv + "/snapshot":        "getTableSnapshot",
 		"GET " + kv + "/diff":            "getTableDiff",
 		"POST " + kv + "/rollback":       "rollbackTable",
+		"GET " + kv + "/{key}/watch":     "watchKey",
+		"GET " + kv + "/watch":           "watchTable",
 	}
 	ops := operations(t, servedAPIDoc(t))
 	for name, op := range ops {

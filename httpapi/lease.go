@@ -11,14 +11,20 @@ type dbRef struct {
 	dirMode bool   // a folder is a directory-mode table: only when table is given
 }
 
-// withDB leases ref's database for fn: the one way a handler reaches a
+// withDB leases ref's database for fn: the way a handler reaches a
 // database, for reads and writes alike. The lease ends when fn returns, so
 // fn holds only the call; the answer is built after.
 func (s *Server) withDB(ref dbRef, fn func(*actors.DB) error) error {
-	db, err := s.cfg.Registry.Open(ref.name, ref.create, ref.dirMode)
+	db, err := s.leaseDB(ref)
 	if err != nil {
 		return err
 	}
 	defer db.Release()
 	return fn(db)
+}
+
+// leaseDB leases ref's database until Release: for a watch, whose lease
+// outlives its handler (watch.go); every other handler uses withDB.
+func (s *Server) leaseDB(ref dbRef) (*actors.DB, error) {
+	return s.cfg.Registry.Open(ref.name, ref.create, ref.dirMode)
 }

@@ -102,6 +102,14 @@ func (m *Metrics) watchBodies(inUse func() float64) {
 	}, inUse))
 }
 
+// watchWatches exports how many watches (streams and long polls) are
+// open now: each holds a connection.
+func (m *Metrics) watchWatches(open func() float64) {
+	m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kvd_watches", Help: "Watches (GET .../watch) open now, streams and long polls.",
+	}, open))
+}
+
 // Handler serves the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
@@ -231,6 +239,10 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 	w.bytes += int64(n)
 	return n, err
 }
+
+// Unwrap lets http.ResponseController reach the connection (a watch
+// flushes each event and sets its write deadline).
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusRecorder) answering() {
 	if w.body != nil {

@@ -52,6 +52,7 @@ var routes = []route{
 	{post, kvPrefix + "{key}/push", (*Server).handlePush},
 	{post, kvPrefix + "{key}/pop", (*Server).handlePop},
 	{post, kvPrefix + "{key}/remove", (*Server).handleRemove},
+	{get, kvPrefix + "{key}/watch", (*Server).handleWatchKey},
 
 	{post, kvPrefix + "batch/get", (*Server).handleBatchGet},
 	{post, kvPrefix + "batch/set", (*Server).handleBatchSet},
@@ -59,6 +60,7 @@ var routes = []route{
 	{get, kvPrefix + "snapshot", (*Server).handleTableSnapshot},
 	{get, kvPrefix + "diff", (*Server).handleDiff},
 	{post, kvPrefix + "rollback", (*Server).handleRollbackTable},
+	{get, kvPrefix + "watch", (*Server).handleWatchTable},
 }
 
 const (
@@ -156,7 +158,7 @@ func (s *Server) newRouter() *router {
 }
 
 // ReservedKeys are the one-word paths of table-level endpoints directly
-// under /kv/ (snapshot, diff, rollback): encodeURIComponent leaves them as
+// under /kv/ (snapshot, diff, rollback, watch): encodeURIComponent leaves them as
 // they are, so a client could never address a key named so, and no write
 // may create one. Directory mode is told them too (sqlitekv.Options), so
 // it imports no file of those names.

@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,10 @@ type Config struct {
 	// it that line is logged at debug level only.
 	AccessLog bool
 
+	// WatchHeartbeat is how often an idle watch stream gets a comment
+	// line; 0 means DefaultWatchHeartbeat.
+	WatchHeartbeat time.Duration
+
 	// CORSOrigins are the web origins whose pages may call kvd from a
 	// browser ("*": any); none means no CORS header is ever sent.
 	CORSOrigins []string
@@ -86,6 +91,13 @@ type Server struct {
 	idPrefix   string
 	idCounter  atomic.Uint64
 	bodyBudget atomic.Int64 // bytes of request bodies that may still be read
+	watches    atomic.Int64 // open now
+
+	// stopping ends when Shutdown begins: watch streams, which would
+	// otherwise never finish, end then (stop ends it).
+	stopping context.Context
+	stop     context.CancelFunc
+	streams  sync.WaitGroup // watch streams on hijacked connections
 }
 
 func New(cfg Config) *Server {
@@ -104,6 +116,9 @@ func New(cfg Config) *Server {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
 	}
+	if cfg.WatchHeartbeat <= 0 {
+		cfg.WatchHeartbeat = DefaultWatchHeartbeat
+	}
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = math.MaxInt
 	}
@@ -120,8 +135,10 @@ func New(cfg Config) *Server {
 	var prefix [4]byte
 	rand.Read(prefix[:])
 	s := &Server{cfg: cfg, log: cfg.Logger, idPrefix: hex.EncodeToString(prefix[:]) + "-", cors: newCORSPolicy(cfg.CORSOrigins)}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.bodyBudget.Store(cfg.MaxBodyMemory)
 	cfg.Metrics.watchBodies(func() float64 { return float64(cfg.MaxBodyMemory - s.bodyBudget.Load()) })
+	cfg.Metrics.watchWatches(func() float64 { return float64(s.watches.Load()) })
 	s.router = s.newRouter()
 	s.metrics = cfg.Metrics.Handler()
 	s.reserved = map[string]bool{}
@@ -236,7 +253,18 @@ func (s *Server) Unready() { s.ready.Store(false) }
 // requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
-	return s.srv.Shutdown(ctx)
+	s.stop()
+	err := s.srv.Shutdown(ctx)
+	// net/http waits for no hijacked connection: the watch streams end
+	// by themselves (stop), and are waited for here.
+	ended := make(chan struct{})
+	go func() { s.streams.Wait(); close(ended) }()
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		err = errors.Join(err, ctx.Err())
+	}
+	return err
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request, _ target) {

@@ -86,6 +86,9 @@ func (ts *testServer) do(tb testing.TB, method, path string, body string, header
 		tb.Fatal(err)
 	}
 	defer res.Body.Close()
+	if res.Header.Get("Content-Type") == "text/event-stream" {
+		return response{Status: res.StatusCode, Header: res.Header} // a watch: it never ends (watchStream reads it)
+	}
 	data, err := io.ReadAll(res.Body)
 	if err != nil {
 		tb.Fatal(err)

@@ -35,6 +35,7 @@ func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded
 	if err := w.retain(t, key); err != nil {
 		return 0, 0, err
 	}
+	w.collect(t, key, op, opNumber, ts, e, recorded)
 	return opNumber, ts, nil
 }
 

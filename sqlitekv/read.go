@@ -38,7 +38,9 @@ func newReader(conn *sqlite3.Conn) (*reader, error) {
 }
 
 type readStmts struct {
+	names                tableNames
 	set                  stmtSet
+	watch                *changeStmts // changes.go
 	get                  *sqlite3.Stmt
 	listFrom, listPrefix *sqlite3.Stmt
 	timeline
@@ -69,7 +71,7 @@ func (r *reader) table(name string) (*readStmts, error) {
 		return nil, nil
 	}
 	n := namesFor(name)
-	t := &readStmts{set: stmtSet{conn: r.conn}}
+	t := &readStmts{names: n, set: stmtSet{conn: r.conn}}
 	t.get = t.set.prepare(selectEntry + n.values + ` WHERE key = ?1`)
 	t.timeline = prepareTimeline(&t.set, n)
 	// Two statements, so a prefix is always a closed index range.

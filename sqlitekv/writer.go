@@ -39,6 +39,9 @@ type Writer struct {
 
 	id   *fileIdentity // the file its path must still name (identity.go)
 	path string
+
+	watched bool    // the open group keeps its changes (changes.go)
+	changes []Event // the open group's changes, when watched
 }
 
 // newWriter sets conn up as the writer. It reports each commit to wal;
@@ -111,7 +114,7 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 
 // Begin opens the group's transaction.
 func (w *Writer) Begin() error {
-	w.failed = nil
+	w.failed, w.changes = nil, nil
 	if w.id.replaced.Load() {
 		return errReplaced // a commit would only go to the old file
 	}
@@ -184,7 +187,7 @@ func (w *Writer) abandon() {
 	if w.mirror != nil {
 		w.mirror.discard()
 	}
-	w.inGroup, w.failed = false, nil
+	w.inGroup, w.failed, w.changes = false, nil, nil
 	w.forgetTables()
 	clear(w.ageCursor) // the sweep may have moved past rows it never pruned: start over
 }
@@ -257,7 +260,7 @@ func (w *Writer) atomically(fn func() error) (err error) {
 	if err := w.savepoint.Exec(); err != nil {
 		return dbError(err)
 	}
-	mark := 0
+	mark, changes := 0, len(w.changes)
 	if w.mirror != nil {
 		mark = w.mirror.mark()
 	}
@@ -270,6 +273,7 @@ func (w *Writer) atomically(fn func() error) (err error) {
 		}
 		if err != nil {
 			w.rollbackTo.Exec()
+			w.changes = w.changes[:changes]
 			if w.mirror != nil {
 				w.mirror.undo(mark)
 			}

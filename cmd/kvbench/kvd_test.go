@@ -38,6 +38,9 @@ func TestRun_EveryScenarioAgainstARealKvd(t *testing.T) {
 		{name: "cas", args: []string{"-scenario", "cas", "-keys", "2"}, allowed: []string{"412"}, verify: true},
 		{name: "cas-etag", args: []string{"-scenario", "cas", "-keys", "2", "-etag"}, allowed: []string{"412"}, verify: true},
 		{name: "incr-open-loop", args: []string{"-scenario", "incr-spread", "-keys", "5", "-rate", "1000"}, verify: true},
+		{name: "watch", args: []string{"-scenario", "watch", "-watchers", "3", "-keys", "10"}},
+		{name: "watch-each", args: []string{"-scenario", "watch", "-watchers", "5", "-watch-each", "-rate", "1000"}},
+		{name: "incr-hot-watched", args: []string{"-scenario", "incr-hot", "-watchers", "1"}, verify: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"-url", kvd.URL, "-db", "bench-" + tc.name, "-n", strconv.Itoa(n), "-c", "8", "-json", "-quiet"}, tc.args...)
@@ -91,6 +94,41 @@ func TestRun_EveryScenarioAgainstARealKvd(t *testing.T) {
 
 // Against a real kvd that wants a token, a run with the wrong one gets a
 // 401 for every write: it still reports, then fails as a whole.
+// The watchers of a watch run see each acknowledged write once, and say
+// how long after its acknowledgement.
+func TestRun_WatchersSeeEveryWriteOnce(t *testing.T) {
+	kvd := clienttest.New(t, clienttest.Options{})
+	for _, args := range [][]string{
+		{"-scenario", "watch", "-watchers", "4", "-keys", "20"},
+		{"-scenario", "watch", "-watchers", "6", "-watch-each"},
+		{"-scenario", "incr-hot", "-watchers", "2"},
+	} {
+		full := append([]string{"-url", kvd.URL, "-db", "watch-" + args[1] + strconv.Itoa(len(args)), "-n", "300", "-c", "8", "-json", "-quiet"}, args...)
+		var stdout, stderr bytes.Buffer
+		if err := run(t.Context(), full, &stdout, &stderr); err != nil {
+			t.Fatalf("run %v: %v\n%s", full, err, stderr.String())
+		}
+		var res struct {
+			Succeeded int64              `json:"succeeded"`
+			Watch     *bench.WatchReport `json:"watch"`
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || res.Watch == nil {
+			t.Fatalf("%v: report %s: %v", args, stdout.String(), err)
+		}
+		w := res.Watch
+		perWatcher := res.Succeeded
+		if args[len(args)-1] == "-watch-each" {
+			perWatcher = res.Succeeded / int64(w.Watchers) // about: each sees its key's writes
+		}
+		if !w.OK() || w.Events != w.Expected || w.Events < perWatcher || w.Watchers != map[bool]int{true: 6, false: 4}[args[3] == "6"] && args[1] != "incr-hot" {
+			t.Fatalf("%v: got %+v (%d writes acknowledged)", args, *w, res.Succeeded)
+		}
+		if args[1] == "watch" && w.Latency.Max <= 0 {
+			t.Fatalf("%v: no event latency measured: %+v", args, *w)
+		}
+	}
+}
+
 func TestRun_AWrongTokenFailsTheRun(t *testing.T) {
 	kvd := clienttest.New(t, clienttest.Options{Tokens: []string{"right"}})
 	var stdout, stderr bytes.Buffer

@@ -80,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.BatchSize, "batch", bench.DefaultBatchSize, "batch-set: items per request, 1..100")
 	fs.BoolVar(&cfg.ETag, "etag", false, "cas: compare the version (If-Match: ETag) instead of the value (if_match=)")
 	fs.BoolVar(&cfg.Verify, "verify", false, "incr-hot, incr-spread, cas: read counters back; fail unless every acknowledged write is stored exactly once")
+	fs.IntVar(&cfg.Watchers, "watchers", 0, fmt.Sprintf("watch: watchers following the writes (default %d); incr-hot: watchers of the hot key, which must see every increment in order", bench.DefaultWatchers))
+	fs.BoolVar(&cfg.WatchEach, "watch-each", false, "watch: each watcher on a key of its own, the writes spread over those keys (else all watch the prefix)")
 	fs.DurationVar(&cfg.Timeout, "timeout", bench.DefaultTimeout, "give up on a request not answered in full within this time")
 	asJSON := fs.Bool("json", false, "write the report as JSON")
 	out := fs.String("out", "", "also plot latency percentiles and throughput over time to this `file` (.svg or .png)")

@@ -48,6 +48,8 @@ var commands = map[string]*command{
 	"batch del": {"batch del [FILE|-] [--no-history]", "Delete the keys in FILE (default stdin) in one transaction.",
 		0, 1, bindBatchDel},
 	"history": {"history KEY [--limit N]", "Print a key's recorded writes, newest first.", 1, 1, bindHistory},
+	"watch": {"watch KEY|PREFIX/ [--from-op N] [--count N]", "Print each write of a key, or of the keys under PREFIX/ (/ for the table), as it commits; reconnects by itself.",
+		1, 1, bindWatch},
 	"backup": {"backup FILE [--force]", "Write a consistent copy of the database to FILE, a SQLite file, put in place only once whole.",
 		1, 1, bindBackup},
 	"snapshot": {"snapshot KEY --op N | snapshot --at TIME [PREFIX] [--limit N] [--after KEY] [--all]",

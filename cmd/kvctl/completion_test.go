@@ -98,7 +98,7 @@ func TestCompletion_BashOffersWhatFits(t *testing.T) {
 		line string // the words typed; the last one is being completed
 		want string
 	}{
-		{"kvctl ''", "backup batch completion decr del diff exists get history incr list put rollback snapshot"},
+		{"kvctl ''", "backup batch completion decr del diff exists get history incr list put rollback snapshot watch"},
 		{"kvctl --db app sn", "snapshot"},
 		{"kvctl rollback --y", "--yes"},
 		{"kvctl --db app rollback k --st", "--steps"},

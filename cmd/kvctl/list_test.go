@@ -108,3 +108,20 @@ func TestListAt_PagesWithAfterAndAll(t *testing.T) {
 		t.Errorf("--json --all: got %+v, %v; want all 7 keys of then", page, err)
 	}
 }
+
+func TestWatch_PrintsEachWriteOfAKeyOrPrefix(t *testing.T) {
+	k := newKVD(t, clienttest.Options{})
+	k.must("", "put", "--create", "cfg/a", "one")
+	k.must("", "put", "cfg/b", `{"x":1}`, "--content-type", "application/json")
+	k.must("", "del", "cfg/a")
+	out := k.must("", "watch", "cfg/", "--from-op", "0", "--count", "3")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "1\t") || !strings.HasSuffix(lines[0], "\tset\tcfg/a\t\"one\"") ||
+		!strings.HasSuffix(lines[1], "\tset\tcfg/b\t\"{\\\"x\\\":1}\"") || !strings.HasSuffix(lines[2], "\tdelete\tcfg/a\t-") {
+		t.Fatalf("got %q", out)
+	}
+	out = k.must("", "--json", "watch", "cfg/b", "--from-op", "0", "--count", "1")
+	if !strings.Contains(out, `"event":"set"`) || !strings.Contains(out, `"value":{"x":1}`) || !strings.Contains(out, `"op_number":2`) {
+		t.Fatalf("--json: got %q", out)
+	}
+}

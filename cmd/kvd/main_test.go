@@ -417,3 +417,36 @@ func TestKvd_SIGHUPReloadsTokens(t *testing.T) {
 		t.Fatalf("exit code: got %d, want 0", code)
 	}
 }
+
+// SIGTERM ends open watch streams cleanly (their answer ends, the client
+// sees EOF), and kvd exits 0 without waiting out its shutdown timeout.
+func TestKvd_SIGTERMEndsWatchStreams(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), "--shutdown-timeout", "60s")
+	req, _ := http.NewRequest("PUT", d.url+"/api/v1/sqlite/kv/k?db=app&create_db_if_missing=true", strings.NewReader("v"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("put: %v %v", res, err)
+	}
+	res.Body.Close()
+	var streams []*bufio.Reader
+	for range 3 {
+		res, err := http.Get(d.url + "/api/v1/sqlite/kv/k/watch?db=app")
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("watch: %v %v", res, err)
+		}
+		defer res.Body.Close()
+		r := bufio.NewReader(res.Body)
+		if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, ": watching") {
+			t.Fatalf("first line %q, %v", line, err)
+		}
+		streams = append(streams, r)
+	}
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit code: got %d, want 0\n%s", code, d.logs)
+	}
+	for i, r := range streams {
+		if rest, err := io.ReadAll(r); err != nil {
+			t.Fatalf("stream %d: %v after %q, want a clean end", i, err, rest)
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package actors
+
+import (
+	"context"
+
+	"github.com/kvd/kvd/sqlitekv"
+	"github.com/kvd/kvd/watch"
+)
+
+// publish hands the group that just committed to the database's watchers,
+// before its writes are answered: a client that saw its write
+// acknowledged can count on every watcher having it or reading it from
+// history. A group begun before anyone watched kept no events: the
+// watchers then read history.
+//
+// The actor publishes what the group committed (the writer collected
+// every history row it appended, so every kind of write is covered
+// alike: puts, deletes, incr, batches, rollbacks, array ops, expiry,
+// directory-mode imports), not a note to go and read history: with many
+// watchers that would be a read each per group, where the events, shared
+// and rendered once, cost a channel send each.
+func (a *dbActor) publish() {
+	writes := a.w.TakeChanges()
+	switch {
+	case !a.w.Committed():
+	case a.watched:
+		a.db.hub.Publish(writes)
+	default:
+		a.db.hub.Missed()
+	}
+}
+
+// Watch follows the committed writes f selects, in op_number order,
+// after op after (every later write is sent; -1: from now on). The
+// caller holds its lease on d until it closes the Follower.
+func (d *DB) Watch(ctx context.Context, f watch.Filter, after int64) (*watch.Follower, error) {
+	return watch.Follow(ctx, d.hub, offStack{d.store}, f, after)
+}
+
+// offStack reads history on a goroutine of its own. A read through SQLite
+// grows the stack of the goroutine that makes it to tens of KiB, and a
+// watcher's goroutine, which lives as long as its stream and idles most
+// of it, would keep that stack (the runtime shrinks it only at a GC, by
+// half each time): with 10,000 idle watchers, that is what their memory
+// would be.
+type offStack struct{ store *sqlitekv.Store }
+
+func (o offStack) ReadChanges(ctx context.Context, req sqlitekv.ChangesRequest) (p sqlitekv.ChangesPage, err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p, err = o.store.ReadChanges(ctx, req)
+	}()
+	<-done
+	return p, err
+}
+
+// OpBefore is the newest op number of table written before ms (Unix
+// milliseconds), 0 if none: a watch from a time starts after it.
+func (d *DB) OpBefore(ctx context.Context, table string, ms int64) (op int64, err error) {
+	done := make(chan struct{}) // off the watcher's stack, as offStack
+	go func() {
+		defer close(done)
+		op, err = d.store.OpBefore(ctx, table, ms)
+	}()
+	<-done
+	return op, err
+}

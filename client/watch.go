@@ -1,0 +1,169 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// WatchEvent is one committed write Watch reports, or a gap.
+type WatchEvent struct {
+	Key      string
+	Op       string // set, delete, incr, decr, expire, rollback, push, pop, remove, import
+	OpNumber int64
+	Time     time.Time
+	// Value is the bytes the write left, nil for a removal (delete,
+	// expire, a rollback to nothing) and for a gap. JSON tells that kvd
+	// showed it inline as JSON.
+	Value       []byte
+	ContentType string
+	JSON        bool
+	// Gap: history cannot show what happened before ResumeOp (it was
+	// pruned, or a write was made with history=false: then Key, Op and
+	// OpNumber name that write). The events go on after it.
+	Gap      bool
+	ResumeOp int64
+}
+
+// FromOp starts a watch after op number n: every later write is
+// reported (0: from the first write history keeps).
+func FromOp(n int64) Option { return queryOption("FromOp", "after_op", strconv.FormatInt(n, 10)) }
+
+// Since starts a watch at time t: every write from then on is reported.
+func Since(t time.Time) Option { return queryOption("Since", "since", unixParam(t)) }
+
+// Watch follows the writes of key as they commit, or, with key empty,
+// those of the table (or the keys under Prefix). Without FromOp or Since
+// it starts from now. The iterator reconnects by itself when the
+// connection drops, resuming after the last event it yielded, so no
+// write is missed or repeated; it ends when ctx ends (without an error),
+// when the loop breaks, or with an error kvd answered (a missing
+// database, a bad option), yielded once. Options: DB, Table, Prefix
+// (only without key), FromOp, Since.
+func (c *Client) Watch(ctx context.Context, key string, opts ...Option) iter.Seq2[WatchEvent, error] {
+	return func(yield func(WatchEvent, error) bool) {
+		cl, path, err := c.watchCall(key, opts)
+		if err != nil {
+			yield(WatchEvent{}, err)
+			return
+		}
+		last := int64(-1) // no event yet: the options say where to start
+		backoff := 100 * time.Millisecond
+		for ctx.Err() == nil {
+			if last >= 0 {
+				cl.header.Set("Last-Event-ID", strconv.FormatInt(last, 10))
+			}
+			resp, err := c.send(ctx, request{method: http.MethodGet, path: path, call: cl})
+			var kvdErr *Error
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.As(err, &kvdErr) && kvdErr.StatusCode < 500:
+				yield(WatchEvent{}, err) // asking again would get the same answer
+				return
+			case err == nil:
+				got, more := readWatch(resp, &last, yield)
+				resp.Body.Close() // not drained: the stream has no end
+				if !more {
+					return
+				}
+				if got {
+					backoff = 100 * time.Millisecond
+				}
+			}
+			select { // dropped, or kvd restarting: try again, less often each time
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}
+}
+
+func (c *Client) watchCall(key string, opts []Option) (*call, string, error) {
+	if key == "" {
+		cl, err := c.newCall("Watch", opts, "DB", "Table", "Prefix", "FromOp", "Since")
+		return cl, APIPrefix + "/kv/watch", err
+	}
+	return c.newKeyCall("Watch", key, "watch", opts, "DB", "Table", "FromOp", "Since")
+}
+
+// readWatch yields the events of one answer, keeping last up to date; it
+// reports whether it read any and whether the caller still wants more.
+func readWatch(resp *http.Response, last *int64, yield func(WatchEvent, error) bool) (got, more bool) {
+	lines := bufio.NewScanner(resp.Body)
+	lines.Buffer(make([]byte, 64<<10), 64<<20)
+	var id, name, data string
+	for lines.Scan() {
+		line := lines.Text()
+		switch {
+		case line == "":
+			if name == "" {
+				continue
+			}
+			ev, err := parseWatchEvent(name, data)
+			if err != nil {
+				return got, yield(WatchEvent{}, err)
+			}
+			got = true
+			if !yield(ev, nil) {
+				return got, false
+			}
+			if id != "" {
+				*last, _ = strconv.ParseInt(id, 10, 64)
+			}
+			id, name, data = "", "", ""
+		case strings.HasPrefix(line, ": watching after op ") && *last < 0:
+			// Where a watch from now began: a reconnection resumes there.
+			*last, _ = strconv.ParseInt(line[len(": watching after op "):], 10, 64)
+		case strings.HasPrefix(line, "id: "):
+			id = line[len("id: "):]
+		case strings.HasPrefix(line, "event: "):
+			name = line[len("event: "):]
+		case strings.HasPrefix(line, "data: "):
+			data = line[len("data: "):]
+		}
+	}
+	return got, true
+}
+
+func parseWatchEvent(name, data string) (WatchEvent, error) {
+	var w struct {
+		Key         string          `json:"key"`
+		Op          string          `json:"op"`
+		OpNumber    int64           `json:"op_number"`
+		Timestamp   float64         `json:"timestamp"`
+		Value       json.RawMessage `json:"value"`
+		RawValue    *string         `json:"raw_value"`
+		ContentType string          `json:"content_type"`
+		Code        string          `json:"code"`
+		ResumeOp    int64           `json:"resume_op"`
+	}
+	if err := json.Unmarshal([]byte(data), &w); err != nil {
+		return WatchEvent{}, fmt.Errorf("kvd: watch event %q: %w", data, err)
+	}
+	ev := WatchEvent{Key: w.Key, Op: w.Op, OpNumber: w.OpNumber, ContentType: w.ContentType,
+		Gap: name == "gap", ResumeOp: w.ResumeOp, JSON: w.RawValue == nil && len(w.Value) > 0}
+	if w.Timestamp > 0 {
+		ev.Time = unixTime(w.Timestamp)
+	}
+	var err error
+	if w.RawValue != nil {
+		ev.Value, err = base64.StdEncoding.DecodeString(*w.RawValue)
+	} else if len(w.Value) > 0 {
+		ev.Value = w.Value
+	}
+	if err != nil {
+		return WatchEvent{}, fmt.Errorf("kvd: watch event %q: %w", data, err)
+	}
+	return ev, nil
+}

@@ -1,0 +1,155 @@
+package client_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/kvd/kvd/client"
+)
+
+func TestWatch_YieldsEachWriteAndGapsInOrder(t *testing.T) {
+	c := newClient(t)
+	ctx := testContext(t)
+	if _, err := c.PutJSON(ctx, "cfg/a", map[string]int{"v": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put(ctx, "cfg/b", client.Text("x"), client.NoHistory()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, "cfg/a"); err != nil {
+		t.Fatal(err)
+	}
+	var got []client.WatchEvent
+	for ev, err := range c.Watch(ctx, "", client.Prefix("cfg/"), client.FromOp(0)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got = append(got, ev); len(got) == 3 {
+			break
+		}
+	}
+	if e := got[0]; e.Key != "cfg/a" || e.Op != "set" || e.OpNumber != 1 || string(e.Value) != `{"v":1}` || !e.JSON || e.Time.IsZero() {
+		t.Errorf("set: got %+v", e)
+	}
+	if e := got[1]; !e.Gap || e.Key != "cfg/b" || e.ResumeOp != 3 || e.Value != nil {
+		t.Errorf("write without history: got %+v, want a gap naming it", e)
+	}
+	if e := got[2]; e.Op != "delete" || e.OpNumber != 3 || e.Value != nil {
+		t.Errorf("delete: got %+v", e)
+	}
+}
+
+func TestWatch_ReconnectsAfterADroppedConnectionWithoutMissingOrRepeating(t *testing.T) {
+	proxy := newCutter(t, kvdURL)
+	c := newClientOf(t, proxy.url, "")
+	ctx := testContext(t)
+	for i := range 3 {
+		if _, err := c.Incr(ctx, "n", 1); err != nil {
+			t.Fatalf("incr %d: %v", i, err)
+		}
+	}
+	want := int64(1)
+	for ev, err := range c.Watch(ctx, "n", client.FromOp(0)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.OpNumber != want {
+			t.Fatalf("got op %d, want %d", ev.OpNumber, want)
+		}
+		if want == 2 { // drop the connection mid-stream, and write meanwhile
+			proxy.cut()
+			for range 3 {
+				if _, err := c.Incr(ctx, "n", 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if want == 6 {
+			break
+		}
+		want++
+	}
+	if proxy.conns() < 2 {
+		t.Fatalf("connections: got %d, want a reconnection", proxy.conns())
+	}
+}
+
+func TestWatch_AnswerErrorsEndTheIteration(t *testing.T) {
+	c := newClient(t)
+	n := 0
+	for _, err := range c.Watch(testContext(t), "k", client.DB("no-such-db")) {
+		if !errors.Is(err, client.ErrDatabaseNotFound) {
+			t.Fatalf("got %v, want ErrDatabaseNotFound", err)
+		}
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("errors yielded: got %d, want 1", n)
+	}
+	for _, err := range c.Watch(testContext(t), "k", client.Prefix("p")) {
+		var arg *client.ArgumentError
+		if !errors.As(err, &arg) {
+			t.Fatalf("Prefix with a key: got %v, want an *ArgumentError", err)
+		}
+	}
+}
+
+// cutter is a TCP proxy to kvd whose connections a test can drop.
+type cutter struct {
+	url string
+	mu  sync.Mutex
+	cs  []net.Conn
+	n   int
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutter{url: "http://" + ln.Addr().String()}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", u.Host)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.cs, p.n = append(p.cs, in, out), p.n+1
+			p.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutter) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.cs {
+		c.Close()
+	}
+	p.cs = nil
+}
+
+func (p *cutter) conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}

@@ -1,0 +1,189 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/sqlitekv"
+	"github.com/kvd/kvd/watch"
+)
+
+// A watch answers Server-Sent Events: one per committed write, in
+// op_number order (id: the op number, so a client that reconnects with
+// Last-Event-ID resumes where it stopped), or with wait=<duration> one
+// long-poll JSON answer. It holds its connection (and a lease on its
+// database) until the client leaves or kvd stops.
+
+const (
+	// DefaultWatchHeartbeat is how often an idle stream gets a comment
+	// line, so that proxies and clients see it alive.
+	DefaultWatchHeartbeat = 15 * time.Second
+	maxWatchWait          = 60 * time.Second
+	// watchWriteStall is how long one write to a watcher may wait for
+	// its client to read: one that reads nothing loses its stream.
+	watchWriteStall = 30 * time.Second
+)
+
+// watchRequest is what a watch asks for.
+type watchRequest struct {
+	filter   watch.Filter
+	after    int64 // every write after this op; -1: from now
+	since    int64 // with hasSince: from this time (Unix ms) instead
+	hasSince bool
+	wait     time.Duration // > 0: the long-poll form
+}
+
+func (s *Server) handleWatchKey(w http.ResponseWriter, r *http.Request, t target) {
+	s.watch(w, r, t, watch.Filter{Key: t.key})
+}
+
+func (s *Server) handleWatchTable(w http.ResponseWriter, r *http.Request, t target) {
+	s.watch(w, r, t, watch.Filter{Prefix: t.q.Get("prefix")})
+}
+
+func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch.Filter) {
+	req, err := parseWatch(r, t, f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	db, err := s.leaseDB(t.q.readDB())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	fl, err := startWatch(r.Context(), db, req)
+	if err != nil {
+		db.Release()
+		s.writeError(w, r, err)
+		return
+	}
+	s.watches.Add(1)
+	// The watch holds its lease on the database, and its place in the
+	// hub, until it ends.
+	end := func() {
+		fl.Close()
+		db.Release()
+		s.watches.Add(-1)
+	}
+	if req.wait > 0 {
+		defer end()
+		ctx, cancel := s.watchContext(r.Context())
+		defer cancel()
+		if err := s.longPoll(ctx, w, fl, req.wait); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
+	id := w.Header().Get("X-Request-Id")
+	conn, hijacked := s.hijackStream(w)
+	if !hijacked { // HTTP/2, or a ResponseWriter that cannot: net/http streams it
+		defer end()
+		ctx, cancel := s.watchContext(r.Context())
+		defer cancel()
+		s.stream(ctx, flushSink{w, http.NewResponseController(w)}, fl, id)
+		return
+	}
+	if conn == nil { // the client left before the headers went out
+		end()
+		return
+	}
+	s.streams.Add(1)
+	go func() {
+		defer s.streams.Done()
+		defer end()
+		defer conn.Close()
+		ctx, cancel := s.watchContext(context.Background())
+		defer cancel()
+		s.stream(ctx, connSink{conn}, fl, id)
+	}()
+}
+
+// startWatch places the watch: from a time, an op, or now.
+func startWatch(ctx context.Context, db *actors.DB, req watchRequest) (*watch.Follower, error) {
+	if req.hasSince {
+		var err error
+		if req.after, err = db.OpBefore(ctx, req.filter.Table, req.since); err != nil {
+			return nil, err
+		}
+	}
+	return db.Watch(ctx, req.filter, req.after)
+}
+
+// watchContext is parent, ended also when kvd stops.
+func (s *Server) watchContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	stop := context.AfterFunc(s.stopping, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+func parseWatch(r *http.Request, t target, f watch.Filter) (req watchRequest, err error) {
+	req.filter, req.after = f, -1
+	if req.filter.Table, err = t.q.table(); err != nil {
+		return req, err
+	}
+	if t.q.has("after_op") && t.q.has("since") {
+		return req, invalidParam("Give after_op or since, not both")
+	}
+	if t.q.has("after_op") {
+		if req.after, err = strconv.ParseInt(t.q.Get("after_op"), 10, 64); err != nil || req.after < 0 {
+			return req, invalidParam("after_op must be an op number (0: from the first write)")
+		}
+	}
+	if t.q.has("since") {
+		sec, err := strconv.ParseFloat(t.q.Get("since"), 64)
+		if err != nil || math.IsNaN(sec) || sec < 0 || sec > 1e13 {
+			return req, invalidParam("since must be Unix seconds")
+		}
+		req.since, req.hasSince = int64(math.Floor(sec*1000)), true
+	}
+	// An EventSource that reconnects sends the URL it began with and the
+	// id of the last event it saw: that is where it resumes.
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		if req.after, err = strconv.ParseInt(id, 10, 64); err != nil || req.after < 0 {
+			return req, invalidParam("Last-Event-ID must be an op number")
+		}
+		req.hasSince = false
+	}
+	if t.q.has("wait") {
+		if req.wait, err = parseWait(t.q.Get("wait")); err != nil {
+			return req, err
+		}
+	}
+	return req, nil
+}
+
+// parseWait reads a Go duration ("30s", "500ms") or whole seconds.
+func parseWait(raw string) (time.Duration, error) {
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		n, nerr := strconv.Atoi(raw)
+		d, err = time.Duration(n)*time.Second, nerr
+	}
+	if err != nil || d <= 0 || d > maxWatchWait {
+		return 0, invalidParam("wait must be a duration from 1ms to 60s (30s, 500ms, or whole seconds)")
+	}
+	return d, nil
+}
+
+// longPoll answers the events there are, waiting up to wait for one.
+func (s *Server) longPoll(ctx context.Context, w http.ResponseWriter, fl *watch.Follower, wait time.Duration) error {
+	evs, err := fl.Next(ctx, wait)
+	switch {
+	case errors.Is(err, watch.ErrClosed):
+		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "The database closed while waiting; retry shortly")
+	case err != nil && ctx.Err() == nil:
+		return err
+	}
+	res := watchPollResponse{Events: make([]watchEventData, 0, len(evs)), NextOp: fl.Last()}
+	for _, ev := range evs {
+		res.Events = append(res.Events, eventData(ev))
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}

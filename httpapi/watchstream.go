@@ -1,0 +1,122 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/kvd/kvd/watch"
+)
+
+// hijackStream takes the connection from net/http and writes the
+// answer's head on it: a stream then costs one goroutine and no buffers
+// of net/http's (which hold a reader goroutine and 10 KiB a connection,
+// most of an idle watcher's memory). A client that leaves is noticed at
+// the next heartbeat at the latest (eventSink.gone). The body runs until the
+// connection closes. hijacked false: the caller streams through w.
+func (s *Server) hijackStream(w http.ResponseWriter) (conn net.Conn, hijacked bool) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not hold events back
+	c, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, false
+	}
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	h.Write(&head)
+	head.WriteString("Date: " + time.Now().UTC().Format(http.TimeFormat) + "\r\nConnection: close\r\n\r\n")
+	if !(connSink{c}).send(head.Bytes()) {
+		c.Close()
+		return nil, true
+	}
+	return c, true
+}
+
+// eventSink is where a stream's bytes go.
+type eventSink interface {
+	send(b []byte) bool
+	gone() bool // the client closed its end
+}
+
+// connSink writes to a hijacked connection; a client that reads nothing
+// for watchWriteStall loses it.
+type connSink struct{ c net.Conn }
+
+func (k connSink) send(b []byte) bool {
+	k.c.SetWriteDeadline(time.Now().Add(watchWriteStall))
+	_, err := k.c.Write(b)
+	return err == nil
+}
+
+// gone reads without waiting: a client closes its end when it leaves, and
+// the first write after that would still succeed (only its answer, a
+// reset, fails the second). Anything else a client sends is ignored.
+func (k connSink) gone() bool {
+	k.c.SetReadDeadline(time.Now())
+	var b [1]byte
+	_, err := k.c.Read(b[:])
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// flushSink writes through net/http, flushing each write.
+type flushSink struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (k flushSink) gone() bool { return false } // net/http ends the request's context
+
+func (k flushSink) send(b []byte) bool {
+	k.rc.SetWriteDeadline(time.Now().Add(watchWriteStall))
+	if _, err := k.w.Write(b); err != nil {
+		return false
+	}
+	return k.rc.Flush() == nil
+}
+
+// stream sends events until the client leaves, kvd stops, or a write to
+// the client stalls. Its answer has begun: failures end it, silently.
+func (s *Server) stream(ctx context.Context, out eventSink, fl *watch.Follower, requestID string) {
+	send := out.send
+	// The first line says the watch is in place: every write committed
+	// from now on will be sent.
+	if !send([]byte(": watching after op " + strconv.FormatInt(fl.Last(), 10) + "\n\n")) {
+		return
+	}
+	var buf bytes.Buffer
+	for {
+		evs, err := fl.Next(ctx, s.cfg.WatchHeartbeat)
+		if err != nil {
+			if ctx.Err() != nil {
+				return // the client left, or kvd stops
+			}
+			why := "the database closed"
+			if !errors.Is(err, watch.ErrClosed) {
+				why = "history could not be read"
+				s.log.Error("watch ended", "request_id", requestID, "err", err)
+			}
+			send([]byte(": the watch ended: " + why + "; reconnect with Last-Event-ID\n\n"))
+			return
+		}
+		buf.Reset()
+		if len(evs) == 0 {
+			if out.gone() {
+				return
+			}
+			buf.WriteString(": keep-alive\n\n")
+		}
+		for _, ev := range evs {
+			buf.Write(ev.Wire(sseEvent))
+		}
+		if !send(buf.Bytes()) {
+			return
+		}
+	}
+}

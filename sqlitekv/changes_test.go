@@ -1,0 +1,118 @@
+package sqlitekv
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// A committed group hands over what it wrote, one Event per history row,
+// only when watched; a group rolled back hands over nothing.
+func TestTakeChanges_OnlyWhatCommitted(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{})
+	w := s.Writer()
+	w.WatchChanges(true)
+	must(t, w.Begin())
+	if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "a", Value: []byte("1"), ContentType: "text/plain"}); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", MaxCarriedValue+1)
+	if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "b", Value: []byte(big), ContentType: "text/plain"}); err != nil {
+		t.Fatal(err)
+	}
+	// Refused (the key is missing): no event.
+	if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "c", Value: []byte("x"), IfMatch: []byte("y")}); CodeOf(err) != CodeCASKeyMissing {
+		t.Fatalf("CAS on a missing key: got %v", err)
+	}
+	must(t, w.Delete(DeleteRequest{Table: DefaultTable, Key: "a"}))
+	must(t, w.Commit())
+	got := w.TakeChanges()
+	if len(got) != 3 {
+		t.Fatalf("got %d changes, want 3: %+v", len(got), got)
+	}
+	if c := got[0]; c.Key != "a" || c.Op != OpSet || c.OpNumber != 1 || string(c.Entry.Value) != "1" || c.Large {
+		t.Errorf("set a: got %+v", c)
+	}
+	if c := got[1]; c.Key != "b" || !c.Large || c.Entry.Value != nil {
+		t.Errorf("large value: got %+v, want Large without its bytes", c)
+	}
+	if c := got[2]; c.Op != OpDelete || !c.Removes() || c.OpNumber != 3 {
+		t.Errorf("delete: got %+v", c)
+	}
+	if w.TakeChanges() != nil {
+		t.Error("changes handed over twice")
+	}
+	// Unwatched: nothing kept.
+	w.WatchChanges(false)
+	must(t, w.Begin())
+	put(t, s, "z", "1")
+	must(t, w.Commit())
+	if got := w.TakeChanges(); got != nil {
+		t.Errorf("unwatched group: got %+v", got)
+	}
+}
+
+func TestReadChanges_PagesInOpOrderAndSaysWhenComplete(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{})
+	for _, k := range []string{"p/1", "q", "p/2", "p/1", "q"} {
+		put(t, s, k, "v")
+	}
+	ctx := context.Background()
+	page := func(req ChangesRequest) ChangesPage {
+		t.Helper()
+		req.Table = DefaultTable
+		p, err := s.ReadChanges(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ops := func(p ChangesPage) (out []int64) {
+		for _, c := range p.Changes {
+			out = append(out, c.OpNumber)
+		}
+		return out
+	}
+	if p := page(ChangesRequest{Prefix: "p/", Limit: 10}); !equalOps(ops(p), 1, 3, 4) || !p.Complete || p.Head != 5 {
+		t.Errorf("prefix p/: got %v complete %v head %d", ops(p), p.Complete, p.Head)
+	}
+	if p := page(ChangesRequest{Prefix: "p/", Limit: 2}); !equalOps(ops(p), 1, 3) || p.Complete {
+		t.Errorf("prefix p/, limit 2: got %v complete %v, want 1 3 and more to come", ops(p), p.Complete)
+	}
+	if p := page(ChangesRequest{Key: "q", After: 2, Limit: 10}); !equalOps(ops(p), 5) || !p.Complete {
+		t.Errorf("key q after 2: got %v", ops(p))
+	}
+	if p, err := s.ReadChanges(ctx, ChangesRequest{Table: "missing"}); err != nil || !p.Complete || p.Head != 0 {
+		t.Errorf("a missing table: got %+v, %v", p, err)
+	}
+}
+
+func TestReadChanges_PrunedHistoryIsAGapOnlyWhereItWasNeeded(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{HistoryKeep: 2})
+	for range 40 {
+		put(t, s, "k", "v")
+	}
+	p, err := s.ReadChanges(context.Background(), ChangesRequest{Table: DefaultTable, Key: "k", CheckGap: true, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Gap <= 1 || len(p.Changes) == 0 || p.Changes[0].OpNumber != p.Gap {
+		t.Fatalf("from the start: gap %d, first change %v", p.Gap, p.Changes)
+	}
+	p, err = s.ReadChanges(context.Background(), ChangesRequest{Table: DefaultTable, Key: "k", After: p.Gap, CheckGap: true, Limit: 100})
+	if err != nil || p.Gap != 0 {
+		t.Fatalf("after the oldest kept write: gap %d, %v", p.Gap, err)
+	}
+}
+
+func equalOps(got []int64, want ...int64) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}

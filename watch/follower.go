@@ -1,0 +1,164 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// Event is what a watcher is sent: one committed write, or a gap (Gap
+// not 0) where history that was needed is gone.
+type Event struct {
+	Write sqlitekv.Event
+	// Gap: writes of the watched keys were pruned from history; the
+	// stream is complete again from op Gap on.
+	Gap int64
+
+	once sync.Once
+	wire []byte
+}
+
+// Wire returns the event rendered by render, rendering it only once
+// however many watchers send it.
+func (e *Event) Wire(render func(*Event) []byte) []byte {
+	e.once.Do(func() { e.wire = render(e) })
+	return e.wire
+}
+
+// ErrClosed ends a watch whose database closed.
+var ErrClosed = errors.New("watch: the database closed")
+
+// Source reads a table's history: the database's read-only connections.
+type Source interface {
+	ReadChanges(ctx context.Context, req sqlitekv.ChangesRequest) (sqlitekv.ChangesPage, error)
+}
+
+// pageLimit is how many writes one read of history takes.
+const pageLimit = 256
+
+// Follower yields a watcher's events in op_number order: first from
+// history (a start in the past, or after falling behind), then live from
+// the hub, each op once. It subscribes before it reads history, so a
+// write that commits meanwhile is in one or the other (in both, it is
+// sent once: nothing at or below the last op sent is sent again).
+//
+// Why history as the fallback rather than bigger buffers: history holds
+// every committed write already, in order, on disk; a watcher that falls
+// behind costs reads on its own connection, not memory in kvd or time in
+// the writer.
+type Follower struct {
+	sub  *Sub
+	src  Source
+	last int64 // the newest op sent or known not to match (every op up to it is settled)
+	// reading: events may be in history that the live buffer lacks.
+	reading  bool
+	checkGap bool
+}
+
+// Follow subscribes f and starts after op after (every write after it is
+// sent); after < 0 means from now: from the table's newest op.
+func Follow(ctx context.Context, h *Hub, src Source, f Filter, after int64) (*Follower, error) {
+	fl := &Follower{sub: h.Subscribe(f), src: src, last: after, reading: true, checkGap: after >= 0}
+	if after < 0 {
+		p, err := src.ReadChanges(ctx, sqlitekv.ChangesRequest{Table: f.Table, Key: f.Key, Prefix: f.Prefix, After: 1<<63 - 1})
+		if err != nil {
+			fl.Close()
+			return nil, err
+		}
+		fl.last, fl.reading = p.Head, false
+	}
+	return fl, nil
+}
+
+// Close unsubscribes.
+func (fl *Follower) Close() { fl.sub.Close() }
+
+// Last is the op every write up to which has been sent (or did not
+// match): where a watcher resumes.
+func (fl *Follower) Last() int64 { return fl.last }
+
+// Next returns the next events, waiting for at least one until ctx ends
+// or idle passes (then none and no error: time for a heartbeat).
+func (fl *Follower) Next(ctx context.Context, idle time.Duration) ([]*Event, error) {
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
+	for {
+		if fl.sub.hub.shut.Load() {
+			return nil, ErrClosed
+		}
+		if fl.sub.lagged.Load() {
+			fl.catchUp()
+		}
+		if fl.reading {
+			evs, err := fl.readHistory(ctx)
+			if err != nil || len(evs) > 0 {
+				return evs, err
+			}
+			continue
+		}
+		select {
+		case ev := <-fl.sub.events:
+			if evs := fl.live(ev); len(evs) > 0 {
+				return evs, nil
+			}
+		case <-fl.sub.wake:
+		case <-timer.C:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// catchUp starts reading history: the live buffer missed events.
+func (fl *Follower) catchUp() {
+	fl.sub.lagged.Store(false) // events published from now on are buffered again
+	for range len(fl.sub.events) {
+		<-fl.sub.events // all in history, which is read next
+	}
+	fl.reading, fl.checkGap = true, true // retention may have pruned what it missed
+}
+
+// live takes ev and whatever else is buffered, leaving out what was sent.
+func (fl *Follower) live(ev *Event) []*Event {
+	var out []*Event
+	for {
+		if op := ev.Write.OpNumber; op > fl.last {
+			out = append(out, ev)
+			fl.last = op
+		}
+		select {
+		case ev = <-fl.sub.events:
+		default:
+			return out
+		}
+	}
+}
+
+// readHistory reads the next page of history; once it has read all of
+// it, live events take over.
+func (fl *Follower) readHistory(ctx context.Context) ([]*Event, error) {
+	f := fl.sub.filter
+	p, err := fl.src.ReadChanges(ctx, sqlitekv.ChangesRequest{Table: f.Table, Key: f.Key, Prefix: f.Prefix,
+		After: fl.last, Limit: pageLimit, CheckGap: fl.checkGap})
+	if err != nil {
+		return nil, err
+	}
+	fl.checkGap = false
+	var out []*Event
+	if p.Gap > 0 {
+		out = append(out, &Event{Gap: p.Gap})
+	}
+	for _, w := range p.Changes {
+		out = append(out, &Event{Write: w})
+		fl.last = w.OpNumber
+	}
+	if p.Complete {
+		fl.last = max(fl.last, p.Head) // every matching write up to Head was in the page
+		fl.reading = false
+	}
+	return out, nil
+}
