@@ -97,8 +97,10 @@ func (p *proc) signal(sig syscall.Signal) { p.cmd.Process.Signal(sig) }
 // stop asks the process to end (SIGTERM) and waits up to a bound.
 func (p *proc) stop(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
+	start := time.Now()
 	select {
 	case <-p.done:
+		t.Logf("%s stopped on SIGTERM in %v", p.name, time.Since(start).Round(time.Millisecond))
 	case <-time.After(30 * time.Second):
 		t.Errorf("%s did not stop on SIGTERM within 30s", p.name)
 		p.kill()

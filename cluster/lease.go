@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -151,20 +152,37 @@ func (n *Node) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var err error
-	if lease != 0 {
-		for name, c := range held {
-			if perr := n.pushToReplica(ctx, name, n.path(name), c.epoch); perr != nil {
-				n.log.Warn("last writes not pushed to the replica; peers wait for the lease to expire", "db", name, "err", perr)
-				lease = 0
-				continue
-			}
-			if herr := n.handOver(ctx, name, c); herr != nil {
-				n.log.Warn("database not marked handed over", "db", name, "err", herr)
-			}
-		}
+	if lease != 0 && !n.handOverAll(ctx, held) {
+		lease = 0 // some replica may lack last writes: peers wait for the lease to expire
 	}
 	if lease != 0 {
 		err = n.etcd.revoke(ctx, lease)
 	}
 	return errors.Join(err, n.lock.Close())
+}
+
+// handOverAll pushes each of held to the replica and marks it handed
+// over, eight at a time; false if any push failed.
+func (n *Node) handOverAll(ctx context.Context, held map[string]*claim) bool {
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Bool
+		slots  = make(chan struct{}, 8)
+	)
+	for name, c := range held {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := n.pushToReplica(ctx, name, n.path(name), c.epoch); err != nil {
+				n.log.Warn("last writes not pushed to the replica", "db", name, "err", err)
+				failed.Store(true)
+				return
+			}
+			if err := n.handOver(ctx, name, c); err != nil {
+				n.log.Warn("database not marked handed over", "db", name, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	return !failed.Load()
 }

@@ -5,10 +5,10 @@ import (
 	"time"
 )
 
-// reconcileReplication keeps the sidecar replicating exactly the
-// databases this node owns: it registers those created since they were
-// claimed, all of them again after the sidecar restarted (it forgets its
-// registrations), and unregisters those no longer owned.
+// reconcileReplication keeps the sidecar replicating the databases this
+// node owns: it registers those created since they were claimed, all of
+// them again after the sidecar restarted (it forgets its registrations),
+// and unregisters, once shipped, those no longer owned.
 func (n *Node) reconcileReplication() {
 	defer n.done.Done()
 	t := time.NewTicker(500 * time.Millisecond)
@@ -54,11 +54,23 @@ func (n *Node) reconcileOnce(ctx context.Context) {
 	for path := range registered {
 		if _, ok := want[path]; !ok {
 			if _, inside := n.name(path); inside && !n.releasingPath(path) {
-				if err := n.ls.unregister(ctx, path); err != nil {
-					n.log.Warn("could not stop replicating a database this node gave up", "path", path, "err", err)
-				}
+				n.stopReplicating(ctx, path)
 			}
 		}
+	}
+}
+
+// stopReplicating unregisters a database this node no longer owns (its
+// lease was lost, or its previous life's), but only once the sidecar has
+// shipped all of it: a peer that took it over may restore those last
+// writes yet, if they arrive within its replicationGrace.
+func (n *Node) stopReplicating(ctx context.Context, path string) {
+	err := n.ls.sync(ctx, path)
+	if err == nil {
+		err = n.ls.unregister(ctx, path)
+	}
+	if err != nil {
+		n.log.Warn("still replicating a database this node gave up", "path", path, "err", err)
 	}
 }
 
