@@ -54,15 +54,22 @@ func TestClusterDrill(t *testing.T) {
 		time.Sleep(d)
 		stop()
 	}
-	report := func(step string, r checkResult) {
+	check := func(step string) checkResult {
+		r := c.check(l)
 		l.mu.Lock()
 		t.Logf("%s: %d acknowledged writes checked, %d lost (writes acknowledged so far %d, refused or timed out %d)", step, r.checked, len(r.lost), l.acked, l.refused)
 		l.mu.Unlock()
+		return r
+	}
+	// checkNoneLost is the check of every step where the disks survive.
+	checkNoneLost := func(step string) {
+		if r := check(step); len(r.lost) > 0 {
+			t.Errorf("%s: %d acknowledged writes lost or read stale; want 0", step, len(r.lost))
+		}
 	}
 
 	run(3 * time.Second)
-	r := c.check(l)
-	report("warm-up", r)
+	r := check("warm-up")
 	if len(r.lost) > 0 || r.checked == 0 {
 		t.Fatalf("warm-up: %d lost of %d", len(r.lost), r.checked)
 	}
@@ -75,11 +82,7 @@ func TestClusterDrill(t *testing.T) {
 	c.startKVD(n1)
 	time.Sleep(2 * time.Second)
 	stop()
-	r = c.check(l)
-	report("step 1 (kill -9 kvd, restart on its disk)", r)
-	if len(r.lost) > 0 {
-		t.Errorf("step 1: %d acknowledged writes lost; want 0", len(r.lost))
-	}
+	checkNoneLost("step 1 (kill -9 kvd, restart on its disk)")
 
 	// 2. A node dies with its disk.
 	n2 := c.nodes[1]
@@ -104,8 +107,7 @@ func TestClusterDrill(t *testing.T) {
 	rto := c.timeToServe(owned, killedAt)
 	time.Sleep(time.Second)
 	stop()
-	r = c.check(l)
-	report("step 2 (kill a node and its disk)", r)
+	r = check("step 2 (kill a node and its disk)")
 	var lag time.Duration
 	for _, a := range r.lost {
 		lag = max(lag, killedAt.Sub(a.at))
@@ -122,11 +124,7 @@ func TestClusterDrill(t *testing.T) {
 	}
 	c.startNode(n2)
 	run(4 * time.Second)
-	r = c.check(l)
-	report("step 3 (the node comes back on a stale disk)", r)
-	if len(r.lost) > 0 {
-		t.Errorf("step 3: %d acknowledged writes lost or read stale; want 0", len(r.lost))
-	}
+	checkNoneLost("step 3 (the node comes back on a stale disk)")
 	back := 0
 	for _, db := range owned {
 		if c.owner(db+".db") == n2.id {
@@ -155,11 +153,7 @@ func TestClusterDrill(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	hot()
 	stop()
-	r = c.check(l)
-	report(fmt.Sprintf("step 4 (move %s from %s to %s)", moved, from, to.id), r)
-	if len(r.lost) > 0 {
-		t.Errorf("step 4: %d acknowledged writes lost; want 0", len(r.lost))
-	}
+	checkNoneLost(fmt.Sprintf("step 4 (move %s from %s to %s)", moved, from, to.id))
 	if got := c.owner(moved + ".db"); got != to.id {
 		t.Errorf("step 4: %s is owned by %q, want %s", moved, got, to.id)
 	}
@@ -176,11 +170,7 @@ func TestClusterDrill(t *testing.T) {
 	n3.kvd.signal(syscall.SIGCONT)
 	time.Sleep(2 * time.Second)
 	stop()
-	r = c.check(l)
-	report(fmt.Sprintf("step 5 (%s frozen past its lease, then woken)", n3.id), r)
-	if len(r.lost) > 0 {
-		t.Errorf("step 5: %d acknowledged writes lost: a frozen node acknowledged writes after losing its lease", len(r.lost))
-	}
+	checkNoneLost(fmt.Sprintf("step 5 (%s frozen past its lease, then woken)", n3.id))
 
 	// 6. A node is cut off from etcd while clients still reach it, some
 	// directly (a router with a stale view): once its lease may have
@@ -203,8 +193,7 @@ func TestClusterDrill(t *testing.T) {
 	stop()
 	n1.etcd.heal()
 	waitFor(t, n1.id+" ready again once it reaches etcd", 15*time.Second, func() bool { return answers(n1.url() + "/readyz") })
-	r = c.check(l)
-	report(fmt.Sprintf("step 6 (%s cut off from etcd, still reached directly)", n1.id), r)
+	r = check(fmt.Sprintf("step 6 (%s cut off from etcd, still reached directly)", n1.id))
 	// n1's last renewal was sent before the cut, so it stops committing
 	// at the latest a TTL less a fifth after it. A write acknowledged
 	// later and lost is the split brain fencing prevents; one acknowledged
@@ -259,11 +248,7 @@ func TestClusterDrill(t *testing.T) {
 	c.startSidecar(n2)
 	time.Sleep(3 * time.Second)
 	stop()
-	r = c.check(l)
-	report(fmt.Sprintf("step 7 (%s's sidecar killed, then restarted)", n2.id), r)
-	if len(r.lost) > 0 {
-		t.Errorf("step 7: %d acknowledged writes lost", len(r.lost))
-	}
+	checkNoneLost(fmt.Sprintf("step 7 (%s's sidecar killed, then restarted)", n2.id))
 
 	// What the nodes report: each holds its lease and replicates; between
 	// them they own databases and have restored some.
