@@ -218,30 +218,8 @@ func isTimeout(err error) bool {
 	return errors.As(err, &te) && te.Timeout()
 }
 
-// readInt GETs key and parses its value as an integer; a missing key or
-// database reads as 0, as incr would start it.
-func (c *Client) readInt(ctx context.Context, target string) (int64, error) {
-	var buf bytes.Buffer
-	a, err := c.do(ctx, http.MethodGet, target, nil, "", &buf)
-	if err != nil {
-		return 0, err
-	}
-	switch a.status {
-	case http.StatusOK:
-		n, err := strconv.ParseInt(strings.TrimSpace(buf.String()), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("GET %s: value %q is not an integer", pathOf(target), truncate(buf.String(), 40))
-		}
-		return n, nil
-	case http.StatusNotFound:
-		return 0, nil
-	default:
-		return 0, fmt.Errorf("GET %s: %s", pathOf(target), describe(a, buf.Bytes()))
-	}
-}
-
 // readInts reads keys with batch/get at target and parses each value as
-// an integer, as readInt does one: a missing key (or database) reads as 0.
+// an integer; a missing key (or database) reads as 0.
 func (c *Client) readInts(ctx context.Context, target string, keys []string) ([]int64, error) {
 	body, err := json.Marshal(map[string][]string{"keys": keys})
 	if err != nil {
