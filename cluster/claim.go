@@ -233,10 +233,8 @@ func (n *Node) restoreNewest(ctx context.Context, name string, epoch int64, to s
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	for _, p := range []string{to, to + "-wal", to + "-shm"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+	if err := sqlitekv.RemoveDatabase(to); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(to), 0o750); err != nil {
 		return err
@@ -258,10 +256,8 @@ func (n *Node) replaceLocalCopy(ctx context.Context, path, restored string) erro
 	if err := n.ls.unregister(ctx, path); err != nil {
 		return err
 	}
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+	if err := sqlitekv.RemoveDatabase(path); err != nil {
+		return err
 	}
 	// Litestream's own record of what it shipped from the old file.
 	meta := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"-litestream")

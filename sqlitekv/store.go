@@ -121,7 +121,7 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	_, missing := os.Lstat(path)
 	s, err := openStore(path, create, opts)
 	if err != nil && create && errors.Is(missing, fs.ErrNotExist) && createdEmpty(path) {
-		removeDatabase(path) // a failed open leaves nothing behind
+		RemoveDatabase(path) // a failed open leaves nothing behind, as far as it can
 	}
 	if err != nil && errors.Is(err, sqlite3.IOERR) && noRoomIn(filepath.Dir(path)) {
 		err = &Error{Code: CodeStorageFull, Message: "Disk is full: the database was not opened", Cause: err}
@@ -197,12 +197,17 @@ func createdEmpty(path string) bool {
 	return err == nil && info.Mode().IsRegular() && info.Size() == 0
 }
 
-// removeDatabase removes a database file that a failed open created, and
-// the side files SQLite made for it.
-func removeDatabase(path string) {
+// RemoveDatabase removes a database file and the side files SQLite keeps
+// beside it (a failed open's, or a copy a cluster node replaces); files
+// already gone are no error.
+func RemoveDatabase(path string) error {
+	var errs []error
 	for _, suffix := range append([]string{""}, sqliteSideFiles...) {
-		os.Remove(path + suffix)
+		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
+	return errors.Join(errs...)
 }
 
 func openError(path string, err error) error {
