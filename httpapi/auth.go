@@ -28,24 +28,39 @@ func LoadTokens(path string) (*Tokens, error) {
 
 // Reload rereads the file; on error the previous tokens stay in force.
 func (t *Tokens) Reload() error {
-	data, err := os.ReadFile(t.path)
+	tokens, err := ReadTokenFile(t.path)
 	if err != nil {
-		return fmt.Errorf("read token file: %w", err)
+		return err
 	}
-	var hashes [][sha256.Size]byte
+	if len(tokens) == 0 {
+		return fmt.Errorf("token file %s holds no token", t.path)
+	}
+	hashes := make([][sha256.Size]byte, len(tokens))
+	for i, token := range tokens {
+		hashes[i] = sha256.Sum256([]byte(token))
+	}
+	t.hashes.Store(&hashes)
+	return nil
+}
+
+// ReadTokenFile reads the tokens of a token file, one per line, blank
+// lines and # comments skipped: the file --auth-token-file names, and the
+// one a cluster node takes its token for peers from.
+func ReadTokenFile(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read token file: %w", err)
+	}
+	var tokens []string
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		hashes = append(hashes, sha256.Sum256([]byte(line)))
+		tokens = append(tokens, line)
 	}
-	if len(hashes) == 0 {
-		return fmt.Errorf("token file %s holds no token", t.path)
-	}
-	t.hashes.Store(&hashes)
-	return nil
+	return tokens, nil
 }
 
 // allows checks an Authorization header. Comparing fixed-size hashes of

@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/kvd/kvd/cluster"
+	"github.com/kvd/kvd/httpapi"
 )
 
 // clusterFlags make kvd one node of a cluster (README, "Beyond one
@@ -54,15 +54,12 @@ func (c clusterFlags) start(ctx context.Context, listen, dataDir string, log *sl
 	}
 	token := ""
 	if c.tokenFile != "" {
-		raw, err := os.ReadFile(c.tokenFile)
+		tokens, err := httpapi.ReadTokenFile(c.tokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("cluster token: %w", err)
 		}
-		for line := range strings.Lines(string(raw)) {
-			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-				token = line
-				break
-			}
+		if len(tokens) > 0 {
+			token = tokens[0]
 		}
 	}
 	advertise := c.advertise
