@@ -171,8 +171,9 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 	default:
 		epoch = rec.Epoch + 1
 	}
+	restore := !current && rec != nil // the copy here is older than a replica's
 	restored := n.restorePath(name)
-	if !current && rec != nil && !rec.Released {
+	if restore && !rec.Released {
 		// Its owner's lease ran out: the owner stopped committing a fifth
 		// of a TTL before that, but its sidecar, if it lives, may still be
 		// shipping the last of what it acknowledged.
@@ -180,7 +181,7 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 			return true, unavailable(name, ctx.Err())
 		}
 	}
-	if !current && rec != nil {
+	if restore {
 		if err := n.restoreNewest(ctx, name, rec.Epoch, restored); err != nil {
 			return true, unavailable(name, err)
 		}
@@ -210,12 +211,13 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 	n.mu.Lock()
 	n.held[name] = &claim{epoch: epoch, ownerRev: rev}
 	n.mu.Unlock()
+	exists = fileExists(path) // restored, maybe; a new database is created by its first open
 	n.counts.claimed.Add(1)
-	if fileExists(path) && !current && rec != nil {
+	if restore && exists {
 		n.counts.restored.Add(1)
 	}
-	n.log.Info("serving database", "db", name, "epoch", epoch, "restored", !current && rec != nil)
-	if fileExists(path) {
+	n.log.Info("serving database", "db", name, "epoch", epoch, "restored", restore)
+	if exists {
 		n.replicate(ctx, name, path, epoch)
 	}
 	return true, nil

@@ -101,10 +101,7 @@ func (n *Node) keepAlive() {
 			n.loseLease(lease, "lease expired")
 		default:
 			n.log.Warn("cluster lease not renewed", "err", err)
-			n.mu.Lock()
-			expired := time.Now().After(n.validUntil)
-			n.mu.Unlock()
-			if expired {
+			if _, ok := n.validLease(); !ok {
 				n.loseLease(lease, "lease not renewed in time")
 			}
 		}

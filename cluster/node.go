@@ -129,9 +129,7 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 // Ready is nil while this node holds its lease: /readyz answers 503
 // otherwise, so that the router stops sending it requests.
 func (n *Node) Ready() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.lease == 0 || time.Now().After(n.validUntil) {
+	if _, ok := n.validLease(); !ok {
 		return errors.New("no cluster lease")
 	}
 	return nil
