@@ -28,16 +28,12 @@ func (n *Node) reconcileReplication() {
 func (n *Node) reconcileOnce(ctx context.Context) {
 	registered, err := n.ls.registered(ctx)
 	n.counts.replicating.Store(err == nil)
-	if err == nil {
-		n.mu.Lock()
-		n.replicatedAt = time.Now()
-		n.mu.Unlock()
-	}
 	if err != nil {
 		n.log.Warn("litestream sidecar unreachable: databases are not replicated", "err", err)
 		return
 	}
 	n.mu.Lock()
+	n.replicatedAt = time.Now()
 	want := make(map[string]int64, len(n.held))
 	for name, c := range n.held {
 		if !c.releasing {
