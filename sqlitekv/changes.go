@@ -3,6 +3,7 @@ package sqlitekv
 import (
 	"bytes"
 	"context"
+	"slices"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -129,7 +130,7 @@ func (s *Store) OpBefore(ctx context.Context, table string, ms int64) (int64, er
 // prepared when first used (most connections never serve a watcher).
 type changeStmts struct {
 	head, opBefore      *sqlite3.Stmt
-	ofKey, underPrefix  *sqlite3.Stmt
+	underPrefix         *sqlite3.Stmt
 	prunedKey, prunedIn *sqlite3.Stmt
 	present             *sqlite3.Stmt
 }
@@ -139,20 +140,15 @@ func (t *readStmts) changeStmts() *changeStmts {
 		return t.watch
 	}
 	n, p := t.names, &t.set
-	first := `(SELECT op_number FROM ` + n.history + ` WHERE key = h.key ORDER BY ts, op_number LIMIT 1)`
 	t.watch = &changeStmts{
 		head:     p.prepare(`SELECT coalesce(max(op_number), 0) FROM ` + n.history),
 		opBefore: p.prepare(`SELECT op_number FROM ` + n.history + ` WHERE ts < ?1 ORDER BY op_number DESC LIMIT 1`),
-		// ts never decreases with op_number: an index seek on (key, ts).
-		ofKey: p.prepare(`SELECT key, ` + versionColumns + ` FROM ` + n.history + `
-WHERE key = ?1 AND ts >= ?2 AND op_number > ?3 ORDER BY ts, op_number LIMIT ?4`),
-		// In op_number order: a walk of the rowids (+key keeps the key
-		// index out of it), skipping other keys.
+		// In op_number order: a walk of the rowids, skipping other keys.
 		underPrefix: p.prepare(`SELECT key, ` + versionColumns + ` FROM ` + n.history + `
-WHERE op_number > ?1 AND +key >= ?2 AND (?3 = '' OR +key < ?3) ORDER BY op_number LIMIT ?4`),
-		// The oldest op kept of each watched key that retention pruned.
-		prunedKey: p.prepare(`SELECT h.key, ` + first + ` FROM ` + n.horizon + ` h WHERE h.key = ?1`),
-		prunedIn:  p.prepare(`SELECT h.key, ` + first + ` FROM ` + n.horizon + ` h WHERE h.key >= ?1 AND (?2 = '' OR h.key < ?2)`),
+WHERE op_number > ?1 AND key >= ?2 AND (?3 = '' OR key < ?3) ORDER BY op_number LIMIT ?4`),
+		// The watched keys retention pruned.
+		prunedKey: p.prepare(`SELECT key FROM ` + n.horizon + ` WHERE key = ?1`),
+		prunedIn:  p.prepare(`SELECT key FROM ` + n.horizon + ` WHERE key >= ?1 AND (?2 = '' OR key < ?2)`),
 		present:   p.prepare(`SELECT count(*) FROM ` + n.history + ` WHERE op_number > ?1 AND op_number < ?2`),
 	}
 	return t.watch
@@ -175,35 +171,92 @@ func (t *readStmts) changes(req ChangesRequest) (ChangesPage, error) {
 		p.Gap = gap
 	}
 	limit := max(req.Limit, 1)
-	stmt := st.underPrefix // one row past the limit tells that more follow
-	args := []any{req.After, req.Prefix, prefixEnd(req.Prefix), limit + 1}
-	if req.Key != "" {
-		var from int64 // rows after op After are no older than it
-		if _, err := queryRow(t.tsAtOp, func(s *sqlite3.Stmt) { from = s.ColumnInt64(0) }, req.After); err != nil {
-			return p, dbError(err)
-		}
-		stmt, args = st.ofKey, []any{req.Key, from, req.After, limit + 1}
-	}
-	defer stmt.Reset()
-	if err := bindAll(stmt, args...); err != nil {
-		return p, dbError(err)
-	}
 	size, cut := 0, false
-	for stmt.Step() {
+	take := func(key string, v Version) bool { // one row past the limit tells that more follow
 		if size >= changesPageBytes || len(p.Changes) >= limit {
 			cut = true
-			break
+			return false
 		}
-		c := Event{Table: t.names.name, Key: stmt.ColumnText(0)}
-		c.Version = scanVersionAt(stmt, 1)
-		size += len(c.Entry.Value) + len(c.Key)
-		p.Changes = append(p.Changes, c)
+		size += len(v.Entry.Value) + len(key)
+		p.Changes = append(p.Changes, Event{Table: t.names.name, Key: key, Version: v})
+		return true
 	}
-	if err := stmt.Err(); err != nil {
-		return ChangesPage{}, dbError(err)
+	var err error
+	if req.Key != "" {
+		err = t.keyChangesAfter(req.Key, req.After, limit+1, func(v Version) bool { return take(req.Key, v) })
+	} else {
+		err = t.prefixChangesAfter(st, req, limit+1, take)
+	}
+	if err != nil {
+		return ChangesPage{}, err
 	}
 	p.Complete = !cut
 	return p, nil
+}
+
+// prefixChangesAfter calls fn with at most n writes under req.Prefix after
+// op req.After, in op_number order, until fn returns false.
+func (t *readStmts) prefixChangesAfter(st *changeStmts, req ChangesRequest, n int, fn func(string, Version) bool) error {
+	stmt := st.underPrefix
+	defer stmt.Reset()
+	if err := bindAll(stmt, req.After, req.Prefix, prefixEnd(req.Prefix), n); err != nil {
+		return dbError(err)
+	}
+	for stmt.Step() && fn(stmt.ColumnText(0), scanVersionAt(stmt, 1)) {
+	}
+	if err := stmt.Err(); err != nil {
+		return dbError(err)
+	}
+	return nil
+}
+
+// keyChangesAfter calls fn with at most n of key's writes after op after,
+// oldest first, until fn returns false. The chain runs newest to oldest:
+// it finds the n-th write after after, walks down to the first, then
+// reads their versions in order.
+func (tl *timeline) keyChangesAfter(key string, after int64, n int, fn func(Version) bool) error {
+	head, found, err := tl.newest(key)
+	if err != nil || !found || head.op <= after {
+		return err
+	}
+	base, found, oldest, err := tl.seek(head, func(h hop) bool { return h.op <= after })
+	if err != nil {
+		return err
+	}
+	from := oldest.seq - 1 // every write kept is after after
+	if found {
+		from = base.seq
+	}
+	top := head
+	if from+int64(n) < head.seq {
+		if top, _, err = tl.atSeq(head, from+int64(n)); err != nil {
+			return err
+		}
+	}
+	ops := make([]int64, 0, top.seq-from)
+	for h := top; ; {
+		ops = append(ops, h.op)
+		if h.seq <= from+1 {
+			break
+		}
+		var kept bool
+		if h, kept, err = tl.read(h.prev); err == nil && !kept {
+			err = dbError(errBrokenChain)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, op := range slices.Backward(ops) {
+		v, _, kept, err := readVersion(tl.version, op)
+		if err == nil && !kept {
+			err = dbError(errBrokenChain)
+		}
+		if err != nil || !fn(v) {
+			return err
+		}
+	}
+	return nil
 }
 
 // prunedAfter returns, when retention pruned writes of the watched keys
@@ -220,17 +273,32 @@ func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, err
 	if req.Key != "" {
 		stmt, args = st.prunedKey, []any{req.Key}
 	}
-	var first int64 // the newest oldest-kept write of a pruned key
+	var pruned []string
 	if err := bindAll(stmt, args...); err != nil {
 		return 0, dbError(err)
 	}
 	for stmt.Step() {
-		first = max(first, stmt.ColumnInt64(1))
+		pruned = append(pruned, stmt.ColumnText(0))
 	}
 	err := stmt.Err()
 	stmt.Reset()
 	if err != nil {
 		return 0, dbError(err)
+	}
+	var first int64 // the newest oldest-kept write of a pruned key
+	for _, key := range pruned {
+		head, found, err := t.newest(key)
+		if err != nil {
+			return 0, err
+		}
+		if !found {
+			continue
+		}
+		oldest, err := t.oldestKept(head)
+		if err != nil {
+			return 0, err
+		}
+		first = max(first, oldest.op)
 	}
 	if first <= req.After+1 {
 		return 0, nil

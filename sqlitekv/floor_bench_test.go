@@ -15,29 +15,39 @@ import (
 // on kvd's own schema. Checkpoints run outside the timer, as kvd runs them
 // on another core.
 //
-//   - history: the history row and its entry in the per-key index. Every
-//     write is a version of its key, so every item costs this much: one
-//     writer cannot store more items per second than it measures;
-//   - history+value: that and an UPDATE of the value row per item, which
+//   - chained: the history row, linked into its key's chain (the parent's
+//     seq and jump read by rowid, chain.go). Every write is a version of
+//     its key, so every item costs this much: one writer cannot store
+//     more items per second than it measures. The heads are kept in
+//     memory, as the writer's held rows keep them within a group;
+//   - chained+value: that and an UPDATE of the value row per item, which
 //     kvd avoids by writing a key's value row once per group (heldvalues.go);
-//   - history, no key index: the row alone, to show what the index costs.
+//   - key index: the row with an entry in a per-key index on (key, ts)
+//     instead, as kvd stored versions before chains;
+//   - row alone: neither, to show what linking costs.
 func BenchmarkSQLiteFloor(b *testing.B) {
 	for _, c := range []struct {
-		name              string
-		value, noKeyIndex bool
+		name           string
+		chained, value bool
+		keyIndex       bool
 	}{
-		{"history", false, false},
-		{"history+value", true, false},
-		{"history, no key index", false, true},
+		{"chained", true, false, false},
+		{"chained+value", true, true, false},
+		{"key index", false, false, true},
+		{"row alone", false, false, false},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			conn, names := floorDatabase(b)
-			if c.noKeyIndex {
-				must(b, conn.Exec(`DROP INDEX "`+names.name+`:history_by_key"`))
+			if c.keyIndex {
+				must(b, conn.Exec(`CREATE INDEX "`+names.name+`:history_by_key" ON `+names.history+` (key, ts)`))
 			}
-			record := mustPrepare(b, conn, `INSERT INTO `+names.history+` (key, op, ts, recorded, value, content_type, expire_at) VALUES (?1, 'set', ?2, 1, ?3, 'application/json', NULL)`)
+			record := mustPrepare(b, conn, `INSERT INTO `+names.history+` (key, op, ts, recorded, seq, prev, jump, value, content_type, expire_at)
+VALUES (?1, 'set', ?2, 1, ?4, ?5, ?6, ?3, 'application/json', NULL)`)
+			parent := mustPrepare(b, conn, `SELECT p.seq, coalesce(j.jump, 0) FROM `+names.history+` p
+LEFT JOIN `+names.history+` j ON j.op_number = p.jump WHERE p.op_number = ?1`)
 			store := mustPrepare(b, conn, `UPDATE `+names.values+` SET value = ?3, updated_at = ?2, version = ?2 WHERE key = ?1`)
 			keys := make([]string, 1000)
+			heads := map[string]int64{}
 			value := []byte(`"` + strings.Repeat("v", 98) + `"`)
 			create := mustPrepare(b, conn, `INSERT INTO `+names.values+` (key, value, content_type, created_at, updated_at, expire_at, version) VALUES (?1, ?3, 'application/json', ?2, ?2, NULL, ?2)`)
 			for i := range keys {
@@ -50,7 +60,22 @@ func BenchmarkSQLiteFloor(b *testing.B) {
 				must(b, conn.Exec(`BEGIN IMMEDIATE`))
 				for end := min(n+group, b.N); n < end; n++ {
 					key := keys[n*7919%len(keys)] // every key, in no order
+					seq, prev, jump := int64(1), int64(0), int64(0)
+					if head := heads[key]; c.chained && head != 0 {
+						var parentSeq, jumpOfJump int64
+						if _, err := queryRow(parent, func(s *sqlite3.Stmt) { parentSeq, jumpOfJump = s.ColumnInt64(0), s.ColumnInt64(1) }, head); err != nil {
+							b.Fatal(err)
+						}
+						seq, prev, jump = parentSeq+1, head, head
+						if jumpSeq(seq) != parentSeq {
+							jump = jumpOfJump
+						}
+					}
+					record.BindInt64(4, seq)
+					record.BindInt64(5, prev)
+					record.BindInt64(6, jump)
 					floorExec(b, record, key, n, value)
+					heads[key] = conn.LastInsertRowID()
 					if c.value {
 						floorExec(b, store, key, n, value)
 					}

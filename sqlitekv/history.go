@@ -16,8 +16,10 @@ const (
 )
 
 // appendHistory appends the history row of one write (only that: the
-// values row is writeVersion's) and returns its op number and time. With recorded false the row is a gap marker: the write happened,
-// its value is not kept, and time travel across it answers "unknown".
+// values row is writeVersion's) and returns its op number and time. With
+// recorded false the row is a gap marker: the write happened, its value
+// is not kept, and time travel across it answers "unknown". A nil e is a
+// write that leaves the key absent.
 func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded bool) (opNumber, ts int64, err error) {
 	ts = w.stamp()
 	var value []byte
@@ -28,47 +30,104 @@ func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded
 			value = []byte{}
 		}
 	}
-	if err := execBound(t.record, key, op, ts, recorded, value, contentType, expireAt); err != nil {
+	l, err := t.linkFor(key)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := execBound(t.record, key, op, ts, recorded, l.seq, nullableInt(l.prev), nullableInt(l.jump), value, contentType, expireAt); err != nil {
 		return 0, 0, dbError(err)
 	}
 	opNumber = w.conn.LastInsertRowID()
-	if err := w.retain(t, key); err != nil {
+	switch {
+	case e == nil:
+		err = execBound(t.markRemoved, key, opNumber)
+	case l.removed:
+		err = execBound(t.unmarkRemoved, key)
+	}
+	if err != nil {
+		return 0, 0, dbError(err)
+	}
+	if err := w.retain(t, key, hop{op: opNumber, seq: l.seq, prev: l.prev, jump: l.jump, ts: ts}); err != nil {
 		return 0, 0, err
 	}
 	w.collect(t, key, op, opNumber, ts, e, recorded)
 	return opNumber, ts, nil
 }
 
-// retain enforces HistoryKeep for key. The check walks the keep window,
-// so it runs on one write in keep/4, picked at random: each key then holds
-// at least keep versions and on average keep/4 more, and the writer keeps
-// no state per key, so its memory does not grow with the number of keys
-// written. (A check every keep/16 writes cost 20% more CPU per write in
-// BenchmarkIncr.)
-func (w *Writer) retain(t *writeTable, key string) error {
-	keep := w.opts.HistoryKeep
-	if keep < 0 || w.pruneDice.IntN(max(1, keep/4)) != 0 {
-		return nil
-	}
-	var ts, op int64
-	found, err := queryRow(t.nthNewest, func(s *sqlite3.Stmt) { ts, op = s.ColumnInt64(0), s.ColumnInt64(1) }, key, keep)
-	if err != nil {
-		return dbError(err)
-	}
-	if !found {
-		return nil
-	}
-	return t.pruneThrough(key, ts, op)
+// link is where a key's next version joins its chain (chain.go).
+type link struct {
+	seq, prev, jump int64
+	removed         bool // the chain starts in the removed table
 }
 
-// pruneThrough drops key's history up to and including (ts, op), first
-// remembering when the key's history began, so that reads of the pruned
-// span answer TIME_TRAVEL_GAP and reads before it KEY_NOT_FOUND.
-func (t *writeTable) pruneThrough(key string, ts, op int64) error {
-	if err := execBound(t.noteHorizon, key, ts, op); err != nil {
-		return dbError(err)
+// linkFor reads where key's chain starts: its row held for the group's
+// end, its values row, or its removed row; a key without one starts a
+// chain.
+func (t *writeTable) linkFor(key string) (link, error) {
+	var l link
+	if row, ok := t.heldValues[key]; ok {
+		l.prev = row.entry.Version
+	} else if head, removed, err := t.headOf(key); err != nil {
+		return link{}, err
+	} else {
+		l.prev, l.removed = head, removed
 	}
-	if err := execBound(t.pruneT, key, ts, op); err != nil {
+	if l.prev == 0 {
+		return link{seq: 1}, nil
+	}
+	var parentSeq, jumpOfJump int64
+	found, err := queryRow(t.parent, func(s *sqlite3.Stmt) { parentSeq, jumpOfJump = s.ColumnInt64(0), s.ColumnInt64(1) }, l.prev)
+	if err == nil && !found {
+		err = errBrokenChain
+	}
+	if err != nil {
+		return link{}, dbError(err)
+	}
+	l.seq, l.jump = parentSeq+1, l.prev
+	if jumpSeq(l.seq) != parentSeq {
+		l.jump = jumpOfJump // 0 when retention deleted it: a search never needs it then
+	}
+	return l, nil
+}
+
+// retain enforces HistoryKeep for key, whose newest row is head. The
+// check runs on one write in keep/4, picked at random: each key then
+// holds at least keep versions and on average keep/4 more, and the
+// writer keeps no state per key, so its memory does not grow with the
+// number of keys written. (A check every keep/16 writes cost 20% more
+// CPU per write in BenchmarkIncr.)
+func (w *Writer) retain(t *writeTable, key string, head hop) error {
+	keep := int64(w.opts.HistoryKeep)
+	if keep < 0 || w.pruneDice.IntN(max(1, int(keep/4))) != 0 || head.seq <= keep {
+		return nil
+	}
+	last, found, err := t.atSeq(head, head.seq-keep) // the newest row to drop
+	if err != nil || !found {
+		return err // not found: dropped already
+	}
+	return t.pruneThrough(key, last.op)
+}
+
+// pruneThrough drops row op and every older row of key, down its chain,
+// first remembering when the key's history began, so that reads of the
+// pruned span answer TIME_TRAVEL_GAP and reads before it KEY_NOT_FOUND.
+func (t *writeTable) pruneThrough(key string, op int64) error {
+	oldest := int64(-1) // the time of the oldest row dropped
+	for op != 0 {
+		var prev, ts int64
+		found, err := queryRow(t.pruneRow, func(s *sqlite3.Stmt) { prev, ts = s.ColumnInt64(0), s.ColumnInt64(1) }, op)
+		if err != nil {
+			return dbError(err)
+		}
+		if !found {
+			break // dropped before
+		}
+		op, oldest = prev, ts
+	}
+	if oldest < 0 {
+		return nil
+	}
+	if err := execBound(t.noteHorizon, key, oldest); err != nil {
 		return dbError(err)
 	}
 	return nil
@@ -108,14 +167,14 @@ func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (pruned int,
 		delete(w.ageCursor, t.name.name) // reached the end: start over next time
 	}
 	for _, r := range rows {
-		var newest int64
-		if _, err := queryRow(t.newestOp, func(s *sqlite3.Stmt) { newest = s.ColumnInt64(0) }, r.key); err != nil {
-			return pruned, more, dbError(err)
+		newest, _, err := t.headOf(r.key)
+		if err != nil {
+			return pruned, more, err
 		}
 		if r.op == newest {
 			continue
 		}
-		if err := t.pruneThrough(r.key, r.ts, r.op); err != nil {
+		if err := t.pruneThrough(r.key, r.op); err != nil {
 			return pruned, more, err
 		}
 		pruned++

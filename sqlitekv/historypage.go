@@ -1,9 +1,6 @@
 package sqlitekv
 
-import (
-	"context"
-	"math"
-)
+import "context"
 
 // HistoryRequest pages through a key's history, newest first.
 type HistoryRequest struct {
@@ -56,31 +53,22 @@ func (s *Store) HistoryPage(ctx context.Context, req HistoryRequest) (HistoryPag
 func (tl *timeline) historyPage(req HistoryRequest) (HistoryPage, error) {
 	var p HistoryPage
 	limit := max(req.Limit, 1)
-	before := req.Before
-	if before == (HistoryCursor{}) {
-		before = HistoryCursor{Ts: math.MaxInt64, Op: math.MaxInt64}
-	}
-	stmt := tl.versions
-	defer stmt.Reset()
-	if err := bindAll(stmt, req.Key, limit+1, before.Ts, before.Op); err != nil {
-		return p, dbError(err)
-	}
 	budget := req.Budget
-	for stmt.Step() {
-		v := scanVersion(stmt)
+	err := tl.olderThan(req.Key, req.Before, func(v Version) bool {
 		p.Versions = append(p.Versions, v)
 		n := len(p.Versions)
 		if n == 1 {
-			continue
+			return true
 		}
 		if !budget.Take(req.Key, p.Versions[n-2].shown(), v.shown()) {
 			p.Versions, p.Cut = p.Versions[:n-1], true // the last listed keeps its old value
-			break
+			return false
 		}
 		p.Listed++
-	}
-	if err := stmt.Err(); err != nil {
-		return HistoryPage{}, dbError(err)
+		return n <= limit
+	})
+	if err != nil {
+		return HistoryPage{}, err
 	}
 	n := len(p.Versions)
 	if !p.Cut && n > 0 && n <= limit { // the key's oldest write kept: nothing before it

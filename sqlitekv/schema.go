@@ -30,6 +30,7 @@ type tableNames struct {
 	values  string // "t"
 	history string // "t:history"
 	horizon string // "t:horizon"
+	removed string // "t:removed"
 }
 
 func namesFor(table string) tableNames {
@@ -38,6 +39,7 @@ func namesFor(table string) tableNames {
 		values:  `"` + table + `"`,
 		history: `"` + table + `:history"`,
 		horizon: `"` + table + `:horizon"`,
+		removed: `"` + table + `:removed"`,
 	}
 }
 
@@ -45,12 +47,17 @@ func namesFor(table string) tableNames {
 //
 //   - values: the live keys. Times are Unix milliseconds; version is the
 //     op_number of the key's last write, so it is unique and only grows
-//     (it is the ETag).
+//     (it is the ETag), and it is where the key's chain of versions
+//     starts (chain.go).
 //   - history: one row per write, in op_number order; ts never decreases
 //     with op_number, so op_number order is time order and needs no index.
 //     recorded=0 marks a history=false write: a gap. op_number needs no
 //     AUTOINCREMENT (an extra page write per write): retention never
 //     removes a key's newest row, so the largest op_number is never reused.
+//     seq, prev and jump thread the key's chain; they come before the
+//     value so that a walk down a chain never reads a value's pages.
+//   - removed: where the chain of each key that is not live starts: the
+//     write that deleted or expired it.
 //   - horizon: per key, what retention pruned away, so reads before the
 //     retained history answer "unknown" instead of a wrong value.
 func (n tableNames) ddl() string {
@@ -65,20 +72,34 @@ CREATE TABLE IF NOT EXISTS ` + n.values + ` (
 	version      INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS "` + n.name + `:expiry" ON ` + n.values + ` (expire_at) WHERE expire_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS ` + n.history + ` (
-	op_number    INTEGER PRIMARY KEY,
-	key          TEXT NOT NULL,
-	op           TEXT NOT NULL,
-	ts           INTEGER NOT NULL,
-	recorded     INTEGER NOT NULL,
-	value        BLOB,
-	content_type TEXT,
-	expire_at    INTEGER
-);
-CREATE INDEX IF NOT EXISTS "` + n.name + `:history_by_key" ON ` + n.history + ` (key, ts);
+` + n.historyDDL(n.history) + n.removedDDL() + `
 CREATE TABLE IF NOT EXISTS ` + n.horizon + ` (
 	key      TEXT PRIMARY KEY,
 	first_ts INTEGER NOT NULL
 ) WITHOUT ROWID;
 `
+}
+
+func (n tableNames) removedDDL() string {
+	return `
+CREATE TABLE IF NOT EXISTS ` + n.removed + ` (
+	key  TEXT PRIMARY KEY,
+	head INTEGER NOT NULL
+) WITHOUT ROWID;`
+}
+
+func (n tableNames) historyDDL(name string) string {
+	return `CREATE TABLE IF NOT EXISTS ` + name + ` (
+	op_number    INTEGER PRIMARY KEY,
+	key          TEXT NOT NULL,
+	op           TEXT NOT NULL,
+	ts           INTEGER NOT NULL,
+	recorded     INTEGER NOT NULL,
+	seq          INTEGER NOT NULL,
+	prev         INTEGER,
+	jump         INTEGER,
+	value        BLOB,
+	content_type TEXT,
+	expire_at    INTEGER
+);`
 }

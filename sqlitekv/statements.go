@@ -43,7 +43,7 @@ func (p *stmtSet) close() {
 // database's own tables, say), is refused rather than half-used.
 func tableExists(conn *sqlite3.Conn, table string) (bool, error) {
 	stmt, _, err := conn.Prepare(`SELECT name, type FROM sqlite_schema
-WHERE name COLLATE NOCASE IN (?1, ?1 || ':history', ?1 || ':horizon')`)
+WHERE name COLLATE NOCASE IN (?1, ?1 || ':history', ?1 || ':horizon', ?1 || ':removed')`)
 	if err != nil {
 		return false, dbError(err)
 	}

@@ -31,6 +31,7 @@ func mustOpenStore(tb testing.TB, opts Options) (*Store, *time.Time) {
 		}
 		defer conn.Close()
 		checkIntegrity(tb, conn)
+		checkAllChains(tb, conn)
 	})
 	return s, &now
 }

@@ -38,10 +38,11 @@ type writeTable struct {
 	mirror     mirror             // nil in file mode
 	heldValues map[string]heldRow // value rows the open group has yet to write (heldvalues.go)
 
-	get, insert, update, remove    *sqlite3.Stmt
-	record, maxTs                  *sqlite3.Stmt
-	nthNewest, noteHorizon, pruneT *sqlite3.Stmt
-	oldRows, newestOp, expiredKeys *sqlite3.Stmt
+	get, insert, update, remove *sqlite3.Stmt
+	record, parent, maxTs       *sqlite3.Stmt
+	markRemoved, unmarkRemoved  *sqlite3.Stmt
+	noteHorizon, pruneRow       *sqlite3.Stmt
+	oldRows, expiredKeys        *sqlite3.Stmt
 	timeline
 }
 
@@ -56,16 +57,19 @@ func prepareWriteTable(conn *sqlite3.Conn, n tableNames) (*writeTable, error) {
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`)
 	t.update = p.prepare(`UPDATE ` + n.values + ` SET value = ?2, content_type = ?3, created_at = ?4, updated_at = ?5, expire_at = ?6, version = ?7 WHERE key = ?1`)
 	t.remove = p.prepare(`DELETE FROM ` + n.values + ` WHERE key = ?1`)
-	t.record = p.prepare(`INSERT INTO ` + n.history + ` (key, op, ts, recorded, value, content_type, expire_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`)
+	t.record = p.prepare(`INSERT INTO ` + n.history + ` (key, op, ts, recorded, seq, prev, jump, value, content_type, expire_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`)
+	// A new version's jump is its parent's, or its parent's jump's (chain.go).
+	t.parent = p.prepare(`SELECT p.seq, coalesce(j.jump, 0) FROM ` + n.history + ` p
+LEFT JOIN ` + n.history + ` j ON j.op_number = p.jump WHERE p.op_number = ?1`)
+	t.markRemoved = p.prepare(`INSERT OR REPLACE INTO ` + n.removed + ` (key, head) VALUES (?1, ?2)`)
+	t.unmarkRemoved = p.prepare(`DELETE FROM ` + n.removed + ` WHERE key = ?1`)
 	t.maxTs = p.prepare(`SELECT coalesce((SELECT ts FROM ` + n.history + ` ORDER BY op_number DESC LIMIT 1), 0)`)
-	t.nthNewest = p.prepare(`SELECT ts, op_number FROM ` + n.history + ` WHERE key = ?1 ORDER BY ts DESC, op_number DESC LIMIT 1 OFFSET ?2`)
-	t.noteHorizon = p.prepare(`INSERT INTO ` + n.horizon + ` (key, first_ts)
-SELECT ?1, min(ts) FROM ` + n.history + ` WHERE key = ?1 AND ts <= ?2 AND op_number <= ?3
+	t.noteHorizon = p.prepare(`INSERT INTO ` + n.horizon + ` (key, first_ts) VALUES (?1, ?2)
 ON CONFLICT (key) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts)`)
-	t.pruneT = p.prepare(`DELETE FROM ` + n.history + ` WHERE key = ?1 AND ts <= ?2 AND op_number <= ?3`)
+	t.pruneRow = p.prepare(`DELETE FROM ` + n.history + ` WHERE op_number = ?1 RETURNING coalesce(prev, 0), ts`)
 	// Rows older than a cutoff are a prefix in op_number order.
 	t.oldRows = p.prepare(`SELECT op_number, key, ts FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT ?2`)
-	t.newestOp = p.prepare(`SELECT op_number FROM ` + n.history + ` WHERE key = ?1 ORDER BY ts DESC, op_number DESC LIMIT 1`)
 	t.expiredKeys = p.prepare(`SELECT key FROM ` + n.values + ` WHERE expire_at IS NOT NULL AND expire_at <= ?1 LIMIT ?2`)
 	t.timeline = prepareTimeline(p, n)
 	if p.err != nil {

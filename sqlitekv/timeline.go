@@ -1,6 +1,7 @@
 package sqlitekv
 
 import (
+	"errors"
 	"math"
 
 	"github.com/ncruces/go-sqlite3"
@@ -31,38 +32,42 @@ type point struct{ ts, op, until int64 }
 func atTime(ms int64) point { return point{ts: ms, op: math.MaxInt64, until: ms} }
 
 // timeline holds the statements that read one table's history, on either
-// kind of connection. Every lookup is an index seek on (key, ts), so cost
-// grows with log(versions), not with versions.
+// kind of connection. A key's versions are found down its chain
+// (chain.go), so a lookup costs O(log versions) row reads.
 type timeline struct {
-	at, atNoValue     *sqlite3.Stmt
-	horizon, versions *sqlite3.Stmt
-	tsAtOp, tsAfterOp *sqlite3.Stmt
-	keyFrom, keyAfter *sqlite3.Stmt
+	chainStmts
+	version, versionNoValue *sqlite3.Stmt
+	horizon                 *sqlite3.Stmt
+	tsAtOp, tsAfterOp       *sqlite3.Stmt
+	keyFrom, keyAfter       *sqlite3.Stmt
 }
 
-const versionColumns = `op_number, op, ts, recorded, value, content_type, coalesce(expire_at, 0)`
+// versionColumns are a version's columns, then its key's previous row.
+const versionColumns = `op_number, op, ts, recorded, value, content_type, coalesce(expire_at, 0), coalesce(prev, 0)`
 
-// versionNoValue reads a version with an empty value in place of its bytes
-// (NULL stays NULL, so Removes still tells): typeof reads only the row's
-// header, not the pages of a large value.
-const versionNoValue = `op_number, op, ts, recorded, CASE WHEN typeof(value) = 'null' THEN NULL ELSE x'' END, content_type, coalesce(expire_at, 0)`
+// versionNoValueColumns read a version with an empty value in place of
+// its bytes (NULL stays NULL, so Removes still tells): typeof reads only
+// the row's header, not the pages of a large value.
+const versionNoValueColumns = `op_number, op, ts, recorded, CASE WHEN typeof(value) = 'null' THEN NULL ELSE x'' END, content_type, coalesce(expire_at, 0), coalesce(prev, 0)`
 
-const versionAt = `
-WHERE key = ?1 AND ts <= ?2 AND op_number <= ?3 ORDER BY ts DESC, op_number DESC LIMIT 1`
+// firstKeyOf is the first key with history from ?1 on (after it, with >):
+// a key has history when it is live or the removed table holds it.
+func firstKeyOf(n tableNames, cmp string) string {
+	return `SELECT key FROM (SELECT key FROM ` + n.values + ` WHERE key ` + cmp + ` ?1 ORDER BY key LIMIT 1)
+UNION ALL SELECT key FROM (SELECT key FROM ` + n.removed + ` WHERE key ` + cmp + ` ?1 ORDER BY key LIMIT 1)
+ORDER BY key LIMIT 1`
+}
 
 func prepareTimeline(p *stmtSet, n tableNames) timeline {
 	return timeline{
-		at:        p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + versionAt),
-		atNoValue: p.prepare(`SELECT ` + versionNoValue + ` FROM ` + n.history + versionAt),
-		horizon:   p.prepare(`SELECT first_ts FROM ` + n.horizon + ` WHERE key = ?1`),
-		// Writes before (?3, ?4): ts never decreases with op_number, so
-		// this is an index seek on (key, ts), then a few rows of one ts.
-		versions: p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + `
-WHERE key = ?1 AND ts <= ?3 AND op_number < ?4 ORDER BY ts DESC, op_number DESC LIMIT ?2`),
-		keyFrom:   p.prepare(`SELECT key FROM ` + n.history + ` WHERE key >= ?1 ORDER BY key LIMIT 1`),
-		keyAfter:  p.prepare(`SELECT key FROM ` + n.history + ` WHERE key > ?1 ORDER BY key LIMIT 1`),
-		tsAtOp:    p.prepare(`SELECT ts, op_number FROM ` + n.history + ` WHERE op_number <= ?1 ORDER BY op_number DESC LIMIT 1`),
-		tsAfterOp: p.prepare(`SELECT ts FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT 1`),
+		chainStmts:     prepareChain(p, n),
+		version:        p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + ` WHERE op_number = ?1`),
+		versionNoValue: p.prepare(`SELECT ` + versionNoValueColumns + ` FROM ` + n.history + ` WHERE op_number = ?1`),
+		horizon:        p.prepare(`SELECT first_ts FROM ` + n.horizon + ` WHERE key = ?1`),
+		keyFrom:        p.prepare(firstKeyOf(n, ">=")),
+		keyAfter:       p.prepare(firstKeyOf(n, ">")),
+		tsAtOp:         p.prepare(`SELECT ts, op_number FROM ` + n.history + ` WHERE op_number <= ?1 ORDER BY op_number DESC LIMIT 1`),
+		tsAfterOp:      p.prepare(`SELECT ts FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT 1`),
 	}
 }
 
@@ -76,24 +81,45 @@ func scanVersion(s *sqlite3.Stmt) Version {
 	return v
 }
 
+// readVersion reads row op with stmt (version or versionNoValue), and
+// the op number of its key's previous row; false when there is no row op
+// (retention deleted it).
+func readVersion(stmt *sqlite3.Stmt, op int64) (v Version, prev int64, found bool, err error) {
+	found, err = queryRow(stmt, func(s *sqlite3.Stmt) { v, prev = scanVersion(s), s.ColumnInt64(7) }, op)
+	if err != nil {
+		return Version{}, 0, false, dbError(err)
+	}
+	return v, prev, found, nil
+}
+
+// errBrokenChain is a chain that leads to a row that is not there.
+var errBrokenChain = errors.New("sqlitekv: a history row a chain leads to is missing")
+
 // stateAt answers what key held at p. Whatever history cannot vouch for —
 // an unrecorded write, or a span retention pruned — is TIME_TRAVEL_GAP,
 // never a guessed value.
 func (tl *timeline) stateAt(key string, p point) (Entry, error) {
-	return tl.stateFrom(tl.at, key, p)
+	return tl.stateFrom(tl.version, key, p)
 }
 
 // presenceAt is stateAt without the value's bytes: for answers that only
 // name the keys present.
 func (tl *timeline) presenceAt(key string, p point) (Entry, error) {
-	return tl.stateFrom(tl.atNoValue, key, p)
+	return tl.stateFrom(tl.versionNoValue, key, p)
 }
 
-func (tl *timeline) stateFrom(at *sqlite3.Stmt, key string, p point) (Entry, error) {
-	var v Version
-	found, err := queryRow(at, func(s *sqlite3.Stmt) { v = scanVersion(s) }, key, p.ts, p.op)
+// reached is whether a row is at or before p: true of a row and of every
+// older one, since ts never decreases with op_number.
+func (p point) reached(h hop) bool { return h.ts <= p.ts && h.op <= p.op }
+
+func (tl *timeline) stateFrom(stmt *sqlite3.Stmt, key string, p point) (Entry, error) {
+	head, found, err := tl.newest(key)
+	var at hop
+	if err == nil && found {
+		at, found, _, err = tl.seek(head, p.reached)
+	}
 	if err != nil {
-		return Entry{}, dbError(err)
+		return Entry{}, err
 	}
 	if !found {
 		var firstTs int64
@@ -105,6 +131,13 @@ func (tl *timeline) stateFrom(at *sqlite3.Stmt, key string, p point) (Entry, err
 			return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: that history was pruned")
 		}
 		return Entry{}, Errorf(CodeKeyNotFound, "Key not found at the requested time")
+	}
+	v, _, found, err := readVersion(stmt, at.op)
+	if err == nil && !found {
+		err = dbError(errBrokenChain)
+	}
+	if err != nil {
+		return Entry{}, err
 	}
 	switch {
 	case !v.Recorded:
@@ -136,21 +169,38 @@ func (tl *timeline) pointOfOp(op int64) (point, error) {
 	return p, nil
 }
 
-// versions lists key's history newest first, at most limit rows.
+// olderThan walks key's versions newest first from the newest before
+// cursor (all of them from a zero cursor), calling fn with each until fn
+// returns false or the versions retention kept run out.
+func (tl *timeline) olderThan(key string, cursor HistoryCursor, fn func(Version) bool) error {
+	head, found, err := tl.newest(key)
+	if err != nil || !found {
+		return err
+	}
+	if cursor != (HistoryCursor{}) {
+		before := func(h hop) bool { return h.ts <= cursor.Ts && h.op < cursor.Op }
+		if head, found, _, err = tl.seek(head, before); err != nil || !found {
+			return err
+		}
+	}
+	for op := head.op; op != 0; {
+		v, prev, kept, err := readVersion(tl.version, op)
+		if err != nil || !kept || !fn(v) {
+			return err
+		}
+		op = prev
+	}
+	return nil
+}
+
+// list lists key's history newest first, at most limit rows.
 func (tl *timeline) list(key string, limit int) ([]Version, error) {
-	stmt := tl.versions
-	defer stmt.Reset()
-	if err := bindAll(stmt, key, limit, int64(math.MaxInt64), int64(math.MaxInt64)); err != nil {
-		return nil, dbError(err)
-	}
 	var out []Version
-	for stmt.Step() {
-		out = append(out, scanVersion(stmt))
-	}
-	if err := stmt.Err(); err != nil {
-		return nil, dbError(err)
-	}
-	return out, nil
+	err := tl.olderThan(key, HistoryCursor{}, func(v Version) bool {
+		out = append(out, v)
+		return len(out) < limit
+	})
+	return out, err
 }
 
 // Candidates pages through the keys with history, in byte order: those

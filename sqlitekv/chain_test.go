@@ -1,0 +1,127 @@
+package sqlitekv
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// TestJumpSeq_FollowsMyersRule checks the closed form against the rule it
+// stands for: a new node jumps where its parent's jump jumps when the
+// parent's two jumps span the same length, else to its parent.
+func TestJumpSeq_FollowsMyersRule(t *testing.T) {
+	const n = 200_000
+	jump := make([]int64, n+1) // by seq; the first version jumps to itself here
+	jump[1] = 1
+	for seq := int64(2); seq <= n; seq++ {
+		p := seq - 1
+		want := p
+		if pj := jump[p]; p-pj == pj-jump[pj] {
+			want = jump[pj]
+		}
+		jump[seq] = want
+		if got := jumpSeq(seq); got != want {
+			t.Fatalf("jumpSeq(%d) = %d, want %d", seq, got, want)
+		}
+	}
+}
+
+// TestChain_SearchesInLogHops counts the rows a search reads down one
+// long chain: it must grow with log(versions), for every target.
+func TestChain_SearchesInLogHops(t *testing.T) {
+	const n = 100_000
+	store, _ := mustOpenStore(t, Options{HistoryKeep: -1})
+	w := store.Writer()
+	must(t, w.Begin())
+	for i := range n {
+		if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "k", Value: fmt.Appendf(nil, "%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, w.Commit())
+	tw, err := w.table(DefaultTable, false)
+	must(t, err)
+	head, found, err := tw.newest("k")
+	if err != nil || !found || head.seq != n {
+		t.Fatalf("head %+v %v %v", head, found, err)
+	}
+	reads := 0
+	counted := chainStmts{head: tw.head, hop: tw.hop}
+	most := 0
+	for target := int64(1); target <= n; target += 97 {
+		reads = 0
+		at, found, err := countingSeek(&counted, head, func(h hop) bool { return h.seq <= target }, &reads)
+		if err != nil || !found || at.seq != target {
+			t.Fatalf("seek to %d: %+v %v %v", target, at, found, err)
+		}
+		if reads > 6*17 { // 2 reads a step, at most 3·log2(n) steps
+			t.Fatalf("seek to %d read %d rows", target, reads)
+		}
+		most = max(most, reads)
+		got, found, err := counted.atSeq(head, target)
+		if err != nil || !found || got.op != at.op {
+			t.Fatalf("atSeq(%d) = %+v %v %v, seek found %+v", target, got, found, err, at)
+		}
+	}
+	t.Logf("a search down %d versions read at most %d rows", n, most)
+}
+
+// countingSeek is seek, counting the rows it reads.
+func countingSeek(c *chainStmts, from hop, reached func(hop) bool, reads *int) (hop, bool, error) {
+	at, found, _, err := c.seek(from, func(h hop) bool { *reads++; return reached(h) })
+	return at, found, err
+}
+
+// checkAllChains runs checkChains on every KV table of the database.
+func checkAllChains(tb testing.TB, conn *sqlite3.Conn) {
+	tb.Helper()
+	w := &Writer{conn: conn}
+	tables, err := w.listTables()
+	must(tb, err)
+	for _, table := range tables {
+		checkChains(tb, conn, table)
+	}
+}
+
+// checkChains verifies every chain of table: each key's rows, walked from
+// its head, have seqs one apart, jumps where jumpSeq says, and are every
+// row of the key that history holds.
+func checkChains(t testing.TB, conn *sqlite3.Conn, table string) {
+	t.Helper()
+	n := namesFor(table)
+	set := stmtSet{conn: conn}
+	defer set.close()
+	c := prepareChain(&set, n)
+	rows := set.prepare(`SELECT key, count(*) FROM ` + n.history + ` GROUP BY key`)
+	must(t, set.err)
+	for rows.Step() {
+		key, count := rows.ColumnText(0), rows.ColumnInt64(1)
+		h, found, err := c.newest(key)
+		if err != nil || !found {
+			t.Fatalf("%s: no head (%v)", key, err)
+		}
+		walked := int64(0)
+		for {
+			walked++
+			if js := jumpSeq(h.seq); js > 0 {
+				if j, ok, err := c.read(h.jump); err != nil || ok && j.seq != js {
+					t.Fatalf("%s: row %d (seq %d) jumps to seq %d, want %d (%v)", key, h.op, h.seq, j.seq, js, err)
+				}
+			}
+			p, ok, err := c.read(h.prev)
+			must(t, err)
+			if !ok {
+				break
+			}
+			if p.seq != h.seq-1 {
+				t.Fatalf("%s: row %d (seq %d) follows seq %d", key, h.op, h.seq, p.seq)
+			}
+			h = p
+		}
+		if walked != count {
+			t.Fatalf("%s: chain holds %d of its %d rows", key, walked, count)
+		}
+	}
+	must(t, rows.Err())
+}

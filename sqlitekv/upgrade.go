@@ -1,0 +1,101 @@
+package sqlitekv
+
+import "github.com/ncruces/go-sqlite3"
+
+// upgrade brings every table written before chains (chain.go) to them.
+// Such a table has no removed table; its history has kvd's index on
+// (key, ts) instead of chain columns. (A table of the database's own that
+// only looks like a KV table by its name is left alone.) It runs at open, before any reader
+// exists, one table per transaction: a crash leaves each table either as
+// it was or upgraded.
+func (w *Writer) upgrade() error {
+	tables, err := w.listTables()
+	if err != nil {
+		return err
+	}
+	for _, name := range tables {
+		var old bool
+		stmt, _, err := w.conn.Prepare(`SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1 || ':history_by_key')
+AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = ?1 || ':removed')`)
+		if err != nil {
+			return dbError(err)
+		}
+		_, err = queryRow(stmt, func(s *sqlite3.Stmt) { old = s.ColumnBool(0) }, name)
+		stmt.Close()
+		if err != nil {
+			return dbError(err)
+		}
+		if old {
+			if err := w.upgradeTable(namesFor(name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// upgradeTable rewrites n's history with each key's chain, in op_number
+// order, and starts the chains of keys that are not live in the removed
+// table. The old history and its index go.
+func (w *Writer) upgradeTable(n tableNames) (err error) {
+	if err := w.conn.Exec(`BEGIN IMMEDIATE`); err != nil {
+		return dbError(err)
+	}
+	defer func() {
+		if err == nil {
+			err = w.conn.Exec(`COMMIT`)
+		}
+		if err != nil {
+			w.conn.Exec(`ROLLBACK`)
+			err = dbError(err)
+		}
+	}()
+	chained := `"` + n.name + `:history:chained"`
+	if err := w.conn.Exec(n.historyDDL(chained) + n.removedDDL()); err != nil {
+		return err
+	}
+	set := stmtSet{conn: w.conn}
+	defer set.close()
+	byKey := set.prepare(`SELECT op_number, key FROM ` + n.history + ` ORDER BY key, ts, op_number`)
+	copyRow := set.prepare(`INSERT INTO ` + chained + ` (op_number, key, op, ts, recorded, seq, prev, jump, value, content_type, expire_at)
+SELECT op_number, key, op, ts, recorded, ?2, ?3, ?4, value, content_type, expire_at FROM ` + n.history + ` WHERE op_number = ?1`)
+	markRemoved := set.prepare(`INSERT INTO ` + n.removed + ` (key, head)
+SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM ` + n.values + ` WHERE key = ?1)`)
+	if set.err != nil {
+		return set.err
+	}
+	var key string
+	var ops []int64 // the current key's rows so far, oldest first
+	endKey := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		return execBound(markRemoved, key, ops[len(ops)-1])
+	}
+	for byKey.Step() {
+		op, k := byKey.ColumnInt64(0), byKey.ColumnText(1)
+		if k != key {
+			if err := endKey(); err != nil {
+				return err
+			}
+			key, ops = k, ops[:0]
+		}
+		seq := int64(len(ops)) + 1
+		var prev, jump any
+		if seq > 1 {
+			prev, jump = ops[seq-2], ops[jumpSeq(seq)-1]
+		}
+		if err := execBound(copyRow, op, seq, prev, jump); err != nil {
+			return err
+		}
+		ops = append(ops, op)
+	}
+	if err := byKey.Err(); err != nil {
+		return err
+	}
+	if err := endKey(); err != nil {
+		return err
+	}
+	set.close() // DROP TABLE needs its statements done
+	return w.conn.Exec(`DROP TABLE ` + n.history + `; ALTER TABLE ` + chained + ` RENAME TO ` + n.history)
+}
