@@ -146,3 +146,32 @@ func (c *chainStmts) oldestKept(from hop) (hop, error) {
 	_, _, oldest, err := c.seek(from, func(hop) bool { return false })
 	return oldest, err
 }
+
+// recentLinks remembers the rows a writer appended lately, so that
+// linking a key's next version seldom reads the database: each key's
+// newest row, and each row's seq and jump. A row never changes once
+// written and a key's newest row changes only by an append, so what it
+// holds stays true until a rollback, which can give op numbers to other
+// rows: a rollback forgets it all. It forgets it all too when it fills,
+// so its memory stays bounded whatever the number of keys.
+type recentLinks struct {
+	heads map[string]recentHead
+	rows  map[int64]hop // op → the row's seq and jump
+}
+
+// recentHead is a key's newest row, and whether it removed the key.
+type recentHead struct {
+	op      int64
+	removed bool
+}
+
+const maxRecentLinks = 1 << 16
+
+func (r *recentLinks) add(key string, h hop, removed bool) {
+	if r.rows == nil || len(r.rows) >= maxRecentLinks {
+		r.heads, r.rows = map[string]recentHead{}, map[int64]hop{}
+	}
+	r.heads[key], r.rows[h.op] = recentHead{h.op, removed}, hop{op: h.op, seq: h.seq, jump: h.jump}
+}
+
+func (r *recentLinks) forget() { r.heads, r.rows = nil, nil }

@@ -15,11 +15,10 @@ import (
 // on kvd's own schema. Checkpoints run outside the timer, as kvd runs them
 // on another core.
 //
-//   - chained: the history row, linked into its key's chain (the parent's
-//     seq and jump read by rowid, chain.go). Every write is a version of
-//     its key, so every item costs this much: one writer cannot store
-//     more items per second than it measures. The heads are kept in
-//     memory, as the writer's held rows keep them within a group;
+//   - chained: the history row, linked into its key's chain by the
+//     writer's own linkFor (chain.go). Every write is a version of its
+//     key, so every item costs this much: one writer cannot store more
+//     items per second than it measures;
 //   - chained+value: that and an UPDATE of the value row per item, which
 //     kvd avoids by writing a key's value row once per group (heldvalues.go);
 //   - key index: the row with an entry in a per-key index on (key, ts)
@@ -43,11 +42,11 @@ func BenchmarkSQLiteFloor(b *testing.B) {
 			}
 			record := mustPrepare(b, conn, `INSERT INTO `+names.history+` (key, op, ts, recorded, seq, prev, jump, value, content_type, expire_at)
 VALUES (?1, 'set', ?2, 1, ?4, ?5, ?6, ?3, 'application/json', NULL)`)
-			parent := mustPrepare(b, conn, `SELECT p.seq, coalesce(j.jump, 0) FROM `+names.history+` p
-LEFT JOIN `+names.history+` j ON j.op_number = p.jump WHERE p.op_number = ?1`)
+			links, err := prepareWriteTable(conn, names) // for linkFor
+			must(b, err)
+			b.Cleanup(links.close)
 			store := mustPrepare(b, conn, `UPDATE `+names.values+` SET value = ?3, updated_at = ?2, version = ?2 WHERE key = ?1`)
 			keys := make([]string, 1000)
-			heads := map[string]int64{}
 			value := []byte(`"` + strings.Repeat("v", 98) + `"`)
 			create := mustPrepare(b, conn, `INSERT INTO `+names.values+` (key, value, content_type, created_at, updated_at, expire_at, version) VALUES (?1, ?3, 'application/json', ?2, ?2, NULL, ?2)`)
 			for i := range keys {
@@ -60,22 +59,20 @@ LEFT JOIN `+names.history+` j ON j.op_number = p.jump WHERE p.op_number = ?1`)
 				must(b, conn.Exec(`BEGIN IMMEDIATE`))
 				for end := min(n+group, b.N); n < end; n++ {
 					key := keys[n*7919%len(keys)] // every key, in no order
-					seq, prev, jump := int64(1), int64(0), int64(0)
-					if head := heads[key]; c.chained && head != 0 {
-						var parentSeq, jumpOfJump int64
-						if _, err := queryRow(parent, func(s *sqlite3.Stmt) { parentSeq, jumpOfJump = s.ColumnInt64(0), s.ColumnInt64(1) }, head); err != nil {
+					var l link
+					if c.chained {
+						var err error
+						if l, err = links.linkFor(key); err != nil {
 							b.Fatal(err)
 						}
-						seq, prev, jump = parentSeq+1, head, head
-						if jumpSeq(seq) != parentSeq {
-							jump = jumpOfJump
-						}
 					}
-					record.BindInt64(4, seq)
-					record.BindInt64(5, prev)
-					record.BindInt64(6, jump)
+					record.BindInt64(4, l.seq)
+					record.BindInt64(5, l.prev)
+					record.BindInt64(6, l.jump)
 					floorExec(b, record, key, n, value)
-					heads[key] = conn.LastInsertRowID()
+					if c.chained {
+						links.recent.add(key, hop{op: conn.LastInsertRowID(), seq: l.seq, jump: l.jump}, false)
+					}
 					if c.value {
 						floorExec(b, store, key, n, value)
 					}

@@ -47,7 +47,9 @@ func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded
 	if err != nil {
 		return 0, 0, dbError(err)
 	}
-	if err := w.retain(t, key, hop{op: opNumber, seq: l.seq, prev: l.prev, jump: l.jump, ts: ts}); err != nil {
+	h := hop{op: opNumber, seq: l.seq, prev: l.prev, jump: l.jump, ts: ts}
+	t.recent.add(key, h, e == nil)
+	if err := w.retain(t, key, h); err != nil {
 		return 0, 0, err
 	}
 	w.collect(t, key, op, opNumber, ts, e, recorded)
@@ -60,12 +62,15 @@ type link struct {
 	removed         bool // the chain starts in the removed table
 }
 
-// linkFor reads where key's chain starts: its row held for the group's
-// end, its values row, or its removed row; a key without one starts a
-// chain.
+// linkFor finds where key's chain continues: at its newest row, which
+// is the one this writer appended last (recent), or its row held for the
+// group's end, its values row's version, or its removed row; a key
+// without one starts a chain.
 func (t *writeTable) linkFor(key string) (link, error) {
 	var l link
-	if row, ok := t.heldValues[key]; ok {
+	if head, ok := t.recent.heads[key]; ok {
+		l.prev, l.removed = head.op, head.removed
+	} else if row, ok := t.heldValues[key]; ok {
 		l.prev = row.entry.Version
 	} else if head, removed, err := t.headOf(key); err != nil {
 		return link{}, err
@@ -74,6 +79,15 @@ func (t *writeTable) linkFor(key string) (link, error) {
 	}
 	if l.prev == 0 {
 		return link{seq: 1}, nil
+	}
+	parent, ok := t.recent.rows[l.prev]
+	l.seq, l.jump = parent.seq+1, l.prev
+	if ok && jumpSeq(l.seq) == parent.seq {
+		return l, nil
+	}
+	if jumped, ok := t.recent.rows[parent.jump]; ok && parent.jump != 0 {
+		l.jump = jumped.jump
+		return l, nil
 	}
 	var parentSeq, jumpOfJump int64
 	found, err := queryRow(t.parent, func(s *sqlite3.Stmt) { parentSeq, jumpOfJump = s.ColumnInt64(0), s.ColumnInt64(1) }, l.prev)

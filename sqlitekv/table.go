@@ -37,6 +37,7 @@ type writeTable struct {
 	set        stmtSet
 	mirror     mirror             // nil in file mode
 	heldValues map[string]heldRow // value rows the open group has yet to write (heldvalues.go)
+	recent     recentLinks        // the chain ends this writer appended (chain.go)
 
 	get, insert, update, remove *sqlite3.Stmt
 	record, parent, maxTs       *sqlite3.Stmt

@@ -273,6 +273,7 @@ func (w *Writer) atomically(fn func() error) (err error) {
 		}
 		if err != nil {
 			w.rollbackTo.Exec()
+			w.forgetRecentLinks()
 			w.changes = w.changes[:changes]
 			if w.mirror != nil {
 				w.mirror.undo(mark)
@@ -344,6 +345,14 @@ func (w *Writer) table(name string, create bool) (*writeTable, error) {
 	w.lastTs = max(w.lastTs, last)
 	w.tables[name] = t
 	return t, nil
+}
+
+// forgetRecentLinks forgets the rows appended lately (chain.go): a
+// rollback may give their op numbers to other rows.
+func (w *Writer) forgetRecentLinks() {
+	for _, t := range w.tables {
+		t.recent.forget()
+	}
 }
 
 func (w *Writer) forgetTables() {
