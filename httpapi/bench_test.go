@@ -63,8 +63,10 @@ func BenchmarkHTTPBatchSet100(b *testing.B) {
 }
 
 // BenchmarkHotKeyHistory reads a key with 100,000 versions: its history
-// page and time travel to random moments of it. Both are index seeks, so
-// they should cost about what a plain GET costs.
+// page, time travel to random moments of it, the table's snapshot at
+// those moments and the key's snapshot at random op numbers. Each is a
+// search down the key's chain (O(log versions) row reads), so it should
+// cost about what a plain GET costs.
 func BenchmarkHotKeyHistory(b *testing.B) {
 	ts := newTestServer(b, withStore(func(o *sqlitekv.Options) { o.Sync = sqlitekv.SyncNormal; o.HistoryKeep = -1 }))
 	items := make([]string, 100)
@@ -93,6 +95,16 @@ func BenchmarkHotKeyHistory(b *testing.B) {
 	b.Run("at_timestamp", func(b *testing.B) {
 		get(b, func(i int) string {
 			return kv("hot", "db=bench&at_timestamp="+strconv.FormatInt(start+1+int64(i*7919%1000), 10))
+		})
+	})
+	b.Run("table_snapshot", func(b *testing.B) {
+		get(b, func(i int) string {
+			return "/api/v1/sqlite/kv/snapshot?db=bench&timestamp=" + strconv.FormatInt(start+1+int64(i*7919%1000), 10)
+		})
+	})
+	b.Run("key_snapshot", func(b *testing.B) {
+		get(b, func(i int) string {
+			return kv("hot/snapshot", "db=bench&op_number="+strconv.Itoa(1+i*7919%100_000))
 		})
 	})
 	b.Run("plain_get", func(b *testing.B) {

@@ -101,10 +101,12 @@ func (c *chainStmts) newest(key string) (h hop, found bool, err error) {
 // kept is reached; oldest is then the oldest row kept.
 func (c *chainStmts) seek(from hop, reached func(hop) bool) (at hop, found bool, oldest hop, err error) {
 	cur := from
+	var floor hop // a row known reached, if any (seq 0: none): the answer is no older
 	for !reached(cur) {
 		// The answer is older than cur: skip when the jump lands still
-		// too new, else step back one.
-		if jumpSeq(cur.seq) < cur.seq-1 {
+		// too new, else step back one. A jump to the floor or below
+		// lands on a row already known reached: no need to read it.
+		if js := jumpSeq(cur.seq); js < cur.seq-1 && js > floor.seq {
 			j, ok, err := c.read(cur.jump)
 			if err != nil {
 				return hop{}, false, hop{}, err
@@ -113,6 +115,12 @@ func (c *chainStmts) seek(from hop, reached func(hop) bool) (at hop, found bool,
 				cur = j
 				continue
 			}
+			if ok {
+				floor = j
+			}
+		}
+		if floor.seq != 0 && floor.seq == cur.seq-1 {
+			return floor, true, hop{}, nil
 		}
 		p, ok, err := c.read(cur.prev)
 		if err != nil || !ok {
