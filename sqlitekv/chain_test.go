@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/ncruces/go-sqlite3"
@@ -73,55 +74,39 @@ func countingSeek(c *chainStmts, from hop, reached func(hop) bool, reads *int) (
 	return at, found, err
 }
 
-// checkAllChains runs checkChains on every KV table of the database.
+// checkAllChains runs chainsOf, as CheckIntegrity does.
 func checkAllChains(tb testing.TB, conn *sqlite3.Conn) {
 	tb.Helper()
-	w := &Writer{conn: conn}
-	tables, err := w.listTables()
-	must(tb, err)
-	for _, table := range tables {
-		checkChains(tb, conn, table)
+	if err := chainsOf(conn); err != nil {
+		tb.Error(err)
 	}
 }
 
-// checkChains verifies every chain of table: each key's rows, walked from
-// its head, have seqs one apart, jumps where jumpSeq says, and are every
-// row of the key that history holds.
-func checkChains(t testing.TB, conn *sqlite3.Conn, table string) {
-	t.Helper()
-	n := namesFor(table)
-	set := stmtSet{conn: conn}
-	defer set.close()
-	c := prepareChain(&set, n)
-	rows := set.prepare(`SELECT key, count(*) FROM ` + n.history + ` GROUP BY key`)
-	must(t, set.err)
-	for rows.Step() {
-		key, count := rows.ColumnText(0), rows.ColumnInt64(1)
-		h, found, err := c.newest(key)
-		if err != nil || !found {
-			t.Fatalf("%s: no head (%v)", key, err)
+// TestCheckIntegrity_FindsABrokenChain: a chain cut in its middle, or a
+// jump to a row of the wrong seq, fails CheckIntegrity.
+func TestCheckIntegrity_FindsABrokenChain(t *testing.T) {
+	for _, breakIt := range []string{
+		`UPDATE "kv_store:history" SET prev = NULL WHERE seq = 5`,
+		`UPDATE "kv_store:history" SET jump = prev WHERE seq = 4`,
+	} {
+		path := filepath.Join(t.TempDir(), "chain.db")
+		s, err := Open(path, true, Options{})
+		must(t, err)
+		for i := range 8 {
+			if _, err := s.Writer().Put(PutRequest{Table: DefaultTable, Key: "k", Value: fmt.Appendf(nil, "%d", i)}); err != nil {
+				t.Fatal(err)
+			}
 		}
-		walked := int64(0)
-		for {
-			walked++
-			if js := jumpSeq(h.seq); js > 0 {
-				if j, ok, err := c.read(h.jump); err != nil || ok && j.seq != js {
-					t.Fatalf("%s: row %d (seq %d) jumps to seq %d, want %d (%v)", key, h.op, h.seq, j.seq, js, err)
-				}
-			}
-			p, ok, err := c.read(h.prev)
-			must(t, err)
-			if !ok {
-				break
-			}
-			if p.seq != h.seq-1 {
-				t.Fatalf("%s: row %d (seq %d) follows seq %d", key, h.op, h.seq, p.seq)
-			}
-			h = p
-		}
-		if walked != count {
-			t.Fatalf("%s: chain holds %d of its %d rows", key, walked, count)
+		must(t, s.Close())
+		must(t, CheckIntegrity(path))
+		conn, err := sqlite3.Open(path)
+		must(t, err)
+		must(t, conn.Exec(breakIt))
+		must(t, conn.Close())
+		if err := CheckIntegrity(path); err == nil {
+			t.Errorf("after %s: CheckIntegrity found nothing", breakIt)
+		} else {
+			t.Log(err)
 		}
 	}
-	must(t, rows.Err())
 }

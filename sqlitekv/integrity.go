@@ -1,6 +1,7 @@
 package sqlitekv
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -8,8 +9,8 @@ import (
 )
 
 // CheckIntegrity runs PRAGMA integrity_check on the database file at path,
-// opened read-only: nil when SQLite answers "ok". Tests run it on every
-// database they leave behind.
+// opened read-only, then checks every key's chain of versions (chain.go):
+// nil when both hold. Tests run it on every database they leave behind.
 func CheckIntegrity(path string) error {
 	conn, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
 	if err != nil {
@@ -17,6 +18,9 @@ func CheckIntegrity(path string) error {
 	}
 	defer conn.Close()
 	if err := integrityOf(conn); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	if err := chainsOf(conn); err != nil {
 		return fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	return nil
@@ -35,4 +39,68 @@ func integrityOf(conn *sqlite3.Conn) error {
 		return fmt.Errorf("integrity_check: got %q, want ok", got)
 	}
 	return nil
+}
+
+// chainsOf checks the chains of every KV table (each has its removed
+// table): walked from its head, each key's rows have seqs one apart and
+// jumps where jumpSeq says, and are every row of the key that history
+// holds.
+func chainsOf(conn *sqlite3.Conn) error {
+	stmt, _, err := conn.Prepare(`SELECT substr(name, 1, length(name) - 8) FROM sqlite_schema WHERE type = 'table' AND name LIKE '%:removed'`)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for stmt.Step() {
+		tables = append(tables, stmt.ColumnText(0))
+	}
+	err = errors.Join(stmt.Err(), stmt.Close())
+	if err != nil {
+		return err
+	}
+	for _, table := range tables {
+		if err := chainsOfTable(conn, namesFor(table)); err != nil {
+			return fmt.Errorf("table %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+func chainsOfTable(conn *sqlite3.Conn, n tableNames) error {
+	set := stmtSet{conn: conn}
+	defer set.close()
+	c := prepareChain(&set, n)
+	rows := set.prepare(`SELECT key, count(*) FROM ` + n.history + ` GROUP BY key`)
+	if set.err != nil {
+		return set.err
+	}
+	for rows.Step() {
+		key, count := rows.ColumnText(0), rows.ColumnInt64(1)
+		h, found, err := c.newest(key)
+		if err != nil || !found {
+			return fmt.Errorf("key %q: no head (%v)", key, err)
+		}
+		for walked := int64(1); ; walked++ {
+			if js := jumpSeq(h.seq); js > 0 {
+				if j, ok, err := c.read(h.jump); err != nil || ok && j.seq != js {
+					return fmt.Errorf("key %q: row %d (seq %d) jumps to seq %d, want %d (%v)", key, h.op, h.seq, j.seq, js, err)
+				}
+			}
+			p, ok, err := c.read(h.prev)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				if walked != count {
+					return fmt.Errorf("key %q: its chain holds %d of its %d rows", key, walked, count)
+				}
+				break
+			}
+			if p.seq != h.seq-1 {
+				return fmt.Errorf("key %q: row %d (seq %d) follows seq %d", key, h.op, h.seq, p.seq)
+			}
+			h = p
+		}
+	}
+	return rows.Err()
 }

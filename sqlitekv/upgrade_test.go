@@ -3,6 +3,7 @@ package sqlitekv
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/ncruces/go-sqlite3"
@@ -41,4 +42,38 @@ func TestUpgrade_ChainsAFileTheKeyIndexSchemaWrote(t *testing.T) {
 		}
 		stmt.Close()
 	}
+}
+
+// keyIndexDDL is a table as kvd made it before chains.
+const keyIndexDDL = `
+CREATE TABLE kv_store (key TEXT PRIMARY KEY, value BLOB NOT NULL, content_type TEXT NOT NULL,
+	created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, expire_at INTEGER, version INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX "kv_store:expiry" ON kv_store (expire_at) WHERE expire_at IS NOT NULL;
+CREATE TABLE "kv_store:history" (op_number INTEGER PRIMARY KEY, key TEXT NOT NULL, op TEXT NOT NULL, ts INTEGER NOT NULL,
+	recorded INTEGER NOT NULL, value BLOB, content_type TEXT, expire_at INTEGER);
+CREATE INDEX "kv_store:history_by_key" ON "kv_store:history" (key, ts);
+CREATE TABLE "kv_store:horizon" (key TEXT PRIMARY KEY, first_ts INTEGER NOT NULL) WITHOUT ROWID;`
+
+// BenchmarkUpgrade times the upgrade of a table with 1,000,000 versions
+// of 10,000 keys (100-byte values) written before chains.
+func BenchmarkUpgrade(b *testing.B) {
+	const versions, keys = 1_000_000, 10_000
+	for range b.N {
+		b.StopTimer()
+		path := filepath.Join(b.TempDir(), "old.db")
+		conn, err := sqlite3.Open(path)
+		must(b, err)
+		must(b, conn.Exec(`PRAGMA journal_mode = WAL;`+keyIndexDDL+`
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < `+strconv.Itoa(versions)+`)
+INSERT INTO "kv_store:history" (op_number, key, op, ts, recorded, value, content_type)
+SELECT i, printf('key/%05d', i % `+strconv.Itoa(keys)+`), 'set', 1700000000000 + i, 1, randomblob(100), 'application/octet-stream' FROM n;
+INSERT INTO kv_store SELECT key, value, content_type, ts, ts, NULL, op_number FROM "kv_store:history" WHERE op_number > `+strconv.Itoa(versions-keys)+`;`))
+		must(b, conn.Close())
+		b.StartTimer()
+		s, err := Open(path, false, Options{})
+		must(b, err)
+		b.StopTimer()
+		must(b, s.Close())
+	}
+	b.ReportMetric(float64(versions)*float64(b.N)/b.Elapsed().Seconds(), "versions/s")
 }
