@@ -34,9 +34,11 @@ AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = ?1 || ':removed')`)
 	return nil
 }
 
-// upgradeTable rewrites n's history with each key's chain, in op_number
-// order, and starts the chains of keys that are not live in the removed
-// table. The old history and its index go.
+// upgradeTable rewrites n's history with each key's chain, and starts
+// the chains of keys that are not live in the removed table. The links
+// are worked out key by key along the old index into a temporary table,
+// then the rows are copied in op_number order, each once, appending.
+// The old history and its index go.
 func (w *Writer) upgradeTable(n tableNames) (err error) {
 	if err := w.conn.Exec(`BEGIN IMMEDIATE`); err != nil {
 		return dbError(err)
@@ -49,16 +51,31 @@ func (w *Writer) upgradeTable(n tableNames) (err error) {
 			w.conn.Exec(`ROLLBACK`)
 			err = dbError(err)
 		}
+		w.conn.Exec(`DROP TABLE IF EXISTS temp.links`)
 	}()
 	chained := `"` + n.name + `:history:chained"`
-	if err := w.conn.Exec(n.historyDDL(chained) + n.removedDDL()); err != nil {
+	if err := w.conn.Exec(n.historyDDL(chained) + n.removedDDL() + `
+CREATE TEMP TABLE links (op INTEGER PRIMARY KEY, seq INTEGER NOT NULL, prev INTEGER, jump INTEGER);`); err != nil {
 		return err
 	}
+	if err := w.linkAlongKeyIndex(n); err != nil {
+		return err
+	}
+	return w.conn.Exec(`INSERT INTO ` + chained + ` (op_number, key, op, ts, recorded, seq, prev, jump, value, content_type, expire_at)
+SELECT h.op_number, h.key, h.op, h.ts, h.recorded, l.seq, l.prev, l.jump, h.value, h.content_type, h.expire_at
+FROM ` + n.history + ` h JOIN temp.links l ON l.op = h.op_number ORDER BY h.op_number;
+DROP TABLE ` + n.history + `;
+ALTER TABLE ` + chained + ` RENAME TO ` + n.history)
+}
+
+// linkAlongKeyIndex works out every row's links, one key's rows at a
+// time, oldest first, into temp.links, and puts the newest row of each
+// key that is not live in the removed table.
+func (w *Writer) linkAlongKeyIndex(n tableNames) error {
 	set := stmtSet{conn: w.conn}
 	defer set.close()
 	byKey := set.prepare(`SELECT op_number, key FROM ` + n.history + ` ORDER BY key, ts, op_number`)
-	copyRow := set.prepare(`INSERT INTO ` + chained + ` (op_number, key, op, ts, recorded, seq, prev, jump, value, content_type, expire_at)
-SELECT op_number, key, op, ts, recorded, ?2, ?3, ?4, value, content_type, expire_at FROM ` + n.history + ` WHERE op_number = ?1`)
+	link := set.prepare(`INSERT INTO temp.links (op, seq, prev, jump) VALUES (?1, ?2, ?3, ?4)`)
 	markRemoved := set.prepare(`INSERT INTO ` + n.removed + ` (key, head)
 SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM ` + n.values + ` WHERE key = ?1)`)
 	if set.err != nil {
@@ -85,7 +102,7 @@ SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM ` + n.values + ` WHERE key = ?1)`)
 		if seq > 1 {
 			prev, jump = ops[seq-2], ops[jumpSeq(seq)-1]
 		}
-		if err := execBound(copyRow, op, seq, prev, jump); err != nil {
+		if err := execBound(link, op, seq, prev, jump); err != nil {
 			return err
 		}
 		ops = append(ops, op)
@@ -93,9 +110,5 @@ SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM ` + n.values + ` WHERE key = ?1)`)
 	if err := byKey.Err(); err != nil {
 		return err
 	}
-	if err := endKey(); err != nil {
-		return err
-	}
-	set.close() // DROP TABLE needs its statements done
-	return w.conn.Exec(`DROP TABLE ` + n.history + `; ALTER TABLE ` + chained + ` RENAME TO ` + n.history)
+	return endKey()
 }
