@@ -71,7 +71,7 @@ VALUES (?1, 'set', ?2, 1, ?4, ?5, ?6, ?3, 'application/json', NULL)`)
 					record.BindInt64(6, l.jump)
 					floorExec(b, record, key, n, value)
 					if c.chained {
-						links.recent.add(key, hop{op: conn.LastInsertRowID(), seq: l.seq, jump: l.jump}, false)
+						links.recent.appended(key, conn.LastInsertRowID(), l, false)
 					}
 					if c.value {
 						floorExec(b, store, key, n, value)

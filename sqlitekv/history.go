@@ -47,9 +47,8 @@ func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded
 	if err != nil {
 		return 0, 0, dbError(err)
 	}
-	h := hop{op: opNumber, seq: l.seq, prev: l.prev, jump: l.jump, ts: ts}
-	t.recent.add(key, h, e == nil)
-	if err := w.retain(t, key, h); err != nil {
+	t.recent.appended(key, opNumber, l, e == nil)
+	if err := w.retain(t, key, hop{op: opNumber, seq: l.seq, prev: l.prev, jump: l.jump, ts: ts}); err != nil {
 		return 0, 0, err
 	}
 	w.collect(t, key, op, opNumber, ts, e, recorded)
@@ -67,9 +66,15 @@ type link struct {
 // group's end, its values row's version, or its removed row; a key
 // without one starts a chain.
 func (t *writeTable) linkFor(key string) (link, error) {
+	end := t.recent[key]
+	if end != nil {
+		if l, ok := end.next(); ok {
+			return l, nil
+		}
+	}
 	var l link
-	if head, ok := t.recent.heads[key]; ok {
-		l.prev, l.removed = head.op, head.removed
+	if end != nil {
+		l.prev, l.removed = end.head(), end.removed
 	} else if row, ok := t.heldValues[key]; ok {
 		l.prev = row.entry.Version
 	} else if head, removed, err := t.headOf(key); err != nil {
@@ -79,15 +84,6 @@ func (t *writeTable) linkFor(key string) (link, error) {
 	}
 	if l.prev == 0 {
 		return link{seq: 1}, nil
-	}
-	parent, ok := t.recent.rows[l.prev]
-	l.seq, l.jump = parent.seq+1, l.prev
-	if ok && jumpSeq(l.seq) == parent.seq {
-		return l, nil
-	}
-	if jumped, ok := t.recent.rows[parent.jump]; ok && parent.jump != 0 {
-		l.jump = jumped.jump
-		return l, nil
 	}
 	var parentSeq, jumpOfJump int64
 	found, err := queryRow(t.parent, func(s *sqlite3.Stmt) { parentSeq, jumpOfJump = s.ColumnInt64(0), s.ColumnInt64(1) }, l.prev)
@@ -119,29 +115,31 @@ func (w *Writer) retain(t *writeTable, key string, head hop) error {
 	if err != nil || !found {
 		return err // not found: dropped already
 	}
-	return t.pruneThrough(key, last.op)
+	return t.pruneThrough(key, last)
 }
 
-// pruneThrough drops row op and every older row of key, down its chain,
-// first remembering when the key's history began, so that reads of the
-// pruned span answer TIME_TRAVEL_GAP and reads before it KEY_NOT_FOUND.
-func (t *writeTable) pruneThrough(key string, op int64) error {
-	oldest := int64(-1) // the time of the oldest row dropped
-	for op != 0 {
-		var prev, ts int64
-		found, err := queryRow(t.pruneRow, func(s *sqlite3.Stmt) { prev, ts = s.ColumnInt64(0), s.ColumnInt64(1) }, op)
+// pruneThrough drops row last and every older row of key, down its
+// chain, first remembering when the key's history began, so that reads
+// of the pruned span answer TIME_TRAVEL_GAP and reads before it
+// KEY_NOT_FOUND. That is the time of the key's first row, seq 1, unless
+// an earlier prune remembered it already.
+func (t *writeTable) pruneThrough(key string, last hop) error {
+	noted, err := queryRow(t.horizon, func(*sqlite3.Stmt) {}, key)
+	if err != nil {
+		return dbError(err)
+	}
+	if !noted {
+		first, found, err := t.atSeq(last, 1)
 		if err != nil {
-			return dbError(err)
+			return err
 		}
-		if !found {
-			break // dropped before
+		if found {
+			if err := execBound(t.noteHorizon, key, first.ts); err != nil {
+				return dbError(err)
+			}
 		}
-		op, oldest = prev, ts
 	}
-	if oldest < 0 {
-		return nil
-	}
-	if err := execBound(t.noteHorizon, key, oldest); err != nil {
+	if err := execBound(t.pruneDown, last.op); err != nil {
 		return dbError(err)
 	}
 	return nil
@@ -188,7 +186,14 @@ func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (pruned int,
 		if r.op == newest {
 			continue
 		}
-		if err := t.pruneThrough(r.key, r.op); err != nil {
+		last, found, err := t.read(r.op)
+		if err != nil {
+			return pruned, more, err
+		}
+		if !found {
+			continue // pruned with an older row of its key's
+		}
+		if err := t.pruneThrough(r.key, last); err != nil {
 			return pruned, more, err
 		}
 		pruned++

@@ -37,18 +37,18 @@ type writeTable struct {
 	set        stmtSet
 	mirror     mirror             // nil in file mode
 	heldValues map[string]heldRow // value rows the open group has yet to write (heldvalues.go)
-	recent     recentLinks        // the chain ends this writer appended (chain.go)
+	recent     recentChains       // the chain ends this writer appended to (chain.go)
 
 	get, insert, update, remove *sqlite3.Stmt
 	record, parent, maxTs       *sqlite3.Stmt
 	markRemoved, unmarkRemoved  *sqlite3.Stmt
-	noteHorizon, pruneRow       *sqlite3.Stmt
+	noteHorizon, pruneDown      *sqlite3.Stmt
 	oldRows, expiredKeys        *sqlite3.Stmt
 	timeline
 }
 
 func prepareWriteTable(conn *sqlite3.Conn, n tableNames) (*writeTable, error) {
-	t := &writeTable{name: n, set: stmtSet{conn: conn}}
+	t := &writeTable{name: n, set: stmtSet{conn: conn}, recent: recentChains{}}
 	p := &t.set
 	t.get = p.prepare(selectEntry + n.values + ` WHERE key = ?1`)
 	// The writer knows whether the key exists, so it picks insert or update
@@ -66,9 +66,14 @@ LEFT JOIN ` + n.history + ` j ON j.op_number = p.jump WHERE p.op_number = ?1`)
 	t.markRemoved = p.prepare(`INSERT OR REPLACE INTO ` + n.removed + ` (key, head) VALUES (?1, ?2)`)
 	t.unmarkRemoved = p.prepare(`DELETE FROM ` + n.removed + ` WHERE key = ?1`)
 	t.maxTs = p.prepare(`SELECT coalesce((SELECT ts FROM ` + n.history + ` ORDER BY op_number DESC LIMIT 1), 0)`)
-	t.noteHorizon = p.prepare(`INSERT INTO ` + n.horizon + ` (key, first_ts) VALUES (?1, ?2)
-ON CONFLICT (key) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts)`)
-	t.pruneRow = p.prepare(`DELETE FROM ` + n.history + ` WHERE op_number = ?1 RETURNING coalesce(prev, 0), ts`)
+	t.noteHorizon = p.prepare(`INSERT OR IGNORE INTO ` + n.horizon + ` (key, first_ts) VALUES (?1, ?2)`)
+	// Row ?1 and the rows down its chain, in one statement: no round trip per row.
+	t.pruneDown = p.prepare(`DELETE FROM ` + n.history + ` WHERE op_number IN (
+	WITH RECURSIVE down(op) AS (
+		SELECT ?1
+		UNION ALL
+		SELECT h.prev FROM down JOIN ` + n.history + ` h ON h.op_number = down.op WHERE h.prev IS NOT NULL)
+	SELECT op FROM down)`)
 	// Rows older than a cutoff are a prefix in op_number order.
 	t.oldRows = p.prepare(`SELECT op_number, key, ts FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT ?2`)
 	t.expiredKeys = p.prepare(`SELECT key FROM ` + n.values + ` WHERE expire_at IS NOT NULL AND expire_at <= ?1 LIMIT ?2`)

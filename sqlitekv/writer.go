@@ -351,7 +351,7 @@ func (w *Writer) table(name string, create bool) (*writeTable, error) {
 // rollback may give their op numbers to other rows.
 func (w *Writer) forgetRecentLinks() {
 	for _, t := range w.tables {
-		t.recent.forget()
+		clear(t.recent)
 	}
 }
 
