@@ -42,8 +42,10 @@ func jumpSeq(seq int64) int64 {
 }
 
 // hop is the part of a history row a search reads: never its value.
+// jumpTs is the time of the row jump points at, so that a search can tell
+// whether to take the jump without reading that row.
 type hop struct {
-	op, seq, prev, jump, ts int64
+	op, seq, prev, jump, ts, jumpTs int64
 }
 
 // chainStmts are the statements that walk a table's chains.
@@ -57,7 +59,7 @@ func prepareChain(p *stmtSet, n tableNames) chainStmts {
 		// key's, the removed table's. A key has one or the other.
 		head: p.prepare(`SELECT version, 0 FROM ` + n.values + ` WHERE key = ?1
 UNION ALL SELECT head, 1 FROM ` + n.removed + ` WHERE key = ?1`),
-		hop: p.prepare(`SELECT op_number, seq, coalesce(prev, 0), coalesce(jump, 0), ts FROM ` + n.history + ` WHERE op_number = ?1`),
+		hop: p.prepare(`SELECT op_number, seq, coalesce(prev, 0), coalesce(jump, 0), ts, coalesce(jump_ts, 0) FROM ` + n.history + ` WHERE op_number = ?1`),
 	}
 }
 
@@ -78,7 +80,7 @@ func (c *chainStmts) read(op int64) (h hop, found bool, err error) {
 		return hop{}, false, nil
 	}
 	found, err = queryRow(c.hop, func(s *sqlite3.Stmt) {
-		h = hop{op: s.ColumnInt64(0), seq: s.ColumnInt64(1), prev: s.ColumnInt64(2), jump: s.ColumnInt64(3), ts: s.ColumnInt64(4)}
+		h = hop{op: s.ColumnInt64(0), seq: s.ColumnInt64(1), prev: s.ColumnInt64(2), jump: s.ColumnInt64(3), ts: s.ColumnInt64(4), jumpTs: s.ColumnInt64(5)}
 	}, op)
 	if err != nil {
 		return hop{}, false, dbError(err)
@@ -97,30 +99,23 @@ func (c *chainStmts) newest(key string) (h hop, found bool, err error) {
 
 // seek walks down from row from to the newest row at or before the point
 // reached says key's history has come to: reached must hold for a row
-// and every older one. It returns that row, or found false when no row
-// kept is reached; oldest is then the oldest row kept.
+// and every older one, and look only at op and ts. It returns that row,
+// or found false when no row kept is reached; oldest is then the oldest
+// row kept. It reads one row a step.
 func (c *chainStmts) seek(from hop, reached func(hop) bool) (at hop, found bool, oldest hop, err error) {
 	cur := from
-	var floor hop // a row known reached, if any (seq 0: none): the answer is no older
 	for !reached(cur) {
 		// The answer is older than cur: skip when the jump lands still
-		// too new, else step back one. A jump to the floor or below
-		// lands on a row already known reached: no need to read it.
-		if js := jumpSeq(cur.seq); js < cur.seq-1 && js > floor.seq {
+		// too new (its time is in cur), else step back one.
+		if jumpSeq(cur.seq) < cur.seq-1 && !reached(hop{op: cur.jump, ts: cur.jumpTs}) {
 			j, ok, err := c.read(cur.jump)
 			if err != nil {
 				return hop{}, false, hop{}, err
 			}
-			if ok && !reached(j) {
+			if ok {
 				cur = j
 				continue
 			}
-			if ok {
-				floor = j
-			}
-		}
-		if floor.seq != 0 && floor.seq == cur.seq-1 {
-			return floor, true, hop{}, nil
 		}
 		p, ok, err := c.read(cur.prev)
 		if err != nil || !ok {

@@ -19,12 +19,15 @@ const maxRecentChains = 4096
 type chainEnd struct {
 	seq     int64 // the newest row's
 	removed bool  // the newest row removed the key
-	// path holds op numbers: the newest row last, before it the row it
-	// jumps to, and so on; the oldest part may be missing.
-	path []int64
+	// path holds the newest row last, before it the row it jumps to, and
+	// so on; the oldest part may be missing.
+	path []chainRow
 }
 
-func (e *chainEnd) head() int64 { return e.path[len(e.path)-1] }
+// chainRow is a row of a chain, as linking needs it.
+type chainRow struct{ op, ts int64 }
+
+func (e *chainEnd) head() chainRow { return e.path[len(e.path)-1] }
 
 // next links a new row after e; false when the row it jumps to is older
 // than the path holds.
@@ -41,8 +44,8 @@ func (e *chainEnd) next() (link, bool) {
 	return l, true
 }
 
-// appended moves key's chain end to its new row op, linked by l.
-func (r recentChains) appended(key string, op int64, l link, removed bool) {
+// appended moves key's chain end to its new row, linked by l.
+func (r recentChains) appended(key string, row chainRow, l link, removed bool) {
 	e := r[key]
 	if e == nil || e.head() != l.prev {
 		if len(r) >= maxRecentChains {
@@ -52,7 +55,7 @@ func (r recentChains) appended(key string, op int64, l link, removed bool) {
 		r[key] = e
 	}
 	switch n := len(e.path); {
-	case l.prev == 0 || l.jump == 0: // a new chain, or a jump retention deleted
+	case l.prev.op == 0 || l.jump.op == 0: // a new chain, or a jump retention deleted
 		e.path = e.path[:0]
 	case l.jump == l.prev:
 	case n >= 3 && e.path[n-3] == l.jump:
@@ -60,6 +63,6 @@ func (r recentChains) appended(key string, op int64, l link, removed bool) {
 	default: // the path did not reach the jump: start from it
 		e.path = append(e.path[:0], l.jump)
 	}
-	e.path = append(e.path, op)
+	e.path = append(e.path, row)
 	e.seq, e.removed = l.seq, removed
 }

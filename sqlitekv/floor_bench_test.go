@@ -40,8 +40,8 @@ func BenchmarkSQLiteFloor(b *testing.B) {
 			if c.keyIndex {
 				must(b, conn.Exec(`CREATE INDEX "`+names.name+`:history_by_key" ON `+names.history+` (key, ts)`))
 			}
-			record := mustPrepare(b, conn, `INSERT INTO `+names.history+` (key, op, ts, recorded, seq, prev, jump, value, content_type, expire_at)
-VALUES (?1, 'set', ?2, 1, ?4, ?5, ?6, ?3, 'application/json', NULL)`)
+			record := mustPrepare(b, conn, `INSERT INTO `+names.history+` (key, op, ts, recorded, seq, prev, jump, jump_ts, value, content_type, expire_at)
+VALUES (?1, 'set', ?2, 1, ?4, ?5, ?6, ?7, ?3, 'application/json', NULL)`)
 			links, err := prepareWriteTable(conn, names) // for linkFor
 			must(b, err)
 			b.Cleanup(links.close)
@@ -67,11 +67,12 @@ VALUES (?1, 'set', ?2, 1, ?4, ?5, ?6, ?3, 'application/json', NULL)`)
 						}
 					}
 					record.BindInt64(4, l.seq)
-					record.BindInt64(5, l.prev)
-					record.BindInt64(6, l.jump)
+					record.BindInt64(5, l.prev.op)
+					record.BindInt64(6, l.jump.op)
+					record.BindInt64(7, l.jump.ts)
 					floorExec(b, record, key, n, value)
 					if c.chained {
-						links.recent.appended(key, conn.LastInsertRowID(), l, false)
+						links.recent.appended(key, chainRow{conn.LastInsertRowID(), int64(n)}, l, false)
 					}
 					if c.value {
 						floorExec(b, store, key, n, value)

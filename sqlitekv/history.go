@@ -34,7 +34,11 @@ func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := execBound(t.record, key, op, ts, recorded, l.seq, nullableInt(l.prev), nullableInt(l.jump), value, contentType, expireAt); err != nil {
+	jumpTs := any(nil)
+	if l.jump.op != 0 {
+		jumpTs = l.jump.ts
+	}
+	if err := execBound(t.record, key, op, ts, recorded, l.seq, nullableInt(l.prev.op), nullableInt(l.jump.op), jumpTs, value, contentType, expireAt); err != nil {
 		return 0, 0, dbError(err)
 	}
 	opNumber = w.conn.LastInsertRowID()
@@ -47,8 +51,8 @@ func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded
 	if err != nil {
 		return 0, 0, dbError(err)
 	}
-	t.recent.appended(key, opNumber, l, e == nil)
-	if err := w.retain(t, key, hop{op: opNumber, seq: l.seq, prev: l.prev, jump: l.jump, ts: ts}); err != nil {
+	t.recent.appended(key, chainRow{opNumber, ts}, l, e == nil)
+	if err := w.retain(t, key, hop{op: opNumber, seq: l.seq, prev: l.prev.op, jump: l.jump.op, ts: ts, jumpTs: l.jump.ts}); err != nil {
 		return 0, 0, err
 	}
 	w.collect(t, key, op, opNumber, ts, e, recorded)
@@ -57,8 +61,9 @@ func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded
 
 // link is where a key's next version joins its chain (chain.go).
 type link struct {
-	seq, prev, jump int64
-	removed         bool // the chain starts in the removed table
+	seq        int64
+	prev, jump chainRow
+	removed    bool // the chain starts in the removed table
 }
 
 // linkFor finds where key's chain continues: at its newest row, which
@@ -73,20 +78,25 @@ func (t *writeTable) linkFor(key string) (link, error) {
 		}
 	}
 	var l link
+	var head int64
 	if end != nil {
-		l.prev, l.removed = end.head(), end.removed
+		head, l.removed = end.head().op, end.removed
 	} else if row, ok := t.heldValues[key]; ok {
-		l.prev = row.entry.Version
-	} else if head, removed, err := t.headOf(key); err != nil {
+		head = row.entry.Version
+	} else if op, removed, err := t.headOf(key); err != nil {
 		return link{}, err
 	} else {
-		l.prev, l.removed = head, removed
+		head, l.removed = op, removed
 	}
-	if l.prev == 0 {
+	if head == 0 {
 		return link{seq: 1}, nil
 	}
-	var parentSeq, jumpOfJump int64
-	found, err := queryRow(t.parent, func(s *sqlite3.Stmt) { parentSeq, jumpOfJump = s.ColumnInt64(0), s.ColumnInt64(1) }, l.prev)
+	var parentSeq int64
+	var jumpOfJump chainRow
+	found, err := queryRow(t.parent, func(s *sqlite3.Stmt) {
+		parentSeq, l.prev = s.ColumnInt64(0), chainRow{head, s.ColumnInt64(1)}
+		jumpOfJump = chainRow{s.ColumnInt64(2), s.ColumnInt64(3)}
+	}, head)
 	if err == nil && !found {
 		err = errBrokenChain
 	}
@@ -95,7 +105,7 @@ func (t *writeTable) linkFor(key string) (link, error) {
 	}
 	l.seq, l.jump = parentSeq+1, l.prev
 	if jumpSeq(l.seq) != parentSeq {
-		l.jump = jumpOfJump // 0 when retention deleted it: a search never needs it then
+		l.jump = jumpOfJump // op 0 when retention deleted it: a search never needs it then
 	}
 	return l, nil
 }

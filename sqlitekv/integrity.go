@@ -82,8 +82,8 @@ func chainsOfTable(conn *sqlite3.Conn, n tableNames) error {
 		}
 		for walked := int64(1); ; walked++ {
 			if js := jumpSeq(h.seq); js > 0 {
-				if j, ok, err := c.read(h.jump); err != nil || ok && j.seq != js {
-					return fmt.Errorf("key %q: row %d (seq %d) jumps to seq %d, want %d (%v)", key, h.op, h.seq, j.seq, js, err)
+				if j, ok, err := c.read(h.jump); err != nil || ok && (j.seq != js || j.ts != h.jumpTs) {
+					return fmt.Errorf("key %q: row %d (seq %d) jumps to seq %d at %d, want %d at %d (%v)", key, h.op, h.seq, j.seq, h.jumpTs, js, j.ts, err)
 				}
 			}
 			p, ok, err := c.read(h.prev)

@@ -54,8 +54,9 @@ func namesFor(table string) tableNames {
 //     recorded=0 marks a history=false write: a gap. op_number needs no
 //     AUTOINCREMENT (an extra page write per write): retention never
 //     removes a key's newest row, so the largest op_number is never reused.
-//     seq, prev and jump thread the key's chain; they come before the
-//     value so that a walk down a chain never reads a value's pages.
+//     seq, prev, jump and jump_ts (the time of the row jump points at)
+//     thread the key's chain; they come before the value so that a walk
+//     down a chain never reads a value's pages.
 //   - removed: where the chain of each key that is not live starts: the
 //     write that deleted or expired it.
 //   - horizon: per key, what retention pruned away, so reads before the
@@ -98,6 +99,7 @@ func (n tableNames) historyDDL(name string) string {
 	seq          INTEGER NOT NULL,
 	prev         INTEGER,
 	jump         INTEGER,
+	jump_ts      INTEGER,
 	value        BLOB,
 	content_type TEXT,
 	expire_at    INTEGER

@@ -58,10 +58,10 @@ func prepareWriteTable(conn *sqlite3.Conn, n tableNames) (*writeTable, error) {
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`)
 	t.update = p.prepare(`UPDATE ` + n.values + ` SET value = ?2, content_type = ?3, created_at = ?4, updated_at = ?5, expire_at = ?6, version = ?7 WHERE key = ?1`)
 	t.remove = p.prepare(`DELETE FROM ` + n.values + ` WHERE key = ?1`)
-	t.record = p.prepare(`INSERT INTO ` + n.history + ` (key, op, ts, recorded, seq, prev, jump, value, content_type, expire_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`)
+	t.record = p.prepare(`INSERT INTO ` + n.history + ` (key, op, ts, recorded, seq, prev, jump, jump_ts, value, content_type, expire_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)`)
 	// A new version's jump is its parent's, or its parent's jump's (chain.go).
-	t.parent = p.prepare(`SELECT p.seq, coalesce(j.jump, 0) FROM ` + n.history + ` p
+	t.parent = p.prepare(`SELECT p.seq, p.ts, coalesce(j.jump, 0), coalesce(j.jump_ts, 0) FROM ` + n.history + ` p
 LEFT JOIN ` + n.history + ` j ON j.op_number = p.jump WHERE p.op_number = ?1`)
 	t.markRemoved = p.prepare(`INSERT OR REPLACE INTO ` + n.removed + ` (key, head) VALUES (?1, ?2)`)
 	t.unmarkRemoved = p.prepare(`DELETE FROM ` + n.removed + ` WHERE key = ?1`)

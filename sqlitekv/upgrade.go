@@ -55,14 +55,14 @@ func (w *Writer) upgradeTable(n tableNames) (err error) {
 	}()
 	chained := `"` + n.name + `:history:chained"`
 	if err := w.conn.Exec(n.historyDDL(chained) + n.removedDDL() + `
-CREATE TEMP TABLE links (op INTEGER PRIMARY KEY, seq INTEGER NOT NULL, prev INTEGER, jump INTEGER);`); err != nil {
+CREATE TEMP TABLE links (op INTEGER PRIMARY KEY, seq INTEGER NOT NULL, prev INTEGER, jump INTEGER, jump_ts INTEGER);`); err != nil {
 		return err
 	}
 	if err := w.linkAlongKeyIndex(n); err != nil {
 		return err
 	}
-	return w.conn.Exec(`INSERT INTO ` + chained + ` (op_number, key, op, ts, recorded, seq, prev, jump, value, content_type, expire_at)
-SELECT h.op_number, h.key, h.op, h.ts, h.recorded, l.seq, l.prev, l.jump, h.value, h.content_type, h.expire_at
+	return w.conn.Exec(`INSERT INTO ` + chained + ` (op_number, key, op, ts, recorded, seq, prev, jump, jump_ts, value, content_type, expire_at)
+SELECT h.op_number, h.key, h.op, h.ts, h.recorded, l.seq, l.prev, l.jump, l.jump_ts, h.value, h.content_type, h.expire_at
 FROM ` + n.history + ` h JOIN temp.links l ON l.op = h.op_number ORDER BY h.op_number;
 DROP TABLE ` + n.history + `;
 ALTER TABLE ` + chained + ` RENAME TO ` + n.history)
@@ -74,38 +74,39 @@ ALTER TABLE ` + chained + ` RENAME TO ` + n.history)
 func (w *Writer) linkAlongKeyIndex(n tableNames) error {
 	set := stmtSet{conn: w.conn}
 	defer set.close()
-	byKey := set.prepare(`SELECT op_number, key FROM ` + n.history + ` ORDER BY key, ts, op_number`)
-	link := set.prepare(`INSERT INTO temp.links (op, seq, prev, jump) VALUES (?1, ?2, ?3, ?4)`)
+	byKey := set.prepare(`SELECT op_number, key, ts FROM ` + n.history + ` ORDER BY key, ts, op_number`)
+	link := set.prepare(`INSERT INTO temp.links (op, seq, prev, jump, jump_ts) VALUES (?1, ?2, ?3, ?4, ?5)`)
 	markRemoved := set.prepare(`INSERT INTO ` + n.removed + ` (key, head)
 SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM ` + n.values + ` WHERE key = ?1)`)
 	if set.err != nil {
 		return set.err
 	}
 	var key string
-	var ops []int64 // the current key's rows so far, oldest first
+	var rows []chainRow // the current key's rows so far, oldest first
 	endKey := func() error {
-		if len(ops) == 0 {
+		if len(rows) == 0 {
 			return nil
 		}
-		return execBound(markRemoved, key, ops[len(ops)-1])
+		return execBound(markRemoved, key, rows[len(rows)-1].op)
 	}
 	for byKey.Step() {
-		op, k := byKey.ColumnInt64(0), byKey.ColumnText(1)
+		row, k := chainRow{byKey.ColumnInt64(0), byKey.ColumnInt64(2)}, byKey.ColumnText(1)
 		if k != key {
 			if err := endKey(); err != nil {
 				return err
 			}
-			key, ops = k, ops[:0]
+			key, rows = k, rows[:0]
 		}
-		seq := int64(len(ops)) + 1
-		var prev, jump any
+		seq := int64(len(rows)) + 1
+		var prev, jump, jumpTs any
 		if seq > 1 {
-			prev, jump = ops[seq-2], ops[jumpSeq(seq)-1]
+			j := rows[jumpSeq(seq)-1]
+			prev, jump, jumpTs = rows[seq-2].op, j.op, j.ts
 		}
-		if err := execBound(link, op, seq, prev, jump); err != nil {
+		if err := execBound(link, row.op, seq, prev, jump, jumpTs); err != nil {
 			return err
 		}
-		ops = append(ops, op)
+		rows = append(rows, row)
 	}
 	if err := byKey.Err(); err != nil {
 		return err
