@@ -28,7 +28,7 @@ func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t target, full 
 		s.writeError(w, r, err)
 		return e, false
 	}
-	err = s.withDB(t.q.readDB(), func(db *actors.DB) error {
+	err = s.withDB(r, t.q.readDB(), func(db *actors.DB) error {
 		if err := rebuildIf(r, db, get.rebuild, get.req.Table); err != nil {
 			return err
 		}
@@ -111,7 +111,7 @@ func (s *Server) handlePutKey(w http.ResponseWriter, r *http.Request, t target) 
 		return
 	}
 	var res sqlitekv.PutResult
-	err = s.withDB(ref, func(db *actors.DB) (err error) {
+	err = s.withDB(r, ref, func(db *actors.DB) (err error) {
 		res, err = db.Put(r.Context(), req)
 		return err
 	})
@@ -180,7 +180,7 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request, t targe
 		s.writeError(w, r, err)
 		return
 	}
-	err = s.withDB(ref, func(db *actors.DB) error {
+	err = s.withDB(r, ref, func(db *actors.DB) error {
 		return db.Delete(r.Context(), req)
 	})
 	if err != nil {
@@ -227,7 +227,7 @@ func (s *Server) incr(w http.ResponseWriter, r *http.Request, t target, sign int
 		return
 	}
 	var res sqlitekv.IncrResult
-	err = s.withDB(ref, func(db *actors.DB) (err error) {
+	err = s.withDB(r, ref, func(db *actors.DB) (err error) {
 		res, err = db.Incr(r.Context(), req)
 		return err
 	})

@@ -170,6 +170,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer refund()
 	body := s.watchBody(w, r)
 	defer body.finish()
+	if c := connOf(r); c != nil {
+		defer c.handlerDone() // a write's handler may have held its reads (withDB)
+	}
 	rec := &statusRecorder{ResponseWriter: w}
 	if body != nil {
 		rec.body = body
