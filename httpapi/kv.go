@@ -104,6 +104,14 @@ type putResponse struct {
 	Created bool   `json:"created"`
 }
 
+func (r putResponse) appendJSON(b []byte) []byte {
+	b = appendJSONString(append(b, `{"status":`...), r.Status)
+	b = strconv.AppendBool(append(b, `,"success":`...), r.Success)
+	b = appendJSONString(append(b, `,"key":`...), r.Key)
+	b = strconv.AppendBool(append(b, `,"created":`...), r.Created)
+	return append(b, '}')
+}
+
 func (s *Server) handlePutKey(w http.ResponseWriter, r *http.Request, t target) {
 	req, ref, err := s.parsePut(r, t)
 	if err != nil {
@@ -174,6 +182,14 @@ type deleteResponse struct {
 	Deleted bool   `json:"deleted"`
 }
 
+func (r deleteResponse) appendJSON(b []byte) []byte {
+	b = appendJSONString(append(b, `{"status":`...), r.Status)
+	b = strconv.AppendBool(append(b, `,"success":`...), r.Success)
+	b = appendJSONString(append(b, `,"key":`...), r.Key)
+	b = strconv.AppendBool(append(b, `,"deleted":`...), r.Deleted)
+	return append(b, '}')
+}
+
 func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request, t target) {
 	req, ref, err := parseDelete(r, t)
 	if err != nil {
@@ -210,6 +226,13 @@ type incrResponse struct {
 	Key      string `json:"key"`
 	Value    int64  `json:"value"`
 	Previous int64  `json:"previous"`
+}
+
+func (r incrResponse) appendJSON(b []byte) []byte {
+	b = appendJSONString(append(b, `{"key":`...), r.Key)
+	b = strconv.AppendInt(append(b, `,"value":`...), r.Value, 10)
+	b = strconv.AppendInt(append(b, `,"previous":`...), r.Previous, 10)
+	return append(b, '}')
 }
 
 func (s *Server) handleIncr(w http.ResponseWriter, r *http.Request, t target) {
