@@ -189,7 +189,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kvd"`)
 		s.writeError(rec, r, sqlitekv.Errorf(codeUnauthorized, "A valid bearer token is required"))
 	default:
-		s.router.fixed.ServeHTTP(rec, r)
+		s.dispatch(rec, r)
 	}
 	if rec.status == 0 {
 		rec.status = http.StatusOK // nothing written: net/http answers 200
