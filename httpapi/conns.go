@@ -201,7 +201,9 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 // without a syscall.
 //
 // Only a handler that will read nothing more may hold, and only around
-// its wait on the actor: net/http reads nothing else meanwhile.
+// its wait on the actor: net/http reads nothing else meanwhile. That holds
+// for HTTP/1.1, the only protocol kvd serves (serverTLS); an HTTP/2
+// connection's frames are read all along, and must never be held.
 func (c *trackedConn) holdReads() {
 	c.quiet.Store(true)
 }

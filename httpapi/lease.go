@@ -27,7 +27,7 @@ func (s *Server) withDB(r *http.Request, ref dbRef, fn func(*actors.DB) error) e
 		return err
 	}
 	if c := connOf(r); ref.write && c != nil {
-		c.holdReads() // released when ServeHTTP ends
+		c.holdReads() // until the handler is done (handlerDone)
 	}
 	defer db.Release()
 	return fn(db)
