@@ -66,7 +66,7 @@ func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 		ctx.Send(ctx.Self(), flushMsg{})
 	}
 	var result any
-	err := a.importFiles(m.op.touches())
+	err := a.importFiles(m.op)
 	if err == nil {
 		result, err = a.run(m.op)
 	}
@@ -144,10 +144,12 @@ func (a *dbActor) reply(m *writeMsg, r writeReply) {
 
 // importFiles, in directory mode, first imports the files a write is
 // about to touch, so it acts on what is on disk, not on a stale cache.
-func (a *dbActor) importFiles(table string, keys []string) error {
+// Elsewhere it does not even ask op for its keys (a slice each).
+func (a *dbActor) importFiles(op queued) error {
 	if a.db.dir == nil {
 		return nil
 	}
+	table, keys := op.touches()
 	for _, key := range keys {
 		if err := a.db.dir.Sync(table, key); err != nil {
 			return err

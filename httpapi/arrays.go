@@ -35,7 +35,7 @@ func (s *Server) arrayOp(w http.ResponseWriter, r *http.Request, t target, op st
 		return
 	}
 	var res sqlitekv.ArrayResult
-	err = s.withDB(ref, func(db *actors.DB) (err error) {
+	err = s.withDB(r, ref, func(db *actors.DB) (err error) {
 		res, err = db.Array(r.Context(), req)
 		return err
 	})

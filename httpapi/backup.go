@@ -41,7 +41,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, t target) 
 // backup copies the database into a file that is already unlinked, so
 // nothing is left behind however the stream ends, and returns it open.
 func (s *Server) backup(r *http.Request, t target) (copyFile *os.File, name string, err error) {
-	err = s.withDB(t.q.backupDB(), func(db *actors.DB) (err error) {
+	err = s.withDB(r, t.q.backupDB(), func(db *actors.DB) (err error) {
 		copyFile, err = backupCopy(r, db)
 		name = filepath.Base(db.Path())
 		return err

@@ -145,7 +145,7 @@ func (s *Server) handleBatchSet(w http.ResponseWriter, r *http.Request, t target
 		return
 	}
 	var created []string
-	err = s.withDB(ref, func(db *actors.DB) (err error) {
+	err = s.withDB(r, ref, func(db *actors.DB) (err error) {
 		created, err = db.BatchSet(r.Context(), req)
 		return err
 	})
@@ -183,7 +183,7 @@ func (s *Server) handleBatchDelete(w http.ResponseWriter, r *http.Request, t tar
 		return
 	}
 	var n int
-	err = s.withDB(ref, func(db *actors.DB) (err error) {
+	err = s.withDB(r, ref, func(db *actors.DB) (err error) {
 		n, err = db.BatchDelete(r.Context(), req)
 		return err
 	})
@@ -242,7 +242,7 @@ func (s *Server) handleBatchGet(w http.ResponseWriter, r *http.Request, t target
 	}
 	var found map[string]sqlitekv.Entry
 	var rest []string
-	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+	err = s.withDB(r, t.q.readDB(), func(db *actors.DB) (err error) {
 		found, rest, err = db.BatchGet(r.Context(), table, keys, s.answerBudget(itemBytes))
 		return err
 	})

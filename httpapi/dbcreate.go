@@ -21,7 +21,7 @@ func (s *Server) handleCreateDB(w http.ResponseWriter, r *http.Request, t target
 		return
 	}
 	var path string
-	err = s.withDB(t.q.newDB(), func(db *actors.DB) error {
+	err = s.withDB(r, t.q.newDB(), func(db *actors.DB) error {
 		path = db.Path()
 		return db.EnsureTable(r.Context(), table)
 	})

@@ -53,6 +53,8 @@ type framingGuard struct {
 	out   []byte // bytes ready for the reader, from outAt on
 	outAt int
 	head  headScan
+
+	lengthBuf []byte // holds head.length, kept from head to head
 }
 
 // headScan is what one request head has shown so far.
@@ -63,7 +65,8 @@ type headScan struct {
 	teAt          []int  // offsets in held of Transfer-Encoding lines
 	sawCL, sawTE  bool
 	clashed       bool
-	contentLength []string
+	length        []byte // the first Content-Length value (in lengthBuf)
+	lengthsDiffer bool   // a later Content-Length is not the same
 	te            []string
 	http11        bool
 	connect       bool
@@ -210,7 +213,7 @@ func (g *framingGuard) onLine(line []byte) {
 		g.left += uint64(len(line))
 		if g.left > maxChunkLine {
 			g.stop()
-		} else if len(bytes.TrimRight(line, "\r\n")) == 0 {
+		} else if len(trimEOL(line)) == 0 {
 			g.state, g.chunk = inHead, false
 		}
 	}
@@ -220,7 +223,7 @@ func (g *framingGuard) onHeadLine(line []byte) {
 	h := &g.head
 	h.size += len(line)
 	h.lines++
-	text := bytes.TrimRight(line, "\r\n")
+	text := trimEOL(line)
 	switch {
 	case h.size > maxGuardedHead:
 		g.out = append(g.out, line...) // stop hands over the rest
@@ -256,8 +259,14 @@ func (g *framingGuard) onHeadLine(line []byte) {
 				return
 			}
 		case bytes.EqualFold(name, []byte("Content-Length")):
+			value = bytes.TrimSpace(value)
+			if !h.sawCL {
+				g.lengthBuf = append(g.lengthBuf[:0], value...)
+				h.length = g.lengthBuf
+			} else if !bytes.Equal(value, h.length) {
+				h.lengthsDiffer = true
+			}
 			h.sawCL = true
-			h.contentLength = append(h.contentLength, string(bytes.TrimSpace(value)))
 			if h.sawTE && !h.clashed {
 				h.clashed = true
 				for _, at := range h.teAt {
@@ -292,9 +301,9 @@ func (g *framingGuard) endHead(last []byte) {
 		}
 		g.state = inChunkSize
 	case h.sawCL:
-		n, ok := contentLength(h.contentLength)
+		n, ok := contentLength(h.length)
 		switch {
-		case !ok:
+		case !ok || h.lengthsDiffer:
 			g.state = passThrough // Go refuses it
 		case n > 0:
 			g.state, g.left, g.chunk = inBody, n, false
@@ -302,19 +311,23 @@ func (g *framingGuard) endHead(last []byte) {
 	}
 }
 
-// contentLength reads Content-Length as Go does: repeated values must
-// agree, and only digits are a length.
-func contentLength(values []string) (uint64, bool) {
-	for _, v := range values[1:] {
-		if v != values[0] {
-			return 0, false
-		}
-	}
-	if values[0] == "" || values[0][0] == '+' || values[0][0] == '-' {
+// contentLength reads Content-Length as Go does: only digits are a
+// length (and repeated values must agree: lengthsDiffer).
+func contentLength(value []byte) (uint64, bool) {
+	if len(value) == 0 || value[0] == '+' || value[0] == '-' {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(values[0], 10, 63)
+	n, err := strconv.ParseUint(string(value), 10, 63)
 	return n, err == nil
+}
+
+// trimEOL is bytes.TrimRight(line, "\r\n") without the cutset it builds
+// on every call: the guard trims every line of every request.
+func trimEOL(line []byte) []byte {
+	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+		line = line[:len(line)-1]
+	}
+	return line
 }
 
 // chunkSize reads a chunk-size line as Go does: CRLF only at its end, hex

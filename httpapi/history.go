@@ -48,7 +48,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, t target)
 		return
 	}
 	var page sqlitekv.HistoryPage
-	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+	err = s.withDB(r, t.q.readDB(), func(db *actors.DB) (err error) {
 		page, err = db.HistoryPage(r.Context(), req)
 		return err
 	})
@@ -138,7 +138,7 @@ func (s *Server) handleKeySnapshot(w http.ResponseWriter, r *http.Request, t tar
 		return
 	}
 	var e sqlitekv.Entry
-	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+	err = s.withDB(r, t.q.readDB(), func(db *actors.DB) (err error) {
 		e, err = db.SnapshotAt(r.Context(), table, t.key, op)
 		return err
 	})
@@ -177,7 +177,7 @@ func (s *Server) handleTableSnapshot(w http.ResponseWriter, r *http.Request, t t
 		return
 	}
 	var asOf sqlitekv.AsOf
-	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+	err = s.withDB(r, t.q.readDB(), func(db *actors.DB) (err error) {
 		asOf, err = db.TableAt(r.Context(), req.table, req.at, req.page)
 		return err
 	})
@@ -232,7 +232,7 @@ func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	var d sqlitekv.Diff
-	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+	err = s.withDB(r, t.q.readDB(), func(db *actors.DB) (err error) {
 		d, err = db.Diff(r.Context(), req.table, req.from, req.to, req.keys, req.page)
 		return err
 	})

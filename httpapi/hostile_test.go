@@ -217,3 +217,31 @@ func TestReadTimeout_TricklingBodyIsCut(t *testing.T) {
 	// A body sent in time is not cut by the time its write then takes.
 	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), "after"), 200)
 }
+
+// A write holds its connection's reads while it waits for its database.
+// One that leaves its body unread (incr takes none) still answers, and
+// closes the connection as any early answer does; writes pipelined on one
+// connection are read and answered in order, and so is a read behind them.
+func TestWrite_UnreadBodyAndPipelinedRequestsOnOneConnection(t *testing.T) {
+	ts := newTestServer(t)
+	incr := "POST /api/v1/sqlite/kv/n/incr?db=app&create_db_if_missing=true HTTP/1.1\r\nHost: x\r\n"
+	wantValue := func(r response, want int) {
+		t.Helper()
+		wantStatus(t, r, 200)
+		if got := r.JSON(t)["value"]; got != float64(want) {
+			t.Fatalf("incr: got value %v, want %d", got, want)
+		}
+	}
+	c := dialRaw(t, ts)
+	c.send(t, incr+"Content-Length: 5\r\n\r\nhello")
+	wantValue(c.answer(t), 1)
+	c.wantClosed(t)
+
+	c = dialRaw(t, ts)
+	c.send(t, incr+"\r\n"+incr+"Content-Length: 0\r\n\r\n"+"GET /api/v1/sqlite/kv/n?db=app HTTP/1.1\r\nHost: x\r\n\r\n")
+	wantValue(c.answer(t), 2)
+	wantValue(c.answer(t), 3)
+	if r := c.answer(t); r.Status != 200 || string(r.Body) != "3" {
+		t.Fatalf("GET after the writes: got %d %q, want 200 \"3\"", r.Status, r.Body)
+	}
+}

@@ -28,7 +28,7 @@ func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t target, full 
 		s.writeError(w, r, err)
 		return e, false
 	}
-	err = s.withDB(t.q.readDB(), func(db *actors.DB) error {
+	err = s.withDB(r, t.q.readDB(), func(db *actors.DB) error {
 		if err := rebuildIf(r, db, get.rebuild, get.req.Table); err != nil {
 			return err
 		}
@@ -104,6 +104,14 @@ type putResponse struct {
 	Created bool   `json:"created"`
 }
 
+func (r putResponse) appendJSON(b []byte) []byte {
+	b = appendJSONString(append(b, `{"status":`...), r.Status)
+	b = strconv.AppendBool(append(b, `,"success":`...), r.Success)
+	b = appendJSONString(append(b, `,"key":`...), r.Key)
+	b = strconv.AppendBool(append(b, `,"created":`...), r.Created)
+	return append(b, '}')
+}
+
 func (s *Server) handlePutKey(w http.ResponseWriter, r *http.Request, t target) {
 	req, ref, err := s.parsePut(r, t)
 	if err != nil {
@@ -111,7 +119,7 @@ func (s *Server) handlePutKey(w http.ResponseWriter, r *http.Request, t target) 
 		return
 	}
 	var res sqlitekv.PutResult
-	err = s.withDB(ref, func(db *actors.DB) (err error) {
+	err = s.withDB(r, ref, func(db *actors.DB) (err error) {
 		res, err = db.Put(r.Context(), req)
 		return err
 	})
@@ -174,13 +182,21 @@ type deleteResponse struct {
 	Deleted bool   `json:"deleted"`
 }
 
+func (r deleteResponse) appendJSON(b []byte) []byte {
+	b = appendJSONString(append(b, `{"status":`...), r.Status)
+	b = strconv.AppendBool(append(b, `,"success":`...), r.Success)
+	b = appendJSONString(append(b, `,"key":`...), r.Key)
+	b = strconv.AppendBool(append(b, `,"deleted":`...), r.Deleted)
+	return append(b, '}')
+}
+
 func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request, t target) {
 	req, ref, err := parseDelete(r, t)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	err = s.withDB(ref, func(db *actors.DB) error {
+	err = s.withDB(r, ref, func(db *actors.DB) error {
 		return db.Delete(r.Context(), req)
 	})
 	if err != nil {
@@ -212,6 +228,13 @@ type incrResponse struct {
 	Previous int64  `json:"previous"`
 }
 
+func (r incrResponse) appendJSON(b []byte) []byte {
+	b = appendJSONString(append(b, `{"key":`...), r.Key)
+	b = strconv.AppendInt(append(b, `,"value":`...), r.Value, 10)
+	b = strconv.AppendInt(append(b, `,"previous":`...), r.Previous, 10)
+	return append(b, '}')
+}
+
 func (s *Server) handleIncr(w http.ResponseWriter, r *http.Request, t target) {
 	s.incr(w, r, t, 1)
 }
@@ -227,7 +250,7 @@ func (s *Server) incr(w http.ResponseWriter, r *http.Request, t target, sign int
 		return
 	}
 	var res sqlitekv.IncrResult
-	err = s.withDB(ref, func(db *actors.DB) (err error) {
+	err = s.withDB(r, ref, func(db *actors.DB) (err error) {
 		res, err = db.Incr(r.Context(), req)
 		return err
 	})

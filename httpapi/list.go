@@ -45,7 +45,7 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request, t target
 		return
 	}
 	var keys []string
-	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+	err = s.withDB(r, t.q.readDB(), func(db *actors.DB) (err error) {
 		if err := rebuildIf(r, db, rebuild, req.Table); err != nil {
 			return err
 		}
@@ -102,7 +102,7 @@ func (s *Server) listKeysAt(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	var asOf sqlitekv.AsOf
-	err = s.withDB(t.q.readDB(), func(db *actors.DB) (err error) {
+	err = s.withDB(r, t.q.readDB(), func(db *actors.DB) (err error) {
 		if err := rebuildIf(r, db, rebuild, req.table); err != nil {
 			return err
 		}

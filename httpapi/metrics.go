@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"maps"
 	"net/http"
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kvd/kvd/actors"
@@ -30,9 +32,11 @@ type Metrics struct {
 
 	// series holds each route and status's children: WithLabelValues
 	// hashes its labels and allocates on every call, three allocations a
-	// request. Routes and statuses are few, so the map stays small.
-	mu     sync.RWMutex
-	series map[seriesKey]requestSeries
+	// request. Routes and statuses are few, so the map stays small, and
+	// it is copied to add one: every request reads it without a lock
+	// (a read lock's shared counter moved between the cores each time).
+	mu     sync.Mutex // held to add a series
+	series atomic.Pointer[map[seriesKey]requestSeries]
 }
 
 type seriesKey struct {
@@ -47,8 +51,7 @@ type requestSeries struct {
 
 func NewMetrics() *Metrics {
 	m := &Metrics{
-		reg:    prometheus.NewRegistry(),
-		series: map[seriesKey]requestSeries{},
+		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kvd_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
@@ -81,6 +84,7 @@ func NewMetrics() *Metrics {
 	}, func() float64 { return 1 })
 	m.reg.MustRegister(buildInfo, m.requests, m.latency, m.groupWrites, m.commitLatency, m.expired, m.pruned, m.rescans,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.series.Store(&map[seriesKey]requestSeries{})
 	return m
 }
 
@@ -133,17 +137,27 @@ func (m *Metrics) Hooks() actors.Hooks {
 
 func (m *Metrics) observe(route string, status int, took time.Duration) {
 	key := seriesKey{route, status}
-	m.mu.RLock()
-	s, ok := m.series[key]
-	m.mu.RUnlock()
+	s, ok := (*m.series.Load())[key]
 	if !ok {
-		s = requestSeries{m.requests.WithLabelValues(route, strconv.Itoa(status)), m.latency.WithLabelValues(route)}
-		m.mu.Lock()
-		m.series[key] = s
-		m.mu.Unlock()
+		s = m.addSeries(key)
 	}
 	s.requests.Inc()
 	s.latency.Observe(took.Seconds())
+}
+
+// addSeries makes key's series, in a copy of the map that replaces it.
+func (m *Metrics) addSeries(key seriesKey) requestSeries {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.series.Load()
+	if s, ok := old[key]; ok { // added meanwhile
+		return s
+	}
+	s := requestSeries{m.requests.WithLabelValues(key.route, strconv.Itoa(key.status)), m.latency.WithLabelValues(key.route)}
+	series := maps.Clone(old)
+	series[key] = s
+	m.series.Store(&series)
+	return s
 }
 
 // registryCollector reads the open databases and their queue depths at

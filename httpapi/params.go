@@ -121,7 +121,7 @@ func (q query) writeDB() (dbRef, error) {
 	if err != nil {
 		return dbRef{}, err
 	}
-	return dbRef{name: q.Get("db"), create: create, dirMode: q.has("table")}, nil
+	return dbRef{name: q.Get("db"), create: create, dirMode: q.has("table"), write: true}, nil
 }
 
 // newDB is the database db/create makes: path names it, as db does

@@ -16,7 +16,7 @@ func (s *Server) handleRollbackKey(w http.ResponseWriter, r *http.Request, t tar
 		return
 	}
 	var restored *sqlitekv.Entry
-	err = s.withDB(ref, func(db *actors.DB) (err error) {
+	err = s.withDB(r, ref, func(db *actors.DB) (err error) {
 		restored, err = db.RollbackKey(r.Context(), req)
 		return err
 	})
@@ -111,7 +111,7 @@ func (s *Server) handleRollbackTable(w http.ResponseWriter, r *http.Request, t t
 		return
 	}
 	var actions []sqlitekv.RollbackAction
-	err = s.withDB(ref, func(db *actors.DB) (err error) {
+	err = s.withDB(r, ref, func(db *actors.DB) (err error) {
 		actions, err = db.RollbackTable(r.Context(), req)
 		return err
 	})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/julienschmidt/httprouter"
@@ -120,9 +121,7 @@ func (s *Server) newRouter() *router {
 	rt.fixed.RedirectTrailingSlash, rt.fixed.RedirectFixedPath = false, false
 	rt.fixed.NotFound = http.HandlerFunc(s.notFound)
 	rt.fixed.MethodNotAllowed = http.HandlerFunc(s.notAllowed)
-	rt.fixed.PanicHandler = func(w http.ResponseWriter, req *http.Request, p any) {
-		s.writeError(w, req, fmt.Errorf("panic: %v", p))
-	}
+	rt.fixed.PanicHandler = s.panicked
 	takes := apiQueryParams()
 	for _, r := range routes {
 		e := endpoint{handle: r.handle, label: label(r.method, r.path)}
@@ -149,12 +148,38 @@ func (s *Server) newRouter() *router {
 		}
 		rt.kv[k] = e
 	}
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost} {
+	for _, m := range kvMethods {
 		rt.fixed.Handle(m, kvPrefix+"*rest", func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
 			s.routeKV(w, req)
 		})
 	}
 	return rt
+}
+
+// kvMethods are the methods of the /kv/ routes: httprouter hands every
+// path under /kv/ with one of them to routeKV.
+var kvMethods = []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost}
+
+// dispatch serves r by the route table. A request httprouter would only
+// hand on to routeKV (most requests) goes there directly, without the
+// tree walk and the Params it allocates for the path's rest; panics are
+// answered alike.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.URL.Path, kvPrefix) || !slices.Contains(kvMethods, r.Method) {
+		s.router.fixed.ServeHTTP(w, r)
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.panicked(w, r, p)
+		}
+	}()
+	s.routeKV(w, r)
+}
+
+// panicked answers a request whose handler panicked.
+func (s *Server) panicked(w http.ResponseWriter, r *http.Request, p any) {
+	s.writeError(w, r, fmt.Errorf("panic: %v", p))
 }
 
 // ReservedKeys are the one-word paths of table-level endpoints directly

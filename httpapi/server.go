@@ -170,6 +170,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer refund()
 	body := s.watchBody(w, r)
 	defer body.finish()
+	if c := connOf(r); c != nil {
+		defer c.handlerDone() // a write's handler may have held its reads (withDB)
+	}
 	rec := &statusRecorder{ResponseWriter: w}
 	if body != nil {
 		rec.body = body
@@ -186,7 +189,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kvd"`)
 		s.writeError(rec, r, sqlitekv.Errorf(codeUnauthorized, "A valid bearer token is required"))
 	default:
-		s.router.fixed.ServeHTTP(rec, r)
+		s.dispatch(rec, r)
 	}
 	if rec.status == 0 {
 		rec.status = http.StatusOK // nothing written: net/http answers 200
