@@ -1,6 +1,10 @@
 package sqlitekv
 
-import "github.com/ncruces/go-sqlite3"
+import (
+	"errors"
+
+	"github.com/ncruces/go-sqlite3"
+)
 
 // A key's versions form a chain, newest to oldest, threaded through the
 // history rows themselves: each row holds its key's previous row (prev),
@@ -16,8 +20,13 @@ import "github.com/ncruces/go-sqlite3"
 // The skip pointers are Myers' ("An applicative random-access stack",
 // 1983): jump reaches the row at depth jumpSeq(seq), which makes every
 // search down a chain of n rows O(log n) hops, and a new row's jump is
-// found from its parent alone. Retention deletes a chain's oldest rows: a
-// pointer to a deleted row reads as missing, and a search goes on by prev.
+// found from its parent alone. Each row also keeps the time of the row it
+// jumps to (jump_ts), so a step of a search knows whether to jump without
+// reading that row. Retention deletes a chain's oldest rows: a pointer to
+// a deleted row reads as missing, and a search goes on by prev.
+
+// errBrokenChain is a chain that leads to a row that is not there.
+var errBrokenChain = errors.New("sqlitekv: a history row a chain leads to is missing")
 
 // jumpSeq is the seq a version's skip pointer reaches: with d = seq-1 in
 // skew binary (digit weights 1, 3, 7, 15, …), the jump spans the weight

@@ -1,7 +1,6 @@
 package sqlitekv
 
 import (
-	"errors"
 	"math"
 
 	"github.com/ncruces/go-sqlite3"
@@ -91,9 +90,6 @@ func readVersion(stmt *sqlite3.Stmt, op int64) (v Version, prev int64, found boo
 	}
 	return v, prev, found, nil
 }
-
-// errBrokenChain is a chain that leads to a row that is not there.
-var errBrokenChain = errors.New("sqlitekv: a history row a chain leads to is missing")
 
 // stateAt answers what key held at p. Whatever history cannot vouch for —
 // an unrecorded write, or a span retention pruned — is TIME_TRAVEL_GAP,
