@@ -1,7 +1,6 @@
 package sqlitekv
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -46,15 +45,7 @@ func integrityOf(conn *sqlite3.Conn) error {
 // jumps where jumpSeq says, and are every row of the key that history
 // holds.
 func chainsOf(conn *sqlite3.Conn) error {
-	stmt, _, err := conn.Prepare(`SELECT substr(name, 1, length(name) - 8) FROM sqlite_schema WHERE type = 'table' AND name LIKE '%:removed'`)
-	if err != nil {
-		return err
-	}
-	var tables []string
-	for stmt.Step() {
-		tables = append(tables, stmt.ColumnText(0))
-	}
-	err = errors.Join(stmt.Err(), stmt.Close())
+	tables, err := tablesWith(conn, ":removed")
 	if err != nil {
 		return err
 	}

@@ -5,24 +5,23 @@ import "github.com/ncruces/go-sqlite3"
 // upgrade brings every table written before chains (chain.go) to them.
 // Such a table has no removed table; its history has kvd's index on
 // (key, ts) instead of chain columns. (A table of the database's own that
-// only looks like a KV table by its name is left alone.) It runs at open, before any reader
-// exists, one table per transaction: a crash leaves each table either as
-// it was or upgraded.
+// only looks like a KV table by its name is left alone.) It runs at open,
+// before any reader exists, one table per transaction: a crash leaves
+// each table either as it was or upgraded.
 func (w *Writer) upgrade() error {
 	tables, err := w.listTables()
 	if err != nil {
 		return err
 	}
+	isOld, _, err := w.conn.Prepare(`SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1 || ':history_by_key')
+AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = ?1 || ':removed')`)
+	if err != nil {
+		return dbError(err)
+	}
+	defer isOld.Close()
 	for _, name := range tables {
 		var old bool
-		stmt, _, err := w.conn.Prepare(`SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1 || ':history_by_key')
-AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = ?1 || ':removed')`)
-		if err != nil {
-			return dbError(err)
-		}
-		_, err = queryRow(stmt, func(s *sqlite3.Stmt) { old = s.ColumnBool(0) }, name)
-		stmt.Close()
-		if err != nil {
+		if _, err := queryRow(isOld, func(s *sqlite3.Stmt) { old = s.ColumnBool(0) }, name); err != nil {
 			return dbError(err)
 		}
 		if old {

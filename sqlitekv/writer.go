@@ -364,15 +364,22 @@ func (w *Writer) forgetTables() {
 
 // listTables lists the KV tables of the database, found by their history
 // companions, in name order (the order the sweep goes through them).
-func (w *Writer) listTables() ([]string, error) {
-	stmt, _, err := w.conn.Prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '%:history' ORDER BY name`)
+func (w *Writer) listTables() ([]string, error) { return tablesWith(w.conn, ":history") }
+
+// tablesWith lists the KV tables that have the companion table named by
+// suffix (":history", ":removed"), in name order.
+func tablesWith(conn *sqlite3.Conn, suffix string) ([]string, error) {
+	stmt, _, err := conn.Prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '%' || ?1 ORDER BY name`)
 	if err != nil {
 		return nil, dbError(err)
 	}
 	defer stmt.Close()
+	if err := stmt.BindText(1, suffix); err != nil {
+		return nil, dbError(err)
+	}
 	var names []string
 	for stmt.Step() {
-		name := strings.TrimSuffix(stmt.ColumnText(0), ":history")
+		name := strings.TrimSuffix(stmt.ColumnText(0), suffix)
 		if ValidateTable(name) == nil {
 			names = append(names, name)
 		}
