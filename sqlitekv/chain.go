@@ -57,6 +57,15 @@ type hop struct {
 	op, seq, prev, jump, ts, jumpTs int64
 }
 
+// hopColumns are a hop's columns, in scanHop's order.
+const hopColumns = `op_number, seq, coalesce(prev, 0), coalesce(jump, 0), ts, coalesce(jump_ts, 0)`
+
+// scanHop reads hopColumns from column i on.
+func scanHop(s *sqlite3.Stmt, i int) hop {
+	return hop{op: s.ColumnInt64(i), seq: s.ColumnInt64(i + 1), prev: s.ColumnInt64(i + 2),
+		jump: s.ColumnInt64(i + 3), ts: s.ColumnInt64(i + 4), jumpTs: s.ColumnInt64(i + 5)}
+}
+
 // chainStmts are the statements that walk a table's chains.
 type chainStmts struct {
 	head, hop *sqlite3.Stmt
@@ -68,7 +77,7 @@ func prepareChain(p *stmtSet, n tableNames) chainStmts {
 		// key's, the removed table's. A key has one or the other.
 		head: p.prepare(`SELECT version, 0 FROM ` + n.values + ` WHERE key = ?1
 UNION ALL SELECT head, 1 FROM ` + n.removed + ` WHERE key = ?1`),
-		hop: p.prepare(`SELECT op_number, seq, coalesce(prev, 0), coalesce(jump, 0), ts, coalesce(jump_ts, 0) FROM ` + n.history + ` WHERE op_number = ?1`),
+		hop: p.prepare(`SELECT ` + hopColumns + ` FROM ` + n.history + ` WHERE op_number = ?1`),
 	}
 }
 
@@ -88,9 +97,7 @@ func (c *chainStmts) read(op int64) (h hop, found bool, err error) {
 	if op == 0 {
 		return hop{}, false, nil
 	}
-	found, err = queryRow(c.hop, func(s *sqlite3.Stmt) {
-		h = hop{op: s.ColumnInt64(0), seq: s.ColumnInt64(1), prev: s.ColumnInt64(2), jump: s.ColumnInt64(3), ts: s.ColumnInt64(4), jumpTs: s.ColumnInt64(5)}
-	}, op)
+	found, err = queryRow(c.hop, func(s *sqlite3.Stmt) { h = scanHop(s, 0) }, op)
 	if err != nil {
 		return hop{}, false, dbError(err)
 	}

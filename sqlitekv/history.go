@@ -161,8 +161,8 @@ func (t *writeTable) pruneThrough(key string, last hop) error {
 // stays answerable.
 func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (pruned int, more bool, err error) {
 	type row struct {
-		op, ts int64
-		key    string
+		hop
+		key string
 	}
 	var rows []row
 	stmt := t.oldRows
@@ -172,7 +172,7 @@ func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (pruned int,
 	scanned, done := 0, false
 	for stmt.Step() {
 		scanned++
-		r := row{op: stmt.ColumnInt64(0), key: stmt.ColumnText(1), ts: stmt.ColumnInt64(2)}
+		r := row{key: stmt.ColumnText(0), hop: scanHop(stmt, 1)}
 		if r.ts >= cutoff {
 			done = true // the rest is younger still
 			break
@@ -196,14 +196,7 @@ func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (pruned int,
 		if r.op == newest {
 			continue
 		}
-		last, found, err := t.read(r.op)
-		if err != nil {
-			return pruned, more, err
-		}
-		if !found {
-			continue // pruned with an older row of its key's
-		}
-		if err := t.pruneThrough(r.key, last); err != nil {
+		if err := t.pruneThrough(r.key, r.hop); err != nil {
 			return pruned, more, err
 		}
 		pruned++

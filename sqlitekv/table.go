@@ -75,7 +75,7 @@ LEFT JOIN ` + n.history + ` j ON j.op_number = p.jump WHERE p.op_number = ?1`)
 		SELECT h.prev FROM down JOIN ` + n.history + ` h ON h.op_number = down.op WHERE h.prev IS NOT NULL)
 	SELECT op FROM down)`)
 	// Rows older than a cutoff are a prefix in op_number order.
-	t.oldRows = p.prepare(`SELECT op_number, key, ts FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT ?2`)
+	t.oldRows = p.prepare(`SELECT key, ` + hopColumns + ` FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT ?2`)
 	t.expiredKeys = p.prepare(`SELECT key FROM ` + n.values + ` WHERE expire_at IS NOT NULL AND expire_at <= ?1 LIMIT ?2`)
 	t.timeline = prepareTimeline(p, n)
 	if p.err != nil {
