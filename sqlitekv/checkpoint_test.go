@@ -66,8 +66,13 @@ func TestCheckpoints_RunBesideTheWriterAndKeepTheWALBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Without the writer's checkpoints these writes leave 26 MB. The bound
+	// allows twice the writer's threshold more than it needs: on a loaded
+	// machine the starved checkpointer can hold its lock while the
+	// writer's own checkpoint comes round, and the WAL grows a group or
+	// two more before it starts over (a run at load average 6 saw 1.78 MB against 1.65).
 	const frame = 4096 + 24
-	if got, limit := size(s.path+"-wal"), int64(2*writerCheckpointPages*frame); got > limit {
+	if got, limit := size(s.path+"-wal"), int64(4*writerCheckpointPages*frame); got > limit {
 		t.Errorf("WAL is %d bytes after 1000 writes, want at most %d", got, limit)
 	}
 }
