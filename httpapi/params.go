@@ -16,18 +16,78 @@ import (
 // maxTTL keeps expiry arithmetic in milliseconds far from overflow.
 const maxTTL = 100 * 365 * 24 * time.Hour
 
-// query wraps the parsed query string with the typed getters every handler
+// query is the parsed query string, with the typed getters every handler
 // shares. Each getter returns a 400-class *sqlitekv.Error on bad input.
-type query struct{ url.Values }
+// It keeps the pairs in order, as few as a request carries: a url.Values
+// map cost the hot writes a map and a slice per name.
+type query struct {
+	pairs []queryPair
+	first [4]queryPair // pairs' backing array up to four
+}
+
+type queryPair struct{ name, value string }
+
+// maxQueryPairs bounds the pairs a query string may carry, far above what
+// any endpoint takes (net/url's own bound is 10,000).
+const maxQueryPairs = 100
 
 // parseQuery refuses a malformed query string outright: Go would silently
-// drop the bad pair (a ';' say) and the request would run without it.
-func parseQuery(r *http.Request) (query, error) {
-	v, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return query{}, invalidParam("Malformed query string")
+// drop the bad pair (a ';' say) and the request would run without it. The
+// pairs are decoded as url.ParseQuery decodes them.
+func parseQuery(r *http.Request) (*query, error) {
+	q := &query{}
+	q.pairs = q.first[:0]
+	if n := strings.Count(r.URL.RawQuery, "&") + 1; n > maxQueryPairs {
+		return nil, invalidParam("Too many query parameters (%d): no endpoint takes more than %d", n, maxQueryPairs)
 	}
-	return query{v}, nil
+	for raw := r.URL.RawQuery; raw != ""; {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if strings.Contains(pair, ";") {
+			return nil, invalidParam("Malformed query string")
+		}
+		if pair == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(pair, "=")
+		name, err1 := url.QueryUnescape(name)
+		value, err2 := url.QueryUnescape(value)
+		if err1 != nil || err2 != nil {
+			return nil, invalidParam("Malformed query string")
+		}
+		q.pairs = append(q.pairs, queryPair{name, value})
+	}
+	return q, nil
+}
+
+// Get returns the first value of name, or "".
+func (q *query) Get(name string) string {
+	for _, p := range q.pairs {
+		if p.name == name {
+			return p.value
+		}
+	}
+	return ""
+}
+
+func (q *query) has(name string) bool {
+	for _, p := range q.pairs {
+		if p.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// count tells how many times name is given.
+func (q *query) count(name string) int {
+	n := 0
+	for _, p := range q.pairs {
+		if p.name == name {
+			n++
+		}
+	}
+	return n
 }
 
 // paramSet is the query parameters an endpoint takes, by name.
@@ -37,25 +97,35 @@ type paramSet map[string]bool
 // as tll=60 would otherwise store a key that never expires) and one given
 // twice (which of the two counts would be a guess). The first offender in
 // name order is named.
-func (takes paramSet) refuseOthers(q query) error {
+func (takes paramSet) refuseOthers(q *query) error {
 	if takes.allows(q) { // every request passes here: no sorting unless needed
 		return nil
 	}
-	for _, name := range slices.Sorted(maps.Keys(q.Values)) {
+	names := make([]string, 0, len(q.pairs))
+	for _, p := range q.pairs {
+		names = append(names, p.name)
+	}
+	slices.Sort(names)
+	for _, name := range slices.Compact(names) {
 		if !takes[name] {
 			return invalidParam("Unknown query parameter %q: this endpoint takes %s", clipped(name), strings.Join(slices.Sorted(maps.Keys(takes)), ", "))
 		}
-		if n := len(q.Values[name]); n > 1 {
+		if n := q.count(name); n > 1 {
 			return invalidParam("Query parameter %q is given %d times; give it once", name, n)
 		}
 	}
 	return nil
 }
 
-func (takes paramSet) allows(q query) bool {
-	for name, values := range q.Values {
-		if !takes[name] || len(values) > 1 {
+func (takes paramSet) allows(q *query) bool {
+	for i, p := range q.pairs {
+		if !takes[p.name] {
 			return false
+		}
+		for _, earlier := range q.pairs[:i] {
+			if earlier.name == p.name {
+				return false
+			}
 		}
 	}
 	return true
@@ -70,9 +140,7 @@ func clipped(s string) string {
 	return s[:most] + "..."
 }
 
-func (q query) has(name string) bool { _, ok := q.Values[name]; return ok }
-
-func (q query) table() (string, error) {
+func (q *query) table() (string, error) {
 	t := q.Get("table")
 	if !q.has("table") {
 		return sqlitekv.DefaultTable, nil
@@ -80,7 +148,7 @@ func (q query) table() (string, error) {
 	return t, sqlitekv.ValidateTable(t)
 }
 
-func (q query) boolean(name string, def bool) (bool, error) {
+func (q *query) boolean(name string, def bool) (bool, error) {
 	if !q.has(name) {
 		return def, nil
 	}
@@ -94,7 +162,7 @@ func (q query) boolean(name string, def bool) (bool, error) {
 }
 
 // create reads create_db_if_missing and its alias auto_create.
-func (q query) create() (bool, error) {
+func (q *query) create() (bool, error) {
 	a, err := q.boolean("create_db_if_missing", false)
 	if err != nil {
 		return false, err
@@ -110,13 +178,13 @@ func (q query) create() (bool, error) {
 }
 
 // readDB is the database a read reaches: it must exist.
-func (q query) readDB() dbRef {
+func (q *query) readDB() dbRef {
 	return dbRef{name: q.Get("db"), dirMode: q.has("table")}
 }
 
 // writeDB is the database a write reaches: create_db_if_missing (or
 // auto_create) lets it make a missing file.
-func (q query) writeDB() (dbRef, error) {
+func (q *query) writeDB() (dbRef, error) {
 	create, err := q.create()
 	if err != nil {
 		return dbRef{}, err
@@ -126,23 +194,23 @@ func (q query) writeDB() (dbRef, error) {
 
 // newDB is the database db/create makes: path names it, as db does
 // elsewhere; never a directory-mode folder.
-func (q query) newDB() dbRef {
+func (q *query) newDB() dbRef {
 	return dbRef{name: q.Get("path"), create: true}
 }
 
 // backupDB is the database a backup copies: never a directory-mode
 // folder, which has no single file to copy.
-func (q query) backupDB() dbRef {
+func (q *query) backupDB() dbRef {
 	return dbRef{name: q.Get("db")}
 }
 
 // noHistory reads history (default true) as the storage's NoHistory flag.
-func (q query) noHistory() (bool, error) {
+func (q *query) noHistory() (bool, error) {
 	h, err := q.boolean("history", true)
 	return !h, err
 }
 
-func (q query) ttl() (time.Duration, error) {
+func (q *query) ttl() (time.Duration, error) {
 	if !q.has("ttl") {
 		return 0, nil
 	}
@@ -153,7 +221,7 @@ func (q query) ttl() (time.Duration, error) {
 	return time.Duration(n) * time.Second, nil
 }
 
-func (q query) delta() (int64, error) {
+func (q *query) delta() (int64, error) {
 	if !q.has("delta") {
 		return 1, nil
 	}
@@ -164,7 +232,7 @@ func (q query) delta() (int64, error) {
 	return n, nil
 }
 
-func (q query) path() (sqlitekv.JSONPath, error) {
+func (q *query) path() (sqlitekv.JSONPath, error) {
 	if !q.has("path") {
 		return nil, nil
 	}
@@ -172,7 +240,7 @@ func (q query) path() (sqlitekv.JSONPath, error) {
 }
 
 // atTimestamp reads the optional at_timestamp of time travel.
-func (q query) atTimestamp() (*int64, error) {
+func (q *query) atTimestamp() (*int64, error) {
 	if !q.has("at_timestamp") {
 		return nil, nil
 	}
@@ -183,7 +251,7 @@ func (q query) atTimestamp() (*int64, error) {
 // unixTime turns a required Unix-seconds parameter into an inclusive bound
 // in milliseconds: a whole second means the end of that second, a fraction
 // the instant it names.
-func (q query) unixTime(name string) (int64, error) {
+func (q *query) unixTime(name string) (int64, error) {
 	if !q.has(name) {
 		return 0, invalidParam("%s is required (Unix seconds)", name)
 	}
@@ -199,7 +267,7 @@ func (q query) unixTime(name string) (int64, error) {
 }
 
 // intIn reads a whole number within [lo, hi], or def when absent.
-func (q query) intIn(name string, def, lo, hi int) (int, error) {
+func (q *query) intIn(name string, def, lo, hi int) (int, error) {
 	if !q.has(name) {
 		return def, nil
 	}
@@ -215,7 +283,7 @@ func (q query) intIn(name string, def, lo, hi int) (int, error) {
 // after, the next_after of the previous page. Which of those keys existed
 // then is only known once each is read, so pages are cut by key, not by
 // offset.
-func (q query) candidates() (sqlitekv.Candidates, error) {
+func (q *query) candidates() (sqlitekv.Candidates, error) {
 	c := sqlitekv.Candidates{Prefix: q.Get("prefix"), After: q.Get("after")}
 	var err error
 	if c.Limit, err = q.intIn("limit", defaultListLimit, 1, maxListLimit); err != nil {
@@ -233,7 +301,7 @@ func (q query) candidates() (sqlitekv.Candidates, error) {
 
 // historyCursor reads cursor, a history answer's next_cursor: "<op>-<ts>"
 // of the last write listed.
-func (q query) historyCursor() (sqlitekv.HistoryCursor, error) {
+func (q *query) historyCursor() (sqlitekv.HistoryCursor, error) {
 	var c sqlitekv.HistoryCursor
 	if !q.has("cursor") {
 		return c, nil
@@ -249,7 +317,7 @@ func (q query) historyCursor() (sqlitekv.HistoryCursor, error) {
 }
 
 // opNumber reads the required op_number of a key snapshot.
-func (q query) opNumber() (int64, error) {
+func (q *query) opNumber() (int64, error) {
 	op, err := strconv.ParseInt(q.Get("op_number"), 10, 64)
 	if err != nil || op <= 0 {
 		return 0, invalidParam("op_number is required: a positive op number from the key's history")
@@ -258,7 +326,7 @@ func (q query) opNumber() (int64, error) {
 }
 
 // keys reads the optional comma-separated keys of a diff; nil when absent.
-func (q query) keys() ([]string, error) {
+func (q *query) keys() ([]string, error) {
 	if !q.has("keys") {
 		return nil, nil
 	}

@@ -23,6 +23,10 @@ func TestParams_ATypoIsRefusedNotIgnored(t *testing.T) {
 		{"GET", "/api/v1/sqlite/kv?db=app&prefix=a&prefx=b", `"prefx"`},
 		{"POST", "/api/v1/sqlite/db/create?path=x&db=x", `"db"`},
 		{"GET", "/api/v1/sqlite/db/backup?db=app&db=app", `"db" is given 2 times`},
+		{"PUT", kv("k", q+";ttl=60"), "Malformed query string"},
+		{"PUT", kv("k", q+"&ttl=%zz"), "Malformed query string"},
+		{"PUT", kv("k", q+"&%74tl=60&t%74l=1"), `"ttl" is given 2 times`}, // names are decoded first
+		{"PUT", kv("k", q+strings.Repeat("&ttl=1", 100)), "Too many query parameters (102)"},
 	}
 	for _, c := range cases {
 		r := ts.do(t, c.method, c.path, `{"items":[{"key":"k","value":"v"}]}`)
@@ -36,6 +40,7 @@ func TestParams_ATypoIsRefusedNotIgnored(t *testing.T) {
 	wantError(t, ts.do(t, "GET", kv("k", "db=other"), ""), 404, "DATABASE_NOT_FOUND")
 	// Spelt right, it works; probes and metrics ignore what they do not use.
 	wantStatus(t, ts.do(t, "PUT", kv("k", q+"&ttl=60"), "v"), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "&db=%61pp&&t%74l=6%30"), "v"), 200) // empty pairs skipped, escapes decoded
 	if ts.do(t, "HEAD", kv("k", "db=app"), "").Header.Get("X-Expire-At") == "" {
 		t.Fatal("ttl=60 set no expiry")
 	}

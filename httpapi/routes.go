@@ -212,7 +212,7 @@ type target struct {
 	key   string
 	op    string
 	table bool // a table-level operation: no key
-	q     query
+	q     *query
 }
 
 // parseKVPath decides from the escaped path, where "a%2Fincr" is a key and

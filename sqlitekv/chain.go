@@ -84,7 +84,7 @@ UNION ALL SELECT head, 1 FROM ` + n.removed + ` WHERE key = ?1`),
 // headOf returns the op number of key's newest version (0: the key has
 // no history) and whether the key was removed by it.
 func (c *chainStmts) headOf(key string) (op int64, removed bool, err error) {
-	_, err = queryRow(c.head, func(s *sqlite3.Stmt) { op, removed = s.ColumnInt64(0), s.ColumnBool(1) }, key)
+	_, err = bind(c.head).text(key).row(func(s *sqlite3.Stmt) { op, removed = s.ColumnInt64(0), s.ColumnBool(1) })
 	if err != nil {
 		return 0, false, dbError(err)
 	}
@@ -97,7 +97,7 @@ func (c *chainStmts) read(op int64) (h hop, found bool, err error) {
 	if op == 0 {
 		return hop{}, false, nil
 	}
-	found, err = queryRow(c.hop, func(s *sqlite3.Stmt) { h = scanHop(s, 0) }, op)
+	found, err = bind(c.hop).int(op).row(func(s *sqlite3.Stmt) { h = scanHop(s, 0) })
 	if err != nil {
 		return hop{}, false, dbError(err)
 	}

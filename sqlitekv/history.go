@@ -22,31 +22,30 @@ const (
 // write that leaves the key absent.
 func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded bool) (opNumber, ts int64, err error) {
 	ts = w.stamp()
-	var value []byte
-	var contentType, expireAt any
-	if recorded && e != nil {
-		value, contentType, expireAt = e.Value, e.ContentType, nullableInt(e.ExpireAt)
-		if value == nil {
-			value = []byte{}
-		}
-	}
 	l, err := t.linkFor(key)
 	if err != nil {
 		return 0, 0, err
 	}
-	jumpTs := any(nil)
-	if l.jump.op != 0 {
-		jumpTs = l.jump.ts
+	row := bind(t.record).text(key).text(op).int(ts).boolean(recorded).int(l.seq).
+		intOrNull(l.prev.op, l.prev.op != 0).intOrNull(l.jump.op, l.jump.op != 0).intOrNull(l.jump.ts, l.jump.op != 0)
+	if recorded && e != nil {
+		value := e.Value
+		if value == nil {
+			value = []byte{}
+		}
+		row.blob(value).text(e.ContentType).intOrNull(e.ExpireAt, e.ExpireAt != 0)
+	} else {
+		row.null().null().null()
 	}
-	if err := execBound(t.record, key, op, ts, recorded, l.seq, nullableInt(l.prev.op), nullableInt(l.jump.op), jumpTs, value, contentType, expireAt); err != nil {
+	if err := row.exec(); err != nil {
 		return 0, 0, dbError(err)
 	}
 	opNumber = w.conn.LastInsertRowID()
 	switch {
 	case e == nil:
-		err = execBound(t.markRemoved, key, opNumber)
+		err = bind(t.markRemoved).text(key).int(opNumber).exec()
 	case l.removed:
-		err = execBound(t.unmarkRemoved, key)
+		err = bind(t.unmarkRemoved).text(key).exec()
 	}
 	if err != nil {
 		return 0, 0, dbError(err)
@@ -93,10 +92,10 @@ func (t *writeTable) linkFor(key string) (link, error) {
 	}
 	var parentSeq int64
 	var jumpOfJump chainRow
-	found, err := queryRow(t.parent, func(s *sqlite3.Stmt) {
+	found, err := bind(t.parent).int(head).row(func(s *sqlite3.Stmt) {
 		parentSeq, l.prev = s.ColumnInt64(0), chainRow{head, s.ColumnInt64(1)}
 		jumpOfJump = chainRow{s.ColumnInt64(2), s.ColumnInt64(3)}
-	}, head)
+	})
 	if err == nil && !found {
 		err = errBrokenChain
 	}

@@ -131,3 +131,88 @@ func queryRow(stmt *sqlite3.Stmt, scan func(*sqlite3.Stmt), args ...any) (bool, 
 	scan(stmt)
 	return true, nil
 }
+
+// params binds a statement's parameters in order without boxing them: the
+// statements every write runs use it, where bindAll's ...any allocated for
+// each int64 and string it carried. The first error is kept.
+type params struct {
+	stmt *sqlite3.Stmt
+	n    int
+	err  error
+}
+
+func bind(stmt *sqlite3.Stmt) *params { return &params{stmt: stmt} }
+
+func (p *params) text(v string) *params {
+	p.n++
+	if p.err == nil {
+		p.err = p.stmt.BindText(p.n, v)
+	}
+	return p
+}
+
+func (p *params) int(v int64) *params {
+	p.n++
+	if p.err == nil {
+		p.err = p.stmt.BindInt64(p.n, v)
+	}
+	return p
+}
+
+// intOrNull binds v, or NULL when it is not there.
+func (p *params) intOrNull(v int64, there bool) *params {
+	if !there {
+		return p.null()
+	}
+	return p.int(v)
+}
+
+func (p *params) null() *params {
+	p.n++
+	if p.err == nil {
+		p.err = p.stmt.BindNull(p.n)
+	}
+	return p
+}
+
+func (p *params) boolean(v bool) *params {
+	p.n++
+	if p.err == nil {
+		p.err = p.stmt.BindBool(p.n, v)
+	}
+	return p
+}
+
+// blob binds v; nil is NULL.
+func (p *params) blob(v []byte) *params {
+	if v == nil {
+		return p.null()
+	}
+	p.n++
+	if p.err == nil {
+		p.err = p.stmt.BindBlob(p.n, v)
+	}
+	return p
+}
+
+// exec runs the statement to completion and resets it.
+func (p *params) exec() error {
+	if p.err != nil {
+		return p.err
+	}
+	return p.stmt.Exec()
+}
+
+// row steps the statement once and hands the row to scan. It reports
+// false when there is no row; the statement is always reset.
+func (p *params) row(scan func(*sqlite3.Stmt)) (bool, error) {
+	defer p.stmt.Reset()
+	if p.err != nil {
+		return false, p.err
+	}
+	if !p.stmt.Step() {
+		return false, p.stmt.Err()
+	}
+	scan(p.stmt)
+	return true, nil
+}

@@ -92,7 +92,7 @@ func (t *writeTable) close() { t.set.close() }
 func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bool, err error) {
 	found := false
 	if e, found = t.heldValue(key); !found {
-		found, err = queryRow(t.get, func(s *sqlite3.Stmt) { e = scanEntry(s) }, key)
+		found, err = bind(t.get).text(key).row(func(s *sqlite3.Stmt) { e = scanEntry(s) })
 	}
 	if err != nil {
 		return Entry{}, false, false, dbError(err)
@@ -126,7 +126,8 @@ func (t *writeTable) storeValue(key string, e Entry, exists bool) error {
 	if exists {
 		stmt = t.update
 	}
-	if err := execBound(stmt, key, e.Value, e.ContentType, e.CreatedAt, e.UpdatedAt, nullableInt(e.ExpireAt), e.Version); err != nil {
+	row := bind(stmt).text(key).blob(e.Value).text(e.ContentType).int(e.CreatedAt).int(e.UpdatedAt).intOrNull(e.ExpireAt, e.ExpireAt != 0).int(e.Version)
+	if err := row.exec(); err != nil {
 		return dbError(err)
 	}
 	return nil
