@@ -64,26 +64,42 @@ func BenchmarkWriter_BatchSetGroups(b *testing.B) {
 	}
 }
 
-// BenchmarkWriter_Incr is 64 incrs of one key in one group: a group
-// commit's storage cost per write.
+// BenchmarkWriter_Incr is groups of 30 incrs (kvbench's group size at 64
+// connections): of one key (hot), or each of another of 1000 keys
+// (spread): a group commit's storage cost per write.
 func BenchmarkWriter_Incr(b *testing.B) {
-	s, _ := mustOpenStore(b, Options{Sync: SyncNormal})
-	w := s.Writer()
-	req := IncrRequest{Table: DefaultTable, Key: "hot", Delta: 1}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		groupOf(b, w, func() error {
-			for range 64 {
-				if _, err := w.Incr(req); err != nil {
-					return err
-				}
+	for _, spread := range []bool{false, true} {
+		name := map[bool]string{false: "hot", true: "spread"}[spread]
+		b.Run(name, func(b *testing.B) {
+			s, _ := mustOpenStore(b, Options{Sync: SyncNormal, HistoryKeep: benchKeep})
+			w := s.Writer()
+			keys := make([]string, 1000)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("counter-%d", i)
 			}
-			return nil
+			next := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				groupOf(b, w, func() error {
+					for range 30 {
+						key := "hot"
+						if spread {
+							key, next = keys[next], (next+1)%len(keys)
+						}
+						if _, err := w.Incr(IncrRequest{Table: DefaultTable, Key: key, Delta: 1}); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			}
+			b.ReportMetric(float64(b.N*30)/b.Elapsed().Seconds(), "incr/s")
 		})
 	}
-	b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "incr/s")
 }
+
+var benchKeep = 0
 
 func groupOf(b *testing.B, w *Writer, fn func() error) {
 	b.Helper()

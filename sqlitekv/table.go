@@ -33,11 +33,12 @@ func scanEntry(s *sqlite3.Stmt) Entry {
 
 // writeTable holds one KV table's statements on the write connection.
 type writeTable struct {
-	name       tableNames
-	set        stmtSet
-	mirror     mirror             // nil in file mode
-	heldValues map[string]heldRow // value rows the open group has yet to write (heldvalues.go)
-	recent     recentChains       // the chain ends this writer appended to (chain.go)
+	name         tableNames
+	set          stmtSet
+	mirror       mirror             // nil in file mode
+	heldValues   map[string]heldRow // value rows the open group has yet to write (heldvalues.go)
+	recent       recentChains       // the chain ends this writer appended to (chain.go)
+	recentValues recentValues       // the value rows it wrote lately (recentvalues.go)
 
 	get, insert, update, remove *sqlite3.Stmt
 	record, parent, maxTs       *sqlite3.Stmt
@@ -92,7 +93,9 @@ func (t *writeTable) close() { t.set.close() }
 func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bool, err error) {
 	found := false
 	if e, found = t.heldValue(key); !found {
-		found, err = bind(t.get).text(key).row(func(s *sqlite3.Stmt) { e = scanEntry(s) })
+		if e, found = t.recentValue(key); !found {
+			found, err = bind(t.get).text(key).row(func(s *sqlite3.Stmt) { e = scanEntry(s) })
+		}
 	}
 	if err != nil {
 		return Entry{}, false, false, dbError(err)
@@ -130,11 +133,13 @@ func (t *writeTable) storeValue(key string, e Entry, exists bool) error {
 	if err := row.exec(); err != nil {
 		return dbError(err)
 	}
+	t.wroteValue(key, e)
 	return nil
 }
 
 func (t *writeTable) delete(key string) error {
 	delete(t.heldValues, key)
+	delete(t.recentValues, key)
 	if t.mirror != nil {
 		if err := t.mirror.stageRemoval(t.name.name, key); err != nil {
 			return err

@@ -24,6 +24,8 @@ type Writer struct {
 	ctl                            stmtSet
 	begin, commit, rollback        *sqlite3.Stmt
 	savepoint, release, rollbackTo *sqlite3.Stmt
+	dataVersion                    *sqlite3.Stmt
+	seenVersion                    int64 // data_version at the last Begin
 
 	mirror    mirror // directory mode: values are files too
 	inGroup   bool   // between Begin and Commit or abandon
@@ -88,6 +90,7 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 	w.savepoint = w.ctl.prepare(`SAVEPOINT op`)
 	w.release = w.ctl.prepare(`RELEASE op`)
 	w.rollbackTo = w.ctl.prepare(`ROLLBACK TO op`)
+	w.dataVersion = w.ctl.prepare(`PRAGMA data_version`)
 	if w.ctl.err != nil {
 		w.ctl.close()
 		ckpt.close()
@@ -122,6 +125,19 @@ func (w *Writer) Begin() error {
 		return dbError(err)
 	}
 	w.inGroup = true
+	// Another process committed to the file since this writer's last
+	// group (a sqlite3 shell, say): what the writer remembers of its
+	// tables may be stale. With the write lock held, nothing changes
+	// until Commit.
+	var version int64
+	if _, err := bind(w.dataVersion).row(func(s *sqlite3.Stmt) { version = s.ColumnInt64(0) }); err != nil {
+		w.abandon()
+		return dbError(err)
+	}
+	if version != w.seenVersion {
+		w.forgetTables()
+		w.seenVersion = version
+	}
 	return nil
 }
 
@@ -273,7 +289,7 @@ func (w *Writer) atomically(fn func() error) (err error) {
 		}
 		if err != nil {
 			w.rollbackTo.Exec()
-			w.forgetRecentLinks()
+			w.forgetRecent()
 			w.changes = w.changes[:changes]
 			if w.mirror != nil {
 				w.mirror.undo(mark)
@@ -347,11 +363,13 @@ func (w *Writer) table(name string, create bool) (*writeTable, error) {
 	return t, nil
 }
 
-// forgetRecentLinks forgets the rows appended lately (chain.go): a
-// rollback may give their op numbers to other rows.
-func (w *Writer) forgetRecentLinks() {
+// forgetRecent forgets the rows written lately: a rollback may give
+// their op numbers to other rows (chainend.go), and takes the values back
+// (recentvalues.go).
+func (w *Writer) forgetRecent() {
 	for _, t := range w.tables {
 		clear(t.recent)
+		clear(t.recentValues)
 	}
 }
 
