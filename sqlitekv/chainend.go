@@ -22,6 +22,9 @@ type chainEnd struct {
 	// path holds the newest row last, before it the row it jumps to, and
 	// so on; the oldest part may be missing.
 	path []chainRow
+	// pruned is the row retention last pruned the chain through, seq and
+	// op: no older row of the key is left (0: not known).
+	pruned hop
 }
 
 // chainRow is a row of a chain, as linking needs it.

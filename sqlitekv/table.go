@@ -44,6 +44,7 @@ type writeTable struct {
 	record, parent, maxTs       *sqlite3.Stmt
 	markRemoved, unmarkRemoved  *sqlite3.Stmt
 	noteHorizon, pruneDown      *sqlite3.Stmt
+	pruneRange                  *sqlite3.Stmt
 	oldRows, expiredKeys        *sqlite3.Stmt
 	timeline
 }
@@ -75,6 +76,8 @@ LEFT JOIN ` + n.history + ` j ON j.op_number = p.jump WHERE p.op_number = ?1`)
 		UNION ALL
 		SELECT h.prev FROM down JOIN ` + n.history + ` h ON h.op_number = down.op WHERE h.prev IS NOT NULL)
 	SELECT op FROM down)`)
+	// The key's rows after op ?1, through ?2: no older one is left.
+	t.pruneRange = p.prepare(`DELETE FROM ` + n.history + ` WHERE op_number > ?1 AND op_number <= ?2 AND key = ?3`)
 	// Rows older than a cutoff are a prefix in op_number order.
 	t.oldRows = p.prepare(`SELECT key, ` + hopColumns + ` FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT ?2`)
 	t.expiredKeys = p.prepare(`SELECT key FROM ` + n.values + ` WHERE expire_at IS NOT NULL AND expire_at <= ?1 LIMIT ?2`)
