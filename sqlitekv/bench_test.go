@@ -71,7 +71,7 @@ func BenchmarkWriter_Incr(b *testing.B) {
 	for _, spread := range []bool{false, true} {
 		name := map[bool]string{false: "hot", true: "spread"}[spread]
 		b.Run(name, func(b *testing.B) {
-			s, _ := mustOpenStore(b, Options{Sync: SyncNormal, HistoryKeep: benchKeep})
+			s, _ := mustOpenStore(b, Options{Sync: SyncNormal})
 			w := s.Writer()
 			keys := make([]string, 1000)
 			for i := range keys {
@@ -98,8 +98,6 @@ func BenchmarkWriter_Incr(b *testing.B) {
 		})
 	}
 }
-
-var benchKeep = 0
 
 func groupOf(b *testing.B, w *Writer, fn func() error) {
 	b.Helper()
