@@ -96,6 +96,11 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 		ckpt.close()
 		return nil, dbError(w.ctl.err)
 	}
+	if w.seenVersion, err = w.fileVersion(); err != nil {
+		w.ctl.close()
+		ckpt.close()
+		return nil, err
+	}
 	// The WAL hook runs after every commit, once readers can see it and
 	// before the owner answers its writes (snapshots.go). Setting it turns
 	// SQLite's own checkpoints off (checkpoint.go).
@@ -129,16 +134,25 @@ func (w *Writer) Begin() error {
 	// group (a sqlite3 shell, say): what the writer remembers of its
 	// tables may be stale. With the write lock held, nothing changes
 	// until Commit.
-	var version int64
-	if _, err := bind(w.dataVersion).row(func(s *sqlite3.Stmt) { version = s.ColumnInt64(0) }); err != nil {
+	version, err := w.fileVersion()
+	if err != nil {
 		w.abandon()
-		return dbError(err)
+		return err
 	}
 	if version != w.seenVersion {
 		w.forgetTables()
 		w.seenVersion = version
 	}
 	return nil
+}
+
+// fileVersion is SQLite's data_version: it changes when another
+// connection commits to the file.
+func (w *Writer) fileVersion() (version int64, err error) {
+	if _, err := bind(w.dataVersion).row(func(s *sqlite3.Stmt) { version = s.ColumnInt64(0) }); err != nil {
+		return 0, dbError(err)
+	}
+	return version, nil
 }
 
 // Commit makes the group durable (per Options.Sync). On failure the group
