@@ -70,14 +70,7 @@ func (q *query) Get(name string) string {
 	return ""
 }
 
-func (q *query) has(name string) bool {
-	for _, p := range q.pairs {
-		if p.name == name {
-			return true
-		}
-	}
-	return false
-}
+func (q *query) has(name string) bool { return q.count(name) > 0 }
 
 // count tells how many times name is given.
 func (q *query) count(name string) int {
