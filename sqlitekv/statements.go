@@ -110,14 +110,6 @@ func bindAll(stmt *sqlite3.Stmt, args ...any) error {
 	return nil
 }
 
-// nullableInt turns the 0 that means "none" into SQL NULL.
-func nullableInt(v int64) any {
-	if v == 0 {
-		return nil
-	}
-	return v
-}
-
 // queryRow binds args, steps once and hands the row to scan. It reports
 // false when there is no row; the statement is always reset.
 func queryRow(stmt *sqlite3.Stmt, scan func(*sqlite3.Stmt), args ...any) (bool, error) {
