@@ -64,7 +64,6 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		tc := &trackedConn{Conn: c, raw: c, limiter: l, index: -1}
-		tc.quietCond.L = &tc.quietMu
 		if l.tls != nil {
 			tc.Conn = tls.Server(c, l.tls) // the handshake waits for the first read
 		}
@@ -175,81 +174,38 @@ type trackedConn struct {
 	readingBody atomic.Bool  // a handler waits for the rest of its request body
 	closeOnce   sync.Once
 
-	// quiet holds the connection's reads while a write waits for its
-	// database (see holdReads).
-	quiet     atomic.Bool
-	quietMu   sync.Mutex
-	quietCond sync.Cond // on quietMu
-	held      int       // reads waiting in the hold (guarded by quietMu)
+	quiet atomic.Bool // a write waits for its database (see holdReads)
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {
-	if c.quiet.Load() {
-		c.waitWhileQuiet()
+	if len(p) == 1 && c.quiet.Load() {
+		return 0, nil // net/http's background read, while a write waits
 	}
 	return c.guard.Read(p)
 }
 
 // While a handler runs, net/http reads the connection in the background
-// (one byte, to notice a client that leaves), and that read costs a
-// syscall that finds nothing, a park and a wake-up: on a write, a fifth
-// of what HTTP costs beyond the no-op. A write, once sent to its actor,
-// is applied whether its client stays or not, so nothing needs that read
-// while it waits: holdReads makes reads wait. When the handler is done,
-// net/http ends its background read by setting a deadline in the past;
-// released only then (SetReadDeadline), that read returns at once,
-// without a syscall.
+// (one byte, to notice a client that leaves). That read costs a syscall
+// that finds nothing, a park, and at the handler's end a deadline in the
+// past to wake it and a wait for it to end: on a write, a fifth of what
+// HTTP costs beyond the no-op. A write, once sent to its actor, is
+// applied whether its client stays or not, so nothing needs that read
+// while it waits: holdReads makes it end at once with nothing read (net/http
+// takes (0, nil) as no byte and no error, and does not retry), and the
+// handler's end then has no read to abort.
 //
 // Only a handler that will read nothing more may hold, and only around
-// its wait on the actor: net/http reads nothing else meanwhile. That holds
-// for HTTP/1.1, the only protocol kvd serves (serverTLS); an HTTP/2
-// connection's frames are read all along, and must never be held.
+// its wait on the actor. Any other read goes ahead: only net/http's
+// background read asks for a single byte. That holds for HTTP/1.1, the
+// only protocol kvd serves (serverTLS).
 func (c *trackedConn) holdReads() {
 	c.quiet.Store(true)
 }
 
-// handlerDone ends a hold, unless a read waits in it: that is net/http's
-// background read, which net/http ends next (SetReadDeadline releases
-// it). With no read waiting, net/http may read the rest of a body no
-// handler read, or its background read may start later: both go ahead.
+// handlerDone ends a hold: net/http may then read the rest of a body no
+// handler read, or the next request.
 func (c *trackedConn) handlerDone() {
-	if !c.quiet.Load() {
-		return
-	}
-	c.quietMu.Lock()
-	defer c.quietMu.Unlock()
-	if c.held == 0 {
-		c.quiet.Store(false)
-	}
-}
-
-// releaseReads lets reads through again, waking one that waits.
-func (c *trackedConn) releaseReads() {
-	if !c.quiet.Load() {
-		return
-	}
-	c.quietMu.Lock()
 	c.quiet.Store(false)
-	c.quietMu.Unlock()
-	c.quietCond.Broadcast()
-}
-
-func (c *trackedConn) waitWhileQuiet() {
-	c.quietMu.Lock()
-	c.held++
-	for c.quiet.Load() {
-		c.quietCond.Wait()
-	}
-	c.held--
-	c.quietMu.Unlock()
-}
-
-// SetReadDeadline releases held reads: whoever sets a deadline (net/http
-// aborting its background read, a body's clock) means a read to happen.
-func (c *trackedConn) SetReadDeadline(t time.Time) error {
-	err := c.Conn.SetReadDeadline(t)
-	c.releaseReads()
-	return err
 }
 
 func (c *trackedConn) readRaw(p []byte) (int, error) {
@@ -288,7 +244,6 @@ func (c *trackedConn) evict() {
 }
 
 func (c *trackedConn) Close() error {
-	defer c.releaseReads()
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
 		c.limiter.remove(c)
