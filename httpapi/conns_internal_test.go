@@ -33,10 +33,11 @@ type readResult struct {
 	err  error
 }
 
-func readAsync(c net.Conn) <-chan readResult {
+// readAsync reads once, into a buffer of size bytes.
+func readAsync(c net.Conn, size int) <-chan readResult {
 	got := make(chan readResult, 1)
 	go func() {
-		buf := make([]byte, 16)
+		buf := make([]byte, size)
 		n, err := c.Read(buf)
 		got <- readResult{string(buf[:n]), err}
 	}()
@@ -68,7 +69,7 @@ func TestHeldReads_BackgroundReadEndsAtOnceAndLosesNothing(t *testing.T) {
 		t.Fatalf("one-byte read while held: got %d, %v; want 0, nil", n, err)
 	}
 	c.handlerDone()
-	wantRead(t, readAsync(c), "x\r\n")
+	wantRead(t, readAsync(c, 16), "x\r\n")
 }
 
 // Any other read goes ahead while held.
@@ -79,7 +80,7 @@ func TestHeldReads_LongerReadsGoAhead(t *testing.T) {
 	if _, err := client.Write([]byte("y\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	wantRead(t, readAsync(c), "y\r\n")
+	wantRead(t, readAsync(c, 16), "y\r\n")
 }
 
 // Once the handler is done, a one-byte read reads again.
@@ -90,11 +91,5 @@ func TestHeldReads_HandlerDoneLetsOneByteReadsThrough(t *testing.T) {
 	if _, err := client.Write([]byte("z\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan readResult, 1)
-	go func() {
-		buf := make([]byte, 1)
-		n, err := c.Read(buf)
-		got <- readResult{string(buf[:n]), err}
-	}()
-	wantRead(t, got, "z")
+	wantRead(t, readAsync(c, 1), "z")
 }
