@@ -151,16 +151,7 @@ func names(path string, file fs.FileInfo) bool {
 	if !ok {
 		return false
 	}
-	// syscall's Lstat, not os.Lstat: this runs at every commit, and
-	// os.Lstat allocates what is compared here and dropped.
-	var got syscall.Stat_t
-	for {
-		err := syscall.Lstat(path, &got)
-		if err == syscall.EINTR {
-			continue
-		}
-		return err == nil && got.Dev == want.Dev && got.Ino == want.Ino
-	}
+	return isInode(path, uint64(want.Dev), uint64(want.Ino))
 }
 
 // openedFile is what the file of conn's database (FCNTL_FILE_POINTER) or
