@@ -39,6 +39,19 @@ var walBufferVFS = map[SyncMode]string{SyncFull: "kvd-wal-full", SyncNormal: "kv
 // walBufferLimit bounds the buffer: a larger commit writes as it goes.
 const walBufferLimit = 16 << 20
 
+// A growing WAL is extended with zeros walReserve ahead of its frames.
+// A frame written where the file has no blocks yet makes its commit's
+// fsync allocate them and write the inode's new size: on ext4 two more
+// waits for the disk in every commit while the WAL grows, which is its
+// first writerCheckpointPages pages after each start of kvd, most of a
+// short benchmark. Frames written over zeros only replace data. The
+// zeros are safe in SQLite's log: it reads a WAL only up to the first
+// frame whose salts and checksum fail, as it does the stale frames a
+// restarted WAL leaves past its end.
+const walReserve = 1 << 20
+
+var walZeros = make([]byte, walReserve)
+
 func init() {
 	registerWALBuffering("", vfs.Find("os").(vfs.VFSFilename))
 }
@@ -88,7 +101,7 @@ type walBuffering struct {
 func (v walBuffering) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
 	f, flags, err := v.VFSFilename.OpenFilename(name, flags)
 	if err == nil && flags&vfs.OPEN_WAL != 0 && name.DatabaseFile().DeviceCharacteristics()&vfs.IOCAP_POWERSAFE_OVERWRITE != 0 {
-		f = &bufferedWAL{File: f, fsyncCommits: v.fsyncCommits}
+		f = &bufferedWAL{File: f, fsyncCommits: v.fsyncCommits, reserveAhead: true}
 	}
 	return f, flags, err
 }
@@ -100,6 +113,8 @@ type bufferedWAL struct {
 	at           int64 // offset of buf in the file
 	buf          []byte
 	fsyncCommits bool // --sync full: a commit's sync (SYNC_NORMAL) fsyncs too
+	reserveAhead bool // extend the file with zeros ahead of the frames
+	reserved     int64
 }
 
 func (f *bufferedWAL) Unwrap() vfs.File { return f.File }
@@ -152,6 +167,7 @@ func (f *bufferedWAL) Truncate(size int64) error {
 	if err := f.flush(); err != nil {
 		return err
 	}
+	f.reserved = min(f.reserved, size)
 	return f.File.Truncate(size)
 }
 
@@ -183,11 +199,35 @@ func (f *bufferedWAL) flush() error {
 		return nil
 	}
 	_, err := f.File.WriteAt(f.buf, f.at)
+	if err == nil { // the frames first: the zeros must not take their room on a full disk
+		f.reserve(f.at + int64(len(f.buf)))
+	}
 	f.buf = f.buf[:0]
 	if cap(f.buf) > walBufferLimit {
 		f.buf = nil // a huge commit's buffer is not kept for good
 	}
 	return fullDisk(err)
+}
+
+// reserve makes sure, once frames are written up to end, that the file
+// reaches at least half of walReserve past them; if not, it extends the
+// file with zeros to walReserve past them. It never writes over a byte
+// the file holds. A failure (a full disk) only leaves the WAL to grow as
+// it would have.
+func (f *bufferedWAL) reserve(end int64) {
+	if !f.reserveAhead || end+walReserve/2 <= f.reserved {
+		return
+	}
+	size, err := f.File.Size()
+	if err != nil {
+		return
+	}
+	if f.reserved = size; end+walReserve/2 <= size {
+		return
+	}
+	from := max(size, end)
+	n, _ := f.File.WriteAt(walZeros[:end+walReserve-from], from)
+	f.reserved = from + int64(n)
 }
 
 // fullDisk hands a full disk (ENOSPC, EDQUOT) to SQLite as SQLITE_FULL.

@@ -2,11 +2,13 @@ package sqlitekv
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ncruces/go-sqlite3"
@@ -310,4 +312,104 @@ func TestBufferedWAL_AGroupSQLiteRolledBackLeavesNothingToWrite(t *testing.T) {
 		t.Errorf("tables: got %v, %v, want only %s", tables, err, DefaultTable)
 	}
 	checkIntegrity(t, other)
+}
+
+// A growing WAL is extended with zeros ahead of its frames, so that most
+// commits write over blocks the file has; it is extended again when the
+// frames come within half the reserve of its end.
+func TestBufferedWAL_ReservesZerosAheadOfItsFrames(t *testing.T) {
+	m := &memFile{}
+	f := &bufferedWAL{File: m, reserveAhead: true}
+	write(t, f, 0, "frames")
+	must(t, f.Sync(vfs.SYNC_FULL))
+	if len(m.data) != 6+walReserve || string(m.data[:6]) != "frames" || m.writes != 2 {
+		t.Fatalf("after the first commit: %d bytes in %d writes, starting %q; want %d in 2, starting frames", len(m.data), m.writes, m.data[:6], 6+walReserve)
+	}
+	if !bytes.Equal(m.data[6:], walZeros) {
+		t.Fatal("the reserve is not zeros")
+	}
+	frame := bytes.Repeat([]byte{'f'}, walReserve/4)
+	at := int64(6)
+	commit := func() {
+		t.Helper()
+		if _, err := f.WriteAt(frame, at); err != nil {
+			t.Fatal(err)
+		}
+		at += int64(len(frame))
+		must(t, f.Sync(vfs.SYNC_FULL))
+	}
+	commit()
+	commit() // now within half the reserve of the end
+	if len(m.data) != 6+walReserve || m.writes != 4 {
+		t.Fatalf("after commits within the reserve: %d bytes in %d writes; want %d in 4", len(m.data), m.writes, 6+walReserve)
+	}
+	commit()
+	if want := int(at) + walReserve; len(m.data) != want || m.writes != 6 {
+		t.Fatalf("after a commit past half the reserve: %d bytes in %d writes; want %d in 6", len(m.data), m.writes, want)
+	}
+	if got := m.data[at-1 : at+1]; string(got) != "f\x00" {
+		t.Fatalf("the frames end in %q, want f then a zero", got)
+	}
+}
+
+// Zeros go only past the file's end: the stale frames of a WAL that
+// started over, or another writer's, are never written over.
+func TestBufferedWAL_ReservesOnlyPastTheFilesEnd(t *testing.T) {
+	stale := bytes.Repeat([]byte{'s'}, walReserve)
+	m := &memFile{data: bytes.Clone(stale)}
+	f := &bufferedWAL{File: m, reserveAhead: true}
+	write(t, f, 0, "new")
+	must(t, f.Sync(vfs.SYNC_FULL))
+	if m.writes != 1 || string(m.data[:3]) != "new" || !bytes.Equal(m.data[3:], stale[3:]) {
+		t.Fatalf("a commit within a long WAL: %d writes, %d bytes; want 1 write and the stale bytes kept", m.writes, len(m.data))
+	}
+	write(t, f, walReserve-10, "near") // within half the reserve of the end
+	must(t, f.Sync(vfs.SYNC_FULL))
+	if !bytes.Equal(m.data[3:walReserve-10], stale[3:walReserve-10]) || string(m.data[walReserve-10:walReserve-6]) != "near" ||
+		!bytes.Equal(m.data[walReserve-6:walReserve], stale[walReserve-6:]) {
+		t.Fatal("the reserve wrote over the file's bytes")
+	}
+	if want := walReserve - 6 + walReserve; len(m.data) != want || !bytes.Equal(m.data[walReserve:], walZeros[:want-walReserve]) {
+		t.Fatalf("after frames near the end: %d bytes, want %d, zeros past the old end", len(m.data), want)
+	}
+}
+
+// On disk, the writer's WAL holds written blocks ahead of its commits,
+// and a copy of the files taken then, as a power cut leaves them, opens
+// with every committed write: SQLite's recovery stops at the zeros.
+func TestBufferedWAL_AReservedWALRecoversEveryCommit(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{})
+	put(t, s, "k0", "v")
+	wal := s.path + "-wal"
+	info, err := os.Stat(wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size() < walReserve {
+		t.Fatalf("WAL of %d bytes after a commit, want at least the reserve, %d", info.Size(), walReserve)
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Blocks*512 < info.Size() {
+		t.Fatalf("WAL of %d bytes holds %d bytes of blocks: the reserve was not written", info.Size(), st.Blocks*512)
+	}
+	for i := 1; i < 20; i++ {
+		put(t, s, fmt.Sprint("k", i), "v")
+	}
+	if grown, err := os.Stat(wal); err != nil || grown.Size() != info.Size() {
+		t.Fatalf("WAL went from %d bytes to %v (%v) over 19 small commits, want no growth", info.Size(), grown.Size(), err)
+	}
+
+	dir := t.TempDir()
+	for _, suffix := range []string{"", "-wal"} {
+		data, err := os.ReadFile(s.path + suffix)
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(dir, "copy.db"+suffix), data, 0o600))
+	}
+	copied, err := Open(filepath.Join(dir, "copy.db"), false, Options{})
+	must(t, err)
+	defer copied.Close()
+	for i := range 20 {
+		if _, err := copied.Get(context.Background(), GetRequest{Table: DefaultTable, Key: fmt.Sprint("k", i)}); err != nil {
+			t.Errorf("k%d after recovery: %v", i, err)
+		}
+	}
 }
