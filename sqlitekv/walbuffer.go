@@ -113,8 +113,8 @@ type bufferedWAL struct {
 	at           int64 // offset of buf in the file
 	buf          []byte
 	fsyncCommits bool // --sync full: a commit's sync (SYNC_NORMAL) fsyncs too
-	reserveAhead bool // extend the file with zeros ahead of the frames
-	reserved     int64
+	reserveAhead bool  // extend the file with zeros ahead of the frames
+	reserved     int64 // the file reaches at least this far
 }
 
 func (f *bufferedWAL) Unwrap() vfs.File { return f.File }

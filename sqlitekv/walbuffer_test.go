@@ -394,8 +394,10 @@ func TestBufferedWAL_AReservedWALRecoversEveryCommit(t *testing.T) {
 	for i := 1; i < 20; i++ {
 		put(t, s, fmt.Sprint("k", i), "v")
 	}
-	if grown, err := os.Stat(wal); err != nil || grown.Size() != info.Size() {
-		t.Fatalf("WAL went from %d bytes to %v (%v) over 19 small commits, want no growth", info.Size(), grown.Size(), err)
+	grown, err := os.Stat(wal)
+	must(t, err)
+	if grown.Size() != info.Size() {
+		t.Fatalf("WAL went from %d bytes to %d over 19 small commits, want no growth", info.Size(), grown.Size())
 	}
 
 	dir := t.TempDir()
