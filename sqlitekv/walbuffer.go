@@ -112,7 +112,7 @@ type bufferedWAL struct {
 	vfs.File
 	at           int64 // offset of buf in the file
 	buf          []byte
-	fsyncCommits bool // --sync full: a commit's sync (SYNC_NORMAL) fsyncs too
+	fsyncCommits bool  // --sync full: a commit's sync (SYNC_NORMAL) fsyncs too
 	reserveAhead bool  // extend the file with zeros ahead of the frames
 	reserved     int64 // the file reaches at least this far
 }
