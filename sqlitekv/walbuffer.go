@@ -47,7 +47,9 @@ const walBufferLimit = 16 << 20
 // short benchmark. Frames written over zeros only replace data. The
 // zeros are safe in SQLite's log: it reads a WAL only up to the first
 // frame whose salts and checksum fail, as it does the stale frames a
-// restarted WAL leaves past its end.
+// restarted WAL leaves past its end. A WAL is extended only once its
+// frames reach walReserve, so that the many databases that see a few
+// writes each keep small logs: the reserve never more than doubles one.
 const walReserve = 1 << 20
 
 var walZeros = make([]byte, walReserve)
@@ -199,9 +201,7 @@ func (f *bufferedWAL) flush() error {
 		return nil
 	}
 	_, err := f.File.WriteAt(f.buf, f.at)
-	if err == nil { // the frames first: the zeros must not take their room on a full disk
-		f.reserve(f.at + int64(len(f.buf)))
-	}
+	f.reserve(f.at + int64(len(f.buf))) // after the frames: on a full disk the zeros must not take their room
 	f.buf = f.buf[:0]
 	if cap(f.buf) > walBufferLimit {
 		f.buf = nil // a huge commit's buffer is not kept for good
@@ -209,13 +209,13 @@ func (f *bufferedWAL) flush() error {
 	return fullDisk(err)
 }
 
-// reserve makes sure, once frames are written up to end, that the file
-// reaches at least half of walReserve past them; if not, it extends the
-// file with zeros to walReserve past them. It never writes over a byte
-// the file holds. A failure (a full disk) only leaves the WAL to grow as
-// it would have.
+// reserve makes sure, once frames are written up to end (past
+// walReserve), that the file reaches at least half of walReserve past
+// them; if not, it extends the file with zeros to walReserve past them.
+// It never writes over a byte the file holds. A failure (a full disk)
+// only leaves the WAL to grow as it would have.
 func (f *bufferedWAL) reserve(end int64) {
-	if !f.reserveAhead || end+walReserve/2 <= f.reserved {
+	if !f.reserveAhead || end < walReserve || end+walReserve/2 <= f.reserved {
 		return
 	}
 	size, err := f.File.Size()

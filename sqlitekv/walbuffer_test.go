@@ -314,38 +314,38 @@ func TestBufferedWAL_AGroupSQLiteRolledBackLeavesNothingToWrite(t *testing.T) {
 	checkIntegrity(t, other)
 }
 
-// A growing WAL is extended with zeros ahead of its frames, so that most
-// commits write over blocks the file has; it is extended again when the
-// frames come within half the reserve of its end.
+// A growing WAL is extended with zeros ahead of its frames once they
+// reach the reserve's size, so that most commits write over blocks the
+// file has; it is extended again when the frames come within half the
+// reserve of its end. A small WAL is left as it is.
 func TestBufferedWAL_ReservesZerosAheadOfItsFrames(t *testing.T) {
 	m := &memFile{}
 	f := &bufferedWAL{File: m, reserveAhead: true}
-	write(t, f, 0, "frames")
-	must(t, f.Sync(vfs.SYNC_FULL))
-	if len(m.data) != 6+walReserve || string(m.data[:6]) != "frames" || m.writes != 2 {
-		t.Fatalf("after the first commit: %d bytes in %d writes, starting %q; want %d in 2, starting frames", len(m.data), m.writes, m.data[:6], 6+walReserve)
-	}
-	if !bytes.Equal(m.data[6:], walZeros) {
-		t.Fatal("the reserve is not zeros")
-	}
-	frame := bytes.Repeat([]byte{'f'}, walReserve/4)
-	at := int64(6)
-	commit := func() {
+	at := int64(0)
+	commit := func(n int) {
 		t.Helper()
-		if _, err := f.WriteAt(frame, at); err != nil {
+		if _, err := f.WriteAt(bytes.Repeat([]byte{'f'}, n), at); err != nil {
 			t.Fatal(err)
 		}
-		at += int64(len(frame))
+		at += int64(n)
 		must(t, f.Sync(vfs.SYNC_FULL))
 	}
-	commit()
-	commit() // now within half the reserve of the end
-	if len(m.data) != 6+walReserve || m.writes != 4 {
-		t.Fatalf("after commits within the reserve: %d bytes in %d writes; want %d in 4", len(m.data), m.writes, 6+walReserve)
+	commit(walReserve - 10)
+	if len(m.data) != walReserve-10 || m.writes != 1 {
+		t.Fatalf("a WAL short of the reserve: %d bytes in %d writes; want %d in 1", len(m.data), m.writes, walReserve-10)
 	}
-	commit()
-	if want := int(at) + walReserve; len(m.data) != want || m.writes != 6 {
-		t.Fatalf("after a commit past half the reserve: %d bytes in %d writes; want %d in 6", len(m.data), m.writes, want)
+	commit(10)
+	if len(m.data) != 2*walReserve || m.writes != 3 || !bytes.Equal(m.data[walReserve:], walZeros) {
+		t.Fatalf("a WAL that reached the reserve: %d bytes in %d writes; want %d in 3, zeros past the frames", len(m.data), m.writes, 2*walReserve)
+	}
+	commit(walReserve / 4)
+	commit(walReserve / 4) // now within half the reserve of the end
+	if len(m.data) != 2*walReserve || m.writes != 5 {
+		t.Fatalf("after commits within the reserve: %d bytes in %d writes; want %d in 5", len(m.data), m.writes, 2*walReserve)
+	}
+	commit(walReserve / 4)
+	if want := int(at) + walReserve; len(m.data) != want || m.writes != 7 {
+		t.Fatalf("after a commit past half the reserve: %d bytes in %d writes; want %d in 7", len(m.data), m.writes, want)
 	}
 	if got := m.data[at-1 : at+1]; string(got) != "f\x00" {
 		t.Fatalf("the frames end in %q, want f then a zero", got)
@@ -355,49 +355,53 @@ func TestBufferedWAL_ReservesZerosAheadOfItsFrames(t *testing.T) {
 // Zeros go only past the file's end: the stale frames of a WAL that
 // started over, or another writer's, are never written over.
 func TestBufferedWAL_ReservesOnlyPastTheFilesEnd(t *testing.T) {
-	stale := bytes.Repeat([]byte{'s'}, walReserve)
+	stale := bytes.Repeat([]byte{'s'}, 2*walReserve)
 	m := &memFile{data: bytes.Clone(stale)}
 	f := &bufferedWAL{File: m, reserveAhead: true}
-	write(t, f, 0, "new")
-	must(t, f.Sync(vfs.SYNC_FULL))
-	if m.writes != 1 || string(m.data[:3]) != "new" || !bytes.Equal(m.data[3:], stale[3:]) {
-		t.Fatalf("a commit within a long WAL: %d writes, %d bytes; want 1 write and the stale bytes kept", m.writes, len(m.data))
+	want := bytes.Clone(stale)
+	commit := func(at int, frames string) {
+		t.Helper()
+		write(t, f, int64(at), frames)
+		must(t, f.Sync(vfs.SYNC_FULL))
+		copy(want[at:], frames)
 	}
-	write(t, f, walReserve-10, "near") // within half the reserve of the end
-	must(t, f.Sync(vfs.SYNC_FULL))
-	if !bytes.Equal(m.data[3:walReserve-10], stale[3:walReserve-10]) || string(m.data[walReserve-10:walReserve-6]) != "near" ||
-		!bytes.Equal(m.data[walReserve-6:walReserve], stale[walReserve-6:]) {
-		t.Fatal("the reserve wrote over the file's bytes")
+	commit(walReserve, "past the reserve, far from the end")
+	if m.writes != 1 || !bytes.Equal(m.data, want) {
+		t.Fatalf("frames far from a long WAL's end: %d writes, %d bytes; want 1 write, the rest kept", m.writes, len(m.data))
 	}
-	if want := walReserve - 6 + walReserve; len(m.data) != want || !bytes.Equal(m.data[walReserve:], walZeros[:want-walReserve]) {
-		t.Fatalf("after frames near the end: %d bytes, want %d, zeros past the old end", len(m.data), want)
+	commit(len(stale)-10, "near") // within half the reserve of the end
+	want = append(want, walZeros[:len(stale)-6+walReserve-len(want)]...)
+	if !bytes.Equal(m.data, want) {
+		t.Fatalf("after frames near the end: %d bytes, want %d: the file's bytes kept, zeros past its old end", len(m.data), len(want))
 	}
 }
 
-// On disk, the writer's WAL holds written blocks ahead of its commits,
-// and a copy of the files taken then, as a power cut leaves them, opens
-// with every committed write: SQLite's recovery stops at the zeros.
+// On disk, a busy writer's WAL holds written blocks ahead of its
+// commits, and a copy of the files taken then, as a power cut leaves
+// them, opens with every committed write: SQLite's recovery stops at the
+// zeros. A database that saw a few small writes keeps a small WAL.
 func TestBufferedWAL_AReservedWALRecoversEveryCommit(t *testing.T) {
 	s, _ := mustOpenStore(t, Options{})
-	put(t, s, "k0", "v")
+	put(t, s, "small", "v")
 	wal := s.path + "-wal"
 	info, err := os.Stat(wal)
-	if err != nil {
-		t.Fatal(err)
+	must(t, err)
+	if info.Size() >= walReserve/2 {
+		t.Fatalf("WAL of %d bytes after one small write, want it small", info.Size())
 	}
-	if info.Size() < walReserve {
-		t.Fatalf("WAL of %d bytes after a commit, want at least the reserve, %d", info.Size(), walReserve)
+	put(t, s, "big", strings.Repeat("b", walReserve)) // its value and its history row pass the reserve
+	info, err = os.Stat(wal)
+	must(t, err)
+	if st := info.Sys().(*syscall.Stat_t); info.Size() < 2*walReserve || st.Blocks*512 < info.Size() {
+		t.Fatalf("WAL of %d bytes (%d in blocks) after 2 MiB of frames, want 1 MiB more, written", info.Size(), st.Blocks*512)
 	}
-	if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Blocks*512 < info.Size() {
-		t.Fatalf("WAL of %d bytes holds %d bytes of blocks: the reserve was not written", info.Size(), st.Blocks*512)
-	}
-	for i := 1; i < 20; i++ {
+	for i := range 20 {
 		put(t, s, fmt.Sprint("k", i), "v")
 	}
 	grown, err := os.Stat(wal)
 	must(t, err)
 	if grown.Size() != info.Size() {
-		t.Fatalf("WAL went from %d bytes to %d over 19 small commits, want no growth", info.Size(), grown.Size())
+		t.Fatalf("WAL went from %d bytes to %d over 20 small commits, want no growth", info.Size(), grown.Size())
 	}
 
 	dir := t.TempDir()
@@ -409,9 +413,9 @@ func TestBufferedWAL_AReservedWALRecoversEveryCommit(t *testing.T) {
 	copied, err := Open(filepath.Join(dir, "copy.db"), false, Options{})
 	must(t, err)
 	defer copied.Close()
-	for i := range 20 {
-		if _, err := copied.Get(context.Background(), GetRequest{Table: DefaultTable, Key: fmt.Sprint("k", i)}); err != nil {
-			t.Errorf("k%d after recovery: %v", i, err)
+	for _, key := range []string{"small", "big", "k0", "k19"} {
+		if _, err := copied.Get(context.Background(), GetRequest{Table: DefaultTable, Key: key}); err != nil {
+			t.Errorf("%s after recovery: %v", key, err)
 		}
 	}
 }
