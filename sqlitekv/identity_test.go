@@ -64,7 +64,8 @@ func TestWriter_CommitToADeletedFileFails(t *testing.T) {
 }
 
 // BenchmarkFileIdentity_CheckCommitted is what each group commit adds to
-// make sure it went to the file the path names: two lstat calls.
+// make sure it went to the file the path names: a stat of each file's
+// inode (isInode).
 func BenchmarkFileIdentity_CheckCommitted(b *testing.B) {
 	s, _ := mustOpenStore(b, Options{})
 	put(b, s, "k", "v")

@@ -201,7 +201,9 @@ func (f *bufferedWAL) flush() error {
 		return nil
 	}
 	_, err := f.File.WriteAt(f.buf, f.at)
-	f.reserve(f.at + int64(len(f.buf))) // after the frames: on a full disk the zeros must not take their room
+	if err == nil {
+		f.reserve(f.at + int64(len(f.buf))) // after the frames: on a full disk the zeros must not take their room
+	}
 	f.buf = f.buf[:0]
 	if cap(f.buf) > walBufferLimit {
 		f.buf = nil // a huge commit's buffer is not kept for good
