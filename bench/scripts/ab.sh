@@ -10,24 +10,12 @@
 # Needs kvbench at $KVBENCH (default /tmp/kvbench); uses 127.0.0.1:18080.
 set -eu
 a=$1 b=$2 scenario=$3 rounds=${4:-6}
-kvbench=${KVBENCH:-/tmp/kvbench}
-addr=127.0.0.1:18080
+. "$(dirname "$0")/fresh-kvd.sh"
 out=$(mktemp)
-measure() {
-	"$kvbench" -url "http://$addr" -d "${DURATION:-4s}" -c 64 -quiet -fresh -json -scenario "$1" |
-		python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("items_per_s") or d["throughput_rps"])'
-}
+noop_then_scenario() { printf '%s %s' "$(measure noop "${DURATION:-4s}")" "$(measure "$scenario" "${DURATION:-4s}")"; }
 for _ in $(seq "$rounds"); do
 	for kvd in "$a" "$b"; do
-		data=$(mktemp -d)
-		"$kvd" --listen "$addr" --data-dir "$data" --sync full --log-level warn >/dev/null 2>&1 &
-		pid=$!
-		sleep 0.5
-		noop=$(measure noop)
-		x=$(measure "$scenario")
-		kill "$pid"
-		wait "$pid" || true
-		rm -rf "$data"
+		read -r noop x <<<"$(with_fresh_kvd "$kvd" noop_then_scenario)"
 		printf '%s %.0f %.0f\n' "$kvd" "$noop" "$x" | tee -a "$out"
 	done
 done

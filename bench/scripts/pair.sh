@@ -12,8 +12,7 @@
 # Needs kvbench at $KVBENCH (default /tmp/kvbench); uses 127.0.0.1:18080.
 set -eu
 a=$1 b=$2 scenario=$3 rounds=${4:-20}
-kvbench=${KVBENCH:-/tmp/kvbench}
-addr=127.0.0.1:18080
+. "$(dirname "$0")/fresh-kvd.sh"
 out=$(mktemp)
 for i in $(seq "$rounds"); do
 	order="A B"
@@ -21,15 +20,7 @@ for i in $(seq "$rounds"); do
 	for which in $order; do
 		kvd=$a
 		if [ "$which" = B ]; then kvd=$b; fi
-		data=$(mktemp -d)
-		"$kvd" --listen "$addr" --data-dir "$data" --sync full --log-level warn >/dev/null 2>&1 &
-		pid=$!
-		sleep 0.5
-		x=$("$kvbench" -url "http://$addr" -d 3s -c 64 -quiet -fresh -json -scenario "$scenario" |
-			python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("items_per_s") or d["throughput_rps"])')
-		kill "$pid"
-		wait "$pid" || true
-		rm -rf "$data"
+		x=$(with_fresh_kvd "$kvd" measure "$scenario" 3s)
 		printf '%s %s %s %.0f\n' "$i" "$which" "$kvd" "$x" | tee -a "$out"
 	done
 done

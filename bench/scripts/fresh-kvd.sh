@@ -1,0 +1,26 @@
+# Sourced by ab.sh and pair.sh: a fresh kvd on 127.0.0.1:18080 and
+# kvbench against it. Needs kvbench at $KVBENCH (default /tmp/kvbench).
+kvbench=${KVBENCH:-/tmp/kvbench}
+addr=127.0.0.1:18080
+
+# with_fresh_kvd KVD COMMAND... starts KVD (--sync full) on an empty data
+# directory, runs COMMAND, then stops KVD and removes the directory.
+with_fresh_kvd() {
+	local kvd=$1 data pid
+	shift
+	data=$(mktemp -d)
+	"$kvd" --listen "$addr" --data-dir "$data" --sync full --log-level warn >/dev/null 2>&1 &
+	pid=$!
+	sleep 0.5
+	"$@"
+	kill "$pid"
+	wait "$pid" || true
+	rm -rf "$data"
+}
+
+# measure SCENARIO DURATION prints its throughput at 64 connections on a
+# fresh database: requests/s, or items/s for batch-set.
+measure() {
+	"$kvbench" -url "http://$addr" -d "$2" -c 64 -quiet -fresh -json -scenario "$1" |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("items_per_s") or d["throughput_rps"])'
+}
