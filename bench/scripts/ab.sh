@@ -3,9 +3,9 @@
 #
 # Compares two kvd binaries on one scenario, alternating A and B round by
 # round so that drifts of the machine hit both alike. Each round starts a
-# fresh kvd (--sync full, empty data directory), runs noop then SCENARIO
-# (4 s each, 64 connections, fresh database) and prints the ratio; the
-# medians per binary come last. batch-set is counted in items/s.
+# fresh kvd (--sync $SYNC, default full; empty data directory), runs noop
+# then SCENARIO (4 s each, 64 connections, fresh database) and prints the
+# ratio; the medians per binary come last. batch-set is counted in items/s.
 #
 # Needs kvbench at $KVBENCH (default /tmp/kvbench); uses 127.0.0.1:18080.
 set -eu

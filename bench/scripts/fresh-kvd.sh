@@ -1,20 +1,22 @@
-# Sourced by ab.sh and pair.sh: a fresh kvd on 127.0.0.1:18080 and
-# kvbench against it. Needs kvbench at $KVBENCH (default /tmp/kvbench).
+# Sourced by the scripts that measure one kvd at a time: a fresh kvd on
+# 127.0.0.1:18080 and kvbench against it. Needs kvbench at $KVBENCH
+# (default /tmp/kvbench).
 kvbench=${KVBENCH:-/tmp/kvbench}
 addr=127.0.0.1:18080
 
-# with_fresh_kvd KVD COMMAND... starts KVD (--sync full) on an empty data
-# directory, runs COMMAND, then stops KVD and removes the directory.
+# with_fresh_kvd KVD COMMAND... starts KVD (--sync $SYNC, default full)
+# on an empty data directory, runs COMMAND with kvd_pid set to KVD's
+# process, then stops KVD and removes the directory.
 with_fresh_kvd() {
-	local kvd=$1 data pid
+	local kvd=$1 data
 	shift
 	data=$(mktemp -d)
-	"$kvd" --listen "$addr" --data-dir "$data" --sync full --log-level warn >/dev/null 2>&1 &
-	pid=$!
+	"$kvd" --listen "$addr" --data-dir "$data" --sync "${SYNC:-full}" --log-level warn >/dev/null 2>&1 &
+	kvd_pid=$!
 	sleep 0.5
 	"$@"
-	kill "$pid"
-	wait "$pid" || true
+	kill "$kvd_pid"
+	wait "$kvd_pid" || true
 	rm -rf "$data"
 }
 

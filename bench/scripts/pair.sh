@@ -3,11 +3,12 @@
 #
 # Compares two kvd binaries on one scenario by its own throughput, for a
 # difference smaller than ab.sh can see. Each round runs A and B back to
-# back (the order flips every round), each a fresh kvd (--sync full, empty
-# data directory) and 3 s of SCENARIO at 64 connections. The machine's
-# slow and fast spells last minutes, so the two runs of a round share one;
-# what is left is B's gain over A in each round, whose mean is printed
-# with its standard error. batch-set is counted in items/s.
+# back (the order flips every round), each a fresh kvd (--sync $SYNC,
+# default full; empty data directory) and 3 s of SCENARIO at 64
+# connections. The machine's slow and fast spells last minutes, so the
+# two runs of a round share one; what is left is B's gain over A in each
+# round, whose mean is printed with its standard error. batch-set is
+# counted in items/s.
 #
 # Needs kvbench at $KVBENCH (default /tmp/kvbench); uses 127.0.0.1:18080.
 set -eu

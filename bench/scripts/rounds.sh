@@ -1,33 +1,30 @@
 #!/bin/bash
 # rounds.sh KVD [ROUNDS]
 #
-# The spread of the targets' figures: one fresh kvd (--sync full), then
-# ROUNDS (default 5) rounds of noop, incr-hot at 64 and at 1 connection,
-# get and batch-set (5 s each, fresh database each). Per scenario it
-# prints throughput/p99, and items/s for batch-set; then the ratios of
-# incr-hot and get to the round's noop, and their medians.
+# The spread of the targets' figures: one fresh kvd (--sync $SYNC,
+# default full), then ROUNDS (default 5) rounds of noop, incr-hot at 64
+# and at 1 connection, get and batch-set (5 s each, fresh database
+# each). Per scenario it prints throughput/p99, and items/s for
+# batch-set; then the ratios of incr-hot and get to the round's noop, and
+# their medians.
 #
 # Needs kvbench at $KVBENCH (default /tmp/kvbench); uses 127.0.0.1:18080.
 set -eu
 kvd=$1 rounds=${2:-5}
-kvbench=${KVBENCH:-/tmp/kvbench}
-addr=127.0.0.1:18080
-data=$(mktemp -d) out=$(mktemp)
-"$kvd" --listen "$addr" --data-dir "$data" --sync full --log-level warn >/dev/null 2>&1 &
-pid=$!
-sleep 0.5
-for r in $(seq "$rounds"); do
-	line=""
-	for args in "noop -c 64" "incr-hot -c 64" "incr-hot -c 1" "get -c 64" "batch-set -c 64"; do
-		# shellcheck disable=SC2086 # args holds a scenario and its flags
-		line="$line $("$kvbench" -url "http://$addr" -d 5s -quiet -fresh -json -scenario $args |
-			python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f/%.1f/%.0f" % (d["throughput_rps"], d["latency_ms"]["p99"], d.get("items_per_s", 0)))')"
+. "$(dirname "$0")/fresh-kvd.sh"
+out=$(mktemp)
+run_rounds() {
+	for r in $(seq "$rounds"); do
+		line=""
+		for args in "noop -c 64" "incr-hot -c 64" "incr-hot -c 1" "get -c 64" "batch-set -c 64"; do
+			# shellcheck disable=SC2086 # args holds a scenario and its flags
+			line="$line $("$kvbench" -url "http://$addr" -d 5s -quiet -fresh -json -scenario $args |
+				python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f/%.1f/%.0f" % (d["throughput_rps"], d["latency_ms"]["p99"], d.get("items_per_s", 0)))')"
+		done
+		echo "$line" | tee -a "$out" | awk -v r="$r" '{printf "round %s: noop %s | incr-hot 64 %s | incr-hot 1 %s | get %s | batch-set %s (req/s/p99 ms/items/s)\n", r, $1, $2, $3, $4, $5}'
 	done
-	echo "$line" | tee -a "$out" | awk -v r="$r" '{printf "round %s: noop %s | incr-hot 64 %s | incr-hot 1 %s | get %s | batch-set %s (req/s/p99 ms/items/s)\n", r, $1, $2, $3, $4, $5}'
-done
-kill "$pid"
-wait "$pid" || true
-rm -rf "$data"
+}
+with_fresh_kvd "$kvd" run_rounds
 python3 - "$out" <<'PY'
 import statistics, sys
 rows = [[[float(x) for x in f.split("/")] for f in line.split()] for line in open(sys.argv[1])]

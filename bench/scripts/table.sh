@@ -10,8 +10,7 @@
 # Needs kvbench at $KVBENCH (default /tmp/kvbench); uses 127.0.0.1:18080.
 set -eu
 kvd=$1
-kvbench=${KVBENCH:-/tmp/kvbench}
-addr=127.0.0.1:18080
+. "$(dirname "$0")/fresh-kvd.sh"
 out=$(mktemp -d)
 rows=(
 	"noop 64 -scenario noop -c 64"
@@ -25,19 +24,15 @@ rows=(
 	"batch-set 64 -scenario batch-set -c 64"
 	"batch-set 8 -scenario batch-set -c 8"
 )
-for sync in full normal; do
-	data=$(mktemp -d)
-	"$kvd" --listen "$addr" --data-dir "$data" --sync "$sync" --log-level warn >/dev/null 2>&1 &
-	pid=$!
-	sleep 0.5
+run_rows() {
 	for row in "${rows[@]}"; do
 		read -r name conns args <<<"$row"
 		# shellcheck disable=SC2086 # args holds the scenario's flags
-		"$kvbench" -url "http://$addr" -d 8s -quiet -fresh -json $args >"$out/$sync-$name-$conns.json"
+		"$kvbench" -url "http://$addr" -d 8s -quiet -fresh -json $args >"$out/$SYNC-$name-$conns.json"
 	done
-	kill "$pid"
-	wait "$pid" || true
-	rm -rf "$data"
+}
+for sync in full normal; do
+	SYNC=$sync with_fresh_kvd "$kvd" run_rows
 done
 python3 - "$out" "${rows[@]}" <<'PY'
 import json, sys
