@@ -5,7 +5,10 @@
 # round so that drifts of the machine hit both alike. Each round starts a
 # fresh kvd (--sync $SYNC, default full; empty data directory), runs noop
 # then SCENARIO (4 s each, 64 connections, fresh database) and prints the
-# ratio; the medians per binary come last. batch-set is counted in items/s.
+# ratio; the medians per binary come last, with the mean ratio and its
+# standard error: one build's median moves by ±0.03 from run to run, and
+# the mean's error says how far to trust it. batch-set is counted in
+# items/s.
 #
 # Needs kvbench at $KVBENCH (default /tmp/kvbench); uses 127.0.0.1:18080.
 set -eu
@@ -24,8 +27,10 @@ import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 for kvd in dict.fromkeys(r[0] for r in rows):
     mine = [r for r in rows if r[0] == kvd]
-    print("%s: median %.0f, median ratio to noop %.3f" % (kvd,
+    ratios = [float(r[2]) / float(r[1]) for r in mine]
+    se = statistics.stdev(ratios) / len(ratios) ** 0.5 if len(ratios) > 1 else float("nan")
+    print("%s: median %.0f, median ratio to noop %.3f (mean %.3f ± %.3f, %d rounds)" % (kvd,
         statistics.median(float(r[2]) for r in mine),
-        statistics.median(float(r[2]) / float(r[1]) for r in mine)))
+        statistics.median(ratios), statistics.mean(ratios), se, len(ratios)))
 PY
 rm -f "$out"
