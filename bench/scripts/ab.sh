@@ -4,11 +4,11 @@
 # Compares two kvd binaries on one scenario, alternating A and B round by
 # round so that drifts of the machine hit both alike. Each round starts a
 # fresh kvd (--sync $SYNC, default full; empty data directory), runs noop
-# then SCENARIO (4 s each, 64 connections, fresh database) and prints the
-# ratio; the medians per binary come last, with the mean ratio and its
-# standard error: one build's median moves by ±0.03 from run to run, and
-# the mean's error says how far to trust it. batch-set is counted in
-# items/s.
+# then SCENARIO (4 s each, 64 connections, fresh database) and prints
+# both throughputs. Last come each binary's medians, and its mean ratio to
+# noop with that mean's standard error: one build's median moves by ±0.03
+# from run to run, and the error says how far to trust the mean.
+# batch-set is counted in items/s.
 #
 # Needs kvbench at $KVBENCH (default /tmp/kvbench); uses 127.0.0.1:18080.
 set -eu
