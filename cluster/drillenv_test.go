@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -107,10 +108,27 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-// logDir keeps every process's log; a failed drill prints where.
+// logDirs holds each test's folder of process logs.
+var logDirs sync.Map // *testing.T → string
+
+// logDir is where the processes a test starts write their logs: a folder
+// of its own, which a failed test keeps (its failures say where) and a
+// passing one removes.
 func logDir(t *testing.T) string {
-	dir := filepath.Join(os.TempDir(), "kvd-drill-logs")
-	os.MkdirAll(dir, 0o755)
+	if dir, ok := logDirs.Load(t); ok {
+		return dir.(string)
+	}
+	dir, err := os.MkdirTemp("", "kvd-drill-logs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logDirs.Store(t, dir)
+	t.Cleanup(func() { // registered first, so it runs after the processes are stopped
+		logDirs.Delete(t)
+		if !t.Failed() {
+			os.RemoveAll(dir)
+		}
+	})
 	return dir
 }
 
@@ -285,4 +303,15 @@ func (c *cluster) owner(db string) string {
 	}
 	v, _ := base64.StdEncoding.DecodeString(out.Kvs[0].Value)
 	return string(v)
+}
+
+// ownedByOthers counts the dbs that a node other than id owns now.
+func (c *cluster) ownedByOthers(dbs []string, id string) int {
+	n := 0
+	for _, db := range dbs {
+		if o := c.owner(db + ".db"); o != "" && o != id {
+			n++
+		}
+	}
+	return n
 }
