@@ -192,9 +192,10 @@ func TestClusterDrill(t *testing.T) {
 	// Peers take n1's databases over once etcd has expired its lease and
 	// the router has left n1 out. Count them while n1 is still cut off:
 	// once it is back, the router sends them home to it again.
-	taken := 0
+	var taken int
+	var tookOver time.Time
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		taken = c.ownedByOthers(mine, n1.id)
+		taken, tookOver = c.ownedByOthers(mine, n1.id), time.Now()
 		if taken > 0 || time.Now().After(deadline) {
 			break
 		}
@@ -219,6 +220,7 @@ func TestClusterDrill(t *testing.T) {
 		}
 	}
 	t.Logf("step 6: %d acknowledged writes lost, all within %s's lease (the replication lag); none acknowledged after it", inLag, n1.id)
+	t.Logf("step 6: peers owned %d of %s's %d databases, counted %v after the cut", taken, n1.id, len(mine), tookOver.Sub(cutAt).Round(time.Millisecond))
 	if taken == 0 {
 		t.Errorf("step 6: no database of %s was taken over while it was cut off", n1.id)
 	}
