@@ -194,12 +194,10 @@ func TestClusterDrill(t *testing.T) {
 	// once it is back, the router sends them home to it again.
 	var taken int
 	var tookOver time.Time
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	eventually(10*time.Second, func() bool {
 		taken, tookOver = c.ownedByOthers(mine, n1.id), time.Now()
-		if taken > 0 || time.Now().After(deadline) {
-			break
-		}
-	}
+		return taken > 0
+	})
 	stale()
 	stop()
 	n1.etcd.heal()

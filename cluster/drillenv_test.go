@@ -142,15 +142,25 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// waitFor fails the test unless ok holds within the bound.
 func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
 	t.Helper()
+	if !eventually(within, ok) {
+		t.Fatalf("%s: not within %v (logs in %s)", what, within, logDir(t))
+	}
+}
+
+// eventually polls ok until it holds or within has passed, and says
+// whether it held.
+func eventually(within time.Duration, ok func() bool) bool {
 	deadline := time.Now().Add(within)
 	for !ok() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v (logs in %s)", what, within, logDir(t))
+			return false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return true
 }
 
 func answers(url string) bool {
