@@ -201,7 +201,7 @@ func TestClusterDrill(t *testing.T) {
 	stale()
 	stop()
 	n1.etcd.heal()
-	waitFor(t, n1.id+" ready again once it reaches etcd", 15*time.Second, func() bool { return answers(n1.url() + "/readyz") })
+	waitFor(t, n1.id+" ready again once it reaches etcd", 15*time.Second, n1.kvd.running(t, func() bool { return answers(n1.url() + "/readyz") }))
 	r = check(fmt.Sprintf("step 6 (%s cut off from etcd, still reached directly)", n1.id))
 	// n1's last renewal was sent before the cut, so it stops committing
 	// at the latest a TTL less a fifth after it. A write acknowledged

@@ -6,11 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,6 +97,19 @@ func (p *proc) kill() {
 // signal sends sig to the process (SIGSTOP freezes it, SIGCONT wakes it).
 func (p *proc) signal(sig syscall.Signal) { p.cmd.Process.Signal(sig) }
 
+// running is ok, unless p has ended: then the test fails at once with how
+// it ended, where a wait for ok would only time out.
+func (p *proc) running(t *testing.T, ok func() bool) func() bool {
+	return func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("%s ended: %v (logs in %s)", p.name, p.cmd.ProcessState, logDir(t))
+		default:
+		}
+		return ok()
+	}
+}
+
 // stop asks the process to end (SIGTERM) and waits up to a bound.
 func (p *proc) stop(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
@@ -132,14 +147,43 @@ func logDir(t *testing.T) string {
 	return dir
 }
 
+// freePort picks a free port for a process the drill starts, below the
+// kernel's ephemeral range where there is room: a port from that range,
+// free when picked, may become the local port of an outgoing connection
+// (HAProxy's health checks, a node's etcd client) before the process binds
+// it, or before a killed kvd is restarted on it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listenBelowEphemeral()
+	if err != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// listenBelowEphemeral listens on a random free port from 10000 up to
+// where the kernel's ephemeral ports begin.
+func listenBelowEphemeral() (net.Listener, error) {
+	const lowest = 10000 // above the well-known services' ports
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return nil, err
+	}
+	ephemeral, _ := strconv.Atoi(strings.Fields(string(b) + " 0")[0])
+	if ephemeral < lowest+1000 {
+		return nil, fmt.Errorf("ephemeral ports begin at %d", ephemeral)
+	}
+	for range 100 {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lowest+rand.IntN(ephemeral-lowest))); err == nil {
+			return ln, nil
+		}
+	}
+	return nil, err
 }
 
 // waitFor fails the test unless ok holds within the bound.
@@ -163,8 +207,12 @@ func eventually(within time.Duration, ok func() bool) bool {
 	return true
 }
 
+// probe asks whether a process answers: a hung one fails the probe
+// rather than holding up the test.
+var probe = &http.Client{Timeout: 2 * time.Second}
+
 func answers(url string) bool {
-	resp, err := http.Get(url)
+	resp, err := probe.Get(url)
 	if err != nil {
 		return false
 	}
@@ -204,12 +252,12 @@ func startCluster(t *testing.T, kvdBin string, nodes int) *cluster {
 	c.replica = filepath.Join(c.dir, "replica")
 	clientPort, peerPort := freePort(t), freePort(t)
 	c.etcdURL = fmt.Sprintf("http://127.0.0.1:%d", clientPort)
-	start(t, "etcd", c.bin["etcd"], "--data-dir", filepath.Join(c.dir, "etcd"),
+	etcd := start(t, "etcd", c.bin["etcd"], "--data-dir", filepath.Join(c.dir, "etcd"),
 		"--listen-client-urls", c.etcdURL, "--advertise-client-urls", c.etcdURL,
 		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peerPort),
 		"--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peerPort),
 		"--initial-cluster", fmt.Sprintf("default=http://127.0.0.1:%d", peerPort))
-	waitFor(t, "etcd answers", 20*time.Second, func() bool { return answers(c.etcdURL + "/health") })
+	waitFor(t, "etcd answers", 20*time.Second, etcd.running(t, func() bool { return answers(c.etcdURL + "/health") }))
 	for i := range nodes {
 		n := &node{id: fmt.Sprintf("n%d", i+1), port: freePort(t)}
 		n.dataDir = filepath.Join(c.dir, n.id)
@@ -234,7 +282,7 @@ func (c *cluster) startSidecar(n *node) {
 	os.WriteFile(conf, fmt.Appendf(nil, "socket:\n  enabled: true\n  path: %s\ndbs: []\n", n.socket), 0o644)
 	os.Remove(n.socket)
 	n.litestream = start(t, n.id+"-litestream", c.bin["litestream"], "replicate", "-config", conf)
-	waitFor(t, n.id+" litestream socket", 10*time.Second, func() bool { _, err := os.Stat(n.socket); return err == nil })
+	waitFor(t, n.id+" litestream socket", 10*time.Second, n.litestream.running(t, func() bool { _, err := os.Stat(n.socket); return err == nil }))
 }
 
 func (c *cluster) startKVD(n *node) {
@@ -242,7 +290,7 @@ func (c *cluster) startKVD(n *node) {
 		"--data-dir", n.dataDir, "--cluster-node", n.id, "--cluster-etcd", n.etcd.url(),
 		"--cluster-replica", "file://"+c.replica, "--cluster-lease-ttl", leaseTTL.String(),
 		"--litestream", c.bin["litestream"], "--litestream-socket", n.socket)
-	waitFor(c.t, n.id+" ready", 20*time.Second, func() bool { return answers(n.url() + "/readyz") })
+	waitFor(c.t, n.id+" ready", 20*time.Second, n.kvd.running(c.t, func() bool { return answers(n.url() + "/readyz") }))
 }
 
 // startHAProxy runs the router as deploy/cluster/local/haproxy.cfg
@@ -275,9 +323,9 @@ func (c *cluster) startHAProxy() {
 	}
 	path := filepath.Join(c.dir, "haproxy.cfg")
 	os.WriteFile(path, []byte(conf.String()), 0o644)
-	start(t, "haproxy", c.bin["haproxy"], "-db", "-f", path)
+	haproxy := start(t, "haproxy", c.bin["haproxy"], "-db", "-f", path)
 	c.front = fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitFor(t, "haproxy serves", 10*time.Second, func() bool { return answers(c.front + "/readyz") })
+	waitFor(t, "haproxy serves", 10*time.Second, haproxy.running(t, func() bool { return answers(c.front + "/readyz") }))
 }
 
 // pin routes db to node from now on, through HAProxy's runtime API.
