@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -150,6 +151,13 @@ func TestKeys_EscapedSlashesAndOperationWords(t *testing.T) {
 	ts.do(t, "PUT", kv("users/bob/profile", q), `p`)
 	if got := string(ts.do(t, "GET", kv("users%2Fbob%2Fprofile", "db=app"), "").Body); got != "p" {
 		t.Fatalf("hierarchical key: got %q, want p", got)
+	}
+	// A key is its path segment unescaped once, however the client escaped it.
+	for escaped, key := range map[string]string{"100%25": "100%", "a%252Fincr": "a%2Fincr", "%61%62": "ab", "a%20b": "a b"} {
+		ts.do(t, "PUT", kv(escaped, q), key)
+		if got := string(ts.do(t, "GET", kv(url.PathEscape(key), "db=app"), "").Body); got != key {
+			t.Fatalf("key sent as %q: got %q, want it stored under %q", escaped, got, key)
+		}
 	}
 	wantError(t, ts.do(t, "GET", kv("a/incr", "db=app"), ""), 405, "METHOD_NOT_ALLOWED")
 	wantError(t, ts.do(t, "PUT", kv("", q), "x"), 400, "INVALID_PARAMETERS")
