@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -15,13 +16,18 @@ import (
 )
 
 // FuzzParseKVPath: whatever the escaped path, decoding never panics, and
-// a key it accepts satisfies the key contract.
+// a key it accepts satisfies the key contract. Of a path the server's
+// parser accepts, escapedPath reads the path as it was sent.
 func FuzzParseKVPath(f *testing.F) {
-	for _, seed := range []string{"users%2Falice", "a/incr", "a%2Fincr", "batch/get", "x/y/z/history", "%", "%zz", "a%00b", "", "/", "snapshot", "%E2%82%AC/pop"} {
+	for _, seed := range []string{"users%2Falice", "a/incr", "a%2Fincr", "batch/get", "x/y/z/history", "%", "%zz", "a%00b", "", "/", "snapshot", "%E2%82%AC/pop", "%61%62", "100%25", "a%252F", "caf\xc3\xa9%2Fincr", "a\xa3"} {
 		f.Add(seed)
 	}
 	rt := (&Server{}).newRouter()
 	f.Fuzz(func(t *testing.T, rest string) {
+		sent, _, _ := strings.Cut(kvPrefix+rest, "?")
+		if u, err := url.ParseRequestURI(kvPrefix + rest); err == nil && escapedPath(u) != sent {
+			t.Fatalf("escapedPath %q, sent %q", escapedPath(u), sent)
+		}
 		target, err := rt.parseKVPath(kvPrefix + rest)
 		if err != nil {
 			if sqlitekv.CodeOf(err) != sqlitekv.CodeInvalidParameters {

@@ -167,6 +167,19 @@ func TestKeys_EscapedSlashesAndOperationWords(t *testing.T) {
 	wantStatus(t, ts.do(t, "PUT", kv(strings.Repeat("k", 1024), q), "x"), 200)
 }
 
+// curl and other clients may send a key's UTF-8 unescaped, beside an
+// escaped slash: the slash stays part of the key.
+func TestKeys_RawUTF8BesideAnEscapedSlash(t *testing.T) {
+	ts := newTestServer(t)
+	c := dialRaw(t, ts)
+	c.send(t, "PUT "+kv("café%2Fincr", "db=app&create_db_if_missing=true")+" HTTP/1.1\r\nHost: kvd\r\nContent-Length: 1\r\n\r\nv")
+	wantStatus(t, c.answer(t), 200)
+	if got := string(ts.do(t, "GET", kv(url.PathEscape("café/incr"), "db=app"), "").Body); got != "v" {
+		t.Fatalf("key café/incr: got %q, want v", got)
+	}
+	wantError(t, ts.do(t, "GET", kv(url.PathEscape("café"), "db=app"), ""), 404, "KEY_NOT_FOUND")
+}
+
 func TestPut_PayloadTooLarge(t *testing.T) {
 	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.MaxValueBytes = 1000 })
 	wantStatus(t, ts.do(t, "PUT", kv("a", "db=app&create_db_if_missing=true"), strings.Repeat("x", 1000)), 200)

@@ -237,11 +237,13 @@ func (rt *router) parseKVPath(escaped string) (target, error) {
 	return t, nil
 }
 
-// escapedPath is the path as the client sent it. The server's parser
-// keeps it in RawPath whenever it differs from what escaping Path gives,
-// and only as a valid encoding of Path: URL.EscapedPath would check that
-// once more, unescaping the path again (a quarter of a microsecond for a
-// key with an escaped slash, on every request).
+// escapedPath is the path as the client sent it: the parser keeps it in
+// RawPath whenever escaping Path would not give it back. URL.EscapedPath
+// is not that. It unescapes RawPath again to check it (a quarter of a
+// microsecond on every request whose key has an escaped slash), and when
+// the path holds a byte that should have been escaped (UTF-8 sent raw)
+// it escapes Path afresh, which turns an escaped slash into a real one:
+// the key "café/incr" became an incr of "café".
 func escapedPath(u *url.URL) string {
 	if u.RawPath != "" {
 		return u.RawPath
