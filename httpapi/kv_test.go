@@ -305,6 +305,12 @@ func TestUnknownEndpoints_AnswerJSON404(t *testing.T) {
 	ts := newTestServer(t)
 	wantError(t, ts.do(t, "GET", "/nope", ""), 404, "NOT_FOUND")
 	wantError(t, ts.do(t, "PATCH", kv("a", "db=app"), ""), 405, "METHOD_NOT_ALLOWED")
+	// A /kv/ prefix sent escaped names no key: it once stored the whole path as one.
+	for _, path := range []string{"/api/v1/sqlite/kv%2Fa", "/api/v1/sqlite/%6Bv/a", "/api/v1/sqlite%2Fkv/a", "/api/v1/sqlite/kv%2Fbatch%2Fset"} {
+		wantError(t, ts.do(t, "PUT", path+"?db=app&create_db_if_missing=true", "v"), 404, "NOT_FOUND")
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("b", "db=app&create_db_if_missing=true"), "v"), 200)
+	wantError(t, ts.do(t, "GET", kv(url.PathEscape("/api/v1/sqlite/kv/a"), "db=app"), ""), 404, "KEY_NOT_FOUND")
 	wantStatus(t, ts.do(t, "GET", "/healthz", ""), 200)
 	wantStatus(t, ts.do(t, "GET", "/readyz", ""), 200)
 }

@@ -218,7 +218,12 @@ type target struct {
 // parseKVPath decides from the escaped path, where "a%2Fincr" is a key and
 // "a/incr" is the incr operation on key "a".
 func (rt *router) parseKVPath(escaped string) (target, error) {
-	rest := strings.TrimPrefix(escaped, kvPrefix)
+	rest, ok := strings.CutPrefix(escaped, kvPrefix)
+	if !ok {
+		// The prefix itself came escaped ("kv%2Fa", "%6Bv/a"): no /kv/
+		// route takes it, rather than a key named by the whole path.
+		return target{}, sqlitekv.Errorf(codeNotFound, "Unknown endpoint")
+	}
 	if rt.tableOps[rest] {
 		return target{op: rest, table: true}, nil
 	}
