@@ -89,3 +89,18 @@ func TestIncr_UnderJSONPath(t *testing.T) {
 		t.Fatalf("new document under path: Content-Type %q, want application/json", ct)
 	}
 }
+
+// An index steps only into the array the path names: never into a sibling
+// array after a member that holds a scalar.
+func TestJSONPath_AnIndexAfterAScalarFindsNothing(t *testing.T) {
+	ts := newTestServer(t)
+	const doc = `{"b":true,"c":[5,6]}`
+	ts.do(t, "PUT", kv("doc", "db=app&create_db_if_missing=true"), doc)
+	wantError(t, ts.do(t, "GET", kv("doc", "db=app&path=b%5B0%5D"), ""), 404, "PATH_NOT_FOUND")
+	wantError(t, ts.do(t, "POST", kv("doc/incr", "db=app&path=b%5B1%5D&delta=100"), ""), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "PUT", kv("doc", "db=app&path=b%5B0%5D"), `"HIJACK"`), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "PUT", kv("doc", "db=app&path=b%5B0%5D&if_match=5"), `0`), 412, "CAS_MISMATCH") // not the sibling's 5
+	if got := string(ts.do(t, "GET", kv("doc", "db=app"), "").Body); got != doc {
+		t.Fatalf("document after refused path writes: got %s, want %s", got, doc)
+	}
+}

@@ -95,25 +95,51 @@ func ValidJSON(b []byte) bool { return json.Valid(b) }
 var errNotJSON = Errorf(CodeInvalidParameters, "Stored value is not JSON")
 
 // locate finds the value at p in doc: its raw bytes and where they sit.
+//
+// It walks one segment at a time, each inside the node the last one found,
+// and an index only into an array, a member name only into an object.
+// jsonparser.Get with the whole path does not check that: an index after
+// a member that holds no array is taken from a later sibling array (in
+// {"b":true,"c":[5]}, b[0] is 5), and a member named "[0]" answers [0].
 func locate(doc []byte, p JSONPath) (raw []byte, kind jsonparser.ValueType, start, end int, found bool) {
-	value, kind, end, err := jsonparser.Get(doc, p...)
-	if err != nil || kind == jsonparser.NotExist {
-		return nil, jsonparser.NotExist, 0, 0, false
+	node := bytes.Trim(doc, jsonSpace)
+	start = len(doc) - len(bytes.TrimLeft(doc, jsonSpace))
+	end = start + len(node)
+	kind = kindOf(node)
+	for _, seg := range p {
+		if !stepsInto(seg, kind) {
+			return nil, jsonparser.NotExist, 0, 0, false
+		}
+		value, k, valueEnd, err := jsonparser.Get(node, seg)
+		if err != nil || k == jsonparser.NotExist {
+			return nil, jsonparser.NotExist, 0, 0, false
+		}
+		valueStart := valueEnd - len(value)
+		if k == jsonparser.String {
+			valueStart -= 2 // jsonparser strips the quotes
+		}
+		start, end = start+valueStart, start+valueEnd
+		node, kind = doc[start:end], k
 	}
-	start = end - len(value)
-	if kind == jsonparser.String {
-		start -= 2 // jsonparser strips the quotes
-	}
-	return doc[start:end], kind, start, end, true
+	return node, kind, start, end, true
 }
+
+// stepsInto reports whether seg can step into a node of kind: an index into
+// an array, a member name into an object.
+func stepsInto(seg string, kind jsonparser.ValueType) bool {
+	if isIndex(seg) {
+		return kind == jsonparser.Array
+	}
+	return kind == jsonparser.Object
+}
+
+// jsonSpace is what JSON allows around a value.
+const jsonSpace = " \t\r\n"
 
 // jsonGet returns the fragment at p as stored (a string keeps its quotes).
 func jsonGet(doc []byte, p JSONPath) ([]byte, error) {
 	if !json.Valid(doc) {
 		return nil, errNotJSON
-	}
-	if len(p) == 0 {
-		return bytes.TrimSpace(doc), nil
 	}
 	raw, _, _, _, found := locate(doc, p)
 	if !found {
@@ -140,20 +166,10 @@ func jsonSet(doc []byte, p JSONPath, value []byte) ([]byte, error) {
 	}
 	// Find the deepest node of the path that exists (the root always does).
 	k := len(p)
-	var node []byte
-	var kind jsonparser.ValueType
-	var start, end int
-	for ; k > 0; k-- {
-		var found bool
-		if node, kind, start, end, found = locate(doc, p[:k]); found {
-			break
-		}
-	}
-	if k == 0 {
-		trimmed := bytes.TrimSpace(doc)
-		start = bytes.Index(doc, trimmed)
-		node, end = trimmed, start+len(trimmed)
-		kind = kindOf(trimmed)
+	node, kind, start, end, found := locate(doc, p)
+	for !found {
+		k--
+		node, kind, start, end, found = locate(doc, p[:k])
 	}
 	var replacement []byte
 	if k == len(p) {
@@ -256,9 +272,6 @@ func jsonIncr(doc []byte, p JSONPath, delta int64) (newDoc []byte, previous, val
 		return nil, 0, 0, errNotJSON
 	}
 	raw, kind, _, _, found := locate(doc, p)
-	if len(p) == 0 {
-		raw, kind, found = bytes.TrimSpace(doc), jsonparser.Number, true
-	}
 	if found && kind != jsonparser.Null {
 		if previous, err = strconv.ParseInt(string(raw), 10, 64); err != nil {
 			return nil, 0, 0, Errorf(CodeInvalidParameters, "Value at path is not numeric")

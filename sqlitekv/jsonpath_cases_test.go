@@ -66,8 +66,24 @@ func TestJSONPathCases_SetGetIncr(t *testing.T) {
 			t.Errorf("jsonSet(%s, %s, %s): got %v, want INVALID_PARAMETERS", c.doc, c.path, c.value, err)
 		}
 	}
-	if _, err := jsonGet([]byte(`{"a":1}`), mustPath(t, "b")); CodeOf(err) != CodePathNotFound {
-		t.Errorf("missing path: got %v", err)
+	// An index steps only into an array, a name only into an object: never
+	// into a sibling that happens to be one.
+	for _, c := range []struct{ doc, path string }{
+		{`{"a":1}`, "b"}, {`{"b":true,"c":[5,6]}`, "b[0]"}, {`{"user":{"name":"bob","roles":["admin"]}}`, "user.name[0]"},
+		{`{"[0]":"member","list":[1]}`, "[0]"}, {`[{"a":1}]`, "a"}, {`{"a":[1],"b":{"c":2}}`, "a.c"},
+	} {
+		if _, err := jsonGet([]byte(c.doc), mustPath(t, c.path)); CodeOf(err) != CodePathNotFound {
+			t.Errorf("jsonGet(%s, %s): got %v, want PATH_NOT_FOUND", c.doc, c.path, err)
+		}
+		if c.path == "b" {
+			continue // a missing member is created, as above
+		}
+		if got, err := jsonSet([]byte(c.doc), mustPath(t, c.path), []byte(`0`)); CodeOf(err) != CodeInvalidParameters {
+			t.Errorf("jsonSet(%s, %s): got %s, %v; want INVALID_PARAMETERS", c.doc, c.path, got, err)
+		}
+		if got, _, _, err := jsonIncr([]byte(c.doc), mustPath(t, c.path), 1); CodeOf(err) != CodeInvalidParameters {
+			t.Errorf("jsonIncr(%s, %s): got %s, %v; want INVALID_PARAMETERS", c.doc, c.path, got, err)
+		}
 	}
 	doc, prev, next, err := jsonIncr([]byte(`{"n":41,"s":"x","z":null}`), mustPath(t, "n"), 1)
 	if err != nil || prev != 41 || next != 42 || string(doc) != `{"n":42,"s":"x","z":null}` {
@@ -113,6 +129,7 @@ func FuzzJSONPathRoundTrip(f *testing.F) {
 	for _, s := range [][3]string{
 		{`{"a":{"b":[1,2]}}`, "a.b[1]", `"x"`}, {`{}`, "x.y", `{"z":null}`}, {`[[]]`, "[0][0]", `1`},
 		{`{"a":1}`, "$", `2`}, {` {"a" : [ ] } `, "a[0]", `[]`}, {`{"é":1}`, "é", `2`},
+		{`{"b":true,"c":[5,6]}`, "b[1]", `"x"`},
 	} {
 		f.Add([]byte(s[0]), s[1], []byte(s[2]), int64(1))
 	}
@@ -124,6 +141,7 @@ func FuzzJSONPathRoundTrip(f *testing.F) {
 			}
 			return
 		}
+		checkAgainstReference(t, doc, p, value)
 		if got, err := jsonSet(doc, p, value); err == nil {
 			if !ValidJSON(got) {
 				t.Fatalf("jsonSet produced invalid JSON %q", got)
@@ -144,4 +162,138 @@ func FuzzJSONPathRoundTrip(f *testing.F) {
 			t.Fatalf("jsonIncr error code %q", c)
 		}
 	})
+}
+
+// checkAgainstReference compares jsonGet and jsonSet with what the path
+// means on the decoded document (refGet, refSet), for a document whose
+// members are unique (with a name twice, decoding keeps the last and
+// kvd's path the first).
+func checkAgainstReference(t *testing.T, doc []byte, p JSONPath, value []byte) {
+	t.Helper()
+	if len(bytes.Trim(doc, jsonSpace)) == 0 {
+		doc = []byte("{}")
+	}
+	decoded, ok := decodeJSON(doc)
+	if !ok || !uniqueMembers(doc) {
+		return
+	}
+	want, found := refGet(decoded, p)
+	got, err := jsonGet(doc, p)
+	if found != (err == nil) || found && !jsonEqual(got, mustMarshal(t, want)) {
+		t.Fatalf("jsonGet(%q, %s) = %q, %v; the path leads to %v (found %v)", doc, p, got, err, want, found)
+	}
+	v, ok := decodeJSON(value)
+	if !ok {
+		return
+	}
+	want, ok = refSet(decoded, p, v)
+	if got, err = jsonSet(doc, p, value); ok != (err == nil) || ok && !jsonEqual(got, mustMarshal(t, want)) {
+		t.Fatalf("jsonSet(%q, %s, %q) = %q, %v; want %s (settable %v)", doc, p, value, got, err, mustMarshal(t, want), ok)
+	}
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// refGet is the value at p in a decoded document.
+func refGet(v any, p JSONPath) (any, bool) {
+	for _, seg := range p {
+		switch node := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = node[seg]; !ok || isIndex(seg) {
+				return nil, false
+			}
+		case []any:
+			if !isIndex(seg) || indexOf(seg) >= len(node) {
+				return nil, false
+			}
+			v = node[indexOf(seg)]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// refSet sets p in a decoded document as jsonSet means it: a missing
+// member is created, an array grows by one at [len].
+func refSet(v any, p JSONPath, value any) (any, bool) {
+	if len(p) == 0 {
+		return value, true
+	}
+	seg, rest := p[0], p[1:]
+	switch node := v.(type) {
+	case map[string]any:
+		if isIndex(seg) {
+			return nil, false
+		}
+		child, exists := node[seg]
+		child, ok := refSetOrBuild(child, exists, rest, value)
+		node[seg] = child
+		return node, ok
+	case []any:
+		if !isIndex(seg) || indexOf(seg) > len(node) {
+			return nil, false
+		}
+		if i := indexOf(seg); i < len(node) {
+			child, ok := refSet(node[i], rest, value)
+			node[i] = child
+			return node, ok
+		}
+		child, ok := refSetOrBuild(nil, false, rest, value)
+		return append(node, child), ok
+	}
+	return nil, false
+}
+
+func refSetOrBuild(child any, exists bool, p JSONPath, value any) (any, bool) {
+	if exists || len(p) == 0 {
+		return refSet(child, p, value)
+	}
+	grandchild, ok := refSetOrBuild(nil, false, p[1:], value)
+	if isIndex(p[0]) {
+		return []any{grandchild}, ok && indexOf(p[0]) == 0
+	}
+	return map[string]any{p[0]: grandchild}, ok
+}
+
+// uniqueMembers reports whether no object in the JSON text b names a
+// member twice.
+func uniqueMembers(b []byte) bool {
+	d := json.NewDecoder(bytes.NewReader(b))
+	var names []map[string]bool // per open container; nil for an array
+	var nameNext []bool
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return err == io.EOF
+		}
+		n := len(names)
+		if key, ok := tok.(string); ok && n > 0 && names[n-1] != nil && nameNext[n-1] {
+			if names[n-1][key] {
+				return false
+			}
+			names[n-1][key], nameNext[n-1] = true, false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			names, nameNext = append(names, map[string]bool{}), append(nameNext, true)
+			continue
+		case json.Delim('['):
+			names, nameNext = append(names, nil), append(nameNext, false)
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			names, nameNext = names[:n-1], nameNext[:n-1]
+		}
+		if m := len(names); m > 0 && names[m-1] != nil {
+			nameNext[m-1] = true // a member's value ended: a name comes next
+		}
+	}
 }
