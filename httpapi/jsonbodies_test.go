@@ -44,6 +44,9 @@ func TestJSONBodies_BadTextIsRefusedNamingTheItem(t *testing.T) {
 			`{"items":[{"key":"a\u0000b","value":"1"}]}`, `items[0].key: Key must not contain control characters`},
 		{"batch key too long", "POST", batchPath + "delete?db=app", `{"keys":["` + strings.Repeat("k", 1025) + `"]}`, `keys[0]: Key is longer than 1024 bytes`},
 		{"put under a path", "PUT", kv("doc", q+"&path=name"), `"\ud800"`, `body: an unpaired surrogate escape \ud800`},
+		{"batch/set, a misspelt member", "POST", batchPath + "set?" + q, `{"items":[{"key":"k3","value":"v","tll":60}]}`, `unknown member "tll"`},
+		{"batch/delete, a member it does not take", "POST", batchPath + "delete?db=app", `{"keys":["doc"],"prefix":"d"}`, `unknown member "prefix"`},
+		{"batch/get, no object", "POST", batchPath + "get?db=app", `null`, `expected a JSON object`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -72,7 +75,7 @@ func TestJSONBodies_BadTextIsRefusedNamingTheItem(t *testing.T) {
 
 // TestTableRollback_AnEmptyKeyListSelectsNothing: {"keys":[]} or
 // {"keys":null} is refused (a client that built an empty list did not
-// mean "every key"); {"exclude_keys":[]} excludes nothing, so it rolls the
+// mean "every key"), and so is a misspelt list; {"exclude_keys":[]} excludes nothing, so it rolls the
 // whole table back.
 func TestTableRollback_AnEmptyKeyListSelectsNothing(t *testing.T) {
 	ts := newTestServer(t)
@@ -84,8 +87,12 @@ func TestTableRollback_AnEmptyKeyListSelectsNothing(t *testing.T) {
 	ts.do(t, "PUT", kv("a", q), "a2")
 	ts.do(t, "PUT", kv("b", q), "b2")
 	rollback := "/api/v1/sqlite/kv/rollback?db=app&confirm=yes&to_timestamp=" + strconv.FormatInt(t0, 10)
-	for _, body := range []string{`{"keys":[]}`, `{"keys":null}`, `{"keys":[],"exclude_keys":["a"]}`} {
+	// Nor is a body that names no list kvd knows, or is no object.
+	for _, body := range []string{`{"keys":[]}`, `{"keys":null}`, `{"keys":[],"exclude_keys":["a"]}`, `{"kyes":["a"]}`, `{"excludeKeys":["a"]}`, `null`, `[]`} {
 		wantError(t, ts.do(t, "POST", rollback, body), 400, "INVALID_PARAMETERS")
+	}
+	if msg := ts.do(t, "POST", rollback, `{"kyes":["a"]}`).JSON(t)["message"].(string); !strings.Contains(msg, `unknown member "kyes"`) {
+		t.Fatalf("message for a misspelt member: got %q", msg)
 	}
 	r := ts.do(t, "POST", rollback, `{"keys":[]}`)
 	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "keys is empty") {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/kvd/kvd/sqlitekv"
 )
@@ -39,9 +40,6 @@ func (s *Server) decodeBatch(r *http.Request, into any) error {
 	if err != nil {
 		return err
 	}
-	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-		return invalidParam("Invalid JSON body: expected a JSON object")
-	}
 	return decodeJSONBody(body, into)
 }
 
@@ -54,16 +52,23 @@ func (s *Server) decodeOptionalBody(r *http.Request, into any) error {
 	return decodeJSONBody(body, into)
 }
 
-// decodeJSONBody decodes body into into once it is valid JSON whose text
-// kvd would store as sent (checkJSONText).
+// decodeJSONBody decodes body into into once it is a JSON object whose
+// text kvd would store as sent (checkJSONText). A member into does not
+// name is refused, as an unknown query parameter is: a misspelt "keys"
+// must not leave a table rollback to take every key.
 func decodeJSONBody(body []byte, into any) error {
-	if !json.Valid(body) {
+	if !json.Valid(body) || !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
 		return invalidParam("Invalid JSON body: expected a JSON object")
 	}
 	if err := checkJSONText(body); err != nil {
 		return err
 	}
-	if json.Unmarshal(body, into) != nil {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(into); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return invalidParam("Invalid JSON body: unknown member %s", name)
+		}
 		return invalidParam("Invalid JSON body: expected a JSON object")
 	}
 	return nil
