@@ -65,6 +65,23 @@ func TestTableRollback_DryRunThenConfirm(t *testing.T) {
 	}
 }
 
+// A rollback to a time still to come changes nothing: a key whose TTL
+// runs out before then is alive now and stays.
+func TestTableRollback_ToATimeStillToComeKeepsLiveKeys(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	ts.do(t, "PUT", kv("session", q+"&ttl=3600"), "live")
+	ts.do(t, "PUT", kv("plain", q), "1")
+	later := strconv.FormatInt(ts.Clock.Now().Unix()+7200, 10)
+	r := ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?db=app&confirm=yes&to_timestamp="+later, "")
+	if m := r.JSON(t); m["count"] != 0.0 {
+		t.Fatalf("rollback to a time still to come: got %s, want no change", r.Body)
+	}
+	if got := string(ts.do(t, "GET", kv("session", "db=app"), "").Body); got != "live" {
+		t.Fatalf("session after the rollback: got %q, want live", got)
+	}
+}
+
 func TestTableRollback_RefusesAcrossGapsAndListsThem(t *testing.T) {
 	ts := newTestServer(t)
 	t0 := ts.Clock.Now().Unix()

@@ -147,7 +147,10 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		if excluded[key] {
 			return nil
 		}
-		target, err := entryOrNil(t.stateAt(key, atTime(req.At)))
+		now := w.now() // one clock per key: what is reported is what is done
+		// A time still to come is now: no write has happened since, and a
+		// TTL that runs out before then has not run out yet.
+		target, err := entryOrNil(t.stateAt(key, atTime(min(req.At, now))))
 		if CodeOf(err) == CodeTimeTravelGap {
 			gaps = append(gaps, key)
 			return nil
@@ -155,7 +158,6 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		if err != nil {
 			return err
 		}
-		now := w.now() // one clock per key: what is reported is what is done
 		target = unexpired(target, now)
 		cur, exists, expired, err := t.current(key, now)
 		if err != nil {
