@@ -72,6 +72,15 @@ func TestCAS_ETagHeaders(t *testing.T) {
 			}
 		}
 	}
+	// A header on two lines is one list: the second line counts too.
+	wantError(t, ts.do(t, "PUT", kv("k", q), "v6", "If-None-Match", `"1"`, "If-None-Match", current), 412, "CAS_MISMATCH")
+	wantError(t, ts.do(t, "PUT", kv("k", q), "v6", "If-None-Match", `"1"`, "If-None-Match", "*"), 400, "INVALID_PARAMETERS")
+	wantStatus(t, ts.do(t, "GET", kv("k", "db=app"), "", "If-None-Match", `"1"`, "If-None-Match", current), 304)
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v6", "If-Match", `"1"`, "If-Match", current), 200)
+	if got := string(ts.do(t, "GET", kv("k", "db=app"), "").Body); got != "v6" {
+		t.Fatalf("after the conditional writes: got %q, want v6", got)
+	}
+	current = ts.do(t, "HEAD", kv("k", "db=app"), "").Header.Get("ETag")
 	wantStatus(t, ts.do(t, "DELETE", kv("k", q), "", "If-Match", current), 200)
 }
 

@@ -15,12 +15,14 @@ import (
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
 // versionConditions reads If-Match and If-None-Match: each `*` or a
-// comma-separated list of ETags.
+// comma-separated list of ETags. A header sent on several lines is one
+// list (RFC 9110 section 5.3): its first line alone could let through a
+// write that another line forbids.
 func versionConditions(r *http.Request) (v sqlitekv.Versions, err error) {
-	if v.MatchAny, v.Match, err = etagList(r.Header.Get("If-Match"), true); err != nil {
+	if v.MatchAny, v.Match, err = etagList(strings.Join(r.Header.Values("If-Match"), ","), true); err != nil {
 		return v, invalidParam("If-Match must be * or ETags such as \"42\"")
 	}
-	if v.Absent, v.NoneMatch, err = etagList(r.Header.Get("If-None-Match"), false); err != nil {
+	if v.Absent, v.NoneMatch, err = etagList(strings.Join(r.Header.Values("If-None-Match"), ","), false); err != nil {
 		return v, invalidParam("If-None-Match must be * or ETags such as \"42\"")
 	}
 	return v, nil

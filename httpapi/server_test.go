@@ -79,7 +79,7 @@ func (ts *testServer) do(tb testing.TB, method, path string, body string, header
 		tb.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+		req.Header.Add(header[i], header[i+1]) // a name given twice is sent on two lines
 	}
 	res, err := ts.client.Do(req)
 	if err != nil {
