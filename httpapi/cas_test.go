@@ -114,4 +114,14 @@ func TestJSONPath_GetAndPutLeaves(t *testing.T) {
 	if got := string(ts.do(t, "GET", kv("fresh", "db=app"), "").Body); got != `{"a":{"b":true}}` {
 		t.Fatalf("path put on missing key: got %s, want {\"a\":{\"b\":true}}", got)
 	}
+	// "$" is the whole document, held to JSON like any other path.
+	wantError(t, ts.do(t, "GET", kv("text", "db=app&path=%24"), ""), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "PUT", kv("text", q+"&path=%24"), "still not json"), 400, "INVALID_PARAMETERS")
+	if r := ts.do(t, "GET", kv("fresh", "db=app&path=%24"), ""); string(r.Body) != `{"a":{"b":true}}` || r.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("path $: got %s (%s)", r.Body, r.Header.Get("Content-Type"))
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("whole", q+"&path=%24"), `{"a":1}`, "Content-Type", "image/png"), 200)
+	if ct := ts.do(t, "GET", kv("whole", "db=app"), "").Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("put under path $: Content-Type %q, want application/json", ct)
+	}
 }

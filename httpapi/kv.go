@@ -161,11 +161,11 @@ func (s *Server) parsePut(r *http.Request, t target) (req sqlitekv.PutRequest, r
 	if req.ContentType, err = sqlitekv.InferContentType(r.Header.Get("Content-Type"), req.Value); err != nil {
 		return
 	}
-	if len(req.Path) > 0 && !sqlitekv.ValidJSON(req.Value) {
+	if req.Path.Given() && !sqlitekv.ValidJSON(req.Value) {
 		err = invalidParam("A write under path needs a JSON body")
 		return
 	}
-	if len(req.Path) > 0 {
+	if req.Path.Given() {
 		// Spliced into a JSON document: it must say what it was sent as.
 		if err = checkJSONText(req.Value); err != nil {
 			return

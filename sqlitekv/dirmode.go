@@ -209,7 +209,7 @@ func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err
 	if err != nil {
 		return Entry{}, stale, err
 	}
-	if len(req.Path) > 0 {
+	if req.Path.Given() {
 		fragment, err := jsonGet(e.Value, req.Path)
 		if err != nil {
 			return Entry{}, stale, err

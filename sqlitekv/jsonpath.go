@@ -15,8 +15,13 @@ const (
 )
 
 // JSONPath is a parsed path in the segment form jsonparser takes: member
-// names as they are, array indexes as "[2]".
+// names as they are, array indexes as "[2]". nil is no path at all: the
+// value as stored, JSON or not. An empty path ("$") is the whole document,
+// read and written as JSON like any other path.
 type JSONPath []string
+
+// Given reports whether a request named a path.
+func (p JSONPath) Given() bool { return p != nil }
 
 // ParseJSONPath reads dot segments with optional [n] indexes, e.g.
 // "prefs.theme" or "items[2].price"; a leading "$." (or a bare "$", the

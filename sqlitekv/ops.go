@@ -52,7 +52,7 @@ type IncrResult struct {
 // Put applies a PutRequest.
 func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 	if req.Ref {
-		if len(req.Path) > 0 {
+		if req.Path.Given() {
 			return res, Errorf(CodeInvalidParameters, "A reference cannot be written under a path")
 		}
 		if err := validateRefTarget(req.Value); err != nil {
@@ -68,7 +68,7 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 		if err != nil {
 			return err
 		}
-		if !exists && (len(req.Path) > 0 || req.IfMatch != nil || req.Versions.Absent) {
+		if !exists && (req.Path.Given() || req.IfMatch != nil || req.Versions.Absent) {
 			if err := t.fileTooLarge(req.Key); err != nil {
 				return err
 			}
@@ -80,7 +80,7 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 		if req.Ref {
 			next.ContentType = RefContentType
 		}
-		if len(req.Path) > 0 {
+		if req.Path.Given() {
 			if next.Value, err = jsonSet(cur.Value, req.Path, req.Value); err != nil {
 				return err
 			}
@@ -129,7 +129,7 @@ func checkPreconditions(req PutRequest, cur Entry, exists bool) error {
 // compared, and a string fragment also matches its unquoted text, since
 // that is what a client naturally sends.
 func valueMatches(stored []byte, path JSONPath, want []byte) bool {
-	if len(path) == 0 {
+	if !path.Given() {
 		return bytes.Equal(stored, want)
 	}
 	fragment, err := jsonGet(stored, path)
@@ -206,7 +206,7 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 		if exists {
 			next.ContentType = cur.ContentType
 		}
-		if len(req.Path) > 0 {
+		if req.Path.Given() {
 			next.Value, res.Previous, res.Value, err = jsonIncr(cur.Value, req.Path, req.Delta)
 			if err == nil {
 				err = fits(next.Value, req.MaxValue)

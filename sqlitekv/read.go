@@ -113,7 +113,7 @@ func (s *Store) Get(ctx context.Context, req GetRequest) (Entry, error) {
 		e, err = followRefs(req.Key, e, load)
 		return err
 	})
-	if err != nil || len(req.Path) == 0 {
+	if err != nil || !req.Path.Given() {
 		return e, err
 	}
 	fragment, err := jsonGet(e.Value, req.Path)
