@@ -1,10 +1,13 @@
 package httpapi_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // TestJSONBodies_BadTextIsRefusedNamingTheItem: encoding/json would turn
@@ -110,6 +113,35 @@ func TestTableRollback_AnEmptyKeyListSelectsNothing(t *testing.T) {
 	for key, want := range map[string]string{"a": "a1", "b": "b1"} {
 		if got := string(ts.do(t, "GET", kv(key, "db=app"), "").Body); got != want {
 			t.Fatalf("%s after the rollback: got %q, want %q", key, got, want)
+		}
+	}
+}
+
+// JSON is UTF-8: a path whose member name is not is refused, and a value
+// with JSON's shape but other bytes in a string is stored as binary, so
+// every answer that shows it stays JSON a client can parse.
+func TestJSON_IsUTF8InPathsAndStoredValues(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	wantError(t, ts.do(t, "PUT", kv("doc", q+"&path=%FF"), `1`), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "PUT", kv("doc", q+"&path=a.%ED%A0%80"), `1`), 400, "INVALID_PARAMETERS")
+	if r := ts.do(t, "GET", kv("doc", "db=app"), ""); r.Status != 404 {
+		t.Fatalf("doc after refused path writes: status %d, want 404", r.Status)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("odd", q), "{\"\xff\":1}"), 200)
+	if ct := ts.do(t, "GET", kv("odd", "db=app"), "").Header.Get("Content-Type"); ct != "application/octet-stream" {
+		t.Fatalf("Content-Type of JSON-shaped bytes that are not UTF-8: %q", ct)
+	}
+	wantError(t, ts.do(t, "GET", kv("odd", "db=app&path=%24"), ""), 400, "INVALID_PARAMETERS")
+	for _, path := range []string{batchPath + "get?db=app", "/api/v1/sqlite/kv/odd/history?db=app"} {
+		body := `{"keys":["odd"]}`
+		method := "POST"
+		if strings.Contains(path, "history") {
+			method, body = "GET", ""
+		}
+		r := ts.do(t, method, path, body)
+		if !utf8.Valid(r.Body) || !json.Valid(r.Body) || !strings.Contains(string(r.Body), base64.StdEncoding.EncodeToString([]byte("{\"\xff\":1}"))) {
+			t.Fatalf("%s: got %q, want JSON with the value in base64", path, r.Body)
 		}
 	}
 }

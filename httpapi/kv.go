@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -161,12 +162,13 @@ func (s *Server) parsePut(r *http.Request, t target) (req sqlitekv.PutRequest, r
 	if req.ContentType, err = sqlitekv.InferContentType(r.Header.Get("Content-Type"), req.Value); err != nil {
 		return
 	}
-	if req.Path.Given() && !sqlitekv.ValidJSON(req.Value) {
-		err = invalidParam("A write under path needs a JSON body")
-		return
-	}
 	if req.Path.Given() {
-		// Spliced into a JSON document: it must say what it was sent as.
+		// Spliced into a JSON document: it must be JSON, and say what it
+		// was sent as (checkJSONText names bytes that are not UTF-8).
+		if !json.Valid(req.Value) {
+			err = invalidParam("A write under path needs a JSON body")
+			return
+		}
 		if err = checkJSONText(req.Value); err != nil {
 			return
 		}

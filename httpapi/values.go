@@ -30,7 +30,7 @@ func formOf(e sqlitekv.Entry) valueForm {
 }
 
 func isJSONValue(e sqlitekv.Entry) bool {
-	return sqlitekv.IsJSONContentType(e.ContentType) && json.Valid(e.Value)
+	return sqlitekv.IsJSONContentType(e.ContentType) && sqlitekv.ValidJSON(e.Value)
 }
 
 // jsonValue presents a stored value inside a JSON answer: inline when it is

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/buger/jsonparser"
 )
@@ -44,7 +45,7 @@ func ParseJSONPath(s string) (JSONPath, error) {
 			return nil, Errorf(CodeInvalidParameters, "Invalid JSON path %q: empty segment", s)
 		}
 		if name != "" {
-			if strings.ContainsAny(name, `]"\`) || hasControl(name) {
+			if strings.ContainsAny(name, `]"\`) || hasControl(name) || !utf8.ValidString(name) {
 				return nil, Errorf(CodeInvalidParameters, "Invalid JSON path %q: bad member name %q", s, name)
 			}
 			p = append(p, name)
@@ -94,8 +95,10 @@ func indexOf(seg string) int {
 	return n
 }
 
-// ValidJSON reports whether b is exactly one JSON value.
-func ValidJSON(b []byte) bool { return json.Valid(b) }
+// ValidJSON reports whether b is exactly one JSON value. JSON is UTF-8
+// (RFC 8259 section 8.1), which json.Valid does not check inside strings:
+// a value with other bytes there is no JSON a client could parse.
+func ValidJSON(b []byte) bool { return utf8.Valid(b) && json.Valid(b) }
 
 var errNotJSON = Errorf(CodeInvalidParameters, "Stored value is not JSON")
 
@@ -143,7 +146,7 @@ const jsonSpace = " \t\r\n"
 
 // jsonGet returns the fragment at p as stored (a string keeps its quotes).
 func jsonGet(doc []byte, p JSONPath) ([]byte, error) {
-	if !json.Valid(doc) {
+	if !ValidJSON(doc) {
 		return nil, errNotJSON
 	}
 	raw, _, _, _, found := locate(doc, p)
@@ -157,13 +160,13 @@ func jsonGet(doc []byte, p JSONPath) ([]byte, error) {
 // document; an empty doc starts as {}. Only the bytes of the changed node
 // are rewritten: the deepest existing node on the path is spliced.
 func jsonSet(doc []byte, p JSONPath, value []byte) ([]byte, error) {
-	if !json.Valid(value) {
+	if !ValidJSON(value) {
 		return nil, Errorf(CodeInvalidParameters, "The value to set is not JSON")
 	}
 	if len(bytes.TrimSpace(doc)) == 0 {
 		doc = []byte("{}")
 	}
-	if !json.Valid(doc) {
+	if !ValidJSON(doc) {
 		return nil, errNotJSON
 	}
 	if len(p) == 0 {
@@ -187,7 +190,7 @@ func jsonSet(doc []byte, p JSONPath, value []byte) ([]byte, error) {
 	}
 	out := make([]byte, 0, len(doc)-len(node)+len(replacement))
 	out = append(append(append(out, doc[:start]...), replacement...), doc[end:]...)
-	if !json.Valid(out) {
+	if !ValidJSON(out) {
 		return nil, Errorf(CodeInvalidParameters, "Cannot set JSON path %s in this document", p)
 	}
 	return out, nil
@@ -273,7 +276,7 @@ func jsonIncr(doc []byte, p JSONPath, delta int64) (newDoc []byte, previous, val
 	if len(bytes.TrimSpace(doc)) == 0 {
 		doc = []byte("{}")
 	}
-	if !json.Valid(doc) {
+	if !ValidJSON(doc) {
 		return nil, 0, 0, errNotJSON
 	}
 	raw, kind, _, _, found := locate(doc, p)

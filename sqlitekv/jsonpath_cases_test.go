@@ -19,7 +19,7 @@ func TestJSONPathCases_Parse(t *testing.T) {
 			t.Errorf("ParseJSONPath(%q): got %v, %v; want %s", in, p, err, want)
 		}
 	}
-	for _, bad := range []string{"", "$.", "a..b", ".a", "a.", "a[", "a[]", "a[-1]", "a[x]", "a]b", `a"b`, "a\\b", "a[1", "a\x01", "a[1234567890]"} {
+	for _, bad := range []string{"", "$.", "a..b", ".a", "a.", "a[", "a[]", "a[-1]", "a[x]", "a]b", `a"b`, "a\\b", "a[1", "a\x01", "a[1234567890]", "\xff", "a.\xed\xa0\x80"} {
 		if _, err := ParseJSONPath(bad); CodeOf(err) != CodeInvalidParameters {
 			t.Errorf("ParseJSONPath(%q): got %v, want INVALID_PARAMETERS", bad, err)
 		}

@@ -1,7 +1,6 @@
 package sqlitekv
 
 import (
-	"encoding/json"
 	"mime"
 	"strconv"
 	"strings"
@@ -61,7 +60,7 @@ func InferContentType(declared string, body []byte) (string, error) {
 		}
 	}
 	switch {
-	case json.Valid(body):
+	case ValidJSON(body):
 		if declared == "" {
 			return contentTypeJSON, nil
 		}

@@ -14,6 +14,8 @@ func TestInferContentType(t *testing.T) {
 		{"application/json", `not json`, "text/plain"},
 		{"", `not json`, "text/plain"},
 		{"application/json", "\xff\xfe", "application/octet-stream"},
+		{"", "{\"\xff\":1}", "application/octet-stream"}, // JSON's shape, but JSON is UTF-8
+		{"application/json", "[\"\xed\xa0\x80\"]", "application/octet-stream"},
 		{"", "", "text/plain"},
 		{"image/png", "\x89PNG", "image/png"},
 		{"text/html", "<p>", "text/html"},
