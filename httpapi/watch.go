@@ -163,6 +163,9 @@ func parseWait(raw string) (time.Duration, error) {
 	d, err := time.ParseDuration(raw)
 	if err != nil {
 		n, nerr := strconv.Atoi(raw)
+		if n < 1 || n > int(maxWatchWait/time.Second) {
+			n = 0 // refused below; in seconds, a larger n could wrap into range
+		}
 		d, err = time.Duration(n)*time.Second, nerr
 	}
 	if err != nil || d <= 0 || d > maxWatchWait {
