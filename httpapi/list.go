@@ -66,6 +66,9 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request, t target
 
 func parseList(t target) (req sqlitekv.ListRequest, rebuild bool, err error) {
 	q := t.q
+	if q.has("after") {
+		return req, false, invalidParam("after applies to a look at a past time (with at_timestamp): page this listing with offset=<next_offset>")
+	}
 	req.Prefix = q.Get("prefix")
 	if req.Table, err = q.table(); err != nil {
 		return req, false, err

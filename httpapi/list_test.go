@@ -60,7 +60,7 @@ func TestList_ByteOrderPrefixesAndPaging(t *testing.T) {
 func TestList_BadParameters(t *testing.T) {
 	ts := newTestServer(t)
 	ts.do(t, "PUT", kv("a", "db=app&create_db_if_missing=true"), "x")
-	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "offset=-1", "table=bad-name"} {
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "offset=-1", "table=bad-name", "after=a"} { // after pages a look at a past time
 		wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=app&"+q, ""), 400, "INVALID_PARAMETERS")
 	}
 	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=missing", ""), 404, "DATABASE_NOT_FOUND")
