@@ -136,6 +136,12 @@ func TestArrays_PushPopRemove(t *testing.T) {
 	if got := string(ts.do(t, "GET", kv("list", "db=app"), "").Body); got != `[3]` {
 		t.Fatalf("array: got %s, want [3]", got)
 	}
+	// The other elements keep their bytes through a push.
+	ts.do(t, "PUT", kv("html", q), `["<b>&amp;", {"k": 1}]`)
+	op("html", "push", "", `"x"`)
+	if got := string(ts.do(t, "GET", kv("html", "db=app"), "").Body); got != `["<b>&amp;",{"k": 1},"x"]` {
+		t.Fatalf("array after a push: got %s", got)
+	}
 	op("list", "pop", "", "")
 	if m := op("list", "pop", "", ""); m["value"] != nil || m["newLength"] != 0.0 {
 		t.Fatalf("pop of an empty array: got %v", m)

@@ -112,14 +112,18 @@ func loadArray(doc []byte, exists bool, path JSONPath, missingIsEmpty bool) ([]j
 	return arr, nil
 }
 
+// storeArray writes arr back at path. Its elements keep their bytes:
+// json.Marshal would escape <, > and & in every one of them, so that the
+// array no longer matched an if_match of its old text.
 func storeArray(doc []byte, path JSONPath, arr []json.RawMessage) ([]byte, error) {
-	if arr == nil {
-		arr = []json.RawMessage{}
+	encoded := []byte{'['}
+	for i, el := range arr {
+		if i > 0 {
+			encoded = append(encoded, ',')
+		}
+		encoded = append(encoded, el...)
 	}
-	encoded, err := json.Marshal(arr)
-	if err != nil {
-		return nil, Errorf(CodeInvalidParameters, "Array cannot be encoded")
-	}
+	encoded = append(encoded, ']')
 	if len(path) == 0 {
 		return encoded, nil
 	}
