@@ -52,8 +52,8 @@ func InferContentType(declared string, body []byte) (string, error) {
 	}
 	if declared != "" {
 		// It is echoed back as a header on every read: it must parse.
-		if _, _, err := mime.ParseMediaType(declared); err != nil {
-			return "", Errorf(CodeInvalidParameters, "Content-Type is not a valid media type")
+		if mediaType, _, err := mime.ParseMediaType(declared); err != nil || !strings.Contains(mediaType, "/") {
+			return "", Errorf(CodeInvalidParameters, "Content-Type is not a valid media type (type/subtype)")
 		}
 		if !isJSONMediaType(declared) {
 			return declared, nil

@@ -26,7 +26,7 @@ func TestInferContentType(t *testing.T) {
 			t.Errorf("InferContentType(%q, %q): got %q, %v; want %q", c.declared, c.body, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{"text/plain\x01", "not a type", "a/b; c", string(make([]byte, 300))} {
+	for _, bad := range []string{"text/plain\x01", "not a type", "a/b; c", "foo", "foo; charset=utf-8", string(make([]byte, 300))} {
 		if _, err := InferContentType(bad, nil); CodeOf(err) != CodeInvalidParameters {
 			t.Errorf("InferContentType(%q): got %v, want INVALID_PARAMETERS", bad, err)
 		}
