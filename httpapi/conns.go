@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -175,6 +176,45 @@ type trackedConn struct {
 	closeOnce   sync.Once
 
 	quiet atomic.Bool // a write waits for its database (see holdReads)
+
+	writingSince atomic.Int64 // unix nanoseconds a write of an answer began; 0: none waits
+}
+
+// A client that reads nothing of its answers would hold its connection,
+// and the answer's memory, for good: a write that waits answerWriteStall
+// for it fails and the connection closes, as a watcher's does. Each
+// writeChunk gets a deadline of its own, so that a client reading slowly
+// but steadily keeps its connection through a large answer. At the cap, a
+// write that has waited writeStalledAfter makes its connection one that
+// a newcomer may take the place of.
+const (
+	answerWriteStall  = watchWriteStall
+	writeChunk        = 256 << 10
+	writeStalledAfter = time.Second
+)
+
+func (c *trackedConn) Write(p []byte) (n int, err error) {
+	defer c.writingSince.Store(0)
+	for len(p) > 0 && err == nil {
+		chunk := p[:min(len(p), writeChunk)]
+		c.startWrite()
+		var m int
+		m, err = c.Conn.Write(chunk)
+		n, p = n+m, p[m:]
+	}
+	return n, err
+}
+
+func (c *trackedConn) startWrite() {
+	now := time.Now()
+	c.writingSince.Store(now.UnixNano())
+	c.Conn.SetWriteDeadline(now.Add(answerWriteStall))
+}
+
+// writeStalled: an answer has waited writeStalledAfter for its client.
+func (c *trackedConn) writeStalled() bool {
+	since := c.writingSince.Load()
+	return since != 0 && time.Since(time.Unix(0, since)) > writeStalledAfter
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {
@@ -222,13 +262,14 @@ func (c *trackedConn) readRaw(p []byte) (int, error) {
 func (c *trackedConn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
 
 // evictable: closing it loses no work. A new or idle connection has no
-// request; one whose handler still waits for the body has not started it.
+// request; one whose handler still waits for the body has not started it;
+// one whose answer its client has not read for a while has done its work.
 func (c *trackedConn) evictable() bool {
 	switch http.ConnState(c.state.Load()) {
 	case http.StateNew, http.StateIdle:
 		return true
 	case http.StateActive:
-		return c.readingBody.Load()
+		return c.readingBody.Load() || c.writeStalled()
 	}
 	return false
 }
@@ -262,12 +303,29 @@ func (c *trackedConn) CloseWrite() error {
 	return nil
 }
 
-// ReadFrom keeps net/http's sendfile path for large answers (backups).
-func (c *trackedConn) ReadFrom(r io.Reader) (int64, error) {
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
+// ReadFrom keeps net/http's sendfile path for large answers (backups), a
+// writeChunk at a time as Write goes.
+func (c *trackedConn) ReadFrom(r io.Reader) (n int64, err error) {
+	rf, ok := c.Conn.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{c}, r)
 	}
-	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+	defer c.writingSince.Store(0)
+	left := int64(math.MaxInt64)
+	if lr, ok := r.(*io.LimitedReader); ok { // sendfile looks through one, not two
+		r, left = lr.R, lr.N
+		defer func() { lr.N = left }()
+	}
+	for left > 0 {
+		c.startWrite()
+		want := min(left, writeChunk)
+		m, err := rf.ReadFrom(&io.LimitedReader{R: r, N: want})
+		n, left = n+m, left-m
+		if err != nil || m < want {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 type readerFunc func([]byte) (int, error)

@@ -108,6 +108,43 @@ func TestKvd_StalledClientsDoNotLockOutOthers(t *testing.T) {
 	}
 }
 
+// Clients that ask for a large value and read nothing of the answer fill
+// every slot: once their answers have waited a second, a newcomer still
+// takes the place of one, and the value's memory is not held for good.
+func TestKvd_ClientsThatReadNoAnswerDoNotLockOutOthers(t *testing.T) {
+	const slots = 4
+	d := startDaemon(t, t.TempDir(), "--max-connections", strconv.Itoa(slots))
+	client := &http.Client{Timeout: 10 * time.Second}
+	big := strings.Repeat("v", 8<<20) // more than the sockets' buffers hold
+	req, _ := http.NewRequest("PUT", d.url+"/api/v1/sqlite/kv/big?db=app&create_db_if_missing=true", strings.NewReader(big))
+	if res, err := client.Do(req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("PUT of the large value: %v %v", res, err)
+	}
+	client.CloseIdleConnections()
+	addr := strings.TrimPrefix(d.url, "http://")
+	readers := make([]net.Conn, slots)
+	for i := range readers {
+		readers[i] = dialFrom(t, "127.0.0.2", addr)
+		readers[i].(*net.TCPConn).SetReadBuffer(4096)
+		fmt.Fprintf(readers[i], "GET /api/v1/sqlite/kv/big?db=app HTTP/1.1\r\nHost: kvd\r\n\r\n")
+	}
+	time.Sleep(2 * time.Second) // past writeStalledAfter
+	res, err := client.Get(d.url + "/healthz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("/healthz with %d clients reading nothing: %v %v\n%s", slots, res, err, d.logs)
+	}
+	res.Body.Close()
+	if evicted := scrape(t, client, d.url)[`kvd_connections_shed_total{reason="evicted"}`]; evicted == "" || evicted == "0" {
+		t.Fatalf("evicted connections: %q, want some", evicted)
+	}
+	for _, c := range readers {
+		c.Close() // else stopping waits for their answers to give up (--shutdown-timeout)
+	}
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit code: got %d, want 0\n%s", code, d.logs)
+	}
+}
+
 // dialFrom opens a TCP connection from a loopback address of its own,
 // closed when the test ends.
 func dialFrom(t *testing.T, from, to string) net.Conn {
