@@ -38,6 +38,9 @@ type connLimiter struct {
 
 	refusing chan struct{} // TLS refusals being written (see refuseTLS)
 
+	closed    chan struct{} // the listener is closed
+	closeOnce sync.Once
+
 	mu    sync.Mutex
 	conns []*trackedConn
 }
@@ -47,15 +50,57 @@ type connLimiter struct {
 const evictionSample = 64
 
 func newConnLimiter(ln net.Listener, max int, m *Metrics, tlsConfig *tls.Config) *connLimiter {
-	l := &connLimiter{Listener: ln, max: max, tls: tlsConfig, refusing: make(chan struct{}, maxTLSRefusals), shed: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "kvd_connections_shed_total", Help: "Connections closed at the cap (see --max-connections): evicted (a stalled or idle one, for a newcomer) or refused (every slot in service).",
+	l := &connLimiter{Listener: ln, max: max, tls: tlsConfig, refusing: make(chan struct{}, maxTLSRefusals), closed: make(chan struct{}), shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kvd_connections_shed_total", Help: "Connections closed for room or for stalling: evicted (a stalled or idle one, for a newcomer at --max-connections), refused (every slot in service), or stalled (an answer its client read nothing of for 30 s).",
 	}, []string{"reason"})}
 	// With Metrics shared by several servers (tests), the first one's series stay.
 	m.reg.Register(l.shed)
 	m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kvd_connections", Help: "Client connections open now.",
 	}, func() float64 { return float64(l.open()) }))
+	go l.closeStalledWrites()
 	return l
+}
+
+// Close closes the listener. The connections left are still watched for
+// stalled answers (closeStalledWrites) until they are gone.
+func (l *connLimiter) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// closeStalledWrites closes, once a second, each connection whose answer
+// has waited answerWriteStall for its client; once the listener is
+// closed (kvd stops), writeStalledAfter: its work is done, and stopping
+// need not wait for a client that reads nothing. It ends when the
+// listener is closed and no connection is left.
+func (l *connLimiter) closeStalledWrites() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	stall, closed := answerWriteStall, l.closed
+	for {
+		select {
+		case <-closed:
+			stall, closed = writeStalledAfter, nil
+		case <-tick.C:
+		}
+		var stalled []*trackedConn
+		l.mu.Lock()
+		for _, c := range l.conns {
+			if c.writeStalled(stall) {
+				stalled = append(stalled, c)
+			}
+		}
+		left := len(l.conns) - len(stalled)
+		l.mu.Unlock()
+		for _, c := range stalled {
+			c.evict()
+			l.shed.WithLabelValues("stalled").Inc()
+		}
+		if stall == writeStalledAfter && left == 0 {
+			return
+		}
+	}
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
@@ -181,12 +226,14 @@ type trackedConn struct {
 }
 
 // A client that reads nothing of its answers would hold its connection,
-// and the answer's memory, for good: a write that waits answerWriteStall
-// for it fails and the connection closes, as a watcher's does. Each
-// writeChunk gets a deadline of its own, so that a client reading slowly
-// but steadily keeps its connection through a large answer. At the cap, a
-// write that has waited writeStalledAfter makes its connection one that
-// a newcomer may take the place of.
+// and the answer's memory, for good. The limiter closes a connection whose
+// answer has waited answerWriteStall for its client to take a byte (see
+// closeStalledWrites), as a watcher's stream is; each writeChunk of an
+// answer waits on its own, so a client reading slowly but steadily keeps
+// its connection through a large answer. At the cap, an answer that has
+// waited writeStalledAfter makes its connection one whose place a
+// newcomer may take. (A deadline on every write would do it too, but
+// cost every answer a timer's update.)
 const (
 	answerWriteStall  = watchWriteStall
 	writeChunk        = 256 << 10
@@ -196,25 +243,18 @@ const (
 func (c *trackedConn) Write(p []byte) (n int, err error) {
 	defer c.writingSince.Store(0)
 	for len(p) > 0 && err == nil {
-		chunk := p[:min(len(p), writeChunk)]
-		c.startWrite()
+		c.writingSince.Store(time.Now().UnixNano())
 		var m int
-		m, err = c.Conn.Write(chunk)
+		m, err = c.Conn.Write(p[:min(len(p), writeChunk)])
 		n, p = n+m, p[m:]
 	}
 	return n, err
 }
 
-func (c *trackedConn) startWrite() {
-	now := time.Now()
-	c.writingSince.Store(now.UnixNano())
-	c.Conn.SetWriteDeadline(now.Add(answerWriteStall))
-}
-
-// writeStalled: an answer has waited writeStalledAfter for its client.
-func (c *trackedConn) writeStalled() bool {
+// writeStalled: an answer has waited longer than d for its client.
+func (c *trackedConn) writeStalled(d time.Duration) bool {
 	since := c.writingSince.Load()
-	return since != 0 && time.Since(time.Unix(0, since)) > writeStalledAfter
+	return since != 0 && time.Since(time.Unix(0, since)) > d
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {
@@ -269,7 +309,7 @@ func (c *trackedConn) evictable() bool {
 	case http.StateNew, http.StateIdle:
 		return true
 	case http.StateActive:
-		return c.readingBody.Load() || c.writeStalled()
+		return c.readingBody.Load() || c.writeStalled(writeStalledAfter)
 	}
 	return false
 }
@@ -317,7 +357,7 @@ func (c *trackedConn) ReadFrom(r io.Reader) (n int64, err error) {
 		defer func() { lr.N = left }()
 	}
 	for left > 0 {
-		c.startWrite()
+		c.writingSince.Store(time.Now().UnixNano())
 		want := min(left, writeChunk)
 		m, err := rf.ReadFrom(&io.LimitedReader{R: r, N: want})
 		n, left = n+m, left-m
