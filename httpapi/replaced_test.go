@@ -53,6 +53,18 @@ func TestDatabaseFile_DeletedWhileOpenIsSoonNotRead(t *testing.T) {
 	wantError(t, ts.do(t, "GET", kv("k", "db=app"), ""), 404, "DATABASE_NOT_FOUND")
 }
 
+// A read that must open a connection to a file deleted since it was
+// opened answers as one on an open connection does: 503, never a 500.
+func TestDatabaseFile_DeletedBeforeItsFirstReadAnswers503(t *testing.T) {
+	for _, path := range []string{kv("k", "db=app"), "/api/v1/sqlite/kv?db=app", kv("k/history", "db=app")} {
+		ts := newTestServer(t)
+		wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200) // no read connection yet
+		removeDatabaseFiles(t, ts.DataDir, "app.db")
+		wantError(t, ts.do(t, "GET", path, ""), 503, "OVERLOADED")
+		wantError(t, ts.do(t, "GET", path, ""), 404, "DATABASE_NOT_FOUND")
+	}
+}
+
 // A symlink to a database outside every root, swapped in for an open
 // database, must not become a way out: that file is neither read nor
 // written, and the next open refuses the link as the resolver always did.

@@ -292,6 +292,9 @@ func (s *Store) openReader() (*reader, error) {
 	name, flags := fileName(s.path, s.opts.vfs)
 	conn, err := sqlite3.OpenFlags(name, flags|sqlite3.OPEN_READONLY)
 	if err != nil {
+		if s.id.file != nil && !names(s.path, s.id.file) {
+			return nil, s.id.fail() // deleted (or replaced) since the last look
+		}
 		return nil, openError(s.path, err)
 	}
 	if err := s.id.sameFile(conn); err != nil {
