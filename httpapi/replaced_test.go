@@ -56,7 +56,7 @@ func TestDatabaseFile_DeletedWhileOpenIsSoonNotRead(t *testing.T) {
 // A read that must open a connection to a file deleted since it was
 // opened answers as one on an open connection does: 503, never a 500.
 func TestDatabaseFile_DeletedBeforeItsFirstReadAnswers503(t *testing.T) {
-	for _, path := range []string{kv("k", "db=app"), "/api/v1/sqlite/kv?db=app", kv("k/history", "db=app")} {
+	for _, path := range []string{kv("k", "db=app"), "/api/v1/sqlite/kv?db=app", kv("k/history", "db=app"), "/api/v1/sqlite/db/backup?db=app"} {
 		ts := newTestServer(t)
 		wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200) // no read connection yet
 		removeDatabaseFiles(t, ts.DataDir, "app.db")
