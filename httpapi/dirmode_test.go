@@ -95,6 +95,24 @@ func TestDirMode_EveryOperationKeepsFilesAndCacheInStep(t *testing.T) {
 	wantError(t, ts.do(t, "GET", kv("x", "db="+url.QueryEscape(root)), ""), 400, "PATH_IS_DIRECTORY")
 }
 
+// A delete removes the folders it leaves empty, and nothing else: not a
+// link to a folder that a person made, nor the folder it leads to.
+func TestDirMode_ADeleteThroughALinkedFolderKeepsTheLink(t *testing.T) {
+	ts, root, q := dirServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("shared%2Fkeep", q), "keep"), 200)
+	if err := os.Symlink("shared", filepath.Join(root, "notes", "alias")); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("alias%2Ftwo", q), "2"), 200)
+	wantStatus(t, ts.do(t, "DELETE", kv("alias%2Ftwo", q), ""), 200)
+	if _, err := os.Lstat(filepath.Join(root, "notes", "alias")); err != nil {
+		t.Fatalf("the link after the delete: %v", err)
+	}
+	if fileOf(t, root, "shared/keep") != "keep" {
+		t.Fatalf("shared/keep after the delete: %q", fileOf(t, root, "shared/keep"))
+	}
+}
+
 func TestDirMode_ExternalEditsWithAndWithoutRebuild(t *testing.T) {
 	ts, root, q := dirServer(t)
 	ts.do(t, "PUT", kv("note", q), "v1")

@@ -190,7 +190,7 @@ func (d *Dir) putInPlace(c fileChange, dirty map[string]bool) error {
 // long as they are empty; their parents stay dirty, to be fsynced.
 func (t *treeFS) removeCreated(created []string, dirty map[string]bool) {
 	for i := len(created) - 1; i >= 0; i-- {
-		if t.remove(created[i]) != nil {
+		if t.rmdir(created[i]) != nil {
 			return
 		}
 		delete(dirty, created[i])
@@ -200,11 +200,12 @@ func (t *treeFS) removeCreated(created []string, dirty map[string]bool) {
 // removeEmptyFolders removes folder and then its parents while they are
 // empty, stopping below base (the table's folder, which stays): a folder
 // left empty by a delete would otherwise keep its name from being a key.
-// os.Remove only removes an empty folder, so a file added meanwhile keeps
-// its folder. The parent of each removed folder is fsynced with the rest.
+// rmdir only removes an empty folder, so a file added meanwhile keeps its
+// folder, and a link to a folder (which os.Remove would unlink) stays.
+// The parent of each removed folder is fsynced with the rest.
 func (t *treeFS) removeEmptyFolders(folder, base string, dirty map[string]bool) {
 	for folder != base && strings.HasPrefix(folder, base+string(filepath.Separator)) {
-		if t.remove(folder) != nil {
+		if t.rmdir(folder) != nil {
 			return
 		}
 		delete(dirty, folder)
