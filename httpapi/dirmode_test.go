@@ -113,6 +113,25 @@ func TestDirMode_ADeleteThroughALinkedFolderKeepsTheLink(t *testing.T) {
 	}
 }
 
+// A directory-mode database inside the table folder of another keeps its
+// files: the outer one neither lists them nor writes over them.
+func TestDirMode_ANestedDirectoryModeDatabaseKeepsItsFiles(t *testing.T) {
+	ts, root, _ := dirServer(t)
+	inner := "db=" + url.QueryEscape(filepath.Join(root, "inner")) + "&table=t"
+	outer := "db=" + url.QueryEscape(root) + "&table=inner"
+	if err := os.MkdirAll(filepath.Join(root, "inner"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("k", inner), "precious"), 200)
+	if keys := ts.do(t, "GET", "/api/v1/sqlite/kv?rebuild=true&"+outer, "").JSON(t)["keys"].([]any); len(keys) != 0 {
+		t.Fatalf("the outer database lists the inner one's files: %v", keys)
+	}
+	wantError(t, ts.do(t, "PUT", kv("t%2Fk", outer), "overwritten"), 400, "INVALID_PARAMETERS")
+	if got := string(ts.do(t, "GET", kv("k", inner), "").Body); got != "precious" {
+		t.Fatalf("the inner database's key: got %q", got)
+	}
+}
+
 func TestDirMode_ExternalEditsWithAndWithoutRebuild(t *testing.T) {
 	ts, root, q := dirServer(t)
 	ts.do(t, "PUT", kv("note", q), "v1")

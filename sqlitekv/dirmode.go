@@ -107,6 +107,13 @@ func (d *Dir) confined(table, p string) error {
 	if real != base && real != d.root && !strings.HasPrefix(real, base+string(filepath.Separator)) {
 		return Errorf(CodeInvalidParameters, "Key leaves the table's folder (through a symlink)")
 	}
+	// A folder on the way that holds a cache of its own is another
+	// directory-mode database, whose files are its own (as Rebuild skips it).
+	for folder := existing; folder == base || strings.HasPrefix(folder, base+string(filepath.Separator)); folder = filepath.Dir(folder) {
+		if _, err := d.tree.lstat(filepath.Join(folder, dirCacheFile)); err == nil {
+			return Errorf(CodeInvalidParameters, "Key lies in the folder of another directory-mode database: its files are its own")
+		}
+	}
 	if info, err := d.tree.lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
 		return Errorf(CodeInvalidParameters, "Key names a symlink; directory mode serves plain files only")
 	}
@@ -326,7 +333,7 @@ func (d *Dir) Rebuild(table string) error {
 			}
 			return err
 		}
-		if entry.IsDir() && p != base {
+		if entry.IsDir() {
 			if _, err := d.tree.lstat(filepath.Join(p, dirCacheFile)); err == nil {
 				return filepath.SkipDir // another directory-mode database: its files are its own
 			}
