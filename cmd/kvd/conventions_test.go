@@ -121,7 +121,7 @@ func TestKvd_BadFlagsExitTwo(t *testing.T) {
 // variables reach the running server.
 func TestKvd_WarnsOfUnknownVariablesLogsAccessAndAnswersCORS(t *testing.T) {
 	d := startDaemonWith(t, nil, []string{"KVD_HISTROY_KEEP=5", "KVD_ACCESS_LOG=true", "KVD_MAX_VALUE_BYTES=1KiB"}, t.TempDir(),
-		"--cors-origin", "https://app.example.com")
+		"--cors-origin", "HTTPS://App.Example.com:443/") // as a browser sends it: https://app.example.com
 	if !strings.Contains(d.logs.String(), "names no flag") || !strings.Contains(d.logs.String(), "KVD_HISTROY_KEEP") {
 		t.Errorf("no warning naming KVD_HISTROY_KEEP:\n%s", d.logs)
 	}

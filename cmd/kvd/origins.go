@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 )
@@ -15,23 +16,36 @@ func (l *originList) String() string { return strings.Join(*l, ",") }
 
 func (l *originList) Set(v string) error {
 	for _, o := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
-		if err := checkOrigin(o); err != nil {
+		origin, err := asSent(o)
+		if err != nil {
 			return err
 		}
-		*l = append(*l, strings.TrimSuffix(o, "/"))
+		*l = append(*l, origin)
 	}
 	return nil
 }
 
-// checkOrigin refuses what a browser never sends as an Origin, so a typo
-// (a path, a missing scheme) fails at start instead of never matching.
-func checkOrigin(o string) error {
+// asSent is o as a browser sends it as an Origin: scheme and host in lower
+// case, without the scheme's default port or a trailing slash, so that
+// "HTTPS://App.Example.com:443/" matches the page it names. What a browser
+// never sends (a path, a missing scheme) fails at start instead of never
+// matching.
+func asSent(o string) (string, error) {
 	if o == "*" {
-		return nil
+		return o, nil
 	}
 	u, err := url.Parse(o)
 	if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%q is not an origin: write scheme://host[:port], e.g. https://app.example.com, or *", o)
+		return "", fmt.Errorf("%q is not an origin: write scheme://host[:port], e.g. https://app.example.com, or *", o)
 	}
-	return nil
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if scheme == "https" && port == "443" || scheme == "http" && port == "80" {
+		port = ""
+	}
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]" // an IPv6 address
+	}
+	return scheme + "://" + host, nil
 }
