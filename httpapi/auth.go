@@ -52,6 +52,7 @@ func ReadTokenFile(path string) ([]string, error) {
 		return nil, fmt.Errorf("read token file: %w", err)
 	}
 	var tokens []string
+	data = bytes.TrimPrefix(data, []byte("\ufeff")) // a byte-order mark some editors write would join the first token
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())

@@ -405,7 +405,7 @@ func TestKvd_SIGHUPReloadsTokens(t *testing.T) {
 	if got := status("old-token"); got != 404 {
 		t.Fatalf("old token before rotation: got %d, want 404 (authorized; no database yet)", got)
 	}
-	reload("new-token\n", func() bool { return status("new-token") == 404 })
+	reload("\ufeffnew-token\r\n", func() bool { return status("new-token") == 404 }) // a byte-order mark and CRLF, as some editors write
 	if got := status("old-token"); got != 401 {
 		t.Fatalf("old token after rotation: got %d, want 401", got)
 	}
