@@ -291,6 +291,20 @@ func TestReferences_ChainsCyclesAndDangling(t *testing.T) {
 	wantStatus(t, ts.do(t, "GET", kv("target", "db=app"), ""), 200)
 	wantError(t, ts.do(t, "PUT", kv("bad", q+"&ref=true"), ""), 400, "INVALID_PARAMETERS")
 	wantError(t, ts.do(t, "PUT", kv("bad", q+"&ref=true&path=a"), `"x"`), 400, "INVALID_PARAMETERS")
+	// A reference sent as its content type is held to the same rule.
+	wantError(t, ts.do(t, "PUT", kv("bad", q), "", "Content-Type", "application/vnd.kvd.reference"), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "POST", batchPath+"set?"+q, `{"items":[{"key":"bad","value":"a\u0001b","content_type":"application/vnd.kvd.reference"}]}`), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "GET", kv("bad", "db=app"), ""), 404, "KEY_NOT_FOUND")
+}
+
+// In directory mode a reference to a key that can be no file there
+// dangles: 404, as any missing target.
+func TestReferences_DirectoryModeTargetThatCanBeNoFileDangles(t *testing.T) {
+	ts, _, q := dirServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("ref", q+"&ref=true"), "../../etc/passwd"), 200)
+	if m := ts.do(t, "GET", kv("ref", q), "").JSON(t); m["code"] != "KEY_NOT_FOUND" || !contains(m["message"], "Dangling") {
+		t.Fatalf("a target that can be no file: got %v", m)
+	}
 }
 
 func TestCreateDB_MakesAnEmptyDatabaseWithItsTable(t *testing.T) {

@@ -27,7 +27,9 @@ func followRefs(key string, e Entry, load func(key string) (Entry, error)) (Entr
 		}
 		seen[target] = true
 		next, err := load(target)
-		if c := CodeOf(err); c == CodeKeyNotFound || c == CodeKeyExpired {
+		// INVALID_PARAMETERS: a key this database cannot hold (in directory
+		// mode, one that can be no file), so nothing is there.
+		if c := CodeOf(err); c == CodeKeyNotFound || c == CodeKeyExpired || c == CodeInvalidParameters {
 			return Entry{}, &Error{Code: CodeKeyNotFound, Message: fmt.Sprintf("Dangling reference: target %q does not exist", target)}
 		} else if err != nil {
 			return Entry{}, err

@@ -52,8 +52,14 @@ func InferContentType(declared string, body []byte) (string, error) {
 	}
 	if declared != "" {
 		// It is echoed back as a header on every read: it must parse.
-		if mediaType, _, err := mime.ParseMediaType(declared); err != nil || !strings.Contains(mediaType, "/") {
+		mediaType, _, err := mime.ParseMediaType(declared)
+		if err != nil || !strings.Contains(mediaType, "/") {
 			return "", Errorf(CodeInvalidParameters, "Content-Type is not a valid media type (type/subtype)")
+		}
+		if mediaType == RefContentType { // a reference however it is sent, ref=true or this header
+			if err := validateRefTarget(body); err != nil {
+				return "", err
+			}
 		}
 		if !isJSONMediaType(declared) {
 			return declared, nil
