@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -129,6 +130,24 @@ func TestDirMode_ANestedDirectoryModeDatabaseKeepsItsFiles(t *testing.T) {
 	wantError(t, ts.do(t, "PUT", kv("t%2Fk", outer), "overwritten"), 400, "INVALID_PARAMETERS")
 	if got := string(ts.do(t, "GET", kv("k", inner), "").Body); got != "precious" {
 		t.Fatalf("the inner database's key: got %q", got)
+	}
+}
+
+// A table rollback that restores "x" and deletes "x/y" works as in file
+// mode: the delete goes first and leaves the folder free for the file.
+func TestDirMode_TableRollbackRestoresAFileWhereAFolderWas(t *testing.T) {
+	ts, root, q := dirServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("x", q), "file"), 200)
+	then := strconv.FormatInt(ts.Clock.Now().Unix(), 10)
+	ts.Clock.Advance(10 * time.Second)
+	wantStatus(t, ts.do(t, "DELETE", kv("x", q), ""), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("x%2Fy", q), "inner"), 200)
+	r := ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?"+q+"&confirm=yes&to_timestamp="+then, "")
+	if m := r.JSON(t); m["count"] != 2.0 {
+		t.Fatalf("rollback: got %s", r.Body)
+	}
+	if fileOf(t, root, "x") != "file" || fileOf(t, root, "x/y") != "<missing>" {
+		t.Fatalf("after the rollback: x %q, x/y %q", fileOf(t, root, "x"), fileOf(t, root, "x/y"))
 	}
 }
 

@@ -128,10 +128,11 @@ type RollbackAction struct {
 // cannot tell the state of any key, nothing is written and the error lists
 // those keys.
 //
-// It goes through the table's keys a page at a time and restores each key
-// as it goes, so memory holds the answer (a key and an action per changed
-// key), never the values; a gap found late is still all-or-nothing, since
-// the savepoint undoes the restores already made.
+// It goes through the table's keys a page at a time, restoring and
+// deleting as it goes (in directory mode restoring after every delete), so
+// memory holds the answer (a key and an action per changed key), never
+// the values; a gap found late is still all-or-nothing, since the
+// savepoint undoes the writes already made.
 func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, error) {
 	t, err := w.table(req.Table, false)
 	if err != nil || t == nil {
@@ -143,23 +144,38 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 	}
 	actions := []RollbackAction{}
 	var gaps []string
+	// rollTo is what key's rollback writes: its state at At, or nil (a
+	// delete), and its state now. A time still to come is now: no write
+	// has happened since, and a TTL that runs out before then has not run
+	// out yet.
+	rollTo := func(key string) (target *Entry, cur Entry, exists, expired bool, err error) {
+		now := w.now() // one clock per key: what is reported is what is done
+		if target, err = entryOrNil(t.stateAt(key, atTime(min(req.At, now)))); err != nil {
+			return nil, cur, false, false, err
+		}
+		target = unexpired(target, now)
+		cur, exists, expired, err = t.current(key, now)
+		return target, cur, exists, expired, err
+	}
+	apply := func(key string, target *Entry, cur Entry, exists, expired bool) error {
+		if err := w.expireIf(t, key, expired); err != nil { // as live does before any write
+			return err
+		}
+		return w.restoreOver(t, key, target, cur, exists, !req.NoHistory)
+	}
+	// In directory mode deletes go first, restores after them all: a
+	// restored key's file may need the folder that a deleted key ("x/y",
+	// restoring "x") leaves. (In file mode the order is the keys'.)
+	var restores []string
 	visit := func(key string) error {
 		if excluded[key] {
 			return nil
 		}
-		now := w.now() // one clock per key: what is reported is what is done
-		// A time still to come is now: no write has happened since, and a
-		// TTL that runs out before then has not run out yet.
-		target, err := entryOrNil(t.stateAt(key, atTime(min(req.At, now))))
+		target, cur, exists, expired, err := rollTo(key)
 		if CodeOf(err) == CodeTimeTravelGap {
 			gaps = append(gaps, key)
 			return nil
 		}
-		if err != nil {
-			return err
-		}
-		target = unexpired(target, now)
-		cur, exists, expired, err := t.current(key, now)
 		if err != nil {
 			return err
 		}
@@ -168,16 +184,17 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 			actions = append(actions, RollbackAction{Key: key, Action: "delete"})
 		case target != nil && (!exists || !sameEntry(cur, *target)):
 			actions = append(actions, RollbackAction{Key: key, Action: "restore"})
+			if w.mirror != nil {
+				restores = append(restores, key)
+				return nil
+			}
 		default:
 			return nil
 		}
 		if req.DryRun || len(gaps) > 0 { // after a gap nothing will be kept
 			return nil
 		}
-		if err := w.expireIf(t, key, expired); err != nil { // as live does before any write
-			return err
-		}
-		return w.restoreOver(t, key, target, cur, exists, !req.NoHistory)
+		return apply(key, target, cur, exists, expired)
 	}
 	err = w.atomically(func() error {
 		if req.Keys == nil {
@@ -193,6 +210,18 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		if len(gaps) > 0 {
 			return &Error{Code: CodeTimeTravelGap, Keys: gaps,
 				Message: "Cannot roll back: history cannot tell the state of some keys at that time"}
+		}
+		for _, key := range restores {
+			if req.DryRun {
+				return nil
+			}
+			target, cur, exists, expired, err := rollTo(key)
+			if err == nil {
+				err = apply(key, target, cur, exists, expired)
+			}
+			if err != nil {
+				return err
+			}
 		}
 		return nil
 	})
