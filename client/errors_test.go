@@ -127,6 +127,7 @@ func TestKeys_EscapedLikeEncodeURIComponent(t *testing.T) {
 		"100% sure +:@;,$":   "100%25%20sure%20%2B%3A%40%3B%2C%24",
 		"ключ":               "%D0%BA%D0%BB%D1%8E%D1%87",
 		"snapshot":           "%73napshot", // reserved for the table endpoint as is
+		"watch":              "%77atch",
 		"diff/x":             "diff%2Fx",
 		"[brackets]{braces}": "%5Bbrackets%5D%7Bbraces%7D",
 	}

@@ -7,7 +7,7 @@ import (
 
 // tableLevel are the one-segment paths under /kv/ that name table-level
 // endpoints rather than keys.
-var tableLevel = map[string]bool{"snapshot": true, "diff": true, "rollback": true}
+var tableLevel = map[string]bool{"snapshot": true, "diff": true, "rollback": true, "watch": true}
 
 // keyPath is the escaped path of a key, or of an operation on it ("incr",
 // "history", ...), for method. Escaping every "/" of the key is what lets

@@ -103,7 +103,7 @@ func TestKeys_SlashesOperationWordsAndURLSyntaxAreKeys(t *testing.T) {
 	}
 	// The names of table-level endpoints are no keys kvd creates; reading
 	// one reaches the key, not the endpoint.
-	for _, k := range []string{"snapshot", "diff", "rollback"} {
+	for _, k := range []string{"snapshot", "diff", "rollback", "watch"} {
 		if _, err := c.Put(ctx, k, client.Text("x")); !errors.Is(err, client.ErrInvalidParameters) {
 			t.Errorf("put %q: got %v, want INVALID_PARAMETERS", k, err)
 		}
