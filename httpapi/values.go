@@ -18,12 +18,15 @@ const (
 	formBase64                  // a JSON string of base64
 )
 
+// formOf: a value labelled JSON that is no JSON (a "+json" type kvd keeps
+// as declared) goes in base64, not as a string: a client reads a string
+// under a JSON type as the JSON text it is, and would get the bytes back
+// with quotes around them.
 func formOf(e sqlitekv.Entry) valueForm {
 	switch {
 	case isJSONValue(e):
 		return formJSON
-	case (strings.HasPrefix(e.ContentType, "text/") || sqlitekv.IsJSONContentType(e.ContentType) ||
-		e.ContentType == sqlitekv.RefContentType) && utf8.Valid(e.Value):
+	case (strings.HasPrefix(e.ContentType, "text/") || e.ContentType == sqlitekv.RefContentType) && utf8.Valid(e.Value):
 		return formText
 	}
 	return formBase64
