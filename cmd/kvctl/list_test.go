@@ -120,6 +120,12 @@ func TestWatch_PrintsEachWriteOfAKeyOrPrefix(t *testing.T) {
 		!strings.HasSuffix(lines[1], "\tset\tcfg/b\t\"{\\\"x\\\":1}\"") || !strings.HasSuffix(lines[2], "\tdelete\tcfg/a\t-") {
 		t.Fatalf("got %q", out)
 	}
+	// A watch follows until --count or an interrupt; a --timeout given
+	// still bounds it.
+	start := time.Now()
+	if r := k.run("", "watch", "cfg/", "--timeout", "300ms"); r.code != exitFailure || time.Since(start) > 5*time.Second {
+		t.Fatalf("watch with --timeout 300ms: exit %d after %v, stderr %q", r.code, time.Since(start), r.stderr)
+	}
 	out = k.must("", "--json", "watch", "cfg/b", "--from-op", "0", "--count", "1")
 	if !strings.Contains(out, `"event":"set"`) || !strings.Contains(out, `"value":{"x":1}`) || !strings.Contains(out, `"op_number":2`) {
 		t.Fatalf("--json: got %q", out)

@@ -64,7 +64,8 @@ Flags, before or after the command:
   --token TOKEN   bearer token (env KVCTL_TOKEN)
   --ca-file FILE  trust this CA's PEM certificate for an https URL (env KVCTL_CA_FILE)
   --json          print JSON for machines (errors too, on stderr)
-  --timeout D     give up after D (default 30s)
+  --timeout D     give up after D (default 30s; watch follows until --count
+                  or an interrupt unless it is given)
   --version       print kvctl's version and exit
 
 Run "kvctl <command> -h" for the flags of a command.
@@ -140,9 +141,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fail(stderr, g, usageError{err.Error()})
 	}
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	ctx, cancel := context.WithCancel(ctx)
+	if !follows[name] || given(top, "timeout") || given(fs, "timeout") {
+		ctx, cancel = context.WithTimeout(ctx, g.timeout)
+	}
 	defer cancel()
 	return fail(stderr, g, exec(ctx, &env{client: c, out: newOutput(stdout, g.json), stdin: stdin, stderr: stderr}, operands))
+}
+
+// follows are the commands that run until stopped (--count, an
+// interrupt): --timeout bounds them only when it is given.
+var follows = map[string]bool{"watch": true}
+
+// given reports whether the flag name was set on fs.
+func given(fs *flag.FlagSet, name string) (set bool) {
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // lookup finds the command named by the first one or two arguments.
