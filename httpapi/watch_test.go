@@ -209,6 +209,38 @@ func TestWatch_PrunedHistoryIsAGapThenTheStreamGoesOn(t *testing.T) {
 	}
 }
 
+// A key's writes interleaved with another's: when the other key's old
+// writes are pruned, a watcher of the first that resumes after its own
+// pruned write gets the writes kept, and no gap: none of its was lost.
+func TestWatch_AnotherKeysPrunedWritesAreNoGap(t *testing.T) {
+	ts := newTestServer(t, withStore(func(o *sqlitekv.Options) { o.HistoryKeep = 10 }))
+	q := "db=app&create_db_if_missing=true"
+	for range 60 {
+		wantStatus(t, ts.do(t, "PUT", kv("a", q), "x"), 200) // odd op numbers
+		wantStatus(t, ts.do(t, "PUT", kv("b", q), "y"), 200) // even ones
+	}
+	oldestOfA := int64(0)
+	for _, op := range ts.do(t, "GET", kv("a/history", "db=app&limit=1000"), "").JSON(t)["operations"].([]any) {
+		oldestOfA = int64(op.(map[string]any)["op_number"].(float64))
+	}
+	if oldestOfA <= 1 {
+		t.Fatalf("a's oldest kept write is op %d: nothing was pruned", oldestOfA)
+	}
+	for _, path := range []string{kv("a/watch", "db=app&wait=1s"), watchTable + "db=app&prefix=a&wait=1s"} {
+		// Resuming right after a's write before its oldest kept one: whole.
+		m := ts.do(t, "GET", path+"&after_op="+strconv.FormatInt(oldestOfA-2, 10), "").JSON(t)
+		first := m["events"].([]any)[0].(map[string]any)
+		if first["code"] != nil || int64(first["op_number"].(float64)) != oldestOfA {
+			t.Fatalf("%s after op %d: first event %v, want a's write %d and no gap", path, oldestOfA-2, first, oldestOfA)
+		}
+		// One write of a earlier is lost: a gap.
+		m = ts.do(t, "GET", path+"&after_op="+strconv.FormatInt(oldestOfA-4, 10), "").JSON(t)
+		if first := m["events"].([]any)[0].(map[string]any); first["code"] != "TIME_TRAVEL_GAP" {
+			t.Fatalf("%s after op %d: first event %v, want a gap", path, oldestOfA-4, first)
+		}
+	}
+}
+
 func TestWatch_LongPollAnswersJSON(t *testing.T) {
 	ts := newTestServer(t)
 	q := "db=app&create_db_if_missing=true"

@@ -132,7 +132,6 @@ type changeStmts struct {
 	head, opBefore      *sqlite3.Stmt
 	underPrefix         *sqlite3.Stmt
 	prunedKey, prunedIn *sqlite3.Stmt
-	present             *sqlite3.Stmt
 }
 
 func (t *readStmts) changeStmts() *changeStmts {
@@ -149,7 +148,6 @@ WHERE op_number > ?1 AND key >= ?2 AND (?3 = '' OR key < ?3) ORDER BY op_number 
 		// The watched keys retention pruned.
 		prunedKey: p.prepare(`SELECT key FROM ` + n.horizon + ` WHERE key = ?1`),
 		prunedIn:  p.prepare(`SELECT key FROM ` + n.horizon + ` WHERE key >= ?1 AND (?2 = '' OR key < ?2)`),
-		present:   p.prepare(`SELECT count(*) FROM ` + n.history + ` WHERE op_number > ?1 AND op_number < ?2`),
 	}
 	return t.watch
 }
@@ -261,13 +259,10 @@ func (tl *timeline) keyChangesAfter(key string, after int64, n int, fn func(Vers
 
 // prunedAfter returns, when retention pruned writes of the watched keys
 // after op after, the op from which their history is whole again; else 0.
-// A key's history is pruned oldest first, so its writes after after are
-// all kept when its oldest kept write is at or before after+1, or when no
-// op number between after and that write is missing (op numbers are
-// dense: every one was a write). Only the key whose oldest kept write is
-// the newest needs that count: if nothing is missing before it, nothing
-// is missing before the others either; if something is, the stream is
-// whole again from it on.
+// A key's history is pruned oldest first, and its oldest kept write still
+// links to the write before it (prev): the key lost a write after after
+// exactly when that link points past after. Other keys' pruned writes in
+// between are no loss to this watch.
 func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, error) {
 	stmt, args := st.prunedIn, []any{req.Prefix, prefixEnd(req.Prefix)}
 	if req.Key != "" {
@@ -285,7 +280,7 @@ func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, err
 	if err != nil {
 		return 0, dbError(err)
 	}
-	var first int64 // the newest oldest-kept write of a pruned key
+	var first int64 // the newest oldest-kept write of a key that lost one after after
 	for _, key := range pruned {
 		head, found, err := t.newest(key)
 		if err != nil {
@@ -298,19 +293,11 @@ func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, err
 		if err != nil {
 			return 0, err
 		}
-		first = max(first, oldest.op)
+		if oldest.prev > req.After {
+			first = max(first, oldest.op)
+		}
 	}
-	if first <= req.After+1 {
-		return 0, nil
-	}
-	var present int64
-	if _, err := queryRow(st.present, func(s *sqlite3.Stmt) { present = s.ColumnInt64(0) }, req.After, first); err != nil {
-		return 0, dbError(err)
-	}
-	if present < first-req.After-1 {
-		return first, nil
-	}
-	return 0, nil
+	return first, nil
 }
 
 // scanVersionAt is scanVersion of the version columns from column i on.
