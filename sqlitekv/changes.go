@@ -132,6 +132,7 @@ type changeStmts struct {
 	head, opBefore      *sqlite3.Stmt
 	underPrefix         *sqlite3.Stmt
 	prunedKey, prunedIn *sqlite3.Stmt
+	present             *sqlite3.Stmt
 }
 
 func (t *readStmts) changeStmts() *changeStmts {
@@ -148,6 +149,7 @@ WHERE op_number > ?1 AND key >= ?2 AND (?3 = '' OR key < ?3) ORDER BY op_number 
 		// The watched keys retention pruned.
 		prunedKey: p.prepare(`SELECT key FROM ` + n.horizon + ` WHERE key = ?1`),
 		prunedIn:  p.prepare(`SELECT key FROM ` + n.horizon + ` WHERE key >= ?1 AND (?2 = '' OR key < ?2)`),
+		present:   p.prepare(`SELECT count(*) FROM ` + n.history + ` WHERE op_number > ?1 AND op_number < ?2`),
 	}
 	return t.watch
 }
@@ -263,6 +265,12 @@ func (tl *timeline) keyChangesAfter(key string, after int64, n int, fn func(Vers
 // links to the write before it (prev): the key lost a write after after
 // exactly when that link points past after. Other keys' pruned writes in
 // between are no loss to this watch.
+//
+// A history pruned before kvd linked it (upgrade.go) starts its chains at
+// the oldest kept write, with no link back. For such a key only the op
+// numbers tell: they are dense (every one was a write), so its writes
+// after after are whole when none is missing between after and its oldest
+// kept write (of any key: which key a missing one was is not known).
 func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, error) {
 	stmt, args := st.prunedIn, []any{req.Prefix, prefixEnd(req.Prefix)}
 	if req.Key != "" {
@@ -280,7 +288,7 @@ func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, err
 	if err != nil {
 		return 0, dbError(err)
 	}
-	var first int64 // the newest oldest-kept write of a key that lost one after after
+	var first, unlinked int64 // the newest oldest-kept write of a key that lost one, of one that may have
 	for _, key := range pruned {
 		head, found, err := t.newest(key)
 		if err != nil {
@@ -293,8 +301,20 @@ func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, err
 		if err != nil {
 			return 0, err
 		}
-		if oldest.prev > req.After {
+		switch {
+		case oldest.prev > req.After:
 			first = max(first, oldest.op)
+		case oldest.prev == 0 && oldest.op > req.After+1:
+			unlinked = max(unlinked, oldest.op)
+		}
+	}
+	if unlinked > first {
+		var present int64
+		if _, err := queryRow(st.present, func(s *sqlite3.Stmt) { present = s.ColumnInt64(0) }, req.After, unlinked); err != nil {
+			return 0, dbError(err)
+		}
+		if present < unlinked-req.After-1 {
+			first = unlinked
 		}
 	}
 	return first, nil
