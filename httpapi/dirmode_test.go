@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -148,6 +149,21 @@ func TestDirMode_TableRollbackRestoresAFileWhereAFolderWas(t *testing.T) {
 	}
 	if fileOf(t, root, "x") != "file" || fileOf(t, root, "x/y") != "<missing>" {
 		t.Fatalf("after the rollback: x %q, x/y %q", fileOf(t, root, "x"), fileOf(t, root, "x/y"))
+	}
+}
+
+// A named pipe where a key's file would be is no value, and the answer
+// says what it is.
+func TestDirMode_ANamedPipeIsNoValue(t *testing.T) {
+	ts, root, q := dirServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("seed", q), "1"), 200)
+	if err := syscall.Mkfifo(filepath.Join(root, "notes", "p"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	r := ts.do(t, "GET", kv("p", q), "")
+	wantError(t, r, 404, "KEY_NOT_FOUND")
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "named pipe") {
+		t.Fatalf("message: %q, want it to name a named pipe", msg)
 	}
 }
 

@@ -120,6 +120,21 @@ func (d *Dir) confined(table, p string) error {
 	return nil
 }
 
+// fileKind names what a path holds that is neither a folder nor a plain file.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	}
+	return "special file"
+}
+
 // fsError reports a filesystem failure by its kind, without paths. A
 // path too long for the filesystem is the key's fault, not the disk's; a
 // full disk (no space, no inodes, no quota left) is STORAGE_FULL.
@@ -151,8 +166,10 @@ func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 		return nil, nil, err
 	case info == nil:
 		return nil, nil, Errorf(CodeKeyNotFound, "Key not found")
-	case !info.Mode().IsRegular():
+	case info.IsDir():
 		return nil, nil, Errorf(CodeKeyNotFound, "Key not found (a folder, not a file)")
+	case !info.Mode().IsRegular():
+		return nil, nil, Errorf(CodeKeyNotFound, "Key not found (a %s, not a plain file)", fileKind(info.Mode()))
 	case info.Size() > d.maxValue():
 		return nil, nil, d.fileTooLarge(key)
 	}
