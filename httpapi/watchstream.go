@@ -56,9 +56,11 @@ func (k connSink) send(b []byte) bool {
 
 // gone reads without waiting: a client closes its end when it leaves, and
 // the first write after that would still succeed (only its answer, a
-// reset, fails the second). Anything else a client sends is ignored.
+// reset, fails the second). Anything else a client sends is ignored. The
+// deadline is a millisecond ahead, not now: with one already past, Go
+// returns the timeout without trying the read, and the end went unseen.
 func (k connSink) gone() bool {
-	k.c.SetReadDeadline(time.Now())
+	k.c.SetReadDeadline(time.Now().Add(time.Millisecond))
 	var b [1]byte
 	_, err := k.c.Read(b[:])
 	var ne net.Error
