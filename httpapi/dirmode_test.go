@@ -116,7 +116,9 @@ func TestDirMode_ADeleteThroughALinkedFolderKeepsTheLink(t *testing.T) {
 }
 
 // A directory-mode database inside the table folder of another keeps its
-// files: the outer one neither lists them nor writes over them.
+// files. Making the outer folder one, while the inner one is there, is
+// refused: the inner one would be refused from then on. And a folder with
+// a cache copied into a table folder later is neither listed nor written.
 func TestDirMode_ANestedDirectoryModeDatabaseKeepsItsFiles(t *testing.T) {
 	ts, root, _ := dirServer(t)
 	inner := "db=" + url.QueryEscape(filepath.Join(root, "inner")) + "&table=t"
@@ -125,12 +127,29 @@ func TestDirMode_ANestedDirectoryModeDatabaseKeepsItsFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatus(t, ts.do(t, "PUT", kv("k", inner), "precious"), 200)
-	if keys := ts.do(t, "GET", "/api/v1/sqlite/kv?rebuild=true&"+outer, "").JSON(t)["keys"].([]any); len(keys) != 0 {
-		t.Fatalf("the outer database lists the inner one's files: %v", keys)
-	}
-	wantError(t, ts.do(t, "PUT", kv("t%2Fk", outer), "overwritten"), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "PUT", kv("t%2Fk", outer), "overwritten"), 400, "INVALID_DB_PATH")
 	if got := string(ts.do(t, "GET", kv("k", inner), "").Body); got != "precious" {
 		t.Fatalf("the inner database's key: got %q", got)
+	}
+
+	ts, root, _ = dirServer(t)
+	outer = "db=" + url.QueryEscape(root) + "&table=notes"
+	wantStatus(t, ts.do(t, "PUT", kv("seed", outer), "1"), 200)
+	copied := filepath.Join(root, "notes", "copied")
+	if err := os.MkdirAll(filepath.Join(copied, "t"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{".kvd-cache.db": "", "t/k": "precious"} {
+		if err := os.WriteFile(filepath.Join(copied, name), []byte(data), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if keys := ts.do(t, "GET", "/api/v1/sqlite/kv?rebuild=true&"+outer, "").JSON(t)["keys"].([]any); len(keys) != 1 {
+		t.Fatalf("the outer database lists the copied one's files: %v", keys)
+	}
+	wantError(t, ts.do(t, "PUT", kv("copied%2Ft%2Fk", outer), "overwritten"), 400, "INVALID_PARAMETERS")
+	if got := fileOf(t, root, "copied/t/k"); got != "precious" {
+		t.Fatalf("the copied database's file: got %q", got)
 	}
 }
 

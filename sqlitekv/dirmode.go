@@ -42,6 +42,10 @@ func OpenDir(root string, opts Options) (*Dir, error) {
 		tree.close()
 		return nil, err
 	}
+	if err := refuseToEnclose(tree, root); err != nil {
+		tree.close()
+		return nil, err
+	}
 	cache, err := Open(filepath.Join(root, dirCacheFile), true, opts)
 	if err != nil {
 		tree.close()
@@ -64,6 +68,29 @@ func refuseLinkedCache(tree *treeFS) error {
 		}
 	}
 	return nil
+}
+
+// refuseToEnclose refuses to make a directory-mode database of a folder
+// that already holds one further down: with a cache of its own here, that
+// one would lie in a table folder of this one and be refused from then on
+// (Resolver.refuseInsideDirMode). Only a new database looks (no cache yet),
+// so the walk is paid once.
+func refuseToEnclose(tree *treeFS, root string) error {
+	if _, err := tree.root.Lstat(dirCacheFile); err == nil {
+		return nil
+	}
+	return tree.walkDir(root, func(p string, e fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil // what cannot be read holds nothing to refuse for
+		case p != root && e.Name() == dirCacheFile:
+			rel, _ := filepath.Rel(root, filepath.Dir(p))
+			return Errorf(CodeInvalidDBPath, "The directory holds the directory-mode database %q: made one itself, it would lock that one out", filepath.ToSlash(rel))
+		case e.IsDir() && strings.HasPrefix(e.Name(), reservedPrefix):
+			return filepath.SkipDir
+		}
+		return nil
+	})
 }
 
 // Cache is the SQLite store of metadata and history.
