@@ -61,7 +61,7 @@ func InferContentType(declared string, body []byte) (string, error) {
 				return "", err
 			}
 		}
-		if !isJSONMediaType(declared) {
+		if mediaType != contentTypeJSON {
 			return declared, nil
 		}
 	}
@@ -76,14 +76,6 @@ func InferContentType(declared string, body []byte) (string, error) {
 	default:
 		return contentTypeBinary, nil
 	}
-}
-
-func isJSONMediaType(contentType string) bool {
-	mediaType, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return false
-	}
-	return mediaType == contentTypeJSON
 }
 
 // IsJSONContentType reports whether a stored value is labelled JSON
