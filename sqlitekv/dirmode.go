@@ -137,7 +137,7 @@ func (d *Dir) confined(table, p string) error {
 	// A folder on the way that holds a cache of its own is another
 	// directory-mode database, whose files are its own (as Rebuild skips it).
 	for folder := existing; folder == base || strings.HasPrefix(folder, base+string(filepath.Separator)); folder = filepath.Dir(folder) {
-		if _, err := d.tree.lstat(filepath.Join(folder, dirCacheFile)); err == nil {
+		if d.tree.holdsCache(folder) {
 			return Errorf(CodeInvalidParameters, "Key lies in the folder of another directory-mode database: its files are its own")
 		}
 	}
@@ -145,6 +145,13 @@ func (d *Dir) confined(table, p string) error {
 		return Errorf(CodeInvalidParameters, "Key names a symlink; directory mode serves plain files only")
 	}
 	return nil
+}
+
+// holdsCache reports whether folder is a directory-mode database's own:
+// it holds a cache.
+func (t *treeFS) holdsCache(folder string) bool {
+	_, err := t.lstat(filepath.Join(folder, dirCacheFile))
+	return err == nil
 }
 
 // fileKind names what a path holds that is neither a folder nor a plain file.
@@ -377,10 +384,8 @@ func (d *Dir) Rebuild(table string) error {
 			}
 			return err
 		}
-		if entry.IsDir() {
-			if _, err := d.tree.lstat(filepath.Join(p, dirCacheFile)); err == nil {
-				return filepath.SkipDir // another directory-mode database: its files are its own
-			}
+		if entry.IsDir() && d.tree.holdsCache(p) {
+			return filepath.SkipDir // another directory-mode database: its files are its own
 		}
 		if strings.HasPrefix(entry.Name(), reservedPrefix) {
 			if entry.IsDir() {
