@@ -359,7 +359,7 @@ func apiSchemas() obj {
 		"RollbackResult": object(obj{"success": boolean, "dry_run": boolean, "to_timestamp": number, "count": integer, "changes": arrayOf(object(obj{"key": str, "action": str})), "message": str}),
 		"ArrayResult":    object(obj{"success": boolean, "key": str, "newLength": integer, "value": anyJSON, "removed": integer}),
 		"Watch": object(obj{"events": arrayOf(object(obj{"key": str, "op": str, "op_number": integer, "timestamp": number, "value": anyJSON, "raw_value": str, "content_type": str,
-			"code": obj{"type": "string", "description": "TIME_TRAVEL_GAP on a gap: history needed was pruned, or the write was made with history=false."}, "resume_op": obj{"type": "integer", "description": "On a gap: the stream is complete again from this op number on."}})),
+			"code": obj{"type": "string", "description": "TIME_TRAVEL_GAP on a gap: history needed was pruned, the write was made with history=false, or the watch resumed past the table's newest op (another lineage of the database)."}, "resume_op": obj{"type": "integer", "description": "On a gap: the stream is complete again from this op number on."}})),
 			"next_op": obj{"type": "integer", "description": "Pass it as after_op to go on."}}),
 		"CreateResult": object(obj{"success": boolean, "path": str, "table": str}),
 	}

@@ -175,6 +175,43 @@ func TestWatch_ReconnectWithLastEventIDResumesAfterIt(t *testing.T) {
 	}
 }
 
+// A watcher that resumes past the table's newest op counted writes of
+// another lineage of the database (here it was deleted and made again;
+// in a cluster, restored from a replica without its last second). The
+// writes it has not seen must not be skipped for their numbers: a gap
+// says so, and the stream goes on from the next write.
+func TestWatch_ResumingPastTheNewestOpIsAGap(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	for range 5 {
+		wantStatus(t, ts.do(t, "POST", kv("k/incr", q), ""), 200)
+	}
+	removeDatabaseFiles(t, ts.DataDir, "app.db")
+	wantError(t, ts.do(t, "PUT", kv("k", "db=app"), "x"), 503, "OVERLOADED") // kvd notices the file is gone
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "new 1"), 200)
+
+	m := ts.do(t, "GET", kv("k/watch", "db=app&after_op=5&wait=1s"), "").JSON(t)
+	evs, _ := m["events"].([]any)
+	if len(evs) == 0 || m["next_op"] != 1.0 {
+		t.Fatalf("long poll after op 5 of a table at op 1: got %v, want a gap and next_op 1", m)
+	}
+	if gap := evs[0].(map[string]any); gap["code"] != "TIME_TRAVEL_GAP" || gap["resume_op"] != 2.0 {
+		t.Fatalf("got %v, want a gap with resume_op 2", gap)
+	}
+	w := ts.openWatch(t, kv("k/watch", "db=app"), "Last-Event-ID", "5")
+	if e := w.next(t); e.Event != "gap" || e.Data["resume_op"] != 2.0 || e.ID != "" {
+		t.Fatalf("stream resumed at 5: got %s id %q %v, want a gap to resume at 2", e.Event, e.ID, e.Data)
+	}
+	for i := 2; i <= 6; i++ {
+		wantStatus(t, ts.do(t, "PUT", kv("k", q), "new "+strconv.Itoa(i)), 200)
+	}
+	for op := int64(2); op <= 6; op++ {
+		if e := w.next(t); e.op() != op {
+			t.Fatalf("after the gap: got op %d (%s), want %d", e.op(), e.Event, op)
+		}
+	}
+}
+
 func TestWatch_PrunedHistoryIsAGapThenTheStreamGoesOn(t *testing.T) {
 	ts := newTestServer(t, withStore(func(o *sqlitekv.Options) { o.HistoryKeep = 3 }))
 	q := "db=app&create_db_if_missing=true"

@@ -147,8 +147,16 @@ func (fl *Follower) readHistory(ctx context.Context) ([]*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	fl.checkGap = false
 	var out []*Event
+	if fl.checkGap && p.Head < fl.last {
+		// The watcher counted ops this table never reached: another
+		// lineage of it (the database recreated, or restored from a
+		// replica that lacks its last writes). Every write from Head+1
+		// on is new to it; skipping those up to its count would lose them.
+		fl.last = p.Head
+		out = append(out, &Event{Gap: p.Head + 1})
+	}
+	fl.checkGap = false
 	if p.Gap > 0 {
 		out = append(out, &Event{Gap: p.Gap})
 	}
