@@ -57,7 +57,7 @@ func (s *Server) arrayOp(w http.ResponseWriter, r *http.Request, t target, op st
 }
 
 func (s *Server) parseArray(r *http.Request, t target, op string) (req sqlitekv.ArrayRequest, ref dbRef, err error) {
-	req = sqlitekv.ArrayRequest{Key: t.key, Op: op, MaxValue: s.cfg.MaxValueBytes}
+	req = sqlitekv.ArrayRequest{Key: t.key, Op: op, Versions: t.versions, MaxValue: s.cfg.MaxValueBytes}
 	if req.Table, err = t.q.table(); err != nil {
 		return req, ref, err
 	}

@@ -125,3 +125,50 @@ func TestJSONPath_GetAndPutLeaves(t *testing.T) {
 		t.Fatalf("put under path $: Content-Type %q, want application/json", ct)
 	}
 }
+
+// If-Match and If-None-Match hold on every write to one key, not only on
+// PUT and DELETE: an incr, an array operation or a rollback that a client
+// made conditional must not go through when the condition fails. A write
+// that names no key has no version to compare, so it refuses them.
+func TestCAS_ETagHeadersOnEveryKeyWrite(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	wantStatus(t, ts.do(t, "PUT", kv("n", q), "5"), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("arr", q), "[1,2,3]"), 200)
+	stale := `"999999"`
+	for _, path := range []string{kv("n/incr", q), kv("n/decr", q), kv("n/rollback", q),
+		kv("arr/push", q), kv("arr/pop", q), kv("arr/remove", q+"&index=0")} {
+		wantError(t, ts.do(t, "POST", path, "4", "If-Match", stale), 412, "CAS_MISMATCH")
+		wantError(t, ts.do(t, "POST", path, "4", "If-None-Match", "*"), 412, "CAS_MISMATCH")
+	}
+	wantError(t, ts.do(t, "POST", kv("fresh/incr", q), "", "If-Match", "*"), 412, "CAS_KEY_MISSING")
+	if got := string(ts.do(t, "GET", kv("n", "db=app"), "").Body); got != "5" {
+		t.Fatalf("n after refused writes: got %q, want 5", got)
+	}
+	if got := string(ts.do(t, "GET", kv("arr", "db=app"), "").Body); got != "[1,2,3]" {
+		t.Fatalf("arr after refused writes: got %q, want [1,2,3]", got)
+	}
+	// With the current ETag each goes through.
+	for _, key := range []string{"n", "arr"} {
+		tag := ts.do(t, "HEAD", kv(key, "db=app"), "").Header.Get("ETag")
+		op := map[string]string{"n": "/incr", "arr": "/push"}[key]
+		wantStatus(t, ts.do(t, "POST", kv(key+op, q), "4", "If-Match", tag), 200)
+	}
+	wantStatus(t, ts.do(t, "POST", kv("fresh/incr", q), "", "If-None-Match", "*"), 200)
+
+	for _, c := range []struct{ path, body string }{
+		{kv("batch/set", q), `{"items":[{"key":"n","value":"7"}]}`},
+		{kv("batch/delete", q), `{"keys":["n"]}`},
+		{kv("rollback", "db=app&to_timestamp=1&confirm=true"), ""},
+		{"/api/v1/sqlite/db/create?path=other", ""},
+	} {
+		r := ts.do(t, "POST", c.path, c.body, "If-Match", stale)
+		wantError(t, r, 400, "INVALID_PARAMETERS")
+		if msg := r.JSON(t)["message"]; !contains(msg, "If-Match") {
+			t.Errorf("POST %s with If-Match: message %q, want one about If-Match", c.path, msg)
+		}
+	}
+	if got := string(ts.do(t, "GET", kv("n", "db=app"), "").Body); got != "6" {
+		t.Fatalf("n after refused batch and rollback: got %q, want 6", got)
+	}
+}

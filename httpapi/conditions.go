@@ -28,6 +28,21 @@ func versionConditions(r *http.Request) (v sqlitekv.Versions, err error) {
 	return v, nil
 }
 
+// writeConditions reads a write's If-Match and If-None-Match. They
+// compare one key's version, so a write that names no key (a batch, a
+// table's rollback, a database's creation) refuses them: ignored, they
+// would let through a write their client meant to make conditional.
+func writeConditions(r *http.Request, t target) (sqlitekv.Versions, error) {
+	if len(r.Header["If-Match"]) == 0 && len(r.Header["If-None-Match"]) == 0 {
+		return sqlitekv.Versions{}, nil
+	}
+	v, err := versionConditions(r)
+	if err == nil && t.key == "" && v.Given() {
+		err = invalidParam("If-Match and If-None-Match compare one key's version, and this write names no key; a batch or a table's rollback cannot take them")
+	}
+	return v, err
+}
+
 // etagList parses a header's value; with strong, weak tags become version
 // 0, which no write has, so they never match.
 func etagList(h string, strong bool) (star bool, versions []int64, err error) {

@@ -153,9 +153,7 @@ func (s *Server) parsePut(r *http.Request, t target) (req sqlitekv.PutRequest, r
 	if q.has("if_match") {
 		req.IfMatch = []byte(q.Get("if_match"))
 	}
-	if req.Versions, err = versionConditions(r); err != nil {
-		return
-	}
+	req.Versions = t.versions
 	if req.Value, err = readBody(r, s.cfg.MaxValueBytes); err != nil {
 		return
 	}
@@ -193,7 +191,7 @@ func (r deleteResponse) appendJSON(b []byte) []byte {
 }
 
 func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request, t target) {
-	req, ref, err := parseDelete(r, t)
+	req, ref, err := parseDelete(t)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -208,7 +206,7 @@ func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request, t targe
 	writeJSON(w, http.StatusOK, deleteResponse{Status: "ok", Success: true, Key: t.key, Deleted: true})
 }
 
-func parseDelete(r *http.Request, t target) (req sqlitekv.DeleteRequest, ref dbRef, err error) {
+func parseDelete(t target) (req sqlitekv.DeleteRequest, ref dbRef, err error) {
 	q := t.q
 	req.Key = t.key
 	if req.Table, err = q.table(); err != nil {
@@ -217,9 +215,7 @@ func parseDelete(r *http.Request, t target) (req sqlitekv.DeleteRequest, ref dbR
 	if req.NoHistory, err = q.noHistory(); err != nil {
 		return req, ref, err
 	}
-	if req.Versions, err = versionConditions(r); err != nil {
-		return req, ref, err
-	}
+	req.Versions = t.versions
 	ref, err = q.writeDB()
 	return req, ref, err
 }
@@ -265,7 +261,7 @@ func (s *Server) incr(w http.ResponseWriter, r *http.Request, t target, sign int
 
 func (s *Server) parseIncr(t target, sign int64) (req sqlitekv.IncrRequest, ref dbRef, err error) {
 	q := t.q
-	req = sqlitekv.IncrRequest{Key: t.key, MaxValue: s.cfg.MaxValueBytes}
+	req = sqlitekv.IncrRequest{Key: t.key, Versions: t.versions, MaxValue: s.cfg.MaxValueBytes}
 	if req.Table, err = q.table(); err != nil {
 		return req, ref, err
 	}

@@ -28,7 +28,7 @@ func (s *Server) handleRollbackKey(w http.ResponseWriter, r *http.Request, t tar
 }
 
 func parseRollbackKey(t target) (req sqlitekv.RollbackKeyRequest, ref dbRef, err error) {
-	req.Key = t.key
+	req.Key, req.Versions = t.key, t.versions
 	if req.Table, err = t.q.table(); err != nil {
 		return req, ref, err
 	}

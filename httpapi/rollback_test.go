@@ -166,6 +166,43 @@ func TestArrays_PushPopRemove(t *testing.T) {
 	}
 }
 
+// remove takes every element equal to the body as JSON: members in any
+// order, strings however escaped, numbers however written.
+func TestArrays_RemoveComparesByContent(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	wantStatus(t, ts.do(t, "PUT", kv("set", q), `[{"a":1,"b":2},{"b":2,"a":1},"x","\u0078",1,1.0,10e-1,2,{"a":1},9007199254740993]`), 200)
+	for _, c := range []struct {
+		body    string
+		removed float64
+	}{{`{"a":1,"b":2}`, 2}, {`"x"`, 2}, {`1`, 3}, {`9007199254740992`, 0}, {`9007199254740993`, 1}, {`1e1000000`, 0}} {
+		r := ts.do(t, "POST", kv("set/remove", q), c.body)
+		wantStatus(t, r, 200)
+		if got := r.JSON(t)["removed"]; got != c.removed {
+			t.Errorf("remove %s: removed %v, want %v", c.body, got, c.removed)
+		}
+	}
+	if got := string(ts.do(t, "GET", kv("set", "db=app"), "").Body); got != `[2,{"a":1}]` {
+		t.Fatalf("array after the removes: got %s, want [2,{\"a\":1}]", got)
+	}
+}
+
+// Bytes of JSON's shape with others in a string are no JSON: the array
+// operations refuse them, as a write under a path does, rather than
+// label them JSON and answer bytes no JSON client can read.
+func TestArrays_RefuseAValueThatIsNotUTF8(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	wantStatus(t, ts.do(t, "PUT", kv("bin", q), "[\"x\xff\", 1]", "Content-Type", "application/octet-stream"), 200)
+	for _, c := range []struct{ op, body string }{{"pop", ""}, {"push", "2"}, {"remove", "1"}} {
+		wantError(t, ts.do(t, "POST", kv("bin/"+c.op, q), c.body), 400, "INVALID_PARAMETERS")
+	}
+	r := ts.do(t, "GET", kv("bin", "db=app"), "")
+	if string(r.Body) != "[\"x\xff\", 1]" || r.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("after refused array writes: got %q as %s", r.Body, r.Header.Get("Content-Type"))
+	}
+}
+
 func TestArrays_ConcurrentPushesLoseNoElement(t *testing.T) {
 	ts := newTestServer(t)
 	ts.do(t, "PUT", kv("arr", "db=app&create_db_if_missing=true"), `[]`)
@@ -285,6 +322,31 @@ func TestReferences_ChainsCyclesAndDangling(t *testing.T) {
 	ts.do(t, "PUT", kv("dangling", q+"&ref=true"), "nobody")
 	if m := ts.do(t, "GET", kv("dangling", "db=app"), "").JSON(t); m["code"] != "KEY_NOT_FOUND" || !contains(m["message"], "Dangling") {
 		t.Fatalf("dangling: got %v", m)
+	}
+	// A write that reads the stored value as a number or JSON does not
+	// act on a reference's bytes (its target's key) nor follow it.
+	ts.do(t, "PUT", kv("99", q), "ninety-nine")
+	ts.do(t, "PUT", kv("latest", q+"&ref=true"), "99")
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", kv("latest/incr", q), ""},
+		{"POST", kv("latest/decr", q), ""},
+		{"POST", kv("ref1/incr", q+"&path=v"), ""},
+		{"PUT", kv("ref1", q+"&path=v"), "2"},
+		{"POST", kv("ref1/push", q), "1"},
+		{"POST", kv("ref1/pop", q), ""},
+		{"POST", kv("ref1/remove", q), "1"},
+	} {
+		r := ts.do(t, c.method, c.path, c.body)
+		wantError(t, r, 400, "INVALID_PARAMETERS")
+		if msg := r.JSON(t)["message"]; !contains(msg, "reference") {
+			t.Errorf("%s %s: message %q, want one that names the reference", c.method, c.path, msg)
+		}
+	}
+	if r := ts.do(t, "GET", kv("latest", "db=app"), ""); string(r.Body) != "ninety-nine" || r.Header.Get("X-KV-Reference-Target") != "99" {
+		t.Fatalf("reference after refused writes: got %q to %q", r.Body, r.Header.Get("X-KV-Reference-Target"))
+	}
+	if got := string(ts.do(t, "GET", kv("target", "db=app"), "").Body); got != `{"v":1}` {
+		t.Fatalf("target after refused writes through a reference: got %s", got)
 	}
 	// DELETE removes the reference, not its target.
 	wantStatus(t, ts.do(t, "DELETE", kv("ref1", q), ""), 200)

@@ -94,6 +94,13 @@ func (e endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request, t tar
 			return
 		}
 	}
+	if r.Method != get && r.Method != head {
+		var err error
+		if t.versions, err = writeConditions(r, t); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	e.handle(s, w, r, t)
 }
 
@@ -209,10 +216,11 @@ func (s *Server) validateNewKey(key string) error {
 // on it ("" for the key itself), or a table-level operation with no key;
 // and its query parameters.
 type target struct {
-	key   string
-	op    string
-	table bool // a table-level operation: no key
-	q     *query
+	key      string
+	op       string
+	table    bool // a table-level operation: no key
+	q        *query
+	versions sqlitekv.Versions // a write's If-Match and If-None-Match
 }
 
 // parseKVPath decides from the escaped path, where "a%2Fincr" is a key and

@@ -3,6 +3,8 @@ package sqlitekv
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
+	"strings"
 )
 
 // ArrayRequest is an atomic operation on a JSON array stored at Key (or at
@@ -15,6 +17,7 @@ type ArrayRequest struct {
 	Op         string
 	Value      []byte
 	Index      *int
+	Versions   Versions // If-Match, If-None-Match
 	NoHistory  bool
 	MaxValue   int64 // push: the largest value it may leave (0: no limit)
 }
@@ -41,6 +44,12 @@ func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
 		cur, exists, err := w.loadForWrite(t, req.Key)
 		if err == nil && !exists {
 			err = t.fileTooLarge(req.Key)
+		}
+		if err == nil {
+			err = req.Versions.check(cur, exists)
+		}
+		if err == nil {
+			err = notARef(cur, exists, req.Op)
 		}
 		if err != nil {
 			return err
@@ -95,6 +104,9 @@ func loadArray(doc []byte, exists bool, path JSONPath, missingIsEmpty bool) ([]j
 		}
 		return nil, Errorf(CodeKeyNotFound, "Key not found")
 	}
+	if !ValidJSON(doc) { // bytes of JSON's shape with others in a string are no JSON
+		return nil, errNotJSON
+	}
 	fragment := doc
 	if len(path) > 0 {
 		var err error
@@ -138,21 +150,98 @@ func removeFrom(arr []json.RawMessage, req ArrayRequest) ([]json.RawMessage, int
 		}
 		return append(arr[:i], arr[i+1:]...), 1, nil
 	}
-	want := compactJSON(req.Value)
+	want, err := decodeKeepingNumbers(req.Value)
+	if err != nil {
+		return nil, 0, Errorf(CodeInvalidParameters, "The value to remove is not JSON")
+	}
 	kept := arr[:0]
 	for _, el := range arr {
-		if !bytes.Equal(compactJSON(el), want) {
+		v, err := decodeKeepingNumbers(el)
+		if err != nil || !sameJSON(v, want) {
 			kept = append(kept, el)
 		}
 	}
 	return kept, len(arr) - len(kept), nil
 }
 
-// compactJSON strips insignificant space, so elements compare by content.
+// compactJSON strips insignificant space from an element pushed.
 func compactJSON(v []byte) []byte {
 	var buf bytes.Buffer
 	if json.Compact(&buf, v) != nil {
 		return v
 	}
 	return buf.Bytes()
+}
+
+// decodeKeepingNumbers decodes v keeping its numbers' text, which
+// sameJSON compares exactly: as float64, 2^53 and 2^53+1 would be one.
+func decodeKeepingNumbers(v []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(v))
+	d.UseNumber()
+	var out any
+	return out, d.Decode(&out)
+}
+
+// sameJSON compares two decoded JSON values by content, as remove
+// promises: members in any order, strings however escaped ("x" and
+// "\u0078"), numbers by value (1, 1.0 and 1e0).
+func sameJSON(a, b any) bool {
+	switch a := a.(type) {
+	case map[string]any:
+		b, ok := b.(map[string]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for k, av := range a {
+			if bv, ok := b[k]; !ok || !sameJSON(av, bv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		b, ok := b.([]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if !sameJSON(a[i], b[i]) {
+				return false
+			}
+		}
+		return true
+	case json.Number:
+		b, ok := b.(json.Number)
+		return ok && numberKey(a) == numberKey(b)
+	}
+	return a == b // strings, booleans, null
+}
+
+// numberKey is a JSON number's value in one spelling: sign, digits with
+// no leading or trailing zeros, and the power of ten, so that 1, 1.0 and
+// 1e0 are "1e0". It works on the text because math/big takes tens of
+// milliseconds over an exponent like 1e1000000, and an array of such
+// numbers would hold up the database's writer.
+func numberKey(n json.Number) string {
+	s := string(n)
+	sign := ""
+	if s[0] == '-' {
+		sign, s = "-", s[1:]
+	}
+	mantissa, exp := s, int64(0)
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.ParseInt(s[i+1:], 10, 64)
+		if err != nil || e > 1<<50 || e < -(1<<50) {
+			return string(n) // beyond any float: only the same text is equal
+		}
+		mantissa, exp = s[:i], e
+	}
+	whole, frac, _ := strings.Cut(mantissa, ".")
+	digits := strings.TrimLeft(whole+frac, "0")
+	exp -= int64(len(frac))
+	trimmed := strings.TrimRight(digits, "0")
+	exp += int64(len(digits) - len(trimmed))
+	if trimmed == "" {
+		return "0"
+	}
+	return sign + trimmed + "e" + strconv.FormatInt(exp, 10)
 }

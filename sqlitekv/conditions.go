@@ -11,6 +11,11 @@ type Versions struct {
 	Absent    bool    // the key must not exist (If-None-Match: *)
 }
 
+// Given reports whether any condition was sent.
+func (v Versions) Given() bool {
+	return v.MatchAny || v.Absent || len(v.Match) > 0 || len(v.NoneMatch) > 0
+}
+
 // MatchFails reports whether If-Match fails for a key at version (exists
 // false: no key).
 func (v Versions) MatchFails(version int64, exists bool) bool {

@@ -41,6 +41,7 @@ type IncrRequest struct {
 	Table, Key string
 	Delta      int64
 	Path       JSONPath
+	Versions   Versions // If-Match, If-None-Match
 	NoHistory  bool
 	MaxValue   int64 // with Path: the largest document it may leave (0: no limit)
 }
@@ -75,6 +76,11 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 		}
 		if err := checkPreconditions(req, cur, exists); err != nil {
 			return err
+		}
+		if req.Path.Given() {
+			if err := notARef(cur, exists, "a write under a path"); err != nil {
+				return err
+			}
 		}
 		next := Entry{Value: req.Value, ContentType: req.ContentType, ExpireAt: ttlExpiry(w.now(), req.TTL)}
 		if req.Ref {
@@ -198,6 +204,12 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 		cur, exists, expired, err := t.current(req.Key, w.now())
 		if err == nil && !exists {
 			err = t.fileTooLarge(req.Key)
+		}
+		if err == nil {
+			err = req.Versions.check(cur, exists)
+		}
+		if err == nil {
+			err = notARef(cur, exists, "incr")
 		}
 		if err != nil {
 			return err

@@ -40,6 +40,18 @@ func followRefs(key string, e Entry, load func(key string) (Entry, error)) (Entr
 	return e, nil
 }
 
+// notARef refuses, on a reference, a write that reads the stored value
+// as a number or as JSON (incr, the array operations, a write under a
+// path): a reference's bytes are its target's key. Acting on them would
+// repoint the reference (an incr of one to "99" made it one to "100"),
+// and following it would let a write to one key change another.
+func notARef(cur Entry, exists bool, what string) error {
+	if exists && cur.ContentType == RefContentType {
+		return Errorf(CodeInvalidParameters, "Key is a reference (to %q): %s does not follow references; write to the target, or replace the reference with a PUT", cur.Value, what)
+	}
+	return nil
+}
+
 func validateRefTarget(target []byte) error {
 	if err := ValidateKey(string(target)); err != nil {
 		msg := err.Error()

@@ -10,6 +10,7 @@ import (
 type RollbackKeyRequest struct {
 	Table, Key string
 	Steps      int
+	Versions   Versions // If-Match, If-None-Match
 	NoHistory  bool
 }
 
@@ -26,6 +27,15 @@ func (w *Writer) RollbackKey(req RollbackKeyRequest) (restored *Entry, err error
 		return nil, Errorf(CodeKeyNotFound, "Key has no history")
 	}
 	err = w.atomically(func() error {
+		if req.Versions.Given() {
+			cur, exists, _, err := t.current(req.Key, w.now())
+			if err == nil {
+				err = req.Versions.check(cur, exists)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		versions, err := t.list(req.Key, req.Steps+1)
 		if err != nil {
 			return err
