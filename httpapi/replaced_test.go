@@ -40,6 +40,38 @@ func TestDatabaseFile_DeletedWhileOpenLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 }
 
+// Only the log deleted under kvd (rm data/app.db-wal): the write that
+// finds it gone is refused as not saved, and that must be true, since a
+// client retries it. Before, it committed into the deleted log, which the
+// writer's close then checkpointed into the database file: a retried incr
+// counted twice. The writes acknowledged before the rm are kept.
+func TestDatabaseFile_LogDeletedWhileOpen_ARefusedWriteIsNotSaved(t *testing.T) {
+	ts := newTestServer(t)
+	for range 5 {
+		wantStatus(t, ts.do(t, "POST", kv("c/incr", "db=app&create_db_if_missing=true"), ""), 200)
+	}
+	if err := os.Remove(filepath.Join(ts.DataDir, "app.db-wal")); err != nil {
+		t.Fatal(err)
+	}
+	r := ts.do(t, "POST", kv("c/incr", "db=app"), "")
+	wantError(t, r, 503, "OVERLOADED")
+	if msg := r.JSON(t)["message"]; !contains(msg, "nothing was saved") {
+		t.Fatalf("message: got %q", msg)
+	}
+	if got := string(ts.do(t, "GET", kv("c", "db=app"), "").Body); got != "5" {
+		t.Fatalf("after the refused incr: got %q, want 5", got)
+	}
+	if m := ts.do(t, "POST", kv("c/incr", "db=app"), "").JSON(t); m["value"] != 6.0 {
+		t.Fatalf("the retry: got %v, want value 6", m)
+	}
+	if err := ts.Registry.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := valueOnDisk(t, filepath.Join(ts.DataDir, "app.db"), "c"); got != "6" {
+		t.Fatalf("in the file: got %q, want 6", got)
+	}
+}
+
 // Reads do not go on for long from a file that was deleted: within a
 // bounded time they answer what the path names now.
 func TestDatabaseFile_DeletedWhileOpenIsSoonNotRead(t *testing.T) {

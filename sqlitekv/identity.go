@@ -20,15 +20,21 @@ import (
 //
 // So kvd makes sure that the path still names the file the writer opened
 // (the one the resolver checked), comparing device and inode: every
-// connection when it opens; every commit after its sync and before its
-// writes are answered (the log too, which a partial rm may take); and
-// reads at most every identityCheckInterval, since a stat per read would
-// cost more than the read. A file found replaced fails what found it with
-// errReplaced, and so does everything after: the registry closes the
-// store at the next request, which resolves the path afresh (404 if it is
-// gone, refused if it now leads outside the roots). A write that raced
-// the replacement committed to the old file only: it is reported failed,
-// never acknowledged.
+// connection when it opens; every commit just before it and again after
+// its sync, before its writes are answered (the log too, which a partial
+// rm may take); and reads at most every identityCheckInterval, since a
+// stat per read would cost more than the read. A file found replaced
+// fails what found it, and so does everything after: the registry closes
+// the store at the next request, which resolves the path afresh (404 if
+// it is gone, refused if it now leads outside the roots).
+//
+// The check before COMMIT is what lets a failed write say that nothing
+// was saved: its group is rolled back. Found only after the commit, the
+// write is in the old log, and whether it survives is not kvd's to say:
+// the writer's close checkpoints that log into the database file it
+// opened, which is the live one again if only the log was removed, or if
+// the folder was moved away and back. Such a write is reported as of
+// unknown outcome, never acknowledged and never "not saved".
 //
 // A VFS whose files are not the OS's (a test's fault injection that does
 // not Unwrap) leaves nothing to compare: then nothing is checked. kvd's
@@ -38,6 +44,10 @@ import (
 // database closing): no client input is at fault, nothing was applied,
 // and a retry, which resolves the path afresh, gets a real answer.
 var errReplaced = Errorf(CodeOverloaded, "The database file was deleted or replaced while open: nothing was saved; retry")
+
+// errReplacedWhileCommitting is the rare write whose file changed between
+// the check before its COMMIT and the one after.
+var errReplacedWhileCommitting = Errorf(CodeDatabaseError, "The database file was deleted or replaced while this write committed: whether it was kept is unknown; read it back before retrying")
 
 // identityCheckInterval bounds how long reads may go on from a replaced
 // file on connections opened before the change.
@@ -95,9 +105,9 @@ func (id *fileIdentity) sameFile(conn *sqlite3.Conn) error {
 	return nil
 }
 
-// checkCommitted checks, after a commit, that the writer's database file
-// and its log are still the files their paths name (writer only).
-func (id *fileIdentity) checkCommitted(writer *sqlite3.Conn) error {
+// checkWriter checks, inside a write transaction, that the writer's
+// database file and its log are still the files their paths name.
+func (id *fileIdentity) checkWriter(writer *sqlite3.Conn) error {
 	if id.file == nil {
 		return nil
 	}

@@ -176,18 +176,24 @@ func (w *Writer) Commit() error {
 			return err
 		}
 	}
+	// Into the file the path names? If not, nothing is committed: the
+	// group's writes fail, and no file of it is put in place (directory
+	// mode).
+	if err := w.id.checkWriter(w.conn); err != nil {
+		w.abandon()
+		return err
+	}
 	if err := w.commit.Exec(); err != nil {
 		w.abandon()
 		return dbError(err)
 	}
-	// Synced, but into the file the path names? If not, the group is
-	// lost with the old file: its writes fail, and no file of it is put
-	// in place (directory mode).
-	if err := w.id.checkCommitted(w.conn); err != nil {
+	// Still so after the sync? If not, the path changed just now, and
+	// the group is in the old file's log (see identity.go).
+	if err := w.id.checkWriter(w.conn); err != nil {
 		if w.mirror != nil {
 			w.mirror.discard()
 		}
-		return err
+		return errReplacedWhileCommitting
 	}
 	w.committed = true
 	if w.opts.Fence != nil {
