@@ -14,9 +14,18 @@ func TestTable_NamesDifferingOnlyInCaseAreRefused(t *testing.T) {
 	ts := newTestServer(t)
 	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true&table=Tab"), "1"), 200)
 	for _, other := range []string{"tab", "TAB"} {
-		wantError(t, ts.do(t, "PUT", kv("k", "db=app&table="+other), "2"), 400, "INVALID_PARAMETERS")
-		wantError(t, ts.do(t, "GET", kv("k", "db=app&table="+other), ""), 400, "INVALID_PARAMETERS")
-		wantError(t, ts.do(t, "DELETE", kv("k", "db=app&table="+other), ""), 400, "INVALID_PARAMETERS")
+		for range 5 { // each time the table the client knows, never one of its internal ones
+			for _, r := range []response{
+				ts.do(t, "PUT", kv("k", "db=app&table="+other), "2"),
+				ts.do(t, "GET", kv("k", "db=app&table="+other), ""),
+				ts.do(t, "DELETE", kv("k", "db=app&table="+other), ""),
+			} {
+				wantError(t, r, 400, "INVALID_PARAMETERS")
+				if msg := r.JSON(t)["message"]; msg != `Table names are case-insensitive: this database has a table "Tab"` {
+					t.Fatalf("table %s: message %q", other, msg)
+				}
+			}
+		}
 	}
 	if got := ts.do(t, "GET", kv("k", "db=app&table=Tab"), ""); string(got.Body) != "1" {
 		t.Fatalf("Tab/k: got %d %q, want 1", got.Status, got.Body)

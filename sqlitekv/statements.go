@@ -2,6 +2,8 @@ package sqlitekv
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/ncruces/go-sqlite3"
@@ -58,9 +60,9 @@ WHERE name COLLATE NOCASE IN (?1, ?1 || ':history', ?1 || ':horizon', ?1 || ':re
 	if err := stmt.Err(); err != nil {
 		return false, dbError(err)
 	}
-	for name := range found {
-		if !strings.HasPrefix(name, table) {
-			return false, Errorf(CodeInvalidParameters, "Table names are case-insensitive: this database has a table %q", name)
+	for _, name := range slices.Sorted(maps.Keys(found)) { // sorted: the same answer every time
+		if kvTable := trimTableSuffix(name); kvTable != table {
+			return false, Errorf(CodeInvalidParameters, "Table names are case-insensitive: this database has a table %q", kvTable)
 		}
 	}
 	switch {
@@ -70,6 +72,17 @@ WHERE name COLLATE NOCASE IN (?1, ?1 || ':history', ?1 || ':horizon', ?1 || ':re
 		return false, Errorf(CodeInvalidParameters, "Table %q is taken in this database by something that is not a kvd table", table)
 	}
 	return true, nil
+}
+
+// trimTableSuffix is the KV table a table of kvd's names: "t" for
+// "t:history", not the internal name a client never sent.
+func trimTableSuffix(name string) string {
+	for _, suffix := range []string{":history", ":horizon", ":removed"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			return base
+		}
+	}
+	return name
 }
 
 // execBound binds args in order, runs stmt to completion and resets it.
