@@ -219,10 +219,12 @@ func (s *Server) parseTableSnapshot(t target) (req pastRequest, err error) {
 }
 
 type diffChange struct {
-	Key      string `json:"key"`
-	Change   string `json:"change"`
-	OldValue any    `json:"old_value"`
-	NewValue any    `json:"new_value"`
+	Key         string `json:"key"`
+	Change      string `json:"change"`
+	OldValue    any    `json:"old_value"`
+	NewValue    any    `json:"new_value"`
+	OldEncoding string `json:"old_encoding,omitempty"` // "base64": old_value is a binary value's bytes in base64
+	NewEncoding string `json:"new_encoding,omitempty"`
 }
 
 func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request, t target) {
@@ -244,7 +246,9 @@ func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request, t target) {
 	changes := make([]diffChange, len(d.Changes))
 	for i, c := range d.Changes {
 		stats[c.Kind]++
-		changes[i] = diffChange{Key: c.Key, Change: c.Kind, OldValue: optionalValue(c.Old), NewValue: optionalValue(c.New)}
+		changes[i] = diffChange{Key: c.Key, Change: c.Kind}
+		changes[i].OldValue, changes[i].OldEncoding = optionalValue(c.Old)
+		changes[i].NewValue, changes[i].NewEncoding = optionalValue(c.New)
 	}
 	res := map[string]any{"from": unixSeconds(req.from), "to": unixSeconds(req.to), "stats": stats, "changes": changes,
 		"has_gaps": len(d.GapKeys) > 0, "gap_keys": d.GapKeys, "candidate_truncated": d.Truncated, "truncated": d.Cut}
@@ -285,10 +289,17 @@ func (s *Server) parseDiff(t target) (req diffRequest, err error) {
 	return req, nil
 }
 
-func optionalValue(e *sqlitekv.Entry) any {
+// optionalValue shows e as jsonValue does (nil if absent), with
+// "base64" as its encoding when it is a binary value's bytes: text that
+// looks like base64 and a binary value are then told apart, as
+// batch/get's encoding and a snapshot's binary_keys tell them.
+func optionalValue(e *sqlitekv.Entry) (value any, encoding string) {
 	if e == nil {
-		return nil
+		return nil, ""
 	}
-	v, _ := jsonValue(*e)
-	return v
+	v, binary := jsonValue(*e)
+	if binary {
+		encoding = "base64"
+	}
+	return v, encoding
 }

@@ -180,6 +180,8 @@ func TestTimeTravel_ListingSnapshotAndDiffPageByKey(t *testing.T) {
 		"/api/v1/sqlite/kv?db=app&limit=2&at_timestamp=" + when,
 		"/api/v1/sqlite/kv/snapshot?db=app&limit=2&timestamp=" + when,
 		"/api/v1/sqlite/kv/diff?db=app&limit=2&from=" + fmt.Sprint(t0-1) + "&to=" + when,
+		// Keys named: the same pages, prefix and limit applied to them too.
+		"/api/v1/sqlite/kv/diff?db=app&limit=2&keys=e,x,a,c,b,d,a&from=" + fmt.Sprint(t0-1) + "&to=" + when,
 	} {
 		var seen []int
 		after := ""
@@ -202,7 +204,35 @@ func TestTimeTravel_ListingSnapshotAndDiffPageByKey(t *testing.T) {
 			t.Fatalf("%s: pages of %v keys, want [2 2 1]", base, seen)
 		}
 	}
+	named := ts.do(t, "GET", "/api/v1/sqlite/kv/diff?db=app&keys=a,b&prefix=zzz&from="+fmt.Sprint(t0-1)+"&to="+when, "").JSON(t)
+	if changes := named["changes"].([]any); len(changes) != 0 {
+		t.Fatalf("diff of keys a,b under prefix zzz: got %v, want no changes", changes)
+	}
 	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=app&offset=abc&at_timestamp="+when, ""), 400, "INVALID_PARAMETERS")
 	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=app&offset=2&at_timestamp="+when, ""), 400, "INVALID_PARAMETERS")
 	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv/diff?db=app&from=20&to=10", ""), 400, "INVALID_PARAMETERS")
+}
+
+// A diff shows a binary value in base64 and says so, as batch/get and a
+// snapshot do: else text that reads as base64 and bytes look the same.
+func TestDiff_MarksBinaryValues(t *testing.T) {
+	ts := newTestServer(t)
+	t0 := ts.Clock.Now().Unix()
+	q := "db=app&create_db_if_missing=true"
+	wantStatus(t, ts.do(t, "PUT", kv("bin", q), "\x00\x01\x02", "Content-Type", "application/octet-stream"), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("txt", q), "AAEC", "Content-Type", "text/plain"), 200)
+	ts.Clock.Advance(time.Second)
+	var d struct {
+		Changes []map[string]any `json:"changes"`
+	}
+	r := ts.do(t, "GET", fmt.Sprintf("/api/v1/sqlite/kv/diff?db=app&from=%d&to=%d", t0-1, t0), "")
+	if err := jsonUnmarshal(r.Body, &d); err != nil || len(d.Changes) != 2 {
+		t.Fatalf("diff: %s (%v)", r.Body, err)
+	}
+	for _, c := range d.Changes {
+		want := map[string]any{"bin": "base64", "txt": nil}[c["key"].(string)]
+		if c["new_value"] != "AAEC" || c["new_encoding"] != want || c["old_encoding"] != nil {
+			t.Errorf("change of %s: %v, want new_value AAEC with new_encoding %v", c["key"], c, want)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strings"
 )
 
 // readTx runs fn on a read connection's table statements, in one
@@ -151,7 +152,8 @@ func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []s
 			}
 			res.Next = next(keys, res.Truncated)
 		} else {
-			keys = sortedAfter(keys, c.After)
+			keys, res.Truncated = namedPage(keys, c)
+			res.Next = next(keys, res.Truncated)
 		}
 		budget := c.Budget
 		for i, key := range keys {
@@ -182,6 +184,17 @@ func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []s
 		return nil
 	})
 	return res, err
+}
+
+// namedPage is the page of the keys a client named that a diff looks at:
+// those under c.Prefix, after c.After, at most c.Limit of them, as
+// candidates would page them.
+func namedPage(keys []string, c Candidates) (page []string, truncated bool) {
+	page = slices.DeleteFunc(sortedAfter(keys, c.After), func(k string) bool { return !strings.HasPrefix(k, c.Prefix) })
+	if len(page) > c.Limit {
+		return page[:c.Limit], true
+	}
+	return page, false
 }
 
 // sortedAfter is the keys a client named, each once, in byte order, from
