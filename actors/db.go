@@ -214,7 +214,7 @@ func (d *DB) BackupTo(ctx context.Context, dst string) error {
 func call[R any](ctx context.Context, d *DB, op operation[R]) (R, error) {
 	var zero R
 	if err := ctx.Err(); err != nil { // the client has gone: nothing to apply it for
-		return zero, &sqlitekv.Error{Code: sqlitekv.CodeDatabaseError, Message: "Request cancelled", Cause: err}
+		return zero, sqlitekv.Cancelled(err)
 	}
 	if d.queued.Add(1) > int64(d.reg.cfg.MaxQueue) {
 		d.queued.Add(-1)

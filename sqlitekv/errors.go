@@ -64,6 +64,13 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// Cancelled answers a request whose context ended (its client closed the
+// connection, or only its sending side) before anything was done: a 503,
+// since kvd did not fail, and one a client still reading may retry.
+func Cancelled(cause error) *Error {
+	return &Error{Code: CodeOverloaded, Message: "Request cancelled: the client closed its connection before anything was done; retry", Cause: cause}
+}
+
 // dbError wraps an unexpected SQLite failure: the client learns what kind
 // of failure it was (never SQL text), the log gets the cause.
 func dbError(cause error) *Error {

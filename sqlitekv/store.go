@@ -284,7 +284,7 @@ func (s *Store) acquireReader(ctx context.Context) (*reader, error) {
 	case <-s.closed:
 		return nil, Errorf(CodeDatabaseError, "Database is closing")
 	case <-ctx.Done():
-		return nil, &Error{Code: CodeDatabaseError, Message: "Request cancelled", Cause: ctx.Err()}
+		return nil, Cancelled(ctx.Err())
 	}
 }
 
