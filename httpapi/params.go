@@ -250,13 +250,26 @@ func (q *query) unixTime(name string) (int64, error) {
 	}
 	raw := q.Get(name)
 	f, err := strconv.ParseFloat(raw, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e13 {
-		return 0, invalidParam("%s must be Unix seconds", name)
+	if err != nil || !isDecimalSeconds(raw) || f > 1e13 {
+		return 0, invalidParam("%s must be Unix seconds (1700000000, or 1700000000.5 for an instant within it)", name)
 	}
 	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
 		return (n+1)*1000 - 1, nil
 	}
 	return int64(math.Floor(f * 1000)), nil
+}
+
+// isDecimalSeconds reports whether raw is written as digits, with a
+// fraction or not: strconv.ParseFloat takes Go's syntax too (0x1p4 as 16,
+// 1796455831_0 as ten times that second, 1e9), and an exponent would blur
+// whether a whole second, meaning its end, was named.
+func isDecimalSeconds(raw string) bool {
+	whole, frac, hasFrac := strings.Cut(raw, ".")
+	return allDigits(whole) && (!hasFrac || allDigits(frac))
+}
+
+func allDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // intIn reads a whole number within [lo, hi], or def when absent.

@@ -137,7 +137,7 @@ func parseWatch(r *http.Request, t target, f watch.Filter) (req watchRequest, er
 	}
 	if t.q.has("since") {
 		sec, err := strconv.ParseFloat(t.q.Get("since"), 64)
-		if err != nil || math.IsNaN(sec) || sec < 0 || sec > 1e13 {
+		if err != nil || !isDecimalSeconds(t.q.Get("since")) || sec > 1e13 {
 			return req, invalidParam("since must be Unix seconds")
 		}
 		req.since, req.hasSince = int64(math.Floor(sec*1000)), true
