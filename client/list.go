@@ -16,14 +16,19 @@ type KeyList struct {
 	Limit  int      `json:"limit"`
 	Offset int      `json:"offset"`
 	Prefix string   `json:"prefix"`
+	// NextAfter, when more keys may follow, is the page's last key: pass
+	// it to After for the next page, which then misses no key however
+	// many before it expire or are deleted meanwhile (Offset would).
+	NextAfter string `json:"next_after"`
 }
 
 // List returns the live keys. Options: DB, Table, Prefix, Limit (default
-// 100, at most 1000), Offset. A page shorter than its limit is the last.
-// kvd bounds each answer in bytes (--max-answer-bytes); List asks again
-// for the rest of a page kvd cut short.
+// 100, at most 1000), After (a NextAfter) or Offset. A page shorter than
+// its limit is the last. kvd bounds each answer in bytes
+// (--max-answer-bytes); List asks again for the rest of a page kvd cut
+// short.
 func (c *Client) List(ctx context.Context, opts ...Option) (*KeyList, error) {
-	cl, err := c.newCall("List", opts, "DB", "Table", "Prefix", "Limit", "Offset")
+	cl, err := c.newCall("List", opts, "DB", "Table", "Prefix", "Limit", "After", "Offset")
 	if err != nil {
 		return nil, err
 	}
@@ -31,8 +36,7 @@ func (c *Client) List(ctx context.Context, opts ...Option) (*KeyList, error) {
 	for {
 		var res struct {
 			KeyList
-			Truncated  bool `json:"truncated"`
-			NextOffset int  `json:"next_offset"`
+			Truncated bool `json:"truncated"`
 		}
 		if _, err := c.sendJSON(ctx, request{method: http.MethodGet, path: listPath, call: cl}, &res); err != nil {
 			return nil, err
@@ -41,12 +45,13 @@ func (c *Client) List(ctx context.Context, opts ...Option) (*KeyList, error) {
 			page = &res.KeyList
 		} else {
 			page.Keys = append(page.Keys, res.Keys...)
-			page.Count = len(page.Keys)
+			page.Count, page.NextAfter = len(page.Keys), res.NextAfter
 		}
 		if !res.Truncated || len(res.Keys) == 0 || page.Count >= page.Limit {
 			return page, nil
 		}
-		cl.query.Set("offset", strconv.Itoa(res.NextOffset))
+		cl.query.Del("offset")
+		cl.query.Set("after", res.NextAfter)
 		cl.query.Set("limit", strconv.Itoa(page.Limit-page.Count))
 	}
 }

@@ -30,6 +30,15 @@ func TestList_PrefixLimitOffset(t *testing.T) {
 	if want := []string{"users/bob", "users/carol"}; !slices.Equal(page.Keys, want) || page.Count != 2 || page.Limit != 2 || page.Offset != 1 || page.Prefix != "users/" {
 		t.Errorf("page: got %+v, want %q", page, want)
 	}
+	// By key: a full page names its last key, the next page starts after it.
+	first, err := c.List(ctx, client.Limit(2))
+	if err != nil || first.NextAfter != "users/alice" {
+		t.Fatalf("first page: %+v %v, want next_after users/alice", first, err)
+	}
+	next, err := c.List(ctx, client.Limit(2), client.After(first.NextAfter))
+	if want := []string{"users/bob", "users/carol"}; err != nil || !slices.Equal(next.Keys, want) {
+		t.Errorf("page after %q: got %+v %v, want %q", first.NextAfter, next, err, want)
+	}
 }
 
 func TestListAt_KeysAsTheyWere(t *testing.T) {

@@ -145,10 +145,10 @@ func Limit(n int) Option { return queryOption("Limit", "limit", strconv.Itoa(n))
 // Offset skips the first n keys of a listing.
 func Offset(n int) Option { return queryOption("Offset", "offset", strconv.Itoa(n)) }
 
-// After starts a look at a past time (ListAt, TableSnapshot, Diff) after
-// this key: pass the NextAfter of the previous page; "" is the first page.
-// Those are paged by key, not by Offset, since which keys existed then is
-// known only once each is read.
+// After starts a page (List, ListAt, TableSnapshot, Diff) after this key:
+// pass the NextAfter of the previous page; "" is the first page. A look at
+// a past time is paged only so, since which keys existed then is known
+// only once each is read.
 func After(key string) Option { return queryOption("After", "after", key) }
 
 // Cursor continues a page of history where the one before ended (a

@@ -36,7 +36,7 @@ var apiParams = map[string]apiParam{
 	"prefix":               {"query", "string", "Only keys starting with this.", false},
 	"limit":                {"query", "integer", "At most this many (default 100, max 1000; history: default 50).", false},
 	"offset":               {"query", "integer", "Skip this many keys (listing without at_timestamp).", false},
-	"after":                {"query", "string", "Looking at a past time (listing with at_timestamp, snapshot, diff, also of named keys): start after this key (the previous page's next_after). A listing of now refuses it: it pages with offset.", false},
+	"after":                {"query", "string", "Start after this key: the previous page's next_after (listing, also at a time; snapshot; diff, also of named keys). A listing of now pages with it or with offset; after misses no key when earlier ones expire or are deleted.", false},
 	"cursor":               {"query", "string", "History: continue after the previous page (its next_cursor).", false},
 	"steps":                {"query", "integer", "How many of the key's last writes to undo (default 1).", false},
 	"op_number":            {"query", "integer", "An op number from the key's history.", true},

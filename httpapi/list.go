@@ -19,9 +19,11 @@ type listResponse struct {
 	Offset int      `json:"offset"`
 	Prefix string   `json:"prefix"`
 	// Truncated: the byte budget ended the page before limit; NextOffset
-	// is where the rest starts.
-	Truncated  bool `json:"truncated"`
-	NextOffset int  `json:"next_offset,omitempty"`
+	// is where the rest starts. NextAfter, whenever more keys may follow,
+	// is the page's last key: as after=, the cursor that misses none.
+	Truncated  bool   `json:"truncated"`
+	NextOffset int    `json:"next_offset,omitempty"`
+	NextAfter  string `json:"next_after,omitempty"`
 }
 
 type listAtResponse struct {
@@ -61,15 +63,15 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request, t target
 	if res.Truncated = res.Count < len(keys); res.Truncated {
 		res.NextOffset = req.Offset + res.Count
 	}
+	if res.Count > 0 && (res.Truncated || res.Count == req.Limit) {
+		res.NextAfter = res.Keys[res.Count-1]
+	}
 	writeJSON(w, http.StatusOK, res)
 }
 
 func parseList(t target) (req sqlitekv.ListRequest, rebuild bool, err error) {
 	q := t.q
-	if q.has("after") {
-		return req, false, invalidParam("after applies to a look at a past time (with at_timestamp): page this listing with offset=<next_offset>")
-	}
-	req.Prefix = q.Get("prefix")
+	req.Prefix, req.After = q.Get("prefix"), q.Get("after")
 	if req.Table, err = q.table(); err != nil {
 		return req, false, err
 	}

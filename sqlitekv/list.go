@@ -4,11 +4,12 @@ import (
 	"context"
 )
 
-// ListRequest pages through the live keys of a table in byte order.
+// ListRequest pages through the live keys of a table in byte order:
+// with Offset, or with After, the last key of the page before, which
+// misses no key when keys before it expire or are deleted meanwhile.
 type ListRequest struct {
-	Table         string
-	Prefix        string
-	Limit, Offset int
+	Table, Prefix, After string
+	Limit, Offset        int
 }
 
 // List returns live (unexpired) keys starting with Prefix, in byte order.
@@ -19,7 +20,11 @@ func (s *Store) List(ctx context.Context, req ListRequest) ([]string, error) {
 		if err != nil || t == nil {
 			return err
 		}
-		args := []any{req.Prefix, s.opts.Now().UnixMilli(), req.Limit, req.Offset}
+		from := req.Prefix
+		if next := req.After + "\x00"; req.After != "" && next > from { // the first key after After: no key holds NUL
+			from = next
+		}
+		args := []any{from, s.opts.Now().UnixMilli(), req.Limit, req.Offset}
 		stmt := t.listFrom
 		if end := prefixEnd(req.Prefix); end != "" {
 			stmt, args = t.listPrefix, append(args, end)

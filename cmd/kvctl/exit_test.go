@@ -42,7 +42,6 @@ func TestExitCodes_NotFoundUsageAndOtherErrors(t *testing.T) {
 		{"value and file", []string{"put", "k", "v", "--file", "f"}, exitUsage, "not both"},
 		{"missing file", []string{"put", "k", "--file", "/nonexistent/f"}, exitUsage, "no such file"},
 		{"list --at with --offset", []string{"list", "--at", "1", "--offset", "2"}, exitUsage, "--offset"},
-		{"list --after without --at", []string{"list", "--after", "k"}, exitUsage, "--after"},
 		{"negative version", []string{"put", "k", "v", "--if-version", "-1"}, exitUsage, "version must be positive"},
 		{"negative version on del", []string{"del", "k", "--if-version", "-1"}, exitUsage, "version must be positive"},
 		{"version 0", []string{"put", "k", "v", "--if-version", "0"}, exitUsage, "version must be positive"},

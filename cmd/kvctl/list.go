@@ -17,7 +17,7 @@ func bindList(fs *flag.FlagSet) runner {
 	all := fs.Bool("all", false, "page through every key, --limit at a time")
 	var at timeFlag
 	fs.Var(&at, "at", "the keys as they were at this time: Unix seconds or RFC 3339")
-	after := fs.String("after", "", "with --at: start after this key, the next_after of the previous page")
+	after := fs.String("after", "", "start after this key, the next_after of the previous page")
 	return func(ctx context.Context, e *env, args []string) error {
 		prefix := ""
 		if len(args) > 0 {
@@ -29,18 +29,20 @@ func bindList(fs *flag.FlagSet) runner {
 			}
 			return listAt(ctx, e, at, prefix, *limit, *after, *all)
 		}
-		if *after != "" {
-			return usagef("--after goes with --at; page the live keys with --offset")
-		}
 		var page *client.KeyList
 		keys := []string{}
 		for {
-			p, err := e.client.List(ctx, client.Prefix(prefix), client.Limit(*limit), client.Offset(*offset+len(keys)))
+			opts := []client.Option{client.Prefix(prefix), client.Limit(*limit), client.Offset(*offset)}
+			if *after != "" {
+				opts = append(opts, client.After(*after))
+			}
+			p, err := e.client.List(ctx, opts...)
 			if err != nil {
 				return err
 			}
 			page, keys = p, append(keys, p.Keys...)
-			if !*all || p.Count != *limit {
+			// By key, not by offset: keys that expire meanwhile shift no page.
+			if *offset, *after = 0, p.NextAfter; !*all || *after == "" {
 				break
 			}
 		}
