@@ -53,7 +53,7 @@ func (s *Server) arrayOp(w http.ResponseWriter, r *http.Request, t target, op st
 	case sqlitekv.OpRemove:
 		out.Removed = &res.Removed
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeAnswer(w, r, out)
 }
 
 func (s *Server) parseArray(r *http.Request, t target, op string) (req sqlitekv.ArrayRequest, ref dbRef, err error) {

@@ -250,7 +250,7 @@ func (s *Server) handleBatchGet(w http.ResponseWriter, r *http.Request, t target
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newBatchGetResponse(keys, found, rest))
+	s.writeAnswer(w, r, newBatchGetResponse(keys, found, rest))
 }
 
 func (s *Server) parseBatchGet(r *http.Request, t target) (table string, keys []string, err error) {

@@ -84,23 +84,29 @@ func (l *connLimiter) closeStalledWrites() {
 			stall, closed = writeStalledAfter, nil
 		case <-tick.C:
 		}
-		var stalled []*trackedConn
-		l.mu.Lock()
-		for _, c := range l.conns {
-			if c.writeStalled(stall) {
-				stalled = append(stalled, c)
-			}
-		}
-		left := len(l.conns) - len(stalled)
-		l.mu.Unlock()
-		for _, c := range stalled {
-			c.evict()
-			l.shed.WithLabelValues("stalled").Inc()
-		}
-		if stall == writeStalledAfter && left == 0 {
+		if left := l.closeStalledAnswers(stall); stall == writeStalledAfter && left == 0 {
 			return
 		}
 	}
+}
+
+// closeStalledAnswers closes each connection whose answer has waited
+// longer than stall for its client, and tells how many are left.
+func (l *connLimiter) closeStalledAnswers(stall time.Duration) (left int) {
+	var stalled []*trackedConn
+	l.mu.Lock()
+	for _, c := range l.conns {
+		if c.writeStalled(stall) {
+			stalled = append(stalled, c)
+		}
+	}
+	left = len(l.conns) - len(stalled)
+	l.mu.Unlock()
+	for _, c := range stalled {
+		c.evict()
+		l.shed.WithLabelValues("stalled").Inc()
+	}
+	return left
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {

@@ -89,18 +89,42 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // writeJSON encodes body without HTML escaping: values go back to the
 // client as they were stored, "<p>" and all.
 func writeJSON(w http.ResponseWriter, status int, body any) {
-	jw := jsonWriters.Get().(*jsonWriter)
+	jw := encodeJSON(body)
 	defer jw.release()
-	var err error
+	jw.writeTo(w, status)
+}
+
+// writeAnswer is writeJSON for an answer that shows values, which may be
+// megabytes: it holds their size of answer memory while its client reads
+// them, or answers 503 when too much is held (answermemory.go).
+func (s *Server) writeAnswer(w http.ResponseWriter, r *http.Request, body any) {
+	jw := encodeJSON(body)
+	defer jw.release()
+	release, err := s.holdAnswer(jw.buf.Len())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
+	jw.writeTo(w, http.StatusOK)
+}
+
+func encodeJSON(body any) *jsonWriter {
+	jw := jsonWriters.Get().(*jsonWriter)
 	if a, ok := body.(jsonAppender); ok {
 		jw.buf.Write(append(a.appendJSON(jw.buf.AvailableBuffer()), '\n')) // as Encode ends
-	} else {
-		err = jw.enc.Encode(body)
-	}
-	data := jw.buf.Bytes()
-	if err != nil {
+	} else if err := jw.enc.Encode(body); err != nil {
 		// Only our own response structs get here; failing is a bug.
 		slog.Error("encode response", "err", err)
+		jw.buf.Reset()
+		jw.failed = true
+	}
+	return jw
+}
+
+func (jw *jsonWriter) writeTo(w http.ResponseWriter, status int) {
+	data := jw.buf.Bytes()
+	if jw.failed {
 		status, data = http.StatusInternalServerError, []byte(`{"statusCode":500,"error":"Internal Server Error","code":"DATABASE_ERROR","message":"Response encoding failed"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -122,8 +146,9 @@ type jsonAppender interface {
 // jsonWriter is an encoder with its buffer, reused across responses: made
 // afresh they were several allocations per request on the hot paths.
 type jsonWriter struct {
-	buf bytes.Buffer
-	enc *json.Encoder
+	buf    bytes.Buffer
+	enc    *json.Encoder
+	failed bool // the encoder failed: a bug, answered 500
 }
 
 // maxPooledJSON is the largest buffer kept for reuse, so one big answer
@@ -140,6 +165,7 @@ var jsonWriters = sync.Pool{New: func() any {
 func (jw *jsonWriter) release() {
 	if jw.buf.Cap() <= maxPooledJSON {
 		jw.buf.Reset()
+		jw.failed = false
 		jsonWriters.Put(jw)
 	}
 }

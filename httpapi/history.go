@@ -60,7 +60,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, t target)
 	if page.Next != nil {
 		res.NextCursor = fmt.Sprintf("%d-%d", page.Next.Op, page.Next.Ts)
 	}
-	writeJSON(w, http.StatusOK, res)
+	s.writeAnswer(w, r, res)
 }
 
 func (s *Server) parseHistory(t target) (req sqlitekv.HistoryRequest, err error) {
@@ -148,7 +148,7 @@ func (s *Server) handleKeySnapshot(w http.ResponseWriter, r *http.Request, t tar
 	}
 	res := newValueResponse(t.key, &e)
 	res.OpNumber = op
-	writeJSON(w, http.StatusOK, res)
+	s.writeAnswer(w, r, res)
 }
 
 func parseKeySnapshot(t target) (table string, op int64, err error) {
@@ -194,7 +194,7 @@ func (s *Server) handleTableSnapshot(w http.ResponseWriter, r *http.Request, t t
 			res.BinaryKeys = append(res.BinaryKeys, k)
 		}
 	}
-	writeJSON(w, http.StatusOK, res)
+	s.writeAnswer(w, r, res)
 }
 
 // pastRequest is a parsed look at a table as it was at a time.
@@ -255,7 +255,7 @@ func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request, t target) {
 	if d.Next != "" {
 		res["next_after"] = d.Next
 	}
-	writeJSON(w, http.StatusOK, res)
+	s.writeAnswer(w, r, res)
 }
 
 // diffRequest is a parsed diff of a table between two times.

@@ -11,9 +11,10 @@ import (
 )
 
 func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request, t target) {
-	e, ok := s.readKey(w, r, t, true)
+	e, release, ok := s.readKey(w, r, t, true)
 	if ok {
 		w.Write(e.Value)
+		release()
 	}
 }
 
@@ -22,12 +23,12 @@ func (s *Server) handleHeadKey(w http.ResponseWriter, r *http.Request, t target)
 }
 
 // readKey answers a GET's or HEAD's status and headers; ok means the body
-// should follow.
-func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t target, full bool) (e sqlitekv.Entry, ok bool) {
+// should follow, holding answer memory until release.
+func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t target, full bool) (e sqlitekv.Entry, release func(), ok bool) {
 	get, err := parseGet(t, full)
 	if err != nil {
 		s.writeError(w, r, err)
-		return e, false
+		return e, nil, false
 	}
 	err = s.withDB(r, t.q.readDB(), func(db *actors.DB) error {
 		if err := rebuildIf(r, db, get.rebuild, get.req.Table); err != nil {
@@ -38,19 +39,25 @@ func (s *Server) readKey(w http.ResponseWriter, r *http.Request, t target, full 
 	})
 	if err != nil {
 		s.writeError(w, r, err)
-		return e, false
+		return e, nil, false
 	}
 	condition := readCondition(r, e)
 	if condition == http.StatusPreconditionFailed {
 		s.writeError(w, r, sqlitekv.Errorf(sqlitekv.CodeCASMismatch, "Precondition failed: current version does not match If-Match"))
-		return e, false
+		return e, nil, false
+	}
+	if full && condition != http.StatusNotModified {
+		if release, err = s.holdAnswer(len(e.Value)); err != nil {
+			s.writeError(w, r, err)
+			return e, nil, false
+		}
 	}
 	writeEntryHeaders(w, e)
 	if condition == http.StatusNotModified {
 		w.WriteHeader(http.StatusNotModified)
-		return e, false
+		return e, nil, false
 	}
-	return e, true
+	return e, release, full
 }
 
 // getRequest is a parsed read of a key.

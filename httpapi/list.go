@@ -66,7 +66,7 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request, t target
 	if res.Count > 0 && (res.Truncated || res.Count == req.Limit) {
 		res.NextAfter = res.Keys[res.Count-1]
 	}
-	writeJSON(w, http.StatusOK, res)
+	s.writeAnswer(w, r, res)
 }
 
 func parseList(t target) (req sqlitekv.ListRequest, rebuild bool, err error) {
@@ -118,7 +118,7 @@ func (s *Server) listKeysAt(w http.ResponseWriter, r *http.Request, t target) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, listAtResponse{Keys: asOf.Keys, HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys,
+	s.writeAnswer(w, r, listAtResponse{Keys: asOf.Keys, HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys,
 		CandidateTruncated: asOf.Truncated, Truncated: asOf.Cut, NextAfter: asOf.Next, AtTimestamp: unixSeconds(req.at)})
 }
 

@@ -91,7 +91,9 @@ type Server struct {
 	idPrefix   string
 	idCounter  atomic.Uint64
 	bodyBudget atomic.Int64 // bytes of request bodies that may still be read
-	watches    atomic.Int64 // open now
+	// answerMemory: bytes that large answers may still hold (answermemory.go)
+	answerMemory atomic.Int64
+	watches      atomic.Int64 // open now
 
 	// stopping ends when Shutdown begins: watch streams, which would
 	// otherwise never finish, end then (stop ends it).
@@ -137,6 +139,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, idPrefix: hex.EncodeToString(prefix[:]) + "-", cors: newCORSPolicy(cfg.CORSOrigins)}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.bodyBudget.Store(cfg.MaxBodyMemory)
+	s.answerMemory.Store(cfg.MaxBodyMemory)
 	cfg.Metrics.watchBodies(func() float64 { return float64(cfg.MaxBodyMemory - s.bodyBudget.Load()) })
 	cfg.Metrics.watchWatches(func() float64 { return float64(s.watches.Load()) })
 	s.router = s.newRouter()

@@ -75,7 +75,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch
 		defer end()
 		ctx, cancel := s.watchContext(r.Context())
 		defer cancel()
-		if err := s.longPoll(ctx, w, fl, req.wait); err != nil {
+		if err := s.longPoll(ctx, w, r, fl, req.wait); err != nil {
 			s.writeError(w, r, err)
 		}
 		return
@@ -175,7 +175,7 @@ func parseWait(raw string) (time.Duration, error) {
 }
 
 // longPoll answers the events there are, waiting up to wait for one.
-func (s *Server) longPoll(ctx context.Context, w http.ResponseWriter, fl *watch.Follower, wait time.Duration) error {
+func (s *Server) longPoll(ctx context.Context, w http.ResponseWriter, r *http.Request, fl *watch.Follower, wait time.Duration) error {
 	evs, err := fl.Next(ctx, wait)
 	switch {
 	case errors.Is(err, watch.ErrClosed):
@@ -187,6 +187,6 @@ func (s *Server) longPoll(ctx context.Context, w http.ResponseWriter, fl *watch.
 	for _, ev := range evs {
 		res.Events = append(res.Events, eventData(ev))
 	}
-	writeJSON(w, http.StatusOK, res)
+	s.writeAnswer(w, r, res)
 	return nil
 }

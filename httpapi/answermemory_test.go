@@ -1,0 +1,74 @@
+package httpapi_test
+
+import (
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/httpapi"
+)
+
+// Clients that ask for large answers and read nothing hold at most the
+// answer memory (--max-body-memory) between them: past it, a large answer
+// is a 503 to retry, and the answers that waited longest for their
+// clients give way, so the retry is served. Small answers go on.
+func TestAnswerMemory_ClientsThatReadNothingHoldABoundedAmount(t *testing.T) {
+	const value = 8 << 20
+	ts := newTestServer(t, withMaxValue(value), func(_ *actors.Config, h *httpapi.Config) {
+		h.MaxBodyMemory = 4 * value // answers of 8 MiB: four fit
+	})
+	q := "db=app&create_db_if_missing=true"
+	wantStatus(t, ts.do(t, "PUT", kv("big", q), strings.Repeat("v", value)), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("small", q), "s"), 200)
+
+	// Clients that read nothing, behind receive windows made small before
+	// they connect, so that no answer of theirs fits in the sockets'
+	// buffers; more of them than the memory holds answers for.
+	dialer := net.Dialer{Control: func(_, _ string, raw syscall.RawConn) error {
+		return raw.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	for range 6 {
+		c, err := dialer.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Write([]byte("GET " + kv("big", "db=app") + " HTTP/1.1\r\nHost: kvd\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var refused response
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if refused = ts.do(t, "GET", kv("big", "db=app"), ""); refused.Status == 503 {
+			break
+		}
+		wantStatus(t, refused, 200)
+		if time.Now().After(deadline) {
+			t.Fatal("large answers still served 5 s after six clients stopped reading theirs")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wantError(t, refused, 503, "OVERLOADED")
+	if msg := refused.JSON(t)["message"]; !contains(msg, "waiting for their clients") || refused.Header.Get("Retry-After") == "" {
+		t.Fatalf("refusal: %q, Retry-After %q", msg, refused.Header.Get("Retry-After"))
+	}
+	if got := ts.do(t, "GET", kv("small", "db=app"), ""); string(got.Body) != "s" {
+		t.Fatalf("a small answer meanwhile: got %d %q", got.Status, got.Body)
+	}
+	// Retried as Retry-After says, a large answer is served in full: the
+	// stalled ones have given way.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		time.Sleep(time.Second)
+		got := ts.do(t, "GET", kv("big", "db=app"), "")
+		if got.Status == 200 && len(got.Body) == value {
+			break
+		}
+		wantError(t, got, 503, "OVERLOADED")
+		if time.Now().After(deadline) {
+			t.Fatal("large answers still refused 5 s after the first refusal")
+		}
+	}
+}
