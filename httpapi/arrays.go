@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 
@@ -73,6 +74,10 @@ func (s *Server) parseArray(r *http.Request, t target, op string) (req sqlitekv.
 			return req, ref, err
 		}
 		req.Index = &i
+		// Both would say two things to remove: which one was meant?
+		if body, err := readBody(r, s.cfg.MaxValueBytes); err != nil || len(body) > 0 {
+			return req, ref, cmp.Or(err, invalidParam("remove takes index or a body (the element), not both"))
+		}
 	}
 	if op == sqlitekv.OpPush || (op == sqlitekv.OpRemove && req.Index == nil) {
 		if req.Value, err = readBody(r, s.cfg.MaxValueBytes); err != nil {

@@ -113,7 +113,7 @@ func (s *Server) parseBatchItems(r *http.Request) ([]sqlitekv.BatchItem, error) 
 			return nil, invalidParam("Invalid JSON body: %s.content_type: %s", where, messageOf(err))
 		}
 		if item.TTL, err = batchTTL(in.TTL); err != nil {
-			return nil, invalidParam("Invalid JSON body: %s.ttl must be a positive whole number of seconds", where)
+			return nil, invalidParam("Invalid JSON body: %s.ttl must be a positive whole number of seconds (at most %d)", where, int64(maxTTL/time.Second))
 		}
 		items[i] = item
 	}

@@ -44,13 +44,17 @@ func writeConditions(r *http.Request, t target) (sqlitekv.Versions, error) {
 }
 
 // etagList parses a header's value; with strong, weak tags become version
-// 0, which no write has, so they never match.
+// 0, which no write has, so they never match. Empty elements of the list
+// are skipped, as RFC 9110 section 5.6.1.2 asks ("1",, "2"); a list of
+// nothing else is refused, since its sender meant some condition.
 func etagList(h string, strong bool) (star bool, versions []int64, err error) {
 	if h = strings.TrimSpace(h); h == "" || h == "*" {
 		return h == "*", nil, nil
 	}
 	for _, tag := range strings.Split(h, ",") {
-		tag = strings.TrimSpace(tag)
+		if tag = strings.TrimSpace(tag); tag == "" {
+			continue
+		}
 		weak := strings.HasPrefix(tag, "W/")
 		v, err := parseETag(strings.TrimPrefix(tag, "W/"))
 		if err != nil {
@@ -60,6 +64,9 @@ func etagList(h string, strong bool) (star bool, versions []int64, err error) {
 			v = 0
 		}
 		versions = append(versions, v)
+	}
+	if len(versions) == 0 {
+		return false, nil, strconv.ErrSyntax
 	}
 	return false, versions, nil
 }

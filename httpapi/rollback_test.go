@@ -157,6 +157,7 @@ func TestArrays_PushPopRemove(t *testing.T) {
 	wantError(t, ts.do(t, "POST", kv("scalar/push", q), `1`), 400, "INVALID_PARAMETERS")
 	wantError(t, ts.do(t, "POST", kv("list/push", q), `not json`), 400, "INVALID_PARAMETERS")
 	wantError(t, ts.do(t, "POST", kv("list/remove", q+"&index=9"), ``), 400, "INVALID_PARAMETERS")
+	wantError(t, ts.do(t, "POST", kv("list/remove", q+"&index=0"), `3`), 400, "INVALID_PARAMETERS") // which one?
 	wantError(t, ts.do(t, "POST", kv("missing/pop", q), ``), 404, "KEY_NOT_FOUND")
 	wantError(t, ts.do(t, "POST", kv("doc/pop", q+"&path=nothere"), ``), 404, "PATH_NOT_FOUND")
 	// Array writes are history like any other.

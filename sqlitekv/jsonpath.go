@@ -274,7 +274,10 @@ func kindName(kind jsonparser.ValueType) string {
 // as 0) and returns the new document with the old and new numbers.
 func jsonIncr(doc []byte, p JSONPath, delta int64) (newDoc []byte, previous, value int64, err error) {
 	if len(bytes.TrimSpace(doc)) == 0 {
-		doc = []byte("{}")
+		doc = []byte("{}") // a field is made in a new document
+		if len(p) == 0 {
+			doc = []byte("0") // $ is the document: a counter
+		}
 	}
 	if !ValidJSON(doc) {
 		return nil, 0, 0, errNotJSON
