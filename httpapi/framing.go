@@ -17,11 +17,18 @@ import (
 // clashHeader, a name of the same length, so Go frames by Content-Length
 // and the handler sees the clash and refuses it, closing the connection.
 //
-// The guard is strict where Go is strict: on anything it does not follow
-// (another protocol version, an unknown transfer coding, a malformed
-// chunk, an oversized head) it stops looking and passes bytes through
-// untouched. Go refuses those requests too and closes the connection, and
-// a guard that has stopped can never rename bytes of a body.
+// The guard must follow every request Go serves, or a request with both
+// headers behind one it stopped at would be served, framed by
+// Transfer-Encoding, with whatever is pipelined behind it. So it follows
+// Go where Go is lenient: HTTP/1.0 (whose Transfer-Encoding Go ignores),
+// CONNECT (an ordinary request here: kvd never tunnels), header lines
+// folded onto the one before (obs-fold, which Go joins), and the CR and
+// LF bytes Go skips after a POST. It stops looking, and passes bytes
+// through untouched, only where Go refuses the request and closes the
+// connection: another protocol version, an unknown transfer coding, a
+// malformed chunk, an oversized head; and after a clash, whose
+// connection kvd closes. A guard that has stopped can never rename bytes
+// of a body.
 
 // clashHeader replaces the name "Transfer-Encoding" (same length, so no
 // byte moves) in a head that also has Content-Length.
@@ -30,6 +37,7 @@ const clashHeader = "Kvd-Framing-Clash"
 const (
 	maxGuardedHead = 128 << 10 // past Go's 64 KiB + 4 KiB: Go answers 431 first
 	maxChunkLine   = 4096      // Go's limit for a chunk-size line and a trailer
+	maxSkippedCRLF = 4         // CR and LF bytes Go skips before a request that follows a POST
 )
 
 type framingState int
@@ -53,7 +61,9 @@ type framingGuard struct {
 	out   []byte // bytes ready for the reader, from outAt on
 	outAt int
 	head  headScan
+	skip  int // CR and LF bytes Go may still skip before the next request line
 
+	value     []byte // holds the value of head.field, kept from head to head
 	lengthBuf []byte // holds head.length, kept from head to head
 }
 
@@ -65,12 +75,23 @@ type headScan struct {
 	teAt          []int  // offsets in held of Transfer-Encoding lines
 	sawCL, sawTE  bool
 	clashed       bool
-	length        []byte // the first Content-Length value (in lengthBuf)
-	lengthsDiffer bool   // a later Content-Length is not the same
+	field         framingField // the header of the last field line: a folded line goes on with its value
+	length        []byte       // the first Content-Length value (in lengthBuf)
+	lengthsDiffer bool         // a later Content-Length is not the same
 	te            []string
 	http11        bool
-	connect       bool
+	post          bool
 }
+
+// framingField is a header whose value frames the body.
+type framingField int
+
+const (
+	otherField       framingField = iota
+	encodingField                 // Transfer-Encoding
+	firstLengthField              // the first Content-Length
+	laterLengthField              // a Content-Length after the first
+)
 
 func newFramingGuard(src io.Reader) *framingGuard { return &framingGuard{src: src} }
 
@@ -230,26 +251,24 @@ func (g *framingGuard) onHeadLine(line []byte) {
 		g.stop()
 		return
 	case h.lines == 1:
-		// Split as Go does: method SP target SP version.
-		method, rest, ok1 := bytes.Cut(text, []byte(" "))
-		_, proto, ok2 := bytes.Cut(rest, []byte(" "))
-		if !ok1 || !ok2 {
-			g.out = append(g.out, line...)
-			g.stop()
-			return
-		}
-		h.http11 = http11OrLater(proto)
-		h.connect = string(method) == "CONNECT"
+		g.onRequestLine(line, text)
+		return
 	case len(text) == 0:
 		g.endHead(line)
 		return
-	case text[0] == ' ' || text[0] == '\t': // folded onto the line before
+	case text[0] == ' ' || text[0] == '\t':
+		// Folded onto the line before (obs-fold): Go joins the two with a
+		// space, so "Transfer-Encoding:" and " chunked" are chunked.
+		if h.field != otherField {
+			g.value = append(append(g.value, ' '), bytes.TrimSpace(text)...)
+		}
 	default:
+		g.endField()
 		name, value, _ := bytes.Cut(text, []byte(":"))
 		switch {
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			h.sawTE = true
-			h.te = append(h.te, string(bytes.TrimSpace(value)))
+			g.beginField(encodingField, value)
 			if h.sawCL {
 				h.clashed = true
 				copy(line, clashHeader)
@@ -259,12 +278,10 @@ func (g *framingGuard) onHeadLine(line []byte) {
 				return
 			}
 		case bytes.EqualFold(name, []byte("Content-Length")):
-			value = bytes.TrimSpace(value)
-			if !h.sawCL {
-				g.lengthBuf = append(g.lengthBuf[:0], value...)
-				h.length = g.lengthBuf
-			} else if !bytes.Equal(value, h.length) {
-				h.lengthsDiffer = true
+			if h.sawCL {
+				g.beginField(laterLengthField, value)
+			} else {
+				g.beginField(firstLengthField, value)
 			}
 			h.sawCL = true
 			if h.sawTE && !h.clashed {
@@ -284,17 +301,74 @@ func (g *framingGuard) onHeadLine(line []byte) {
 	h.held = h.held[:0]
 }
 
+// onRequestLine reads the first line of a head. After a POST, Go skips up
+// to maxSkippedCRLF CR and LF bytes before the request line (for old
+// clients that end a body with a CRLF), and so does the guard: stopping
+// there would let the request behind them through unseen.
+func (g *framingGuard) onRequestLine(line, text []byte) {
+	budget := g.skip
+	skip := leadingCRLF(line, budget)
+	g.skip = 0
+	if skip == len(line) { // skipped whole: the request line is still to come
+		g.skip = budget - skip
+		g.out = append(g.out, line...)
+		g.head.size, g.head.lines = 0, 0
+		return
+	}
+	g.out = append(g.out, line...)
+	// Split as Go does: method SP target SP version.
+	method, rest, ok1 := bytes.Cut(text[min(skip, len(text)):], []byte(" "))
+	_, proto, ok2 := bytes.Cut(rest, []byte(" "))
+	if !ok1 || !ok2 {
+		g.stop()
+		return
+	}
+	g.head.http11 = http11OrLater(proto)
+	g.head.post = string(method) == http.MethodPost
+}
+
+// beginField starts the value of a framing header; folded lines may
+// continue it, until endField.
+func (g *framingGuard) beginField(f framingField, value []byte) {
+	g.head.field = f
+	g.value = append(g.value[:0], value...)
+}
+
+// endField takes the value of the framing header the last lines gave,
+// now that no folded line can continue it.
+func (g *framingGuard) endField() {
+	h := &g.head
+	if h.field == otherField {
+		return
+	}
+	value := bytes.TrimSpace(g.value)
+	switch h.field {
+	case encodingField:
+		h.te = append(h.te, string(value))
+	case firstLengthField:
+		g.lengthBuf = append(g.lengthBuf[:0], value...)
+		h.length = g.lengthBuf
+	case laterLengthField:
+		h.lengthsDiffer = h.lengthsDiffer || !bytes.Equal(value, h.length)
+	}
+	h.field = otherField
+}
+
 // endHead releases the head and follows its body as Go frames it.
 func (g *framingGuard) endHead(last []byte) {
+	g.endField()
 	h := g.head
 	g.out = append(g.out, h.held...)
 	g.out = append(g.out, last...)
 	g.head = headScan{}
+	if h.post {
+		g.skip = maxSkippedCRLF
+	}
 	switch {
-	case h.clashed || !h.http11 || h.connect:
-		// A clash ends the connection; HTTP/1.0 frames differently.
+	case h.clashed:
+		// Refused, and its connection closed: nothing more is read.
 		g.state = passThrough
-	case h.sawTE:
+	case h.sawTE && h.http11: // HTTP/1.0 frames by Content-Length alone: Go ignores Transfer-Encoding there
 		if len(h.te) != 1 || !equalFoldString(h.te[0], "chunked") {
 			g.state = passThrough // Go refuses it
 			return
@@ -349,6 +423,15 @@ func chunkSize(line []byte) (uint64, bool) {
 // from 1.1 on, Transfer-Encoding frames the body.
 func http11OrLater(proto []byte) bool {
 	return len(proto) == len("HTTP/1.1") && bytes.HasPrefix(proto, []byte("HTTP/1.")) && proto[7] >= '1' && proto[7] <= '9'
+}
+
+// leadingCRLF counts the CR and LF bytes line starts with, up to limit.
+func leadingCRLF(line []byte, limit int) int {
+	n := 0
+	for n < limit && n < len(line) && (line[n] == '\r' || line[n] == '\n') {
+		n++
+	}
+	return n
 }
 
 func equalFoldString(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }

@@ -80,14 +80,16 @@ func TestFramingClash_RefusedAndTheConnectionClosed(t *testing.T) {
 	put := "PUT /api/v1/sqlite/kv/k?db=app HTTP/1.1\r\nHost: x\r\n"
 	next := "PUT /api/v1/sqlite/kv/k?db=app HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\nsmuggled"
 	for name, raw := range map[string]string{
-		"length first":         put + "Content-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
-		"encoding first":       put + "Transfer-Encoding: chunked\r\nX-Other: 1\r\nContent-Length: 11\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
-		"lower case":           put + "transfer-encoding: chunked\r\ncontent-length: 11\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
-		"zero length":          put + "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
-		"unknown coding":       put + "Transfer-Encoding: gzip\r\nContent-Length: 6\r\n\r\nhidden",
-		"HTTP/1.0":             strings.Replace(put, "HTTP/1.1", "HTTP/1.0", 1) + "Connection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 11\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
-		"after a good one":     "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + put + "Content-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
-		"behind a chunked one": put + "Transfer-Encoding: chunked\r\n\r\n4\r\nokay\r\n0\r\n\r\n" + put + "Content-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
+		"length first":          put + "Content-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
+		"encoding first":        put + "Transfer-Encoding: chunked\r\nX-Other: 1\r\nContent-Length: 11\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
+		"lower case":            put + "transfer-encoding: chunked\r\ncontent-length: 11\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
+		"zero length":           put + "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
+		"unknown coding":        put + "Transfer-Encoding: gzip\r\nContent-Length: 6\r\n\r\nhidden",
+		"folded encoding":       put + "Content-Length: 11\r\nTransfer-Encoding:\r\n chunked\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
+		"encoding folded first": put + "Transfer-Encoding:\r\n chunked\r\nContent-Length: 11\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
+		"HTTP/1.0":              strings.Replace(put, "HTTP/1.1", "HTTP/1.0", 1) + "Connection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 11\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
+		"after a good one":      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + put + "Content-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
+		"behind a chunked one":  put + "Transfer-Encoding: chunked\r\n\r\n4\r\nokay\r\n0\r\n\r\n" + put + "Content-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhidden\r\n0\r\n\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := dialRaw(t, ts)
@@ -106,6 +108,50 @@ func TestFramingClash_RefusedAndTheConnectionClosed(t *testing.T) {
 	}
 	if got := string(ts.do(t, "GET", kv("k", "db=app"), "").Body); got != "before" && got != "okay" {
 		t.Fatalf("value after the refused requests: got %q, want before (or okay, the good chunked PUT)", got)
+	}
+}
+
+// Every request on a connection is checked, whatever came before it: an
+// HTTP/1.0 request (whose Transfer-Encoding Go ignores), a CONNECT, a
+// header folded onto the line before (obs-fold, which Go joins), blank
+// lines after a POST (which Go skips). The guard once stopped looking at
+// those, and a clash behind them was served, framed by Transfer-Encoding,
+// with what was pipelined behind it.
+func TestFramingClash_RefusedWhateverCameBefore(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "before"), 200)
+	put := func(proto string) string { return "PUT /api/v1/sqlite/kv/p?db=app " + proto + "\r\nHost: x\r\n" }
+	clash := put("HTTP/1.1") + "Content-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhidden\r\n0\r\n\r\n"
+	next := "PUT /api/v1/sqlite/kv/k?db=app HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\nsmuggled"
+	for _, c := range []struct {
+		name, before string
+		status       int
+	}{
+		{"HTTP/1.0", "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 200},
+		{"HTTP/1.0 with a body", put("HTTP/1.0") + "Connection: keep-alive\r\nContent-Length: 5\r\n\r\nfirst", 200},
+		{"HTTP/1.0 with Transfer-Encoding", "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n", 200},
+		{"CONNECT", "CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n", 404},
+		{"folded Transfer-Encoding", put("HTTP/1.1") + "Transfer-Encoding:\r\n chunked\r\n\r\n5\r\nfirst\r\n0\r\n\r\n", 200},
+		{"folded Content-Length", put("HTTP/1.1") + "Content-Length:\r\n\t5\r\n\r\nfirst", 200},
+		{"Content-Length again, folded", put("HTTP/1.1") + "Content-Length: 5\r\nContent-Length:\r\n 5\r\n\r\nfirst", 200},
+		{"blank lines after a POST", "POST /api/v1/sqlite/kv/n/incr?db=app HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n\r\n\r\n", 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn := dialRaw(t, ts)
+			conn.send(t, c.before+clash+next)
+			if r := conn.answer(t); r.Status != c.status {
+				t.Fatalf("the request before: got %d %s, want %d", r.Status, r.Body, c.status)
+			}
+			r := conn.answer(t)
+			wantError(t, r, 400, "INVALID_PARAMETERS")
+			if got := r.Header.Get("Connection"); got != "close" {
+				t.Errorf("Connection: got %q, want close", got)
+			}
+			conn.wantClosed(t)
+		})
+	}
+	if got := string(ts.do(t, "GET", kv("k", "db=app"), "").Body); got != "before" {
+		t.Fatalf("value after the refused requests: got %q, want before", got)
 	}
 }
 
