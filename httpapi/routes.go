@@ -106,7 +106,8 @@ func (e endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request, t tar
 
 // router dispatches by the route table: httprouter for fixed paths, and
 // for /kv/... the escaped path decides (httprouter cannot tell
-// /kv/batch/get from a key, nor see %2F).
+// /kv/batch/get from a key, nor see %2F), so it also says which methods a
+// /kv/ path takes (Allow).
 type router struct {
 	fixed    *httprouter.Router
 	kv       map[kvRoute]endpoint
@@ -155,24 +156,16 @@ func (s *Server) newRouter() *router {
 		}
 		rt.kv[k] = e
 	}
-	for _, m := range kvMethods {
-		rt.fixed.Handle(m, kvPrefix+"*rest", func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-			s.routeKV(w, req)
-		})
-	}
 	return rt
 }
 
-// kvMethods are the methods of the /kv/ routes: httprouter hands every
-// path under /kv/ with one of them to routeKV.
-var kvMethods = []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost}
-
-// dispatch serves r by the route table. A request httprouter would only
-// hand on to routeKV (most requests) goes there directly, without the
-// tree walk and the Params it allocates for the path's rest; panics are
+// dispatch serves r by the route table: a path under /kv/, whatever its
+// method, goes to routeKV, which alone knows what the path addresses and
+// so which methods it takes (httprouter would answer OPTIONS and 405 with
+// those of every /kv/ route); any other to httprouter. Panics are
 // answered alike.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasPrefix(r.URL.Path, kvPrefix) || !slices.Contains(kvMethods, r.Method) {
+	if !strings.HasPrefix(r.URL.Path, kvPrefix) {
 		s.router.fixed.ServeHTTP(w, r)
 		return
 	}
@@ -272,6 +265,10 @@ func (s *Server) routeKV(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		labelRoute(w, s.router.kvLabel(r.Method, t))
 		s.writeError(w, r, err)
+	case r.Method == http.MethodOptions:
+		// As httprouter answers it for a fixed path: 200, Allow, no body.
+		labelRoute(w, s.router.kvLabel(r.Method, t))
+		w.Header().Set("Allow", s.router.allowed(t))
 	case !known:
 		s.notFoundOrNotAllowed(w, r, t)
 	case !t.table && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodDelete && s.reserved[t.key]:
@@ -284,22 +281,41 @@ func (s *Server) routeKV(w http.ResponseWriter, r *http.Request) {
 }
 
 // notFoundOrNotAllowed answers a /kv/ request no route takes: 405 when
-// its path names an endpoint another method serves, else 404.
+// its path names an endpoint another method serves (with Allow, which a
+// 405 must carry: RFC 9110 §15.5.6), else 404.
 func (s *Server) notFoundOrNotAllowed(w http.ResponseWriter, r *http.Request, t target) {
 	labelRoute(w, s.router.kvLabel(r.Method, t))
-	for k := range s.router.kv {
-		if k.op == t.op && k.table == t.table {
-			s.notAllowed(w, r)
-			return
-		}
+	if allow := s.router.allowed(t); allow != "" {
+		w.Header().Set("Allow", allow)
+		s.notAllowed(w, r)
+		return
 	}
 	s.notFound(w, r)
+}
+
+// allowed lists the methods the /kv/ routes of t's operation take, and
+// OPTIONS, sorted, as httprouter lists a fixed path's; "" when none does.
+func (rt *router) allowed(t target) string {
+	var methods []string
+	for k := range rt.kv {
+		if k.op == t.op && k.table == t.table {
+			methods = append(methods, k.method)
+		}
+	}
+	if len(methods) == 0 {
+		return ""
+	}
+	methods = append(methods, http.MethodOptions)
+	slices.Sort(methods)
+	return strings.Join(methods, ", ")
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, sqlitekv.Errorf(codeNotFound, "Unknown endpoint"))
 }
 
+// notAllowed answers 405; the caller has set Allow (httprouter does for a
+// fixed path).
 func (s *Server) notAllowed(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, sqlitekv.Errorf(codeMethodNotAllowed, "%s is not allowed here", r.Method))
 }
