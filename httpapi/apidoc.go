@@ -59,7 +59,7 @@ type apiOp struct {
 	method, path, summary string
 	params                []string
 	body                  string // "", "raw", "value" (one JSON value), or a schema name
-	ok                    string // schema name, or "raw", "none", "text", "sqlite"
+	ok                    string // schema name, or "raw", "none", "headers" (GET's, no body), "text", "sqlite"
 	errors                []int
 }
 
@@ -79,7 +79,7 @@ func withParams(base []string, more ...string) []string {
 	return append(append([]string{}, base...), more...)
 }
 
-var apiOps = []apiOp{
+var apiOps = withHEADOps([]apiOp{
 	{"GET", "/healthz", "Liveness", nil, "", "Status", framingErrors},
 	{"GET", "/readyz", "Readiness (503 during kvd's --drain-delay after SIGTERM)", nil, "", "Status", append(framingErrors, 503)},
 	{"GET", "/metrics", "Prometheus metrics", nil, "", "text", framingErrors},
@@ -108,6 +108,20 @@ var apiOps = []apiOp{
 	{"POST", "/api/v1/sqlite/db/create", "Create an empty database with its KV table", []string{"new_db", "table"}, "", "CreateResult", []int{400, 401, 404, 500}},
 	{"POST", "/api/v1/sqlite/db/release", "Cluster mode: hand a database over to the node that asks (peers call it when the router sends them the database)", []string{"db"}, "", "Status", []int{400, 401, 503}},
 	{"GET", "/api/v1/sqlite/db/backup", "Stream a consistent online copy of a database", dbParams, "", "sqlite", readErrors},
+})
+
+// withHEADOps documents the HEAD that withHEAD serves beside a GET: the
+// same parameters and statuses, the headers only.
+func withHEADOps(ops []apiOp) []apiOp {
+	for _, op := range ops {
+		hasHEAD := slices.ContainsFunc(ops, func(o apiOp) bool { return o.method == http.MethodHead && o.path == op.path })
+		if op.method == http.MethodGet && !streams[op.path] && !hasHEAD {
+			h := op
+			h.method, h.summary, h.ok = http.MethodHead, op.summary+" (HEAD: GET's status and headers, no body)", "headers"
+			ops = append(ops, h)
+		}
+	}
+	return ops
 }
 
 // wireName is a parameter's name in the query: new_db documents
@@ -235,6 +249,8 @@ func operationID(op apiOp) string {
 	word, keyOp := strings.CutPrefix(rest, "{key}/")
 	batchOp, batch := strings.CutPrefix(rest, "batch/")
 	switch {
+	case rest == "" && op.method == http.MethodHead:
+		return "headListKeys"
 	case rest == "":
 		return "listKeys"
 	case rest == "watch" || word == "watch" && keyOp:
@@ -264,6 +280,7 @@ func apiResponses(op apiOp) obj {
 	ok := obj{"description": "OK", "headers": obj{"X-Request-Id": obj{"schema": obj{"type": "string"},
 		"description": "The request's X-Request-Id when it is 1..128 characters of [A-Za-z0-9._:-], else one kvd made; in kvd's log lines too"}}}
 	switch op.ok {
+	case "headers":
 	case "none":
 		ok["headers"] = entryHeaders()
 	case "raw":

@@ -78,10 +78,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	if r.Method == http.MethodHead { // no body: the code travels in a header
+	if r.Method == http.MethodHead {
+		// net/http drops the body, so the code travels in a header; the
+		// answer is otherwise GET's (Content-Type, Content-Length).
 		w.Header().Set("X-Error-Code", string(e.Code))
-		w.WriteHeader(status)
-		return
 	}
 	writeJSON(w, status, errorBody{StatusCode: status, Error: http.StatusText(status), Code: e.Code, Message: e.Message, Keys: e.Keys})
 }

@@ -64,3 +64,65 @@ func TestMethodNotAllowed_AllowListsTheOperationsMethods(t *testing.T) {
 		}
 	}
 }
+
+// Wherever GET is served, so is HEAD (RFC 9110 §9.1; uptime monitors send
+// HEAD /healthz): the same status and headers, no body, and a label of its
+// own in the metrics.
+func TestHEAD_AnswersAsGETWithoutTheBody(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), `{"a":1}`), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), `{"a":2}`), 200)
+	for path, status := range map[string]int{
+		"/healthz":                             200,
+		"/readyz":                              200,
+		"/metrics":                             200,
+		"/api/v1/openapi.json":                 200,
+		"/api/v1/sqlite/kv?db=app":             200,
+		kv("k/history", "db=app"):              200,
+		kv("k/snapshot", "db=app&op_number=1"): 200,
+		"/api/v1/sqlite/kv/snapshot?db=app&timestamp=1700000000": 200,
+		"/api/v1/sqlite/kv/diff?db=app&from=1&to=1700000000":     200,
+		kv("k/history", "db=nope"):                               404, // its code in X-Error-Code
+	} {
+		get, head := ts.ask(t, "GET", path), ts.ask(t, "HEAD", path)
+		wantStatus(t, get, status)
+		if head.Status != status || len(head.Body) != 0 {
+			t.Errorf("HEAD %s: got %d with %d bytes, want %d (as GET) and no body", path, head.Status, len(head.Body), status)
+		}
+		for name := range get.Header {
+			switch name {
+			case "Date", "X-Request-Id", "Content-Length": // Content-Length: only when net/http has the whole body at hand
+				continue
+			}
+			if got, want := head.Header.Values(name), get.Header.Values(name); !slices.Equal(got, want) {
+				t.Errorf("HEAD %s: %s %q, want %q (as GET)", path, name, got, want)
+			}
+		}
+		if get.Status >= 400 {
+			code, _ := get.JSON(t)["code"].(string)
+			if got := head.Header.Get("X-Error-Code"); got != code {
+				t.Errorf("HEAD %s: X-Error-Code %q, want %q", path, got, code)
+			}
+		}
+	}
+	if body := string(ts.ask(t, "GET", "/metrics").Body); !strings.Contains(body, `kvd_http_requests_total{code="200",route="HEAD /healthz"} 1`) {
+		t.Errorf("metrics lack HEAD /healthz under its own label")
+	}
+	// A path that takes GET alone lists HEAD with it.
+	if r := ts.ask(t, "POST", "/healthz"); r.Status != 405 || r.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
+		t.Errorf("POST /healthz: got %d, Allow %q; want 405, Allow \"GET, HEAD, OPTIONS\"", r.Status, r.Header.Get("Allow"))
+	}
+}
+
+// HEAD of a stream would start it (a watch, a backup) for no body: they
+// answer 405 at once, naming GET.
+func TestHEAD_OfAStreamIsRefused(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+	for _, path := range []string{kv("k/watch", "db=app"), "/api/v1/sqlite/kv/watch?db=app", "/api/v1/sqlite/db/backup?db=app"} {
+		r := ts.ask(t, "HEAD", path)
+		if r.Status != 405 || r.Header.Get("X-Error-Code") != "METHOD_NOT_ALLOWED" || r.Header.Get("Allow") != "GET, OPTIONS" {
+			t.Errorf("HEAD %s: got %d %s, Allow %q; want 405 METHOD_NOT_ALLOWED, Allow \"GET, OPTIONS\"", path, r.Status, r.Header.Get("X-Error-Code"), r.Header.Get("Allow"))
+		}
+	}
+}

@@ -31,7 +31,7 @@ type route struct {
 // routes is every endpoint kvd serves: the one table the router, the query
 // parameters each route takes (its line in apiOps), the metrics labels and
 // the words reserved under /kv/ all come from.
-var routes = []route{
+var routes = withHEAD([]route{
 	{get, "/healthz", (*Server).handleHealthz},
 	{get, "/readyz", (*Server).handleReadyz},
 	{get, "/metrics", (*Server).handleMetrics},
@@ -62,6 +62,31 @@ var routes = []route{
 	{get, kvPrefix + "diff", (*Server).handleDiff},
 	{post, kvPrefix + "rollback", (*Server).handleRollbackTable},
 	{get, kvPrefix + "watch", (*Server).handleWatchTable},
+})
+
+// streams are the GET routes whose answer is a stream: a watch follows
+// writes until its client leaves, a backup copies a whole database. HEAD
+// of one would start that work for no body, so they take GET alone (a
+// HEAD is answered 405, Allow: GET, OPTIONS).
+var streams = map[string]bool{
+	apiPrefix + "/db/backup": true,
+	kvPrefix + "{key}/watch": true,
+	kvPrefix + "watch":       true,
+}
+
+// withHEAD adds a HEAD route beside each GET route that does not stream
+// and has no HEAD of its own, served by the GET's handler: a server must
+// answer HEAD wherever it answers GET (RFC 9110 §9.1; uptime monitors send
+// HEAD /healthz), with the same status and headers, and net/http drops
+// the body. Its label is its own ("HEAD /healthz"), as HEAD of a key's is.
+func withHEAD(rs []route) []route {
+	for _, r := range rs {
+		hasHEAD := slices.ContainsFunc(rs, func(o route) bool { return o.method == head && o.path == r.path })
+		if r.method == get && !streams[r.path] && !hasHEAD {
+			rs = append(rs, route{head, r.path, r.handle})
+		}
+	}
+	return rs
 }
 
 const (
