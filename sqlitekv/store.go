@@ -120,7 +120,7 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	path = abs
 	_, missing := os.Lstat(path)
 	s, err := openStore(path, create, opts)
-	if err != nil && create && errors.Is(missing, fs.ErrNotExist) && createdEmpty(path) {
+	if err != nil && create && errors.Is(missing, fs.ErrNotExist) && isRegular(path) {
 		RemoveDatabase(path) // a failed open leaves nothing behind, as far as it can
 	}
 	if err != nil && errors.Is(err, sqlite3.IOERR) && noRoomIn(filepath.Dir(path)) {
@@ -192,13 +192,14 @@ func isLink(path string) bool {
 	return err == nil && info.Mode()&fs.ModeSymlink != 0
 }
 
-// createdEmpty reports whether path is an empty file: what a create leaves
-// before its database has its first page, which only the first commit
-// writes. Such a file holds nothing, and left behind by a failed open it
-// would be a database that fails every request.
-func createdEmpty(path string) bool {
+// isRegular reports whether path is a plain file, not a link. A file this
+// open created holds nothing a client wrote, whatever its size (switching
+// to WAL writes its first page before the folder's fsync can fail): left
+// behind, it would be a database that the refused create made after all.
+// A link swapped in meanwhile is not the open's to remove.
+func isRegular(path string) bool {
 	info, err := os.Lstat(path)
-	return err == nil && info.Mode().IsRegular() && info.Size() == 0
+	return err == nil && info.Mode().IsRegular()
 }
 
 // RemoveDatabase removes a database file and the side files SQLite keeps
