@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/kvd/kvd/actors"
@@ -177,4 +178,42 @@ func TestDiskFull_CreatingADatabaseAnswers507(t *testing.T) {
 	}
 	free()
 	wantStatus(t, ts.do(t, "PUT", kv("k", "db=fresh&create_db_if_missing=true"), "v"), 200)
+}
+
+// Out of file descriptors, kvd cannot open a database the client named
+// rightly: that is 500 DATABASE_ERROR saying "too many open files", not
+// 400 INVALID_DB_PATH, which would tell the client its request was wrong.
+// Once descriptors are free again, the same read is served.
+func TestOutOfFiles_OpeningADatabaseIsTheServersFailure(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+	ts.Registry.CloseDB(filepath.Join(ts.DataDir, "app.db")) // the next request opens it again
+	func() {
+		// The client's connection is open and kept alive. A new descriptor
+		// takes the lowest free number, which the limit now forbids: the
+		// next open fails with EMFILE.
+		var old syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+			t.Fatal(err)
+		}
+		free, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		low := old
+		low.Cur = uint64(free.Fd())
+		free.Close()
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+		r := ts.do(t, "GET", kv("k", "db=app"), "")
+		wantError(t, r, 500, "DATABASE_ERROR")
+		if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "too many open files") || strings.Contains(msg, ts.DataDir) {
+			t.Fatalf("message: got %q, want it to say too many open files, without a path", msg)
+		}
+	}()
+	if r := ts.do(t, "GET", kv("k", "db=app"), ""); r.Status != 200 || string(r.Body) != "v" {
+		t.Fatalf("read once descriptors are free: got %d %s, want 200 v", r.Status, r.Body)
+	}
 }

@@ -252,7 +252,7 @@ func inspect(p string) (Location, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return Location{Path: p, Kind: PathMissing}, nil
 	case err != nil:
-		return Location{}, &Error{Code: CodeInvalidDBPath, Message: "Database path is not accessible", Cause: err}
+		return Location{}, unreadable("Database path is not accessible", err)
 	case info.IsDir():
 		return Location{Path: p, Kind: PathDir}, nil
 	case !info.Mode().IsRegular():
@@ -272,7 +272,7 @@ func checkHeader(p string) error {
 	// Non-blocking, so that a FIFO in the way does not hang the open.
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return &Error{Code: CodeInvalidDBPath, Message: "Database file is not readable", Cause: err}
+		return unreadable("Database file is not readable", err)
 	}
 	defer f.Close()
 	return checkHeaderOf(f)
@@ -283,8 +283,31 @@ func checkHeaderOf(f *os.File) error {
 		return Errorf(CodeInvalidSQLiteHeader, "File is not a valid SQLite database")
 	}
 	header := make([]byte, len(sqliteHeader))
-	if _, err := io.ReadFull(f, header); err != nil || string(header) != sqliteHeader {
+	_, err := io.ReadFull(f, header)
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return unreadable("Database file is not readable", err) // the disk failed, not the file's shape
+	}
+	if err != nil || string(header) != sqliteHeader {
 		return Errorf(CodeInvalidSQLiteHeader, "File is not a valid SQLite database")
 	}
 	return nil
+}
+
+// unreadable answers a database path kvd failed to stat, open or read.
+// The client is at fault only when the path names nothing a database
+// could be (a socket, a file gone meanwhile, a name through a file):
+// 400 with what. Anything else failed on kvd's side (too many open
+// files, permission denied, an I/O error): 500 saying what happened,
+// never the path, which may lie outside what the client sent.
+func unreadable(what string, err error) *Error {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return &Error{Code: CodeDatabaseError, Message: what, Cause: err}
+	}
+	switch errno {
+	case syscall.ENOENT, syscall.ENOTDIR, syscall.EISDIR, syscall.ELOOP, syscall.ENAMETOOLONG, syscall.ENXIO, syscall.ENODEV:
+		return &Error{Code: CodeInvalidDBPath, Message: what, Cause: err}
+	}
+	return &Error{Code: CodeDatabaseError, Message: what + ": " + errno.Error(), Cause: err}
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -97,4 +98,28 @@ func FuzzResolveConfinement(f *testing.F) {
 			t.Fatalf("Resolve(%q) changed the disk", name)
 		}
 	})
+}
+
+// A database path kvd fails to open or read is the client's 400 only
+// when it names nothing a database could be; a failure on kvd's side is
+// a 500 saying what happened, without the path.
+func TestUnreadable_OnlyTheClientsMistakeIs400(t *testing.T) {
+	for _, c := range []struct {
+		errno syscall.Errno
+		code  Code
+		says  string
+	}{
+		{syscall.ENXIO, CodeInvalidDBPath, ""},   // a socket
+		{syscall.ENOTDIR, CodeInvalidDBPath, ""}, // a name through a file
+		{syscall.ENOENT, CodeInvalidDBPath, ""},  // gone since the resolver looked
+		{syscall.EMFILE, CodeDatabaseError, "too many open files"},
+		{syscall.ENFILE, CodeDatabaseError, "too many open files in system"},
+		{syscall.EACCES, CodeDatabaseError, "permission denied"},
+		{syscall.EIO, CodeDatabaseError, "input/output error"},
+	} {
+		err := unreadable("Database file is not readable", &os.PathError{Op: "open", Path: "/srv/secret/app.db", Err: c.errno})
+		if err.Code != c.code || !strings.HasSuffix(err.Message, c.says) || strings.Contains(err.Message, "secret") {
+			t.Errorf("%v: got %s %q, want %s saying %q without the path", c.errno, err.Code, err.Message, c.code, c.says)
+		}
+	}
 }

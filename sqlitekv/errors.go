@@ -84,6 +84,9 @@ func dbError(cause error) *Error {
 		msg = "Disk I/O error"
 	case errors.Is(cause, sqlite3.READONLY), errors.Is(cause, sqlite3.PERM), errors.Is(cause, sqlite3.CANTOPEN):
 		msg = "Database file cannot be written or opened"
+		if errno := syscall.Errno(0); errors.As(cause, &errno) {
+			msg += ": " + errno.Error() // too many open files, permission denied: no path
+		}
 	case errors.Is(cause, sqlite3.BUSY), errors.Is(cause, sqlite3.LOCKED):
 		msg = "Database is locked by another process"
 	}

@@ -29,6 +29,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
+	os.Chmod(dir, 0o755) // tests may run kvd as another user (nobody)
 	kvdBinary = filepath.Join(dir, "kvd")
 	if out, err := exec.Command("go", "build", "-o", kvdBinary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build kvd: %v\n%s", err, out)
