@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -203,9 +204,10 @@ func (d *DB) Diff(ctx context.Context, table string, from, to int64, keys []stri
 	return d.store.Diff(ctx, table, from, to, keys, c)
 }
 
-// BackupTo writes a consistent copy of the database to dst.
-func (d *DB) BackupTo(ctx context.Context, dst string) error {
-	return d.store.BackupTo(ctx, dst)
+// Backup makes a consistent copy of the database and returns it open,
+// already unlinked (sqlitekv.Store.Backup).
+func (d *DB) Backup(ctx context.Context) (*os.File, error) {
+	return d.store.Backup(ctx)
 }
 
 // call sends op to the actor and waits for its committed answer: the one

@@ -42,7 +42,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, t target) 
 // nothing is left behind however the stream ends, and returns it open.
 func (s *Server) backup(r *http.Request, t target) (copyFile *os.File, name string, err error) {
 	err = s.withDB(r, t.q.backupDB(), func(db *actors.DB) (err error) {
-		copyFile, err = backupCopy(r, db)
+		copyFile, err = db.Backup(r.Context())
 		name = filepath.Base(db.Path())
 		return err
 	})
@@ -55,27 +55,4 @@ func (s *Server) backup(r *http.Request, t target) (copyFile *os.File, name stri
 		return nil, "", err
 	}
 	return copyFile, name, nil
-}
-
-func backupCopy(r *http.Request, db *actors.DB) (*os.File, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(db.Path()), ".kvd-backup-*.tmp")
-	if err != nil {
-		return nil, &sqlitekv.Error{Code: sqlitekv.CodeFileSystemError, Message: "Could not create the backup file", Cause: err}
-	}
-	if err := db.BackupTo(r.Context(), tmp.Name()); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return nil, err
-	}
-	// VACUUM INTO wrote through its own handle; reopen to read from the start.
-	tmp.Close()
-	f, err := os.Open(tmp.Name())
-	// The open handle still reads it: once the copy is written, a cut
-	// stream or a crash leaves nothing behind. (A crash during VACUUM INTO
-	// leaves a .kvd-backup-*.tmp beside the database.)
-	os.Remove(tmp.Name())
-	if err != nil {
-		return nil, &sqlitekv.Error{Code: sqlitekv.CodeFileSystemError, Message: "Could not read the backup file", Cause: err}
-	}
-	return f, nil
 }

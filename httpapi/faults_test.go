@@ -217,3 +217,46 @@ func TestOutOfFiles_OpeningADatabaseIsTheServersFailure(t *testing.T) {
 		t.Fatalf("read once descriptors are free: got %d %s, want 200 v", r.Status, r.Body)
 	}
 }
+
+// A backup the disk has no room for answers 507 STORAGE_FULL, as a write
+// does, not 500, and leaves no temporary copy behind; once there is room,
+// the same backup is served.
+func TestDiskFull_BackupAnswers507(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("disk-full test mounts a small tmpfs and needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s); disk-full behaviour untested", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+		r, err := sqlitekv.NewResolver(dir, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Resolver = r
+	})
+	// A database larger than the room left: its copy cannot fit.
+	for i := range 4 {
+		wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("k%d", i), "db=app&history=false&create_db_if_missing=true"), strings.Repeat("v", 64<<10)), 200)
+	}
+	reserve := filepath.Join(dir, "reserve")
+	if err := os.WriteFile(reserve, make([]byte, 128<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	free := fillDisk(t, dir)
+	os.Remove(reserve)
+	r := ts.do(t, "GET", "/api/v1/sqlite/db/backup?db=app", "")
+	wantError(t, r, 507, "STORAGE_FULL")
+	if msg := r.JSON(t)["message"]; msg != "Disk is full: the backup was not made" {
+		t.Fatalf("message: got %q, want Disk is full: the backup was not made", msg)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".kvd-backup-*")); len(left) > 0 {
+		t.Fatalf("temporary backup files left: %q", left)
+	}
+	free()
+	if r := ts.do(t, "GET", "/api/v1/sqlite/db/backup?db=app", ""); r.Status != 200 || !strings.HasPrefix(string(r.Body), "SQLite format 3\x00") {
+		t.Fatalf("backup once there is room: got %d, %d bytes", r.Status, len(r.Body))
+	}
+}

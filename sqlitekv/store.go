@@ -123,23 +123,28 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	if err != nil && create && errors.Is(missing, fs.ErrNotExist) && isRegular(path) {
 		RemoveDatabase(path) // a failed open leaves nothing behind, as far as it can
 	}
-	if err != nil && errors.Is(err, sqlite3.IOERR) && noRoomIn(filepath.Dir(path)) {
+	if err != nil && errors.Is(err, sqlite3.IOERR) && noRoomIn(filepath.Dir(path), minRoom) {
 		err = &Error{Code: CodeStorageFull, Message: "Disk is full: the database was not opened", Cause: err}
 	}
 	return s, err
 }
 
-// noRoomIn reports whether dir's filesystem has no room for a page or no
-// free inode. Opening a database writes its first pages (creating it,
-// switching it to WAL) to the database file itself, where a full disk
+// minRoom is the least free space that is not a full disk: room for a
+// few pages.
+const minRoom = 64 << 10
+
+// noRoomIn reports whether dir's filesystem has less than need bytes free
+// or no free inode. Opening a database writes its first pages (creating
+// it, switching it to WAL) to the database file itself, where a full disk
 // reaches kvd as a bare I/O error (the driver keeps no errno), unlike the
-// WAL's writes (walbuffer.go); so a failed open asks the filesystem.
-func noRoomIn(dir string) bool {
+// WAL's writes (walbuffer.go); so a failed open asks the filesystem, and
+// so does a failed backup (backup.go).
+func noRoomIn(dir string, need int64) bool {
 	var st unix.Statfs_t
 	if unix.Statfs(dir, &st) != nil {
 		return false
 	}
-	return st.Bavail*uint64(st.Bsize) < 64<<10 || (st.Files > 0 && st.Ffree == 0)
+	return st.Bavail*uint64(st.Bsize) < uint64(need) || (st.Files > 0 && st.Ffree == 0)
 }
 
 func openStore(path string, create bool, opts Options) (*Store, error) {
