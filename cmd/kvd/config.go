@@ -72,7 +72,7 @@ func parseConfig(args []string, environ []string, stderr io.Writer) (config, err
 	bytesVar(fs, &c.maxBodyMemory, "max-body-memory", 0, "request bodies held in memory at once, all requests together, before a request with a body answers 503 (0: 256 MiB or 8 × --max-value-bytes, whichever is more)")
 	bytesVar(fs, &c.maxAnswerBytes, "max-answer-bytes", httpapi.DefaultMaxAnswerBytes, "bytes of values one answer lists (history, snapshot, diff, batch get, listings) before it ends early with a cursor to the rest; one item always goes out whole")
 	fs.IntVar(&c.maxQueue, "max-queue", 10000, "writes queued per database before 503 OVERLOADED")
-	fs.IntVar(&c.maxOpenDBs, "max-open-dbs", 1024, "databases open at once; the least recently used is closed first")
+	fs.IntVar(&c.maxOpenDBs, "max-open-dbs", 1024, "databases open at once, lowered at start to fit RLIMIT_NOFILE beside the connections; the least recently used is closed first")
 	bytesVar(fs, &c.cacheBytes, "cache-bytes", sqlitekv.DefaultCacheBytes, "SQLite page cache of each open database's writer, in bytes (1 MiB to 128 MiB)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close a database unused this long (0: never)")
 	fs.IntVar(&c.historyKeep, "history-keep", 1000, "history versions kept per key (-1: all)")

@@ -70,6 +70,10 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	for _, name := range cfg.unknownEnv {
 		log.Warn("ignoring an environment variable that names no flag", "name", name)
 	}
+	files, err := budgetFiles(cfg, log)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -119,10 +123,11 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 			ReservedKeys:  httpapi.ReservedKeys(),
 			MaxValueBytes: cfg.maxValueBytes,
 			Fence:         fence,
+			Readers:       files.readers,
 		},
 		Owner:         owner,
 		MaxQueue:      cfg.maxQueue,
-		MaxOpen:       cfg.maxOpenDBs,
+		MaxOpen:       files.databases,
 		IdleTimeout:   cfg.idleTimeout,
 		SweepInterval: cfg.sweepInterval,
 		Logger:        log,
@@ -132,17 +137,10 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	if node != nil {
 		metrics.Register(node.Collector())
 	}
-	maxConns := cfg.maxConnections
-	if maxConns == 0 {
-		if maxConns, err = connectionCap(cfg.maxOpenDBs); err != nil {
-			registry.Close()
-			return err
-		}
-	}
 	server := httpapi.New(httpapi.Config{
 		Registry: registry, MaxValueBytes: cfg.maxValueBytes, MaxBodyMemory: cfg.maxBodyMemory, MaxAnswerBytes: cfg.maxAnswerBytes, Tokens: tokens, Metrics: metrics, Logger: log,
 		Cluster:     member,
-		ReadTimeout: cfg.readTimeout, MaxConnections: maxConns, TLS: tlsConfig,
+		ReadTimeout: cfg.readTimeout, MaxConnections: files.connections, TLS: tlsConfig,
 		AccessLog: cfg.accessLog, CORSOrigins: cfg.corsOrigins,
 	})
 	if cfg.pprofListen != "" {
@@ -157,7 +155,7 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		registry.Close()
 		return err
 	}
-	log.Info("kvd started", "addr", server.Addr().String(), "data_dir", resolver.DataDir(), "sync", cfg.sync, "auth", tokens != nil, "tls", cert != nil, "max_connections", maxConns)
+	log.Info("kvd started", "addr", server.Addr().String(), "data_dir", resolver.DataDir(), "sync", cfg.sync, "auth", tokens != nil, "tls", cert != nil, "max_connections", files.connections, "max_open_dbs", files.databases)
 	if cert != nil {
 		log.Info("serving HTTPS", "serial", cert.Leaf().SerialNumber.String(), "not_after", cert.Leaf().NotAfter)
 	}
