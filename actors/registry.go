@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -118,7 +119,41 @@ func NewRegistry(cfg Config) *Registry {
 // must Release it. A missing file is created only when create is set. A
 // directory is opened in directory mode when the client named a table
 // (dirMode), and refused otherwise.
+//
+// An open that runs out of file descriptors (a burst past MaxOpen, the
+// databases evicted for it still closing) is tried once more, after the
+// least recently used idle database and every close under way have
+// given theirs back.
 func (r *Registry) Open(name string, create, dirMode bool) (*DB, error) {
+	db, err := r.open(name, create, dirMode)
+	if outOfFiles(err) && r.makeRoom() {
+		db, err = r.open(name, create, dirMode)
+	}
+	return db, err
+}
+
+func outOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// makeRoom closes the least recently used idle database and waits until
+// it and every other database being closed are closed. It reports whether
+// there was any.
+func (r *Registry) makeRoom() bool {
+	r.mu.Lock()
+	r.evictLocked(r.leastRecentlyUsedLocked())
+	pending := make([]chan struct{}, 0, len(r.closing))
+	for _, done := range r.closing {
+		pending = append(pending, done)
+	}
+	r.mu.Unlock()
+	for _, done := range pending {
+		<-done
+	}
+	return len(pending) > 0
+}
+
+func (r *Registry) open(name string, create, dirMode bool) (*DB, error) {
 	r.mu.Lock()
 	if db, ok := r.byName[name]; ok && (db.dir == nil || dirMode) && r.owns(db.path) {
 		if !db.store.Replaced() {

@@ -260,3 +260,35 @@ func TestDiskFull_BackupAnswers507(t *testing.T) {
 		t.Fatalf("backup once there is room: got %d, %d bytes", r.Status, len(r.Body))
 	}
 }
+
+// An open that runs out of file descriptors closes the least recently
+// used idle database and tries once more: with every descriptor in use
+// but those of an idle database, a create of another answers 200.
+func TestOutOfFiles_AnOpenMakesRoomByClosingAnIdleDatabase(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=idle&create_db_if_missing=true"), "v"), 200)
+	wantStatus(t, ts.do(t, "GET", kv("k", "db=idle"), ""), 200) // a reader too: room enough for a new database once it closes
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	free, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := old
+	low.Cur = uint64(free.Fd()) // the lowest free descriptor and all above are out of reach
+	free.Close()
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	r := ts.do(t, "PUT", kv("k", "db=fresh&create_db_if_missing=true"), "w")
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+	wantStatus(t, r, 200)
+	if got := string(ts.do(t, "GET", kv("k", "db=fresh"), "").Body); got != "w" {
+		t.Fatalf("fresh after the create: got %q, want w", got)
+	}
+	if got := string(ts.do(t, "GET", kv("k", "db=idle"), "").Body); got != "v" {
+		t.Fatalf("the database closed for room, opened again: got %q, want v", got)
+	}
+}
