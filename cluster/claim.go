@@ -133,13 +133,14 @@ func (n *Node) claim(ctx context.Context, name, path string, create bool) error 
 		if err != nil || done {
 			return err
 		}
-		// A peer changed the keys between our read and our write: again.
+		// A peer changed the keys between our read and our write, or the
+		// lease changed: again.
 	}
 }
 
 // take claims name, unowned or owned by this node's previous life, then
 // puts the newest copy in place. done is false when a peer changed the
-// keys meanwhile.
+// keys meanwhile, or the node lost the lease it was made under.
 //
 // A copy that is not the newest is replaced by a restore, made before
 // the claim (nobody writes the database then: its owner is gone) and
@@ -209,6 +210,16 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		return true, unavailable(name, err)
 	}
 	n.mu.Lock()
+	if n.lease != lease {
+		// The lease this claim was made under was lost while it waited
+		// (replicationGrace, a restore): the owners key goes with that
+		// lease, after which a peer may take the database, so serving it
+		// here would make two servers. Claim again under the lease held now.
+		n.mu.Unlock()
+		n.log.Info("claim abandoned: the lease it was made under was lost meanwhile", "db", name, "lease", lease)
+		n.dropOwnership(name, rev)
+		return false, nil
+	}
 	n.held[name] = &claim{epoch: epoch, ownerRev: rev}
 	n.mu.Unlock()
 	exists = fileExists(path) // restored, maybe; a new database is created by its first open

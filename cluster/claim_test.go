@@ -1,0 +1,60 @@
+package cluster
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestTake_ClaimMadeUnderALeaseLostMeanwhileIsAbandoned: a take-over
+// captures the node's lease, then waits (replicationGrace, a restore).
+// Should the node lose that lease meanwhile and be granted another, the
+// owners key it writes under the old one vanishes with it, and a peer
+// takes the database too: the claim must not be served, and the key
+// must not linger under the dead lease.
+func TestTake_ClaimMadeUnderALeaseLostMeanwhileIsAbandoned(t *testing.T) {
+	f := newFakeEtcd(t)
+	n, _ := testNode(t, f, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	old, err := n.ensureLease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What keepAlive does when renewals fail for a TTL, and what the next
+	// ensureLease does once etcd answers again; etcd keeps the old lease
+	// a while yet.
+	n.loseLease(old, "cut off from etcd")
+	lease, err := n.ensureLease(ctx)
+	if err != nil || lease == old {
+		t.Fatalf("new lease: got %d, %v; want one other than %d", lease, err, old)
+	}
+
+	// A copy from before cluster mode, adopted as it is: no restore.
+	path := n.path("app.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done, err := n.take(ctx, "app.db", path, true, old, nil)
+	if err != nil || done {
+		t.Fatalf("take under the lost lease: got done=%v, %v; want not done (try again), no error", done, err)
+	}
+	if err := n.Fence(path); err == nil {
+		t.Fatal("Fence lets writes commit to a database claimed under a lost lease")
+	}
+	if value, l, ok := f.key(ownersKey("app.db")); ok {
+		t.Fatalf("owners key left as %q under lease %d (lost one %d)", value, l, old)
+	}
+
+	// The claim as requests make it goes on under the new lease.
+	if err := n.Acquire(path, true); err != nil {
+		t.Fatal(err)
+	}
+	if value, l, _ := f.key(ownersKey("app.db")); value != "n1" || l != lease {
+		t.Fatalf("owners key: got %q under lease %d, want n1 under %d", value, l, lease)
+	}
+	if err := n.Fence(path); err != nil {
+		t.Fatalf("Fence after the claim under the new lease: %v", err)
+	}
+}

@@ -1,0 +1,263 @@
+package cluster
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeEtcd serves, in memory, the part of etcd's JSON gateway a node
+// calls (lease grant, keep-alive and revoke, range, txn), so that
+// ownership is tested without an etcd and without waiting: a lease ends
+// only when the test expires it.
+type fakeEtcd struct {
+	URL string
+
+	mu     sync.Mutex
+	rev    int64
+	keys   map[string]fakeKey
+	leases map[int64]int64 // id → TTL in seconds
+	last   int64           // the last lease granted
+	fail   map[string]bool // paths answered 503, as by an etcd without quorum
+}
+
+type fakeKey struct {
+	value    []byte
+	mod      int64
+	lease    int64
+	modified time.Time
+}
+
+func newFakeEtcd(t *testing.T) *fakeEtcd {
+	f := &fakeEtcd{keys: map[string]fakeKey{}, leases: map[int64]int64{}, fail: map[string]bool{}, last: 7000}
+	srv := httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(srv.Close)
+	f.URL = srv.URL
+	return f
+}
+
+func (f *fakeEtcd) serve(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		TTL     int64
+		ID      string
+		Key     string `json:"key"`
+		Compare []struct {
+			Key string `json:"key"`
+			Rev string `json:"mod_revision"`
+		} `json:"compare"`
+		Success []struct {
+			Put *struct {
+				Key, Value, Lease string
+			} `json:"request_put"`
+			Delete *struct{ Key string } `json:"request_delete_range"`
+		} `json:"success"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail[r.URL.Path] {
+		http.Error(w, `{"error":"etcdserver: request timed out"}`, http.StatusServiceUnavailable)
+		return
+	}
+	id, _ := strconv.ParseInt(in.ID, 10, 64)
+	var out any
+	switch r.URL.Path {
+	case "/v3/lease/grant":
+		f.last++
+		f.leases[f.last] = in.TTL
+		out = map[string]string{"ID": strconv.FormatInt(f.last, 10), "TTL": strconv.FormatInt(in.TTL, 10)}
+	case "/v3/lease/keepalive":
+		result := map[string]string{"ID": in.ID}
+		if ttl, ok := f.leases[id]; ok {
+			result["TTL"] = strconv.FormatInt(ttl, 10)
+		}
+		out = map[string]any{"result": result}
+	case "/v3/lease/revoke":
+		f.expireLocked(id)
+		out = map[string]string{}
+	case "/v3/kv/range":
+		var kvs []map[string]string
+		if k, ok := f.keys[unb64(in.Key)]; ok {
+			kvs = append(kvs, map[string]string{"key": in.Key, "value": base64.StdEncoding.EncodeToString(k.value),
+				"mod_revision": strconv.FormatInt(k.mod, 10), "lease": strconv.FormatInt(k.lease, 10)})
+		}
+		out = map[string]any{"kvs": kvs}
+	case "/v3/kv/txn":
+		ok := true
+		for _, c := range in.Compare {
+			rev, _ := strconv.ParseInt(c.Rev, 10, 64)
+			ok = ok && f.keys[unb64(c.Key)].mod == rev
+		}
+		if ok {
+			for _, s := range in.Success {
+				if s.Put != nil && s.Put.Lease != "" {
+					if lease, _ := strconv.ParseInt(s.Put.Lease, 10, 64); f.leases[lease] == 0 {
+						http.Error(w, `{"error":"etcdserver: requested lease not found","code":5}`, http.StatusNotFound)
+						return
+					}
+				}
+			}
+			f.rev++
+			for _, s := range in.Success {
+				switch {
+				case s.Put != nil:
+					lease, _ := strconv.ParseInt(s.Put.Lease, 10, 64)
+					value, _ := base64.StdEncoding.DecodeString(s.Put.Value)
+					f.keys[unb64(s.Put.Key)] = fakeKey{value: value, mod: f.rev, lease: lease}
+				case s.Delete != nil:
+					delete(f.keys, unb64(s.Delete.Key))
+				}
+			}
+		}
+		out = map[string]any{"header": map[string]string{"revision": strconv.FormatInt(f.rev, 10)}, "succeeded": ok}
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+// expire ends lease as etcd does when its TTL runs out: its keys go.
+func (f *fakeEtcd) expire(lease int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.expireLocked(lease)
+}
+
+func (f *fakeEtcd) expireLocked(lease int64) {
+	delete(f.leases, lease)
+	for k, v := range f.keys {
+		if v.lease == lease {
+			delete(f.keys, k)
+		}
+	}
+}
+
+// key returns key's value and lease; ok is false when it does not exist.
+func (f *fakeEtcd) key(key string) (value string, lease int64, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, ok := f.keys[key]
+	return string(k.value), k.lease, ok
+}
+
+func (f *fakeEtcd) put(key, value string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rev++
+	f.keys[key] = fakeKey{value: []byte(value), mod: f.rev}
+}
+
+// failing makes etcd answer 503 to every call to path.
+func (f *fakeEtcd) failing(path string, fail bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail[path] = fail
+}
+
+func unb64(s string) string {
+	b, _ := base64.StdEncoding.DecodeString(s)
+	return string(b)
+}
+
+// fakeSidecar answers on a control socket as Litestream's does, keeping
+// the registrations in memory; refuse, when set, fails a registration.
+type fakeSidecar struct {
+	socket string
+
+	mu         sync.Mutex
+	registered map[string]string // path → replica URL
+	refuse     func(replica string) error
+}
+
+func newFakeSidecar(t *testing.T) *fakeSidecar {
+	s := &fakeSidecar{socket: filepath.Join(t.TempDir(), "litestream.sock"), registered: map[string]string{}}
+	ln, err := net.Listen("unix", s.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(s.serve)}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return s
+}
+
+func (s *fakeSidecar) serve(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Path    string `json:"path"`
+		Replica string `json:"replica_url"`
+	}
+	if r.Method == http.MethodPost {
+		json.NewDecoder(r.Body).Decode(&in)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch r.URL.Path {
+	case "/register":
+		if s.refuse != nil {
+			if err := s.refuse(in.Replica); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+		}
+		if _, ok := s.registered[in.Path]; !ok {
+			s.registered[in.Path] = in.Replica
+		}
+	case "/unregister":
+		delete(s.registered, in.Path)
+	case "/sync":
+	case "/list":
+		var dbs []map[string]string
+		for p := range s.registered {
+			dbs = append(dbs, map[string]string{"path": p})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"databases": dbs})
+		return
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	fmt.Fprintln(w, "{}")
+}
+
+// testNode starts a node of a cluster whose etcd is f, with a sidecar of
+// its own; its databases are closed by closeDB, when set.
+func testNode(t *testing.T, f *fakeEtcd, cfg Config) (*Node, *fakeSidecar) {
+	t.Helper()
+	sidecar := newFakeSidecar(t)
+	if cfg.Node == "" {
+		cfg.Node = "n1"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	if cfg.Etcd == nil {
+		cfg.Etcd = []string{f.URL}
+	}
+	cfg.Advertise = "http://127.0.0.1:1"
+	cfg.Replica = "file://" + filepath.Join(t.TempDir(), "replica")
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 3 * time.Second
+	}
+	cfg.Socket = sidecar.socket
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := Start(ctx, cfg, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n, sidecar
+}
