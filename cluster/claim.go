@@ -43,9 +43,9 @@ type claimCall struct {
 // that is the newest, before the registry opens it. A database that does
 // not exist anywhere is claimed only when create is set.
 func (n *Node) Acquire(path string, create bool) error {
-	name, ok := n.name(path)
-	if !ok {
-		return errNotClusterName
+	name, err := n.name(path)
+	if err != nil {
+		return err
 	}
 	wait := time.NewTimer(claimWait)
 	defer wait.Stop()

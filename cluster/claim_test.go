@@ -15,7 +15,7 @@ import (
 // must not linger under the dead lease.
 func TestTake_ClaimMadeUnderALeaseLostMeanwhileIsAbandoned(t *testing.T) {
 	f := newFakeEtcd(t)
-	n, _ := testNode(t, f, Config{})
+	n, _ := testNode(t, f, Config{}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	old, err := n.ensureLease(ctx)

@@ -10,9 +10,14 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/httpapi"
+	"github.com/kvd/kvd/internal/kvdtest"
 )
 
 // fakeEtcd serves, in memory, the part of etcd's JSON gateway a node
@@ -234,7 +239,7 @@ func (s *fakeSidecar) serve(w http.ResponseWriter, r *http.Request) {
 
 // testNode starts a node of a cluster whose etcd is f, with a sidecar of
 // its own; its databases are closed by closeDB, when set.
-func testNode(t *testing.T, f *fakeEtcd, cfg Config) (*Node, *fakeSidecar) {
+func testNode(t *testing.T, f *fakeEtcd, cfg Config, closeDB func(path string)) (*Node, *fakeSidecar) {
 	t.Helper()
 	sidecar := newFakeSidecar(t)
 	if cfg.Node == "" {
@@ -254,10 +259,59 @@ func testNode(t *testing.T, f *fakeEtcd, cfg Config) (*Node, *fakeSidecar) {
 	cfg.Socket = sidecar.socket
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	n, err := Start(ctx, cfg, func(string) {})
+	if closeDB == nil {
+		closeDB = func(string) {}
+	}
+	n, err := Start(ctx, cfg, closeDB)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
 	return n, sidecar
+}
+
+// testServer serves over HTTP a kvd that is a node of the cluster whose
+// etcd is f, wired as cmd/kvd wires it, and returns its URL.
+func testServer(t *testing.T, f *fakeEtcd, cfg Config) (*Node, string) {
+	t.Helper()
+	dir, err := filepath.EvalSymlinks(t.TempDir()) // as the resolver names it
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = dir
+	var registry *actors.Registry
+	n, _ := testNode(t, f, cfg, func(path string) { registry.CloseDB(path) })
+	srv, err := kvdtest.Start(dir, func(a *actors.Config, h *httpapi.Config) {
+		a.Owner, a.Store.Fence, h.Cluster = n, n.Fence, n
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry = srv.Registry
+	t.Cleanup(func() { // before the node leaves: registered after it
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return n, srv.URL
+}
+
+// call sends one request and returns its status and decoded JSON body.
+func call(t *testing.T, method, url, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+		t.Errorf("%s %s: 503 without Retry-After", method, url)
+	}
+	return resp.StatusCode, out
 }

@@ -24,9 +24,9 @@ const ReleasePath = "/api/v1/sqlite/db/release"
 // node no longer owns it and the replica holds every write it
 // acknowledged. A database this node does not own is released already.
 func (n *Node) Release(ctx context.Context, path string) error {
-	name, ok := n.name(path)
-	if !ok {
-		return errNotClusterName
+	name, err := n.name(path)
+	if err != nil {
+		return err
 	}
 	n.mu.Lock()
 	c := n.held[name]
@@ -60,7 +60,7 @@ func (n *Node) Release(ctx context.Context, path string) error {
 	n.mu.Lock()
 	c.fenced = true
 	n.mu.Unlock()
-	err := n.pushToReplica(ctx, name, path, c.epoch)
+	err = n.pushToReplica(ctx, name, path, c.epoch)
 	if err == nil {
 		err = n.handOver(ctx, name, c)
 	}

@@ -137,8 +137,8 @@ func (n *Node) Ready() error {
 
 // Holds tells, without waiting, whether this node serves path now.
 func (n *Node) Holds(path string) bool {
-	name, ok := n.name(path)
-	if !ok {
+	name, err := n.name(path)
+	if err != nil {
 		return false
 	}
 	n.mu.Lock()
@@ -155,12 +155,12 @@ func (n *Node) Holds(path string) bool {
 // the replication lag, which bounds what a dead node loses, must stay
 // bounded.
 func (n *Node) Fence(path string) error {
-	name, ok := n.name(path)
+	name, err := n.name(path)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	c := n.held[name]
 	switch {
-	case !ok || c == nil || c.fenced || time.Now().After(n.validUntil):
+	case err != nil || c == nil || c.fenced || time.Now().After(n.validUntil):
 		return notOwner(name)
 	case time.Since(n.replicatedAt) > replicationTimeout:
 		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is not being replicated (this node's Litestream sidecar does not answer); retry", name)
@@ -172,7 +172,10 @@ func (n *Node) Fence(path string) error {
 // answer: a few of its sync intervals.
 const replicationTimeout = 5 * time.Second
 
-var errNotClusterName = sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode a database is a file of the data dir, named by a bare name not starting with a dot")
+var (
+	errNotClusterName = sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode a database is a file of the data dir, named by a bare name not starting with a dot")
+	errURIName        = sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode a database name may not contain ?, # or %%: Litestream opens the file by a SQLite URI, where they mean something else")
+)
 
 func notOwner(name string) error {
 	return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "This node no longer serves database %q (it moved or the node lost its cluster lease); retry", name)
@@ -182,12 +185,16 @@ func notOwner(name string) error {
 // Cluster mode takes databases there and nowhere deeper (bare names,
 // the same on every node), and none whose name starts with a dot: those
 // are the cluster's own (.kvd-cluster, Litestream's .<db>-litestream).
-func (n *Node) name(path string) (string, bool) {
+// Nor any that Litestream would replicate as another file (errURIName).
+func (n *Node) name(path string) (string, error) {
 	rel, err := filepath.Rel(n.cfg.DataDir, path)
-	if err != nil || strings.ContainsRune(rel, filepath.Separator) || strings.HasPrefix(rel, ".") {
-		return "", false
+	switch {
+	case err != nil || strings.ContainsRune(rel, filepath.Separator) || strings.HasPrefix(rel, "."):
+		return "", errNotClusterName
+	case strings.ContainsAny(rel, "?#%"):
+		return "", errURIName
 	}
-	return rel, true
+	return rel, nil
 }
 
 // replicate has the sidecar stream path to this epoch's replica. A

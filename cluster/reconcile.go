@@ -49,7 +49,7 @@ func (n *Node) reconcileOnce(ctx context.Context) {
 	}
 	for path := range registered {
 		if _, ok := want[path]; !ok {
-			if _, inside := n.name(path); inside && !n.releasingPath(path) {
+			if _, err := n.name(path); err == nil && !n.releasingPath(path) {
 				n.stopReplicating(ctx, path)
 			}
 		}
