@@ -125,12 +125,38 @@ func (l *litestream) restore(ctx context.Context, replica, path string) error {
 	return nil
 }
 
+// remoteSchemes are the replica stores Litestream knows besides file://;
+// each names its bucket, account or server as the URL's host.
+var remoteSchemes = map[string]bool{"s3": true, "gs": true, "abs": true, "oss": true, "sftp": true, "webdav": true, "webdavs": true, "nats": true}
+
+// CheckReplica tells whether root can be a replica root: Litestream takes
+// a bad one when a database is registered and then ships it nowhere,
+// while kvd acknowledges its writes. So a bad root stops kvd at start.
+func CheckReplica(root string) error {
+	u, err := url.Parse(root)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a replica root: %w", root, err)
+	case u.Scheme == "file":
+		if u.Host != "" || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") || strings.Trim(u.Path, "/") == "" {
+			return fmt.Errorf("%q is not a replica root: want file:///absolute/path (a folder other than /)", root)
+		}
+	case remoteSchemes[u.Scheme]:
+		if u.Host == "" {
+			return fmt.Errorf("%q is not a replica root: it names no bucket or server (%s://bucket/prefix)", root, u.Scheme)
+		}
+	default:
+		return fmt.Errorf("%q is not a replica root: want file:///path or s3://bucket/prefix (or Litestream's gs, abs, oss, sftp, webdav, nats)", root)
+	}
+	return nil
+}
+
 // replicaURL is where one ownership epoch of db replicates: a fresh path
 // per epoch, so no two nodes ever write one lineage (see doc.go).
 // The root's query (an S3 endpoint, say) stays at the end.
 func replicaURL(root, db string, epoch int64) string {
 	u, err := url.Parse(root)
-	if err != nil { // checked at Start
+	if err != nil { // CheckReplica'd at Start
 		panic(err)
 	}
 	u.Path = fmt.Sprintf("%s/%s/%d", strings.TrimRight(u.Path, "/"), db, epoch)

@@ -9,7 +9,7 @@ import (
 // counts are what the node has done since it started, for /metrics.
 type counts struct {
 	claimed, restored, released atomic.Uint64
-	replicating                 atomic.Bool // the sidecar answered the last reconcile
+	replicating                 atomic.Bool // the sidecar answered the last reconcile and registered every database
 }
 
 // Collector exports the node's part in the cluster to Prometheus.
@@ -20,7 +20,7 @@ type collector struct{ n *Node }
 var (
 	ownedDesc       = prometheus.NewDesc("kvd_cluster_databases_owned", "Databases this node owns now.", nil, nil)
 	leaseDesc       = prometheus.NewDesc("kvd_cluster_lease_valid", "1 while this node's etcd lease is surely alive (it may commit), else 0.", nil, nil)
-	replicatingDesc = prometheus.NewDesc("kvd_cluster_replicating", "1 while the Litestream sidecar answers (databases reach the replica), else 0.", nil, nil)
+	replicatingDesc = prometheus.NewDesc("kvd_cluster_replicating", "1 while the Litestream sidecar answers and replicates every database this node owns, else 0.", nil, nil)
 	claimedDesc     = prometheus.NewDesc("kvd_cluster_claims_total", "Databases this node took ownership of.", nil, nil)
 	restoredDesc    = prometheus.NewDesc("kvd_cluster_restores_total", "Of those, the ones restored from the replica (a peer had written them).", nil, nil)
 	releasedDesc    = prometheus.NewDesc("kvd_cluster_releases_total", "Databases this node handed over to a peer.", nil, nil)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,8 +100,8 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if _, err := url.Parse(cfg.Replica); err != nil || cfg.Replica == "" {
-		return nil, fmt.Errorf("cluster replica URL %q: %v", cfg.Replica, err)
+	if err := CheckReplica(cfg.Replica); err != nil {
+		return nil, fmt.Errorf("cluster replica: %w", err)
 	}
 	n := &Node{
 		cfg: cfg, etcd: newEtcd(cfg.Etcd), ls: newLitestream(cfg.Litestream, cfg.Socket),
@@ -199,10 +198,12 @@ func (n *Node) name(path string) (string, error) {
 
 // replicate has the sidecar stream path to this epoch's replica. A
 // failure is logged; reconcileReplication tries again.
-func (n *Node) replicate(ctx context.Context, name, path string, epoch int64) {
-	if err := n.ls.register(ctx, path, replicaURL(n.cfg.Replica, name, epoch)); err != nil {
+func (n *Node) replicate(ctx context.Context, name, path string, epoch int64) error {
+	err := n.ls.register(ctx, path, replicaURL(n.cfg.Replica, name, epoch))
+	if err != nil {
 		n.log.Warn("replication not started yet", "db", name, "err", err)
 	}
+	return err
 }
 
 // dropOwnership deletes name's owners key if it is still the one this

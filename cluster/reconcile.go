@@ -27,8 +27,8 @@ func (n *Node) reconcileReplication() {
 
 func (n *Node) reconcileOnce(ctx context.Context) {
 	registered, err := n.ls.registered(ctx)
-	n.counts.replicating.Store(err == nil)
 	if err != nil {
+		n.counts.replicating.Store(false)
 		n.log.Warn("litestream sidecar unreachable: databases are not replicated", "err", err)
 		return
 	}
@@ -41,12 +41,17 @@ func (n *Node) reconcileOnce(ctx context.Context) {
 		}
 	}
 	n.mu.Unlock()
+	// A database the sidecar refuses to register (a replica it cannot
+	// reach, say) is written here and shipped nowhere: that counts as not
+	// replicating, as a silent sidecar does.
+	refused := false
 	for path, epoch := range want {
 		if !registered[path] && fileExists(path) {
 			name, _ := n.name(path)
-			n.replicate(ctx, name, path, epoch)
+			refused = n.replicate(ctx, name, path, epoch) != nil || refused
 		}
 	}
+	n.counts.replicating.Store(!refused)
 	for path := range registered {
 		if _, ok := want[path]; !ok {
 			if _, err := n.name(path); err == nil && !n.releasingPath(path) {

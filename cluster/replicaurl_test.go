@@ -14,3 +14,19 @@ func TestReplicaURL_PutsDatabaseAndEpochBeforeTheQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckReplica_RefusesRootsLitestreamWouldShipNowhere: Litestream
+// takes such a root when a database registers, then replicates nothing,
+// while kvd acknowledges writes; so kvd refuses it at start.
+func TestCheckReplica_RefusesRootsLitestreamWouldShipNowhere(t *testing.T) {
+	for _, root := range []string{"file:///var/lib/kvd-replica", "file:///r/", "s3://bucket", "s3://bucket/kvd?endpoint=http://minio:9000", "gs://b/p", "sftp://user@host/p"} {
+		if err := CheckReplica(root); err != nil {
+			t.Errorf("CheckReplica(%q): %v, want nil", root, err)
+		}
+	}
+	for _, root := range []string{"", "replica", "/var/lib/kvd-replica", "http://minio:9000/kvd", "s3:///kvd", "s3:bucket", "file://", "file:///", "file://relative/path", "file:relative", "ftp://host/p", "://x"} {
+		if err := CheckReplica(root); err == nil {
+			t.Errorf("CheckReplica(%q): nil, want an error", root)
+		}
+	}
+}

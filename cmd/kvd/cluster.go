@@ -44,6 +44,9 @@ func (c clusterFlags) check(all config) error {
 	case all.authTokenFile != "" && c.tokenFile == "":
 		return fmt.Errorf("with --auth-token-file, peers need --cluster-token-file to hand databases over")
 	}
+	if err := cluster.CheckReplica(c.replica); err != nil {
+		return fmt.Errorf("--cluster-replica: %w", err)
+	}
 	return nil
 }
 
