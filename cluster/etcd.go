@@ -67,30 +67,49 @@ func (e *etcd) call(ctx context.Context, path string, body, out any) error {
 	return fmt.Errorf("etcd unreachable: %w", errors.Join(errs...))
 }
 
-// grant creates a lease of ttl and returns its id.
-func (e *etcd) grant(ctx context.Context, ttl time.Duration) (int64, error) {
-	var out struct{ ID string }
+// grant creates a lease of about ttl and returns its id and the TTL etcd
+// granted: whole seconds, ttl's or more.
+func (e *etcd) grant(ctx context.Context, ttl time.Duration) (int64, time.Duration, error) {
+	var out struct{ ID, TTL string }
 	if err := e.call(ctx, "/v3/lease/grant", map[string]any{"TTL": int64(ttl / time.Second)}, &out); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return strconv.ParseInt(out.ID, 10, 64)
+	id, err := strconv.ParseInt(out.ID, 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("etcd lease grant: id %q: %w", out.ID, err)
+	}
+	granted, err := seconds(out.TTL)
+	if err != nil {
+		return 0, 0, fmt.Errorf("etcd lease grant: %w", err)
+	}
+	return id, granted, nil
+}
+
+// seconds reads a TTL as etcd answers it, a decimal count of seconds.
+func seconds(ttl string) (time.Duration, error) {
+	s, err := strconv.ParseInt(ttl, 10, 64)
+	if err != nil || s <= 0 {
+		return 0, fmt.Errorf("TTL %q: not a count of seconds", ttl)
+	}
+	return time.Duration(s) * time.Second, nil
 }
 
 // errLeaseGone is a keep-alive's answer for a lease that expired.
 var errLeaseGone = errors.New("etcd lease expired")
 
-// keepAlive renews lease for its whole TTL.
-func (e *etcd) keepAlive(ctx context.Context, lease int64) error {
+// keepAlive renews lease for its whole TTL, which it returns.
+func (e *etcd) keepAlive(ctx context.Context, lease int64) (time.Duration, error) {
 	var out struct {
 		Result struct{ TTL string }
 	}
 	if err := e.call(ctx, "/v3/lease/keepalive", map[string]any{"ID": strconv.FormatInt(lease, 10)}, &out); err != nil {
-		return err
+		return 0, err
 	}
-	if ttl, _ := strconv.ParseInt(out.Result.TTL, 10, 64); ttl <= 0 {
-		return errLeaseGone
+	ttl, err := seconds(out.Result.TTL)
+	if err != nil {
+		return 0, errLeaseGone // etcd answers no TTL, or 0, for a lease it no longer has
 	}
-	return nil
+	return ttl, nil
 }
 
 // revoke ends lease now, deleting every key attached to it.

@@ -17,10 +17,23 @@ import (
 // last successful keep-alive was sent plus the TTL less a margin for
 // clock drift, and Fence refuses every COMMIT after it. etcd counts the
 // TTL from when it received that keep-alive, later than it was sent.
+// The TTL is the one etcd answers, not the one asked for: etcd counts in
+// whole seconds (2.9 s is granted as 2) and may grant more than asked.
 
-// fenceMargin is how long before the lease can expire in etcd this node
-// stops committing.
-func (n *Node) fenceMargin() time.Duration { return n.cfg.LeaseTTL / 5 }
+// surelyAlive is how long after a keep-alive was sent a lease of ttl
+// surely lives: the TTL less a fifth, the margin for clock drift.
+func surelyAlive(ttl time.Duration) time.Duration { return ttl - ttl/5 }
+
+// renewEvery is how often the lease is renewed: three times per TTL, so
+// that two lost renewals in a row still leave it valid.
+func (n *Node) renewEvery() time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ttl == 0 {
+		return n.cfg.LeaseTTL / 3 // none granted yet
+	}
+	return n.ttl / 3
+}
 
 // ensureLease returns this node's lease, granting a new one (and
 // announcing the node under it) when there is none. One caller grants at
@@ -40,7 +53,7 @@ func (n *Node) ensureLease(ctx context.Context) (int64, error) {
 		n.loseLease(lease, "lease expired") // its keys are gone or going
 	}
 	sent := time.Now()
-	lease, err := n.etcd.grant(ctx, n.cfg.LeaseTTL)
+	lease, ttl, err := n.etcd.grant(ctx, n.cfg.LeaseTTL)
 	if err != nil {
 		return 0, err
 	}
@@ -48,9 +61,9 @@ func (n *Node) ensureLease(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	n.mu.Lock()
-	n.lease, n.validUntil = lease, sent.Add(n.cfg.LeaseTTL-n.fenceMargin())
+	n.lease, n.ttl, n.validUntil = lease, ttl, sent.Add(surelyAlive(ttl))
 	n.mu.Unlock()
-	n.log.Info("cluster lease granted", "lease", lease, "ttl", n.cfg.LeaseTTL)
+	n.log.Info("cluster lease granted", "lease", lease, "ttl", ttl)
 	return lease, nil
 }
 
@@ -61,11 +74,11 @@ func (n *Node) validLease() (int64, bool) {
 	return n.lease, n.lease != 0 && time.Now().Before(n.validUntil)
 }
 
-// keepAlive renews the lease three times per TTL, so that two lost
-// renewals in a row still leave it valid.
+// keepAlive renews the lease, or takes a new one when it was lost, every
+// renewEvery until Close.
 func (n *Node) keepAlive() {
 	defer n.done.Done()
-	t := time.NewTicker(n.cfg.LeaseTTL / 3)
+	t := time.NewTimer(n.renewEvery())
 	defer t.Stop()
 	for {
 		select {
@@ -73,37 +86,43 @@ func (n *Node) keepAlive() {
 			return
 		case <-t.C:
 		}
-		n.mu.Lock()
-		lease := n.lease
-		n.mu.Unlock()
-		if lease == 0 {
-			// Lost: take a new one, or /readyz stays 503, the router
-			// sends nothing, and nothing would ever ask for one.
-			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/3)
-			if _, err := n.ensureLease(ctx); err != nil {
-				n.log.Warn("no cluster lease yet", "err", err)
-			}
-			cancel()
-			continue
-		}
-		sent := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/3)
-		err := n.etcd.keepAlive(ctx, lease)
+		every := n.renewEvery()
+		t.Reset(every)
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		n.renew(ctx)
 		cancel()
-		switch {
-		case err == nil:
-			n.mu.Lock()
-			if n.lease == lease {
-				n.validUntil = sent.Add(n.cfg.LeaseTTL - n.fenceMargin())
-			}
-			n.mu.Unlock()
-		case errors.Is(err, errLeaseGone):
-			n.loseLease(lease, "lease expired")
-		default:
-			n.log.Warn("cluster lease not renewed", "err", err)
-			if _, ok := n.validLease(); !ok {
-				n.loseLease(lease, "lease not renewed in time")
-			}
+	}
+}
+
+// renew sends one keep-alive for the lease, extending validUntil by the
+// TTL etcd answers; with no lease it asks for one.
+func (n *Node) renew(ctx context.Context) {
+	n.mu.Lock()
+	lease := n.lease
+	n.mu.Unlock()
+	if lease == 0 {
+		// Lost: take a new one, or /readyz stays 503, the router
+		// sends nothing, and nothing would ever ask for one.
+		if _, err := n.ensureLease(ctx); err != nil {
+			n.log.Warn("no cluster lease yet", "err", err)
+		}
+		return
+	}
+	sent := time.Now()
+	ttl, err := n.etcd.keepAlive(ctx, lease)
+	switch {
+	case err == nil:
+		n.mu.Lock()
+		if n.lease == lease {
+			n.ttl, n.validUntil = ttl, sent.Add(surelyAlive(ttl))
+		}
+		n.mu.Unlock()
+	case errors.Is(err, errLeaseGone):
+		n.loseLease(lease, "lease expired")
+	default:
+		n.log.Warn("cluster lease not renewed", "err", err)
+		if _, ok := n.validLease(); !ok {
+			n.loseLease(lease, "lease not renewed in time")
 		}
 	}
 }

@@ -49,6 +49,7 @@ type Node struct {
 
 	mu           sync.Mutex
 	lease        int64
+	ttl          time.Duration     // the lease's, as etcd granted it
 	validUntil   time.Time         // the lease is surely ours until then
 	replicatedAt time.Time         // the sidecar last answered
 	held         map[string]*claim // by database name (its file in the data dir)
