@@ -155,7 +155,7 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 	if epochKV != nil {
 		rec = new(epochRecord)
 		if err := json.Unmarshal(epochKV.Value, rec); err != nil {
-			return false, fmt.Errorf("etcd %s: %w", epochsKey(name), err)
+			return true, unavailable(name, fmt.Errorf("etcd %s: %w", epochsKey(name), err))
 		}
 	}
 	exists := fileExists(path)
@@ -196,8 +196,11 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		then = append(then, op{key: epochsKey(name), value: value})
 	}
 	ok, rev, err := n.etcd.txn(ctx, ifs, then)
-	if err != nil || !ok {
-		return false, err
+	if err != nil {
+		return true, unavailable(name, err)
+	}
+	if !ok {
+		return false, nil
 	}
 	if !current {
 		if err := n.replaceLocalCopy(ctx, path, restored); err != nil {

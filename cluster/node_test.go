@@ -22,3 +22,23 @@ func TestNames_LitestreamCannotOpenAreRefused(t *testing.T) {
 		t.Fatalf("db plain: got %d %v, want 200", status, body)
 	}
 }
+
+// TestClaim_EtcdFailingAnswers503: a claim that etcd fails (no quorum, a
+// record kvd cannot read) is a moment's unavailability, answered 503
+// with Retry-After, not a database error.
+func TestClaim_EtcdFailingAnswers503(t *testing.T) {
+	f := newFakeEtcd(t)
+	_, base := testServer(t, f, Config{})
+	f.put(epochsKey("garbled.db"), "{not json")
+	if status, body := call(t, "GET", base+"/api/v1/sqlite/kv/a?db=garbled", ""); status != 503 || body["code"] != "OVERLOADED" {
+		t.Errorf("a garbled epoch record: got %d %v, want 503 OVERLOADED", status, body)
+	}
+	f.failing("/v3/kv/txn", true)
+	if status, body := call(t, "PUT", base+"/api/v1/sqlite/kv/a?db=app&create_db_if_missing=true", "v"); status != 503 || body["code"] != "OVERLOADED" {
+		t.Errorf("etcd failing the claim: got %d %v, want 503 OVERLOADED", status, body)
+	}
+	f.failing("/v3/kv/txn", false)
+	if status, body := call(t, "PUT", base+"/api/v1/sqlite/kv/a?db=app&create_db_if_missing=true", "v"); status != 200 {
+		t.Errorf("etcd answering again: got %d %v, want 200", status, body)
+	}
+}
