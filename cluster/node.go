@@ -175,7 +175,13 @@ const replicationTimeout = 5 * time.Second
 var (
 	errNotClusterName = sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode a database is a file of the data dir, named by a bare name not starting with a dot")
 	errURIName        = sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode a database name may not contain ?, # or %%: Litestream opens the file by a SQLite URI, where they mean something else")
+	errLongName       = sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "In cluster mode a database file name is at most %d bytes, so that Litestream's .<name>-litestream fits the filesystem's 255", maxNameBytes)
 )
+
+// maxNameBytes is the longest file name of a database in cluster mode:
+// beside it Litestream keeps .<name>-litestream, and a name is at most
+// 255 bytes on Linux's filesystems.
+const maxNameBytes = 255 - len(".-litestream")
 
 func notOwner(name string) error {
 	return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "This node no longer serves database %q (it moved or the node lost its cluster lease); retry", name)
@@ -185,7 +191,8 @@ func notOwner(name string) error {
 // Cluster mode takes databases there and nowhere deeper (bare names,
 // the same on every node), and none whose name starts with a dot: those
 // are the cluster's own (.kvd-cluster, Litestream's .<db>-litestream).
-// Nor any that Litestream would replicate as another file (errURIName).
+// Nor any that Litestream would replicate as another file (errURIName),
+// or whose side files it could not name (errLongName).
 func (n *Node) name(path string) (string, error) {
 	rel, err := filepath.Rel(n.cfg.DataDir, path)
 	switch {
@@ -193,6 +200,8 @@ func (n *Node) name(path string) (string, error) {
 		return "", errNotClusterName
 	case strings.ContainsAny(rel, "?#%"):
 		return "", errURIName
+	case len(rel) > maxNameBytes:
+		return "", errLongName
 	}
 	return rel, nil
 }

@@ -42,3 +42,22 @@ func TestClaim_EtcdFailingAnswers503(t *testing.T) {
 		t.Errorf("etcd answering again: got %d %v, want 200", status, body)
 	}
 }
+
+// TestNames_TooLongForLitestreamAreRefused: Litestream keeps
+// .<name>-litestream beside each database, 12 bytes longer than its
+// name, and a file name is at most 255 bytes: a longer database name is
+// the client's mistake (400), not a node that cannot serve it (503).
+func TestNames_TooLongForLitestreamAreRefused(t *testing.T) {
+	_, base := testServer(t, newFakeEtcd(t), Config{})
+	for _, size := range []int{243, 244, 247} {
+		db := strings.Repeat("a", size-len(".db")) + ".db"
+		status, body := call(t, "PUT", base+"/api/v1/sqlite/kv/a?create_db_if_missing=true&db="+db, "v")
+		want, code := 200, ""
+		if size > 243 {
+			want, code = 400, "INVALID_DB_PATH"
+		}
+		if status != want || code != "" && body["code"] != code {
+			t.Errorf("a name of %d bytes: got %d %v, want %d %s", size, status, body, want, code)
+		}
+	}
+}
