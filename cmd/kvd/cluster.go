@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -47,7 +48,23 @@ func (c clusterFlags) check(all config) error {
 	if err := cluster.CheckReplica(c.replica); err != nil {
 		return fmt.Errorf("--cluster-replica: %w", err)
 	}
+	switch {
+	case strings.TrimSpace(c.node) != c.node:
+		// The name is kept in the data dir, trimmed: it would never match again.
+		return fmt.Errorf("--cluster-node %q: a name without surrounding spaces", c.node)
+	case c.leaseTTL < 2*time.Second:
+		return fmt.Errorf("--cluster-lease-ttl %v: at least 2s", c.leaseTTL)
+	case c.advertise != "" && !isBaseURL(c.advertise):
+		return fmt.Errorf("--cluster-advertise %q: want a base URL at which peers reach this node, http(s)://host:port", c.advertise)
+	}
 	return nil
+}
+
+// isBaseURL tells whether raw is an http(s) URL with a host, to which a
+// path can be appended.
+func isBaseURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && u.RawQuery == "" && !strings.Contains(raw, "#")
 }
 
 // start joins the cluster, or returns nil when kvd serves alone.
