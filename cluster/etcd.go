@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -20,11 +21,17 @@ import (
 type etcd struct {
 	endpoints []string
 	http      *http.Client
+
+	mu        sync.Mutex
+	preferred int // the endpoint that answered last, tried first
 }
 
 func newEtcd(endpoints []string) *etcd {
-	return &etcd{endpoints: endpoints, http: &http.Client{Timeout: 3 * time.Second}}
+	return &etcd{endpoints: endpoints, http: &http.Client{}}
 }
+
+// endpointTimeout bounds how long a call waits for one endpoint.
+const endpointTimeout = 3 * time.Second
 
 // kv is one key as a range answers it.
 type kv struct {
@@ -35,36 +42,61 @@ type kv struct {
 	Lease          int64
 }
 
-// call posts body to path on the first endpoint that answers.
+// call posts body to path on the first endpoint that answers, starting
+// with the one that answered last. An endpoint that does not answer gets
+// its share of the time left to the call, so that a keep-alive, which has
+// a third of a TTL, still reaches the endpoints after a dead one.
 func (e *etcd) call(ctx context.Context, path string, body, out any) error {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
+	e.mu.Lock()
+	first := e.preferred
+	e.mu.Unlock()
 	var errs []error
-	for _, ep := range e.endpoints {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep+path, bytes.NewReader(raw))
-		if err != nil {
-			return err
+	for i := range e.endpoints {
+		k := (first + i) % len(e.endpoints)
+		timeout := endpointTimeout
+		if deadline, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(deadline)/time.Duration(len(e.endpoints)-i))
 		}
-		resp, err := e.http.Do(req)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		err := e.post(ctx, timeout, e.endpoints[k]+path, raw, out)
+		if err == nil {
+			e.mu.Lock()
+			e.preferred = k
+			e.mu.Unlock()
+			return nil
 		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		resp.Body.Close()
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
 		}
-		if resp.StatusCode != http.StatusOK {
-			errs = append(errs, fmt.Errorf("etcd %s: %s: %s", path, resp.Status, bytes.TrimSpace(data)))
-			continue
-		}
-		return json.Unmarshal(data, out)
 	}
 	return fmt.Errorf("etcd unreachable: %w", errors.Join(errs...))
+}
+
+// post sends one call to one endpoint, waiting at most timeout.
+func (e *etcd) post(ctx context.Context, timeout time.Duration, url string, raw []byte, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, bytes.TrimSpace(data))
+	}
+	return json.Unmarshal(data, out)
 }
 
 // grant creates a lease of about ttl and returns its id and the TTL etcd
