@@ -36,10 +36,9 @@ type fakeEtcd struct {
 }
 
 type fakeKey struct {
-	value    []byte
-	mod      int64
-	lease    int64
-	modified time.Time
+	value []byte
+	mod   int64
+	lease int64
 }
 
 func newFakeEtcd(t *testing.T) *fakeEtcd {
@@ -132,13 +131,6 @@ func (f *fakeEtcd) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	json.NewEncoder(w).Encode(out)
-}
-
-// expire ends lease as etcd does when its TTL runs out: its keys go.
-func (f *fakeEtcd) expire(lease int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.expireLocked(lease)
 }
 
 func (f *fakeEtcd) expireLocked(lease int64) {
