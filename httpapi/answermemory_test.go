@@ -23,6 +23,8 @@ func TestAnswerMemory_ClientsThatReadNothingHoldABoundedAmount(t *testing.T) {
 	q := "db=app&create_db_if_missing=true"
 	wantStatus(t, ts.do(t, "PUT", kv("big", q), strings.Repeat("v", value)), 200)
 	wantStatus(t, ts.do(t, "PUT", kv("small", q), "s"), 200)
+	popped := `"` + strings.Repeat("p", 100<<10) + `"`
+	wantStatus(t, ts.do(t, "PUT", kv("arr", q), `["x",`+popped+`]`), 200)
 
 	// Clients that read nothing, behind receive windows made small before
 	// they connect, so that no answer of theirs fits in the sockets'
@@ -57,6 +59,11 @@ func TestAnswerMemory_ClientsThatReadNothingHoldABoundedAmount(t *testing.T) {
 	}
 	if got := ts.do(t, "GET", kv("small", "db=app"), ""); string(got.Body) != "s" {
 		t.Fatalf("a small answer meanwhile: got %d %q", got.Status, got.Body)
+	}
+	// A write's answer is never refused: the write is done, and a 503
+	// would have its client pop again.
+	if got := ts.do(t, "POST", kv("arr/pop", q), ""); got.Status != 200 || len(got.Body) < 100<<10 {
+		t.Fatalf("a pop of a large element meanwhile: got %d (%d bytes)", got.Status, len(got.Body))
 	}
 	// Retried as Retry-After says, a large answer is served in full: the
 	// stalled ones have given way.

@@ -54,7 +54,7 @@ func (s *Server) arrayOp(w http.ResponseWriter, r *http.Request, t target, op st
 	case sqlitekv.OpRemove:
 		out.Removed = &res.Removed
 	}
-	s.writeAnswer(w, r, out)
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) parseArray(r *http.Request, t target, op string) (req sqlitekv.ArrayRequest, ref dbRef, err error) {

@@ -94,9 +94,11 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	jw.writeTo(w, status)
 }
 
-// writeAnswer is writeJSON for an answer that shows values, which may be
-// megabytes: it holds their size of answer memory while its client reads
-// them, or answers 503 when too much is held (answermemory.go).
+// writeAnswer is writeJSON for a read's answer that shows values, which
+// may be megabytes: it holds their size of answer memory while its client
+// reads them, or answers 503 when too much is held (answermemory.go). Never
+// for a write's answer: a 503 says nothing was done, and a client would
+// do it again.
 func (s *Server) writeAnswer(w http.ResponseWriter, r *http.Request, body any) {
 	jw := encodeJSON(body)
 	defer jw.release()

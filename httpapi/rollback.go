@@ -24,7 +24,7 @@ func (s *Server) handleRollbackKey(w http.ResponseWriter, r *http.Request, t tar
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeAnswer(w, r, newValueResponse(t.key, restored))
+	writeJSON(w, http.StatusOK, newValueResponse(t.key, restored))
 }
 
 func parseRollbackKey(t target) (req sqlitekv.RollbackKeyRequest, ref dbRef, err error) {
@@ -126,7 +126,7 @@ func (s *Server) handleRollbackTable(w http.ResponseWriter, r *http.Request, t t
 	if req.DryRun {
 		res.Message = "Dry run: nothing was written; repeat with confirm=yes to apply " + strconv.Itoa(len(actions)) + " changes"
 	}
-	s.writeAnswer(w, r, res)
+	writeJSON(w, http.StatusOK, res)
 }
 
 // parseRollbackTable applies only with confirm=yes and without dry_run;
