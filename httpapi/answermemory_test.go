@@ -26,22 +26,7 @@ func TestAnswerMemory_ClientsThatReadNothingHoldABoundedAmount(t *testing.T) {
 	popped := `"` + strings.Repeat("p", 100<<10) + `"`
 	wantStatus(t, ts.do(t, "PUT", kv("arr", q), `["x",`+popped+`]`), 200)
 
-	// Clients that read nothing, behind receive windows made small before
-	// they connect, so that no answer of theirs fits in the sockets'
-	// buffers; more of them than the memory holds answers for.
-	dialer := net.Dialer{Control: func(_, _ string, raw syscall.RawConn) error {
-		return raw.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	}}
-	for range 6 {
-		c, err := dialer.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if _, err := c.Write([]byte("GET " + kv("big", "db=app") + " HTTP/1.1\r\nHost: kvd\r\n\r\n")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	stallReaders(t, ts, 6)
 	var refused response
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if refused = ts.do(t, "GET", kv("big", "db=app"), ""); refused.Status == 503 {
@@ -78,4 +63,28 @@ func TestAnswerMemory_ClientsThatReadNothingHoldABoundedAmount(t *testing.T) {
 			t.Fatal("large answers still refused 5 s after the first refusal")
 		}
 	}
+}
+
+// stallReaders starts n clients that ask for the value "big" and read
+// nothing, behind receive windows made small before they connect, so that
+// no answer of theirs fits in the sockets' buffers.
+func stallReaders(tb testing.TB, ts *testServer, n int) {
+	for range n {
+		c := dialSmallWindow(tb, ts)
+		if _, err := c.Write([]byte("GET " + kv("big", "db=app") + " HTTP/1.1\r\nHost: kvd\r\n\r\n")); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+func dialSmallWindow(tb testing.TB, ts *testServer) net.Conn {
+	dialer := net.Dialer{Control: func(_, _ string, raw syscall.RawConn) error {
+		return raw.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	c, err := dialer.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
 }

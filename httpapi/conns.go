@@ -228,15 +228,17 @@ type trackedConn struct {
 
 	quiet atomic.Bool // a write waits for its database (see holdReads)
 
-	writingSince atomic.Int64 // unix nanoseconds a write of an answer began; 0: none waits
+	writingSince atomic.Int64  // unix nanoseconds a write of an answer began, or last moved; 0: none waits
+	acked        atomic.Uint64 // the client's acknowledged bytes at the last look (writeStalled)
 }
 
 // A client that reads nothing of its answers would hold its connection,
 // and the answer's memory, for good. The limiter closes a connection whose
 // answer has waited answerWriteStall for its client to take a byte (see
 // closeStalledWrites), as a watcher's stream is; each writeChunk of an
-// answer waits on its own, so a client reading slowly but steadily keeps
-// its connection through a large answer. At the cap, an answer that has
+// answer waits on its own, and so does each look that finds the client
+// has taken more (writeStalled), so a client reading slowly but steadily
+// keeps its connection through a large answer. At the cap, an answer that has
 // waited writeStalledAfter makes its connection one whose place a
 // newcomer may take. (A deadline on every write would do it too, but
 // cost every answer a timer's update.)
@@ -257,10 +259,22 @@ func (c *trackedConn) Write(p []byte) (n int, err error) {
 	return n, err
 }
 
-// writeStalled: an answer has waited longer than d for its client.
+// writeStalled: an answer has waited longer than d for its client to
+// take any of it. A chunk's write can stay blocked for seconds while its
+// client reads steadily (the kernel wakes a writer only once a third of
+// the send buffer is free, megabytes on a fast link), so what the client
+// has acknowledged counts too: a look that finds it grown starts the wait
+// again. closeStalledWrites looks at every waiting answer each second.
 func (c *trackedConn) writeStalled(d time.Duration) bool {
 	since := c.writingSince.Load()
-	return since != 0 && time.Since(time.Unix(0, since)) > d
+	if since == 0 {
+		return false
+	}
+	if acked, ok := bytesAcked(c.raw); ok && c.acked.Swap(acked) != acked {
+		c.writingSince.CompareAndSwap(since, time.Now().UnixNano())
+		return false
+	}
+	return time.Since(time.Unix(0, since)) > d
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {

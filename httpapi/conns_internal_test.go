@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -92,4 +93,29 @@ func TestHeldReads_HandlerDoneLetsOneByteReadsThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRead(t, readAsync(c, 1), "z")
+}
+
+// An answer whose client reads it slowly but steadily is not stalled,
+// though one chunk's write stays blocked for seconds (the kernel wakes a
+// writer only once a third of the send buffer is free); once the client
+// stops reading, it is stalled a second later.
+func TestWriteStalled_ProgressIsWhatTheClientTakes(t *testing.T) {
+	server, client := acceptTracked(t)
+	go server.Write(make([]byte, 64<<20)) // ends when the test closes the connection
+	buf := make([]byte, 16<<10)
+	for start := time.Now(); time.Since(start) < 2500*time.Millisecond; {
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(client, buf); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // 320 KB/s
+		if server.writeStalled(time.Second) {
+			t.Fatalf("stalled after %v of steady reading", time.Since(start))
+		}
+	}
+	for start := time.Now(); !server.writeStalled(time.Second); time.Sleep(100 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("not stalled 5 s after its client stopped reading")
+		}
+	}
 }
