@@ -139,6 +139,7 @@ func TestBadInput_EveryHostileRequestGetsA4xxJSONError(t *testing.T) {
 		// CAS headers
 		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-Match", `*, "1"`}},
 		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-Match", `, ,`}},
+		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-None-Match", ``}},
 		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-Match", `"-1"`}},
 		{"PUT", kv("safe", ok), "x", 400, "INVALID_PARAMETERS", []string{"If-Match", `"abc"`}},
 		{"PUT", kv("safe", ok), "x", 412, "CAS_MISMATCH", []string{"If-Match", `"999999"`}},

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"net/url"
 	"testing"
+	"time"
 )
 
 func TestCAS_IfMatchComparesStoredValue(t *testing.T) {
@@ -151,6 +152,11 @@ func TestCAS_ETagHeadersOnEveryKeyWrite(t *testing.T) {
 		wantError(t, ts.do(t, "POST", path, "4", "If-None-Match", "*"), 412, "CAS_MISMATCH")
 	}
 	wantError(t, ts.do(t, "POST", kv("fresh/incr", q), "", "If-Match", "*"), 412, "CAS_KEY_MISSING")
+	// An expired key is a missing one to a condition, on DELETE too.
+	tag := ts.do(t, "PUT", kv("brief", q+"&ttl=1"), "x").Header.Get("ETag")
+	ts.Clock.Advance(2 * time.Second)
+	wantError(t, ts.do(t, "DELETE", kv("brief", q), "", "If-Match", tag), 412, "CAS_KEY_MISSING")
+	wantError(t, ts.do(t, "POST", kv("brief/incr", q), "", "If-Match", tag), 412, "CAS_KEY_MISSING")
 	if got := string(ts.do(t, "GET", kv("n", "db=app"), "").Body); got != "5" {
 		t.Fatalf("n after refused writes: got %q, want 5", got)
 	}

@@ -19,10 +19,10 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 // list (RFC 9110 section 5.3): its first line alone could let through a
 // write that another line forbids.
 func versionConditions(r *http.Request) (v sqlitekv.Versions, err error) {
-	if v.MatchAny, v.Match, err = etagList(strings.Join(r.Header.Values("If-Match"), ","), true); err != nil {
+	if v.MatchAny, v.Match, err = etagList(r.Header.Values("If-Match"), true); err != nil {
 		return v, invalidParam("If-Match must be * or ETags such as \"42\"")
 	}
-	if v.Absent, v.NoneMatch, err = etagList(strings.Join(r.Header.Values("If-None-Match"), ","), false); err != nil {
+	if v.Absent, v.NoneMatch, err = etagList(r.Header.Values("If-None-Match"), false); err != nil {
 		return v, invalidParam("If-None-Match must be * or ETags such as \"42\"")
 	}
 	return v, nil
@@ -43,13 +43,18 @@ func writeConditions(r *http.Request, t target) (sqlitekv.Versions, error) {
 	return v, err
 }
 
-// etagList parses a header's value; with strong, weak tags become version
-// 0, which no write has, so they never match. Empty elements of the list
-// are skipped, as RFC 9110 section 5.6.1.2 asks ("1",, "2"); a list of
-// nothing else is refused, since its sender meant some condition.
-func etagList(h string, strong bool) (star bool, versions []int64, err error) {
-	if h = strings.TrimSpace(h); h == "" || h == "*" {
-		return h == "*", nil, nil
+// etagList parses a header's lines as one list; with strong, weak tags
+// become version 0, which no write has, so they never match. Empty
+// elements are skipped, as RFC 9110 section 5.6.1.2 asks ("1",, "2"); a
+// header sent with nothing else (If-Match: , or empty) is refused, since
+// its sender meant some condition.
+func etagList(lines []string, strong bool) (star bool, versions []int64, err error) {
+	if len(lines) == 0 {
+		return false, nil, nil
+	}
+	h := strings.TrimSpace(strings.Join(lines, ","))
+	if h == "*" {
+		return true, nil, nil
 	}
 	for _, tag := range strings.Split(h, ",") {
 		if tag = strings.TrimSpace(tag); tag == "" {

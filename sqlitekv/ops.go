@@ -169,14 +169,14 @@ func (w *Writer) Delete(req DeleteRequest) error {
 		var exists bool
 		var err error
 		cur, exists, expired, err = t.current(req.Key, w.now())
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
-		case expired:
-			return w.removeExpired(t, req.Key)
 		}
 		if err := req.Versions.check(cur, exists); err != nil {
-			return err // before the 404: If-Match on a missing key is a failed precondition
+			return err // before the 404: If-Match on a missing (or expired) key is a failed precondition
+		}
+		if expired {
+			return w.removeExpired(t, req.Key)
 		}
 		if !exists && t.fileTooLarge(req.Key) == nil {
 			return Errorf(CodeKeyNotFound, "Key not found")
