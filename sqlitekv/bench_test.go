@@ -141,3 +141,25 @@ func BenchmarkStore_Get(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkArrayRemoveByValue is remove's scan of an array of 200,000
+// numbers for one that is not there: what it holds the writer for.
+func BenchmarkArrayRemoveByValue(b *testing.B) {
+	doc := []byte("[")
+	for i := range 200_000 {
+		if i > 0 {
+			doc = append(doc, ',')
+		}
+		doc = strconv.AppendInt(doc, int64(i), 10)
+	}
+	doc = append(doc, ']')
+	for b.Loop() {
+		arr, err := loadArray(doc, true, nil, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, removed, err := removeFrom(arr, ArrayRequest{Value: []byte("-1")}); err != nil || removed != 0 {
+			b.Fatal(removed, err)
+		}
+	}
+}
