@@ -22,14 +22,7 @@ import (
 // test skips otherwise) and serves directory mode on it, table "notes".
 func tmpfsServer(t *testing.T, options string) (ts *testServer, mnt, q string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
-	}
-	mnt = t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", options, "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	mnt = smallDisk(t, options)
 	ts = newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
 		r, err := sqlitekv.NewResolver(t.TempDir(), []string{mnt}, false)
 		if err != nil {

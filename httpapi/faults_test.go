@@ -61,24 +61,12 @@ func TestCorruption_DamagedDatabaseFailsAloneAndClearly(t *testing.T) {
 }
 
 func TestDiskFull_WritesFailClearlyReadsGoOnWritesResume(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("disk-full test mounts a small tmpfs and needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v: %s); disk-full behaviour untested", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	dir := smallDisk(t, "size=2m")
 	// Room to free later: a filler file on the same small filesystem.
 	filler := filepath.Join(dir, "filler")
 	os.WriteFile(filler, make([]byte, 512<<10), 0o600)
 
-	ts := newTestServer(t, func(a *actors.Config, h *httpapi.Config) {
-		r, err := sqlitekv.NewResolver(dir, nil, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.Resolver = r
+	ts := newTestServer(t, dataIn(t, dir), func(_ *actors.Config, h *httpapi.Config) {
 		h.MaxValueBytes = 64 << 10
 	})
 	ts.do(t, "PUT", kv("first", "db=app&create_db_if_missing=true"), "kept")
@@ -155,21 +143,8 @@ func TestDiskFull_DirectoryModeFileWriteAnswers507(t *testing.T) {
 // A database created on a full disk: 507, not 500, and no file left that
 // would fail every later request; once there is room, the same create works.
 func TestDiskFull_CreatingADatabaseAnswers507(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("disk-full test mounts a small tmpfs and needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v: %s); disk-full behaviour untested", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
-		r, err := sqlitekv.NewResolver(dir, nil, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.Resolver = r
-	})
+	dir := smallDisk(t, "size=1m")
+	ts := newTestServer(t, dataIn(t, dir))
 	free := fillDisk(t, dir)
 	r := ts.do(t, "PUT", kv("k", "db=fresh&create_db_if_missing=true"), "v")
 	wantError(t, r, 507, "STORAGE_FULL")
@@ -189,24 +164,8 @@ func TestOutOfFiles_OpeningADatabaseIsTheServersFailure(t *testing.T) {
 	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
 	ts.Registry.CloseDB(filepath.Join(ts.DataDir, "app.db")) // the next request opens it again
 	func() {
-		// The client's connection is open and kept alive. A new descriptor
-		// takes the lowest free number, which the limit now forbids: the
-		// next open fails with EMFILE.
-		var old syscall.Rlimit
-		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-			t.Fatal(err)
-		}
-		free, err := os.Open(os.DevNull)
-		if err != nil {
-			t.Fatal(err)
-		}
-		low := old
-		low.Cur = uint64(free.Fd())
-		free.Close()
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-			t.Fatal(err)
-		}
-		defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+		// The client's connection is open and kept alive.
+		defer outOfFiles(t)()
 		r := ts.do(t, "GET", kv("k", "db=app"), "")
 		wantError(t, r, 500, "DATABASE_ERROR")
 		if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "too many open files") || strings.Contains(msg, ts.DataDir) {
@@ -222,21 +181,8 @@ func TestOutOfFiles_OpeningADatabaseIsTheServersFailure(t *testing.T) {
 // does, not 500, and leaves no temporary copy behind; once there is room,
 // the same backup is served.
 func TestDiskFull_BackupAnswers507(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("disk-full test mounts a small tmpfs and needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v: %s); disk-full behaviour untested", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
-		r, err := sqlitekv.NewResolver(dir, nil, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.Resolver = r
-	})
+	dir := smallDisk(t, "size=2m")
+	ts := newTestServer(t, dataIn(t, dir))
 	// A database larger than the room left: its copy cannot fit.
 	for i := range 4 {
 		wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("k%d", i), "db=app&history=false&create_db_if_missing=true"), strings.Repeat("v", 64<<10)), 200)
@@ -268,6 +214,48 @@ func TestOutOfFiles_AnOpenMakesRoomByClosingAnIdleDatabase(t *testing.T) {
 	ts := newTestServer(t)
 	wantStatus(t, ts.do(t, "PUT", kv("k", "db=idle&create_db_if_missing=true"), "v"), 200)
 	wantStatus(t, ts.do(t, "GET", kv("k", "db=idle"), ""), 200) // a reader too: room enough for a new database once it closes
+	restore := outOfFiles(t)
+	r := ts.do(t, "PUT", kv("k", "db=fresh&create_db_if_missing=true"), "w")
+	restore()
+	wantStatus(t, r, 200)
+	if got := string(ts.do(t, "GET", kv("k", "db=fresh"), "").Body); got != "w" {
+		t.Fatalf("fresh after the create: got %q, want w", got)
+	}
+	if got := string(ts.do(t, "GET", kv("k", "db=idle"), "").Body); got != "v" {
+		t.Fatalf("the database closed for room, opened again: got %q, want v", got)
+	}
+}
+
+// smallDisk mounts a tmpfs with options ("size=2m") for a test of a full
+// disk: root only, the test skips otherwise.
+func smallDisk(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// dataIn serves the databases of dir.
+func dataIn(t *testing.T, dir string) serverOption {
+	return func(a *actors.Config, _ *httpapi.Config) {
+		r, err := sqlitekv.NewResolver(dir, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Resolver = r
+	}
+}
+
+// outOfFiles lowers this process's file limit to its lowest free
+// descriptor: a new descriptor takes the lowest free number, so the next
+// open fails with EMFILE. restore gives the limit back.
+func outOfFiles(t *testing.T) (restore func()) {
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
 		t.Fatal(err)
@@ -277,18 +265,10 @@ func TestOutOfFiles_AnOpenMakesRoomByClosingAnIdleDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	low := old
-	low.Cur = uint64(free.Fd()) // the lowest free descriptor and all above are out of reach
+	low.Cur = uint64(free.Fd())
 	free.Close()
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
 		t.Fatal(err)
 	}
-	r := ts.do(t, "PUT", kv("k", "db=fresh&create_db_if_missing=true"), "w")
-	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
-	wantStatus(t, r, 200)
-	if got := string(ts.do(t, "GET", kv("k", "db=fresh"), "").Body); got != "w" {
-		t.Fatalf("fresh after the create: got %q, want w", got)
-	}
-	if got := string(ts.do(t, "GET", kv("k", "db=idle"), "").Body); got != "v" {
-		t.Fatalf("the database closed for room, opened again: got %q, want v", got)
-	}
+	return func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) }
 }
