@@ -172,11 +172,11 @@ func TestArrays_PushPopRemove(t *testing.T) {
 func TestArrays_RemoveComparesByContent(t *testing.T) {
 	ts := newTestServer(t)
 	q := "db=app&create_db_if_missing=true"
-	wantStatus(t, ts.do(t, "PUT", kv("set", q), `[{"a":1,"b":2},{"b":2,"a":1},"x","\u0078",1,1.0,10e-1,2,{"a":1},9007199254740993,null,true]`), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("set", q), `[{"a":1,"b":2},{"b":2,"a":1},"x","\u0078",1,1.0,10e-1,2,{"a":1},9007199254740993,null,true,1E+2000000000000000]`), 200)
 	for _, c := range []struct {
 		body    string
 		removed float64
-	}{{`{"a":1,"b":2}`, 2}, {`"x"`, 2}, {`1`, 3}, {`9007199254740992`, 0}, {`9007199254740993`, 1}, {`1e1000000`, 0}, {` null `, 1}, {`false`, 0}} {
+	}{{`{"a":1,"b":2}`, 2}, {`"x"`, 2}, {`1`, 3}, {`9007199254740992`, 0}, {`9007199254740993`, 1}, {`1e1000000`, 0}, {` null `, 1}, {`false`, 0}, {`1e2000000000000000`, 1}} {
 		r := ts.do(t, "POST", kv("set/remove", q), c.body)
 		wantStatus(t, r, 200)
 		if got := r.JSON(t)["removed"]; got != c.removed {

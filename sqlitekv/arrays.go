@@ -261,7 +261,8 @@ func numberKey(n json.Number) string {
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
 		e, err := strconv.ParseInt(s[i+1:], 10, 64)
 		if err != nil || e > 1<<50 || e < -(1<<50) {
-			return string(n) // beyond any float: only the same text is equal
+			// Beyond any float: the same text is equal, E or e, + or none.
+			return strings.NewReplacer("E+", "e", "e+", "e", "E", "e").Replace(string(n))
 		}
 		mantissa, exp = s[:i], e
 	}
