@@ -269,7 +269,10 @@ func (g *framingGuard) onHeadLine(line []byte) {
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			h.sawTE = true
 			g.beginField(encodingField, value)
-			if h.sawCL {
+			// HTTP/1.0 has no Transfer-Encoding (RFC 9112 section 6.1:
+			// faulty framing). Go ignores it there, so a body a proxy sent
+			// chunked would be read as the next request: refused too.
+			if h.sawCL || !h.http11 {
 				h.clashed = true
 				copy(line, clashHeader)
 			} else {

@@ -182,10 +182,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case hasFramingClash(r):
-		// Both lengths: the framing of whatever follows on this
-		// connection is in doubt, so nothing more is read from it.
+		// Both lengths (or Transfer-Encoding in HTTP/1.0): the framing of
+		// whatever follows on this connection is in doubt, so nothing
+		// more is read from it.
 		w.Header().Set("Connection", "close")
-		s.writeError(rec, r, invalidParam("A request must not carry both Content-Length and Transfer-Encoding"))
+		s.writeError(rec, r, invalidParam("A request must not carry both Content-Length and Transfer-Encoding, nor Transfer-Encoding in HTTP/1.0"))
 	case corsAllowed && isPreflight(r):
 		answerPreflight(rec) // before the token check: a preflight carries none
 	case s.cfg.Tokens != nil && needsToken(r.URL.Path) && !s.cfg.Tokens.allows(r.Header.Get("Authorization")):
