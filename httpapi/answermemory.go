@@ -5,11 +5,11 @@ import "github.com/kvd/kvd/sqlitekv"
 // An answer holds its bytes in memory until its client has read them,
 // and a client may read nothing for as long as the stall sweep lets it
 // (conns.go): a hundred such clients asking for a 10 MiB value each held
-// a gigabyte. So a read's answer of heldAnswerMin bytes or more holds its size
-// from the server's answer memory (as large as the request bodies'
+// a gigabyte. So a read's answer of heldAnswerMin bytes or more holds its
+// size from the server's answer memory (as large as the request bodies'
 // budget) while it is written; when that is spent, the answer is a 503 to
-// retry, and the answers that have waited for their clients longest give
-// way (their connections are closed), so a retry finds room. Smaller
+// retry, and the answers whose clients have taken nothing for a second
+// give way (their connections are closed), so a retry finds room. Smaller
 // answers fit in the socket's buffers and are not counted, nor are a
 // write's: it is done, and a 503 would have its client do it again.
 const heldAnswerMin = 64 << 10
