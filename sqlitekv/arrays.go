@@ -42,14 +42,8 @@ func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
 	}
 	err = w.atomically(func() error {
 		cur, exists, err := w.loadForWrite(t, req.Key)
-		if err == nil && !exists {
-			err = t.fileTooLarge(req.Key)
-		}
 		if err == nil {
-			err = req.Versions.check(cur, exists)
-		}
-		if err == nil {
-			err = notARef(cur, exists, req.Op)
+			err = t.mayBuildOn(req.Key, cur, exists, req.Versions, req.Op)
 		}
 		if err != nil {
 			return err

@@ -202,14 +202,8 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 	}
 	err = w.checkedFirst(func() error {
 		cur, exists, expired, err := t.current(req.Key, w.now())
-		if err == nil && !exists {
-			err = t.fileTooLarge(req.Key)
-		}
 		if err == nil {
-			err = req.Versions.check(cur, exists)
-		}
-		if err == nil {
-			err = notARef(cur, exists, "incr")
+			err = t.mayBuildOn(req.Key, cur, exists, req.Versions, "incr")
 		}
 		if err != nil {
 			return err
@@ -260,6 +254,21 @@ func incrCounter(value []byte, exists bool, delta int64) (IncrResult, []byte, er
 	}
 	res.Value = n
 	return res, strconv.AppendInt(nil, n, 10), nil
+}
+
+// mayBuildOn refuses a write that builds on key's value (incr, an array
+// operation) where that value cannot be built on: a directory-mode file
+// too large to import, a failed If-Match or If-None-Match, a reference.
+func (t *writeTable) mayBuildOn(key string, cur Entry, exists bool, v Versions, op string) error {
+	if !exists {
+		if err := t.fileTooLarge(key); err != nil {
+			return err
+		}
+	}
+	if err := v.check(cur, exists); err != nil {
+		return err
+	}
+	return notARef(cur, exists, op)
 }
 
 // Expire removes key if it is still past its expiry when the owner gets to
