@@ -93,8 +93,8 @@ func (o Options) withDefaults() Options {
 // and each of Readers) holds the database file, its -wal and its -shm,
 // for the driver's VFS shares no descriptor between connections; a
 // directory-mode database holds its folder too. With 2 readers (the
-// default up to GOMAXPROCS 2) that is 3 × (1 + 1 + 2) + 1 = 13. Readers open as reads need
-// them, so a database few read at once holds fewer.
+// default up to GOMAXPROCS 2) that is 3 × (1 + 1 + 2) + 1 = 13. Readers
+// open as reads need them, so a database few read at once holds fewer.
 // TestFilesPerDatabase_IsWhatAnOpenDatabaseHolds counts them.
 func FilesPerDatabase(opts Options) int {
 	return 3*(2+opts.withDefaults().Readers) + 1
