@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kvd/kvd/sqlitekv"
+	"github.com/ncruces/go-sqlite3"
 )
 
 // A database deleted under kvd (rm data/app.db*) must not swallow writes:
@@ -69,6 +72,90 @@ func TestDatabaseFile_LogDeletedWhileOpen_ARefusedWriteIsNotSaved(t *testing.T) 
 	}
 	if got := valueOnDisk(t, filepath.Join(ts.DataDir, "app.db"), "c"); got != "6" {
 		t.Fatalf("in the file: got %q, want 6", got)
+	}
+}
+
+// The log truncated in place under kvd (: > data/app.db-wal) loses what
+// it held since the last checkpoint; nothing kvd does can bring that back.
+// What it must not do is go on writing frames after the hole, answering
+// 200, and then checkpoint the hole's zeros over the database file when it
+// closes: before, that wrote zeros over page 1, and every key of the
+// database was gone. The write that finds the log cut is refused as not
+// saved, the next opens the database afresh, and the file stays whole.
+// Cut in the middle of a commit's frames, what is left of the log keeps
+// the commits before it; a checkpoint at close would have written the cut
+// commit's first pages over the checkpointed ones, and the database would
+// be corrupt.
+func TestDatabaseFile_LogTruncatedWhileOpen_TheDatabaseFileSurvives(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		cut        func(before, after int64) int64 // the log's new size, from its sizes around the last commit
+		beforeKept bool
+	}{
+		{"to nothing", func(int64, int64) int64 { return 0 }, false},
+		{"inside the last commit", func(before, after int64) int64 { return (before + after) / 2 }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTestServer(t)
+			checkpointed := "before" + strings.Repeat(".", 1000) // four to a page
+			for i := range 20 {
+				wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("k%d", i), "db=app&create_db_if_missing=true"), checkpointed), 200)
+			}
+			checkpoint(t, filepath.Join(ts.DataDir, "app.db")) // these pages are in the database file now
+			wantStatus(t, ts.do(t, "PUT", kv("k19", "db=app"), "before"), 200)
+			log := filepath.Join(ts.DataDir, "app.db-wal")
+			before := sizeOf(t, log)
+			var items []map[string]any
+			for i := range 100 {
+				items = append(items, map[string]any{"key": fmt.Sprintf("k%d", i), "value": strings.Repeat("b", 2000)})
+			}
+			body, _ := json.Marshal(map[string]any{"items": items})
+			wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/kv/batch/set?db=app", string(body)), 200)
+			if err := os.Truncate(log, tc.cut(before, sizeOf(t, log))); err != nil {
+				t.Fatal(err)
+			}
+
+			r := ts.do(t, "PUT", kv("refused", "db=app"), "x")
+			wantError(t, r, 503, "OVERLOADED")
+			if msg := r.JSON(t)["message"]; !contains(msg, "truncated") || !contains(msg, "not saved") {
+				t.Fatalf("message: got %q", msg)
+			}
+			wantStatus(t, ts.do(t, "PUT", kv("after", "db=app"), "kept"), 200)
+			if got := string(ts.do(t, "GET", kv("after", "db=app"), "").Body); got != "kept" {
+				t.Fatalf("read after the reopen: got %q, want kept", got)
+			}
+			if err := ts.Registry.Close(); err != nil { // what a restart does to the file
+				t.Fatal(err)
+			}
+			path := filepath.Join(ts.DataDir, "app.db")
+			if got := valueOnDisk(t, path, "after"); got != "kept" {
+				t.Fatalf("acknowledged write after the truncation, read from the file: got %q, want kept", got)
+			}
+			if got := valueOnDisk(t, path, "refused"); got != "" {
+				t.Fatalf("refused write: got %q in the file, want none", got)
+			}
+			if got := valueOnDisk(t, path, "k0"); got != checkpointed {
+				t.Fatalf("a write checkpointed before the cut: got %q", got)
+			}
+			if got := valueOnDisk(t, path, "k19"); tc.beforeKept && got != "before" {
+				t.Fatalf("a write committed before the cut commit: got %q, want before", got)
+			}
+			// newTestServer's cleanup runs PRAGMA integrity_check on app.db.
+		})
+	}
+}
+
+// checkpoint copies a database's log into its file, as any program that
+// opens it may.
+func checkpoint(tb testing.TB, path string) {
+	tb.Helper()
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		tb.Fatal(err)
 	}
 }
 

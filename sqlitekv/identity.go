@@ -49,6 +49,11 @@ var errReplaced = Errorf(CodeOverloaded, "The database file was deleted or repla
 // the check before its COMMIT and the one after.
 var errReplacedWhileCommitting = Errorf(CodeDatabaseError, "The database file was deleted or replaced while this write committed: whether it was kept is unknown; read it back before retrying")
 
+// errLogCut refuses a write that found the writer's log truncated in place
+// (walbuffer.go): nothing of it was written, and the database is opened
+// afresh for the retry.
+var errLogCut = Errorf(CodeOverloaded, "The database's log (-wal) was truncated while open, losing the writes since its last checkpoint: this one was not saved; retry")
+
 // identityCheckInterval bounds how long reads may go on from a replaced
 // file on connections opened before the change.
 const identityCheckInterval = 100 * time.Millisecond
@@ -61,6 +66,7 @@ type fileIdentity struct {
 	walPath   string
 	wal       fs.FileInfo // the writer's log, from the open or the first commit (open as long as the writer)
 	replaced  atomic.Bool
+	logCut    atomic.Bool  // the log was truncated in place: close without checkpointing it
 	checkedAt atomic.Int64 // when reads last checked the path, Unix ns
 }
 
@@ -82,7 +88,7 @@ func identify(conn *sqlite3.Conn, path string) (*fileIdentity, error) {
 
 // Replaced reports whether the store's file was found deleted or replaced:
 // the store then serves nothing more, and its owner should close it.
-func (s *Store) Replaced() bool { return s.id.replaced.Load() }
+func (s *Store) Replaced() bool { return s.id.replaced.Load() || s.id.logCut.Load() }
 
 func (id *fileIdentity) fail() error {
 	id.replaced.Store(true)
@@ -132,6 +138,9 @@ func (id *fileIdentity) checkWriter(writer *sqlite3.Conn) error {
 func (id *fileIdentity) checkForRead() error {
 	if id.replaced.Load() {
 		return errReplaced
+	}
+	if id.logCut.Load() {
+		return errLogCut
 	}
 	now, last := time.Now().UnixNano(), id.checkedAt.Load()
 	if id.file == nil || now-last < int64(identityCheckInterval) || !id.checkedAt.CompareAndSwap(last, now) {

@@ -117,6 +117,7 @@ type bufferedWAL struct {
 	fsyncCommits bool  // --sync full: a commit's sync (SYNC_NORMAL) fsyncs too
 	reserveAhead bool  // extend the file with zeros ahead of the frames
 	reserved     int64 // the file reaches at least this far
+	cut          bool  // the file was found truncated under SQLite (checkNotCut)
 }
 
 func (f *bufferedWAL) Unwrap() vfs.File { return f.File }
@@ -200,6 +201,10 @@ func (f *bufferedWAL) flush() error {
 	if len(f.buf) == 0 {
 		return nil
 	}
+	if err := f.checkNotCut(); err != nil {
+		f.buf = f.buf[:0]
+		return err
+	}
 	_, err := f.File.WriteAt(f.buf, f.at)
 	if err == nil {
 		f.reserve(f.at + int64(len(f.buf))) // after the frames: on a full disk the zeros must not take their room
@@ -209,6 +214,39 @@ func (f *bufferedWAL) flush() error {
 		f.buf = nil // a huge commit's buffer is not kept for good
 	}
 	return fullDisk(err)
+}
+
+// checkNotCut refuses to write frames after a hole. A WAL truncated in
+// place under kvd (: > app.db-wal) has lost the frames SQLite counts in
+// it; written on regardless, the next frames would leave zeros where
+// those were, which readers take for a corrupt database and a checkpoint
+// copies over the database file, page 1 included: every key lost. Frames
+// that continue a log (written past its header) follow every byte before
+// them, so a file that ends short of them was cut. The commit fails then,
+// nothing is written, and the writer closes without checkpointing
+// (logWasCut), which leaves the database file as its last checkpoint made
+// it. The size comes from lseek, which leaves the file's times unseen
+// (inode_linux.go).
+func (f *bufferedWAL) checkNotCut() error {
+	if f.at == 0 {
+		return nil
+	}
+	size, err := f.File.Size()
+	if err != nil {
+		return err
+	}
+	if size < f.at {
+		f.cut = true
+		return errLogCut
+	}
+	return nil
+}
+
+// logWasCut reports whether conn's WAL was found truncated in place.
+func logWasCut(conn *sqlite3.Conn) bool {
+	f, err := conn.FileControl("main", sqlite3.FCNTL_JOURNAL_POINTER)
+	b, ok := f.(*bufferedWAL)
+	return err == nil && ok && b.cut
 }
 
 // reserve makes sure, once frames are written up to end (past

@@ -185,6 +185,10 @@ func (w *Writer) Commit() error {
 	}
 	if err := w.commit.Exec(); err != nil {
 		w.abandon()
+		if logWasCut(w.conn) {
+			w.id.logCut.Store(true) // the store closes, and the retry opens it afresh
+			return errLogCut
+		}
 		return dbError(err)
 	}
 	// Still so after the sync? If not, the path changed just now, and
@@ -432,6 +436,11 @@ func (w *Writer) close() error {
 	w.forgetTables()
 	w.ctl.close()
 	w.ckpt.close()
+	if logWasCut(w.conn) {
+		// The last connection's close checkpoints the log: what is left
+		// of a cut one would overwrite good pages with the hole's zeros.
+		w.conn.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true)
+	}
 	if err := w.conn.Close(); err != nil {
 		return dbError(err)
 	}
