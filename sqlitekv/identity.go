@@ -86,7 +86,8 @@ func identify(conn *sqlite3.Conn, path string) (*fileIdentity, error) {
 	return id, nil
 }
 
-// Replaced reports whether the store's file was found deleted or replaced:
+// Replaced reports whether the store's file was found deleted or replaced,
+// or its log truncated (walbuffer.go):
 // the store then serves nothing more, and its owner should close it.
 func (s *Store) Replaced() bool { return s.id.replaced.Load() || s.id.logCut.Load() }
 
