@@ -80,8 +80,9 @@ func TestDatabaseFile_LogDeletedWhileOpen_ARefusedWriteIsNotSaved(t *testing.T) 
 // What it must not do is go on writing frames after the hole, answering
 // 200, and then checkpoint the hole's zeros over the database file when it
 // closes: before, that wrote zeros over page 1, and every key of the
-// database was gone. The write that finds the log cut is refused as not
-// saved, the next opens the database afresh, and the file stays whole.
+// database was gone. The request that finds the log cut (a write, or a
+// read that needs a lost frame) is refused as not carried out, the next
+// opens the database afresh, and the file stays whole.
 // Cut in the middle of a commit's frames, what is left of the log keeps
 // the commits before it; a checkpoint at close would have written the cut
 // commit's first pages over the checkpointed ones, and the database would
@@ -91,9 +92,12 @@ func TestDatabaseFile_LogTruncatedWhileOpen_TheDatabaseFileSurvives(t *testing.T
 		name       string
 		cut        func(before, after int64) int64 // the log's new size, from its sizes around the last commit
 		beforeKept bool
+		first      string // the request that finds the cut: a write, or a read
 	}{
-		{"to nothing", func(int64, int64) int64 { return 0 }, false},
-		{"inside the last commit", func(before, after int64) int64 { return (before + after) / 2 }, true},
+		{"to nothing", func(int64, int64) int64 { return 0 }, false, "PUT"},
+		{"inside the last commit", func(before, after int64) int64 { return (before + after) / 2 }, true, "PUT"},
+		{"to nothing, then read", func(int64, int64) int64 { return 0 }, false, "GET"},
+		{"inside the last commit, then read", func(before, after int64) int64 { return (before + after) / 2 }, true, "GET"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newTestServer(t)
@@ -115,10 +119,13 @@ func TestDatabaseFile_LogTruncatedWhileOpen_TheDatabaseFileSurvives(t *testing.T
 				t.Fatal(err)
 			}
 
-			r := ts.do(t, "PUT", kv("refused", "db=app"), "x")
+			r := ts.do(t, tc.first, kv("refused", "db=app"), "x")
 			wantError(t, r, 503, "OVERLOADED")
-			if msg := r.JSON(t)["message"]; !contains(msg, "truncated") || !contains(msg, "not saved") {
+			if msg := r.JSON(t)["message"]; !contains(msg, "truncated") || !contains(msg, "not carried out") {
 				t.Fatalf("message: got %q", msg)
+			}
+			if got := string(ts.do(t, "GET", kv("k0", "db=app"), "").Body); got != checkpointed {
+				t.Fatalf("a read after the reopen: got %q", got)
 			}
 			wantStatus(t, ts.do(t, "PUT", kv("after", "db=app"), "kept"), 200)
 			if got := string(ts.do(t, "GET", kv("after", "db=app"), "").Body); got != "kept" {

@@ -27,13 +27,14 @@ var (
 // has passed writerCheckpointPages. As with SQLite's own checkpoints, an
 // error leaves the pages in the WAL for the next one.
 func (w *Writer) CheckpointIfLarge() {
-	if w.wal.pages.Load() >= int64(writerCheckpointPages) {
+	if w.wal.pages.Load() >= int64(writerCheckpointPages) && w.id.logIntact() {
 		w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
 	}
 }
 
 type checkpointer struct {
 	conn   *sqlite3.Conn
+	id     *fileIdentity
 	before func()        // lets go of old snapshots that would stop the copy
 	wake   chan struct{} // room for one: pokes while a checkpoint runs coalesce
 	done   chan struct{}
@@ -55,7 +56,7 @@ func startCheckpointer(path, vfsName, sync string, id *fileIdentity, before func
 		conn.Close()
 		return nil, dbError(err)
 	}
-	c := &checkpointer{conn: conn, before: before, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &checkpointer{conn: conn, id: id, before: before, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.run()
 	return c, nil
 }
@@ -63,6 +64,9 @@ func startCheckpointer(path, vfsName, sync string, id *fileIdentity, before func
 func (c *checkpointer) run() {
 	defer close(c.done)
 	for range c.wake {
+		if !c.id.logIntact() {
+			continue
+		}
 		c.before()
 		// An error (a busy lock, say) leaves the pages in the WAL, where the
 		// next checkpoint, or the writer's own, finds them.

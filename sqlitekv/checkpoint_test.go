@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/ncruces/go-sqlite3"
 )
 
 func TestCheckpoints_RunBesideTheWriterAndKeepTheWALBounded(t *testing.T) {
@@ -74,5 +76,44 @@ func TestCheckpoints_RunBesideTheWriterAndKeepTheWALBounded(t *testing.T) {
 	const frame = 4096 + 24
 	if got, limit := size(s.path+"-wal"), int64(4*writerCheckpointPages*frame); got > limit {
 		t.Errorf("WAL is %d bytes after 1000 writes, want at most %d", got, limit)
+	}
+}
+
+// A log truncated in place under kvd, in the middle of a commit's frames,
+// must not be checkpointed: what is left of that commit would be copied
+// over pages the database file holds from an earlier checkpoint, and the
+// file would be corrupt. The checkpointer finds the cut before it copies,
+// and the store is to be closed (the cleanup checks the file's integrity).
+func TestCheckpoints_LeaveALogCutInPlaceAlone(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{})
+	w := s.Writer()
+	group := func(keys int, value string) {
+		t.Helper()
+		must(t, w.Begin())
+		for i := range keys {
+			if _, err := w.Put(PutRequest{Table: DefaultTable, Key: fmt.Sprint("k", i), Value: []byte(value), ContentType: "text/plain"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(t, w.Commit())
+	}
+	group(20, string(bytes.Repeat([]byte("."), 1000)))
+	if _, _, err := w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE); err != nil {
+		t.Fatal(err)
+	}
+	group(1, "before")
+	walPath := s.path + "-wal"
+	before, err := os.Stat(walPath)
+	must(t, err)
+	group(100, string(bytes.Repeat([]byte("b"), 2000)))
+	after, err := os.Stat(walPath)
+	must(t, err)
+	must(t, os.Truncate(walPath, (before.Size()+after.Size())/2))
+
+	w.ckpt.poke()
+	for deadline := time.Now().Add(5 * time.Second); !s.Replaced(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the checkpointer did not find the log cut")
+		}
 	}
 }

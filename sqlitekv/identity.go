@@ -1,6 +1,9 @@
 package sqlitekv
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"io/fs"
 	"os"
 	"sync/atomic"
@@ -49,10 +52,10 @@ var errReplaced = Errorf(CodeOverloaded, "The database file was deleted or repla
 // the check before its COMMIT and the one after.
 var errReplacedWhileCommitting = Errorf(CodeDatabaseError, "The database file was deleted or replaced while this write committed: whether it was kept is unknown; read it back before retrying")
 
-// errLogCut refuses a write that found the writer's log truncated in place
-// (walbuffer.go): nothing of it was written, and the database is opened
-// afresh for the retry.
-var errLogCut = Errorf(CodeOverloaded, "The database's log (-wal) was truncated while open, losing the writes since its last checkpoint: this one was not saved; retry")
+// errLogCut refuses a request that found the database's log truncated in
+// place (walbuffer.go, logShorterThanIndex): nothing of it was done, and
+// the database is opened afresh for the retry.
+var errLogCut = Errorf(CodeOverloaded, "The database's log (-wal) was truncated while open, losing the writes since its last checkpoint: this request was not carried out; retry")
 
 // identityCheckInterval bounds how long reads may go on from a replaced
 // file on connections opened before the change.
@@ -152,6 +155,69 @@ func (id *fileIdentity) checkForRead() error {
 	}
 	return nil
 }
+
+// readFailed looks, when a read failed on the database's files, whether
+// its log was truncated in place: reads find it before writes do when
+// the log loses frames they need. The store then closes as after a write
+// that found it, and the read is a 503 to retry on the database opened
+// afresh; any other failure stays what it was.
+func (id *fileIdentity) readFailed(err error) error {
+	if err == nil || !errors.Is(err, sqlite3.IOERR) && !errors.Is(err, sqlite3.CORRUPT) {
+		return err
+	}
+	if logShorterThanIndex(id.path) {
+		id.logCut.Store(true)
+		return errLogCut
+	}
+	return err
+}
+
+// logIntact reports whether a checkpoint may copy the log into the
+// database file: not once it was found truncated in place, which would
+// copy what is left of the cut commit over pages that hold older ones.
+func (id *fileIdentity) logIntact() bool {
+	if id.logCut.Load() {
+		return false
+	}
+	if logShorterThanIndex(id.path) {
+		id.logCut.Store(true)
+		return false
+	}
+	return true
+}
+
+// logShorterThanIndex reports whether the -wal of the database at path is
+// shorter than the frames its WAL-index (the -shm file SQLite maps) counts
+// in it. SQLite writes a commit's frames before it publishes their count,
+// and a count only falls when the log starts over, so no log SQLite wrote
+// is ever shorter. The index's header is kept twice; copies that differ
+// are mid-update and tell nothing.
+func logShorterThanIndex(path string) bool {
+	shm, err := os.Open(path + "-shm")
+	if err != nil {
+		return false
+	}
+	defer shm.Close() // the index's locks are OFD locks, which this close leaves alone
+	var hdr [2 * walIndexHeaderSize]byte
+	if _, err := shm.ReadAt(hdr[:], 0); err != nil || !bytes.Equal(hdr[:walIndexHeaderSize], hdr[walIndexHeaderSize:]) || hdr[12] == 0 {
+		return false
+	}
+	encoded := int64(binary.NativeEndian.Uint16(hdr[14:])) // 65,536 is stored as 1
+	pageSize := encoded&0xfe00 | (encoded&1)<<16
+	frames := int64(binary.NativeEndian.Uint32(hdr[16:]))
+	wal, err := os.Stat(path + "-wal")
+	return err == nil && frames > 0 && wal.Size() < walHeaderSize+frames*(walFrameHeaderSize+pageSize)
+}
+
+// The layout of SQLite's WAL and WAL-index (wal.c): the index begins with
+// two copies of its header (version, unused, change counter, isInit,
+// byte order, page size, frame count, ...), the log with its own header,
+// and each frame of the log with one before its page.
+const (
+	walIndexHeaderSize = 48
+	walHeaderSize      = 32
+	walFrameHeaderSize = 24
+)
 
 // removeOldLog removes the log of a replaced file, once the writer has
 // closed, if the path still names it: it belongs to the old file, and the

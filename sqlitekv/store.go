@@ -275,13 +275,13 @@ func (s *Store) withReader(ctx context.Context, fn func(*reader) error) error {
 	}
 	defer func() { s.readers <- r }()
 	if err := r.snapshot(s.wal.commits.Load(), s.opts.Now()); err != nil {
-		return err
+		return s.id.readFailed(err)
 	}
 	err = fn(r)
 	if !s.wal.keepSnapshot(r.commits) {
 		r.endSnapshot()
 	}
-	return err
+	return s.id.readFailed(err)
 }
 
 func (s *Store) acquireReader(ctx context.Context) (*reader, error) {

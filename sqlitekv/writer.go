@@ -436,9 +436,9 @@ func (w *Writer) close() error {
 	w.forgetTables()
 	w.ctl.close()
 	w.ckpt.close()
-	if logWasCut(w.conn) {
+	if w.id.logCut.Load() {
 		// The last connection's close checkpoints the log: what is left
-		// of a cut one would overwrite good pages with the hole's zeros.
+		// of a cut one would overwrite good pages with the cut commit's.
 		w.conn.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true)
 	}
 	if err := w.conn.Close(); err != nil {
