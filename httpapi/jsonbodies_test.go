@@ -145,3 +145,27 @@ func TestJSON_IsUTF8InPathsAndStoredValues(t *testing.T) {
 		}
 	}
 }
+
+// A document that names a member twice is read by JavaScript's JSON.parse
+// and Go's encoding/json with the last one. A path reads and writes that
+// one too: before, it took the first, so an incr at the path answered 11
+// while every client still read 2.
+func TestJSONPath_OfANameGivenTwiceIsTheLast(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	wantStatus(t, ts.do(t, "PUT", kv("doc", q), `{"a":1,"b":{"c":0},"a":2}`), 200)
+	if got := string(ts.do(t, "GET", kv("doc", "db=app&path=a"), "").Body); got != "2" {
+		t.Fatalf("GET at a: got %s, want 2", got)
+	}
+	if m := ts.do(t, "POST", kv("doc/incr", "db=app&path=a&delta=10"), "").JSON(t); m["previous"] != 2.0 || m["value"] != 12.0 {
+		t.Fatalf("incr at a: got %v, want previous 2, value 12", m)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("doc", "db=app&path=b.c"), `5`), 200)
+	var decoded struct {
+		A int
+		B struct{ C int }
+	}
+	if err := json.Unmarshal(ts.do(t, "GET", kv("doc", "db=app"), "").Body, &decoded); err != nil || decoded.A != 12 || decoded.B.C != 5 {
+		t.Fatalf("the document as encoding/json reads it: %+v, %v", decoded, err)
+	}
+}

@@ -118,8 +118,8 @@ func locate(doc []byte, p JSONPath) (raw []byte, kind jsonparser.ValueType, star
 		if !stepsInto(seg, kind) {
 			return nil, jsonparser.NotExist, 0, 0, false
 		}
-		value, k, valueEnd, err := jsonparser.Get(node, seg)
-		if err != nil || k == jsonparser.NotExist {
+		value, k, valueEnd, ok := child(node, seg)
+		if !ok {
 			return nil, jsonparser.NotExist, 0, 0, false
 		}
 		valueStart := valueEnd - len(value)
@@ -130,6 +130,25 @@ func locate(doc []byte, p JSONPath) (raw []byte, kind jsonparser.ValueType, star
 		node, kind = doc[start:end], k
 	}
 	return node, kind, start, end, true
+}
+
+// child finds the value seg names in node (an array for an index, an
+// object for a name), and where it ends in node. Of an object that names a
+// member twice it is the last, as JavaScript's JSON.parse and Go's
+// encoding/json read it, so that a path reads and writes what those
+// clients see; jsonparser.Get would take the first.
+func child(node []byte, seg string) (value []byte, kind jsonparser.ValueType, end int, ok bool) {
+	if isIndex(seg) {
+		value, kind, end, err := jsonparser.Get(node, seg)
+		return value, kind, end, err == nil && kind != jsonparser.NotExist
+	}
+	jsonparser.ObjectEach(node, func(name, v []byte, k jsonparser.ValueType, vEnd int) error {
+		if string(name) == seg {
+			value, kind, end, ok = v, k, vEnd, true
+		}
+		return nil
+	})
+	return value, kind, end, ok
 }
 
 // stepsInto reports whether seg can step into a node of kind: an index into
