@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -60,5 +61,37 @@ func TestTable_ForeignTablesAreNotKVTables(t *testing.T) {
 	wantStatus(t, ts.do(t, "PUT", kv("k", "db=foreign&table=data"), "x"), 200)
 	if got := ts.do(t, "GET", kv("k", "db=foreign&table=data"), ""); string(got.Body) != "x" {
 		t.Fatalf("data/k: got %d %q, want x", got.Status, got.Body)
+	}
+}
+
+// A kvd table dropped by another program reads as missing, as a table
+// never written does: before, the read connections kept statements that
+// named it, and every read of it answered 500 until a write made it again.
+func TestTable_DroppedByAnotherProgramReadsAsMissing(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("a", "db=app&table=t&create_db_if_missing=true"), "1"), 200)
+	for range 3 {
+		wantStatus(t, ts.do(t, "GET", kv("a", "db=app&table=t"), ""), 200) // the readers prepare t's statements
+	}
+	conn, err := sqlite3.Open(filepath.Join(ts.DataDir, "app.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = conn.Exec(`DROP TABLE "t"; DROP TABLE "t:history"; DROP TABLE "t:removed"; DROP TABLE "t:horizon"`)
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ts.Clock.Advance(2 * time.Second) // past the age up to which a reader may go on from its snapshot
+	for range 3 {
+		wantError(t, ts.do(t, "GET", kv("a", "db=app&table=t"), ""), 404, "KEY_NOT_FOUND")
+	}
+	for _, path := range []string{"/api/v1/sqlite/kv?db=app&table=t", "/api/v1/sqlite/kv/snapshot?db=app&table=t&timestamp=1700000000"} {
+		wantStatus(t, ts.do(t, "GET", path, ""), 200)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("a", "db=app&table=t"), "2"), 200)
+	if got := string(ts.do(t, "GET", kv("a", "db=app&table=t"), "").Body); got != "2" {
+		t.Fatalf("after a write made the table again: got %q", got)
 	}
 }

@@ -47,11 +47,18 @@ type readStmts struct {
 }
 
 func (r *reader) close() {
+	r.forgetTables()
+	r.ctl.close()
+	r.conn.Close()
+}
+
+// forgetTables closes the statements of every table, to be prepared again
+// at their next use.
+func (r *reader) forgetTables() {
 	for _, t := range r.tables {
 		t.set.close()
 	}
-	r.ctl.close()
-	r.conn.Close()
+	clear(r.tables)
 }
 
 // table returns the statements of a KV table, or nil when the table does

@@ -278,6 +278,13 @@ func (s *Store) withReader(ctx context.Context, fn func(*reader) error) error {
 		return s.id.readFailed(err)
 	}
 	err = fn(r)
+	if errors.Is(err, sqlite3.ERROR) {
+		// Most likely statements that outlived their table, which another
+		// program dropped (SQLite prepares them again, and finds no
+		// table): prepared afresh, they read the table as missing.
+		r.forgetTables()
+		err = fn(r)
+	}
 	if !s.wal.keepSnapshot(r.commits) {
 		r.endSnapshot()
 	}
