@@ -261,4 +261,3 @@ func refSetOrBuild(child any, exists bool, p JSONPath, value any) (any, bool) {
 	}
 	return map[string]any{p[0]: grandchild}, ok
 }
-
