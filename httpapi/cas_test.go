@@ -67,6 +67,14 @@ func TestCAS_ETagHeaders(t *testing.T) {
 			{"If-Match", `"1"`}:                  412,
 			{"If-Match", current}:                200,
 			{"If-Match", "*"}:                    200,
+			// well-formed tags kvd never gave match nothing
+			{"If-Match", `"abc"`}:                412,
+			{"If-Match", `"1", "x"`}:             412,
+			{"If-Match", `"x", ` + current}:      200,
+			{"If-None-Match", `"abc"`}:           200,
+			{"If-None-Match", `"x", ` + current}: 304,
+			// a malformed header is ignored, as caches expect
+			{"If-Match", `abc`}: 200,
 		} {
 			if got := ts.do(t, method, kv("k", "db=app"), "", header[0], header[1]); got.Status != want {
 				t.Errorf("%s with %s: %s: got %d, want %d", method, header[0], header[1], got.Status, want)

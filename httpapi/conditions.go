@@ -76,15 +76,25 @@ func etagList(lines []string, strong bool) (star bool, versions []int64, err err
 	return false, versions, nil
 }
 
+// parseETag reads an entity-tag without its W/ (RFC 9110 section 8.8.3).
+// kvd's are versions, "42"; any other well-formed tag ("abc", "", "007")
+// is no version kvd gave, 0, which matches nothing: a condition on it
+// fails as HTTP says, neither refused nor ignored. Only a malformed tag
+// is an error.
 func parseETag(s string) (int64, error) {
-	if len(s) < 3 || s[0] != '"' || s[len(s)-1] != '"' {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
 		return 0, strconv.ErrSyntax
 	}
-	v, err := strconv.ParseInt(s[1:len(s)-1], 10, 64)
-	if err != nil || v <= 0 {
-		return 0, strconv.ErrSyntax
+	opaque := s[1 : len(s)-1]
+	for i := range len(opaque) {
+		if c := opaque[i]; c == '"' || c <= ' ' || c == 0x7f {
+			return 0, strconv.ErrSyntax
+		}
 	}
-	return v, nil
+	if v, err := strconv.ParseInt(opaque, 10, 64); err == nil && v > 0 && etag(v) == s {
+		return v, nil
+	}
+	return 0, nil
 }
 
 // hasETag tells whether a read of e carries an ETag. A file changed
