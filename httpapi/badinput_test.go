@@ -152,6 +152,8 @@ func TestBadInput_EveryHostileRequestGetsA4xxJSONError(t *testing.T) {
 		// bodies
 		{"PUT", kv("k", ok), big, 413, "PAYLOAD_TOO_LARGE", nil},
 		{"POST", kv("arr/push", ok), big, 413, "PAYLOAD_TOO_LARGE", nil},
+		{"PUT", kv("k", ok), "x", 400, "INVALID_PARAMETERS", []string{"Content-Encoding", "gzip"}},
+		{"POST", batchPath + "set?" + ok, `{"items":[{"key":"a","value":"x"}]}`, 400, "INVALID_PARAMETERS", []string{"Content-Encoding", "identity, br"}},
 		{"POST", kv("arr/push", ok), "", 400, "INVALID_PARAMETERS", nil},
 		{"POST", kv("arr/push", ok), "[1,", 400, "INVALID_PARAMETERS", nil},
 		{"POST", batchPath + "set?" + ok, `{"items":[{"key":"a","value":"` + big + `"}]}`, 413, "PAYLOAD_TOO_LARGE", nil},

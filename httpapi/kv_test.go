@@ -314,3 +314,21 @@ func TestUnknownEndpoints_AnswerJSON404(t *testing.T) {
 	wantStatus(t, ts.do(t, "GET", "/healthz", ""), 200)
 	wantStatus(t, ts.do(t, "GET", "/readyz", ""), 200)
 }
+
+// kvd applies no content coding: a gzip body would be stored as its
+// compressed bytes and served as the type it claimed, so it is refused.
+// identity is no coding at all.
+func TestPut_ContentEncodingOtherThanIdentityIsRefused(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("other", "db=app&create_db_if_missing=true"), "x"), 200)
+	r := ts.do(t, "PUT", kv("k", "db=app"), "\x1f\x8b\x08", "Content-Encoding", "gzip", "Content-Type", "text/plain")
+	wantError(t, r, 400, "INVALID_PARAMETERS")
+	if msg := r.JSON(t)["message"]; !contains(msg, "gzip") {
+		t.Fatalf("message: got %q, want one naming gzip", msg)
+	}
+	wantError(t, ts.do(t, "GET", kv("k", "db=app"), ""), 404, "KEY_NOT_FOUND")
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), "plain", "Content-Encoding", "identity"), 200)
+	if got := string(ts.do(t, "GET", kv("k", "db=app"), "").Body); got != "plain" {
+		t.Fatalf("after an identity PUT: got %q", got)
+	}
+}

@@ -17,6 +17,9 @@ import (
 // OVERLOADED (see bodyMeter), and one that did not arrive in time
 // REQUEST_TIMEOUT (see bodyWatch).
 func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if coding := contentCoding(r); coding != "" {
+		return nil, invalidParam("Content-Encoding %q is not supported: kvd stores the bytes it receives, so send them without a content coding", coding)
+	}
 	if r.ContentLength > limit {
 		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
 	}
@@ -32,6 +35,20 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
 	}
 	return body, nil
+}
+
+// contentCoding is the first content coding of a request's body other
+// than identity, or "". kvd applies none: a gzip body would be stored as
+// its compressed bytes and served back as the type it claimed.
+func contentCoding(r *http.Request) string {
+	for _, line := range r.Header.Values("Content-Encoding") {
+		for _, coding := range strings.Split(line, ",") {
+			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+				return coding
+			}
+		}
+	}
+	return ""
 }
 
 // decodeBatch reads a JSON object body; anything else is "Invalid JSON body".
