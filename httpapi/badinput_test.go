@@ -167,6 +167,13 @@ func TestBadInput_EveryHostileRequestGetsA4xxJSONError(t *testing.T) {
 		{"POST", batchPath + "set?" + ok, `{"items":[{"key":"a","value":"x","ttl":1.5}]}`, 400, "INVALID_PARAMETERS", nil},
 		{"POST", batchPath + "set?" + ok, `{"items":[{"key":"a","value":"%%%","encoding":"base64"}]}`, 400, "INVALID_PARAMETERS", nil},
 		{"POST", batchPath + "set?" + ok, "\xff\xfe", 400, "INVALID_PARAMETERS", nil},
+		// member names exactly as documented, each once
+		{"POST", batchPath + "set?" + ok, `{"Items":[{"key":"a","value":"x"}]}`, 400, "INVALID_PARAMETERS", nil},
+		{"POST", batchPath + "set?" + ok, `{"items":[{"Key":"a","value":"x"}]}`, 400, "INVALID_PARAMETERS", nil},
+		{"POST", batchPath + "set?" + ok, `{"items":[{"key":"a","value":"x","key":"b"}]}`, 400, "INVALID_PARAMETERS", nil},
+		{"POST", batchPath + "set?" + ok, `{"items":[{"key":"a","value":"x"}],"items":[{"key":"b","value":"x"}]}`, 400, "INVALID_PARAMETERS", nil},
+		{"POST", batchPath + "delete?" + ok, `{"keys":["a"],"keys":["b"]}`, 400, "INVALID_PARAMETERS", nil},
+		{"POST", "/api/v1/sqlite/kv/rollback?" + ok + "&to_timestamp=1", `{"KEYS":["a"]}`, 400, "INVALID_PARAMETERS", nil},
 		{"POST", batchPath + "set?" + ok, `null`, 400, "INVALID_PARAMETERS", nil},
 		{"POST", batchPath + "get?" + ok, `{"keys":[]}`, 400, "INVALID_PARAMETERS", nil},
 		{"POST", batchPath + "get?" + ok, `{"keys":[null]}`, 400, "INVALID_PARAMETERS", nil},

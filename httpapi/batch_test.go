@@ -172,6 +172,30 @@ func TestBatch_SizeAndBodyRules(t *testing.T) {
 	wantError(t, ts.do(t, "GET", batchPath+"get?db=app", ""), 405, "METHOD_NOT_ALLOWED")
 }
 
+// encoding/json takes "Items" for "items" and keeps the last of a member
+// given twice: {"key":"a","value":"1","key":"b"} wrote b alone. Such
+// bodies are refused, naming where, and nothing is written.
+func TestBatch_MemberNamesAreExactAndEachGivenOnce(t *testing.T) {
+	ts := newTestServer(t)
+	q := "?db=app&create_db_if_missing=true"
+	for body, want := range map[string]string{
+		`{"items":[{"key":"a","value":"1"},{"key":"b","value":"1","key":"c"}]}`: `items[1] names member "key" twice`,
+		`{"items":[],"items":[{"key":"d","value":"1"}]}`:                        `the body names member "items" twice`,
+		`{"items":[{"Key":"e","value":"1"}]}`:                                   `unknown member "Key"`,
+	} {
+		r := ts.do(t, "POST", batchPath+"set"+q, body)
+		wantError(t, r, 400, "INVALID_PARAMETERS")
+		if msg := r.JSON(t)["message"]; !contains(msg, want) {
+			t.Errorf("%s: message %q, want it to say %s", body, msg, want)
+		}
+	}
+	wantStatus(t, ts.do(t, "POST", batchPath+"set"+q, `{"items":[{"key":"z","value":"1"}]}`), 200)
+	r := ts.do(t, "POST", batchPath+"get?db=app", `{"keys":["a","b","c","d","e"]}`)
+	if got := string(r.Body); got != `{"values":{"a":null,"b":null,"c":null,"d":null,"e":null},"truncated":false}`+"\n" {
+		t.Fatalf("after the refused batches: got %s", got)
+	}
+}
+
 func TestBatch_PayloadTooLarge(t *testing.T) {
 	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.MaxValueBytes = 100 })
 	big := strings.Repeat("x", 101)

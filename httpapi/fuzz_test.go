@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -113,4 +114,71 @@ func FuzzCheckJSONText(f *testing.F) {
 			t.Fatalf("accepted %q, which decodes with a replacement character: %v", doc, v)
 		}
 	})
+}
+
+// FuzzCheckMembers: on valid JSON as kvd takes it (checkJSONText), the
+// one-pass scanner refuses exactly
+// what a walk of encoding/json's tokens finds: a member name given twice
+// in an object that decodes into a struct, or one no field has exactly.
+func FuzzCheckMembers(f *testing.F) {
+	for _, seed := range []string{
+		`{"items":[{"key":"a","value":"1"}]}`, `{"items":[{"key":"a","value":"1","key":"b"}]}`, `{"Items":[]}`,
+		`{"items":{"key":"a"}}`, `{"items":[{"key":"a","value":{"x":1,"x":2}}]}`, `{"keys":["a"],"exclude_keys":[]}`,
+		`{"k\u0065ys":[1]}`, `{"keys":[],"keys":[]}`, `[{"a":1}]`, `{"items":[1,[2],{"key":3}]}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		if !json.Valid([]byte(body)) {
+			return
+		}
+		for _, into := range []any{&batchSetBody{}, &batchKeysBody{}, &rollbackTableBody{}} {
+			got := checkMembers([]byte(body), into)
+			if checkJSONText([]byte(body)) != nil {
+				continue // refused before (decodeJSONBody); above, only no panic counts
+			}
+			d := json.NewDecoder(strings.NewReader(body))
+			if want := membersByTokens(d, reflect.TypeOf(into)); (got == nil) != (want == nil) {
+				t.Fatalf("%T %s: scanner %v, tokens %v", into, body, got, want)
+			}
+		}
+	})
+}
+
+// membersByTokens is checkMembers written with encoding/json's tokens.
+func membersByTokens(d *json.Decoder, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshaler) || t.Kind() != reflect.Struct && t.Kind() != reflect.Slice {
+		return d.Decode(new(json.RawMessage))
+	}
+	var raw json.RawMessage
+	if err := d.Decode(&raw); err != nil {
+		return err
+	}
+	inner := json.NewDecoder(bytes.NewReader(raw))
+	tok, _ := inner.Token()
+	switch {
+	case tok == json.Delim('[') && t.Kind() == reflect.Slice:
+		for inner.More() {
+			if err := membersByTokens(inner, t.Elem()); err != nil {
+				return err
+			}
+		}
+	case tok == json.Delim('{') && t.Kind() == reflect.Struct:
+		seen := map[string]bool{}
+		for inner.More() {
+			name, _ := inner.Token()
+			field, ok := fieldsOf(t)[name.(string)]
+			if seen[name.(string)] || !ok {
+				return fmt.Errorf("member %q", name)
+			}
+			seen[name.(string)] = true
+			if err := membersByTokens(inner, field); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

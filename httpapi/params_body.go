@@ -72,12 +72,16 @@ func (s *Server) decodeOptionalBody(r *http.Request, into any) error {
 // decodeJSONBody decodes body into into once it is a JSON object whose
 // text kvd would store as sent (checkJSONText). A member into does not
 // name is refused, as an unknown query parameter is: a misspelt "keys"
-// must not leave a table rollback to take every key.
+// must not leave a table rollback to take every key. So is a name in
+// another case, or given twice (checkMembers).
 func decodeJSONBody(body []byte, into any) error {
 	if !json.Valid(body) || !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
 		return invalidParam("Invalid JSON body: expected a JSON object")
 	}
 	if err := checkJSONText(body); err != nil {
+		return err
+	}
+	if err := checkMembers(body, into); err != nil {
 		return err
 	}
 	d := json.NewDecoder(bytes.NewReader(body))
