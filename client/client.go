@@ -161,9 +161,10 @@ func (c *Client) sendJSON(ctx context.Context, r request, out any) (http.Header,
 }
 
 // jsonRequest is a request whose body is in, encoded as JSON. A body
-// that cannot be encoded is the caller's mistake: an *ArgumentError.
+// that cannot be encoded exactly (marshalExact) is the caller's mistake:
+// an *ArgumentError.
 func jsonRequest(method, path string, cl *call, in any) (request, error) {
-	body, err := json.Marshal(in)
+	body, err := marshalExact(in)
 	if err != nil {
 		return request{}, argErrorf(cl.endpoint, "encode request body: %w", err)
 	}

@@ -27,9 +27,10 @@
 // A failed call returns a *Error carrying kvd's status and code. Match the
 // code with errors.Is and the sentinels: errors.Is(err, client.ErrKeyNotFound).
 // A call refused before sending (an option the method does not take, a bad
-// option value, an empty key) is a *ArgumentError. Transport failures
-// (refused connection, cancelled context) come back as they are, wrapped
-// with the method and path.
+// option value, an empty key, a string of a JSON body that is not valid
+// UTF-8) is a *ArgumentError. Transport failures (refused connection,
+// cancelled context) come back as they are, wrapped with the method and
+// path.
 //
 // # Caveats
 //

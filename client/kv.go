@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -131,10 +130,11 @@ func (c *Client) Put(ctx context.Context, key string, v Value, opts ...Option) (
 	return &res, nil
 }
 
-// PutJSON stores v marshalled with encoding/json, as application/json.
-// Options as Put.
+// PutJSON stores v marshalled with encoding/json, as application/json;
+// a string in v that is not valid UTF-8 is refused (an *ArgumentError),
+// not stored as U+FFFD. Options as Put.
 func (c *Client) PutJSON(ctx context.Context, key string, v any, opts ...Option) (*PutResult, error) {
-	data, err := json.Marshal(v)
+	data, err := marshalExact(v)
 	if err != nil {
 		return nil, argErrorf("PutJSON", "encode value of %q: %w", key, err)
 	}
