@@ -91,6 +91,39 @@ func TestBatch_BadFilesAreUsageErrors(t *testing.T) {
 	}
 }
 
+// encoding/json reads a lone surrogate escape or bytes that are not UTF-8
+// as U+FFFD: kvctl would write, read or delete another key than the
+// file's, where kvd refuses the same body sent to it. kvctl refuses the
+// file, naming the entry, and sends nothing.
+func TestBatch_StringsJSONWouldChangeAreUsageErrors(t *testing.T) {
+	k := newKVD(t, clienttest.Options{})
+	k.must("", "put", "--create", "k\ufffd", "kept")
+	cases := []struct {
+		input string
+		args  []string
+		want  string
+	}{
+		{`{"key":"k7","value":"\ud800"}`, []string{"batch", "set"}, `entry 1: value: an unpaired surrogate escape \ud800`},
+		{"{\"key\":\"k7\",\"value\":\"ok\"}\n{\"key\":\"k\xff\",\"value\":\"new\"}\n", []string{"batch", "set"}, "entry 2: key: invalid UTF-8"},
+		{`{"items":[{"key":"k7","value":{"a":["x\udc00"]}}]}`, []string{"batch", "set"}, `entry 1: value.a[0]: an unpaired surrogate escape \udc00`},
+		{`{"key":"k7","value":"v","content_type":"text/plain` + "\xfe" + `"}`, []string{"batch", "set"}, "entry 1: content_type: invalid UTF-8"},
+		{`["k7","k\udfff"]`, []string{"batch", "del"}, `entry 2: an unpaired surrogate escape \udfff`},
+		{`{"keys":[{"key":"k` + "\xff" + `"}]}`, []string{"batch", "get"}, "entry 1: key: invalid UTF-8"},
+		{`[{"k` + "\xff" + `ey":"k"}]`, []string{"batch", "get"}, "entry 1: a member name holds invalid UTF-8"},
+	}
+	for _, tc := range cases {
+		if r := k.run(tc.input, tc.args...); r.code != exitUsage || !strings.Contains(r.stderr, "batch file, "+tc.want) {
+			t.Errorf("%s with %q: got %+v, want exit 2 saying %q", strings.Join(tc.args, " "), tc.input, r, tc.want)
+		}
+	}
+	if r := k.run("", "get", "k7"); r.code != exitNotFound {
+		t.Errorf("k7: got %+v, want nothing written", r)
+	}
+	if got := k.must("", "get", "k\ufffd"); got != "kept" {
+		t.Errorf("k\ufffd: got %q, want it kept", got)
+	}
+}
+
 func TestReadBatchFile_FileOrStdinAndClosed(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "keys.json")
 	if err := os.WriteFile(file, []byte(`["from file"]`), 0o600); err != nil {

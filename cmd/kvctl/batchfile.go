@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kvd/kvd/client"
+	"github.com/kvd/kvd/internal/jsontext"
 )
 
 // readBatchFile reads FILE, or stdin when it is absent or "-", with read
@@ -30,8 +31,23 @@ func readBatchFile[T any](args []string, stdin io.Reader, read func(io.Reader) (
 
 // readEntries reads a batch file as its entries. One JSON document is
 // either {field: [...]} or an array; anything else is a stream of entries,
-// one per line (JSONL) or simply one after the other.
+// one per line (JSONL) or simply one after the other. An entry with a
+// string that encoding/json would decode as U+FFFD (jsontext.Check) is
+// refused, as kvd refuses it: the key written would not be the file's.
 func readEntries(r io.Reader, field string) ([]json.RawMessage, error) {
+	entries, err := splitEntries(r, field)
+	if err != nil {
+		return nil, err
+	}
+	for i, raw := range entries {
+		if flaw := jsontext.Check(raw); flaw != nil {
+			return nil, usagef("batch file, entry %d: %s (it would be read as U+FFFD)", i+1, flaw)
+		}
+	}
+	return entries, nil
+}
+
+func splitEntries(r io.Reader, field string) ([]json.RawMessage, error) {
 	dec := json.NewDecoder(r)
 	var entries []json.RawMessage
 	for {
