@@ -230,11 +230,39 @@ type Diff struct {
 
 // Change is one key's change. The values are as kvd shows them (JSON
 // inline, text and base64 as JSON strings); null where there was none.
+// OldBytes and NewBytes recover the bytes.
 type Change struct {
 	Key      string          `json:"key"`
 	Change   string          `json:"change"` // created, modified or deleted
 	OldValue json.RawMessage `json:"old_value"`
 	NewValue json.RawMessage `json:"new_value"`
+	// OldEncoding and NewEncoding are "base64" when the value is a binary
+	// value's bytes in base64: a text value may read the same.
+	OldEncoding string `json:"old_encoding,omitempty"`
+	NewEncoding string `json:"new_encoding,omitempty"`
+}
+
+// OldBytes returns the value before the change; false for a created key,
+// which had none. A JSON string comes back as its text, as in
+// TableSnapshot.Bytes.
+func (c *Change) OldBytes() ([]byte, bool) {
+	return changeBytes(c.OldValue, c.OldEncoding, c.Change != "created")
+}
+
+// NewBytes returns the value after the change; false for a deleted key.
+func (c *Change) NewBytes() ([]byte, bool) {
+	return changeBytes(c.NewValue, c.NewEncoding, c.Change != "deleted")
+}
+
+func changeBytes(shown json.RawMessage, encoding string, there bool) ([]byte, bool) {
+	if !there {
+		return nil, false
+	}
+	if string(shown) == "null" {
+		return shown, true // the key was there, so this is a stored JSON null
+	}
+	data, err := decodeWire(shown, "", encoding == "base64")
+	return data, err == nil
 }
 
 // Diff compares the table at from with the table at to, over one page of

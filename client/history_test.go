@@ -147,6 +147,55 @@ func TestTableSnapshotAndDiff(t *testing.T) {
 	}
 }
 
+// A diff marks a binary value's base64 (OldEncoding, NewEncoding), so
+// that OldBytes and NewBytes give back the bytes: the binary \x00\xff and
+// the text AP8= (its base64) are not the same value.
+func TestDiff_BinaryValuesAreMarkedAndBytesRecovered(t *testing.T) {
+	c, clock := clockServer(t)
+	ctx := testContext(t)
+	if _, err := c.BatchSet(ctx, []client.Item{{Key: "changed", Value: client.Binary([]byte{2})}, {Key: "gone", Value: client.Text("bye")}}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := clock.Now()
+	clock.Advance(10 * time.Second)
+	if err := c.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.BatchSet(ctx, []client.Item{
+		{Key: "bin2", Value: client.Binary([]byte{0x00, 0xff})}, {Key: "txt2", Value: client.Text("AP8=")},
+		{Key: "changed", Value: client.RawJSON([]byte(`{"a":1}`))}, {Key: "null", Value: client.RawJSON([]byte(`null`))},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Diff(ctx, t0, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type side struct {
+		encoding string
+		data     string
+		there    bool
+	}
+	want := map[string][2]side{ // old, new
+		"bin2":    {{}, {"base64", "\x00\xff", true}},
+		"txt2":    {{}, {"", "AP8=", true}},
+		"changed": {{"base64", "\x02", true}, {"", `{"a":1}`, true}},
+		"null":    {{}, {"", "null", true}},
+		"gone":    {{"", "bye", true}, {}},
+	}
+	if len(d.Changes) != len(want) {
+		t.Fatalf("got %d changes, want %d: %+v", len(d.Changes), len(want), d.Changes)
+	}
+	for _, ch := range d.Changes {
+		oldData, oldThere := ch.OldBytes()
+		newData, newThere := ch.NewBytes()
+		got := [2]side{{ch.OldEncoding, string(oldData), oldThere}, {ch.NewEncoding, string(newData), newThere}}
+		if got != want[ch.Key] {
+			t.Errorf("%s: got %+v, want %+v", ch.Key, got, want[ch.Key])
+		}
+	}
+}
+
 func TestRollbackKey_UndoesWrites(t *testing.T) {
 	c, ctx := newClient(t), testContext(t)
 	for _, v := range []string{"1", "2", "3"} {

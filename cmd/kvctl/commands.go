@@ -56,7 +56,7 @@ var commands = map[string]*command{
 		"Print a key's value right after its write N, or the table as it was at TIME: KEY, a tab, the value quoted.",
 		0, 1, bindSnapshot},
 	"diff": {"diff --from TIME --to TIME [PREFIX | --keys K1,K2] [--limit N] [--after KEY] [--all]",
-		"Print what changed between two times: created KEY NEW, modified KEY OLD NEW, deleted KEY OLD (values as JSON).",
+		"Print what changed between two times: created KEY NEW, modified KEY OLD NEW, deleted KEY OLD (values as JSON, a binary value's bytes quoted).",
 		0, 1, bindDiff},
 	"rollback": {"rollback KEY [--steps N] | rollback --to TIME [--keys K1,K2 | --exclude K1,K2] [--yes]",
 		"Undo a key's last N writes, or bring the table back to TIME (only shown, a dry run, until --yes).",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -80,19 +81,31 @@ func bindDiff(fs *flag.FlagSet) runner {
 		if res.GapKeys == nil {
 			res.GapKeys = []string{} // kvd's answer has the list, empty or not
 		}
-		// Plain: the change, KEY, and the values as kvd shows them (JSON).
+		// Plain: the change, KEY, and the values (plainValue).
 		return e.out.print(func() any { return res }, func(w io.Writer) {
 			for _, c := range res.Changes {
 				switch c.Change {
 				case "created":
-					fmt.Fprintf(w, "%s\t%s\t%s\n", c.Change, c.Key, c.NewValue)
+					fmt.Fprintf(w, "%s\t%s\t%s\n", c.Change, c.Key, plainValue(c.NewValue, c.NewEncoding, c.NewBytes))
 				case "deleted":
-					fmt.Fprintf(w, "%s\t%s\t%s\n", c.Change, c.Key, c.OldValue)
+					fmt.Fprintf(w, "%s\t%s\t%s\n", c.Change, c.Key, plainValue(c.OldValue, c.OldEncoding, c.OldBytes))
 				default:
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.Change, c.Key, c.OldValue, c.NewValue)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.Change, c.Key,
+						plainValue(c.OldValue, c.OldEncoding, c.OldBytes), plainValue(c.NewValue, c.NewEncoding, c.NewBytes))
 				}
 			}
 			warnPage(e, res.GapKeys, res.NextAfter)
 		})
 	}
+}
+
+// plainValue is a value of a change as kvd shows it (JSON), but a binary
+// value as its bytes quoted, as snapshot prints values: its base64 text
+// would read as a text value holding those characters.
+func plainValue(shown json.RawMessage, encoding string, bytesOf func() ([]byte, bool)) string {
+	if encoding == "" {
+		return string(shown)
+	}
+	data, _ := bytesOf()
+	return quote(data)
 }

@@ -187,6 +187,32 @@ func TestDiff_ChangesBetweenTwoTimes(t *testing.T) {
 		"diff", "--from", from, "--to", to, "--limit", "1")
 }
 
+// kvd marks a binary value of a diff "base64": --json keeps the marks,
+// and plain diff prints the bytes, as snapshot does, so that the binary
+// \x00\xff and the text AP8= (its base64) do not print the same.
+func TestDiff_BinaryValuesKeepTheirMark(t *testing.T) {
+	clock := clienttest.NewClock(time.Unix(1_700_000_000, 0))
+	k := newKVD(t, clienttest.Options{Now: clock.Now})
+	k.must("", "put", "--create", "gone", "\x01", "--content-type", "application/octet-stream")
+	k.must("", "put", "changed", "\x02", "--content-type", "application/octet-stream")
+	clock.Advance(10 * time.Second)
+	k.must("\x00\xff", "put", "bin2", "--content-type", "application/octet-stream")
+	k.must("", "put", "txt2", "AP8=")
+	k.must("", "put", "changed", "text now")
+	k.must("", "del", "gone")
+	from, to := "1700000005", "1700000015"
+
+	want := "created\tbin2\t\"\\x00\\xff\"\nmodified\tchanged\t\"\\x02\"\t\"text now\"\ndeleted\tgone\t\"\\x01\"\ncreated\ttxt2\t\"AP8=\"\n"
+	if got := k.must("", "diff", "--from", from, "--to", to); got != want {
+		t.Errorf("diff:\ngot  %q\nwant %q", got, want)
+	}
+	k.sameAsAPI(k.api("GET", "/kv/diff", url.Values{"from": {from}, "to": {to}}, ""), "diff", "--from", from, "--to", to)
+	out := k.must("", "--json", "diff", "--from", from, "--to", to)
+	if strings.Count(out, `"new_encoding":"base64"`) != 1 || strings.Count(out, `"old_encoding":"base64"`) != 2 {
+		t.Errorf("diff --json: got %s, want bin2's new value and the old values of changed and gone marked base64", out)
+	}
+}
+
 func TestRollback_KeyStepsAndTableDryRunThenYes(t *testing.T) {
 	clock := clienttest.NewClock(time.Unix(1_700_000_000, 0))
 	k := newKVD(t, clienttest.Options{Now: clock.Now})
