@@ -84,6 +84,20 @@ func TestHelp_ExitsZeroWithUsage(t *testing.T) {
 	}
 }
 
+// kvctl -h lists every command of the table, each at the start of a line
+// of its "Commands:" list.
+func TestHelp_ListsEveryCommand(t *testing.T) {
+	k := newKVD(t, clienttest.Options{})
+	help := k.must("", "--help")
+	_, list, _ := strings.Cut(help, "\nCommands:\n")
+	list, _, _ = strings.Cut(list, "\n\n")
+	for name := range commands {
+		if !strings.Contains("\n"+list, "\n  "+name+" ") {
+			t.Errorf("kvctl --help lists no %q under Commands:\n%s", name, list)
+		}
+	}
+}
+
 func TestJSONErrors_GoToStderrInKvdShape(t *testing.T) {
 	k := newKVD(t, clienttest.Options{})
 	r := k.run("", "--json", "get", "nope")

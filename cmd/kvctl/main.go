@@ -45,6 +45,8 @@ Commands:
   batch set [FILE|-]    write the items in FILE in one transaction
   batch del [FILE|-]    delete the keys in FILE in one transaction
   history KEY           print a key's recorded writes, newest first
+  watch KEY|PREFIX/     print each write of a key, or under PREFIX/ (/: the
+                        table), as it commits (--from-op N, --count N)
   snapshot KEY --op N   print a key's value right after its write N
   snapshot --at TIME [PREFIX]
                         print the table as it was at TIME
