@@ -245,3 +245,16 @@ func TestRun_SpreadsOverEightDatabasesOfARealKvd(t *testing.T) {
 		}
 	})
 }
+
+// -watchers 0 or less, given on the command line, is a mistake as -c 0
+// is, not a wish for the default 10 watchers: nothing runs.
+func TestRun_WatchersOfZeroOrLessAreRefused(t *testing.T) {
+	kvd := clienttest.New(t, clienttest.Options{})
+	for _, n := range []string{"0", "-3"} {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), []string{"-url", kvd.URL, "-db", "bench-watchers", "-scenario", "watch", "-n", "20", "-quiet", "-watchers", n}, &stdout, &stderr)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "-watchers") || stdout.Len() != 0 {
+			t.Errorf("-watchers %s: got %v (exit %d), stdout %q; want a usage error naming -watchers, and no run", n, err, exitCode(err), stdout.String())
+		}
+	}
+}

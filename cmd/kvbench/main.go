@@ -108,7 +108,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// or less is a mistake, not a wish for the default.
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for name, v := range map[string]int64{"c": int64(cfg.Conns), "dbs": int64(cfg.DBs), "keys": int64(cfg.Keys), "value-size": int64(cfg.ValueSize), "batch": int64(cfg.BatchSize), "timeout": int64(cfg.Timeout)} {
+	for name, v := range map[string]int64{"c": int64(cfg.Conns), "dbs": int64(cfg.DBs), "keys": int64(cfg.Keys), "value-size": int64(cfg.ValueSize),
+		"batch": int64(cfg.BatchSize), "timeout": int64(cfg.Timeout), "watchers": int64(cfg.Watchers)} {
 		if given[name] && v <= 0 {
 			return usagef("-%s must be positive", name)
 		}

@@ -62,6 +62,9 @@ func TestExitCodes_NotFoundUsageAndOtherErrors(t *testing.T) {
 		{"rollback of keys and all but keys", []string{"rollback", "--to", "1", "--keys", "a", "--exclude", "b"}, exitUsage, "not both"},
 		{"rollback of no steps", []string{"rollback", "doc", "--steps", "0"}, exitFailure, "INVALID_PARAMETERS"},
 		{"backup without file", []string{"backup"}, exitUsage, "usage: kvctl backup"},
+		// --timeout: were the number read as "from now" or "never", the watch would follow.
+		{"watch from a negative op", []string{"watch", "k", "--from-op", "-5", "--timeout", "2s"}, exitUsage, "--from-op"},
+		{"watch a negative count", []string{"watch", "cfg/", "--count", "-1", "--timeout", "2s"}, exitUsage, "--count"},
 		{"completion of an unknown shell", []string{"completion", "tcsh"}, exitUsage, "bash, zsh or fish"},
 		{"bad url", []string{"--url", "ftp://x", "get", "k"}, exitUsage, "url"},
 		{"kvd not listening", []string{"--url", "http://127.0.0.1:1", "get", "k"}, exitFailure, "refused"},

@@ -121,10 +121,11 @@ func TestWatch_PrintsEachWriteOfAKeyOrPrefix(t *testing.T) {
 		t.Fatalf("got %q", out)
 	}
 	// A watch follows until --count or an interrupt; a --timeout given
-	// still bounds it.
+	// still bounds it. Without --from-op it starts from now: none of the
+	// writes before.
 	start := time.Now()
-	if r := k.run("", "watch", "cfg/", "--timeout", "300ms"); r.code != exitFailure || time.Since(start) > 5*time.Second {
-		t.Fatalf("watch with --timeout 300ms: exit %d after %v, stderr %q", r.code, time.Since(start), r.stderr)
+	if r := k.run("", "watch", "cfg/", "--timeout", "300ms"); r.code != exitFailure || time.Since(start) > 5*time.Second || r.stdout != "" {
+		t.Fatalf("watch with --timeout 300ms: exit %d after %v, stdout %q, stderr %q; want nothing printed", r.code, time.Since(start), r.stdout, r.stderr)
 	}
 	out = k.must("", "--json", "watch", "cfg/b", "--from-op", "0", "--count", "1")
 	if !strings.Contains(out, `"event":"set"`) || !strings.Contains(out, `"value":{"x":1}`) || !strings.Contains(out, `"op_number":2`) {

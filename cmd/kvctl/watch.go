@@ -26,9 +26,14 @@ type watchLine struct {
 }
 
 func bindWatch(fs *flag.FlagSet) runner {
-	fromOp := fs.Int64("from-op", -1, "start after this op number (0: from the first write kept); default: from now")
+	fromOp := fs.Int64("from-op", 0, "start after this op number (0: from the first write kept); default: from now")
 	count := fs.Int("count", 0, "stop after this many events (0: never)")
 	return func(ctx context.Context, e *env, args []string) error {
+		// No number stands for "from now" or "never": a negative one is a
+		// mistake, not a wish for the default.
+		if *fromOp < 0 || *count < 0 {
+			return usagef("--from-op and --count must not be negative")
+		}
 		key, opts := args[0], []client.Option{}
 		if prefix, ok := strings.CutSuffix(key, "/"); ok || key == "" {
 			key, opts = "", append(opts, client.Prefix(prefix+"/"))
@@ -36,7 +41,7 @@ func bindWatch(fs *flag.FlagSet) runner {
 				opts = opts[:0] // "/": the whole table
 			}
 		}
-		if *fromOp >= 0 {
+		if given(fs, "from-op") {
 			opts = append(opts, client.FromOp(*fromOp))
 		}
 		n := 0
