@@ -129,8 +129,7 @@ func (m *memberScan) more(closer byte) bool {
 // name reads a member name, unescaped as encoding/json matches it.
 func (m *memberScan) name() []byte {
 	start := m.i
-	end, _ := scanJSONString(m.doc, start+1)
-	m.i = end + 1
+	m.i = m.stringEnd() + 1
 	raw := m.doc[start:m.i]
 	var name string
 	if bytes.IndexByte(raw, '\\') < 0 || json.Unmarshal(raw, &name) != nil {
@@ -145,8 +144,7 @@ func (m *memberScan) skip() {
 	for depth := 0; m.i < len(m.doc); {
 		switch m.doc[m.i] {
 		case '"':
-			end, _ := scanJSONString(m.doc, m.i+1)
-			m.i = end + 1
+			m.i = m.stringEnd() + 1
 		case '{', '[':
 			depth++
 			m.i++
@@ -164,6 +162,20 @@ func (m *memberScan) skip() {
 			return
 		}
 	}
+}
+
+// stringEnd is where the string whose opening quote is at i ends: its
+// closing quote.
+func (m *memberScan) stringEnd() int {
+	for j := m.i + 1; j < len(m.doc); j++ {
+		switch m.doc[j] {
+		case '\\':
+			j++
+		case '"':
+			return j
+		}
+	}
+	return len(m.doc)
 }
 
 func (m *memberScan) space() {
