@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/kvd/kvd/sqlitekv"
 )
@@ -71,6 +72,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case r.Context().Err() != nil:
 		// The client hung up; nobody reads this answer and nothing failed.
 		s.log.Debug("client gone", "request_id", w.Header().Get("X-Request-Id"), "method", r.Method, "path", r.URL.Path)
+	case status == http.StatusServiceUnavailable:
+		// A refusal to retry (an overload, a database closing) is seldom
+		// alone: under an overload every refused request is one, and a line
+		// each would flood the log it should be found in.
+		if held, ok := s.refusals.allow(time.Now()); ok {
+			s.log.Warn("request refused", "request_id", w.Header().Get("X-Request-Id"),
+				"method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err, "refusals_not_logged", held)
+		}
 	case status >= 500:
 		s.log.Error("request failed", "request_id", w.Header().Get("X-Request-Id"),
 			"method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
@@ -170,4 +179,24 @@ func (jw *jsonWriter) release() {
 		jw.failed = false
 		jsonWriters.Put(jw)
 	}
+}
+
+// throttle lets one event a second through, counting those it holds back.
+type throttle struct {
+	mu   sync.Mutex
+	next time.Time
+	held int
+}
+
+// allow reports whether an event at now may be logged, and how many were
+// held back since the last one that was.
+func (t *throttle) allow(now time.Time) (held int, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now.Before(t.next) {
+		t.held++
+		return 0, false
+	}
+	held, t.held, t.next = t.held, 0, now.Add(time.Second)
+	return held, true
 }

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -190,7 +191,8 @@ func TestBackup_DuringWritesIsConsistentAndOpensAsADatabase(t *testing.T) {
 }
 
 func TestOverload_AnswersServiceUnavailableWithRetryAfter(t *testing.T) {
-	ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+	logs := &logLines{}
+	ts := newTestServer(t, withLog(logs, slog.LevelWarn), func(a *actors.Config, _ *httpapi.Config) {
 		a.MaxQueue = 1
 		a.Store.Sync = sqlitekv.SyncFull
 	})
@@ -220,6 +222,13 @@ func TestOverload_AnswersServiceUnavailableWithRetryAfter(t *testing.T) {
 	}
 	if got := string(ts.do(t, "GET", kv("n", "db=app"), "").Body); got != strconv.Itoa(codes[200]) {
 		t.Fatalf("counter: got %s, want %d (only accepted writes applied)", got, codes[200])
+	}
+	// The refusals are a warning a second, not an error line each.
+	if failed := logs.withMessage(t, "request failed"); len(failed) != 0 {
+		t.Fatalf("refusals logged as failures: %v", failed)
+	}
+	if refused := logs.withMessage(t, "request refused"); len(refused) == 0 || codes[503] > 3 && len(refused) >= codes[503] {
+		t.Fatalf("%d refusals logged in %d lines, want at least one and fewer than refusals", codes[503], len(refused))
 	}
 }
 

@@ -94,6 +94,7 @@ type Server struct {
 	// answerMemory: bytes that large answers may still hold (answermemory.go)
 	answerMemory atomic.Int64
 	watches      atomic.Int64 // open now
+	refusals     throttle     // the log lines of 503s (errors.go)
 
 	// stopping ends when Shutdown begins: watch streams, which would
 	// otherwise never finish, end then (stop ends it).
