@@ -18,6 +18,14 @@ import (
 // which the folder's own backup covers, and a copy of the cache alone
 // would not be a backup.
 func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, t target) {
+	select {
+	case s.backups <- struct{}{}:
+		defer func() { <-s.backups }() // the copy is on disk until it is sent
+	default:
+		s.writeError(w, r, sqlitekv.Errorf(sqlitekv.CodeOverloaded,
+			"%d backups are being made or sent already, each a copy of its database on disk (--max-backups); retry when one has finished", cap(s.backups)))
+		return
+	}
 	copyFile, name, err := s.backup(r, t)
 	if err != nil {
 		s.writeError(w, r, err)

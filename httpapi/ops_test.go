@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/httpapi"
@@ -238,5 +239,43 @@ func TestMetrics_SayWhichBuildIsRunning(t *testing.T) {
 	want := `kvd_build_info{goversion="` + runtime.Version() + `",revision=`
 	if !strings.Contains(body, want) {
 		t.Fatalf("metrics lack %q", want)
+	}
+}
+
+// Each backup being made or sent holds a copy of its database on disk,
+// so only --max-backups of them run at once; past it a backup answers
+// 503, and once one ends, the next is served.
+func TestBackup_OnlyMaxBackupsAtOnce(t *testing.T) {
+	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.MaxBackups = 1 })
+	for i := range 32 {
+		wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("k%d", i), "db=app&history=false&create_db_if_missing=true"), strings.Repeat("v", 64<<10)), 200)
+	}
+	slow := dialSmallWindow(t, ts) // asks for a 2 MiB copy and reads none of it
+	if _, err := slow.Write([]byte("GET /api/v1/sqlite/db/backup?db=app HTTP/1.1\r\nHost: kvd\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	var r response
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if r = ts.do(t, "GET", "/api/v1/sqlite/db/backup?db=app", ""); r.Status == 503 || time.Now().After(deadline) {
+			break
+		}
+	}
+	wantError(t, r, 503, "OVERLOADED")
+	if msg := r.JSON(t)["message"]; !contains(msg, "--max-backups") {
+		t.Fatalf("message: got %q", msg)
+	}
+	slow.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r = ts.do(t, "GET", "/api/v1/sqlite/db/backup?db=app", "")
+		if r.Status == 200 {
+			break
+		}
+		wantError(t, r, 503, "OVERLOADED")
+		if time.Now().After(deadline) {
+			t.Fatal("backups still refused 5 s after the slow one's client left")
+		}
+	}
+	if !strings.HasPrefix(string(r.Body), "SQLite format 3\x00") {
+		t.Fatalf("the backup served: %d bytes, not a database", len(r.Body))
 	}
 }

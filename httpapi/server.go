@@ -73,7 +73,15 @@ type Config struct {
 	// CORSOrigins are the web origins whose pages may call kvd from a
 	// browser ("*": any); none means no CORS header is ever sent.
 	CORSOrigins []string
+
+	// MaxBackups bounds the backups being made or sent at once, each a
+	// full copy of its database on that database's disk; past it a backup
+	// answers 503. 0 means DefaultMaxBackups.
+	MaxBackups int
 }
+
+// DefaultMaxBackups is Config.MaxBackups's default.
+const DefaultMaxBackups = 2
 
 // Server is kvd's HTTP server. It owns its listener: Listen binds (tests
 // use 127.0.0.1:0 and ask Addr), Serve serves, Shutdown drains.
@@ -93,8 +101,9 @@ type Server struct {
 	bodyBudget atomic.Int64 // bytes of request bodies that may still be read
 	// answerMemory: bytes that large answers may still hold (answermemory.go)
 	answerMemory atomic.Int64
-	watches      atomic.Int64 // open now
-	refusals     throttle     // the log lines of 503s (errors.go)
+	watches      atomic.Int64  // open now
+	refusals     throttle      // the log lines of 503s (errors.go)
+	backups      chan struct{} // a token per backup being made or sent (backup.go)
 
 	// stopping ends when Shutdown begins: watch streams, which would
 	// otherwise never finish, end then (stop ends it).
@@ -128,6 +137,9 @@ func New(cfg Config) *Server {
 	if cfg.MaxBodyMemory <= 0 {
 		cfg.MaxBodyMemory = max(256<<20, 2*BatchBodyLimit(cfg.MaxValueBytes))
 	}
+	if cfg.MaxBackups <= 0 {
+		cfg.MaxBackups = DefaultMaxBackups
+	}
 	cfg.MaxBodyMemory = max(cfg.MaxBodyMemory, BatchBodyLimit(cfg.MaxValueBytes))
 	cfg.TLS = serverTLS(cfg.TLS)
 	if cfg.Metrics == nil {
@@ -139,6 +151,7 @@ func New(cfg Config) *Server {
 	rand.Read(prefix[:])
 	s := &Server{cfg: cfg, log: cfg.Logger, idPrefix: hex.EncodeToString(prefix[:]) + "-", cors: newCORSPolicy(cfg.CORSOrigins)}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	s.backups = make(chan struct{}, cfg.MaxBackups)
 	s.bodyBudget.Store(cfg.MaxBodyMemory)
 	s.answerMemory.Store(cfg.MaxBodyMemory)
 	cfg.Metrics.watchBodies(func() float64 { return float64(cfg.MaxBodyMemory - s.bodyBudget.Load()) })

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/ncruces/go-sqlite3"
+	"golang.org/x/sys/unix"
 )
 
 // Backup makes a consistent copy of the database and returns it open for
@@ -19,6 +20,10 @@ import (
 // its start, compacted and without a WAL.
 func (s *Store) Backup(ctx context.Context) (*os.File, error) {
 	dir := filepath.Dir(s.path)
+	if size := s.fileBytes(); !roomForCopy(dir, size) {
+		return nil, &Error{Code: CodeStorageFull, Message: fmt.Sprintf(
+			"Disk is too full for a backup: a copy of this database (up to %d bytes) would leave its writes less than 5%% of the disk; the backup was not made", size)}
+	}
 	tmp, err := os.CreateTemp(dir, ".kvd-backup-*.tmp")
 	if err != nil {
 		return nil, backupError("Could not create the backup file", err, storageFull(err))
@@ -51,6 +56,33 @@ func (s *Store) Backup(ctx context.Context) (*os.File, error) {
 		return nil, backupError("Could not read the backup file", err, false)
 	}
 	return f, nil
+}
+
+// roomForCopy reports whether a copy of size bytes in dir leaves 5% of
+// its filesystem free (up to 1 GiB) for the database's writes: copies are
+// made on the database's own disk, and a few of a large database, sent to
+// slow clients, would otherwise fill it and turn every write into a 507.
+// A filesystem that cannot be asked is given the benefit of the doubt:
+// VACUUM INTO still fails cleanly on a full disk.
+func roomForCopy(dir string, size int64) bool {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return true
+	}
+	free, total := st.Bavail*uint64(st.Bsize), st.Blocks*uint64(st.Bsize)
+	return free >= uint64(size)+min(total/20, 1<<30)
+}
+
+// fileBytes is the size of the database file and its WAL: at most what
+// a compacted copy takes.
+func (s *Store) fileBytes() int64 {
+	var n int64
+	for _, name := range []string{s.path, s.path + "-wal"} {
+		if info, err := os.Stat(name); err == nil {
+			n += info.Size()
+		}
+	}
+	return n
 }
 
 // backupError is a full disk's 507, as for a write, or else what failed.

@@ -26,6 +26,7 @@ type config struct {
 	maxBodyMemory    int64
 	maxAnswerBytes   int64
 	maxQueue         int
+	maxBackups       int
 	maxOpenDBs       int
 	cacheBytes       int64
 	idleTimeout      time.Duration
@@ -72,6 +73,7 @@ func parseConfig(args []string, environ []string, stderr io.Writer) (config, err
 	bytesVar(fs, &c.maxBodyMemory, "max-body-memory", 0, "request bodies held in memory at once, all requests together, before a request with a body answers 503 (0: 256 MiB or 8 × --max-value-bytes, whichever is more)")
 	bytesVar(fs, &c.maxAnswerBytes, "max-answer-bytes", httpapi.DefaultMaxAnswerBytes, "bytes of values one answer lists (history, snapshot, diff, batch get, listings) before it ends early with a cursor to the rest; one item always goes out whole")
 	fs.IntVar(&c.maxQueue, "max-queue", 10000, "writes queued per database before 503 OVERLOADED")
+	fs.IntVar(&c.maxBackups, "max-backups", httpapi.DefaultMaxBackups, "backups made or sent at once, each a copy of its database on that database's disk; past it a backup answers 503")
 	fs.IntVar(&c.maxOpenDBs, "max-open-dbs", 1024, "databases open at once, lowered at start to fit RLIMIT_NOFILE beside the connections; the least recently used is closed first")
 	bytesVar(fs, &c.cacheBytes, "cache-bytes", sqlitekv.DefaultCacheBytes, "SQLite page cache of each open database's writer, in bytes (1 MiB to 128 MiB)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close a database unused this long (0: never)")
@@ -129,8 +131,8 @@ func (c config) checkRanges() error {
 	switch {
 	case c.listen == "":
 		return fmt.Errorf("--listen must name an address, e.g. 127.0.0.1:8080")
-	case c.maxQueue <= 0 || c.maxOpenDBs <= 0:
-		return fmt.Errorf("--max-queue and --max-open-dbs must be positive")
+	case c.maxQueue <= 0 || c.maxOpenDBs <= 0 || c.maxBackups <= 0:
+		return fmt.Errorf("--max-queue, --max-open-dbs and --max-backups must be positive")
 	case c.readTimeout <= 0:
 		return fmt.Errorf("--read-timeout must be positive")
 	case (c.tlsCert == "") != (c.tlsKey == ""):

@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		metrics.Register(node.Collector())
 	}
 	server := httpapi.New(httpapi.Config{
-		Registry: registry, MaxValueBytes: cfg.maxValueBytes, MaxBodyMemory: cfg.maxBodyMemory, MaxAnswerBytes: cfg.maxAnswerBytes, Tokens: tokens, Metrics: metrics, Logger: log,
+		Registry: registry, MaxValueBytes: cfg.maxValueBytes, MaxBodyMemory: cfg.maxBodyMemory, MaxAnswerBytes: cfg.maxAnswerBytes, MaxBackups: cfg.maxBackups, Tokens: tokens, Metrics: metrics, Logger: log,
 		Cluster:     member,
 		ReadTimeout: cfg.readTimeout, MaxConnections: files.connections, TLS: tlsConfig,
 		AccessLog: cfg.accessLog, CORSOrigins: cfg.corsOrigins,
