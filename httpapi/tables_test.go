@@ -41,12 +41,14 @@ func TestTable_ForeignTablesAreNotKVTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.Exec(`CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); CREATE VIEW v AS SELECT 1 AS one; CREATE TABLE "kv:history" (x)`); err != nil {
+	if err := conn.Exec(`CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); CREATE VIEW v AS SELECT 1 AS one; CREATE TABLE "kv:history" (x);
+CREATE TABLE shaped (key TEXT PRIMARY KEY, value BLOB); CREATE TABLE "shaped:history" (x)`); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()
-	// kv's history table is taken too.
-	for _, table := range []string{"users", "v", "USERS", "kv"} {
+	// kv's history table is taken too; shaped has both tables of kvd's
+	// names, without their columns.
+	for _, table := range []string{"users", "v", "USERS", "kv", "shaped"} {
 		for _, r := range []response{
 			ts.do(t, "GET", kv("k", "db=foreign&table="+table), ""),
 			ts.do(t, "PUT", kv("k", "db=foreign&table="+table), "x"),

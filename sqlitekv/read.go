@@ -88,7 +88,7 @@ WHERE key >= ?1 AND (expire_at IS NULL OR expire_at > ?2) ORDER BY key LIMIT ?3 
 WHERE key >= ?1 AND key < ?5 AND (expire_at IS NULL OR expire_at > ?2) ORDER BY key LIMIT ?3 OFFSET ?4`)
 	if t.set.err != nil {
 		t.set.close()
-		return nil, dbError(t.set.err)
+		return nil, shapeError(name, t.set.err)
 	}
 	r.tables[name] = t
 	return t, nil

@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -72,6 +73,18 @@ WHERE name COLLATE NOCASE IN (?1, ?1 || ':history', ?1 || ':horizon', ?1 || ':re
 		return false, Errorf(CodeInvalidParameters, "Table %q is taken in this database by something that is not a kvd table", table)
 	}
 	return true, nil
+}
+
+// shapeError is why a KV table's statements could not be prepared: a
+// table of kvd's name without kvd's columns (another program's, made
+// before kvd used the file) is the client's to sort out, a 400 naming the
+// table, never a 500; anything else is a database error.
+func shapeError(table string, err error) error {
+	if errors.Is(err, sqlite3.ERROR) {
+		return &Error{Code: CodeInvalidParameters, Cause: err,
+			Message: fmt.Sprintf("Table %q is taken in this database by a table without a kvd table's columns", table)}
+	}
+	return dbError(err)
 }
 
 // trimTableSuffix is the KV table a table of kvd's names: "t" for

@@ -84,7 +84,7 @@ LEFT JOIN ` + n.history + ` j ON j.op_number = p.jump WHERE p.op_number = ?1`)
 	t.timeline = prepareTimeline(p, n)
 	if p.err != nil {
 		p.close()
-		return nil, dbError(p.err)
+		return nil, shapeError(n.name, p.err)
 	}
 	return t, nil
 }
