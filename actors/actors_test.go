@@ -30,12 +30,12 @@ func newTestRegistry(tb testing.TB, sync sqlitekv.SyncMode, hooks actors.Hooks) 
 
 func TestRegistry_OneOwnerPerRealPath(t *testing.T) {
 	reg := newTestRegistry(t, sqlitekv.SyncNormal, actors.Hooks{})
-	a, err := reg.Open("app", true, false)
+	a, err := reg.Open(context.Background(), "app", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"app.db", "./app", a.Path()} {
-		b, err := reg.Open(name, false, false)
+		b, err := reg.Open(context.Background(), name, false, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +50,7 @@ func TestGroupCommit_ConcurrentWritesShareCommits(t *testing.T) {
 	var commits, writes atomic.Int64
 	hooks := actors.Hooks{Committed: func(n int, _ time.Duration) { commits.Add(1); writes.Add(int64(n)) }}
 	reg := newTestRegistry(t, sqlitekv.SyncFull, hooks)
-	db, err := reg.Open("app", true, false)
+	db, err := reg.Open(context.Background(), "app", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestGroupCommit_ConcurrentWritesShareCommits(t *testing.T) {
 
 func TestGroupCommit_FailedCASDoesNotUndoNeighbours(t *testing.T) {
 	reg := newTestRegistry(t, sqlitekv.SyncNormal, actors.Hooks{})
-	db, err := reg.Open("app", true, false)
+	db, err := reg.Open(context.Background(), "app", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestOverload_FullQueueAnswersOverloaded(t *testing.T) {
 	}
 	reg := actors.NewRegistry(actors.Config{Resolver: resolver, MaxQueue: 1, Store: sqlitekv.Options{Sync: sqlitekv.SyncFull}})
 	defer reg.Close()
-	db, err := reg.Open("app", true, false)
+	db, err := reg.Open(context.Background(), "app", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestOverload_FullQueueAnswersOverloaded(t *testing.T) {
 // caller (and the request body it holds) stays until the actor is done.
 func TestWrite_CancelledClientsAndQueuedWrites(t *testing.T) {
 	reg := newTestRegistry(t, sqlitekv.SyncFull, actors.Hooks{})
-	db, err := reg.Open("app", true, false)
+	db, err := reg.Open(context.Background(), "app", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestWrite_CancelledClientsAndQueuedWrites(t *testing.T) {
 func TestSweep_CountsOnlyWhatCommitted(t *testing.T) {
 	var expired atomic.Int64
 	reg := newTestRegistry(t, sqlitekv.SyncNormal, actors.Hooks{Swept: func(r sqlitekv.SweepResult) { expired.Add(int64(r.Expired)) }})
-	db, err := reg.Open("app", true, false)
+	db, err := reg.Open(context.Background(), "app", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}

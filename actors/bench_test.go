@@ -21,7 +21,7 @@ func BenchmarkIncr(b *testing.B) {
 		for _, clients := range []int{1, 64} {
 			b.Run(string(mode)+"/clients="+strconv.Itoa(clients), func(b *testing.B) {
 				reg := newTestRegistry(b, mode, actors.Hooks{})
-				db, err := reg.Open("bench", true, false)
+				db, err := reg.Open(context.Background(), "bench", true, false)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -56,7 +56,7 @@ func BenchmarkIncr(b *testing.B) {
 // storage side of the batch-set target (items/s).
 func BenchmarkBatchSet(b *testing.B) {
 	reg := newTestRegistry(b, sqlitekv.SyncFull, actors.Hooks{})
-	db, err := reg.Open("bench", true, false)
+	db, err := reg.Open(context.Background(), "bench", true, false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -276,8 +276,14 @@ func (d *DB) close() error {
 	d.reg.system.Root.Poison(d.pid)
 	<-d.stopped
 	d.hub.Shut() // after the last group: its writes were published
+	return d.closeFiles()
+}
+
+// closeFiles closes the store, or in directory mode the cache and the
+// directory's root.
+func (d *DB) closeFiles() error {
 	if d.dir != nil {
-		return d.dir.Close() // the cache, and the directory's root
+		return d.dir.Close()
 	}
 	return d.store.Close()
 }

@@ -30,7 +30,7 @@ func TestRebuild_RequestsThatPileUpShareARescan(t *testing.T) {
 	if err := os.Mkdir(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	db, err := reg.Open(dir, true, true)
+	db, err := reg.Open(context.Background(), dir, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}

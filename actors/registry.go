@@ -12,7 +12,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/kvd/kvd/sqlitekv"
-	"github.com/kvd/kvd/watch"
 )
 
 // Config tunes the registry.
@@ -81,6 +80,7 @@ type Registry struct {
 	dbs     map[string]*DB           // by real path
 	byName  map[string]*DB           // by the client's spelling, to skip resolving
 	closing map[string]chan struct{} // real paths being closed right now
+	opening map[string]*opening      // real paths being opened right now, outside mu (opening.go)
 	closed  bool
 }
 
@@ -108,6 +108,7 @@ func NewRegistry(cfg Config) *Registry {
 	r := &Registry{
 		cfg: cfg, system: actor.NewActorSystem(logs), stop: make(chan struct{}),
 		dbs: map[string]*DB{}, byName: map[string]*DB{}, closing: map[string]chan struct{}{},
+		opening: map[string]*opening{},
 	}
 	if cfg.IdleTimeout > 0 {
 		go r.closeIdleEvery(max(cfg.IdleTimeout/4, 10*time.Millisecond))
@@ -118,16 +119,18 @@ func NewRegistry(cfg Config) *Registry {
 // Open leases the database named by the client's db parameter; the caller
 // must Release it. A missing file is created only when create is set. A
 // directory is opened in directory mode when the client named a table
-// (dirMode), and refused otherwise.
+// (dirMode), and refused otherwise. Waiting for another request's open or
+// close of the same database ends with ctx; the files are opened outside
+// the registry's lock, so a slow open holds up no other database.
 //
 // An open that runs out of file descriptors (a burst past MaxOpen, the
 // databases evicted for it still closing) is tried once more, after the
 // least recently used idle database and every close under way have
 // given theirs back.
-func (r *Registry) Open(name string, create, dirMode bool) (*DB, error) {
-	db, err := r.open(name, create, dirMode)
+func (r *Registry) Open(ctx context.Context, name string, create, dirMode bool) (*DB, error) {
+	db, err := r.open(ctx, name, create, dirMode)
 	if outOfFiles(err) && r.makeRoom() {
-		db, err = r.open(name, create, dirMode)
+		db, err = r.open(ctx, name, create, dirMode)
 	}
 	return db, err
 }
@@ -153,7 +156,7 @@ func (r *Registry) makeRoom() bool {
 	return len(pending) > 0
 }
 
-func (r *Registry) open(name string, create, dirMode bool) (*DB, error) {
+func (r *Registry) open(ctx context.Context, name string, create, dirMode bool) (*DB, error) {
 	r.mu.Lock()
 	if db, ok := r.byName[name]; ok && (db.dir == nil || dirMode) && r.owns(db.path) {
 		if !db.store.Replaced() {
@@ -185,67 +188,13 @@ func (r *Registry) open(name string, create, dirMode bool) (*DB, error) {
 		if !dirMode {
 			return nil, sqlitekv.Errorf(sqlitekv.CodePathIsDirectory, "Expected a .db file but got a directory (name a table for directory mode)")
 		}
-		return r.openPath(name, loc.Path, true, true)
+		return r.openPath(ctx, name, loc.Path, true, true)
 	case sqlitekv.PathMissing:
 		if !create {
 			return nil, sqlitekv.Errorf(sqlitekv.CodeDatabaseNotFound, "Database file does not exist")
 		}
 	}
-	return r.openPath(name, loc.Path, create, false)
-}
-
-func (r *Registry) openPath(name, path string, create, dirMode bool) (*DB, error) {
-	r.mu.Lock()
-	for {
-		if r.closed {
-			r.mu.Unlock()
-			return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Server is shutting down")
-		}
-		if db, ok := r.dbs[path]; ok && db.store.Replaced() {
-			// Its file was deleted or replaced: close it, then open
-			// whatever the path names now.
-			r.evictLocked(db)
-		}
-		done, busy := r.closing[path]
-		if !busy {
-			break
-		}
-		r.mu.Unlock() // the previous owner is still closing: one owner at a time
-		<-done
-		r.mu.Lock()
-	}
-	defer r.mu.Unlock()
-	if db, ok := r.dbs[path]; ok {
-		r.rememberName(name, db)
-		db.lease(r.cfg.Now())
-		return db, nil
-	}
-	r.evictDownToLocked(r.cfg.MaxOpen - 1) // room for this one
-	db := &DB{reg: r, path: path, stopped: make(chan struct{}), hub: watch.NewHub()}
-	if dirMode {
-		dir, err := sqlitekv.OpenDir(path, r.cfg.Store)
-		if err != nil {
-			return nil, err
-		}
-		db.dir, db.store = dir, dir.Cache()
-	} else {
-		store, err := sqlitekv.Open(path, create, r.cfg.Store)
-		if err != nil {
-			return nil, err
-		}
-		db.store = store
-	}
-	store := db.store
-	props := actor.PropsFromProducer(func() actor.Actor {
-		return &dbActor{db: db, w: store.Writer(), log: r.cfg.Logger}
-	})
-	db.mu.Lock() // send reads pid under mu: the sweep ticker may send before Spawn returns
-	db.pid = r.system.Root.Spawn(props)
-	db.mu.Unlock()
-	r.dbs[path] = db
-	r.rememberName(name, db)
-	db.lease(r.cfg.Now())
-	return db, nil
+	return r.openPath(ctx, name, loc.Path, create, false)
 }
 
 // Resolve finds the file the client's db parameter names.
@@ -258,11 +207,16 @@ func (r *Registry) owns(path string) bool {
 	return r.cfg.Owner == nil || r.cfg.Owner.Holds(path)
 }
 
-// CloseDB closes the database at path, if open, once its queued writes
-// have committed, and returns when it is closed: a cluster node hands
-// the file over after that.
+// CloseDB closes the database at path, if open (or being opened), once
+// its queued writes have committed, and returns when it is closed: a
+// cluster node hands the file over after that.
 func (r *Registry) CloseDB(path string) {
 	r.mu.Lock()
+	for o := r.opening[path]; o != nil; o = r.opening[path] {
+		r.mu.Unlock()
+		<-o.done
+		r.mu.Lock()
+	}
 	if db, ok := r.dbs[path]; ok {
 		r.evictLocked(db)
 	}
@@ -303,9 +257,9 @@ func (r *Registry) leastRecentlyUsedLocked() *DB {
 }
 
 // evictDownToLocked evicts the least recently used idle databases until at
-// most n are open, or none left is idle.
+// most n are open or being opened, or none left is idle.
 func (r *Registry) evictDownToLocked(n int) {
-	for len(r.dbs) > n {
+	for len(r.dbs)+len(r.opening) > n {
 		victim := r.leastRecentlyUsedLocked()
 		if victim == nil {
 			return
@@ -366,7 +320,8 @@ func (r *Registry) closeIdleEvery(interval time.Duration) {
 }
 
 // Close stops every actor after its queued writes commit, then closes the
-// databases. Later Opens fail.
+// databases, and those being opened once their open ends. Later Opens
+// fail.
 func (r *Registry) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -377,9 +332,12 @@ func (r *Registry) Close() error {
 	close(r.stop)
 	dbs := r.dbs
 	r.dbs, r.byName = map[string]*DB{}, map[string]*DB{}
-	pending := make([]chan struct{}, 0, len(r.closing))
+	pending := make([]chan struct{}, 0, len(r.closing)+len(r.opening))
 	for _, done := range r.closing {
 		pending = append(pending, done)
+	}
+	for _, o := range r.opening {
+		pending = append(pending, o.done) // it sees closed, and closes its files
 	}
 	r.mu.Unlock()
 	var errs []error

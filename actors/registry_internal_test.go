@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/kvd/kvd/sqlitekv"
+	"github.com/ncruces/go-sqlite3"
 )
 
 // Only clean spellings of a database are remembered, so a client cannot
@@ -27,7 +30,7 @@ func TestRegistry_RemembersOnlyCleanSpellings(t *testing.T) {
 		spellings = append(spellings, resolver.DataDir()+"/"+strings.Repeat("./", i+1)+"app.db")
 	}
 	for _, name := range spellings {
-		db, err := reg.Open(name, true, false)
+		db, err := reg.Open(context.Background(), name, true, false)
 		if err != nil {
 			t.Fatalf("Open(%q): %v", name, err)
 		}
@@ -54,7 +57,7 @@ func TestRegistry_MaxOpenComesBackAfterABurst(t *testing.T) {
 	defer reg.Close()
 	var leased []*DB
 	for i := range 5 {
-		db, err := reg.Open(fmt.Sprintf("db%d", i), true, false)
+		db, err := reg.Open(context.Background(), fmt.Sprintf("db%d", i), true, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +87,7 @@ func TestAlive_FailsWhileAnActorIsStuckAndRecovers(t *testing.T) {
 	}
 	reg := NewRegistry(Config{Resolver: resolver})
 	defer reg.Close()
-	db, err := reg.Open("app", true, false)
+	db, err := reg.Open(context.Background(), "app", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,4 +109,106 @@ func TestAlive_FailsWhileAnActorIsStuckAndRecovers(t *testing.T) {
 	if err := alive(); err != nil {
 		t.Fatalf("released actor: %v", err)
 	}
+}
+
+// Requests that open the same new database at once get one owner: one
+// store, one writer on the file.
+func TestRegistry_ConcurrentOpensOfOnePathShareOneOwner(t *testing.T) {
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(Config{Resolver: resolver})
+	defer reg.Close()
+	dbs := make([]*DB, 32)
+	var wg sync.WaitGroup
+	for i := range dbs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := reg.Open(context.Background(), "app", true, false)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			dbs[i] = db
+		}()
+	}
+	wg.Wait()
+	for i, db := range dbs {
+		if db != dbs[0] {
+			t.Fatalf("Open %d: got another owner than Open 0", i)
+		}
+		db.Release()
+	}
+	if n := reg.OpenCount(); n != 1 {
+		t.Fatalf("open databases: got %d, want 1", n)
+	}
+}
+
+// While a database locked by another program waits out SQLite's busy
+// timeout in its open, the registry goes on: another database opens,
+// Alive answers, and a request for the locked one stops waiting when its
+// client goes. The failed open leaves nothing behind: once the lock is
+// gone, the database opens.
+func TestRegistry_AnOpenHeldUpElsewhereHoldsUpNothingElse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out SQLite's 5 s busy timeout")
+	}
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(Config{Resolver: resolver})
+	defer reg.Close()
+	locker, err := sqlite3.Open(filepath.Join(resolver.DataDir(), "locked.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	if err := locker.Exec(`PRAGMA locking_mode = EXCLUSIVE; CREATE TABLE t(x); INSERT INTO t VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		_, err := reg.Open(context.Background(), "locked", false, false)
+		opened <- err
+	}()
+	for !reg.isOpening(filepath.Join(resolver.DataDir(), "locked.db")) {
+		runtime.Gosched()
+	}
+
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := reg.Open(ctx, "locked", false, false); sqlitekv.CodeOf(err) != sqlitekv.CodeOverloaded {
+		t.Fatalf("second request for the locked database, gone after 100ms: got %v, want OVERLOADED (cancelled)", err)
+	}
+	other, err := reg.Open(context.Background(), "other", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Release()
+	if err := reg.Alive(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("while locked.db was opening, a cancelled wait, another open and Alive took %v; want well under 1s", took)
+	}
+
+	if err := <-opened; !strings.Contains(fmt.Sprint(err), "locked by another process") {
+		t.Fatalf("open of the locked database: got %v, want it locked by another process", err)
+	}
+	locker.Close()
+	db, err := reg.Open(context.Background(), "locked", false, false)
+	if err != nil {
+		t.Fatalf("open once the lock is gone: %v", err)
+	}
+	db.Release()
+}
+
+func (r *Registry) isOpening(path string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.opening[path] != nil
 }

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -169,7 +170,7 @@ func opSuffix(op string) string {
 
 func sweep(t *testing.T, ts *testServer) {
 	t.Helper()
-	db, err := ts.Registry.Open("app", false, false)
+	db, err := ts.Registry.Open(context.Background(), "app", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ type dbRef struct {
 // connection's reads meanwhile (holdReads): its body is read, and once
 // sent it is applied whether the client stays or not.
 func (s *Server) withDB(r *http.Request, ref dbRef, fn func(*actors.DB) error) error {
-	db, err := s.leaseDB(ref)
+	db, err := s.leaseDB(r, ref)
 	if err != nil {
 		return err
 	}
@@ -34,7 +34,9 @@ func (s *Server) withDB(r *http.Request, ref dbRef, fn func(*actors.DB) error) e
 }
 
 // leaseDB leases ref's database until Release: for a watch, whose lease
-// outlives its handler (watch.go); every other handler uses withDB.
-func (s *Server) leaseDB(ref dbRef) (*actors.DB, error) {
-	return s.cfg.Registry.Open(ref.name, ref.create, ref.dirMode)
+// outlives its handler (watch.go); every other handler uses withDB. A
+// client that goes while its database is being opened for another stops
+// waiting.
+func (s *Server) leaseDB(r *http.Request, ref dbRef) (*actors.DB, error) {
+	return s.cfg.Registry.Open(r.Context(), ref.name, ref.create, ref.dirMode)
 }

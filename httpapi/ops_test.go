@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -79,7 +80,7 @@ func TestMetrics_ReportRequestsCommitsAndDatabases(t *testing.T) {
 	for i := range 20 { // invented methods share one label value
 		ts.do(t, fmt.Sprintf("M%d", i), "/healthz", "")
 	}
-	db, err := ts.Registry.Open("app", false, false)
+	db, err := ts.Registry.Open(context.Background(), "app", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}

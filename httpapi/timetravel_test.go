@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -138,7 +139,7 @@ func TestTimeTravel_MaxAgeKeepsEachKeysNewestVersion(t *testing.T) {
 		ts.do(t, "PUT", kv("k", q), fmt.Sprintf("v%d", i))
 	}
 	ts.Clock.Advance(2 * time.Hour)
-	db, err := ts.Registry.Open("app", false, false)
+	db, err := ts.Registry.Open(context.Background(), "app", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}

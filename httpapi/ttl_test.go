@@ -80,7 +80,7 @@ func TestTTL_SweepRemovesExpiredKeysNobodyReads(t *testing.T) {
 	}
 	ts.do(t, "PUT", kv("keep", q), "x")
 	ts.Clock.Advance(6 * time.Second)
-	db, err := ts.Registry.Open("app", false, false)
+	db, err := ts.Registry.Open(context.Background(), "app", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestTTL_SweepKeepsGoingWhileThereIsMore(t *testing.T) {
 		wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/kv/batch/set?"+q, `{"items":[`+strings.Join(items, ",")+`]}`), 200)
 	}
 	ts.Clock.Advance(6 * time.Second)
-	db, err := ts.Registry.Open("app", false, false)
+	db, err := ts.Registry.Open(context.Background(), "app", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch
 		s.writeError(w, r, err)
 		return
 	}
-	db, err := s.leaseDB(t.q.readDB())
+	db, err := s.leaseDB(r, t.q.readDB())
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -412,7 +412,7 @@ func TestWatch_DirectoryModeImportIsAnEvent(t *testing.T) {
 
 func sweepNow(t *testing.T, ts *testServer, name string) {
 	t.Helper()
-	db, err := ts.Registry.Open(name, false, false)
+	db, err := ts.Registry.Open(context.Background(), name, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +462,7 @@ func TestWatch_CountsAgainstTheConnectionCap(t *testing.T) {
 	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.MaxConnections = 2 })
 	// The database is made without a request: a connection that just
 	// answered may still count for a moment.
-	db, err := ts.Registry.Open("app", true, false)
+	db, err := ts.Registry.Open(context.Background(), "app", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -19,7 +20,7 @@ func init() {
 		signal.Notify(usr1, syscall.SIGUSR1)
 		go func() {
 			<-usr1
-			db, err := reg.Open("wedged", true, false)
+			db, err := reg.Open(context.Background(), "wedged", true, false)
 			if err != nil {
 				log.Error("test build: cannot open the database to wedge", "err", err)
 				return

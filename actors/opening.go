@@ -1,0 +1,149 @@
+package actors
+
+import (
+	"context"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/kvd/kvd/sqlitekv"
+	"github.com/kvd/kvd/watch"
+)
+
+// opening is a database whose files are being opened, outside the
+// registry's lock: an open can take seconds (a lock held by another
+// program waits out SQLite's busy timeout; the first open after an
+// upgrade rewrites the history), and every request, for every database,
+// and the watchdog's Alive take that lock first. Requests for the same
+// path wait for the opening instead, so a file never gets two stores
+// (two writers).
+type opening struct {
+	done chan struct{} // closed once the open succeeded or failed
+	err  error         // why it failed; written before done is closed
+}
+
+// openPath leases the database at path, opening it unless it is open.
+func (r *Registry) openPath(ctx context.Context, name, path string, create, dirMode bool) (*DB, error) {
+	r.mu.Lock()
+	if err := r.settleLocked(ctx, path); err != nil {
+		r.mu.Unlock()
+		return nil, err
+	}
+	if db, ok := r.dbs[path]; ok {
+		r.rememberName(name, db)
+		db.lease(r.cfg.Now())
+		r.mu.Unlock()
+		return db, nil
+	}
+	r.evictDownToLocked(r.cfg.MaxOpen - 1) // room for this one
+	o := &opening{done: make(chan struct{})}
+	r.opening[path] = o
+	r.mu.Unlock()
+	db, err := r.openFiles(path, create, dirMode)
+	return r.finishOpening(name, path, o, db, err)
+}
+
+// settleLocked waits, with mu released meanwhile, until path is neither
+// being closed (one owner at a time) nor being opened (one store per
+// file), and evicts the open database there if its file was deleted or
+// replaced. An open waited for that failed fails this request too: the
+// clients of a database locked elsewhere learn so together, not one busy
+// timeout after another.
+func (r *Registry) settleLocked(ctx context.Context, path string) error {
+	for {
+		if r.closed {
+			return shuttingDown()
+		}
+		if db, ok := r.dbs[path]; ok && db.store.Replaced() {
+			r.evictLocked(db) // then open whatever the path names now
+		}
+		o, done := r.opening[path], r.closing[path]
+		if o != nil {
+			done = o.done
+		}
+		if done == nil {
+			return nil
+		}
+		r.mu.Unlock()
+		err := waitFor(ctx, done)
+		r.mu.Lock()
+		if err != nil {
+			return err
+		}
+		if o != nil && o.err != nil {
+			return o.err
+		}
+	}
+}
+
+// waitFor waits until done is closed or the request's ctx ends.
+func waitFor(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return sqlitekv.Cancelled(ctx.Err())
+	}
+}
+
+// openFiles opens path's store (or directory), without an actor yet.
+func (r *Registry) openFiles(path string, create, dirMode bool) (*DB, error) {
+	db := &DB{reg: r, path: path, stopped: make(chan struct{}), hub: watch.NewHub()}
+	if dirMode {
+		dir, err := sqlitekv.OpenDir(path, r.cfg.Store)
+		if err != nil {
+			return nil, err
+		}
+		db.dir, db.store = dir, dir.Cache()
+		return db, nil
+	}
+	store, err := sqlitekv.Open(path, create, r.cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	db.store = store
+	return db, nil
+}
+
+// finishOpening makes an opened database its path's owner, leased to
+// this request, and wakes the requests waiting for it. If the registry
+// closed meanwhile, the files are closed again before they wake: Close
+// waits for that.
+func (r *Registry) finishOpening(name, path string, o *opening, db *DB, err error) (*DB, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil && r.closed { // for good: no need to look again after
+		r.mu.Unlock()
+		if closeErr := db.closeFiles(); closeErr != nil {
+			r.cfg.Logger.Error("closing database", "db", path, "err", closeErr)
+		}
+		r.mu.Lock()
+		err = shuttingDown()
+	}
+	if err == nil {
+		r.startLocked(name, db)
+	}
+	delete(r.opening, path)
+	o.err = err
+	close(o.done)
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// startLocked spawns db's actor and hands db out, leased.
+func (r *Registry) startLocked(name string, db *DB) {
+	store := db.store
+	props := actor.PropsFromProducer(func() actor.Actor {
+		return &dbActor{db: db, w: store.Writer(), log: r.cfg.Logger}
+	})
+	db.mu.Lock() // send reads pid under mu: the sweep ticker may send before Spawn returns
+	db.pid = r.system.Root.Spawn(props)
+	db.mu.Unlock()
+	r.dbs[db.path] = db
+	r.rememberName(name, db)
+	db.lease(r.cfg.Now())
+}
+
+func shuttingDown() error {
+	return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Server is shutting down")
+}

@@ -1,0 +1,104 @@
+package httpapi_test
+
+import (
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// A database another program holds locked takes its busy timeout (5 s) to
+// fail to open. Meanwhile every other database answers as usual: the open
+// runs outside the registry's lock. Before, the registry held its lock
+// across the open, so a read of an unrelated, already open database waited
+// behind it (11 s for three clients of the locked one).
+func TestOpen_ADatabaseLockedElsewhereHoldsUpNoOther(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out SQLite's 5 s busy timeout")
+	}
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=other&create_db_if_missing=true"), "v"), 200)
+	holdLockedElsewhere(t, filepath.Join(ts.DataDir, "locked.db"))
+
+	const lockedClients = 3
+	var wg sync.WaitGroup
+	lockedAnswers := make([]timedAnswer, lockedClients)
+	for i := range lockedAnswers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lockedAnswers[i] = ts.timed("GET", kv("k", "db=locked"), "")
+		}()
+	}
+	allLockedAnswered := make(chan struct{})
+	go func() { wg.Wait(); close(allLockedAnswered) }()
+
+	// Read and write the other database until the locked one's clients
+	// have their answers: each must come at once.
+	var slowest time.Duration
+	rounds := 0
+	for waiting := true; waiting; rounds++ {
+		select {
+		case <-allLockedAnswered:
+			waiting = false
+		default:
+		}
+		for _, a := range []timedAnswer{ts.timed("GET", kv("k", "db=other"), ""), ts.timed("PUT", kv("k", "db=other"), "v2")} {
+			if a.err != nil || a.status != 200 {
+				t.Fatalf("other database while locked.db is opening: got %d %v, want 200", a.status, a.err)
+			}
+			slowest = max(slowest, a.took)
+		}
+	}
+	t.Logf("other database while locked.db was opening: %d rounds of a read and a write, slowest %v", rounds, slowest)
+	if slowest > time.Second {
+		t.Fatalf("slowest answer of the other database while locked.db was opening: %v in %d rounds, want under 1s", slowest, rounds)
+	}
+	for _, a := range lockedAnswers {
+		if a.err != nil || a.status != 500 || !strings.Contains(a.body, "locked by another process") {
+			t.Fatalf("client of locked.db: got %d %q %v, want 500 saying it is locked by another process", a.status, a.body, a.err)
+		}
+	}
+}
+
+// holdLockedElsewhere takes an exclusive lock on a new SQLite file at path,
+// as another program would, until the test ends.
+func holdLockedElsewhere(tb testing.TB, path string) {
+	tb.Helper()
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() }) // before the server's close checks the file
+	if err := conn.Exec(`PRAGMA locking_mode = EXCLUSIVE; CREATE TABLE t(x); INSERT INTO t VALUES (1)`); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+type timedAnswer struct {
+	status int
+	body   string
+	took   time.Duration
+	err    error
+}
+
+// timed sends one request and times it; safe off the test's goroutine.
+func (ts *testServer) timed(method, path, body string) timedAnswer {
+	start := time.Now()
+	req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+	if err != nil {
+		return timedAnswer{err: err}
+	}
+	res, err := ts.client.Do(req)
+	if err != nil {
+		return timedAnswer{err: err}
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	return timedAnswer{status: res.StatusCode, body: string(data), took: time.Since(start), err: err}
+}
