@@ -319,38 +319,6 @@ func (r *Registry) closeIdleEvery(interval time.Duration) {
 	}
 }
 
-// Close stops every actor after its queued writes commit, then closes the
-// databases, and those being opened once their open ends. Later Opens
-// fail.
-func (r *Registry) Close() error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil
-	}
-	r.closed = true
-	close(r.stop)
-	dbs := r.dbs
-	r.dbs, r.byName = map[string]*DB{}, map[string]*DB{}
-	pending := make([]chan struct{}, 0, len(r.closing)+len(r.opening))
-	for _, done := range r.closing {
-		pending = append(pending, done)
-	}
-	for _, o := range r.opening {
-		pending = append(pending, o.done) // it sees closed, and closes its files
-	}
-	r.mu.Unlock()
-	var errs []error
-	for _, db := range dbs {
-		errs = append(errs, db.close())
-	}
-	for _, done := range pending {
-		<-done
-	}
-	r.system.Shutdown()
-	return errors.Join(errs...)
-}
-
 // startTicker calls fn every SweepInterval until the returned stop is called.
 func (r *Registry) startTicker(fn func()) (stop func()) {
 	if r.cfg.SweepInterval <= 0 {

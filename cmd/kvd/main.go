@@ -53,7 +53,8 @@ var afterStart func(*actors.Registry, *slog.Logger)
 
 // run starts kvd and blocks until ctx is cancelled, then shuts down in
 // reverse order of start-up: HTTP first, then the actors with their
-// databases, each committed and checkpointed.
+// databases, each committed and checkpointed; each step gets
+// --shutdown-timeout.
 func run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, environ, stderr)
 	if err != nil {
@@ -189,7 +190,7 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	if shutErr := server.Shutdown(shutdownCtx); shutErr != nil {
 		log.Warn("in-flight requests did not finish in time", "err", shutErr)
 	}
-	if closeErr := registry.Close(); closeErr != nil {
+	if closeErr := closeDatabases(registry, cfg.shutdownTimeout); closeErr != nil {
 		log.Error("closing databases", "err", closeErr)
 		if err == nil {
 			err = closeErr
@@ -197,6 +198,17 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	}
 	log.Info("kvd stopped")
 	return err
+}
+
+// closeDatabases commits and closes every database, waiting at most
+// timeout: a window of its own, so that requests slow to drain leave the
+// checkpoints their time, and bounded, so that an actor wedged in a system
+// call cannot keep kvd from exiting (the databases left open are named
+// in the log).
+func closeDatabases(registry *actors.Registry, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return registry.Shutdown(ctx)
 }
 
 // reloadOnHangup rereads the token file and the TLS certificate (those

@@ -180,6 +180,13 @@ func startDaemonUnder(t *testing.T, wrapper []string, dataDir string, args ...st
 func startDaemonWith(t *testing.T, wrapper, env []string, dataDir string, args ...string) *kvdProcess {
 	t.Helper()
 	argv := append(append(append([]string{}, wrapper...), kvdBinary, "--listen", "127.0.0.1:0", "--data-dir", dataDir), args...)
+	return startCommand(t, argv, env)
+}
+
+// startCommand runs argv, a kvd listening on 127.0.0.1:0, with the test's
+// environment less its KVD_* variables, plus env.
+func startCommand(t *testing.T, argv, env []string) *kvdProcess {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(withoutKVDVariables(), env...)
 	stdout, err := cmd.StdoutPipe()

@@ -16,13 +16,7 @@ import (
 // other goroutines), so a watchdog that pinged on a timer alone would keep
 // it alive forever. kvd must stop pinging so that systemd restarts it.
 func TestWatchdog_StopsPingingWhileAnActorHangs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds kvd with the kvdwedge tag")
-	}
-	bin := filepath.Join(t.TempDir(), "kvd-wedge")
-	if out, err := exec.Command("go", "build", "-tags", "kvdwedge", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build kvd -tags kvdwedge: %v\n%s", err, out)
-	}
+	bin := buildWedgeKvd(t)
 	sock := filepath.Join(t.TempDir(), "notify.sock")
 	notes, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
@@ -78,4 +72,18 @@ func TestWatchdog_StopsPingingWhileAnActorHangs(t *testing.T) {
 		t.Fatalf("/healthz of the wedged kvd: %v %v; want 200 (the point: HTTP alone looks healthy)", res, err)
 	}
 	res.Body.Close()
+}
+
+// buildWedgeKvd builds the test build of kvd whose database "wedged" hangs
+// on SIGUSR1 (wedge_kvdwedge.go); skipped under -short.
+func buildWedgeKvd(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds kvd with the kvdwedge tag")
+	}
+	bin := filepath.Join(t.TempDir(), "kvd-wedge")
+	if out, err := exec.Command("go", "build", "-tags", "kvdwedge", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build kvd -tags kvdwedge: %v\n%s", err, out)
+	}
+	return bin
 }
