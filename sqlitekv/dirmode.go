@@ -281,7 +281,10 @@ func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err
 // followed: the file's bytes, with the cache's metadata while the cache
 // agrees with them (stale when it does not). A file edited by hand is
 // never a reference. A file named like a table endpoint is not a key
-// unless the cache holds it (no write could have created it).
+// unless the cache holds it (no write could have created it). A key past
+// its expiry is KEY_EXPIRED (the owner then removes it) only while its
+// file still holds the expired value or is gone: a file changed behind
+// kvd's back is a new value, which the old one's TTL does not reach.
 func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
 	var cached Entry
 	cacheErr := d.cache.readTx(ctx, table, func(t *readStmts) error {
@@ -289,16 +292,19 @@ func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
 			return Errorf(CodeKeyNotFound, "Key not found")
 		}
 		var err error
-		cached, err = t.live(key, d.cache.opts.Now().UnixMilli())
+		cached, err = t.stored(key)
 		return err
 	})
 	if cacheErr != nil && CodeOf(cacheErr) != CodeKeyNotFound {
-		return Entry{}, false, cacheErr // expired (the owner removes the file), or the cache failed
+		return Entry{}, false, cacheErr
 	}
 	if cacheErr != nil && d.reserved(key) {
 		return Entry{}, false, cacheErr
 	}
 	data, info, err := d.readFile(table, key)
+	if cacheErr == nil && cached.expired(d.cache.opts.Now().UnixMilli()) && d.holdsExpired(cached, data, err) {
+		return Entry{}, false, Errorf(CodeKeyExpired, "Key expired")
+	}
 	if err != nil {
 		return Entry{}, cacheErr == nil, err
 	}
@@ -307,6 +313,16 @@ func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
 	}
 	ct, _ := InferContentType("", data)
 	return Entry{Value: data, ContentType: ct, UpdatedAt: info.ModTime().UnixMilli()}, true, nil
+}
+
+// holdsExpired reports whether a key's file, read as data (or failing
+// with readErr), is still what its expired row holds, or is gone: only
+// then may the expiry remove it.
+func (d *Dir) holdsExpired(row Entry, data []byte, readErr error) bool {
+	if readErr != nil {
+		return CodeOf(readErr) == CodeKeyNotFound
+	}
+	return bytes.Equal(row.Value, data)
 }
 
 // Sync brings the cache in line with key's file (owner only): a file
@@ -330,11 +346,17 @@ func (d *Dir) Sync(table, key string) error {
 	d.importing = true
 	defer func() { d.importing = false }()
 	return w.atomically(func() error {
-		cur, exists, _, err := t.current(key, w.now())
+		cur, exists, expired, err := t.current(key, w.now())
+		held := exists || expired // the cache has a row for key
+		if err == nil && expired {
+			expired, err = d.leftToExpiry(t, key, data, ferr)
+		}
 		switch {
 		case err != nil:
 			return err
-		case tooLarge && exists: // replaced by a file too large to import: what it holds is unknown, an unrecorded write
+		case expired: // the expiry removes it: the sweep, a read's follow-up or the write that asked
+			return nil
+		case tooLarge && held: // replaced by a file too large to import: what it holds is unknown, an unrecorded write
 			if _, _, err := w.appendHistory(t, key, OpImport, nil, false); err != nil {
 				return err
 			}
@@ -348,13 +370,25 @@ func (d *Dir) Sync(table, key string) error {
 			return t.delete(key)
 		case ferr != nil, exists && bytes.Equal(cur.Value, data):
 			return nil
-		case !exists && !d.creatable(key): // a file no write could create is not a key
+		case !held && !d.creatable(key): // a file no write could create is not a key
 			return nil
 		}
 		ct, _ := InferContentType("", data)
 		_, err = w.writeVersion(t, key, OpImport, cur, exists, Entry{Value: data, ContentType: ct}, true)
 		return err
 	})
+}
+
+// leftToExpiry reports whether key, past its expiry in the cache, is to
+// be expired: its file (data, or the read's error ferr) still holds the
+// expired value, or is gone. A file changed behind kvd's back is not: it
+// is imported as a new value, without the old one's TTL.
+func (d *Dir) leftToExpiry(t *writeTable, key string, data []byte, ferr error) (bool, error) {
+	row, _, err := t.stored(key)
+	if err != nil {
+		return false, err
+	}
+	return d.holdsExpired(row, data, ferr), nil
 }
 
 // Rebuild rescans the table's folder (owner only): every file is synced,

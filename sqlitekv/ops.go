@@ -272,16 +272,15 @@ func (t *writeTable) mayBuildOn(key string, cur Entry, exists bool, v Versions, 
 }
 
 // Expire removes key if it is still past its expiry when the owner gets to
-// it (a read saw it expired, but a write may have renewed it since).
+// it (a read saw it expired, but a write may have renewed it since, or,
+// in directory mode, a person may have changed its file).
 func (w *Writer) Expire(table, key string) error {
 	t, err := w.table(table, false)
 	if err != nil || t == nil {
 		return err
 	}
-	return w.atomically(func() error {
-		_, _, err := w.loadForWrite(t, key)
-		return err
-	})
+	_, err = w.expireKey(t, key)
+	return err
 }
 
 // loadForWrite reads key's entry for a write that replaces it. A key past its

@@ -133,6 +133,16 @@ func (s *Store) Get(ctx context.Context, req GetRequest) (Entry, error) {
 
 // live reads the current entry of key.
 func (t *readStmts) live(key string, now int64) (Entry, error) {
+	e, err := t.stored(key)
+	if err == nil && e.expired(now) {
+		return Entry{}, Errorf(CodeKeyExpired, "Key expired")
+	}
+	return e, err
+}
+
+// stored reads key's row as it is, past its expiry or not: directory
+// mode compares an expired row with the file before it answers KEY_EXPIRED.
+func (t *readStmts) stored(key string) (Entry, error) {
 	var e Entry
 	found, err := queryRow(t.get, func(st *sqlite3.Stmt) { e = scanEntry(st) }, key)
 	switch {
@@ -140,8 +150,6 @@ func (t *readStmts) live(key string, now int64) (Entry, error) {
 		return Entry{}, dbError(err)
 	case !found:
 		return Entry{}, Errorf(CodeKeyNotFound, "Key not found")
-	case e.expired(now):
-		return Entry{}, Errorf(CodeKeyExpired, "Key expired")
 	}
 	return e, nil
 }

@@ -67,16 +67,38 @@ func (w *Writer) expireBatch(t *writeTable) (int, error) {
 	}
 	removed := 0
 	for _, key := range keys {
-		err := w.atomically(func() error { return w.removeExpired(t, key) })
+		expired, err := w.expireKey(t, key)
 		switch {
-		case CodeOf(err) == CodeInvalidParameters:
+		case CodeOf(err) == CodeInvalidParameters, CodeOf(err) == CodeFileSystemError:
 			// Directory mode will not remove this key's file (it became a
-			// SQLite database): the key waits for a write, the others go on.
+			// SQLite database) or could not compare it with the cache: the
+			// key waits for a write, the others go on.
 		case err != nil:
 			return removed, err // the keys before it are removed, each in its own savepoint
-		default:
+		case expired:
 			removed++
 		}
 	}
 	return removed, nil
+}
+
+// expireKey removes key if it is past its expiry, and reports whether it
+// did. In directory mode the key's file is imported first (mirror): a file
+// changed behind kvd's back is a new value, without the old one's TTL, and
+// is no longer expired; only a file that still holds the expired value (or
+// is gone) is expired.
+func (w *Writer) expireKey(t *writeTable, key string) (expired bool, err error) {
+	if w.mirror != nil {
+		if err := w.mirror.importFile(t.name.name, key); err != nil {
+			return false, err
+		}
+	}
+	err = w.atomically(func() error {
+		_, _, expired, err = t.current(key, w.now())
+		if err == nil {
+			err = w.expireIf(t, key, expired)
+		}
+		return err
+	})
+	return expired && err == nil, err
 }

@@ -94,19 +94,27 @@ func (t *writeTable) close() { t.set.close() }
 // current reads the live entry of key. An entry past its expiry counts as
 // absent; expired tells the caller it was there.
 func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bool, err error) {
-	found := false
+	e, found, err := t.stored(key)
+	if err != nil {
+		return Entry{}, false, false, err
+	}
+	if found && e.expired(now) {
+		return Entry{}, false, true, nil
+	}
+	return e, found, false, nil
+}
+
+// stored reads key's row as the writer sees it, past its expiry or not.
+func (t *writeTable) stored(key string) (e Entry, found bool, err error) {
 	if e, found = t.heldValue(key); !found {
 		if e, found = t.recentValue(key); !found {
 			found, err = bind(t.get).text(key).row(func(s *sqlite3.Stmt) { e = scanEntry(s) })
 		}
 	}
 	if err != nil {
-		return Entry{}, false, false, dbError(err)
+		return Entry{}, false, dbError(err)
 	}
-	if found && e.expired(now) {
-		return Entry{}, false, true, nil
-	}
-	return e, found, false, nil
+	return e, found, nil
 }
 
 // fileTooLarge, in directory mode, is PAYLOAD_TOO_LARGE for a key
