@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -189,25 +190,35 @@ func fsError(what string, err error) *Error {
 }
 
 // readFile returns key's bytes, or KEY_NOT_FOUND when there is no file.
+// The file is looked at before it is opened, and what was opened is
+// looked at again: a FIFO or device swapped in between would otherwise
+// be read (and an open of a FIFO blocks until a writer comes, holding the
+// database's owner with it). Reading stops past the value limit, should
+// the file grow meanwhile.
 func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 	p, err := d.filePath(table, key)
 	if err != nil {
 		return nil, nil, err
 	}
 	info, err := d.tree.lstatKeyFile(p, "Could not read the file")
-	switch {
-	case err != nil:
-		return nil, nil, err
-	case info == nil:
-		return nil, nil, Errorf(CodeKeyNotFound, "Key not found")
-	case info.IsDir():
-		return nil, nil, Errorf(CodeKeyNotFound, "Key not found (a folder, not a file)")
-	case !info.Mode().IsRegular():
-		return nil, nil, Errorf(CodeKeyNotFound, "Key not found (a %s, not a plain file)", fileKind(info.Mode()))
-	case info.Size() > d.maxValue():
-		return nil, nil, d.fileTooLarge(key)
+	if err == nil {
+		err = d.valueFile(key, info)
 	}
-	data, err := d.tree.readFile(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := openKeyFile(d.tree, p)
+	if err != nil {
+		return nil, nil, fsError("Could not read the file", err)
+	}
+	defer f.Close()
+	if info, err = f.Stat(); err != nil {
+		return nil, nil, fsError("Could not read the file", err)
+	}
+	if err := d.valueFile(key, info); err != nil {
+		return nil, nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, d.maxValue()+1))
 	if err != nil {
 		return nil, nil, fsError("Could not read the file", err)
 	}
@@ -216,6 +227,27 @@ func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 	}
 	return data, info, nil
 }
+
+// valueFile refuses what info describes unless it is a plain file that
+// may hold a value: nothing there, a folder, a pipe, socket or device is
+// no key (KEY_NOT_FOUND); a file over the value limit is too large.
+func (d *Dir) valueFile(key string, info fs.FileInfo) error {
+	switch {
+	case info == nil:
+		return Errorf(CodeKeyNotFound, "Key not found")
+	case info.IsDir():
+		return Errorf(CodeKeyNotFound, "Key not found (a folder, not a file)")
+	case !info.Mode().IsRegular():
+		return Errorf(CodeKeyNotFound, "Key not found (a %s, not a plain file)", fileKind(info.Mode()))
+	case info.Size() > d.maxValue():
+		return d.fileTooLarge(key)
+	}
+	return nil
+}
+
+// openKeyFile opens a key's file to read it; a variable so that tests
+// can change the file between the look and the open (export_test.go).
+var openKeyFile = (*treeFS).openToRead
 
 // A file dropped into the folder may be larger than any value kvd
 // accepts. It is neither served nor imported: its bytes in one SQLite

@@ -52,9 +52,15 @@ func (t *treeFS) lstat(p string) (fs.FileInfo, error) { return t.root.Lstat(t.re
 func (t *treeFS) stat(p string) (fs.FileInfo, error)  { return t.root.Stat(t.rel(p)) }
 func (t *treeFS) remove(p string) error               { return t.root.Remove(t.rel(p)) }
 func (t *treeFS) open(p string) (*os.File, error)     { return t.root.Open(t.rel(p)) }
-func (t *treeFS) readFile(p string) ([]byte, error)   { return t.root.ReadFile(t.rel(p)) }
 func (t *treeFS) mkdir(p string) error                { return t.root.Mkdir(t.rel(p), 0o750) }
 func (t *treeFS) rename(from, to string) error        { return t.root.Rename(t.rel(from), t.rel(to)) }
+
+// openToRead opens p for reading without waiting: opening a FIFO to
+// read would wait for a writer (for good, if none comes). A regular
+// file reads as ever.
+func (t *treeFS) openToRead(p string) (*os.File, error) {
+	return t.root.OpenFile(t.rel(p), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+}
 
 func (t *treeFS) readDir(p string) ([]fs.DirEntry, error) {
 	return fs.ReadDir(t.root.FS(), filepath.ToSlash(t.rel(p)))

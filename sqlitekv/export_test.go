@@ -1,6 +1,8 @@
 package sqlitekv
 
 import (
+	"os"
+
 	"github.com/ncruces/go-sqlite3/vfs"
 )
 
@@ -36,4 +38,16 @@ func SetCheckpointPages(background, writer int) (restore func()) {
 	oldBackground, oldWriter := backgroundCheckpointPages, writerCheckpointPages
 	backgroundCheckpointPages, writerCheckpointPages = background, writer
 	return func() { backgroundCheckpointPages, writerCheckpointPages = oldBackground, oldWriter }
+}
+
+// SetBeforeKeyFileOpen runs fn on a key file's path after directory mode
+// has looked at the file and before it opens it to read (swap the file
+// there), and returns what restores the plain open.
+func SetBeforeKeyFileOpen(fn func(path string)) (restore func()) {
+	old := openKeyFile
+	openKeyFile = func(t *treeFS, p string) (*os.File, error) {
+		fn(p)
+		return old(t, p)
+	}
+	return func() { openKeyFile = old }
 }

@@ -1,0 +1,113 @@
+package sqlitekv_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/internal/kvdtest"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// dirKvd serves kvd with a directory-mode database at <data>/tree; do
+// sends a request to its table "notes" and gives up after 5 s.
+func dirKvd(t *testing.T) (root string, do func(method, key, body string) (int, string)) {
+	t.Helper()
+	dir := t.TempDir()
+	root = filepath.Join(dir, "tree")
+	if err := os.MkdirAll(filepath.Join(root, "notes"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := kvdtest.Start(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	client := &http.Client{Timeout: 5 * time.Second}
+	return root, func(method, key, body string) (int, string) {
+		t.Helper()
+		target := srv.URL + "/api/v1/sqlite/kv/" + key + "?table=notes&db=" + url.QueryEscape(root)
+		req, _ := http.NewRequest(method, target, strings.NewReader(body))
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, key, err)
+		}
+		defer res.Body.Close()
+		data, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(data)
+	}
+}
+
+// swapForFIFO makes the next open of key's file to read find a FIFO in
+// its place, as if a person swapped it in just after kvd looked. Should
+// an open wait on it anyway, the cleanup lets it go (opening the FIFO to
+// write), so the test fails instead of hanging. It reports whether the
+// swap has happened.
+func swapForFIFO(t *testing.T, file string) (swappedYet func() bool) {
+	t.Helper()
+	swapped := false
+	restore := sqlitekv.SetBeforeKeyFileOpen(func(p string) {
+		if p != file || swapped {
+			return
+		}
+		swapped = true
+		fifo := filepath.Join(filepath.Dir(file), "fifo")
+		if err := syscall.Mkfifo(fifo, 0o640); err != nil {
+			t.Error(err)
+			return
+		}
+		if err := os.Rename(fifo, file); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Cleanup(func() {
+		restore()
+		if w, err := os.OpenFile(file, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	})
+	return func() bool { return swapped }
+}
+
+// A key's file swapped for a FIFO between kvd's look at it and its open
+// reads as a FIFO found by the look does: no key. A read answers at
+// once, and so does a write, which imports the file in the database's
+// owner first; the owner goes on serving the other keys.
+func TestKvd_DirModeAFIFOSwappedInIsNoValueAndHoldsNobody(t *testing.T) {
+	for _, method := range []string{"GET", "POST"} { // POST: incr, in the owner
+		t.Run(method, func(t *testing.T) {
+			root, do := dirKvd(t)
+			if status, body := do("PUT", "k", "1"); status != 200 {
+				t.Fatalf("PUT k: got %d %s, want 200", status, body)
+			}
+			swapped := swapForFIFO(t, filepath.Join(root, "notes", "k"))
+			key := "k"
+			if method == "POST" {
+				key = "k/incr"
+			}
+			status, body := do(method, key, "")
+			if !swapped() {
+				t.Fatal("the file was never opened to read: nothing was swapped")
+			}
+			if method == "GET" && (status != 404 || !strings.Contains(body, "named pipe")) {
+				t.Fatalf("GET of a key swapped for a FIFO: got %d %s, want 404 naming a named pipe", status, body)
+			}
+			if method == "POST" && status != 200 {
+				t.Fatalf("incr of a key swapped for a FIFO: got %d %s, want 200", status, body)
+			}
+			if status, body := do("PUT", "other", "v"); status != 200 {
+				t.Fatalf("PUT of another key after: got %d %s, want 200", status, body)
+			}
+		})
+	}
+}
