@@ -90,6 +90,25 @@ func (t *treeFS) createTemp(dir, prefix string) (*os.File, string, error) {
 	}
 }
 
+// takeOverMode gives tmp, the new bytes about to be renamed over p, the
+// permission bits of the file at p and, where kvd may (it runs as root or
+// owns p), its owner and group: a write changes a file's bytes, not who
+// may read or edit it. A new file keeps createTemp's 0600.
+func (t *treeFS) takeOverMode(p string, tmp *os.File) error {
+	info, err := t.lstat(p)
+	if err != nil || !info.Mode().IsRegular() {
+		return nil
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		// Chown first: it may clear mode bits. EPERM: kvd may not give the
+		// file away; it stays kvd's.
+		if err := tmp.Chown(int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, syscall.EPERM) {
+			return err
+		}
+	}
+	return tmp.Chmod(info.Mode().Perm())
+}
+
 // rmdir removes folder p if it is an empty folder, and never anything
 // else, whatever took its place meanwhile (the root's Remove would remove
 // a file as well).

@@ -169,7 +169,10 @@ func (d *Dir) stageFile(table, key string, value []byte) error {
 	if err != nil {
 		return fsError("Could not write the file", err)
 	}
-	_, werr := tmp.Write(value)
+	werr := d.tree.takeOverMode(p, tmp)
+	if werr == nil {
+		_, werr = tmp.Write(value)
+	}
 	if werr == nil {
 		werr = tmp.Sync()
 	}
