@@ -121,16 +121,9 @@ func (d *Dir) filePath(table, key string) (string, error) {
 // must not become a way out.
 func (d *Dir) confined(table, p string) error {
 	base := filepath.Join(d.root, table)
-	existing := filepath.Dir(p)
-	for {
-		if _, err := d.tree.lstat(existing); err == nil || existing == d.root {
-			break
-		}
-		existing = filepath.Dir(existing)
-	}
-	real, err := filepath.EvalSymlinks(existing)
+	existing, real, err := d.resolveExisting(p)
 	if err != nil {
-		return fsError("Could not resolve the key's folder", err)
+		return err
 	}
 	if real != base && real != d.root && !strings.HasPrefix(real, base+string(filepath.Separator)) {
 		return Errorf(CodeInvalidParameters, "Key leaves the table's folder (through a symlink)")
@@ -146,6 +139,43 @@ func (d *Dir) confined(table, p string) error {
 		return Errorf(CodeInvalidParameters, "Key names a symlink; directory mode serves plain files only")
 	}
 	return nil
+}
+
+// resolveExisting finds the deepest of p's folders that exists, and its
+// real path. Another program may remove that folder between the two
+// steps; the search then starts over, and a tree that keeps changing
+// under it leaves the key not found, as the steps run one at a time
+// would have found it.
+func (d *Dir) resolveExisting(p string) (existing, real string, err error) {
+	for range 3 {
+		existing = filepath.Dir(p)
+		for {
+			if _, err := d.tree.lstat(existing); err == nil || existing == d.root {
+				break
+			}
+			existing = filepath.Dir(existing)
+		}
+		if real, err = resolveFolder(existing); !vanished(err) {
+			break
+		}
+	}
+	switch {
+	case vanished(err):
+		return "", "", Errorf(CodeKeyNotFound, "Key not found (its folder was removed while kvd looked)")
+	case err != nil:
+		return "", "", fsError("Could not resolve the key's folder", err)
+	}
+	return existing, real, nil
+}
+
+// resolveFolder is filepath.EvalSymlinks; a variable so that tests can
+// remove the folder just before it runs (export_test.go).
+var resolveFolder = filepath.EvalSymlinks
+
+// vanished reports whether err says a path (or a folder on the way) is
+// not there: another program removed it, or put a file in a folder's place.
+func vanished(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // holdsCache reports whether folder is a directory-mode database's own:
@@ -208,7 +238,10 @@ func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 		return nil, nil, err
 	}
 	f, err := openKeyFile(d.tree, p)
-	if err != nil {
+	switch {
+	case vanished(err): // removed since the look
+		return nil, nil, Errorf(CodeKeyNotFound, "Key not found")
+	case err != nil:
 		return nil, nil, fsError("Could not read the file", err)
 	}
 	defer f.Close()

@@ -111,3 +111,46 @@ func TestKvd_DirModeAFIFOSwappedInIsNoValueAndHoldsNobody(t *testing.T) {
 		})
 	}
 }
+
+// A key's folders removed by another program between kvd's finding the
+// key's folder and resolving it leave the key as if the steps had run one
+// at a time: a read or delete answers 404 KEY_NOT_FOUND, a write makes
+// the folders again.
+func TestKvd_DirModeAFolderRemovedWhileKvdLooksIsNoKey(t *testing.T) {
+	for _, c := range []struct {
+		method string
+		status int
+		want   string
+	}{
+		{"GET", 404, "KEY_NOT_FOUND"},
+		{"DELETE", 404, "KEY_NOT_FOUND"},
+		{"PUT", 200, `"created":true`},
+	} {
+		t.Run(c.method, func(t *testing.T) {
+			root, do := dirKvd(t)
+			if status, body := do("PUT", "a%2Fb%2Fk", "1"); status != 200 {
+				t.Fatalf("PUT a/b/k: got %d %s, want 200", status, body)
+			}
+			folder, removed := filepath.Join(root, "notes", "a", "b"), false
+			restore := sqlitekv.SetBeforeResolveFolder(func(f string) {
+				if f == folder && !removed {
+					removed = true
+					if err := os.RemoveAll(filepath.Join(root, "notes", "a")); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			defer restore()
+			status, body := do(c.method, "a%2Fb%2Fk", "2")
+			if !removed {
+				t.Fatal("the key's folder was never resolved: nothing was removed")
+			}
+			if status != c.status || !strings.Contains(body, c.want) {
+				t.Fatalf("%s after its folder was removed: got %d %s, want %d %s", c.method, status, body, c.status, c.want)
+			}
+			if data, _ := os.ReadFile(folder + "/k"); c.method == "PUT" && string(data) != "2" {
+				t.Fatalf("file after the PUT: got %q, want 2", data)
+			}
+		})
+	}
+}

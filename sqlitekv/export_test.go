@@ -51,3 +51,15 @@ func SetBeforeKeyFileOpen(fn func(path string)) (restore func()) {
 	}
 	return func() { openKeyFile = old }
 }
+
+// SetBeforeResolveFolder runs fn on the folder directory mode found for a
+// key just before it resolves the folder's symlinks (remove it there), and
+// returns what restores the plain resolution.
+func SetBeforeResolveFolder(fn func(folder string)) (restore func()) {
+	old := resolveFolder
+	resolveFolder = func(folder string) (string, error) {
+		fn(folder)
+		return old(folder)
+	}
+	return func() { resolveFolder = old }
+}
