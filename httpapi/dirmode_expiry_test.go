@@ -33,7 +33,7 @@ func historyOps(t *testing.T, ts *testServer, key, q string) []string {
 // sweepDir runs one sweep of the directory-mode database at root.
 func sweepDir(t *testing.T, ts *testServer, root string) {
 	t.Helper()
-	db, err := ts.Registry.Open(root, false, true)
+	db, err := ts.Registry.Open(t.Context(), root, false, true)
 	if err != nil {
 		t.Fatal(err)
 	}
