@@ -82,7 +82,7 @@ func parseConfig(args []string, environ []string, stderr io.Writer) (config, err
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", 30*time.Second, "how often each database removes expired keys and old history (0: never)")
 	fs.DurationVar(&c.readTimeout, "read-timeout", httpapi.DefaultReadTimeout, "how long a request body may take to arrive before 408 (raise it for large uploads over slow links)")
 	fs.IntVar(&c.maxConnections, "max-connections", 0, "client connections kept open; past it a new one replaces the stalest idle or stalled one (0: RLIMIT_NOFILE less room for --max-open-dbs databases)")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish on SIGTERM")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests may finish, then how long the databases may take to close (a window each)")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, keep serving this long with /readyz answering 503 before draining (for load balancers)")
 	fs.StringVar(&c.authTokenFile, "auth-token-file", "", "file of bearer tokens, one per line; reread on SIGHUP (empty: no auth)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with, TLS 1.2 at least; reread on SIGHUP (empty: plain HTTP)")
