@@ -52,8 +52,9 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 
 // closingDB is a database Shutdown waits for.
 type closingDB struct {
-	path string
-	done <-chan struct{}
+	path    string
+	done    <-chan struct{}
+	opening bool // still being opened: nothing of it was acknowledged yet
 }
 
 // markClosed refuses later Opens and hands Shutdown the open databases
@@ -75,16 +76,23 @@ func (r *Registry) markClosed() (open []*DB, pending []closingDB, first bool) {
 		pending = append(pending, closingDB{path: path, done: done})
 	}
 	for path, o := range r.opening {
-		pending = append(pending, closingDB{path: path, done: o.done})
+		pending = append(pending, closingDB{path: path, done: o.done, opening: true})
 	}
 	return open, pending, true
 }
 
 // waitClosed waits for each database until ctx ends, then logs those
-// still closing and returns their paths.
+// still closing and returns their paths. A database still being opened
+// then (its file locked by another program, a long upgrade) is only
+// logged: it holds no write kvd acknowledged, and its open, a
+// transaction of SQLite's, is undone as by a crash.
 func (r *Registry) waitClosed(ctx context.Context, pending []closingDB) (late []string) {
 	for _, c := range pending {
-		if !closedBy(ctx, c.done) {
+		switch {
+		case closedBy(ctx, c.done):
+		case c.opening:
+			r.cfg.Logger.Warn("database still opening at shutdown; left to the exit", "db", c.path)
+		default:
 			r.cfg.Logger.Error("database did not close in time; left to the exit", "db", c.path)
 			late = append(late, c.path)
 		}

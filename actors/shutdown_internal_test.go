@@ -3,11 +3,14 @@ package actors
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kvd/kvd/sqlitekv"
+	"github.com/ncruces/go-sqlite3"
 )
 
 func newBareRegistry(tb testing.TB) *Registry {
@@ -78,4 +81,37 @@ func TestShutdown_GivesUpOnAStuckDatabaseAtTheDeadline(t *testing.T) {
 	if err := sqlitekv.CheckIntegrity(healthy.Path()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A database still being opened at the deadline (its file locked by
+// another program) holds no acknowledged write: it is logged, not an
+// error, so a stop during a slow first open is not a failed stop.
+func TestShutdown_AnOpenStillUnderWayIsNoFailure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out SQLite's 5 s busy timeout")
+	}
+	reg := newBareRegistry(t)
+	path := filepath.Join(reg.cfg.Resolver.DataDir(), "locked.db")
+	locker, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	if err := locker.Exec(`PRAGMA locking_mode = EXCLUSIVE; CREATE TABLE t(x); INSERT INTO t VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		_, err := reg.Open(context.Background(), "locked", false, false)
+		opened <- err
+	}()
+	for !reg.isOpening(path) {
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := reg.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown while an open is held up elsewhere: got %v, want nil", err)
+	}
+	<-opened // the open ends with the busy timeout, before the folder goes
 }
