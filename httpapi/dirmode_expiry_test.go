@@ -3,9 +3,11 @@ package httpapi_test
 import (
 	"encoding/base64"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -101,5 +103,48 @@ func TestDirMode_AnUnchangedFileExpiresWithItsTTL(t *testing.T) {
 	}
 	if got, want := fmt.Sprint(historyOps(t, ts, "rewritten", q)), "[set new expire <nil> set old]"; got != want {
 		t.Fatalf("history of rewritten: got %s, want %s", got, want)
+	}
+}
+
+// A FIFO or a folder a person put where an expired key's file was is
+// theirs: it reads as no key, recorded as a file removed by hand, and
+// neither the sweep nor a read that finds the key expired removes it.
+func TestDirMode_WhatAPersonPutInAnExpiredFilesPlaceStays(t *testing.T) {
+	for _, expireBy := range []string{"sweep", "get"} {
+		t.Run(expireBy, func(t *testing.T) {
+			ts, root, q := dirServer(t)
+			wantStatus(t, ts.do(t, "PUT", kv("fifo", q+"&ttl=2"), "old"), 200)
+			wantStatus(t, ts.do(t, "PUT", kv("folder", q+"&ttl=2"), "old"), 200)
+			fifo, folder := filepath.Join(root, "notes", "fifo"), filepath.Join(root, "notes", "folder")
+			os.Remove(fifo)
+			os.Remove(folder)
+			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(folder, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			ts.Clock.Advance(3 * time.Second)
+			switch expireBy {
+			case "sweep":
+				sweepDir(t, ts, root)
+			case "get":
+				for _, key := range []string{"fifo", "folder"} {
+					if r := ts.do(t, "GET", kv(key, q), ""); r.Status != 404 {
+						t.Fatalf("GET %s: got %d %s, want 404", key, r.Status, r.Body)
+					}
+				}
+			}
+			wantStatus(t, ts.do(t, "PUT", kv("later", q), "x"), 200) // what the read queued is done
+			if info, err := os.Lstat(fifo); err != nil || info.Mode().Type() != fs.ModeNamedPipe {
+				t.Fatalf("the FIFO after the old TTL: %v, %v", info, err)
+			}
+			if info, err := os.Lstat(folder); err != nil || !info.IsDir() {
+				t.Fatalf("the folder after the old TTL: %v, %v", info, err)
+			}
+			if got, want := fmt.Sprint(historyOps(t, ts, "fifo", q)), "[import <nil> set old]"; got != want {
+				t.Fatalf("history: got %s, want %s (the key's file gone, as when removed by hand)", got, want)
+			}
+		})
 	}
 }

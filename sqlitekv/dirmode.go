@@ -367,7 +367,7 @@ func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
 		return Entry{}, false, cacheErr
 	}
 	data, info, err := d.readFile(table, key)
-	if cacheErr == nil && cached.expired(d.cache.opts.Now().UnixMilli()) && d.holdsExpired(cached, data, err) {
+	if cacheErr == nil && cached.expired(d.cache.opts.Now().UnixMilli()) && d.holdsExpired(table, key, cached, data, err) {
 		return Entry{}, false, Errorf(CodeKeyExpired, "Key expired")
 	}
 	if err != nil {
@@ -382,12 +382,23 @@ func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
 
 // holdsExpired reports whether a key's file, read as data (or failing
 // with readErr), is still what its expired row holds, or is gone: only
-// then may the expiry remove it.
-func (d *Dir) holdsExpired(row Entry, data []byte, readErr error) bool {
+// then may the expiry remove it. A FIFO, socket or folder a person put in
+// its place reads as no key too, but it is theirs, not the expired value.
+func (d *Dir) holdsExpired(table, key string, row Entry, data []byte, readErr error) bool {
 	if readErr != nil {
-		return CodeOf(readErr) == CodeKeyNotFound
+		return CodeOf(readErr) == CodeKeyNotFound && d.nothingAt(table, key)
 	}
 	return bytes.Equal(row.Value, data)
+}
+
+// nothingAt reports whether nothing at all is where key's file goes.
+func (d *Dir) nothingAt(table, key string) bool {
+	p, err := d.filePath(table, key)
+	if err != nil {
+		return CodeOf(err) == CodeKeyNotFound // its folder is gone
+	}
+	info, err := d.tree.lstatKeyFile(p, "Could not read the file")
+	return err == nil && info == nil
 }
 
 // Sync brings the cache in line with key's file (owner only): a file
@@ -428,7 +439,7 @@ func (d *Dir) Sync(table, key string) error {
 			return t.delete(key)
 		case tooLarge:
 			return nil
-		case ferr != nil && exists: // removed behind our back
+		case ferr != nil && held: // removed behind our back, or a FIFO or folder put in its place
 			if _, _, err := w.appendHistory(t, key, OpImport, nil, true); err != nil {
 				return err
 			}
@@ -453,7 +464,7 @@ func (d *Dir) leftToExpiry(t *writeTable, key string, data []byte, ferr error) (
 	if err != nil {
 		return false, err
 	}
-	return d.holdsExpired(row, data, ferr), nil
+	return d.holdsExpired(t.name.name, key, row, data, ferr), nil
 }
 
 // Rebuild rescans the table's folder (owner only): every file is synced,
