@@ -161,22 +161,8 @@ func TestRegistry_AnOpenHeldUpElsewhereHoldsUpNothingElse(t *testing.T) {
 	}
 	reg := NewRegistry(Config{Resolver: resolver})
 	defer reg.Close()
-	locker, err := sqlite3.Open(filepath.Join(resolver.DataDir(), "locked.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	locker, opened := holdUpAnOpen(t, reg, "locked")
 	defer locker.Close()
-	if err := locker.Exec(`PRAGMA locking_mode = EXCLUSIVE; CREATE TABLE t(x); INSERT INTO t VALUES (1)`); err != nil {
-		t.Fatal(err)
-	}
-	opened := make(chan error, 1)
-	go func() {
-		_, err := reg.Open(context.Background(), "locked", false, false)
-		opened <- err
-	}()
-	for !reg.isOpening(filepath.Join(resolver.DataDir(), "locked.db")) {
-		runtime.Gosched()
-	}
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -205,6 +191,32 @@ func TestRegistry_AnOpenHeldUpElsewhereHoldsUpNothingElse(t *testing.T) {
 		t.Fatalf("open once the lock is gone: %v", err)
 	}
 	db.Release()
+}
+
+// holdUpAnOpen makes the database name in reg's data directory, holds it
+// with an exclusive lock on another connection (locker, to close), and
+// starts an open of it, which waits out SQLite's busy timeout and then
+// sends its error to opened; it returns once that open is under way.
+func holdUpAnOpen(tb testing.TB, reg *Registry, name string) (locker *sqlite3.Conn, opened <-chan error) {
+	tb.Helper()
+	path := filepath.Join(reg.cfg.Resolver.DataDir(), name+".db")
+	locker, err := sqlite3.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := locker.Exec(`PRAGMA locking_mode = EXCLUSIVE; CREATE TABLE t(x); INSERT INTO t VALUES (1)`); err != nil {
+		locker.Close()
+		tb.Fatal(err)
+	}
+	result := make(chan error, 1)
+	go func() {
+		_, err := reg.Open(context.Background(), name, false, false)
+		result <- err
+	}()
+	for !reg.isOpening(path) {
+		runtime.Gosched()
+	}
+	return locker, result
 }
 
 func (r *Registry) isOpening(path string) bool {

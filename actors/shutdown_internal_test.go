@@ -3,14 +3,11 @@ package actors
 import (
 	"context"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kvd/kvd/sqlitekv"
-	"github.com/ncruces/go-sqlite3"
 )
 
 func newBareRegistry(tb testing.TB) *Registry {
@@ -91,23 +88,8 @@ func TestShutdown_AnOpenStillUnderWayIsNoFailure(t *testing.T) {
 		t.Skip("waits out SQLite's 5 s busy timeout")
 	}
 	reg := newBareRegistry(t)
-	path := filepath.Join(reg.cfg.Resolver.DataDir(), "locked.db")
-	locker, err := sqlite3.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	locker, opened := holdUpAnOpen(t, reg, "locked")
 	defer locker.Close()
-	if err := locker.Exec(`PRAGMA locking_mode = EXCLUSIVE; CREATE TABLE t(x); INSERT INTO t VALUES (1)`); err != nil {
-		t.Fatal(err)
-	}
-	opened := make(chan error, 1)
-	go func() {
-		_, err := reg.Open(context.Background(), "locked", false, false)
-		opened <- err
-	}()
-	for !reg.isOpening(path) {
-		runtime.Gosched()
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if err := reg.Shutdown(ctx); err != nil {
