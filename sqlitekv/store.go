@@ -281,7 +281,10 @@ func (s *Store) withReader(ctx context.Context, fn func(*reader) error) error {
 	if errors.Is(err, sqlite3.ERROR) {
 		// Most likely statements that outlived their table, which another
 		// program dropped (SQLite prepares them again, and finds no
-		// table): prepared afresh, they read the table as missing.
+		// table): prepared afresh, they read the table as missing. The
+		// retry reads nothing twice: it succeeds only if the whole table
+		// is gone, and then reads nothing (a table missing a part of it
+		// is refused, shapeError).
 		r.forgetTables()
 		err = fn(r)
 	}

@@ -224,8 +224,8 @@ func (f *bufferedWAL) flush() error {
 // that continue a log (written past its header) follow every byte before
 // them, so a file that ends short of them was cut. The commit fails then,
 // nothing is written, and the writer closes without checkpointing
-// (logWasCut), which leaves the database file as its last checkpoint made
-// it. The size comes from lseek, which leaves the file's times unseen
+// (Writer.close), which leaves the database file as its last checkpoint
+// made it. The size comes from lseek, which leaves the file's times unseen
 // (inode_linux.go).
 func (f *bufferedWAL) checkNotCut() error {
 	if f.at == 0 {
