@@ -52,6 +52,23 @@ func TestIncr_RejectsBadDeltaAndNonNumericValues(t *testing.T) {
 	}
 }
 
+// A key that holds JSON null is an initialized counter, as the seed page
+// says and as null under a path already was: incr counts it from 0. The
+// text "null" is no number.
+func TestIncr_OfAStoredJSONNullCountsFromZero(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	wantStatus(t, ts.do(t, "PUT", kv("n", q), "null", "Content-Type", "application/json"), 200)
+	if m := ts.do(t, "POST", kv("n/incr", q+"&delta=5"), "").JSON(t); m["previous"] != 0.0 || m["value"] != 5.0 {
+		t.Fatalf("incr of JSON null: got %v, want previous 0, value 5", m)
+	}
+	if r := ts.do(t, "GET", kv("n", "db=app"), ""); string(r.Body) != "5" || r.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("after: got %q (%s), want 5 as JSON", r.Body, r.Header.Get("Content-Type"))
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("t", q), "null", "Content-Type", "text/plain"), 200)
+	wantError(t, ts.do(t, "POST", kv("t/incr", q), ""), 400, "INVALID_PARAMETERS")
+}
+
 func TestIncr_OverflowLeavesValueUnchanged(t *testing.T) {
 	ts := newTestServer(t)
 	q := "db=app&create_db_if_missing=true"

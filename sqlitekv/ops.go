@@ -221,7 +221,7 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 				next.ContentType = contentTypeJSON
 			}
 		} else {
-			res, next.Value, err = incrCounter(cur.Value, exists, req.Delta)
+			res, next.Value, err = incrCounter(cur, exists, req.Delta)
 		}
 		if err != nil {
 			return err
@@ -239,10 +239,12 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 	return res, err
 }
 
-func incrCounter(value []byte, exists bool, delta int64) (IncrResult, []byte, error) {
+// incrCounter adds delta to the counter cur holds: none (a new key) and a
+// stored JSON null count as 0, as null does under a path (jsonIncr).
+func incrCounter(cur Entry, exists bool, delta int64) (IncrResult, []byte, error) {
 	var res IncrResult
-	if exists {
-		n, err := parseCounter(value)
+	if exists && !isJSONNull(cur) {
+		n, err := parseCounter(cur.Value)
 		if err != nil {
 			return res, nil, err
 		}
@@ -254,6 +256,10 @@ func incrCounter(value []byte, exists bool, delta int64) (IncrResult, []byte, er
 	}
 	res.Value = n
 	return res, strconv.AppendInt(nil, n, 10), nil
+}
+
+func isJSONNull(e Entry) bool {
+	return IsJSONContentType(e.ContentType) && string(bytes.TrimSpace(e.Value)) == "null"
 }
 
 // mayBuildOn refuses a write that builds on key's value (incr, an array
