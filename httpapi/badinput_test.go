@@ -180,6 +180,8 @@ func TestBadInput_EveryHostileRequestGetsA4xxJSONError(t *testing.T) {
 		{"POST", batchPath + "get?" + ok, `{"keys":["` + strings.Repeat("k", 1025) + `"]}`, 400, "INVALID_PARAMETERS", nil},
 		{"POST", batchPath + "delete?" + ok, `"keys"`, 400, "INVALID_PARAMETERS", nil},
 		{"POST", "/api/v1/sqlite/kv/rollback?" + ok + "&to_timestamp=1", `{"keys":"all"}`, 400, "INVALID_PARAMETERS", nil},
+		{"POST", "/api/v1/sqlite/kv/rollback?" + ok + "&to_timestamp=1&confirm=true", `{}`, 400, "INVALID_PARAMETERS", nil},
+		{"POST", "/api/v1/sqlite/kv/rollback?" + ok + "&to_timestamp=1&confirm=", `{}`, 400, "INVALID_PARAMETERS", nil},
 		// routes and methods
 		{"PATCH", kv("k", ok), "", 405, "METHOD_NOT_ALLOWED", nil},
 		{"GET", kv("k/incr", ok), "", 405, "METHOD_NOT_ALLOWED", nil},

@@ -182,7 +182,7 @@ func TestCAS_ETagHeadersOnEveryKeyWrite(t *testing.T) {
 	for _, c := range []struct{ path, body string }{
 		{kv("batch/set", q), `{"items":[{"key":"n","value":"7"}]}`},
 		{kv("batch/delete", q), `{"keys":["n"]}`},
-		{kv("rollback", "db=app&to_timestamp=1&confirm=true"), ""},
+		{kv("rollback", "db=app&to_timestamp=1&confirm=yes"), ""},
 		{"/api/v1/sqlite/db/create?path=other", ""},
 	} {
 		r := ts.do(t, "POST", c.path, c.body, "If-Match", stale)

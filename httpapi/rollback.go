@@ -142,6 +142,12 @@ func (s *Server) parseRollbackTable(r *http.Request, t target) (req sqlitekv.Rol
 	if err != nil {
 		return req, ref, err
 	}
+	// Only yes applies, and it must be said so: confirm=true from a client
+	// that means "apply" would otherwise be a dry run its client takes
+	// for done.
+	if confirm := t.q.Get("confirm"); t.q.has("confirm") && confirm != "yes" {
+		return req, ref, invalidParam("confirm must be yes to apply the rollback (leave it out for a dry run), not %q", confirm)
+	}
 	req.DryRun = dry || t.q.Get("confirm") != "yes"
 	if req.NoHistory, err = t.q.noHistory(); err != nil {
 		return req, ref, err
