@@ -110,6 +110,19 @@ func fillDisk(t *testing.T, dir string) (free func()) {
 	return func() { os.Remove(filler) }
 }
 
+// fillDiskLeaving fills the filesystem of dir as fillDisk does, but for
+// about room bytes, and returns a function that frees the space again.
+func fillDiskLeaving(t *testing.T, dir string, room int64) (free func()) {
+	t.Helper()
+	reserve := filepath.Join(dir, "reserve")
+	if err := os.WriteFile(reserve, make([]byte, room), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	free = fillDisk(t, dir)
+	os.Remove(reserve)
+	return free
+}
+
 func TestDirMode_FailedGroupCommitChangesNoFile(t *testing.T) {
 	ts, mnt, q := tmpfsServer(t, "size=2m")
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "before"), 200)

@@ -117,13 +117,7 @@ func TestDiskFull_WritesFailClearlyReadsGoOnWritesResume(t *testing.T) {
 func TestDiskFull_DirectoryModeFileWriteAnswers507(t *testing.T) {
 	ts, mnt, q := tmpfsServer(t, "size=2m")
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "before"), 200)
-	// Leave room for the cache's COMMIT, not for the value's file.
-	reserve := filepath.Join(mnt, "reserve")
-	if err := os.WriteFile(reserve, make([]byte, 48<<10), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	free := fillDisk(t, mnt)
-	os.Remove(reserve)
+	free := fillDiskLeaving(t, mnt, 48<<10) // room for the cache's COMMIT, not for the value's file
 	value := strings.Repeat("x", 128<<10)
 	r := ts.do(t, "PUT", kv("k", q), value)
 	wantError(t, r, 507, "STORAGE_FULL")
@@ -187,12 +181,7 @@ func TestDiskFull_BackupAnswers507(t *testing.T) {
 	for i := range 4 {
 		wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("k%d", i), "db=app&history=false&create_db_if_missing=true"), strings.Repeat("v", 64<<10)), 200)
 	}
-	reserve := filepath.Join(dir, "reserve")
-	if err := os.WriteFile(reserve, make([]byte, 128<<10), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	free := fillDisk(t, dir)
-	os.Remove(reserve)
+	free := fillDiskLeaving(t, dir, 128<<10)
 	r := ts.do(t, "GET", "/api/v1/sqlite/db/backup?db=app", "")
 	wantError(t, r, 507, "STORAGE_FULL")
 	if msg := r.JSON(t)["message"]; !contains(msg, "the backup was not made") {
@@ -218,12 +207,7 @@ func TestDiskFull_BackupLeavesTheWritesRoom(t *testing.T) {
 		wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("k%d", i), "db=app&history=false&create_db_if_missing=true"), strings.Repeat("v", 64<<10)), 200)
 	}
 	files := sizeOf(t, filepath.Join(dir, "app.db")) + sizeOf(t, filepath.Join(dir, "app.db-wal"))
-	room := filepath.Join(dir, "room")
-	if err := os.WriteFile(room, make([]byte, files+200<<10), 0o600); err != nil { // room for the copy, less than 5% (410 KiB) beside it
-		t.Fatal(err)
-	}
-	free := fillDisk(t, dir)
-	os.Remove(room)
+	free := fillDiskLeaving(t, dir, files+200<<10) // room for the copy, less than 5% (410 KiB) beside it
 
 	r := ts.do(t, "GET", "/api/v1/sqlite/db/backup?db=app", "")
 	wantError(t, r, 507, "STORAGE_FULL")
