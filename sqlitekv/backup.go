@@ -20,10 +20,6 @@ import (
 // its start, compacted and without a WAL.
 func (s *Store) Backup(ctx context.Context) (*os.File, error) {
 	dir := filepath.Dir(s.path)
-	if size := s.fileBytes(); !roomForCopy(dir, size) {
-		return nil, &Error{Code: CodeStorageFull, Message: fmt.Sprintf(
-			"Disk is too full for a backup: a copy of this database (up to %d bytes) would leave its writes less than 5%% of the disk; the backup was not made", size)}
-	}
 	tmp, err := os.CreateTemp(dir, ".kvd-backup-*.tmp")
 	if err != nil {
 		return nil, backupError("Could not create the backup file", err, storageFull(err))
@@ -32,6 +28,12 @@ func (s *Store) Backup(ctx context.Context) (*os.File, error) {
 	defer os.Remove(tmp.Name()) // once reopened below, the handle still reads it
 	err = s.withReader(ctx, func(r *reader) error {
 		r.endSnapshot() // VACUUM takes its own, and refuses to run inside a transaction
+
+		size := r.databaseBytes() // what the copy takes at most
+		if !roomForCopy(dir, size) {
+			return &Error{Code: CodeStorageFull, Message: fmt.Sprintf(
+				"Disk is too full for a backup: a copy of this database (up to %d bytes) would leave its writes less than 5%% of the disk; the backup was not made", size)}
+		}
 		stmt, _, err := r.conn.Prepare(`VACUUM INTO ?`)
 		if err != nil {
 			return dbError(err)
@@ -42,7 +44,7 @@ func (s *Store) Backup(ctx context.Context) (*os.File, error) {
 			// misses its errno, see fullDisk) and SQLite empties the copy
 			// as it fails, so the folder is asked whether a copy of the
 			// database's size would fit (it is at most that).
-			full := storageFull(err) || (errors.Is(err, sqlite3.IOERR) && noRoomIn(dir, max(r.databaseBytes(), minRoom)))
+			full := storageFull(err) || (errors.Is(err, sqlite3.IOERR) && noRoomIn(dir, max(size, minRoom)))
 			return backupError("Backup failed", fmt.Errorf("vacuum into %s: %w", tmp.Name(), err), full)
 		}
 		return nil
@@ -71,18 +73,6 @@ func roomForCopy(dir string, size int64) bool {
 	}
 	free, total := st.Bavail*uint64(st.Bsize), st.Blocks*uint64(st.Bsize)
 	return free >= uint64(size)+min(total/20, 1<<30)
-}
-
-// fileBytes is the size of the database file and its WAL: at most what
-// a compacted copy takes.
-func (s *Store) fileBytes() int64 {
-	var n int64
-	for _, name := range []string{s.path, s.path + "-wal"} {
-		if info, err := os.Stat(name); err == nil {
-			n += info.Size()
-		}
-	}
-	return n
 }
 
 // backupError is a full disk's 507, as for a write, or else what failed.
