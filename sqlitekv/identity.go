@@ -162,14 +162,10 @@ func (id *fileIdentity) checkForRead() error {
 // that found it, and the read is a 503 to retry on the database opened
 // afresh; any other failure stays what it was.
 func (id *fileIdentity) readFailed(err error) error {
-	if err == nil || !errors.Is(err, sqlite3.IOERR) && !errors.Is(err, sqlite3.CORRUPT) {
+	if err == nil || !errors.Is(err, sqlite3.IOERR) && !errors.Is(err, sqlite3.CORRUPT) || id.logIntact() {
 		return err
 	}
-	if logShorterThanIndex(id.path) {
-		id.logCut.Store(true)
-		return errLogCut
-	}
-	return err
+	return errLogCut
 }
 
 // logIntact reports whether a checkpoint may copy the log into the
