@@ -8,7 +8,6 @@ import (
 	"iter"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // mirror keeps values outside SQLite in step with a Writer. stageFile and
@@ -233,7 +232,7 @@ func (t *treeFS) refuseDatabaseFile(p string, value []byte) error {
 func (t *treeFS) lstatKeyFile(p, what string) (fs.FileInfo, error) {
 	info, err := t.lstat(p)
 	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+	case vanished(err):
 		return nil, nil
 	case err != nil:
 		return nil, fsError(what, err)
