@@ -127,18 +127,22 @@ func TestBufferedWAL_ReadsSeeEveryWrite(t *testing.T) {
 	}
 }
 
-// A commit larger than the buffer's bound is written as it goes.
+// A commit larger than the buffer's bound is written as it goes, and the
+// buffer never grows much past the bound.
 func TestBufferedWAL_BoundsItsMemory(t *testing.T) {
 	m := &memFile{}
 	f := &bufferedWAL{File: m}
-	frame := make([]byte, 1<<20)
-	for i := range walBufferLimit>>20 + 1 {
-		if _, err := f.WriteAt(frame, int64(i)<<20); err != nil {
+	frame := make([]byte, 4096)
+	for i := range 3 * walBufferLimit / len(frame) {
+		if _, err := f.WriteAt(frame, int64(i*len(frame))); err != nil {
 			t.Fatal(err)
 		}
+		if cap(f.buf) > walBufferLimit*3/2 {
+			t.Fatalf("after %d frames the buffer holds %d bytes of room, want about %d at most", i+1, cap(f.buf), walBufferLimit)
+		}
 	}
-	if m.writes != 1 || len(f.buf) != 1<<20 {
-		t.Errorf("got %d writes and %d bytes held, want 1 write and one frame held", m.writes, len(f.buf))
+	if m.writes != 2 || len(f.buf) != walBufferLimit {
+		t.Errorf("got %d writes and %d bytes held, want 2 writes and %d bytes held", m.writes, len(f.buf), walBufferLimit)
 	}
 }
 
