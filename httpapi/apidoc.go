@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/kvd/kvd/sqlitekv"
 )
 
 // The OpenAPI 3 document is built from the tables below, and a test checks
@@ -218,7 +220,7 @@ func apiOperation(op apiOp) obj {
 	switch op.body {
 	case "":
 	case "raw":
-		o["requestBody"] = obj{"description": "The value, stored byte for byte; its Content-Type is kept (JSON only when valid).",
+		o["requestBody"] = obj{"description": "The value, stored byte for byte; its Content-Type is kept (JSON only when valid). JSON nested deeper than " + strconv.Itoa(sqlitekv.MaxJSONDepth) + " levels, sent as JSON or without a Content-Type, is a 400.",
 			"content": obj{"*/*": obj{"schema": obj{"type": "string", "format": "binary"}}}}
 	case "value":
 		o["requestBody"] = obj{"required": true, "content": obj{"application/json": obj{"schema": obj{"description": "One JSON value."}}}}

@@ -83,6 +83,9 @@ func (s *Server) parseArray(r *http.Request, t target, op string) (req sqlitekv.
 		if req.Value, err = readBody(r, s.cfg.MaxValueBytes); err != nil {
 			return req, ref, err
 		}
+		if sqlitekv.JSONTooDeep(req.Value) {
+			return req, ref, sqlitekv.ErrJSONTooDeep
+		}
 		if !json.Valid(req.Value) { // its text is checked next, naming what is wrong
 			return req, ref, invalidParam("The body must be one JSON value (the element)")
 		}

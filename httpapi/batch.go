@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -110,6 +111,9 @@ func (s *Server) parseBatchItems(r *http.Request) ([]sqlitekv.BatchItem, error) 
 			declared = *in.ContentType
 		}
 		if item.ContentType, err = sqlitekv.InferContentType(declared, item.Value); err != nil {
+			if errors.Is(err, sqlitekv.ErrJSONTooDeep) {
+				return nil, invalidParam("Invalid JSON body: %s.value is JSON nested deeper than %d levels, more than kvd reads", where, sqlitekv.MaxJSONDepth)
+			}
 			return nil, invalidParam("Invalid JSON body: %s.content_type: %s", where, messageOf(err))
 		}
 		if item.TTL, err = batchTTL(in.TTL); err != nil {

@@ -170,6 +170,10 @@ func (s *Server) parsePut(r *http.Request, t target) (req sqlitekv.PutRequest, r
 	if req.Path.Given() {
 		// Spliced into a JSON document: it must be JSON, and say what it
 		// was sent as (checkJSONText names bytes that are not UTF-8).
+		if sqlitekv.JSONTooDeep(req.Value) { // sent as text/plain, say
+			err = sqlitekv.ErrJSONTooDeep
+			return
+		}
 		if !json.Valid(req.Value) {
 			err = invalidParam("A write under path needs a JSON body")
 			return

@@ -55,7 +55,11 @@ func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
 		changed := true
 		switch req.Op {
 		case OpPush:
-			arr = append(arr, compactJSON(req.Value))
+			el := compactJSON(req.Value)
+			if len(req.Path) == 0 && nestingDepth(el) >= MaxJSONDepth { // the array is one level more
+				return errBuildsTooDeep // under a path, jsonSet checks the document it builds
+			}
+			arr = append(arr, el)
 		case OpPop:
 			if len(arr) == 0 {
 				changed = false

@@ -95,10 +95,14 @@ func indexOf(seg string) int {
 	return n
 }
 
-// ValidJSON reports whether b is exactly one JSON value. JSON is UTF-8
-// (RFC 8259 section 8.1), which json.Valid does not check inside strings:
-// a value with other bytes there is no JSON a client could parse.
-func ValidJSON(b []byte) bool { return utf8.Valid(b) && json.Valid(b) }
+// ValidJSON reports whether b is exactly one JSON value, as kvd takes
+// JSON. JSON is UTF-8 (RFC 8259 section 8.1), which json.Valid does not
+// check inside strings: a value with other bytes there is no JSON a
+// client could parse. It nests at most MaxJSONDepth levels, so that an
+// answer holding it can be read.
+func ValidJSON(b []byte) bool {
+	return utf8.Valid(b) && json.Valid(b) && nestingDepth(b) <= MaxJSONDepth
+}
 
 var errNotJSON = Errorf(CodeInvalidParameters, "Stored value is not JSON")
 
@@ -210,6 +214,9 @@ func jsonSet(doc []byte, p JSONPath, value []byte) ([]byte, error) {
 	out := make([]byte, 0, len(doc)-len(node)+len(replacement))
 	out = append(append(append(out, doc[:start]...), replacement...), doc[end:]...)
 	if !ValidJSON(out) {
+		if nestingDepth(out) > MaxJSONDepth {
+			return nil, errBuildsTooDeep
+		}
 		return nil, Errorf(CodeInvalidParameters, "Cannot set JSON path %s in this document", p)
 	}
 	return out, nil

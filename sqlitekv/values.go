@@ -65,16 +65,28 @@ func InferContentType(declared string, body []byte) (string, error) {
 			return declared, nil
 		}
 	}
+	switch label := sniffContentType(body); {
+	case label == contentTypeJSON && declared != "":
+		return declared, nil
+	case label == contentTypeText && JSONTooDeep(body):
+		// Labelled text, a document would come back as a string.
+		return "", ErrJSONTooDeep
+	default:
+		return label, nil
+	}
+}
+
+// sniffContentType labels a value by its bytes alone: JSON, else text when
+// it is UTF-8, else binary. A directory-mode file edited from outside is
+// labelled so.
+func sniffContentType(body []byte) string {
 	switch {
 	case ValidJSON(body):
-		if declared == "" {
-			return contentTypeJSON, nil
-		}
-		return declared, nil
+		return contentTypeJSON
 	case utf8.Valid(body):
-		return contentTypeText, nil
+		return contentTypeText
 	default:
-		return contentTypeBinary, nil
+		return contentTypeBinary
 	}
 }
 

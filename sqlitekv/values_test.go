@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"mime"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -69,6 +70,35 @@ func TestValidateKey(t *testing.T) {
 	for _, bad := range []string{"", "a\x00", "a\nb", "\xff", "a\u0085b", string(make([]byte, 1025))} {
 		if err := ValidateKey(bad); err == nil {
 			t.Errorf("ValidateKey(%q): got nil, want an error", bad)
+		}
+	}
+}
+
+func TestJSONTooDeep(t *testing.T) {
+	deep := func(open, inner, close string) string {
+		return strings.Repeat(open, MaxJSONDepth+1) + inner + strings.Repeat(close, MaxJSONDepth+1)
+	}
+	cases := []struct {
+		doc  string
+		want bool
+	}{
+		{deep("[", "", "]"), true},
+		{deep(`{"a":`, `1e999`, "}"), true},
+		{deep("[", `"]]][[[\"",null`, "]"), true},
+		{` ` + deep("[", "", "]") + "\n", true},
+		{`[[1]]`, false},
+		{strings.Repeat("[", MaxJSONDepth) + strings.Repeat("]", MaxJSONDepth), false}, // deep, not too deep
+		{deep("[", "", "]") + "]", false},
+		{deep("[", "", "]") + "[]", false}, // two values
+		{deep("[", "1 2", "]"), false},
+		{deep("[", "", "]")[1:], false},
+		{deep(`{"a":`, ``, "}"), false},
+		{deep("[", "\"\xff\"", "]"), false}, // JSON is UTF-8
+		{strings.Repeat("[", 3*MaxJSONDepth), false},
+	}
+	for i, c := range cases {
+		if got := JSONTooDeep([]byte(c.doc)); got != c.want {
+			t.Errorf("case %d (%.40q...): got %v, want %v", i, c.doc, got, c.want)
 		}
 	}
 }
