@@ -188,6 +188,33 @@ func TestArrays_RemoveComparesByContent(t *testing.T) {
 	}
 }
 
+// A lone surrogate escape, which only a plain PUT can store, decodes as
+// U+FFFD, yet says something else: remove of "\ufffd" leaves it, and no
+// body can name it (kvd refuses the escape in a body, naming it).
+func TestArrays_RemoveTellsALoneSurrogateFromU_FFFD(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	wantStatus(t, ts.do(t, "PUT", kv("a", q), `["\ud800","x","\ufffd","�",{"k":"\udfff"},"\ud83d\ude00"]`, "Content-Type", "application/json"), 200)
+	for _, c := range []struct {
+		body    string
+		removed float64
+	}{{`"\ufffd"`, 2}, {`{"k":"\ufffd"}`, 0}, {`"😀"`, 1}} {
+		r := ts.do(t, "POST", kv("a/remove", q), c.body)
+		wantStatus(t, r, 200)
+		if got := r.JSON(t)["removed"]; got != c.removed {
+			t.Errorf("remove %s: removed %v, want %v", c.body, got, c.removed)
+		}
+	}
+	r := ts.do(t, "POST", kv("a/remove", q), `"\ud800"`)
+	wantError(t, r, 400, "INVALID_PARAMETERS")
+	if m := r.JSON(t); !contains(m["message"], `an unpaired surrogate escape \ud800`) {
+		t.Errorf("remove \\ud800: message %q, want it to name the escape", m["message"])
+	}
+	if got := string(ts.do(t, "GET", kv("a", "db=app"), "").Body); got != `["\ud800","x",{"k":"\udfff"}]` {
+		t.Fatalf("array after the removes: got %s", got)
+	}
+}
+
 // Bytes of JSON's shape with others in a string are no JSON: the array
 // operations refuse them, as a write under a path does, rather than
 // label them JSON and answer bytes no JSON client can read.
