@@ -85,9 +85,33 @@ func TestBatch_BadFilesAreUsageErrors(t *testing.T) {
 	if r := k.run("", "batch", "get", "/nonexistent.json"); r.code != exitUsage {
 		t.Errorf("missing file: got %+v, want exit 2", r)
 	}
-	// An empty batch reaches kvd, which refuses it.
-	if r := k.run("", "batch", "get"); r.code != exitFailure || !strings.Contains(r.stderr, "INVALID_PARAMETERS") {
-		t.Errorf("empty batch: got %+v, want exit 3 INVALID_PARAMETERS", r)
+}
+
+// An empty batch is the input's mistake: kvctl says so itself and exits 2
+// (usage), sending nothing. It used to reach kvd, whose 400 made it exit
+// 3, the code for a refusal by the server.
+func TestBatch_EmptyInputIsAUsageError(t *testing.T) {
+	k := newKVD(t, clienttest.Options{})
+	empty := filepath.Join(t.TempDir(), "empty.jsonl")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		input string
+		args  []string
+	}{
+		{"", []string{"batch", "get"}},
+		{"", []string{"batch", "set", "-"}},
+		{"\n  \n", []string{"batch", "del"}},
+		{`{"keys":[]}`, []string{"batch", "get"}},
+		{`{"items":[]}`, []string{"batch", "set"}},
+		{`[]`, []string{"batch", "del"}},
+		{"", []string{"batch", "set", empty}},
+	} {
+		r := k.run(c.input, c.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "batch file holds no entries") || strings.Contains(r.stderr, "INVALID_PARAMETERS") {
+			t.Errorf("%s with %q: got %+v, want exit 2 saying the batch file holds no entries", strings.Join(c.args, " "), c.input, r)
+		}
 	}
 }
 

@@ -33,11 +33,15 @@ func readBatchFile[T any](args []string, stdin io.Reader, read func(io.Reader) (
 // either {field: [...]} or an array; anything else is a stream of entries,
 // one per line (JSONL) or simply one after the other. An entry with a
 // string that encoding/json would decode as U+FFFD (jsontext.Check) is
-// refused, as kvd refuses it: the key written would not be the file's.
+// refused, as kvd refuses it: the key written would not be the file's;
+// so is a file with no entry.
 func readEntries(r io.Reader, field string) ([]json.RawMessage, error) {
 	entries, err := splitEntries(r, field)
 	if err != nil {
 		return nil, err
+	}
+	if len(entries) == 0 { // the file's mistake, told before kvd is asked (exit 2, not 3)
+		return nil, usagef("batch file holds no entries; a batch needs at least one")
 	}
 	for i, raw := range entries {
 		if flaw := jsontext.Check(raw); flaw != nil {
