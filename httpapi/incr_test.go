@@ -52,6 +52,50 @@ func TestIncr_RejectsBadDeltaAndNonNumericValues(t *testing.T) {
 	}
 }
 
+// A stored counter is an integer as JSON writes one: "+5", "007" and
+// "-007" are refused (strconv took them, and incr rewrote them as 6 and
+// 8), as Redis's INCR refuses them; spaces, tabs and line breaks around
+// it are tolerated (echo 5 | curl --data-binary @- stores "5\n"). incr
+// under a path holds the number there to the same rule.
+func TestIncr_StoredCounterMustBeAnIntegerAsJSONWritesIt(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	for _, c := range []struct {
+		stored   string
+		previous float64 // -1: refused
+	}{
+		{"5", 5}, {" 5", 5}, {"5\n", 5}, {"\t-7\r\n", -7}, {"0", 0}, {"-0", 0}, {"9223372036854775806", 9223372036854775806},
+		{"+5", -1}, {"007", -1}, {"-007", -1}, {"00", -1}, {"+0", -1}, {"-", -1}, {"5.0", -1}, {"1e2", -1},
+		{"0x10", -1}, {"5 5", -1}, {"--5", -1}, {"\v5", -1}, {"\u00a05", -1}, {"9223372036854775808", -1},
+	} {
+		for _, ct := range []string{"text/plain", "application/json"} {
+			wantStatus(t, ts.do(t, "PUT", kv("c", q), c.stored, "Content-Type", ct), 200)
+			r := ts.do(t, "POST", kv("c/incr", q), "")
+			if c.previous == -1 {
+				wantError(t, r, 400, "INVALID_PARAMETERS")
+				if got := string(ts.do(t, "GET", kv("c", "db=app"), "").Body); got != c.stored {
+					t.Errorf("%q after a refused incr: got %q", c.stored, got)
+				}
+				continue
+			}
+			wantStatus(t, r, 200)
+			if m := r.JSON(t); m["previous"] != c.previous || m["value"] != c.previous+1 {
+				t.Errorf("incr of %q (%s): got %s, want previous %v", c.stored, ct, r.Body, c.previous)
+			}
+		}
+		// The same text as a member of a document (no JSON when refused).
+		wantStatus(t, ts.do(t, "PUT", kv("doc", q), `{"n":`+c.stored+`}`, "Content-Type", "application/json"), 200)
+		r := ts.do(t, "POST", kv("doc/incr", q+"&path=n"), "")
+		if c.previous == -1 {
+			wantError(t, r, 400, "INVALID_PARAMETERS")
+			continue
+		}
+		if m := r.JSON(t); m["previous"] != c.previous {
+			t.Errorf("incr under path of %q: got %s, want previous %v", c.stored, r.Body, c.previous)
+		}
+	}
+}
+
 // A key that holds JSON null is an initialized counter, as the seed page
 // says and as null under a path already was: incr counts it from 0. The
 // text "null" is no number.

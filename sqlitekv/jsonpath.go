@@ -310,8 +310,8 @@ func jsonIncr(doc []byte, p JSONPath, delta int64) (newDoc []byte, previous, val
 	}
 	raw, kind, _, _, found := locate(doc, p)
 	if found && kind != jsonparser.Null {
-		if previous, err = strconv.ParseInt(string(raw), 10, 64); err != nil {
-			return nil, 0, 0, Errorf(CodeInvalidParameters, "Value at path is not numeric")
+		if previous, err = parseCounter(raw); err != nil { // one rule with a counter of its own
+			return nil, 0, 0, err
 		}
 	}
 	if value, err = addDelta(previous, delta); err != nil {

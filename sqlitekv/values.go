@@ -97,11 +97,19 @@ func IsJSONContentType(contentType string) bool {
 	return err == nil && (mediaType == contentTypeJSON || strings.HasSuffix(mediaType, "+json"))
 }
 
-// parseCounter reads a stored value as a counter: a bare integer, surrounding
-// whitespace tolerated.
+// parseCounter reads a stored value, or the number under a path, as a
+// counter: an integer as JSON writes one (a minus or none, no plus, no
+// leading zero) within int64. Spaces, tabs and line breaks around it are
+// tolerated: `echo 5 | curl --data-binary @-` stores "5\n". "+5" and
+// "007", which strconv takes, are refused, as Redis's INCR refuses them:
+// no document labelled JSON could hold them, and incr rewrites them in
+// another form.
 func parseCounter(value []byte) (int64, error) {
-	n, err := strconv.ParseInt(strings.TrimSpace(string(value)), 10, 64)
-	if err != nil {
+	s := strings.Trim(string(value), jsonSpace)
+	digits := strings.TrimPrefix(s, "-")
+	canonical := digits == "0" || digits != "" && digits[0] != '0' && strings.Trim(digits, "0123456789") == ""
+	n, err := strconv.ParseInt(s, 10, 64)
+	if !canonical || err != nil {
 		return 0, Errorf(CodeInvalidParameters, "Value at path is not numeric")
 	}
 	return n, nil
