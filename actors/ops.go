@@ -19,7 +19,10 @@ type operation[R any] interface {
 
 // anyTable is what touches returns for a write whose files are not known
 // up front (a table rollback, a sweep): nothing is imported before it, and
-// any file the group failed to put in place fails it.
+// any file the group failed to put in place fails it. An operation that
+// changes no file (a rescan, a dry run) names its table and no keys
+// instead: another write's file is none of its business, and its caller
+// (a read, say) must not answer that write's failure.
 const anyTable = ""
 
 // queued is an operation as the mailbox carries it, its result type
@@ -107,13 +110,18 @@ func (o rollbackTableOp) apply(a *dbActor) ([]sqlitekv.RollbackAction, error) {
 	}
 	return a.w.RollbackTable(sqlitekv.RollbackTableRequest(o))
 }
-func (o rollbackTableOp) touches() (string, []string) { return anyTable, nil }
+func (o rollbackTableOp) touches() (string, []string) {
+	if o.DryRun {
+		return o.Table, nil
+	}
+	return anyTable, nil
+}
 
 // ensureTableOp creates a table if it does not exist.
 type ensureTableOp struct{ table string }
 
 func (o ensureTableOp) apply(a *dbActor) (none, error) { return none{}, a.w.EnsureTable(o.table) }
-func (o ensureTableOp) touches() (string, []string)    { return anyTable, nil }
+func (o ensureTableOp) touches() (string, []string)    { return o.table, nil }
 
 // expireOp removes a key a read found expired.
 type expireOp struct{ table, key string }
@@ -126,7 +134,7 @@ func (o expireOp) touches() (string, []string)    { return anyTable, nil }
 type importFileOp struct{ table, key string }
 
 func (o importFileOp) apply(a *dbActor) (none, error) { return none{}, a.db.dir.Sync(o.table, o.key) }
-func (o importFileOp) touches() (string, []string)    { return anyTable, nil }
+func (o importFileOp) touches() (string, []string)    { return o.table, nil }
 
 // rebuildOp rescans a table's folder (directory mode). seq numbers the
 // request (DB.rebuilds), so a rescan that began after it was sent can
@@ -137,7 +145,7 @@ type rebuildOp struct {
 }
 
 func (o rebuildOp) apply(a *dbActor) (none, error) { return none{}, a.rebuild(o.table, o.seq) }
-func (o rebuildOp) touches() (string, []string)    { return anyTable, nil }
+func (o rebuildOp) touches() (string, []string)    { return o.table, nil }
 
 // sweepOp runs one bounded round of TTL expiry and history pruning. What
 // it removed is counted once its group commits (a failed group removed

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kvd/kvd/actors"
@@ -168,27 +169,9 @@ func TestDirMode_FailedGroupCommitChangesNoFile(t *testing.T) {
 func TestDirMode_FileThatCannotBePutInPlaceAfterCommitFailsItsWrite(t *testing.T) {
 	ts, mnt, q := tmpfsServer(t, "size=4m,nr_inodes=64")
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v"), 200)
-	// Use up the inodes, then free two: one for the temp file, one for
-	// the folder new; new/deep cannot be made.
-	var fillers []string
-	for i := 0; ; i++ {
-		f := filepath.Join(mnt, fmt.Sprintf("filler-%d", i))
-		if err := os.WriteFile(f, nil, 0o640); err != nil {
-			break
-		}
-		fillers = append(fillers, f)
-	}
-	t.Cleanup(func() {
-		for _, f := range fillers {
-			os.Remove(f)
-		}
-	})
-	if len(fillers) < 2 {
-		t.Fatalf("only %d inodes to take", len(fillers))
-	}
-	os.Remove(fillers[0])
-	os.Remove(fillers[1])
-	fillers = fillers[2:]
+	// Two inodes left: one for the temp file, one for the folder new;
+	// new/deep cannot be made.
+	freeInodes := useUpInodesBut(t, mnt, 2)
 	r := ts.do(t, "PUT", kv("new%2Fdeep%2Fkey", q), "n")
 	wantError(t, r, 507, "STORAGE_FULL")
 	msg := r.JSON(t)["message"].(string)
@@ -201,12 +184,81 @@ func TestDirMode_FileThatCannotBePutInPlaceAfterCommitFailsItsWrite(t *testing.T
 		t.Fatalf("files after the failure: got %s, want [k]", got)
 	}
 	wantError(t, ts.do(t, "GET", kv("new%2Fdeep%2Fkey", q), ""), 404, "KEY_NOT_FOUND")
-	for _, f := range fillers {
-		os.Remove(f)
-	}
+	freeInodes()
 	wantStatus(t, ts.do(t, "PUT", kv("new%2Fdeep%2Fkey", q), "n"), 200)
 	if got := fileOf(t, mnt, "new/deep/key"); got != "n" {
 		t.Fatalf("file once inodes are free: got %q, want n", got)
+	}
+}
+
+// useUpInodesBut fills the filesystem at mnt with empty files until n
+// inodes are left, and returns the func that frees them (also run at
+// the test's end).
+func useUpInodesBut(tb testing.TB, mnt string, n int) (free func()) {
+	var fillers []string
+	for i := 0; ; i++ {
+		f := filepath.Join(mnt, fmt.Sprintf("filler-%d", i))
+		if err := os.WriteFile(f, nil, 0o640); err != nil {
+			break
+		}
+		fillers = append(fillers, f)
+	}
+	free = func() {
+		for _, f := range fillers {
+			os.Remove(f)
+		}
+		fillers = nil
+	}
+	tb.Cleanup(free)
+	if len(fillers) < n {
+		tb.Fatalf("only %d inodes to take", len(fillers))
+	}
+	for _, f := range fillers[:n] {
+		os.Remove(f)
+	}
+	fillers = fillers[n:]
+	return free
+}
+
+// A write whose file cannot be put in place fails alone: a rescan and a
+// dry-run table rollback that share its group change no file, and answer
+// as they would without it (they answered its 507, about a key they
+// never named).
+func TestDirMode_AFailedFileFailsNoReadInItsGroup(t *testing.T) {
+	ts, mnt, q := tmpfsServer(t, "size=64m,nr_inodes=64") // room for the log of many commits
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v"), 200)
+	useUpInodesBut(t, mnt, 2) // new/deep cannot be made, as above
+	stop := make(chan struct{})
+	var failing sync.WaitGroup
+	failing.Add(1)
+	go func() {
+		defer failing.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if r := ts.do(t, "PUT", kv("new%2Fdeep%2Fkey", q), "n"); r.Status != 507 {
+					t.Errorf("the write whose file cannot be made: got %d %s, want 507", r.Status, r.Body)
+					return
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); failing.Wait() }()
+	reads := map[string]func() response{
+		"rescan of a key": func() response { return ts.do(t, "GET", kv("k", q+"&rebuild=true"), "") },
+		"rescan listing":  func() response { return ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&rebuild=true", "") },
+		"dry-run rollback": func() response {
+			return ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?"+q+"&to_timestamp=1700000000", `{}`)
+		},
+	}
+	for range 100 {
+		for name, read := range reads {
+			if r := read(); r.Status != 200 {
+				t.Fatalf("%s beside a write whose file failed: got %d %s", name, r.Status, r.Body)
+			}
+		}
 	}
 }
 
