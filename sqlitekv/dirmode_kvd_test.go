@@ -154,3 +154,41 @@ func TestKvd_DirModeAFolderRemovedWhileKvdLooksIsNoKey(t *testing.T) {
 		})
 	}
 }
+
+// A key's folder removed by another program between kvd's choosing it for
+// the temp file of the key's new bytes and creating the file there: the
+// write looks again and makes the folders, as it does for folders already
+// gone (it answered 500 "Could not write the file").
+func TestKvd_DirModeAFolderRemovedBeforeTheTempFileIsMadeAgain(t *testing.T) {
+	for _, c := range []struct{ method, key, body string }{
+		{"PUT", "a%2Fb%2Fk", "2"},
+		{"POST", "a%2Fb%2Fk/incr", ""},
+	} {
+		t.Run(c.method, func(t *testing.T) {
+			root, do := dirKvd(t)
+			if status, body := do("PUT", "a%2Fb%2Fk", "1"); status != 200 {
+				t.Fatalf("PUT a/b/k: got %d %s, want 200", status, body)
+			}
+			folder, removed := filepath.Join(root, "notes", "a", "b"), false
+			restore := sqlitekv.SetBeforeStagingTemp(func(dir string) {
+				if dir == folder && !removed {
+					removed = true
+					if err := os.RemoveAll(filepath.Join(root, "notes", "a")); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			defer restore()
+			status, body := do(c.method, c.key, c.body)
+			if !removed {
+				t.Fatal("no temp file was made in the key's folder: nothing was removed")
+			}
+			if status != 200 {
+				t.Fatalf("%s after its folder was removed: got %d %s, want 200", c.method, status, body)
+			}
+			if data, err := os.ReadFile(filepath.Join(folder, "k")); err != nil || string(data) != "2" {
+				t.Fatalf("file after the %s: got %q, %v; want 2", c.method, data, err)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"iter"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -160,13 +161,9 @@ func (d *Dir) stageFile(table, key string, value []byte) error {
 	if err := d.tree.refuseDatabaseFile(p, value); err != nil {
 		return err
 	}
-	tmpDir, err := d.folderForStore(table, key, p)
+	tmp, tmpPath, err := d.createStagingFile(table, key, p)
 	if err != nil {
 		return err
-	}
-	tmp, tmpPath, err := d.tree.createTemp(tmpDir, tmpPrefix)
-	if err != nil {
-		return fsError("Could not write the file", err)
 	}
 	werr := d.tree.takeOverMode(p, tmp)
 	if werr == nil {
@@ -184,6 +181,33 @@ func (d *Dir) stageFile(table, key string, value []byte) error {
 	}
 	d.staged.add(fileChange{table: table, key: key, path: p, tmp: tmpPath})
 	return nil
+}
+
+// createStagingFile creates the temp file for key's new bytes, in the
+// folder folderForStore picks. Should another program remove that folder
+// in between, it picks again (a write makes missing folders), a few times
+// at most: a folder removed over and over is a failure to report.
+func (d *Dir) createStagingFile(table, key, p string) (*os.File, string, error) {
+	for try := 0; ; try++ {
+		tmpDir, err := d.folderForStore(table, key, p)
+		if err != nil {
+			return nil, "", err
+		}
+		tmp, tmpPath, err := createStagingTemp(d.tree, tmpDir)
+		if errors.Is(err, fs.ErrNotExist) && try < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, "", fsError("Could not write the file", err)
+		}
+		return tmp, tmpPath, nil
+	}
+}
+
+// createStagingTemp creates a temp file in dir for a key's new bytes; a
+// variable so that tests can remove dir just before.
+var createStagingTemp = func(t *treeFS, dir string) (*os.File, string, error) {
+	return t.createTemp(dir, tmpPrefix)
 }
 
 // stageRemoval stages the removal of key's file (a missing file is already
@@ -305,13 +329,16 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 // at the first other one, so a large folder in the way costs little.
 func (d *Dir) holdsOnlyRemoved(table, key, p string) (bool, error) {
 	f, err := d.tree.open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil // removed by another program meanwhile: nothing is in the way
+	}
 	if err != nil {
 		return false, fsError("Could not check the key's folder", err)
 	}
 	defer f.Close()
 	for {
 		entries, err := f.ReadDir(64)
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || errors.Is(err, fs.ErrNotExist) {
 			return true, nil
 		}
 		if err != nil {

@@ -63,3 +63,15 @@ func SetBeforeResolveFolder(fn func(folder string)) (restore func()) {
 	}
 	return func() { resolveFolder = old }
 }
+
+// SetBeforeStagingTemp runs fn on the folder directory mode picked for a
+// key's temp file just before it creates the file there (remove the
+// folder there), and returns what restores the plain creation.
+func SetBeforeStagingTemp(fn func(dir string)) (restore func()) {
+	old := createStagingTemp
+	createStagingTemp = func(t *treeFS, dir string) (*os.File, string, error) {
+		fn(dir)
+		return old(t, dir)
+	}
+	return func() { createStagingTemp = old }
+}
