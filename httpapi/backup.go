@@ -41,6 +41,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, t target) 
 	h.Set("Content-Type", "application/vnd.sqlite3")
 	h.Set("Content-Length", strconv.FormatInt(info.Size(), 10))
 	h.Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(name, `"`, "")+`"`)
+	defer sendingFile(r)()
 	if _, err := io.Copy(w, copyFile); err != nil {
 		s.log.Warn("backup stream interrupted", "request_id", w.Header().Get("X-Request-Id"), "err", err)
 	}

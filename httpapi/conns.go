@@ -96,7 +96,11 @@ func (l *connLimiter) closeStalledAnswers(stall time.Duration) (left int) {
 	var stalled []*trackedConn
 	l.mu.Lock()
 	for _, c := range l.conns {
-		if c.writeStalled(stall) {
+		limit := stall
+		if stall == answerWriteStall && c.fromFile.Load() {
+			limit = fileAnswerWriteStall
+		}
+		if c.writeStalled(limit) {
 			stalled = append(stalled, c)
 		}
 	}
@@ -230,6 +234,7 @@ type trackedConn struct {
 
 	writingSince atomic.Int64  // unix nanoseconds a write of an answer began, or last moved; 0: none waits
 	acked        atomic.Uint64 // the client's acknowledged bytes at the last look (writeStalled)
+	fromFile     atomic.Bool   // the answer is sent from a file: it may wait fileAnswerWriteStall
 }
 
 // A client that reads nothing of its answers would hold its connection,
@@ -247,6 +252,26 @@ const (
 	writeChunk        = 256 << 10
 	writeStalledAfter = time.Second
 )
+
+// fileAnswerWriteStall is how long an answer sent from a file (a backup)
+// may wait for its client. It holds no answer memory, only its backup's
+// slot and copy, and a client that reads it slowly but steadily may show
+// its progress in steps of megabytes: its window reopens only once half
+// of its receive buffer is free, which Linux grows to tens of megabytes
+// (a client reading 200 KB/s was seen to take 5 MB every 22 s, and 30 s
+// cut it off).
+const fileAnswerWriteStall = 5 * time.Minute
+
+// sendingFile marks r's connection as sending an answer from a file (see
+// fileAnswerWriteStall) until the returned func is called.
+func sendingFile(r *http.Request) (done func()) {
+	c := connOf(r)
+	if c == nil {
+		return func() {}
+	}
+	c.fromFile.Store(true)
+	return func() { c.fromFile.Store(false) }
+}
 
 func (c *trackedConn) Write(p []byte) (n int, err error) {
 	defer c.writingSince.Store(0)

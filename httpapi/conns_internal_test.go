@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"io"
 	"net"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -116,6 +118,37 @@ func TestWriteStalled_ProgressIsWhatTheClientTakes(t *testing.T) {
 	for start := time.Now(); !server.writeStalled(time.Second); time.Sleep(100 * time.Millisecond) {
 		if time.Since(start) > 5*time.Second {
 			t.Fatal("not stalled 5 s after its client stopped reading")
+		}
+	}
+}
+
+// An answer sent from a file (a backup) may wait fileAnswerWriteStall for
+// its client, since a client reading it slowly behind a large receive
+// buffer shows progress only in steps of megabytes; any other answer is
+// closed after answerWriteStall, and so is a backup's once kvd stops.
+func TestCloseStalledAnswers_AnAnswerFromAFileWaitsLonger(t *testing.T) {
+	for _, c := range []struct {
+		fromFile bool
+		stall    time.Duration // what closeStalledWrites passes: answerWriteStall, or writeStalledAfter once stopping
+		waited   time.Duration
+		closed   bool
+	}{
+		{false, answerWriteStall, answerWriteStall + time.Second, true},
+		{true, answerWriteStall, answerWriteStall + time.Second, false},
+		{true, answerWriteStall, fileAnswerWriteStall + time.Second, true},
+		{true, writeStalledAfter, answerWriteStall + time.Second, true},
+	} {
+		server, _ := acceptTracked(t) // its client reads nothing
+		r := httptest.NewRequest("GET", "/", nil).WithContext(withConn(context.Background(), server))
+		if c.fromFile {
+			defer sendingFile(r)()
+		}
+		go server.Write(make([]byte, 64<<20)) // ends when the test closes the connection
+		time.Sleep(200 * time.Millisecond)    // the buffers fill
+		server.writeStalled(time.Hour)        // takes in what the client's kernel acknowledged
+		server.writingSince.Store(time.Now().Add(-c.waited).UnixNano())
+		if left := server.limiter.closeStalledAnswers(c.stall); (left == 0) != c.closed {
+			t.Errorf("from a file %v, after %v (limit %v): closed %v, want %v", c.fromFile, c.waited, c.stall, left == 0, c.closed)
 		}
 	}
 }
