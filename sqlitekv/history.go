@@ -131,21 +131,27 @@ func (w *Writer) retain(t *writeTable, key string, head hop) error {
 // chain, first remembering when the key's history began, so that reads
 // of the pruned span answer TIME_TRAVEL_GAP and reads before it
 // KEY_NOT_FOUND. That is the time of the key's first row, seq 1, unless
-// an earlier prune remembered it already.
+// an earlier prune remembered it already. It remembers last too, the
+// newest write the key lost, with its time: a watch from a time asks
+// whether that write came before it (changes.go).
 func (t *writeTable) pruneThrough(key string, last hop) error {
 	noted, err := queryRow(t.horizon, func(*sqlite3.Stmt) {}, key)
 	if err != nil {
 		return dbError(err)
 	}
+	// A key not noted yet is noted with the time of its seq 1 (not at
+	// all if that row is not found); a noted one keeps its first_ts.
+	var firstTs int64
 	if !noted {
 		first, found, err := t.atSeq(last, 1)
 		if err != nil {
 			return err
 		}
-		if found {
-			if err := execBound(t.noteHorizon, key, first.ts); err != nil {
-				return dbError(err)
-			}
+		noted, firstTs = found, first.ts
+	}
+	if noted {
+		if err := execBound(t.noteHorizon, key, firstTs, last.op, last.ts); err != nil {
+			return dbError(err)
 		}
 	}
 	// The rows go in one statement. Down the chain it reads each row

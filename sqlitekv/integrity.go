@@ -43,7 +43,8 @@ func integrityOf(conn *sqlite3.Conn) error {
 // chainsOf checks the chains of every KV table (each has its removed
 // table): walked from its head, each key's rows have seqs one apart and
 // jumps where jumpSeq says, and are every row of the key that history
-// holds.
+// holds; the newest write the key lost, where its horizon notes one, is
+// the one its oldest row links to, and not newer.
 func chainsOf(conn *sqlite3.Conn) error {
 	tables, err := tablesWith(conn, ":removed")
 	if err != nil {
@@ -62,6 +63,7 @@ func chainsOfTable(conn *sqlite3.Conn, n tableNames) error {
 	defer set.close()
 	c := prepareChain(&set, n)
 	rows := set.prepare(`SELECT key, count(*) FROM ` + n.history + ` GROUP BY key`)
+	lost := set.prepare(`SELECT ` + lostColumns + ` FROM ` + n.horizon + ` WHERE key = ?1`)
 	if set.err != nil {
 		return set.err
 	}
@@ -85,6 +87,9 @@ func chainsOfTable(conn *sqlite3.Conn, n tableNames) error {
 				if walked != count {
 					return fmt.Errorf("key %q: its chain holds %d of its %d rows", key, walked, count)
 				}
+				if err := checkLost(lost, key, h); err != nil {
+					return err
+				}
 				break
 			}
 			if p.seq != h.seq-1 {
@@ -94,4 +99,17 @@ func chainsOfTable(conn *sqlite3.Conn, n tableNames) error {
 		}
 	}
 	return rows.Err()
+}
+
+// checkLost checks what key's horizon (read by stmt) says it lost
+// against oldest, its oldest row kept.
+func checkLost(stmt *sqlite3.Stmt, key string, oldest hop) error {
+	var op, ts int64
+	if _, err := queryRow(stmt, func(s *sqlite3.Stmt) { op, ts = s.ColumnInt64(1), s.ColumnInt64(2) }, key); err != nil {
+		return err
+	}
+	if op != 0 && (op != oldest.prev || ts > oldest.ts) {
+		return fmt.Errorf("key %q: its horizon lost op %d at %d, but its oldest row %d at %d links to %d", key, op, ts, oldest.op, oldest.ts, oldest.prev)
+	}
+	return nil
 }

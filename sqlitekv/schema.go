@@ -60,7 +60,11 @@ func namesFor(table string) tableNames {
 //   - removed: where the chain of each key that is not live starts: the
 //     write that deleted or expired it.
 //   - horizon: per key, what retention pruned away, so reads before the
-//     retained history answer "unknown" instead of a wrong value.
+//     retained history answer "unknown" instead of a wrong value: first_ts,
+//     when the key's history began, and lost_op and lost_ts, the newest
+//     write pruned (the one the key's oldest kept row links back to), so a
+//     watch from a time can tell whether that write came before it (NULL
+//     where a kvd without these columns pruned last: not known).
 func (n tableNames) ddl() string {
 	return `
 CREATE TABLE IF NOT EXISTS ` + n.values + ` (
@@ -76,10 +80,16 @@ CREATE INDEX IF NOT EXISTS "` + n.name + `:expiry" ON ` + n.values + ` (expire_a
 ` + n.historyDDL(n.history) + n.removedDDL() + `
 CREATE TABLE IF NOT EXISTS ` + n.horizon + ` (
 	key      TEXT PRIMARY KEY,
-	first_ts INTEGER NOT NULL
+	first_ts INTEGER NOT NULL,
+	lost_op  INTEGER,
+	lost_ts  INTEGER
 ) WITHOUT ROWID;
 `
 }
+
+// lostColumns read a horizon row's key and the newest write it lost (0:
+// not known).
+const lostColumns = `key, coalesce(lost_op, 0), coalesce(lost_ts, 0)`
 
 func (n tableNames) removedDDL() string {
 	return `

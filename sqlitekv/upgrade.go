@@ -5,9 +5,11 @@ import "github.com/ncruces/go-sqlite3"
 // upgrade brings every table written before chains (chain.go) to them.
 // Such a table has no removed table; its history has kvd's index on
 // (key, ts) instead of chain columns. (A table of the database's own that
-// only looks like a KV table by its name is left alone.) It runs at open,
-// before any reader exists, one table per transaction: a crash leaves
-// each table either as it was or upgraded.
+// only looks like a KV table by its name is left alone.) Then every
+// horizon gets the columns of each key's newest lost write, if it lacks
+// them (addLostColumns). It runs at open, before any reader exists, a
+// table's step per transaction: a crash leaves each either undone or
+// done, and the next open does what is left.
 func (w *Writer) upgrade() error {
 	tables, err := w.listTables()
 	if err != nil {
@@ -29,6 +31,41 @@ AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = ?1 || ':removed')`)
 				return err
 			}
 		}
+		if err := w.addLostColumns(namesFor(name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addLostColumns gives a horizon made before them its lost_op and
+// lost_ts (schema.go), NULL in every row: what the keys pruned so far
+// lost is not known. A horizon that is not kvd's (no first_ts) is left
+// alone, as is one that has them.
+func (w *Writer) addLostColumns(n tableNames) (err error) {
+	stmt, _, err := w.conn.Prepare(`SELECT count(*) FILTER (WHERE name = 'first_ts'), count(*) FILTER (WHERE name = 'lost_op')
+FROM pragma_table_info(?1)`)
+	if err != nil {
+		return dbError(err)
+	}
+	defer stmt.Close()
+	var first, lost bool
+	if _, err := queryRow(stmt, func(s *sqlite3.Stmt) { first, lost = s.ColumnBool(0), s.ColumnBool(1) }, n.name+":horizon"); err != nil {
+		return dbError(err)
+	}
+	if !first || lost {
+		return nil
+	}
+	// In one transaction: a crash leaves both columns or neither.
+	if err := w.conn.Exec(`BEGIN IMMEDIATE`); err != nil {
+		return dbError(err)
+	}
+	err = w.conn.Exec(`ALTER TABLE ` + n.horizon + ` ADD COLUMN lost_op INTEGER;
+ALTER TABLE ` + n.horizon + ` ADD COLUMN lost_ts INTEGER;
+COMMIT`)
+	if err != nil {
+		w.conn.Exec(`ROLLBACK`)
+		return dbError(err)
 	}
 	return nil
 }

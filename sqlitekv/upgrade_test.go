@@ -31,7 +31,8 @@ func TestUpgrade_ChainsAFileTheKeyIndexSchemaWrote(t *testing.T) {
 		stmt, _, err := conn.Prepare(`SELECT
 (SELECT count(*) FROM sqlite_schema WHERE name = ?1 || ':history_by_key'),
 (SELECT count(*) FROM sqlite_schema WHERE name = ?1 || ':removed'),
-(SELECT count(*) FROM "` + table + `:removed")`)
+(SELECT count(*) FROM "` + table + `:removed"),
+(SELECT count(*) FROM pragma_table_info(?1 || ':horizon') WHERE name IN ('lost_op', 'lost_ts'))`)
 		must(t, err)
 		must(t, stmt.BindText(1, table))
 		if !stmt.Step() {
@@ -39,6 +40,9 @@ func TestUpgrade_ChainsAFileTheKeyIndexSchemaWrote(t *testing.T) {
 		}
 		if index, removed, gone := stmt.ColumnInt(0), stmt.ColumnInt(1), stmt.ColumnInt(2); index != 0 || removed != 1 || gone == 0 {
 			t.Errorf("%s: key index %d, removed table %d with %d keys; want 0, 1, some", table, index, removed, gone)
+		}
+		if lost := stmt.ColumnInt(3); lost != 2 {
+			t.Errorf("%s: the horizon has %d of lost_op and lost_ts, want both", table, lost)
 		}
 		stmt.Close()
 	}
