@@ -31,10 +31,11 @@ func (a *dbActor) publish() {
 }
 
 // Watch follows the committed writes f selects, in op_number order,
-// after op after (every later write is sent; -1: from now on). The
-// caller holds its lease on d until it closes the Follower.
-func (d *DB) Watch(ctx context.Context, f watch.Filter, after int64) (*watch.Follower, error) {
-	return watch.Follow(ctx, d.hub, offStack{d.store}, f, after)
+// after op after (every later write is sent; -1: from now on). A watch
+// from a time passes it as since (Unix ms; else 0), after being OpBefore
+// it. The caller holds its lease on d until it closes the Follower.
+func (d *DB) Watch(ctx context.Context, f watch.Filter, after, since int64) (*watch.Follower, error) {
+	return watch.Follow(ctx, d.hub, offStack{d.store}, f, after, since)
 }
 
 // offStack reads history on a goroutine of its own. A read through SQLite

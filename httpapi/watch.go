@@ -104,15 +104,20 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch
 	}()
 }
 
-// startWatch places the watch: from a time, an op, or now.
+// startWatch places the watch: from a time, an op, or now. From a time,
+// it starts after the newest op kept before it, and tells the time too:
+// the writes pruned after that op may have been made before it, and are
+// then no gap.
 func startWatch(ctx context.Context, db *actors.DB, req watchRequest) (*watch.Follower, error) {
+	var since int64
 	if req.hasSince {
 		var err error
 		if req.after, err = db.OpBefore(ctx, req.filter.Table, req.since); err != nil {
 			return nil, err
 		}
+		since = req.since
 	}
-	return db.Watch(ctx, req.filter, req.after)
+	return db.Watch(ctx, req.filter, req.after, since)
 }
 
 // watchContext is parent, ended also when kvd stops.

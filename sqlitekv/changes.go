@@ -73,6 +73,10 @@ type ChangesRequest struct {
 	After              int64
 	Limit              int  // changes at most (at least one is read)
 	CheckGap           bool // also tell whether history after After was pruned
+	// Since, for a watch from a time (Unix ms; 0: none), is that time:
+	// After is then the newest op kept before it, and writes pruned
+	// from before it are no loss to the watch.
+	Since int64
 }
 
 // ChangesPage is what ReadChanges found.
@@ -146,9 +150,9 @@ func (t *readStmts) changeStmts() *changeStmts {
 		// In op_number order: a walk of the rowids, skipping other keys.
 		underPrefix: p.prepare(`SELECT key, ` + versionColumns + ` FROM ` + n.history + `
 WHERE op_number > ?1 AND key >= ?2 AND (?3 = '' OR key < ?3) ORDER BY op_number LIMIT ?4`),
-		// The watched keys retention pruned.
-		prunedKey: p.prepare(`SELECT key FROM ` + n.horizon + ` WHERE key = ?1`),
-		prunedIn:  p.prepare(`SELECT key FROM ` + n.horizon + ` WHERE key >= ?1 AND (?2 = '' OR key < ?2)`),
+		// The watched keys retention pruned, and the newest write each lost.
+		prunedKey: p.prepare(`SELECT ` + lostColumns + ` FROM ` + n.horizon + ` WHERE key = ?1`),
+		prunedIn:  p.prepare(`SELECT ` + lostColumns + ` FROM ` + n.horizon + ` WHERE key >= ?1 AND (?2 = '' OR key < ?2)`),
 		present:   p.prepare(`SELECT count(*) FROM ` + n.history + ` WHERE op_number > ?1 AND op_number < ?2`),
 	}
 	return t.watch
@@ -266,6 +270,14 @@ func (tl *timeline) keyChangesAfter(key string, after int64, n int, fn func(Vers
 // exactly when that link points past after. Other keys' pruned writes in
 // between are no loss to this watch.
 //
+// A watch from a time (req.Since) starts after the newest op kept
+// before it, and a write pruned after that op may still have been made
+// before the time: the key lost nothing the watch asks for when the write
+// it lost last (the horizon's lost_op, the link's end) was before the
+// time. Where the horizon does not know that write (pruned by a kvd
+// before it noted them), it counts as lost: a gap said in doubt, never
+// writes missed.
+//
 // A history pruned before kvd linked it (upgrade.go) starts its chains at
 // the oldest kept write, with no link back. For such a key only the op
 // numbers tell: they are dense (every one was a write), so its writes
@@ -276,12 +288,16 @@ func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, err
 	if req.Key != "" {
 		stmt, args = st.prunedKey, []any{req.Key}
 	}
-	var pruned []string
+	type prunedKey struct {
+		key            string
+		lostOp, lostTs int64 // the newest write pruned; 0: not known
+	}
+	var pruned []prunedKey
 	if err := bindAll(stmt, args...); err != nil {
 		return 0, dbError(err)
 	}
 	for stmt.Step() {
-		pruned = append(pruned, stmt.ColumnText(0))
+		pruned = append(pruned, prunedKey{stmt.ColumnText(0), stmt.ColumnInt64(1), stmt.ColumnInt64(2)})
 	}
 	err := stmt.Err()
 	stmt.Reset()
@@ -289,8 +305,8 @@ func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, err
 		return 0, dbError(err)
 	}
 	var first, unlinked int64 // the newest oldest-kept write of a key that lost one, of one that may have
-	for _, key := range pruned {
-		head, found, err := t.newest(key)
+	for _, k := range pruned {
+		head, found, err := t.newest(k.key)
 		if err != nil {
 			return 0, err
 		}
@@ -301,8 +317,9 @@ func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, err
 		if err != nil {
 			return 0, err
 		}
+		lostBeforeSince := k.lostOp != 0 && k.lostOp == oldest.prev && k.lostTs < req.Since
 		switch {
-		case oldest.prev > req.After:
+		case oldest.prev > req.After && !lostBeforeSince:
 			first = max(first, oldest.op)
 		case oldest.prev == 0 && oldest.op > req.After+1:
 			unlinked = max(unlinked, oldest.op)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A committed group hands over what it wrote, one Event per history row,
@@ -102,6 +103,45 @@ func TestReadChanges_PrunedHistoryIsAGapOnlyWhereItWasNeeded(t *testing.T) {
 	p, err = s.ReadChanges(context.Background(), ChangesRequest{Table: DefaultTable, Key: "k", After: p.Gap, CheckGap: true, Limit: 100})
 	if err != nil || p.Gap != 0 {
 		t.Fatalf("after the oldest kept write: gap %d, %v", p.Gap, err)
+	}
+}
+
+// A watch from a time starts after the newest op kept before it (After)
+// and says the time (Since): the key's writes pruned after that op are
+// no gap when the newest of them came before the time.
+func TestReadChanges_SinceTellsWritesPrunedBeforeItFromThoseAtOrAfter(t *testing.T) {
+	s, now := mustOpenStore(t, Options{HistoryKeep: 2}) // retention at every write
+	put(t, s, "o", "v")                                 // op 1: the newest kept before since
+	for range 4 {
+		put(t, s, "k", "before") // ops 2 to 5
+	}
+	*now = now.Add(time.Second)
+	since := now.UnixMilli()
+	put(t, s, "k", "after") // ops 6, 7: k keeps them, and lost 2 to 5
+	put(t, s, "k", "after")
+	read := func(since int64) ChangesPage {
+		t.Helper()
+		p, err := s.ReadChanges(context.Background(), ChangesRequest{Table: DefaultTable, Key: "k", After: 1, CheckGap: true, Since: since, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if p := read(since); p.Gap != 0 || len(p.Changes) != 2 || p.Changes[0].OpNumber != 6 {
+		t.Errorf("since the first write kept: gap %d, changes %v; want no gap, ops 6 and 7", p.Gap, p.Changes)
+	}
+	if p := read(0); p.Gap != 6 {
+		t.Errorf("after op 1: gap %d, want 6 (ops 2 to 5 lost)", p.Gap)
+	}
+	if p := read(since - 1); p.Gap != 0 {
+		t.Errorf("a millisecond after the lost op 5: gap %d, want none", p.Gap)
+	}
+	if p := read(since - 1000); p.Gap != 6 {
+		t.Errorf("since the lost op 5's time: gap %d, want 6", p.Gap)
+	}
+	put(t, s, "k", "after") // op 8 prunes op 6, made at since
+	if p := read(since); p.Gap != 7 {
+		t.Errorf("since op 6, pruned: gap %d, want 7", p.Gap)
 	}
 }
 

@@ -1,10 +1,12 @@
 package sqlitekv
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -45,6 +47,60 @@ func TestUpgrade_ChainsAFileTheKeyIndexSchemaWrote(t *testing.T) {
 			t.Errorf("%s: the horizon has %d of lost_op and lost_ts, want both", table, lost)
 		}
 		stmt.Close()
+	}
+}
+
+// TestUpgrade_HorizonLearnsWhatEachKeyLost opens a file whose horizon
+// predates lost_op and lost_ts (as kvd made it until they came): it gets
+// them, NULL. A key pruned before then is a gap to a watch from a time
+// after its lost write (that write's time is not known: the safe answer),
+// until retention prunes it again and notes what it lost.
+func TestUpgrade_HorizonLearnsWhatEachKeyLost(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	opts := Options{HistoryKeep: 2, Now: func() time.Time { return now }} // retention at every write
+	path := filepath.Join(t.TempDir(), "lost.db")
+	s, err := Open(path, true, opts)
+	must(t, err)
+	put(t, s, "o", "v") // op 1: the newest op kept before the times watched from
+	for range 4 {
+		put(t, s, "k", "v") // ops 2 to 5
+	}
+	now = now.Add(time.Second)
+	put(t, s, "k", "v") // ops 6, 7: k lost 2 to 5
+	put(t, s, "k", "v")
+	must(t, s.Close())
+
+	conn, err := sqlite3.Open(path)
+	must(t, err)
+	must(t, conn.Exec(`CREATE TABLE old (key TEXT PRIMARY KEY, first_ts INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO old SELECT key, first_ts FROM "kv_store:horizon";
+DROP TABLE "kv_store:horizon";
+ALTER TABLE old RENAME TO "kv_store:horizon"`))
+	must(t, conn.Close())
+
+	s, err = Open(path, false, opts)
+	must(t, err)
+	t.Cleanup(func() {
+		must(t, s.Close())
+		must(t, CheckIntegrity(path))
+	})
+	gap := func(since time.Time) int64 {
+		t.Helper()
+		p, err := s.ReadChanges(context.Background(), ChangesRequest{Table: DefaultTable, Key: "k", After: 1, CheckGap: true, Since: since.UnixMilli(), Limit: 10})
+		must(t, err)
+		return p.Gap
+	}
+	if g := gap(now.Add(-time.Second / 2)); g != 6 {
+		t.Fatalf("since after the lost op 5, not noted: gap %d, want 6", g)
+	}
+	now = now.Add(time.Second)
+	put(t, s, "k", "v") // ops 8, 9 prune 6 and 7, noted
+	put(t, s, "k", "v")
+	if g := gap(now.Add(-time.Second / 2)); g != 0 {
+		t.Fatalf("since after the lost op 7, noted: gap %d, want none", g)
+	}
+	if g := gap(now.Add(-time.Second)); g != 8 {
+		t.Fatalf("since op 7's time: gap %d, want 8", g)
 	}
 }
 

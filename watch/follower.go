@@ -56,12 +56,15 @@ type Follower struct {
 	// reading: events may be in history that the live buffer lacks.
 	reading  bool
 	checkGap bool
+	since    int64 // the time the watch starts from (Unix ms), until its first read; 0: none
 }
 
 // Follow subscribes f and starts after op after (every write after it is
-// sent); after < 0 means from now: from the table's newest op.
-func Follow(ctx context.Context, h *Hub, src Source, f Filter, after int64) (*Follower, error) {
-	fl := &Follower{sub: h.Subscribe(f), src: src, last: after, reading: true, checkGap: after >= 0}
+// sent); after < 0 means from now: from the table's newest op. A watch
+// from a time gives it as since (Unix ms; else 0), with after the newest
+// op kept before it: writes pruned from before it are then no gap.
+func Follow(ctx context.Context, h *Hub, src Source, f Filter, after, since int64) (*Follower, error) {
+	fl := &Follower{sub: h.Subscribe(f), src: src, last: after, reading: true, checkGap: after >= 0, since: since}
 	if after < 0 {
 		p, err := src.ReadChanges(ctx, sqlitekv.ChangesRequest{Table: f.Table, Key: f.Key, Prefix: f.Prefix, After: 1<<63 - 1})
 		if err != nil {
@@ -143,10 +146,11 @@ func (fl *Follower) live(ev *Event) []*Event {
 func (fl *Follower) readHistory(ctx context.Context) ([]*Event, error) {
 	f := fl.sub.filter
 	p, err := fl.src.ReadChanges(ctx, sqlitekv.ChangesRequest{Table: f.Table, Key: f.Key, Prefix: f.Prefix,
-		After: fl.last, Limit: pageLimit, CheckGap: fl.checkGap})
+		After: fl.last, Limit: pageLimit, CheckGap: fl.checkGap, Since: fl.since})
 	if err != nil {
 		return nil, err
 	}
+	fl.since = 0 // later reads go on after ops sent: a write pruned after them is lost
 	var out []*Event
 	if fl.checkGap && p.Head < fl.last {
 		// The watcher counted ops this table never reached: another

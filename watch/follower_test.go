@@ -73,7 +73,7 @@ func next(t *testing.T, fl *Follower, n int) []int64 {
 // order, from history.
 func TestFollower_OverflowFallsBackToHistoryAndMissesNothing(t *testing.T) {
 	hub, h := NewHub(), &history{}
-	fl, err := Follow(context.Background(), hub, h, Filter{Table: "t", Prefix: "a"}, -1)
+	fl, err := Follow(context.Background(), hub, h, Filter{Table: "t", Prefix: "a"}, -1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestFollower_ReplaySeamSendsEachOpOnce(t *testing.T) {
 	for range 5 {
 		h.commit(hub, "k")
 	}
-	fl, err := Follow(context.Background(), hub, h, Filter{Table: "t", Key: "k"}, 2)
+	fl, err := Follow(context.Background(), hub, h, Filter{Table: "t", Key: "k"}, 2, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +123,8 @@ func TestFollower_ReplaySeamSendsEachOpOnce(t *testing.T) {
 
 func TestHub_CloseForgetsTheWatcherAndMissedWakesEveryOne(t *testing.T) {
 	hub, h := NewHub(), &history{}
-	fl, _ := Follow(context.Background(), hub, h, Filter{Table: "t", Key: "k"}, -1)
-	other, _ := Follow(context.Background(), hub, h, Filter{Table: "t", Prefix: ""}, -1)
+	fl, _ := Follow(context.Background(), hub, h, Filter{Table: "t", Key: "k"}, -1, 0)
+	other, _ := Follow(context.Background(), hub, h, Filter{Table: "t", Prefix: ""}, -1, 0)
 	hub.Missed()
 	if !fl.sub.lagged.Load() || !other.sub.lagged.Load() {
 		t.Fatal("Missed did not send every watcher to history")
@@ -138,7 +138,7 @@ func TestHub_CloseForgetsTheWatcherAndMissedWakesEveryOne(t *testing.T) {
 
 func TestFollower_EndsWhenTheDatabaseCloses(t *testing.T) {
 	hub, h := NewHub(), &history{}
-	fl, _ := Follow(context.Background(), hub, h, Filter{Table: "t", Key: "k"}, -1)
+	fl, _ := Follow(context.Background(), hub, h, Filter{Table: "t", Key: "k"}, -1, 0)
 	defer fl.Close()
 	hub.Shut()
 	if _, err := fl.Next(context.Background(), time.Second); err != ErrClosed {
