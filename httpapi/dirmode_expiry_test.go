@@ -106,8 +106,8 @@ func TestDirMode_AnUnchangedFileExpiresWithItsTTL(t *testing.T) {
 	}
 }
 
-// A FIFO or a folder a person put where an expired key's file was is
-// theirs: it reads as no key, recorded as a file removed by hand, and
+// A FIFO, a folder or a symlink a person put where an expired key's file
+// was is theirs: it reads as no key, recorded as a file removed by hand, and
 // neither the sweep nor a read that finds the key expired removes it.
 func TestDirMode_WhatAPersonPutInAnExpiredFilesPlaceStays(t *testing.T) {
 	for _, expireBy := range []string{"sweep", "get"} {
@@ -115,9 +115,15 @@ func TestDirMode_WhatAPersonPutInAnExpiredFilesPlaceStays(t *testing.T) {
 			ts, root, q := dirServer(t)
 			wantStatus(t, ts.do(t, "PUT", kv("fifo", q+"&ttl=2"), "old"), 200)
 			wantStatus(t, ts.do(t, "PUT", kv("folder", q+"&ttl=2"), "old"), 200)
-			fifo, folder := filepath.Join(root, "notes", "fifo"), filepath.Join(root, "notes", "folder")
+			wantStatus(t, ts.do(t, "PUT", kv("link", q+"&ttl=2"), "old"), 200)
+			wantStatus(t, ts.do(t, "PUT", kv("target", q), "old"), 200) // what the link leads to holds the expired value
+			fifo, folder, link := filepath.Join(root, "notes", "fifo"), filepath.Join(root, "notes", "folder"), filepath.Join(root, "notes", "link")
 			os.Remove(fifo)
 			os.Remove(folder)
+			os.Remove(link)
+			if err := os.Symlink("target", link); err != nil {
+				t.Fatal(err)
+			}
 			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +135,7 @@ func TestDirMode_WhatAPersonPutInAnExpiredFilesPlaceStays(t *testing.T) {
 			case "sweep":
 				sweepDir(t, ts, root)
 			case "get":
-				for _, key := range []string{"fifo", "folder"} {
+				for _, key := range []string{"fifo", "folder", "link"} {
 					if r := ts.do(t, "GET", kv(key, q), ""); r.Status != 404 {
 						t.Fatalf("GET %s: got %d %s, want 404", key, r.Status, r.Body)
 					}
@@ -142,8 +148,13 @@ func TestDirMode_WhatAPersonPutInAnExpiredFilesPlaceStays(t *testing.T) {
 			if info, err := os.Lstat(folder); err != nil || !info.IsDir() {
 				t.Fatalf("the folder after the old TTL: %v, %v", info, err)
 			}
-			if got, want := fmt.Sprint(historyOps(t, ts, "fifo", q)), "[import <nil> set old]"; got != want {
-				t.Fatalf("history: got %s, want %s (the key's file gone, as when removed by hand)", got, want)
+			if target, err := os.Readlink(link); err != nil || target != "target" || fileOf(t, root, "target") != "old" {
+				t.Fatalf("the link after the old TTL: %q, %v; target's file %q", target, err, fileOf(t, root, "target"))
+			}
+			for _, key := range []string{"fifo", "link"} {
+				if got, want := fmt.Sprint(historyOps(t, ts, key, q)), "[import <nil> set old]"; got != want {
+					t.Fatalf("history of %s: got %s, want %s (the key's file gone, as when removed by hand)", key, got, want)
+				}
 			}
 		})
 	}

@@ -97,21 +97,63 @@ func TestDirMode_EveryOperationKeepsFilesAndCacheInStep(t *testing.T) {
 	wantError(t, ts.do(t, "GET", kv("x", "db="+url.QueryEscape(root)), ""), 400, "PATH_IS_DIRECTORY")
 }
 
-// A delete removes the folders it leaves empty, and nothing else: not a
-// link to a folder that a person made, nor the folder it leads to.
-func TestDirMode_ADeleteThroughALinkedFolderKeepsTheLink(t *testing.T) {
+// A symlink in a table's folder, to a file or to a folder, inside the
+// folder or out of it, is no key and no second name for another key's
+// file: reads find no key (404 naming the link), writes are refused, a
+// key whose file a person replaced by a link reads as removed by hand
+// (and drops out of the listing), and the link and what it points to
+// stay as they are.
+func TestDirMode_ASymlinkIsNoKeyNorASecondNameForAFile(t *testing.T) {
 	ts, root, q := dirServer(t)
-	wantStatus(t, ts.do(t, "PUT", kv("shared%2Fkeep", q), "keep"), 200)
-	if err := os.Symlink("shared", filepath.Join(root, "notes", "alias")); err != nil {
+	notes := filepath.Join(root, "notes")
+	for key, value := range map[string]string{"a": "A", "shared%2Fx": "X", "c": "C"} {
+		wantStatus(t, ts.do(t, "PUT", kv(key, q), value), 200)
+	}
+	outside := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(outside, []byte("secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, ts.do(t, "PUT", kv("alias%2Ftwo", q), "2"), 200)
-	wantStatus(t, ts.do(t, "DELETE", kv("alias%2Ftwo", q), ""), 200)
-	if _, err := os.Lstat(filepath.Join(root, "notes", "alias")); err != nil {
-		t.Fatalf("the link after the delete: %v", err)
+	os.Remove(filepath.Join(notes, "c"))
+	for link, target := range map[string]string{"b": "a", "alias": "shared", "out": outside, "c": "a", "loop": "loop"} {
+		if err := os.Symlink(target, filepath.Join(notes, link)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if fileOf(t, root, "shared/keep") != "keep" {
-		t.Fatalf("shared/keep after the delete: %q", fileOf(t, root, "shared/keep"))
+	for _, key := range []string{"b", "alias%2Fx", "out", "c", "loop", "loop%2Fx"} {
+		r := ts.do(t, "GET", kv(key, q), "")
+		wantError(t, r, 404, "KEY_NOT_FOUND")
+		if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "symlink") {
+			t.Fatalf("GET %s: message %q, want it to name a symlink", key, msg)
+		}
+		wantStatus(t, ts.do(t, "HEAD", kv(key, q), ""), 404)
+	}
+	bg := ts.do(t, "POST", batchPath+"get?"+q, `{"keys":["a","b","alias/x","c"]}`)
+	wantStatus(t, bg, 200)
+	if values := bg.JSON(t)["values"].(map[string]any); values["a"] == nil || values["b"] != nil || values["alias/x"] != nil || values["c"] != nil {
+		t.Fatalf("batch get: %s, want a's value and null for the links", bg.Body)
+	}
+	for _, key := range []string{"b", "alias%2Fy", "loop%2Fy"} {
+		r := ts.do(t, "PUT", kv(key, q), "through")
+		wantError(t, r, 400, "INVALID_PARAMETERS")
+		if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "symlink") {
+			t.Fatalf("PUT %s: message %q, want it to name a symlink", key, msg)
+		}
+	}
+	wantError(t, ts.do(t, "DELETE", kv("b", q), ""), 404, "KEY_NOT_FOUND")
+	if got, want := fmt.Sprint(historyOps(t, ts, "c", q)), "[import <nil> set C]"; got != want {
+		t.Fatalf("history of c: got %s, want %s (its file gone, as when removed by hand)", got, want)
+	}
+	r := ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&rebuild=true", "")
+	if got := fmt.Sprint(strs(r.JSON(t)["keys"])); got != "[a shared/x]" {
+		t.Fatalf("listing after a rebuild: got %s, want [a shared/x]", got)
+	}
+	for link, target := range map[string]string{"b": "a", "alias": "shared", "c": "a"} {
+		if got, err := os.Readlink(filepath.Join(notes, link)); err != nil || got != target {
+			t.Fatalf("link %s: %q, %v, want it left pointing to %s", link, got, err, target)
+		}
+	}
+	if fileOf(t, root, "a") != "A" || fileOf(t, root, "shared/x") != "X" || fileOf(t, root, "shared/y") != "<missing>" {
+		t.Fatalf("files: a %q, shared/x %q, shared/y %q", fileOf(t, root, "a"), fileOf(t, root, "shared/x"), fileOf(t, root, "shared/y"))
 	}
 }
 
@@ -231,9 +273,12 @@ func TestDirMode_KeysCannotEscape(t *testing.T) {
 	os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o600)
 	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "notes", "filelink"))
 	for _, key := range []string{"..%2Fescape", "a%2F..%2F..%2Fb", "a%2F%2Fb", ".%2Fa", "a%2F.", ".kvd-cache.db", "x%2F.kvd-tmp-1", "link%2Fowned", "filelink", "a%5Cb"} {
-		for _, method := range []string{"PUT", "GET"} {
-			wantError(t, ts.do(t, method, kv(key, q), "x"), 400, "INVALID_PARAMETERS")
+		wantError(t, ts.do(t, "PUT", kv(key, q), "x"), 400, "INVALID_PARAMETERS")
+		if strings.Contains(key, "link") { // a link is no key: nothing to read there
+			wantError(t, ts.do(t, "GET", kv(key, q), ""), 404, "KEY_NOT_FOUND")
+			continue
 		}
+		wantError(t, ts.do(t, "GET", kv(key, q), ""), 400, "INVALID_PARAMETERS")
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
 		t.Fatalf("files appeared outside: %v", entries)

@@ -116,17 +116,20 @@ func (d *Dir) filePath(table, key string) (string, error) {
 	return p, nil
 }
 
-// confined checks, with symlinks resolved, that p stays in the table's
-// folder and is not itself a link: a link inside the tree that points out
-// must not become a way out.
+// confined checks that p stays in the table's folder and reaches its
+// file through no symlink: neither p nor a folder on its way may be one.
+// A link that points out of the folder would be a way out; one that
+// points inside would make one file the value of two keys, each with
+// its own version, TTL and history, and a write to either change the
+// other behind the cache's back.
 func (d *Dir) confined(table, p string) error {
 	base := filepath.Join(d.root, table)
 	existing, real, err := d.resolveExisting(p)
 	if err != nil {
 		return err
 	}
-	if real != base && real != d.root && !strings.HasPrefix(real, base+string(filepath.Separator)) {
-		return Errorf(CodeInvalidParameters, "Key leaves the table's folder (through a symlink)")
+	if real != existing { // the root is a real path: any difference is a link on the way
+		return linkedKey(linkedPath)
 	}
 	// A folder on the way that holds a cache of its own is another
 	// directory-mode database, whose files are its own (as Rebuild skips it).
@@ -136,21 +139,46 @@ func (d *Dir) confined(table, p string) error {
 		}
 	}
 	if info, err := d.tree.lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
-		return Errorf(CodeInvalidParameters, "Key names a symlink; directory mode serves plain files only")
+		return linkedKey(linkedFile)
 	}
 	return nil
+}
+
+// linked is the cause of a key refused for a symlink on its path: what
+// the key does. A write is refused (400); a read finds no key there (404
+// naming the link), as it finds none where a FIFO or socket is, and the
+// cache learns that the key's file is gone (Sync), so listings drop it
+// and an expiry leaves the link in place.
+type linked string
+
+const (
+	linkedFile linked = "names a symlink"
+	linkedPath linked = "goes through a symlink"
+)
+
+func (l linked) Error() string { return string(l) }
+
+const followsNoLinks = "; directory mode serves plain files only and follows no links"
+
+func linkedKey(l linked) *Error {
+	return &Error{Code: CodeInvalidParameters, Message: "Key " + string(l) + followsNoLinks, Cause: l}
 }
 
 // resolveExisting finds the deepest of p's folders that exists, and its
 // real path. Another program may remove that folder between the two
 // steps; the search then starts over, and a tree that keeps changing
 // under it leaves the key not found, as the steps run one at a time
-// would have found it.
+// would have found it. A folder that is itself a link (dangling, or one
+// that loops) is refused as a link.
 func (d *Dir) resolveExisting(p string) (existing, real string, err error) {
 	for range 3 {
 		existing = filepath.Dir(p)
 		for {
-			if _, err := d.tree.lstat(existing); err == nil || existing == d.root {
+			info, err := d.tree.lstat(existing)
+			if err == nil && info.Mode()&fs.ModeSymlink != 0 {
+				return "", "", linkedKey(linkedPath)
+			}
+			if err == nil || existing == d.root {
 				break
 			}
 			existing = filepath.Dir(existing)
@@ -162,6 +190,8 @@ func (d *Dir) resolveExisting(p string) (existing, real string, err error) {
 	switch {
 	case vanished(err):
 		return "", "", Errorf(CodeKeyNotFound, "Key not found (its folder was removed while kvd looked)")
+	case errors.Is(err, syscall.ELOOP):
+		return "", "", linkedKey(linkedPath)
 	case err != nil:
 		return "", "", fsError("Could not resolve the key's folder", err)
 	}
@@ -227,6 +257,10 @@ func fsError(what string, err error) *Error {
 // the file grow meanwhile.
 func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 	p, err := d.filePath(table, key)
+	var l linked
+	if errors.As(err, &l) {
+		return nil, nil, Errorf(CodeKeyNotFound, "Key not found (it %s%s)", l, followsNoLinks)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -241,6 +275,8 @@ func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 	switch {
 	case vanished(err): // removed since the look
 		return nil, nil, Errorf(CodeKeyNotFound, "Key not found")
+	case errors.Is(err, syscall.ELOOP): // a link swapped in since the look
+		return nil, nil, Errorf(CodeKeyNotFound, "Key not found (it %s%s)", linkedPath, followsNoLinks)
 	case err != nil:
 		return nil, nil, fsError("Could not read the file", err)
 	}

@@ -192,3 +192,50 @@ func TestKvd_DirModeAFolderRemovedBeforeTheTempFileIsMadeAgain(t *testing.T) {
 		})
 	}
 }
+
+// A symlink swapped in between kvd's look at a key's path and its open,
+// for the key's file or for a folder on its way, is not followed: the
+// open refuses any link, so the read finds no key (404 naming the link)
+// rather than another key's bytes under this key's name.
+func TestKvd_DirModeALinkSwappedInIsNotFollowed(t *testing.T) {
+	for _, c := range []struct{ name, key, swap, target string }{
+		{"file", "k", "k", "other"},          // k becomes a link to other's file
+		{"folder", "a%2Fk", "a", "b"},        // a becomes a link to folder b, which holds its own k
+		{"outside", "k", "k", "/etc/passwd"}, // k becomes a link out of the directory
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root, do := dirKvd(t)
+			for key, value := range map[string]string{c.key: "mine", "other": "theirs", "b%2Fk": "theirs"} {
+				if status, body := do("PUT", key, value); status != 200 {
+					t.Fatalf("PUT %s: got %d %s, want 200", key, status, body)
+				}
+			}
+			notes := filepath.Join(root, "notes")
+			file, swapped := filepath.Join(notes, strings.ReplaceAll(c.key, "%2F", "/")), false
+			restore := sqlitekv.SetBeforeKeyFileOpen(func(p string) {
+				if p != file || swapped {
+					return
+				}
+				swapped = true
+				aside := filepath.Join(notes, "aside")
+				if err := os.Symlink(c.target, aside); err != nil {
+					t.Error(err)
+				}
+				if err := os.RemoveAll(filepath.Join(notes, c.swap)); err != nil {
+					t.Error(err)
+				}
+				if err := os.Rename(aside, filepath.Join(notes, c.swap)); err != nil {
+					t.Error(err)
+				}
+			})
+			defer restore()
+			status, body := do("GET", c.key, "")
+			if !swapped {
+				t.Fatal("the file was never opened to read: nothing was swapped")
+			}
+			if status != 404 || !strings.Contains(body, "symlink") {
+				t.Fatalf("GET of a key whose path a link took: got %d %s, want 404 naming a symlink", status, body)
+			}
+		})
+	}
+}

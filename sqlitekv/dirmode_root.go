@@ -55,11 +55,65 @@ func (t *treeFS) open(p string) (*os.File, error)     { return t.root.Open(t.rel
 func (t *treeFS) mkdir(p string) error                { return t.root.Mkdir(t.rel(p), 0o750) }
 func (t *treeFS) rename(from, to string) error        { return t.root.Rename(t.rel(from), t.rel(to)) }
 
-// openToRead opens p for reading without waiting: opening a FIFO to
-// read would wait for a writer (for good, if none comes). A regular
-// file reads as ever.
+// openToRead opens p for reading, following no symlink: neither p nor
+// a folder on its way below the directory. The root would follow a link
+// that stays inside it, so a link swapped in after confined looked would
+// serve another key's file under this key; here the open fails with
+// ELOOP instead. It opens without waiting: opening a FIFO to read would
+// wait for a writer (for good, if none comes). A regular file reads as
+// ever.
 func (t *treeFS) openToRead(p string) (*os.File, error) {
-	return t.root.OpenFile(t.rel(p), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	rel := t.rel(p)
+	if rel == p || rel == "." {
+		return nil, &fs.PathError{Op: "openat", Path: p, Err: syscall.EINVAL}
+	}
+	names := strings.Split(rel, string(filepath.Separator))
+	// The walk starts at the directory itself, opened for the walk alone:
+	// held open, it would be one more file per database than
+	// FilesPerDatabase counts.
+	top, err := t.root.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	defer top.Close()
+	conn, err := top.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	cerr := conn.Control(func(topFd uintptr) {
+		dir := int(topFd)
+		for i, name := range names {
+			flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK
+			if i < len(names)-1 {
+				flags |= unix.O_DIRECTORY
+			}
+			fd, err = unix.Openat(dir, name, flags, 0)
+			if errors.Is(err, syscall.ENOTDIR) && isLinkAt(dir, name) {
+				err = syscall.ELOOP // O_DIRECTORY answers ENOTDIR for a link to a folder
+			}
+			if dir != int(topFd) {
+				unix.Close(dir)
+			}
+			if err != nil {
+				return
+			}
+			dir = fd
+		}
+	})
+	if cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "openat", Path: p, Err: err}
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// isLinkAt reports whether name in folder dir is a symlink.
+func isLinkAt(dir int, name string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK
 }
 
 func (t *treeFS) readDir(p string) ([]fs.DirEntry, error) {
