@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,6 +110,7 @@ type Store struct {
 	slots   chan struct{} // one token per read connection that may exist
 	wal     walProgress   // what the writer's commits did (snapshots.go)
 	id      *fileIdentity // the file the path named when opened (identity.go)
+	created bool          // Open made the file: the path named nothing before
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -119,6 +121,40 @@ type Store struct {
 // File is the database file's absolute path (in directory mode, the
 // cache's): what a metric of its size stats.
 func (s *Store) File() string { return s.path }
+
+// Created reports whether Open made the database's file.
+func (s *Store) Created() bool { return s.created }
+
+// HoldsNothing reports whether no table of the database holds a row: no
+// key, no history, nothing any client wrote. Only once the owner has
+// stopped (it uses the writer); any doubt answers false.
+func (s *Store) HoldsNothing() bool {
+	conn := s.writer.conn
+	stmt, _, err := conn.Prepare(`SELECT name FROM sqlite_schema WHERE type = 'table'`)
+	if err != nil {
+		return false
+	}
+	var tables []string
+	for stmt.Step() {
+		tables = append(tables, stmt.ColumnText(0))
+	}
+	if errors.Join(stmt.Err(), stmt.Close()) != nil {
+		return false
+	}
+	for _, name := range tables {
+		// Any name, read from the schema itself, quoted as SQLite does.
+		stmt, _, err := conn.Prepare(`SELECT EXISTS (SELECT 1 FROM "` + strings.ReplaceAll(name, `"`, `""`) + `")`)
+		if err != nil {
+			return false
+		}
+		var rows bool
+		_, err = queryRow(stmt, func(st *sqlite3.Stmt) { rows = st.ColumnBool(0) })
+		if errors.Join(err, stmt.Close()) != nil || rows {
+			return false
+		}
+	}
+	return true
+}
 
 // Open opens (and with create, creates) the database at path, which the
 // caller has already resolved and confined.
@@ -132,8 +168,17 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	path = abs
 	_, missing := os.Lstat(path)
 	s, err := openStore(path, create, opts)
-	if err != nil && create && errors.Is(missing, fs.ErrNotExist) && isRegular(path) {
+	made := create && errors.Is(missing, fs.ErrNotExist)
+	if err != nil && made && isRegular(path) {
 		RemoveDatabase(path) // a failed open leaves nothing behind, as far as it can
+	}
+	if err == nil {
+		s.created = made
+	}
+	if err != nil && !create && !exists(path) {
+		// Removed since the resolver looked (by another program, or by a
+		// refused write's Discard): no database, not a failure.
+		err = Errorf(CodeDatabaseNotFound, "Database file does not exist")
 	}
 	if err != nil && errors.Is(err, sqlite3.IOERR) && noRoomIn(filepath.Dir(path), minRoom) {
 		err = &Error{Code: CodeStorageFull, Message: "Disk is full: the database was not opened", Cause: err}
@@ -217,6 +262,12 @@ func isLink(path string) bool {
 func isRegular(path string) bool {
 	info, err := os.Lstat(path)
 	return err == nil && info.Mode().IsRegular()
+}
+
+// exists reports whether p names anything, a link not followed.
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // RemoveDatabase removes a database file and the side files SQLite keeps
