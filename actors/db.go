@@ -34,6 +34,7 @@ type DB struct {
 	// Guarded by the registry's mutex.
 	leases   int
 	granted  int // leases ever handed out
+	watchers int // leases held by watches (watch.go)
 	lastUsed time.Time
 	discard  bool // remove the files once closed, if they hold nothing (Discard)
 }

@@ -20,6 +20,7 @@ type Config struct {
 	Store         sqlitekv.Options
 	MaxQueue      int           // writes queued per database before OVERLOADED; 0 means 10000
 	MaxOpen       int           // databases open at once, least recently used closed first; 0 means 1024
+	MaxWatched    int           // databases watches keep open at once (watch.go); 0 means half of MaxOpen, at least 1
 	IdleTimeout   time.Duration // close a database unused this long; 0 keeps it open
 	SweepInterval time.Duration // TTL/history sweep per database; 0 disables it
 	Now           func() time.Time
@@ -81,6 +82,7 @@ type Registry struct {
 	byName  map[string]*DB           // by the client's spelling, to skip resolving
 	closing map[string]chan struct{} // real paths being closed right now
 	opening map[string]*opening      // real paths being opened right now, outside mu (opening.go)
+	watched int                      // databases with a watcher (watch.go)
 	closed  bool
 }
 
@@ -90,6 +92,9 @@ func NewRegistry(cfg Config) *Registry {
 	}
 	if cfg.MaxOpen <= 0 {
 		cfg.MaxOpen = 1024
+	}
+	if cfg.MaxWatched <= 0 {
+		cfg.MaxWatched = max(1, cfg.MaxOpen/2)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -38,6 +38,39 @@ func (d *DB) Watch(ctx context.Context, f watch.Filter, after, since int64) (*wa
 	return watch.Follow(ctx, d.hub, offStack{d.store}, f, after, since)
 }
 
+// StartWatching counts the caller's lease as a watch's, which lasts as
+// long as its stream and so keeps d open past MaxOpen and idleness. Each
+// open database holds several file descriptors, so the databases watches
+// keep open are bounded (MaxWatched, half of MaxOpen by default): past
+// it, a watch of a database nobody watches yet is refused, 503
+// OVERLOADED, and ordinary requests keep room to open theirs. Watches of
+// a watched database cost no more files. StopWatching ends the count,
+// before Release.
+func (d *DB) StartWatching() error {
+	r := d.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d.watchers == 0 {
+		if r.watched >= r.cfg.MaxWatched {
+			return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many databases are being watched (%d, each kept open, holding file descriptors): retry later, or watch a database already watched", r.cfg.MaxWatched)
+		}
+		r.watched++
+	}
+	d.watchers++
+	return nil
+}
+
+// StopWatching ends what StartWatching began.
+func (d *DB) StopWatching() {
+	r := d.reg
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d.watchers--
+	if d.watchers == 0 {
+		r.watched--
+	}
+}
+
 // offStack reads history on a goroutine of its own. A read through SQLite
 // grows the stack of the goroutine that makes it to tens of KiB, and a
 // watcher's goroutine, which lives as long as its stream and idles most

@@ -70,7 +70,7 @@ const kvDoc = "/api/v1/sqlite/kv"
 var (
 	dbParams    = []string{"db", "table"}
 	writeParams = []string{"db", "table", "history", "create_db_if_missing", "auto_create"}
-	readErrors  = []int{400, 401, 404, 413, 500, 503}           // 413: a directory-mode file over --max-value-bytes; 503: a database file deleted or replaced while open
+	readErrors  = []int{400, 401, 404, 413, 500, 503}           // 413: a directory-mode file over --max-value-bytes; 503: a database file deleted or replaced while open, too many open files, too many databases watched
 	writeErrors = []int{400, 401, 404, 408, 413, 500, 503, 507} // 408: a body that did not arrive within --read-timeout
 	// framingErrors is what any request may get, even a probe's: a 400
 	// for carrying both Content-Length and Transfer-Encoding (framing.go).

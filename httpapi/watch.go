@@ -57,8 +57,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch
 		s.writeError(w, r, err)
 		return
 	}
+	if err := db.StartWatching(); err != nil {
+		db.Release()
+		s.writeError(w, r, err)
+		return
+	}
 	fl, err := startWatch(r.Context(), db, req)
 	if err != nil {
+		db.StopWatching()
 		db.Release()
 		s.writeError(w, r, err)
 		return
@@ -68,6 +74,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch
 	// hub, until it ends.
 	end := func() {
 		fl.Close()
+		db.StopWatching()
 		db.Release()
 		s.watches.Add(-1)
 	}

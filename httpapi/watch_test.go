@@ -498,3 +498,47 @@ func TestWatch_ALeavingClientEndsItsWatch(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A watch keeps its database open as long as it lasts, and an open
+// database holds file descriptors: so watches may keep at most half of
+// --max-open-dbs databases open. A watch of one more database answers
+// 503 OVERLOADED (long polls too), while watches of a watched database
+// and ordinary requests to any other go on; once a watch ends, its room
+// is free again (at the stream's next heartbeat). Under a low
+// RLIMIT_NOFILE, watches of six databases took every descriptor, and
+// other databases answered 500.
+func TestWatch_DatabasesKeptOpenByWatchesAreBounded(t *testing.T) {
+	ts := newTestServer(t, func(a *actors.Config, h *httpapi.Config) {
+		a.MaxOpen = 4
+		h.WatchHeartbeat = 20 * time.Millisecond // a stream sees its client gone at its next heartbeat
+	})
+	for _, db := range []string{"a", "b", "c"} {
+		wantStatus(t, ts.do(t, "PUT", kv("k", "db="+db+"&create_db_if_missing=true"), "v"), 200)
+	}
+	watchOf := func(db string) string { return "/api/v1/sqlite/kv/watch?db=" + db }
+	ts.openWatch(t, watchOf("a"))
+	ts.openWatch(t, watchOf("a")) // a watched database costs no more files
+	b := ts.openWatch(t, watchOf("b"))
+	for _, path := range []string{watchOf("c"), watchOf("c") + "&wait=1s", "/api/v1/sqlite/kv/k/watch?db=c"} {
+		r := ts.do(t, "GET", path, "")
+		wantError(t, r, 503, "OVERLOADED")
+		if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "watched") || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("watch of a third database: message %q, Retry-After %q", msg, r.Header.Get("Retry-After"))
+		}
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=c"), "w"), 200)
+	if r := ts.do(t, "GET", kv("k", "db=c"), ""); string(r.Body) != "w" {
+		t.Fatalf("read of c beside the watches: got %d %s", r.Status, r.Body)
+	}
+	b.close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		r := ts.do(t, "GET", watchOf("c")+"&wait=10ms", "")
+		if r.Status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("watch of c once b's ended: got %d %s, want 200", r.Status, r.Body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -297,9 +297,10 @@ func checkHeaderOf(f *os.File) error {
 // unreadable answers a database path kvd failed to stat, open or read.
 // The client is at fault only when the path names nothing a database
 // could be (a socket, a file gone meanwhile, a name through a file):
-// 400 with what. Anything else failed on kvd's side (too many open
-// files, permission denied, an I/O error): 500 saying what happened,
-// never the path, which may lie outside what the client sent.
+// 400 with what. Too many open files is a 503 to retry. Anything else
+// failed on kvd's side (permission denied, an I/O error): 500 saying
+// what happened, never the path, which may lie outside what the client
+// sent.
 func unreadable(what string, err error) *Error {
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
@@ -308,6 +309,8 @@ func unreadable(what string, err error) *Error {
 	switch errno {
 	case syscall.ENOENT, syscall.ENOTDIR, syscall.EISDIR, syscall.ELOOP, syscall.ENAMETOOLONG, syscall.ENXIO, syscall.ENODEV:
 		return &Error{Code: CodeInvalidDBPath, Message: what, Cause: err}
+	case syscall.EMFILE, syscall.ENFILE:
+		return outOfFiles(what, err)
 	}
 	return &Error{Code: CodeDatabaseError, Message: what + ": " + errno.Error(), Cause: err}
 }

@@ -101,8 +101,9 @@ func FuzzResolveConfinement(f *testing.F) {
 }
 
 // A database path kvd fails to open or read is the client's 400 only
-// when it names nothing a database could be; a failure on kvd's side is
-// a 500 saying what happened, without the path.
+// when it names nothing a database could be; a want of file descriptors
+// is a 503 to retry; any other failure on kvd's side is a 500 saying what
+// happened, without the path.
 func TestUnreadable_OnlyTheClientsMistakeIs400(t *testing.T) {
 	for _, c := range []struct {
 		errno syscall.Errno
@@ -112,8 +113,8 @@ func TestUnreadable_OnlyTheClientsMistakeIs400(t *testing.T) {
 		{syscall.ENXIO, CodeInvalidDBPath, ""},   // a socket
 		{syscall.ENOTDIR, CodeInvalidDBPath, ""}, // a name through a file
 		{syscall.ENOENT, CodeInvalidDBPath, ""},  // gone since the resolver looked
-		{syscall.EMFILE, CodeDatabaseError, "too many open files"},
-		{syscall.ENFILE, CodeDatabaseError, "too many open files in system"},
+		{syscall.EMFILE, CodeOverloaded, "too many open files; retry"},
+		{syscall.ENFILE, CodeOverloaded, "too many open files; retry"},
 		{syscall.EACCES, CodeDatabaseError, "permission denied"},
 		{syscall.EIO, CodeDatabaseError, "input/output error"},
 	} {

@@ -242,6 +242,9 @@ func fsError(what string, err error) *Error {
 	if errors.As(err, &errno) {
 		reason = errno.Error()
 	}
+	if NoFilesLeft(err) {
+		return outOfFiles(what, err)
+	}
 	code := CodeFileSystemError
 	if storageFull(err) {
 		code = CodeStorageFull

@@ -3,9 +3,11 @@ package sqlitekv
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 
 	"github.com/ncruces/go-sqlite3"
+	"golang.org/x/sys/unix"
 )
 
 // Code names a class of failure. The HTTP layer maps each code to one status;
@@ -71,11 +73,53 @@ func Cancelled(cause error) *Error {
 	return &Error{Code: CodeOverloaded, Message: "Request cancelled: the client closed its connection before anything was done; retry", Cause: cause}
 }
 
+// NoFilesLeft reports whether err says the process ran out of file
+// descriptors (its own limit, or the system's).
+func NoFilesLeft(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// outOfFiles answers a failure for want of file descriptors: kvd's, not
+// the client's, and one that passes (a database closes, a watch or a
+// client goes), so 503 OVERLOADED for the client to retry, naming the
+// cause. what says what failed.
+func outOfFiles(what string, cause error) *Error {
+	return &Error{Code: CodeOverloaded, Message: what + ": too many open files; retry", Cause: cause}
+}
+
+// cannotOpenMore reports whether the process is out of file descriptors,
+// or within a few of its limit. SQLite's open of a database, its WAL or
+// its shared memory often fails with a bare SQLITE_CANTOPEN, the errno
+// lost, and by the time the error is seen the files the open did get are
+// closed again: so the question is whether the files one connection
+// takes (the database, its WAL and shared memory, a folder to sync)
+// could be opened now.
+func cannotOpenMore() bool {
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	for range 4 {
+		fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return NoFilesLeft(err)
+		}
+		fds = append(fds, fd)
+	}
+	return false
+}
+
 // dbError wraps an unexpected SQLite failure: the client learns what kind
 // of failure it was (never SQL text), the log gets the cause.
 func dbError(cause error) *Error {
 	msg := "Database operation failed"
 	switch {
+	case NoFilesLeft(cause):
+		return outOfFiles("Database file cannot be opened", cause)
+	case errors.Is(cause, sqlite3.CANTOPEN) && !errors.As(cause, new(syscall.Errno)) && cannotOpenMore():
+		return outOfFiles("Database file cannot be opened", errors.Join(cause, syscall.EMFILE))
 	case errors.Is(cause, sqlite3.CORRUPT), errors.Is(cause, sqlite3.NOTADB):
 		msg = "Database file is corrupt"
 	case storageFull(cause):

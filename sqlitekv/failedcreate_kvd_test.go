@@ -46,8 +46,8 @@ func TestKvd_FailedCreateLeavesNoDatabase(t *testing.T) {
 	})
 	status, body := do("PUT", "a?db=m9&create_db_if_missing=true")
 	restore()
-	if status != 500 {
-		t.Fatalf("create whose folder cannot be synced: got %d %s, want 500", status, body)
+	if status != 503 || !strings.Contains(body, "too many open files") {
+		t.Fatalf("create whose folder cannot be synced: got %d %s, want 503 saying too many open files", status, body)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "m9.db*")); len(left) > 0 {
 		t.Fatalf("files left by the failed create: %q", left)

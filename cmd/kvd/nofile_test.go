@@ -104,3 +104,63 @@ func TestFitFiles_DividesTheFileLimit(t *testing.T) {
 		}
 	}
 }
+
+// Watches keep their databases open as long as they last. Under
+// RLIMIT_NOFILE 64, watches of six databases took every descriptor and
+// other databases answered 500 "Database file cannot be written or
+// opened". Now a watch of one database too many answers 503 OVERLOADED,
+// and the other databases are served; nothing answers 500.
+func TestKvd_WatchesUnderALowFileLimitLeaveRoomForOtherDatabases(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) is needed to lower kvd's RLIMIT_NOFILE")
+	}
+	d := startDaemonUnder(t, []string{prlimit, "--nofile=64:64"}, t.TempDir())
+	client := &http.Client{Timeout: 10 * time.Second}
+	do := func(method, target, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, d.url+target, strings.NewReader(body))
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", method, target, err, d.logs)
+		}
+		defer res.Body.Close()
+		got, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(got)
+	}
+	for i := range 9 {
+		if status, body := do("PUT", fmt.Sprintf("/api/v1/sqlite/kv/k?db=w%d&create_db_if_missing=true", i), "v"); status != 200 {
+			t.Fatalf("create of w%d: got %d %s, want 200", i, status, body)
+		}
+	}
+	watching := 0
+	for i := range 6 {
+		res, err := (&http.Client{}).Get(fmt.Sprintf("%s/api/v1/sqlite/kv/watch?db=w%d", d.url, i))
+		if err != nil {
+			t.Fatalf("watch of w%d: %v\n%s", i, err, d.logs)
+		}
+		defer res.Body.Close() // a watch lasts until its client goes
+		switch res.StatusCode {
+		case 200:
+			watching++
+		case 503:
+		default:
+			body, _ := io.ReadAll(res.Body)
+			t.Fatalf("watch of w%d: got %d %s, want 200 or 503 OVERLOADED", i, res.StatusCode, body)
+		}
+	}
+	if watching == 0 {
+		t.Fatal("no watch was served")
+	}
+	for i := 6; i < 9; i++ {
+		if status, body := do("PUT", fmt.Sprintf("/api/v1/sqlite/kv/k?db=w%d", i), "w"); status != 200 {
+			t.Fatalf("write to w%d beside %d watches: got %d %s, want 200\n%s", i, watching, status, body, d.logs)
+		}
+		if status, body := do("GET", fmt.Sprintf("/api/v1/sqlite/kv/k?db=w%d", i), ""); status != 200 || body != "w" {
+			t.Fatalf("read of w%d beside %d watches: got %d %s, want 200 w\n%s", i, watching, status, body, d.logs)
+		}
+	}
+	if status, body := do("PUT", "/api/v1/sqlite/kv/k?db=fresh&create_db_if_missing=true", "v"); status != 200 {
+		t.Fatalf("create beside %d watches: got %d %s, want 200\n%s", watching, status, body, d.logs)
+	}
+}
