@@ -241,11 +241,15 @@ func (d *DB) Backup(ctx context.Context) (*os.File, error) {
 
 // call sends op to the actor and waits for its committed answer: the one
 // place an answer's result gets its type back. A full queue is refused up
-// front: memory stays bounded under overload.
+// front: memory stays bounded under overload; so is every write to a
+// database kvd cannot write (it has no writer).
 func call[R any](ctx context.Context, d *DB, op operation[R]) (R, error) {
 	var zero R
 	if err := ctx.Err(); err != nil { // the client has gone: nothing to apply it for
 		return zero, sqlitekv.Cancelled(err)
+	}
+	if err := d.store.ReadOnly(); err != nil {
+		return zero, err
 	}
 	if d.queued.Add(1) > int64(d.reg.cfg.MaxQueue) {
 		d.queued.Add(-1)
@@ -275,8 +279,11 @@ func call[R any](ctx context.Context, d *DB, op operation[R]) (R, error) {
 
 // tell sends op to the actor without waiting for it (an expiry, an import
 // or a sweep a read or a ticker asked for); false if the database is
-// closing.
+// closing, or read-only.
 func tell[R any](d *DB, op operation[R]) bool {
+	if d.store.ReadOnly() != nil {
+		return false // an expiry or import a read found is a write, and the file takes none
+	}
 	return d.send(&writeMsg{op: typed[R]{op}})
 }
 

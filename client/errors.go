@@ -49,6 +49,7 @@ var (
 	ErrInvalidSQLiteHeader = &Error{StatusCode: 400, Code: "INVALID_SQLITE_HEADER"}
 	ErrPathIsDirectory     = &Error{StatusCode: 400, Code: "PATH_IS_DIRECTORY"}
 	ErrUnauthorized        = &Error{StatusCode: 401, Code: "UNAUTHORIZED"}
+	ErrReadOnly            = &Error{StatusCode: 403, Code: "READ_ONLY"} // the database file, or its filesystem, is read-only: reads are served, writes refused
 	ErrKeyNotFound         = &Error{StatusCode: 404, Code: "KEY_NOT_FOUND"}
 	ErrDatabaseNotFound    = &Error{StatusCode: 404, Code: "DATABASE_NOT_FOUND"}
 	ErrKeyExpired          = &Error{StatusCode: 404, Code: "KEY_EXPIRED"}

@@ -70,8 +70,8 @@ const kvDoc = "/api/v1/sqlite/kv"
 var (
 	dbParams    = []string{"db", "table"}
 	writeParams = []string{"db", "table", "history", "create_db_if_missing", "auto_create"}
-	readErrors  = []int{400, 401, 404, 413, 500, 503}           // 413: a directory-mode file over --max-value-bytes; 503: a database file deleted or replaced while open, too many open files, too many databases watched
-	writeErrors = []int{400, 401, 404, 408, 413, 500, 503, 507} // 408: a body that did not arrive within --read-timeout
+	readErrors  = []int{400, 401, 403, 404, 413, 500, 503}           // 403: a read-only database whose -wal holds writes not in its file; 413: a directory-mode file over --max-value-bytes; 503: a database file deleted or replaced while open, too many open files, too many databases watched
+	writeErrors = []int{400, 401, 403, 404, 408, 413, 500, 503, 507} // 403: the database (or its folder) is read-only; 408: a body that did not arrive within --read-timeout
 	// framingErrors is what any request may get, even a probe's: a 400
 	// for carrying both Content-Length and Transfer-Encoding (framing.go).
 	framingErrors = []int{400}
@@ -87,7 +87,7 @@ var apiOps = withHEADOps([]apiOp{
 	{"GET", "/metrics", "Prometheus metrics", nil, "", "text", framingErrors},
 	{"GET", "/api/v1/openapi.json", "This document", nil, "", "json", framingErrors},
 	{"GET", kvDoc, "List keys in byte order, or as of a time", withParams(dbParams, "prefix", "limit", "offset", "at_timestamp", "after", "rebuild"), "", "KeyList", readErrors},
-	{"GET", kvDoc + "/{key}", "Read a value (raw bytes, its Content-Type and metadata headers)", withParams(dbParams, "key", "path", "at_timestamp", "rebuild"), "", "raw", []int{304, 400, 401, 404, 409, 413, 500, 503}},
+	{"GET", kvDoc + "/{key}", "Read a value (raw bytes, its Content-Type and metadata headers)", withParams(dbParams, "key", "path", "at_timestamp", "rebuild"), "", "raw", []int{304, 400, 401, 403, 404, 409, 413, 500, 503}},
 	{"HEAD", kvDoc + "/{key}", "Does the key exist (headers only)", withParams(dbParams, "key", "rebuild"), "", "none", append(readErrors, 413)},
 	{"PUT", kvDoc + "/{key}", "Store a value (the raw body)", withParams(writeParams, "key", "path", "ttl", "if_match", "ref"), "raw", "PutResult", append(writeErrors, 412)},
 	{"DELETE", kvDoc + "/{key}", "Delete a key", withParams(writeParams, "key"), "", "DeleteResult", append(writeErrors, 412)},
@@ -107,7 +107,7 @@ var apiOps = withHEADOps([]apiOp{
 	{"POST", kvDoc + "/rollback", "Bring the table (or chosen keys) back to a time, in one transaction", withParams(writeParams, "to_timestamp", "dry_run", "confirm"), "RollbackBody", "RollbackResult", append(writeErrors, 409)},
 	{"GET", kvDoc + "/{key}/watch", "Follow the key's writes as they commit (Server-Sent Events; with wait, one long-poll JSON answer)", withParams(dbParams, "key", "after_op", "since", "wait"), "", "Watch", readErrors},
 	{"GET", kvDoc + "/watch", "Follow the writes of the table, or of the keys under prefix, as they commit (Server-Sent Events; with wait, one long-poll JSON answer)", withParams(dbParams, "prefix", "after_op", "since", "wait"), "", "Watch", readErrors},
-	{"POST", "/api/v1/sqlite/db/create", "Create an empty database with its KV table", []string{"new_db", "table"}, "", "CreateResult", []int{400, 401, 404, 500}},
+	{"POST", "/api/v1/sqlite/db/create", "Create an empty database with its KV table", []string{"new_db", "table"}, "", "CreateResult", []int{400, 401, 403, 404, 500}},
 	{"POST", "/api/v1/sqlite/db/release", "Cluster mode: hand a database over to the node that asks (peers call it when the router sends them the database)", []string{"db"}, "", "Status", []int{400, 401, 503}},
 	{"GET", "/api/v1/sqlite/db/backup", "Stream a consistent online copy of a database", dbParams, "", "sqlite", append(readErrors, 507)}, // 507: no room for the copy
 })

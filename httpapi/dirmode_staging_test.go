@@ -44,7 +44,7 @@ func TestDirMode_ReadOnlyFolderRefusesWritesCleanly(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", folder).Run() })
 	r := ts.do(t, "PUT", kv("k", q), "after")
-	wantError(t, r, 500, "FILE_SYSTEM_ERROR")
+	wantError(t, r, 403, "READ_ONLY")
 	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "read-only") {
 		t.Fatalf("message: %q", msg)
 	}

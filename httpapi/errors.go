@@ -31,6 +31,7 @@ var statusOf = map[sqlitekv.Code]int{
 	sqlitekv.CodeInvalidSQLiteHeader: http.StatusBadRequest,
 	sqlitekv.CodePathIsDirectory:     http.StatusBadRequest,
 	codeUnauthorized:                 http.StatusUnauthorized,
+	sqlitekv.CodeReadOnly:            http.StatusForbidden,
 	sqlitekv.CodeKeyNotFound:         http.StatusNotFound,
 	sqlitekv.CodeDatabaseNotFound:    http.StatusNotFound,
 	sqlitekv.CodeKeyExpired:          http.StatusNotFound,

@@ -80,6 +80,9 @@ func backupError(what string, err error, full bool) *Error {
 	if full {
 		return &Error{Code: CodeStorageFull, Message: "Disk is full: the backup was not made", Cause: err}
 	}
+	if errors.Is(err, unix.EROFS) {
+		return &Error{Code: CodeReadOnly, Message: "The backup's copy is made beside the database, whose folder is read-only: the backup was not made", Cause: err}
+	}
 	return &Error{Code: CodeFileSystemError, Message: what, Cause: err}
 }
 

@@ -54,7 +54,9 @@ func OpenDir(root string, opts Options) (*Dir, error) {
 	}
 	d := &Dir{root: root, tree: tree, cache: cache}
 	d.staged.tree = tree
-	cache.writer.mirror = d
+	if cache.writer != nil { // else a read-only cache (readonly.go): no write comes
+		cache.writer.mirror = d
+	}
 	return d, nil
 }
 
@@ -232,7 +234,8 @@ func fileKind(m fs.FileMode) string {
 
 // fsError reports a filesystem failure by its kind, without paths. A
 // path too long for the filesystem is the key's fault, not the disk's; a
-// full disk (no space, no inodes, no quota left) is STORAGE_FULL.
+// full disk (no space, no inodes, no quota left) is STORAGE_FULL; a
+// read-only filesystem READ_ONLY; too many open files OVERLOADED.
 func fsError(what string, err error) *Error {
 	if errors.Is(err, syscall.ENAMETOOLONG) {
 		return &Error{Code: CodeInvalidParameters, Message: "Key makes a file path longer than the filesystem allows", Cause: err}
@@ -244,6 +247,9 @@ func fsError(what string, err error) *Error {
 	}
 	if NoFilesLeft(err) {
 		return outOfFiles(what, err)
+	}
+	if errors.Is(err, syscall.EROFS) {
+		return &Error{Code: CodeReadOnly, Message: what + ": read-only file system", Cause: err}
 	}
 	code := CodeFileSystemError
 	if storageFull(err) {

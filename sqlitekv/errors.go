@@ -31,6 +31,7 @@ const (
 	CodeDatabaseError       Code = "DATABASE_ERROR"
 	CodeFileSystemError     Code = "FILE_SYSTEM_ERROR"
 	CodeStorageFull         Code = "STORAGE_FULL"
+	CodeReadOnly            Code = "READ_ONLY"
 )
 
 // Codes lists every code above. httpapi's tests check each has its HTTP
@@ -39,7 +40,7 @@ func Codes() []Code {
 	return []Code{CodeInvalidDBPath, CodeInvalidParameters, CodeInvalidSQLiteHeader, CodePathIsDirectory,
 		CodeKeyNotFound, CodeDatabaseNotFound, CodeKeyExpired, CodePathNotFound, CodeTimeTravelGap,
 		CodeCASMismatch, CodeCASKeyMissing, CodePayloadTooLarge, CodeOverloaded, CodeDatabaseError,
-		CodeFileSystemError, CodeStorageFull}
+		CodeFileSystemError, CodeStorageFull, CodeReadOnly}
 }
 
 // Error is the only error type storage hands upward: a code for the HTTP

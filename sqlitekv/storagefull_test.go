@@ -100,20 +100,21 @@ func (f failingSyncs) Sync(vfs.SyncFlag) error {
 }
 
 // Directory mode's file writes tell a full disk from other failures the
-// same way.
+// same way, and a read-only filesystem too (before the commit: a
+// refusal).
 func TestFsError_AFullDiskIsStorageFullAndOnlyAFullDisk(t *testing.T) {
-	for errno, want := range map[syscall.Errno]Code{
-		syscall.ENOSPC: CodeStorageFull,
-		syscall.EDQUOT: CodeStorageFull,
-		syscall.EIO:    CodeFileSystemError,
-		syscall.EROFS:  CodeFileSystemError,
+	for errno, want := range map[syscall.Errno]struct{ before, after Code }{
+		syscall.ENOSPC: {CodeStorageFull, CodeStorageFull},
+		syscall.EDQUOT: {CodeStorageFull, CodeStorageFull},
+		syscall.EIO:    {CodeFileSystemError, CodeFileSystemError},
+		syscall.EROFS:  {CodeReadOnly, CodeFileSystemError}, // after the commit, the cache holds the write: no refusal
 	} {
 		err := fsError("Could not write the file", &fs.PathError{Op: "write", Path: "/x/.kvd-tmp-1", Err: errno})
-		if err.Code != want || err.Message != "Could not write the file: "+errno.Error() {
-			t.Errorf("%v: got %s %q, want %s naming the errno, no path", errno, err.Code, err.Message, want)
+		if err.Code != want.before || err.Message != "Could not write the file: "+errno.Error() {
+			t.Errorf("%v: got %s %q, want %s naming the errno, no path", errno, err.Code, err.Message, want.before)
 		}
-		if got := appliedFailure("k", err).Code; got != want {
-			t.Errorf("%v after the commit: got %s, want %s", errno, got, want)
+		if got := appliedFailure("k", err).Code; got != want.after {
+			t.Errorf("%v after the commit: got %s, want %s", errno, got, want.after)
 		}
 	}
 }

@@ -111,6 +111,10 @@ type Store struct {
 	wal     walProgress   // what the writer's commits did (snapshots.go)
 	id      *fileIdentity // the file the path named when opened (identity.go)
 	created bool          // Open made the file: the path named nothing before
+	// readOnly, when set, is why kvd cannot write the file (readonly.go):
+	// the store then has no writer, and serves reads alone.
+	readOnly  string
+	immutable bool // readers open the file as immutable (readonly.go)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -129,6 +133,9 @@ func (s *Store) Created() bool { return s.created }
 // key, no history, nothing any client wrote. Only once the owner has
 // stopped (it uses the writer); any doubt answers false.
 func (s *Store) HoldsNothing() bool {
+	if s.writer == nil {
+		return false // read-only (readonly.go): kvd made nothing there
+	}
 	conn := s.writer.conn
 	stmt, _, err := conn.Prepare(`SELECT name FROM sqlite_schema WHERE type = 'table'`)
 	if err != nil {
@@ -174,6 +181,12 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	}
 	if err == nil {
 		s.created = made
+	}
+	switch why := readOnlyCause(err); {
+	case why != "" && made:
+		err = &Error{Code: CodeReadOnly, Cause: err, Message: "Database cannot be created: its folder is read-only (" + why + ")"}
+	case why != "" && isRegular(path):
+		s, err = openReadOnly(path, opts, why, err)
 	}
 	if err != nil && !create && !exists(path) {
 		// Removed since the resolver looked (by another program, or by a
@@ -307,8 +320,10 @@ func (s *Store) Close() error {
 		for range opened {
 			(<-s.readers).close()
 		}
-		err = s.writer.close()
-		s.id.removeOldLog()
+		if s.writer != nil {
+			err = s.writer.close()
+			s.id.removeOldLog()
+		}
 	})
 	return err
 }
@@ -368,7 +383,7 @@ func (s *Store) acquireReader(ctx context.Context) (*reader, error) {
 }
 
 func (s *Store) openReader() (*reader, error) {
-	name, flags := fileName(s.path, s.opts.vfs)
+	name, flags := s.readerName()
 	conn, err := sqlite3.OpenFlags(name, flags|sqlite3.OPEN_READONLY)
 	if err != nil {
 		if s.id.file != nil && !names(s.path, s.id.file) {

@@ -11,25 +11,13 @@ import "github.com/ncruces/go-sqlite3"
 // table's step per transaction: a crash leaves each either undone or
 // done, and the next open does what is left.
 func (w *Writer) upgrade() error {
-	tables, err := w.listTables()
+	old, err := oldTables(w.conn)
 	if err != nil {
 		return err
 	}
-	isOld, _, err := w.conn.Prepare(`SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1 || ':history_by_key')
-AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = ?1 || ':removed')`)
-	if err != nil {
-		return dbError(err)
-	}
-	defer isOld.Close()
-	for _, name := range tables {
-		var old bool
-		if _, err := queryRow(isOld, func(s *sqlite3.Stmt) { old = s.ColumnBool(0) }, name); err != nil {
-			return dbError(err)
-		}
-		if old {
-			if err := w.upgradeTable(namesFor(name)); err != nil {
-				return err
-			}
+	for _, name := range old {
+		if err := w.upgradeTable(namesFor(name)); err != nil {
+			return err
 		}
 		if err := w.addLostColumns(namesFor(name)); err != nil {
 			return err
@@ -68,6 +56,38 @@ COMMIT`)
 		return dbError(err)
 	}
 	return nil
+}
+
+// oldTables lists the KV tables of conn's database in an older kvd's
+// format, which upgradeTable rewrites.
+func oldTables(conn *sqlite3.Conn) ([]string, error) {
+	tables, err := tablesWith(conn, ":history")
+	if err != nil {
+		return nil, err
+	}
+	isOld, _, err := conn.Prepare(`SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1 || ':history_by_key')
+AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = ?1 || ':removed')`)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer isOld.Close()
+	var old []string
+	for _, name := range tables {
+		var is bool
+		if _, err := queryRow(isOld, func(s *sqlite3.Stmt) { is = s.ColumnBool(0) }, name); err != nil {
+			return nil, dbError(err)
+		}
+		if is {
+			old = append(old, name)
+		}
+	}
+	return old, nil
+}
+
+// needsUpgrade reports whether conn's database has a table to upgrade.
+func needsUpgrade(conn *sqlite3.Conn) (bool, error) {
+	old, err := oldTables(conn)
+	return len(old) > 0, err
 }
 
 // upgradeTable rewrites n's history with each key's chain, and starts

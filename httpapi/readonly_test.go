@@ -1,0 +1,138 @@
+package httpapi_test
+
+import (
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/httpapi"
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// wantReadOnly checks that r refuses its request because the database
+// cannot be written: 403 READ_ONLY naming what is read-only, no 500.
+func wantReadOnly(t *testing.T, r response, says string) {
+	t.Helper()
+	wantError(t, r, 403, "READ_ONLY")
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, says) {
+		t.Fatalf("message: got %q, want it to say %q", msg, says)
+	}
+}
+
+// readsServed checks that the database db, holding k = "v", serves
+// every kind of read, and refuses every kind of write as read-only
+// (saying why).
+func readsServed(t *testing.T, ts *testServer, db, why string) {
+	t.Helper()
+	q := "db=" + db
+	if r := ts.do(t, "GET", kv("k", q), ""); r.Status != 200 || string(r.Body) != "v" || r.Header.Get("ETag") == "" {
+		t.Fatalf("GET: got %d %s (ETag %q), want 200 v with an ETag", r.Status, r.Body, r.Header.Get("ETag"))
+	}
+	wantStatus(t, ts.do(t, "HEAD", kv("k", q), ""), 200)
+	wantError(t, ts.do(t, "GET", kv("none", q), ""), 404, "KEY_NOT_FOUND")
+	if got := strs(ts.do(t, "GET", "/api/v1/sqlite/kv?"+q, "").JSON(t)["keys"]); len(got) != 1 || got[0] != "k" {
+		t.Fatalf("listing: got %v, want [k]", got)
+	}
+	wantStatus(t, ts.do(t, "GET", kv("k/history", q), ""), 200)
+	wantStatus(t, ts.do(t, "POST", batchPath+"get?"+q, `{"keys":["k"]}`), 200)
+	for _, w := range []struct{ method, path, body string }{
+		{"PUT", kv("k", q), "w"},
+		{"PUT", kv("k", q+"&create_db_if_missing=true"), "w"},
+		{"DELETE", kv("k", q), ""},
+		{"POST", kv("n/incr", q), ""},
+		{"POST", batchPath + "set?" + q, `{"items":[{"key":"a","value":"1"}]}`},
+	} {
+		wantReadOnly(t, ts.do(t, w.method, w.path, w.body), why)
+	}
+}
+
+// A database kvd cannot write serves its reads, and answers its writes
+// 403 READ_ONLY saying why, never 500: a file on a read-only mount (read
+// as immutable: SQLite cannot make its shared memory there), and a file
+// with the immutable attribute in a writable folder (read as usual). A
+// new database cannot be made on the read-only mount, nor a backup's
+// copy beside a database there (403 too). Where a -wal holds writes not
+// yet in the file, reading the file alone would serve older values: that
+// is refused, READ_ONLY, saying so. Directory mode on a read-only mount
+// serves its files, and refuses writes and rescans (they write the
+// cache). (kvd answered 500 "Database file cannot be written or opened"
+// to every request before.)
+func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
+	t.Run("read-only mount", func(t *testing.T) {
+		dir := smallDisk(t, "size=4m")
+		ts := newTestServer(t, dataIn(t, dir))
+		wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+		wantStatus(t, ts.do(t, "PUT", kv("k", "db=walled&create_db_if_missing=true"), "v"), 200)
+		// A copy of walled's files as they are while it is open: its
+		// write is in the -wal, not yet in the file.
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			copyFile(t, filepath.Join(dir, "walled.db"+suffix), filepath.Join(dir, "copy.db"+suffix))
+		}
+		ts.Registry.CloseDB(filepath.Join(dir, "app.db")) // checkpointed: all in the file, no -wal
+		ts.Registry.CloseDB(filepath.Join(dir, "walled.db"))
+		if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
+			t.Skipf("cannot remount read-only (%v: %s)", err, out)
+		}
+		// Writable again before the server's close checks its databases.
+		t.Cleanup(func() { exec.Command("mount", "-o", "remount,rw", dir).Run() })
+		readsServed(t, ts, "app", "read-only file system")
+		wantReadOnly(t, ts.do(t, "PUT", kv("k", "db=fresh&create_db_if_missing=true"), "v"), "read-only file system")
+		wantReadOnly(t, ts.do(t, "GET", "/api/v1/sqlite/db/backup?db=app", ""), "read-only")
+		wantReadOnly(t, ts.do(t, "GET", kv("k", "db=copy"), ""), "-wal")
+	})
+	t.Run("directory mode on a read-only mount", func(t *testing.T) {
+		dir := smallDisk(t, "size=4m")
+		ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+			r, err := sqlitekv.NewResolver(t.TempDir(), []string{dir}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.Resolver = r
+		})
+		q := "db=" + url.QueryEscape(dir) + "&table=notes"
+		wantStatus(t, ts.do(t, "PUT", kv("k", q), "v"), 200)
+		ts.Registry.CloseDB(dir)
+		if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
+			t.Skipf("cannot remount read-only (%v: %s)", err, out)
+		}
+		t.Cleanup(func() { exec.Command("mount", "-o", "remount,rw", dir).Run() })
+		if r := ts.do(t, "GET", kv("k", q), ""); r.Status != 200 || string(r.Body) != "v" {
+			t.Fatalf("GET: got %d %s, want 200 v", r.Status, r.Body)
+		}
+		wantReadOnly(t, ts.do(t, "PUT", kv("k", q), "w"), "read-only file system")
+		wantReadOnly(t, ts.do(t, "GET", kv("k", q+"&rebuild=true"), ""), "read-only file system")
+	})
+	t.Run("immutable file", func(t *testing.T) {
+		ts := newTestServer(t)
+		wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+		path := filepath.Join(ts.DataDir, "app.db")
+		ts.Registry.CloseDB(path)
+		if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+			t.Skipf("cannot make the file immutable (%v: %s)", err, out)
+		}
+		t.Cleanup(func() { exec.Command("chattr", "-i", path).Run() })
+		readsServed(t, ts, "app", "operation not permitted")
+	})
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+}

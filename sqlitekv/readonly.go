@@ -1,0 +1,129 @@
+package sqlitekv
+
+import (
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// A database kvd cannot write (its file read-only, immutable (chattr +i),
+// or on a read-only mount) is still served for reads. Its store has no
+// writer: writes answer READ_ONLY (403), and nothing kvd does writes the
+// file, not even an expiry or a checkpoint.
+//
+// A read-only connection in WAL mode uses the shared memory (-shm) beside
+// the file, which SQLite creates where the folder is writable. On a
+// read-only folder it cannot, and the one way left to read is to open the
+// file as immutable: SQLite then takes no locks and ignores any -wal.
+// That is sound only while the file holds everything: so a -wal with
+// frames in it (writes not yet checkpointed into the file) refuses the
+// reads too (READ_ONLY, saying why), rather than serving values older than
+// what was written. And it assumes nothing writes the file meanwhile,
+// which a read-only mount promises kvd, though not a writer elsewhere
+// (the same folder mounted writable): reads are then as of the open,
+// until the file is found replaced.
+
+// readOnlyCause says why a read-write open that failed with err could not
+// write the database ("" when it failed for another reason).
+func readOnlyCause(err error) string {
+	var errno syscall.Errno
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &errno) && (errno == syscall.EROFS || errno == syscall.EPERM || errno == syscall.EACCES):
+		return errno.Error()
+	case errors.Is(err, sqlite3.READONLY):
+		return "it cannot be written"
+	}
+	return ""
+}
+
+// openReadOnly opens path for reads alone, kvd's read-write open having
+// failed with cause for why. It returns cause when the file cannot be
+// read either.
+func openReadOnly(path string, opts Options, why string, cause error) (*Store, error) {
+	s := &Store{
+		path:     path,
+		opts:     opts,
+		readOnly: why,
+		readers:  make(chan *reader, opts.Readers),
+		slots:    make(chan struct{}, opts.Readers),
+		closed:   make(chan struct{}),
+	}
+	conn, err := s.probe()
+	if errors.Is(err, sqlite3.CANTOPEN) && !walHoldsFrames(path) {
+		s.immutable = true // no shared memory to be had, and nothing outside the file
+		conn, err = s.probe()
+	}
+	switch {
+	case err != nil && walHoldsFrames(path):
+		return nil, &Error{Code: CodeReadOnly, Cause: err, Message: "Database file is read-only (" + why + ") and its -wal holds writes not yet in it, which cannot be read without writing the shared memory (-shm) beside it: make its folder writable"}
+	case err != nil:
+		return nil, cause
+	}
+	defer conn.Close()
+	if s.id, err = identify(conn, path); err != nil {
+		return nil, err
+	}
+	if old, err := needsUpgrade(conn); err != nil || old {
+		return nil, &Error{Code: CodeReadOnly, Cause: err, Message: "Database file is read-only (" + why + ") and was written by an older kvd: reading it needs an upgrade, which writes it"}
+	}
+	for range opts.Readers {
+		s.slots <- struct{}{}
+	}
+	return s, nil
+}
+
+// probe opens a read connection as the store's readers do and reads the
+// schema, which is when SQLite opens the WAL's files.
+func (s *Store) probe() (*sqlite3.Conn, error) {
+	name, flags := s.readerName()
+	conn, err := sqlite3.OpenFlags(name, flags|sqlite3.OPEN_READONLY)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Exec(`SELECT count(*) FROM sqlite_schema`); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// walHoldsFrames reports whether the database at path has a -wal with
+// anything in it: commits that may not be in the file yet.
+func walHoldsFrames(path string) bool {
+	info, err := os.Lstat(path + "-wal")
+	return err == nil && info.Size() > 0
+}
+
+// readerName names the store's database for a read connection.
+func (s *Store) readerName() (string, sqlite3.OpenFlag) {
+	if s.immutable {
+		return immutableURI(s.path, s.opts.vfs), sqlite3.OPEN_URI
+	}
+	return fileName(s.path, s.opts.vfs)
+}
+
+// immutableURI names the database at path for a read-only connection
+// that treats it as unchanging (immutable=1).
+func immutableURI(path, vfsName string) string {
+	q := url.Values{"immutable": {"1"}}
+	if vfsName != "" {
+		q.Set("vfs", vfsName)
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// ReadOnly is the answer to a write to a database kvd cannot write, nil
+// for one it can.
+func (s *Store) ReadOnly() error {
+	if s.readOnly == "" {
+		return nil
+	}
+	return Errorf(CodeReadOnly, "Database file is read-only (%s): kvd serves its reads and refuses writes", s.readOnly)
+}
