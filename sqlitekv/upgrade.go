@@ -19,6 +19,12 @@ func (w *Writer) upgrade() error {
 		if err := w.upgradeTable(namesFor(name)); err != nil {
 			return err
 		}
+	}
+	lacking, err := horizonsWithoutLost(w.conn)
+	if err != nil {
+		return err
+	}
+	for _, name := range lacking {
 		if err := w.addLostColumns(namesFor(name)); err != nil {
 			return err
 		}
@@ -28,27 +34,13 @@ func (w *Writer) upgrade() error {
 
 // addLostColumns gives a horizon made before them its lost_op and
 // lost_ts (schema.go), NULL in every row: what the keys pruned so far
-// lost is not known. A horizon that is not kvd's (no first_ts) is left
-// alone, as is one that has them.
-func (w *Writer) addLostColumns(n tableNames) (err error) {
-	stmt, _, err := w.conn.Prepare(`SELECT count(*) FILTER (WHERE name = 'first_ts'), count(*) FILTER (WHERE name = 'lost_op')
-FROM pragma_table_info(?1)`)
-	if err != nil {
-		return dbError(err)
-	}
-	defer stmt.Close()
-	var first, lost bool
-	if _, err := queryRow(stmt, func(s *sqlite3.Stmt) { first, lost = s.ColumnBool(0), s.ColumnBool(1) }, n.name+":horizon"); err != nil {
-		return dbError(err)
-	}
-	if !first || lost {
-		return nil
-	}
+// lost is not known.
+func (w *Writer) addLostColumns(n tableNames) error {
 	// In one transaction: a crash leaves both columns or neither.
 	if err := w.conn.Exec(`BEGIN IMMEDIATE`); err != nil {
 		return dbError(err)
 	}
-	err = w.conn.Exec(`ALTER TABLE ` + n.horizon + ` ADD COLUMN lost_op INTEGER;
+	err := w.conn.Exec(`ALTER TABLE ` + n.horizon + ` ADD COLUMN lost_op INTEGER;
 ALTER TABLE ` + n.horizon + ` ADD COLUMN lost_ts INTEGER;
 COMMIT`)
 	if err != nil {
@@ -56,6 +48,33 @@ COMMIT`)
 		return dbError(err)
 	}
 	return nil
+}
+
+// horizonsWithoutLost lists the KV tables of conn's database whose
+// horizon predates lost_op and lost_ts. A horizon that is not kvd's (no
+// first_ts) is left alone.
+func horizonsWithoutLost(conn *sqlite3.Conn) ([]string, error) {
+	tables, err := tablesWith(conn, ":history")
+	if err != nil {
+		return nil, err
+	}
+	stmt, _, err := conn.Prepare(`SELECT count(*) FILTER (WHERE name = 'first_ts') > 0 AND count(*) FILTER (WHERE name = 'lost_op') = 0
+FROM pragma_table_info(?1 || ':horizon')`)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer stmt.Close()
+	var lacking []string
+	for _, name := range tables {
+		var lacks bool
+		if _, err := queryRow(stmt, func(s *sqlite3.Stmt) { lacks = s.ColumnBool(0) }, name); err != nil {
+			return nil, dbError(err)
+		}
+		if lacks {
+			lacking = append(lacking, name)
+		}
+	}
+	return lacking, nil
 }
 
 // oldTables lists the KV tables of conn's database in an older kvd's
@@ -87,7 +106,11 @@ AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = ?1 || ':removed')`)
 // needsUpgrade reports whether conn's database has a table to upgrade.
 func needsUpgrade(conn *sqlite3.Conn) (bool, error) {
 	old, err := oldTables(conn)
-	return len(old) > 0, err
+	if err != nil || len(old) > 0 {
+		return len(old) > 0, err
+	}
+	lacking, err := horizonsWithoutLost(conn)
+	return len(lacking) > 0, err
 }
 
 // upgradeTable rewrites n's history with each key's chain, and starts

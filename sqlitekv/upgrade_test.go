@@ -3,8 +3,10 @@ package sqlitekv
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,6 +79,17 @@ INSERT INTO old SELECT key, first_ts FROM "kv_store:horizon";
 DROP TABLE "kv_store:horizon";
 ALTER TABLE old RENAME TO "kv_store:horizon"`))
 	must(t, conn.Close())
+
+	// Read-only, the file cannot gain them: it is refused, not served
+	// with reads that would fail on the missing columns.
+	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+		t.Fatalf("chattr +i: %v %s", err, out)
+	}
+	_, err = Open(path, false, opts)
+	exec.Command("chattr", "-i", path).Run()
+	if CodeOf(err) != CodeReadOnly || !strings.Contains(err.Error(), "older kvd") {
+		t.Fatalf("open of the file read-only: got %v, want READ_ONLY naming an older kvd", err)
+	}
 
 	s, err = Open(path, false, opts)
 	must(t, err)
