@@ -54,53 +54,40 @@ COMMIT`)
 // horizon predates lost_op and lost_ts. A horizon that is not kvd's (no
 // first_ts) is left alone.
 func horizonsWithoutLost(conn *sqlite3.Conn) ([]string, error) {
-	tables, err := tablesWith(conn, ":history")
-	if err != nil {
-		return nil, err
-	}
-	stmt, _, err := conn.Prepare(`SELECT count(*) FILTER (WHERE name = 'first_ts') > 0 AND count(*) FILTER (WHERE name = 'lost_op') = 0
+	return tablesWhere(conn, `SELECT count(*) FILTER (WHERE name = 'first_ts') > 0 AND count(*) FILTER (WHERE name = 'lost_op') = 0
 FROM pragma_table_info(?1 || ':horizon')`)
-	if err != nil {
-		return nil, dbError(err)
-	}
-	defer stmt.Close()
-	var lacking []string
-	for _, name := range tables {
-		var lacks bool
-		if _, err := queryRow(stmt, func(s *sqlite3.Stmt) { lacks = s.ColumnBool(0) }, name); err != nil {
-			return nil, dbError(err)
-		}
-		if lacks {
-			lacking = append(lacking, name)
-		}
-	}
-	return lacking, nil
 }
 
 // oldTables lists the KV tables of conn's database in an older kvd's
 // format, which upgradeTable rewrites.
 func oldTables(conn *sqlite3.Conn) ([]string, error) {
+	return tablesWhere(conn, `SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1 || ':history_by_key')
+AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = ?1 || ':removed')`)
+}
+
+// tablesWhere lists the KV tables of conn's database for whose name (?1)
+// query selects true.
+func tablesWhere(conn *sqlite3.Conn, query string) ([]string, error) {
 	tables, err := tablesWith(conn, ":history")
 	if err != nil {
 		return nil, err
 	}
-	isOld, _, err := conn.Prepare(`SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1 || ':history_by_key')
-AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = ?1 || ':removed')`)
+	stmt, _, err := conn.Prepare(query)
 	if err != nil {
 		return nil, dbError(err)
 	}
-	defer isOld.Close()
-	var old []string
+	defer stmt.Close()
+	var matching []string
 	for _, name := range tables {
-		var is bool
-		if _, err := queryRow(isOld, func(s *sqlite3.Stmt) { is = s.ColumnBool(0) }, name); err != nil {
+		var matches bool
+		if _, err := queryRow(stmt, func(s *sqlite3.Stmt) { matches = s.ColumnBool(0) }, name); err != nil {
 			return nil, dbError(err)
 		}
-		if is {
-			old = append(old, name)
+		if matches {
+			matching = append(matching, name)
 		}
 	}
-	return old, nil
+	return matching, nil
 }
 
 // needsUpgrade reports whether conn's database has a table to upgrade.

@@ -32,18 +32,7 @@ func TestKvd_LowFileLimitServesManyDatabases(t *testing.T) {
 				t.Fatalf("no warning of fewer open databases at start:\n%s", d.logs)
 			}
 			t.Logf("RLIMIT_NOFILE %d: at most %s databases open", nofile, opened[1])
-			client := &http.Client{Timeout: 10 * time.Second}
-			do := func(method, target, body string) (int, string) {
-				t.Helper()
-				req, _ := http.NewRequest(method, d.url+target, strings.NewReader(body))
-				res, err := client.Do(req)
-				if err != nil {
-					t.Fatalf("%s %s: %v\n%s", method, target, err, d.logs)
-				}
-				defer res.Body.Close()
-				got, _ := io.ReadAll(res.Body)
-				return res.StatusCode, string(got)
-			}
+			do := d.requester(t)
 			const databases = 40
 			for i := range databases {
 				if status, body := do("PUT", fmt.Sprintf("/api/v1/sqlite/kv/k?db=m%d&create_db_if_missing=true", i), fmt.Sprint(i)); status != 200 {
@@ -116,18 +105,7 @@ func TestKvd_WatchesUnderALowFileLimitLeaveRoomForOtherDatabases(t *testing.T) {
 		t.Skip("prlimit (util-linux) is needed to lower kvd's RLIMIT_NOFILE")
 	}
 	d := startDaemonUnder(t, []string{prlimit, "--nofile=64:64"}, t.TempDir())
-	client := &http.Client{Timeout: 10 * time.Second}
-	do := func(method, target, body string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, d.url+target, strings.NewReader(body))
-		res, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v\n%s", method, target, err, d.logs)
-		}
-		defer res.Body.Close()
-		got, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(got)
-	}
+	do := d.requester(t)
 	for i := range 9 {
 		if status, body := do("PUT", fmt.Sprintf("/api/v1/sqlite/kv/k?db=w%d&create_db_if_missing=true", i), "v"); status != 200 {
 			t.Fatalf("create of w%d: got %d %s, want 200", i, status, body)
@@ -162,5 +140,22 @@ func TestKvd_WatchesUnderALowFileLimitLeaveRoomForOtherDatabases(t *testing.T) {
 	}
 	if status, body := do("PUT", "/api/v1/sqlite/kv/k?db=fresh&create_db_if_missing=true", "v"); status != 200 {
 		t.Fatalf("create beside %d watches: got %d %s, want 200\n%s", watching, status, body, d.logs)
+	}
+}
+
+// requester sends requests to d, each given up after 10 s; a request
+// that fails fails the test, with d's logs.
+func (d *kvdProcess) requester(t *testing.T) func(method, target, body string) (int, string) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	return func(method, target, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, d.url+target, strings.NewReader(body))
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", method, target, err, d.logs)
+		}
+		defer res.Body.Close()
+		got, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(got)
 	}
 }
