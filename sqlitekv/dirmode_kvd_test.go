@@ -193,6 +193,37 @@ func TestKvd_DirModeAFolderRemovedBeforeTheTempFileIsMadeAgain(t *testing.T) {
 	}
 }
 
+// An empty folder where a key's file is to go, removed by another program
+// while kvd opens it to see what it holds, is out of the way: the write
+// puts the file there (it answered 500 "Could not check the key's
+// folder").
+func TestKvd_DirModeAFolderInTheKeysPlaceThatVanishesIsOutOfTheWay(t *testing.T) {
+	root, do := dirKvd(t)
+	folder, removed := filepath.Join(root, "notes", "a", "k"), false
+	if err := os.MkdirAll(folder, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	restore := sqlitekv.SetBeforeFolderInTheWay(func(f string) {
+		if f == folder && !removed {
+			removed = true
+			if err := os.Remove(folder); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	defer restore()
+	status, body := do("PUT", "a%2Fk", "v")
+	if !removed {
+		t.Fatal("the folder in the key's place was never opened: nothing was removed")
+	}
+	if status != 200 {
+		t.Fatalf("PUT after the folder in its place vanished: got %d %s, want 200", status, body)
+	}
+	if data, err := os.ReadFile(folder); err != nil || string(data) != "v" {
+		t.Fatalf("file after the PUT: got %q, %v; want v", data, err)
+	}
+}
+
 // A symlink swapped in between kvd's look at a key's path and its open,
 // for the key's file or for a folder on its way, is not followed: the
 // open refuses any link, so the read finds no key (404 naming the link)

@@ -321,6 +321,10 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 	return tmpDir, nil
 }
 
+// openFolderInTheWay opens a folder where a key's file is to go, to see
+// what it holds; a variable so that tests can remove it just before.
+var openFolderInTheWay = (*treeFS).open
+
 // holdsOnlyRemoved reports whether folder p, the path of key, holds
 // nothing but folders and the files of keys whose removal this group has
 // staged: apply then removes those files and the folders they leave, and
@@ -328,7 +332,7 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 // file takes the place. The walk reads a few entries at a time and stops
 // at the first other one, so a large folder in the way costs little.
 func (d *Dir) holdsOnlyRemoved(table, key, p string) (bool, error) {
-	f, err := d.tree.open(p)
+	f, err := openFolderInTheWay(d.tree, p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true, nil // removed by another program meanwhile: nothing is in the way
 	}

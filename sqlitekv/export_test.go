@@ -75,3 +75,15 @@ func SetBeforeStagingTemp(fn func(dir string)) (restore func()) {
 	}
 	return func() { createStagingTemp = old }
 }
+
+// SetBeforeFolderInTheWay runs fn on a folder that stands where a key's
+// file is to go just before directory mode opens it to see what it holds
+// (remove it there), and returns what restores the plain open.
+func SetBeforeFolderInTheWay(fn func(folder string)) (restore func()) {
+	old := openFolderInTheWay
+	openFolderInTheWay = func(t *treeFS, p string) (*os.File, error) {
+		fn(p)
+		return old(t, p)
+	}
+	return func() { openFolderInTheWay = old }
+}
