@@ -33,15 +33,12 @@ type DB struct {
 
 	// Guarded by the registry's mutex.
 	leases   int
-	granted  int // leases ever handed out
 	watchers int // leases held by watches (watch.go)
 	lastUsed time.Time
-	discard  bool // remove the files once closed, if they hold nothing (Discard)
 }
 
 func (d *DB) lease(now time.Time) {
 	d.leases++
-	d.granted++
 	d.lastUsed = now
 }
 
@@ -55,31 +52,6 @@ func (d *DB) Release() {
 	d.leases--
 	d.lastUsed = r.cfg.Now()
 	r.evictDownToLocked(r.cfg.MaxOpen)
-}
-
-// Discard is Release for a request refused without writing anything
-// (a CAS that failed, a key not found) whose create_db_if_missing made
-// the database's file: a refused write leaves no trace, no empty
-// database. Only when no other request has ever leased the database (so
-// none wrote to it, created it too or watches it), outside a cluster
-// (whose replica may hold the file by now), are its files removed; they
-// are closed first and removed only if they hold no row, whatever
-// happened meanwhile. It returns once they are gone. Otherwise it is
-// Release.
-func (d *DB) Discard() {
-	r := d.reg
-	r.mu.Lock()
-	if !d.store.Created() || d.dir != nil || d.granted != 1 || r.cfg.Owner != nil || r.dbs[d.path] != d {
-		r.mu.Unlock()
-		d.Release()
-		return
-	}
-	d.leases--
-	d.discard = true
-	r.evictLocked(d) // a request for it now waits until the files are gone
-	done := r.closing[d.path]
-	r.mu.Unlock()
-	<-done
 }
 
 // Path is the real path of the database file: the identity of its owner.
@@ -312,11 +284,7 @@ func (d *DB) close() error {
 	d.reg.system.Root.Poison(d.pid)
 	<-d.stopped
 	d.hub.Shut() // after the last group: its writes were published
-	remove := d.discard && !d.store.Replaced() && d.store.HoldsNothing()
-	if err := d.closeFiles(); err != nil || !remove {
-		return err
-	}
-	return sqlitekv.RemoveDatabase(d.path)
+	return d.closeFiles()
 }
 
 // closeFiles closes the store, or in directory mode the cache and the

@@ -1,12 +1,10 @@
 package httpapi_test
 
 import (
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 )
 
@@ -25,94 +23,6 @@ func TestDatabase_MissingFileAndCreation(t *testing.T) {
 	for _, f := range []string{"app.db", "other.db"} {
 		if _, err := os.Stat(filepath.Join(ts.DataDir, f)); err != nil {
 			t.Fatalf("%s after create: %v", f, err)
-		}
-	}
-}
-
-// dbFiles lists the files of database name.db in the data dir: the
-// database and its side files.
-func dbFiles(t *testing.T, ts *testServer, name string) []string {
-	t.Helper()
-	found, err := filepath.Glob(filepath.Join(ts.DataDir, name+".db*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, f := range found {
-		found[i] = filepath.Base(f)
-	}
-	return found
-}
-
-// A write refused (4xx) under create_db_if_missing leaves no trace: no
-// empty database where there was none. A database another request made,
-// wrote to or created explicitly stays, also when requests race on a new
-// one; every acknowledged write is there.
-func TestDatabase_ARefusedWriteCreatesNoDatabase(t *testing.T) {
-	ts := newTestServer(t)
-	const create = "&create_db_if_missing=true"
-	for i, c := range []struct {
-		method, path, body string
-		header             []string
-		status             int
-		code               string
-	}{
-		{"PUT", "k", "v", []string{"If-Match", `"3"`}, 412, "CAS_KEY_MISSING"},
-		{"PUT", "k", "v", nil, 412, "CAS_KEY_MISSING"}, // if_match below
-		{"POST", "k/pop", "", nil, 404, "KEY_NOT_FOUND"},
-		{"POST", "k/rollback", "", nil, 404, "KEY_NOT_FOUND"},
-		{"DELETE", "k", "", nil, 404, "KEY_NOT_FOUND"},
-		{"POST", "k/push", "1", []string{"If-Match", `"1"`}, 412, "CAS_KEY_MISSING"},
-	} {
-		db := fmt.Sprintf("new%d", i)
-		q := "db=" + db + create
-		if i == 1 {
-			q += "&if_match=old"
-		}
-		wantError(t, ts.do(t, c.method, kv(c.path, q), c.body, c.header...), c.status, c.code)
-		if files := dbFiles(t, ts, db); len(files) != 0 {
-			t.Fatalf("%s %s refused: files %v left, want none", c.method, c.path, files)
-		}
-		wantError(t, ts.do(t, "GET", kv("k", "db="+db), ""), 404, "DATABASE_NOT_FOUND")
-	}
-	// A database that holds a key, or that db/create made, stays.
-	wantStatus(t, ts.do(t, "PUT", kv("k", "db=kept"+create), "v"), 200)
-	wantError(t, ts.do(t, "PUT", kv("k", "db=kept"+create+"&if_match=old"), "v"), 412, "CAS_MISMATCH")
-	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/db/create?path=made", ""), 200)
-	wantError(t, ts.do(t, "PUT", kv("k", "db=made"+create), "v", "If-Match", `"3"`), 412, "CAS_KEY_MISSING")
-	for _, db := range []string{"kept", "made"} {
-		if files := dbFiles(t, ts, db); !slices.Contains(files, db+".db") {
-			t.Fatalf("%s after a refused write: files %v, want %s.db kept", db, files, db)
-		}
-	}
-	wantStatus(t, ts.do(t, "GET", kv("k", "db=kept"), ""), 200)
-	// Refused and accepted writes, and reads, racing on new databases:
-	// every accepted write is there, and a read finds a database or none.
-	for round := range 20 {
-		db := fmt.Sprintf("race%d", round)
-		var wg sync.WaitGroup
-		statuses := make([]int, 9)
-		for i := range statuses {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				switch i % 3 {
-				case 0:
-					statuses[i] = ts.do(t, "PUT", kv(fmt.Sprint("k", i), "db="+db+create), "v").Status
-				case 1:
-					statuses[i] = ts.do(t, "PUT", kv("x", "db="+db+create+"&if_match=old"), "v").Status
-				case 2:
-					statuses[i] = ts.do(t, "GET", kv("x", "db="+db), "").Status
-				}
-			}()
-		}
-		wg.Wait()
-		for i, status := range statuses {
-			if want := []int{200, 412, 404}[i%3]; status != want {
-				t.Fatalf("round %d, request %d: got %d, want %d", round, i, status, want)
-			}
-			if i%3 == 0 {
-				wantStatus(t, ts.do(t, "GET", kv(fmt.Sprint("k", i), "db="+db), ""), 200)
-			}
 		}
 	}
 }

@@ -1,11 +1,9 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/kvd/kvd/actors"
-	"github.com/kvd/kvd/sqlitekv"
 )
 
 // dbRef is the database a request reaches and how it may be opened. It is
@@ -22,10 +20,8 @@ type dbRef struct {
 // database, for reads and writes alike. The lease ends when fn returns, so
 // fn holds only the call; the answer is built after. A write holds its
 // connection's reads meanwhile (holdReads): its body is read, and once
-// sent it is applied whether the client stays or not. A request that may
-// create the database and is refused (a 4xx: it wrote nothing) discards
-// the database if it made it (actors.DB.Discard).
-func (s *Server) withDB(r *http.Request, ref dbRef, fn func(*actors.DB) error) (err error) {
+// sent it is applied whether the client stays or not.
+func (s *Server) withDB(r *http.Request, ref dbRef, fn func(*actors.DB) error) error {
 	db, err := s.leaseDB(r, ref)
 	if err != nil {
 		return err
@@ -33,26 +29,8 @@ func (s *Server) withDB(r *http.Request, ref dbRef, fn func(*actors.DB) error) (
 	if c := connOf(r); ref.write && c != nil {
 		c.holdReads() // until the handler is done (handlerDone)
 	}
-	defer func() {
-		if ref.create && refused(err) {
-			db.Discard()
-			return
-		}
-		db.Release()
-	}()
+	defer db.Release()
 	return fn(db)
-}
-
-// refused reports whether err answers 4xx: the request was refused and
-// nothing it asked for was done. A 5xx is not: a write whose client
-// left (503) may still commit.
-func refused(err error) bool {
-	var e *sqlitekv.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	status := statusOf[e.Code]
-	return status >= 400 && status < 500
 }
 
 // leaseDB leases ref's database until Release: for a watch, whose lease

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -110,7 +109,6 @@ type Store struct {
 	slots   chan struct{} // one token per read connection that may exist
 	wal     walProgress   // what the writer's commits did (snapshots.go)
 	id      *fileIdentity // the file the path named when opened (identity.go)
-	created bool          // Open made the file: the path named nothing before
 	// readOnly, when set, is why kvd cannot write the file (readonly.go):
 	// the store then has no writer, and serves reads alone.
 	readOnly  string
@@ -125,43 +123,6 @@ type Store struct {
 // File is the database file's absolute path (in directory mode, the
 // cache's): what a metric of its size stats.
 func (s *Store) File() string { return s.path }
-
-// Created reports whether Open made the database's file.
-func (s *Store) Created() bool { return s.created }
-
-// HoldsNothing reports whether no table of the database holds a row: no
-// key, no history, nothing any client wrote. Only once the owner has
-// stopped (it uses the writer); any doubt answers false.
-func (s *Store) HoldsNothing() bool {
-	if s.writer == nil {
-		return false // read-only (readonly.go): kvd made nothing there
-	}
-	conn := s.writer.conn
-	stmt, _, err := conn.Prepare(`SELECT name FROM sqlite_schema WHERE type = 'table'`)
-	if err != nil {
-		return false
-	}
-	var tables []string
-	for stmt.Step() {
-		tables = append(tables, stmt.ColumnText(0))
-	}
-	if errors.Join(stmt.Err(), stmt.Close()) != nil {
-		return false
-	}
-	for _, name := range tables {
-		// Any name, read from the schema itself, quoted as SQLite does.
-		stmt, _, err := conn.Prepare(`SELECT EXISTS (SELECT 1 FROM "` + strings.ReplaceAll(name, `"`, `""`) + `")`)
-		if err != nil {
-			return false
-		}
-		var rows bool
-		_, err = queryRow(stmt, func(st *sqlite3.Stmt) { rows = st.ColumnBool(0) })
-		if errors.Join(err, stmt.Close()) != nil || rows {
-			return false
-		}
-	}
-	return true
-}
 
 // Open opens (and with create, creates) the database at path, which the
 // caller has already resolved and confined.
@@ -179,9 +140,6 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	if err != nil && made && isRegular(path) {
 		RemoveDatabase(path) // a failed open leaves nothing behind, as far as it can
 	}
-	if err == nil {
-		s.created = made
-	}
 	switch why := readOnlyCause(err); {
 	case why != "" && made:
 		err = &Error{Code: CodeReadOnly, Cause: err, Message: "Database cannot be created: its folder is read-only (" + why + ")"}
@@ -189,8 +147,8 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 		s, err = openReadOnly(path, opts, why, err)
 	}
 	if err != nil && !create && !exists(path) {
-		// Removed since the resolver looked (by another program, or by a
-		// refused write's Discard): no database, not a failure.
+		// Removed by another program since the resolver looked: no
+		// database, not a failure.
 		err = Errorf(CodeDatabaseNotFound, "Database file does not exist")
 	}
 	if err != nil && errors.Is(err, sqlite3.IOERR) && noRoomIn(filepath.Dir(path), minRoom) {

@@ -360,9 +360,8 @@ func TestOpen_WriterPageCache(t *testing.T) {
 	}
 }
 
-// A file removed after the resolver looked, before the open, is no
-// database (404 above), not a failure: kvd removes a refused write's new
-// empty database itself (actors.DB.Discard).
+// A file removed by another program after the resolver looked, before the
+// open, is no database (404 above), not a failure.
 func TestOpen_AFileRemovedBeforeTheOpenIsNotFound(t *testing.T) {
 	_, err := Open(filepath.Join(t.TempDir(), "gone.db"), false, Options{})
 	if CodeOf(err) != CodeDatabaseNotFound {
