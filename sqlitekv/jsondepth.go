@@ -1,11 +1,6 @@
 package sqlitekv
 
-import (
-	"bytes"
-	"encoding/json"
-	"io"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
 // MaxJSONDepth is how deeply a value kvd takes as JSON may nest. Past
 // 10,000 levels encoding/json refuses a document (json.Valid, decoding,
@@ -53,29 +48,4 @@ func nestingDepth(b []byte) int {
 		}
 	}
 	return deepest
-}
-
-// validAtAnyDepth checks b as json.Valid does, but at any depth:
-// Decoder.Token keeps the open arrays and objects on a stack of its own
-// and decodes only the scalars, each alone. Exactly one value, then EOF.
-func validAtAnyDepth(b []byte) bool {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber() // a number beyond float64 (1e999) is still JSON
-	for depth := 0; ; {
-		tok, err := d.Token()
-		if err != nil {
-			return false
-		}
-		switch tok {
-		case json.Delim('['), json.Delim('{'):
-			depth++
-		case json.Delim(']'), json.Delim('}'):
-			depth--
-		}
-		if depth == 0 {
-			break
-		}
-	}
-	_, err := d.Token()
-	return err == io.EOF
 }
