@@ -117,6 +117,17 @@ func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
 		}
 		t.Cleanup(func() { exec.Command("chattr", "-i", path).Run() })
 		readsServed(t, ts, "app", "operation not permitted")
+		// Writable again while reads keep it open: the next write is
+		// asked to retry, and the retry is served (it stayed 403 for as
+		// long as requests kept the database open).
+		if out, err := exec.Command("chattr", "-i", path).CombinedOutput(); err != nil {
+			t.Fatalf("chattr -i: %v %s", err, out)
+		}
+		wantError(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 503, "OVERLOADED")
+		wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 200)
+		if r := ts.do(t, "GET", kv("k", "db=app"), ""); string(r.Body) != "w" {
+			t.Fatalf("GET after the write: got %d %s, want w", r.Status, r.Body)
+		}
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/ncruces/go-sqlite3"
+	"golang.org/x/sys/unix"
 )
 
 // A database kvd cannot write (its file read-only, immutable (chattr +i),
@@ -120,10 +121,22 @@ func immutableURI(path, vfsName string) string {
 }
 
 // ReadOnly is the answer to a write to a database kvd cannot write, nil
-// for one it can.
+// for one it can. A file that has become writable since (chattr -i, a
+// mount made read-write) would otherwise stay refused for as long as
+// requests keep its database open: the store then counts as replaced,
+// so the next request opens it afresh, read-write, and this write is
+// asked to retry.
 func (s *Store) ReadOnly() error {
 	if s.readOnly == "" {
 		return nil
 	}
+	if writable(s.path) && writable(filepath.Dir(s.path)) {
+		s.id.replaced.Store(true)
+		return Errorf(CodeOverloaded, "The database file has become writable since kvd opened it read-only: it is opened afresh; retry")
+	}
 	return Errorf(CodeReadOnly, "Database file is read-only (%s): kvd serves its reads and refuses writes", s.readOnly)
 }
+
+// writable reports whether kvd may write p now: not immutable, not on a
+// read-only mount, its mode allowing it.
+func writable(p string) bool { return unix.Access(p, unix.W_OK) == nil }
