@@ -129,6 +129,26 @@ func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
 			t.Fatalf("GET after the write: got %d %s, want w", r.Status, r.Body)
 		}
 	})
+	t.Run("file writable again, a side file not", func(t *testing.T) {
+		ts := newTestServer(t)
+		wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+		path := filepath.Join(ts.DataDir, "app.db")
+		ts.Registry.CloseDB(path)
+		if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+			t.Skipf("cannot make the file immutable (%v: %s)", err, out)
+		}
+		t.Cleanup(func() { exec.Command("chattr", "-i", path, path+"-shm").Run() })
+		wantStatus(t, ts.do(t, "GET", kv("k", "db=app"), ""), 200) // opens it read-only, making its -shm
+		if out, err := exec.Command("chattr", "-i", path).CombinedOutput(); err != nil {
+			t.Fatalf("chattr -i: %v %s", err, out)
+		}
+		if out, err := exec.Command("chattr", "+i", path+"-shm").CombinedOutput(); err != nil {
+			t.Fatalf("chattr +i on the -shm: %v %s", err, out)
+		}
+		// Not writable yet: a refusal, not a retry that would open it
+		// read-only again.
+		wantReadOnly(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), "read-only")
+	})
 }
 
 func copyFile(t *testing.T, from, to string) {

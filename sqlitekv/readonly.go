@@ -130,13 +130,25 @@ func (s *Store) ReadOnly() error {
 	if s.readOnly == "" {
 		return nil
 	}
-	if writable(s.path) && writable(filepath.Dir(s.path)) {
+	if writableAgain(s.path) {
 		s.id.replaced.Store(true)
 		return Errorf(CodeOverloaded, "The database file has become writable since kvd opened it read-only: it is opened afresh; retry")
 	}
 	return Errorf(CodeReadOnly, "Database file is read-only (%s): kvd serves its reads and refuses writes", s.readOnly)
 }
 
-// writable reports whether kvd may write p now: not immutable, not on a
-// read-only mount, its mode allowing it.
-func writable(p string) bool { return unix.Access(p, unix.W_OK) == nil }
+// writableAgain reports whether kvd may now write the database at path:
+// its folder, its file and the side files there are, none immutable, on
+// a read-only mount or of a mode that forbids it. (A side file kvd still
+// could not write would have it reopen the file read-only at every write.)
+func writableAgain(path string) bool {
+	if unix.Access(filepath.Dir(path), unix.W_OK) != nil || unix.Access(path, unix.W_OK) != nil {
+		return false
+	}
+	for _, side := range []string{"-wal", "-shm"} {
+		if err := unix.Access(path+side, unix.W_OK); err != nil && !errors.Is(err, unix.ENOENT) {
+			return false
+		}
+	}
+	return true
+}
