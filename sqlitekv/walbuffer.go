@@ -9,10 +9,10 @@ import (
 )
 
 // The writer's WAL file gathers the frames of a commit in memory and
-// writes them with one pwrite (one a megabyte) when SQLite syncs it at the
-// commit, instead of two pwrites per frame (a header and a page): a batch-set commit
-// writes a thousand frames or more, and their syscalls were a fifth of
-// the writer's CPU.
+// writes them with one pwrite (one a megabyte) when SQLite syncs it at
+// the commit, instead of two pwrites per frame (a header and a page): a
+// batch-set commit writes a thousand frames or more, and their syscalls
+// were a fifth of the writer's CPU.
 //
 // That is safe because with synchronous=FULL SQLite syncs the WAL at
 // every commit before it makes the commit visible (wal.c, sqlite3WalFrames:
