@@ -274,8 +274,14 @@ func (t *treeFS) mkdirs(folder string) ([]string, error) {
 // write made durable (no other test can observe an fsync).
 var syncDir = syncFolder
 
+// syncFolder fsyncs folder. One removed by another program since kvd
+// put a file in it needs none: what kvd put there went with it, and the
+// removal is that program's to make durable.
 func syncFolder(folder string) error {
 	f, err := os.Open(folder)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return fsError("Could not sync the folder", err)
 	}

@@ -224,6 +224,39 @@ func TestKvd_DirModeAFolderInTheKeysPlaceThatVanishesIsOutOfTheWay(t *testing.T)
 	}
 }
 
+// A key's folder removed by another program after kvd put the key's file
+// there, before kvd fsynced the folder: the write is done (the file went
+// with the folder, as if removed after it), and the next read finds the
+// key removed by hand. (The group answered 500 "a folder could not be
+// synced".)
+func TestKvd_DirModeAFolderRemovedBeforeItsSyncFailsNoWrite(t *testing.T) {
+	root, do := dirKvd(t)
+	if status, body := do("PUT", "a%2Fb%2Fk", "1"); status != 200 {
+		t.Fatalf("PUT a/b/k: got %d %s, want 200", status, body)
+	}
+	folder, removed := filepath.Join(root, "notes", "a", "b"), false
+	restore := sqlitekv.SetSyncDir(func(f string) error {
+		if f == folder && !removed {
+			removed = true
+			if err := os.RemoveAll(filepath.Join(root, "notes", "a")); err != nil {
+				t.Error(err)
+			}
+		}
+		return sqlitekv.SyncFolder(f)
+	})
+	defer restore()
+	status, body := do("PUT", "a%2Fb%2Fk", "2")
+	if !removed {
+		t.Fatal("the key's folder was never synced: nothing was removed")
+	}
+	if status != 200 {
+		t.Fatalf("PUT whose folder was removed before its sync: got %d %s, want 200", status, body)
+	}
+	if status, body := do("GET", "a%2Fb%2Fk", ""); status != 404 {
+		t.Fatalf("GET after: got %d %s, want 404", status, body)
+	}
+}
+
 // A symlink swapped in between kvd's look at a key's path and its open,
 // for the key's file or for a folder on its way, is not followed: the
 // open refuses any link, so the read finds no key (404 naming the link)

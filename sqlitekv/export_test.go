@@ -23,6 +23,9 @@ func OnVFS(opts Options, name string) Options {
 	return opts
 }
 
+// SyncFolder is the fsync of a folder that SetSyncDir replaces.
+var SyncFolder = syncFolder
+
 // SetSyncDir replaces the fsync of a database's folder (Store.Open) and
 // returns what restores it.
 func SetSyncDir(fn func(folder string) error) (restore func()) {
