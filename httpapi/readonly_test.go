@@ -108,14 +108,7 @@ func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
 		wantReadOnly(t, ts.do(t, "GET", kv("k", q+"&rebuild=true"), ""), "read-only file system")
 	})
 	t.Run("immutable file", func(t *testing.T) {
-		ts := newTestServer(t)
-		wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
-		path := filepath.Join(ts.DataDir, "app.db")
-		ts.Registry.CloseDB(path)
-		if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
-			t.Skipf("cannot make the file immutable (%v: %s)", err, out)
-		}
-		t.Cleanup(func() { exec.Command("chattr", "-i", path).Run() })
+		ts, path := immutableApp(t)
 		readsServed(t, ts, "app", "operation not permitted")
 		// Writable again while reads keep it open: the next write is
 		// asked to retry, and the retry is served (it stayed 403 for as
@@ -130,14 +123,8 @@ func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
 		}
 	})
 	t.Run("file writable again, a side file not", func(t *testing.T) {
-		ts := newTestServer(t)
-		wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
-		path := filepath.Join(ts.DataDir, "app.db")
-		ts.Registry.CloseDB(path)
-		if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
-			t.Skipf("cannot make the file immutable (%v: %s)", err, out)
-		}
-		t.Cleanup(func() { exec.Command("chattr", "-i", path, path+"-shm").Run() })
+		ts, path := immutableApp(t)
+		t.Cleanup(func() { exec.Command("chattr", "-i", path+"-shm").Run() })
 		wantStatus(t, ts.do(t, "GET", kv("k", "db=app"), ""), 200) // opens it read-only, making its -shm
 		if out, err := exec.Command("chattr", "-i", path).CombinedOutput(); err != nil {
 			t.Fatalf("chattr -i: %v %s", err, out)
@@ -149,6 +136,21 @@ func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
 		// read-only again.
 		wantReadOnly(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), "read-only")
 	})
+}
+
+// immutableApp serves database app, holding k = v, closed and made
+// immutable (chattr +i) until the test ends; it skips where chattr
+// cannot.
+func immutableApp(t *testing.T) (*testServer, string) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+	path := filepath.Join(ts.DataDir, "app.db")
+	ts.Registry.CloseDB(path)
+	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+		t.Skipf("cannot make the file immutable (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", path).Run() })
+	return ts, path
 }
 
 func copyFile(t *testing.T, from, to string) {
