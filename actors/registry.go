@@ -2,12 +2,10 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -134,14 +132,10 @@ func NewRegistry(cfg Config) *Registry {
 // given theirs back.
 func (r *Registry) Open(ctx context.Context, name string, create, dirMode bool) (*DB, error) {
 	db, err := r.open(ctx, name, create, dirMode)
-	if outOfFiles(err) && r.makeRoom() {
+	if sqlitekv.NoFilesLeft(err) && r.makeRoom() {
 		db, err = r.open(ctx, name, create, dirMode)
 	}
 	return db, err
-}
-
-func outOfFiles(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 // makeRoom closes the least recently used idle database and waits until
