@@ -76,12 +76,10 @@ func (r *Registry) settleLocked(ctx context.Context, path string) error {
 
 // waitFor waits until done is closed or the request's ctx ends.
 func waitFor(ctx context.Context, done <-chan struct{}) error {
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	if !closedBy(ctx, done) {
 		return sqlitekv.Cancelled(ctx.Err())
 	}
+	return nil
 }
 
 // openFiles opens path's store (or directory), without an actor yet.
