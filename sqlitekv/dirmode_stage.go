@@ -18,14 +18,14 @@ import (
 // when it rolled back. So no file changes unless the cache commits.
 // tooLarge tells a key the cache leaves out because its file is too
 // large to import (dirmode.go): a write that finds no entry learns that
-// a file is there all the same. importFile brings the cache in line with
-// a key's file before an expiry, which must not remove a file changed
-// behind kvd's back (Dir.Sync).
+// a file is there all the same. Sync brings the cache in line with a
+// key's file before an expiry, which must not remove a file changed
+// behind kvd's back.
 type mirror interface {
 	stageFile(table, key string, value []byte) error
 	stageRemoval(table, key string) error
 	tooLarge(table, key string) error
-	importFile(table, key string) error
+	Sync(table, key string) error
 	mark() int
 	undo(mark int)
 	apply() error
@@ -135,8 +135,6 @@ func (s *staging) dropFrom(mark int) {
 	clear(s.changes[mark:])
 	s.changes = s.changes[:mark]
 }
-
-func (d *Dir) importFile(table, key string) error { return d.Sync(table, key) }
 
 func (d *Dir) mark() int { return len(d.staged.changes) }
 

@@ -89,7 +89,7 @@ func (w *Writer) expireBatch(t *writeTable) (int, error) {
 // is gone) is expired.
 func (w *Writer) expireKey(t *writeTable, key string) (expired bool, err error) {
 	if w.mirror != nil {
-		if err := w.mirror.importFile(t.name.name, key); err != nil {
+		if err := w.mirror.Sync(t.name.name, key); err != nil {
 			return false, err
 		}
 	}
