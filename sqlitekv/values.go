@@ -106,10 +106,8 @@ func IsJSONContentType(contentType string) bool {
 // another form.
 func parseCounter(value []byte) (int64, error) {
 	s := strings.Trim(string(value), jsonSpace)
-	digits := strings.TrimPrefix(s, "-")
-	canonical := digits == "0" || digits != "" && digits[0] != '0' && strings.Trim(digits, "0123456789") == ""
-	n, err := strconv.ParseInt(s, 10, 64)
-	if !canonical || err != nil {
+	n, err := strconv.ParseInt(s, 10, 64) // refuses a fraction or an exponent
+	if err != nil || numberEnd([]byte(s), 0) != len(s) {
 		return 0, Errorf(CodeInvalidParameters, "Value at path is not numeric")
 	}
 	return n, nil
