@@ -148,7 +148,7 @@ func (s *Server) parseRollbackTable(r *http.Request, t target) (req sqlitekv.Rol
 	if confirm := t.q.Get("confirm"); t.q.has("confirm") && confirm != "yes" {
 		return req, ref, invalidParam("confirm must be yes to apply the rollback (leave it out for a dry run), not %q", confirm)
 	}
-	req.DryRun = dry || t.q.Get("confirm") != "yes"
+	req.DryRun = dry || !t.q.has("confirm") // given, it is yes
 	if req.NoHistory, err = t.q.noHistory(); err != nil {
 		return req, ref, err
 	}
