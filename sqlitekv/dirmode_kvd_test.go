@@ -15,15 +15,9 @@ import (
 	"github.com/kvd/kvd/sqlitekv"
 )
 
-// dirKvd serves kvd with a directory-mode database at <data>/tree; do
-// sends a request to its table "notes" and gives up after 5 s.
-func dirKvd(t *testing.T) (root string, do func(method, key, body string) (int, string)) {
+// startKvd serves kvd over the data directory dir until the test ends.
+func startKvd(t *testing.T, dir string) *kvdtest.Server {
 	t.Helper()
-	dir := t.TempDir()
-	root = filepath.Join(dir, "tree")
-	if err := os.MkdirAll(filepath.Join(root, "notes"), 0o750); err != nil {
-		t.Fatal(err)
-	}
 	srv, err := kvdtest.Start(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +27,19 @@ func dirKvd(t *testing.T) (root string, do func(method, key, body string) (int, 
 			t.Error(err)
 		}
 	})
+	return srv
+}
+
+// dirKvd serves kvd with a directory-mode database at <data>/tree; do
+// sends a request to its table "notes" and gives up after 5 s.
+func dirKvd(t *testing.T) (root string, do func(method, key, body string) (int, string)) {
+	t.Helper()
+	dir := t.TempDir()
+	root = filepath.Join(dir, "tree")
+	if err := os.MkdirAll(filepath.Join(root, "notes"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	srv := startKvd(t, dir)
 	client := &http.Client{Timeout: 5 * time.Second}
 	return root, func(method, key, body string) (int, string) {
 		t.Helper()

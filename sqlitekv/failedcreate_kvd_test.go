@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/kvd/kvd/internal/kvdtest"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
@@ -20,15 +19,7 @@ import (
 // DATABASE_NOT_FOUND, also after a restart.
 func TestKvd_FailedCreateLeavesNoDatabase(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := kvdtest.Start(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	srv := startKvd(t, dir)
 	do := func(method, target string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+"/api/v1/sqlite/kv/"+target, strings.NewReader("v"))
