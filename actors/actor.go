@@ -53,6 +53,9 @@ func (a *dbActor) Receive(ctx actor.Context) {
 			return
 		}
 		a.flush()
+		if a.db.queued.Load() == 0 {
+			a.w.RenewIfGrown() // while no write waits for it (sqlitekv/renew.go)
+		}
 	case *actor.Started:
 		a.stopTick = a.db.reg.startTicker(a.tickSweep)
 	case *actor.Stopping:

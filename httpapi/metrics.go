@@ -82,7 +82,10 @@ func NewMetrics() *Metrics {
 		Name: "kvd_build_info", Help: "Always 1; its labels say which build of kvd is running.",
 		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion},
 	}, func() float64 { return 1 })
-	m.reg.MustRegister(buildInfo, m.requests, m.latency, m.groupWrites, m.commitLatency, m.expired, m.pruned, m.rescans,
+	renewed := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "kvd_sqlite_connections_renewed_total", Help: "SQLite connections closed and opened afresh to give back the memory a large value made them take.",
+	}, func() float64 { return float64(sqlitekv.ConnectionsRenewed()) })
+	m.reg.MustRegister(buildInfo, renewed, m.requests, m.latency, m.groupWrites, m.commitLatency, m.expired, m.pruned, m.rescans,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.series.Store(&map[seriesKey]requestSeries{})
 	return m

@@ -341,7 +341,7 @@ func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, err
 func scanVersionAt(s *sqlite3.Stmt, i int) Version {
 	v := Version{OpNumber: s.ColumnInt64(i), Op: s.ColumnText(i + 1), Ts: s.ColumnInt64(i + 2), Recorded: s.ColumnBool(i + 3)}
 	if s.ColumnType(i+4) != sqlite3.NULL {
-		v.Entry.Value = s.ColumnBlob(i+4, []byte{})
+		v.Entry.Value = valueColumn(s, i+4)
 	}
 	v.Entry.ContentType, v.Entry.ExpireAt = s.ColumnText(i+5), s.ColumnInt64(i+6)
 	v.Entry.UpdatedAt, v.Entry.Version = v.Ts, v.OpNumber

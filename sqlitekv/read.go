@@ -49,6 +49,7 @@ type readStmts struct {
 func (r *reader) close() {
 	r.forgetTables()
 	r.ctl.close()
+	forgetLarge(r.conn)
 	r.conn.Close()
 }
 

@@ -200,6 +200,7 @@ func (p *params) blob(v []byte) *params {
 	}
 	if i := p.next(); i > 0 {
 		p.err = p.stmt.BindBlob(i, v)
+		noteValue(p.stmt.Conn(), v)
 	}
 	return p
 }

@@ -297,7 +297,7 @@ func (s *Store) withReader(ctx context.Context, fn func(*reader) error) error {
 	if err != nil {
 		return err
 	}
-	defer func() { s.readers <- r }()
+	defer s.putBack(r)
 	if err := r.snapshot(s.wal.commits.Load(), s.opts.Now()); err != nil {
 		return s.id.readFailed(err)
 	}

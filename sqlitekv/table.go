@@ -22,7 +22,7 @@ const selectEntry = `SELECT value, content_type, created_at, updated_at, coalesc
 
 func scanEntry(s *sqlite3.Stmt) Entry {
 	return Entry{
-		Value:       s.ColumnBlob(0, []byte{}),
+		Value:       valueColumn(s, 0),
 		ContentType: s.ColumnText(1),
 		CreatedAt:   s.ColumnInt64(2),
 		UpdatedAt:   s.ColumnInt64(3),

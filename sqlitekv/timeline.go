@@ -73,7 +73,7 @@ func prepareTimeline(p *stmtSet, n tableNames) timeline {
 func scanVersion(s *sqlite3.Stmt) Version {
 	v := Version{OpNumber: s.ColumnInt64(0), Op: s.ColumnText(1), Ts: s.ColumnInt64(2), Recorded: s.ColumnBool(3)}
 	if s.ColumnType(4) != sqlite3.NULL {
-		v.Entry.Value = s.ColumnBlob(4, []byte{})
+		v.Entry.Value = valueColumn(s, 4)
 	}
 	v.Entry.ContentType, v.Entry.ExpireAt = s.ColumnText(5), s.ColumnInt64(6)
 	v.Entry.UpdatedAt, v.Entry.Version = v.Ts, v.OpNumber

@@ -18,14 +18,10 @@ import (
 // group still commit: it ran in a savepoint of its own, or made every
 // check before its first change (checkedFirst).
 type Writer struct {
-	conn                           *sqlite3.Conn
-	opts                           Options
-	tables                         map[string]*writeTable
-	ctl                            stmtSet
-	begin, commit, rollback        *sqlite3.Stmt
-	savepoint, release, rollbackTo *sqlite3.Stmt
-	dataVersion                    *sqlite3.Stmt
-	seenVersion                    int64 // data_version at the last Begin
+	writerConn
+	opts        Options
+	tables      map[string]*writeTable
+	seenVersion int64 // data_version at the last Begin
 
 	mirror    mirror // directory mode: values are files too
 	inGroup   bool   // between Begin and Commit or abandon
@@ -46,19 +42,65 @@ type Writer struct {
 	changes []Event // the open group's changes, when watched
 }
 
+// writerConn is the writer's connection with its control statements:
+// what renewing the connection (renew.go) replaces.
+type writerConn struct {
+	conn                           *sqlite3.Conn
+	ctl                            stmtSet
+	begin, commit, rollback        *sqlite3.Stmt
+	savepoint, release, rollbackTo *sqlite3.Stmt
+	dataVersion                    *sqlite3.Stmt
+}
+
 // newWriter sets conn up as the writer. It reports each commit to wal;
 // beforeCheckpoint runs before each background checkpoint.
 func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, id *fileIdentity, beforeCheckpoint func()) (*Writer, error) {
-	sync := "FULL"
-	if opts.Sync == SyncNormal {
-		sync = "NORMAL"
+	if err := setUpWriterConn(conn, opts); err != nil {
+		return nil, err
 	}
-	// A WAL database lets read-only connections read while this one writes.
-	// The writer syncs the WAL at each commit in either mode: that is when
-	// its buffer is written; with normal the sync leaves out the fsync
-	// (walbuffer.go). Each write's savepoint journals the pages it
-	// touches: keep that journal in memory rather than in a temp file. A
-	// negative cache_size is in KiB.
+	ckpt, err := startCheckpointer(path, opts.vfs, syncPragma(opts.Sync), id, beforeCheckpoint)
+	if err != nil {
+		return nil, err
+	}
+	c, err := prepareWriterConn(conn)
+	if err != nil {
+		ckpt.close()
+		return nil, err
+	}
+	w := &Writer{
+		writerConn: c,
+		opts:       opts,
+		ckpt:       ckpt,
+		id:         id,
+		path:       path,
+		wal:        wal,
+		tables:     map[string]*writeTable{},
+		pruneDice:  rand.New(rand.NewPCG(1, 2)), // fixed: tests see the same rolls every run
+		ageCursor:  map[string]int64{},
+	}
+	if w.seenVersion, err = w.fileVersion(); err != nil {
+		w.ctl.close()
+		ckpt.close()
+		return nil, err
+	}
+	w.hookCommits()
+	return w, nil
+}
+
+func syncPragma(mode SyncMode) string {
+	if mode == SyncNormal {
+		return "NORMAL"
+	}
+	return "FULL"
+}
+
+// setUpWriterConn readies a connection to write. A WAL database lets
+// read-only connections read while this one writes. The writer syncs the
+// WAL at each commit in either mode: that is when its buffer is written;
+// with normal the sync leaves out the fsync (walbuffer.go). Each write's
+// savepoint journals the pages it touches: keep that journal in memory
+// rather than in a temp file. A negative cache_size is in KiB.
+func setUpWriterConn(conn *sqlite3.Conn, opts Options) error {
 	setup := `PRAGMA busy_timeout = 5000;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
@@ -66,58 +108,45 @@ PRAGMA checkpoint_fullfsync = ` + strconv.FormatBool(opts.Sync == SyncNormal) + 
 PRAGMA temp_store = MEMORY;
 PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 	if err := conn.Exec(setup); err != nil {
-		return nil, openError("database", err)
+		return openError("database", err)
 	}
-	ckpt, err := startCheckpointer(path, opts.vfs, sync, id, beforeCheckpoint)
-	if err != nil {
-		return nil, err
+	return nil
+}
+
+func prepareWriterConn(conn *sqlite3.Conn) (writerConn, error) {
+	c := writerConn{conn: conn, ctl: stmtSet{conn: conn}}
+	c.begin = c.ctl.prepare(`BEGIN IMMEDIATE`)
+	c.commit = c.ctl.prepare(`COMMIT`)
+	c.rollback = c.ctl.prepare(`ROLLBACK`)
+	c.savepoint = c.ctl.prepare(`SAVEPOINT op`)
+	c.release = c.ctl.prepare(`RELEASE op`)
+	c.rollbackTo = c.ctl.prepare(`ROLLBACK TO op`)
+	c.dataVersion = c.ctl.prepare(`PRAGMA data_version`)
+	if c.ctl.err != nil {
+		c.ctl.close()
+		return writerConn{}, dbError(c.ctl.err)
 	}
-	w := &Writer{
-		conn:      conn,
-		opts:      opts,
-		ckpt:      ckpt,
-		id:        id,
-		path:      path,
-		wal:       wal,
-		tables:    map[string]*writeTable{},
-		ctl:       stmtSet{conn: conn},
-		pruneDice: rand.New(rand.NewPCG(1, 2)), // fixed: tests see the same rolls every run
-		ageCursor: map[string]int64{},
-	}
-	w.begin = w.ctl.prepare(`BEGIN IMMEDIATE`)
-	w.commit = w.ctl.prepare(`COMMIT`)
-	w.rollback = w.ctl.prepare(`ROLLBACK`)
-	w.savepoint = w.ctl.prepare(`SAVEPOINT op`)
-	w.release = w.ctl.prepare(`RELEASE op`)
-	w.rollbackTo = w.ctl.prepare(`ROLLBACK TO op`)
-	w.dataVersion = w.ctl.prepare(`PRAGMA data_version`)
-	if w.ctl.err != nil {
-		w.ctl.close()
-		ckpt.close()
-		return nil, dbError(w.ctl.err)
-	}
-	if w.seenVersion, err = w.fileVersion(); err != nil {
-		w.ctl.close()
-		ckpt.close()
-		return nil, err
-	}
-	// The WAL hook runs after every commit, once readers can see it and
-	// before the owner answers its writes (snapshots.go). Setting it turns
-	// SQLite's own checkpoints off (checkpoint.go).
-	conn.WALHook(func(_ *sqlite3.Conn, _ string, pages int) error {
-		if before := wal.committed(pages); pages < before {
+	return c, nil
+}
+
+// hookCommits sets the hooks of the writer's connection. The WAL hook runs
+// after every commit, once readers can see it and before the owner answers
+// its writes (snapshots.go). Setting it turns SQLite's own checkpoints off
+// (checkpoint.go). A transaction that rolls back, by ROLLBACK or by SQLite
+// itself on an error, leaves in the WAL buffer frames it will never
+// commit.
+func (w *Writer) hookCommits() {
+	w.conn.WALHook(func(_ *sqlite3.Conn, _ string, pages int) error {
+		if before := w.wal.committed(pages); pages < before {
 			w.pokedAt = 0 // the WAL started over
 		}
 		if pages-w.pokedAt >= backgroundCheckpointPages {
 			w.pokedAt = pages
-			ckpt.poke()
+			w.ckpt.poke()
 		}
 		return nil
 	})
-	// A transaction that rolls back, by ROLLBACK or by SQLite itself on an
-	// error, leaves in the WAL buffer frames it will never commit.
-	conn.RollbackHook(func() { discardUncommittedFrames(conn) })
-	return w, nil
+	w.conn.RollbackHook(func() { discardUncommittedFrames(w.conn) })
 }
 
 // Begin opens the group's transaction.
@@ -148,8 +177,8 @@ func (w *Writer) Begin() error {
 
 // fileVersion is SQLite's data_version: it changes when another
 // connection commits to the file.
-func (w *Writer) fileVersion() (version int64, err error) {
-	if _, err := bind(w.dataVersion).row(func(s *sqlite3.Stmt) { version = s.ColumnInt64(0) }); err != nil {
+func (c *writerConn) fileVersion() (version int64, err error) {
+	if _, err := bind(c.dataVersion).row(func(s *sqlite3.Stmt) { version = s.ColumnInt64(0) }); err != nil {
 		return 0, dbError(err)
 	}
 	return version, nil
@@ -434,14 +463,19 @@ func tablesWith(conn *sqlite3.Conn, suffix string) ([]string, error) {
 
 func (w *Writer) close() error {
 	w.forgetTables()
-	w.ctl.close()
 	w.ckpt.close()
-	if w.id.logCut.Load() {
-		// The last connection's close checkpoints the log: what is left
-		// of a cut one would overwrite good pages with the cut commit's.
-		w.conn.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true)
+	// The last connection's close checkpoints the log: what is left of a
+	// cut one would overwrite good pages with the cut commit's.
+	return w.writerConn.close(w.id.logCut.Load())
+}
+
+func (c *writerConn) close(noCheckpoint bool) error {
+	c.ctl.close()
+	forgetLarge(c.conn)
+	if noCheckpoint {
+		c.conn.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true)
 	}
-	if err := w.conn.Close(); err != nil {
+	if err := c.conn.Close(); err != nil {
 		return dbError(err)
 	}
 	return nil
