@@ -55,6 +55,27 @@ func dirKvd(t *testing.T) (root string, do func(method, key, body string) (int, 
 	}
 }
 
+// keyInFolders starts a directory-mode kvd holding the key a/b/k (1) and
+// returns, with it, the key's folder (notes/a/b) and a hook that removes
+// the key's folders (notes/a), as another program might, the first time
+// it is called on that folder; *removed says whether it has.
+func keyInFolders(t *testing.T) (do func(method, key, body string) (int, string), folder string, removeOnce func(string), removed *bool) {
+	t.Helper()
+	root, do := dirKvd(t)
+	if status, body := do("PUT", "a%2Fb%2Fk", "1"); status != 200 {
+		t.Fatalf("PUT a/b/k: got %d %s, want 200", status, body)
+	}
+	folder, removed = filepath.Join(root, "notes", "a", "b"), new(bool)
+	return do, folder, func(f string) {
+		if f == folder && !*removed {
+			*removed = true
+			if err := os.RemoveAll(filepath.Join(root, "notes", "a")); err != nil {
+				t.Error(err)
+			}
+		}
+	}, removed
+}
+
 // swapForFIFO makes the next open of key's file to read find a FIFO in
 // its place, as if a person swapped it in just after kvd looked. Should
 // an open wait on it anyway, the cleanup lets it go (opening the FIFO to
@@ -134,22 +155,10 @@ func TestKvd_DirModeAFolderRemovedWhileKvdLooksIsNoKey(t *testing.T) {
 		{"PUT", 200, `"created":true`},
 	} {
 		t.Run(c.method, func(t *testing.T) {
-			root, do := dirKvd(t)
-			if status, body := do("PUT", "a%2Fb%2Fk", "1"); status != 200 {
-				t.Fatalf("PUT a/b/k: got %d %s, want 200", status, body)
-			}
-			folder, removed := filepath.Join(root, "notes", "a", "b"), false
-			restore := sqlitekv.SetBeforeResolveFolder(func(f string) {
-				if f == folder && !removed {
-					removed = true
-					if err := os.RemoveAll(filepath.Join(root, "notes", "a")); err != nil {
-						t.Error(err)
-					}
-				}
-			})
-			defer restore()
+			do, folder, removeOnce, removed := keyInFolders(t)
+			defer sqlitekv.SetBeforeResolveFolder(removeOnce)()
 			status, body := do(c.method, "a%2Fb%2Fk", "2")
-			if !removed {
+			if !*removed {
 				t.Fatal("the key's folder was never resolved: nothing was removed")
 			}
 			if status != c.status || !strings.Contains(body, c.want) {
@@ -172,22 +181,10 @@ func TestKvd_DirModeAFolderRemovedBeforeTheTempFileIsMadeAgain(t *testing.T) {
 		{"POST", "a%2Fb%2Fk/incr", ""},
 	} {
 		t.Run(c.method, func(t *testing.T) {
-			root, do := dirKvd(t)
-			if status, body := do("PUT", "a%2Fb%2Fk", "1"); status != 200 {
-				t.Fatalf("PUT a/b/k: got %d %s, want 200", status, body)
-			}
-			folder, removed := filepath.Join(root, "notes", "a", "b"), false
-			restore := sqlitekv.SetBeforeStagingTemp(func(dir string) {
-				if dir == folder && !removed {
-					removed = true
-					if err := os.RemoveAll(filepath.Join(root, "notes", "a")); err != nil {
-						t.Error(err)
-					}
-				}
-			})
-			defer restore()
+			do, folder, removeOnce, removed := keyInFolders(t)
+			defer sqlitekv.SetBeforeStagingTemp(removeOnce)()
 			status, body := do(c.method, c.key, c.body)
-			if !removed {
+			if !*removed {
 				t.Fatal("no temp file was made in the key's folder: nothing was removed")
 			}
 			if status != 200 {
@@ -237,23 +234,13 @@ func TestKvd_DirModeAFolderInTheKeysPlaceThatVanishesIsOutOfTheWay(t *testing.T)
 // key removed by hand. (The group answered 500 "a folder could not be
 // synced".)
 func TestKvd_DirModeAFolderRemovedBeforeItsSyncFailsNoWrite(t *testing.T) {
-	root, do := dirKvd(t)
-	if status, body := do("PUT", "a%2Fb%2Fk", "1"); status != 200 {
-		t.Fatalf("PUT a/b/k: got %d %s, want 200", status, body)
-	}
-	folder, removed := filepath.Join(root, "notes", "a", "b"), false
-	restore := sqlitekv.SetSyncDir(func(f string) error {
-		if f == folder && !removed {
-			removed = true
-			if err := os.RemoveAll(filepath.Join(root, "notes", "a")); err != nil {
-				t.Error(err)
-			}
-		}
+	do, _, removeOnce, removed := keyInFolders(t)
+	defer sqlitekv.SetSyncDir(func(f string) error {
+		removeOnce(f)
 		return sqlitekv.SyncFolder(f)
-	})
-	defer restore()
+	})()
 	status, body := do("PUT", "a%2Fb%2Fk", "2")
-	if !removed {
+	if !*removed {
 		t.Fatal("the key's folder was never synced: nothing was removed")
 	}
 	if status != 200 {
