@@ -14,6 +14,12 @@ with_fresh_kvd() {
 	"$kvd" --listen "$addr" --data-dir "$data" --sync "${SYNC:-full}" --log-level warn >/dev/null 2>&1 &
 	kvd_pid=$!
 	sleep 0.5
+	# A kvd that could not listen (another one holds the port) has exited:
+	# going on would measure that other one.
+	if ! kill -0 "$kvd_pid" 2>/dev/null; then
+		echo "fresh-kvd.sh: $kvd did not start (is $addr taken?)" >&2
+		exit 1
+	fi
 	"$@"
 	kill "$kvd_pid"
 	wait "$kvd_pid" || true
