@@ -162,3 +162,35 @@ func drainOK(b *testing.B, res *http.Response, err error) bool {
 	}
 	return true
 }
+
+// BenchmarkHTTPLargeValues measures what large values cost: GETs of 100
+// small keys that sort between ten 10 MiB values (one client, so each
+// figure is a lookup's cost), and PUTs of a 10 MiB value (sync full).
+func BenchmarkHTTPLargeValues(b *testing.B) {
+	ts := newTestServer(b, withStore(func(o *sqlitekv.Options) { o.Sync = sqlitekv.SyncFull; o.Now = nil }))
+	large := strings.Repeat("v", 10<<20)
+	ts.do(b, "POST", "/api/v1/sqlite/kv/batch/set?db=bench&create_db_if_missing=true", batchItems(100, func(i int) string { return "small" }))
+	for i := 0; i < 100; i += 10 {
+		ts.do(b, "PUT", kv(fmt.Sprintf("k%03d-large", i), "db=bench"), large)
+	}
+	b.Run("get-small-beside-large", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			res, err := ts.client.Get(ts.URL + kv(fmt.Sprintf("k%03d", i%100), "db=bench"))
+			if !drainOK(b, res, err) {
+				return
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	})
+	b.Run("put-10MiB", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			req, _ := http.NewRequest("PUT", ts.URL+kv("put-large", "db=bench"), strings.NewReader(large))
+			res, err := ts.client.Do(req)
+			if !drainOK(b, res, err) {
+				return
+			}
+		}
+		b.ReportMetric(float64(b.N*len(large))/(1<<20)/b.Elapsed().Seconds(), "MiB/s")
+	})
+}

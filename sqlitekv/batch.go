@@ -3,8 +3,6 @@ package sqlitekv
 import (
 	"context"
 	"time"
-
-	"github.com/ncruces/go-sqlite3"
 )
 
 // MaxBatch is the most entries one batch request may carry.
@@ -103,8 +101,7 @@ func (s *Store) BatchGet(ctx context.Context, table string, keys []string, budge
 		now := s.opts.Now().UnixMilli()
 		keys := distinct(keys)
 		for i, key := range keys {
-			var e Entry
-			ok, err := queryRow(t.get, func(st *sqlite3.Stmt) { e = scanEntry(st) }, key)
+			e, ok, err := readEntry(t.get, key)
 			if err != nil {
 				return dbError(err)
 			}

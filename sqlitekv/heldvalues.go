@@ -17,19 +17,20 @@ import "slices"
 
 // heldRow is a key's value row as the open group left it.
 type heldRow struct {
-	entry  Entry
-	exists bool // the table holds a row for the key: UPDATE it, else INSERT
+	entry     Entry
+	exists    bool // the table holds a row for the key: UPDATE it, else INSERT
+	inHistory bool // the row holds the op number of its value's history row (largevalues.go)
 }
 
 // holdValue keeps key's new row until the group's end.
-func (t *writeTable) holdValue(key string, e Entry, exists bool) {
+func (t *writeTable) holdValue(key string, e Entry, exists, inHistory bool) {
 	if t.heldValues == nil {
 		t.heldValues = map[string]heldRow{}
 	}
 	if row, ok := t.heldValues[key]; ok {
 		exists = row.exists // what the table holds has not changed since
 	}
-	t.heldValues[key] = heldRow{entry: e, exists: exists}
+	t.heldValues[key] = heldRow{entry: e, exists: exists, inHistory: inHistory}
 }
 
 // heldValue returns key's waiting row. Its value is a copy: a caller may edit
@@ -44,7 +45,7 @@ func (t *writeTable) heldValue(key string) (Entry, bool) {
 // writeHeld writes the waiting rows and forgets them.
 func (t *writeTable) writeHeld() error {
 	for key, row := range t.heldValues {
-		if err := t.storeValue(key, row.entry, row.exists); err != nil {
+		if err := t.storeValue(key, row.entry, row.exists, row.inHistory); err != nil {
 			return err
 		}
 		delete(t.heldValues, key)

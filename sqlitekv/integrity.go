@@ -43,7 +43,7 @@ func integrityOf(conn *sqlite3.Conn) error {
 // chainsOf checks the chains of every KV table (each has its removed
 // table): walked from its head, each key's rows have seqs one apart and
 // jumps where jumpSeq says, and are every row of the key that history
-// holds; the newest write the key lost, where its horizon notes one, is
+// holds; a value kept in history is in its key's newest row; the newest write the key lost, where its horizon notes one, is
 // the one its oldest row links to, and not newer.
 func chainsOf(conn *sqlite3.Conn) error {
 	tables, err := tablesWith(conn, ":removed")
@@ -64,8 +64,19 @@ func chainsOfTable(conn *sqlite3.Conn, n tableNames) error {
 	c := prepareChain(&set, n)
 	rows := set.prepare(`SELECT key, count(*) FROM ` + n.history + ` GROUP BY key`)
 	lost := set.prepare(`SELECT ` + lostColumns + ` FROM ` + n.horizon + ` WHERE key = ?1`)
+	// A values row that names its value's history row names its own
+	// newest version, which recorded a value (largevalues.go).
+	misplaced := set.prepare(`SELECT v.key, v.value FROM ` + n.values + ` v
+LEFT JOIN ` + n.history + ` h ON h.op_number = v.value
+WHERE typeof(v.value) = 'integer' AND (v.value != v.version OR h.key IS NOT v.key OR h.value IS NULL) LIMIT 1`)
 	if set.err != nil {
 		return set.err
+	}
+	if misplaced.Step() {
+		return fmt.Errorf("key %q: its value is said to be in history row %d, which does not hold it", misplaced.ColumnText(0), misplaced.ColumnInt64(1))
+	}
+	if err := misplaced.Err(); err != nil {
+		return err
 	}
 	for rows.Step() {
 		key, count := rows.ColumnText(0), rows.ColumnInt64(1)

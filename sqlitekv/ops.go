@@ -322,7 +322,8 @@ func (w *Writer) removeExpired(t *writeTable, key string) error {
 // The values row is written here (storeValue: UPDATE or INSERT), or, for a
 // write without a savepoint, held in memory and written once at the
 // group's end by writeHeld, called from Commit and before anything on the
-// writer's connection reads the values table (heldvalues.go).
+// writer's connection reads the values table (heldvalues.go). A large
+// value the history row recorded is not written again (largevalues.go).
 func (w *Writer) writeVersion(t *writeTable, key, op string, cur Entry, exists bool, next Entry, recorded bool) (int64, error) {
 	opNumber, ts, err := w.appendHistory(t, key, op, &next, recorded)
 	if err != nil {
@@ -332,9 +333,10 @@ func (w *Writer) writeVersion(t *writeTable, key, op string, cur Entry, exists b
 	if exists {
 		next.CreatedAt = cur.CreatedAt
 	}
+	inHistory := keptInHistory(next, recorded)
 	if w.holdRows {
-		t.holdValue(key, next, exists)
+		t.holdValue(key, next, exists, inHistory)
 		return opNumber, nil
 	}
-	return opNumber, t.storeValue(key, next, exists)
+	return opNumber, t.storeValue(key, next, exists, inHistory)
 }

@@ -80,7 +80,7 @@ func (r *reader) table(name string) (*readStmts, error) {
 	}
 	n := namesFor(name)
 	t := &readStmts{names: n, set: stmtSet{conn: r.conn}}
-	t.get = t.set.prepare(selectEntry + n.values + ` WHERE key = ?1`)
+	t.get = t.set.prepare(n.selectEntry())
 	t.timeline = prepareTimeline(&t.set, n)
 	// Two statements, so a prefix is always a closed index range.
 	t.listFrom = t.set.prepare(`SELECT key FROM ` + n.values + `
@@ -144,8 +144,7 @@ func (t *readStmts) live(key string, now int64) (Entry, error) {
 // stored reads key's row as it is, past its expiry or not: directory
 // mode compares an expired row with the file before it answers KEY_EXPIRED.
 func (t *readStmts) stored(key string) (Entry, error) {
-	var e Entry
-	found, err := queryRow(t.get, func(st *sqlite3.Stmt) { e = scanEntry(st) }, key)
+	e, found, err := readEntry(t.get, key)
 	switch {
 	case err != nil:
 		return Entry{}, dbError(err)

@@ -47,7 +47,7 @@ func TestRecentValues_ForgottenWhenTheFileChangesOrARollbackTakesThemBack(t *tes
 			return err
 		}
 		cur.Value = []byte("500")
-		if err := w.tables[DefaultTable].storeValue("n", cur, true); err != nil {
+		if err := w.tables[DefaultTable].storeValue("n", cur, true, false); err != nil {
 			return err
 		}
 		return Errorf(CodeCASMismatch, "refused after the change")

@@ -18,8 +18,6 @@ type Entry struct {
 
 func (e Entry) expired(now int64) bool { return e.ExpireAt != 0 && e.ExpireAt <= now }
 
-const selectEntry = `SELECT value, content_type, created_at, updated_at, coalesce(expire_at, 0), version FROM `
-
 func scanEntry(s *sqlite3.Stmt) Entry {
 	return Entry{
 		Value:       valueColumn(s, 0),
@@ -52,7 +50,7 @@ type writeTable struct {
 func prepareWriteTable(conn *sqlite3.Conn, n tableNames) (*writeTable, error) {
 	t := &writeTable{name: n, set: stmtSet{conn: conn}, recent: recentChains{}}
 	p := &t.set
-	t.get = p.prepare(selectEntry + n.values + ` WHERE key = ?1`)
+	t.get = p.prepare(n.selectEntry())
 	// The writer knows whether the key exists, so it picks insert or update
 	// (each a simpler program than an upsert). An expired key still has
 	// its row: the insert replaces it.
@@ -110,7 +108,7 @@ func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bo
 func (t *writeTable) stored(key string) (e Entry, found bool, err error) {
 	if e, found = t.heldValue(key); !found {
 		if e, found = t.recentValue(key); !found {
-			found, err = bind(t.get).text(key).row(func(s *sqlite3.Stmt) { e = scanEntry(s) })
+			e, found, err = readEntry(t.get, key)
 		}
 	}
 	if err != nil {
@@ -131,8 +129,10 @@ func (t *writeTable) fileTooLarge(key string) error {
 }
 
 // storeValue writes key's values row now: an UPDATE when the table holds
-// one for it, else an INSERT (and in directory mode the file too).
-func (t *writeTable) storeValue(key string, e Entry, exists bool) error {
+// one for it, else an INSERT (and in directory mode the file too). With
+// inHistory the row holds the op number of the history row that recorded
+// the value instead of the value (largevalues.go).
+func (t *writeTable) storeValue(key string, e Entry, exists, inHistory bool) error {
 	if t.mirror != nil {
 		if err := t.mirror.stageFile(t.name.name, key, e.Value); err != nil {
 			return err
@@ -142,7 +142,13 @@ func (t *writeTable) storeValue(key string, e Entry, exists bool) error {
 	if exists {
 		stmt = t.update
 	}
-	row := bind(stmt).text(key).blob(e.Value).text(e.ContentType).int(e.CreatedAt).int(e.UpdatedAt).intOrNull(e.ExpireAt, e.ExpireAt != 0).int(e.Version)
+	row := bind(stmt).text(key)
+	if inHistory {
+		row.int(e.Version)
+	} else {
+		row.blob(e.Value)
+	}
+	row.text(e.ContentType).int(e.CreatedAt).int(e.UpdatedAt).intOrNull(e.ExpireAt, e.ExpireAt != 0).int(e.Version)
 	if err := row.exec(); err != nil {
 		return dbError(err)
 	}

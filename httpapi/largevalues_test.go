@@ -1,0 +1,120 @@
+package httpapi_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/sqlitekv"
+	"github.com/ncruces/go-sqlite3"
+)
+
+// A value of 4 KiB or more is kept once, in the history row of the write
+// that stored it, and its values row holds that row's op number
+// (sqlitekv/largevalues.go). Every way of reading and writing the key
+// sees what it saw before; small values, and a write that history does
+// not record, keep their value in the values row.
+func TestLargeValue_IsKeptOnceInItsHistoryRowAndReadsAsBefore(t *testing.T) {
+	ts := newTestServer(t, withStore(func(o *sqlitekv.Options) { o.HistoryKeep = 2 }))
+	q := "db=app&create_db_if_missing=true"
+	v1, v2 := strings.Repeat("a", 64<<10), strings.Repeat("b", 64<<10)
+	t0 := ts.Clock.Now().Unix()
+	wantStatus(t, ts.do(t, "PUT", kv("big", q), v1), 200)
+	ts.Clock.Advance(10 * time.Second)
+	wantStatus(t, ts.do(t, "PUT", kv("big", q), v2), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("small", q), strings.Repeat("s", 4<<10-1)), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("unrecorded", q+"&history=false"), v1), 200)
+	doc := `{"n":1,"pad":"` + strings.Repeat("p", 8<<10) + `"}`
+	wantStatus(t, ts.do(t, "PUT", kv("doc", q), doc, "Content-Type", "application/json"), 200)
+
+	where := map[string]string{"big": "history", "small": "values", "unrecorded": "values", "doc": "history"}
+	if got := valuesKeptWhere(t, ts); fmt.Sprint(got) != fmt.Sprint(where) {
+		t.Fatalf("where values are kept: got %v, want %v", got, where)
+	}
+
+	get := ts.do(t, "GET", kv("big", "db=app"), "")
+	if get.Status != 200 || string(get.Body) != v2 {
+		t.Fatalf("GET big: %d, %d bytes, want v2", get.Status, len(get.Body))
+	}
+	if got := ts.do(t, "GET", kv("big", fmt.Sprintf("db=app&at_timestamp=%d", t0)), ""); string(got.Body) != v1 {
+		t.Fatalf("GET big at t0: %d bytes, want v1", len(got.Body))
+	}
+	batch := ts.do(t, "POST", batchPath+"get?db=app", `{"keys":["big","unrecorded"]}`)
+	if !strings.Contains(string(batch.Body), `"value":"`+v2+`"`) || !strings.Contains(string(batch.Body), `"value":"`+v1+`"`) {
+		t.Fatalf("batch/get of big and unrecorded: %d, %d bytes", batch.Status, len(batch.Body))
+	}
+	history := ts.do(t, "GET", strings.Replace(kv("big", "db=app"), "?", "/history?", 1), "")
+	for _, v := range []string{v1, v2} {
+		if !strings.Contains(string(history.Body), base64.StdEncoding.EncodeToString([]byte(v))) {
+			t.Fatalf("history of big lacks a version: %d, %d bytes", history.Status, len(history.Body))
+		}
+	}
+
+	// A write that builds on the value reads it from history.
+	if r := ts.do(t, "POST", kv("doc/incr", "db=app&path=n"), ""); r.Status != 200 || r.JSON(t)["value"] != 2.0 {
+		t.Fatalf("incr of doc's n: %d %s", r.Status, r.Body)
+	}
+	if got := string(ts.do(t, "GET", kv("doc", "db=app"), "").Body); got != strings.Replace(doc, `"n":1`, `"n":2`, 1) {
+		t.Fatalf("doc after incr: %.40q..., want n 2 and the rest kept", got)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("big", "db=app"), v1, "If-Match", get.Header.Get("ETag")), 200)
+	wantError(t, ts.do(t, "PUT", kv("big", "db=app"), v2, "If-Match", get.Header.Get("ETag")), 412, "CAS_MISMATCH")
+	// The key rollback restores v2, by a new history row; retention (two
+	// versions a key) has pruned v1's first row meanwhile.
+	if r := ts.do(t, "POST", kv("big/rollback", "db=app"), ""); r.Status != 200 || r.JSON(t)["value"] != v2 {
+		t.Fatalf("rollback of big: %d, %d bytes", r.Status, len(r.Body))
+	}
+	if got := ts.do(t, "GET", kv("big", "db=app"), ""); string(got.Body) != v2 {
+		t.Fatalf("GET big after its rollback: %d bytes, want v2", len(got.Body))
+	}
+	// A small write over a large value, and a large one over a small value.
+	wantStatus(t, ts.do(t, "PUT", kv("big", "db=app"), "now small"), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("small", "db=app"), v2), 200)
+	where["big"], where["small"] = "values", "history"
+	if got := valuesKeptWhere(t, ts); fmt.Sprint(got) != fmt.Sprint(where) {
+		t.Fatalf("where values are kept after the small and large writes: got %v, want %v", got, where)
+	}
+	if got := string(ts.do(t, "GET", kv("small", "db=app"), "").Body); got != v2 {
+		t.Fatalf("GET small: %d bytes, want v2", len(got))
+	}
+	wantStatus(t, ts.do(t, "DELETE", kv("small", "db=app"), ""), 200)
+	wantError(t, ts.do(t, "GET", kv("small", "db=app"), ""), 404, "KEY_NOT_FOUND")
+	// The server's close checks every values row that names a history row
+	// (sqlitekv.CheckIntegrity).
+}
+
+// valuesKeptWhere reads app.db's default table: for each key, "history"
+// when its values row holds the op number of its own newest history row,
+// "values" when it holds the value.
+func valuesKeptWhere(t *testing.T, ts *testServer) map[string]string {
+	t.Helper()
+	conn, err := sqlite3.OpenFlags(filepath.Join(ts.DataDir, "app.db"), sqlite3.OPEN_READONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stmt, _, err := conn.Prepare(`SELECT v.key, typeof(v.value), v.value = v.version AND length(h.value) >= 4096
+FROM kv_store v LEFT JOIN "kv_store:history" h ON h.op_number = v.version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	where := map[string]string{}
+	for stmt.Step() {
+		switch key := stmt.ColumnText(0); {
+		case stmt.ColumnText(1) == "integer" && stmt.ColumnBool(2):
+			where[key] = "history"
+		case stmt.ColumnText(1) == "blob":
+			where[key] = "values"
+		default:
+			where[key] = stmt.ColumnText(1) + " not naming its newest history row"
+		}
+	}
+	if err := stmt.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return where
+}
