@@ -30,26 +30,34 @@ func keptInHistory(e Entry, recorded bool) bool {
 	return recorded && len(e.Value) >= valueInHistoryBytes
 }
 
-// selectEntry reads key ?1's values row, with its value from history when
-// the row holds an op number (scanEntry's columns).
+// selectEntry reads key ?1's values row (scanEntry's columns): the
+// statement of every read of a live key, unchanged for small values.
 func (n tableNames) selectEntry() string {
-	return `SELECT CASE WHEN typeof(v.value) = 'integer'
-	THEN (SELECT h.value FROM ` + n.history + ` h WHERE h.op_number = v.value) ELSE v.value END,
-	v.content_type, v.created_at, v.updated_at, coalesce(v.expire_at, 0), v.version
-FROM ` + n.values + ` v WHERE v.key = ?1`
+	return `SELECT value, content_type, created_at, updated_at, coalesce(expire_at, 0), version FROM ` + n.values + ` WHERE key = ?1`
 }
 
-// readEntry runs a selectEntry statement for key. A value its row says
-// history holds but history does not is an error: the file was changed
-// under kvd.
-func readEntry(get *sqlite3.Stmt, key string) (e Entry, found bool, err error) {
-	var lost bool
+// readEntry reads key's values row with get (selectEntry) and, when the
+// row holds the op number of its value's history row, the value from that
+// row with version (the timeline's statement). A history row that does not
+// hold the value is an error: the file was changed under kvd.
+func readEntry(get, version *sqlite3.Stmt, key string) (e Entry, found bool, err error) {
+	var inHistory int64
 	found, err = bind(get).text(key).row(func(s *sqlite3.Stmt) {
-		lost = s.ColumnType(0) == sqlite3.NULL
 		e = scanEntry(s)
+		if s.ColumnType(0) == sqlite3.INTEGER {
+			inHistory = s.ColumnInt64(0)
+		}
 	})
-	if err == nil && lost {
-		err = fmt.Errorf("the value of key %q is not in the history row its values row names", key)
+	if err != nil || inHistory == 0 {
+		return e, found, err
 	}
-	return e, found, err
+	v, _, ok, err := readVersion(version, inHistory)
+	switch {
+	case err != nil:
+		return Entry{}, false, err
+	case !ok || v.Entry.Value == nil:
+		return Entry{}, false, fmt.Errorf("the value of key %q is not in history row %d, where its values row says it is", key, inHistory)
+	}
+	e.Value = v.Entry.Value
+	return e, true, nil
 }

@@ -108,7 +108,7 @@ func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bo
 func (t *writeTable) stored(key string) (e Entry, found bool, err error) {
 	if e, found = t.heldValue(key); !found {
 		if e, found = t.recentValue(key); !found {
-			e, found, err = readEntry(t.get, key)
+			e, found, err = readEntry(t.get, t.version, key)
 		}
 	}
 	if err != nil {
