@@ -27,8 +27,10 @@ with_fresh_kvd() {
 }
 
 # measure SCENARIO DURATION prints its throughput at 64 connections on a
-# fresh database: requests/s, or items/s for batch-set.
+# fresh database: requests/s, or items/s for batch-set. $KVBENCH_FLAGS
+# adds flags (-value-size 16384).
 measure() {
-	"$kvbench" -url "http://$addr" -d "$2" -c 64 -quiet -fresh -json -scenario "$1" |
+	# shellcheck disable=SC2086 # the flags are words
+	"$kvbench" -url "http://$addr" -d "$2" -c 64 -quiet -fresh -json -scenario "$1" ${KVBENCH_FLAGS:-} |
 		python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("items_per_s") or d["throughput_rps"])'
 }
