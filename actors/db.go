@@ -177,8 +177,14 @@ func (d *DB) RollbackTable(ctx context.Context, req sqlitekv.RollbackTableReques
 	return call(ctx, d, rollbackTableOp(req))
 }
 
-// EnsureTable creates a table if it does not exist.
+// EnsureTable creates a table if it does not exist. One that exists needs
+// no write, so a database kvd cannot write answers for it as any other.
 func (d *DB) EnsureTable(ctx context.Context, table string) error {
+	if d.store.ReadOnly() != nil {
+		if found, err := d.store.HasTable(ctx, table); err != nil || found {
+			return err
+		}
+	}
 	_, err := call(ctx, d, ensureTableOp{table: table})
 	return err
 }

@@ -40,6 +40,9 @@ func readsServed(t *testing.T, ts *testServer, db, why string) {
 	}
 	wantStatus(t, ts.do(t, "GET", kv("k/history", q), ""), 200)
 	wantStatus(t, ts.do(t, "POST", batchPath+"get?"+q, `{"keys":["k"]}`), 200)
+	// A create of the table that is there writes nothing; another is a write.
+	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/db/create?path="+db, ""), 200)
+	wantReadOnly(t, ts.do(t, "POST", "/api/v1/sqlite/db/create?path="+db+"&table=other", ""), why)
 	for _, w := range []struct{ method, path, body string }{
 		{"PUT", kv("k", q), "w"},
 		{"PUT", kv("k", q+"&create_db_if_missing=true"), "w"},

@@ -19,6 +19,17 @@ func (s *Store) readTx(ctx context.Context, table string, fn func(t *readStmts) 
 	})
 }
 
+// HasTable reports whether the database holds KV table name, read
+// without the writer (so also where kvd cannot write).
+func (s *Store) HasTable(ctx context.Context, name string) (bool, error) {
+	var found bool
+	err := s.readTx(ctx, name, func(t *readStmts) error {
+		found = t != nil
+		return nil
+	})
+	return found, err
+}
+
 // SnapshotAt answers the value key held right after op number op.
 func (s *Store) SnapshotAt(ctx context.Context, table, key string, op int64) (Entry, error) {
 	var e Entry
