@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"path/filepath"
@@ -117,4 +118,86 @@ FROM kv_store v LEFT JOIN "kv_store:history" h ON h.op_number = v.version`)
 		t.Fatal(err)
 	}
 	return where
+}
+
+// The large values a kvd before this one kept in their values rows move
+// to their history rows as the sweep passes over the table, a page of
+// 1,000 keys a round, one round queued after another until the end:
+// reads see the same values before and after. A value history did not
+// record, or recorded otherwise, stays where it is.
+func TestLargeValue_AnOlderKvdsValuesMoveToHistoryOnTheSweep(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	for b := range 15 { // 1,500 small keys: two pages
+		items := make([]string, 100)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"key":"k%d-%02d","value":"small"}`, b, i)
+		}
+		wantStatus(t, ts.do(t, "POST", batchPath+"set?"+q, `{"items":[`+strings.Join(items, ",")+`]}`), 200)
+	}
+	large := map[string]string{"k0-big": strings.Repeat("a", 8<<10), "zz-big": strings.Repeat("z", 8<<10), "unrecorded": strings.Repeat("u", 8<<10), "edited": strings.Repeat("e", 8<<10)}
+	for key, v := range large {
+		extra := ""
+		if key == "unrecorded" {
+			extra = "&history=false"
+		}
+		wantStatus(t, ts.do(t, "PUT", kv(key, q+extra), v), 200)
+	}
+	// The layout an older kvd wrote: each value in its values row. And a
+	// history row that no longer holds its write's value.
+	path := filepath.Join(ts.DataDir, "app.db")
+	ts.Registry.CloseDB(path)
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(`UPDATE kv_store AS v SET value = (SELECT value FROM "kv_store:history" WHERE op_number = v.value) WHERE typeof(value) = 'integer';
+UPDATE "kv_store:history" SET value = x'00' || value WHERE key = 'edited'`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	where := map[string]string{"k0-big": "values", "zz-big": "values", "unrecorded": "values", "edited": "values"}
+	if got := only(valuesKeptWhere(t, ts), where); fmt.Sprint(got) != fmt.Sprint(where) {
+		t.Fatalf("the older layout: got %v, want %v", got, where)
+	}
+	readsAll := func() {
+		for key, v := range large {
+			if got := ts.do(t, "GET", kv(key, "db=app"), ""); got.Status != 200 || string(got.Body) != v {
+				t.Fatalf("GET %s: %d, %d bytes, want its %d", key, got.Status, len(got.Body), len(v))
+			}
+		}
+	}
+	readsAll()
+
+	db, err := ts.Registry.Open(context.Background(), "app", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	rounds := 0
+	for more := true; more && rounds < 10; rounds++ {
+		res, err := db.Sweep(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		more = res.More
+	}
+	if rounds != 2 {
+		t.Fatalf("sweep rounds over 1,504 keys: %d, want 2", rounds)
+	}
+	where["k0-big"], where["zz-big"] = "history", "history"
+	if got := only(valuesKeptWhere(t, ts), where); fmt.Sprint(got) != fmt.Sprint(where) {
+		t.Fatalf("after the sweep: got %v, want %v", got, where)
+	}
+	readsAll()
+	// The server's close checks the rows that name history rows.
+}
+
+// only is what got says of the keys of want.
+func only(got, want map[string]string) map[string]string {
+	picked := map[string]string{}
+	for key := range want {
+		picked[key] = got[key]
+	}
+	return picked
 }

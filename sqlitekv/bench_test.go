@@ -163,3 +163,32 @@ func BenchmarkArrayRemoveByValue(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWriter_SweepMovePass is the sweep's pass that moves an older
+// kvd's large values to history (largevalues.go), over 100,000 small
+// keys with none to move: the cost a database pays once per open, in
+// rounds of inlinePage keys (sync normal).
+func BenchmarkWriter_SweepMovePass(b *testing.B) {
+	s, _ := mustOpenStore(b, Options{Sync: SyncNormal})
+	w := s.Writer()
+	for g := range 100 {
+		must(b, w.Begin())
+		for i := range 1000 {
+			put(b, s, fmt.Sprintf("key-%06d", g*1000+i), "small value")
+		}
+		must(b, w.Commit())
+	}
+	b.ResetTimer()
+	rounds := 0
+	for range b.N {
+		clear(w.inline)
+		for more := true; more; rounds++ {
+			must(b, w.Begin())
+			res, err := w.Sweep()
+			must(b, err)
+			must(b, w.Commit())
+			more = res.More
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(rounds), "µs/round")
+}

@@ -19,9 +19,11 @@ import (
 // only when asked for it. A large write also goes to disk once, not twice.
 //
 // Only a recorded write's value can live in history (a history=false
-// write leaves a gap marker there); such values, and those of files
-// written before this scheme, stay in their values row. Retention never
-// prunes a key's newest history row, which is the row a values row names.
+// write leaves a gap marker there): such values stay in their values row.
+// Retention never prunes a key's newest history row, which is the row a
+// values row names. The large values a kvd before this scheme kept in
+// their values rows move to history as the sweep passes over them
+// (moveInlineValues).
 const valueInHistoryBytes = 4 << 10
 
 // keptInHistory reports whether the values row of a write whose history
@@ -60,4 +62,48 @@ func readEntry(get, version *sqlite3.Stmt, key string) (e Entry, found bool, err
 	}
 	e.Value = v.Entry.Value
 	return e, true, nil
+}
+
+// inlinePage is how many keys one sweep looks at for values to move.
+const inlinePage = 1000
+
+// inlinePass is how far the sweep has gone through a table's keys, once
+// per open of the database, moving large values out of their values rows.
+type inlinePass struct {
+	after string // the last key looked at
+	done  bool
+}
+
+// prepareMoveInline prepares the statements of moveInlineValues: the last
+// key of the page after ?1 (at most ?2 keys) and its size, and the move of the large values of
+// keys in (?1, ?2] whose newest history row recorded the same value.
+func prepareMoveInline(p *stmtSet, n tableNames) (pageEnd, move *sqlite3.Stmt) {
+	pageEnd = p.prepare(`SELECT max(key), count(*) FROM (SELECT key FROM ` + n.values + ` WHERE key > ?1 ORDER BY key LIMIT ?2)`)
+	move = p.prepare(`UPDATE ` + n.values + ` AS v SET value = version
+WHERE key > ?1 AND key <= ?2 AND typeof(value) = 'blob' AND length(value) >= ` + fmt.Sprint(valueInHistoryBytes) + `
+AND value = (SELECT h.value FROM ` + n.history + ` h WHERE h.op_number = v.version AND h.key = v.key AND h.recorded)`)
+	return pageEnd, move
+}
+
+// moveInlineValues moves the large values of the next page of t's keys to
+// their history rows, and reports whether keys remain.
+func (w *Writer) moveInlineValues(t *writeTable) (more bool, err error) {
+	pass := w.inline[t.name.name]
+	if pass.done {
+		return false, nil
+	}
+	var end string
+	var keys int64
+	_, err = bind(t.inlinePageEnd).text(pass.after).int(inlinePage).row(func(s *sqlite3.Stmt) {
+		end, keys = s.ColumnText(0), s.ColumnInt64(1)
+	})
+	if err == nil && keys > 0 {
+		err = bind(t.moveInline).text(pass.after).text(end).exec()
+	}
+	if err != nil {
+		return false, dbError(err)
+	}
+	more = keys == inlinePage
+	w.inline[t.name.name] = inlinePass{after: end, done: !more}
+	return more, nil
 }

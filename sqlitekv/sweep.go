@@ -12,7 +12,9 @@ type SweepResult struct {
 }
 
 // Sweep removes expired keys and over-age history, a bounded batch per
-// table. The owner calls it periodically, inside a group like any write.
+// table, and moves large values an older kvd kept in their values rows to
+// history (largevalues.go). The owner calls it periodically, inside a
+// group like any write.
 func (w *Writer) Sweep() (SweepResult, error) {
 	var res SweepResult
 	if err := w.writeHeld(); err != nil { // expiredKeys reads the values table
@@ -48,6 +50,11 @@ func (w *Writer) Sweep() (SweepResult, error) {
 			if err != nil {
 				return res, err
 			}
+		}
+		more, err := w.moveInlineValues(t)
+		res.More = res.More || more
+		if err != nil {
+			return res, err
 		}
 	}
 	return res, nil

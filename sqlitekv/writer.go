@@ -34,6 +34,7 @@ type Writer struct {
 	lastTs    int64        // history time never goes backwards
 	pruneDice *rand.Rand   // picks the writes that check retention (history.go)
 	ageCursor map[string]int64
+	inline    map[string]inlinePass // how far the sweep has moved each table's large values (largevalues.go)
 
 	id   *fileIdentity // the file its path must still name (identity.go)
 	path string
@@ -77,6 +78,7 @@ func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, 
 		tables:     map[string]*writeTable{},
 		pruneDice:  rand.New(rand.NewPCG(1, 2)), // fixed: tests see the same rolls every run
 		ageCursor:  map[string]int64{},
+		inline:     map[string]inlinePass{},
 	}
 	if w.seenVersion, err = w.fileVersion(); err != nil {
 		w.ctl.close()
@@ -259,6 +261,7 @@ func (w *Writer) abandon() {
 	w.inGroup, w.failed, w.changes = false, nil, nil
 	w.forgetTables()
 	clear(w.ageCursor) // the sweep may have moved past rows it never pruned: start over
+	clear(w.inline)
 }
 
 // checkedFirst runs a write whose every check that can refuse it comes
