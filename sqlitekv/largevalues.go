@@ -75,8 +75,9 @@ type inlinePass struct {
 }
 
 // prepareMoveInline prepares the statements of moveInlineValues: the last
-// key of the page after ?1 (at most ?2 keys) and its size, and the move of the large values of
-// keys in (?1, ?2] whose newest history row recorded the same value.
+// key of the page after ?1 (at most ?2 keys) and the page's size, and the
+// move of the large values of the keys in (?1, ?2] whose newest history
+// row recorded the same value.
 func prepareMoveInline(p *stmtSet, n tableNames) (pageEnd, move *sqlite3.Stmt) {
 	pageEnd = p.prepare(`SELECT max(key), count(*) FROM (SELECT key FROM ` + n.values + ` WHERE key > ?1 ORDER BY key LIMIT ?2)`)
 	move = p.prepare(`UPDATE ` + n.values + ` AS v SET value = version
