@@ -122,9 +122,10 @@ FROM kv_store v LEFT JOIN "kv_store:history" h ON h.op_number = v.version`)
 
 // The large values a kvd before this one kept in their values rows move
 // to their history rows as the sweep passes over the table, a page of
-// 1,000 keys a round, one round queued after another until the end:
-// reads see the same values before and after. A value history did not
-// record, or recorded otherwise, stays where it is.
+// 1,000 keys or 16 MiB of values a round, one round queued after another
+// until the end: reads see the same values before and after. A value
+// history did not record, or recorded otherwise, stays where it is. The
+// writer, which compared megabytes of values, is renewed (renew.go).
 func TestLargeValue_AnOlderKvdsValuesMoveToHistoryOnTheSweep(t *testing.T) {
 	ts := newTestServer(t)
 	q := "db=app&create_db_if_missing=true"
@@ -135,7 +136,8 @@ func TestLargeValue_AnOlderKvdsValuesMoveToHistoryOnTheSweep(t *testing.T) {
 		}
 		wantStatus(t, ts.do(t, "POST", batchPath+"set?"+q, `{"items":[`+strings.Join(items, ",")+`]}`), 200)
 	}
-	large := map[string]string{"k0-big": strings.Repeat("a", 8<<10), "zz-big": strings.Repeat("z", 8<<10), "unrecorded": strings.Repeat("u", 8<<10), "edited": strings.Repeat("e", 8<<10)}
+	large := map[string]string{"k0-big": strings.Repeat("a", 8<<10), "zz-big": strings.Repeat("z", 8<<10), "unrecorded": strings.Repeat("u", 8<<10), "edited": strings.Repeat("e", 8<<10),
+		"m1-big": strings.Repeat("1", 9<<20), "m2-big": strings.Repeat("2", 9<<20)} // the two cross 16 MiB
 	for key, v := range large {
 		extra := ""
 		if key == "unrecorded" {
@@ -156,7 +158,7 @@ UPDATE "kv_store:history" SET value = x'00' || value WHERE key = 'edited'`); err
 		t.Fatal(err)
 	}
 	conn.Close()
-	where := map[string]string{"k0-big": "values", "zz-big": "values", "unrecorded": "values", "edited": "values"}
+	where := map[string]string{"k0-big": "values", "m1-big": "values", "m2-big": "values", "zz-big": "values", "unrecorded": "values", "edited": "values"}
 	if got := only(valuesKeptWhere(t, ts), where); fmt.Sprint(got) != fmt.Sprint(where) {
 		t.Fatalf("the older layout: got %v, want %v", got, where)
 	}
@@ -174,18 +176,30 @@ UPDATE "kv_store:history" SET value = x'00' || value WHERE key = 'edited'`); err
 		t.Fatal(err)
 	}
 	defer db.Release()
-	rounds := 0
-	for more := true; more && rounds < 10; rounds++ {
+	renewed := func() float64 {
+		return metricValue(t, string(ts.do(t, "GET", "/metrics", "").Body), "kvd_sqlite_connections_renewed_total")
+	}
+	before := renewed()
+	for more, rounds := true, 0; more; rounds++ { // the actor queues rounds too
+		if rounds == 10 {
+			t.Fatal("the sweep still had more after 10 rounds over 1,506 keys")
+		}
 		res, err := db.Sweep(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		more = res.More
 	}
-	if rounds != 2 {
-		t.Fatalf("sweep rounds over 1,504 keys: %d, want 2", rounds)
+	after := renewed()
+	for deadline := time.Now().Add(5 * time.Second); after == before && time.Now().Before(deadline); after = renewed() {
+		time.Sleep(10 * time.Millisecond)
 	}
-	where["k0-big"], where["zz-big"] = "history", "history"
+	if after == before {
+		t.Fatalf("renewed connections stayed at %v after the sweep compared 9 MiB values, want the writer renewed", before)
+	}
+	for _, key := range []string{"k0-big", "m1-big", "m2-big", "zz-big"} {
+		where[key] = "history"
+	}
 	if got := only(valuesKeptWhere(t, ts), where); fmt.Sprint(got) != fmt.Sprint(where) {
 		t.Fatalf("after the sweep: got %v, want %v", got, where)
 	}

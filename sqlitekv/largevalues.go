@@ -45,10 +45,10 @@ func (n tableNames) selectEntry() string {
 func readEntry(get, version *sqlite3.Stmt, key string) (e Entry, found bool, err error) {
 	var inHistory int64
 	found, err = bind(get).text(key).row(func(s *sqlite3.Stmt) {
-		e = scanEntry(s)
-		if s.ColumnType(0) == sqlite3.INTEGER {
+		if s.ColumnType(0) == sqlite3.INTEGER { // before scanEntry reads it as a blob
 			inHistory = s.ColumnInt64(0)
 		}
+		e = scanEntry(s)
 	})
 	if err != nil || inHistory == 0 {
 		return e, found, err
@@ -64,8 +64,13 @@ func readEntry(get, version *sqlite3.Stmt, key string) (e Entry, found bool, err
 	return e, true, nil
 }
 
-// inlinePage is how many keys one sweep looks at for values to move.
-const inlinePage = 1000
+// A sweep round looks at up to inlinePage keys, and moves values of up
+// to inlineBytes in all (at least one): the move compares each value with
+// its history row's, reading both, while the writer waits.
+const (
+	inlinePage  = 1000
+	inlineBytes = 16 << 20
+)
 
 // inlinePass is how far the sweep has gone through a table's keys, once
 // per open of the database, moving large values out of their values rows.
@@ -74,16 +79,17 @@ type inlinePass struct {
 	done  bool
 }
 
-// prepareMoveInline prepares the statements of moveInlineValues: the last
-// key of the page after ?1 (at most ?2 keys) and the page's size, and the
-// move of the large values of the keys in (?1, ?2] whose newest history
-// row recorded the same value.
-func prepareMoveInline(p *stmtSet, n tableNames) (pageEnd, move *sqlite3.Stmt) {
-	pageEnd = p.prepare(`SELECT max(key), count(*) FROM (SELECT key FROM ` + n.values + ` WHERE key > ?1 ORDER BY key LIMIT ?2)`)
-	move = p.prepare(`UPDATE ` + n.values + ` AS v SET value = version
-WHERE key > ?1 AND key <= ?2 AND typeof(value) = 'blob' AND length(value) >= ` + fmt.Sprint(valueInHistoryBytes) + `
+// prepareMoveInline prepares the statements of moveInlineValues: the keys
+// after ?1 (at most ?2), each with the size of a value it may hold
+// inline, and the move of the values of the keys in (?1, ?2] whose newest
+// history row recorded the same value.
+func prepareMoveInline(p *stmtSet, n tableNames) (page, move *sqlite3.Stmt) {
+	large := `typeof(value) = 'blob' AND length(value) >= ` + fmt.Sprint(valueInHistoryBytes)
+	page = p.prepare(`SELECT key, CASE WHEN ` + large + ` THEN length(value) ELSE 0 END FROM ` + n.values + `
+WHERE key > ?1 ORDER BY key LIMIT ?2`)
+	move = p.prepare(`UPDATE ` + n.values + ` AS v SET value = version WHERE key > ?1 AND key <= ?2 AND ` + large + `
 AND value = (SELECT h.value FROM ` + n.history + ` h WHERE h.op_number = v.version AND h.key = v.key AND h.recorded)`)
-	return pageEnd, move
+	return page, move
 }
 
 // moveInlineValues moves the large values of the next page of t's keys to
@@ -93,18 +99,26 @@ func (w *Writer) moveInlineValues(t *writeTable) (more bool, err error) {
 	if pass.done {
 		return false, nil
 	}
-	var end string
-	var keys int64
-	_, err = bind(t.inlinePageEnd).text(pass.after).int(inlinePage).row(func(s *sqlite3.Stmt) {
-		end, keys = s.ColumnText(0), s.ColumnInt64(1)
-	})
-	if err == nil && keys > 0 {
-		err = bind(t.moveInline).text(pass.after).text(end).exec()
-	}
-	if err != nil {
+	stmt := t.inlinePage
+	if err := bindAll(stmt, pass.after, inlinePage); err != nil {
 		return false, dbError(err)
 	}
-	more = keys == inlinePage
+	end, keys, bytes, largest := pass.after, 0, int64(0), int64(0)
+	for bytes < inlineBytes && stmt.Step() {
+		end, keys = stmt.ColumnText(0), keys+1
+		size := stmt.ColumnInt64(1)
+		bytes, largest = bytes+size, max(largest, size)
+	}
+	if err := stmt.Reset(); err != nil {
+		return false, dbError(err)
+	}
+	more = bytes >= inlineBytes || keys == inlinePage
+	if bytes > 0 {
+		if err := bind(t.moveInline).text(pass.after).text(end).exec(); err != nil {
+			return false, dbError(err)
+		}
+		noteSize(w.conn, largest) // the comparison read it on the writer's connection
+	}
 	w.inline[t.name.name] = inlinePass{after: end, done: !more}
 	return more, nil
 }

@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,5 +40,67 @@ func TestLargeValue_AMissingHistoryRowIsAnError(t *testing.T) {
 	}
 	if err := CheckIntegrity(path); err == nil || !strings.Contains(err.Error(), `key "big": its value is said to be in history row`) {
 		t.Fatalf("integrity check of the emptied history row: %v", err)
+	}
+}
+
+// The sweep moves an older kvd's large values a round at a time: up to
+// inlinePage keys, and past inlineBytes of values no further key.
+func TestLargeValue_EachMoveRoundIsBoundedByKeysAndBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "test.db")
+	now := time.Unix(1_700_000_000, 0)
+	opts := Options{Now: func() time.Time { return now }}
+	s, err := Open(path, true, opts)
+	must(t, err)
+	w := s.Writer()
+	must(t, w.Begin())
+	for i := range inlinePage + 10 {
+		put(t, s, fmt.Sprintf("a%04d", i), "small")
+	}
+	must(t, w.Commit())
+	for _, key := range []string{"b1", "b2", "c"} { // b1 and b2 pass inlineBytes together
+		put(t, s, key, strings.Repeat(key, inlineBytes/3))
+	}
+	must(t, s.Close())
+	conn, err := sqlite3.Open(path) // the layout an older kvd wrote
+	must(t, err)
+	must(t, conn.Exec(`UPDATE kv_store AS v SET value = (SELECT value FROM "kv_store:history" WHERE op_number = v.value) WHERE typeof(value) = 'integer'`))
+	must(t, conn.Close())
+
+	s, err = Open(path, true, opts)
+	must(t, err)
+	t.Cleanup(func() {
+		must(t, s.Close())
+		must(t, CheckIntegrity(path))
+	})
+	w = s.Writer()
+	inHistory := func() (keys []string) {
+		stmt, _, err := w.conn.Prepare(`SELECT key FROM kv_store WHERE typeof(value) = 'integer' ORDER BY key`)
+		must(t, err)
+		defer stmt.Close()
+		for stmt.Step() {
+			keys = append(keys, stmt.ColumnText(0))
+		}
+		return keys
+	}
+	for round, want := range []struct {
+		more  bool
+		moved string
+	}{
+		{true, "[]"},         // inlinePage small keys
+		{true, "[b1 b2]"},    // 10 keys, b1, and b2, which passes inlineBytes
+		{false, "[b1 b2 c]"}, // c, the last
+	} {
+		must(t, w.Begin())
+		res, err := w.Sweep()
+		must(t, err)
+		must(t, w.Commit())
+		if got := fmt.Sprint(inHistory()); res.More != want.more || got != want.moved {
+			t.Fatalf("round %d: more %v, values in history %s; want %v, %s", round, res.More, got, want.more, want.moved)
+		}
+	}
+	for _, key := range []string{"b1", "b2", "c"} {
+		if e, err := s.Get(context.Background(), GetRequest{Table: DefaultTable, Key: key}); err != nil || string(e.Value) != strings.Repeat(key, inlineBytes/3) {
+			t.Fatalf("Get %s: %d bytes, %v", key, len(e.Value), err)
+		}
 	}
 }

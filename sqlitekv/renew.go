@@ -34,8 +34,12 @@ var renewed atomic.Int64
 func ConnectionsRenewed() int64 { return renewed.Load() }
 
 // noteValue marks conn due for renewal if v is large.
-func noteValue(conn *sqlite3.Conn, v []byte) {
-	if len(v) >= renewAfter {
+func noteValue(conn *sqlite3.Conn, v []byte) { noteSize(conn, int64(len(v))) }
+
+// noteSize marks conn due for renewal if it went through a value of n
+// bytes that is large.
+func noteSize(conn *sqlite3.Conn, n int64) {
+	if n >= renewAfter {
 		grown.Store(conn, struct{}{})
 	}
 }

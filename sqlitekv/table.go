@@ -44,7 +44,7 @@ type writeTable struct {
 	noteHorizon, pruneDown      *sqlite3.Stmt
 	pruneRange                  *sqlite3.Stmt
 	oldRows, expiredKeys        *sqlite3.Stmt
-	inlinePageEnd, moveInline   *sqlite3.Stmt
+	inlinePage, moveInline      *sqlite3.Stmt
 	timeline
 }
 
@@ -82,7 +82,7 @@ ON CONFLICT (key) DO UPDATE SET lost_op = ?3, lost_ts = ?4`)
 	// Rows older than a cutoff are a prefix in op_number order.
 	t.oldRows = p.prepare(`SELECT key, ` + hopColumns + ` FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT ?2`)
 	t.expiredKeys = p.prepare(`SELECT key FROM ` + n.values + ` WHERE expire_at IS NOT NULL AND expire_at <= ?1 LIMIT ?2`)
-	t.inlinePageEnd, t.moveInline = prepareMoveInline(p, n)
+	t.inlinePage, t.moveInline = prepareMoveInline(p, n)
 	t.timeline = prepareTimeline(p, n)
 	if p.err != nil {
 		p.close()
