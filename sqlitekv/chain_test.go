@@ -2,7 +2,6 @@ package sqlitekv
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/ncruces/go-sqlite3"
@@ -86,20 +85,11 @@ func TestCheckIntegrity_FindsABrokenChain(t *testing.T) {
 		`UPDATE "kv_store:history" SET prev = NULL WHERE seq = 5`,
 		`UPDATE "kv_store:history" SET jump = prev WHERE seq = 4`,
 	} {
-		path := filepath.Join(t.TempDir(), "chain.db")
-		s, err := Open(path, true, Options{})
-		must(t, err)
+		s, path := fileStore(t)
 		for i := range 8 {
-			if _, err := s.Writer().Put(PutRequest{Table: DefaultTable, Key: "k", Value: fmt.Appendf(nil, "%d", i)}); err != nil {
-				t.Fatal(err)
-			}
+			put(t, s, "k", fmt.Sprint(i))
 		}
-		must(t, s.Close())
-		must(t, CheckIntegrity(path))
-		conn, err := sqlite3.Open(path)
-		must(t, err)
-		must(t, conn.Exec(breakIt))
-		must(t, conn.Close())
+		changeOutside(t, s, path, breakIt)
 		if err := CheckIntegrity(path); err == nil {
 			t.Errorf("after %s: CheckIntegrity found nothing", breakIt)
 		} else {

@@ -3,37 +3,21 @@ package sqlitekv
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/ncruces/go-sqlite3"
 )
 
 // A values row that names a history row which does not hold its value (a
 // file changed under kvd) is an error for a read and for the integrity
 // check, not an empty value.
 func TestLargeValue_AMissingHistoryRowIsAnError(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "test.db")
-	now := time.Unix(1_700_000_000, 0)
-	opts := Options{Now: func() time.Time { return now }}
-	s, err := Open(path, true, opts)
-	must(t, err)
+	s, path := fileStore(t)
 	large := strings.Repeat("v", valueInHistoryBytes)
 	put(t, s, "big", large)
 	if e, err := s.Get(context.Background(), GetRequest{Table: DefaultTable, Key: "big"}); err != nil || string(e.Value) != large {
 		t.Fatalf("Get big: %d bytes, %v", len(e.Value), err)
 	}
-	must(t, s.Close())
-	must(t, CheckIntegrity(path))
-
-	conn, err := sqlite3.Open(path)
-	must(t, err)
-	must(t, conn.Exec(`UPDATE "kv_store:history" SET value = NULL WHERE key = 'big'`))
-	must(t, conn.Close())
-	s, err = Open(path, true, opts)
-	must(t, err)
+	s = rewrite(t, s, path, `UPDATE "kv_store:history" SET value = NULL WHERE key = 'big'`)
 	defer s.Close()
 	if e, err := s.Get(context.Background(), GetRequest{Table: DefaultTable, Key: "big"}); CodeOf(err) != CodeDatabaseError {
 		t.Fatalf("Get big with its history row emptied: %d bytes, %v; want DATABASE_ERROR", len(e.Value), err)
@@ -46,11 +30,7 @@ func TestLargeValue_AMissingHistoryRowIsAnError(t *testing.T) {
 // The sweep moves an older kvd's large values a round at a time: up to
 // inlinePage keys, and past inlineBytes of values no further key.
 func TestLargeValue_EachMoveRoundIsBoundedByKeysAndBytes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "test.db")
-	now := time.Unix(1_700_000_000, 0)
-	opts := Options{Now: func() time.Time { return now }}
-	s, err := Open(path, true, opts)
-	must(t, err)
+	s, path := fileStore(t)
 	w := s.Writer()
 	must(t, w.Begin())
 	for i := range inlinePage + 10 {
@@ -60,14 +40,8 @@ func TestLargeValue_EachMoveRoundIsBoundedByKeysAndBytes(t *testing.T) {
 	for _, key := range []string{"b1", "b2", "c"} { // b1 and b2 pass inlineBytes together
 		put(t, s, key, strings.Repeat(key, inlineBytes/3))
 	}
-	must(t, s.Close())
-	conn, err := sqlite3.Open(path) // the layout an older kvd wrote
-	must(t, err)
-	must(t, conn.Exec(`UPDATE kv_store AS v SET value = (SELECT value FROM "kv_store:history" WHERE op_number = v.value) WHERE typeof(value) = 'integer'`))
-	must(t, conn.Close())
-
-	s, err = Open(path, true, opts)
-	must(t, err)
+	// The layout an older kvd wrote.
+	s = rewrite(t, s, path, `UPDATE kv_store AS v SET value = (SELECT value FROM "kv_store:history" WHERE op_number = v.value) WHERE typeof(value) = 'integer'`)
 	t.Cleanup(func() {
 		must(t, s.Close())
 		must(t, CheckIntegrity(path))

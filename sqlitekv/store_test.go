@@ -43,6 +43,35 @@ func checkIntegrity(tb testing.TB, conn *sqlite3.Conn) {
 	}
 }
 
+// fileStore opens a store on a file the test may change outside kvd
+// (rewrite), with a fixed clock.
+func fileStore(t *testing.T) (*Store, string) {
+	path := filepath.Join(t.TempDir(), "test.db")
+	s, err := Open(path, true, fileStoreOptions)
+	must(t, err)
+	return s, path
+}
+
+var fileStoreOptions = Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }}
+
+// rewrite changes s's file outside kvd (changeOutside) and opens it again.
+func rewrite(t *testing.T, s *Store, path, sql string) *Store {
+	changeOutside(t, s, path, sql)
+	s, err := Open(path, true, fileStoreOptions)
+	must(t, err)
+	return s
+}
+
+// changeOutside closes s, checks its file and runs sql on it.
+func changeOutside(t *testing.T, s *Store, path, sql string) {
+	must(t, s.Close())
+	must(t, CheckIntegrity(path))
+	conn, err := sqlite3.Open(path)
+	must(t, err)
+	must(t, conn.Exec(sql))
+	must(t, conn.Close())
+}
+
 func must(tb testing.TB, err error) {
 	tb.Helper()
 	if err != nil {
