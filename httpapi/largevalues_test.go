@@ -16,8 +16,8 @@ import (
 // A value of 4 KiB or more is kept once, in the history row of the write
 // that stored it, and its values row holds that row's op number
 // (sqlitekv/largevalues.go). Every way of reading and writing the key
-// sees what it saw before; small values, and a write that history does
-// not record, keep their value in the values row.
+// sees what it saw before; small values keep their value in the values
+// row.
 func TestLargeValue_IsKeptOnceInItsHistoryRowAndReadsAsBefore(t *testing.T) {
 	ts := newTestServer(t, withStore(func(o *sqlitekv.Options) { o.HistoryKeep = 2 }))
 	q := "db=app&create_db_if_missing=true"
@@ -31,7 +31,7 @@ func TestLargeValue_IsKeptOnceInItsHistoryRowAndReadsAsBefore(t *testing.T) {
 	doc := `{"n":1,"pad":"` + strings.Repeat("p", 8<<10) + `"}`
 	wantStatus(t, ts.do(t, "PUT", kv("doc", q), doc, "Content-Type", "application/json"), 200)
 
-	where := map[string]string{"big": "history", "small": "values", "unrecorded": "values", "doc": "history"}
+	where := map[string]string{"big": "history", "small": "values", "unrecorded": "history", "doc": "history"}
 	if got := valuesKeptWhere(t, ts); fmt.Sprint(got) != fmt.Sprint(where) {
 		t.Fatalf("where values are kept: got %v, want %v", got, where)
 	}
@@ -85,6 +85,46 @@ func TestLargeValue_IsKeptOnceInItsHistoryRowAndReadsAsBefore(t *testing.T) {
 	wantError(t, ts.do(t, "GET", kv("small", "db=app"), ""), 404, "KEY_NOT_FOUND")
 	// The server's close checks every values row that names a history row
 	// (sqlitekv.CheckIntegrity).
+}
+
+// A large value written with history=false is kept in its write's gap
+// marker, which holds it only while it is the key's present value: the
+// next write of the key takes it out, whether in the same group, in a
+// later one, or after the database was closed and opened again (the
+// server's close checks that no gap marker keeps a value it should not).
+// History still shows the write as unrecorded.
+func TestLargeValue_WrittenWithoutHistoryIsLentByItsGapMarker(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true&history=false"
+	v1, v2 := strings.Repeat("a", 8<<10), strings.Repeat("b", 8<<10)
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), v1), 200)
+	where := map[string]string{"k": "history"}
+	if got := only(valuesKeptWhere(t, ts), where); fmt.Sprint(got) != fmt.Sprint(where) {
+		t.Fatalf("where k's value is kept: got %v, want %v", got, where)
+	}
+	if got := ts.do(t, "GET", kv("k", "db=app"), ""); string(got.Body) != v1 {
+		t.Fatalf("GET k: %d, %d bytes, want v1", got.Status, len(got.Body))
+	}
+	history := ts.do(t, "GET", strings.Replace(kv("k", "db=app"), "?", "/history?", 1), "")
+	if ops := history.JSON(t)["operations"].([]any); len(ops) != 1 || strings.Contains(string(history.Body), base64.StdEncoding.EncodeToString([]byte(v1))) ||
+		ops[0].(map[string]any)["operation"].(map[string]any)["unrecorded"] != true {
+		t.Fatalf("history of k: %.300s, want one unrecorded write without its value", history.Body)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), v2), 200) // takes it from the first marker
+	if got := ts.do(t, "GET", kv("k", "db=app"), ""); string(got.Body) != v2 {
+		t.Fatalf("GET k after the second write: %d bytes, want v2", len(got.Body))
+	}
+	// Two writes of one key in one group.
+	twice := `{"items":[{"key":"t","value":"` + v1 + `"},{"key":"t","value":"` + v2 + `"}]}`
+	wantStatus(t, ts.do(t, "POST", batchPath+"set?"+q, twice), 200)
+	// Closed and opened again, the writer learns from the row that it lends.
+	ts.Registry.CloseDB(filepath.Join(ts.DataDir, "app.db"))
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), "small, recorded"), 200)
+	wantStatus(t, ts.do(t, "DELETE", kv("t", "db=app"), ""), 200)
+	where = map[string]string{"k": "values"}
+	if got := only(valuesKeptWhere(t, ts), where); fmt.Sprint(got) != fmt.Sprint(where) {
+		t.Fatalf("where k's value is kept at last: got %v, want %v", got, where)
+	}
 }
 
 // valuesKeptWhere reads app.db's default table: for each key, "history"
@@ -154,6 +194,7 @@ func TestLargeValue_AnOlderKvdsValuesMoveToHistoryOnTheSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := conn.Exec(`UPDATE kv_store AS v SET value = (SELECT value FROM "kv_store:history" WHERE op_number = v.value) WHERE typeof(value) = 'integer';
+UPDATE "kv_store:history" SET value = NULL WHERE NOT recorded;
 UPDATE "kv_store:history" SET value = x'00' || value WHERE key = 'edited'`); err != nil {
 		t.Fatal(err)
 	}

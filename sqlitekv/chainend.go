@@ -19,6 +19,7 @@ const maxRecentChains = 4096
 type chainEnd struct {
 	seq     int64 // the newest row's
 	removed bool  // the newest row removed the key
+	lends   bool  // the newest row is a gap marker holding the key's value (largevalues.go)
 	// path holds the newest row last, before it the row it jumps to, and
 	// so on; the oldest part may be missing.
 	path []chainRow
@@ -35,7 +36,7 @@ func (e *chainEnd) head() chainRow { return e.path[len(e.path)-1] }
 // next links a new row after e; false when the row it jumps to is older
 // than the path holds.
 func (e *chainEnd) next() (link, bool) {
-	l := link{seq: e.seq + 1, prev: e.head(), removed: e.removed}
+	l := link{seq: e.seq + 1, prev: e.head(), removed: e.removed, prevLends: e.lends}
 	switch n := len(e.path); {
 	case jumpSeq(l.seq) == e.seq:
 		l.jump = l.prev
@@ -48,7 +49,7 @@ func (e *chainEnd) next() (link, bool) {
 }
 
 // appended moves key's chain end to its new row, linked by l.
-func (r recentChains) appended(key string, row chainRow, l link, removed bool) {
+func (r recentChains) appended(key string, row chainRow, l link, removed, lends bool) {
 	e := r[key]
 	if e == nil || e.head() != l.prev {
 		if len(r) >= maxRecentChains {
@@ -67,5 +68,5 @@ func (r recentChains) appended(key string, row chainRow, l link, removed bool) {
 		e.path = append(e.path[:0], l.jump)
 	}
 	e.path = append(e.path, row)
-	e.seq, e.removed = l.seq, removed
+	e.seq, e.removed, e.lends = l.seq, removed, lends
 }

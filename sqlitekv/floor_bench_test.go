@@ -72,7 +72,7 @@ VALUES (?1, 'set', ?2, 1, ?4, ?5, ?6, ?7, ?3, 'application/json', NULL)`)
 					record.BindInt64(7, l.jump.ts)
 					floorExec(b, record, key, n, value)
 					if c.chained {
-						links.recent.appended(key, chainRow{conn.LastInsertRowID(), int64(n)}, l, false)
+						links.recent.appended(key, chainRow{conn.LastInsertRowID(), int64(n)}, l, false, false)
 					}
 					if c.value {
 						floorExec(b, store, key, n, value)

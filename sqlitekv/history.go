@@ -28,19 +28,28 @@ func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded
 	}
 	row := bind(t.record).text(key).text(op).int(ts).boolean(recorded).int(l.seq).
 		intOrNull(l.prev.op, l.prev.op != 0).intOrNull(l.jump.op, l.jump.op != 0).intOrNull(l.jump.ts, l.jump.op != 0)
-	if recorded && e != nil {
+	lends := !recorded && e != nil && keptInHistory(*e)
+	switch {
+	case recorded && e != nil:
 		value := e.Value
 		if value == nil {
 			value = []byte{}
 		}
 		row.blob(value).text(e.ContentType).intOrNull(e.ExpireAt, e.ExpireAt != 0)
-	} else {
+	case lends: // a gap marker still, holding the value for the present alone
+		row.blob(e.Value).null().null()
+	default:
 		row.null().null().null()
 	}
 	if err := row.exec(); err != nil {
 		return 0, 0, dbError(err)
 	}
 	opNumber = w.conn.LastInsertRowID()
+	if l.prevLends {
+		if err := execBound(t.unlend, l.prev.op); err != nil {
+			return 0, 0, dbError(err)
+		}
+	}
 	switch {
 	case e == nil:
 		err = bind(t.markRemoved).text(key).int(opNumber).exec()
@@ -50,7 +59,7 @@ func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded
 	if err != nil {
 		return 0, 0, dbError(err)
 	}
-	t.recent.appended(key, chainRow{opNumber, ts}, l, e == nil)
+	t.recent.appended(key, chainRow{opNumber, ts}, l, e == nil, lends)
 	if err := w.retain(t, key, hop{op: opNumber, seq: l.seq, prev: l.prev.op, jump: l.jump.op, ts: ts, jumpTs: l.jump.ts}); err != nil {
 		return 0, 0, err
 	}
@@ -63,6 +72,7 @@ type link struct {
 	seq        int64
 	prev, jump chainRow
 	removed    bool // the chain starts in the removed table
+	prevLends  bool // prev is a gap marker holding the key's value, which the new row takes over (largevalues.go)
 }
 
 // linkFor finds where key's chain continues: at its newest row, which
@@ -95,6 +105,7 @@ func (t *writeTable) linkFor(key string) (link, error) {
 	found, err := bind(t.parent).int(head).row(func(s *sqlite3.Stmt) {
 		parentSeq, l.prev = s.ColumnInt64(0), chainRow{head, s.ColumnInt64(1)}
 		jumpOfJump = chainRow{s.ColumnInt64(2), s.ColumnInt64(3)}
+		l.prevLends = s.ColumnBool(4)
 	})
 	if err == nil && !found {
 		err = errBrokenChain

@@ -1,6 +1,7 @@
 package sqlitekv
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -43,7 +44,8 @@ func integrityOf(conn *sqlite3.Conn) error {
 // chainsOf checks the chains of every KV table (each has its removed
 // table): walked from its head, each key's rows have seqs one apart and
 // jumps where jumpSeq says, and are every row of the key that history
-// holds; a value kept in history is in its key's newest row; the newest write the key lost, where its horizon notes one, is
+// holds; a value kept in history is in its key's newest row, and a gap
+// marker holds one only then; the newest write the key lost, where its horizon notes one, is
 // the one its oldest row links to, and not newer.
 func chainsOf(conn *sqlite3.Conn) error {
 	tables, err := tablesWith(conn, ":removed")
@@ -69,13 +71,20 @@ func chainsOfTable(conn *sqlite3.Conn, n tableNames) error {
 	misplaced := set.prepare(`SELECT v.key, v.value FROM ` + n.values + ` v
 LEFT JOIN ` + n.history + ` h ON h.op_number = v.value
 WHERE typeof(v.value) = 'integer' AND (v.value != v.version OR h.key IS NOT v.key OR h.value IS NULL) LIMIT 1`)
+	// A gap marker holds a value only while its values row names it.
+	lending := set.prepare(`SELECT h.key, h.op_number FROM ` + n.history + ` h
+WHERE NOT h.recorded AND h.value IS NOT NULL AND NOT EXISTS (
+	SELECT 1 FROM ` + n.values + ` v WHERE v.key = h.key AND typeof(v.value) = 'integer' AND v.value = h.op_number) LIMIT 1`)
 	if set.err != nil {
 		return set.err
 	}
 	if misplaced.Step() {
 		return fmt.Errorf("key %q: its value is said to be in history row %d, which does not hold it", misplaced.ColumnText(0), misplaced.ColumnInt64(1))
 	}
-	if err := misplaced.Err(); err != nil {
+	if lending.Step() {
+		return fmt.Errorf("key %q: gap marker %d holds a value its values row does not name", lending.ColumnText(0), lending.ColumnInt64(1))
+	}
+	if err := errors.Join(misplaced.Err(), lending.Err()); err != nil {
 		return err
 	}
 	for rows.Step() {

@@ -18,19 +18,19 @@ import (
 // rowid table, whose searches compare integers and read a row's value
 // only when asked for it. A large write also goes to disk once, not twice.
 //
-// Only a recorded write's value can live in history (a history=false
-// write leaves a gap marker there): such values stay in their values row.
-// Retention never prunes a key's newest history row, which is the row a
-// values row names. The large values a kvd before this scheme kept in
-// their values rows move to history as the sweep passes over them
-// (moveInlineValues).
+// A history=false write leaves a gap marker in history; a large value of
+// such a write is lent to its marker, which keeps it while it is the
+// key's newest row: the key's next write takes it out again (unlend in
+// appendHistory), so history keeps no value it was told not to keep, and
+// readers of history treat the marker as a gap, value or not. Retention
+// never prunes a key's newest history row, which is the row a values row
+// names. The large values a kvd before this scheme kept in their values
+// rows move to history as the sweep passes over them (moveInlineValues).
 const valueInHistoryBytes = 4 << 10
 
-// keptInHistory reports whether the values row of a write whose history
-// row recorded e's value holds the op number of that row instead.
-func keptInHistory(e Entry, recorded bool) bool {
-	return recorded && len(e.Value) >= valueInHistoryBytes
-}
+// keptInHistory reports whether e's values row holds the op number of
+// its write's history row, which holds the value, instead of the value.
+func keptInHistory(e Entry) bool { return len(e.Value) >= valueInHistoryBytes }
 
 // selectEntry reads key ?1's values row (scanEntry's columns): the
 // statement of every read of a live key, unchanged for small values.

@@ -333,7 +333,7 @@ func (w *Writer) writeVersion(t *writeTable, key, op string, cur Entry, exists b
 	if exists {
 		next.CreatedAt = cur.CreatedAt
 	}
-	inHistory := keptInHistory(next, recorded)
+	inHistory := keptInHistory(next)
 	if w.holdRows {
 		t.holdValue(key, next, exists, inHistory)
 		return opNumber, nil

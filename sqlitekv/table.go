@@ -40,6 +40,7 @@ type writeTable struct {
 
 	get, insert, update, remove *sqlite3.Stmt
 	record, parent, maxTs       *sqlite3.Stmt
+	unlend                      *sqlite3.Stmt
 	markRemoved, unmarkRemoved  *sqlite3.Stmt
 	noteHorizon, pruneDown      *sqlite3.Stmt
 	pruneRange                  *sqlite3.Stmt
@@ -62,8 +63,10 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`)
 	t.record = p.prepare(`INSERT INTO ` + n.history + ` (key, op, ts, recorded, seq, prev, jump, jump_ts, value, content_type, expire_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)`)
 	// A new version's jump is its parent's, or its parent's jump's (chain.go).
-	t.parent = p.prepare(`SELECT p.seq, p.ts, coalesce(j.jump, 0), coalesce(j.jump_ts, 0) FROM ` + n.history + ` p
+	// ... and whether the parent is a gap marker that lends its value.
+	t.parent = p.prepare(`SELECT p.seq, p.ts, coalesce(j.jump, 0), coalesce(j.jump_ts, 0), NOT p.recorded AND typeof(p.value) != 'null' FROM ` + n.history + ` p
 LEFT JOIN ` + n.history + ` j ON j.op_number = p.jump WHERE p.op_number = ?1`)
+	t.unlend = p.prepare(`UPDATE ` + n.history + ` SET value = NULL WHERE op_number = ?1`)
 	t.markRemoved = p.prepare(`INSERT OR REPLACE INTO ` + n.removed + ` (key, head) VALUES (?1, ?2)`)
 	t.unmarkRemoved = p.prepare(`DELETE FROM ` + n.removed + ` WHERE key = ?1`)
 	t.maxTs = p.prepare(`SELECT coalesce((SELECT ts FROM ` + n.history + ` ORDER BY op_number DESC LIMIT 1), 0)`)
