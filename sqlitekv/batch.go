@@ -101,7 +101,7 @@ func (s *Store) BatchGet(ctx context.Context, table string, keys []string, budge
 		now := s.opts.Now().UnixMilli()
 		keys := distinct(keys)
 		for i, key := range keys {
-			e, ok, err := readEntry(t.get, t.version, key)
+			e, ok, err := readEntry(t.get, t.valueAt, key)
 			if err != nil {
 				return dbError(err)
 			}

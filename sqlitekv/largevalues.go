@@ -40,9 +40,9 @@ func (n tableNames) selectEntry() string {
 
 // readEntry reads key's values row with get (selectEntry) and, when the
 // row holds the op number of its value's history row, the value from that
-// row with version (the timeline's statement). A history row that does not
+// row with valueAt (the timeline's statement). A history row that does not
 // hold the value is an error: the file was changed under kvd.
-func readEntry(get, version *sqlite3.Stmt, key string) (e Entry, found bool, err error) {
+func readEntry(get, valueAt *sqlite3.Stmt, key string) (e Entry, found bool, err error) {
 	var inHistory int64
 	found, err = bind(get).text(key).row(func(s *sqlite3.Stmt) {
 		if s.ColumnType(0) == sqlite3.INTEGER { // before scanEntry reads it as a blob
@@ -53,14 +53,17 @@ func readEntry(get, version *sqlite3.Stmt, key string) (e Entry, found bool, err
 	if err != nil || inHistory == 0 {
 		return e, found, err
 	}
-	v, _, ok, err := readVersion(version, inHistory)
-	switch {
-	case err != nil:
+	e.Value = nil
+	if _, err := bind(valueAt).int(inHistory).row(func(s *sqlite3.Stmt) {
+		if s.ColumnType(0) != sqlite3.NULL {
+			e.Value = valueColumn(s, 0)
+		}
+	}); err != nil {
 		return Entry{}, false, err
-	case !ok || v.Entry.Value == nil:
+	}
+	if e.Value == nil {
 		return Entry{}, false, fmt.Errorf("the value of key %q is not in history row %d, where its values row says it is", key, inHistory)
 	}
-	e.Value = v.Entry.Value
 	return e, true, nil
 }
 

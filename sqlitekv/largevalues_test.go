@@ -78,3 +78,33 @@ func TestLargeValue_EachMoveRoundIsBoundedByKeysAndBytes(t *testing.T) {
 		}
 	}
 }
+
+// A gap marker's lent value is no version's: history, time travel and a
+// watch's page read the marker as a gap, without reading the value, and
+// a page of changes spends none of its byte budget on it.
+func TestLargeValue_AGapMarkersLentValueIsNoVersion(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{})
+	large := strings.Repeat("v", 600<<10) // three pass a page's 1 MiB budget
+	for _, key := range []string{"a", "b", "c"} {
+		if _, err := s.Writer().Put(PutRequest{Table: DefaultTable, Key: key, Value: []byte(large), NoHistory: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	p, err := s.ReadChanges(ctx, ChangesRequest{Table: DefaultTable, Limit: 100})
+	if err != nil || !p.Complete || len(p.Changes) != 3 {
+		t.Fatalf("changes: %d, complete %v, %v; want the 3 writes in one page", len(p.Changes), p.Complete, err)
+	}
+	for _, c := range p.Changes {
+		if c.Recorded || c.Entry.Value != nil {
+			t.Fatalf("change of %s: recorded %v, %d bytes of value; want a gap without one", c.Key, c.Recorded, len(c.Entry.Value))
+		}
+	}
+	now := s.opts.Now().UnixMilli()
+	if _, err := s.Get(ctx, GetRequest{Table: DefaultTable, Key: "a", At: &now}); CodeOf(err) != CodeTimeTravelGap {
+		t.Fatalf("a as of now: %v, want TIME_TRAVEL_GAP", err)
+	}
+	if e, err := s.Get(ctx, GetRequest{Table: DefaultTable, Key: "a"}); err != nil || string(e.Value) != large {
+		t.Fatalf("a: %d bytes, %v; want its value", len(e.Value), err)
+	}
+}

@@ -144,7 +144,7 @@ func (t *readStmts) live(key string, now int64) (Entry, error) {
 // stored reads key's row as it is, past its expiry or not: directory
 // mode compares an expired row with the file before it answers KEY_EXPIRED.
 func (t *readStmts) stored(key string) (Entry, error) {
-	e, found, err := readEntry(t.get, t.version, key)
+	e, found, err := readEntry(t.get, t.valueAt, key)
 	switch {
 	case err != nil:
 		return Entry{}, dbError(err)

@@ -113,7 +113,7 @@ func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bo
 func (t *writeTable) stored(key string) (e Entry, found bool, err error) {
 	if e, found = t.heldValue(key); !found {
 		if e, found = t.recentValue(key); !found {
-			e, found, err = readEntry(t.get, t.version, key)
+			e, found, err = readEntry(t.get, t.valueAt, key)
 		}
 	}
 	if err != nil {

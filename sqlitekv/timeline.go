@@ -36,18 +36,21 @@ func atTime(ms int64) point { return point{ts: ms, op: math.MaxInt64, until: ms}
 type timeline struct {
 	chainStmts
 	version, versionNoValue *sqlite3.Stmt
+	valueAt                 *sqlite3.Stmt // a row's value, a gap marker's lent one too (largevalues.go)
 	horizon                 *sqlite3.Stmt
 	tsAtOp, tsAfterOp       *sqlite3.Stmt
 	keyFrom, keyAfter       *sqlite3.Stmt
 }
 
-// versionColumns are a version's columns, then its key's previous row.
-const versionColumns = `op_number, op, ts, recorded, value, content_type, coalesce(expire_at, 0), coalesce(prev, 0)`
+// versionColumns are a version's columns, then its key's previous row. A
+// gap marker's value, lent to its values row (largevalues.go), is no
+// version's: it reads as NULL, unread.
+const versionColumns = `op_number, op, ts, recorded, CASE WHEN recorded THEN value END, content_type, coalesce(expire_at, 0), coalesce(prev, 0)`
 
 // versionNoValueColumns read a version with an empty value in place of
 // its bytes (NULL stays NULL, so Removes still tells): typeof reads only
 // the row's header, not the pages of a large value.
-const versionNoValueColumns = `op_number, op, ts, recorded, CASE WHEN typeof(value) = 'null' THEN NULL ELSE x'' END, content_type, coalesce(expire_at, 0), coalesce(prev, 0)`
+const versionNoValueColumns = `op_number, op, ts, recorded, CASE WHEN NOT recorded OR typeof(value) = 'null' THEN NULL ELSE x'' END, content_type, coalesce(expire_at, 0), coalesce(prev, 0)`
 
 // firstKeyOf is the first key with history from ?1 on (after it, with >):
 // a key has history when it is live or the removed table holds it.
@@ -62,6 +65,7 @@ func prepareTimeline(p *stmtSet, n tableNames) timeline {
 		chainStmts:     prepareChain(p, n),
 		version:        p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + ` WHERE op_number = ?1`),
 		versionNoValue: p.prepare(`SELECT ` + versionNoValueColumns + ` FROM ` + n.history + ` WHERE op_number = ?1`),
+		valueAt:        p.prepare(`SELECT value FROM ` + n.history + ` WHERE op_number = ?1`),
 		horizon:        p.prepare(`SELECT first_ts FROM ` + n.horizon + ` WHERE key = ?1`),
 		keyFrom:        p.prepare(firstKeyOf(n, ">=")),
 		keyAfter:       p.prepare(firstKeyOf(n, ">")),
