@@ -22,7 +22,7 @@ import (
 // such a write is lent to its marker, which keeps it while it is the
 // key's newest row: the key's next write takes it out again (unlend in
 // appendHistory), so history keeps no value it was told not to keep, and
-// readers of history treat the marker as a gap, value or not. Retention
+// readers of history see a gap without a value (versionColumns). Retention
 // never prunes a key's newest history row, which is the row a values row
 // names. The large values a kvd before this scheme kept in their values
 // rows move to history as the sweep passes over them (moveInlineValues).
