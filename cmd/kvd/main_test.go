@@ -189,6 +189,7 @@ func startCommand(t *testing.T, argv, env []string) *kvdProcess {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(withoutKVDVariables(), env...)
+	dieWithTest(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

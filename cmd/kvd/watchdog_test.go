@@ -25,6 +25,7 @@ func TestWatchdog_StopsPingingWhileAnActorHangs(t *testing.T) {
 	defer notes.Close()
 	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
 	cmd.Env = append(cmd.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=200000") // pings every 100ms
+	dieWithTest(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
