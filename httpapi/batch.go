@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -37,17 +38,38 @@ func checkBatchSize(n int, what string) error {
 	return nil
 }
 
-// batchKey decodes and validates entry i of a key list; validate is
-// sqlitekv's ValidateKey, or s.validateNewKey where the batch writes.
-func batchKey(raw json.RawMessage, where string, validate func(string) error) (string, error) {
-	var key string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &key) != nil {
-		return "", invalidParam("Invalid JSON body: %s must be a string", where)
+// batchKey decodes and validates a key of a batch body; validate is
+// sqlitekv's ValidateKey, or s.validateNewKey where the batch writes. where
+// names the key in an error (items[3].key); it is made only for one.
+func batchKey(raw json.RawMessage, where func() string, validate func(string) error) (string, error) {
+	b, ok := jsonString(raw)
+	if !ok {
+		return "", invalidParam("Invalid JSON body: %s must be a string", where())
 	}
+	key := string(b)
 	if err := validate(key); err != nil {
-		return "", invalidParam("Invalid JSON body: %s: %s", where, messageOf(err))
+		return "", invalidParam("Invalid JSON body: %s: %s", where(), messageOf(err))
 	}
 	return key, nil
+}
+
+// jsonString is what a string of a body decodeJSONBody accepted holds; ok
+// is false for any other JSON value. Such a body is valid JSON and its
+// strings hold what they say (checkJSONText), so a string without an
+// escape holds its bytes as they are, and only one with an escape is
+// decoded: most of a batch's bytes are its values.
+func jsonString(raw json.RawMessage) (s []byte, ok bool) {
+	switch {
+	case len(raw) < 2 || raw[0] != '"':
+		return nil, false
+	case bytes.IndexByte(raw, '\\') < 0:
+		return raw[1 : len(raw)-1], true
+	}
+	var decoded string
+	if json.Unmarshal(raw, &decoded) != nil {
+		return nil, false
+	}
+	return []byte(decoded), true
 }
 
 // parseBatchKeys reads {"keys":[...]} for batch get and delete.
@@ -62,7 +84,8 @@ func (s *Server) parseBatchKeys(r *http.Request) ([]string, error) {
 	keys := make([]string, len(body.Keys))
 	for i, raw := range body.Keys {
 		var err error
-		if keys[i], err = batchKey(raw, fmt.Sprintf("keys[%d]", i), sqlitekv.ValidateKey); err != nil {
+		where := func() string { return fmt.Sprintf("keys[%d]", i) }
+		if keys[i], err = batchKey(raw, where, sqlitekv.ValidateKey); err != nil {
 			return nil, err
 		}
 	}
@@ -80,44 +103,45 @@ func (s *Server) parseBatchItems(r *http.Request) ([]sqlitekv.BatchItem, error) 
 	}
 	items := make([]sqlitekv.BatchItem, len(body.Items))
 	for i, in := range body.Items {
-		where := fmt.Sprintf("items[%d]", i)
-		key, err := batchKey(in.Key, where+".key", s.validateNewKey)
+		where := func() string { return fmt.Sprintf("items[%d]", i) }
+		key, err := batchKey(in.Key, func() string { return fmt.Sprintf("items[%d].key", i) }, s.validateNewKey)
 		if err != nil {
 			return nil, err
 		}
-		var value string
-		if len(in.Value) == 0 || in.Value[0] != '"' || json.Unmarshal(in.Value, &value) != nil {
-			return nil, invalidParam("Invalid JSON body: %s.value must be a string", where)
+		value, ok := jsonString(in.Value)
+		if !ok {
+			return nil, invalidParam("Invalid JSON body: %s.value must be a string", where())
 		}
 		// A JSON string cannot carry bytes that are not UTF-8, so binary
 		// values come base64-encoded, as batch/get returns them.
 		switch in.Encoding {
 		case "":
 		case "base64":
-			raw, err := base64.StdEncoding.DecodeString(value)
+			raw := make([]byte, base64.StdEncoding.DecodedLen(len(value)))
+			n, err := base64.StdEncoding.Decode(raw, value)
 			if err != nil {
-				return nil, invalidParam("Invalid JSON body: %s.value is not valid base64", where)
+				return nil, invalidParam("Invalid JSON body: %s.value is not valid base64", where())
 			}
-			value = string(raw)
+			value = raw[:n]
 		default:
-			return nil, invalidParam("Invalid JSON body: %s.encoding must be base64 when given", where)
+			return nil, invalidParam("Invalid JSON body: %s.encoding must be base64 when given", where())
 		}
 		if int64(len(value)) > s.cfg.MaxValueBytes {
-			return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "%s.value is larger than %d bytes", where, s.cfg.MaxValueBytes)
+			return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "%s.value is larger than %d bytes", where(), s.cfg.MaxValueBytes)
 		}
-		item := sqlitekv.BatchItem{Key: key, Value: []byte(value)}
+		item := sqlitekv.BatchItem{Key: key, Value: value}
 		declared := ""
 		if in.ContentType != nil {
 			declared = *in.ContentType
 		}
 		if item.ContentType, err = sqlitekv.InferContentType(declared, item.Value); err != nil {
 			if errors.Is(err, sqlitekv.ErrJSONTooDeep) {
-				return nil, invalidParam("Invalid JSON body: %s.value is JSON nested deeper than %d levels, more than kvd reads", where, sqlitekv.MaxJSONDepth)
+				return nil, invalidParam("Invalid JSON body: %s.value is JSON nested deeper than %d levels, more than kvd reads", where(), sqlitekv.MaxJSONDepth)
 			}
-			return nil, invalidParam("Invalid JSON body: %s.content_type: %s", where, messageOf(err))
+			return nil, invalidParam("Invalid JSON body: %s.content_type: %s", where(), messageOf(err))
 		}
 		if item.TTL, err = batchTTL(in.TTL); err != nil {
-			return nil, invalidParam("Invalid JSON body: %s.ttl must be a positive whole number of seconds (at most %d)", where, int64(maxTTL/time.Second))
+			return nil, invalidParam("Invalid JSON body: %s.ttl must be a positive whole number of seconds (at most %d)", where(), int64(maxTTL/time.Second))
 		}
 		items[i] = item
 	}

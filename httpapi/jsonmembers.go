@@ -45,7 +45,7 @@ func (m *memberScan) value(t reflect.Type) error {
 	}
 	m.space()
 	container := t.Kind() == reflect.Struct || t.Kind() == reflect.Slice
-	if !container || reflect.PointerTo(t).Implements(unmarshaler) || m.i == len(m.doc) {
+	if !container || decodesItself(t) || m.i == len(m.doc) {
 		m.skip()
 		return nil
 	}
@@ -60,7 +60,8 @@ func (m *memberScan) value(t reflect.Type) error {
 	case c == '{' && t.Kind() == reflect.Struct:
 		m.i++
 		fields := fieldsOf(t)
-		var seen [][]byte // a struct has few fields, so an object that fills one is short
+		var names [8][]byte
+		seen := names[:0] // a struct has few fields, so an object that fills one is short
 		for m.more('}') {
 			name := m.name()
 			for _, s := range seen {
@@ -131,8 +132,11 @@ func (m *memberScan) name() []byte {
 	start := m.i
 	m.i = m.stringEnd() + 1
 	raw := m.doc[start:m.i]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw[1 : len(raw)-1]
+	}
 	var name string
-	if bytes.IndexByte(raw, '\\') < 0 || json.Unmarshal(raw, &name) != nil {
+	if json.Unmarshal(raw, &name) != nil {
 		return raw[1 : len(raw)-1]
 	}
 	return []byte(name)
@@ -182,6 +186,19 @@ func (m *memberScan) space() {
 	for m.i < len(m.doc) && strings.IndexByte(" \t\r\n", m.doc[m.i]) >= 0 {
 		m.i++
 	}
+}
+
+var decodesItselfByType sync.Map // reflect.Type → bool
+
+// decodesItself reports whether t has an UnmarshalJSON (json.RawMessage
+// does): asked of each value a batch body holds, so remembered.
+func decodesItself(t reflect.Type) bool {
+	if v, ok := decodesItselfByType.Load(t); ok {
+		return v.(bool)
+	}
+	v := reflect.PointerTo(t).Implements(unmarshaler)
+	decodesItselfByType.Store(t, v)
+	return v
 }
 
 var fieldsByType sync.Map // reflect.Type → map[string]reflect.Type

@@ -73,26 +73,17 @@ func (s *Server) decodeOptionalBody(r *http.Request, into any) error {
 // text kvd would store as sent (checkJSONText). A member into does not
 // name is refused, as an unknown query parameter is: a misspelt "keys"
 // must not leave a table rollback to take every key. So is a name in
-// another case, or given twice (checkMembers).
+// another case, or given twice (checkMembers). The decoding comes first:
+// it is also the check that body is JSON, which the other two need, and a
+// batch body is read once for each of the three.
 func decodeJSONBody(body []byte, into any) error {
-	if !json.Valid(body) || !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
+	if !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) || json.Unmarshal(body, into) != nil {
 		return invalidParam("Invalid JSON body: expected a JSON object")
 	}
 	if err := checkJSONText(body); err != nil {
 		return err
 	}
-	if err := checkMembers(body, into); err != nil {
-		return err
-	}
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.DisallowUnknownFields()
-	if err := d.Decode(into); err != nil {
-		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return invalidParam("Invalid JSON body: unknown member %s", name)
-		}
-		return invalidParam("Invalid JSON body: expected a JSON object")
-	}
-	return nil
+	return checkMembers(body, into)
 }
 
 // messageOf is err's message without the code in front, to quote inside

@@ -101,7 +101,15 @@ func indexOf(seg string) int {
 // client could parse. It nests at most MaxJSONDepth levels, so that an
 // answer holding it can be read.
 func ValidJSON(b []byte) bool {
-	return utf8.Valid(b) && json.Valid(b) && nestingDepth(b) <= MaxJSONDepth
+	return mayStartJSON(b) && utf8.Valid(b) && json.Valid(b) && nestingDepth(b) <= MaxJSONDepth
+}
+
+// mayStartJSON reports whether b's first byte past white space can begin
+// a JSON value. Most text cannot, and json.Valid would refuse it only
+// after allocating the error it does not return.
+func mayStartJSON(b []byte) bool {
+	b = bytes.TrimLeft(b, jsonSpace)
+	return len(b) > 0 && strings.IndexByte(`{["-0123456789tfn`, b[0]) >= 0
 }
 
 var errNotJSON = Errorf(CodeInvalidParameters, "Stored value is not JSON")
