@@ -60,6 +60,7 @@ func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded
 		return 0, 0, dbError(err)
 	}
 	t.recent.appended(key, chainRow{opNumber, ts}, l, e == nil, lends)
+	t.pass.owed++
 	if err := w.retain(t, key, hop{op: opNumber, seq: l.seq, prev: l.prev.op, jump: l.jump.op, ts: ts, jumpTs: l.jump.ts}); err != nil {
 		return 0, 0, err
 	}
@@ -122,10 +123,11 @@ func (t *writeTable) linkFor(key string) (link, error) {
 
 // retain enforces HistoryKeep for key, whose newest row is head. The
 // check runs on one write in keep/4, picked at random: each key then
-// holds at least keep versions and on average keep/4 more, and the
-// writer keeps no state per key, so its memory does not grow with the
-// number of keys written. (A check every keep/16 writes cost 20% more
-// CPU per write in BenchmarkIncr.)
+// holds at least keep versions and on average keep/4 more (and what a
+// lap has yet to delete, prunepass.go), and the writer keeps no state per
+// key beyond a lap's bounds, so its memory does not grow with the number
+// of keys written. (A check every keep/16 writes cost 20% more CPU per
+// write in BenchmarkIncr.)
 func (w *Writer) retain(t *writeTable, key string, head hop) error {
 	keep := int64(w.opts.HistoryKeep)
 	if keep < 0 || w.pruneDice.IntN(max(1, int(keep/4))) != 0 || head.seq <= keep {
@@ -135,7 +137,12 @@ func (w *Writer) retain(t *writeTable, key string, head hop) error {
 	if err != nil || !found {
 		return err // not found: dropped already
 	}
-	return t.pruneThrough(key, last)
+	// A write alone has no group end to run a lap's chunk at; a dense key
+	// (below) is cheaper pruned now.
+	if !w.inGroup || t.recent[key].denseTo(last) || !t.pass.pruneLater(key, last) {
+		return t.pruneThrough(key, last)
+	}
+	return nil
 }
 
 // pruneThrough drops row last and every older row of key, down its
@@ -170,7 +177,7 @@ func (t *writeTable) pruneThrough(key string, last hop) error {
 	// range after the last prune, skipping the rows of other keys in it,
 	// costs a third as much (BenchmarkWriter_Incr/hot).
 	end := t.recent[key]
-	if end != nil && end.pruned.op != 0 && last.op-end.pruned.op <= denseRange*(last.seq-end.pruned.seq) {
+	if end.denseTo(last) {
 		err = bind(t.pruneRange).int(end.pruned.op).int(last.op).text(key).exec()
 	} else {
 		err = bind(t.pruneDown).int(last.op).exec()
@@ -189,6 +196,12 @@ func (t *writeTable) pruneThrough(key string, last hop) error {
 // the chain: reading a row another key's costs a fraction of deleting
 // one down the chain.
 const denseRange = 4
+
+// denseTo reports whether the key's rows after its last prune through
+// last lie dense in op order (nil e: not known).
+func (e *chainEnd) denseTo(last hop) bool {
+	return e != nil && e.pruned.op != 0 && last.op-e.pruned.op <= denseRange*(last.seq-e.pruned.seq)
+}
 
 // pruneByAge drops up to limit history rows older than cutoff, resuming
 // where the previous call stopped, and says whether older rows may remain.

@@ -51,6 +51,7 @@ type writerConn struct {
 	begin, commit, rollback        *sqlite3.Stmt
 	savepoint, release, rollbackTo *sqlite3.Stmt
 	dataVersion                    *sqlite3.Stmt
+	chosen                         *map[int64]bool // what kvd_pruned answers (prunepass.go)
 }
 
 // newWriter sets conn up as the writer. It reports each commit to wal;
@@ -117,6 +118,11 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 
 func prepareWriterConn(conn *sqlite3.Conn) (writerConn, error) {
 	c := writerConn{conn: conn, ctl: stmtSet{conn: conn}}
+	chosen, err := registerPruned(conn)
+	if err != nil {
+		return writerConn{}, dbError(err)
+	}
+	c.chosen = chosen
 	c.begin = c.ctl.prepare(`BEGIN IMMEDIATE`)
 	c.commit = c.ctl.prepare(`COMMIT`)
 	c.rollback = c.ctl.prepare(`ROLLBACK`)
@@ -196,6 +202,9 @@ func (c *writerConn) fileVersion() (version int64, err error) {
 // the cache.
 func (w *Writer) Commit() error {
 	err := w.writeHeld() // while still in the group, so that a lost transaction shows
+	if err == nil {
+		err = w.prunePasses()
+	}
 	w.inGroup, w.committed = false, false
 	if err != nil {
 		w.abandon()
@@ -426,6 +435,7 @@ func (w *Writer) forgetRecent() {
 	for _, t := range w.tables {
 		clear(t.recent)
 		clear(t.recentValues)
+		t.pass = prunePass{} // bounds found inside the rollback may count rows it took back
 	}
 }
 

@@ -1,0 +1,226 @@
+package sqlitekv
+
+import "github.com/ncruces/go-sqlite3"
+
+// Retention in op order. A key written among many others has its rows one
+// to a page of history, each page shared with the rows of dozens of other
+// keys, so deleting one key's old rows dirtied a page per row; every
+// dirtied page is written to the log at commit, and again by the
+// checkpoint. Under kvbench's batch-set over 1000 keys that took kvd from
+// 210,000 to 35,000 items/s once the keys reached --history-keep, and
+// incr-spread from 21,000 to 12,000 incr/s.
+//
+// So retention deletes such a key's rows later, in laps over history in op
+// order, a chunk of ops at the end of each group: a page is then dirtied
+// once for all the keys whose rows it holds. Retention gives each key a
+// bound, the newest row it found the key may lose. A lap goes from the
+// oldest row up, deleting each row up to its key's bound, until it is past
+// every bound. Once a lap keeps a row of a key (past its bound, or of a
+// key without one), it keeps the key's later rows too: a key only ever
+// loses its oldest rows, as a prune down its chain did, so a lap cut short
+// (a rollback, a closed database) leaves no key with a hole. A key whose
+// rows lie dense in op order (a hot key) is still pruned at once, by an op
+// range of its own (history.go).
+
+// prunePass is a table's laps.
+type prunePass struct {
+	bounds  map[string]int64 // per key, the newest op it may lose
+	next    map[string]int64 // bounds found during a lap for keys it cannot take: the next lap's
+	lapping bool
+	cursor  int64           // the lap has decided every row up to this op
+	end     int64           // and is done past this one
+	kept    map[string]bool // keys with a bound of which the lap kept a row
+	chosen  map[int64]bool  // the ops a chunk deletes (what kvd_pruned answers)
+	owed    int             // history rows appended since the last chunk: set its size
+}
+
+// A chunk of a long lap runs once pruneChunk rows were appended since the
+// last, and looks at twice as many rows as were (at least pruneChunk), so
+// that laps keep up; a large chunk notes each key's horizon once for many
+// of its rows. A lap over fewer ops runs at the end of every group.
+const pruneChunk = 4096
+
+// registerPruned makes kvd_pruned(op) on the writer's connection answer
+// whether a chunk deletes the row op: what *chosen holds while it runs.
+func registerPruned(conn *sqlite3.Conn) (*map[int64]bool, error) {
+	chosen := new(map[int64]bool)
+	err := conn.CreateFunction("kvd_pruned", 1, sqlite3.DIRECTONLY, func(ctx sqlite3.Context, arg ...sqlite3.Value) {
+		ctx.ResultBool((*chosen)[arg[0].Int64()])
+	})
+	return chosen, err
+}
+
+// maxBounds bounds the keys laps hold bounds for, so that the writer's
+// memory stays bounded whatever the number of keys: past it, a key is
+// pruned at once, as before laps.
+const maxBounds = 1 << 16
+
+// pruneLater leaves key's rows through last to a lap: the one under way
+// if it has kept none of them, else the next; false when laps hold bounds
+// for too many keys already.
+func (p *prunePass) pruneLater(key string, last hop) bool {
+	if len(p.bounds)+len(p.next) >= maxBounds {
+		return false
+	}
+	if _, in := p.bounds[key]; !p.lapping || in && !p.kept[key] {
+		if p.bounds == nil {
+			p.bounds = map[string]int64{}
+		}
+		p.bounds[key] = max(p.bounds[key], last.op)
+		p.end = max(p.end, last.op)
+		return true
+	}
+	if p.next == nil {
+		p.next = map[string]int64{}
+	}
+	p.next[key] = max(p.next[key], last.op)
+	return true
+}
+
+// prunePasses runs a chunk of each table's lap, at the end of a group.
+func (w *Writer) prunePasses() error {
+	for _, t := range w.tables {
+		if err := w.pruneChunk(t); err != nil {
+			w.spoil(err, true)
+			return err
+		}
+	}
+	return nil
+}
+
+// pruneChunk runs one chunk of t's lap, starting one if a key has a bound.
+func (w *Writer) pruneChunk(t *writeTable) error {
+	p := &t.pass
+	if !p.lapping {
+		if len(p.bounds) == 0 {
+			return nil
+		}
+		if _, err := bind(t.oldestOp).row(func(s *sqlite3.Stmt) { p.cursor = s.ColumnInt64(0) - 1 }); err != nil {
+			return dbError(err)
+		}
+		p.lapping, p.kept = true, map[string]bool{}
+	}
+	if p.owed < pruneChunk && p.end-p.cursor > pruneChunk {
+		return nil // a long lap waits to run in large chunks
+	}
+	limit := max(2*p.owed, pruneChunk)
+	p.owed = 0
+	through, err := p.choose(t.lapRows, limit)
+	if err != nil {
+		return err
+	}
+	if err := w.deleteChosen(t, through); err != nil {
+		return err
+	}
+	p.cursor = through
+	if p.cursor >= p.end {
+		p.endLap()
+	}
+	return nil
+}
+
+// choose picks, in op order, which of the next rows (up to limit) of the
+// lap go, and returns the op it got to.
+func (p *prunePass) choose(rows *sqlite3.Stmt, limit int) (through int64, err error) {
+	p.chosen = map[int64]bool{}
+	if err := bindAll(rows, p.cursor, p.end, limit); err != nil {
+		return 0, dbError(err)
+	}
+	through, n := p.end, 0
+	for rows.Step() {
+		op, key := rows.ColumnInt64(0), rows.ColumnText(1)
+		// Past its bound, a key keeps its later rows too: pruneLater
+		// raises no bound the lap has passed. A key without one waits
+		// for the next lap.
+		switch bound, ok := p.bounds[key]; {
+		case ok && op <= bound:
+			p.chosen[op] = true
+		case ok:
+			p.kept[key] = true
+		}
+		if n++; n == limit {
+			through = op
+		}
+	}
+	if err := rows.Reset(); err != nil {
+		return 0, dbError(err)
+	}
+	return through, nil
+}
+
+// endLap forgets the keys the lap took all it could of and gives the next
+// lap the rest.
+func (p *prunePass) endLap() {
+	for key := range p.bounds {
+		if !p.kept[key] {
+			delete(p.bounds, key)
+		}
+	}
+	for key, bound := range p.next {
+		p.bounds[key] = max(p.bounds[key], bound)
+	}
+	p.end = 0
+	for _, bound := range p.bounds {
+		p.end = max(p.end, bound)
+	}
+	p.next, p.kept, p.lapping = nil, nil, false
+}
+
+// deleteChosen deletes the chosen rows up to through and notes in the
+// horizon what each key lost.
+func (w *Writer) deleteChosen(t *writeTable, through int64) error {
+	if len(t.pass.chosen) == 0 {
+		return nil
+	}
+	*w.chosen = t.pass.chosen
+	defer func() { *w.chosen, t.pass.chosen = nil, nil }()
+	lost := map[string]lostRow{}
+	stmt := t.prunePass
+	if err := bindAll(stmt, t.pass.cursor, through); err != nil {
+		return dbError(err)
+	}
+	for stmt.Step() {
+		key, r := stmt.ColumnText(0), lostRow{op: stmt.ColumnInt64(1), ts: stmt.ColumnInt64(2), seq: stmt.ColumnInt64(3)}
+		was := lost[key]
+		if r.seq == 1 {
+			was.firstTs, was.first = r.ts, true
+		}
+		if r.op > was.op {
+			was.op, was.ts, was.seq = r.op, r.ts, r.seq
+		}
+		lost[key] = was
+	}
+	if err := stmt.Reset(); err != nil {
+		return dbError(err)
+	}
+	for key, r := range lost {
+		if err := t.noteLost(key, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lostRow is what a chunk deleted of one key: its newest row, and the
+// time of its first (seq 1) when that went too.
+type lostRow struct {
+	op, ts, seq int64
+	firstTs     int64
+	first       bool
+}
+
+// noteLost records in the horizon what key lost, as pruneThrough does: the
+// newest row, and when the key's history began if its first row went.
+func (t *writeTable) noteLost(key string, r lostRow) error {
+	stmt := t.moveHorizon // a key no prune noted yet stays so
+	if r.first {
+		stmt = t.noteHorizon
+	}
+	if err := execBound(stmt, key, r.firstTs, r.op, r.ts); err != nil {
+		return dbError(err)
+	}
+	if end := t.recent[key]; end != nil {
+		end.pruned = hop{op: r.op, seq: r.seq, ts: r.ts}
+	}
+	return nil
+}
