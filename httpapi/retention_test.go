@@ -13,7 +13,7 @@ import (
 )
 
 // Keys written among many others lose their old versions in laps over
-// history in op order (sqlitekv/prunepass.go), laps long enough here to run
+// history in op order (sqlitekv/prunelaps.go), laps long enough here to run
 // in chunks across groups: each key keeps at least its keep newest
 // versions, reads before them are gaps, and (at the server's close) every
 // chain and horizon checks out.

@@ -60,7 +60,7 @@ func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded
 		return 0, 0, dbError(err)
 	}
 	t.recent.appended(key, chainRow{opNumber, ts}, l, e == nil, lends)
-	t.pass.owed++
+	t.laps.owed++
 	if err := w.retain(t, key, hop{op: opNumber, seq: l.seq, prev: l.prev.op, jump: l.jump.op, ts: ts, jumpTs: l.jump.ts}); err != nil {
 		return 0, 0, err
 	}
@@ -124,7 +124,7 @@ func (t *writeTable) linkFor(key string) (link, error) {
 // retain enforces HistoryKeep for key, whose newest row is head. The
 // check runs on one write in keep/4, picked at random: each key then
 // holds at least keep versions and on average keep/4 more (and what a
-// lap has yet to delete, prunepass.go), and the writer keeps no state per
+// lap has yet to delete, prunelaps.go), and the writer keeps no state per
 // key beyond a lap's bounds, so its memory does not grow with the number
 // of keys written. (A check every keep/16 writes cost 20% more CPU per
 // write in BenchmarkIncr.)
@@ -139,7 +139,7 @@ func (w *Writer) retain(t *writeTable, key string, head hop) error {
 	}
 	// A write alone has no group end to run a lap's chunk at; a dense key
 	// (below) is cheaper pruned now.
-	if !w.inGroup || t.recent[key].denseTo(last) || !t.pass.pruneLater(key, last) {
+	if !w.inGroup || t.recent[key].denseTo(last) || !t.laps.pruneLater(key, last) {
 		return t.pruneThrough(key, last)
 	}
 	return nil

@@ -37,7 +37,7 @@ type writeTable struct {
 	heldValues   map[string]heldRow // value rows the open group has yet to write (heldvalues.go)
 	recent       recentChains       // the chain ends this writer appended to (chain.go)
 	recentValues recentValues       // the value rows it wrote lately (recentvalues.go)
-	pass         prunePass          // retention's pass in op order (prunepass.go)
+	laps         pruneLaps          // retention's laps over history (prunelaps.go)
 
 	get, insert, update, remove  *sqlite3.Stmt
 	record, parent, maxTs        *sqlite3.Stmt
@@ -45,7 +45,7 @@ type writeTable struct {
 	markRemoved, unmarkRemoved   *sqlite3.Stmt
 	noteHorizon, pruneDown       *sqlite3.Stmt
 	pruneRange                   *sqlite3.Stmt
-	lapRows, prunePass, oldestOp *sqlite3.Stmt
+	lapRows, lapDelete, oldestOp *sqlite3.Stmt
 	moveHorizon                  *sqlite3.Stmt
 	oldRows, expiredKeys         *sqlite3.Stmt
 	inlinePage, moveInline       *sqlite3.Stmt
@@ -85,11 +85,11 @@ ON CONFLICT (key) DO UPDATE SET lost_op = ?3, lost_ts = ?4`)
 	SELECT op FROM down)`)
 	// The key's rows after op ?1, through ?2: no older one is left.
 	t.pruneRange = p.prepare(`DELETE FROM ` + n.history + ` WHERE op_number > ?1 AND op_number <= ?2 AND key = ?3`)
-	// A lap's chunk (prunepass.go): its rows, and the ones it deletes.
+	// A lap's chunk (prunelaps.go): its rows, and the ones it deletes.
 	t.lapRows = p.prepare(`SELECT op_number, key FROM ` + n.history + ` WHERE op_number > ?1 AND op_number <= ?2 ORDER BY op_number LIMIT ?3`)
-	t.prunePass = p.prepare(`DELETE FROM ` + n.history + ` WHERE op_number > ?1 AND op_number <= ?2 AND kvd_pruned(op_number)
+	t.lapDelete = p.prepare(`DELETE FROM ` + n.history + ` WHERE op_number > ?1 AND op_number <= ?2 AND kvd_pruned(op_number)
 RETURNING key, op_number, ts, seq`)
-	t.moveHorizon = p.prepare(`UPDATE ` + n.horizon + ` SET lost_op = ?3, lost_ts = ?4 WHERE key = ?1 AND ?2 = ?2`)
+	t.moveHorizon = p.prepare(`UPDATE ` + n.horizon + ` SET lost_op = ?2, lost_ts = ?3 WHERE key = ?1`)
 	t.oldestOp = p.prepare(`SELECT coalesce(min(op_number), 0) FROM ` + n.history)
 	// Rows older than a cutoff are a prefix in op_number order.
 	t.oldRows = p.prepare(`SELECT key, ` + hopColumns + ` FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT ?2`)

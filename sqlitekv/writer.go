@@ -51,7 +51,7 @@ type writerConn struct {
 	begin, commit, rollback        *sqlite3.Stmt
 	savepoint, release, rollbackTo *sqlite3.Stmt
 	dataVersion                    *sqlite3.Stmt
-	chosen                         *map[int64]bool // what kvd_pruned answers (prunepass.go)
+	chosen                         *map[int64]bool // what kvd_pruned answers (prunelaps.go)
 }
 
 // newWriter sets conn up as the writer. It reports each commit to wal;
@@ -203,7 +203,7 @@ func (c *writerConn) fileVersion() (version int64, err error) {
 func (w *Writer) Commit() error {
 	err := w.writeHeld() // while still in the group, so that a lost transaction shows
 	if err == nil {
-		err = w.prunePasses()
+		err = w.runLaps()
 	}
 	w.inGroup, w.committed = false, false
 	if err != nil {
@@ -435,7 +435,7 @@ func (w *Writer) forgetRecent() {
 	for _, t := range w.tables {
 		clear(t.recent)
 		clear(t.recentValues)
-		t.pass = prunePass{} // bounds found inside the rollback may count rows it took back
+		t.laps = pruneLaps{} // bounds found inside the rollback may count rows it took back
 	}
 }
 

@@ -22,8 +22,8 @@ import "github.com/ncruces/go-sqlite3"
 // rows lie dense in op order (a hot key) is still pruned at once, by an op
 // range of its own (history.go).
 
-// prunePass is a table's laps.
-type prunePass struct {
+// pruneLaps is a table's laps.
+type pruneLaps struct {
 	bounds  map[string]int64 // per key, the newest op it may lose
 	next    map[string]int64 // bounds found during a lap for keys it cannot take: the next lap's
 	lapping bool
@@ -58,7 +58,7 @@ const maxBounds = 1 << 16
 // pruneLater leaves key's rows through last to a lap: the one under way
 // if it has kept none of them, else the next; false when laps hold bounds
 // for too many keys already.
-func (p *prunePass) pruneLater(key string, last hop) bool {
+func (p *pruneLaps) pruneLater(key string, last hop) bool {
 	if len(p.bounds)+len(p.next) >= maxBounds {
 		return false
 	}
@@ -77,8 +77,8 @@ func (p *prunePass) pruneLater(key string, last hop) bool {
 	return true
 }
 
-// prunePasses runs a chunk of each table's lap, at the end of a group.
-func (w *Writer) prunePasses() error {
+// runLaps runs a chunk of each table's lap, at the end of a group.
+func (w *Writer) runLaps() error {
 	for _, t := range w.tables {
 		if err := w.pruneChunk(t); err != nil {
 			w.spoil(err, true)
@@ -90,7 +90,7 @@ func (w *Writer) prunePasses() error {
 
 // pruneChunk runs one chunk of t's lap, starting one if a key has a bound.
 func (w *Writer) pruneChunk(t *writeTable) error {
-	p := &t.pass
+	p := &t.laps
 	if !p.lapping {
 		if len(p.bounds) == 0 {
 			return nil
@@ -121,7 +121,7 @@ func (w *Writer) pruneChunk(t *writeTable) error {
 
 // choose picks, in op order, which of the next rows (up to limit) of the
 // lap go, and returns the op it got to.
-func (p *prunePass) choose(rows *sqlite3.Stmt, limit int) (through int64, err error) {
+func (p *pruneLaps) choose(rows *sqlite3.Stmt, limit int) (through int64, err error) {
 	p.chosen = map[int64]bool{}
 	if err := bindAll(rows, p.cursor, p.end, limit); err != nil {
 		return 0, dbError(err)
@@ -150,7 +150,7 @@ func (p *prunePass) choose(rows *sqlite3.Stmt, limit int) (through int64, err er
 
 // endLap forgets the keys the lap took all it could of and gives the next
 // lap the rest.
-func (p *prunePass) endLap() {
+func (p *pruneLaps) endLap() {
 	for key := range p.bounds {
 		if !p.kept[key] {
 			delete(p.bounds, key)
@@ -169,14 +169,14 @@ func (p *prunePass) endLap() {
 // deleteChosen deletes the chosen rows up to through and notes in the
 // horizon what each key lost.
 func (w *Writer) deleteChosen(t *writeTable, through int64) error {
-	if len(t.pass.chosen) == 0 {
+	if len(t.laps.chosen) == 0 {
 		return nil
 	}
-	*w.chosen = t.pass.chosen
-	defer func() { *w.chosen, t.pass.chosen = nil, nil }()
+	*w.chosen = t.laps.chosen
+	defer func() { *w.chosen, t.laps.chosen = nil, nil }()
 	lost := map[string]lostRow{}
-	stmt := t.prunePass
-	if err := bindAll(stmt, t.pass.cursor, through); err != nil {
+	stmt := t.lapDelete
+	if err := bindAll(stmt, t.laps.cursor, through); err != nil {
 		return dbError(err)
 	}
 	for stmt.Step() {
@@ -212,11 +212,13 @@ type lostRow struct {
 // noteLost records in the horizon what key lost, as pruneThrough does: the
 // newest row, and when the key's history began if its first row went.
 func (t *writeTable) noteLost(key string, r lostRow) error {
-	stmt := t.moveHorizon // a key no prune noted yet stays so
+	var err error
 	if r.first {
-		stmt = t.noteHorizon
+		err = execBound(t.noteHorizon, key, r.firstTs, r.op, r.ts)
+	} else {
+		err = execBound(t.moveHorizon, key, r.op, r.ts) // a key no prune noted stays so
 	}
-	if err := execBound(stmt, key, r.firstTs, r.op, r.ts); err != nil {
+	if err != nil {
 		return dbError(err)
 	}
 	if end := t.recent[key]; end != nil {
