@@ -11,7 +11,7 @@ import "github.com/ncruces/go-sqlite3"
 // incr-spread from 21,000 to 12,000 incr/s.
 //
 // So retention deletes such a key's rows later, in laps over history in op
-// order, a chunk of ops at the end of each group: a page is then dirtied
+// order, a chunk of rows at the end of a group: a page is then dirtied
 // once for all the keys whose rows it holds. Retention gives each key a
 // bound, the newest row it found the key may lose. A lap goes from the
 // oldest row up, deleting each row up to its key's bound, until it is past
