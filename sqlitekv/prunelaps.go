@@ -31,7 +31,7 @@ type pruneLaps struct {
 	end     int64           // and is done past this one
 	kept    map[string]bool // keys with a bound of which the lap kept a row
 	chosen  map[int64]bool  // the ops a chunk deletes (what kvd_pruned answers)
-	owed    int             // history rows appended since the last chunk: set its size
+	owed    int             // history rows appended since the last chunk, or since no key waited: set its size
 }
 
 // A chunk of a long lap runs once pruneChunk rows were appended since the
@@ -93,6 +93,7 @@ func (w *Writer) pruneChunk(t *writeTable) error {
 	p := &t.laps
 	if !p.lapping {
 		if len(p.bounds) == 0 {
+			p.owed = 0 // what was appended while no key waited is no lap's debt
 			return nil
 		}
 		if _, err := bind(t.oldestOp).row(func(s *sqlite3.Stmt) { p.cursor = s.ColumnInt64(0) - 1 }); err != nil {
