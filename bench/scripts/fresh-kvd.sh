@@ -4,14 +4,16 @@
 kvbench=${KVBENCH:-/tmp/kvbench}
 addr=127.0.0.1:18080
 
-# with_fresh_kvd KVD COMMAND... starts KVD (--sync $SYNC, default full)
-# on an empty data directory, runs COMMAND with kvd_pid set to KVD's
-# process, then stops KVD and removes the directory.
+# with_fresh_kvd KVD COMMAND... starts KVD (--sync $SYNC, default full;
+# $KVD_FLAGS added) on an empty data directory, runs COMMAND with kvd_pid
+# set to KVD's process and data to the directory, then stops KVD and
+# removes the directory.
 with_fresh_kvd() {
 	local kvd=$1 data
 	shift
 	data=$(mktemp -d)
-	"$kvd" --listen "$addr" --data-dir "$data" --sync "${SYNC:-full}" --log-level warn >/dev/null 2>&1 &
+	# shellcheck disable=SC2086 # the flags are words
+	"$kvd" --listen "$addr" --data-dir "$data" --sync "${SYNC:-full}" --log-level warn ${KVD_FLAGS:-} >/dev/null 2>&1 &
 	kvd_pid=$!
 	sleep 0.5
 	# A kvd that could not listen (another one holds the port) has exited:

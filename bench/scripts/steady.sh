@@ -14,30 +14,19 @@
 # 127.0.0.1:18080.
 set -eu
 kvd=$1 scenario=$2 duration=$3
-kvbench=${KVBENCH:-/tmp/kvbench}
-addr=127.0.0.1:18080
-data=$(mktemp -d)
-out=$(mktemp)
-# shellcheck disable=SC2086 # the flags are words
-"$kvd" --listen "$addr" --data-dir "$data" --sync "${SYNC:-full}" --log-level warn ${KVD_FLAGS:-} >/dev/null 2>&1 &
-pid=$!
-sleep 0.5
-if ! kill -0 "$pid" 2>/dev/null; then
-	echo "steady.sh: $kvd did not start (is $addr taken?)" >&2
-	exit 1
-fi
-"$kvbench" -url "http://$addr" -d "$duration" -c 64 -quiet -fresh -json -scenario "$scenario" >"$out"
-kill "$pid"
-wait "$pid" || true
-python3 - "$kvd" "$out" "$data" <<'PY'
+. "$(dirname "$0")/fresh-kvd.sh"
+run_and_count() {
+	"$kvbench" -url "http://$addr" -d "$duration" -c 64 -quiet -fresh -json -scenario "$scenario" |
+		python3 -c '
 import glob, json, sqlite3, sys
-kvd, out, data = sys.argv[1:]
-d = json.load(open(out))
+kvd, data = sys.argv[1:]
+d = json.load(sys.stdin)
 per_request = (d.get("items_per_s") or d["throughput_rps"]) / d["throughput_rps"]
 half = d["timeline"][len(d["timeline"]) // 2:]
-db = sqlite3.connect(glob.glob(data + "/*.db")[0])
-avg, most = db.execute('SELECT avg(n), max(n) FROM (SELECT count(*) AS n FROM "kv_store:history" GROUP BY key)').fetchone()
+db = sqlite3.connect(glob.glob(data + "/*.db")[0])  # WAL: read beside the running kvd
+avg, most = db.execute("SELECT avg(n), max(n) FROM (SELECT count(*) AS n FROM \"kv_store:history\" GROUP BY key)").fetchone()
 print("%s: %.0f/s over the run, %.0f/s over its second half; versions per key %.0f on average, %d at most" % (
     kvd, d.get("items_per_s") or d["throughput_rps"], sum(p["rps"] for p in half) / len(half) * per_request, avg, most))
-PY
-rm -rf "$data" "$out"
+' "$kvd" "$data"
+}
+with_fresh_kvd "$kvd" run_and_count
