@@ -124,9 +124,7 @@ func TestKvd_ClientsThatReadNoAnswerDoNotLockOutOthers(t *testing.T) {
 	addr := strings.TrimPrefix(d.url, "http://")
 	readers := make([]net.Conn, slots)
 	for i := range readers {
-		readers[i] = dialFrom(t, "127.0.0.2", addr)
-		readers[i].(*net.TCPConn).SetReadBuffer(4096)
-		fmt.Fprintf(readers[i], "GET /api/v1/sqlite/kv/big?db=app HTTP/1.1\r\nHost: kvd\r\n\r\n")
+		readers[i] = startReadingNothing(t, addr, "/api/v1/sqlite/kv/big?db=app")
 	}
 	time.Sleep(2 * time.Second) // past writeStalledAfter
 	// On a busy machine the answers may begin later, and wait their
@@ -157,6 +155,31 @@ func TestKvd_ClientsThatReadNoAnswerDoNotLockOutOthers(t *testing.T) {
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("stopping with %d clients reading nothing took %v", len(readers), took)
+	}
+}
+
+// startReadingNothing asks for path and reads only the status line of its
+// answer, from a connection of its own. A 503 is retried: the PUT's
+// connection may still hold its slot, in service, for a moment after its
+// client has its answer, and a reader refused then would leave a free
+// slot that no eviction made.
+func startReadingNothing(t *testing.T, addr, path string) net.Conn {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		c := dialFrom(t, "127.0.0.2", addr)
+		c.(*net.TCPConn).SetReadBuffer(4096)
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: kvd\r\n\r\n", path)
+		status := make([]byte, len("HTTP/1.1 200"))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := io.ReadFull(c, status)
+		c.SetReadDeadline(time.Time{})
+		if err == nil && string(status) == "HTTP/1.1 200" {
+			return c
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %q %v", path, status, err)
+		}
 	}
 }
 
