@@ -64,6 +64,45 @@ func BenchmarkWriter_BatchSetGroups(b *testing.B) {
 	}
 }
 
+// BenchmarkWriter_BatchSetPastKeep is kvbench's batch-set once every key
+// has more versions than it keeps: each item appends a row and retention
+// deletes one, in laps (prunelaps.go), which is where sustained writes
+// over many keys spend what the first seconds' did not.
+func BenchmarkWriter_BatchSetPastKeep(b *testing.B) {
+	const keys, keep, batchesPerGroup = 1000, 100, 10
+	s, _ := mustOpenStore(b, Options{Sync: SyncNormal, HistoryKeep: keep})
+	w := s.Writer()
+	value := []byte(`"` + strings.Repeat("v", 98) + `"`)
+	requests := make([]BatchSetRequest, keys/MaxBatch)
+	for i := range requests {
+		items := make([]BatchItem, MaxBatch)
+		for j := range items {
+			items[j] = BatchItem{Key: fmt.Sprintf("kvbench/%06d", (i*MaxBatch+j)*7919%keys), Value: value, ContentType: "application/json"}
+		}
+		requests[i] = BatchSetRequest{Table: DefaultTable, Items: items}
+	}
+	batches := 0
+	group := func() {
+		groupOf(b, w, func() error {
+			for range batchesPerGroup {
+				batches++
+				if _, err := w.BatchSet(requests[batches*7%len(requests)]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	for range 3 * keep {
+		group() // every key past its keep, and laps under way
+	}
+	b.ResetTimer()
+	for range b.N {
+		group()
+	}
+	b.ReportMetric(float64(b.N*batchesPerGroup*MaxBatch)/b.Elapsed().Seconds(), "items/s")
+}
+
 // BenchmarkWriter_Incr is groups of 30 incrs (kvbench's group size at 64
 // connections): of one key (hot), or each of another of 1000 keys
 // (spread): a group commit's storage cost per write.

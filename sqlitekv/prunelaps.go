@@ -30,25 +30,23 @@ type pruneLaps struct {
 	cursor  int64           // the lap has decided every row up to this op
 	end     int64           // and is done past this one
 	kept    map[string]bool // keys with a bound of which the lap kept a row
-	chosen  map[int64]bool  // the ops a chunk deletes (what kvd_pruned answers)
 	owed    int             // history rows appended since the last chunk, or since no key waited: set its size
+
+	// What a chunk deletes: its rows, as runs of neighbours in op order,
+	// and what each key loses.
+	runs []opRun
+	lost map[string]lostRow
 }
+
+// opRun is the rows first through last: neighbours in op order, so one
+// range deletes them and nothing else.
+type opRun struct{ first, last int64 }
 
 // A chunk of a long lap runs once pruneChunk rows were appended since the
 // last, and looks at twice as many rows as were (at least pruneChunk), so
 // that laps keep up; a large chunk notes each key's horizon once for many
 // of its rows. A lap over fewer ops runs at the end of every group.
 const pruneChunk = 4096
-
-// registerPruned makes kvd_pruned(op) on the writer's connection answer
-// whether a chunk deletes the row op: what *chosen holds while it runs.
-func registerPruned(conn *sqlite3.Conn) (*map[int64]bool, error) {
-	chosen := new(map[int64]bool)
-	err := conn.CreateFunction("kvd_pruned", 1, sqlite3.DIRECTONLY, func(ctx sqlite3.Context, arg ...sqlite3.Value) {
-		ctx.ResultBool((*chosen)[arg[0].Int64()])
-	})
-	return chosen, err
-}
 
 // maxBounds bounds the keys laps hold bounds for, so that the writer's
 // memory stays bounded whatever the number of keys: past it, a key is
@@ -110,7 +108,7 @@ func (w *Writer) pruneChunk(t *writeTable) error {
 	if err != nil {
 		return err
 	}
-	if err := w.deleteChosen(t, through); err != nil {
+	if err := w.deleteChosen(t); err != nil {
 		return err
 	}
 	p.cursor = through
@@ -123,21 +121,29 @@ func (w *Writer) pruneChunk(t *writeTable) error {
 // choose picks, in op order, which of the next rows (up to limit) of the
 // lap go, and returns the op it got to.
 func (p *pruneLaps) choose(rows *sqlite3.Stmt, limit int) (through int64, err error) {
-	p.chosen = map[int64]bool{}
+	p.runs, p.lost = p.runs[:0], map[string]lostRow{}
 	if err := bindAll(rows, p.cursor, p.end, limit); err != nil {
 		return 0, dbError(err)
 	}
-	through, n := p.end, 0
+	through, n, inRun := p.end, 0, false
 	for rows.Step() {
 		op, key := rows.ColumnInt64(0), rows.ColumnText(1)
 		// Past its bound, a key keeps its later rows too: pruneLater
 		// raises no bound the lap has passed. A key without one waits
 		// for the next lap.
-		switch bound, ok := p.bounds[key]; {
-		case ok && op <= bound:
-			p.chosen[op] = true
+		bound, ok := p.bounds[key]
+		chosen := ok && op <= bound
+		switch {
+		case chosen && inRun:
+			p.runs[len(p.runs)-1].last = op
+		case chosen:
+			p.runs = append(p.runs, opRun{op, op})
 		case ok:
 			p.kept[key] = true
+		}
+		inRun = chosen
+		if chosen {
+			p.lost[key] = p.lost[key].with(lostRow{op: op, ts: rows.ColumnInt64(2), seq: rows.ColumnInt64(3)})
 		}
 		if n++; n == limit {
 			through = op
@@ -167,38 +173,25 @@ func (p *pruneLaps) endLap() {
 	p.next, p.kept, p.lapping = nil, nil, false
 }
 
-// deleteChosen deletes the chosen rows up to through and notes in the
-// horizon what each key lost.
-func (w *Writer) deleteChosen(t *writeTable, through int64) error {
-	if len(t.laps.chosen) == 0 {
-		return nil
-	}
-	*w.chosen = t.laps.chosen
-	defer func() { *w.chosen, t.laps.chosen = nil, nil }()
-	lost := map[string]lostRow{}
-	stmt := t.lapDelete
-	if err := bindAll(stmt, t.laps.cursor, through); err != nil {
-		return dbError(err)
-	}
-	for stmt.Step() {
-		key, r := stmt.ColumnText(0), lostRow{op: stmt.ColumnInt64(1), ts: stmt.ColumnInt64(2), seq: stmt.ColumnInt64(3)}
-		was := lost[key]
-		if r.seq == 1 {
-			was.firstTs, was.first = r.ts, true
+// deleteChosen deletes the chosen rows and notes in the horizon what each
+// key lost. A range DELETE a run steps through the rows it deletes and no
+// other; a DELETE over the whole chunk that asked a Go function about
+// each row and returned what it deleted (SQLite gathers RETURNING rows
+// in a temporary table first) cost a fifth more of a sustained
+// batch-set's time (BenchmarkWriter_BatchSetPastKeep), though a run here
+// holds five rows on average.
+func (w *Writer) deleteChosen(t *writeTable) error {
+	for _, run := range t.laps.runs {
+		if err := execBound(t.lapDelete, run.first, run.last); err != nil {
+			return dbError(err)
 		}
-		if r.op > was.op {
-			was.op, was.ts, was.seq = r.op, r.ts, r.seq
-		}
-		lost[key] = was
 	}
-	if err := stmt.Reset(); err != nil {
-		return dbError(err)
-	}
-	for key, r := range lost {
+	for key, r := range t.laps.lost {
 		if err := t.noteLost(key, r); err != nil {
 			return err
 		}
 	}
+	t.laps.lost = nil
 	return nil
 }
 
@@ -208,6 +201,17 @@ type lostRow struct {
 	op, ts, seq int64
 	firstTs     int64
 	first       bool
+}
+
+// with adds a deleted row to what its key lost.
+func (was lostRow) with(r lostRow) lostRow {
+	if r.seq == 1 {
+		was.firstTs, was.first = r.ts, true
+	}
+	if r.op > was.op {
+		was.op, was.ts, was.seq = r.op, r.ts, r.seq
+	}
+	return was
 }
 
 // noteLost records in the horizon what key lost, as pruneThrough does: the

@@ -86,9 +86,8 @@ ON CONFLICT (key) DO UPDATE SET lost_op = ?3, lost_ts = ?4`)
 	// The key's rows after op ?1, through ?2: no older one is left.
 	t.pruneRange = p.prepare(`DELETE FROM ` + n.history + ` WHERE op_number > ?1 AND op_number <= ?2 AND key = ?3`)
 	// A lap's chunk (prunelaps.go): its rows, and the ones it deletes.
-	t.lapRows = p.prepare(`SELECT op_number, key FROM ` + n.history + ` WHERE op_number > ?1 AND op_number <= ?2 ORDER BY op_number LIMIT ?3`)
-	t.lapDelete = p.prepare(`DELETE FROM ` + n.history + ` WHERE op_number > ?1 AND op_number <= ?2 AND kvd_pruned(op_number)
-RETURNING key, op_number, ts, seq`)
+	t.lapRows = p.prepare(`SELECT op_number, key, ts, seq FROM ` + n.history + ` WHERE op_number > ?1 AND op_number <= ?2 ORDER BY op_number LIMIT ?3`)
+	t.lapDelete = p.prepare(`DELETE FROM ` + n.history + ` WHERE op_number BETWEEN ?1 AND ?2`)
 	t.moveHorizon = p.prepare(`UPDATE ` + n.horizon + ` SET lost_op = ?2, lost_ts = ?3 WHERE key = ?1`)
 	t.oldestOp = p.prepare(`SELECT coalesce(min(op_number), 0) FROM ` + n.history)
 	// Rows older than a cutoff are a prefix in op_number order.

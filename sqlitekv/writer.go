@@ -51,7 +51,6 @@ type writerConn struct {
 	begin, commit, rollback        *sqlite3.Stmt
 	savepoint, release, rollbackTo *sqlite3.Stmt
 	dataVersion                    *sqlite3.Stmt
-	chosen                         *map[int64]bool // what kvd_pruned answers (prunelaps.go)
 }
 
 // newWriter sets conn up as the writer. It reports each commit to wal;
@@ -118,11 +117,6 @@ PRAGMA cache_size = -` + strconv.FormatInt(opts.CacheBytes>>10, 10) + `;`
 
 func prepareWriterConn(conn *sqlite3.Conn) (writerConn, error) {
 	c := writerConn{conn: conn, ctl: stmtSet{conn: conn}}
-	chosen, err := registerPruned(conn)
-	if err != nil {
-		return writerConn{}, dbError(err)
-	}
-	c.chosen = chosen
 	c.begin = c.ctl.prepare(`BEGIN IMMEDIATE`)
 	c.commit = c.ctl.prepare(`COMMIT`)
 	c.rollback = c.ctl.prepare(`ROLLBACK`)
