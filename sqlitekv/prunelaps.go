@@ -121,7 +121,7 @@ func (w *Writer) pruneChunk(t *writeTable) error {
 // choose picks, in op order, which of the next rows (up to limit) of the
 // lap go, and returns the op it got to.
 func (p *pruneLaps) choose(rows *sqlite3.Stmt, limit int) (through int64, err error) {
-	p.runs, p.lost = p.runs[:0], map[string]lostRow{}
+	p.runs, p.lost = nil, map[string]lostRow{}
 	if err := bindAll(rows, p.cursor, p.end, limit); err != nil {
 		return 0, dbError(err)
 	}
@@ -191,7 +191,7 @@ func (w *Writer) deleteChosen(t *writeTable) error {
 			return err
 		}
 	}
-	t.laps.lost = nil
+	t.laps.runs, t.laps.lost = nil, nil // a large chunk's are not kept for the writer's life
 	return nil
 }
 
