@@ -174,11 +174,11 @@ func (p *pruneLaps) endLap() {
 }
 
 // deleteChosen deletes the chosen rows and notes in the horizon what each
-// key lost. A range DELETE a run steps through the rows it deletes and no
+// key lost. A run's range DELETE steps through the rows it deletes and no
 // other; a DELETE over the whole chunk that asked a Go function about
 // each row and returned what it deleted (SQLite gathers RETURNING rows
 // in a temporary table first) cost a fifth more of a sustained
-// batch-set's time (BenchmarkWriter_BatchSetPastKeep), though a run here
+// batch-set's time (BenchmarkWriter_BatchSetPastKeep), though a run there
 // holds five rows on average.
 func (w *Writer) deleteChosen(t *writeTable) error {
 	for _, run := range t.laps.runs {
