@@ -104,7 +104,7 @@ func (s *Server) parseBatchItems(r *http.Request) ([]sqlitekv.BatchItem, error) 
 	items := make([]sqlitekv.BatchItem, len(body.Items))
 	for i, in := range body.Items {
 		where := func() string { return fmt.Sprintf("items[%d]", i) }
-		key, err := batchKey(in.Key, func() string { return fmt.Sprintf("items[%d].key", i) }, s.validateNewKey)
+		key, err := batchKey(in.Key, func() string { return where() + ".key" }, s.validateNewKey)
 		if err != nil {
 			return nil, err
 		}

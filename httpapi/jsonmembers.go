@@ -132,14 +132,10 @@ func (m *memberScan) name() []byte {
 	start := m.i
 	m.i = m.stringEnd() + 1
 	raw := m.doc[start:m.i]
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return raw[1 : len(raw)-1]
+	if name, ok := jsonString(raw); ok {
+		return name
 	}
-	var name string
-	if json.Unmarshal(raw, &name) != nil {
-		return raw[1 : len(raw)-1]
-	}
-	return []byte(name)
+	return raw[1 : len(raw)-1]
 }
 
 // skip steps over one value of any kind.
