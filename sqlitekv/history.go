@@ -60,7 +60,7 @@ func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded
 		return 0, 0, dbError(err)
 	}
 	t.recent.appended(key, chainRow{opNumber, ts}, l, e == nil, lends)
-	t.laps.owed++
+	t.laps.appended(key, l.seq, int64(w.opts.HistoryKeep))
 	if err := w.retain(t, key, hop{op: opNumber, seq: l.seq, prev: l.prev.op, jump: l.jump.op, ts: ts, jumpTs: l.jump.ts}); err != nil {
 		return 0, 0, err
 	}

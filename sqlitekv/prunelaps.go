@@ -13,19 +13,23 @@ import "github.com/ncruces/go-sqlite3"
 // So retention deletes such a key's rows later, in laps over history in op
 // order, a chunk of rows at the end of a group: a page is then dirtied
 // once for all the keys whose rows it holds. Retention gives each key a
-// bound, the newest row it found the key may lose. A lap goes from the
-// oldest row up, deleting each row up to its key's bound, until it is past
-// every bound. Once a lap keeps a row of a key (past its bound, or of a
-// key without one), it keeps the key's later rows too: a key only ever
-// loses its oldest rows, as a prune down its chain did, so a lap cut short
-// (a rollback, a closed database) leaves no key with a hole. A key whose
-// rows lie dense in op order (a hot key) is still pruned at once, by an op
-// range of its own (history.go).
+// bound, the newest row it found the key may lose; each later write of the
+// key moves the bound's sequence number up with it, so that a lap takes
+// every row that is keep versions old by the time it gets there, not only
+// those that were when retention looked. (With the first bound alone, half
+// the rows a lap read were rows it had to keep, to be read again by the
+// next lap.) A lap goes from the oldest row up, deleting each row within
+// its key's bound, until it is past every bound's op. Once a lap keeps a
+// row of a key (past its bound, or of a key without one), it keeps the
+// key's later rows too: a key only ever loses its oldest rows, as a prune
+// down its chain did, so a lap cut short (a rollback, a closed database)
+// leaves no key with a hole. A key whose rows lie dense in op order (a hot
+// key) is still pruned at once, by an op range of its own (history.go).
 
 // pruneLaps is a table's laps.
 type pruneLaps struct {
-	bounds  map[string]int64 // per key, the newest op it may lose
-	next    map[string]int64 // bounds found during a lap for keys it cannot take: the next lap's
+	bounds  map[string]*lapBound // per key, what it may lose
+	next    map[string]lapBound  // bounds found during a lap for keys it cannot take: the next lap's
 	lapping bool
 	cursor  int64           // the lap has decided every row up to this op
 	end     int64           // and is done past this one
@@ -38,14 +42,23 @@ type pruneLaps struct {
 	lost map[string]lostRow
 }
 
+// lapBound is the newest row a key may lose, by op (where its lap must go)
+// and by sequence number (which its later writes move up).
+type lapBound struct{ op, seq int64 }
+
+func (b lapBound) raise(to lapBound) lapBound { return lapBound{max(b.op, to.op), max(b.seq, to.seq)} }
+
 // opRun is the rows first through last: neighbours in op order, so one
 // range deletes them and nothing else.
 type opRun struct{ first, last int64 }
 
 // A chunk of a long lap runs once pruneChunk rows were appended since the
-// last, and looks at twice as many rows as were (at least pruneChunk), so
-// that laps keep up; a large chunk notes each key's horizon once for many
-// of its rows. A lap over fewer ops runs at the end of every group.
+// last, and looks at half as many rows again as were (at least
+// pruneChunk), so that laps keep up; a large chunk notes each key's horizon
+// once for many of its rows. A lap over fewer ops runs at the end of every
+// group. Rows a chunk looks at beyond those it deletes are rows to be read
+// again: looking at twice as many as were appended cost a sustained
+// batch-set about a tenth of its rate (bench/README.md).
 const pruneChunk = 4096
 
 // maxBounds bounds the keys laps hold bounds for, so that the writer's
@@ -60,19 +73,43 @@ func (p *pruneLaps) pruneLater(key string, last hop) bool {
 	if len(p.bounds)+len(p.next) >= maxBounds {
 		return false
 	}
-	if _, in := p.bounds[key]; !p.lapping || in && !p.kept[key] {
-		if p.bounds == nil {
-			p.bounds = map[string]int64{}
+	bound := lapBound{last.op, last.seq}
+	if b, in := p.bounds[key]; !p.lapping || in && !p.kept[key] {
+		if !in {
+			if p.bounds == nil {
+				p.bounds = map[string]*lapBound{}
+			}
+			b = &lapBound{}
+			p.bounds[key] = b
 		}
-		p.bounds[key] = max(p.bounds[key], last.op)
+		*b = b.raise(bound)
 		p.end = max(p.end, last.op)
 		return true
 	}
 	if p.next == nil {
-		p.next = map[string]int64{}
+		p.next = map[string]lapBound{}
 	}
-	p.next[key] = max(p.next[key], last.op)
+	p.next[key] = p.next[key].raise(bound)
 	return true
+}
+
+// appended counts a row appended to key's chain, whose sequence number is
+// seq: keep versions below it, a row of the key may go. A seq no more than
+// keep above a bound's could only be a chain begun anew, which kvd never
+// does (no path deletes a key's newest row); should one be, the bound
+// would count another chain's rows, so it is dropped rather than trusted.
+func (p *pruneLaps) appended(key string, seq, keep int64) {
+	p.owed++
+	if b := p.bounds[key]; b != nil {
+		if seq <= b.seq+keep {
+			delete(p.bounds, key)
+		} else {
+			b.seq = seq - keep
+		}
+	}
+	if b, ok := p.next[key]; ok && seq <= b.seq+keep {
+		delete(p.next, key)
+	}
 }
 
 // runLaps runs a chunk of each table's lap, at the end of a group.
@@ -102,7 +139,7 @@ func (w *Writer) pruneChunk(t *writeTable) error {
 	if p.owed < pruneChunk && p.end-p.cursor > pruneChunk {
 		return nil // a long lap waits to run in large chunks
 	}
-	limit := max(2*p.owed, pruneChunk)
+	limit := max(p.owed*3/2, pruneChunk)
 	p.owed = 0
 	through, err := p.choose(t.lapRows, limit)
 	if err != nil {
@@ -127,12 +164,12 @@ func (p *pruneLaps) choose(rows *sqlite3.Stmt, limit int) (through int64, err er
 	}
 	through, n, inRun := p.end, 0, false
 	for rows.Step() {
-		op, key := rows.ColumnInt64(0), rows.ColumnText(1)
-		// Past its bound, a key keeps its later rows too: pruneLater
-		// raises no bound the lap has passed. A key without one waits
-		// for the next lap.
+		op, key, seq := rows.ColumnInt64(0), rows.ColumnText(1), rows.ColumnInt64(3)
+		// Past its bound, a key keeps its later rows too: neither
+		// pruneLater nor a later write takes back a row the lap kept. A
+		// key without a bound waits for the next lap.
 		bound, ok := p.bounds[key]
-		chosen := ok && op <= bound
+		chosen := ok && !p.kept[key] && seq <= bound.seq
 		switch {
 		case chosen && inRun:
 			p.runs[len(p.runs)-1].last = op
@@ -143,7 +180,7 @@ func (p *pruneLaps) choose(rows *sqlite3.Stmt, limit int) (through int64, err er
 		}
 		inRun = chosen
 		if chosen {
-			p.lost[key] = p.lost[key].with(lostRow{op: op, ts: rows.ColumnInt64(2), seq: rows.ColumnInt64(3)})
+			p.lost[key] = p.lost[key].with(lostRow{op: op, ts: rows.ColumnInt64(2), seq: seq})
 		}
 		if n++; n == limit {
 			through = op
@@ -164,11 +201,15 @@ func (p *pruneLaps) endLap() {
 		}
 	}
 	for key, bound := range p.next {
-		p.bounds[key] = max(p.bounds[key], bound)
+		if b := p.bounds[key]; b != nil {
+			*b = b.raise(bound)
+		} else {
+			p.bounds[key] = &bound
+		}
 	}
 	p.end = 0
 	for _, bound := range p.bounds {
-		p.end = max(p.end, bound)
+		p.end = max(p.end, bound.op)
 	}
 	p.next, p.kept, p.lapping = nil, nil, false
 }

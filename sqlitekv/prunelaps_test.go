@@ -1,0 +1,47 @@
+package sqlitekv
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// Keys written in turn, a batch of each in every group, past their keep:
+// a lap takes each row that is keep versions old by the time it gets
+// there, so a key holds about keep versions between laps, never fewer.
+// With retention's bounds alone (a write in keep/4 looks), laps kept half
+// the rows they read, and keys held about half a keep more.
+func TestLaps_TakeEveryRowThatIsKeepOldWhenTheyReachIt(t *testing.T) {
+	const keep, keys, groups, batchesPerGroup = 100, 500, 700, 3
+	s, _ := mustOpenStore(t, Options{HistoryKeep: keep})
+	w := s.Writer()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range groups {
+		inGroup(t, w, func() {
+			for range batchesPerGroup {
+				b := BatchSetRequest{Table: DefaultTable}
+				for _, k := range rng.Perm(keys)[:MaxBatch] {
+					b.Items = append(b.Items, BatchItem{Key: fmt.Sprintf("k%03d", k), Value: []byte(`"v"`), ContentType: "application/json"})
+				}
+				if _, err := w.BatchSet(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+	total := 0
+	for k := range keys {
+		versions, err := s.history(context.Background(), DefaultTable, fmt.Sprintf("k%03d", k), 10*keep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(versions) < keep {
+			t.Fatalf("k%03d kept %d versions, want at least %d", k, len(versions), keep)
+		}
+		total += len(versions)
+	}
+	if avg := float64(total) / keys; avg > 1.25*keep {
+		t.Errorf("versions a key: %.1f on average, want at most %.0f (keep %d and what laps have yet to take)", avg, 1.25*keep, keep)
+	}
+}
