@@ -7,11 +7,11 @@ import (
 	"testing"
 )
 
-// Keys written in turn, a batch of each in every group, past their keep:
-// a lap takes each row that is keep versions old by the time it gets
-// there, so a key holds about keep versions between laps, never fewer.
-// With retention's bounds alone (a write in keep/4 looks), laps kept half
-// the rows they read, and keys held about half a keep more.
+// Keys written at random among many, in groups of batches, far past
+// their keep: a lap takes each row that is keep versions old by the time
+// it gets there, so a key holds a little more than keep versions, never
+// fewer. With the bounds retention found alone (on one write in keep/4),
+// laps kept half the rows they read, and keys held about half a keep more.
 func TestLaps_TakeEveryRowThatIsKeepOldWhenTheyReachIt(t *testing.T) {
 	const keep, keys, groups, batchesPerGroup = 100, 500, 700, 3
 	s, _ := mustOpenStore(t, Options{HistoryKeep: keep})
