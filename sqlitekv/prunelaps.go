@@ -94,21 +94,20 @@ func (p *pruneLaps) pruneLater(key string, last hop) bool {
 }
 
 // appended counts a row appended to key's chain, whose sequence number is
-// seq: keep versions below it, a row of the key may go. A seq no more than
-// keep above a bound's could only be a chain begun anew, which kvd never
-// does (no path deletes a key's newest row); should one be, the bound
-// would count another chain's rows, so it is dropped rather than trusted.
+// seq: keep versions below it, a row of the key may go. The bound moves on
+// every write: moved on one write in 8 to save the look-up, it left keys
+// 38% past their keep instead of 12% in the laps' test, since a lap keeps
+// the rest of a key once it meets a row past its bound. A seq of 1 begins
+// a chain: a new key's, or, were a key's chain ever begun anew (no path of
+// kvd's deletes a key's newest row), another chain than the one the key's
+// bounds counted, so they are dropped rather than trusted.
 func (p *pruneLaps) appended(key string, seq, keep int64) {
 	p.owed++
-	if b := p.bounds[key]; b != nil {
-		if seq <= b.seq+keep {
-			delete(p.bounds, key)
-		} else {
-			b.seq = seq - keep
-		}
-	}
-	if b, ok := p.next[key]; ok && seq <= b.seq+keep {
+	if seq == 1 {
+		delete(p.bounds, key)
 		delete(p.next, key)
+	} else if b := p.bounds[key]; b != nil {
+		b.seq = max(b.seq, seq-keep)
 	}
 }
 

@@ -45,3 +45,21 @@ func TestLaps_TakeEveryRowThatIsKeepOldWhenTheyReachIt(t *testing.T) {
 		t.Errorf("versions a key: %.1f on average, want at most %.0f (keep %d and what laps have yet to take)", avg, 1.25*keep, keep)
 	}
 }
+
+// A bound moves with its key's writes, and a chain that begins (seq 1)
+// drops the key's bounds: they counted another chain's rows.
+func TestLaps_ABoundMovesWithItsChainAndNoFurther(t *testing.T) {
+	const keep = 100
+	var p pruneLaps
+	p.pruneLater("k", hop{op: 500, seq: 40})
+	p.appended("k", 200, keep)
+	if b := p.bounds["k"]; b == nil || *b != (lapBound{op: 500, seq: 200 - keep}) {
+		t.Fatalf("bound after seq 200: %+v, want op 500, seq %d", b, 200-keep)
+	}
+	p.lapping, p.kept = true, map[string]bool{"k": true}
+	p.pruneLater("k", hop{op: 900, seq: 150}) // kept in this lap: the next one's
+	p.appended("k", 1, keep)
+	if len(p.bounds)+len(p.next) != 0 {
+		t.Fatalf("bounds after a chain began: %v and next %v, want none", p.bounds, p.next)
+	}
+}
