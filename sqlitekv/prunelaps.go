@@ -31,10 +31,9 @@ type pruneLaps struct {
 	bounds  map[string]*lapBound // per key, what it may lose
 	next    map[string]lapBound  // bounds found during a lap for keys it cannot take: the next lap's
 	lapping bool
-	cursor  int64           // the lap has decided every row up to this op
-	end     int64           // and is done past this one
-	kept    map[string]bool // keys with a bound of which the lap kept a row
-	owed    int             // history rows appended since the last chunk, or since no key waited: set its size
+	cursor  int64 // the lap has decided every row up to this op
+	end     int64 // and is done past this one
+	owed    int   // history rows appended since the last chunk, or since no key waited: set its size
 
 	// What a chunk deletes: its rows, as runs of neighbours in op order,
 	// and what each key loses.
@@ -43,10 +42,18 @@ type pruneLaps struct {
 }
 
 // lapBound is the newest row a key may lose, by op (where its lap must go)
-// and by sequence number (which its later writes move up).
-type lapBound struct{ op, seq int64 }
+// and by sequence number (which its later writes move up), and whether the
+// lap under way kept a row of the key.
+type lapBound struct {
+	op, seq int64
+	kept    bool
+}
 
-func (b lapBound) raise(to lapBound) lapBound { return lapBound{max(b.op, to.op), max(b.seq, to.seq)} }
+// raise moves b's op and seq up to to's where those are further.
+func (b lapBound) raise(to lapBound) lapBound {
+	b.op, b.seq = max(b.op, to.op), max(b.seq, to.seq)
+	return b
+}
 
 // opRun is the rows first through last: neighbours in op order, so one
 // range deletes them and nothing else.
@@ -73,8 +80,8 @@ func (p *pruneLaps) pruneLater(key string, last hop) bool {
 	if len(p.bounds)+len(p.next) >= maxBounds {
 		return false
 	}
-	bound := lapBound{last.op, last.seq}
-	if b, in := p.bounds[key]; !p.lapping || in && !p.kept[key] {
+	bound := lapBound{op: last.op, seq: last.seq}
+	if b, in := p.bounds[key]; !p.lapping || in && !b.kept {
 		if !in {
 			if p.bounds == nil {
 				p.bounds = map[string]*lapBound{}
@@ -133,7 +140,7 @@ func (w *Writer) pruneChunk(t *writeTable) error {
 		if _, err := bind(t.oldestOp).row(func(s *sqlite3.Stmt) { p.cursor = s.ColumnInt64(0) - 1 }); err != nil {
 			return dbError(err)
 		}
-		p.lapping, p.kept = true, map[string]bool{}
+		p.lapping = true
 	}
 	if p.owed < pruneChunk && p.end-p.cursor > pruneChunk {
 		return nil // a long lap waits to run in large chunks
@@ -167,15 +174,15 @@ func (p *pruneLaps) choose(rows *sqlite3.Stmt, limit int) (through int64, err er
 		// Past its bound, a key keeps its later rows too: neither
 		// pruneLater nor a later write takes back a row the lap kept. A
 		// key without a bound waits for the next lap.
-		bound, ok := p.bounds[key]
-		chosen := ok && !p.kept[key] && seq <= bound.seq
+		b := p.bounds[key]
+		chosen := b != nil && !b.kept && seq <= b.seq
 		switch {
 		case chosen && inRun:
 			p.runs[len(p.runs)-1].last = op
 		case chosen:
 			p.runs = append(p.runs, opRun{op, op})
-		case ok:
-			p.kept[key] = true
+		case b != nil:
+			b.kept = true
 		}
 		inRun = chosen
 		if chosen {
@@ -194,10 +201,11 @@ func (p *pruneLaps) choose(rows *sqlite3.Stmt, limit int) (through int64, err er
 // endLap forgets the keys the lap took all it could of and gives the next
 // lap the rest.
 func (p *pruneLaps) endLap() {
-	for key := range p.bounds {
-		if !p.kept[key] {
+	for key, b := range p.bounds {
+		if !b.kept {
 			delete(p.bounds, key)
 		}
+		b.kept = false
 	}
 	for key, bound := range p.next {
 		if b := p.bounds[key]; b != nil {
@@ -210,7 +218,7 @@ func (p *pruneLaps) endLap() {
 	for _, bound := range p.bounds {
 		p.end = max(p.end, bound.op)
 	}
-	p.next, p.kept, p.lapping = nil, nil, false
+	p.next, p.lapping = nil, false
 }
 
 // deleteChosen deletes the chosen rows and notes in the horizon what each

@@ -56,7 +56,7 @@ func TestLaps_ABoundMovesWithItsChainAndNoFurther(t *testing.T) {
 	if b := p.bounds["k"]; b == nil || *b != (lapBound{op: 500, seq: 200 - keep}) {
 		t.Fatalf("bound after seq 200: %+v, want op 500, seq %d", b, 200-keep)
 	}
-	p.lapping, p.kept = true, map[string]bool{"k": true}
+	p.lapping, p.bounds["k"].kept = true, true
 	p.pruneLater("k", hop{op: 900, seq: 150}) // kept in this lap: the next one's
 	p.appended("k", 1, keep)
 	if len(p.bounds)+len(p.next) != 0 {
