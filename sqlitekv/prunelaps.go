@@ -36,17 +36,21 @@ type pruneLaps struct {
 	owed    int   // history rows appended since the last chunk, or since no key waited: set its size
 
 	// What a chunk deletes: its rows, as runs of neighbours in op order,
-	// and what each key loses.
-	runs []opRun
-	lost map[string]lostRow
+	// and the bounds of the keys that lose some (each holds what).
+	runs   []opRun
+	losers []*lapBound
 }
 
 // lapBound is the newest row a key may lose, by op (where its lap must go)
 // and by sequence number (which its later writes move up), and whether the
-// lap under way kept a row of the key.
+// lap under way kept a row of the key. While a chunk is chosen it also
+// holds what the chunk deletes of the key, so that a row read costs one
+// look-up by key and no copy of it.
 type lapBound struct {
+	key     string
 	op, seq int64
 	kept    bool
+	lost    lostRow
 }
 
 // raise moves b's op and seq up to to's where those are further.
@@ -86,7 +90,7 @@ func (p *pruneLaps) pruneLater(key string, last hop) bool {
 			if p.bounds == nil {
 				p.bounds = map[string]*lapBound{}
 			}
-			b = &lapBound{}
+			b = &lapBound{key: key}
 			p.bounds[key] = b
 		}
 		*b = b.raise(bound)
@@ -164,17 +168,20 @@ func (w *Writer) pruneChunk(t *writeTable) error {
 // choose picks, in op order, which of the next rows (up to limit) of the
 // lap go, and returns the op it got to.
 func (p *pruneLaps) choose(rows *sqlite3.Stmt, limit int) (through int64, err error) {
-	p.runs, p.lost = nil, map[string]lostRow{}
+	for _, b := range p.losers { // of a chunk an error cut short
+		b.lost = lostRow{}
+	}
+	p.runs, p.losers = nil, nil
 	if err := bindAll(rows, p.cursor, p.end, limit); err != nil {
 		return 0, dbError(err)
 	}
 	through, n, inRun := p.end, 0, false
 	for rows.Step() {
-		op, key, seq := rows.ColumnInt64(0), rows.ColumnText(1), rows.ColumnInt64(3)
+		op, seq := rows.ColumnInt64(0), rows.ColumnInt64(3)
 		// Past its bound, a key keeps its later rows too: neither
 		// pruneLater nor a later write takes back a row the lap kept. A
 		// key without a bound waits for the next lap.
-		b := p.bounds[key]
+		b := p.bounds[string(rows.ColumnRawText(1))]
 		chosen := b != nil && !b.kept && seq <= b.seq
 		switch {
 		case chosen && inRun:
@@ -186,7 +193,10 @@ func (p *pruneLaps) choose(rows *sqlite3.Stmt, limit int) (through int64, err er
 		}
 		inRun = chosen
 		if chosen {
-			p.lost[key] = p.lost[key].with(lostRow{op: op, ts: rows.ColumnInt64(2), seq: seq})
+			if b.lost.op == 0 {
+				p.losers = append(p.losers, b)
+			}
+			b.lost = b.lost.with(lostRow{op: op, ts: rows.ColumnInt64(2), seq: seq})
 		}
 		if n++; n == limit {
 			through = op
@@ -211,6 +221,7 @@ func (p *pruneLaps) endLap() {
 		if b := p.bounds[key]; b != nil {
 			*b = b.raise(bound)
 		} else {
+			bound.key = key
 			p.bounds[key] = &bound
 		}
 	}
@@ -234,12 +245,13 @@ func (w *Writer) deleteChosen(t *writeTable) error {
 			return dbError(err)
 		}
 	}
-	for key, r := range t.laps.lost {
-		if err := t.noteLost(key, r); err != nil {
+	for _, b := range t.laps.losers {
+		if err := t.noteLost(b.key, b.lost); err != nil {
 			return err
 		}
+		b.lost = lostRow{}
 	}
-	t.laps.runs, t.laps.lost = nil, nil // a large chunk's are not kept for the writer's life
+	t.laps.runs, t.laps.losers = nil, nil // a large chunk's are not kept for the writer's life
 	return nil
 }
 

@@ -53,7 +53,7 @@ func TestLaps_ABoundMovesWithItsChainAndNoFurther(t *testing.T) {
 	var p pruneLaps
 	p.pruneLater("k", hop{op: 500, seq: 40})
 	p.appended("k", 200, keep)
-	if b := p.bounds["k"]; b == nil || *b != (lapBound{op: 500, seq: 200 - keep}) {
+	if b := p.bounds["k"]; b == nil || *b != (lapBound{key: "k", op: 500, seq: 200 - keep}) {
 		t.Fatalf("bound after seq 200: %+v, want op 500, seq %d", b, 200-keep)
 	}
 	p.lapping, p.bounds["k"].kept = true, true
