@@ -36,7 +36,8 @@ type pruneLaps struct {
 	owed    int   // history rows appended since the last chunk, or since no key waited: set its size
 
 	// What a chunk deletes: its rows, as runs of neighbours in op order,
-	// and the bounds of the keys that lose some (each holds what).
+	// and the bounds of the keys that lose rows (each holds what its key
+	// loses).
 	runs   []opRun
 	losers []*lapBound
 }
@@ -168,7 +169,7 @@ func (w *Writer) pruneChunk(t *writeTable) error {
 // choose picks, in op order, which of the next rows (up to limit) of the
 // lap go, and returns the op it got to.
 func (p *pruneLaps) choose(rows *sqlite3.Stmt, limit int) (through int64, err error) {
-	for _, b := range p.losers { // of a chunk an error cut short
+	for _, b := range p.losers { // left by a chunk that an error cut short
 		b.lost = lostRow{}
 	}
 	p.runs, p.losers = nil, nil
