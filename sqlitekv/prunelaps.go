@@ -168,11 +168,10 @@ func (w *Writer) pruneChunk(t *writeTable) error {
 
 // choose picks, in op order, which of the next rows (up to limit) of the
 // lap go, and returns the op it got to.
+//
+// It starts from no runs and no losers: deleteChosen leaves none, and an
+// error in a chunk fails its group, whose abandon drops the table's laps.
 func (p *pruneLaps) choose(rows *sqlite3.Stmt, limit int) (through int64, err error) {
-	for _, b := range p.losers { // left by a chunk that an error cut short
-		b.lost = lostRow{}
-	}
-	p.runs, p.losers = nil, nil
 	if err := bindAll(rows, p.cursor, p.end, limit); err != nil {
 		return 0, dbError(err)
 	}
