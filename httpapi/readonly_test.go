@@ -141,6 +141,52 @@ func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
 	})
 }
 
+// A database made read-only while kvd has it open (chattr +i here; a
+// mode that forbids kvd's user to write it would do the same) stops
+// taking writes at once, as if it had been read-only when opened: the
+// next write finds it before its commit, saves nothing and asks for a
+// retry (503), which opens the file afresh, read-only (403). What was
+// written before stays readable, and the file writable again takes
+// writes again. Its -wal made read-only stops the writes alike, but
+// SQLite reads a -wal only if it may write it, so until the -wal is
+// writable again reads are refused too, saying so. (kvd went on writing
+// the -wal of a read-only file until it closed it, and answered 500 to
+// writes once the -wal was read-only.)
+func TestReadOnly_AFileMadeReadOnlyWhileOpenStopsTakingWrites(t *testing.T) {
+	for _, side := range []string{"", "-wal"} {
+		t.Run("app.db"+side, func(t *testing.T) {
+			ts := newTestServer(t)
+			wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+			path := filepath.Join(ts.DataDir, "app.db"+side)
+			if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+				t.Skipf("cannot make the file immutable (%v: %s)", err, out)
+			}
+			t.Cleanup(func() { exec.Command("chattr", "-i", path).Run() })
+			r := ts.do(t, "PUT", kv("k", "db=app"), "w")
+			wantError(t, r, 503, "OVERLOADED")
+			if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "read-only") || !strings.Contains(msg, "nothing was saved") {
+				t.Fatalf("message: got %q, want it to say the file became read-only and nothing was saved", msg)
+			}
+			if side == "" {
+				readsServed(t, ts, "app", "read-only (operation not permitted)")
+			} else {
+				wantReadOnly(t, ts.do(t, "GET", kv("k", "db=app"), ""), "make its -wal writable")
+				wantReadOnly(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), "make its -wal writable")
+			}
+			if out, err := exec.Command("chattr", "-i", path).CombinedOutput(); err != nil {
+				t.Fatalf("chattr -i: %v %s", err, out)
+			}
+			if side == "" { // open read-only until a write finds it writable
+				wantError(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 503, "OVERLOADED")
+			}
+			wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 200)
+			if r := ts.do(t, "GET", kv("k", "db=app"), ""); string(r.Body) != "w" {
+				t.Fatalf("GET after the write: got %d %s, want w", r.Status, r.Body)
+			}
+		})
+	}
+}
+
 // immutableApp serves database app, holding k = v, closed and made
 // immutable (chattr +i) until the test ends; it skips where chattr
 // cannot.

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -39,6 +38,12 @@ import (
 // the folder was moved away and back. Such a write is reported as of
 // unknown outcome, never acknowledged and never "not saved".
 //
+// The look before each commit also tells when the file or its log was
+// made read-only (chattr +i, chmod): open files take writes whatever
+// their mode became, so kvd would otherwise go on writing a file frozen
+// under it. The write that finds it saves nothing and asks for a retry,
+// which opens the file read-only (readonly.go).
+//
 // A VFS whose files are not the OS's (a test's fault injection that does
 // not Unwrap) leaves nothing to compare: then nothing is checked. kvd's
 // own VFS always unwraps to the OS file.
@@ -57,6 +62,11 @@ var errReplacedWhileCommitting = Errorf(CodeDatabaseError, "The database file wa
 // the database is opened afresh for the retry.
 var errLogCut = Errorf(CodeOverloaded, "The database's log (-wal) was truncated while open, losing the writes since its last checkpoint: this request was not carried out; retry")
 
+// errMadeReadOnly refuses the write that found the database file (or its
+// log) made read-only while open, as kvd would have had it been so when
+// opened: the retry opens it afresh, read-only, and is answered 403.
+var errMadeReadOnly = Errorf(CodeOverloaded, "The database file was made read-only while open: nothing was saved; retry")
+
 // identityCheckInterval bounds how long reads may go on from a replaced
 // file on connections opened before the change.
 const identityCheckInterval = 100 * time.Millisecond
@@ -71,6 +81,12 @@ type fileIdentity struct {
 	replaced  atomic.Bool
 	logCut    atomic.Bool  // the log was truncated in place: close without checkpointing it
 	checkedAt atomic.Int64 // when reads last checked the path, Unix ns
+	// made read-only while open: the store closes, and the next request
+	// opens the file read-only (readonly.go)
+	madeReadOnly atomic.Bool
+	// The access the writer last found its file and log with, when it
+	// could write them: a change is when to ask whether it still can.
+	fileAccess, walAccess fileAccess
 }
 
 // identify records the file conn (the writer) opened, which must be the
@@ -83,16 +99,23 @@ func identify(conn *sqlite3.Conn, path string) (*fileIdentity, error) {
 	}
 	id := &fileIdentity{path: path, file: file, walPath: path + "-wal"}
 	id.checkedAt.Store(time.Now().UnixNano())
-	if file != nil && !names(path, file) {
+	if file == nil {
+		return id, nil
+	}
+	now, ok := lookUp(path)
+	if !ok || !now.is(file) {
 		return nil, id.fail()
 	}
+	id.fileAccess = now.access
 	return id, nil
 }
 
 // Replaced reports whether the store's file was found deleted or replaced,
-// or its log truncated (walbuffer.go):
-// the store then serves nothing more, and its owner should close it.
-func (s *Store) Replaced() bool { return s.id.replaced.Load() || s.id.logCut.Load() }
+// its log truncated (walbuffer.go) or either made read-only: the store
+// then should serve nothing more, and its owner should close it.
+func (s *Store) Replaced() bool {
+	return s.id.replaced.Load() || s.id.logCut.Load() || s.id.madeReadOnly.Load()
+}
 
 func (id *fileIdentity) fail() error {
 	id.replaced.Store(true)
@@ -116,23 +139,37 @@ func (id *fileIdentity) sameFile(conn *sqlite3.Conn) error {
 }
 
 // checkWriter checks, inside a write transaction, that the writer's
-// database file and its log are still the files their paths name.
-func (id *fileIdentity) checkWriter(writer *sqlite3.Conn) error {
+// database file and its log are still the files their paths name; and
+// before the commit, that kvd may still write them.
+func (id *fileIdentity) checkWriter(writer *sqlite3.Conn, beforeCommit bool) error {
 	if id.file == nil {
 		return nil
 	}
-	if id.replaced.Load() || !names(id.path, id.file) {
+	file, ok := lookUp(id.path)
+	if id.replaced.Load() || !ok || !file.is(id.file) {
 		return id.fail()
 	}
-	if id.wal == nil {
-		wal, err := openedFile(writer, sqlite3.FCNTL_JOURNAL_POINTER)
+	first := id.wal == nil
+	if first {
+		opened, err := openedFile(writer, sqlite3.FCNTL_JOURNAL_POINTER)
 		if err != nil {
 			return id.fail()
 		}
-		id.wal = wal
+		id.wal = opened
 	}
-	if !names(id.walPath, id.wal) {
+	wal, ok := lookUp(id.walPath)
+	if !ok || !wal.is(id.wal) {
 		return id.fail()
+	}
+	if first { // as SQLite opened it to write
+		id.walAccess = wal.access
+	}
+	if beforeCommit && (file.access != id.fileAccess || wal.access != id.walAccess) {
+		if !writable(id.path) {
+			id.madeReadOnly.Store(true)
+			return errMadeReadOnly
+		}
+		id.fileAccess, id.walAccess = file.access, wal.access
 	}
 	return nil
 }
@@ -229,11 +266,8 @@ func (id *fileIdentity) removeOldLog() {
 // path that cannot be looked at does not name it: nothing can be
 // acknowledged that kvd cannot vouch for.
 func names(path string, file fs.FileInfo) bool {
-	want, ok := file.Sys().(*syscall.Stat_t)
-	if !ok {
-		return false
-	}
-	return isInode(path, uint64(want.Dev), uint64(want.Ino))
+	now, ok := lookUp(path)
+	return ok && now.is(file)
 }
 
 // openedFile is what the file of conn's database (FCNTL_FILE_POINTER) or

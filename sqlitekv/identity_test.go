@@ -65,13 +65,13 @@ func TestWriter_CommitToADeletedFileFails(t *testing.T) {
 
 // BenchmarkFileIdentity_CheckWriter is what each group commit adds, twice,
 // to make sure it goes to the file the path names: a stat of each file's
-// inode (isInode).
+// inode (lookUp).
 func BenchmarkFileIdentity_CheckWriter(b *testing.B) {
 	s, _ := mustOpenStore(b, Options{})
 	put(b, s, "k", "v")
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := s.id.checkWriter(s.writer.conn); err != nil {
+		if err := s.id.checkWriter(s.writer.conn, true); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,7 +3,6 @@ package sqlitekv
 import (
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -11,7 +10,7 @@ import (
 // The identity check after each commit must leave the WAL's times unseen:
 // seen, they make the WAL's next write dirty its inode, and on ext4 every
 // fsync of the WAL then waits for one more disk write (inode_linux.go).
-func TestIsInode_LeavesTheNextWriteItsCoarseTime(t *testing.T) {
+func TestLookUp_LeavesTheNextWriteItsCoarseTime(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db-wal")
 	f, err := os.Create(path)
 	if err != nil {
@@ -22,8 +21,6 @@ func TestIsInode_LeavesTheNextWriteItsCoarseTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := fi.Sys().(*syscall.Stat_t)
-	dev, ino := uint64(st.Dev), uint64(st.Ino)
 
 	// finelyTimed counts, of 20 writes each made just after look, those
 	// that took a time of their own: not earlier than the look. Each round
@@ -54,12 +51,12 @@ func TestIsInode_LeavesTheNextWriteItsCoarseTime(t *testing.T) {
 		}
 		return n
 	}
-	if n := finelyTimed(func() bool { return lstatIsInode(path, dev, ino) }); n < 20 {
+	if n := finelyTimed(func() bool { now, ok := lstatInode(path); return ok && now.is(fi) }); n < 20 {
 		t.Skipf("after an lstat, %d of 20 writes took a fine time: this kernel or file system (%s) does not time writes by whether their times were seen", n, path)
 	}
 	// A clock tick between the look and its write gives that write a new
 	// time too, so a few may; most must not.
-	if n := finelyTimed(func() bool { return isInode(path, dev, ino) }); n > 10 {
-		t.Errorf("after isInode, %d of 20 writes took a fine time, as after an lstat: it marks the file's times seen", n)
+	if n := finelyTimed(func() bool { now, ok := lookUp(path); return ok && now.is(fi) }); n > 10 {
+		t.Errorf("after lookUp, %d of 20 writes took a fine time, as after an lstat: it marks the file's times seen", n)
 	}
 }

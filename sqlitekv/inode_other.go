@@ -2,6 +2,5 @@
 
 package sqlitekv
 
-// isInode reports whether path, its last element not followed, is inode
-// ino on device dev.
-func isInode(path string, dev, ino uint64) bool { return lstatIsInode(path, dev, ino) }
+// lookUp looks at what path names, its last element not followed.
+func lookUp(path string) (inode, bool) { return lstatInode(path) }

@@ -28,9 +28,10 @@ import (
 // (the same folder mounted writable): reads are then as of the open,
 // until the file is found replaced.
 
-// readOnlyCause says why a read-write open that failed with err could not
-// write the database ("" when it failed for another reason).
-func readOnlyCause(err error) string {
+// readOnlyCause says why a read-write open of the database at path that
+// failed with err could not write it ("" when it failed for another
+// reason).
+func readOnlyCause(path string, err error) string {
 	var errno syscall.Errno
 	switch {
 	case err == nil:
@@ -39,6 +40,10 @@ func readOnlyCause(err error) string {
 		return errno.Error()
 	case errors.Is(err, sqlite3.READONLY):
 		return "it cannot be written"
+	case errors.Is(err, sqlite3.CANTOPEN) && isRegular(path):
+		// A side file SQLite could not open to write (an immutable
+		// -wal), whose errno the driver does not keep.
+		return cannotWrite(path)
 	}
 	return ""
 }
@@ -61,6 +66,8 @@ func openReadOnly(path string, opts Options, why string, cause error) (*Store, e
 		conn, err = s.probe()
 	}
 	switch {
+	case err != nil && walHoldsFrames(path) && unix.Access(path+"-wal", unix.W_OK) != nil:
+		return nil, &Error{Code: CodeReadOnly, Cause: err, Message: "Database file is read-only (" + why + ") and its -wal holds writes, which SQLite reads only from a -wal it may write: make its -wal writable"}
 	case err != nil && walHoldsFrames(path):
 		return nil, &Error{Code: CodeReadOnly, Cause: err, Message: "Database file is read-only (" + why + ") and its -wal holds writes not yet in it, which cannot be read without writing the shared memory (-shm) beside it: make its folder writable"}
 	case err != nil:
@@ -130,25 +137,32 @@ func (s *Store) ReadOnly() error {
 	if s.readOnly == "" {
 		return nil
 	}
-	if writableAgain(s.path) {
+	if writable(s.path) {
 		s.id.replaced.Store(true)
 		return Errorf(CodeOverloaded, "The database file has become writable since kvd opened it read-only: it is opened afresh; retry")
 	}
 	return Errorf(CodeReadOnly, "Database file is read-only (%s): kvd serves its reads and refuses writes", s.readOnly)
 }
 
-// writableAgain reports whether kvd may now write the database at path:
+// writable reports whether kvd may write the database at path:
 // its folder, its file and the side files there are, none immutable, on
 // a read-only mount or of a mode that forbids it. (A side file kvd still
 // could not write would have it reopen the file read-only at every write.)
-func writableAgain(path string) bool {
-	if unix.Access(filepath.Dir(path), unix.W_OK) != nil || unix.Access(path, unix.W_OK) != nil {
-		return false
+func writable(path string) bool { return cannotWrite(path) == "" }
+
+// cannotWrite says which of the database's folder, file and side files
+// kvd may not write, and why ("" when it may write them all).
+func cannotWrite(path string) string {
+	if err := unix.Access(filepath.Dir(path), unix.W_OK); err != nil {
+		return "its folder: " + err.Error()
+	}
+	if err := unix.Access(path, unix.W_OK); err != nil {
+		return err.Error()
 	}
 	for _, side := range []string{"-wal", "-shm"} {
 		if err := unix.Access(path+side, unix.W_OK); err != nil && !errors.Is(err, unix.ENOENT) {
-			return false
+			return "its " + side + ": " + err.Error()
 		}
 	}
-	return true
+	return ""
 }

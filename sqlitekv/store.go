@@ -140,7 +140,7 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 	if err != nil && made && isRegular(path) {
 		RemoveDatabase(path) // a failed open leaves nothing behind, as far as it can
 	}
-	switch why := readOnlyCause(err); {
+	switch why := readOnlyCause(path, err); {
 	case why != "" && made:
 		err = &Error{Code: CodeReadOnly, Cause: err, Message: "Database cannot be created: its folder is read-only (" + why + ")"}
 	case why != "" && isRegular(path):

@@ -213,7 +213,7 @@ func (w *Writer) Commit() error {
 	// Into the file the path names? If not, nothing is committed: the
 	// group's writes fail, and no file of it is put in place (directory
 	// mode).
-	if err := w.id.checkWriter(w.conn); err != nil {
+	if err := w.id.checkWriter(w.conn, true); err != nil {
 		w.abandon()
 		return err
 	}
@@ -227,7 +227,7 @@ func (w *Writer) Commit() error {
 	}
 	// Still so after the sync? If not, the path changed just now, and
 	// the group is in the old file's log (see identity.go).
-	if err := w.id.checkWriter(w.conn); err != nil {
+	if err := w.id.checkWriter(w.conn, false); err != nil {
 		if w.mirror != nil {
 			w.mirror.discard()
 		}
