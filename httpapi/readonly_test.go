@@ -59,9 +59,10 @@ func readsServed(t *testing.T, ts *testServer, db, why string) {
 // as immutable: SQLite cannot make its shared memory there), and a file
 // with the immutable attribute in a writable folder (read as usual). A
 // new database cannot be made on the read-only mount, nor a backup's
-// copy beside a database there (403 too). Where a -wal holds writes not
-// yet in the file, reading the file alone would serve older values: that
-// is refused, READ_ONLY, saying so. Directory mode on a read-only mount
+// copy beside a database there (403 too). A -wal that holds writes not
+// yet in the file is read with the -shm beside it (copy); with none
+// (bare), reading the file alone would serve older values: that is
+// refused, READ_ONLY, saying so. Directory mode on a read-only mount
 // serves its files, and refuses writes and rescans (they write the
 // cache). (kvd answered 500 "Database file cannot be written or opened"
 // to every request before.)
@@ -76,6 +77,9 @@ func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			copyFile(t, filepath.Join(dir, "walled.db"+suffix), filepath.Join(dir, "copy.db"+suffix))
 		}
+		for _, suffix := range []string{"", "-wal"} {
+			copyFile(t, filepath.Join(dir, "walled.db"+suffix), filepath.Join(dir, "bare.db"+suffix))
+		}
 		ts.Registry.CloseDB(filepath.Join(dir, "app.db")) // checkpointed: all in the file, no -wal
 		ts.Registry.CloseDB(filepath.Join(dir, "walled.db"))
 		if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
@@ -86,7 +90,8 @@ func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
 		readsServed(t, ts, "app", "read-only file system")
 		wantReadOnly(t, ts.do(t, "PUT", kv("k", "db=fresh&create_db_if_missing=true"), "v"), "read-only file system")
 		wantReadOnly(t, ts.do(t, "GET", "/api/v1/sqlite/db/backup?db=app", ""), "read-only")
-		wantReadOnly(t, ts.do(t, "GET", kv("k", "db=copy"), ""), "-wal")
+		readsServed(t, ts, "copy", "read-only file system")
+		wantReadOnly(t, ts.do(t, "GET", kv("k", "db=bare"), ""), "-wal")
 	})
 	t.Run("directory mode on a read-only mount", func(t *testing.T) {
 		dir := smallDisk(t, "size=4m")
@@ -147,11 +152,10 @@ func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
 // next write finds it before its commit, saves nothing and asks for a
 // retry (503), which opens the file afresh, read-only (403). What was
 // written before stays readable, and the file writable again takes
-// writes again. Its -wal made read-only stops the writes alike, but
-// SQLite reads a -wal only if it may write it, so until the -wal is
-// writable again reads are refused too, saying so. (kvd went on writing
-// the -wal of a read-only file until it closed it, and answered 500 to
-// writes once the -wal was read-only.)
+// writes again. So for its -wal made read-only, which kvd then reads
+// read-only. (kvd went on writing the -wal of a read-only file until it
+// closed it; a -wal made read-only failed writes with a 500, and the
+// database could not even be read once closed.)
 func TestReadOnly_AFileMadeReadOnlyWhileOpenStopsTakingWrites(t *testing.T) {
 	for _, side := range []string{"", "-wal"} {
 		t.Run("app.db"+side, func(t *testing.T) {
@@ -167,18 +171,12 @@ func TestReadOnly_AFileMadeReadOnlyWhileOpenStopsTakingWrites(t *testing.T) {
 			if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "read-only") || !strings.Contains(msg, "nothing was saved") {
 				t.Fatalf("message: got %q, want it to say the file became read-only and nothing was saved", msg)
 			}
-			if side == "" {
-				readsServed(t, ts, "app", "read-only (operation not permitted)")
-			} else {
-				wantReadOnly(t, ts.do(t, "GET", kv("k", "db=app"), ""), "make its -wal writable")
-				wantReadOnly(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), "make its -wal writable")
-			}
+			readsServed(t, ts, "app", map[string]string{"": "read-only (operation not permitted)", "-wal": "read-only (its -wal: operation not permitted)"}[side])
 			if out, err := exec.Command("chattr", "-i", path).CombinedOutput(); err != nil {
 				t.Fatalf("chattr -i: %v %s", err, out)
 			}
-			if side == "" { // open read-only until a write finds it writable
-				wantError(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 503, "OVERLOADED")
-			}
+			// Open read-only until a write finds it writable.
+			wantError(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 503, "OVERLOADED")
 			wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 200)
 			if r := ts.do(t, "GET", kv("k", "db=app"), ""); string(r.Body) != "w" {
 				t.Fatalf("GET after the write: got %d %s, want w", r.Status, r.Body)

@@ -9,12 +9,13 @@ import (
 // Hooks for the power-cut test (package sqlitekv_test, which drives the
 // actors): they put a simulated disk under kvd's own VFS layers.
 
-// UnderVFS registers base as name, and kvd's WAL buffering on top of it,
-// so that stores opened with OnVFS(opts, name) reach their files through
-// the writer's buffered WAL and then base.
+// UnderVFS registers base as name, and kvd's WAL buffering and read VFS
+// on top of it, so that stores opened with OnVFS(opts, name) reach their
+// files through the writer's buffered WAL or the readers' VFS, then base.
 func UnderVFS(name string, base vfs.VFSFilename) {
 	vfs.Register(name, base)
 	registerWALBuffering(name, base)
+	registerReadVFS(name, base)
 }
 
 // OnVFS returns opts with every connection opened through the VFS name.

@@ -17,9 +17,12 @@ import (
 // file, not even an expiry or a checkpoint.
 //
 // A read-only connection in WAL mode uses the shared memory (-shm) beside
-// the file, which SQLite creates where the folder is writable. On a
-// read-only folder it cannot, and the one way left to read is to open the
-// file as immutable: SQLite then takes no locks and ignores any -wal.
+// the file, which SQLite creates where the folder is writable. One that is
+// there already but that kvd may not write still serves: SQLite then
+// reads the -wal into an index of its own (a -wal kvd may not write is
+// opened read-only, readvfs.go). With none on a read-only folder, the one
+// way left to read is to open the file as immutable: SQLite then takes no
+// locks and ignores any -wal.
 // That is sound only while the file holds everything: so a -wal with
 // frames in it (writes not yet checkpointed into the file) refuses the
 // reads too (READ_ONLY, saying why), rather than serving values older than
@@ -66,10 +69,8 @@ func openReadOnly(path string, opts Options, why string, cause error) (*Store, e
 		conn, err = s.probe()
 	}
 	switch {
-	case err != nil && walHoldsFrames(path) && unix.Access(path+"-wal", unix.W_OK) != nil:
-		return nil, &Error{Code: CodeReadOnly, Cause: err, Message: "Database file is read-only (" + why + ") and its -wal holds writes, which SQLite reads only from a -wal it may write: make its -wal writable"}
 	case err != nil && walHoldsFrames(path):
-		return nil, &Error{Code: CodeReadOnly, Cause: err, Message: "Database file is read-only (" + why + ") and its -wal holds writes not yet in it, which cannot be read without writing the shared memory (-shm) beside it: make its folder writable"}
+		return nil, &Error{Code: CodeReadOnly, Cause: err, Message: "Database file is read-only (" + why + ") and its -wal holds writes not yet in it, which cannot be read without the shared memory (-shm) that SQLite makes beside it: make its folder writable"}
 	case err != nil:
 		return nil, cause
 	}
@@ -113,7 +114,7 @@ func (s *Store) readerName() (string, sqlite3.OpenFlag) {
 	if s.immutable {
 		return immutableURI(s.path, s.opts.vfs), sqlite3.OPEN_URI
 	}
-	return fileName(s.path, s.opts.vfs)
+	return fileURI(s.path, readVFSName(s.opts.vfs)), sqlite3.OPEN_URI
 }
 
 // immutableURI names the database at path for a read-only connection

@@ -89,9 +89,9 @@ func fileURI(path, vfsName string) string {
 	return u.String()
 }
 
-// fileName names the database at an absolute path for a connection other
-// than the writer: the bare path, unless a test put its files under
-// another VFS.
+// fileName names the database at an absolute path for the background
+// checkpointer: the bare path, unless a test put its files under another
+// VFS. (The writer's name is bufferedWALURI, the readers' readerName.)
 func fileName(path, vfsName string) (string, sqlite3.OpenFlag) {
 	if vfsName == "" {
 		return path, 0

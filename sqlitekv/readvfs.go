@@ -1,0 +1,52 @@
+package sqlitekv
+
+import (
+	"errors"
+	"io/fs"
+	"syscall"
+
+	"github.com/ncruces/go-sqlite3/vfs"
+)
+
+// Read connections reach their files through a VFS that opens a -wal
+// read-only when kvd may not write it (its mode, chattr +i). SQLite asks
+// to open a WAL read-write even for a read-only connection, and reads it
+// read-only when the VFS says it had to (wal.c, sqlite3WalOpen): SQLite's
+// own unix VFS retries a refused read-write open read-only; the Go one
+// kvd uses does not, and such a database could not be read at all.
+
+// The read VFS over the OS's files.
+const readVFS = "kvd-read"
+
+func init() {
+	registerReadVFS("", vfs.Find("os").(vfs.VFSFilename))
+}
+
+// registerReadVFS registers the read VFS over base, known as under (""
+// for the OS's; a test's simulated disk otherwise).
+func registerReadVFS(under string, base vfs.VFSFilename) {
+	vfs.Register(readVFSName(under), walReadOnlyFallback{base})
+}
+
+func readVFSName(under string) string {
+	if under == "" {
+		return readVFS
+	}
+	return readVFS + "-over-" + under
+}
+
+type walReadOnlyFallback struct{ vfs.VFSFilename }
+
+func (v walReadOnlyFallback) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
+	f, got, err := v.VFSFilename.OpenFilename(name, flags)
+	if err != nil && flags&vfs.OPEN_WAL != 0 && flags&vfs.OPEN_READWRITE != 0 && mayNotWrite(err) {
+		return v.VFSFilename.OpenFilename(name, flags&^(vfs.OPEN_READWRITE|vfs.OPEN_CREATE)|vfs.OPEN_READONLY)
+	}
+	return f, got, err
+}
+
+// mayNotWrite reports whether err refused a write for want of the right
+// to it: the file's mode, an immutable file, a read-only mount.
+func mayNotWrite(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)
+}
