@@ -239,13 +239,19 @@ func TestDatabaseFile_SymlinkSwappedInIsNeitherReadNorWritten(t *testing.T) {
 // made the name answer 500 for good.
 func TestDatabase_NameWhoseSideFilesDoNotFitIsRefusedAndLeavesNoFile(t *testing.T) {
 	ts := newTestServer(t)
-	for n := 248; n <= 255; n++ { // name.db of n bytes: name.db-journal over 255
+	// name.db of n bytes: name.db-journal over 255; past 255, no file
+	// can even be so named. Each says why.
+	for _, n := range []int{248, 251, 252, 255, 256, 300} {
 		name := strings.Repeat("n", n-len(".db"))
 		for range 2 {
 			r := ts.do(t, "PUT", kv("k", "create_db_if_missing=true&db="+name), "x")
 			wantError(t, r, 400, "INVALID_DB_PATH")
 		}
-		wantError(t, ts.do(t, "GET", kv("k", "db="+name+".db"), ""), 400, "INVALID_DB_PATH")
+		r := ts.do(t, "GET", kv("k", "db="+name+".db"), "")
+		wantError(t, r, 400, "INVALID_DB_PATH")
+		if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, fmt.Sprintf("name is too long: %d bytes, at most 247", n)) {
+			t.Fatalf("name of %d bytes: message %q, want it to say the name is too long", n, msg)
+		}
 	}
 	if left, _ := os.ReadDir(ts.DataDir); len(left) != 0 {
 		t.Fatalf("files left by refused databases: %d, first %q", len(left), left[0].Name())

@@ -140,6 +140,10 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 	if !r.allowAny && !r.inside(real) {
 		return Location{}, errInvalidDBPath
 	}
+	if len(filepath.Base(real)) > maxNameBytes {
+		// No file can be so named: say why, not that it cannot be looked at.
+		return Location{}, checkSideFilesFit(filepath.Base(real))
+	}
 	loc, err := inspect(real)
 	if err == nil && loc.Kind != PathDir {
 		err = checkSideFilesFit(filepath.Base(real))

@@ -259,7 +259,7 @@ func extend(node []byte, kind jsonparser.ValueType, rest JSONPath, value []byte)
 		}
 		return insertBefore(node, ']', "", child), nil
 	}
-	return nil, Errorf(CodeInvalidParameters, "JSON path segment %s does not fit a %s", seg, kindName(kind))
+	return nil, Errorf(CodeInvalidParameters, "JSON path segment %s does not fit %s", seg, kindName(kind))
 }
 
 // build makes the value for a path that does not exist yet: objects for
@@ -297,11 +297,11 @@ func insertBefore(node []byte, closer byte, prefix string, child []byte) []byte 
 func kindName(kind jsonparser.ValueType) string {
 	switch kind {
 	case jsonparser.Object:
-		return "object"
+		return "an object"
 	case jsonparser.Array:
-		return "array"
+		return "an array"
 	}
-	return "scalar value"
+	return "a scalar value"
 }
 
 // jsonIncr adds delta to the integer at p (a missing field or null counts
