@@ -185,6 +185,33 @@ func TestReadOnly_AFileMadeReadOnlyWhileOpenStopsTakingWrites(t *testing.T) {
 	}
 }
 
+// Changes that leave kvd able to write a database's file and -wal stop
+// no write: a mode that still lets kvd write the file, and its folder
+// made immutable, which leaves the open files writable, and a reopen
+// read-write (its -wal and -shm already there): refusing them would have
+// every write reopen the file read-write, to be refused again.
+func TestReadOnly_ChangesThatLeaveTheFilesWritableStopNoWrite(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+	path := filepath.Join(ts.DataDir, "app.db")
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 200)
+	if out, err := exec.Command("chattr", "+i", ts.DataDir).CombinedOutput(); err != nil {
+		t.Skipf("cannot make the folder immutable (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", ts.DataDir).Run() })
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), "x"), 200)
+	ts.Registry.CloseDB(path) // its -wal and -shm stay: the folder keeps them
+	for _, v := range []string{"y", "z"} {
+		wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), v), 200)
+	}
+	if r := ts.do(t, "GET", kv("k", "db=app"), ""); string(r.Body) != "z" {
+		t.Fatalf("GET: got %d %s, want z", r.Status, r.Body)
+	}
+}
+
 // immutableApp serves database app, holding k = v, closed and made
 // immutable (chattr +i) until the test ends; it skips where chattr
 // cannot.

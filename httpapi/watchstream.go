@@ -86,9 +86,10 @@ func (k flushSink) send(b []byte) bool {
 // stream sends events until the client leaves, kvd stops, or a write to
 // the client stalls. Its answer has begun: failures end it, silently.
 //
-// A page of history (up to a mebibyte of values, more once rendered) waits
-// in memory for as long as its client does not read it, as a read's
-// answer does: so it holds its size of the answer memory while it is sent
+// What a stream sends at once (a page of history: up to a mebibyte of
+// values, more once rendered; or a burst of live writes) waits in memory
+// for as long as its client does not read it, as a read's answer does:
+// so it holds its size of the answer memory while it is sent
 // (answermemory.go), and is dropped once sent. Four hundred watchers that
 // read nothing held 1.8 GB before. When the answer memory is spent, the
 // stream ends with a comment saying why; the client reconnects with

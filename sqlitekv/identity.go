@@ -84,8 +84,8 @@ type fileIdentity struct {
 	// made read-only while open: the store closes, and the next request
 	// opens the file read-only (readonly.go)
 	madeReadOnly atomic.Bool
-	// The access the writer last found its file and log with, when it
-	// could write them: a change is when to ask whether it still can.
+	// The access of the writer's file and log when it opened them, or
+	// last found it could still write them: a change is when to ask.
 	fileAccess, walAccess fileAccess
 }
 
@@ -149,27 +149,36 @@ func (id *fileIdentity) checkWriter(writer *sqlite3.Conn, beforeCommit bool) err
 	if id.replaced.Load() || !ok || !file.is(id.file) {
 		return id.fail()
 	}
-	first := id.wal == nil
-	if first {
-		opened, err := openedFile(writer, sqlite3.FCNTL_JOURNAL_POINTER)
-		if err != nil {
-			return id.fail()
-		}
-		id.wal = opened
+	if id.wal == nil && id.noteLog(writer) != nil {
+		return id.fail()
 	}
 	wal, ok := lookUp(id.walPath)
 	if !ok || !wal.is(id.wal) {
 		return id.fail()
 	}
-	if first { // as SQLite opened it to write
-		id.walAccess = wal.access
-	}
 	if beforeCommit && (file.access != id.fileAccess || wal.access != id.walAccess) {
-		if !writable(id.path) {
+		// The file and its log alone: a folder or -shm kvd may not write
+		// stops neither the writes of an open store nor its reopening
+		// read-write, and a store made to close for them would reopen
+		// just so, to refuse again.
+		if !mayWrite(id.path) || !mayWrite(id.walPath) {
 			id.madeReadOnly.Store(true)
 			return errMadeReadOnly
 		}
 		id.fileAccess, id.walAccess = file.access, wal.access
+	}
+	return nil
+}
+
+// noteLog records the log the writer opened, and its access then.
+func (id *fileIdentity) noteLog(writer *sqlite3.Conn) error {
+	wal, err := openedFile(writer, sqlite3.FCNTL_JOURNAL_POINTER)
+	if err != nil {
+		return err
+	}
+	id.wal = wal
+	if now, ok := lookUp(id.walPath); ok && now.is(wal) {
+		id.walAccess = now.access
 	}
 	return nil
 }

@@ -12,8 +12,10 @@ type inode struct {
 	access   fileAccess
 }
 
-// fileAccess is what decides whether kvd may write a file: its mode and
-// owners and, on Linux, its immutable and append-only attributes.
+// fileAccess is what most often decides whether kvd may write a file:
+// its mode and owners and, on Linux, its immutable and append-only
+// attributes. (An ACL changed alone goes unseen, as does a remount: one
+// read-only waits for the open files to close anyway.)
 type fileAccess struct {
 	mode, uid, gid uint32
 	attrs          uint64

@@ -151,6 +151,12 @@ func (s *Store) ReadOnly() error {
 // could not write would have it reopen the file read-only at every write.)
 func writable(path string) bool { return cannotWrite(path) == "" }
 
+// mayWrite reports whether kvd may write the file at path, or make it.
+func mayWrite(path string) bool {
+	err := unix.Access(path, unix.W_OK)
+	return err == nil || errors.Is(err, unix.ENOENT)
+}
+
 // cannotWrite says which of the database's folder, file and side files
 // kvd may not write, and why ("" when it may write them all).
 func cannotWrite(path string) string {

@@ -206,7 +206,7 @@ func openStore(path string, create bool, opts Options) (*Store, error) {
 		s.writer.close()
 		return nil, err
 	}
-	s.id.wal, _ = openedFile(conn, sqlite3.FCNTL_JOURNAL_POINTER) // open by now; else the first commit looks
+	s.id.noteLog(conn) // open by now; else the first commit looks
 	// The WAL (and a new database file) now exist; the SQLite driver does
 	// not fsync their folder, so a power cut could lose their entries, and
 	// with them writes acknowledged as durable.
