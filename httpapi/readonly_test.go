@@ -118,17 +118,8 @@ func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
 	t.Run("immutable file", func(t *testing.T) {
 		ts, path := immutableApp(t)
 		readsServed(t, ts, "app", "operation not permitted")
-		// Writable again while reads keep it open: the next write is
-		// asked to retry, and the retry is served (it stayed 403 for as
-		// long as requests kept the database open).
-		if out, err := exec.Command("chattr", "-i", path).CombinedOutput(); err != nil {
-			t.Fatalf("chattr -i: %v %s", err, out)
-		}
-		wantError(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 503, "OVERLOADED")
-		wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 200)
-		if r := ts.do(t, "GET", kv("k", "db=app"), ""); string(r.Body) != "w" {
-			t.Fatalf("GET after the write: got %d %s, want w", r.Status, r.Body)
-		}
+		// It stayed 403 for as long as requests kept the database open.
+		writableAgain(t, ts, path)
 	})
 	t.Run("file writable again, a side file not", func(t *testing.T) {
 		ts, path := immutableApp(t)
@@ -172,15 +163,7 @@ func TestReadOnly_AFileMadeReadOnlyWhileOpenStopsTakingWrites(t *testing.T) {
 				t.Fatalf("message: got %q, want it to say the file became read-only and nothing was saved", msg)
 			}
 			readsServed(t, ts, "app", map[string]string{"": "read-only (operation not permitted)", "-wal": "read-only (its -wal: operation not permitted)"}[side])
-			if out, err := exec.Command("chattr", "-i", path).CombinedOutput(); err != nil {
-				t.Fatalf("chattr -i: %v %s", err, out)
-			}
-			// Open read-only until a write finds it writable.
-			wantError(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 503, "OVERLOADED")
-			wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 200)
-			if r := ts.do(t, "GET", kv("k", "db=app"), ""); string(r.Body) != "w" {
-				t.Fatalf("GET after the write: got %d %s, want w", r.Status, r.Body)
-			}
+			writableAgain(t, ts, path)
 		})
 	}
 }
@@ -209,6 +192,21 @@ func TestReadOnly_ChangesThatLeaveTheFilesWritableStopNoWrite(t *testing.T) {
 	}
 	if r := ts.do(t, "GET", kv("k", "db=app"), ""); string(r.Body) != "z" {
 		t.Fatalf("GET: got %d %s, want z", r.Status, r.Body)
+	}
+}
+
+// writableAgain makes path, of database app, writable again (chattr -i)
+// while kvd has the database open read-only: the next write is asked to
+// retry, and the retry is served.
+func writableAgain(t *testing.T, ts *testServer, path string) {
+	t.Helper()
+	if out, err := exec.Command("chattr", "-i", path).CombinedOutput(); err != nil {
+		t.Fatalf("chattr -i: %v %s", err, out)
+	}
+	wantError(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 503, "OVERLOADED")
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), "w"), 200)
+	if r := ts.do(t, "GET", kv("k", "db=app"), ""); string(r.Body) != "w" {
+		t.Fatalf("GET after the write: got %d %s, want w", r.Status, r.Body)
 	}
 }
 
