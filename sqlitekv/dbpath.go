@@ -140,13 +140,14 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 	if !r.allowAny && !r.inside(real) {
 		return Location{}, errInvalidDBPath
 	}
-	if len(filepath.Base(real)) > maxNameBytes {
+	base := filepath.Base(real)
+	if len(base) > maxNameBytes {
 		// No file can be so named: say why, not that it cannot be looked at.
-		return Location{}, checkSideFilesFit(filepath.Base(real))
+		return Location{}, checkSideFilesFit(base)
 	}
 	loc, err := inspect(real)
 	if err == nil && loc.Kind != PathDir {
-		err = checkSideFilesFit(filepath.Base(real))
+		err = checkSideFilesFit(base)
 	}
 	if err == nil && filepath.IsAbs(db) {
 		err = r.refuseInsideDirMode(loc)

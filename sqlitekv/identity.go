@@ -161,7 +161,7 @@ func (id *fileIdentity) checkWriter(writer *sqlite3.Conn, beforeCommit bool) err
 		// stops neither the writes of an open store nor its reopening
 		// read-write, and a store made to close for them would reopen
 		// just so, to refuse again.
-		if !mayWrite(id.path) || !mayWrite(id.walPath) {
+		if writeRefused(id.path) != nil || writeRefused(id.walPath) != nil {
 			id.madeReadOnly.Store(true)
 			return errMadeReadOnly
 		}

@@ -114,7 +114,7 @@ func (s *Store) readerName() (string, sqlite3.OpenFlag) {
 	if s.immutable {
 		return immutableURI(s.path, s.opts.vfs), sqlite3.OPEN_URI
 	}
-	return fileURI(s.path, readVFSName(s.opts.vfs)), sqlite3.OPEN_URI
+	return fileURI(s.path, vfsOver(readVFS, s.opts.vfs)), sqlite3.OPEN_URI
 }
 
 // immutableURI names the database at path for a read-only connection
@@ -151,10 +151,13 @@ func (s *Store) ReadOnly() error {
 // could not write would have it reopen the file read-only at every write.)
 func writable(path string) bool { return cannotWrite(path) == "" }
 
-// mayWrite reports whether kvd may write the file at path, or make it.
-func mayWrite(path string) bool {
-	err := unix.Access(path, unix.W_OK)
-	return err == nil || errors.Is(err, unix.ENOENT)
+// writeRefused is why kvd may not write the file at path, nil when it may
+// (or may make it: a file not there refuses nothing).
+func writeRefused(path string) error {
+	if err := unix.Access(path, unix.W_OK); !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	return nil
 }
 
 // cannotWrite says which of the database's folder, file and side files
@@ -167,7 +170,7 @@ func cannotWrite(path string) string {
 		return err.Error()
 	}
 	for _, side := range []string{"-wal", "-shm"} {
-		if err := unix.Access(path+side, unix.W_OK); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := writeRefused(path + side); err != nil {
 			return "its " + side + ": " + err.Error()
 		}
 	}

@@ -25,14 +25,7 @@ func init() {
 // registerReadVFS registers the read VFS over base, known as under (""
 // for the OS's; a test's simulated disk otherwise).
 func registerReadVFS(under string, base vfs.VFSFilename) {
-	vfs.Register(readVFSName(under), walReadOnlyFallback{base})
-}
-
-func readVFSName(under string) string {
-	if under == "" {
-		return readVFS
-	}
-	return readVFS + "-over-" + under
+	vfs.Register(vfsOver(readVFS, under), walReadOnlyFallback{base})
 }
 
 type walReadOnlyFallback struct{ vfs.VFSFilename }

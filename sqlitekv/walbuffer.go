@@ -71,11 +71,15 @@ func registerWALBuffering(under string, base vfs.VFSFilename) {
 	}
 }
 
-func walBufferVFSName(mode SyncMode, under string) string {
+func walBufferVFSName(mode SyncMode, under string) string { return vfsOver(walBufferVFS[mode], under) }
+
+// vfsOver is the name of kvd's VFS layer name over the VFS under ("" for
+// the OS's: then the layer's own name).
+func vfsOver(name, under string) string {
 	if under == "" {
-		return walBufferVFS[mode]
+		return name
 	}
-	return walBufferVFS[mode] + "-over-" + under
+	return name + "-over-" + under
 }
 
 // bufferedWALURI names the database at an absolute path for the writer of
