@@ -296,7 +296,7 @@ func apiResponses(op apiOp) obj {
 		ok["content"] = obj{"application/json": obj{"schema": obj{"type": "object"}}}
 	case "Watch":
 		ok["content"] = obj{"text/event-stream": obj{"schema": obj{"type": "string",
-			"description": "One event per committed write, in op_number order: `id:` its op number, `event:` its op (or `gap`), `data:` one JSON line as an item of Watch.events. A comment line at least every 15 s."}},
+			"description": "One event per committed write, in op_number order: `id:` its op number, `event:` its op (or `gap`), `data:` one JSON line as an item of Watch.events. A comment line at least every 15 s. A stream kvd ends because its database closed, history could not be read, or too many large answers wait for their clients, ends with a comment saying why: reconnect with Last-Event-ID."}},
 			"application/json": obj{"schema": ref(op.ok)}}
 	default:
 		ok["content"] = obj{"application/json": obj{"schema": ref(op.ok)}}
