@@ -69,6 +69,9 @@ func (a *dbActor) Receive(ctx actor.Context) {
 // apply runs one write inside the open group, opening the group (and
 // scheduling its commit) if this is its first write.
 func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
+	if l, ok := m.op.(leaver); ok {
+		l.leftMailbox(a) // before a failed Begin can refuse it unrun
+	}
 	if len(a.pending) == 0 {
 		a.watched = a.db.hub.Active()
 		a.w.WatchChanges(a.watched)
@@ -117,7 +120,9 @@ func (a *dbActor) flush() {
 	}
 	start := time.Now()
 	err := a.w.Commit()
-	a.db.reg.cfg.Hooks.committed(len(a.pending), time.Since(start))
+	if a.w.Committed() {
+		a.db.reg.cfg.Hooks.committed(len(a.pending), time.Since(start))
+	}
 	a.publish()
 	if err != nil {
 		a.log.Error("group commit failed", "db", a.db.path, "writes", len(a.pending), "err", err)

@@ -2,6 +2,7 @@ package actors_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -229,5 +230,118 @@ func TestSweep_CountsOnlyWhatCommitted(t *testing.T) {
 	}
 	if n := expired.Load(); n != 2 {
 		t.Fatalf("expired keys counted: %d, want 2", n)
+	}
+}
+
+// A sweep that its group's Begin refused (another program held the write
+// lock past the busy timeout) must not stop later ones: expiry and age
+// pruning would end for as long as the database stays open.
+func TestSweep_ResumesAfterABeginThatFailed(t *testing.T) {
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clock atomic.Int64
+	clock.Store(time.Unix(1_700_000_000, 0).UnixNano())
+	var expired atomic.Int64
+	reg := actors.NewRegistry(actors.Config{
+		Resolver:      resolver,
+		SweepInterval: 20 * time.Millisecond,
+		Store:         sqlitekv.Options{Sync: sqlitekv.SyncNormal, Now: func() time.Time { return time.Unix(0, clock.Load()) }},
+		Hooks:         actors.Hooks{Swept: func(r sqlitekv.SweepResult) { expired.Add(int64(r.Expired)) }},
+	})
+	defer reg.Close()
+	ctx := context.Background()
+	db, err := reg.Open(ctx, "app", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	if _, err := db.Put(ctx, sqlitekv.PutRequest{Table: "kv_store", Key: "k", Value: []byte("v"), TTL: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sqlite3.Open(db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Exec("BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * time.Second) // a ticked sweep waits out the 5 s busy timeout in Begin
+	if err := other.Exec("ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(int64(2 * time.Second)) // k has expired
+	for deadline := time.Now().Add(2 * time.Second); expired.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := expired.Load(); n != 1 {
+		t.Errorf("keys the sweeps expired once the lock was free: %d, want 1", n)
+	}
+}
+
+// kvd_group_commit_writes counts writes that committed: a group whose
+// commit was refused (here by the cluster's fence) is not among them.
+func TestGroupCommit_CountsOnlyGroupsThatCommitted(t *testing.T) {
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fenced atomic.Bool
+	var committed atomic.Int64
+	reg := actors.NewRegistry(actors.Config{
+		Resolver: resolver,
+		Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal, Fence: func(string) error {
+			if fenced.Load() {
+				return errors.New("the lease ran out")
+			}
+			return nil
+		}},
+		Hooks: actors.Hooks{Committed: func(n int, _ time.Duration) { committed.Add(int64(n)) }},
+	})
+	defer reg.Close()
+	ctx := context.Background()
+	db, err := reg.Open(ctx, "app", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	put := func() error {
+		_, err := db.Put(ctx, sqlitekv.PutRequest{Table: "kv_store", Key: "k", Value: []byte("v")})
+		return err
+	}
+	if err := put(); err != nil || committed.Load() != 1 {
+		t.Fatalf("put: %v, %d writes counted; want nil, 1", err, committed.Load())
+	}
+	fenced.Store(true)
+	if err := put(); err == nil {
+		t.Fatal("a put past the fence succeeded")
+	}
+	if n := committed.Load(); n != 1 {
+		t.Errorf("writes counted as committed after a refused commit: %d, want 1", n)
+	}
+}
+
+// A request whose database closes under its lease (CloseDB: a cluster's
+// hand-over) is told to retry, a read as much as a write; never a 500.
+func TestLease_ARequestOnADatabaseClosedUnderItIsToldToRetry(t *testing.T) {
+	reg := newTestRegistry(t, sqlitekv.SyncNormal, actors.Hooks{})
+	ctx := context.Background()
+	db, err := reg.Open(ctx, "app", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	if _, err := db.Put(ctx, sqlitekv.PutRequest{Table: "kv_store", Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	reg.CloseDB(db.Path())
+	_, werr := db.Put(ctx, sqlitekv.PutRequest{Table: "kv_store", Key: "k", Value: []byte("w")})
+	_, rerr := db.Get(ctx, sqlitekv.GetRequest{Table: "kv_store", Key: "k"})
+	for what, err := range map[string]error{"write": werr, "read": rerr} {
+		if sqlitekv.CodeOf(err) != sqlitekv.CodeOverloaded {
+			t.Errorf("%s on a closed lease: %v, want OVERLOADED", what, err)
+		}
 	}
 }

@@ -241,7 +241,7 @@ func call[R any](ctx context.Context, d *DB, op operation[R]) (R, error) {
 	}()
 	if !d.send(m) {
 		d.queued.Add(-1)
-		return zero, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database is closing; retry shortly")
+		return zero, sqlitekv.ErrClosing()
 	}
 	// Once queued, a write is applied whether or not its client is still
 	// there, so the caller waits for it even when ctx ends: the request's

@@ -38,6 +38,16 @@ type typed[R any] struct{ op operation[R] }
 func (t typed[R]) run(a *dbActor) (any, error) { return t.op.apply(a) }
 func (t typed[R]) touches() (string, []string) { return t.op.touches() }
 
+// leaver is an operation that must know when the actor takes it from the
+// mailbox, whether or not it then runs.
+type leaver interface{ leftMailbox(a *dbActor) }
+
+func (t typed[R]) leftMailbox(a *dbActor) {
+	if l, ok := t.op.(leaver); ok {
+		l.leftMailbox(a)
+	}
+}
+
 // none is the result of a write that answers only with its error.
 type none = struct{}
 
@@ -153,8 +163,11 @@ func (o rebuildOp) touches() (string, []string)    { return o.table, nil }
 // that arrived meanwhile.
 type sweepOp struct{}
 
+// leftMailbox lets the ticker queue the next sweep: one that a failed
+// Begin refused must not stop sweeps for good.
+func (sweepOp) leftMailbox(a *dbActor) { a.db.sweepQueued.Store(false) }
+
 func (sweepOp) apply(a *dbActor) (sqlitekv.SweepResult, error) {
-	a.db.sweepQueued.Store(false)
 	res, err := a.w.Sweep()
 	if err == nil {
 		a.swept.Expired += res.Expired

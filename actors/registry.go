@@ -40,7 +40,7 @@ type Owner interface {
 
 // Hooks observe the actors for metrics; nil funcs are skipped.
 type Hooks struct {
-	Committed func(writes int, took time.Duration)
+	Committed func(writes int, took time.Duration) // a group that committed
 	Swept     func(sqlitekv.SweepResult)
 	Rescanned func() // a directory-mode table's folder was rescanned
 }
@@ -67,9 +67,10 @@ func (h Hooks) swept(r sqlitekv.SweepResult) {
 // owner on first use. Because the key is the resolved path, every spelling
 // of a database (app, ./app, /data/app.db) reaches the same actor.
 //
-// Open hands out a lease: the database is not closed (for the open limit or
-// for idleness) while any lease is held, so no request sees its database
-// vanish mid-way.
+// Open hands out a lease: the database is not closed for the open limit or
+// for idleness while any lease is held, so no request sees its database
+// vanish mid-way. Only CloseDB (a cluster's hand-over) and a file found
+// replaced close one under its leases; their requests are told to retry.
 type Registry struct {
 	cfg    Config
 	system *actor.ActorSystem

@@ -195,3 +195,24 @@ func TestCAS_ETagHeadersOnEveryKeyWrite(t *testing.T) {
 		t.Fatalf("n after refused batch and rollback: got %q, want 6", got)
 	}
 }
+
+// SPEC: a table that does not exist reads as a missing key, and If-Match
+// on a missing key is a failed precondition. So a delete, pop or rollback
+// with If-Match answers 412 whether or not the key's table exists.
+func TestCAS_IfMatchOnAKeyOfAMissingTableFails(t *testing.T) {
+	ts := newTestServer(t)
+	ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v") // kv_store exists, t does not
+	for _, c := range []struct{ method, path string }{
+		{"DELETE", kv("nope", "db=app")},
+		{"DELETE", kv("nope", "db=app&table=t")},
+		{"POST", kv("nope/pop", "db=app")},
+		{"POST", kv("nope/pop", "db=app&table=t")},
+		{"POST", kv("nope/rollback", "db=app")},
+		{"POST", kv("nope/rollback", "db=app&table=t")},
+	} {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			wantError(t, ts.do(t, c.method, c.path, "", "If-Match", `"1"`), 412, "CAS_KEY_MISSING")
+			wantError(t, ts.do(t, c.method, c.path, ""), 404, "KEY_NOT_FOUND")
+		})
+	}
+}

@@ -40,7 +40,7 @@ func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
 		return res, err
 	}
 	if t == nil {
-		return res, Errorf(CodeKeyNotFound, "Key not found")
+		return res, missingTable(req.Versions, "Key not found")
 	}
 	err = w.atomically(func() error {
 		cur, exists, err := w.loadForWrite(t, req.Key)

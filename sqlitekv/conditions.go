@@ -41,3 +41,13 @@ func (v Versions) check(cur Entry, exists bool) error {
 	}
 	return Errorf(CodeCASMismatch, "Compare-and-swap failed: current version does not match If-Match")
 }
+
+// missingTable answers a write to a key of a table that does not exist:
+// the key is missing there, so an If-Match fails first (412), as it would
+// in a table that exists, and otherwise the answer is notFound (404).
+func missingTable(v Versions, notFound string) error {
+	if err := v.check(Entry{}, false); err != nil {
+		return err
+	}
+	return &Error{Code: CodeKeyNotFound, Message: notFound}
+}

@@ -84,3 +84,24 @@ func TestFilesPerDatabase_IsWhatAnOpenDatabaseHolds(t *testing.T) {
 		}
 	}
 }
+
+// A reader opened while the store closes (a request took a slot just as
+// the store began to close) is closed again, statements and all: a
+// connection with statements open is one SQLite refuses to close.
+func TestFiles_AReaderOpenedAsTheStoreClosesHoldsNone(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "app.db"), true, Options{})
+	must(t, err)
+	must(t, s.Close())
+	before := openFiles(t)
+	for range 5 {
+		if r, err := s.openReader(); err == nil {
+			r.close()
+			t.Fatal("a reader opened on a closed store")
+		} else if CodeOf(err) != CodeOverloaded {
+			t.Errorf("reader on a closed store: %v, want OVERLOADED", err)
+		}
+	}
+	if after := openFiles(t); after != before {
+		t.Errorf("file descriptors after 5 refused readers: %d, want %d", after, before)
+	}
+}

@@ -161,7 +161,7 @@ func (w *Writer) Delete(req DeleteRequest) error {
 		return err
 	}
 	if t == nil {
-		return Errorf(CodeKeyNotFound, "Key not found")
+		return missingTable(req.Versions, "Key not found")
 	}
 	expired := false
 	err = w.checkedFirst(func() error {

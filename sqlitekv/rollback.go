@@ -24,7 +24,7 @@ func (w *Writer) RollbackKey(req RollbackKeyRequest) (restored *Entry, err error
 		return nil, err
 	}
 	if t == nil {
-		return nil, Errorf(CodeKeyNotFound, "Key has no history")
+		return nil, missingTable(req.Versions, "Key has no history")
 	}
 	err = w.atomically(func() error {
 		if req.Versions.Given() {

@@ -334,7 +334,7 @@ func (s *Store) acquireReader(ctx context.Context) (*reader, error) {
 		}
 		return r, err
 	case <-s.closed:
-		return nil, Errorf(CodeDatabaseError, "Database is closing")
+		return nil, ErrClosing()
 	case <-ctx.Done():
 		return nil, Cancelled(ctx.Err())
 	}
@@ -366,10 +366,14 @@ func (s *Store) openReader() (*reader, error) {
 	defer s.mu.Unlock()
 	select {
 	case <-s.closed:
-		conn.Close()
-		return nil, Errorf(CodeDatabaseError, "Database is closing")
+		r.close() // not conn.Close: SQLite keeps a connection with statements open
+		return nil, ErrClosing()
 	default:
 	}
 	s.all = append(s.all, r)
 	return r, nil
 }
+
+// ErrClosing answers a request whose database closed under its lease (a
+// cluster's hand-over, a file found replaced): its retry opens it again.
+func ErrClosing() error { return Errorf(CodeOverloaded, "Database is closing; retry shortly") }
