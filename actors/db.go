@@ -114,12 +114,8 @@ func (d *DB) BatchGet(ctx context.Context, table string, keys []string, budget s
 		return d.store.BatchGet(ctx, table, keys, budget)
 	}
 	found = map[string]sqlitekv.Entry{}
-	seen := map[string]bool{}
+	keys = sqlitekv.Distinct(keys)
 	for i, key := range keys {
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
 		e, stale, err := d.dir.Own(ctx, table, key)
 		d.followUp(table, key, stale, err)
 		var shown *sqlitekv.Entry
@@ -131,14 +127,7 @@ func (d *DB) BatchGet(ctx context.Context, table string, keys []string, budget s
 			return nil, nil, err
 		}
 		if !budget.Take(key, shown) {
-			rest = []string{key}
-			for _, k := range keys[i+1:] {
-				if !seen[k] {
-					seen[k] = true
-					rest = append(rest, k)
-				}
-			}
-			return found, rest, nil
+			return found, keys[i:], nil
 		}
 		if shown != nil {
 			found[key] = e

@@ -52,7 +52,7 @@ func (r *Registry) settleLocked(ctx context.Context, path string) error {
 		if r.closed {
 			return shuttingDown()
 		}
-		if db, ok := r.dbs[path]; ok && db.store.Replaced() {
+		if db, ok := r.dbs[path]; ok && db.store.MustReopen() {
 			r.evictLocked(db) // then open whatever the path names now
 		}
 		o, done := r.opening[path], r.closing[path]

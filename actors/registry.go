@@ -159,7 +159,7 @@ func (r *Registry) makeRoom() bool {
 func (r *Registry) open(ctx context.Context, name string, create, dirMode bool) (*DB, error) {
 	r.mu.Lock()
 	if db, ok := r.byName[name]; ok && (db.dir == nil || dirMode) && r.owns(db.path) {
-		if !db.store.Replaced() {
+		if !db.store.MustReopen() {
 			db.lease(r.cfg.Now())
 			r.mu.Unlock()
 			return db, nil
@@ -300,7 +300,7 @@ func (r *Registry) CloseIdle() {
 	defer r.mu.Unlock()
 	cutoff := r.cfg.Now().Add(-r.cfg.IdleTimeout)
 	for _, db := range r.dbs {
-		if db.leases == 0 && (db.lastUsed.Before(cutoff) || db.store.Replaced()) {
+		if db.leases == 0 && (db.lastUsed.Before(cutoff) || db.store.MustReopen()) {
 			r.evictLocked(db)
 		}
 	}

@@ -71,32 +71,32 @@ func (d *DB) StopWatching() {
 	}
 }
 
-// offStack reads history on a goroutine of its own. A read through SQLite
-// grows the stack of the goroutine that makes it to tens of KiB, and a
-// watcher's goroutine, which lives as long as its stream and idles most
-// of it, would keep that stack (the runtime shrinks it only at a GC, by
-// half each time): with 10,000 idle watchers, that is what their memory
-// would be.
+// offStack reads history for a watcher on a goroutine of its own. A read
+// through SQLite grows the stack of the goroutine that makes it to tens of
+// KiB, and a watcher's goroutine, which lives as long as its stream and
+// idles most of it, would keep that stack (the runtime shrinks it only at
+// a GC, by half each time): with 10,000 idle watchers, that is what their
+// memory would be.
 type offStack struct{ store *sqlitekv.Store }
 
 func (o offStack) ReadChanges(ctx context.Context, req sqlitekv.ChangesRequest) (p sqlitekv.ChangesPage, err error) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p, err = o.store.ReadChanges(ctx, req)
-	}()
-	<-done
+	onOwnStack(func() { p, err = o.store.ReadChanges(ctx, req) })
 	return p, err
 }
 
 // OpBefore is the newest op number of table written before ms (Unix
 // milliseconds), 0 if none: a watch from a time starts after it.
 func (d *DB) OpBefore(ctx context.Context, table string, ms int64) (op int64, err error) {
-	done := make(chan struct{}) // off the watcher's stack, as offStack
+	onOwnStack(func() { op, err = d.store.OpBefore(ctx, table, ms) })
+	return op, err
+}
+
+// onOwnStack runs read on a new goroutine and waits for it (see offStack).
+func onOwnStack(read func()) {
+	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		op, err = d.store.OpBefore(ctx, table, ms)
+		read()
 	}()
 	<-done
-	return op, err
 }

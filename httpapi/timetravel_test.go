@@ -148,8 +148,8 @@ func TestTimeTravel_MaxAgeKeepsEachKeysNewestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Pruned == 0 {
-		t.Fatal("sweep pruned nothing, want the four old versions")
+	if res.Pruned != 4 {
+		t.Fatalf("sweep pruned %d rows, want the four old versions", res.Pruned)
 	}
 	if n := countRows(t, ts, "app.db", "kv_store:history"); n != 1 {
 		t.Fatalf("history rows: got %d, want 1 (the newest)", n)

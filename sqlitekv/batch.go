@@ -73,9 +73,7 @@ func (w *Writer) BatchDelete(req BatchDeleteRequest) (deleted int, err error) {
 		for _, key := range req.Keys {
 			_, exists, err := w.loadForWrite(t, key)
 			if err == nil && (exists || t.fileTooLarge(key) != nil) {
-				if _, _, err = w.appendHistory(t, key, OpDelete, nil, !req.NoHistory); err == nil {
-					err = t.delete(key)
-				}
+				err = w.removeVersion(t, key, OpDelete, !req.NoHistory)
 				deleted++
 			}
 			if err != nil {
@@ -99,7 +97,7 @@ func (s *Store) BatchGet(ctx context.Context, table string, keys []string, budge
 			return err
 		}
 		now := s.opts.Now().UnixMilli()
-		keys := distinct(keys)
+		keys := Distinct(keys)
 		for i, key := range keys {
 			e, ok, err := readEntry(t.get, t.valueAt, key)
 			if err != nil {

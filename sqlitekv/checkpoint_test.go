@@ -111,7 +111,7 @@ func TestCheckpoints_LeaveALogCutInPlaceAlone(t *testing.T) {
 	must(t, os.Truncate(walPath, (before.Size()+after.Size())/2))
 
 	w.ckpt.poke()
-	for deadline := time.Now().Add(5 * time.Second); !s.Replaced(); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); !s.MustReopen(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the checkpointer did not find the log cut")
 		}

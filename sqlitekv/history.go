@@ -140,7 +140,8 @@ func (w *Writer) retain(t *writeTable, key string, head hop) error {
 	// A write alone has no group end to run a lap's chunk at; a dense key
 	// (below) is cheaper pruned now.
 	if !w.inGroup || t.recent[key].denseTo(last) || !t.laps.pruneLater(key, last) {
-		return t.pruneThrough(key, last)
+		_, err := t.pruneThrough(key, last)
+		return err
 	}
 	return nil
 }
@@ -151,11 +152,12 @@ func (w *Writer) retain(t *writeTable, key string, head hop) error {
 // KEY_NOT_FOUND. That is the time of the key's first row, seq 1, unless
 // an earlier prune remembered it already. It remembers last too, the
 // newest write the key lost, with its time: a watch from a time asks
-// whether that write came before it (changes.go).
-func (t *writeTable) pruneThrough(key string, last hop) error {
+// whether that write came before it (changes.go). It returns how many
+// rows it dropped.
+func (t *writeTable) pruneThrough(key string, last hop) (dropped int, err error) {
 	noted, err := queryRow(t.horizon, func(*sqlite3.Stmt) {}, key)
 	if err != nil {
-		return dbError(err)
+		return 0, dbError(err)
 	}
 	// A key not noted yet is noted with the time of its seq 1 (not at
 	// all if that row is not found); a noted one keeps its first_ts.
@@ -163,13 +165,13 @@ func (t *writeTable) pruneThrough(key string, last hop) error {
 	if !noted {
 		first, found, err := t.atSeq(last, 1)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		noted, firstTs = found, first.ts
 	}
 	if noted {
 		if err := execBound(t.noteHorizon, key, firstTs, last.op, last.ts); err != nil {
-			return dbError(err)
+			return 0, dbError(err)
 		}
 	}
 	// The rows go in one statement. Down the chain it reads each row
@@ -183,12 +185,12 @@ func (t *writeTable) pruneThrough(key string, last hop) error {
 		err = bind(t.pruneDown).int(last.op).exec()
 	}
 	if err != nil {
-		return dbError(err)
+		return 0, dbError(err)
 	}
 	if end != nil {
 		end.pruned = last
 	}
-	return nil
+	return int(t.set.conn.Changes()), nil
 }
 
 // denseRange is how many rows of all keys per row of the one pruned an
@@ -203,10 +205,11 @@ func (e *chainEnd) denseTo(last hop) bool {
 	return e != nil && e.pruned.op != 0 && last.op-e.pruned.op <= denseRange*(last.seq-e.pruned.seq)
 }
 
-// pruneByAge drops up to limit history rows older than cutoff, resuming
-// where the previous call stopped, and says whether older rows may remain.
-// A key's newest row is always kept, so the present state of every key
-// stays answerable.
+// pruneByAge drops the history rows older than cutoff among the next
+// limit rows, resuming where the previous call stopped, with every older
+// row of their keys, and says how many it dropped and whether older rows
+// may remain. A key's newest row is always kept, so the present state of
+// every key stays answerable.
 func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (pruned int, more bool, err error) {
 	type row struct {
 		hop
@@ -244,10 +247,11 @@ func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (pruned int,
 		if r.op == newest {
 			continue
 		}
-		if err := t.pruneThrough(r.key, r.hop); err != nil {
+		n, err := t.pruneThrough(r.key, r.hop)
+		pruned += n
+		if err != nil {
 			return pruned, more, err
 		}
-		pruned++
 	}
 	return pruned, more, nil
 }

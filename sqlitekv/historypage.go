@@ -24,13 +24,6 @@ type HistoryPage struct {
 	Cut      bool           // the budget ended the page before Limit
 }
 
-// history lists key's versions newest first: limit of them, plus the one
-// before when there is one, so the old value of every listed write is known.
-func (s *Store) history(ctx context.Context, table, key string, limit int) ([]Version, error) {
-	p, err := s.HistoryPage(ctx, HistoryRequest{Table: table, Key: key, Limit: limit})
-	return p.Versions, err
-}
-
 // HistoryPage reads one page of key's history. A key with no history is
 // KEY_NOT_FOUND; a page past the oldest write is empty.
 func (s *Store) HistoryPage(ctx context.Context, req HistoryRequest) (HistoryPage, error) {

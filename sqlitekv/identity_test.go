@@ -58,7 +58,7 @@ func TestWriter_CommitToADeletedFileFails(t *testing.T) {
 	if err := w.Begin(); err != errReplaced {
 		t.Fatalf("next group: got %v, want %v", err, errReplaced)
 	}
-	if !s.Replaced() {
+	if !s.MustReopen() {
 		t.Fatal("store not marked replaced")
 	}
 }

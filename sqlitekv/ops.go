@@ -181,10 +181,7 @@ func (w *Writer) Delete(req DeleteRequest) error {
 		if !exists && t.fileTooLarge(req.Key) == nil {
 			return Errorf(CodeKeyNotFound, "Key not found")
 		}
-		if _, _, err := w.appendHistory(t, req.Key, OpDelete, nil, !req.NoHistory); err != nil {
-			return err
-		}
-		return t.delete(req.Key)
+		return w.removeVersion(t, req.Key, OpDelete, !req.NoHistory)
 	})
 	if err == nil && expired {
 		// The removal above is kept; the client still learns why nothing was deleted.
@@ -311,10 +308,7 @@ func (w *Writer) expireIf(t *writeTable, key string, expired bool) error {
 }
 
 func (w *Writer) removeExpired(t *writeTable, key string) error {
-	if _, _, err := w.appendHistory(t, key, OpExpire, nil, true); err != nil {
-		return err
-	}
-	return t.delete(key)
+	return w.removeVersion(t, key, OpExpire, true)
 }
 
 // writeVersion writes one version of key: it appends the history row, then
@@ -339,4 +333,14 @@ func (w *Writer) writeVersion(t *writeTable, key, op string, cur Entry, exists b
 		return opNumber, nil
 	}
 	return opNumber, t.storeValue(key, next, exists, inHistory)
+}
+
+// removeVersion is writeVersion's counterpart for a write that leaves key
+// absent (op: a delete, an expiry, a rollback): its history row, then the
+// values row's removal.
+func (w *Writer) removeVersion(t *writeTable, key, op string, recorded bool) error {
+	if _, _, err := w.appendHistory(t, key, op, nil, recorded); err != nil {
+		return err
+	}
+	return t.delete(key)
 }

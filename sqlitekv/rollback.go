@@ -90,10 +90,7 @@ func (w *Writer) restoreOver(t *writeTable, key string, target *Entry, cur Entry
 	case target == nil && !exists:
 		return nil
 	case target == nil:
-		if _, _, err := w.appendHistory(t, key, OpRollback, nil, recorded); err != nil {
-			return err
-		}
-		return t.delete(key)
+		return w.removeVersion(t, key, OpRollback, recorded)
 	case exists && sameEntry(cur, *target):
 		return nil
 	}
@@ -212,7 +209,7 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 				return err
 			}
 		}
-		for _, key := range distinct(req.Keys) {
+		for _, key := range Distinct(req.Keys) {
 			if err := visit(key); err != nil {
 				return err
 			}

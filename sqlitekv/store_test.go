@@ -10,6 +10,13 @@ import (
 	"github.com/ncruces/go-sqlite3"
 )
 
+// history lists key's versions newest first: limit of them, plus the one
+// before when there is one, so the old value of every listed write is known.
+func (s *Store) history(ctx context.Context, table, key string, limit int) ([]Version, error) {
+	p, err := s.HistoryPage(ctx, HistoryRequest{Table: table, Key: key, Limit: limit})
+	return p.Versions, err
+}
+
 // mustOpenStore opens a store on a fresh file with a settable clock and
 // checks the file's integrity when the test ends.
 func mustOpenStore(tb testing.TB, opts Options) (*Store, *time.Time) {

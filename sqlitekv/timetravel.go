@@ -212,7 +212,7 @@ func namedPage(keys []string, c Candidates) (page []string, truncated bool) {
 // the first after after (all when after is ""): pages of a diff of named
 // keys follow the order of pages of candidates.
 func sortedAfter(keys []string, after string) []string {
-	out := distinct(keys)
+	out := Distinct(keys)
 	slices.Sort(out)
 	start, _ := slices.BinarySearch(out, after)
 	if start < len(out) && out[start] == after && after != "" {
@@ -221,9 +221,9 @@ func sortedAfter(keys []string, after string) []string {
 	return out[start:]
 }
 
-// distinct drops the repeats of keys a client named twice, keeping the
+// Distinct drops the repeats of keys a client named twice, keeping the
 // first of each, so that no key is reported or changed twice.
-func distinct(keys []string) []string {
+func Distinct(keys []string) []string {
 	seen := make(map[string]bool, len(keys))
 	out := keys[:0:0]
 	for _, k := range keys {
