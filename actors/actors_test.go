@@ -345,3 +345,55 @@ func TestLease_ARequestOnADatabaseClosedUnderItIsToldToRetry(t *testing.T) {
 		}
 	}
 }
+
+// A panic while a group commits (SQLite out of memory, say; here the
+// fence) fails that group's writes, answered, and leaves the database
+// taking writes: the next group does not begin inside the transaction
+// the failed one left open.
+func TestGroupCommit_APanicInTheCommitFailsOnlyItsGroup(t *testing.T) {
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var panics atomic.Int64
+	panics.Store(1)
+	reg := actors.NewRegistry(actors.Config{
+		Resolver: resolver,
+		Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal, Fence: func(string) error {
+			if panics.Add(-1) >= 0 {
+				panic("out of memory")
+			}
+			return nil
+		}},
+	})
+	defer reg.Close()
+	ctx := context.Background()
+	db, err := reg.Open(ctx, "app", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	put := func(value string) error {
+		answered := make(chan error, 1)
+		go func() {
+			_, err := db.Put(ctx, sqlitekv.PutRequest{Table: "kv_store", Key: "k", Value: []byte(value)})
+			answered <- err
+		}()
+		select {
+		case err := <-answered:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("a write was never answered")
+			return nil
+		}
+	}
+	if err := put("lost"); sqlitekv.CodeOf(err) != sqlitekv.CodeDatabaseError {
+		t.Fatalf("put in the group that panicked: %v, want a database error", err)
+	}
+	if err := put("kept"); err != nil {
+		t.Fatalf("put after it: %v", err)
+	}
+	if e, err := db.Get(ctx, sqlitekv.GetRequest{Table: "kv_store", Key: "k"}); err != nil || string(e.Value) != "kept" {
+		t.Fatalf("k: %q, %v; want kept", e.Value, err)
+	}
+}

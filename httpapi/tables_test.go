@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvd/kvd/sqlitekv"
 	"github.com/ncruces/go-sqlite3"
 )
 
@@ -95,5 +96,42 @@ func TestTable_DroppedByAnotherProgramReadsAsMissing(t *testing.T) {
 	wantStatus(t, ts.do(t, "PUT", kv("a", "db=app&table=t"), "2"), 200)
 	if got := string(ts.do(t, "GET", kv("a", "db=app&table=t"), "").Body); got != "2" {
 		t.Fatalf("after a write made the table again: got %q", got)
+	}
+}
+
+// A database takes at most --max-tables tables: a write that would create
+// one more answers 400 and creates nothing, while the tables it holds
+// take writes as before, and a read of the refused table is a missing key.
+func TestTable_ADatabaseTakesAtMostMaxTables(t *testing.T) {
+	ts := newTestServer(t, withStore(func(o *sqlitekv.Options) { o.MaxTables = 3 }))
+	q := "db=app&create_db_if_missing=true&table="
+	for _, table := range []string{"kv_store", "t1", "t2"} {
+		wantStatus(t, ts.do(t, "PUT", kv("k", q+table), "v"), 200)
+	}
+	for _, r := range []response{
+		ts.do(t, "PUT", kv("k", q+"t3"), "v"),
+		ts.do(t, "POST", kv("k/incr", q+"t3"), ""),
+		ts.do(t, "POST", kv("k/push", q+"t3"), `1`),
+		ts.do(t, "POST", "/api/v1/sqlite/kv/batch/set?"+q+"t3", `{"items":[{"key":"a","value":"1"}]}`),
+	} {
+		wantError(t, r, 400, "INVALID_PARAMETERS")
+		if msg := r.JSON(t)["message"]; msg != `Database already holds 3 tables, the most --max-tables allows: table "t3" was not created (use a key prefix or another database)` {
+			t.Fatalf("message %q", msg)
+		}
+	}
+	wantError(t, ts.do(t, "GET", kv("k", "db=app&table=t3"), ""), 404, "KEY_NOT_FOUND")
+	wantStatus(t, ts.do(t, "PUT", kv("k2", q+"t1"), "v"), 200)
+	conn, err := sqlite3.OpenFlags(filepath.Join(ts.DataDir, "app.db"), sqlite3.OPEN_READONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stmt, _, err := conn.Prepare(`SELECT count(*) FROM sqlite_schema WHERE name LIKE 't3%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	if stmt.Step(); stmt.ColumnInt(0) != 0 {
+		t.Fatalf("schema objects of the refused table: %d, want 0", stmt.ColumnInt(0))
 	}
 }

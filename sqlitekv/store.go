@@ -45,6 +45,7 @@ type Options struct {
 	Readers       int           // read-only connections; 0 means GOMAXPROCS (at least 2)
 	CacheBytes    int64         // the writer's page cache; 0 means DefaultCacheBytes
 	MaxValueBytes int64         // directory mode: the largest file served or imported; 0 means DefaultMaxValueBytes
+	MaxTables     int           // file mode: the most tables a write may bring a database to; 0 means DefaultMaxTables
 	Now           func() time.Time
 	// ReservedKeys are keys no write may create: the words the HTTP API
 	// reserves under /kv/. Directory mode imports no file of those names.
@@ -66,6 +67,13 @@ type Options struct {
 // DefaultMaxValueBytes is kvd's --max-value-bytes unless set otherwise.
 const DefaultMaxValueBytes = 10 << 20
 
+// DefaultMaxTables is kvd's --max-tables unless set otherwise. Each table
+// a write creates makes every connection parse the schema again, which
+// grows with the tables (creating the 1000th took 20 ms of its actor's
+// time, the 250th 4 ms), and a connection keeps statements for up to
+// maxPreparedTables of them.
+const DefaultMaxTables = 256
+
 func (o Options) withDefaults() Options {
 	if o.Sync == "" {
 		o.Sync = SyncFull
@@ -78,6 +86,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxValueBytes <= 0 {
 		o.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if o.MaxTables <= 0 {
+		o.MaxTables = DefaultMaxTables
 	}
 	if o.Readers <= 0 {
 		o.Readers = max(2, runtime.GOMAXPROCS(0))
@@ -300,6 +311,9 @@ func (s *Store) withReader(ctx context.Context, fn func(*reader) error) error {
 	defer s.putBack(r)
 	if err := r.snapshot(s.wal.commits.Load(), s.opts.Now()); err != nil {
 		return s.id.readFailed(err)
+	}
+	if len(r.tables) > maxPreparedTables {
+		r.forgetTables()
 	}
 	err = fn(r)
 	if errors.Is(err, sqlite3.ERROR) {

@@ -404,3 +404,41 @@ func TestOpen_AFileRemovedBeforeTheOpenIsNotFound(t *testing.T) {
 		t.Fatalf("open of a missing file without create: got %v, want %s", err, CodeDatabaseNotFound)
 	}
 }
+
+// A connection keeps statements for at most maxPreparedTables tables
+// (and the one a read or the sweep is on): a database of more tables
+// costs preparing them again, not memory that grows with them until
+// SQLite runs out (about 2,800 tables did).
+func TestTables_AConnectionKeepsStatementsForBoundedlyMany(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{MaxTables: maxPreparedTables + 20, HistoryMaxAge: time.Hour})
+	w := s.Writer()
+	tables := maxPreparedTables + 8
+	for i := range tables {
+		if _, err := w.Put(PutRequest{Table: fmt.Sprint("t", i), Key: "k", Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, w.Begin())
+	if len(w.tables) != 0 {
+		t.Fatalf("tables prepared after Begin: %d, want none of %d", len(w.tables), tables)
+	}
+	if _, err := w.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	must(t, w.Commit())
+	if len(w.tables) > maxPreparedTables {
+		t.Fatalf("tables prepared after a sweep over %d: %d, want at most %d", tables, len(w.tables), maxPreparedTables)
+	}
+	for range 2 {
+		for i := range tables {
+			if e, err := s.Get(context.Background(), GetRequest{Table: fmt.Sprint("t", i), Key: "k"}); err != nil || string(e.Value) != "v" {
+				t.Fatalf("t%d/k: %q, %v", i, e.Value, err)
+			}
+		}
+	}
+	for _, r := range s.all {
+		if len(r.tables) > maxPreparedTables+1 {
+			t.Fatalf("tables a reader keeps prepared: %d, want at most %d", len(r.tables), maxPreparedTables+1)
+		}
+	}
+}

@@ -25,6 +25,7 @@ func (w *Writer) Sweep() (SweepResult, error) {
 		return res, err
 	}
 	for _, name := range tables {
+		_, prepared := w.tables[name]
 		t, err := w.table(name, false)
 		switch {
 		case CodeOf(err) == CodeInvalidParameters:
@@ -34,30 +35,40 @@ func (w *Writer) Sweep() (SweepResult, error) {
 		case t == nil:
 			continue
 		}
-		n, err := w.expireBatch(t)
-		res.Expired += n
-		res.More = res.More || n == sweepBatch
-		if err != nil {
+		if err := w.sweepTable(t, &res); err != nil {
 			return res, err
 		}
-		if w.opts.HistoryMaxAge > 0 {
-			cutoff := w.now() - w.opts.HistoryMaxAge.Milliseconds()
-			n, more, err := w.pruneByAge(t, cutoff, sweepBatch)
-			res.Pruned += n
-			// A round that pruned nothing (each row its key's newest) waits
-			// for the next interval: going on would only rescan.
-			res.More = res.More || more && n > 0
-			if err != nil {
-				return res, err
-			}
-		}
-		more, err := w.moveInlineValues(t)
-		res.More = res.More || more
-		if err != nil {
-			return res, err
+		// A database of more tables than a connection keeps prepared
+		// would otherwise have them all prepared at once here.
+		if !prepared && len(w.tables) > maxPreparedTables {
+			w.forgetTable(name)
 		}
 	}
 	return res, nil
+}
+
+// sweepTable adds one table's round to res.
+func (w *Writer) sweepTable(t *writeTable, res *SweepResult) error {
+	n, err := w.expireBatch(t)
+	res.Expired += n
+	res.More = res.More || n == sweepBatch
+	if err != nil {
+		return err
+	}
+	if w.opts.HistoryMaxAge > 0 {
+		cutoff := w.now() - w.opts.HistoryMaxAge.Milliseconds()
+		n, more, err := w.pruneByAge(t, cutoff, sweepBatch)
+		res.Pruned += n
+		// A round that pruned nothing (each row its key's newest) waits
+		// for the next interval: going on would only rescan.
+		res.More = res.More || more && n > 0
+		if err != nil {
+			return err
+		}
+	}
+	more, err := w.moveInlineValues(t)
+	res.More = res.More || more
+	return err
 }
 
 func (w *Writer) expireBatch(t *writeTable) (int, error) {

@@ -152,10 +152,14 @@ func (w *Writer) hookCommits() {
 }
 
 // Begin opens the group's transaction.
-func (w *Writer) Begin() error {
+func (w *Writer) Begin() (err error) {
+	defer w.abandonOnPanic(&err)
 	w.failed, w.changes = nil, nil
 	if w.id.replaced.Load() {
 		return errReplaced // a commit would only go to the old file
+	}
+	if len(w.tables) > maxPreparedTables {
+		w.forgetTables()
 	}
 	if err := w.begin.Exec(); err != nil {
 		return dbError(err)
@@ -194,8 +198,9 @@ func (c *writerConn) fileVersion() (version int64, err error) {
 // those files have not changed: the error is a *FileFailures that tells
 // which writes failed, and the next read imports the old files back into
 // the cache.
-func (w *Writer) Commit() error {
-	err := w.writeHeld() // while still in the group, so that a lost transaction shows
+func (w *Writer) Commit() (err error) {
+	defer w.abandonOnPanic(&err)
+	err = w.writeHeld() // while still in the group, so that a lost transaction shows
 	if err == nil {
 		err = w.runLaps()
 	}
@@ -246,6 +251,17 @@ func (w *Writer) Commit() error {
 		return w.mirror.apply()
 	}
 	return nil
+}
+
+// abandonOnPanic turns a panic in Begin or Commit (SQLite out of memory,
+// say) into the group's failure, rolled back if it had not committed: the
+// actor answers every write of the group with it, and the next group
+// begins afresh instead of inside the transaction this one left open.
+func (w *Writer) abandonOnPanic(err *error) {
+	if p := recover(); p != nil {
+		w.abandon()
+		*err = PanicError(p)
+	}
 }
 
 // Committed tells whether the last Commit's transaction committed, even
@@ -403,6 +419,9 @@ func (w *Writer) table(name string, create bool) (*writeTable, error) {
 	}
 	names := namesFor(name)
 	if !exists {
+		if err := w.mayCreateTable(name); err != nil {
+			return nil, err
+		}
 		if err := w.conn.Exec(names.ddl()); err != nil {
 			return nil, dbError(err)
 		}
@@ -434,10 +453,32 @@ func (w *Writer) forgetRecent() {
 }
 
 func (w *Writer) forgetTables() {
-	for name, t := range w.tables {
-		t.close()
-		delete(w.tables, name)
+	for name := range w.tables {
+		w.forgetTable(name)
 	}
+}
+
+func (w *Writer) forgetTable(name string) {
+	w.tables[name].close()
+	delete(w.tables, name)
+}
+
+// maxPreparedTables bounds the tables whose statements a connection keeps
+// (about 120 KiB of SQLite's memory each for the writer): a database with
+// more is served by preparing them again as they are used.
+const maxPreparedTables = 256
+
+// mayCreateTable refuses a table past Options.MaxTables. Directory mode
+// has no such bound: its tables are the folders already on disk.
+func (w *Writer) mayCreateTable(name string) error {
+	if w.mirror != nil {
+		return nil
+	}
+	tables, err := w.listTables()
+	if err != nil || len(tables) < w.opts.MaxTables {
+		return err
+	}
+	return Errorf(CodeInvalidParameters, "Database already holds %d tables, the most --max-tables allows: table %q was not created (use a key prefix or another database)", len(tables), name)
 }
 
 // listTables lists the KV tables of the database, found by their history

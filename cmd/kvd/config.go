@@ -28,6 +28,7 @@ type config struct {
 	maxQueue         int
 	maxBackups       int
 	maxOpenDBs       int
+	maxTables        int
 	cacheBytes       int64
 	idleTimeout      time.Duration
 	historyKeep      int
@@ -75,6 +76,7 @@ func parseConfig(args []string, environ []string, stderr io.Writer) (config, err
 	fs.IntVar(&c.maxQueue, "max-queue", 10000, "writes queued per database before 503 OVERLOADED")
 	fs.IntVar(&c.maxBackups, "max-backups", httpapi.DefaultMaxBackups, "backups made or sent at once, each a copy of its database on that database's disk; past it a backup answers 503")
 	fs.IntVar(&c.maxOpenDBs, "max-open-dbs", 1024, "databases open at once, lowered at start to fit RLIMIT_NOFILE beside the connections; the least recently used is closed first")
+	fs.IntVar(&c.maxTables, "max-tables", sqlitekv.DefaultMaxTables, "tables a write may bring one database to (file mode); past it creating a table answers 400")
 	bytesVar(fs, &c.cacheBytes, "cache-bytes", sqlitekv.DefaultCacheBytes, "SQLite page cache of each open database's writer, in bytes (1 MiB to 128 MiB)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 5*time.Minute, "close a database unused this long (0: never)")
 	fs.IntVar(&c.historyKeep, "history-keep", 1000, "history versions kept per key (-1: all)")
@@ -131,8 +133,8 @@ func (c config) checkRanges() error {
 	switch {
 	case c.listen == "":
 		return fmt.Errorf("--listen must name an address, e.g. 127.0.0.1:8080")
-	case c.maxQueue <= 0 || c.maxOpenDBs <= 0 || c.maxBackups <= 0:
-		return fmt.Errorf("--max-queue, --max-open-dbs and --max-backups must be positive")
+	case c.maxQueue <= 0 || c.maxOpenDBs <= 0 || c.maxBackups <= 0 || c.maxTables <= 0:
+		return fmt.Errorf("--max-queue, --max-open-dbs, --max-backups and --max-tables must be positive")
 	case c.readTimeout <= 0:
 		return fmt.Errorf("--read-timeout must be positive")
 	case (c.tlsCert == "") != (c.tlsKey == ""):

@@ -123,6 +123,7 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 			CacheBytes:    cfg.cacheBytes,
 			ReservedKeys:  httpapi.ReservedKeys(),
 			MaxValueBytes: cfg.maxValueBytes,
+			MaxTables:     cfg.maxTables,
 			Fence:         fence,
 			Readers:       files.readers,
 		},
