@@ -101,13 +101,55 @@ func TestAlive_FailsWhileAnActorIsStuckAndRecovers(t *testing.T) {
 		t.Fatalf("idle registry: %v", err)
 	}
 	release := make(chan struct{})
+	unblock := sync.OnceFunc(func() { close(release) })
+	defer unblock() // before the registry's Close, which waits for the actor
 	tell(db, blockOp{release})
+	time.Sleep(50 * time.Millisecond) // the actor has begun its group: that was work
 	if err := alive(); err == nil || !strings.Contains(err.Error(), "did not answer") {
 		t.Fatalf("stuck actor: got %v, want an error naming it", err)
 	}
-	close(release)
+	unblock()
 	if err := alive(); err != nil {
 		t.Fatalf("released actor: %v", err)
+	}
+}
+
+// workOp holds its actor for d, writing all the while, as a table
+// rollback over many keys does.
+type workOp struct{ d time.Duration }
+
+func (o workOp) apply(a *dbActor) (none, error) {
+	for end := time.Now().Add(o.d); time.Now().Before(end); {
+		if _, err := a.w.Incr(sqlitekv.IncrRequest{Table: "kv_store", Key: "n", Delta: 1}); err != nil {
+			return none{}, err
+		}
+	}
+	return none{}, nil
+}
+func (workOp) touches() (string, []string) { return anyTable, nil }
+
+// An actor that does not answer because it is at work (its writer runs
+// SQL all along) is alive: a long table rollback must not get kvd
+// restarted by the watchdog. One that does not answer and does nothing
+// is stuck (the test above).
+func TestAlive_HoldsWhileAnActorIsBusyWorking(t *testing.T) {
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(Config{Resolver: resolver, Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal}})
+	defer reg.Close()
+	db, err := reg.Open(context.Background(), "app", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	tell(db, workOp{time.Second})
+	time.Sleep(50 * time.Millisecond) // the actor has taken it
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := reg.Alive(ctx); err != nil {
+		t.Fatalf("an actor at work: %v", err)
 	}
 }
 

@@ -90,6 +90,7 @@ func (w *Writer) openFresh() (c writerConn, version int64, err error) {
 	if err != nil {
 		return writerConn{}, 0, err
 	}
+	conn.SetInterrupt(w.work)
 	if err = w.id.sameFile(conn); err == nil {
 		err = setUpWriterConn(conn, w.opts)
 	}

@@ -19,6 +19,7 @@ import (
 // check before its first change (checkedFirst).
 type Writer struct {
 	writerConn
+	work        *workCount // of every connection the writer has had (work.go)
 	opts        Options
 	tables      map[string]*writeTable
 	seenVersion int64 // data_version at the last Begin
@@ -70,6 +71,7 @@ func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, 
 	}
 	w := &Writer{
 		writerConn: c,
+		work:       newWorkCount(),
 		opts:       opts,
 		ckpt:       ckpt,
 		id:         id,
@@ -85,6 +87,7 @@ func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, 
 		ckpt.close()
 		return nil, err
 	}
+	conn.SetInterrupt(w.work)
 	w.hookCommits()
 	return w, nil
 }
