@@ -162,7 +162,7 @@ func (d *DB) RollbackKey(ctx context.Context, req sqlitekv.RollbackKeyRequest) (
 
 // RollbackTable brings a table back to a time in one transaction (or, dry,
 // only says what that would do).
-func (d *DB) RollbackTable(ctx context.Context, req sqlitekv.RollbackTableRequest) ([]sqlitekv.RollbackAction, error) {
+func (d *DB) RollbackTable(ctx context.Context, req sqlitekv.RollbackTableRequest) (sqlitekv.RollbackTableResult, error) {
 	return call(ctx, d, rollbackTableOp(req))
 }
 

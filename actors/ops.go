@@ -112,10 +112,10 @@ func (o rollbackKeyOp) touches() (string, []string) { return o.Table, []string{o
 // on every file, so it must see every file as it is on disk.
 type rollbackTableOp sqlitekv.RollbackTableRequest
 
-func (o rollbackTableOp) apply(a *dbActor) ([]sqlitekv.RollbackAction, error) {
+func (o rollbackTableOp) apply(a *dbActor) (sqlitekv.RollbackTableResult, error) {
 	if a.db.dir != nil {
 		if err := a.rebuild(o.Table, 0); err != nil {
-			return nil, err
+			return sqlitekv.RollbackTableResult{}, err
 		}
 	}
 	return a.w.RollbackTable(sqlitekv.RollbackTableRequest(o))

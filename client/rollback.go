@@ -35,9 +35,13 @@ func (c *Client) RollbackKey(ctx context.Context, key string, steps int, opts ..
 // RollbackPlan is what a table rollback did, or with DryRun (or without
 // Confirm) would do.
 type RollbackPlan struct {
-	DryRun  bool             `json:"dry_run"`
-	Changes []RollbackChange `json:"changes"`
-	Message string           `json:"message"`
+	DryRun bool `json:"dry_run"`
+	// Count changes, the first of them in Changes: all of them unless
+	// Truncated (kvd lists as many keys as its --max-answer-bytes allows).
+	Count     int              `json:"count"`
+	Changes   []RollbackChange `json:"changes"`
+	Truncated bool             `json:"changes_truncated"`
+	Message   string           `json:"message"`
 	// To is the time kvd rolled back to, as it read t: a whole second
 	// stands for its end.
 	To time.Time `json:"-"`

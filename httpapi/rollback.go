@@ -53,7 +53,10 @@ type rollbackTableResponse struct {
 	ToTimestamp float64          `json:"to_timestamp"`
 	Count       int              `json:"count"`
 	Changes     []rollbackAction `json:"changes"`
-	Message     string           `json:"message,omitempty"`
+	// Truncated: changes lists the first of count changes, as many as
+	// --max-answer-bytes of keys allows.
+	Truncated bool   `json:"changes_truncated,omitempty"`
+	Message   string `json:"message,omitempty"`
 }
 
 type rollbackTableBody struct {
@@ -110,21 +113,23 @@ func (s *Server) handleRollbackTable(w http.ResponseWriter, r *http.Request, t t
 		s.writeError(w, r, err)
 		return
 	}
-	var actions []sqlitekv.RollbackAction
+	req.Listed = s.answerBudget(itemBytes)
+	var done sqlitekv.RollbackTableResult
 	err = s.withDB(r, ref, func(db *actors.DB) (err error) {
-		actions, err = db.RollbackTable(r.Context(), req)
+		done, err = db.RollbackTable(r.Context(), req)
 		return err
 	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	res := rollbackTableResponse{Success: true, DryRun: req.DryRun, ToTimestamp: unixSeconds(req.At), Count: len(actions), Changes: make([]rollbackAction, len(actions))}
-	for i, a := range actions {
+	res := rollbackTableResponse{Success: true, DryRun: req.DryRun, ToTimestamp: unixSeconds(req.At), Count: done.Count,
+		Changes: make([]rollbackAction, len(done.Changes)), Truncated: len(done.Changes) < done.Count}
+	for i, a := range done.Changes {
 		res.Changes[i] = rollbackAction{Key: a.Key, Action: a.Action}
 	}
 	if req.DryRun {
-		res.Message = "Dry run: nothing was written; repeat with confirm=yes to apply " + strconv.Itoa(len(actions)) + " changes"
+		res.Message = "Dry run: nothing was written; repeat with confirm=yes to apply " + strconv.Itoa(done.Count) + " changes"
 	}
 	writeJSON(w, http.StatusOK, res)
 }

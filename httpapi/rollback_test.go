@@ -65,6 +65,34 @@ func TestTableRollback_DryRunThenConfirm(t *testing.T) {
 	}
 }
 
+// A table rollback's answer lists at most --max-answer-bytes of keys: it
+// counts every change, says the list is cut, and does them all.
+func TestTableRollback_ListsItsChangesWithinTheAnswerBudget(t *testing.T) {
+	ts := newTestServer(t, withMaxAnswerBytes(2000))
+	t0 := ts.Clock.Now().Unix()
+	ts.Clock.Advance(time.Second)
+	q := "db=app&create_db_if_missing=true"
+	const keys = 40
+	for i := range keys {
+		wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("%0100d", i), q), "v"), 200)
+	}
+	rollback := "/api/v1/sqlite/kv/rollback?db=app&to_timestamp=" + strconv.FormatInt(t0, 10)
+	for _, confirm := range []string{"", "&confirm=yes"} {
+		r := ts.do(t, "POST", rollback+confirm, `{}`)
+		wantStatus(t, r, 200)
+		m := r.JSON(t)
+		if listed := len(m["changes"].([]any)); m["count"] != float64(keys) || m["changes_truncated"] != true || listed == 0 || listed >= 10 {
+			t.Fatalf("rollback%s: count %v, %d listed, changes_truncated %v; want %d, a few, true", confirm, m["count"], listed, m["changes_truncated"], keys)
+		}
+		if len(r.Body) > 4000 {
+			t.Fatalf("rollback%s: a %d-byte answer, want at most about 2,000", confirm, len(r.Body))
+		}
+	}
+	for i := range keys {
+		wantError(t, ts.do(t, "GET", kv(fmt.Sprintf("%0100d", i), "db=app"), ""), 404, "KEY_NOT_FOUND")
+	}
+}
+
 // A rollback to a time still to come changes nothing: a key whose TTL
 // runs out before then is alive now and stays.
 func TestTableRollback_ToATimeStillToComeKeepsLiveKeys(t *testing.T) {

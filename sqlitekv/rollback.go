@@ -122,6 +122,16 @@ type RollbackTableRequest struct {
 	Exclude   []string // all but these
 	DryRun    bool
 	NoHistory bool
+	// Listed bounds the keys the answer lists (a table of 100,000 long
+	// keys made a 100 MB answer); the changes past it are counted only.
+	Listed Budget
+}
+
+// RollbackTableResult is what a table rollback did, or would do: Count
+// changes, the first of them listed, as many as Listed took.
+type RollbackTableResult struct {
+	Changes []RollbackAction
+	Count   int
 }
 
 // RollbackAction is what a table rollback does (or would do) to one key.
@@ -140,16 +150,21 @@ type RollbackAction struct {
 // memory holds the answer (a key and an action per changed key), never
 // the values; a gap found late is still all-or-nothing, since the
 // savepoint undoes the writes already made.
-func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, error) {
+func (w *Writer) RollbackTable(req RollbackTableRequest) (RollbackTableResult, error) {
+	res := RollbackTableResult{Changes: []RollbackAction{}}
 	t, err := w.table(req.Table, false)
 	if err != nil || t == nil {
-		return []RollbackAction{}, err
+		return res, err
 	}
 	excluded := map[string]bool{}
 	for _, k := range req.Exclude {
 		excluded[k] = true
 	}
-	actions := []RollbackAction{}
+	note := func(key, action string) {
+		if res.Count++; req.Listed.Take(key) {
+			res.Changes = append(res.Changes, RollbackAction{Key: key, Action: action})
+		}
+	}
 	var gaps []string
 	// rollTo is what key's rollback writes: its state at At, or nil (a
 	// delete), and its state now. A time still to come is now: no write
@@ -188,9 +203,9 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		}
 		switch {
 		case target == nil && exists:
-			actions = append(actions, RollbackAction{Key: key, Action: "delete"})
+			note(key, "delete")
 		case target != nil && (!exists || !sameEntry(cur, *target)):
-			actions = append(actions, RollbackAction{Key: key, Action: "restore"})
+			note(key, "restore")
 			if w.mirror != nil {
 				restores = append(restores, key)
 				return nil
@@ -233,9 +248,9 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) ([]RollbackAction, erro
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return RollbackTableResult{}, err
 	}
-	return actions, nil
+	return res, nil
 }
 
 // EnsureTable creates a KV table (and its history) if it does not exist.

@@ -48,7 +48,7 @@ func TestRollbackTable_CrossesPagesAllOrNothing(t *testing.T) {
 	setAll("2")
 
 	actions, err := w.RollbackTable(RollbackTableRequest{Table: DefaultTable, At: at, Exclude: []string{"z"}})
-	if err != nil || len(actions) != len(keys) {
+	if err != nil || actions.Count != len(keys) || len(actions.Changes) != len(keys) {
 		t.Fatalf("rollback over three pages: %v, %v; want %d restores", actions, err, len(keys))
 	}
 	if got := values(); got != "[1 1 1 1 1]" {
@@ -91,7 +91,7 @@ func TestRollback_AnExpiredTargetIsADelete(t *testing.T) {
 		t.Fatalf("key rollback to an expired value: got %v, %v; want the key deleted (nil)", restored, err)
 	}
 	actions, err := w.RollbackTable(RollbackTableRequest{Table: DefaultTable, At: at, Exclude: []string{"one"}})
-	if err != nil || fmt.Sprint(actions) != "[{brief delete} {kept restore}]" {
+	if err != nil || fmt.Sprint(actions.Changes) != "[{brief delete} {kept restore}]" || actions.Count != 2 {
 		t.Fatalf("table rollback: got %v, %v; want brief deleted, kept restored, gone left alone", actions, err)
 	}
 	for _, key := range []string{"brief", "gone", "one"} {

@@ -16,6 +16,7 @@ type rollbackAnswer struct {
 	ToTimestamp float64                 `json:"to_timestamp"`
 	Count       int                     `json:"count"`
 	Changes     []client.RollbackChange `json:"changes"`
+	Truncated   bool                    `json:"changes_truncated,omitempty"`
 	Message     string                  `json:"message,omitempty"`
 }
 
@@ -85,8 +86,8 @@ func rollbackTable(ctx context.Context, e *env, to timeFlag, opts []client.Optio
 	if err != nil {
 		return err
 	}
-	res := rollbackAnswer{Success: true, DryRun: plan.DryRun, ToTimestamp: unixSeconds(plan.To), Count: len(plan.Changes),
-		Changes: plan.Changes, Message: plan.Message}
+	res := rollbackAnswer{Success: true, DryRun: plan.DryRun, ToTimestamp: unixSeconds(plan.To), Count: plan.Count,
+		Changes: plan.Changes, Truncated: plan.Truncated, Message: plan.Message}
 	if res.Changes == nil {
 		res.Changes = []client.RollbackChange{}
 	}
@@ -94,6 +95,9 @@ func rollbackTable(ctx context.Context, e *env, to timeFlag, opts []client.Optio
 	return e.out.print(func() any { return res }, func(w io.Writer) {
 		for _, c := range res.Changes {
 			fmt.Fprintf(w, "%s\t%s\n", c.Action, c.Key)
+		}
+		if res.Truncated {
+			fmt.Fprintf(e.stderr, "kvctl: kvd listed %d of the %d changes\n", len(res.Changes), res.Count)
 		}
 		if res.DryRun {
 			fmt.Fprintf(e.stderr, "kvctl: dry run, nothing written: %d change(s) to apply with --yes\n", res.Count)
