@@ -16,17 +16,37 @@ import (
 
 func newTestRegistry(tb testing.TB, sync sqlitekv.SyncMode, hooks actors.Hooks) *actors.Registry {
 	tb.Helper()
+	return registryWith(tb, actors.Config{Store: sqlitekv.Options{Sync: sync}, Hooks: hooks})
+}
+
+// registryWith starts a registry of cfg over a fresh data directory, and
+// closes it when the test ends.
+func registryWith(tb testing.TB, cfg actors.Config) *actors.Registry {
+	tb.Helper()
 	resolver, err := sqlitekv.NewResolver(tb.TempDir(), nil, false)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	reg := actors.NewRegistry(actors.Config{Resolver: resolver, Store: sqlitekv.Options{Sync: sync}, Hooks: hooks})
+	cfg.Resolver = resolver
+	reg := actors.NewRegistry(cfg)
 	tb.Cleanup(func() {
 		if err := reg.Close(); err != nil {
 			tb.Errorf("close: %v", err)
 		}
 	})
 	return reg
+}
+
+// openAppWith opens the database app in a registry of cfg, leased until
+// the test ends.
+func openAppWith(tb testing.TB, cfg actors.Config) *actors.DB {
+	tb.Helper()
+	db, err := registryWith(tb, cfg).Open(context.Background(), "app", true, false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(db.Release)
+	return db
 }
 
 func TestRegistry_OneOwnerPerRealPath(t *testing.T) {
@@ -237,26 +257,15 @@ func TestSweep_CountsOnlyWhatCommitted(t *testing.T) {
 // lock past the busy timeout) must not stop later ones: expiry and age
 // pruning would end for as long as the database stays open.
 func TestSweep_ResumesAfterABeginThatFailed(t *testing.T) {
-	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var clock atomic.Int64
 	clock.Store(time.Unix(1_700_000_000, 0).UnixNano())
 	var expired atomic.Int64
-	reg := actors.NewRegistry(actors.Config{
-		Resolver:      resolver,
+	db := openAppWith(t, actors.Config{
 		SweepInterval: 20 * time.Millisecond,
 		Store:         sqlitekv.Options{Sync: sqlitekv.SyncNormal, Now: func() time.Time { return time.Unix(0, clock.Load()) }},
 		Hooks:         actors.Hooks{Swept: func(r sqlitekv.SweepResult) { expired.Add(int64(r.Expired)) }},
 	})
-	defer reg.Close()
 	ctx := context.Background()
-	db, err := reg.Open(ctx, "app", true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Release()
 	if _, err := db.Put(ctx, sqlitekv.PutRequest{Table: "kv_store", Key: "k", Value: []byte("v"), TTL: time.Second}); err != nil {
 		t.Fatal(err)
 	}
@@ -284,14 +293,9 @@ func TestSweep_ResumesAfterABeginThatFailed(t *testing.T) {
 // kvd_group_commit_writes counts writes that committed: a group whose
 // commit was refused (here by the cluster's fence) is not among them.
 func TestGroupCommit_CountsOnlyGroupsThatCommitted(t *testing.T) {
-	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var fenced atomic.Bool
 	var committed atomic.Int64
-	reg := actors.NewRegistry(actors.Config{
-		Resolver: resolver,
+	db := openAppWith(t, actors.Config{
 		Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal, Fence: func(string) error {
 			if fenced.Load() {
 				return errors.New("the lease ran out")
@@ -300,13 +304,7 @@ func TestGroupCommit_CountsOnlyGroupsThatCommitted(t *testing.T) {
 		}},
 		Hooks: actors.Hooks{Committed: func(n int, _ time.Duration) { committed.Add(int64(n)) }},
 	})
-	defer reg.Close()
 	ctx := context.Background()
-	db, err := reg.Open(ctx, "app", true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Release()
 	put := func() error {
 		_, err := db.Put(ctx, sqlitekv.PutRequest{Table: "kv_store", Key: "k", Value: []byte("v")})
 		return err
@@ -351,14 +349,9 @@ func TestLease_ARequestOnADatabaseClosedUnderItIsToldToRetry(t *testing.T) {
 // taking writes: the next group does not begin inside the transaction
 // the failed one left open.
 func TestGroupCommit_APanicInTheCommitFailsOnlyItsGroup(t *testing.T) {
-	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var panics atomic.Int64
 	panics.Store(1)
-	reg := actors.NewRegistry(actors.Config{
-		Resolver: resolver,
+	db := openAppWith(t, actors.Config{
 		Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal, Fence: func(string) error {
 			if panics.Add(-1) >= 0 {
 				panic("out of memory")
@@ -366,13 +359,7 @@ func TestGroupCommit_APanicInTheCommitFailsOnlyItsGroup(t *testing.T) {
 			return nil
 		}},
 	})
-	defer reg.Close()
 	ctx := context.Background()
-	db, err := reg.Open(ctx, "app", true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Release()
 	put := func(value string) error {
 		answered := make(chan error, 1)
 		go func() {
