@@ -69,9 +69,9 @@ const DefaultMaxValueBytes = 10 << 20
 
 // DefaultMaxTables is kvd's --max-tables unless set otherwise. Each table
 // a write creates makes every connection parse the schema again, which
-// grows with the tables (creating the 1000th took 20 ms of its actor's
-// time, the 250th 4 ms), and a connection keeps statements for up to
-// maxPreparedTables of them.
+// grows with the tables (a PUT creating one took 4.8 ms on average for
+// the first 250, 20 ms for tables 750 to 1,000), and a connection keeps
+// statements for up to maxPreparedTables of them.
 const DefaultMaxTables = 256
 
 func (o Options) withDefaults() Options {
