@@ -163,6 +163,9 @@ func (d *DB) RollbackKey(ctx context.Context, req sqlitekv.RollbackKeyRequest) (
 // RollbackTable brings a table back to a time in one transaction (or, dry,
 // only says what that would do).
 func (d *DB) RollbackTable(ctx context.Context, req sqlitekv.RollbackTableRequest) (sqlitekv.RollbackTableResult, error) {
+	if req.DryRun && d.dir == nil {
+		return d.store.PlanRollback(ctx, req) // reads only (directory mode first rescans the folder)
+	}
 	return call(ctx, d, rollbackTableOp(req))
 }
 

@@ -114,6 +114,24 @@ func TestAlive_FailsWhileAnActorIsStuckAndRecovers(t *testing.T) {
 	}
 }
 
+// openApp opens the database app in a registry of its own, both closed
+// when the test ends.
+func openApp(t *testing.T) (*Registry, *DB) {
+	t.Helper()
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(Config{Resolver: resolver, Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal}})
+	t.Cleanup(func() { reg.Close() })
+	db, err := reg.Open(context.Background(), "app", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Release)
+	return reg, db
+}
+
 // workOp holds its actor for d, writing all the while, as a table
 // rollback over many keys does.
 type workOp struct{ d time.Duration }
@@ -133,17 +151,7 @@ func (workOp) touches() (string, []string) { return anyTable, nil }
 // restarted by the watchdog. One that does not answer and does nothing
 // is stuck (the test above).
 func TestAlive_HoldsWhileAnActorIsBusyWorking(t *testing.T) {
-	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := NewRegistry(Config{Resolver: resolver, Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal}})
-	defer reg.Close()
-	db, err := reg.Open(context.Background(), "app", true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Release()
+	reg, db := openApp(t)
 	tell(db, workOp{time.Second})
 	time.Sleep(50 * time.Millisecond) // the actor has taken it
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -265,4 +273,34 @@ func (r *Registry) isOpening(path string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.opening[path] != nil
+}
+
+// A table rollback's dry run reads on a read connection: it answers while
+// the database's actor is busy, and holds none of its writes up.
+func TestRollbackTable_ADryRunDoesNotWaitForTheActor(t *testing.T) {
+	_, db := openApp(t)
+	ctx := context.Background()
+	if _, err := db.Put(ctx, sqlitekv.PutRequest{Table: "kv_store", Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	unblock := sync.OnceFunc(func() { close(release) })
+	defer unblock()
+	tell(db, blockOp{release})
+	planned := make(chan error, 1)
+	go func() {
+		res, err := db.RollbackTable(ctx, sqlitekv.RollbackTableRequest{Table: "kv_store", At: 1, DryRun: true})
+		if err == nil && res.Count != 1 {
+			err = fmt.Errorf("planned %+v, want k's delete", res)
+		}
+		planned <- err
+	}()
+	select {
+	case err := <-planned:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the dry run waited for the busy actor")
+	}
 }

@@ -40,6 +40,12 @@ func readsServed(t *testing.T, ts *testServer, db, why string) {
 	}
 	wantStatus(t, ts.do(t, "GET", kv("k/history", q), ""), 200)
 	wantStatus(t, ts.do(t, "POST", batchPath+"get?"+q, `{"keys":["k"]}`), 200)
+	// A table rollback's dry run only reads; the rollback itself writes.
+	rollback := "/api/v1/sqlite/kv/rollback?to_timestamp=1&" + q
+	if m := ts.do(t, "POST", rollback, `{}`).JSON(t); m["dry_run"] != true || m["count"] != 1.0 {
+		t.Fatalf("dry-run rollback: got %v, want k's delete planned", m)
+	}
+	wantReadOnly(t, ts.do(t, "POST", rollback+"&confirm=yes", `{}`), why)
 	// A create of the table that is there writes nothing; another is a write.
 	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/db/create?path="+db, ""), 200)
 	wantReadOnly(t, ts.do(t, "POST", "/api/v1/sqlite/db/create?path="+db+"&table=other", ""), why)

@@ -141,6 +141,19 @@ func (t *readStmts) live(key string, now int64) (Entry, error) {
 	return e, err
 }
 
+// current reads key's row as a write would find it (the writer's
+// writeTable.current): found, or found expired (then not exists).
+func (t *readStmts) current(key string, now int64) (e Entry, exists, expired bool, err error) {
+	e, found, err := readEntry(t.get, t.valueAt, key)
+	switch {
+	case err != nil:
+		return Entry{}, false, false, dbError(err)
+	case found && e.expired(now):
+		return Entry{}, false, true, nil
+	}
+	return e, found, false, nil
+}
+
 // stored reads key's row as it is, past its expiry or not: directory
 // mode compares an expired row with the file before it answers KEY_EXPIRED.
 func (t *readStmts) stored(key string) (Entry, error) {

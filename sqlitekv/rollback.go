@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"bytes"
+	"context"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -143,7 +144,7 @@ type RollbackAction struct {
 // RollbackTable computes, and unless DryRun applies in one savepoint, the
 // writes that bring every chosen key back to its state at At. If history
 // cannot tell the state of any key, nothing is written and the error lists
-// those keys.
+// those keys. (A dry run outside directory mode goes to PlanRollback.)
 //
 // It goes through the table's keys a page at a time, restoring and
 // deleting as it goes (in directory mode restoring after every delete), so
@@ -156,90 +157,46 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) (RollbackTableResult, e
 	if err != nil || t == nil {
 		return res, err
 	}
-	excluded := map[string]bool{}
-	for _, k := range req.Exclude {
-		excluded[k] = true
-	}
-	note := func(key, action string) {
-		if res.Count++; req.Listed.Take(key) {
-			res.Changes = append(res.Changes, RollbackAction{Key: key, Action: action})
-		}
-	}
-	var gaps []string
-	// rollTo is what key's rollback writes: its state at At, or nil (a
-	// delete), and its state now. A time still to come is now: no write
-	// has happened since, and a TTL that runs out before then has not run
-	// out yet.
-	rollTo := func(key string) (target *Entry, cur Entry, exists, expired bool, err error) {
-		now := w.now() // one clock per key: what is reported is what is done
-		if target, err = entryOrNil(t.stateAt(key, atTime(min(req.At, now)))); err != nil {
-			return nil, cur, false, false, err
-		}
-		target = unexpired(target, now)
-		cur, exists, expired, err = t.current(key, now)
-		return target, cur, exists, expired, err
-	}
-	apply := func(key string, target *Entry, cur Entry, exists, expired bool) error {
-		if err := w.expireIf(t, key, expired); err != nil { // as live does before any write
+	scan := rollbackScan{tl: &t.timeline, current: t.current, now: w.now, req: req}
+	apply := func(key string, s rollState) error {
+		if err := w.expireIf(t, key, s.expired); err != nil { // as live does before any write
 			return err
 		}
-		return w.restoreOver(t, key, target, cur, exists, !req.NoHistory)
+		return w.restoreOver(t, key, s.target, s.cur, s.exists, !req.NoHistory)
 	}
 	// In directory mode deletes go first, restores after them all: a
 	// restored key's file may need the folder that a deleted key ("x/y",
 	// restoring "x") leaves. (In file mode the order is the keys'.)
-	var restores []string
-	visit := func(key string) error {
-		if excluded[key] {
-			return nil
-		}
-		target, cur, exists, expired, err := rollTo(key)
-		if CodeOf(err) == CodeTimeTravelGap {
-			gaps = append(gaps, key)
-			return nil
-		}
+	var gaps, restores []string
+	err = w.atomically(func() error {
+		err := scan.each(func(key string) { gaps = append(gaps, key) }, func(key string, s rollState) error {
+			action := s.action()
+			if action == "" {
+				return nil
+			}
+			res.note(key, action, &req.Listed)
+			switch {
+			case action == "restore" && w.mirror != nil:
+				restores = append(restores, key)
+				return nil
+			case req.DryRun || len(gaps) > 0: // after a gap nothing will be kept
+				return nil
+			}
+			return apply(key, s)
+		})
 		if err != nil {
 			return err
 		}
-		switch {
-		case target == nil && exists:
-			note(key, "delete")
-		case target != nil && (!exists || !sameEntry(cur, *target)):
-			note(key, "restore")
-			if w.mirror != nil {
-				restores = append(restores, key)
-				return nil
-			}
-		default:
-			return nil
-		}
-		if req.DryRun || len(gaps) > 0 { // after a gap nothing will be kept
-			return nil
-		}
-		return apply(key, target, cur, exists, expired)
-	}
-	err = w.atomically(func() error {
-		if req.Keys == nil {
-			if err := t.eachKey(visit); err != nil {
-				return err
-			}
-		}
-		for _, key := range Distinct(req.Keys) {
-			if err := visit(key); err != nil {
-				return err
-			}
-		}
 		if len(gaps) > 0 {
-			return &Error{Code: CodeTimeTravelGap, Keys: gaps,
-				Message: "Cannot roll back: history cannot tell the state of some keys at that time"}
+			return errRollbackGaps(gaps)
+		}
+		if req.DryRun {
+			return nil
 		}
 		for _, key := range restores {
-			if req.DryRun {
-				return nil
-			}
-			target, cur, exists, expired, err := rollTo(key)
+			s, err := scan.state(key)
 			if err == nil {
-				err = apply(key, target, cur, exists, expired)
+				err = apply(key, s)
 			}
 			if err != nil {
 				return err
@@ -251,6 +208,122 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) (RollbackTableResult, e
 		return RollbackTableResult{}, err
 	}
 	return res, nil
+}
+
+// PlanRollback is a table rollback's dry run on a read connection: what
+// RollbackTable would do, read without queueing behind the database's
+// writes or holding them up (a rollback over 100,000 keys takes tens of
+// seconds), and on a database kvd may not write too.
+func (s *Store) PlanRollback(ctx context.Context, req RollbackTableRequest) (RollbackTableResult, error) {
+	res := RollbackTableResult{Changes: []RollbackAction{}}
+	var gaps []string
+	err := s.readTx(ctx, req.Table, func(t *readStmts) error {
+		if t == nil {
+			return nil
+		}
+		now := func() int64 { return s.opts.Now().UnixMilli() }
+		scan := rollbackScan{tl: &t.timeline, current: t.current, now: now, req: req}
+		return scan.each(func(key string) { gaps = append(gaps, key) }, func(key string, st rollState) error {
+			if action := st.action(); action != "" {
+				res.note(key, action, &req.Listed)
+			}
+			return nil
+		})
+	})
+	if err == nil && len(gaps) > 0 {
+		err = errRollbackGaps(gaps)
+	}
+	if err != nil {
+		return RollbackTableResult{}, err
+	}
+	return res, nil
+}
+
+// note counts a change, and lists it while listed allows.
+func (res *RollbackTableResult) note(key, action string, listed *Budget) {
+	if res.Count++; listed.Take(key) {
+		res.Changes = append(res.Changes, RollbackAction{Key: key, Action: action})
+	}
+}
+
+func errRollbackGaps(keys []string) error {
+	return &Error{Code: CodeTimeTravelGap, Keys: keys,
+		Message: "Cannot roll back: history cannot tell the state of some keys at that time"}
+}
+
+// rollbackScan is a table rollback's look at its table: through the
+// writer, which applies it, or a reader, for a dry run.
+type rollbackScan struct {
+	tl      *timeline
+	current func(key string, now int64) (e Entry, exists, expired bool, err error)
+	now     func() int64
+	req     RollbackTableRequest
+}
+
+// rollState is what rolling one key back does: bring it from cur (its
+// state now) to target (its state at the time rolled back to; nil:
+// absent).
+type rollState struct {
+	target          *Entry
+	cur             Entry
+	exists, expired bool
+}
+
+// action is "delete", "restore", or "" where the key already is as it was.
+func (s rollState) action() string {
+	switch {
+	case s.target == nil && s.exists:
+		return "delete"
+	case s.target != nil && (!s.exists || !sameEntry(s.cur, *s.target)):
+		return "restore"
+	}
+	return ""
+}
+
+// state is what rolling key back does. A time still to come is now: no
+// write has happened since, and a TTL that runs out before then has not
+// run out yet.
+func (r rollbackScan) state(key string) (s rollState, err error) {
+	now := r.now() // one clock per key: what is reported is what is done
+	if s.target, err = entryOrNil(r.tl.stateAt(key, atTime(min(r.req.At, now)))); err != nil {
+		return s, err
+	}
+	s.target = unexpired(s.target, now)
+	s.cur, s.exists, s.expired, err = r.current(key, now)
+	return s, err
+}
+
+// each calls fn with the state of each key the rollback chooses, in
+// order (req.Keys, or every key with history but req.Exclude), and gap
+// with each key whose state history cannot tell.
+func (r rollbackScan) each(gap func(key string), fn func(key string, s rollState) error) error {
+	excluded := map[string]bool{}
+	for _, k := range r.req.Exclude {
+		excluded[k] = true
+	}
+	visit := func(key string) error {
+		if excluded[key] {
+			return nil
+		}
+		s, err := r.state(key)
+		if CodeOf(err) == CodeTimeTravelGap {
+			gap(key)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fn(key, s)
+	}
+	if r.req.Keys == nil {
+		return r.tl.eachKey(visit)
+	}
+	for _, key := range Distinct(r.req.Keys) {
+		if err := visit(key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EnsureTable creates a KV table (and its history) if it does not exist.
