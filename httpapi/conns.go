@@ -320,9 +320,9 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 // handler's end then has no read to abort.
 //
 // Only a handler that will read nothing more may hold, from its call to
-// the actor until it is done (handlerDone). Any other read goes ahead: only net/http's
-// background read asks for a single byte. That holds for HTTP/1.1, the
-// only protocol kvd serves (serverTLS).
+// the actor until it is done (handlerDone). Any other read goes ahead:
+// only net/http's background read asks for a single byte. That holds for
+// HTTP/1.1, the only protocol kvd serves (serverTLS).
 func (c *trackedConn) holdReads() {
 	c.quiet.Store(true)
 }
