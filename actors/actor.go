@@ -21,9 +21,6 @@ type dbActor struct {
 	stopTick func()
 	watched  bool                 // the open group keeps its writes for the hub
 	swept    sqlitekv.SweepResult // what the open group's sweeps removed
-	// table → rebuild requests sent before its last rescan began, as long
-	// as that rescan's imports are committed or in the open group
-	rescanned map[string]uint64
 }
 
 // maxGroup bounds how many writes one COMMIT may wait to gather.
@@ -126,7 +123,6 @@ func (a *dbActor) flush() {
 	a.publish()
 	if err != nil {
 		a.log.Error("group commit failed", "db", a.db.path, "writes", len(a.pending), "err", err)
-		clear(a.rescanned) // their imports may be rolled back
 	}
 	var files *sqlitekv.FileFailures
 	errors.As(err, &files)
@@ -173,26 +169,5 @@ func (a *dbActor) importFiles(op queued) error {
 			return err
 		}
 	}
-	return nil
-}
-
-// rebuild rescans table's folder, unless a rescan that began after
-// request seq was sent has already run (seq 0: always rescan). Rebuild
-// requests that pile up (clients polling listings with rebuild=true,
-// say) then share one rescan instead of each running its own inside the
-// actor, and none is answered by a rescan older than itself.
-func (a *dbActor) rebuild(table string, seq uint64) error {
-	if seq != 0 && seq <= a.rescanned[table] {
-		return nil
-	}
-	sent := a.db.rebuilds.Load() // every request up to here is older than this rescan
-	if err := a.db.dir.Rebuild(table); err != nil {
-		return err
-	}
-	if a.rescanned == nil {
-		a.rescanned = map[string]uint64{}
-	}
-	a.rescanned[table] = sent
-	a.db.reg.cfg.Hooks.rescanned()
 	return nil
 }

@@ -22,8 +22,8 @@ type DB struct {
 	dir    *sqlitekv.Dir // directory mode; store is then its cache
 	pid    *actor.PID
 	queued atomic.Int64 // writes sent and not yet answered
-	// rebuild requests sent so far (directory mode): see dbActor.rebuild
-	rebuilds    atomic.Uint64
+	// directory mode: how rebuild requests share folder scans (rescan.go)
+	rescans     rescans
 	sweepQueued atomic.Bool // a ticker's sweep waits in the mailbox
 	hub         *watch.Hub  // the watchers of its writes (watch.go)
 
@@ -136,15 +136,6 @@ func (d *DB) BatchGet(ctx context.Context, table string, keys []string, budget s
 	return found, nil, nil
 }
 
-// Rebuild rescans a table's folder (directory mode; elsewhere a no-op).
-func (d *DB) Rebuild(ctx context.Context, table string) error {
-	if d.dir == nil {
-		return nil
-	}
-	_, err := call(ctx, d, rebuildOp{table: table, seq: d.rebuilds.Add(1)})
-	return err
-}
-
 // List pages through live keys in byte order.
 func (d *DB) List(ctx context.Context, req sqlitekv.ListRequest) ([]string, error) {
 	return d.store.List(ctx, req)
@@ -161,12 +152,16 @@ func (d *DB) RollbackKey(ctx context.Context, req sqlitekv.RollbackKeyRequest) (
 }
 
 // RollbackTable brings a table back to a time in one transaction (or, dry,
-// only says what that would do).
+// only says what that would do: read without the actor, after a rescan
+// of the folder in directory mode).
 func (d *DB) RollbackTable(ctx context.Context, req sqlitekv.RollbackTableRequest) (sqlitekv.RollbackTableResult, error) {
-	if req.DryRun && d.dir == nil {
-		return d.store.PlanRollback(ctx, req) // reads only (directory mode first rescans the folder)
+	if !req.DryRun {
+		return call(ctx, d, rollbackTableOp(req))
 	}
-	return call(ctx, d, rollbackTableOp(req))
+	if err := d.Rebuild(ctx, req.Table); err != nil {
+		return sqlitekv.RollbackTableResult{}, err
+	}
+	return d.store.PlanRollback(ctx, req)
 }
 
 // EnsureTable creates a table if it does not exist. One that exists needs

@@ -109,23 +109,20 @@ func (o rollbackKeyOp) apply(a *dbActor) (*sqlitekv.Entry, error) {
 func (o rollbackKeyOp) touches() (string, []string) { return o.Table, []string{o.Key} }
 
 // rollbackTableOp, in directory mode, first rescans the folder: it acts
-// on every file, so it must see every file as it is on disk.
+// on every file, so it must see every file as it is on disk. (A dry run
+// never comes here: DB.RollbackTable.)
 type rollbackTableOp sqlitekv.RollbackTableRequest
 
 func (o rollbackTableOp) apply(a *dbActor) (sqlitekv.RollbackTableResult, error) {
 	if a.db.dir != nil {
-		if err := a.rebuild(o.Table, 0); err != nil {
+		if err := a.db.dir.Rebuild(o.Table); err != nil {
 			return sqlitekv.RollbackTableResult{}, err
 		}
+		a.db.reg.cfg.Hooks.rescanned()
 	}
 	return a.w.RollbackTable(sqlitekv.RollbackTableRequest(o))
 }
-func (o rollbackTableOp) touches() (string, []string) {
-	if o.DryRun {
-		return o.Table, nil
-	}
-	return anyTable, nil
-}
+func (o rollbackTableOp) touches() (string, []string) { return anyTable, nil }
 
 // ensureTableOp creates a table if it does not exist.
 type ensureTableOp struct{ table string }
@@ -146,16 +143,12 @@ type importFileOp struct{ table, key string }
 func (o importFileOp) apply(a *dbActor) (none, error) { return none{}, a.db.dir.Sync(o.table, o.key) }
 func (o importFileOp) touches() (string, []string)    { return o.table, nil }
 
-// rebuildOp rescans a table's folder (directory mode). seq numbers the
-// request (DB.rebuilds), so a rescan that began after it was sent can
-// answer it too.
-type rebuildOp struct {
-	table string
-	seq   uint64
-}
+// rebuildOp brings into the cache what a rescan of a table's folder found
+// changed (directory mode, rescan.go).
+type rebuildOp struct{ found sqlitekv.Rescan }
 
-func (o rebuildOp) apply(a *dbActor) (none, error) { return none{}, a.rebuild(o.table, o.seq) }
-func (o rebuildOp) touches() (string, []string)    { return o.table, nil }
+func (o rebuildOp) apply(a *dbActor) (none, error) { return none{}, a.db.dir.ApplyRescan(o.found) }
+func (o rebuildOp) touches() (string, []string)    { return o.found.Table(), nil }
 
 // sweepOp runs one bounded round of TTL expiry and history pruning. What
 // it removed is counted once its group commits (a failed group removed

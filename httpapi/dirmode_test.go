@@ -522,3 +522,28 @@ func TestDirMode_FilesNamedLikeTableEndpointsAreNoKeys(t *testing.T) {
 		t.Fatalf("keys after reading the files: got %s, want [ok]", got)
 	}
 }
+
+// A table rollback's dry run first rescans the folder: it plans over the
+// files as they are, changed by hand or not, and changes none of them.
+func TestDirMode_ADryRunPlansOverFilesChangedByHand(t *testing.T) {
+	ts, root, q := dirServer(t)
+	for _, key := range []string{"a", "b"} {
+		wantStatus(t, ts.do(t, "PUT", kv(key, q+"&create_db_if_missing=true"), "1"), 200)
+	}
+	t0 := ts.Clock.Now().Unix()
+	ts.Clock.Advance(2 * time.Second)
+	wantStatus(t, ts.do(t, "PUT", kv("a", q), "2"), 200)
+	for key, data := range map[string]string{"b": "edited", "c": "new"} {
+		if err := os.WriteFile(filepath.Join(root, "notes", key), []byte(data), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?"+q+fmt.Sprintf("&to_timestamp=%d", t0), "")
+	wantStatus(t, r, 200)
+	if want := `"changes":[{"key":"a","action":"restore"},{"key":"b","action":"restore"},{"key":"c","action":"delete"}]`; !strings.Contains(string(r.Body), want) {
+		t.Fatalf("dry run: %s, want %s", r.Body, want)
+	}
+	if fileOf(t, root, "a") != "2" || fileOf(t, root, "b") != "edited" || fileOf(t, root, "c") != "new" {
+		t.Fatalf("files after a dry run: a %q, b %q, c %q", fileOf(t, root, "a"), fileOf(t, root, "b"), fileOf(t, root, "c"))
+	}
+}

@@ -1,11 +1,26 @@
 package sqlitekv
 
 import (
+	"context"
 	"errors"
 	"io/fs"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 )
+
+// Rescan is what a scan of a table's folder found for the owner to bring
+// into the cache: keys whose file may differ from the cache, and temp
+// files a crash may have left.
+type Rescan struct {
+	table   string
+	keys    []string
+	orphans []string
+}
+
+// Table is the table whose folder was scanned.
+func (r Rescan) Table() string { return r.table }
 
 // Rebuild rescans the table's folder (owner only): every file is synced,
 // and so is every key the cache knows, so files added, changed or removed
@@ -17,15 +32,99 @@ func (d *Dir) Rebuild(table string) error {
 	if err := ValidateTable(table); err != nil {
 		return err
 	}
-	keys := map[string]bool{}
-	base := filepath.Join(d.root, table)
+	keys, orphans, err := d.scanFolder(table)
+	if err != nil {
+		return err
+	}
+	t, err := d.cache.writer.table(table, true)
+	if err != nil {
+		return err
+	}
+	if err := t.eachKey(func(k string) error { keys[k] = true; return nil }); err != nil {
+		return err
+	}
+	return d.ApplyRescan(Rescan{table: table, keys: slices.Collect(maps.Keys(keys)), orphans: orphans})
+}
+
+// ScanChanges does a rescan's reading without the owner, so that writes
+// need not wait for it: it walks the table's folder and compares each
+// file, and each key the cache knows, with the cache on a read
+// connection, keeping only the keys where the two disagree. What agrees
+// now agreed at some moment after the scan began, so a change made
+// before it began is never left out: its key is either listed or was
+// written (file and cache together) by the owner since.
+func (d *Dir) ScanChanges(ctx context.Context, table string) (Rescan, error) {
+	if err := ValidateTable(table); err != nil {
+		return Rescan{}, err
+	}
+	keys, orphans, err := d.scanFolder(table)
+	if err != nil {
+		return Rescan{}, err
+	}
+	err = d.cache.readTx(ctx, table, func(t *readStmts) error {
+		if t == nil {
+			return nil
+		}
+		return t.eachKey(func(k string) error { keys[k] = true; return nil })
+	})
+	if err != nil {
+		return Rescan{}, err
+	}
+	r := Rescan{table: table, orphans: orphans}
+	for key := range keys {
+		if err := ctx.Err(); err != nil {
+			return Rescan{}, Cancelled(err)
+		}
+		if !d.inLine(ctx, table, key) {
+			r.keys = append(r.keys, key)
+		}
+	}
+	return r, nil
+}
+
+// inLine reports whether key's file and its cache row agree, so that
+// syncing it would change nothing: the same bytes and not expired, or
+// neither a value file nor a row (Own's stale flag says whether the cache
+// holds a row).
+func (d *Dir) inLine(ctx context.Context, table, key string) bool {
+	_, stale, err := d.Own(ctx, table, key)
+	switch CodeOf(err) {
+	case "", CodeKeyNotFound, CodePayloadTooLarge:
+		return !stale
+	}
+	return false // expired, or an error the owner's sync is to report
+}
+
+// ApplyRescan brings what a rescan listed into the cache (owner only):
+// the temp files it found are deleted unless the open group staged them,
+// and each key is synced (Sync).
+func (d *Dir) ApplyRescan(r Rescan) error {
 	staged := map[string]bool{}
 	for _, c := range d.staged.changes {
 		staged[c.tmp] = true
 	}
+	for _, p := range r.orphans {
+		if !staged[p] {
+			d.tree.remove(p)
+		}
+	}
+	for _, key := range r.keys {
+		if err := d.Sync(r.table, key); err != nil && CodeOf(err) != CodeInvalidParameters {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanFolder walks the table's folder: the keys whose files it holds
+// (those a write could create) and the temp files there and in the
+// directory itself.
+func (d *Dir) scanFolder(table string) (map[string]bool, []string, error) {
+	keys := map[string]bool{}
+	base := filepath.Join(d.root, table)
 	orphans, err := d.orphansInRoot()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	err = d.tree.walkDir(base, func(p string, entry fs.DirEntry, err error) error {
 		if err != nil {
@@ -48,36 +147,16 @@ func (d *Dir) Rebuild(table string) error {
 		}
 		if entry.Type().IsRegular() {
 			rel, _ := filepath.Rel(base, p)
-			keys[filepath.ToSlash(rel)] = true
+			if key := filepath.ToSlash(rel); d.creatable(key) {
+				keys[key] = true // a file name no write can create is left out; a key the cache holds comes back with the cache's keys
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fsError("Could not scan the folder", err)
+		return nil, nil, fsError("Could not scan the folder", err)
 	}
-	for _, p := range orphans {
-		if !staged[p] {
-			d.tree.remove(p)
-		}
-	}
-	for key := range keys {
-		if !d.creatable(key) {
-			delete(keys, key) // a file name no write can create; a key the cache holds is added back below
-		}
-	}
-	t, err := d.cache.writer.table(table, true)
-	if err != nil {
-		return err
-	}
-	if err := t.eachKey(func(k string) error { keys[k] = true; return nil }); err != nil {
-		return err
-	}
-	for key := range keys {
-		if err := d.Sync(table, key); err != nil && CodeOf(err) != CodeInvalidParameters {
-			return err
-		}
-	}
-	return nil
+	return keys, orphans, nil
 }
 
 // isTempFile tells a staged write's temp file (dirmode_stage.go) from the

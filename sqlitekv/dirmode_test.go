@@ -240,3 +240,45 @@ func TestOpen_SyncsTheDatabasesFolder(t *testing.T) {
 		t.Fatalf("synced %v, want %s", synced, dir)
 	}
 }
+
+// A scan without the owner lists only the keys whose file and cache
+// disagree, and the temp files a crash left; once the owner applies it,
+// the two agree everywhere.
+func TestDir_ScanChangesListsOnlyWhatDiffers(t *testing.T) {
+	d, root := mustOpenDir(t)
+	for _, key := range []string{"a", "b", "c", "sub/d"} {
+		if err := dirPut(t, d, key, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	folder := filepath.Join(root, "t")
+	for name, data := range map[string]string{"b": "edited", "e": "added", tmpPrefix + "left": "crash"} {
+		if err := os.WriteFile(filepath.Join(folder, name), []byte(data), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(folder, "c")); err != nil {
+		t.Fatal(err)
+	}
+	found, err := d.ScanChanges(t.Context(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(found.keys)
+	if fmt.Sprint(found.keys) != "[b c e]" || fmt.Sprint(found.orphans) != fmt.Sprint([]string{filepath.Join(folder, tmpPrefix+"left")}) {
+		t.Fatalf("the scan found keys %v and temp files %v, want [b c e] and the one left", found.keys, found.orphans)
+	}
+	if err := d.ApplyRescan(found); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := d.Cache().List(t.Context(), ListRequest{Table: "t", Limit: 10})
+	if err != nil || fmt.Sprint(keys) != "[a b e sub/d]" {
+		t.Fatalf("listed %v (%v) after the rescan, want [a b e sub/d]", keys, err)
+	}
+	if got := onDisk(t, root); fmt.Sprint(got) != "[t/ t/a t/b t/e t/sub/ t/sub/d]" {
+		t.Fatalf("on disk after the rescan: %v", got)
+	}
+	if again, err := d.ScanChanges(t.Context(), "t"); err != nil || len(again.keys)+len(again.orphans) != 0 {
+		t.Fatalf("a second scan found %+v (%v), want nothing", again, err)
+	}
+}

@@ -121,7 +121,7 @@ type RollbackTableRequest struct {
 	At        int64
 	Keys      []string // only these, when given
 	Exclude   []string // all but these
-	DryRun    bool
+	DryRun    bool     // only say what it would do: Store.PlanRollback, never the writer
 	NoHistory bool
 	// Listed bounds the keys the answer lists (a table of 100,000 long
 	// keys made a 100 MB answer); the changes past it are counted only.
@@ -141,10 +141,10 @@ type RollbackAction struct {
 	Action string // "restore" or "delete"
 }
 
-// RollbackTable computes, and unless DryRun applies in one savepoint, the
-// writes that bring every chosen key back to its state at At. If history
-// cannot tell the state of any key, nothing is written and the error lists
-// those keys. (A dry run outside directory mode goes to PlanRollback.)
+// RollbackTable computes, and applies in one savepoint, the writes that
+// bring every chosen key back to its state at At. If history cannot tell
+// the state of any key, nothing is written and the error lists those
+// keys. (A dry run is PlanRollback's.)
 //
 // It goes through the table's keys a page at a time, restoring and
 // deleting as it goes (in directory mode restoring after every delete), so
@@ -179,7 +179,7 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) (RollbackTableResult, e
 			case action == "restore" && w.mirror != nil:
 				restores = append(restores, key)
 				return nil
-			case req.DryRun || len(gaps) > 0: // after a gap nothing will be kept
+			case len(gaps) > 0: // after a gap nothing will be kept
 				return nil
 			}
 			return apply(key, s)
@@ -189,9 +189,6 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) (RollbackTableResult, e
 		}
 		if len(gaps) > 0 {
 			return errRollbackGaps(gaps)
-		}
-		if req.DryRun {
-			return nil
 		}
 		for _, key := range restores {
 			s, err := scan.state(key)

@@ -1,0 +1,76 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+// A rebuild reads the folder without the actor: a write to the database
+// is applied while the scan is under way, and the rescan still brings in
+// the file added by hand before it was asked for.
+func TestRebuild_WritesDoNotWaitForTheFolderScan(t *testing.T) {
+	root := t.TempDir()
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), []string{root}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(Config{Resolver: resolver})
+	t.Cleanup(func() { reg.Close() })
+	dir := filepath.Join(root, "notes")
+	if err := os.MkdirAll(filepath.Join(dir, "t"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := reg.Open(ctx, dir, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	if err := os.WriteFile(filepath.Join(dir, "t", "by-hand"), []byte("1"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	scanning, release := make(chan struct{}), make(chan struct{})
+	unblock := sync.OnceFunc(func() { close(release) })
+	defer unblock()
+	realScan := scanChanges
+	scanChanges = func(d *sqlitekv.Dir, ctx context.Context, table string) (sqlitekv.Rescan, error) {
+		found, err := realScan(d, ctx, table)
+		close(scanning)
+		<-release
+		return found, err
+	}
+	t.Cleanup(func() { scanChanges = realScan })
+	rebuilt := make(chan error, 1)
+	go func() { rebuilt <- db.Rebuild(ctx, "t") }()
+	<-scanning
+
+	written := make(chan error, 1)
+	go func() {
+		_, err := db.Put(ctx, sqlitekv.PutRequest{Table: "t", Key: "written", Value: []byte("2")})
+		written <- err
+	}()
+	select {
+	case err := <-written:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a write waited for the folder scan")
+	}
+	unblock()
+	if err := <-rebuilt; err != nil {
+		t.Fatal(err)
+	}
+	keys, err := db.List(ctx, sqlitekv.ListRequest{Table: "t", Limit: 10})
+	if err != nil || fmt.Sprint(keys) != "[by-hand written]" {
+		t.Fatalf("listed %v (%v), want [by-hand written]", keys, err)
+	}
+}
