@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -540,5 +541,61 @@ func TestWatch_DatabasesKeptOpenByWatchesAreBounded(t *testing.T) {
 			t.Fatalf("watch of c once b's ended: got %d %s, want 200", r.Status, r.Body)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Retention may prune a write while a stream is between two pages of
+// history (its client reading slowly): the stream then says so with a
+// gap, instead of going on as if the write had never been.
+func TestWatch_AWritePrunedWhileAStreamCatchesUpIsAGap(t *testing.T) {
+	ts := newTestServer(t, withStore(func(o *sqlitekv.Options) { o.HistoryKeep, o.Sync = 1, sqlitekv.SyncNormal }))
+	q := "db=app&create_db_if_missing=true"
+	value := strings.Repeat("v", 40<<10) // 600 of them fill any socket buffer twice over
+	for i := range 600 {
+		wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("a%03d", i), q), value), 200)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("z", q), "v1"), 200) // op 601
+	slow, err := net.Dial("tcp", ts.URL[len("http://"):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fmt.Fprintf(slow, "GET %sdb=app&after_op=0 HTTP/1.1\r\nHost: x\r\n\r\n", watchTable)
+	slow.SetReadDeadline(time.Now().Add(20 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(slow), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(res.Body)
+	lines.Buffer(make([]byte, 64<<10), 1<<20)
+	for lines.Scan() && !strings.HasPrefix(lines.Text(), "id: ") {
+		// until the first page of history was read; the stream then
+		// stops at its socket's buffer, long before op 601
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("z", q), "v2"), 200) // op 602 prunes op 601
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ops := ts.do(t, "GET", kv("z/history", "db=app"), "").JSON(t)["operations"].([]any)
+		if len(ops) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("z keeps %d versions, want 1", len(ops))
+		}
+	}
+
+	ops := []string{"1"}
+	var gaps []string
+	for lines.Scan() && !slices.Contains(ops, "602") {
+		line := lines.Text()
+		if id, ok := strings.CutPrefix(line, "id: "); ok {
+			ops = append(ops, id)
+		}
+		if data, ok := strings.CutPrefix(line, "data: "); ok && strings.Contains(data, "TIME_TRAVEL_GAP") {
+			gaps = append(gaps, data)
+		}
+	}
+	if len(ops) != 601 || slices.Contains(ops, "601") || len(gaps) != 1 || !strings.Contains(gaps[0], `"resume_op":602`) {
+		t.Fatalf("the stream sent %d writes (op 601 among them: %v), gaps %q; want the 600 writes kept, op 602, and one gap resuming at 602 (%v)",
+			len(ops), slices.Contains(ops, "601"), gaps, lines.Err())
 	}
 }

@@ -54,9 +54,9 @@ type Follower struct {
 	src  Source
 	last int64 // the newest op sent or known not to match (every op up to it is settled)
 	// reading: events may be in history that the live buffer lacks.
-	reading  bool
-	checkGap bool
-	since    int64 // the time the watch starts from (Unix ms), until its first read; 0: none
+	reading bool
+	since   int64 // the time the watch starts from (Unix ms), until its first read; 0: none
+	gapTold int64 // the newest gap sent: the pages after it find that loss again
 }
 
 // Follow subscribes f and starts after op after (every write after it is
@@ -64,7 +64,7 @@ type Follower struct {
 // from a time gives it as since (Unix ms; else 0), with after the newest
 // op kept before it: writes pruned from before it are then no gap.
 func Follow(ctx context.Context, h *Hub, src Source, f Filter, after, since int64) (*Follower, error) {
-	fl := &Follower{sub: h.Subscribe(f), src: src, last: after, reading: true, checkGap: after >= 0, since: since}
+	fl := &Follower{sub: h.Subscribe(f), src: src, last: after, reading: true, since: since}
 	if after < 0 {
 		p, err := src.ReadChanges(ctx, sqlitekv.ChangesRequest{Table: f.Table, Key: f.Key, Prefix: f.Prefix, After: 1<<63 - 1})
 		if err != nil {
@@ -104,6 +104,7 @@ func (fl *Follower) Next(ctx context.Context, idle time.Duration) ([]*Event, err
 		}
 		select {
 		case ev := <-fl.sub.events:
+			fl.sub.held.Add(-ev.size())
 			if evs := fl.live(ev); len(evs) > 0 {
 				return evs, nil
 			}
@@ -120,50 +121,51 @@ func (fl *Follower) Next(ctx context.Context, idle time.Duration) ([]*Event, err
 func (fl *Follower) catchUp() {
 	fl.sub.lagged.Store(false) // events published from now on are buffered again
 	for range len(fl.sub.events) {
-		<-fl.sub.events // all in history, which is read next
+		fl.sub.take() // all in history, which is read next
 	}
-	fl.reading, fl.checkGap = true, true // retention may have pruned what it missed
+	fl.reading = true
 }
 
 // live takes ev and whatever else is buffered, leaving out what was sent.
 func (fl *Follower) live(ev *Event) []*Event {
 	var out []*Event
-	for {
+	for ok := true; ok; ev, ok = fl.sub.take() {
 		if op := ev.Write.OpNumber; op > fl.last {
 			out = append(out, ev)
 			fl.last = op
 		}
-		select {
-		case ev = <-fl.sub.events:
-		default:
-			return out
-		}
 	}
+	return out
 }
 
 // readHistory reads the next page of history; once it has read all of
-// it, live events take over.
+// it, live events take over. Every page checks for writes pruned after
+// the last op sent: retention may run between two pages, as between the
+// watcher falling behind and its first page.
 func (fl *Follower) readHistory(ctx context.Context) ([]*Event, error) {
 	f := fl.sub.filter
 	p, err := fl.src.ReadChanges(ctx, sqlitekv.ChangesRequest{Table: f.Table, Key: f.Key, Prefix: f.Prefix,
-		After: fl.last, Limit: pageLimit, CheckGap: fl.checkGap, Since: fl.since})
+		After: fl.last, Limit: pageLimit, CheckGap: true, Since: fl.since})
 	if err != nil {
 		return nil, err
 	}
 	fl.since = 0 // later reads go on after ops sent: a write pruned after them is lost
 	var out []*Event
-	if fl.checkGap && p.Head < fl.last {
+	tell := func(gap int64) {
+		if gap > fl.gapTold {
+			out = append(out, &Event{Gap: gap})
+			fl.gapTold = gap
+		}
+	}
+	if p.Head < fl.last {
 		// The watcher counted ops this table never reached: another
 		// lineage of it (the database recreated, or restored from a
 		// replica that lacks its last writes). Every write from Head+1
 		// on is new to it; skipping those up to its count would lose them.
-		fl.last = p.Head
-		out = append(out, &Event{Gap: p.Head + 1})
+		fl.last, fl.gapTold = p.Head, 0
+		tell(p.Head + 1)
 	}
-	fl.checkGap = false
-	if p.Gap > 0 {
-		out = append(out, &Event{Gap: p.Gap})
-	}
+	tell(p.Gap)
 	for _, w := range p.Changes {
 		out = append(out, &Event{Write: w})
 		fl.last = w.OpNumber

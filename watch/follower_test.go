@@ -2,6 +2,8 @@ package watch
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,16 +16,22 @@ import (
 type history struct {
 	mu     sync.Mutex
 	writes []sqlitekv.Event
+	pruned []int64 // ops retention removed from writes
 	reads  int
+	value  []byte // what each write stores ("v" if nil)
 }
 
 func (h *history) commit(hub *Hub, keys ...string) {
 	h.mu.Lock()
 	var group []sqlitekv.Event
 	for _, k := range keys {
-		op := int64(len(h.writes) + 1)
+		op := int64(len(h.writes) + len(h.pruned) + 1)
+		value := h.value
+		if value == nil {
+			value = []byte("v")
+		}
 		w := sqlitekv.Event{Table: "t", Key: k, Version: sqlitekv.Version{OpNumber: op, Op: "set", Recorded: true,
-			Entry: sqlitekv.Entry{Value: []byte("v")}}}
+			Entry: sqlitekv.Entry{Value: value}}}
 		h.writes = append(h.writes, w)
 		group = append(group, w)
 	}
@@ -31,11 +39,24 @@ func (h *history) commit(hub *Hub, keys ...string) {
 	hub.Publish(group)
 }
 
+// prune removes op from history, as retention does.
+func (h *history) prune(op int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.writes = slices.DeleteFunc(h.writes, func(w sqlitekv.Event) bool { return w.OpNumber == op })
+	h.pruned = append(h.pruned, op)
+}
+
 func (h *history) ReadChanges(_ context.Context, req sqlitekv.ChangesRequest) (sqlitekv.ChangesPage, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.reads++
-	p := sqlitekv.ChangesPage{Head: int64(len(h.writes)), Complete: true}
+	p := sqlitekv.ChangesPage{Head: int64(len(h.writes) + len(h.pruned)), Complete: true}
+	for _, op := range h.pruned {
+		if req.CheckGap && op > req.After { // every key matches in these tests
+			p.Gap = max(p.Gap, op+1)
+		}
+	}
 	for _, w := range h.writes {
 		match := w.Key == req.Key || req.Key == "" && strings.HasPrefix(w.Key, req.Prefix)
 		if w.OpNumber <= req.After || !match {
@@ -143,5 +164,72 @@ func TestFollower_EndsWhenTheDatabaseCloses(t *testing.T) {
 	hub.Shut()
 	if _, err := fl.Next(context.Background(), time.Second); err != ErrClosed {
 		t.Fatalf("got %v, want ErrClosed", err)
+	}
+}
+
+// Retention may prune a write while a watcher is between two pages of
+// history: the next page says so with a gap, instead of skipping it, and
+// the pages after it do not say it again.
+func TestFollower_EveryPageOfHistoryChecksForPrunedWrites(t *testing.T) {
+	hub, h := NewHub(), &history{}
+	for range 3 * pageLimit {
+		h.commit(hub, "k")
+	}
+	fl, err := Follow(context.Background(), hub, h, Filter{Table: "t", Prefix: ""}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	if got := next(t, fl, pageLimit); len(got) != pageLimit {
+		t.Fatalf("first page: %d events, want %d", len(got), pageLimit)
+	}
+	const pruned = int64(2*pageLimit + 10) // in the third page
+	h.prune(pruned)
+	var gaps []int64
+	var ops []int64
+	for len(ops) < 2*pageLimit-1 {
+		evs, err := fl.Next(context.Background(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Gap > 0 {
+				gaps = append(gaps, e.Gap)
+			} else {
+				ops = append(ops, e.Write.OpNumber)
+			}
+		}
+		if len(evs) == 0 {
+			break
+		}
+	}
+	if fmt.Sprint(gaps) != fmt.Sprint([]int64{pruned + 1}) || slices.Contains(ops, pruned) {
+		t.Fatalf("after op %d was pruned between pages: gaps %v, want one at %d (%d writes sent)", pruned, gaps, pruned+1, len(ops))
+	}
+}
+
+// A stalled watcher, whose stream sends nothing, keeps at most
+// BufferBytes of values waiting; past them it reads history, and misses
+// nothing.
+func TestSub_AStalledWatcherHoldsAtMostBufferBytes(t *testing.T) {
+	hub, h := NewHub(), &history{value: []byte(strings.Repeat("x", sqlitekv.MaxCarriedValue))}
+	fl, err := Follow(context.Background(), hub, h, Filter{Table: "t", Key: "k"}, -1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	const writes = 100 // 800 KiB of values, fewer events than Buffer
+	for range writes {
+		h.commit(hub, "k")
+	}
+	if held := fl.sub.held.Load(); held > BufferBytes || !fl.sub.lagged.Load() {
+		t.Fatalf("a stalled watcher holds %d bytes (lagged %v), want at most %d and history next", held, fl.sub.lagged.Load(), BufferBytes)
+	}
+	got := next(t, fl, writes)
+	if len(got) != writes || got[0] != 1 || got[writes-1] != writes {
+		t.Fatalf("got %d events from %d to %d, want 1 to %d", len(got), got[0], got[len(got)-1], writes)
+	}
+	if held := fl.sub.held.Load(); held != 0 {
+		t.Fatalf("%d bytes held after the watcher caught up, want 0", held)
 	}
 }

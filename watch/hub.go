@@ -39,18 +39,26 @@ func (f Filter) matches(key string) bool {
 	return strings.HasPrefix(key, f.Prefix)
 }
 
-// Buffer is how many live events a watcher may have waiting: past it, it
-// reads history instead (Sub.lagged). As many as one group commits at
-// most (the actor's maxGroup), so that a watcher of a hot key that keeps
-// up never falls behind by one full group; small enough that an idle
-// watcher costs 2 KiB for it and a stalled one holds little.
-const Buffer = 256
+// Buffer is how many live events a watcher may have waiting, and
+// BufferBytes how many bytes of values and keys: past either, it reads
+// history instead (Sub.lagged). As many events as one group of single-key
+// writes commits at most (the actor's maxGroup), so that a watcher of a
+// hot key that keeps up never falls behind by one full group; an idle
+// watcher costs 2 KiB for them. The bytes bound what a stalled watcher
+// holds, whose stream cannot send: at 256 events of values up to
+// sqlitekv.MaxCarriedValue it held 2 MiB (40 stalled watchers took kvd
+// from 61 to 293 MB); now at most about as much as its socket's buffer.
+const (
+	Buffer      = 256
+	BufferBytes = 256 << 10
+)
 
 // Sub is one watcher's place in the hub.
 type Sub struct {
 	hub    *Hub
 	filter Filter
 	events chan *Event
+	held   atomic.Int64 // the bytes of the events waiting in events
 	// lagged: the watcher missed live events (its buffer was full, an
 	// event was too large to carry, or a group was published without its
 	// events); it reads history until it has caught up. wake tells it.
@@ -167,16 +175,33 @@ func (s *Sub) deliver(ev *Event) {
 	if s.lagged.Load() {
 		return // it reads history: this event is there
 	}
-	if ev.Write.Large {
+	size := ev.size()
+	if ev.Write.Large || s.held.Load()+size > BufferBytes {
 		s.fallBehind()
 		return
 	}
+	s.held.Add(size)
 	select {
 	case s.events <- ev:
 	default:
+		s.held.Add(-size)
 		s.fallBehind()
 	}
 }
+
+// take receives a waiting event, if there is one.
+func (s *Sub) take() (*Event, bool) {
+	select {
+	case ev := <-s.events:
+		s.held.Add(-ev.size())
+		return ev, true
+	default:
+		return nil, false
+	}
+}
+
+// size is what an event holds in a watcher's buffer, as BufferBytes counts.
+func (e *Event) size() int64 { return int64(len(e.Write.Key) + len(e.Write.Entry.Value)) }
 
 func (s *Sub) fallBehind() {
 	s.lagged.Store(true)
