@@ -413,6 +413,13 @@ func TestReferences_ChainsCyclesAndDangling(t *testing.T) {
 	wantError(t, ts.do(t, "PUT", kv("bad", q), "", "Content-Type", "application/vnd.kvd.reference"), 400, "INVALID_PARAMETERS")
 	wantError(t, ts.do(t, "POST", batchPath+"set?"+q, `{"items":[{"key":"bad","value":"a\u0001b","content_type":"application/vnd.kvd.reference"}]}`), 400, "INVALID_PARAMETERS")
 	wantError(t, ts.do(t, "GET", kv("bad", "db=app"), ""), 404, "KEY_NOT_FOUND")
+	// However the header spells the type, the value is a reference.
+	for _, spelling := range []string{"Application/Vnd.Kvd.Reference", "application/vnd.kvd.reference; charset=utf-8"} {
+		wantStatus(t, ts.do(t, "PUT", kv("spelled", q), "target", "Content-Type", spelling), 200)
+		if r := ts.do(t, "GET", kv("spelled", "db=app"), ""); string(r.Body) != `{"v":1}` || r.Header.Get("X-KV-Reference") != "true" {
+			t.Fatalf("a reference sent as %q: got %q, X-KV-Reference %q; want its target's value", spelling, r.Body, r.Header.Get("X-KV-Reference"))
+		}
+	}
 }
 
 // In directory mode a reference to a key that can be no file there

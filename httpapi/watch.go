@@ -180,7 +180,7 @@ func parseWait(raw string) (time.Duration, error) {
 		}
 		d, err = time.Duration(n)*time.Second, nerr
 	}
-	if err != nil || d <= 0 || d > maxWatchWait {
+	if err != nil || d < time.Millisecond || d > maxWatchWait {
 		return 0, invalidParam("wait must be a duration from 1ms to 60s (30s, 500ms, or whole seconds)")
 	}
 	return d, nil

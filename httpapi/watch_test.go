@@ -309,7 +309,7 @@ func TestWatch_LongPollAnswersJSON(t *testing.T) {
 	if evs, _ := m["events"].([]any); len(evs) == 0 || m["next_op"].(float64) < 2 {
 		t.Fatalf("got %v", m)
 	}
-	for _, bad := range []string{"wait=61s", "wait=0", "wait=soon", "wait=61", "wait=18446744074", "wait=-1", "after_op=-1", "after_op=1&since=5", "since=x"} {
+	for _, bad := range []string{"wait=61s", "wait=0", "wait=999us", "wait=1ns", "wait=soon", "wait=61", "wait=18446744074", "wait=-1", "after_op=-1", "after_op=1&since=5", "since=x"} {
 		wantError(t, ts.do(t, "GET", kv("k/watch", "db=app&"+bad), ""), 400, "INVALID_PARAMETERS")
 	}
 	wantError(t, ts.do(t, "GET", kv("k/watch", "db=app"), "", "Last-Event-ID", "x"), 400, "INVALID_PARAMETERS")

@@ -60,6 +60,7 @@ func InferContentType(declared string, body []byte) (string, error) {
 			if err := validateRefTarget(body); err != nil {
 				return "", err
 			}
+			return RefContentType, nil // in one spelling: reads know a reference by it
 		}
 		if mediaType != contentTypeJSON {
 			return declared, nil
