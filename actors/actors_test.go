@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -318,6 +319,25 @@ func TestGroupCommit_CountsOnlyGroupsThatCommitted(t *testing.T) {
 	}
 	if n := committed.Load(); n != 1 {
 		t.Errorf("writes counted as committed after a refused commit: %d, want 1", n)
+	}
+}
+
+// A commit that stalled past the cluster's fence (checked before and
+// after it) is answered 503, not 500: the node lost its lease, and
+// whether the write was kept is for the client to read back.
+func TestGroupCommit_ACommitThatEndsPastTheFenceIsA503(t *testing.T) {
+	var checks atomic.Int64
+	db := openAppWith(t, actors.Config{
+		Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal, Fence: func(string) error {
+			if checks.Add(1) == 2 { // the look after the first commit
+				return errors.New("the lease ran out")
+			}
+			return nil
+		}},
+	})
+	_, err := db.Put(context.Background(), sqlitekv.PutRequest{Table: "kv_store", Key: "k", Value: []byte("v")})
+	if code := sqlitekv.CodeOf(err); code != sqlitekv.CodeOverloaded || !strings.Contains(err.Error(), "read it back") {
+		t.Fatalf("a commit that ended past the fence: %v (%s), want OVERLOADED saying to read it back", err, code)
 	}
 }
 

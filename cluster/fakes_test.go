@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,12 +28,14 @@ import (
 type fakeEtcd struct {
 	URL string
 
-	mu     sync.Mutex
-	rev    int64
-	keys   map[string]fakeKey
-	leases map[int64]int64 // id → TTL in seconds
-	last   int64           // the last lease granted
-	fail   map[string]bool // paths answered 503, as by an etcd without quorum
+	mu       sync.Mutex
+	rev      int64
+	keys     map[string]fakeKey
+	leases   map[int64]int64 // id → TTL in seconds
+	last     int64           // the last lease granted
+	fail     map[string]bool // paths answered 503, as by an etcd without quorum
+	lose     map[string]bool // paths carried out, then answered 503: an answer lost
+	renewals int
 }
 
 type fakeKey struct {
@@ -42,7 +45,7 @@ type fakeKey struct {
 }
 
 func newFakeEtcd(t *testing.T) *fakeEtcd {
-	f := &fakeEtcd{keys: map[string]fakeKey{}, leases: map[int64]int64{}, fail: map[string]bool{}, last: 7000}
+	f := &fakeEtcd{keys: map[string]fakeKey{}, leases: map[int64]int64{}, fail: map[string]bool{}, lose: map[string]bool{}, last: 7000}
 	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(srv.Close)
 	f.URL = srv.URL
@@ -83,6 +86,7 @@ func (f *fakeEtcd) serve(w http.ResponseWriter, r *http.Request) {
 		f.leases[f.last] = in.TTL
 		out = map[string]string{"ID": strconv.FormatInt(f.last, 10), "TTL": strconv.FormatInt(in.TTL, 10)}
 	case "/v3/lease/keepalive":
+		f.renewals++
 		result := map[string]string{"ID": in.ID}
 		if ttl, ok := f.leases[id]; ok {
 			result["TTL"] = strconv.FormatInt(ttl, 10)
@@ -130,6 +134,10 @@ func (f *fakeEtcd) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if f.lose[r.URL.Path] {
+		http.Error(w, `{"error":"etcdserver: request timed out"}`, http.StatusServiceUnavailable)
+		return
+	}
 	json.NewEncoder(w).Encode(out)
 }
 
@@ -150,6 +158,12 @@ func (f *fakeEtcd) key(key string) (value string, lease int64, ok bool) {
 	return string(k.value), k.lease, ok
 }
 
+func (f *fakeEtcd) renewed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.renewals
+}
+
 func (f *fakeEtcd) put(key, value string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -162,6 +176,14 @@ func (f *fakeEtcd) failing(path string, fail bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fail[path] = fail
+}
+
+// losing makes etcd carry out every call to path but answer 503, as when
+// its answer is lost or comes after the caller gave up.
+func (f *fakeEtcd) losing(path string, lose bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lose[path] = lose
 }
 
 func unb64(s string) string {
@@ -177,6 +199,7 @@ type fakeSidecar struct {
 	mu         sync.Mutex
 	registered map[string]string // path → replica URL
 	refuse     func(replica string) error
+	syncTakes  atomic.Int64 // how long a sync takes, in nanoseconds
 }
 
 func newFakeSidecar(t *testing.T) *fakeSidecar {
@@ -198,6 +221,9 @@ func (s *fakeSidecar) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPost {
 		json.NewDecoder(r.Body).Decode(&in)
+	}
+	if r.URL.Path == "/sync" {
+		time.Sleep(time.Duration(s.syncTakes.Load()))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -265,6 +291,11 @@ func testNode(t *testing.T, f *fakeEtcd, cfg Config, closeDB func(path string)) 
 // testServer serves over HTTP a kvd that is a node of the cluster whose
 // etcd is f, wired as cmd/kvd wires it, and returns its URL.
 func testServer(t *testing.T, f *fakeEtcd, cfg Config) (*Node, string) {
+	n, url, _ := testServerAndSidecar(t, f, cfg)
+	return n, url
+}
+
+func testServerAndSidecar(t *testing.T, f *fakeEtcd, cfg Config) (*Node, string, *fakeSidecar) {
 	t.Helper()
 	dir, err := filepath.EvalSymlinks(t.TempDir()) // as the resolver names it
 	if err != nil {
@@ -272,7 +303,7 @@ func testServer(t *testing.T, f *fakeEtcd, cfg Config) (*Node, string) {
 	}
 	cfg.DataDir = dir
 	var registry *actors.Registry
-	n, _ := testNode(t, f, cfg, func(path string) { registry.CloseDB(path) })
+	n, sidecar := testNode(t, f, cfg, func(path string) { registry.CloseDB(path) })
 	srv, err := kvdtest.Start(dir, func(a *actors.Config, h *httpapi.Config) {
 		a.Owner, a.Store.Fence, h.Cluster = n, n.Fence, n
 	})
@@ -285,7 +316,7 @@ func testServer(t *testing.T, f *fakeEtcd, cfg Config) (*Node, string) {
 			t.Error(err)
 		}
 	})
-	return n, srv.URL
+	return n, srv.URL, sidecar
 }
 
 // call sends one request and returns its status and decoded JSON body.

@@ -60,16 +60,47 @@ func (n *Node) Release(ctx context.Context, path string) error {
 	n.mu.Lock()
 	c.fenced = true
 	n.mu.Unlock()
-	err = n.pushToReplica(ctx, name, path, c.epoch)
-	if err == nil {
-		err = n.handOver(ctx, name, c)
-	}
-	if err != nil {
+	if err := n.pushToReplica(ctx, name, path, c.epoch); err != nil {
 		n.mu.Lock()
-		c.releasing, c.fenced = false, false // still ours, and served again
+		c.releasing, c.fenced = false, false // still ours (its owners key untouched), and served again
 		n.mu.Unlock()
 		return unavailable(name, err)
 	}
+	if err := n.handOver(ctx, name, c); err != nil {
+		// etcd may have applied the hand-over and its answer been lost
+		// or late: a peer may own the database already. So it is not
+		// served here again, and the hand-over is retried until etcd
+		// says (finishHandOver).
+		n.claims.Add(1)
+		go n.finishHandOver(name, c)
+		return unavailable(name, err)
+	}
+	n.dropClaim(name, c)
+	return nil
+}
+
+// finishHandOver retries a hand-over whose outcome is not known until
+// etcd answers, or the node leaves the cluster (or loses its lease,
+// which frees the database too). The database stays fenced meanwhile.
+func (n *Node) finishHandOver(name string, c *claim) {
+	defer n.claims.Done()
+	for {
+		ctx, cancel := context.WithTimeout(n.ctx, 3*time.Second)
+		err := n.handOver(ctx, name, c)
+		cancel()
+		if err == nil {
+			n.dropClaim(name, c)
+			return
+		}
+		n.log.Warn("database hand-over not confirmed: not serving it until etcd answers", "db", name, "err", err)
+		if !sleep(n.ctx, 200*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// dropClaim forgets a database handed over.
+func (n *Node) dropClaim(name string, c *claim) {
 	n.mu.Lock()
 	if n.held[name] == c {
 		delete(n.held, name)
@@ -77,7 +108,6 @@ func (n *Node) Release(ctx context.Context, path string) error {
 	n.mu.Unlock()
 	n.counts.released.Add(1)
 	n.log.Info("database handed over", "db", name, "epoch", c.epoch)
-	return nil
 }
 
 // pushToReplica makes the replica hold everything committed to path, then
@@ -96,13 +126,16 @@ func (n *Node) pushToReplica(ctx context.Context, name, path string, epoch int64
 }
 
 // handOver gives up name's owners key, and marks its epoch released: the
-// next owner may restore at once.
+// next owner may restore at once. Once etcd has answered, the database is
+// not this node's, whether the transaction applied or found the owners
+// key changed: by an earlier try of the same hand-over whose answer was
+// lost, or by the lease running out (then its epoch stays unreleased).
 func (n *Node) handOver(ctx context.Context, name string, c *claim) error {
 	value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: c.epoch, Released: true})
 	ok, _, err := n.etcd.txn(ctx, []cmp{{ownersKey(name), c.ownerRev}},
 		[]op{{key: ownersKey(name), del: true}, {key: epochsKey(name), value: value}})
 	if err == nil && !ok {
-		err = fmt.Errorf("owners key of %s changed under this node", name)
+		n.log.Info("owners key changed before the hand-over: this node owned the database no more", "db", name)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,24 +157,32 @@ func (n *Node) loseLease(lease int64, why string) {
 // marked released, then the lease is revoked, so that peers take the
 // databases over at once instead of after a TTL. This node's copies stay
 // current unless a peer writes them meanwhile.
+//
+// The lease is kept alive until the pushes are done: had it run out
+// during a slow one (a sidecar that hangs), peers would have restored a
+// replica without the last writes while this node still held them.
 func (n *Node) Close() error {
 	n.cancel() // take-overs under way stop
 	n.claims.Wait()
-	close(n.stop)
-	n.done.Wait()
 	n.mu.Lock()
-	lease, held := n.lease, n.held
-	n.held, n.lease = map[string]*claim{}, 0
+	held := maps.Clone(n.held)
+	for _, c := range held {
+		c.releasing, c.fenced = true, true // the reconcile loop leaves them to handOverAll
+	}
 	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	pushed := n.handOverAll(ctx, held)
+	close(n.stop)
+	n.done.Wait()
+	n.mu.Lock()
+	lease := n.lease // 0 if lost meanwhile
+	n.held, n.lease = map[string]*claim{}, 0
+	n.mu.Unlock()
 	var err error
-	if lease != 0 && !n.handOverAll(ctx, held) {
-		lease = 0 // some replica may lack last writes: peers wait for the lease to expire
-	}
-	if lease != 0 {
+	if lease != 0 && pushed {
 		err = n.etcd.revoke(ctx, lease)
-	}
+	} // else some replica may lack last writes: peers wait for the lease to expire
 	return errors.Join(err, n.lock.Close())
 }
 

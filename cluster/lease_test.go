@@ -32,3 +32,23 @@ func TestLease_FencesByTheTTLEtcdGranted(t *testing.T) {
 		t.Errorf("after renewal: valid %v, renewed every %v; want valid, every %v", ok, n.renewEvery(), granted/3)
 	}
 }
+
+// TestClose_KeepsTheLeaseWhileItPushesTheLastWrites: a node leaving
+// pushes each database's last writes to the replica, which a slow
+// sidecar may take longer than the lease's TTL over. Had its lease run
+// out meanwhile, a peer would have restored the replica without them.
+func TestClose_KeepsTheLeaseWhileItPushesTheLastWrites(t *testing.T) {
+	f := newFakeEtcd(t)
+	var before int
+	t.Cleanup(func() { // runs after the node has left (cleanups run last first)
+		if during := f.renewed() - before; during == 0 {
+			t.Error("the lease was not renewed while the node pushed its last writes for 2.5 s (TTL 3 s)")
+		}
+	})
+	_, base, sidecar := testServerAndSidecar(t, f, Config{})
+	if status, body := call(t, "PUT", base+"/api/v1/sqlite/kv/a?db=app&create_db_if_missing=true", "1"); status != 200 {
+		t.Fatalf("write: got %d %v", status, body)
+	}
+	sidecar.syncTakes.Store(int64(2500 * time.Millisecond))
+	before = f.renewed()
+}

@@ -113,6 +113,7 @@ func (l *litestream) restore(ctx context.Context, replica, path string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, l.bin, "restore", "-if-replica-exists", "-o", path, replica)
+	dieWithKvd(cmd)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("litestream restore %s: %w: %s", replica, err, bytes.TrimSpace(out))

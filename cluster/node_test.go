@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestNames_LitestreamCannotOpenAreRefused: Litestream opens a database's
@@ -58,6 +59,44 @@ func TestNames_TooLongForLitestreamAreRefused(t *testing.T) {
 		}
 		if status != want || code != "" && body["code"] != code {
 			t.Errorf("a name of %d bytes: got %d %v, want %d %s", size, status, body, want, code)
+		}
+	}
+}
+
+// TestRelease_AHandOverWhoseAnswerIsLostIsNotServedAgain: etcd may apply
+// a hand-over and its answer be lost (or come after the node gave up
+// waiting). Then a peer may own the database already: the node serves it
+// no more, neither writes nor reads, until etcd answers it, and then
+// forgets it.
+func TestRelease_AHandOverWhoseAnswerIsLostIsNotServedAgain(t *testing.T) {
+	f := newFakeEtcd(t)
+	n, base := testServer(t, f, Config{})
+	kv := base + "/api/v1/sqlite/kv/a?db=app"
+	if status, body := call(t, "PUT", kv+"&create_db_if_missing=true", "1"); status != 200 {
+		t.Fatalf("first write: got %d %v", status, body)
+	}
+	f.losing("/v3/kv/txn", true)
+	if status, body := call(t, "POST", base+ReleasePath+"?db=app", ""); status != 503 {
+		t.Fatalf("a hand-over whose answer was lost: got %d %v, want 503", status, body)
+	}
+	if _, _, owned := f.key(ownersKey("app.db")); owned {
+		t.Fatal("etcd did not carry the hand-over out")
+	}
+	for _, method := range []string{"PUT", "GET"} {
+		if status, body := call(t, method, kv, "2"); status != 503 {
+			t.Fatalf("%s after a hand-over etcd applied unseen: got %d %v, want 503 (a peer may own it)", method, status, body)
+		}
+	}
+	f.losing("/v3/kv/txn", false)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n.mu.Lock()
+		held := n.held["app.db"] != nil
+		n.mu.Unlock()
+		if !held {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node still holds the database once etcd answers")
 		}
 	}
 }

@@ -247,7 +247,7 @@ func (w *Writer) Commit() (err error) {
 		// fence's deadline may have landed after a peer took the database
 		// over: whether it survives is unknown, so it is not acknowledged.
 		if err := w.opts.Fence(w.path); err != nil {
-			return &Error{Code: CodeDatabaseError, Message: "The write committed just as this node lost the database to another: whether it was kept is unknown; read it back before retrying", Cause: err}
+			return &Error{Code: CodeOverloaded, Message: "The write committed just as this node lost the database to another: whether it was kept is unknown; read it back before retrying", Cause: err}
 		}
 	}
 	if w.mirror != nil {

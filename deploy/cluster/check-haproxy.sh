@@ -137,6 +137,11 @@ for spelling in ./app app.db ./app.db .%2Fapp.db; do
 	[ "$got" = "$want" ] || fail "db=$spelling went to $got, db=app to $want"
 done
 ok "db=app, ./app, app.db, ./app.db, .%2Fapp.db all on $want"
+for i in $(seq 1 10); do # a + in a query is a space, to kvd as to HAProxy
+	plus=$(get "sp+ace$i") spaced=$(get "sp%20ace$i")
+	[ "$plus" = "$spaced" ] || fail "db=sp+ace$i went to $plus, db=sp%20ace$i to $spaced"
+done
+ok "db=sp+aceN and db=sp%20aceN on one node each, 10 names"
 
 # 2. db/create is routed by path; a JSON path elsewhere is not.
 got=$(node POST "/api/v1/sqlite/db/create?path=./app.db")
