@@ -223,7 +223,7 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		n.dropOwnership(name, rev)
 		return false, nil
 	}
-	n.held[name] = &claim{epoch: epoch, ownerRev: rev}
+	n.held[name] = &claim{epoch: epoch, ownerRev: rev, shipped: time.Now()} // the replica holds all of it, or it is new
 	n.mu.Unlock()
 	exists = fileExists(path) // restored, maybe; a new database is created by its first open
 	n.counts.claimed.Add(1)

@@ -200,6 +200,8 @@ type fakeSidecar struct {
 	registered map[string]string // path → replica URL
 	refuse     func(replica string) error
 	syncTakes  atomic.Int64 // how long a sync takes, in nanoseconds
+	full       atomic.Bool  // the replica takes nothing: syncs fail, and the last one stays the last
+	lastSync   time.Time
 }
 
 func newFakeSidecar(t *testing.T) *fakeSidecar {
@@ -241,10 +243,18 @@ func (s *fakeSidecar) serve(w http.ResponseWriter, r *http.Request) {
 	case "/unregister":
 		delete(s.registered, in.Path)
 	case "/sync":
+		if s.full.Load() {
+			http.Error(w, `{"error":"sync database: replica sync: write ltx file: no space left on device"}`, http.StatusInternalServerError)
+			return
+		}
+		s.lastSync = time.Now()
 	case "/list":
-		var dbs []map[string]string
+		if !s.full.Load() {
+			s.lastSync = time.Now() // as the sidecar's own syncs, every second or two
+		}
+		var dbs []map[string]any
 		for p := range s.registered {
-			dbs = append(dbs, map[string]string{"path": p})
+			dbs = append(dbs, map[string]any{"path": p, "status": "replicating", "last_sync_at": s.lastSync})
 		}
 		json.NewEncoder(w).Encode(map[string]any{"databases": dbs})
 		return

@@ -119,7 +119,7 @@ func (n *Node) pushToReplica(ctx context.Context, name, path string, epoch int64
 	if err := n.ls.register(ctx, path, replicaURL(n.cfg.Replica, name, epoch)); err != nil {
 		return err
 	}
-	if err := n.ls.sync(ctx, path); err != nil {
+	if err := n.ls.sync(ctx, path, 30*time.Second); err != nil {
 		return err
 	}
 	return n.ls.unregister(ctx, path)

@@ -82,25 +82,38 @@ func (l *litestream) unregister(ctx context.Context, path string) error {
 }
 
 // sync copies what the database at path committed to its replica and
-// returns once the replica has it.
-func (l *litestream) sync(ctx context.Context, path string) error {
-	return l.call(ctx, "/sync", map[string]any{"path": path, "wait": true, "timeout": 30}, nil)
+// returns once the replica has it, or fails saying why (a replica that
+// cannot be written: a full disk, say) after at most timeout.
+func (l *litestream) sync(ctx context.Context, path string, timeout time.Duration) error {
+	return l.call(ctx, "/sync", map[string]any{"path": path, "wait": true, "timeout": int(timeout / time.Second)}, nil)
 }
 
-// registered lists the paths the sidecar replicates now: after a restart
-// of the sidecar it has none, and kvd registers its databases again.
-func (l *litestream) registered(ctx context.Context) (map[string]bool, error) {
+// listing is what the sidecar says of one database it replicates.
+type listing struct {
+	Path   string `json:"path"`
+	Status string `json:"status"` // "replicating" while it ships the database
+	// LastSync is when the replica last took everything the sidecar had
+	// to ship (zero before the first time): it moves every second or two
+	// while the replica takes writes, and stops while it cannot (a full
+	// disk, lost credentials), though the sidecar answers as before.
+	LastSync time.Time `json:"last_sync_at"`
+}
+
+// registered lists the databases the sidecar replicates now, by path:
+// after a restart of the sidecar it has none, and kvd registers its
+// databases again.
+func (l *litestream) registered(ctx context.Context) (map[string]listing, error) {
 	var out struct {
-		Databases []struct{ Path string }
+		Databases []listing `json:"databases"`
 	}
 	if err := l.call(ctx, "/list", nil, &out); err != nil {
 		return nil, err
 	}
-	paths := make(map[string]bool, len(out.Databases))
+	dbs := make(map[string]listing, len(out.Databases))
 	for _, db := range out.Databases {
-		paths[db.Path] = true
+		dbs[db.Path] = db
 	}
-	return paths, nil
+	return dbs, nil
 }
 
 // errNoReplica is restore's answer when the replica holds no copy.

@@ -47,14 +47,13 @@ type Node struct {
 	granting sync.Mutex // held while a lease is granted (ensureLease)
 	counts   counts
 
-	mu           sync.Mutex
-	lease        int64
-	ttl          time.Duration     // the lease's, as etcd granted it
-	validUntil   time.Time         // the lease is surely ours until then
-	replicatedAt time.Time         // the sidecar last answered
-	held         map[string]*claim // by database name (its file in the data dir)
-	claiming     map[string]*claimCall
-	restores     chan struct{} // room for the restores that may run at once
+	mu         sync.Mutex
+	lease      int64
+	ttl        time.Duration     // the lease's, as etcd granted it
+	validUntil time.Time         // the lease is surely ours until then
+	held       map[string]*claim // by database name (its file in the data dir)
+	claiming   map[string]*claimCall
+	restores   chan struct{} // room for the restores that may run at once
 
 	ctx    context.Context // ends with Close: take-overs under way stop
 	cancel context.CancelFunc
@@ -69,6 +68,10 @@ type claim struct {
 	ownerRev  int64 // mod revision of its owners key, as this node wrote it
 	releasing bool  // being handed over: no new request gets it
 	fenced    bool  // handed over as far as the replica goes: nothing more commits
+	// shipped is when the replica was last seen to take all of it, on
+	// this node's clock (reconcile.go); lastSync is the sidecar's time of
+	// that, as it said it.
+	shipped, lastSync time.Time
 }
 
 // epochRecord is /kvd/epochs/<db>: which node holds the newest copy of a
@@ -108,7 +111,7 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 		cfg: cfg, etcd: newEtcd(cfg.Etcd), ls: newLitestream(cfg.Litestream, cfg.Socket),
 		log: cfg.Logger.With("node", cfg.Node), closeDB: closeDB,
 		held: map[string]*claim{}, claiming: map[string]*claimCall{}, stop: make(chan struct{}),
-		restores: make(chan struct{}, maxRestores), replicatedAt: time.Now(),
+		restores: make(chan struct{}, maxRestores),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	lock, err := lockDataDir(cfg.DataDir, cfg.Node)
@@ -162,14 +165,15 @@ func (n *Node) Fence(path string) error {
 	switch {
 	case err != nil || c == nil || c.fenced || time.Now().After(n.validUntil):
 		return notOwner(name)
-	case time.Since(n.replicatedAt) > replicationTimeout:
-		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is not being replicated (this node's Litestream sidecar does not answer); retry", name)
+	case time.Since(c.shipped) > replicationTimeout:
+		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is not being replicated (the replica has taken none of its writes for %v: this node's Litestream sidecar does not answer, or cannot write the replica); retry", name, replicationTimeout)
 	}
 	return nil
 }
 
-// replicationTimeout is how long writes go on while the sidecar does not
-// answer: a few of its sync intervals.
+// replicationTimeout is how long writes go on while the replica takes
+// none of them: a few of the sidecar's sync intervals. It bounds the
+// writes a node that dies meanwhile loses.
 const replicationTimeout = 5 * time.Second
 
 var (

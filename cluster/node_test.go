@@ -100,3 +100,34 @@ func TestRelease_AHandOverWhoseAnswerIsLostIsNotServedAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestFence_AReplicaThatTakesNothingStopsWrites: a sidecar that answers
+// but cannot write the replica (its disk is full) ships nothing, and a
+// node that died meanwhile would lose every write since. Writes stop
+// once the replica is replicationTimeout behind, and go on once it
+// takes them again.
+func TestFence_AReplicaThatTakesNothingStopsWrites(t *testing.T) {
+	n, base, sidecar := testServerAndSidecar(t, newFakeEtcd(t), Config{})
+	kv := base + "/api/v1/sqlite/kv/a?db=app"
+	if status, body := call(t, "PUT", kv+"&create_db_if_missing=true", "1"); status != 200 {
+		t.Fatalf("first write: got %d %v", status, body)
+	}
+	sidecar.full.Store(true)
+	until := func(want int, within time.Duration) {
+		t.Helper()
+		var status int
+		var body map[string]any
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if status, body = call(t, "PUT", kv, "2"); status == want {
+				return
+			}
+		}
+		t.Fatalf("writes answer %d %v, want %d within %v", status, body, want, within)
+	}
+	until(503, replicationTimeout+2*time.Second)
+	if n.counts.replicating.Load() {
+		t.Error("kvd_cluster_replicating is 1 while the replica takes nothing")
+	}
+	sidecar.full.Store(false)
+	until(200, 3*time.Second)
+}
