@@ -266,13 +266,13 @@ func (n *Node) restoreNewest(ctx context.Context, name string, epoch int64, to s
 }
 
 // replaceLocalCopy puts the restored copy (if any) at path, in place of
-// whatever was there: an older copy.
+// whatever was there: an older copy, moved aside (keepAside).
 func (n *Node) replaceLocalCopy(ctx context.Context, path, restored string) error {
 	// Litestream must stop reading the old file before it goes.
 	if err := n.ls.unregister(ctx, path); err != nil {
 		return err
 	}
-	if err := sqlitekv.RemoveDatabase(path); err != nil {
+	if err := n.keepAside(path); err != nil {
 		return err
 	}
 	// Litestream's own record of what it shipped from the old file.

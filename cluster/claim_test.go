@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -56,5 +57,48 @@ func TestTake_ClaimMadeUnderALeaseLostMeanwhileIsAbandoned(t *testing.T) {
 	}
 	if err := n.Fence(path); err != nil {
 		t.Fatalf("Fence after the claim under the new lease: %v", err)
+	}
+}
+
+// TestTake_KeepsTheCopyItReplacesAside: a node that takes a database
+// over from the replica moves its own older copy (file and WAL) aside
+// instead of deleting it: killed together with its sidecar, a node's copy
+// may hold acknowledged writes the replica never got.
+func TestTake_KeepsTheCopyItReplacesAside(t *testing.T) {
+	f := newFakeEtcd(t)
+	fake := filepath.Join(t.TempDir(), "litestream")
+	script := "#!/bin/sh\n# restore -if-replica-exists -o PATH REPLICA\nprintf restored > \"$4\"\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := testNode(t, f, Config{Litestream: fake}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lease, err := n.ensureLease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := n.path("app.db")
+	for suffix, data := range map[string]string{"": "old", "-wal": "old wal"} {
+		if err := os.WriteFile(path+suffix, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.setLocalEpoch("app.db", 1); err != nil {
+		t.Fatal(err)
+	}
+	f.put(epochsKey("app.db"), `{"node":"n2","epoch":2,"released":true}`)
+	if done, err := n.take(ctx, "app.db", path, false, lease, nil); err != nil || !done {
+		t.Fatalf("take: done=%v, %v", done, err)
+	}
+	aside := filepath.Join(n.cfg.DataDir, stateDir, "replaced", "app.db")
+	for file, want := range map[string]string{path: "restored", path + "-wal": "<none>", aside: "old", aside + "-wal": "old wal"} {
+		got, err := os.ReadFile(file)
+		if err != nil {
+			got = []byte("<none>")
+		}
+		if string(got) != want {
+			t.Errorf("%s: %q, want %q", file, got, want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kvd/kvd/sqlitekv"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,6 +59,34 @@ func lockDataDir(dataDir, node string) (*os.File, error) {
 // among the cluster's own files, where no client's database can be.
 func (n *Node) restorePath(name string) string {
 	return filepath.Join(n.cfg.DataDir, stateDir, "restoring", name)
+}
+
+// keepAside moves the copy at path (the file and its WAL) to
+// .kvd-cluster/replaced/, in place of the one kept there before, rather
+// than delete it. The cluster counts it older than the replica, and it
+// is; but it may hold writes the node acknowledged and its sidecar never
+// shipped (both killed at once), which a person can then still read.
+func (n *Node) keepAside(path string) error {
+	name, err := n.name(path)
+	if err != nil {
+		return err
+	}
+	aside := filepath.Join(n.cfg.DataDir, stateDir, "replaced", name)
+	if err := os.MkdirAll(filepath.Dir(aside), 0o750); err != nil {
+		return err
+	}
+	if err := sqlitekv.RemoveDatabase(aside); err != nil {
+		return err
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		if err := os.Rename(path+suffix, aside+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if err := sqlitekv.RemoveDatabase(path); err != nil { // the -shm, a -journal
+		return err
+	}
+	return syncDir(filepath.Dir(aside))
 }
 
 func (n *Node) epochFile(name string) string {
