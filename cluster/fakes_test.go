@@ -279,7 +279,9 @@ func testNode(t *testing.T, f *fakeEtcd, cfg Config, closeDB func(path string)) 
 	if cfg.Etcd == nil {
 		cfg.Etcd = []string{f.URL}
 	}
-	cfg.Advertise = "http://127.0.0.1:1"
+	if cfg.Advertise == "" {
+		cfg.Advertise = "http://127.0.0.1:1"
+	}
 	cfg.Replica = "file://" + filepath.Join(t.TempDir(), "replica")
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 3 * time.Second

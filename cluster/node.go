@@ -119,6 +119,10 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 		return nil, err
 	}
 	n.lock = lock
+	if err := n.awaitOwnName(ctx); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	if _, err := n.ensureLease(ctx); err != nil {
 		lock.Close()
 		return nil, err
@@ -127,6 +131,30 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 	go n.keepAlive()
 	go n.reconcileReplication()
 	return n, nil
+}
+
+// awaitOwnName makes sure that no other live kvd serves as this node:
+// two of one name would both serve its databases, each taking the other
+// for itself. A node's address in etcd (/kvd/nodes/<name>) that is not
+// this kvd's must vanish with the lease it was written under (a life of
+// this node that just ended, at another address) within two TTLs; one
+// that stays is renewed by a twin that lives.
+func (n *Node) awaitOwnName(ctx context.Context) error {
+	deadline := time.Now().Add(2*n.cfg.LeaseTTL + time.Second)
+	for {
+		addr, err := n.etcd.get(ctx, nodesKey(n.cfg.Node))
+		switch {
+		case err != nil:
+			return err
+		case addr == nil || string(addr.Value) == n.cfg.Advertise:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("another kvd serves as cluster node %q, at %s: give each node its own --cluster-node", n.cfg.Node, addr.Value)
+		}
+		if !sleep(ctx, 250*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
 }
 
 // Ready is nil while this node holds its lease: /readyz answers 503

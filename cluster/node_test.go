@@ -131,3 +131,22 @@ func TestFence_AReplicaThatTakesNothingStopsWrites(t *testing.T) {
 	sidecar.full.Store(false)
 	until(200, 3*time.Second)
 }
+
+// TestStart_ASecondKvdOfOneNodeNameIsRefused: two kvds started with one
+// --cluster-node would each take the other's databases for its own and
+// both serve them. A kvd whose node name is in etcd at another address,
+// under a lease that stays alive, does not start; one at its own address
+// (its previous life) starts at once.
+func TestStart_ASecondKvdOfOneNodeNameIsRefused(t *testing.T) {
+	f := newFakeEtcd(t)
+	testNode(t, f, Config{LeaseTTL: 2 * time.Second}, nil)
+	if _, err := Start(t.Context(), Config{Node: "n1", Advertise: "http://127.0.0.1:2", Etcd: []string{f.URL}, DataDir: t.TempDir(),
+		Replica: "file:///replica", LeaseTTL: 2 * time.Second}, func(string) {}); err == nil || !strings.Contains(err.Error(), "another kvd serves as cluster node") {
+		t.Fatalf("a second n1 at another address: got %v, want it refused", err)
+	}
+	started := time.Now()
+	testNode(t, f, Config{LeaseTTL: 2 * time.Second}, nil) // n1 again at its own address, another data dir
+	if waited := time.Since(started); waited > time.Second {
+		t.Errorf("n1 at its own address waited %v to start", waited)
+	}
+}
