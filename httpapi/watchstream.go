@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kvd/kvd/sqlitekv"
 	"github.com/kvd/kvd/watch"
 )
 
@@ -109,7 +110,11 @@ func (s *Server) stream(ctx context.Context, out eventSink, fl *watch.Follower, 
 				return // the client left, or kvd stops
 			}
 			why := "the database closed"
-			if !errors.Is(err, watch.ErrClosed) {
+			switch {
+			case errors.Is(err, watch.ErrClosed):
+			case sqlitekv.CodeOf(err) == sqlitekv.CodeOverloaded: // closing under it (a replaced file, a hand-over): the client retries
+				why = "the database is closing"
+			default:
 				why = "history could not be read"
 				s.log.Error("watch ended", "request_id", requestID, "err", err)
 			}

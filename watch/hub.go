@@ -32,12 +32,9 @@ type Filter struct {
 	Table, Key, Prefix string
 }
 
-func (f Filter) matches(key string) bool {
-	if f.Key != "" {
-		return key == f.Key
-	}
-	return strings.HasPrefix(key, f.Prefix)
-}
+// matches tells whether a prefix watcher follows key (Publish finds a
+// key's own watchers by the key).
+func (f Filter) matches(key string) bool { return strings.HasPrefix(key, f.Prefix) }
 
 // Buffer is how many live events a watcher may have waiting, and
 // BufferBytes how many bytes of values and keys: past either, it reads
