@@ -70,8 +70,10 @@ type claim struct {
 	fenced    bool  // handed over as far as the replica goes: nothing more commits
 	// shipped is when the replica was last seen to take all of it, on
 	// this node's clock (reconcile.go); lastSync is the sidecar's time of
-	// that, as it said it.
+	// that, as it said it. refused: since then, the sidecar said the
+	// replica does not take it.
 	shipped, lastSync time.Time
+	refused           bool
 }
 
 // epochRecord is /kvd/epochs/<db>: which node holds the newest copy of a
@@ -193,8 +195,10 @@ func (n *Node) Fence(path string) error {
 	switch {
 	case err != nil || c == nil || c.fenced || time.Now().After(n.validUntil):
 		return notOwner(name)
+	case c.refused:
+		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is not being replicated (this node's Litestream sidecar cannot write the replica); retry", name)
 	case time.Since(c.shipped) > replicationTimeout:
-		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is not being replicated (the replica has taken none of its writes for %v: this node's Litestream sidecar does not answer, or cannot write the replica); retry", name, replicationTimeout)
+		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Database %q is not being replicated (the replica has taken none of its writes for %v: this node's Litestream sidecar does not answer); retry", name, replicationTimeout)
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ func (n *Node) reconcileOnce(ctx context.Context) {
 		l, ok := registered[path]
 		switch {
 		case ok && l.Status == "replicating" && l.LastSync.After(c.lastSync):
-			c.lastSync, c.shipped = l.LastSync, now
+			c.lastSync, c.shipped, c.refused = l.LastSync, now, false
 		case !ok && !fileExists(path):
 			c.shipped = now // claimed, never created: nothing to ship
 		}
@@ -87,7 +87,8 @@ func (n *Node) reconcileOnce(ctx context.Context) {
 // shipLate asks the sidecar to ship each of names now, eight at a time,
 // and wait for the replica to take it: done, the database is shipped;
 // refused, the sidecar says why (no space left on the replica's disk,
-// say). False if any was refused.
+// say), and its writes stop at once rather than when the replica is
+// replicationTimeout behind. False if any was refused.
 func (n *Node) shipLate(ctx context.Context, names []string) bool {
 	var (
 		wg      sync.WaitGroup
@@ -105,18 +106,19 @@ func (n *Node) shipLate(ctx context.Context, names []string) bool {
 			defer mu.Unlock()
 			if err != nil {
 				refused, why = append(refused, name), err
-				return
 			}
 			n.mu.Lock()
 			if c := n.held[name]; c != nil {
-				c.shipped = time.Now()
+				if c.refused = err != nil; !c.refused {
+					c.shipped = time.Now()
+				}
 			}
 			n.mu.Unlock()
 		})
 	}
 	wg.Wait()
 	if len(refused) > 0 {
-		n.log.Warn("the replica takes no writes of these databases: they stop once it is 5 s behind", "databases", refused, "err", why)
+		n.log.Warn("the replica takes no writes of these databases: they stop until it does", "databases", refused, "err", why)
 	}
 	return len(refused) == 0
 }
