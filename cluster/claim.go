@@ -67,7 +67,7 @@ func (n *Node) Acquire(path string, create bool) error {
 			}
 			call = &claimCall{create: create, done: make(chan struct{})}
 			n.claiming[name] = call
-			n.claims.Add(1)
+			n.tasks.Add(1)
 			go n.runClaim(name, path, call)
 		}
 		n.mu.Unlock()
@@ -87,7 +87,7 @@ func (n *Node) Acquire(path string, create bool) error {
 }
 
 func (n *Node) runClaim(name, path string, call *claimCall) {
-	defer n.claims.Done()
+	defer n.tasks.Done()
 	ctx, cancel := context.WithTimeout(n.ctx, claimDeadline)
 	err := n.claim(ctx, name, path, call.create)
 	cancel()

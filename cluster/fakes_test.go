@@ -141,6 +141,13 @@ func (f *fakeEtcd) serve(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(out)
 }
 
+// expire ends lease, as etcd does when its TTL runs out: its keys go.
+func (f *fakeEtcd) expire(lease int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.expireLocked(lease)
+}
+
 func (f *fakeEtcd) expireLocked(lease int64) {
 	delete(f.leases, lease)
 	for k, v := range f.keys {
@@ -201,7 +208,16 @@ type fakeSidecar struct {
 	refuse     func(replica string) error
 	syncTakes  atomic.Int64 // how long a sync takes, in nanoseconds
 	full       atomic.Bool  // the replica takes nothing: syncs fail, and the last one stays the last
+	idle       atomic.Bool  // the sidecar ships nothing by itself (backed off): the last sync stays the last
+	listTakes  atomic.Int64 // how long /list takes, in nanoseconds
+	hangs      string       // a path whose sync hangs until the caller gives up
 	lastSync   time.Time
+}
+
+func (s *fakeSidecar) hanging() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hangs
 }
 
 func newFakeSidecar(t *testing.T) *fakeSidecar {
@@ -224,8 +240,14 @@ func (s *fakeSidecar) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		json.NewDecoder(r.Body).Decode(&in)
 	}
-	if r.URL.Path == "/sync" {
+	switch {
+	case r.URL.Path == "/sync" && in.Path != "" && in.Path == s.hanging():
+		<-r.Context().Done()
+		return
+	case r.URL.Path == "/sync":
 		time.Sleep(time.Duration(s.syncTakes.Load()))
+	case r.URL.Path == "/list":
+		time.Sleep(time.Duration(s.listTakes.Load()))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -249,7 +271,7 @@ func (s *fakeSidecar) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.lastSync = time.Now()
 	case "/list":
-		if !s.full.Load() {
+		if !s.full.Load() && !s.idle.Load() {
 			s.lastSync = time.Now() // as the sidecar's own syncs, every second or two
 		}
 		var dbs []map[string]any

@@ -71,7 +71,7 @@ func (n *Node) Release(ctx context.Context, path string) error {
 		// or late: a peer may own the database already. So it is not
 		// served here again, and the hand-over is retried until etcd
 		// says (finishHandOver).
-		n.claims.Add(1)
+		n.tasks.Add(1)
 		go n.finishHandOver(name, c)
 		return unavailable(name, err)
 	}
@@ -83,7 +83,7 @@ func (n *Node) Release(ctx context.Context, path string) error {
 // etcd answers, or the node leaves the cluster (or loses its lease,
 // which frees the database too). The database stays fenced meanwhile.
 func (n *Node) finishHandOver(name string, c *claim) {
-	defer n.claims.Done()
+	defer n.tasks.Done()
 	for {
 		ctx, cancel := context.WithTimeout(n.ctx, 3*time.Second)
 		err := n.handOver(ctx, name, c)

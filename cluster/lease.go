@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,7 @@ func (n *Node) ensureLease(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, _, err := n.etcd.txn(ctx, nil, []op{{key: nodesKey(n.cfg.Node), value: []byte(n.cfg.Advertise), lease: lease}}); err != nil {
+	if err := n.announce(ctx, lease); err != nil {
 		return 0, err
 	}
 	n.mu.Lock()
@@ -66,6 +67,30 @@ func (n *Node) ensureLease(ctx context.Context) (int64, error) {
 	n.mu.Unlock()
 	n.log.Info("cluster lease granted", "lease", lease, "ttl", ttl)
 	return lease, nil
+}
+
+// announce writes this node's address under lease, unless another kvd
+// of the same name wrote it since this one last did: two of one name
+// would both serve its databases (awaitOwnName). The write compares the
+// key's revision, so of two kvds announcing at once one fails.
+func (n *Node) announce(ctx context.Context, lease int64) error {
+	key := nodesKey(n.cfg.Node)
+	cur, err := n.etcd.get(ctx, key)
+	if err != nil {
+		return err
+	}
+	ours := cur == nil || revOf(cur) == n.nodeRev || n.nodeRev == 0 && string(cur.Value) == n.cfg.Advertise
+	if !ours {
+		return fmt.Errorf("another kvd serves as cluster node %q, at %s: give each node its own --cluster-node", n.cfg.Node, cur.Value)
+	}
+	ok, rev, err := n.etcd.txn(ctx, []cmp{{key, revOf(cur)}}, []op{{key: key, value: []byte(n.cfg.Advertise), lease: lease}})
+	if err == nil && !ok {
+		err = fmt.Errorf("another kvd announced itself as cluster node %q just now: give each node its own --cluster-node", n.cfg.Node)
+	}
+	if err == nil {
+		n.nodeRev = rev
+	}
+	return err
 }
 
 // validLease returns the lease and whether it is surely still alive.
@@ -162,8 +187,8 @@ func (n *Node) loseLease(lease int64, why string) {
 // during a slow one (a sidecar that hangs), peers would have restored a
 // replica without the last writes while this node still held them.
 func (n *Node) Close() error {
-	n.cancel() // take-overs under way stop
-	n.claims.Wait()
+	n.cancel() // take-overs, retried hand-overs and syncs under way stop
+	n.tasks.Wait()
 	n.mu.Lock()
 	held := maps.Clone(n.held)
 	for _, c := range held {

@@ -45,19 +45,21 @@ type Node struct {
 	closeDB func(path string)
 
 	granting sync.Mutex // held while a lease is granted (ensureLease)
+	nodeRev  int64      // the revision of this node's address as it last wrote it (announce; under granting)
 	counts   counts
 
-	mu         sync.Mutex
-	lease      int64
-	ttl        time.Duration     // the lease's, as etcd granted it
-	validUntil time.Time         // the lease is surely ours until then
-	held       map[string]*claim // by database name (its file in the data dir)
-	claiming   map[string]*claimCall
-	restores   chan struct{} // room for the restores that may run at once
+	mu            sync.Mutex
+	lease         int64
+	ttl           time.Duration     // the lease's, as etcd granted it
+	validUntil    time.Time         // the lease is surely ours until then
+	held          map[string]*claim // by database name (its file in the data dir)
+	claiming      map[string]*claimCall
+	unregistering map[string]bool // paths stopReplicating is at
+	restores      chan struct{}   // room for the restores that may run at once
 
 	ctx    context.Context // ends with Close: take-overs under way stop
 	cancel context.CancelFunc
-	claims sync.WaitGroup // take-overs under way
+	tasks  sync.WaitGroup // take-overs, hand-overs and syncs under way; they end with ctx
 	stop   chan struct{}
 	done   sync.WaitGroup // the keep-alive and reconcile loops
 }
@@ -71,9 +73,10 @@ type claim struct {
 	// shipped is when the replica was last seen to take all of it, on
 	// this node's clock (reconcile.go); lastSync is the sidecar's time of
 	// that, as it said it. refused: since then, the sidecar said the
-	// replica does not take it.
+	// replica does not take it. shipping: kvd asked it to ship it, and
+	// waits for the answer.
 	shipped, lastSync time.Time
-	refused           bool
+	refused, shipping bool
 }
 
 // epochRecord is /kvd/epochs/<db>: which node holds the newest copy of a
@@ -112,7 +115,7 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 	n := &Node{
 		cfg: cfg, etcd: newEtcd(cfg.Etcd), ls: newLitestream(cfg.Litestream, cfg.Socket),
 		log: cfg.Logger.With("node", cfg.Node), closeDB: closeDB,
-		held: map[string]*claim{}, claiming: map[string]*claimCall{}, stop: make(chan struct{}),
+		held: map[string]*claim{}, claiming: map[string]*claimCall{}, unregistering: map[string]bool{}, stop: make(chan struct{}),
 		restores: make(chan struct{}, maxRestores),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -139,8 +142,9 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 // two of one name would both serve its databases, each taking the other
 // for itself. A node's address in etcd (/kvd/nodes/<name>) that is not
 // this kvd's must vanish with the lease it was written under (a life of
-// this node that just ended, at another address) within two TTLs; one
-// that stays is renewed by a twin that lives.
+// this node that just ended, at another address) within two of this
+// kvd's TTLs; one that stays is renewed by a twin that lives. (A twin
+// that announces itself meanwhile is refused by announce.)
 func (n *Node) awaitOwnName(ctx context.Context) error {
 	deadline := time.Now().Add(2*n.cfg.LeaseTTL + time.Second)
 	for {

@@ -1,8 +1,12 @@
 package cluster
 
 import (
+	"fmt"
 	"net/url"
+	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -125,8 +129,10 @@ func TestFence_AReplicaThatTakesNothingStopsWrites(t *testing.T) {
 		t.Fatalf("writes answer %d %v, want %d within %v", status, body, want, within)
 	}
 	until(503, replicationTimeout+2*time.Second)
-	if n.counts.replicating.Load() {
-		t.Error("kvd_cluster_replicating is 1 while the replica takes nothing")
+	for deadline := time.Now().Add(2 * time.Second); n.counts.replicating.Load(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("kvd_cluster_replicating is 1 while the replica takes nothing")
+		}
 	}
 	sidecar.full.Store(false)
 	until(200, 3*time.Second)
@@ -136,17 +142,88 @@ func TestFence_AReplicaThatTakesNothingStopsWrites(t *testing.T) {
 // --cluster-node would each take the other's databases for its own and
 // both serve them. A kvd whose node name is in etcd at another address,
 // under a lease that stays alive, does not start; one at its own address
-// (its previous life) starts at once.
+// starts at once once the lease of its previous life is gone, and that
+// life, should it come back, does not serve again.
 func TestStart_ASecondKvdOfOneNodeNameIsRefused(t *testing.T) {
 	f := newFakeEtcd(t)
-	testNode(t, f, Config{LeaseTTL: 2 * time.Second}, nil)
+	first, _ := testNode(t, f, Config{LeaseTTL: 2 * time.Second}, nil)
 	if _, err := Start(t.Context(), Config{Node: "n1", Advertise: "http://127.0.0.1:2", Etcd: []string{f.URL}, DataDir: t.TempDir(),
 		Replica: "file:///replica", LeaseTTL: 2 * time.Second}, func(string) {}); err == nil || !strings.Contains(err.Error(), "another kvd serves as cluster node") {
 		t.Fatalf("a second n1 at another address: got %v, want it refused", err)
 	}
+
+	first.mu.Lock()
+	lease := first.lease
+	first.mu.Unlock()
+	f.expire(lease) // as if the first had died
 	started := time.Now()
-	testNode(t, f, Config{LeaseTTL: 2 * time.Second}, nil) // n1 again at its own address, another data dir
+	testNode(t, f, Config{LeaseTTL: 2 * time.Second}, nil) // n1 again, at its own address
 	if waited := time.Since(started); waited > time.Second {
 		t.Errorf("n1 at its own address waited %v to start", waited)
 	}
+	time.Sleep(2 * time.Second) // three of the first's renewals, each asking for a lease again
+	if first.Ready() == nil {
+		t.Fatal("the first n1 took a lease again after a later one announced itself")
+	}
+}
+
+// TestStart_OfTwoKvdsOfOneNameStartedAtOnceOneStarts: each announces its
+// address only where it found none, compared in one transaction.
+func TestStart_OfTwoKvdsOfOneNameStartedAtOnceOneStarts(t *testing.T) {
+	f := newFakeEtcd(t)
+	var wg sync.WaitGroup
+	var started atomic.Int64
+	for i := range 2 {
+		wg.Go(func() {
+			n, err := Start(t.Context(), Config{Node: "n1", Advertise: fmt.Sprintf("http://127.0.0.1:%d", 10+i), Etcd: []string{f.URL},
+				DataDir: t.TempDir(), Replica: "file:///replica", LeaseTTL: 2 * time.Second}, func(string) {})
+			if err == nil {
+				started.Add(1)
+				t.Cleanup(func() { n.Close() })
+			}
+		})
+	}
+	wg.Wait()
+	if n := started.Load(); n != 1 {
+		t.Fatalf("%d of two kvds named n1 started at once, want 1", n)
+	}
+}
+
+// TestReconcile_SlowSyncsHoldNoHealthyDatabaseUp: what waits for the
+// replica (unregistering a database given up, shipping one the sidecar
+// is late with) runs beside the reconcile pass, so a sync that hangs, or
+// many slow ones, neither keeps other databases from being seen shipped
+// nor counts as a replica that refuses: their writes go on.
+func TestReconcile_SlowSyncsHoldNoHealthyDatabaseUp(t *testing.T) {
+	n, sidecar := testNode(t, newFakeEtcd(t), Config{}, nil)
+	var paths []string
+	for i := range 12 {
+		path := n.path(fmt.Sprintf("d%02d.db", i))
+		if err := os.WriteFile(path, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Acquire(path, true); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	gone := n.path("gone.db") // given up: unregistered only once shipped, and its sync hangs
+	sidecar.mu.Lock()
+	sidecar.registered[gone], sidecar.hangs = "file:///replica/gone.db/1", gone
+	sidecar.mu.Unlock()
+	sidecar.listTakes.Store(int64(300 * time.Millisecond))
+	check := func(d time.Duration) {
+		t.Helper()
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			for _, path := range paths {
+				if err := n.Fence(path); err != nil {
+					t.Fatalf("a database the replica takes is fenced: %v", err)
+				}
+			}
+		}
+	}
+	check(7 * time.Second)
+	sidecar.idle.Store(true) // ships only when asked, each sync 1.5 s
+	sidecar.syncTakes.Store(int64(1500 * time.Millisecond))
+	check(7 * time.Second)
 }

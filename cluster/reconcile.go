@@ -2,7 +2,7 @@ package cluster
 
 import (
 	"context"
-	"sync"
+	"errors"
 	"time"
 )
 
@@ -11,7 +11,9 @@ import (
 // them again after the sidecar restarted (it forgets its registrations),
 // and unregisters, once shipped, those no longer owned. It also watches
 // that the replica takes each database's writes (claim.shipped), which
-// Fence requires.
+// Fence requires. A pass only asks and registers: what waits for the
+// replica (a sync) runs beside it, so that a slow one holds no other
+// database's news up.
 func (n *Node) reconcileReplication() {
 	defer n.done.Done()
 	t := time.NewTicker(500 * time.Millisecond)
@@ -44,7 +46,7 @@ func (n *Node) reconcileOnce(ctx context.Context) {
 	now := time.Now()
 	n.mu.Lock()
 	want := make(map[string]int64, len(n.held))
-	var late []string // names
+	refused := false // a database the sidecar will not replicate, or does not
 	for name, c := range n.held {
 		if c.releasing {
 			continue
@@ -58,83 +60,90 @@ func (n *Node) reconcileOnce(ctx context.Context) {
 		case !ok && !fileExists(path):
 			c.shipped = now // claimed, never created: nothing to ship
 		}
-		if now.Sub(c.shipped) > unshipped {
-			late = append(late, name)
+		if now.Sub(c.shipped) > unshipped && !c.shipping {
+			c.shipping = true
+			n.tasks.Add(1)
+			go n.ship(name, c)
 		}
+		refused = refused || c.refused || now.Sub(c.shipped) > replicationTimeout
 	}
 	n.mu.Unlock()
 	// A database the sidecar refuses to register (a replica it cannot
 	// reach, say) is written here and shipped nowhere: that counts as not
 	// replicating, as a silent sidecar does.
-	refused := false
 	for path, epoch := range want {
 		if _, ok := registered[path]; !ok && fileExists(path) {
 			name, _ := n.name(path)
 			refused = n.replicate(ctx, name, path, epoch) != nil || refused
 		}
 	}
-	shipped := n.shipLate(ctx, late)
-	n.counts.replicating.Store(!refused && shipped)
+	n.counts.replicating.Store(!refused)
 	for path := range registered {
 		if _, ok := want[path]; !ok {
 			if _, err := n.name(path); err == nil && !n.releasingPath(path) {
-				n.stopReplicating(ctx, path)
+				n.stopReplicating(path)
 			}
 		}
 	}
 }
 
-// shipLate asks the sidecar to ship each of names now, eight at a time,
-// and wait for the replica to take it: done, the database is shipped;
-// refused, the sidecar says why (no space left on the replica's disk,
-// say), and its writes stop at once rather than when the replica is
-// replicationTimeout behind. False if any was refused.
-func (n *Node) shipLate(ctx context.Context, names []string) bool {
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		refused []string
-		why     error
-		slots   = make(chan struct{}, 8)
-	)
-	for _, name := range names {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			err := n.ls.sync(ctx, n.path(name), 2*time.Second)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				refused, why = append(refused, name), err
-			}
-			n.mu.Lock()
-			if c := n.held[name]; c != nil {
-				if c.refused = err != nil; !c.refused {
-					c.shipped = time.Now()
-				}
-			}
-			n.mu.Unlock()
-		})
+// ship asks the sidecar to ship c now and to wait for the replica to take
+// it: done, everything committed before the ask is shipped; refused, the
+// sidecar says why (no space left on the replica's disk, say), and c's
+// writes stop at once rather than when the replica is replicationTimeout
+// behind. A sync that did not answer in time says neither.
+func (n *Node) ship(name string, c *claim) {
+	defer n.tasks.Done()
+	asked := time.Now()
+	ctx, cancel := context.WithTimeout(n.ctx, 3*time.Second)
+	err := n.ls.sync(ctx, n.path(name), 2*time.Second)
+	timedOut := ctx.Err() != nil
+	cancel()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c.shipping = false
+	switch {
+	case err == nil:
+		if asked.After(c.shipped) {
+			c.shipped = asked
+		}
+		c.refused = false
+	case !timedOut && !errors.Is(err, context.Canceled):
+		if !c.refused {
+			n.log.Warn("the replica takes no writes of this database: they stop until it does", "db", name, "err", err)
+		}
+		c.refused = true
 	}
-	wg.Wait()
-	if len(refused) > 0 {
-		n.log.Warn("the replica takes no writes of these databases: they stop until it does", "databases", refused, "err", why)
-	}
-	return len(refused) == 0
 }
 
-// stopReplicating unregisters a database this node no longer owns (its
-// lease was lost, or its previous life's), but only once the sidecar has
-// shipped all of it: a peer that took it over may restore those last
-// writes yet, if they arrive within its replicationGrace.
-func (n *Node) stopReplicating(ctx context.Context, path string) {
-	err := n.ls.sync(ctx, path, 30*time.Second)
-	if err == nil {
-		err = n.ls.unregister(ctx, path)
+// stopReplicating unregisters, beside the pass, a database this node no
+// longer owns (its lease was lost, or its previous life's), but only once
+// the sidecar has shipped all of it: a peer that took it over may restore
+// those last writes yet, if they arrive within its replicationGrace.
+func (n *Node) stopReplicating(path string) {
+	n.mu.Lock()
+	if n.unregistering[path] {
+		n.mu.Unlock()
+		return
 	}
-	if err != nil {
-		n.log.Warn("still replicating a database this node gave up", "path", path, "err", err)
-	}
+	n.unregistering[path] = true
+	n.mu.Unlock()
+	n.tasks.Add(1)
+	go func() {
+		defer n.tasks.Done()
+		ctx, cancel := context.WithTimeout(n.ctx, 35*time.Second)
+		defer cancel()
+		err := n.ls.sync(ctx, path, 30*time.Second)
+		if err == nil {
+			err = n.ls.unregister(ctx, path)
+		}
+		if err != nil {
+			n.log.Warn("still replicating a database this node gave up", "path", path, "err", err)
+		}
+		n.mu.Lock()
+		delete(n.unregistering, path)
+		n.mu.Unlock()
+	}()
 }
 
 // releasingPath tells whether path is being handed over, when Release
