@@ -108,13 +108,13 @@ func (n *Node) keepAlive() {
 	defer t.Stop()
 	for {
 		select {
-		case <-n.stop:
+		case <-n.loops.Done():
 			return
 		case <-t.C:
 		}
 		every := n.renewEvery()
 		t.Reset(every)
-		ctx, cancel := context.WithTimeout(context.Background(), every)
+		ctx, cancel := context.WithTimeout(n.loops, every)
 		n.renew(ctx)
 		cancel()
 	}
@@ -185,7 +185,10 @@ func (n *Node) loseLease(lease int64, why string) {
 //
 // The lease is kept alive until the pushes are done: had it run out
 // during a slow one (a sidecar that hangs), peers would have restored a
-// replica without the last writes while this node still held them.
+// replica without the last writes while this node still held them. When
+// one failed, the lease is left to run out (two thirds of a TTL or more
+// after kvd exits, and peers then give the sidecar replicationGrace): a
+// sidecar that was only slow ships the last writes meanwhile.
 func (n *Node) Close() error {
 	n.cancel() // take-overs, retried hand-overs and syncs under way stop
 	n.tasks.Wait()
@@ -198,7 +201,7 @@ func (n *Node) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pushed := n.handOverAll(ctx, held)
-	close(n.stop)
+	n.stopLoops()
 	n.done.Wait()
 	n.mu.Lock()
 	lease := n.lease // 0 if lost meanwhile

@@ -60,8 +60,11 @@ type Node struct {
 	ctx    context.Context // ends with Close: take-overs under way stop
 	cancel context.CancelFunc
 	tasks  sync.WaitGroup // take-overs, hand-overs and syncs under way; they end with ctx
-	stop   chan struct{}
-	done   sync.WaitGroup // the keep-alive and reconcile loops
+	// loops ends the keep-alive and reconcile loops (done), and what
+	// each is waiting for: Close ends them last, after the hand-overs.
+	loops     context.Context
+	stopLoops context.CancelFunc
+	done      sync.WaitGroup
 }
 
 // claim is one database this node owns.
@@ -115,10 +118,11 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 	n := &Node{
 		cfg: cfg, etcd: newEtcd(cfg.Etcd), ls: newLitestream(cfg.Litestream, cfg.Socket),
 		log: cfg.Logger.With("node", cfg.Node), closeDB: closeDB,
-		held: map[string]*claim{}, claiming: map[string]*claimCall{}, unregistering: map[string]bool{}, stop: make(chan struct{}),
+		held: map[string]*claim{}, claiming: map[string]*claimCall{}, unregistering: map[string]bool{},
 		restores: make(chan struct{}, maxRestores),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.loops, n.stopLoops = context.WithCancel(context.Background())
 	lock, err := lockDataDir(cfg.DataDir, cfg.Node)
 	if err != nil {
 		return nil, err

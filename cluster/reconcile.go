@@ -20,11 +20,11 @@ func (n *Node) reconcileReplication() {
 	defer t.Stop()
 	for {
 		select {
-		case <-n.stop:
+		case <-n.loops.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(n.loops, 5*time.Second)
 		n.reconcileOnce(ctx)
 		cancel()
 	}
