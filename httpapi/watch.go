@@ -35,6 +35,7 @@ type watchRequest struct {
 	after    int64 // every write after this op; -1: from now
 	since    int64 // with hasSince: from this time (Unix ms) instead
 	hasSince bool
+	resumed  bool          // after comes from Last-Event-ID: since only excuses writes pruned from before it
 	wait     time.Duration // > 0: the long-poll form
 }
 
@@ -114,13 +115,16 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch
 // startWatch places the watch: from a time, an op, or now. From a time,
 // it starts after the newest op kept before it, and tells the time too:
 // the writes pruned after that op may have been made before it, and are
-// then no gap.
+// then no gap. So does a watch from a time that resumes after an op
+// (an EventSource sends its first URL again, with Last-Event-ID).
 func startWatch(ctx context.Context, db *actors.DB, req watchRequest) (*watch.Follower, error) {
 	var since int64
 	if req.hasSince {
-		var err error
-		if req.after, err = db.OpBefore(ctx, req.filter.Table, req.since); err != nil {
-			return nil, err
+		if !req.resumed {
+			var err error
+			if req.after, err = db.OpBefore(ctx, req.filter.Table, req.since); err != nil {
+				return nil, err
+			}
 		}
 		since = req.since
 	}
@@ -160,7 +164,7 @@ func parseWatch(r *http.Request, t target, f watch.Filter) (req watchRequest, er
 		if req.after, err = strconv.ParseInt(id, 10, 64); err != nil || req.after < 0 {
 			return req, invalidParam("Last-Event-ID must be an op number")
 		}
-		req.hasSince = false
+		req.resumed = true
 	}
 	if t.q.has("wait") {
 		if req.wait, err = parseWait(t.q.Get("wait")); err != nil {

@@ -599,3 +599,34 @@ func TestWatch_AWritePrunedWhileAStreamCatchesUpIsAGap(t *testing.T) {
 			len(ops), slices.Contains(ops, "601"), gaps, lines.Err())
 	}
 }
+
+// A watch from a time that reconnects (an EventSource sends its first URL
+// again, since included, with Last-Event-ID) still takes the writes
+// pruned from before that time for no gap: it never asked for them.
+func TestWatch_AResumedWatchFromATimeTellsNoGapForWritesBeforeIt(t *testing.T) {
+	ts := newTestServer(t, withStore(func(o *sqlitekv.Options) { o.HistoryKeep = 2 }))
+	q := "db=app&create_db_if_missing=true"
+	wantStatus(t, ts.do(t, "PUT", kv("x", q), "1"), 200) // op 1, kept: x's only write
+	wantStatus(t, ts.do(t, "PUT", kv("y", q), "1"), 200) // op 2, before the time, pruned below
+	ts.Clock.Advance(10 * time.Second)
+	since := strconv.FormatInt(ts.Clock.Now().Unix(), 10)
+	for i := range 2 { // ops 3 and 4, after the time: y keeps these two
+		wantStatus(t, ts.do(t, "PUT", kv("y", q), strconv.Itoa(i+2)), 200)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ops := ts.do(t, "GET", kv("y/history", "db=app"), "").JSON(t)["operations"].([]any); len(ops) <= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("y's history was not pruned to 2")
+		}
+	}
+	first := ts.do(t, "GET", watchTable+"db=app&wait=1s&since="+since, "").JSON(t)
+	resumed := ts.do(t, "GET", watchTable+"db=app&wait=1s&since="+since, "", "Last-Event-ID", "1").JSON(t)
+	for name, m := range map[string]map[string]any{"from the time": first, "resumed after op 1": resumed} {
+		evs := m["events"].([]any)
+		if len(evs) == 0 || evs[0].(map[string]any)["code"] != nil {
+			t.Errorf("%s: %v, want y's kept writes and no gap", name, m)
+		}
+	}
+}
