@@ -42,8 +42,8 @@ func (f Filter) matches(key string) bool { return strings.HasPrefix(key, f.Prefi
 // writes commits at most (the actor's maxGroup), so that a watcher of a
 // hot key that keeps up does not fall behind by one full group of values
 // up to 1 KiB (larger ones fill the bytes first); an idle watcher costs
-// 2 KiB for them. The bytes bound what a stalled watcher
-// holds, whose stream cannot send: at 256 events of values up to
+// 2 KiB for them. The bytes bound what a stalled watcher holds, whose
+// stream cannot send: at 256 events of values up to
 // sqlitekv.MaxCarriedValue it held 2 MiB (40 stalled watchers took kvd
 // from 61 to 293 MB); now at most about as much as its socket's buffer.
 const (
