@@ -49,29 +49,36 @@ func (d *Dir) Rebuild(table string) error {
 // ScanChanges does a rescan's reading without the owner, so that writes
 // need not wait for it: it walks the table's folder and compares each
 // file, and each key the cache knows, with the cache on a read
-// connection, keeping only the keys where the two disagree. What agrees
-// now agreed at some moment after the scan began, so a change made
-// before it began is never left out: its key is either listed or was
-// written (file and cache together) by the owner since.
+// connection, keeping only the keys where the two disagree (a file whose
+// key the cache never knew, unread: the owner reads it to import it).
+// What agrees now agreed at some moment after the scan began, so a change
+// made before it began is never left out: its key is either listed or
+// was written (file and cache together) by the owner since.
 func (d *Dir) ScanChanges(ctx context.Context, table string) (Rescan, error) {
 	if err := ValidateTable(table); err != nil {
 		return Rescan{}, err
 	}
-	keys, orphans, err := d.scanFolder(table)
+	files, orphans, err := d.scanFolder(table)
 	if err != nil {
 		return Rescan{}, err
 	}
+	known := map[string]bool{}
 	err = d.cache.readTx(ctx, table, func(t *readStmts) error {
 		if t == nil {
 			return nil
 		}
-		return t.eachKey(func(k string) error { keys[k] = true; return nil })
+		return t.eachKey(func(k string) error { known[k] = true; return nil })
 	})
 	if err != nil {
 		return Rescan{}, err
 	}
 	r := Rescan{table: table, orphans: orphans}
-	for key := range keys {
+	for key := range files {
+		if !known[key] {
+			r.keys = append(r.keys, key)
+		}
+	}
+	for key := range known {
 		if err := ctx.Err(); err != nil {
 			return Rescan{}, Cancelled(err)
 		}

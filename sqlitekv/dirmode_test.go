@@ -242,8 +242,9 @@ func TestOpen_SyncsTheDatabasesFolder(t *testing.T) {
 }
 
 // A scan without the owner lists only the keys whose file and cache
-// disagree, and the temp files a crash left; once the owner applies it,
-// the two agree everywhere.
+// disagree, and the temp files a crash left, reading no file whose key
+// the cache never knew (the owner reads it to import it); once the owner
+// applies it, the two agree everywhere.
 func TestDir_ScanChangesListsOnlyWhatDiffers(t *testing.T) {
 	d, root := mustOpenDir(t)
 	for _, key := range []string{"a", "b", "c", "sub/d"} {
@@ -260,9 +261,19 @@ func TestDir_ScanChangesListsOnlyWhatDiffers(t *testing.T) {
 	if err := os.Remove(filepath.Join(folder, "c")); err != nil {
 		t.Fatal(err)
 	}
+	var opened []string
+	realOpen := openKeyFile
+	openKeyFile = func(t *treeFS, p string) (*os.File, error) {
+		opened = append(opened, filepath.Base(p))
+		return realOpen(t, p)
+	}
 	found, err := d.ScanChanges(t.Context(), "t")
+	openKeyFile = realOpen
 	if err != nil {
 		t.Fatal(err)
+	}
+	if slices.Contains(opened, "e") {
+		t.Errorf("the scan read e, a file the cache never knew: %v", opened)
 	}
 	slices.Sort(found.keys)
 	if fmt.Sprint(found.keys) != "[b c e]" || fmt.Sprint(found.orphans) != fmt.Sprint([]string{filepath.Join(folder, tmpPrefix+"left")}) {
