@@ -145,13 +145,11 @@ func (t *readStmts) live(key string, now int64) (Entry, error) {
 // writeTable.current): found, or found expired (then not exists).
 func (t *readStmts) current(key string, now int64) (e Entry, exists, expired bool, err error) {
 	e, found, err := readEntry(t.get, t.valueAt, key)
-	switch {
-	case err != nil:
+	if err != nil {
 		return Entry{}, false, false, dbError(err)
-	case found && e.expired(now):
-		return Entry{}, false, true, nil
 	}
-	return e, found, false, nil
+	e, exists, expired = asCurrent(e, found, now)
+	return e, exists, expired, nil
 }
 
 // stored reads key's row as it is, past its expiry or not: directory

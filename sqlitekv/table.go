@@ -111,10 +111,17 @@ func (t *writeTable) current(key string, now int64) (e Entry, exists, expired bo
 	if err != nil {
 		return Entry{}, false, false, err
 	}
+	e, exists, expired = asCurrent(e, found, now)
+	return e, exists, expired, nil
+}
+
+// asCurrent is a row read (e, if found) as a write finds it: existing, or
+// expired (then not existing).
+func asCurrent(e Entry, found bool, now int64) (Entry, bool, bool) {
 	if found && e.expired(now) {
-		return Entry{}, false, true, nil
+		return Entry{}, false, true
 	}
-	return e, found, false, nil
+	return e, found, false
 }
 
 // stored reads key's row as the writer sees it, past its expiry or not.
