@@ -79,9 +79,8 @@ func (n *Node) announce(ctx context.Context, lease int64) error {
 	if err != nil {
 		return err
 	}
-	ours := cur == nil || revOf(cur) == n.nodeRev || n.nodeRev == 0 && string(cur.Value) == n.cfg.Advertise
-	if !ours {
-		return fmt.Errorf("another kvd serves as cluster node %q, at %s: give each node its own --cluster-node", n.cfg.Node, cur.Value)
+	if !n.mayAnnounceOver(cur) {
+		return n.twin(cur)
 	}
 	ok, rev, err := n.etcd.txn(ctx, []cmp{{key, revOf(cur)}}, []op{{key: key, value: []byte(n.cfg.Advertise), lease: lease}})
 	if err == nil && !ok {
@@ -91,6 +90,18 @@ func (n *Node) announce(ctx context.Context, lease int64) error {
 		n.nodeRev = rev
 	}
 	return err
+}
+
+// mayAnnounceOver tells whether this kvd may write its address over cur,
+// the node's address in etcd: none, the one it wrote last, or before it
+// wrote any, one at its own address (its previous life's).
+func (n *Node) mayAnnounceOver(cur *kv) bool {
+	return cur == nil || revOf(cur) == n.nodeRev || n.nodeRev == 0 && string(cur.Value) == n.cfg.Advertise
+}
+
+// twin is the error of a kvd whose node name another kvd holds, at addr.
+func (n *Node) twin(addr *kv) error {
+	return fmt.Errorf("another kvd serves as cluster node %q, at %s: give each node its own --cluster-node", n.cfg.Node, addr.Value)
 }
 
 // validLease returns the lease and whether it is surely still alive.

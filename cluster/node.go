@@ -156,10 +156,10 @@ func (n *Node) awaitOwnName(ctx context.Context) error {
 		switch {
 		case err != nil:
 			return err
-		case addr == nil || string(addr.Value) == n.cfg.Advertise:
+		case n.mayAnnounceOver(addr):
 			return nil
 		case time.Now().After(deadline):
-			return fmt.Errorf("another kvd serves as cluster node %q, at %s: give each node its own --cluster-node", n.cfg.Node, addr.Value)
+			return n.twin(addr)
 		}
 		if !sleep(ctx, 250*time.Millisecond) {
 			return ctx.Err()
