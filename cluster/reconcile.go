@@ -34,7 +34,9 @@ func (n *Node) reconcileReplication() {
 // the replica took it before kvd asks the sidecar to ship it now: the
 // sidecar says so every second or two, idle databases included, and
 // after a failure it may back off for minutes before it tries again.
-const unshipped = 3 * time.Second
+// Soon enough that a pass (every half second) and a sync of up to 2 s
+// end before the replica is replicationTimeout behind.
+const unshipped = 2500 * time.Millisecond
 
 func (n *Node) reconcileOnce(ctx context.Context) {
 	registered, err := n.ls.registered(ctx)
