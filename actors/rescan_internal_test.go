@@ -74,3 +74,60 @@ func TestRebuild_WritesDoNotWaitForTheFolderScan(t *testing.T) {
 		t.Fatalf("listed %v (%v), want [by-hand written]", keys, err)
 	}
 }
+
+// A rescan that found many files brings them in a part at a time, and a
+// write sent meanwhile is applied between two parts, not after them all.
+func TestRebuild_ImportsManyFilesAPartAtATime(t *testing.T) {
+	root := t.TempDir()
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), []string{root}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(Config{Resolver: resolver})
+	t.Cleanup(func() { reg.Close() })
+	dir := filepath.Join(root, "notes")
+	if err := os.MkdirAll(filepath.Join(dir, "t"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := reg.Open(ctx, dir, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	const files = 2*importsPerTurn + 10
+	for i := range files {
+		if err := os.WriteFile(filepath.Join(dir, "t", fmt.Sprintf("f%04d", i)), []byte("1"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	parts := 0
+	realImport := importPart
+	importPart = func(ctx context.Context, d *DB, part sqlitekv.Rescan) error {
+		if parts++; parts == 2 {
+			if _, err := db.Put(ctx, sqlitekv.PutRequest{Table: "t", Key: "written", Value: []byte("2")}); err != nil {
+				return err
+			}
+			keys, err := db.List(ctx, sqlitekv.ListRequest{Table: "t", Limit: 2 * files})
+			if err != nil {
+				return err
+			}
+			if len(keys) != importsPerTurn+1 {
+				t.Errorf("%d keys listed between the first two parts, want the first part's %d and the write", len(keys), importsPerTurn)
+			}
+		}
+		return realImport(ctx, d, part)
+	}
+	t.Cleanup(func() { importPart = realImport })
+	if err := db.Rebuild(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if parts != 3 {
+		t.Errorf("%d files brought in %d parts, want 3", files, parts)
+	}
+	keys, err := db.List(ctx, sqlitekv.ListRequest{Table: "t", Limit: 2 * files})
+	if err != nil || len(keys) != files+1 {
+		t.Fatalf("%d keys listed (%v), want the %d files and the write", len(keys), err, files)
+	}
+}

@@ -436,6 +436,30 @@ func TestDirMode_ListingReflectsTheCacheUntilRebuild(t *testing.T) {
 	}
 }
 
+// A rebuild over more files than the actor brings in at one turn (256)
+// brings in every one of them, in parts: files added, edited and removed
+// by hand, each recorded once in its key's history (newest first).
+func TestDirMode_ARebuildOverManyFilesBringsInEveryOne(t *testing.T) {
+	ts, root, q := dirServer(t)
+	for i := range 20 {
+		ts.do(t, "PUT", kv(fmt.Sprintf("k%03d", i), q), "kvd")
+	}
+	for i := range 700 {
+		os.WriteFile(filepath.Join(root, "notes", fmt.Sprintf("k%03d", i)), []byte("by hand"), 0o640)
+	}
+	os.Remove(filepath.Join(root, "notes", "k000"))
+	r := ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&rebuild=true&limit=1000", "")
+	wantStatus(t, r, 200)
+	if keys := strs(r.JSON(t)["keys"]); len(keys) != 699 || keys[0] != "k001" || keys[698] != "k699" {
+		t.Fatalf("listing with rebuild: %d keys from %v, want k001 to k699", len(keys), keys[:min(len(keys), 3)])
+	}
+	for key, want := range map[string]string{"k000": "[import <nil> set kvd]", "k005": "[import by hand set kvd]", "k600": "[import by hand]"} {
+		if got := fmt.Sprint(historyOps(t, ts, key, q)); got != want {
+			t.Errorf("history of %s: %s, want %s", key, got, want)
+		}
+	}
+}
+
 func TestDirMode_ReferencesFollowTheFiles(t *testing.T) {
 	ts, root, q := dirServer(t)
 	ts.do(t, "PUT", kv("target", q), "cached")

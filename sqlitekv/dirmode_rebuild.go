@@ -102,6 +102,22 @@ func (d *Dir) inLine(ctx context.Context, table, key string) bool {
 	return false // expired, or an error the owner's sync is to report
 }
 
+// Parts splits r into rescans of at most n keys each, the temp files
+// with the first, so that the owner can bring a large one in a part at a
+// time and serve the writes that queue between parts. A key synced in one
+// part is as right as in one pass: Sync reads the file as it is then.
+func (r Rescan) Parts(n int) []Rescan {
+	var parts []Rescan
+	for keys := range slices.Chunk(r.keys, n) {
+		parts = append(parts, Rescan{table: r.table, keys: keys})
+	}
+	if parts == nil {
+		parts = []Rescan{{table: r.table}}
+	}
+	parts[0].orphans = r.orphans
+	return parts
+}
+
 // ApplyRescan brings what a rescan listed into the cache (owner only):
 // the temp files it found are deleted unless the open group staged them,
 // and each key is synced (Sync).
