@@ -152,14 +152,16 @@ func (d *DB) RollbackKey(ctx context.Context, req sqlitekv.RollbackKeyRequest) (
 }
 
 // RollbackTable brings a table back to a time in one transaction (or, dry,
-// only says what that would do: read without the actor, after a rescan
-// of the folder in directory mode).
+// only says what that would do, read without the actor). In directory
+// mode the folder is rescanned first, without the actor, so that it acts
+// on every change made by hand before it was asked for; the actor then
+// reads again only the files it changes (sqlitekv.Writer.importFirst).
 func (d *DB) RollbackTable(ctx context.Context, req sqlitekv.RollbackTableRequest) (sqlitekv.RollbackTableResult, error) {
-	if !req.DryRun {
-		return call(ctx, d, rollbackTableOp(req))
-	}
 	if err := d.Rebuild(ctx, req.Table); err != nil {
 		return sqlitekv.RollbackTableResult{}, err
+	}
+	if !req.DryRun {
+		return call(ctx, d, rollbackTableOp(req))
 	}
 	return d.store.PlanRollback(ctx, req)
 }

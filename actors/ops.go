@@ -108,18 +108,12 @@ func (o rollbackKeyOp) apply(a *dbActor) (*sqlitekv.Entry, error) {
 }
 func (o rollbackKeyOp) touches() (string, []string) { return o.Table, []string{o.Key} }
 
-// rollbackTableOp, in directory mode, first rescans the folder: it acts
-// on every file, so it must see every file as it is on disk. (A dry run
-// never comes here: DB.RollbackTable.)
+// rollbackTableOp, in directory mode, follows a rescan of the folder
+// (DB.RollbackTable): it acts on every file, so it must see every file as
+// it was when it was asked for.
 type rollbackTableOp sqlitekv.RollbackTableRequest
 
 func (o rollbackTableOp) apply(a *dbActor) (sqlitekv.RollbackTableResult, error) {
-	if a.db.dir != nil {
-		if err := a.db.dir.Rebuild(o.Table); err != nil {
-			return sqlitekv.RollbackTableResult{}, err
-		}
-		a.db.reg.cfg.Hooks.rescanned()
-	}
 	return a.w.RollbackTable(sqlitekv.RollbackTableRequest(o))
 }
 func (o rollbackTableOp) touches() (string, []string) { return anyTable, nil }

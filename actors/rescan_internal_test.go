@@ -131,3 +131,94 @@ func TestRebuild_ImportsManyFilesAPartAtATime(t *testing.T) {
 		t.Fatalf("%d keys listed (%v), want the %d files and the write", len(keys), err, files)
 	}
 }
+
+// A confirmed table rollback in directory mode reads the folder without
+// the actor too: a write is applied while its scan is under way. A file
+// the rollback restores, edited by hand after that scan, is imported
+// before the rollback overwrites it, so its history keeps the edit.
+func TestRollbackTable_ScansTheFolderWithoutTheActor(t *testing.T) {
+	root := t.TempDir()
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), []string{root}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(Config{Resolver: resolver})
+	t.Cleanup(func() { reg.Close() })
+	dir := filepath.Join(root, "notes")
+	if err := os.MkdirAll(filepath.Join(dir, "t"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := reg.Open(ctx, dir, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Release()
+	put := func(key, value string) {
+		t.Helper()
+		if _, err := db.Put(ctx, sqlitekv.PutRequest{Table: "t", Key: key, Value: []byte(value)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("k", "v1")
+	time.Sleep(5 * time.Millisecond)
+	at := time.Now().UnixMilli()
+	time.Sleep(5 * time.Millisecond)
+	put("k", "v2")
+
+	scanning, release := make(chan struct{}), make(chan struct{})
+	unblock := sync.OnceFunc(func() { close(release) })
+	defer unblock()
+	realScan := scanChanges
+	scanChanges = func(d *sqlitekv.Dir, ctx context.Context, table string) (sqlitekv.Rescan, error) {
+		found, err := realScan(d, ctx, table)
+		if err := os.WriteFile(filepath.Join(dir, "t", "k"), []byte("by hand"), 0o640); err != nil {
+			t.Error(err)
+		}
+		close(scanning)
+		<-release
+		return found, err
+	}
+	t.Cleanup(func() { scanChanges = realScan })
+	rolledBack := make(chan error, 1)
+	go func() {
+		_, err := db.RollbackTable(ctx, sqlitekv.RollbackTableRequest{Table: "t", At: at})
+		rolledBack <- err
+	}()
+	select {
+	case <-scanning:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the rollback did not scan the folder without the actor")
+	}
+	written := make(chan error, 1)
+	go func() {
+		_, err := db.Put(ctx, sqlitekv.PutRequest{Table: "t", Key: "written", Value: []byte("w")})
+		written <- err
+	}()
+	select {
+	case err := <-written:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a write waited for the rollback's folder scan")
+	}
+	unblock()
+	if err := <-rolledBack; err != nil {
+		t.Fatal(err)
+	}
+	page, err := db.HistoryPage(ctx, sqlitekv.HistoryRequest{Table: "t", Key: "k", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range page.Versions {
+		got = append(got, v.Op+" "+string(v.Entry.Value))
+	}
+	if want := "[rollback v1 import by hand set v2 set v1]"; fmt.Sprint(got) != want {
+		t.Errorf("history of k: %v, want %s", got, want)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "t", "k")); err != nil || string(data) != "v1" {
+		t.Errorf("k's file after the rollback: %q (%v), want v1", data, err)
+	}
+}

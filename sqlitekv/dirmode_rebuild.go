@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,30 +20,6 @@ type Rescan struct {
 
 // Table is the table whose folder was scanned.
 func (r Rescan) Table() string { return r.table }
-
-// Rebuild rescans the table's folder (owner only): every file is synced,
-// and so is every key the cache knows, so files added, changed or removed
-// from outside are all picked up. A file whose name no write could create
-// (control bytes, too long, a table endpoint's name) is skipped unless the
-// cache already holds that key. Temp files a crash left behind are deleted
-// (not those the open group has staged).
-func (d *Dir) Rebuild(table string) error {
-	if err := ValidateTable(table); err != nil {
-		return err
-	}
-	keys, orphans, err := d.scanFolder(table)
-	if err != nil {
-		return err
-	}
-	t, err := d.cache.writer.table(table, true)
-	if err != nil {
-		return err
-	}
-	if err := t.eachKey(func(k string) error { keys[k] = true; return nil }); err != nil {
-		return err
-	}
-	return d.ApplyRescan(Rescan{table: table, keys: slices.Collect(maps.Keys(keys)), orphans: orphans})
-}
 
 // ScanChanges does a rescan's reading without the owner, so that writes
 // need not wait for it: it walks the table's folder and compares each

@@ -234,7 +234,7 @@ func TestDir_FilesNamedLikeTableEndpointsAreNotImported(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := d.Rebuild("t"); err != nil {
+	if err := rescan(t, d, "t"); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := d.Cache().List(t.Context(), ListRequest{Table: "t", Limit: 100})

@@ -170,6 +170,13 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) (RollbackTableResult, e
 	var gaps, restores []string
 	err = w.atomically(func() error {
 		err := scan.each(func(key string) { gaps = append(gaps, key) }, func(key string, s rollState) error {
+			if s.action() != "" && w.mirror != nil {
+				synced, err := w.importFirst(scan, key)
+				if err != nil {
+					return err
+				}
+				s = synced
+			}
 			action := s.action()
 			if action == "" {
 				return nil
@@ -205,6 +212,19 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) (RollbackTableResult, e
 		return RollbackTableResult{}, err
 	}
 	return res, nil
+}
+
+// importFirst, in directory mode, imports key's file before a rollback
+// changes it, and tells its state again: the folder was rescanned before
+// the rollback began (actors.DB.RollbackTable), but a change made by hand
+// since then would otherwise be overwritten without a trace in history.
+// A file the rollback leaves alone is left to the next read or rescan,
+// which brings its change in as one made after the rollback.
+func (w *Writer) importFirst(scan rollbackScan, key string) (rollState, error) {
+	if err := w.mirror.Sync(scan.req.Table, key); err != nil {
+		return rollState{}, err
+	}
+	return scan.state(key)
 }
 
 // PlanRollback is a table rollback's dry run on a read connection: what
