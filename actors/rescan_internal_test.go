@@ -16,56 +16,18 @@ import (
 // is applied while the scan is under way, and the rescan still brings in
 // the file added by hand before it was asked for.
 func TestRebuild_WritesDoNotWaitForTheFolderScan(t *testing.T) {
-	root := t.TempDir()
-	resolver, err := sqlitekv.NewResolver(t.TempDir(), []string{root}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := NewRegistry(Config{Resolver: resolver})
-	t.Cleanup(func() { reg.Close() })
-	dir := filepath.Join(root, "notes")
-	if err := os.MkdirAll(filepath.Join(dir, "t"), 0o750); err != nil {
-		t.Fatal(err)
-	}
+	db, folder := openFolder(t)
 	ctx := context.Background()
-	db, err := reg.Open(ctx, dir, true, true)
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(folder, "by-hand"), []byte("1"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	defer db.Release()
-	if err := os.WriteFile(filepath.Join(dir, "t", "by-hand"), []byte("1"), 0o640); err != nil {
-		t.Fatal(err)
-	}
-
-	scanning, release := make(chan struct{}), make(chan struct{})
-	unblock := sync.OnceFunc(func() { close(release) })
-	defer unblock()
-	realScan := scanChanges
-	scanChanges = func(d *sqlitekv.Dir, ctx context.Context, table string) (sqlitekv.Rescan, error) {
-		found, err := realScan(d, ctx, table)
-		close(scanning)
-		<-release
-		return found, err
-	}
-	t.Cleanup(func() { scanChanges = realScan })
+	scanned, release := holdScan(t, nil)
 	rebuilt := make(chan error, 1)
 	go func() { rebuilt <- db.Rebuild(ctx, "t") }()
-	<-scanning
+	<-scanned
 
-	written := make(chan error, 1)
-	go func() {
-		_, err := db.Put(ctx, sqlitekv.PutRequest{Table: "t", Key: "written", Value: []byte("2")})
-		written <- err
-	}()
-	select {
-	case err := <-written:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a write waited for the folder scan")
-	}
-	unblock()
+	mustWriteMeanwhile(t, db, "written")
+	release()
 	if err := <-rebuilt; err != nil {
 		t.Fatal(err)
 	}
@@ -78,26 +40,11 @@ func TestRebuild_WritesDoNotWaitForTheFolderScan(t *testing.T) {
 // A rescan that found many files brings them in a part at a time, and a
 // write sent meanwhile is applied between two parts, not after them all.
 func TestRebuild_ImportsManyFilesAPartAtATime(t *testing.T) {
-	root := t.TempDir()
-	resolver, err := sqlitekv.NewResolver(t.TempDir(), []string{root}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := NewRegistry(Config{Resolver: resolver})
-	t.Cleanup(func() { reg.Close() })
-	dir := filepath.Join(root, "notes")
-	if err := os.MkdirAll(filepath.Join(dir, "t"), 0o750); err != nil {
-		t.Fatal(err)
-	}
+	db, folder := openFolder(t)
 	ctx := context.Background()
-	db, err := reg.Open(ctx, dir, true, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Release()
 	const files = 2*importsPerTurn + 10
 	for i := range files {
-		if err := os.WriteFile(filepath.Join(dir, "t", fmt.Sprintf("f%04d", i)), []byte("1"), 0o640); err != nil {
+		if err := os.WriteFile(filepath.Join(folder, fmt.Sprintf("f%04d", i)), []byte("1"), 0o640); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -137,23 +84,8 @@ func TestRebuild_ImportsManyFilesAPartAtATime(t *testing.T) {
 // the rollback restores, edited by hand after that scan, is imported
 // before the rollback overwrites it, so its history keeps the edit.
 func TestRollbackTable_ScansTheFolderWithoutTheActor(t *testing.T) {
-	root := t.TempDir()
-	resolver, err := sqlitekv.NewResolver(t.TempDir(), []string{root}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := NewRegistry(Config{Resolver: resolver})
-	t.Cleanup(func() { reg.Close() })
-	dir := filepath.Join(root, "notes")
-	if err := os.MkdirAll(filepath.Join(dir, "t"), 0o750); err != nil {
-		t.Fatal(err)
-	}
+	db, folder := openFolder(t)
 	ctx := context.Background()
-	db, err := reg.Open(ctx, dir, true, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Release()
 	put := func(key, value string) {
 		t.Helper()
 		if _, err := db.Put(ctx, sqlitekv.PutRequest{Table: "t", Key: key, Value: []byte(value)}); err != nil {
@@ -166,44 +98,23 @@ func TestRollbackTable_ScansTheFolderWithoutTheActor(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	put("k", "v2")
 
-	scanning, release := make(chan struct{}), make(chan struct{})
-	unblock := sync.OnceFunc(func() { close(release) })
-	defer unblock()
-	realScan := scanChanges
-	scanChanges = func(d *sqlitekv.Dir, ctx context.Context, table string) (sqlitekv.Rescan, error) {
-		found, err := realScan(d, ctx, table)
-		if err := os.WriteFile(filepath.Join(dir, "t", "k"), []byte("by hand"), 0o640); err != nil {
+	scanned, release := holdScan(t, func() {
+		if err := os.WriteFile(filepath.Join(folder, "k"), []byte("by hand"), 0o640); err != nil {
 			t.Error(err)
 		}
-		close(scanning)
-		<-release
-		return found, err
-	}
-	t.Cleanup(func() { scanChanges = realScan })
+	})
 	rolledBack := make(chan error, 1)
 	go func() {
 		_, err := db.RollbackTable(ctx, sqlitekv.RollbackTableRequest{Table: "t", At: at})
 		rolledBack <- err
 	}()
 	select {
-	case <-scanning:
+	case <-scanned:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the rollback did not scan the folder without the actor")
 	}
-	written := make(chan error, 1)
-	go func() {
-		_, err := db.Put(ctx, sqlitekv.PutRequest{Table: "t", Key: "written", Value: []byte("w")})
-		written <- err
-	}()
-	select {
-	case err := <-written:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a write waited for the rollback's folder scan")
-	}
-	unblock()
+	mustWriteMeanwhile(t, db, "written")
+	release()
 	if err := <-rolledBack; err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +129,69 @@ func TestRollbackTable_ScansTheFolderWithoutTheActor(t *testing.T) {
 	if want := "[rollback v1 import by hand set v2 set v1]"; fmt.Sprint(got) != want {
 		t.Errorf("history of k: %v, want %s", got, want)
 	}
-	if data, err := os.ReadFile(filepath.Join(dir, "t", "k")); err != nil || string(data) != "v1" {
+	if data, err := os.ReadFile(filepath.Join(folder, "k")); err != nil || string(data) != "v1" {
 		t.Errorf("k's file after the rollback: %q (%v), want v1", data, err)
+	}
+}
+
+// openFolder opens a directory-mode database and makes the folder of its
+// table t, for the length of the test.
+func openFolder(t *testing.T) (db *DB, folder string) {
+	t.Helper()
+	root := t.TempDir()
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), []string{root}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(Config{Resolver: resolver})
+	t.Cleanup(func() { reg.Close() })
+	dir := filepath.Join(root, "notes")
+	folder = filepath.Join(dir, "t")
+	if err := os.MkdirAll(folder, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	db, err = reg.Open(context.Background(), dir, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Release)
+	return db, folder
+}
+
+// holdScan holds the next rescan's folder scan, once done, until release:
+// it runs then (if given) and closes scanned.
+func holdScan(t *testing.T, then func()) (scanned <-chan struct{}, release func()) {
+	done, released := make(chan struct{}), make(chan struct{})
+	release = sync.OnceFunc(func() { close(released) })
+	realScan := scanChanges
+	scanChanges = func(d *sqlitekv.Dir, ctx context.Context, table string) (sqlitekv.Rescan, error) {
+		found, err := realScan(d, ctx, table)
+		if then != nil {
+			then()
+		}
+		close(done)
+		<-released
+		return found, err
+	}
+	t.Cleanup(func() { release(); scanChanges = realScan })
+	return done, release
+}
+
+// mustWriteMeanwhile puts key and fails the test if the write is not
+// answered within 5 s.
+func mustWriteMeanwhile(t *testing.T, db *DB, key string) {
+	t.Helper()
+	written := make(chan error, 1)
+	go func() {
+		_, err := db.Put(context.Background(), sqlitekv.PutRequest{Table: "t", Key: key, Value: []byte("w")})
+		written <- err
+	}()
+	select {
+	case err := <-written:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a write waited for the folder scan")
 	}
 }
