@@ -149,6 +149,15 @@ func TestIncr_UnderJSONPath(t *testing.T) {
 	if ct := ts.do(t, "GET", kv("newdoc", "db=app"), "").Header.Get("Content-Type"); ct != "application/json" {
 		t.Fatalf("new document under path: Content-Type %q, want application/json", ct)
 	}
+	// A value stored empty, or JSON labelled as text, is a JSON document
+	// after an incr under a path, as after a PUT under one.
+	for key, stored := range map[string]string{"empty": "", "text": `{"a":{"b":1}}`} {
+		wantStatus(t, ts.do(t, "PUT", kv(key, q), stored, "Content-Type", "text/plain"), 200)
+		wantStatus(t, ts.do(t, "POST", kv(key+"/incr", q+"&path=a.b"), ""), 200)
+		if ct := ts.do(t, "GET", kv(key, "db=app"), "").Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s after an incr under a path: Content-Type %q, want application/json", key, ct)
+		}
+	}
 }
 
 // An index steps only into the array the path names: never into a sibling

@@ -78,10 +78,7 @@ func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
 		if !changed {
 			return nil
 		}
-		next := Entry{ContentType: contentTypeJSON, ExpireAt: cur.ExpireAt}
-		if exists && IsJSONContentType(cur.ContentType) {
-			next.ContentType = cur.ContentType
-		}
+		next := Entry{ContentType: underPathType(cur, exists), ExpireAt: cur.ExpireAt}
 		if next.Value, err = storeArray(cur.Value, req.Path, arr); err != nil {
 			return err
 		}

@@ -93,10 +93,7 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 			if err := fits(next.Value, req.MaxValue); err != nil {
 				return err
 			}
-			next.ContentType = contentTypeJSON
-			if exists && IsJSONContentType(cur.ContentType) {
-				next.ContentType = cur.ContentType
-			}
+			next.ContentType = underPathType(cur, exists)
 		}
 		if err := w.expireIf(t, req.Key, expired); err != nil {
 			return err
@@ -214,9 +211,7 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 			if err == nil {
 				err = fits(next.Value, req.MaxValue)
 			}
-			if !exists {
-				next.ContentType = contentTypeJSON
-			}
+			next.ContentType = underPathType(cur, exists)
 		} else {
 			res, next.Value, err = incrCounter(cur, exists, req.Delta)
 		}
@@ -343,4 +338,14 @@ func (w *Writer) removeVersion(t *writeTable, key, op string, recorded bool) err
 		return err
 	}
 	return t.delete(key)
+}
+
+// underPathType is the content type of a document written under a JSON
+// path: the stored one where that names JSON, else application/json (the
+// key was missing, or held an empty value or one labelled as text).
+func underPathType(cur Entry, exists bool) string {
+	if exists && IsJSONContentType(cur.ContentType) {
+		return cur.ContentType
+	}
+	return contentTypeJSON
 }
