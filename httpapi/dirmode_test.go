@@ -460,6 +460,38 @@ func TestDirMode_ARebuildOverManyFilesBringsInEveryOne(t *testing.T) {
 	}
 }
 
+// A directory moved while served, with a link left at its old path, is
+// reopened where it is now: its keys are neither refused as links nor
+// recorded as removed by hand.
+func TestDirMode_AFolderMovedAndLinkedBackIsReopened(t *testing.T) {
+	ts, root, q := dirServer(t)
+	for _, key := range []string{"a", "b"} {
+		wantStatus(t, ts.do(t, "PUT", kv(key, q+"&ttl=3600"), key), 200)
+	}
+	moved := root + "-moved"
+	if err := os.Rename(root, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Base(moved), root); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, ts.do(t, "GET", kv("a", q), ""), 503, "OVERLOADED")
+	if r := ts.do(t, "GET", kv("a", q), ""); r.Status != 200 || string(r.Body) != "a" || r.Header.Get("X-Expire-At") == "" {
+		t.Fatalf("a read after the move: %d %q, X-Expire-At %q; want a, with its TTL", r.Status, r.Body, r.Header.Get("X-Expire-At"))
+	}
+	r := ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&rebuild=true", "")
+	if keys := fmt.Sprint(strs(r.JSON(t)["keys"])); keys != "[a b]" {
+		t.Fatalf("listing with rebuild after the move: %s, want [a b]", keys)
+	}
+	if got := fmt.Sprint(historyOps(t, ts, "b", q)); got != "[set b]" {
+		t.Fatalf("history of b: %s, want only its set", got)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("c", q), "c"), 200)
+	if data, err := os.ReadFile(filepath.Join(moved, "notes", "c")); err != nil || string(data) != "c" {
+		t.Fatalf("c in the moved folder: %q (%v)", data, err)
+	}
+}
+
 func TestDirMode_ReferencesFollowTheFiles(t *testing.T) {
 	ts, root, q := dirServer(t)
 	ts.do(t, "PUT", kv("target", q), "cached")

@@ -131,6 +131,10 @@ func (d *Dir) confined(table, p string) error {
 		return err
 	}
 	if real != existing { // the root is a real path: any difference is a link on the way
+		if d.moved() {
+			d.cache.folderMoved.Store(true)
+			return errFolderMoved
+		}
 		return linkedKey(linkedPath)
 	}
 	// A folder on the way that holds a cache of its own is another
@@ -145,6 +149,19 @@ func (d *Dir) confined(table, p string) error {
 	}
 	return nil
 }
+
+// moved reports whether the directory itself was moved and a link left
+// at its path (mv notes notes2; ln -s notes2 notes). Every key would then
+// seem to go through a link, and reads would record each one removed by
+// hand; instead the store is to be reopened (a 503, then the path is
+// resolved afresh), as when the directory is moved away or replaced. Its
+// files are the same: unlike a replaced one's, its log stays.
+func (d *Dir) moved() bool {
+	real, err := resolveFolder(d.root)
+	return err == nil && real != d.root
+}
+
+var errFolderMoved = Errorf(CodeOverloaded, "The database's folder was moved while open, and a link left in its place: retry")
 
 // linked is the cause of a key refused for a symlink on its path: what
 // the key does. A write is refused (400); a read finds no key there (404

@@ -302,3 +302,45 @@ func rescan(t *testing.T, d *Dir, table string) error {
 	}
 	return d.ApplyRescan(found)
 }
+
+// A directory moved while open, a link left at its path: the store asks
+// to be reopened rather than take its keys for links, and is not taken
+// for a replaced file, whose close removes the log it leaves: the store
+// opened where the folder is now writes to that same log.
+func TestDir_MovedUnderALinkIsReopenedNotReplaced(t *testing.T) {
+	parent := t.TempDir()
+	root, moved := filepath.Join(parent, "notes"), filepath.Join(parent, "notes2")
+	if err := os.Mkdir(root, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenDir(root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDirPut(t, d, "k", "1")
+	if err := os.Rename(root, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("notes2", root); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Own(t.Context(), "t", "k"); err != errFolderMoved || !d.Cache().MustReopen() {
+		t.Fatalf("a read after the move: %v, must reopen %v; want %v and true", err, d.Cache().MustReopen(), errFolderMoved)
+	}
+
+	again, err := OpenDir(moved, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	mustDirPut(t, again, "k2", "2")
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(moved, dirCacheFile+"-wal")); err != nil {
+		t.Fatalf("the log of the store opened after the move: %v", err)
+	}
+	if e, _, err := again.Own(t.Context(), "t", "k2"); err != nil || string(e.Value) != "2" {
+		t.Fatalf("k2: %q (%v)", e.Value, err)
+	}
+}

@@ -111,11 +111,12 @@ func identify(conn *sqlite3.Conn, path string) (*fileIdentity, error) {
 }
 
 // MustReopen reports whether the store's file was found deleted or
-// replaced, its log truncated (walbuffer.go) or either made read-only: the
-// store then should serve nothing more, and its owner should close it, so
-// that the next request opens the file as it is now.
+// replaced, its log truncated (walbuffer.go) or either made read-only, or
+// its folder moved (directory mode): the store then should serve nothing
+// more, and its owner should close it, so that the next request opens
+// the file as it is now.
 func (s *Store) MustReopen() bool {
-	return s.id.replaced.Load() || s.id.logCut.Load() || s.id.madeReadOnly.Load()
+	return s.id.replaced.Load() || s.id.logCut.Load() || s.id.madeReadOnly.Load() || s.folderMoved.Load()
 }
 
 func (id *fileIdentity) fail() error {

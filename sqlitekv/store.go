@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -124,6 +125,10 @@ type Store struct {
 	// the store then has no writer, and serves reads alone.
 	readOnly  string
 	immutable bool // readers open the file as immutable (readonly.go)
+	// folderMoved: in directory mode, the folder was moved under the
+	// store and a link left at its path (Dir.moved). Its files are as
+	// they were; its paths are not.
+	folderMoved atomic.Bool
 
 	closeOnce sync.Once
 	closed    chan struct{}
