@@ -103,3 +103,30 @@ func TestDirMode_OnlyTableFoldersAreOffLimits(t *testing.T) {
 	wantError(t, ts.do(t, "PUT", kv("k", "db="+url.QueryEscape(inner)+"&table=t"), "v"), 400, "INVALID_DB_PATH")
 	wantError(t, ts.do(t, "PUT", kv("k", "db="+url.QueryEscape(filepath.Join(allow, "notes"))+"&table=t"), "v"), 400, "INVALID_DB_PATH")
 }
+
+// Two kvds serving one directory-mode folder would each import files the
+// other had committed to the cache but not yet put in place, losing
+// acknowledged writes: while one serves it, the other answers 503, and
+// serves it once the first has let go (a restart whose old kvd stops).
+func TestDirMode_ASecondKvdOfOneFolderIsRefusedUntilTheFirstLetsGo(t *testing.T) {
+	first, _, q := dirServer(t)
+	wantStatus(t, first.do(t, "PUT", kv("k", q), "1"), 200)
+	second := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+		r, err := sqlitekv.NewResolver(first.DataDir, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Resolver = r
+	})
+	r := second.do(t, "POST", kv("k/incr", q), "")
+	wantError(t, r, 503, "OVERLOADED")
+	if msg := r.JSON(t)["message"]; !contains(msg, "only writer") {
+		t.Fatalf("message: %q, want one that says why", msg)
+	}
+	if err := first.Registry.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m := second.do(t, "POST", kv("k/incr", q), "").JSON(t); m["value"] != 2.0 {
+		t.Fatalf("incr once the first kvd let go: %v, want 2", m)
+	}
+}

@@ -55,10 +55,19 @@ func OpenDir(root string, opts Options) (*Dir, error) {
 	d := &Dir{root: root, tree: tree, cache: cache}
 	d.staged.tree = tree
 	if cache.writer != nil { // else a read-only cache (readonly.go): no write comes
+		if err := holdFolder(cache.writer); err != nil {
+			cache.Close()
+			tree.close()
+			return nil, err
+		}
 		cache.writer.mirror = d
 	}
 	return d, nil
 }
+
+// errFolderServed is a 503: the other writer may be a kvd on its way out
+// (a restart that overlaps), after which a retry is served.
+var errFolderServed = Errorf(CodeOverloaded, "Directory is served by another kvd, or by this one under another path: directory mode must be its folder's only writer; retry once that one stops")
 
 // refuseLinkedCache refuses a cache (or a side file of it) that is not a
 // plain file: through a symlink, the cache could be any database, inside

@@ -304,9 +304,9 @@ func rescan(t *testing.T, d *Dir, table string) error {
 }
 
 // A directory moved while open, a link left at its path: the store asks
-// to be reopened rather than take its keys for links, and is not taken
-// for a replaced file, whose close removes the log it leaves: the store
-// opened where the folder is now writes to that same log.
+// to be reopened rather than take its keys for links (not as a replaced
+// file, whose log it would remove on closing), and the store opened where
+// the folder is now has every write.
 func TestDir_MovedUnderALinkIsReopenedNotReplaced(t *testing.T) {
 	parent := t.TempDir()
 	root, moved := filepath.Join(parent, "notes"), filepath.Join(parent, "notes2")
@@ -327,6 +327,9 @@ func TestDir_MovedUnderALinkIsReopenedNotReplaced(t *testing.T) {
 	if _, _, err := d.Own(t.Context(), "t", "k"); err != errFolderMoved || !d.Cache().MustReopen() {
 		t.Fatalf("a read after the move: %v, must reopen %v; want %v and true", err, d.Cache().MustReopen(), errFolderMoved)
 	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	again, err := OpenDir(moved, Options{})
 	if err != nil {
@@ -334,13 +337,26 @@ func TestDir_MovedUnderALinkIsReopenedNotReplaced(t *testing.T) {
 	}
 	defer again.Close()
 	mustDirPut(t, again, "k2", "2")
+	for key, want := range map[string]string{"k": "1", "k2": "2"} {
+		if e, stale, err := again.Own(t.Context(), "t", key); err != nil || stale || string(e.Value) != want {
+			t.Fatalf("%s: %q, stale %v (%v), want %s", key, e.Value, stale, err, want)
+		}
+	}
+}
+
+// Two writers of one folder are refused: the second open fails while the
+// first is open, and succeeds once it is closed.
+func TestDir_OneWriterAFolder(t *testing.T) {
+	d, root := mustOpenDir(t)
+	if _, err := OpenDir(root, Options{}); err != errFolderServed {
+		t.Fatalf("a second open: %v, want %v", err, errFolderServed)
+	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(moved, dirCacheFile+"-wal")); err != nil {
-		t.Fatalf("the log of the store opened after the move: %v", err)
+	again, err := OpenDir(root, Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if e, _, err := again.Own(t.Context(), "t", "k2"); err != nil || string(e.Value) != "2" {
-		t.Fatalf("k2: %q (%v)", e.Value, err)
-	}
+	again.Close()
 }
