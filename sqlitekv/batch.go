@@ -72,7 +72,7 @@ func (w *Writer) BatchDelete(req BatchDeleteRequest) (deleted int, err error) {
 		deleted = 0
 		for _, key := range req.Keys {
 			_, exists, err := w.loadForWrite(t, key)
-			if err == nil && (exists || t.fileTooLarge(key) != nil) {
+			if err == nil && (exists || t.fileLeftOut(key) != nil) {
 				err = w.removeVersion(t, key, OpDelete, !req.NoHistory)
 				deleted++
 			}

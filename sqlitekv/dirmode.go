@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -291,6 +292,14 @@ func fsError(what string, err error) *Error {
 // database's owner with it). Reading stops past the value limit, should
 // the file grow meanwhile.
 func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
+	data, info, err := d.readKeyFile(table, key)
+	if errors.Is(err, fs.ErrPermission) {
+		err = fileUnreadable(key, err)
+	}
+	return data, info, err
+}
+
+func (d *Dir) readKeyFile(table, key string) ([]byte, fs.FileInfo, error) {
 	p, err := d.filePath(table, key)
 	var l linked
 	if errors.As(err, &l) {
@@ -299,7 +308,8 @@ func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	info, err := d.tree.lstatKeyFile(p, "Could not read the file")
+	what := fmt.Sprintf("Could not read the file of key %q", key)
+	info, err := d.tree.lstatKeyFile(p, what)
 	if err == nil {
 		err = d.valueFile(key, info)
 	}
@@ -313,18 +323,18 @@ func (d *Dir) readFile(table, key string) ([]byte, fs.FileInfo, error) {
 	case errors.Is(err, syscall.ELOOP): // a link swapped in since the look
 		return nil, nil, Errorf(CodeKeyNotFound, "Key not found (it %s%s)", linkedPath, followsNoLinks)
 	case err != nil:
-		return nil, nil, fsError("Could not read the file", err)
+		return nil, nil, fsError(what, err)
 	}
 	defer f.Close()
 	if info, err = f.Stat(); err != nil {
-		return nil, nil, fsError("Could not read the file", err)
+		return nil, nil, fsError(what, err)
 	}
 	if err := d.valueFile(key, info); err != nil {
 		return nil, nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, d.maxValue()+1))
 	if err != nil {
-		return nil, nil, fsError("Could not read the file", err)
+		return nil, nil, fsError(what, err)
 	}
 	if int64(len(data)) > d.maxValue() { // it grew since
 		return nil, nil, d.fileTooLarge(key)
@@ -366,10 +376,19 @@ func (d *Dir) fileTooLarge(key string) *Error {
 	return Errorf(CodePayloadTooLarge, "Key %q's file is larger than %d bytes, the largest value kvd serves or imports; a PUT replaces it, a DELETE removes it", key, d.maxValue())
 }
 
-// tooLarge is PAYLOAD_TOO_LARGE when key's file is one the cache leaves
-// out as too large, else nil; so is a key the open group changed (the
-// cache holds that change).
-func (d *Dir) tooLarge(table, key string) error {
+// A file kvd may not read (chmod 000, or in a folder it may not search)
+// is left out of the cache as a file too large is: what it holds is
+// unknown, so it is neither served (a read answers FILE_SYSTEM_ERROR
+// naming the key) nor listed, and a rescan goes on past it, where it
+// failed whole before.
+func fileUnreadable(key string, err error) *Error {
+	return &Error{Code: CodeFileSystemError, Cause: err, Message: fmt.Sprintf("Key %q's file cannot be read (permission denied): kvd neither serves nor imports it; a PUT replaces it, a DELETE removes it", key)}
+}
+
+// leftOut is the error of a key whose file is there but left out of the
+// cache (too large, or unreadable), else nil; so is a key the open group
+// changed (the cache holds that change).
+func (d *Dir) leftOut(table, key string) error {
 	if d.hasStaged(table, key) {
 		return nil
 	}
@@ -377,8 +396,21 @@ func (d *Dir) tooLarge(table, key string) error {
 	if err != nil {
 		return nil
 	}
-	if info, err := d.tree.lstatKeyFile(p, ""); err == nil && info != nil && info.Mode().IsRegular() && info.Size() > d.maxValue() {
+	info, err := d.tree.lstatKeyFile(p, "")
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return fileUnreadable(key, err)
+	case err != nil || info == nil || !info.Mode().IsRegular():
+		return nil
+	case info.Size() > d.maxValue():
 		return d.fileTooLarge(key)
+	}
+	f, err := openKeyFile(d.tree, p)
+	if errors.Is(err, fs.ErrPermission) {
+		return fileUnreadable(key, err)
+	}
+	if err == nil {
+		f.Close()
 	}
 	return nil
 }
@@ -485,8 +517,8 @@ func (d *Dir) Sync(table, key string) error {
 		return err
 	}
 	data, _, ferr := d.readFile(table, key)
-	tooLarge := CodeOf(ferr) == CodePayloadTooLarge
-	if ferr != nil && CodeOf(ferr) != CodeKeyNotFound && !tooLarge {
+	leftOut := CodeOf(ferr) == CodePayloadTooLarge || errors.Is(ferr, fs.ErrPermission)
+	if ferr != nil && CodeOf(ferr) != CodeKeyNotFound && !leftOut {
 		return ferr
 	}
 	d.importing = true
@@ -502,12 +534,12 @@ func (d *Dir) Sync(table, key string) error {
 			return err
 		case expired: // the expiry removes it: the sweep, a read's follow-up or the write that asked
 			return nil
-		case tooLarge && held: // replaced by a file too large to import: what it holds is unknown, an unrecorded write
+		case leftOut && held: // replaced by a file too large to import, or unreadable: what it holds is unknown, an unrecorded write
 			if _, _, err := w.appendHistory(t, key, OpImport, nil, false); err != nil {
 				return err
 			}
 			return t.delete(key)
-		case tooLarge:
+		case leftOut:
 			return nil
 		case ferr != nil && held: // removed behind our back, or a FIFO or folder put in its place
 			if _, _, err := w.appendHistory(t, key, OpImport, nil, true); err != nil {

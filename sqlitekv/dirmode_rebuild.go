@@ -126,7 +126,9 @@ func (d *Dir) scanFolder(table string) (map[string]bool, []string, error) {
 	}
 	err = d.tree.walkDir(base, func(p string, entry fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+			// A folder kvd may not read is passed over: the keys the cache
+			// holds in it are each found unreadable, and left out (Sync).
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 				return nil
 			}
 			return err

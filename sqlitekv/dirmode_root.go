@@ -147,7 +147,10 @@ func (t *treeFS) createTemp(dir, prefix string) (*os.File, string, error) {
 // takeOverMode gives tmp, the new bytes about to be renamed over p, the
 // permission bits of the file at p and, where kvd may (it runs as root or
 // owns p), its owner and group: a write changes a file's bytes, not who
-// may read or edit it. A new file keeps createTemp's 0600.
+// may read or edit it. But its owner may always read it: a file made
+// unreadable (chmod 000) and replaced by a PUT would otherwise leave kvd,
+// its owner when it may not give it away, unable to read back the value
+// it acknowledged. A new file keeps createTemp's 0600.
 func (t *treeFS) takeOverMode(p string, tmp *os.File) error {
 	info, err := t.lstat(p)
 	if err != nil || !info.Mode().IsRegular() {
@@ -160,7 +163,7 @@ func (t *treeFS) takeOverMode(p string, tmp *os.File) error {
 			return err
 		}
 	}
-	return tmp.Chmod(info.Mode().Perm())
+	return tmp.Chmod(info.Mode().Perm() | 0o400)
 }
 
 // rmdir removes folder p if it is an empty folder, and never anything

@@ -16,15 +16,15 @@ import (
 // Writer then tells the mirror the fate of the SQLite side: mark and undo
 // around each savepoint, apply once the transaction committed, discard
 // when it rolled back. So no file changes unless the cache commits.
-// tooLarge tells a key the cache leaves out because its file is too
-// large to import (dirmode.go): a write that finds no entry learns that
-// a file is there all the same. Sync brings the cache in line with a
+// leftOut tells a key the cache leaves out because its file is too
+// large to import or unreadable (dirmode.go): a write that finds no entry
+// learns that a file is there all the same. Sync brings the cache in line with a
 // key's file before an expiry, which must not remove a file changed
 // behind kvd's back.
 type mirror interface {
 	stageFile(table, key string, value []byte) error
 	stageRemoval(table, key string) error
-	tooLarge(table, key string) error
+	leftOut(table, key string) error
 	Sync(table, key string) error
 	mark() int
 	undo(mark int)

@@ -70,7 +70,7 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 			return err
 		}
 		if !exists && (req.Path.Given() || req.IfMatch != nil || req.Versions.Absent) {
-			if err := t.fileTooLarge(req.Key); err != nil {
+			if err := t.fileLeftOut(req.Key); err != nil {
 				return err
 			}
 		}
@@ -175,7 +175,7 @@ func (w *Writer) Delete(req DeleteRequest) error {
 		if expired {
 			return w.removeExpired(t, req.Key)
 		}
-		if !exists && t.fileTooLarge(req.Key) == nil {
+		if !exists && t.fileLeftOut(req.Key) == nil {
 			return Errorf(CodeKeyNotFound, "Key not found")
 		}
 		return w.removeVersion(t, req.Key, OpDelete, !req.NoHistory)
@@ -256,10 +256,10 @@ func isJSONNull(e Entry) bool {
 
 // mayBuildOn refuses a write that builds on key's value (incr, an array
 // operation) where that value cannot be built on: a directory-mode file
-// too large to import, a failed If-Match or If-None-Match, a reference.
+// too large to import or unreadable, a failed If-Match or If-None-Match, a reference.
 func (t *writeTable) mayBuildOn(key string, cur Entry, exists bool, v Versions, op string) error {
 	if !exists {
-		if err := t.fileTooLarge(key); err != nil {
+		if err := t.fileLeftOut(key); err != nil {
 			return err
 		}
 	}

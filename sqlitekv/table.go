@@ -137,15 +137,15 @@ func (t *writeTable) stored(key string) (e Entry, found bool, err error) {
 	return e, found, nil
 }
 
-// fileTooLarge, in directory mode, is PAYLOAD_TOO_LARGE for a key
-// current finds absent whose file is there but too large to import: a
-// delete removes it, a write that would build on its value must not
-// start from nothing and throw the file away.
-func (t *writeTable) fileTooLarge(key string) error {
+// fileLeftOut, in directory mode, is the error of a key current finds
+// absent whose file is there but too large to import (PAYLOAD_TOO_LARGE)
+// or unreadable: a delete removes it, a write that would build on its
+// value must not start from nothing and throw the file away.
+func (t *writeTable) fileLeftOut(key string) error {
 	if t.mirror == nil {
 		return nil
 	}
-	return t.mirror.tooLarge(t.name.name, key)
+	return t.mirror.leftOut(t.name.name, key)
 }
 
 // storeValue writes key's values row now: an UPDATE when the table holds
