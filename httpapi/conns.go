@@ -53,6 +53,9 @@ func newConnLimiter(ln net.Listener, max int, m *Metrics, tlsConfig *tls.Config)
 	l := &connLimiter{Listener: ln, max: max, tls: tlsConfig, refusing: make(chan struct{}, maxTLSRefusals), closed: make(chan struct{}), shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kvd_connections_shed_total", Help: "Connections closed for room or for stalling: evicted (a stalled or idle one, for a newcomer at --max-connections), refused (every slot in service), or stalled (an answer its client read nothing of for 30 s).",
 	}, []string{"reason"})}
+	for _, reason := range []string{"evicted", "refused", "stalled"} {
+		l.shed.WithLabelValues(reason) // at 0 from the start, so that an alert on it finds its series
+	}
 	// With Metrics shared by several servers (tests), the first one's series stay.
 	m.reg.Register(l.shed)
 	m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

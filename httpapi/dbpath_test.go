@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -85,6 +86,27 @@ func TestDatabase_ConfinementAttacksCreateNothing(t *testing.T) {
 	}
 	if _, err := os.Stat("/tmp/kvd-attack.db"); err == nil {
 		t.Fatal("/tmp/kvd-attack.db was created")
+	}
+}
+
+// A refused database path says which rule it broke (a newcomer's
+// directory-mode PUT outside the roots learned only "Invalid database
+// path"), and names nothing of the filesystem outside the roots.
+func TestDatabase_ARefusedPathSaysWhy(t *testing.T) {
+	ts := newTestServer(t)
+	outside := t.TempDir()
+	for db, says := range map[string]string{
+		"a/b":                             "must be a bare file name",
+		":memory:":                        ":memory:",
+		filepath.Join(outside, "x.db"):    "--allow-dir",
+		filepath.Join(outside, "no", "x"): "--allow-dir",
+		outside + "/../x":                 "'..'",
+	} {
+		r := ts.do(t, "PUT", kv("k", "create_db_if_missing=true&db="+url.QueryEscape(db)), "x")
+		wantError(t, r, 400, "INVALID_DB_PATH")
+		if msg, _ := r.JSON(t)["message"].(string); !strings.Contains(msg, says) || strings.Contains(msg, outside) {
+			t.Errorf("db=%s: message %q, want one saying %q and naming no path", db, msg, says)
+		}
 	}
 }
 

@@ -50,3 +50,16 @@ func TestMetrics_NameDatabasesWithoutAbsolutePaths(t *testing.T) {
 		}
 	}
 }
+
+// The connection-shedding counter is there at 0 from the start, one
+// series per reason, so that an alert rule on it finds them before the
+// first shed.
+func TestMetrics_ShedConnectionsAreCountedFromZero(t *testing.T) {
+	ts := newTestServer(t)
+	body := string(ts.do(t, "GET", "/metrics", "").Body)
+	for _, reason := range []string{"evicted", "refused", "stalled"} {
+		if series := `kvd_connections_shed_total{reason="` + reason + `"} 0`; !strings.Contains(body, series) {
+			t.Errorf("/metrics of a fresh kvd lacks %s", series)
+		}
+	}
+}

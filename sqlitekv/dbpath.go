@@ -102,7 +102,15 @@ func (r *Resolver) Name(real string) string {
 	return "outside/" + filepath.Base(real)
 }
 
-var errInvalidDBPath = Errorf(CodeInvalidDBPath, "Invalid database path")
+// The refusals of a database path say which rule it broke, never what
+// the filesystem holds outside the roots.
+var (
+	errInvalidDBPath = Errorf(CodeInvalidDBPath, "Invalid database path: give a bare name (app, app.db) or an absolute path; empty, :memory:, file: URIs, '..' and control characters are refused")
+	errNotBareName   = Errorf(CodeInvalidDBPath, "Invalid database path: a relative path must be a bare file name (app, app.db), in the data dir; give others as absolute paths")
+	errOutsideRoots  = Errorf(CodeInvalidDBPath, "Invalid database path: an absolute path must lie in the data dir or in a folder kvd's --allow-dir names")
+	errDanglingLink  = Errorf(CodeInvalidDBPath, "Invalid database path: a symlink that leads to nothing")
+	errNotAFile      = Errorf(CodeInvalidDBPath, "Invalid database path: neither a file nor a folder (a pipe, socket or device)")
+)
 
 // Resolve applies the database path contract: a bare name (app, app.db,
 // ./app) lives in the data dir, with .db added when it has no extension;
@@ -119,7 +127,7 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 	} else {
 		name := strings.TrimPrefix(db, "./")
 		if name == "" || name == "." || strings.ContainsAny(name, `/\`) {
-			return Location{}, errInvalidDBPath
+			return Location{}, errNotBareName
 		}
 		if filepath.Ext(name) == "" {
 			name += ".db"
@@ -129,7 +137,7 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 	real, err := realPath(p)
 	if CodeOf(err) == CodeDatabaseNotFound && !r.allowAny && !r.inside(p) {
 		// Outside the roots, even "that folder does not exist" says too much.
-		return Location{}, errInvalidDBPath
+		return Location{}, errOutsideRoots
 	}
 	if err != nil {
 		return Location{}, err
@@ -138,7 +146,7 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 		return Location{}, err
 	}
 	if !r.allowAny && !r.inside(real) {
-		return Location{}, errInvalidDBPath
+		return Location{}, errOutsideRoots
 	}
 	base := filepath.Base(real)
 	if len(base) > maxNameBytes {
@@ -231,7 +239,7 @@ func realPath(p string) (string, error) {
 		return real, nil
 	}
 	if info, err := os.Lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
-		return "", errInvalidDBPath // a dangling link: creating through it could land anywhere
+		return "", errDanglingLink // creating through it could land anywhere
 	}
 	parent, err := filepath.EvalSymlinks(filepath.Dir(p))
 	if err != nil {
@@ -261,7 +269,7 @@ func inspect(p string) (Location, error) {
 	case info.IsDir():
 		return Location{Path: p, Kind: PathDir}, nil
 	case !info.Mode().IsRegular():
-		return Location{}, errInvalidDBPath
+		return Location{}, errNotAFile
 	case info.Size() > 0:
 		if err := checkHeader(p); err != nil {
 			return Location{}, err

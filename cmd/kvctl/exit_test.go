@@ -85,6 +85,15 @@ func TestHelp_ExitsZeroWithUsage(t *testing.T) {
 	if r := k.run("", "put", "-h"); r.code != exitOK || !strings.Contains(r.stdout, "--if-match") || strings.Contains(r.stdout, "--token ") {
 		t.Errorf("put -h: got exit %d, stdout %q; want put's own flags", r.code, r.stdout)
 	}
+	// help as a command, and -h of batch itself, as a newcomer types them.
+	for _, args := range [][]string{{"help"}, {"batch", "-h"}, {"batch", "--help"}} {
+		if r := k.run("", args...); r.code != exitOK || r.stdout != usage {
+			t.Errorf("kvctl %q: got exit %d, stdout %q, stderr %q; want the usage", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := k.run("", "help", "put"); r.code != exitOK || !strings.Contains(r.stdout, "--if-match") {
+		t.Errorf("kvctl help put: got exit %d, stdout %q; want put's own flags", r.code, r.stdout)
+	}
 }
 
 // kvctl -h lists every command of the table, each at the start of a line

@@ -124,8 +124,9 @@ func TestWatch_PrintsEachWriteOfAKeyOrPrefix(t *testing.T) {
 	// still bounds it. Without --from-op it starts from now: none of the
 	// writes before.
 	start := time.Now()
-	if r := k.run("", "watch", "cfg/", "--timeout", "300ms"); r.code != exitFailure || time.Since(start) > 5*time.Second || r.stdout != "" {
-		t.Fatalf("watch with --timeout 300ms: exit %d after %v, stdout %q, stderr %q; want nothing printed", r.code, time.Since(start), r.stdout, r.stderr)
+	r := k.run("", "watch", "cfg/", "--timeout", "300ms")
+	if r.code != exitFailure || time.Since(start) > 5*time.Second || r.stdout != "" || r.stderr != "kvctl: gave up after 300ms (--timeout)\n" {
+		t.Fatalf("watch with --timeout 300ms: exit %d after %v, stdout %q, stderr %q; want nothing printed, and the time given up after", r.code, time.Since(start), r.stdout, r.stderr)
 	}
 	out = k.must("", "--json", "watch", "cfg/b", "--from-op", "0", "--count", "1")
 	if !strings.Contains(out, `"event":"set"`) || !strings.Contains(out, `"value":{"x":1}`) || !strings.Contains(out, `"op_number":2`) {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -70,7 +71,7 @@ Flags, before or after the command:
                   or an interrupt unless it is given)
   --version       print kvctl's version and exit
 
-Run "kvctl <command> -h" for the flags of a command.
+Run "kvctl help <command>" (or "kvctl <command> -h") for the flags of a command.
 
 Batch files are JSON ({"keys":[...]}, {"items":[...]} or an array) or JSONL,
 one key or item per line. An item is {"key":K,"value":V} with optional
@@ -119,7 +120,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stdout, buildinfo.Read().Line("kvctl"))
 		return exitOK
 	}
-	name, rest, cmd, err := lookup(top.Args())
+	words := top.Args()
+	if len(words) > 0 && words[0] == "help" { // kvctl help [command]: that command's -h
+		words = append(words[1:], "-h")
+	}
+	if slices.Equal(words, []string{"-h"}) || len(words) == 2 && words[0] == "batch" && isHelpFlag(words[1]) {
+		fmt.Fprint(stdout, usage) // kvctl help, kvctl batch -h: every command
+		return exitOK
+	}
+	name, rest, cmd, err := lookup(words)
 	if err != nil {
 		return fail(stderr, g, err)
 	}
@@ -148,8 +157,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		ctx, cancel = context.WithTimeout(ctx, g.timeout)
 	}
 	defer cancel()
-	return fail(stderr, g, exec(ctx, &env{client: c, out: newOutput(stdout, g.json), stdin: stdin, stderr: stderr}, operands))
+	err = exec(ctx, &env{client: c, out: newOutput(stdout, g.json), stdin: stdin, stderr: stderr}, operands)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		err = fmt.Errorf("gave up after %s (--timeout)", g.timeout)
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		err = errors.New("interrupted")
+	}
+	return fail(stderr, g, err)
 }
+
+func isHelpFlag(word string) bool { return word == "-h" || word == "-help" || word == "--help" }
 
 // follows are the commands that run until stopped (--count, an
 // interrupt): --timeout bounds them only when it is given.
