@@ -139,11 +139,17 @@ func TestDirMode_ASymlinkIsNoKeyNorASecondNameForAFile(t *testing.T) {
 			t.Fatalf("PUT %s: message %q, want it to name a symlink", key, msg)
 		}
 	}
+	// A batch refused whole says which key went through a link.
+	r := ts.do(t, "POST", batchPath+"set?"+q, `{"items":[{"key":"a","value":"1"},{"key":"alias/y","value":"2"}]}`)
+	wantError(t, r, 400, "INVALID_PARAMETERS")
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, `Key "alias/y" goes through a symlink`) {
+		t.Fatalf("batch set through a link: message %q, want it to name the key", msg)
+	}
 	wantError(t, ts.do(t, "DELETE", kv("b", q), ""), 404, "KEY_NOT_FOUND")
 	if got, want := fmt.Sprint(historyOps(t, ts, "c", q)), "[import <nil> set C]"; got != want {
 		t.Fatalf("history of c: got %s, want %s (its file gone, as when removed by hand)", got, want)
 	}
-	r := ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&rebuild=true", "")
+	r = ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&rebuild=true", "")
 	if got := fmt.Sprint(strs(r.JSON(t)["keys"])); got != "[a shared/x]" {
 		t.Fatalf("listing after a rebuild: got %s, want [a shared/x]", got)
 	}

@@ -123,6 +123,10 @@ func (d *Dir) filePath(table, key string) (string, error) {
 	}
 	p := filepath.Join(append([]string{d.root, table}, segs...)...)
 	if err := d.confined(table, p); err != nil {
+		var l linked
+		if errors.As(err, &l) { // name the key: a batch or a rollback refused whole says which
+			return "", &Error{Code: CodeInvalidParameters, Message: fmt.Sprintf("Key %q %s%s", key, l, followsNoLinks), Cause: l}
+		}
 		return "", err
 	}
 	return p, nil
