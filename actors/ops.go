@@ -137,12 +137,13 @@ type importFileOp struct{ table, key string }
 func (o importFileOp) apply(a *dbActor) (none, error) { return none{}, a.db.dir.Sync(o.table, o.key) }
 func (o importFileOp) touches() (string, []string)    { return o.table, nil }
 
-// rebuildOp brings into the cache what a rescan of a table's folder found
-// changed (directory mode, rescan.go).
+// rebuildOp brings into the cache a turn's worth of what a rescan of a
+// table's folder found changed, and answers with the rest (directory
+// mode, rescan.go).
 type rebuildOp struct{ found sqlitekv.Rescan }
 
-func (o rebuildOp) apply(a *dbActor) (none, error) { return none{}, a.db.dir.ApplyRescan(o.found) }
-func (o rebuildOp) touches() (string, []string)    { return o.found.Table(), nil }
+func (o rebuildOp) apply(a *dbActor) (sqlitekv.Rescan, error) { return a.db.dir.ApplyRescan(o.found) }
+func (o rebuildOp) touches() (string, []string)               { return o.found.Table(), nil }
 
 // sweepOp runs one bounded round of TTL expiry and history pruning. What
 // it removed is counted once its group commits (a failed group removed

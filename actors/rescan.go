@@ -11,7 +11,8 @@ import (
 // Rebuild rescans a table's folder (directory mode; elsewhere a no-op).
 // The folder is read without the actor (sqlitekv.Dir.ScanChanges), so
 // writes do not wait for it, however many files it holds; the actor only
-// brings in what the scan found changed, a part at a time.
+// brings in what the scan found changed, a turn at a time
+// (sqlitekv.Dir.ApplyRescan), serving the writes queued between turns.
 func (d *DB) Rebuild(ctx context.Context, table string) error {
 	if d.dir == nil {
 		return nil
@@ -21,32 +22,22 @@ func (d *DB) Rebuild(ctx context.Context, table string) error {
 	}
 	return d.rescans.await(ctx, table, func() error {
 		found, err := scanChanges(d.dir, ctx, table)
-		if err != nil {
-			return err
-		}
-		for _, part := range found.Parts(importsPerTurn) {
-			if err := importPart(ctx, d, part); err != nil {
-				return err
+		for err == nil {
+			if found, err = importTurn(ctx, d, found); err == nil && !found.More() {
+				d.reg.cfg.Hooks.rescanned()
+				return nil
 			}
 		}
-		d.reg.cfg.Hooks.rescanned()
-		return nil
+		return err
 	})
 }
 
-// importsPerTurn is how many keys a rescan brings into the cache in one
-// turn of the actor: each is a file read and a few rows written (about
-// 0.1 ms), so a write queued behind a turn waits some 25 ms, not the
-// seconds that 30,000 files dropped into the folder at once would take.
-const importsPerTurn = 256
-
-// scanChanges and importPart are variables so that tests can hold a
+// scanChanges and importTurn are variables so that tests can hold a
 // rescan up.
 var (
 	scanChanges = (*sqlitekv.Dir).ScanChanges
-	importPart  = func(ctx context.Context, d *DB, part sqlitekv.Rescan) error {
-		_, err := call(ctx, d, rebuildOp{part})
-		return err
+	importTurn  = func(ctx context.Context, d *DB, found sqlitekv.Rescan) (sqlitekv.Rescan, error) {
+		return call(ctx, d, rebuildOp{found})
 	}
 )
 

@@ -31,6 +31,7 @@ type Dir struct {
 	tree      *treeFS // the file operations, confined to root
 	cache     *Store
 	importing bool    // the owner is copying files into the cache: do not write them back
+	imported  int64   // bytes of files the owner's syncs read (ApplyRescan's turns)
 	staged    staging // the open group's file changes, applied after COMMIT (owner only)
 }
 
@@ -521,6 +522,7 @@ func (d *Dir) Sync(table, key string) error {
 		return err
 	}
 	data, _, ferr := d.readFile(table, key)
+	d.imported += int64(len(data))
 	leftOut := CodeOf(ferr) == CodePayloadTooLarge || errors.Is(ferr, fs.ErrPermission)
 	if ferr != nil && CodeOf(ferr) != CodeKeyNotFound && !leftOut {
 		return ferr

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -77,26 +76,26 @@ func (d *Dir) inLine(ctx context.Context, table, key string) bool {
 	return false // expired, or an error the owner's sync is to report
 }
 
-// Parts splits r into rescans of at most n keys each, the temp files
-// with the first, so that the owner can bring a large one in a part at a
-// time and serve the writes that queue between parts. A key synced in one
-// part is as right as in one pass: Sync reads the file as it is then.
-func (r Rescan) Parts(n int) []Rescan {
-	var parts []Rescan
-	for keys := range slices.Chunk(r.keys, n) {
-		parts = append(parts, Rescan{table: r.table, keys: keys})
-	}
-	if parts == nil {
-		parts = []Rescan{{table: r.table}}
-	}
-	parts[0].orphans = r.orphans
-	return parts
-}
+// More reports whether r lists keys still to bring in.
+func (r Rescan) More() bool { return len(r.keys) > 0 }
 
-// ApplyRescan brings what a rescan listed into the cache (owner only):
-// the temp files it found are deleted unless the open group staged them,
-// and each key is synced (Sync).
-func (d *Dir) ApplyRescan(r Rescan) error {
+// A turn of ApplyRescan brings in at most importKeysPerTurn keys, or
+// stops once it has read importBytesPerTurn of their files: each key is a
+// file read and a few rows written (about 0.1 ms for a small one), so a
+// write queued behind a turn waits some 25 ms, not the seconds that
+// 30,000 files, or forty of 10 MiB, dropped into the folder at once
+// would take in one.
+const (
+	importKeysPerTurn  = 256
+	importBytesPerTurn = 8 << 20
+)
+
+// ApplyRescan brings what a rescan listed into the cache (owner only),
+// one turn's worth, and returns the rest for the next turn: the temp
+// files it found are deleted unless the open group staged them, and each
+// key is synced (Sync). A key synced in a later turn is as right as in
+// one pass: Sync reads the file as it is then.
+func (d *Dir) ApplyRescan(r Rescan) (rest Rescan, err error) {
 	staged := map[string]bool{}
 	for _, c := range d.staged.changes {
 		staged[c.tmp] = true
@@ -106,12 +105,16 @@ func (d *Dir) ApplyRescan(r Rescan) error {
 			d.tree.remove(p)
 		}
 	}
-	for _, key := range r.keys {
+	imported := d.imported
+	for i, key := range r.keys {
+		if i == importKeysPerTurn || d.imported-imported >= importBytesPerTurn {
+			return Rescan{table: r.table, keys: r.keys[i:]}, nil
+		}
 		if err := d.Sync(r.table, key); err != nil && CodeOf(err) != CodeInvalidParameters {
-			return err
+			return Rescan{}, err
 		}
 	}
-	return nil
+	return Rescan{table: r.table}, nil
 }
 
 // scanFolder walks the table's folder: the keys whose files it holds

@@ -1,6 +1,7 @@
 package sqlitekv
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -279,8 +280,8 @@ func TestDir_ScanChangesListsOnlyWhatDiffers(t *testing.T) {
 	if fmt.Sprint(found.keys) != "[b c e]" || fmt.Sprint(found.orphans) != fmt.Sprint([]string{filepath.Join(folder, tmpPrefix+"left")}) {
 		t.Fatalf("the scan found keys %v and temp files %v, want [b c e] and the one left", found.keys, found.orphans)
 	}
-	if err := d.ApplyRescan(found); err != nil {
-		t.Fatal(err)
+	if rest, err := d.ApplyRescan(found); err != nil || rest.More() {
+		t.Fatalf("the rescan left %v (%v)", rest.keys, err)
 	}
 	keys, err := d.Cache().List(t.Context(), ListRequest{Table: "t", Limit: 10})
 	if err != nil || fmt.Sprint(keys) != "[a b e sub/d]" {
@@ -294,13 +295,60 @@ func TestDir_ScanChangesListsOnlyWhatDiffers(t *testing.T) {
 	}
 }
 
-// rescan does what actors.DB.Rebuild does, as the owner, in one pass.
+// rescan does what actors.DB.Rebuild does, as the owner.
 func rescan(t *testing.T, d *Dir, table string) error {
 	found, err := d.ScanChanges(t.Context(), table)
-	if err != nil {
-		return err
+	for err == nil && found.More() {
+		found, err = d.ApplyRescan(found)
 	}
-	return d.ApplyRescan(found)
+	return err
+}
+
+// A rescan's turn brings in at most importKeysPerTurn keys, and stops
+// once it has read importBytesPerTurn of their files; the next turns
+// bring in the rest.
+func TestDir_ARescanTurnIsBoundedInKeysAndBytes(t *testing.T) {
+	root := t.TempDir()
+	d, err := OpenDir(root, Options{MaxValueBytes: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := os.MkdirAll(filepath.Join(root, "t"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, size int) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(root, "t", name), bytes.Repeat([]byte("x"), size), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range importKeysPerTurn + 10 {
+		write(fmt.Sprintf("small%03d", i), 10)
+	}
+	found, err := d.ScanChanges(t.Context(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := d.ApplyRescan(found)
+	if err != nil || len(rest.keys) != 10 {
+		t.Fatalf("after a turn over %d small files: %d left (%v), want 10", importKeysPerTurn+10, len(rest.keys), err)
+	}
+	if rest, err = d.ApplyRescan(rest); err != nil || rest.More() {
+		t.Fatalf("after the second turn: %d left (%v), want none", len(rest.keys), err)
+	}
+
+	for i := range 5 {
+		write(fmt.Sprintf("large%d", i), 3<<20)
+	}
+	if found, err = d.ScanChanges(t.Context(), "t"); err != nil {
+		t.Fatal(err)
+	}
+	for turn, left := range []int{2, 0} { // 9 MiB read in the first turn: past 8
+		if found, err = d.ApplyRescan(found); err != nil || len(found.keys) != left {
+			t.Fatalf("turn %d over five files of 3 MiB: %d left (%v), want %d", turn+1, len(found.keys), err, left)
+		}
+	}
 }
 
 // A directory moved while open, a link left at its path: the store asks
