@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,9 +31,10 @@ type Dir struct {
 	root      string  // real path
 	tree      *treeFS // the file operations, confined to root
 	cache     *Store
-	importing bool    // the owner is copying files into the cache: do not write them back
-	imported  int64   // bytes of files the owner's syncs read (ApplyRescan's turns)
-	staged    staging // the open group's file changes, applied after COMMIT (owner only)
+	lock      *os.File // held while the cache may be written: this kvd is the folder's only writer (lockFolder)
+	importing bool     // the owner is copying files into the cache: do not write them back
+	imported  int64    // bytes of files the owner's syncs read (ApplyRescan's turns)
+	staged    staging  // the open group's file changes, applied after COMMIT (owner only)
 }
 
 // OpenDir opens directory mode on root (a real, confined path).
@@ -57,7 +59,7 @@ func OpenDir(root string, opts Options) (*Dir, error) {
 	d := &Dir{root: root, tree: tree, cache: cache}
 	d.staged.tree = tree
 	if cache.writer != nil { // else a read-only cache (readonly.go): no write comes
-		if err := holdFolder(cache.writer); err != nil {
+		if d.lock, err = lockFolder(filepath.Join(root, dirCacheFile)); err != nil {
 			cache.Close()
 			tree.close()
 			return nil, err
@@ -575,7 +577,13 @@ func (d *Dir) leftToExpiry(t *writeTable, key string, data []byte, ferr error) (
 }
 
 // Close closes the cache, then the directory.
-func (d *Dir) Close() error { return errors.Join(d.cache.Close(), d.tree.close()) }
+func (d *Dir) Close() error {
+	err := errors.Join(d.cache.Close(), d.tree.close())
+	if d.lock != nil {
+		d.lock.Close()
+	}
+	return err
+}
 
 // reserved reports whether key is one of Options.ReservedKeys.
 func (d *Dir) reserved(key string) bool { return slices.Contains(d.cache.opts.ReservedKeys, key) }

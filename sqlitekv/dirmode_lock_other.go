@@ -2,6 +2,8 @@
 
 package sqlitekv
 
-// holdFolder, elsewhere than Linux, takes no lock: the directory-mode
+import "os"
+
+// lockFolder, elsewhere than Linux, takes no lock: the directory-mode
 // folder's only writer is for the operator to see to (dirmode_lock_linux.go).
-func holdFolder(*Writer) error { return nil }
+func lockFolder(string) (*os.File, error) { return nil, nil }

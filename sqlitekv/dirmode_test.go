@@ -393,11 +393,20 @@ func TestDir_MovedUnderALinkIsReopenedNotReplaced(t *testing.T) {
 }
 
 // Two writers of one folder are refused: the second open fails while the
-// first is open, and succeeds once it is closed.
+// first is open, even after the first's writer connection was renewed
+// (after a large value), and succeeds once it is closed.
 func TestDir_OneWriterAFolder(t *testing.T) {
 	d, root := mustOpenDir(t)
 	if _, err := OpenDir(root, Options{}); err != errFolderServed {
 		t.Fatalf("a second open: %v, want %v", err, errFolderServed)
+	}
+	renewed := ConnectionsRenewed()
+	mustDirPut(t, d, "large", strings.Repeat("x", 2<<20))
+	if d.Cache().Writer().RenewIfGrown(); ConnectionsRenewed() != renewed+1 {
+		t.Fatal("the writer was not renewed after a value of 2 MiB")
+	}
+	if _, err := OpenDir(root, Options{}); err != errFolderServed {
+		t.Fatalf("a second open after the writer's renewal: %v, want %v", err, errFolderServed)
 	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)

@@ -72,7 +72,7 @@ func TestFilesPerDatabase_IsWhatAnOpenDatabaseHolds(t *testing.T) {
 			out.Wait()
 			want := FilesPerDatabase(opts)
 			if !dirMode {
-				want-- // no folder held
+				want -= 2 // no folder held, nor its lock
 			}
 			if got != want {
 				t.Errorf("directory mode %v, %d readers: the open database holds %d files, want %d", dirMode, readers, got, want)

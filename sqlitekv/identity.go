@@ -302,22 +302,3 @@ func openedFile(conn *sqlite3.Conn, which sqlite3.FcntlOpcode) (fs.FileInfo, err
 }
 
 var errNotAnOSFile = &fs.PathError{Op: "fstat", Path: "database", Err: fs.ErrInvalid}
-
-// osFileOf is the descriptor of conn's database file.
-func osFileOf(conn *sqlite3.Conn) (uintptr, error) {
-	ptr, err := conn.FileControl("main", sqlite3.FCNTL_FILE_POINTER)
-	if err != nil {
-		return 0, err
-	}
-	f, _ := ptr.(vfs.File)
-	for {
-		switch file := f.(type) {
-		case interface{ Fd() uintptr }:
-			return file.Fd(), nil
-		case interface{ Unwrap() vfs.File }:
-			f = file.Unwrap()
-		default:
-			return 0, errNotAnOSFile
-		}
-	}
-}

@@ -104,12 +104,13 @@ func (o Options) withDefaults() Options {
 // with opts: each connection (the writer, the background checkpointer,
 // and each of Readers) holds the database file, its -wal and its -shm,
 // for the driver's VFS shares no descriptor between connections; a
-// directory-mode database holds its folder too. With 2 readers (the
-// default up to GOMAXPROCS 2) that is 3 × (1 + 1 + 2) + 1 = 13. Readers
-// open as reads need them, so a database few read at once holds fewer.
+// directory-mode database holds its folder too, and its cache once more
+// for its lock (lockFolder). With 2 readers (the default up to GOMAXPROCS
+// 2) that is 3 × (1 + 1 + 2) + 2 = 14. Readers open as reads need them,
+// so a database few read at once holds fewer.
 // TestFilesPerDatabase_IsWhatAnOpenDatabaseHolds counts them.
 func FilesPerDatabase(opts Options) int {
-	return 3*(2+opts.withDefaults().Readers) + 1
+	return 3*(2+opts.withDefaults().Readers) + 2
 }
 
 // Store is one open database file.

@@ -10,11 +10,11 @@ import (
 
 // kvd's file descriptors (RLIMIT_NOFILE; Go raises its soft limit to the
 // hard one at start) go three ways: client connections, one each; open
-// databases, sqlitekv.FilesPerDatabase each (13 with the 2 readers of
+// databases, sqlitekv.FilesPerDatabase each (14 with the 2 readers of
 // GOMAXPROCS 2 or less); and spare room for the rest. Past the limit every
 // open fails with EMFILE, so --max-open-dbs is fitted to what connections
 // leave. Under a limit of 1024 with 2 readers: 512 connections, 64 spare,
-// and (1024 - 512 - 64) / 13 = 34 databases.
+// and (1024 - 512 - 64) / 14 = 32 databases.
 
 // spareFiles is room for everything else: the runtime's own (about ten),
 // the listener, the profiler, logs, the token file, a backup's copy, a
@@ -55,8 +55,8 @@ func fitFiles(limit, maxConns, maxOpenDBs int, store sqlitekv.Options) (fileBudg
 	}
 	room := limit - b.connections - spare
 	if room < b.perDatabase {
-		// 3 × (2 + readers) + 1 ≤ room (sqlitekv.FilesPerDatabase)
-		store.Readers = max(1, (room-1)/3-2)
+		// 3 × (2 + readers) + 2 ≤ room (sqlitekv.FilesPerDatabase)
+		store.Readers = max(1, (room-2)/3-2)
 		b.readers, b.perDatabase = store.Readers, sqlitekv.FilesPerDatabase(store)
 	}
 	if room < b.perDatabase {

@@ -61,7 +61,7 @@ func TestKvd_LowFileLimitServesManyDatabases(t *testing.T) {
 // left beside the spare room, and, when not one database fits with its
 // readers, fewer readers; when not even one reader fits, kvd cannot run.
 func TestFitFiles_DividesTheFileLimit(t *testing.T) {
-	two := sqlitekv.Options{Readers: 2} // 13 files a database
+	two := sqlitekv.Options{Readers: 2} // 14 files a database
 	for _, c := range []struct {
 		limit, maxConns, maxOpenDBs int
 		store                       sqlitekv.Options
@@ -69,15 +69,15 @@ func TestFitFiles_DividesTheFileLimit(t *testing.T) {
 		fails                       bool
 	}{
 		// Enough for everything: connections get what 1024 databases leave.
-		{limit: 1 << 20, maxOpenDBs: 1024, store: two, want: fileBudget{limit: 1 << 20, connections: 1<<20 - 13*1024 - 64, databases: 1024, perDatabase: 13}},
-		// The tester's limit: half for connections, (1024-512-64)/13 databases.
-		{limit: 1024, maxOpenDBs: 1024, store: two, want: fileBudget{limit: 1024, connections: 512, databases: 34, perDatabase: 13}},
+		{limit: 1 << 20, maxOpenDBs: 1024, store: two, want: fileBudget{limit: 1 << 20, connections: 1<<20 - 14*1024 - 64, databases: 1024, perDatabase: 14}},
+		// The tester's limit: half for connections, (1024-512-64)/14 databases.
+		{limit: 1024, maxOpenDBs: 1024, store: two, want: fileBudget{limit: 1024, connections: 512, databases: 32, perDatabase: 14}},
 		// 64: 32 connections, 16 spare, one database.
-		{limit: 64, maxOpenDBs: 1024, store: two, want: fileBudget{limit: 64, connections: 32, databases: 1, perDatabase: 13}},
+		{limit: 64, maxOpenDBs: 1024, store: two, want: fileBudget{limit: 64, connections: 32, databases: 1, perDatabase: 14}},
 		// Connections as given; databases fit beside them.
-		{limit: 1024, maxConns: 100, maxOpenDBs: 1024, store: two, want: fileBudget{limit: 1024, connections: 100, databases: 66, perDatabase: 13}},
-		// Many cores at 64: 16 readers (97 files) do not fit in 16; 3 do.
-		{limit: 64, maxOpenDBs: 8, store: sqlitekv.Options{Readers: 16}, want: fileBudget{limit: 64, connections: 32, databases: 1, readers: 3, perDatabase: 16}},
+		{limit: 1024, maxConns: 100, maxOpenDBs: 1024, store: two, want: fileBudget{limit: 1024, connections: 100, databases: 61, perDatabase: 14}},
+		// Many cores at 64: 16 readers (98 files) do not fit in 16; 2 do.
+		{limit: 64, maxOpenDBs: 8, store: sqlitekv.Options{Readers: 16}, want: fileBudget{limit: 64, connections: 32, databases: 1, readers: 2, perDatabase: 14}},
 		// Connections that leave no room for a database with one reader.
 		{limit: 64, maxConns: 60, maxOpenDBs: 1, store: two, fails: true},
 	} {
