@@ -95,12 +95,16 @@ func TestDatabase_ConfinementAttacksCreateNothing(t *testing.T) {
 func TestDatabase_ARefusedPathSaysWhy(t *testing.T) {
 	ts := newTestServer(t)
 	outside := t.TempDir()
+	if err := os.Symlink(filepath.Join(outside, "nothing"), filepath.Join(outside, "dangling")); err != nil {
+		t.Fatal(err)
+	}
 	for db, says := range map[string]string{
-		"a/b":                             "must be a bare file name",
-		":memory:":                        ":memory:",
-		filepath.Join(outside, "x.db"):    "--allow-dir",
-		filepath.Join(outside, "no", "x"): "--allow-dir",
-		outside + "/../x":                 "'..'",
+		filepath.Join(outside, "dangling"): "--allow-dir", // not "a symlink that leads to nothing": that would tell what is outside
+		"a/b":                              "must be a bare file name",
+		":memory:":                         ":memory:",
+		filepath.Join(outside, "x.db"):     "--allow-dir",
+		filepath.Join(outside, "no", "x"):  "--allow-dir",
+		outside + "/../x":                  "'..'",
 	} {
 		r := ts.do(t, "PUT", kv("k", "create_db_if_missing=true&db="+url.QueryEscape(db)), "x")
 		wantError(t, r, 400, "INVALID_DB_PATH")

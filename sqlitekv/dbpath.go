@@ -135,8 +135,9 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 		p = filepath.Join(r.dataDir, name)
 	}
 	real, err := realPath(p)
-	if CodeOf(err) == CodeDatabaseNotFound && !r.allowAny && !r.inside(p) {
-		// Outside the roots, even "that folder does not exist" says too much.
+	if err != nil && !r.allowAny && !r.inside(p) {
+		// Outside the roots, even "that folder does not exist" or "a
+		// dangling link" says too much.
 		return Location{}, errOutsideRoots
 	}
 	if err != nil {

@@ -148,8 +148,8 @@ func (d *Dir) confined(table, p string) error {
 		return err
 	}
 	if real != existing { // the root is a real path: any difference is a link on the way
-		if d.moved() {
-			d.cache.folderMoved.Store(true)
+		if d.moved() { // no link on the key's way: the folder itself moved
+			d.cache.folderMoved.Store(true) // the store is to be reopened (MustReopen)
 			return errFolderMoved
 		}
 		return linkedKey(linkedPath)
@@ -384,10 +384,11 @@ func (d *Dir) fileTooLarge(key string) *Error {
 }
 
 // A file kvd may not read (chmod 000, or in a folder it may not search)
-// is left out of the cache as a file too large is: what it holds is
-// unknown, so it is neither served (a read answers FILE_SYSTEM_ERROR
-// naming the key) nor listed, and a rescan goes on past it, where it
-// failed whole before.
+// is not served: a read answers FILE_SYSTEM_ERROR naming the key. A
+// rescan goes on past it, where it failed whole before: a key the cache
+// holds keeps its row as it was (being unreadable says nothing of the
+// bytes), one it never knew is left out as a file too large is, and so
+// is one whose expired row the file may no longer hold (Sync).
 func fileUnreadable(key string, err error) *Error {
 	return &Error{Code: CodeFileSystemError, Cause: err, Message: fmt.Sprintf("Key %q's file cannot be read (permission denied): kvd neither serves nor imports it; a PUT replaces it, a DELETE removes it", key)}
 }
@@ -525,7 +526,8 @@ func (d *Dir) Sync(table, key string) error {
 	}
 	data, _, ferr := d.readFile(table, key)
 	d.imported += int64(len(data))
-	leftOut := CodeOf(ferr) == CodePayloadTooLarge || errors.Is(ferr, fs.ErrPermission)
+	unreadable := errors.Is(ferr, fs.ErrPermission)
+	leftOut := CodeOf(ferr) == CodePayloadTooLarge || unreadable
 	if ferr != nil && CodeOf(ferr) != CodeKeyNotFound && !leftOut {
 		return ferr
 	}
@@ -541,6 +543,8 @@ func (d *Dir) Sync(table, key string) error {
 		case err != nil:
 			return err
 		case expired: // the expiry removes it: the sweep, a read's follow-up or the write that asked
+			return nil
+		case unreadable && exists: // says nothing of its bytes (a chmod, a backup tool): the row stays as it was
 			return nil
 		case leftOut && held: // replaced by a file too large to import, or unreadable: what it holds is unknown, an unrecorded write
 			if _, _, err := w.appendHistory(t, key, OpImport, nil, false); err != nil {

@@ -1,9 +1,12 @@
+//go:build linux && !sqlite3_flock
+
 package sqlitekv
 
 import (
 	"errors"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,14 +20,23 @@ import (
 // its own: another kvd's then fails, and it goes with the descriptor,
 // kill -9 included. A descriptor of its own, not the writer's: the writer's
 // connection is renewed after large values (renew.go), and flock(2) locks
-// are not SQLite's (on Linux, the driver's are fcntl(2) ones), which
-// SQLite releasing every lock of the file leaves alone.
+// are not SQLite's (on Linux, the driver's are fcntl(2) ones, unless it
+// is built with sqlite3_flock: dirmode_lock_other.go), which SQLite
+// releasing every lock of the file leaves alone.
 func lockFolder(cache string) (*os.File, error) {
 	f, err := os.OpenFile(cache, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, fsError("Could not lock the directory's cache", err)
 	}
-	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	// A store of this kvd's that had the folder under another path (one
+	// moved, a link left in its place) may still be closing: a moment's
+	// grace, rather than telling its clients another kvd serves it.
+	for range 20 {
+		if err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); !errors.Is(err, unix.EWOULDBLOCK) {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 	switch {
 	case errors.Is(err, unix.EWOULDBLOCK):
 		f.Close()

@@ -147,23 +147,30 @@ func (t *treeFS) createTemp(dir, prefix string) (*os.File, string, error) {
 // takeOverMode gives tmp, the new bytes about to be renamed over p, the
 // permission bits of the file at p and, where kvd may (it runs as root or
 // owns p), its owner and group: a write changes a file's bytes, not who
-// may read or edit it. But its owner may always read it: a file made
-// unreadable (chmod 000) and replaced by a PUT would otherwise leave kvd,
-// its owner when it may not give it away, unable to read back the value
-// it acknowledged. A new file keeps createTemp's 0600.
+// may read or edit it. But a file left kvd's own may always be read by
+// it: one made unreadable (chmod 000) and replaced by a PUT would
+// otherwise leave kvd unable to read back the value it acknowledged. A
+// new file keeps createTemp's 0600.
 func (t *treeFS) takeOverMode(p string, tmp *os.File) error {
 	info, err := t.lstat(p)
 	if err != nil || !info.Mode().IsRegular() {
 		return nil
 	}
+	perm, owner := info.Mode().Perm(), os.Geteuid()
 	if st, ok := info.Sys().(*syscall.Stat_t); ok {
 		// Chown first: it may clear mode bits. EPERM: kvd may not give the
 		// file away; it stays kvd's.
-		if err := tmp.Chown(int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, syscall.EPERM) {
+		switch err := tmp.Chown(int(st.Uid), int(st.Gid)); {
+		case err == nil:
+			owner = int(st.Uid)
+		case !errors.Is(err, syscall.EPERM):
 			return err
 		}
 	}
-	return tmp.Chmod(info.Mode().Perm() | 0o400)
+	if owner == os.Geteuid() {
+		perm |= 0o400
+	}
+	return tmp.Chmod(perm)
 }
 
 // rmdir removes folder p if it is an empty folder, and never anything
