@@ -320,7 +320,7 @@ func entryHeaders() obj {
 	for name, desc := range map[string]string{
 		"ETag":         "The key's version (op number of its last write), quoted; usable in If-Match and If-None-Match.",
 		"X-Created-At": "Unix seconds.", "X-Updated-At": "Unix seconds.", "X-Expire-At": "Unix seconds, with a TTL only.",
-		"X-KV-Reference": "`true` when read through a reference.", "X-KV-Reference-Target": "The key finally read.",
+		"X-KV-Reference": "`true` when read through a reference.", "X-KV-Reference-Target": "The key finally read, escaped as in a URL path (config%2Fv2).",
 	} {
 		h[name] = obj{"description": desc, "schema": obj{"type": "string"}}
 	}
