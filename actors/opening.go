@@ -38,6 +38,9 @@ func (r *Registry) openPath(ctx context.Context, name, path string, create, dirM
 	r.opening[path] = o
 	r.mu.Unlock()
 	db, err := r.openFiles(path, create, dirMode)
+	if err == nil {
+		r.warnOfOtherNames(db)
+	}
 	return r.finishOpening(name, path, o, db, err)
 }
 
@@ -71,6 +74,18 @@ func (r *Registry) settleLocked(ctx context.Context, path string) error {
 		if o != nil && o.err != nil {
 			return o.err
 		}
+	}
+}
+
+// warnOfOtherNames logs a database file with hard links: a copy made
+// with cp -al (rsnapshot) is changed by every write, so it is no backup,
+// and two kvds, or one under two names, serving it at once lose writes
+// (a tester's hard-linked copy of a directory-mode folder, served beside
+// it, lost two acknowledged writes).
+func (r *Registry) warnOfOtherNames(db *DB) {
+	if n := db.store.Links(); n > 1 {
+		r.cfg.Logger.Warn("database file has other names (hard links): every write changes them too, so such a copy is no backup, and serving two of them at once loses writes; copy it with db/backup instead",
+			"db", db.path, "links", n)
 	}
 }
 

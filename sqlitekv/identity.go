@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -108,6 +109,17 @@ func identify(conn *sqlite3.Conn, path string) (*fileIdentity, error) {
 	}
 	id.fileAccess = now.access
 	return id, nil
+}
+
+// Links is how many names the database file (in directory mode, the
+// cache) has: more than one is a hard link, a copy made with cp -al or
+// rsnapshot, whose writes change every name (README, Directory mode).
+func (s *Store) Links() int {
+	info, err := os.Stat(s.path)
+	if st, ok := fileSys(info, err); ok {
+		return int(st.Nlink)
+	}
+	return 1
 }
 
 // MustReopen reports whether the store's file was found deleted or
@@ -302,3 +314,12 @@ func openedFile(conn *sqlite3.Conn, which sqlite3.FcntlOpcode) (fs.FileInfo, err
 }
 
 var errNotAnOSFile = &fs.PathError{Op: "fstat", Path: "database", Err: fs.ErrInvalid}
+
+// fileSys is info's system stat, where there is one.
+func fileSys(info fs.FileInfo, err error) (*syscall.Stat_t, bool) {
+	if err != nil {
+		return nil, false
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return st, ok
+}
