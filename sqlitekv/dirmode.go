@@ -126,10 +126,6 @@ func (d *Dir) filePath(table, key string) (string, error) {
 	}
 	p := filepath.Join(append([]string{d.root, table}, segs...)...)
 	if err := d.confined(table, p); err != nil {
-		var l linked
-		if errors.As(err, &l) { // name the key: a batch or a rollback refused whole says which
-			return "", &Error{Code: CodeInvalidParameters, Message: fmt.Sprintf("Key %q %s%s", key, l, followsNoLinks), Cause: l}
-		}
 		return "", err
 	}
 	return p, nil
@@ -143,7 +139,13 @@ func (d *Dir) filePath(table, key string) (string, error) {
 // other behind the cache's back.
 func (d *Dir) confined(table, p string) error {
 	base := filepath.Join(d.root, table)
+	rel, _ := filepath.Rel(base, p)
+	key := filepath.ToSlash(rel) // named, so that a batch or a rollback refused whole says which
 	existing, real, err := d.resolveExisting(p)
+	var l linked
+	if errors.As(err, &l) {
+		return linkedKey(key, l)
+	}
 	if err != nil {
 		return err
 	}
@@ -152,7 +154,7 @@ func (d *Dir) confined(table, p string) error {
 			d.cache.folderMoved.Store(true) // the store is to be reopened (MustReopen)
 			return errFolderMoved
 		}
-		return linkedKey(linkedPath)
+		return linkedKey(key, linkedPath)
 	}
 	// A folder on the way that holds a cache of its own is another
 	// directory-mode database, whose files are its own (as Rebuild skips it).
@@ -162,7 +164,7 @@ func (d *Dir) confined(table, p string) error {
 		}
 	}
 	if info, err := d.tree.lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
-		return linkedKey(linkedFile)
+		return linkedKey(key, linkedFile)
 	}
 	return nil
 }
@@ -196,8 +198,8 @@ func (l linked) Error() string { return string(l) }
 
 const followsNoLinks = "; directory mode serves plain files only and follows no links"
 
-func linkedKey(l linked) *Error {
-	return &Error{Code: CodeInvalidParameters, Message: "Key " + string(l) + followsNoLinks, Cause: l}
+func linkedKey(key string, l linked) *Error {
+	return &Error{Code: CodeInvalidParameters, Message: fmt.Sprintf("Key %q %s%s", key, l, followsNoLinks), Cause: l}
 }
 
 // resolveExisting finds the deepest of p's folders that exists, and its
@@ -212,7 +214,7 @@ func (d *Dir) resolveExisting(p string) (existing, real string, err error) {
 		for {
 			info, err := d.tree.lstat(existing)
 			if err == nil && info.Mode()&fs.ModeSymlink != 0 {
-				return "", "", linkedKey(linkedPath)
+				return "", "", linkedPath
 			}
 			if err == nil || existing == d.root {
 				break
@@ -227,7 +229,7 @@ func (d *Dir) resolveExisting(p string) (existing, real string, err error) {
 	case vanished(err):
 		return "", "", Errorf(CodeKeyNotFound, "Key not found (its folder was removed while kvd looked)")
 	case errors.Is(err, syscall.ELOOP):
-		return "", "", linkedKey(linkedPath)
+		return "", "", linkedPath
 	case err != nil:
 		return "", "", fsError("Could not resolve the key's folder", err)
 	}

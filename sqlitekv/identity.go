@@ -115,11 +115,11 @@ func identify(conn *sqlite3.Conn, path string) (*fileIdentity, error) {
 // cache) has: more than one is a hard link, a copy made with cp -al or
 // rsnapshot, whose writes change every name (README, Directory mode).
 func (s *Store) Links() int {
-	info, err := os.Stat(s.path)
-	if st, ok := fileSys(info, err); ok {
-		return int(st.Nlink)
+	var st syscall.Stat_t
+	if syscall.Stat(s.path, &st) != nil {
+		return 1
 	}
-	return 1
+	return int(st.Nlink)
 }
 
 // MustReopen reports whether the store's file was found deleted or
@@ -314,12 +314,3 @@ func openedFile(conn *sqlite3.Conn, which sqlite3.FcntlOpcode) (fs.FileInfo, err
 }
 
 var errNotAnOSFile = &fs.PathError{Op: "fstat", Path: "database", Err: fs.ErrInvalid}
-
-// fileSys is info's system stat, where there is one.
-func fileSys(info fs.FileInfo, err error) (*syscall.Stat_t, bool) {
-	if err != nil {
-		return nil, false
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	return st, ok
-}
