@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/kvd/kvd/sqlitekv"
 )
 
 // event is one write in the model of a key's life.
@@ -359,5 +361,27 @@ func TestHistory_EmptyValueIsShown(t *testing.T) {
 	op := ts.do(t, "GET", kv("e/history", "db=app"), "").JSON(t)["operations"].([]any)[0].(map[string]any)["operation"].(map[string]any)
 	if raw, ok := op["raw_new_value"]; !ok || raw != "" {
 		t.Fatalf("history of an empty value: got %v, want raw_new_value \"\"", op)
+	}
+}
+
+// A snapshot by the op number of a write made before a key's first write,
+// in the same millisecond, finds no key there (404) after retention pruned
+// that first write: the horizon keeps the first write's op number, not
+// only its time, which could not tell before it from after (409).
+func TestSnapshot_BeforeAPrunedFirstWriteInItsMillisecondFindsNoKey(t *testing.T) {
+	ts := newTestServer(t, withStore(func(o *sqlitekv.Options) { o.HistoryKeep = 1 }))
+	q := "db=r&create_db_if_missing=true"
+	// ops 1 (x) and 2 (k's first write), then 3 and 4: k keeps op 4 only. The
+	// test clock stands still: every op is in one millisecond.
+	wantStatus(t, ts.do(t, "POST", batchPath+"set?"+q, `{"items":[{"key":"x","value":"1"},{"key":"k","value":"1"}]}`), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "2"), 200)
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "3"), 200)
+	snapshot := func(op int) response {
+		return ts.do(t, "GET", kv("k/snapshot", "db=r&op_number="+strconv.Itoa(op)), "")
+	}
+	wantError(t, snapshot(1), 404, "KEY_NOT_FOUND")
+	wantError(t, snapshot(2), 409, "TIME_TRAVEL_GAP")
+	if r := snapshot(4); r.Status != 200 || r.JSON(t)["value"] != 3.0 {
+		t.Fatalf("snapshot at op 4: %d %s, want 3", r.Status, r.Body)
 	}
 }

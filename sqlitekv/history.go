@@ -159,18 +159,17 @@ func (t *writeTable) pruneThrough(key string, last hop) (dropped int, err error)
 	if err != nil {
 		return 0, dbError(err)
 	}
-	// A key not noted yet is noted with the time of its seq 1 (not at
-	// all if that row is not found); a noted one keeps its first_ts.
-	var firstTs int64
+	// A key not noted yet is noted with the time and op of its seq 1
+	// (not at all if that row is not found); a noted one keeps them.
+	var first hop
 	if !noted {
-		first, found, err := t.atSeq(last, 1)
-		if err != nil {
+		var err error
+		if first, noted, err = t.atSeq(last, 1); err != nil {
 			return 0, err
 		}
-		noted, firstTs = found, first.ts
 	}
 	if noted {
-		if err := execBound(t.noteHorizon, key, firstTs, last.op, last.ts); err != nil {
+		if err := execBound(t.noteHorizon, key, first.ts, last.op, last.ts, first.op); err != nil {
 			return 0, dbError(err)
 		}
 	}

@@ -256,17 +256,17 @@ func (w *Writer) deleteChosen(t *writeTable) error {
 }
 
 // lostRow is what a chunk deleted of one key: its newest row, and the
-// time of its first (seq 1) when that went too.
+// time and op of its first (seq 1) when that went too.
 type lostRow struct {
-	op, ts, seq int64
-	firstTs     int64
-	first       bool
+	op, ts, seq      int64
+	firstTs, firstOp int64
+	first            bool
 }
 
 // with adds a deleted row to what its key lost.
 func (was lostRow) with(r lostRow) lostRow {
 	if r.seq == 1 {
-		was.firstTs, was.first = r.ts, true
+		was.firstTs, was.firstOp, was.first = r.ts, r.op, true
 	}
 	if r.op > was.op {
 		was.op, was.ts, was.seq = r.op, r.ts, r.seq
@@ -275,11 +275,12 @@ func (was lostRow) with(r lostRow) lostRow {
 }
 
 // noteLost records in the horizon what key lost, as pruneThrough does: the
-// newest row, and when the key's history began if its first row went.
+// newest row, and when and where the key's history began if its first
+// row went.
 func (t *writeTable) noteLost(key string, r lostRow) error {
 	var err error
 	if r.first {
-		err = execBound(t.noteHorizon, key, r.firstTs, r.op, r.ts)
+		err = execBound(t.noteHorizon, key, r.firstTs, r.op, r.ts, r.firstOp)
 	} else {
 		err = execBound(t.moveHorizon, key, r.op, r.ts) // a key no prune noted stays so
 	}

@@ -64,7 +64,10 @@ func namesFor(table string) tableNames {
 //     when the key's history began, and lost_op and lost_ts, the newest
 //     write pruned (the one the key's oldest kept row links back to), so a
 //     watch from a time can tell whether that write came before it (NULL
-//     where a kvd without these columns pruned last: not known).
+//     where a kvd without these columns pruned last: not known); and
+//     first_op, the op number of the key's first write (NULL where a kvd
+//     without it pruned first), so that a snapshot by an op number in the
+//     millisecond of that write tells before it (404) from after (409).
 func (n tableNames) ddl() string {
 	return `
 CREATE TABLE IF NOT EXISTS ` + n.values + ` (
@@ -82,7 +85,8 @@ CREATE TABLE IF NOT EXISTS ` + n.horizon + ` (
 	key      TEXT PRIMARY KEY,
 	first_ts INTEGER NOT NULL,
 	lost_op  INTEGER,
-	lost_ts  INTEGER
+	lost_ts  INTEGER,
+	first_op INTEGER
 ) WITHOUT ROWID;
 `
 }

@@ -66,12 +66,25 @@ func prepareTimeline(p *stmtSet, n tableNames) timeline {
 		version:        p.prepare(`SELECT ` + versionColumns + ` FROM ` + n.history + ` WHERE op_number = ?1`),
 		versionNoValue: p.prepare(`SELECT ` + versionNoValueColumns + ` FROM ` + n.history + ` WHERE op_number = ?1`),
 		valueAt:        p.prepare(`SELECT value FROM ` + n.history + ` WHERE op_number = ?1`),
-		horizon:        p.prepare(`SELECT first_ts FROM ` + n.horizon + ` WHERE key = ?1`),
+		horizon:        prepareHorizon(p, n),
 		keyFrom:        p.prepare(firstKeyOf(n, ">=")),
 		keyAfter:       p.prepare(firstKeyOf(n, ">")),
 		tsAtOp:         p.prepare(`SELECT ts, op_number FROM ` + n.history + ` WHERE op_number <= ?1 ORDER BY op_number DESC LIMIT 1`),
 		tsAfterOp:      p.prepare(`SELECT ts FROM ` + n.history + ` WHERE op_number > ?1 ORDER BY op_number LIMIT 1`),
 	}
+}
+
+// prepareHorizon reads a key's first write from its horizon: its time,
+// and its op number, 0 where not known. A file an earlier kvd wrote, one
+// this kvd may not write and so has not given first_op (upgrade.go), is
+// read without it: its answers are those of the earlier kvd.
+func prepareHorizon(p *stmtSet, n tableNames) *sqlite3.Stmt {
+	sql := `SELECT first_ts, coalesce(first_op, 0) FROM ` + n.horizon + ` WHERE key = ?1`
+	if stmt, _, err := p.conn.Prepare(sql); err == nil {
+		p.stmts = append(p.stmts, stmt)
+		return stmt
+	}
+	return p.prepare(`SELECT first_ts, 0 FROM ` + n.horizon + ` WHERE key = ?1`)
 }
 
 func scanVersion(s *sqlite3.Stmt) Version {
@@ -122,12 +135,12 @@ func (tl *timeline) stateFrom(stmt *sqlite3.Stmt, key string, p point) (Entry, e
 		return Entry{}, err
 	}
 	if !found {
-		var firstTs int64
-		pruned, err := queryRow(tl.horizon, func(s *sqlite3.Stmt) { firstTs = s.ColumnInt64(0) }, key)
+		var firstTs, firstOp int64
+		pruned, err := queryRow(tl.horizon, func(s *sqlite3.Stmt) { firstTs, firstOp = s.ColumnInt64(0), s.ColumnInt64(1) }, key)
 		if err != nil {
 			return Entry{}, dbError(err)
 		}
-		if pruned && p.until >= firstTs {
+		if pruned && p.until >= firstTs && p.op >= firstOp { // at or after the first write (by op, where known): a pruned span
 			return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: that history was pruned")
 		}
 		return Entry{}, Errorf(CodeKeyNotFound, "Key not found at the requested time")

@@ -7,7 +7,7 @@ import "github.com/ncruces/go-sqlite3"
 // (key, ts) instead of chain columns. (A table of the database's own that
 // only looks like a KV table by its name is left alone.) Then every
 // horizon gets the columns of each key's newest lost write, if it lacks
-// them (addLostColumns). It runs at open, before any reader exists, a
+// them (addLostColumns), and of its first write's op number. It runs at open, before any reader exists, a
 // table's step per transaction: a crash leaves each either undone or
 // done, and the next open does what is left.
 func (w *Writer) upgrade() error {
@@ -20,13 +20,21 @@ func (w *Writer) upgrade() error {
 			return err
 		}
 	}
-	lacking, err := horizonsWithoutLost(w.conn)
+	lacking, err := horizonsWithout(w.conn, "lost_op")
 	if err != nil {
 		return err
 	}
 	for _, name := range lacking {
 		if err := w.addLostColumns(namesFor(name)); err != nil {
 			return err
+		}
+	}
+	if lacking, err = horizonsWithout(w.conn, "first_op"); err != nil {
+		return err
+	}
+	for _, name := range lacking {
+		if err := w.conn.Exec(`ALTER TABLE ` + namesFor(name).horizon + ` ADD COLUMN first_op INTEGER`); err != nil {
+			return dbError(err)
 		}
 	}
 	return nil
@@ -50,11 +58,11 @@ COMMIT`)
 	return nil
 }
 
-// horizonsWithoutLost lists the KV tables of conn's database whose
-// horizon predates lost_op and lost_ts. A horizon that is not kvd's (no
+// horizonsWithout lists the KV tables of conn's database whose horizon
+// predates column (one of schema.go's). A horizon that is not kvd's (no
 // first_ts) is left alone.
-func horizonsWithoutLost(conn *sqlite3.Conn) ([]string, error) {
-	return tablesWhere(conn, `SELECT count(*) FILTER (WHERE name = 'first_ts') > 0 AND count(*) FILTER (WHERE name = 'lost_op') = 0
+func horizonsWithout(conn *sqlite3.Conn, column string) ([]string, error) {
+	return tablesWhere(conn, `SELECT count(*) FILTER (WHERE name = 'first_ts') > 0 AND count(*) FILTER (WHERE name = '`+column+`') = 0
 FROM pragma_table_info(?1 || ':horizon')`)
 }
 
@@ -96,7 +104,8 @@ func needsUpgrade(conn *sqlite3.Conn) (bool, error) {
 	if err != nil || len(old) > 0 {
 		return len(old) > 0, err
 	}
-	lacking, err := horizonsWithoutLost(conn)
+	// A horizon without first_op is read without it (prepareHorizon).
+	lacking, err := horizonsWithout(conn, "lost_op")
 	return len(lacking) > 0, err
 }
 

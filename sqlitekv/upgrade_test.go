@@ -117,6 +117,59 @@ ALTER TABLE old RENAME TO "kv_store:horizon"`))
 	}
 }
 
+// TestUpgrade_HorizonLearnsEachKeysFirstOp opens a file whose horizon
+// predates first_op. Read-only, it is served all the same, its answers
+// those of the kvd that wrote it (a snapshot in the millisecond of a
+// pruned first write is a gap); writable, it gains the column, and a key
+// pruned from then on tells a snapshot before its first write (404).
+func TestUpgrade_HorizonLearnsEachKeysFirstOp(t *testing.T) {
+	opts := Options{HistoryKeep: 1, Now: func() time.Time { return time.Unix(1_700_000_000, 0) }} // one millisecond throughout
+	path := filepath.Join(t.TempDir(), "first.db")
+	s, err := Open(path, true, opts)
+	must(t, err)
+	put(t, s, "x", "v") // op 1
+	for range 3 {
+		put(t, s, "k", "v") // ops 2 to 4: k's first write, op 2, pruned
+	}
+	must(t, s.Close())
+	conn, err := sqlite3.Open(path)
+	must(t, err)
+	must(t, conn.Exec(`ALTER TABLE "kv_store:horizon" DROP COLUMN first_op`))
+	must(t, conn.Close())
+	snapshot := func(s *Store, key string, op int64) Code {
+		t.Helper()
+		_, err := s.SnapshotAt(context.Background(), DefaultTable, key, op)
+		return CodeOf(err)
+	}
+
+	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+		t.Fatalf("chattr +i: %v %s", err, out)
+	}
+	s, err = Open(path, false, opts)
+	exec.Command("chattr", "-i", path).Run()
+	must(t, err)
+	if got := snapshot(s, "k", 1); got != CodeTimeTravelGap {
+		t.Fatalf("read-only, k's snapshot at op 1: %q, want %s as the earlier kvd answered", got, CodeTimeTravelGap)
+	}
+	must(t, s.Close())
+
+	s, err = Open(path, false, opts)
+	must(t, err)
+	t.Cleanup(func() {
+		must(t, s.Close())
+		must(t, CheckIntegrity(path))
+	})
+	for range 3 {
+		put(t, s, "j", "v") // ops 5 to 7: j's first write, op 5, pruned
+	}
+	if got := snapshot(s, "j", 4); got != CodeKeyNotFound {
+		t.Fatalf("j's snapshot at op 4, before its first write: %q, want %s", got, CodeKeyNotFound)
+	}
+	if got := snapshot(s, "k", 1); got != CodeTimeTravelGap {
+		t.Fatalf("k's snapshot at op 1, k pruned without first_op: %q, want %s", got, CodeTimeTravelGap)
+	}
+}
+
 // keyIndexDDL is a table as kvd made it before chains.
 const keyIndexDDL = `
 CREATE TABLE kv_store (key TEXT PRIMARY KEY, value BLOB NOT NULL, content_type TEXT NOT NULL,
