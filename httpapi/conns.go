@@ -277,6 +277,16 @@ func sendingFile(r *http.Request) (done func()) {
 }
 
 func (c *trackedConn) Write(p []byte) (n int, err error) {
+	if answer, ok := asJSONError(p); ok { // net/http refusing a request in plain text
+		if _, err := c.write(answer); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.write(p)
+}
+
+func (c *trackedConn) write(p []byte) (n int, err error) {
 	defer c.writingSince.Store(0)
 	for len(p) > 0 && err == nil {
 		c.writingSince.Store(time.Now().UnixNano())
