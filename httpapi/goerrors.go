@@ -39,10 +39,9 @@ func asJSONError(p []byte) ([]byte, bool) {
 	}
 	statusLine, body := rest[:end], rest[end+len(goErrorHeaders):]
 	status, err := strconv.Atoi(string(statusLine[:3]))
-	if err != nil || http.StatusText(status) == "" {
+	if err != nil {
 		return nil, false
 	}
-	reason := http.StatusText(status)
 	var message string
 	code := sqlitekv.CodeInvalidParameters
 	switch {
@@ -62,6 +61,7 @@ func asJSONError(p []byte) ([]byte, bool) {
 	default:
 		return nil, false
 	}
+	reason := http.StatusText(status)
 	answer := encodeJSON(errorBody{StatusCode: status, Error: reason, Code: code, Message: message})
 	defer answer.release()
 	head := "HTTP/1.1 " + strconv.Itoa(status) + " " + reason +
