@@ -127,6 +127,15 @@ func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
 		// It stayed 403 for as long as requests kept the database open.
 		writableAgain(t, ts, path)
 	})
+	t.Run("immutable file in an immutable folder", func(t *testing.T) {
+		ts, path := immutableApp(t)
+		dir := filepath.Dir(path)
+		if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+			t.Fatalf("chattr +i on the folder: %v %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
+		readsServed(t, ts, "app", "operation not permitted") // read as immutable: no -shm can be made
+	})
 	t.Run("file writable again, a side file not", func(t *testing.T) {
 		ts, path := immutableApp(t)
 		t.Cleanup(func() { exec.Command("chattr", "-i", path+"-shm").Run() })

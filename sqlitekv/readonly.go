@@ -64,7 +64,9 @@ func openReadOnly(path string, opts Options, why string, cause error) (*Store, e
 		closed:   make(chan struct{}),
 	}
 	conn, err := s.probe()
-	if errors.Is(err, sqlite3.CANTOPEN) && !walHoldsFrames(path) {
+	// No -shm could be made: CANTOPEN, or READONLY where the folder is
+	// immutable (chattr +i), whose EPERM SQLite takes for a read-only file.
+	if (errors.Is(err, sqlite3.CANTOPEN) || errors.Is(err, sqlite3.READONLY)) && !walHoldsFrames(path) {
 		s.immutable = true // no shared memory to be had, and nothing outside the file
 		conn, err = s.probe()
 	}
