@@ -79,12 +79,27 @@ func prepareTimeline(p *stmtSet, n tableNames) timeline {
 // this kvd may not write and so has not given first_op (upgrade.go), is
 // read without it: its answers are those of the earlier kvd.
 func prepareHorizon(p *stmtSet, n tableNames) *sqlite3.Stmt {
-	sql := `SELECT first_ts, coalesce(first_op, 0) FROM ` + n.horizon + ` WHERE key = ?1`
-	if stmt, _, err := p.conn.Prepare(sql); err == nil {
-		p.stmts = append(p.stmts, stmt)
-		return stmt
+	firstOp := "0"
+	has, err := hasColumn(p.conn, n.name+":horizon", "first_op")
+	switch {
+	case err != nil && p.err == nil:
+		p.err = err
+	case has:
+		firstOp = "coalesce(first_op, 0)"
 	}
-	return p.prepare(`SELECT first_ts, 0 FROM ` + n.horizon + ` WHERE key = ?1`)
+	return p.prepare(`SELECT first_ts, ` + firstOp + ` FROM ` + n.horizon + ` WHERE key = ?1`)
+}
+
+// hasColumn reports whether conn's table has column.
+func hasColumn(conn *sqlite3.Conn, table, column string) (bool, error) {
+	stmt, _, err := conn.Prepare(`SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2`)
+	if err != nil {
+		return false, err
+	}
+	defer stmt.Close()
+	var has bool
+	_, err = queryRow(stmt, func(s *sqlite3.Stmt) { has = s.ColumnBool(0) }, table, column)
+	return has, err
 }
 
 func scanVersion(s *sqlite3.Stmt) Version {
