@@ -65,6 +65,11 @@ var (
 	ErrFileSystemError     = &Error{StatusCode: 500, Code: "FILE_SYSTEM_ERROR"}
 	ErrOverloaded          = &Error{StatusCode: 503, Code: "OVERLOADED"}
 	ErrStorageFull         = &Error{StatusCode: 507, Code: "STORAGE_FULL"}
+
+	// Requests kvd's HTTP server could not read: malformed on the way.
+	ErrHeadersTooLarge         = &Error{StatusCode: 431, Code: "REQUEST_HEADERS_TOO_LARGE"}
+	ErrNotImplemented          = &Error{StatusCode: 501, Code: "NOT_IMPLEMENTED"}
+	ErrHTTPVersionNotSupported = &Error{StatusCode: 505, Code: "HTTP_VERSION_NOT_SUPPORTED"}
 )
 
 // IsNotFound reports whether err says the data is not there: a missing or

@@ -36,6 +36,8 @@ type connLimiter struct {
 	shed *prometheus.CounterVec // connections closed for room, by reason
 	tls  *tls.Config            // nil: plain HTTP
 
+	newID func() string // a request id for an answer net/http would have sent (goerrors.go)
+
 	refusing chan struct{} // TLS refusals being written (see refuseTLS)
 
 	closed    chan struct{} // the listener is closed
@@ -49,8 +51,8 @@ type connLimiter struct {
 // enough that a flood of stalled ones is nearly always where it is found.
 const evictionSample = 64
 
-func newConnLimiter(ln net.Listener, max int, m *Metrics, tlsConfig *tls.Config) *connLimiter {
-	l := &connLimiter{Listener: ln, max: max, tls: tlsConfig, refusing: make(chan struct{}, maxTLSRefusals), closed: make(chan struct{}), shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+func newConnLimiter(ln net.Listener, max int, m *Metrics, tlsConfig *tls.Config, newID func() string) *connLimiter {
+	l := &connLimiter{Listener: ln, max: max, tls: tlsConfig, newID: newID, refusing: make(chan struct{}, maxTLSRefusals), closed: make(chan struct{}), shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kvd_connections_shed_total", Help: "Connections closed for room or for stalling: evicted (a stalled or idle one, for a newcomer at --max-connections), refused (every slot in service), or stalled (an answer its client read nothing of for 30 s).",
 	}, []string{"reason"})}
 	for _, reason := range []string{"evicted", "refused", "stalled"} {
@@ -233,7 +235,8 @@ type trackedConn struct {
 	readingBody atomic.Bool  // a handler waits for the rest of its request body
 	closeOnce   sync.Once
 
-	quiet atomic.Bool // a write waits for its database (see holdReads)
+	quiet     atomic.Bool // a write waits for its database (see holdReads)
+	answering atomic.Bool // a handler's answer is going out: set by ServeHTTP, cleared when the connection goes idle (goerrors.go)
 
 	writingSince atomic.Int64  // unix nanoseconds a write of an answer began, or last moved; 0: none waits
 	acked        atomic.Uint64 // the client's acknowledged bytes at the last look (writeStalled)
@@ -277,11 +280,13 @@ func sendingFile(r *http.Request) (done func()) {
 }
 
 func (c *trackedConn) Write(p []byte) (n int, err error) {
-	if answer, ok := asJSONError(p); ok { // net/http refusing a request in plain text
-		if _, err := c.write(answer); err != nil {
-			return 0, err
+	if !c.answering.Load() {
+		if answer, ok := asJSONError(p, c.limiter.newID); ok { // net/http refusing a request in plain text
+			if _, err := c.write(answer); err != nil {
+				return 0, err
+			}
+			return len(p), nil
 		}
-		return len(p), nil
 	}
 	return c.write(p)
 }
@@ -434,6 +439,9 @@ func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 func trackConnState(c net.Conn, state http.ConnState) {
 	if tc, ok := c.(*trackedConn); ok {
 		tc.state.Store(int32(state))
+		if state == http.StateIdle { // after the answer's last flush
+			tc.answering.Store(false)
+		}
 	}
 }
 

@@ -17,7 +17,7 @@ func acceptTracked(t *testing.T) (server *trackedConn, client net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limiter := newConnLimiter(ln, 10, NewMetrics(), nil)
+	limiter := newConnLimiter(ln, 10, NewMetrics(), nil, func() string { return "id" })
 	t.Cleanup(func() { limiter.Close() })
 	if client, err = net.Dial("tcp", ln.Addr().String()); err != nil {
 		t.Fatal(err)

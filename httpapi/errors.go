@@ -18,6 +18,11 @@ const (
 	codeNotFound         sqlitekv.Code = "NOT_FOUND"
 	codeMethodNotAllowed sqlitekv.Code = "METHOD_NOT_ALLOWED"
 	codeRequestTimeout   sqlitekv.Code = "REQUEST_TIMEOUT"
+
+	// Refusals of requests HTTP itself cannot read (goerrors.go).
+	codeHeadersTooLarge         sqlitekv.Code = "REQUEST_HEADERS_TOO_LARGE"
+	codeNotImplemented          sqlitekv.Code = "NOT_IMPLEMENTED"
+	codeHTTPVersionNotSupported sqlitekv.Code = "HTTP_VERSION_NOT_SUPPORTED"
 )
 
 // statusOf is the one table from error code to HTTP status, and the one
@@ -39,6 +44,7 @@ var statusOf = map[sqlitekv.Code]int{
 	codeNotFound:                     http.StatusNotFound,
 	codeMethodNotAllowed:             http.StatusMethodNotAllowed,
 	codeRequestTimeout:               http.StatusRequestTimeout,
+	codeHeadersTooLarge:              http.StatusRequestHeaderFieldsTooLarge,
 	sqlitekv.CodeTimeTravelGap:       http.StatusConflict,
 	sqlitekv.CodeCASMismatch:         http.StatusPreconditionFailed,
 	sqlitekv.CodeCASKeyMissing:       http.StatusPreconditionFailed,
@@ -47,6 +53,8 @@ var statusOf = map[sqlitekv.Code]int{
 	sqlitekv.CodeFileSystemError:     http.StatusInternalServerError,
 	sqlitekv.CodeOverloaded:          http.StatusServiceUnavailable,
 	sqlitekv.CodeStorageFull:         http.StatusInsufficientStorage,
+	codeNotImplemented:               http.StatusNotImplemented,
+	codeHTTPVersionNotSupported:      http.StatusHTTPVersionNotSupported,
 }
 
 type errorBody struct {

@@ -1,9 +1,9 @@
 package httpapi
 
 import (
-	"bytes"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/kvd/kvd/sqlitekv"
 )
@@ -11,60 +11,55 @@ import (
 // A request Go's HTTP server cannot parse (a broken %-escape in its
 // target, a head past 64 KiB, an unknown transfer coding, no Host) never
 // reaches kvd: net/http answers it itself, in plain text, with one write
-// straight to the connection, and closes it. trackedConn.Write sees that
-// write and sends kvd's JSON error in its place, so that every answer a
-// client gets is one it can decode.
+// straight to the connection, and closes it. trackedConn.Write sends
+// kvd's JSON error in place of that write, so that every answer a client
+// gets is one it can decode.
 //
-// The write is recognised by its whole text, which net/http builds as
-// "HTTP/1.1 " + status + goErrorHeaders + body (server.go, conn.serve):
-// nothing else kvd sends matches it. An answer's head has a Date line
-// before any Content-Type, and the bytes of a stored value reach the
-// connection only behind their answer's head or a chunk's size.
-const goErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+// The write is known by two things: it comes while no answer of kvd's is
+// going out on the connection (trackedConn.answering: a value's bytes may
+// reach the connection in a write of their own, behind their head), and
+// its whole text is one of the few net/http writes (server.go,
+// conn.serve and readRequest), listed here. A Go release that words one
+// differently shows in TestMalformedRequests_AnsweredInJSON.
+var goRefusals = func() map[string]goRefusal {
+	const headers = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+	refusals := map[string]goRefusal{}
+	add := func(statusLine, body string, code sqlitekv.Code, message string) {
+		refusals["HTTP/1.1 "+statusLine+headers+body] = goRefusal{code, message}
+	}
+	const malformed = "Malformed HTTP request: "
+	add("400 Bad Request", "400 Bad Request", sqlitekv.CodeInvalidParameters,
+		malformed+"the request line, Content-Length or a header could not be parsed (a raw space or a broken %-escape in the target, a negative length)")
+	for _, why := range []string{"missing required Host header", "malformed Host header", "invalid header name", "invalid header value"} {
+		add("400 Bad Request: "+why, "400 Bad Request: "+why, sqlitekv.CodeInvalidParameters, malformed+why)
+	}
+	add("431 Request Header Fields Too Large", "431 Request Header Fields Too Large", codeHeadersTooLarge,
+		"The request line and headers exceed 64 KiB")
+	add("501 Not Implemented", "Unsupported transfer encoding", codeNotImplemented,
+		"Unsupported Transfer-Encoding: kvd reads chunked bodies only")
+	add("505 HTTP Version Not Supported: unsupported protocol version", "505 HTTP Version Not Supported: unsupported protocol version",
+		codeHTTPVersionNotSupported, "Unsupported HTTP version: kvd serves HTTP/1.1 and HTTP/1.0")
+	return refusals
+}()
 
-// maxGoErrorWrite bounds what is looked at: net/http's longest such write
-// is about 200 bytes.
-const maxGoErrorWrite = 512
+type goRefusal struct {
+	code    sqlitekv.Code
+	message string
+}
 
-// asJSONError returns kvd's answer in place of p when p is net/http's own
-// plain-text refusal of a request.
-func asJSONError(p []byte) ([]byte, bool) {
-	rest, ok := bytes.CutPrefix(p, []byte("HTTP/1.1 "))
-	if !ok || len(p) > maxGoErrorWrite {
+// asJSONError returns kvd's answer, with request id id, in place of p
+// when p is net/http's own refusal of a request.
+func asJSONError(p []byte, id func() string) ([]byte, bool) {
+	refusal, ok := goRefusals[string(p)]
+	if !ok {
 		return nil, false
 	}
-	end := bytes.IndexByte(rest, '\r')
-	if end < 4 || rest[3] != ' ' || !bytes.HasPrefix(rest[end:], []byte(goErrorHeaders)) {
-		return nil, false // the first look fails for every answer of kvd's, in a few nanoseconds
-	}
-	statusLine, body := rest[:end], rest[end+len(goErrorHeaders):]
-	status, err := strconv.Atoi(string(statusLine[:3]))
-	if err != nil {
-		return nil, false
-	}
-	var message string
-	code := sqlitekv.CodeInvalidParameters
-	switch {
-	case status == http.StatusNotImplemented && string(body) == "Unsupported transfer encoding":
-		message = "Unsupported Transfer-Encoding: kvd reads chunked bodies only"
-	case !bytes.Equal(statusLine, body):
-		return nil, false // not net/http's refusal
-	case status == http.StatusRequestHeaderFieldsTooLarge:
-		code, message = sqlitekv.CodePayloadTooLarge, "The request line and headers exceed 64 KiB"
-	case status == http.StatusHTTPVersionNotSupported:
-		message = "Unsupported HTTP version: kvd serves HTTP/1.1 and HTTP/1.0"
-	case status == http.StatusBadRequest:
-		message = "Malformed HTTP request: the request line or a header could not be parsed (a target with a raw space or a broken %-escape, a bad header line)"
-		if detail, ok := bytes.CutPrefix(statusLine, []byte("400 Bad Request: ")); ok {
-			message = "Malformed HTTP request: " + string(detail)
-		}
-	default:
-		return nil, false
-	}
-	reason := http.StatusText(status)
-	answer := encodeJSON(errorBody{StatusCode: status, Error: reason, Code: code, Message: message})
+	status := statusOf[refusal.code]
+	answer := encodeJSON(errorBody{StatusCode: status, Error: http.StatusText(status), Code: refusal.code, Message: refusal.message})
 	defer answer.release()
-	head := "HTTP/1.1 " + strconv.Itoa(status) + " " + reason +
-		"\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(answer.buf.Len()) + "\r\n\r\n"
+	head := "HTTP/1.1 " + strconv.Itoa(status) + " " + http.StatusText(status) +
+		"\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(answer.buf.Len()) +
+		"\r\nContent-Type: application/json\r\nDate: " + time.Now().UTC().Format(http.TimeFormat) +
+		"\r\nX-Request-Id: " + id() + "\r\n\r\n"
 	return append([]byte(head), answer.buf.Bytes()...), true
 }

@@ -17,6 +17,11 @@ func (s *Server) requestID(r *http.Request) string {
 	if ids := r.Header.Values("X-Request-Id"); len(ids) == 1 && saneRequestID(ids[0]) {
 		return ids[0]
 	}
+	return s.newRequestID()
+}
+
+// newRequestID is one of kvd's own request ids.
+func (s *Server) newRequestID() string {
 	var id [32]byte // the prefix and a counter: one allocation, the string
 	return string(strconv.AppendUint(append(id[:0], s.idPrefix...), s.idCounter.Add(1), 10))
 }

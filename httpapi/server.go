@@ -188,7 +188,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := s.watchBody(w, r)
 	defer body.finish()
 	if c := connOf(r); c != nil {
-		defer c.handlerDone() // a write's handler may have held its reads (withDB)
+		c.answering.Store(true) // until the connection is idle: its writes are this answer's
+		defer c.handlerDone()   // a write's handler may have held its reads (withDB)
 	}
 	rec := &statusRecorder{ResponseWriter: w}
 	if body != nil {
@@ -242,7 +243,7 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	s.ln = newConnLimiter(ln, s.cfg.MaxConnections, s.cfg.Metrics, s.cfg.TLS)
+	s.ln = newConnLimiter(ln, s.cfg.MaxConnections, s.cfg.Metrics, s.cfg.TLS, s.newRequestID)
 	return nil
 }
 

@@ -64,9 +64,11 @@ func openReadOnly(path string, opts Options, why string, cause error) (*Store, e
 		closed:   make(chan struct{}),
 	}
 	conn, err := s.probe()
-	// No -shm could be made: CANTOPEN, or READONLY where the folder is
-	// immutable (chattr +i), whose EPERM SQLite takes for a read-only file.
-	if (errors.Is(err, sqlite3.CANTOPEN) || errors.Is(err, sqlite3.READONLY)) && !walHoldsFrames(path) {
+	// No -shm could be made: CANTOPEN, or READONLY_DIRECTORY where the
+	// folder is immutable (chattr +i). (Not any READONLY: a hot -journal
+	// that cannot be rolled back is READONLY_ROLLBACK, and immutable reads
+	// would ignore it.)
+	if (errors.Is(err, sqlite3.CANTOPEN) || errors.Is(err, sqlite3.READONLY_DIRECTORY)) && !walHoldsFrames(path) {
 		s.immutable = true // no shared memory to be had, and nothing outside the file
 		conn, err = s.probe()
 	}

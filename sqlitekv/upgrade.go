@@ -7,9 +7,10 @@ import "github.com/ncruces/go-sqlite3"
 // (key, ts) instead of chain columns. (A table of the database's own that
 // only looks like a KV table by its name is left alone.) Then every
 // horizon gets the columns of each key's newest lost write, if it lacks
-// them (addLostColumns), and of its first write's op number. It runs at open, before any reader exists, a
-// table's step per transaction: a crash leaves each either undone or
-// done, and the next open does what is left.
+// them (addLostColumns), and the one of its first write's op number. It
+// runs at open, before any reader exists, a table's step per
+// transaction: a crash leaves each either undone or done, and the next
+// open does what is left.
 func (w *Writer) upgrade() error {
 	old, err := oldTables(w.conn)
 	if err != nil {
