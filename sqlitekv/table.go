@@ -73,7 +73,7 @@ LEFT JOIN ` + n.history + ` j ON j.op_number = p.jump WHERE p.op_number = ?1`)
 	t.markRemoved = p.prepare(`INSERT OR REPLACE INTO ` + n.removed + ` (key, head) VALUES (?1, ?2)`)
 	t.unmarkRemoved = p.prepare(`DELETE FROM ` + n.removed + ` WHERE key = ?1`)
 	t.maxTs = p.prepare(`SELECT coalesce((SELECT ts FROM ` + n.history + ` ORDER BY op_number DESC LIMIT 1), 0)`)
-	// first_ts is set once; the write lost moves up with every prune.
+	// first_ts and first_op are set once; the write lost moves up with every prune.
 	t.noteHorizon = p.prepare(`INSERT INTO ` + n.horizon + ` (key, first_ts, lost_op, lost_ts, first_op) VALUES (?1, ?2, ?3, ?4, ?5)
 ON CONFLICT (key) DO UPDATE SET lost_op = ?3, lost_ts = ?4`)
 	// Row ?1 and the rows down its chain, in one statement: no round trip per row.
