@@ -67,6 +67,7 @@ var (
 	ErrStorageFull         = &Error{StatusCode: 507, Code: "STORAGE_FULL"}
 
 	// Requests kvd's HTTP server could not read: malformed on the way.
+	ErrExpectationFailed       = &Error{StatusCode: 417, Code: "EXPECTATION_FAILED"}
 	ErrHeadersTooLarge         = &Error{StatusCode: 431, Code: "REQUEST_HEADERS_TOO_LARGE"}
 	ErrNotImplemented          = &Error{StatusCode: 501, Code: "NOT_IMPLEMENTED"}
 	ErrHTTPVersionNotSupported = &Error{StatusCode: 505, Code: "HTTP_VERSION_NOT_SUPPORTED"}

@@ -21,6 +21,7 @@ const (
 
 	// Refusals of requests HTTP itself cannot read (goerrors.go).
 	codeHeadersTooLarge         sqlitekv.Code = "REQUEST_HEADERS_TOO_LARGE"
+	codeExpectationFailed       sqlitekv.Code = "EXPECTATION_FAILED"
 	codeNotImplemented          sqlitekv.Code = "NOT_IMPLEMENTED"
 	codeHTTPVersionNotSupported sqlitekv.Code = "HTTP_VERSION_NOT_SUPPORTED"
 )
@@ -48,6 +49,7 @@ var statusOf = map[sqlitekv.Code]int{
 	sqlitekv.CodeTimeTravelGap:       http.StatusConflict,
 	sqlitekv.CodeCASMismatch:         http.StatusPreconditionFailed,
 	sqlitekv.CodeCASKeyMissing:       http.StatusPreconditionFailed,
+	codeExpectationFailed:            http.StatusExpectationFailed,
 	sqlitekv.CodePayloadTooLarge:     http.StatusRequestEntityTooLarge,
 	sqlitekv.CodeDatabaseError:       http.StatusInternalServerError,
 	sqlitekv.CodeFileSystemError:     http.StatusInternalServerError,

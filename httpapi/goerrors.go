@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,8 +20,10 @@ import (
 // going out on the connection (trackedConn.answering: a value's bytes may
 // reach the connection in a write of their own, behind their head), and
 // its whole text is one of the few net/http writes (server.go,
-// conn.serve and readRequest), listed here. A Go release that words one
-// differently shows in TestMalformedRequests_AnsweredInJSON.
+// conn.serve and readRequest), listed here; or it is the 417 net/http
+// answers an Expect header other than 100-continue with, through the
+// answer's own path (with a Date), before any handler runs. A Go release
+// that words one differently shows in TestMalformedRequests_AnsweredInJSON.
 var goRefusals = func() map[string]goRefusal {
 	const headers = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 	refusals := map[string]goRefusal{}
@@ -42,6 +45,9 @@ var goRefusals = func() map[string]goRefusal {
 	return refusals
 }()
 
+// expectationFailed begins net/http's answer to an Expect it does not know.
+const expectationFailed = "HTTP/1.1 417 Expectation Failed\r\n"
+
 type goRefusal struct {
 	code    sqlitekv.Code
 	message string
@@ -51,6 +57,9 @@ type goRefusal struct {
 // when p is net/http's own refusal of a request.
 func asJSONError(p []byte, id func() string) ([]byte, bool) {
 	refusal, ok := goRefusals[string(p)]
+	if !ok && bytes.HasPrefix(p, []byte(expectationFailed)) {
+		refusal, ok = goRefusal{codeExpectationFailed, "Unsupported Expect header: kvd knows only 100-continue"}, true
+	}
 	if !ok {
 		return nil, false
 	}

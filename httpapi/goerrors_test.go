@@ -21,6 +21,7 @@ var malformedRequests = []struct {
 	{"head past 64 KiB", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\n\r\n", 431, "REQUEST_HEADERS_TOO_LARGE", "The request line and headers exceed 64 KiB"},
 	{"unknown transfer coding", "PUT /api/v1/sqlite/kv/k?db=app HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "NOT_IMPLEMENTED", "Unsupported Transfer-Encoding"},
 	{"HTTP/3.0", "GET /healthz HTTP/3.0\r\nHost: x\r\n\r\n", 505, "HTTP_VERSION_NOT_SUPPORTED", "Unsupported HTTP version"},
+	{"unknown expectation", "GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n", 417, "EXPECTATION_FAILED", "Unsupported Expect header"},
 }
 
 // wantRefusedInJSON checks one of malformedRequests' answers: kvd's JSON

@@ -351,3 +351,40 @@ func TestDatabaseFile_ReplacedWhileOpenServesTheNewFile(t *testing.T) {
 	wantError(t, ts.do(t, "GET", kv("only-old", "db=app"), ""), 404, "KEY_NOT_FOUND")
 	wantError(t, ts.do(t, "GET", kv("lost", "db=app"), ""), 404, "KEY_NOT_FOUND")
 }
+
+// A database file truncated in place (same inode) while open: no SQLite
+// writer shortens it (kvd runs no VACUUM), and reads took its missing
+// pages for an empty database, answering every key 404 and the listing
+// empty until a write came. The request that finds it, a read within
+// identityCheckInterval or the next write, is refused as not carried out,
+// and the next opens the database afresh: what the log holds (here every
+// write, none checkpointed yet) is read again.
+func TestDatabaseFile_TruncatedInPlaceWhileOpen_IsNotTakenForEmpty(t *testing.T) {
+	for _, first := range []string{"GET", "PUT"} {
+		t.Run(first, func(t *testing.T) {
+			ts := newTestServer(t)
+			for i := range 50 {
+				wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("k%d", i), "db=app&create_db_if_missing=true"), fmt.Sprintf("v%d", i)), 200)
+			}
+			if err := os.Truncate(filepath.Join(ts.DataDir, "app.db"), 0); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(150 * time.Millisecond) // past the reads' look at the file
+			r := ts.do(t, first, kv("k5", "db=app"), "refused")
+			wantError(t, r, 503, "OVERLOADED")
+			if msg := r.JSON(t)["message"]; !contains(msg, "truncated") || !contains(msg, "not carried out") {
+				t.Fatalf("message: got %q", msg)
+			}
+			if r := ts.do(t, "GET", kv("k5", "db=app"), ""); r.Status != 200 || string(r.Body) != "v5" {
+				t.Fatalf("a read after the reopen: got %d %s, want v5", r.Status, r.Body)
+			}
+			if n := ts.do(t, "GET", "/api/v1/sqlite/kv?db=app", "").JSON(t)["count"]; n != 50.0 {
+				t.Fatalf("listing after the reopen: count %v, want 50", n)
+			}
+			wantStatus(t, ts.do(t, "PUT", kv("after", "db=app"), "kept"), 200)
+			if got := string(ts.do(t, "GET", kv("after", "db=app"), "").Body); got != "kept" {
+				t.Fatalf("read after the reopen: got %q, want kept", got)
+			}
+		})
+	}
+}

@@ -63,6 +63,18 @@ var errReplacedWhileCommitting = Errorf(CodeDatabaseError, "The database file wa
 // the database is opened afresh for the retry.
 var errLogCut = Errorf(CodeOverloaded, "The database's log (-wal) was truncated while open, losing the writes since its last checkpoint: this request was not carried out; retry")
 
+// errFileCut refuses a request that found the database file shorter
+// than kvd has seen it: truncated in place (same inode), which no SQLite
+// writer does without VACUUM, and kvd runs none. Reads would otherwise
+// take its missing pages for an empty database and answer every key
+// "not found". The store closes, checkpointing its log into the cut file
+// as a close does, which puts back every page the log holds (all of them
+// if none was checkpointed since the file was last whole: a page only
+// in the file is lost with it); and the retry opens the file afresh.
+// (Left cut to nothing, the file would be taken for a new database when
+// opened, and SQLite deletes the log of an empty database.)
+var errFileCut = Errorf(CodeOverloaded, "The database file was truncated while open: this request was not carried out; retry")
+
 // errMadeReadOnly refuses the write that found the database file (or its
 // log) made read-only while open, as kvd would have had it been so when
 // opened: the retry opens it afresh, read-only, and is answered 403.
@@ -81,6 +93,8 @@ type fileIdentity struct {
 	wal       fs.FileInfo // the writer's log, from the open or the first commit (open as long as the writer)
 	replaced  atomic.Bool
 	logCut    atomic.Bool  // the log was truncated in place: close without checkpointing it
+	fileCut   atomic.Bool  // the file was truncated in place (errFileCut)
+	size      atomic.Int64 // the largest the file was seen
 	checkedAt atomic.Int64 // when reads last checked the path, Unix ns
 	// made read-only while open: the store closes, and the next request
 	// opens the file read-only (readonly.go)
@@ -108,7 +122,23 @@ func identify(conn *sqlite3.Conn, path string) (*fileIdentity, error) {
 		return nil, id.fail()
 	}
 	id.fileAccess = now.access
+	id.size.Store(now.size)
 	return id, nil
+}
+
+// cut reports whether file, the store's file looked at now, is shorter
+// than it was seen before (errFileCut), and notes its size.
+func (id *fileIdentity) cut(file inode) bool {
+	for {
+		was := id.size.Load()
+		if file.size < was {
+			id.fileCut.Store(true)
+			return true
+		}
+		if file.size == was || id.size.CompareAndSwap(was, file.size) {
+			return false
+		}
+	}
 }
 
 // Links is how many names the database file (in directory mode, the
@@ -128,7 +158,7 @@ func (s *Store) Links() int {
 // more, and its owner should close it, so that the next request opens
 // the file as it is now.
 func (s *Store) MustReopen() bool {
-	return s.id.replaced.Load() || s.id.logCut.Load() || s.id.madeReadOnly.Load() || s.folderMoved.Load()
+	return s.id.replaced.Load() || s.id.logCut.Load() || s.id.fileCut.Load() || s.id.madeReadOnly.Load() || s.folderMoved.Load()
 }
 
 func (id *fileIdentity) fail() error {
@@ -162,6 +192,9 @@ func (id *fileIdentity) checkWriter(writer *sqlite3.Conn, beforeCommit bool) err
 	file, ok := lookUp(id.path)
 	if id.replaced.Load() || !ok || !file.is(id.file) {
 		return id.fail()
+	}
+	if id.fileCut.Load() || id.cut(file) {
+		return errFileCut
 	}
 	if id.wal == nil && id.noteLog(writer) != nil {
 		return id.fail()
@@ -206,12 +239,19 @@ func (id *fileIdentity) checkForRead() error {
 	if id.logCut.Load() {
 		return errLogCut
 	}
+	if id.fileCut.Load() {
+		return errFileCut
+	}
 	now, last := time.Now().UnixNano(), id.checkedAt.Load()
 	if id.file == nil || now-last < int64(identityCheckInterval) || !id.checkedAt.CompareAndSwap(last, now) {
 		return nil // nothing to compare, looked at lately, or another read looks now
 	}
-	if !names(id.path, id.file) {
+	file, ok := lookUp(id.path)
+	if !ok || !file.is(id.file) {
 		return id.fail()
+	}
+	if id.cut(file) {
+		return errFileCut
 	}
 	return nil
 }

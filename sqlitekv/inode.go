@@ -9,6 +9,7 @@ import (
 // inode), and what decides whether kvd may write that file.
 type inode struct {
 	dev, ino uint64
+	size     int64
 	access   fileAccess
 }
 
@@ -37,6 +38,6 @@ func lstatInode(path string) (inode, bool) {
 			continue
 		}
 		access := fileAccess{mode: uint32(got.Mode), uid: got.Uid, gid: got.Gid}
-		return inode{dev: uint64(got.Dev), ino: uint64(got.Ino), access: access}, err == nil
+		return inode{dev: uint64(got.Dev), ino: uint64(got.Ino), size: got.Size, access: access}, err == nil
 	}
 }

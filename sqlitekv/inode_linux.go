@@ -18,7 +18,7 @@ import (
 // leaves them unseen, and writes within one clock tick leave the inode as
 // it was.
 func lookUp(path string) (inode, bool) {
-	const want = unix.STATX_INO | unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_UID | unix.STATX_GID
+	const want = unix.STATX_INO | unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_UID | unix.STATX_GID | unix.STATX_SIZE
 	var got unix.Statx_t
 	for {
 		err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, want, &got)
@@ -30,7 +30,7 @@ func lookUp(path string) (inode, bool) {
 				gid:   got.Gid,
 				attrs: got.Attributes & (unix.STATX_ATTR_IMMUTABLE | unix.STATX_ATTR_APPEND),
 			}
-			return inode{dev: unix.Mkdev(got.Dev_major, got.Dev_minor), ino: got.Ino, access: access}, true
+			return inode{dev: unix.Mkdev(got.Dev_major, got.Dev_minor), ino: got.Ino, size: int64(got.Size), access: access}, true
 		case syscall.EINTR:
 			continue
 		case syscall.ENOENT, syscall.ENOTDIR:
