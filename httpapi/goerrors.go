@@ -45,8 +45,9 @@ var goRefusals = func() map[string]goRefusal {
 	return refusals
 }()
 
-// expectationFailed begins net/http's answer to an Expect it does not know.
-const expectationFailed = "HTTP/1.1 417 Expectation Failed\r\n"
+// expectationFailed ends the status line net/http answers an Expect it
+// does not know with, in the request's HTTP version.
+const expectationFailed = " 417 Expectation Failed\r\n"
 
 type goRefusal struct {
 	code    sqlitekv.Code
@@ -57,7 +58,7 @@ type goRefusal struct {
 // when p is net/http's own refusal of a request.
 func asJSONError(p []byte, id func() string) ([]byte, bool) {
 	refusal, ok := goRefusals[string(p)]
-	if !ok && bytes.HasPrefix(p, []byte(expectationFailed)) {
+	if !ok && (bytes.HasPrefix(p, []byte("HTTP/1.1"+expectationFailed)) || bytes.HasPrefix(p, []byte("HTTP/1.0"+expectationFailed))) {
 		refusal, ok = goRefusal{codeExpectationFailed, "Unsupported Expect header: kvd knows only 100-continue"}, true
 	}
 	if !ok {

@@ -22,6 +22,7 @@ var malformedRequests = []struct {
 	{"unknown transfer coding", "PUT /api/v1/sqlite/kv/k?db=app HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "NOT_IMPLEMENTED", "Unsupported Transfer-Encoding"},
 	{"HTTP/3.0", "GET /healthz HTTP/3.0\r\nHost: x\r\n\r\n", 505, "HTTP_VERSION_NOT_SUPPORTED", "Unsupported HTTP version"},
 	{"unknown expectation", "GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n", 417, "EXPECTATION_FAILED", "Unsupported Expect header"},
+	{"unknown expectation, HTTP/1.0", "GET /healthz HTTP/1.0\r\nHost: x\r\nExpect: 200-ok\r\n\r\n", 417, "EXPECTATION_FAILED", "Unsupported Expect header"},
 }
 
 // wantRefusedInJSON checks one of malformedRequests' answers: kvd's JSON

@@ -388,3 +388,65 @@ func TestDatabaseFile_TruncatedInPlaceWhileOpen_IsNotTakenForEmpty(t *testing.T)
 		})
 	}
 }
+
+// Cut after a checkpoint, the file loses pages only it held: the request
+// that finds the cut is refused, and after the reopen a key the log still
+// holds reads back, while one whose pages went with the cut is a 500 that
+// says so, never a wrong value or a 404.
+func TestDatabaseFile_TruncatedAfterACheckpoint_LosesOnlyWhatTheLogDoesNotHold(t *testing.T) {
+	ts := newTestServer(t)
+	big := strings.Repeat("c", 20000)
+	for i := range 30 {
+		wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("k%d", i), "db=app&create_db_if_missing=true"), big), 200)
+	}
+	path := filepath.Join(ts.DataDir, "app.db")
+	checkpoint(t, path)
+	wantStatus(t, ts.do(t, "PUT", kv("late", "db=app"), "in the log"), 200)
+	if err := os.Truncate(path, 4096); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, ts.do(t, "PUT", kv("refused", "db=app"), "x"), 503, "OVERLOADED")
+	if r := ts.do(t, "GET", kv("late", "db=app"), ""); r.Status != 200 || string(r.Body) != "in the log" {
+		t.Fatalf("a write the log holds, after the reopen: got %d %s", r.Status, r.Body)
+	}
+	r := ts.do(t, "GET", kv("k1", "db=app"), "")
+	wantError(t, r, 500, "DATABASE_ERROR")
+	if msg := r.JSON(t)["message"]; !contains(msg, "corrupt") {
+		t.Fatalf("a key whose pages were cut: got %q, want it called corrupt", msg)
+	}
+	ts.Registry.Close()
+	if err := os.Remove(path); err != nil { // for newTestServer's integrity check, which it would fail
+		t.Fatal(err)
+	}
+	os.Remove(path + "-wal")
+}
+
+// SQLite itself shortens a database file whose page count fell: with
+// auto_vacuum (a file another program made), a checkpoint after deletes
+// trims it. That is no cut: every write and read is served. (Taken for
+// one, a delete in each round answered 503.)
+func TestDatabaseFile_ShortenedBySQLiteIsNotACut(t *testing.T) {
+	ts := newTestServer(t)
+	path := filepath.Join(ts.DataDir, "app.db")
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(`PRAGMA auto_vacuum = FULL; CREATE TABLE made_elsewhere (x); PRAGMA journal_mode = WAL`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	big := strings.Repeat("v", 80000)
+	for range 3 {
+		for i := range 40 {
+			wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("k%d", i), "db=app&history=false"), big), 200)
+		}
+		for i := range 40 {
+			wantStatus(t, ts.do(t, "DELETE", kv(fmt.Sprintf("k%d", i), "db=app&history=false"), ""), 200)
+			if i%10 == 0 {
+				time.Sleep(110 * time.Millisecond) // reads look at the file too
+				wantStatus(t, ts.do(t, "GET", kv(fmt.Sprintf("k%d", i), "db=app"), ""), 404)
+			}
+		}
+	}
+}

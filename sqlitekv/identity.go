@@ -63,17 +63,22 @@ var errReplacedWhileCommitting = Errorf(CodeDatabaseError, "The database file wa
 // the database is opened afresh for the retry.
 var errLogCut = Errorf(CodeOverloaded, "The database's log (-wal) was truncated while open, losing the writes since its last checkpoint: this request was not carried out; retry")
 
-// errFileCut refuses a request that found the database file shorter
-// than kvd has seen it: truncated in place (same inode), which no SQLite
-// writer does without VACUUM, and kvd runs none. Reads would otherwise
-// take its missing pages for an empty database and answer every key
-// "not found". The store closes, checkpointing its log into the cut file
+// errFileCut refuses a request that found the database file truncated in
+// place (same inode): shorter than the pages its own header counts,
+// which SQLite never leaves it (cut). Reads would otherwise take its
+// missing pages for an empty database and answer every key "not found". The store closes, checkpointing its log into the cut file
 // as a close does, which puts back every page the log holds (all of them
 // if none was checkpointed since the file was last whole: a page only
 // in the file is lost with it); and the retry opens the file afresh.
 // (Left cut to nothing, the file would be taken for a new database when
 // opened, and SQLite deletes the log of an empty database.)
 var errFileCut = Errorf(CodeOverloaded, "The database file was truncated while open: this request was not carried out; retry")
+
+// errFileCutWhileCommitting is the rare write that found the file cut
+// only after its COMMIT: it is in the log, which the close copies back
+// into the file, but the pages lost with the cut may leave the database
+// unreadable.
+var errFileCutWhileCommitting = Errorf(CodeDatabaseError, "The database file was truncated while this write committed: whether it was kept is unknown; read it back before retrying")
 
 // errMadeReadOnly refuses the write that found the database file (or its
 // log) made read-only while open, as kvd would have had it been so when
@@ -94,7 +99,7 @@ type fileIdentity struct {
 	replaced  atomic.Bool
 	logCut    atomic.Bool  // the log was truncated in place: close without checkpointing it
 	fileCut   atomic.Bool  // the file was truncated in place (errFileCut)
-	size      atomic.Int64 // the largest the file was seen
+	size      atomic.Int64 // the file's size at the last look
 	checkedAt atomic.Int64 // when reads last checked the path, Unix ns
 	// made read-only while open: the store closes, and the next request
 	// opens the file read-only (readonly.go)
@@ -126,19 +131,51 @@ func identify(conn *sqlite3.Conn, path string) (*fileIdentity, error) {
 	return id, nil
 }
 
-// cut reports whether file, the store's file looked at now, is shorter
-// than it was seen before (errFileCut), and notes its size.
+// cut reports whether file, the store's file looked at now, was
+// truncated in place (errFileCut). A file smaller than at the last look
+// is only a suspicion: SQLite itself shortens a file whose page count
+// fell (auto_vacuum, a hot journal rolled back at open, a checkpoint
+// trimming slack), and looks from two goroutines may be noted out of
+// order. The file's header, which counts its pages, decides.
 func (id *fileIdentity) cut(file inode) bool {
-	for {
-		was := id.size.Load()
-		if file.size < was {
-			id.fileCut.Store(true)
-			return true
+	if file.size >= id.size.Swap(file.size) || !shorterThanHeader(id.path) {
+		return false
+	}
+	id.fileCut.Store(true)
+	return true
+}
+
+// shorterThanHeader reports whether the database file at path is too
+// short for its header: no whole header, or fewer bytes than the pages it
+// counts (offset 28, valid while the change counter at 24 matches offset
+// 92; the page size at 16). It reads the header before the size, and
+// twice: a checkpoint that rewrites both between the two reads may make
+// one look short, never two.
+func shorterThanHeader(path string) bool {
+	for range 2 {
+		f, err := os.Open(path) // SQLite's locks are OFD locks, which this close leaves alone
+		if err != nil {
+			return false // gone: the inode check's business
 		}
-		if file.size == was || id.size.CompareAndSwap(was, file.size) {
+		var hdr [100]byte
+		n, _ := f.ReadAt(hdr[:], 0)
+		info, err := f.Stat()
+		f.Close()
+		if err != nil {
 			return false
 		}
+		if n == len(hdr) {
+			pageSize := int64(binary.BigEndian.Uint16(hdr[16:]))
+			if pageSize == 1 {
+				pageSize = 65536
+			}
+			pages := int64(binary.BigEndian.Uint32(hdr[28:]))
+			if pages == 0 || !bytes.Equal(hdr[24:28], hdr[92:96]) || info.Size() >= pages*pageSize {
+				return false // whole, or a count that tells nothing
+			}
+		}
 	}
+	return true
 }
 
 // Links is how many names the database file (in directory mode, the

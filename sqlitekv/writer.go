@@ -239,6 +239,9 @@ func (w *Writer) Commit() (err error) {
 		if w.mirror != nil {
 			w.mirror.discard()
 		}
+		if err == errFileCut {
+			return errFileCutWhileCommitting
+		}
 		return errReplacedWhileCommitting
 	}
 	w.committed = true
