@@ -352,10 +352,10 @@ func TestDatabaseFile_ReplacedWhileOpenServesTheNewFile(t *testing.T) {
 	wantError(t, ts.do(t, "GET", kv("lost", "db=app"), ""), 404, "KEY_NOT_FOUND")
 }
 
-// A database file truncated in place (same inode) while open: no SQLite
-// writer shortens it (kvd runs no VACUUM), and reads took its missing
-// pages for an empty database, answering every key 404 and the listing
-// empty until a write came. The request that finds it, a read within
+// A database file truncated in place (same inode) while open, shorter
+// than the pages its header counts (here, no header at all): reads took
+// its missing pages for an empty database, answering every key 404 and
+// the listing empty until a write came. The request that finds it, a read within
 // identityCheckInterval or the next write, is refused as not carried out,
 // and the next opens the database afresh: what the log holds (here every
 // write, none checkpointed yet) is read again.
