@@ -450,3 +450,36 @@ func TestDatabaseFile_ShortenedBySQLiteIsNotACut(t *testing.T) {
 		}
 	}
 }
+
+// A file left with a hot rollback journal (a program died inside a
+// transaction) is rolled back when kvd first reads it, which shortens it
+// to its size before that transaction: no cut, and no write is refused
+// for it. (Taken for one, the first write answered 503.)
+func TestDatabaseFile_AHotJournalRolledBackAtOpenIsNotACut(t *testing.T) {
+	ts := newTestServer(t)
+	made := filepath.Join(t.TempDir(), "made.db")
+	conn, err := sqlite3.Open(made)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Exec(`PRAGMA journal_mode = DELETE; PRAGMA cache_size = 5; CREATE TABLE made_elsewhere (x);
+BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO made_elsewhere SELECT randomblob(500) FROM n`); err != nil {
+		t.Fatal(err)
+	}
+	// Copied mid-transaction, the file holds spilled pages and the journal
+	// is hot: no process holds a lock on the copy.
+	path := filepath.Join(ts.DataDir, "app.db")
+	copyFile(t, made, path)
+	copyFile(t, made+"-journal", path+"-journal")
+	if err := conn.Exec(`ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	before := sizeOf(t, path)
+	for i := range 3 {
+		wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("a%d", i), "db=app"), "v"), 200)
+	}
+	if after := sizeOf(t, path); after >= before {
+		t.Fatalf("the file was %d bytes with the spilled pages and is %d: no rollback shortened it, the test did not reach its case", before, after)
+	}
+}
