@@ -125,7 +125,7 @@ func (d *Dir) filePath(table, key string) (string, error) {
 		}
 	}
 	p := filepath.Join(append([]string{d.root, table}, segs...)...)
-	if err := d.confined(table, p); err != nil {
+	if err := d.confined(table, key, p); err != nil {
 		return "", err
 	}
 	return p, nil
@@ -136,11 +136,10 @@ func (d *Dir) filePath(table, key string) (string, error) {
 // A link that points out of the folder would be a way out; one that
 // points inside would make one file the value of two keys, each with
 // its own version, TTL and history, and a write to either change the
-// other behind the cache's back.
-func (d *Dir) confined(table, p string) error {
+// other behind the cache's back. A refusal names key, p's key, so that a
+// batch or a rollback refused whole says which.
+func (d *Dir) confined(table, key, p string) error {
 	base := filepath.Join(d.root, table)
-	rel, _ := filepath.Rel(base, p)
-	key := filepath.ToSlash(rel) // named, so that a batch or a rollback refused whole says which
 	existing, real, err := d.resolveExisting(p)
 	var l linked
 	if errors.As(err, &l) {

@@ -153,7 +153,7 @@ func reasonOf(err error) string {
 func (d *Dir) putInPlace(c fileChange, dirty map[string]bool) error {
 	folder := filepath.Dir(c.path)
 	if info, err := d.tree.lstat(c.path); err == nil && info.IsDir() {
-		if err := d.confined(c.table, c.path); err != nil {
+		if err := d.confined(c.table, c.key, c.path); err != nil {
 			return err
 		}
 		if err := d.tree.removeEmptyTree(c.path, dirty); err != nil {
@@ -163,7 +163,7 @@ func (d *Dir) putInPlace(c fileChange, dirty map[string]bool) error {
 	}
 	var created []string
 	if _, statErr := d.tree.stat(folder); statErr != nil {
-		err := d.confined(c.table, c.path)
+		err := d.confined(c.table, c.key, c.path)
 		if err == nil {
 			created, err = d.tree.mkdirs(folder)
 			for _, f := range created {
@@ -171,7 +171,7 @@ func (d *Dir) putInPlace(c fileChange, dirty map[string]bool) error {
 			}
 		}
 		if err == nil {
-			err = d.confined(c.table, c.path)
+			err = d.confined(c.table, c.key, c.path)
 		}
 		if err != nil {
 			d.tree.removeCreated(created, dirty)
