@@ -172,6 +172,16 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 	default:
 		epoch = rec.Epoch + 1
 	}
+	if current && rec != nil {
+		behind, err := n.behindReplica(ctx, name, path, rec.Epoch)
+		if err != nil {
+			return true, unavailable(name, err)
+		}
+		if behind {
+			n.log.Warn("copy is older than what it shipped to its replica (its data dir was put back from a backup?): restoring", "db", name, "epoch", rec.Epoch)
+			epoch, current = rec.Epoch+1, false
+		}
+	}
 	restore := !current && rec != nil // the copy here is older than a replica's
 	restored := n.restorePath(name)
 	if restore && !rec.Released {
@@ -237,6 +247,29 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 	return true, nil
 }
 
+// behindReplica tells whether the replica of epoch holds writes that the
+// copy at path lacks, though etcd's record says the copy is the newest:
+// a data dir put back from a backup, or a disk snapshot, with the node's
+// epochs in it. Litestream's record of what it shipped from this copy
+// (localstate.go) went back with it, and falls short of the replica's.
+// Litestream would otherwise take the older copy for the newest and ship
+// it over the writes it lacks.
+//
+// The replica is asked first: the sidecar writes a transaction's local
+// record before it ships it, so a sidecar still shipping this copy's last
+// writes cannot make it look behind.
+func (n *Node) behindReplica(ctx context.Context, name, path string, epoch int64) (bool, error) {
+	shipped, err := n.ls.shippedTXID(ctx, replicaURL(n.cfg.Replica, name, epoch))
+	if err != nil || shipped == 0 {
+		return false, err
+	}
+	recorded, err := recordedTXID(path)
+	if err != nil {
+		return false, err
+	}
+	return recorded < shipped, nil
+}
+
 // restoreNewest restores name into to from the newest epoch, up to
 // epoch, that has a replica. An epoch whose owner died before
 // Litestream's first sync of it left none: its writes are lost within the
@@ -276,8 +309,7 @@ func (n *Node) replaceLocalCopy(ctx context.Context, path, restored string) erro
 		return err
 	}
 	// Litestream's own record of what it shipped from the old file.
-	meta := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"-litestream")
-	if err := os.RemoveAll(meta); err != nil {
+	if err := os.RemoveAll(litestreamMeta(path)); err != nil {
 		return err
 	}
 	if !fileExists(restored) {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -137,6 +138,35 @@ func (l *litestream) restore(ctx context.Context, replica, path string) error {
 		return err
 	}
 	return nil
+}
+
+// shippedTXID is the newest transaction the replica holds (0: none).
+// Litestream keeps the newest file of its level 0 through compaction and
+// retention, so that level alone says it.
+func (l *litestream) shippedTXID(ctx context.Context, replica string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, l.bin, "ltx", "-json", replica)
+	dieWithKvd(cmd)
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("litestream ltx %s: %w", replica, err)
+	}
+	var files []struct {
+		MaxTXID string `json:"max_txid"`
+	}
+	if err := json.Unmarshal(out, &files); err != nil {
+		return 0, fmt.Errorf("litestream ltx %s: %w", replica, err)
+	}
+	var newest uint64
+	for _, f := range files {
+		txid, err := strconv.ParseUint(f.MaxTXID, 16, 64)
+		if err != nil {
+			return 0, fmt.Errorf("litestream ltx %s: TXID %q: %w", replica, f.MaxTXID, err)
+		}
+		newest = max(newest, txid)
+	}
+	return newest, nil
 }
 
 // remoteSchemes are the replica stores Litestream knows besides file://;

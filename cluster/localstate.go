@@ -89,6 +89,33 @@ func (n *Node) keepAside(path string) error {
 	return syncDir(filepath.Dir(aside))
 }
 
+// litestreamMeta is where Litestream keeps its record of what it shipped
+// from the database at path.
+func litestreamMeta(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"-litestream")
+}
+
+// recordedTXID is the newest transaction Litestream's record beside the
+// database at path says it took from it: the newest of its level-0 files,
+// named <min TXID>-<max TXID>.ltx in hex. 0 when there is no record.
+func recordedTXID(path string) (uint64, error) {
+	entries, err := os.ReadDir(filepath.Join(litestreamMeta(path), "ltx", "0"))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	var newest uint64
+	for _, e := range entries {
+		span, isLTX := strings.CutSuffix(e.Name(), ".ltx")
+		_, maxHex, _ := strings.Cut(span, "-")
+		if txid, err := strconv.ParseUint(maxHex, 16, 64); isLTX && err == nil {
+			newest = max(newest, txid)
+		} // else a temporary file
+	}
+	return newest, nil
+}
+
 func (n *Node) epochFile(name string) string {
 	return filepath.Join(n.cfg.DataDir, stateDir, "epochs", filepath.FromSlash(name))
 }
