@@ -26,9 +26,10 @@ const claimDeadline = 5 * time.Minute
 // lease (cut off from etcd) to ship its last acknowledged writes.
 const replicationGrace = 2 * time.Second
 
-// maxRestores is how many restores run at once: a node taking over a
-// dead peer's hundreds of databases restores them a few at a time rather
-// than starving every one of CPU and disk.
+// maxRestores is how many restores, and listings of a replica
+// (behindReplica), run at once: a node taking over a dead peer's hundreds
+// of databases, or restarting with its own, works through them a few at a
+// time rather than starving every one, and its lease, of CPU and disk.
 const maxRestores = 4
 
 // claimCall is one take-over under way, shared by the requests waiting
@@ -172,7 +173,10 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 	default:
 		epoch = rec.Epoch + 1
 	}
-	if current && rec != nil {
+	n.mu.Lock()
+	checked := n.checked[name]
+	n.mu.Unlock()
+	if current && rec != nil && !checked {
 		behind, err := n.behindReplica(ctx, name, path, rec.Epoch)
 		if err != nil {
 			return true, unavailable(name, err)
@@ -234,6 +238,7 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		return false, nil
 	}
 	n.held[name] = &claim{epoch: epoch, ownerRev: rev, shipped: time.Now()} // the replica holds all of it, or it is new
+	n.checked[name] = true
 	n.mu.Unlock()
 	exists = fileExists(path) // restored, maybe; a new database is created by its first open
 	n.counts.claimed.Add(1)
@@ -253,18 +258,28 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 // epochs in it. Litestream's record of what it shipped from this copy
 // (localstate.go) went back with it, and falls short of the replica's.
 // Litestream would otherwise take the older copy for the newest and ship
-// it over the writes it lacks.
+// it over the writes it lacks. A copy without a record tells nothing:
+// Litestream's own advice for a record it cannot read is to delete it,
+// and restoring then would set aside the writes the replica lacks.
 //
 // The replica is asked first: the sidecar writes a transaction's local
 // record before it ships it, so a sidecar still shipping this copy's last
-// writes cannot make it look behind.
+// writes cannot make it look behind. A replica that cannot be asked
+// fails the claim, to be tried again: serving the copy meanwhile would
+// let the sidecar ship it over the newer writes once the replica is back.
 func (n *Node) behindReplica(ctx context.Context, name, path string, epoch int64) (bool, error) {
+	select {
+	case n.restores <- struct{}{}: // a restart asks for all its databases at once
+		defer func() { <-n.restores }()
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
 	shipped, err := n.ls.shippedTXID(ctx, replicaURL(n.cfg.Replica, name, epoch))
 	if err != nil || shipped == 0 {
 		return false, err
 	}
 	recorded, err := recordedTXID(path)
-	if err != nil {
+	if err != nil || recorded == 0 {
 		return false, err
 	}
 	return recorded < shipped, nil

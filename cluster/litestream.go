@@ -142,8 +142,19 @@ func (l *litestream) restore(ctx context.Context, replica, path string) error {
 
 // shippedTXID is the newest transaction the replica holds (0: none).
 // Litestream keeps the newest file of its level 0 through compaction and
-// retention, so that level alone says it.
+// retention, so that level alone says it. A file:// replica is read
+// directly: a restart asks this of every database the node serves, and
+// the command costs a process each.
 func (l *litestream) shippedTXID(ctx context.Context, replica string) (uint64, error) {
+	if u, err := url.Parse(replica); err == nil && u.Scheme == "file" {
+		return newestL0(u.Path)
+	}
+	return l.listedTXID(ctx, replica)
+}
+
+// listedTXID is shippedTXID as the replica's listing by `litestream ltx`
+// says it.
+func (l *litestream) listedTXID(ctx context.Context, replica string) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, l.bin, "ltx", "-json", replica)
@@ -151,6 +162,11 @@ func (l *litestream) shippedTXID(ctx context.Context, replica string) (uint64, e
 	out, err := cmd.Output()
 	if err != nil {
 		return 0, fmt.Errorf("litestream ltx %s: %w", replica, err)
+	}
+	// Given a URL, it logs to its output too: the listing is what starts
+	// at a line's first "[".
+	if i := bytes.LastIndex(out, []byte("\n[")); !bytes.HasPrefix(out, []byte("[")) && i >= 0 {
+		out = out[i+1:]
 	}
 	var files []struct {
 		MaxTXID string `json:"max_txid"`

@@ -96,10 +96,15 @@ func litestreamMeta(path string) string {
 }
 
 // recordedTXID is the newest transaction Litestream's record beside the
-// database at path says it took from it: the newest of its level-0 files,
-// named <min TXID>-<max TXID>.ltx in hex. 0 when there is no record.
-func recordedTXID(path string) (uint64, error) {
-	entries, err := os.ReadDir(filepath.Join(litestreamMeta(path), "ltx", "0"))
+// database at path says it took from it. 0 when there is no record.
+func recordedTXID(path string) (uint64, error) { return newestL0(litestreamMeta(path)) }
+
+// newestL0 is the newest transaction among the level-0 files under root,
+// in Litestream's layout both for its record beside a database and for a
+// file:// replica: root/ltx/0/<min TXID>-<max TXID>.ltx, in hex. 0 when
+// there are none.
+func newestL0(root string) (uint64, error) {
+	entries, err := os.ReadDir(filepath.Join(root, "ltx", "0"))
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	} else if err != nil {

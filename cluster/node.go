@@ -55,7 +55,11 @@ type Node struct {
 	held          map[string]*claim // by database name (its file in the data dir)
 	claiming      map[string]*claimCall
 	unregistering map[string]bool // paths stopReplicating is at
-	restores      chan struct{}   // room for the restores that may run at once
+	restores      chan struct{}   // room for the restores (and replica listings) that may run at once
+	// checked holds the databases whose copy was compared with the replica
+	// since kvd started (behindReplica): the data dir is locked while kvd
+	// runs, so it cannot be put back from a backup meanwhile.
+	checked map[string]bool
 
 	ctx    context.Context // ends with Close: take-overs under way stop
 	cancel context.CancelFunc
@@ -120,6 +124,7 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 		log: cfg.Logger.With("node", cfg.Node), closeDB: closeDB,
 		held: map[string]*claim{}, claiming: map[string]*claimCall{}, unregistering: map[string]bool{},
 		restores: make(chan struct{}, maxRestores),
+		checked:  map[string]bool{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.loops, n.stopLoops = context.WithCancel(context.Background())
