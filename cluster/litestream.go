@@ -160,7 +160,9 @@ func (l *litestream) listedTXID(ctx context.Context, replica string) (uint64, er
 	cmd := exec.CommandContext(ctx, l.bin, "ltx", "-json", replica)
 	dieWithKvd(cmd)
 	out, err := cmd.Output()
-	if err != nil {
+	if exit := (*exec.ExitError)(nil); errors.As(err, &exit) {
+		return 0, fmt.Errorf("litestream ltx %s: %w: %s", replica, err, bytes.TrimSpace(exit.Stderr))
+	} else if err != nil {
 		return 0, fmt.Errorf("litestream ltx %s: %w", replica, err)
 	}
 	// Given a URL, it logs to its output too: the listing is what starts

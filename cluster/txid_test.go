@@ -4,12 +4,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 // A replica's newest transaction, read from a file:// replica's folder
 // and listed by `litestream ltx` (as for an s3:// one), must agree; so
-// must a listing that Litestream prefixes with its log.
+// must a listing that Litestream prefixes with its log. A listing that
+// fails says why.
 func TestShippedTXID_ReadAndListedAgree(t *testing.T) {
 	replica := t.TempDir()
 	level0 := filepath.Join(replica, "ltx", "0")
@@ -53,5 +55,13 @@ func TestShippedTXID_ReadAndListedAgree(t *testing.T) {
 	}
 	if got, err := newLitestream(logging, "").listedTXID(t.Context(), "s3://bucket/app.db/1"); err != nil || got != 0x1c {
 		t.Errorf("a listing after a log line: %d, %v; want 28", got, err)
+	}
+
+	failing := filepath.Join(t.TempDir(), "litestream")
+	if err := os.WriteFile(failing, []byte("#!/bin/sh\necho 'Error: bucket required for s3 replica' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newLitestream(failing, "").listedTXID(t.Context(), "s3:///app.db/1"); err == nil || !strings.Contains(err.Error(), "bucket required") {
+		t.Errorf("a failed listing: %v; want Litestream's reason", err)
 	}
 }
