@@ -519,8 +519,9 @@ func (w *Writer) close() error {
 	w.forgetTables()
 	w.ckpt.close()
 	// The last connection's close checkpoints the log: what is left of a
-	// cut one would overwrite good pages with the cut commit's.
-	return w.writerConn.close(w.id.logCut.Load())
+	// cut one would overwrite good pages with the cut commit's. Looked at
+	// afresh: no read or write may have found the cut since it was made.
+	return w.writerConn.close(!w.id.logIntact())
 }
 
 func (c *writerConn) close(noCheckpoint bool) error {
