@@ -153,6 +153,16 @@ func apiQueryParams() map[string]paramSet {
 	return takes
 }
 
+// apiBodies lists, by "METHOD path", the operations that take a request
+// body.
+func apiBodies() map[string]bool {
+	takes := map[string]bool{}
+	for _, op := range apiOps {
+		takes[op.method+" "+op.path] = op.body != ""
+	}
+	return takes
+}
+
 // errorCodes lists every code an error body may carry, sorted: the codes
 // of the status table (errors.go), which is the one list.
 func errorCodes() []string {

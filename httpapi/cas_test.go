@@ -154,10 +154,10 @@ func TestCAS_ETagHeadersOnEveryKeyWrite(t *testing.T) {
 	wantStatus(t, ts.do(t, "PUT", kv("n", q), "5"), 200)
 	wantStatus(t, ts.do(t, "PUT", kv("arr", q), "[1,2,3]"), 200)
 	stale := `"999999"`
-	for _, path := range []string{kv("n/incr", q), kv("n/decr", q), kv("n/rollback", q),
-		kv("arr/push", q), kv("arr/pop", q), kv("arr/remove", q)} {
-		wantError(t, ts.do(t, "POST", path, "4", "If-Match", stale), 412, "CAS_MISMATCH")
-		wantError(t, ts.do(t, "POST", path, "4", "If-None-Match", "*"), 412, "CAS_MISMATCH")
+	for path, body := range map[string]string{kv("n/incr", q): "", kv("n/decr", q): "", kv("n/rollback", q): "",
+		kv("arr/push", q): "4", kv("arr/pop", q): "", kv("arr/remove", q): "4"} {
+		wantError(t, ts.do(t, "POST", path, body, "If-Match", stale), 412, "CAS_MISMATCH")
+		wantError(t, ts.do(t, "POST", path, body, "If-None-Match", "*"), 412, "CAS_MISMATCH")
 	}
 	wantError(t, ts.do(t, "POST", kv("fresh/incr", q), "", "If-Match", "*"), 412, "CAS_KEY_MISSING")
 	// An expired key is a missing one to a condition, on DELETE too.
@@ -174,8 +174,8 @@ func TestCAS_ETagHeadersOnEveryKeyWrite(t *testing.T) {
 	// With the current ETag each goes through.
 	for _, key := range []string{"n", "arr"} {
 		tag := ts.do(t, "HEAD", kv(key, "db=app"), "").Header.Get("ETag")
-		op := map[string]string{"n": "/incr", "arr": "/push"}[key]
-		wantStatus(t, ts.do(t, "POST", kv(key+op, q), "4", "If-Match", tag), 200)
+		op, body := map[string]string{"n": "/incr", "arr": "/push"}[key], map[string]string{"n": "", "arr": "4"}[key]
+		wantStatus(t, ts.do(t, "POST", kv(key+op, q), body, "If-Match", tag), 200)
 	}
 	wantStatus(t, ts.do(t, "POST", kv("fresh/incr", q), "", "If-None-Match", "*"), 200)
 

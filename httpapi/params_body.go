@@ -37,6 +37,30 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return body, nil
 }
 
+// refuseBody refuses a write that sends a body to an endpoint that takes
+// none (route names it): a client that put its parameters there,
+// `{"delta":5}` to an incr or `{"if_match":…}` to a DELETE, would
+// otherwise see them silently ignored. An empty body, and {} or null,
+// which say nothing, pass: a generated client may send one.
+func refuseBody(r *http.Request, route string) error {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	const said = 64 // more than "{}" or "null" with room for whitespace
+	body, err := readBody(r, said)
+	switch {
+	case sqlitekv.CodeOf(err) == sqlitekv.CodePayloadTooLarge:
+	case err != nil:
+		return err
+	default:
+		switch string(bytes.TrimSpace(body)) {
+		case "", "{}", "null":
+			return nil
+		}
+	}
+	return invalidParam("%s takes no request body: give its parameters in the query string", route)
+}
+
 // contentCoding is the first content coding of a request's body other
 // than identity, or "". kvd applies none: a gzip body would be stored as
 // its compressed bytes and served back as the type it claimed.

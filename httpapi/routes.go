@@ -99,12 +99,14 @@ func label(method, path string) string {
 	return metricMethod(method) + " " + strings.TrimPrefix(path, apiPrefix)
 }
 
-// endpoint is a route made ready to serve: its label and the query
-// parameters it takes (nil: any, for probes and scrapers).
+// endpoint is a route made ready to serve: its label, the query
+// parameters it takes (nil: any, for probes and scrapers), and whether an
+// API route takes no body.
 type endpoint struct {
 	handle handler
 	label  string
 	takes  paramSet
+	noBody bool
 }
 
 func (e endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request, t target) {
@@ -115,6 +117,12 @@ func (e endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request, t tar
 			err = e.takes.refuseOthers(t.q)
 		}
 		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if e.noBody {
+		if err := refuseBody(r, e.label); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -155,11 +163,14 @@ func (s *Server) newRouter() *router {
 	rt.fixed.NotFound = http.HandlerFunc(s.notFound)
 	rt.fixed.MethodNotAllowed = http.HandlerFunc(s.notAllowed)
 	rt.fixed.PanicHandler = s.panicked
-	takes := apiQueryParams()
+	takes, bodies := apiQueryParams(), apiBodies()
 	for _, r := range routes {
 		e := endpoint{handle: r.handle, label: label(r.method, r.path)}
 		if strings.HasPrefix(r.path, apiPrefix) {
 			e.takes = takes[r.method+" "+r.path]
+			// A GET's or HEAD's body has no meaning in HTTP, and what one
+			// could carry (a prefix, say) changes no data: left alone.
+			e.noBody = !bodies[r.method+" "+r.path] && r.method != get && r.method != head
 		}
 		rest, underKV := strings.CutPrefix(r.path, kvPrefix)
 		if !underKV {

@@ -146,18 +146,18 @@ func TestKvd_DirModeAFIFOSwappedInIsNoValueAndHoldsNobody(t *testing.T) {
 // the folders again.
 func TestKvd_DirModeAFolderRemovedWhileKvdLooksIsNoKey(t *testing.T) {
 	for _, c := range []struct {
-		method string
-		status int
-		want   string
+		method, body string
+		status       int
+		want         string
 	}{
-		{"GET", 404, "KEY_NOT_FOUND"},
-		{"DELETE", 404, "KEY_NOT_FOUND"},
-		{"PUT", 200, `"created":true`},
+		{"GET", "", 404, "KEY_NOT_FOUND"},
+		{"DELETE", "", 404, "KEY_NOT_FOUND"},
+		{"PUT", "2", 200, `"created":true`},
 	} {
 		t.Run(c.method, func(t *testing.T) {
 			do, folder, removeOnce, removed := keyInFolders(t)
 			defer sqlitekv.SetBeforeResolveFolder(removeOnce)()
-			status, body := do(c.method, "a%2Fb%2Fk", "2")
+			status, body := do(c.method, "a%2Fb%2Fk", c.body)
 			if !*removed {
 				t.Fatal("the key's folder was never resolved: nothing was removed")
 			}
