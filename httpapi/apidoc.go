@@ -107,8 +107,8 @@ var apiOps = withHEADOps([]apiOp{
 	{"POST", kvDoc + "/rollback", "Bring the table (or chosen keys) back to a time, in one transaction", withParams(writeParams, "to_timestamp", "dry_run", "confirm"), "RollbackBody", "RollbackResult", append(writeErrors, 409)},
 	{"GET", kvDoc + "/{key}/watch", "Follow the key's writes as they commit (Server-Sent Events; with wait, one long-poll JSON answer)", withParams(dbParams, "key", "after_op", "since", "wait"), "", "Watch", readErrors},
 	{"GET", kvDoc + "/watch", "Follow the writes of the table, or of the keys under prefix, as they commit (Server-Sent Events; with wait, one long-poll JSON answer)", withParams(dbParams, "prefix", "after_op", "since", "wait"), "", "Watch", readErrors},
-	{"POST", "/api/v1/sqlite/db/create", "Create an empty database with its KV table", []string{"new_db", "table"}, "", "CreateResult", []int{400, 401, 403, 404, 500}},
-	{"POST", "/api/v1/sqlite/db/release", "Cluster mode: hand a database over to the node that asks (peers call it when the router sends them the database)", []string{"db"}, "", "Status", []int{400, 401, 503}},
+	{"POST", "/api/v1/sqlite/db/create", "Create an empty database with its KV table", []string{"new_db", "table"}, "", "CreateResult", []int{400, 401, 403, 404, 408, 500, 503}},
+	{"POST", "/api/v1/sqlite/db/release", "Cluster mode: hand a database over to the node that asks (peers call it when the router sends them the database)", []string{"db"}, "", "Status", []int{400, 401, 408, 503}},
 	{"GET", "/api/v1/sqlite/db/backup", "Stream a consistent online copy of a database", dbParams, "", "sqlite", append(readErrors, 507)}, // 507: no room for the copy
 })
 

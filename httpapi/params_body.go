@@ -25,36 +25,44 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	switch {
-	case errors.Is(err, errBodyBudget):
-		return nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many request bodies held in memory; retry shortly")
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, sqlitekv.Errorf(codeRequestTimeout, "The request body did not arrive in time")
 	case err != nil:
-		return nil, invalidParam("Could not read request body")
+		return nil, bodyReadError(err)
 	case int64(len(body)) > limit:
 		return nil, sqlitekv.Errorf(sqlitekv.CodePayloadTooLarge, "Body is larger than %d bytes", limit)
 	}
 	return body, nil
 }
 
+// bodyReadError is the answer to a body that could not be read.
+func bodyReadError(err error) error {
+	switch {
+	case errors.Is(err, errBodyBudget):
+		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many request bodies held in memory; retry shortly")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return sqlitekv.Errorf(codeRequestTimeout, "The request body did not arrive in time")
+	}
+	return invalidParam("Could not read request body")
+}
+
 // refuseBody refuses a write that sends a body to an endpoint that takes
 // none (route names it): a client that put its parameters there,
 // `{"delta":5}` to an incr or `{"if_match":…}` to a DELETE, would
-// otherwise see them silently ignored. An empty body, and {} or null,
-// which say nothing, pass: a generated client may send one.
+// otherwise see them silently ignored. A body that says nothing passes,
+// as a generated client may send one: none, whitespace, an empty JSON
+// object or null.
 func refuseBody(r *http.Request, route string) error {
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
-	const said = 64 // more than "{}" or "null" with room for whitespace
-	body, err := readBody(r, said)
-	switch {
-	case sqlitekv.CodeOf(err) == sqlitekv.CodePayloadTooLarge:
-	case err != nil:
-		return err
-	default:
-		switch string(bytes.TrimSpace(body)) {
-		case "", "{}", "null":
+	const said = 64 // room for {} or null in any whitespace
+	var body []byte
+	if r.ContentLength <= said { // a longer one says something: not read
+		var err error
+		if body, err = io.ReadAll(io.LimitReader(r.Body, said+1)); err != nil {
+			return bodyReadError(err)
+		}
+		var members map[string]json.RawMessage
+		if len(body) <= said && (len(bytes.TrimSpace(body)) == 0 || json.Unmarshal(body, &members) == nil && len(members) == 0) {
 			return nil
 		}
 	}

@@ -75,6 +75,28 @@ func TestDatabaseFile_LogDeletedWhileOpen_ARefusedWriteIsNotSaved(t *testing.T) 
 	}
 }
 
+// The log deleted and another made in its place (a program that opens the
+// database meanwhile makes one): the writer's close checkpoints its own
+// log, the deleted one, whole; the empty one the path names now is no cut
+// log to hold back from, and the writes acknowledged before are kept.
+func TestDatabaseFile_LogDeletedAndMadeAnewWhileOpen_KeepsTheAcknowledgedWrites(t *testing.T) {
+	ts := newTestServer(t)
+	for range 5 {
+		wantStatus(t, ts.do(t, "POST", kv("c/incr", "db=app&create_db_if_missing=true"), ""), 200)
+	}
+	log := filepath.Join(ts.DataDir, "app.db-wal")
+	if err := os.Remove(log); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(log, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, ts.do(t, "POST", kv("c/incr", "db=app"), ""), 503, "OVERLOADED")
+	if got := string(ts.do(t, "GET", kv("c", "db=app"), "").Body); got != "5" {
+		t.Fatalf("after the refused incr: got %q, want 5", got)
+	}
+}
+
 // The log truncated in place under kvd (: > data/app.db-wal) loses what
 // it held since the last checkpoint; nothing kvd does can bring that back.
 // What it must not do is go on writing frames after the hole, answering

@@ -519,9 +519,24 @@ func (w *Writer) close() error {
 	w.forgetTables()
 	w.ckpt.close()
 	// The last connection's close checkpoints the log: what is left of a
-	// cut one would overwrite good pages with the cut commit's. Looked at
-	// afresh: no read or write may have found the cut since it was made.
-	return w.writerConn.close(!w.id.logIntact())
+	// cut one would overwrite good pages with the cut commit's.
+	return w.writerConn.close(w.logCutAtClose())
+}
+
+// logCutAtClose reports whether the log the writer's close would
+// checkpoint was cut, looked for afresh: no read or write may have found
+// the cut since it was made. Only while the path still names the writer's
+// log: one removed (and maybe made anew by another program) is
+// checkpointed whole from the writer's open file, as identity.go says.
+func (w *Writer) logCutAtClose() bool {
+	if w.id.logCut.Load() {
+		return true
+	}
+	wal, err := openedFile(w.conn, sqlite3.FCNTL_JOURNAL_POINTER)
+	if err != nil || wal == nil || !names(w.id.walPath, wal) {
+		return false
+	}
+	return !w.id.logIntact()
 }
 
 func (c *writerConn) close(noCheckpoint bool) error {
