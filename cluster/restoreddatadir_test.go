@@ -50,23 +50,8 @@ func TestRestart_OnADataDirPutBackFromABackup_LosesNoWriteSince(t *testing.T) {
 
 	lost := 0
 	for i := range after {
-		var status int
-		var body []byte
-		for try := 0; ; try++ { // 503 while the node restores
-			resp, err := drillHTTP.Get(fmt.Sprintf("%s/api/v1/sqlite/kv/k%05d?db=app", n.url(), i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if status = resp.StatusCode; status != http.StatusServiceUnavailable || try == 100 {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if status != http.StatusOK || !strings.Contains(string(body), fmt.Sprintf(`"v%d"`, i)) {
+		if !readNumbered(t, n, i) {
 			lost++
-			t.Errorf("k%05d: %d %s", i, status, body)
 		}
 	}
 	if lost > 0 {
@@ -100,14 +85,8 @@ func TestRestart_AfterACrashOfKvdAndSidecar_RestoresNothing(t *testing.T) {
 	n.litestream.kill()
 	c.startNode(n)
 	for i := range acked {
-		resp, err := drillHTTP.Get(fmt.Sprintf("%s/api/v1/sqlite/kv/k%05d?db=app", n.url(), i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), fmt.Sprintf(`"v%d"`, i)) {
-			t.Fatalf("k%05d, acknowledged before the crash: %s %s", i, resp.Status, body)
+		if !readNumbered(t, n, i) {
+			t.Fatalf("k%05d was acknowledged before the crash", i)
 		}
 	}
 	if m := scrape(t, n.url()+"/metrics"); m["kvd_cluster_restores_total"] != 0 {
@@ -156,17 +135,33 @@ func TestRestart_WithLitestreamsRecordDeleted_KeepsTheNewestCopy(t *testing.T) {
 	}
 	c.startNode(n)
 	for i := range shipped + unshipped {
+		readNumbered(t, n, i)
+	}
+	if m := scrape(t, n.url()+"/metrics"); m["kvd_cluster_restores_total"] != 0 {
+		t.Errorf("the node restored its newest copy (%v restores)", m["kvd_cluster_restores_total"])
+	}
+}
+
+// readNumbered reads key k<i> of database app on n, waiting out the 503s
+// of a claim under way, and reports (as an error too) whether it holds
+// "v<i>".
+func readNumbered(t *testing.T, n *node, i int) bool {
+	t.Helper()
+	for try := 0; ; try++ {
 		resp, err := drillHTTP.Get(fmt.Sprintf("%s/api/v1/sqlite/kv/k%05d?db=app", n.url(), i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable && try < 100 {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), fmt.Sprintf(`"v%d"`, i)) {
 			t.Errorf("k%05d: %s %s", i, resp.Status, body)
+			return false
 		}
-	}
-	if m := scrape(t, n.url()+"/metrics"); m["kvd_cluster_restores_total"] != 0 {
-		t.Errorf("the node restored its newest copy (%v restores)", m["kvd_cluster_restores_total"])
+		return true
 	}
 }
