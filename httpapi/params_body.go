@@ -54,11 +54,12 @@ func refuseBody(r *http.Request, route string) error {
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
-	const said = 64 // room for {} or null in any whitespace
-	var body []byte
-	if r.ContentLength <= said { // a longer one says something: not read
-		var err error
-		if body, err = io.ReadAll(io.LimitReader(r.Body, said+1)); err != nil {
+	// {} or null fit in said bytes with room for whitespace; a body
+	// declared longer says something, and is refused unread.
+	const said = 64
+	if r.ContentLength <= said {
+		body, err := io.ReadAll(io.LimitReader(r.Body, said+1))
+		if err != nil {
 			return bodyReadError(err)
 		}
 		var members map[string]json.RawMessage
