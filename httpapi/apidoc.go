@@ -135,12 +135,20 @@ func wireName(param string) string {
 	return param
 }
 
-// apiQueryParams is, for each operation of the document ("METHOD path"),
-// the query parameters it takes. The server refuses any other, so the
-// document lists exactly what kvd accepts: a new parameter is one more
-// name in its operation's line above (and in apiParams).
-func apiQueryParams() map[string]paramSet {
-	takes := map[string]paramSet{}
+// apiInput is what an operation of the document takes: its query
+// parameters, and whether a request body.
+type apiInput struct {
+	params paramSet
+	body   bool
+}
+
+// apiInputs is, for each operation of the document ("METHOD path"), what
+// it takes. The server refuses any other parameter, and a body where an
+// operation takes none, so the document lists exactly what kvd accepts:
+// a new parameter is one more name in its operation's line above (and in
+// apiParams).
+func apiInputs() map[string]apiInput {
+	inputs := map[string]apiInput{}
 	for _, op := range apiOps {
 		set := paramSet{}
 		for _, name := range op.params {
@@ -148,19 +156,9 @@ func apiQueryParams() map[string]paramSet {
 				set[wireName(name)] = true
 			}
 		}
-		takes[op.method+" "+op.path] = set
+		inputs[op.method+" "+op.path] = apiInput{params: set, body: op.body != ""}
 	}
-	return takes
-}
-
-// apiBodies lists, by "METHOD path", the operations that take a request
-// body.
-func apiBodies() map[string]bool {
-	takes := map[string]bool{}
-	for _, op := range apiOps {
-		takes[op.method+" "+op.path] = op.body != ""
-	}
-	return takes
+	return inputs
 }
 
 // errorCodes lists every code an error body may carry, sorted: the codes

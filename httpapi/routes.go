@@ -163,14 +163,15 @@ func (s *Server) newRouter() *router {
 	rt.fixed.NotFound = http.HandlerFunc(s.notFound)
 	rt.fixed.MethodNotAllowed = http.HandlerFunc(s.notAllowed)
 	rt.fixed.PanicHandler = s.panicked
-	takes, bodies := apiQueryParams(), apiBodies()
+	inputs := apiInputs()
 	for _, r := range routes {
 		e := endpoint{handle: r.handle, label: label(r.method, r.path)}
 		if strings.HasPrefix(r.path, apiPrefix) {
-			e.takes = takes[r.method+" "+r.path]
+			in := inputs[r.method+" "+r.path]
+			e.takes = in.params
 			// A GET's or HEAD's body has no meaning in HTTP, and what one
 			// could carry (a prefix, say) changes no data: left alone.
-			e.noBody = !bodies[r.method+" "+r.path] && r.method != get && r.method != head
+			e.noBody = !in.body && r.method != get && r.method != head
 		}
 		rest, underKV := strings.CutPrefix(r.path, kvPrefix)
 		if !underKV {
