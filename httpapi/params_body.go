@@ -51,7 +51,7 @@ func bodyReadError(err error) error {
 // as a generated client may send one: none, whitespace, an empty JSON
 // object or null.
 func refuseBody(r *http.Request, route string) error {
-	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+	if r.ContentLength == 0 || r.Body == http.NoBody { // a server's request always has a Body
 		return nil
 	}
 	// {} or null fit in said bytes with room for whitespace; a body

@@ -66,7 +66,8 @@ var errLogCut = Errorf(CodeOverloaded, "The database's log (-wal) was truncated 
 // errFileCut refuses a request that found the database file truncated in
 // place (same inode): shorter than the pages its own header counts,
 // which SQLite never leaves it (cut). Reads would otherwise take its
-// missing pages for an empty database and answer every key "not found". The store closes, checkpointing its log into the cut file
+// missing pages for an empty database and answer every key "not found".
+// The store closes, checkpointing its log into the cut file
 // as a close does, which puts back every page the log holds (all of them
 // if none was checkpointed since the file was last whole: a page only
 // in the file is lost with it); and the retry opens the file afresh.
