@@ -192,7 +192,8 @@ func TestBadInput_EveryHostileRequestGetsA4xxJSONError(t *testing.T) {
 		{"GET", "/API/v1/sqlite/kv?" + ok, "", 404, "NOT_FOUND", nil},
 		{"GET", "/../../etc/passwd", "", 404, "NOT_FOUND", nil},
 		{"PUT", kv("k", ok), "x", 400, "INVALID_PARAMETERS", []string{"Content-Type", "text/plain; a=\"\u00ff"}},
-		{"PUT", kv("k", ok), "x", 400, "INVALID_PARAMETERS", []string{"Content-Type", "foo"}}, // no type/subtype
+		{"PUT", kv("k", ok), "x", 400, "INVALID_PARAMETERS", []string{"Content-Type", "foo"}},                          // no type/subtype
+		{"PUT", kv("k", ok), "x", 400, "INVALID_PARAMETERS", []string{"Content-Type", "text/plain; name=\"caf\xff\""}}, // JSON answers could not show it as sent
 		{"GET", kv("k", "db=app&limit=1&%zz=1"), "", 400, "INVALID_PARAMETERS", nil},
 	}
 	if len(cases) < 100 {

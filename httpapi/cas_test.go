@@ -48,6 +48,8 @@ func TestCAS_ETagHeaders(t *testing.T) {
 	current := update.Header.Get("ETag")
 	wantError(t, ts.do(t, "PUT", kv("k", q), "v3", "If-Match", "W/"+current), 412, "CAS_MISMATCH")
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v3", "If-Match", `"1", `+current), 200)
+	// A comma may sit inside a tag: "a,b" is one tag kvd never gave.
+	wantError(t, ts.do(t, "PUT", kv("k", q), "v3", "If-Match", `"a,b"`), 412, "CAS_MISMATCH")
 	current = ts.do(t, "HEAD", kv("k", "db=app"), "").Header.Get("ETag")
 	wantError(t, ts.do(t, "PUT", kv("k", q), "v4", "If-None-Match", `"1", W/`+current), 412, "CAS_MISMATCH")
 	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v4", "If-None-Match", `"1", "2"`), 200)

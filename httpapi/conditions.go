@@ -56,7 +56,7 @@ func etagList(lines []string, strong bool) (star bool, versions []int64, err err
 	if h == "*" {
 		return true, nil, nil
 	}
-	for _, tag := range strings.Split(h, ",") {
+	for _, tag := range splitTags(h) {
 		if tag = strings.TrimSpace(tag); tag == "" {
 			continue
 		}
@@ -74,6 +74,24 @@ func etagList(lines []string, strong bool) (star bool, versions []int64, err err
 		return false, nil, strconv.ErrSyntax
 	}
 	return false, versions, nil
+}
+
+// splitTags splits a list of entity-tags at the commas between them; a
+// comma inside a tag's quotes is part of the tag ("a,b" is one).
+func splitTags(h string) []string {
+	var tags []string
+	start, quoted := 0, false
+	for i := range len(h) {
+		switch h[i] {
+		case '"':
+			quoted = !quoted
+		case ',':
+			if !quoted {
+				tags, start = append(tags, h[start:i]), i+1
+			}
+		}
+	}
+	return append(tags, h[start:])
 }
 
 // parseETag reads an entity-tag without its W/ (RFC 9110 section 8.8.3).

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"maps"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -248,24 +247,38 @@ func (q *query) unixTime(name string) (int64, error) {
 	if !q.has(name) {
 		return 0, invalidParam("%s is required (Unix seconds)", name)
 	}
-	raw := q.Get(name)
-	f, err := strconv.ParseFloat(raw, 64)
-	if err != nil || !isDecimalSeconds(raw) || f > 1e13 {
+	ms, whole, ok := unixMillis(q.Get(name))
+	if !ok {
 		return 0, invalidParam("%s must be Unix seconds (1700000000, or 1700000000.5 for an instant within it)", name)
 	}
-	if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
-		return (n+1)*1000 - 1, nil
+	if whole {
+		return ms + 999, nil
 	}
-	return int64(math.Floor(f * 1000)), nil
+	return ms, nil
 }
 
-// isDecimalSeconds reports whether raw is written as digits, with a
-// fraction or not: strconv.ParseFloat takes Go's syntax too (0x1p4 as 16,
-// 1796455831_0 as ten times that second, 1e9), and an exponent would blur
-// whether a whole second, meaning its end, was named.
-func isDecimalSeconds(raw string) bool {
-	whole, frac, hasFrac := strings.Cut(raw, ".")
-	return allDigits(whole) && (!hasFrac || allDigits(frac))
+// maxUnixSeconds bounds a time parameter (the year 318857) so that its
+// milliseconds fit an int64 with room to spare.
+const maxUnixSeconds = 10_000_000_000_000
+
+// unixMillis reads Unix seconds written as digits, with a fraction or not,
+// as milliseconds, the fraction cut after its third digit; whole says
+// there was no fraction. It reads the digits themselves: through a
+// float64, 2170884354.811 s times 1000 falls a hair under its millisecond,
+// and a client passing back a write's own timestamp would miss that write.
+// Go's other number syntax is refused (0x1p4, 1796455831_0, 1e9): an
+// exponent would blur whether a whole second, meaning its end, was named.
+func unixMillis(raw string) (ms int64, whole, ok bool) {
+	secs, frac, hasFrac := strings.Cut(raw, ".")
+	if !allDigits(secs) || hasFrac && !allDigits(frac) {
+		return 0, false, false
+	}
+	n, err := strconv.ParseInt(secs, 10, 64)
+	if err != nil || n > maxUnixSeconds || n == maxUnixSeconds && strings.Trim(frac, "0") != "" {
+		return 0, false, false
+	}
+	milli, _ := strconv.Atoi((frac + "000")[:3])
+	return n*1000 + int64(milli), !hasFrac, true
 }
 
 func allDigits(s string) bool {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -152,11 +151,11 @@ func parseWatch(r *http.Request, t target, f watch.Filter) (req watchRequest, er
 		}
 	}
 	if t.q.has("since") {
-		sec, err := strconv.ParseFloat(t.q.Get("since"), 64)
-		if err != nil || !isDecimalSeconds(t.q.Get("since")) || sec > 1e13 {
+		var ok bool
+		if req.since, _, ok = unixMillis(t.q.Get("since")); !ok {
 			return req, invalidParam("since must be Unix seconds")
 		}
-		req.since, req.hasSince = int64(math.Floor(sec*1000)), true
+		req.hasSince = true
 	}
 	// An EventSource that reconnects sends the URL it began with and the
 	// id of the last event it saw: that is where it resumes.

@@ -50,6 +50,11 @@ func InferContentType(declared string, body []byte) (string, error) {
 			return "", Errorf(CodeInvalidParameters, "Content-Type must not contain control characters")
 		}
 	}
+	// History, batch reads and watch show it in JSON, which would turn
+	// other bytes into U+FFFD: the label read back would not be the one sent.
+	if !utf8.ValidString(declared) {
+		return "", Errorf(CodeInvalidParameters, "Content-Type must be UTF-8")
+	}
 	if declared != "" {
 		// It is echoed back as a header on every read: it must parse.
 		mediaType, _, err := mime.ParseMediaType(declared)
