@@ -366,13 +366,17 @@ func (c *trackedConn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
 
 // evictable: closing it loses no work. A new or idle connection has no
 // request; one whose handler still waits for the body has not started it;
-// one whose answer its client has not read for a while has done its work.
+// one whose answer its client has not read for a while has done its work,
+// and so has a watch stream (a connection taken over from the server)
+// whose client has not read its events: on reconnecting it resumes.
 func (c *trackedConn) evictable() bool {
 	switch http.ConnState(c.state.Load()) {
 	case http.StateNew, http.StateIdle:
 		return true
 	case http.StateActive:
 		return c.readingBody.Load() || c.writeStalled(writeStalledAfter)
+	case http.StateHijacked:
+		return c.writeStalled(writeStalledAfter)
 	}
 	return false
 }

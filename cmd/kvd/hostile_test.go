@@ -108,10 +108,21 @@ func TestKvd_StalledClientsDoNotLockOutOthers(t *testing.T) {
 	}
 }
 
-// Clients that ask for a large value and read nothing of the answer fill
-// every slot: once their answers have waited a second, a newcomer still
-// takes the place of one, and kvd stops without waiting for them.
+// Clients that ask for a large value, or watch a database that holds
+// one, and read nothing of the answer fill every slot: once their answers
+// have waited a second, a newcomer still takes the place of one, and kvd
+// stops without waiting for them. A watch stream is its own connection,
+// taken over from Go's HTTP server, and must give way all the same.
 func TestKvd_ClientsThatReadNoAnswerDoNotLockOutOthers(t *testing.T) {
+	for name, path := range map[string]string{
+		"GET":   "/api/v1/sqlite/kv/big?db=app",
+		"watch": "/api/v1/sqlite/kv/watch?db=app&after_op=0",
+	} {
+		t.Run(name, func(t *testing.T) { lockedOutByReadingNothing(t, path) })
+	}
+}
+
+func lockedOutByReadingNothing(t *testing.T, path string) {
 	const slots = 4
 	d := startDaemon(t, t.TempDir(), "--max-connections", strconv.Itoa(slots))
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -124,7 +135,7 @@ func TestKvd_ClientsThatReadNoAnswerDoNotLockOutOthers(t *testing.T) {
 	addr := strings.TrimPrefix(d.url, "http://")
 	readers := make([]net.Conn, slots)
 	for i := range readers {
-		readers[i] = startReadingNothing(t, addr, "/api/v1/sqlite/kv/big?db=app")
+		readers[i] = startReadingNothing(t, addr, path)
 	}
 	time.Sleep(2 * time.Second) // past writeStalledAfter
 	// On a busy machine the answers may begin later, and wait their
