@@ -380,6 +380,78 @@ func TestDatabaseFile_ReplacedWhileOpenServesTheNewFile(t *testing.T) {
 	wantError(t, ts.do(t, "GET", kv("lost", "db=app"), ""), 404, "KEY_NOT_FOUND")
 }
 
+// A copy renamed over a database that takes no request until kvd closes
+// it (idle, or kvd stopping): the close must not leave the log of the file
+// it replaced at the path, where the next open replayed it into the copy.
+// That served the old keys, lost the copy's, and failed integrity_check.
+func TestDatabaseFile_ReplacedWhileIdle_ItsLogIsNotReplayedIntoTheCopy(t *testing.T) {
+	ts := newTestServer(t)
+	for i := range 200 {
+		wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("old%d", i), "db=app&create_db_if_missing=true"), strings.Repeat("o", 500)), 200)
+	}
+	restored := filepath.Join(t.TempDir(), "restored.db")
+	writeDatabase(t, restored, "k", "restored")
+	path := filepath.Join(ts.DataDir, "app.db")
+	if err := os.Rename(restored, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Registry.Close(); err != nil { // an idle close, or kvd stopping
+		t.Fatal(err)
+	}
+	if err := sqlitekv.CheckIntegrity(path); err != nil {
+		t.Fatalf("the copy after kvd closed the file it replaced: %v", err)
+	}
+	if got, old := valueOnDisk(t, path, "k"), valueOnDisk(t, path, "old1"); got != "restored" || old != "" {
+		t.Fatalf("the copy after kvd closed: k = %q, old1 = %q; want restored and nothing", got, old)
+	}
+}
+
+// A database moved away while open (mv data/app.db elsewhere/, its -wal
+// after it or not, as separate renames do) keeps every write kvd
+// acknowledged: the close copies the log into the file kvd had open,
+// wherever it is now. Before, SQLite's close skipped that for a file no
+// longer at its path, and kvd then deleted the log left there, with the
+// writes not yet copied (36 of 40 keys lost their newest write in a
+// helper's run).
+func TestDatabaseFile_MovedAwayWhileOpen_KeepsItsAcknowledgedWrites(t *testing.T) {
+	for name, logMovedToo := range map[string]bool{"log left behind": false, "log moved after it": true} {
+		t.Run(name, func(t *testing.T) {
+			ts := newTestServer(t)
+			for i := range 50 {
+				wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("k%d", i), "db=app&create_db_if_missing=true"), fmt.Sprint("v", i)), 200)
+			}
+			path, moved := filepath.Join(ts.DataDir, "app.db"), filepath.Join(t.TempDir(), "app.db")
+			if err := os.Rename(path, moved); err != nil {
+				t.Fatal(err)
+			}
+			if logMovedToo {
+				if err := os.Rename(path+"-wal", moved+"-wal"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantError(t, ts.do(t, "PUT", kv("refused", "db=app"), "x"), 503, "OVERLOADED")
+			wantError(t, ts.do(t, "GET", kv("k1", "db=app"), ""), 404, "DATABASE_NOT_FOUND")
+			if err := ts.Registry.Close(); err != nil { // the close, which the next request began, done
+				t.Fatal(err)
+			}
+			if err := sqlitekv.CheckIntegrity(moved); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 50 {
+				if got, want := valueOnDisk(t, moved, fmt.Sprintf("k%d", i)), fmt.Sprint("v", i); got != want {
+					t.Fatalf("k%d in the moved file: got %q, want %q", i, got, want)
+				}
+			}
+			if got := valueOnDisk(t, moved, "refused"); got != "" {
+				t.Fatalf("the refused write is in the moved file: %q", got)
+			}
+			if _, err := os.Stat(path + "-wal"); !os.IsNotExist(err) {
+				t.Fatalf("a log is left at the database's old path: %v", err)
+			}
+		})
+	}
+}
+
 // A database file truncated in place (same inode) while open, shorter
 // than the pages its header counts (here, no header at all): reads took
 // its missing pages for an empty database, answering every key 404 and

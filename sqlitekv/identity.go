@@ -35,9 +35,10 @@ import (
 // was saved: its group is rolled back. Found only after the commit, the
 // write is in the old log, and whether it survives is not kvd's to say:
 // the writer's close checkpoints that log into the database file it
-// opened, which is the live one again if only the log was removed, or if
-// the folder was moved away and back. Such a write is reported as of
-// unknown outcome, never acknowledged and never "not saved".
+// opened, wherever that is now (checkpointMovedFile): the live one again
+// if only the log was removed or the folder moved away and back, one
+// moved elsewhere, or one deleted. Such a write is reported as of unknown
+// outcome, never acknowledged and never "not saved".
 //
 // The look before each commit also tells when the file or its log was
 // made read-only (chattr +i, chmod): open files take writes whatever
@@ -356,7 +357,8 @@ const (
 // removeOldLog removes the log of a replaced file, once the writer has
 // closed, if the path still names it: it belongs to the old file, and the
 // next open would replay its commits into the new one (SQLite neither
-// checkpoints nor deletes the log of a file that moved).
+// checkpoints nor deletes the log of a file that moved; the writer's
+// close copied it into the old file first, checkpointMovedFile).
 func (id *fileIdentity) removeOldLog() {
 	if id.replaced.Load() && id.wal != nil && names(id.walPath, id.wal) {
 		os.Remove(id.walPath)

@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -520,7 +521,29 @@ func (w *Writer) close() error {
 	w.ckpt.close()
 	// The last connection's close checkpoints the log: what is left of a
 	// cut one would overwrite good pages with the cut commit's.
-	return w.writerConn.close(w.logCutAtClose())
+	cut := w.logCutAtClose()
+	var err error
+	if !cut && w.id.file != nil && !names(w.id.path, w.id.file) {
+		err = w.checkpointMovedFile()
+	}
+	return errors.Join(err, w.writerConn.close(cut))
+}
+
+// checkpointMovedFile copies the whole log into the database file the
+// writer opened, which its path no longer names (moved away, deleted, or
+// replaced by a restore): SQLite's close checkpoints only a file still at
+// its path. So a database moved away (mv app.db elsewhere, its -wal after
+// it or not) holds every acknowledged write. The log left at the path,
+// empty now, is removed at the store's close (removeOldLog), so that the
+// next open does not replay it into the file that took its place; that
+// happens even if this checkpoint failed (the error says so), since the
+// file at the path is the one kvd serves from then on.
+func (w *Writer) checkpointMovedFile() error {
+	w.id.replaced.Store(true)
+	if _, _, err := w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
+		return dbError(fmt.Errorf("%s was moved or replaced while open, and its log could not be copied into the file kvd had open: %w", w.id.path, err))
+	}
+	return nil
 }
 
 // logCutAtClose reports whether the log the writer's close would
