@@ -149,6 +149,37 @@ func TestDiskFull_CreatingADatabaseAnswers507(t *testing.T) {
 	wantStatus(t, ts.do(t, "PUT", kv("k", "db=fresh&create_db_if_missing=true"), "v"), 200)
 }
 
+// With no inode free, opening a database cannot make its -wal or -shm,
+// and SQLite says "cannot open" (CANTOPEN), not an I/O error: that is a
+// full disk too, 507, for a read as for a write, and served again once an
+// inode is free. (It answered 500.)
+func TestDiskFull_NoInodeLeftAnswers507(t *testing.T) {
+	dir := smallDisk(t, "size=16m,nr_inodes=16")
+	writeDatabase(t, filepath.Join(dir, "app.db"), "k", "v") // closed: no -wal or -shm left
+	ts := newTestServer(t, dataIn(t, dir))
+	var fillers []string
+	for i := 0; ; i++ {
+		f := filepath.Join(dir, fmt.Sprint("filler", i))
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+		fillers = append(fillers, f)
+	}
+	for _, method := range []string{"GET", "PUT"} {
+		r := ts.do(t, method, kv("k", "db=app"), "w")
+		wantError(t, r, 507, "STORAGE_FULL")
+	}
+	for _, f := range fillers {
+		os.Remove(f)
+	}
+	if r := ts.do(t, "GET", kv("k", "db=app"), ""); r.Status != 200 || string(r.Body) != "v" {
+		t.Fatalf("with inodes free again: got %d %s, want v", r.Status, r.Body)
+	}
+}
+
 // Out of file descriptors, kvd cannot open a database the client named
 // rightly: that is kvd's state, not the client's mistake (no 400) nor a
 // failure (no 500), and it passes: 503 OVERLOADED with Retry-After,

@@ -168,7 +168,9 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 		// database, not a failure.
 		err = Errorf(CodeDatabaseNotFound, "Database file does not exist")
 	}
-	if err != nil && errors.Is(err, sqlite3.IOERR) && noRoomIn(filepath.Dir(path), minRoom) {
+	// Without a free inode SQLite cannot make the -wal or -shm, and says
+	// CANTOPEN rather than IOERR.
+	if err != nil && (errors.Is(err, sqlite3.IOERR) || errors.Is(err, sqlite3.CANTOPEN)) && noRoomIn(filepath.Dir(path), minRoom) {
 		err = &Error{Code: CodeStorageFull, Message: "Disk is full: the database was not opened", Cause: err}
 	}
 	return s, err
