@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,6 +116,9 @@ func parseConfig(args []string, environ []string, stderr io.Writer) (config, err
 	if c.maxValueBytes <= 0 || c.maxAnswerBytes <= 0 {
 		return c, fmt.Errorf("--max-value-bytes and --max-answer-bytes must be positive")
 	}
+	if c.maxValueBytes > maxValueBytesLimit {
+		return c, fmt.Errorf("--max-value-bytes must be at most 512 MiB (SQLite keeps a value in one piece, and a batch body may be 4 × it), not %d", c.maxValueBytes)
+	}
 	if c.cacheBytes < 1<<20 || c.cacheBytes > sqlitekv.MaxCacheBytes {
 		return c, fmt.Errorf("--cache-bytes must be from 1 MiB to 128 MiB, not %d", c.cacheBytes)
 	}
@@ -124,15 +128,39 @@ func parseConfig(args []string, environ []string, stderr io.Writer) (config, err
 	if err := c.checkRanges(); err != nil {
 		return c, err
 	}
+	if stray := strayClusterFlags(fs, c.cluster.node); len(stray) > 0 {
+		return c, fmt.Errorf("cluster flags without --cluster-node (kvd would serve alone and ignore them): %s", strings.Join(stray, ", "))
+	}
 	return c, c.cluster.check(c)
+}
+
+// maxValueBytesLimit bounds --max-value-bytes: SQLite stores a value of at
+// most 1 GB, and the body limits computed from it must not overflow.
+const maxValueBytesLimit = 512 << 20
+
+// strayClusterFlags lists the cluster's flags set (on the command line or
+// by KVD_ variables) on a kvd that is no cluster node.
+func strayClusterFlags(fs *flag.FlagSet, node string) (stray []string) {
+	if node != "" {
+		return nil
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		clusterOnly := strings.HasPrefix(f.Name, "cluster-") || strings.HasPrefix(f.Name, "litestream")
+		if clusterOnly && f.Value.String() != f.DefValue {
+			stray = append(stray, "--"+f.Name)
+		}
+	})
+	return stray
 }
 
 // checkRanges refuses values that would otherwise fall back to a default
 // or mean "off" without saying so.
 func (c config) checkRanges() error {
 	switch {
-	case c.listen == "":
-		return fmt.Errorf("--listen must name an address, e.g. 127.0.0.1:8080")
+	case !isListenAddress(c.listen):
+		return fmt.Errorf("--listen must be host:port with a port from 0 to 65535, e.g. 127.0.0.1:8080, not %q", c.listen)
+	case c.dataDir == "":
+		return fmt.Errorf("--data-dir must name a directory, e.g. ./data")
 	case c.maxQueue <= 0 || c.maxOpenDBs <= 0 || c.maxBackups <= 0 || c.maxTables <= 0:
 		return fmt.Errorf("--max-queue, --max-open-dbs, --max-backups and --max-tables must be positive")
 	case c.readTimeout <= 0:
@@ -215,4 +243,14 @@ func (c config) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
+}
+
+// isListenAddress tells whether addr is host:port as net.Listen takes it
+// (an empty host: every interface; port 0: one the system picks).
+func isListenAddress(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	return err == nil
 }

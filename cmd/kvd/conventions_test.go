@@ -98,6 +98,12 @@ func TestKvd_BadFlagsExitTwo(t *testing.T) {
 		{env: []string{"KVD_HISTORY_KEEP=many"}, code: 2, says: "KVD_HISTORY_KEEP"},
 		{args: []string{"--listen", "127.0.0.1:0"}, env: []string{"KVD_LISTEN=127.0.0.1:0"}, code: 2, says: "KVD_LISTEN"},
 		{args: []string{"--data-dir", filepath.Join(notADir, "data")}, code: 1, says: "create data dir"},
+		{args: []string{"--data-dir", ""}, code: 2, says: "--data-dir"},
+		{args: []string{"--listen", "19206"}, code: 2, says: "--listen"},
+		{args: []string{"--listen", "127.0.0.1:99999"}, code: 2, says: "--listen"},
+		{args: []string{"--max-value-bytes", "2097152TiB"}, code: 2, says: "at most 512 MiB"}, // overflowed the batch limit
+		{args: []string{"--cluster-replica", "file:///r"}, code: 2, says: "without --cluster-node"},
+		{env: []string{"KVD_LITESTREAM=/usr/bin/litestream"}, code: 2, says: "--litestream"},
 		{args: []string{"--cluster-node", "n1"}, code: 2, says: "--cluster-replica"},
 		{args: []string{"--cluster-node", "n1", "--cluster-replica", "file:///r", "--allow-dir", "/tmp"}, code: 2, says: "cluster mode"},
 		{args: []string{"--cluster-node", "n1", "--cluster-replica", "file:///r", "--auth-token-file", notADir}, code: 2, says: "--cluster-token-file"},
