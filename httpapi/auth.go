@@ -85,3 +85,24 @@ func (t *Tokens) allows(authorization string) bool {
 func needsToken(path string) bool {
 	return strings.HasPrefix(path, "/api/") && path != "/api/v1/openapi.json"
 }
+
+// stillAllows returns a check that authorization, which a request was
+// allowed with, is still in force: a watch stream runs on for as long as
+// its client stays, and a token rotated out (SIGHUP) must end it too. It
+// compares hashes again only after a reload. Without tokens (nil) every
+// check passes.
+func (t *Tokens) stillAllows(authorization string) func() bool {
+	if t == nil {
+		return func() bool { return true }
+	}
+	checked := t.hashes.Load()
+	return func() bool {
+		if now := t.hashes.Load(); now != checked {
+			if !t.allows(authorization) {
+				return false
+			}
+			checked = now
+		}
+		return true
+	}
+}

@@ -87,13 +87,13 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch
 		}
 		return
 	}
-	id := w.Header().Get("X-Request-Id")
+	id, allowed := w.Header().Get("X-Request-Id"), s.cfg.Tokens.stillAllows(r.Header.Get("Authorization"))
 	conn, hijacked := s.hijackStream(w)
 	if !hijacked { // HTTP/2, or a ResponseWriter that cannot: net/http streams it
 		defer end()
 		ctx, cancel := s.watchContext(r.Context())
 		defer cancel()
-		s.stream(ctx, flushSink{w, http.NewResponseController(w)}, fl, id)
+		s.stream(ctx, flushSink{w, http.NewResponseController(w)}, fl, id, allowed)
 		return
 	}
 	if conn == nil { // the client left before the headers went out
@@ -107,7 +107,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch
 		defer conn.Close()
 		ctx, cancel := s.watchContext(context.Background())
 		defer cancel()
-		s.stream(ctx, connSink{conn}, fl, id)
+		s.stream(ctx, connSink{conn}, fl, id, allowed)
 	}()
 }
 

@@ -84,8 +84,10 @@ func (k flushSink) send(b []byte) bool {
 	return k.rc.Flush() == nil
 }
 
-// stream sends events until the client leaves, kvd stops, or a write to
-// the client stalls. Its answer has begun: failures end it, silently.
+// stream sends events until the client leaves, kvd stops, a write to
+// the client stalls, or the token it was opened with is no longer
+// allowed (looked at before each send). Its answer has begun: failures
+// end it, silently.
 //
 // What a stream sends at once (a page of history: up to a mebibyte of
 // values, more once rendered; or a burst of live writes) waits in memory
@@ -95,8 +97,14 @@ func (k flushSink) send(b []byte) bool {
 // read nothing held 1.8 GB before. When the answer memory is spent, the
 // stream ends with a comment saying why; the client reconnects with
 // Last-Event-ID and loses nothing.
-func (s *Server) stream(ctx context.Context, out eventSink, fl *watch.Follower, requestID string) {
-	send := out.send
+func (s *Server) stream(ctx context.Context, out eventSink, fl *watch.Follower, requestID string, allowed func() bool) {
+	send := func(b []byte) bool {
+		if !allowed() {
+			out.send([]byte(": the watch ended: its token is no longer accepted\n\n"))
+			return false
+		}
+		return out.send(b)
+	}
 	// The first line says the watch is in place: every write committed
 	// from now on will be sent.
 	if !send([]byte(": watching after op " + strconv.FormatInt(fl.Last(), 10) + "\n\n")) {

@@ -422,6 +422,39 @@ func TestKvd_SIGHUPReloadsTokens(t *testing.T) {
 	if got := status("new-token"); got != 404 {
 		t.Fatalf("new token after a refused reload: got %d, want 404", got)
 	}
+
+	// A watch stream opened with a token rotated out ends at its next
+	// event, with a comment saying why, and sends nothing more.
+	put := func(token, key string) {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", d.url+"/api/v1/sqlite/kv/"+key+"?db=app&create_db_if_missing=true", strings.NewReader("v"))
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("PUT %s with %s: %v %v", key, token, res, err)
+		}
+		res.Body.Close()
+	}
+	put("new-token", "before")
+	req, _ := http.NewRequest("GET", d.url+"/api/v1/sqlite/kv/watch?db=app", nil)
+	req.Header.Set("Authorization", "Bearer new-token")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("watch with new-token: %v %v", res, err)
+	}
+	defer res.Body.Close()
+	reload("third-token\n", func() bool { return status("third-token") == 200 })
+	put("third-token", "after")
+	got := make(chan string, 1)
+	go func() { rest, _ := io.ReadAll(res.Body); got <- string(rest) }()
+	select {
+	case rest := <-got:
+		if !strings.Contains(rest, "its token is no longer accepted") || strings.Contains(rest, `"key":"after"`) {
+			t.Fatalf("stream of a rotated-out token: got %q, want it ended before the write of after", rest)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream of a rotated-out token still runs 10 s after the next write")
+	}
 	if code := d.stop(t); code != 0 {
 		t.Fatalf("exit code: got %d, want 0", code)
 	}
