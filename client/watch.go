@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -45,9 +46,11 @@ func Since(t time.Time) Option { return queryOption("Since", "since", unixParam(
 // it starts from now. The iterator reconnects by itself when the
 // connection drops, resuming after the last event it yielded, so no
 // write is missed or repeated; it ends when ctx ends (without an error),
-// when the loop breaks, or with an error kvd answered (a missing
-// database, a bad option), yielded once. Options: DB, Table, Prefix
-// (only without key), FromOp, Since.
+// when the loop breaks, or with an error yielded once: one kvd answered
+// (a missing database, a bad option, a token no longer accepted), a
+// failure to reach kvd at all on the first try (nothing listening, a
+// wrong URL), or a certificate that does not verify, which no retry
+// mends. Options: DB, Table, Prefix (only without key), FromOp, Since.
 func (c *Client) Watch(ctx context.Context, key string, opts ...Option) iter.Seq2[WatchEvent, error] {
 	return func(yield func(WatchEvent, error) bool) {
 		cl, path, err := c.watchCall(key, opts)
@@ -57,17 +60,22 @@ func (c *Client) Watch(ctx context.Context, key string, opts ...Option) iter.Seq
 		}
 		last := int64(-1) // no event yet: the options say where to start
 		backoff := 100 * time.Millisecond
-		for ctx.Err() == nil {
+		var badCert *tls.CertificateVerificationError
+		for reached := false; ctx.Err() == nil; {
 			if last >= 0 {
 				cl.header.Set("Last-Event-ID", strconv.FormatInt(last, 10))
 			}
 			resp, err := c.send(ctx, request{method: http.MethodGet, path: path, call: cl})
 			var kvdErr *Error
+			answered := err == nil || errors.As(err, &kvdErr)
 			switch {
 			case ctx.Err() != nil:
 				return
-			case errors.As(err, &kvdErr) && kvdErr.StatusCode < 500:
+			case kvdErr != nil && kvdErr.StatusCode < 500:
 				yield(WatchEvent{}, err) // asking again would get the same answer
+				return
+			case !answered && (!reached || errors.As(err, &badCert)):
+				yield(WatchEvent{}, err) // a kvd never reached, or not trusted
 				return
 			case err == nil:
 				got, more := readWatch(resp, &last, yield)
@@ -79,6 +87,7 @@ func (c *Client) Watch(ctx context.Context, key string, opts ...Option) iter.Seq
 					backoff = 100 * time.Millisecond
 				}
 			}
+			reached = reached || answered
 			select { // dropped, or kvd restarting: try again, less often each time
 			case <-ctx.Done():
 				return

@@ -1,9 +1,12 @@
 package client_test
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sync"
 	"testing"
@@ -94,6 +97,34 @@ func TestWatch_AnswerErrorsEndTheIteration(t *testing.T) {
 		var arg *client.ArgumentError
 		if !errors.As(err, &arg) {
 			t.Fatalf("Prefix with a key: got %v, want an *ArgumentError", err)
+		}
+	}
+}
+
+// A watch that cannot reach kvd at all, or not trust it, says so at once:
+// it retried in silence for as long as the caller waited (kvctl watch
+// printed nothing). Only a connection it had made is retried.
+func TestWatch_AKvdNeverReachedOrNotTrustedEndsTheIteration(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close() // nothing listens there now
+	untrusted := httptest.NewTLSServer(http.NotFoundHandler())
+	defer untrusted.Close()
+	for name, url := range map[string]string{"nothing listening": "http://" + closed.Addr().String(), "untrusted certificate": untrusted.URL} {
+		c, err := client.New(client.Config{URL: url, DB: "app"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var errs []error
+		for _, err := range c.Watch(testContext(t), "k") {
+			errs = append(errs, err)
+		}
+		var badCert *tls.CertificateVerificationError
+		if len(errs) != 1 || errs[0] == nil || name == "untrusted certificate" && !errors.As(errs[0], &badCert) {
+			t.Errorf("%s: got %v, want one error, yielded at once", name, errs)
 		}
 	}
 }
