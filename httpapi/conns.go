@@ -357,7 +357,7 @@ func (c *trackedConn) readRaw(p []byte) (int, error) {
 		c.touch()
 	}
 	if err != nil && c.raw != c.Conn {
-		answerPlainHTTP(err)
+		answerPlainHTTP(err, c.limiter.newID)
 	}
 	return n, err
 }

@@ -100,24 +100,23 @@ func (l *connLimiter) refuseTLS(c net.Conn) {
 	}
 }
 
-// plainToTLS is the answer to plain HTTP sent to the TLS port, in plain
-// text since that is what the client reads.
-var plainToTLS = func() []byte {
-	body, _ := json.Marshal(errorBody{StatusCode: http.StatusBadRequest, Error: http.StatusText(http.StatusBadRequest),
-		Code: sqlitekv.CodeInvalidParameters, Message: "This port serves HTTPS: use an https:// URL"})
-	return fmt.Appendf(nil, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-}()
+// plainToTLS is the body of the answer to plain HTTP sent to the TLS
+// port, in plain text since that is what the client reads.
+var plainToTLS, _ = json.Marshal(errorBody{StatusCode: http.StatusBadRequest, Error: http.StatusText(http.StatusBadRequest),
+	Code: sqlitekv.CodeInvalidParameters, Message: "This port serves HTTPS: use an https:// URL"})
 
 // answerPlainHTTP tells a client that spoke plain HTTP to the TLS port
-// what went wrong, as Go's own HTTPS server does, instead of a bare close.
-// err is what reading the connection returned.
-func answerPlainHTTP(err error) {
+// what went wrong, as Go's own HTTPS server does, instead of a bare close;
+// with a request id of kvd's, as every answer has. err is what reading the
+// connection returned.
+func answerPlainHTTP(err error, newID func() string) {
 	var rh tls.RecordHeaderError
 	if !errors.As(err, &rh) || rh.Conn == nil || !looksLikeHTTP(rh.RecordHeader) {
 		return
 	}
 	rh.Conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	rh.Conn.Write(plainToTLS)
+	rh.Conn.Write(fmt.Appendf(nil, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nX-Request-Id: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		newID(), len(plainToTLS), plainToTLS))
 }
 
 func looksLikeHTTP(hdr [5]byte) bool {

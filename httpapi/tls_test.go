@@ -84,6 +84,9 @@ func TestTLS_PlainHTTPToTheTLSPortIsToldToUseHTTPS(t *testing.T) {
 	if !strings.Contains(string(r.Body), "https://") {
 		t.Errorf("body: got %s, want it to name https://", r.Body)
 	}
+	if id := res.Header.Get("X-Request-Id"); id == "" { // as every answer has
+		t.Errorf("no X-Request-Id: %v", res.Header)
+	}
 }
 
 // The connection cap counts TLS connections: sockets stalled before their

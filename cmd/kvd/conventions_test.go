@@ -94,6 +94,7 @@ func TestKvd_BadFlagsExitTwo(t *testing.T) {
 		{args: []string{"--sync", "sometimes"}, code: 2, says: "--sync"},
 		{args: []string{"--log-level", "loud"}, code: 2, says: "--log-level"},
 		{args: []string{"--cors-origin", "app.example.com"}, code: 2, says: "not an origin"},
+		{args: []string{"--cors-origin", "https://bücher.example"}, code: 2, says: "xn--"}, // browsers send punycode: it would never match
 		{args: []string{"stray"}, code: 2, says: "unexpected arguments"},
 		{env: []string{"KVD_HISTORY_KEEP=many"}, code: 2, says: "KVD_HISTORY_KEEP"},
 		{args: []string{"--listen", "127.0.0.1:0"}, env: []string{"KVD_LISTEN=127.0.0.1:0"}, code: 2, says: "KVD_LISTEN"},

@@ -28,8 +28,8 @@ func (l *originList) Set(v string) error {
 // asSent is o as a browser sends it as an Origin: scheme and host in lower
 // case, without the scheme's default port or a trailing slash, so that
 // "HTTPS://App.Example.com:443/" matches the page it names. What a browser
-// never sends (a path, a missing scheme) fails at start instead of never
-// matching.
+// never sends (a path, a missing scheme, a host in Unicode) fails at
+// start instead of never matching.
 func asSent(o string) (string, error) {
 	if o == "*" {
 		return o, nil
@@ -39,6 +39,11 @@ func asSent(o string) (string, error) {
 		return "", fmt.Errorf("%q is not an origin: write scheme://host[:port], e.g. https://app.example.com, or *", o)
 	}
 	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	for _, r := range host {
+		if r >= 0x80 {
+			return "", fmt.Errorf("%q: a browser sends a host with other than ASCII letters in punycode (bücher.example as xn--bcher-kva.example); write it so", o)
+		}
+	}
 	if scheme == "https" && port == "443" || scheme == "http" && port == "80" {
 		port = ""
 	}
