@@ -27,6 +27,9 @@ const (
 // consistent on its own. Options: DB, Table.
 func (c *Client) BatchGet(ctx context.Context, keys []string, opts ...Option) (map[string]*Value, error) {
 	cl, err := c.newCall("BatchGet", opts, "DB", "Table")
+	if err == nil {
+		err = noEmptyKey("BatchGet", keys)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +99,9 @@ func (c *Client) BatchSet(ctx context.Context, items []Item, opts ...Option) (*B
 	}
 	wire := make([]wireItem, len(items))
 	for i, it := range items {
+		if it.Key == "" {
+			return nil, argErrorf("BatchSet", "items[%d].Key must not be empty", i)
+		}
 		if it.TTL < 0 || it.TTL%time.Second != 0 {
 			return nil, argErrorf("BatchSet", "items[%d].TTL %v is not a whole number of seconds", i, it.TTL)
 		}
@@ -122,6 +128,9 @@ func (c *Client) BatchSet(ctx context.Context, items []Item, opts ...Option) (*B
 // CreateIfMissing.
 func (c *Client) BatchDelete(ctx context.Context, keys []string, opts ...Option) (int, error) {
 	cl, err := c.newCall("BatchDelete", opts, "DB", "Table", "NoHistory", "CreateIfMissing")
+	if err == nil {
+		err = noEmptyKey("BatchDelete", keys)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -136,4 +145,15 @@ func (c *Client) BatchDelete(ctx context.Context, keys []string, opts ...Option)
 		return 0, err
 	}
 	return res.Deleted, nil
+}
+
+// noEmptyKey refuses a list with an empty key, as every call naming one
+// key does (keyPath): kvd would answer 400 for the whole batch.
+func noEmptyKey(method string, keys []string) error {
+	for i, k := range keys {
+		if k == "" {
+			return argErrorf(method, "keys[%d] must not be empty", i)
+		}
+	}
+	return nil
 }

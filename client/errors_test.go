@@ -262,6 +262,9 @@ func TestArgumentErrors_RefusedBeforeSending(t *testing.T) {
 		"empty Keys":        func() error { _, err := c.RollbackTable(ctx, time.Now(), client.Keys()); return err },
 		"comma key":         func() error { _, err := c.Diff(ctx, time.Now(), time.Now(), client.Keys("a,b")); return err },
 		"batch item ttl":    func() error { _, err := c.BatchSet(ctx, []client.Item{{Key: "k", TTL: -time.Second}}); return err },
+		"empty batch key":   func() error { _, err := c.BatchGet(ctx, []string{"a", ""}); return err },
+		"empty batch item":  func() error { _, err := c.BatchSet(ctx, []client.Item{{Key: ""}}); return err },
+		"empty delete key":  func() error { _, err := c.BatchDelete(ctx, []string{""}); return err },
 		"PutJSON of a func": func() error { _, err := c.PutJSON(ctx, "k", func() {}); return err },
 		"Push of a channel": func() error { _, err := c.Push(ctx, "k", make(chan int)); return err },
 	}

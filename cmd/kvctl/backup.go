@@ -19,6 +19,14 @@ func bindBackup(fs *flag.FlagSet) runner {
 	force := fs.Bool("force", false, "replace FILE if it exists")
 	return func(ctx context.Context, e *env, args []string) error {
 		file := args[0]
+		if file == "" {
+			return usagef("backup needs a FILE to write")
+		}
+		// Checked before the download, which may be long: a folder is
+		// never replaced, and an existing file only with --force.
+		if fi, err := os.Stat(file); err == nil && fi.IsDir() {
+			return usagef("%s is a folder; name the FILE to write", file)
+		}
 		if !*force {
 			if _, err := os.Lstat(file); err == nil {
 				return usagef("%s exists; give --force to replace it", file)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,10 @@ func TestExitCodes_NotFoundUsageAndOtherErrors(t *testing.T) {
 	k.must("", "put", "--create", "doc", `{"a":1}`)
 	k.must("", "put", "session", "x", "--ttl", "5")
 	clock.Advance(10 * time.Second)
+	emptyKeyFile := filepath.Join(t.TempDir(), "keys.json")
+	if err := os.WriteFile(emptyKeyFile, []byte(`["a", ""]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name     string
 		args     []string
@@ -62,6 +68,9 @@ func TestExitCodes_NotFoundUsageAndOtherErrors(t *testing.T) {
 		{"rollback of keys and all but keys", []string{"rollback", "--to", "1", "--keys", "a", "--exclude", "b"}, exitUsage, "not both"},
 		{"rollback of no steps", []string{"rollback", "doc", "--steps", "0"}, exitFailure, "INVALID_PARAMETERS"},
 		{"backup without file", []string{"backup"}, exitUsage, "usage: kvctl backup"},
+		{"backup to an empty name", []string{"backup", ""}, exitUsage, "needs a FILE"},
+		{"backup over a folder", []string{"backup", os.TempDir(), "--force"}, exitUsage, "is a folder"},
+		{"empty key in a batch file", []string{"batch", "get", emptyKeyFile}, exitUsage, "must not be empty"},
 		// --timeout: were the number read as "from now" or "never", the watch would follow.
 		{"watch from a negative op", []string{"watch", "k", "--from-op", "-5", "--timeout", "2s"}, exitUsage, "--from-op"},
 		{"watch a negative count", []string{"watch", "cfg/", "--count", "-1", "--timeout", "2s"}, exitUsage, "--count"},
