@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,9 +73,9 @@ func TestBatch_SizeLimitsAndAllOrNothing(t *testing.T) {
 	if _, err := c.BatchSet(ctx, items); !errors.Is(err, client.ErrInvalidParameters) {
 		t.Errorf("101 items: got %v, want INVALID_PARAMETERS", err)
 	}
-	items = []client.Item{{Key: "good", Value: client.Text("v")}, {Key: "", Value: client.Text("v")}}
+	items = []client.Item{{Key: "good", Value: client.Text("v")}, {Key: strings.Repeat("k", 1025), Value: client.Text("v")}}
 	if _, err := c.BatchSet(ctx, items); !errors.Is(err, client.ErrInvalidParameters) {
-		t.Errorf("an empty key: got %v, want INVALID_PARAMETERS", err)
+		t.Errorf("a key over 1024 bytes: got %v, want INVALID_PARAMETERS", err)
 	}
 	if ok, _ := c.Exists(ctx, "good"); ok {
 		t.Error("a failed batch wrote its good item")
