@@ -47,8 +47,10 @@ func (c *Certificate) Reload() error {
 			return fmt.Errorf("parse %s: %w", c.certFile, err)
 		}
 	}
-	if time.Now().After(pair.Leaf.NotAfter) {
+	if now := time.Now(); now.After(pair.Leaf.NotAfter) {
 		return fmt.Errorf("certificate %s expired at %s", c.certFile, pair.Leaf.NotAfter.Format(time.RFC3339))
+	} else if now.Before(pair.Leaf.NotBefore) { // clients would refuse it until then
+		return fmt.Errorf("certificate %s is not valid before %s", c.certFile, pair.Leaf.NotBefore.Format(time.RFC3339))
 	}
 	c.pair.Store(&pair)
 	return nil

@@ -153,6 +153,14 @@ func TestKvd_BadTLSSettingsStopItAtStart(t *testing.T) {
 	_, otherKey := ca.Issue(t, 2)
 	wrongKey := filepath.Join(dir, "other.pem")
 	os.WriteFile(wrongKey, otherKey, 0o600)
+	timed := func(name string, from, to time.Time) string {
+		cert, key := ca.IssueValid(t, 3, from, to)
+		os.WriteFile(filepath.Join(dir, name+"-key.pem"), key, 0o600)
+		os.WriteFile(filepath.Join(dir, name+".pem"), cert, 0o600)
+		return filepath.Join(dir, name)
+	}
+	expired := timed("expired", time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour))
+	early := timed("early", time.Now().Add(time.Hour), time.Now().Add(48*time.Hour))
 	for name, tc := range map[string]struct {
 		args []string
 		code int // 2: a mistake in the flags; 1: files that do not serve
@@ -163,6 +171,8 @@ func TestKvd_BadTLSSettingsStopItAtStart(t *testing.T) {
 		"key of another":  {[]string{"--tls-cert", certFile, "--tls-key", wrongKey}, 1, "load TLS certificate"},
 		"no such file":    {[]string{"--tls-cert", filepath.Join(dir, "missing.pem"), "--tls-key", keyFile}, 1, "load TLS certificate"},
 		"key as the cert": {[]string{"--tls-cert", keyFile, "--tls-key", keyFile}, 1, "load TLS certificate"},
+		"expired":         {[]string{"--tls-cert", expired + ".pem", "--tls-key", expired + "-key.pem"}, 1, "expired at"},
+		"not yet valid":   {[]string{"--tls-cert", early + ".pem", "--tls-key", early + "-key.pem"}, 1, "not valid before"},
 	} {
 		cmd := exec.Command(kvdBinary, append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, tc.args...)...)
 		out, err := cmd.CombinedOutput()

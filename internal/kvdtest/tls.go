@@ -59,13 +59,18 @@ func (ca *CA) Pool() *x509.CertPool {
 // Issue signs a server certificate for 127.0.0.1 with this serial number
 // (tests tell certificates apart by it) and returns it with its key, in PEM.
 func (ca *CA) Issue(tb testing.TB, serial int64) (certPEM, keyPEM []byte) {
+	return ca.IssueValid(tb, serial, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+}
+
+// IssueValid is Issue of a certificate valid from notBefore to notAfter.
+func (ca *CA) IssueValid(tb testing.TB, serial int64, notBefore, notAfter time.Time) (certPEM, keyPEM []byte) {
 	tb.Helper()
 	key := newKey(tb)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial),
 		Subject:      pkix.Name{CommonName: "kvd"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
