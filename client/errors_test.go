@@ -263,6 +263,7 @@ func TestArgumentErrors_RefusedBeforeSending(t *testing.T) {
 		"comma key":         func() error { _, err := c.Diff(ctx, time.Now(), time.Now(), client.Keys("a,b")); return err },
 		"batch item ttl":    func() error { _, err := c.BatchSet(ctx, []client.Item{{Key: "k", TTL: -time.Second}}); return err },
 		"empty batch key":   func() error { _, err := c.BatchGet(ctx, []string{"a", ""}); return err },
+		"newline in type":   func() error { _, err := c.Put(ctx, "k", client.Value{ContentType: "text/plain\nX: y"}); return err },
 		"empty batch item":  func() error { _, err := c.BatchSet(ctx, []client.Item{{Key: ""}}); return err },
 		"empty delete key":  func() error { _, err := c.BatchDelete(ctx, []string{""}); return err },
 		"PutJSON of a func": func() error { _, err := c.PutJSON(ctx, "k", func() {}); return err },

@@ -121,6 +121,11 @@ func (c *Client) Put(ctx context.Context, key string, v Value, opts ...Option) (
 	if err != nil {
 		return nil, err
 	}
+	if strings.ContainsFunc(v.ContentType, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		// net/http would refuse the header without sending anything, in
+		// words of its own; kvd refuses one too.
+		return nil, argErrorf("Put", "ContentType must not contain control characters")
+	}
 	var res PutResult
 	h, err := c.sendJSON(ctx, request{method: http.MethodPut, path: path, call: cl, body: v.Data, contentType: v.ContentType}, &res)
 	if err != nil {

@@ -51,6 +51,8 @@ func TestExitCodes_NotFoundUsageAndOtherErrors(t *testing.T) {
 		{"negative version", []string{"put", "k", "v", "--if-version", "-1"}, exitUsage, "version must be positive"},
 		{"negative version on del", []string{"del", "k", "--if-version", "-1"}, exitUsage, "version must be positive"},
 		{"version 0", []string{"put", "k", "v", "--if-version", "0"}, exitUsage, "version must be positive"},
+		{"absent and a version", []string{"put", "k", "v", "--if-version", "3", "--if-absent"}, exitUsage, "--if-absent"},
+		{"absent and a value", []string{"put", "k", "v", "--if-match", "x", "--if-absent"}, exitUsage, "--if-absent"},
 		{"version 0 on del", []string{"del", "k", "--if-version", "0"}, exitUsage, "version must be positive"},
 		{"empty key", []string{"get", ""}, exitUsage, "key must not be empty"},
 		{"snapshot of nothing", []string{"snapshot", "k"}, exitUsage, "--op N"},

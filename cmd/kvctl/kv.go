@@ -100,6 +100,10 @@ func bindPut(fs *flag.FlagSet) runner {
 	ref := fs.Bool("ref", false, "store a reference to the key the value names")
 	wf := bindWriteFlags(fs, true)
 	return func(ctx context.Context, e *env, args []string) error {
+		if *ifAbsent && (ifVersion.set || ifMatch.set) {
+			// A key both absent and holding something: no write could pass.
+			return usagef("--if-absent asks for a missing key; it goes with neither --if-version nor --if-match")
+		}
 		data, err := readValue(args[1:], *file, e.stdin)
 		if err != nil {
 			return err
