@@ -271,6 +271,33 @@ func TestDirMode_ExternalEditsWithAndWithoutRebuild(t *testing.T) {
 	}
 }
 
+// A file edited by hand keeps the content type its key was written with
+// while the new bytes are of the same kind (text, JSON, binary): its
+// writer declared it for such bytes. It fell back to what the bytes say
+// (text/markdown became text/plain), in reads and in history.
+func TestDirMode_AHandEditKeepsTheDeclaredContentTypeOfItsKind(t *testing.T) {
+	ts, root, q := dirServer(t)
+	for _, tc := range []struct{ key, declared, before, after, want string }{
+		{"readme.md", "text/markdown", "# hi", "# edited", "text/markdown"},
+		{"api.json", "application/vnd.api+json", `{"a":1}`, `{"a":2}`, "application/vnd.api+json"},
+		{"page.md", "text/markdown", "# hi", "\xff\xfe", "application/octet-stream"}, // no longer text
+		{"doc.md", "text/markdown", "# hi", `{"a":1}`, "application/json"},           // no longer only text
+	} {
+		wantStatus(t, ts.do(t, "PUT", kv(tc.key, q), tc.before, "Content-Type", tc.declared), 200)
+		if err := os.WriteFile(filepath.Join(root, "notes", tc.key), []byte(tc.after), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if got := ts.do(t, "GET", kv(tc.key, q), "").Header.Get("Content-Type"); got != tc.want {
+			t.Errorf("%s edited by hand, read before its import: Content-Type %q, want %q", tc.key, got, tc.want)
+		}
+		wantStatus(t, ts.do(t, "GET", kv(tc.key, q+"&rebuild=true"), ""), 200) // imports it
+		op := ts.do(t, "GET", kv(tc.key+"/history", q), "").JSON(t)["operations"].([]any)[0].(map[string]any)["operation"].(map[string]any)
+		if op["op"] != "import" || op["content_type"] != tc.want {
+			t.Errorf("%s: newest history entry %v, want an import labelled %q", tc.key, op, tc.want)
+		}
+	}
+}
+
 func TestDirMode_KeysCannotEscape(t *testing.T) {
 	ts, root, q := dirServer(t)
 	outside := t.TempDir()

@@ -488,7 +488,7 @@ func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
 	if cacheErr == nil && bytes.Equal(cached.Value, data) {
 		return cached, false, nil
 	}
-	return Entry{Value: data, ContentType: sniffContentType(data), UpdatedAt: info.ModTime().UnixMilli()}, true, nil
+	return Entry{Value: data, ContentType: relabel(cached, data), UpdatedAt: info.ModTime().UnixMilli()}, true, nil
 }
 
 // holdsExpired reports whether a key's file, read as data (or failing
@@ -564,7 +564,7 @@ func (d *Dir) Sync(table, key string) error {
 		case !held && !d.creatable(key): // a file no write could create is not a key
 			return nil
 		}
-		_, err = w.writeVersion(t, key, OpImport, cur, exists, Entry{Value: data, ContentType: sniffContentType(data)}, true)
+		_, err = w.writeVersion(t, key, OpImport, cur, exists, Entry{Value: data, ContentType: relabel(cur, data)}, true)
 		return err
 	})
 }

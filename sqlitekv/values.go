@@ -82,9 +82,22 @@ func InferContentType(declared string, body []byte) (string, error) {
 	}
 }
 
+// relabel is the label of a directory-mode file edited from outside,
+// whose key was last written as old: old's label while the new bytes are
+// of the same kind as old's (JSON, text or binary), since its writer
+// declared it for bytes of that kind (text/markdown stays so); else what
+// the bytes say. A reference edited by hand is a plain value.
+func relabel(old Entry, data []byte) string {
+	label := sniffContentType(data)
+	if old.ContentType == "" || old.ContentType == RefContentType || label != sniffContentType(old.Value) {
+		return label
+	}
+	return old.ContentType
+}
+
 // sniffContentType labels a value by its bytes alone: JSON, else text when
-// it is UTF-8, else binary. A directory-mode file edited from outside is
-// labelled so.
+// it is UTF-8, else binary. A file put in a directory-mode folder from
+// outside is labelled so.
 func sniffContentType(body []byte) string {
 	switch {
 	case ValidJSON(body):
