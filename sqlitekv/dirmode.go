@@ -118,7 +118,7 @@ func (d *Dir) filePath(table, key string) (string, error) {
 	segs := strings.Split(key, "/")
 	for _, s := range segs {
 		if s == "" || s == "." || s == ".." || strings.HasPrefix(s, reservedPrefix) || strings.ContainsAny(s, "\\\x00") {
-			return "", Errorf(CodeInvalidParameters, "Key %q cannot be a file path in directory mode (empty, '.', '..' or reserved segment)", key)
+			return "", Errorf(CodeInvalidParameters, "Key %q cannot be a file path in directory mode (an empty, '.', '..' or '.kvd-' segment, a backslash or a NUL)", key)
 		}
 		if len(s) > maxNameBytes {
 			return "", Errorf(CodeInvalidParameters, "A key segment is longer than %d bytes, the longest file name in directory mode", maxNameBytes)
