@@ -159,6 +159,9 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 			return true, unavailable(name, fmt.Errorf("etcd %s: %w", epochsKey(name), err))
 		}
 	}
+	if rec != nil && rec.Unshipped && rec.Node != n.cfg.Node {
+		return true, unavailable(name, fmt.Errorf("node %s stopped before its replica took its last writes, which only its copy holds: the database is served again when %s is back", rec.Node, rec.Node))
+	}
 	exists := fileExists(path)
 	epoch, current := int64(1), false
 	switch {
@@ -205,7 +208,7 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 
 	ifs := []cmp{{ownersKey(name), revOf(owner)}, {epochsKey(name), revOf(epochKV)}}
 	then := []op{{key: ownersKey(name), value: []byte(n.cfg.Node), lease: lease}}
-	if rec == nil || rec.Epoch != epoch || rec.Node != n.cfg.Node {
+	if rec == nil || rec.Epoch != epoch || rec.Node != n.cfg.Node || rec.Unshipped {
 		value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: epoch})
 		then = append(then, op{key: epochsKey(name), value: value})
 	}

@@ -140,6 +140,17 @@ func (n *Node) handOver(ctx context.Context, name string, c *claim) error {
 	return err
 }
 
+// markUnshipped records that name's last writes are in this node's copy
+// only (epochRecord.Unshipped), while the owners key still names it.
+func (n *Node) markUnshipped(ctx context.Context, name string, c *claim) error {
+	value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: c.epoch, Unshipped: true})
+	ok, _, err := n.etcd.txn(ctx, []cmp{{ownersKey(name), c.ownerRev}}, []op{{key: epochsKey(name), value: value}})
+	if err == nil && !ok {
+		return fmt.Errorf("this node owned the database no more")
+	}
+	return err
+}
+
 // askRelease asks node, which owns name, to hand it over.
 func (n *Node) askRelease(ctx context.Context, node, name string) error {
 	addr, err := n.etcd.get(ctx, nodesKey(node))

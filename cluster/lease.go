@@ -238,8 +238,11 @@ func (n *Node) handOverAll(ctx context.Context, held map[string]*claim) bool {
 		wg.Go(func() {
 			defer func() { <-slots }()
 			if err := n.pushToReplica(ctx, name, n.path(name), c.epoch); err != nil {
-				n.log.Warn("last writes not pushed to the replica", "db", name, "err", err)
+				n.log.Warn("last writes not pushed to the replica: peers will not take the database over until this node is back", "db", name, "err", err)
 				failed.Store(true)
+				if err := n.markUnshipped(ctx, name, c); err != nil {
+					n.log.Error("database not marked unshipped: a peer may take it over from its replica, without its last writes", "db", name, "err", err)
+				}
 				return
 			}
 			if err := n.handOver(ctx, name, c); err != nil {

@@ -95,6 +95,11 @@ type epochRecord struct {
 	// Otherwise the node died or was cut off, and its sidecar may still
 	// be shipping its last writes (see replicationGrace).
 	Released bool `json:"released,omitempty"`
+	// Unshipped: the node stopped with writes its replica never took (a
+	// full or failing replica store), so only its copy holds them. Peers
+	// do not take the database over from the replica, which would lose
+	// them; the node serves it again when it comes back.
+	Unshipped bool `json:"unshipped,omitempty"`
 }
 
 func ownersKey(db string) string  { return "/kvd/owners/" + db }
