@@ -575,8 +575,8 @@ func TestDirMode_DeletesRemoveTheFoldersTheyLeaveEmpty(t *testing.T) {
 	wantStatus(t, ts.do(t, "PUT", kv("docs%2Fone", q), "1"), 200)
 	r := ts.do(t, "PUT", kv("docs", q), "x")
 	wantError(t, r, 400, "INVALID_PARAMETERS")
-	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "folder on disk that holds other files") {
-		t.Fatalf("PUT docs: message %q, want it to say what is in the way", msg)
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "folder on disk that holds other files") || !strings.Contains(msg, `"docs/one"`) {
+		t.Fatalf("PUT docs: message %q, want it to say what is in the way, naming a file", msg)
 	}
 	os.MkdirAll(filepath.Join(root, "notes", "by-hand", "inner"), 0o750)
 	wantStatus(t, ts.do(t, "PUT", kv("by-hand", q), "x"), 200)

@@ -307,12 +307,12 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 	}
 	if onDisk {
 		if info, err := d.tree.lstat(p); err == nil && info.IsDir() {
-			free, err := d.holdsOnlyRemoved(table, key, p)
+			other, err := d.otherFileIn(table, key, p)
 			if err != nil {
 				return "", err
 			}
-			if !free {
-				return "", Errorf(CodeInvalidParameters, "Key %q names a folder on disk that holds other files; a key's file cannot replace it", key)
+			if other != "" {
+				return "", Errorf(CodeInvalidParameters, "Key %q names a folder on disk that holds other files (%q among them); a key's file cannot replace it", key, other)
 			}
 		}
 	}
@@ -323,39 +323,40 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 // what it holds; a variable so that tests can remove it just before.
 var openFolderInTheWay = (*treeFS).open
 
-// holdsOnlyRemoved reports whether folder p, the path of key, holds
-// nothing but folders and the files of keys whose removal this group has
-// staged: apply then removes those files and the folders they leave, and
-// an empty folder (made by hand, or left by a crash) too, before key's
-// file takes the place. The walk reads a few entries at a time and stops
-// at the first other one, so a large folder in the way costs little.
-func (d *Dir) holdsOnlyRemoved(table, key, p string) (bool, error) {
+// otherFileIn names a file in folder p, the path of key, other than the
+// files of keys whose removal this group has staged ("": none). With
+// none, apply removes those files and the folders they leave, and an
+// empty folder (made by hand, or left by a crash) too, before key's file
+// takes the place. The walk reads a few entries at a time and stops at
+// the first other file, which the refusal names (a file no key names may
+// be what blocks a table's rollback), so a large folder costs little.
+func (d *Dir) otherFileIn(table, key, p string) (string, error) {
 	f, err := openFolderInTheWay(d.tree, p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return true, nil // removed by another program meanwhile: nothing is in the way
+		return "", nil // removed by another program meanwhile: nothing is in the way
 	}
 	if err != nil {
-		return false, fsError("Could not check the key's folder", err)
+		return "", fsError("Could not check the key's folder", err)
 	}
 	defer f.Close()
 	for {
 		entries, err := f.ReadDir(64)
 		if errors.Is(err, io.EOF) || errors.Is(err, fs.ErrNotExist) {
-			return true, nil
+			return "", nil
 		}
 		if err != nil {
-			return false, fsError("Could not check the key's folder", err)
+			return "", fsError("Could not check the key's folder", err)
 		}
 		for _, e := range entries {
 			sub := key + "/" + e.Name()
 			if e.IsDir() {
-				if free, err := d.holdsOnlyRemoved(table, sub, filepath.Join(p, e.Name())); !free || err != nil {
-					return false, err
+				if other, err := d.otherFileIn(table, sub, filepath.Join(p, e.Name())); other != "" || err != nil {
+					return other, err
 				}
 				continue
 			}
 			if c := d.staged.latest(table, sub); c == nil || c.tmp != "" {
-				return false, nil
+				return sub, nil
 			}
 		}
 	}
