@@ -61,10 +61,12 @@ func TestCorruption_DamagedDatabaseFailsAloneAndClearly(t *testing.T) {
 }
 
 func TestDiskFull_WritesFailClearlyReadsGoOnWritesResume(t *testing.T) {
-	dir := smallDisk(t, "size=2m")
-	// Room to free later: a filler file on the same small filesystem.
+	dir := smallDisk(t, "size=4m")
+	// Room to free later: a filler file on the same small filesystem, as
+	// large as what fills the rest, so that the close can then copy the
+	// log into the file.
 	filler := filepath.Join(dir, "filler")
-	os.WriteFile(filler, make([]byte, 512<<10), 0o600)
+	os.WriteFile(filler, make([]byte, 5<<19), 0o600)
 
 	ts := newTestServer(t, dataIn(t, dir), func(_ *actors.Config, h *httpapi.Config) {
 		h.MaxValueBytes = 64 << 10
@@ -89,7 +91,7 @@ func TestDiskFull_WritesFailClearlyReadsGoOnWritesResume(t *testing.T) {
 		}
 	}
 	if !full {
-		t.Fatal("the 2 MiB filesystem never filled up")
+		t.Fatal("the 4 MiB filesystem never filled up")
 	}
 	// Reads go on.
 	if got := string(ts.do(t, "GET", kv("first", "db=app"), "").Body); got != "kept" {
@@ -109,6 +111,48 @@ func TestDiskFull_WritesFailClearlyReadsGoOnWritesResume(t *testing.T) {
 		}
 	}
 	// newTestServer's cleanup runs PRAGMA integrity_check on app.db.
+}
+
+// A shutdown on a full disk cannot copy the log into the database file;
+// SQLite's close would say nothing of it. kvd's close says so, and the
+// log, left beside the file, brings every acknowledged write back.
+func TestDiskFull_AtCloseTheLogStaysAndIsSaid(t *testing.T) {
+	dir := smallDisk(t, "size=4m")
+	filler := filepath.Join(dir, "filler") // the room the replay's copy needs
+	os.WriteFile(filler, make([]byte, 5<<19), 0o600)
+	serve := func() *testServer {
+		return newTestServer(t, dataIn(t, dir), func(_ *actors.Config, h *httpapi.Config) { h.MaxValueBytes = 64 << 10 })
+	}
+	ts := serve()
+	ts.do(t, "PUT", kv("first", "db=app&create_db_if_missing=true"), "kept")
+	value := strings.Repeat("z", 60<<10)
+	written := 0
+	for i := 0; i < 100; i++ {
+		r := ts.do(t, "PUT", kv(fmt.Sprintf("big%d", i), "db=app&history=false"), value)
+		if r.Status == 507 {
+			break
+		}
+		wantStatus(t, r, 200)
+		written++
+	}
+	err := ts.Registry.Close()
+	if err == nil || !strings.Contains(err.Error(), "stays beside it for the next open to replay") {
+		t.Fatalf("closing on a full disk: got %v, want the log kept said", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "app.db-wal")); err != nil {
+		t.Fatalf("the log after a close on a full disk: %v", err)
+	}
+
+	os.Remove(filler)
+	again := serve()
+	if got := string(again.do(t, "GET", kv("first", "db=app"), "").Body); got != "kept" {
+		t.Fatalf("first after the replay: got %q", got)
+	}
+	for i := range written {
+		if r := again.do(t, "GET", kv(fmt.Sprintf("big%d", i), "db=app"), ""); r.Status != 200 || string(r.Body) != value {
+			t.Fatalf("acknowledged big%d after the replay: %d, %d bytes", i, r.Status, len(r.Body))
+		}
+	}
 }
 
 // In directory mode a value the full disk cannot take (its temp file)

@@ -523,10 +523,28 @@ func (w *Writer) close() error {
 	// cut one would overwrite good pages with the cut commit's.
 	cut := w.logCutAtClose()
 	var err error
-	if !cut && w.id.file != nil && !names(w.id.path, w.id.file) {
+	switch {
+	case cut:
+	case w.id.file != nil && !names(w.id.path, w.id.file):
 		err = w.checkpointMovedFile()
+	default:
+		err = w.checkpointAtClose()
 	}
 	return errors.Join(err, w.writerConn.close(cut))
+}
+
+// checkpointAtClose copies the log into the database file before the
+// close does: SQLite's close checkpoints too, but says nothing when that
+// fails, and a full disk should not go unsaid at shutdown. Passive, so
+// that a reader of another program (Litestream) delays nothing; its
+// leftovers are the close's, or the next open's. Nothing is lost when it
+// fails: the log stays beside the file and the next open replays it.
+func (w *Writer) checkpointAtClose() error {
+	_, _, err := w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
+	if err == nil || errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED) {
+		return nil
+	}
+	return dbError(fmt.Errorf("%s: its log could not be copied into it at close, and stays beside it for the next open to replay: %w", w.id.path, err))
 }
 
 // checkpointMovedFile copies the whole log into the database file the
