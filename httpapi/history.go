@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/internal/unixtime"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
@@ -26,9 +27,9 @@ type historyOp struct {
 }
 
 type historyEntry struct {
-	OpNumber  int64     `json:"op_number"`
-	Timestamp float64   `json:"timestamp"`
-	Operation historyOp `json:"operation"`
+	OpNumber  int64           `json:"op_number"`
+	Timestamp unixtime.Millis `json:"timestamp"`
+	Operation historyOp       `json:"operation"`
 }
 
 // historyResponse is a page of a key's history. NextCursor, passed back as
@@ -86,7 +87,7 @@ func historyEntries(page sqlitekv.HistoryPage) []historyEntry {
 	versions := page.Versions
 	out := make([]historyEntry, 0, page.Listed)
 	for i, v := range versions[:page.Listed] {
-		e := historyEntry{OpNumber: v.OpNumber, Timestamp: unixSeconds(v.Ts), Operation: historyOp{Op: v.Op, Unrecorded: !v.Recorded}}
+		e := historyEntry{OpNumber: v.OpNumber, Timestamp: unixtime.Millis(v.Ts), Operation: historyOp{Op: v.Op, Unrecorded: !v.Recorded}}
 		if v.Recorded && !v.Removes() {
 			e.Operation.NewValue, e.Operation.RawNewValue = historyValue(v.Entry)
 			e.Operation.ContentType = v.Entry.ContentType
@@ -160,14 +161,14 @@ func parseKeySnapshot(t target) (table string, op int64, err error) {
 }
 
 type tableSnapshotResponse struct {
-	Timestamp          float64        `json:"timestamp"`
-	Entries            map[string]any `json:"entries"`
-	BinaryKeys         []string       `json:"binary_keys,omitempty"`
-	HasGaps            bool           `json:"has_gaps"`
-	GapKeys            []string       `json:"gap_keys"`
-	CandidateTruncated bool           `json:"candidate_truncated"`
-	Truncated          bool           `json:"truncated"` // the byte budget ended the page
-	NextAfter          string         `json:"next_after,omitempty"`
+	Timestamp          unixtime.Millis `json:"timestamp"`
+	Entries            map[string]any  `json:"entries"`
+	BinaryKeys         []string        `json:"binary_keys,omitempty"`
+	HasGaps            bool            `json:"has_gaps"`
+	GapKeys            []string        `json:"gap_keys"`
+	CandidateTruncated bool            `json:"candidate_truncated"`
+	Truncated          bool            `json:"truncated"` // the byte budget ended the page
+	NextAfter          string          `json:"next_after,omitempty"`
 }
 
 func (s *Server) handleTableSnapshot(w http.ResponseWriter, r *http.Request, t target) {
@@ -185,7 +186,7 @@ func (s *Server) handleTableSnapshot(w http.ResponseWriter, r *http.Request, t t
 		s.writeError(w, r, err)
 		return
 	}
-	res := tableSnapshotResponse{Timestamp: unixSeconds(req.at), Entries: map[string]any{},
+	res := tableSnapshotResponse{Timestamp: unixtime.Millis(req.at), Entries: map[string]any{},
 		HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys, CandidateTruncated: asOf.Truncated, Truncated: asOf.Cut, NextAfter: asOf.Next}
 	for _, k := range asOf.Keys {
 		v, binary := jsonValue(asOf.Entries[k])
@@ -250,7 +251,7 @@ func (s *Server) handleDiff(w http.ResponseWriter, r *http.Request, t target) {
 		changes[i].OldValue, changes[i].OldEncoding = optionalValue(c.Old)
 		changes[i].NewValue, changes[i].NewEncoding = optionalValue(c.New)
 	}
-	res := map[string]any{"from": unixSeconds(req.from), "to": unixSeconds(req.to), "stats": stats, "changes": changes,
+	res := map[string]any{"from": unixtime.Millis(req.from), "to": unixtime.Millis(req.to), "stats": stats, "changes": changes,
 		"has_gaps": len(d.GapKeys) > 0, "gap_keys": d.GapKeys, "candidate_truncated": d.Truncated, "truncated": d.Cut}
 	if d.Next != "" {
 		res["next_after"] = d.Next

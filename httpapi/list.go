@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/internal/unixtime"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
@@ -27,13 +28,13 @@ type listResponse struct {
 }
 
 type listAtResponse struct {
-	Keys               []string `json:"keys"`
-	HasGaps            bool     `json:"has_gaps"`
-	GapKeys            []string `json:"gap_keys"`
-	CandidateTruncated bool     `json:"candidate_truncated"`
-	Truncated          bool     `json:"truncated"` // the byte budget ended the page
-	NextAfter          string   `json:"next_after,omitempty"`
-	AtTimestamp        float64  `json:"at_timestamp"`
+	Keys               []string        `json:"keys"`
+	HasGaps            bool            `json:"has_gaps"`
+	GapKeys            []string        `json:"gap_keys"`
+	CandidateTruncated bool            `json:"candidate_truncated"`
+	Truncated          bool            `json:"truncated"` // the byte budget ended the page
+	NextAfter          string          `json:"next_after,omitempty"`
+	AtTimestamp        unixtime.Millis `json:"at_timestamp"`
 }
 
 func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request, t target) {
@@ -119,7 +120,7 @@ func (s *Server) listKeysAt(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	s.writeAnswer(w, r, listAtResponse{Keys: asOf.Keys, HasGaps: len(asOf.GapKeys) > 0, GapKeys: asOf.GapKeys,
-		CandidateTruncated: asOf.Truncated, Truncated: asOf.Cut, NextAfter: asOf.Next, AtTimestamp: unixSeconds(req.at)})
+		CandidateTruncated: asOf.Truncated, Truncated: asOf.Cut, NextAfter: asOf.Next, AtTimestamp: unixtime.Millis(req.at)})
 }
 
 func (s *Server) parseListAt(t target) (req pastRequest, rebuild bool, err error) {

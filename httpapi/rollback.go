@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/internal/unixtime"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
@@ -50,7 +51,7 @@ type rollbackAction struct {
 type rollbackTableResponse struct {
 	Success     bool             `json:"success"`
 	DryRun      bool             `json:"dry_run"`
-	ToTimestamp float64          `json:"to_timestamp"`
+	ToTimestamp unixtime.Millis  `json:"to_timestamp"`
 	Count       int              `json:"count"`
 	Changes     []rollbackAction `json:"changes"`
 	// Truncated: changes lists the first of count changes, as many as
@@ -123,7 +124,7 @@ func (s *Server) handleRollbackTable(w http.ResponseWriter, r *http.Request, t t
 		s.writeError(w, r, err)
 		return
 	}
-	res := rollbackTableResponse{Success: true, DryRun: req.DryRun, ToTimestamp: unixSeconds(req.At), Count: done.Count,
+	res := rollbackTableResponse{Success: true, DryRun: req.DryRun, ToTimestamp: unixtime.Millis(req.At), Count: done.Count,
 		Changes: make([]rollbackAction, len(done.Changes)), Truncated: len(done.Changes) < done.Count}
 	for i, a := range done.Changes {
 		res.Changes[i] = rollbackAction{Key: a.Key, Action: a.Action}

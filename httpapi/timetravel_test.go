@@ -87,30 +87,44 @@ func TestTimeTravel_SameSecondAnswersTheLastWrite(t *testing.T) {
 // passed back, to time travel and to a watch. Read through a float64,
 // 2170884354.811 s fell a millisecond short of it.
 func TestTimeTravel_AWritesOwnTimestampFindsIt(t *testing.T) {
-	ts := newTestServer(t)
-	ts.Clock.Advance(time.UnixMilli(2_170_884_354_811).Sub(ts.Clock.Now()))
-	ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "before")
-	ts.Clock.Advance(time.Millisecond)
-	ts.do(t, "PUT", kv("k", "db=app"), "v")
+	for name, c := range map[string]struct {
+		at    int64 // the write's Unix ms
+		stamp string
+	}{
+		// Seconds × 1000 through a float64 fell a hair under …812.
+		"after 2038": {2_170_884_354_812, "2170884354.812"},
+		// Shown as 2170884355, it would mean the end of that second.
+		"on a whole second": {2_170_884_355_000, "2170884355.000"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ts := newTestServer(t)
+			ts.Clock.Advance(time.UnixMilli(c.at - 1).Sub(ts.Clock.Now()))
+			ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "before")
+			ts.Clock.Advance(time.Millisecond)
+			ts.do(t, "PUT", kv("k", "db=app"), "v")
+			ts.Clock.Advance(500 * time.Millisecond)
+			ts.do(t, "PUT", kv("k", "db=app"), "later in the second")
 
-	var h struct {
-		Operations []struct {
-			Timestamp json.Number `json:"timestamp"`
-		} `json:"operations"`
-	}
-	if err := json.Unmarshal(ts.do(t, "GET", kv("k/history", "db=app"), "").Body, &h); err != nil || len(h.Operations) != 2 {
-		t.Fatalf("history: %v %+v", err, h)
-	}
-	stamp := string(h.Operations[0].Timestamp) // newest first
-	if stamp != "2170884354.812" {
-		t.Fatalf("the write's timestamp is %s, want 2170884354.812", stamp)
-	}
-	if got := ts.do(t, "GET", kv("k", "db=app&at_timestamp="+stamp), ""); string(got.Body) != "v" {
-		t.Errorf("at its own timestamp %s: got %d %q, want v", stamp, got.Status, got.Body)
-	}
-	events := ts.do(t, "GET", kv("k/watch", "db=app&since="+stamp+"&wait=1ms"), "").JSON(t)["events"].([]any)
-	if len(events) != 1 || events[0].(map[string]any)["op_number"] != 2.0 {
-		t.Errorf("watch since %s: got %v, want the write of op 2 alone", stamp, events)
+			var h struct {
+				Operations []struct {
+					Timestamp json.Number `json:"timestamp"`
+				} `json:"operations"`
+			}
+			if err := json.Unmarshal(ts.do(t, "GET", kv("k/history", "db=app"), "").Body, &h); err != nil || len(h.Operations) != 3 {
+				t.Fatalf("history: %v %+v", err, h)
+			}
+			stamp := string(h.Operations[1].Timestamp) // newest first
+			if stamp != c.stamp {
+				t.Fatalf("the write's timestamp is %s, want %s", stamp, c.stamp)
+			}
+			if got := ts.do(t, "GET", kv("k", "db=app&at_timestamp="+stamp), ""); string(got.Body) != "v" {
+				t.Errorf("at its own timestamp %s: got %d %q, want v", stamp, got.Status, got.Body)
+			}
+			events := ts.do(t, "GET", kv("k/watch", "db=app&since="+stamp+"&wait=1ms"), "").JSON(t)["events"].([]any)
+			if len(events) != 2 || events[0].(map[string]any)["op_number"] != 2.0 {
+				t.Errorf("watch since %s: got %v, want the writes of ops 2 and 3", stamp, events)
+			}
+		})
 	}
 }
 

@@ -47,6 +47,3 @@ func jsonValue(e sqlitekv.Entry) (v any, binary bool) {
 	}
 	return base64.StdEncoding.EncodeToString(e.Value), true
 }
-
-// unixSeconds shows a millisecond time as Unix seconds.
-func unixSeconds(ms int64) float64 { return float64(ms) / 1000 }

@@ -3,10 +3,10 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/kvd/kvd/internal/unixtime"
 	"github.com/kvd/kvd/sqlitekv"
 	"github.com/kvd/kvd/watch"
 )
@@ -22,7 +22,7 @@ type watchEventData struct {
 	Key         string          `json:"key,omitempty"`
 	Op          string          `json:"op,omitempty"`
 	OpNumber    int64           `json:"op_number,omitempty"`
-	Timestamp   float64         `json:"timestamp,omitempty"`
+	Timestamp   unixtime.Millis `json:"timestamp,omitempty"`
 	Value       json.RawMessage `json:"value,omitempty"`
 	RawValue    *string         `json:"raw_value,omitempty"` // a pointer: "" is an empty value
 	ContentType string          `json:"content_type,omitempty"`
@@ -38,7 +38,7 @@ func eventData(ev *watch.Event) watchEventData {
 		return watchEventData{Code: sqlitekv.CodeTimeTravelGap, ResumeOp: ev.Gap}
 	}
 	v := ev.Write
-	d := watchEventData{Key: v.Key, Op: v.Op, OpNumber: v.OpNumber, Timestamp: unixSeconds(v.Ts)}
+	d := watchEventData{Key: v.Key, Op: v.Op, OpNumber: v.OpNumber, Timestamp: unixtime.Millis(v.Ts)}
 	switch {
 	case !v.Recorded:
 		d.Code, d.ResumeOp = sqlitekv.CodeTimeTravelGap, v.OpNumber+1
@@ -107,7 +107,7 @@ func appendEventData(b []byte, d watchEventData) []byte {
 	}
 	if d.Timestamp != 0 {
 		field("timestamp")
-		b = appendJSONFloat(b, d.Timestamp)
+		b = d.Timestamp.AppendJSON(b)
 	}
 	if len(d.Value) > 0 {
 		field("value")
@@ -145,20 +145,6 @@ func appendCompactJSON(b, v []byte) []byte {
 		return append(b, "null"...) // not JSON after all: cannot happen (historyValue checked)
 	}
 	return append(b, buf.Bytes()...)
-}
-
-// appendJSONFloat formats f as encoding/json does.
-func appendJSONFloat(b []byte, f float64) []byte {
-	abs := math.Abs(f)
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		b = strconv.AppendFloat(b, f, 'e', -1, 64)
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1] // e-09 → e-9, as encoding/json
-			b = b[:n-1]
-		}
-		return b
-	}
-	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
 // appendJSONString quotes s as encoding/json does without HTML escaping:

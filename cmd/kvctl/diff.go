@@ -9,13 +9,14 @@ import (
 	"strings"
 
 	"github.com/kvd/kvd/client"
+	"github.com/kvd/kvd/internal/unixtime"
 )
 
 // diffAnswer is diff --json: kvd's GET /kv/diff answer, with the changes of
 // every page read in one list.
 type diffAnswer struct {
-	From               float64         `json:"from"`
-	To                 float64         `json:"to"`
+	From               unixtime.Millis `json:"from"`
+	To                 unixtime.Millis `json:"to"`
 	Stats              map[string]int  `json:"stats"`
 	Changes            []client.Change `json:"changes"`
 	HasGaps            bool            `json:"has_gaps"`
@@ -64,7 +65,7 @@ func bindDiff(fs *flag.FlagSet) runner {
 			if err != nil {
 				return err
 			}
-			res.From, res.To = unixSeconds(d.From), unixSeconds(d.To)
+			res.From, res.To = unixtime.Of(d.From), unixtime.Of(d.To)
 			res.Stats["created"] += d.Created
 			res.Stats["modified"] += d.Modified
 			res.Stats["deleted"] += d.Deleted

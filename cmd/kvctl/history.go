@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kvd/kvd/client"
+	"github.com/kvd/kvd/internal/unixtime"
 )
 
 // historyAnswer is history --json: the shape of kvd's GET /kv/{key}/history
@@ -22,9 +23,9 @@ type historyAnswer struct {
 }
 
 type historyEntry struct {
-	OpNumber  int64     `json:"op_number"`
-	Timestamp float64   `json:"timestamp"`
-	Operation historyOp `json:"operation"`
+	OpNumber  int64           `json:"op_number"`
+	Timestamp unixtime.Millis `json:"timestamp"`
+	Operation historyOp       `json:"operation"`
 }
 
 // historyOp shows values as kvd does: JSON inline, anything else as base64
@@ -40,7 +41,7 @@ type historyOp struct {
 }
 
 func newHistoryEntry(op client.Operation) historyEntry {
-	e := historyEntry{OpNumber: op.OpNumber, Timestamp: unixSeconds(op.Time),
+	e := historyEntry{OpNumber: op.OpNumber, Timestamp: unixtime.Of(op.Time),
 		Operation: historyOp{Op: op.Op, ContentType: op.ContentType, Unrecorded: op.Unrecorded}}
 	e.Operation.OldValue, e.Operation.RawOldValue = historyValue(op.OldValue, op.OldJSON)
 	e.Operation.NewValue, e.Operation.RawNewValue = historyValue(op.NewValue, op.NewJSON)
@@ -57,9 +58,6 @@ func historyValue(b []byte, isJSON bool) (json.RawMessage, *string) {
 	raw := base64.StdEncoding.EncodeToString(b)
 	return nil, &raw
 }
-
-// unixSeconds shows t as kvd does: Unix seconds, milliseconds as a fraction.
-func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
 
 func bindHistory(fs *flag.FlagSet) runner {
 	limit := fs.Int("limit", 0, "at most this many writes (kvd's default 50, at most 1000)")

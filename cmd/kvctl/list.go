@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kvd/kvd/client"
+	"github.com/kvd/kvd/internal/unixtime"
 )
 
 func bindList(fs *flag.FlagSet) runner {
@@ -80,7 +81,7 @@ func listAt(ctx context.Context, e *env, at timeFlag, prefix string, limit int, 
 			break
 		}
 	}
-	out := map[string]any{"keys": keys, "gap_keys": gaps, "truncated": after != "", "at": float64(when.UnixMilli()) / 1000}
+	out := map[string]any{"keys": keys, "gap_keys": gaps, "truncated": after != "", "at": unixtime.Of(when)}
 	if after != "" {
 		out["next_after"] = after
 	}

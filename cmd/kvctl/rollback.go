@@ -7,13 +7,14 @@ import (
 	"io"
 
 	"github.com/kvd/kvd/client"
+	"github.com/kvd/kvd/internal/unixtime"
 )
 
 // rollbackAnswer is rollback --to --json: kvd's POST /kv/rollback answer.
 type rollbackAnswer struct {
 	Success     bool                    `json:"success"`
 	DryRun      bool                    `json:"dry_run"`
-	ToTimestamp float64                 `json:"to_timestamp"`
+	ToTimestamp unixtime.Millis         `json:"to_timestamp"`
 	Count       int                     `json:"count"`
 	Changes     []client.RollbackChange `json:"changes"`
 	Truncated   bool                    `json:"changes_truncated,omitempty"`
@@ -86,7 +87,7 @@ func rollbackTable(ctx context.Context, e *env, to timeFlag, opts []client.Optio
 	if err != nil {
 		return err
 	}
-	res := rollbackAnswer{Success: true, DryRun: plan.DryRun, ToTimestamp: unixSeconds(plan.To), Count: plan.Count,
+	res := rollbackAnswer{Success: true, DryRun: plan.DryRun, ToTimestamp: unixtime.Of(plan.To), Count: plan.Count,
 		Changes: plan.Changes, Truncated: plan.Truncated, Message: plan.Message}
 	if res.Changes == nil {
 		res.Changes = []client.RollbackChange{}

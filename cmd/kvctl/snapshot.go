@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kvd/kvd/client"
+	"github.com/kvd/kvd/internal/unixtime"
 )
 
 // refContentType is the content type kvd gives a reference; kvd shows one
@@ -64,7 +65,7 @@ func isRef(contentType string) bool {
 // snapshotAnswer is snapshot --at --json: kvd's GET /kv/snapshot answer,
 // with the entries of every page read in one map.
 type snapshotAnswer struct {
-	Timestamp          float64                    `json:"timestamp"`
+	Timestamp          unixtime.Millis            `json:"timestamp"`
 	Entries            map[string]json.RawMessage `json:"entries"`
 	BinaryKeys         []string                   `json:"binary_keys,omitempty"`
 	HasGaps            bool                       `json:"has_gaps"`
@@ -137,7 +138,7 @@ func tableSnapshot(ctx context.Context, e *env, at timeFlag, prefix string, page
 		for _, k := range page.BinaryKeys {
 			binary[k] = true
 		}
-		res.Timestamp, res.GapKeys = unixSeconds(page.Time), append(res.GapKeys, page.GapKeys...)
+		res.Timestamp, res.GapKeys = unixtime.Of(page.Time), append(res.GapKeys, page.GapKeys...)
 		res.CandidateTruncated, res.Truncated, res.NextAfter = page.Truncated, page.Cut, page.NextAfter
 		if err := pages.next(&after, page.NextAfter); err != nil || after == "" {
 			if err != nil {

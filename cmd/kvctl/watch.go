@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kvd/kvd/client"
+	"github.com/kvd/kvd/internal/unixtime"
 )
 
 // watchLine is watch --json: one line per event, as kvd's data line.
@@ -18,7 +19,7 @@ type watchLine struct {
 	Key         string          `json:"key,omitempty"`
 	Op          string          `json:"op,omitempty"`
 	OpNumber    int64           `json:"op_number,omitempty"`
-	Timestamp   float64         `json:"timestamp,omitempty"`
+	Timestamp   unixtime.Millis `json:"timestamp,omitempty"`
 	Value       json.RawMessage `json:"value,omitempty"`
 	RawValue    *string         `json:"raw_value,omitempty"`
 	ContentType string          `json:"content_type,omitempty"`
@@ -69,7 +70,7 @@ func printWatchEvent(o *output, ev client.WatchEvent) error {
 			l.Event = "gap"
 		}
 		if !ev.Time.IsZero() {
-			l.Timestamp = unixSeconds(ev.Time)
+			l.Timestamp = unixtime.Of(ev.Time)
 		}
 		if ev.Value != nil && ev.JSON {
 			l.Value = json.RawMessage(ev.Value)
