@@ -29,6 +29,30 @@ func TestCAS_IfMatchUnderPathComparesFragment(t *testing.T) {
 	if got := string(ts.do(t, "GET", kv("cfg", "db=app&path=theme"), "").Body); got != `"blue"` {
 		t.Fatalf("theme: got %s, want \"blue\"", got)
 	}
+
+	// As JSON, as remove compares: spacing, member order, escapes and a
+	// number's spelling do not matter; its kind and content do.
+	ts.do(t, "PUT", kv("doc", q), `{"a": {"b": 1, "c": [1.50, "d\u0061rk"]}, "n": 100, "s": "dark"}`)
+	for _, c := range []struct {
+		path, ifMatch string
+		status        int
+	}{
+		{"a", `{"c":[1.5,"dark"],"b":1}`, 200},
+		{"a.c", `[15e-1, "\u0064ark"]`, 200},
+		{"n", `1e2`, 200},
+		{"s", `"d\u0061rk"`, 200},
+		{"s", `dark`, 200},
+		{"n", `"100"`, 412},
+		{"a", `{"b":1}`, 412},
+		{"a", `{"b":1,"c":[1.5,"dark"]} trailing`, 412},
+		{"a.c", `[1.5,"dark",null]`, 412},
+	} {
+		r := ts.do(t, "PUT", kv("doc", "db=app&path="+c.path+"&if_match="+url.QueryEscape(c.ifMatch)), `{"x":1}`)
+		wantStatus(t, r, c.status)
+		if c.status == 200 { // put the fragment back for the next case
+			ts.do(t, "PUT", kv("doc", q), `{"a": {"b": 1, "c": [1.50, "d\u0061rk"]}, "n": 100, "s": "dark"}`)
+		}
+	}
 }
 
 func TestCAS_ETagHeaders(t *testing.T) {

@@ -2,10 +2,12 @@ package sqlitekv
 
 import (
 	"bytes"
+	"encoding/json"
 	"strconv"
 	"time"
 
 	"github.com/buger/jsonparser"
+	"github.com/kvd/kvd/internal/jsontext"
 )
 
 // PutRequest stores Value under Key. The CAS fields are preconditions:
@@ -129,8 +131,9 @@ func checkPreconditions(req PutRequest, cur Entry, exists bool) error {
 }
 
 // valueMatches compares byte for byte. Under a path the JSON fragment is
-// compared, and a string fragment also matches its unquoted text, since
-// that is what a client naturally sends.
+// compared as JSON, as remove compares (members in any order, strings
+// however escaped, numbers by value), and a string fragment also matches
+// its unquoted text, since that is what a client naturally sends.
 func valueMatches(stored []byte, path JSONPath, want []byte) bool {
 	if !path.Given() {
 		return bytes.Equal(stored, want)
@@ -141,6 +144,11 @@ func valueMatches(stored []byte, path JSONPath, want []byte) bool {
 	}
 	if bytes.Equal(fragment, want) {
 		return true
+	}
+	if wantJSON := bytes.TrimSpace(want); json.Valid(wantJSON) && jsontext.Check(wantJSON) == nil {
+		if v, err := decodeKeepingNumbers(wantJSON); err == nil && sameElement(bytes.TrimSpace(fragment), wantJSON, v) {
+			return true
+		}
 	}
 	n := len(fragment)
 	if n < 2 || fragment[0] != '"' || fragment[n-1] != '"' {
