@@ -115,11 +115,18 @@ func (s *Server) handleRollbackTable(w http.ResponseWriter, r *http.Request, t t
 		return
 	}
 	req.Listed = s.answerBudget(itemBytes)
+	// A dry run writes nothing, a new database included: one that does
+	// not exist has nothing to roll back.
+	wouldCreate := ref.create && req.DryRun
+	ref.create = ref.create && !req.DryRun
 	var done sqlitekv.RollbackTableResult
 	err = s.withDB(r, ref, func(db *actors.DB) (err error) {
 		done, err = db.RollbackTable(r.Context(), req)
 		return err
 	})
+	if wouldCreate && sqlitekv.CodeOf(err) == sqlitekv.CodeDatabaseNotFound {
+		err = nil
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -1,13 +1,41 @@
 package httpapi_test
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
+
+// A dry run writes nothing, not even the database create_db_if_missing
+// asks for: it answers what the confirmed run would, an empty plan.
+func TestTableRollback_DryRunCreatesNoDatabase(t *testing.T) {
+	ts := newTestServer(t)
+	rollback := "/api/v1/sqlite/kv/rollback?db=fresh&create_db_if_missing=true&to_timestamp=1690000000"
+	for _, dry := range []string{"", "&dry_run=true&confirm=yes"} {
+		r := ts.do(t, "POST", rollback+dry, `{}`)
+		if m := r.JSON(t); r.Status != 200 || m["dry_run"] != true || m["count"] != 0.0 {
+			t.Fatalf("dry run on a new database: %d %s", r.Status, r.Body)
+		}
+		if _, err := os.Stat(filepath.Join(ts.DataDir, "fresh.db")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("after a dry run, fresh.db: %v, want none", err)
+		}
+	}
+	wantError(t, ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?db=fresh&to_timestamp=1690000000", `{}`), 404, "DATABASE_NOT_FOUND")
+	r := ts.do(t, "POST", rollback+"&confirm=yes", `{}`)
+	if m := r.JSON(t); r.Status != 200 || m["dry_run"] != false || m["count"] != 0.0 {
+		t.Fatalf("confirmed on a new database: %d %s", r.Status, r.Body)
+	}
+	if _, err := os.Stat(filepath.Join(ts.DataDir, "fresh.db")); err != nil {
+		t.Fatalf("a confirmed run creates the database as asked: %v", err)
+	}
+}
 
 func TestTableRollback_DryRunThenConfirm(t *testing.T) {
 	ts := newTestServer(t)
