@@ -124,7 +124,11 @@ func TestIncr_OverflowLeavesValueUnchanged(t *testing.T) {
 	}
 	ts.do(t, "PUT", kv("small", q), "-9223372036854775807")
 	wantStatus(t, ts.do(t, "POST", kv("small/decr", q), ""), 200)
-	wantError(t, ts.do(t, "POST", kv("small/decr", q), ""), 400, "INVALID_PARAMETERS")
+	under := ts.do(t, "POST", kv("small/decr", q), "")
+	wantError(t, under, 400, "INVALID_PARAMETERS")
+	if msg := under.JSON(t)["message"]; msg != "Decrement would overflow a 64-bit integer" {
+		t.Fatalf("decr past the smallest: message %q", msg)
+	}
 }
 
 func TestIncr_UnderJSONPath(t *testing.T) {

@@ -135,8 +135,11 @@ func parseCounter(value []byte) (int64, error) {
 // addDelta adds with an overflow check: a counter must never wrap.
 func addDelta(n, delta int64) (int64, error) {
 	sum := n + delta
-	if (delta > 0 && sum < n) || (delta < 0 && sum > n) {
+	switch {
+	case delta > 0 && sum < n:
 		return 0, Errorf(CodeInvalidParameters, "Increment would overflow a 64-bit integer")
+	case delta < 0 && sum > n:
+		return 0, Errorf(CodeInvalidParameters, "Decrement would overflow a 64-bit integer")
 	}
 	return sum, nil
 }
