@@ -107,6 +107,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch
 		defer conn.Close()
 		ctx, cancel := s.watchContext(context.Background())
 		defer cancel()
+		go endWhenClosed(conn, cancel)
 		s.stream(ctx, connSink{conn}, fl, id, allowed)
 	}()
 }

@@ -14,11 +14,10 @@ import (
 )
 
 // hijackStream takes the connection from net/http and writes the
-// answer's head on it: a stream then costs one goroutine and no buffers
-// of net/http's (which hold a reader goroutine and 10 KiB a connection,
-// most of an idle watcher's memory). A client that leaves is noticed at
-// the next heartbeat at the latest (eventSink.gone). The body runs until the
-// connection closes. hijacked false: the caller streams through w.
+// answer's head on it: a stream then costs two goroutines (its own and
+// endWhenClosed's) and no buffers of net/http's (10 KiB a connection,
+// most of an idle watcher's memory). The body runs until the connection
+// closes. hijacked false: the caller streams through w.
 func (s *Server) hijackStream(w http.ResponseWriter) (conn net.Conn, hijacked bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -40,10 +39,7 @@ func (s *Server) hijackStream(w http.ResponseWriter) (conn net.Conn, hijacked bo
 }
 
 // eventSink is where a stream's bytes go.
-type eventSink interface {
-	send(b []byte) bool
-	gone() bool // the client closed its end
-}
+type eventSink interface{ send(b []byte) bool }
 
 // connSink writes to a hijacked connection; a client that reads nothing
 // for watchWriteStall loses it.
@@ -55,17 +51,21 @@ func (k connSink) send(b []byte) bool {
 	return err == nil
 }
 
-// gone reads without waiting: a client closes its end when it leaves, and
-// the first write after that would still succeed (only its answer, a
-// reset, fails the second). Anything else a client sends is ignored. The
-// deadline is a millisecond ahead, not now: with one already past, Go
-// returns the timeout without trying the read, and the end went unseen.
-func (k connSink) gone() bool {
-	k.c.SetReadDeadline(time.Now().Add(time.Millisecond))
-	var b [1]byte
-	_, err := k.c.Read(b[:])
-	var ne net.Error
-	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+// endWhenClosed calls end when c's client closes its end, or the stream
+// closes c: a watcher that left gives back its connection slot and its
+// watched database at once, not at the next heartbeat (until then a
+// thousand watches opened and dropped in a second locked every other
+// client out). A client sends nothing after its request; anything it
+// does send is dropped.
+func endWhenClosed(c net.Conn, end context.CancelFunc) {
+	defer end()
+	c.SetReadDeadline(time.Time{}) // net/http's, left on a hijacked connection
+	var b [64]byte
+	for {
+		if _, err := c.Read(b[:]); err != nil {
+			return
+		}
+	}
 }
 
 // flushSink writes through net/http, flushing each write.
@@ -73,8 +73,6 @@ type flushSink struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
 }
-
-func (k flushSink) gone() bool { return false } // net/http ends the request's context
 
 func (k flushSink) send(b []byte) bool {
 	k.rc.SetWriteDeadline(time.Now().Add(watchWriteStall))
@@ -130,7 +128,7 @@ func (s *Server) stream(ctx context.Context, out eventSink, fl *watch.Follower, 
 			return
 		}
 		if len(evs) == 0 {
-			if out.gone() || !send([]byte(": keep-alive\n\n")) {
+			if !send([]byte(": keep-alive\n\n")) {
 				return
 			}
 			continue

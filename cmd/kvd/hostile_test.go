@@ -169,6 +169,60 @@ func lockedOutByReadingNothing(t *testing.T, path string) {
 	}
 }
 
+// A watcher that closes its connection gives back its connection slot
+// and its watched database at once, not at the stream's next heartbeat
+// (15 s): watches dropped as fast as they open must not lock others out.
+func TestKvd_WatchersThatLeaveGiveTheirSlotsBackAtOnce(t *testing.T) {
+	const slots = 4
+	// --max-open-dbs 2 lets one database be watched at a time.
+	d := startDaemon(t, t.TempDir(), "--max-connections", strconv.Itoa(slots), "--max-open-dbs", "2")
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, db := range []string{"wa", "wb"} {
+		req, _ := http.NewRequest("PUT", d.url+"/api/v1/sqlite/kv/k?create_db_if_missing=true&db="+db, strings.NewReader("v"))
+		if res, err := client.Do(req); err != nil || res.StatusCode != 200 {
+			t.Fatalf("PUT to %s: %v %v", db, res, err)
+		}
+	}
+	client.CloseIdleConnections()
+	addr := strings.TrimPrefix(d.url, "http://")
+	for _, db := range []string{"wa", "wb", "wa"} {
+		watchers := make([]net.Conn, slots)
+		for i := range watchers {
+			watchers[i] = watchFor(t, addr, "/api/v1/sqlite/kv/watch?db="+db, 3*time.Second)
+		}
+		for _, c := range watchers {
+			c.Close()
+		}
+	}
+	res, err := client.Get(d.url + "/healthz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("/healthz after the watchers left: %v %v", res, err)
+	}
+	res.Body.Close()
+}
+
+// watchFor opens a watch of path on a connection of its own, trying
+// again after a 503 until within is up, and returns once it is watching.
+func watchFor(t *testing.T, addr, path string, within time.Duration) net.Conn {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(50 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: kvd\r\n\r\n", path)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		answer, err := bufio.NewReader(c).ReadString('\n')
+		if err == nil && strings.HasPrefix(answer, "HTTP/1.1 200") {
+			return c
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s, the watchers before it gone: %q %v", path, answer, err)
+		}
+	}
+}
+
 // startReadingNothing asks for path and reads only the status line of its
 // answer, from a connection of its own. A 503 is retried: the PUT's
 // connection may still hold its slot, in service, for a moment after its
