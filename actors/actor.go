@@ -54,7 +54,7 @@ func (a *dbActor) Receive(ctx actor.Context) {
 			a.w.RenewIfGrown() // while no write waits for it (sqlitekv/renew.go)
 		}
 	case *actor.Started:
-		a.stopTick = a.db.reg.startTicker(a.tickSweep)
+		a.stopTick = a.db.reg.sweeps.start(a.db.reg.cfg.SweepInterval, a.db.path, a.tickSweep)
 	case *actor.Stopping:
 		a.stopTick()
 		a.flush()

@@ -83,6 +83,8 @@ type Registry struct {
 	opening map[string]*opening      // real paths being opened right now, outside mu (opening.go)
 	watched int                      // databases with a watcher (watch.go)
 	closed  bool
+
+	sweeps sweepSchedule
 }
 
 func NewRegistry(cfg Config) *Registry {
@@ -317,26 +319,6 @@ func (r *Registry) closeIdleEvery(interval time.Duration) {
 			return
 		}
 	}
-}
-
-// startTicker calls fn every SweepInterval until the returned stop is called.
-func (r *Registry) startTicker(fn func()) (stop func()) {
-	if r.cfg.SweepInterval <= 0 {
-		return func() {}
-	}
-	t := time.NewTicker(r.cfg.SweepInterval)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-t.C:
-				fn()
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() { t.Stop(); close(done) }
 }
 
 // DBStats describes one open database for metrics.

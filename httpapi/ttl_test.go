@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/httpapi"
 	"github.com/ncruces/go-sqlite3"
 )
 
@@ -127,6 +129,34 @@ func TestTTL_SweepKeepsGoingWhileThereIsMore(t *testing.T) {
 	}
 }
 
+// A database evicted sooner than a sweep interval after each open is
+// swept all the same: the interval counts across its closes.
+func TestTTL_SweepReachesADatabaseEvictedBeforeEachInterval(t *testing.T) {
+	ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+		a.MaxOpen, a.SweepInterval = 1, 300*time.Millisecond
+	})
+	q := "db=app&create_db_if_missing=true"
+	for i := range 50 {
+		wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("s%d", i), q+"&ttl=1"), "x"), 200)
+	}
+	ts.do(t, "PUT", kv("keep", q), "x")
+	ts.do(t, "PUT", kv("k", "db=other&create_db_if_missing=true"), "x")
+	ts.Clock.Advance(2 * time.Second)
+	// Each read opens its database and evicts the other, which was open
+	// for a third of the interval.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		wantStatus(t, ts.do(t, "GET", kv("keep", "db=app"), ""), 200)
+		wantStatus(t, ts.do(t, "GET", kv("k", "db=other"), ""), 200)
+		n := countRows(t, ts, "app.db", "kv_store")
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rows of app.db after 5 s of evictions: %d, want 1 (keep): the expired keys were never swept", n)
+		}
+	}
+}
+
 func TestDelete_ExpiredKeyAnswersExpired(t *testing.T) {
 	ts := newTestServer(t)
 	ts.do(t, "PUT", kv("a", "db=app&create_db_if_missing=true&ttl=1"), "x")
@@ -143,6 +173,7 @@ func countRows(tb testing.TB, ts *testServer, file, table string) int {
 		tb.Fatal(err)
 	}
 	defer conn.Close()
+	conn.BusyTimeout(5 * time.Second) // past a close's checkpoint in kvd
 	stmt, _, err := conn.Prepare(`SELECT count(*) FROM "` + table + `"`)
 	if err != nil {
 		tb.Fatal(err)
