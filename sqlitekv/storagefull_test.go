@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -116,5 +118,55 @@ func TestFsError_AFullDiskIsStorageFullAndOnlyAFullDisk(t *testing.T) {
 		if got := appliedFailure("k", err).Code; got != want.after {
 			t.Errorf("%v after the commit: got %s, want %s", errno, got, want.after)
 		}
+	}
+}
+
+// A group whose fsync failed was answered "not saved", but SQLite leaves
+// its frames, commit mark included, past the log's end. A crash then (or
+// a reopen after a close whose checkpoint failed) must not read them
+// back in: a retried incr would count twice, a refused DELETE be done.
+func TestWriter_AGroupWhoseFsyncFailedIsNotRecoveredAfterACrash(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EIO, syscall.ENOSPC} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			s, _ := mustOpenStore(t, Options{})
+			put(t, s, "kept", "v")
+			put(t, s, "gone", "keep me")
+			wal := writersWAL(t, s)
+			disk := wal.File
+			wal.File = failingSyncs{disk, errno}
+			w := s.Writer()
+			must(t, w.Begin())
+			if _, err := w.Put(PutRequest{Table: DefaultTable, Key: "kept", Value: []byte("refused")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Delete(DeleteRequest{Table: DefaultTable, Key: "gone"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Commit(); err == nil {
+				t.Fatal("a commit whose fsync failed succeeded")
+			}
+			wal.File = disk
+
+			// The files as a crash leaves them: the log as written.
+			crashed := filepath.Join(t.TempDir(), "crashed.db")
+			for _, suffix := range []string{"", "-wal"} {
+				data, err := os.ReadFile(s.path + suffix)
+				if err != nil {
+					t.Fatal(err)
+				}
+				must(t, os.WriteFile(crashed+suffix, data, 0o600))
+			}
+			after, err := Open(crashed, false, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer after.Close()
+			for key, want := range map[string]string{"kept": "v", "gone": "keep me"} {
+				got, err := after.Get(context.Background(), GetRequest{Table: DefaultTable, Key: key})
+				if err != nil || string(got.Value) != want {
+					t.Errorf("%s after the crash: got %q (%v), want %q, as before the refused group", key, got.Value, err, want)
+				}
+			}
+		})
 	}
 }

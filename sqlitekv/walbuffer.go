@@ -126,11 +126,20 @@ type bufferedWAL struct {
 	reserveAhead bool  // extend the file with zeros ahead of the frames
 	reserved     int64 // the file reaches at least this far
 	cut          bool  // the file was found truncated under SQLite (checkNotCut)
+	lastFrameAt  int64 // offset of the last frame header written
+	newFrames    bool  // frames written since the last sync: a commit's, the commit frame last
 }
+
+// walFrameHeader is the size of a WAL frame's header, which SQLite writes
+// apart from the frame's page (wal.c, walWriteOneFrame).
+const walFrameHeader = 24
 
 func (f *bufferedWAL) Unwrap() vfs.File { return f.File }
 
 func (f *bufferedWAL) WriteAt(p []byte, off int64) (int, error) {
+	if len(p) == walFrameHeader {
+		f.lastFrameAt, f.newFrames = off, true
+	}
 	if len(f.buf) > 0 && (off != f.at+int64(len(f.buf)) || len(f.buf)+len(p) > walBufferLimit) {
 		if err := f.flush(); err != nil {
 			return 0, err
@@ -153,13 +162,34 @@ func (f *bufferedWAL) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *bufferedWAL) Sync(flags vfs.SyncFlag) error {
+	commit := f.newFrames
+	f.newFrames = false
 	if err := f.flush(); err != nil {
 		return err
 	}
 	if !f.fsyncCommits && flags&vfs.SYNC_FULL != vfs.SYNC_FULL {
 		return nil // a commit's, under --sync normal
 	}
-	return fullDisk(f.File.Sync(flags))
+	err := f.File.Sync(flags)
+	if err != nil && commit && f.fsyncCommits {
+		f.unmarkCommit()
+	}
+	return fullDisk(err)
+}
+
+// unmarkCommit zeroes the header of a commit frame whose fsync failed.
+// SQLite then fails the commit and leaves the frames past the log's end,
+// to be written over by the next commit; but they are whole, commit mark
+// included, and a crash or a reopen (after a close whose checkpoint
+// failed) before that would read them back in: the client told its write
+// was not saved would find it there, a refused DELETE done. A frame with
+// a zeroed header fails its salts, and SQLite reads a log only up to the
+// first such frame. The fsync after it is all that can be tried: if it
+// fails too, the disk holds whatever it does.
+func (f *bufferedWAL) unmarkCommit() {
+	if _, err := f.File.WriteAt(walZeros[:walFrameHeader], f.lastFrameAt); err == nil {
+		f.File.Sync(vfs.SYNC_NORMAL)
+	}
 }
 
 func (f *bufferedWAL) Size() (int64, error) {
@@ -184,7 +214,7 @@ func (f *bufferedWAL) Close() error {
 	return f.File.Close()
 }
 
-func (f *bufferedWAL) discard() { f.buf = f.buf[:0] }
+func (f *bufferedWAL) discard() { f.buf, f.newFrames = f.buf[:0], false }
 
 // discardUncommittedFrames drops what conn's WAL buffer holds once its
 // transaction ended without a commit: frames that SQLite spilled from its
