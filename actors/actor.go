@@ -21,6 +21,9 @@ type dbActor struct {
 	stopTick func()
 	watched  bool                 // the open group keeps its writes for the hub
 	swept    sqlitekv.SweepResult // what the open group's sweeps removed
+
+	lockedOut      int   // writes to refuse with lockedOutError, unbegun (shareLockout)
+	lockedOutError error // another program's lock that a Begin waited out in vain
 }
 
 // maxGroup bounds how many writes one COMMIT may wait to gather.
@@ -70,10 +73,18 @@ func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 		l.leftMailbox(a) // before a failed Begin can refuse it unrun
 	}
 	if len(a.pending) == 0 {
+		if a.lockedOut > 0 {
+			if m.reply != nil {
+				a.lockedOut--
+			}
+			a.reply(m, writeReply{err: a.lockedOutError})
+			return
+		}
 		a.watched = a.db.hub.Active()
 		a.w.WatchChanges(a.watched)
 		if err := a.w.Begin(); err != nil {
 			a.reply(m, writeReply{err: err})
+			a.shareLockout(err)
 			return
 		}
 		ctx.Send(ctx.Self(), flushMsg{})
@@ -87,6 +98,17 @@ func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 	a.results = append(a.results, writeReply{result: result, err: err})
 	if m.reply != nil {
 		a.awaited++
+	}
+}
+
+// shareLockout, after a Begin that waited out SQLite's busy timeout on
+// another program's lock, refuses the writes queued meanwhile with the same
+// answer: each would wait out its own timeout after the one before, and
+// the last of eight clients got its 500 after 40 s. A write sent later
+// tries again.
+func (a *dbActor) shareLockout(err error) {
+	if sqlitekv.LockedElsewhere(err) {
+		a.lockedOut, a.lockedOutError = int(a.db.queued.Load()), err
 	}
 }
 

@@ -102,3 +102,47 @@ func (ts *testServer) timed(method, path, body string) timedAnswer {
 	data, err := io.ReadAll(res.Body)
 	return timedAnswer{status: res.StatusCode, body: string(data), took: time.Since(start), err: err}
 }
+
+// Writes queued while the database's actor waited out another program's
+// write lock share that wait's answer: eight clients got their 500 after
+// 5, 10, ... 40 s when each write waited out a busy timeout of its own.
+func TestWrite_QueuedBehindALockHeldElsewhereShareOneWait(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out SQLite's 5 s busy timeout")
+	}
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+	other, err := sqlite3.Open(filepath.Join(ts.DataDir, "app.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Exec(`BEGIN IMMEDIATE`); err != nil { // the write lock, as another program takes it
+		t.Fatal(err)
+	}
+
+	const clients = 4
+	answers := make([]timedAnswer, clients)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = ts.timed("PUT", kv("k", "db=app"), "refused")
+		}()
+	}
+	wg.Wait()
+	for _, a := range answers {
+		if a.err != nil || a.status != 500 || !strings.Contains(a.body, "locked by another process") {
+			t.Fatalf("a write while another program holds the lock: %d %q %v", a.status, a.body, a.err)
+		}
+		if a.took > 9*time.Second { // one busy timeout, and room for a slow machine; two would be 10 s
+			t.Fatalf("a write while another program holds the lock was answered after %v: it waited out more than one busy timeout", a.took)
+		}
+	}
+
+	if err := other.Exec(`ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app"), "after"), 200)
+}

@@ -132,10 +132,16 @@ func dbError(cause error) *Error {
 		if errno := syscall.Errno(0); errors.As(cause, &errno) {
 			msg += ": " + errno.Error() // too many open files, permission denied: no path
 		}
-	case errors.Is(cause, sqlite3.BUSY), errors.Is(cause, sqlite3.LOCKED):
+	case LockedElsewhere(cause):
 		msg = "Database is locked by another process"
 	}
 	return &Error{Code: CodeDatabaseError, Message: msg, Cause: cause}
+}
+
+// LockedElsewhere tells whether err is another program's lock on the
+// database, held past SQLite's busy timeout.
+func LockedElsewhere(err error) bool {
+	return errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED)
 }
 
 // storageFull tells a full disk (or an exhausted quota) from other
