@@ -13,7 +13,8 @@ import (
 
 // Backup makes a consistent copy of the database and returns it open for
 // reading, already unlinked: nothing is left behind however the caller's
-// use of it ends (a crash during the copy leaves a .kvd-backup-*.tmp).
+// use of it ends (a crash during the copy leaves a .kvd-backup-*.tmp,
+// and maybe its -journal).
 // The copy is made beside the database: the same filesystem, inside the
 // roots. VACUUM INTO runs on a read-only connection inside one read
 // transaction: writes go on meanwhile, and the copy is the snapshot at
@@ -26,6 +27,9 @@ func (s *Store) Backup(ctx context.Context) (*os.File, error) {
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name()) // once reopened below, the handle still reads it
+	// A copy larger than its cache spills through a rollback journal,
+	// which a failed VACUUM INTO leaves behind.
+	defer os.Remove(tmp.Name() + "-journal")
 	err = s.withReader(ctx, func(r *reader) error {
 		r.endSnapshot() // VACUUM takes its own, and refuses to run inside a transaction
 
