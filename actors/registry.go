@@ -43,6 +43,14 @@ type Hooks struct {
 	Committed func(writes int, took time.Duration) // a group that committed
 	Swept     func(sqlitekv.SweepResult)
 	Rescanned func() // a directory-mode table's folder was rescanned
+	// CheckpointFailed: a checkpoint failed (sqlitekv.Options.CheckpointFailed)
+	CheckpointFailed func()
+}
+
+func (h Hooks) checkpointFailed() {
+	if h.CheckpointFailed != nil {
+		h.CheckpointFailed()
+	}
 }
 
 func (h Hooks) committed(n int, took time.Duration) {
@@ -84,7 +92,8 @@ type Registry struct {
 	watched int                      // databases with a watcher (watch.go)
 	closed  bool
 
-	sweeps sweepSchedule
+	sweeps      sweepSchedule
+	checkpoints checkpointWarnings
 }
 
 func NewRegistry(cfg Config) *Registry {
@@ -116,6 +125,7 @@ func NewRegistry(cfg Config) *Registry {
 		dbs: map[string]*DB{}, byName: map[string]*DB{}, closing: map[string]chan struct{}{},
 		opening: map[string]*opening{},
 	}
+	r.cfg.Store.CheckpointFailed = r.checkpointFailed
 	if cfg.IdleTimeout > 0 {
 		go r.closeIdleEvery(max(cfg.IdleTimeout/4, 10*time.Millisecond))
 	}

@@ -29,6 +29,7 @@ type Metrics struct {
 	expired       prometheus.Counter
 	pruned        prometheus.Counter
 	rescans       prometheus.Counter
+	checkpointErr prometheus.Counter
 
 	// series holds each route and status's children: WithLabelValues
 	// hashes its labels and allocates on every call, three allocations a
@@ -76,6 +77,9 @@ func NewMetrics() *Metrics {
 		rescans: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kvd_dir_rescans_total", Help: "Directory-mode folder rescans (rebuild=true, table rollbacks).",
 		}),
+		checkpointErr: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvd_checkpoint_failures_total", Help: "Checkpoints that failed (a disk failing its writes or fsyncs): the log keeps their pages and grows.",
+		}),
 	}
 	build := buildinfo.Read()
 	buildInfo := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -85,7 +89,7 @@ func NewMetrics() *Metrics {
 	renewed := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "kvd_sqlite_connections_renewed_total", Help: "SQLite connections closed and opened afresh to give back the memory a large value made them take.",
 	}, func() float64 { return float64(sqlitekv.ConnectionsRenewed()) })
-	m.reg.MustRegister(buildInfo, renewed, m.requests, m.latency, m.groupWrites, m.commitLatency, m.expired, m.pruned, m.rescans,
+	m.reg.MustRegister(buildInfo, renewed, m.requests, m.latency, m.groupWrites, m.commitLatency, m.expired, m.pruned, m.rescans, m.checkpointErr,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.series.Store(&map[seriesKey]requestSeries{})
 	return m
@@ -134,7 +138,8 @@ func (m *Metrics) Hooks() actors.Hooks {
 			m.expired.Add(float64(r.Expired))
 			m.pruned.Add(float64(r.Pruned))
 		},
-		Rescanned: m.rescans.Inc,
+		Rescanned:        m.rescans.Inc,
+		CheckpointFailed: m.checkpointErr.Inc,
 	}
 }
 

@@ -28,20 +28,32 @@ var (
 // error leaves the pages in the WAL for the next one.
 func (w *Writer) CheckpointIfLarge() {
 	if w.wal.pages.Load() >= int64(writerCheckpointPages) && w.id.logIntact() {
-		w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
+		_, _, err := w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
+		checkpointed(w.path, w.opts, err)
+	}
+}
+
+// checkpointed tells opts.CheckpointFailed of a checkpoint's failure,
+// unless a lock was in its way (another checkpoint, a reader of another
+// program's), which the next one waits out.
+func checkpointed(path string, opts Options, err error) {
+	if err != nil && !LockedElsewhere(err) && opts.CheckpointFailed != nil {
+		opts.CheckpointFailed(path, err)
 	}
 }
 
 type checkpointer struct {
 	conn   *sqlite3.Conn
+	path   string
+	opts   Options
 	id     *fileIdentity
 	before func()        // lets go of old snapshots that would stop the copy
 	wake   chan struct{} // room for one: pokes while a checkpoint runs coalesce
 	done   chan struct{}
 }
 
-func startCheckpointer(path, vfsName, sync string, id *fileIdentity, before func()) (*checkpointer, error) {
-	name, flags := fileName(path, vfsName)
+func startCheckpointer(path string, opts Options, id *fileIdentity, before func()) (*checkpointer, error) {
+	name, flags := fileName(path, opts.vfs)
 	conn, err := sqlite3.OpenFlags(name, flags|sqlite3.OPEN_READWRITE)
 	if err != nil {
 		return nil, openError(path, err)
@@ -52,11 +64,11 @@ func startCheckpointer(path, vfsName, sync string, id *fileIdentity, before func
 	}
 	// The same synchronous level as the writer: with it SQLite fsyncs the
 	// database file before the WAL may be reused.
-	if err := conn.Exec(`PRAGMA busy_timeout = 5000; PRAGMA synchronous = ` + sync); err != nil {
+	if err := conn.Exec(`PRAGMA busy_timeout = 5000; PRAGMA synchronous = ` + syncPragma(opts.Sync)); err != nil {
 		conn.Close()
 		return nil, dbError(err)
 	}
-	c := &checkpointer{conn: conn, id: id, before: before, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &checkpointer{conn: conn, path: path, opts: opts, id: id, before: before, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.run()
 	return c, nil
 }
@@ -68,9 +80,10 @@ func (c *checkpointer) run() {
 			continue
 		}
 		c.before()
-		// An error (a busy lock, say) leaves the pages in the WAL, where the
-		// next checkpoint, or the writer's own, finds them.
-		c.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
+		// An error leaves the pages in the WAL, where the next checkpoint,
+		// or the writer's own, finds them.
+		_, _, err := c.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
+		checkpointed(c.path, c.opts, err)
 	}
 }
 

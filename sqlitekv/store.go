@@ -59,6 +59,13 @@ type Options struct {
 	// outcome (500).
 	Fence func(path string) error
 
+	// CheckpointFailed, when set, hears of each checkpoint that failed
+	// for another reason than a reader in its way: a disk that fails its
+	// fsyncs, say. Nothing is lost (the pages stay in the log), but the
+	// log grows until one succeeds, and under --sync normal what was
+	// written since the last good one is not on the disk for sure.
+	CheckpointFailed func(path string, err error)
+
 	// vfs, set only by tests (export_test.go), names the VFS under kvd's
 	// own through which every connection reaches the files: a simulated
 	// disk that can lose power. "" is the OS's.

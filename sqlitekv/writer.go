@@ -61,7 +61,7 @@ func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, 
 	if err := setUpWriterConn(conn, opts); err != nil {
 		return nil, err
 	}
-	ckpt, err := startCheckpointer(path, opts.vfs, syncPragma(opts.Sync), id, beforeCheckpoint)
+	ckpt, err := startCheckpointer(path, opts, id, beforeCheckpoint)
 	if err != nil {
 		return nil, err
 	}

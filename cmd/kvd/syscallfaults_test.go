@@ -112,3 +112,48 @@ func failSyscalls(t *testing.T, d *kvdProcess, syscalls, inject string) (stop fu
 		tracer.Wait()
 	}
 }
+
+// Under --sync normal only checkpoints fsync; a disk that fails them
+// loses nothing kvd acknowledged while it runs, but the log grows and
+// what it holds is not surely on the disk. kvd says so: in its log and
+// in kvd_checkpoint_failures_total (it said nothing before).
+func TestKvd_FailedCheckpointsAreSaid(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir, "--sync", "normal")
+	client := &http.Client{Timeout: 10 * time.Second}
+	req, _ := http.NewRequest("PUT", d.url+"/api/v1/sqlite/kv/first?db=app&create_db_if_missing=true", strings.NewReader("v"))
+	if res, err := client.Do(req); err != nil || res.StatusCode != 200 { // a new database is fsynced
+		t.Fatalf("PUT: %v %v", res, err)
+	}
+	stopFailing := failSyscalls(t, d, "fsync,fdatasync", "error=EIO")
+	value := strings.Repeat("v", 256<<10)
+	for i := range 24 { // 6 MiB: past the 1,000 pages that call the background checkpoint
+		req, _ := http.NewRequest("PUT", d.url+"/api/v1/sqlite/kv/k"+strconv.Itoa(i)+"?db=app", strings.NewReader(value))
+		if res, err := client.Do(req); err != nil || res.StatusCode != 200 {
+			t.Fatalf("PUT under --sync normal, its fsyncs failing: %v %v", res, err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if n := scrape(t, client, d.url)["kvd_checkpoint_failures_total"]; n != "" && n != "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kvd_checkpoint_failures_total stayed 0 with every fsync failing\n%s", d.logs)
+		}
+	}
+	if !strings.Contains(d.logs.String(), "checkpoint failed") {
+		t.Fatalf("no log line of the failed checkpoints:\n%s", d.logs)
+	}
+	stopFailing()
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit code once the disk works again: %d\n%s", code, d.logs)
+	}
+	d = startDaemon(t, dir)
+	for i := range 24 {
+		res, err := client.Head(d.url + "/api/v1/sqlite/kv/k" + strconv.Itoa(i) + "?db=app")
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("k%d after the restart: %v %v", i, res, err)
+		}
+	}
+	d.stop(t)
+}
