@@ -144,9 +144,9 @@ func strayClusterFlags(fs *flag.FlagSet, node string) (stray []string) {
 	if node != "" {
 		return nil
 	}
-	fs.VisitAll(func(f *flag.Flag) {
+	fs.Visit(func(f *flag.Flag) { // those set, even to their defaults
 		clusterOnly := strings.HasPrefix(f.Name, "cluster-") || strings.HasPrefix(f.Name, "litestream")
-		if clusterOnly && f.Value.String() != f.DefValue {
+		if clusterOnly && f.Name != "cluster-node" {
 			stray = append(stray, "--"+f.Name)
 		}
 	})
@@ -165,6 +165,8 @@ func (c config) checkRanges() error {
 		return fmt.Errorf("--max-queue, --max-open-dbs, --max-backups and --max-tables must be positive")
 	case c.readTimeout <= 0:
 		return fmt.Errorf("--read-timeout must be positive")
+	case c.shutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout must be positive: at 0 no database could close cleanly")
 	case (c.tlsCert == "") != (c.tlsKey == ""):
 		return fmt.Errorf("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
 	case c.maxConnections < 0:
@@ -216,7 +218,7 @@ func applyEnv(fs *flag.FlagSet, environ []string) (unknown []string, err error) 
 			values = filepath.SplitList(v)
 		}
 		for _, v := range values {
-			if e := f.Value.Set(v); e != nil {
+			if e := fs.Set(f.Name, v); e != nil { // marks it set, as the command line does
 				err = fmt.Errorf("%s: %w", name, e)
 			}
 		}

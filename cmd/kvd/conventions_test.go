@@ -105,6 +105,9 @@ func TestKvd_BadFlagsExitTwo(t *testing.T) {
 		{args: []string{"--max-value-bytes", "2097152TiB"}, code: 2, says: "at most 512 MiB"}, // overflowed the batch limit
 		{args: []string{"--cluster-replica", "file:///r"}, code: 2, says: "without --cluster-node"},
 		{env: []string{"KVD_LITESTREAM=/usr/bin/litestream"}, code: 2, says: "--litestream"},
+		{args: []string{"--cluster-lease-ttl", "10s"}, code: 2, says: "without --cluster-node"}, // its default, written out
+		{env: []string{"KVD_CLUSTER_ETCD=http://127.0.0.1:2379"}, code: 2, says: "--cluster-etcd"},
+		{args: []string{"--shutdown-timeout", "0s"}, code: 2, says: "--shutdown-timeout"}, // no database could close
 		{args: []string{"--cluster-node", "n1"}, code: 2, says: "--cluster-replica"},
 		{args: []string{"--cluster-node", "n1", "--cluster-replica", "file:///r", "--allow-dir", "/tmp"}, code: 2, says: "cluster mode"},
 		{args: []string{"--cluster-node", "n1", "--cluster-replica", "file:///r", "--auth-token-file", notADir}, code: 2, says: "--cluster-token-file"},
