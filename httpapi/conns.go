@@ -142,7 +142,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if l.tls != nil {
 			l.refuseTLS(tc.Conn)
 		} else {
-			refuse(c)
+			l.refuse(c)
 		}
 	}
 }
@@ -205,17 +205,19 @@ func (l *connLimiter) open() int {
 	return len(l.conns)
 }
 
-// refusal is written to a connection kvd has no room for. A fresh socket's
-// send buffer takes it at once; the deadline is only a guard.
-var refusal = func() []byte {
-	body := `{"statusCode":503,"error":"Service Unavailable","code":"OVERLOADED","message":"Too many connections; retry shortly"}`
+// refusal is written to a connection kvd has no room for, with a request
+// id as every answer has.
+func (l *connLimiter) refusal() []byte {
+	const body = `{"statusCode":503,"error":"Service Unavailable","code":"OVERLOADED","message":"Too many connections; retry shortly"}`
 	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"+
-		"Connection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-}()
+		"X-Request-Id: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", l.newID(), len(body), body)
+}
 
-func refuse(c net.Conn) {
+// refuse answers a plain connection kvd has no room for. A fresh socket's
+// send buffer takes the answer at once; the deadline is only a guard.
+func (l *connLimiter) refuse(c net.Conn) {
 	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	c.Write(refusal)
+	c.Write(l.refusal())
 	c.Close()
 }
 

@@ -94,7 +94,7 @@ func (l *connLimiter) refuseTLS(c net.Conn) {
 		go func() {
 			defer func() { <-l.refusing }()
 			c.SetDeadline(time.Now().Add(tlsRefusalTime))
-			c.Write(refusal)
+			c.Write(l.refusal())
 			c.Close()
 		}()
 	default:
