@@ -18,39 +18,90 @@ import (
 type opening struct {
 	done chan struct{} // closed once the open succeeded or failed
 	err  error         // why it failed; written before done is closed
+	file *sqlitekv.FileID
 }
 
 // openPath leases the database at path, opening it unless it is open.
 func (r *Registry) openPath(ctx context.Context, name, path string, create, dirMode bool) (*DB, error) {
 	r.mu.Lock()
-	if err := r.settleLocked(ctx, path); err != nil {
+	file, err := r.settleLocked(ctx, path, dirMode)
+	if err != nil {
 		r.mu.Unlock()
 		return nil, err
 	}
-	if db, ok := r.dbs[path]; ok {
+	db, ok := r.dbs[path]
+	if !ok && file != nil {
+		db, ok = r.byFile[*file]
+	}
+	if ok {
 		r.rememberName(name, db)
 		db.lease(r.cfg.Now())
 		r.mu.Unlock()
 		return db, nil
 	}
 	r.evictDownToLocked(r.cfg.MaxOpen - 1) // room for this one
-	o := &opening{done: make(chan struct{})}
+	o := &opening{done: make(chan struct{}), file: file}
 	r.opening[path] = o
+	if file != nil {
+		r.openingFile[*file] = o
+	}
 	r.mu.Unlock()
-	db, err := r.openFiles(path, create, dirMode)
+	db, err = r.openFiles(path, create, dirMode)
 	if err == nil {
 		r.warnOfOtherNames(db)
 	}
 	return r.finishOpening(name, path, o, db, err)
 }
 
-// settleLocked waits, with mu released meanwhile, until path is neither
+// settleFileLocked waits, with mu released meanwhile, until no other path
+// of the file id (a hard link) is being opened or closed, and reports
+// whether it found none at once (else path's state must be looked at
+// again). One file has one writer, whatever it is called: two actors of
+// one file, each with a log of its own, lost half of the increments sent
+// to them (3,200 acknowledged, 1,600 counted). And in WAL mode SQLite's
+// locks live in each path's -shm, so two paths of a file do not exclude
+// each other even for a moment.
+func (r *Registry) settleFileLocked(ctx context.Context, id sqlitekv.FileID) (settled bool, err error) {
+	done := r.closingFile[id]
+	if o := r.openingFile[id]; o != nil {
+		done = o.done
+	}
+	if done == nil {
+		return true, nil
+	}
+	r.mu.Unlock()
+	err = waitFor(ctx, done)
+	r.mu.Lock()
+	return false, err
+}
+
+// settleLocked settles path (settlePathLocked) and, in file mode, the file
+// it names (settleFileLocked), which it returns (nil: none yet).
+func (r *Registry) settleLocked(ctx context.Context, path string, dirMode bool) (*sqlitekv.FileID, error) {
+	for {
+		if err := r.settlePathLocked(ctx, path); err != nil || dirMode {
+			return nil, err
+		}
+		id, ok := sqlitekv.FileIDOf(path)
+		if !ok {
+			return nil, nil
+		}
+		if db, ok := r.byFile[id]; ok && db.store.MustReopen() {
+			r.evictLocked(db) // open at a path that names another file now
+		}
+		if settled, err := r.settleFileLocked(ctx, id); err != nil || settled {
+			return &id, err
+		}
+	}
+}
+
+// settlePathLocked waits, with mu released meanwhile, until path is neither
 // being closed (one owner at a time) nor being opened (one store per
 // file), and evicts the open database there if its file was deleted or
 // replaced. An open waited for that failed fails this request too: the
 // clients of a database locked elsewhere learn so together, not one busy
 // timeout after another.
-func (r *Registry) settleLocked(ctx context.Context, path string) error {
+func (r *Registry) settlePathLocked(ctx context.Context, path string) error {
 	for {
 		if r.closed {
 			return shuttingDown()
@@ -84,7 +135,7 @@ func (r *Registry) settleLocked(ctx context.Context, path string) error {
 // it, lost two acknowledged writes).
 func (r *Registry) warnOfOtherNames(db *DB) {
 	if n := db.store.Links(); n > 1 {
-		r.cfg.Logger.Warn("database file has other names (hard links): every write changes them too, so such a copy is no backup, and serving two of them at once loses writes; copy it with db/backup instead",
+		r.cfg.Logger.Warn("database file has other names (hard links): every write changes them too, so such a copy is no backup; copy it with db/backup instead",
 			"db", db.path, "links", n)
 	}
 }
@@ -113,6 +164,7 @@ func (r *Registry) openFiles(path string, create, dirMode bool) (*DB, error) {
 		return nil, err
 	}
 	db.store = store
+	db.file, _ = sqlitekv.FileIDOf(path)
 	return db, nil
 }
 
@@ -135,6 +187,9 @@ func (r *Registry) finishOpening(name, path string, o *opening, db *DB, err erro
 		r.startLocked(name, db)
 	}
 	delete(r.opening, path)
+	if o.file != nil {
+		delete(r.openingFile, *o.file)
+	}
 	o.err = err
 	close(o.done)
 	if err != nil {
@@ -153,6 +208,9 @@ func (r *Registry) startLocked(name string, db *DB) {
 	db.pid = r.system.Root.Spawn(props)
 	db.mu.Unlock()
 	r.dbs[db.path] = db
+	if db.dir == nil {
+		r.byFile[db.file] = db
+	}
 	r.rememberName(name, db)
 	db.lease(r.cfg.Now())
 }

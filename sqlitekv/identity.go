@@ -183,6 +183,19 @@ func shorterThanHeader(path string) bool {
 // Links is how many names the database file (in directory mode, the
 // cache) has: more than one is a hard link, a copy made with cp -al or
 // rsnapshot, whose writes change every name (README, Directory mode).
+// FileID names a file by device and inode: the paths of one file (hard
+// links) have one.
+type FileID struct{ Dev, Ino uint64 }
+
+// FileIDOf is the file path names now; false if it names none.
+func FileIDOf(path string) (FileID, bool) {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil {
+		return FileID{}, false
+	}
+	return FileID{uint64(st.Dev), uint64(st.Ino)}, true
+}
+
 func (s *Store) Links() int {
 	var st syscall.Stat_t
 	if syscall.Stat(s.path, &st) != nil {
