@@ -61,7 +61,7 @@ func NewMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 100µs .. 3.3s
 		}, []string{"route"}),
 		groupWrites: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "kvd_group_commit_writes", Help: "Writes committed together in one transaction.",
+			Name: "kvd_group_commit_writes", Help: "Writes in one group commit, those refused in it (a failed CAS, say) included.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12), // 1 .. 2048
 		}),
 		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
