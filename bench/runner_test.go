@@ -151,6 +151,19 @@ func TestRun_CountsTransportErrors(t *testing.T) {
 	}
 }
 
+// With kvd down, a closed loop backs off between refused dials instead of
+// dialing as fast as the refusals come back.
+func TestRun_BacksOffWhileConnectionsAreRefused(t *testing.T) {
+	res, err := Run(context.Background(), Config{URL: "http://127.0.0.1:1", Scenario: "noop", Conns: 4, Duration: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// 1+2+4+...+64 ms, then 100 ms at a time: about 10 tries a worker.
+	if res.Errors == 0 || res.Errors > 100 || res.ErrorKinds["connection refused"] != res.Errors {
+		t.Errorf("got %d errors %v in 500 ms of 4 workers, want a few dozen refusals", res.Errors, res.ErrorKinds)
+	}
+}
+
 func TestRun_RejectsBadConfig(t *testing.T) {
 	_, u := newFake(t, nil)
 	for name, cfg := range map[string]Config{
