@@ -84,17 +84,15 @@ type Registry struct {
 	system *actor.ActorSystem
 	stop   chan struct{}
 
-	mu     sync.Mutex
-	dbs    map[string]*DB          // by real path
-	byName map[string]*DB          // by the client's spelling, to skip resolving
-	byFile map[sqlitekv.FileID]*DB // file mode, by the file: its other paths (hard links) reach it too
-
-	// The same, by file (opening.go, settleFileLocked).
+	mu          sync.Mutex
+	dbs         map[string]*DB                    // by real path
+	byName      map[string]*DB                    // by the client's spelling, to skip resolving
+	byFile      map[sqlitekv.FileID]*DB           // file mode, by the file: its other paths (hard links) reach it too
+	closing     map[string]chan struct{}          // real paths being closed right now
+	opening     map[string]*opening               // real paths being opened right now, outside mu (opening.go)
+	closingFile map[sqlitekv.FileID]chan struct{} // the same two by file, in file mode (settleFileLocked)
 	openingFile map[sqlitekv.FileID]*opening
-	closingFile map[sqlitekv.FileID]chan struct{}
-	closing     map[string]chan struct{} // real paths being closed right now
-	opening     map[string]*opening      // real paths being opened right now, outside mu (opening.go)
-	watched     int                      // databases with a watcher (watch.go)
+	watched     int // databases with a watcher (watch.go)
 	closed      bool
 
 	sweeps      sweepSchedule
