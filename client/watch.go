@@ -58,12 +58,12 @@ func (c *Client) Watch(ctx context.Context, key string, opts ...Option) iter.Seq
 			yield(WatchEvent{}, err)
 			return
 		}
-		last := int64(-1) // no event yet: the options say where to start
+		at := watchPlace{last: -1} // no event yet: the options say where to start
 		backoff := 100 * time.Millisecond
 		var badCert *tls.CertificateVerificationError
 		for reached := false; ctx.Err() == nil; {
-			if last >= 0 {
-				cl.header.Set("Last-Event-ID", strconv.FormatInt(last, 10))
+			if at.last >= 0 {
+				cl.header.Set("Last-Event-ID", strconv.FormatInt(at.last, 10))
 			}
 			resp, err := c.send(ctx, request{method: http.MethodGet, path: path, call: cl})
 			var kvdErr *Error
@@ -78,7 +78,7 @@ func (c *Client) Watch(ctx context.Context, key string, opts ...Option) iter.Seq
 				yield(WatchEvent{}, err) // a kvd never reached, or not trusted
 				return
 			case err == nil:
-				got, more := readWatch(resp, &last, yield)
+				got, more := readWatch(resp, &at, yield)
 				resp.Body.Close() // not drained: the stream has no end
 				if !more {
 					return
@@ -106,9 +106,18 @@ func (c *Client) watchCall(key string, opts []Option) (*call, string, error) {
 	return c.newKeyCall("Watch", key, "watch", opts, "DB", "Table", "FromOp", "Since")
 }
 
-// readWatch yields the events of one answer, keeping last up to date; it
+// watchPlace is where a watch stands between its connections.
+type watchPlace struct {
+	last int64 // the op of the last event yielded with an id; -1: none yet
+	// gap is the ResumeOp of a gap of pruned history yielded since last.
+	// Such a gap has no id, so kvd sends it again after a reconnection,
+	// which must not yield it twice.
+	gap int64
+}
+
+// readWatch yields the events of one answer, keeping at up to date; it
 // reports whether it read any and whether the caller still wants more.
-func readWatch(resp *http.Response, last *int64, yield func(WatchEvent, error) bool) (got, more bool) {
+func readWatch(resp *http.Response, at *watchPlace, yield func(WatchEvent, error) bool) (got, more bool) {
 	lines := bufio.NewScanner(resp.Body)
 	lines.Buffer(make([]byte, 64<<10), 64<<20)
 	var id, name, data string
@@ -124,16 +133,20 @@ func readWatch(resp *http.Response, last *int64, yield func(WatchEvent, error) b
 				return got, yield(WatchEvent{}, err)
 			}
 			got = true
-			if !yield(ev, nil) {
+			if repeated := ev.Gap && id == "" && ev.ResumeOp == at.gap; !repeated && !yield(ev, nil) {
 				return got, false
 			}
-			if id != "" {
-				*last, _ = strconv.ParseInt(id, 10, 64)
+			switch {
+			case id != "":
+				at.last, _ = strconv.ParseInt(id, 10, 64)
+				at.gap = 0
+			case ev.Gap:
+				at.gap = ev.ResumeOp
 			}
 			id, name, data = "", "", ""
-		case strings.HasPrefix(line, ": watching after op ") && *last < 0:
+		case strings.HasPrefix(line, ": watching after op ") && at.last < 0:
 			// Where a watch from now began: a reconnection resumes there.
-			*last, _ = strconv.ParseInt(line[len(": watching after op "):], 10, 64)
+			at.last, _ = strconv.ParseInt(line[len(": watching after op "):], 10, 64)
 		case strings.HasPrefix(line, "id: "):
 			id = line[len("id: "):]
 		case strings.HasPrefix(line, "event: "):
@@ -141,6 +154,11 @@ func readWatch(resp *http.Response, last *int64, yield func(WatchEvent, error) b
 		case strings.HasPrefix(line, "data: "):
 			data = line[len("data: "):]
 		}
+	}
+	if err := lines.Err(); errors.Is(err, bufio.ErrTooLong) {
+		// An event past 64 MiB: reconnecting would meet it again, forever.
+		yield(WatchEvent{}, fmt.Errorf("kvd: watch event: %w", err))
+		return got, false
 	}
 	return got, true
 }

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/kvd/kvd/client"
+	"github.com/kvd/kvd/client/clienttest"
 )
 
 func TestWatch_YieldsEachWriteAndGapsInOrder(t *testing.T) {
@@ -81,6 +83,33 @@ func TestWatch_ReconnectsAfterADroppedConnectionWithoutMissingOrRepeating(t *tes
 	}
 }
 
+// A gap of pruned history has no id, so kvd sends it again to a watch
+// that reconnects right after it: the iterator yields it once.
+func TestWatch_AGapBeforeAReconnectionIsYieldedOnce(t *testing.T) {
+	srv := clienttest.New(t, clienttest.Options{HistoryKeep: 2})
+	proxy := newCutter(t, srv.URL)
+	proxy.cutFirstAfter = []byte("event: gap\n")
+	c := newClientOf(t, proxy.url, "")
+	ctx := testContext(t)
+	for range 10 {
+		if _, err := c.Incr(ctx, "n", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []client.WatchEvent
+	for ev, err := range c.Watch(ctx, "n", client.FromOp(0)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got = append(got, ev); ev.OpNumber == 10 {
+			break
+		}
+	}
+	if len(got) != 3 || !got[0].Gap || got[1].OpNumber != 9 || got[2].OpNumber != 10 || proxy.conns() < 2 {
+		t.Fatalf("got %+v over %d connections, want one gap, then ops 9 and 10, over two", got, proxy.conns())
+	}
+}
+
 func TestWatch_AnswerErrorsEndTheIteration(t *testing.T) {
 	c := newClient(t)
 	n := 0
@@ -132,9 +161,12 @@ func TestWatch_AKvdNeverReachedOrNotTrustedEndsTheIteration(t *testing.T) {
 // cutter is a TCP proxy to kvd whose connections a test can drop.
 type cutter struct {
 	url string
-	mu  sync.Mutex
-	cs  []net.Conn
-	n   int
+	// cutFirstAfter, when set, drops the first connection once kvd has
+	// sent it these bytes and the event they begin.
+	cutFirstAfter []byte
+	mu            sync.Mutex
+	cs            []net.Conn
+	n             int
 }
 
 func newCutter(t *testing.T, target string) *cutter {
@@ -162,12 +194,38 @@ func newCutter(t *testing.T, target string) *cutter {
 			}
 			p.mu.Lock()
 			p.cs, p.n = append(p.cs, in, out), p.n+1
+			first := p.n == 1
 			p.mu.Unlock()
 			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
+			go func() {
+				if first && p.cutFirstAfter != nil {
+					copyThroughEventOf(in, out, p.cutFirstAfter)
+					out.Close()
+				} else {
+					io.Copy(in, out)
+				}
+				in.Close()
+			}()
 		}
 	}()
 	return p
+}
+
+// copyThroughEventOf copies from src to dst up to the end of the first
+// event (its blank line) after marker, and not a byte beyond.
+func copyThroughEventOf(dst io.Writer, src io.Reader, marker []byte) {
+	var seen []byte
+	b := make([]byte, 1)
+	for {
+		if _, err := src.Read(b); err != nil {
+			return
+		}
+		seen = append(seen, b[0])
+		dst.Write(b)
+		if at := bytes.Index(seen, marker); at >= 0 && bytes.HasSuffix(seen[at:], []byte("\n\n")) {
+			return
+		}
+	}
 }
 
 func (p *cutter) cut() {

@@ -34,6 +34,9 @@ type Options struct {
 	MaxAnswerBytes int64
 	// TLS, when set, makes the server speak HTTPS (URL https://...).
 	TLS *tls.Config
+	// HistoryKeep is the versions kept per key (kvd's --history-keep);
+	// 0 is kvd's default, 1000.
+	HistoryKeep int
 }
 
 // Server is a running kvd.
@@ -99,6 +102,7 @@ func start(dataDir, etcDir string, opts Options) (*Server, error) {
 	}
 	stack, err := kvdtest.Start(dataDir, func(a *actors.Config, h *httpapi.Config) {
 		a.Store.Now, a.Now = opts.Now, opts.Now
+		a.Store.HistoryKeep = opts.HistoryKeep
 		h.MaxValueBytes, h.MaxAnswerBytes, h.Tokens, h.TLS = opts.MaxValueBytes, opts.MaxAnswerBytes, tokens, opts.TLS
 	})
 	if err != nil {
