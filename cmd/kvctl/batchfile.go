@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/kvd/kvd/client"
 	"github.com/kvd/kvd/internal/jsontext"
@@ -142,10 +141,11 @@ func parseItem(raw json.RawMessage) (client.Item, error) {
 	if in.Key == nil || len(in.Value) == 0 {
 		return client.Item{}, errors.New(`"key" and "value" are required`)
 	}
-	if in.TTL < 0 {
-		return client.Item{}, errors.New(`"ttl" must be positive seconds`)
+	ttl, err := seconds(in.TTL)
+	if err != nil {
+		return client.Item{}, fmt.Errorf(`"ttl": %w`, err)
 	}
-	item := client.Item{Key: *in.Key, Value: client.Value{ContentType: in.ContentType}, TTL: time.Duration(in.TTL) * time.Second}
+	item := client.Item{Key: *in.Key, Value: client.Value{ContentType: in.ContentType}, TTL: ttl}
 	var decoded any
 	json.Unmarshal(in.Value, &decoded) // the decoder above has checked it
 	text, isString := decoded.(string)

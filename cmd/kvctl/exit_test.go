@@ -20,6 +20,10 @@ func TestExitCodes_NotFoundUsageAndOtherErrors(t *testing.T) {
 	if err := os.WriteFile(emptyKeyFile, []byte(`["a", ""]`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	hugeTTLFile := filepath.Join(t.TempDir(), "items.json")
+	if err := os.WriteFile(hugeTTLFile, []byte(`{"key":"bb","value":"v","ttl":36028797018963968}`), 0o600); err != nil {
+		t.Fatal(err) // wrapped around to 0: no expiry at all
+	}
 	cases := []struct {
 		name     string
 		args     []string
@@ -42,6 +46,8 @@ func TestExitCodes_NotFoundUsageAndOtherErrors(t *testing.T) {
 		{"too many arguments", []string{"del", "a", "b"}, exitUsage, "usage: kvctl del"},
 		{"unknown flag", []string{"get", "k", "--colour"}, exitUsage, "colour"},
 		{"bad ttl", []string{"put", "k", "v", "--ttl", "1.5s"}, exitUsage, "ttl"},
+		{"ttl past a Duration", []string{"put", "k", "v", "--ttl", "36028797018964028"}, exitUsage, "at most"}, // wrapped around to 60 s
+		{"empty path", []string{"put", "doc", "1", "--path", ""}, exitFailure, "JSON path must not be empty"},     // dropped, it replaced the whole value
 		{"bad time", []string{"get", "k", "--at", "yesterday"}, exitUsage, "at"},
 		{"bad delta", []string{"incr", "k", "-1"}, exitUsage, ""},
 		{"zero delta", []string{"incr", "k", "0"}, exitUsage, "DELTA"},
@@ -73,6 +79,7 @@ func TestExitCodes_NotFoundUsageAndOtherErrors(t *testing.T) {
 		{"backup to an empty name", []string{"backup", ""}, exitUsage, "needs a FILE"},
 		{"backup over a folder", []string{"backup", os.TempDir(), "--force"}, exitUsage, "is a folder"},
 		{"empty key in a batch file", []string{"batch", "get", emptyKeyFile}, exitUsage, "must not be empty"},
+		{"ttl past a Duration in a batch file", []string{"batch", "set", hugeTTLFile}, exitUsage, "at most"},
 		// --timeout: were the number read as "from now" or "never", the watch would follow.
 		{"watch from a negative op", []string{"watch", "k", "--from-op", "-5", "--timeout", "2s"}, exitUsage, "--from-op"},
 		{"watch a negative count", []string{"watch", "cfg/", "--count", "-1", "--timeout", "2s"}, exitUsage, "--count"},

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -118,6 +119,10 @@ func (f *timeFlag) Set(s string) error {
 		return fmt.Errorf("want Unix seconds or RFC 3339")
 	}
 	f.t, f.set = t, true
+	if t.Nanosecond() == 0 && strings.Contains(s, ".") {
+		// "…T23:23:55.000Z" names the instant too, as "….000" does.
+		f.t = f.t.Add(time.Nanosecond)
+	}
 	return nil
 }
 
@@ -128,7 +133,9 @@ func (f *ttlFlag) String() string { return "" }
 
 func (f *ttlFlag) Set(s string) error {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		f.d = time.Duration(n) * time.Second
+		if f.d, err = seconds(n); err != nil {
+			return err
+		}
 	} else if f.d, err = time.ParseDuration(s); err != nil {
 		return fmt.Errorf("want seconds or a duration such as 1h")
 	}
@@ -136,6 +143,24 @@ func (f *ttlFlag) Set(s string) error {
 		return fmt.Errorf("want a positive whole number of seconds")
 	}
 	return nil
+}
+
+// bindPath binds --path. Once given, even empty, it goes to kvd, which
+// refuses an empty one: dropped, the command would act on the whole value
+// (a script whose path variable was unset replaced a whole document).
+func bindPath(fs *flag.FlagSet, usage string) *stringFlag {
+	var path stringFlag
+	fs.Var(&path, "path", usage)
+	return &path
+}
+
+// seconds is n seconds, refused where a Duration would wrap around (a
+// TTL of 36028797018964028 s went to kvd as 60 s).
+func seconds(n int64) (time.Duration, error) {
+	if n > int64(math.MaxInt64/time.Second) || n < 0 {
+		return 0, fmt.Errorf("want a positive whole number of seconds, at most %d", int64(math.MaxInt64/time.Second))
+	}
+	return time.Duration(n) * time.Second, nil
 }
 
 // stringFlag is a string flag that knows whether it was given, so that an

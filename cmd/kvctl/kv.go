@@ -57,13 +57,13 @@ func unixOf(t time.Time) int64 {
 }
 
 func bindGet(fs *flag.FlagSet) runner {
-	path := fs.String("path", "", "print only the JSON fragment at this path (prefs.theme, items[0])")
+	path := bindPath(fs, "print only the JSON fragment at this path (prefs.theme, items[0])")
 	var at timeFlag
 	fs.Var(&at, "at", "the value as it was at this time: Unix seconds or RFC 3339")
 	return func(ctx context.Context, e *env, args []string) error {
 		var opts []client.Option
-		if *path != "" {
-			opts = append(opts, client.Path(*path))
+		if path.set {
+			opts = append(opts, client.Path(path.s))
 		}
 		if at.set {
 			opts = append(opts, client.At(at.t))
@@ -96,7 +96,7 @@ func bindPut(fs *flag.FlagSet) runner {
 	var ifVersion versionFlag
 	fs.Var(&ifVersion, "if-version", "write only if the key's version (ETag) is still this")
 	ifAbsent := fs.Bool("if-absent", false, "write only if the key does not exist")
-	path := fs.String("path", "", "replace only the JSON leaf at this path (the value must be JSON)")
+	path := bindPath(fs, "replace only the JSON leaf at this path (the value must be JSON)")
 	ref := fs.Bool("ref", false, "store a reference to the key the value names")
 	wf := bindWriteFlags(fs, true)
 	return func(ctx context.Context, e *env, args []string) error {
@@ -119,8 +119,8 @@ func bindPut(fs *flag.FlagSet) runner {
 		if *ifAbsent {
 			opts = append(opts, client.IfAbsent())
 		}
-		if *path != "" {
-			opts = append(opts, client.Path(*path))
+		if path.set {
+			opts = append(opts, client.Path(path.s))
 		}
 		if *ref {
 			opts = append(opts, client.Ref())
@@ -195,7 +195,7 @@ type countFunc func(*client.Client, context.Context, string, int64, ...client.Op
 // bindCount makes incr and decr, which differ only in the method called.
 func bindCount(count countFunc) func(fs *flag.FlagSet) runner {
 	return func(fs *flag.FlagSet) runner {
-		path := fs.String("path", "", "count the number at this JSON path inside the value")
+		path := bindPath(fs, "count the number at this JSON path inside the value")
 		wf := bindWriteFlags(fs, true)
 		return func(ctx context.Context, e *env, args []string) error {
 			delta := int64(1)
@@ -207,8 +207,8 @@ func bindCount(count countFunc) func(fs *flag.FlagSet) runner {
 				delta = n
 			}
 			opts := wf.options()
-			if *path != "" {
-				opts = append(opts, client.Path(*path))
+			if path.set {
+				opts = append(opts, client.Path(path.s))
 			}
 			n, err := count(e.client, ctx, args[0], delta, opts...)
 			if err != nil {

@@ -124,7 +124,10 @@ func TestGet_AtTimeAndJSONMetadata(t *testing.T) {
 	k.must("", "put", "--create", "k", "one")
 	clock.Advance(10 * time.Second)
 	k.must("", "put", "k", "two")
-	cases := map[string]string{"1700000000": "one", "1700000009.999": "one", "2023-11-14T22:13:30Z": "two", "1700000010.0": "two"}
+	clock.Advance(500 * time.Millisecond)
+	k.must("", "put", "k", "three")
+	cases := map[string]string{"1700000000": "one", "1700000009.999": "one", "2023-11-14T22:13:30Z": "three", "1700000010.0": "two",
+		"2023-11-14T22:13:30.000Z": "two", "2023-11-14T22:13:30.0+00:00": "two", "2023-11-14T22:13:30.5Z": "three"} // a fraction names the instant, as in Unix seconds
 	for at, want := range cases {
 		if got := k.must("", "get", "k", "--at", at); got != want {
 			t.Errorf("--at %s: got %q, want %q", at, got, want)
@@ -134,7 +137,7 @@ func TestGet_AtTimeAndJSONMetadata(t *testing.T) {
 	if err := json.Unmarshal([]byte(k.must("", "get", "k", "--json")), &meta); err != nil {
 		t.Fatal(err)
 	}
-	if meta["value"] != "two" || meta["content_type"] != "text/plain" || meta["version"] != 2.0 || meta["updated_at"] != 1_700_000_010.0 {
+	if meta["value"] != "three" || meta["content_type"] != "text/plain" || meta["version"] != 3.0 || meta["updated_at"] != 1_700_000_010.0 {
 		t.Errorf("get --json: got %v", meta)
 	}
 }
