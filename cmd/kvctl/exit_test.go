@@ -47,7 +47,7 @@ func TestExitCodes_NotFoundUsageAndOtherErrors(t *testing.T) {
 		{"unknown flag", []string{"get", "k", "--colour"}, exitUsage, "colour"},
 		{"bad ttl", []string{"put", "k", "v", "--ttl", "1.5s"}, exitUsage, "ttl"},
 		{"ttl past a Duration", []string{"put", "k", "v", "--ttl", "36028797018964028"}, exitUsage, "at most"}, // wrapped around to 60 s
-		{"empty path", []string{"put", "doc", "1", "--path", ""}, exitFailure, "JSON path must not be empty"},     // dropped, it replaced the whole value
+		{"empty path", []string{"put", "doc", "1", "--path", ""}, exitFailure, "JSON path must not be empty"},  // dropped, it replaced the whole value
 		{"bad time", []string{"get", "k", "--at", "yesterday"}, exitUsage, "at"},
 		{"bad delta", []string{"incr", "k", "-1"}, exitUsage, ""},
 		{"zero delta", []string{"incr", "k", "0"}, exitUsage, "DELTA"},
