@@ -50,6 +50,9 @@ func bindList(fs *flag.FlagSet) runner {
 		var out any = page
 		if *all {
 			out = map[string]any{"keys": keys, "count": len(keys), "prefix": prefix}
+		} else if page.NextAfter != "" {
+			// As snapshot and list --at say: 100 lines and exit 0 read as all.
+			fmt.Fprintf(e.stderr, "kvctl: the page is full, more keys may follow: continue with --after %s, or list them all with --all\n", quoteArg(page.NextAfter))
 		}
 		return e.out.print(func() any { return out }, func(w io.Writer) { printLines(w, keys) })
 	}

@@ -17,8 +17,11 @@ func TestList_PrefixPagesAndAll(t *testing.T) {
 		items = append(items, fmt.Sprintf(`{"key":"users/%d","value":"x"}`, i))
 	}
 	k.must(strings.Join(append(items, `{"key":"orders/1","value":"x"}`), "\n"), "batch", "set", "--create")
-	if got := k.must("", "list", "users/", "--limit", "3", "--offset", "2"); got != "users/2\nusers/3\nusers/4\n" {
-		t.Errorf("page: got %q", got)
+	if r := k.run("", "list", "users/", "--limit", "3", "--offset", "2"); r.stdout != "users/2\nusers/3\nusers/4\n" || !strings.Contains(r.stderr, "--after users/4") {
+		t.Errorf("page: got %q, stderr %q, want a full page, and on stderr where the next begins", r.stdout, r.stderr)
+	}
+	if r := k.run("", "list", "users/", "--limit", "3", "--offset", "5"); r.stdout != "users/5\nusers/6\n" || r.stderr != "" {
+		t.Errorf("last page: got %q, stderr %q, want two keys and nothing said", r.stdout, r.stderr)
 	}
 	all := k.must("", "list", "users/", "--limit", "3", "--all")
 	if got := strings.Count(all, "\n"); got != 7 || !strings.HasPrefix(all, "users/0\n") {
