@@ -373,3 +373,37 @@ func filesLeft(t *testing.T, n int) (restore func()) {
 	}
 	return func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) }
 }
+
+// A database's -wal, -shm or -journal that a local user made a link or a
+// pipe is refused, not opened: SQLite opens them by name, so it would
+// write its log through a link, and a pipe as -journal hung every request
+// of the database (and kvd's shutdown) for good.
+func TestDatabaseFile_ASideFileThatIsNoPlainFileIsRefused(t *testing.T) {
+	for _, c := range []struct {
+		suffix string
+		make   func(path string) error
+	}{
+		{"-journal", func(p string) error { return syscall.Mkfifo(p, 0o600) }},
+		{"-wal", func(p string) error { return os.Symlink(filepath.Join(filepath.Dir(p), "elsewhere"), p) }},
+		{"-shm", func(p string) error { return os.Mkdir(p, 0o700) }},
+	} {
+		t.Run(c.suffix, func(t *testing.T) {
+			ts := newTestServer(t)
+			wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+			path := filepath.Join(ts.DataDir, "app.db")
+			ts.Registry.CloseDB(path)
+			if err := c.make(path + c.suffix); err != nil {
+				t.Fatal(err)
+			}
+			r := ts.do(t, "GET", kv("k", "db=app"), "")
+			wantError(t, r, 400, "INVALID_DB_PATH")
+			if msg := r.JSON(t)["message"]; !contains(msg, "app.db"+c.suffix+" is not a plain file") {
+				t.Fatalf("message: %q", msg)
+			}
+			os.Remove(path + c.suffix)
+			if got := string(ts.do(t, "GET", kv("k", "db=app"), "").Body); got != "v" {
+				t.Fatalf("once the side file is gone: got %q", got)
+			}
+		})
+	}
+}

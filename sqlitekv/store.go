@@ -158,6 +158,9 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 		return nil, openError(path, err)
 	}
 	path = abs
+	if err := refuseOddSideFiles(path); err != nil {
+		return nil, err
+	}
 	_, missing := os.Lstat(path)
 	s, err := openStore(path, create, opts)
 	made := create && errors.Is(missing, fs.ErrNotExist)
@@ -181,6 +184,21 @@ func Open(path string, create bool, opts Options) (*Store, error) {
 		err = &Error{Code: CodeStorageFull, Message: "Disk is full: the database was not opened", Cause: err}
 	}
 	return s, err
+}
+
+// refuseOddSideFiles refuses a database whose -wal, -shm or -journal is
+// there but not a plain file (a local user's link or pipe): SQLite opens
+// them by name, so through a link it would write its log into any file
+// kvd may write, and a pipe as -journal hung the open for good (SQLite's
+// look for a hot journal opens it without O_NONBLOCK). Directory mode's
+// cache has the same check (refuseLinkedCache).
+func refuseOddSideFiles(path string) error {
+	for _, suffix := range sqliteSideFiles {
+		if info, err := os.Lstat(path + suffix); err == nil && !info.Mode().IsRegular() {
+			return Errorf(CodeInvalidDBPath, "The database's %s%s is not a plain file (a link or a pipe): kvd will not open the database through it", filepath.Base(path), suffix)
+		}
+	}
+	return nil
 }
 
 // minRoom is the least free space that is not a full disk: room for a
