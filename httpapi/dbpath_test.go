@@ -139,3 +139,37 @@ func TestDatabase_SQLiteSideFilesAreNotDatabases(t *testing.T) {
 		t.Fatalf("app after refused side-file writes: got %d %q, want kept", got.Status, got.Body)
 	}
 }
+
+// No database is opened through a folder that users other than kvd's may
+// change (writable by its group or others): a link swapped in there, between
+// kvd's checks and SQLite's open by name, led outside the roots (a local
+// user read and created databases elsewhere within seconds). A folder
+// served in directory mode may itself be shared: its files are reached
+// through an os.Root.
+func TestDatabase_NotThroughAFolderOthersMayChange(t *testing.T) {
+	ts := newTestServer(t)
+	team := filepath.Join(ts.DataDir, "team")
+	for _, dir := range []string{team, filepath.Join(team, "notes")} {
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := "db=" + url.QueryEscape(filepath.Join(team, "x.db")) + "&create_db_if_missing=true"
+	notes := "db=" + url.QueryEscape(filepath.Join(team, "notes")) + "&table=t"
+	for _, mode := range []os.FileMode{0o770, 0o757, 0o1777} {
+		os.Chmod(team, mode)
+		r := ts.do(t, "PUT", kv("k", db), "v")
+		wantError(t, r, 400, "INVALID_DB_PATH")
+		if msg := r.JSON(t)["message"]; !contains(msg, "the folder team can be changed by users other than kvd's") {
+			t.Fatalf("mode %o: message %q", mode, msg)
+		}
+		wantError(t, ts.do(t, "PUT", kv("k", notes), "v"), 400, "INVALID_DB_PATH") // its folder's folder
+	}
+	os.Chmod(team, 0o755)
+	wantStatus(t, ts.do(t, "PUT", kv("k", db), "v"), 200)
+	os.Chmod(filepath.Join(team, "notes"), 0o777) // shared by the people who edit its files
+	wantStatus(t, ts.do(t, "PUT", kv("k", notes), "v"), 200)
+	if _, err := os.Stat(filepath.Join(team, "notes", "t", "k")); err != nil {
+		t.Fatalf("the key's file in the shared folder: %v", err)
+	}
+}

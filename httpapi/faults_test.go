@@ -331,7 +331,8 @@ func smallDisk(t *testing.T, size string) string {
 		t.Skip("needs root to mount a tmpfs")
 	}
 	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", size, "tmpfs", dir).CombinedOutput(); err != nil {
+	// mode=0700: a tmpfs is 1777 by default, a folder kvd refuses to serve from.
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })

@@ -50,6 +50,9 @@ func NewResolver(dataDir string, allowDirs []string, allowAnyAbsolute bool) (*Re
 		if err != nil {
 			return nil, err
 		}
+		if err := checkRootPrivate(real); err != nil {
+			return nil, err
+		}
 		if i == 0 {
 			r.dataDir = real
 		}
@@ -149,6 +152,9 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 	if !r.allowAny && !r.inside(real) {
 		return Location{}, errOutsideRoots
 	}
+	if err := r.checkFoldersPrivate(real); err != nil {
+		return Location{}, err
+	}
 	base := filepath.Base(real)
 	if len(base) > maxNameBytes {
 		// No file can be so named: say why, not that it cannot be looked at.
@@ -247,6 +253,20 @@ func realPath(p string) (string, error) {
 		return "", Errorf(CodeDatabaseNotFound, "The database's directory does not exist")
 	}
 	return filepath.Join(parent, filepath.Base(p)), nil
+}
+
+// checkFoldersPrivate checks the folders on real's way from its root
+// (dbfolders.go); outside every root (--allow-any-absolute-db-path) only
+// its own folder.
+func (r *Resolver) checkFoldersPrivate(real string) error {
+	root := filepath.Dir(real)
+	for _, rt := range r.roots {
+		if real == rt || strings.HasPrefix(real, rt+string(filepath.Separator)) {
+			root = rt
+			break
+		}
+	}
+	return checkFoldersPrivate(root, real, r.Name)
 }
 
 // inside reports whether p is a root or lies below one, segment by segment

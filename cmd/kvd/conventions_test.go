@@ -84,6 +84,9 @@ func TestConfig_SizesTakeUnits(t *testing.T) {
 func TestKvd_BadFlagsExitTwo(t *testing.T) {
 	notADir := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(notADir, nil, 0o600)
+	shared := filepath.Join(t.TempDir(), "shared")
+	os.Mkdir(shared, 0o700)
+	os.Chmod(shared, 0o777) // any local user could swap a link into it
 	for _, tc := range []struct {
 		args, env []string
 		code      int
@@ -100,6 +103,8 @@ func TestKvd_BadFlagsExitTwo(t *testing.T) {
 		{args: []string{"--listen", "127.0.0.1:0"}, env: []string{"KVD_LISTEN=127.0.0.1:0"}, code: 2, says: "KVD_LISTEN"},
 		{args: []string{"--data-dir", filepath.Join(notADir, "data")}, code: 1, says: "create data dir"},
 		{args: []string{"--data-dir", ""}, code: 2, says: "--data-dir"},
+		{args: []string{"--data-dir", shared}, code: 1, says: "can be changed by users other than kvd's"},
+		{args: []string{"--allow-dir", shared}, code: 1, says: "chmod go-w"},
 		{args: []string{"--listen", "19206"}, code: 2, says: "--listen"},
 		{args: []string{"--listen", "127.0.0.1:99999"}, code: 2, says: "--listen"},
 		{args: []string{"--max-value-bytes", "2097152TiB"}, code: 2, says: "at most 512 MiB"}, // overflowed the batch limit
