@@ -1,6 +1,10 @@
 package sqlitekv
 
-import "github.com/ncruces/go-sqlite3"
+import (
+	"errors"
+
+	"github.com/ncruces/go-sqlite3"
+)
 
 // upgrade brings every table written before chains (chain.go) to them.
 // Such a table has no removed table; its history has kvd's index on
@@ -17,7 +21,7 @@ func (w *Writer) upgrade() error {
 		return err
 	}
 	for _, name := range old {
-		if err := w.upgradeTable(namesFor(name)); err != nil {
+		if err := w.upgradeTable(namesFor(name)); err != nil && !unfitForUpgrade(err) {
 			return err
 		}
 	}
@@ -39,6 +43,17 @@ func (w *Writer) upgrade() error {
 		}
 	}
 	return nil
+}
+
+// unfitForUpgrade tells a table whose rows or shape are not an older
+// kvd's (another program's table of a KV table's names, a values table
+// dropped, a history row without its op) from a failure of the disk or a
+// lock. Such a table is left as it was, its upgrade undone: its requests
+// are refused (400, shapeError) and the database's other tables served.
+// Before, its upgrade failed the open, and every request of the database
+// answered 500.
+func unfitForUpgrade(err error) bool {
+	return errors.Is(err, sqlite3.ERROR) || errors.Is(err, sqlite3.CONSTRAINT) || errors.Is(err, sqlite3.MISMATCH)
 }
 
 // addLostColumns gives a horizon made before them its lost_op and
