@@ -7,6 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/httpapi"
+	"github.com/kvd/kvd/sqlitekv"
 )
 
 func TestDatabase_MissingFileAndCreation(t *testing.T) {
@@ -172,4 +176,21 @@ func TestDatabase_NotThroughAFolderOthersMayChange(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(team, "notes", "t", "k")); err != nil {
 		t.Fatalf("the key's file in the shared folder: %v", err)
 	}
+}
+
+// An --allow-dir may itself be such a shared folder, served in directory
+// mode; a database file in it is refused.
+func TestDatabase_ASharedAllowDirServesDirectoryModeOnly(t *testing.T) {
+	shared := filepath.Join(t.TempDir(), "shared")
+	os.Mkdir(shared, 0o700)
+	os.Chmod(shared, 0o777)
+	ts := newTestServer(t, func(a *actors.Config, _ *httpapi.Config) {
+		r, err := sqlitekv.NewResolver(t.TempDir(), []string{shared}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Resolver = r
+	})
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db="+url.QueryEscape(shared)+"&table=t"), "v"), 200)
+	wantError(t, ts.do(t, "PUT", kv("k", "db="+url.QueryEscape(filepath.Join(shared, "x.db"))+"&create_db_if_missing=true"), "v"), 400, "INVALID_DB_PATH")
 }

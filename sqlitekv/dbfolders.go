@@ -26,18 +26,18 @@ func errSharedFolder(folder string) *Error {
 }
 
 // checkFoldersPrivate applies that rule to the folders from root down to
-// real's own folder; shown names them relative to the roots.
+// real's own folder (none when real is the root: a directory-mode folder
+// an --allow-dir names); shown names them relative to the roots.
 func checkFoldersPrivate(root, real string, shown func(string) string) error {
-	folder := filepath.Dir(real)
-	for {
+	for folder := filepath.Dir(real); real != root && strings.HasPrefix(folder, root); folder = filepath.Dir(folder) {
 		if sharedFolder(folder) {
 			return errSharedFolder(shown(folder))
 		}
-		if folder == root || !strings.HasPrefix(folder, root) {
-			return nil
+		if folder == root {
+			break
 		}
-		folder = filepath.Dir(folder)
 	}
+	return nil
 }
 
 // sharedFolder reports whether users other than kvd's may change folder.
@@ -50,8 +50,10 @@ func sharedFolder(folder string) bool {
 	return st.Mode&0o022 != 0 || (owner != 0 && owner != os.Geteuid())
 }
 
-// checkRootPrivate refuses a root others may change, at start.
-func checkRootPrivate(root string) error {
+// checkDataDirPrivate refuses, at start, a data dir others may change:
+// every bare name is a database in it. (An --allow-dir may be a shared
+// directory-mode folder; a database file in it is refused when opened.)
+func checkDataDirPrivate(root string) error {
 	if sharedFolder(root) {
 		return fmt.Errorf("%s can be changed by users other than kvd's (writable by its group or others, or owned by another user): a link swapped into it could lead kvd outside its roots; make it writable by kvd's user alone (chmod go-w)", root)
 	}

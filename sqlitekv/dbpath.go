@@ -50,10 +50,10 @@ func NewResolver(dataDir string, allowDirs []string, allowAnyAbsolute bool) (*Re
 		if err != nil {
 			return nil, err
 		}
-		if err := checkRootPrivate(real); err != nil {
-			return nil, err
-		}
 		if i == 0 {
+			if err := checkDataDirPrivate(real); err != nil {
+				return nil, err
+			}
 			r.dataDir = real
 		}
 		r.roots = append(r.roots, real)

@@ -104,7 +104,6 @@ func TestKvd_BadFlagsExitTwo(t *testing.T) {
 		{args: []string{"--data-dir", filepath.Join(notADir, "data")}, code: 1, says: "create data dir"},
 		{args: []string{"--data-dir", ""}, code: 2, says: "--data-dir"},
 		{args: []string{"--data-dir", shared}, code: 1, says: "can be changed by users other than kvd's"},
-		{args: []string{"--allow-dir", shared}, code: 1, says: "chmod go-w"},
 		{args: []string{"--listen", "19206"}, code: 2, says: "--listen"},
 		{args: []string{"--listen", "127.0.0.1:99999"}, code: 2, says: "--listen"},
 		{args: []string{"--max-value-bytes", "2097152TiB"}, code: 2, says: "at most 512 MiB"}, // overflowed the batch limit
