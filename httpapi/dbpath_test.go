@@ -144,12 +144,13 @@ func TestDatabase_SQLiteSideFilesAreNotDatabases(t *testing.T) {
 	}
 }
 
-// No database is opened through a folder that users other than kvd's may
-// change (writable by its group or others): a link swapped in there, between
-// kvd's checks and SQLite's open by name, led outside the roots (a local
-// user read and created databases elsewhere within seconds). A folder
-// served in directory mode may itself be shared: its files are reached
-// through an os.Root.
+// No database is opened through a folder another user owns, or every
+// user may write (unless sticky, where the next folder down is kvd's): a
+// link swapped in there, between kvd's checks and SQLite's open by name,
+// led outside the roots (a local user read and created databases
+// elsewhere within seconds). kvd's group is trusted. A folder served in
+// directory mode may itself be shared: its files are reached through an
+// os.Root.
 func TestDatabase_NotThroughAFolderOthersMayChange(t *testing.T) {
 	ts := newTestServer(t)
 	team := filepath.Join(ts.DataDir, "team")
@@ -160,16 +161,24 @@ func TestDatabase_NotThroughAFolderOthersMayChange(t *testing.T) {
 	}
 	db := "db=" + url.QueryEscape(filepath.Join(team, "x.db")) + "&create_db_if_missing=true"
 	notes := "db=" + url.QueryEscape(filepath.Join(team, "notes")) + "&table=t"
-	for _, mode := range []os.FileMode{0o770, 0o757, 0o1777} {
-		os.Chmod(team, mode)
+	refused := map[string]func(){
+		"writable by every user":         func() { os.Chmod(team, 0o757) },
+		"sticky, the file not yet kvd's": func() { os.Chmod(team, 0o1777) },
+	}
+	if os.Geteuid() == 0 {
+		refused["owned by another user"] = func() { os.Chmod(team, 0o755); os.Chown(team, 65534, 65534) }
+	}
+	for name, share := range refused {
+		share()
 		r := ts.do(t, "PUT", kv("k", db), "v")
 		wantError(t, r, 400, "INVALID_DB_PATH")
-		if msg := r.JSON(t)["message"]; !contains(msg, "the folder team can be changed by users other than kvd's") {
-			t.Fatalf("mode %o: message %q", mode, msg)
+		if msg := r.JSON(t)["message"]; !contains(msg, "the folder team can be changed by other users") {
+			t.Fatalf("%s: message %q", name, msg)
 		}
 		wantError(t, ts.do(t, "PUT", kv("k", notes), "v"), 400, "INVALID_DB_PATH") // its folder's folder
+		os.Chown(team, os.Geteuid(), os.Getegid())
 	}
-	os.Chmod(team, 0o755)
+	os.Chmod(team, 0o770) // kvd's group may write it: trusted
 	wantStatus(t, ts.do(t, "PUT", kv("k", db), "v"), 200)
 	os.Chmod(filepath.Join(team, "notes"), 0o777) // shared by the people who edit its files
 	wantStatus(t, ts.do(t, "PUT", kv("k", notes), "v"), 200)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 )
 
@@ -13,49 +12,65 @@ import (
 // on that path could swap a link in between kvd's checks and SQLite's
 // open (renameat2 in a loop won within seconds), and so make kvd, which
 // may run as root, read or create files outside its roots, or make a
-// backup copy any file kvd can read. So, as sshd's StrictModes and
-// PostgreSQL's data directory check do, kvd opens no database through a
-// folder that users other than its own may change: writable by its
-// group or others, or owned by another user (who could make it so). A
-// directory-mode folder itself may be shared (people edit its files);
-// kvd reaches its files through an os.Root.
+// backup copy any file kvd can read. So, as sshd's StrictModes does, kvd
+// opens no database through a folder that a user other than its own (or
+// root) owns, or that every user may write, on the whole path from / down
+// (a world-writable folder with the sticky bit, such as /tmp, passes where
+// the next folder down is kvd's or root's: no one else may rename that).
+// kvd's group is trusted: a group-writable folder (umask 002, an ACL, a
+// volume shared by its group) passes. A directory-mode folder itself may
+// be shared (people edit its files); kvd reaches them through an os.Root.
 
 // errSharedFolder refuses a database through a folder others may change.
 func errSharedFolder(folder string) *Error {
-	return Errorf(CodeInvalidDBPath, "Invalid database path: the folder %s can be changed by users other than kvd's (it is writable by its group or others, or another user owns it): a link swapped in there could lead outside the roots; make it writable by kvd's user alone", folder)
+	return Errorf(CodeInvalidDBPath, "Invalid database path: the folder %s can be changed by other users (another user owns it, or every user may write it): a link swapped in there could lead outside the roots; make it kvd's or root's, not writable by others", folder)
 }
 
-// checkFoldersPrivate applies that rule to the folders from root down to
-// real's own folder (none when real is the root: a directory-mode folder
-// an --allow-dir names); shown names them relative to the roots.
-func checkFoldersPrivate(root, real string, shown func(string) string) error {
-	for folder := filepath.Dir(real); real != root && strings.HasPrefix(folder, root); folder = filepath.Dir(folder) {
-		if sharedFolder(folder) {
+// checkPathPrivate applies that rule to the folders on real's path, from
+// real's own folder up to /; shown names a folder in the refusal.
+func checkPathPrivate(real string, shown func(string) string) error {
+	child := real
+	for folder := filepath.Dir(real); ; folder = filepath.Dir(folder) {
+		if othersMayChange(folder, child) {
 			return errSharedFolder(shown(folder))
 		}
-		if folder == root {
-			break
+		if folder == filepath.Dir(folder) {
+			return nil
 		}
+		child = folder
 	}
-	return nil
 }
 
-// sharedFolder reports whether users other than kvd's may change folder.
-func sharedFolder(folder string) bool {
+// othersMayChange reports whether a user other than kvd's (or root, or
+// kvd's group) may change what child names in folder.
+func othersMayChange(folder, child string) bool {
 	var st syscall.Stat_t
 	if syscall.Lstat(folder, &st) != nil {
 		return false // what cannot be looked at is refused by the open itself
 	}
-	owner := int(st.Uid)
-	return st.Mode&0o022 != 0 || (owner != 0 && owner != os.Geteuid())
+	if !ours(st.Uid) {
+		return true
+	}
+	if st.Mode&0o002 == 0 {
+		return false
+	}
+	var c syscall.Stat_t // world-writable: only the sticky bit, and child being ours, keep others off
+	return st.Mode&syscall.S_ISVTX == 0 || syscall.Lstat(child, &c) != nil || !ours(c.Uid)
 }
 
-// checkDataDirPrivate refuses, at start, a data dir others may change:
-// every bare name is a database in it. (An --allow-dir may be a shared
-// directory-mode folder; a database file in it is refused when opened.)
-func checkDataDirPrivate(root string) error {
-	if sharedFolder(root) {
-		return fmt.Errorf("%s can be changed by users other than kvd's (writable by its group or others, or owned by another user): a link swapped into it could lead kvd outside its roots; make it writable by kvd's user alone (chmod go-w)", root)
+func ours(uid uint32) bool { return uid == 0 || int(uid) == os.Geteuid() }
+
+// checkDataDirPrivate refuses, at start, a data dir others may change,
+// or one on such a path: every bare name is a database in it. (An
+// --allow-dir may be a shared directory-mode folder; a database file in
+// it is refused when opened.)
+func checkDataDirPrivate(dir string) error {
+	err := checkPathPrivate(dir, func(f string) string { return f })
+	if err == nil && othersMayChange(dir, "") {
+		err = errSharedFolder(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("data dir %s: %s (chmod o-w, or chown it to kvd's user)", dir, err.(*Error).Message)
 	}
 	return nil
 }

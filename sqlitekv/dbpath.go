@@ -152,7 +152,7 @@ func (r *Resolver) Resolve(db string) (Location, error) {
 	if !r.allowAny && !r.inside(real) {
 		return Location{}, errOutsideRoots
 	}
-	if err := r.checkFoldersPrivate(real); err != nil {
+	if err := checkPathPrivate(real, r.Name); err != nil {
 		return Location{}, err
 	}
 	base := filepath.Base(real)
@@ -253,20 +253,6 @@ func realPath(p string) (string, error) {
 		return "", Errorf(CodeDatabaseNotFound, "The database's directory does not exist")
 	}
 	return filepath.Join(parent, filepath.Base(p)), nil
-}
-
-// checkFoldersPrivate checks the folders on real's way from its root
-// (dbfolders.go); outside every root (--allow-any-absolute-db-path) only
-// its own folder.
-func (r *Resolver) checkFoldersPrivate(real string) error {
-	root := filepath.Dir(real)
-	for _, rt := range r.roots {
-		if real == rt || strings.HasPrefix(real, rt+string(filepath.Separator)) {
-			root = rt
-			break
-		}
-	}
-	return checkFoldersPrivate(root, real, r.Name)
 }
 
 // inside reports whether p is a root or lies below one, segment by segment

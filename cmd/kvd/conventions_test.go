@@ -86,7 +86,9 @@ func TestKvd_BadFlagsExitTwo(t *testing.T) {
 	os.WriteFile(notADir, nil, 0o600)
 	shared := filepath.Join(t.TempDir(), "shared")
 	os.Mkdir(shared, 0o700)
-	os.Chmod(shared, 0o777) // any local user could swap a link into it
+	os.Chmod(shared, 0o777)                      // any local user could swap a link into it
+	underShared := filepath.Join(shared, "data") // or swap the data dir itself
+	os.Mkdir(underShared, 0o700)
 	for _, tc := range []struct {
 		args, env []string
 		code      int
@@ -103,7 +105,8 @@ func TestKvd_BadFlagsExitTwo(t *testing.T) {
 		{args: []string{"--listen", "127.0.0.1:0"}, env: []string{"KVD_LISTEN=127.0.0.1:0"}, code: 2, says: "KVD_LISTEN"},
 		{args: []string{"--data-dir", filepath.Join(notADir, "data")}, code: 1, says: "create data dir"},
 		{args: []string{"--data-dir", ""}, code: 2, says: "--data-dir"},
-		{args: []string{"--data-dir", shared}, code: 1, says: "can be changed by users other than kvd's"},
+		{args: []string{"--data-dir", shared}, code: 1, says: "can be changed by other users"},
+		{args: []string{"--data-dir", underShared}, code: 1, says: "can be changed by other users"},
 		{args: []string{"--listen", "19206"}, code: 2, says: "--listen"},
 		{args: []string{"--listen", "127.0.0.1:99999"}, code: 2, says: "--listen"},
 		{args: []string{"--max-value-bytes", "2097152TiB"}, code: 2, says: "at most 512 MiB"}, // overflowed the batch limit
