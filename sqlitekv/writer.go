@@ -523,14 +523,19 @@ func (w *Writer) close() error {
 	// cut one would overwrite good pages with the cut commit's.
 	cut := w.logCutAtClose()
 	var err error
+	atClose := false
 	switch {
 	case cut:
 	case w.id.file != nil && !names(w.id.path, w.id.file):
 		err = w.checkpointMovedFile()
 	default:
-		err = w.checkpointAtClose()
+		err, atClose = w.checkpointAtClose(), true
 	}
-	return errors.Join(err, w.writerConn.close(cut))
+	closeErr := w.writerConn.close(cut)
+	if _, there := lookUp(w.id.walPath); atClose && !there {
+		err = nil // SQLite's own checkpoint at close did it after all, and removed the log
+	}
+	return errors.Join(err, closeErr)
 }
 
 // checkpointAtClose copies the log into the database file before the
