@@ -30,8 +30,9 @@ func (r *Registry) openPath(ctx context.Context, name, path string, create, dirM
 		return nil, err
 	}
 	db, ok := r.dbs[path]
-	if !ok && file != nil {
-		db, ok = r.byFile[*file]
+	if other, taken := r.byFile[fileOr(file)]; !ok && file != nil && taken {
+		r.mu.Unlock()
+		return nil, openUnderAnotherName(r, other)
 	}
 	if ok {
 		r.rememberName(name, db)
@@ -56,11 +57,13 @@ func (r *Registry) openPath(ctx context.Context, name, path string, create, dirM
 // settleFileLocked waits, with mu released meanwhile, until no other path
 // of the file id (a hard link) is being opened or closed, and reports
 // whether it found none at once (else path's state must be looked at
-// again). One file has one writer, whatever it is called: two actors of
-// one file, each with a log of its own, lost half of the increments sent
-// to them (3,200 acknowledged, 1,600 counted). And in WAL mode SQLite's
-// locks live in each path's -shm, so two paths of a file do not exclude
-// each other even for a moment.
+// again). One file is served by one name at a time: each name has a log
+// (-wal) and shared memory (-shm) of its own, and in WAL mode SQLite's
+// locks live in the -shm, so two names of a file exclude each other in
+// nothing. Served under both at once, a file lost half of the increments
+// sent to it (3,200 acknowledged, 1,600 counted); one actor for both
+// names still mixed the two logs when a name was removed or replaced.
+// So a name of a file open under another is refused (openUnderAnotherName).
 func (r *Registry) settleFileLocked(ctx context.Context, id sqlitekv.FileID) (settled bool, err error) {
 	done := r.closingFile[id]
 	if o := r.openingFile[id]; o != nil {
@@ -140,6 +143,28 @@ func (r *Registry) warnOfOtherNames(db *DB) {
 	}
 }
 
+// fileOr is *file, or a FileID no file has.
+func fileOr(file *sqlitekv.FileID) sqlitekv.FileID {
+	if file == nil {
+		return sqlitekv.FileID{}
+	}
+	return *file
+}
+
+// openElsewhere is the database open under another name of the file db
+// (opened without error) opened, if any.
+func (r *Registry) openElsewhere(db *DB, err error) *DB {
+	if err != nil || db.dir != nil {
+		return nil
+	}
+	return r.byFile[db.file]
+}
+
+// openUnderAnotherName refuses a name of a file open under another.
+func openUnderAnotherName(r *Registry, other *DB) error {
+	return sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "Database file is open under another name, %q (a hard link): kvd serves a file by one name at a time, since each name has a log of its own; use that name", r.cfg.Resolver.Name(other.path))
+}
+
 // waitFor waits until done is closed or the request's ctx ends.
 func waitFor(ctx context.Context, done <-chan struct{}) error {
 	if !closedBy(ctx, done) {
@@ -164,7 +189,7 @@ func (r *Registry) openFiles(path string, create, dirMode bool) (*DB, error) {
 		return nil, err
 	}
 	db.store = store
-	db.file, _ = sqlitekv.FileIDOf(path)
+	db.file = store.FileID()
 	return db, nil
 }
 
@@ -182,6 +207,16 @@ func (r *Registry) finishOpening(name, path string, o *opening, db *DB, err erro
 		}
 		r.mu.Lock()
 		err = shuttingDown()
+	}
+	if other := r.openElsewhere(db, err); other != nil {
+		// The path named another file by the time it was opened: one open
+		// under another name (a rename raced the open).
+		r.mu.Unlock()
+		if closeErr := db.closeFiles(); closeErr != nil {
+			r.cfg.Logger.Error("closing database", "db", path, "err", closeErr)
+		}
+		r.mu.Lock()
+		err = openUnderAnotherName(r, other)
 	}
 	if err == nil {
 		r.startLocked(name, db)

@@ -196,6 +196,18 @@ func FileIDOf(path string) (FileID, bool) {
 	return FileID{uint64(st.Dev), uint64(st.Ino)}, true
 }
 
+// FileID is the file the store opened: the writer's, as it opened it
+// (identify checked then that the path named it).
+func (s *Store) FileID() FileID {
+	if s.id != nil && s.id.file != nil {
+		if st, ok := s.id.file.Sys().(*syscall.Stat_t); ok {
+			return FileID{uint64(st.Dev), uint64(st.Ino)}
+		}
+	}
+	id, _ := FileIDOf(s.path)
+	return id
+}
+
 func (s *Store) Links() int {
 	var st syscall.Stat_t
 	if syscall.Stat(s.path, &st) != nil {
