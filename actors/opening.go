@@ -30,9 +30,11 @@ func (r *Registry) openPath(ctx context.Context, name, path string, create, dirM
 		return nil, err
 	}
 	db, ok := r.dbs[path]
-	if other, taken := r.byFile[fileOr(file)]; !ok && file != nil && taken {
-		r.mu.Unlock()
-		return nil, openUnderAnotherName(r, other)
+	if !ok && file != nil {
+		if other, taken := r.byFile[*file]; taken {
+			r.mu.Unlock()
+			return nil, r.openUnderAnotherName(other)
+		}
 	}
 	if ok {
 		r.rememberName(name, db)
@@ -143,14 +145,6 @@ func (r *Registry) warnOfOtherNames(db *DB) {
 	}
 }
 
-// fileOr is *file, or a FileID no file has.
-func fileOr(file *sqlitekv.FileID) sqlitekv.FileID {
-	if file == nil {
-		return sqlitekv.FileID{}
-	}
-	return *file
-}
-
 // openElsewhere is the database open under another name of the file db
 // (opened without error) opened, if any.
 func (r *Registry) openElsewhere(db *DB, err error) *DB {
@@ -161,7 +155,7 @@ func (r *Registry) openElsewhere(db *DB, err error) *DB {
 }
 
 // openUnderAnotherName refuses a name of a file open under another.
-func openUnderAnotherName(r *Registry, other *DB) error {
+func (r *Registry) openUnderAnotherName(other *DB) error {
 	return sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "Database file is open under another name, %q (a hard link): kvd serves a file by one name at a time, since each name has a log of its own; use that name", r.cfg.Resolver.Name(other.path))
 }
 
@@ -216,7 +210,7 @@ func (r *Registry) finishOpening(name, path string, o *opening, db *DB, err erro
 			r.cfg.Logger.Error("closing database", "db", path, "err", closeErr)
 		}
 		r.mu.Lock()
-		err = openUnderAnotherName(r, other)
+		err = r.openUnderAnotherName(other)
 	}
 	if err == nil {
 		r.startLocked(name, db)
