@@ -18,7 +18,6 @@ import (
 type DB struct {
 	reg    *Registry
 	path   string
-	file   sqlitekv.FileID // file mode: the file opened at path
 	store  *sqlitekv.Store
 	dir    *sqlitekv.Dir // directory mode; store is then its cache
 	pid    *actor.PID

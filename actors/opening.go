@@ -18,95 +18,39 @@ import (
 type opening struct {
 	done chan struct{} // closed once the open succeeded or failed
 	err  error         // why it failed; written before done is closed
-	file *sqlitekv.FileID
 }
 
 // openPath leases the database at path, opening it unless it is open.
 func (r *Registry) openPath(ctx context.Context, name, path string, create, dirMode bool) (*DB, error) {
 	r.mu.Lock()
-	file, err := r.settleLocked(ctx, path, dirMode)
-	if err != nil {
+	if err := r.settleLocked(ctx, path); err != nil {
 		r.mu.Unlock()
 		return nil, err
 	}
-	db, ok := r.dbs[path]
-	if !ok && file != nil {
-		if other, taken := r.byFile[*file]; taken {
-			r.mu.Unlock()
-			return nil, r.openUnderAnotherName(other)
-		}
-	}
-	if ok {
+	if db, ok := r.dbs[path]; ok {
 		r.rememberName(name, db)
 		db.lease(r.cfg.Now())
 		r.mu.Unlock()
 		return db, nil
 	}
 	r.evictDownToLocked(r.cfg.MaxOpen - 1) // room for this one
-	o := &opening{done: make(chan struct{}), file: file}
+	o := &opening{done: make(chan struct{})}
 	r.opening[path] = o
-	if file != nil {
-		r.openingFile[*file] = o
-	}
 	r.mu.Unlock()
-	db, err = r.openFiles(path, create, dirMode)
+	db, err := r.openFiles(path, create, dirMode)
 	if err == nil {
 		r.warnOfOtherNames(db)
 	}
 	return r.finishOpening(name, path, o, db, err)
 }
 
-// settleFileLocked waits, with mu released meanwhile, until no other path
-// of the file id (a hard link) is being opened or closed, and reports
-// whether it found none at once (else path's state must be looked at
-// again). One file is served by one name at a time: each name has a log
-// (-wal) and shared memory (-shm) of its own, and in WAL mode SQLite's
-// locks live in the -shm, so two names of a file exclude each other in
-// nothing. Served under both at once, a file lost half of the increments
-// sent to it (3,200 acknowledged, 1,600 counted); one actor for both
-// names still mixed the two logs when a name was removed or replaced.
-// So a name of a file open under another is refused (openUnderAnotherName).
-func (r *Registry) settleFileLocked(ctx context.Context, id sqlitekv.FileID) (settled bool, err error) {
-	done := r.closingFile[id]
-	if o := r.openingFile[id]; o != nil {
-		done = o.done
-	}
-	if done == nil {
-		return true, nil
-	}
-	r.mu.Unlock()
-	err = waitFor(ctx, done)
-	r.mu.Lock()
-	return false, err
-}
-
-// settleLocked settles path (settlePathLocked) and, in file mode, the file
-// it names (settleFileLocked), which it returns (nil: none yet).
-func (r *Registry) settleLocked(ctx context.Context, path string, dirMode bool) (*sqlitekv.FileID, error) {
-	for {
-		if err := r.settlePathLocked(ctx, path); err != nil || dirMode {
-			return nil, err
-		}
-		id, ok := sqlitekv.FileIDOf(path)
-		if !ok {
-			return nil, nil
-		}
-		if db, ok := r.byFile[id]; ok && db.store.MustReopen() {
-			r.evictLocked(db) // open at a path that names another file now
-		}
-		if settled, err := r.settleFileLocked(ctx, id); err != nil || settled {
-			return &id, err
-		}
-	}
-}
-
-// settlePathLocked waits, with mu released meanwhile, until path is neither
+// settleLocked waits, with mu released meanwhile, until path is neither
 // being closed (one owner at a time) nor being opened (one store per
 // file), and evicts the open database there if its file was deleted or
 // replaced. An open waited for that failed fails this request too: the
 // clients of a database locked elsewhere learn so together, not one busy
 // timeout after another.
-func (r *Registry) settlePathLocked(ctx context.Context, path string) error {
+func (r *Registry) settleLocked(ctx context.Context, path string) error {
 	for {
 		if r.closed {
 			return shuttingDown()
@@ -133,31 +77,28 @@ func (r *Registry) settlePathLocked(ctx context.Context, path string) error {
 	}
 }
 
-// warnOfOtherNames logs a database file with hard links: a copy made
-// with cp -al (rsnapshot) is changed by every write, so it is no backup,
-// and two kvds, or one under two names, serving it at once lose writes
-// (a tester's hard-linked copy of a directory-mode folder, served beside
-// it, lost two acknowledged writes).
+// warnOfOtherNames logs a directory-mode cache with hard links (a
+// database file with them is refused, errOtherNames): a copy of the folder
+// made with cp -al (rsnapshot) is changed by every write, so it is no
+// backup, and serving both at once loses writes (a tester's hard-linked
+// copy of a directory-mode folder, served beside it, lost two
+// acknowledged writes).
 func (r *Registry) warnOfOtherNames(db *DB) {
 	if n := db.store.Links(); n > 1 {
-		r.cfg.Logger.Warn("database file has other names (hard links): every write changes them too, so such a copy is no backup; copy it with db/backup instead",
+		r.cfg.Logger.Warn("database file has other names (hard links): every write changes them too, so such a copy is no backup, and serving two of them at once loses writes; copy it with db/backup instead",
 			"db", db.path, "links", n)
 	}
 }
 
-// openElsewhere is the database open under another name of the file db
-// (opened without error) opened, if any.
-func (r *Registry) openElsewhere(db *DB, err error) *DB {
-	if err != nil || db.dir != nil {
-		return nil
-	}
-	return r.byFile[db.file]
-}
-
-// openUnderAnotherName refuses a name of a file open under another.
-func (r *Registry) openUnderAnotherName(other *DB) error {
-	return sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "Database file is open under another name, %q (a hard link): kvd serves a file by one name at a time, since each name has a log of its own; use that name", r.cfg.Resolver.Name(other.path))
-}
+// errOtherNames refuses a database file with other names (hard links):
+// SQLite keeps a log (-wal) and shared memory (-shm) per name, which
+// exclude each other in nothing, and warns that a file with several
+// names is one way to corrupt it. Served under two names, a file lost
+// half of the increments sent to it; served under one name at a time, a
+// name's log outlived it and was replayed over the other's writes, and
+// the file was corrupted. A database opened before a link was made is
+// served until it closes; no other name of it is.
+var errOtherNames = sqlitekv.Errorf(sqlitekv.CodeInvalidDBPath, "Database file has other names (hard links): SQLite keeps a log for each name, so a file served by several loses writes or is corrupted, and kvd does not serve it; remove the other names (copy a database with db/backup)")
 
 // waitFor waits until done is closed or the request's ctx ends.
 func waitFor(ctx context.Context, done <-chan struct{}) error {
@@ -178,12 +119,18 @@ func (r *Registry) openFiles(path string, create, dirMode bool) (*DB, error) {
 		db.dir, db.store = dir, dir.Cache()
 		return db, nil
 	}
+	if sqlitekv.LinksOf(path) > 1 {
+		return nil, errOtherNames
+	}
 	store, err := sqlitekv.Open(path, create, r.cfg.Store)
 	if err != nil {
 		return nil, err
 	}
+	if store.Links() > 1 { // a name made while it opened
+		store.Close()
+		return nil, errOtherNames
+	}
 	db.store = store
-	db.file = store.FileID()
 	return db, nil
 }
 
@@ -202,23 +149,10 @@ func (r *Registry) finishOpening(name, path string, o *opening, db *DB, err erro
 		r.mu.Lock()
 		err = shuttingDown()
 	}
-	if other := r.openElsewhere(db, err); other != nil {
-		// The path named another file by the time it was opened: one open
-		// under another name (a rename raced the open).
-		r.mu.Unlock()
-		if closeErr := db.closeFiles(); closeErr != nil {
-			r.cfg.Logger.Error("closing database", "db", path, "err", closeErr)
-		}
-		r.mu.Lock()
-		err = r.openUnderAnotherName(other)
-	}
 	if err == nil {
 		r.startLocked(name, db)
 	}
 	delete(r.opening, path)
-	if o.file != nil {
-		delete(r.openingFile, *o.file)
-	}
 	o.err = err
 	close(o.done)
 	if err != nil {
@@ -237,9 +171,6 @@ func (r *Registry) startLocked(name string, db *DB) {
 	db.pid = r.system.Root.Spawn(props)
 	db.mu.Unlock()
 	r.dbs[db.path] = db
-	if db.dir == nil {
-		r.byFile[db.file] = db
-	}
 	r.rememberName(name, db)
 	db.lease(r.cfg.Now())
 }

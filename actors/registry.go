@@ -84,16 +84,13 @@ type Registry struct {
 	system *actor.ActorSystem
 	stop   chan struct{}
 
-	mu          sync.Mutex
-	dbs         map[string]*DB                    // by real path
-	byName      map[string]*DB                    // by the client's spelling, to skip resolving
-	byFile      map[sqlitekv.FileID]*DB           // file mode, by the file: its other paths (hard links) reach it too
-	closing     map[string]chan struct{}          // real paths being closed right now
-	opening     map[string]*opening               // real paths being opened right now, outside mu (opening.go)
-	closingFile map[sqlitekv.FileID]chan struct{} // the same two by file, in file mode (settleFileLocked)
-	openingFile map[sqlitekv.FileID]*opening
-	watched     int // databases with a watcher (watch.go)
-	closed      bool
+	mu      sync.Mutex
+	dbs     map[string]*DB           // by real path
+	byName  map[string]*DB           // by the client's spelling, to skip resolving
+	closing map[string]chan struct{} // real paths being closed right now
+	opening map[string]*opening      // real paths being opened right now, outside mu (opening.go)
+	watched int                      // databases with a watcher (watch.go)
+	closed  bool
 
 	sweeps      sweepSchedule
 	checkpoints checkpointWarnings
@@ -125,8 +122,7 @@ func NewRegistry(cfg Config) *Registry {
 	logs := actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog })
 	r := &Registry{
 		cfg: cfg, system: actor.NewActorSystem(logs), stop: make(chan struct{}),
-		dbs: map[string]*DB{}, byName: map[string]*DB{}, byFile: map[sqlitekv.FileID]*DB{}, closing: map[string]chan struct{}{},
-		openingFile: map[sqlitekv.FileID]*opening{}, closingFile: map[sqlitekv.FileID]chan struct{}{},
+		dbs: map[string]*DB{}, byName: map[string]*DB{}, closing: map[string]chan struct{}{},
 		opening: map[string]*opening{},
 	}
 	r.cfg.Store.CheckpointFailed = r.checkpointFailed
@@ -291,9 +287,6 @@ func (r *Registry) evictLocked(db *DB) {
 		return
 	}
 	delete(r.dbs, db.path)
-	if r.byFile[db.file] == db {
-		delete(r.byFile, db.file)
-	}
 	for name, d := range r.byName {
 		if d == db {
 			delete(r.byName, name)
@@ -301,18 +294,12 @@ func (r *Registry) evictLocked(db *DB) {
 	}
 	done := make(chan struct{})
 	r.closing[db.path] = done
-	if db.dir == nil {
-		r.closingFile[db.file] = done
-	}
 	go func() {
 		if err := db.close(); err != nil {
 			r.cfg.Logger.Error("closing database", "db", db.path, "err", err)
 		}
 		r.mu.Lock()
 		delete(r.closing, db.path)
-		if r.closingFile[db.file] == done {
-			delete(r.closingFile, db.file)
-		}
 		r.mu.Unlock()
 		close(done)
 	}()

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-
-	"github.com/kvd/kvd/sqlitekv"
 )
 
 // Close is Shutdown without a deadline.
@@ -73,7 +71,7 @@ func (r *Registry) markClosed() (open []*DB, pending []closingDB, first bool) {
 	for _, db := range r.dbs {
 		open = append(open, db)
 	}
-	r.dbs, r.byName, r.byFile = map[string]*DB{}, map[string]*DB{}, map[sqlitekv.FileID]*DB{}
+	r.dbs, r.byName = map[string]*DB{}, map[string]*DB{}
 	for path, done := range r.closing {
 		pending = append(pending, closingDB{path: path, done: done})
 	}

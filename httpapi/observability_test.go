@@ -198,32 +198,30 @@ func TestAccessLog_OneInfoLinePerRequest(t *testing.T) {
 	}
 }
 
-// A database file with other names (a hard-link copy, cp -al) is logged
-// when kvd opens it: every write changes the copy too.
-func TestLog_ADatabaseFileWithOtherNamesIsWarnedOf(t *testing.T) {
+// A directory-mode cache with other names (a hard-link copy of the
+// folder, cp -al) is logged when kvd opens it: every write changes the
+// copy too. (A database file with other names is refused: hardlinks_test.go.)
+func TestLog_ACacheWithOtherNamesIsWarnedOf(t *testing.T) {
 	var logs logLines
 	ts := newTestServer(t, func(a *actors.Config, h *httpapi.Config) {
 		l := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		a.Logger, h.Logger = l, l
 	})
-	s, err := sqlitekv.Open(filepath.Join(ts.DataDir, "app.db"), true, sqlitekv.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	const warning = "database file has other names (hard links): every write changes them too, so such a copy is no backup; copy it with db/backup instead"
-	wantError(t, ts.do(t, "GET", kv("k", "db=app"), ""), 404, "KEY_NOT_FOUND")
+	folder := filepath.Join(ts.DataDir, "notes")
+	os.Mkdir(folder, 0o700)
+	q := "db=" + url.QueryEscape(folder) + "&table=t"
+	wantStatus(t, ts.do(t, "PUT", kv("k", q), "v"), 200)
+	const warning = "database file has other names (hard links): every write changes them too, so such a copy is no backup, and serving two of them at once loses writes; copy it with db/backup instead"
 	if lines := logs.withMessage(t, warning); len(lines) != 0 {
-		t.Fatalf("a database with one name: %v", lines)
+		t.Fatalf("a cache with one name: %v", lines)
 	}
-	if err := os.Link(filepath.Join(ts.DataDir, "app.db"), filepath.Join(ts.DataDir, "copy.db")); err != nil {
+	if err := os.Link(filepath.Join(folder, ".kvd-cache.db"), filepath.Join(ts.DataDir, "copy-of-the-cache")); err != nil {
 		t.Fatal(err)
 	}
-	ts.Registry.CloseDB(filepath.Join(ts.DataDir, "app.db")) // else copy reaches app's writer, open already
-	wantError(t, ts.do(t, "GET", kv("k", "db=copy"), ""), 404, "KEY_NOT_FOUND")
+	ts.Registry.CloseDB(folder)
+	wantStatus(t, ts.do(t, "GET", kv("k", q), ""), 200)
 	if lines := logs.withMessage(t, warning); len(lines) != 1 || lines[0]["links"] != 2.0 {
-		t.Fatalf("a database with two names: %v, want one warning counting 2 links", lines)
+		t.Fatalf("a cache with two names: %v, want one warning counting 2 links", lines)
 	}
+	os.Remove(filepath.Join(ts.DataDir, "copy-of-the-cache"))
 }

@@ -183,34 +183,12 @@ func shorterThanHeader(path string) bool {
 // Links is how many names the database file (in directory mode, the
 // cache) has: more than one is a hard link, a copy made with cp -al or
 // rsnapshot, whose writes change every name (README, Directory mode).
-// FileID names a file by device and inode: the paths of one file (hard
-// links) have one.
-type FileID struct{ Dev, Ino uint64 }
+func (s *Store) Links() int { return LinksOf(s.path) }
 
-// FileIDOf is the file path names now; false if it names none.
-func FileIDOf(path string) (FileID, bool) {
+// LinksOf is how many names the file at path has (1 when it cannot tell).
+func LinksOf(path string) int {
 	var st syscall.Stat_t
 	if syscall.Stat(path, &st) != nil {
-		return FileID{}, false
-	}
-	return FileID{uint64(st.Dev), uint64(st.Ino)}, true
-}
-
-// FileID is the file the store opened: the writer's, as it opened it
-// (identify checked then that the path named it).
-func (s *Store) FileID() FileID {
-	if s.id != nil && s.id.file != nil {
-		if st, ok := s.id.file.Sys().(*syscall.Stat_t); ok {
-			return FileID{uint64(st.Dev), uint64(st.Ino)}
-		}
-	}
-	id, _ := FileIDOf(s.path)
-	return id
-}
-
-func (s *Store) Links() int {
-	var st syscall.Stat_t
-	if syscall.Stat(s.path, &st) != nil {
 		return 1
 	}
 	return int(st.Nlink)
