@@ -44,18 +44,18 @@ func checkPathPrivate(real string, shown func(string) string) error {
 // othersMayChange reports whether a user other than kvd's (or root, or
 // kvd's group) may change what child names in folder.
 func othersMayChange(folder, child string) bool {
-	var st syscall.Stat_t
-	if syscall.Lstat(folder, &st) != nil {
+	f, ok := lstatInode(folder)
+	if !ok {
 		return false // what cannot be looked at is refused by the open itself
 	}
-	if !ours(st.Uid) {
+	if !ours(f.access.uid) {
 		return true
 	}
-	if st.Mode&0o002 == 0 {
+	if f.access.mode&0o002 == 0 {
 		return false
 	}
-	var c syscall.Stat_t // world-writable: only the sticky bit, and child being ours, keep others off
-	return st.Mode&syscall.S_ISVTX == 0 || syscall.Lstat(child, &c) != nil || !ours(c.Uid)
+	c, ok := lstatInode(child) // world-writable: only the sticky bit, and child being ours, keep others off
+	return f.access.mode&syscall.S_ISVTX == 0 || !ok || !ours(c.access.uid)
 }
 
 func ours(uid uint32) bool { return uid == 0 || int(uid) == os.Geteuid() }
