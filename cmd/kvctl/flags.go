@@ -145,13 +145,22 @@ func (f *ttlFlag) Set(s string) error {
 	return nil
 }
 
-// bindPath binds --path. Once given, even empty, it goes to kvd, which
+// pathFlag is --path. Once given, even empty, it goes to kvd, which
 // refuses an empty one: dropped, the command would act on the whole value
 // (a script whose path variable was unset replaced a whole document).
-func bindPath(fs *flag.FlagSet, usage string) *stringFlag {
-	var path stringFlag
+type pathFlag struct{ stringFlag }
+
+func bindPath(fs *flag.FlagSet, usage string) *pathFlag {
+	var path pathFlag
 	fs.Var(&path, "path", usage)
 	return &path
+}
+
+func (f *pathFlag) options() []client.Option {
+	if !f.set {
+		return nil
+	}
+	return []client.Option{client.Path(f.s)}
 }
 
 // seconds is n seconds, refused where a Duration would wrap around (a

@@ -62,9 +62,7 @@ func bindGet(fs *flag.FlagSet) runner {
 	fs.Var(&at, "at", "the value as it was at this time: Unix seconds or RFC 3339")
 	return func(ctx context.Context, e *env, args []string) error {
 		var opts []client.Option
-		if path.set {
-			opts = append(opts, client.Path(path.s))
-		}
+		opts = append(opts, path.options()...)
 		if at.set {
 			opts = append(opts, client.At(at.t))
 		}
@@ -119,9 +117,7 @@ func bindPut(fs *flag.FlagSet) runner {
 		if *ifAbsent {
 			opts = append(opts, client.IfAbsent())
 		}
-		if path.set {
-			opts = append(opts, client.Path(path.s))
-		}
+		opts = append(opts, path.options()...)
 		if *ref {
 			opts = append(opts, client.Ref())
 		}
@@ -207,9 +203,7 @@ func bindCount(count countFunc) func(fs *flag.FlagSet) runner {
 				delta = n
 			}
 			opts := wf.options()
-			if path.set {
-				opts = append(opts, client.Path(path.s))
-			}
+			opts = append(opts, path.options()...)
 			n, err := count(e.client, ctx, args[0], delta, opts...)
 			if err != nil {
 				return err
