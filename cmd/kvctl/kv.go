@@ -61,8 +61,7 @@ func bindGet(fs *flag.FlagSet) runner {
 	var at timeFlag
 	fs.Var(&at, "at", "the value as it was at this time: Unix seconds or RFC 3339")
 	return func(ctx context.Context, e *env, args []string) error {
-		var opts []client.Option
-		opts = append(opts, path.options()...)
+		opts := path.options()
 		if at.set {
 			opts = append(opts, client.At(at.t))
 		}
