@@ -31,7 +31,7 @@ var apiParams = map[string]apiParam{
 	"history":              {"query", "boolean", "Record this write in the key's history (default true); false leaves a gap.", false},
 	"create_db_if_missing": {"query", "boolean", "Create the database file if it is missing (default false).", false},
 	"auto_create":          {"query", "boolean", "Alias of create_db_if_missing; both given and different is a 400.", false},
-	"at_timestamp":         {"query", "number", "Time travel: Unix seconds; a whole second means the end of that second.", false},
+	"at_timestamp":         {"query", "number", "Time travel: Unix seconds; a whole second means the end of that second, a fraction (even .000, as kvd writes its times) that instant.", false},
 	"rebuild":              {"query", "boolean", "Directory mode: rescan the folder before reading.", false},
 	"delta":                {"query", "integer", "Positive amount (default 1).", false},
 	"ref":                  {"query", "boolean", "Store a reference: the body is the key of another key of the table.", false},
