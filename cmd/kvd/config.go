@@ -219,7 +219,7 @@ func applyEnv(fs *flag.FlagSet, environ []string) (unknown []string, err error) 
 		}
 		for _, v := range values {
 			if e := fs.Set(f.Name, v); e != nil { // marks it set, as the command line does
-				err = fmt.Errorf("%s: %w", name, e)
+				err = fmt.Errorf("%s: invalid value %q: %w", name, v, e)
 			}
 		}
 	})

@@ -111,6 +111,9 @@ func TestConfig_FlagsFallBackToEnvironment(t *testing.T) {
 	if _, err := parseConfig(nil, []string{"KVD_ALLOW_DIR=/a:"}, io.Discard); err == nil {
 		t.Error("KVD_ALLOW_DIR=/a: (an empty root, which would be the working directory): got no error")
 	}
+	if _, err := parseConfig(nil, []string{"KVD_MAX_QUEUE=abc"}, io.Discard); err == nil || !strings.Contains(err.Error(), `KVD_MAX_QUEUE: invalid value "abc"`) {
+		t.Errorf("KVD_MAX_QUEUE=abc: got %v, want the variable and its value named", err)
+	}
 	if out, err := exec.Command(kvdBinary, "-h").CombinedOutput(); err != nil || !strings.Contains(string(out), "-data-dir") {
 		t.Errorf("kvd -h: %v\n%s", err, out)
 	}
