@@ -179,12 +179,13 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 	n.mu.Lock()
 	checked := n.checked[name]
 	n.mu.Unlock()
+	behind := false
 	if current && rec != nil && !checked {
-		behind, err := n.behindReplica(ctx, name, path, rec.Epoch)
+		b, err := n.behindReplica(ctx, name, path, rec.Epoch)
 		if err != nil {
 			return true, unavailable(name, err)
 		}
-		if behind {
+		if behind = b; behind {
 			n.log.Warn("copy is older than what it shipped to its replica (its data dir was put back from a backup?): restoring", "db", name, "epoch", rec.Epoch)
 			epoch, current = rec.Epoch+1, false
 		}
@@ -220,10 +221,23 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		return false, nil
 	}
 	if !current {
+		// A copy of this node's whose epoch it never let go cleanly: it
+		// was gone (kvd and its sidecar both) past its lease.
+		its := n.localEpoch(name)
+		mayHoldUnshipped := exists && !behind && its > 0 && its != n.shippedEpoch(name)
 		if err := n.replaceLocalCopy(ctx, path, restored); err != nil {
 			n.dropOwnership(name, rev)
 			return true, unavailable(name, err)
 		}
+		if mayHoldUnshipped {
+			n.counts.setAside.Add(1)
+			n.log.Error("a peer took this database over while this node was gone (kvd and its sidecar down past the lease): the copy set aside may hold writes this node acknowledged and never shipped, which the database served now lacks",
+				"db", name, "its_epoch", its, "set_aside_in", filepath.Join(stateDir, "replaced", name))
+		}
+	}
+	if err := n.forgetShipped(name); err != nil { // it takes writes again
+		n.dropOwnership(name, rev)
+		return true, unavailable(name, err)
 	}
 	if err := n.setLocalEpoch(name, epoch); err != nil {
 		n.dropOwnership(name, rev)

@@ -2,8 +2,10 @@ package cluster
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,13 +67,56 @@ func TestTake_ClaimMadeUnderALeaseLostMeanwhileIsAbandoned(t *testing.T) {
 // instead of deleting it: killed together with its sidecar, a node's copy
 // may hold acknowledged writes the replica never got.
 func TestTake_KeepsTheCopyItReplacesAside(t *testing.T) {
+	n, _ := takeOverOwnOlderCopy(t, 0)
+	path := n.path("app.db")
+	aside := filepath.Join(n.cfg.DataDir, stateDir, "replaced", "app.db")
+	for file, want := range map[string]string{path: "restored", path + "-wal": "<none>", aside: "old", aside + "-wal": "old wal"} {
+		got, err := os.ReadFile(file)
+		if err != nil {
+			got = []byte("<none>")
+		}
+		if string(got) != want {
+			t.Errorf("%s: %q, want %q", file, got, want)
+		}
+	}
+}
+
+// TestTake_SaysWhenTheCopyItSetsAsideMayHoldUnshippedWrites: a copy of an
+// epoch this node never let go cleanly (kvd and its sidecar were gone
+// past the lease, and a peer took the database over from the replica)
+// may hold acknowledged writes the database served now lacks: an error
+// in the log and a counter say so. A copy whose every write the node
+// shipped before letting it go (a hand-over, a stop) is set aside quietly.
+func TestTake_SaysWhenTheCopyItSetsAsideMayHoldUnshippedWrites(t *testing.T) {
+	for _, tc := range []struct {
+		shipped int64
+		want    float64
+	}{{0, 1}, {1, 0}} {
+		n, logs := takeOverOwnOlderCopy(t, tc.shipped)
+		said := strings.Contains(logs, "may hold writes this node acknowledged and never shipped")
+		if got := n.counts.setAside.Load(); float64(got) != tc.want || said != (tc.want == 1) {
+			t.Errorf("copy of epoch 1, shipped epoch %d: counted %d, said %v; want %v\n%s", tc.shipped, got, said, tc.want, logs)
+		}
+		if n.shippedEpoch("app.db") != 0 {
+			t.Errorf("shipped epoch %d still recorded for a database served again", n.shippedEpoch("app.db"))
+		}
+	}
+}
+
+// takeOverOwnOlderCopy has a node whose copy of app.db is of its epoch 1,
+// of which the replica took every write up to shipped's epoch, take the
+// database over from the replica of epoch 2, a peer's; it returns the
+// node and what it logged.
+func takeOverOwnOlderCopy(t *testing.T, shipped int64) (*Node, string) {
+	t.Helper()
 	f := newFakeEtcd(t)
 	fake := filepath.Join(t.TempDir(), "litestream")
 	script := "#!/bin/sh\n# restore -if-replica-exists -o PATH REPLICA\nprintf restored > \"$4\"\n"
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	n, _ := testNode(t, f, Config{Litestream: fake}, nil)
+	var logs syncBuffer
+	n, _ := testNode(t, f, Config{Litestream: fake, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	lease, err := n.ensureLease(ctx)
@@ -87,18 +132,14 @@ func TestTake_KeepsTheCopyItReplacesAside(t *testing.T) {
 	if err := n.setLocalEpoch("app.db", 1); err != nil {
 		t.Fatal(err)
 	}
+	if shipped > 0 {
+		if err := n.setShippedEpoch("app.db", shipped); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f.put(epochsKey("app.db"), `{"node":"n2","epoch":2,"released":true}`)
 	if done, err := n.take(ctx, "app.db", path, false, lease, nil); err != nil || !done {
 		t.Fatalf("take: done=%v, %v", done, err)
 	}
-	aside := filepath.Join(n.cfg.DataDir, stateDir, "replaced", "app.db")
-	for file, want := range map[string]string{path: "restored", path + "-wal": "<none>", aside: "old", aside + "-wal": "old wal"} {
-		got, err := os.ReadFile(file)
-		if err != nil {
-			got = []byte("<none>")
-		}
-		if string(got) != want {
-			t.Errorf("%s: %q, want %q", file, got, want)
-		}
-	}
+	return n, logs.String()
 }

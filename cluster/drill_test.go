@@ -135,6 +135,9 @@ func TestClusterDrill(t *testing.T) {
 	if back == 0 {
 		t.Errorf("step 3: %s serves none of its former databases: the stale-copy path was not exercised", n2.id)
 	}
+	if m := scrape(t, n2.url()+"/metrics"); m["kvd_cluster_unshipped_copies_set_aside_total"] < float64(back) {
+		t.Errorf("step 3: %s set aside %v copies that may hold unshipped writes, want at least the %d it serves again", n2.id, m["kvd_cluster_unshipped_copies_set_aside_total"], back)
+	}
 
 	// 4. Move one database to another node while writers hammer it.
 	moved := dbs[0]

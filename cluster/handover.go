@@ -122,7 +122,10 @@ func (n *Node) pushToReplica(ctx context.Context, name, path string, epoch int64
 	if err := n.ls.sync(ctx, path, 30*time.Second); err != nil {
 		return err
 	}
-	return n.ls.unregister(ctx, path)
+	if err := n.ls.unregister(ctx, path); err != nil {
+		return err
+	}
+	return n.setShippedEpoch(name, epoch)
 }
 
 // handOver gives up name's owners key, and marks its epoch released: the

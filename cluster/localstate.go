@@ -121,14 +121,44 @@ func newestL0(root string) (uint64, error) {
 	return newest, nil
 }
 
-func (n *Node) epochFile(name string) string {
-	return filepath.Join(n.cfg.DataDir, stateDir, "epochs", filepath.FromSlash(name))
+func (n *Node) epochFile(name string) string { return n.stateFile("epochs", name) }
+
+// stateFile is where the node keeps kind's epoch of database name.
+func (n *Node) stateFile(kind, name string) string {
+	return filepath.Join(n.cfg.DataDir, stateDir, kind, filepath.FromSlash(name))
 }
 
 // localEpoch is the epoch of this node's copy of name; 0 when it has none
 // it knows of.
-func (n *Node) localEpoch(name string) int64 {
-	raw, err := os.ReadFile(n.epochFile(name))
+func (n *Node) localEpoch(name string) int64 { return readEpoch(n.epochFile(name)) }
+
+func (n *Node) setLocalEpoch(name string, epoch int64) error {
+	return writeEpoch(n.epochFile(name), epoch)
+}
+
+// shippedEpoch is the last epoch of name whose every write the replica
+// confirmed before this node let the database go (a hand-over, a stop);
+// 0 when none. A copy of any other epoch of this node's may hold writes it
+// acknowledged and never shipped.
+func (n *Node) shippedEpoch(name string) int64 { return readEpoch(n.stateFile("shipped", name)) }
+
+func (n *Node) setShippedEpoch(name string, epoch int64) error {
+	return writeEpoch(n.stateFile("shipped", name), epoch)
+}
+
+// forgetShipped drops name's shippedEpoch when the node serves it again.
+func (n *Node) forgetShipped(name string) error {
+	path := n.stateFile("shipped", name)
+	if err := os.Remove(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func readEpoch(path string) int64 {
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
@@ -136,8 +166,7 @@ func (n *Node) localEpoch(name string) int64 {
 	return epoch
 }
 
-func (n *Node) setLocalEpoch(name string, epoch int64) error {
-	path := n.epochFile(name)
+func writeEpoch(path string, epoch int64) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return err
 	}

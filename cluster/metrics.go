@@ -9,7 +9,8 @@ import (
 // counts are what the node has done since it started, for /metrics.
 type counts struct {
 	claimed, restored, released atomic.Uint64
-	replicating                 atomic.Bool // the sidecar answered the last reconcile and registered every database
+	setAside                    atomic.Uint64 // copies replaced that may hold unshipped writes
+	replicating                 atomic.Bool   // the sidecar answered the last reconcile and registered every database
 }
 
 // Collector exports the node's part in the cluster to Prometheus.
@@ -24,10 +25,11 @@ var (
 	claimedDesc     = prometheus.NewDesc("kvd_cluster_claims_total", "Databases this node took ownership of.", nil, nil)
 	restoredDesc    = prometheus.NewDesc("kvd_cluster_restores_total", "Of those, the ones restored from the replica (a peer had written them).", nil, nil)
 	releasedDesc    = prometheus.NewDesc("kvd_cluster_releases_total", "Databases this node handed over to a peer.", nil, nil)
+	setAsideDesc    = prometheus.NewDesc("kvd_cluster_unshipped_copies_set_aside_total", "Copies of this node's replaced after a peer took their database over while the node was gone: each may hold acknowledged writes never shipped (kept in .kvd-cluster/replaced/).", nil, nil)
 )
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{ownedDesc, leaseDesc, replicatingDesc, claimedDesc, restoredDesc, releasedDesc} {
+	for _, d := range []*prometheus.Desc{ownedDesc, leaseDesc, replicatingDesc, claimedDesc, restoredDesc, releasedDesc, setAsideDesc} {
 		ch <- d
 	}
 }
@@ -44,6 +46,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(claimedDesc, prometheus.CounterValue, float64(n.counts.claimed.Load()))
 	ch <- prometheus.MustNewConstMetric(restoredDesc, prometheus.CounterValue, float64(n.counts.restored.Load()))
 	ch <- prometheus.MustNewConstMetric(releasedDesc, prometheus.CounterValue, float64(n.counts.released.Load()))
+	ch <- prometheus.MustNewConstMetric(setAsideDesc, prometheus.CounterValue, float64(n.counts.setAside.Load()))
 }
 
 func boolValue(b bool) float64 {
