@@ -75,7 +75,7 @@ func jsonString(raw json.RawMessage) (s []byte, ok bool) {
 // parseBatchKeys reads {"keys":[...]} for batch get and delete.
 func (s *Server) parseBatchKeys(r *http.Request) ([]string, error) {
 	var body batchKeysBody
-	if err := s.decodeBatch(r, &body); err != nil {
+	if err := s.decodeBatch(r, &body, "keys"); err != nil {
 		return nil, err
 	}
 	if err := checkBatchSize(len(body.Keys), "keys"); err != nil {
@@ -95,7 +95,7 @@ func (s *Server) parseBatchKeys(r *http.Request) ([]string, error) {
 // parseBatchItems validates every item before anything is written.
 func (s *Server) parseBatchItems(r *http.Request) ([]sqlitekv.BatchItem, error) {
 	var body batchSetBody
-	if err := s.decodeBatch(r, &body); err != nil {
+	if err := s.decodeBatch(r, &body, "items"); err != nil {
 		return nil, err
 	}
 	if err := checkBatchSize(len(body.Items), "items"); err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -275,5 +276,33 @@ func TestBatchGet_NeverSeesAMixOfTwoBatches(t *testing.T) {
 	wg.Wait()
 	if mixes != 0 {
 		t.Fatalf("batch/get saw a mix of batches %d times in %d reads", mixes, reads)
+	}
+}
+
+// A batch body of more entries than a batch may hold is refused before
+// it is decoded: 40 MiB of {} decoded into items took 4 GB before the
+// count refused them, and six such bodies fit the body memory at once.
+func TestBatch_TooManyEntriesAreRefusedBeforeDecoding(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("a", "db=app&create_db_if_missing=true"), "1"), 200)
+	const entries = 1_000_000
+	for op, body := range map[string]string{
+		"set": `{"items":[` + strings.Repeat(`{},`, entries-1) + `{}]}`,
+		"get": `{"keys":[` + strings.Repeat(`0,`, entries-1) + `0]}`,
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		r := ts.do(t, "POST", batchPath+op+"?db=app", body)
+		runtime.ReadMemStats(&after)
+		wantError(t, r, 400, "INVALID_PARAMETERS")
+		if msg := r.JSON(t)["message"]; !contains(msg, "got 1000000") {
+			t.Errorf("%s: message %q, want the count", op, msg)
+		}
+		// The body is read (3 MB) and copied in the test's client; decoded,
+		// it took more than 100 MB.
+		if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 10*uint64(len(body)) {
+			t.Errorf("%s of %d entries (%d bytes): %d MB allocated", op, entries, len(body), allocated>>20)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/buger/jsonparser"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
@@ -84,11 +85,19 @@ func contentCoding(r *http.Request) string {
 	return ""
 }
 
-// decodeBatch reads a JSON object body; anything else is "Invalid JSON body".
-func (s *Server) decodeBatch(r *http.Request, into any) error {
+// decodeBatch reads a JSON object body whose member list holds the
+// batch's entries; anything else is "Invalid JSON body". The entries are
+// counted before the body is decoded: 40 MiB of {} decoded into items
+// took 4 GB before the count refused them.
+func (s *Server) decodeBatch(r *http.Request, into any, list string) error {
 	body, err := readBody(r, BatchBodyLimit(s.cfg.MaxValueBytes))
 	if err != nil {
 		return err
+	}
+	entries := 0
+	jsonparser.ArrayEach(body, func([]byte, jsonparser.ValueType, int, error) { entries++ }, list)
+	if entries > sqlitekv.MaxBatch {
+		return checkBatchSize(entries, list)
 	}
 	return decodeJSONBody(body, into)
 }
