@@ -197,7 +197,7 @@ func BenchmarkArrayRemoveByValue(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, removed, err := removeFrom(arr, ArrayRequest{Value: []byte("-1")}); err != nil || removed != 0 {
+		if _, _, removed, err := removeFrom(arr, ArrayRequest{Value: []byte("-1")}); err != nil || removed != 0 {
 			b.Fatal(removed, err)
 		}
 	}
