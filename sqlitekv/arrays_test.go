@@ -116,4 +116,19 @@ func TestArray_OpsOnALargeArrayAllocateAboutItsSize(t *testing.T) {
 			t.Errorf("%s of an array of %d bytes: %d MB allocated", req.Op, len(arr), allocated>>20)
 		}
 	}
+	// A compare-and-swap under a path compares the array element by
+	// element: one that fails writes nothing, and can be sent again and again.
+	whole, err := ParseJSONPath("$")
+	must(t, err)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err = w.Put(PutRequest{Table: DefaultTable, Key: "arr", Path: whole, Value: []byte("1"), IfMatch: []byte("[0,0,1]")})
+	runtime.ReadMemStats(&after)
+	if CodeOf(err) != CodeCASMismatch {
+		t.Fatalf("if_match [0,0,1] under $: got %v, want a mismatch", err)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 8*uint64(len(arr)) {
+		t.Errorf("a failed compare of an array of %d bytes: %d MB allocated", len(arr), allocated>>20)
+	}
 }
