@@ -102,6 +102,7 @@ type Server struct {
 	// answerMemory: bytes that large answers may still hold (answermemory.go)
 	answerMemory atomic.Int64
 	watches      atomic.Int64  // open now
+	maxWatches   int           // see takeWatchSlot
 	refusals     throttle      // the log lines of 503s (errors.go)
 	backups      chan struct{} // a token per backup being made or sent (backup.go)
 
@@ -152,6 +153,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, idPrefix: hex.EncodeToString(prefix[:]) + "-", cors: newCORSPolicy(cfg.CORSOrigins)}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.backups = make(chan struct{}, cfg.MaxBackups)
+	s.maxWatches = cfg.MaxConnections - max(1, cfg.MaxConnections/8)
 	s.bodyBudget.Store(cfg.MaxBodyMemory)
 	s.answerMemory.Store(cfg.MaxBodyMemory)
 	cfg.Metrics.watchBodies(func() float64 { return float64(cfg.MaxBodyMemory - s.bodyBudget.Load()) })

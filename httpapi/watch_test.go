@@ -457,30 +457,88 @@ func TestWatch_StreamsOverTLS(t *testing.T) {
 	}
 }
 
-// A watch holds a connection: at the cap, it is not closed for a
-// newcomer (it is in service), and the newcomer is refused instead.
+// A watch holds a connection, which is never closed for a newcomer (it
+// is in service): so watches may hold all but an eighth of the
+// connections (at least one), and a request that is no watch still gets
+// through when they hold all they may. Before, 10,050 idle watches of
+// one client had every other request, /healthz too, refused.
+func TestWatch_LeaveRoomForOtherRequests(t *testing.T) {
+	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.MaxConnections = 4 })
+	openQuietly(t, ts, "app")
+	watches := []*watchStream{ts.openWatch(t, kv("k/watch", "db=app")), ts.openWatch(t, kv("k/watch", "db=app")), ts.openWatch(t, kv("k/watch", "db=app"))}
+	r := ts.do(t, "GET", kv("k/watch", "db=app&wait=1s"), "")
+	wantError(t, r, 503, "OVERLOADED")
+	if msg := r.JSON(t)["message"]; !contains(msg, "Too many watches are open (3)") || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a fourth watch: %q, Retry-After %q", msg, r.Header.Get("Retry-After"))
+	}
+	if got := rawGet(t, ts, "/healthz"); got.StatusCode != 200 {
+		t.Fatalf("/healthz on a new connection while watches hold all they may: got %d, want 200", got.StatusCode)
+	}
+	watches[0].close()
+	waitForWatches(t, ts, 2)
+	wantStatus(t, ts.do(t, "GET", kv("k/watch", "db=app&wait=10ms"), ""), 200)
+}
+
+// At the cap, with every connection in service (a watch, a request
+// waiting for a database another program holds locked), a newcomer is
+// refused with 503, Retry-After and a request id.
 func TestWatch_CountsAgainstTheConnectionCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out SQLite's 5 s busy timeout")
+	}
 	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) { h.MaxConnections = 2 })
-	// The database is made without a request: a connection that just
-	// answered may still count for a moment.
-	db, err := ts.Registry.Open(context.Background(), "app", true, false)
+	openQuietly(t, ts, "app")
+	w := ts.openWatch(t, kv("k/watch", "db=app"))
+	holdLockedElsewhere(t, filepath.Join(ts.DataDir, "locked.db"))
+	go func() { // in service for 5 s
+		if res, err := http.Get(ts.URL + kv("k", "db=locked")); err == nil {
+			res.Body.Close()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	res := rawGet(t, ts, "/healthz")
+	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" || res.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("a third connection: got %v, want 503 with Retry-After and a request id", res)
+	}
+	_ = w // open until the test ends
+}
+
+// openQuietly opens a database without a request: a connection that just
+// answered may still count for a moment.
+func openQuietly(t *testing.T, ts *testServer, name string) {
+	t.Helper()
+	db, err := ts.Registry.Open(context.Background(), name, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.Release()
-	w1 := ts.openWatch(t, kv("k/watch", "db=app"))
-	w2 := ts.openWatch(t, kv("k/watch", "db=app"))
+}
+
+// rawGet asks for path on a connection of its own.
+func rawGet(t *testing.T, ts *testServer, path string) *http.Response {
+	t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
 	res, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil || res.StatusCode != 503 || res.Header.Get("Retry-After") == "" || res.Header.Get("X-Request-Id") == "" {
-		t.Fatalf("a third connection: got %v %v, want 503 with Retry-After and a request id", res, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, _ = w1, w2 // open until the test ends
+	return res
+}
+
+// waitForWatches waits until kvd counts n watches open.
+func waitForWatches(t *testing.T, ts *testServer, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(string(ts.do(t, "GET", "/metrics", "").Body), fmt.Sprintf("kvd_watches %d\n", n)); {
+		if time.Now().After(deadline) {
+			t.Fatalf("kvd does not count %d watches open", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // A client that leaves gives its watch (lease, hub place, connection)

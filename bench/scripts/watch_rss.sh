@@ -16,7 +16,7 @@ kvd=$1 kvbench=$2 n=${3:-10000}
 ulimit -n "$(ulimit -Hn)"
 addr=127.0.0.1:18091
 data=$(mktemp -d)
-"$kvd" --listen "$addr" --data-dir "$data" --log-level warn --max-open-dbs 16 --max-connections $((n + 100)) >/dev/null 2>&1 &
+"$kvd" --listen "$addr" --data-dir "$data" --log-level warn --max-open-dbs 16 --max-connections $((n * 9 / 8 + 100)) >/dev/null 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 50); do
