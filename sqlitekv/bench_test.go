@@ -203,6 +203,22 @@ func BenchmarkArrayRemoveByValue(b *testing.B) {
 	}
 }
 
+// BenchmarkJSONSet_PastADeepDocument is a set at a 64-segment path whose
+// last segment is missing, in a document nested 63 deep around 1 MiB:
+// the search for the deepest node that is there.
+func BenchmarkJSONSet_PastADeepDocument(b *testing.B) {
+	doc := strings.Repeat(`{"a":`, 63) + `"` + strings.Repeat("x", 1<<20) + `"` + strings.Repeat("}", 63)
+	p, err := ParseJSONPath(strings.TrimSuffix(strings.Repeat("a.", 64), "."))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := jsonSet([]byte(doc), p, []byte("1")); err == nil {
+			b.Fatal("set below a string: no error")
+		}
+	}
+}
+
 // BenchmarkWriter_SweepMovePass is the sweep's pass that moves an older
 // kvd's large values to history (largevalues.go), over 100,000 small
 // keys with none to move: the cost a database pays once per open, in

@@ -122,17 +122,29 @@ var errNotJSON = Errorf(CodeInvalidParameters, "Stored value is not JSON")
 // a member that holds no array is taken from a later sibling array (in
 // {"b":true,"c":[5]}, b[0] is 5), and a member named "[0]" answers [0].
 func locate(doc []byte, p JSONPath) (raw []byte, kind jsonparser.ValueType, start, end int, found bool) {
+	raw, kind, start, end, depth := locateDeepest(doc, p)
+	if depth < len(p) {
+		return nil, jsonparser.NotExist, 0, 0, false
+	}
+	return raw, kind, start, end, true
+}
+
+// locateDeepest is locate of the longest part of p that is there, the
+// first depth segments, in one walk: jsonSet asking for ever shorter
+// parts from the root held the writer 2–5 s over a 64-segment path into
+// a deep 10 MiB document.
+func locateDeepest(doc []byte, p JSONPath) (raw []byte, kind jsonparser.ValueType, start, end, depth int) {
 	node := bytes.Trim(doc, jsonSpace)
 	start = len(doc) - len(bytes.TrimLeft(doc, jsonSpace))
 	end = start + len(node)
 	kind = kindOf(node)
-	for _, seg := range p {
+	for i, seg := range p {
 		if !stepsInto(seg, kind) {
-			return nil, jsonparser.NotExist, 0, 0, false
+			return node, kind, start, end, i
 		}
 		value, k, valueEnd, ok := child(node, seg)
 		if !ok {
-			return nil, jsonparser.NotExist, 0, 0, false
+			return node, kind, start, end, i
 		}
 		valueStart := valueEnd - len(value)
 		if k == jsonparser.String {
@@ -141,7 +153,7 @@ func locate(doc []byte, p JSONPath) (raw []byte, kind jsonparser.ValueType, star
 		start, end = start+valueStart, start+valueEnd
 		node, kind = doc[start:end], k
 	}
-	return node, kind, start, end, true
+	return node, kind, start, end, len(p)
 }
 
 // child finds the value seg names in node (an array for an index, an
@@ -203,13 +215,8 @@ func jsonSet(doc []byte, p JSONPath, value []byte) ([]byte, error) {
 	if len(p) == 0 {
 		return append([]byte(nil), value...), nil
 	}
-	// Find the deepest node of the path that exists (the root always does).
-	k := len(p)
-	node, kind, start, end, found := locate(doc, p)
-	for !found {
-		k--
-		node, kind, start, end, found = locate(doc, p[:k])
-	}
+	// The deepest node of the path that exists (the root always does).
+	node, kind, start, end, k := locateDeepest(doc, p)
 	var replacement []byte
 	if k == len(p) {
 		replacement = value
