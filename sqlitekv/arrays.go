@@ -3,9 +3,11 @@ package sqlitekv
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 
+	"github.com/buger/jsonparser"
 	"github.com/kvd/kvd/internal/jsontext"
 )
 
@@ -251,6 +253,8 @@ func sameElement(el, wantText []byte, want any) bool {
 		return bytes.Equal(el, wantText)
 	case kind == '[':
 		return sameArray(el, wantText, want)
+	case kind == '{':
+		return sameObject(el, wantText, want)
 	}
 	v, err := decodeKeepingNumbers(el)
 	// A lone surrogate escape ("\ud800", which only a plain PUT can
@@ -277,6 +281,52 @@ func sameArray(el, wantText []byte, want any) bool {
 		return same
 	})
 	return same && n == len(wantEls)
+}
+
+// sameObject is sameElement for two objects, member by member, in any
+// order; of a member named twice the last counts, as decoding keeps it.
+// No member is decoded whole, and a member want lacks ends the walk.
+func sameObject(el, wantText []byte, want any) bool {
+	wantAll, ok := want.(map[string]any)
+	if !ok || jsontext.Check(el) != nil { // names too must say what they decode as
+		return false
+	}
+	wantTexts := make(map[string][]byte, len(wantAll))
+	if jsonparser.ObjectEach(wantText, func(name, v []byte, k jsonparser.ValueType, end int) error {
+		wantTexts[string(name)] = rawValue(wantText, v, k, end)
+		return nil
+	}) != nil || len(wantTexts) != len(wantAll) {
+		return false
+	}
+	matched := make(map[string]bool, len(wantAll))
+	errOther := errors.New("a member want lacks")
+	err := jsonparser.ObjectEach(el, func(name, v []byte, k jsonparser.ValueType, end int) error {
+		w, ok := wantAll[string(name)]
+		if !ok {
+			return errOther
+		}
+		matched[string(name)] = sameElement(rawValue(el, v, k, end), wantTexts[string(name)], w)
+		return nil
+	})
+	if err != nil || len(matched) != len(wantAll) {
+		return false
+	}
+	for _, same := range matched {
+		if !same {
+			return false
+		}
+	}
+	return true
+}
+
+// rawValue is a member's value as it stands in obj, whose end it ends at:
+// jsonparser hands a string over without its quotes.
+func rawValue(obj, v []byte, k jsonparser.ValueType, end int) []byte {
+	start := end - len(v)
+	if k == jsonparser.String {
+		start -= 2
+	}
+	return obj[start:end]
 }
 
 // jsonKind is the kind of JSON value that starts with c: '0' for a

@@ -21,6 +21,8 @@ func FuzzRemoveMatchesDecodedEquality(f *testing.F) {
 		{`{"a":1,"b":[2]}`, `{"b":[2.0],"a":1}`}, {`[1,"x"]`, `[1,"x"]`}, {`"1"`, `1`}, {`{}`, `[]`},
 		{`1E2000000000000000`, `1e+2000000000000000`},
 		{`"\ud800"`, `"\ufffd"`}, {`{"a":["x\udfff"]}`, `{"a":["x�"]}`}, {`"\ud83d\ude00"`, `"😀"`},
+		{`{"a":1,"a":2}`, `{"a":2}`}, {`{"a":2,"a":1}`, `{"a":2}`}, {`{"\u0061":1}`, `{"a":1}`}, {`{"a\"b":[1,{"c":"x"}]}`, `{"a\u0022b":[1.0,{"c":"x"}]}`},
+		{`{"a":1,"b":2}`, `{"a":1}`}, {`{"a":1}`, `{"a":1,"b":2}`}, {`{"\ud800":1}`, `{"\ufffd":1}`}, {`{ "a" : { } }`, `{"a":{}}`},
 	} {
 		f.Add(pair[0], pair[1])
 	}
@@ -116,19 +118,25 @@ func TestArray_OpsOnALargeArrayAllocateAboutItsSize(t *testing.T) {
 			t.Errorf("%s of an array of %d bytes: %d MB allocated", req.Op, len(arr), allocated>>20)
 		}
 	}
-	// A compare-and-swap under a path compares the array element by
-	// element: one that fails writes nothing, and can be sent again and again.
+	// A compare-and-swap under a path compares arrays element by element
+	// and objects member by member: one that fails writes nothing, and
+	// can be sent again and again.
+	obj := append(append([]byte(`{"n":1,"x":`), arr...), '}')
+	_, err = w.Put(PutRequest{Table: DefaultTable, Key: "obj", Value: obj, ContentType: "application/json"})
+	must(t, err)
 	whole, err := ParseJSONPath("$")
 	must(t, err)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	_, err = w.Put(PutRequest{Table: DefaultTable, Key: "arr", Path: whole, Value: []byte("1"), IfMatch: []byte("[0,0,1]")})
-	runtime.ReadMemStats(&after)
-	if CodeOf(err) != CodeCASMismatch {
-		t.Fatalf("if_match [0,0,1] under $: got %v, want a mismatch", err)
-	}
-	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 8*uint64(len(arr)) {
-		t.Errorf("a failed compare of an array of %d bytes: %d MB allocated", len(arr), allocated>>20)
+	for key, ifMatch := range map[string]string{"arr": "[0,0,1]", "obj": `{"x":[0,1],"n":1}`} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err = w.Put(PutRequest{Table: DefaultTable, Key: key, Path: whole, Value: []byte("1"), IfMatch: []byte(ifMatch)})
+		runtime.ReadMemStats(&after)
+		if CodeOf(err) != CodeCASMismatch {
+			t.Fatalf("if_match %s under $: got %v, want a mismatch", ifMatch, err)
+		}
+		if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 8*uint64(len(arr)) {
+			t.Errorf("a failed compare with %s of %d bytes: %d MB allocated", ifMatch, len(arr), allocated>>20)
+		}
 	}
 }
