@@ -129,52 +129,6 @@ func locate(doc []byte, p JSONPath) (raw []byte, kind jsonparser.ValueType, star
 	return raw, kind, start, end, true
 }
 
-// locateDeepest is locate of the longest part of p that is there, the
-// first depth segments, in one walk: jsonSet asking for ever shorter
-// parts from the root held the writer 2–5 s over a 64-segment path into
-// a deep 10 MiB document.
-func locateDeepest(doc []byte, p JSONPath) (raw []byte, kind jsonparser.ValueType, start, end, depth int) {
-	node := bytes.Trim(doc, jsonSpace)
-	start = len(doc) - len(bytes.TrimLeft(doc, jsonSpace))
-	end = start + len(node)
-	kind = kindOf(node)
-	for i, seg := range p {
-		if !stepsInto(seg, kind) {
-			return node, kind, start, end, i
-		}
-		value, k, valueEnd, ok := child(node, seg)
-		if !ok {
-			return node, kind, start, end, i
-		}
-		valueStart := valueEnd - len(value)
-		if k == jsonparser.String {
-			valueStart -= 2 // jsonparser strips the quotes
-		}
-		start, end = start+valueStart, start+valueEnd
-		node, kind = doc[start:end], k
-	}
-	return node, kind, start, end, len(p)
-}
-
-// child finds the value seg names in node (an array for an index, an
-// object for a name), and where it ends in node. Of an object that names a
-// member twice it is the last, as JavaScript's JSON.parse and Go's
-// encoding/json read it, so that a path reads and writes what those
-// clients see; jsonparser.Get would take the first.
-func child(node []byte, seg string) (value []byte, kind jsonparser.ValueType, end int, ok bool) {
-	if isIndex(seg) {
-		value, kind, end, err := jsonparser.Get(node, seg)
-		return value, kind, end, err == nil && kind != jsonparser.NotExist
-	}
-	jsonparser.ObjectEach(node, func(name, v []byte, k jsonparser.ValueType, vEnd int) error {
-		if string(name) == seg {
-			value, kind, end, ok = v, k, vEnd, true
-		}
-		return nil
-	})
-	return value, kind, end, ok
-}
-
 // stepsInto reports whether seg can step into a node of kind: an index into
 // an array, a member name into an object.
 func stepsInto(seg string, kind jsonparser.ValueType) bool {
