@@ -116,9 +116,8 @@ var errNotJSON = Errorf(CodeInvalidParameters, "Stored value is not JSON")
 
 // locate finds the value at p in doc: its raw bytes and where they sit.
 //
-// It walks one segment at a time, each inside the node the last one found,
-// and an index only into an array, a member name only into an object.
-// jsonparser.Get with the whole path does not check that: an index after
+// It steps an index only into an array, a member name only into an
+// object (locateDeepest). jsonparser.Get with the whole path does not: an index after
 // a member that holds no array is taken from a later sibling array (in
 // {"b":true,"c":[5]}, b[0] is 5), and a member named "[0]" answers [0].
 func locate(doc []byte, p JSONPath) (raw []byte, kind jsonparser.ValueType, start, end int, found bool) {
@@ -127,15 +126,6 @@ func locate(doc []byte, p JSONPath) (raw []byte, kind jsonparser.ValueType, star
 		return nil, jsonparser.NotExist, 0, 0, false
 	}
 	return raw, kind, start, end, true
-}
-
-// stepsInto reports whether seg can step into a node of kind: an index into
-// an array, a member name into an object.
-func stepsInto(seg string, kind jsonparser.ValueType) bool {
-	if isIndex(seg) {
-		return kind == jsonparser.Array
-	}
-	return kind == jsonparser.Object
 }
 
 // jsonSpace is what JSON allows around a value.

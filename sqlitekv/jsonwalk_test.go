@@ -76,3 +76,12 @@ func stepChild(node []byte, seg string) (value []byte, kind jsonparser.ValueType
 	})
 	return value, kind, end, ok
 }
+
+// stepsInto reports whether seg can step into a node of kind: an index into
+// an array, a member name into an object.
+func stepsInto(seg string, kind jsonparser.ValueType) bool {
+	if isIndex(seg) {
+		return kind == jsonparser.Array
+	}
+	return kind == jsonparser.Object
+}
