@@ -382,7 +382,7 @@ func apiSchemas() obj {
 		"KeyValue":       object(obj{"success": boolean, "key": str, "op_number": integer, "value": anyJSON, "content_type": str, "encoding": str}),
 		"TableSnapshot":  object(obj{"timestamp": number, "entries": obj{"type": "object", "additionalProperties": anyJSON}, "binary_keys": arrayOf(str), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "truncated": truncated, "next_after": str}),
 		"Diff":           object(obj{"from": number, "to": number, "stats": object(obj{"created": integer, "modified": integer, "deleted": integer}), "changes": arrayOf(object(obj{"key": str, "change": str, "old_value": anyJSON, "new_value": anyJSON, "old_encoding": str, "new_encoding": str})), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "truncated": truncated, "next_after": str}),
-		"RollbackBody":   object(obj{"keys": obj{"type": "array", "items": str, "minItems": 1}, "exclude_keys": arrayOf(str)}),
+		"RollbackBody":   object(obj{"keys": obj{"type": "array", "items": str, "minItems": 1, "maxItems": MaxListedKeys}, "exclude_keys": obj{"type": "array", "items": str, "maxItems": MaxListedKeys}}),
 		"RollbackResult": object(obj{"success": boolean, "dry_run": boolean, "to_timestamp": number, "count": integer, "changes": arrayOf(object(obj{"key": str, "action": str})), "changes_truncated": boolean, "message": str}),
 		"ArrayResult":    object(obj{"success": boolean, "key": str, "newLength": integer, "value": anyJSON, "removed": integer}),
 		"Watch": object(obj{"events": arrayOf(object(obj{"key": str, "op": str, "op_number": integer, "timestamp": number, "value": anyJSON, "raw_value": str, "content_type": str,

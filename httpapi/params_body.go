@@ -88,38 +88,53 @@ func contentCoding(r *http.Request) string {
 // decodeBatch reads a JSON object body whose member list holds the
 // batch's entries; anything else is "Invalid JSON body". The entries are
 // counted before the body is decoded: 40 MiB of {} decoded into items
-// took 4 GB before the count refused them. Every member encoding/json
-// would decode as list counts (it matches names in any case, and keeps
-// the last of a name given twice), though checkMembers refuses those
-// bodies after the decoding.
+// took 4 GB before the count refused them.
 func (s *Server) decodeBatch(r *http.Request, into any, list string) error {
 	body, err := readBody(r, BatchBodyLimit(s.cfg.MaxValueBytes))
 	if err != nil {
 		return err
 	}
-	entries := 0
-	jsonparser.ObjectEach(body, func(name, value []byte, kind jsonparser.ValueType, _ int) error {
-		if kind == jsonparser.Array && strings.EqualFold(string(name), list) {
-			n := 0
-			jsonparser.ArrayEach(value, func([]byte, jsonparser.ValueType, int, error) { n++ })
-			entries = max(entries, n)
-		}
-		return nil
-	})
-	if entries > sqlitekv.MaxBatch {
+	if entries := longestList(body, list); entries > sqlitekv.MaxBatch {
 		return checkBatchSize(entries, list)
 	}
 	return decodeJSONBody(body, into)
 }
 
-// decodeOptionalBody decodes a JSON object body; an empty body is {}.
-func (s *Server) decodeOptionalBody(r *http.Request, into any) error {
+// longestList counts, without decoding body, the entries of each member
+// encoding/json would decode as list (it matches names in any case, and
+// keeps the last of a name given twice; checkMembers refuses both after
+// the decoding), and returns the most.
+func longestList(body []byte, list string) (most int) {
+	jsonparser.ObjectEach(body, func(name, value []byte, kind jsonparser.ValueType, _ int) error {
+		if kind == jsonparser.Array && strings.EqualFold(string(name), list) {
+			n := 0
+			jsonparser.ArrayEach(value, func([]byte, jsonparser.ValueType, int, error) { n++ })
+			most = max(most, n)
+		}
+		return nil
+	})
+	return most
+}
+
+// decodeKeyLists decodes a table rollback's JSON object body (an empty
+// body is {}), refusing one whose keys or exclude_keys names more than
+// MaxListedKeys before decoding it: 40 MiB of one-letter keys took 735 MB
+// decoded.
+func (s *Server) decodeKeyLists(r *http.Request, into any) error {
 	body, err := readBody(r, BatchBodyLimit(s.cfg.MaxValueBytes))
 	if err != nil || len(body) == 0 {
 		return err
 	}
+	for _, list := range []string{"keys", "exclude_keys"} {
+		if n := longestList(body, list); n > MaxListedKeys {
+			return invalidParam("Invalid JSON body: %s must hold at most %d keys, got %d", list, MaxListedKeys, n)
+		}
+	}
 	return decodeJSONBody(body, into)
 }
+
+// MaxListedKeys is the most keys a table rollback's body may list.
+const MaxListedKeys = 100_000
 
 // decodeJSONBody decodes body into into once it is a JSON object whose
 // text kvd would store as sent (checkJSONText). A member into does not

@@ -166,7 +166,7 @@ func (s *Server) parseRollbackTable(r *http.Request, t target) (req sqlitekv.Rol
 		return req, ref, err
 	}
 	var body rollbackTableBody
-	if err := s.decodeOptionalBody(r, &body); err != nil {
+	if err := s.decodeKeyLists(r, &body); err != nil {
 		return req, ref, err
 	}
 	if req.Keys, req.Exclude, err = body.selection(); err != nil {

@@ -6,11 +6,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kvd/kvd/httpapi"
 )
 
 // A dry run writes nothing, not even the database create_db_if_missing
@@ -473,4 +476,29 @@ func TestCreateDB_MakesAnEmptyDatabaseWithItsTable(t *testing.T) {
 	}
 	wantError(t, ts.do(t, "POST", "/api/v1/sqlite/db/create?path=..%2Fx", ""), 400, "INVALID_DB_PATH")
 	wantError(t, ts.do(t, "POST", "/api/v1/sqlite/db/create", ""), 400, "INVALID_DB_PATH")
+}
+
+// A table rollback's body lists at most httpapi.MaxListedKeys keys, and
+// one that lists more is refused before it is decoded: 40 MiB of
+// one-letter keys took 735 MB decoded.
+func TestTableRollback_ALongKeyListIsRefusedBeforeDecoding(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("a", "db=app&create_db_if_missing=true"), "1"), 200)
+	const listed = 10 * httpapi.MaxListedKeys
+	keys := `[` + strings.Repeat(`"a",`, listed-1) + `"a"]`
+	for _, body := range []string{`{"keys":` + keys + `}`, `{"EXCLUDE_KEYS":` + keys + `}`} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		r := ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?db=app&to_timestamp=1", body)
+		runtime.ReadMemStats(&after)
+		wantError(t, r, 400, "INVALID_PARAMETERS")
+		if msg := r.JSON(t)["message"]; !contains(msg, fmt.Sprintf("at most %d keys, got %d", httpapi.MaxListedKeys, listed)) {
+			t.Errorf("%.20s…: message %q", body, msg)
+		}
+		if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 10*uint64(len(body)) {
+			t.Errorf("%.20s… (%d bytes): %d MB allocated", body, len(body), allocated>>20)
+		}
+	}
+	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?db=app&to_timestamp=1", `{"keys":[`+strings.Repeat(`"a",`, httpapi.MaxListedKeys-1)+`"a"]}`), 200)
 }
