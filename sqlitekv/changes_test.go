@@ -156,3 +156,28 @@ func equalOps(got []int64, want ...int64) bool {
 	}
 	return true
 }
+
+// Watchers' pages take at most all read connections but one, so that the
+// database's other reads never queue behind a crowd of replays: with
+// the pages' share taken, a page waits and a read goes ahead.
+func TestReadChanges_LeaveAReadConnectionToOtherReads(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{Readers: 2})
+	w := s.Writer()
+	inGroup(t, w, func() {
+		_, err := w.Put(PutRequest{Table: DefaultTable, Key: "k", Value: []byte("v")})
+		must(t, err)
+	})
+	s.paging <- struct{}{} // the one page Readers 2 allows, under way
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.ReadChanges(ctx, ChangesRequest{Table: DefaultTable, Limit: 10}); err == nil || !strings.Contains(err.Error(), "Request cancelled") {
+		t.Fatalf("a second page meanwhile: got %v, want it to wait until cancelled", err)
+	}
+	if e, err := s.Get(context.Background(), GetRequest{Table: DefaultTable, Key: "k"}); err != nil || string(e.Value) != "v" {
+		t.Fatalf("a read meanwhile: got %q, %v", e.Value, err)
+	}
+	<-s.paging
+	if p, err := s.ReadChanges(context.Background(), ChangesRequest{Table: DefaultTable, Limit: 10}); err != nil || len(p.Changes) != 1 {
+		t.Fatalf("a page once the other is done: got %d changes, %v", len(p.Changes), err)
+	}
+}

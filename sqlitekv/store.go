@@ -127,6 +127,7 @@ type Store struct {
 	writer  *Writer
 	readers chan *reader  // idle read connections
 	slots   chan struct{} // one token per read connection that may exist
+	paging  chan struct{} // one token per read connection watchers' pages may hold (ReadChanges)
 	wal     walProgress   // what the writer's commits did (snapshots.go)
 	id      *fileIdentity // the file the path named when opened (identity.go)
 	// readOnly, when set, is why kvd cannot write the file (readonly.go):
@@ -236,6 +237,7 @@ func openStore(path string, create bool, opts Options) (*Store, error) {
 		opts:    opts,
 		readers: make(chan *reader, opts.Readers),
 		slots:   make(chan struct{}, opts.Readers),
+		paging:  make(chan struct{}, max(1, opts.Readers-1)),
 		closed:  make(chan struct{}),
 	}
 	if s.id, err = identify(conn, path); err != nil {
