@@ -132,37 +132,17 @@ func eachElement(arr []byte, fn func(i int, el []byte) bool) {
 	if len(arr) < 2 {
 		return
 	}
-	inner := arr[1 : len(arr)-1]
-	depth, inString, start, i := 0, false, 0, 0
-	next := func(end int) bool {
-		el := bytes.TrimSpace(inner[start:end])
-		start = end + 1
-		if len(el) == 0 { // the inside of []
-			return true
+	skip := pathWalk{doc: arr} // on no path: it only finds where values end
+	at := skipJSONSpace(arr, 1)
+	for i := 0; arr[at] != ']'; i++ {
+		end := skip.value(at, 0, false)
+		if !fn(i, arr[at:end]) {
+			return
 		}
-		i++
-		return fn(i-1, el)
-	}
-	for at := 0; at < len(inner); at++ {
-		c := inner[at]
-		switch {
-		case inString && c == '\\':
-			at++ // the escaped byte
-		case inString:
-			inString = c != '"'
-		case c == '"':
-			inString = true
-		case c == '[' || c == '{':
-			depth++
-		case c == ']' || c == '}':
-			depth--
-		case c == ',' && depth == 0:
-			if !next(at) {
-				return
-			}
+		if at = skipJSONSpace(arr, end); arr[at] == ',' {
+			at = skipJSONSpace(arr, at+1)
 		}
 	}
-	next(len(inner))
 }
 
 func countElements(arr []byte) (n int) {
