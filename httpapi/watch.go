@@ -126,7 +126,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, t target, f watch
 func (s *Server) takeWatchSlot() error {
 	if s.watches.Add(1) > int64(s.maxWatches) {
 		s.watches.Add(-1)
-		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many watches are open (%d): watches may hold all but an eighth of the connections kvd keeps (--max-connections), which other requests keep; retry later", s.maxWatches)
+		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many watches are open (%d): an eighth of --max-connections is kept for other requests; retry later", s.maxWatches)
 	}
 	return nil
 }

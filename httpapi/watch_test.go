@@ -495,7 +495,7 @@ func TestWatch_CountsAgainstTheConnectionCap(t *testing.T) {
 			res.Body.Close()
 		}
 	}()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(time.Second) // for the GET to be read: in service from then on, for 5 s
 	res := rawGet(t, ts, "/healthz")
 	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" || res.Header.Get("X-Request-Id") == "" {
 		t.Fatalf("a third connection: got %v, want 503 with Retry-After and a request id", res)
