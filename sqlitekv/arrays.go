@@ -3,11 +3,9 @@ package sqlitekv
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"strings"
 
-	"github.com/buger/jsonparser"
 	"github.com/kvd/kvd/internal/jsontext"
 )
 
@@ -105,13 +103,12 @@ func loadArray(doc []byte, exists bool, path JSONPath, missingIsEmpty bool) ([]b
 		}
 		return nil, Errorf(CodeKeyNotFound, "Key not found")
 	}
-	if !ValidJSON(doc) { // bytes of JSON's shape with others in a string are no JSON
-		return nil, errNotJSON
-	}
 	fragment := doc
-	if len(path) > 0 {
+	if len(path) == 0 && !ValidJSON(doc) { // bytes of JSON's shape with others in a string are no JSON
+		return nil, errNotJSON
+	} else if len(path) > 0 {
 		var err error
-		if fragment, err = jsonGet(doc, path); err != nil {
+		if fragment, err = jsonGet(doc, path); err != nil { // which checks doc as above
 			if CodeOf(err) == CodePathNotFound && missingIsEmpty {
 				return nil, nil
 			}
@@ -123,26 +120,6 @@ func loadArray(doc []byte, exists bool, path JSONPath, missingIsEmpty bool) ([]b
 		return nil, Errorf(CodeInvalidParameters, "Value at path is not a JSON array")
 	}
 	return fragment, nil
-}
-
-// eachElement calls fn with the index and text of each element of arr,
-// valid JSON array text (or nil, an empty array), without the space
-// around it; fn returns false to stop. Nothing is copied or decoded.
-func eachElement(arr []byte, fn func(i int, el []byte) bool) {
-	if len(arr) < 2 {
-		return
-	}
-	skip := pathWalk{doc: arr} // on no path: it only finds where values end
-	at := skipJSONSpace(arr, 1)
-	for i := 0; arr[at] != ']'; i++ {
-		end := skip.value(at, 0, false)
-		if !fn(i, arr[at:end]) {
-			return
-		}
-		if at = skipJSONSpace(arr, end); arr[at] == ',' {
-			at = skipJSONSpace(arr, at+1)
-		}
-	}
 }
 
 func countElements(arr []byte) (n int) {
@@ -268,27 +245,33 @@ func sameArray(el, wantText []byte, want any) bool {
 // No member is decoded whole, and a member want lacks ends the walk.
 func sameObject(el, wantText []byte, want any) bool {
 	wantAll, ok := want.(map[string]any)
-	if !ok || jsontext.Check(el) != nil { // names too must say what they decode as
+	if !ok {
 		return false
 	}
 	wantTexts := make(map[string][]byte, len(wantAll))
-	if jsonparser.ObjectEach(wantText, func(name, v []byte, k jsonparser.ValueType, end int) error {
-		wantTexts[string(name)] = rawValue(wantText, v, k, end)
-		return nil
-	}) != nil || len(wantTexts) != len(wantAll) {
+	other := false
+	eachMember(wantText, func(name, v []byte) bool {
+		decoded, err := decodedName(name)
+		if other = err != nil; !other {
+			wantTexts[string(decoded)] = v
+		}
+		return !other
+	})
+	if other || len(wantTexts) != len(wantAll) {
 		return false
 	}
 	matched := make(map[string]bool, len(wantAll))
-	errOther := errors.New("a member want lacks")
-	err := jsonparser.ObjectEach(el, func(name, v []byte, k jsonparser.ValueType, end int) error {
-		w, ok := wantAll[string(name)]
-		if !ok {
-			return errOther
+	eachMember(el, func(name, v []byte) bool {
+		decoded, err := decodedName(name)
+		w, ok := wantAll[string(decoded)]
+		// A name must say what it decodes as, as sameElement's strings must.
+		if other = err != nil || !ok || jsontext.Check(name) != nil; other {
+			return false
 		}
-		matched[string(name)] = sameElement(rawValue(el, v, k, end), wantTexts[string(name)], w)
-		return nil
+		matched[string(decoded)] = sameElement(v, wantTexts[string(decoded)], w)
+		return true
 	})
-	if err != nil || len(matched) != len(wantAll) {
+	if other || len(matched) != len(wantAll) {
 		return false
 	}
 	for _, same := range matched {
@@ -297,16 +280,6 @@ func sameObject(el, wantText []byte, want any) bool {
 		}
 	}
 	return true
-}
-
-// rawValue is a member's value as it stands in obj, whose end it ends at:
-// jsonparser hands a string over without its quotes.
-func rawValue(obj, v []byte, k jsonparser.ValueType, end int) []byte {
-	start := end - len(v)
-	if k == jsonparser.String {
-		start -= 2
-	}
-	return obj[start:end]
 }
 
 // jsonKind is the kind of JSON value that starts with c: '0' for a

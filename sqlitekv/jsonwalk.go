@@ -128,13 +128,64 @@ func skipString(doc []byte, i int) int {
 	}
 }
 
-// sameName compares a member's name as written (escapes and all) with seg.
+// eachElement calls fn with the index and text of each element of arr,
+// valid JSON array text (or nil, an empty array), without the space
+// around it; fn returns false to stop. Nothing is copied or decoded.
+func eachElement(arr []byte, fn func(i int, el []byte) bool) {
+	if len(arr) < 2 {
+		return
+	}
+	skip := pathWalk{doc: arr} // on no path: it only finds where values end
+	at := skipJSONSpace(arr, 1)
+	for i := 0; arr[at] != ']'; i++ {
+		end := skip.value(at, 0, false)
+		if !fn(i, arr[at:end]) {
+			return
+		}
+		if at = skipJSONSpace(arr, end); arr[at] == ',' {
+			at = skipJSONSpace(arr, at+1)
+		}
+	}
+}
+
+// eachMember calls fn with the name (quoted, as written) and the value
+// text of each member of obj, valid JSON object text, in their order; fn
+// returns false to stop. Nothing is copied or decoded.
+func eachMember(obj []byte, fn func(name, value []byte) bool) {
+	skip := pathWalk{doc: obj} // on no path: it only finds where values end
+	at := skipJSONSpace(obj, 1)
+	for obj[at] != '}' {
+		nameEnd := skipString(obj, at)
+		name := obj[at:nameEnd]
+		at = skipJSONSpace(obj, skipJSONSpace(obj, nameEnd)+1) // past the colon
+		end := skip.value(at, 0, false)
+		if !fn(name, obj[at:end]) {
+			return
+		}
+		if at = skipJSONSpace(obj, end); obj[at] == ',' {
+			at = skipJSONSpace(obj, at+1)
+		}
+	}
+}
+
+// sameName compares a member's name as written (escapes and all, without
+// its quotes) with seg.
 func sameName(written []byte, seg string) bool {
 	if bytes.IndexByte(written, '\\') < 0 {
 		return string(written) == seg
 	}
 	name, err := jsonparser.Unescape(written, nil)
 	return err == nil && string(name) == seg
+}
+
+// decodedName is a member's name as eachMember gives it (quoted, as
+// written) decoded; a name without escapes is not copied.
+func decodedName(quoted []byte) ([]byte, error) {
+	written := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(written, '\\') < 0 {
+		return written, nil
+	}
+	return jsonparser.Unescape(written, nil)
 }
 
 // valueKind is the kind of the value that starts with c, as jsonparser
