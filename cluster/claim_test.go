@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kvd/kvd/internal/kvdtest"
 )
 
 // TestTake_ClaimMadeUnderALeaseLostMeanwhileIsAbandoned: a take-over
@@ -115,7 +117,7 @@ func takeOverOwnOlderCopy(t *testing.T, shipped int64) (*Node, string) {
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs kvdtest.LogBuffer
 	n, _ := testNode(t, f, Config{Litestream: fake, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

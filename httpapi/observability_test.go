@@ -9,33 +9,22 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/httpapi"
+	"github.com/kvd/kvd/internal/kvdtest"
 	"github.com/kvd/kvd/sqlitekv"
 )
 
 // logLines collects a server's slog JSON lines.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type logLines struct{ kvdtest.LogBuffer }
 
 // withMessage returns the lines whose msg is msg, decoded.
 func (l *logLines) withMessage(tb testing.TB, msg string) []map[string]any {
 	tb.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var lines []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
 		var m map[string]any
 		if line == "" {
 			continue
@@ -186,7 +175,7 @@ func TestAccessLog_OneInfoLinePerRequest(t *testing.T) {
 	if lines[0]["route"] != "PUT /kv/{key}" || lines[3]["status"] != float64(404) {
 		t.Errorf("access lines: got %v", lines)
 	}
-	if strings.Contains(logs.buf.String(), "secret") {
+	if strings.Contains(logs.String(), "secret") {
 		t.Error("the access log shows a query (if_match carries a value)")
 	}
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kvd/kvd/internal/kvdtest"
 )
 
 var kvdBinary string
@@ -145,26 +146,7 @@ func TestVersion_PrintsTheRevisionItWasBuiltFrom(t *testing.T) {
 type kvdProcess struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *logBuffer
-}
-
-// logBuffer collects the child's stderr; tests may read it while the
-// child still writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs *kvdtest.LogBuffer // the child's stderr
 }
 
 func startDaemon(t *testing.T, dataDir string, args ...string) *kvdProcess {
@@ -197,7 +179,7 @@ func startCommand(t *testing.T, argv, env []string) *kvdProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &kvdProcess{cmd: cmd, logs: &logBuffer{}}
+	d := &kvdProcess{cmd: cmd, logs: &kvdtest.LogBuffer{}}
 	cmd.Stderr = d.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
