@@ -201,16 +201,20 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		}
 	}
 	if restore {
-		if err := n.restoreNewest(ctx, name, rec.Epoch, restored); err != nil {
+		if err := n.restoreNewest(ctx, name, rec.Epoch, rec.Replicated, restored); err != nil {
 			return true, unavailable(name, err)
 		}
 	}
 	defer os.Remove(restored) // moved into place, or not wanted
 
+	replicated := int64(0)
+	if rec != nil {
+		replicated = rec.Replicated
+	}
 	ifs := []cmp{{ownersKey(name), revOf(owner)}, {epochsKey(name), revOf(epochKV)}}
 	then := []op{{key: ownersKey(name), value: []byte(n.cfg.Node), lease: lease}}
 	if rec == nil || rec.Epoch != epoch || rec.Node != n.cfg.Node || rec.Unshipped {
-		value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: epoch})
+		value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: epoch, Replicated: replicated})
 		then = append(then, op{key: epochsKey(name), value: value})
 	}
 	ok, rev, err := n.etcd.txn(ctx, ifs, then)
@@ -254,7 +258,7 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		n.dropOwnership(name, rev)
 		return false, nil
 	}
-	n.held[name] = &claim{epoch: epoch, ownerRev: rev, shipped: time.Now()} // the replica holds all of it, or it is new
+	n.held[name] = &claim{epoch: epoch, ownerRev: rev, shipped: time.Now(), replicated: replicated} // the replica holds all of it, or it is new
 	n.checked[name] = true
 	n.mu.Unlock()
 	exists = fileExists(path) // restored, maybe; a new database is created by its first open
@@ -302,12 +306,14 @@ func (n *Node) behindReplica(ctx context.Context, name, path string, epoch int64
 	return recorded < shipped, nil
 }
 
-// restoreNewest restores name into to from the newest epoch, up to
-// epoch, that has a replica. An epoch whose owner died before
-// Litestream's first sync of it left none: its writes are lost within the
-// replication lag, like any last write. With no replica at all, to is
-// left absent.
-func (n *Node) restoreNewest(ctx context.Context, name string, epoch int64, to string) error {
+// restoreNewest restores name into to from the newest epoch, from epoch
+// down to floor (epochRecord.Replicated), that has a replica. An epoch
+// whose owner died before Litestream's first sync of it left none: its
+// writes are lost within the replication lag, like any last write. With
+// no replica at all, to is left absent: a database never shipped. With
+// none from floor on, the replica store is not the one the cluster
+// shipped to, and serving what it lacks would lose acknowledged writes.
+func (n *Node) restoreNewest(ctx context.Context, name string, epoch, floor int64, to string) error {
 	select {
 	case n.restores <- struct{}{}:
 		defer func() { <-n.restores }()
@@ -320,11 +326,17 @@ func (n *Node) restoreNewest(ctx context.Context, name string, epoch int64, to s
 	if err := os.MkdirAll(filepath.Dir(to), 0o750); err != nil {
 		return err
 	}
-	for e := epoch; e > 0; e-- {
+	for e := epoch; e >= max(floor, 1); e-- {
 		err := n.ls.restore(ctx, replicaURL(n.cfg.Replica, name, e), to)
 		if !errors.Is(err, errNoReplica) {
 			return err
 		}
+	}
+	if floor > 0 {
+		n.counts.replicaMissing.Add(1)
+		n.log.Error("the replica store holds no copy of this database that etcd says was shipped to it: not serving it (is the store mounted, and the root the cluster's?)",
+			"db", name, "replica", replicaURL(n.cfg.Replica, name, floor), "epoch", epoch)
+		return fmt.Errorf("the replica store %s holds no copy of epoch %d or later, which was shipped to it", n.cfg.Replica, floor)
 	}
 	n.log.Warn("database had no replica to restore from", "db", name, "epoch", epoch)
 	return nil

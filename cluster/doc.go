@@ -26,5 +26,6 @@
 // database, has the sidecar sync it to the replica and deletes its owner
 // key). A dead peer's databases are free once etcd expires its lease. A
 // claim whose copy is not the newest restores the replica of the newest
-// epoch first.
+// epoch first, and never one older than etcd says the replica store
+// holds (replicated.go).
 package cluster

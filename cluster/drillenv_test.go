@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -236,6 +237,7 @@ type cluster struct {
 // node is one kvd and its Litestream sidecar.
 type node struct {
 	id, dataDir, socket string
+	replica             string // its replica root, when not the cluster's
 	port                int
 	kvd, litestream     *proc
 	etcd                *link // its path to etcd, which the drill may cut
@@ -286,9 +288,10 @@ func (c *cluster) startSidecar(n *node) {
 }
 
 func (c *cluster) startKVD(n *node) {
+	replica := cmp.Or(n.replica, c.replica)
 	n.kvd = start(c.t, n.id+"-kvd", c.bin["kvd"], "--listen", fmt.Sprintf("127.0.0.1:%d", n.port),
 		"--data-dir", n.dataDir, "--cluster-node", n.id, "--cluster-etcd", n.etcd.url(),
-		"--cluster-replica", "file://"+c.replica, "--cluster-lease-ttl", leaseTTL.String(),
+		"--cluster-replica", "file://"+replica, "--cluster-lease-ttl", leaseTTL.String(),
 		"--litestream", c.bin["litestream"], "--litestream-socket", n.socket)
 	waitFor(c.t, n.id+" ready", 20*time.Second, n.kvd.running(c.t, func() bool { return answers(n.url() + "/readyz") }))
 }
@@ -344,8 +347,12 @@ func (c *cluster) pin(db string, n *node) {
 }
 
 // owner asks etcd which node owns db (its name below the data dir).
-func (c *cluster) owner(db string) string {
-	body, _ := json.Marshal(map[string]string{"key": base64.StdEncoding.EncodeToString([]byte("/kvd/owners/" + db))})
+func (c *cluster) owner(db string) string { return c.etcdValue("/kvd/owners/" + db) }
+
+// etcdValue is key's value in etcd ("" when it has none, or etcd does not
+// answer).
+func (c *cluster) etcdValue(key string) string {
+	body, _ := json.Marshal(map[string]string{"key": base64.StdEncoding.EncodeToString([]byte(key))})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.etcdURL+"/v3/kv/range", bytes.NewReader(body))

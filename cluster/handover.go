@@ -60,7 +60,7 @@ func (n *Node) Release(ctx context.Context, path string) error {
 	n.mu.Lock()
 	c.fenced = true
 	n.mu.Unlock()
-	if err := n.pushToReplica(ctx, name, path, c.epoch); err != nil {
+	if err := n.pushToReplica(ctx, name, path, c); err != nil {
 		n.mu.Lock()
 		c.releasing, c.fenced = false, false // still ours (its owners key untouched), and served again
 		n.mu.Unlock()
@@ -112,10 +112,11 @@ func (n *Node) dropClaim(name string, c *claim) {
 
 // pushToReplica makes the replica hold everything committed to path, then
 // stops replicating it: the next owner restores from there.
-func (n *Node) pushToReplica(ctx context.Context, name, path string, epoch int64) error {
+func (n *Node) pushToReplica(ctx context.Context, name, path string, c *claim) error {
 	if !fileExists(path) {
 		return nil // claimed, never created
 	}
+	epoch := c.epoch
 	if err := n.ls.register(ctx, path, replicaURL(n.cfg.Replica, name, epoch)); err != nil {
 		return err
 	}
@@ -125,6 +126,9 @@ func (n *Node) pushToReplica(ctx context.Context, name, path string, epoch int64
 	if err := n.ls.unregister(ctx, path); err != nil {
 		return err
 	}
+	n.mu.Lock()
+	c.replicated = epoch
+	n.mu.Unlock()
 	// The replica holds it all: the note of that only tells a later
 	// take-over what its copy set aside holds, so it fails nothing.
 	if err := n.setShippedEpoch(name, epoch); err != nil {
@@ -139,7 +143,7 @@ func (n *Node) pushToReplica(ctx context.Context, name, path string, epoch int64
 // key changed: by an earlier try of the same hand-over whose answer was
 // lost, or by the lease running out (then its epoch stays unreleased).
 func (n *Node) handOver(ctx context.Context, name string, c *claim) error {
-	value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: c.epoch, Released: true})
+	value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: c.epoch, Released: true, Replicated: n.replicatedOf(c)})
 	ok, _, err := n.etcd.txn(ctx, []cmp{{ownersKey(name), c.ownerRev}},
 		[]op{{key: ownersKey(name), del: true}, {key: epochsKey(name), value: value}})
 	if err == nil && !ok {
@@ -151,7 +155,7 @@ func (n *Node) handOver(ctx context.Context, name string, c *claim) error {
 // markUnshipped records that name's last writes are in this node's copy
 // only (epochRecord.Unshipped), while the owners key still names it.
 func (n *Node) markUnshipped(ctx context.Context, name string, c *claim) error {
-	value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: c.epoch, Unshipped: true})
+	value, _ := json.Marshal(epochRecord{Node: n.cfg.Node, Epoch: c.epoch, Unshipped: true, Replicated: n.replicatedOf(c)})
 	ok, _, err := n.etcd.txn(ctx, []cmp{{ownersKey(name), c.ownerRev}}, []op{{key: epochsKey(name), value: value}})
 	if err == nil && !ok {
 		return fmt.Errorf("this node owned the database no more")

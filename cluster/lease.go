@@ -237,7 +237,7 @@ func (n *Node) handOverAll(ctx context.Context, held map[string]*claim) bool {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			if err := n.pushToReplica(ctx, name, n.path(name), c.epoch); err != nil {
+			if err := n.pushToReplica(ctx, name, n.path(name), c); err != nil {
 				n.log.Warn("last writes not pushed to the replica: peers will not take the database over until this node is back", "db", name, "err", err)
 				failed.Store(true)
 				if err := n.markUnshipped(ctx, name, c); err != nil {

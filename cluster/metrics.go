@@ -10,6 +10,7 @@ import (
 type counts struct {
 	claimed, restored, released atomic.Uint64
 	setAside                    atomic.Uint64 // copies replaced that may hold unshipped writes
+	replicaMissing              atomic.Uint64 // take-overs refused: the replica store lacked what was shipped
 	replicating                 atomic.Bool   // the sidecar answered the last reconcile and registered every database
 }
 
@@ -26,10 +27,11 @@ var (
 	restoredDesc    = prometheus.NewDesc("kvd_cluster_restores_total", "Of those, the ones restored from the replica (a peer had written them).", nil, nil)
 	releasedDesc    = prometheus.NewDesc("kvd_cluster_releases_total", "Databases this node handed over to a peer.", nil, nil)
 	setAsideDesc    = prometheus.NewDesc("kvd_cluster_unshipped_copies_set_aside_total", "Copies of this node's replaced after a peer took their database over while the node was gone: each may hold acknowledged writes never shipped (kept in .kvd-cluster/replaced/).", nil, nil)
+	missingDesc     = prometheus.NewDesc("kvd_cluster_replica_missing_total", "Take-overs refused because the replica store held no copy of a database that etcd says was shipped to it (a volume not mounted, a wrong --cluster-replica).", nil, nil)
 )
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{ownedDesc, leaseDesc, replicatingDesc, claimedDesc, restoredDesc, releasedDesc, setAsideDesc} {
+	for _, d := range []*prometheus.Desc{ownedDesc, leaseDesc, replicatingDesc, claimedDesc, restoredDesc, releasedDesc, setAsideDesc, missingDesc} {
 		ch <- d
 	}
 }
@@ -47,6 +49,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(restoredDesc, prometheus.CounterValue, float64(n.counts.restored.Load()))
 	ch <- prometheus.MustNewConstMetric(releasedDesc, prometheus.CounterValue, float64(n.counts.released.Load()))
 	ch <- prometheus.MustNewConstMetric(setAsideDesc, prometheus.CounterValue, float64(n.counts.setAside.Load()))
+	ch <- prometheus.MustNewConstMetric(missingDesc, prometheus.CounterValue, float64(n.counts.replicaMissing.Load()))
 }
 
 func boolValue(b bool) float64 {

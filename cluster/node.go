@@ -84,6 +84,11 @@ type claim struct {
 	// waits for the answer.
 	shipped, lastSync time.Time
 	refused, shipping bool
+	// replicated is the newest epoch the replica store is known to hold
+	// a copy of (epochRecord.Replicated); noting: this node is writing
+	// its own epoch there, or found the record no longer its to write.
+	replicated int64
+	noting     bool
 }
 
 // epochRecord is /kvd/epochs/<db>: which node holds the newest copy of a
@@ -100,6 +105,13 @@ type epochRecord struct {
 	// do not take the database over from the replica, which would lose
 	// them; the node serves it again when it comes back.
 	Unshipped bool `json:"unshipped,omitempty"`
+	// Replicated is the newest epoch whose replica the store was seen to
+	// hold (its owner's sidecar synced it). A peer restores from that
+	// epoch or a later one, never an older: finding none, it refuses
+	// rather than serve a database without those writes, as it would from
+	// a replica store that reads empty (a volume not mounted, a wrong
+	// root). Each record carries it on; 0: not known.
+	Replicated int64 `json:"replicated,omitempty"`
 }
 
 func ownersKey(db string) string  { return "/kvd/owners/" + db }

@@ -62,6 +62,11 @@ func (n *Node) reconcileOnce(ctx context.Context) {
 		case !ok && !fileExists(path):
 			c.shipped = now // claimed, never created: nothing to ship
 		}
+		if !c.lastSync.IsZero() && c.replicated < c.epoch && !c.noting {
+			c.noting = true
+			n.tasks.Add(1)
+			go n.noteReplicated(name, c)
+		}
 		if now.Sub(c.shipped) > unshipped && !c.shipping {
 			c.shipping = true
 			n.tasks.Add(1)
