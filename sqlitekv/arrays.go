@@ -180,115 +180,14 @@ func removeFrom(arr []byte, req ArrayRequest) (encoded []byte, length, removed i
 	if flaw := jsontext.Check(req.Value); flaw != nil { // sameElement takes want as exact
 		return nil, 0, 0, Errorf(CodeInvalidParameters, "The value to remove holds %s", flaw)
 	}
-	wantText := bytes.TrimSpace(req.Value)
 	encoded, length = rebuildArray(arr, func(_ int, el []byte) bool {
-		if sameElement(el, wantText, want) {
+		if sameElement(el, want) {
 			removed++
 			return false
 		}
 		return true
 	}, nil)
 	return encoded, length, removed, nil
-}
-
-// sameElement is sameJSON for an element as stored, whose strings must
-// say exactly what they hold, decoding it only where its text cannot
-// tell: a value of another kind (its first byte), a number (numberKey),
-// a literal, a string without escapes. Decoding every element held the
-// writer three seconds over an array of two million numbers, seven times
-// a push's time.
-func sameElement(el, wantText []byte, want any) bool {
-	kind := jsonKind(el[0])
-	switch {
-	case kind != jsonKind(wantText[0]):
-		return false
-	case kind == '0':
-		return numberKey(json.Number(el)) == numberKey(json.Number(wantText))
-	case kind == 't' || kind == 'f' || kind == 'n':
-		return bytes.Equal(el, wantText)
-	case kind == '"' && bytes.IndexByte(el, '\\') < 0 && bytes.IndexByte(wantText, '\\') < 0:
-		return bytes.Equal(el, wantText)
-	case kind == '[':
-		return sameArray(el, wantText, want)
-	case kind == '{':
-		return sameObject(el, wantText, want)
-	}
-	v, err := decodeKeepingNumbers(el)
-	// A lone surrogate escape ("\ud800", which only a plain PUT can
-	// store) decodes as U+FFFD, as "\ufffd" does, yet says something
-	// else. No value to remove can say it (kvd refuses it in every body),
-	// so such an element matches none.
-	return err == nil && sameJSON(v, want) && jsontext.Check(el) == nil
-}
-
-// sameArray is sameElement for two arrays, element by element: an if_match
-// under a path compared against a 10 MiB array decoded it whole (274 MB)
-// and could be sent again and again without writing anything.
-func sameArray(el, wantText []byte, want any) bool {
-	wantAll, ok := want.([]any)
-	if !ok {
-		return false
-	}
-	var wantEls [][]byte
-	eachElement(wantText, func(_ int, w []byte) bool { wantEls = append(wantEls, w); return true })
-	same, n := true, 0
-	eachElement(el, func(i int, e []byte) bool {
-		same = i < len(wantEls) && sameElement(e, wantEls[i], wantAll[i])
-		n++
-		return same
-	})
-	return same && n == len(wantEls)
-}
-
-// sameObject is sameElement for two objects, member by member, in any
-// order; of a member named twice the last counts, as decoding keeps it.
-// No member is decoded whole, and a member want lacks ends the walk.
-func sameObject(el, wantText []byte, want any) bool {
-	wantAll, ok := want.(map[string]any)
-	if !ok {
-		return false
-	}
-	wantTexts := make(map[string][]byte, len(wantAll))
-	other := false
-	eachMember(wantText, func(name, v []byte) bool {
-		decoded, err := decodedName(name)
-		if other = err != nil; !other {
-			wantTexts[string(decoded)] = v
-		}
-		return !other
-	})
-	if other || len(wantTexts) != len(wantAll) {
-		return false
-	}
-	matched := make(map[string]bool, len(wantAll))
-	eachMember(el, func(name, v []byte) bool {
-		decoded, err := decodedName(name)
-		w, ok := wantAll[string(decoded)]
-		// A name must say what it decodes as, as sameElement's strings must.
-		if other = err != nil || !ok || jsontext.Check(name) != nil; other {
-			return false
-		}
-		matched[string(decoded)] = sameElement(v, wantTexts[string(decoded)], w)
-		return true
-	})
-	if other || len(matched) != len(wantAll) {
-		return false
-	}
-	for _, same := range matched {
-		if !same {
-			return false
-		}
-	}
-	return true
-}
-
-// jsonKind is the kind of JSON value that starts with c: '0' for a
-// number, else c itself ('{', '[', '"', or t, f, n of a literal).
-func jsonKind(c byte) byte {
-	if c == '-' || c >= '0' && c <= '9' {
-		return '0'
-	}
-	return c
 }
 
 // compactJSON strips insignificant space from an element pushed.
@@ -301,46 +200,12 @@ func compactJSON(v []byte) []byte {
 }
 
 // decodeKeepingNumbers decodes v keeping its numbers' text, which
-// sameJSON compares exactly: as float64, 2^53 and 2^53+1 would be one.
+// sameElement compares exactly: as float64, 2^53 and 2^53+1 would be one.
 func decodeKeepingNumbers(v []byte) (any, error) {
 	d := json.NewDecoder(bytes.NewReader(v))
 	d.UseNumber()
 	var out any
 	return out, d.Decode(&out)
-}
-
-// sameJSON compares two decoded JSON values by content, as remove
-// promises: members in any order, strings however escaped ("x" and
-// "\u0078"), numbers by value (1, 1.0 and 1e0).
-func sameJSON(a, b any) bool {
-	switch a := a.(type) {
-	case map[string]any:
-		b, ok := b.(map[string]any)
-		if !ok || len(a) != len(b) {
-			return false
-		}
-		for k, av := range a {
-			if bv, ok := b[k]; !ok || !sameJSON(av, bv) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		b, ok := b.([]any)
-		if !ok || len(a) != len(b) {
-			return false
-		}
-		for i := range a {
-			if !sameJSON(a[i], b[i]) {
-				return false
-			}
-		}
-		return true
-	case json.Number:
-		b, ok := b.(json.Number)
-		return ok && numberKey(a) == numberKey(b)
-	}
-	return a == b // strings, booleans, null
 }
 
 // numberKey is a JSON number's value in one spelling: sign, digits with

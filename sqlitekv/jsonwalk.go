@@ -148,26 +148,6 @@ func eachElement(arr []byte, fn func(i int, el []byte) bool) {
 	}
 }
 
-// eachMember calls fn with the name (quoted, as written) and the value
-// text of each member of obj, valid JSON object text, in their order; fn
-// returns false to stop. Nothing is copied or decoded.
-func eachMember(obj []byte, fn func(name, value []byte) bool) {
-	skip := pathWalk{doc: obj} // on no path: it only finds where values end
-	at := skipJSONSpace(obj, 1)
-	for obj[at] != '}' {
-		nameEnd := skipString(obj, at)
-		name := obj[at:nameEnd]
-		at = skipJSONSpace(obj, skipJSONSpace(obj, nameEnd)+1) // past the colon
-		end := skip.value(at, 0, false)
-		if !fn(name, obj[at:end]) {
-			return
-		}
-		if at = skipJSONSpace(obj, end); obj[at] == ',' {
-			at = skipJSONSpace(obj, at+1)
-		}
-	}
-}
-
 // sameName compares a member's name as written (escapes and all, without
 // its quotes) with seg.
 func sameName(written []byte, seg string) bool {
@@ -178,8 +158,8 @@ func sameName(written []byte, seg string) bool {
 	return err == nil && string(name) == seg
 }
 
-// decodedName is a member's name as eachMember gives it (quoted, as
-// written) decoded; a name without escapes is not copied.
+// decodedName is a member's name as written (quoted) decoded; a name
+// without escapes is not copied.
 func decodedName(quoted []byte) ([]byte, error) {
 	written := quoted[1 : len(quoted)-1]
 	if bytes.IndexByte(written, '\\') < 0 {
