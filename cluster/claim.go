@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/kvd/kvd/sqlitekv"
@@ -228,15 +229,19 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		// A copy of this node's whose epoch it never let go cleanly: it
 		// was gone (kvd and its sidecar both) past its lease.
 		its := n.localEpoch(name)
+		aside := filepath.Join(n.cfg.DataDir, stateDir, "replaced", name)
 		mayHoldUnshipped := exists && !behind && its > 0 && its != n.shippedEpoch(name)
-		if err := n.replaceLocalCopy(ctx, path, restored); err != nil {
+		if mayHoldUnshipped { // kept apart, never overwritten
+			aside = unusedPath(filepath.Join(n.cfg.DataDir, stateDir, "unshipped", strconv.FormatInt(its, 10), name))
+		}
+		if err := n.replaceLocalCopy(ctx, path, restored, aside); err != nil {
 			n.dropOwnership(name, rev)
 			return true, unavailable(name, err)
 		}
 		if mayHoldUnshipped {
 			n.counts.setAside.Add(1)
 			n.log.Error("a peer took this database over while this node was gone (kvd and its sidecar down past the lease): the copy set aside may hold writes this node acknowledged and never shipped, which the database served now lacks",
-				"db", name, "its_epoch", its, "set_aside_in", filepath.Join(stateDir, "replaced", name))
+				"db", name, "its_epoch", its, "set_aside_in", aside)
 		}
 	}
 	if err := n.forgetShipped(name); err != nil { // it takes writes again
@@ -343,13 +348,13 @@ func (n *Node) restoreNewest(ctx context.Context, name string, epoch, floor int6
 }
 
 // replaceLocalCopy puts the restored copy (if any) at path, in place of
-// whatever was there: an older copy, moved aside (keepAside).
-func (n *Node) replaceLocalCopy(ctx context.Context, path, restored string) error {
+// whatever was there: an older copy, moved to aside (keepAside).
+func (n *Node) replaceLocalCopy(ctx context.Context, path, restored, aside string) error {
 	// Litestream must stop reading the old file before it goes.
 	if err := n.ls.unregister(ctx, path); err != nil {
 		return err
 	}
-	if err := n.keepAside(path); err != nil {
+	if err := keepAside(path, aside); err != nil {
 		return err
 	}
 	// Litestream's own record of what it shipped from the old file.

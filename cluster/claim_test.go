@@ -67,18 +67,35 @@ func TestTake_ClaimMadeUnderALeaseLostMeanwhileIsAbandoned(t *testing.T) {
 // TestTake_KeepsTheCopyItReplacesAside: a node that takes a database
 // over from the replica moves its own older copy (file and WAL) aside
 // instead of deleting it: killed together with its sidecar, a node's copy
-// may hold acknowledged writes the replica never got.
+// may hold acknowledged writes the replica never got. Such a copy (of an
+// epoch it never let go cleanly) is kept by its epoch and never
+// overwritten, not even by another of that epoch; a copy whose every
+// write was shipped takes the database's one other place.
 func TestTake_KeepsTheCopyItReplacesAside(t *testing.T) {
-	n, _ := takeOverOwnOlderCopy(t, 0)
-	path := n.path("app.db")
-	aside := filepath.Join(n.cfg.DataDir, stateDir, "replaced", "app.db")
-	for file, want := range map[string]string{path: "restored", path + "-wal": "<none>", aside: "old", aside + "-wal": "old wal"} {
-		got, err := os.ReadFile(file)
-		if err != nil {
-			got = []byte("<none>")
+	for _, tc := range []struct {
+		shipped int64
+		kept    bool // a copy of epoch 1 is kept already
+		aside   string
+	}{
+		{0, false, "unshipped/1/app.db"},
+		{0, true, "unshipped/1/app.db.1"},
+		{1, false, "replaced/app.db"},
+	} {
+		n, _ := takeOverOwnOlderCopy(t, tc.shipped, tc.kept)
+		path := n.path("app.db")
+		aside := filepath.Join(n.cfg.DataDir, stateDir, tc.aside)
+		want := map[string]string{path: "restored", path + "-wal": "<none>", aside: "old", aside + "-wal": "old wal"}
+		if tc.kept {
+			want[filepath.Join(n.cfg.DataDir, stateDir, "unshipped/1/app.db")] = "kept"
 		}
-		if string(got) != want {
-			t.Errorf("%s: %q, want %q", file, got, want)
+		for file, want := range want {
+			got, err := os.ReadFile(file)
+			if err != nil {
+				got = []byte("<none>")
+			}
+			if string(got) != want {
+				t.Errorf("shipped %d: %s: %q, want %q", tc.shipped, file, got, want)
+			}
 		}
 	}
 }
@@ -94,7 +111,7 @@ func TestTake_SaysWhenTheCopyItSetsAsideMayHoldUnshippedWrites(t *testing.T) {
 		shipped int64
 		want    float64
 	}{{0, 1}, {1, 0}} {
-		n, logs := takeOverOwnOlderCopy(t, tc.shipped)
+		n, logs := takeOverOwnOlderCopy(t, tc.shipped, false)
 		said := strings.Contains(logs, "may hold writes this node acknowledged and never shipped")
 		if got := n.counts.setAside.Load(); float64(got) != tc.want || said != (tc.want == 1) {
 			t.Errorf("copy of epoch 1, shipped epoch %d: counted %d, said %v; want %v\n%s", tc.shipped, got, said, tc.want, logs)
@@ -108,8 +125,9 @@ func TestTake_SaysWhenTheCopyItSetsAsideMayHoldUnshippedWrites(t *testing.T) {
 // takeOverOwnOlderCopy has a node whose copy of app.db is of its epoch 1,
 // of which the replica took every write up to shipped's epoch, take the
 // database over from the replica of epoch 2, a peer's; it returns the
-// node and what it logged.
-func takeOverOwnOlderCopy(t *testing.T, shipped int64) (*Node, string) {
+// node and what it logged. With kept, a copy of epoch 1 set aside before
+// is there already.
+func takeOverOwnOlderCopy(t *testing.T, shipped int64, kept bool) (*Node, string) {
 	t.Helper()
 	f := newFakeEtcd(t)
 	fake := filepath.Join(t.TempDir(), "litestream")
@@ -133,6 +151,15 @@ func takeOverOwnOlderCopy(t *testing.T, shipped int64) (*Node, string) {
 	}
 	if err := n.setLocalEpoch("app.db", 1); err != nil {
 		t.Fatal(err)
+	}
+	if kept {
+		earlier := filepath.Join(n.cfg.DataDir, stateDir, "unshipped", "1", "app.db")
+		if err := os.MkdirAll(filepath.Dir(earlier), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(earlier, []byte("kept"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if shipped > 0 {
 		if err := n.setShippedEpoch("app.db", shipped); err != nil {

@@ -61,17 +61,14 @@ func (n *Node) restorePath(name string) string {
 	return filepath.Join(n.cfg.DataDir, stateDir, "restoring", name)
 }
 
-// keepAside moves the copy at path (the file and its WAL) to
-// .kvd-cluster/replaced/, in place of the one kept there before, rather
-// than delete it. The cluster counts it older than the replica, and it
-// is; but it may hold writes the node acknowledged and its sidecar never
-// shipped (both killed at once), which a person can then still read.
-func (n *Node) keepAside(path string) error {
-	name, err := n.name(path)
-	if err != nil {
-		return err
-	}
-	aside := filepath.Join(n.cfg.DataDir, stateDir, "replaced", name)
+// keepAside moves the copy at path (the file and its WAL) to aside, in
+// place of any kept there before, rather than delete it. The cluster
+// counts it older than the replica, and it is; but it may hold writes the
+// node acknowledged and its sidecar never shipped (both killed at once),
+// which a person can then still read. Such a copy has a place of its own,
+// .kvd-cluster/unshipped/<epoch>/<db>, so that no later one overwrites
+// it; any other goes to .kvd-cluster/replaced/<db>, one a database.
+func keepAside(path, aside string) error {
 	if err := os.MkdirAll(filepath.Dir(aside), 0o750); err != nil {
 		return err
 	}
@@ -87,6 +84,17 @@ func (n *Node) keepAside(path string) error {
 		return err
 	}
 	return syncDir(filepath.Dir(aside))
+}
+
+// unusedPath is p, or p.1, p.2 and so on, the first no file has: a take
+// that failed after setting a copy aside and is tried again sets aside
+// what it put in its place, under the same epoch.
+func unusedPath(p string) string {
+	try := p
+	for i := 1; fileExists(try); i++ {
+		try = p + "." + strconv.Itoa(i)
+	}
+	return try
 }
 
 // litestreamMeta is where Litestream keeps its record of what it shipped

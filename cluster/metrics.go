@@ -26,7 +26,7 @@ var (
 	claimedDesc     = prometheus.NewDesc("kvd_cluster_claims_total", "Databases this node took ownership of.", nil, nil)
 	restoredDesc    = prometheus.NewDesc("kvd_cluster_restores_total", "Of those, the ones restored from the replica (a peer had written them).", nil, nil)
 	releasedDesc    = prometheus.NewDesc("kvd_cluster_releases_total", "Databases this node handed over to a peer.", nil, nil)
-	setAsideDesc    = prometheus.NewDesc("kvd_cluster_unshipped_copies_set_aside_total", "Copies of this node's replaced after a peer took their database over while the node was gone: each may hold acknowledged writes never shipped (kept in .kvd-cluster/replaced/).", nil, nil)
+	setAsideDesc    = prometheus.NewDesc("kvd_cluster_unshipped_copies_set_aside_total", "Copies of this node's replaced after a peer took their database over while the node was gone: each may hold acknowledged writes never shipped (kept in .kvd-cluster/unshipped/).", nil, nil)
 	missingDesc     = prometheus.NewDesc("kvd_cluster_replica_missing_total", "Take-overs refused because the replica store held no copy of a database that etcd says was shipped to it (a volume not mounted, a wrong --cluster-replica).", nil, nil)
 )
 
