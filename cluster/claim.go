@@ -161,6 +161,11 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		}
 	}
 	if rec != nil && rec.Unshipped && rec.Node != n.cfg.Node {
+		// Only that node's copy holds the last writes: it hands the
+		// database over once it is back and its replica takes them.
+		if n.askRelease(ctx, rec.Node, name) == nil && n.recordChanged(ctx, name, epochKV) {
+			return false, nil // released: look again
+		}
 		return true, unavailable(name, fmt.Errorf("node %s stopped before its replica took its last writes, which only its copy holds: the database is served again when %s is back", rec.Node, rec.Node))
 	}
 	exists := fileExists(path)
@@ -276,6 +281,15 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		n.replicate(ctx, name, path, epoch)
 	}
 	return true, nil
+}
+
+// recordChanged tells whether name's record in etcd is no longer was: a
+// node that answers a hand-over of a database it marked unshipped but
+// leaves the record as it was (an older kvd) would otherwise be asked
+// again and again.
+func (n *Node) recordChanged(ctx context.Context, name string, was *kv) bool {
+	now, err := n.etcd.get(ctx, epochsKey(name))
+	return err == nil && revOf(now) != revOf(was)
 }
 
 // behindReplica tells whether the replica of epoch holds writes that the

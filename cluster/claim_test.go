@@ -2,14 +2,20 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kvd/kvd/internal/kvdtest"
+	"github.com/kvd/kvd/sqlitekv"
 )
 
 // TestTake_ClaimMadeUnderALeaseLostMeanwhileIsAbandoned: a take-over
@@ -171,4 +177,24 @@ func takeOverOwnOlderCopy(t *testing.T, shipped int64, kept bool) (*Node, string
 		t.Fatalf("take: done=%v, %v", done, err)
 	}
 	return n, logs.String()
+}
+
+// TestTake_AsksANodeThatMarkedItsCopyUnshippedOnce: a peer answering the
+// hand-over of a database it marked unshipped without changing its record
+// (an older kvd) is asked once per claim, not again and again.
+func TestTake_AsksANodeThatMarkedItsCopyUnshippedOnce(t *testing.T) {
+	f := newFakeEtcd(t)
+	var asked atomic.Int64
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked.Add(1) }))
+	defer peer.Close()
+	f.put(nodesKey("n2"), peer.URL)
+	f.put(epochsKey("app.db"), `{"node":"n2","epoch":1,"unshipped":true}`)
+	n, _ := testNode(t, f, Config{}, nil)
+	err := n.Acquire(n.path("app.db"), false)
+	if e := (*sqlitekv.Error)(nil); !errors.As(err, &e) || e.Code != sqlitekv.CodeOverloaded || !strings.Contains(fmt.Sprint(e.Cause), "stopped before its replica took its last writes") {
+		t.Fatalf("claim of a database another node marked unshipped: %v, want 503 saying so", err)
+	}
+	if got := asked.Load(); got != 1 {
+		t.Errorf("the node was asked to hand the database over %d times, want once", got)
+	}
 }

@@ -33,12 +33,11 @@ func (n *Node) Release(ctx context.Context, path string) error {
 	if c == nil {
 		n.mu.Unlock()
 		// Owned by this node's previous life, whose copy is on this
-		// disk? Then claim it (no restore) to release it properly.
-		owner, err := n.etcd.get(ctx, ownersKey(name))
-		if err != nil {
+		// disk, or marked unshipped by it (peers wait for this node)?
+		// Then claim it (no restore) to release it properly.
+		if mine, err := n.lastHeldHere(ctx, name); err != nil {
 			return unavailable(name, err)
-		}
-		if owner == nil || string(owner.Value) != n.cfg.Node {
+		} else if !mine {
 			return nil
 		}
 		if err := n.Acquire(path, false); err != nil {
@@ -97,6 +96,26 @@ func (n *Node) finishHandOver(name string, c *claim) {
 			return
 		}
 	}
+}
+
+// lastHeldHere tells whether this node's previous life held name and
+// did not hand it over: its owners key names this node, or its record
+// says its last writes are in this node's copy only (a stop while the
+// replica took no writes), for which peers wait.
+func (n *Node) lastHeldHere(ctx context.Context, name string) (bool, error) {
+	owner, err := n.etcd.get(ctx, ownersKey(name))
+	if err != nil || owner != nil {
+		return owner != nil && string(owner.Value) == n.cfg.Node, err
+	}
+	epochKV, err := n.etcd.get(ctx, epochsKey(name))
+	if err != nil || epochKV == nil {
+		return false, err
+	}
+	var rec epochRecord
+	if err := json.Unmarshal(epochKV.Value, &rec); err != nil {
+		return false, err
+	}
+	return rec.Unshipped && rec.Node == n.cfg.Node, nil
 }
 
 // dropClaim forgets a database handed over.
