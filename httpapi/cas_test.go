@@ -53,6 +53,13 @@ func TestCAS_IfMatchUnderPathComparesFragment(t *testing.T) {
 			ts.do(t, "PUT", kv("doc", q), `{"a": {"b": 1, "c": [1.50, "d\u0061rk"]}, "n": 100, "s": "dark"}`)
 		}
 	}
+
+	// A lone surrogate escape decodes as U+FFFD but does not say it: only
+	// its own text matches it, not U+FFFD however sent.
+	for ifMatch, status := range map[string]int{"\uFFFD": 412, `"\ufffd"`: 412, `"\ud800"`: 200} {
+		ts.do(t, "PUT", kv("lone", q), `{"l":"\ud800"}`)
+		wantStatus(t, ts.do(t, "PUT", kv("lone", "db=app&path=l&if_match="+url.QueryEscape(ifMatch)), `1`), status)
+	}
 }
 
 func TestCAS_ETagHeaders(t *testing.T) {

@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -210,31 +211,68 @@ func decodeKeepingNumbers(v []byte) (any, error) {
 
 // numberKey is a JSON number's value in one spelling: sign, digits with
 // no leading or trailing zeros, and the power of ten, so that 1, 1.0 and
-// 1e0 are "1e0". It works on the text because math/big takes tens of
-// milliseconds over an exponent like 1e1000000, and an array of such
-// numbers would hold up the database's writer.
+// 1e0 are "1e0", and 0, -0 and 0e999 are "0". It works on the text
+// because math/big takes tens of milliseconds over an exponent like
+// 1e1000000, and an array of such numbers would hold up the database's
+// writer; the power of ten too, which may be beyond any integer type
+// (1e99999999999999999999 is 10e99999999999999999998).
 func numberKey(n json.Number) string {
 	s := string(n)
 	sign := ""
 	if s[0] == '-' {
 		sign, s = "-", s[1:]
 	}
-	mantissa, exp := s, int64(0)
+	mantissa, exp := s, "0"
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
-		e, err := strconv.ParseInt(s[i+1:], 10, 64)
-		if err != nil || e > 1<<50 || e < -(1<<50) {
-			// Beyond any float: the same text is equal, E or e, + or none.
-			return strings.NewReplacer("E+", "e", "e+", "e", "E", "e").Replace(string(n))
-		}
-		mantissa, exp = s[:i], e
+		mantissa, exp = s[:i], s[i+1:]
 	}
 	whole, frac, _ := strings.Cut(mantissa, ".")
 	digits := strings.TrimLeft(whole+frac, "0")
-	exp -= int64(len(frac))
 	trimmed := strings.TrimRight(digits, "0")
-	exp += int64(len(digits) - len(trimmed))
 	if trimmed == "" {
 		return "0"
 	}
-	return sign + trimmed + "e" + strconv.FormatInt(exp, 10)
+	return sign + trimmed + "e" + addToInteger(exp, int64(len(digits)-len(trimmed)-len(frac)))
+}
+
+// addToInteger is the decimal integer text x (a sign or none, digits,
+// leading zeros allowed, as a JSON exponent) plus d, in canonical
+// decimal; d is small (at most a number's length), x may be of any size.
+func addToInteger(x string, d int64) string {
+	negative := strings.HasPrefix(x, "-")
+	digits := strings.TrimLeft(strings.TrimLeft(x, "+-"), "0")
+	if len(digits) <= 18 { // within int64, and so is the sum
+		v, _ := strconv.ParseInt(cmp.Or(digits, "0"), 10, 64)
+		if negative {
+			v = -v
+		}
+		return strconv.FormatInt(v+d, 10)
+	}
+	// |x| ≥ 10^18 > |d|: the sum has x's sign, and |x| moves by ±d.
+	if negative {
+		d = -d
+	}
+	out := []byte(digits)
+	carry := d
+	for i := len(out) - 1; i >= 0 && carry != 0; i-- {
+		v := int64(out[i]-'0') + carry%10
+		carry /= 10
+		switch {
+		case v < 0:
+			v += 10
+			carry--
+		case v > 9:
+			v -= 10
+			carry++
+		}
+		out[i] = byte('0' + v)
+	}
+	if carry > 0 {
+		out = append([]byte(strconv.FormatInt(carry, 10)), out...)
+	}
+	sum := strings.TrimLeft(string(out), "0")
+	if negative {
+		return "-" + sum
+	}
+	return sum
 }

@@ -155,7 +155,7 @@ func valueMatches(stored []byte, path JSONPath, want []byte) bool {
 		return false
 	}
 	s, err := jsonparser.ParseString(fragment[1 : n-1])
-	return err == nil && s == string(want)
+	return err == nil && s == string(want) && jsontext.Check(fragment) == nil // a lone surrogate says no U+FFFD
 }
 
 // Delete removes a key. A key that already expired answers KEY_EXPIRED and
