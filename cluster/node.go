@@ -86,9 +86,11 @@ type claim struct {
 	refused, shipping bool
 	// replicated is the newest epoch the replica store is known to hold
 	// a copy of (epochRecord.Replicated); noting: this node is writing
-	// its own epoch there, or found the record no longer its to write.
+	// its own epoch there, or found the record no longer its to write;
+	// noteTried: the sidecar's sync the last try followed.
 	replicated int64
 	noting     bool
+	noteTried  time.Time
 }
 
 // epochRecord is /kvd/epochs/<db>: which node holds the newest copy of a

@@ -62,8 +62,8 @@ func (n *Node) reconcileOnce(ctx context.Context) {
 		case !ok && !fileExists(path):
 			c.shipped = now // claimed, never created: nothing to ship
 		}
-		if !c.lastSync.IsZero() && c.replicated < c.epoch && !c.noting {
-			c.noting = true
+		if c.replicated < c.epoch && !c.noting && c.lastSync.After(c.noteTried) {
+			c.noting, c.noteTried = true, c.lastSync
 			n.tasks.Add(1)
 			go n.noteReplicated(name, c)
 		}

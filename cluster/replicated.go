@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 )
 
@@ -21,9 +22,11 @@ func (n *Node) replicatedOf(c *claim) int64 {
 }
 
 // noteReplicated records in etcd that the replica store holds c's epoch
-// of name, which the sidecar has synced. When etcd does not answer it
-// gives up, to be asked again by the next reconcile pass; when the
-// record is not this claim's any more, for good (c.noting stays set).
+// of name, once the sidecar has synced it and the store has it: a sync
+// the sidecar reports may be of the registration before this claim's.
+// When the store has nothing yet, or etcd does not answer, it gives up,
+// to be tried again after the sidecar's next sync; when the record is
+// not this claim's any more, for good (c.noting stays set).
 func (n *Node) noteReplicated(name string, c *claim) {
 	defer n.tasks.Done()
 	ctx, cancel := context.WithTimeout(n.ctx, 3*time.Second)
@@ -32,6 +35,8 @@ func (n *Node) noteReplicated(name string, c *claim) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	switch {
+	case errors.Is(err, errNotInStore):
+		c.noting = false
 	case err != nil:
 		c.noting = false
 		n.log.Warn("could not record in etcd that the replica holds this epoch: tried again", "db", name, "epoch", c.epoch, "err", err)
@@ -40,9 +45,16 @@ func (n *Node) noteReplicated(name string, c *claim) {
 	}
 }
 
-// writeReplicated sets the record's Replicated to c's epoch, if the
-// record and the owners key are still c's.
+var errNotInStore = errors.New("the replica store holds nothing of this epoch yet")
+
+// writeReplicated sets the record's Replicated to c's epoch, if the store
+// holds it and the record and the owners key are still c's.
 func (n *Node) writeReplicated(ctx context.Context, name string, c *claim) (bool, error) {
+	if txid, err := n.ls.shippedTXID(ctx, replicaURL(n.cfg.Replica, name, c.epoch)); err != nil {
+		return false, err
+	} else if txid == 0 {
+		return false, errNotInStore
+	}
 	epochKV, err := n.etcd.get(ctx, epochsKey(name))
 	if err != nil || epochKV == nil {
 		return false, err
