@@ -174,7 +174,7 @@ func removeFrom(arr []byte, req ArrayRequest) (encoded []byte, length, removed i
 		encoded, length = rebuildArray(arr, func(at int, _ []byte) bool { return at != i }, nil)
 		return encoded, length, 1, nil
 	}
-	want, err := decodeKeepingNumbers(req.Value)
+	want, err := decodeToCompare(req.Value)
 	if err != nil {
 		return nil, 0, 0, Errorf(CodeInvalidParameters, "The value to remove is not JSON")
 	}
@@ -198,15 +198,6 @@ func compactJSON(v []byte) []byte {
 		return v
 	}
 	return buf.Bytes()
-}
-
-// decodeKeepingNumbers decodes v keeping its numbers' text, which
-// sameElement compares exactly: as float64, 2^53 and 2^53+1 would be one.
-func decodeKeepingNumbers(v []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(v))
-	d.UseNumber()
-	var out any
-	return out, d.Decode(&out)
 }
 
 // numberKey is a JSON number's value in one spelling: sign, digits with

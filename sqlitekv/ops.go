@@ -146,7 +146,7 @@ func valueMatches(stored []byte, path JSONPath, want []byte) bool {
 		return true
 	}
 	if wantJSON := bytes.TrimSpace(want); json.Valid(wantJSON) && jsontext.Check(wantJSON) == nil {
-		if v, err := decodeKeepingNumbers(wantJSON); err == nil && sameElement(bytes.TrimSpace(fragment), v) {
+		if v, err := decodeToCompare(wantJSON); err == nil && sameElement(bytes.TrimSpace(fragment), v) {
 			return true
 		}
 	}
