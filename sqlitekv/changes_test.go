@@ -2,9 +2,15 @@ package sqlitekv
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ncruces/go-sqlite3"
 )
 
 // A committed group hands over what it wrote, one Event per history row,
@@ -179,5 +185,42 @@ func TestReadChanges_LeaveAReadConnectionToOtherReads(t *testing.T) {
 	<-s.paging
 	if p, err := s.ReadChanges(context.Background(), ChangesRequest{Table: DefaultTable, Limit: 10}); err != nil || len(p.Changes) != 1 {
 		t.Fatalf("a page once the other is done: got %d changes, %v", len(p.Changes), err)
+	}
+}
+
+// TestOpBefore_FindsTheNewestWriteBeforeATime holds OpBefore's binary
+// search over op numbers to a scan of the history by time, with several
+// writes a millisecond and the gaps that retention leaves.
+func TestOpBefore_FindsTheNewestWriteBeforeATime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "test.db")
+	now := time.UnixMilli(1_700_000_000_000)
+	s, err := Open(path, true, Options{HistoryKeep: 3, Now: func() time.Time { return now }})
+	must(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	if op, err := s.OpBefore(ctx, DefaultTable, now.UnixMilli()+1); err != nil || op != 0 {
+		t.Fatalf("OpBefore on an empty table: %d, %v; want 0", op, err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 400 {
+		put(t, s, fmt.Sprintf("k%d", rng.IntN(12)), strconv.Itoa(i))
+		now = now.Add(time.Duration(rng.IntN(3)*rng.IntN(3)) * time.Millisecond)
+	}
+	scan, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
+	must(t, err)
+	defer scan.Close()
+	stmt, _, err := scan.Prepare(`SELECT coalesce(max(op_number), 0) FROM "kv_store:history" WHERE ts < ?1`)
+	must(t, err)
+	defer stmt.Close()
+	for ms := int64(1_700_000_000_000) - 1; ms <= now.UnixMilli()+1; ms++ {
+		must(t, stmt.BindInt64(1, ms))
+		if !stmt.Step() {
+			t.Fatal(stmt.Err())
+		}
+		want := stmt.ColumnInt64(0)
+		must(t, stmt.Reset())
+		if got, err := s.OpBefore(ctx, DefaultTable, ms); err != nil || got != want {
+			t.Fatalf("OpBefore(%d): %d, %v; want %d", ms, got, err, want)
+		}
 	}
 }
