@@ -224,3 +224,31 @@ func TestOpBefore_FindsTheNewestWriteBeforeATime(t *testing.T) {
 		}
 	}
 }
+
+// TestReadChanges_PrunesSayWhenAGapCheckIsDueAgain: a page tells how far
+// history had been pruned; a reader that had the gap checked at that
+// point skips the check (it would find nothing new), and once the writer
+// prunes again, the count moves and the check runs (a lap's prunes are
+// counted too: TestLaps_TakeEveryRowThatIsKeepOldWhenTheyReachIt).
+func TestReadChanges_PrunesSayWhenAGapCheckIsDueAgain(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{HistoryKeep: 2})
+	ctx := context.Background()
+	req := ChangesRequest{Table: DefaultTable, Key: "k", CheckGap: true, Limit: 100}
+	for range 40 {
+		put(t, s, "k", "v")
+	}
+	p, err := s.ReadChanges(ctx, req)
+	if err != nil || p.Gap == 0 || p.Prunes == 0 {
+		t.Fatalf("from the start: gap %d, prunes %d, %v; want a gap", p.Gap, p.Prunes, err)
+	}
+	req.GapAsOf = p.Prunes
+	if again, err := s.ReadChanges(ctx, req); err != nil || again.Gap != 0 || again.Prunes != p.Prunes {
+		t.Fatalf("checked as of %d, nothing pruned since: gap %d, prunes %d, %v; want the check skipped", p.Prunes, again.Gap, again.Prunes, err)
+	}
+	for range 40 {
+		put(t, s, "k", "v")
+	}
+	if again, err := s.ReadChanges(ctx, req); err != nil || again.Gap <= p.Gap || again.Prunes == p.Prunes {
+		t.Fatalf("after more pruning: gap %d (was %d), prunes %d (was %d), %v; want the check run again", again.Gap, p.Gap, again.Prunes, p.Prunes, err)
+	}
+}

@@ -44,6 +44,10 @@ func TestLaps_TakeEveryRowThatIsKeepOldWhenTheyReachIt(t *testing.T) {
 	if avg := float64(total) / keys; avg > 1.25*keep {
 		t.Errorf("versions a key: %.1f on average, want at most %.0f (keep %d and what laps have yet to take)", avg, 1.25*keep, keep)
 	}
+	// Watchers learn from the count of prunes when to look for a gap.
+	if p, err := s.ReadChanges(context.Background(), ChangesRequest{Table: DefaultTable, Limit: 1}); err != nil || p.Prunes < 2 {
+		t.Errorf("laps pruned, yet a page says prunes %d (%v)", p.Prunes, err)
+	}
 }
 
 // A bound moves with its key's writes, and a chain that begins (seq 1)

@@ -37,6 +37,10 @@ const snapshotMaxAge = time.Second
 type walProgress struct {
 	commits atomic.Uint64 // commits so far
 	pages   atomic.Int64  // pages in the WAL after the last one
+	// prunes counts the writer's deletions of history rows (retention),
+	// each counted before its rows go: a reader whose snapshot lacks them
+	// reads the count after it began, and so sees it moved.
+	prunes atomic.Uint64
 }
 
 // committed counts a commit that left pages in the WAL (the WAL hook),

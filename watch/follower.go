@@ -55,8 +55,9 @@ type Follower struct {
 	last int64 // the newest op sent or known not to match (every op up to it is settled)
 	// reading: events may be in history that the live buffer lacks.
 	reading bool
-	since   int64 // the time the watch starts from (Unix ms), until its first read; 0: none
-	gapTold int64 // the newest gap sent: the pages after it find that loss again
+	since   int64  // the time the watch starts from (Unix ms), until its first read; 0: none
+	gapTold int64  // the newest gap sent: the pages after it find that loss again
+	gapAsOf uint64 // the Prunes of the last page whose gap was checked without since (ChangesRequest.GapAsOf)
 }
 
 // Follow subscribes f and starts after op after (every write after it is
@@ -145,9 +146,12 @@ func (fl *Follower) live(ev *Event) []*Event {
 func (fl *Follower) readHistory(ctx context.Context) ([]*Event, error) {
 	f := fl.sub.filter
 	p, err := fl.src.ReadChanges(ctx, sqlitekv.ChangesRequest{Table: f.Table, Key: f.Key, Prefix: f.Prefix,
-		After: fl.last, Limit: pageLimit, CheckGap: true, Since: fl.since})
+		After: fl.last, Limit: pageLimit, CheckGap: true, GapAsOf: fl.gapAsOf, Since: fl.since})
 	if err != nil {
 		return nil, err
+	}
+	if fl.since == 0 { // since spares some keys the check; later pages count them again
+		fl.gapAsOf = p.Prunes
 	}
 	fl.since = 0 // later reads go on after ops sent: a write pruned after them is lost
 	var out []*Event
@@ -162,7 +166,7 @@ func (fl *Follower) readHistory(ctx context.Context) ([]*Event, error) {
 		// lineage of it (the database recreated, or restored from a
 		// replica that lacks its last writes). Every write from Head+1
 		// on is new to it; skipping those up to its count would lose them.
-		fl.last, fl.gapTold = p.Head, 0
+		fl.last, fl.gapTold, fl.gapAsOf = p.Head, 0, 0
 		tell(p.Head + 1)
 	}
 	tell(p.Gap)
