@@ -37,15 +37,14 @@ func (w *Writer) RollbackKey(req RollbackKeyRequest) (restored *Entry, err error
 				return err
 			}
 		}
-		versions, err := t.list(req.Key, req.Steps+1)
+		target, seen, err := t.back(req.Key, req.Steps)
 		if err != nil {
 			return err
 		}
-		if len(versions) == 0 {
+		if seen == 0 {
 			return Errorf(CodeKeyNotFound, "Key has no history")
 		}
-		if len(versions) > req.Steps {
-			target := versions[req.Steps]
+		if seen > req.Steps {
 			if !target.Recorded {
 				return Errorf(CodeTimeTravelGap, "Cannot roll back: the version to restore was written with history=false")
 			}

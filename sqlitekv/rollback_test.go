@@ -1,8 +1,10 @@
 package sqlitekv
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -98,5 +100,31 @@ func TestRollback_AnExpiredTargetIsADelete(t *testing.T) {
 		if _, err := s.Get(t.Context(), GetRequest{Table: DefaultTable, Key: key}); CodeOf(err) != CodeKeyNotFound {
 			t.Errorf("%s after the rollbacks: got %v, want KEY_NOT_FOUND", key, err)
 		}
+	}
+}
+
+// TestRollbackKey_ReadsOnlyTheVersionItRestores: the walk back to the
+// version a rollback restores reads each newer version's links, not its
+// value (99 steps of a 10 MiB value held 1.2 GB).
+func TestRollbackKey_ReadsOnlyTheVersionItRestores(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{})
+	w := s.Writer()
+	const versions, size = 40, 1 << 20
+	for i := range versions {
+		value := bytes.Repeat([]byte{'a' + byte(i%26)}, size)
+		_, err := w.Put(PutRequest{Table: DefaultTable, Key: "big", Value: value, ContentType: "text/plain"})
+		must(t, err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	restored, err := w.RollbackKey(RollbackKeyRequest{Table: DefaultTable, Key: "big", Steps: versions - 1, NoHistory: true})
+	runtime.ReadMemStats(&after)
+	must(t, err)
+	if restored == nil || len(restored.Value) != size || restored.Value[0] != 'a' {
+		t.Fatalf("restored %v, want the first version", restored)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 8*size {
+		t.Errorf("a rollback of %d steps of %d MB values allocated %d MB", versions-1, size>>20, allocated>>20)
 	}
 }

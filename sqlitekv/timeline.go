@@ -221,14 +221,25 @@ func (tl *timeline) olderThan(key string, cursor HistoryCursor, fn func(Version)
 	return nil
 }
 
-// list lists key's history newest first, at most limit rows.
-func (tl *timeline) list(key string, limit int) ([]Version, error) {
-	var out []Version
-	err := tl.olderThan(key, HistoryCursor{}, func(v Version) bool {
-		out = append(out, v)
-		return len(out) < limit
-	})
-	return out, err
+// back is key's version steps writes before its newest (0: the newest),
+// and how many versions it found on the way, that one included: steps+1
+// when it is there, fewer when the versions retention kept ran out, 0
+// when the key has no history. The walk down reads each row's links
+// alone: reading every version whole held a rollback of 99 steps of a
+// 10 MiB value at 1.2 GB.
+func (tl *timeline) back(key string, steps int) (v Version, seen int, err error) {
+	h, found, err := tl.newest(key)
+	for ; err == nil && found; seen++ {
+		if seen == steps {
+			var kept bool
+			if v, _, kept, err = readVersion(tl.version, h.op); err != nil || !kept {
+				return Version{}, seen, err
+			}
+			return v, seen + 1, nil
+		}
+		h, found, err = tl.read(h.prev)
+	}
+	return Version{}, seen, err
 }
 
 // Candidates pages through the keys with history, in byte order: those
