@@ -1,7 +1,10 @@
 package sqlitekv
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -39,5 +42,36 @@ func TestSnapshotAt_APrunedOpCannotTellAnExpiryWithinItsSpan(t *testing.T) {
 	}
 	if e, err := s.SnapshotAt(context.Background(), DefaultTable, "x", 1); err != nil || string(e.Value) != "v" {
 		t.Fatalf("x right after op 1: got %q, %v; want v", e.Value, err)
+	}
+}
+
+// TestDiff_ReadsNoValueOfAKeyNotWrittenInBetween: a key whose version is
+// the same at both times is unchanged without its value being read (a
+// diff over 1,000 unchanged keys of 400 KB read 800 MB for no change);
+// one rewritten with the same value is still unchanged.
+func TestDiff_ReadsNoValueOfAKeyNotWrittenInBetween(t *testing.T) {
+	s, now := mustOpenStore(t, Options{})
+	w := s.Writer()
+	const keys, size = 20, 1 << 20
+	for i := range keys {
+		_, err := w.Put(PutRequest{Table: DefaultTable, Key: fmt.Sprintf("k%02d", i), Value: bytes.Repeat([]byte{'v'}, size), ContentType: "text/plain"})
+		must(t, err)
+	}
+	*now = now.Add(time.Second)
+	from := now.UnixMilli()
+	*now = now.Add(time.Second)
+	_, err := w.Put(PutRequest{Table: DefaultTable, Key: "k00", Value: bytes.Repeat([]byte{'v'}, size), ContentType: "text/plain"})
+	must(t, err)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	diff, err := s.Diff(context.Background(), DefaultTable, from, now.UnixMilli(), nil, Candidates{Limit: 1000})
+	runtime.ReadMemStats(&after)
+	must(t, err)
+	if len(diff.Changes) != 0 || len(diff.GapKeys) != 0 {
+		t.Fatalf("diff: %d changes, gap keys %v; want none", len(diff.Changes), diff.GapKeys)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 4*size {
+		t.Errorf("a diff of %d unchanged keys of %d MB (one rewritten as it was) allocated %d MB", keys, size>>20, allocated>>20)
 	}
 }

@@ -168,15 +168,9 @@ func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []s
 		}
 		budget := c.Budget
 		for i, key := range keys {
-			old, oldErr := entryOrNil(t.stateAt(key, atTime(from)))
-			cur, newErr := entryOrNil(t.stateAt(key, atTime(to)))
-			gap := CodeOf(oldErr) == CodeTimeTravelGap || CodeOf(newErr) == CodeTimeTravelGap
-			switch {
-			case gap:
-			case oldErr != nil:
-				return oldErr
-			case newErr != nil:
-				return newErr
+			old, cur, gap, err := t.statesToDiff(key, from, to)
+			if err != nil {
+				return err
 			}
 			kind := changeKind(old, cur)
 			if !gap && kind == "" {
@@ -195,6 +189,37 @@ func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []s
 		return nil
 	})
 	return res, err
+}
+
+// statesToDiff is what key held at from and at to (nil: nothing), or gap
+// when history cannot say. Values are read only where the versions
+// differ: a key not written in between is unchanged whatever its size (a
+// diff over 1,000 unchanged keys of 400 KB read 800 MB, for an answer
+// of none).
+func (t *readStmts) statesToDiff(key string, from, to int64) (old, cur *Entry, gap bool, err error) {
+	old, oldErr := entryOrNil(t.presenceAt(key, atTime(from)))
+	cur, newErr := entryOrNil(t.presenceAt(key, atTime(to)))
+	switch {
+	case CodeOf(oldErr) == CodeTimeTravelGap || CodeOf(newErr) == CodeTimeTravelGap:
+		return nil, nil, true, nil
+	case oldErr != nil:
+		return nil, nil, false, oldErr
+	case newErr != nil:
+		return nil, nil, false, newErr
+	case old != nil && cur != nil && old.Version == cur.Version:
+		return old, cur, false, nil // one version, values unread: no change
+	}
+	if old != nil {
+		if old, err = entryOrNil(t.stateAt(key, atTime(from))); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	if cur != nil {
+		if cur, err = entryOrNil(t.stateAt(key, atTime(to))); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	return old, cur, false, nil
 }
 
 // namedPage is the page of the keys a client named that a diff looks at:
