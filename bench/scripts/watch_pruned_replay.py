@@ -1,0 +1,37 @@
+# watch_pruned_replay.py KVD PORT KEYS: KEYS keys written three times
+# by batch/set under --history-keep 2 (so every key has pruned history),
+# then one watch replaying the table from op 0 to its newest op: how long
+# the replay takes, and the events and gaps it sent. Uses 127.0.0.1:PORT
+# and a data dir under /tmp/replay; stops kvd itself.
+import http.client, json, os, subprocess, sys, tempfile, time, urllib.request
+kvd, port, keys = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+os.makedirs("/tmp/replay", exist_ok=True)
+data = tempfile.mkdtemp(dir="/tmp/replay")
+p = subprocess.Popen([kvd, "--listen", f"127.0.0.1:{port}", "--data-dir", data, "--log-level", "warn", "--history-keep", "2"],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    for _ in range(100):
+        try: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz"); break
+        except Exception: time.sleep(0.1)
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    for r in range(3):
+        for s in range(0, keys, 100):
+            items = [{"key": f"k{i:07d}", "value": str(r)} for i in range(s, min(s + 100, keys))]
+            c.request("POST", "/api/v1/sqlite/kv/batch/set?db=app&create_db_if_missing=true", json.dumps({"items": items}), {"Content-Type": "application/json"})
+            resp = c.getresponse(); resp.read()
+            assert resp.status == 200, resp.status
+    head = 3 * keys
+    start = time.time()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    c.request("GET", "/api/v1/sqlite/kv/watch?db=app&after_op=0")
+    r = c.getresponse()
+    events = gaps = last = 0
+    while last < head:
+        line = r.fp.readline()
+        if not line: break
+        if line.startswith(b"id:"): last = int(line[3:]); events += 1
+        if line.startswith(b"event: gap") or line.startswith(b"event:gap"): gaps += 1
+    print(f"{keys} keys: {events} events, {gaps} gaps, to op {last} in {time.time() - start:.2f} s")
+finally:
+    p.terminate(); p.wait()
+    import shutil; shutil.rmtree(data, ignore_errors=True)
