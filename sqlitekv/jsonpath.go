@@ -219,17 +219,27 @@ func build(rest JSONPath, value []byte) ([]byte, error) {
 	if len(rest) == 0 {
 		return value, nil
 	}
-	child, err := build(rest[1:], value)
-	if err != nil {
-		return nil, err
-	}
-	if isIndex(rest[0]) {
-		if indexOf(rest[0]) != 0 {
-			return nil, Errorf(CodeInvalidParameters, "Array index %s is out of range (a new array starts at [0])", rest[0])
+	var opening, closing []byte // value is copied once, not once a level (64 levels of 10 MiB: 640 MB)
+	for i := len(rest) - 1; i >= 0; i-- {
+		seg := rest[i]
+		if isIndex(seg) && indexOf(seg) != 0 {
+			return nil, Errorf(CodeInvalidParameters, "Array index %s is out of range (a new array starts at [0])", seg)
 		}
-		return append(append([]byte("["), child...), ']'), nil
 	}
-	return append(append([]byte(`{"`+rest[0]+`":`), child...), '}'), nil
+	for i, seg := range rest {
+		if isIndex(seg) {
+			opening = append(opening, '[')
+		} else {
+			opening = append(append(append(opening, `{"`...), seg...), `":`...)
+		}
+		if isIndex(rest[len(rest)-1-i]) {
+			closing = append(closing, ']')
+		} else {
+			closing = append(closing, '}')
+		}
+	}
+	out := make([]byte, 0, len(opening)+len(value)+len(closing))
+	return append(append(append(out, opening...), value...), closing...), nil
 }
 
 // insertBefore puts prefix+child before the closing byte of a container,

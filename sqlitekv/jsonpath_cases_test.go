@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -260,4 +262,26 @@ func refSetOrBuild(child any, exists bool, p JSONPath, value any) (any, bool) {
 		return []any{grandchild}, ok && indexOf(p[0]) == 0
 	}
 	return map[string]any{p[0]: grandchild}, ok
+}
+
+// TestJSONSet_ANewPathCopiesTheValueOnce: the objects and arrays a set
+// makes for a path that does not exist yet wrap the value in one copy,
+// not one a level (64 levels of a 10 MiB value allocated 640 MB).
+func TestJSONSet_ANewPathCopiesTheValueOnce(t *testing.T) {
+	const size = 1 << 20
+	value := []byte(`"` + strings.Repeat("x", size) + `"`)
+	p, err := ParseJSONPath("a" + strings.Repeat(".b[0]", 31) + ".c")
+	must(t, err)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	out, err := jsonSet([]byte(`{"z":1}`), p, value)
+	runtime.ReadMemStats(&after)
+	must(t, err)
+	if got, err := jsonGet(out, p); err != nil || !bytes.Equal(got, value) {
+		t.Fatalf("the value set under 64 new levels reads back as %d bytes, %v", len(got), err)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 8*size {
+		t.Errorf("a set under 64 new levels of a %d MB value allocated %d MB", size>>20, allocated>>20)
+	}
 }
