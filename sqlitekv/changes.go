@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"slices"
-	"sync/atomic"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -120,6 +119,7 @@ func (s *Store) ReadChanges(ctx context.Context, req ChangesRequest) (ChangesPag
 	case <-ctx.Done():
 		return ChangesPage{}, Cancelled(ctx.Err())
 	}
+	prunes := s.wal.prunes.Load() // before the transaction begins: see walProgress.prunes
 	var p ChangesPage
 	err := s.readTx(ctx, req.Table, func(t *readStmts) error {
 		if t == nil {
@@ -127,7 +127,7 @@ func (s *Store) ReadChanges(ctx context.Context, req ChangesRequest) (ChangesPag
 			return nil
 		}
 		var err error
-		p, err = t.changes(req, &s.wal.prunes)
+		p, err = t.changes(req, prunes)
 		return err
 	})
 	return p, err
@@ -200,7 +200,7 @@ WHERE op_number > ?1 AND key >= ?2 AND (?3 = '' OR key < ?3) ORDER BY op_number 
 	return t.watch
 }
 
-func (t *readStmts) changes(req ChangesRequest, prunes *atomic.Uint64) (ChangesPage, error) {
+func (t *readStmts) changes(req ChangesRequest, prunes uint64) (ChangesPage, error) {
 	st := t.changeStmts()
 	if t.set.err != nil {
 		return ChangesPage{}, dbError(t.set.err)
@@ -209,7 +209,7 @@ func (t *readStmts) changes(req ChangesRequest, prunes *atomic.Uint64) (ChangesP
 	if _, err := queryRow(st.head, func(s *sqlite3.Stmt) { p.Head = s.ColumnInt64(0) }); err != nil {
 		return p, dbError(err)
 	}
-	p.Prunes = prunes.Load() + 1 // after the snapshot began
+	p.Prunes = prunes + 1
 	if req.CheckGap && req.GapAsOf != p.Prunes {
 		gap, err := t.prunedAfter(st, req)
 		if err != nil {

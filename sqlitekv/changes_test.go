@@ -252,3 +252,36 @@ func TestReadChanges_PrunesSayWhenAGapCheckIsDueAgain(t *testing.T) {
 		t.Fatalf("after more pruning: gap %d (was %d), prunes %d (was %d), %v; want the check run again", again.Gap, p.Gap, again.Prunes, p.Prunes, err)
 	}
 }
+
+// TestReadChanges_APageReadWhileAPruneCommitsDoesNotCountIt: a page read
+// while the writer's open group prunes sees history as it was, so it must
+// not take that prune for checked: the next page, read after the commit,
+// looks for what it took. (Counted as the rows went, the next page skipped
+// the check, and the watcher missed the pruned writes without a gap.)
+func TestReadChanges_APageReadWhileAPruneCommitsDoesNotCountIt(t *testing.T) {
+	s, _ := mustOpenStore(t, Options{HistoryKeep: 2})
+	ctx := context.Background()
+	w := s.Writer()
+	for range 4 {
+		put(t, s, "k", "v")
+	}
+	req := ChangesRequest{Table: DefaultTable, Key: "k", CheckGap: true, Limit: 100, After: 4}
+	p, err := s.ReadChanges(ctx, req)
+	if err != nil || p.Gap != 0 {
+		t.Fatalf("caught up: gap %d, %v", p.Gap, err)
+	}
+	req.GapAsOf = p.Prunes
+	must(t, w.Begin())
+	for range 6 { // ops 5 to 10; 5 to 8 pruned, in the open group
+		put(t, s, "k", "v")
+	}
+	during, err := s.ReadChanges(ctx, req)
+	must(t, err)
+	must(t, w.Commit())
+	req.GapAsOf = during.Prunes
+	after, err := s.ReadChanges(ctx, req)
+	must(t, err)
+	if after.Gap != 9 {
+		t.Fatalf("after the commit, with the page read during it checked: gap %d, changes %d; want a gap at 9", after.Gap, len(after.Changes))
+	}
+}

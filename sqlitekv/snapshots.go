@@ -37,9 +37,12 @@ const snapshotMaxAge = time.Second
 type walProgress struct {
 	commits atomic.Uint64 // commits so far
 	pages   atomic.Int64  // pages in the WAL after the last one
-	// prunes counts the writer's deletions of history rows (retention),
-	// each counted before its rows go: a reader whose snapshot lacks them
-	// reads the count after it began, and so sees it moved.
+	// prunes counts the commits that deleted history rows (retention),
+	// each once it is visible and after commits counts it: a reader that
+	// loads prunes before its transaction begins has a snapshot with
+	// every prune it counted. (Counted as the rows went, a page read
+	// meanwhile took the count for checked on a snapshot without them,
+	// and the next page skipped them silently.)
 	prunes atomic.Uint64
 }
 

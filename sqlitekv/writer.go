@@ -35,6 +35,7 @@ type Writer struct {
 	pokedAt   int          // pages in the WAL when the checkpointer was last asked to run
 	lastTs    int64        // history time never goes backwards
 	pruneDice *rand.Rand   // picks the writes that check retention (history.go)
+	pruned    bool         // the open transaction deleted history rows (walProgress.prunes)
 	ageCursor map[string]int64
 	inline    map[string]inlinePass // how far the sweep has moved each table's large values (largevalues.go)
 
@@ -145,6 +146,10 @@ func (w *Writer) hookCommits() {
 	w.conn.WALHook(func(_ *sqlite3.Conn, _ string, pages int) error {
 		if before := w.wal.committed(pages); pages < before {
 			w.pokedAt = 0 // the WAL started over
+		}
+		if w.pruned { // after committed: see walProgress.prunes
+			w.wal.prunes.Add(1)
+			w.pruned = false
 		}
 		if pages-w.pokedAt >= backgroundCheckpointPages {
 			w.pokedAt = pages
