@@ -237,7 +237,7 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		aside := filepath.Join(n.cfg.DataDir, stateDir, "replaced", name)
 		mayHoldUnshipped := exists && !behind && its > 0 && its != n.shippedEpoch(name)
 		if mayHoldUnshipped { // kept apart, never overwritten
-			aside = unusedPath(filepath.Join(n.cfg.DataDir, stateDir, "unshipped", strconv.FormatInt(its, 10), name))
+			aside = unusedAside(filepath.Join(n.cfg.DataDir, stateDir, "unshipped", strconv.FormatInt(its, 10)), name)
 		}
 		if err := n.replaceLocalCopy(ctx, path, restored, aside); err != nil {
 			n.dropOwnership(name, rev)

@@ -84,7 +84,7 @@ func TestTake_KeepsTheCopyItReplacesAside(t *testing.T) {
 		aside   string
 	}{
 		{0, false, "unshipped/1/app.db"},
-		{0, true, "unshipped/1/app.db.1"},
+		{0, true, "unshipped/1.1/app.db"},
 		{1, false, "replaced/app.db"},
 	} {
 		n, _ := takeOverOwnOlderCopy(t, tc.shipped, tc.kept)

@@ -66,8 +66,9 @@ func (n *Node) restorePath(name string) string {
 // counts it older than the replica, and it is; but it may hold writes the
 // node acknowledged and its sidecar never shipped (both killed at once),
 // which a person can then still read. Such a copy has a place of its own,
-// .kvd-cluster/unshipped/<epoch>/<db>, so that no later one overwrites
-// it; any other goes to .kvd-cluster/replaced/<db>, one a database.
+// .kvd-cluster/unshipped/<epoch>/<db> (unusedAside), so that no later
+// one overwrites it; any other goes to .kvd-cluster/replaced/<db>, one a
+// database.
 func keepAside(path, aside string) error {
 	if err := os.MkdirAll(filepath.Dir(aside), 0o750); err != nil {
 		return err
@@ -86,13 +87,14 @@ func keepAside(path, aside string) error {
 	return syncDir(filepath.Dir(aside))
 }
 
-// unusedPath is p, or p.1, p.2 and so on, the first no file has: a take
-// that failed after setting a copy aside and is tried again sets aside
-// what it put in its place, under the same epoch.
-func unusedPath(p string) string {
-	try := p
-	for i := 1; fileExists(try); i++ {
-		try = p + "." + strconv.Itoa(i)
+// unusedAside is dir/name, or dir.1/name, dir.2/name and so on, the
+// first where no copy (file or WAL) is kept: a take that failed after
+// setting a copy aside and is tried again sets aside what it put in its
+// place, under the same epoch.
+func unusedAside(dir, name string) string {
+	try := filepath.Join(dir, name)
+	for i := 1; fileExists(try) || fileExists(try+"-wal"); i++ {
+		try = filepath.Join(dir+"."+strconv.Itoa(i), name)
 	}
 	return try
 }
