@@ -151,7 +151,7 @@ func (s *Store) OpBefore(ctx context.Context, table string, ms int64) (int64, er
 		if t.set.err != nil {
 			return dbError(t.set.err)
 		}
-		var hi int64 // found < every op written at ms or later, ≤ hi
+		var hi int64 // the answer is found (0: none yet) or an op up to hi
 		if _, err := queryRow(st.head, func(s *sqlite3.Stmt) { hi = s.ColumnInt64(0) }); err != nil {
 			return dbError(err)
 		}
