@@ -149,16 +149,9 @@ func (n *Node) claim(ctx context.Context, name, path string, create bool) error 
 // discarded if the claim loses a race: so a failed restore claims
 // nothing and leaves the epochs as they were.
 func (n *Node) take(ctx context.Context, name, path string, create bool, lease int64, owner *kv) (done bool, err error) {
-	epochKV, err := n.etcd.get(ctx, epochsKey(name))
+	rec, epochKV, err := n.record(ctx, name)
 	if err != nil {
-		return false, unavailable(name, err)
-	}
-	var rec *epochRecord
-	if epochKV != nil {
-		rec = new(epochRecord)
-		if err := json.Unmarshal(epochKV.Value, rec); err != nil {
-			return true, unavailable(name, fmt.Errorf("etcd %s: %w", epochsKey(name), err))
-		}
+		return true, unavailable(name, err)
 	}
 	if rec != nil && rec.Unshipped && rec.Node != n.cfg.Node {
 		// Only that node's copy holds the last writes: it hands the

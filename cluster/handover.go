@@ -107,15 +107,8 @@ func (n *Node) lastHeldHere(ctx context.Context, name string) (bool, error) {
 	if err != nil || owner != nil {
 		return owner != nil && string(owner.Value) == n.cfg.Node, err
 	}
-	epochKV, err := n.etcd.get(ctx, epochsKey(name))
-	if err != nil || epochKV == nil {
-		return false, err
-	}
-	var rec epochRecord
-	if err := json.Unmarshal(epochKV.Value, &rec); err != nil {
-		return false, err
-	}
-	return rec.Unshipped && rec.Node == n.cfg.Node, nil
+	rec, _, err := n.record(ctx, name)
+	return rec != nil && rec.Unshipped && rec.Node == n.cfg.Node, err
 }
 
 // dropClaim forgets a database handed over.

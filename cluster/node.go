@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -114,6 +115,19 @@ type epochRecord struct {
 	// a replica store that reads empty (a volume not mounted, a wrong
 	// root). Each record carries it on; 0: not known.
 	Replicated int64 `json:"replicated,omitempty"`
+}
+
+// record reads db's epoch record and its key (nil when there is none).
+func (n *Node) record(ctx context.Context, db string) (*epochRecord, *kv, error) {
+	epochKV, err := n.etcd.get(ctx, epochsKey(db))
+	if err != nil || epochKV == nil {
+		return nil, nil, err
+	}
+	rec := new(epochRecord)
+	if err := json.Unmarshal(epochKV.Value, rec); err != nil {
+		return nil, nil, fmt.Errorf("etcd %s: %w", epochsKey(db), err)
+	}
+	return rec, epochKV, nil
 }
 
 func ownersKey(db string) string  { return "/kvd/owners/" + db }

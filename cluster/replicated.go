@@ -55,12 +55,8 @@ func (n *Node) writeReplicated(ctx context.Context, name string, c *claim) (bool
 	} else if txid == 0 {
 		return false, errNotInStore
 	}
-	epochKV, err := n.etcd.get(ctx, epochsKey(name))
-	if err != nil || epochKV == nil {
-		return false, err
-	}
-	var rec epochRecord
-	if err := json.Unmarshal(epochKV.Value, &rec); err != nil {
+	rec, epochKV, err := n.record(ctx, name)
+	if err != nil || rec == nil {
 		return false, err
 	}
 	if rec.Node != n.cfg.Node || rec.Epoch != c.epoch || rec.Released || rec.Unshipped {
