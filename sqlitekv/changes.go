@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"sync/atomic"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -97,7 +98,7 @@ type ChangesPage struct {
 	// from history (CheckGap); the changes are complete from op Gap on.
 	Gap int64
 	// Prunes tells how far the database's history had been pruned when
-	// the page was read (never 0): for GapAsOf.
+	// the page was read, for GapAsOf; 0 while a prune was under way.
 	Prunes uint64
 }
 
@@ -127,7 +128,7 @@ func (s *Store) ReadChanges(ctx context.Context, req ChangesRequest) (ChangesPag
 			return nil
 		}
 		var err error
-		p, err = t.changes(req, prunes)
+		p, err = t.changes(req, prunes, &s.wal.pruning)
 		return err
 	})
 	return p, err
@@ -200,7 +201,7 @@ WHERE op_number > ?1 AND key >= ?2 AND (?3 = '' OR key < ?3) ORDER BY op_number 
 	return t.watch
 }
 
-func (t *readStmts) changes(req ChangesRequest, prunes uint64) (ChangesPage, error) {
+func (t *readStmts) changes(req ChangesRequest, prunes uint64, pruning *atomic.Uint64) (ChangesPage, error) {
 	st := t.changeStmts()
 	if t.set.err != nil {
 		return ChangesPage{}, dbError(t.set.err)
@@ -210,7 +211,10 @@ func (t *readStmts) changes(req ChangesRequest, prunes uint64) (ChangesPage, err
 		return p, dbError(err)
 	}
 	p.Prunes = prunes + 1
-	if req.CheckGap && req.GapAsOf != p.Prunes {
+	if pruning.Load() != prunes { // loaded once the snapshot holds a row: see walProgress.prunes
+		p.Prunes = 0 // it vouches for nothing: this page and the next check
+	}
+	if req.CheckGap && (p.Prunes == 0 || req.GapAsOf != p.Prunes) {
 		gap, err := t.prunedAfter(st, req)
 		if err != nil {
 			return p, err

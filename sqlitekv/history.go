@@ -140,7 +140,7 @@ func (w *Writer) retain(t *writeTable, key string, head hop) error {
 	// A write alone has no group end to run a lap's chunk at; a dense key
 	// (below) is cheaper pruned now.
 	if !w.inGroup || t.recent[key].denseTo(last) || !t.laps.pruneLater(key, last) {
-		w.pruned = true
+		w.notePrune()
 		_, err := t.pruneThrough(key, last)
 		return err
 	}
@@ -247,7 +247,7 @@ func (w *Writer) pruneByAge(t *writeTable, cutoff int64, limit int) (pruned int,
 		if r.op == newest {
 			continue
 		}
-		w.pruned = true
+		w.notePrune()
 		n, err := t.pruneThrough(r.key, r.hop)
 		pruned += n
 		if err != nil {

@@ -240,7 +240,7 @@ func (p *pruneLaps) endLap() {
 // batch-set's time (BenchmarkWriter_BatchSetPastKeep), though a run there
 // holds five rows on average.
 func (w *Writer) deleteChosen(t *writeTable) error {
-	w.pruned = true
+	w.notePrune()
 	for _, run := range t.laps.runs {
 		if err := execBound(t.lapDelete, run.first, run.last); err != nil {
 			return dbError(err)

@@ -37,13 +37,18 @@ const snapshotMaxAge = time.Second
 type walProgress struct {
 	commits atomic.Uint64 // commits so far
 	pages   atomic.Int64  // pages in the WAL after the last one
-	// prunes counts the commits that deleted history rows (retention),
-	// each once it is visible and after commits counts it: a reader that
-	// loads prunes before its transaction begins has a snapshot with
-	// every prune it counted. (Counted as the rows went, a page read
-	// meanwhile took the count for checked on a snapshot without them,
-	// and the next page skipped them silently.)
-	prunes atomic.Uint64
+	// prunes counts the transactions that deleted history rows
+	// (retention), each once its commit is visible, after commits counts
+	// it (or once it rolled back); pruning counts them before their first
+	// delete. A reader that loads prunes before its transaction begins has
+	// a snapshot with every prune prunes counts; when pruning, loaded once
+	// the snapshot holds, is the same, it holds no other. In between, a
+	// prune is visible but not counted (SQLite shows a commit before the
+	// WAL hook runs), or counted while its rows still show: a page read
+	// then cannot tell what it checked. (Counted once, as the rows went or
+	// after the commit, one such page or the next skipped pruned writes
+	// without a gap.)
+	prunes, pruning atomic.Uint64
 }
 
 // committed counts a commit that left pages in the WAL (the WAL hook),

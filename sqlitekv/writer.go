@@ -147,17 +147,35 @@ func (w *Writer) hookCommits() {
 		if before := w.wal.committed(pages); pages < before {
 			w.pokedAt = 0 // the WAL started over
 		}
-		if w.pruned { // after committed: see walProgress.prunes
-			w.wal.prunes.Add(1)
-			w.pruned = false
-		}
+		w.prunesOver() // after committed: see walProgress.prunes
 		if pages-w.pokedAt >= backgroundCheckpointPages {
 			w.pokedAt = pages
 			w.ckpt.poke()
 		}
 		return nil
 	})
-	w.conn.RollbackHook(func() { discardUncommittedFrames(w.conn) })
+	w.conn.RollbackHook(func() {
+		discardUncommittedFrames(w.conn)
+		w.prunesOver()
+	})
+}
+
+// notePrune marks the open transaction as deleting history rows, and
+// counts it before its first delete (walProgress.pruning).
+func (w *Writer) notePrune() {
+	if !w.pruned {
+		w.wal.pruning.Add(1)
+		w.pruned = true
+	}
+}
+
+// prunesOver counts the transaction's prunes done: committed and
+// visible, or rolled back (walProgress.prunes).
+func (w *Writer) prunesOver() {
+	if w.pruned {
+		w.wal.prunes.Add(1)
+		w.pruned = false
+	}
 }
 
 // Begin opens the group's transaction.
