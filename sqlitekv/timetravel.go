@@ -209,17 +209,27 @@ func (t *readStmts) statesToDiff(key string, from, to int64) (old, cur *Entry, g
 	case old != nil && cur != nil && old.Version == cur.Version:
 		return old, cur, false, nil // one version, values unread: no change
 	}
-	if old != nil {
-		if old, err = entryOrNil(t.stateAt(key, atTime(from))); err != nil {
-			return nil, nil, false, err
-		}
-	}
-	if cur != nil {
-		if cur, err = entryOrNil(t.stateAt(key, atTime(to))); err != nil {
-			return nil, nil, false, err
+	for _, e := range []*Entry{old, cur} {
+		if e != nil {
+			if err := t.readValue(e); err != nil {
+				return nil, nil, false, err
+			}
 		}
 	}
 	return old, cur, false, nil
+}
+
+// readValue reads the value of the version presenceAt found, by its op
+// number: no second walk down the key's chain.
+func (tl *timeline) readValue(e *Entry) error {
+	v, _, found, err := readVersion(tl.version, e.Version)
+	if err == nil && !found {
+		err = dbError(errBrokenChain)
+	}
+	if err == nil {
+		e.Value = v.Entry.Value
+	}
+	return err
 }
 
 // namedPage is the page of the keys a client named that a diff looks at:
