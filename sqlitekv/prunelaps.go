@@ -240,8 +240,8 @@ func (p *pruneLaps) endLap() {
 // batch-set's time (BenchmarkWriter_BatchSetPastKeep), though a run there
 // holds five rows on average.
 func (w *Writer) deleteChosen(t *writeTable) error {
-	w.notePrune()
 	for _, run := range t.laps.runs {
+		w.notePrune()
 		if err := execBound(t.lapDelete, run.first, run.last); err != nil {
 			return dbError(err)
 		}
