@@ -282,27 +282,32 @@ func TestBatchGet_NeverSeesAMixOfTwoBatches(t *testing.T) {
 // A batch body of more entries than a batch may hold is refused before
 // it is decoded: 40 MiB of {} decoded into items took 4 GB before the
 // count refused them, and six such bodies fit the body memory at once.
+// Under a name in another case, which encoding/json would decode, they
+// are an unknown member, as after the decoding; in a body that is no
+// JSON, that body is said to be (both were said to be too many).
 func TestBatch_TooManyEntriesAreRefusedBeforeDecoding(t *testing.T) {
 	ts := newTestServer(t)
 	wantStatus(t, ts.do(t, "PUT", kv("a", "db=app&create_db_if_missing=true"), "1"), 200)
 	const entries = 1_000_000
 	items := `[` + strings.Repeat(`{},`, entries-1) + `{}]`
-	for name, body := range map[string]string{
-		"set":              `{"items":` + items + `}`,
-		"get":              `{"keys":[` + strings.Repeat(`0,`, entries-1) + `0]}`,
-		"set ITEMS":        `{"ITEMS":` + items + `}`, // encoding/json takes any case
-		"set items, again": `{"items":[],"items":` + items + `}`,
-		"set \\u0069tems":  `{"\u0069tems":` + items + `}`,
+	for name, c := range map[string]struct{ body, want string }{
+		"set":              {`{"items":` + items + `}`, "got 1000000"},
+		"get":              {`{"keys":[` + strings.Repeat(`0,`, entries-1) + `0]}`, "got 1000000"},
+		"set ITEMS":        {`{"ITEMS":` + items + `}`, `unknown member "ITEMS"`},
+		"set items, again": {`{"items":[],"items":` + items + `}`, "got 1000000"},
+		"set \\u0069tems":  {`{"\u0069tems":` + items + `}`, "got 1000000"},
+		"set not JSON":     {`{"items":` + items + `,}`, "expected a JSON object"},
 	} {
 		op, _, _ := strings.Cut(name, " ")
+		body := c.body
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		r := ts.do(t, "POST", batchPath+op+"?db=app", body)
 		runtime.ReadMemStats(&after)
 		wantError(t, r, 400, "INVALID_PARAMETERS")
-		if msg := r.JSON(t)["message"]; !contains(msg, "got 1000000") {
-			t.Errorf("%s: message %q, want the count", name, msg)
+		if msg := r.JSON(t)["message"]; !contains(msg, c.want) {
+			t.Errorf("%s: message %q, want %q", name, msg, c.want)
 		}
 		// The body is read (3 MB) and copied in the test's client; decoded,
 		// it took more than 100 MB.

@@ -94,26 +94,38 @@ func (s *Server) decodeBatch(r *http.Request, into any, list string) error {
 	if err != nil {
 		return err
 	}
-	if entries := longestList(body, list); entries > sqlitekv.MaxBatch {
-		return checkBatchSize(entries, list)
+	if err := checkListLength(body, list, sqlitekv.MaxBatch, func(n int) error { return checkBatchSize(n, list) }); err != nil {
+		return err
 	}
 	return decodeJSONBody(body, into)
 }
 
-// longestList counts, without decoding body, the entries of each member
-// encoding/json would decode as list (it matches names in any case, and
-// keeps the last of a name given twice; checkMembers refuses both after
-// the decoding), and returns the most.
-func longestList(body []byte, list string) (most int) {
+// checkListLength refuses, without decoding body, a member list of more
+// than limit entries (tooMany(n) says why). encoding/json would also
+// decode a member whose name is list in another case ("Items"), which
+// checkMembers refuses only after the decoding: that name is refused here,
+// as checkMembers would. A body that is no JSON object is said to be,
+// as decodeJSONBody would, rather than what its first members hold.
+func checkListLength(body []byte, list string, limit int, tooMany func(n int) error) error {
+	var err error
 	jsonparser.ObjectEach(body, func(name, value []byte, kind jsonparser.ValueType, _ int) error {
-		if kind == jsonparser.Array && strings.EqualFold(string(name), list) {
+		switch {
+		case !strings.EqualFold(string(name), list):
+		case string(name) != list:
+			err = invalidParam("Invalid JSON body: unknown member %q", name)
+		case kind == jsonparser.Array:
 			n := 0
 			jsonparser.ArrayEach(value, func([]byte, jsonparser.ValueType, int, error) { n++ })
-			most = max(most, n)
+			if n > limit {
+				err = tooMany(n)
+			}
 		}
-		return nil
+		return err
 	})
-	return most
+	if err != nil && !isJSONObject(body) {
+		return notAnObject()
+	}
+	return err
 }
 
 // decodeKeyLists decodes a table rollback's JSON object body (an empty
@@ -126,8 +138,11 @@ func (s *Server) decodeKeyLists(r *http.Request, into any) error {
 		return err
 	}
 	for _, list := range []string{"keys", "exclude_keys"} {
-		if n := longestList(body, list); n > MaxListedKeys {
+		tooMany := func(n int) error {
 			return invalidParam("Invalid JSON body: %s must hold at most %d keys, got %d", list, MaxListedKeys, n)
+		}
+		if err := checkListLength(body, list, MaxListedKeys, tooMany); err != nil {
+			return err
 		}
 	}
 	return decodeJSONBody(body, into)
@@ -145,13 +160,20 @@ const MaxListedKeys = 100_000
 // batch body is read once for each of the three.
 func decodeJSONBody(body []byte, into any) error {
 	if !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) || json.Unmarshal(body, into) != nil {
-		return invalidParam("Invalid JSON body: expected a JSON object")
+		return notAnObject()
 	}
 	if err := checkJSONText(body); err != nil {
 		return err
 	}
 	return checkMembers(body, into)
 }
+
+// isJSONObject reports whether body is one JSON object.
+func isJSONObject(body []byte) bool {
+	return bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) && json.Valid(body)
+}
+
+func notAnObject() error { return invalidParam("Invalid JSON body: expected a JSON object") }
 
 // messageOf is err's message without the code in front, to quote inside
 // the error about a body field.

@@ -480,21 +480,30 @@ func TestCreateDB_MakesAnEmptyDatabaseWithItsTable(t *testing.T) {
 
 // A table rollback's body lists at most httpapi.MaxListedKeys keys, and
 // one that lists more is refused before it is decoded: 40 MiB of
-// one-letter keys took 735 MB decoded.
+// one-letter keys took 735 MB decoded. So is such a list under a name in
+// another case, which encoding/json would decode (as an unknown member, as
+// after the decoding; it was said to be too long), and a body that is no
+// JSON (as such; it too was said to be too long).
 func TestTableRollback_ALongKeyListIsRefusedBeforeDecoding(t *testing.T) {
 	ts := newTestServer(t)
 	wantStatus(t, ts.do(t, "PUT", kv("a", "db=app&create_db_if_missing=true"), "1"), 200)
 	const listed = 10 * httpapi.MaxListedKeys
 	keys := `[` + strings.Repeat(`"a",`, listed-1) + `"a"]`
-	for _, body := range []string{`{"keys":` + keys + `}`, `{"EXCLUDE_KEYS":` + keys + `}`} {
+	tooLong := fmt.Sprintf("at most %d keys, got %d", httpapi.MaxListedKeys, listed)
+	for body, want := range map[string]string{
+		`{"keys":` + keys + `}`:                tooLong,
+		`{"exclude_keys":` + keys + `}`:        tooLong,
+		`{"EXCLUDE_KEYS":` + keys + `}`:        `unknown member "EXCLUDE_KEYS"`,
+		`{"keys":` + keys + `,"exclude_keys"}`: "expected a JSON object",
+	} {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		r := ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?db=app&to_timestamp=1", body)
 		runtime.ReadMemStats(&after)
 		wantError(t, r, 400, "INVALID_PARAMETERS")
-		if msg := r.JSON(t)["message"]; !contains(msg, fmt.Sprintf("at most %d keys, got %d", httpapi.MaxListedKeys, listed)) {
-			t.Errorf("%.20s…: message %q", body, msg)
+		if msg := r.JSON(t)["message"]; !contains(msg, want) {
+			t.Errorf("%.20s…%s: message %q, want %q", body, body[len(body)-16:], msg, want)
 		}
 		if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 10*uint64(len(body)) {
 			t.Errorf("%.20s… (%d bytes): %d MB allocated", body, len(body), allocated>>20)
