@@ -75,3 +75,53 @@ func TestDiff_ReadsNoValueOfAKeyNotWrittenInBetween(t *testing.T) {
 		t.Errorf("a diff of %d unchanged keys of %d MB (one rewritten as it was) allocated %d MB", keys, size>>20, allocated>>20)
 	}
 }
+
+// TestDiff_ValuesRewrittenAsTheyWereCountTowardsThePage: a key rewritten
+// between the two times with the same value is read, both values, to be
+// compared, and shows no change. Such reads end the page once they pass
+// the budget, as an answer's values would, and the next page goes on
+// from there: a page of them read every value for an answer of none.
+func TestDiff_ValuesRewrittenAsTheyWereCountTowardsThePage(t *testing.T) {
+	s, now := mustOpenStore(t, Options{})
+	w := s.Writer()
+	const keys, size = 20, 1 << 20
+	value := bytes.Repeat([]byte{'v'}, size)
+	putAll := func() {
+		for i := range keys {
+			_, err := w.Put(PutRequest{Table: DefaultTable, Key: fmt.Sprintf("k%02d", i), Value: value, ContentType: "text/plain"})
+			must(t, err)
+		}
+	}
+	putAll()
+	*now = now.Add(time.Second)
+	from := now.UnixMilli()
+	*now = now.Add(time.Second)
+	putAll()
+	page := Candidates{Limit: 1000, Budget: Budget{Max: 4 * size}}
+	var looked []string
+	for pages := 1; ; pages++ {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		diff, err := s.Diff(context.Background(), DefaultTable, from, now.UnixMilli(), nil, page)
+		runtime.ReadMemStats(&after)
+		must(t, err)
+		if len(diff.Changes) != 0 || len(diff.GapKeys) != 0 {
+			t.Fatalf("page %d: %d changes, gap keys %v; want none", pages, len(diff.Changes), diff.GapKeys)
+		}
+		if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 2*uint64(page.Budget.Max) {
+			t.Fatalf("page %d of a diff of %d keys of %d MiB rewritten as they were, within %d MiB: %d MiB allocated", pages, keys, size>>20, page.Budget.Max>>20, allocated>>20)
+		}
+		if !diff.Truncated {
+			break
+		}
+		if !diff.Cut || diff.Next <= page.After || pages > keys {
+			t.Fatalf("page %d after %q: cut %v, next %q", pages, page.After, diff.Cut, diff.Next)
+		}
+		looked = append(looked, diff.Next)
+		page.After = diff.Next
+	}
+	if len(looked) == 0 {
+		t.Error("no page was cut")
+	}
+}

@@ -149,7 +149,10 @@ type Diff struct {
 
 // Diff compares the table at from and at to (inclusive bounds in Unix ms),
 // over keys when given (in byte order, those after c.After), else over
-// one page of candidate keys; within c.Budget either way.
+// one page of candidate keys; within c.Budget either way. The values of
+// keys rewritten as they were are read to be compared, and shown to no
+// one: the page ends once they too pass c.Budget.Max (a page of 1,000
+// such keys of 1 MiB read 2 GB for an answer of none).
 func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []string, c Candidates) (Diff, error) {
 	res := Diff{Changes: []Change{}, GapKeys: []string{}}
 	err := s.readTx(ctx, table, func(t *readStmts) error {
@@ -167,6 +170,7 @@ func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []s
 			res.Next = next(keys, res.Truncated)
 		}
 		budget := c.Budget
+		same := 0 // bytes read of values found unchanged, bounded as the answer is
 		for i, key := range keys {
 			old, cur, gap, err := t.statesToDiff(key, from, to)
 			if err != nil {
@@ -174,6 +178,10 @@ func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []s
 			}
 			kind := changeKind(old, cur)
 			if !gap && kind == "" {
+				if same += valueLen(old) + valueLen(cur); budget.Max > 0 && same > budget.Max && i < len(keys)-1 {
+					res.Truncated, res.Cut, res.Next = true, true, key
+					return nil
+				}
 				continue
 			}
 			if !gap && !budget.Take(key, old, cur) || gap && !budget.Take(key) {
@@ -189,6 +197,14 @@ func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []s
 		return nil
 	})
 	return res, err
+}
+
+// valueLen is the length of e's value, 0 without one.
+func valueLen(e *Entry) int {
+	if e == nil {
+		return 0
+	}
+	return len(e.Value)
 }
 
 // statesToDiff is what key held at from and at to (nil: nothing), or gap
