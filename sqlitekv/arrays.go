@@ -64,16 +64,9 @@ func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
 			}
 			encoded, res.Length = rebuildArray(arr, func(int, []byte) bool { return true }, el)
 		case OpPop:
-			n := countElements(arr)
-			if n == 0 {
-				return nil
+			if encoded, res.Value, res.Length = withoutLast(arr); res.Value == nil {
+				return nil // empty: nothing to write
 			}
-			encoded, res.Length = rebuildArray(arr, func(i int, el []byte) bool {
-				if i == n-1 {
-					res.Value = bytes.Clone(el)
-				}
-				return i < n-1
-			}, nil)
 		case OpRemove:
 			if encoded, res.Length, res.Removed, err = removeFrom(arr, req); err != nil || res.Removed == 0 {
 				return err
@@ -152,6 +145,23 @@ func rebuildArray(arr []byte, keep func(i int, el []byte) bool, extra []byte) (e
 		add(extra)
 	}
 	return append(encoded, ']'), kept
+}
+
+// withoutLast is arr rebuilt as rebuildArray does without its last
+// element, that element (nil when arr is empty) and the length left, in
+// one walk: counted first, a pop walked the array twice.
+func withoutLast(arr []byte) (encoded, last []byte, length int) {
+	encoded = make([]byte, 1, len(arr))
+	encoded[0] = '['
+	eachElement(arr, func(i int, el []byte) bool {
+		if i > 1 {
+			encoded = append(encoded, ',')
+		}
+		encoded = append(encoded, last...) // the one before el, known now not to be the last
+		last, length = el, i
+		return true
+	})
+	return append(encoded, ']'), bytes.Clone(last), length
 }
 
 // storeArray writes the array's new text back at path.

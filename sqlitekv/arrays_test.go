@@ -139,6 +139,19 @@ func FuzzEachElementSplitsAsDecoding(f *testing.F) {
 				t.Fatalf("%s: element %d walked %q, decoded %q", arr, i, walked[i], el)
 			}
 		}
+		// A pop's one walk: the elements but the last, joined as
+		// rebuildArray joins them, and the last.
+		encoded, last, length := withoutLast(bytes.TrimSpace([]byte(arr)))
+		if len(walked) == 0 {
+			if last != nil || length != 0 || string(encoded) != "[]" {
+				t.Fatalf("%s: popped %q, left %s (%d)", arr, last, encoded, length)
+			}
+			return
+		}
+		n := len(walked) - 1
+		if want := "[" + strings.Join(walked[:n], ",") + "]"; string(encoded) != want || string(last) != walked[n] || length != n {
+			t.Fatalf("%s: popped %q, left %s (%d); want %q, %s (%d)", arr, last, encoded, length, walked[n], want, n)
+		}
 	})
 }
 

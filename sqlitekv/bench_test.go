@@ -184,14 +184,7 @@ func BenchmarkStore_Get(b *testing.B) {
 // BenchmarkArrayRemoveByValue is remove's scan of an array of 200,000
 // numbers for one that is not there: what it holds the writer for.
 func BenchmarkArrayRemoveByValue(b *testing.B) {
-	doc := []byte("[")
-	for i := range 200_000 {
-		if i > 0 {
-			doc = append(doc, ',')
-		}
-		doc = strconv.AppendInt(doc, int64(i), 10)
-	}
-	doc = append(doc, ']')
+	doc := numbersArray(200_000)
 	for b.Loop() {
 		arr, err := loadArray(doc, true, nil, false)
 		if err != nil {
@@ -201,6 +194,28 @@ func BenchmarkArrayRemoveByValue(b *testing.B) {
 			b.Fatal(removed, err)
 		}
 	}
+}
+
+// BenchmarkArrayPop is a pop's walk of an array of 200,000 numbers.
+func BenchmarkArrayPop(b *testing.B) {
+	doc := numbersArray(200_000)
+	for b.Loop() {
+		if _, last, length := withoutLast(doc); string(last) != "199999" || length != 199_999 {
+			b.Fatal(string(last), length)
+		}
+	}
+}
+
+// numbersArray is the JSON array of the numbers 0 to n-1.
+func numbersArray(n int) []byte {
+	doc := []byte("[")
+	for i := range n {
+		if i > 0 {
+			doc = append(doc, ',')
+		}
+		doc = strconv.AppendInt(doc, int64(i), 10)
+	}
+	return append(doc, ']')
 }
 
 // BenchmarkJSONSet_PastADeepDocument is a set at a 64-segment path whose
