@@ -471,8 +471,18 @@ func TestWatch_LeaveRoomForOtherRequests(t *testing.T) {
 	if msg := r.JSON(t)["message"]; !contains(msg, "Too many watches are open (3)") || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("a fourth watch: %q, Retry-After %q", msg, r.Header.Get("Retry-After"))
 	}
-	if got := rawGet(t, ts, "/healthz"); got.StatusCode != 200 {
-		t.Fatalf("/healthz on a new connection while watches hold all they may: got %d, want 200", got.StatusCode)
+	// The newcomer takes the place of the connection of the request
+	// above, once net/http has marked it idle: for a moment after its
+	// answer it counts as in service (a newcomer then was refused, one run
+	// in a hundred on a busy machine).
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := rawGet(t, ts, "/healthz")
+		if got.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz on a new connection while watches hold all they may: got %d for 2 s, want 200", got.StatusCode)
+		}
 	}
 	watches[0].close()
 	waitForWatches(t, ts, 2)
