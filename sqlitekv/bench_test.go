@@ -1,6 +1,7 @@
 package sqlitekv
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -192,6 +193,28 @@ func BenchmarkArrayRemoveByValue(b *testing.B) {
 		}
 		if _, _, removed, err := removeFrom(arr, ArrayRequest{Value: []byte("-1")}); err != nil || removed != 0 {
 			b.Fatal(removed, err)
+		}
+	}
+}
+
+// BenchmarkReadChanges_GapCheckPastPrunedKeys is one page of a watch
+// that looks for pruned writes (as every page does while retention
+// prunes) past 20,000 keys that lost writes before its position.
+func BenchmarkReadChanges_GapCheckPastPrunedKeys(b *testing.B) {
+	const keys = 20_000
+	s, _ := mustOpenStore(b, Options{HistoryKeep: 2, Sync: SyncNormal})
+	w := s.Writer()
+	for range 3 { // each key loses its first write
+		must(b, w.Begin())
+		for i := range keys {
+			put(b, s, fmt.Sprintf("k%06d", i), "v")
+		}
+		must(b, w.Commit())
+	}
+	req := ChangesRequest{Table: DefaultTable, After: 3 * keys, CheckGap: true, Limit: 256}
+	for b.Loop() {
+		if p, err := s.ReadChanges(context.Background(), req); err != nil || p.Gap != 0 {
+			b.Fatal(p.Gap, err)
 		}
 	}
 }
