@@ -636,3 +636,27 @@ func TestDirMode_ADryRunPlansOverFilesChangedByHand(t *testing.T) {
 		t.Fatalf("files after a dry run: a %q, b %q, c %q", fileOf(t, root, "a"), fileOf(t, root, "b"), fileOf(t, root, "c"))
 	}
 }
+
+// A folder whose name is not UTF-8 (another program's) holds no key, as
+// a file so named is none: a rescan goes on past it. (Walked as an fs.FS,
+// which takes only UTF-8 paths, it failed every rescan of its table, and
+// every rollback, with a 500.)
+func TestDirMode_ARescanGoesOnPastAFolderNameThatIsNotUTF8(t *testing.T) {
+	ts, root, q := dirServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("a", q), "1"), 200)
+	odd := filepath.Join(root, "notes", "dir\xff")
+	if err := os.MkdirAll(filepath.Join(odd, "deeper\xfe"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(odd, "file"), []byte("x"), 0o640)
+	os.WriteFile(filepath.Join(root, "notes", "b"), []byte("2"), 0o640)
+	r := ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&rebuild=true", "")
+	wantStatus(t, r, 200)
+	if got := fmt.Sprint(strs(r.JSON(t)["keys"])); got != "[a b]" {
+		t.Fatalf("listing with rebuild: got %s, want [a b]", got)
+	}
+	if got := ts.do(t, "GET", kv("a", q+"&rebuild=true"), ""); got.Status != 200 || string(got.Body) != "1" {
+		t.Fatalf("a with rebuild: %d %s", got.Status, got.Body)
+	}
+	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?"+q+"&to_timestamp=1", ""), 200)
+}

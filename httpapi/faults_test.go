@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kvd/kvd/actors"
 	"github.com/kvd/kvd/httpapi"
@@ -373,6 +374,42 @@ func filesLeft(t *testing.T, n int) (restore func()) {
 		t.Fatal(err)
 	}
 	return func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) }
+}
+
+// A pipe a local user puts as an open database's -journal holds no read:
+// a read connection opened since (here, one renewed after a large value)
+// looks for a hot journal as its first read begins, and SQLite opens the
+// -journal to look without O_NONBLOCK. The read VFS refuses to open it:
+// the read fails (500) until the pipe goes, where it waited for a writer
+// to the pipe, for good, as every read after it did.
+func TestDatabaseFile_APipeAsAnOpenDatabasesJournalHoldsNoRead(t *testing.T) {
+	ts := newTestServer(t, withMaxValue(4<<20))
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+	big := strings.Repeat("b", 2<<20)
+	wantStatus(t, ts.do(t, "PUT", kv("big", "db=app"), big), 200)
+	wantStatus(t, ts.do(t, "GET", kv("big", "db=app"), ""), 200) // its read connection is opened afresh
+	journal := filepath.Join(ts.DataDir, "app.db-journal")
+	if err := syscall.Mkfifo(journal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // a read waiting to open it (as before) opens it, then finds no pipe
+		if f, err := os.OpenFile(journal, os.O_RDWR, 0); err == nil {
+			os.Remove(journal)
+			f.Close()
+		}
+	})
+	answered := make(chan response, 1)
+	go func() { answered <- ts.do(t, "GET", kv("k", "db=app"), "") }()
+	select {
+	case r := <-answered:
+		wantError(t, r, 500, "DATABASE_ERROR")
+	case <-time.After(5 * time.Second):
+		t.Fatal("a GET still waits 5 s on the pipe")
+	}
+	os.Remove(journal)
+	if got := ts.do(t, "GET", kv("k", "db=app"), ""); got.Status != 200 || string(got.Body) != "v" {
+		t.Fatalf("once the pipe is gone: %d %q", got.Status, got.Body)
+	}
 }
 
 // A database's -wal, -shm or -journal that a local user made a link or a

@@ -53,6 +53,7 @@ func OpenDir(root string, opts Options) (*Dir, error) {
 	}
 	cache, err := Open(filepath.Join(root, dirCacheFile), true, opts)
 	if err != nil {
+		err = cacheRemovedMeanwhile(tree, err)
 		tree.close()
 		return nil, err
 	}
@@ -60,6 +61,7 @@ func OpenDir(root string, opts Options) (*Dir, error) {
 	d.staged.tree = tree
 	if cache.writer != nil { // else a read-only cache (readonly.go): no write comes
 		if d.lock, err = lockFolder(filepath.Join(root, dirCacheFile)); err != nil {
+			err = cacheRemovedMeanwhile(tree, err)
 			cache.Close()
 			tree.close()
 			return nil, err
@@ -67,6 +69,21 @@ func OpenDir(root string, opts Options) (*Dir, error) {
 		cache.writer.mirror = d
 	}
 	return d, nil
+}
+
+// cacheRemovedMeanwhile is err, the failure to open the cache, or a 503
+// when err found no file and the cache is not there now: another program
+// removed it while it opened (after SQLite made or found it), and a retry
+// makes a new one, as it does once the cache of an open database is
+// removed. (They were 500s.)
+func cacheRemovedMeanwhile(tree *treeFS, err error) error {
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if _, lerr := tree.lstat(filepath.Join(tree.dir, dirCacheFile)); errors.Is(lerr, fs.ErrNotExist) {
+		return Errorf(CodeOverloaded, "The directory's cache was removed while it opened; retry")
+	}
+	return err
 }
 
 // errFolderServed is a 503: the other writer may be a kvd on its way out

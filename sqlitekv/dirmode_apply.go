@@ -220,6 +220,9 @@ func (t *treeFS) removeEmptyFolders(folder, base string, dirty map[string]bool) 
 // appeared meanwhile.
 func (t *treeFS) removeEmptyTree(folder string, dirty map[string]bool) error {
 	entries, err := t.readDir(folder)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil // removed, or no folder now, by another program: a file in its place keeps the folder holding it from going
+	}
 	if err != nil {
 		return err
 	}
@@ -275,11 +278,12 @@ func (t *treeFS) mkdirs(folder string) ([]string, error) {
 var syncDir = syncFolder
 
 // syncFolder fsyncs folder. One removed by another program since kvd
-// put a file in it needs none: what kvd put there went with it, and the
-// removal is that program's to make durable.
+// put a file in it needs none (nor one it put something else in the place
+// of): what kvd put there went with it, and the removal is that program's
+// to make durable. It opens without waiting, as treeFS.openDir does.
 func syncFolder(folder string) error {
-	f, err := os.Open(folder)
-	if errors.Is(err, fs.ErrNotExist) {
+	f, err := os.OpenFile(folder, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil
 	}
 	if err != nil {

@@ -24,7 +24,7 @@ import (
 // is built with sqlite3_flock: dirmode_lock_other.go), which SQLite
 // releasing every lock of the file leaves alone.
 func lockFolder(cache string) (*os.File, error) {
-	f, err := os.OpenFile(cache, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(cache, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0) // a FIFO swapped in would wait for a writer
 	if err != nil {
 		return nil, fsError("Could not lock the directory's cache", err)
 	}

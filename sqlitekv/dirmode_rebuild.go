@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Rescan is what a scan of a table's folder found for the owner to bring
@@ -131,7 +132,9 @@ func (d *Dir) scanFolder(table string) (map[string]bool, []string, error) {
 		if err != nil {
 			// A folder kvd may not read is passed over: the keys the cache
 			// holds in it are each found unreadable, and left out (Sync).
-			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			// So is one removed, or made something else, while the walk
+			// went: it holds no file now.
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOTDIR) {
 				return nil
 			}
 			return err

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,7 +52,6 @@ func (t *treeFS) rel(p string) string {
 func (t *treeFS) lstat(p string) (fs.FileInfo, error) { return t.root.Lstat(t.rel(p)) }
 func (t *treeFS) stat(p string) (fs.FileInfo, error)  { return t.root.Stat(t.rel(p)) }
 func (t *treeFS) remove(p string) error               { return t.root.Remove(t.rel(p)) }
-func (t *treeFS) open(p string) (*os.File, error)     { return t.root.Open(t.rel(p)) }
 func (t *treeFS) mkdir(p string) error                { return t.root.Mkdir(t.rel(p), 0o750) }
 func (t *treeFS) rename(from, to string) error        { return t.root.Rename(t.rel(from), t.rel(to)) }
 
@@ -116,19 +116,69 @@ func isLinkAt(dir int, name string) bool {
 	return unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK
 }
 
-func (t *treeFS) readDir(p string) ([]fs.DirEntry, error) {
-	return fs.ReadDir(t.root.FS(), filepath.ToSlash(t.rel(p)))
+// openDir opens folder p to read what it holds, never waiting: the
+// root's Open of a folder another program swapped for a FIFO waited for a
+// writer, holding the database's writer, or every later rescan, for good.
+// Anything but a folder is ENOTDIR.
+func (t *treeFS) openDir(p string) (*os.File, error) {
+	return t.root.OpenFile(t.rel(p), os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
 }
 
-// walkDir is filepath.WalkDir inside the root, with absolute paths. Like
-// filepath.WalkDir, it does not follow p itself when p is a link.
-func (t *treeFS) walkDir(p string, fn fs.WalkDirFunc) error {
-	if info, err := t.lstat(p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
-		return fn(p, fs.FileInfoToDirEntry(info), nil)
+// readDir lists folder p in name order, as fs.ReadDir does.
+func (t *treeFS) readDir(p string) ([]fs.DirEntry, error) {
+	f, err := t.openDir(p)
+	if err != nil {
+		return nil, err
 	}
-	return fs.WalkDir(t.root.FS(), filepath.ToSlash(t.rel(p)), func(rel string, e fs.DirEntry, err error) error {
-		return fn(filepath.Join(t.dir, filepath.FromSlash(rel)), e, err)
-	})
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return entries, err
+}
+
+// walkDir is filepath.WalkDir inside the root, with absolute paths, and
+// like it does not follow p itself when p is a link. It is fs.WalkDir's
+// walk over readDir rather than over the root's fs.FS, which takes no
+// name that is not UTF-8 (a folder so named failed every rescan of its
+// table) and opens folders as Open does.
+func (t *treeFS) walkDir(p string, fn fs.WalkDirFunc) error {
+	info, err := t.lstat(p)
+	if err != nil {
+		err = fn(p, nil, err)
+	} else {
+		err = t.walk(p, fs.FileInfoToDirEntry(info), fn)
+	}
+	if err == fs.SkipDir || err == fs.SkipAll {
+		return nil
+	}
+	return err
+}
+
+func (t *treeFS) walk(p string, e fs.DirEntry, fn fs.WalkDirFunc) error {
+	if err := fn(p, e, nil); err != nil || !e.IsDir() {
+		if err == fs.SkipDir && e.IsDir() {
+			err = nil
+		}
+		return err
+	}
+	entries, err := t.readDir(p)
+	if err != nil {
+		if err = fn(p, e, err); err != nil { // a second call, with the error
+			if err == fs.SkipDir {
+				err = nil
+			}
+			return err
+		}
+	}
+	for _, child := range entries {
+		if err := t.walk(filepath.Join(p, child.Name()), child, fn); err != nil {
+			if err == fs.SkipDir {
+				break // the rest of p
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // createTemp is os.CreateTemp inside the root: a new file, named prefix
@@ -177,7 +227,7 @@ func (t *treeFS) takeOverMode(p string, tmp *os.File) error {
 // else, whatever took its place meanwhile (the root's Remove would remove
 // a file as well).
 func (t *treeFS) rmdir(p string) error {
-	parent, err := t.open(filepath.Dir(p))
+	parent, err := t.openDir(filepath.Dir(p))
 	if err != nil {
 		return err
 	}

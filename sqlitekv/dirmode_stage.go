@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // mirror keeps values outside SQLite in step with a Writer. stageFile and
@@ -321,7 +322,7 @@ func (d *Dir) folderForStore(table, key, p string) (string, error) {
 
 // openFolderInTheWay opens a folder where a key's file is to go, to see
 // what it holds; a variable so that tests can remove it just before.
-var openFolderInTheWay = (*treeFS).open
+var openFolderInTheWay = (*treeFS).openDir
 
 // otherFileIn names a file in folder p, the path of key, other than the
 // files of keys whose removal this group has staged ("": none). With
@@ -332,8 +333,8 @@ var openFolderInTheWay = (*treeFS).open
 // be what blocks a table's rollback), so a large folder costs little.
 func (d *Dir) otherFileIn(table, key, p string) (string, error) {
 	f, err := openFolderInTheWay(d.tree, p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil // removed by another program meanwhile: nothing is in the way
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return "", nil // removed, or no folder now, by another program's doing: nothing is in the way
 	}
 	if err != nil {
 		return "", fsError("Could not check the key's folder", err)

@@ -3,6 +3,7 @@ package sqlitekv
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"syscall"
 
 	"github.com/ncruces/go-sqlite3/vfs"
@@ -30,7 +31,20 @@ func registerReadVFS(under string, base vfs.VFSFilename) {
 
 type walReadOnlyFallback struct{ vfs.VFSFilename }
 
+// OpenFilename opens as the OS's VFS does, with two exceptions: a -wal it
+// may not write is opened read-only (above); and a -journal that is not a
+// plain file is not opened at all. A read transaction begun on a fresh
+// connection looks for a hot journal, opening the -journal without
+// O_NONBLOCK: a pipe another program put there while the database was
+// open (refuseOddSideFiles looks only as it opens) held every read that
+// looked for good. Refused, SQLite takes the journal for hot, and the
+// read fails instead.
 func (v walReadOnlyFallback) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
+	if flags&vfs.OPEN_MAIN_JOURNAL != 0 {
+		if info, err := os.Lstat(name.String()); err == nil && !info.Mode().IsRegular() {
+			return nil, flags, &fs.PathError{Op: "open", Path: name.String(), Err: syscall.EINVAL}
+		}
+	}
 	f, got, err := v.VFSFilename.OpenFilename(name, flags)
 	if err != nil && flags&vfs.OPEN_WAL != 0 && flags&vfs.OPEN_READWRITE != 0 && mayNotWrite(err) {
 		return v.VFSFilename.OpenFilename(name, flags&^(vfs.OPEN_READWRITE|vfs.OPEN_CREATE)|vfs.OPEN_READONLY)
