@@ -51,9 +51,14 @@ func OpenDir(root string, opts Options) (*Dir, error) {
 		tree.close()
 		return nil, err
 	}
+	// A new cache whose open fails is removed by Open itself: its absence
+	// then tells nothing of another program.
+	_, absent := tree.root.Lstat(dirCacheFile)
 	cache, err := Open(filepath.Join(root, dirCacheFile), true, opts)
 	if err != nil {
-		err = cacheRemovedMeanwhile(tree, err)
+		if absent == nil {
+			err = cacheRemovedMeanwhile(tree, err)
+		}
 		tree.close()
 		return nil, err
 	}
@@ -71,11 +76,11 @@ func OpenDir(root string, opts Options) (*Dir, error) {
 	return d, nil
 }
 
-// cacheRemovedMeanwhile is err, the failure to open the cache, or a 503
-// when err found no file and the cache is not there now: another program
-// removed it while it opened (after SQLite made or found it), and a retry
-// makes a new one, as it does once the cache of an open database is
-// removed. (They were 500s.)
+// cacheRemovedMeanwhile is err, the failure to open a cache that was
+// there, or a 503 when err found no file and the cache is not there now:
+// another program removed it while it opened, and a retry makes a new
+// one, as it does once the cache of an open database is removed. (They
+// were 500s.)
 func cacheRemovedMeanwhile(tree *treeFS, err error) error {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return err

@@ -220,8 +220,8 @@ func (t *treeFS) removeEmptyFolders(folder, base string, dirty map[string]bool) 
 // appeared meanwhile.
 func (t *treeFS) removeEmptyTree(folder string, dirty map[string]bool) error {
 	entries, err := t.readDir(folder)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return nil // removed, or no folder now, by another program: a file in its place keeps the folder holding it from going
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // removed by another program: nothing of it is in the way
 	}
 	if err != nil {
 		return err
