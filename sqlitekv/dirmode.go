@@ -53,10 +53,11 @@ func OpenDir(root string, opts Options) (*Dir, error) {
 	}
 	// A new cache whose open fails is removed by Open itself: its absence
 	// then tells nothing of another program.
-	_, absent := tree.root.Lstat(dirCacheFile)
+	_, err = tree.root.Lstat(dirCacheFile)
+	existed := err == nil
 	cache, err := Open(filepath.Join(root, dirCacheFile), true, opts)
 	if err != nil {
-		if absent == nil {
+		if existed {
 			err = cacheRemovedMeanwhile(tree, err)
 		}
 		tree.close()
