@@ -277,10 +277,10 @@ func (t *treeFS) mkdirs(folder string) ([]string, error) {
 // write made durable (no other test can observe an fsync).
 var syncDir = syncFolder
 
-// syncFolder fsyncs folder. One removed by another program since kvd
-// put a file in it needs none (nor one it put something else in the place
-// of): what kvd put there went with it, and the removal is that program's
-// to make durable. It opens without waiting, as treeFS.openDir does.
+// syncFolder fsyncs folder. One another program removed (or replaced by
+// something else) since kvd put a file in it needs none: what kvd put
+// there went with it, and the removal is that program's to make durable.
+// It opens without waiting, as treeFS.openDir does.
 func syncFolder(folder string) error {
 	f, err := os.OpenFile(folder, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {

@@ -10,7 +10,8 @@ import (
 )
 
 // Read connections reach their files through a VFS that opens a -wal
-// read-only when kvd may not write it (its mode, chattr +i). SQLite asks
+// read-only when kvd may not write it (its mode, chattr +i), and no
+// -journal that is not a plain file (OpenFilename). SQLite asks
 // to open a WAL read-write even for a read-only connection, and reads it
 // read-only when the VFS says it had to (wal.c, sqlite3WalOpen): SQLite's
 // own unix VFS retries a refused read-write open read-only; the Go one
@@ -26,20 +27,20 @@ func init() {
 // registerReadVFS registers the read VFS over base, known as under (""
 // for the OS's; a test's simulated disk otherwise).
 func registerReadVFS(under string, base vfs.VFSFilename) {
-	vfs.Register(vfsOver(readVFS, under), walReadOnlyFallback{base})
+	vfs.Register(vfsOver(readVFS, under), readOpener{base})
 }
 
-type walReadOnlyFallback struct{ vfs.VFSFilename }
+type readOpener struct{ vfs.VFSFilename }
 
-// OpenFilename opens as the OS's VFS does, with two exceptions: a -wal it
-// may not write is opened read-only (above); and a -journal that is not a
-// plain file is not opened at all. A read transaction begun on a fresh
+// OpenFilename opens as the OS's VFS does, with two exceptions: a -wal
+// kvd may not write is opened read-only (above); and a -journal that is
+// not a plain file is not opened at all. A read transaction begun on a fresh
 // connection looks for a hot journal, opening the -journal without
 // O_NONBLOCK: a pipe another program put there while the database was
 // open (refuseOddSideFiles looks only as it opens) held every read that
 // looked for good. Refused, SQLite takes the journal for hot, and the
 // read fails instead.
-func (v walReadOnlyFallback) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
+func (v readOpener) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
 	if flags&vfs.OPEN_MAIN_JOURNAL != 0 {
 		if info, err := os.Lstat(name.String()); err == nil && !info.Mode().IsRegular() {
 			return nil, flags, &fs.PathError{Op: "open", Path: name.String(), Err: syscall.EINVAL}
