@@ -241,6 +241,21 @@ func numbersArray(n int) []byte {
 	return append(doc, ']')
 }
 
+// BenchmarkJSONIncr_InAMebibyteDocument is an incr under a path in a
+// document of a mebibyte: what the document's reads cost it.
+func BenchmarkJSONIncr_InAMebibyteDocument(b *testing.B) {
+	doc := []byte(`{"n":1,"pad":"` + strings.Repeat("x", 1<<20) + `"}`)
+	p, err := ParseJSONPath("n")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, _, _, err := jsonIncr(doc, p, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkJSONSet_PastADeepDocument is a set at a 64-segment path whose
 // last segment is missing, in a document nested 63 deep around 1 MiB:
 // the search for the deepest node that is there.

@@ -156,6 +156,13 @@ func jsonSet(doc []byte, p JSONPath, value []byte) ([]byte, error) {
 	if !ValidJSON(doc) {
 		return nil, errNotJSON
 	}
+	return setInJSON(doc, p, value)
+}
+
+// setInJSON is jsonSet of a value and a document already checked to be
+// JSON: each check reads the whole document, a third of an incr's time
+// under a path in a document of a mebibyte.
+func setInJSON(doc []byte, p JSONPath, value []byte) ([]byte, error) {
 	if len(p) == 0 {
 		return append([]byte(nil), value...), nil
 	}
@@ -286,6 +293,6 @@ func jsonIncr(doc []byte, p JSONPath, delta int64) (newDoc []byte, previous, val
 	if value, err = addDelta(previous, delta); err != nil {
 		return nil, 0, 0, err
 	}
-	newDoc, err = jsonSet(doc, p, strconv.AppendInt(nil, value, 10))
+	newDoc, err = setInJSON(doc, p, strconv.AppendInt(nil, value, 10))
 	return newDoc, previous, value, err
 }
