@@ -73,7 +73,7 @@ func (w *Writer) Array(req ArrayRequest) (res ArrayResult, err error) {
 			}
 		}
 		next := Entry{ContentType: underPathType(cur, exists), ExpireAt: cur.ExpireAt}
-		if next.Value, err = storeArray(cur.Value, req.Path, encoded); err != nil {
+		if next.Value, err = storeArray(cur.Value, exists, req.Path, encoded); err != nil {
 			return err
 		}
 		if req.Op == OpPush { // pop and remove only shrink it, even one past the limit
@@ -164,10 +164,14 @@ func withoutLast(arr []byte) (encoded, last []byte, length int) {
 	return append(encoded, ']'), bytes.Clone(last), length
 }
 
-// storeArray writes the array's new text back at path.
-func storeArray(doc []byte, path JSONPath, encoded []byte) ([]byte, error) {
-	if len(path) == 0 {
+// storeArray writes the array's new text back at path. A document that
+// exists was read as JSON by loadArray, so it is not read again for that.
+func storeArray(doc []byte, exists bool, path JSONPath, encoded []byte) ([]byte, error) {
+	switch {
+	case len(path) == 0:
 		return encoded, nil
+	case exists:
+		return setInJSON(doc, path, encoded)
 	}
 	return jsonSet(doc, path, encoded)
 }
