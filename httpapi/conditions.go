@@ -124,15 +124,23 @@ func hasETag(e sqlitekv.Entry) bool { return e.Version > 0 && e.RefTarget == "" 
 // readCondition applies If-Match (412) and If-None-Match (304) to an
 // entry a GET or HEAD found; 0 means answer as usual. A malformed header
 // is ignored, as caches expect, and so are both on a read through a
-// reference, which has no ETag of its own to compare.
+// reference, which has no ETag of its own to compare. A file changed
+// behind kvd's back has no version yet, so no tag a client holds names
+// it: If-Match with tags fails, and If-None-Match * still finds it
+// (both were ignored, and If-Match "1" served the file's new bytes).
 func readCondition(r *http.Request, e sqlitekv.Entry) int {
 	v, err := versionConditions(r)
-	switch {
-	case err != nil || !hasETag(e):
+	if err != nil || e.RefTarget != "" {
 		return 0
-	case v.MatchFails(e.Version, true):
+	}
+	version := e.Version
+	if version == 0 {
+		version = -1 // not the 0 that a tag kvd never gave ("abc") reads as
+	}
+	switch {
+	case v.MatchFails(version, true):
 		return http.StatusPreconditionFailed
-	case v.NoneMatchHits(e.Version, true):
+	case v.NoneMatchHits(version, true):
 		return http.StatusNotModified
 	}
 	return 0

@@ -660,3 +660,43 @@ func TestDirMode_ARescanGoesOnPastAFolderNameThatIsNotUTF8(t *testing.T) {
 	}
 	wantStatus(t, ts.do(t, "POST", "/api/v1/sqlite/kv/rollback?"+q+"&to_timestamp=1", ""), 200)
 }
+
+// A file changed or made behind kvd's back has no version until kvd
+// imports it, so its read carries no ETag; its conditions still hold:
+// no tag a client holds names it (If-Match with tags fails, 412), and
+// If-None-Match * finds it there (304). They were ignored: If-Match "1"
+// served the file's new bytes.
+func TestDirMode_AReadOfAFileChangedBehindKvdsBackKeepsItsConditions(t *testing.T) {
+	ts, root, q := dirServer(t)
+	put := ts.do(t, "PUT", kv("a", q), "1")
+	wantStatus(t, put, 200)
+	tag := put.Header.Get("ETag")
+	os.WriteFile(filepath.Join(root, "notes", "a"), []byte("edited"), 0o640)
+	os.WriteFile(filepath.Join(root, "notes", "new"), []byte("made"), 0o640)
+	for _, c := range []struct {
+		key, header, value string
+		want               int
+	}{
+		{"a", "If-Match", tag, 412},
+		{"a", "If-Match", `"abc"`, 412}, // a tag kvd never gave, which reads as version 0
+		{"a", "If-Match", "*", 200},
+		{"a", "If-None-Match", "*", 304},
+		{"a", "If-None-Match", tag, 200},
+		{"a", "If-None-Match", `"abc"`, 200},
+		{"new", "If-Match", `"1"`, 412},
+		{"new", "If-None-Match", "*", 304},
+	} {
+		for _, method := range []string{"GET", "HEAD"} {
+			r := ts.do(t, method, kv(c.key, q), "", c.header, c.value)
+			if r.Status != c.want {
+				t.Errorf("%s %s with %s: %s: got %d, want %d", method, c.key, c.header, c.value, r.Status, c.want)
+			}
+		}
+	}
+	// Once imported (here by a rescan), the file has its version.
+	r := ts.do(t, "GET", kv("a", q+"&rebuild=true"), "")
+	wantStatus(t, r, 200)
+	if got := ts.do(t, "GET", kv("a", q), "", "If-None-Match", r.Header.Get("ETag")); got.Status != 304 || r.Header.Get("ETag") == "" || r.Header.Get("ETag") == tag {
+		t.Fatalf("after the import: ETag %q, If-None-Match on it %d", r.Header.Get("ETag"), got.Status)
+	}
+}
