@@ -700,3 +700,24 @@ func TestDirMode_AReadOfAFileChangedBehindKvdsBackKeepsItsConditions(t *testing.
 		t.Fatalf("after the import: ETag %q, If-None-Match on it %d", r.Header.Get("ETag"), got.Status)
 	}
 }
+
+// A hard link to the directory's cache where a key's file would be is no
+// key: read, it served the whole cache (every table's values and
+// history), and a rescan imported it as a value.
+func TestDirMode_AHardLinkToTheCacheIsNoKey(t *testing.T) {
+	ts, root, q := dirServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("a", q), "1"), 200)
+	if err := os.Link(filepath.Join(root, ".kvd-cache.db"), filepath.Join(root, "notes", "x")); err != nil {
+		t.Fatal(err)
+	}
+	r := ts.do(t, "GET", kv("x", q), "")
+	wantError(t, r, 404, "KEY_NOT_FOUND")
+	if msg := r.JSON(t)["message"]; !contains(msg, "a link to the directory's cache") {
+		t.Fatalf("GET x: message %q", msg)
+	}
+	list := ts.do(t, "GET", "/api/v1/sqlite/kv?"+q+"&rebuild=true", "")
+	wantStatus(t, list, 200)
+	if got := fmt.Sprint(strs(list.JSON(t)["keys"])); got != "[a]" {
+		t.Fatalf("listing with rebuild: got %s, want [a]", got)
+	}
+}

@@ -386,8 +386,22 @@ func (d *Dir) valueFile(key string, info fs.FileInfo) error {
 		return Errorf(CodeKeyNotFound, "Key not found (a %s, not a plain file)", fileKind(info.Mode()))
 	case info.Size() > d.maxValue():
 		return d.fileTooLarge(key)
+	case d.isCache(info):
+		return Errorf(CodeKeyNotFound, "Key not found (a link to the directory's cache, %s)", dirCacheFile)
 	}
 	return nil
+}
+
+// isCache reports whether info is the directory's cache under another
+// name, a hard link someone made: served and imported, it gave away every
+// table's values and history. Only a file with more than one name is
+// looked at again.
+func (d *Dir) isCache(info fs.FileInfo) bool {
+	if st, ok := info.Sys().(*syscall.Stat_t); !ok || st.Nlink < 2 {
+		return false
+	}
+	cache, err := d.tree.lstat(filepath.Join(d.root, dirCacheFile))
+	return err == nil && os.SameFile(info, cache)
 }
 
 // openKeyFile opens a key's file to read it; a variable so that tests
