@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/buger/jsonparser"
@@ -94,30 +95,32 @@ func (s *Server) decodeBatch(r *http.Request, into any, list string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkListLength(body, list, sqlitekv.MaxBatch, func(n int) error { return checkBatchSize(n, list) }); err != nil {
+	if err := checkListLength(body, sqlitekv.MaxBatch, checkBatchSize, list); err != nil {
 		return err
 	}
 	return decodeJSONBody(body, into)
 }
 
-// checkListLength refuses, without decoding body, a member list of more
-// than limit entries (tooMany(n) says why). encoding/json would also
-// decode a member whose name is list in another case ("Items"), which
-// checkMembers refuses only after the decoding: that name is refused here,
-// as checkMembers would. A body that is no JSON object is said to be,
-// as decodeJSONBody would, rather than what its first members hold.
-func checkListLength(body []byte, list string, limit int, tooMany func(n int) error) error {
+// checkListLength refuses, without decoding body and in one pass over it,
+// a member of lists holding more than limit entries (tooMany(n, list) says
+// why). encoding/json would also decode a member whose name is one of
+// lists in another case ("Items"), which checkMembers refuses only after
+// the decoding: that name is refused here, as checkMembers would. A body
+// that is no JSON object is said to be, as decodeJSONBody would, rather
+// than what its first members hold.
+func checkListLength(body []byte, limit int, tooMany func(n int, list string) error, lists ...string) error {
 	var err error
 	jsonparser.ObjectEach(body, func(name, value []byte, kind jsonparser.ValueType, _ int) error {
+		i := slices.IndexFunc(lists, func(list string) bool { return strings.EqualFold(string(name), list) })
 		switch {
-		case !strings.EqualFold(string(name), list):
-		case string(name) != list:
+		case i < 0:
+		case string(name) != lists[i]:
 			err = invalidParam("Invalid JSON body: unknown member %q", name)
 		case kind == jsonparser.Array:
 			n := 0
 			jsonparser.ArrayEach(value, func([]byte, jsonparser.ValueType, int, error) { n++ })
 			if n > limit {
-				err = tooMany(n)
+				err = tooMany(n, lists[i])
 			}
 		}
 		return err
@@ -137,13 +140,11 @@ func (s *Server) decodeKeyLists(r *http.Request, into any) error {
 	if err != nil || len(body) == 0 {
 		return err
 	}
-	for _, list := range []string{"keys", "exclude_keys"} {
-		tooMany := func(n int) error {
-			return invalidParam("Invalid JSON body: %s must hold at most %d keys, got %d", list, MaxListedKeys, n)
-		}
-		if err := checkListLength(body, list, MaxListedKeys, tooMany); err != nil {
-			return err
-		}
+	tooMany := func(n int, list string) error {
+		return invalidParam("Invalid JSON body: %s must hold at most %d keys, got %d", list, MaxListedKeys, n)
+	}
+	if err := checkListLength(body, MaxListedKeys, tooMany, "keys", "exclude_keys"); err != nil {
+		return err
 	}
 	return decodeJSONBody(body, into)
 }
@@ -159,7 +160,7 @@ const MaxListedKeys = 100_000
 // it is also the check that body is JSON, which the other two need, and a
 // batch body is read once for each of the three.
 func decodeJSONBody(body []byte, into any) error {
-	if !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) || json.Unmarshal(body, into) != nil {
+	if !opensAnObject(body) || json.Unmarshal(body, into) != nil {
 		return notAnObject()
 	}
 	if err := checkJSONText(body); err != nil {
@@ -169,8 +170,13 @@ func decodeJSONBody(body []byte, into any) error {
 }
 
 // isJSONObject reports whether body is one JSON object.
-func isJSONObject(body []byte) bool {
-	return bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) && json.Valid(body)
+func isJSONObject(body []byte) bool { return opensAnObject(body) && json.Valid(body) }
+
+// opensAnObject reports whether body's first token opens an object: JSON
+// that is valid but no object (null, []) decodes into a struct without a
+// word.
+func opensAnObject(body []byte) bool {
+	return bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{"))
 }
 
 func notAnObject() error { return invalidParam("Invalid JSON body: expected a JSON object") }
