@@ -86,7 +86,7 @@ func cacheRemovedMeanwhile(tree *treeFS, err error) error {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if _, lerr := tree.lstat(filepath.Join(tree.dir, dirCacheFile)); errors.Is(lerr, fs.ErrNotExist) {
+	if _, lerr := tree.root.Lstat(dirCacheFile); errors.Is(lerr, fs.ErrNotExist) {
 		return Errorf(CodeOverloaded, "The directory's cache was removed while it opened; retry")
 	}
 	return err
@@ -400,7 +400,7 @@ func (d *Dir) isCache(info fs.FileInfo) bool {
 	if st, ok := info.Sys().(*syscall.Stat_t); !ok || st.Nlink < 2 {
 		return false
 	}
-	cache, err := d.tree.lstat(filepath.Join(d.root, dirCacheFile))
+	cache, err := d.tree.root.Lstat(dirCacheFile)
 	return err == nil && os.SameFile(info, cache)
 }
 

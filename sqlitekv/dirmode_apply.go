@@ -282,7 +282,7 @@ var syncDir = syncFolder
 // there went with it, and the removal is that program's to make durable.
 // It opens without waiting, as treeFS.openDir does.
 func syncFolder(folder string) error {
-	f, err := os.OpenFile(folder, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
+	f, err := os.OpenFile(folder, openDirFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil
 	}

@@ -121,8 +121,11 @@ func isLinkAt(dir int, name string) bool {
 // writer, holding the database's writer, or every later rescan, for good.
 // Anything but a folder is ENOTDIR.
 func (t *treeFS) openDir(p string) (*os.File, error) {
-	return t.root.OpenFile(t.rel(p), os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
+	return t.root.OpenFile(t.rel(p), openDirFlags, 0)
 }
+
+// openDirFlags open a folder, and nothing else, without waiting.
+const openDirFlags = os.O_RDONLY | syscall.O_DIRECTORY | syscall.O_NONBLOCK
 
 // readDir lists folder p in name order, as fs.ReadDir does.
 func (t *treeFS) readDir(p string) ([]fs.DirEntry, error) {
