@@ -25,7 +25,7 @@ var apiParams = map[string]apiParam{
 	"key":                  {"path", "string", "The key, percent-encoded (encodeURIComponent: a `/` in the key is sent as %2F). A raw trailing /incr, /decr, /history, /snapshot, /rollback, /push, /pop, /remove or /watch names an operation.", true},
 	"db":                   {"query", "string", "Database: a bare name (`app` → <data-dir>/app.db) or an absolute path inside an allowed root. A directory with `table` given is directory mode.", true},
 	"table":                {"query", "string", "Table, `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (default kv_store); in directory mode, the subfolder.", false},
-	"path":                 {"query", "string", "JSON path inside the value, e.g. `prefs.theme`, `items[2].price`, `$.a`.", false},
+	"path":                 {"query", "string", "JSON path inside the value, e.g. `prefs.theme`, `items[2].price`, `$.a`; `$[0].a` on a value that is an array; `$`, the whole document.", false},
 	"ttl":                  {"query", "integer", "Time to live in whole seconds (> 0). A PUT without ttl clears an earlier one.", false},
 	"if_match":             {"query", "string", "Compare-and-swap: the stored value, byte for byte (with `path`, the JSON at the path).", false},
 	"history":              {"query", "boolean", "Record this write in the key's history (default true); false leaves a gap.", false},

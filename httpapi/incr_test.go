@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -176,5 +177,26 @@ func TestJSONPath_AnIndexAfterAScalarFindsNothing(t *testing.T) {
 	wantError(t, ts.do(t, "PUT", kv("doc", "db=app&path=b%5B0%5D&if_match=5"), `0`), 412, "CAS_MISMATCH") // not the sibling's 5
 	if got := string(ts.do(t, "GET", kv("doc", "db=app"), "").Body); got != doc {
 		t.Fatalf("document after refused path writes: got %s, want %s", got, doc)
+	}
+}
+
+// A path may start at a root array with "$[n]", as kvd itself prints such
+// a path in its messages.
+func TestJSONPath_TheRootsIndexAfterTheDollar(t *testing.T) {
+	ts := newTestServer(t)
+	ts.do(t, "PUT", kv("list", "db=app&create_db_if_missing=true"), `[{"n":1},{"n":5}]`)
+	if got := string(ts.do(t, "GET", kv("list", "db=app&path=$%5B1%5D.n"), "").Body); got != "5" {
+		t.Fatalf("GET $[1].n: got %s, want 5", got)
+	}
+	if r := ts.do(t, "POST", kv("list/incr", "db=app&path=$%5B0%5D.n&delta=2"), ""); r.Status != 200 {
+		t.Fatalf("incr $[0].n: %d %s", r.Status, r.Body)
+	}
+	r := ts.do(t, "GET", kv("list", "db=app&path=$%5B2%5D"), "")
+	wantError(t, r, 404, "PATH_NOT_FOUND")
+	if !strings.Contains(string(r.Body), "$[2]") {
+		t.Fatalf("the message names the path as sent: %s", r.Body)
+	}
+	if got := string(ts.do(t, "GET", kv("list", "db=app"), "").Body); got != `[{"n":3},{"n":5}]` {
+		t.Fatalf("document: got %s", got)
 	}
 }

@@ -25,8 +25,9 @@ type JSONPath []string
 func (p JSONPath) Given() bool { return p != nil }
 
 // ParseJSONPath reads dot segments with optional [n] indexes, e.g.
-// "prefs.theme" or "items[2].price"; a leading "$." (or a bare "$", the
-// whole document) is accepted.
+// "prefs.theme" or "items[2].price"; a leading "$." or "$[" (or a bare
+// "$", the whole document) is accepted, so every path String prints reads
+// back.
 func ParseJSONPath(s string) (JSONPath, error) {
 	if len(s) > maxPathBytes {
 		return nil, Errorf(CodeInvalidParameters, "JSON path is longer than %d bytes", maxPathBytes)
@@ -35,6 +36,9 @@ func ParseJSONPath(s string) (JSONPath, error) {
 		return JSONPath{}, nil
 	}
 	rest := strings.TrimPrefix(s, "$.")
+	if strings.HasPrefix(s, "$[") {
+		rest = s[1:] // the root's index, as String prints it
+	}
 	if rest == "" {
 		return nil, Errorf(CodeInvalidParameters, "JSON path must not be empty")
 	}

@@ -14,14 +14,18 @@ import (
 func TestJSONPathCases_Parse(t *testing.T) {
 	good := map[string]string{
 		"a": "$.a", "$.a.b": "$.a.b", "items[2].price": "$.items[2].price", "a[0][1]": "$.a[0][1]", "$": "$", "[3]": "$[3]", "a[007]": "$.a[7]",
+		"$[3]": "$[3]", "$[0][1].a": "$[0][1].a",
 	}
 	for in, want := range good {
 		p, err := ParseJSONPath(in)
 		if err != nil || p.String() != want {
 			t.Errorf("ParseJSONPath(%q): got %v, %v; want %s", in, p, err, want)
 		}
+		if again, err := ParseJSONPath(want); err != nil || again.String() != want {
+			t.Errorf("ParseJSONPath(%q), the path printed: got %v, %v", want, again, err)
+		}
 	}
-	for _, bad := range []string{"", "$.", "a..b", ".a", "a.", "a[", "a[]", "a[-1]", "a[x]", "a]b", `a"b`, "a\\b", "a[1", "a\x01", "a[1234567890]", "\xff", "a.\xed\xa0\x80"} {
+	for _, bad := range []string{"", "$.", "$[", "$[]", "$[x]", "a..b", ".a", "a.", "a[", "a[]", "a[-1]", "a[x]", "a]b", `a"b`, "a\\b", "a[1", "a\x01", "a[1234567890]", "\xff", "a.\xed\xa0\x80"} {
 		if _, err := ParseJSONPath(bad); CodeOf(err) != CodeInvalidParameters {
 			t.Errorf("ParseJSONPath(%q): got %v, want INVALID_PARAMETERS", bad, err)
 		}
