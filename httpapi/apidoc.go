@@ -351,6 +351,9 @@ var (
 	number  = obj{"type": "number"}
 	boolean = obj{"type": "boolean"}
 	anyJSON = obj{"description": "JSON inline when the value is JSON, a string when text, else base64 (with encoding)."}
+	// History and watch events show text in base64 too (historyValue).
+	onlyJSON = obj{"description": "The value inline when it is JSON; any other value is in the raw_ field beside it instead."}
+	rawValue = obj{"type": "string", "description": "The value's bytes in base64, when it is not JSON."}
 	// truncated is the field of every answer that lists values.
 	truncated = obj{"type": "boolean", "description": "The answer reached kvd's --max-answer-bytes (default 16 MiB) and ended early; the rest comes with the cursor (next_after, next_cursor, next_offset or next_keys). At least one item is always answered."}
 )
@@ -377,15 +380,15 @@ func apiSchemas() obj {
 		"BatchSetResult":    object(obj{"status": str, "success": boolean, "count": integer, "created": arrayOf(str)}),
 		"BatchDeleteResult": object(obj{"status": str, "success": boolean, "deleted": integer}),
 		"History": object(obj{"key": str, "operations": arrayOf(object(obj{"op_number": integer, "timestamp": number,
-			"operation": object(obj{"op": str, "old_value": anyJSON, "new_value": anyJSON, "raw_old_value": str, "raw_new_value": str, "content_type": str, "unrecorded": boolean})})),
+			"operation": object(obj{"op": str, "old_value": onlyJSON, "new_value": onlyJSON, "raw_old_value": rawValue, "raw_new_value": rawValue, "content_type": str, "unrecorded": boolean})})),
 			"truncated": truncated, "next_cursor": obj{"type": "string", "description": "Present while older writes remain: pass it as cursor."}}),
-		"KeyValue":       object(obj{"success": boolean, "key": str, "op_number": integer, "value": anyJSON, "content_type": str, "encoding": str}),
+		"KeyValue":       object(obj{"success": boolean, "key": str, "op_number": obj{"type": "integer", "description": "On a key snapshot: the op number asked for."}, "value": anyJSON, "content_type": str, "encoding": str}),
 		"TableSnapshot":  object(obj{"timestamp": number, "entries": obj{"type": "object", "additionalProperties": anyJSON}, "binary_keys": arrayOf(str), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "truncated": truncated, "next_after": str}),
 		"Diff":           object(obj{"from": number, "to": number, "stats": object(obj{"created": integer, "modified": integer, "deleted": integer}), "changes": arrayOf(object(obj{"key": str, "change": str, "old_value": anyJSON, "new_value": anyJSON, "old_encoding": str, "new_encoding": str})), "has_gaps": boolean, "gap_keys": arrayOf(str), "candidate_truncated": boolean, "truncated": truncated, "next_after": str}),
 		"RollbackBody":   object(obj{"keys": obj{"type": "array", "items": str, "minItems": 1, "maxItems": MaxListedKeys}, "exclude_keys": obj{"type": "array", "items": str, "maxItems": MaxListedKeys}}),
 		"RollbackResult": object(obj{"success": boolean, "dry_run": boolean, "to_timestamp": number, "count": integer, "changes": arrayOf(object(obj{"key": str, "action": str})), "changes_truncated": boolean, "message": str}),
 		"ArrayResult":    object(obj{"success": boolean, "key": str, "newLength": integer, "value": anyJSON, "removed": integer}),
-		"Watch": object(obj{"events": arrayOf(object(obj{"key": str, "op": str, "op_number": integer, "timestamp": number, "value": anyJSON, "raw_value": str, "content_type": str,
+		"Watch": object(obj{"events": arrayOf(object(obj{"key": str, "op": str, "op_number": integer, "timestamp": number, "value": onlyJSON, "raw_value": rawValue, "content_type": str,
 			"code": obj{"type": "string", "description": "TIME_TRAVEL_GAP on a gap: history needed was pruned, the write was made with history=false, or the watch resumed past the table's newest op (another lineage of the database)."}, "resume_op": obj{"type": "integer", "description": "On a gap: the stream is complete again from this op number on."}})),
 			"next_op": obj{"type": "integer", "description": "Pass it as after_op to go on."}}),
 		"CreateResult": object(obj{"success": boolean, "path": str, "table": str}),
