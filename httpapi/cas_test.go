@@ -230,7 +230,7 @@ func TestCAS_ETagHeadersOnEveryKeyWrite(t *testing.T) {
 }
 
 // SPEC: a table that does not exist reads as a missing key, and If-Match
-// on a missing key is a failed precondition. So a delete, pop or rollback
+// on a missing key is a failed precondition. So a delete, pop, remove or rollback
 // with If-Match answers 412 whether or not the key's table exists.
 func TestCAS_IfMatchOnAKeyOfAMissingTableFails(t *testing.T) {
 	ts := newTestServer(t)
@@ -240,6 +240,7 @@ func TestCAS_IfMatchOnAKeyOfAMissingTableFails(t *testing.T) {
 		{"DELETE", kv("nope", "db=app&table=t")},
 		{"POST", kv("nope/pop", "db=app")},
 		{"POST", kv("nope/pop", "db=app&table=t")},
+		{"POST", kv("nope/remove", "db=app&index=0")},
 		{"POST", kv("nope/rollback", "db=app")},
 		{"POST", kv("nope/rollback", "db=app&table=t")},
 	} {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/kvd/kvd/actors"
+	"github.com/kvd/kvd/sqlitekv"
 )
 
 type createDBResponse struct {
@@ -25,6 +26,10 @@ func (s *Server) handleCreateDB(w http.ResponseWriter, r *http.Request, t target
 		path = db.Path()
 		return db.EnsureTable(r.Context(), table)
 	})
+	if sqlitekv.CodeOf(err) == sqlitekv.CodePathIsDirectory && t.q.has("table") {
+		// Registry.Open asked the client to name a table, which it did.
+		err = invalidParam("Directory mode needs no db/create: the folder is the database, and a table's folder is made by its first write")
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

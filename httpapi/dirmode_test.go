@@ -433,6 +433,22 @@ func TestDirMode_BackupIsRefusedFileModeBackupStaysInItsFolder(t *testing.T) {
 	noLeftovers(sub, ts.DataDir)
 }
 
+// db/create makes database files; of a folder with a table named, it says
+// that directory mode needs none (it asked to name a table, which was named).
+func TestDirMode_DBCreateSaysTheFolderNeedsNone(t *testing.T) {
+	ts, root, _ := dirServer(t)
+	create := "/api/v1/sqlite/db/create?path=" + url.QueryEscape(root)
+	r := ts.do(t, "POST", create+"&table=notes", "")
+	wantError(t, r, 400, "INVALID_PARAMETERS")
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "needs no db/create") {
+		t.Fatalf("message: got %q", msg)
+	}
+	if _, err := os.Stat(filepath.Join(root, ".kvd-cache.db")); err == nil {
+		t.Fatal("a refused db/create made the folder's cache")
+	}
+	wantError(t, ts.do(t, "POST", create, ""), 400, "PATH_IS_DIRECTORY")
+}
+
 func TestDirMode_ListingReflectsTheCacheUntilRebuild(t *testing.T) {
 	ts, root, q := dirServer(t)
 	list := func(extra string) string {
