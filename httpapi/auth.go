@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -78,6 +79,16 @@ func (t *Tokens) allows(authorization string) bool {
 		match |= subtle.ConstantTimeCompare(sum[:], h[:])
 	}
 	return match == 1
+}
+
+// soleAuthorization is the request's Authorization header, or "" (no
+// token) when it has several: which of them a proxy in front checked, or
+// logged, is anyone's guess, so none counts.
+func soleAuthorization(r *http.Request) string {
+	if values := r.Header.Values("Authorization"); len(values) == 1 {
+		return values[0]
+	}
+	return ""
 }
 
 // needsToken reports whether a path is part of the API. Health, readiness,

@@ -36,6 +36,9 @@ func TestAuth_BearerTokenRequiredOnTheAPIOnly(t *testing.T) {
 	wantStatus(t, ts.do(t, "PUT", put, "v", "Authorization", "Bearer first-secret"), 200)
 	wantStatus(t, ts.do(t, "GET", kv("k", "db=app"), "", "Authorization", "Bearer second-secret"), 200)
 	wantStatus(t, ts.do(t, "GET", kv("k", "db=app"), "", "Authorization", "bearer second-secret"), 200) // schemes ignore case
+	// Two Authorization headers: none counts, whichever a proxy checked.
+	wantError(t, ts.do(t, "GET", kv("k", "db=app"), "", "Authorization", "Bearer first-secret", "Authorization", "Bearer wrong"), 401, "UNAUTHORIZED")
+	wantError(t, ts.do(t, "GET", kv("k", "db=app"), "", "Authorization", "Bearer wrong", "Authorization", "Bearer first-secret"), 401, "UNAUTHORIZED")
 	for _, open := range []string{"/healthz", "/readyz", "/metrics"} {
 		wantStatus(t, ts.do(t, "GET", open, ""), 200)
 	}

@@ -206,7 +206,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(rec, r, invalidParam("A request must not carry both Content-Length and Transfer-Encoding, nor Transfer-Encoding in HTTP/1.0"))
 	case corsAllowed && isPreflight(r):
 		answerPreflight(rec) // before the token check: a preflight carries none
-	case s.cfg.Tokens != nil && needsToken(r.URL.Path) && !s.cfg.Tokens.allows(r.Header.Get("Authorization")):
+	case s.cfg.Tokens != nil && needsToken(r.URL.Path) && !s.cfg.Tokens.allows(soleAuthorization(r)):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kvd"`)
 		s.writeError(rec, r, sqlitekv.Errorf(codeUnauthorized, "A valid bearer token is required"))
 	default:
