@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -34,15 +35,25 @@ func (s *Server) watchBody(w http.ResponseWriter, r *http.Request) *bodyWatch {
 	}
 	b := &bodyWatch{ReadCloser: r.Body, rc: http.NewResponseController(w), conn: connOf(r)}
 	b.rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
-	if b.conn != nil {
-		b.conn.readingBody.Store(true)
-	}
 	r.Body = b
 	return b
 }
 
-func (b *bodyWatch) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
+// errClosedForNewcomer ends the read of a body whose connection was closed
+// for a newcomer while its handler waited for it: the handler must not go
+// on with what it read (see startWork).
+var errClosedForNewcomer = errors.New("connection closed for a newcomer at --max-connections")
+
+func (b *bodyWatch) Read(p []byte) (n int, err error) {
+	if b.conn != nil && !b.done {
+		b.conn.waitForBody()
+		defer func() {
+			if !b.conn.startWork() {
+				n, err = 0, errClosedForNewcomer
+			}
+		}()
+	}
+	n, err = b.ReadCloser.Read(p)
 	if err == io.EOF && !b.done {
 		// Read in time: lift the deadline, or it would end the handler's
 		// wait on the database.
@@ -75,11 +86,7 @@ func (b *bodyWatch) beforeAnswer(h http.Header) {
 
 // finish: the handler no longer waits for the body.
 func (b *bodyWatch) finish() {
-	if b == nil {
-		return
-	}
-	b.done = true
-	if b.conn != nil {
-		b.conn.readingBody.Store(false)
+	if b != nil {
+		b.done = true
 	}
 }

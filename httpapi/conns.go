@@ -153,7 +153,7 @@ func (l *connLimiter) admit(tc *trackedConn) (admitted bool, victim *trackedConn
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.conns) >= l.max {
-		if victim = l.stalest(); victim == nil {
+		if victim = l.stalest(); victim == nil || !victim.claimForNewcomer() {
 			return false, nil
 		}
 		l.removeLocked(victim)
@@ -232,10 +232,10 @@ type trackedConn struct {
 	guard    *framingGuard
 	index    int // in limiter.conns; -1 once out (guarded by limiter.mu)
 
-	lastRead    atomic.Int64 // unix nanoseconds of the last byte received (or of the accept)
-	state       atomic.Int32 // http.ConnState
-	readingBody atomic.Bool  // a handler waits for the rest of its request body
-	closeOnce   sync.Once
+	lastRead  atomic.Int64 // unix nanoseconds of the last byte received (or of the accept)
+	state     atomic.Int32 // http.ConnState
+	work      atomic.Int32 // connIdle, connWorking or connEvicted: see evictable
+	closeOnce sync.Once
 
 	quiet     atomic.Bool // a write waits for its database (see holdReads)
 	answering atomic.Bool // a handler's answer is going out: set by ServeHTTP, cleared when the connection goes idle (goerrors.go)
@@ -366,21 +366,49 @@ func (c *trackedConn) readRaw(p []byte) (int, error) {
 
 func (c *trackedConn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
 
-// evictable: closing it loses no work. A new or idle connection has no
-// request; one whose handler still waits for the body has not started it;
-// one whose answer its client has not read for a while has done its work,
-// and so has a watch stream (a connection taken over from the server)
-// whose client has not read its events: on reconnecting it resumes.
+// Where a connection's request stands, as far as closing it goes (work).
+// A handler that has its request whole is at work (connWorking) from
+// ServeHTTP on, but while it waits for more of the body, and until the
+// connection is idle again. A newcomer's eviction may close only an idle
+// one, and marks it connEvicted first, in one step: a handler that starts
+// (or has read the body) just then finds it so and does nothing, where it
+// would have applied a write whose answer could never go out.
+const (
+	connIdle int32 = iota
+	connWorking
+	connEvicted
+)
+
+// startWork marks c's request as at work; false: c was closed for a
+// newcomer, and the request must be left undone.
+func (c *trackedConn) startWork() bool {
+	return c.work.CompareAndSwap(connIdle, connWorking)
+}
+
+// waitForBody marks the handler as waiting for its body: c may be closed
+// for a newcomer meanwhile (startWork after the wait says so).
+func (c *trackedConn) waitForBody() { c.work.CompareAndSwap(connWorking, connIdle) }
+
+// evictable: closing it loses no work (evict then claims it). A new or
+// idle connection has no request; one whose handler waits for the body
+// has not started it; one whose answer its client has not read for a
+// while has done its work, and so has a watch stream (a connection taken
+// over from the server) whose client has not read its events: on
+// reconnecting it resumes.
 func (c *trackedConn) evictable() bool {
 	switch http.ConnState(c.state.Load()) {
-	case http.StateNew, http.StateIdle:
-		return true
-	case http.StateActive:
-		return c.readingBody.Load() || c.writeStalled(writeStalledAfter)
+	case http.StateNew, http.StateIdle, http.StateActive:
+		return c.work.Load() == connIdle || c.writeStalled(writeStalledAfter)
 	case http.StateHijacked:
 		return c.writeStalled(writeStalledAfter)
 	}
 	return false
+}
+
+// claimForNewcomer takes a connection evictable found for a newcomer,
+// unless its handler went to work since: then the newcomer gets no place.
+func (c *trackedConn) claimForNewcomer() bool {
+	return c.work.CompareAndSwap(connIdle, connEvicted) || c.writeStalled(writeStalledAfter)
 }
 
 // evict closes the socket of a connection closed for room: under TLS
@@ -447,6 +475,7 @@ func trackConnState(c net.Conn, state http.ConnState) {
 		tc.state.Store(int32(state))
 		if state == http.StateIdle { // after the answer's last flush
 			tc.answering.Store(false)
+			tc.work.CompareAndSwap(connWorking, connIdle)
 		}
 	}
 }

@@ -181,6 +181,9 @@ func New(cfg Config) *Server {
 // request framed two ways, the bearer token check, metrics, and a log line
 // (info with --access-log, else debug).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c := connOf(r); c != nil && !c.startWork() {
+		return // closed for a newcomer as the request came in: nobody hears an answer
+	}
 	start := time.Now()
 	id := s.requestID(r)
 	w.Header().Set("X-Request-Id", id)

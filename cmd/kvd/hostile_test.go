@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -289,4 +292,76 @@ func scrape(t *testing.T, client *http.Client, url string) map[string]string {
 		}
 	}
 	return series
+}
+
+// A newcomer at --max-connections takes the place of a connection with no
+// work in hand, and one that has a request whole is at work: closing it
+// would apply a write whose client never learns so. Many clients, each
+// sending one PUT a connection at a cap far below their number: every key
+// stored must be one whose client was told so.
+func TestKvd_AConnectionClosedForANewcomerTookNoWrite(t *testing.T) {
+	const slots, clients = 4, 24
+	d := startDaemon(t, t.TempDir(), "--max-connections", strconv.Itoa(slots))
+	addr := strings.TrimPrefix(d.url, "http://")
+	put := func(key string) (stored bool) {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "PUT /api/v1/sqlite/kv/%s?db=app&create_db_if_missing=true HTTP/1.1\r\nHost: kvd\r\nContent-Length: 1\r\n\r\nv", key)
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	}
+	told := make(chan string, 1<<16)
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for i := range clients {
+		wg.Go(func() {
+			for n, end := 0, time.Now().Add(2*time.Second); time.Now().Before(end); n++ {
+				sent.Add(1)
+				if key := fmt.Sprintf("k%d-%d", i, n); put(key) {
+					told <- key
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(told)
+	answered := map[string]bool{}
+	for key := range told {
+		answered[key] = true
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	var stored, untold int
+	for offset := 0; ; offset += 1000 {
+		res, err := client.Get(fmt.Sprintf("%s/api/v1/sqlite/kv?db=app&limit=1000&offset=%d", d.url, offset))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct{ Keys []string }
+		err = json.NewDecoder(res.Body).Decode(&page)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range page.Keys {
+			stored++
+			if !answered[key] {
+				untold++
+			}
+		}
+		if len(page.Keys) < 1000 {
+			break
+		}
+	}
+	t.Logf("%d PUTs sent, %d stored, %d of them without a 200", sent.Load(), stored, untold)
+	if stored == 0 || untold > 0 {
+		t.Fatalf("%d of %d keys stored were never answered with a 200", untold, stored)
+	}
 }
