@@ -64,9 +64,17 @@ func startCheckpointer(path string, opts Options, id *fileIdentity, before func(
 	}
 	// The same synchronous level as the writer: with it SQLite fsyncs the
 	// database file before the WAL may be reused.
-	if err := conn.Exec(`PRAGMA busy_timeout = 5000; PRAGMA synchronous = ` + syncPragma(opts.Sync)); err != nil {
+	if err := conn.Exec(`PRAGMA synchronous = ` + syncPragma(opts.Sync)); err != nil {
 		conn.Close()
 		return nil, dbError(err)
+	}
+	if err := conn.BusyTimeout(busyTimeout); err != nil {
+		conn.Close()
+		return nil, dbError(err)
+	}
+	if err := checkSharedMemoryWritable(conn, path); err != nil {
+		conn.Close()
+		return nil, err
 	}
 	c := &checkpointer{conn: conn, path: path, opts: opts, id: id, before: before, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.run()

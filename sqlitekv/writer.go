@@ -62,6 +62,9 @@ func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, 
 	if err := setUpWriterConn(conn, opts); err != nil {
 		return nil, err
 	}
+	if err := checkSharedMemoryWritable(conn, path); err != nil {
+		return nil, err
+	}
 	ckpt, err := startCheckpointer(path, opts, id, beforeCheckpoint)
 	if err != nil {
 		return nil, err
@@ -94,6 +97,10 @@ func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, 
 	return w, nil
 }
 
+// busyTimeout is how long a connection that writes waits out another
+// program's lock before it gives up (SQLITE_BUSY).
+const busyTimeout = 5 * time.Second
+
 func syncPragma(mode SyncMode) string {
 	if mode == SyncNormal {
 		return "NORMAL"
@@ -108,7 +115,7 @@ func syncPragma(mode SyncMode) string {
 // savepoint journals the pages it touches: keep that journal in memory
 // rather than in a temp file. A negative cache_size is in KiB.
 func setUpWriterConn(conn *sqlite3.Conn, opts Options) error {
-	setup := `PRAGMA busy_timeout = 5000;
+	setup := `PRAGMA busy_timeout = ` + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + `;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
 PRAGMA checkpoint_fullfsync = ` + strconv.FormatBool(opts.Sync == SyncNormal) + `;
