@@ -79,10 +79,14 @@ func roomForCopy(dir string, size int64) bool {
 	return free >= uint64(size)+min(total/20, 1<<30)
 }
 
-// backupError is a full disk's 507, as for a write, or else what failed.
+// backupError is a full disk's 507, as for a write; want of file
+// descriptors' 503, as for an open; or else what failed.
 func backupError(what string, err error, full bool) *Error {
 	if full {
 		return &Error{Code: CodeStorageFull, Message: "Disk is full: the backup was not made", Cause: err}
+	}
+	if NoFilesLeft(err) || errors.Is(err, sqlite3.CANTOPEN) && !errors.As(err, new(unix.Errno)) && cannotOpenMore() {
+		return outOfFiles(what, err)
 	}
 	if errors.Is(err, unix.EROFS) {
 		return &Error{Code: CodeReadOnly, Message: "The backup's copy is made beside the database, whose folder is read-only: the backup was not made", Cause: err}

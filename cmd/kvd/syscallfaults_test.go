@@ -129,6 +129,41 @@ func TestKvd_AWriterGivenItsSharedMemoryReadOnlyOpensAgain(t *testing.T) {
 	d.stop(t)
 }
 
+// A backup that cannot open its copy for want of file descriptors is to
+// be retried (503), as an open of a database is: the copy's file made by
+// Go, or opened by SQLite's VACUUM INTO (a bare "unable to open"). Both
+// were 500s. The EMFILE is real: strace fails kvd's opens from the first,
+// or from the second on.
+func TestKvd_ABackupOutOfFileDescriptorsIsToRetry(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	client := &http.Client{Timeout: 10 * time.Second}
+	req, _ := http.NewRequest("PUT", d.url+"/api/v1/sqlite/kv/k?db=app&create_db_if_missing=true", strings.NewReader("v"))
+	if res, err := client.Do(req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("PUT: %v %v", res, err)
+	}
+	backup := func() (int, string) {
+		res, err := client.Get(d.url + "/api/v1/sqlite/db/backup?db=app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	for _, when := range []string{"1+", "2+"} {
+		stopFailing := failSyscalls(t, d, "openat", "error=EMFILE:when="+when)
+		status, body := backup()
+		stopFailing()
+		if status != 503 || !strings.Contains(body, "too many open files") {
+			t.Errorf("a backup whose opens fail from the %s on: %d %.200s, want 503", when, status, body)
+		}
+	}
+	if status, body := backup(); status != 200 || !strings.HasPrefix(body, "SQLite format 3") {
+		t.Fatalf("the backup after: %d %.100q", status, body)
+	}
+	d.stop(t)
+}
+
 // failSyscalls makes kvd's calls of syscalls (strace's names, comma
 // separated) fail as inject says (strace's inject= form: error=EIO,
 // when=N+) until stop, only those on paths if any are given; the test
