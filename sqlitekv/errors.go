@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 	"golang.org/x/sys/unix"
@@ -97,6 +99,9 @@ func outOfFiles(what string, cause error) *Error {
 // memory, a folder to sync) could be opened now. (Only asking for four
 // missed most such failures of a kvd at its limit: 500s, not 503s.)
 func cannotOpenMore() bool {
+	if time.Since(time.Unix(0, filesRanOutAt.Load())) < time.Second {
+		return true
+	}
 	var limit unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &limit) == nil {
 		if open, err := os.ReadDir("/proc/self/fd"); err == nil && uint64(len(open)+nearFileLimit) >= limit.Cur {
@@ -109,6 +114,19 @@ func cannotOpenMore() bool {
 	}
 	unix.Close(fd)
 	return false
+}
+
+// filesRanOutAt is when (Unix nanoseconds) one of SQLite's opens through
+// kvd's VFSs last failed for want of file descriptors: SQLite's error
+// often no longer says so by the time kvd sees it.
+var filesRanOutAt atomic.Int64
+
+// noteOpenFailure keeps the time of an open that failed for want of file
+// descriptors (filesRanOutAt).
+func noteOpenFailure(err error) {
+	if err != nil && NoFilesLeft(err) {
+		filesRanOutAt.Store(time.Now().UnixNano())
+	}
 }
 
 // nearFileLimit is how many descriptors short of its limit kvd counts as

@@ -47,6 +47,7 @@ func (v readOpener) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.Fi
 		}
 	}
 	f, got, err := v.VFSFilename.OpenFilename(name, flags)
+	noteOpenFailure(err)
 	if err != nil && flags&vfs.OPEN_WAL != 0 && flags&vfs.OPEN_READWRITE != 0 && mayNotWrite(err) {
 		return v.VFSFilename.OpenFilename(name, flags&^(vfs.OPEN_READWRITE|vfs.OPEN_CREATE)|vfs.OPEN_READONLY)
 	}

@@ -22,9 +22,11 @@ func checkSharedMemoryWritable(conn *sqlite3.Conn, path string) error {
 	conn.BusyTimeout(0)
 	err := conn.Exec(`BEGIN IMMEDIATE; ROLLBACK`)
 	conn.BusyTimeout(busyTimeout)
-	// The lock on a descriptor opened read-only fails with EBADF.
-	if err == nil || !errors.Is(err, sqlite3.READONLY) && !errors.Is(err, unix.EBADF) {
-		return nil // another program's lock, say: the writes meet it as before
+	switch {
+	case err == nil || LockedElsewhere(err):
+		return nil // another program's lock: the writes meet it as before
+	case !errors.Is(err, sqlite3.READONLY) && !errors.Is(err, unix.EBADF): // EBADF: a write lock on a read-only descriptor
+		return openError(path, err) // the -shm could not be opened at all, say
 	}
 	conn.Exec(`ROLLBACK`)
 	// The causes below leave SQLite's READONLY out: Open would take it

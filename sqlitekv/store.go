@@ -402,7 +402,7 @@ func (s *Store) openReader() (*reader, error) {
 		conn.Close() // a file swapped in after the writer opened: maybe one outside the roots
 		return nil, err
 	}
-	if err := conn.BusyTimeout(5 * time.Second); err != nil {
+	if err := conn.BusyTimeout(busyTimeout); err != nil {
 		conn.Close()
 		return nil, dbError(err)
 	}

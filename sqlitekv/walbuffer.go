@@ -110,6 +110,7 @@ type walBuffering struct {
 
 func (v walBuffering) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
 	f, flags, err := v.VFSFilename.OpenFilename(name, flags)
+	noteOpenFailure(err)
 	if err == nil && flags&vfs.OPEN_WAL != 0 && name.DatabaseFile().DeviceCharacteristics()&vfs.IOCAP_POWERSAFE_OVERWRITE != 0 {
 		f = &bufferedWAL{File: f, fsyncCommits: v.fsyncCommits, reserveAhead: true}
 	}

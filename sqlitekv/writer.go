@@ -97,8 +97,8 @@ func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, 
 	return w, nil
 }
 
-// busyTimeout is how long a connection that writes waits out another
-// program's lock before it gives up (SQLITE_BUSY).
+// busyTimeout is how long a connection waits out another program's lock
+// before it gives up (SQLITE_BUSY).
 const busyTimeout = 5 * time.Second
 
 func syncPragma(mode SyncMode) string {
