@@ -74,31 +74,6 @@ func TestTTL_WriteOverAnExpiredKeyRecordsTheExpiry(t *testing.T) {
 	}
 }
 
-// A key's rollback is such a write too: over a key whose TTL ran out it
-// records the expiry first, and a step undoes that, whether or not a read
-// recorded it before. (Where none had, the step undid the write before
-// the expiry and brought back the value under it.)
-func TestTTL_ARollbackOverAnExpiredKeyUndoesTheExpiry(t *testing.T) {
-	ts := newTestServer(t)
-	q := "db=app&create_db_if_missing=true"
-	for _, key := range []string{"read", "unread"} {
-		ts.do(t, "PUT", kv(key, q), "A")
-		ts.do(t, "PUT", kv(key, q+"&ttl=5"), "B")
-	}
-	ts.Clock.Advance(6 * time.Second)
-	wantError(t, ts.do(t, "GET", kv("read", "db=app"), ""), 404, "KEY_EXPIRED")
-	for _, key := range []string{"read", "unread"} {
-		r := ts.do(t, "POST", kv(key+"/rollback", "db=app"), "")
-		if m := r.JSON(t); r.Status != 200 || m["value"] != nil {
-			t.Errorf("rollback of %s: got %d %v, want 200 with no value (B ran out)", key, r.Status, m)
-		}
-		wantError(t, ts.do(t, "GET", kv(key, "db=app"), ""), 404, "KEY_NOT_FOUND")
-		if m := ts.do(t, "POST", kv(key+"/rollback", "db=app&steps=2"), "").JSON(t); m["value"] != "A" {
-			t.Errorf("rollback of %s by the expiry and B: got %v, want A", key, m)
-		}
-	}
-}
-
 func TestTTL_SweepRemovesExpiredKeysNobodyReads(t *testing.T) {
 	ts := newTestServer(t)
 	q := "db=app&create_db_if_missing=true"

@@ -37,13 +37,6 @@ func (w *Writer) RollbackKey(req RollbackKeyRequest) (restored *Entry, err error
 				return err
 			}
 		}
-		// A write over an expired key records the expiry first, and the
-		// writes undone are counted after it, as they are once a read or
-		// the sweep has recorded it: the answer must not hang on which
-		// came first.
-		if _, _, err := w.loadForWrite(t, req.Key); err != nil {
-			return err
-		}
 		target, seen, err := t.back(req.Key, req.Steps)
 		if err != nil {
 			return err
