@@ -19,6 +19,11 @@ func (s *Store) readTx(ctx context.Context, table string, fn func(t *readStmts) 
 	})
 }
 
+// notAfterNow is at (Unix ms), or now if at is still to come: no write
+// has happened since, and a TTL that runs out before then has not run out
+// yet (a key read at a later time must not vanish before it expires).
+func (s *Store) notAfterNow(at int64) int64 { return min(at, s.opts.Now().UnixMilli()) }
+
 // HasTable reports whether the database holds KV table name, read
 // without the writer (so also where kvd cannot write).
 func (s *Store) HasTable(ctx context.Context, name string) (bool, error) {
@@ -71,6 +76,7 @@ func (s *Store) KeysAt(ctx context.Context, table string, at int64, c Candidates
 
 func (s *Store) tableAt(ctx context.Context, table string, at int64, c Candidates, values bool) (AsOf, error) {
 	res := AsOf{Keys: []string{}, Entries: map[string]Entry{}, GapKeys: []string{}}
+	at = s.notAfterNow(at)
 	err := s.readTx(ctx, table, func(t *readStmts) error {
 		if t == nil {
 			return nil
@@ -155,6 +161,7 @@ type Diff struct {
 // such keys of 1 MiB read 2 GB for an answer of none).
 func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []string, c Candidates) (Diff, error) {
 	res := Diff{Changes: []Change{}, GapKeys: []string{}}
+	from, to = s.notAfterNow(from), s.notAfterNow(to)
 	err := s.readTx(ctx, table, func(t *readStmts) error {
 		if t == nil {
 			return nil
