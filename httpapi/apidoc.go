@@ -52,7 +52,7 @@ var apiParams = map[string]apiParam{
 	"index":                {"query", "integer", "remove: the index of the element to remove (else the body is matched).", false},
 	"new_db":               {"query", "string", "The database to create, named like `db`.", true},
 	"after_op":             {"query", "integer", "Watch: send every write after this op number (0: from the first kept). The Last-Event-ID header, when sent, takes its place.", false},
-	"since":                {"query", "number", "Watch: send every write from this time on (Unix seconds).", false},
+	"since":                {"query", "number", "Watch: send every write from this time on (Unix seconds; a whole second from its beginning).", false},
 	"wait":                 {"query", "string", "Watch, long-poll form: answer JSON as soon as there is an event, or empty after this long (a duration such as 30s, from 1ms to 60s).", false},
 }
 

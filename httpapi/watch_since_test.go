@@ -119,3 +119,20 @@ func TestWatch_SinceAcrossHistoryPrunedByAge(t *testing.T) {
 		wantEvents(t, ts, path+sinceParam(t0.Add(30*time.Second)), "gap→3", "3")
 	}
 }
+
+// A whole second as since starts at that second's beginning: a write made
+// during it is sent, as at_timestamp of that second shows it; a fraction
+// names its instant.
+func TestWatch_SinceAWholeSecondStartsAtItsBeginning(t *testing.T) {
+	ts := newTestServer(t)
+	second := ts.Clock.Now().Truncate(time.Second).Add(time.Second)
+	ts.Clock.Advance(second.Add(42 * time.Millisecond).Sub(ts.Clock.Now()))
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+	ts.Clock.Advance(time.Second)
+	s := strconv.FormatInt(second.Unix(), 10)
+	wantEvents(t, ts, kv("k/watch", "db=app&since="+s), "1")
+	wantEvents(t, ts, kv("k/watch", "db=app&since="+s+".5"))
+	if r := ts.do(t, "GET", kv("k", "db=app&at_timestamp="+s), ""); string(r.Body) != "v" {
+		t.Fatalf("at_timestamp=%s: got %d %s, want v", s, r.Status, r.Body)
+	}
+}
