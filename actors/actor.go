@@ -35,6 +35,10 @@ func (a *dbActor) Receive(ctx actor.Context) {
 		a.apply(ctx, m)
 	case pingMsg:
 		close(m.answered)
+	case lookForOthersMsg:
+		if len(a.pending) == 0 { // else the group's Begin looked
+			a.publishOthers()
+		}
 	case flushMsg:
 		// Writes queued while this group was applied join it: one more
 		// pass through the mailbox costs less than another fsync.
@@ -87,6 +91,7 @@ func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 			a.shareLockout(err)
 			return
 		}
+		a.publishOthers()
 		ctx.Send(ctx.Self(), flushMsg{})
 	}
 	var result any

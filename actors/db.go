@@ -32,9 +32,10 @@ type DB struct {
 	stopped chan struct{} // closed by the actor when it has stopped
 
 	// Guarded by the registry's mutex.
-	leases   int
-	watchers int // leases held by watches (watch.go)
-	lastUsed time.Time
+	leases      int
+	watchers    int           // leases held by watches (watch.go)
+	stopLooking chan struct{} // ends lookForOthers while watched
+	lastUsed    time.Time
 }
 
 func (d *DB) lease(now time.Time) {

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"time"
 
 	"github.com/kvd/kvd/sqlitekv"
 	"github.com/kvd/kvd/watch"
@@ -38,6 +39,43 @@ func (d *DB) Watch(ctx context.Context, f watch.Filter, after, since int64) (*wa
 	return watch.Follow(ctx, d.hub, offStack{d.store}, f, after, since)
 }
 
+// Another process may write the file too (a second kvd, a sqlite3 shell):
+// its writes reach history, but not this kvd's hub, and its watchers would
+// miss them for good. So the actor looks for such commits at each group's
+// Begin, and, while the database is watched, every othersLookEvery when no
+// group is open; on finding some, its watchers read history (hub.Missed).
+const othersLookEvery = time.Second
+
+// lookForOthersMsg asks the actor to look for other processes' commits.
+type lookForOthersMsg struct{}
+
+// publishOthers sends the watchers to history if another process
+// committed since the actor last looked.
+func (a *dbActor) publishOthers() {
+	if a.w != nil && a.w.OthersCommitted() { // nil: a file kvd only reads
+		a.db.hub.Missed()
+	}
+}
+
+// lookForOthers asks the actor to look every othersLookEvery until stop
+// is closed.
+func (d *DB) lookForOthers(stop <-chan struct{}) {
+	tick := time.NewTicker(othersLookEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			d.mu.RLock()
+			if !d.closing {
+				d.reg.system.Root.Send(d.pid, lookForOthersMsg{})
+			}
+			d.mu.RUnlock()
+		case <-stop:
+			return
+		}
+	}
+}
+
 // StartWatching counts the caller's lease as a watch's, which lasts as
 // long as its stream and so keeps d open past MaxOpen and idleness. Each
 // open database holds several file descriptors, so the databases watches
@@ -55,6 +93,8 @@ func (d *DB) StartWatching() error {
 			return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many databases are being watched (%d, each kept open, holding file descriptors): retry later, or watch a database already watched", r.cfg.MaxWatched)
 		}
 		r.watched++
+		d.stopLooking = make(chan struct{})
+		go d.lookForOthers(d.stopLooking)
 	}
 	d.watchers++
 	return nil
@@ -68,6 +108,7 @@ func (d *DB) StopWatching() {
 	d.watchers--
 	if d.watchers == 0 {
 		r.watched--
+		close(d.stopLooking)
 	}
 }
 

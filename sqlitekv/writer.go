@@ -23,7 +23,8 @@ type Writer struct {
 	work        *workCount // of every connection the writer has had (work.go)
 	opts        Options
 	tables      map[string]*writeTable
-	seenVersion int64 // data_version at the last Begin
+	seenVersion int64 // data_version at the last look (Begin, OthersCommitted)
+	othersSeen  bool  // another connection committed since OthersCommitted last said
 
 	mirror    mirror // directory mode: values are files too
 	inGroup   bool   // between Begin and Commit or abandon
@@ -199,20 +200,43 @@ func (w *Writer) Begin() (err error) {
 		return dbError(err)
 	}
 	w.inGroup = true
-	// Another process committed to the file since this writer's last
-	// group (a sqlite3 shell, say): what the writer remembers of its
-	// tables may be stale. With the write lock held, nothing changes
-	// until Commit.
+	// With the write lock held, nothing changes until Commit.
+	if err := w.lookForOthers(); err != nil {
+		w.abandon()
+		return err
+	}
+	return nil
+}
+
+// lookForOthers notes whether another process committed to the file since
+// the writer last looked (a sqlite3 shell, another kvd): what the writer
+// remembers of its tables may then be stale, and the snapshots readers
+// keep (snapshots.go) too, which counting it as a commit of the writer's
+// renews: a watcher sent to history then finds those writes there.
+func (w *Writer) lookForOthers() error {
 	version, err := w.fileVersion()
 	if err != nil {
-		w.abandon()
 		return err
 	}
 	if version != w.seenVersion {
 		w.forgetTables()
-		w.seenVersion = version
+		w.wal.commits.Add(1)
+		w.seenVersion, w.othersSeen = version, true
 	}
 	return nil
+}
+
+// OthersCommitted reports whether another process committed to the file
+// since it last said so, looking now unless a group is open (its Begin
+// looked). Their writes are in history, but no watcher was handed them.
+// A failed look says no; the next one, or the next Begin, looks again.
+func (w *Writer) OthersCommitted() bool {
+	if !w.inGroup {
+		w.lookForOthers()
+	}
+	seen := w.othersSeen
+	w.othersSeen = false
+	return seen
 }
 
 // fileVersion is SQLite's data_version: it changes when another

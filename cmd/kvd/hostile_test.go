@@ -365,3 +365,58 @@ func TestKvd_AConnectionClosedForANewcomerTookNoWrite(t *testing.T) {
 		t.Fatalf("%d of %d keys stored were never answered with a 200", untold, stored)
 	}
 }
+
+// Two kvds may serve one database file (SQLite serializes their commits),
+// and a watcher of one must get the other's writes too, in op order, none
+// missed: they reach history but not the watched kvd's hub, and its
+// streams skipped them for good, with no gap said. A stream on A follows
+// writes made alternately through A and B; then, with A idle, one made
+// through B only.
+func TestKvd_AWatcherGetsTheWritesOfAnotherKvdOnTheFile(t *testing.T) {
+	dir := t.TempDir()
+	a, b := startDaemon(t, dir), startDaemon(t, dir)
+	client := &http.Client{Timeout: 10 * time.Second}
+	put := func(d *kvdProcess, value string) {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", d.url+"/api/v1/sqlite/kv/k?db=app&create_db_if_missing=true", strings.NewReader(value))
+		res, err := client.Do(req)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("PUT %s: %v %v", value, res, err)
+		}
+		res.Body.Close()
+	}
+	put(a, "a0") // op 1
+	c := watchFor(t, strings.TrimPrefix(a.url, "http://"), "/api/v1/sqlite/kv/watch?db=app&after_op=1", 5*time.Second)
+	defer c.Close()
+	c.SetReadDeadline(time.Time{})
+	events := make(chan string, 100)
+	go func() {
+		lines := bufio.NewScanner(c)
+		for lines.Scan() {
+			if id, ok := strings.CutPrefix(lines.Text(), "id: "); ok {
+				events <- id
+			} else if strings.HasPrefix(lines.Text(), "event: gap") {
+				events <- "gap"
+			}
+		}
+		close(events)
+	}()
+	for i, d := range []*kvdProcess{b, a, b, a, b} { // ops 2 to 6
+		put(d, fmt.Sprintf("v%d", i+2))
+	}
+	var got []string
+	for deadline := time.After(10 * time.Second); len(got) < 5; {
+		select {
+		case id, ok := <-events:
+			if !ok {
+				t.Fatalf("the stream ended after %v", got)
+			}
+			got = append(got, id)
+		case <-deadline:
+			t.Fatalf("events of ops 2 to 6, written through two kvds: got %v", got)
+		}
+	}
+	if fmt.Sprint(got) != "[2 3 4 5 6]" {
+		t.Fatalf("events of ops 2 to 6, written through two kvds: got %v", got)
+	}
+}
