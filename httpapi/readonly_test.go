@@ -161,9 +161,10 @@ func TestReadOnly_ADatabaseKvdCannotWriteServesReads(t *testing.T) {
 // writes again. So for its -wal made read-only, which kvd then reads
 // read-only. (kvd went on writing the -wal of a read-only file until it
 // closed it; a -wal made read-only failed writes with a 500, and the
-// database could not even be read once closed.)
+// database could not even be read once closed; an immutable -shm killed
+// kvd at the next write, SIGBUS: SQLite writes it through a shared map.)
 func TestReadOnly_AFileMadeReadOnlyWhileOpenStopsTakingWrites(t *testing.T) {
-	for _, side := range []string{"", "-wal"} {
+	for _, side := range []string{"", "-wal", "-shm"} {
 		t.Run("app.db"+side, func(t *testing.T) {
 			ts := newTestServer(t)
 			wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
@@ -177,7 +178,7 @@ func TestReadOnly_AFileMadeReadOnlyWhileOpenStopsTakingWrites(t *testing.T) {
 			if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "read-only") || !strings.Contains(msg, "nothing was saved") {
 				t.Fatalf("message: got %q, want it to say the file became read-only and nothing was saved", msg)
 			}
-			readsServed(t, ts, "app", map[string]string{"": "read-only (operation not permitted)", "-wal": "read-only (its -wal: operation not permitted)"}[side])
+			readsServed(t, ts, "app", map[string]string{"": "read-only (operation not permitted)", "-wal": "read-only (its -wal: operation not permitted)", "-shm": "read-only (operation not permitted)"}[side])
 			writableAgain(t, ts, path)
 		})
 	}

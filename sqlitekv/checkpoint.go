@@ -84,7 +84,7 @@ func startCheckpointer(path string, opts Options, id *fileIdentity, before func(
 func (c *checkpointer) run() {
 	defer close(c.done)
 	for range c.wake {
-		if !c.id.logIntact() {
+		if !c.id.logIntact() || c.id.sharedMemoryFrozen() {
 			continue
 		}
 		c.before()

@@ -245,6 +245,9 @@ func (id *fileIdentity) checkWriter(writer *sqlite3.Conn, beforeCommit bool) err
 	if !ok || !wal.is(id.wal) {
 		return id.fail()
 	}
+	if beforeCommit && id.sharedMemoryFrozen() {
+		return errMadeReadOnly
+	}
 	if beforeCommit && (file.access != id.fileAccess || wal.access != id.walAccess) {
 		// The file and its log alone: a folder or -shm kvd may not write
 		// stops neither the writes of an open store nor its reopening
@@ -257,6 +260,21 @@ func (id *fileIdentity) checkWriter(writer *sqlite3.Conn, beforeCommit bool) err
 		id.fileAccess, id.walAccess = file.access, wal.access
 	}
 	return nil
+}
+
+// sharedMemoryFrozen reports whether the database's -shm was made
+// immutable or append-only, and if so marks the file made read-only.
+// SQLite writes the -shm through a shared map (a transaction's Begin, its
+// commit), and the kernel answers a write to such a file's page with
+// SIGBUS, which kills kvd: the write goes no further, as for a file made
+// read-only, and the reopen serves the database read-only.
+func (id *fileIdentity) sharedMemoryFrozen() bool {
+	shm, ok := lookUp(id.path + "-shm")
+	if ok && shm.access.attrs != 0 {
+		id.madeReadOnly.Store(true)
+		return true
+	}
+	return false
 }
 
 // noteLog records the log the writer opened, and its access then.

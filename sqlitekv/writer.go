@@ -196,6 +196,9 @@ func (w *Writer) Begin() (err error) {
 	if len(w.tables) > maxPreparedTables {
 		w.forgetTables()
 	}
+	if w.id.sharedMemoryFrozen() {
+		return errMadeReadOnly
+	}
 	if err := w.begin.Exec(); err != nil {
 		return dbError(err)
 	}
@@ -576,16 +579,17 @@ func (w *Writer) close() error {
 	// The last connection's close checkpoints the log: what is left of a
 	// cut one would overwrite good pages with the cut commit's.
 	cut := w.logCutAtClose()
+	frozen := w.id.sharedMemoryFrozen() // a checkpoint writes the -shm: SIGBUS
 	var err error
 	atClose := false
 	switch {
-	case cut:
+	case cut, frozen:
 	case w.id.file != nil && !names(w.id.path, w.id.file):
 		err = w.checkpointMovedFile()
 	default:
 		err, atClose = w.checkpointAtClose(), true
 	}
-	closeErr := w.writerConn.close(cut)
+	closeErr := w.writerConn.close(cut || frozen)
 	if _, there := lookUp(w.id.walPath); atClose && !there {
 		err = nil // SQLite's own checkpoint at close did it after all, and removed the log
 	}
