@@ -132,6 +132,9 @@ func NewRegistry(cfg Config) *Registry {
 	return r
 }
 
+// DataDir is the data directory, as resolved at start.
+func (r *Registry) DataDir() string { return r.cfg.Resolver.DataDir() }
+
 // Open leases the database named by the client's db parameter; the caller
 // must Release it. A missing file is created only when create is set. A
 // directory is opened in directory mode when the client named a table

@@ -83,7 +83,7 @@ func withParams(base []string, more ...string) []string {
 
 var apiOps = withHEADOps([]apiOp{
 	{"GET", "/healthz", "Liveness", nil, "", "Status", framingErrors},
-	{"GET", "/readyz", "Readiness (503 during kvd's --drain-delay after SIGTERM)", nil, "", "Status", append(framingErrors, 503)},
+	{"GET", "/readyz", "Readiness (503 during kvd's --drain-delay after SIGTERM, and while the data directory is gone)", nil, "", "Status", append(framingErrors, 503)},
 	{"GET", "/metrics", "Prometheus metrics", nil, "", "text", framingErrors},
 	{"GET", "/api/v1/openapi.json", "This document", nil, "", "json", framingErrors},
 	{"GET", kvDoc, "List keys in byte order, or as of a time", withParams(dbParams, "prefix", "limit", "offset", "at_timestamp", "after", "rebuild"), "", "KeyList", readErrors},

@@ -289,3 +289,23 @@ func TestBackup_OnlyMaxBackupsAtOnce(t *testing.T) {
 		t.Fatalf("the slow backup's end in the log: %v, want one line at DEBUG", lines)
 	}
 }
+
+// A data directory removed under kvd serves no bare name: /readyz says so
+// (a load balancer then sends clients elsewhere), and is ready again once
+// the directory is back. (It stayed 200.)
+func TestReadyz_NotReadyWithoutTheDataDirectory(t *testing.T) {
+	ts := newTestServer(t)
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "v"), 200)
+	ts.Registry.CloseDB(filepath.Join(ts.DataDir, "app.db"))
+	if err := os.RemoveAll(ts.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	r := ts.do(t, "GET", "/readyz", "")
+	if r.Status != 503 || !strings.Contains(string(r.Body), "data directory") {
+		t.Fatalf("/readyz without the data directory: %d %s", r.Status, r.Body)
+	}
+	if err := os.Mkdir(ts.DataDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, ts.do(t, "GET", "/readyz", ""), 200)
+}

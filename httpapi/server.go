@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -301,6 +302,11 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request, _ target)
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ target) {
 	if !s.ready.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		return
+	}
+	if info, err := os.Stat(s.cfg.Registry.DataDir()); err != nil || !info.IsDir() {
+		// Removed or replaced under kvd: no bare name can be served.
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready: the data directory is gone"})
 		return
 	}
 	if s.cfg.Cluster != nil {
