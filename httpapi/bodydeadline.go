@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -39,21 +38,20 @@ func (s *Server) watchBody(w http.ResponseWriter, r *http.Request) *bodyWatch {
 	return b
 }
 
-// errClosedForNewcomer ends the read of a body whose connection was closed
-// for a newcomer while its handler waited for it: the handler must not go
-// on with what it read (see startWork).
-var errClosedForNewcomer = errors.New("connection closed for a newcomer at --max-connections")
-
-func (b *bodyWatch) Read(p []byte) (n int, err error) {
+// Read reads the body. A connection closed for a newcomer while its
+// handler waited for the body (see startWork) aborts the handler: it must
+// not go on with what it read, nor answer (an error would tell its client
+// a valid request was wrong).
+func (b *bodyWatch) Read(p []byte) (int, error) {
 	if b.conn != nil && !b.done {
 		b.conn.waitForBody()
 		defer func() {
 			if !b.conn.startWork() {
-				n, err = 0, errClosedForNewcomer
+				panic(http.ErrAbortHandler)
 			}
 		}()
 	}
-	n, err = b.ReadCloser.Read(p)
+	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF && !b.done {
 		// Read in time: lift the deadline, or it would end the handler's
 		// wait on the database.

@@ -153,7 +153,11 @@ func (l *connLimiter) admit(tc *trackedConn) (admitted bool, victim *trackedConn
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.conns) >= l.max {
-		if victim = l.stalest(); victim == nil || !victim.claimForNewcomer() {
+		// A handler may start on the one found before it is claimed: then
+		// it is no longer evictable, and another is looked for.
+		for victim = l.stalest(); victim != nil && !victim.claimForNewcomer(); victim = l.stalest() {
+		}
+		if victim == nil {
 			return false, nil
 		}
 		l.removeLocked(victim)

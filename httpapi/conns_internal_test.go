@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -150,5 +152,47 @@ func TestCloseStalledAnswers_AnAnswerFromAFileWaitsLonger(t *testing.T) {
 		if left := server.limiter.closeStalledAnswers(c.stall); (left == 0) != c.closed {
 			t.Errorf("from a file %v, after %v (limit %v): closed %v, want %v", c.fromFile, c.waited, c.stall, left == 0, c.closed)
 		}
+	}
+}
+
+// A request whose connection was claimed for a newcomer, as it came in or
+// while its handler waited for the body, is left undone without an answer:
+// the handler aborts (http.ErrAbortHandler, which net/http takes for "close,
+// say nothing"). Returning instead had net/http write its empty 200, a
+// success for a write never applied; a body read's error had the handler
+// answer that a valid request was wrong.
+func TestClaimForNewcomer_TheRequestIsAbortedUnanswered(t *testing.T) {
+	wantAbort := func(t *testing.T, what string, f func()) {
+		t.Helper()
+		defer func() {
+			if p := recover(); p != http.ErrAbortHandler {
+				t.Fatalf("%s: got panic %v, want http.ErrAbortHandler", what, p)
+			}
+		}()
+		f()
+	}
+	c, _ := acceptTracked(t)
+	if !c.claimForNewcomer() {
+		t.Fatal("an idle connection could not be claimed")
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("PUT", "/api/v1/sqlite/kv/k?db=app", strings.NewReader("v"))
+	wantAbort(t, "ServeHTTP", func() { (&Server{}).ServeHTTP(rec, req.WithContext(withConn(req.Context(), c))) })
+	if rec.Code != 200 || rec.Body.Len() != 0 || len(rec.Header()) != 0 {
+		t.Fatalf("ServeHTTP answered: %d %v %q", rec.Code, rec.Header(), rec.Body)
+	}
+
+	c, _ = acceptTracked(t)
+	if !c.startWork() {
+		t.Fatal("a handler could not start on an idle connection")
+	}
+	claimed := false
+	body := &bodyWatch{conn: c, rc: http.NewResponseController(rec), ReadCloser: io.NopCloser(readerFunc(func(p []byte) (int, error) {
+		claimed = c.claimForNewcomer() // while the handler waits for the body
+		return copy(p, "v"), io.EOF
+	}))}
+	wantAbort(t, "a body read", func() { body.Read(make([]byte, 8)) })
+	if !claimed {
+		t.Fatal("a handler waiting for its body was not claimable")
 	}
 }

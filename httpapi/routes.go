@@ -207,7 +207,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() {
-		if p := recover(); p != nil {
+		if p := recover(); p == http.ErrAbortHandler {
+			panic(p) // no answer at all (bodyWatch.Read)
+		} else if p != nil {
 			s.panicked(w, r, p)
 		}
 	}()

@@ -183,7 +183,9 @@ func New(cfg Config) *Server {
 // (info with --access-log, else debug).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c := connOf(r); c != nil && !c.startWork() {
-		return // closed for a newcomer as the request came in: nobody hears an answer
+		// Closed for a newcomer as the request came in: no answer at all
+		// (a handler that returns writes net/http's empty 200).
+		panic(http.ErrAbortHandler)
 	}
 	start := time.Now()
 	id := s.requestID(r)

@@ -72,6 +72,10 @@ func (w *Writer) RenewIfGrown() {
 	if err != nil {
 		return
 	}
+	// Another process's commits up to the fresh connection's first look
+	// are in its baseline: look for them on the old one first, or the
+	// watchers and the readers' kept snapshots never hear of them.
+	w.lookForOthers()
 	w.forgetTables() // their statements are the old connection's
 	old := w.writerConn
 	// data_version numbers are each connection's own: the next Begin

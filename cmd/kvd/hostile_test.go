@@ -298,7 +298,8 @@ func scrape(t *testing.T, client *http.Client, url string) map[string]string {
 // work in hand, and one that has a request whole is at work: closing it
 // would apply a write whose client never learns so. Many clients, each
 // sending one PUT a connection at a cap far below their number: every key
-// stored must be one whose client was told so.
+// stored must be one whose client was told so, and every key a client was
+// told of stored.
 func TestKvd_AConnectionClosedForANewcomerTookNoWrite(t *testing.T) {
 	const slots, clients = 4, 24
 	d := startDaemon(t, t.TempDir(), "--max-connections", strconv.Itoa(slots))
@@ -339,6 +340,7 @@ func TestKvd_AConnectionClosedForANewcomerTookNoWrite(t *testing.T) {
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	var stored, untold int
+	storedKeys := map[string]bool{}
 	for offset := 0; ; offset += 1000 {
 		res, err := client.Get(fmt.Sprintf("%s/api/v1/sqlite/kv?db=app&limit=1000&offset=%d", d.url, offset))
 		if err != nil {
@@ -352,6 +354,7 @@ func TestKvd_AConnectionClosedForANewcomerTookNoWrite(t *testing.T) {
 		}
 		for _, key := range page.Keys {
 			stored++
+			storedKeys[key] = true
 			if !answered[key] {
 				untold++
 			}
@@ -363,6 +366,11 @@ func TestKvd_AConnectionClosedForANewcomerTookNoWrite(t *testing.T) {
 	t.Logf("%d PUTs sent, %d stored, %d of them without a 200", sent.Load(), stored, untold)
 	if stored == 0 || untold > 0 {
 		t.Fatalf("%d of %d keys stored were never answered with a 200", untold, stored)
+	}
+	for key := range answered {
+		if !storedKeys[key] {
+			t.Fatalf("%s was answered with a 200 and is not stored", key)
+		}
 	}
 }
 
