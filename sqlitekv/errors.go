@@ -104,7 +104,7 @@ func cannotOpenMore() bool {
 	}
 	var limit unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &limit) == nil {
-		if open, err := os.ReadDir("/proc/self/fd"); err == nil && uint64(len(open)+nearFileLimit) >= limit.Cur {
+		if open, err := openDescriptors(); err == nil && uint64(open+nearFileLimit) >= limit.Cur {
 			return true
 		}
 	}
@@ -114,6 +114,17 @@ func cannotOpenMore() bool {
 	}
 	unix.Close(fd)
 	return false
+}
+
+// openDescriptors counts the process's open file descriptors.
+func openDescriptors() (int, error) {
+	dir, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return 0, err
+	}
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1) // unsorted, unlike os.ReadDir
+	return len(names), err
 }
 
 // filesRanOutAt is when (Unix nanoseconds) one of SQLite's opens through
