@@ -54,7 +54,7 @@ type checkpointer struct {
 
 func startCheckpointer(path string, opts Options, id *fileIdentity, before func()) (*checkpointer, error) {
 	name, flags := fileName(path, opts.vfs)
-	conn, err := sqlite3.OpenFlags(name, flags|sqlite3.OPEN_READWRITE)
+	conn, err := openConn(name, flags|sqlite3.OPEN_READWRITE)
 	if err != nil {
 		return nil, openError(path, err)
 	}

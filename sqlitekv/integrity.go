@@ -12,7 +12,7 @@ import (
 // opened read-only, then checks every key's chain of versions (chain.go):
 // nil when both hold. Tests run it on every database they leave behind.
 func CheckIntegrity(path string) error {
-	conn, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
+	conn, err := openConn(path, sqlite3.OPEN_READONLY)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}

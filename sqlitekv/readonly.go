@@ -95,7 +95,7 @@ func openReadOnly(path string, opts Options, why string, cause error) (*Store, e
 // schema, which is when SQLite opens the WAL's files.
 func (s *Store) probe() (*sqlite3.Conn, error) {
 	name, flags := s.readerName()
-	conn, err := sqlite3.OpenFlags(name, flags|sqlite3.OPEN_READONLY)
+	conn, err := openConn(name, flags|sqlite3.OPEN_READONLY)
 	if err != nil {
 		return nil, err
 	}

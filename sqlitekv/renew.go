@@ -90,7 +90,7 @@ func (w *Writer) RenewIfGrown() {
 
 // openFresh opens and prepares another connection to the writer's file.
 func (w *Writer) openFresh() (c writerConn, version int64, err error) {
-	conn, err := sqlite3.OpenFlags(bufferedWALURI(w.path, w.opts.Sync, w.opts.vfs), sqlite3.OPEN_READWRITE|sqlite3.OPEN_URI)
+	conn, err := openConn(bufferedWALURI(w.path, w.opts.Sync, w.opts.vfs), sqlite3.OPEN_READWRITE|sqlite3.OPEN_URI)
 	if err != nil {
 		return writerConn{}, 0, err
 	}

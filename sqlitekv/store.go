@@ -225,7 +225,7 @@ func openStore(path string, create bool, opts Options) (*Store, error) {
 	if create {
 		flags |= sqlite3.OPEN_CREATE
 	}
-	conn, err := sqlite3.OpenFlags(bufferedWALURI(path, opts.Sync, opts.vfs), flags)
+	conn, err := openConn(bufferedWALURI(path, opts.Sync, opts.vfs), flags)
 	if err != nil && isLink(path) {
 		return nil, errReplaced // swapped in since the resolver looked: a retry resolves it again
 	}
@@ -391,7 +391,7 @@ func (s *Store) acquireReader(ctx context.Context) (*reader, error) {
 
 func (s *Store) openReader() (*reader, error) {
 	name, flags := s.readerName()
-	conn, err := sqlite3.OpenFlags(name, flags|sqlite3.OPEN_READONLY)
+	conn, err := openConn(name, flags|sqlite3.OPEN_READONLY)
 	if err != nil {
 		if s.id.file != nil && !names(s.path, s.id.file) {
 			return nil, s.id.fail() // deleted (or replaced) since the last look
