@@ -108,12 +108,28 @@ func cannotOpenMore() bool {
 			return true
 		}
 	}
-	fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return NoFilesLeft(err)
+	err := canOpen(1)
+	return err != nil && NoFilesLeft(err)
+}
+
+// canOpen fails as an open would when n files could not be opened now
+// (noting a want of descriptors, see filesRanOutAt).
+func canOpen(n int) error {
+	var held []int
+	defer func() {
+		for _, fd := range held {
+			unix.Close(fd)
+		}
+	}()
+	for range n {
+		fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			noteOpenFailure(err)
+			return err
+		}
+		held = append(held, fd)
 	}
-	unix.Close(fd)
-	return false
+	return nil
 }
 
 // openDescriptors counts the process's open file descriptors.

@@ -1,11 +1,6 @@
 package sqlitekv
 
-import (
-	"os"
-
-	"github.com/ncruces/go-sqlite3"
-	"golang.org/x/sys/unix"
-)
+import "github.com/ncruces/go-sqlite3"
 
 // The SQLite driver keeps a failed open's memory for good (its module
 // instance: a quarter GiB of address space reserved, about 125 KB used),
@@ -19,28 +14,8 @@ const descriptorsForAConnection = 4
 // openConn opens a connection as sqlite3.OpenFlags does, or answers 503
 // without asking the driver when the files it would take cannot be had.
 func openConn(name string, flags sqlite3.OpenFlag) (*sqlite3.Conn, error) {
-	if err := roomForAConnection(); err != nil {
-		return nil, err
+	if err := canOpen(descriptorsForAConnection); err != nil {
+		return nil, outOfFiles("Database file cannot be opened", err)
 	}
 	return sqlite3.OpenFlags(name, flags)
-}
-
-// roomForAConnection checks that descriptorsForAConnection files could be
-// opened now.
-func roomForAConnection() error {
-	var held []int
-	defer func() {
-		for _, fd := range held {
-			unix.Close(fd)
-		}
-	}()
-	for range descriptorsForAConnection {
-		fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			noteOpenFailure(err)
-			return outOfFiles("Database file cannot be opened", err)
-		}
-		held = append(held, fd)
-	}
-	return nil
 }
