@@ -30,6 +30,7 @@ type dbActor struct {
 const maxGroup = 256
 
 func (a *dbActor) Receive(ctx actor.Context) {
+	sqlitekv.CatchFaults() // the mailbox may run each message on another goroutine
 	switch m := ctx.Message().(type) {
 	case *writeMsg:
 		a.apply(ctx, m)
@@ -94,11 +95,7 @@ func (a *dbActor) apply(ctx actor.Context, m *writeMsg) {
 		a.publishOthers()
 		ctx.Send(ctx.Self(), flushMsg{})
 	}
-	var result any
-	err := a.importFiles(m.op)
-	if err == nil {
-		result, err = a.run(m.op)
-	}
+	result, err := a.run(m.op)
 	a.pending = append(a.pending, m)
 	a.results = append(a.results, writeReply{result: result, err: err})
 	if m.reply != nil {
@@ -117,13 +114,18 @@ func (a *dbActor) shareLockout(err error) {
 	}
 }
 
-// run applies one write; a panic in it fails that write alone.
+// run imports the files op touches (directory mode), then applies it; a
+// panic fails that write alone, unless it was a memory fault, which fails
+// the group (Writer.Recovered).
 func (a *dbActor) run(op queued) (result any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = sqlitekv.PanicError(p)
+			err = a.w.Recovered(p)
 		}
 	}()
+	if err := a.importFiles(op); err != nil {
+		return nil, err
+	}
 	return op.run(a)
 }
 

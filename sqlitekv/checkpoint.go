@@ -27,7 +27,8 @@ var (
 // has passed writerCheckpointPages. As with SQLite's own checkpoints, an
 // error leaves the pages in the WAL for the next one.
 func (w *Writer) CheckpointIfLarge() {
-	if w.wal.pages.Load() >= int64(writerCheckpointPages) && w.id.logIntact() {
+	defer w.outlive()
+	if !w.faulted && w.wal.pages.Load() >= int64(writerCheckpointPages) && w.id.logIntact() {
 		_, _, err := w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
 		checkpointed(w.path, w.opts, err)
 	}
@@ -50,6 +51,9 @@ type checkpointer struct {
 	before func()        // lets go of old snapshots that would stop the copy
 	wake   chan struct{} // room for one: pokes while a checkpoint runs coalesce
 	done   chan struct{}
+	// A memory fault retired its connection (faults.go); set and read
+	// by run alone until done.
+	faulted bool
 }
 
 func startCheckpointer(path string, opts Options, id *fileIdentity, before func()) (*checkpointer, error) {
@@ -84,15 +88,23 @@ func startCheckpointer(path string, opts Options, id *fileIdentity, before func(
 func (c *checkpointer) run() {
 	defer close(c.done)
 	for range c.wake {
-		if !c.id.logIntact() || c.id.sharedMemoryFrozen() {
+		if c.faulted || !c.id.logIntact() || c.id.sharedMemoryFrozen() {
 			continue
 		}
 		c.before()
 		// An error leaves the pages in the WAL, where the next checkpoint,
 		// or the writer's own, finds them.
-		_, _, err := c.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
+		var err error
+		if c.faulted, err = guarded(c.conn, c.checkpoint); c.faulted {
+			c.id.shmLost.Store(true)
+		}
 		checkpointed(c.path, c.opts, err)
 	}
+}
+
+func (c *checkpointer) checkpoint() error {
+	_, _, err := c.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
+	return err
 }
 
 // poke asks for a checkpoint without waiting for it.
@@ -106,5 +118,8 @@ func (c *checkpointer) poke() {
 func (c *checkpointer) close() error {
 	close(c.wake)
 	<-c.done
-	return c.conn.Close()
+	if c.faulted {
+		return nil // retired: its files are closed (faults.go)
+	}
+	return guardedClose(c.conn, c.conn.Close)
 }

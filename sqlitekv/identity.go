@@ -106,6 +106,7 @@ type fileIdentity struct {
 	// made read-only while open: the store closes, and the next request
 	// opens the file read-only (readonly.go)
 	madeReadOnly atomic.Bool
+	shmLost      atomic.Bool // a connection had a memory fault on the -shm (faults.go)
 	// The access of the writer's file and log when it opened them, or
 	// last found it could still write them: a change is when to ask.
 	fileAccess, walAccess fileAccess
@@ -195,12 +196,12 @@ func LinksOf(path string) int {
 }
 
 // MustReopen reports whether the store's file was found deleted or
-// replaced, its log truncated (walbuffer.go) or either made read-only, or
-// its folder moved (directory mode): the store then should serve nothing
-// more, and its owner should close it, so that the next request opens
-// the file as it is now.
+// replaced, its log truncated (walbuffer.go) or either made read-only, its
+// -shm changed underneath (faults.go), or its folder moved (directory
+// mode): the store then should serve nothing more, and its owner should
+// close it, so that the next request opens the file as it is now.
 func (s *Store) MustReopen() bool {
-	return s.id.replaced.Load() || s.id.logCut.Load() || s.id.fileCut.Load() || s.id.madeReadOnly.Load() || s.folderMoved.Load()
+	return s.id.replaced.Load() || s.id.logCut.Load() || s.id.fileCut.Load() || s.id.madeReadOnly.Load() || s.id.shmLost.Load() || s.folderMoved.Load()
 }
 
 func (id *fileIdentity) fail() error {

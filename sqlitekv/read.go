@@ -24,6 +24,7 @@ type reader struct {
 	tables        map[string]*readStmts
 	commits       uint64    // the writer's commits when its transaction began
 	began         time.Time // when it began
+	retired       bool      // by a fault: nothing calls into it (faults.go)
 }
 
 func newReader(conn *sqlite3.Conn) (*reader, error) {
@@ -47,10 +48,15 @@ type readStmts struct {
 }
 
 func (r *reader) close() {
-	r.forgetTables()
-	r.ctl.close()
-	forgetLarge(r.conn)
-	r.conn.Close()
+	if r.retired {
+		return
+	}
+	guardedClose(r.conn, func() error {
+		r.forgetTables()
+		r.ctl.close()
+		forgetLarge(r.conn)
+		return r.conn.Close()
+	})
 }
 
 // forgetTables closes the statements of every table, to be prepared again

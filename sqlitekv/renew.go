@@ -65,7 +65,8 @@ func forgetLarge(conn *sqlite3.Conn) { grown.Delete(conn) }
 // it held a large value. Renewing only gives memory back: if the new
 // connection cannot be had, the old one stays.
 func (w *Writer) RenewIfGrown() {
-	if w.inGroup || !tookLarge(w.conn) {
+	defer w.outlive()
+	if w.faulted || w.inGroup || !tookLarge(w.conn) {
 		return
 	}
 	fresh, version, err := w.openFresh()

@@ -102,7 +102,10 @@ func (s *Store) endIdleSnapshots() {
 	for {
 		select {
 		case r := <-s.readers:
-			r.endSnapshot()
+			if faulted, _ := guarded(r.conn, func() error { r.endSnapshot(); return nil }); faulted {
+				s.retired(r)
+				continue
+			}
 			idle = append(idle, r)
 		default:
 			return

@@ -343,14 +343,27 @@ func (s *Store) withReader(ctx context.Context, fn func(*reader) error) error {
 	if err != nil {
 		return err
 	}
-	defer s.putBack(r)
+	faulted := false
+	defer func() {
+		if faulted {
+			s.retired(r)
+		} else {
+			s.putBack(r)
+		}
+	}()
+	faulted, err = guarded(r.conn, func() error { return s.read(r, fn) })
+	return err
+}
+
+// read is withReader's work on r.
+func (s *Store) read(r *reader, fn func(*reader) error) error {
 	if err := r.snapshot(s.wal.commits.Load(), s.opts.Now()); err != nil {
 		return s.id.readFailed(err)
 	}
 	if len(r.tables) > maxPreparedTables {
 		r.forgetTables()
 	}
-	err = fn(r)
+	err := fn(r)
 	if errors.Is(err, sqlite3.ERROR) {
 		// Most likely statements that outlived their table, which another
 		// program dropped (SQLite prepares them again, and finds no
@@ -365,6 +378,19 @@ func (s *Store) withReader(ctx context.Context, fn func(*reader) error) error {
 		r.endSnapshot()
 	}
 	return s.id.readFailed(err)
+}
+
+// retired takes r, which a fault retired (faults.go), out of the pool:
+// Close does not wait for it, unless Close has begun, and then closes
+// nothing of it. Its store is to be opened afresh.
+func (s *Store) retired(r *reader) {
+	s.id.shmLost.Store(true)
+	r.retired = true
+	if s.forget(r) {
+		s.slots <- struct{}{}
+		return
+	}
+	s.readers <- r
 }
 
 func (s *Store) acquireReader(ctx context.Context) (*reader, error) {

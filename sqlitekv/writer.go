@@ -45,6 +45,11 @@ type Writer struct {
 
 	watched bool    // the open group keeps its changes (changes.go)
 	changes []Event // the open group's changes, when watched
+
+	// A memory fault on the -shm retired the connection (faults.go):
+	// nothing calls into it any more.
+	faulted    bool
+	committing bool // inside the COMMIT: a fault leaves its outcome unknown
 }
 
 // writerConn is the writer's connection with its control statements:
@@ -189,6 +194,9 @@ func (w *Writer) prunesOver() {
 // Begin opens the group's transaction.
 func (w *Writer) Begin() (err error) {
 	defer w.abandonOnPanic(&err)
+	if w.faulted {
+		return errShmLost
+	}
 	w.failed, w.changes = nil, nil
 	if w.id.replaced.Load() {
 		return errReplaced // a commit would only go to the old file
@@ -234,7 +242,8 @@ func (w *Writer) lookForOthers() error {
 // looked). Their writes are in history, but no watcher was handed them.
 // A failed look says no; the next one, or the next Begin, looks again.
 func (w *Writer) OthersCommitted() bool {
-	if !w.inGroup {
+	defer w.outlive()
+	if !w.inGroup && !w.faulted {
 		w.lookForOthers()
 	}
 	seen := w.othersSeen
@@ -283,7 +292,10 @@ func (w *Writer) Commit() (err error) {
 		w.abandon()
 		return err
 	}
-	if err := w.commit.Exec(); err != nil {
+	w.committing = true
+	err = w.commit.Exec()
+	w.committing = false
+	if err != nil {
 		w.abandon()
 		if logWasCut(w.conn) {
 			w.id.logCut.Store(true) // the store closes, and the retry opens it afresh
@@ -323,8 +335,39 @@ func (w *Writer) Commit() (err error) {
 // begins afresh instead of inside the transaction this one left open.
 func (w *Writer) abandonOnPanic(err *error) {
 	if p := recover(); p != nil {
+		*err = w.Recovered(p)
 		w.abandon()
-		*err = PanicError(p)
+	}
+}
+
+// Recovered is the error of a write that panicked with p. A memory fault
+// on the -shm (faults.go) retires the connection: the open group fails,
+// and the store is to be opened afresh.
+func (w *Writer) Recovered(p any) error {
+	if w == nil || !isFault(p) {
+		return PanicError(p)
+	}
+	err := errShmLost
+	if w.committing {
+		err, w.committing = errShmLostCommitted, false
+	}
+	if !w.faulted {
+		w.faulted = true
+		w.id.shmLost.Store(true)
+		retire(w.conn)
+	}
+	w.failed = err
+	return err
+}
+
+// outlive recovers a memory fault in a method with no error to return,
+// retiring the connection; any other panic goes on.
+func (w *Writer) outlive() {
+	if p := recover(); p != nil {
+		if !isFault(p) {
+			panic(p)
+		}
+		w.Recovered(p)
 	}
 }
 
@@ -335,7 +378,7 @@ func (w *Writer) Committed() bool { return w.committed }
 // abandon abandons the group. Tables created inside it are gone, so their
 // cached statements are dropped too; so are the files it staged.
 func (w *Writer) abandon() {
-	if !w.conn.GetAutocommit() {
+	if !w.faulted && !w.conn.GetAutocommit() {
 		w.rollback.Exec()
 	}
 	if w.mirror != nil {
@@ -366,9 +409,11 @@ func (w *Writer) checkedFirst(fn func() error) (err error) {
 	defer func() {
 		w.holdRows = false
 		if p := recover(); p != nil {
-			err = PanicError(p)
+			err = w.Recovered(p)
 		}
-		w.spoil(err, w.conn.TotalChanges() != changes)
+		if !w.faulted {
+			w.spoil(err, w.conn.TotalChanges() != changes)
+		}
 	}()
 	return fn()
 }
@@ -424,7 +469,14 @@ func (w *Writer) atomically(fn func() error) (err error) {
 	defer func() {
 		w.holdRows = held
 		if p := recover(); p != nil {
-			err = PanicError(p)
+			err = w.Recovered(p)
+		}
+		if w.faulted {
+			w.changes = w.changes[:changes]
+			if outermost {
+				w.mirror.discard()
+			}
+			return
 		}
 		if err != nil {
 			w.rollbackTo.Exec()
@@ -517,6 +569,10 @@ func (w *Writer) forgetRecent() {
 }
 
 func (w *Writer) forgetTables() {
+	if w.faulted {
+		clear(w.tables) // their statements stay with the retired connection
+		return
+	}
 	for name := range w.tables {
 		w.forgetTable(name)
 	}
@@ -574,8 +630,15 @@ func tablesWith(conn *sqlite3.Conn, suffix string) ([]string, error) {
 }
 
 func (w *Writer) close() error {
-	w.forgetTables()
 	w.ckpt.close()
+	if w.faulted {
+		return nil // retired: its files are closed (faults.go)
+	}
+	return guardedClose(w.conn, w.closeConn)
+}
+
+func (w *Writer) closeConn() error {
+	w.forgetTables()
 	// The last connection's close checkpoints the log: what is left of a
 	// cut one would overwrite good pages with the cut commit's.
 	cut := w.logCutAtClose()
