@@ -184,6 +184,21 @@ func (r *Registry) open(ctx context.Context, name string, create, dirMode bool) 
 	r.mu.Unlock()
 
 	loc, err := r.cfg.Resolver.Resolve(name)
+	if sqlitekv.CodeOf(err) == sqlitekv.CodeInvalidSQLiteHeader && loc.Path != "" {
+		// An open of kvd's own may be creating the file: the SQLite
+		// driver extends a new file to its first page (fallocate) before
+		// it writes it, and a look in between finds zeros, not a header.
+		// Out of file descriptors, creates fail and are undone over and
+		// over, and a valid read got 400. Judge the file once any open
+		// or close of it is over.
+		r.mu.Lock()
+		err = r.settleLocked(ctx, loc.Path)
+		r.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		loc, err = r.cfg.Resolver.Resolve(name)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -279,7 +279,10 @@ func inspect(p string) (Location, error) {
 		return Location{}, errNotAFile
 	case info.Size() > 0:
 		if err := checkHeader(p); err != nil {
-			return Location{}, err
+			// The path goes with the refusal: a file kvd is creating
+			// holds zeros for a moment, and its caller may look again
+			// once that is over (Registry.open).
+			return Location{Path: p, Kind: PathFile}, err
 		}
 	}
 	return Location{Path: p, Kind: PathFile}, nil

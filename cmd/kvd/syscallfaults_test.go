@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -244,5 +245,56 @@ func TestKvd_FailedCheckpointsAreSaid(t *testing.T) {
 			t.Fatalf("k%d after the restart: %v %v", i, res, err)
 		}
 	}
+	d.stop(t)
+}
+
+// A read of a database that kvd is creating that moment is no client's
+// mistake: the SQLite driver extends a new file to its first page
+// (fallocate, for SQLITE_FCNTL_SIZE_HINT) before it writes that page, and
+// a read that looked at the file in between found 16 zero bytes where
+// SQLite's header goes and answered 400 INVALID_SQLITE_HEADER. Out of
+// file descriptors, creates fail and are undone over and over, and so
+// with them those windows (a tester's kvd at limits of 48 and 64, 20
+// clients over 100 or 1000 databases: 3 such 400s in 35 runs of 15 s).
+// The window is real: strace holds the fallocate's return for a second
+// while the read is sent.
+func TestKvd_AReadOfADatabaseBeingCreatedIsNoBadRequest(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir)
+	client := &http.Client{Timeout: 20 * time.Second}
+	stopDelaying := failSyscalls(t, d, "fallocate", "delay_exit=1000000")
+	put := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest("PUT", d.url+"/api/v1/sqlite/kv/k?db=app&create_db_if_missing=true", strings.NewReader("v"))
+		res, err := client.Do(req)
+		if err != nil {
+			put <- err.Error()
+			return
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		put <- strconv.Itoa(res.StatusCode) + " " + string(body)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if info, err := os.Stat(filepath.Join(dir, "app.db")); err == nil && info.Size() > 0 {
+			break // extended, its first page not yet written: the fallocate is held
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the database file was not made")
+		}
+	}
+	res, err := client.Get(d.url + "/api/v1/sqlite/kv/k?db=app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 && !(res.StatusCode == 404 && strings.Contains(string(body), "KEY_NOT_FOUND")) {
+		t.Errorf("a read while its database is created: %d %s, want 200, or 404 KEY_NOT_FOUND before the write", res.StatusCode, body)
+	}
+	if got := <-put; !strings.HasPrefix(got, "200 ") {
+		t.Errorf("the PUT creating the database: %s", got)
+	}
+	stopDelaying()
 	d.stop(t)
 }
