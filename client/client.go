@@ -43,7 +43,16 @@ type Config struct {
 	// this package's own (no HTTPClient; give that one its
 	// TLSClientConfig instead, see LoadCertPool).
 	CAFile string
+	// WatchIdleTimeout is how long a watch stream may stay silent before
+	// Watch takes it for dead and reconnects (resuming by Last-Event-ID).
+	// kvd sends a comment line at least every 15 s on an idle stream, so
+	// silence past that means a stalled connection or proxy. Zero means
+	// 45 s; a negative value never gives a stream up.
+	WatchIdleTimeout time.Duration
 }
+
+// defaultWatchIdleTimeout is three of kvd's 15 s heartbeats.
+const defaultWatchIdleTimeout = 45 * time.Second
 
 // Client calls one kvd. It is safe for concurrent use.
 type Client struct {
@@ -52,6 +61,8 @@ type Client struct {
 	db    string
 	table string
 	http  *http.Client
+	// watchIdle: see Config.WatchIdleTimeout; 0 here means never.
+	watchIdle time.Duration
 }
 
 // New checks the configuration and returns a Client.
@@ -72,7 +83,7 @@ func New(cfg Config) (*Client, error) {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConns = 64
 		tr.MaxIdleConnsPerHost = 32
-		hc = &http.Client{Transport: tr}
+		hc = &http.Client{Transport: tr, CheckRedirect: sameMethodRedirect}
 		if cfg.CAFile != "" {
 			if u.Scheme != "https" {
 				return nil, fmt.Errorf("client: a CA file is for https, and url %q is not", raw)
@@ -86,13 +97,36 @@ func New(cfg Config) (*Client, error) {
 	} else if cfg.CAFile != "" {
 		return nil, errors.New("client: CAFile and HTTPClient together: set the CA in the HTTPClient's TLSClientConfig")
 	}
+	idle := cfg.WatchIdleTimeout
+	switch {
+	case idle == 0:
+		idle = defaultWatchIdleTimeout
+	case idle < 0:
+		idle = 0
+	}
 	return &Client{
-		base:  strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"),
-		token: cfg.Token,
-		db:    cfg.DB,
-		table: cfg.Table,
-		http:  hc,
+		base:      strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"),
+		token:     cfg.Token,
+		db:        cfg.DB,
+		table:     cfg.Table,
+		http:      hc,
+		watchIdle: idle,
 	}, nil
+}
+
+// sameMethodRedirect follows a redirect only when it keeps the method
+// (307, 308, or any redirect of GET and HEAD). net/http turns a PUT,
+// POST or DELETE answered 301, 302 or 303 into a GET without its body;
+// the GET's 200 would then pass for the write's success, though nothing
+// was written. The redirect itself is returned instead (an *Error).
+func sameMethodRedirect(req *http.Request, via []*http.Request) error {
+	if req.Method != via[0].Method {
+		return http.ErrUseLastResponse
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
 }
 
 // Close drops idle connections. The Client stays usable.
@@ -135,6 +169,18 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("kvd: %w", err) // a *url.Error: it names method and URL
+	}
+	if resp.Request != nil && resp.Request.Method != r.method {
+		// A Config.HTTPClient of the caller's followed a redirect that
+		// turned this call into another method (see sameMethodRedirect):
+		// its answer says nothing of this call, which was never carried out.
+		drain(resp)
+		status := http.StatusFound
+		if via := resp.Request.Response; via != nil {
+			status = via.StatusCode
+		}
+		return nil, &Error{StatusCode: status, Message: fmt.Sprintf("redirected to %s, which made this %s a %s: not carried out",
+			resp.Request.URL.Redacted(), r.method, resp.Request.Method)}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer drain(resp)

@@ -34,6 +34,11 @@
 //
 // # Caveats
 //
+// kvd never redirects. A redirect that net/http would follow by turning
+// a write into a GET (301, 302 or 303 to a PUT, POST or DELETE: an
+// http-to-https redirect in front of kvd) is not followed: the call
+// returns an *Error with the redirect's status, and nothing was written.
+//
 // HEAD answers carry no body, so a failed Head has kvd's code (from the
 // X-Error-Code header) but only the status text as its message. JSON values
 // inside JSON answers (batch get, history, snapshots, diffs) are re-encoded

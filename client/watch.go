@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -44,13 +45,16 @@ func Since(t time.Time) Option { return queryOption("Since", "since", unixParam(
 // Watch follows the writes of key as they commit, or, with key empty,
 // those of the table (or the keys under Prefix). Without FromOp or Since
 // it starts from now. The iterator reconnects by itself when the
-// connection drops, resuming after the last event it yielded, so no
-// write is missed or repeated; it ends when ctx ends (without an error),
-// when the loop breaks, or with an error yielded once: one kvd answered
-// (a missing database, a bad option, a token no longer accepted), a
-// failure to reach kvd at all on the first try (nothing listening, a
-// wrong URL), or a certificate that does not verify, which no retry
-// mends. Options: DB, Table, Prefix (only without key), FromOp, Since.
+// connection drops, or stays silent for Config.WatchIdleTimeout (kvd
+// sends a heartbeat at least every 15 s), resuming after the last event
+// it yielded, so no write is missed or repeated; it ends when ctx ends
+// (without an error), when the loop breaks, or with an error yielded
+// once, which no retry mends: one kvd answered (a missing database, a
+// bad option, a token no longer accepted), a failure to reach kvd at all
+// on the first try (nothing listening, a wrong URL, no answer within
+// Config.WatchIdleTimeout), a certificate that does not verify, or an
+// event it cannot read. Options: DB, Table, Prefix (only without key),
+// FromOp, Since.
 func (c *Client) Watch(ctx context.Context, key string, opts ...Option) iter.Seq2[WatchEvent, error] {
 	return func(yield func(WatchEvent, error) bool) {
 		cl, path, err := c.watchCall(key, opts)
@@ -65,28 +69,46 @@ func (c *Client) Watch(ctx context.Context, key string, opts ...Option) iter.Seq
 			if at.last >= 0 {
 				cl.header.Set("Last-Event-ID", strconv.FormatInt(at.last, 10))
 			}
-			resp, err := c.send(ctx, request{method: http.MethodGet, path: path, call: cl})
+			// Each connection lives under a watchdog: kvd sends a line at
+			// least every 15 s, so a stream silent for c.watchIdle is
+			// stalled (a dead route, a stuck proxy) and is given up.
+			attempt, abandon := context.WithCancel(ctx)
+			dog := newWatchdog(c.watchIdle, abandon)
+			finish := func() { dog.stop(); abandon() }
+			resp, err := c.send(attempt, request{method: http.MethodGet, path: path, call: cl})
+			if err != nil && dog.fired() && ctx.Err() == nil {
+				err = fmt.Errorf("kvd: watch %s: no answer in %v", path, c.watchIdle)
+			}
 			var kvdErr *Error
 			answered := err == nil || errors.As(err, &kvdErr)
 			switch {
 			case ctx.Err() != nil:
+				finish()
 				return
 			case kvdErr != nil && kvdErr.StatusCode < 500:
+				finish()
 				yield(WatchEvent{}, err) // asking again would get the same answer
 				return
 			case !answered && (!reached || errors.As(err, &badCert)):
+				finish()
 				yield(WatchEvent{}, err) // a kvd never reached, or not trusted
 				return
 			case err == nil:
-				got, more := readWatch(resp, &at, yield)
+				got, more := readWatch(resp, &at, dog.feed, func(ev WatchEvent, err error) bool {
+					dog.stop() // the caller's time with an event is not the stream's silence
+					defer dog.feed()
+					return yield(ev, err)
+				})
 				resp.Body.Close() // not drained: the stream has no end
 				if !more {
+					finish()
 					return
 				}
 				if got {
 					backoff = 100 * time.Millisecond
 				}
 			}
+			finish()
 			reached = reached || answered
 			select { // dropped, or kvd restarting: try again, less often each time
 			case <-ctx.Done():
@@ -117,11 +139,12 @@ type watchPlace struct {
 
 // readWatch yields the events of one answer, keeping at up to date; it
 // reports whether it read any and whether the caller still wants more.
-func readWatch(resp *http.Response, at *watchPlace, yield func(WatchEvent, error) bool) (got, more bool) {
+func readWatch(resp *http.Response, at *watchPlace, alive func(), yield func(WatchEvent, error) bool) (got, more bool) {
 	lines := bufio.NewScanner(resp.Body)
 	lines.Buffer(make([]byte, 64<<10), 64<<20)
 	var id, name, data string
 	for lines.Scan() {
+		alive()
 		line := lines.Text()
 		switch {
 		case line == "":
@@ -130,7 +153,10 @@ func readWatch(resp *http.Response, at *watchPlace, yield func(WatchEvent, error
 			}
 			ev, err := parseWatchEvent(name, data)
 			if err != nil {
-				return got, yield(WatchEvent{}, err)
+				// Reconnecting would meet this event again: the watch
+				// ends here, with the error yielded once.
+				yield(WatchEvent{}, err)
+				return got, false
 			}
 			got = true
 			if repeated := ev.Gap && id == "" && ev.ResumeOp == at.gap; !repeated && !yield(ev, nil) {
@@ -193,4 +219,43 @@ func parseWatchEvent(name, data string) (WatchEvent, error) {
 		return WatchEvent{}, fmt.Errorf("kvd: watch event %q: %w", data, err)
 	}
 	return ev, nil
+}
+
+// watchdog calls its func once no feed has come for d (0: never).
+type watchdog struct {
+	d     time.Duration
+	timer *time.Timer
+	once  sync.Once
+	done  chan struct{}
+}
+
+func newWatchdog(d time.Duration, f func()) *watchdog {
+	w := &watchdog{d: d, done: make(chan struct{})}
+	if d > 0 {
+		w.timer = time.AfterFunc(d, func() { w.once.Do(func() { close(w.done); f() }) })
+	}
+	return w
+}
+
+// feed says the stream is alive: the countdown starts again.
+func (w *watchdog) feed() {
+	if w.timer != nil {
+		w.timer.Reset(w.d)
+	}
+}
+
+func (w *watchdog) stop() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+// fired reports whether the countdown ran out.
+func (w *watchdog) fired() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
 }
