@@ -270,9 +270,13 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		n.counts.restored.Add(1)
 	}
 	n.log.Info("serving database", "db", name, "epoch", epoch, "restored", restore)
-	if exists {
-		n.replicate(ctx, name, path, epoch)
-	}
+	// Registered before any request gets the database, even when its file
+	// is not there yet (a new database, created by its first open): the
+	// sidecar picks the file up once it exists. Registered only by the
+	// next reconcile pass, a new database's first writes could be
+	// acknowledged before the sidecar knew of it, and a kvd killed then
+	// (its sidecar alive) had them shipped by nobody.
+	n.replicate(ctx, name, path, epoch)
 	return true, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -265,6 +266,10 @@ func (s *fakeSidecar) serve(w http.ResponseWriter, r *http.Request) {
 	case "/unregister":
 		delete(s.registered, in.Path)
 	case "/sync":
+		if _, err := os.Stat(in.Path); err != nil { // as Litestream answers for a file registered before it exists
+			http.Error(w, `{"error":"sync database: replica sync: no position, waiting for data"}`, http.StatusInternalServerError)
+			return
+		}
 		if s.full.Load() {
 			http.Error(w, `{"error":"sync database: replica sync: write ltx file: no space left on device"}`, http.StatusInternalServerError)
 			return

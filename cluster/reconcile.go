@@ -59,8 +59,8 @@ func (n *Node) reconcileOnce(ctx context.Context) {
 		switch {
 		case ok && l.Status == "replicating" && l.LastSync.After(c.lastSync):
 			c.lastSync, c.shipped, c.refused = l.LastSync, now, false
-		case !ok && !fileExists(path):
-			c.shipped = now // claimed, never created: nothing to ship
+		case !fileExists(path):
+			c.shipped = now // claimed, not created yet: nothing to ship
 		}
 		if c.replicated < c.epoch && !c.noting && c.lastSync.After(c.noteTried) {
 			c.noting, c.noteTried = true, c.lastSync
@@ -79,7 +79,7 @@ func (n *Node) reconcileOnce(ctx context.Context) {
 	// reach, say) is written here and shipped nowhere: that counts as not
 	// replicating, as a silent sidecar does.
 	for path, epoch := range want {
-		if _, ok := registered[path]; !ok && fileExists(path) {
+		if _, ok := registered[path]; !ok { // a database not created yet too (take)
 			name, _ := n.name(path)
 			refused = n.replicate(ctx, name, path, epoch) != nil || refused
 		}
@@ -140,7 +140,10 @@ func (n *Node) stopReplicating(path string) {
 		defer n.tasks.Done()
 		ctx, cancel := context.WithTimeout(n.ctx, 35*time.Second)
 		defer cancel()
-		err := n.ls.sync(ctx, path, 30*time.Second)
+		var err error
+		if fileExists(path) { // never created (registered by take): nothing to ship, and Litestream fails its sync
+			err = n.ls.sync(ctx, path, 30*time.Second)
+		}
 		if err == nil {
 			err = n.ls.unregister(ctx, path)
 		}
