@@ -2,7 +2,9 @@ package kvdtest
 
 import (
 	"bytes"
+	"strings"
 	"sync"
+	"time"
 )
 
 // LogBuffer collects what a logger, or a child process's stderr, writes
@@ -22,4 +24,16 @@ func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Holds reports whether the log holds s within d: a child process's
+// output is copied in by a goroutine of its own, which may not have got
+// to a line the child wrote before it answered.
+func (b *LogBuffer) Holds(s string, d time.Duration) bool {
+	for deadline := time.Now().Add(d); !strings.Contains(b.String(), s); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
