@@ -238,7 +238,7 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		}
 		if mayHoldUnshipped {
 			n.counts.setAside.Add(1)
-			n.log.Error("a peer took this database over while this node was gone (kvd and its sidecar down past the lease): the copy set aside may hold writes this node acknowledged and never shipped, which the database served now lacks",
+			n.log.Error("a peer took this database over while this node was gone past its lease without letting it go: the copy set aside may hold writes this node acknowledged and never shipped, which the database served now lacks (none if its sidecar outlived kvd and shipped them)",
 				"db", name, "its_epoch", its, "set_aside_in", aside)
 		}
 	}
