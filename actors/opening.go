@@ -37,7 +37,16 @@ func (r *Registry) openPath(ctx context.Context, name, path string, create, dirM
 	o := &opening{done: make(chan struct{})}
 	r.opening[path] = o
 	r.mu.Unlock()
+	// A panic in the open must still end the opening: else every later
+	// request for path waits for it for good.
+	finished := false
+	defer func() {
+		if !finished {
+			r.finishOpening(name, path, o, nil, sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Opening the database failed; retry"))
+		}
+	}()
 	db, err := r.openFiles(path, create, dirMode)
+	finished = true
 	if err == nil {
 		r.warnOfOtherNames(db)
 	}

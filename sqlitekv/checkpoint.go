@@ -62,22 +62,25 @@ func startCheckpointer(path string, opts Options, id *fileIdentity, before func(
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	if err := id.sameFile(conn); err != nil {
-		conn.Close() // it would copy another file's log into that file
-		return nil, err
+	faulted, err := guarded(conn, func() error {
+		if err := id.sameFile(conn); err != nil {
+			return err // it would copy another file's log into that file
+		}
+		// The same synchronous level as the writer: with it SQLite fsyncs the
+		// database file before the WAL may be reused.
+		if err := conn.Exec(`PRAGMA synchronous = ` + syncPragma(opts.Sync)); err != nil {
+			return dbError(err)
+		}
+		if err := conn.BusyTimeout(busyTimeout); err != nil {
+			return dbError(err)
+		}
+		return checkSharedMemoryWritable(conn, path)
+	})
+	if faulted {
+		return nil, err // conn is retired (faults.go)
 	}
-	// The same synchronous level as the writer: with it SQLite fsyncs the
-	// database file before the WAL may be reused.
-	if err := conn.Exec(`PRAGMA synchronous = ` + syncPragma(opts.Sync)); err != nil {
-		conn.Close()
-		return nil, dbError(err)
-	}
-	if err := conn.BusyTimeout(busyTimeout); err != nil {
-		conn.Close()
-		return nil, dbError(err)
-	}
-	if err := checkSharedMemoryWritable(conn, path); err != nil {
-		conn.Close()
+	if err != nil {
+		guardedClose(conn, conn.Close)
 		return nil, err
 	}
 	c := &checkpointer{conn: conn, path: path, opts: opts, id: id, before: before, wake: make(chan struct{}, 1), done: make(chan struct{})}

@@ -167,6 +167,8 @@ func dbError(cause error) *Error {
 	switch {
 	case NoFilesLeft(cause):
 		return outOfFiles("Database file cannot be opened", cause)
+	case errors.Is(cause, syscall.ENOMEM):
+		return &Error{Code: CodeOverloaded, Message: "Out of memory for another database connection; retry", Cause: cause}
 	case errors.Is(cause, sqlite3.CANTOPEN) && !errors.As(cause, new(syscall.Errno)) && cannotOpenMore():
 		return outOfFiles("Database file cannot be opened", errors.Join(cause, syscall.EMFILE))
 	case errors.Is(cause, sqlite3.CORRUPT), errors.Is(cause, sqlite3.NOTADB):

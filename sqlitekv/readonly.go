@@ -78,12 +78,20 @@ func openReadOnly(path string, opts Options, why string, cause error) (*Store, e
 	case err != nil:
 		return nil, cause
 	}
-	defer conn.Close()
-	if s.id, err = identify(conn, path); err != nil {
-		return nil, err
+	faulted, err := guarded(conn, func() (err error) {
+		if s.id, err = identify(conn, path); err != nil {
+			return err
+		}
+		if old, err := needsUpgrade(conn); err != nil || old {
+			return &Error{Code: CodeReadOnly, Cause: err, Message: "Database file is read-only (" + why + ") and was written by an older kvd: reading it needs an upgrade, which writes it"}
+		}
+		return nil
+	})
+	if !faulted {
+		guardedClose(conn, conn.Close)
 	}
-	if old, err := needsUpgrade(conn); err != nil || old {
-		return nil, &Error{Code: CodeReadOnly, Cause: err, Message: "Database file is read-only (" + why + ") and was written by an older kvd: reading it needs an upgrade, which writes it"}
+	if err != nil {
+		return nil, err
 	}
 	for range opts.Readers {
 		s.slots <- struct{}{}
@@ -99,8 +107,12 @@ func (s *Store) probe() (*sqlite3.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := conn.Exec(`SELECT count(*) FROM sqlite_schema`); err != nil {
-		conn.Close()
+	faulted, err := guarded(conn, func() error { return conn.Exec(`SELECT count(*) FROM sqlite_schema`) })
+	if faulted {
+		return nil, err // conn is retired (faults.go)
+	}
+	if err != nil {
+		guardedClose(conn, conn.Close)
 		return nil, err
 	}
 	return conn, nil

@@ -73,6 +73,15 @@ func (w *Writer) RenewIfGrown() {
 	if err != nil {
 		return
 	}
+	swapped := false
+	defer func() {
+		if p := recover(); p != nil {
+			if !swapped { // a fault on the old connection: the fresh one closes
+				guardedClose(fresh.conn, func() error { return fresh.close(true) })
+			}
+			panic(p) // outlive retires the old one
+		}
+	}()
 	// Another process's commits up to the fresh connection's first look
 	// are in its baseline: look for them on the old one first, or the
 	// watchers and the readers' kept snapshots never hear of them.
@@ -82,10 +91,12 @@ func (w *Writer) RenewIfGrown() {
 	// data_version numbers are each connection's own: the next Begin
 	// compares with the new one's.
 	w.writerConn, w.seenVersion = fresh, version
+	swapped = true
 	w.hookCommits()
 	// Not the last connection (the checkpointer's is open), but its close
-	// must not even try to checkpoint: that is the checkpointer's work.
-	old.close(true)
+	// must not even try to checkpoint: that is the checkpointer's work. A
+	// fault in it retires the old connection, not the writer's new one.
+	guardedClose(old.conn, func() error { return old.close(true) })
 	renewed.Add(1)
 }
 
@@ -96,19 +107,28 @@ func (w *Writer) openFresh() (c writerConn, version int64, err error) {
 		return writerConn{}, 0, err
 	}
 	conn.SetInterrupt(w.work)
-	if err = w.id.sameFile(conn); err == nil {
-		err = setUpWriterConn(conn, w.opts)
-	}
-	if err == nil {
-		c, err = prepareWriterConn(conn)
-	}
-	if err == nil {
-		if version, err = c.fileVersion(); err != nil {
-			c.ctl.close()
+	// A fault here is the fresh connection's: it is retired, not the
+	// writer's (which outlive would retire).
+	faulted, err := guarded(conn, func() (err error) {
+		if err = w.id.sameFile(conn); err == nil {
+			err = setUpWriterConn(conn, w.opts)
 		}
+		if err == nil {
+			c, err = prepareWriterConn(conn)
+		}
+		if err == nil {
+			if version, err = c.fileVersion(); err != nil {
+				c.ctl.close()
+			}
+		}
+		return err
+	})
+	if faulted {
+		w.id.shmLost.Store(true)
+		return writerConn{}, 0, err
 	}
 	if err != nil {
-		conn.Close()
+		guardedClose(conn, conn.Close)
 		return writerConn{}, 0, err
 	}
 	return c, version, nil

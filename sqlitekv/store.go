@@ -240,17 +240,40 @@ func openStore(path string, create bool, opts Options) (*Store, error) {
 		paging:  make(chan struct{}, max(1, opts.Readers-1)),
 		closed:  make(chan struct{}),
 	}
-	if s.id, err = identify(conn, path); err != nil {
-		conn.Close()
+	// The open runs on a request's goroutine: a fault on the -shm there
+	// (truncated while the writer sets up) retires the connection and
+	// fails the open, rather than kill kvd (faults.go).
+	faulted, err := guarded(conn, func() error { return s.setUpWriter(conn, path, opts) })
+	if faulted {
+		if s.writer != nil {
+			s.writer.faulted = true // conn is retired: close its checkpointer alone
+			s.writer.close()
+		}
 		return nil, err
 	}
-	if s.writer, err = newWriter(conn, path, opts, &s.wal, s.id, s.endIdleSnapshots); err != nil {
-		conn.Close()
+	if err != nil {
 		return nil, err
+	}
+	for range opts.Readers {
+		s.slots <- struct{}{}
+	}
+	return s, nil
+}
+
+// setUpWriter is openStore's work on the writer's connection, conn; an
+// error closes it.
+func (s *Store) setUpWriter(conn *sqlite3.Conn, path string, opts Options) (err error) {
+	if s.id, err = identify(conn, path); err != nil {
+		guardedClose(conn, conn.Close)
+		return err
+	}
+	if s.writer, err = newWriter(conn, path, opts, &s.wal, s.id, s.endIdleSnapshots); err != nil {
+		guardedClose(conn, conn.Close)
+		return err
 	}
 	if err := s.writer.upgrade(); err != nil {
 		s.writer.close()
-		return nil, err
+		return err
 	}
 	s.id.noteLog(conn) // open by now; else the first commit looks
 	// The WAL (and a new database file) now exist; the SQLite driver does
@@ -258,12 +281,9 @@ func openStore(path string, create bool, opts Options) (*Store, error) {
 	// with them writes acknowledged as durable.
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		s.writer.close()
-		return nil, fsError("Could not sync the database's folder", err)
+		return fsError("Could not sync the database's folder", err)
 	}
-	for range opts.Readers {
-		s.slots <- struct{}{}
-	}
-	return s, nil
+	return nil
 }
 
 func isLink(path string) bool {
@@ -424,17 +444,23 @@ func (s *Store) openReader() (*reader, error) {
 		}
 		return nil, openError(s.path, err)
 	}
-	if err := s.id.sameFile(conn); err != nil {
-		conn.Close() // a file swapped in after the writer opened: maybe one outside the roots
+	var r *reader
+	faulted, err := guarded(conn, func() (err error) {
+		if err := s.id.sameFile(conn); err != nil {
+			return err // a file swapped in after the writer opened: maybe one outside the roots
+		}
+		if err := conn.BusyTimeout(busyTimeout); err != nil {
+			return dbError(err)
+		}
+		r, err = newReader(conn)
+		return err
+	})
+	if faulted {
+		s.id.shmLost.Store(true) // conn is retired; the store opens afresh
 		return nil, err
 	}
-	if err := conn.BusyTimeout(busyTimeout); err != nil {
-		conn.Close()
-		return nil, dbError(err)
-	}
-	r, err := newReader(conn)
 	if err != nil {
-		conn.Close()
+		guardedClose(conn, conn.Close)
 		return nil, err
 	}
 	s.mu.Lock()

@@ -75,6 +75,12 @@ func newWriter(conn *sqlite3.Conn, path string, opts Options, wal *walProgress, 
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			ckpt.close() // a fault on conn: the open's guard retires conn
+			panic(p)
+		}
+	}()
 	c, err := prepareWriterConn(conn)
 	if err != nil {
 		ckpt.close()

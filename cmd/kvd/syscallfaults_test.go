@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -296,5 +297,54 @@ func TestKvd_AReadOfADatabaseBeingCreatedIsNoBadRequest(t *testing.T) {
 		t.Errorf("the PUT creating the database: %s", got)
 	}
 	stopDelaying()
+	d.stop(t)
+}
+
+// A connection the SQLite driver cannot map memory for (an address-space
+// limit: each connection reserves a quarter GiB, and one a fault retired
+// keeps its own, faults.go) is to be retried, as a connection out of file
+// descriptors is: the driver panicked, and kvd answered 500 "Database
+// operation failed". The limit is real: prlimit sets it on the running
+// kvd, a little above what it has mapped.
+func TestKvd_AnOpenOutOfMemoryIsToRetry(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) is needed to limit kvd's address space")
+	}
+	d := startDaemon(t, t.TempDir())
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vmKiB int64
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmSize:"); ok {
+			vmKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	limit := strconv.FormatInt(vmKiB<<10+768<<20, 10) // room for three connections
+	if out, err := exec.Command(prlimit, "--pid", strconv.Itoa(d.cmd.Process.Pid), "--as="+limit+":"+limit).CombinedOutput(); err != nil {
+		t.Skipf("prlimit: %v: %s", err, out)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	refused := 0
+	for i := range 8 {
+		req, _ := http.NewRequest("PUT", d.url+"/api/v1/sqlite/kv/k?create_db_if_missing=true&db=d"+strconv.Itoa(i), strings.NewReader("v"))
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		switch {
+		case res.StatusCode == 503 && strings.Contains(string(body), "Out of memory"):
+			refused++
+		case res.StatusCode != 200:
+			t.Fatalf("database d%d: %d %s, want 200, or 503 saying it is out of memory", i, res.StatusCode, body)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no open was refused for want of memory: the limit left room for all")
+	}
 	d.stop(t)
 }
