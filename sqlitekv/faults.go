@@ -77,32 +77,28 @@ func retireFiles(files []vfs.File) {
 // guarded runs fn, which calls into conn, and retires conn if a fault
 // interrupts it (faulted). Any other panic goes on.
 func guarded(conn *sqlite3.Conn, fn func() error) (faulted bool, err error) {
-	CatchFaults()
-	defer func() {
-		if p := recover(); p != nil {
-			if !isFault(p) {
-				panic(p)
-			}
-			retire(conn)
-			faulted, err = true, errShmLost
-		}
-	}()
-	return false, fn()
+	return retiringOnFault(fn, func() { retire(conn) })
 }
 
 // guardedClose is guarded for close, which closes conn: SQLite answers
 // nothing about a connection it is closing, so its files are found first.
-func guardedClose(conn *sqlite3.Conn, close func() error) (err error) {
+func guardedClose(conn *sqlite3.Conn, close func() error) error {
 	files := connFiles(conn)
+	_, err := retiringOnFault(close, func() { retireFiles(files) })
+	return err
+}
+
+// retiringOnFault runs fn, and retire if a fault interrupts it.
+func retiringOnFault(fn func() error, retire func()) (faulted bool, err error) {
 	CatchFaults()
 	defer func() {
 		if p := recover(); p != nil {
 			if !isFault(p) {
 				panic(p)
 			}
-			retireFiles(files)
-			err = errShmLost
+			retire()
+			faulted, err = true, errShmLost
 		}
 	}()
-	return close()
+	return false, fn()
 }
