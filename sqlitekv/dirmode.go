@@ -306,6 +306,11 @@ func fsError(what string, err error) *Error {
 	if NoFilesLeft(err) {
 		return outOfFiles(what, err)
 	}
+	if errors.Is(err, fs.ErrClosed) {
+		// The directory closed under the request (evicted, reopened after
+		// a -shm fault): to retry, as a closing store's reads (ErrClosing).
+		return &Error{Code: CodeOverloaded, Message: "Database is closing; retry shortly", Cause: err}
+	}
 	if errors.Is(err, syscall.EROFS) {
 		return &Error{Code: CodeReadOnly, Message: what + ": read-only file system", Cause: err}
 	}

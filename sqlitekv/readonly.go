@@ -72,6 +72,9 @@ func openReadOnly(path string, opts Options, why string, cause error) (*Store, e
 		s.immutable = true // no shared memory to be had, and nothing outside the file
 		conn, err = s.probe()
 	}
+	if errors.Is(err, errShmLost) {
+		return nil, err // a fault on the -shm retired the probe (faults.go): to retry, not a read-only refusal
+	}
 	switch {
 	case err != nil && walHoldsFrames(path):
 		return nil, &Error{Code: CodeReadOnly, Cause: err, Message: "Database file is read-only (" + why + ") and its -wal holds writes not yet in it, which cannot be read without the shared memory (-shm) that SQLite makes beside it: make its folder writable"}
