@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/kvd/kvd/sqlitekv"
@@ -32,6 +33,10 @@ func (r *Registry) openPath(ctx context.Context, name, path string, create, dirM
 		db.lease(r.cfg.Now())
 		r.mu.Unlock()
 		return db, nil
+	}
+	if err := r.faults.reopenRefused(path, time.Now()); err != nil {
+		r.mu.Unlock()
+		return nil, err
 	}
 	r.evictDownToLocked(r.cfg.MaxOpen - 1) // room for this one
 	o := &opening{done: make(chan struct{})}

@@ -91,6 +91,7 @@ type Registry struct {
 	opening map[string]*opening      // real paths being opened right now, outside mu (opening.go)
 	watched int                      // databases with a watcher (watch.go)
 	closed  bool
+	faults  shmFaults // the -shm faults that delay a database's reopen (shmfaults.go)
 
 	sweeps      sweepSchedule
 	checkpoints checkpointWarnings
@@ -123,7 +124,7 @@ func NewRegistry(cfg Config) *Registry {
 	r := &Registry{
 		cfg: cfg, system: actor.NewActorSystem(logs), stop: make(chan struct{}),
 		dbs: map[string]*DB{}, byName: map[string]*DB{}, closing: map[string]chan struct{}{},
-		opening: map[string]*opening{},
+		opening: map[string]*opening{}, faults: shmFaults{},
 	}
 	r.cfg.Store.CheckpointFailed = r.checkpointFailed
 	if cfg.IdleTimeout > 0 {
@@ -305,6 +306,9 @@ func (r *Registry) evictLocked(db *DB) {
 		return
 	}
 	delete(r.dbs, db.path)
+	if db.store.ShmLost() {
+		r.faults.note(db.path, time.Now()) // wall-clock: it paces memory, not data
+	}
 	for name, d := range r.byName {
 		if d == db {
 			delete(r.byName, name)

@@ -204,6 +204,10 @@ func (s *Store) MustReopen() bool {
 	return s.id.replaced.Load() || s.id.logCut.Load() || s.id.fileCut.Load() || s.id.madeReadOnly.Load() || s.id.shmLost.Load() || s.folderMoved.Load()
 }
 
+// ShmLost reports whether one of the store's connections met a fault on
+// its -shm (faults.go).
+func (s *Store) ShmLost() bool { return s.id.shmLost.Load() }
+
 func (id *fileIdentity) fail() error {
 	id.replaced.Store(true)
 	return errReplaced
