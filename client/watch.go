@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"strconv"
@@ -76,7 +77,9 @@ func (c *Client) Watch(ctx context.Context, key string, opts ...Option) iter.Seq
 			dog := newWatchdog(c.watchIdle, abandon)
 			finish := func() { dog.stop(); abandon() }
 			resp, err := c.send(attempt, request{method: http.MethodGet, path: path, call: cl})
-			if err != nil && dog.fired() && ctx.Err() == nil {
+			// Only the watchdog's own cancellation is "no answer": an answer
+			// kvd gave (a 503 whose body the countdown cut) stays what it is.
+			if err != nil && errors.Is(err, context.Canceled) && dog.fired() && ctx.Err() == nil {
 				err = fmt.Errorf("kvd: watch %s: no answer in %v", path, c.watchIdle)
 			}
 			var kvdErr *Error
@@ -140,11 +143,12 @@ type watchPlace struct {
 // readWatch yields the events of one answer, keeping at up to date; it
 // reports whether it read any and whether the caller still wants more.
 func readWatch(resp *http.Response, at *watchPlace, alive func(), yield func(WatchEvent, error) bool) (got, more bool) {
-	lines := bufio.NewScanner(resp.Body)
+	// Every byte read is a sign of life, not only a whole line: a large
+	// event arriving slowly may take longer than the idle timeout.
+	lines := bufio.NewScanner(aliveReader{resp.Body, alive})
 	lines.Buffer(make([]byte, 64<<10), 64<<20)
 	var id, name, data string
 	for lines.Scan() {
-		alive()
 		line := lines.Text()
 		switch {
 		case line == "":
@@ -187,6 +191,20 @@ func readWatch(resp *http.Response, at *watchPlace, alive func(), yield func(Wat
 		return got, false
 	}
 	return got, true
+}
+
+// aliveReader calls alive after each read that brought bytes.
+type aliveReader struct {
+	r     io.Reader
+	alive func()
+}
+
+func (a aliveReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.alive()
+	}
+	return n, err
 }
 
 func parseWatchEvent(name, data string) (WatchEvent, error) {

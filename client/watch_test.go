@@ -88,7 +88,9 @@ func TestWatch_ReconnectsAfterADroppedConnectionWithoutMissingOrRepeating(t *tes
 func TestWatch_AGapBeforeAReconnectionIsYieldedOnce(t *testing.T) {
 	srv := clienttest.New(t, clienttest.Options{HistoryKeep: 2})
 	proxy := newCutter(t, srv.URL)
+	proxy.mu.Lock() // read by the proxy's goroutine under mu
 	proxy.cutFirstAfter = []byte("event: gap\n")
+	proxy.mu.Unlock()
 	c := newClientOf(t, proxy.url, "")
 	ctx := testContext(t)
 	for range 10 {
@@ -195,11 +197,12 @@ func newCutter(t *testing.T, target string) *cutter {
 			p.mu.Lock()
 			p.cs, p.n = append(p.cs, in, out), p.n+1
 			first := p.n == 1
+			cutAfter := p.cutFirstAfter
 			p.mu.Unlock()
 			go func() { io.Copy(out, in); out.Close() }()
 			go func() {
-				if first && p.cutFirstAfter != nil {
-					copyThroughEventOf(in, out, p.cutFirstAfter)
+				if first && cutAfter != nil {
+					copyThroughEventOf(in, out, cutAfter)
 					out.Close()
 				} else {
 					io.Copy(in, out)
