@@ -112,9 +112,10 @@ func errorFrom(resp *http.Response) *Error {
 	}
 	e.Code = resp.Header.Get("X-Error-Code")
 	e.Message = strings.TrimSpace(string(body))
-	if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
-		// A redirect not followed (see sameMethodRedirect): say where to.
-		e.Message = "redirected to " + loc + ", not followed: nothing was carried out"
+	if loc, err := resp.Location(); resp.StatusCode/100 == 3 && err == nil {
+		// A redirect not followed (see sameMethodRedirect): say where to,
+		// without a password the URL may carry.
+		e.Message = "redirected to " + loc.Redacted() + ", not followed: nothing was carried out"
 	}
 	if len(e.Message) > 200 {
 		e.Message = e.Message[:200] + "..."

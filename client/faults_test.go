@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,5 +155,22 @@ func TestWatchUnreadableEventEndsIt(t *testing.T) {
 	}
 	if errs != 1 {
 		t.Errorf("%d errors yielded, want 1", errs)
+	}
+}
+
+// The error of a redirect not followed names where it pointed, without
+// a password that URL carries.
+func TestRedirectedWriteSaysWhereToWithoutItsPassword(t *testing.T) {
+	red := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://user:secret@kvd.example/api", http.StatusFound)
+	}))
+	defer red.Close()
+	c, err := client.New(client.Config{URL: red.URL, DB: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Delete(testContext(t), "k")
+	if err == nil || strings.Contains(err.Error(), "secret") || !strings.Contains(err.Error(), "kvd.example") {
+		t.Fatalf("Delete through a redirect: %v, want an error naming kvd.example without the password", err)
 	}
 }
