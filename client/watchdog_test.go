@@ -39,13 +39,7 @@ func TestWatchSlowLongLineIsNotSilence(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	defer srv.Close()
-	c, err := client.New(client.Config{URL: srv.URL, DB: "app", WatchIdleTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(testContext(t), 5*time.Second)
-	defer cancel()
+	c, ctx := quickWatch(t, srv.URL)
 	var got []int64
 	for ev, err := range c.Watch(ctx, "k") {
 		if err != nil {
@@ -83,13 +77,7 @@ func TestWatchAnAnswerIsNotNoAnswer(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	defer srv.Close()
-	c, err := client.New(client.Config{URL: srv.URL, DB: "app", WatchIdleTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(testContext(t), 5*time.Second)
-	defer cancel()
+	c, ctx := quickWatch(t, srv.URL)
 	for ev, err := range c.Watch(ctx, "k") {
 		if err != nil {
 			t.Fatalf("the watch ended with %v; a 503 is to retry", err)
@@ -100,4 +88,18 @@ func TestWatchAnAnswerIsNotNoAnswer(t *testing.T) {
 		return
 	}
 	t.Errorf("no event (ctx: %v)", ctx.Err())
+}
+
+// quickWatch is a client of url whose watches give a stream up after
+// 300 ms of silence, and a context that ends in 5 s.
+func quickWatch(t *testing.T, url string) (*client.Client, context.Context) {
+	t.Helper()
+	c, err := client.New(client.Config{URL: url, DB: "app", WatchIdleTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(testContext(t), 5*time.Second)
+	t.Cleanup(cancel)
+	return c, ctx
 }
