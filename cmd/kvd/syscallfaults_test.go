@@ -322,7 +322,10 @@ func TestKvd_AnOpenOutOfMemoryIsToRetry(t *testing.T) {
 			vmKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 		}
 	}
-	limit := strconv.FormatInt(vmKiB<<10+768<<20, 10) // room for three connections
+	// Room for three connections (a quarter GiB each), and half a
+	// connection's more for the Go runtime, which kvd does not survive
+	// running out of.
+	limit := strconv.FormatInt(vmKiB<<10+(768+128)<<20, 10)
 	if out, err := exec.Command(prlimit, "--pid", strconv.Itoa(d.cmd.Process.Pid), "--as="+limit+":"+limit).CombinedOutput(); err != nil {
 		t.Skipf("prlimit: %v: %s", err, out)
 	}
