@@ -22,7 +22,9 @@ type Error struct {
 	// Keys are the keys concerned, when kvd names them (a table rollback
 	// that history cannot answer for some keys: TIME_TRAVEL_GAP).
 	Keys []string
-	// RetryAfter is kvd's advice on OVERLOADED: wait this long, then retry.
+	// RetryAfter is the answer's advice to wait this long, then retry:
+	// kvd's on OVERLOADED, a proxy's on a 429 or 503 (in seconds or as a
+	// date, at most a day).
 	RetryAfter time.Duration
 }
 
@@ -96,9 +98,7 @@ func IsNotFound(err error) bool {
 // proxy's HTML page) keeps its status and a short text.
 func errorFrom(resp *http.Response) *Error {
 	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
-		e.RetryAfter = time.Duration(s) * time.Second
-	}
+	e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var wire struct {
 		Code    string   `json:"code"`
@@ -124,6 +124,18 @@ func errorFrom(resp *http.Response) *Error {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	return e
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(v string) time.Duration {
+	const most = 24 * time.Hour
+	if s, err := strconv.Atoi(v); err == nil {
+		return time.Duration(min(max(s, 0), int(most/time.Second))) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return min(max(time.Until(at), 0), most)
+	}
+	return 0
 }
 
 // ArgumentError is a call the client refused before sending anything: an

@@ -7,7 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,5 +175,78 @@ func TestRedirectedWriteSaysWhereToWithoutItsPassword(t *testing.T) {
 	err = c.Delete(testContext(t), "k")
 	if err == nil || strings.Contains(err.Error(), "secret") || !strings.Contains(err.Error(), "kvd.example") {
 		t.Fatalf("Delete through a redirect: %v, want an error naming kvd.example without the password", err)
+	}
+}
+
+// A proxy's 429 (a rate limit in front of kvd) is to retry, not the end
+// of a watch: it reconnects, no sooner than the Retry-After asked, and
+// misses nothing. Before, a 429 ended the watch with an error.
+func TestWatchRetriesATooManyRequestsNoSoonerThanAsked(t *testing.T) {
+	ctx := testContext(t)
+	direct, db := ownDB(t)
+	upstream, err := url.Parse(kvdURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kvd := httputil.NewSingleHostReverseProxy(upstream)
+	kvd.FlushInterval = -1 // a watch streams
+	var mu sync.Mutex
+	var asked []time.Time
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, time.Now())
+		first := len(asked) == 1
+		mu.Unlock()
+		if first {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+			return
+		}
+		kvd.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	c, err := client.New(client.Config{URL: proxy.URL, DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := direct.Put(ctx, "k", client.Text("v")); err != nil {
+		t.Fatal(err)
+	}
+	for ev, err := range c.Watch(ctx, "", client.FromOp(0)) {
+		if err != nil {
+			t.Fatalf("the watch ended on a 429: %v", err)
+		}
+		if ev.Key != "k" {
+			t.Fatalf("first event %+v, want k's put", ev)
+		}
+		break
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) < 2 || asked[1].Sub(asked[0]) < time.Second {
+		t.Errorf("asked at %v: want a second try no sooner than the 429's Retry-After of 1 s", asked)
+	}
+}
+
+// Retry-After comes in seconds or as an HTTP date (as proxies send it).
+func TestRetryAfterAsADate(t *testing.T) {
+	ctx := testContext(t)
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", time.Now().Add(3*time.Second).UTC().Format(http.TimeFormat))
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+	}))
+	defer busy.Close()
+	c, err := client.New(client.Config{URL: busy.URL, DB: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var kerr *client.Error
+	if _, err := c.Get(ctx, "k"); !errors.As(err, &kerr) {
+		t.Fatalf("got %v, want a 503", err)
+	}
+	if kerr.RetryAfter <= time.Second || kerr.RetryAfter > 3*time.Second {
+		t.Errorf("RetryAfter %v, want 2-3 s", kerr.RetryAfter)
 	}
 }

@@ -46,8 +46,9 @@ func Since(t time.Time) Option { return queryOption("Since", "since", unixParam(
 // Watch follows the writes of key as they commit, or, with key empty,
 // those of the table (or the keys under Prefix). Without FromOp or Since
 // it starts from now. The iterator reconnects by itself when the
-// connection drops, or stays silent for Config.WatchIdleTimeout (kvd
-// sends a heartbeat at least every 15 s), resuming after the last event
+// connection drops, stays silent for Config.WatchIdleTimeout (kvd sends
+// a heartbeat at least every 15 s), or is answered a 5xx or a proxy's 429
+// (no sooner than its Retry-After, up to a minute), resuming after the last event
 // it yielded, so no write is missed or repeated; it ends when ctx ends
 // (without an error), when the loop breaks, or with an error yielded
 // once, which no retry mends: one kvd answered (a missing database, a
@@ -88,7 +89,7 @@ func (c *Client) Watch(ctx context.Context, key string, opts ...Option) iter.Seq
 			case ctx.Err() != nil:
 				finish()
 				return
-			case kvdErr != nil && kvdErr.StatusCode < 500:
+			case kvdErr != nil && kvdErr.StatusCode < 500 && kvdErr.StatusCode != http.StatusTooManyRequests:
 				finish()
 				yield(WatchEvent{}, err) // asking again would get the same answer
 				return
@@ -113,10 +114,14 @@ func (c *Client) Watch(ctx context.Context, key string, opts ...Option) iter.Seq
 			}
 			finish()
 			reached = reached || answered
+			wait := backoff
+			if kvdErr != nil { // no sooner than the answer asked
+				wait = max(wait, min(kvdErr.RetryAfter, time.Minute))
+			}
 			select { // dropped, or kvd restarting: try again, less often each time
 			case <-ctx.Done():
 				return
-			case <-time.After(backoff):
+			case <-time.After(wait):
 			}
 			backoff = min(2*backoff, 5*time.Second)
 		}
