@@ -250,6 +250,19 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		n.dropOwnership(name, rev)
 		return true, unavailable(name, err)
 	}
+	// Registered before any request gets the database (Acquire serves it
+	// as soon as it is held), even when its file is not there yet (a new
+	// database, created by its first open): the sidecar picks the file up
+	// once it exists. Registered only by the next reconcile pass, a new
+	// database's first writes could be acknowledged before the sidecar
+	// knew of it, and a kvd killed then (its sidecar alive) had them
+	// shipped by nobody. A claim abandoned below leaves the registration
+	// to the pass, which unregisters what this node does not hold.
+	if err := n.awaitUnregister(ctx, path); err != nil {
+		n.dropOwnership(name, rev)
+		return true, unavailable(name, err)
+	}
+	n.replicate(ctx, name, path, epoch)
 	n.mu.Lock()
 	if n.lease != lease {
 		// The lease this claim was made under was lost while it waited
@@ -270,13 +283,6 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		n.counts.restored.Add(1)
 	}
 	n.log.Info("serving database", "db", name, "epoch", epoch, "restored", restore)
-	// Registered before any request gets the database, even when its file
-	// is not there yet (a new database, created by its first open): the
-	// sidecar picks the file up once it exists. Registered only by the
-	// next reconcile pass, a new database's first writes could be
-	// acknowledged before the sidecar knew of it, and a kvd killed then
-	// (its sidecar alive) had them shipped by nobody.
-	n.replicate(ctx, name, path, epoch)
 	return true, nil
 }
 

@@ -211,6 +211,7 @@ type fakeSidecar struct {
 	full       atomic.Bool  // the replica takes nothing: syncs fail, and the last one stays the last
 	idle       atomic.Bool  // the sidecar ships nothing by itself (backed off): the last sync stays the last
 	listTakes  atomic.Int64 // how long /list takes, in nanoseconds
+	regTakes   atomic.Int64 // how long /register takes, in nanoseconds
 	hangs      string       // a path whose sync hangs until the caller gives up
 	lastSync   time.Time
 }
@@ -249,6 +250,8 @@ func (s *fakeSidecar) serve(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(time.Duration(s.syncTakes.Load()))
 	case r.URL.Path == "/list":
 		time.Sleep(time.Duration(s.listTakes.Load()))
+	case r.URL.Path == "/register":
+		time.Sleep(time.Duration(s.regTakes.Load()))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

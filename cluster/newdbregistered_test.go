@@ -63,3 +63,34 @@ func TestNewDatabase_NeverCreated_IsUnregisteredOnceGivenUp(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestClaim_ADatabaseIsRegisteredBeforeItIsServed: a claim registers the
+// database with the sidecar before it marks it held, since Acquire serves
+// a held database at once: before, a request arriving while the claim's
+// registration was on its way was served a database nobody shipped.
+func TestClaim_ADatabaseIsRegisteredBeforeItIsServed(t *testing.T) {
+	n, sidecar := testNode(t, newFakeEtcd(t), Config{}, nil)
+	sidecar.regTakes.Store(int64(300 * time.Millisecond))
+	path := n.path("app.db")
+	claimed := make(chan error, 1)
+	go func() { claimed <- n.Acquire(path, true) }()
+	for {
+		select {
+		case err := <-claimed:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		default:
+		}
+		if n.Holds(path) {
+			sidecar.mu.Lock()
+			_, known := sidecar.registered[path]
+			sidecar.mu.Unlock()
+			if !known {
+				t.Fatal("app.db is served before the sidecar was told of it")
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -55,8 +55,8 @@ type Node struct {
 	validUntil    time.Time         // the lease is surely ours until then
 	held          map[string]*claim // by database name (its file in the data dir)
 	claiming      map[string]*claimCall
-	unregistering map[string]bool // paths stopReplicating is at
-	restores      chan struct{}   // room for the restores (and replica listings) that may run at once
+	unregistering map[string]chan struct{} // paths stopReplicating is at: nil while it syncs, closed once unregistered
+	restores      chan struct{}            // room for the restores (and replica listings) that may run at once
 	// checked holds the databases whose copy was compared with the replica
 	// since kvd started (behindReplica): the data dir is locked while kvd
 	// runs, so it cannot be put back from a backup meanwhile.
@@ -155,7 +155,7 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 	n := &Node{
 		cfg: cfg, etcd: newEtcd(cfg.Etcd), ls: newLitestream(cfg.Litestream, cfg.Socket),
 		log: cfg.Logger.With("node", cfg.Node), closeDB: closeDB,
-		held: map[string]*claim{}, claiming: map[string]*claimCall{}, unregistering: map[string]bool{},
+		held: map[string]*claim{}, claiming: map[string]*claimCall{}, unregistering: map[string]chan struct{}{},
 		restores: make(chan struct{}, maxRestores),
 		checked:  map[string]bool{},
 	}

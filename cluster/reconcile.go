@@ -127,13 +127,20 @@ func (n *Node) ship(name string, c *claim) {
 // longer owns (its lease was lost, or its previous life's), but only once
 // the sidecar has shipped all of it: a peer that took it over may restore
 // those last writes yet, if they arrive within its replicationGrace.
+//
+// The sync may take seconds, in which this node may claim the database
+// again: then it is left registered, or its writes would be acknowledged
+// and shipped by nobody until the next pass, lost to a kvd killed then.
+// A claim's registration waits for an unregistration already under way
+// (awaitUnregister), so the two cannot land in the wrong order.
 func (n *Node) stopReplicating(path string) {
+	name, _ := n.name(path)
 	n.mu.Lock()
-	if n.unregistering[path] {
+	if _, ok := n.unregistering[path]; ok {
 		n.mu.Unlock()
 		return
 	}
-	n.unregistering[path] = true
+	n.unregistering[path] = nil
 	n.mu.Unlock()
 	n.tasks.Add(1)
 	go func() {
@@ -144,7 +151,14 @@ func (n *Node) stopReplicating(path string) {
 		if fileExists(path) { // never created (registered by take): nothing to ship, and Litestream fails its sync
 			err = n.ls.sync(ctx, path, 30*time.Second)
 		}
-		if err == nil {
+		n.mu.Lock()
+		claimed := n.held[name] != nil || n.claiming[name] != nil
+		unregistered := make(chan struct{})
+		if !claimed {
+			n.unregistering[path] = unregistered
+		}
+		n.mu.Unlock()
+		if err == nil && !claimed {
 			err = n.ls.unregister(ctx, path)
 		}
 		if err != nil {
@@ -153,7 +167,24 @@ func (n *Node) stopReplicating(path string) {
 		n.mu.Lock()
 		delete(n.unregistering, path)
 		n.mu.Unlock()
+		close(unregistered)
 	}()
+}
+
+// awaitUnregister returns once no unregistration of path is under way.
+func (n *Node) awaitUnregister(ctx context.Context, path string) error {
+	n.mu.Lock()
+	unregistered := n.unregistering[path]
+	n.mu.Unlock()
+	if unregistered == nil {
+		return nil
+	}
+	select {
+	case <-unregistered:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // releasingPath tells whether path is being handed over, when Release
