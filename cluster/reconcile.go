@@ -151,15 +151,8 @@ func (n *Node) stopReplicating(path string) {
 		if fileExists(path) { // never created (registered by take): nothing to ship, and Litestream fails its sync
 			err = n.ls.sync(ctx, path, 30*time.Second)
 		}
-		n.mu.Lock()
-		claimed := n.held[name] != nil || n.claiming[name] != nil
-		unregistered := make(chan struct{})
-		if !claimed {
-			n.unregistering[path] = unregistered
-		}
-		n.mu.Unlock()
-		if err == nil && !claimed {
-			err = n.ls.unregister(ctx, path)
+		if err == nil {
+			err = n.unregisterUnlessClaimed(ctx, name, path)
 		}
 		if err != nil {
 			n.log.Warn("still replicating a database this node gave up", "path", path, "err", err)
@@ -167,8 +160,23 @@ func (n *Node) stopReplicating(path string) {
 		n.mu.Lock()
 		delete(n.unregistering, path)
 		n.mu.Unlock()
-		close(unregistered)
 	}()
+}
+
+// unregisterUnlessClaimed unregisters path, unless this node holds or
+// claims it now. A claim that begins meanwhile registers it only after
+// (awaitUnregister).
+func (n *Node) unregisterUnlessClaimed(ctx context.Context, name, path string) error {
+	n.mu.Lock()
+	if n.held[name] != nil || n.claiming[name] != nil {
+		n.mu.Unlock()
+		return nil
+	}
+	unregistered := make(chan struct{})
+	n.unregistering[path] = unregistered
+	n.mu.Unlock()
+	defer close(unregistered)
+	return n.ls.unregister(ctx, path)
 }
 
 // awaitUnregister returns once no unregistration of path is under way.
