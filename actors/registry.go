@@ -126,7 +126,7 @@ func NewRegistry(cfg Config) *Registry {
 		dbs: map[string]*DB{}, byName: map[string]*DB{}, closing: map[string]chan struct{}{},
 		opening: map[string]*opening{}, faults: shmFaults{},
 	}
-	r.cfg.Store.CheckpointFailed = r.checkpointFailed
+	r.cfg.Store.CheckpointFailed, r.cfg.Store.Upgrading = r.checkpointFailed, r.upgrading
 	if cfg.IdleTimeout > 0 {
 		go r.closeIdleEvery(max(cfg.IdleTimeout/4, 10*time.Millisecond))
 	}

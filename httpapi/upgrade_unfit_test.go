@@ -2,7 +2,9 @@ package httpapi_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ncruces/go-sqlite3"
@@ -53,5 +55,117 @@ UPDATE "orders:history" SET op = NULL WHERE op_number = (SELECT min(op_number) F
 			wantError(t, ts.do(t, "PUT", kv("k", "db=old&table="+c.table), "v"), 400, "INVALID_PARAMETERS")
 			os.Remove(path) // the cleanup's integrity check is for databases kvd made whole
 		})
+	}
+}
+
+// A database of an older kvd's whose history tables other things of its
+// own name (a view over the history, a trigger of another table that
+// writes into it, an index and a trigger on it) is upgraded, and keeps
+// them. Before, the upgrade's rename checked the view and the trigger
+// while the history they name was gone, failed, and the table was
+// refused as "taken … by a table without a kvd table's columns"; and an
+// upgrade that did pass dropped the index and trigger on the history.
+func TestUpgrade_KeepsTheDatabasesOwnViewsTriggersAndIndexes(t *testing.T) {
+	ts := newTestServer(t)
+	path := filepath.Join(ts.DataDir, "old.db")
+	data, err := os.ReadFile(fixturePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := map[string]string{
+		"recent_changes": `CREATE VIEW recent_changes AS SELECT key, op, ts FROM "kv_store:history" ORDER BY op_number DESC LIMIT 10`,
+		"audit":          `CREATE TABLE audit (key TEXT)`,
+		"audit_orders":   `CREATE TRIGGER audit_orders AFTER UPDATE ON orders BEGIN INSERT INTO audit SELECT key FROM "orders:history" LIMIT 1; END`,
+		"by_op":          `CREATE INDEX by_op ON "kv_store:history" (op, ts)`,
+		"audit_history":  `CREATE TRIGGER audit_history AFTER INSERT ON "kv_store:history" BEGIN INSERT INTO audit VALUES (new.key); END`,
+	}
+	for _, sql := range own {
+		if err := conn.Exec(sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close()
+
+	for _, table := range []string{"kv_store", "orders"} {
+		wantStatus(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=old&table="+table, ""), 200)
+		wantStatus(t, ts.do(t, "PUT", kv("after", "db=old&table="+table), "v"), 200)
+		if got := string(ts.do(t, "GET", kv("after", "db=old&table="+table), "").Body); got != "v" {
+			t.Fatalf("%s, upgraded: got %q", table, got)
+		}
+	}
+	conn, err = sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for name := range own {
+		var there bool
+		stmt, _, err := conn.Prepare(`SELECT count(*) FROM sqlite_schema WHERE name = ?`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmt.BindText(1, name)
+		there = stmt.Step() && stmt.ColumnInt(0) == 1
+		stmt.Close()
+		if !there {
+			t.Errorf("%s is gone after the upgrade", name)
+		}
+	}
+	stmt, _, err := conn.Prepare(`SELECT (SELECT count(*) FROM recent_changes), (SELECT count(*) FROM audit WHERE key = 'after')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	if !stmt.Step() || stmt.ColumnInt(0) != 10 || stmt.ColumnInt(1) == 0 {
+		t.Errorf("the view lists %d changes (want 10), the history's trigger recorded %d writes of after (want some)", stmt.ColumnInt(0), stmt.ColumnInt(1))
+	}
+}
+
+// A disk without room for the upgrade of an older kvd's database answers
+// 507 saying so, loses nothing, and the upgrade goes through once there
+// is room. Before, the message said only that a write (a GET's!) was not
+// saved.
+func TestUpgrade_OnAFullDiskSaysWhatItNeeds(t *testing.T) {
+	dir := smallDisk(t, "size=12m")
+	ts := newTestServer(t, dataIn(t, dir))
+	path := filepath.Join(dir, "old.db")
+	data, err := os.ReadFile(fixturePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6,000 more versions of 1 KB, of 60 keys no longer live.
+	if err := conn.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
+INSERT INTO "kv_store:history" (op_number, key, op, ts, recorded, value, content_type)
+SELECT (SELECT max(op_number) FROM "kv_store:history") + i, 'big/' || (i % 60), 'set',
+	(SELECT max(ts) FROM "kv_store:history") + i, 1, randomblob(1000), 'application/octet-stream' FROM n`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+
+	r := ts.do(t, "GET", "/api/v1/sqlite/kv?db=old", "")
+	wantError(t, r, 507, "STORAGE_FULL")
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, `table "kv_store", written by an older kvd`) || !strings.Contains(msg, "nothing was lost") {
+		t.Fatalf("message: got %q, want it to say which table's upgrade needs room", msg)
+	}
+	if out, err := exec.Command("mount", "-o", "remount,size=64m", dir).CombinedOutput(); err != nil {
+		t.Fatalf("remount: %v: %s", err, out)
+	}
+	wantStatus(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=old", ""), 200)
+	if ops := ts.do(t, "GET", kv("big%2F7/history", "db=old&limit=1000"), "").JSON(t)["operations"].([]any); len(ops) != 100 {
+		t.Fatalf("big/7 has %d versions after the upgrade, want 100", len(ops))
 	}
 }

@@ -66,6 +66,12 @@ type Options struct {
 	// written since the last good one is not on the disk for sure.
 	CheckpointFailed func(path string, err error)
 
+	// Upgrading, when set, hears that a table an older kvd wrote is about
+	// to be upgraded (upgrade.go), which the database's requests wait for
+	// (about 4 s per million versions), and the func it returns hears how
+	// that ended: nil, or why the table was left as it was.
+	Upgrading func(path, table string) (done func(error))
+
 	// vfs, set only by tests (export_test.go), names the VFS under kvd's
 	// own through which every connection reaches the files: a simulated
 	// disk that can lose power. "" is the OS's.

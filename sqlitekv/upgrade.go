@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -21,9 +22,22 @@ func (w *Writer) upgrade() error {
 		return err
 	}
 	for _, name := range old {
-		if err := w.upgradeTable(namesFor(name)); err != nil && !unfitForUpgrade(err) {
+		done := func(error) {}
+		if w.opts.Upgrading != nil {
+			done = w.opts.Upgrading(w.path, name)
+		}
+		err := w.upgradeTable(namesFor(name))
+		done(err)
+		if CodeOf(err) == CodeStorageFull {
+			return &Error{Code: CodeStorageFull, Cause: err, Message: fmt.Sprintf("Disk is full: table %q, written by an older kvd, "+
+				"is upgraded before the database is served, which needs free space of about twice its size; nothing was lost", name)}
+		}
+		if err != nil && !unfitForUpgrade(err) {
 			return err
 		}
+		// Copied into the file before the next table, the log starts over
+		// and holds one table's rewrite at a time, not all of them.
+		w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
 	}
 	lacking, err := horizonsWithout(w.conn, "lost_op")
 	if err != nil {
@@ -127,9 +141,10 @@ func needsUpgrade(conn *sqlite3.Conn) (bool, error) {
 
 // upgradeTable rewrites n's history with each key's chain, and starts
 // the chains of keys that are not live in the removed table. The links
-// are worked out key by key along the old index into a temporary table,
-// then the rows are copied in op_number order, each once, appending.
-// The old history and its index go.
+// are worked out key by key along the old index into a table of their
+// own, then the rows are copied in op_number order, each once,
+// appending. The old history and its index go; indexes and triggers of
+// the database's own on it are made again on the new one.
 func (w *Writer) upgradeTable(n tableNames) (err error) {
 	if err := w.conn.Exec(`BEGIN IMMEDIATE`); err != nil {
 		return dbError(err)
@@ -142,31 +157,59 @@ func (w *Writer) upgradeTable(n tableNames) (err error) {
 			w.conn.Exec(`ROLLBACK`)
 			err = dbError(err)
 		}
-		w.conn.Exec(`DROP TABLE IF EXISTS temp.links`)
+		w.conn.Exec(`PRAGMA legacy_alter_table = OFF`)
 	}()
-	chained := `"` + n.name + `:history:chained"`
+	own, err := schemaOfItsOwnOn(w.conn, n)
+	if err != nil {
+		return err
+	}
+	// The links are kept in the file, not in memory (temp_store): there,
+	// those of a table of 7 million versions ran the connection out of
+	// its 256 MiB, and the table could never be served.
+	chained, links := `"`+n.name+`:history:chained"`, `"`+n.name+`:history:links"`
 	if err := w.conn.Exec(n.historyDDL(chained) + n.removedDDL() + `
-CREATE TEMP TABLE links (op INTEGER PRIMARY KEY, seq INTEGER NOT NULL, prev INTEGER, jump INTEGER, jump_ts INTEGER);`); err != nil {
+CREATE TABLE ` + links + ` (op INTEGER PRIMARY KEY, seq INTEGER NOT NULL, prev INTEGER, jump INTEGER, jump_ts INTEGER);`); err != nil {
 		return err
 	}
-	if err := w.linkAlongKeyIndex(n); err != nil {
+	if err := w.linkAlongKeyIndex(n, links); err != nil {
 		return err
 	}
+	// legacy_alter_table: the rename leaves alone the views and triggers
+	// that name the history. Checked as it renames, they would name a
+	// table that is not there, which failed the upgrade.
 	return w.conn.Exec(`INSERT INTO ` + chained + ` (op_number, key, op, ts, recorded, seq, prev, jump, jump_ts, value, content_type, expire_at)
 SELECT h.op_number, h.key, h.op, h.ts, h.recorded, l.seq, l.prev, l.jump, l.jump_ts, h.value, h.content_type, h.expire_at
-FROM ` + n.history + ` h JOIN temp.links l ON l.op = h.op_number ORDER BY h.op_number;
+FROM ` + n.history + ` h JOIN ` + links + ` l ON l.op = h.op_number ORDER BY h.op_number;
+DROP TABLE ` + links + `;
 DROP TABLE ` + n.history + `;
-ALTER TABLE ` + chained + ` RENAME TO ` + n.history)
+PRAGMA legacy_alter_table = ON;
+ALTER TABLE ` + chained + ` RENAME TO ` + n.history + `;
+` + own)
+}
+
+// schemaOfItsOwnOn returns the statements that made the indexes and
+// triggers the database has on n's history beside kvd's old index: they
+// go with the old history, and are made again on the new one.
+func schemaOfItsOwnOn(conn *sqlite3.Conn, n tableNames) (string, error) {
+	stmt, _, err := conn.Prepare(`SELECT group_concat(sql, ';' || char(10)) || ';' FROM sqlite_schema
+WHERE tbl_name = ?1 || ':history' AND type IN ('index', 'trigger') AND sql IS NOT NULL AND name != ?1 || ':history_by_key'`)
+	if err != nil {
+		return "", err
+	}
+	defer stmt.Close()
+	var own string
+	_, err = queryRow(stmt, func(s *sqlite3.Stmt) { own = s.ColumnText(0) }, n.name)
+	return own, err
 }
 
 // linkAlongKeyIndex works out every row's links, one key's rows at a
-// time, oldest first, into temp.links, and puts the newest row of each
+// time, oldest first, into links, and puts the newest row of each
 // key that is not live in the removed table.
-func (w *Writer) linkAlongKeyIndex(n tableNames) error {
+func (w *Writer) linkAlongKeyIndex(n tableNames, links string) error {
 	set := stmtSet{conn: w.conn}
 	defer set.close()
 	byKey := set.prepare(`SELECT op_number, key, ts FROM ` + n.history + ` ORDER BY key, ts, op_number`)
-	link := set.prepare(`INSERT INTO temp.links (op, seq, prev, jump, jump_ts) VALUES (?1, ?2, ?3, ?4, ?5)`)
+	link := set.prepare(`INSERT INTO ` + links + ` (op, seq, prev, jump, jump_ts) VALUES (?1, ?2, ?3, ?4, ?5)`)
 	markRemoved := set.prepare(`INSERT INTO ` + n.removed + ` (key, head)
 SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM ` + n.values + ` WHERE key = ?1)`)
 	if set.err != nil {

@@ -161,3 +161,32 @@ func TestKvd_WarnsOfUnknownVariablesLogsAccessAndAnswersCORS(t *testing.T) {
 		t.Errorf("no access log line for the PUT:\n%s", logs)
 	}
 }
+
+// TestKvd_LogsEachTableItUpgrades: the upgrade of an older kvd's database
+// holds its requests up (tens of seconds for millions of versions), so
+// each table's is logged as it starts and ends. Before, the log said
+// nothing, and an operator saw a silent stall.
+func TestKvd_LogsEachTableItUpgrades(t *testing.T) {
+	dir := t.TempDir()
+	old, err := os.ReadFile(filepath.Join("..", "..", "httpapi", "testdata", "v1-history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "old.db"), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, dir)
+	res, err := http.Get(d.url + "/api/v1/sqlite/kv?db=old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET of the old database: %d", res.StatusCode)
+	}
+	for _, table := range []string{"kv_store", "orders"} {
+		if !d.logs.Holds("upgrading a table an older kvd wrote", 5*time.Second) || !d.logs.Holds(`msg="table upgraded" db=`+filepath.Join(dir, "old.db")+" table="+table+" took=", 5*time.Second) {
+			t.Errorf("no line for the upgrade of %s:\n%s", table, d.logs)
+		}
+	}
+}
