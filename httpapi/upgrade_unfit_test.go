@@ -60,11 +60,12 @@ UPDATE "orders:history" SET op = NULL WHERE op_number = (SELECT min(op_number) F
 
 // A database of an older kvd's whose history tables other things of its
 // own name (a view over the history, a trigger of another table that
-// writes into it, an index and a trigger on it) is upgraded, and keeps
-// them. Before, the upgrade's rename checked the view and the trigger
-// while the history they name was gone, failed, and the table was
-// refused as "taken … by a table without a kvd table's columns"; and an
-// upgrade that did pass dropped the index and trigger on the history.
+// writes into it, an index and a trigger on it, a column of its own) is
+// upgraded, and keeps them. Before, the upgrade's rename checked the view
+// and the trigger while the history they name was gone, failed, and the
+// table was refused as "taken … by a table without a kvd table's
+// columns"; an upgrade that did pass dropped the index and trigger on the
+// history, and the column with its values.
 func TestUpgrade_KeepsTheDatabasesOwnViewsTriggersAndIndexes(t *testing.T) {
 	ts := newTestServer(t)
 	path := filepath.Join(ts.DataDir, "old.db")
@@ -84,7 +85,12 @@ func TestUpgrade_KeepsTheDatabasesOwnViewsTriggersAndIndexes(t *testing.T) {
 		"audit":          `CREATE TABLE audit (key TEXT)`,
 		"audit_orders":   `CREATE TRIGGER audit_orders AFTER UPDATE ON orders BEGIN INSERT INTO audit SELECT key FROM "orders:history" LIMIT 1; END`,
 		"by_op":          `CREATE INDEX by_op ON "kv_store:history" (op, ts)`,
-		"audit_history":  `CREATE TRIGGER audit_history AFTER INSERT ON "kv_store:history" BEGIN INSERT INTO audit VALUES (new.key); END`,
+		"audit_history":  `CREATE TRIGGER audit_history AFTER INSERT ON "KV_STORE:History" BEGIN INSERT INTO audit VALUES (new.key); END`,
+		"by_note":        `CREATE INDEX by_note ON "orders:history" (note)`,
+	}
+	// A column of its own on a history, with values.
+	if err := conn.Exec(`ALTER TABLE "orders:history" ADD COLUMN note TEXT DEFAULT 'none'; UPDATE "orders:history" SET note = 'old ' || op_number`); err != nil {
+		t.Fatal(err)
 	}
 	for _, sql := range own {
 		if err := conn.Exec(sql); err != nil {
@@ -118,13 +124,15 @@ func TestUpgrade_KeepsTheDatabasesOwnViewsTriggersAndIndexes(t *testing.T) {
 			t.Errorf("%s is gone after the upgrade", name)
 		}
 	}
-	stmt, _, err := conn.Prepare(`SELECT (SELECT count(*) FROM recent_changes), (SELECT count(*) FROM audit WHERE key = 'after')`)
+	stmt, _, err := conn.Prepare(`SELECT (SELECT count(*) FROM recent_changes), (SELECT count(*) FROM audit WHERE key = 'after'),
+	(SELECT count(*) FROM "orders:history" WHERE note = 'old ' || op_number), (SELECT count(*) FROM "orders:history" WHERE key = 'after' AND note = 'none')`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stmt.Close()
-	if !stmt.Step() || stmt.ColumnInt(0) != 10 || stmt.ColumnInt(1) == 0 {
-		t.Errorf("the view lists %d changes (want 10), the history's trigger recorded %d writes of after (want some)", stmt.ColumnInt(0), stmt.ColumnInt(1))
+	if !stmt.Step() || stmt.ColumnInt(0) != 10 || stmt.ColumnInt(1) == 0 || stmt.ColumnInt(2) == 0 || stmt.ColumnInt(3) != 1 {
+		t.Errorf("the view lists %d changes (want 10), the history's trigger recorded %d writes of after (want some), the history's own column kept %d old notes (want all) and gave the new write %d defaults (want 1)",
+			stmt.ColumnInt(0), stmt.ColumnInt(1), stmt.ColumnInt(2), stmt.ColumnInt(3))
 	}
 }
 

@@ -1,6 +1,7 @@
 package sqlitekv
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 
@@ -21,23 +22,26 @@ func (w *Writer) upgrade() error {
 	if err != nil {
 		return err
 	}
+	// Each table's log is copied and emptied by the upgrade itself: the
+	// background checkpointer, asked after a table's commit, held that
+	// checkpoint off, and the next table's rewrite added to the log.
+	w.upgrading = true
+	defer func() { w.upgrading = false }()
 	for _, name := range old {
-		done := func(error) {}
-		if w.opts.Upgrading != nil {
-			done = w.opts.Upgrading(w.path, name)
-		}
 		err := w.upgradeTable(namesFor(name))
-		done(err)
+		// Copied into the file and emptied, the log starts over and holds
+		// one table's rewrite at a time, not all of them. After a failure,
+		// the rewrite's frames go, and the space they took with them: a
+		// full disk stayed full.
+		_, _, cerr := w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE)
+		checkpointed(w.path, w.opts, cerr)
 		if CodeOf(err) == CodeStorageFull {
 			return &Error{Code: CodeStorageFull, Cause: err, Message: fmt.Sprintf("Disk is full: table %q, written by an older kvd, "+
-				"is upgraded before the database is served, which needs free space of about twice its size; nothing was lost", name)}
+				"is upgraded before the database is served, which needs free space of two to three times its size; nothing was lost", name)}
 		}
 		if err != nil && !unfitForUpgrade(err) {
 			return err
 		}
-		// Copied into the file before the next table, the log starts over
-		// and holds one table's rewrite at a time, not all of them.
-		w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
 	}
 	lacking, err := horizonsWithout(w.conn, "lost_op")
 	if err != nil {
@@ -146,20 +150,49 @@ func needsUpgrade(conn *sqlite3.Conn) (bool, error) {
 // appending. The old history and its index go; indexes and triggers of
 // the database's own on it are made again on the new one.
 func (w *Writer) upgradeTable(n tableNames) (err error) {
-	if err := w.conn.Exec(`BEGIN IMMEDIATE`); err != nil {
+	heard := func(error) {}
+	if w.opts.Upgrading != nil {
+		heard = w.opts.Upgrading(w.path, n.name)
+	}
+	// Sorts spill to files, not memory: the index of the database's own
+	// on a history of 7.5 million versions, made again (rewriteHistory),
+	// ran the connection out of its 256 MiB.
+	if err := w.conn.Exec(`PRAGMA temp_store = FILE; BEGIN IMMEDIATE`); err != nil {
+		w.conn.Exec(`PRAGMA temp_store = MEMORY`)
+		heard(err)
 		return dbError(err)
 	}
+	committed := false
 	defer func() {
-		if err == nil {
-			err = w.conn.Exec(`COMMIT`)
-		}
-		if err != nil {
+		if !committed {
+			// An error, or a panic on its way up (the driver panics when
+			// SQLite runs out of memory): none of the rewrite may stay.
 			w.conn.Exec(`ROLLBACK`)
-			err = dbError(err)
+			err = dbError(cmp.Or(err, errUpgradeInterrupted))
 		}
-		w.conn.Exec(`PRAGMA legacy_alter_table = OFF`)
+		w.conn.Exec(`PRAGMA legacy_alter_table = OFF; PRAGMA temp_store = MEMORY`)
+		heard(err)
 	}()
+	if err := w.rewriteHistory(n); err != nil {
+		return err
+	}
+	if err := w.conn.Exec(`COMMIT`); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// errUpgradeInterrupted is what a table's upgrade that a panic stopped
+// is logged with.
+var errUpgradeInterrupted = errors.New("interrupted")
+
+func (w *Writer) rewriteHistory(n tableNames) error {
 	own, err := schemaOfItsOwnOn(w.conn, n)
+	if err != nil {
+		return err
+	}
+	extra, err := extraColumnsOf(w.conn, n)
 	if err != nil {
 		return err
 	}
@@ -171,14 +204,21 @@ func (w *Writer) upgradeTable(n tableNames) (err error) {
 CREATE TABLE ` + links + ` (op INTEGER PRIMARY KEY, seq INTEGER NOT NULL, prev INTEGER, jump INTEGER, jump_ts INTEGER);`); err != nil {
 		return err
 	}
+	var columns, values string
+	for _, c := range extra {
+		if err := w.conn.Exec(`ALTER TABLE ` + chained + ` ADD COLUMN ` + c.definition); err != nil {
+			return err
+		}
+		columns, values = columns+", "+c.name, values+", h."+c.name
+	}
 	if err := w.linkAlongKeyIndex(n, links); err != nil {
 		return err
 	}
 	// legacy_alter_table: the rename leaves alone the views and triggers
 	// that name the history. Checked as it renames, they would name a
 	// table that is not there, which failed the upgrade.
-	return w.conn.Exec(`INSERT INTO ` + chained + ` (op_number, key, op, ts, recorded, seq, prev, jump, jump_ts, value, content_type, expire_at)
-SELECT h.op_number, h.key, h.op, h.ts, h.recorded, l.seq, l.prev, l.jump, l.jump_ts, h.value, h.content_type, h.expire_at
+	return w.conn.Exec(`INSERT INTO ` + chained + ` (op_number, key, op, ts, recorded, seq, prev, jump, jump_ts, value, content_type, expire_at` + columns + `)
+SELECT h.op_number, h.key, h.op, h.ts, h.recorded, l.seq, l.prev, l.jump, l.jump_ts, h.value, h.content_type, h.expire_at` + values + `
 FROM ` + n.history + ` h JOIN ` + links + ` l ON l.op = h.op_number ORDER BY h.op_number;
 DROP TABLE ` + links + `;
 DROP TABLE ` + n.history + `;
@@ -187,12 +227,43 @@ ALTER TABLE ` + chained + ` RENAME TO ` + n.history + `;
 ` + own)
 }
 
+// extraColumn is a column another program added to a history: the
+// upgrade carries it over, with its values.
+type extraColumn struct{ name, definition string }
+
+// extraColumnsOf lists the columns of n's history that an older kvd did
+// not make, each with its quoted name and its declaration for ALTER
+// TABLE ADD COLUMN: its type and default (constraints stay behind; a
+// NOT NULL without a default could not be added).
+func extraColumnsOf(conn *sqlite3.Conn, n tableNames) ([]extraColumn, error) {
+	stmt, _, err := conn.Prepare(`SELECT '"' || replace(name, '"', '""') || '"', type, dflt_value FROM pragma_table_info(?1 || ':history')
+WHERE name COLLATE NOCASE NOT IN ('op_number', 'key', 'op', 'ts', 'recorded', 'value', 'content_type', 'expire_at')`)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	if err := stmt.BindText(1, n.name); err != nil {
+		return nil, err
+	}
+	var extra []extraColumn
+	for stmt.Step() {
+		c := extraColumn{name: stmt.ColumnText(0)}
+		c.definition = c.name + " " + stmt.ColumnText(1)
+		if stmt.ColumnType(2) != sqlite3.NULL {
+			c.definition += " DEFAULT " + stmt.ColumnText(2)
+		}
+		extra = append(extra, c)
+	}
+	return extra, stmt.Err()
+}
+
 // schemaOfItsOwnOn returns the statements that made the indexes and
 // triggers the database has on n's history beside kvd's old index: they
 // go with the old history, and are made again on the new one.
 func schemaOfItsOwnOn(conn *sqlite3.Conn, n tableNames) (string, error) {
 	stmt, _, err := conn.Prepare(`SELECT group_concat(sql, ';' || char(10)) || ';' FROM sqlite_schema
-WHERE tbl_name = ?1 || ':history' AND type IN ('index', 'trigger') AND sql IS NOT NULL AND name != ?1 || ':history_by_key'`)
+WHERE tbl_name COLLATE NOCASE = ?1 || ':history' AND type IN ('index', 'trigger') AND sql IS NOT NULL
+	AND name COLLATE NOCASE != ?1 || ':history_by_key'`)
 	if err != nil {
 		return "", err
 	}

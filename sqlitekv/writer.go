@@ -34,6 +34,7 @@ type Writer struct {
 	ckpt      *checkpointer
 	wal       *walProgress // pages in the WAL after the last commit, and the commits
 	pokedAt   int          // pages in the WAL when the checkpointer was last asked to run
+	upgrading bool         // the background checkpointer is not asked meanwhile (upgrade.go)
 	lastTs    int64        // history time never goes backwards
 	pruneDice *rand.Rand   // picks the writes that check retention (history.go)
 	pruned    bool         // the open transaction deleted history rows (walProgress.prunes)
@@ -167,7 +168,7 @@ func (w *Writer) hookCommits() {
 			w.pokedAt = 0 // the WAL started over
 		}
 		w.prunesOver() // after committed: see walProgress.prunes
-		if pages-w.pokedAt >= backgroundCheckpointPages {
+		if pages-w.pokedAt >= backgroundCheckpointPages && !w.upgrading {
 			w.pokedAt = pages
 			w.ckpt.poke()
 		}
