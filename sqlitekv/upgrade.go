@@ -187,6 +187,7 @@ func (w *Writer) upgradeTable(n tableNames) (err error) {
 // is logged with.
 var errUpgradeInterrupted = errors.New("interrupted")
 
+// rewriteHistory is upgradeTable's work, inside its transaction.
 func (w *Writer) rewriteHistory(n tableNames) error {
 	own, err := schemaOfItsOwnOn(w.conn, n)
 	if err != nil {
@@ -196,9 +197,10 @@ func (w *Writer) rewriteHistory(n tableNames) error {
 	if err != nil {
 		return err
 	}
-	// The links are kept in the file, not in memory (temp_store): there,
-	// those of a table of 7 million versions ran the connection out of
-	// its 256 MiB, and the table could never be served.
+	// The links are kept in the database's own file: in memory, those of
+	// a table of 7 million versions ran the connection out of its 256 MiB
+	// (the table could never be served), and a temporary file would take
+	// its room from the temporary folder, not the data's disk.
 	chained, links := `"`+n.name+`:history:chained"`, `"`+n.name+`:history:links"`
 	if err := w.conn.Exec(n.historyDDL(chained) + n.removedDDL() + `
 CREATE TABLE ` + links + ` (op INTEGER PRIMARY KEY, seq INTEGER NOT NULL, prev INTEGER, jump INTEGER, jump_ts INTEGER);`); err != nil {
