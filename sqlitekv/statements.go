@@ -82,7 +82,7 @@ WHERE name COLLATE NOCASE IN (?1, ?1 || ':history', ?1 || ':horizon', ?1 || ':re
 func shapeError(table string, err error) error {
 	if errors.Is(err, sqlite3.ERROR) {
 		return &Error{Code: CodeInvalidParameters, Cause: err,
-			Message: fmt.Sprintf("Table %q is taken in this database by a table without a kvd table's columns", table)}
+			Message: fmt.Sprintf("Table %q is taken in this database by a table without a kvd table's columns, or is an older kvd's that could not be upgraded (kvd's log says why)", table)}
 	}
 	return dbError(err)
 }

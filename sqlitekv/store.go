@@ -277,7 +277,7 @@ func (s *Store) setUpWriter(conn *sqlite3.Conn, path string, opts Options) (err 
 		guardedClose(conn, conn.Close)
 		return err
 	}
-	if err := s.writer.upgrade(); err != nil {
+	if err := s.upgrade(); err != nil {
 		s.writer.close()
 		return err
 	}
@@ -290,6 +290,19 @@ func (s *Store) setUpWriter(conn *sqlite3.Conn, path string, opts Options) (err 
 		return fsError("Could not sync the database's folder", err)
 	}
 	return nil
+}
+
+// upgrade upgrades what an older kvd wrote (upgrade.go). A panic on the
+// way (the driver's, out of memory) closes the writer before it goes on:
+// else each try left the database's files open.
+func (s *Store) upgrade() error {
+	defer func() {
+		if p := recover(); p != nil {
+			s.writer.close()
+			panic(p)
+		}
+	}()
+	return s.writer.upgrade()
 }
 
 func isLink(path string) bool {

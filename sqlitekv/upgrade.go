@@ -71,8 +71,12 @@ func (w *Writer) upgrade() error {
 // Before, its upgrade failed the open, and every request of the database
 // answered 500.
 func unfitForUpgrade(err error) bool {
-	return errors.Is(err, sqlite3.ERROR) || errors.Is(err, sqlite3.CONSTRAINT) || errors.Is(err, sqlite3.MISMATCH)
+	return errors.Is(err, sqlite3.ERROR) || errors.Is(err, sqlite3.CONSTRAINT) || errors.Is(err, sqlite3.MISMATCH) || errors.Is(err, errGeneratedColumn)
 }
+
+// errGeneratedColumn: a generated column's expression is in its table's
+// CREATE statement alone, which the upgrade does not take apart.
+var errGeneratedColumn = errors.New("its history has a generated column of the database's own, which the upgrade cannot carry over: drop it (and what uses it) to have the table upgraded")
 
 // addLostColumns gives a horizon made before them its lost_op and
 // lost_ts (schema.go), NULL in every row: what the keys pruned so far
@@ -235,10 +239,11 @@ type extraColumn struct{ name, definition string }
 
 // extraColumnsOf lists the columns of n's history that an older kvd did
 // not make, each with its quoted name and its declaration for ALTER
-// TABLE ADD COLUMN: its type and default (constraints stay behind; a
-// NOT NULL without a default could not be added).
+// TABLE ADD COLUMN: its type and default. Its constraints stay behind (a
+// NOT NULL without a default could not be added); a generated column
+// fails the upgrade (errGeneratedColumn), since what uses it would break.
 func extraColumnsOf(conn *sqlite3.Conn, n tableNames) ([]extraColumn, error) {
-	stmt, _, err := conn.Prepare(`SELECT '"' || replace(name, '"', '""') || '"', type, dflt_value FROM pragma_table_info(?1 || ':history')
+	stmt, _, err := conn.Prepare(`SELECT '"' || replace(name, '"', '""') || '"', type, dflt_value, hidden FROM pragma_table_xinfo(?1 || ':history')
 WHERE name COLLATE NOCASE NOT IN ('op_number', 'key', 'op', 'ts', 'recorded', 'value', 'content_type', 'expire_at')`)
 	if err != nil {
 		return nil, err
@@ -249,10 +254,13 @@ WHERE name COLLATE NOCASE NOT IN ('op_number', 'key', 'op', 'ts', 'recorded', 'v
 	}
 	var extra []extraColumn
 	for stmt.Step() {
+		if stmt.ColumnInt(3) != 0 {
+			return nil, errGeneratedColumn
+		}
 		c := extraColumn{name: stmt.ColumnText(0)}
 		c.definition = c.name + " " + stmt.ColumnText(1)
 		if stmt.ColumnType(2) != sqlite3.NULL {
-			c.definition += " DEFAULT " + stmt.ColumnText(2)
+			c.definition += " DEFAULT (" + stmt.ColumnText(2) + ")" // an expression comes without its parentheses
 		}
 		extra = append(extra, c)
 	}
