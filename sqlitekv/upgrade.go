@@ -39,6 +39,10 @@ func (w *Writer) upgrade() error {
 			return &Error{Code: CodeStorageFull, Cause: err, Message: fmt.Sprintf("Disk is full: table %q, written by an older kvd, "+
 				"is upgraded before the database is served, which needs free space of two to three times its size; nothing was lost", name)}
 		}
+		if errors.Is(err, sqlite3.IOERR) {
+			return &Error{Code: CodeDatabaseError, Cause: err, Message: fmt.Sprintf("Disk I/O error: table %q, written by an older kvd, "+
+				"is upgraded before the database is served; nothing was lost. Its sorts spill to the temporary folder ($TMPDIR): is it full?", name)}
+		}
 		if err != nil && !unfitForUpgrade(err) {
 			return err
 		}

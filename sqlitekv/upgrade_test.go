@@ -342,3 +342,37 @@ func TestUpgrade_APanicClosesTheFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgrade_ATemporaryFolderFullSaysWhere: the sort of an index of the
+// database's own, made again, spills to the temporary folder; that
+// folder full fails the upgrade with an I/O error (SQLite says no more),
+// which now names the table and where to look. Before: "Disk I/O error".
+func TestUpgrade_ATemporaryFolderFullSaysWhere(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	path := filepath.Join(t.TempDir(), "old.db")
+	writeOldTables(t, path, []string{"kv_store"}, 100_000, 1000, 200)
+	conn, err := sqlite3.Open(path)
+	must(t, err)
+	must(t, conn.Exec(`CREATE INDEX by_value ON "kv_store:history" (value, key)`))
+	must(t, conn.Close())
+	tmp := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", tmp).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", tmp).Run() })
+	t.Setenv("SQLITE_TMPDIR", tmp)
+	s, err := Open(path, false, Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("the upgrade went through with 2 MB for its sorts")
+	}
+	if msg := err.Error(); !strings.Contains(msg, `table "kv_store", written by an older kvd`) || !strings.Contains(msg, "temporary folder") {
+		t.Errorf("got %v, want the table named and the temporary folder", err)
+	}
+	t.Setenv("SQLITE_TMPDIR", t.TempDir())
+	s, err = Open(path, false, Options{})
+	must(t, err)
+	must(t, s.Close())
+}
