@@ -294,11 +294,14 @@ func (s *Store) setUpWriter(conn *sqlite3.Conn, path string, opts Options) (err 
 
 // upgrade upgrades what an older kvd wrote (upgrade.go). A panic on the
 // way (the driver's, out of memory) closes the writer before it goes on:
-// else each try left the database's files open.
+// else each try left the database's files open. A memory fault is
+// openStore's to handle: the connection is retired.
 func (s *Store) upgrade() error {
 	defer func() {
 		if p := recover(); p != nil {
-			s.writer.close()
+			if !isFault(p) {
+				s.writer.close()
+			}
 			panic(p)
 		}
 	}()
