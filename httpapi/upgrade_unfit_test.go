@@ -10,6 +10,25 @@ import (
 	"github.com/ncruces/go-sqlite3"
 )
 
+// oldDatabaseIn puts a copy of the file a kvd before chains wrote in dir
+// as old.db, and opens it.
+func oldDatabaseIn(t *testing.T, dir string) (string, *sqlite3.Conn) {
+	t.Helper()
+	path := filepath.Join(dir, "old.db")
+	data, err := os.ReadFile(fixturePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, conn
+}
+
 // A table of an older kvd's file that cannot be upgraded (another
 // program's table of a KV table's names, a values table dropped, a history
 // row without its op) is left as it was and refused alone; the database's
@@ -29,18 +48,7 @@ UPDATE "orders:history" SET op = NULL WHERE op_number = (SELECT min(op_number) F
 	} {
 		t.Run(name, func(t *testing.T) {
 			ts := newTestServer(t)
-			path := filepath.Join(ts.DataDir, "old.db")
-			data, err := os.ReadFile(fixturePath) // written by a kvd before chains
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			conn, err := sqlite3.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			path, conn := oldDatabaseIn(t, ts.DataDir)
 			if err := conn.Exec(c.breakIt); err != nil {
 				t.Fatal(err)
 			}
@@ -68,18 +76,7 @@ UPDATE "orders:history" SET op = NULL WHERE op_number = (SELECT min(op_number) F
 // history, and the column with its values.
 func TestUpgrade_KeepsTheDatabasesOwnViewsTriggersAndIndexes(t *testing.T) {
 	ts := newTestServer(t)
-	path := filepath.Join(ts.DataDir, "old.db")
-	data, err := os.ReadFile(fixturePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := sqlite3.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, conn := oldDatabaseIn(t, ts.DataDir)
 	own := map[string]string{
 		"recent_changes": `CREATE VIEW recent_changes AS SELECT key, op, ts FROM "kv_store:history" ORDER BY op_number DESC LIMIT 10`,
 		"audit":          `CREATE TABLE audit (key TEXT)`,
@@ -106,7 +103,7 @@ func TestUpgrade_KeepsTheDatabasesOwnViewsTriggersAndIndexes(t *testing.T) {
 			t.Fatalf("%s, upgraded: got %q", table, got)
 		}
 	}
-	conn, err = sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
+	conn, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,18 +140,7 @@ func TestUpgrade_KeepsTheDatabasesOwnViewsTriggersAndIndexes(t *testing.T) {
 func TestUpgrade_OnAFullDiskSaysWhatItNeeds(t *testing.T) {
 	dir := smallDisk(t, "size=12m")
 	ts := newTestServer(t, dataIn(t, dir))
-	path := filepath.Join(dir, "old.db")
-	data, err := os.ReadFile(fixturePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := sqlite3.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, conn := oldDatabaseIn(t, dir)
 	// 6,000 more versions of 1 KB, of 60 keys no longer live.
 	if err := conn.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
 INSERT INTO "kv_store:history" (op_number, key, op, ts, recorded, value, content_type)
