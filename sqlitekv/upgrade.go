@@ -30,9 +30,9 @@ func (w *Writer) upgrade() error {
 	for _, name := range old {
 		err := w.upgradeTable(namesFor(name))
 		// Copied into the file and emptied, the log starts over and holds
-		// one table's rewrite at a time, not all of them. After a failure,
-		// the rewrite's frames go, and the space they took with them: a
-		// full disk stayed full.
+		// one table's rewrite at a time, not all of them. (On a full disk
+		// this fails too, and a failed rewrite's frames stay in the log
+		// until the database is opened with room.)
 		_, _, cerr := w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE)
 		checkpointed(w.path, w.opts, cerr)
 		if CodeOf(err) == CodeStorageFull {
