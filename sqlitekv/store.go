@@ -248,7 +248,20 @@ func openStore(path string, create bool, opts Options) (*Store, error) {
 	}
 	// The open runs on a request's goroutine: a fault on the -shm there
 	// (truncated while the writer sets up) retires the connection and
-	// fails the open, rather than kill kvd (faults.go).
+	// fails the open, rather than kill kvd (faults.go). Any other panic
+	// (the driver's, out of memory, as an upgrade can meet) closes what
+	// was opened before it goes on: else each try left the database's
+	// files open.
+	defer func() {
+		if p := recover(); p != nil {
+			if s.writer != nil {
+				s.writer.close()
+			} else {
+				guardedClose(conn, conn.Close)
+			}
+			panic(p)
+		}
+	}()
 	faulted, err := guarded(conn, func() error { return s.setUpWriter(conn, path, opts) })
 	if faulted {
 		if s.writer != nil {
@@ -277,7 +290,7 @@ func (s *Store) setUpWriter(conn *sqlite3.Conn, path string, opts Options) (err 
 		guardedClose(conn, conn.Close)
 		return err
 	}
-	if err := s.upgrade(); err != nil {
+	if err := s.writer.upgrade(); err != nil {
 		s.writer.close()
 		return err
 	}
@@ -290,22 +303,6 @@ func (s *Store) setUpWriter(conn *sqlite3.Conn, path string, opts Options) (err 
 		return fsError("Could not sync the database's folder", err)
 	}
 	return nil
-}
-
-// upgrade upgrades what an older kvd wrote (upgrade.go). A panic on the
-// way (the driver's, out of memory) closes the writer before it goes on:
-// else each try left the database's files open. A memory fault is
-// openStore's to handle: the connection is retired.
-func (s *Store) upgrade() error {
-	defer func() {
-		if p := recover(); p != nil {
-			if !isFault(p) {
-				s.writer.close()
-			}
-			panic(p)
-		}
-	}()
-	return s.writer.upgrade()
 }
 
 func isLink(path string) bool {
