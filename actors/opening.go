@@ -38,6 +38,10 @@ func (r *Registry) openPath(ctx context.Context, name, path string, create, dirM
 		r.mu.Unlock()
 		return nil, err
 	}
+	if err := r.failed.retryRefused(path, time.Now(), func() uint64 { return sqlitekv.RoomFor(path) }); err != nil {
+		r.mu.Unlock()
+		return nil, err
+	}
 	r.evictDownToLocked(r.cfg.MaxOpen - 1) // room for this one
 	o := &opening{done: make(chan struct{})}
 	r.opening[path] = o
@@ -167,6 +171,11 @@ func (r *Registry) finishOpening(name, path string, o *opening, db *DB, err erro
 		r.startLocked(name, db)
 	}
 	delete(r.opening, path)
+	if sqlitekv.UpgradeFailed(err) {
+		r.failed.note(path, err, time.Now(), sqlitekv.RoomFor(path)) // wall-clock: it paces work, not data
+	} else {
+		delete(r.failed, path)
+	}
 	o.err = err
 	close(o.done)
 	if err != nil {

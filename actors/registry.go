@@ -91,7 +91,8 @@ type Registry struct {
 	opening map[string]*opening      // real paths being opened right now, outside mu (opening.go)
 	watched int                      // databases with a watcher (watch.go)
 	closed  bool
-	faults  shmFaults // the -shm faults that delay a database's reopen (shmfaults.go)
+	faults  shmFaults      // the -shm faults that delay a database's reopen (shmfaults.go)
+	failed  failedUpgrades // the failed upgrades that delay a database's reopen (failedupgrades.go)
 
 	sweeps      sweepSchedule
 	checkpoints checkpointWarnings
@@ -124,7 +125,7 @@ func NewRegistry(cfg Config) *Registry {
 	r := &Registry{
 		cfg: cfg, system: actor.NewActorSystem(logs), stop: make(chan struct{}),
 		dbs: map[string]*DB{}, byName: map[string]*DB{}, closing: map[string]chan struct{}{},
-		opening: map[string]*opening{}, faults: shmFaults{},
+		opening: map[string]*opening{}, faults: shmFaults{}, failed: failedUpgrades{},
 	}
 	r.cfg.Store.CheckpointFailed, r.cfg.Store.Upgrading = r.checkpointFailed, r.upgrading
 	if cfg.IdleTimeout > 0 {

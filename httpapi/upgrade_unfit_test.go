@@ -155,6 +155,14 @@ SELECT (SELECT max(op_number) FROM "kv_store:history") + i, 'big/' || (i % 60), 
 	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, `table "kv_store", written by an older kvd`) || !strings.Contains(msg, "nothing was lost") {
 		t.Fatalf("message: got %q, want it to say which table's upgrade needs room", msg)
 	}
+	// Asked again at once, kvd answers the same without another rewrite,
+	// which would only fill the disk again for every database on it.
+	r = ts.do(t, "GET", "/api/v1/sqlite/kv?db=old", "")
+	wantError(t, r, 507, "STORAGE_FULL")
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "nothing was lost (kvd tries again in ") {
+		t.Fatalf("asked again: got %q, want the failure again and when the upgrade is tried again", msg)
+	}
+	// Room made, it is tried at once.
 	if out, err := exec.Command("mount", "-o", "remount,size=64m", dir).CombinedOutput(); err != nil {
 		t.Fatalf("remount: %v: %s", err, out)
 	}
@@ -162,4 +170,35 @@ SELECT (SELECT max(op_number) FROM "kv_store:history") + i, 'big/' || (i % 60), 
 	if ops := ts.do(t, "GET", kv("big%2F7/history", "db=old&limit=1000"), "").JSON(t)["operations"].([]any); len(ops) != 100 {
 		t.Fatalf("big/7 has %d versions after the upgrade, want 100", len(ops))
 	}
+}
+
+// The upgrade's sorts (an index of the database's own on a history, made
+// again) spill to the temporary folder: that folder full answers 507
+// naming it, like a full disk beside the database. Before: 500 "Disk I/O
+// error".
+func TestUpgrade_ATemporaryFolderFullAnswers507(t *testing.T) {
+	ts := newTestServer(t)
+	_, conn := oldDatabaseIn(t, ts.DataDir)
+	// 30,000 more versions of 1 KB: a sort larger than the writer's
+	// memory for it, so it spills.
+	if err := conn.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)
+INSERT INTO "kv_store:history" (op_number, key, op, ts, recorded, value, content_type)
+SELECT (SELECT max(op_number) FROM "kv_store:history") + i, 'big/' || (i % 60), 'set',
+	(SELECT max(ts) FROM "kv_store:history") + i, 1, randomblob(1000), 'application/octet-stream' FROM n;
+CREATE INDEX by_value ON "kv_store:history" (value, key)`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	tmp := smallDisk(t, "size=2m")
+	t.Setenv("SQLITE_TMPDIR", tmp)
+
+	r := ts.do(t, "GET", "/api/v1/sqlite/kv?db=old", "")
+	wantError(t, r, 507, "STORAGE_FULL")
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, `table "kv_store", written by an older kvd`) || !strings.Contains(msg, "temporary folder "+tmp) {
+		t.Fatalf("message: got %q, want the table and the temporary folder named", msg)
+	}
+	if out, err := exec.Command("mount", "-o", "remount,size=256m", tmp).CombinedOutput(); err != nil {
+		t.Fatalf("remount: %v: %s", err, out)
+	}
+	wantStatus(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=old", ""), 200)
 }

@@ -292,7 +292,7 @@ func (s *Store) setUpWriter(conn *sqlite3.Conn, path string, opts Options) (err 
 	}
 	if err := s.writer.upgrade(); err != nil {
 		s.writer.close()
-		return err
+		return upgradeFailure{err}
 	}
 	s.id.noteLog(conn) // open by now; else the first commit looks
 	// The WAL (and a new database file) now exist; the SQLite driver does

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -37,11 +38,11 @@ func (w *Writer) upgrade() error {
 		checkpointed(w.path, w.opts, cerr)
 		if CodeOf(err) == CodeStorageFull {
 			return &Error{Code: CodeStorageFull, Cause: err, Message: fmt.Sprintf("Disk is full: table %q, written by an older kvd, "+
-				"is upgraded before the database is served, which needs free space of two to three times its size; nothing was lost", name)}
+				"is upgraded before the database is served, which needs free space of two to three times its size%s; nothing was lost", name, w.sortsRoom())}
 		}
 		if errors.Is(err, sqlite3.IOERR) {
 			return &Error{Code: CodeDatabaseError, Cause: err, Message: fmt.Sprintf("Disk I/O error: table %q, written by an older kvd, "+
-				"is upgraded before the database is served; nothing was lost. Its sorts spill to the temporary folder ($TMPDIR): is it full?", name)}
+				"is upgraded before the database is served, in its file and in the temporary folder %s, where its sorts spill; nothing was lost", name, tempFolder())}
 		}
 		if err != nil && !unfitForUpgrade(err) {
 			return err
@@ -65,6 +66,38 @@ func (w *Writer) upgrade() error {
 		}
 	}
 	return nil
+}
+
+// upgradeFailure is an open's failure in upgrade (UpgradeFailed).
+type upgradeFailure struct{ error }
+
+func (f upgradeFailure) Unwrap() error { return f.error }
+
+// UpgradeFailed reports whether err is an open's failure to upgrade a
+// table an older kvd wrote. Opened again at once, the database would
+// most likely fail so again (a full disk), after rewriting the table
+// again for as long as that takes, the disk full meanwhile for every
+// other database on it.
+func UpgradeFailed(err error) bool { return errors.As(err, new(upgradeFailure)) }
+
+// RoomFor is the free space an upgrade of the database at path may use:
+// its disk's, and the temporary folder's if that is another disk.
+func RoomFor(path string) uint64 {
+	room := freeBytes(filepath.Dir(path))
+	if dir := tempFolder(); !onOneDisk(dir, filepath.Dir(path)) {
+		room += freeBytes(dir)
+	}
+	return room
+}
+
+// sortsRoom says where else than beside the database an upgrade needs
+// room: its sorts spill to the temporary folder (SQLITE_TMPDIR, TMPDIR),
+// which may be another disk (a tmpfs).
+func (w *Writer) sortsRoom() string {
+	if dir := tempFolder(); !onOneDisk(dir, filepath.Dir(w.path)) {
+		return " beside the database, and room for its sorts in the temporary folder " + dir
+	}
+	return ""
 }
 
 // unfitForUpgrade tells a table whose rows or shape are not an older

@@ -345,8 +345,8 @@ func TestUpgrade_APanicClosesTheFiles(t *testing.T) {
 
 // TestUpgrade_ATemporaryFolderFullSaysWhere: the sort of an index of the
 // database's own, made again, spills to the temporary folder; that
-// folder full fails the upgrade with an I/O error (SQLite says no more),
-// which now names the table and where to look. Before: "Disk I/O error".
+// folder full fails the upgrade as a full disk (507), naming the table
+// and the folder. Before: "Disk I/O error" (500).
 func TestUpgrade_ATemporaryFolderFullSaysWhere(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a tmpfs")
@@ -368,8 +368,9 @@ func TestUpgrade_ATemporaryFolderFullSaysWhere(t *testing.T) {
 		s.Close()
 		t.Fatal("the upgrade went through with 2 MB for its sorts")
 	}
-	if msg := err.Error(); !strings.Contains(msg, `table "kv_store", written by an older kvd`) || !strings.Contains(msg, "temporary folder") {
-		t.Errorf("got %v, want the table named and the temporary folder", err)
+	if msg := err.Error(); CodeOf(err) != CodeStorageFull || !strings.Contains(msg, `table "kv_store", written by an older kvd`) ||
+		!strings.Contains(msg, "temporary folder "+tmp) {
+		t.Errorf("got %v, want a full disk, the table named and the temporary folder", err)
 	}
 	t.Setenv("SQLITE_TMPDIR", t.TempDir())
 	s, err = Open(path, false, Options{})

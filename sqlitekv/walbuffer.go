@@ -111,7 +111,11 @@ type walBuffering struct {
 func (v walBuffering) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
 	f, flags, err := v.VFSFilename.OpenFilename(name, flags)
 	noteOpenFailure(err)
-	if err == nil && flags&vfs.OPEN_WAL != 0 && name.DatabaseFile().DeviceCharacteristics()&vfs.IOCAP_POWERSAFE_OVERWRITE != 0 {
+	switch {
+	case err != nil:
+	case name == nil:
+		f = tempFile{f}
+	case flags&vfs.OPEN_WAL != 0 && name.DatabaseFile().DeviceCharacteristics()&vfs.IOCAP_POWERSAFE_OVERWRITE != 0:
 		f = &bufferedWAL{File: f, fsyncCommits: v.fsyncCommits, reserveAhead: true}
 	}
 	return f, flags, err
