@@ -3,6 +3,8 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/kvd/kvd/sqlitekv"
@@ -14,7 +16,8 @@ import (
 // of the database started another rewrite, keeping the disk full for
 // every other database on it. So its requests get the same answer,
 // without a try, for 2 s after the failure, doubling with each failure
-// up to a minute; or until its disk has more room than the failure left.
+// up to a minute; or until its disk has more room than the failure left,
+// or its path names another file (restored, made anew).
 const (
 	firstUpgradeWait = 2 * time.Second
 	maxUpgradeWait   = time.Minute
@@ -24,41 +27,67 @@ const (
 )
 
 // failedUpgrades is each database's last failed upgrade, by path.
-type failedUpgrades map[string]*failedUpgrade
+type failedUpgrades map[string]failedUpgrade
 
 type failedUpgrade struct {
 	err  *sqlitekv.Error
 	at   time.Time
 	wait time.Duration
-	room uint64 // sqlitekv.RoomFor after the failure
+	room uint64      // sqlitekv.RoomFor after the failure
+	file fs.FileInfo // what the path named after it (nil: nothing)
 }
 
-// note records that path's open failed to upgrade it (sqlitekv.
-// UpgradeFailed), leaving room bytes free (sqlitekv.RoomFor).
-func (f failedUpgrades) note(path string, err error, now time.Time, room uint64) {
+// upgradeFailure is the failedUpgrade that err, path's open's, is, nil
+// if it is none. It asks the file system: call it outside the
+// registry's lock, which a hung disk must not hold.
+func upgradeFailure(path string, err error) *failedUpgrade {
+	if !sqlitekv.UpgradeFailed(err) {
+		return nil
+	}
 	var e *sqlitekv.Error
 	if !errors.As(err, &e) {
 		e = &sqlitekv.Error{Code: sqlitekv.CodeDatabaseError, Message: "Database operation failed", Cause: err}
 	}
-	last := f[path]
-	if last == nil {
-		last = &failedUpgrade{wait: firstUpgradeWait / 2}
-	}
-	last.err, last.at, last.wait, last.room = e, now, min(2*last.wait, maxUpgradeWait), room
-	f[path] = last
+	file, _ := os.Stat(path)
+	return &failedUpgrade{err: e, room: sqlitekv.RoomFor(path), file: file}
 }
 
-// retryRefused is the answer to a request for path while its last failed
-// upgrade is not to be tried again yet, nil when it may be.
-func (f failedUpgrades) retryRefused(path string, now time.Time, room func() uint64) error {
-	last := f[path]
-	if last == nil {
-		return nil
+// note records how path's open ended at now: failed, its upgrade (see
+// upgradeFailure), or else nil, which forgets the failures before.
+func (f failedUpgrades) note(path string, failed *failedUpgrade, now time.Time) {
+	if failed == nil {
+		delete(f, path)
+		return
 	}
+	wait := firstUpgradeWait
+	if last, ok := f[path]; ok {
+		wait = min(2*last.wait, maxUpgradeWait)
+	}
+	failed.at, failed.wait = now, wait
+	f[path] = *failed
+}
+
+// refusal is the answer to a request for path at now while this failed
+// upgrade is not to be tried again yet, nil when it may be. It asks the
+// file system (room, os.Stat): call it outside the registry's lock.
+func (last failedUpgrade) refusal(path string, now time.Time, room func(string) uint64) error {
 	left := last.at.Add(last.wait).Sub(now)
-	if left <= 0 || room() >= last.room+moreRoom {
+	if left <= 0 || !last.sameFile(path) || room(path) >= last.room+moreRoom {
 		return nil
 	}
-	return &sqlitekv.Error{Code: last.err.Code, Cause: last.err.Cause, Message: fmt.Sprintf(
-		"%s (kvd tries again in %v, or as soon as the disk has more room)", last.err.Message, left.Round(time.Millisecond))}
+	when := fmt.Sprintf("kvd tries again in %v", left.Round(time.Millisecond))
+	if last.err.Code == sqlitekv.CodeStorageFull {
+		when += ", or as soon as the disk has more room"
+	}
+	return &sqlitekv.Error{Code: last.err.Code, Cause: last.err.Cause, Message: last.err.Message + " (" + when + ")"}
+}
+
+// sameFile reports whether path still names the file that failed, as it
+// was then.
+func (last failedUpgrade) sameFile(path string) bool {
+	now, err := os.Stat(path)
+	if last.file == nil || err != nil {
+		return last.file == nil && err != nil
+	}
+	return os.SameFile(now, last.file) && now.Size() == last.file.Size() && now.ModTime().Equal(last.file.ModTime())
 }

@@ -23,6 +23,9 @@ type opening struct {
 
 // openPath leases the database at path, opening it unless it is open.
 func (r *Registry) openPath(ctx context.Context, name, path string, create, dirMode bool) (*DB, error) {
+	if err := r.upgradeRefused(path); err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
 	if err := r.settleLocked(ctx, path); err != nil {
 		r.mu.Unlock()
@@ -35,10 +38,6 @@ func (r *Registry) openPath(ctx context.Context, name, path string, create, dirM
 		return db, nil
 	}
 	if err := r.faults.reopenRefused(path, time.Now()); err != nil {
-		r.mu.Unlock()
-		return nil, err
-	}
-	if err := r.failed.retryRefused(path, time.Now(), func() uint64 { return sqlitekv.RoomFor(path) }); err != nil {
 		r.mu.Unlock()
 		return nil, err
 	}
@@ -60,6 +59,19 @@ func (r *Registry) openPath(ctx context.Context, name, path string, create, dirM
 		r.warnOfOtherNames(db)
 	}
 	return r.finishOpening(name, path, o, db, err)
+}
+
+// upgradeRefused is the answer to a request for path while its last
+// failed upgrade is not to be tried again yet (failedupgrades.go), nil
+// when it may be.
+func (r *Registry) upgradeRefused(path string) error {
+	r.mu.Lock()
+	last, ok := r.failed[path]
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return last.refusal(path, time.Now(), sqlitekv.RoomFor)
 }
 
 // settleLocked waits, with mu released meanwhile, until path is neither
@@ -157,6 +169,7 @@ func (r *Registry) openFiles(path string, create, dirMode bool) (*DB, error) {
 // closed meanwhile, the files are closed again before they wake: Close
 // waits for that.
 func (r *Registry) finishOpening(name, path string, o *opening, db *DB, err error) (*DB, error) {
+	failed := upgradeFailure(path, err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err == nil && r.closed { // for good: no need to look again after
@@ -171,11 +184,7 @@ func (r *Registry) finishOpening(name, path string, o *opening, db *DB, err erro
 		r.startLocked(name, db)
 	}
 	delete(r.opening, path)
-	if sqlitekv.UpgradeFailed(err) {
-		r.failed.note(path, err, time.Now(), sqlitekv.RoomFor(path)) // wall-clock: it paces work, not data
-	} else {
-		delete(r.failed, path)
-	}
+	r.failed.note(path, failed, time.Now()) // wall-clock: it paces work, not data
 	o.err = err
 	close(o.done)
 	if err != nil {

@@ -292,6 +292,9 @@ func (s *Store) setUpWriter(conn *sqlite3.Conn, path string, opts Options) (err 
 	}
 	if err := s.writer.upgrade(); err != nil {
 		s.writer.close()
+		if LockedElsewhere(err) {
+			return err // another program's lock: the next request may find it gone
+		}
 		return upgradeFailure{err}
 	}
 	s.id.noteLog(conn) // open by now; else the first commit looks

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/ncruces/go-sqlite3"
@@ -30,6 +31,9 @@ func (w *Writer) upgrade() error {
 	defer func() { w.upgrading = false }()
 	for _, name := range old {
 		err := w.upgradeTable(namesFor(name))
+		if LockedElsewhere(err) {
+			return err // the checkpoint would wait out the lock a second time
+		}
 		// Copied into the file and emptied, the log starts over and holds
 		// one table's rewrite at a time, not all of them. (On a full disk
 		// this fails too, and a failed rewrite's frames stay in the log
@@ -82,9 +86,14 @@ func UpgradeFailed(err error) bool { return errors.As(err, new(upgradeFailure)) 
 
 // RoomFor is the free space an upgrade of the database at path may use:
 // its disk's, and the temporary folder's if that is another disk.
+// (path, a file or directory mode's folder, is asked itself: its folder
+// may be another disk than its parent's.)
 func RoomFor(path string) uint64 {
-	room := freeBytes(filepath.Dir(path))
-	if dir := tempFolder(); !onOneDisk(dir, filepath.Dir(path)) {
+	if _, err := os.Stat(path); err != nil {
+		path = filepath.Dir(path)
+	}
+	room := freeBytes(path)
+	if dir := tempFolder(); !onOneDisk(dir, path) {
 		room += freeBytes(dir)
 	}
 	return room

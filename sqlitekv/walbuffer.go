@@ -112,6 +112,9 @@ func (v walBuffering) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.
 	f, flags, err := v.VFSFilename.OpenFilename(name, flags)
 	noteOpenFailure(err)
 	switch {
+	case err != nil && name == nil && noRoomIn(tempFolder(), minRoom):
+		// No inode left for it (the driver says IOERR_GETTEMPPATH).
+		err = vfs.SystemError(err, sqlite3.FULL)
 	case err != nil:
 	case name == nil:
 		f = tempFile{f}
