@@ -48,7 +48,7 @@ func upgradeFailure(path string, err error) *failedUpgrade {
 	if !errors.As(err, &e) {
 		e = &sqlitekv.Error{Code: sqlitekv.CodeDatabaseError, Message: "Database operation failed", Cause: err}
 	}
-	file, _ := os.Stat(path)
+	file, _ := os.Stat(sqlitekv.DatabaseFile(path)) // directory mode: its cache, not the folder
 	return &failedUpgrade{err: e, room: sqlitekv.RoomFor(path), file: file}
 }
 
@@ -83,9 +83,10 @@ func (last failedUpgrade) refusal(path string, now time.Time, room func(string) 
 }
 
 // sameFile reports whether path still names the file that failed, as it
-// was then.
+// was then. (A copy put over it with `cp -p`, the same size and mtime,
+// is most likely the same version, which would fail again.)
 func (last failedUpgrade) sameFile(path string) bool {
-	now, err := os.Stat(path)
+	now, err := os.Stat(sqlitekv.DatabaseFile(path))
 	if last.file == nil || err != nil {
 		return last.file == nil && err != nil
 	}

@@ -23,7 +23,8 @@ type opening struct {
 
 // openPath leases the database at path, opening it unless it is open.
 func (r *Registry) openPath(ctx context.Context, name, path string, create, dirMode bool) (*DB, error) {
-	if err := r.upgradeRefused(path); err != nil {
+	judged, err := r.upgradeRefused(path)
+	if err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -36,6 +37,12 @@ func (r *Registry) openPath(ctx context.Context, name, path string, create, dirM
 		db.lease(r.cfg.Now())
 		r.mu.Unlock()
 		return db, nil
+	}
+	if last, ok := r.failed[path]; ok && !last.at.Equal(judged) {
+		// An open failed its upgrade since the failure judged above:
+		// judge that one, rather than start another rewrite at once.
+		r.mu.Unlock()
+		return r.openPath(ctx, name, path, create, dirMode)
 	}
 	if err := r.faults.reopenRefused(path, time.Now()); err != nil {
 		r.mu.Unlock()
@@ -63,15 +70,15 @@ func (r *Registry) openPath(ctx context.Context, name, path string, create, dirM
 
 // upgradeRefused is the answer to a request for path while its last
 // failed upgrade is not to be tried again yet (failedupgrades.go), nil
-// when it may be.
-func (r *Registry) upgradeRefused(path string) error {
+// when it may be, and the time of the failure it judged (zero: none).
+func (r *Registry) upgradeRefused(path string) (time.Time, error) {
 	r.mu.Lock()
 	last, ok := r.failed[path]
 	r.mu.Unlock()
 	if !ok {
-		return nil
+		return time.Time{}, nil
 	}
-	return last.refusal(path, time.Now(), sqlitekv.RoomFor)
+	return last.at, last.refusal(path, time.Now(), sqlitekv.RoomFor)
 }
 
 // settleLocked waits, with mu released meanwhile, until path is neither

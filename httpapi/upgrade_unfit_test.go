@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,5 +266,68 @@ func fillLeaving(t *testing.T, dir string, free uint64) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "filler"), make([]byte, st.Bavail*uint64(st.Bsize)-free), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Space freed on the temporary folder's disk, when the database's own is
+// the full one, is no more room for the upgrade: it is not tried again
+// before its wait is over. (A first version added the two disks' room,
+// and any program's file deleted in /tmp started another rewrite.)
+func TestUpgrade_RoomMadeOnAnotherDiskDoesNotEndTheWait(t *testing.T) {
+	dir, tmp := smallDisk(t, "size=4m"), smallDisk(t, "size=64m")
+	t.Setenv("SQLITE_TMPDIR", tmp)
+	ts := newTestServer(t, dataIn(t, dir))
+	_, conn := oldDatabaseIn(t, dir)
+	conn.Close()
+	fillLeaving(t, dir, 80<<10)
+	other := filepath.Join(tmp, "another-programs")
+	if err := os.WriteFile(other, make([]byte, 2<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	wantError(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=old", ""), 507, "STORAGE_FULL")
+	os.Remove(other)
+	r := ts.do(t, "GET", "/api/v1/sqlite/kv?db=old", "")
+	wantError(t, r, 507, "STORAGE_FULL")
+	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, "(kvd tries again in ") {
+		t.Fatalf("got %q: the upgrade was tried again for room made on another disk", msg)
+	}
+	os.Remove(filepath.Join(dir, "filler")) // room on its own disk: tried at once
+	wantStatus(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=old", ""), 200)
+}
+
+// In directory mode the database's file is the folder's cache: a cache
+// copied over the one that failed is tried at once, as a file put in
+// place of a failed database is.
+func TestUpgrade_DirModeCacheCopiedOverTheFailedOneIsTriedAtOnce(t *testing.T) {
+	dir := smallDisk(t, "size=4m")
+	ts := newTestServer(t, dataIn(t, dir))
+	root := filepath.Join(dir, "tree")
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cache, conn := oldDatabaseIn(t, dir)
+	conn.Close()
+	if err := os.Rename(cache, filepath.Join(root, ".kvd-cache.db")); err != nil {
+		t.Fatal(err)
+	}
+	cache = filepath.Join(root, ".kvd-cache.db")
+	fillLeaving(t, dir, 80<<10)
+	q := "/api/v1/sqlite/kv?db=" + url.QueryEscape(root) + "&table=kv_store"
+
+	wantError(t, ts.do(t, "GET", q, ""), 507, "STORAGE_FULL")
+	r := ts.do(t, "GET", q, "")
+	if msg := r.JSON(t)["message"].(string); r.Status != 507 || !strings.Contains(msg, "(kvd tries again in ") {
+		t.Fatalf("asked again at once: %d %q, want the failure again and when it is tried", r.Status, msg)
+	}
+	data, err := os.ReadFile(fixturePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cache, data, 0o600); err != nil { // over it, in place: the folder is as it was
+		t.Fatal(err)
+	}
+	if r := ts.do(t, "GET", q, ""); strings.Contains(string(r.Body), "(kvd tries again in ") {
+		t.Fatalf("another cache in place of the failed one: %s, want it tried", r.Body)
 	}
 }

@@ -85,7 +85,9 @@ func (f upgradeFailure) Unwrap() error { return f.error }
 func UpgradeFailed(err error) bool { return errors.As(err, new(upgradeFailure)) }
 
 // RoomFor is the free space an upgrade of the database at path may use:
-// its disk's, and the temporary folder's if that is another disk.
+// its disk's, or the temporary folder's if that is another disk with
+// less: the fuller of the two is the one that fails it, and space freed
+// on the other (any program's) is no more room for it.
 // (path, a file or directory mode's folder, is asked itself: its folder
 // may be another disk than its parent's.)
 func RoomFor(path string) uint64 {
@@ -94,9 +96,18 @@ func RoomFor(path string) uint64 {
 	}
 	room := freeBytes(path)
 	if dir := tempFolder(); !onOneDisk(dir, path) {
-		room += freeBytes(dir)
+		room = min(room, freeBytes(dir))
 	}
 	return room
+}
+
+// DatabaseFile is the SQLite file of the database at path: in directory
+// mode, whose path is its folder, the folder's cache.
+func DatabaseFile(path string) string {
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return filepath.Join(path, dirCacheFile)
+	}
+	return path
 }
 
 // sortsRoom says where else than beside the database an upgrade needs
