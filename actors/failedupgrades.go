@@ -37,10 +37,10 @@ type failedUpgrade struct {
 	file fs.FileInfo // what the path named after it (nil: nothing)
 }
 
-// upgradeFailure is the failedUpgrade that err, path's open's, is, nil
+// failedUpgradeOf is the failedUpgrade that err, path's open's, is, nil
 // if it is none. It asks the file system: call it outside the
 // registry's lock, which a hung disk must not hold.
-func upgradeFailure(path string, err error) *failedUpgrade {
+func failedUpgradeOf(path string, err error) *failedUpgrade {
 	if !sqlitekv.UpgradeFailed(err) {
 		return nil
 	}
@@ -53,7 +53,7 @@ func upgradeFailure(path string, err error) *failedUpgrade {
 }
 
 // note records how path's open ended at now: failed, its upgrade (see
-// upgradeFailure), or else nil, which forgets the failures before.
+// failedUpgradeOf), or else nil, which forgets the failures before.
 func (f failedUpgrades) note(path string, failed *failedUpgrade, now time.Time) {
 	if failed == nil {
 		delete(f, path)

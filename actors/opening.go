@@ -176,7 +176,7 @@ func (r *Registry) openFiles(path string, create, dirMode bool) (*DB, error) {
 // closed meanwhile, the files are closed again before they wake: Close
 // waits for that.
 func (r *Registry) finishOpening(name, path string, o *opening, db *DB, err error) (*DB, error) {
-	failed := upgradeFailure(path, err)
+	failed := failedUpgradeOf(path, err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err == nil && r.closed { // for good: no need to look again after
