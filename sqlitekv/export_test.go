@@ -91,3 +91,6 @@ func SetBeforeFolderInTheWay(fn func(folder string)) (restore func()) {
 	}
 	return func() { openFolderInTheWay = old }
 }
+
+// KeyIndexDDL is a table as kvd made it before chains (upgrade.go).
+const KeyIndexDDL = keyIndexDDL

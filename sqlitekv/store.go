@@ -290,6 +290,15 @@ func (s *Store) setUpWriter(conn *sqlite3.Conn, path string, opts Options) (err 
 		guardedClose(conn, conn.Close)
 		return err
 	}
+	// The WAL (and a new database file) now exist; the SQLite driver does
+	// not fsync their folder, so a power cut could lose their entries, and
+	// with them writes acknowledged as durable. Before the upgrade: its
+	// checkpoints write the log into the database file, and a cut in one
+	// that lost the log's entry left the file half copied over.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		s.writer.close()
+		return fsError("Could not sync the database's folder", err)
+	}
 	if err := s.writer.upgrade(); err != nil {
 		s.writer.close()
 		if LockedElsewhere(err) {
@@ -298,13 +307,6 @@ func (s *Store) setUpWriter(conn *sqlite3.Conn, path string, opts Options) (err 
 		return upgradeFailure{err}
 	}
 	s.id.noteLog(conn) // open by now; else the first commit looks
-	// The WAL (and a new database file) now exist; the SQLite driver does
-	// not fsync their folder, so a power cut could lose their entries, and
-	// with them writes acknowledged as durable.
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		s.writer.close()
-		return fsError("Could not sync the database's folder", err)
-	}
 	return nil
 }
 
