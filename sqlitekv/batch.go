@@ -42,6 +42,7 @@ func (w *Writer) BatchSet(req BatchSetRequest) (created []string, err error) {
 	created = []string{}
 	err = w.checkedFirst(func() error {
 		seen := map[string]bool{}
+		now := w.now() // one expiry for every item of one TTL
 		for _, item := range req.Items {
 			cur, exists, err := w.loadForWrite(t, item.Key)
 			if err != nil {
@@ -51,7 +52,7 @@ func (w *Writer) BatchSet(req BatchSetRequest) (created []string, err error) {
 				created = append(created, item.Key)
 			}
 			seen[item.Key] = true
-			next := Entry{Value: item.Value, ContentType: item.ContentType, ExpireAt: ttlExpiry(w.now(), item.TTL)}
+			next := Entry{Value: item.Value, ContentType: item.ContentType, ExpireAt: ttlExpiry(now, item.TTL)}
 			if _, err := w.writeVersion(t, item.Key, OpSet, cur, exists, next, !req.NoHistory); err != nil {
 				return err
 			}

@@ -1,0 +1,72 @@
+package sqlitekv
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A write of many keys is one write: its history rows share one time, so
+// that reading the table at any instant, or rolling it back to one, shows
+// all of it or none. With a clock that ticks between two rows of one
+// batch, a rollback to the tick restored half a batch (found by the power
+// cut test's table rollbacks, powercut_extra_test.go).
+func TestBatch_AllItsRowsShareOneTime(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	tick := func() time.Time { now = now.Add(time.Millisecond); return now } // every look at the clock is a millisecond later
+	s, err := Open(filepath.Join(t.TempDir(), "test.db"), true, Options{Now: tick})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := s.Writer()
+	ctx := context.Background()
+	items := func(v string) []BatchItem {
+		var its []BatchItem
+		for i := range 4 {
+			its = append(its, BatchItem{Key: fmt.Sprint("k", i), Value: []byte(v), ContentType: "text/plain"})
+		}
+		return its
+	}
+	if _, err := w.BatchSet(BatchSetRequest{Table: DefaultTable, Items: items("old")}); err != nil {
+		t.Fatal(err)
+	}
+	start := now.UnixMilli()
+	if _, err := w.BatchSet(BatchSetRequest{Table: DefaultTable, Items: items("new")}); err != nil {
+		t.Fatal(err)
+	}
+	end := now.UnixMilli() // reads look at the clock too
+	for at := start; at <= end; at++ {
+		seen := map[string]bool{}
+		for i := range 4 {
+			e, err := s.Get(ctx, GetRequest{Table: DefaultTable, Key: fmt.Sprint("k", i), At: &at})
+			if err != nil {
+				t.Fatalf("k%d at %d: %v", i, at, err)
+			}
+			seen[string(e.Value)] = true
+		}
+		if len(seen) != 1 {
+			t.Fatalf("at %d the batch's keys hold %v: half a batch", at, seen)
+		}
+	}
+	// And a table rollback's rows, likewise.
+	if _, err := w.RollbackTable(RollbackTableRequest{Table: DefaultTable, At: start}); err != nil {
+		t.Fatal(err)
+	}
+	end = now.UnixMilli()
+	for at := end - 10; at <= end; at++ {
+		seen := map[string]bool{}
+		for i := range 4 {
+			e, err := s.Get(ctx, GetRequest{Table: DefaultTable, Key: fmt.Sprint("k", i), At: &at})
+			if err != nil {
+				t.Fatalf("k%d at %d: %v", i, at, err)
+			}
+			seen[string(e.Value)] = true
+		}
+		if len(seen) != 1 {
+			t.Fatalf("at %d, after the table's rollback, its keys hold %v: half a rollback", at, seen)
+		}
+	}
+}
