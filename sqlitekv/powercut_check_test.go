@@ -15,7 +15,7 @@ import (
 // with normal, the acknowledged writes missing are counted.
 func (r *powerCutRun) check(db *actors.DB) {
 	t := r.t
-	lost, horizon := 0, int64(0)
+	horizon, lost, checkExtrasHorizon := r.checkExtras()
 	kept := make([]int, len(r.owners))
 	for g, o := range r.owners {
 		k, ok := r.survivingPrefix(db, o)
@@ -42,6 +42,7 @@ func (r *powerCutRun) check(db *actors.DB) {
 			}
 		}
 	}
+	checkExtrasHorizon(horizon)
 	for _, c := range r.shared {
 		lost += r.checkShared(db, c)
 	}

@@ -37,7 +37,7 @@ func startKVD(tb testing.TB, dir, vfs string, mode sqlitekv.SyncMode) (*kvdOnDis
 	// Little history per key, so that writes prune it: frees pages and
 	// keeps the file small.
 	opts := sqlitekv.OnVFS(sqlitekv.Options{Sync: mode, Readers: 2, HistoryKeep: 20}, vfs)
-	k := &kvdOnDisk{reg: actors.NewRegistry(actors.Config{Resolver: resolver, Store: opts}), served: make(chan error, 1)}
+	k := &kvdOnDisk{reg: actors.NewRegistry(actors.Config{Resolver: resolver, Store: opts, IdleTimeout: 15 * time.Millisecond, SweepInterval: 30 * time.Millisecond}), served: make(chan error, 1)}
 	if k.db, err = k.reg.Open(context.Background(), "app", true, false); err != nil {
 		k.reg.Close()
 		return nil, err

@@ -54,6 +54,10 @@ type powerCutReport struct {
 	shutdowns         int // cuts armed as kvd shut down
 	shutdownsCut      int // of those, the power went before the shutdown's end
 	diskOps, diskOpsN int // writes and syncs allowed before the cuts, in all
+	extraChecked      int // of checked, the extra clients' (powercut_extra_test.go)
+	kinds             map[string]int
+	midLoadStops      int // cycles where kvd shut down under load
+	midLoadStopsCut   int // of those, the power went before the load ended
 }
 
 // Each client owns two keys and writes them one write at a time; a few
@@ -80,6 +84,9 @@ type powerCutRun struct {
 	owners []*keyOwner
 	shared []*sharedCounter
 	report powerCutReport
+	extras []*extraClient
+	// kvd is shutting down under load: a write may fail with the power on
+	shuttingDown atomic.Bool
 }
 
 // keyOwner is a client's model of its two keys: what they held when the
@@ -141,6 +148,8 @@ func runPowerCuts(t *testing.T, mode sqlitekv.SyncMode) powerCutReport {
 	for i := range sharedCounters {
 		r.shared = append(r.shared, &sharedCounter{key: fmt.Sprintf("shared-%d", i)})
 	}
+	r.initExtras()
+	renewedBefore := sqlitekv.ConnectionsRenewed()
 	start := time.Now()
 	for r.cycle = 0; r.cycle < cuts && !t.Failed(); r.cycle++ {
 		r.cutOnce()
@@ -152,10 +161,12 @@ func runPowerCuts(t *testing.T, mode sqlitekv.SyncMode) powerCutReport {
 			t.Errorf("stop after the last cut: %v", err)
 		}
 		r.checkIntegrity(r.dbPath())
+		r.checkIntegrity(filepath.Join(r.dir, "idle.db"))
 	}
 	rep := r.report
-	t.Logf("sync %s: %d cuts in %v (%d while kvd shut down, of %d tried), %d disk writes and syncs allowed on average; %d acknowledged writes checked; lost: at most %d in a cut, %d in all, in %d cuts",
-		mode, rep.cuts, time.Since(start).Round(time.Millisecond), rep.shutdownsCut, rep.shutdowns, rep.diskOps/max(1, rep.diskOpsN), rep.checked, rep.lostMax, rep.lostSum, rep.cutsWithLoss)
+	t.Logf("sync %s: %d cuts in %v (%d while kvd shut down, of %d tried), %d disk writes and syncs allowed on average; %d acknowledged writes checked (%d of the extra clients'); lost: at most %d in a cut, %d in all, in %d cuts",
+		mode, rep.cuts, time.Since(start).Round(time.Millisecond), rep.shutdownsCut, rep.shutdowns, rep.diskOps/max(1, rep.diskOpsN), rep.checked, rep.extraChecked, rep.lostMax, rep.lostSum, rep.cutsWithLoss)
+	t.Logf("extra writes: %v; connections renewed: %d; kvd shut down under load in %d cycles (the power went before the load ended in %d)", rep.kinds, sqlitekv.ConnectionsRenewed()-renewedBefore, rep.midLoadStops, rep.midLoadStopsCut)
 	return rep
 }
 
@@ -189,7 +200,29 @@ func (r *powerCutRun) cutOnce() {
 	} else {
 		r.stopAt = 0
 		r.cutAfter(r.rng.IntN(maxOpsBeforeCut) + 1)
-		r.load(k)
+		if r.rng.IntN(4) == 0 {
+			// kvd shuts down in the middle of the load: the writes it
+			// acknowledged while closing must survive a cut during its
+			// close, or right after.
+			r.shuttingDown.Store(false)
+			delay := time.Duration(r.rng.IntN(30_000)) * time.Microsecond
+			stopped := make(chan struct{})
+			go func() {
+				defer close(stopped)
+				time.Sleep(delay)
+				r.shuttingDown.Store(true)
+				k.stop(r.http)
+			}()
+			r.load(k)
+			<-stopped
+			r.report.midLoadStops++
+			if r.disk.powerOff() {
+				r.report.midLoadStopsCut++
+			}
+			r.shuttingDown.Store(false)
+		} else {
+			r.load(k)
+		}
 	}
 	k.stop(r.http) // fails when the power is off
 	if r.stopAt != 0 && r.disk.powerOff() {
@@ -200,6 +233,7 @@ func (r *powerCutRun) cutOnce() {
 	}
 	r.report.cuts++
 	r.checkIntegrity(r.dbPath())
+	r.checkIntegrity(filepath.Join(r.dir, "idle.db"))
 }
 
 func (r *powerCutRun) cutAfter(n int) {
@@ -244,6 +278,7 @@ func (r *powerCutRun) startCycle(db *actors.DB) {
 		c.base, c.acked = r.readCount(db, c.key), nil
 		c.issued.Store(0)
 	}
+	r.startExtras()
 }
 
 func (r *powerCutRun) read(db *actors.DB, key string) string {
@@ -297,6 +332,14 @@ func (r *powerCutRun) load(k *kvdOnDisk) {
 			r.runClient(k, o, rng)
 		}()
 	}
+	for g, c := range r.extras {
+		rng := rand.New(rand.NewPCG(r.rng.Uint64(), uint64(100+g)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.runExtra(k, c, rng)
+		}()
+	}
 	wg.Wait()
 }
 
@@ -335,7 +378,7 @@ func (r *powerCutRun) runClient(k *kvdOnDisk, o *keyOwner, rng *rand.Rand) {
 			o.ops = append(o.ops, op)
 		}
 		if err != nil {
-			if !r.disk.powerOff() {
+			if !r.disk.powerOff() && !r.shuttingDown.Load() {
 				r.t.Errorf("cut %d: a write failed with the power on: %v", r.cycle, err)
 				r.disk.cutNow()
 			}
