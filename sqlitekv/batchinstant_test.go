@@ -22,7 +22,6 @@ func TestBatch_AllItsRowsShareOneTime(t *testing.T) {
 	}
 	defer s.Close()
 	w := s.Writer()
-	ctx := context.Background()
 	items := func(v string) []BatchItem {
 		var its []BatchItem
 		for i := range 4 {
@@ -37,36 +36,29 @@ func TestBatch_AllItsRowsShareOneTime(t *testing.T) {
 	if _, err := w.BatchSet(BatchSetRequest{Table: DefaultTable, Items: items("new")}); err != nil {
 		t.Fatal(err)
 	}
-	end := now.UnixMilli() // reads look at the clock too
-	for at := start; at <= end; at++ {
-		seen := map[string]bool{}
-		for i := range 4 {
-			e, err := s.Get(ctx, GetRequest{Table: DefaultTable, Key: fmt.Sprint("k", i), At: &at})
-			if err != nil {
-				t.Fatalf("k%d at %d: %v", i, at, err)
-			}
-			seen[string(e.Value)] = true
-		}
-		if len(seen) != 1 {
-			t.Fatalf("at %d the batch's keys hold %v: half a batch", at, seen)
-		}
-	}
+	wholeFrom(t, s, start, now.UnixMilli(), "the batch") // reads look at the clock too
 	// And a table rollback's rows, likewise.
 	if _, err := w.RollbackTable(RollbackTableRequest{Table: DefaultTable, At: start}); err != nil {
 		t.Fatal(err)
 	}
-	end = now.UnixMilli()
-	for at := end - 10; at <= end; at++ {
+	wholeFrom(t, s, now.UnixMilli()-10, now.UnixMilli(), "the table's rollback")
+}
+
+// wholeFrom fails unless the four keys k0..k3 hold one value at each
+// millisecond from from to to: what wrote them shows whole or not at all.
+func wholeFrom(t *testing.T, s *Store, from, to int64, what string) {
+	t.Helper()
+	for at := from; at <= to; at++ {
 		seen := map[string]bool{}
 		for i := range 4 {
-			e, err := s.Get(ctx, GetRequest{Table: DefaultTable, Key: fmt.Sprint("k", i), At: &at})
+			e, err := s.Get(context.Background(), GetRequest{Table: DefaultTable, Key: fmt.Sprint("k", i), At: &at})
 			if err != nil {
 				t.Fatalf("k%d at %d: %v", i, at, err)
 			}
 			seen[string(e.Value)] = true
 		}
 		if len(seen) != 1 {
-			t.Fatalf("at %d, after the table's rollback, its keys hold %v: half a rollback", at, seen)
+			t.Fatalf("at %d the keys %s wrote hold %v: half of it", at, what, seen)
 		}
 	}
 }
