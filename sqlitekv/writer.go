@@ -41,7 +41,7 @@ type Writer struct {
 	ageCursor map[string]int64
 	inline    map[string]inlinePass // how far the sweep has moved each table's large values (largevalues.go)
 
-	// One write's rows take one time (oneInstant): the time of its first,
+	// One write's rows take one time (endInstant): the time of its first,
 	// while instantDepth counts the writes (savepoints) under way.
 	instant      int64
 	instantDepth int
@@ -410,7 +410,8 @@ func (w *Writer) abandon() {
 // Failing after a change takes a database error, and only the group's
 // rollback can undo what came before it: the whole group fails.
 func (w *Writer) checkedFirst(fn func() error) (err error) {
-	defer w.oneInstant()()
+	w.instantDepth++
+	defer w.endInstant()
 	if err := w.lost(); err != nil {
 		return err
 	}
@@ -463,7 +464,8 @@ func (w *Writer) lost() error {
 // staged files (directory mode) included. Outside a group the savepoint is
 // itself a transaction, so its files are applied or discarded here.
 func (w *Writer) atomically(fn func() error) (err error) {
-	defer w.oneInstant()()
+	w.instantDepth++
+	defer w.endInstant()
 	// ROLLBACK TO cannot take back a row held in memory, and fn may read
 	// the values table other than through current. (writeHeld also
 	// refuses a group that failed.)
@@ -534,18 +536,15 @@ func (w *Writer) stamp() int64 {
 	return w.lastTs
 }
 
-// oneInstant makes every history row of one write (a batch, a table's
-// rollback) take the same time, until the returned func is called: read
-// at any instant, or rolled back to one, such a write shows whole or not
+// endInstant ends one write (checkedFirst, atomically), each of whose
+// history rows took the same time: read at any instant, or rolled back
+// to one, such a write (a batch, a table's rollback) shows whole or not
 // at all. Stamped a row at a time, a batch whose rows straddled a
 // millisecond showed half of it to a read at the first, and a table's
 // rollback to it restored half the batch.
-func (w *Writer) oneInstant() (done func()) {
-	w.instantDepth++
-	return func() {
-		if w.instantDepth--; w.instantDepth == 0 {
-			w.instant = 0
-		}
+func (w *Writer) endInstant() {
+	if w.instantDepth--; w.instantDepth == 0 {
+		w.instant = 0
 	}
 }
 
