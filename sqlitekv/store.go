@@ -217,13 +217,24 @@ const minRoom = 64 << 10
 // it, switching it to WAL) to the database file itself, where a full disk
 // reaches kvd as a bare I/O error (the driver keeps no errno), unlike the
 // WAL's writes (walbuffer.go); so a failed open asks the filesystem, and
-// so does a failed backup (backup.go).
+// so does a failed backup (backup.go). A filesystem that does not answer
+// is not known to be full.
 func noRoomIn(dir string, need int64) bool {
+	free, known := freeBytes(dir)
+	return known && free < uint64(need)
+}
+
+// freeBytes is the space left to kvd on dir's file system (none if no
+// inode is left for a file), and whether the file system said.
+func freeBytes(dir string) (free uint64, known bool) {
 	var st unix.Statfs_t
 	if unix.Statfs(dir, &st) != nil {
-		return false
+		return 0, false
 	}
-	return st.Bavail*uint64(st.Bsize) < uint64(need) || (st.Files > 0 && st.Ffree == 0)
+	if st.Files > 0 && st.Ffree == 0 {
+		return 0, true
+	}
+	return st.Bavail * uint64(st.Bsize), true
 }
 
 func openStore(path string, create bool, opts Options) (*Store, error) {

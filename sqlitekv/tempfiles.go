@@ -38,13 +38,3 @@ func onOneDisk(a, b string) bool {
 	var sa, sb unix.Stat_t
 	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev
 }
-
-// freeBytes is the space left to kvd on dir's file system: 0 if unknown,
-// or if no inode is left for a file.
-func freeBytes(dir string) uint64 {
-	var st unix.Statfs_t
-	if unix.Statfs(dir, &st) != nil || st.Files > 0 && st.Ffree == 0 {
-		return 0
-	}
-	return st.Bavail * uint64(st.Bsize)
-}

@@ -94,9 +94,10 @@ func RoomFor(path string) uint64 {
 	if _, err := os.Stat(path); err != nil {
 		path = filepath.Dir(path)
 	}
-	room := freeBytes(path)
+	room, _ := freeBytes(path) // not known: none
 	if dir := tempFolder(); !onOneDisk(dir, path) {
-		room = min(room, freeBytes(dir))
+		tempRoom, _ := freeBytes(dir)
+		room = min(room, tempRoom)
 	}
 	return room
 }
