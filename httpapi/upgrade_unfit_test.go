@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -137,26 +138,34 @@ func TestUpgrade_KeepsTheDatabasesOwnViewsTriggersAndIndexes(t *testing.T) {
 }
 
 // A disk without room for the upgrade of an older kvd's database answers
-// 507 saying so, loses nothing, and the upgrade goes through once there
-// is room. Before, the message said only that a write (a GET's!) was not
-// saved.
+// 507 saying so, loses nothing, leaves the disk as it found it (the
+// rewrite's log rolled back and gone), and the upgrade goes through once
+// there is room. Before, the message said only that a write (a GET's!)
+// was not saved.
 func TestUpgrade_OnAFullDiskSaysWhatItNeeds(t *testing.T) {
-	dir := smallDisk(t, "size=12m")
+	dir := smallDisk(t, "size=64m")
 	ts := newTestServer(t, dataIn(t, dir))
 	_, conn := oldDatabaseIn(t, dir)
-	// 6,000 more versions of 1 KB, of 60 keys no longer live.
+	// 6,000 more versions of 1 KB, of 60 keys no longer live: a file of
+	// 8 MB, on a disk then shrunk to leave 4 MB.
 	if err := conn.Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
 INSERT INTO "kv_store:history" (op_number, key, op, ts, recorded, value, content_type)
 SELECT (SELECT max(op_number) FROM "kv_store:history") + i, 'big/' || (i % 60), 'set',
-	(SELECT max(ts) FROM "kv_store:history") + i, 1, randomblob(1000), 'application/octet-stream' FROM n`); err != nil {
+	(SELECT max(ts) FROM "kv_store:history") + i, 1, randomblob(1000), 'application/octet-stream' FROM n;
+PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()
+	remount(t, dir, "size=12m")
+	found := filesIn(t, dir)
 
 	r := ts.do(t, "GET", "/api/v1/sqlite/kv?db=old", "")
 	wantError(t, r, 507, "STORAGE_FULL")
 	if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, `table "kv_store", written by an older kvd`) || !strings.Contains(msg, "nothing was lost") {
 		t.Fatalf("message: got %q, want it to say which table's upgrade needs room", msg)
+	}
+	if left := filesIn(t, dir); left != found {
+		t.Fatalf("the failed upgrade left %s, want the disk as it found it: %s", left, found)
 	}
 	// Asked again at once, kvd answers the same without another rewrite,
 	// which would only fill the disk again for every database on it.
@@ -166,13 +175,41 @@ SELECT (SELECT max(op_number) FROM "kv_store:history") + i, 'big/' || (i % 60), 
 		t.Fatalf("asked again: got %q, want the failure again and when the upgrade is tried again", msg)
 	}
 	// Room made, it is tried at once.
-	if out, err := exec.Command("mount", "-o", "remount,size=64m", dir).CombinedOutput(); err != nil {
-		t.Fatalf("remount: %v: %s", err, out)
-	}
+	remount(t, dir, "size=64m")
 	wantStatus(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=old", ""), 200)
 	if ops := ts.do(t, "GET", kv("big%2F7/history", "db=old&limit=1000"), "").JSON(t)["operations"].([]any); len(ops) != 100 {
 		t.Fatalf("big/7 has %d versions after the upgrade, want 100", len(ops))
 	}
+}
+
+func remount(t *testing.T, dir, options string) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-o", "remount,"+options, dir).CombinedOutput(); err != nil {
+		t.Fatalf("remount: %v: %s", err, out)
+	}
+}
+
+// filesIn lists dir's files with their sizes, and its disk's free space.
+func filesIn(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s (%d bytes), ", e.Name(), info.Size())
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&b, "%d bytes free", st.Bavail*uint64(st.Bsize))
+	return b.String()
 }
 
 // The upgrade's sorts (an index of the database's own on a history, made
@@ -182,8 +219,8 @@ SELECT (SELECT max(op_number) FROM "kv_store:history") + i, 'big/' || (i % 60), 
 // I/O error".
 func TestUpgrade_ATemporaryFolderFullAnswers507(t *testing.T) {
 	for name, c := range map[string]struct{ mount, room string }{
-		"of bytes":  {"size=2m", "remount,size=256m"},
-		"of inodes": {"size=256m,nr_inodes=1", "remount,nr_inodes=1000"},
+		"of bytes":  {"size=2m", "size=256m"},
+		"of inodes": {"size=256m,nr_inodes=1", "nr_inodes=1000"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			ts := newTestServer(t)
@@ -206,9 +243,7 @@ CREATE INDEX by_value ON "kv_store:history" (value, key)`); err != nil {
 			if msg := r.JSON(t)["message"].(string); !strings.Contains(msg, `table "kv_store", written by an older kvd`) || !strings.Contains(msg, "temporary folder "+tmp) {
 				t.Fatalf("message: got %q, want the table and the temporary folder named", msg)
 			}
-			if out, err := exec.Command("mount", "-o", c.room, tmp).CombinedOutput(); err != nil {
-				t.Fatalf("remount: %v: %s", err, out)
-			}
+			remount(t, tmp, c.room)
 			wantStatus(t, ts.do(t, "GET", "/api/v1/sqlite/kv?db=old", ""), 200)
 		})
 	}
