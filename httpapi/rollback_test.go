@@ -124,6 +124,31 @@ func TestTableRollback_ListsItsChangesWithinTheAnswerBudget(t *testing.T) {
 	}
 }
 
+// A table rollback refused for keys history cannot tell lists at most
+// --max-answer-bytes of them, and says how many there are. Before, it
+// listed them all: 300 keys of 1,000 bytes made an error of 302 KB.
+func TestTableRollback_ListsItsGapKeysWithinTheAnswerBudget(t *testing.T) {
+	ts := newTestServer(t, withMaxAnswerBytes(2000))
+	t0 := ts.Clock.Now().Unix()
+	ts.Clock.Advance(time.Second)
+	const keys = 40
+	for i := range keys {
+		wantStatus(t, ts.do(t, "PUT", kv(fmt.Sprintf("%0100d", i), "db=app&create_db_if_missing=true&history=false"), "v"), 200)
+	}
+	rollback := "/api/v1/sqlite/kv/rollback?db=app&to_timestamp=" + strconv.FormatInt(t0+10, 10)
+	for _, confirm := range []string{"", "&confirm=yes"} {
+		r := ts.do(t, "POST", rollback+confirm, `{}`)
+		wantError(t, r, 409, "TIME_TRAVEL_GAP")
+		m := r.JSON(t)
+		if listed := len(m["keys"].([]any)); listed == 0 || listed >= 10 || !strings.Contains(m["message"].(string), "40 keys") {
+			t.Fatalf("rollback%s: %d keys listed, message %q; want a few, and all 40 counted", confirm, listed, m["message"])
+		}
+		if len(r.Body) > 4000 {
+			t.Fatalf("rollback%s: a %d-byte answer, want at most about 2,000", confirm, len(r.Body))
+		}
+	}
+}
+
 // A rollback to a time still to come changes nothing: a key whose TTL
 // runs out before then is alive now and stays.
 func TestTableRollback_ToATimeStillToComeKeepsLiveKeys(t *testing.T) {

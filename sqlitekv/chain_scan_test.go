@@ -2,6 +2,7 @@ package sqlitekv
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -69,7 +70,7 @@ func TestChain_AgreesWithAScan(t *testing.T) {
 			want := scanOps(t, scanAt, key, at)
 			head, _, err := tw.newest(key)
 			must(t, err)
-			got, found, _, err := tw.seek(head, atTime(at).reached)
+			got, found, _, err := tw.seek(head, atTime(at, math.MaxInt64).reached)
 			must(t, err)
 			if found != (len(want) == 1) || found && got.op != want[0] {
 				t.Fatalf("%s at %d: chain found %v %d, the scan %v", key, at, found, got.op, want)

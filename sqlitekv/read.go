@@ -116,7 +116,7 @@ func (s *Store) Get(ctx context.Context, req GetRequest) (Entry, error) {
 		now := s.opts.Now().UnixMilli()
 		load := func(key string) (Entry, error) {
 			if req.At != nil {
-				return t.stateAt(key, atTime(s.notAfterNow(*req.At)))
+				return t.stateAt(key, s.asOf(*req.At))
 			}
 			return t.live(key, now)
 		}

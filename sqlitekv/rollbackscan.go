@@ -29,12 +29,11 @@ func (s rollState) action() string {
 	return ""
 }
 
-// state is what rolling key back does. A time still to come is now: no
-// write has happened since, and a TTL that runs out before then has not
-// run out yet.
+// state is what rolling key back does. At a time still to come, a TTL
+// that runs out before then has not run out yet (point).
 func (r rollbackScan) state(key string) (s rollState, err error) {
 	now := r.now() // one clock per key: what is reported is what is done
-	if s.target, err = entryOrNil(r.tl.stateAt(key, atTime(min(r.req.At, now)))); err != nil {
+	if s.target, err = entryOrNil(r.tl.stateAt(key, atTime(r.req.At, now))); err != nil {
 		return s, err
 	}
 	s.target = unexpired(s.target, now)

@@ -21,14 +21,31 @@ type Version struct {
 // without a value (delete, expire, or a rollback to absence).
 func (v Version) Removes() bool { return v.Recorded && v.Entry.Value == nil }
 
-// point is a position in a table's history: every write with ts <= ts and
-// op_number <= op. Time travel uses (t, max); snapshots by op number use
-// (ts of that op, op). until is the latest time the point may be at: ts,
-// unless retention pruned op's row, whose time is then known only to lie
-// between the rows kept around it.
-type point struct{ ts, op, until int64 }
+// point is a position in a table's history, read at now: every write
+// with ts <= ts and op_number <= op. Time travel uses (t, max); snapshots
+// by op number use (ts of that op, op). until is the latest time the
+// point may be at: ts, unless retention pruned op's row, whose time is
+// then known only to lie between the rows kept around it.
+// TTLs are judged there, but no later than now: a TTL that runs out
+// before a time still to come has not run out yet (a key read at a later
+// time must not vanish before it expires).
+type point struct{ ts, op, until, now int64 }
 
-func atTime(ms int64) point { return point{ts: ms, op: math.MaxInt64, until: ms} }
+// atTime is the point at ms, read at now. A time not before now is the
+// present, after every write so far: once the clock stepped back, the
+// writer stamps its rows later than now (Writer.stamp), and a read, diff
+// or rollback at the present must still see them (a table rollback to
+// the current second deleted them).
+func atTime(ms, now int64) point {
+	if ms >= now {
+		ms = math.MaxInt64
+	}
+	return point{ts: ms, op: math.MaxInt64, until: ms, now: now}
+}
+
+// expired reports whether e's TTL had run out at time at of p (its ts,
+// or until).
+func (p point) expired(e Entry, at int64) bool { return e.expired(min(at, p.now)) }
 
 // timeline holds the statements that read one table's history, on either
 // kind of connection. A key's versions are found down its chain
@@ -170,17 +187,17 @@ func (tl *timeline) stateFrom(stmt *sqlite3.Stmt, key string, p point) (Entry, e
 	switch {
 	case !v.Recorded:
 		return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: the write in effect was made with history=false")
-	case v.Removes() || v.Entry.expired(p.ts):
+	case v.Removes() || p.expired(v.Entry, p.ts):
 		return Entry{}, Errorf(CodeKeyNotFound, "Key not found at the requested time")
-	case v.Entry.expired(p.until):
+	case p.expired(v.Entry, p.until):
 		return Entry{}, Errorf(CodeTimeTravelGap, "Time-travel chain gap detected for the requested timestamp: that op was pruned, so whether the value had expired by then is unknown")
 	}
 	return v.Entry, nil
 }
 
 // pointOfOp is the history position right after op number op.
-func (tl *timeline) pointOfOp(op int64) (point, error) {
-	p := point{ts: math.MinInt64, op: op}
+func (tl *timeline) pointOfOp(op, now int64) (point, error) {
+	p := point{ts: math.MinInt64, op: op, now: now}
 	last := int64(0) // the newest op kept up to op
 	if _, err := queryRow(tl.tsAtOp, func(s *sqlite3.Stmt) { p.ts, last = s.ColumnInt64(0), s.ColumnInt64(1) }, op); err != nil {
 		return point{}, dbError(err)

@@ -19,10 +19,9 @@ func (s *Store) readTx(ctx context.Context, table string, fn func(t *readStmts) 
 	})
 }
 
-// notAfterNow is at (Unix ms), or now if at is still to come: no write
-// has happened since, and a TTL that runs out before then has not run out
-// yet (a key read at a later time must not vanish before it expires).
-func (s *Store) notAfterNow(at int64) int64 { return min(at, s.opts.Now().UnixMilli()) }
+// asOf is the point of history at at (Unix ms), which may be still to
+// come (see point).
+func (s *Store) asOf(at int64) point { return atTime(at, s.opts.Now().UnixMilli()) }
 
 // HasTable reports whether the database holds KV table name, read
 // without the writer (so also where kvd cannot write).
@@ -42,7 +41,7 @@ func (s *Store) SnapshotAt(ctx context.Context, table, key string, op int64) (En
 		if t == nil {
 			return Errorf(CodeKeyNotFound, "Key not found")
 		}
-		p, err := t.pointOfOp(op)
+		p, err := t.pointOfOp(op, s.opts.Now().UnixMilli())
 		if err != nil {
 			return err
 		}
@@ -76,7 +75,7 @@ func (s *Store) KeysAt(ctx context.Context, table string, at int64, c Candidates
 
 func (s *Store) tableAt(ctx context.Context, table string, at int64, c Candidates, values bool) (AsOf, error) {
 	res := AsOf{Keys: []string{}, Entries: map[string]Entry{}, GapKeys: []string{}}
-	at = s.notAfterNow(at)
+	p := s.asOf(at)
 	err := s.readTx(ctx, table, func(t *readStmts) error {
 		if t == nil {
 			return nil
@@ -92,7 +91,7 @@ func (s *Store) tableAt(ctx context.Context, table string, at int64, c Candidate
 		}
 		budget := c.Budget
 		for i, key := range keys {
-			e, err := state(key, atTime(at))
+			e, err := state(key, p)
 			var shown *Entry // the value the answer shows, if any
 			switch CodeOf(err) {
 			case "":
@@ -161,7 +160,7 @@ type Diff struct {
 // such keys of 1 MiB read 2 GB for an answer of none).
 func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []string, c Candidates) (Diff, error) {
 	res := Diff{Changes: []Change{}, GapKeys: []string{}}
-	from, to = s.notAfterNow(from), s.notAfterNow(to)
+	fromPoint, toPoint := s.asOf(from), s.asOf(to)
 	err := s.readTx(ctx, table, func(t *readStmts) error {
 		if t == nil {
 			return nil
@@ -179,7 +178,7 @@ func (s *Store) Diff(ctx context.Context, table string, from, to int64, keys []s
 		budget := c.Budget
 		same := 0 // bytes read of values found unchanged, bounded as the answer is
 		for i, key := range keys {
-			old, cur, gap, err := t.statesToDiff(key, from, to)
+			old, cur, gap, err := t.statesToDiff(key, fromPoint, toPoint)
 			if err != nil {
 				return err
 			}
@@ -219,16 +218,17 @@ func valueLen(e *Entry) int {
 // differ: a key not written in between is unchanged whatever its size (a
 // diff over 1,000 unchanged keys of 400 KB read 800 MB, for an answer
 // of none).
-func (t *readStmts) statesToDiff(key string, from, to int64) (old, cur *Entry, gap bool, err error) {
-	old, oldErr := entryOrNil(t.presenceAt(key, atTime(from)))
-	cur, newErr := entryOrNil(t.presenceAt(key, atTime(to)))
+func (t *readStmts) statesToDiff(key string, from, to point) (old, cur *Entry, gap bool, err error) {
+	old, oldErr := entryOrNil(t.presenceAt(key, from))
+	cur, newErr := entryOrNil(t.presenceAt(key, to))
+	oldGap, newGap := CodeOf(oldErr) == CodeTimeTravelGap, CodeOf(newErr) == CodeTimeTravelGap
 	switch {
-	case CodeOf(oldErr) == CodeTimeTravelGap || CodeOf(newErr) == CodeTimeTravelGap:
-		return nil, nil, true, nil
-	case oldErr != nil:
+	case oldErr != nil && !oldGap: // a failure, not hidden by a gap on the other side
 		return nil, nil, false, oldErr
-	case newErr != nil:
+	case newErr != nil && !newGap:
 		return nil, nil, false, newErr
+	case oldGap || newGap:
+		return nil, nil, true, nil
 	case old != nil && cur != nil && old.Version == cur.Version:
 		return old, cur, false, nil // one version, values unread: no change
 	}
