@@ -346,25 +346,17 @@ func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, err
 	if req.Key != "" {
 		stmt, args = st.prunedKey, []any{req.After, req.Key}
 	}
-	type prunedKey struct {
-		key            string
-		lostOp, lostTs int64 // the newest write pruned; 0: not known
-	}
-	var pruned []prunedKey
 	if err := bindAll(stmt, args...); err != nil {
 		return 0, dbError(err)
 	}
-	for stmt.Step() {
-		pruned = append(pruned, prunedKey{stmt.ColumnText(0), stmt.ColumnInt64(1), stmt.ColumnInt64(2)})
-	}
-	err := stmt.Err()
-	stmt.Reset()
-	if err != nil {
-		return 0, dbError(err)
-	}
+	// One key at a time, read as the statement steps (the chain reads
+	// use other statements): a slice of them grew with every key pruned
+	// since after, for each page of a watch from long ago.
+	defer stmt.Reset()
 	var first, unlinked int64 // the newest oldest-kept write of a key that lost one, of one that may have
-	for _, k := range pruned {
-		head, found, err := t.newest(k.key)
+	for stmt.Step() {
+		key, lostOp, lostTs := stmt.ColumnText(0), stmt.ColumnInt64(1), stmt.ColumnInt64(2) // the newest write pruned (0: not known)
+		head, found, err := t.newest(key)
 		if err != nil {
 			return 0, err
 		}
@@ -375,13 +367,16 @@ func (t *readStmts) prunedAfter(st *changeStmts, req ChangesRequest) (int64, err
 		if err != nil {
 			return 0, err
 		}
-		lostBeforeSince := k.lostOp != 0 && k.lostOp == oldest.prev && k.lostTs < req.Since
+		lostBeforeSince := lostOp != 0 && lostOp == oldest.prev && lostTs < req.Since
 		switch {
 		case oldest.prev > req.After && !lostBeforeSince:
 			first = max(first, oldest.op)
 		case oldest.prev == 0 && oldest.op > req.After+1:
 			unlinked = max(unlinked, oldest.op)
 		}
+	}
+	if err := stmt.Err(); err != nil {
+		return 0, dbError(err)
 	}
 	if unlinked > first {
 		var present int64
