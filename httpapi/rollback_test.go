@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,6 +146,38 @@ func TestTableRollback_ListsItsGapKeysWithinTheAnswerBudget(t *testing.T) {
 		}
 		if len(r.Body) > 4000 {
 			t.Fatalf("rollback%s: a %d-byte answer, want at most about 2,000", confirm, len(r.Body))
+		}
+	}
+}
+
+// What a table rollback lists, of its changes or of the keys history
+// cannot tell, is the first of them in order: a key that does not fit
+// ends the list, and no shorter key after it is listed in its place (a
+// list of [a c] left out b).
+func TestTableRollback_ListsTheFirstKeysInOrder(t *testing.T) {
+	ts := newTestServer(t, withMaxAnswerBytes(2000))
+	t0 := ts.Clock.Now().Unix()
+	ts.Clock.Advance(time.Second)
+	keys := []string{"a" + strings.Repeat("x", 799), "b" + strings.Repeat("y", 599), "c"}
+	for table, history := range map[string]string{"changes": "true", "gaps": "false"} {
+		for _, k := range keys {
+			wantStatus(t, ts.do(t, "PUT", kv(k, "db=app&create_db_if_missing=true&table="+table+"&history="+history), "v"), 200)
+		}
+	}
+	rollback := "/api/v1/sqlite/kv/rollback?db=app&to_timestamp="
+	var changed []string // back to before the keys: each deleted
+	for _, c := range ts.do(t, "POST", rollback+strconv.FormatInt(t0, 10)+"&table=changes", `{}`).JSON(t)["changes"].([]any) {
+		changed = append(changed, c.(map[string]any)["key"].(string))
+	}
+	r := ts.do(t, "POST", rollback+strconv.FormatInt(t0+10, 10)+"&table=gaps", `{}`) // to a time history=false left unknown
+	wantError(t, r, 409, "TIME_TRAVEL_GAP")
+	var gaps []string
+	for _, k := range r.JSON(t)["keys"].([]any) {
+		gaps = append(gaps, k.(string))
+	}
+	for what, listed := range map[string][]string{"changes": changed, "gap keys": gaps} {
+		if len(listed) == 0 || len(listed) == len(keys) || !slices.Equal(listed, keys[:len(listed)]) {
+			t.Errorf("%s listed: got %d keys starting %.3q, want the first one or two of the three", what, len(listed), listed)
 		}
 	}
 }

@@ -121,6 +121,24 @@ func TestTimeTravel_AfterTheClockSteppedBackThePresentSeesEveryWrite(t *testing.
 	}
 }
 
+// A key snapshot by an op number judges TTLs at that op's time, so the
+// point stays put whatever the clock does (after the clock stepped back,
+// a key expired by op 2 was alive there again); by an op number past the
+// newest write, at now, as at_timestamp still to come does (it judged
+// them at the newest write's time: a key expired now was served).
+func TestTimeTravel_ASnapshotByOpJudgesTTLsAtItsOp(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	snapshot := func(op string) response { return ts.do(t, "GET", kv("k/snapshot", "db=app&op_number="+op), "") }
+	wantStatus(t, ts.do(t, "PUT", kv("k", q+"&ttl=1"), "v"), 200) // op 1
+	ts.Clock.Advance(5 * time.Second)
+	wantError(t, snapshot("5000"), 404, "KEY_NOT_FOUND")
+	wantStatus(t, ts.do(t, "PUT", kv("x", q), "x"), 200) // op 2, after k expired
+	wantError(t, snapshot("2"), 404, "KEY_NOT_FOUND")
+	ts.Clock.Advance(-4500 * time.Millisecond)
+	wantError(t, snapshot("2"), 404, "KEY_NOT_FOUND")
+}
+
 func TestTimeTravel_SameSecondAnswersTheLastWrite(t *testing.T) {
 	ts := newTestServer(t)
 	t0 := ts.Clock.Now().Unix()

@@ -18,12 +18,15 @@ type Budget struct {
 	Measure func(key string, e *Entry) int
 
 	spent int
+	ended bool // an item did not fit: the page ended before it
 }
 
 // Take spends the cost of one item, a key and its values (nil where there
 // is none), and reports whether the item fits: the first always does,
 // the others while the answer stays within Max. An item that does not fit
-// is left out, and the page ends before it.
+// is left out, and the page ends before it: every later item is left out
+// too, however small (a list that went on with a shorter key skipped the
+// one before it).
 func (b *Budget) Take(key string, values ...*Entry) bool {
 	var cost int
 	if len(values) == 0 {
@@ -35,7 +38,8 @@ func (b *Budget) Take(key string, values ...*Entry) bool {
 		}
 		cost += b.measure(key, e)
 	}
-	if b.Max > 0 && b.spent > 0 && b.spent+cost > b.Max {
+	if b.ended || b.Max > 0 && b.spent > 0 && b.spent+cost > b.Max {
+		b.ended = true
 		return false
 	}
 	b.spent += cost

@@ -21,7 +21,7 @@ const (
 // is not kept, and time travel across it answers "unknown". A nil e is a
 // write that leaves the key absent.
 func (w *Writer) appendHistory(t *writeTable, key, op string, e *Entry, recorded bool) (opNumber, ts int64, err error) {
-	ts = w.stamp()
+	ts = w.writeTime()
 	l, err := t.linkFor(key)
 	if err != nil {
 		return 0, 0, err

@@ -5,8 +5,12 @@ package sqlitekv
 type rollbackScan struct {
 	tl      *timeline
 	current func(key string, now int64) (e Entry, exists, expired bool, err error)
-	now     func() int64
-	req     RollbackTableRequest
+	// now is the time TTLs are judged at: the writer's write time, which
+	// its rows take (Writer.writeTime), or a dry run's clock. clock is the
+	// clock, from which on a time is the present (atTime): after the
+	// clock stepped back, the write time is ahead of it.
+	now, clock func() int64
+	req        RollbackTableRequest
 }
 
 // rollState is what rolling one key back does: bring it from cur (its
@@ -32,8 +36,8 @@ func (s rollState) action() string {
 // state is what rolling key back does. At a time still to come, a TTL
 // that runs out before then has not run out yet (point).
 func (r rollbackScan) state(key string) (s rollState, err error) {
-	now := r.now() // one clock per key: what is reported is what is done
-	if s.target, err = entryOrNil(r.tl.stateAt(key, atTime(r.req.At, now))); err != nil {
+	now := r.now() // one time per key: what is reported is what is done
+	if s.target, err = entryOrNil(r.tl.stateAt(key, atTime(r.req.At, r.clock()).judgedAt(now))); err != nil {
 		return s, err
 	}
 	s.target = unexpired(s.target, now)

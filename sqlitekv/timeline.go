@@ -43,6 +43,12 @@ func atTime(ms, now int64) point {
 	return point{ts: ms, op: math.MaxInt64, until: ms, now: now}
 }
 
+// judgedAt is p with TTLs judged no later than now instead.
+func (p point) judgedAt(now int64) point {
+	p.now = now
+	return p
+}
+
 // expired reports whether e's TTL had run out at time at of p (its ts,
 // or until).
 func (p point) expired(e Entry, at int64) bool { return e.expired(min(at, p.now)) }
@@ -195,9 +201,11 @@ func (tl *timeline) stateFrom(stmt *sqlite3.Stmt, key string, p point) (Entry, e
 	return v.Entry, nil
 }
 
-// pointOfOp is the history position right after op number op.
+// pointOfOp is the history position right after op number op, read at
+// now. TTLs are judged at op's own time, so that the point stays put
+// whatever the clock does; an op past the newest write is the present.
 func (tl *timeline) pointOfOp(op, now int64) (point, error) {
-	p := point{ts: math.MinInt64, op: op, now: now}
+	p := point{ts: math.MinInt64, op: op, now: math.MaxInt64}
 	last := int64(0) // the newest op kept up to op
 	if _, err := queryRow(tl.tsAtOp, func(s *sqlite3.Stmt) { p.ts, last = s.ColumnInt64(0), s.ColumnInt64(1) }, op); err != nil {
 		return point{}, dbError(err)
@@ -207,9 +215,13 @@ func (tl *timeline) pointOfOp(op, now int64) (point, error) {
 		return p, nil
 	}
 	// op's row was pruned (every op number up to the newest was a write
-	// once): it came before the next row kept, if any.
-	if _, err := queryRow(tl.tsAfterOp, func(s *sqlite3.Stmt) { p.until = s.ColumnInt64(0) }, op); err != nil {
+	// once): it came before the next row kept; or op is still to come.
+	later, err := queryRow(tl.tsAfterOp, func(s *sqlite3.Stmt) { p.until = s.ColumnInt64(0) }, op)
+	if err != nil {
 		return point{}, dbError(err)
+	}
+	if !later {
+		p.ts, p.until, p.now = math.MaxInt64, math.MaxInt64, now
 	}
 	return p, nil
 }

@@ -41,8 +41,8 @@ type Writer struct {
 	ageCursor map[string]int64
 	inline    map[string]inlinePass // how far the sweep has moved each table's large values (largevalues.go)
 
-	// One write's rows take one time (endInstant): the time of its first,
-	// while instantDepth counts the writes (savepoints) under way.
+	// One write takes one time (writeTime, endInstant), while
+	// instantDepth counts the writes (savepoints) under way.
 	instant      int64
 	instantDepth int
 
@@ -523,9 +523,14 @@ func (w *Writer) atomically(fn func() error) (err error) {
 
 func (w *Writer) now() int64 { return w.opts.Now().UnixMilli() }
 
-// stamp returns the time for the next history row: now, unless the clock
-// went backwards, so ts order always equals op_number order.
-func (w *Writer) stamp() int64 {
+// writeTime is the time of the write under way: its history rows', the
+// start of its TTLs, and the time its expiry checks judge at. One time
+// for all three: a check at an earlier reading of the clock than the
+// row's let an incr made at its key's expiry write a value expired from
+// its start, and a batch record an expiry 25 ms before the TTL ran out.
+// It is now, unless the clock went backwards, so ts order always equals
+// op_number order.
+func (w *Writer) writeTime() int64 {
 	if w.instant != 0 {
 		return w.instant
 	}
