@@ -182,3 +182,34 @@ func countRows(tb testing.TB, ts *testServer, file, table string) int {
 	stmt.Step()
 	return stmt.ColumnInt(0)
 }
+
+// After the clock stepped back, history's time is ahead of it, but
+// writes judge TTLs by the clock as reads do, and start new ones from it.
+// (A first fix judged them at history's time: a key a GET served was
+// expired to an incr and a DELETE, a key rollback deleted the live value
+// instead of restoring one with seconds left, and a TTL of 1 s lasted the
+// step back longer.)
+func TestTTL_AfterTheClockSteppedBackWritesJudgeAsReads(t *testing.T) {
+	ts := newTestServer(t)
+	q := "db=app&create_db_if_missing=true"
+	for _, k := range []string{"counter", "doomed", "rolled"} {
+		wantStatus(t, ts.do(t, "PUT", kv(k, q+"&ttl=10"), "5"), 200)
+	}
+	ts.Clock.Advance(2 * time.Second)
+	wantStatus(t, ts.do(t, "PUT", kv("rolled", q+"&ttl=10"), "6"), 200)
+	ts.Clock.Advance(10 * time.Second)
+	wantStatus(t, ts.do(t, "PUT", kv("x", q), "x"), 200) // history's time: t0+12 s
+	ts.Clock.Advance(-5 * time.Second)                   // the clock: t0+7 s, the 5s with 3 s left
+
+	if r := ts.do(t, "POST", kv("counter/incr", "db=app"), ""); r.JSON(t)["value"] != 6.0 {
+		t.Errorf("incr of a live 5: got %d %s, want 6", r.Status, r.Body)
+	}
+	wantStatus(t, ts.do(t, "DELETE", kv("doomed", "db=app"), ""), 200)
+	wantStatus(t, ts.do(t, "POST", kv("rolled/rollback", "db=app"), ""), 200)
+	if r := ts.do(t, "GET", kv("rolled", "db=app"), ""); string(r.Body) != "5" {
+		t.Errorf("after a key rollback to a 5 with 3 s left: got %d %s, want 5", r.Status, r.Body)
+	}
+	wantStatus(t, ts.do(t, "PUT", kv("brief", q+"&ttl=1"), "v"), 200)
+	ts.Clock.Advance(2 * time.Second)
+	wantError(t, ts.do(t, "GET", kv("brief", "db=app"), ""), 404, "KEY_EXPIRED")
+}

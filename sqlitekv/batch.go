@@ -42,7 +42,7 @@ func (w *Writer) BatchSet(req BatchSetRequest) (created []string, err error) {
 	created = []string{}
 	err = w.checkedFirst(func() error {
 		seen := map[string]bool{}
-		now := w.writeTime() // the batch's: one expiry for every item of one TTL
+		now := w.writeNow() // the batch's: one expiry for every item of one TTL
 		for _, item := range req.Items {
 			cur, exists, err := w.loadForWrite(t, item.Key)
 			if err != nil {

@@ -577,7 +577,7 @@ func (d *Dir) Sync(table, key string) error {
 	d.importing = true
 	defer func() { d.importing = false }()
 	return w.atomically(func() error {
-		cur, exists, expired, err := t.current(key, w.writeTime())
+		cur, exists, expired, err := t.current(key, w.writeNow())
 		held := exists || expired // the cache has a row for key
 		if err == nil && expired {
 			expired, err = d.leftToExpiry(t, key, data, ferr)

@@ -67,7 +67,7 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 		return res, err
 	}
 	err = w.checkedFirst(func() error {
-		cur, exists, expired, err := t.current(req.Key, w.writeTime())
+		cur, exists, expired, err := t.current(req.Key, w.writeNow())
 		if err != nil {
 			return err
 		}
@@ -84,7 +84,7 @@ func (w *Writer) Put(req PutRequest) (res PutResult, err error) {
 				return err
 			}
 		}
-		next := Entry{Value: req.Value, ContentType: req.ContentType, ExpireAt: ttlExpiry(w.writeTime(), req.TTL)}
+		next := Entry{Value: req.Value, ContentType: req.ContentType, ExpireAt: ttlExpiry(w.writeNow(), req.TTL)}
 		if req.Ref {
 			next.ContentType = RefContentType
 		}
@@ -173,7 +173,7 @@ func (w *Writer) Delete(req DeleteRequest) error {
 		var cur Entry
 		var exists bool
 		var err error
-		cur, exists, expired, err = t.current(req.Key, w.writeTime())
+		cur, exists, expired, err = t.current(req.Key, w.writeNow())
 		if err != nil {
 			return err
 		}
@@ -203,7 +203,7 @@ func (w *Writer) Incr(req IncrRequest) (res IncrResult, err error) {
 		return res, err
 	}
 	err = w.checkedFirst(func() error {
-		cur, exists, expired, err := t.current(req.Key, w.writeTime())
+		cur, exists, expired, err := t.current(req.Key, w.writeNow())
 		if err == nil {
 			err = t.mayBuildOn(req.Key, cur, exists, req.Versions, "incr")
 		}
@@ -293,7 +293,7 @@ func (w *Writer) Expire(table, key string) error {
 // expiry is expired first (recorded in history, row removed), so the write
 // finds it absent and history shows the expiry between the two values.
 func (w *Writer) loadForWrite(t *writeTable, key string) (Entry, bool, error) {
-	cur, exists, expired, err := t.current(key, w.writeTime())
+	cur, exists, expired, err := t.current(key, w.writeNow())
 	if err == nil {
 		err = w.expireIf(t, key, expired)
 	}

@@ -30,7 +30,7 @@ func (w *Writer) RollbackKey(req RollbackKeyRequest) (restored *Entry, err error
 	}
 	err = w.atomically(func() error {
 		if req.Versions.Given() {
-			cur, exists, _, err := t.current(req.Key, w.writeTime())
+			cur, exists, _, err := t.current(req.Key, w.writeNow())
 			if err == nil {
 				err = req.Versions.check(cur, exists)
 			}
@@ -50,7 +50,7 @@ func (w *Writer) RollbackKey(req RollbackKeyRequest) (restored *Entry, err error
 				return Errorf(CodeTimeTravelGap, "Cannot roll back: the version to restore was written with history=false")
 			}
 			if !target.Removes() {
-				restored = unexpired(&target.Entry, w.writeTime())
+				restored = unexpired(&target.Entry, w.writeNow())
 			}
 		} else if pruned, err := w.hasHorizon(t, req.Key); err != nil || pruned {
 			// Fewer versions than steps means the key did not exist before
@@ -157,7 +157,7 @@ func (w *Writer) RollbackTable(req RollbackTableRequest) (RollbackTableResult, e
 	if err != nil || t == nil {
 		return res, err
 	}
-	scan := rollbackScan{tl: &t.timeline, current: t.current, now: w.writeTime, clock: w.now, req: req}
+	scan := rollbackScan{tl: &t.timeline, current: t.current, now: w.writeNow, req: req}
 	apply := func(key string, s rollState) error {
 		if err := w.expireIf(t, key, s.expired); err != nil { // as live does before any write
 			return err
@@ -240,7 +240,7 @@ func (s *Store) PlanRollback(ctx context.Context, req RollbackTableRequest) (Rol
 			return nil
 		}
 		now := func() int64 { return s.opts.Now().UnixMilli() }
-		scan := rollbackScan{tl: &t.timeline, current: t.current, now: now, clock: now, req: req}
+		scan := rollbackScan{tl: &t.timeline, current: t.current, now: now, req: req}
 		return scan.each(gaps.note, func(key string, st rollState) error {
 			if action := st.action(); action != "" {
 				res.note(key, action, &req.Listed)

@@ -5,12 +5,8 @@ package sqlitekv
 type rollbackScan struct {
 	tl      *timeline
 	current func(key string, now int64) (e Entry, exists, expired bool, err error)
-	// now is the time TTLs are judged at: the writer's write time, which
-	// its rows take (Writer.writeTime), or a dry run's clock. clock is the
-	// clock, from which on a time is the present (atTime): after the
-	// clock stepped back, the write time is ahead of it.
-	now, clock func() int64
-	req        RollbackTableRequest
+	now     func() int64 // the writer's writeNow, or a dry run's clock
+	req     RollbackTableRequest
 }
 
 // rollState is what rolling one key back does: bring it from cur (its
@@ -37,7 +33,7 @@ func (s rollState) action() string {
 // that runs out before then has not run out yet (point).
 func (r rollbackScan) state(key string) (s rollState, err error) {
 	now := r.now() // one time per key: what is reported is what is done
-	if s.target, err = entryOrNil(r.tl.stateAt(key, atTime(r.req.At, r.clock()).judgedAt(now))); err != nil {
+	if s.target, err = entryOrNil(r.tl.stateAt(key, atTime(r.req.At, now))); err != nil {
 		return s, err
 	}
 	s.target = unexpired(s.target, now)

@@ -112,7 +112,7 @@ func (w *Writer) expireKey(t *writeTable, key string) (expired bool, err error) 
 		}
 	}
 	err = w.atomically(func() error {
-		_, _, expired, err = t.current(key, w.writeTime())
+		_, _, expired, err = t.current(key, w.writeNow())
 		if err == nil {
 			err = w.expireIf(t, key, expired)
 		}

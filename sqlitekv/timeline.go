@@ -43,12 +43,6 @@ func atTime(ms, now int64) point {
 	return point{ts: ms, op: math.MaxInt64, until: ms, now: now}
 }
 
-// judgedAt is p with TTLs judged no later than now instead.
-func (p point) judgedAt(now int64) point {
-	p.now = now
-	return p
-}
-
 // expired reports whether e's TTL had run out at time at of p (its ts,
 // or until).
 func (p point) expired(e Entry, at int64) bool { return e.expired(min(at, p.now)) }

@@ -41,10 +41,10 @@ type Writer struct {
 	ageCursor map[string]int64
 	inline    map[string]inlinePass // how far the sweep has moved each table's large values (largevalues.go)
 
-	// One write takes one time (writeTime, endInstant), while
+	// One write takes one time (writeNow, writeTime, endInstant), while
 	// instantDepth counts the writes (savepoints) under way.
-	instant      int64
-	instantDepth int
+	instant, instantNow int64
+	instantDepth        int
 
 	id   *fileIdentity // the file its path must still name (identity.go)
 	path string
@@ -523,18 +523,32 @@ func (w *Writer) atomically(fn func() error) (err error) {
 
 func (w *Writer) now() int64 { return w.opts.Now().UnixMilli() }
 
-// writeTime is the time of the write under way: its history rows', the
-// start of its TTLs, and the time its expiry checks judge at. One time
-// for all three: a check at an earlier reading of the clock than the
-// row's let an incr made at its key's expiry write a value expired from
-// its start, and a batch record an expiry 25 ms before the TTL ran out.
-// It is now, unless the clock went backwards, so ts order always equals
-// op_number order.
+// writeNow is the clock as the write under way first read it: the time
+// its expiry checks judge at and its TTLs start from, and the time its
+// history rows take (writeTime) unless the clock went backwards. One
+// reading for all three: a check at an earlier reading than the row's let
+// an incr made at its key's expiry write a value expired from its start,
+// and a batch record an expiry 25 ms before the TTL ran out. (Judged at
+// the history's time instead, writes disagreed with reads once the clock
+// stepped back: a key live to a GET was expired to an incr.)
+func (w *Writer) writeNow() int64 {
+	if w.instantDepth == 0 {
+		return w.now()
+	}
+	if w.instantNow == 0 {
+		w.instantNow = w.now()
+	}
+	return w.instantNow
+}
+
+// writeTime is the time of the write under way's history rows: its
+// writeNow, or the newest time history holds if the clock went backwards,
+// so ts order always equals op_number order.
 func (w *Writer) writeTime() int64 {
 	if w.instant != 0 {
 		return w.instant
 	}
-	w.lastTs = max(w.lastTs, w.now())
+	w.lastTs = max(w.lastTs, w.writeNow())
 	if w.instantDepth > 0 {
 		w.instant = w.lastTs
 	}
@@ -549,7 +563,7 @@ func (w *Writer) writeTime() int64 {
 // rollback to it restored half the batch.
 func (w *Writer) endInstant() {
 	if w.instantDepth--; w.instantDepth == 0 {
-		w.instant = 0
+		w.instant, w.instantNow = 0, 0
 	}
 }
 
