@@ -33,7 +33,7 @@ type point struct{ ts, op, until, now int64 }
 
 // atTime is the point at ms, read at now. A time not before now is the
 // present, after every write so far: once the clock stepped back, the
-// writer stamps its rows later than now (Writer.stamp), and a read, diff
+// writer stamps its rows later than now (Writer.writeTime), and a read, diff
 // or rollback at the present must still see them (a table rollback to
 // the current second deleted them).
 func atTime(ms, now int64) point {
