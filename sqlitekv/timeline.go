@@ -25,17 +25,17 @@ func (v Version) Removes() bool { return v.Recorded && v.Entry.Value == nil }
 // with ts <= ts and op_number <= op. Time travel uses (t, max); snapshots
 // by op number use (ts of that op, op). until is the latest time the
 // point may be at: ts, unless retention pruned op's row, whose time is
-// then known only to lie between the rows kept around it.
-// TTLs are judged there, but no later than now: a TTL that runs out
-// before a time still to come has not run out yet (a key read at a later
-// time must not vanish before it expires).
+// then known only to lie between the rows kept around it. TTLs are
+// judged there, but no later than now: a TTL that runs out before a time
+// still to come has not run out yet (a key read at a later time must not
+// vanish before it expires).
 type point struct{ ts, op, until, now int64 }
 
 // atTime is the point at ms, read at now. A time not before now is the
 // present, after every write so far: once the clock stepped back, the
-// writer stamps its rows later than now (Writer.writeTime), and a read, diff
-// or rollback at the present must still see them (a table rollback to
-// the current second deleted them).
+// writer stamps its rows later than now (Writer.writeTime), and a read,
+// diff or rollback at the present must still see them (a table rollback
+// to the current second deleted them).
 func atTime(ms, now int64) point {
 	if ms >= now {
 		ms = math.MaxInt64
