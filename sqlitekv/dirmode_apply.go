@@ -64,6 +64,13 @@ func (d *Dir) apply() error {
 			if info == nil || info.IsDir() { // gone already; a folder in its place is not a key's file
 				continue
 			}
+			if !unchangedSince(c.was, info) {
+				// Replaced by hand since the write found it (the sweep's
+				// round and its COMMIT's fsync are long enough for a person
+				// to rename a new file over an expired one): a new value,
+				// which the next read or write imports.
+				continue
+			}
 			if err := d.tree.remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				keep(c, fsError("Could not remove the file", err))
 				continue
@@ -294,4 +301,9 @@ func syncFolder(folder string) error {
 		return fsError("Could not sync the folder", err)
 	}
 	return nil
+}
+
+// unchangedSince reports whether now is still the file was (nil: none).
+func unchangedSince(was, now fs.FileInfo) bool {
+	return was != nil && os.SameFile(was, now) && was.Size() == now.Size() && was.ModTime().Equal(now.ModTime())
 }

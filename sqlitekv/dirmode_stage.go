@@ -55,8 +55,9 @@ type mirror interface {
 // fileChange is one staged change of a key's file.
 type fileChange struct {
 	table, key string
-	path       string // the key's file
-	tmp        string // the new bytes, fsynced; "" removes the file
+	path       string      // the key's file
+	tmp        string      // the new bytes, fsynced; "" removes the file
+	was        fs.FileInfo // a removal's: the file as the write found it (nil: none)
 }
 
 // staging is the open group's changes, in the order they were made.
@@ -223,10 +224,11 @@ func (d *Dir) stageRemoval(table, key string) error {
 	if err := d.tree.refuseDatabaseFile(p, nil); err != nil {
 		return err
 	}
-	if _, err := d.tree.lstatKeyFile(p, "Could not check the file to remove"); err != nil {
+	was, err := d.tree.lstatKeyFile(p, "Could not check the file to remove")
+	if err != nil {
 		return err
 	}
-	d.staged.add(fileChange{table: table, key: key, path: p})
+	d.staged.add(fileChange{table: table, key: key, path: p, was: was})
 	return nil
 }
 

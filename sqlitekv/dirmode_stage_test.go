@@ -1,6 +1,7 @@
 package sqlitekv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -326,5 +327,40 @@ func TestDir_AFolderFilledBeforeTheCommitIsNotReplaced(t *testing.T) {
 	}
 	if tmp := tempFiles(t, root); len(tmp) != 0 {
 		t.Errorf("temp files left: %v", tmp)
+	}
+}
+
+// A file replaced by hand between the write that removes its key and
+// that write's commit is a new value, not the removed one: it stays, and
+// the next read imports it. (A tester renamed new files over 500 expired
+// ones as the sweep ran: the removals after the sweep's commit took 10
+// of them.)
+func TestDir_AFileReplacedBeforeItsRemovalCommitsStays(t *testing.T) {
+	d, root := mustOpenDir(t)
+	w := d.Cache().Writer()
+	mustDirPut(t, d, "gone", "old")
+	mustDirPut(t, d, "replaced", "old")
+	mustBegin(t, w)
+	for _, k := range []string{"gone", "replaced"} {
+		if err := w.Delete(DeleteRequest{Table: "t", Key: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmp := filepath.Join(root, "t", "new")
+	if err := os.WriteFile(tmp, []byte("by hand"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(root, "t", "replaced")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(onDisk(t, root)); got != "[t/ t/replaced]" {
+		t.Fatalf("on disk after the removals: got %s, want [t/ t/replaced]", got)
+	}
+	e, _, err := d.Get(context.Background(), GetRequest{Table: "t", Key: "replaced"})
+	if err != nil || string(e.Value) != "by hand" {
+		t.Fatalf("replaced after its removal: got %q, %v; want the file's bytes", e.Value, err)
 	}
 }
