@@ -132,6 +132,9 @@ func (d *DB) OpBefore(ctx context.Context, table string, ms int64) (op int64, er
 	return op, err
 }
 
+// Now is the time (Unix ms) by the database's clock.
+func (d *DB) Now() int64 { return d.store.Now() }
+
 // onOwnStack runs read on a new goroutine and waits for it (see offStack).
 func onOwnStack(read func()) {
 	done := make(chan struct{})

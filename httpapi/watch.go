@@ -135,7 +135,11 @@ func (s *Server) takeWatchSlot() error {
 // it starts after the newest op kept before it, and tells the time too:
 // the writes pruned after that op may have been made before it, and are
 // then no gap. So does a watch from a time that resumes after an op
-// (an EventSource sends its first URL again, with Last-Event-ID).
+// (an EventSource sends its first URL again, with Last-Event-ID). A time
+// still to come is now: every write after the watch's start is asked
+// for, and one pruned is a gap (kept as the time, it excused every write
+// pruned before it, and a watch resumed with Last-Event-ID lost them
+// without one).
 func startWatch(ctx context.Context, db *actors.DB, req watchRequest) (*watch.Follower, error) {
 	var since int64
 	if req.hasSince {
@@ -145,7 +149,9 @@ func startWatch(ctx context.Context, db *actors.DB, req watchRequest) (*watch.Fo
 				return nil, err
 			}
 		}
-		since = req.since
+		if req.since <= db.Now() {
+			since = req.since
+		}
 	}
 	return db.Watch(ctx, req.filter, req.after, since)
 }

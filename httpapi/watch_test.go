@@ -698,3 +698,29 @@ func TestWatch_AResumedWatchFromATimeTellsNoGapForWritesBeforeIt(t *testing.T) {
 		}
 	}
 }
+
+// A time still to come is now, for a resumed watch too: every write
+// after the last event it got was asked for, and one pruned is a gap.
+// (Kept as the time, it excused every write pruned before it: an
+// EventSource on a clock ahead of kvd's, reconnecting with Last-Event-ID,
+// lost them without a gap.)
+func TestWatch_AResumedWatchFromATimeStillToComeTellsTheGap(t *testing.T) {
+	ts := newTestServer(t, withStore(func(o *sqlitekv.Options) { o.HistoryKeep = 2 }))
+	q := "db=app&create_db_if_missing=true"
+	since := strconv.FormatInt(ts.Clock.Now().Unix()+5, 10)
+	for i := range 5 { // ops 1 to 5; the watch got 2; 3 is pruned below
+		wantStatus(t, ts.do(t, "PUT", kv("y", q), strconv.Itoa(i+1)), 200)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ops := ts.do(t, "GET", kv("y/history", "db=app"), "").JSON(t)["operations"].([]any); len(ops) <= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("y's history was not pruned to 2")
+		}
+	}
+	m := ts.do(t, "GET", watchTable+"db=app&wait=1s&since="+since, "", "Last-Event-ID", "2").JSON(t)
+	if evs := m["events"].([]any); len(evs) == 0 || evs[0].(map[string]any)["code"] != "TIME_TRAVEL_GAP" {
+		t.Errorf("resumed after op 2 from a time still to come: %v, want a gap first (op 3 was pruned)", m)
+	}
+}

@@ -21,7 +21,10 @@ func (s *Store) readTx(ctx context.Context, table string, fn func(t *readStmts) 
 
 // asOf is the point of history at at (Unix ms), which may be still to
 // come (see point).
-func (s *Store) asOf(at int64) point { return atTime(at, s.opts.Now().UnixMilli()) }
+func (s *Store) asOf(at int64) point { return atTime(at, s.Now()) }
+
+// Now is the time (Unix ms) by the clock the store judges TTLs by.
+func (s *Store) Now() int64 { return s.opts.Now().UnixMilli() }
 
 // HasTable reports whether the database holds KV table name, read
 // without the writer (so also where kvd cannot write).
