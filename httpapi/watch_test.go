@@ -681,14 +681,7 @@ func TestWatch_AResumedWatchFromATimeTellsNoGapForWritesBeforeIt(t *testing.T) {
 	for i := range 2 { // ops 3 and 4, after the time: y keeps these two
 		wantStatus(t, ts.do(t, "PUT", kv("y", q), strconv.Itoa(i+2)), 200)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ops := ts.do(t, "GET", kv("y/history", "db=app"), "").JSON(t)["operations"].([]any); len(ops) <= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("y's history was not pruned to 2")
-		}
-	}
+	waitPrunedTo(t, ts, "y", 2)
 	first := ts.do(t, "GET", watchTable+"db=app&wait=1s&since="+since, "").JSON(t)
 	resumed := ts.do(t, "GET", watchTable+"db=app&wait=1s&since="+since, "", "Last-Event-ID", "1").JSON(t)
 	for name, m := range map[string]map[string]any{"from the time": first, "resumed after op 1": resumed} {
@@ -711,16 +704,22 @@ func TestWatch_AResumedWatchFromATimeStillToComeTellsTheGap(t *testing.T) {
 	for i := range 5 { // ops 1 to 5; the watch got 2; 3 is pruned below
 		wantStatus(t, ts.do(t, "PUT", kv("y", q), strconv.Itoa(i+1)), 200)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ops := ts.do(t, "GET", kv("y/history", "db=app"), "").JSON(t)["operations"].([]any); len(ops) <= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("y's history was not pruned to 2")
-		}
-	}
+	waitPrunedTo(t, ts, "y", 2)
 	m := ts.do(t, "GET", watchTable+"db=app&wait=1s&since="+since, "", "Last-Event-ID", "2").JSON(t)
 	if evs := m["events"].([]any); len(evs) == 0 || evs[0].(map[string]any)["code"] != "TIME_TRAVEL_GAP" {
 		t.Errorf("resumed after op 2 from a time still to come: %v, want a gap first (op 3 was pruned)", m)
+	}
+}
+
+// waitPrunedTo waits until retention has left key (of db app) n versions.
+func waitPrunedTo(t *testing.T, ts *testServer, key string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ops := ts.do(t, "GET", kv(key+"/history", "db=app"), "").JSON(t)["operations"].([]any); len(ops) <= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's history was not pruned to %d", key, n)
+		}
 	}
 }
