@@ -41,10 +41,11 @@ type Writer struct {
 	ageCursor map[string]int64
 	inline    map[string]inlinePass // how far the sweep has moved each table's large values (largevalues.go)
 
-	// One write takes one time (writeNow, writeTime, endInstant), while
-	// instantDepth counts the writes (savepoints) under way.
-	instant, instantNow int64
-	instantDepth        int
+	// One write takes one time (writeNow, writeTime, endInstant): the
+	// clock as it first read it (0: not read yet), while instantDepth
+	// counts the writes (savepoints) under way.
+	instant      int64
+	instantDepth int
 
 	id   *fileIdentity // the file its path must still name (identity.go)
 	path string
@@ -535,23 +536,19 @@ func (w *Writer) writeNow() int64 {
 	if w.instantDepth == 0 {
 		return w.now()
 	}
-	if w.instantNow == 0 {
-		w.instantNow = w.now()
+	if w.instant == 0 {
+		w.instant = w.now()
 	}
-	return w.instantNow
+	return w.instant
 }
 
 // writeTime is the time of the write under way's history rows: its
 // writeNow, or the newest time history holds if the clock went backwards,
-// so ts order always equals op_number order.
+// so ts order always equals op_number order. Within one write neither
+// moves (each loads its table, which may raise lastTs, before it
+// begins), so all its rows take one time.
 func (w *Writer) writeTime() int64 {
-	if w.instant != 0 {
-		return w.instant
-	}
 	w.lastTs = max(w.lastTs, w.writeNow())
-	if w.instantDepth > 0 {
-		w.instant = w.lastTs
-	}
 	return w.lastTs
 }
 
@@ -563,7 +560,7 @@ func (w *Writer) writeTime() int64 {
 // rollback to it restored half the batch.
 func (w *Writer) endInstant() {
 	if w.instantDepth--; w.instantDepth == 0 {
-		w.instant, w.instantNow = 0, 0
+		w.instant = 0
 	}
 }
 
