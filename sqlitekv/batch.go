@@ -97,7 +97,7 @@ func (s *Store) BatchGet(ctx context.Context, table string, keys []string, budge
 		if err != nil || t == nil {
 			return err
 		}
-		now := s.opts.Now().UnixMilli()
+		now := s.Now()
 		keys := Distinct(keys)
 		for i, key := range keys {
 			e, ok, err := readEntry(t.get, t.valueAt, key)

@@ -521,7 +521,7 @@ func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
 		return Entry{}, false, cacheErr
 	}
 	data, info, err := d.readFile(table, key)
-	if cacheErr == nil && cached.expired(d.cache.opts.Now().UnixMilli()) && d.holdsExpired(table, key, cached, data, err) {
+	if cacheErr == nil && cached.expired(d.cache.Now()) && d.holdsExpired(table, key, cached, data, err) {
 		return Entry{}, false, Errorf(CodeKeyExpired, "Key expired")
 	}
 	if err != nil {

@@ -24,7 +24,7 @@ func (s *Store) List(ctx context.Context, req ListRequest) ([]string, error) {
 		if next := req.After + "\x00"; req.After != "" && next > from { // the first key after After: no key holds NUL
 			from = next
 		}
-		args := []any{from, s.opts.Now().UnixMilli(), req.Limit, req.Offset}
+		args := []any{from, s.Now(), req.Limit, req.Offset}
 		stmt := t.listFrom
 		if end := prefixEnd(req.Prefix); end != "" {
 			stmt, args = t.listPrefix, append(args, end)

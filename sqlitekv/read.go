@@ -113,7 +113,7 @@ func (s *Store) Get(ctx context.Context, req GetRequest) (Entry, error) {
 		if t == nil {
 			return Errorf(CodeKeyNotFound, "Key not found")
 		}
-		now := s.opts.Now().UnixMilli()
+		now := s.Now()
 		load := func(key string) (Entry, error) {
 			if req.At != nil {
 				return t.stateAt(key, s.asOf(*req.At))

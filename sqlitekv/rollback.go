@@ -239,8 +239,7 @@ func (s *Store) PlanRollback(ctx context.Context, req RollbackTableRequest) (Rol
 		if t == nil {
 			return nil
 		}
-		now := func() int64 { return s.opts.Now().UnixMilli() }
-		scan := rollbackScan{tl: &t.timeline, current: t.current, now: now, req: req}
+		scan := rollbackScan{tl: &t.timeline, current: t.current, now: s.Now, req: req}
 		return scan.each(gaps.note, func(key string, st rollState) error {
 			if action := st.action(); action != "" {
 				res.note(key, action, &req.Listed)

@@ -237,6 +237,9 @@ func freeBytes(dir string) (free uint64, known bool) {
 	return st.Bavail * uint64(st.Bsize), true
 }
 
+// Now is the time (Unix ms) by the clock the store judges TTLs by.
+func (s *Store) Now() int64 { return s.opts.Now().UnixMilli() }
+
 func openStore(path string, create bool, opts Options) (*Store, error) {
 	flags := sqlite3.OPEN_READWRITE | sqlite3.OPEN_URI
 	if create {

@@ -23,9 +23,6 @@ func (s *Store) readTx(ctx context.Context, table string, fn func(t *readStmts) 
 // come (see point).
 func (s *Store) asOf(at int64) point { return atTime(at, s.Now()) }
 
-// Now is the time (Unix ms) by the clock the store judges TTLs by.
-func (s *Store) Now() int64 { return s.opts.Now().UnixMilli() }
-
 // HasTable reports whether the database holds KV table name, read
 // without the writer (so also where kvd cannot write).
 func (s *Store) HasTable(ctx context.Context, name string) (bool, error) {
@@ -44,7 +41,7 @@ func (s *Store) SnapshotAt(ctx context.Context, table, key string, op int64) (En
 		if t == nil {
 			return Errorf(CodeKeyNotFound, "Key not found")
 		}
-		p, err := t.pointOfOp(op, s.opts.Now().UnixMilli())
+		p, err := t.pointOfOp(op, s.Now())
 		if err != nil {
 			return err
 		}
