@@ -90,5 +90,5 @@ func (last failedUpgrade) sameFile(path string) bool {
 	if last.file == nil || err != nil {
 		return last.file == nil && err != nil
 	}
-	return os.SameFile(now, last.file) && now.Size() == last.file.Size() && now.ModTime().Equal(last.file.ModTime())
+	return sqlitekv.Unchanged(last.file, now)
 }

@@ -64,7 +64,7 @@ func (d *Dir) apply() error {
 			if info == nil || info.IsDir() { // gone already; a folder in its place is not a key's file
 				continue
 			}
-			if !unchangedSince(c.was, info) {
+			if !Unchanged(c.was, info) {
 				// Replaced by hand since the write found it (the sweep's
 				// round and its COMMIT's fsync are long enough for a person
 				// to rename a new file over an expired one): a new value,
@@ -301,9 +301,4 @@ func syncFolder(folder string) error {
 		return fsError("Could not sync the folder", err)
 	}
 	return nil
-}
-
-// unchangedSince reports whether now is still the file was (nil: none).
-func unchangedSince(was, now fs.FileInfo) bool {
-	return was != nil && os.SameFile(was, now) && was.Size() == now.Size() && was.ModTime().Equal(now.ModTime())
 }

@@ -420,3 +420,9 @@ func openedFile(conn *sqlite3.Conn, which sqlite3.FcntlOpcode) (fs.FileInfo, err
 }
 
 var errNotAnOSFile = &fs.PathError{Op: "fstat", Path: "database", Err: fs.ErrInvalid}
+
+// Unchanged reports whether now is still the file was (nil: none): the
+// same inode, size and modification time.
+func Unchanged(was, now fs.FileInfo) bool {
+	return was != nil && os.SameFile(was, now) && was.Size() == now.Size() && was.ModTime().Equal(now.ModTime())
+}
