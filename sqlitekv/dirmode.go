@@ -35,6 +35,7 @@ type Dir struct {
 	importing bool     // the owner is copying files into the cache: do not write them back
 	imported  int64    // bytes of files the owner's syncs read (ApplyRescan's turns)
 	staged    staging  // the open group's file changes, applied after COMMIT (owner only)
+	landings  landingGate
 }
 
 // OpenDir opens directory mode on root (a real, confined path).
@@ -504,7 +505,16 @@ func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err
 // its expiry is KEY_EXPIRED (the owner then removes it) only while its
 // file still holds the expired value or is gone: a file changed behind
 // kvd's back is a new value, which the old one's TTL does not reach.
-func (d *Dir) Own(ctx context.Context, table, key string) (Entry, bool, error) {
+func (d *Dir) Own(ctx context.Context, table, key string) (e Entry, stale bool, err error) {
+	d.landings.read(func() bool {
+		e, stale, err = d.own(ctx, table, key)
+		return stale
+	})
+	return e, stale, err
+}
+
+// own is one look at key's file and its cache row (Own).
+func (d *Dir) own(ctx context.Context, table, key string) (Entry, bool, error) {
 	var cached Entry
 	cacheErr := d.cache.readTx(ctx, table, func(t *readStmts) error {
 		if t == nil {

@@ -21,7 +21,8 @@ import (
 // large to import or unreadable (dirmode.go): a write that finds no entry
 // learns that a file is there all the same. Sync brings the cache in line with a
 // key's file before an expiry, which must not remove a file changed
-// behind kvd's back.
+// behind kvd's back. landing is held from before a COMMIT until apply is
+// done, so that reads wait out a group's landing (dirmode_landing.go).
 type mirror interface {
 	stageFile(table, key string, value []byte) error
 	stageRemoval(table, key string) error
@@ -29,6 +30,7 @@ type mirror interface {
 	Sync(table, key string) error
 	mark() int
 	undo(mark int)
+	landing() (landed func())
 	apply() error
 	discard()
 }

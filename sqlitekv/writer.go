@@ -305,6 +305,9 @@ func (w *Writer) Commit() (err error) {
 		w.abandon()
 		return err
 	}
+	if w.mirror != nil {
+		defer w.mirror.landing()()
+	}
 	w.committing = true
 	err = w.commit.Exec()
 	w.committing = false
@@ -502,6 +505,9 @@ func (w *Writer) atomically(fn func() error) (err error) {
 			if w.mirror != nil {
 				w.mirror.undo(mark)
 			}
+		}
+		if outermost {
+			defer w.mirror.landing()()
 		}
 		if relErr := w.release.Exec(); relErr != nil && err == nil {
 			err = dbError(relErr)
