@@ -2,7 +2,6 @@ package sqlitekv
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -528,48 +527,6 @@ func (w *Writer) atomically(fn func() error) (err error) {
 	return fn()
 }
 
-func (w *Writer) now() int64 { return w.opts.Now().UnixMilli() }
-
-// writeNow is the clock as the write under way first read it: the time
-// its expiry checks judge at and its TTLs start from, and the time its
-// history rows take (writeTime) unless the clock went backwards. One
-// reading for all three: a check at an earlier reading than the row's let
-// an incr made at its key's expiry write a value expired from its start,
-// and a batch record an expiry 25 ms before the TTL ran out. (Judged at
-// the history's time instead, writes disagreed with reads once the clock
-// stepped back: a key live to a GET was expired to an incr.)
-func (w *Writer) writeNow() int64 {
-	if w.instantDepth == 0 {
-		return w.now()
-	}
-	if w.instant == 0 {
-		w.instant = w.now()
-	}
-	return w.instant
-}
-
-// writeTime is the time of the write under way's history rows: its
-// writeNow, or the newest time history holds if the clock went backwards,
-// so ts order always equals op_number order. Within one write neither
-// moves (each loads its table, which may raise lastTs, before it
-// begins), so all its rows take one time.
-func (w *Writer) writeTime() int64 {
-	w.lastTs = max(w.lastTs, w.writeNow())
-	return w.lastTs
-}
-
-// endInstant ends one write (checkedFirst, atomically), each of whose
-// history rows took the same time: read at any instant, or rolled back
-// to one, such a write (a batch, a table's rollback) shows whole or not
-// at all. Stamped a row at a time, a batch whose rows straddled a
-// millisecond showed half of it to a read at the first, and a table's
-// rollback to it restored half the batch.
-func (w *Writer) endInstant() {
-	if w.instantDepth--; w.instantDepth == 0 {
-		w.instant = 0
-	}
-}
-
 // table returns the statements of a KV table. With create it makes the
 // table first; without, a missing table yields nil.
 func (w *Writer) table(name string, create bool) (*writeTable, error) {
@@ -683,101 +640,4 @@ func tablesWith(conn *sqlite3.Conn, suffix string) ([]string, error) {
 		return nil, dbError(err)
 	}
 	return names, nil
-}
-
-func (w *Writer) close() error {
-	w.ckpt.close()
-	if w.faulted {
-		return nil // retired: its files are closed (faults.go)
-	}
-	return guardedClose(w.conn, w.closeConn)
-}
-
-func (w *Writer) closeConn() error {
-	w.forgetTables()
-	// The last connection's close checkpoints the log: what is left of a
-	// cut one would overwrite good pages with the cut commit's.
-	cut := w.logCutAtClose()
-	frozen := w.id.sharedMemoryFrozen() // a checkpoint writes the -shm: SIGBUS
-	var err error
-	atClose := false
-	switch {
-	case cut, frozen:
-	case w.id.file != nil && !names(w.id.path, w.id.file):
-		err = w.checkpointMovedFile()
-	default:
-		err, atClose = w.checkpointAtClose(), true
-	}
-	closeErr := w.writerConn.close(cut || frozen)
-	if _, there := lookUp(w.id.walPath); atClose && !there {
-		err = nil // SQLite's own checkpoint at close did it after all, and removed the log
-	}
-	return errors.Join(err, closeErr)
-}
-
-// checkpointAtClose copies the log into the database file before the
-// close does: SQLite's close checkpoints too, but says nothing when that
-// fails, and a full disk should not go unsaid at shutdown. Passive, so
-// that a reader of another program (Litestream) delays nothing; its
-// leftovers are the close's, or the next open's. Nothing is lost when it
-// fails: the log stays beside the file and the next open replays it.
-func (w *Writer) checkpointAtClose() error {
-	_, _, err := w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
-	if err == nil || errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED) {
-		return nil
-	}
-	return dbError(fmt.Errorf("%s: its log could not be copied into it at close, and stays beside it for the next open to replay: %w", w.id.path, err))
-}
-
-// checkpointMovedFile copies the whole log into the database file the
-// writer opened, which its path no longer names (moved away, deleted, or
-// replaced by a restore): SQLite's close checkpoints only a file still at
-// its path. So a database moved away (mv app.db elsewhere, its -wal after
-// it or not) holds every acknowledged write. The log left at the path,
-// empty now, is removed at the store's close (removeOldLog), so that the
-// next open does not replay it into the file that took its place; that
-// happens even if this checkpoint failed (the error says so), since the
-// file at the path is the one kvd serves from then on.
-func (w *Writer) checkpointMovedFile() error {
-	w.id.replaced.Store(true)
-	if _, _, err := w.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE); err != nil {
-		return dbError(fmt.Errorf("%s was moved or replaced while open, and its log could not be copied into the file kvd had open: %w", w.id.path, err))
-	}
-	return nil
-}
-
-// logCutAtClose reports whether the log the writer's close would
-// checkpoint was cut, looked for afresh: no read or write may have found
-// the cut since it was made. Only while the path still names the writer's
-// log: one removed (and maybe made anew by another program) is
-// checkpointed whole from the writer's open file, as identity.go says.
-func (w *Writer) logCutAtClose() bool {
-	if w.id.logCut.Load() {
-		return true
-	}
-	wal, err := openedFile(w.conn, sqlite3.FCNTL_JOURNAL_POINTER)
-	if err != nil || wal == nil || !names(w.id.walPath, wal) {
-		return false
-	}
-	return !w.id.logIntact()
-}
-
-func (c *writerConn) close(noCheckpoint bool) error {
-	c.ctl.close()
-	forgetLarge(c.conn)
-	if noCheckpoint {
-		c.conn.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true)
-	}
-	if err := c.conn.Close(); err != nil {
-		return dbError(err)
-	}
-	return nil
-}
-
-// ttlExpiry turns a TTL into an absolute expiry in Unix ms (0: none).
-func ttlExpiry(now int64, ttl time.Duration) int64 {
-	if ttl <= 0 {
-		return 0
-	}
-	return now + ttl.Milliseconds()
 }
