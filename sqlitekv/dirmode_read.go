@@ -197,10 +197,12 @@ func (d *Dir) Get(ctx context.Context, req GetRequest) (e Entry, stale bool, err
 // file still holds the expired value or is gone: a file changed behind
 // kvd's back is a new value, which the old one's TTL does not reach.
 func (d *Dir) Own(ctx context.Context, table, key string) (e Entry, stale bool, err error) {
-	d.landings.read(func() bool {
+	if werr := d.landings.read(ctx, func() bool {
 		e, stale, err = d.own(ctx, table, key)
 		return stale
-	})
+	}); werr != nil {
+		return Entry{}, false, werr
+	}
 	return e, stale, err
 }
 
