@@ -33,6 +33,9 @@ func (s *Server) watchBody(w http.ResponseWriter, r *http.Request) *bodyWatch {
 		return nil
 	}
 	b := &bodyWatch{ReadCloser: r.Body, rc: http.NewResponseController(w), conn: connOf(r)}
+	if b.conn != nil {
+		b.conn.uploading.Store(true)
+	}
 	b.rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
 	r.Body = b
 	return b
@@ -86,5 +89,8 @@ func (b *bodyWatch) beforeAnswer(h http.Header) {
 func (b *bodyWatch) finish() {
 	if b != nil {
 		b.done = true
+		if b.conn != nil {
+			b.conn.uploading.Store(false)
+		}
 	}
 }

@@ -43,6 +43,8 @@ type connLimiter struct {
 	closed    chan struct{} // the listener is closed
 	closeOnce sync.Once
 
+	sheddingUploads atomic.Bool // closeStalledUploads runs (shedStalledUploads)
+
 	mu    sync.Mutex
 	conns []*trackedConn
 }
@@ -53,7 +55,7 @@ const evictionSample = 64
 
 func newConnLimiter(ln net.Listener, max int, m *Metrics, tlsConfig *tls.Config, newID func() string) *connLimiter {
 	l := &connLimiter{Listener: ln, max: max, tls: tlsConfig, newID: newID, refusing: make(chan struct{}, maxTLSRefusals), closed: make(chan struct{}), shed: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "kvd_connections_shed_total", Help: "Connections closed for room or for stalling: evicted (a stalled or idle one, for a newcomer at --max-connections), refused (every slot in service), or stalled (an answer its client read nothing of for 30 s).",
+		Name: "kvd_connections_shed_total", Help: "Connections closed for room or for stalling: evicted (a stalled or idle one, for a newcomer at --max-connections), refused (every slot in service), or stalled (an answer its client read nothing of for 30 s, or an upload that sent nothing for a second while request bodies had spent their memory).",
 	}, []string{"reason"})}
 	for _, reason := range []string{"evicted", "refused", "stalled"} {
 		l.shed.WithLabelValues(reason) // at 0 from the start, so that an alert on it finds its series
@@ -116,6 +118,25 @@ func (l *connLimiter) closeStalledAnswers(stall time.Duration) (left int) {
 		l.shed.WithLabelValues("stalled").Inc()
 	}
 	return left
+}
+
+// closeStalledUploads closes each connection whose handler waits for a
+// body that has received nothing for longer than stall. Each is claimed
+// as a newcomer claims its victim: its handler, finding it so, gives up
+// (bodyWatch.Read) and gives its body's memory back.
+func (l *connLimiter) closeStalledUploads(stall time.Duration) {
+	var stalled []*trackedConn
+	l.mu.Lock()
+	for _, c := range l.conns {
+		if c.uploading.Load() && time.Since(time.Unix(0, c.lastRead.Load())) > stall && c.work.CompareAndSwap(connIdle, connEvicted) {
+			stalled = append(stalled, c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range stalled {
+		c.evict()
+		l.shed.WithLabelValues("stalled").Inc()
+	}
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
@@ -242,6 +263,7 @@ type trackedConn struct {
 	closeOnce sync.Once
 
 	quiet     atomic.Bool // a write waits for its database (see holdReads)
+	uploading atomic.Bool // a handler reads the request's body (bodyWatch)
 	answering atomic.Bool // a handler's answer is going out: set by ServeHTTP, cleared when the connection goes idle (goerrors.go)
 
 	writingSince atomic.Int64  // unix nanoseconds a write of an answer began, or last moved; 0: none waits

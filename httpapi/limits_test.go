@@ -2,8 +2,10 @@ package httpapi_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -116,9 +118,12 @@ func TestBodyMemory_OverdrawAnswersOverloadedInsteadOfGrowing(t *testing.T) {
 			t.Fatalf("kvd_request_body_bytes: got %v, want %d", held, sent)
 		}
 	}
+	// A byte more just before the refusal: an upload that received
+	// nothing for a second gives way once the budget is spent.
+	conn.Write([]byte(batch[sent : sent+1]))
 	second := strings.Repeat("b", 200<<10)
 	wantError(t, ts.do(t, "PUT", kv("second", "db=app"), second), 503, "OVERLOADED")
-	conn.Write([]byte(batch[sent:]))
+	conn.Write([]byte(batch[sent+1:]))
 	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(line, " 200 ") {
 		t.Fatalf("the stalled batch, once complete: got %q, %v; want 200", line, err)
 	}
@@ -141,5 +146,55 @@ func TestLargeValue_AWriteAllocatesAFewTimesItsSize(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 5*value {
 		t.Fatalf("one PUT of %d MiB allocated %d MiB, want at most 5 times the value", value>>20, allocated>>20)
+	}
+}
+
+// Uploads that stall a byte short of their end cannot hold the bodies'
+// memory for long: once it is spent, those that received nothing for a
+// second give way (their connections close, nothing of them is written),
+// and a retry of another client's write is served. (One client holding
+// 324 such uploads refused every other write until the read timeout.)
+func TestBodyMemory_StalledUploadsGiveWayToOtherWrites(t *testing.T) {
+	const value, stalls = 256 << 10, 4 // the budget holds four values (and one batch body)
+	ts := newTestServer(t, func(_ *actors.Config, h *httpapi.Config) {
+		h.MaxValueBytes, h.MaxBodyMemory = value, stalls*value
+	})
+	wantStatus(t, ts.do(t, "PUT", kv("k", "db=app&create_db_if_missing=true"), "x"), 200)
+	var stalled []net.Conn
+	for i := range stalls {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: kvd\r\nContent-Length: %d\r\n\r\n%s", kv(fmt.Sprint("stalled", i), "db=app"), value, strings.Repeat("s", value-1))
+		stalled = append(stalled, conn)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		held := metricValue(t, string(ts.do(t, "GET", "/metrics", "").Body), "kvd_request_body_bytes")
+		if held == stalls*(value-1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kvd_request_body_bytes: got %v, want %d", held, stalls*(value-1))
+		}
+	}
+	other := strings.Repeat("o", 100<<10)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := ts.do(t, "PUT", kv("other", "db=app"), other)
+		if r.Status == 200 {
+			break
+		}
+		wantError(t, r, 503, "OVERLOADED")
+		if time.Now().After(deadline) {
+			t.Fatal("a write still refused for want of body memory 10 s after the uploads stalled")
+		}
+	}
+	for i, conn := range stalled {
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("stalled upload %d: read %d bytes, %v; want its connection closed", i, n, err)
+		}
+		wantError(t, ts.do(t, "GET", kv(fmt.Sprint("stalled", i), "db=app"), ""), 404, "KEY_NOT_FOUND")
 	}
 }

@@ -191,7 +191,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := s.requestID(r)
 	w.Header().Set("X-Request-Id", id)
 	corsAllowed := s.cors.allow(w.Header(), r)
-	r, refund := meterBody(r, &s.bodyBudget)
+	r, refund := meterBody(r, &s.bodyBudget, s.shedStalledUploads)
 	defer refund()
 	body := s.watchBody(w, r)
 	defer body.finish()
