@@ -44,8 +44,7 @@ func (d *DB) lease(now time.Time) {
 }
 
 // Release returns the lease Open handed out. Use the DB no more after it.
-// When a burst of Opens went past MaxOpen (every database was leased), the
-// registry comes back under it here, as the leases end.
+// Opens waiting for room past MaxOpen (room.go) may find it now.
 func (d *DB) Release() {
 	r := d.reg
 	r.mu.Lock()
@@ -53,6 +52,9 @@ func (d *DB) Release() {
 	d.leases--
 	d.lastUsed = r.cfg.Now()
 	r.evictDownToLocked(r.cfg.MaxOpen)
+	if d.leases == 0 {
+		r.roomMayHaveFreedLocked()
+	}
 }
 
 // Path is the real path of the database file: the identity of its owner.

@@ -23,6 +23,12 @@ type opening struct {
 
 // openPath leases the database at path, opening it unless it is open.
 func (r *Registry) openPath(ctx context.Context, name, path string, create, dirMode bool) (*DB, error) {
+	return r.openPathBy(ctx, name, path, create, dirMode, time.Time{})
+}
+
+// openPathBy is openPath, waiting for room past MaxOpen until roomBy
+// (zero: it has not waited yet).
+func (r *Registry) openPathBy(ctx context.Context, name, path string, create, dirMode bool, roomBy time.Time) (*DB, error) {
 	judged, err := r.upgradeRefused(path)
 	if err != nil {
 		return nil, err
@@ -42,13 +48,25 @@ func (r *Registry) openPath(ctx context.Context, name, path string, create, dirM
 		// An open failed its upgrade since the failure judged above:
 		// judge that one, rather than start another rewrite at once.
 		r.mu.Unlock()
-		return r.openPath(ctx, name, path, create, dirMode)
+		return r.openPathBy(ctx, name, path, create, dirMode, roomBy)
 	}
 	if err := r.faults.reopenRefused(path, time.Now()); err != nil {
 		r.mu.Unlock()
 		return nil, err
 	}
 	r.evictDownToLocked(r.cfg.MaxOpen - 1) // room for this one
+	if r.fullLocked() {
+		if roomBy.IsZero() {
+			roomBy = time.Now().Add(roomWait)
+		}
+		err := r.waitForRoomLocked(ctx, roomBy)
+		r.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		// Meanwhile another request may have opened path, or be opening it.
+		return r.openPathBy(ctx, name, path, create, dirMode, roomBy)
+	}
 	o := &opening{done: make(chan struct{})}
 	r.opening[path] = o
 	r.mu.Unlock()
@@ -191,6 +209,9 @@ func (r *Registry) finishOpening(name, path string, o *opening, db *DB, err erro
 		r.startLocked(name, db)
 	}
 	delete(r.opening, path)
+	if err != nil {
+		r.roomMayHaveFreedLocked()
+	}
 	r.failed.note(path, failed, time.Now()) // wall-clock: it paces work, not data
 	o.err = err
 	close(o.done)

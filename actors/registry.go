@@ -90,6 +90,7 @@ type Registry struct {
 	closing map[string]chan struct{} // real paths being closed right now
 	opening map[string]*opening      // real paths being opened right now, outside mu (opening.go)
 	watched int                      // databases with a watcher (watch.go)
+	room    chan struct{}            // closed when room may have freed for an open past MaxOpen (room.go); nil: nobody waits
 	closed  bool
 	faults  shmFaults      // the -shm faults that delay a database's reopen (shmfaults.go)
 	failed  failedUpgrades // the failed upgrades that delay a database's reopen (failedupgrades.go)
@@ -307,6 +308,7 @@ func (r *Registry) evictLocked(db *DB) {
 		return
 	}
 	delete(r.dbs, db.path)
+	r.roomMayHaveFreedLocked()
 	if db.store.ShmLost() {
 		r.faults.note(db.path, time.Now()) // wall-clock: it paces memory, not data
 	}

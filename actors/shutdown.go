@@ -68,6 +68,7 @@ func (r *Registry) markClosed() (open []*DB, pending []closingDB, first bool) {
 	}
 	r.closed = true
 	close(r.stop)
+	r.roomMayHaveFreedLocked() // the opens waiting for room answer that kvd stops
 	for _, db := range r.dbs {
 		open = append(open, db)
 	}
