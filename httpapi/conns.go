@@ -147,7 +147,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		}
 		tc := &trackedConn{Conn: c, raw: c, limiter: l, index: -1}
 		if l.tls != nil {
-			tc.Conn = tls.Server(c, l.tls) // the handshake waits for the first read
+			tc.Conn = tls.Server(touching{c, tc}, l.tls) // the handshake waits for the first read
 		}
 		tc.guard = newFramingGuard(readerFunc(tc.readRaw))
 		tc.touch()
@@ -381,7 +381,7 @@ func (c *trackedConn) handlerDone() {
 
 func (c *trackedConn) readRaw(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 {
+	if n > 0 && c.raw == c.Conn {
 		c.touch()
 	}
 	if err != nil && c.raw != c.Conn {
@@ -391,6 +391,23 @@ func (c *trackedConn) readRaw(p []byte) (int, error) {
 }
 
 func (c *trackedConn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
+
+// touching is a TLS connection's socket, which notes each byte received
+// as it arrives: TLS hands a record's bytes on only once the whole record
+// (up to 16 KiB) is in, so a client uploading steadily at 8 KiB/s looked
+// silent for 2 s at a time, and was closed as a stalled upload.
+type touching struct {
+	net.Conn
+	tc *trackedConn
+}
+
+func (t touching) Read(p []byte) (int, error) {
+	n, err := t.Conn.Read(p)
+	if n > 0 {
+		t.tc.touch()
+	}
+	return n, err
+}
 
 // Where a connection's request stands, as far as closing it goes (work).
 // A handler that has its request whole is at work (connWorking) from
