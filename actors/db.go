@@ -52,8 +52,8 @@ func (d *DB) Release() {
 	d.leases--
 	d.lastUsed = r.cfg.Now()
 	r.evictDownToLocked(r.cfg.MaxOpen)
-	if d.leases == 0 {
-		r.roomMayHaveFreedLocked()
+	if r.room != nil {
+		r.evictDownToLocked(r.cfg.MaxOpen - 1) // for them (evictLocked wakes them)
 	}
 }
 

@@ -54,17 +54,21 @@ func (r *Registry) openPathBy(ctx context.Context, name, path string, create, di
 		r.mu.Unlock()
 		return nil, err
 	}
-	r.evictDownToLocked(r.cfg.MaxOpen - 1) // room for this one
+	if roomBy.IsZero() { // a waiter that looks again finds evicted what could be (Release)
+		r.evictDownToLocked(r.cfg.MaxOpen - 1) // room for this one
+	}
 	if r.fullLocked() {
 		if roomBy.IsZero() {
 			roomBy = time.Now().Add(roomWait)
 		}
 		err := r.waitForRoomLocked(ctx, roomBy)
+		if err == nil && !r.owns(path) {
+			err = errMovedMeanwhile
+		}
 		r.mu.Unlock()
 		if err != nil {
 			return nil, err
 		}
-		// Meanwhile another request may have opened path, or be opening it.
 		return r.openPathBy(ctx, name, path, create, dirMode, roomBy)
 	}
 	o := &opening{done: make(chan struct{})}
@@ -209,9 +213,8 @@ func (r *Registry) finishOpening(name, path string, o *opening, db *DB, err erro
 		r.startLocked(name, db)
 	}
 	delete(r.opening, path)
-	if err != nil {
-		r.roomMayHaveFreedLocked()
-	}
+	// A waiter for path leases it now; a failed open left room.
+	r.roomMayHaveFreedLocked()
 	r.failed.note(path, failed, time.Now()) // wall-clock: it paces work, not data
 	o.err = err
 	close(o.done)

@@ -15,7 +15,8 @@ import (
 // waited 15–30 s and thousands failed with "too many open files". Now a
 // request that would open a database past MaxOpen, with none idle to
 // close, waits for room (a lease's end, an open that failed) up to
-// roomWait, then answers 503 OVERLOADED.
+// roomWait, then answers 503 OVERLOADED. Waiters are not served in order:
+// one that arrives as room frees may take it first.
 const roomWait = 2 * time.Second
 
 // fullLocked: no database more may open or be opened now. Room for one
@@ -26,42 +27,44 @@ func (r *Registry) fullLocked() bool {
 	return len(r.dbs)+len(r.opening) >= max(r.cfg.MaxOpen, r.watched+1)
 }
 
-// waitForRoomLocked waits, with mu released meanwhile, until a database
-// may be opened or by (a deadline). It returns with mu held.
+// waitForRoomLocked waits, with mu released meanwhile, for the next
+// change that may let the caller open its database (a database closed, an
+// open ended), until by (a deadline), and returns with mu held: nil tells
+// the caller to look again, from the start, for much may have changed
+// (another request may have opened its database, or the cluster moved it).
+// Waking costs a waiter a few map look-ups, no scan of the open databases:
+// the change that made room evicted what it could (Release).
 func (r *Registry) waitForRoomLocked(ctx context.Context, by time.Time) error {
-	for r.fullLocked() {
-		if r.closed {
-			return shuttingDown()
-		}
-		if r.room == nil {
-			r.room = make(chan struct{})
-		}
-		room := r.room
-		r.mu.Unlock()
-		timer := time.NewTimer(time.Until(by))
-		var err error
-		select {
-		case <-room:
-		case <-timer.C:
-			err = sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many databases in use at once (--max-open-dbs %d, each leased by a request or being opened); retry", r.cfg.MaxOpen)
-		case <-ctx.Done():
-			err = sqlitekv.Cancelled(ctx.Err())
-		}
-		timer.Stop()
-		r.mu.Lock()
-		if err != nil {
-			return err
-		}
-		r.evictDownToLocked(r.cfg.MaxOpen - 1)
+	if r.closed {
+		return shuttingDown()
 	}
-	return nil
+	if r.room == nil {
+		r.room = make(chan struct{})
+	}
+	room := r.room
+	r.mu.Unlock()
+	defer r.mu.Lock()
+	timer := time.NewTimer(time.Until(by))
+	defer timer.Stop()
+	select {
+	case <-room:
+		return nil
+	case <-timer.C:
+		return sqlitekv.Errorf(sqlitekv.CodeOverloaded, "Too many databases in use at once (--max-open-dbs %d, each leased by a request or being opened); retry", r.cfg.MaxOpen)
+	case <-ctx.Done():
+		return sqlitekv.Cancelled(ctx.Err())
+	}
 }
 
-// roomMayHaveFreedLocked wakes the requests waiting for room: a lease
-// ended (its database may be closed for theirs), or an open failed.
+// roomMayHaveFreedLocked wakes the requests waiting for room (a database
+// closed, or an open ended) to look again.
 func (r *Registry) roomMayHaveFreedLocked() {
 	if r.room != nil {
 		close(r.room)
 		r.room = nil
 	}
 }
+
+// errMovedMeanwhile answers a request that waited for room to open a
+// database this node stopped serving meanwhile (a cluster's hand-over).
+var errMovedMeanwhile = sqlitekv.Errorf(sqlitekv.CodeOverloaded, "The database moved to another node while this request waited to open it; retry")

@@ -1,0 +1,104 @@
+package actors
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kvd/kvd/sqlitekv"
+)
+
+func roomRegistry(t *testing.T, maxOpen int, owner Owner) *Registry {
+	t.Helper()
+	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(Config{Resolver: resolver, MaxOpen: maxOpen, Owner: owner, Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal}})
+	t.Cleanup(func() { reg.Close() })
+	return reg
+}
+
+// Two requests for one new database wait for room; a lease ends, one of
+// them opens the database, and the other leases it too: it needs no room
+// then. (It waited out the 2 s and answered 503: a successful open woke
+// no waiter.)
+func TestRoom_AWaiterLeasesTheDatabaseAnotherWaiterOpened(t *testing.T) {
+	reg := roomRegistry(t, 2, nil)
+	ctx := context.Background()
+	a, err := reg.Open(ctx, "a", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := reg.Open(ctx, "b", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	type opened struct {
+		db  *DB
+		err error
+	}
+	got := make(chan opened, 2)
+	for range 2 {
+		go func() {
+			db, err := reg.Open(ctx, "c", true, false)
+			got <- opened{db, err}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // both wait for room
+	start := time.Now()
+	a.Release()
+	for range 2 {
+		o := <-got
+		if o.err != nil || time.Since(start) > time.Second {
+			t.Errorf("open of c, which the other waiter opened: %v after %v", o.err, time.Since(start).Round(time.Millisecond))
+		}
+		if o.err == nil {
+			defer o.db.Release() // both leases held until both are in
+		}
+	}
+}
+
+// flagOwner is a cluster Owner whose hand-over of a database is a flag.
+type flagOwner struct{ held atomic.Bool }
+
+func (o *flagOwner) Holds(string) bool          { return o.held.Load() }
+func (o *flagOwner) Acquire(string, bool) error { o.held.Store(true); return nil }
+
+// A request that waits for room to open its database, handed over to
+// another node meanwhile, is told to retry; it does not open the database
+// here after the hand-over closed it (reads would be served from this
+// node's copy, older than the new owner's).
+func TestRoom_AnOpenWaitingForRoomDoesNotOutliveAHandOver(t *testing.T) {
+	owner := &flagOwner{}
+	reg := roomRegistry(t, 1, owner)
+	ctx := context.Background()
+	a, err := reg.Open(ctx, "a", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		db, err := reg.Open(ctx, "c", true, false)
+		if err == nil {
+			db.Release()
+		}
+		opened <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // c acquired, waiting for room
+	c, _ := reg.Resolve("c")
+	owner.held.Store(false)
+	reg.CloseDB(c.Path)
+	a.Release()
+	if err := <-opened; sqlitekv.CodeOf(err) != sqlitekv.CodeOverloaded {
+		t.Errorf("a request for c, handed over while it waited for room: got %v, want OVERLOADED", err)
+	}
+	reg.mu.Lock()
+	_, open := reg.dbs[c.Path]
+	reg.mu.Unlock()
+	if open {
+		t.Errorf("c is open on this node after its hand-over")
+	}
+}
