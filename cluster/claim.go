@@ -25,15 +25,15 @@ const claimDeadline = 5 * time.Minute
 // the database over waits, once that node's lease ran out, before it
 // restores: for the sidecar of a node that lives but lost its lease (cut
 // off from etcd) to ship what the node acknowledged. That node committed
-// until a fifth of a TTL before its lease ran out, while its replica was
+// until a fifth of its TTL before its lease ran out, while its replica was
 // at most replicationTimeout behind (Fence): a sidecar that stalled for
 // less than that, which kvd takes for alive, may have been stalled since
 // the last of those writes, so the grace covers the stall and two of
-// Litestream's sync intervals (1 s) after it. (A fixed 2 s lost up to 199
+// Litestream's sync intervals (1 s) after it, less a fifth of the
+// shortest TTL a node may hold (its own TTL may differ from the last
+// owner's, and etcd grants whole seconds). (A fixed 2 s lost up to 199
 // writes a cut-off node acknowledged when its sidecar paused 4 s.)
-func (n *Node) replicationGrace() time.Duration {
-	return max(2*time.Second, replicationTimeout+2*time.Second-n.cfg.LeaseTTL/5)
-}
+const replicationGrace = replicationTimeout + 2*time.Second - minLeaseTTL/5
 
 // maxRestores is how many restores, and listings of a replica
 // (behindReplica), run at once: a node taking over a dead peer's hundreds
@@ -203,7 +203,7 @@ func (n *Node) take(ctx context.Context, name, path string, create bool, lease i
 		// Its owner's lease ran out: the owner stopped committing a fifth
 		// of a TTL before that, but its sidecar, if it lives, may still be
 		// shipping the last of what it acknowledged.
-		if !sleep(ctx, n.replicationGrace()) {
+		if !sleep(ctx, replicationGrace) {
 			return true, unavailable(name, ctx.Err())
 		}
 	}

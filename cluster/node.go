@@ -140,8 +140,8 @@ func Start(ctx context.Context, cfg Config, closeDB func(path string)) (*Node, e
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 10 * time.Second
 	}
-	if cfg.LeaseTTL < 2*time.Second {
-		return nil, fmt.Errorf("cluster lease TTL %v: at least 2s", cfg.LeaseTTL)
+	if cfg.LeaseTTL < minLeaseTTL {
+		return nil, fmt.Errorf("cluster lease TTL %v: at least %v", cfg.LeaseTTL, minLeaseTTL)
 	}
 	if cfg.Litestream == "" {
 		cfg.Litestream = "litestream"
@@ -248,6 +248,9 @@ func (n *Node) Fence(path string) error {
 	}
 	return nil
 }
+
+// minLeaseTTL is the shortest lease a node may ask for.
+const minLeaseTTL = 2 * time.Second
 
 // replicationTimeout is how long writes go on while the replica takes
 // none of them: a few of the sidecar's sync intervals. It bounds the
