@@ -52,7 +52,7 @@ func (d *DB) Release() {
 	d.leases--
 	d.lastUsed = r.cfg.Now()
 	r.evictDownToLocked(r.cfg.MaxOpen)
-	if r.room != nil {
+	if r.roomWaiters > 0 {
 		r.evictDownToLocked(r.cfg.MaxOpen - 1) // for them (evictLocked wakes them)
 	}
 }

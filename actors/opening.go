@@ -60,6 +60,12 @@ func (r *Registry) openPathBy(ctx context.Context, name, path string, create, di
 	if r.fullLocked() {
 		if roomBy.IsZero() {
 			roomBy = time.Now().Add(roomWait)
+			r.roomWaiters++ // until this request is done, looks again included
+			defer func() {
+				r.mu.Lock()
+				r.roomWaiters--
+				r.mu.Unlock()
+			}()
 		}
 		err := r.waitForRoomLocked(ctx, roomBy)
 		if err == nil && !r.owns(path) {

@@ -84,16 +84,17 @@ type Registry struct {
 	system *actor.ActorSystem
 	stop   chan struct{}
 
-	mu      sync.Mutex
-	dbs     map[string]*DB           // by real path
-	byName  map[string]*DB           // by the client's spelling, to skip resolving
-	closing map[string]chan struct{} // real paths being closed right now
-	opening map[string]*opening      // real paths being opened right now, outside mu (opening.go)
-	watched int                      // databases with a watcher (watch.go)
-	room    chan struct{}            // closed when room may have freed for an open past MaxOpen (room.go); nil: nobody waits
-	closed  bool
-	faults  shmFaults      // the -shm faults that delay a database's reopen (shmfaults.go)
-	failed  failedUpgrades // the failed upgrades that delay a database's reopen (failedupgrades.go)
+	mu          sync.Mutex
+	dbs         map[string]*DB           // by real path
+	byName      map[string]*DB           // by the client's spelling, to skip resolving
+	closing     map[string]chan struct{} // real paths being closed right now
+	opening     map[string]*opening      // real paths being opened right now, outside mu (opening.go)
+	watched     int                      // databases with a watcher (watch.go)
+	room        chan struct{}            // closed when room may have freed for an open past MaxOpen (room.go); nil: nobody waits
+	roomWaiters int                      // requests waiting for such room, between their looks too
+	closed      bool
+	faults      shmFaults      // the -shm faults that delay a database's reopen (shmfaults.go)
+	failed      failedUpgrades // the failed upgrades that delay a database's reopen (failedupgrades.go)
 
 	sweeps      sweepSchedule
 	checkpoints checkpointWarnings

@@ -2,6 +2,8 @@ package actors
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,5 +102,31 @@ func TestRoom_AnOpenWaitingForRoomDoesNotOutliveAHandOver(t *testing.T) {
 	reg.mu.Unlock()
 	if open {
 		t.Errorf("c is open on this node after its hand-over")
+	}
+}
+
+// Requests that each lease a database for a moment, over more databases
+// than MaxOpen, all get room within the wait: a lease that ends while a
+// waiter is between two looks still makes room for it.
+func TestRoom_ShortLeasesOverManyDatabasesAllGetRoom(t *testing.T) {
+	reg := roomRegistry(t, 2, nil)
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				db, err := reg.Open(context.Background(), fmt.Sprintf("db%d", (w*40+i)%12), true, false)
+				if err != nil {
+					refused.Add(1)
+					t.Errorf("open: %v", err)
+					continue
+				}
+				db.Release()
+			}
+		})
+	}
+	wg.Wait()
+	if n := refused.Load(); n > 0 {
+		t.Errorf("%d opens of 320 found no room within %v", n, roomWait)
 	}
 }
