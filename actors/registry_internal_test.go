@@ -43,55 +43,6 @@ func TestRegistry_RemembersOnlyCleanSpellings(t *testing.T) {
 	}
 }
 
-// An open past MaxOpen while every open database is leased waits for a
-// lease to end, and takes that database's room, or answers 503 once
-// roomWait has passed; the count never goes past MaxOpen. (Opens went
-// past it for as long as the burst lasted: 8,000 requests to as many new
-// databases took every file descriptor.) The sweep ticks from the very
-// first instant of each actor (1µs), which the race detector checks
-// against the spawning.
-func TestRegistry_AnOpenPastMaxOpenWaitsForALeaseToEnd(t *testing.T) {
-	resolver, err := sqlitekv.NewResolver(t.TempDir(), nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := NewRegistry(Config{Resolver: resolver, MaxOpen: 2, SweepInterval: time.Microsecond, Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal}})
-	defer reg.Close()
-	ctx := context.Background()
-	var leased []*DB
-	for _, name := range []string{"a", "b"} {
-		db, err := reg.Open(ctx, name, true, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		leased = append(leased, db)
-	}
-	start := time.Now()
-	if _, err := reg.Open(ctx, "c", true, false); sqlitekv.CodeOf(err) != sqlitekv.CodeOverloaded || time.Since(start) < roomWait {
-		t.Fatalf("open of a third while two are leased: got %v after %v, want OVERLOADED after %v", err, time.Since(start), roomWait)
-	}
-	opened := make(chan error, 1)
-	go func() {
-		db, err := reg.Open(ctx, "c", true, false)
-		if err == nil {
-			db.Release()
-		}
-		opened <- err
-	}()
-	time.Sleep(50 * time.Millisecond)
-	if n := reg.OpenCount(); n != 2 {
-		t.Fatalf("open while two are leased and a third waits: %d, want 2", n)
-	}
-	leased[0].Release()
-	if err := <-opened; err != nil {
-		t.Fatalf("open of a third once a lease ended: %v", err)
-	}
-	if n := reg.OpenCount(); n != 2 {
-		t.Fatalf("open after the third took a room: %d, want MaxOpen (2)", n)
-	}
-	leased[1].Release()
-}
-
 // blockOp holds its actor until released.
 type blockOp struct{ release chan struct{} }
 

@@ -17,9 +17,60 @@ func roomRegistry(t *testing.T, maxOpen int, owner Owner) *Registry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := NewRegistry(Config{Resolver: resolver, MaxOpen: maxOpen, Owner: owner, Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal}})
+	// The sweep ticks from the very first instant of each actor (1µs),
+	// which the race detector checks against the spawning.
+	reg := NewRegistry(Config{Resolver: resolver, MaxOpen: maxOpen, Owner: owner, SweepInterval: time.Microsecond, Store: sqlitekv.Options{Sync: sqlitekv.SyncNormal}})
 	t.Cleanup(func() { reg.Close() })
 	return reg
+}
+
+// openLater opens name on a goroutine of its own, and releases it at once;
+// the open's error comes on the channel.
+func openLater(reg *Registry, name string) <-chan error {
+	opened := make(chan error, 1)
+	go func() {
+		db, err := reg.Open(context.Background(), name, true, false)
+		if err == nil {
+			db.Release()
+		}
+		opened <- err
+	}()
+	return opened
+}
+
+// An open past MaxOpen while every open database is leased waits for a
+// lease to end, and takes that database's room, or answers 503 once
+// roomWait has passed; the count never goes past MaxOpen. (Opens went
+// past it for as long as the burst lasted: 8,000 requests to as many new
+// databases took every file descriptor.)
+func TestRoom_AnOpenPastMaxOpenWaitsForALeaseToEnd(t *testing.T) {
+	reg := roomRegistry(t, 2, nil)
+	ctx := context.Background()
+	var leased []*DB
+	for _, name := range []string{"a", "b"} {
+		db, err := reg.Open(ctx, name, true, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leased = append(leased, db)
+	}
+	start := time.Now()
+	if _, err := reg.Open(ctx, "c", true, false); sqlitekv.CodeOf(err) != sqlitekv.CodeOverloaded || time.Since(start) < roomWait {
+		t.Fatalf("open of a third while two are leased: got %v after %v, want OVERLOADED after %v", err, time.Since(start), roomWait)
+	}
+	opened := openLater(reg, "c")
+	time.Sleep(50 * time.Millisecond)
+	if n := reg.OpenCount(); n != 2 {
+		t.Fatalf("open while two are leased and a third waits: %d, want 2", n)
+	}
+	leased[0].Release()
+	if err := <-opened; err != nil {
+		t.Fatalf("open of a third once a lease ended: %v", err)
+	}
+	if n := reg.OpenCount(); n != 2 {
+		t.Fatalf("open after the third took a room: %d, want MaxOpen (2)", n)
+	}
+	leased[1].Release()
 }
 
 // Two requests for one new database wait for room; a lease ends, one of
@@ -81,14 +132,7 @@ func TestRoom_AnOpenWaitingForRoomDoesNotOutliveAHandOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opened := make(chan error, 1)
-	go func() {
-		db, err := reg.Open(ctx, "c", true, false)
-		if err == nil {
-			db.Release()
-		}
-		opened <- err
-	}()
+	opened := openLater(reg, "c")
 	time.Sleep(100 * time.Millisecond) // c acquired, waiting for room
 	c, _ := reg.Resolve("c")
 	owner.held.Store(false)
