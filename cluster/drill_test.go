@@ -304,6 +304,10 @@ func TestClusterDrill(t *testing.T) {
 // (cluster.replicationTimeout).
 const replicationTimeout = 5 * time.Second
 
+// replicationGrace is how long a take-over waits for a cut-off owner's
+// sidecar past its lease (cluster.replicationGrace).
+const replicationGrace = replicationTimeout + 2*time.Second - 2*time.Second/5
+
 // rpoBound is the most a write may have been acknowledged before its
 // node's death and still be lost: Litestream ships a database's new WAL
 // frames every second (its default monitor interval), plus the time to

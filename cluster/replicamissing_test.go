@@ -41,7 +41,7 @@ func TestTakeOver_FromAReplicaStoreThatReadsEmpty_Refuses(t *testing.T) {
 
 	// Past a's lease, a peer's grace for its sidecar and a restore: b
 	// still refuses.
-	for end := time.Now().Add(leaseTTL + 5*time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+	for end := time.Now().Add(leaseTTL + replicationGrace + 2*time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
 		resp, err := drillHTTP.Get(fmt.Sprintf("%s/api/v1/sqlite/kv/k00000?db=app", b.url()))
 		if err != nil {
 			t.Fatal(err)

@@ -46,7 +46,7 @@ func TestStop_WithItsReplicaRefusingWrites_PeersWaitForTheNode(t *testing.T) {
 	a.kvd.stop(t)
 
 	// Past a's lease and a peer's grace for its sidecar: b still waits.
-	for end := time.Now().Add(leaseTTL + 4*time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+	for end := time.Now().Add(leaseTTL + replicationGrace + 2*time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
 		resp, err := drillHTTP.Get(fmt.Sprintf("%s/api/v1/sqlite/kv/k%05d?db=app", b.url(), shipped))
 		if err != nil {
 			t.Fatal(err)
