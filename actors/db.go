@@ -51,10 +51,11 @@ func (d *DB) Release() {
 	defer r.mu.Unlock()
 	d.leases--
 	d.lastUsed = r.cfg.Now()
-	r.evictDownToLocked(r.cfg.MaxOpen)
+	most := r.cfg.MaxOpen
 	if r.roomWaiters > 0 {
-		r.evictDownToLocked(r.cfg.MaxOpen - 1) // for them (evictLocked wakes them)
+		most-- // room for them (evictLocked wakes them)
 	}
+	r.evictDownToLocked(most)
 }
 
 // Path is the real path of the database file: the identity of its owner.

@@ -100,24 +100,13 @@ func (l *connLimiter) closeStalledWrites() {
 // closeStalledAnswers closes each connection whose answer has waited
 // longer than stall for its client, and tells how many are left.
 func (l *connLimiter) closeStalledAnswers(stall time.Duration) (left int) {
-	var stalled []*trackedConn
-	l.mu.Lock()
-	for _, c := range l.conns {
+	return l.closeStalled(func(c *trackedConn) bool {
 		limit := stall
 		if stall == answerWriteStall && c.fromFile.Load() {
 			limit = fileAnswerWriteStall
 		}
-		if c.writeStalled(limit) {
-			stalled = append(stalled, c)
-		}
-	}
-	left = len(l.conns) - len(stalled)
-	l.mu.Unlock()
-	for _, c := range stalled {
-		c.evict()
-		l.shed.WithLabelValues("stalled").Inc()
-	}
-	return left
+		return c.writeStalled(limit)
+	})
 }
 
 // closeStalledUploads closes each connection whose handler waits for a
@@ -125,18 +114,28 @@ func (l *connLimiter) closeStalledAnswers(stall time.Duration) (left int) {
 // as a newcomer claims its victim: its handler, finding it so, gives up
 // (bodyWatch.Read) and gives its body's memory back.
 func (l *connLimiter) closeStalledUploads(stall time.Duration) {
-	var stalled []*trackedConn
+	l.closeStalled(func(c *trackedConn) bool {
+		return c.uploading.Load() && time.Since(time.Unix(0, c.lastRead.Load())) > stall && c.work.CompareAndSwap(connIdle, connEvicted)
+	})
+}
+
+// closeStalled closes each connection stalled picks (under the limiter's
+// lock), counting it as stalled, and tells how many are left.
+func (l *connLimiter) closeStalled(stalled func(*trackedConn) bool) (left int) {
+	var shut []*trackedConn
 	l.mu.Lock()
 	for _, c := range l.conns {
-		if c.uploading.Load() && time.Since(time.Unix(0, c.lastRead.Load())) > stall && c.work.CompareAndSwap(connIdle, connEvicted) {
-			stalled = append(stalled, c)
+		if stalled(c) {
+			shut = append(shut, c)
 		}
 	}
+	left = len(l.conns) - len(shut)
 	l.mu.Unlock()
-	for _, c := range stalled {
+	for _, c := range shut {
 		c.evict()
 		l.shed.WithLabelValues("stalled").Inc()
 	}
+	return left
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
