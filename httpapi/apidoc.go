@@ -70,7 +70,7 @@ const kvDoc = "/api/v1/sqlite/kv"
 var (
 	dbParams    = []string{"db", "table"}
 	writeParams = []string{"db", "table", "history", "create_db_if_missing", "auto_create"}
-	readErrors  = []int{400, 401, 403, 404, 413, 500, 503}           // 403: a read-only database whose -wal holds writes not in its file; 413: a directory-mode file over --max-value-bytes; 503: a database file deleted or replaced while open, too many open files, too many databases watched
+	readErrors  = []int{400, 401, 403, 404, 413, 500, 503}           // 403: a read-only database whose -wal holds writes not in its file; 413: a directory-mode file over --max-value-bytes; 503: a database file deleted or replaced while open, too many open files, too many databases watched or in use at once
 	writeErrors = []int{400, 401, 403, 404, 408, 413, 500, 503, 507} // 403: the database (or its folder) is read-only; 408: a body that did not arrive within --read-timeout
 	// framingErrors is what any request may get, even a probe's: a 400
 	// for carrying both Content-Length and Transfer-Encoding (framing.go).
